@@ -1,0 +1,538 @@
+//! The handle: log in, check tokens, log out, kick out, ban — from anywhere.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::clock::{Clock, SystemClock, millis, system_time};
+use crate::error::Error;
+use crate::events::{AuthEvent, EventKind};
+use crate::identity::Identity;
+use crate::policy::LoginRule;
+use crate::rejection::{DEFAULT_REALM, Reason, Rejection, Responses};
+use crate::store::{Created, EndReason, NewSession, SessionInfo, Store, Target};
+use crate::token::{SessionId, SessionKey, Token, user_tag};
+
+/// Longest user id or device name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// The handle to a login system: cheap to clone, no global state.
+///
+/// Build one per application (with [`Auth::new`] or [`Auth::builder`]), give a clone to
+/// the [`AuthLayer`](crate::AuthLayer), and keep clones wherever logins are made or
+/// ended: handlers, background jobs, admin tools. Every helper either did what it says
+/// on the store or returns an [`Error`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use kickout::{Auth, Reason, store::MemoryStore};
+///
+/// let auth = Auth::new(MemoryStore::new());
+/// let login = auth.login("10001", "web").await?;
+/// assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+///
+/// assert_eq!(auth.kickout("10001").await?, 1);
+/// let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+/// assert_eq!(refused.reason(), Reason::KickedOut);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Auth<S = crate::store::MemoryStore> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    store: S,
+    clock: Box<dyn Clock>,
+    config: Config,
+    responses: Responses,
+    events: broadcast::Sender<AuthEvent>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) ttl_ms: u64,
+    pub(crate) idle_ms: Option<u64>,
+    pub(crate) touch_step_ms: u64,
+    pub(crate) retain_ms: u64,
+    pub(crate) rule: LoginRule,
+}
+
+impl<S> Clone for Auth<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Auth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful login.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Login {
+    /// The bearer token to hand to the client.
+    pub token: Token,
+    /// The new session.
+    pub session: SessionInfo,
+    /// Sessions the concurrent-login rule ended to make room (they answer `replaced`).
+    pub replaced: Vec<SessionInfo>,
+}
+
+impl Login {
+    /// Seconds until the session's absolute end, as of its issue (`expires_in` of OAuth).
+    pub fn expires_in(&self) -> u64 {
+        self.session
+            .expires_at_ms
+            .saturating_sub(self.session.issued_at_ms)
+            / 1000
+    }
+}
+
+/// Per-login overrides of the handle's settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use kickout::{LoginOptions, LoginRule};
+///
+/// let options = LoginOptions::new()
+///     .rule(LoginRule::one_in_all())
+///     .ttl(Duration::from_secs(600));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoginOptions {
+    rule: Option<LoginRule>,
+    ttl: Option<Duration>,
+}
+
+impl LoginOptions {
+    /// The handle's settings, unchanged.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Another concurrent-login rule for this login.
+    pub fn rule(mut self, rule: LoginRule) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+
+    /// Another absolute lifetime for this session.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// Builds an [`Auth`] handle; see [`Auth::builder`].
+#[must_use]
+pub struct AuthBuilder<S> {
+    store: S,
+    clock: Box<dyn Clock>,
+    config: Config,
+    touch_step: Option<Duration>,
+    realm: String,
+    event_capacity: usize,
+}
+
+impl<S: Store> AuthBuilder<S> {
+    /// Absolute lifetime of a session (default one hour).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.config.ttl_ms = millis(ttl);
+        self
+    }
+
+    /// End sessions idle for this long (default: no idle timeout). Activity renews the
+    /// idle deadline, never past the absolute lifetime.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.idle_ms = Some(millis(idle));
+        self
+    }
+
+    /// Renew the idle deadline only when it would move by at least this much (default:
+    /// a tenth of the idle timeout, at most a minute). Fewer store writes; the idle
+    /// timeout then ends a session between `idle - interval` and `idle` after its last
+    /// request.
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.touch_step = Some(interval);
+        self
+    }
+
+    /// How long an expired session keeps answering `token_expired` instead of
+    /// `invalid_token` before its record is forgotten (default 30 minutes).
+    pub fn expired_retention(mut self, retention: Duration) -> Self {
+        self.config.retain_ms = millis(retention);
+        self
+    }
+
+    /// The concurrent-login rule (default [`LoginRule::unlimited`]).
+    pub fn login_rule(mut self, rule: LoginRule) -> Self {
+        self.config.rule = rule;
+        self
+    }
+
+    /// The clock (default the system clock); tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// The realm of `WWW-Authenticate` challenges (default `"api"`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// How many audit events a slow receiver may fall behind before it loses the oldest
+    /// (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// The handle.
+    pub fn build(self) -> Auth<S> {
+        let mut config = self.config;
+        config.touch_step_ms = match (self.touch_step, config.idle_ms) {
+            (Some(step), _) => millis(step),
+            (None, Some(idle)) => (idle / 10).min(60_000),
+            (None, None) => 0,
+        };
+        let (events, _) = broadcast::channel(self.event_capacity);
+        Auth {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                config,
+                responses: Responses::new(&self.realm),
+                events,
+            }),
+        }
+    }
+}
+
+impl<S: Store> Auth<S> {
+    /// A handle with default settings over `store`.
+    pub fn new(store: S) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// A builder over `store`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kickout::{Auth, LoginRule, store::MemoryStore};
+    ///
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .ttl(Duration::from_secs(8 * 3600))
+    ///     .idle_timeout(Duration::from_secs(30 * 60))
+    ///     .login_rule(LoginRule::one_per_device())
+    ///     .build();
+    /// # let _ = auth;
+    /// ```
+    pub fn builder(store: S) -> AuthBuilder<S> {
+        AuthBuilder {
+            store,
+            clock: Box::new(SystemClock),
+            config: Config {
+                ttl_ms: 3_600_000,
+                idle_ms: None,
+                touch_step_ms: 0,
+                retain_ms: 30 * 60_000,
+                rule: LoginRule::unlimited(),
+            },
+            touch_step: None,
+            realm: DEFAULT_REALM.to_owned(),
+            event_capacity: 1024,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The rejection for `reason`, in this handle's realm.
+    pub fn rejection(&self, reason: Reason) -> Rejection {
+        self.inner.responses.rejection(reason)
+    }
+
+    /// Audit events from now on: logins, logouts, kickouts, replacements, bans.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, events::EventKind, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let mut events = auth.events();
+    /// auth.login("10001", "web").await?;
+    /// let event = events.recv().await.unwrap();
+    /// assert!(matches!(event.kind, EventKind::LoggedIn { .. }));
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn events(&self) -> broadcast::Receiver<AuthEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
+        // Never waits: with no receiver nothing is built, a full channel drops the oldest.
+        if self.inner.events.receiver_count() > 0 {
+            let _ = self.inner.events.send(AuthEvent {
+                at_ms,
+                kind: kind(),
+            });
+        }
+    }
+
+    /// Checks a token as the layer does: the identity, or the rejection to answer with.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
+        let prepared = self.prepare(token).map_err(|r| self.rejection(r))?;
+        self.check(prepared).await
+    }
+
+    /// Logs a user in on a device, under the handle's concurrent-login rule.
+    ///
+    /// Fails with [`Error::Banned`] while the user is banned, [`Error::SessionLimit`] when
+    /// a refusing rule is full, [`Error::InvalidInput`] for an empty, over-long (more than
+    /// 128 bytes) or control-character user id or device.
+    pub async fn login(&self, user_id: &str, device: &str) -> Result<Login, Error> {
+        self.login_with(user_id, device, LoginOptions::new()).await
+    }
+
+    /// [`Auth::login`] with per-login overrides.
+    pub async fn login_with(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+    ) -> Result<Login, Error> {
+        check_name("user_id", user_id)?;
+        check_name("device", device)?;
+        let config = self.config();
+        let rule = options.rule.unwrap_or(config.rule);
+        let ttl_ms = options.ttl.map_or(config.ttl_ms, millis);
+        let (token, key) =
+            SessionKey::generate(user_tag(user_id)).map_err(|e| Error::Random(e.to_string()))?;
+        let now = self.now_ms();
+        let expires_at_ms = now.saturating_add(ttl_ms);
+        let info = SessionInfo {
+            session_id: key.session_id(),
+            user_id: Arc::from(user_id),
+            device: Arc::from(device),
+            issued_at_ms: now,
+            expires_at_ms,
+        };
+        let new = NewSession {
+            key,
+            info: info.clone(),
+            idle_deadline_ms: config
+                .idle_ms
+                .map(|idle| now.saturating_add(idle).min(expires_at_ms)),
+            retain_ms: config.retain_ms,
+        };
+        match self.store().create(new, rule, now).await? {
+            Created::Created { replaced } => {
+                tracing::info!(user_id, device, session_id = %info.session_id, replaced = replaced.len(), "login");
+                self.emit(now, || EventKind::LoggedIn {
+                    session: info.clone(),
+                });
+                if !replaced.is_empty() {
+                    self.emit(now, || EventKind::Replaced {
+                        sessions: replaced.clone(),
+                        by: info.session_id,
+                    });
+                }
+                Ok(Login {
+                    token,
+                    session: info,
+                    replaced,
+                })
+            }
+            Created::Banned { until_ms } => {
+                tracing::info!(user_id, device, "login refused: banned");
+                Err(Error::Banned {
+                    until: system_time(until_ms),
+                })
+            }
+            Created::LimitReached => {
+                tracing::info!(user_id, device, "login refused: session limit");
+                Err(Error::SessionLimit)
+            }
+        }
+    }
+
+    /// Logs out the session of `token`; `true` if a live session ended, `false` if the
+    /// token was unknown, malformed or already ended. The token then answers
+    /// `invalid_token`.
+    pub async fn logout(&self, token: &str) -> Result<bool, Error> {
+        let Some(key) = SessionKey::parse(token) else {
+            return Ok(false);
+        };
+        self.end_one(Target::Token(&key), EndReason::LoggedOut)
+            .await
+    }
+
+    /// Logs out a session by id (for a handler that has the [`Identity`]); the token
+    /// then answers `invalid_token`.
+    pub async fn logout_session(&self, session_id: SessionId) -> Result<bool, Error> {
+        self.end_one(Target::Session(session_id), EndReason::LoggedOut)
+            .await
+    }
+
+    /// Ends one session by id as an operator: its token answers `kicked_out`.
+    pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
+        self.end_one(Target::Session(session_id), EndReason::KickedOut)
+            .await
+    }
+
+    async fn end_one(&self, target: Target<'_>, reason: EndReason) -> Result<bool, Error> {
+        let now = self.now_ms();
+        let mut ended = self.store().end(target, reason, now).await?;
+        let Some(session) = ended.pop() else {
+            return Ok(false);
+        };
+        tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, "session ended");
+        self.emit(now, || match reason {
+            EndReason::LoggedOut => EventKind::LoggedOut {
+                session: session.clone(),
+            },
+            _ => EventKind::KickedOut {
+                user_id: session.user_id.clone(),
+                sessions: vec![session.clone()],
+            },
+        });
+        Ok(true)
+    }
+
+    /// Ends every live session of a user; returns how many. Their tokens answer
+    /// `kicked_out`, also after the user logged in again.
+    pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
+        self.kick(user_id, None).await
+    }
+
+    /// Ends the user's live sessions on one device; returns how many.
+    pub async fn kickout_device(&self, user_id: &str, device: &str) -> Result<usize, Error> {
+        self.kick(user_id, Some(device)).await
+    }
+
+    async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
+        let now = self.now_ms();
+        let target = Target::User { user_id, device };
+        let ended = self.store().end(target, EndReason::KickedOut, now).await?;
+        tracing::info!(user_id, device, kicked = ended.len(), "kickout");
+        let count = ended.len();
+        if count > 0 {
+            self.emit(now, || EventKind::KickedOut {
+                user_id: Arc::from(user_id),
+                sessions: ended,
+            });
+        }
+        Ok(count)
+    }
+
+    /// Bans a user for `duration`: ends every live session (their tokens answer `banned`
+    /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
+    /// ended. A second ban replaces the first.
+    pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
+        let now = self.now_ms();
+        let until_ms = now.saturating_add(millis(duration));
+        let ended = self.store().ban(user_id, until_ms, now).await?;
+        tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
+        let count = ended.len();
+        self.emit(now, || EventKind::Banned {
+            user_id: Arc::from(user_id),
+            until_ms,
+            sessions: ended,
+        });
+        Ok(count)
+    }
+
+    /// Lifts a ban; `true` if one stood. Tokens ended by the ban stay refused
+    /// (`kicked_out`).
+    pub async fn unban(&self, user_id: &str) -> Result<bool, Error> {
+        let now = self.now_ms();
+        let lifted = self.store().unban(user_id, now).await?;
+        if lifted {
+            tracing::info!(user_id, "unban");
+            self.emit(now, || EventKind::Unbanned {
+                user_id: Arc::from(user_id),
+            });
+        }
+        Ok(lifted)
+    }
+
+    /// When the user's ban ends, if one stands.
+    pub async fn banned_until(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<std::time::SystemTime>, Error> {
+        let now = self.now_ms();
+        Ok(self
+            .store()
+            .banned_until(user_id, now)
+            .await?
+            .map(system_time))
+    }
+
+    /// The user's live sessions, oldest first.
+    pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, Error> {
+        Ok(self.store().sessions(user_id, self.now_ms()).await?)
+    }
+
+    /// Gives the session of `token` a fresh absolute lifetime (the handle's TTL from now)
+    /// and idle deadline; fails with [`Error::Rejected`] if it is not live.
+    pub async fn renew(&self, token: &str) -> Result<SessionInfo, Error> {
+        let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
+        let now = self.now_ms();
+        let config = self.config();
+        let expires_at_ms = now.saturating_add(config.ttl_ms);
+        let idle = config
+            .idle_ms
+            .map(|idle| now.saturating_add(idle).min(expires_at_ms));
+        match self.store().renew(&key, expires_at_ms, idle, now).await? {
+            Some(session) => {
+                self.emit(now, || EventKind::Renewed {
+                    session: session.clone(),
+                });
+                Ok(session)
+            }
+            // Say why, as a request with this token would be told.
+            None => Err(Error::Rejected(
+                self.authenticate(token)
+                    .await
+                    .err()
+                    .map_or(Reason::InvalidToken, |r| r.reason()),
+            )),
+        }
+    }
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
+    let ok =
+        !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput { field })
+    }
+}

@@ -1,0 +1,68 @@
+//! Audit events: who logged in, was logged out, kicked out, replaced, banned — and when.
+
+use std::sync::Arc;
+
+use crate::store::SessionInfo;
+use crate::token::SessionId;
+
+/// Something that happened to sessions, with its time (Unix milliseconds).
+///
+/// Receive them with [`Auth::events`](crate::Auth::events). They travel over a bounded
+/// broadcast channel: sending never waits, and a receiver that falls behind loses the
+/// oldest events (it is told how many) instead of slowing logins or requests down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthEvent {
+    /// When, Unix milliseconds by the handle's clock.
+    pub at_ms: u64,
+    /// What.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A session began.
+    LoggedIn {
+        /// The new session.
+        session: SessionInfo,
+    },
+    /// Sessions ended because a newer login took their place.
+    Replaced {
+        /// The sessions that ended.
+        sessions: Vec<SessionInfo>,
+        /// The session that replaced them.
+        by: SessionId,
+    },
+    /// A session was logged out by its holder.
+    LoggedOut {
+        /// The session that ended.
+        session: SessionInfo,
+    },
+    /// An operator ended sessions of a user (all, one device, or one session).
+    KickedOut {
+        /// The user.
+        user_id: Arc<str>,
+        /// The sessions that ended.
+        sessions: Vec<SessionInfo>,
+    },
+    /// A user was banned; their sessions ended.
+    Banned {
+        /// The user.
+        user_id: Arc<str>,
+        /// When the ban ends, Unix milliseconds.
+        until_ms: u64,
+        /// The sessions that ended.
+        sessions: Vec<SessionInfo>,
+    },
+    /// A ban was lifted.
+    Unbanned {
+        /// The user.
+        user_id: Arc<str>,
+    },
+    /// A session was given a new lifetime.
+    Renewed {
+        /// The session, renewed.
+        session: SessionInfo,
+    },
+}

@@ -1,0 +1,73 @@
+//! Who a request is from: what the layer puts into the request's extensions.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::store::SessionInfo;
+use crate::token::SessionId;
+
+/// The authenticated user of a request.
+///
+/// The layer inserts it into the request's extensions once the token checked out;
+/// handlers read it with an extractor (`Identity`, `Option<Identity>` or
+/// [`UserId`](crate::UserId) with the `axum` feature) or from a plain tower service with
+/// `req.extensions().get::<Identity>()`. Cloning it is cheap.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use kickout::Auth;
+///
+/// let auth = Auth::new(kickout::store::MemoryStore::new());
+/// let login = auth.login("10001", "phone").await?;
+/// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+/// assert_eq!((me.user_id(), me.device()), ("10001", "phone"));
+/// assert_eq!(me.session_id(), login.session.session_id);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    session: SessionInfo,
+}
+
+impl Identity {
+    pub(crate) fn new(session: SessionInfo) -> Self {
+        Self { session }
+    }
+
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        &self.session.user_id
+    }
+
+    /// The user id, shared.
+    pub fn user_id_arc(&self) -> &Arc<str> {
+        &self.session.user_id
+    }
+
+    /// The device name given at login.
+    pub fn device(&self) -> &str {
+        &self.session.device
+    }
+
+    /// The session's id: what [`Auth::logout_session`](crate::Auth::logout_session) and
+    /// [`Auth::kickout_session`](crate::Auth::kickout_session) take.
+    pub fn session_id(&self) -> SessionId {
+        self.session.session_id
+    }
+
+    /// When the session began.
+    pub fn issued_at(&self) -> SystemTime {
+        self.session.issued_at()
+    }
+
+    /// When the session's absolute lifetime ends.
+    pub fn expires_at(&self) -> SystemTime {
+        self.session.expires_at()
+    }
+
+    /// The whole session record.
+    pub fn session(&self) -> &SessionInfo {
+        &self.session
+    }
+}

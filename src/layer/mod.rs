@@ -1,0 +1,28 @@
+//! The tower middleware: bearer token in, [`Identity`](crate::Identity) or rejection out.
+//!
+//! Works on any `tower::Service<http::Request<B>>`: axum routers, tonic, hyper services.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use kickout::{Auth, AuthLayer, Identity, store::MemoryStore};
+//!
+//! async fn me(identity: Identity) -> String {
+//!     format!("hello {}", identity.user_id())
+//! }
+//!
+//! let auth = Auth::new(MemoryStore::new());
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(AuthLayer::new(auth.clone()));
+//! ```
+
+mod future;
+mod on_rejection;
+mod service;
+
+#[doc(inline)]
+pub use self::future::ResponseFuture;
+#[doc(inline)]
+pub use self::on_rejection::{JsonRejection, OnRejection};
+#[doc(inline)]
+pub use self::service::{AuthLayer, AuthService};

@@ -1,0 +1,69 @@
+//! # kickout
+//!
+//! Bearer-token login for axum, any tower stack (and soon actix-web) where a token the
+//! server logged out, kicked out or banned is refused on the very next request, with a
+//! reason the client can show.
+//!
+//! - [`Auth`] is the handle: [`login`](Auth::login), [`logout`](Auth::logout),
+//!   [`kickout`](Auth::kickout), [`kickout_device`](Auth::kickout_device),
+//!   [`ban`](Auth::ban), [`sessions`](Auth::sessions), [`renew`](Auth::renew).
+//! - [`AuthLayer`] is the tower middleware that turns the request's bearer token into an
+//!   [`Identity`] in its extensions, or answers with a [`Rejection`] (RFC 6750).
+//! - [`store`] holds the [`Store`](store::Store) trait and the embedded
+//!   [`MemoryStore`](store::MemoryStore).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use axum::{Router, routing::get};
+//! use kickout::{Auth, AuthLayer, Identity, LoginRule, store::MemoryStore};
+//! use tower::ServiceExt;
+//!
+//! let auth = Auth::builder(MemoryStore::new())
+//!     .login_rule(LoginRule::one_per_device())
+//!     .build();
+//! let app = Router::new()
+//!     .route("/me", get(|me: Identity| async move { me.user_id().to_owned() }))
+//!     .layer(AuthLayer::new(auth.clone()));
+//!
+//! let token = auth.login("10001", "web").await?.token;
+//! let request = || {
+//!     http::Request::get("/me")
+//!         .header("authorization", format!("Bearer {}", token.as_str()))
+//!         .body(axum::body::Body::empty())
+//!         .unwrap()
+//! };
+//! assert_eq!(app.clone().oneshot(request()).await.unwrap().status(), 200);
+//!
+//! auth.kickout("10001").await?;
+//! let refused = app.oneshot(request()).await.unwrap();
+//! assert_eq!(refused.status(), 401);
+//! # Ok::<(), kickout::Error>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod events;
+pub mod layer;
+pub mod store;
+
+mod auth;
+#[cfg(feature = "axum")]
+mod axum;
+mod error;
+mod identity;
+mod mode;
+mod policy;
+mod rejection;
+mod token;
+
+pub use auth::{Auth, AuthBuilder, Login, LoginOptions, MAX_NAME_LEN};
+#[cfg(feature = "axum")]
+pub use axum::UserId;
+pub use error::Error;
+pub use identity::Identity;
+pub use layer::{AuthLayer, AuthService};
+pub use policy::{Limit, LoginRule, Overflow};
+pub use rejection::{Reason, Rejection};
+pub use token::{ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};

@@ -1,0 +1,119 @@
+//! The concurrent-login rule: how many sessions a user may hold, and what a login past
+//! the limit does.
+
+/// How many live sessions count as "full".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// No limit.
+    Unlimited,
+    /// At most this many live sessions per user and device name.
+    PerDevice(u32),
+    /// At most this many live sessions per user, whatever the device.
+    PerUser(u32),
+}
+
+/// What a login does when the limit is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// End the oldest sessions (by issue time) in scope; they answer `replaced`.
+    ReplaceOldest,
+    /// Refuse the new login while the limit is reached ([`crate::Error::SessionLimit`]).
+    RefuseNew,
+}
+
+/// The concurrent-login rule, chosen when the [`Auth`](crate::Auth) handle is built and
+/// overridable per login ([`LoginOptions`](crate::LoginOptions)).
+///
+/// The store applies it atomically with the creation of the new session, so two
+/// simultaneous logins cannot both slip under the limit.
+///
+/// ```
+/// use kickout::LoginRule;
+///
+/// // Many devices at once, one session per device: a new login on "web" replaces the old one.
+/// let demo = LoginRule::one_per_device();
+/// // At most three sessions in all; a fourth login is refused instead of replacing one.
+/// let strict = LoginRule::max_per_user(3).refuse_new();
+/// # let _ = (demo, strict);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LoginRule {
+    limit: Limit,
+    overflow: Overflow,
+}
+
+impl Default for LoginRule {
+    /// [`LoginRule::unlimited`].
+    fn default() -> Self {
+        Self::unlimited()
+    }
+}
+
+impl LoginRule {
+    /// Any number of sessions, on any devices.
+    pub const fn unlimited() -> Self {
+        Self::new(Limit::Unlimited, Overflow::ReplaceOldest)
+    }
+
+    /// One session per device: a new login on the same device replaces the old one.
+    pub const fn one_per_device() -> Self {
+        Self::max_per_device(1)
+    }
+
+    /// One session in all: a new login anywhere replaces every other session.
+    pub const fn one_in_all() -> Self {
+        Self::max_per_user(1)
+    }
+
+    /// At most `n` (at least 1) sessions per user; the oldest by issue time is replaced.
+    pub const fn max_per_user(n: u32) -> Self {
+        Self::new(
+            Limit::PerUser(if n == 0 { 1 } else { n }),
+            Overflow::ReplaceOldest,
+        )
+    }
+
+    /// At most `n` (at least 1) sessions per user and device; the oldest is replaced.
+    pub const fn max_per_device(n: u32) -> Self {
+        Self::new(
+            Limit::PerDevice(if n == 0 { 1 } else { n }),
+            Overflow::ReplaceOldest,
+        )
+    }
+
+    /// The same limit, but a login past it is refused while the sessions in scope live.
+    pub const fn refuse_new(self) -> Self {
+        Self::new(self.limit, Overflow::RefuseNew)
+    }
+
+    /// A rule from its parts.
+    pub const fn new(limit: Limit, overflow: Overflow) -> Self {
+        Self { limit, overflow }
+    }
+
+    /// The limit.
+    pub const fn limit(&self) -> Limit {
+        self.limit
+    }
+
+    /// What a login past the limit does.
+    pub const fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// The most live sessions allowed in one scope; `None` when unlimited.
+    pub const fn max_sessions(&self) -> Option<u32> {
+        match self.limit {
+            Limit::Unlimited => None,
+            Limit::PerDevice(n) | Limit::PerUser(n) => Some(n),
+        }
+    }
+
+    /// Whether a live session on `device` shares a scope with a new login on `new_device`.
+    pub fn same_scope(&self, device: &str, new_device: &str) -> bool {
+        match self.limit {
+            Limit::PerDevice(_) => device == new_device,
+            Limit::Unlimited | Limit::PerUser(_) => true,
+        }
+    }
+}

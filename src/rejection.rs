@@ -1,0 +1,282 @@
+//! Why a request was refused, and the HTTP answer for it (RFC 6750 §3).
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+/// The stable machine-readable reason a request or a login was refused.
+///
+/// Its [`code`](Reason::code) is the `error` field of the JSON body, and never changes
+/// between versions.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// No bearer token was offered (401, challenge without error code).
+    MissingToken,
+    /// A malformed `Authorization` header, two tokens, or bad characters (400).
+    InvalidRequest,
+    /// Unknown, forged, malformed or logged-out token (401).
+    InvalidToken,
+    /// The session passed its absolute lifetime or its idle timeout (401).
+    TokenExpired,
+    /// An operator ended the session (401).
+    KickedOut,
+    /// A newer login took this session's place under the concurrent-login rule (401).
+    Replaced,
+    /// The account is banned (401 on requests, 403 on login).
+    Banned,
+    /// The session store could not answer; the request was refused, not let through (503).
+    StoreUnavailable,
+}
+
+impl Reason {
+    /// All reasons, for tables and tests.
+    pub const ALL: [Reason; 8] = [
+        Reason::MissingToken,
+        Reason::InvalidRequest,
+        Reason::InvalidToken,
+        Reason::TokenExpired,
+        Reason::KickedOut,
+        Reason::Replaced,
+        Reason::Banned,
+        Reason::StoreUnavailable,
+    ];
+
+    /// The `error` code of the JSON body, e.g. `"kicked_out"`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Reason::MissingToken => "missing_token",
+            Reason::InvalidRequest => "invalid_request",
+            Reason::InvalidToken => "invalid_token",
+            Reason::TokenExpired => "token_expired",
+            Reason::KickedOut => "kicked_out",
+            Reason::Replaced => "replaced",
+            Reason::Banned => "banned",
+            Reason::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    /// A sentence for people, the `message` field of the JSON body.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Reason::MissingToken => "A bearer token is required.",
+            Reason::InvalidRequest => "The request carries a malformed or ambiguous token.",
+            Reason::InvalidToken => "The token is not valid.",
+            Reason::TokenExpired => "The session has expired; please log in again.",
+            Reason::KickedOut => "The session was ended by an operator.",
+            Reason::Replaced => "A newer login took this session's place.",
+            Reason::Banned => "The account is banned.",
+            Reason::StoreUnavailable => "The session store is unavailable; try again shortly.",
+        }
+    }
+
+    /// The status of a refused request (a banned *login* is 403, see [`crate::Error`]).
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Reason::MissingToken
+            | Reason::InvalidToken
+            | Reason::TokenExpired
+            | Reason::KickedOut
+            | Reason::Replaced
+            | Reason::Banned => StatusCode::UNAUTHORIZED,
+            Reason::InvalidRequest => StatusCode::BAD_REQUEST,
+            Reason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 `error` attribute of the challenge, if any.
+    const fn challenge_error(self) -> Option<&'static str> {
+        match self {
+            Reason::MissingToken | Reason::StoreUnavailable => None,
+            Reason::InvalidRequest => Some("invalid_request"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The JSON body `{"error": "<code>", "message": "<text>"}` for a reason.
+pub(crate) fn json_body(code: &str, message: &str) -> Bytes {
+    // Codes and messages are our own constants without quotes or backslashes.
+    Bytes::from(format!(r#"{{"error":"{code}","message":"{message}"}}"#))
+}
+
+/// Precomputed challenges and bodies for one realm, so a refusal formats nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct Responses {
+    challenges: [Option<HeaderValue>; Reason::ALL.len()],
+    bodies: [Bytes; Reason::ALL.len()],
+}
+
+impl Responses {
+    pub(crate) fn new(realm: &str) -> Self {
+        Self {
+            challenges: Reason::ALL.map(|r| challenge(realm, r)),
+            bodies: Reason::ALL.map(body),
+        }
+    }
+
+    pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
+        Rejection {
+            reason,
+            challenge: self.challenges[reason.index()].clone(),
+            body: self.bodies[reason.index()].clone(),
+        }
+    }
+}
+
+/// The `WWW-Authenticate` value for a reason in a realm (none for 503).
+fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
+    if reason == Reason::StoreUnavailable {
+        return None;
+    }
+    // Quotes, backslashes and controls would break the quoted-string; drop them.
+    let realm: String = realm
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    let text = match reason.challenge_error() {
+        None => format!(r#"Bearer realm="{realm}""#),
+        Some(e) => format!(
+            r#"Bearer realm="{realm}", error="{e}", error_description="{}""#,
+            reason.message()
+        ),
+    };
+    HeaderValue::from_str(&text).ok()
+}
+
+fn body(reason: Reason) -> Bytes {
+    json_body(reason.code(), reason.message())
+}
+
+/// A refused request: the reason, and the RFC 6750 response that tells the client why.
+///
+/// The default response is the reason's status, a `WWW-Authenticate: Bearer …` challenge
+/// (none for 503), and the JSON body `{"error": "<code>", "message": "<text>"}`. Map it to
+/// your own error type with [`Rejection::reason`], or to a response with
+/// [`Rejection::into_response`] (with the `axum` feature it is also `IntoResponse`).
+///
+/// ```
+/// use kickout::{Reason, Rejection};
+///
+/// let rejection = Rejection::new(Reason::KickedOut);
+/// let response: http::Response<Vec<u8>> = rejection.into_response();
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(
+///     response.headers()["www-authenticate"],
+///     r#"Bearer realm="api", error="invalid_token", error_description="The session was ended by an operator.""#
+/// );
+/// assert!(String::from_utf8_lossy(response.body()).contains(r#""error":"kicked_out""#));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    reason: Reason,
+    challenge: Option<HeaderValue>,
+    body: Bytes,
+}
+
+/// The realm used when none is configured.
+pub(crate) const DEFAULT_REALM: &str = "api";
+
+impl Rejection {
+    /// A rejection for `reason`, with the default realm `"api"`.
+    pub fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            challenge: challenge(DEFAULT_REALM, reason),
+            body: body(reason),
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.reason.status()
+    }
+
+    /// The default response, in any body type that can be built from bytes.
+    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+        let mut response = Response::new(B::from(self.body));
+        *response.status_mut() = self.reason.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(challenge) = self.challenge {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.reason.message())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl From<Reason> for Rejection {
+    fn from(reason: Reason) -> Self {
+        Self::new(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_status_and_challenge() {
+        for reason in Reason::ALL {
+            let res: Response<Vec<u8>> = Rejection::new(reason).into_response();
+            assert_eq!(res.status(), reason.status());
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body["error"], reason.code());
+            assert_eq!(body["message"], reason.message());
+            let challenge = res.headers().get(WWW_AUTHENTICATE);
+            match reason {
+                Reason::StoreUnavailable => assert!(challenge.is_none()),
+                Reason::MissingToken => assert_eq!(challenge.unwrap(), r#"Bearer realm="api""#),
+                Reason::InvalidRequest => assert!(
+                    challenge
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .contains(r#"error="invalid_request""#)
+                ),
+                _ => assert!(
+                    challenge
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .contains(r#"error="invalid_token""#)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn realm_cannot_break_the_header() {
+        let r = Responses::new("my \"realm\"\\\n").rejection(Reason::MissingToken);
+        let res: Response<Vec<u8>> = r.into_response();
+        assert_eq!(
+            res.headers()[WWW_AUTHENTICATE],
+            r#"Bearer realm="my realm""#
+        );
+    }
+}

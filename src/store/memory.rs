@@ -1,0 +1,480 @@
+//! The in-memory store: the embedded default, for one process.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{
+    Created, EndReason, Ended, NewSession, SessionInfo, SessionRecord, Store, StoreError, Target,
+    Touch,
+};
+use crate::policy::{LoginRule, Overflow};
+use crate::token::{SessionId, SessionKey, user_tag};
+
+/// How many due records one write purges from its own shard, and from one more.
+const PURGE_BUDGET: usize = 32;
+
+/// `idle_deadline` value meaning "no idle timeout".
+const NO_IDLE: u64 = u64::MAX;
+
+/// Sessions in this process's memory: the embedded default, nothing to install.
+///
+/// Data is split into shards by the user's slot tag, so all of one user's records sit in
+/// one shard and every operation takes one shard lock: lookups share a read lock (the
+/// idle renewal is an atomic), writes hold a write lock for a few map operations, and
+/// requests for different users rarely meet on a lock.
+///
+/// Memory stays bounded: each shard keeps an expiry queue, and every write purges due
+/// records from its shard and from one other shard in turn, so ended, expired and
+/// retained records, empty user entries and lifted bans all go away under churn.
+/// [`MemoryStore::purge`] sweeps everything due at once.
+///
+/// Clones share the same data.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use kickout::{Auth, store::MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// let auth = Auth::new(store.clone());
+/// auth.login("10001", "web").await?;
+/// assert_eq!(store.stats().sessions, 1);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Box<[RwLock<Shard>]>,
+    sweep_cursor: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Shard {
+    sessions: HashMap<SessionId, Entry>,
+    users: HashMap<Arc<str>, User>,
+    queue: BinaryHeap<Reverse<(u64, Due)>>,
+}
+
+struct Entry {
+    digest: [u8; 32],
+    info: SessionInfo,
+    idle_deadline: AtomicU64,
+    ended: Option<Ended>,
+    retain_ms: u64,
+}
+
+#[derive(Default)]
+struct User {
+    /// Ids of the user's records (live and tombstones), in creation order.
+    sessions: Vec<SessionId>,
+    ban_until_ms: Option<u64>,
+}
+
+/// What an expiry-queue item asks to look at.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Session(SessionId),
+    Ban(Arc<str>),
+}
+
+/// Counts of what a [`MemoryStore`] holds, for capacity checks and leak tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Session records, live and tombstones.
+    pub sessions: usize,
+    /// User entries (users with records or a ban).
+    pub users: usize,
+    /// Expiry-queue items.
+    pub queued: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.inner.shards.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with 64 shards.
+    pub fn new() -> Self {
+        Self::with_shards(64)
+    }
+
+    /// An empty store with `n` shards (rounded up to a power of two, at most 65536).
+    pub fn with_shards(n: usize) -> Self {
+        let n = n.clamp(1, 1 << 16).next_power_of_two();
+        Self {
+            inner: Arc::new(Inner {
+                shards: (0..n).map(|_| RwLock::default()).collect(),
+                sweep_cursor: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Forgets everything due at `now_ms` (Unix milliseconds) in every shard.
+    pub fn purge(&self, now_ms: u64) {
+        for shard in self.inner.shards.iter() {
+            write(shard).purge_due(now_ms, usize::MAX);
+        }
+    }
+
+    /// What the store holds now.
+    pub fn stats(&self) -> MemoryStats {
+        self.inner
+            .shards
+            .iter()
+            .fold(MemoryStats::default(), |acc, shard| {
+                let s = read(shard);
+                MemoryStats {
+                    sessions: acc.sessions + s.sessions.len(),
+                    users: acc.users + s.users.len(),
+                    queued: acc.queued + s.queue.len(),
+                }
+            })
+    }
+
+    fn shard(&self, tag: u16) -> &RwLock<Shard> {
+        let shards = &self.inner.shards;
+        &shards[usize::from(tag) & (shards.len() - 1)]
+    }
+
+    /// Runs `op` under the write lock of `tag`'s shard after purging what is due, then
+    /// purges one other shard in turn if it is free.
+    fn write<T>(&self, tag: u16, now_ms: u64, op: impl FnOnce(&mut Shard) -> T) -> T {
+        let out = {
+            let mut shard = write(self.shard(tag));
+            shard.purge_due(now_ms, PURGE_BUDGET);
+            op(&mut shard)
+        };
+        let shards = &self.inner.shards;
+        let next = self.inner.sweep_cursor.fetch_add(1, Ordering::Relaxed) & (shards.len() - 1);
+        if let Ok(mut other) = shards[next].try_write() {
+            other.purge_due(now_ms, PURGE_BUDGET);
+        }
+        out
+    }
+}
+
+// A panic while a lock was held cannot leave a record half-written (each field is set
+// in one statement), so a poisoned lock is still safe to use.
+fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Entry {
+    fn idle_deadline(&self) -> Option<u64> {
+        Some(self.idle_deadline.load(Ordering::Acquire)).filter(|&d| d != NO_IDLE)
+    }
+
+    fn record(&self, ban_until_ms: Option<u64>) -> SessionRecord {
+        SessionRecord {
+            info: self.info.clone(),
+            idle_deadline_ms: self.idle_deadline(),
+            ended: self.ended,
+            ban_until_ms,
+        }
+    }
+
+    fn is_live(&self, now_ms: u64) -> bool {
+        self.ended.is_none()
+            && now_ms < self.info.expires_at_ms
+            && self.idle_deadline().is_none_or(|d| now_ms < d)
+    }
+
+    fn purge_at(&self) -> u64 {
+        self.record(None).purge_at(self.retain_ms)
+    }
+
+    fn end(&mut self, reason: EndReason, now_ms: u64) -> SessionInfo {
+        self.ended = Some(Ended {
+            reason,
+            at_ms: now_ms,
+        });
+        self.info.clone()
+    }
+}
+
+impl Shard {
+    fn purge_due(&mut self, now_ms: u64, budget: usize) {
+        for _ in 0..budget {
+            match self.queue.peek() {
+                Some(Reverse((due, _))) if *due <= now_ms => {}
+                _ => return,
+            }
+            let Some(Reverse((_, item))) = self.queue.pop() else {
+                return;
+            };
+            match item {
+                Due::Session(id) => {
+                    let Some(entry) = self.sessions.get(&id) else {
+                        continue;
+                    };
+                    let purge_at = entry.purge_at();
+                    if purge_at > now_ms {
+                        // Renewed or ended since it was queued: look again later.
+                        self.queue.push(Reverse((purge_at, Due::Session(id))));
+                        continue;
+                    }
+                    let user = entry.info.user_id.clone();
+                    self.sessions.remove(&id);
+                    if let Some(u) = self.users.get_mut(&user) {
+                        u.sessions.retain(|s| *s != id);
+                    }
+                    self.forget_user_if_empty(&user, now_ms);
+                }
+                Due::Ban(user) => self.forget_user_if_empty(&user, now_ms),
+            }
+        }
+    }
+
+    fn forget_user_if_empty(&mut self, user_id: &str, now_ms: u64) {
+        if let Some(u) = self.users.get_mut(user_id) {
+            if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
+                u.ban_until_ms = None;
+            }
+            if u.sessions.is_empty() && u.ban_until_ms.is_none() {
+                self.users.remove(user_id);
+            }
+        }
+    }
+
+    fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
+        self.users
+            .get(user_id)
+            .and_then(|u| u.ban_until_ms)
+            .filter(|&t| t > now_ms)
+    }
+
+    /// Ends the user's live sessions that `select` picks.
+    fn end_user(
+        &mut self,
+        user_id: &str,
+        reason: EndReason,
+        now_ms: u64,
+        select: impl Fn(&SessionInfo) -> bool,
+    ) -> Vec<SessionInfo> {
+        let Some(user) = self.users.get(user_id) else {
+            return Vec::new();
+        };
+        let mut ended = Vec::new();
+        for id in &user.sessions {
+            if let Some(entry) = self.sessions.get_mut(id) {
+                if entry.is_live(now_ms) && select(&entry.info) {
+                    ended.push(entry.end(reason, now_ms));
+                }
+            }
+        }
+        ended
+    }
+
+    fn create(&mut self, new: NewSession, rule: LoginRule, now_ms: u64) -> Created {
+        let user_id = new.info.user_id.clone();
+        if let Some(until_ms) = self.ban_until(&user_id, now_ms) {
+            return Created::Banned { until_ms };
+        }
+        let mut replaced = Vec::new();
+        if let Some(max) = rule.max_sessions() {
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            // Live sessions in the new one's scope, oldest first (creation order breaks ties).
+            let mut in_scope: Vec<(u64, usize, SessionId)> = self
+                .users
+                .get(&user_id)
+                .map(|u| {
+                    u.sessions
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(order, id)| {
+                            let e = self.sessions.get(id)?;
+                            (e.is_live(now_ms) && rule.same_scope(&e.info.device, &new.info.device))
+                                .then_some((e.info.issued_at_ms, order, *id))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if in_scope.len() >= max {
+                if rule.overflow() == Overflow::RefuseNew {
+                    return Created::LimitReached;
+                }
+                in_scope.sort_unstable();
+                let excess = in_scope.len() + 1 - max;
+                for (_, _, id) in in_scope.iter().take(excess) {
+                    if let Some(e) = self.sessions.get_mut(id) {
+                        replaced.push(e.end(EndReason::Replaced, now_ms));
+                    }
+                }
+            }
+        }
+        let id = new.key.session_id();
+        let entry = Entry {
+            digest: *new.key.digest(),
+            info: new.info,
+            idle_deadline: AtomicU64::new(new.idle_deadline_ms.unwrap_or(NO_IDLE)),
+            ended: None,
+            retain_ms: new.retain_ms,
+        };
+        self.queue
+            .push(Reverse((entry.purge_at(), Due::Session(id))));
+        self.sessions.insert(id, entry);
+        self.users.entry(user_id).or_default().sessions.push(id);
+        Created::Created { replaced }
+    }
+}
+
+impl Store for MemoryStore {
+    async fn create(
+        &self,
+        session: NewSession,
+        rule: LoginRule,
+        now_ms: u64,
+    ) -> Result<Created, StoreError> {
+        self.write(session.key.tag(), now_ms, |shard| {
+            if shard.sessions.contains_key(&session.key.session_id()) {
+                // 2^-96 odds; refuse rather than overwrite someone's session.
+                return Err(StoreError::Corrupt("session id collision".into()));
+            }
+            Ok(shard.create(session, rule, now_ms))
+        })
+    }
+
+    async fn lookup(
+        &self,
+        key: &SessionKey,
+        touch: Option<Touch>,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let shard = read(self.shard(key.tag()));
+        let Some(entry) = shard.sessions.get(&key.session_id()) else {
+            return Ok(None);
+        };
+        if entry.digest != *key.digest() {
+            return Ok(None);
+        }
+        let ban_until = match entry.ended {
+            Some(Ended {
+                reason: EndReason::Banned,
+                ..
+            }) => shard.ban_until(&entry.info.user_id, now_ms),
+            _ => None,
+        };
+        let record = entry.record(ban_until);
+        if let (Some(touch), Some(current)) = (touch, record.idle_deadline_ms) {
+            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
+            if record.is_live(now_ms) && deadline >= current.saturating_add(touch.min_step_ms) {
+                entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
+            }
+        }
+        Ok(Some(record))
+    }
+
+    async fn end(
+        &self,
+        target: Target<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let (tag, id, digest) = match target {
+            Target::Token(key) => (key.tag(), key.session_id(), Some(*key.digest())),
+            Target::Session(id) => (id.tag(), id, None),
+            Target::User { user_id, device } => {
+                return Ok(self.write(user_tag(user_id), now_ms, |shard| {
+                    shard.end_user(user_id, reason, now_ms, |info| {
+                        device.is_none_or(|d| *info.device == *d)
+                    })
+                }));
+            }
+        };
+        Ok(
+            self.write(tag, now_ms, |shard| match shard.sessions.get_mut(&id) {
+                Some(e) if e.is_live(now_ms) && digest.is_none_or(|d| d == e.digest) => {
+                    vec![e.end(reason, now_ms)]
+                }
+                _ => Vec::new(),
+            }),
+        )
+    }
+
+    async fn ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let ended = shard.end_user(user_id, EndReason::Banned, now_ms, |_| true);
+            let user: Arc<str> = Arc::from(user_id);
+            shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
+            shard.queue.push(Reverse((until_ms, Due::Ban(user))));
+            ended
+        }))
+    }
+
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let was = shard.ban_until(user_id, now_ms).is_some();
+            if let Some(u) = shard.users.get_mut(user_id) {
+                u.ban_until_ms = None;
+            }
+            shard.forget_user_if_empty(user_id, now_ms);
+            was
+        }))
+    }
+
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        Ok(read(self.shard(user_tag(user_id))).ban_until(user_id, now_ms))
+    }
+
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        let shard = read(self.shard(user_tag(user_id)));
+        let Some(user) = shard.users.get(user_id) else {
+            return Ok(Vec::new());
+        };
+        let mut live: Vec<SessionInfo> = user
+            .sessions
+            .iter()
+            .filter_map(|id| shard.sessions.get(id))
+            .filter(|e| e.is_live(now_ms))
+            .map(|e| e.info.clone())
+            .collect();
+        live.sort_by_key(|s| s.issued_at_ms);
+        Ok(live)
+    }
+
+    async fn renew(
+        &self,
+        key: &SessionKey,
+        expires_at_ms: u64,
+        idle_deadline_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        Ok(self.write(key.tag(), now_ms, |shard| {
+            match shard.sessions.get_mut(&key.session_id()) {
+                Some(e) if e.digest == *key.digest() && e.is_live(now_ms) => {
+                    e.info.expires_at_ms = expires_at_ms;
+                    e.idle_deadline
+                        .store(idle_deadline_ms.unwrap_or(NO_IDLE), Ordering::Release);
+                    Some(e.info.clone())
+                }
+                _ => None,
+            }
+        }))
+    }
+}

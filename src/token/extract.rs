@@ -1,0 +1,309 @@
+//! Where a request carries its bearer token, and how it is read (RFC 6750).
+
+use std::borrow::Cow;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, Uri};
+
+use crate::rejection::Reason;
+
+/// Default cap on a token's length; longer ones are refused before any store work.
+const DEFAULT_MAX_LEN: usize = 4096;
+
+/// Where the layer looks for the bearer token.
+///
+/// By default only `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive). A custom header or a cookie can be used instead or as well, and the
+/// query string (`?access_token=`, RFC 6750 §2.3) only when explicitly enabled — tokens in
+/// URLs end up in logs and `Referer` headers.
+///
+/// Exactly one token may be offered: two `Authorization` headers, or a header plus an
+/// enabled cookie or query parameter, are refused as `invalid_request`.
+///
+/// ```
+/// use kickout::TokenSource;
+///
+/// // The default: Authorization: Bearer only.
+/// let bearer = TokenSource::bearer();
+/// // A cookie instead of the header.
+/// let cookie = TokenSource::cookie("session");
+/// // The header, and for one route (EventSource cannot set headers) the query string too.
+/// let events = TokenSource::bearer().with_query("access_token");
+/// # let _ = (bearer, cookie, events);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenSource {
+    bearer: bool,
+    header: Option<HeaderName>,
+    cookie: Option<String>,
+    query: Option<String>,
+    max_len: usize,
+}
+
+impl Default for TokenSource {
+    fn default() -> Self {
+        Self::bearer()
+    }
+}
+
+impl TokenSource {
+    /// `Authorization: Bearer <token>` only.
+    pub fn bearer() -> Self {
+        Self {
+            bearer: true,
+            header: None,
+            cookie: None,
+            query: None,
+            max_len: DEFAULT_MAX_LEN,
+        }
+    }
+
+    /// Only the named header, whose whole value is the token (no scheme).
+    pub fn header(name: HeaderName) -> Self {
+        Self::none().with_header(name)
+    }
+
+    /// Only the named cookie.
+    pub fn cookie(name: impl Into<String>) -> Self {
+        Self::none().with_cookie(name)
+    }
+
+    fn none() -> Self {
+        Self {
+            bearer: false,
+            ..Self::bearer()
+        }
+    }
+
+    /// Also accept `Authorization: Bearer`.
+    pub fn with_bearer(mut self) -> Self {
+        self.bearer = true;
+        self
+    }
+
+    /// Also accept the named header, whose whole value is the token.
+    pub fn with_header(mut self, name: HeaderName) -> Self {
+        self.header = Some(name);
+        self
+    }
+
+    /// Also accept the named cookie.
+    pub fn with_cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie = Some(name.into());
+        self
+    }
+
+    /// Also accept the named query parameter. Off unless called: use it only where a
+    /// client cannot send headers (a browser `EventSource`, a WebSocket upgrade).
+    pub fn with_query(mut self, name: impl Into<String>) -> Self {
+        self.query = Some(name.into());
+        self
+    }
+
+    /// Refuse tokens longer than `max_len` bytes as `invalid_token` (default 4096).
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Reads the token of a request: `Ok(None)` when none is offered.
+    pub(crate) fn extract<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<Cow<'a, str>>, Reason> {
+        let mut found: Option<Cow<'a, str>> = None;
+        let mut offer = |token: Cow<'a, str>| {
+            if found.replace(token).is_some() {
+                Err(Reason::InvalidRequest)
+            } else {
+                Ok(())
+            }
+        };
+        if self.bearer {
+            for value in headers.get_all(AUTHORIZATION) {
+                if let Some(token) = bearer_credentials(value.as_bytes())? {
+                    offer(Cow::Borrowed(token))?;
+                }
+            }
+        }
+        if let Some(name) = &self.header {
+            for value in headers.get_all(name) {
+                offer(Cow::Borrowed(b64token(value.as_bytes())?))?;
+            }
+        }
+        if let Some(name) = &self.cookie {
+            for value in headers.get_all(COOKIE) {
+                let Ok(value) = value.to_str() else { continue };
+                for pair in value.split(';') {
+                    if let Some((k, v)) = pair.trim().split_once('=') {
+                        if k == name {
+                            offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
+                        }
+                    }
+                }
+            }
+        }
+        if let (Some(name), Some(query)) = (&self.query, uri.query()) {
+            for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+                if k == name.as_str() {
+                    b64token(v.as_bytes())?;
+                    offer(v)?;
+                }
+            }
+        }
+        match found {
+            Some(token) if token.len() > self.max_len => Err(Reason::InvalidToken),
+            other => Ok(other),
+        }
+    }
+}
+
+/// The token of an `Authorization` value if its scheme is Bearer; `Ok(None)` for other
+/// schemes, `invalid_request` for a malformed Bearer credential.
+fn bearer_credentials(value: &[u8]) -> Result<Option<&str>, Reason> {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, &value[value.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    // 1*SP b64token, tolerating trailing whitespace.
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    let token = rest.get(start..end).ok_or(Reason::InvalidRequest)?;
+    b64token(token).map(Some)
+}
+
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn b64token(token: &[u8]) -> Result<&str, Reason> {
+    let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+    let (body, pad) = token.split_at(body_end);
+    let body_ok = !body.is_empty()
+        && body.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
+    debug_assert!(pad.iter().all(|&b| b == b'='));
+    if body_ok {
+        // Only ASCII passed the check above.
+        std::str::from_utf8(token).map_err(|_| Reason::InvalidRequest)
+    } else {
+        Err(Reason::InvalidRequest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    type Extracted = Result<Option<String>, Reason>;
+
+    fn bearer(pairs: &[(&str, &[u8])]) -> Extracted {
+        let h = headers(pairs);
+        let uri = Uri::from_static("/");
+        TokenSource::bearer()
+            .extract(&h, &uri)
+            .map(|t| t.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn bearer_header_table() {
+        use Reason::*;
+        let ok = |s: &str| Ok(Some(s.to_owned()));
+        let cases: &[(&[u8], Extracted)] = &[
+            (b"Bearer abc", ok("abc")),
+            (b"bearer abc", ok("abc")),
+            (b"BEARER abc", ok("abc")),
+            (b"Bearer   abc  ", ok("abc")),
+            (b"Bearer a-b.c_d~e+f/g==", ok("a-b.c_d~e+f/g==")),
+            (b"Basic dXNlcjpwYXNz", Ok(None)),
+            (b"Bearerabc", Ok(None)),
+            (b"Token abc", Ok(None)),
+            (b"Bearer", Err(InvalidRequest)),
+            (b"Bearer ", Err(InvalidRequest)),
+            (b"Bearer    ", Err(InvalidRequest)),
+            (b"Bearer ====", Err(InvalidRequest)),
+            (b"Bearer a b", Err(InvalidRequest)),
+            (b"Bearer a=b", Err(InvalidRequest)),
+            (b"Bearer abc,def", Err(InvalidRequest)),
+            (b"Bearer \"abc\"", Err(InvalidRequest)),
+            (b"Bearer ab\tc", Err(InvalidRequest)),
+            (b"Bearer \xc3\xa9t\xc3\xa9", Err(InvalidRequest)),
+            (b"Bearer \xff", Err(InvalidRequest)),
+        ];
+        for (value, want) in cases {
+            let got = bearer(&[("authorization", value)]);
+            assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(value));
+        }
+        assert_eq!(bearer(&[]), Ok(None));
+    }
+
+    #[test]
+    fn a_token_offered_twice_is_invalid_request() {
+        assert_eq!(
+            bearer(&[
+                ("authorization", b"Bearer a"),
+                ("authorization", b"Bearer a")
+            ]),
+            Err(Reason::InvalidRequest)
+        );
+        let h = headers(&[("authorization", b"Bearer a"), ("cookie", b"x=1; sid=b")]);
+        let uri = Uri::from_static("/?access_token=c");
+        let both = TokenSource::bearer().with_cookie("sid");
+        assert_eq!(both.extract(&h, &uri), Err(Reason::InvalidRequest));
+        let query = TokenSource::bearer().with_query("access_token");
+        assert_eq!(query.extract(&h, &uri), Err(Reason::InvalidRequest));
+        // Sources not enabled are not read.
+        assert_eq!(
+            TokenSource::bearer().extract(&h, &uri).unwrap().as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn cookie_header_and_query_sources() {
+        let uri = Uri::from_static("/events?x=1&access_token=ab%2Bc");
+        let h = headers(&[("cookie", b"a=1; sid=tok; b=2"), ("x-token", b"xt")]);
+        let got = |s: TokenSource| s.extract(&h, &uri).map(|t| t.map(Cow::into_owned));
+        assert_eq!(got(TokenSource::cookie("sid")), Ok(Some("tok".into())));
+        assert_eq!(
+            got(TokenSource::header(HeaderName::from_static("x-token"))),
+            Ok(Some("xt".into()))
+        );
+        let q = TokenSource::bearer().with_query("access_token");
+        assert_eq!(
+            q.extract(&HeaderMap::new(), &uri).unwrap().as_deref(),
+            Some("ab+c")
+        );
+        // Query tokens are off by default.
+        assert_eq!(
+            TokenSource::bearer().extract(&HeaderMap::new(), &uri),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn over_long_tokens_are_refused() {
+        let long = format!("Bearer {}", "a".repeat(5000));
+        assert_eq!(
+            bearer(&[("authorization", long.as_bytes())]),
+            Err(Reason::InvalidToken)
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Tokens: the opaque session token format, its store key, and where a request carries it.
+//!
+//! A session token is 32 bytes from the OS CSPRNG, base64url without padding (43
+//! characters). Its first two bytes are the *slot tag* of its user (two bytes of
+//! SHA-256 of the user id) and the other 240 bits are random: the tag lets a store
+//! keep all of a user's records together (one shard of the memory store, one hash slot
+//! of a Redis Cluster) while the token alone still finds its record.
+//!
+//! Stores never see the token: they get a [`SessionKey`], the tag plus the SHA-256
+//! digest of the token, so a dump of a store hands out nothing that logs anyone in.
+
+mod extract;
+
+pub use extract::TokenSource;
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// Length in characters of a session-mode token.
+pub(crate) const SESSION_TOKEN_LEN: usize = 43;
+
+/// A bearer token handed to a client.
+///
+/// `Debug` and `Display` never show the secret; read it with [`Token::as_str`] to send it
+/// to the client.
+///
+/// ```
+/// # tokio_test_block(async {
+/// use kickout::Auth;
+///
+/// let auth = Auth::new(kickout::store::MemoryStore::new());
+/// let login = auth.login("10001", "web").await.unwrap();
+/// assert_eq!(login.token.as_str().len(), 43);
+/// assert!(!format!("{:?}", login.token).contains(login.token.as_str()));
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub(crate) fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// The token text, to hand to the client.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The token text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// The slot tag of a user: two bytes of SHA-256 of the user id.
+pub(crate) fn user_tag(user_id: &str) -> u16 {
+    let d = Sha256::digest(user_id.as_bytes());
+    u16::from_be_bytes([d[0], d[1]])
+}
+
+/// What a store knows a session token by: its user's slot tag and the token's digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    tag: u16,
+    digest: [u8; 32],
+}
+
+impl SessionKey {
+    /// The user's slot tag carried by the token (two bytes of SHA-256 of the user id).
+    pub fn tag(&self) -> u16 {
+        self.tag
+    }
+
+    /// SHA-256 of the token's 32 raw bytes.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// The id of the session this token opens.
+    pub fn session_id(&self) -> SessionId {
+        let mut id = [0u8; SessionId::LEN];
+        id[..2].copy_from_slice(&self.tag.to_be_bytes());
+        id[2..].copy_from_slice(&self.digest[..SessionId::LEN - 2]);
+        SessionId(id)
+    }
+
+    /// Parses a session-mode token; `None` for anything that is not one.
+    pub(crate) fn parse(token: &str) -> Option<Self> {
+        if token.len() != SESSION_TOKEN_LEN {
+            return None;
+        }
+        let mut raw = [0u8; 32];
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(token.as_bytes(), &mut raw)
+            .ok()?;
+        (n == raw.len()).then(|| Self::from_raw(&raw))
+    }
+
+    fn from_raw(raw: &[u8; 32]) -> Self {
+        Self {
+            tag: u16::from_be_bytes([raw[0], raw[1]]),
+            digest: Sha256::digest(raw).into(),
+        }
+    }
+
+    /// A fresh random token for a user with slot tag `tag`, and its key.
+    pub(crate) fn generate(tag: u16) -> Result<(Token, Self), getrandom::Error> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw[2..])?;
+        raw[..2].copy_from_slice(&tag.to_be_bytes());
+        Ok((
+            Token::new(URL_SAFE_NO_PAD.encode(raw)),
+            Self::from_raw(&raw),
+        ))
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionKey")
+            .field("session_id", &self.session_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public id of a session: its user's slot tag and 12 bytes of its token's digest.
+///
+/// It names a session to operators (listings, revocation by id) but cannot be used to
+/// authenticate. Displayed and parsed as 19 characters of base64url.
+///
+/// ```
+/// use kickout::SessionId;
+///
+/// let id: SessionId = "AAECAwQFBgcICQoLDA0".parse().unwrap();
+/// assert_eq!(id.to_string(), "AAECAwQFBgcICQoLDA0");
+/// assert!("not an id".parse::<SessionId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId([u8; SessionId::LEN]);
+
+impl SessionId {
+    const LEN: usize = 14;
+
+    /// The slot tag of the session's user.
+    pub fn tag(&self) -> u16 {
+        u16::from_be_bytes([self.0[0], self.0[1]])
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 14] {
+        &self.0
+    }
+
+    /// Builds an id from its raw bytes (as a store saved them).
+    pub fn from_bytes(bytes: [u8; 14]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 19];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut buf)
+            .map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+/// The text was not a session id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a session id (19 characters of base64url)")]
+pub struct ParseSessionIdError;
+
+impl FromStr for SessionId {
+    type Err = ParseSessionIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 19 {
+            return Err(ParseSessionIdError);
+        }
+        let mut id = [0u8; 14];
+        match URL_SAFE_NO_PAD.decode_slice(s.as_bytes(), &mut id) {
+            Ok(14) => Ok(Self(id)),
+            _ => Err(ParseSessionIdError),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_parse_back_to_their_key() {
+        let (token, key) = SessionKey::generate(0xBEEF).unwrap();
+        assert_eq!(token.as_str().len(), SESSION_TOKEN_LEN);
+        let parsed = SessionKey::parse(token.as_str()).unwrap();
+        assert_eq!(parsed, key);
+        assert_eq!(parsed.tag(), 0xBEEF);
+        assert_eq!(parsed.session_id().tag(), 0xBEEF);
+        let id = parsed.session_id();
+        assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
+    }
+
+    #[test]
+    fn garbage_is_not_a_key() {
+        for bad in ["", "abc", &"A".repeat(44), &"!".repeat(43), &"é".repeat(21)] {
+            assert!(SessionKey::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_differ() {
+        let (a, _) = SessionKey::generate(1).unwrap();
+        let (b, _) = SessionKey::generate(1).unwrap();
+        assert_ne!(a, b);
+    }
+}
