@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     Created, EndReason, Ended, NewSession, SessionInfo, SessionRecord, Store, StoreError, Target,
-    Touch,
+    Touch, purge_time,
 };
 use crate::policy::{LoginRule, Overflow};
 use crate::token::{SessionId, SessionKey, user_tag};
@@ -201,7 +201,12 @@ impl Entry {
     }
 
     fn purge_at(&self) -> u64 {
-        self.record(None).purge_at(self.retain_ms)
+        purge_time(
+            self.info.expires_at_ms,
+            self.idle_deadline(),
+            self.ended.is_some(),
+            self.retain_ms,
+        )
     }
 
     fn end(&mut self, reason: EndReason, now_ms: u64) -> SessionInfo {
@@ -365,7 +370,8 @@ impl Store for MemoryStore {
         let Some(entry) = shard.sessions.get(&key.session_id()) else {
             return Ok(None);
         };
-        if entry.digest != *key.digest() {
+        // Past its purge time a record is gone, whether or not a sweep has run yet.
+        if entry.digest != *key.digest() || entry.purge_at() <= now_ms {
             return Ok(None);
         }
         let ban_until = match entry.ended {

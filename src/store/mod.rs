@@ -105,12 +105,27 @@ impl SessionRecord {
     /// When the record may be forgotten: a live session `retain_ms` after the earlier of
     /// its deadlines, a tombstone `retain_ms` after its absolute lifetime.
     pub fn purge_at(&self, retain_ms: u64) -> u64 {
-        let end = match (self.ended, self.idle_deadline_ms) {
-            (None, Some(idle)) => idle.min(self.info.expires_at_ms),
-            _ => self.info.expires_at_ms,
-        };
-        end.saturating_add(retain_ms)
+        purge_time(
+            self.info.expires_at_ms,
+            self.idle_deadline_ms,
+            self.ended.is_some(),
+            retain_ms,
+        )
     }
+}
+
+/// See [`SessionRecord::purge_at`].
+pub(crate) fn purge_time(
+    expires_at_ms: u64,
+    idle_deadline_ms: Option<u64>,
+    ended: bool,
+    retain_ms: u64,
+) -> u64 {
+    let end = match idle_deadline_ms {
+        Some(idle) if !ended => idle.min(expires_at_ms),
+        _ => expires_at_ms,
+    };
+    end.saturating_add(retain_ms)
 }
 
 /// Idle-timeout renewal requested along with a lookup.
@@ -192,7 +207,8 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<Created, StoreError>> + Send;
 
-    /// The record of a token, live or tombstone; `None` if unknown or forgotten. A
+    /// The record of a token, live or tombstone; `None` if unknown, or forgotten (from
+    /// [`SessionRecord::purge_at`] on, whether or not it was physically removed yet). A
     /// record whose token digest differs from `key`'s is unknown.
     ///
     /// If `touch` is set and the session is live at `now_ms`, its idle deadline moves to

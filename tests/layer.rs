@@ -1,0 +1,436 @@
+//! The tower layer and axum extractors over real routers: rejections, sources, optional
+//! mode, custom responses, and a store that is down.
+
+mod suite;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderName, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kickout::store::{
+    Created, EndReason, MemoryStore, NewSession, SessionInfo, SessionRecord, Store, StoreError,
+    Target, Touch,
+};
+use kickout::{
+    Auth, AuthLayer, Identity, LoginRule, Reason, Rejection, SessionKey, TokenSource, UserId,
+};
+use tower::ServiceExt;
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+fn get_with(headers: &[(&str, &[u8])]) -> Request<Body> {
+    let mut req = Request::get("/me");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+fn code(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_a_bare_challenge() {
+    let auth = Auth::new(MemoryStore::new());
+    let app = suite::app(&auth);
+    let (status, headers, body) = send(&app, get_with(&[])).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="api""#);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(code(&body), "missing_token");
+    // Another scheme is no bearer token.
+    let (status, _, body) = send(&app, get_with(&[("authorization", b"Basic dXNlcjpwdw==")])).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "missing_token".into())
+    );
+}
+
+#[tokio::test]
+async fn malformed_authorization_headers_are_4xx_never_5xx() {
+    let auth = Auth::new(MemoryStore::new());
+    let app = suite::app(&auth);
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let long = format!("Bearer {}", "a".repeat(10_000));
+    let nul_free_binary: Vec<u8> = (0x80..=0xffu8).collect();
+    let cases: Vec<(Vec<Vec<u8>>, u16, &str)> = vec![
+        (vec![b"Bearer".to_vec()], 400, "invalid_request"),
+        (vec![b"Bearer ".to_vec()], 400, "invalid_request"),
+        (vec![b"bearer   ".to_vec()], 400, "invalid_request"),
+        (vec![b"Bearer a b".to_vec()], 400, "invalid_request"),
+        (vec![b"Bearer \"quoted\"".to_vec()], 400, "invalid_request"),
+        (
+            vec![b"Bearer t\xc3\xb6ken".to_vec()],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![[b"Bearer ".as_slice(), &nul_free_binary].concat()],
+            400,
+            "invalid_request",
+        ),
+        (vec![b"Bearer a,b".to_vec()], 400, "invalid_request"),
+        (vec![b"Bearer ==".to_vec()], 400, "invalid_request"),
+        (vec![long.into_bytes()], 401, "invalid_token"),
+        (vec![b"Bearer abc".to_vec()], 401, "invalid_token"),
+        (vec![b"Bearer a.b.c".to_vec()], 401, "invalid_token"),
+        (vec![b"Bearer ~~~~".to_vec()], 401, "invalid_token"),
+        (vec![b"Bearer AAAA==".to_vec()], 401, "invalid_token"),
+        (vec![b"Basic".to_vec()], 401, "missing_token"),
+        (vec![b"".to_vec()], 401, "missing_token"),
+        (vec![b"\xff\xfe".to_vec()], 401, "missing_token"),
+        (
+            vec![
+                format!("Bearer {token}").into_bytes(),
+                format!("Bearer {token}").into_bytes(),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (vec![format!("BEARER {token}").into_bytes()], 200, ""),
+        (vec![format!("Bearer {token} ").into_bytes()], 200, ""),
+        (
+            vec![b"Basic x".to_vec(), format!("Bearer {token}").into_bytes()],
+            200,
+            "",
+        ),
+    ];
+    for (values, want_status, want_code) in cases {
+        let mut req = Request::get("/me");
+        for v in &values {
+            req = req.header(AUTHORIZATION, v.as_slice());
+        }
+        let (status, headers, body) = send(&app, req.body(Body::empty()).unwrap()).await;
+        assert_eq!(status.as_u16(), want_status, "{values:?}");
+        if want_status != 200 {
+            assert_eq!(code(&body), want_code, "{values:?}");
+            let challenge = headers[WWW_AUTHENTICATE].to_str().unwrap();
+            match want_code {
+                "missing_token" => assert_eq!(challenge, r#"Bearer realm="api""#),
+                c => assert!(
+                    challenge.contains(&format!(r#"error="{c}""#)),
+                    "{challenge}"
+                ),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn extractors_read_the_identity() {
+    let auth = Auth::new(MemoryStore::new());
+    let handlers = Router::new()
+        .route(
+            "/user",
+            get(|UserId(u): UserId| async move { u.to_string() }),
+        )
+        .route(
+            "/maybe",
+            get(|id: Option<Identity>, user: Option<UserId>| async move {
+                format!(
+                    "{:?}/{:?}",
+                    id.map(|i| i.device().to_owned()),
+                    user.map(|u| u.0)
+                )
+            }),
+        );
+    let protected = handlers.clone().layer(AuthLayer::new(auth.clone()));
+    let optional = handlers
+        .clone()
+        .layer(AuthLayer::new(auth.clone()).optional());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let bearer = format!("Bearer {token}");
+    let req = |path: &str, auth: Option<&str>| {
+        let mut r = Request::get(path);
+        if let Some(a) = auth {
+            r = r.header(AUTHORIZATION, a);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    assert_eq!(
+        send(&protected, req("/user", Some(&bearer))).await.2,
+        "10001"
+    );
+    assert_eq!(
+        send(&protected, req("/maybe", Some(&bearer))).await.2,
+        r#"Some("web")/Some("10001")"#
+    );
+    // Optional mode: anonymous requests pass without an identity...
+    assert_eq!(send(&optional, req("/maybe", None)).await.2, "None/None");
+    // ...the plain extractor then answers 401 missing_token, as it does with no layer at all...
+    let (status, _, body) = send(&optional, req("/user", None)).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "missing_token".into())
+    );
+    let (status, _, body) = send(&handlers, req("/user", Some(&bearer))).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "missing_token".into())
+    );
+    // ...and bad or revoked tokens are still refused.
+    let (status, _, body) = send(&optional, req("/maybe", Some("Bearer nope"))).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "invalid_token".into())
+    );
+    auth.kickout("10001").await.unwrap();
+    let (status, _, body) = send(&optional, req("/maybe", Some(&bearer))).await;
+    assert_eq!((status.as_u16(), code(&body)), (401, "kicked_out".into()));
+}
+
+#[tokio::test]
+async fn cookie_header_and_query_sources() {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let me = || {
+        Router::new().route(
+            "/me",
+            get(|id: Identity| async move { id.user_id().to_owned() }),
+        )
+    };
+    let cookie = me().layer(AuthLayer::new(auth.clone()).source(TokenSource::cookie("sid")));
+    let header = me().layer(
+        AuthLayer::new(auth.clone())
+            .source(TokenSource::header(HeaderName::from_static("x-token"))),
+    );
+    let query = me().layer(
+        AuthLayer::new(auth.clone()).source(TokenSource::bearer().with_query("access_token")),
+    );
+    let c = format!("theme=dark; sid={token}");
+    assert_eq!(
+        send(&cookie, get_with(&[("cookie", c.as_bytes())])).await.0,
+        200
+    );
+    assert_eq!(
+        send(&header, get_with(&[("x-token", token.as_bytes())]))
+            .await
+            .0,
+        200
+    );
+    // The cookie layer does not read Authorization.
+    let b = format!("Bearer {token}");
+    assert_eq!(
+        send(&cookie, get_with(&[("authorization", b.as_bytes())]))
+            .await
+            .0,
+        401
+    );
+    let uri = format!("/me?access_token={token}");
+    let (status, _, _) = send(&query, Request::get(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 200);
+    // Query tokens are off unless enabled.
+    let plain = suite::app(&auth);
+    assert_eq!(
+        send(&plain, Request::get(&uri).body(Body::empty()).unwrap())
+            .await
+            .0,
+        401
+    );
+    // Header and query at once: two tokens.
+    let both = Request::get(&uri)
+        .header(AUTHORIZATION, b.as_str())
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(&query, both).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (400, "invalid_request".into())
+    );
+}
+
+#[tokio::test]
+async fn rejections_can_be_answered_in_the_apps_own_format() {
+    let auth = Auth::builder(MemoryStore::new()).realm("shop").build();
+    let app = Router::new().route("/me", get(|| async { "ok" })).layer(
+        AuthLayer::new(auth.clone()).on_rejection(|r: Rejection| {
+            Response::builder()
+                .status(StatusCode::IM_A_TEAPOT)
+                .header("x-reason", r.reason().code())
+                .body(Body::from(r.to_string()))
+                .unwrap()
+        }),
+    );
+    let (status, headers, body) = send(&app, get_with(&[])).await;
+    assert_eq!(status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(headers["x-reason"], "missing_token");
+    assert!(body.starts_with("missing_token: "));
+    // The realm of the handle is in its default challenges.
+    let plain = suite::app(&auth);
+    let (_, headers, _) = send(&plain, get_with(&[])).await;
+    assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="shop""#);
+}
+
+#[tokio::test]
+async fn handlers_log_out_with_the_identity_and_return_errors() {
+    let auth = Auth::new(MemoryStore::new());
+    let app = Router::new()
+        .route(
+            "/logout",
+            post(
+                |axum::extract::State(auth): axum::extract::State<Auth>, me: Identity| async move {
+                    auth.logout_session(me.session_id())
+                        .await
+                        .map(|_| StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .layer(AuthLayer::new(auth.clone()))
+        .with_state(auth.clone());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let bearer = format!("Bearer {token}");
+    let logout = || {
+        Request::post("/logout")
+            .header(AUTHORIZATION, &bearer)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&app, logout()).await.0, 204);
+    let (status, _, body) = send(&app, logout()).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (401, "invalid_token".into())
+    );
+}
+
+/// A memory store that can be switched off, like a Redis that went away.
+#[derive(Clone, Default)]
+struct SwitchStore {
+    inner: MemoryStore,
+    down: Arc<AtomicBool>,
+}
+
+impl SwitchStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("switched off".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for SwitchStore {
+    async fn create(&self, s: NewSession, r: LoginRule, now: u64) -> Result<Created, StoreError> {
+        self.check()?;
+        self.inner.create(s, r, now).await
+    }
+    async fn lookup(
+        &self,
+        k: &SessionKey,
+        t: Option<Touch>,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.check()?;
+        self.inner.lookup(k, t, now).await
+    }
+    async fn end(
+        &self,
+        t: Target<'_>,
+        r: EndReason,
+        now: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.end(t, r, now).await
+    }
+    async fn ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.ban(u, until, now).await
+    }
+    async fn unban(&self, u: &str, now: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.unban(u, now).await
+    }
+    async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        self.inner.banned_until(u, now).await
+    }
+    async fn sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.sessions(u, now).await
+    }
+    async fn renew(
+        &self,
+        k: &SessionKey,
+        e: u64,
+        i: Option<u64>,
+        now: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.renew(k, e, i, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_refuses_everything_with_503() {
+    let store = SwitchStore::default();
+    let auth = Auth::new(store.clone());
+    let app = suite::app(&auth);
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    store.down.store(true, Ordering::SeqCst);
+    let bearer = format!("Bearer {token}");
+    let (status, headers, body) =
+        send(&app, get_with(&[("authorization", bearer.as_bytes())])).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (503, "store_unavailable".into())
+    );
+    assert!(headers.get(WWW_AUTHENTICATE).is_none());
+    // Garbage is refused without asking the store: still 401.
+    let (status, _, _) = send(&app, get_with(&[("authorization", b"Bearer junk")])).await;
+    assert_eq!(status, 401);
+    // Helpers report the failure; none pretends to have revoked anything.
+    let e = auth.login("10001", "web").await.unwrap_err();
+    assert_eq!((e.status().as_u16(), e.code()), (503, "store_unavailable"));
+    assert!(auth.kickout("10001").await.is_err());
+    assert!(auth.logout(&token).await.is_err());
+    assert!(auth.ban("10001", suite::secs(5)).await.is_err());
+    assert!(auth.sessions("10001").await.is_err());
+    let res = axum::response::IntoResponse::into_response(e);
+    assert_eq!(res.status(), 503);
+    // Back up: the same token works again, nothing was lost.
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(suite::me(&app, &token).await, Ok("10001:web".into()));
+    assert_eq!(Reason::StoreUnavailable.status(), 503);
+}

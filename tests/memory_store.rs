@@ -1,0 +1,125 @@
+//! The conformance suite on the memory store, and what only the memory store promises:
+//! bounded memory under churn.
+
+mod suite;
+
+use std::time::Duration;
+
+use kickout::store::{MemoryStats, MemoryStore};
+use kickout::{Auth, LoginRule};
+
+suite::all_cases!(MemoryStore::new());
+
+#[tokio::test]
+async fn memory_stays_bounded_under_login_churn() {
+    let store = MemoryStore::with_shards(8);
+    let clock = suite::clock();
+    let auth = suite::builder(store.clone(), &clock)
+        .ttl(Duration::from_secs(60))
+        .idle_timeout(Duration::from_secs(30))
+        .expired_retention(Duration::from_secs(60))
+        .login_rule(LoginRule::max_per_user(3))
+        .build();
+    // 100,000 logins over simulated hours: short sessions, kicks, bans, logouts.
+    let mut peak = MemoryStats::default();
+    for i in 0..100_000u32 {
+        let user = format!("user{}", i % 5_000);
+        let login = auth
+            .login(&user, if i % 2 == 0 { "web" } else { "phone" })
+            .await;
+        match i % 10 {
+            0 => {
+                auth.kickout(&user).await.unwrap();
+            }
+            1 => {
+                auth.logout(login.unwrap().token.as_str()).await.unwrap();
+            }
+            2 if i % 1000 == 2 => {
+                auth.ban(&user, Duration::from_secs(5)).await.unwrap();
+            }
+            _ => {}
+        }
+        clock.advance(Duration::from_millis(100));
+        let stats = store.stats();
+        peak.sessions = peak.sessions.max(stats.sessions);
+        peak.users = peak.users.max(stats.users);
+    }
+    // In steady state a session lives at most 60 s + 60 s retention = 1,200 logins.
+    assert!(peak.sessions < 2_500, "peak {peak:?}");
+    // Long after, everything is due; writes alone purge it, shard by shard.
+    clock.advance(Duration::from_secs(3600));
+    for i in 0..2_000 {
+        auth.kickout(&format!("nobody{i}")).await.unwrap();
+    }
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
+#[tokio::test]
+async fn purge_sweeps_everything_due() {
+    let store = MemoryStore::new();
+    let clock = suite::clock();
+    let auth = suite::builder(store.clone(), &clock)
+        .ttl(Duration::from_secs(10))
+        .expired_retention(Duration::ZERO)
+        .build();
+    for i in 0..1000 {
+        auth.login(&format!("u{i}"), "web").await.unwrap();
+    }
+    auth.ban("u1", Duration::from_secs(20)).await.unwrap();
+    assert_eq!(store.stats().sessions, 1000);
+    store.purge(suite::T0 + 10_000);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.sessions, stats.users),
+        (0, 1),
+        "the ban stands: {stats:?}"
+    );
+    store.purge(suite::T0 + 20_000);
+    assert_eq!(store.stats(), MemoryStats::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn once_kickout_returns_no_request_with_the_kicked_token_succeeds() {
+    let auth = Auth::new(MemoryStore::new());
+    let app = suite::app(&auth);
+    for round in 0..20 {
+        let user = format!("racer{round}");
+        let tokens: Vec<_> = futures_tokens(&auth, &user, 8).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kicked_at = std::sync::Arc::new(tokio::sync::OnceCell::<()>::new());
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let (app, token) = (app.clone(), tokens[t % tokens.len()].clone());
+            let (stop, kicked_at) = (stop.clone(), kicked_at.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut after = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) || after < 5 {
+                    // Read "kickout has returned" before sending the request.
+                    let kicked = kicked_at.initialized();
+                    let answer = suite::me(&app, &token).await;
+                    if kicked {
+                        assert_eq!(answer, suite::err(kickout::Reason::KickedOut));
+                        after += 1;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(auth.kickout(&user).await.unwrap(), 8);
+        kicked_at.set(()).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+async fn futures_tokens(auth: &Auth, user: &str, n: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let login = auth.login(user, &format!("d{i}")).await.unwrap();
+        tokens.push(login.token.into_string());
+    }
+    tokens
+}
