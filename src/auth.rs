@@ -454,6 +454,7 @@ impl<S: Store> Auth<S> {
     /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
     /// ended. A second ban replaces the first.
     pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
+        check_name("user_id", user_id)?;
         let now = self.now_ms();
         let until_ms = now.saturating_add(millis(duration));
         let ended = self.store().ban(user_id, until_ms, now).await?;

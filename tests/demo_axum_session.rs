@@ -1,0 +1,289 @@
+//! The `axum_session` demo server, driven over real HTTP on loopback by its contract
+//! (DESIGN.md): login, /me, logout, admin kickout / ban / sessions, bad input.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/axum_session.rs"]
+mod demo;
+
+use std::time::Duration;
+
+use kickout::store::MemoryStore;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    http: Client,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let config = demo::Config {
+            admin_key: "k3y".into(),
+            ttl: Duration::from_secs(3600),
+            idle_timeout: None,
+        };
+        let app = demo::app(config.auth(MemoryStore::new()), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(demo::serve(listener, app));
+        Self {
+            base,
+            http: Client::new(),
+        }
+    }
+
+    async fn login(&self, user: &str, device: Option<&str>) -> (StatusCode, Value) {
+        let mut body = json!({ "user_id": user, "password": "123456" });
+        if let Some(d) = device {
+            body["device"] = json!(d);
+        }
+        let res = self
+            .http
+            .post(format!("{}/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn token(&self, user: &str, device: &str) -> String {
+        let (status, body) = self.login(user, Some(device)).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn me(&self, token: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}/me", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-admin-key", "k3y");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn login_me_logout() {
+    let s = Server::start().await;
+    let (status, body) = s.login("10001", Some("web")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["token"].as_str().unwrap();
+    let (status, me) = s.me(token).await;
+    assert_eq!(
+        (status.as_u16(), me),
+        (200, json!({"user_id": "10001", "device": "web"}))
+    );
+    // Device defaults to "default".
+    let t2 = s.login("10001", None).await.1["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.me(&t2).await.1["device"], "default");
+
+    let res = s
+        .http
+        .post(format!("{}/logout", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, body) = s.me(token).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let res = s.http.get(format!("{}/me", s.base)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="api""#);
+}
+
+#[tokio::test]
+async fn bad_login_input() {
+    let s = Server::start().await;
+    let post = |body: Vec<u8>, ct: Option<&'static str>| {
+        let mut req = s.http.post(format!("{}/login", s.base)).body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let wrong = json!({"user_id": "10001", "password": "nope"})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        post(wrong, Some("application/json"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    for (body, ct) in [
+        (b"not json".to_vec(), Some("application/json")),
+        (b"".to_vec(), None),
+        (b"{\"user_id\": 1}".to_vec(), Some("application/json")),
+        (b"[1,2]".to_vec(), Some("text/plain")),
+        (b"{\"user_id\":\"a\"}".to_vec(), None),
+    ] {
+        let status = post(body.clone(), ct).await.unwrap().status().as_u16();
+        assert!(
+            status == 400 || status == 422,
+            "{:?} -> {status}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let long = "u".repeat(129);
+    for body in [
+        json!({"user_id": long, "password": "123456"}),
+        json!({"user_id": "", "password": "123456"}),
+        json!({"user_id": "u", "password": "123456", "device": long}),
+        json!({"user_id": "u", "password": "123456", "device": ""}),
+    ] {
+        let status = post(body.to_string().into_bytes(), Some("application/json"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 400 || status == 422, "{body} -> {status}");
+    }
+    let huge = format!(
+        r#"{{"user_id":"u","password":"123456","device":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let status = post(huge.into_bytes(), Some("application/json"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert!(status == 413 || status == 400, "{status}");
+    // Still serving.
+    assert_eq!(s.login("10001", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn admin_kickout_ban_and_sessions() {
+    use reqwest::Method;
+    let s = Server::start().await;
+    let web = s.token("10001", "web").await;
+    let phone = s.token("10001", "phone").await;
+    // Same device again: the first web session is replaced.
+    let web2 = s.token("10001", "web").await;
+    assert_eq!(s.me(&web).await.1["error"], "replaced");
+
+    let res = s
+        .http
+        .post(format!("{}/admin/kickout/10001", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no admin key");
+    let res = s
+        .http
+        .post(format!("{}/admin/kickout/10001", s.base))
+        .header("x-admin-key", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "wrong admin key");
+
+    let (status, list) = s.admin(Method::GET, "/admin/sessions/10001", None).await;
+    assert_eq!(status, 200);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for entry in list {
+        let issued = entry["issued_at"].as_u64().unwrap();
+        assert!(issued.abs_diff(now) < 60);
+        assert_eq!(entry["expires_at"].as_u64().unwrap(), issued + 3600);
+    }
+    assert_eq!(
+        s.admin(Method::GET, "/admin/sessions/nobody", None).await.1,
+        json!([])
+    );
+
+    assert_eq!(
+        s.admin(Method::POST, "/admin/kickout/10001/phone", None)
+            .await
+            .1,
+        json!({"kicked": 1})
+    );
+    assert_eq!(s.me(&phone).await.1["error"], "kicked_out");
+    assert_eq!(s.me(&web2).await.0, 200);
+    assert_eq!(
+        s.admin(Method::POST, "/admin/kickout/10001", None).await.1,
+        json!({"kicked": 1})
+    );
+    assert_eq!(s.me(&web2).await.1["error"], "kicked_out");
+    assert_eq!(
+        s.admin(Method::POST, "/admin/kickout/nobody", None).await.1,
+        json!({"kicked": 0})
+    );
+
+    let fresh = s.token("10001", "web").await;
+    for bad in [
+        json!({"seconds": 0}),
+        json!({"seconds": -5}),
+        json!({}),
+        json!({"seconds": "x"}),
+    ] {
+        let status = s
+            .admin(Method::POST, "/admin/ban/10001", Some(bad.clone()))
+            .await
+            .0
+            .as_u16();
+        assert!(status == 400 || status == 422, "{bad} -> {status}");
+    }
+    assert_eq!(
+        s.admin(
+            Method::POST,
+            "/admin/ban/10001",
+            Some(json!({"seconds": 60}))
+        )
+        .await
+        .1,
+        json!({"kicked": 1})
+    );
+    assert_eq!(s.me(&fresh).await.1["error"], "banned");
+    let (status, body) = s.login("10001", Some("web")).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (403, Some("banned"))
+    );
+    assert_eq!(
+        s.admin(Method::DELETE, "/admin/ban/10001", None).await.0,
+        204
+    );
+    let again = s.token("10001", "web").await;
+    assert_eq!(s.me(&again).await.0, 200);
+    assert_eq!(
+        s.me(&fresh).await.0,
+        401,
+        "a banned token stays refused after unban"
+    );
+}
