@@ -306,8 +306,11 @@ impl<S: Store> Auth<S> {
 
     /// Checks a token as the layer does: the identity, or the rejection to answer with.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
-        let prepared = self.prepare(token).map_err(|r| self.rejection(r))?;
-        self.check(prepared).await
+        let verdict = match self.prepare(token) {
+            Ok(prepared) => self.check(prepared).await,
+            Err(reason) => Err(reason),
+        };
+        verdict.map_err(|reason| self.rejection(reason))
     }
 
     /// Logs a user in on a device, under the handle's concurrent-login rule.

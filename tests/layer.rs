@@ -351,14 +351,12 @@ impl Store for SwitchStore {
         self.check()?;
         self.inner.create(s, r, now).await
     }
-    async fn lookup(
-        &self,
-        k: &SessionKey,
-        t: Option<Touch>,
-        now: u64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        self.check()?;
-        self.inner.lookup(k, t, now).await
+    type Lookup = std::future::Ready<Result<Option<SessionRecord>, StoreError>>;
+    fn lookup(&self, k: &SessionKey, t: Option<Touch>, now: u64) -> Self::Lookup {
+        match self.check() {
+            Ok(()) => self.inner.lookup(k, t, now),
+            Err(e) => std::future::ready(Err(e)),
+        }
     }
     async fn end(
         &self,

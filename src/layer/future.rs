@@ -9,28 +9,33 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::on_rejection::OnRejection;
-use crate::mode::CheckFuture;
+use crate::auth::Auth;
+use crate::mode::Check;
+use crate::store::Store;
 
 pin_project! {
     /// The response future of [`AuthService`](super::AuthService).
-    pub struct ResponseFuture<Svc, ReqB, R>
+    pub struct ResponseFuture<Svc, ReqB, S, R>
     where
         Svc: Service<Request<ReqB>>,
+        S: Store,
     {
         #[pin]
-        state: State<Svc, ReqB, R>,
+        state: State<Svc, ReqB, S, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<Svc, ReqB, R>
+    enum State<Svc, ReqB, S, R>
     where
         Svc: Service<Request<ReqB>>,
+        S: Store,
     {
         Checking {
-            check: CheckFuture,
+            check: Check<S>,
             pending: Option<(Svc, Request<ReqB>)>,
+            auth: Auth<S>,
             on_rejection: R,
         },
         Calling {
@@ -43,20 +48,23 @@ pin_project! {
     }
 }
 
-impl<Svc, ReqB, R> ResponseFuture<Svc, ReqB, R>
+impl<Svc, ReqB, S, R> ResponseFuture<Svc, ReqB, S, R>
 where
     Svc: Service<Request<ReqB>>,
+    S: Store,
 {
     pub(super) fn check(
-        check: CheckFuture,
+        check: Check<S>,
         ready: Svc,
         req: Request<ReqB>,
+        auth: Auth<S>,
         on_rejection: R,
     ) -> Self {
         Self {
             state: State::Checking {
                 check,
                 pending: Some((ready, req)),
+                auth,
                 on_rejection,
             },
         }
@@ -77,9 +85,10 @@ where
     }
 }
 
-impl<Svc, ReqB, ResB, R> Future for ResponseFuture<Svc, ReqB, R>
+impl<Svc, ReqB, ResB, S, R> Future for ResponseFuture<Svc, ReqB, S, R>
 where
     Svc: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Store,
     R: OnRejection<ResB>,
 {
     type Output = Result<Response<ResB>, Svc::Error>;
@@ -91,9 +100,10 @@ where
                 StateProj::Checking {
                     check,
                     pending,
+                    auth,
                     on_rejection,
                 } => {
-                    let verdict = ready!(check.as_mut().poll(cx));
+                    let verdict = ready!(Pin::new(check).poll(cx));
                     let next = match (verdict, pending.take()) {
                         (Ok(identity), Some((mut svc, mut req))) => {
                             req.extensions_mut().insert(identity);
@@ -101,8 +111,9 @@ where
                                 future: svc.call(req),
                             }
                         }
-                        (Err(rejection), _) => {
-                            tracing::debug!(reason = %rejection.reason(), "request refused");
+                        (Err(reason), _) => {
+                            tracing::debug!(%reason, "request refused");
+                            let rejection = auth.rejection(reason);
                             return Poll::Ready(Ok(on_rejection.on_rejection(rejection)));
                         }
                         (Ok(_), None) => panic!("ResponseFuture polled after completion"),

@@ -1,7 +1,9 @@
 //! [`AuthLayer`] and the service it wraps around the inner one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use tower_layer::Layer;
@@ -10,7 +12,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::on_rejection::{JsonRejection, OnRejection};
 use crate::auth::Auth;
-use crate::rejection::Reason;
+use crate::rejection::{Reason, Rejection};
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 
@@ -141,7 +143,7 @@ where
 {
     type Response = Response<ResB>;
     type Error = Svc::Error;
-    type Future = ResponseFuture<Svc, ReqB, R>;
+    type Future = ResponseFuture<Svc, ReqB, S, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -155,23 +157,41 @@ where
             Ok(None) => Err(Reason::MissingToken),
             Err(reason) => Err(reason),
         };
-        match prepared {
-            Ok(prepared) => {
+        let mut check = match prepared {
+            Ok(prepared) => layer.auth.check(prepared),
+            Err(reason) => return self.reject(layer.auth.rejection(reason)),
+        };
+        // A store that answers from memory is done at the first poll: go straight to the
+        // inner service. Polling with a no-op waker is sound: a pending future is polled
+        // again with the real waker by the response future, and registers it then.
+        match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(identity)) => {
+                let mut req = req;
+                req.extensions_mut().insert(identity);
+                ResponseFuture::call(self.inner.call(req))
+            }
+            Poll::Ready(Err(reason)) => self.reject(self.layer.auth.rejection(reason)),
+            Poll::Pending => {
                 // The ready service goes into the future; a clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::check(
-                    layer.auth.check(prepared),
-                    ready,
-                    req,
-                    layer.on_rejection.clone(),
-                )
-            }
-            Err(reason) => {
-                tracing::debug!(%reason, "request refused");
-                let rejection = layer.auth.rejection(reason);
-                ResponseFuture::respond(layer.on_rejection.on_rejection(rejection))
+                let layer = self.layer.clone();
+                ResponseFuture::check(check, ready, req, layer.auth, layer.on_rejection)
             }
         }
+    }
+}
+
+impl<Svc, S, R> AuthService<Svc, S, R>
+where
+    S: Store,
+{
+    fn reject<ReqB, ResB>(&self, rejection: Rejection) -> ResponseFuture<Svc, ReqB, S, R>
+    where
+        Svc: Service<Request<ReqB>, Response = Response<ResB>>,
+        R: OnRejection<ResB>,
+    {
+        tracing::debug!(reason = %rejection.reason(), "request refused");
+        ResponseFuture::respond(self.layer.on_rejection.on_rejection(rejection))
     }
 }

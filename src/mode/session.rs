@@ -4,24 +4,10 @@ use crate::auth::Auth;
 use crate::identity::Identity;
 use crate::rejection::Reason;
 use crate::store::{EndReason, SessionRecord, Store, Touch};
-use crate::token::SessionKey;
-
-/// One store read (with the idle renewal folded in), then the verdict.
-pub(crate) async fn check<S: Store>(auth: &Auth<S>, key: &SessionKey) -> Result<Identity, Reason> {
-    let now = auth.now_ms();
-    let touch = auth.touch(now);
-    match auth.store().lookup(key, touch, now).await {
-        Ok(record) => verdict(record, now),
-        Err(error) => {
-            tracing::warn!(%error, "session store unavailable; request refused");
-            Err(Reason::StoreUnavailable)
-        }
-    }
-}
 
 impl<S: Store> Auth<S> {
     /// The idle renewal to ask for with a lookup at `now`, if there is an idle timeout.
-    fn touch(&self, now: u64) -> Option<Touch> {
+    pub(crate) fn touch(&self, now: u64) -> Option<Touch> {
         let c = self.config();
         c.idle_ms.map(|idle| Touch {
             deadline_ms: now.saturating_add(idle),

@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
+use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -146,6 +147,35 @@ impl MemoryStore {
                     queued: acc.queued + s.queue.len(),
                 }
             })
+    }
+
+    fn lookup_now(
+        &self,
+        key: &SessionKey,
+        touch: Option<Touch>,
+        now_ms: u64,
+    ) -> Option<SessionRecord> {
+        let shard = read(self.shard(key.tag()));
+        let entry = shard.sessions.get(&key.session_id())?;
+        // Past its purge time a record is gone, whether or not a sweep has run yet.
+        if entry.digest != *key.digest() || entry.purge_at() <= now_ms {
+            return None;
+        }
+        let ban_until = match entry.ended {
+            Some(Ended {
+                reason: EndReason::Banned,
+                ..
+            }) => shard.ban_until(&entry.info.user_id, now_ms),
+            _ => None,
+        };
+        let record = entry.record(ban_until);
+        if let (Some(touch), Some(current)) = (touch, record.idle_deadline_ms) {
+            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
+            if record.is_live(now_ms) && deadline >= current.saturating_add(touch.min_step_ms) {
+                entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
+            }
+        }
+        Some(record)
     }
 
     fn shard(&self, tag: u16) -> &RwLock<Shard> {
@@ -360,35 +390,10 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn lookup(
-        &self,
-        key: &SessionKey,
-        touch: Option<Touch>,
-        now_ms: u64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        let shard = read(self.shard(key.tag()));
-        let Some(entry) = shard.sessions.get(&key.session_id()) else {
-            return Ok(None);
-        };
-        // Past its purge time a record is gone, whether or not a sweep has run yet.
-        if entry.digest != *key.digest() || entry.purge_at() <= now_ms {
-            return Ok(None);
-        }
-        let ban_until = match entry.ended {
-            Some(Ended {
-                reason: EndReason::Banned,
-                ..
-            }) => shard.ban_until(&entry.info.user_id, now_ms),
-            _ => None,
-        };
-        let record = entry.record(ban_until);
-        if let (Some(touch), Some(current)) = (touch, record.idle_deadline_ms) {
-            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
-            if record.is_live(now_ms) && deadline >= current.saturating_add(touch.min_step_ms) {
-                entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
-            }
-        }
-        Ok(Some(record))
+    type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
+
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
+        ready(Ok(self.lookup_now(key, touch, now_ms)))
     }
 
     async fn end(

@@ -207,20 +207,24 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<Created, StoreError>> + Send;
 
+    /// The future of [`Store::lookup`]. It owns what it needs (`'static`) and is `Unpin`,
+    /// so the layer can poll it once right away — a store that answers from memory
+    /// ([`std::future::Ready`]) then costs no allocation and no extra state — and hold it
+    /// inline otherwise. A network store returns a boxed future or one of its own.
+    type Lookup: Future<Output = Result<Option<SessionRecord>, StoreError>> + Send + Unpin + 'static;
+
     /// The record of a token, live or tombstone; `None` if unknown, or forgotten (from
     /// [`SessionRecord::purge_at`] on, whether or not it was physically removed yet). A
     /// record whose token digest differs from `key`'s is unknown.
     ///
     /// If `touch` is set and the session is live at `now_ms`, its idle deadline moves to
     /// `min(touch.deadline_ms, expires_at_ms)` when that is at least `touch.min_step_ms`
-    /// later than the current one; the returned record shows the deadline before the touch. For a session
-    /// ended by a ban, `ban_until_ms` is the ban's end if it still stands.
-    fn lookup(
-        &self,
-        key: &SessionKey,
-        touch: Option<Touch>,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    /// later than the current one; the returned record shows the deadline before the
+    /// touch. For a session ended by a ban, `ban_until_ms` is the ban's end if it still
+    /// stands.
+    ///
+    /// This is the one store operation of a validated request.
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup;
 
     /// Ends the sessions of `target` that are live at `now_ms`, leaving tombstones with
     /// `reason`; returns the sessions it ended (none if nothing was live).

@@ -179,22 +179,33 @@ fn bearer_credentials(value: &[u8]) -> Result<Option<&str>, Reason> {
     b64token(token).map(Some)
 }
 
-/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`,
+/// checked in one pass: this runs on every request.
 fn b64token(token: &[u8]) -> Result<&str, Reason> {
-    let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    let (body, pad) = token.split_at(body_end);
-    let body_ok = !body.is_empty()
-        && body.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    debug_assert!(pad.iter().all(|&b| b == b'='));
-    if body_ok {
-        // Only ASCII passed the check above.
-        std::str::from_utf8(token).map_err(|_| Reason::InvalidRequest)
-    } else {
-        Err(Reason::InvalidRequest)
+    let body = token
+        .iter()
+        .take_while(|&&b| B64TOKEN[usize::from(b)])
+        .count();
+    let valid = body > 0 && token.iter().skip(body).all(|&b| b == b'=');
+    if !valid {
+        return Err(Reason::InvalidRequest);
     }
+    // Only ASCII passed the check above.
+    std::str::from_utf8(token).map_err(|_| Reason::InvalidRequest)
 }
+
+/// The bytes a b64token body may hold, as a table: this runs on every request.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
