@@ -72,7 +72,8 @@ struct Entry {
 
 #[derive(Default)]
 struct User {
-    /// Ids of the user's records (live and tombstones), in creation order.
+    /// Ids of the user's sessions that may still be live, in creation order. Ended
+    /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
     ban_until_ms: Option<u64>,
 }
@@ -299,25 +300,32 @@ impl Shard {
             .filter(|&t| t > now_ms)
     }
 
-    /// Ends the user's live sessions that `select` picks.
-    fn end_user(
+    /// Ends the user's live sessions that `select` picks, and drops them — and any
+    /// session no longer live — from the user's index, so the index holds only
+    /// sessions that may still be live and logins stay cheap however many tombstones
+    /// a user leaves behind.
+    fn end_sessions(
         &mut self,
         user_id: &str,
         reason: EndReason,
         now_ms: u64,
-        select: impl Fn(&SessionInfo) -> bool,
+        select: impl Fn(&SessionId, &Entry) -> bool,
     ) -> Vec<SessionInfo> {
-        let Some(user) = self.users.get(user_id) else {
+        let Some(user) = self.users.get_mut(user_id) else {
             return Vec::new();
         };
         let mut ended = Vec::new();
-        for id in &user.sessions {
-            if let Some(entry) = self.sessions.get_mut(id) {
-                if entry.is_live(now_ms) && select(&entry.info) {
+        user.sessions.retain(|id| match self.sessions.get_mut(id) {
+            Some(entry) if entry.is_live(now_ms) => {
+                if select(id, entry) {
                     ended.push(entry.end(reason, now_ms));
+                    false
+                } else {
+                    true
                 }
             }
-        }
+            _ => false,
+        });
         ended
     }
 
@@ -326,10 +334,12 @@ impl Shard {
         if let Some(until_ms) = self.ban_until(&user_id, now_ms) {
             return Created::Banned { until_ms };
         }
+        // Prune the index of sessions that are over (selects none).
+        self.end_sessions(&user_id, EndReason::Replaced, now_ms, |_, _| false);
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
-            // Live sessions in the new one's scope, oldest first (creation order breaks ties).
+            // Sessions in the new one's scope, oldest first (creation order breaks ties).
             let mut in_scope: Vec<(u64, usize, SessionId)> = self
                 .users
                 .get(&user_id)
@@ -339,7 +349,7 @@ impl Shard {
                         .enumerate()
                         .filter_map(|(order, id)| {
                             let e = self.sessions.get(id)?;
-                            (e.is_live(now_ms) && rule.same_scope(&e.info.device, &new.info.device))
+                            rule.same_scope(&e.info.device, &new.info.device)
                                 .then_some((e.info.issued_at_ms, order, *id))
                         })
                         .collect()
@@ -350,12 +360,10 @@ impl Shard {
                     return Created::LimitReached;
                 }
                 in_scope.sort_unstable();
-                let excess = in_scope.len() + 1 - max;
-                for (_, _, id) in in_scope.iter().take(excess) {
-                    if let Some(e) = self.sessions.get_mut(id) {
-                        replaced.push(e.end(EndReason::Replaced, now_ms));
-                    }
-                }
+                in_scope.truncate(in_scope.len() + 1 - max);
+                replaced = self.end_sessions(&user_id, EndReason::Replaced, now_ms, |id, _| {
+                    in_scope.iter().any(|(_, _, old)| old == id)
+                });
             }
         }
         let id = new.key.session_id();
@@ -407,20 +415,20 @@ impl Store for MemoryStore {
             Target::Session(id) => (id.tag(), id, None),
             Target::User { user_id, device } => {
                 return Ok(self.write(user_tag(user_id), now_ms, |shard| {
-                    shard.end_user(user_id, reason, now_ms, |info| {
-                        device.is_none_or(|d| *info.device == *d)
+                    shard.end_sessions(user_id, reason, now_ms, |_, e| {
+                        device.is_none_or(|d| *e.info.device == *d)
                     })
                 }));
             }
         };
-        Ok(
-            self.write(tag, now_ms, |shard| match shard.sessions.get_mut(&id) {
-                Some(e) if e.is_live(now_ms) && digest.is_none_or(|d| d == e.digest) => {
-                    vec![e.end(reason, now_ms)]
-                }
-                _ => Vec::new(),
-            }),
-        )
+        Ok(self.write(tag, now_ms, |shard| {
+            let Some(user) = shard.sessions.get(&id).map(|e| e.info.user_id.clone()) else {
+                return Vec::new();
+            };
+            shard.end_sessions(&user, reason, now_ms, |other, e| {
+                *other == id && digest.is_none_or(|d| d == e.digest)
+            })
+        }))
     }
 
     async fn ban(
@@ -430,7 +438,7 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         Ok(self.write(user_tag(user_id), now_ms, |shard| {
-            let ended = shard.end_user(user_id, EndReason::Banned, now_ms, |_| true);
+            let ended = shard.end_sessions(user_id, EndReason::Banned, now_ms, |_, _| true);
             let user: Arc<str> = Arc::from(user_id);
             shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
             shard.queue.push(Reverse((until_ms, Due::Ban(user))));
