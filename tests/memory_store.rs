@@ -8,7 +8,9 @@ use std::time::Duration;
 use kickout::store::{MemoryStats, MemoryStore};
 use kickout::{Auth, LoginRule};
 
-suite::all_cases!(MemoryStore::new());
+use suite::run_suite;
+
+suite::all_cases!(run_suite!(Some(((), MemoryStore::new()))));
 
 #[tokio::test]
 async fn memory_stays_bounded_under_login_churn() {

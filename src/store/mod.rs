@@ -7,7 +7,11 @@
 //! themselves, so every instance and every store agrees on what "expired" means.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisLookup, RedisStore, RedisStoreBuilder};
 pub use memory::{MemoryStats, MemoryStore};
 
 use std::future::Future;

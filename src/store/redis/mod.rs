@@ -1,0 +1,519 @@
+//! The Redis store: many instances, one truth — standalone Redis or Redis Cluster.
+//!
+//! # Key layout
+//!
+//! With the default prefix `kickout:` and a user whose slot tag is `tttt` (four hex
+//! digits: two bytes of SHA-256 of the user id, also carried by each of the user's
+//! tokens):
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `kickout:{tttt}:s:<session id>` | hash | one session record or tombstone (see below) | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
+//! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
+//! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms) | when the ban ends |
+//!
+//! The token is never stored: a record holds the SHA-256 digest of the token, and the
+//! session id in its key is the tag plus 12 bytes of that digest. Every key has a TTL,
+//! so tombstones, indexes and bans vanish by themselves.
+//!
+//! **Why it is correct on a Cluster:** the `{tttt}` hash tag is the same for every key of
+//! one user, so all of them sit in one hash slot; each domain operation is one Lua
+//! script over that slot, hence atomic and one round trip. A request's token carries the
+//! tag, so its lookup goes straight to the right node with one `EVALSHA`.
+//!
+//! Times come from the application's clock (passed in), while TTLs are relative
+//! (`PEXPIRE`), so a skew between the application and Redis clocks never expires a key
+//! early; records past their purge time are treated as gone even before Redis drops them.
+
+mod scripts;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, ScriptInvocation, Value};
+
+use self::scripts::Scripts;
+use super::{
+    Created, EndReason, Ended, NewSession, SessionInfo, SessionRecord, Store, StoreError, Target,
+    Touch,
+};
+use crate::policy::{Limit, LoginRule, Overflow};
+use crate::token::{SessionId, SessionKey, user_tag};
+
+/// Default bound on one store operation, connection included.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sessions in Redis, shared by every instance of the application.
+///
+/// Connect with [`RedisStore::connect`] (one URL: a standalone server; several,
+/// comma-separated: a Cluster) or [`RedisStore::builder`]. Clones share the connection.
+/// The connection reconnects by itself after Redis restarts; while Redis is away every
+/// operation fails within the timeout (default one second) with
+/// [`StoreError::Unavailable`], so requests get 503 and never hang.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), kickout::store::StoreError> {
+/// use kickout::{Auth, store::RedisStore};
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// let auth = Auth::new(store);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    prefix: String,
+    timeout: Duration,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
+            .field("prefix", &self.shared.prefix)
+            .field("timeout", &self.shared.timeout)
+            .finish()
+    }
+}
+
+/// Builds a [`RedisStore`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    urls: Vec<String>,
+    cluster: bool,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisStoreBuilder {
+    /// Key prefix, so several applications share one Redis (default `"kickout:"`).
+    /// Braces are not allowed: they would change the hash slot of the keys.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Bound on each operation, connecting included (default one second).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Treat the URLs as Cluster nodes even if there is only one.
+    pub fn cluster(mut self) -> Self {
+        self.cluster = true;
+        self
+    }
+
+    /// Connects. A standalone connection is made lazily, so an application can start
+    /// while Redis is down (its requests get 503 until Redis is up); a Cluster
+    /// connection needs the nodes at start to learn the slot map.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(StoreError::Unavailable(
+                "the key prefix must not contain braces".into(),
+            ));
+        }
+        let conn = if self.cluster || self.urls.len() > 1 {
+            let client = ClusterClient::builder(self.urls.clone())
+                .connection_timeout(self.timeout)
+                .response_timeout(self.timeout)
+                .retries(1)
+                .build()
+                .map_err(unavailable)?;
+            let conn = tokio::time::timeout(self.timeout * 5, client.get_async_connection())
+                .await
+                .map_err(|_| StoreError::Unavailable("timed out connecting to the cluster".into()))?
+                .map_err(unavailable)?;
+            Conn::Cluster(conn)
+        } else {
+            let url = self.urls.first().map(String::as_str).unwrap_or_default();
+            let client = redis::Client::open(url).map_err(unavailable)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(self.timeout);
+            Conn::Single(
+                ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
+            )
+        };
+        Ok(RedisStore {
+            conn,
+            shared: Arc::new(Shared {
+                prefix: self.prefix,
+                timeout: self.timeout,
+                scripts: Scripts::new(),
+            }),
+        })
+    }
+}
+
+impl RedisStore {
+    /// Connects with default settings: one URL is a standalone server, a comma-separated
+    /// list the nodes of a Cluster (the demos' `REDIS_URL`).
+    pub async fn connect(urls: &str) -> Result<Self, StoreError> {
+        Self::builder(urls).connect().await
+    }
+
+    /// A builder for the comma-separated `urls`.
+    pub fn builder(urls: &str) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            urls: urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            cluster: false,
+            prefix: "kickout:".into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// `<prefix>{tttt}:`, the start of every key of users with slot tag `tag`.
+    fn base(&self, tag: u16) -> String {
+        format!("{}{{{tag:04x}}}:", self.shared.prefix)
+    }
+
+    fn session_key(&self, id: SessionId) -> (String, String) {
+        let base = self.base(id.tag());
+        let key = format!("{base}s:{id}");
+        (base, key)
+    }
+
+    fn user_key(&self, user_id: &str) -> (String, String) {
+        let base = self.base(user_tag(user_id));
+        let key = format!("{base}u:{user_id}");
+        (base, key)
+    }
+
+    /// Runs a script invocation within the timeout.
+    async fn run<T: FromRedisValue>(&self, call: ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(self.shared.timeout, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn num(s: &str) -> Result<u64, StoreError> {
+    s.parse().map_err(|_| corrupt("a number field"))
+}
+
+fn opt_num(s: &str) -> Result<Option<u64>, StoreError> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        num(s).map(Some)
+    }
+}
+
+/// Session infos from a script's flat `{sid, user, device, issued, expires, ...}`.
+fn infos(flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
+    flat.chunks(5)
+        .map(|c| match c {
+            [sid, user, device, issued, expires] => Ok(SessionInfo {
+                session_id: sid.parse().map_err(|_| corrupt("a session id"))?,
+                user_id: Arc::from(user.as_str()),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(expires)?,
+            }),
+            _ => Err(corrupt("a session list")),
+        })
+        .collect()
+}
+
+fn end_code(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::LoggedOut => "o",
+        EndReason::KickedOut => "k",
+        EndReason::Replaced => "r",
+        EndReason::Banned => "b",
+    }
+}
+
+fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
+    Ok(Some(match code {
+        "" => return Ok(None),
+        "o" => EndReason::LoggedOut,
+        "k" => EndReason::KickedOut,
+        "r" => EndReason::Replaced,
+        "b" => EndReason::Banned,
+        _ => return Err(corrupt("an end reason")),
+    }))
+}
+
+/// The lookup reply as a record.
+fn record(id: SessionId, reply: &[String]) -> Result<SessionRecord, StoreError> {
+    let [user, device, issued, expires, idle, reason, at, ban] = reply else {
+        return Err(corrupt("a session record"));
+    };
+    let ended = match end_reason(reason)? {
+        Some(reason) => Some(Ended {
+            reason,
+            at_ms: num(at)?,
+        }),
+        None => None,
+    };
+    Ok(SessionRecord {
+        info: SessionInfo {
+            session_id: id,
+            user_id: Arc::from(user.as_str()),
+            device: Arc::from(device.as_str()),
+            issued_at_ms: num(issued)?,
+            expires_at_ms: num(expires)?,
+        },
+        idle_deadline_ms: opt_num(idle)?,
+        ended,
+        ban_until_ms: opt_num(ban)?,
+    })
+}
+
+/// A lookup in flight: it owns a connection handle and its arguments.
+pub type RedisLookup =
+    Pin<Box<dyn Future<Output = Result<Option<SessionRecord>, StoreError>> + Send>>;
+
+impl Store for RedisStore {
+    type Lookup = RedisLookup;
+
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
+        let store = self.clone();
+        let key = *key;
+        Box::pin(async move {
+            let id = key.session_id();
+            let (base, skey) = store.session_key(id);
+            let mut call = store.shared.scripts.lookup.key(skey);
+            call.arg(base).arg(key.digest().as_slice()).arg(now_ms);
+            match touch {
+                Some(t) => call.arg(t.deadline_ms).arg(t.min_step_ms),
+                None => call.arg("").arg(0),
+            };
+            let reply: Option<Vec<String>> = store.run(call).await?;
+            reply.map(|r| record(id, &r)).transpose()
+        })
+    }
+
+    async fn create(
+        &self,
+        session: NewSession,
+        rule: LoginRule,
+        now_ms: u64,
+    ) -> Result<Created, StoreError> {
+        let info = &session.info;
+        let (base, ukey) = self.user_key(&info.user_id);
+        let (max, per_device) = match rule.limit() {
+            Limit::Unlimited => (0, 0),
+            Limit::PerDevice(n) => (n, 1),
+            Limit::PerUser(n) => (n, 0),
+        };
+        let mut call = self.shared.scripts.create.key(ukey);
+        call.arg(base)
+            .arg(info.session_id.to_string())
+            .arg(session.key.digest().as_slice())
+            .arg(&*info.user_id)
+            .arg(&*info.device)
+            .arg(info.issued_at_ms)
+            .arg(info.expires_at_ms)
+            .arg(
+                session
+                    .idle_deadline_ms
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(session.retain_ms)
+            .arg(now_ms)
+            .arg(max)
+            .arg(per_device)
+            .arg(u8::from(rule.overflow() == Overflow::RefuseNew));
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((status, rest)) if status == "ok" => Ok(Created::Created {
+                replaced: infos(rest)?,
+            }),
+            Some((status, [until])) if status == "banned" => Ok(Created::Banned {
+                until_ms: num(until)?,
+            }),
+            Some((status, [])) if status == "limit" => Ok(Created::LimitReached),
+            Some((status, [])) if status == "collision" => {
+                Err(StoreError::Corrupt("session id collision".into()))
+            }
+            _ => Err(corrupt("a login reply")),
+        }
+    }
+
+    async fn end(
+        &self,
+        target: Target<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let reply: Vec<String> = match target {
+            Target::User { user_id, device } => {
+                let (base, ukey) = self.user_key(user_id);
+                let mut call = self.shared.scripts.end.key(ukey);
+                call.arg(base)
+                    .arg("u")
+                    .arg(end_code(reason))
+                    .arg(now_ms)
+                    .arg(device.unwrap_or_default());
+                self.run(call).await?
+            }
+            Target::Token(key) => {
+                self.end_session(key.session_id(), Some(key), reason, now_ms)
+                    .await?
+            }
+            Target::Session(id) => self.end_session(id, None, reason, now_ms).await?,
+        };
+        infos(&reply)
+    }
+
+    async fn ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let base = self.base(user_tag(user_id));
+        let mut call = self.shared.scripts.ban.key(format!("{base}b:{user_id}"));
+        call.arg(base).arg(user_id).arg(until_ms).arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        infos(&reply)
+    }
+
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let base = self.base(user_tag(user_id));
+        let mut call = self.shared.scripts.unban.key(format!("{base}b:{user_id}"));
+        call.arg(now_ms);
+        let lifted: u8 = self.run(call).await?;
+        Ok(lifted == 1)
+    }
+
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let base = self.base(user_tag(user_id));
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(format!("{base}b:{user_id}"));
+        let get = cmd.query_async::<Option<String>>(&mut conn);
+        let until = tokio::time::timeout(self.shared.timeout, get)
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        Ok(until.map(|u| num(&u)).transpose()?.filter(|&u| u > now_ms))
+    }
+
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        let (base, ukey) = self.user_key(user_id);
+        let mut call = self.shared.scripts.sessions.key(ukey);
+        call.arg(base).arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        infos(&reply)
+    }
+
+    async fn renew(
+        &self,
+        key: &SessionKey,
+        expires_at_ms: u64,
+        idle_deadline_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let id = key.session_id();
+        let (base, skey) = self.session_key(id);
+        let mut call = self.shared.scripts.renew.key(skey);
+        call.arg(base)
+            .arg(key.digest().as_slice())
+            .arg(expires_at_ms)
+            .arg(idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default())
+            .arg(now_ms);
+        let reply: Option<Vec<String>> = self.run(call).await?;
+        reply
+            .map(|r| match r.as_slice() {
+                [user, device, issued] => Ok(SessionInfo {
+                    session_id: id,
+                    user_id: Arc::from(user.as_str()),
+                    device: Arc::from(device.as_str()),
+                    issued_at_ms: num(issued)?,
+                    expires_at_ms,
+                }),
+                _ => Err(corrupt("a renew reply")),
+            })
+            .transpose()
+    }
+}
+
+impl RedisStore {
+    async fn end_session(
+        &self,
+        id: SessionId,
+        key: Option<&SessionKey>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let (base, skey) = self.session_key(id);
+        let mut call = self.shared.scripts.end.key(skey);
+        call.arg(base)
+            .arg("s")
+            .arg(end_code(reason))
+            .arg(now_ms)
+            .arg(id.to_string())
+            .arg(key.map(|k| k.digest().to_vec()).unwrap_or_default());
+        self.run(call).await
+    }
+}
+
+/// A standalone or a Cluster connection, behind one `ConnectionLike`.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}

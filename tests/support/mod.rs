@@ -1,0 +1,211 @@
+//! Real Redis for tests: `redis-server` processes on free loopback ports, started by the
+//! tests and stopped by pid when their guard drops.
+//!
+//! Without `redis-server` on the PATH the Redis tests skip with a notice, unless
+//! `KICKOUT_REQUIRE_REDIS=1` (CI sets it), which turns a missing Redis into a failure.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kickout::store::RedisStore;
+
+/// Whether Redis tests can run here; panics in CI when they cannot.
+pub fn redis_available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("KICKOUT_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
+            panic!("redis-server is not installed but KICKOUT_REQUIRE_REDIS=1");
+        }
+        eprintln!(
+            "NOTICE: redis-server not found; skipping Redis tests (./scripts/test installs it)"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// One `redis-server` process, killed when dropped.
+pub struct RedisProcess {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RedisProcess {
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_on(free_port(), extra)
+    }
+
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kickout-redis-{}-{}-{port}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let process = Self { port, child, dir };
+        process.wait_ready();
+        process
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Runs `redis-cli` against this server; its stdout, if it ran.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Stops the server (by pid) as a crash would, keeping its port for a restart.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// How many times each command ran, from `INFO commandstats`.
+    pub fn command_calls(&self) -> std::collections::HashMap<String, u64> {
+        let info = self.cli(&["info", "commandstats"]).unwrap_or_default();
+        info.lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh standalone server and a store on it, or `None` to skip.
+pub async fn standalone() -> Option<(RedisProcess, RedisStore)> {
+    if !redis_available() {
+        return None;
+    }
+    let server = RedisProcess::start(&[]);
+    let store = RedisStore::connect(&server.url()).await.expect("connect");
+    Some((server, store))
+}
+
+/// A three-node Redis Cluster (masters only), created with `redis-cli --cluster create`.
+pub struct Cluster {
+    pub nodes: Vec<RedisProcess>,
+}
+
+impl Cluster {
+    pub fn start() -> Option<Self> {
+        if !redis_available() {
+            return None;
+        }
+        let nodes: Vec<RedisProcess> = (0..3)
+            .map(|_| {
+                RedisProcess::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli --cluster create");
+        assert!(status.success(), "cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !nodes.iter().all(|n| {
+            n.cli(&["cluster", "info"])
+                .is_some_and(|i| i.contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self { nodes })
+    }
+
+    /// The demos' `REDIS_URL` form: comma-separated node URLs.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisProcess::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A store on the cluster under a prefix no other case uses.
+    pub async fn store(&self) -> RedisStore {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        RedisStore::builder(&self.urls())
+            .prefix(format!("case{}:", SEQ.fetch_add(1, Ordering::Relaxed)))
+            .connect()
+            .await
+            .expect("connect to cluster")
+    }
+}
