@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -17,6 +18,9 @@ use crate::token::{SessionId, SessionKey, Token, user_tag};
 
 /// Longest user id or device name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
+
+/// Longest session lifetime or ban: ten years. Nothing in a store lives forever.
+const MAX_LIFETIME_MS: u64 = 10 * 365 * 24 * 3_600_000;
 
 /// The handle to a login system: cheap to clone, no global state.
 ///
@@ -46,6 +50,9 @@ pub struct Auth<S = crate::store::MemoryStore> {
 struct Inner<S> {
     store: S,
     clock: Box<dyn Clock>,
+    /// The latest time read: the handle's time never runs backwards, so a clock stepped
+    /// back cannot revive an expired session that a kickout no longer sees.
+    latest_ms: AtomicU64,
     config: Config,
     responses: Responses,
     events: broadcast::Sender<AuthEvent>,
@@ -146,9 +153,9 @@ pub struct AuthBuilder<S> {
 }
 
 impl<S: Store> AuthBuilder<S> {
-    /// Absolute lifetime of a session (default one hour).
+    /// Absolute lifetime of a session (default one hour, at most ten years).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.config.ttl_ms = millis(ttl);
+        self.config.ttl_ms = millis(ttl).min(MAX_LIFETIME_MS);
         self
     }
 
@@ -205,7 +212,9 @@ impl<S: Store> AuthBuilder<S> {
     pub fn build(self) -> Auth<S> {
         let mut config = self.config;
         config.touch_step_ms = match (self.touch_step, config.idle_ms) {
-            (Some(step), _) => millis(step),
+            // A step as long as the idle timeout would never renew: keep it under half.
+            (Some(step), Some(idle)) => millis(step).min(idle / 2),
+            (Some(step), None) => millis(step),
             (None, Some(idle)) => (idle / 10).min(60_000),
             (None, None) => 0,
         };
@@ -214,6 +223,7 @@ impl<S: Store> AuthBuilder<S> {
             inner: Arc::new(Inner {
                 store: self.store,
                 clock: self.clock,
+                latest_ms: AtomicU64::new(0),
                 config,
                 responses: Responses::new(&self.realm),
                 events,
@@ -268,7 +278,9 @@ impl<S: Store> Auth<S> {
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
-        self.inner.clock.now_ms()
+        let now = self.inner.clock.now_ms();
+        let latest = self.inner.latest_ms.fetch_max(now, Ordering::Relaxed);
+        now.max(latest)
     }
 
     /// The rejection for `reason`, in this handle's realm.
@@ -333,7 +345,10 @@ impl<S: Store> Auth<S> {
         check_name("device", device)?;
         let config = self.config();
         let rule = options.rule.unwrap_or(config.rule);
-        let ttl_ms = options.ttl.map_or(config.ttl_ms, millis);
+        let ttl_ms = options
+            .ttl
+            .map_or(config.ttl_ms, millis)
+            .min(MAX_LIFETIME_MS);
         let (token, key) =
             SessionKey::generate(user_tag(user_id)).map_err(|e| Error::Random(e.to_string()))?;
         let now = self.now_ms();
@@ -455,11 +470,11 @@ impl<S: Store> Auth<S> {
 
     /// Bans a user for `duration`: ends every live session (their tokens answer `banned`
     /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
-    /// ended. A second ban replaces the first.
+    /// ended. A second ban replaces the first. Bans last at most ten years.
     pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
         check_name("user_id", user_id)?;
         let now = self.now_ms();
-        let until_ms = now.saturating_add(millis(duration));
+        let until_ms = now.saturating_add(millis(duration).min(MAX_LIFETIME_MS));
         let ended = self.store().ban(user_id, until_ms, now).await?;
         tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
         let count = ended.len();
@@ -515,6 +530,7 @@ impl<S: Store> Auth<S> {
             .map(|idle| now.saturating_add(idle).min(expires_at_ms));
         match self.store().renew(&key, expires_at_ms, idle, now).await? {
             Some(session) => {
+                tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "renew");
                 self.emit(now, || EventKind::Renewed {
                     session: session.clone(),
                 });

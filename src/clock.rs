@@ -70,7 +70,8 @@ impl ManualClock {
         self.0.fetch_add(millis(by), Ordering::SeqCst);
     }
 
-    /// Sets the clock to `now_ms` (it may move backwards, like a real clock can).
+    /// Sets the clock to `now_ms`. It may move backwards, like a real clock can; an
+    /// [`Auth`](crate::Auth) handle then keeps its latest time until the clock catches up.
     pub fn set(&self, now_ms: u64) {
         self.0.store(now_ms, Ordering::SeqCst);
     }
@@ -95,5 +96,7 @@ pub(crate) fn millis(d: Duration) -> u64 {
 
 /// Unix milliseconds as a `SystemTime`.
 pub(crate) fn system_time(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
 }

@@ -86,8 +86,13 @@ impl LoginRule {
         Self::new(self.limit, Overflow::RefuseNew)
     }
 
-    /// A rule from its parts.
+    /// A rule from its parts; a limit of 0 counts as 1.
     pub const fn new(limit: Limit, overflow: Overflow) -> Self {
+        let limit = match limit {
+            Limit::PerDevice(0) => Limit::PerDevice(1),
+            Limit::PerUser(0) => Limit::PerUser(1),
+            other => other,
+        };
         Self { limit, overflow }
     }
 

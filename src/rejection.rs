@@ -271,6 +271,13 @@ mod tests {
     }
 
     #[test]
+    fn tables_are_indexed_by_reason() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+        }
+    }
+
+    #[test]
     fn realm_cannot_break_the_header() {
         let r = Responses::new("my \"realm\"\\\n").rejection(Reason::MissingToken);
         let res: Response<Vec<u8>> = r.into_response();

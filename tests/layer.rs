@@ -112,9 +112,11 @@ async fn malformed_authorization_headers_are_4xx_never_5xx() {
         (vec![format!("Bearer {token} ").into_bytes()], 200, ""),
         (
             vec![b"Basic x".to_vec(), format!("Bearer {token}").into_bytes()],
-            200,
-            "",
+            400,
+            "invalid_request",
         ),
+        (vec![b"Bearer\tabc".to_vec()], 400, "invalid_request"),
+        (vec![format!("Bearer  {token}").into_bytes()], 200, ""),
     ];
     for (values, want_status, want_code) in cases {
         let mut req = Request::get("/me");

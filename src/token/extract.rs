@@ -121,7 +121,12 @@ impl TokenSource {
             }
         };
         if self.bearer {
-            for value in headers.get_all(AUTHORIZATION) {
+            let mut values = headers.get_all(AUTHORIZATION).iter();
+            if let Some(value) = values.next() {
+                // Two Authorization headers are ambiguous, whatever their schemes.
+                if values.next().is_some() {
+                    return Err(Reason::InvalidRequest);
+                }
                 if let Some(token) = bearer_credentials(value.as_bytes())? {
                     offer(Cow::Borrowed(token))?;
                 }
@@ -133,15 +138,17 @@ impl TokenSource {
             }
         }
         if let Some(name) = &self.cookie {
-            for value in headers.get_all(COOKIE) {
-                let Ok(value) = value.to_str() else { continue };
-                for pair in value.split(';') {
-                    if let Some((k, v)) = pair.trim().split_once('=') {
-                        if k == name {
-                            offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
-                        }
-                    }
-                }
+            // Browsers send a name twice when cookies of several paths match, the most
+            // specific first (RFC 6265 §5.4): take the first.
+            let first = headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k == name);
+            if let Some((_, v)) = first {
+                offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
             }
         }
         if let (Some(name), Some(query)) = (&self.query, uri.query()) {
@@ -162,7 +169,7 @@ impl TokenSource {
 /// The token of an `Authorization` value if its scheme is Bearer; `Ok(None)` for other
 /// schemes, `invalid_request` for a malformed Bearer credential.
 fn bearer_credentials(value: &[u8]) -> Result<Option<&str>, Reason> {
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, &value[value.len()..]),
     };
@@ -255,6 +262,7 @@ mod tests {
             (b"Bearer abc,def", Err(InvalidRequest)),
             (b"Bearer \"abc\"", Err(InvalidRequest)),
             (b"Bearer ab\tc", Err(InvalidRequest)),
+            (b"Bearer\tabc", Err(InvalidRequest)),
             (b"Bearer \xc3\xa9t\xc3\xa9", Err(InvalidRequest)),
             (b"Bearer \xff", Err(InvalidRequest)),
         ];
@@ -290,7 +298,10 @@ mod tests {
     #[test]
     fn cookie_header_and_query_sources() {
         let uri = Uri::from_static("/events?x=1&access_token=ab%2Bc");
-        let h = headers(&[("cookie", b"a=1; sid=tok; b=2"), ("x-token", b"xt")]);
+        let h = headers(&[
+            ("cookie", b"a=1; sid=tok; b=2; sid=older"),
+            ("x-token", b"xt"),
+        ]);
         let got = |s: TokenSource| s.extract(&h, &uri).map(|t| t.map(Cow::into_owned));
         assert_eq!(got(TokenSource::cookie("sid")), Ok(Some("tok".into())));
         assert_eq!(

@@ -120,6 +120,9 @@ macro_rules! all_cases {
             rule_refuse_new,
             rule_override_per_login,
             rule_ties_go_by_creation_order,
+            rules_hold_under_simultaneous_logins,
+            clock_stepping_back_revives_nothing,
+            a_lagging_event_receiver_slows_nothing,
             absolute_expiry_then_retention_then_gone,
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
@@ -537,6 +540,81 @@ pub async fn rule_ties_go_by_creation_order<S: Store>(store: S) {
         .map(|s| s.session_id)
         .collect();
     assert_eq!(listed, [c.session.session_id, d.session.session_id]);
+}
+
+pub async fn rules_hold_under_simultaneous_logins<S: Store>(store: S) {
+    let clock = clock();
+    let auth = builder(store, &clock)
+        .login_rule(LoginRule::one_in_all())
+        .build();
+    let logins = (0..16).map(|i| {
+        let auth = auth.clone();
+        tokio::spawn(async move { auth.login("10001", &format!("d{i}")).await })
+    });
+    let mut ok = 0;
+    for task in logins {
+        ok += usize::from(task.await.unwrap().is_ok());
+    }
+    assert_eq!(ok, 16);
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1, "one in all");
+
+    let refusing = auth.clone();
+    let logins = (0..16).map(|i| {
+        let auth = refusing.clone();
+        tokio::spawn(async move {
+            auth.login_with(
+                "10002",
+                &format!("d{i}"),
+                LoginOptions::new().rule(LoginRule::one_in_all().refuse_new()),
+            )
+            .await
+        })
+    });
+    let mut won = 0;
+    for task in logins {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::SessionLimit) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one login wins");
+    assert_eq!(auth.sessions("10002").await.unwrap().len(), 1);
+}
+
+pub async fn clock_stepping_back_revives_nothing<S: Store>(store: S) {
+    let clock = clock();
+    let auth = builder(store, &clock).ttl(secs(60)).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(61));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    assert_eq!(auth.kickout("10001").await.unwrap(), 0);
+    // NTP steps the clock back: the handle keeps its latest time.
+    clock.set(T0);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    let b = auth.login("10001", "web").await.unwrap();
+    assert_eq!(b.session.issued_at_ms, T0 + 61_000);
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::KickedOut));
+}
+
+pub async fn a_lagging_event_receiver_slows_nothing<S: Store>(store: S) {
+    let clock = clock();
+    let auth = builder(store, &clock).event_capacity(2).build();
+    let mut never_read = auth.events();
+    for i in 0..50 {
+        auth.login(&format!("u{i}"), "web").await.unwrap();
+    }
+    // The receiver lost the oldest events and is told how many; logins went through.
+    match never_read.recv().await {
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 48),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        never_read.recv().await.unwrap().kind,
+        EventKind::LoggedIn { .. }
+    ));
 }
 
 pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S) {
