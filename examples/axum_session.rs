@@ -3,6 +3,9 @@
 //! ```sh
 //! cargo run --example axum_session            # memory store on 127.0.0.1:3000
 //! BIND=127.0.0.1:8080 IDLE_TIMEOUT_SECS=900 cargo run --example axum_session
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_session
+//! REDIS_URL=redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002 \
+//!     cargo run --example axum_session          # a Redis Cluster
 //! ```
 //!
 //! Demo accounts: any user id with password `123456`. Admin routes need
@@ -315,16 +318,26 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
-    if std::env::var_os("REDIS_URL").is_some() {
-        return Err(
-            "REDIS_URL is set, but this build has no Redis store yet; unset it to use memory"
-                .into(),
-        );
-    }
-    let auth = config.auth(MemoryStore::new());
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let app = match std::env::var("REDIS_URL") {
+        Ok(urls) => redis_app(&urls, &config).await?,
+        Err(_) => app(config.auth(MemoryStore::new()), &config),
+    };
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("listening on {}", listener.local_addr()?);
-    serve(listener, app(auth, &config)).await?;
+    serve(listener, app).await?;
     Ok(())
+}
+
+/// The router on Redis: one URL for a standalone server, a comma-separated list for a
+/// Cluster.
+#[cfg(feature = "redis")]
+pub async fn redis_app(urls: &str, config: &Config) -> Result<Router, kickout::store::StoreError> {
+    let store = kickout::store::RedisStore::connect(urls).await?;
+    Ok(app(config.auth(store), config))
+}
+
+#[cfg(not(feature = "redis"))]
+pub async fn redis_app(_: &str, _: &Config) -> Result<Router, String> {
+    Err("REDIS_URL is set but this build has no `redis` feature".into())
 }

@@ -4,6 +4,8 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/axum_session.rs"]
 mod demo;
+#[cfg(feature = "redis")]
+mod support;
 
 use std::time::Duration;
 
@@ -16,14 +18,20 @@ struct Server {
     http: Client,
 }
 
+fn config() -> demo::Config {
+    demo::Config {
+        admin_key: "k3y".into(),
+        ttl: Duration::from_secs(3600),
+        idle_timeout: None,
+    }
+}
+
 impl Server {
     async fn start() -> Self {
-        let config = demo::Config {
-            admin_key: "k3y".into(),
-            ttl: Duration::from_secs(3600),
-            idle_timeout: None,
-        };
-        let app = demo::app(config.auth(MemoryStore::new()), &config);
+        Self::serve(demo::app(config().auth(MemoryStore::new()), &config())).await
+    }
+
+    async fn serve(app: axum::Router) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(demo::serve(listener, app));
@@ -83,9 +91,42 @@ impl Server {
     }
 }
 
-#[tokio::test]
-async fn login_me_logout() {
-    let s = Server::start().await;
+macro_rules! contract {
+    ($($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                super::$case(&Server::start().await).await;
+            }
+        )*
+        /// The same cases against the demo on a real Redis, standalone and Cluster.
+        #[cfg(feature = "redis")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_redis_standalone_and_cluster() {
+            if !support::redis_available() {
+                return;
+            }
+            let single = support::RedisProcess::start(&[]);
+            let cluster = support::Cluster::start().unwrap();
+            for urls in [single.url(), cluster.urls()] {
+                let app = demo::redis_app(&urls, &config()).await.unwrap();
+                let server = Server::serve(app).await;
+                $( super::$case(&server).await; )*
+            }
+        }
+    };
+}
+
+mod http_contract {
+    use super::*;
+    contract!(
+        login_me_logout,
+        bad_login_input,
+        admin_kickout_ban_and_sessions
+    );
+}
+
+async fn login_me_logout(s: &Server) {
     let (status, body) = s.login("10001", Some("web")).await;
     assert_eq!(status, 200);
     assert_eq!(body["token_type"], "Bearer");
@@ -121,9 +162,7 @@ async fn login_me_logout() {
     assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="api""#);
 }
 
-#[tokio::test]
-async fn bad_login_input() {
-    let s = Server::start().await;
+async fn bad_login_input(s: &Server) {
     let post = |body: Vec<u8>, ct: Option<&'static str>| {
         let mut req = s.http.post(format!("{}/login", s.base)).body(body);
         if let Some(ct) = ct {
@@ -131,7 +170,7 @@ async fn bad_login_input() {
         }
         req.send()
     };
-    let wrong = json!({"user_id": "10001", "password": "nope"})
+    let wrong = json!({"user_id": "20001", "password": "nope"})
         .to_string()
         .into_bytes();
     assert_eq!(
@@ -180,36 +219,34 @@ async fn bad_login_input() {
         .as_u16();
     assert!(status == 413 || status == 400, "{status}");
     // Still serving.
-    assert_eq!(s.login("10001", None).await.0, 200);
+    assert_eq!(s.login("20001", None).await.0, 200);
 }
 
-#[tokio::test]
-async fn admin_kickout_ban_and_sessions() {
+async fn admin_kickout_ban_and_sessions(s: &Server) {
     use reqwest::Method;
-    let s = Server::start().await;
-    let web = s.token("10001", "web").await;
-    let phone = s.token("10001", "phone").await;
+    let web = s.token("30001", "web").await;
+    let phone = s.token("30001", "phone").await;
     // Same device again: the first web session is replaced.
-    let web2 = s.token("10001", "web").await;
+    let web2 = s.token("30001", "web").await;
     assert_eq!(s.me(&web).await.1["error"], "replaced");
 
     let res = s
         .http
-        .post(format!("{}/admin/kickout/10001", s.base))
+        .post(format!("{}/admin/kickout/30001", s.base))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "no admin key");
     let res = s
         .http
-        .post(format!("{}/admin/kickout/10001", s.base))
+        .post(format!("{}/admin/kickout/30001", s.base))
         .header("x-admin-key", "wrong")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "wrong admin key");
 
-    let (status, list) = s.admin(Method::GET, "/admin/sessions/10001", None).await;
+    let (status, list) = s.admin(Method::GET, "/admin/sessions/30001", None).await;
     assert_eq!(status, 200);
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -228,7 +265,7 @@ async fn admin_kickout_ban_and_sessions() {
     );
 
     assert_eq!(
-        s.admin(Method::POST, "/admin/kickout/10001/phone", None)
+        s.admin(Method::POST, "/admin/kickout/30001/phone", None)
             .await
             .1,
         json!({"kicked": 1})
@@ -236,7 +273,7 @@ async fn admin_kickout_ban_and_sessions() {
     assert_eq!(s.me(&phone).await.1["error"], "kicked_out");
     assert_eq!(s.me(&web2).await.0, 200);
     assert_eq!(
-        s.admin(Method::POST, "/admin/kickout/10001", None).await.1,
+        s.admin(Method::POST, "/admin/kickout/30001", None).await.1,
         json!({"kicked": 1})
     );
     assert_eq!(s.me(&web2).await.1["error"], "kicked_out");
@@ -245,7 +282,7 @@ async fn admin_kickout_ban_and_sessions() {
         json!({"kicked": 0})
     );
 
-    let fresh = s.token("10001", "web").await;
+    let fresh = s.token("30001", "web").await;
     for bad in [
         json!({"seconds": 0}),
         json!({"seconds": -5}),
@@ -253,7 +290,7 @@ async fn admin_kickout_ban_and_sessions() {
         json!({"seconds": "x"}),
     ] {
         let status = s
-            .admin(Method::POST, "/admin/ban/10001", Some(bad.clone()))
+            .admin(Method::POST, "/admin/ban/30001", Some(bad.clone()))
             .await
             .0
             .as_u16();
@@ -262,7 +299,7 @@ async fn admin_kickout_ban_and_sessions() {
     assert_eq!(
         s.admin(
             Method::POST,
-            "/admin/ban/10001",
+            "/admin/ban/30001",
             Some(json!({"seconds": 60}))
         )
         .await
@@ -270,16 +307,16 @@ async fn admin_kickout_ban_and_sessions() {
         json!({"kicked": 1})
     );
     assert_eq!(s.me(&fresh).await.1["error"], "banned");
-    let (status, body) = s.login("10001", Some("web")).await;
+    let (status, body) = s.login("30001", Some("web")).await;
     assert_eq!(
         (status.as_u16(), body["error"].as_str()),
         (403, Some("banned"))
     );
     assert_eq!(
-        s.admin(Method::DELETE, "/admin/ban/10001", None).await.0,
+        s.admin(Method::DELETE, "/admin/ban/30001", None).await.0,
         204
     );
-    let again = s.token("10001", "web").await;
+    let again = s.token("30001", "web").await;
     assert_eq!(s.me(&again).await.0, 200);
     assert_eq!(
         s.me(&fresh).await.0,

@@ -22,3 +22,203 @@ async fn the_suite_on_a_three_node_cluster() {
     };
     suite::all_cases!(run_in_sequence!(cluster.store().await));
 }
+
+mod shared {
+    use std::time::Duration;
+
+    use kickout::store::RedisStore;
+    use kickout::{Auth, LoginRule, Reason};
+
+    use super::{suite, support};
+
+    /// Two application instances: two handles, two connections, one Redis.
+    async fn two_instances() -> Option<(support::RedisProcess, Auth<RedisStore>, Auth<RedisStore>)>
+    {
+        let (server, first) = support::standalone().await?;
+        let second = RedisStore::connect(&server.url()).await.unwrap();
+        let build = |store| {
+            Auth::builder(store)
+                .login_rule(LoginRule::one_per_device())
+                .build()
+        };
+        Some((server, build(first), build(second)))
+    }
+
+    #[tokio::test]
+    async fn a_revocation_on_one_instance_holds_on_the_other_at_once() {
+        let Some((_server, a, b)) = two_instances().await else {
+            return;
+        };
+        let (app_a, app_b) = (suite::app(&a), suite::app(&b));
+        let t = a.login("1", "web").await.unwrap().token;
+        assert_eq!(suite::me(&app_b, t.as_str()).await, Ok("1:web".into()));
+        assert_eq!(b.kickout("1").await.unwrap(), 1);
+        assert_eq!(
+            suite::me(&app_a, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+
+        let t = b.login("2", "web").await.unwrap().token;
+        assert!(a.logout(t.as_str()).await.unwrap());
+        assert_eq!(
+            suite::me(&app_b, t.as_str()).await,
+            suite::err(Reason::InvalidToken)
+        );
+
+        let t = a.login("3", "web").await.unwrap().token;
+        assert_eq!(b.ban("3", Duration::from_secs(60)).await.unwrap(), 1);
+        assert_eq!(
+            suite::me(&app_a, t.as_str()).await,
+            suite::err(Reason::Banned)
+        );
+        assert!(
+            a.login("3", "web").await.is_err(),
+            "the ban holds on the other instance"
+        );
+
+        let old = a.login("4", "web").await.unwrap().token;
+        let new = b.login("4", "web").await.unwrap().token;
+        assert_eq!(
+            suite::me(&app_a, old.as_str()).await,
+            suite::err(Reason::Replaced)
+        );
+        assert_eq!(suite::me(&app_a, new.as_str()).await, Ok("4:web".into()));
+        assert_eq!(a.sessions("4").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_command_per_validated_request() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::builder(store)
+            .idle_timeout(Duration::from_secs(600))
+            .build();
+        let app = suite::app(&auth);
+        let token = auth.login("1", "web").await.unwrap().token;
+        // Warm up: the first call may load the script (NOSCRIPT, SCRIPT LOAD).
+        assert!(suite::me(&app, token.as_str()).await.is_ok());
+        let before = server.command_calls();
+        for _ in 0..100 {
+            assert!(suite::me(&app, token.as_str()).await.is_ok());
+        }
+        let after = server.command_calls();
+        let mut grown: Vec<(String, u64)> = after
+            .iter()
+            .map(|(name, n)| (name.clone(), n - before.get(name).copied().unwrap_or(0)))
+            .filter(|(_, d)| *d > 0)
+            .collect();
+        grown.sort();
+        // One EVALSHA each: the only command sent per request (`info` is this probe).
+        // commandstats also counts what runs inside the script: its one HMGET (the
+        // idle renewal, inside the script too, is throttled and not due yet).
+        assert_eq!(
+            grown,
+            [
+                ("evalsha".to_owned(), 100),
+                ("hmget".to_owned(), 100),
+                ("info".to_owned(), 1)
+            ]
+        );
+        // Garbage never reaches Redis.
+        let before = server.command_calls();
+        for _ in 0..10 {
+            assert!(suite::me(&app, "not-a-token").await.is_err());
+        }
+        assert_eq!(server.command_calls().get("evalsha"), before.get("evalsha"));
+    }
+
+    #[tokio::test]
+    async fn keys_hold_no_token_and_all_expire() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::builder(store)
+            .login_rule(LoginRule::one_per_device())
+            .build();
+        let mut tokens = Vec::new();
+        for user in ["alice", "bob"] {
+            tokens.push(auth.login(user, "web").await.unwrap().token);
+            tokens.push(auth.login(user, "web").await.unwrap().token);
+        }
+        auth.kickout("alice").await.unwrap();
+        auth.ban("carol", Duration::from_secs(60)).await.unwrap();
+        let keys = server.cli(&["--scan", "--pattern", "*"]).unwrap();
+        let keys: Vec<&str> = keys.lines().collect();
+        assert!(keys.len() >= 6, "{keys:?}");
+        let dump = server.cli(&["--no-raw", "eval", "local o={} for _,k in ipairs(redis.call('keys','*')) do if redis.call('type',k).ok=='hash' then for _,v in ipairs(redis.call('hvals',k)) do table.insert(o,v) end end end return o", "0"]).unwrap();
+        for key in &keys {
+            assert!(key.starts_with("kickout:{"), "{key}");
+            let ttl: i64 = server.cli(&["pttl", key]).unwrap().trim().parse().unwrap();
+            assert!(ttl > 0, "{key} has no TTL");
+            for t in &tokens {
+                assert!(
+                    !key.contains(t.as_str()) && !dump.contains(t.as_str()),
+                    "token stored"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_going_away_answers_503_quickly_and_recovery_needs_no_restart() {
+        let Some((mut server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let app = suite::app(&auth);
+        let token = auth.login("1", "web").await.unwrap().token;
+        let traffic = {
+            let (app, token) = (app.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut seen = std::collections::BTreeMap::<String, u32>::new();
+                for _ in 0..300 {
+                    let answer = suite::me(&app, token.as_str()).await;
+                    *seen.entry(format!("{answer:?}")).or_default() += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                seen
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let port = server.port;
+        server.kill();
+        // While Redis is away: 503 within the timeout, never 200, never a hang.
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            assert_eq!(
+                suite::me(&app, token.as_str()).await,
+                suite::err(Reason::StoreUnavailable)
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+        assert!(auth.login("1", "web").await.is_err());
+        assert!(auth.kickout("1").await.is_err());
+        // Back (empty, as after a crash without persistence): requests are answered again.
+        let _restarted = support::RedisProcess::start_on(port, &[]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let fresh = loop {
+            match auth.login("2", "web").await {
+                Ok(login) => break login.token,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("no recovery: {e}"),
+            }
+        };
+        assert_eq!(suite::me(&app, fresh.as_str()).await, Ok("2:web".into()));
+        let seen = traffic.await.unwrap();
+        assert!(
+            seen.keys().all(|k| k.contains("2:web")
+                || k.contains("1:web")
+                || k.contains("store_unavailable")
+                || k.contains("invalid_token")),
+            "{seen:?}"
+        );
+        drop(server);
+    }
+}
