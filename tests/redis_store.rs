@@ -109,23 +109,36 @@ mod shared {
             .filter(|(_, d)| *d > 0)
             .collect();
         grown.sort();
-        // One EVALSHA each: the only command sent per request (`info` is this probe).
-        // commandstats also counts what runs inside the script: its one HMGET (the
-        // idle renewal, inside the script too, is throttled and not due yet).
+        // One GET each: the only command of a validated request (`info` is this probe;
+        // the idle renewal is throttled and not due yet).
+        assert_eq!(grown, [("get".to_owned(), 100), ("info".to_owned(), 1)]);
+        // When it is due, the renewal is one more command, once per touch interval.
+        let clock_free_auth = Auth::builder(auth.store().clone())
+            .idle_timeout(Duration::from_secs(600))
+            .touch_interval(Duration::ZERO)
+            .build();
+        let app = suite::app(&clock_free_auth);
+        // Warm up: the renewal script's first call loads it (NOSCRIPT, SCRIPT LOAD).
+        assert!(suite::me(&app, token.as_str()).await.is_ok());
+        let before = server.command_calls();
+        assert!(suite::me(&app, token.as_str()).await.is_ok());
+        let after = server.command_calls();
+        // (The script's own read of the record shows as a second `get`.)
+        assert_eq!(after["get"] - before["get"], 2);
         assert_eq!(
-            grown,
-            [
-                ("evalsha".to_owned(), 100),
-                ("hmget".to_owned(), 100),
-                ("info".to_owned(), 1)
-            ]
+            after["evalsha"] - before.get("evalsha").copied().unwrap_or(0),
+            1
         );
         // Garbage never reaches Redis.
         let before = server.command_calls();
         for _ in 0..10 {
             assert!(suite::me(&app, "not-a-token").await.is_err());
         }
-        assert_eq!(server.command_calls().get("evalsha"), before.get("evalsha"));
+        let after = server.command_calls();
+        assert_eq!(
+            (after.get("get"), after.get("evalsha")),
+            (before.get("get"), before.get("evalsha"))
+        );
     }
 
     #[tokio::test]

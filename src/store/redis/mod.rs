@@ -8,7 +8,7 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `kickout:{tttt}:s:<session id>` | hash | one session record or tombstone (see below) | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
+//! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms) | when the ban ends |
 //!
@@ -17,9 +17,17 @@
 //! so tombstones, indexes and bans vanish by themselves.
 //!
 //! **Why it is correct on a Cluster:** the `{tttt}` hash tag is the same for every key of
-//! one user, so all of them sit in one hash slot; each domain operation is one Lua
-//! script over that slot, hence atomic and one round trip. A request's token carries the
-//! tag, so its lookup goes straight to the right node with one `EVALSHA`.
+//! one user, so all of them sit in one hash slot; each write (login with its rule,
+//! logout, kickout, ban, renew, idle renewal) is one Lua script over that slot, hence
+//! atomic and one round trip. A request's token carries the tag, so its lookup goes
+//! straight to the right node.
+//!
+//! **Why a lookup is a plain `GET`:** a record is one JSON string, so validating a
+//! request costs Redis what a `GET` costs (a script costs it about five times more,
+//! which is what limits throughput under concurrency). Two cases add a round trip, never
+//! on a plain validated request: the idle renewal, once per touch interval per session
+//! (an `EVALSHA` that re-checks and moves the deadline atomically), and a token ended by
+//! a ban (a `GET` of the ban, to say `banned` or `kicked_out`).
 //!
 //! Times come from the application's clock (passed in), while TTLs are relative
 //! (`PEXPIRE`), so a skew between the application and Redis clocks never expires a key
@@ -222,14 +230,6 @@ fn num(s: &str) -> Result<u64, StoreError> {
     s.parse().map_err(|_| corrupt("a number field"))
 }
 
-fn opt_num(s: &str) -> Result<Option<u64>, StoreError> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        num(s).map(Some)
-    }
-}
-
 /// Session infos from a script's flat `{sid, user, device, issued, expires, ...}`.
 fn infos(flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
     flat.chunks(5)
@@ -266,30 +266,61 @@ fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
     }))
 }
 
-/// The lookup reply as a record.
-fn record(id: SessionId, reply: &[String]) -> Result<SessionRecord, StoreError> {
-    let [user, device, issued, expires, idle, reason, at, ban] = reply else {
-        return Err(corrupt("a session record"));
-    };
-    let ended = match end_reason(reason)? {
+/// A record as stored (see `scripts.rs`); times are decimal strings.
+#[derive(serde::Deserialize)]
+struct Stored {
+    d: String,
+    u: String,
+    v: String,
+    i: String,
+    e: String,
+    l: Option<String>,
+    r: String,
+    x: Option<String>,
+    a: Option<String>,
+}
+
+/// Lower-case hex of a digest, as records keep it.
+fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// What a stored record says, or `None` if it belongs to another token or is past its
+/// purge time.
+fn record(
+    id: SessionId,
+    digest: &str,
+    raw: &str,
+    now_ms: u64,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let rec: Stored = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
+    if rec.d != digest {
+        return Ok(None);
+    }
+    let ended = match end_reason(rec.x.as_deref().unwrap_or_default())? {
         Some(reason) => Some(Ended {
             reason,
-            at_ms: num(at)?,
+            at_ms: num(rec.a.as_deref().unwrap_or_default())?,
         }),
         None => None,
     };
-    Ok(SessionRecord {
+    let record = SessionRecord {
         info: SessionInfo {
             session_id: id,
-            user_id: Arc::from(user.as_str()),
-            device: Arc::from(device.as_str()),
-            issued_at_ms: num(issued)?,
-            expires_at_ms: num(expires)?,
+            user_id: Arc::from(rec.u),
+            device: Arc::from(rec.v),
+            issued_at_ms: num(&rec.i)?,
+            expires_at_ms: num(&rec.e)?,
         },
-        idle_deadline_ms: opt_num(idle)?,
+        idle_deadline_ms: rec.l.as_deref().map(num).transpose()?,
         ended,
-        ban_until_ms: opt_num(ban)?,
-    })
+        ban_until_ms: None,
+    };
+    Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
 }
 
 /// A lookup in flight: it owns a connection handle and its arguments.
@@ -302,18 +333,7 @@ impl Store for RedisStore {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let store = self.clone();
         let key = *key;
-        Box::pin(async move {
-            let id = key.session_id();
-            let (base, skey) = store.session_key(id);
-            let mut call = store.shared.scripts.lookup.key(skey);
-            call.arg(base).arg(key.digest().as_slice()).arg(now_ms);
-            match touch {
-                Some(t) => call.arg(t.deadline_ms).arg(t.min_step_ms),
-                None => call.arg("").arg(0),
-            };
-            let reply: Option<Vec<String>> = store.run(call).await?;
-            reply.map(|r| record(id, &r)).transpose()
-        })
+        Box::pin(async move { store.lookup_now(&key, touch, now_ms).await })
     }
 
     async fn create(
@@ -332,7 +352,7 @@ impl Store for RedisStore {
         let mut call = self.shared.scripts.create.key(ukey);
         call.arg(base)
             .arg(info.session_id.to_string())
-            .arg(session.key.digest().as_slice())
+            .arg(hex(session.key.digest()))
             .arg(&*info.user_id)
             .arg(&*info.device)
             .arg(info.issued_at_ms)
@@ -413,14 +433,7 @@ impl Store for RedisStore {
 
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         let base = self.base(user_tag(user_id));
-        let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(format!("{base}b:{user_id}"));
-        let get = cmd.query_async::<Option<String>>(&mut conn);
-        let until = tokio::time::timeout(self.shared.timeout, get)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        let until = self.get(&format!("{base}b:{user_id}")).await?;
         Ok(until.map(|u| num(&u)).transpose()?.filter(|&u| u > now_ms))
     }
 
@@ -443,7 +456,7 @@ impl Store for RedisStore {
         let (base, skey) = self.session_key(id);
         let mut call = self.shared.scripts.renew.key(skey);
         call.arg(base)
-            .arg(key.digest().as_slice())
+            .arg(hex(key.digest()))
             .arg(expires_at_ms)
             .arg(idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default())
             .arg(now_ms);
@@ -464,6 +477,51 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    async fn lookup_now(
+        &self,
+        key: &SessionKey,
+        touch: Option<Touch>,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let id = key.session_id();
+        let (base, skey) = self.session_key(id);
+        let Some(raw) = self.get(&skey).await? else {
+            return Ok(None);
+        };
+        let digest = hex(key.digest());
+        let Some(mut record) = record(id, &digest, &raw, now_ms)? else {
+            return Ok(None);
+        };
+        if record.ended.is_some_and(|e| e.reason == EndReason::Banned) {
+            let ban = self
+                .get(&format!("{base}b:{}", record.info.user_id))
+                .await?;
+            record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
+        }
+        if let (Some(touch), Some(idle)) = (touch, record.idle_deadline_ms) {
+            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
+            if record.is_live(now_ms) && deadline >= idle.saturating_add(touch.min_step_ms) {
+                let mut call = self.shared.scripts.touch.key(skey);
+                call.arg(digest)
+                    .arg(now_ms)
+                    .arg(deadline)
+                    .arg(touch.min_step_ms);
+                let _moved: u8 = self.run(call).await?;
+            }
+        }
+        Ok(Some(record))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        tokio::time::timeout(self.shared.timeout, cmd.query_async(&mut conn))
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)
+    }
+
     async fn end_session(
         &self,
         id: SessionId,
@@ -478,7 +536,7 @@ impl RedisStore {
             .arg(end_code(reason))
             .arg(now_ms)
             .arg(id.to_string())
-            .arg(key.map(|k| k.digest().to_vec()).unwrap_or_default());
+            .arg(key.map(|k| hex(k.digest())).unwrap_or_default());
         self.run(call).await
     }
 }

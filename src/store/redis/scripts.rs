@@ -1,65 +1,57 @@
-//! The Lua scripts: one per domain operation, each atomic and one round trip.
+//! The Lua scripts of every write: one per domain operation, each atomic and one round
+//! trip. (A lookup is a plain `GET`; see the module docs.)
 //!
 //! Every key a script touches shares the user's hash tag (`{tttt}`), so on a Cluster
 //! they sit in one slot. Scripts get the key prefix with its tag (`ARGV[1]`, "base") and
-//! build the record keys of the user's index from it.
+//! build the keys of the user's records from it.
 //!
-//! A session record is a hash: `d` token digest, `u` user, `v` device, `i` issued,
-//! `e` expires, `l` idle deadline (absent without idle timeout), `r` retention, `n`
-//! creation order among the user's sessions, and for a tombstone `x` reason
-//! (`o` logged out, `k` kicked, `r` replaced, `b` banned) and `a` when.
+//! A session record is a JSON object (encoded with Redis's `cjson`): `d` token digest
+//! (hex), `u` user, `v` device, `i` issued, `e` expires, `l` idle deadline (absent
+//! without idle timeout), `r` retention, `n` creation order among the user's sessions,
+//! and for a tombstone `x` reason (`o` logged out, `k` kicked, `r` replaced, `b` banned)
+//! and `a` when. Times are Unix milliseconds kept as decimal strings, so no float
+//! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 /// Helpers shared by the scripts.
 const COMMON: &str = r#"
-local function live(e, l, x, now)
-  if not e or x then return false end
-  if now >= tonumber(e) then return false end
-  if l and now >= tonumber(l) then return false end
-  return true
+local function load(k)
+  local s = redis.call('GET', k)
+  if not s then return nil end
+  return cjson.decode(s)
+end
+local function save(k, rec, ttl)
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', k, cjson.encode(rec), 'PX', ttl)
+end
+local function live(rec, now)
+  return rec ~= nil and rec.x == nil and now < tonumber(rec.e)
+    and (rec.l == nil or now < tonumber(rec.l))
 end
 local function ttl_at_least(key, ms)
   if ms < 1 then ms = 1 end
-  local t = redis.call('PTTL', key)
-  if t < ms then redis.call('PEXPIRE', key, ms) end
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
-local function end_one(base, id, reason, now, out)
-  local k = base .. 's:' .. id
-  local f = redis.call('HMGET', k, 'u', 'v', 'i', 'e', 'r')
-  redis.call('HSET', k, 'x', reason, 'a', now)
-  local ttl = tonumber(f[4]) + tonumber(f[5]) - now
-  if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', k, ttl)
-  table.insert(out, id); table.insert(out, f[1]); table.insert(out, f[2])
-  table.insert(out, f[3]); table.insert(out, f[4])
+local function end_one(base, id, rec, reason, now, nowstr, out)
+  rec.x = reason
+  rec.a = nowstr
+  save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
+  for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
 end
 "#;
 
-/// KEYS[1] session; ARGV base, digest, now, touch deadline or '', touch step.
-/// Returns nil, or {user, device, issued, expires, idle|'', reason|'', at|'', ban|''}.
-const LOOKUP: &str = r#"
-local f = redis.call('HMGET', KEYS[1], 'd', 'u', 'v', 'i', 'e', 'l', 'r', 'x', 'a')
-if not f[1] or f[1] ~= ARGV[2] then return false end
-local now = tonumber(ARGV[3])
-local e = tonumber(f[5])
-local r = tonumber(f[7])
-local l = f[6] and tonumber(f[6])
-local fin = e
-if l and not f[8] and l < e then fin = l end
-if fin + r <= now then return false end
-local ban = ''
-if f[8] == 'b' then
-  local b = redis.call('GET', ARGV[1] .. 'b:' .. f[2])
-  if b and tonumber(b) > now then ban = b end
-end
-if ARGV[4] ~= '' and l and live(f[5], f[6], f[8], now) then
-  local dl = tonumber(ARGV[4])
-  if dl > e then dl = e end
-  if dl >= l + tonumber(ARGV[5]) then
-    redis.call('HSET', KEYS[1], 'l', dl)
-    redis.call('PEXPIRE', KEYS[1], dl + r - now)
-  end
-end
-return {f[2], f[3], f[4], f[5], f[6] or '', f[8] or '', f[9] or '', ban}
+/// KEYS[1] session; ARGV digest, now, deadline, step. Moves the idle deadline of a live
+/// session forward (never past its end) when it moves by at least `step`.
+const TOUCH: &str = r#"
+local rec = load(KEYS[1])
+local now = tonumber(ARGV[2])
+if not live(rec, now) or rec.d ~= ARGV[1] or rec.l == nil then return 0 end
+local e = tonumber(rec.e)
+local dl, dls = tonumber(ARGV[3]), ARGV[3]
+if dl > e then dl, dls = e, rec.e end
+if dl < tonumber(rec.l) + tonumber(ARGV[4]) then return 0 end
+rec.l = dls
+save(KEYS[1], rec, dl + tonumber(rec.r) - now)
+return 1
 "#;
 
 /// KEYS[1] user index; ARGV base, sid, digest, user, device, issued, expires, idle|'',
@@ -67,7 +59,7 @@ return {f[2], f[3], f[4], f[5], f[6] or '', f[8] or '', f[9] or '', ban}
 /// Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 const CREATE: &str = r#"
 local base = ARGV[1]
-local now = tonumber(ARGV[10])
+local now, nowstr = tonumber(ARGV[10]), ARGV[10]
 local ban = redis.call('GET', base .. 'b:' .. ARGV[4])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 local skey = base .. 's:' .. ARGV[2]
@@ -75,12 +67,12 @@ if redis.call('EXISTS', skey) == 1 then return {'collision'} end
 local scope = {}
 local maxn = -1
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', base .. 's:' .. id, 'v', 'i', 'e', 'l', 'x', 'n')
-  if live(f[3], f[4], f[5], now) then
-    local n = tonumber(f[6])
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then
+    local n = tonumber(rec.n)
     if n > maxn then maxn = n end
-    if ARGV[12] == '0' or f[1] == ARGV[5] then
-      table.insert(scope, {tonumber(f[2]), n, id})
+    if ARGV[12] == '0' or rec.v == ARGV[5] then
+      table.insert(scope, {tonumber(rec.i), n, id, rec})
     end
   else
     redis.call('ZREM', KEYS[1], id)
@@ -95,22 +87,19 @@ if max > 0 and #scope >= max then
     return a[2] < b[2]
   end)
   for k = 1, #scope - max + 1 do
-    end_one(base, scope[k][3], 'r', now, out)
+    end_one(base, scope[k][3], scope[k][4], 'r', now, nowstr, out)
     redis.call('ZREM', KEYS[1], scope[k][3])
   end
 end
-local e = tonumber(ARGV[7])
-local r = tonumber(ARGV[9])
-redis.call('HSET', skey, 'd', ARGV[3], 'u', ARGV[4], 'v', ARGV[5], 'i', ARGV[6],
-  'e', ARGV[7], 'r', ARGV[9], 'n', maxn + 1)
+local e, r = tonumber(ARGV[7]), tonumber(ARGV[9])
+local rec = {d = ARGV[3], u = ARGV[4], v = ARGV[5], i = ARGV[6], e = ARGV[7], r = ARGV[9],
+  n = tostring(maxn + 1)}
 local fin = e
 if ARGV[8] ~= '' then
-  redis.call('HSET', skey, 'l', ARGV[8])
+  rec.l = ARGV[8]
   if tonumber(ARGV[8]) < e then fin = tonumber(ARGV[8]) end
 end
-local ttl = fin + r - now
-if ttl < 1 then ttl = 1 end
-redis.call('PEXPIRE', skey, ttl)
+save(skey, rec, fin + r - now)
 redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)
 return out
@@ -120,22 +109,21 @@ return out
 /// now, device|'' — or KEYS[1] session; ARGV base, 's', reason, now, sid, digest|''.
 /// Returns the ended infos, flattened by five.
 const END: &str = r#"
-local base, reason, now = ARGV[1], ARGV[3], tonumber(ARGV[4])
+local base, reason, now, nowstr = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local out = {}
 if ARGV[2] == 's' then
-  local f = redis.call('HMGET', KEYS[1], 'd', 'u', 'e', 'l', 'x')
-  if not f[1] or (ARGV[6] ~= '' and f[1] ~= ARGV[6]) then return out end
-  if live(f[3], f[4], f[5], now) then
-    end_one(base, ARGV[5], reason, now, out)
-    redis.call('ZREM', base .. 'u:' .. f[2], ARGV[5])
+  local rec = load(KEYS[1])
+  if live(rec, now) and (ARGV[6] == '' or rec.d == ARGV[6]) then
+    end_one(base, ARGV[5], rec, reason, now, nowstr, out)
+    redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
   return out
 end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', base .. 's:' .. id, 'v', 'e', 'l', 'x')
-  if live(f[2], f[3], f[4], now) then
-    if ARGV[5] == '' or f[1] == ARGV[5] then
-      end_one(base, id, reason, now, out)
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then
+    if ARGV[5] == '' or rec.v == ARGV[5] then
+      end_one(base, id, rec, reason, now, nowstr, out)
       redis.call('ZREM', KEYS[1], id)
     end
   else
@@ -148,12 +136,12 @@ return out
 /// KEYS[1] ban key; ARGV base, user, until, now. Ends every live session ('b') and
 /// sets the ban. Returns the ended infos.
 const BAN: &str = r#"
-local base, now = ARGV[1], tonumber(ARGV[4])
+local base, now, nowstr = ARGV[1], tonumber(ARGV[4]), ARGV[4]
 local ukey = base .. 'u:' .. ARGV[2]
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
-  local f = redis.call('HMGET', base .. 's:' .. id, 'e', 'l', 'x')
-  if live(f[1], f[2], f[3], now) then end_one(base, id, 'b', now, out) end
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then end_one(base, id, rec, 'b', now, nowstr, out) end
   redis.call('ZREM', ukey, id)
 end
 local ttl = tonumber(ARGV[3]) - now
@@ -175,9 +163,9 @@ const SESSIONS: &str = r#"
 local base, now = ARGV[1], tonumber(ARGV[2])
 local list = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', base .. 's:' .. id, 'u', 'v', 'i', 'e', 'l', 'x', 'n')
-  if live(f[4], f[5], f[6], now) then
-    table.insert(list, {tonumber(f[3]), tonumber(f[7]), {id, f[1], f[2], f[3], f[4]}})
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then
+    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e}})
   end
 end
 table.sort(list, function(a, b)
@@ -195,27 +183,26 @@ return out
 /// Returns {user, device, issued} of the renewed session, or nil.
 const RENEW: &str = r#"
 local base, now = ARGV[1], tonumber(ARGV[5])
-local f = redis.call('HMGET', KEYS[1], 'd', 'u', 'v', 'i', 'e', 'l', 'x', 'r')
-if not f[1] or f[1] ~= ARGV[2] or not live(f[5], f[6], f[7], now) then return false end
-local e = tonumber(ARGV[3])
-local r = tonumber(f[8])
-redis.call('HSET', KEYS[1], 'e', ARGV[3])
+local rec = load(KEYS[1])
+if not live(rec, now) or rec.d ~= ARGV[2] then return false end
+local e, r = tonumber(ARGV[3]), tonumber(rec.r)
+rec.e = ARGV[3]
 local fin = e
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'l', ARGV[4])
+  rec.l = ARGV[4]
   if tonumber(ARGV[4]) < e then fin = tonumber(ARGV[4]) end
 else
-  redis.call('HDEL', KEYS[1], 'l')
+  rec.l = nil
 end
-redis.call('PEXPIRE', KEYS[1], math.max(1, fin + r - now))
-ttl_at_least(base .. 'u:' .. f[2], e + r - now)
-return {f[2], f[3], f[4]}
+save(KEYS[1], rec, fin + r - now)
+ttl_at_least(base .. 'u:' .. rec.u, e + r - now)
+return {rec.u, rec.v, rec.i}
 "#;
 
 /// The scripts, compiled once per store (their SHA-1 computed once; `EVALSHA` with a
 /// fallback to loading them).
 pub(super) struct Scripts {
-    pub(super) lookup: redis::Script,
+    pub(super) touch: redis::Script,
     pub(super) create: redis::Script,
     pub(super) end: redis::Script,
     pub(super) ban: redis::Script,
@@ -228,7 +215,7 @@ impl Scripts {
     pub(super) fn new() -> Self {
         let with_common = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
         Self {
-            lookup: with_common(LOOKUP),
+            touch: with_common(TOUCH),
             create: with_common(CREATE),
             end: with_common(END),
             ban: with_common(BAN),

@@ -1,0 +1,267 @@
+//! Redis-backed validation, in one run next to its baselines (a real `redis-server` on
+//! loopback, started by the bench):
+//! - `memory`: the kickout layer with the memory store;
+//! - `floor`: a hand-written layer doing one `GET` per request on the same kind of
+//!   multiplexed connection (the least a Redis-backed bearer check can cost);
+//! - `kickout_redis`: the kickout layer with `RedisStore` (one `EVALSHA` per request);
+//!
+//! each one request at a time and 64 at once; plus login and kickout throughput.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Extension, Router};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response, StatusCode};
+use kickout::store::{MemoryStore, RedisStore};
+use kickout::{Auth, AuthLayer, Identity, LoginRule};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tower::{Layer, Service, ServiceExt};
+
+#[derive(Clone)]
+struct FloorUser(String);
+
+#[derive(Clone)]
+struct FloorLayer(ConnectionManager);
+
+#[derive(Clone)]
+struct Floor<S> {
+    inner: S,
+    conn: ConnectionManager,
+}
+
+impl<S> Layer<S> for FloorLayer {
+    type Service = Floor<S>;
+    fn layer(&self, inner: S) -> Floor<S> {
+        Floor {
+            inner,
+            conn: self.0.clone(),
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> Service<Request<Body>> for Floor<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut conn = self.conn.clone();
+        Box::pin(async move {
+            let token = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let user: Option<String> = match token {
+                Some(t) => conn.get(format!("floor:{t}")).await.ok().flatten(),
+                None => None,
+            };
+            match user {
+                Some(user) => {
+                    req.extensions_mut().insert(FloorUser(user));
+                    inner.call(req).await
+                }
+                None => {
+                    let mut res = Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::UNAUTHORIZED;
+                    Ok(res)
+                }
+            }
+        })
+    }
+}
+
+fn floor_routes() -> Router {
+    Router::new().route(
+        "/me",
+        get(|Extension(u): Extension<FloorUser>| async move { if u.0.is_empty() { "?" } else { "ok" } }),
+    )
+}
+
+fn kickout_routes() -> Router {
+    Router::new().route(
+        "/me",
+        get(|me: Identity| async move { if me.user_id().is_empty() { "?" } else { "ok" } }),
+    )
+}
+
+async fn call(app: &Router, token: &str) {
+    let req = Request::get("/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn call_64(app: &Router, token: &str) {
+    futures::future::join_all((0..64).map(|_| call(app, token))).await;
+}
+
+fn bench(c: &mut Criterion) {
+    if !support::redis_available() {
+        return;
+    }
+    let server = support::RedisProcess::start(&[]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (memory, redis, floor, tokens, redis_auth) = rt.block_on(async {
+        let memory_auth = Auth::new(MemoryStore::new());
+        let redis_auth = Auth::builder(RedisStore::connect(&server.url()).await.unwrap())
+            .login_rule(LoginRule::one_per_device())
+            .build();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = ConnectionManager::new(client).await.unwrap();
+        let memory_token = memory_auth
+            .login("user1", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        let redis_token = redis_auth
+            .login("user1", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        let floor_token = "floor-token-0123456789".to_owned();
+        let _: () = conn
+            .set(format!("floor:{floor_token}"), "user1")
+            .await
+            .unwrap();
+        (
+            kickout_routes().layer(AuthLayer::new(memory_auth)),
+            kickout_routes().layer(AuthLayer::new(redis_auth.clone())),
+            floor_routes().layer(FloorLayer(conn)),
+            [memory_token, floor_token, redis_token],
+            redis_auth,
+        )
+    });
+    let [memory_token, floor_token, redis_token] = &tokens;
+
+    let mut group = c.benchmark_group("redis_per_request");
+    group.bench_function("memory", |b| {
+        b.to_async(&rt).iter(|| call(&memory, memory_token))
+    });
+    group.bench_function("floor_get", |b| {
+        b.to_async(&rt).iter(|| call(&floor, floor_token))
+    });
+    group.bench_function("kickout_redis", |b| {
+        b.to_async(&rt).iter(|| call(&redis, redis_token))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("redis_64_concurrent");
+    group.bench_function("memory", |b| {
+        b.to_async(&rt).iter(|| call_64(&memory, memory_token))
+    });
+    group.bench_function("floor_get", |b| {
+        b.to_async(&rt).iter(|| call_64(&floor, floor_token))
+    });
+    group.bench_function("kickout_redis", |b| {
+        b.to_async(&rt).iter(|| call_64(&redis, redis_token))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("redis_helpers");
+    let mut i = 0u64;
+    group.bench_function("login", |b| {
+        b.to_async(&rt).iter(|| {
+            i += 1;
+            let auth = redis_auth.clone();
+            async move {
+                auth.login(&format!("user{}", i % 10_000), "web")
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    group.bench_function("login_then_kickout", |b| {
+        b.to_async(&rt).iter(|| {
+            i += 1;
+            let auth = redis_auth.clone();
+            async move {
+                let user = format!("user{}", i % 10_000);
+                auth.login(&user, "web").await.unwrap();
+                assert!(auth.kickout(&user).await.unwrap() >= 1);
+            }
+        })
+    });
+    group.finish();
+
+    // Capacity: bytes per session in Redis, from MEMORY USAGE on real keys.
+    rt.block_on(async {
+        let auth = Auth::new(
+            RedisStore::builder(&server.url())
+                .prefix("cap:")
+                .connect()
+                .await
+                .unwrap(),
+        );
+        for u in 0..100 {
+            auth.login(&format!("capacity-user-{u:06}"), "web")
+                .await
+                .unwrap();
+        }
+    });
+    let keys = server
+        .cli(&["--scan", "--pattern", "cap:*"])
+        .unwrap_or_default();
+    let (mut records, mut indexes, mut n_records) = (0u64, 0u64, 0u64);
+    for key in keys.lines() {
+        let bytes: u64 = server
+            .cli(&["memory", "usage", key, "samples", "0"])
+            .and_then(|o| o.trim().parse().ok())
+            .unwrap_or(0);
+        if key.contains("}:s:") {
+            records += bytes;
+            n_records += 1;
+        } else {
+            indexes += bytes;
+        }
+    }
+    if let (Some(per_record), Some(per_index)) = (
+        records.checked_div(n_records),
+        indexes.checked_div(n_records),
+    ) {
+        println!(
+            "capacity: {per_record} bytes per session record + {per_index} bytes per user index \
+             (MEMORY USAGE, {n_records} sessions)"
+        );
+    }
+    drop(server);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);
