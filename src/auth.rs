@@ -56,6 +56,8 @@ struct Inner<S> {
     config: Config,
     responses: Responses,
     events: broadcast::Sender<AuthEvent>,
+    #[cfg(feature = "jwt")]
+    jwt: Option<crate::mode::jwt::Jwt>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +152,8 @@ pub struct AuthBuilder<S> {
     touch_step: Option<Duration>,
     realm: String,
     event_capacity: usize,
+    #[cfg(feature = "jwt")]
+    jwt: Option<crate::mode::jwt::Jwt>,
 }
 
 impl<S: Store> AuthBuilder<S> {
@@ -208,6 +212,16 @@ impl<S: Store> AuthBuilder<S> {
         self
     }
 
+    /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
+    /// kickout, ban and the concurrent-login rules work as in session mode (see
+    /// [`crate::store::JwtState`]); the idle timeout and [`Auth::renew`] are session mode
+    /// only.
+    #[cfg(feature = "jwt")]
+    pub fn jwt(mut self, jwt: crate::mode::jwt::Jwt) -> Self {
+        self.jwt = Some(jwt);
+        self
+    }
+
     /// The handle.
     pub fn build(self) -> Auth<S> {
         let mut config = self.config;
@@ -227,6 +241,8 @@ impl<S: Store> AuthBuilder<S> {
                 config,
                 responses: Responses::new(&self.realm),
                 events,
+                #[cfg(feature = "jwt")]
+                jwt: self.jwt,
             }),
         }
     }
@@ -265,6 +281,8 @@ impl<S: Store> Auth<S> {
             touch_step: None,
             realm: DEFAULT_REALM.to_owned(),
             event_capacity: 1024,
+            #[cfg(feature = "jwt")]
+            jwt: None,
         }
     }
 
@@ -275,6 +293,12 @@ impl<S: Store> Auth<S> {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The JWT configuration, in JWT mode.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn jwt(&self) -> Option<&crate::mode::jwt::Jwt> {
+        self.inner.jwt.as_ref()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -341,6 +365,32 @@ impl<S: Store> Auth<S> {
         device: &str,
         options: LoginOptions,
     ) -> Result<Login, Error> {
+        self.login_inner(user_id, device, options, None).await
+    }
+
+    /// JWT mode: [`Auth::login_with`], putting the application's own `claims` in the
+    /// token (the `ext` claim); handlers read them with [`Identity::claims`]. In session
+    /// mode the claims are not kept.
+    #[cfg(feature = "jwt")]
+    pub async fn login_with_claims<T: serde::Serialize>(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+        claims: &T,
+    ) -> Result<Login, Error> {
+        let raw = serde_json::value::to_raw_value(claims)
+            .map_err(|_| Error::InvalidInput { field: "claims" })?;
+        self.login_inner(user_id, device, options, Some(&raw)).await
+    }
+
+    async fn login_inner(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+        #[cfg_attr(not(feature = "jwt"), allow(unused_variables))] claims: Option<&ExtClaims>,
+    ) -> Result<Login, Error> {
         check_name("user_id", user_id)?;
         check_name("device", device)?;
         let config = self.config();
@@ -349,9 +399,15 @@ impl<S: Store> Auth<S> {
             .ttl
             .map_or(config.ttl_ms, millis)
             .min(MAX_LIFETIME_MS);
+        let now = self.now_ms();
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = self.jwt() {
+            return self
+                .login_jwt(jwt, user_id, device, rule, ttl_ms, now, claims)
+                .await;
+        }
         let (token, key) =
             SessionKey::generate(user_tag(user_id)).map_err(|e| Error::Random(e.to_string()))?;
-        let now = self.now_ms();
         let expires_at_ms = now.saturating_add(ttl_ms);
         let info = SessionInfo {
             session_id: key.session_id(),
@@ -369,63 +425,184 @@ impl<S: Store> Auth<S> {
             retain_ms: config.retain_ms,
         };
         match self.store().create(new, rule, now).await? {
-            Created::Created { replaced } => {
-                tracing::info!(user_id, device, session_id = %info.session_id, replaced = replaced.len(), "login");
-                self.emit(now, || EventKind::LoggedIn {
-                    session: info.clone(),
-                });
-                if !replaced.is_empty() {
-                    self.emit(now, || EventKind::Replaced {
-                        sessions: replaced.clone(),
-                        by: info.session_id,
-                    });
-                }
-                Ok(Login {
-                    token,
-                    session: info,
-                    replaced,
-                })
-            }
-            Created::Banned { until_ms } => {
-                tracing::info!(user_id, device, "login refused: banned");
-                Err(Error::Banned {
-                    until: system_time(until_ms),
-                })
-            }
-            Created::LimitReached => {
-                tracing::info!(user_id, device, "login refused: session limit");
-                Err(Error::SessionLimit)
-            }
+            Created::Created { replaced } => Ok(self.logged_in(token, info, replaced, now)),
+            Created::Banned { until_ms } => Err(self.refused_banned(user_id, device, until_ms)),
+            Created::LimitReached => Err(self.refused_limit(user_id, device)),
         }
+    }
+
+    #[cfg(feature = "jwt")]
+    #[allow(clippy::too_many_arguments)]
+    async fn login_jwt(
+        &self,
+        jwt: &crate::mode::jwt::Jwt,
+        user_id: &str,
+        device: &str,
+        rule: LoginRule,
+        ttl_ms: u64,
+        now: u64,
+        claims: Option<&ExtClaims>,
+    ) -> Result<Login, Error> {
+        use crate::mode::jwt::{Claims, new_jti};
+        use crate::store::{JwtEntry, JwtIssued};
+        let jti = new_jti().map_err(|e| Error::Random(e.to_string()))?;
+        // `exp` is in whole seconds: round the end up to one.
+        let expires_at_ms = now
+            .saturating_add(ttl_ms)
+            .div_ceil(1000)
+            .saturating_mul(1000);
+        let entry = JwtEntry {
+            device: Arc::from(device),
+            issued_at_ms: now,
+            expires_at_ms,
+            seq: 0,
+        };
+        let tag = user_tag(user_id);
+        let user: Arc<str> = Arc::from(user_id);
+        match self
+            .store()
+            .jwt_issue(user_id, &jti, entry.clone(), rule, now)
+            .await?
+        {
+            JwtIssued::Issued {
+                user_gen,
+                device_gen,
+                replaced,
+            } => {
+                let token = jwt
+                    .sign(&Claims {
+                        sub: user_id.into(),
+                        dev: device.into(),
+                        iat: now / 1000,
+                        exp: expires_at_ms / 1000,
+                        nbf: None,
+                        jti: jti.as_str().into(),
+                        ug: user_gen,
+                        dg: device_gen,
+                        iatm: now,
+                        iss: jwt.issuer_claim().map(Into::into),
+                        aud: jwt.audience_claim().map(Into::into),
+                        ext: claims,
+                    })
+                    .map_err(Error::Random)?;
+                let info = crate::store::jwt_info(&user, tag, &jti, &entry)
+                    .ok_or(Error::Random("a malformed jti".into()))?;
+                let replaced = replaced
+                    .iter()
+                    .filter_map(|(j, e)| crate::store::jwt_info(&user, tag, j, e))
+                    .collect();
+                Ok(self.logged_in(Token::new(token), info, replaced, now))
+            }
+            JwtIssued::Banned { until_ms } => Err(self.refused_banned(user_id, device, until_ms)),
+            JwtIssued::LimitReached => Err(self.refused_limit(user_id, device)),
+        }
+    }
+
+    fn logged_in(
+        &self,
+        token: Token,
+        info: SessionInfo,
+        replaced: Vec<SessionInfo>,
+        now: u64,
+    ) -> Login {
+        tracing::info!(user_id = &*info.user_id, device = &*info.device, session_id = %info.session_id, replaced = replaced.len(), "login");
+        self.emit(now, || EventKind::LoggedIn {
+            session: info.clone(),
+        });
+        if !replaced.is_empty() {
+            self.emit(now, || EventKind::Replaced {
+                sessions: replaced.clone(),
+                by: info.session_id,
+            });
+        }
+        Login {
+            token,
+            session: info,
+            replaced,
+        }
+    }
+
+    fn refused_banned(&self, user_id: &str, device: &str, until_ms: u64) -> Error {
+        tracing::info!(user_id, device, "login refused: banned");
+        Error::Banned {
+            until: system_time(until_ms),
+        }
+    }
+
+    fn refused_limit(&self, user_id: &str, device: &str) -> Error {
+        tracing::info!(user_id, device, "login refused: session limit");
+        Error::SessionLimit
+    }
+
+    /// Ends sessions in whichever mode the handle runs.
+    async fn end(
+        &self,
+        what: Ends<'_>,
+        reason: EndReason,
+        now: u64,
+    ) -> Result<Vec<SessionInfo>, Error> {
+        #[cfg(feature = "jwt")]
+        if self.jwt().is_some() {
+            use crate::store::JwtTarget;
+            let (user, target) = match what {
+                Ends::Session(id) => ("", JwtTarget::Session(id)),
+                Ends::User(user, None) => (user, JwtTarget::User),
+                Ends::User(user, Some(d)) => (user, JwtTarget::Device(d)),
+                Ends::Token(_) => return Ok(Vec::new()),
+                #[cfg(feature = "jwt")]
+                Ends::Jwt(user, id) => (user, JwtTarget::Session(id)),
+            };
+            return Ok(self.store().jwt_end(user, target, reason, now).await?);
+        }
+        let target = match what {
+            Ends::Session(id) => Target::Session(id),
+            Ends::User(user_id, device) => Target::User { user_id, device },
+            Ends::Token(key) => Target::Token(key),
+            #[cfg(feature = "jwt")]
+            Ends::Jwt(..) => return Ok(Vec::new()),
+        };
+        Ok(self.store().end(target, reason, now).await?)
     }
 
     /// Logs out the session of `token`; `true` if a live session ended, `false` if the
     /// token was unknown, malformed or already ended. The token then answers
     /// `invalid_token`.
     pub async fn logout(&self, token: &str) -> Result<bool, Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = self.jwt() {
+            // Only a token we signed can be logged out; expired ones are over anyway.
+            let Ok(v) = jwt.verify(token, self.now_ms()) else {
+                return Ok(false);
+            };
+            let Some(id) = SessionId::from_jti(user_tag(&v.user_id), &v.jti) else {
+                return Ok(false);
+            };
+            return self
+                .end_one(Ends::Jwt(&v.user_id, id), EndReason::LoggedOut)
+                .await;
+        }
         let Some(key) = SessionKey::parse(token) else {
             return Ok(false);
         };
-        self.end_one(Target::Token(&key), EndReason::LoggedOut)
-            .await
+        self.end_one(Ends::Token(&key), EndReason::LoggedOut).await
     }
 
     /// Logs out a session by id (for a handler that has the [`Identity`]); the token
     /// then answers `invalid_token`.
     pub async fn logout_session(&self, session_id: SessionId) -> Result<bool, Error> {
-        self.end_one(Target::Session(session_id), EndReason::LoggedOut)
+        self.end_one(Ends::Session(session_id), EndReason::LoggedOut)
             .await
     }
 
     /// Ends one session by id as an operator: its token answers `kicked_out`.
     pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
-        self.end_one(Target::Session(session_id), EndReason::KickedOut)
+        self.end_one(Ends::Session(session_id), EndReason::KickedOut)
             .await
     }
 
-    async fn end_one(&self, target: Target<'_>, reason: EndReason) -> Result<bool, Error> {
+    async fn end_one(&self, what: Ends<'_>, reason: EndReason) -> Result<bool, Error> {
         let now = self.now_ms();
-        let mut ended = self.store().end(target, reason, now).await?;
+        let mut ended = self.end(what, reason, now).await?;
         let Some(session) = ended.pop() else {
             return Ok(false);
         };
@@ -443,7 +620,8 @@ impl<S: Store> Auth<S> {
     }
 
     /// Ends every live session of a user; returns how many. Their tokens answer
-    /// `kicked_out`, also after the user logged in again.
+    /// `kicked_out`, also after the user logged in again. In JWT mode this is one store
+    /// write whatever the number of tokens.
     pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
         self.kick(user_id, None).await
     }
@@ -455,8 +633,9 @@ impl<S: Store> Auth<S> {
 
     async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
         let now = self.now_ms();
-        let target = Target::User { user_id, device };
-        let ended = self.store().end(target, EndReason::KickedOut, now).await?;
+        let ended = self
+            .end(Ends::User(user_id, device), EndReason::KickedOut, now)
+            .await?;
         tracing::info!(user_id, device, kicked = ended.len(), "kickout");
         let count = ended.len();
         if count > 0 {
@@ -475,6 +654,13 @@ impl<S: Store> Auth<S> {
         check_name("user_id", user_id)?;
         let now = self.now_ms();
         let until_ms = now.saturating_add(millis(duration).min(MAX_LIFETIME_MS));
+        #[cfg(feature = "jwt")]
+        let ended = if self.jwt().is_some() {
+            self.store().jwt_ban(user_id, until_ms, now).await?
+        } else {
+            self.store().ban(user_id, until_ms, now).await?
+        };
+        #[cfg(not(feature = "jwt"))]
         let ended = self.store().ban(user_id, until_ms, now).await?;
         tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
         let count = ended.len();
@@ -515,12 +701,21 @@ impl<S: Store> Auth<S> {
 
     /// The user's live sessions, oldest first.
     pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, Error> {
+        #[cfg(feature = "jwt")]
+        if self.jwt().is_some() {
+            return Ok(self.store().jwt_sessions(user_id, self.now_ms()).await?);
+        }
         Ok(self.store().sessions(user_id, self.now_ms()).await?)
     }
 
     /// Gives the session of `token` a fresh absolute lifetime (the handle's TTL from now)
     /// and idle deadline; fails with [`Error::Rejected`] if it is not live.
     pub async fn renew(&self, token: &str) -> Result<SessionInfo, Error> {
+        #[cfg(feature = "jwt")]
+        if self.jwt().is_some() {
+            // A signed expiry cannot move; the client logs in again.
+            return Err(Error::Unsupported("renew in JWT mode"));
+        }
         let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
         let now = self.now_ms();
         let config = self.config();
@@ -547,10 +742,29 @@ impl<S: Store> Auth<S> {
     }
 }
 
+/// What to end, in either mode.
+#[derive(Clone, Copy)]
+enum Ends<'a> {
+    Token(&'a SessionKey),
+    Session(SessionId),
+    User(&'a str, Option<&'a str>),
+    /// A verified JWT of this user.
+    #[cfg(feature = "jwt")]
+    Jwt(&'a str, SessionId),
+}
+
+#[cfg(feature = "jwt")]
+type ExtClaims = serde_json::value::RawValue;
+#[cfg(not(feature = "jwt"))]
+type ExtClaims = str;
+
+/// 1 to 128 bytes, no control characters.
+pub(crate) fn valid_name(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control)
+}
+
 fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
-    let ok =
-        !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control);
-    if ok {
+    if valid_name(value) {
         Ok(())
     } else {
         Err(Error::InvalidInput { field })

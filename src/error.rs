@@ -36,9 +36,12 @@ pub enum Error {
     /// The store could not answer (503); nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The operating system's random source failed (500).
-    #[error("the OS random source failed: {0}")]
+    /// The operating system's random source, or signing, failed (500).
+    #[error("the OS random source or signing failed: {0}")]
     Random(String),
+    /// The operation does not exist in this mode (e.g. renew in JWT mode) (400).
+    #[error("{0} is not supported")]
+    Unsupported(&'static str),
 }
 
 impl Error {
@@ -51,6 +54,7 @@ impl Error {
             Error::Rejected(reason) => reason.code(),
             Error::Store(_) => Reason::StoreUnavailable.code(),
             Error::Random(_) => "internal_error",
+            Error::Unsupported(_) => "unsupported",
         }
     }
 
@@ -63,6 +67,7 @@ impl Error {
             Error::Rejected(reason) => reason.status(),
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unsupported(_) => StatusCode::BAD_REQUEST,
         }
     }
 

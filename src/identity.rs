@@ -28,11 +28,34 @@ use crate::token::SessionId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     session: SessionInfo,
+    /// JWT mode: the application's own claims, as JSON text.
+    claims: Option<Arc<str>>,
 }
 
 impl Identity {
     pub(crate) fn new(session: SessionInfo) -> Self {
-        Self { session }
+        Self {
+            session,
+            claims: None,
+        }
+    }
+
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_claims(mut self, claims: Option<Arc<str>>) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// JWT mode: the application's own claims given at login
+    /// ([`Auth::login_with_claims`](crate::Auth::login_with_claims)), as JSON text.
+    pub fn claims_json(&self) -> Option<&str> {
+        self.claims.as_deref()
+    }
+
+    /// JWT mode: the application's own claims, deserialized.
+    #[cfg(feature = "jwt")]
+    pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
+        self.claims.as_deref().map(serde_json::from_str)
     }
 
     /// The user id.

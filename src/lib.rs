@@ -58,6 +58,13 @@ mod policy;
 mod rejection;
 mod token;
 
+/// JWT mode's configuration, and the `jsonwebtoken` key types it takes.
+#[cfg(feature = "jwt")]
+pub mod jwt {
+    pub use crate::mode::jwt::{Jwt, JwtKey, JwtKeyError};
+    pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+}
+
 pub use auth::{Auth, AuthBuilder, Login, LoginOptions, MAX_NAME_LEN};
 #[cfg(feature = "axum")]
 pub use axum::UserId;

@@ -13,8 +13,8 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use kickout::store::{
-    Created, EndReason, MemoryStore, NewSession, SessionInfo, SessionRecord, Store, StoreError,
-    Target, Touch,
+    Created, EndReason, JwtEntry, JwtIssued, JwtStatus, JwtTarget, JwtToken, MemoryStore,
+    NewSession, SessionInfo, SessionRecord, Store, StoreError, Target, Touch,
 };
 use kickout::{
     Auth, AuthLayer, Identity, LoginRule, Reason, Rejection, SessionKey, TokenSource, UserId,
@@ -349,6 +349,42 @@ impl SwitchStore {
 }
 
 impl Store for SwitchStore {
+    type JwtCheck = std::future::Ready<Result<JwtStatus, StoreError>>;
+    fn jwt_check(&self, u: &str, t: JwtToken<'_>, now: u64) -> Self::JwtCheck {
+        match self.check() {
+            Ok(()) => self.inner.jwt_check(u, t, now),
+            Err(e) => std::future::ready(Err(e)),
+        }
+    }
+    async fn jwt_issue(
+        &self,
+        u: &str,
+        j: &str,
+        e: JwtEntry,
+        r: LoginRule,
+        now: u64,
+    ) -> Result<JwtIssued, StoreError> {
+        self.check()?;
+        self.inner.jwt_issue(u, j, e, r, now).await
+    }
+    async fn jwt_end(
+        &self,
+        u: &str,
+        t: JwtTarget<'_>,
+        r: EndReason,
+        now: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.jwt_end(u, t, r, now).await
+    }
+    async fn jwt_ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.jwt_ban(u, until, now).await
+    }
+    async fn jwt_sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        self.check()?;
+        self.inner.jwt_sessions(u, now).await
+    }
     async fn create(&self, s: NewSession, r: LoginRule, now: u64) -> Result<Created, StoreError> {
         self.check()?;
         self.inner.create(s, r, now).await

@@ -10,13 +10,24 @@ use kickout::{Auth, LoginRule};
 
 use suite::run_suite;
 
-suite::all_cases!(run_suite!(Some(((), MemoryStore::new()))));
+mod session_mode {
+    use super::*;
+    suite::all_cases!(run_suite!(
+        Some(((), MemoryStore::new())),
+        suite::Mode::Session
+    ));
+}
+
+mod jwt_mode {
+    use super::*;
+    suite::all_cases!(run_suite!(Some(((), MemoryStore::new())), suite::Mode::Jwt));
+}
 
 #[tokio::test]
 async fn memory_stays_bounded_under_login_churn() {
     let store = MemoryStore::with_shards(8);
     let clock = suite::clock();
-    let auth = suite::builder(store.clone(), &clock)
+    let auth = suite::builder(store.clone(), &clock, suite::Mode::Session)
         .ttl(Duration::from_secs(60))
         .idle_timeout(Duration::from_secs(30))
         .expired_retention(Duration::from_secs(60))
@@ -60,7 +71,7 @@ async fn memory_stays_bounded_under_login_churn() {
 async fn purge_sweeps_everything_due() {
     let store = MemoryStore::new();
     let clock = suite::clock();
-    let auth = suite::builder(store.clone(), &clock)
+    let auth = suite::builder(store.clone(), &clock, suite::Mode::Session)
         .ttl(Duration::from_secs(10))
         .expired_retention(Duration::ZERO)
         .build();

@@ -12,7 +12,16 @@ use suite::{run_in_sequence, run_suite};
 mod standalone {
     use super::*;
 
-    suite::all_cases!(run_suite!(support::standalone().await));
+    suite::all_cases!(run_suite!(
+        support::standalone().await,
+        suite::Mode::Session
+    ));
+}
+
+mod standalone_jwt {
+    use super::*;
+
+    suite::all_cases!(run_suite!(support::standalone().await, suite::Mode::Jwt));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +29,11 @@ async fn the_suite_on_a_three_node_cluster() {
     let Some(cluster) = support::Cluster::start() else {
         return;
     };
-    suite::all_cases!(run_in_sequence!(cluster.store().await));
+    suite::all_cases!(run_in_sequence!(
+        cluster.store().await,
+        suite::Mode::Session
+    ));
+    suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Mode::Jwt));
 }
 
 mod shared {

@@ -6,6 +6,8 @@
 //! before any store work — and [`Auth::check`], a named future doing the one store read.
 //! Neither knows which mode runs.
 
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub(crate) mod session;
 
 use std::future::Future;
@@ -19,21 +21,35 @@ use crate::store::Store;
 use crate::token::SessionKey;
 
 /// A token that passed the synchronous checks and awaits its store read.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Prepared {
     Session(SessionKey),
+    #[cfg(feature = "jwt")]
+    Jwt(Box<jwt::Verified>),
 }
 
 /// The store read of a prepared token, then the verdict: the identity, or why not.
 /// `Unpin`, so the layer polls it in place and holds it inline.
 pub struct Check<S: Store> {
-    lookup: S::Lookup,
+    read: Read<S>,
     now_ms: u64,
+}
+
+enum Read<S: Store> {
+    Session(S::Lookup),
+    #[cfg(feature = "jwt")]
+    Jwt(S::JwtCheck, Box<jwt::Verified>),
 }
 
 impl<S: Store> Auth<S> {
     /// Parses a token; refuses what cannot be one of ours without touching the store.
     pub(crate) fn prepare(&self, token: &str) -> Result<Prepared, Reason> {
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = self.jwt() {
+            return jwt
+                .verify(token, self.now_ms())
+                .map(|v| Prepared::Jwt(Box::new(v)));
+        }
         SessionKey::parse(token)
             .map(Prepared::Session)
             .ok_or(Reason::InvalidToken)
@@ -42,10 +58,22 @@ impl<S: Store> Auth<S> {
     /// Starts the store read for a prepared token.
     pub(crate) fn check(&self, prepared: Prepared) -> Check<S> {
         let now_ms = self.now_ms();
-        let lookup = match prepared {
-            Prepared::Session(key) => self.store().lookup(&key, self.touch(now_ms), now_ms),
+        let read = match prepared {
+            Prepared::Session(key) => {
+                Read::Session(self.store().lookup(&key, self.touch(now_ms), now_ms))
+            }
+            #[cfg(feature = "jwt")]
+            Prepared::Jwt(v) => {
+                let token = crate::store::JwtToken {
+                    jti: &v.jti,
+                    device: &v.device,
+                    user_gen: v.user_gen,
+                    device_gen: v.device_gen,
+                };
+                Read::Jwt(self.store().jwt_check(&v.user_id, token, now_ms), v)
+            }
         };
-        Check { lookup, now_ms }
+        Check { read, now_ms }
     }
 }
 
@@ -54,13 +82,51 @@ impl<S: Store> Future for Check<S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let verdict = match ready!(Pin::new(&mut this.lookup).poll(cx)) {
-            Ok(record) => session::verdict(record, this.now_ms),
-            Err(error) => {
-                tracing::warn!(%error, "session store unavailable; request refused");
-                Err(Reason::StoreUnavailable)
-            }
+        let verdict = match &mut this.read {
+            Read::Session(lookup) => match ready!(Pin::new(lookup).poll(cx)) {
+                Ok(record) => session::verdict(record, this.now_ms),
+                Err(error) => Err(unavailable(&error)),
+            },
+            #[cfg(feature = "jwt")]
+            Read::Jwt(check, verified) => match ready!(Pin::new(check).poll(cx)) {
+                Ok(status) => jwt_verdict(status, verified),
+                Err(error) => Err(unavailable(&error)),
+            },
         };
         Poll::Ready(verdict)
     }
+}
+
+fn unavailable(error: &crate::store::StoreError) -> Reason {
+    tracing::warn!(%error, "session store unavailable; request refused");
+    Reason::StoreUnavailable
+}
+
+/// What the store's answer means for a verified JWT.
+#[cfg(feature = "jwt")]
+fn jwt_verdict(status: crate::store::JwtStatus, v: &jwt::Verified) -> Result<Identity, Reason> {
+    use crate::store::{EndReason, SessionInfo};
+    if !status.known {
+        // A signed, unexpired token always has a state: the store lost it. Fail closed.
+        return Err(Reason::InvalidToken);
+    }
+    if let Some(ended) = status.ended {
+        return Err(match ended.reason {
+            EndReason::LoggedOut => Reason::InvalidToken,
+            EndReason::KickedOut => Reason::KickedOut,
+            EndReason::Replaced => Reason::Replaced,
+            EndReason::Banned if status.ban_until_ms.is_some() => Reason::Banned,
+            EndReason::Banned => Reason::KickedOut,
+        });
+    }
+    let session_id = crate::token::SessionId::from_jti(crate::token::user_tag(&v.user_id), &v.jti)
+        .ok_or(Reason::InvalidToken)?;
+    let identity = Identity::new(SessionInfo {
+        session_id,
+        user_id: v.user_id.clone(),
+        device: v.device.clone(),
+        issued_at_ms: v.issued_at_ms,
+        expires_at_ms: v.expires_at_ms,
+    });
+    Ok(identity.with_claims(v.ext.clone()))
 }

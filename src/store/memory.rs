@@ -7,9 +7,10 @@ use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::jwt::{self, JwtEntry, JwtIssued, JwtState, JwtToken};
 use super::{
-    Created, EndReason, Ended, NewSession, SessionInfo, SessionRecord, Store, StoreError, Target,
-    Touch, purge_time,
+    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, SessionInfo, SessionRecord, Store,
+    StoreError, Target, Touch, purge_time,
 };
 use crate::policy::{LoginRule, Overflow};
 use crate::token::{SessionId, SessionKey, user_tag};
@@ -59,6 +60,8 @@ struct Inner {
 struct Shard {
     sessions: HashMap<SessionId, Entry>,
     users: HashMap<Arc<str>, User>,
+    /// JWT mode's revocation state, by user.
+    jwt: HashMap<Arc<str>, JwtState>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
 }
 
@@ -83,6 +86,7 @@ struct User {
 enum Due {
     Session(SessionId),
     Ban(Arc<str>),
+    Jwt(Arc<str>),
 }
 
 /// Counts of what a [`MemoryStore`] holds, for capacity checks and leak tests.
@@ -92,6 +96,8 @@ pub struct MemoryStats {
     pub sessions: usize,
     /// User entries (users with records or a ban).
     pub users: usize,
+    /// JWT-mode user states.
+    pub jwt_users: usize,
     /// Expiry-queue items.
     pub queued: usize,
 }
@@ -145,6 +151,7 @@ impl MemoryStore {
                 MemoryStats {
                     sessions: acc.sessions + s.sessions.len(),
                     users: acc.users + s.users.len(),
+                    jwt_users: acc.jwt_users + s.jwt.len(),
                     queued: acc.queued + s.queue.len(),
                 }
             })
@@ -278,6 +285,17 @@ impl Shard {
                     self.forget_user_if_empty(&user, now_ms);
                 }
                 Due::Ban(user) => self.forget_user_if_empty(&user, now_ms),
+                Due::Jwt(user) => {
+                    if let Some(state) = self.jwt.get_mut(&user) {
+                        state.prune(now_ms);
+                        if state.is_empty() {
+                            self.jwt.remove(&user);
+                        } else {
+                            let at = state.expires_at_ms().max(now_ms.saturating_add(1));
+                            self.queue.push(Reverse((at, Due::Jwt(user))));
+                        }
+                    }
+                }
             }
         }
     }
@@ -382,6 +400,30 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// The user's JWT state, created (and queued for expiry) if absent.
+    fn jwt_state(&mut self, user_id: &str) -> &mut JwtState {
+        if !self.jwt.contains_key(user_id) {
+            let user: Arc<str> = Arc::from(user_id);
+            self.jwt.insert(user.clone(), JwtState::default());
+            // Looked at again at its expiry; rescheduled while it lives.
+            self.queue.push(Reverse((0, Due::Jwt(user))));
+        }
+        self.jwt.entry(Arc::from(user_id)).or_default()
+    }
+
+    fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {
+        let user = self
+            .jwt
+            .get_key_value(user_id)
+            .map_or_else(|| Arc::from(user_id), |(k, _)| k.clone());
+        ended
+            .iter()
+            .filter_map(|(jti, e)| jwt::info(&user, tag, jti, e))
+            .collect()
+    }
+}
+
 impl Store for MemoryStore {
     async fn create(
         &self,
@@ -475,6 +517,129 @@ impl Store for MemoryStore {
             .collect();
         live.sort_by_key(|s| s.issued_at_ms);
         Ok(live)
+    }
+
+    type JwtCheck = Ready<Result<JwtStatus, StoreError>>;
+
+    fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let shard = read(self.shard(user_tag(user_id)));
+        let status = match shard.jwt.get(user_id) {
+            None => JwtStatus::default(),
+            Some(state) => {
+                let ended = state.ended(token);
+                let ban_until_ms = match ended {
+                    Some(Ended {
+                        reason: EndReason::Banned,
+                        ..
+                    }) => shard.ban_until(user_id, now_ms),
+                    _ => None,
+                };
+                JwtStatus {
+                    known: true,
+                    ended,
+                    ban_until_ms,
+                }
+            }
+        };
+        ready(Ok(status))
+    }
+
+    async fn jwt_issue(
+        &self,
+        user_id: &str,
+        jti: &str,
+        entry: JwtEntry,
+        rule: LoginRule,
+        now_ms: u64,
+    ) -> Result<JwtIssued, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
+                return JwtIssued::Banned { until_ms };
+            }
+            let state = shard.jwt_state(user_id);
+            state.issue(jti, entry, rule, now_ms)
+        }))
+    }
+
+    async fn jwt_end(
+        &self,
+        user_id: &str,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = match target {
+            JwtTarget::Session(id) => id.tag(),
+            _ => user_tag(user_id),
+        };
+        Ok(self.write(tag, now_ms, |shard| {
+            let (user, ended) = match target {
+                JwtTarget::User | JwtTarget::Device(_) => {
+                    let device = match target {
+                        JwtTarget::Device(d) => Some(d),
+                        _ => None,
+                    };
+                    let Some(state) = shard.jwt.get_mut(user_id) else {
+                        return Vec::new();
+                    };
+                    (user_id.to_owned(), state.end_user(device, reason, now_ms))
+                }
+                JwtTarget::Session(id) => {
+                    // An operator's call by id: find the user among this shard's states.
+                    let jti = id.jti();
+                    let Some((user, state)) = shard
+                        .jwt
+                        .iter_mut()
+                        .find(|(_, st)| st.index.contains_key(&jti))
+                    else {
+                        return Vec::new();
+                    };
+                    let ended = state
+                        .end_token(&jti, reason, now_ms)
+                        .map(|e| vec![(jti, e)])
+                        .unwrap_or_default();
+                    (user.to_string(), ended)
+                }
+            };
+            shard.jwt_infos(&user, tag, &ended)
+        }))
+    }
+
+    async fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        Ok(self.write(tag, now_ms, |shard| {
+            let ended = shard
+                .jwt
+                .get_mut(user_id)
+                .map(|state| state.end_user(None, EndReason::Banned, now_ms))
+                .unwrap_or_default();
+            let user: Arc<str> = Arc::from(user_id);
+            shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
+            shard.queue.push(Reverse((until_ms, Due::Ban(user))));
+            shard.jwt_infos(user_id, tag, &ended)
+        }))
+    }
+
+    async fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let shard = read(self.shard(tag));
+        let Some((user, state)) = shard.jwt.get_key_value(user_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(state
+            .live(now_ms)
+            .into_iter()
+            .filter_map(|(jti, e)| jwt::info(user, tag, jti, e))
+            .collect())
     }
 
     async fn renew(

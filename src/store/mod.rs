@@ -6,12 +6,16 @@
 //! `now_ms` from the handle's [`Clock`](crate::clock::Clock): stores never read the time
 //! themselves, so every instance and every store agrees on what "expired" means.
 
+mod jwt;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisLookup, RedisStore, RedisStoreBuilder};
+pub use self::redis::{RedisJwtCheck, RedisLookup, RedisStore, RedisStoreBuilder};
+#[cfg(feature = "jwt")]
+pub(crate) use jwt::info as jwt_info;
+pub use jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken};
 pub use memory::{MemoryStats, MemoryStore};
 
 use std::future::Future;
@@ -175,6 +179,29 @@ pub enum Created {
     LimitReached,
 }
 
+/// Which tokens a JWT-mode revocation ends.
+#[derive(Clone, Copy, Debug)]
+pub enum JwtTarget<'a> {
+    /// Every token of the user (one generation bump).
+    User,
+    /// Every token of the user on one device (one generation bump).
+    Device(&'a str),
+    /// One token, by session id (its `jti`).
+    Session(SessionId),
+}
+
+/// What JWT-mode validation learns from the store about one token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JwtStatus {
+    /// Whether the store knows the user's state. A validly signed, unexpired token
+    /// always has one; none means the store lost its data, and the token is refused.
+    pub known: bool,
+    /// Set if the token was ended.
+    pub ended: Option<Ended>,
+    /// For a token ended by a ban: the ban's end, if the ban still stands.
+    pub ban_until_ms: Option<u64>,
+}
+
 /// A store could not do what it was asked. The request is refused (503), never let
 /// through, and a revocation reports the error instead of success.
 #[non_exhaustive]
@@ -264,6 +291,52 @@ pub trait Store: Send + Sync + 'static {
 
     /// The user's sessions live at `now_ms`, oldest first.
     fn sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// The future of [`Store::jwt_check`]; `'static` and `Unpin` like [`Store::Lookup`].
+    type JwtCheck: Future<Output = Result<JwtStatus, StoreError>> + Send + Unpin + 'static;
+
+    /// JWT mode's one read per request: whether `token` of `user_id` was ended, and
+    /// why ([`JwtState::ended`]), and for a ban whether it still stands.
+    fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck;
+
+    /// JWT mode's login: refuse if the user is banned, else apply `rule` and record
+    /// the token ([`JwtState::issue`]), atomically.
+    fn jwt_issue(
+        &self,
+        user_id: &str,
+        jti: &str,
+        entry: JwtEntry,
+        rule: LoginRule,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<JwtIssued, StoreError>> + Send;
+
+    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]);
+    /// returns the tokens that were live. For [`JwtTarget::Session`] the user is found
+    /// from the id; `user_id` is ignored.
+    fn jwt_end(
+        &self,
+        user_id: &str,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// JWT mode's ban: ends every token with [`EndReason::Banned`] (one generation bump)
+    /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] share with
+    /// session mode.
+    fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// JWT mode's live tokens of a user, oldest first.
+    fn jwt_sessions(
         &self,
         user_id: &str,
         now_ms: u64,

@@ -169,6 +169,22 @@ impl SessionId {
     pub fn from_bytes(bytes: [u8; 14]) -> Self {
         Self(bytes)
     }
+
+    /// The id of a JWT-mode session: its user's tag and the 12 bytes of its `jti`
+    /// (16 characters of base64url); `None` for another `jti`.
+    pub fn from_jti(tag: u16, jti: &str) -> Option<Self> {
+        let mut id = [0u8; Self::LEN];
+        id[..2].copy_from_slice(&tag.to_be_bytes());
+        match URL_SAFE_NO_PAD.decode_slice(jti.as_bytes(), &mut id[2..]) {
+            Ok(12) if jti.len() == 16 => Some(Self(id)),
+            _ => None,
+        }
+    }
+
+    /// The `jti` of a JWT-mode session with this id.
+    pub fn jti(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0[2..])
+    }
 }
 
 impl fmt::Display for SessionId {

@@ -47,9 +47,10 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, ScriptInvocation, Value};
 
 use self::scripts::Scripts;
+use super::jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken};
 use super::{
-    Created, EndReason, Ended, NewSession, SessionInfo, SessionRecord, Store, StoreError, Target,
-    Touch,
+    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, SessionInfo, SessionRecord, Store,
+    StoreError, Target, Touch,
 };
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, SessionKey, user_tag};
@@ -323,6 +324,89 @@ fn record(
     Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
 }
 
+/// JWT mode's state as stored (see `scripts.rs`): bumps are `[reason, at, until]`.
+#[derive(serde::Deserialize)]
+struct WireState {
+    g: u64,
+    #[serde(default)]
+    gb: std::collections::BTreeMap<String, (String, String, String)>,
+    #[serde(default)]
+    d: std::collections::BTreeMap<String, WireDevice>,
+    #[serde(default)]
+    bl: std::collections::BTreeMap<String, (String, String, String)>,
+    mx: String,
+}
+
+#[derive(serde::Deserialize)]
+struct WireDevice {
+    g: u64,
+    #[serde(default)]
+    b: std::collections::BTreeMap<String, (String, String, String)>,
+}
+
+fn bump((reason, at, until): &(String, String, String)) -> Result<Bump, StoreError> {
+    Ok(Bump {
+        reason: end_reason(reason)?.ok_or_else(|| corrupt("a bump"))?,
+        at_ms: num(at)?,
+        until_ms: num(until)?,
+    })
+}
+
+fn bumps(
+    wire: &std::collections::BTreeMap<String, (String, String, String)>,
+) -> Result<std::collections::BTreeMap<u64, Bump>, StoreError> {
+    wire.iter().map(|(g, b)| Ok((num(g)?, bump(b)?))).collect()
+}
+
+/// The validation part of a stored JWT state (the index is not read).
+fn jwt_state(raw: &str) -> Result<JwtState, StoreError> {
+    let wire: WireState = serde_json::from_str(raw).map_err(|_| corrupt("a JWT state"))?;
+    Ok(JwtState {
+        generation: wire.g,
+        bumps: bumps(&wire.gb)?,
+        devices: wire
+            .d
+            .iter()
+            .map(|(name, d)| {
+                Ok((
+                    name.clone(),
+                    DeviceGen {
+                        generation: d.g,
+                        bumps: bumps(&d.b)?,
+                    },
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?,
+        revoked: wire
+            .bl
+            .iter()
+            .map(|(j, b)| Ok((j.clone(), bump(b)?)))
+            .collect::<Result<_, StoreError>>()?,
+        max_exp_ms: num(&wire.mx)?,
+        index: Default::default(),
+    })
+}
+
+/// JWT session infos from a script's flat `{jti, device, iat, exp, ...}`.
+fn jwt_infos(user_id: &str, tag: u16, flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
+    let user: Arc<str> = Arc::from(user_id);
+    flat.chunks(4)
+        .map(|c| match c {
+            [jti, device, issued, expires] => Ok(SessionInfo {
+                session_id: SessionId::from_jti(tag, jti).ok_or_else(|| corrupt("a jti"))?,
+                user_id: user.clone(),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(expires)?,
+            }),
+            _ => Err(corrupt("a token list")),
+        })
+        .collect()
+}
+
+/// A JWT check in flight.
+pub type RedisJwtCheck = Pin<Box<dyn Future<Output = Result<JwtStatus, StoreError>> + Send>>;
+
 /// A lookup in flight: it owns a connection handle and its arguments.
 pub type RedisLookup =
     Pin<Box<dyn Future<Output = Result<Option<SessionRecord>, StoreError>> + Send>>;
@@ -443,6 +527,190 @@ impl Store for RedisStore {
         call.arg(base).arg(now_ms);
         let reply: Vec<String> = self.run(call).await?;
         infos(&reply)
+    }
+
+    type JwtCheck = RedisJwtCheck;
+
+    fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let store = self.clone();
+        let base = self.base(user_tag(user_id));
+        let skey = format!("{base}j:{user_id}");
+        let bkey = format!("{base}b:{user_id}");
+        let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
+        let (user_gen, device_gen) = (token.user_gen, token.device_gen);
+        Box::pin(async move {
+            let Some(raw) = store.get(&skey).await? else {
+                return Ok(JwtStatus::default());
+            };
+            let state = jwt_state(&raw)?;
+            let ended = state.ended(JwtToken {
+                jti: &jti,
+                device: &device,
+                user_gen,
+                device_gen,
+            });
+            let ban_until_ms = match ended {
+                Some(Ended {
+                    reason: EndReason::Banned,
+                    ..
+                }) => store
+                    .get(&bkey)
+                    .await?
+                    .map(|b| num(&b))
+                    .transpose()?
+                    .filter(|&b| b > now_ms),
+                _ => None,
+            };
+            Ok(JwtStatus {
+                known: true,
+                ended,
+                ban_until_ms,
+            })
+        })
+    }
+
+    async fn jwt_issue(
+        &self,
+        user_id: &str,
+        jti: &str,
+        entry: JwtEntry,
+        rule: LoginRule,
+        now_ms: u64,
+    ) -> Result<JwtIssued, StoreError> {
+        let tag = user_tag(user_id);
+        let base = self.base(tag);
+        let (max, per_device) = match rule.limit() {
+            Limit::Unlimited => (0, 0),
+            Limit::PerDevice(n) => (n, 1),
+            Limit::PerUser(n) => (n, 0),
+        };
+        let mut call = self
+            .shared
+            .scripts
+            .jwt_issue
+            .key(format!("{base}j:{user_id}"));
+        call.arg(&base)
+            .arg(user_id)
+            .arg(jti)
+            .arg(&*entry.device)
+            .arg(entry.issued_at_ms)
+            .arg(entry.expires_at_ms)
+            .arg(now_ms)
+            .arg(max)
+            .arg(per_device)
+            .arg(u8::from(rule.overflow() == Overflow::RefuseNew));
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((status, [user_gen, device_gen, rest @ ..])) if status == "ok" => {
+                let replaced = jwt_infos(user_id, tag, rest)?
+                    .into_iter()
+                    .map(|info| {
+                        let entry = JwtEntry {
+                            device: info.device,
+                            issued_at_ms: info.issued_at_ms,
+                            expires_at_ms: info.expires_at_ms,
+                            seq: 0,
+                        };
+                        (info.session_id.jti(), entry)
+                    })
+                    .collect();
+                Ok(JwtIssued::Issued {
+                    user_gen: num(user_gen)?,
+                    device_gen: num(device_gen)?,
+                    replaced,
+                })
+            }
+            Some((status, [until])) if status == "banned" => Ok(JwtIssued::Banned {
+                until_ms: num(until)?,
+            }),
+            Some((status, [])) if status == "limit" => Ok(JwtIssued::LimitReached),
+            _ => Err(corrupt("a JWT login reply")),
+        }
+    }
+
+    async fn jwt_end(
+        &self,
+        user_id: &str,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let (tag, key, mode, what) = match target {
+            JwtTarget::User => {
+                let tag = user_tag(user_id);
+                (
+                    tag,
+                    format!("{}j:{user_id}", self.base(tag)),
+                    "u",
+                    String::new(),
+                )
+            }
+            JwtTarget::Device(device) => {
+                let tag = user_tag(user_id);
+                (
+                    tag,
+                    format!("{}j:{user_id}", self.base(tag)),
+                    "d",
+                    device.to_owned(),
+                )
+            }
+            JwtTarget::Session(id) => {
+                let jti = id.jti();
+                (
+                    id.tag(),
+                    format!("{}jt:{jti}", self.base(id.tag())),
+                    "t",
+                    jti,
+                )
+            }
+        };
+        let mut call = self.shared.scripts.jwt_end.key(key);
+        call.arg(self.base(tag))
+            .arg(mode)
+            .arg(end_code(reason))
+            .arg(now_ms)
+            .arg(what)
+            .arg(user_id);
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((user, rest)) => jwt_infos(user, tag, rest),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let base = self.base(tag);
+        let mut call = self
+            .shared
+            .scripts
+            .jwt_ban
+            .key(format!("{base}b:{user_id}"));
+        call.arg(&base).arg(user_id).arg(until_ms).arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        jwt_infos(user_id, tag, &reply)
+    }
+
+    async fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let base = self.base(tag);
+        let mut call = self
+            .shared
+            .scripts
+            .jwt_sessions
+            .key(format!("{base}ji:{user_id}"));
+        call.arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        jwt_infos(user_id, tag, &reply)
     }
 
     async fn renew(

@@ -199,6 +199,176 @@ ttl_at_least(base .. 'u:' .. rec.u, e + r - now)
 return {rec.u, rec.v, rec.i}
 "#;
 
+/// JWT mode's helpers: a user's state (`j:<user>`, read by validation) and index
+/// (`ji:<user>`), both JSON; `jt:<jti>` names the user of a live token.
+const JWT_COMMON: &str = r#"
+local function jload(k)
+  local s = redis.call('GET', k)
+  if not s then return nil end
+  return cjson.decode(s)
+end
+local function jopen(base, user)
+  local st = jload(base .. 'j:' .. user) or {g = 0, gb = {}, d = {}, bl = {}, mx = '0'}
+  return st, (jload(base .. 'ji:' .. user) or {})
+end
+local function jprune(st, ix, now)
+  for j, e in pairs(ix) do if tonumber(e.e) <= now then ix[j] = nil end end
+  for j, b in pairs(st.bl) do if tonumber(b[3]) <= now then st.bl[j] = nil end end
+  for g, b in pairs(st.gb) do if tonumber(b[3]) <= now then st.gb[g] = nil end end
+  for dv, d in pairs(st.d) do
+    for g, b in pairs(d.b) do if tonumber(b[3]) <= now then d.b[g] = nil end end
+    if next(d.b) == nil then
+      local used = false
+      for _, e in pairs(ix) do if e.v == dv then used = true end end
+      if not used then st.d[dv] = nil end
+    end
+  end
+end
+local function jsave(base, user, st, ix, now)
+  local skey, ikey = base .. 'j:' .. user, base .. 'ji:' .. user
+  local ttl = tonumber(st.mx) - now
+  if ttl < 1 then ttl = 1 end
+  if next(ix) == nil and next(st.bl) == nil and next(st.gb) == nil and next(st.d) == nil then
+    redis.call('DEL', skey, ikey)
+    return
+  end
+  redis.call('SET', skey, cjson.encode(st), 'PX', ttl)
+  if next(ix) == nil then redis.call('DEL', ikey) else
+    redis.call('SET', ikey, cjson.encode(ix), 'PX', ttl) end
+end
+local function bump_user(st, reason, nowstr)
+  st.gb[tostring(st.g)] = {reason, nowstr, st.mx}
+  st.g = st.g + 1
+end
+local function bump_device(st, dv, reason, nowstr)
+  local d = st.d[dv] or {g = 0, b = {}}
+  d.b[tostring(d.g)] = {reason, nowstr, st.mx}
+  d.g = d.g + 1
+  st.d[dv] = d
+end
+local function oldest_first(ix, keep)
+  local list = {}
+  for j, e in pairs(ix) do
+    if keep(e) then table.insert(list, {tonumber(e.i), e.n, j}) end
+  end
+  table.sort(list, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  return list
+end
+local function take(base, ix, j, out)
+  local e = ix[j]
+  for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
+  ix[j] = nil
+  redis.call('DEL', base .. 'jt:' .. j)
+end
+"#;
+
+/// KEYS[1] user state; ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited),
+/// per-device 1|0, refuse 1|0. Returns {'ok', ug, dg, replaced (jti, device, iat, exp)...}
+/// | {'banned', until} | {'limit'}.
+const JWT_ISSUE: &str = r#"
+local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
+local ban = redis.call('GET', base .. 'b:' .. user)
+if ban and tonumber(ban) > now then return {'banned', ban} end
+local st, ix = jopen(base, user)
+jprune(st, ix, now)
+local replaced = {}
+local max = tonumber(ARGV[8])
+if max > 0 then
+  local scope = oldest_first(ix, function(e) return ARGV[9] == '0' or e.v == dv end)
+  if #scope >= max then
+    if ARGV[10] == '1' then return {'limit'} end
+    local excess = #scope - max + 1
+    if excess == #scope then
+      if ARGV[9] == '1' then bump_device(st, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
+    else
+      for k = 1, excess do
+        local j = scope[k][3]
+        st.bl[j] = {'r', nowstr, ix[j].e}
+      end
+    end
+    for k = 1, excess do take(base, ix, scope[k][3], replaced) end
+  end
+end
+local dg = 0
+if st.d[dv] then dg = st.d[dv].g end
+local seq = 0
+for _, e in pairs(ix) do if e.n + 1 > seq then seq = e.n + 1 end end
+if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
+ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
+local ttl = tonumber(ARGV[6]) - now
+if ttl < 1 then ttl = 1 end
+redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
+jsave(base, user, st, ix, now)
+local out = {'ok', tostring(st.g), tostring(dg)}
+for _, v in ipairs(replaced) do table.insert(out, v) end
+return out
+"#;
+
+/// KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
+/// mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
+/// exp)...}.
+const JWT_END: &str = r#"
+local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
+local user = ARGV[6]
+if mode == 't' then
+  user = redis.call('GET', KEYS[1])
+  if not user then return {} end
+end
+local st, ix = jopen(base, user)
+jprune(st, ix, now)
+local out = {user}
+if mode == 't' then
+  local e = ix[ARGV[5]]
+  if e then
+    st.bl[ARGV[5]] = {reason, nowstr, e.e}
+    take(base, ix, ARGV[5], out)
+  end
+else
+  local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
+  if #ended > 0 then
+    if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(st, ARGV[5], reason, nowstr) end
+    for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+  end
+end
+jsave(base, user, st, ix, now)
+return out
+"#;
+
+/// KEYS[1] ban key; ARGV base, user, until, now. Ends every token ('b', one bump) and
+/// sets the ban. Returns the ended (jti, device, iat, exp)....
+const JWT_BAN: &str = r#"
+local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
+local st, ix = jopen(base, user)
+jprune(st, ix, now)
+local out = {}
+local ended = oldest_first(ix, function(e) return true end)
+if #ended > 0 then
+  bump_user(st, 'b', nowstr)
+  for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+end
+jsave(base, user, st, ix, now)
+local ttl = tonumber(ARGV[3]) - now
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+return out
+"#;
+
+/// KEYS[1] user index; ARGV now. Read-only. Returns live (jti, device, iat, exp)...,
+/// oldest first.
+const JWT_SESSIONS: &str = r#"
+local now = tonumber(ARGV[1])
+local ix = jload(KEYS[1]) or {}
+local out = {}
+for _, x in ipairs(oldest_first(ix, function(e) return tonumber(e.e) > now end)) do
+  local e = ix[x[3]]
+  for _, v in ipairs({x[3], e.v, e.i, e.e}) do table.insert(out, v) end
+end
+return out
+"#;
+
 /// The scripts, compiled once per store (their SHA-1 computed once; `EVALSHA` with a
 /// fallback to loading them).
 pub(super) struct Scripts {
@@ -209,11 +379,16 @@ pub(super) struct Scripts {
     pub(super) unban: redis::Script,
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
+    pub(super) jwt_issue: redis::Script,
+    pub(super) jwt_end: redis::Script,
+    pub(super) jwt_ban: redis::Script,
+    pub(super) jwt_sessions: redis::Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
         let with_common = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
+        let with_jwt = |body: &str| redis::Script::new(&format!("{JWT_COMMON}{body}"));
         Self {
             touch: with_common(TOUCH),
             create: with_common(CREATE),
@@ -222,6 +397,10 @@ impl Scripts {
             unban: redis::Script::new(UNBAN),
             sessions: with_common(SESSIONS),
             renew: with_common(RENEW),
+            jwt_issue: with_jwt(JWT_ISSUE),
+            jwt_end: with_jwt(JWT_END),
+            jwt_ban: with_jwt(JWT_BAN),
+            jwt_sessions: with_jwt(JWT_SESSIONS),
         }
     }
 }

@@ -1,0 +1,400 @@
+//! JWT mode: signed, self-describing tokens that can still be logged out, kicked out and
+//! banned.
+//!
+//! A token is checked with one signature verification (keys and verifiers built once,
+//! payload parsed once) and then one store read of its user's revocation state
+//! ([`JwtState`](crate::store::JwtState)). See [`Jwt`] for the configuration.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Sha256, Sha384, Sha512};
+
+use crate::clock::millis;
+use crate::rejection::Reason;
+
+/// One key: its algorithm, the key to verify with, and (for the signing key) the key to
+/// sign with.
+///
+/// HMAC secrets have shortcuts; RSA, EC and EdDSA keys come from `jsonwebtoken`'s own
+/// constructors (PEM or DER):
+///
+/// ```
+/// use kickout::jwt::{Algorithm, DecodingKey, JwtKey};
+///
+/// let current = JwtKey::hs256(b"a secret of at least thirty-two bytes!!").kid("2026-11");
+/// // Verification only (the public half of a retired or foreign signing key):
+/// let public = JwtKey::verify_only(Algorithm::HS256, DecodingKey::from_secret(b"old secret")).kid("2026-10");
+/// # let _ = (current, public);
+/// ```
+pub struct JwtKey {
+    alg: Algorithm,
+    encoding: Option<EncodingKey>,
+    decoding: DecodingKey,
+    kid: Option<String>,
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("signs", &self.encoding.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKey {
+    /// A key that signs and verifies.
+    pub fn new(alg: Algorithm, encoding: EncodingKey, decoding: DecodingKey) -> Self {
+        Self {
+            alg,
+            encoding: Some(encoding),
+            decoding,
+            kid: None,
+        }
+    }
+
+    /// A key that only verifies.
+    pub fn verify_only(alg: Algorithm, decoding: DecodingKey) -> Self {
+        Self {
+            alg,
+            encoding: None,
+            decoding,
+            kid: None,
+        }
+    }
+
+    /// An HS256 secret.
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self::new(
+            Algorithm::HS256,
+            EncodingKey::from_secret(secret),
+            DecodingKey::from_secret(secret),
+        )
+    }
+
+    /// Names the key (`kid` header), so tokens find their key while several are valid.
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+}
+
+/// A key ready to verify.
+struct Verifying {
+    alg: Algorithm,
+    kid: Option<String>,
+    verifier: Verifier,
+}
+
+/// HMAC keys are keyed once and cloned per check (keying is most of an HMAC's cost);
+/// public keys go through `jsonwebtoken`'s verifier, whose signature check dominates.
+enum Verifier {
+    Hs256(Hmac<Sha256>),
+    Hs384(Hmac<Sha384>),
+    Hs512(Hmac<Sha512>),
+    Public(DecodingKey),
+}
+
+impl Verifier {
+    fn new(alg: Algorithm, key: &DecodingKey) -> Result<Self, JwtKeyError> {
+        let secret = || {
+            key.try_get_as_bytes()
+                .map_err(|e| JwtKeyError(e.to_string()))
+                .and_then(|s| {
+                    if s.is_empty() {
+                        Err(JwtKeyError("an empty HMAC secret".into()))
+                    } else {
+                        Ok(s)
+                    }
+                })
+        };
+        let bad = |_| JwtKeyError("an HMAC secret of a bad length".into());
+        Ok(match alg {
+            Algorithm::HS256 => Self::Hs256(Hmac::new_from_slice(secret()?).map_err(bad)?),
+            Algorithm::HS384 => Self::Hs384(Hmac::new_from_slice(secret()?).map_err(bad)?),
+            Algorithm::HS512 => Self::Hs512(Hmac::new_from_slice(secret()?).map_err(bad)?),
+            _ => {
+                // Build once now so a key of the wrong kind fails at start, not per request.
+                (DEFAULT_PROVIDER.verifier_factory)(&alg, key)
+                    .map_err(|e| JwtKeyError(e.to_string()))?;
+                Self::Public(key.clone())
+            }
+        })
+    }
+
+    fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        fn mac<M: Mac + Clone>(keyed: &M, message: &[u8], signature: &[u8]) -> bool {
+            let mut m = keyed.clone();
+            m.update(message);
+            m.verify_slice(signature).is_ok()
+        }
+        match self {
+            Self::Hs256(k) => mac(k, message, signature),
+            Self::Hs384(k) => mac(k, message, signature),
+            Self::Hs512(k) => mac(k, message, signature),
+            Self::Public(key) => (DEFAULT_PROVIDER.verifier_factory)(&alg, key)
+                .is_ok_and(|v| v.verify(message, &signature.to_vec()).is_ok()),
+        }
+    }
+}
+
+/// JWT mode's configuration: the signing key, further verification keys (rotation),
+/// issuer, audience and clock leeway.
+///
+/// ```
+/// use std::time::Duration;
+/// use kickout::{Auth, jwt::{Jwt, JwtKey}, store::MemoryStore};
+///
+/// let jwt = Jwt::new(JwtKey::hs256(b"new secret, at least 32 bytes long!").kid("k2"))
+///     .unwrap()
+///     .verify_with(JwtKey::hs256(b"old secret, at least 32 bytes long!").kid("k1"))
+///     .unwrap()
+///     .issuer("https://auth.example")
+///     .audience("api")
+///     .leeway(Duration::from_secs(5));
+/// let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+/// # let _ = auth;
+/// ```
+pub struct Jwt {
+    signing_alg: Algorithm,
+    signing_kid: Option<String>,
+    encoding: EncodingKey,
+    /// The header segment our tokens carry: a token with it needs no header parse.
+    header_b64: String,
+    keys: Vec<Verifying>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_ms: u64,
+}
+
+impl fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwt")
+            .field("alg", &self.signing_alg)
+            .field("kid", &self.signing_kid)
+            .field("keys", &self.keys.len())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_ms", &self.leeway_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key or configuration `jsonwebtoken` refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JWT key: {0}")]
+pub struct JwtKeyError(String);
+
+fn verifying(key: &JwtKey) -> Result<Verifying, JwtKeyError> {
+    Ok(Verifying {
+        alg: key.alg,
+        kid: key.kid.clone(),
+        verifier: Verifier::new(key.alg, &key.decoding)?,
+    })
+}
+
+impl Jwt {
+    /// Signs (and verifies) with `key`, which must be able to sign.
+    pub fn new(key: JwtKey) -> Result<Self, JwtKeyError> {
+        let verifier = verifying(&key)?;
+        let encoding = key
+            .encoding
+            .ok_or_else(|| JwtKeyError("the signing key has no private half".into()))?;
+        let mut header = Header::new(key.alg);
+        header.kid = key.kid.clone();
+        // Encode once to learn our header segment exactly as jsonwebtoken writes it.
+        let probe = jsonwebtoken::encode(&header, &serde_json::json!({}), &encoding)
+            .map_err(|e| JwtKeyError(e.to_string()))?;
+        let header_b64 = probe.split('.').next().unwrap_or_default().to_owned();
+        Ok(Self {
+            signing_alg: key.alg,
+            signing_kid: key.kid,
+            encoding,
+            header_b64,
+            keys: vec![verifier],
+            issuer: None,
+            audience: None,
+            leeway_ms: 0,
+        })
+    }
+
+    /// Also accept tokens signed with `key` (a previous signing key during rotation).
+    pub fn verify_with(mut self, key: JwtKey) -> Result<Self, JwtKeyError> {
+        self.keys.push(verifying(&key)?);
+        Ok(self)
+    }
+
+    /// Put `iss` in tokens and require it.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Put `aud` in tokens and require it.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Tolerate this much clock difference on `exp` and `nbf` (default none).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway_ms = millis(leeway);
+        self
+    }
+}
+
+/// The claims kickout puts in a token.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Claims<'a> {
+    #[serde(borrow)]
+    pub(crate) sub: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) dev: std::borrow::Cow<'a, str>,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) nbf: Option<u64>,
+    #[serde(borrow)]
+    pub(crate) jti: std::borrow::Cow<'a, str>,
+    /// User generation at issue.
+    pub(crate) ug: u64,
+    /// Device generation at issue.
+    pub(crate) dg: u64,
+    /// Issue time in milliseconds (orders same-second logins).
+    pub(crate) iatm: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub(crate) iss: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub(crate) aud: Option<std::borrow::Cow<'a, str>>,
+    /// The application's own claims.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub(crate) ext: Option<&'a RawValue>,
+}
+
+/// A token whose signature and claims checked out, awaiting its store read.
+#[derive(Clone, Debug)]
+pub(crate) struct Verified {
+    pub(crate) user_id: Arc<str>,
+    pub(crate) device: Arc<str>,
+    pub(crate) jti: String,
+    pub(crate) user_gen: u64,
+    pub(crate) device_gen: u64,
+    pub(crate) issued_at_ms: u64,
+    pub(crate) expires_at_ms: u64,
+    pub(crate) ext: Option<Arc<str>>,
+}
+
+impl Jwt {
+    /// Signs claims into a token.
+    pub(crate) fn sign(&self, claims: &Claims<'_>) -> Result<String, String> {
+        let mut header = Header::new(self.signing_alg);
+        header.kid = self.signing_kid.clone();
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn issuer_claim(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    pub(crate) fn audience_claim(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// Checks signature and claims: `invalid_token` for anything forged or foreign,
+    /// `token_expired` past `exp` (with the leeway).
+    pub(crate) fn verify(&self, token: &str, now_ms: u64) -> Result<Verified, Reason> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Reason::InvalidToken);
+        };
+        let key = self.key_for(header)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| Reason::InvalidToken)?;
+        let message = token
+            .as_bytes()
+            .get(..header.len() + 1 + payload.len())
+            .ok_or(Reason::InvalidToken)?;
+        if !key.verifier.verify(key.alg, message, &signature) {
+            return Err(Reason::InvalidToken);
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Reason::InvalidToken)?;
+        let claims: Claims<'_> =
+            serde_json::from_slice(&payload).map_err(|_| Reason::InvalidToken)?;
+        let now_s = now_ms / 1000;
+        let leeway_s = self.leeway_ms / 1000;
+        if claims
+            .nbf
+            .is_some_and(|nbf| now_s.saturating_add(leeway_s) < nbf)
+        {
+            return Err(Reason::InvalidToken);
+        }
+        if self.issuer.as_deref() != claims.iss.as_deref()
+            || self.audience.as_deref() != claims.aud.as_deref()
+        {
+            return Err(Reason::InvalidToken);
+        }
+        let expires_at_ms = claims.exp.saturating_mul(1000);
+        if now_ms >= expires_at_ms.saturating_add(self.leeway_ms) {
+            return Err(Reason::TokenExpired);
+        }
+        if !crate::auth::valid_name(&claims.sub) || !crate::auth::valid_name(&claims.dev) {
+            return Err(Reason::InvalidToken);
+        }
+        Ok(Verified {
+            user_id: Arc::from(&*claims.sub),
+            device: Arc::from(&*claims.dev),
+            jti: claims.jti.into_owned(),
+            user_gen: claims.ug,
+            device_gen: claims.dg,
+            issued_at_ms: claims.iatm,
+            expires_at_ms,
+            ext: claims.ext.map(|raw| Arc::from(raw.get())),
+        })
+    }
+
+    /// The key a token's header names; `alg` must be the key's own (no `none`, no
+    /// switching an RSA public key into an HMAC secret).
+    fn key_for(&self, header_b64: &str) -> Result<&Verifying, Reason> {
+        if header_b64 == self.header_b64 {
+            // Our own header: the first key, no parsing.
+            return self.keys.first().ok_or(Reason::InvalidToken);
+        }
+        let raw = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| Reason::InvalidToken)?;
+        let header: Header = serde_json::from_slice(&raw).map_err(|_| Reason::InvalidToken)?;
+        self.keys
+            .iter()
+            .find(|k| {
+                k.alg == header.alg
+                    && match (&header.kid, &k.kid) {
+                        (Some(want), Some(have)) => want == have,
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                    }
+            })
+            .ok_or(Reason::InvalidToken)
+    }
+}
+
+/// A fresh `jti`: 12 random bytes, 16 characters of base64url.
+pub(crate) fn new_jti() -> Result<String, getrandom::Error> {
+    let mut raw = [0u8; 12];
+    getrandom::fill(&mut raw)?;
+    Ok(URL_SAFE_NO_PAD.encode(raw))
+}

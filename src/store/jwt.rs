@@ -1,0 +1,314 @@
+//! JWT mode's revocation state of one user: generations, bumps, a blacklist, and the
+//! index of issued tokens.
+//!
+//! A signed token carries its user's *generation* (`ug`) and its device's (`dg`) at
+//! issue. Kicking a user out raises the user generation — one write, whatever the
+//! number of tokens — and every token with an older one is refused; kicking a device
+//! out raises that device's generation. A *bump* remembers why a generation ended, so
+//! an older token answers `kicked_out`, `replaced` or `banned`. Generations are
+//! counters, not times: clock skew between instances cannot let an old token through,
+//! and a login in the same second as a kickout gets the new generation.
+//!
+//! One token is revoked (logout, or a rule replacing the oldest of several) through the
+//! blacklist, until its expiry. Every record here ends: bumps and blacklist entries
+//! when the tokens they end have expired, index entries with their token.
+//!
+//! The index lists every issued, unexpired, not-ended token of the user, so rules,
+//! `sessions` and the `kicked` counts work as in session mode; validation never reads it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{EndReason, Ended, SessionInfo};
+use crate::policy::{Limit, LoginRule, Overflow};
+use crate::token::SessionId;
+
+/// Why and when a generation (or one token) ended, and until when that matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bump {
+    /// Why.
+    pub reason: EndReason,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// Until when a token it ended could still be presented (its latest expiry).
+    pub until_ms: u64,
+}
+
+/// The generation of one device of a user.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceGen {
+    /// Current generation.
+    pub generation: u64,
+    /// Ended generations, by generation.
+    pub bumps: BTreeMap<u64, Bump>,
+}
+
+/// One issued token in the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtEntry {
+    /// The device.
+    pub device: Arc<str>,
+    /// Issue time, Unix milliseconds.
+    pub issued_at_ms: u64,
+    /// Expiry, Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// Creation order among the user's tokens.
+    pub seq: u64,
+}
+
+/// The generations a token carries, and its id: what validation checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JwtToken<'a> {
+    /// The token's `jti`.
+    pub jti: &'a str,
+    /// Its device.
+    pub device: &'a str,
+    /// User generation at issue.
+    pub user_gen: u64,
+    /// Device generation at issue.
+    pub device_gen: u64,
+}
+
+/// The revocation state of one user in JWT mode.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwtState {
+    /// Current user generation.
+    pub generation: u64,
+    /// Ended user generations, by generation.
+    pub bumps: BTreeMap<u64, Bump>,
+    /// Device generations, by device.
+    pub devices: BTreeMap<String, DeviceGen>,
+    /// Revoked single tokens, by `jti`.
+    pub revoked: BTreeMap<String, Bump>,
+    /// The latest expiry of any token issued to the user, Unix milliseconds.
+    pub max_exp_ms: u64,
+    /// Issued, unexpired, not-ended tokens, by `jti` (not needed for validation).
+    pub index: BTreeMap<String, JwtEntry>,
+}
+
+/// What a login under a rule did to the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwtIssued {
+    /// The token may be issued with these generations; these tokens were replaced.
+    Issued {
+        /// User generation to embed.
+        user_gen: u64,
+        /// Device generation to embed.
+        device_gen: u64,
+        /// Tokens ended by the rule, as `(jti, entry)`.
+        replaced: Vec<(String, JwtEntry)>,
+    },
+    /// The user is banned until then (Unix ms).
+    Banned {
+        /// End of the ban.
+        until_ms: u64,
+    },
+    /// The rule refuses the new login.
+    LimitReached,
+}
+
+impl JwtState {
+    /// Why the token ended, if it did: the earliest of a revocation of the token, a bump
+    /// of the user generation past it, and a bump of its device generation past it.
+    pub fn ended(&self, token: JwtToken<'_>) -> Option<Ended> {
+        let first_bump = |bumps: &BTreeMap<u64, Bump>, from: u64| {
+            bumps
+                .range(from..)
+                .next()
+                .map(|(_, b)| *b)
+                // A bump is kept until every token it ended expired: none left to name it.
+                .unwrap_or(Bump {
+                    reason: EndReason::KickedOut,
+                    at_ms: 0,
+                    until_ms: 0,
+                })
+        };
+        let mut candidates = Vec::with_capacity(3);
+        if let Some(b) = self.revoked.get(token.jti) {
+            candidates.push(*b);
+        }
+        if token.user_gen < self.generation {
+            candidates.push(first_bump(&self.bumps, token.user_gen));
+        }
+        if let Some(d) = self.devices.get(token.device) {
+            if token.device_gen < d.generation {
+                candidates.push(first_bump(&d.bumps, token.device_gen));
+            }
+        }
+        candidates
+            .into_iter()
+            .min_by_key(|b| b.at_ms)
+            .map(|b| Ended {
+                reason: b.reason,
+                at_ms: b.at_ms,
+            })
+    }
+
+    /// Drops what no live token needs any more.
+    pub fn prune(&mut self, now_ms: u64) {
+        self.index.retain(|_, e| e.expires_at_ms > now_ms);
+        self.revoked.retain(|_, b| b.until_ms > now_ms);
+        self.bumps.retain(|_, b| b.until_ms > now_ms);
+        let index = &self.index;
+        self.devices.retain(|device, d| {
+            d.bumps.retain(|_, b| b.until_ms > now_ms);
+            // A device's generation may restart only when no token of it lives.
+            !d.bumps.is_empty() || index.values().any(|e| *e.device == **device)
+        });
+    }
+
+    /// Nothing left: the state may be forgotten.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+            && self.revoked.is_empty()
+            && self.bumps.is_empty()
+            && self.devices.is_empty()
+    }
+
+    /// When the state may be forgotten at the latest (Unix ms).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.max_exp_ms
+    }
+
+    fn bump_user(&mut self, reason: EndReason, now_ms: u64) {
+        let bump = Bump {
+            reason,
+            at_ms: now_ms,
+            until_ms: self.max_exp_ms,
+        };
+        self.bumps.insert(self.generation, bump);
+        self.generation += 1;
+    }
+
+    fn bump_device(&mut self, device: &str, reason: EndReason, now_ms: u64) {
+        let until_ms = self.max_exp_ms;
+        let d = self.devices.entry(device.to_owned()).or_default();
+        d.bumps.insert(
+            d.generation,
+            Bump {
+                reason,
+                at_ms: now_ms,
+                until_ms,
+            },
+        );
+        d.generation += 1;
+    }
+
+    /// Index entries in a login's scope, oldest first.
+    fn oldest_first(&self, keep: impl Fn(&JwtEntry) -> bool) -> Vec<(&String, &JwtEntry)> {
+        let mut list: Vec<_> = self.index.iter().filter(|(_, e)| keep(e)).collect();
+        list.sort_by_key(|(_, e)| (e.issued_at_ms, e.seq));
+        list
+    }
+
+    /// Applies `rule` for a new token on `device` and records it: the generations to
+    /// embed, or why not. Assumes no ban (checked by the store).
+    pub fn issue(&mut self, jti: &str, entry: JwtEntry, rule: LoginRule, now_ms: u64) -> JwtIssued {
+        self.prune(now_ms);
+        let mut replaced = Vec::new();
+        if let Some(max) = rule.max_sessions() {
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            let scope: Vec<String> = self
+                .oldest_first(|e| rule.same_scope(&e.device, &entry.device))
+                .into_iter()
+                .map(|(j, _)| j.clone())
+                .collect();
+            if scope.len() >= max {
+                if rule.overflow() == Overflow::RefuseNew {
+                    return JwtIssued::LimitReached;
+                }
+                let excess = scope.len() + 1 - max;
+                if excess == scope.len() {
+                    // Every token in scope goes: one generation bump ends them all.
+                    match rule.limit() {
+                        Limit::PerDevice(_) => {
+                            self.bump_device(&entry.device, EndReason::Replaced, now_ms)
+                        }
+                        _ => self.bump_user(EndReason::Replaced, now_ms),
+                    }
+                } else {
+                    for j in scope.iter().take(excess) {
+                        if let Some(e) = self.index.get(j) {
+                            let bump = Bump {
+                                reason: EndReason::Replaced,
+                                at_ms: now_ms,
+                                until_ms: e.expires_at_ms,
+                            };
+                            self.revoked.insert(j.clone(), bump);
+                        }
+                    }
+                }
+                for j in scope.iter().take(excess) {
+                    if let Some(e) = self.index.remove(j) {
+                        replaced.push((j.clone(), e));
+                    }
+                }
+            }
+        }
+        let device_gen = self.devices.get(&*entry.device).map_or(0, |d| d.generation);
+        let seq = self.index.values().map(|e| e.seq + 1).max().unwrap_or(0);
+        self.max_exp_ms = self.max_exp_ms.max(entry.expires_at_ms);
+        self.index.insert(jti.to_owned(), JwtEntry { seq, ..entry });
+        JwtIssued::Issued {
+            user_gen: self.generation,
+            device_gen,
+            replaced,
+        }
+    }
+
+    /// Ends every token of the user (or of one device) with one generation bump;
+    /// returns those that were live.
+    pub fn end_user(
+        &mut self,
+        device: Option<&str>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Vec<(String, JwtEntry)> {
+        self.prune(now_ms);
+        let ended: Vec<(String, JwtEntry)> = self
+            .oldest_first(|e| device.is_none_or(|d| *e.device == *d))
+            .into_iter()
+            .map(|(j, e)| (j.clone(), e.clone()))
+            .collect();
+        if ended.is_empty() {
+            return ended;
+        }
+        match device {
+            None => self.bump_user(reason, now_ms),
+            Some(d) => self.bump_device(d, reason, now_ms),
+        }
+        for (j, _) in &ended {
+            self.index.remove(j);
+        }
+        ended
+    }
+
+    /// Revokes one token; returns it if it was live.
+    pub fn end_token(&mut self, jti: &str, reason: EndReason, now_ms: u64) -> Option<JwtEntry> {
+        self.prune(now_ms);
+        let entry = self.index.remove(jti)?;
+        let bump = Bump {
+            reason,
+            at_ms: now_ms,
+            until_ms: entry.expires_at_ms,
+        };
+        self.revoked.insert(jti.to_owned(), bump);
+        Some(entry)
+    }
+
+    /// Live tokens, oldest first.
+    pub fn live(&self, now_ms: u64) -> Vec<(&String, &JwtEntry)> {
+        self.oldest_first(|e| e.expires_at_ms > now_ms)
+    }
+}
+
+/// A session info for an index entry.
+pub(crate) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
+    Some(SessionInfo {
+        session_id: SessionId::from_jti(tag, jti)?,
+        user_id: user_id.clone(),
+        device: e.device.clone(),
+        issued_at_ms: e.issued_at_ms,
+        expires_at_ms: e.expires_at_ms,
+    })
+}
