@@ -23,6 +23,11 @@ use super::{EndReason, Ended, SessionInfo};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::SessionId;
 
+/// Most live tokens a user may hold in JWT mode, whatever the rule: a login past it
+/// replaces them all with one generation bump, so the state read on every request stays
+/// small even for an account that logs in without end.
+pub const MAX_LIVE_TOKENS: usize = 1024;
+
 /// Why and when a generation (or one token) ended, and until when that matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bump {
@@ -244,6 +249,10 @@ impl JwtState {
                     }
                 }
             }
+        }
+        if self.index.len() >= MAX_LIVE_TOKENS {
+            self.bump_user(EndReason::Replaced, now_ms);
+            replaced.extend(std::mem::take(&mut self.index));
         }
         let device_gen = self.devices.get(&*entry.device).map_or(0, |d| d.generation);
         let seq = self.index.values().map(|e| e.seq + 1).max().unwrap_or(0);

@@ -15,7 +15,7 @@ mod redis;
 pub use self::redis::{RedisJwtCheck, RedisLookup, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "jwt")]
 pub(crate) use jwt::info as jwt_info;
-pub use jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken};
+pub use jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken, MAX_LIVE_TOKENS};
 pub use memory::{MemoryStats, MemoryStore};
 
 use std::future::Future;

@@ -292,6 +292,15 @@ if max > 0 then
     for k = 1, excess do take(base, ix, scope[k][3], replaced) end
   end
 end
+local live = 0
+for _ in pairs(ix) do live = live + 1 end
+if live >= 1024 then
+  -- MAX_LIVE_TOKENS: one bump replaces them all, keeping the state small.
+  bump_user(st, 'r', nowstr)
+  for _, x in ipairs(oldest_first(ix, function(e) return true end)) do
+    take(base, ix, x[3], replaced)
+  end
+end
 local dg = 0
 if st.d[dv] then dg = st.d[dv].g end
 local seq = 0

@@ -1,0 +1,359 @@
+//! The demo servers' shared router: DESIGN.md's HTTP contract on axum, in session mode
+//! (`axum_session`) or JWT mode (`axum_jwt`).
+//!
+//! Environment: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (unset: memory store; one
+//! URL: standalone Redis; a comma-separated list: Redis Cluster), `ADMIN_KEY` (default
+//! `admin-secret`), `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (session mode),
+//! `JWT_SECRET` (JWT mode; a demo default otherwise).
+//!
+//! Demo accounts: any user id with password `123456`. Admin routes need
+//! `X-Admin-Key: <ADMIN_KEY>`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::{StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kickout::store::{MemoryStore, SessionInfo, Store};
+use kickout::{Auth, AuthLayer, Identity, LoginRule};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Which kind of token the demo issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Session,
+    Jwt,
+}
+
+/// What the server is configured with (from the environment in `main`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub admin_key: String,
+    pub ttl: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub jwt_secret: String,
+}
+
+impl Config {
+    pub fn from_env(mode: Mode) -> Result<Self, String> {
+        let secs = |name: &str| -> Result<Option<Duration>, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(|n| Some(Duration::from_secs(n)))
+                    .ok_or_else(|| format!("{name} must be a positive number of seconds")),
+                Err(_) => Ok(None),
+            }
+        };
+        Ok(Self {
+            mode,
+            admin_key: std::env::var("ADMIN_KEY").unwrap_or_else(|_| "admin-secret".into()),
+            ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
+            idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
+            jwt_secret: std::env::var("JWT_SECRET")
+                .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
+        })
+    }
+
+    /// The handle the demos use: one session per device.
+    pub fn auth<S: Store>(&self, store: S) -> Auth<S> {
+        let mut builder = Auth::builder(store)
+            .ttl(self.ttl)
+            .login_rule(LoginRule::one_per_device());
+        if let Some(idle) = self.idle_timeout {
+            builder = builder.idle_timeout(idle);
+        }
+        if self.mode == Mode::Jwt {
+            let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
+            match kickout::jwt::Jwt::new(key) {
+                Ok(jwt) => builder = builder.jwt(jwt),
+                Err(e) => panic!("JWT_SECRET: {e}"),
+            }
+        }
+        builder.build()
+    }
+}
+
+struct AppState<S: Store> {
+    auth: Auth<S>,
+    admin_key: String,
+}
+
+/// The router's state: cheap to clone.
+struct Shared<S: Store>(std::sync::Arc<AppState<S>>);
+
+impl<S: Store> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+/// The demo's router over any store.
+pub fn app<S: Store>(auth: Auth<S>, config: &Config) -> Router {
+    let state = Shared(std::sync::Arc::new(AppState {
+        auth: auth.clone(),
+        admin_key: config.admin_key.clone(),
+    }));
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout::<S>))
+        .layer(AuthLayer::new(auth));
+    let admin = Router::new()
+        .route("/admin/kickout/{user_id}", post(kickout_user::<S>))
+        .route(
+            "/admin/kickout/{user_id}/{device}",
+            post(kickout_device::<S>),
+        )
+        .route("/admin/ban/{user_id}", post(ban::<S>).delete(unban::<S>))
+        .route("/admin/sessions/{user_id}", get(sessions::<S>));
+    Router::new()
+        .route("/login", post(login::<S>))
+        .merge(admin)
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(state)
+}
+
+/// A JSON error answer `{"error": code, "message": text}`.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+/// A JSON body, whatever its content type: 400 when it is not JSON, 422 when it is
+/// JSON of the wrong shape.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            if e.is_data() {
+                error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    "Unexpected JSON shape.",
+                )
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The body is not JSON.",
+                )
+            }
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    user_id: String,
+    password: String,
+    device: Option<String>,
+}
+
+async fn login<S: Store>(
+    State(state): State<Shared<S>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Response {
+    let device = body.device.as_deref().unwrap_or("default");
+    // Validate names before the password, so bad input is 400 whatever the password.
+    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
+        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
+            let message = format!("{field} must be 1 to 128 bytes.");
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                &message,
+            );
+        }
+    }
+    if body.password != "123456" {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Wrong user id or password.",
+        );
+    }
+    match state.0.auth.login(&body.user_id, device).await {
+        Ok(login) => Json(json!({
+            "token": login.token.as_str(),
+            "token_type": "Bearer",
+            "expires_in": login.expires_in(),
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn me(identity: Identity) -> Json<serde_json::Value> {
+    Json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
+}
+
+async fn logout<S: Store>(State(state): State<Shared<S>>, identity: Identity) -> Response {
+    match state.0.auth.logout_session(identity.session_id()).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Admin routes take this extractor: the `X-Admin-Key` header must match.
+struct Admin;
+
+impl<S: Store> FromRequestParts<Shared<S>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared<S>) -> Result<Self, Response> {
+        let given = parts.headers.get("x-admin-key").map(|v| v.as_bytes());
+        if given.is_some_and(|g| constant_time_eq(g, state.0.admin_key.as_bytes())) {
+            Ok(Admin)
+        } else {
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid X-Admin-Key is required.",
+            ))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn kicked(result: Result<usize, kickout::Error>) -> Response {
+    match result {
+        Ok(n) => Json(json!({ "kicked": n })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn kickout_user<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    kicked(state.0.auth.kickout(&user_id).await)
+}
+
+async fn kickout_device<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path((user_id, device)): Path<(String, String)>,
+) -> Response {
+    kicked(state.0.auth.kickout_device(&user_id, &device).await)
+}
+
+#[derive(Deserialize)]
+struct BanBody {
+    seconds: u64,
+}
+
+async fn ban<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<BanBody>,
+) -> Response {
+    // At most ten years: a ban must end, like everything in the store.
+    if !(1..=315_360_000).contains(&body.seconds) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "seconds must be at least 1.",
+        );
+    }
+    kicked(
+        state
+            .0
+            .auth
+            .ban(&user_id, Duration::from_secs(body.seconds))
+            .await,
+    )
+}
+
+async fn unban<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    match state.0.auth.unban(&user_id).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    device: String,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(s: SessionInfo) -> Self {
+        let unix =
+            |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Self {
+            device: s.device.to_string(),
+            issued_at: unix(s.issued_at()),
+            expires_at: unix(s.expires_at()),
+        }
+    }
+}
+
+async fn sessions<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    match state.0.auth.sessions(&user_id).await {
+        Ok(list) => {
+            Json(list.into_iter().map(SessionView::from).collect::<Vec<_>>()).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app).await
+}
+
+/// Runs a demo server from the environment until the process ends.
+pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env(mode)?;
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let app = match std::env::var("REDIS_URL") {
+        Ok(urls) => redis_app(&urls, &config).await?,
+        Err(_) => app(config.auth(MemoryStore::new()), &config),
+    };
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!("listening on {}", listener.local_addr()?);
+    serve(listener, app).await?;
+    Ok(())
+}
+
+/// The router on Redis: one URL for a standalone server, a comma-separated list for a
+/// Cluster.
+#[cfg(feature = "redis")]
+pub async fn redis_app(urls: &str, config: &Config) -> Result<Router, kickout::store::StoreError> {
+    let store = kickout::store::RedisStore::connect(urls).await?;
+    Ok(app(config.auth(store), config))
+}
+
+#[cfg(not(feature = "redis"))]
+pub async fn redis_app(_: &str, _: &Config) -> Result<Router, String> {
+    Err("REDIS_URL is set but this build has no `redis` feature".into())
+}

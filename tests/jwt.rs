@@ -1,0 +1,352 @@
+//! What only JWT mode promises: forged tokens are refused before any store work, keys
+//! rotate, and revocation holds across instances whose clocks differ.
+
+#![cfg(feature = "jwt")]
+
+mod suite;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use kickout::clock::ManualClock;
+use kickout::jwt::{Jwt, JwtKey};
+use kickout::store::{MAX_LIVE_TOKENS, MemoryStore, Store};
+use kickout::{Auth, AuthBuilder, Error, LoginOptions, LoginRule, Reason};
+use serde_json::{Value, json};
+use suite::{T0, err, me, secs};
+
+const SECRET: &[u8] = b"kickout test secret, 32+ bytes long";
+
+fn hs(secret: &[u8]) -> Jwt {
+    Jwt::new(JwtKey::hs256(secret)).unwrap()
+}
+
+fn handle<S: Store>(store: S, clock: &ManualClock, jwt: Jwt) -> AuthBuilder<S> {
+    Auth::builder(store).clock(clock.clone()).jwt(jwt)
+}
+
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// A token with `claims`, signed by jsonwebtoken itself.
+fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
+    jsonwebtoken::encode(&Header::new(alg), claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_carry_standard_claims() {
+    let clock = suite::clock();
+    let auth = handle(
+        MemoryStore::new(),
+        &clock,
+        hs(SECRET).issuer("me").audience("api"),
+    )
+    .ttl(secs(600))
+    .build();
+    let login = auth.login("10001", "web").await.unwrap();
+    let claims = payload(login.token.as_str());
+    assert_eq!(claims["sub"], "10001");
+    assert_eq!(claims["dev"], "web");
+    assert_eq!(claims["iat"], T0 / 1000);
+    assert_eq!(claims["exp"], T0 / 1000 + 600);
+    assert_eq!(claims["iss"], "me");
+    assert_eq!(claims["aud"], "api");
+    assert_eq!(claims["jti"].as_str().unwrap().len(), 16);
+    assert_eq!(login.session.session_id.jti(), claims["jti"]);
+    // Any JWT library verifies it.
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_audience(&["api"]);
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(
+        login.token.as_str(),
+        &DecodingKey::from_secret(SECRET),
+        &validation,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn forged_tokens_are_invalid() {
+    let clock = suite::clock();
+    let store = MemoryStore::new();
+    let auth = handle(store.clone(), &clock, hs(SECRET)).build();
+    let app = suite::app(&auth);
+    let good = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let claims = payload(&good);
+    let [header, body, signature]: [&str; 3] =
+        good.split('.').collect::<Vec<_>>().try_into().unwrap();
+
+    let wrong_key = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(b"another secret, also long enough"),
+        &claims,
+    );
+    let none = format!(
+        "{}.{body}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let none_signed = format!(
+        "{}.{body}.{signature}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let mut tampered_claims = claims.clone();
+    tampered_claims["sub"] = json!("admin");
+    let tampered = format!(
+        "{header}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered_claims).unwrap())
+    );
+    let hs512 = sign(Algorithm::HS512, &EncodingKey::from_secret(SECRET), &claims);
+    for bad in [
+        wrong_key.as_str(),
+        &none,
+        &none_signed,
+        &tampered,
+        &hs512,
+        &format!("{header}.{body}"),
+        &format!("{header}.{body}.{signature}.x"),
+        &format!("{header}.{body}.AAAA"),
+        "a.b.c",
+        "not-a-jwt",
+    ] {
+        assert_eq!(me(&app, bad).await, err(Reason::InvalidToken), "{bad}");
+    }
+    assert_eq!(me(&app, &good).await, Ok("10001:web".into()));
+
+    // Expired, and not yet valid.
+    let mut expired = claims.clone();
+    expired["exp"] = json!(T0 / 1000 - 1);
+    let expired = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+        &expired,
+    );
+    assert_eq!(me(&app, &expired).await, err(Reason::TokenExpired));
+    let mut early = claims.clone();
+    early["nbf"] = json!(T0 / 1000 + 60);
+    let early = sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), &early);
+    assert_eq!(me(&app, &early).await, err(Reason::InvalidToken));
+    // Well signed but naming a user whose state the store does not have (never issued
+    // by this store, or the store lost its data): refused.
+    let mut stranger = claims.clone();
+    stranger["sub"] = json!("20002");
+    let stranger = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+        &stranger,
+    );
+    assert_eq!(me(&app, &stranger).await, err(Reason::InvalidToken));
+}
+
+#[tokio::test]
+async fn an_rsa_public_key_cannot_be_used_as_an_hmac_secret() {
+    let private = include_bytes!("keys/rsa_private.pem");
+    let public = include_bytes!("keys/rsa_public.pem");
+    let key = JwtKey::new(
+        Algorithm::RS256,
+        EncodingKey::from_rsa_pem(private).unwrap(),
+        DecodingKey::from_rsa_pem(public).unwrap(),
+    );
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, Jwt::new(key).unwrap()).build();
+    let app = suite::app(&auth);
+    let good = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    assert_eq!(me(&app, &good).await, Ok("10001:web".into()));
+    // The classic confusion: HS256 "signed" with the public key's PEM bytes.
+    let confused = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(public),
+        &payload(&good),
+    );
+    assert_eq!(me(&app, &confused).await, err(Reason::InvalidToken));
+}
+
+#[tokio::test]
+async fn rsa_ec_and_eddsa_keys_sign_and_verify() {
+    let keys = [
+        JwtKey::new(
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(include_bytes!("keys/rsa_private.pem")).unwrap(),
+            DecodingKey::from_rsa_pem(include_bytes!("keys/rsa_public.pem")).unwrap(),
+        ),
+        JwtKey::new(
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(include_bytes!("keys/ec_private.pem")).unwrap(),
+            DecodingKey::from_ec_pem(include_bytes!("keys/ec_public.pem")).unwrap(),
+        ),
+        JwtKey::new(
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(include_bytes!("keys/ed_private.pem")).unwrap(),
+            DecodingKey::from_ed_pem(include_bytes!("keys/ed_public.pem")).unwrap(),
+        ),
+    ];
+    for key in keys {
+        let clock = suite::clock();
+        let auth = handle(MemoryStore::new(), &clock, Jwt::new(key).unwrap()).build();
+        let app = suite::app(&auth);
+        let token = auth
+            .login("10001", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        assert_eq!(me(&app, &token).await, Ok("10001:web".into()));
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 4.., "AAAA");
+        assert_eq!(me(&app, &tampered).await, err(Reason::InvalidToken));
+        auth.kickout("10001").await.unwrap();
+        assert_eq!(me(&app, &token).await, err(Reason::KickedOut));
+    }
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_without_logging_anyone_out() {
+    let clock = suite::clock();
+    let store = MemoryStore::new();
+    let old = Jwt::new(JwtKey::hs256(b"the old secret, thirty-two bytes!!").kid("k1")).unwrap();
+    let before = handle(store.clone(), &clock, old).build();
+    let issued = before
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    // The new handle signs with k2 and still accepts k1's tokens.
+    let rotated = Jwt::new(JwtKey::hs256(b"the new secret, thirty-two bytes!!").kid("k2"))
+        .unwrap()
+        .verify_with(JwtKey::hs256(b"the old secret, thirty-two bytes!!").kid("k1"))
+        .unwrap();
+    let after = handle(store.clone(), &clock, rotated).build();
+    let app = suite::app(&after);
+    assert_eq!(me(&app, &issued).await, Ok("10001:web".into()));
+    let fresh = after
+        .login("10001", "phone")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    assert_eq!(payload(&fresh)["sub"], "10001");
+    assert_eq!(me(&app, &fresh).await, Ok("10001:phone".into()));
+    // Once k1 is dropped, its tokens are refused.
+    let only_new =
+        Jwt::new(JwtKey::hs256(b"the new secret, thirty-two bytes!!").kid("k2")).unwrap();
+    let app = suite::app(&handle(store, &clock, only_new).build());
+    assert_eq!(me(&app, &issued).await, err(Reason::InvalidToken));
+    assert_eq!(me(&app, &fresh).await, Ok("10001:phone".into()));
+}
+
+#[tokio::test]
+async fn issuer_and_audience_must_match() {
+    let clock = suite::clock();
+    let store = MemoryStore::new();
+    let theirs = handle(
+        store.clone(),
+        &clock,
+        hs(SECRET).issuer("them").audience("api"),
+    )
+    .build();
+    let ours = handle(store, &clock, hs(SECRET).issuer("us").audience("api")).build();
+    let token = theirs
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    assert_eq!(
+        me(&suite::app(&ours), &token).await,
+        err(Reason::InvalidToken)
+    );
+    assert!(me(&suite::app(&theirs), &token).await.is_ok());
+}
+
+#[tokio::test]
+async fn revocation_holds_across_instances_whose_clocks_differ() {
+    let store = MemoryStore::new();
+    let (slow, fast) = (suite::clock(), ManualClock::new(T0 + 5_000));
+    let a = handle(store.clone(), &slow, hs(SECRET).leeway(secs(10))).build();
+    let b = handle(store.clone(), &fast, hs(SECRET).leeway(secs(10))).build();
+    let (app_a, app_b) = (suite::app(&a), suite::app(&b));
+    // Issued by the instance 5 s behind, kicked out by the one ahead, and the other way.
+    let t1 = a.login("10001", "web").await.unwrap().token;
+    assert_eq!(b.kickout("10001").await.unwrap(), 1);
+    assert_eq!(me(&app_a, t1.as_str()).await, err(Reason::KickedOut));
+    let t2 = b.login("10001", "web").await.unwrap().token;
+    assert_eq!(
+        me(&app_a, t2.as_str()).await,
+        Ok("10001:web".into()),
+        "same-second re-login"
+    );
+    assert_eq!(a.kickout("10001").await.unwrap(), 1);
+    assert_eq!(me(&app_b, t2.as_str()).await, err(Reason::KickedOut));
+    // A login right after a kickout, in the same millisecond, works; the old one does not.
+    let t3 = a.login("10001", "web").await.unwrap().token;
+    assert_eq!(me(&app_b, t3.as_str()).await, Ok("10001:web".into()));
+    assert_eq!(me(&app_b, t1.as_str()).await, err(Reason::KickedOut));
+}
+
+#[tokio::test]
+async fn revocations_vanish_once_their_tokens_expired() {
+    let clock = suite::clock();
+    let store = MemoryStore::new();
+    let auth = handle(store.clone(), &clock, hs(SECRET))
+        .ttl(secs(60))
+        .login_rule(LoginRule::max_per_user(2))
+        .build();
+    for i in 0..10 {
+        let t = auth.login(&format!("u{i}"), "web").await.unwrap().token;
+        auth.login(&format!("u{i}"), "web").await.unwrap();
+        auth.login(&format!("u{i}"), "web").await.unwrap(); // replaces the first
+        auth.logout(t.as_str()).await.unwrap();
+        auth.kickout_device(&format!("u{i}"), "web").await.unwrap();
+    }
+    assert_eq!(store.stats().jwt_users, 10);
+    clock.advance(secs(61));
+    store.purge(T0 + 61_000);
+    assert_eq!(store.stats().jwt_users, 0, "{:?}", store.stats());
+}
+
+#[tokio::test]
+async fn applications_put_their_own_claims_in_tokens() {
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, hs(SECRET)).build();
+    let claims = json!({"role": "admin", "tenant": 7});
+    let login = auth
+        .login_with_claims("10001", "web", LoginOptions::new(), &claims)
+        .await
+        .unwrap();
+    let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    assert_eq!(me.claims::<Value>().unwrap().unwrap(), claims);
+    assert!(matches!(
+        auth.renew(login.token.as_str()).await,
+        Err(Error::Unsupported(_))
+    ));
+}
+
+#[tokio::test]
+async fn live_tokens_per_user_are_capped() {
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, hs(SECRET)).build();
+    let first = auth.login("10001", "d0").await.unwrap().token;
+    for i in 1..MAX_LIVE_TOKENS {
+        auth.login("10001", &format!("d{i}")).await.unwrap();
+    }
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), MAX_LIVE_TOKENS);
+    let over = auth.login("10001", "one-too-many").await.unwrap();
+    assert_eq!(over.replaced.len(), MAX_LIVE_TOKENS);
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1);
+    assert_eq!(
+        me(&suite::app(&auth), first.as_str()).await,
+        err(Reason::Replaced)
+    );
+}
