@@ -574,7 +574,7 @@ impl<S: Store> Auth<S> {
             let Ok(v) = jwt.verify(token, self.now_ms()) else {
                 return Ok(false);
             };
-            let Some(id) = SessionId::from_jti(user_tag(&v.user_id), &v.jti) else {
+            let Some(id) = SessionId::from_jti(v.tag, &v.jti) else {
                 return Ok(false);
             };
             return self

@@ -166,6 +166,7 @@ impl Verifier {
 /// # let _ = auth;
 /// ```
 pub struct Jwt {
+    cache: cache::Cache,
     signing_alg: Algorithm,
     signing_kid: Option<String>,
     encoding: EncodingKey,
@@ -217,6 +218,7 @@ impl Jwt {
             .map_err(|e| JwtKeyError(e.to_string()))?;
         let header_b64 = probe.split('.').next().unwrap_or_default().to_owned();
         Ok(Self {
+            cache: cache::Cache::new(DEFAULT_CACHE),
             signing_alg: key.alg,
             signing_kid: key.kid,
             encoding,
@@ -243,6 +245,15 @@ impl Jwt {
     /// Put `aud` in tokens and require it.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// Keep up to `entries` verified tokens (default 16,384; 0 turns the cache off), so a
+    /// token seen again skips its signature check and claims parse. Entries are whole
+    /// tokens, so a forged variant never matches; revocation is still read from the
+    /// store on every request.
+    pub fn verified_cache(mut self, entries: usize) -> Self {
+        self.cache = cache::Cache::new(entries);
         self
     }
 
@@ -285,8 +296,10 @@ pub(crate) struct Claims<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct Verified {
     pub(crate) user_id: Arc<str>,
+    /// The user's slot tag, computed once.
+    pub(crate) tag: u16,
     pub(crate) device: Arc<str>,
-    pub(crate) jti: String,
+    pub(crate) jti: Box<str>,
     pub(crate) user_gen: u64,
     pub(crate) device_gen: u64,
     pub(crate) issued_at_ms: u64,
@@ -311,8 +324,22 @@ impl Jwt {
     }
 
     /// Checks signature and claims: `invalid_token` for anything forged or foreign,
-    /// `token_expired` past `exp` (with the leeway).
-    pub(crate) fn verify(&self, token: &str, now_ms: u64) -> Result<Verified, Reason> {
+    /// `token_expired` past `exp` (with the leeway). A token verified before is taken
+    /// from the cache (whole-token match), its expiry checked again.
+    pub(crate) fn verify(&self, token: &str, now_ms: u64) -> Result<Arc<Verified>, Reason> {
+        if let Some(hit) = self.cache.get(token) {
+            return if now_ms >= hit.expires_at_ms.saturating_add(self.leeway_ms) {
+                Err(Reason::TokenExpired)
+            } else {
+                Ok(hit)
+            };
+        }
+        let verified = Arc::new(self.verify_uncached(token, now_ms)?);
+        self.cache.insert(token, &verified, now_ms);
+        Ok(verified)
+    }
+
+    fn verify_uncached(&self, token: &str, now_ms: u64) -> Result<Verified, Reason> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -357,8 +384,9 @@ impl Jwt {
         }
         Ok(Verified {
             user_id: Arc::from(&*claims.sub),
+            tag: crate::token::user_tag(&claims.sub),
             device: Arc::from(&*claims.dev),
-            jti: claims.jti.into_owned(),
+            jti: claims.jti.into(),
             user_gen: claims.ug,
             device_gen: claims.dg,
             issued_at_ms: claims.iatm,
@@ -389,6 +417,86 @@ impl Jwt {
                     }
             })
             .ok_or(Reason::InvalidToken)
+    }
+}
+
+/// Default size of the verified-token cache.
+const DEFAULT_CACHE: usize = 16_384;
+
+mod cache {
+    //! A bounded cache of verified tokens, sharded to keep lock contention low.
+
+    use std::collections::HashMap;
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    use std::sync::{Arc, PoisonError, RwLock};
+
+    use super::Verified;
+
+    const SHARDS: usize = 16;
+
+    /// Tokens by a hash of their tail (signature bytes, uniformly spread, so hashing
+    /// costs little); a bucket holds whole tokens, compared in full.
+    type Buckets = HashMap<u64, Vec<(Box<str>, Arc<Verified>)>>;
+
+    pub(super) struct Cache {
+        shards: Vec<RwLock<Buckets>>,
+        per_shard: usize,
+        hasher: RandomState,
+    }
+
+    impl Cache {
+        pub(super) fn new(entries: usize) -> Self {
+            let per_shard = entries.div_ceil(SHARDS);
+            let shards = if per_shard == 0 { 0 } else { SHARDS };
+            Self {
+                shards: (0..shards).map(|_| RwLock::default()).collect(),
+                per_shard,
+                hasher: RandomState::new(),
+            }
+        }
+
+        /// The shard and bucket of a token; `None` when the cache is off.
+        fn slot(&self, token: &str) -> Option<(&RwLock<Buckets>, u64)> {
+            let bytes = token.as_bytes();
+            let tail = bytes.get(bytes.len().saturating_sub(16)..)?;
+            let hash = self.hasher.hash_one(tail);
+            let shard = self
+                .shards
+                .get(usize::try_from(hash % SHARDS as u64).ok()?)?;
+            Some((shard, hash))
+        }
+
+        pub(super) fn get(&self, token: &str) -> Option<Arc<Verified>> {
+            let (shard, hash) = self.slot(token)?;
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            shard
+                .get(&hash)?
+                .iter()
+                .find(|(t, _)| **t == *token)
+                .map(|(_, v)| v.clone())
+        }
+
+        pub(super) fn insert(&self, token: &str, verified: &Arc<Verified>, now_ms: u64) {
+            let Some((shard, hash)) = self.slot(token) else {
+                return;
+            };
+            let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+            if shard.len() >= self.per_shard {
+                shard.retain(|_, bucket| {
+                    bucket.retain(|(_, v)| v.expires_at_ms > now_ms);
+                    !bucket.is_empty()
+                });
+                if shard.len() >= self.per_shard {
+                    // Still full of live tokens: start over rather than track recency.
+                    shard.clear();
+                }
+            }
+            shard
+                .entry(hash)
+                .or_default()
+                .push((token.into(), verified.clone()));
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use crate::token::SessionKey;
 pub(crate) enum Prepared {
     Session(SessionKey),
     #[cfg(feature = "jwt")]
-    Jwt(Box<jwt::Verified>),
+    Jwt(std::sync::Arc<jwt::Verified>),
 }
 
 /// The store read of a prepared token, then the verdict: the identity, or why not.
@@ -38,7 +38,7 @@ pub struct Check<S: Store> {
 enum Read<S: Store> {
     Session(S::Lookup),
     #[cfg(feature = "jwt")]
-    Jwt(S::JwtCheck, Box<jwt::Verified>),
+    Jwt(S::JwtCheck, std::sync::Arc<jwt::Verified>),
 }
 
 impl<S: Store> Auth<S> {
@@ -46,9 +46,7 @@ impl<S: Store> Auth<S> {
     pub(crate) fn prepare(&self, token: &str) -> Result<Prepared, Reason> {
         #[cfg(feature = "jwt")]
         if let Some(jwt) = self.jwt() {
-            return jwt
-                .verify(token, self.now_ms())
-                .map(|v| Prepared::Jwt(Box::new(v)));
+            return jwt.verify(token, self.now_ms()).map(Prepared::Jwt);
         }
         SessionKey::parse(token)
             .map(Prepared::Session)
@@ -65,6 +63,7 @@ impl<S: Store> Auth<S> {
             #[cfg(feature = "jwt")]
             Prepared::Jwt(v) => {
                 let token = crate::store::JwtToken {
+                    tag: v.tag,
                     jti: &v.jti,
                     device: &v.device,
                     user_gen: v.user_gen,
@@ -119,8 +118,8 @@ fn jwt_verdict(status: crate::store::JwtStatus, v: &jwt::Verified) -> Result<Ide
             EndReason::Banned => Reason::KickedOut,
         });
     }
-    let session_id = crate::token::SessionId::from_jti(crate::token::user_tag(&v.user_id), &v.jti)
-        .ok_or(Reason::InvalidToken)?;
+    let session_id =
+        crate::token::SessionId::from_jti(v.tag, &v.jti).ok_or(Reason::InvalidToken)?;
     let identity = Identity::new(SessionInfo {
         session_id,
         user_id: v.user_id.clone(),

@@ -64,6 +64,8 @@ pub struct JwtEntry {
 /// The generations a token carries, and its id: what validation checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JwtToken<'a> {
+    /// Its user's slot tag (see [`crate::SessionKey::tag`]).
+    pub tag: u16,
     /// The token's `jti`.
     pub jti: &'a str,
     /// Its device.

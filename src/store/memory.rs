@@ -522,7 +522,7 @@ impl Store for MemoryStore {
     type JwtCheck = Ready<Result<JwtStatus, StoreError>>;
 
     fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
-        let shard = read(self.shard(user_tag(user_id)));
+        let shard = read(self.shard(token.tag));
         let status = match shard.jwt.get(user_id) {
             None => JwtStatus::default(),
             Some(state) => {

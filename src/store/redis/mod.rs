@@ -10,7 +10,10 @@
 //! |---|---|---|---|
 //! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
-//! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms) | when the ban ends |
+//! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
+//! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
+//! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
+//! | `kickout:{tttt}:jt:<jti>` | string | JWT mode: the user of a live token, for revocation by session id | the token's expiry |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
 //! session id in its key is the tag plus 12 bytes of that digest. Every key has a TTL,
@@ -533,7 +536,7 @@ impl Store for RedisStore {
 
     fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
         let store = self.clone();
-        let base = self.base(user_tag(user_id));
+        let base = self.base(token.tag);
         let skey = format!("{base}j:{user_id}");
         let bkey = format!("{base}b:{user_id}");
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
@@ -544,6 +547,7 @@ impl Store for RedisStore {
             };
             let state = jwt_state(&raw)?;
             let ended = state.ended(JwtToken {
+                tag: 0,
                 jti: &jti,
                 device: &device,
                 user_gen,
