@@ -27,20 +27,14 @@
 //!     .with_state(auth);
 //! ```
 
-use std::sync::Arc;
-
 use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::error::Error;
-use crate::identity::Identity;
+use crate::identity::{Identity, UserId};
 use crate::rejection::{Reason, Rejection};
-
-/// The authenticated user's id, extracted from the request's [`Identity`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(pub Arc<str>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = Rejection;

@@ -79,8 +79,13 @@ impl Error {
     /// assert!(String::from_utf8_lossy(res.body()).contains(r#""error":"session_limit""#));
     /// ```
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+        self.to_response()
+    }
+
+    /// [`Error::into_response`] without consuming the error.
+    pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
         // Store and OS details stay in the logs, not in the answer.
-        let message = match &self {
+        let message = match self {
             Error::Store(_) => Reason::StoreUnavailable.message().to_owned(),
             Error::Random(_) => "Internal error.".to_owned(),
             other => other.to_string(),

@@ -94,3 +94,8 @@ impl Identity {
         &self.session
     }
 }
+
+/// The authenticated user's id, extracted from the request's [`Identity`] (axum and
+/// actix-web extractors).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserId(pub Arc<str>);

@@ -48,6 +48,8 @@ pub mod events;
 pub mod layer;
 pub mod store;
 
+#[cfg(feature = "actix")]
+pub mod actix;
 mod auth;
 #[cfg(feature = "axum")]
 mod axum;
@@ -66,10 +68,8 @@ pub mod jwt {
 }
 
 pub use auth::{Auth, AuthBuilder, Login, LoginOptions, MAX_NAME_LEN};
-#[cfg(feature = "axum")]
-pub use axum::UserId;
 pub use error::Error;
-pub use identity::Identity;
+pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
 pub use policy::{Limit, LoginRule, Overflow};
 pub use rejection::{Reason, Rejection};

@@ -209,6 +209,11 @@ impl Rejection {
         self.reason.status()
     }
 
+    /// The `WWW-Authenticate` challenge, if the reason has one.
+    pub fn challenge(&self) -> Option<&HeaderValue> {
+        self.challenge.as_ref()
+    }
+
     /// The default response, in any body type that can be built from bytes.
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
         let mut response = Response::new(B::from(self.body));

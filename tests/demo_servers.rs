@@ -1,7 +1,13 @@
-//! The demo servers (`axum_session`, `axum_jwt`), driven over real HTTP on loopback by
-//! their contract (DESIGN.md): login, /me, logout, admin kickout / ban / sessions, bad
-//! input — on the memory store, a standalone Redis and a Redis Cluster.
+//! The demo servers (`axum_session`, `axum_jwt`, `actix_session`, `actix_jwt`), driven
+//! over real HTTP on loopback by one suite of their contract (DESIGN.md): login, /me,
+//! logout, admin kickout / ban / sessions, bad input — with identical expectations for
+//! both adapters in both modes, on the memory store, a standalone Redis and a Cluster.
 
+// The actix demo shares `demo/shared.rs` with the axum one: each example includes it.
+#[cfg(feature = "actix")]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
+#[path = "../examples/actix_demo/mod.rs"]
+mod actix_demo;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/demo/mod.rs"]
 mod demo;
@@ -10,7 +16,7 @@ mod support;
 
 use std::time::Duration;
 
-use kickout::store::MemoryStore;
+use kickout::store::{MemoryStore, Store};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -29,25 +35,43 @@ fn config(mode: demo::Mode) -> demo::Config {
     }
 }
 
+/// The axum demo on `store`, on a free loopback port.
+async fn axum_server<S: Store>(mode: demo::Mode, store: S) -> Server {
+    let app = demo::app(config(mode).auth(store), &config(mode));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(demo::serve(listener, app));
+    Server {
+        base,
+        http: Client::new(),
+    }
+}
+
+/// The actix demo on `store`, on a free loopback port, in its own actix system thread
+/// (it lives until the test process ends).
+#[cfg(feature = "actix")]
+async fn actix_server<S: Store>(mode: demo::Mode, store: S) -> Server {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = actix_demo::Config::from_env(match mode {
+        demo::Mode::Session => actix_demo::Mode::Session,
+        demo::Mode::Jwt => actix_demo::Mode::Jwt,
+    })
+    .unwrap();
+    let ours = config(mode);
+    (cfg.admin_key, cfg.ttl, cfg.idle_timeout, cfg.jwt_secret) =
+        (ours.admin_key, ours.ttl, ours.idle_timeout, ours.jwt_secret);
+    let auth = cfg.auth(store);
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(actix_demo::serve(listener, auth, cfg))
+    });
+    Server {
+        base,
+        http: Client::new(),
+    }
+}
+
 impl Server {
-    async fn start(mode: demo::Mode) -> Self {
-        Self::serve(demo::app(
-            config(mode).auth(MemoryStore::new()),
-            &config(mode),
-        ))
-        .await
-    }
-
-    async fn serve(app: axum::Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(demo::serve(listener, app));
-        Self {
-            base,
-            http: Client::new(),
-        }
-    }
-
     async fn login(&self, user: &str, device: Option<&str>) -> (StatusCode, Value) {
         let mut body = json!({ "user_id": user, "password": "123456" });
         if let Some(d) = device {
@@ -99,11 +123,11 @@ impl Server {
 }
 
 macro_rules! contract {
-    ($mode:expr; $($case:ident),*) => {
+    ($start:ident, $mode:expr; $($case:ident),*) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                super::$case(&Server::start($mode).await).await;
+                super::$case(&$start($mode, MemoryStore::new()).await).await;
             }
         )*
         /// The same cases against the demo on a real Redis, standalone and Cluster.
@@ -116,8 +140,8 @@ macro_rules! contract {
             let single = support::RedisProcess::start(&[]);
             let cluster = support::Cluster::start().unwrap();
             for urls in [single.url(), cluster.urls()] {
-                let app = demo::redis_app(&urls, &config($mode)).await.unwrap();
-                let server = Server::serve(app).await;
+                let store = kickout::store::RedisStore::connect(&urls).await.unwrap();
+                let server = $start($mode, store).await;
                 $( super::$case(&server).await; )*
             }
         }
@@ -126,12 +150,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(axum_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(axum_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+}
+
+#[cfg(feature = "actix")]
+mod actix_session {
+    use super::*;
+    contract!(actix_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+}
+
+#[cfg(feature = "actix")]
+mod actix_jwt {
+    use super::*;
+    contract!(actix_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
 }
 
 async fn login_me_logout(s: &Server) {

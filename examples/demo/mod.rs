@@ -9,7 +9,7 @@
 //! Demo accounts: any user id with password `123456`. Admin routes need
 //! `X-Admin-Key: <ADMIN_KEY>`.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -17,70 +17,13 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kickout::store::{MemoryStore, SessionInfo, Store};
-use kickout::{Auth, AuthLayer, Identity, LoginRule};
+use kickout::store::{MemoryStore, Store};
+use kickout::{Auth, AuthLayer, Identity};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Which kind of token the demo issues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Session,
-    Jwt,
-}
-
-/// What the server is configured with (from the environment in `main`).
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub mode: Mode,
-    pub admin_key: String,
-    pub ttl: Duration,
-    pub idle_timeout: Option<Duration>,
-    pub jwt_secret: String,
-}
-
-impl Config {
-    pub fn from_env(mode: Mode) -> Result<Self, String> {
-        let secs = |name: &str| -> Result<Option<Duration>, String> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .map(|n| Some(Duration::from_secs(n)))
-                    .ok_or_else(|| format!("{name} must be a positive number of seconds")),
-                Err(_) => Ok(None),
-            }
-        };
-        Ok(Self {
-            mode,
-            admin_key: std::env::var("ADMIN_KEY").unwrap_or_else(|_| "admin-secret".into()),
-            ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
-            idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
-            jwt_secret: std::env::var("JWT_SECRET")
-                .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
-        })
-    }
-
-    /// The handle the demos use: one session per device.
-    pub fn auth<S: Store>(&self, store: S) -> Auth<S> {
-        let mut builder = Auth::builder(store)
-            .ttl(self.ttl)
-            .login_rule(LoginRule::one_per_device());
-        if let Some(idle) = self.idle_timeout {
-            builder = builder.idle_timeout(idle);
-        }
-        if self.mode == Mode::Jwt {
-            let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
-            match kickout::jwt::Jwt::new(key) {
-                Ok(jwt) => builder = builder.jwt(jwt),
-                Err(e) => panic!("JWT_SECRET: {e}"),
-            }
-        }
-        builder.build()
-    }
-}
+mod shared;
+pub use shared::{BanBody, Config, LoginBody, Mode, SessionView, ban_seconds_ok, password_ok};
 
 struct AppState<S: Store> {
     auth: Auth<S>,
@@ -156,13 +99,6 @@ impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for Js
     }
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
-    user_id: String,
-    password: String,
-    device: Option<String>,
-}
-
 async fn login<S: Store>(
     State(state): State<Shared<S>>,
     JsonBody(body): JsonBody<LoginBody>,
@@ -179,7 +115,7 @@ async fn login<S: Store>(
             );
         }
     }
-    if body.password != "123456" {
+    if !password_ok(&body.password) {
         return error(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -216,7 +152,7 @@ impl<S: Store> FromRequestParts<Shared<S>> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared<S>) -> Result<Self, Response> {
         let given = parts.headers.get("x-admin-key").map(|v| v.as_bytes());
-        if given.is_some_and(|g| constant_time_eq(g, state.0.admin_key.as_bytes())) {
+        if given.is_some_and(|g| shared::constant_time_eq(g, state.0.admin_key.as_bytes())) {
             Ok(Admin)
         } else {
             Err(error(
@@ -226,10 +162,6 @@ impl<S: Store> FromRequestParts<Shared<S>> for Admin {
             ))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn kicked(result: Result<usize, kickout::Error>) -> Response {
@@ -255,19 +187,13 @@ async fn kickout_device<S: Store>(
     kicked(state.0.auth.kickout_device(&user_id, &device).await)
 }
 
-#[derive(Deserialize)]
-struct BanBody {
-    seconds: u64,
-}
-
 async fn ban<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<BanBody>,
 ) -> Response {
-    // At most ten years: a ban must end, like everything in the store.
-    if !(1..=315_360_000).contains(&body.seconds) {
+    if !ban_seconds_ok(body.seconds) {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
@@ -291,25 +217,6 @@ async fn unban<S: Store>(
     match state.0.auth.unban(&user_id).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Serialize)]
-struct SessionView {
-    device: String,
-    issued_at: u64,
-    expires_at: u64,
-}
-
-impl From<SessionInfo> for SessionView {
-    fn from(s: SessionInfo) -> Self {
-        let unix =
-            |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Self {
-            device: s.device.to_string(),
-            issued_at: unix(s.issued_at()),
-            expires_at: unix(s.expires_at()),
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::rejection::{Reason, Rejection};
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
+use crate::token::extract::HttpParts;
 
 /// A [`Layer`] that authenticates every request with an [`Auth`] handle.
 ///
@@ -151,7 +152,11 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let layer = &self.layer;
-        let prepared = match layer.config.source.extract(req.headers(), req.uri()) {
+        let prepared = match layer
+            .config
+            .source
+            .extract(HttpParts(req.headers(), req.uri()))
+        {
             Ok(Some(token)) => layer.auth.prepare(&token),
             Ok(None) if layer.config.optional => return ResponseFuture::call(self.inner.call(req)),
             Ok(None) => Err(Reason::MissingToken),

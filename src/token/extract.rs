@@ -2,10 +2,43 @@
 
 use std::borrow::Cow;
 
-use http::header::{AUTHORIZATION, COOKIE};
-use http::{HeaderMap, HeaderName, Uri};
+use http::HeaderName;
 
 use crate::rejection::Reason;
+
+/// A header a source reads.
+#[derive(Clone, Copy)]
+pub(crate) enum Wanted<'n> {
+    Authorization,
+    Cookie,
+    Header(&'n HeaderName),
+}
+
+/// What a request offers to the token sources, whatever the framework's types: its
+/// header values by name, and its query string.
+pub(crate) trait Carrier<'a>: Copy {
+    fn values(self, name: Wanted<'_>) -> impl Iterator<Item = &'a [u8]>;
+    fn query(self) -> Option<&'a str>;
+}
+
+/// The carrier of an `http` request (tower, axum).
+#[derive(Clone, Copy)]
+pub(crate) struct HttpParts<'a>(pub(crate) &'a http::HeaderMap, pub(crate) &'a http::Uri);
+
+impl<'a> Carrier<'a> for HttpParts<'a> {
+    fn values(self, name: Wanted<'_>) -> impl Iterator<Item = &'a [u8]> {
+        let values = match name {
+            Wanted::Authorization => self.0.get_all(http::header::AUTHORIZATION),
+            Wanted::Cookie => self.0.get_all(http::header::COOKIE),
+            Wanted::Header(name) => self.0.get_all(name),
+        };
+        values.into_iter().map(http::HeaderValue::as_bytes)
+    }
+
+    fn query(self) -> Option<&'a str> {
+        self.1.query()
+    }
+}
 
 /// Default cap on a token's length; longer ones are refused before any store work.
 const DEFAULT_MAX_LEN: usize = 4096;
@@ -109,8 +142,7 @@ impl TokenSource {
     /// Reads the token of a request: `Ok(None)` when none is offered.
     pub(crate) fn extract<'a>(
         &self,
-        headers: &'a HeaderMap,
-        uri: &'a Uri,
+        req: impl Carrier<'a>,
     ) -> Result<Option<Cow<'a, str>>, Reason> {
         let mut found: Option<Cow<'a, str>> = None;
         let mut offer = |token: Cow<'a, str>| {
@@ -121,29 +153,28 @@ impl TokenSource {
             }
         };
         if self.bearer {
-            let mut values = headers.get_all(AUTHORIZATION).iter();
+            let mut values = req.values(Wanted::Authorization);
             if let Some(value) = values.next() {
                 // Two Authorization headers are ambiguous, whatever their schemes.
                 if values.next().is_some() {
                     return Err(Reason::InvalidRequest);
                 }
-                if let Some(token) = bearer_credentials(value.as_bytes())? {
+                if let Some(token) = bearer_credentials(value)? {
                     offer(Cow::Borrowed(token))?;
                 }
             }
         }
         if let Some(name) = &self.header {
-            for value in headers.get_all(name) {
-                offer(Cow::Borrowed(b64token(value.as_bytes())?))?;
+            for value in req.values(Wanted::Header(name)) {
+                offer(Cow::Borrowed(b64token(value)?))?;
             }
         }
         if let Some(name) = &self.cookie {
             // Browsers send a name twice when cookies of several paths match, the most
             // specific first (RFC 6265 §5.4): take the first.
-            let first = headers
-                .get_all(COOKIE)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
+            let first = req
+                .values(Wanted::Cookie)
+                .filter_map(|value| std::str::from_utf8(value).ok())
                 .flat_map(|value| value.split(';'))
                 .filter_map(|pair| pair.trim().split_once('='))
                 .find(|(k, _)| k == name);
@@ -151,7 +182,7 @@ impl TokenSource {
                 offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
             }
         }
-        if let (Some(name), Some(query)) = (&self.query, uri.query()) {
+        if let (Some(name), Some(query)) = (&self.query, req.query()) {
             for (k, v) in form_urlencoded::parse(query.as_bytes()) {
                 if k == name.as_str() {
                     b64token(v.as_bytes())?;
@@ -217,7 +248,7 @@ static B64TOKEN: [bool; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue, Uri};
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -236,7 +267,7 @@ mod tests {
         let h = headers(pairs);
         let uri = Uri::from_static("/");
         TokenSource::bearer()
-            .extract(&h, &uri)
+            .extract(HttpParts(&h, &uri))
             .map(|t| t.map(Cow::into_owned))
     }
 
@@ -285,12 +316,21 @@ mod tests {
         let h = headers(&[("authorization", b"Bearer a"), ("cookie", b"x=1; sid=b")]);
         let uri = Uri::from_static("/?access_token=c");
         let both = TokenSource::bearer().with_cookie("sid");
-        assert_eq!(both.extract(&h, &uri), Err(Reason::InvalidRequest));
+        assert_eq!(
+            both.extract(HttpParts(&h, &uri)),
+            Err(Reason::InvalidRequest)
+        );
         let query = TokenSource::bearer().with_query("access_token");
-        assert_eq!(query.extract(&h, &uri), Err(Reason::InvalidRequest));
+        assert_eq!(
+            query.extract(HttpParts(&h, &uri)),
+            Err(Reason::InvalidRequest)
+        );
         // Sources not enabled are not read.
         assert_eq!(
-            TokenSource::bearer().extract(&h, &uri).unwrap().as_deref(),
+            TokenSource::bearer()
+                .extract(HttpParts(&h, &uri))
+                .unwrap()
+                .as_deref(),
             Some("a")
         );
     }
@@ -302,7 +342,10 @@ mod tests {
             ("cookie", b"a=1; sid=tok; b=2; sid=older"),
             ("x-token", b"xt"),
         ]);
-        let got = |s: TokenSource| s.extract(&h, &uri).map(|t| t.map(Cow::into_owned));
+        let got = |s: TokenSource| {
+            s.extract(HttpParts(&h, &uri))
+                .map(|t| t.map(Cow::into_owned))
+        };
         assert_eq!(got(TokenSource::cookie("sid")), Ok(Some("tok".into())));
         assert_eq!(
             got(TokenSource::header(HeaderName::from_static("x-token"))),
@@ -310,12 +353,14 @@ mod tests {
         );
         let q = TokenSource::bearer().with_query("access_token");
         assert_eq!(
-            q.extract(&HeaderMap::new(), &uri).unwrap().as_deref(),
+            q.extract(HttpParts(&HeaderMap::new(), &uri))
+                .unwrap()
+                .as_deref(),
             Some("ab+c")
         );
         // Query tokens are off by default.
         assert_eq!(
-            TokenSource::bearer().extract(&HeaderMap::new(), &uri),
+            TokenSource::bearer().extract(HttpParts(&HeaderMap::new(), &uri)),
             Ok(None)
         );
     }

@@ -9,7 +9,7 @@
 //! Stores never see the token: they get a [`SessionKey`], the tag plus the SHA-256
 //! digest of the token, so a dump of a store hands out nothing that logs anyone in.
 
-mod extract;
+pub(crate) mod extract;
 
 pub use extract::TokenSource;
 

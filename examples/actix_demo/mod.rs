@@ -1,0 +1,256 @@
+//! The demo servers' actix-web app: DESIGN.md's HTTP contract, in session mode
+//! (`actix_session`) or JWT mode (`actix_jwt`); same environment as the axum demos.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes, Data};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use kickout::actix::KickoutAuth;
+use kickout::store::{MemoryStore, Store};
+use kickout::{Auth, Identity};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+#[path = "../demo/shared.rs"]
+mod shared;
+pub use shared::{Config, Mode};
+
+struct State<S: Store> {
+    auth: Auth<S>,
+    admin_key: String,
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": code, "message": message }))
+}
+
+/// A JSON body whatever its content type: 400 when it is not JSON, 422 when it is JSON
+/// of the wrong shape.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "Unexpected JSON shape.",
+            )
+        } else {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The body is not JSON.",
+            )
+        }
+    })
+}
+
+fn admin<S: Store>(req: &HttpRequest, state: &State<S>) -> Result<(), HttpResponse> {
+    let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
+    if given.is_some_and(|g| shared::constant_time_eq(g, state.admin_key.as_bytes())) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid X-Admin-Key is required.",
+        ))
+    }
+}
+
+fn kicked(result: Result<usize, kickout::Error>) -> HttpResponse {
+    match result {
+        Ok(n) => HttpResponse::Ok().json(json!({ "kicked": n })),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+async fn login<S: Store>(state: Data<State<S>>, body: Bytes) -> HttpResponse {
+    let body: shared::LoginBody = match parse(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    let device = body.device.as_deref().unwrap_or("default");
+    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
+        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
+            let message = format!("{field} must be 1 to 128 bytes.");
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                &message,
+            );
+        }
+    }
+    if !shared::password_ok(&body.password) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Wrong user id or password.",
+        );
+    }
+    match state.auth.login(&body.user_id, device).await {
+        Ok(login) => HttpResponse::Ok().json(json!({
+            "token": login.token.as_str(),
+            "token_type": "Bearer",
+            "expires_in": login.expires_in(),
+        })),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+async fn me(identity: Identity) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
+}
+
+async fn logout<S: Store>(state: Data<State<S>>, identity: Identity) -> HttpResponse {
+    match state.auth.logout_session(identity.session_id()).await {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+async fn kickout_user<S: Store>(
+    req: HttpRequest,
+    state: Data<State<S>>,
+    user: web::Path<String>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    kicked(state.auth.kickout(&user).await)
+}
+
+async fn kickout_device<S: Store>(
+    req: HttpRequest,
+    state: Data<State<S>>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let (user, device) = path.into_inner();
+    kicked(state.auth.kickout_device(&user, &device).await)
+}
+
+async fn ban<S: Store>(
+    req: HttpRequest,
+    state: Data<State<S>>,
+    user: web::Path<String>,
+    body: Bytes,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let body: shared::BanBody = match parse(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    if !shared::ban_seconds_ok(body.seconds) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "seconds must be at least 1.",
+        );
+    }
+    kicked(
+        state
+            .auth
+            .ban(&user, Duration::from_secs(body.seconds))
+            .await,
+    )
+}
+
+async fn unban<S: Store>(
+    req: HttpRequest,
+    state: Data<State<S>>,
+    user: web::Path<String>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    match state.auth.unban(&user).await {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+async fn sessions<S: Store>(
+    req: HttpRequest,
+    state: Data<State<S>>,
+    user: web::Path<String>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    match state.auth.sessions(&user).await {
+        Ok(list) => HttpResponse::Ok().json(
+            list.into_iter()
+                .map(shared::SessionView::from)
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+/// The app's routes over any store.
+pub fn configure<S: Store>(
+    auth: Auth<S>,
+    config: &Config,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + use<S> {
+    let state = Data::new(State {
+        auth: auth.clone(),
+        admin_key: config.admin_key.clone(),
+    });
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.clone())
+            .app_data(web::PayloadConfig::new(16 * 1024))
+            .route("/login", web::post().to(login::<S>))
+            .route(
+                "/admin/kickout/{user_id}",
+                web::post().to(kickout_user::<S>),
+            )
+            .route(
+                "/admin/kickout/{user_id}/{device}",
+                web::post().to(kickout_device::<S>),
+            )
+            .route("/admin/ban/{user_id}", web::post().to(ban::<S>))
+            .route("/admin/ban/{user_id}", web::delete().to(unban::<S>))
+            .route("/admin/sessions/{user_id}", web::get().to(sessions::<S>))
+            .service(
+                web::scope("")
+                    .wrap(KickoutAuth::new(auth.clone()))
+                    .route("/me", web::get().to(me))
+                    .route("/logout", web::post().to(logout::<S>)),
+            );
+    }
+}
+
+/// Serves the app on `listener` until the process ends (on the current actix system).
+pub async fn serve<S: Store>(
+    listener: std::net::TcpListener,
+    auth: Auth<S>,
+    config: Config,
+) -> std::io::Result<()> {
+    let routes = configure(auth, &config);
+    HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(2)
+        .listen(listener)?
+        .run()
+        .await
+}
+
+/// Runs a demo server from the environment until the process ends.
+pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env(mode)?;
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = std::net::TcpListener::bind(&bind)?;
+    println!("listening on {}", listener.local_addr()?);
+    match std::env::var("REDIS_URL") {
+        Ok(urls) => {
+            let store = kickout::store::RedisStore::connect(&urls).await?;
+            serve(listener, config.auth(store), config).await?;
+        }
+        Err(_) => serve(listener, config.auth(MemoryStore::new()), config).await?,
+    }
+    Ok(())
+}

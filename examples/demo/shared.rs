@@ -1,0 +1,112 @@
+//! What the demo servers share whatever their framework: configuration from the
+//! environment, request bodies, and the session listing's shape.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use kickout::store::{SessionInfo, Store};
+use kickout::{Auth, LoginRule};
+use serde::{Deserialize, Serialize};
+
+/// Which kind of token the demo issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Session,
+    Jwt,
+}
+
+/// What the server is configured with (from the environment in `main`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub admin_key: String,
+    pub ttl: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub jwt_secret: String,
+}
+
+impl Config {
+    pub fn from_env(mode: Mode) -> Result<Self, String> {
+        let secs = |name: &str| -> Result<Option<Duration>, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(|n| Some(Duration::from_secs(n)))
+                    .ok_or_else(|| format!("{name} must be a positive number of seconds")),
+                Err(_) => Ok(None),
+            }
+        };
+        Ok(Self {
+            mode,
+            admin_key: std::env::var("ADMIN_KEY").unwrap_or_else(|_| "admin-secret".into()),
+            ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
+            idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
+            jwt_secret: std::env::var("JWT_SECRET")
+                .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
+        })
+    }
+
+    /// The handle the demos use: one session per device.
+    pub fn auth<S: Store>(&self, store: S) -> Auth<S> {
+        let mut builder = Auth::builder(store)
+            .ttl(self.ttl)
+            .login_rule(LoginRule::one_per_device());
+        if let Some(idle) = self.idle_timeout {
+            builder = builder.idle_timeout(idle);
+        }
+        if self.mode == Mode::Jwt {
+            let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
+            match kickout::jwt::Jwt::new(key) {
+                Ok(jwt) => builder = builder.jwt(jwt),
+                Err(e) => panic!("JWT_SECRET: {e}"),
+            }
+        }
+        builder.build()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    pub user_id: String,
+    pub password: String,
+    pub device: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct BanBody {
+    pub seconds: u64,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    device: String,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(s: SessionInfo) -> Self {
+        let unix =
+            |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Self {
+            device: s.device.to_string(),
+            issued_at: unix(s.issued_at()),
+            expires_at: unix(s.expires_at()),
+        }
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The demo accounts: any user id, password `123456`.
+pub fn password_ok(password: &str) -> bool {
+    password == "123456"
+}
+
+/// Bans last 1 s to ten years: a ban must end, like everything in the store.
+pub fn ban_seconds_ok(seconds: u64) -> bool {
+    (1..=315_360_000).contains(&seconds)
+}

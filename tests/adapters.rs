@@ -1,0 +1,280 @@
+//! One table of HTTP cases, run through the tower layer on axum and through the actix-web
+//! middleware, in both modes: every outcome (status, reason, challenge) must be the same.
+
+#![cfg(all(feature = "actix", feature = "axum", feature = "jwt"))]
+
+mod suite;
+
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, test as atest, web};
+use axum::body::Body;
+use http_body_util::BodyExt;
+use kickout::actix::KickoutAuth;
+use kickout::store::MemoryStore;
+use kickout::{Auth, Identity, LoginRule, TokenSource};
+use tower::ServiceExt;
+
+/// What a client sees: status, `error` code (or the body of a 200), challenge.
+type Outcome = (u16, String, Option<String>);
+
+/// A request's headers and URI, and what it must get.
+type Case<'a> = (Vec<(&'a str, Vec<u8>)>, String, Outcome);
+
+fn handle(mode: suite::Mode) -> Auth {
+    suite::builder(MemoryStore::new(), &suite::clock(), mode)
+        .login_rule(LoginRule::one_per_device())
+        .build()
+}
+
+async fn via_axum(auth: &Auth, optional: bool, headers: &[(&str, Vec<u8>)], uri: &str) -> Outcome {
+    let mut layer = kickout::AuthLayer::new(auth.clone())
+        .source(TokenSource::bearer().with_query("access_token"));
+    if optional {
+        layer = layer.optional();
+    }
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|id: Option<Identity>| async move {
+                id.map_or("anonymous".to_owned(), |i| i.user_id().to_owned())
+            }),
+        )
+        .layer(layer);
+    let mut req = http::Request::get(uri);
+    for (k, v) in headers {
+        req = req.header(*k, v.as_slice());
+    }
+    let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status().as_u16();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, code(status, &body), challenge)
+}
+
+async fn via_actix(auth: &Auth, optional: bool, headers: &[(&str, Vec<u8>)], uri: &str) -> Outcome {
+    let mut mw =
+        KickoutAuth::new(auth.clone()).source(TokenSource::bearer().with_query("access_token"));
+    if optional {
+        mw = mw.optional();
+    }
+    let app = atest::init_service(App::new().wrap(mw).route(
+        "/me",
+        web::get().to(|id: Option<Identity>| async move {
+            HttpResponse::Ok().body(id.map_or("anonymous".to_owned(), |i| i.user_id().to_owned()))
+        }),
+    ))
+    .await;
+    let mut req = atest::TestRequest::get().uri(uri);
+    for (k, v) in headers {
+        req = req.append_header((*k, v.as_slice()));
+    }
+    let res = atest::call_service(&app, req.to_request()).await;
+    let status = res.status().as_u16();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = atest::read_body(res).await;
+    (status, code(status, &body), challenge)
+}
+
+fn code(status: u16, body: &[u8]) -> String {
+    if status == 200 {
+        return String::from_utf8_lossy(body).into_owned();
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["error"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn both_adapters_answer_alike_in_both_modes() {
+    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
+        let auth = handle(mode);
+        let live = auth.login("live", "web").await.unwrap().token.into_string();
+        let kicked = auth
+            .login("kicked", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        auth.kickout("kicked").await.unwrap();
+        let replaced = auth
+            .login("replaced", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        auth.login("replaced", "web").await.unwrap();
+        let banned = auth
+            .login("banned", "web")
+            .await
+            .unwrap()
+            .token
+            .into_string();
+        auth.ban("banned", Duration::from_secs(60)).await.unwrap();
+        let out = auth.login("out", "web").await.unwrap().token.into_string();
+        auth.logout(&out).await.unwrap();
+
+        let bearer = |t: &str| vec![("authorization", format!("Bearer {t}").into_bytes())];
+        let long = "a".repeat(5000);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                vec![],
+                "/me".into(),
+                (
+                    401,
+                    "missing_token".into(),
+                    Some(r#"Bearer realm="api""#.into()),
+                ),
+            ),
+            (bearer(&live), "/me".into(), (200, "live".into(), None)),
+            (
+                bearer(&kicked),
+                "/me".into(),
+                (401, "kicked_out".into(), None),
+            ),
+            (
+                bearer(&replaced),
+                "/me".into(),
+                (401, "replaced".into(), None),
+            ),
+            (bearer(&banned), "/me".into(), (401, "banned".into(), None)),
+            (
+                bearer(&out),
+                "/me".into(),
+                (401, "invalid_token".into(), None),
+            ),
+            (
+                bearer("nope"),
+                "/me".into(),
+                (401, "invalid_token".into(), None),
+            ),
+            (
+                bearer(&long),
+                "/me".into(),
+                (401, "invalid_token".into(), None),
+            ),
+            (
+                vec![("authorization", b"Bearer".to_vec())],
+                "/me".into(),
+                (400, "invalid_request".into(), None),
+            ),
+            (
+                vec![("authorization", b"Bearer a b".to_vec())],
+                "/me".into(),
+                (400, "invalid_request".into(), None),
+            ),
+            (
+                vec![("authorization", b"Bearer t\xc3\xb6ken".to_vec())],
+                "/me".into(),
+                (400, "invalid_request".into(), None),
+            ),
+            (
+                vec![("authorization", b"Bearer \xff\xfe".to_vec())],
+                "/me".into(),
+                (400, "invalid_request".into(), None),
+            ),
+            (
+                vec![("authorization", b"Basic eDp5".to_vec())],
+                "/me".into(),
+                (401, "missing_token".into(), None),
+            ),
+            (
+                [bearer(&live), bearer(&live)].concat(),
+                "/me".into(),
+                (400, "invalid_request".into(), None),
+            ),
+            (
+                vec![],
+                format!("/me?access_token={live}"),
+                (200, "live".into(), None),
+            ),
+            (
+                bearer(&live),
+                format!("/me?access_token={live}"),
+                (400, "invalid_request".into(), None),
+            ),
+        ];
+        for (headers, uri, (want_status, want_code, want_challenge)) in cases {
+            let axum = via_axum(&auth, false, &headers, &uri).await;
+            let actix = via_actix(&auth, false, &headers, &uri).await;
+            assert_eq!(axum, actix, "{mode:?} {uri} {headers:?}");
+            assert_eq!(
+                (axum.0, &axum.1),
+                (want_status, &want_code),
+                "{mode:?} {uri}"
+            );
+            if let Some(c) = want_challenge {
+                assert_eq!(axum.2.as_deref(), Some(c.as_str()));
+            }
+        }
+        // Optional mode: anonymous passes, a revoked token does not.
+        for (headers, want) in [
+            (vec![], (200, "anonymous")),
+            (bearer(&kicked), (401, "kicked_out")),
+        ] {
+            let axum = via_axum(&auth, true, &headers, "/me").await;
+            let actix = via_actix(&auth, true, &headers, "/me").await;
+            assert_eq!(axum, actix);
+            assert_eq!((axum.0, axum.1.as_str()), want);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn actix_extractors_and_errors() {
+    let auth = handle(suite::Mode::Session);
+    let app = atest::init_service(
+        App::new()
+            .app_data(web::Data::new(auth.clone()))
+            .route(
+                "/login",
+                web::post().to(|auth: web::Data<Auth>| async move {
+                    auth.login("", "web")
+                        .await
+                        .map(|_| HttpResponse::Ok().finish())
+                }),
+            )
+            .service(
+                web::scope("/api")
+                    .wrap(KickoutAuth::new(auth.clone()))
+                    .route(
+                        "/user",
+                        web::get().to(|u: kickout::UserId| async move { u.0.to_string() }),
+                    ),
+            )
+            .route(
+                "/no-layer",
+                web::get().to(|id: Identity| async move { id.user_id().to_owned() }),
+            ),
+    )
+    .await;
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let req = atest::TestRequest::get()
+        .uri("/api/user")
+        .append_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    assert_eq!(atest::call_and_read_body(&app, req).await, "10001");
+    // No middleware on the route: a clear 401, not a 500.
+    let res = atest::call_service(
+        &app,
+        atest::TestRequest::get().uri("/no-layer").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    // Helper errors are ResponseErrors with the same JSON as on axum.
+    let res =
+        atest::call_service(&app, atest::TestRequest::post().uri("/login").to_request()).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(&atest::read_body(res).await).unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
