@@ -1,8 +1,10 @@
 //! # kickout
 //!
-//! Bearer-token login for axum, any tower stack (and soon actix-web) where a token the
-//! server logged out, kicked out or banned is refused on the very next request, with a
-//! reason the client can show.
+//! Bearer-token login for axum, any tower stack and actix-web (feature `actix`), where a
+//! token the server logged out, kicked out or banned is refused on the very next request,
+//! with a reason the client can show — in session mode (opaque tokens) or JWT mode
+//! (feature `jwt`), on the embedded memory store or Redis (feature `redis`, standalone
+//! or Cluster).
 //!
 //! - [`Auth`] is the handle: [`login`](Auth::login), [`logout`](Auth::logout),
 //!   [`kickout`](Auth::kickout), [`kickout_device`](Auth::kickout_device),
