@@ -58,6 +58,7 @@ struct Inner<S> {
     events: broadcast::Sender<AuthEvent>,
     #[cfg(feature = "jwt")]
     jwt: Option<crate::mode::jwt::Jwt>,
+    watchers: Arc<crate::watch::Watchers>,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +68,7 @@ pub(crate) struct Config {
     pub(crate) touch_step_ms: u64,
     pub(crate) retain_ms: u64,
     pub(crate) rule: LoginRule,
+    pub(crate) watch_recheck_ms: u64,
 }
 
 impl<S> Clone for Auth<S> {
@@ -192,6 +194,14 @@ impl<S: Store> AuthBuilder<S> {
         self
     }
 
+    /// How often a [`SessionWatch`](crate::watch::SessionWatch) re-checks its session
+    /// against the store (default 10 s): the longest a missed revocation message can
+    /// keep an open connection alive.
+    pub fn watch_recheck(mut self, interval: Duration) -> Self {
+        self.config.watch_recheck_ms = millis(interval);
+        self
+    }
+
     /// The clock (default the system clock); tests pass a
     /// [`ManualClock`](crate::clock::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -243,6 +253,7 @@ impl<S: Store> AuthBuilder<S> {
                 events,
                 #[cfg(feature = "jwt")]
                 jwt: self.jwt,
+                watchers: Arc::default(),
             }),
         }
     }
@@ -277,6 +288,7 @@ impl<S: Store> Auth<S> {
                 touch_step_ms: 0,
                 retain_ms: 30 * 60_000,
                 rule: LoginRule::unlimited(),
+                watch_recheck_ms: 10_000,
             },
             touch_step: None,
             realm: DEFAULT_REALM.to_owned(),
@@ -293,6 +305,10 @@ impl<S: Store> Auth<S> {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub(crate) fn watchers(&self) -> &Arc<crate::watch::Watchers> {
+        &self.inner.watchers
     }
 
     /// The JWT configuration, in JWT mode.
@@ -509,6 +525,7 @@ impl<S: Store> Auth<S> {
         self.emit(now, || EventKind::LoggedIn {
             session: info.clone(),
         });
+        self.announce(&replaced, EndReason::Replaced);
         if !replaced.is_empty() {
             self.emit(now, || EventKind::Replaced {
                 sessions: replaced.clone(),
@@ -603,6 +620,7 @@ impl<S: Store> Auth<S> {
     async fn end_one(&self, what: Ends<'_>, reason: EndReason) -> Result<bool, Error> {
         let now = self.now_ms();
         let mut ended = self.end(what, reason, now).await?;
+        self.announce(&ended, reason);
         let Some(session) = ended.pop() else {
             return Ok(false);
         };
@@ -636,6 +654,7 @@ impl<S: Store> Auth<S> {
         let ended = self
             .end(Ends::User(user_id, device), EndReason::KickedOut, now)
             .await?;
+        self.announce(&ended, EndReason::KickedOut);
         tracing::info!(user_id, device, kicked = ended.len(), "kickout");
         let count = ended.len();
         if count > 0 {
@@ -662,6 +681,7 @@ impl<S: Store> Auth<S> {
         };
         #[cfg(not(feature = "jwt"))]
         let ended = self.store().ban(user_id, until_ms, now).await?;
+        self.announce(&ended, EndReason::Banned);
         tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
         let count = ended.len();
         self.emit(now, || EventKind::Banned {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::mode::Prepared;
 use crate::store::SessionInfo;
 use crate::token::SessionId;
 
@@ -25,19 +26,39 @@ use crate::token::SessionId;
 /// # Ok::<(), kickout::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Identity {
     session: SessionInfo,
     /// JWT mode: the application's own claims, as JSON text.
     claims: Option<Arc<str>>,
+    /// How to check this session again (for watches): its store key or verified token.
+    prepared: Option<Prepared>,
 }
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        self.session == other.session && self.claims == other.claims
+    }
+}
+
+impl Eq for Identity {}
 
 impl Identity {
     pub(crate) fn new(session: SessionInfo) -> Self {
         Self {
             session,
             claims: None,
+            prepared: None,
         }
+    }
+
+    pub(crate) fn checked_by(mut self, prepared: Prepared) -> Self {
+        self.prepared = Some(prepared);
+        self
+    }
+
+    pub(crate) fn prepared(&self) -> Option<&Prepared> {
+        self.prepared.as_ref()
     }
 
     #[cfg(feature = "jwt")]

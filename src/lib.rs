@@ -49,6 +49,7 @@ pub mod clock;
 pub mod events;
 pub mod layer;
 pub mod store;
+pub mod watch;
 
 #[cfg(feature = "actix")]
 pub mod actix;

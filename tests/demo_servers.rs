@@ -150,24 +150,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(axum_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(axum_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(actix_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions);
+    contract!(actix_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -368,5 +368,154 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
         s.me(&fresh).await.0,
         401,
         "a banned token stays refused after unban"
+    );
+}
+
+/// Reads the event stream until `want` shows up (or it ends): everything read so far.
+async fn read_until(res: &mut reqwest::Response, want: &str) -> (String, bool) {
+    let mut seen = String::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), res.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains(want) {
+                    return (seen, true);
+                }
+            }
+            Ok(Ok(None)) => return (seen, false),
+            other => panic!("stream stalled: {other:?}; so far: {seen}"),
+        }
+    }
+}
+
+async fn events_stream(s: &Server) {
+    use reqwest::Method;
+    let res = s
+        .http
+        .get(format!("{}/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no token");
+    for (user, revoke, reason) in [
+        ("40001", "kick", "kicked_out"),
+        ("40002", "replace", "replaced"),
+        ("40003", "ban", "banned"),
+        ("40004", "logout", "invalid_token"),
+    ] {
+        let token = s.token(user, "web").await;
+        // EventSource cannot set headers: the query string carries the token here.
+        let mut res = s
+            .http
+            .get(format!("{}/events?access_token={token}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let (_, ticked) = read_until(&mut res, "event: tick").await;
+        assert!(ticked);
+        let started = std::time::Instant::now();
+        match revoke {
+            "kick" => {
+                s.admin(Method::POST, &format!("/admin/kickout/{user}"), None)
+                    .await;
+            }
+            "replace" => {
+                s.token(user, "web").await;
+            }
+            "ban" => {
+                s.admin(
+                    Method::POST,
+                    &format!("/admin/ban/{user}"),
+                    Some(json!({"seconds": 60})),
+                )
+                .await;
+            }
+            _ => {
+                let out = s
+                    .http
+                    .post(format!("{}/logout", s.base))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                assert_eq!(out.unwrap().status(), 204);
+            }
+        }
+        let want = format!("event: revoked\ndata: {reason}");
+        let (seen, found) = read_until(&mut res, &want).await;
+        assert!(found, "{user}: {seen}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{user}: {:?}",
+            started.elapsed()
+        );
+        // Then the stream closes.
+        let (rest, _) = read_until(&mut res, "never").await;
+        assert!(
+            !rest.contains("event: tick"),
+            "{user}: ticks after revocation: {rest}"
+        );
+    }
+    // The header works on /events too; the query string is refused elsewhere.
+    let token = s.token("40005", "web").await;
+    let mut res = s
+        .http
+        .get(format!("{}/events", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(read_until(&mut res, "event: tick").await.1);
+    let res = s
+        .http
+        .get(format!("{}/me?access_token={token}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+/// An event stream on one instance ends when another instance, on the same Redis,
+/// kicks the user out.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_end_when_another_instance_revokes() {
+    if !support::redis_available() {
+        return;
+    }
+    let redis = support::RedisProcess::start(&[]);
+    let url = redis.url();
+    let store = || kickout::store::RedisStore::connect(&url);
+    let a = axum_server(demo::Mode::Session, store().await.unwrap()).await;
+    #[cfg(feature = "actix")]
+    let b = actix_server(demo::Mode::Session, store().await.unwrap()).await;
+    #[cfg(not(feature = "actix"))]
+    let b = axum_server(demo::Mode::Session, store().await.unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // subscriptions up
+    let token = a.token("50001", "web").await;
+    let mut res = a
+        .http
+        .get(format!("{}/events?access_token={token}", a.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(read_until(&mut res, "event: tick").await.1);
+    let started = std::time::Instant::now();
+    let (status, body) = b
+        .admin(reqwest::Method::POST, "/admin/kickout/50001", None)
+        .await;
+    assert_eq!((status.as_u16(), body), (200, json!({"kicked": 1})));
+    let (seen, found) = read_until(&mut res, "event: revoked\ndata: kicked_out").await;
+    assert!(found, "{seen}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
     );
 }

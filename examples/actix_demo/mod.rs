@@ -192,6 +192,26 @@ async fn sessions<S: Store>(
     }
 }
 
+/// `event: tick` about once a second, `event: revoked` with the reason when the session
+/// ends, then the end of the stream.
+async fn events<S: Store>(state: Data<State<S>>, identity: Identity) -> HttpResponse {
+    use futures::StreamExt;
+    let watch = state.auth.watch(&identity);
+    let stream = shared::revocation_stream(watch).map(|item| {
+        let text = match item {
+            shared::StreamItem::Tick(n) => format!("event: tick\ndata: {n}\n\n"),
+            shared::StreamItem::Revoked(reason) => {
+                format!("event: revoked\ndata: {}\n\n", reason.code())
+            }
+        };
+        Ok::<_, actix_web::Error>(Bytes::from(text))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}
+
 /// The app's routes over any store.
 pub fn configure<S: Store>(
     auth: Auth<S>,
@@ -216,6 +236,14 @@ pub fn configure<S: Store>(
             .route("/admin/ban/{user_id}", web::post().to(ban::<S>))
             .route("/admin/ban/{user_id}", web::delete().to(unban::<S>))
             .route("/admin/sessions/{user_id}", web::get().to(sessions::<S>))
+            .service(
+                web::scope("/events")
+                    .wrap(
+                        KickoutAuth::new(auth.clone())
+                            .source(kickout::TokenSource::bearer().with_query("access_token")),
+                    )
+                    .route("", web::get().to(events::<S>)),
+            )
             .service(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()))

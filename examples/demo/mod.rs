@@ -17,8 +17,9 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
 use kickout::store::{MemoryStore, Store};
-use kickout::{Auth, AuthLayer, Identity};
+use kickout::{Auth, AuthLayer, Identity, TokenSource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -48,7 +49,12 @@ pub fn app<S: Store>(auth: Auth<S>, config: &Config) -> Router {
     let protected = Router::new()
         .route("/me", get(me))
         .route("/logout", post(logout::<S>))
-        .layer(AuthLayer::new(auth));
+        .layer(AuthLayer::new(auth.clone()));
+    // Browsers' EventSource cannot set headers: this one route also reads ?access_token=.
+    let events_source = TokenSource::bearer().with_query("access_token");
+    let events = Router::new()
+        .route("/events", get(events::<S>))
+        .layer(AuthLayer::new(auth).source(events_source));
     let admin = Router::new()
         .route("/admin/kickout/{user_id}", post(kickout_user::<S>))
         .route(
@@ -61,6 +67,7 @@ pub fn app<S: Store>(auth: Auth<S>, config: &Config) -> Router {
         .route("/login", post(login::<S>))
         .merge(admin)
         .merge(protected)
+        .merge(events)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
 }
@@ -142,6 +149,28 @@ async fn logout<S: Store>(State(state): State<Shared<S>>, identity: Identity) ->
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// `event: tick` about once a second while the session lives; `event: revoked` with
+/// the reason, then the end of the stream, once it is logged out, kicked, replaced,
+/// banned or expired — from any instance sharing the store.
+async fn events<S: Store>(
+    State(state): State<Shared<S>>,
+    identity: Identity,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, Sse};
+    let watch = state.0.auth.watch(&identity);
+    let stream = shared::revocation_stream(watch).map(|item| {
+        Ok(match item {
+            shared::StreamItem::Tick(n) => Event::default().event("tick").data(n.to_string()),
+            shared::StreamItem::Revoked(reason) => {
+                Event::default().event("revoked").data(reason.code())
+            }
+        })
+    });
+    Sse::new(stream)
 }
 
 /// Admin routes take this extractor: the `X-Admin-Key` header must match.

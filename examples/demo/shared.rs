@@ -110,3 +110,29 @@ pub fn password_ok(password: &str) -> bool {
 pub fn ban_seconds_ok(seconds: u64) -> bool {
     (1..=315_360_000).contains(&seconds)
 }
+
+/// What an event stream sends.
+pub enum StreamItem {
+    /// The session lives (the n-th tick, the first at once).
+    Tick(u64),
+    /// The session ended: the reason its token now gets. The last item.
+    Revoked(kickout::Reason),
+}
+
+/// Ticks once a second until the watched session ends, then its reason, then the end.
+pub fn revocation_stream<S: Store>(
+    watch: kickout::watch::SessionWatch<S>,
+) -> impl futures::Stream<Item = StreamItem> {
+    futures::stream::unfold(Some((watch, 0u64)), |state| async move {
+        let (mut watch, n) = state?;
+        let pause = if n == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        };
+        tokio::select! {
+            reason = watch.ended() => Some((StreamItem::Revoked(reason), None)),
+            _ = tokio::time::sleep(pause) => Some((StreamItem::Tick(n), Some((watch, n + 1)))),
+        }
+    })
+}

@@ -36,7 +36,7 @@ pub struct Check<S: Store> {
 }
 
 enum Read<S: Store> {
-    Session(S::Lookup),
+    Session(S::Lookup, SessionKey),
     #[cfg(feature = "jwt")]
     Jwt(S::JwtCheck, std::sync::Arc<jwt::Verified>),
 }
@@ -53,12 +53,23 @@ impl<S: Store> Auth<S> {
             .ok_or(Reason::InvalidToken)
     }
 
-    /// Starts the store read for a prepared token.
+    /// Starts the store read for a prepared token (renewing the idle deadline).
     pub(crate) fn check(&self, prepared: Prepared) -> Check<S> {
+        self.check_with(prepared, true)
+    }
+
+    /// The same read without renewing the idle deadline: a watch re-checking a session
+    /// is no activity of its user.
+    pub(crate) fn check_quietly(&self, prepared: Prepared) -> Check<S> {
+        self.check_with(prepared, false)
+    }
+
+    fn check_with(&self, prepared: Prepared, touch: bool) -> Check<S> {
         let now_ms = self.now_ms();
         let read = match prepared {
             Prepared::Session(key) => {
-                Read::Session(self.store().lookup(&key, self.touch(now_ms), now_ms))
+                let touch = if touch { self.touch(now_ms) } else { None };
+                Read::Session(self.store().lookup(&key, touch, now_ms), key)
             }
             #[cfg(feature = "jwt")]
             Prepared::Jwt(v) => {
@@ -82,13 +93,15 @@ impl<S: Store> Future for Check<S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let verdict = match &mut this.read {
-            Read::Session(lookup) => match ready!(Pin::new(lookup).poll(cx)) {
-                Ok(record) => session::verdict(record, this.now_ms),
+            Read::Session(lookup, key) => match ready!(Pin::new(lookup).poll(cx)) {
+                Ok(record) => session::verdict(record, this.now_ms)
+                    .map(|id| id.checked_by(Prepared::Session(*key))),
                 Err(error) => Err(unavailable(&error)),
             },
             #[cfg(feature = "jwt")]
             Read::Jwt(check, verified) => match ready!(Pin::new(check).poll(cx)) {
-                Ok(status) => jwt_verdict(status, verified),
+                Ok(status) => jwt_verdict(status, verified)
+                    .map(|id| id.checked_by(Prepared::Jwt(verified.clone()))),
                 Err(error) => Err(unavailable(&error)),
             },
         };

@@ -9,11 +9,12 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::jwt::{self, JwtEntry, JwtIssued, JwtState, JwtToken};
 use super::{
-    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, SessionInfo, SessionRecord, Store,
-    StoreError, Target, Touch, purge_time,
+    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, Revoked, SessionInfo,
+    SessionRecord, Store, StoreError, Target, Touch, purge_time,
 };
 use crate::policy::{LoginRule, Overflow};
 use crate::token::{SessionId, SessionKey, user_tag};
+use tokio::sync::broadcast;
 
 /// How many due records one write purges from its own shard, and from one more.
 const PURGE_BUDGET: usize = 32;
@@ -54,6 +55,8 @@ pub struct MemoryStore {
 struct Inner {
     shards: Box<[RwLock<Shard>]>,
     sweep_cursor: AtomicUsize,
+    /// Sessions ended through any handle: the revocation feed.
+    feed: broadcast::Sender<Revoked>,
 }
 
 #[derive(Default)]
@@ -130,6 +133,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 shards: (0..n).map(|_| RwLock::default()).collect(),
                 sweep_cursor: AtomicUsize::new(0),
+                feed: broadcast::channel(1024).0,
             }),
         }
     }
@@ -184,6 +188,21 @@ impl MemoryStore {
             }
         }
         Some(record)
+    }
+
+    /// Tells the revocation feed, if anyone listens.
+    fn publish(&self, ended: impl IntoIterator<Item = SessionId>, reason: EndReason) {
+        if self.inner.feed.receiver_count() > 0 {
+            let list: Arc<[(SessionId, EndReason)]> =
+                ended.into_iter().map(|id| (id, reason)).collect();
+            if !list.is_empty() {
+                let _ = self.inner.feed.send(Revoked::Sessions(list));
+            }
+        }
+    }
+
+    fn publish_infos(&self, ended: &[SessionInfo], reason: EndReason) {
+        self.publish(ended.iter().map(|s| s.session_id), reason);
     }
 
     fn shard(&self, tag: u16) -> &RwLock<Shard> {
@@ -431,13 +450,17 @@ impl Store for MemoryStore {
         rule: LoginRule,
         now_ms: u64,
     ) -> Result<Created, StoreError> {
-        self.write(session.key.tag(), now_ms, |shard| {
+        let created = self.write(session.key.tag(), now_ms, |shard| {
             if shard.sessions.contains_key(&session.key.session_id()) {
                 // 2^-96 odds; refuse rather than overwrite someone's session.
                 return Err(StoreError::Corrupt("session id collision".into()));
             }
             Ok(shard.create(session, rule, now_ms))
-        })
+        })?;
+        if let Created::Created { replaced } = &created {
+            self.publish_infos(replaced, EndReason::Replaced);
+        }
+        Ok(created)
     }
 
     type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
@@ -456,21 +479,25 @@ impl Store for MemoryStore {
             Target::Token(key) => (key.tag(), key.session_id(), Some(*key.digest())),
             Target::Session(id) => (id.tag(), id, None),
             Target::User { user_id, device } => {
-                return Ok(self.write(user_tag(user_id), now_ms, |shard| {
+                let ended = self.write(user_tag(user_id), now_ms, |shard| {
                     shard.end_sessions(user_id, reason, now_ms, |_, e| {
                         device.is_none_or(|d| *e.info.device == *d)
                     })
-                }));
+                });
+                self.publish_infos(&ended, reason);
+                return Ok(ended);
             }
         };
-        Ok(self.write(tag, now_ms, |shard| {
+        let ended = self.write(tag, now_ms, |shard| {
             let Some(user) = shard.sessions.get(&id).map(|e| e.info.user_id.clone()) else {
                 return Vec::new();
             };
             shard.end_sessions(&user, reason, now_ms, |other, e| {
                 *other == id && digest.is_none_or(|d| d == e.digest)
             })
-        }))
+        });
+        self.publish_infos(&ended, reason);
+        Ok(ended)
     }
 
     async fn ban(
@@ -479,13 +506,15 @@ impl Store for MemoryStore {
         until_ms: u64,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+        let ended = self.write(user_tag(user_id), now_ms, |shard| {
             let ended = shard.end_sessions(user_id, EndReason::Banned, now_ms, |_, _| true);
             let user: Arc<str> = Arc::from(user_id);
             shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
             shard.queue.push(Reverse((until_ms, Due::Ban(user))));
             ended
-        }))
+        });
+        self.publish_infos(&ended, EndReason::Banned);
+        Ok(ended)
     }
 
     async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
@@ -517,6 +546,10 @@ impl Store for MemoryStore {
             .collect();
         live.sort_by_key(|s| s.issued_at_ms);
         Ok(live)
+    }
+
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        Some(self.inner.feed.subscribe())
     }
 
     type JwtCheck = Ready<Result<JwtStatus, StoreError>>;
@@ -552,13 +585,21 @@ impl Store for MemoryStore {
         rule: LoginRule,
         now_ms: u64,
     ) -> Result<JwtIssued, StoreError> {
-        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+        let tag = user_tag(user_id);
+        let issued = self.write(tag, now_ms, |shard| {
             if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
                 return JwtIssued::Banned { until_ms };
             }
             let state = shard.jwt_state(user_id);
             state.issue(jti, entry, rule, now_ms)
-        }))
+        });
+        if let JwtIssued::Issued { replaced, .. } = &issued {
+            let ids = replaced
+                .iter()
+                .filter_map(|(j, _)| SessionId::from_jti(tag, j));
+            self.publish(ids, EndReason::Replaced);
+        }
+        Ok(issued)
     }
 
     async fn jwt_end(
@@ -572,7 +613,7 @@ impl Store for MemoryStore {
             JwtTarget::Session(id) => id.tag(),
             _ => user_tag(user_id),
         };
-        Ok(self.write(tag, now_ms, |shard| {
+        let ended = self.write(tag, now_ms, |shard| {
             let (user, ended) = match target {
                 JwtTarget::User | JwtTarget::Device(_) => {
                     let device = match target {
@@ -602,7 +643,9 @@ impl Store for MemoryStore {
                 }
             };
             shard.jwt_infos(&user, tag, &ended)
-        }))
+        });
+        self.publish_infos(&ended, reason);
+        Ok(ended)
     }
 
     async fn jwt_ban(
@@ -612,7 +655,7 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = user_tag(user_id);
-        Ok(self.write(tag, now_ms, |shard| {
+        let ended = self.write(tag, now_ms, |shard| {
             let ended = shard
                 .jwt
                 .get_mut(user_id)
@@ -622,7 +665,9 @@ impl Store for MemoryStore {
             shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
             shard.queue.push(Reverse((until_ms, Due::Ban(user))));
             shard.jwt_infos(user_id, tag, &ended)
-        }))
+        });
+        self.publish_infos(&ended, EndReason::Banned);
+        Ok(ended)
     }
 
     async fn jwt_sessions(

@@ -179,6 +179,16 @@ pub enum Created {
     LimitReached,
 }
 
+/// What a store's revocation feed says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// These sessions ended (through any handle, on any instance sharing the store).
+    Sessions(Arc<[(SessionId, EndReason)]>),
+    /// Messages may have been missed (a feed connection was lost and is back):
+    /// re-check watched sessions against the store.
+    Resync,
+}
+
 /// Which tokens a JWT-mode revocation ends.
 #[derive(Clone, Copy, Debug)]
 pub enum JwtTarget<'a> {
@@ -341,6 +351,14 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// The feed of sessions ended through any handle of this store, on any instance:
+    /// what lets [`Auth::watch`](crate::Auth::watch) end open connections. `None` (the
+    /// default) for a store without one: watches then learn of ends through their own
+    /// handle and by re-checking the store.
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<Revoked>> {
+        None
+    }
 
     /// Gives a live session a new absolute end and idle deadline; returns it renewed,
     /// or `None` if the token's session is not live at `now_ms`.

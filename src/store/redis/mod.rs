@@ -36,6 +36,7 @@
 //! (`PEXPIRE`), so a skew between the application and Redis clocks never expires a key
 //! early; records past their purge time are treated as gone even before Redis drops them.
 
+mod feed;
 mod scripts;
 
 use std::fmt;
@@ -52,11 +53,12 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, ScriptInvocation, Value}
 use self::scripts::Scripts;
 use super::jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken};
 use super::{
-    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, SessionInfo, SessionRecord, Store,
-    StoreError, Target, Touch,
+    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, Revoked, SessionInfo,
+    SessionRecord, Store, StoreError, Target, Touch,
 };
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, SessionKey, user_tag};
+use tokio::sync::broadcast;
 
 /// Default bound on one store operation, connection included.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -87,6 +89,17 @@ struct Shared {
     prefix: String,
     timeout: Duration,
     scripts: Scripts,
+    /// `<prefix>revoked`: where scripts publish the sessions they end.
+    channel: String,
+    /// Sessions ended on any instance, from the channel.
+    feed: broadcast::Sender<Revoked>,
+    subscriber: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -162,12 +175,23 @@ impl RedisStoreBuilder {
                 ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
             )
         };
+        let channel = format!("{}revoked", self.prefix);
+        let feed = broadcast::channel(1024).0;
+        let subscriber = tokio::spawn(feed::subscribe(
+            self.urls.clone(),
+            channel.clone(),
+            feed.clone(),
+            self.timeout,
+        ));
         Ok(RedisStore {
             conn,
             shared: Arc::new(Shared {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 scripts: Scripts::new(),
+                channel,
+                feed,
+                subscriber,
             }),
         })
     }
@@ -454,7 +478,8 @@ impl Store for RedisStore {
             .arg(now_ms)
             .arg(max)
             .arg(per_device)
-            .arg(u8::from(rule.overflow() == Overflow::RefuseNew));
+            .arg(u8::from(rule.overflow() == Overflow::RefuseNew))
+            .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         match reply.split_first() {
             Some((status, rest)) if status == "ok" => Ok(Created::Created {
@@ -485,7 +510,9 @@ impl Store for RedisStore {
                     .arg("u")
                     .arg(end_code(reason))
                     .arg(now_ms)
-                    .arg(device.unwrap_or_default());
+                    .arg(device.unwrap_or_default())
+                    .arg("")
+                    .arg(&self.shared.channel);
                 self.run(call).await?
             }
             Target::Token(key) => {
@@ -505,7 +532,11 @@ impl Store for RedisStore {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let base = self.base(user_tag(user_id));
         let mut call = self.shared.scripts.ban.key(format!("{base}b:{user_id}"));
-        call.arg(base).arg(user_id).arg(until_ms).arg(now_ms);
+        call.arg(base)
+            .arg(user_id)
+            .arg(until_ms)
+            .arg(now_ms)
+            .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         infos(&reply)
     }
@@ -530,6 +561,10 @@ impl Store for RedisStore {
         call.arg(base).arg(now_ms);
         let reply: Vec<String> = self.run(call).await?;
         infos(&reply)
+    }
+
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        Some(self.shared.feed.subscribe())
     }
 
     type JwtCheck = RedisJwtCheck;
@@ -602,7 +637,8 @@ impl Store for RedisStore {
             .arg(now_ms)
             .arg(max)
             .arg(per_device)
-            .arg(u8::from(rule.overflow() == Overflow::RefuseNew));
+            .arg(u8::from(rule.overflow() == Overflow::RefuseNew))
+            .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         match reply.split_first() {
             Some((status, [user_gen, device_gen, rest @ ..])) if status == "ok" => {
@@ -674,7 +710,8 @@ impl Store for RedisStore {
             .arg(end_code(reason))
             .arg(now_ms)
             .arg(what)
-            .arg(user_id);
+            .arg(user_id)
+            .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         match reply.split_first() {
             Some((user, rest)) => jwt_infos(user, tag, rest),
@@ -695,7 +732,11 @@ impl Store for RedisStore {
             .scripts
             .jwt_ban
             .key(format!("{base}b:{user_id}"));
-        call.arg(&base).arg(user_id).arg(until_ms).arg(now_ms);
+        call.arg(&base)
+            .arg(user_id)
+            .arg(until_ms)
+            .arg(now_ms)
+            .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         jwt_infos(user_id, tag, &reply)
     }
@@ -808,7 +849,8 @@ impl RedisStore {
             .arg(end_code(reason))
             .arg(now_ms)
             .arg(id.to_string())
-            .arg(key.map(|k| hex(k.digest())).unwrap_or_default());
+            .arg(key.map(|k| hex(k.digest())).unwrap_or_default())
+            .arg(&self.shared.channel);
         self.run(call).await
     }
 }

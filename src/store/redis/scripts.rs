@@ -12,8 +12,15 @@
 //! and `a` when. Times are Unix milliseconds kept as decimal strings, so no float
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
-/// Helpers shared by the scripts.
+/// Helpers shared by the scripts. Scripts that end sessions take the revocation
+/// channel as their last argument and publish `s|<reason>|<id>,<id>...` on it.
 const COMMON: &str = r#"
+local ENDED = {}
+local function announce(reason)
+  if #ENDED > 0 then
+    redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ','))
+  end
+end
 local function load(k)
   local s = redis.call('GET', k)
   if not s then return nil end
@@ -36,6 +43,7 @@ local function end_one(base, id, rec, reason, now, nowstr, out)
   rec.a = nowstr
   save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
   for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
+  table.insert(ENDED, id)
 end
 "#;
 
@@ -102,6 +110,7 @@ end
 save(skey, rec, fin + r - now)
 redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)
+announce('r')
 return out
 "#;
 
@@ -117,6 +126,7 @@ if ARGV[2] == 's' then
     end_one(base, ARGV[5], rec, reason, now, nowstr, out)
     redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
+  announce(reason)
   return out
 end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -130,6 +140,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
+announce(reason)
 return out
 "#;
 
@@ -147,6 +158,7 @@ end
 local ttl = tonumber(ARGV[3]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+announce('b')
 return out
 "#;
 
@@ -202,6 +214,14 @@ return {rec.u, rec.v, rec.i}
 /// JWT mode's helpers: a user's state (`j:<user>`, read by validation) and index
 /// (`ji:<user>`), both JSON; `jt:<jti>` names the user of a live token.
 const JWT_COMMON: &str = r#"
+local JENDED = {}
+local function jannounce(base, reason)
+  if #JENDED > 0 then
+    local tag = string.match(base, '{(%x+)}:$') or ''
+    redis.call('PUBLISH', ARGV[#ARGV],
+      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(JENDED, ','))
+  end
+end
 local function jload(k)
   local s = redis.call('GET', k)
   if not s then return nil end
@@ -262,6 +282,7 @@ local function take(base, ix, j, out)
   for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
   ix[j] = nil
   redis.call('DEL', base .. 'jt:' .. j)
+  table.insert(JENDED, j)
 end
 "#;
 
@@ -311,6 +332,7 @@ local ttl = tonumber(ARGV[6]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
 jsave(base, user, st, ix, now)
+jannounce(base, 'r')
 local out = {'ok', tostring(st.g), tostring(dg)}
 for _, v in ipairs(replaced) do table.insert(out, v) end
 return out
@@ -343,6 +365,7 @@ else
   end
 end
 jsave(base, user, st, ix, now)
+jannounce(base, reason)
 return out
 "#;
 
@@ -362,6 +385,7 @@ jsave(base, user, st, ix, now)
 local ttl = tonumber(ARGV[3]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+jannounce(base, 'b')
 return out
 "#;
 

@@ -1,0 +1,108 @@
+//! The revocation feed: scripts publish the sessions they end on `<prefix>revoked`;
+//! every instance subscribes and forwards them to its watches.
+//!
+//! On a Cluster, a `PUBLISH` on any node reaches subscribers on every node, so one
+//! subscription to any node suffices; the task moves to the next node when one fails.
+//! After each (re)subscription it sends [`Revoked::Resync`]: messages published while it
+//! was away are lost, so watches re-check the store instead of trusting silence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+
+use super::end_reason;
+use crate::store::{EndReason, Revoked};
+use crate::token::SessionId;
+
+/// Keeps a subscription to `channel` up, forwarding what it hears to `feed`.
+pub(super) async fn subscribe(
+    urls: Vec<String>,
+    channel: String,
+    feed: broadcast::Sender<Revoked>,
+    timeout: Duration,
+) {
+    let mut failures = 0u32;
+    for url in urls.iter().cycle() {
+        match listen(url, &channel, &feed, timeout).await {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::debug!(%error, "revocation feed: subscription failed; retrying");
+            }
+        }
+        let backoff = Duration::from_millis(100u64 << failures.min(4));
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// One subscription, until its connection ends.
+async fn listen(
+    url: &str,
+    channel: &str,
+    feed: &broadcast::Sender<Revoked>,
+    timeout: Duration,
+) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+    pubsub.subscribe(channel).await?;
+    let _ = feed.send(Revoked::Resync);
+    let mut messages = pubsub.on_message();
+    while let Some(message) = messages.next().await {
+        let Ok(payload) = message.get_payload::<String>() else {
+            continue;
+        };
+        if let Some(ended) = parse(&payload) {
+            let _ = feed.send(Revoked::Sessions(ended));
+        }
+    }
+    Ok(())
+}
+
+/// `s|<reason>|<session id>,...` or `j|<reason>|<tag hex>|<jti>,...`.
+fn parse(payload: &str) -> Option<Arc<[(SessionId, EndReason)]>> {
+    let mut parts = payload.split('|');
+    let kind = parts.next()?;
+    let reason = end_reason(parts.next()?).ok()??;
+    let ids: Vec<SessionId> = match kind {
+        "s" => parts
+            .next()?
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+        "j" => {
+            let tag = u16::from_str_radix(parts.next()?, 16).ok()?;
+            parts
+                .next()?
+                .split(',')
+                .filter_map(|jti| SessionId::from_jti(tag, jti))
+                .collect()
+        }
+        _ => return None,
+    };
+    Some(ids.into_iter().map(|id| (id, reason)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_parse() {
+        let id: SessionId = "AAECAwQFBgcICQoLDA0".parse().unwrap();
+        let got = parse("s|k|AAECAwQFBgcICQoLDA0,junk").unwrap();
+        assert_eq!(&*got, &[(id, EndReason::KickedOut)]);
+        let jti = "AAAAAAAAAAAAAAAA";
+        let got = parse(&format!("j|b|00ff|{jti}")).unwrap();
+        assert_eq!(
+            &*got,
+            &[(SessionId::from_jti(0xff, jti).unwrap(), EndReason::Banned)]
+        );
+        assert!(parse("x|k|a").is_none());
+        assert!(parse("s|?|a").is_none());
+        assert!(parse("").is_none());
+    }
+}

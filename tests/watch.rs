@@ -1,0 +1,186 @@
+//! Live revocation: a watch on a session ends with the reason — from this handle, from
+//! another handle on the same store, and from another instance through Redis pub/sub,
+//! also after the pub/sub connection was dropped — and leaves nothing behind.
+
+mod suite;
+#[cfg(feature = "redis")]
+mod support;
+
+use std::time::Duration;
+
+use kickout::store::{MemoryStore, Store};
+use kickout::{Auth, LoginRule, Reason};
+use tokio::time::timeout;
+
+fn handle<S: Store>(store: S, mode: suite::Mode) -> Auth<S> {
+    let builder = suite::builder(store, &kickout::clock::ManualClock::starting_now(), mode);
+    builder.login_rule(LoginRule::one_per_device()).build()
+}
+
+async fn ends_within<S: Store>(watch: &mut kickout::watch::SessionWatch<S>, secs: u64) -> Reason {
+    match timeout(Duration::from_secs(secs), watch.ended()).await {
+        Ok(reason) => reason,
+        Err(_) => panic!("{watch:?} did not end within {secs} s"),
+    }
+}
+
+/// Every way a session ends reaches its watch, through `by` while `on` watches.
+async fn every_end_reaches_the_watch<S: Store>(on: &Auth<S>, by: &Auth<S>) {
+    let watch_of = |token: &str| {
+        let on = on.clone();
+        let token = token.to_owned();
+        async move { on.watch(&on.authenticate(&token).await.unwrap()) }
+    };
+    let t = by.login("kick", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    by.kickout("kick").await.unwrap();
+    eprintln!("kickout");
+    assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
+
+    let t = by.login("out", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    by.logout(t.as_str()).await.unwrap();
+    eprintln!("logout");
+    assert_eq!(ends_within(&mut w, 3).await, Reason::InvalidToken);
+
+    let t = by.login("replace", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    by.login("replace", "web").await.unwrap();
+    eprintln!("replace");
+    assert_eq!(ends_within(&mut w, 3).await, Reason::Replaced);
+
+    let t = by.login("ban", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    by.ban("ban", Duration::from_secs(60)).await.unwrap();
+    eprintln!("ban");
+    assert_eq!(ends_within(&mut w, 3).await, Reason::Banned);
+
+    let t = by.login("device", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    let id = on.authenticate(t.as_str()).await.unwrap().session_id();
+    by.kickout_session(id).await.unwrap();
+    eprintln!("kickout_session");
+    assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
+
+    // A session that lives keeps its watch waiting.
+    let t = by.login("calm", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await;
+    assert!(
+        timeout(Duration::from_millis(300), w.ended())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn same_handle_both_modes() {
+    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
+        let auth = handle(MemoryStore::new(), mode);
+        every_end_reaches_the_watch(&auth, &auth).await;
+    }
+}
+
+#[tokio::test]
+async fn another_handle_on_the_same_store() {
+    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
+        let store = MemoryStore::new();
+        every_end_reaches_the_watch(&handle(store.clone(), mode), &handle(store, mode)).await;
+    }
+}
+
+#[tokio::test]
+async fn expiry_ends_the_watch() {
+    let auth = Auth::builder(MemoryStore::new())
+        .ttl(Duration::from_millis(1500))
+        .build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let mut watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+    assert_eq!(ends_within(&mut watch, 4).await, Reason::TokenExpired);
+}
+
+#[tokio::test]
+async fn watches_leave_nothing_behind() {
+    let store = MemoryStore::with_shards(8);
+    let auth = Auth::builder(store.clone())
+        .ttl(Duration::from_secs(60))
+        .expired_retention(Duration::ZERO)
+        .build();
+    let mut kept = Vec::new();
+    for i in 0..100_000u32 {
+        let login = auth.login(&format!("u{}", i % 1000), "web").await.unwrap();
+        let me = auth.authenticate(login.token.as_str()).await.unwrap();
+        let mut watch = auth.watch(&me);
+        if i % 1000 == 0 {
+            auth.logout_session(me.session_id()).await.unwrap();
+            assert_eq!(ends_within(&mut watch, 3).await, Reason::InvalidToken);
+        }
+        if i % 25_000 == 0 {
+            kept.push(watch); // a few long-lived ones
+        }
+    }
+    assert_eq!(auth.watching(), kept.len());
+    drop(kept);
+    assert_eq!(
+        auth.watching(),
+        0,
+        "every short-lived watch released its entry"
+    );
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use kickout::store::RedisStore;
+
+    async fn two_instances(
+        mode: suite::Mode,
+    ) -> Option<(support::RedisProcess, Auth<RedisStore>, Auth<RedisStore>)> {
+        let (server, a) = support::standalone().await?;
+        let b = RedisStore::connect(&server.url()).await.unwrap();
+        Some((server, handle(a, mode), handle(b, mode)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn across_instances_through_pub_sub() {
+        for mode in [suite::Mode::Session, suite::Mode::Jwt] {
+            let Some((_server, a, b)) = two_instances(mode).await else {
+                return;
+            };
+            // Let the subscriptions come up.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            every_end_reaches_the_watch(&a, &b).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn across_a_cluster() {
+        let Some(cluster) = support::Cluster::start() else {
+            return;
+        };
+        let a = handle(
+            RedisStore::connect(&cluster.urls()).await.unwrap(),
+            suite::Mode::Session,
+        );
+        let b = handle(
+            RedisStore::connect(&cluster.urls()).await.unwrap(),
+            suite::Mode::Session,
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        every_end_reaches_the_watch(&a, &b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_subscription_is_made_good_by_rechecking() {
+        let Some((server, a, b)) = two_instances(suite::Mode::Session).await else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let token = b.login("10001", "web").await.unwrap().token;
+        let mut watch = a.watch(&a.authenticate(token.as_str()).await.unwrap());
+        // Drop every pub/sub connection, then revoke at once: the message is lost.
+        server.cli(&["client", "kill", "type", "pubsub"]).unwrap();
+        b.kickout("10001").await.unwrap();
+        // The resubscription says messages may be lost; the watch asks the store.
+        assert_eq!(ends_within(&mut watch, 5).await, Reason::KickedOut);
+    }
+}
