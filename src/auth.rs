@@ -319,8 +319,14 @@ impl<S: Store> Auth<S> {
 
     pub(crate) fn now_ms(&self) -> u64 {
         let now = self.inner.clock.now_ms();
-        let latest = self.inner.latest_ms.fetch_max(now, Ordering::Relaxed);
-        now.max(latest)
+        let latest = self.inner.latest_ms.load(Ordering::Relaxed);
+        if now > latest {
+            // At most one write per millisecond: requests within it only read.
+            self.inner.latest_ms.fetch_max(now, Ordering::Relaxed);
+            now
+        } else {
+            latest
+        }
     }
 
     /// The rejection for `reason`, in this handle's realm.

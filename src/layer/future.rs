@@ -32,11 +32,10 @@ pin_project! {
         Svc: Service<Request<ReqB>>,
         S: Store,
     {
+        // Boxed: only a store that must wait (a network store) gets here, and a small
+        // future is cheaper to move on every request.
         Checking {
-            check: Check<S>,
-            pending: Option<(Svc, Request<ReqB>)>,
-            auth: Auth<S>,
-            on_rejection: R,
+            pending: Box<Pending<Svc, ReqB, S, R>>,
         },
         Calling {
             #[pin]
@@ -46,6 +45,14 @@ pin_project! {
             response: Option<Svc::Response>,
         },
     }
+}
+
+/// A request waiting for its store read.
+struct Pending<Svc, ReqB, S: Store, R> {
+    check: Check<S>,
+    call: Option<(Svc, Request<ReqB>)>,
+    auth: Auth<S>,
+    on_rejection: R,
 }
 
 impl<Svc, ReqB, S, R> ResponseFuture<Svc, ReqB, S, R>
@@ -62,10 +69,12 @@ where
     ) -> Self {
         Self {
             state: State::Checking {
-                check,
-                pending: Some((ready, req)),
-                auth,
-                on_rejection,
+                pending: Box::new(Pending {
+                    check,
+                    call: Some((ready, req)),
+                    auth,
+                    on_rejection,
+                }),
             },
         }
     }
@@ -97,14 +106,9 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProj::Checking {
-                    check,
-                    pending,
-                    auth,
-                    on_rejection,
-                } => {
-                    let verdict = ready!(Pin::new(check).poll(cx));
-                    let next = match (verdict, pending.take()) {
+                StateProj::Checking { pending } => {
+                    let verdict = ready!(Pin::new(&mut pending.check).poll(cx));
+                    let next = match (verdict, pending.call.take()) {
                         (Ok(identity), Some((mut svc, mut req))) => {
                             req.extensions_mut().insert(identity);
                             State::Calling {
@@ -113,8 +117,8 @@ where
                         }
                         (Err(reason), _) => {
                             tracing::debug!(%reason, "request refused");
-                            let rejection = auth.rejection(reason);
-                            return Poll::Ready(Ok(on_rejection.on_rejection(rejection)));
+                            let rejection = pending.auth.rejection(reason);
+                            return Poll::Ready(Ok(pending.on_rejection.on_rejection(rejection)));
                         }
                         (Ok(_), None) => panic!("ResponseFuture polled after completion"),
                     };
