@@ -198,18 +198,21 @@ type LocalBoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>
 /// An `http` response of ours as an actix response.
 fn to_actix(res: http::Response<Bytes>) -> HttpResponse {
     let (parts, body) = res.into_parts();
-    let status =
-        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
+    let mut builder = HttpResponse::build(status(parts.status));
     for (name, value) in &parts.headers {
         builder.append_header((name.as_str(), value.as_bytes()));
     }
     builder.body(BoxBody::new(body))
 }
 
+/// An `http` status as actix's (the same numbers, another crate's type).
+fn status(code: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(code.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        status(self.status())
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -219,7 +222,7 @@ impl ResponseError for Rejection {
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        status(self.status())
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -248,12 +251,8 @@ impl FromRequest for UserId {
     type Error = Rejection;
     type Future = Ready<Result<Self, Rejection>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Identity>()
-                .map(|id| UserId(id.user_id_arc().clone()))
-                .ok_or_else(|| Rejection::new(Reason::MissingToken)),
-        )
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let identity = Identity::from_request(req, payload).into_inner();
+        ready(identity.map(|id| UserId(id.user_id_arc().clone())))
     }
 }
