@@ -483,10 +483,11 @@ impl<S: Store> Auth<S> {
         let user: Arc<str> = Arc::from(user_id);
         match self
             .store()
-            .jwt_issue(user_id, &jti, entry.clone(), rule, now)
+            .jwt_issue(user_id, &jti, entry.clone(), rule, fresh_epoch()?, now)
             .await?
         {
             JwtIssued::Issued {
+                epoch,
                 user_gen,
                 device_gen,
                 replaced,
@@ -499,6 +500,7 @@ impl<S: Store> Auth<S> {
                         exp: expires_at_ms / 1000,
                         nbf: None,
                         jti: jti.as_str().into(),
+                        ep: epoch,
                         ug: user_gen,
                         dg: device_gen,
                         iatm: now,
@@ -783,6 +785,15 @@ enum Ends<'a> {
 type ExtClaims = serde_json::value::RawValue;
 #[cfg(not(feature = "jwt"))]
 type ExtClaims = str;
+
+/// A random epoch for a JWT state this login may create (below 2^53, so every JSON
+/// reader keeps it exact).
+#[cfg(feature = "jwt")]
+fn fresh_epoch() -> Result<u64, Error> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(raw) >> 11)
+}
 
 /// 1 to 128 bytes, no control characters.
 pub(crate) fn valid_name(value: &str) -> bool {

@@ -128,7 +128,8 @@ impl Watchers {
     /// Starts forwarding the store's feed, once, if the store has one and a runtime runs.
     fn listen(self: &std::sync::Arc<Self>, feed: Option<broadcast::Receiver<Revoked>>) {
         let mut listener = self.listener.lock().unwrap_or_else(PoisonError::into_inner);
-        if listener.is_some() {
+        // A task that ended (its runtime stopped) is started again.
+        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
         let (Some(feed), Ok(runtime)) = (feed, tokio::runtime::Handle::try_current()) else {
@@ -163,6 +164,9 @@ pub struct SessionWatch<S: Store> {
     prepared: Option<Prepared>,
     ended: watch::Receiver<Option<Reason>>,
     resync: watch::Receiver<u64>,
+    /// A re-check is owed: at the start (an end may have come between the check of the
+    /// request and this watch), and after a resync until it completed (cancel safety).
+    recheck_due: bool,
 }
 
 impl<S: Store> std::fmt::Debug for SessionWatch<S> {
@@ -194,6 +198,12 @@ impl<S: Store> SessionWatch<S> {
             if let Some(reason) = *self.ended.borrow_and_update() {
                 return reason;
             }
+            if self.recheck_due {
+                if let Some(reason) = self.recheck().await {
+                    return reason;
+                }
+                self.recheck_due = false;
+            }
             let now = self.auth.now_ms();
             if now >= self.expires_at_ms {
                 return Reason::TokenExpired;
@@ -207,9 +217,7 @@ impl<S: Store> SessionWatch<S> {
                         tokio::time::sleep(recheck).await;
                     }
                 }
-                _ = self.resync.changed() => {
-                    if let Some(reason) = self.recheck().await { return reason; }
-                }
+                _ = self.resync.changed() => self.recheck_due = true,
                 _ = tokio::time::sleep(until_end.min(recheck)) => {
                     if let Some(reason) = self.recheck().await { return reason; }
                 }
@@ -256,6 +264,7 @@ impl<S: Store> Auth<S> {
             prepared: identity.prepared().cloned(),
             ended: watchers.subscribe(id),
             resync: watchers.resync.subscribe(),
+            recheck_due: true,
         }
     }
 

@@ -311,8 +311,11 @@ async fn revocations_vanish_once_their_tokens_expired() {
         auth.kickout_device(&format!("u{i}"), "web").await.unwrap();
     }
     assert_eq!(store.stats().jwt_users, 10);
-    clock.advance(secs(61));
+    // Revocations outlive their tokens by the grace a verifier's leeway may need.
+    let grace = kickout::store::PRUNE_GRACE_MS;
     store.purge(T0 + 61_000);
+    assert_eq!(store.stats().jwt_users, 10);
+    store.purge(T0 + 60_000 + grace);
     assert_eq!(store.stats().jwt_users, 0, "{:?}", store.stats());
 }
 
@@ -349,4 +352,44 @@ async fn live_tokens_per_user_are_capped() {
         me(&suite::app(&auth), first.as_str()).await,
         err(Reason::Replaced)
     );
+}
+
+#[tokio::test]
+async fn revocations_hold_through_the_leeway() {
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, hs(SECRET).leeway(secs(30)))
+        .ttl(secs(60))
+        .build();
+    let app = suite::app(&auth);
+    let web = auth.login("10001", "web").await.unwrap().token;
+    let phone = auth.login("10001", "phone").await.unwrap().token;
+    auth.logout(web.as_str()).await.unwrap();
+    auth.kickout_device("10001", "phone").await.unwrap();
+    // Past `exp`, within the leeway: the tokens still verify, so their revocations must
+    // still be there after writes that prune the state.
+    clock.advance(secs(75));
+    auth.login("10001", "tablet").await.unwrap();
+    assert_eq!(me(&app, web.as_str()).await, err(Reason::InvalidToken));
+    assert_eq!(me(&app, phone.as_str()).await, err(Reason::KickedOut));
+    clock.advance(secs(16));
+    assert_eq!(me(&app, web.as_str()).await, err(Reason::TokenExpired));
+}
+
+#[tokio::test]
+async fn a_kid_less_key_rotation_keeps_old_tokens() {
+    let clock = suite::clock();
+    let store = MemoryStore::new();
+    let old = handle(
+        store.clone(),
+        &clock,
+        hs(b"the old secret, thirty-two bytes!!"),
+    )
+    .build();
+    let token = old.login("10001", "web").await.unwrap().token;
+    let rotated = Jwt::new(JwtKey::hs256(b"the new secret, thirty-two bytes!!"))
+        .unwrap()
+        .verify_with(JwtKey::hs256(b"the old secret, thirty-two bytes!!"))
+        .unwrap();
+    let app = suite::app(&handle(store, &clock, rotated).build());
+    assert_eq!(me(&app, token.as_str()).await, Ok("10001:web".into()));
 }

@@ -362,10 +362,11 @@ impl Store for SwitchStore {
         j: &str,
         e: JwtEntry,
         r: LoginRule,
+        epoch: u64,
         now: u64,
     ) -> Result<JwtIssued, StoreError> {
         self.check()?;
-        self.inner.jwt_issue(u, j, e, r, now).await
+        self.inner.jwt_issue(u, j, e, r, epoch, now).await
     }
     async fn jwt_end(
         &self,

@@ -186,6 +186,35 @@ mod shared {
         }
     }
 
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn a_lost_jwt_state_never_revives_tokens() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+            b"a secret of thirty-two bytes!!!!",
+        ))
+        .unwrap();
+        let auth = Auth::builder(store).jwt(jwt).build();
+        let app = suite::app(&auth);
+        let kicked = auth.login("1", "web").await.unwrap().token;
+        auth.kickout("1").await.unwrap();
+        // Redis loses everything (a restart without persistence, an eviction).
+        server.cli(&["flushall"]).unwrap();
+        assert_eq!(
+            suite::me(&app, kicked.as_str()).await,
+            suite::err(Reason::InvalidToken)
+        );
+        // A new login starts a new state: the generations restart, the old token does not.
+        let fresh = auth.login("1", "web").await.unwrap().token;
+        assert_eq!(suite::me(&app, fresh.as_str()).await, Ok("1:web".into()));
+        assert_eq!(
+            suite::me(&app, kicked.as_str()).await,
+            suite::err(Reason::InvalidToken)
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_going_away_answers_503_quickly_and_recovery_needs_no_restart() {
         let Some((mut server, store)) = support::standalone().await else {

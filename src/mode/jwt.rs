@@ -257,9 +257,11 @@ impl Jwt {
         self
     }
 
-    /// Tolerate this much clock difference on `exp` and `nbf` (default none).
+    /// Tolerate this much clock difference on `exp` and `nbf` (default none; at most
+    /// five minutes, so revocations outlive every token they end, see
+    /// [`PRUNE_GRACE_MS`](crate::store::PRUNE_GRACE_MS)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway_ms = millis(leeway);
+        self.leeway_ms = millis(leeway).min(5 * 60_000);
         self
     }
 }
@@ -277,6 +279,9 @@ pub(crate) struct Claims<'a> {
     pub(crate) nbf: Option<u64>,
     #[serde(borrow)]
     pub(crate) jti: std::borrow::Cow<'a, str>,
+    /// The epoch of the user's revocation state at issue.
+    #[serde(default)]
+    pub(crate) ep: u64,
     /// User generation at issue.
     pub(crate) ug: u64,
     /// Device generation at issue.
@@ -300,6 +305,7 @@ pub(crate) struct Verified {
     pub(crate) tag: u16,
     pub(crate) device: Arc<str>,
     pub(crate) jti: Box<str>,
+    pub(crate) epoch: u64,
     pub(crate) user_gen: u64,
     pub(crate) device_gen: u64,
     pub(crate) issued_at_ms: u64,
@@ -346,7 +352,6 @@ impl Jwt {
         else {
             return Err(Reason::InvalidToken);
         };
-        let key = self.key_for(header)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Reason::InvalidToken)?;
@@ -354,7 +359,12 @@ impl Jwt {
             .as_bytes()
             .get(..header.len() + 1 + payload.len())
             .ok_or(Reason::InvalidToken)?;
-        if !key.verifier.verify(key.alg, message, &signature) {
+        // The header's key first; without a `kid`, any key of the same algorithm may
+        // have signed it (a rotation between kid-less keys).
+        let verified = self
+            .keys_for(header)?
+            .any(|key| key.verifier.verify(key.alg, message, &signature));
+        if !verified {
             return Err(Reason::InvalidToken);
         }
         let payload = URL_SAFE_NO_PAD
@@ -387,6 +397,7 @@ impl Jwt {
             tag: crate::token::user_tag(&claims.sub),
             device: Arc::from(&*claims.dev),
             jti: claims.jti.into(),
+            epoch: claims.ep,
             user_gen: claims.ug,
             device_gen: claims.dg,
             issued_at_ms: claims.iatm,
@@ -395,28 +406,27 @@ impl Jwt {
         })
     }
 
-    /// The key a token's header names; `alg` must be the key's own (no `none`, no
-    /// switching an RSA public key into an HMAC secret).
-    fn key_for(&self, header_b64: &str) -> Result<&Verifying, Reason> {
-        if header_b64 == self.header_b64 {
-            // Our own header: the first key, no parsing.
-            return self.keys.first().ok_or(Reason::InvalidToken);
-        }
-        let raw = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| Reason::InvalidToken)?;
-        let header: Header = serde_json::from_slice(&raw).map_err(|_| Reason::InvalidToken)?;
-        self.keys
-            .iter()
-            .find(|k| {
-                k.alg == header.alg
-                    && match (&header.kid, &k.kid) {
-                        (Some(want), Some(have)) => want == have,
-                        (None, _) => true,
-                        (Some(_), None) => false,
-                    }
-            })
-            .ok_or(Reason::InvalidToken)
+    /// The keys that may have signed a token with this header, most likely first;
+    /// `alg` must be each key's own (no `none`, no RSA public key used as an HMAC secret).
+    fn keys_for(&self, header_b64: &str) -> Result<impl Iterator<Item = &Verifying>, Reason> {
+        let (alg, kid) = if header_b64 == self.header_b64 {
+            // Our own header: no parsing.
+            (self.signing_alg, self.signing_kid.clone())
+        } else {
+            let raw = URL_SAFE_NO_PAD
+                .decode(header_b64)
+                .map_err(|_| Reason::InvalidToken)?;
+            let header: Header = serde_json::from_slice(&raw).map_err(|_| Reason::InvalidToken)?;
+            (header.alg, header.kid)
+        };
+        Ok(self.keys.iter().filter(move |k| {
+            k.alg == alg
+                && match (&kid, &k.kid) {
+                    (Some(want), Some(have)) => want == have,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                }
+        }))
     }
 }
 

@@ -74,6 +74,7 @@ impl<S: Store> Auth<S> {
             #[cfg(feature = "jwt")]
             Prepared::Jwt(v) => {
                 let token = crate::store::JwtToken {
+                    epoch: v.epoch,
                     tag: v.tag,
                     jti: &v.jti,
                     device: &v.device,

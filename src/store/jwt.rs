@@ -28,6 +28,20 @@ use crate::token::SessionId;
 /// small even for an account that logs in without end.
 pub const MAX_LIVE_TOKENS: usize = 1024;
 
+/// How long past a token's expiry its revocation is kept: a verifier accepts a token
+/// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
+/// is capped below it.
+pub const PRUNE_GRACE_MS: u64 = 10 * 60_000;
+
+/// Most remembered bumps per generation (user, or one device): older ones only name
+/// reasons; a token older than every kept bump still has an older generation, so it
+/// stays refused (it is told the reason of the oldest kept bump).
+pub const MAX_BUMPS: usize = 32;
+
+/// Most revoked single tokens remembered per user; one more turns them all into one
+/// user-generation bump (every live token of the user is then `replaced`).
+pub const MAX_REVOKED: usize = MAX_LIVE_TOKENS;
+
 /// Why and when a generation (or one token) ended, and until when that matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bump {
@@ -64,6 +78,8 @@ pub struct JwtEntry {
 /// The generations a token carries, and its id: what validation checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JwtToken<'a> {
+    /// The epoch of the user's state it was issued under.
+    pub epoch: u64,
     /// Its user's slot tag (see [`crate::SessionKey::tag`]).
     pub tag: u16,
     /// The token's `jti`.
@@ -79,6 +95,10 @@ pub struct JwtToken<'a> {
 /// The revocation state of one user in JWT mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JwtState {
+    /// Random, chosen when the state is created: a token issued under an earlier state
+    /// (one the store lost or forgot) never matches, so lost generations cannot revive
+    /// tokens they had ended.
+    pub epoch: u64,
     /// Current user generation.
     pub generation: u64,
     /// Ended user generations, by generation.
@@ -98,6 +118,8 @@ pub struct JwtState {
 pub enum JwtIssued {
     /// The token may be issued with these generations; these tokens were replaced.
     Issued {
+        /// The state's epoch to embed.
+        epoch: u64,
         /// User generation to embed.
         user_gen: u64,
         /// Device generation to embed.
@@ -151,14 +173,21 @@ impl JwtState {
             })
     }
 
-    /// Drops what no live token needs any more.
+    /// Whether `token` was issued under this state (see [`JwtState::epoch`]).
+    pub fn issued(&self, token: JwtToken<'_>) -> bool {
+        self.epoch == token.epoch
+    }
+
+    /// Drops what no token can need any more: index entries at their token's expiry,
+    /// revocations and bumps [`PRUNE_GRACE_MS`] after the expiry of what they ended.
     pub fn prune(&mut self, now_ms: u64) {
+        let cutoff = now_ms.saturating_sub(PRUNE_GRACE_MS);
         self.index.retain(|_, e| e.expires_at_ms > now_ms);
-        self.revoked.retain(|_, b| b.until_ms > now_ms);
-        self.bumps.retain(|_, b| b.until_ms > now_ms);
+        self.revoked.retain(|_, b| b.until_ms > cutoff);
+        self.bumps.retain(|_, b| b.until_ms > cutoff);
         let index = &self.index;
         self.devices.retain(|device, d| {
-            d.bumps.retain(|_, b| b.until_ms > now_ms);
+            d.bumps.retain(|_, b| b.until_ms > cutoff);
             // A device's generation may restart only when no token of it lives.
             !d.bumps.is_empty() || index.values().any(|e| *e.device == **device)
         });
@@ -174,7 +203,7 @@ impl JwtState {
 
     /// When the state may be forgotten at the latest (Unix ms).
     pub fn expires_at_ms(&self) -> u64 {
-        self.max_exp_ms
+        self.max_exp_ms.saturating_add(PRUNE_GRACE_MS)
     }
 
     fn bump_user(&mut self, reason: EndReason, now_ms: u64) {
@@ -183,22 +212,30 @@ impl JwtState {
             at_ms: now_ms,
             until_ms: self.max_exp_ms,
         };
-        self.bumps.insert(self.generation, bump);
+        push_bump(&mut self.bumps, self.generation, bump);
         self.generation += 1;
     }
 
     fn bump_device(&mut self, device: &str, reason: EndReason, now_ms: u64) {
         let until_ms = self.max_exp_ms;
         let d = self.devices.entry(device.to_owned()).or_default();
-        d.bumps.insert(
-            d.generation,
-            Bump {
-                reason,
-                at_ms: now_ms,
-                until_ms,
-            },
-        );
+        let bump = Bump {
+            reason,
+            at_ms: now_ms,
+            until_ms,
+        };
+        push_bump(&mut d.bumps, d.generation, bump);
         d.generation += 1;
+    }
+
+    /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces them all.
+    fn revoke(&mut self, jti: &str, bump: Bump) {
+        self.revoked.insert(jti.to_owned(), bump);
+        if self.revoked.len() > MAX_REVOKED {
+            self.bump_user(EndReason::Replaced, bump.at_ms);
+            self.revoked.clear();
+            self.index.clear();
+        }
     }
 
     /// Index entries in a login's scope, oldest first.
@@ -225,6 +262,7 @@ impl JwtState {
                     return JwtIssued::LimitReached;
                 }
                 let excess = scope.len() + 1 - max;
+                let mut pending = Vec::new();
                 if excess == scope.len() {
                     // Every token in scope goes: one generation bump ends them all.
                     match rule.limit() {
@@ -241,7 +279,7 @@ impl JwtState {
                                 at_ms: now_ms,
                                 until_ms: e.expires_at_ms,
                             };
-                            self.revoked.insert(j.clone(), bump);
+                            pending.push((j.clone(), bump));
                         }
                     }
                 }
@@ -249,6 +287,9 @@ impl JwtState {
                     if let Some(e) = self.index.remove(j) {
                         replaced.push((j.clone(), e));
                     }
+                }
+                for (j, bump) in pending {
+                    self.revoke(&j, bump);
                 }
             }
         }
@@ -261,6 +302,7 @@ impl JwtState {
         self.max_exp_ms = self.max_exp_ms.max(entry.expires_at_ms);
         self.index.insert(jti.to_owned(), JwtEntry { seq, ..entry });
         JwtIssued::Issued {
+            epoch: self.epoch,
             user_gen: self.generation,
             device_gen,
             replaced,
@@ -303,7 +345,7 @@ impl JwtState {
             at_ms: now_ms,
             until_ms: entry.expires_at_ms,
         };
-        self.revoked.insert(jti.to_owned(), bump);
+        self.revoke(jti, bump);
         Some(entry)
     }
 
@@ -322,4 +364,12 @@ pub(crate) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Opt
         issued_at_ms: e.issued_at_ms,
         expires_at_ms: e.expires_at_ms,
     })
+}
+
+/// Records a bump, forgetting the oldest past [`MAX_BUMPS`].
+fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
+    bumps.insert(generation, bump);
+    while bumps.len() > MAX_BUMPS {
+        bumps.pop_first();
+    }
 }

@@ -421,10 +421,14 @@ impl Shard {
 
 impl Shard {
     /// The user's JWT state, created (and queued for expiry) if absent.
-    fn jwt_state(&mut self, user_id: &str) -> &mut JwtState {
+    fn jwt_state(&mut self, user_id: &str, fresh_epoch: u64) -> &mut JwtState {
         if !self.jwt.contains_key(user_id) {
             let user: Arc<str> = Arc::from(user_id);
-            self.jwt.insert(user.clone(), JwtState::default());
+            let state = JwtState {
+                epoch: fresh_epoch,
+                ..JwtState::default()
+            };
+            self.jwt.insert(user.clone(), state);
             // Looked at again at its expiry; rescheduled while it lives.
             self.queue.push(Reverse((0, Due::Jwt(user))));
         }
@@ -556,7 +560,7 @@ impl Store for MemoryStore {
 
     fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
         let shard = read(self.shard(token.tag));
-        let status = match shard.jwt.get(user_id) {
+        let status = match shard.jwt.get(user_id).filter(|st| st.issued(token)) {
             None => JwtStatus::default(),
             Some(state) => {
                 let ended = state.ended(token);
@@ -583,6 +587,7 @@ impl Store for MemoryStore {
         jti: &str,
         entry: JwtEntry,
         rule: LoginRule,
+        fresh_epoch: u64,
         now_ms: u64,
     ) -> Result<JwtIssued, StoreError> {
         let tag = user_tag(user_id);
@@ -590,7 +595,7 @@ impl Store for MemoryStore {
             if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
                 return JwtIssued::Banned { until_ms };
             }
-            let state = shard.jwt_state(user_id);
+            let state = shard.jwt_state(user_id, fresh_epoch);
             state.issue(jti, entry, rule, now_ms)
         });
         if let JwtIssued::Issued { replaced, .. } = &issued {
@@ -626,12 +631,19 @@ impl Store for MemoryStore {
                     (user_id.to_owned(), state.end_user(device, reason, now_ms))
                 }
                 JwtTarget::Session(id) => {
-                    // An operator's call by id: find the user among this shard's states.
+                    // The caller's user if it knows it; else (an operator's call by id)
+                    // find the user among this shard's states.
                     let jti = id.jti();
-                    let Some((user, state)) = shard
-                        .jwt
-                        .iter_mut()
-                        .find(|(_, st)| st.index.contains_key(&jti))
+                    let found = match shard.jwt.get_key_value(user_id) {
+                        Some((user, _)) => Some(user.clone()),
+                        None => shard
+                            .jwt
+                            .iter()
+                            .find(|(_, st)| st.index.contains_key(&jti))
+                            .map(|(user, _)| user.clone()),
+                    };
+                    let Some((user, state)) =
+                        found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
                     else {
                         return Vec::new();
                     };

@@ -15,7 +15,10 @@ mod redis;
 pub use self::redis::{RedisJwtCheck, RedisLookup, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "jwt")]
 pub(crate) use jwt::info as jwt_info;
-pub use jwt::{Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken, MAX_LIVE_TOKENS};
+pub use jwt::{
+    Bump, DeviceGen, JwtEntry, JwtIssued, JwtState, JwtToken, MAX_BUMPS, MAX_LIVE_TOKENS,
+    MAX_REVOKED, PRUNE_GRACE_MS,
+};
 pub use memory::{MemoryStats, MemoryStore};
 
 use std::future::Future;
@@ -310,17 +313,20 @@ pub trait Store: Send + Sync + 'static {
     type JwtCheck: Future<Output = Result<JwtStatus, StoreError>> + Send + Unpin + 'static;
 
     /// JWT mode's one read per request: whether `token` of `user_id` was ended, and
-    /// why ([`JwtState::ended`]), and for a ban whether it still stands.
+    /// why ([`JwtState::ended`]), and for a ban whether it still stands. A token not
+    /// [issued](JwtState::issued) under the stored state is unknown.
     fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck;
 
     /// JWT mode's login: refuse if the user is banned, else apply `rule` and record
     /// the token ([`JwtState::issue`]), atomically.
+    /// `fresh_epoch` is the epoch of the state if this login creates it.
     fn jwt_issue(
         &self,
         user_id: &str,
         jti: &str,
         entry: JwtEntry,
         rule: LoginRule,
+        fresh_epoch: u64,
         now_ms: u64,
     ) -> impl Future<Output = Result<JwtIssued, StoreError>> + Send;
 

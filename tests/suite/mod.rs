@@ -139,6 +139,7 @@ macro_rules! all_cases {
             rules_hold_under_simultaneous_logins,
             clock_stepping_back_revives_nothing,
             a_lagging_event_receiver_slows_nothing,
+            jwt_state_stays_bounded,
             absolute_expiry_then_retention_then_gone,
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
@@ -634,6 +635,35 @@ pub async fn a_lagging_event_receiver_slows_nothing<S: Store>(store: S, mode: Mo
         never_read.recv().await.unwrap().kind,
         EventKind::LoggedIn { .. }
     ));
+}
+
+pub async fn jwt_state_stays_bounded<S: Store>(store: S, mode: Mode) {
+    if mode == Mode::Session {
+        return; // JWT mode's generations and blacklist
+    }
+    let clock = clock();
+    let auth = builder(store, &clock, mode)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    // One-per-device replacements bump the device generation each time; only the newest
+    // bumps are remembered, and every older token stays refused.
+    let first = auth.login("10001", "web").await.unwrap().token;
+    for _ in 0..200 {
+        auth.login("10001", "web").await.unwrap();
+    }
+    assert_eq!(me(&app, first.as_str()).await, err(Reason::Replaced));
+    // Logouts blacklist tokens; past MAX_REVOKED, one bump replaces every live token.
+    let kept = auth.login("10001", "phone").await.unwrap().token;
+    for i in 0..kickout::store::MAX_REVOKED {
+        let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
+        auth.logout(t.as_str()).await.unwrap();
+    }
+    assert_eq!(me(&app, kept.as_str()).await, Ok("10001:phone".into()));
+    let t = auth.login("10001", "last").await.unwrap().token;
+    auth.logout(t.as_str()).await.unwrap();
+    assert_eq!(me(&app, kept.as_str()).await, err(Reason::Replaced));
+    assert!(auth.login("10001", "again").await.is_ok());
 }
 
 pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S, mode: Mode) {

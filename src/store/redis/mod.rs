@@ -354,6 +354,8 @@ fn record(
 /// JWT mode's state as stored (see `scripts.rs`): bumps are `[reason, at, until]`.
 #[derive(serde::Deserialize)]
 struct WireState {
+    #[serde(default)]
+    ep: String,
     g: u64,
     #[serde(default)]
     gb: std::collections::BTreeMap<String, (String, String, String)>,
@@ -389,6 +391,11 @@ fn bumps(
 fn jwt_state(raw: &str) -> Result<JwtState, StoreError> {
     let wire: WireState = serde_json::from_str(raw).map_err(|_| corrupt("a JWT state"))?;
     Ok(JwtState {
+        epoch: if wire.ep.is_empty() {
+            0
+        } else {
+            num(&wire.ep)?
+        },
         generation: wire.g,
         bumps: bumps(&wire.gb)?,
         devices: wire
@@ -575,19 +582,24 @@ impl Store for RedisStore {
         let skey = format!("{base}j:{user_id}");
         let bkey = format!("{base}b:{user_id}");
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
-        let (user_gen, device_gen) = (token.user_gen, token.device_gen);
+        let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
         Box::pin(async move {
             let Some(raw) = store.get(&skey).await? else {
                 return Ok(JwtStatus::default());
             };
             let state = jwt_state(&raw)?;
-            let ended = state.ended(JwtToken {
+            let token = JwtToken {
+                epoch,
                 tag: 0,
                 jti: &jti,
                 device: &device,
                 user_gen,
                 device_gen,
-            });
+            };
+            if !state.issued(token) {
+                return Ok(JwtStatus::default());
+            }
+            let ended = state.ended(token);
             let ban_until_ms = match ended {
                 Some(Ended {
                     reason: EndReason::Banned,
@@ -614,6 +626,7 @@ impl Store for RedisStore {
         jti: &str,
         entry: JwtEntry,
         rule: LoginRule,
+        fresh_epoch: u64,
         now_ms: u64,
     ) -> Result<JwtIssued, StoreError> {
         let tag = user_tag(user_id);
@@ -638,10 +651,11 @@ impl Store for RedisStore {
             .arg(max)
             .arg(per_device)
             .arg(u8::from(rule.overflow() == Overflow::RefuseNew))
+            .arg(fresh_epoch.to_string())
             .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
         match reply.split_first() {
-            Some((status, [user_gen, device_gen, rest @ ..])) if status == "ok" => {
+            Some((status, [epoch, user_gen, device_gen, rest @ ..])) if status == "ok" => {
                 let replaced = jwt_infos(user_id, tag, rest)?
                     .into_iter()
                     .map(|info| {
@@ -655,6 +669,7 @@ impl Store for RedisStore {
                     })
                     .collect();
                 Ok(JwtIssued::Issued {
+                    epoch: num(epoch)?,
                     user_gen: num(user_gen)?,
                     device_gen: num(device_gen)?,
                     replaced,

@@ -227,16 +227,21 @@ local function jload(k)
   if not s then return nil end
   return cjson.decode(s)
 end
+-- PRUNE_GRACE_MS, MAX_BUMPS, MAX_REVOKED of src/store/jwt.rs.
+local GRACE, MAX_BUMPS, MAX_REVOKED = 600000, 32, 1024
 local function jopen(base, user)
-  local st = jload(base .. 'j:' .. user) or {g = 0, gb = {}, d = {}, bl = {}, mx = '0'}
-  return st, (jload(base .. 'ji:' .. user) or {})
+  local st = jload(base .. 'j:' .. user)
+  local fresh = st == nil
+  st = st or {ep = '0', g = 0, gb = {}, d = {}, bl = {}, mx = '0'}
+  return st, (jload(base .. 'ji:' .. user) or {}), fresh
 end
 local function jprune(st, ix, now)
+  local cutoff = now - GRACE
   for j, e in pairs(ix) do if tonumber(e.e) <= now then ix[j] = nil end end
-  for j, b in pairs(st.bl) do if tonumber(b[3]) <= now then st.bl[j] = nil end end
-  for g, b in pairs(st.gb) do if tonumber(b[3]) <= now then st.gb[g] = nil end end
+  for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
+  for g, b in pairs(st.gb) do if tonumber(b[3]) <= cutoff then st.gb[g] = nil end end
   for dv, d in pairs(st.d) do
-    for g, b in pairs(d.b) do if tonumber(b[3]) <= now then d.b[g] = nil end end
+    for g, b in pairs(d.b) do if tonumber(b[3]) <= cutoff then d.b[g] = nil end end
     if next(d.b) == nil then
       local used = false
       for _, e in pairs(ix) do if e.v == dv then used = true end end
@@ -246,7 +251,7 @@ local function jprune(st, ix, now)
 end
 local function jsave(base, user, st, ix, now)
   local skey, ikey = base .. 'j:' .. user, base .. 'ji:' .. user
-  local ttl = tonumber(st.mx) - now
+  local ttl = tonumber(st.mx) + GRACE - now
   if ttl < 1 then ttl = 1 end
   if next(ix) == nil and next(st.bl) == nil and next(st.gb) == nil and next(st.d) == nil then
     redis.call('DEL', skey, ikey)
@@ -256,15 +261,38 @@ local function jsave(base, user, st, ix, now)
   if next(ix) == nil then redis.call('DEL', ikey) else
     redis.call('SET', ikey, cjson.encode(ix), 'PX', ttl) end
 end
+local function trim(bumps)
+  local count, oldest = 0, nil
+  for g in pairs(bumps) do
+    count = count + 1
+    if oldest == nil or tonumber(g) < tonumber(oldest) then oldest = g end
+  end
+  if count > MAX_BUMPS then bumps[oldest] = nil end
+end
 local function bump_user(st, reason, nowstr)
   st.gb[tostring(st.g)] = {reason, nowstr, st.mx}
   st.g = st.g + 1
+  trim(st.gb)
 end
 local function bump_device(st, dv, reason, nowstr)
   local d = st.d[dv] or {g = 0, b = {}}
   d.b[tostring(d.g)] = {reason, nowstr, st.mx}
   d.g = d.g + 1
+  trim(d.b)
   st.d[dv] = d
+end
+local function revoke(base, st, ix, j, bump, nowstr)
+  st.bl[j] = bump
+  local count = 0
+  for _ in pairs(st.bl) do count = count + 1 end
+  if count > MAX_REVOKED then
+    bump_user(st, 'r', nowstr)
+    st.bl = {}
+    for k in pairs(ix) do
+      ix[k] = nil
+      redis.call('DEL', base .. 'jt:' .. k)
+    end
+  end
 end
 local function oldest_first(ix, keep)
   local list = {}
@@ -287,13 +315,15 @@ end
 "#;
 
 /// KEYS[1] user state; ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited),
-/// per-device 1|0, refuse 1|0. Returns {'ok', ug, dg, replaced (jti, device, iat, exp)...}
+/// per-device 1|0, refuse 1|0, epoch if new, channel. Returns {'ok', epoch, ug, dg,
+/// replaced (jti, device, iat, exp)...}
 /// | {'banned', until} | {'limit'}.
 const JWT_ISSUE: &str = r#"
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local ban = redis.call('GET', base .. 'b:' .. user)
 if ban and tonumber(ban) > now then return {'banned', ban} end
-local st, ix = jopen(base, user)
+local st, ix, fresh = jopen(base, user)
+if fresh then st.ep = ARGV[11] end
 jprune(st, ix, now)
 local replaced = {}
 local max = tonumber(ARGV[8])
@@ -304,13 +334,16 @@ if max > 0 then
     local excess = #scope - max + 1
     if excess == #scope then
       if ARGV[9] == '1' then bump_device(st, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
+      for k = 1, excess do take(base, ix, scope[k][3], replaced) end
     else
+      local bumps = {}
       for k = 1, excess do
         local j = scope[k][3]
-        st.bl[j] = {'r', nowstr, ix[j].e}
+        bumps[k] = {'r', nowstr, ix[j].e}
+        take(base, ix, j, replaced)
       end
+      for k = 1, excess do revoke(base, st, ix, scope[k][3], bumps[k], nowstr) end
     end
-    for k = 1, excess do take(base, ix, scope[k][3], replaced) end
   end
 end
 local live = 0
@@ -333,7 +366,7 @@ if ttl < 1 then ttl = 1 end
 redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
-local out = {'ok', tostring(st.g), tostring(dg)}
+local out = {'ok', st.ep, tostring(st.g), tostring(dg)}
 for _, v in ipairs(replaced) do table.insert(out, v) end
 return out
 "#;
@@ -354,8 +387,8 @@ local out = {user}
 if mode == 't' then
   local e = ix[ARGV[5]]
   if e then
-    st.bl[ARGV[5]] = {reason, nowstr, e.e}
     take(base, ix, ARGV[5], out)
+    revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e}, nowstr)
   end
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
