@@ -20,7 +20,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
-use kickout::store::{MemoryStore, RedisStore};
+use kickout::store::{MemoryStore, NearCache, RedisStore};
 use kickout::{Auth, AuthLayer, Identity, LoginRule};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (memory, redis, floor, tokens, redis_auth) = rt.block_on(async {
+    let (memory, redis, floor, tokens, redis_auth, near) = rt.block_on(async {
         let memory_auth = Auth::new(MemoryStore::new());
         let redis_auth = Auth::builder(RedisStore::connect(&server.url()).await.unwrap())
             .login_rule(LoginRule::one_per_device())
@@ -154,12 +154,19 @@ fn bench(c: &mut Criterion) {
             .set(format!("floor:{floor_token}"), "user1")
             .await
             .unwrap();
+        // The same Redis behind a near cache of one second (see NearCache).
+        let near_store = NearCache::new(
+            RedisStore::connect(&server.url()).await.unwrap(),
+            Duration::from_secs(1),
+        );
+        let near = kickout_routes().layer(AuthLayer::new(Auth::new(near_store)));
         (
             kickout_routes().layer(AuthLayer::new(memory_auth)),
             kickout_routes().layer(AuthLayer::new(redis_auth.clone())),
             floor_routes().layer(FloorLayer(conn)),
             [memory_token, floor_token, redis_token],
             redis_auth,
+            near,
         )
     });
     let [memory_token, floor_token, redis_token] = &tokens;
@@ -174,6 +181,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("kickout_redis", |b| {
         b.to_async(&rt).iter(|| call(&redis, redis_token))
     });
+    group.bench_function("kickout_redis_near_cache", |b| {
+        b.to_async(&rt).iter(|| call(&near, redis_token))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("redis_64_concurrent");
@@ -185,6 +195,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("kickout_redis", |b| {
         b.to_async(&rt).iter(|| call_64(&redis, redis_token))
+    });
+    group.bench_function("kickout_redis_near_cache", |b| {
+        b.to_async(&rt).iter(|| call_64(&near, redis_token))
     });
     group.finish();
 

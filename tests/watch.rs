@@ -184,3 +184,79 @@ mod redis {
         assert_eq!(ends_within(&mut watch, 5).await, Reason::KickedOut);
     }
 }
+
+#[cfg(feature = "redis")]
+mod near_cache {
+    use super::*;
+    use kickout::store::{NearCache, RedisStore};
+
+    async fn refused_within(app: &axum::Router, token: &str, millis: u64) -> Duration {
+        let started = std::time::Instant::now();
+        loop {
+            if suite::me(app, token).await.is_err() {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(millis),
+                "still accepted"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_sessions_follow_revocations_from_anywhere() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let cached = Auth::new(NearCache::new(store, Duration::from_secs(30)));
+        let other = Auth::new(RedisStore::connect(&server.url()).await.unwrap());
+        let app = suite::app(&cached);
+        let t = cached.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
+        // Served from the cache: no GET for 50 requests.
+        let before = server.command_calls().get("get").copied().unwrap_or(0);
+        for _ in 0..50 {
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+        }
+        let after = server.command_calls().get("get").copied().unwrap_or(0);
+        assert!(
+            after - before <= 1,
+            "{} GETs for 50 requests",
+            after - before
+        );
+        // A kickout through another instance reaches the cache through pub/sub.
+        other.kickout("1").await.unwrap();
+        refused_within(&app, t.as_str(), 1000).await;
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+        // Its own writes invalidate at once.
+        let t = cached.login("2", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        cached.logout(t.as_str()).await.unwrap();
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::InvalidToken)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_message_is_stale_for_at_most_max_age() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let cached = Auth::new(NearCache::new(store, Duration::from_millis(500)));
+        let other = Auth::new(RedisStore::connect(&server.url()).await.unwrap());
+        let app = suite::app(&cached);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = cached.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        server.cli(&["client", "kill", "type", "pubsub"]).unwrap();
+        other.kickout("1").await.unwrap();
+        let took = refused_within(&app, t.as_str(), 600).await;
+        assert!(took <= Duration::from_millis(600), "{took:?}");
+    }
+}

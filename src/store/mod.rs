@@ -8,8 +8,11 @@
 
 mod jwt;
 mod memory;
+mod near_cache;
 #[cfg(feature = "redis")]
 mod redis;
+
+pub use near_cache::{CachedJwtCheck, CachedLookup, NearCache};
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisJwtCheck, RedisLookup, RedisStore, RedisStoreBuilder};
