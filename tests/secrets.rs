@@ -1,0 +1,70 @@
+//! Tokens are secrets: no log line at any level and no `Debug` output carries one.
+
+mod suite;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kickout::store::MemoryStore;
+use kickout::{Auth, LoginRule};
+
+/// Collects everything `tracing` writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_log_line_and_no_debug_output_carries_a_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut tokens = Vec::new();
+    let mut debug = String::new();
+    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
+        let auth: Auth = suite::builder(MemoryStore::new(), &suite::clock(), mode)
+            .login_rule(LoginRule::one_per_device())
+            .build();
+        let app = suite::app(&auth);
+        let a = auth.login("10001", "web").await.unwrap();
+        let b = auth.login("10001", "web").await.unwrap(); // replaces a
+        let c = auth.login("10002", "web").await.unwrap();
+        let me = auth.authenticate(b.token.as_str()).await.unwrap();
+        debug.push_str(&format!("{a:?} {b:?} {me:?} {:?} {auth:?}", a.token));
+        for t in [&a.token, &b.token, &c.token] {
+            let _ = suite::me(&app, t.as_str()).await;
+        }
+        auth.logout(b.token.as_str()).await.unwrap();
+        auth.kickout("10002").await.unwrap();
+        auth.ban("10001", Duration::from_secs(60)).await.unwrap();
+        for t in [&a.token, &b.token, &c.token] {
+            let _ = suite::me(&app, t.as_str()).await;
+            let _ = auth.authenticate(t.as_str()).await;
+        }
+        tokens.extend([a.token, b.token, c.token]);
+    }
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("login"), "the capture works: {logs}");
+    for token in &tokens {
+        let secret = token.as_str();
+        assert!(!logs.contains(secret), "a token in the logs");
+        assert!(!debug.contains(secret), "a token in Debug output");
+        // Not even its signature or random part.
+        let tail = &secret[secret.len() - 20..];
+        assert!(!logs.contains(tail) && !debug.contains(tail));
+    }
+}
