@@ -4,7 +4,8 @@
 //! On a Cluster, a `PUBLISH` on any node reaches subscribers on every node, so one
 //! subscription to any node suffices; the task moves to the next node when one fails.
 //! After each (re)subscription it sends [`Revoked::Resync`]: messages published while it
-//! was away are lost, so watches re-check the store instead of trusting silence.
+//! was away are lost, so watches re-check the store instead of trusting silence. A ping
+//! every five seconds finds a connection that died without closing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,9 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use super::end_reason;
+
+/// How often an idle subscription checks its connection.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
 
@@ -50,16 +54,26 @@ async fn listen(
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
     pubsub.subscribe(channel).await?;
     let _ = feed.send(Revoked::Resync);
-    let mut messages = pubsub.on_message();
-    while let Some(message) = messages.next().await {
-        let Ok(payload) = message.get_payload::<String>() else {
-            continue;
-        };
-        if let Some(ended) = parse(&payload) {
-            let _ = feed.send(Revoked::Sessions(ended));
+    let (mut sink, mut messages) = pubsub.split();
+    // A connection that died without a word (no FIN) is found by a ping unanswered.
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else { return Ok(()) };
+                let Ok(payload) = message.get_payload::<String>() else { continue };
+                if let Some(ended) = parse(&payload) {
+                    let _ = feed.send(Revoked::Sessions(ended));
+                }
+            }
+            _ = keepalive.tick() => {
+                tokio::time::timeout(timeout, sink.ping::<redis::Value>())
+                    .await
+                    .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "ping timed out")))??;
+            }
         }
     }
-    Ok(())
 }
 
 /// `s|<reason>|<session id>,...` or `j|<reason>|<tag hex>|<jti>,...`.
