@@ -23,9 +23,10 @@ use super::{EndReason, Ended, SessionInfo};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::SessionId;
 
-/// Most live tokens a user may hold in JWT mode, whatever the rule: a login past it
-/// replaces them all with one generation bump, so the state read on every request stays
-/// small even for an account that logs in without end.
+/// Most live sessions a user may hold, whatever the rule. In session mode a login past
+/// it replaces the oldest; in JWT mode it replaces them all with one generation bump, so
+/// the state read on every request stays small. Either way no account can make its
+/// logins slow by logging in without end.
 pub const MAX_LIVE_TOKENS: usize = 1024;
 
 /// How long past a token's expiry its revocation is kept: a verifier accepts a token

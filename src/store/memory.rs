@@ -7,7 +7,7 @@ use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::jwt::{self, JwtEntry, JwtIssued, JwtState, JwtToken};
+use super::jwt::{self, JwtEntry, JwtIssued, JwtState, JwtToken, MAX_LIVE_TOKENS};
 use super::{
     Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, Revoked, SessionInfo,
     SessionRecord, Store, StoreError, Target, Touch, purge_time,
@@ -402,6 +402,33 @@ impl Shard {
                     in_scope.iter().any(|(_, _, old)| old == id)
                 });
             }
+        }
+        // Whatever the rule, a user holds at most MAX_LIVE_TOKENS live sessions: the
+        // oldest go, so no account can make its logins (and its shard) slow.
+        let live = self.users.get(&user_id).map_or(0, |u| u.sessions.len());
+        if live >= MAX_LIVE_TOKENS {
+            let excess = live + 1 - MAX_LIVE_TOKENS;
+            let oldest: Vec<SessionId> = self
+                .users
+                .get(&user_id)
+                .map(|u| {
+                    let mut ids: Vec<(u64, usize, SessionId)> = u
+                        .sessions
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(order, id)| {
+                            Some((self.sessions.get(id)?.info.issued_at_ms, order, *id))
+                        })
+                        .collect();
+                    ids.sort_unstable();
+                    ids.into_iter().take(excess).map(|(_, _, id)| id).collect()
+                })
+                .unwrap_or_default();
+            replaced.extend(
+                self.end_sessions(&user_id, EndReason::Replaced, now_ms, |id, _| {
+                    oldest.contains(id)
+                }),
+            );
         }
         let id = new.key.session_id();
         let entry = Entry {

@@ -140,6 +140,7 @@ macro_rules! all_cases {
             clock_stepping_back_revives_nothing,
             a_lagging_event_receiver_slows_nothing,
             jwt_state_stays_bounded,
+            live_sessions_per_user_are_capped,
             absolute_expiry_then_retention_then_gone,
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
@@ -664,6 +665,36 @@ pub async fn jwt_state_stays_bounded<S: Store>(store: S, mode: Mode) {
     auth.logout(t.as_str()).await.unwrap();
     assert_eq!(me(&app, kept.as_str()).await, err(Reason::Replaced));
     assert!(auth.login("10001", "again").await.is_ok());
+}
+
+pub async fn live_sessions_per_user_are_capped<S: Store>(store: S, mode: Mode) {
+    let clock = clock();
+    let auth = builder(store, &clock, mode)
+        .login_rule(LoginRule::unlimited())
+        .build();
+    let app = app(&auth);
+    let first = auth.login("10001", "d0").await.unwrap();
+    for i in 1..kickout::store::MAX_LIVE_TOKENS {
+        clock.advance(Duration::from_millis(1));
+        auth.login("10001", &format!("d{i}")).await.unwrap();
+    }
+    assert_eq!(
+        auth.sessions("10001").await.unwrap().len(),
+        kickout::store::MAX_LIVE_TOKENS
+    );
+    let over = auth.login("10001", "one-too-many").await.unwrap();
+    assert!(
+        over.replaced
+            .iter()
+            .any(|s| s.session_id == first.session.session_id)
+    );
+    assert_eq!(me(&app, first.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(
+        me(&app, over.token.as_str()).await,
+        Ok("10001:one-too-many".into())
+    );
+    let live = auth.sessions("10001").await.unwrap().len();
+    assert!(live <= kickout::store::MAX_LIVE_TOKENS, "{live}");
 }
 
 pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S, mode: Mode) {

@@ -99,6 +99,15 @@ if max > 0 and #scope >= max then
     redis.call('ZREM', KEYS[1], scope[k][3])
   end
 end
+-- MAX_LIVE_TOKENS, whatever the rule: the oldest go.
+local live = redis.call('ZCARD', KEYS[1])
+if live >= 1024 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, live - 1024)) do
+    local old = load(base .. 's:' .. id)
+    if old then end_one(base, id, old, 'r', now, nowstr, out) end
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
 local e, r = tonumber(ARGV[7]), tonumber(ARGV[9])
 local rec = {d = ARGV[3], u = ARGV[4], v = ARGV[5], i = ARGV[6], e = ARGV[7], r = ARGV[9],
   n = tostring(maxn + 1)}
