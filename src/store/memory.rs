@@ -61,7 +61,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Shard {
-    sessions: HashMap<SessionId, Entry>,
+    /// Keys are digests of random tokens: a fast hasher is enough here.
+    sessions: HashMap<SessionId, Entry, foldhash::fast::RandomState>,
     users: HashMap<Arc<str>, User>,
     /// JWT mode's revocation state, by user.
     jwt: HashMap<Arc<str>, JwtState>,
