@@ -34,32 +34,27 @@ async fn every_end_reaches_the_watch<S: Store>(on: &Auth<S>, by: &Auth<S>) {
     let t = by.login("kick", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.kickout("kick").await.unwrap();
-    eprintln!("kickout");
     assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
 
     let t = by.login("out", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.logout(t.as_str()).await.unwrap();
-    eprintln!("logout");
     assert_eq!(ends_within(&mut w, 3).await, Reason::InvalidToken);
 
     let t = by.login("replace", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.login("replace", "web").await.unwrap();
-    eprintln!("replace");
     assert_eq!(ends_within(&mut w, 3).await, Reason::Replaced);
 
     let t = by.login("ban", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.ban("ban", Duration::from_secs(60)).await.unwrap();
-    eprintln!("ban");
     assert_eq!(ends_within(&mut w, 3).await, Reason::Banned);
 
     let t = by.login("device", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     let id = on.authenticate(t.as_str()).await.unwrap().session_id();
     by.kickout_session(id).await.unwrap();
-    eprintln!("kickout_session");
     assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
 
     // A session that lives keeps its watch waiting.
