@@ -599,9 +599,7 @@ impl<S: Store> Auth<S> {
             let Ok(v) = jwt.verify(token, self.now_ms()) else {
                 return Ok(false);
             };
-            let Some(id) = SessionId::from_jti(v.tag, &v.jti) else {
-                return Ok(false);
-            };
+            let id = v.session_id;
             return self
                 .end_one(Ends::Jwt(&v.user_id, id), EndReason::LoggedOut)
                 .await;

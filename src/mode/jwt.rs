@@ -20,6 +20,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::clock::millis;
 use crate::rejection::Reason;
+use crate::token::SessionId;
 
 /// One key: its algorithm, the key to verify with, and (for the signing key) the key to
 /// sign with.
@@ -303,6 +304,8 @@ pub(crate) struct Verified {
     pub(crate) user_id: Arc<str>,
     /// The user's slot tag, computed once.
     pub(crate) tag: u16,
+    /// The session's id (tag and `jti`), computed once.
+    pub(crate) session_id: SessionId,
     pub(crate) device: Arc<str>,
     pub(crate) jti: Box<str>,
     pub(crate) epoch: u64,
@@ -392,9 +395,12 @@ impl Jwt {
         if !crate::auth::valid_name(&claims.sub) || !crate::auth::valid_name(&claims.dev) {
             return Err(Reason::InvalidToken);
         }
+        let tag = crate::token::user_tag(&claims.sub);
+        let session_id = SessionId::from_jti(tag, &claims.jti).ok_or(Reason::InvalidToken)?;
         Ok(Verified {
             user_id: Arc::from(&*claims.sub),
-            tag: crate::token::user_tag(&claims.sub),
+            tag,
+            session_id,
             device: Arc::from(&*claims.dev),
             jti: claims.jti.into(),
             epoch: claims.ep,

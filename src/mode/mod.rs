@@ -132,10 +132,8 @@ fn jwt_verdict(status: crate::store::JwtStatus, v: &jwt::Verified) -> Result<Ide
             EndReason::Banned => Reason::KickedOut,
         });
     }
-    let session_id =
-        crate::token::SessionId::from_jti(v.tag, &v.jti).ok_or(Reason::InvalidToken)?;
     let identity = Identity::new(SessionInfo {
-        session_id,
+        session_id: v.session_id,
         user_id: v.user_id.clone(),
         device: v.device.clone(),
         issued_at_ms: v.issued_at_ms,
