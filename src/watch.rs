@@ -62,14 +62,9 @@ impl Drop for Watchers {
     }
 }
 
-/// The reason a token gets once its session ended this way.
-pub(crate) fn reason_of(end: EndReason) -> Reason {
-    match end {
-        EndReason::LoggedOut => Reason::InvalidToken,
-        EndReason::KickedOut => Reason::KickedOut,
-        EndReason::Replaced => Reason::Replaced,
-        EndReason::Banned => Reason::Banned,
-    }
+/// The reason a token gets the moment its session ended this way.
+fn reason_of(end: EndReason) -> Reason {
+    end.rejection(true)
 }
 
 impl Watchers {

@@ -70,24 +70,13 @@ async fn login<S: Store>(state: Data<State<S>>, body: Bytes) -> HttpResponse {
         Ok(b) => b,
         Err(res) => return res,
     };
-    let device = body.device.as_deref().unwrap_or("default");
-    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
-        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
-            let message = format!("{field} must be 1 to 128 bytes.");
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                &message,
-            );
+    let device = match shared::check_login(&body) {
+        Ok(device) => device,
+        Err((status, code, message)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return error(status, code, &message);
         }
-    }
-    if !shared::password_ok(&body.password) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Wrong user id or password.",
-        );
-    }
+    };
     match state.auth.login(&body.user_id, device).await {
         Ok(login) => HttpResponse::Ok().json(json!({
             "token": login.token.as_str(),

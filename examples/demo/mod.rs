@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 mod shared;
-pub use shared::{BanBody, Config, LoginBody, Mode, SessionView, ban_seconds_ok, password_ok};
+pub use shared::{BanBody, Config, LoginBody, Mode, SessionView, ban_seconds_ok};
 
 struct AppState<S: Store> {
     auth: Auth<S>,
@@ -110,25 +110,13 @@ async fn login<S: Store>(
     State(state): State<Shared<S>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
-    let device = body.device.as_deref().unwrap_or("default");
-    // Validate names before the password, so bad input is 400 whatever the password.
-    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
-        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
-            let message = format!("{field} must be 1 to 128 bytes.");
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                &message,
-            );
+    let device = match shared::check_login(&body) {
+        Ok(device) => device,
+        Err((status, code, message)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return error(status, code, &message);
         }
-    }
-    if !password_ok(&body.password) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Wrong user id or password.",
-        );
-    }
+    };
     match state.0.auth.login(&body.user_id, device).await {
         Ok(login) => Json(json!({
             "token": login.token.as_str(),

@@ -101,6 +101,29 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Why a login body is refused before any store work: `(status, code, message)`.
+pub type Refusal = (u16, &'static str, String);
+
+/// Checks a login body: names first (400/422 whatever the password), then the demo
+/// password (401). The device to log in on, or why not.
+pub fn check_login(body: &LoginBody) -> Result<&str, Refusal> {
+    let device = body.device.as_deref().unwrap_or("default");
+    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
+        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
+            let message = format!("{field} must be 1 to 128 bytes.");
+            return Err((422, "invalid_request", message));
+        }
+    }
+    if !password_ok(&body.password) {
+        return Err((
+            401,
+            "invalid_credentials",
+            "Wrong user id or password.".into(),
+        ));
+    }
+    Ok(device)
+}
+
 /// The demo accounts: any user id, password `123456`.
 pub fn password_ok(password: &str) -> bool {
     password == "123456"

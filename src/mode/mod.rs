@@ -118,19 +118,13 @@ fn unavailable(error: &crate::store::StoreError) -> Reason {
 /// What the store's answer means for a verified JWT.
 #[cfg(feature = "jwt")]
 fn jwt_verdict(status: crate::store::JwtStatus, v: &jwt::Verified) -> Result<Identity, Reason> {
-    use crate::store::{EndReason, SessionInfo};
+    use crate::store::SessionInfo;
     if !status.known {
         // A signed, unexpired token always has a state: the store lost it. Fail closed.
         return Err(Reason::InvalidToken);
     }
     if let Some(ended) = status.ended {
-        return Err(match ended.reason {
-            EndReason::LoggedOut => Reason::InvalidToken,
-            EndReason::KickedOut => Reason::KickedOut,
-            EndReason::Replaced => Reason::Replaced,
-            EndReason::Banned if status.ban_until_ms.is_some() => Reason::Banned,
-            EndReason::Banned => Reason::KickedOut,
-        });
+        return Err(ended.reason.rejection(status.ban_until_ms.is_some()));
     }
     let identity = Identity::new(SessionInfo {
         session_id: v.session_id,

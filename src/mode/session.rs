@@ -3,7 +3,7 @@
 use crate::auth::Auth;
 use crate::identity::Identity;
 use crate::rejection::Reason;
-use crate::store::{EndReason, SessionRecord, Store, Touch};
+use crate::store::{SessionRecord, Store, Touch};
 
 impl<S: Store> Auth<S> {
     /// The idle renewal to ask for with a lookup at `now`, if there is an idle timeout.
@@ -26,13 +26,7 @@ pub(crate) fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identit
         return Err(Reason::TokenExpired);
     }
     match record.ended {
-        Some(ended) => Err(match ended.reason {
-            EndReason::LoggedOut => Reason::InvalidToken,
-            EndReason::KickedOut => Reason::KickedOut,
-            EndReason::Replaced => Reason::Replaced,
-            EndReason::Banned if record.ban_until_ms.is_some() => Reason::Banned,
-            EndReason::Banned => Reason::KickedOut,
-        }),
+        Some(ended) => Err(ended.reason.rejection(record.ban_until_ms.is_some())),
         None if record.idle_deadline_ms.is_some_and(|d| now >= d) => Err(Reason::TokenExpired),
         None => Ok(Identity::new(record.info)),
     }

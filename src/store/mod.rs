@@ -72,6 +72,21 @@ pub enum EndReason {
     Banned,
 }
 
+impl EndReason {
+    /// The reason its token answers with: a ban's tokens say `banned` while the ban
+    /// stands, `kicked_out` after.
+    pub fn rejection(self, ban_stands: bool) -> crate::Reason {
+        use crate::Reason;
+        match self {
+            EndReason::LoggedOut => Reason::InvalidToken,
+            EndReason::KickedOut => Reason::KickedOut,
+            EndReason::Replaced => Reason::Replaced,
+            EndReason::Banned if ban_stands => Reason::Banned,
+            EndReason::Banned => Reason::KickedOut,
+        }
+    }
+}
+
 /// A tombstone: how and when a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ended {
