@@ -12,5 +12,5 @@ mod actix_demo;
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    actix_demo::main(actix_demo::Mode::Jwt).await
+    actix_demo::main(actix_demo::DemoMode::Jwt).await
 }

@@ -14,5 +14,5 @@ mod demo;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    demo::main(demo::Mode::Jwt).await
+    demo::main(demo::DemoMode::Jwt).await
 }

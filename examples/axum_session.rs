@@ -15,5 +15,5 @@ mod demo;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    demo::main(demo::Mode::Session).await
+    demo::main(demo::DemoMode::Session).await
 }

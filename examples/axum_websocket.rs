@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kickout::store::{MemoryStore, Store};
+use kickout::store::{MemoryStore, SessionStore};
 use kickout::{Auth, AuthLayer, Identity, TokenSource};
 use serde_json::{Value, json};
 
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 pub const SESSION_ENDED: u16 = 4001;
 
 /// The example's routes over any store.
-pub fn app<S: Store>(auth: Auth<S>) -> Router {
+pub fn app<S: SessionStore>(auth: Auth<S>) -> Router {
     // Browsers cannot set headers on a WebSocket: the upgrade carries ?access_token=.
     let ws = Router::new().route("/ws", get(upgrade::<S>)).layer(
         AuthLayer::new(auth.clone()).source(TokenSource::bearer().with_query("access_token")),
@@ -36,7 +36,10 @@ pub fn app<S: Store>(auth: Auth<S>) -> Router {
         .with_state(auth)
 }
 
-async fn login<S: Store>(State(auth): State<Auth<S>>, Json(body): Json<Value>) -> Json<Value> {
+async fn login<S: SessionStore>(
+    State(auth): State<Auth<S>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
     let user = body["user_id"].as_str().unwrap_or("demo");
     match auth.login(user, "ws").await {
         Ok(login) => Json(json!({ "token": login.token.as_str() })),
@@ -44,11 +47,14 @@ async fn login<S: Store>(State(auth): State<Auth<S>>, Json(body): Json<Value>) -
     }
 }
 
-async fn kickout<S: Store>(State(auth): State<Auth<S>>, Path(user): Path<String>) -> Json<Value> {
+async fn kickout<S: SessionStore>(
+    State(auth): State<Auth<S>>,
+    Path(user): Path<String>,
+) -> Json<Value> {
     Json(json!({ "kicked": auth.kickout(&user).await.unwrap_or(0) }))
 }
 
-async fn upgrade<S: Store>(
+async fn upgrade<S: SessionStore>(
     State(auth): State<Auth<S>>,
     me: Identity,
     ws: WebSocketUpgrade,
@@ -56,7 +62,7 @@ async fn upgrade<S: Store>(
     ws.on_upgrade(move |socket| serve(socket, auth, me))
 }
 
-async fn serve<S: Store>(mut socket: WebSocket, auth: Auth<S>, me: Identity) {
+async fn serve<S: SessionStore>(mut socket: WebSocket, auth: Auth<S>, me: Identity) {
     let mut watch = auth.watch(&me);
     loop {
         tokio::select! {

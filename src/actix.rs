@@ -1,11 +1,13 @@
 //! actix-web integration: the same guarantees for actix apps, over the same core.
 //!
 //! [`KickoutAuth`] is a middleware (`App::wrap`, or `Scope::wrap` for one scope) that
-//! reads the token with the same [`TokenSource`] rules, checks it with the same
-//! [`Auth`] handle (either mode, any store), inserts the same [`Identity`] into the
-//! request's extensions, and refuses with the same status, challenge and JSON body as
-//! the tower layer. [`Identity`] and [`UserId`] are extractors (`Option<_>` of them
-//! never fails); [`Rejection`] and [`Error`] are `ResponseError`s.
+//! runs the same request pipeline as the tower layer: the same [`TokenSource`] rules,
+//! the same [`Auth`] handle (either mode, any store), the same [`Identity`] in the
+//! request's extensions, and the same status, challenge and JSON body on refusal (or
+//! your own, with [`KickoutAuth::on_rejection`]). [`Identity`] and [`UserId`] are
+//! extractors, answering like the axum ones (401 on an anonymous request of an optional
+//! scope, 500 naming the middleware where none ran); [`Rejection`], [`Error`] and
+//! [`IdentityRejection`] are `ResponseError`s.
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, web};
@@ -34,11 +36,15 @@ use bytes::Bytes;
 
 use crate::auth::Auth;
 use crate::error::Error;
+use crate::http::{Anonymous, IdentityRejection, Pipeline, Start, identity, required};
 use crate::identity::{Identity, UserId};
-use crate::rejection::{Reason, Rejection};
+use crate::mode::{Mode, SessionMode};
+use crate::rejection::Rejection;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::{Carrier, Wanted};
+
+const LAYER: &str = "kickout::actix::KickoutAuth";
 
 /// The carrier of an actix request.
 #[derive(Clone, Copy)]
@@ -64,95 +70,102 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 /// The middleware factory: wrap an app or a scope with it.
 ///
 /// ```
-/// use actix_web::{App, web};
+/// use actix_web::{App, HttpResponse, web};
 /// use kickout::{Auth, TokenSource, actix::KickoutAuth, store::MemoryStore};
 ///
 /// let auth = Auth::new(MemoryStore::new());
 /// // Anonymous requests pass without an identity; bad or revoked tokens do not.
 /// let public = KickoutAuth::new(auth.clone()).optional();
 /// // A route where browsers' EventSource sends ?access_token=.
-/// let events = KickoutAuth::new(auth).source(TokenSource::bearer().with_query("access_token"));
+/// let events = KickoutAuth::new(auth.clone()).source(TokenSource::bearer().with_query("access_token"));
+/// // Refusals in the application's own format.
+/// let custom = KickoutAuth::new(auth)
+///     .on_rejection(|r: kickout::Rejection| HttpResponse::Unauthorized().body(r.reason().code()));
 /// let app = App::new().service(web::scope("/events").wrap(events));
-/// # let _ = (public, app);
+/// # let _ = (public, custom, app);
 /// ```
-pub struct KickoutAuth<S = MemoryStore> {
-    auth: Auth<S>,
-    config: Arc<Config>,
+pub struct KickoutAuth<S = MemoryStore, M = SessionMode> {
+    pipeline: Arc<Pipeline<S, M>>,
+    on_rejection: Option<OnRejection>,
 }
 
-impl<S> Clone for KickoutAuth<S> {
+/// An application's own answer to a refused request.
+type OnRejection = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
+
+impl<S, M> Clone for KickoutAuth<S, M> {
     fn clone(&self) -> Self {
         Self {
-            auth: self.auth.clone(),
-            config: self.config.clone(),
+            pipeline: self.pipeline.clone(),
+            on_rejection: self.on_rejection.clone(),
         }
     }
 }
 
-#[derive(Clone)]
-struct Config {
-    source: TokenSource,
-    optional: bool,
-}
-
-impl<S: Store> KickoutAuth<S> {
+impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
     /// Authenticates with `auth`, reading `Authorization: Bearer`.
-    pub fn new(auth: Auth<S>) -> Self {
+    pub fn new(auth: Auth<S, M>) -> Self {
         Self {
-            auth,
-            config: Arc::new(Config {
-                source: TokenSource::bearer(),
-                optional: false,
-            }),
+            pipeline: Arc::new(Pipeline::new(auth)),
+            on_rejection: None,
         }
     }
 
     /// Where to read the token (default `Authorization: Bearer`).
     pub fn source(mut self, source: TokenSource) -> Self {
-        Arc::make_mut(&mut self.config).source = source;
+        Arc::make_mut(&mut self.pipeline).source = source;
         self
     }
 
     /// Let requests without a token through without an identity.
     pub fn optional(mut self) -> Self {
-        Arc::make_mut(&mut self.config).optional = true;
+        Arc::make_mut(&mut self.pipeline).optional = true;
+        self
+    }
+
+    /// Answer refused requests with `f` instead of the default JSON (the same hook as
+    /// the tower layer's [`on_rejection`](crate::AuthLayer::on_rejection)).
+    pub fn on_rejection(
+        mut self,
+        f: impl Fn(Rejection) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_rejection = Some(Arc::new(f));
         self
     }
 }
 
-impl<Svc, B, S> Transform<Svc, ServiceRequest> for KickoutAuth<S>
+impl<Svc, B, S, M> Transform<Svc, ServiceRequest> for KickoutAuth<S, M>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
     S: Store,
+    M: Mode<S>,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Transform = KickoutAuthMiddleware<Svc, S>;
+    type Transform = KickoutAuthMiddleware<Svc, S, M>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: Svc) -> Self::Future {
         ready(Ok(KickoutAuthMiddleware {
             service: Rc::new(service),
-            auth: self.auth.clone(),
-            config: self.config.clone(),
+            auth: self.clone(),
         }))
     }
 }
 
 /// The service of [`KickoutAuth`].
-pub struct KickoutAuthMiddleware<Svc, S = MemoryStore> {
+pub struct KickoutAuthMiddleware<Svc, S = MemoryStore, M = SessionMode> {
     service: Rc<Svc>,
-    auth: Auth<S>,
-    config: Arc<Config>,
+    auth: KickoutAuth<S, M>,
 }
 
-impl<Svc, B, S> Service<ServiceRequest> for KickoutAuthMiddleware<Svc, S>
+impl<Svc, B, S, M> Service<ServiceRequest> for KickoutAuthMiddleware<Svc, S, M>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
     S: Store,
+    M: Mode<S>,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
@@ -161,30 +174,30 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let prepared = match self.config.source.extract(ActixParts(req.request())) {
-            Ok(Some(token)) => self.auth.prepare(&token).map(Some),
-            Ok(None) if self.config.optional => Ok(None),
-            Ok(None) => Err(Reason::MissingToken),
-            Err(reason) => Err(reason),
-        };
+        let start = self.auth.pipeline.start(ActixParts(req.request()));
         let service = Rc::clone(&self.service);
         let auth = self.auth.clone();
         Box::pin(async move {
-            let verdict = match prepared {
-                Ok(Some(prepared)) => auth.check(prepared).await.map(Some),
-                Ok(None) => Ok(None),
-                Err(reason) => Err(reason),
+            let verdict = match start {
+                Start::Check(check) => check.await.map(Some),
+                Start::Anonymous => Ok(None),
+                Start::Refuse(reason) => Err(reason),
             };
             match verdict {
-                Ok(identity) => {
-                    if let Some(identity) = identity {
-                        req.extensions_mut().insert(identity);
-                    }
+                Ok(Some(identity)) => {
+                    req.extensions_mut().insert(identity);
+                    Ok(service.call(req).await?.map_into_left_body())
+                }
+                Ok(None) => {
+                    req.extensions_mut().insert(auth.pipeline.anonymous());
                     Ok(service.call(req).await?.map_into_left_body())
                 }
                 Err(reason) => {
-                    tracing::debug!(%reason, "request refused");
-                    let response = to_actix(auth.rejection(reason).into_response());
+                    let rejection = auth.pipeline.refuse(reason);
+                    let response = match &auth.on_rejection {
+                        Some(f) => f(rejection),
+                        None => to_actix(rejection.into_http()),
+                    };
                     Ok(req.into_response(response).map_into_right_body())
                 }
             }
@@ -216,7 +229,17 @@ impl ResponseError for Rejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        to_actix(self.clone().into_response())
+        to_actix(self.clone().into_http())
+    }
+}
+
+impl ResponseError for IdentityRejection {
+    fn status_code(&self) -> StatusCode {
+        status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        to_actix(self.clone().into_http())
     }
 }
 
@@ -229,30 +252,52 @@ impl ResponseError for Error {
         if let Error::Store(error) = self {
             tracing::warn!(%error, "session store unavailable");
         }
-        to_actix(self.to_response())
+        to_actix(self.to_http())
     }
 }
 
+fn found(req: &HttpRequest) -> (Option<Identity>, Option<Anonymous>) {
+    let extensions = req.extensions();
+    (
+        extensions.get::<Identity>().cloned(),
+        extensions.get::<Anonymous>().cloned(),
+    )
+}
+
 impl FromRequest for Identity {
-    type Error = Rejection;
-    type Future = Ready<Result<Self, Rejection>>;
+    type Error = IdentityRejection;
+    type Future = Ready<Result<Self, IdentityRejection>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Identity>()
-                .cloned()
-                .ok_or_else(|| Rejection::new(Reason::MissingToken)),
-        )
+        let (id, anonymous) = found(req);
+        ready(required(id.as_ref(), anonymous.as_ref(), LAYER))
     }
 }
 
 impl FromRequest for UserId {
-    type Error = Rejection;
-    type Future = Ready<Result<Self, Rejection>>;
+    type Error = IdentityRejection;
+    type Future = Ready<Result<Self, IdentityRejection>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let identity = Identity::from_request(req, payload).into_inner();
-        ready(identity.map(|id| UserId(id.user_id_arc().clone())))
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (id, anonymous) = found(req);
+        ready(
+            required(id.as_ref(), anonymous.as_ref(), LAYER)
+                .map(|id| UserId(id.user_id_arc().clone())),
+        )
+    }
+}
+
+/// `Option<Identity>` in actix: `None` for an anonymous request, 500 without the
+/// middleware (actix's own `Option<T>` extractor would swallow that error).
+#[derive(Clone, Debug)]
+pub struct MaybeIdentity(pub Option<Identity>);
+
+impl FromRequest for MaybeIdentity {
+    type Error = IdentityRejection;
+    type Future = Ready<Result<Self, IdentityRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (id, anonymous) = found(req);
+        ready(identity(id.as_ref(), anonymous.as_ref(), LAYER).map(MaybeIdentity))
     }
 }

@@ -1,10 +1,14 @@
 //! axum integration: extractors for the identity, and responses for rejections.
 //!
-//! - [`Identity`] and [`UserId`] extract the authenticated user; without one (the
-//!   [`AuthLayer`](crate::AuthLayer) is missing, or it is [`optional`](crate::AuthLayer::optional)
-//!   and the request is anonymous) they answer 401 `missing_token`.
-//! - `Option<Identity>` and `Option<UserId>` never fail: `None` when anonymous.
-//! - [`Rejection`] and [`Error`] are `IntoResponse`, so handlers can return them with `?`.
+//! - [`Identity`] and [`UserId`] extract the authenticated user. On an
+//!   [`optional`](crate::AuthLayer::optional) route an anonymous request gets 401
+//!   `missing_token` in the handle's realm; on a route the
+//!   [`AuthLayer`](crate::AuthLayer) does not cover, 500 with a body naming the layer
+//!   ([`IdentityRejection`]) — a wiring mistake is not the client's fault.
+//! - `Option<Identity>` and `Option<UserId>` are `None` for an anonymous request, and
+//!   fail the same way without a layer.
+//! - [`Rejection`], [`Error`] and [`IdentityRejection`] are `IntoResponse`, so handlers
+//!   can return them with `?`.
 //!
 //! ```
 //! use axum::{Router, routing::{get, post}, extract::State};
@@ -23,7 +27,7 @@
 //! let app: Router = Router::new()
 //!     .route("/me", get(me))
 //!     .route("/logout", post(logout))
-//!     .layer(AuthLayer::new(auth.clone()))
+//!     .route_layer(AuthLayer::new(auth.clone()))
 //!     .with_state(auth);
 //! ```
 
@@ -33,55 +37,61 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::error::Error;
+use crate::http::{Anonymous, IdentityRejection, identity, required};
 use crate::identity::{Identity, UserId};
-use crate::rejection::{Reason, Rejection};
+use crate::rejection::Rejection;
+
+const LAYER: &str = "kickout::AuthLayer";
+
+fn found(parts: &Parts) -> (Option<&Identity>, Option<&Anonymous>) {
+    (parts.extensions.get(), parts.extensions.get())
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
-    type Rejection = Rejection;
+    type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Identity>()
-            .cloned()
-            .ok_or_else(|| Rejection::new(Reason::MissingToken))
+        let (id, anonymous) = found(parts);
+        required(id, anonymous, LAYER)
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
-    type Rejection = std::convert::Infallible;
+    type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Identity>().cloned())
+        let (id, anonymous) = found(parts);
+        identity(id, anonymous, LAYER)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UserId {
-    type Rejection = Rejection;
+    type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Identity>()
-            .map(|id| UserId(id.user_id_arc().clone()))
-            .ok_or_else(|| Rejection::new(Reason::MissingToken))
+        let (id, anonymous) = found(parts);
+        required(id, anonymous, LAYER).map(|id| UserId(id.user_id_arc().clone()))
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for UserId {
-    type Rejection = std::convert::Infallible;
+    type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Identity>()
-            .map(|id| UserId(id.user_id_arc().clone())))
+        let (id, anonymous) = found(parts);
+        Ok(identity(id, anonymous, LAYER)?.map(|id| UserId(id.user_id_arc().clone())))
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        Rejection::into_response::<Body>(self)
+        self.into_http::<Body>()
+    }
+}
+
+impl IntoResponse for IdentityRejection {
+    fn into_response(self) -> Response {
+        self.into_http::<Body>()
     }
 }
 
@@ -90,6 +100,6 @@ impl IntoResponse for Error {
         if let Error::Store(error) = &self {
             tracing::warn!(%error, "session store unavailable");
         }
-        Error::into_response::<Body>(self)
+        self.into_http::<Body>()
     }
 }

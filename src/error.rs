@@ -74,16 +74,16 @@ impl Error {
     /// The JSON response `{"error": "<code>", "message": "<text>"}` with [`Error::status`].
     ///
     /// ```
-    /// let res: http::Response<Vec<u8>> = kickout::Error::SessionLimit.into_response();
+    /// let res: http::Response<Vec<u8>> = kickout::Error::SessionLimit.into_http();
     /// assert_eq!(res.status(), 409);
     /// assert!(String::from_utf8_lossy(res.body()).contains(r#""error":"session_limit""#));
     /// ```
-    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
-        self.to_response()
+    pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
+        self.to_http()
     }
 
-    /// [`Error::into_response`] without consuming the error.
-    pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
+    /// [`Error::into_http`] without consuming the error.
+    pub fn to_http<B: From<Bytes>>(&self) -> Response<B> {
         // Store and OS details stay in the logs, not in the answer.
         let message = match self {
             Error::Store(_) => Reason::StoreUnavailable.message().to_owned(),

@@ -1,11 +1,30 @@
 //! Who a request is from: what the layer puts into the request's extensions.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::mode::Prepared;
 use crate::store::SessionInfo;
-use crate::token::SessionId;
+use crate::token::{SessionId, SessionKey};
+
+/// How a checked session can be checked again (by a watch): the token as its mode
+/// prepared it. Session mode's key is small and `Copy`; a richer mode shares its own.
+#[derive(Clone)]
+pub(crate) enum Checked {
+    Key(SessionKey),
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    Other(Arc<dyn Any + Send + Sync>),
+}
+
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: only which kind it was.
+        f.write_str(match self {
+            Checked::Key(_) => "Key",
+            Checked::Other(_) => "Other",
+        })
+    }
+}
 
 /// The authenticated user of a request.
 ///
@@ -31,8 +50,8 @@ pub struct Identity {
     session: SessionInfo,
     /// JWT mode: the application's own claims, as JSON text.
     claims: Option<Arc<str>>,
-    /// How to check this session again (for watches): its store key or verified token.
-    prepared: Option<Prepared>,
+    /// How to check this session again (for watches).
+    checked: Option<Checked>,
 }
 
 impl PartialEq for Identity {
@@ -48,17 +67,17 @@ impl Identity {
         Self {
             session,
             claims: None,
-            prepared: None,
+            checked: None,
         }
     }
 
-    pub(crate) fn checked_by(mut self, prepared: Prepared) -> Self {
-        self.prepared = Some(prepared);
+    pub(crate) fn checked_by(mut self, checked: Checked) -> Self {
+        self.checked = Some(checked);
         self
     }
 
-    pub(crate) fn prepared(&self) -> Option<&Prepared> {
-        self.prepared.as_ref()
+    pub(crate) fn checked(&self) -> Option<&Checked> {
+        self.checked.as_ref()
     }
 
     #[cfg(feature = "jwt")]

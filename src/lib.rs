@@ -11,7 +11,8 @@
 //!   [`ban`](Auth::ban), [`sessions`](Auth::sessions), [`renew`](Auth::renew).
 //! - [`AuthLayer`] is the tower middleware that turns the request's bearer token into an
 //!   [`Identity`] in its extensions, or answers with a [`Rejection`] (RFC 6750).
-//! - [`store`] holds the [`Store`](store::Store) trait and the embedded
+//! - [`store`] holds the store contracts ([`Store`](store::Store),
+//!   [`SessionStore`](store::SessionStore), `JwtStore`) and the embedded
 //!   [`MemoryStore`](store::MemoryStore).
 //!
 //! ```
@@ -43,7 +44,7 @@
 //! # }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod clock;
 pub mod events;
@@ -57,6 +58,7 @@ mod auth;
 #[cfg(feature = "axum")]
 mod axum;
 mod error;
+mod http;
 mod identity;
 mod mode;
 mod policy;
@@ -70,10 +72,17 @@ pub mod jwt {
     pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 }
 
-pub use auth::{Auth, AuthBuilder, Login, LoginOptions, MAX_NAME_LEN};
+pub use auth::{Auth, AuthBuilder, Login, LoginOptions};
 pub use error::Error;
+pub use http::IdentityRejection;
 pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
+pub use mode::{Mode, SessionMode};
 pub use policy::{Limit, LoginRule, Overflow};
 pub use rejection::{Reason, Rejection};
+pub use store::limits::MAX_NAME_LEN;
 pub use token::{ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
+
+/// A JWT-mode handle: `Auth<S, Jwt>`.
+#[cfg(feature = "jwt")]
+pub type JwtAuth<S = store::MemoryStore> = Auth<S, jwt::Jwt>;

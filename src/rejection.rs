@@ -165,13 +165,13 @@ fn body(reason: Reason) -> Bytes {
 /// The default response is the reason's status, a `WWW-Authenticate: Bearer …` challenge
 /// (none for 503), and the JSON body `{"error": "<code>", "message": "<text>"}`. Map it to
 /// your own error type with [`Rejection::reason`], or to a response with
-/// [`Rejection::into_response`] (with the `axum` feature it is also `IntoResponse`).
+/// [`Rejection::into_http`] (with the `axum` feature it is also `IntoResponse`).
 ///
 /// ```
 /// use kickout::{Reason, Rejection};
 ///
 /// let rejection = Rejection::new(Reason::KickedOut);
-/// let response: http::Response<Vec<u8>> = rejection.into_response();
+/// let response: http::Response<Vec<u8>> = rejection.into_http();
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(
 ///     response.headers()["www-authenticate"],
@@ -215,7 +215,7 @@ impl Rejection {
     }
 
     /// The default response, in any body type that can be built from bytes.
-    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+    pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
         let mut response = Response::new(B::from(self.body));
         *response.status_mut() = self.reason.status();
         let headers = response.headers_mut();
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn every_reason_has_its_status_and_challenge() {
         for reason in Reason::ALL {
-            let res: Response<Vec<u8>> = Rejection::new(reason).into_response();
+            let res: Response<Vec<u8>> = Rejection::new(reason).into_http();
             assert_eq!(res.status(), reason.status());
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
             assert_eq!(body["error"], reason.code());
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn realm_cannot_break_the_header() {
         let r = Responses::new("my \"realm\"\\\n").rejection(Reason::MissingToken);
-        let res: Response<Vec<u8>> = r.into_response();
+        let res: Response<Vec<u8>> = r.into_http();
         assert_eq!(
             res.headers()[WWW_AUTHENTICATE],
             r#"Bearer realm="my realm""#

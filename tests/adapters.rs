@@ -12,7 +12,8 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use kickout::actix::KickoutAuth;
 use kickout::store::MemoryStore;
-use kickout::{Auth, Identity, LoginRule, TokenSource};
+use kickout::{Auth, Identity, LoginRule, Mode, TokenSource};
+use suite::Kind;
 use tower::ServiceExt;
 
 /// What a client sees: status, `error` code (or the body of a 200), challenge.
@@ -21,13 +22,18 @@ type Outcome = (u16, String, Option<String>);
 /// A request's headers and URI, and what it must get.
 type Case<'a> = (Vec<(&'a str, Vec<u8>)>, String, Outcome);
 
-fn handle(mode: suite::Mode) -> Auth {
-    suite::builder(MemoryStore::new(), &suite::clock(), mode)
+fn handle<K: Kind<MemoryStore>>() -> Auth<MemoryStore, K::M> {
+    K::builder(MemoryStore::new(), &suite::clock())
         .login_rule(LoginRule::one_per_device())
         .build()
 }
 
-async fn via_axum(auth: &Auth, optional: bool, headers: &[(&str, Vec<u8>)], uri: &str) -> Outcome {
+async fn via_axum<M: Mode<MemoryStore>>(
+    auth: &Auth<MemoryStore, M>,
+    optional: bool,
+    headers: &[(&str, Vec<u8>)],
+    uri: &str,
+) -> Outcome {
     let mut layer = kickout::AuthLayer::new(auth.clone())
         .source(TokenSource::bearer().with_query("access_token"));
     if optional {
@@ -55,7 +61,12 @@ async fn via_axum(auth: &Auth, optional: bool, headers: &[(&str, Vec<u8>)], uri:
     (status, code(status, &body), challenge)
 }
 
-async fn via_actix(auth: &Auth, optional: bool, headers: &[(&str, Vec<u8>)], uri: &str) -> Outcome {
+async fn via_actix<M: Mode<MemoryStore>>(
+    auth: &Auth<MemoryStore, M>,
+    optional: bool,
+    headers: &[(&str, Vec<u8>)],
+    uri: &str,
+) -> Outcome {
     let mut mw =
         KickoutAuth::new(auth.clone()).source(TokenSource::bearer().with_query("access_token"));
     if optional {
@@ -92,8 +103,14 @@ fn code(status: u16, body: &[u8]) -> String {
 
 #[actix_web::test]
 async fn both_adapters_answer_alike_in_both_modes() {
-    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
-        let auth = handle(mode);
+    both_adapters_answer_alike::<suite::Session>().await;
+    both_adapters_answer_alike::<suite::Jwt>().await;
+}
+
+async fn both_adapters_answer_alike<K: Kind<MemoryStore>>() {
+    let mode = std::any::type_name::<K>();
+    {
+        let auth = handle::<K>();
         let live = auth.login("live", "web").await.unwrap().token.into_string();
         let kicked = auth
             .login("kicked", "web")
@@ -227,7 +244,7 @@ async fn both_adapters_answer_alike_in_both_modes() {
 
 #[actix_web::test]
 async fn actix_extractors_and_errors() {
-    let auth = handle(suite::Mode::Session);
+    let auth = handle::<suite::Session>();
     let app = atest::init_service(
         App::new()
             .app_data(web::Data::new(auth.clone()))
@@ -264,13 +281,16 @@ async fn actix_extractors_and_errors() {
         .append_header(("authorization", format!("Bearer {token}")))
         .to_request();
     assert_eq!(atest::call_and_read_body(&app, req).await, "10001");
-    // No middleware on the route: a clear 401, not a 500.
+    // No middleware on the route: a wiring mistake, so a 500 naming the middleware (as
+    // axum's `Extension` does), not a 401 that blames the client.
     let res = atest::call_service(
         &app,
         atest::TestRequest::get().uri("/no-layer").to_request(),
     )
     .await;
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 500);
+    let body = String::from_utf8(atest::read_body(res).await.to_vec()).unwrap();
+    assert!(body.contains("kickout::actix::KickoutAuth"), "{body}");
     // Helper errors are ResponseErrors with the same JSON as on axum.
     let res =
         atest::call_service(&app, atest::TestRequest::post().uri("/login").to_request()).await;

@@ -16,7 +16,7 @@ mod support;
 
 use std::time::Duration;
 
-use kickout::store::{MemoryStore, Store};
+use kickout::store::MemoryStore;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ struct Server {
     http: Client,
 }
 
-fn config(mode: demo::Mode) -> demo::Config {
+fn config(mode: demo::DemoMode) -> demo::Config {
     demo::Config {
         mode,
         admin_key: "k3y".into(),
@@ -36,8 +36,8 @@ fn config(mode: demo::Mode) -> demo::Config {
 }
 
 /// The axum demo on `store`, on a free loopback port.
-async fn axum_server<S: Store>(mode: demo::Mode, store: S) -> Server {
-    let app = demo::app(config(mode).auth(store), &config(mode));
+async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
+    let app = demo::router(store, &config(mode));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(demo::serve(listener, app));
@@ -50,20 +50,19 @@ async fn axum_server<S: Store>(mode: demo::Mode, store: S) -> Server {
 /// The actix demo on `store`, on a free loopback port, in its own actix system thread
 /// (it lives until the test process ends).
 #[cfg(feature = "actix")]
-async fn actix_server<S: Store>(mode: demo::Mode, store: S) -> Server {
+async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = actix_demo::Config::from_env(match mode {
-        demo::Mode::Session => actix_demo::Mode::Session,
-        demo::Mode::Jwt => actix_demo::Mode::Jwt,
+        demo::DemoMode::Session => actix_demo::DemoMode::Session,
+        demo::DemoMode::Jwt => actix_demo::DemoMode::Jwt,
     })
     .unwrap();
     let ours = config(mode);
     (cfg.admin_key, cfg.ttl, cfg.idle_timeout, cfg.jwt_secret) =
         (ours.admin_key, ours.ttl, ours.idle_timeout, ours.jwt_secret);
-    let auth = cfg.auth(store);
     std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(actix_demo::serve(listener, auth, cfg))
+        actix_web::rt::System::new().block_on(actix_demo::serve_store(listener, store, cfg))
     });
     Server {
         base,
@@ -150,24 +149,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::Mode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::Mode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -492,11 +491,11 @@ async fn events_end_when_another_instance_revokes() {
     let redis = support::RedisProcess::start(&[]);
     let url = redis.url();
     let store = || kickout::store::RedisStore::connect(&url);
-    let a = axum_server(demo::Mode::Session, store().await.unwrap()).await;
+    let a = axum_server(demo::DemoMode::Session, store().await.unwrap()).await;
     #[cfg(feature = "actix")]
-    let b = actix_server(demo::Mode::Session, store().await.unwrap()).await;
+    let b = actix_server(demo::DemoMode::Session, store().await.unwrap()).await;
     #[cfg(not(feature = "actix"))]
-    let b = axum_server(demo::Mode::Session, store().await.unwrap()).await;
+    let b = axum_server(demo::DemoMode::Session, store().await.unwrap()).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // subscriptions up
     let token = a.token("50001", "web").await;
     let mut res = a

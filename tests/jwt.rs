@@ -21,7 +21,7 @@ fn hs(secret: &[u8]) -> Jwt {
     Jwt::new(JwtKey::hs256(secret)).unwrap()
 }
 
-fn handle<S: Store>(store: S, clock: &ManualClock, jwt: Jwt) -> AuthBuilder<S> {
+fn handle<S: Store>(store: S, clock: &ManualClock, jwt: Jwt) -> AuthBuilder<S, Jwt> {
     Auth::builder(store).clock(clock.clone()).jwt(jwt)
 }
 

@@ -13,12 +13,10 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use kickout::store::{
-    Created, EndReason, JwtEntry, JwtIssued, JwtStatus, JwtTarget, JwtToken, MemoryStore,
-    NewSession, SessionInfo, SessionRecord, Store, StoreError, Target, Touch,
+    Admission, EndReason, MemoryStore, NewSession, Renewal, SessionInfo, SessionRecord,
+    SessionStore, Store, StoreError, Target, Touch,
 };
-use kickout::{
-    Auth, AuthLayer, Identity, LoginRule, Reason, Rejection, SessionKey, TokenSource, UserId,
-};
+use kickout::{Auth, AuthLayer, Identity, Reason, Rejection, SessionKey, TokenSource, UserId};
 use tower::ServiceExt;
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
@@ -185,17 +183,23 @@ async fn extractors_read_the_identity() {
     );
     // Optional mode: anonymous requests pass without an identity...
     assert_eq!(send(&optional, req("/maybe", None)).await.2, "None/None");
-    // ...the plain extractor then answers 401 missing_token, as it does with no layer at all...
+    // ...the plain extractor then answers 401 missing_token...
     let (status, _, body) = send(&optional, req("/user", None)).await;
     assert_eq!(
         (status.as_u16(), code(&body)),
         (401, "missing_token".into())
     );
-    let (status, _, body) = send(&handlers, req("/user", Some(&bearer))).await;
-    assert_eq!(
-        (status.as_u16(), code(&body)),
-        (401, "missing_token".into())
-    );
+    // ...while with no layer at all, even with a valid token, it is the server's mistake:
+    // 500, and the body names the layer to add (the `Option`s do not hide it either).
+    for path in ["/user", "/maybe"] {
+        let (status, _, body) = send(&handlers, req(path, Some(&bearer))).await;
+        assert_eq!(
+            (status.as_u16(), code(&body)),
+            (500, "internal_error".into()),
+            "{path}"
+        );
+        assert!(body.contains("kickout::AuthLayer"), "{body}");
+    }
     // ...and bad or revoked tokens are still refused.
     let (status, _, body) = send(&optional, req("/maybe", Some("Bearer nope"))).await;
     assert_eq!(
@@ -348,47 +352,27 @@ impl SwitchStore {
     }
 }
 
+// A session-only store: it implements the shared contract and session mode's, nothing
+// of JWT mode.
 impl Store for SwitchStore {
-    type JwtCheck = std::future::Ready<Result<JwtStatus, StoreError>>;
-    fn jwt_check(&self, u: &str, t: JwtToken<'_>, now: u64) -> Self::JwtCheck {
-        match self.check() {
-            Ok(()) => self.inner.jwt_check(u, t, now),
-            Err(e) => std::future::ready(Err(e)),
-        }
+    async fn unban(&self, u: &str, now: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.unban(u, now).await
     }
-    async fn jwt_issue(
+    async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        self.inner.banned_until(u, now).await
+    }
+}
+
+impl SessionStore for SwitchStore {
+    async fn create(
         &self,
-        u: &str,
-        j: &str,
-        e: JwtEntry,
-        r: LoginRule,
-        epoch: u64,
+        s: NewSession,
         now: u64,
-    ) -> Result<JwtIssued, StoreError> {
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         self.check()?;
-        self.inner.jwt_issue(u, j, e, r, epoch, now).await
-    }
-    async fn jwt_end(
-        &self,
-        u: &str,
-        t: JwtTarget<'_>,
-        r: EndReason,
-        now: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.check()?;
-        self.inner.jwt_end(u, t, r, now).await
-    }
-    async fn jwt_ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-        self.check()?;
-        self.inner.jwt_ban(u, until, now).await
-    }
-    async fn jwt_sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-        self.check()?;
-        self.inner.jwt_sessions(u, now).await
-    }
-    async fn create(&self, s: NewSession, r: LoginRule, now: u64) -> Result<Created, StoreError> {
-        self.check()?;
-        self.inner.create(s, r, now).await
+        self.inner.create(s, now).await
     }
     type Lookup = std::future::Ready<Result<Option<SessionRecord>, StoreError>>;
     fn lookup(&self, k: &SessionKey, t: Option<Touch>, now: u64) -> Self::Lookup {
@@ -410,27 +394,13 @@ impl Store for SwitchStore {
         self.check()?;
         self.inner.ban(u, until, now).await
     }
-    async fn unban(&self, u: &str, now: u64) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.unban(u, now).await
-    }
-    async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
-        self.check()?;
-        self.inner.banned_until(u, now).await
-    }
     async fn sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
         self.check()?;
         self.inner.sessions(u, now).await
     }
-    async fn renew(
-        &self,
-        k: &SessionKey,
-        e: u64,
-        i: Option<u64>,
-        now: u64,
-    ) -> Result<Option<SessionInfo>, StoreError> {
+    async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
         self.check()?;
-        self.inner.renew(k, e, i, now).await
+        self.inner.renew(r, now).await
     }
 }
 
@@ -470,4 +440,15 @@ async fn a_store_that_is_down_refuses_everything_with_503() {
     store.down.store(false, Ordering::SeqCst);
     assert_eq!(suite::me(&app, &token).await, Ok("10001:web".into()));
     assert_eq!(Reason::StoreUnavailable.status(), 503);
+}
+
+#[tokio::test]
+async fn extractors_answer_in_the_handles_realm() {
+    let auth = Auth::builder(MemoryStore::new()).realm("shop").build();
+    let app = Router::new()
+        .route("/me", get(|u: UserId| async move { u.0.to_string() }))
+        .route_layer(AuthLayer::new(auth).optional());
+    let (status, headers, _) = send(&app, get_with(&[])).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="shop""#);
 }

@@ -12,22 +12,19 @@ use suite::run_suite;
 
 mod session_mode {
     use super::*;
-    suite::all_cases!(run_suite!(
-        Some(((), MemoryStore::new())),
-        suite::Mode::Session
-    ));
+    suite::all_cases!(run_suite!(Some(((), MemoryStore::new())), suite::Session));
 }
 
 mod jwt_mode {
     use super::*;
-    suite::all_cases!(run_suite!(Some(((), MemoryStore::new())), suite::Mode::Jwt));
+    suite::all_cases!(run_suite!(Some(((), MemoryStore::new())), suite::Jwt));
 }
 
 #[tokio::test]
 async fn memory_stays_bounded_under_login_churn() {
     let store = MemoryStore::with_shards(8);
     let clock = suite::clock();
-    let auth = suite::builder(store.clone(), &clock, suite::Mode::Session)
+    let auth = suite::session_builder(store.clone(), &clock)
         .ttl(Duration::from_secs(60))
         .idle_timeout(Duration::from_secs(30))
         .expired_retention(Duration::from_secs(60))
@@ -71,7 +68,7 @@ async fn memory_stays_bounded_under_login_churn() {
 async fn purge_sweeps_everything_due() {
     let store = MemoryStore::new();
     let clock = suite::clock();
-    let auth = suite::builder(store.clone(), &clock, suite::Mode::Session)
+    let auth = suite::session_builder(store.clone(), &clock)
         .ttl(Duration::from_secs(10))
         .expired_retention(Duration::ZERO)
         .build();

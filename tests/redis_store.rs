@@ -12,16 +12,13 @@ use suite::{run_in_sequence, run_suite};
 mod standalone {
     use super::*;
 
-    suite::all_cases!(run_suite!(
-        support::standalone().await,
-        suite::Mode::Session
-    ));
+    suite::all_cases!(run_suite!(support::standalone().await, suite::Session));
 }
 
 mod standalone_jwt {
     use super::*;
 
-    suite::all_cases!(run_suite!(support::standalone().await, suite::Mode::Jwt));
+    suite::all_cases!(run_suite!(support::standalone().await, suite::Jwt));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,11 +26,8 @@ async fn the_suite_on_a_three_node_cluster() {
     let Some(cluster) = support::Cluster::start() else {
         return;
     };
-    suite::all_cases!(run_in_sequence!(
-        cluster.store().await,
-        suite::Mode::Session
-    ));
-    suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Mode::Jwt));
+    suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Session));
+    suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Jwt));
 }
 
 mod shared {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kickout::store::MemoryStore;
-use kickout::{Auth, LoginRule};
+use kickout::{LoginRule, Token};
 
 /// Collects everything `tracing` writes.
 #[derive(Clone, Default)]
@@ -35,8 +35,19 @@ async fn no_log_line_and_no_debug_output_carries_a_token() {
 
     let mut tokens = Vec::new();
     let mut debug = String::new();
-    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
-        let auth: Auth = suite::builder(MemoryStore::new(), &suite::clock(), mode)
+    exercise::<suite::Session>(&mut tokens, &mut debug).await;
+    exercise::<suite::Jwt>(&mut tokens, &mut debug).await;
+    check(&captured, &tokens, &debug);
+}
+
+/// Logs in, checks, logs out, kicks and bans in mode `K`, keeping the tokens and the
+/// `Debug` output of everything that holds one.
+async fn exercise<K: suite::Kind<MemoryStore>>(tokens: &mut Vec<Token>, debug: &mut String)
+where
+    K::M: std::fmt::Debug,
+{
+    {
+        let auth = K::builder(MemoryStore::new(), &suite::clock())
             .login_rule(LoginRule::one_per_device())
             .build();
         let app = suite::app(&auth);
@@ -57,9 +68,12 @@ async fn no_log_line_and_no_debug_output_carries_a_token() {
         }
         tokens.extend([a.token, b.token, c.token]);
     }
+}
+
+fn check(captured: &Captured, tokens: &[Token], debug: &str) {
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("login"), "the capture works: {logs}");
-    for token in &tokens {
+    for token in tokens {
         let secret = token.as_str();
         assert!(!logs.contains(secret), "a token in the logs");
         assert!(!debug.contains(secret), "a token in Debug output");

@@ -8,16 +8,20 @@ mod support;
 
 use std::time::Duration;
 
-use kickout::store::{MemoryStore, Store};
-use kickout::{Auth, LoginRule, Reason};
+use kickout::store::MemoryStore;
+use kickout::{Auth, LoginRule, Mode, Reason};
+use suite::{Kind, Stores};
 use tokio::time::timeout;
 
-fn handle<S: Store>(store: S, mode: suite::Mode) -> Auth<S> {
-    let builder = suite::builder(store, &kickout::clock::ManualClock::starting_now(), mode);
+fn handle<S: Stores, K: Kind<S>>(store: S) -> Auth<S, K::M> {
+    let builder = K::builder(store, &kickout::clock::ManualClock::starting_now());
     builder.login_rule(LoginRule::one_per_device()).build()
 }
 
-async fn ends_within<S: Store>(watch: &mut kickout::watch::SessionWatch<S>, secs: u64) -> Reason {
+async fn ends_within<S: Stores, M: Mode<S>>(
+    watch: &mut kickout::watch::SessionWatch<S, M>,
+    secs: u64,
+) -> Reason {
     match timeout(Duration::from_secs(secs), watch.ended()).await {
         Ok(reason) => reason,
         Err(_) => panic!("{watch:?} did not end within {secs} s"),
@@ -25,7 +29,7 @@ async fn ends_within<S: Store>(watch: &mut kickout::watch::SessionWatch<S>, secs
 }
 
 /// Every way a session ends reaches its watch, through `by` while `on` watches.
-async fn every_end_reaches_the_watch<S: Store>(on: &Auth<S>, by: &Auth<S>) {
+async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by: &Auth<S, M>) {
     let watch_of = |token: &str| {
         let on = on.clone();
         let token = token.to_owned();
@@ -69,18 +73,26 @@ async fn every_end_reaches_the_watch<S: Store>(on: &Auth<S>, by: &Auth<S>) {
 
 #[tokio::test]
 async fn same_handle_both_modes() {
-    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
-        let auth = handle(MemoryStore::new(), mode);
-        every_end_reaches_the_watch(&auth, &auth).await;
-    }
+    let auth = handle::<_, suite::Session>(MemoryStore::new());
+    every_end_reaches_the_watch(&auth, &auth).await;
+    let auth = handle::<_, suite::Jwt>(MemoryStore::new());
+    every_end_reaches_the_watch(&auth, &auth).await;
 }
 
 #[tokio::test]
 async fn another_handle_on_the_same_store() {
-    for mode in [suite::Mode::Session, suite::Mode::Jwt] {
-        let store = MemoryStore::new();
-        every_end_reaches_the_watch(&handle(store.clone(), mode), &handle(store, mode)).await;
-    }
+    let store = MemoryStore::new();
+    let (a, b) = (
+        handle::<_, suite::Session>(store.clone()),
+        handle::<_, suite::Session>(store),
+    );
+    every_end_reaches_the_watch(&a, &b).await;
+    let store = MemoryStore::new();
+    let (a, b) = (
+        handle::<_, suite::Jwt>(store.clone()),
+        handle::<_, suite::Jwt>(store),
+    );
+    every_end_reaches_the_watch(&a, &b).await;
 }
 
 #[tokio::test]
@@ -127,24 +139,31 @@ mod redis {
     use super::*;
     use kickout::store::RedisStore;
 
-    async fn two_instances(
-        mode: suite::Mode,
-    ) -> Option<(support::RedisProcess, Auth<RedisStore>, Auth<RedisStore>)> {
+    type Instances<M> = (
+        support::RedisProcess,
+        Auth<RedisStore, M>,
+        Auth<RedisStore, M>,
+    );
+
+    async fn two_instances<K: Kind<RedisStore>>() -> Option<Instances<K::M>> {
         let (server, a) = support::standalone().await?;
         let b = RedisStore::connect(&server.url()).await.unwrap();
-        Some((server, handle(a, mode), handle(b, mode)))
+        Some((server, handle::<_, K>(a), handle::<_, K>(b)))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn across_instances_through_pub_sub() {
-        for mode in [suite::Mode::Session, suite::Mode::Jwt] {
-            let Some((_server, a, b)) = two_instances(mode).await else {
-                return;
-            };
-            // Let the subscriptions come up.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            every_end_reaches_the_watch(&a, &b).await;
-        }
+        across_instances::<suite::Session>().await;
+        across_instances::<suite::Jwt>().await;
+    }
+
+    async fn across_instances<K: Kind<RedisStore>>() {
+        let Some((_server, a, b)) = two_instances::<K>().await else {
+            return;
+        };
+        // Let the subscriptions come up.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        every_end_reaches_the_watch(&a, &b).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,21 +171,15 @@ mod redis {
         let Some(cluster) = support::Cluster::start() else {
             return;
         };
-        let a = handle(
-            RedisStore::connect(&cluster.urls()).await.unwrap(),
-            suite::Mode::Session,
-        );
-        let b = handle(
-            RedisStore::connect(&cluster.urls()).await.unwrap(),
-            suite::Mode::Session,
-        );
+        let a = handle::<_, suite::Session>(RedisStore::connect(&cluster.urls()).await.unwrap());
+        let b = handle::<_, suite::Session>(RedisStore::connect(&cluster.urls()).await.unwrap());
         tokio::time::sleep(Duration::from_millis(300)).await;
         every_end_reaches_the_watch(&a, &b).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_subscription_is_made_good_by_rechecking() {
-        let Some((server, a, b)) = two_instances(suite::Mode::Session).await else {
+        let Some((server, a, b)) = two_instances::<suite::Session>().await else {
             return;
         };
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -8,16 +8,17 @@ use actix_web::web::{self, Bytes, Data};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use kickout::actix::KickoutAuth;
 use kickout::store::{MemoryStore, Store};
-use kickout::{Auth, Identity};
+use kickout::{Auth, Identity, Mode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 #[path = "../demo/shared.rs"]
 mod shared;
-pub use shared::{Config, Mode};
+pub use shared::Mode as DemoMode;
+pub use shared::{Config, DemoStore};
 
-struct State<S: Store> {
-    auth: Auth<S>,
+struct State<S: Store, M: Mode<S>> {
+    auth: Auth<S, M>,
     admin_key: String,
 }
 
@@ -45,7 +46,7 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
     })
 }
 
-fn admin<S: Store>(req: &HttpRequest, state: &State<S>) -> Result<(), HttpResponse> {
+fn admin<S: Store, M: Mode<S>>(req: &HttpRequest, state: &State<S, M>) -> Result<(), HttpResponse> {
     let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
     if given.is_some_and(|g| shared::constant_time_eq(g, state.admin_key.as_bytes())) {
         Ok(())
@@ -65,7 +66,7 @@ fn kicked(result: Result<usize, kickout::Error>) -> HttpResponse {
     }
 }
 
-async fn login<S: Store>(state: Data<State<S>>, body: Bytes) -> HttpResponse {
+async fn login<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> HttpResponse {
     let body: shared::LoginBody = match parse(&body) {
         Ok(b) => b,
         Err(res) => return res,
@@ -91,16 +92,19 @@ async fn me(identity: Identity) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
 }
 
-async fn logout<S: Store>(state: Data<State<S>>, identity: Identity) -> HttpResponse {
+async fn logout<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+) -> HttpResponse {
     match state.auth.logout_session(identity.session_id()).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
 }
 
-async fn kickout_user<S: Store>(
+async fn kickout_user<S: Store, M: Mode<S>>(
     req: HttpRequest,
-    state: Data<State<S>>,
+    state: Data<State<S, M>>,
     user: web::Path<String>,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
@@ -109,9 +113,9 @@ async fn kickout_user<S: Store>(
     kicked(state.auth.kickout(&user).await)
 }
 
-async fn kickout_device<S: Store>(
+async fn kickout_device<S: Store, M: Mode<S>>(
     req: HttpRequest,
-    state: Data<State<S>>,
+    state: Data<State<S, M>>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
@@ -121,9 +125,9 @@ async fn kickout_device<S: Store>(
     kicked(state.auth.kickout_device(&user, &device).await)
 }
 
-async fn ban<S: Store>(
+async fn ban<S: Store, M: Mode<S>>(
     req: HttpRequest,
-    state: Data<State<S>>,
+    state: Data<State<S, M>>,
     user: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
@@ -149,9 +153,9 @@ async fn ban<S: Store>(
     )
 }
 
-async fn unban<S: Store>(
+async fn unban<S: Store, M: Mode<S>>(
     req: HttpRequest,
-    state: Data<State<S>>,
+    state: Data<State<S, M>>,
     user: web::Path<String>,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
@@ -163,9 +167,9 @@ async fn unban<S: Store>(
     }
 }
 
-async fn sessions<S: Store>(
+async fn sessions<S: Store, M: Mode<S>>(
     req: HttpRequest,
-    state: Data<State<S>>,
+    state: Data<State<S, M>>,
     user: web::Path<String>,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
@@ -183,7 +187,10 @@ async fn sessions<S: Store>(
 
 /// `event: tick` about once a second, `event: revoked` with the reason when the session
 /// ends, then the end of the stream.
-async fn events<S: Store>(state: Data<State<S>>, identity: Identity) -> HttpResponse {
+async fn events<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+) -> HttpResponse {
     use futures::StreamExt;
     let watch = state.auth.watch(&identity);
     let stream = shared::revocation_stream(watch).map(|item| {
@@ -202,10 +209,10 @@ async fn events<S: Store>(state: Data<State<S>>, identity: Identity) -> HttpResp
 }
 
 /// The app's routes over any store.
-pub fn configure<S: Store>(
-    auth: Auth<S>,
+pub fn configure<S: Store, M: Mode<S>>(
+    auth: Auth<S, M>,
     config: &Config,
-) -> impl Fn(&mut web::ServiceConfig) + Clone + use<S> {
+) -> impl Fn(&mut web::ServiceConfig) + Clone + use<S, M> {
     let state = Data::new(State {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
@@ -213,39 +220,39 @@ pub fn configure<S: Store>(
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
-            .route("/login", web::post().to(login::<S>))
+            .route("/login", web::post().to(login::<S, M>))
             .route(
                 "/admin/kickout/{user_id}",
-                web::post().to(kickout_user::<S>),
+                web::post().to(kickout_user::<S, M>),
             )
             .route(
                 "/admin/kickout/{user_id}/{device}",
-                web::post().to(kickout_device::<S>),
+                web::post().to(kickout_device::<S, M>),
             )
-            .route("/admin/ban/{user_id}", web::post().to(ban::<S>))
-            .route("/admin/ban/{user_id}", web::delete().to(unban::<S>))
-            .route("/admin/sessions/{user_id}", web::get().to(sessions::<S>))
+            .route("/admin/ban/{user_id}", web::post().to(ban::<S, M>))
+            .route("/admin/ban/{user_id}", web::delete().to(unban::<S, M>))
+            .route("/admin/sessions/{user_id}", web::get().to(sessions::<S, M>))
             .service(
                 web::scope("/events")
                     .wrap(
                         KickoutAuth::new(auth.clone())
                             .source(kickout::TokenSource::bearer().with_query("access_token")),
                     )
-                    .route("", web::get().to(events::<S>)),
+                    .route("", web::get().to(events::<S, M>)),
             )
             .service(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()))
                     .route("/me", web::get().to(me))
-                    .route("/logout", web::post().to(logout::<S>)),
+                    .route("/logout", web::post().to(logout::<S, M>)),
             );
     }
 }
 
 /// Serves the app on `listener` until the process ends (on the current actix system).
-pub async fn serve<S: Store>(
+pub async fn serve<S: Store, M: Mode<S>>(
     listener: std::net::TcpListener,
-    auth: Auth<S>,
+    auth: Auth<S, M>,
     config: Config,
 ) -> std::io::Result<()> {
     let routes = configure(auth, &config);
@@ -256,8 +263,20 @@ pub async fn serve<S: Store>(
         .await
 }
 
+/// Serves the app on `store`, in the configured mode.
+pub async fn serve_store<S: DemoStore>(
+    listener: std::net::TcpListener,
+    store: S,
+    config: Config,
+) -> std::io::Result<()> {
+    match config.mode {
+        DemoMode::Session => serve(listener, config.session_auth(store), config).await,
+        DemoMode::Jwt => serve(listener, config.jwt_auth(store), config).await,
+    }
+}
+
 /// Runs a demo server from the environment until the process ends.
-pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = std::net::TcpListener::bind(&bind)?;
@@ -265,9 +284,9 @@ pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
     match std::env::var("REDIS_URL") {
         Ok(urls) => {
             let store = kickout::store::RedisStore::connect(&urls).await?;
-            serve(listener, config.auth(store), config).await?;
+            serve_store(listener, store, config).await?;
         }
-        Err(_) => serve(listener, config.auth(MemoryStore::new()), config).await?,
+        Err(_) => serve_store(listener, MemoryStore::new(), config).await?,
     }
     Ok(())
 }

@@ -19,52 +19,56 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use kickout::store::{MemoryStore, Store};
-use kickout::{Auth, AuthLayer, Identity, TokenSource};
+use kickout::{Auth, AuthLayer, Identity, Mode, TokenSource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 mod shared;
-pub use shared::{BanBody, Config, LoginBody, Mode, SessionView, ban_seconds_ok};
+pub use shared::Mode as DemoMode;
+pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, ban_seconds_ok};
 
-struct AppState<S: Store> {
-    auth: Auth<S>,
+struct AppState<S: Store, M: Mode<S>> {
+    auth: Auth<S, M>,
     admin_key: String,
 }
 
 /// The router's state: cheap to clone.
-struct Shared<S: Store>(std::sync::Arc<AppState<S>>);
+struct Shared<S: Store, M: Mode<S>>(std::sync::Arc<AppState<S, M>>);
 
-impl<S: Store> Clone for Shared<S> {
+impl<S: Store, M: Mode<S>> Clone for Shared<S, M> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
 /// The demo's router over any store.
-pub fn app<S: Store>(auth: Auth<S>, config: &Config) -> Router {
+pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
     let state = Shared(std::sync::Arc::new(AppState {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
     }));
     let protected = Router::new()
         .route("/me", get(me))
-        .route("/logout", post(logout::<S>))
+        .route("/logout", post(logout::<S, M>))
         .layer(AuthLayer::new(auth.clone()));
     // Browsers' EventSource cannot set headers: this one route also reads ?access_token=.
     let events_source = TokenSource::bearer().with_query("access_token");
     let events = Router::new()
-        .route("/events", get(events::<S>))
+        .route("/events", get(events::<S, M>))
         .layer(AuthLayer::new(auth).source(events_source));
     let admin = Router::new()
-        .route("/admin/kickout/{user_id}", post(kickout_user::<S>))
+        .route("/admin/kickout/{user_id}", post(kickout_user::<S, M>))
         .route(
             "/admin/kickout/{user_id}/{device}",
-            post(kickout_device::<S>),
+            post(kickout_device::<S, M>),
         )
-        .route("/admin/ban/{user_id}", post(ban::<S>).delete(unban::<S>))
-        .route("/admin/sessions/{user_id}", get(sessions::<S>));
+        .route(
+            "/admin/ban/{user_id}",
+            post(ban::<S, M>).delete(unban::<S, M>),
+        )
+        .route("/admin/sessions/{user_id}", get(sessions::<S, M>));
     Router::new()
-        .route("/login", post(login::<S>))
+        .route("/login", post(login::<S, M>))
         .merge(admin)
         .merge(protected)
         .merge(events)
@@ -106,8 +110,8 @@ impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for Js
     }
 }
 
-async fn login<S: Store>(
-    State(state): State<Shared<S>>,
+async fn login<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
     let device = match shared::check_login(&body) {
@@ -132,7 +136,10 @@ async fn me(identity: Identity) -> Json<serde_json::Value> {
     Json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
 }
 
-async fn logout<S: Store>(State(state): State<Shared<S>>, identity: Identity) -> Response {
+async fn logout<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+) -> Response {
     match state.0.auth.logout_session(identity.session_id()).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -142,8 +149,8 @@ async fn logout<S: Store>(State(state): State<Shared<S>>, identity: Identity) ->
 /// `event: tick` about once a second while the session lives; `event: revoked` with
 /// the reason, then the end of the stream, once it is logged out, kicked, replaced,
 /// banned or expired — from any instance sharing the store.
-async fn events<S: Store>(
-    State(state): State<Shared<S>>,
+async fn events<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
     identity: Identity,
 ) -> axum::response::sse::Sse<
     impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
@@ -164,10 +171,10 @@ async fn events<S: Store>(
 /// Admin routes take this extractor: the `X-Admin-Key` header must match.
 struct Admin;
 
-impl<S: Store> FromRequestParts<Shared<S>> for Admin {
+impl<S: Store, M: Mode<S>> FromRequestParts<Shared<S, M>> for Admin {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Shared<S>) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared<S, M>) -> Result<Self, Response> {
         let given = parts.headers.get("x-admin-key").map(|v| v.as_bytes());
         if given.is_some_and(|g| shared::constant_time_eq(g, state.0.admin_key.as_bytes())) {
             Ok(Admin)
@@ -188,25 +195,25 @@ fn kicked(result: Result<usize, kickout::Error>) -> Response {
     }
 }
 
-async fn kickout_user<S: Store>(
+async fn kickout_user<S: Store, M: Mode<S>>(
     _: Admin,
-    State(state): State<Shared<S>>,
+    State(state): State<Shared<S, M>>,
     Path(user_id): Path<String>,
 ) -> Response {
     kicked(state.0.auth.kickout(&user_id).await)
 }
 
-async fn kickout_device<S: Store>(
+async fn kickout_device<S: Store, M: Mode<S>>(
     _: Admin,
-    State(state): State<Shared<S>>,
+    State(state): State<Shared<S, M>>,
     Path((user_id, device)): Path<(String, String)>,
 ) -> Response {
     kicked(state.0.auth.kickout_device(&user_id, &device).await)
 }
 
-async fn ban<S: Store>(
+async fn ban<S: Store, M: Mode<S>>(
     _: Admin,
-    State(state): State<Shared<S>>,
+    State(state): State<Shared<S, M>>,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<BanBody>,
 ) -> Response {
@@ -226,9 +233,9 @@ async fn ban<S: Store>(
     )
 }
 
-async fn unban<S: Store>(
+async fn unban<S: Store, M: Mode<S>>(
     _: Admin,
-    State(state): State<Shared<S>>,
+    State(state): State<Shared<S, M>>,
     Path(user_id): Path<String>,
 ) -> Response {
     match state.0.auth.unban(&user_id).await {
@@ -237,9 +244,9 @@ async fn unban<S: Store>(
     }
 }
 
-async fn sessions<S: Store>(
+async fn sessions<S: Store, M: Mode<S>>(
     _: Admin,
-    State(state): State<Shared<S>>,
+    State(state): State<Shared<S, M>>,
     Path(user_id): Path<String>,
 ) -> Response {
     match state.0.auth.sessions(&user_id).await {
@@ -255,13 +262,21 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
     axum::serve(listener, app).await
 }
 
+/// The demo's router on `store`, in the configured mode.
+pub fn router<S: DemoStore>(store: S, config: &Config) -> Router {
+    match config.mode {
+        DemoMode::Session => app(config.session_auth(store), config),
+        DemoMode::Jwt => app(config.jwt_auth(store), config),
+    }
+}
+
 /// Runs a demo server from the environment until the process ends.
-pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let app = match std::env::var("REDIS_URL") {
         Ok(urls) => redis_app(&urls, &config).await?,
-        Err(_) => app(config.auth(MemoryStore::new()), &config),
+        Err(_) => router(MemoryStore::new(), &config),
     };
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("listening on {}", listener.local_addr()?);
@@ -274,7 +289,7 @@ pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(feature = "redis")]
 pub async fn redis_app(urls: &str, config: &Config) -> Result<Router, kickout::store::StoreError> {
     let store = kickout::store::RedisStore::connect(urls).await?;
-    Ok(app(config.auth(store), config))
+    Ok(router(store, config))
 }
 
 #[cfg(not(feature = "redis"))]

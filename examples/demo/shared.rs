@@ -3,8 +3,8 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use kickout::store::{SessionInfo, Store};
-use kickout::{Auth, LoginRule};
+use kickout::store::{JwtStore, SessionInfo, SessionStore, Store};
+use kickout::{Auth, AuthBuilder, JwtAuth, LoginRule, Mode as AuthMode};
 use serde::{Deserialize, Serialize};
 
 /// Which kind of token the demo issues.
@@ -47,24 +47,40 @@ impl Config {
         })
     }
 
-    /// The handle the demos use: one session per device.
-    pub fn auth<S: Store>(&self, store: S) -> Auth<S> {
-        let mut builder = Auth::builder(store)
+    /// The settings both modes share: one session per device.
+    fn builder<S: Store>(&self, store: S) -> AuthBuilder<S> {
+        Auth::builder(store)
             .ttl(self.ttl)
-            .login_rule(LoginRule::one_per_device());
+            .login_rule(LoginRule::one_per_device())
+    }
+
+    /// The session-mode handle the demos use.
+    pub fn session_auth<S: SessionStore>(&self, store: S) -> Auth<S> {
+        let mut builder = self.builder(store);
         if let Some(idle) = self.idle_timeout {
             builder = builder.idle_timeout(idle);
         }
-        if self.mode == Mode::Jwt {
-            let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
-            match kickout::jwt::Jwt::new(key) {
-                Ok(jwt) => builder = builder.jwt(jwt),
-                Err(e) => panic!("JWT_SECRET: {e}"),
-            }
-        }
         builder.build()
     }
+
+    /// The JWT-mode handle the demos use. JWT mode has no idle timeout:
+    /// `IDLE_TIMEOUT_SECS` is refused there rather than ignored.
+    pub fn jwt_auth<S: JwtStore>(&self, store: S) -> JwtAuth<S> {
+        if self.idle_timeout.is_some() {
+            panic!("IDLE_TIMEOUT_SECS: JWT mode has no idle timeout");
+        }
+        let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
+        match kickout::jwt::Jwt::new(key) {
+            Ok(jwt) => self.builder(store).jwt(jwt).build(),
+            Err(e) => panic!("JWT_SECRET: {e}"),
+        }
+    }
 }
+
+/// A store for both modes, as the demos' stores are.
+pub trait DemoStore: SessionStore + JwtStore {}
+
+impl<S: SessionStore + JwtStore> DemoStore for S {}
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -143,8 +159,8 @@ pub enum StreamItem {
 }
 
 /// Ticks once a second until the watched session ends, then its reason, then the end.
-pub fn revocation_stream<S: Store>(
-    watch: kickout::watch::SessionWatch<S>,
+pub fn revocation_stream<S: Store, M: AuthMode<S>>(
+    watch: kickout::watch::SessionWatch<S, M>,
 ) -> impl futures::Stream<Item = StreamItem> {
     futures::stream::unfold(Some((watch, 0u64)), |state| async move {
         let (mut watch, n) = state?;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
@@ -9,33 +10,35 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::on_rejection::OnRejection;
-use crate::auth::Auth;
-use crate::mode::Check;
+use crate::http::Pipeline;
+use crate::mode::Mode;
 use crate::store::Store;
 
 pin_project! {
     /// The response future of [`AuthService`](super::AuthService).
-    pub struct ResponseFuture<Svc, ReqB, S, R>
+    pub struct ResponseFuture<Svc, ReqB, S, M, R>
     where
         Svc: Service<Request<ReqB>>,
         S: Store,
+        M: Mode<S>,
     {
         #[pin]
-        state: State<Svc, ReqB, S, R>,
+        state: State<Svc, ReqB, S, M, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<Svc, ReqB, S, R>
+    enum State<Svc, ReqB, S, M, R>
     where
         Svc: Service<Request<ReqB>>,
         S: Store,
+        M: Mode<S>,
     {
         // Boxed: only a store that must wait (a network store) gets here, and a small
         // future is cheaper to move on every request.
         Checking {
-            pending: Box<Pending<Svc, ReqB, S, R>>,
+            pending: Box<Pending<Svc, ReqB, S, M, R>>,
         },
         Calling {
             #[pin]
@@ -48,23 +51,24 @@ pin_project! {
 }
 
 /// A request waiting for its store read.
-struct Pending<Svc, ReqB, S: Store, R> {
-    check: Check<S>,
+struct Pending<Svc, ReqB, S: Store, M: Mode<S>, R> {
+    check: M::Check,
     call: Option<(Svc, Request<ReqB>)>,
-    auth: Auth<S>,
+    pipeline: Arc<Pipeline<S, M>>,
     on_rejection: R,
 }
 
-impl<Svc, ReqB, S, R> ResponseFuture<Svc, ReqB, S, R>
+impl<Svc, ReqB, S, M, R> ResponseFuture<Svc, ReqB, S, M, R>
 where
     Svc: Service<Request<ReqB>>,
     S: Store,
+    M: Mode<S>,
 {
     pub(super) fn check(
-        check: Check<S>,
+        check: M::Check,
         ready: Svc,
         req: Request<ReqB>,
-        auth: Auth<S>,
+        pipeline: Arc<Pipeline<S, M>>,
         on_rejection: R,
     ) -> Self {
         Self {
@@ -72,7 +76,7 @@ where
                 pending: Box::new(Pending {
                     check,
                     call: Some((ready, req)),
-                    auth,
+                    pipeline,
                     on_rejection,
                 }),
             },
@@ -94,10 +98,11 @@ where
     }
 }
 
-impl<Svc, ReqB, ResB, S, R> Future for ResponseFuture<Svc, ReqB, S, R>
+impl<Svc, ReqB, ResB, S, M, R> Future for ResponseFuture<Svc, ReqB, S, M, R>
 where
     Svc: Service<Request<ReqB>, Response = Response<ResB>>,
     S: Store,
+    M: Mode<S>,
     R: OnRejection<ResB>,
 {
     type Output = Result<Response<ResB>, Svc::Error>;
@@ -116,8 +121,7 @@ where
                             }
                         }
                         (Err(reason), _) => {
-                            tracing::debug!(%reason, "request refused");
-                            let rejection = pending.auth.rejection(reason);
+                            let rejection = pending.pipeline.refuse(reason);
                             return Poll::Ready(Ok(pending.on_rejection.on_rejection(rejection)));
                         }
                         (Ok(_), None) => panic!("ResponseFuture polled after completion"),

@@ -30,13 +30,13 @@ pub trait OnRejection<B>: Clone {
 }
 
 /// The default: status, `WWW-Authenticate` challenge and JSON body of
-/// [`Rejection::into_response`].
+/// [`Rejection::into_http`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonRejection;
 
 impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
-        rejection.into_response()
+        rejection.into_http()
     }
 }
 

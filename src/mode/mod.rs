@@ -1,137 +1,143 @@
-//! How a token is checked: the validator seam between the framework adapters and the
-//! modes.
+//! The two ways a token is made and checked: [`SessionMode`] (opaque tokens naming
+//! store records) and `JwtMode` (signed tokens with a revocation state per user,
+//! feature `jwt`).
 //!
-//! Adapters (the tower layer, extractors) see only [`Auth::prepare`] — the synchronous
-//! part (parse, and in a signed-token mode the signature check), which refuses garbage
-//! before any store work — and [`Auth::check`], a named future doing the one store read.
-//! Neither knows which mode runs.
+//! The mode is a type parameter of [`Auth`](crate::Auth), chosen by the builder
+//! ([`AuthBuilder::jwt`](crate::AuthBuilder::jwt) switches to JWT mode), so the handle
+//! never asks which mode it runs: each mode owns its login, validation, ends, ban,
+//! listing and renewal, over the store contract of its mode
+//! ([`SessionStore`](crate::store::SessionStore), `JwtStore`). The handle keeps what
+//! both share: the clock, the default rule, the responses, events and watches.
 
 #[cfg(feature = "jwt")]
-pub mod jwt;
+pub(crate) mod jwt;
 pub(crate) mod session;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+pub use session::SessionMode;
 
-use crate::auth::Auth;
-use crate::identity::Identity;
-use crate::rejection::Reason;
-use crate::store::Store;
-use crate::token::SessionKey;
+use crate::store::StoreError;
 
-/// A token that passed the synchronous checks and awaits its store read.
-#[derive(Clone, Debug)]
-pub(crate) enum Prepared {
-    Session(SessionKey),
-    #[cfg(feature = "jwt")]
-    Jwt(std::sync::Arc<jwt::Verified>),
-}
+/// A login mode over store `S`: [`SessionMode`] or `JwtMode`.
+///
+/// Sealed: the crate's two modes are the only ones. It appears in bounds of code that is
+/// generic over the mode, as in `fn app<S, M: Mode<S>>(auth: Auth<S, M>)`.
+pub trait Mode<S>: sealed::ModeImpl<S> {}
 
-/// The store read of a prepared token, then the verdict: the identity, or why not.
-/// `Unpin`, so the layer polls it in place and holds it inline.
-pub struct Check<S: Store> {
-    read: Read<S>,
-    now_ms: u64,
-}
+impl<S, M: sealed::ModeImpl<S>> Mode<S> for M {}
 
-enum Read<S: Store> {
-    Session(S::Lookup, SessionKey),
-    #[cfg(feature = "jwt")]
-    Jwt(S::JwtCheck, std::sync::Arc<jwt::Verified>),
-}
+pub(crate) use sealed::{Issued, LoginRequest, ModeImpl};
 
-impl<S: Store> Auth<S> {
-    /// Parses a token; refuses what cannot be one of ours without touching the store.
-    pub(crate) fn prepare(&self, token: &str) -> Result<Prepared, Reason> {
-        #[cfg(feature = "jwt")]
-        if let Some(jwt) = self.jwt() {
-            return jwt.verify(token, self.now_ms()).map(Prepared::Jwt);
-        }
-        SessionKey::parse(token)
-            .map(Prepared::Session)
-            .ok_or(Reason::InvalidToken)
+// A sealed trait: public so it can bound `Mode`, in a private module so no one else
+// can name or implement it.
+#[allow(unreachable_pub)]
+mod sealed {
+    use std::future::Future;
+
+    use crate::error::Error;
+    use crate::identity::Identity;
+    use crate::policy::LoginRule;
+    use crate::rejection::Reason;
+    use crate::store::{Admission, EndReason, SessionInfo, StoreError};
+    use crate::token::{SessionId, Token};
+
+    /// A login, with the handle's settings and the per-login options applied.
+    #[derive(Clone, Copy, Debug)]
+    pub struct LoginRequest<'a> {
+        pub user_id: &'a str,
+        pub device: &'a str,
+        pub rule: LoginRule,
+        pub ttl_ms: u64,
+        pub now_ms: u64,
     }
 
-    /// Starts the store read for a prepared token (renewing the idle deadline).
-    pub(crate) fn check(&self, prepared: Prepared) -> Check<S> {
-        self.check_with(prepared, true)
+    /// An admitted login: the token, its session, and the sessions it replaced.
+    #[derive(Debug)]
+    pub struct Issued {
+        pub token: Token,
+        pub session: SessionInfo,
+        pub replaced: Vec<SessionInfo>,
     }
 
-    /// The same read without renewing the idle deadline: a watch re-checking a session
-    /// is no activity of its user.
-    pub(crate) fn check_quietly(&self, prepared: Prepared) -> Check<S> {
-        self.check_with(prepared, false)
-    }
+    /// What a mode does; see [`Mode`](super::Mode).
+    pub trait ModeImpl<S>: Send + Sync + 'static {
+        /// A token that passed the synchronous checks (parse, signature): what a store
+        /// read checks, and what a watch re-checks.
+        type Token: Clone + Send + Sync + 'static;
 
-    fn check_with(&self, prepared: Prepared, touch: bool) -> Check<S> {
-        let now_ms = self.now_ms();
-        let read = match prepared {
-            Prepared::Session(key) => {
-                let touch = if touch { self.touch(now_ms) } else { None };
-                Read::Session(self.store().lookup(&key, touch, now_ms), key)
-            }
-            #[cfg(feature = "jwt")]
-            Prepared::Jwt(v) => {
-                let token = crate::store::JwtToken {
-                    epoch: v.epoch,
-                    tag: v.tag,
-                    jti: &v.jti,
-                    device: &v.device,
-                    user_gen: v.user_gen,
-                    device_gen: v.device_gen,
-                };
-                Read::Jwt(self.store().jwt_check(&v.user_id, token, now_ms), v)
-            }
-        };
-        Check { read, now_ms }
+        /// The store read of a token, then the verdict. `Unpin`, so the layer polls it
+        /// in place and holds it inline.
+        type Check: Future<Output = Result<Identity, Reason>> + Send + Unpin + 'static;
+
+        /// Parses (and verifies) a token; refuses what cannot be ours without the store.
+        fn prepare(&self, token: &str, now_ms: u64) -> Result<Self::Token, Reason>;
+
+        /// Starts the store read; `touch` renews an idle deadline (a request does, a
+        /// watch's re-check does not).
+        fn check(&self, store: &S, token: Self::Token, touch: bool, now_ms: u64) -> Self::Check;
+
+        /// The token a checked identity came with, to check it again.
+        fn token_of(identity: &Identity) -> Option<Self::Token>;
+
+        fn login(
+            &self,
+            store: &S,
+            login: LoginRequest<'_>,
+        ) -> impl Future<Output = Result<Admission<Issued>, Error>> + Send;
+
+        /// Ends the session of a token; what ended (nothing for a token not ours).
+        fn logout(
+            &self,
+            store: &S,
+            token: &str,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+        fn end_session(
+            &self,
+            store: &S,
+            id: SessionId,
+            reason: EndReason,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+        fn end_user(
+            &self,
+            store: &S,
+            user_id: &str,
+            device: Option<&str>,
+            reason: EndReason,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+        fn ban(
+            &self,
+            store: &S,
+            user_id: &str,
+            until_ms: u64,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+        fn sessions(
+            &self,
+            store: &S,
+            user_id: &str,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+        /// A fresh lifetime of `ttl_ms` for the session of `token`: `None` if it is not
+        /// live.
+        fn renew(
+            &self,
+            store: &S,
+            token: &str,
+            ttl_ms: u64,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Option<SessionInfo>, Error>> + Send;
     }
 }
 
-impl<S: Store> Future for Check<S> {
-    type Output = Result<Identity, Reason>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let verdict = match &mut this.read {
-            Read::Session(lookup, key) => match ready!(Pin::new(lookup).poll(cx)) {
-                Ok(record) => session::verdict(record, this.now_ms)
-                    .map(|id| id.checked_by(Prepared::Session(*key))),
-                Err(error) => Err(unavailable(&error)),
-            },
-            #[cfg(feature = "jwt")]
-            Read::Jwt(check, verified) => match ready!(Pin::new(check).poll(cx)) {
-                Ok(status) => jwt_verdict(status, verified)
-                    .map(|id| id.checked_by(Prepared::Jwt(verified.clone()))),
-                Err(error) => Err(unavailable(&error)),
-            },
-        };
-        Poll::Ready(verdict)
-    }
-}
-
-fn unavailable(error: &crate::store::StoreError) -> Reason {
+/// A store that failed a request's read: the request is refused, never let through.
+pub(crate) fn unavailable(error: &StoreError) -> crate::Reason {
     tracing::warn!(%error, "session store unavailable; request refused");
-    Reason::StoreUnavailable
-}
-
-/// What the store's answer means for a verified JWT.
-#[cfg(feature = "jwt")]
-fn jwt_verdict(status: crate::store::JwtStatus, v: &jwt::Verified) -> Result<Identity, Reason> {
-    use crate::store::SessionInfo;
-    if !status.known {
-        // A signed, unexpired token always has a state: the store lost it. Fail closed.
-        return Err(Reason::InvalidToken);
-    }
-    if let Some(ended) = status.ended {
-        return Err(ended.reason.rejection(status.ban_until_ms.is_some()));
-    }
-    let identity = Identity::new(SessionInfo {
-        session_id: v.session_id,
-        user_id: v.user_id.clone(),
-        device: v.device.clone(),
-        issued_at_ms: v.issued_at_ms,
-        expires_at_ms: v.expires_at_ms,
-    });
-    Ok(identity.with_claims(v.ext.clone()))
+    crate::Reason::StoreUnavailable
 }

@@ -1,23 +1,226 @@
 //! Session mode: an opaque random token names a record in the store.
 
-use crate::auth::Auth;
-use crate::identity::Identity;
-use crate::rejection::Reason;
-use crate::store::{SessionRecord, Store, Touch};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-impl<S: Store> Auth<S> {
+use super::{Issued, LoginRequest, ModeImpl, unavailable};
+use crate::error::Error;
+use crate::identity::{Checked, Identity};
+use crate::rejection::Reason;
+use crate::store::{
+    Admission, EndReason, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
+    StoreError, Target, Touch,
+};
+use crate::token::{SessionId, SessionKey, user_tag};
+
+/// Session mode, the default: opaque random tokens, each naming a record in the store.
+///
+/// Its settings are the session-only ones of the builder: the idle timeout, its touch
+/// interval, and how long an expired session keeps answering `token_expired`.
+#[derive(Clone, Debug)]
+pub struct SessionMode {
+    pub(crate) idle_ms: Option<u64>,
+    /// The touch interval asked for, if any.
+    pub(crate) touch_step: Option<u64>,
+    /// The touch interval in force (see [`SessionMode::resolve_touch_step`]).
+    touch_step_ms: u64,
+    pub(crate) retain_ms: u64,
+}
+
+impl Default for SessionMode {
+    fn default() -> Self {
+        Self {
+            idle_ms: None,
+            touch_step: None,
+            touch_step_ms: 0,
+            retain_ms: 30 * 60_000,
+        }
+    }
+}
+
+impl SessionMode {
+    /// The touch interval in force for the idle timeout and the interval asked for.
+    pub(crate) fn resolve_touch_step(&mut self) {
+        self.touch_step_ms = match (self.touch_step, self.idle_ms) {
+            // A step as long as the idle timeout would never renew: keep it under half.
+            (Some(step), Some(idle)) => step.min(idle / 2),
+            (Some(step), None) => step,
+            (None, Some(idle)) => (idle / 10).min(60_000),
+            (None, None) => 0,
+        };
+    }
+
     /// The idle renewal to ask for with a lookup at `now`, if there is an idle timeout.
-    pub(crate) fn touch(&self, now: u64) -> Option<Touch> {
-        let c = self.config();
-        c.idle_ms.map(|idle| Touch {
+    fn touch(&self, now: u64) -> Option<Touch> {
+        self.idle_ms.map(|idle| Touch {
             deadline_ms: now.saturating_add(idle),
-            min_step_ms: c.touch_step_ms,
+            min_step_ms: self.touch_step_ms,
         })
+    }
+
+    /// The first idle deadline of a session from `now` to `expires_at_ms`.
+    fn idle_deadline(&self, now: u64, expires_at_ms: u64) -> Option<u64> {
+        self.idle_ms
+            .map(|idle| now.saturating_add(idle).min(expires_at_ms))
+    }
+}
+
+impl<S: SessionStore> ModeImpl<S> for SessionMode {
+    type Token = SessionKey;
+    type Check = SessionCheck<S::Lookup>;
+
+    fn prepare(&self, token: &str, _now_ms: u64) -> Result<SessionKey, Reason> {
+        SessionKey::parse(token).ok_or(Reason::InvalidToken)
+    }
+
+    fn check(&self, store: &S, key: SessionKey, touch: bool, now_ms: u64) -> Self::Check {
+        let touch = if touch { self.touch(now_ms) } else { None };
+        SessionCheck {
+            lookup: store.lookup(&key, touch, now_ms),
+            key,
+            now_ms,
+        }
+    }
+
+    fn token_of(identity: &Identity) -> Option<SessionKey> {
+        match identity.checked()? {
+            Checked::Key(key) => Some(*key),
+            Checked::Other(_) => None,
+        }
+    }
+
+    async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {
+        let now = login.now_ms;
+        let (token, key) = SessionKey::generate(user_tag(login.user_id))
+            .map_err(|e| Error::Random(e.to_string()))?;
+        let expires_at_ms = now.saturating_add(login.ttl_ms);
+        let info = SessionInfo {
+            session_id: key.session_id(),
+            user_id: Arc::from(login.user_id),
+            device: Arc::from(login.device),
+            issued_at_ms: now,
+            expires_at_ms,
+        };
+        let new = NewSession {
+            key,
+            info: info.clone(),
+            idle_deadline_ms: self.idle_deadline(now, expires_at_ms),
+            retain_ms: self.retain_ms,
+            rule: login.rule,
+        };
+        Ok(match store.create(new, now).await? {
+            Admission::Admitted(replaced) => Admission::Admitted(Issued {
+                token,
+                session: info,
+                replaced,
+            }),
+            Admission::Banned { until_ms } => Admission::Banned { until_ms },
+            Admission::LimitReached => Admission::LimitReached,
+        })
+    }
+
+    async fn logout(
+        &self,
+        store: &S,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let Some(key) = SessionKey::parse(token) else {
+            return Ok(Vec::new());
+        };
+        store
+            .end(Target::Token(&key), EndReason::LoggedOut, now_ms)
+            .await
+    }
+
+    async fn end_session(
+        &self,
+        store: &S,
+        id: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.end(Target::Session(id), reason, now_ms).await
+    }
+
+    async fn end_user(
+        &self,
+        store: &S,
+        user_id: &str,
+        device: Option<&str>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store
+            .end(Target::User { user_id, device }, reason, now_ms)
+            .await
+    }
+
+    async fn ban(
+        &self,
+        store: &S,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.ban(user_id, until_ms, now_ms).await
+    }
+
+    async fn sessions(
+        &self,
+        store: &S,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.sessions(user_id, now_ms).await
+    }
+
+    async fn renew(
+        &self,
+        store: &S,
+        token: &str,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, Error> {
+        let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
+        let expires_at_ms = now_ms.saturating_add(ttl_ms);
+        let renewal = Renewal {
+            key: &key,
+            expires_at_ms,
+            idle_deadline_ms: self.idle_deadline(now_ms, expires_at_ms),
+        };
+        Ok(store.renew(renewal, now_ms).await?)
+    }
+}
+
+/// Session mode's check: the lookup of a token's record, then the verdict.
+pub struct SessionCheck<L> {
+    lookup: L,
+    key: SessionKey,
+    now_ms: u64,
+}
+
+impl<L> Future for SessionCheck<L>
+where
+    L: Future<Output = Result<Option<SessionRecord>, StoreError>> + Unpin,
+{
+    type Output = Result<Identity, Reason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let verdict = match ready!(Pin::new(&mut this.lookup).poll(cx)) {
+            Ok(record) => verdict(record, this.now_ms)
+                .map(|identity| identity.checked_by(Checked::Key(this.key))),
+            Err(error) => Err(unavailable(&error)),
+        };
+        Poll::Ready(verdict)
     }
 }
 
 /// What a record (or its absence) means for a request at `now`.
-pub(crate) fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Reason> {
+fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Reason> {
     let Some(record) = record else {
         return Err(Reason::InvalidToken);
     };

@@ -17,31 +17,13 @@
 //! `sessions` and the `kicked` counts work as in session mode; validation never reads it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
-use super::{EndReason, Ended, SessionInfo};
+use super::limits::{MAX_BUMPS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
+use super::{Admission, EndReason, Ended, SessionInfo, Store, StoreError};
 use crate::policy::{Limit, LoginRule, Overflow};
-use crate::token::SessionId;
-
-/// Most live sessions a user may hold, whatever the rule. In session mode a login past
-/// it replaces the oldest; in JWT mode it replaces them all with one generation bump, so
-/// the state read on every request stays small. Either way no account can make its
-/// logins slow by logging in without end.
-pub const MAX_LIVE_TOKENS: usize = 1024;
-
-/// How long past a token's expiry its revocation is kept: a verifier accepts a token
-/// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
-/// is capped below it.
-pub const PRUNE_GRACE_MS: u64 = 10 * 60_000;
-
-/// Most remembered bumps per generation (user, or one device): older ones only name
-/// reasons; a token older than every kept bump still has an older generation, so it
-/// stays refused (it is told the reason of the oldest kept bump).
-pub const MAX_BUMPS: usize = 32;
-
-/// Most revoked single tokens remembered per user; one more turns them all into one
-/// user-generation bump (every live token of the user is then `replaced`).
-pub const MAX_REVOKED: usize = MAX_LIVE_TOKENS;
+use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +61,8 @@ pub struct JwtEntry {
 /// The generations a token carries, and its id: what validation checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JwtToken<'a> {
+    /// Its user.
+    pub user_id: &'a str,
     /// The epoch of the user's state it was issued under.
     pub epoch: u64,
     /// Its user's slot tag (see [`crate::SessionKey::tag`]).
@@ -114,27 +98,36 @@ pub struct JwtState {
     pub index: BTreeMap<String, JwtEntry>,
 }
 
-/// What a login under a rule did to the state.
+/// A JWT-mode login to record: [`JwtStore::jwt_issue`].
+#[derive(Clone, Debug)]
+pub struct JwtIssue {
+    /// The user.
+    pub user_id: Arc<str>,
+    /// The new token's `jti`.
+    pub jti: String,
+    /// Its device.
+    pub device: Arc<str>,
+    /// Issue time, Unix milliseconds.
+    pub issued_at_ms: u64,
+    /// Expiry, Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// The concurrent-login rule to apply first.
+    pub rule: LoginRule,
+    /// The epoch of the user's state if this login creates it (see [`JwtState::epoch`]).
+    pub fresh_epoch: u64,
+}
+
+/// What an admitted JWT-mode login embeds in its token, and what it replaced.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum JwtIssued {
-    /// The token may be issued with these generations; these tokens were replaced.
-    Issued {
-        /// The state's epoch to embed.
-        epoch: u64,
-        /// User generation to embed.
-        user_gen: u64,
-        /// Device generation to embed.
-        device_gen: u64,
-        /// Tokens ended by the rule, as `(jti, entry)`.
-        replaced: Vec<(String, JwtEntry)>,
-    },
-    /// The user is banned until then (Unix ms).
-    Banned {
-        /// End of the ban.
-        until_ms: u64,
-    },
-    /// The rule refuses the new login.
-    LimitReached,
+pub struct JwtGrant {
+    /// The state's epoch.
+    pub epoch: u64,
+    /// User generation.
+    pub user_gen: u64,
+    /// Device generation.
+    pub device_gen: u64,
+    /// Tokens ended by the rule.
+    pub replaced: Vec<SessionInfo>,
 }
 
 impl JwtState {
@@ -248,8 +241,15 @@ impl JwtState {
 
     /// Applies `rule` for a new token on `device` and records it: the generations to
     /// embed, or why not. Assumes no ban (checked by the store).
-    pub fn issue(&mut self, jti: &str, entry: JwtEntry, rule: LoginRule, now_ms: u64) -> JwtIssued {
+    pub fn issue(&mut self, issue: &JwtIssue, now_ms: u64) -> Admission<JwtGrant> {
         self.prune(now_ms);
+        let rule = issue.rule;
+        let entry = JwtEntry {
+            device: issue.device.clone(),
+            issued_at_ms: issue.issued_at_ms,
+            expires_at_ms: issue.expires_at_ms,
+            seq: 0,
+        };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
@@ -260,7 +260,7 @@ impl JwtState {
                 .collect();
             if scope.len() >= max {
                 if rule.overflow() == Overflow::RefuseNew {
-                    return JwtIssued::LimitReached;
+                    return Admission::LimitReached;
                 }
                 let excess = scope.len() + 1 - max;
                 let mut pending = Vec::new();
@@ -301,13 +301,18 @@ impl JwtState {
         let device_gen = self.devices.get(&*entry.device).map_or(0, |d| d.generation);
         let seq = self.index.values().map(|e| e.seq + 1).max().unwrap_or(0);
         self.max_exp_ms = self.max_exp_ms.max(entry.expires_at_ms);
-        self.index.insert(jti.to_owned(), JwtEntry { seq, ..entry });
-        JwtIssued::Issued {
+        self.index
+            .insert(issue.jti.clone(), JwtEntry { seq, ..entry });
+        let tag = user_tag(&issue.user_id);
+        Admission::Admitted(JwtGrant {
             epoch: self.epoch,
             user_gen: self.generation,
             device_gen,
-            replaced,
-        }
+            replaced: replaced
+                .iter()
+                .filter_map(|(jti, e)| info(&issue.user_id, tag, jti, e))
+                .collect(),
+        })
     }
 
     /// Ends every token of the user (or of one device) with one generation bump;
@@ -357,7 +362,7 @@ impl JwtState {
 }
 
 /// A session info for an index entry.
-pub(crate) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
+pub(super) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
     Some(SessionInfo {
         session_id: SessionId::from_jti(tag, jti)?,
         user_id: user_id.clone(),
@@ -373,4 +378,87 @@ fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
     while bumps.len() > MAX_BUMPS {
         bumps.pop_first();
     }
+}
+
+/// Which tokens a JWT-mode revocation ends.
+#[derive(Clone, Copy, Debug)]
+pub enum JwtTarget<'a> {
+    /// Every token of the user, or of one device (one generation bump).
+    User {
+        /// The user.
+        user_id: &'a str,
+        /// Only tokens on this device, if set.
+        device: Option<&'a str>,
+    },
+    /// One verified token of a known user (a logout).
+    Token {
+        /// Its user.
+        user_id: &'a str,
+        /// Its session id (tag and `jti`).
+        session_id: SessionId,
+    },
+    /// One token by its session id alone (an operator's call): the store finds its user.
+    Session(SessionId),
+}
+
+/// What JWT-mode validation learns from the store about one token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JwtStatus {
+    /// Whether the store knows the user's state. A validly signed, unexpired token
+    /// always has one; none means the store lost its data, and the token is refused.
+    pub known: bool,
+    /// Set if the token was ended.
+    pub ended: Option<Ended>,
+    /// For a token ended by a ban: the ban's end, if the ban still stands.
+    pub ban_until_ms: Option<u64>,
+}
+
+/// The storage contract of JWT mode: one [`JwtState`] per user, read on every request
+/// and changed atomically by logins, logouts, kickouts and bans.
+///
+/// The same atomicity as [`SessionStore`](super::SessionStore): once
+/// [`jwt_end`](JwtStore::jwt_end) or [`jwt_ban`](JwtStore::jwt_ban) returned, every
+/// [`jwt_check`](JwtStore::jwt_check) sees the revocation.
+pub trait JwtStore: Store {
+    /// The future of [`JwtStore::jwt_check`]; `'static` and `Unpin` like
+    /// [`SessionStore::Lookup`](super::SessionStore::Lookup).
+    type JwtCheck: Future<Output = Result<JwtStatus, StoreError>> + Send + Unpin + 'static;
+
+    /// JWT mode's one read per request: whether `token` was ended, and why
+    /// ([`JwtState::ended`]), and for a ban whether it still stands. A token not
+    /// [issued](JwtState::issued) under the stored state is unknown.
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck;
+
+    /// JWT mode's login: refuse if the user is banned, else apply the rule and record
+    /// the token ([`JwtState::issue`]), atomically.
+    fn jwt_issue(
+        &self,
+        issue: JwtIssue,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Admission<JwtGrant>, StoreError>> + Send;
+
+    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]);
+    /// returns the tokens that were live.
+    fn jwt_end(
+        &self,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// JWT mode's ban: ends every token with [`EndReason::Banned`] (one generation bump)
+    /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] read.
+    fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// The user's live tokens, oldest first.
+    fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 }

@@ -7,12 +7,17 @@ use std::future::{Ready, ready};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::jwt::{self, JwtEntry, JwtIssued, JwtState, JwtToken, MAX_LIVE_TOKENS};
-use super::{
-    Created, EndReason, Ended, JwtStatus, JwtTarget, NewSession, Revoked, SessionInfo,
-    SessionRecord, Store, StoreError, Target, Touch, purge_time,
+#[cfg(feature = "jwt")]
+use super::jwt::{
+    self, JwtEntry, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtStore, JwtTarget, JwtToken,
 };
-use crate::policy::{LoginRule, Overflow};
+use super::limits::MAX_LIVE_TOKENS;
+use super::session::{is_live, purge_time};
+use super::{
+    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
+    SessionStore, Store, StoreError, Target, Touch,
+};
+use crate::policy::Overflow;
 use crate::token::{SessionId, SessionKey, user_tag};
 use tokio::sync::broadcast;
 
@@ -65,6 +70,7 @@ struct Shard {
     sessions: HashMap<SessionId, Entry, foldhash::fast::RandomState>,
     users: HashMap<Arc<str>, User>,
     /// JWT mode's revocation state, by user.
+    #[cfg(feature = "jwt")]
     jwt: HashMap<Arc<str>, JwtState>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
 }
@@ -90,6 +96,7 @@ struct User {
 enum Due {
     Session(SessionId),
     Ban(Arc<str>),
+    #[cfg(feature = "jwt")]
     Jwt(Arc<str>),
 }
 
@@ -156,7 +163,10 @@ impl MemoryStore {
                 MemoryStats {
                     sessions: acc.sessions + s.sessions.len(),
                     users: acc.users + s.users.len(),
+                    #[cfg(feature = "jwt")]
                     jwt_users: acc.jwt_users + s.jwt.len(),
+                    #[cfg(not(feature = "jwt"))]
+                    jwt_users: 0,
                     queued: acc.queued + s.queue.len(),
                 }
             })
@@ -253,9 +263,12 @@ impl Entry {
     }
 
     fn is_live(&self, now_ms: u64) -> bool {
-        self.ended.is_none()
-            && now_ms < self.info.expires_at_ms
-            && self.idle_deadline().is_none_or(|d| now_ms < d)
+        is_live(
+            self.info.expires_at_ms,
+            self.idle_deadline(),
+            self.ended.is_some(),
+            now_ms,
+        )
     }
 
     fn purge_at(&self) -> u64 {
@@ -305,6 +318,7 @@ impl Shard {
                     self.forget_user_if_empty(&user, now_ms);
                 }
                 Due::Ban(user) => self.forget_user_if_empty(&user, now_ms),
+                #[cfg(feature = "jwt")]
                 Due::Jwt(user) => {
                     if let Some(state) = self.jwt.get_mut(&user) {
                         state.prune(now_ms);
@@ -367,10 +381,11 @@ impl Shard {
         ended
     }
 
-    fn create(&mut self, new: NewSession, rule: LoginRule, now_ms: u64) -> Created {
+    fn create(&mut self, new: NewSession, now_ms: u64) -> Admission<Vec<SessionInfo>> {
         let user_id = new.info.user_id.clone();
+        let rule = new.rule;
         if let Some(until_ms) = self.ban_until(&user_id, now_ms) {
-            return Created::Banned { until_ms };
+            return Admission::Banned { until_ms };
         }
         // Prune the index of sessions that are over (selects none).
         self.end_sessions(&user_id, EndReason::Replaced, now_ms, |_, _| false);
@@ -395,7 +410,7 @@ impl Shard {
                 .unwrap_or_default();
             if in_scope.len() >= max {
                 if rule.overflow() == Overflow::RefuseNew {
-                    return Created::LimitReached;
+                    return Admission::LimitReached;
                 }
                 in_scope.sort_unstable();
                 in_scope.truncate(in_scope.len() + 1 - max);
@@ -443,10 +458,18 @@ impl Shard {
             .push(Reverse((entry.purge_at(), Due::Session(id))));
         self.sessions.insert(id, entry);
         self.users.entry(user_id).or_default().sessions.push(id);
-        Created::Created { replaced }
+        Admission::Admitted(replaced)
+    }
+
+    /// Sets a ban (replacing any earlier one) and queues its end.
+    fn set_ban(&mut self, user_id: &str, until_ms: u64) {
+        let user: Arc<str> = Arc::from(user_id);
+        self.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
+        self.queue.push(Reverse((until_ms, Due::Ban(user))));
     }
 }
 
+#[cfg(feature = "jwt")]
 impl Shard {
     /// The user's JWT state, created (and queued for expiry) if absent.
     fn jwt_state(&mut self, user_id: &str, fresh_epoch: u64) -> &mut JwtState {
@@ -476,20 +499,40 @@ impl Shard {
 }
 
 impl Store for MemoryStore {
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let was = shard.ban_until(user_id, now_ms).is_some();
+            if let Some(u) = shard.users.get_mut(user_id) {
+                u.ban_until_ms = None;
+            }
+            shard.forget_user_if_empty(user_id, now_ms);
+            was
+        }))
+    }
+
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        Ok(read(self.shard(user_tag(user_id))).ban_until(user_id, now_ms))
+    }
+
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        Some(self.inner.feed.subscribe())
+    }
+}
+
+impl SessionStore for MemoryStore {
     async fn create(
         &self,
         session: NewSession,
-        rule: LoginRule,
         now_ms: u64,
-    ) -> Result<Created, StoreError> {
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let created = self.write(session.key.tag(), now_ms, |shard| {
             if shard.sessions.contains_key(&session.key.session_id()) {
                 // 2^-96 odds; refuse rather than overwrite someone's session.
                 return Err(StoreError::Corrupt("session id collision".into()));
             }
-            Ok(shard.create(session, rule, now_ms))
+            Ok(shard.create(session, now_ms))
         })?;
-        if let Created::Created { replaced } = &created {
+        if let Admission::Admitted(replaced) = &created {
             self.publish_infos(replaced, EndReason::Replaced);
         }
         Ok(created)
@@ -540,28 +583,11 @@ impl Store for MemoryStore {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let ended = self.write(user_tag(user_id), now_ms, |shard| {
             let ended = shard.end_sessions(user_id, EndReason::Banned, now_ms, |_, _| true);
-            let user: Arc<str> = Arc::from(user_id);
-            shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
-            shard.queue.push(Reverse((until_ms, Due::Ban(user))));
+            shard.set_ban(user_id, until_ms);
             ended
         });
         self.publish_infos(&ended, EndReason::Banned);
         Ok(ended)
-    }
-
-    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
-        Ok(self.write(user_tag(user_id), now_ms, |shard| {
-            let was = shard.ban_until(user_id, now_ms).is_some();
-            if let Some(u) = shard.users.get_mut(user_id) {
-                u.ban_until_ms = None;
-            }
-            shard.forget_user_if_empty(user_id, now_ms);
-            was
-        }))
-    }
-
-    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
-        Ok(read(self.shard(user_tag(user_id))).ban_until(user_id, now_ms))
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
@@ -580,13 +606,36 @@ impl Store for MemoryStore {
         Ok(live)
     }
 
-    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        Some(self.inner.feed.subscribe())
+    async fn renew(
+        &self,
+        renewal: Renewal<'_>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let Renewal {
+            key,
+            expires_at_ms,
+            idle_deadline_ms,
+        } = renewal;
+        Ok(self.write(key.tag(), now_ms, |shard| {
+            match shard.sessions.get_mut(&key.session_id()) {
+                Some(e) if e.digest == *key.digest() && e.is_live(now_ms) => {
+                    e.info.expires_at_ms = expires_at_ms;
+                    e.idle_deadline
+                        .store(idle_deadline_ms.unwrap_or(NO_IDLE), Ordering::Release);
+                    Some(e.info.clone())
+                }
+                _ => None,
+            }
+        }))
     }
+}
 
+#[cfg(feature = "jwt")]
+impl JwtStore for MemoryStore {
     type JwtCheck = Ready<Result<JwtStatus, StoreError>>;
 
-    fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let user_id = token.user_id;
         let shard = read(self.shard(token.tag));
         let status = match shard.jwt.get(user_id).filter(|st| st.issued(token)) {
             None => JwtStatus::default(),
@@ -611,65 +660,59 @@ impl Store for MemoryStore {
 
     async fn jwt_issue(
         &self,
-        user_id: &str,
-        jti: &str,
-        entry: JwtEntry,
-        rule: LoginRule,
-        fresh_epoch: u64,
+        issue: JwtIssue,
         now_ms: u64,
-    ) -> Result<JwtIssued, StoreError> {
-        let tag = user_tag(user_id);
-        let issued = self.write(tag, now_ms, |shard| {
+    ) -> Result<Admission<JwtGrant>, StoreError> {
+        let user_id = &*issue.user_id;
+        let issued = self.write(user_tag(user_id), now_ms, |shard| {
             if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
-                return JwtIssued::Banned { until_ms };
+                return Admission::Banned { until_ms };
             }
-            let state = shard.jwt_state(user_id, fresh_epoch);
-            state.issue(jti, entry, rule, now_ms)
+            let state = shard.jwt_state(user_id, issue.fresh_epoch);
+            state.issue(&issue, now_ms)
         });
-        if let JwtIssued::Issued { replaced, .. } = &issued {
-            let ids = replaced
-                .iter()
-                .filter_map(|(j, _)| SessionId::from_jti(tag, j));
-            self.publish(ids, EndReason::Replaced);
+        if let Admission::Admitted(grant) = &issued {
+            self.publish_infos(&grant.replaced, EndReason::Replaced);
         }
         Ok(issued)
     }
 
     async fn jwt_end(
         &self,
-        user_id: &str,
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = match target {
-            JwtTarget::Session(id) => id.tag(),
-            _ => user_tag(user_id),
+            JwtTarget::Session(id) | JwtTarget::Token { session_id: id, .. } => id.tag(),
+            JwtTarget::User { user_id, .. } => user_tag(user_id),
         };
         let ended = self.write(tag, now_ms, |shard| {
             let (user, ended) = match target {
-                JwtTarget::User | JwtTarget::Device(_) => {
-                    let device = match target {
-                        JwtTarget::Device(d) => Some(d),
-                        _ => None,
-                    };
+                JwtTarget::User { user_id, device } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
                         return Vec::new();
                     };
                     (user_id.to_owned(), state.end_user(device, reason, now_ms))
                 }
-                JwtTarget::Session(id) => {
-                    // The caller's user if it knows it; else (an operator's call by id)
-                    // find the user among this shard's states.
+                JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
+                    // A logout names its user; an operator's call by id finds the user
+                    // among this shard's states.
                     let jti = id.jti();
-                    let found = match shard.jwt.get_key_value(user_id) {
-                        Some((user, _)) => Some(user.clone()),
-                        None => shard
+                    let named = match target {
+                        JwtTarget::Token { user_id, .. } => shard
+                            .jwt
+                            .get_key_value(user_id)
+                            .map(|(user, _)| user.clone()),
+                        _ => None,
+                    };
+                    let found = named.or_else(|| {
+                        shard
                             .jwt
                             .iter()
                             .find(|(_, st)| st.index.contains_key(&jti))
-                            .map(|(user, _)| user.clone()),
-                    };
+                            .map(|(user, _)| user.clone())
+                    });
                     let Some((user, state)) =
                         found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
                     else {
@@ -701,9 +744,7 @@ impl Store for MemoryStore {
                 .get_mut(user_id)
                 .map(|state| state.end_user(None, EndReason::Banned, now_ms))
                 .unwrap_or_default();
-            let user: Arc<str> = Arc::from(user_id);
-            shard.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
-            shard.queue.push(Reverse((until_ms, Due::Ban(user))));
+            shard.set_ban(user_id, until_ms);
             shard.jwt_infos(user_id, tag, &ended)
         });
         self.publish_infos(&ended, EndReason::Banned);
@@ -725,25 +766,5 @@ impl Store for MemoryStore {
             .into_iter()
             .filter_map(|(jti, e)| jwt::info(user, tag, jti, e))
             .collect())
-    }
-
-    async fn renew(
-        &self,
-        key: &SessionKey,
-        expires_at_ms: u64,
-        idle_deadline_ms: Option<u64>,
-        now_ms: u64,
-    ) -> Result<Option<SessionInfo>, StoreError> {
-        Ok(self.write(key.tag(), now_ms, |shard| {
-            match shard.sessions.get_mut(&key.session_id()) {
-                Some(e) if e.digest == *key.digest() && e.is_live(now_ms) => {
-                    e.info.expires_at_ms = expires_at_ms;
-                    e.idle_deadline
-                        .store(idle_deadline_ms.unwrap_or(NO_IDLE), Ordering::Release);
-                    Some(e.info.clone())
-                }
-                _ => None,
-            }
-        }))
     }
 }

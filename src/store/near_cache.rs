@@ -6,15 +6,17 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
 use super::{
-    Created, EndReason, JwtEntry, JwtIssued, JwtStatus, JwtTarget, JwtToken, NewSession, Revoked,
-    SessionInfo, SessionRecord, Store, StoreError, Target, Touch,
+    Admission, EndReason, NewSession, Renewal, Revoked, SessionInfo, SessionRecord, SessionStore,
+    Store, StoreError, Target, Touch,
 };
-use crate::policy::LoginRule;
+#[cfg(feature = "jwt")]
+use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
+use crate::clock::millis;
 use crate::token::{SessionId, SessionKey};
 
 const SHARDS: usize = 16;
@@ -28,7 +30,8 @@ const SHARDS: usize = 16;
 /// its entry is `max_age` old. A lost feed connection clears the cache when it comes
 /// back. So a revoked token is accepted for at most `max_age` after the revocation, and
 /// only when a message was lost. Requests that renew an idle timeout always go to the
-/// store (the renewal is a write).
+/// store (the renewal is a write). Ages are measured on the handle's clock (the `now_ms`
+/// every store call carries), never the wall clock.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), kickout::store::StoreError> {
@@ -53,14 +56,20 @@ impl<S: Clone> Clone for NearCache<S> {
     }
 }
 
+/// What the cache holds for a session: the answer of a lookup or of a JWT check.
+#[derive(Clone)]
 enum Cached {
     Session(SessionRecord),
+    #[cfg(feature = "jwt")]
     Jwt(JwtStatus),
 }
 
+/// An entry and its time of caching (handle time, Unix ms).
+type Shard = RwLock<HashMap<SessionId, (Cached, u64)>>;
+
 struct Shared {
-    shards: Vec<RwLock<HashMap<SessionId, (Cached, Instant)>>>,
-    max_age: Duration,
+    shards: Vec<Shard>,
+    max_age_ms: u64,
     per_shard: usize,
     listening: AtomicBool,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -80,8 +89,9 @@ impl Drop for Shared {
 }
 
 impl Shared {
-    fn shard(&self, id: &SessionId) -> &RwLock<HashMap<SessionId, (Cached, Instant)>> {
-        &self.shards[usize::from(id.as_bytes()[13]) % SHARDS]
+    fn shard(&self, id: &SessionId) -> &Shard {
+        let i = usize::from(id.as_bytes()[13]) % SHARDS;
+        &self.shards[i]
     }
 
     fn forget(&self, ids: impl IntoIterator<Item = SessionId>) {
@@ -102,41 +112,31 @@ impl Shared {
         }
     }
 
-    fn put(&self, id: SessionId, value: Cached) {
+    fn fresh(&self, at_ms: u64, now_ms: u64) -> bool {
+        now_ms >= at_ms && now_ms - at_ms < self.max_age_ms
+    }
+
+    fn put(&self, id: SessionId, value: Cached, now_ms: u64) {
         let mut shard = self
             .shard(&id)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.len() >= self.per_shard {
-            let max_age = self.max_age;
-            shard.retain(|_, (_, at)| at.elapsed() < max_age);
+            shard.retain(|_, (_, at)| self.fresh(*at, now_ms));
             if shard.len() >= self.per_shard {
                 shard.clear();
             }
         }
-        shard.insert(id, (value, Instant::now()));
+        shard.insert(id, (value, now_ms));
     }
 
-    fn get_session(&self, id: &SessionId) -> Option<SessionRecord> {
+    fn get(&self, id: &SessionId, now_ms: u64) -> Option<Cached> {
         let shard = self
             .shard(id)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         match shard.get(id) {
-            Some((Cached::Session(record), at)) if at.elapsed() < self.max_age => {
-                Some(record.clone())
-            }
-            _ => None,
-        }
-    }
-
-    fn get_jwt(&self, id: &SessionId) -> Option<JwtStatus> {
-        let shard = self
-            .shard(id)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match shard.get(id) {
-            Some((Cached::Jwt(status), at)) if at.elapsed() < self.max_age => Some(*status),
+            Some((cached, at)) if self.fresh(*at, now_ms) => Some(cached.clone()),
             _ => None,
         }
     }
@@ -150,7 +150,7 @@ impl<S: Store> NearCache<S> {
             inner,
             shared: Arc::new(Shared {
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-                max_age,
+                max_age_ms: millis(max_age),
                 per_shard: 65_536 / SHARDS,
                 listening: AtomicBool::new(false),
                 listener: Mutex::new(None),
@@ -210,31 +210,38 @@ async fn follow(shared: std::sync::Weak<Shared>, mut feed: broadcast::Receiver<R
     }
 }
 
-/// A lookup through the cache: answered from it, or from the store (then cached).
-pub struct CachedLookup<F>(Via<F, Option<SessionRecord>>);
+/// A store read through the cache: answered from it, or from the store (then cached
+/// if the answer is a live session). The future of both [`SessionStore::lookup`] and
+/// `JwtStore::jwt_check` of a [`NearCache`].
+pub struct CachedCheck<F: Future>(Via<F>);
 
-/// A JWT check through the cache.
-pub struct CachedJwtCheck<F>(Via<F, JwtStatus>);
-
-enum Via<F, T> {
-    Hit(Ready<Result<T, StoreError>>),
-    Miss(F, Option<(Arc<Shared>, SessionId)>),
+enum Via<F: Future> {
+    Hit(Ready<F::Output>),
+    Miss(F, Option<Fill<F::Output>>),
 }
 
-impl<F> Future for CachedLookup<F>
+/// Where a store's answer goes once it arrives: the cache, if it names a live session.
+struct Fill<O> {
+    shared: Arc<Shared>,
+    id: SessionId,
+    now_ms: u64,
+    live: fn(&O) -> Option<Cached>,
+}
+
+impl<F, T> Future for CachedCheck<F>
 where
-    F: Future<Output = Result<Option<SessionRecord>, StoreError>> + Unpin,
+    F: Future<Output = Result<T, StoreError>> + Unpin,
 {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match &mut self.get_mut().0 {
             Via::Hit(ready) => Pin::new(ready).poll(cx),
-            Via::Miss(fut, cache) => {
+            Via::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
-                if let (Ok(Some(record)), Some((shared, id))) = (&out, cache.take()) {
-                    if record.ended.is_none() {
-                        shared.put(id, Cached::Session(record.clone()));
+                if let Some(fill) = fill.take() {
+                    if let Some(cached) = (fill.live)(&out) {
+                        fill.shared.put(fill.id, cached, fill.now_ms);
                     }
                 }
                 Poll::Ready(out)
@@ -243,70 +250,79 @@ where
     }
 }
 
-impl<F> Future for CachedJwtCheck<F>
-where
-    F: Future<Output = Result<JwtStatus, StoreError>> + Unpin,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match &mut self.get_mut().0 {
-            Via::Hit(ready) => Pin::new(ready).poll(cx),
-            Via::Miss(fut, cache) => {
-                let out = std::task::ready!(Pin::new(fut).poll(cx));
-                if let (Ok(status), Some((shared, id))) = (&out, cache.take()) {
-                    if status.known && status.ended.is_none() {
-                        shared.put(id, Cached::Jwt(*status));
-                    }
-                }
-                Poll::Ready(out)
-            }
+impl<S: Store> NearCache<S> {
+    /// A read of session `id` through the cache: `hit` turns a cached entry into the
+    /// answer, `live` a store answer into an entry.
+    fn through<F, T>(
+        &self,
+        id: Option<SessionId>,
+        cacheable: bool,
+        now_ms: u64,
+        hit: fn(Cached) -> Option<T>,
+        live: fn(&Result<T, StoreError>) -> Option<Cached>,
+        read: impl FnOnce() -> F,
+    ) -> CachedCheck<F>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        let id = id.filter(|_| cacheable && self.listening());
+        if let Some(value) = id.and_then(|id| self.shared.get(&id, now_ms)).and_then(hit) {
+            return CachedCheck(Via::Hit(ready(Ok(value))));
         }
+        let fill = id.map(|id| Fill {
+            shared: self.shared.clone(),
+            id,
+            now_ms,
+            live,
+        });
+        CachedCheck(Via::Miss(read(), fill))
     }
 }
 
 impl<S: Store> Store for NearCache<S> {
-    type Lookup = CachedLookup<S::Lookup>;
-
-    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
-        let id = key.session_id();
-        // An idle renewal is a write: it goes to the store.
-        let cacheable = touch.is_none() && self.listening();
-        if cacheable {
-            if let Some(record) = self.shared.get_session(&id) {
-                // The cache holds only records whose digest matched once.
-                return CachedLookup(Via::Hit(ready(Ok(Some(record)))));
-            }
-        }
-        let cache = cacheable.then(|| (self.shared.clone(), id));
-        CachedLookup(Via::Miss(self.inner.lookup(key, touch, now_ms), cache))
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        self.inner.unban(user_id, now_ms).await
     }
 
-    type JwtCheck = CachedJwtCheck<S::JwtCheck>;
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        self.inner.banned_until(user_id, now_ms).await
+    }
 
-    fn jwt_check(&self, user_id: &str, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
-        let id = SessionId::from_jti(token.tag, token.jti);
-        let cacheable = self.listening();
-        if let (true, Some(id)) = (cacheable, id) {
-            if let Some(status) = self.shared.get_jwt(&id) {
-                return CachedJwtCheck(Via::Hit(ready(Ok(status))));
-            }
-        }
-        let cache = id.filter(|_| cacheable).map(|id| (self.shared.clone(), id));
-        CachedJwtCheck(Via::Miss(
-            self.inner.jwt_check(user_id, token, now_ms),
-            cache,
-        ))
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        self.inner.revocations()
+    }
+}
+
+impl<S: SessionStore> SessionStore for NearCache<S> {
+    type Lookup = CachedCheck<S::Lookup>;
+
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
+        // An idle renewal is a write: it goes to the store. The cache holds only records
+        // whose digest matched once.
+        self.through(
+            Some(key.session_id()),
+            touch.is_none(),
+            now_ms,
+            |cached| match cached {
+                Cached::Session(record) => Some(Some(record)),
+                #[cfg(feature = "jwt")]
+                Cached::Jwt(_) => None,
+            },
+            |record| match record {
+                Ok(Some(r)) if r.ended.is_none() => Some(Cached::Session(r.clone())),
+                _ => None,
+            },
+            || self.inner.lookup(key, touch, now_ms),
+        )
     }
 
     async fn create(
         &self,
-        s: NewSession,
-        rule: LoginRule,
+        session: NewSession,
         now_ms: u64,
-    ) -> Result<Created, StoreError> {
-        let created = self.inner.create(s, rule, now_ms).await?;
-        if let Created::Created { replaced } = &created {
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+        let created = self.inner.create(session, now_ms).await?;
+        if let Admission::Admitted(replaced) = &created {
             self.forget_infos(replaced);
         }
         Ok(created)
@@ -337,50 +353,60 @@ impl<S: Store> Store for NearCache<S> {
         Ok(ended)
     }
 
-    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
-        self.inner.unban(user_id, now_ms).await
-    }
-
-    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
-        self.inner.banned_until(user_id, now_ms).await
-    }
-
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
         self.inner.sessions(user_id, now_ms).await
     }
 
+    async fn renew(
+        &self,
+        renewal: Renewal<'_>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        self.shared.forget([renewal.key.session_id()]);
+        self.inner.renew(renewal, now_ms).await
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl<S: JwtStore> JwtStore for NearCache<S> {
+    type JwtCheck = CachedCheck<S::JwtCheck>;
+
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        self.through(
+            SessionId::from_jti(token.tag, token.jti),
+            true,
+            now_ms,
+            |cached| match cached {
+                Cached::Jwt(status) => Some(status),
+                Cached::Session(_) => None,
+            },
+            |status| match status {
+                Ok(s) if s.known && s.ended.is_none() => Some(Cached::Jwt(*s)),
+                _ => None,
+            },
+            || self.inner.jwt_check(token, now_ms),
+        )
+    }
+
     async fn jwt_issue(
         &self,
-        user_id: &str,
-        jti: &str,
-        entry: JwtEntry,
-        rule: LoginRule,
-        fresh_epoch: u64,
+        issue: JwtIssue,
         now_ms: u64,
-    ) -> Result<JwtIssued, StoreError> {
-        let issued = self
-            .inner
-            .jwt_issue(user_id, jti, entry, rule, fresh_epoch, now_ms)
-            .await?;
-        if let JwtIssued::Issued { replaced, .. } = &issued {
-            let tag = crate::token::user_tag(user_id);
-            self.shared.forget(
-                replaced
-                    .iter()
-                    .filter_map(|(j, _)| SessionId::from_jti(tag, j)),
-            );
+    ) -> Result<Admission<JwtGrant>, StoreError> {
+        let issued = self.inner.jwt_issue(issue, now_ms).await?;
+        if let Admission::Admitted(grant) = &issued {
+            self.forget_infos(&grant.replaced);
         }
         Ok(issued)
     }
 
     async fn jwt_end(
         &self,
-        user_id: &str,
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.jwt_end(user_id, target, reason, now_ms).await?;
+        let ended = self.inner.jwt_end(target, reason, now_ms).await?;
         self.forget_infos(&ended);
         Ok(ended)
     }
@@ -402,22 +428,5 @@ impl<S: Store> Store for NearCache<S> {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         self.inner.jwt_sessions(user_id, now_ms).await
-    }
-
-    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        self.inner.revocations()
-    }
-
-    async fn renew(
-        &self,
-        key: &SessionKey,
-        expires_at_ms: u64,
-        idle_deadline_ms: Option<u64>,
-        now_ms: u64,
-    ) -> Result<Option<SessionInfo>, StoreError> {
-        self.shared.forget([key.session_id()]);
-        self.inner
-            .renew(key, expires_at_ms, idle_deadline_ms, now_ms)
-            .await
     }
 }

@@ -25,8 +25,8 @@ pub(crate) const SESSION_TOKEN_LEN: usize = 43;
 
 /// A bearer token handed to a client.
 ///
-/// `Debug` and `Display` never show the secret; read it with [`Token::as_str`] to send it
-/// to the client.
+/// `Debug` never shows the secret, and there is no `Display`: read it with
+/// [`Token::as_str`] to send it to the client.
 ///
 /// ```
 /// # tokio_test_block(async {

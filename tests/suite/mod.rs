@@ -13,8 +13,11 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kickout::clock::ManualClock;
 use kickout::events::EventKind;
-use kickout::store::Store;
-use kickout::{Auth, AuthBuilder, AuthLayer, Error, Identity, LoginOptions, LoginRule, Reason};
+use kickout::store::{JwtStore, SessionStore};
+use kickout::{
+    Auth, AuthBuilder, AuthLayer, Error, Identity, LoginOptions, LoginRule, Mode, Reason,
+    SessionMode,
+};
 use tower::ServiceExt;
 
 /// 2023-11-14, a fixed start for every clock.
@@ -28,28 +31,70 @@ pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// Which kind of token the handle issues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Session,
-    Jwt,
+/// A store the suite runs in both modes.
+pub trait Stores: SessionStore + JwtStore {}
+
+impl<T: SessionStore + JwtStore> Stores for T {}
+
+/// Which kind of token the handle issues: a type, as the handle's mode is.
+pub trait Kind<S>: 'static {
+    /// The handle's mode.
+    type M: Mode<S>;
+    /// Whether this is JWT mode.
+    const JWT: bool;
+    /// A builder on a manual clock, in this mode.
+    fn builder(store: S, clock: &ManualClock) -> AuthBuilder<S, Self::M>;
+    /// Session mode's `expired_retention`; JWT mode has none (a signed token always
+    /// says when it expired).
+    fn retention(builder: AuthBuilder<S, Self::M>, d: Duration) -> AuthBuilder<S, Self::M>;
 }
 
-/// A builder on a manual clock, in `mode`.
-pub fn builder<S: Store>(store: S, clock: &ManualClock, mode: Mode) -> AuthBuilder<S> {
-    let builder = Auth::builder(store).clock(clock.clone());
-    match mode {
-        Mode::Session => builder,
-        Mode::Jwt => builder.jwt(
+/// Session mode.
+pub struct Session;
+
+/// JWT mode.
+pub struct Jwt;
+
+impl<S: Stores> Kind<S> for Session {
+    type M = SessionMode;
+    const JWT: bool = false;
+
+    fn builder(store: S, clock: &ManualClock) -> AuthBuilder<S> {
+        Auth::builder(store).clock(clock.clone())
+    }
+
+    fn retention(builder: AuthBuilder<S>, d: Duration) -> AuthBuilder<S> {
+        builder.expired_retention(d)
+    }
+}
+
+impl<S: Stores> Kind<S> for Jwt {
+    type M = kickout::jwt::Jwt;
+    const JWT: bool = true;
+
+    fn builder(store: S, clock: &ManualClock) -> AuthBuilder<S, kickout::jwt::Jwt> {
+        Auth::builder(store).clock(clock.clone()).jwt(
             kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
                 b"suite secret, thirty-two bytes!!",
             ))
             .unwrap(),
-        ),
+        )
+    }
+
+    fn retention(
+        builder: AuthBuilder<S, kickout::jwt::Jwt>,
+        _: Duration,
+    ) -> AuthBuilder<S, kickout::jwt::Jwt> {
+        builder
     }
 }
 
-pub fn app<S: Store>(auth: &Auth<S>) -> Router {
+/// A session-mode builder on a manual clock (for the cases of session mode only).
+pub fn session_builder<S: Stores>(store: S, clock: &ManualClock) -> AuthBuilder<S> {
+    <Session as Kind<S>>::builder(store, clock)
+}
+
+pub fn app<S: kickout::store::Store, M: Mode<S>>(auth: &Auth<S, M>) -> Router {
     Router::new()
         .route(
             "/me",
@@ -84,12 +129,12 @@ pub fn err(reason: Reason) -> Result<String, String> {
 /// One `#[tokio::test]` per case. `$make` yields `Option<(guard, store)>`; `None`
 /// skips (a backend that is not installed on a contributor's machine).
 macro_rules! run_suite {
-    ($make:expr, $mode:expr; $($name:ident),* $(,)?) => {
+    ($make:expr, $mode:ty; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let Some((_guard, store)) = $make else { return };
-                suite::$name(store, $mode).await;
+                suite::$name::<_, $mode>(store).await;
             }
         )*
     };
@@ -99,12 +144,12 @@ pub(crate) use run_suite;
 /// Every case in one test, one after the other (for a backend that is slow to start,
 /// like a Redis Cluster). `$make` is evaluated once per case.
 macro_rules! run_in_sequence {
-    ($make:expr, $mode:expr; $($name:ident),* $(,)?) => {
+    ($make:expr, $mode:ty; $($name:ident),* $(,)?) => {
         $(
             {
                 let store = $make;
-                eprintln!("case {} ({:?})", stringify!($name), $mode);
-                suite::$name(store, $mode).await;
+                eprintln!("case {} ({})", stringify!($name), stringify!($mode));
+                suite::$name::<_, $mode>(store).await;
             }
         )*
     };
@@ -113,7 +158,7 @@ pub(crate) use run_in_sequence;
 
 /// Calls `$run!($make; <every case>)`: the one list of the suite's cases.
 macro_rules! all_cases {
-    ($run:ident!($make:expr, $mode:expr)) => {
+    ($run:ident!($make:expr, $mode:ty)) => {
         $run! {$make, $mode;
             login_opens_a_session,
             unknown_and_garbage_tokens_are_invalid,
@@ -153,9 +198,9 @@ macro_rules! all_cases {
 }
 pub(crate) use all_cases;
 
-pub async fn login_opens_a_session<S: Store>(store: S, mode: Mode) {
+pub async fn login_opens_a_session<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).ttl(secs(3600)).build();
+    let auth = K::builder(store, &clock).ttl(secs(3600)).build();
     let app = app(&auth);
     let login = auth.login("10001", "web").await.unwrap();
     assert_eq!(login.expires_in(), 3600);
@@ -168,9 +213,9 @@ pub async fn login_opens_a_session<S: Store>(store: S, mode: Mode) {
     assert_eq!(id.session(), &login.session);
 }
 
-pub async fn unknown_and_garbage_tokens_are_invalid<S: Store>(store: S, mode: Mode) {
+pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let login = auth.login("10001", "web").await.unwrap();
     let token = login.token.as_str();
@@ -193,9 +238,9 @@ pub async fn unknown_and_garbage_tokens_are_invalid<S: Store>(store: S, mode: Mo
     assert_eq!(me(&app, token).await, Ok("10001:web".into()));
 }
 
-pub async fn logout_ends_one_session<S: Store>(store: S, mode: Mode) {
+pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "phone").await.unwrap();
@@ -212,9 +257,9 @@ pub async fn logout_ends_one_session<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
 }
 
-pub async fn logout_session_by_id<S: Store>(store: S, mode: Mode) {
+pub async fn logout_session_by_id<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     assert!(auth.logout_session(a.session.session_id).await.unwrap());
@@ -222,9 +267,9 @@ pub async fn logout_session_by_id<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
 }
 
-pub async fn kickout_ends_every_session_and_sticks<S: Store>(store: S, mode: Mode) {
+pub async fn kickout_ends_every_session_and_sticks<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "phone").await.unwrap();
@@ -243,9 +288,9 @@ pub async fn kickout_ends_every_session_and_sticks<S: Store>(store: S, mode: Mod
     assert_eq!(me(&app, other.token.as_str()).await, Ok("10002:web".into()));
 }
 
-pub async fn kickout_device_ends_one_device<S: Store>(store: S, mode: Mode) {
+pub async fn kickout_device_ends_one_device<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let web1 = auth.login("10001", "web").await.unwrap();
     let web2 = auth.login("10001", "web").await.unwrap();
@@ -260,9 +305,9 @@ pub async fn kickout_device_ends_one_device<S: Store>(store: S, mode: Mode) {
     );
 }
 
-pub async fn kickout_session_by_id<S: Store>(store: S, mode: Mode) {
+pub async fn kickout_session_by_id<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "web").await.unwrap();
@@ -272,18 +317,18 @@ pub async fn kickout_session_by_id<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:web".into()));
 }
 
-pub async fn kickout_of_unknown_user_is_zero<S: Store>(store: S, mode: Mode) {
+pub async fn kickout_of_unknown_user_is_zero<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     assert_eq!(auth.kickout("nobody").await.unwrap(), 0);
     assert_eq!(auth.kickout_device("nobody", "web").await.unwrap(), 0);
     assert!(auth.sessions("nobody").await.unwrap().is_empty());
     assert!(!auth.unban("nobody").await.unwrap());
 }
 
-pub async fn ban_ends_sessions_and_refuses_logins<S: Store>(store: S, mode: Mode) {
+pub async fn ban_ends_sessions_and_refuses_logins<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "phone").await.unwrap();
@@ -309,9 +354,9 @@ pub async fn ban_ends_sessions_and_refuses_logins<S: Store>(store: S, mode: Mode
     assert_eq!(me(&app, other.token.as_str()).await, Ok("10002:web".into()));
 }
 
-pub async fn ban_expires_by_itself<S: Store>(store: S, mode: Mode) {
+pub async fn ban_expires_by_itself<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).ttl(secs(3600)).build();
+    let auth = K::builder(store, &clock).ttl(secs(3600)).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     auth.ban("10001", secs(60)).await.unwrap();
@@ -325,9 +370,9 @@ pub async fn ban_expires_by_itself<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
 }
 
-pub async fn unban_lifts_a_ban_early<S: Store>(store: S, mode: Mode) {
+pub async fn unban_lifts_a_ban_early<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     assert_eq!(auth.ban("10001", secs(3600)).await.unwrap(), 1);
@@ -341,9 +386,9 @@ pub async fn unban_lifts_a_ban_early<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
 }
 
-pub async fn sessions_lists_live_sessions_oldest_first<S: Store>(store: S, mode: Mode) {
+pub async fn sessions_lists_live_sessions_oldest_first<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).ttl(secs(100)).build();
+    let auth = K::builder(store, &clock).ttl(secs(100)).build();
     let first = auth.login("10001", "web").await.unwrap();
     clock.advance(secs(1));
     let second = auth.login("10001", "phone").await.unwrap();
@@ -370,12 +415,12 @@ pub async fn sessions_lists_live_sessions_oldest_first<S: Store>(store: S, mode:
     assert_eq!(auth.sessions("10001").await.unwrap().len(), 2);
 }
 
-pub async fn renew_extends_a_live_session<S: Store>(store: S, mode: Mode) {
-    if mode == Mode::Jwt {
+pub async fn renew_extends_a_live_session<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
         return; // session mode only: a signed expiry cannot move
     }
     let clock = clock();
-    let auth = builder(store, &clock, mode).ttl(secs(100)).build();
+    let auth = K::builder(store, &clock).ttl(secs(100)).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     clock.advance(secs(90));
@@ -394,9 +439,9 @@ pub async fn renew_extends_a_live_session<S: Store>(store: S, mode: Mode) {
     }
 }
 
-pub async fn rule_unlimited<S: Store>(store: S, mode: Mode) {
+pub async fn rule_unlimited<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::unlimited())
         .build();
     let app = app(&auth);
@@ -410,9 +455,9 @@ pub async fn rule_unlimited<S: Store>(store: S, mode: Mode) {
     assert_eq!(auth.sessions("10001").await.unwrap().len(), 5);
 }
 
-pub async fn rule_one_per_device<S: Store>(store: S, mode: Mode) {
+pub async fn rule_one_per_device<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::one_per_device())
         .build();
     let app = app(&auth);
@@ -433,9 +478,9 @@ pub async fn rule_one_per_device<S: Store>(store: S, mode: Mode) {
     assert!(other.replaced.is_empty());
 }
 
-pub async fn rule_one_in_all<S: Store>(store: S, mode: Mode) {
+pub async fn rule_one_in_all<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::one_in_all())
         .build();
     let app = app(&auth);
@@ -449,9 +494,9 @@ pub async fn rule_one_in_all<S: Store>(store: S, mode: Mode) {
     );
 }
 
-pub async fn rule_max_per_user_replaces_oldest<S: Store>(store: S, mode: Mode) {
+pub async fn rule_max_per_user_replaces_oldest<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::max_per_user(2))
         .build();
     let app = app(&auth);
@@ -473,9 +518,9 @@ pub async fn rule_max_per_user_replaces_oldest<S: Store>(store: S, mode: Mode) {
     assert_eq!(auth.sessions("10001").await.unwrap().len(), 2);
 }
 
-pub async fn rule_max_per_device<S: Store>(store: S, mode: Mode) {
+pub async fn rule_max_per_device<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::max_per_device(2))
         .build();
     let app = app(&auth);
@@ -492,9 +537,9 @@ pub async fn rule_max_per_device<S: Store>(store: S, mode: Mode) {
     }
 }
 
-pub async fn rule_refuse_new<S: Store>(store: S, mode: Mode) {
+pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .ttl(secs(100))
         .login_rule(LoginRule::one_per_device().refuse_new())
         .build();
@@ -513,9 +558,9 @@ pub async fn rule_refuse_new<S: Store>(store: S, mode: Mode) {
     assert!(auth.login("10001", "web").await.is_ok());
 }
 
-pub async fn rule_override_per_login<S: Store>(store: S, mode: Mode) {
+pub async fn rule_override_per_login<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::unlimited())
         .build();
     let app = app(&auth);
@@ -539,10 +584,10 @@ pub async fn rule_override_per_login<S: Store>(store: S, mode: Mode) {
     assert_eq!(me(&app, c.token.as_str()).await, err(Reason::TokenExpired));
 }
 
-pub async fn rule_ties_go_by_creation_order<S: Store>(store: S, mode: Mode) {
+pub async fn rule_ties_go_by_creation_order<S: Stores, K: Kind<S>>(store: S) {
     // Same millisecond: the one created first is the oldest.
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::max_per_user(2))
         .build();
     let app = app(&auth);
@@ -563,9 +608,9 @@ pub async fn rule_ties_go_by_creation_order<S: Store>(store: S, mode: Mode) {
     assert_eq!(listed, [c.session.session_id, d.session.session_id]);
 }
 
-pub async fn rules_hold_under_simultaneous_logins<S: Store>(store: S, mode: Mode) {
+pub async fn rules_hold_under_simultaneous_logins<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::one_in_all())
         .build();
     let logins = (0..16).map(|i| {
@@ -603,9 +648,9 @@ pub async fn rules_hold_under_simultaneous_logins<S: Store>(store: S, mode: Mode
     assert_eq!(auth.sessions("10002").await.unwrap().len(), 1);
 }
 
-pub async fn clock_stepping_back_revives_nothing<S: Store>(store: S, mode: Mode) {
+pub async fn clock_stepping_back_revives_nothing<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).ttl(secs(60)).build();
+    let auth = K::builder(store, &clock).ttl(secs(60)).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     clock.advance(secs(61));
@@ -620,9 +665,9 @@ pub async fn clock_stepping_back_revives_nothing<S: Store>(store: S, mode: Mode)
     assert_eq!(me(&app, b.token.as_str()).await, err(Reason::KickedOut));
 }
 
-pub async fn a_lagging_event_receiver_slows_nothing<S: Store>(store: S, mode: Mode) {
+pub async fn a_lagging_event_receiver_slows_nothing<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).event_capacity(2).build();
+    let auth = K::builder(store, &clock).event_capacity(2).build();
     let mut never_read = auth.events();
     for i in 0..50 {
         auth.login(&format!("u{i}"), "web").await.unwrap();
@@ -638,12 +683,12 @@ pub async fn a_lagging_event_receiver_slows_nothing<S: Store>(store: S, mode: Mo
     ));
 }
 
-pub async fn jwt_state_stays_bounded<S: Store>(store: S, mode: Mode) {
-    if mode == Mode::Session {
+pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
+    if !K::JWT {
         return; // JWT mode's generations and blacklist
     }
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::one_per_device())
         .build();
     let app = app(&auth);
@@ -667,9 +712,9 @@ pub async fn jwt_state_stays_bounded<S: Store>(store: S, mode: Mode) {
     assert!(auth.login("10001", "again").await.is_ok());
 }
 
-pub async fn live_sessions_per_user_are_capped<S: Store>(store: S, mode: Mode) {
+pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::unlimited())
         .build();
     let app = app(&auth);
@@ -697,12 +742,9 @@ pub async fn live_sessions_per_user_are_capped<S: Store>(store: S, mode: Mode) {
     assert!(live <= kickout::store::MAX_LIVE_TOKENS, "{live}");
 }
 
-pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S, mode: Mode) {
+pub async fn absolute_expiry_then_retention_then_gone<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
-        .ttl(secs(60))
-        .expired_retention(secs(600))
-        .build();
+    let auth = K::retention(K::builder(store, &clock).ttl(secs(60)), secs(600)).build();
     let app = app(&auth);
     let a = auth.login("10001", "web").await.unwrap();
     clock.advance(Duration::from_millis(59_999));
@@ -720,7 +762,7 @@ pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S, mode: 
     clock.advance(secs(1));
     // A session record is forgotten after the retention; a signed token keeps saying
     // when it expired.
-    let gone = if mode == Mode::Jwt {
+    let gone = if K::JWT {
         Reason::TokenExpired
     } else {
         Reason::InvalidToken
@@ -728,12 +770,12 @@ pub async fn absolute_expiry_then_retention_then_gone<S: Store>(store: S, mode: 
     assert_eq!(me(&app, a.token.as_str()).await, err(gone));
 }
 
-pub async fn idle_timeout_expires_inactive_sessions<S: Store>(store: S, mode: Mode) {
-    if mode == Mode::Jwt {
+pub async fn idle_timeout_expires_inactive_sessions<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
         return; // session mode only: a signed expiry cannot move
     }
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = session_builder(store, &clock)
         .ttl(secs(3600))
         .idle_timeout(secs(60))
         .touch_interval(Duration::ZERO)
@@ -752,12 +794,12 @@ pub async fn idle_timeout_expires_inactive_sessions<S: Store>(store: S, mode: Mo
     assert!(auth.sessions("10001").await.unwrap().is_empty());
 }
 
-pub async fn idle_renewal_is_throttled<S: Store>(store: S, mode: Mode) {
-    if mode == Mode::Jwt {
+pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
         return; // session mode only: a signed expiry cannot move
     }
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = session_builder(store, &clock)
         .ttl(secs(3600))
         .idle_timeout(secs(60))
         .touch_interval(secs(10))
@@ -778,12 +820,12 @@ pub async fn idle_renewal_is_throttled<S: Store>(store: S, mode: Mode) {
     assert!(me(&app, b.token.as_str()).await.is_ok());
 }
 
-pub async fn idle_renewal_never_passes_absolute_lifetime<S: Store>(store: S, mode: Mode) {
-    if mode == Mode::Jwt {
+pub async fn idle_renewal_never_passes_absolute_lifetime<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
         return; // session mode only: a signed expiry cannot move
     }
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = session_builder(store, &clock)
         .ttl(secs(100))
         .idle_timeout(secs(60))
         .touch_interval(Duration::ZERO)
@@ -798,11 +840,9 @@ pub async fn idle_renewal_never_passes_absolute_lifetime<S: Store>(store: S, mod
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
 }
 
-pub async fn tombstones_keep_their_reason_until_expiry<S: Store>(store: S, mode: Mode) {
+pub async fn tombstones_keep_their_reason_until_expiry<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
-        .ttl(secs(100))
-        .expired_retention(secs(100))
+    let auth = K::retention(K::builder(store, &clock).ttl(secs(100)), secs(100))
         .login_rule(LoginRule::one_per_device())
         .build();
     let app = app(&auth);
@@ -832,7 +872,7 @@ pub async fn tombstones_keep_their_reason_until_expiry<S: Store>(store: S, mode:
         );
     }
     clock.advance(secs(100));
-    let gone = if mode == Mode::Jwt {
+    let gone = if K::JWT {
         Reason::TokenExpired
     } else {
         Reason::InvalidToken
@@ -842,15 +882,15 @@ pub async fn tombstones_keep_their_reason_until_expiry<S: Store>(store: S, mode:
     }
 }
 
-pub async fn events_report_every_change<S: Store>(store: S, mode: Mode) {
+pub async fn events_report_every_change<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode)
+    let auth = K::builder(store, &clock)
         .login_rule(LoginRule::one_per_device())
         .build();
     let mut events = auth.events();
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "web").await.unwrap();
-    if mode == Mode::Session {
+    if !K::JWT {
         auth.renew(b.token.as_str()).await.unwrap();
     }
     auth.logout(b.token.as_str()).await.unwrap();
@@ -863,7 +903,7 @@ pub async fn events_report_every_change<S: Store>(store: S, mode: Mode) {
         assert_eq!(event.at_ms, T0);
         kinds.push(event.kind);
     }
-    if mode == Mode::Jwt {
+    if K::JWT {
         // No renew in JWT mode: put the event the session-mode run sees in its place.
         kinds.insert(
             3,
@@ -909,9 +949,9 @@ pub async fn events_report_every_change<S: Store>(store: S, mode: Mode) {
     assert_eq!(*until_ms, T0 + 60_000);
 }
 
-pub async fn names_are_validated<S: Store>(store: S, mode: Mode) {
+pub async fn names_are_validated<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = builder(store, &clock, mode).build();
+    let auth = K::builder(store, &clock).build();
     let long = "u".repeat(129);
     for (user, device) in [
         ("", "web"),

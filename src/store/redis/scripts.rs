@@ -222,6 +222,7 @@ return {rec.u, rec.v, rec.i}
 
 /// JWT mode's helpers: a user's state (`j:<user>`, read by validation) and index
 /// (`ji:<user>`), both JSON; `jt:<jti>` names the user of a live token.
+#[cfg(feature = "jwt")]
 const JWT_COMMON: &str = r#"
 local JENDED = {}
 local function jannounce(base, reason)
@@ -327,6 +328,7 @@ end
 /// per-device 1|0, refuse 1|0, epoch if new, channel. Returns {'ok', epoch, ug, dg,
 /// replaced (jti, device, iat, exp)...}
 /// | {'banned', until} | {'limit'}.
+#[cfg(feature = "jwt")]
 const JWT_ISSUE: &str = r#"
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local ban = redis.call('GET', base .. 'b:' .. user)
@@ -383,6 +385,7 @@ return out
 /// KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
 /// mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
 /// exp)...}.
+#[cfg(feature = "jwt")]
 const JWT_END: &str = r#"
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local user = ARGV[6]
@@ -413,6 +416,7 @@ return out
 
 /// KEYS[1] ban key; ARGV base, user, until, now. Ends every token ('b', one bump) and
 /// sets the ban. Returns the ended (jti, device, iat, exp)....
+#[cfg(feature = "jwt")]
 const JWT_BAN: &str = r#"
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
 local st, ix = jopen(base, user)
@@ -433,6 +437,7 @@ return out
 
 /// KEYS[1] user index; ARGV now. Read-only. Returns live (jti, device, iat, exp)...,
 /// oldest first.
+#[cfg(feature = "jwt")]
 const JWT_SESSIONS: &str = r#"
 local now = tonumber(ARGV[1])
 local ix = jload(KEYS[1]) or {}
@@ -454,15 +459,20 @@ pub(super) struct Scripts {
     pub(super) unban: redis::Script,
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
+    #[cfg(feature = "jwt")]
     pub(super) jwt_issue: redis::Script,
+    #[cfg(feature = "jwt")]
     pub(super) jwt_end: redis::Script,
+    #[cfg(feature = "jwt")]
     pub(super) jwt_ban: redis::Script,
+    #[cfg(feature = "jwt")]
     pub(super) jwt_sessions: redis::Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
         let with_common = |body: &str| redis::Script::new(&format!("{COMMON}{body}"));
+        #[cfg(feature = "jwt")]
         let with_jwt = |body: &str| redis::Script::new(&format!("{JWT_COMMON}{body}"));
         Self {
             touch: with_common(TOUCH),
@@ -472,9 +482,13 @@ impl Scripts {
             unban: redis::Script::new(UNBAN),
             sessions: with_common(SESSIONS),
             renew: with_common(RENEW),
+            #[cfg(feature = "jwt")]
             jwt_issue: with_jwt(JWT_ISSUE),
+            #[cfg(feature = "jwt")]
             jwt_end: with_jwt(JWT_END),
+            #[cfg(feature = "jwt")]
             jwt_ban: with_jwt(JWT_BAN),
+            #[cfg(feature = "jwt")]
             jwt_sessions: with_jwt(JWT_SESSIONS),
         }
     }

@@ -1,9 +1,5 @@
-//! JWT mode: signed, self-describing tokens that can still be logged out, kicked out and
-//! banned.
-//!
-//! A token is checked with one signature verification (keys and verifiers built once,
-//! payload parsed once) and then one store read of its user's revocation state
-//! ([`JwtState`](crate::store::JwtState)). See [`Jwt`] for the configuration.
+//! JWT mode's configuration and verification: keys, issuer, audience, leeway, and the
+//! cache of verified tokens.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +16,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::clock::millis;
 use crate::rejection::Reason;
+use crate::store::limits::{MAX_LEEWAY_MS, valid_name};
 use crate::token::SessionId;
 
 /// One key: its algorithm, the key to verify with, and (for the signing key) the key to
@@ -262,7 +259,7 @@ impl Jwt {
     /// five minutes, so revocations outlive every token they end, see
     /// [`PRUNE_GRACE_MS`](crate::store::PRUNE_GRACE_MS)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway_ms = millis(leeway).min(5 * 60_000);
+        self.leeway_ms = millis(leeway).min(MAX_LEEWAY_MS);
         self
     }
 }
@@ -298,9 +295,11 @@ pub(crate) struct Claims<'a> {
     pub(crate) ext: Option<&'a RawValue>,
 }
 
-/// A token whose signature and claims checked out, awaiting its store read.
+/// A token whose signature and claims checked out, awaiting its store read. (Public
+/// only as the sealed mode's token type; nothing outside the crate can name it.)
 #[derive(Clone, Debug)]
-pub(crate) struct Verified {
+#[allow(unreachable_pub)]
+pub struct Verified {
     pub(crate) user_id: Arc<str>,
     /// The user's slot tag, computed once.
     pub(crate) tag: u16,
@@ -392,7 +391,7 @@ impl Jwt {
         if now_ms >= expires_at_ms.saturating_add(self.leeway_ms) {
             return Err(Reason::TokenExpired);
         }
-        if !crate::auth::valid_name(&claims.sub) || !crate::auth::valid_name(&claims.dev) {
+        if !valid_name(&claims.sub) || !valid_name(&claims.dev) {
             return Err(Reason::InvalidToken);
         }
         let tag = crate::token::user_tag(&claims.sub);

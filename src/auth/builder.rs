@@ -1,0 +1,160 @@
+//! [`AuthBuilder`]: the handle's settings, typed by mode.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::{Auth, Inner, Settings};
+use crate::clock::{Clock, SystemClock, millis};
+use crate::mode::SessionMode;
+use crate::policy::LoginRule;
+use crate::rejection::{DEFAULT_REALM, Responses};
+use crate::store::limits::MAX_LIFETIME_MS;
+
+/// Builds an [`Auth`] handle; see [`Auth::builder`].
+///
+/// The builder starts in session mode (`M` = [`SessionMode`]), where the session-only
+/// settings ([`idle_timeout`](AuthBuilder::idle_timeout),
+/// [`touch_interval`](AuthBuilder::touch_interval),
+/// [`expired_retention`](AuthBuilder::expired_retention)) exist; [`jwt`](AuthBuilder::jwt)
+/// turns it into a JWT-mode builder, which does not offer them. Call `jwt` first: it
+/// starts JWT mode's settings afresh.
+#[must_use]
+pub struct AuthBuilder<S, M = SessionMode> {
+    store: S,
+    clock: Box<dyn Clock>,
+    settings: Settings,
+    realm: String,
+    event_capacity: usize,
+    mode: M,
+}
+
+impl<S> AuthBuilder<S> {
+    pub(super) fn new(store: S) -> Self {
+        Self {
+            store,
+            clock: Box::new(SystemClock),
+            settings: Settings {
+                ttl_ms: 3_600_000,
+                rule: LoginRule::unlimited(),
+                watch_recheck_ms: 10_000,
+            },
+            realm: DEFAULT_REALM.to_owned(),
+            event_capacity: 1024,
+            mode: SessionMode::default(),
+        }
+    }
+}
+
+impl<S, M> AuthBuilder<S, M> {
+    /// Absolute lifetime of a session (default one hour, at most ten years).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.settings.ttl_ms = millis(ttl).min(MAX_LIFETIME_MS);
+        self
+    }
+
+    /// The concurrent-login rule (default [`LoginRule::unlimited`]).
+    pub fn login_rule(mut self, rule: LoginRule) -> Self {
+        self.settings.rule = rule;
+        self
+    }
+
+    /// How often a [`SessionWatch`](crate::watch::SessionWatch) re-checks its session
+    /// against the store (default 10 s): the longest a missed revocation message can
+    /// keep an open connection alive.
+    pub fn watch_recheck(mut self, interval: Duration) -> Self {
+        self.settings.watch_recheck_ms = millis(interval);
+        self
+    }
+
+    /// The clock (default the system clock); tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// The realm of `WWW-Authenticate` challenges (default `"api"`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// How many audit events a slow receiver may fall behind before it loses the oldest
+    /// (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// The handle.
+    pub fn build(self) -> Auth<S, M> {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        Auth {
+            inner: Arc::new(Inner {
+                store: self.store,
+                mode: self.mode,
+                clock: self.clock,
+                latest_ms: AtomicU64::new(0),
+                settings: self.settings,
+                responses: Arc::new(Responses::new(&self.realm)),
+                events,
+                watchers: Arc::default(),
+            }),
+        }
+    }
+}
+
+impl<S> AuthBuilder<S, SessionMode> {
+    /// End sessions idle for this long (default: no idle timeout). Activity renews the
+    /// idle deadline, never past the absolute lifetime.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.mode.idle_ms = Some(millis(idle));
+        self.mode.resolve_touch_step();
+        self
+    }
+
+    /// Renew the idle deadline only when it would move by at least this much (default:
+    /// a tenth of the idle timeout, at most a minute). Fewer store writes; the idle
+    /// timeout then ends a session between `idle - interval` and `idle` after its last
+    /// request.
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.mode.touch_step = Some(millis(interval));
+        self.mode.resolve_touch_step();
+        self
+    }
+
+    /// How long an expired session keeps answering `token_expired` instead of
+    /// `invalid_token` before its record is forgotten (default 30 minutes).
+    pub fn expired_retention(mut self, retention: Duration) -> Self {
+        self.mode.retain_ms = millis(retention);
+        self
+    }
+
+    /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
+    /// kickout, ban and the concurrent-login rules work as in session mode (see
+    /// [`JwtState`](crate::store::JwtState)); the store must implement
+    /// [`JwtStore`](crate::store::JwtStore). The idle timeout and [`Auth::renew`] are
+    /// session mode only.
+    ///
+    /// ```
+    /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
+    ///
+    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+    /// let auth: JwtAuth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    /// # let _ = auth;
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn jwt(self, jwt: crate::mode::jwt::Jwt) -> AuthBuilder<S, crate::mode::jwt::Jwt> {
+        AuthBuilder {
+            store: self.store,
+            clock: self.clock,
+            settings: self.settings,
+            realm: self.realm,
+            event_capacity: self.event_capacity,
+            mode: jwt,
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The handle: log in, check tokens, log out, kick out, ban — from anywhere.
+//!
+//! [`Auth`] keeps what both modes share — the store, the clock, the default rule and
+//! lifetime, the responses, the audit events and the watches — and hands everything a
+//! mode decides to its mode ([`SessionMode`], or `Jwt`).
+
+mod builder;
+pub(crate) mod watchers;
+
+pub use builder::AuthBuilder;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+
+use self::watchers::{Watchers, reason_of};
+use crate::clock::{Clock, millis, system_time};
+use crate::error::Error;
+use crate::events::{AuthEvent, EventKind};
+use crate::identity::Identity;
+use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
+use crate::policy::LoginRule;
+use crate::rejection::{Reason, Rejection, Responses};
+use crate::store::limits::{MAX_LIFETIME_MS, valid_name};
+use crate::store::{Admission, EndReason, MemoryStore, SessionInfo, Store};
+use crate::token::{SessionId, Token};
+
+/// The handle to a login system: cheap to clone, no global state.
+///
+/// Build one per application (with [`Auth::new`] or [`Auth::builder`]), give a clone to
+/// the [`AuthLayer`](crate::AuthLayer), and keep clones wherever logins are made or
+/// ended: handlers, background jobs, admin tools. Every helper either did what it says
+/// on the store or returns an [`Error`].
+///
+/// `M` is the mode: [`SessionMode`] (the default) or, with the `jwt` feature, `Jwt`
+/// ([`JwtAuth`](crate::JwtAuth)); code generic over both takes `M: Mode<S>`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use kickout::{Auth, Reason, store::MemoryStore};
+///
+/// let auth = Auth::new(MemoryStore::new());
+/// let login = auth.login("10001", "web").await?;
+/// assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+///
+/// assert_eq!(auth.kickout("10001").await?, 1);
+/// let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+/// assert_eq!(refused.reason(), Reason::KickedOut);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Auth<S = MemoryStore, M = SessionMode> {
+    inner: Arc<Inner<S, M>>,
+}
+
+struct Inner<S, M> {
+    store: S,
+    mode: M,
+    clock: Box<dyn Clock>,
+    /// The latest time read: the handle's time never runs backwards, so a clock stepped
+    /// back cannot revive an expired session that a kickout no longer sees.
+    latest_ms: AtomicU64,
+    settings: Settings,
+    responses: Arc<Responses>,
+    events: broadcast::Sender<AuthEvent>,
+    watchers: Arc<Watchers>,
+}
+
+/// The settings both modes share.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) ttl_ms: u64,
+    pub(crate) rule: LoginRule,
+    pub(crate) watch_recheck_ms: u64,
+}
+
+impl<S, M> Clone for Auth<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S, M: fmt::Debug> fmt::Debug for Auth<S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("settings", &self.inner.settings)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful login.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Login {
+    /// The bearer token to hand to the client.
+    pub token: Token,
+    /// The new session.
+    pub session: SessionInfo,
+    /// Sessions the concurrent-login rule ended to make room (they answer `replaced`).
+    pub replaced: Vec<SessionInfo>,
+}
+
+impl Login {
+    /// Seconds until the session's absolute end, as of its issue (`expires_in` of OAuth).
+    pub fn expires_in(&self) -> u64 {
+        self.session
+            .expires_at_ms
+            .saturating_sub(self.session.issued_at_ms)
+            / 1000
+    }
+}
+
+/// Per-login overrides of the handle's settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use kickout::{LoginOptions, LoginRule};
+///
+/// let options = LoginOptions::new()
+///     .rule(LoginRule::one_in_all())
+///     .ttl(Duration::from_secs(600));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoginOptions {
+    rule: Option<LoginRule>,
+    ttl: Option<Duration>,
+}
+
+impl LoginOptions {
+    /// The handle's settings, unchanged.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Another concurrent-login rule for this login.
+    pub fn rule(mut self, rule: LoginRule) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+
+    /// Another absolute lifetime for this session.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+impl<S: Store> Auth<S> {
+    /// A session-mode handle with default settings over `store`.
+    pub fn new(store: S) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// A builder over `store`, in session mode until [`AuthBuilder::jwt`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kickout::{Auth, LoginRule, store::MemoryStore};
+    ///
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .ttl(Duration::from_secs(8 * 3600))
+    ///     .idle_timeout(Duration::from_secs(30 * 60))
+    ///     .login_rule(LoginRule::one_per_device())
+    ///     .build();
+    /// # let _ = auth;
+    /// ```
+    pub fn builder(store: S) -> AuthBuilder<S> {
+        AuthBuilder::new(store)
+    }
+}
+
+impl<S: Store, M: Mode<S>> Auth<S, M> {
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The mode and its settings.
+    pub fn mode(&self) -> &M {
+        &self.inner.mode
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn watchers(&self) -> &Arc<Watchers> {
+        &self.inner.watchers
+    }
+
+    pub(crate) fn responses(&self) -> &Arc<Responses> {
+        &self.inner.responses
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        let now = self.inner.clock.now_ms();
+        let latest = self.inner.latest_ms.load(Ordering::Relaxed);
+        if now > latest {
+            // At most one write per millisecond: requests within it only read.
+            self.inner.latest_ms.fetch_max(now, Ordering::Relaxed);
+            now
+        } else {
+            latest
+        }
+    }
+
+    /// The rejection for `reason`, in this handle's realm.
+    pub fn rejection(&self, reason: Reason) -> Rejection {
+        self.inner.responses.rejection(reason)
+    }
+
+    /// Audit events from now on: logins, logouts, kickouts, replacements, bans.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, events::EventKind, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let mut events = auth.events();
+    /// auth.login("10001", "web").await?;
+    /// let event = events.recv().await.unwrap();
+    /// assert!(matches!(event.kind, EventKind::LoggedIn { .. }));
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn events(&self) -> broadcast::Receiver<AuthEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
+        // Never waits: with no receiver nothing is built, a full channel drops the oldest.
+        if self.inner.events.receiver_count() > 0 {
+            let _ = self.inner.events.send(AuthEvent {
+                at_ms,
+                kind: kind(),
+            });
+        }
+    }
+
+    /// Tells this handle's watches that these sessions ended.
+    fn announce(&self, ended: &[SessionInfo], end: EndReason) {
+        if !ended.is_empty() {
+            let reason = reason_of(end);
+            self.watchers()
+                .notify(ended.iter().map(|s| (s.session_id, reason)));
+        }
+    }
+
+    /// Parses a token; refuses what cannot be one of ours without touching the store.
+    pub(crate) fn prepare(&self, token: &str) -> Result<M::Token, Reason> {
+        self.inner.mode.prepare(token, self.now_ms())
+    }
+
+    /// Starts the store read of a prepared token (renewing the idle deadline).
+    pub(crate) fn check(&self, token: M::Token) -> M::Check {
+        self.inner
+            .mode
+            .check(&self.inner.store, token, true, self.now_ms())
+    }
+
+    /// The same read without renewing the idle deadline: a watch re-checking a session
+    /// is no activity of its user.
+    pub(crate) fn check_quietly(&self, token: M::Token) -> M::Check {
+        self.inner
+            .mode
+            .check(&self.inner.store, token, false, self.now_ms())
+    }
+
+    /// Checks a token as the layer does: the identity, or the rejection to answer with.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
+        let verdict = match self.prepare(token) {
+            Ok(prepared) => self.check(prepared).await,
+            Err(reason) => Err(reason),
+        };
+        verdict.map_err(|reason| self.rejection(reason))
+    }
+
+    /// Logs a user in on a device, under the handle's concurrent-login rule.
+    ///
+    /// Fails with [`Error::Banned`] while the user is banned, [`Error::SessionLimit`] when
+    /// a refusing rule is full, [`Error::InvalidInput`] for an empty, over-long (more than
+    /// 128 bytes) or control-character user id or device.
+    pub async fn login(&self, user_id: &str, device: &str) -> Result<Login, Error> {
+        self.login_with(user_id, device, LoginOptions::new()).await
+    }
+
+    /// [`Auth::login`] with per-login overrides.
+    pub async fn login_with(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+    ) -> Result<Login, Error> {
+        let request = self.login_request(user_id, device, options)?;
+        let admission = self.inner.mode.login(&self.inner.store, request).await?;
+        self.admitted(request, admission)
+    }
+
+    /// The login as the mode gets it: names checked, settings and options applied.
+    fn login_request<'a>(
+        &self,
+        user_id: &'a str,
+        device: &'a str,
+        options: LoginOptions,
+    ) -> Result<LoginRequest<'a>, Error> {
+        check_name("user_id", user_id)?;
+        check_name("device", device)?;
+        let settings = self.settings();
+        Ok(LoginRequest {
+            user_id,
+            device,
+            rule: options.rule.unwrap_or(settings.rule),
+            ttl_ms: options
+                .ttl
+                .map_or(settings.ttl_ms, millis)
+                .min(MAX_LIFETIME_MS),
+            now_ms: self.now_ms(),
+        })
+    }
+
+    /// Reports what a login did: logs, events and watches for an admitted one, the
+    /// error for a refused one.
+    fn admitted(
+        &self,
+        request: LoginRequest<'_>,
+        admission: Admission<Issued>,
+    ) -> Result<Login, Error> {
+        let LoginRequest {
+            user_id,
+            device,
+            now_ms,
+            ..
+        } = request;
+        let issued = match admission {
+            Admission::Admitted(issued) => issued,
+            Admission::Banned { until_ms } => {
+                tracing::info!(user_id, device, "login refused: banned");
+                return Err(Error::Banned {
+                    until: system_time(until_ms),
+                });
+            }
+            Admission::LimitReached => {
+                tracing::info!(user_id, device, "login refused: session limit");
+                return Err(Error::SessionLimit);
+            }
+        };
+        let Issued {
+            token,
+            session,
+            replaced,
+        } = issued;
+        tracing::info!(user_id, device, session_id = %session.session_id, replaced = replaced.len(), "login");
+        self.emit(now_ms, || EventKind::LoggedIn {
+            session: session.clone(),
+        });
+        self.announce(&replaced, EndReason::Replaced);
+        if !replaced.is_empty() {
+            self.emit(now_ms, || EventKind::Replaced {
+                sessions: replaced.clone(),
+                by: session.session_id,
+            });
+        }
+        Ok(Login {
+            token,
+            session,
+            replaced,
+        })
+    }
+
+    /// Logs out the session of `token`; `true` if a live session ended, `false` if the
+    /// token was unknown, malformed or already ended. The token then answers
+    /// `invalid_token`.
+    pub async fn logout(&self, token: &str) -> Result<bool, Error> {
+        let now = self.now_ms();
+        let ended = self
+            .inner
+            .mode
+            .logout(&self.inner.store, token, now)
+            .await?;
+        Ok(self.ended_one(ended, EndReason::LoggedOut, now))
+    }
+
+    /// Logs out a session by id (for a handler that has the [`Identity`]); the token
+    /// then answers `invalid_token`.
+    pub async fn logout_session(&self, session_id: SessionId) -> Result<bool, Error> {
+        self.end_session(session_id, EndReason::LoggedOut).await
+    }
+
+    /// Ends one session by id as an operator: its token answers `kicked_out`.
+    pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
+        self.end_session(session_id, EndReason::KickedOut).await
+    }
+
+    async fn end_session(&self, id: SessionId, reason: EndReason) -> Result<bool, Error> {
+        let now = self.now_ms();
+        let ended = self
+            .inner
+            .mode
+            .end_session(&self.inner.store, id, reason, now)
+            .await?;
+        Ok(self.ended_one(ended, reason, now))
+    }
+
+    /// Reports the end of one session (a logout or a kickout by id).
+    fn ended_one(&self, mut ended: Vec<SessionInfo>, reason: EndReason, now: u64) -> bool {
+        self.announce(&ended, reason);
+        let Some(session) = ended.pop() else {
+            return false;
+        };
+        tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, "session ended");
+        self.emit(now, || match reason {
+            EndReason::LoggedOut => EventKind::LoggedOut {
+                session: session.clone(),
+            },
+            _ => EventKind::KickedOut {
+                user_id: session.user_id.clone(),
+                sessions: vec![session.clone()],
+            },
+        });
+        true
+    }
+
+    /// Ends every live session of a user; returns how many. Their tokens answer
+    /// `kicked_out`, also after the user logged in again. In JWT mode this is one store
+    /// write whatever the number of tokens.
+    pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
+        self.kick(user_id, None).await
+    }
+
+    /// Ends the user's live sessions on one device; returns how many.
+    pub async fn kickout_device(&self, user_id: &str, device: &str) -> Result<usize, Error> {
+        self.kick(user_id, Some(device)).await
+    }
+
+    async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
+        let now = self.now_ms();
+        let ended = self
+            .inner
+            .mode
+            .end_user(
+                &self.inner.store,
+                user_id,
+                device,
+                EndReason::KickedOut,
+                now,
+            )
+            .await?;
+        self.announce(&ended, EndReason::KickedOut);
+        tracing::info!(user_id, device, kicked = ended.len(), "kickout");
+        let count = ended.len();
+        if count > 0 {
+            self.emit(now, || EventKind::KickedOut {
+                user_id: Arc::from(user_id),
+                sessions: ended,
+            });
+        }
+        Ok(count)
+    }
+
+    /// Bans a user for `duration`: ends every live session (their tokens answer `banned`
+    /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
+    /// ended. A second ban replaces the first. Bans last at most ten years.
+    pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
+        check_name("user_id", user_id)?;
+        let now = self.now_ms();
+        let until_ms = now.saturating_add(millis(duration).min(MAX_LIFETIME_MS));
+        let ended = self
+            .inner
+            .mode
+            .ban(&self.inner.store, user_id, until_ms, now)
+            .await?;
+        self.announce(&ended, EndReason::Banned);
+        tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
+        let count = ended.len();
+        self.emit(now, || EventKind::Banned {
+            user_id: Arc::from(user_id),
+            until_ms,
+            sessions: ended,
+        });
+        Ok(count)
+    }
+
+    /// Lifts a ban; `true` if one stood. Tokens ended by the ban stay refused
+    /// (`kicked_out`).
+    pub async fn unban(&self, user_id: &str) -> Result<bool, Error> {
+        let now = self.now_ms();
+        let lifted = self.store().unban(user_id, now).await?;
+        if lifted {
+            tracing::info!(user_id, "unban");
+            self.emit(now, || EventKind::Unbanned {
+                user_id: Arc::from(user_id),
+            });
+        }
+        Ok(lifted)
+    }
+
+    /// When the user's ban ends, if one stands.
+    pub async fn banned_until(&self, user_id: &str) -> Result<Option<SystemTime>, Error> {
+        let now = self.now_ms();
+        Ok(self
+            .store()
+            .banned_until(user_id, now)
+            .await?
+            .map(system_time))
+    }
+
+    /// The user's live sessions, oldest first.
+    pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, Error> {
+        let now = self.now_ms();
+        Ok(self
+            .inner
+            .mode
+            .sessions(&self.inner.store, user_id, now)
+            .await?)
+    }
+
+    /// Gives the session of `token` a fresh absolute lifetime (the handle's TTL from now)
+    /// and idle deadline; fails with [`Error::Rejected`] if it is not live. In JWT mode
+    /// it fails with [`Error::Unsupported`]: a signed expiry cannot move.
+    pub async fn renew(&self, token: &str) -> Result<SessionInfo, Error> {
+        let now = self.now_ms();
+        let ttl_ms = self.settings().ttl_ms;
+        match self
+            .inner
+            .mode
+            .renew(&self.inner.store, token, ttl_ms, now)
+            .await?
+        {
+            Some(session) => {
+                tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "renew");
+                self.emit(now, || EventKind::Renewed {
+                    session: session.clone(),
+                });
+                Ok(session)
+            }
+            // Say why, as a request with this token would be told.
+            None => Err(Error::Rejected(
+                self.authenticate(token)
+                    .await
+                    .err()
+                    .map_or(Reason::InvalidToken, |r| r.reason()),
+            )),
+        }
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl<S: crate::store::JwtStore> Auth<S, crate::mode::jwt::Jwt> {
+    /// [`Auth::login_with`], putting the application's own `claims` in the token (the
+    /// `ext` claim); handlers read them with [`Identity::claims`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, LoginOptions, jwt::{Jwt, JwtKey}, store::MemoryStore};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Role { role: String }
+    ///
+    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+    /// let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    /// let role = Role { role: "admin".into() };
+    /// let login = auth.login_with_claims("10001", "web", LoginOptions::new(), &role).await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// assert_eq!(me.claims::<Role>().unwrap().unwrap(), role);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn login_with_claims<T: serde::Serialize>(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+        claims: &T,
+    ) -> Result<Login, Error> {
+        let raw = serde_json::value::to_raw_value(claims)
+            .map_err(|_| Error::InvalidInput { field: "claims" })?;
+        let request = self.login_request(user_id, device, options)?;
+        let admission = self
+            .inner
+            .mode
+            .issue(&self.inner.store, request, Some(&raw))
+            .await?;
+        self.admitted(request, admission)
+    }
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
+    if valid_name(value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput { field })
+    }
+}

@@ -1,0 +1,92 @@
+//! What every framework adapter shares: the request pipeline (token source, optional
+//! mode, check, rejection) and what the extractors answer when there is no identity.
+//!
+//! The tower layer, the actix middleware and the extractors of both frameworks go
+//! through here, so a configuration means the same everywhere.
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod extract;
+mod pipeline;
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) use extract::{identity, required};
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) use pipeline::Anonymous;
+pub(crate) use pipeline::{Pipeline, Start};
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::rejection::{Rejection, json_body};
+
+/// Why an `Identity` (or `UserId`) extractor found no identity.
+///
+/// - [`IdentityRejection::Anonymous`]: the route's layer is
+///   [`optional`](crate::AuthLayer::optional) and the request carried no token — 401
+///   `missing_token`, in the handle's realm.
+/// - [`IdentityRejection::MissingLayer`]: no kickout layer ran for this request — a wiring
+///   mistake, not the client's: 500, with a body that says which layer to add (as axum's
+///   own `Extension` extractor does).
+///
+/// ```
+/// use kickout::IdentityRejection;
+///
+/// let wiring = IdentityRejection::MissingLayer { layer: "kickout::AuthLayer" };
+/// let res: http::Response<Vec<u8>> = wiring.into_http();
+/// assert_eq!(res.status(), 500);
+/// assert!(String::from_utf8_lossy(res.body()).contains("kickout::AuthLayer"));
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum IdentityRejection {
+    /// An anonymous request on an optional route.
+    Anonymous(Rejection),
+    /// No layer authenticated this request.
+    MissingLayer {
+        /// The layer to add, e.g. `"kickout::AuthLayer"`.
+        layer: &'static str,
+    },
+}
+
+impl IdentityRejection {
+    /// The HTTP status: 401 for [`Anonymous`](IdentityRejection::Anonymous), 500 for
+    /// [`MissingLayer`](IdentityRejection::MissingLayer).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IdentityRejection::Anonymous(rejection) => rejection.status(),
+            IdentityRejection::MissingLayer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response: the rejection's, or a JSON 500 naming the missing layer.
+    pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
+        match self {
+            IdentityRejection::Anonymous(rejection) => rejection.into_http(),
+            IdentityRejection::MissingLayer { .. } => {
+                let body = json_body("internal_error", &self.to_string());
+                let mut res = Response::new(B::from(body));
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                res.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                res
+            }
+        }
+    }
+}
+
+impl fmt::Display for IdentityRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdentityRejection::Anonymous(rejection) => rejection.fmt(f),
+            IdentityRejection::MissingLayer { layer } => write!(
+                f,
+                "No authentication layer ran for this route: put a {layer} in front of it."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IdentityRejection {}

@@ -1,0 +1,86 @@
+//! The request pipeline: token source → parse → (anonymous?) → store check → verdict.
+
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::mode::Mode;
+use crate::rejection::{Reason, Rejection, Responses};
+use crate::store::Store;
+use crate::token::TokenSource;
+use crate::token::extract::Carrier;
+
+/// How requests are authenticated on one route: the handle, where the token is read,
+/// and whether a request without one passes. Configured once, used by every adapter.
+pub(crate) struct Pipeline<S, M> {
+    pub(crate) auth: Auth<S, M>,
+    pub(crate) source: TokenSource,
+    pub(crate) optional: bool,
+}
+
+impl<S, M> Clone for Pipeline<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+            source: self.source.clone(),
+            optional: self.optional,
+        }
+    }
+}
+
+/// How a request starts.
+pub(crate) enum Start<C> {
+    /// No token, on a route that lets anonymous requests through.
+    Anonymous,
+    /// The token's store read, under way.
+    Check(C),
+    /// Refused before any store work.
+    Refuse(Reason),
+}
+
+/// Put into an anonymous request's extensions: a layer ran and found no token. Lets
+/// extractors answer in the handle's realm, and tell a wiring mistake (no marker, no
+/// identity) from an anonymous request.
+#[derive(Clone, Debug)]
+pub(crate) struct Anonymous(#[allow(dead_code)] Arc<Responses>);
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+impl Anonymous {
+    pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
+        self.0.rejection(reason)
+    }
+}
+
+impl<S: Store, M: Mode<S>> Pipeline<S, M> {
+    /// A pipeline reading `Authorization: Bearer`, refusing requests without a token.
+    pub(crate) fn new(auth: Auth<S, M>) -> Self {
+        Self {
+            auth,
+            source: TokenSource::bearer(),
+            optional: false,
+        }
+    }
+
+    /// Reads the token of a request and starts its check.
+    pub(crate) fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Check> {
+        match self.source.extract(request) {
+            Ok(Some(token)) => match self.auth.prepare(&token) {
+                Ok(token) => Start::Check(self.auth.check(token)),
+                Err(reason) => Start::Refuse(reason),
+            },
+            Ok(None) if self.optional => Start::Anonymous,
+            Ok(None) => Start::Refuse(Reason::MissingToken),
+            Err(reason) => Start::Refuse(reason),
+        }
+    }
+
+    /// The rejection of a refused request, in the handle's realm.
+    pub(crate) fn refuse(&self, reason: Reason) -> Rejection {
+        tracing::debug!(%reason, "request refused");
+        self.auth.rejection(reason)
+    }
+
+    /// The marker of an anonymous request.
+    pub(crate) fn anonymous(&self) -> Anonymous {
+        Anonymous(self.auth.responses().clone())
+    }
+}

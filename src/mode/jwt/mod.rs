@@ -1,0 +1,250 @@
+//! JWT mode: signed, self-describing tokens that can still be logged out, kicked out and
+//! banned.
+//!
+//! A token is checked with one signature verification (keys and verifiers built once,
+//! payload parsed once) and then one store read of its user's revocation state
+//! ([`JwtState`](crate::store::JwtState)). [`Jwt`] is both the configuration and the
+//! mode: `Auth<S, Jwt>` ([`JwtAuth`](crate::JwtAuth)).
+
+mod config;
+
+pub use config::{Jwt, JwtKey, JwtKeyError};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use serde_json::value::RawValue;
+
+use self::config::{Claims, Verified, new_jti};
+use super::{Issued, LoginRequest, ModeImpl, unavailable};
+use crate::error::Error;
+use crate::identity::{Checked, Identity};
+use crate::rejection::Reason;
+use crate::store::{
+    Admission, EndReason, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionInfo,
+    StoreError,
+};
+use crate::token::{SessionId, Token};
+
+impl Jwt {
+    /// Records and signs a token: the login of both `login` and `login_with_claims`.
+    pub(crate) async fn issue<S: JwtStore>(
+        &self,
+        store: &S,
+        login: LoginRequest<'_>,
+        claims: Option<&RawValue>,
+    ) -> Result<Admission<Issued>, Error> {
+        let now = login.now_ms;
+        let jti = new_jti().map_err(|e| Error::Random(e.to_string()))?;
+        // `exp` is in whole seconds: round the end up to one.
+        let expires_at_ms = now
+            .saturating_add(login.ttl_ms)
+            .div_ceil(1000)
+            .saturating_mul(1000);
+        let user: Arc<str> = Arc::from(login.user_id);
+        let device: Arc<str> = Arc::from(login.device);
+        let tag = crate::token::user_tag(login.user_id);
+        let session_id =
+            SessionId::from_jti(tag, &jti).ok_or(Error::Random("a malformed jti".into()))?;
+        let issue = JwtIssue {
+            user_id: user.clone(),
+            jti: jti.clone(),
+            device: device.clone(),
+            issued_at_ms: now,
+            expires_at_ms,
+            rule: login.rule,
+            fresh_epoch: fresh_epoch()?,
+        };
+        let grant = match store.jwt_issue(issue, now).await? {
+            Admission::Admitted(grant) => grant,
+            Admission::Banned { until_ms } => return Ok(Admission::Banned { until_ms }),
+            Admission::LimitReached => return Ok(Admission::LimitReached),
+        };
+        let token = self
+            .sign(&Claims {
+                sub: login.user_id.into(),
+                dev: login.device.into(),
+                iat: now / 1000,
+                exp: expires_at_ms / 1000,
+                nbf: None,
+                jti: jti.as_str().into(),
+                ep: grant.epoch,
+                ug: grant.user_gen,
+                dg: grant.device_gen,
+                iatm: now,
+                iss: self.issuer_claim().map(Into::into),
+                aud: self.audience_claim().map(Into::into),
+                ext: claims,
+            })
+            .map_err(Error::Random)?;
+        Ok(Admission::Admitted(Issued {
+            token: Token::new(token),
+            session: SessionInfo {
+                session_id,
+                user_id: user,
+                device,
+                issued_at_ms: now,
+                expires_at_ms,
+            },
+            replaced: grant.replaced,
+        }))
+    }
+}
+
+impl<S: JwtStore> ModeImpl<S> for Jwt {
+    type Token = Arc<Verified>;
+    type Check = JwtCheck<S::JwtCheck>;
+
+    fn prepare(&self, token: &str, now_ms: u64) -> Result<Arc<Verified>, Reason> {
+        self.verify(token, now_ms)
+    }
+
+    fn check(&self, store: &S, v: Arc<Verified>, _touch: bool, now_ms: u64) -> Self::Check {
+        let token = JwtToken {
+            user_id: &v.user_id,
+            epoch: v.epoch,
+            tag: v.tag,
+            jti: &v.jti,
+            device: &v.device,
+            user_gen: v.user_gen,
+            device_gen: v.device_gen,
+        };
+        JwtCheck {
+            check: store.jwt_check(token, now_ms),
+            verified: v,
+        }
+    }
+
+    fn token_of(identity: &Identity) -> Option<Arc<Verified>> {
+        match identity.checked()? {
+            Checked::Other(any) => any.clone().downcast::<Verified>().ok(),
+            Checked::Key(_) => None,
+        }
+    }
+
+    async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {
+        self.issue(store, login, None).await
+    }
+
+    async fn logout(
+        &self,
+        store: &S,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        // Only a token we signed can be logged out; expired ones are over anyway.
+        let Ok(v) = self.verify(token, now_ms) else {
+            return Ok(Vec::new());
+        };
+        let target = JwtTarget::Token {
+            user_id: &v.user_id,
+            session_id: v.session_id,
+        };
+        store.jwt_end(target, EndReason::LoggedOut, now_ms).await
+    }
+
+    async fn end_session(
+        &self,
+        store: &S,
+        id: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.jwt_end(JwtTarget::Session(id), reason, now_ms).await
+    }
+
+    async fn end_user(
+        &self,
+        store: &S,
+        user_id: &str,
+        device: Option<&str>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store
+            .jwt_end(JwtTarget::User { user_id, device }, reason, now_ms)
+            .await
+    }
+
+    async fn ban(
+        &self,
+        store: &S,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.jwt_ban(user_id, until_ms, now_ms).await
+    }
+
+    async fn sessions(
+        &self,
+        store: &S,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        store.jwt_sessions(user_id, now_ms).await
+    }
+
+    async fn renew(
+        &self,
+        _store: &S,
+        _token: &str,
+        _ttl_ms: u64,
+        _now_ms: u64,
+    ) -> Result<Option<SessionInfo>, Error> {
+        // A signed expiry cannot move; the client logs in again.
+        Err(Error::Unsupported("renew in JWT mode"))
+    }
+}
+
+/// JWT mode's check: the read of the user's revocation state, then the verdict.
+pub struct JwtCheck<C> {
+    check: C,
+    verified: Arc<Verified>,
+}
+
+impl<C> Future for JwtCheck<C>
+where
+    C: Future<Output = Result<JwtStatus, StoreError>> + Unpin,
+{
+    type Output = Result<Identity, Reason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let verdict = match ready!(Pin::new(&mut this.check).poll(cx)) {
+            Ok(status) => verdict(status, &this.verified)
+                .map(|identity| identity.checked_by(Checked::Other(this.verified.clone()))),
+            Err(error) => Err(unavailable(&error)),
+        };
+        Poll::Ready(verdict)
+    }
+}
+
+/// What the store's answer means for a verified JWT.
+fn verdict(status: JwtStatus, v: &Verified) -> Result<Identity, Reason> {
+    if !status.known {
+        // A signed, unexpired token always has a state: the store lost it. Fail closed.
+        return Err(Reason::InvalidToken);
+    }
+    if let Some(ended) = status.ended {
+        return Err(ended.reason.rejection(status.ban_until_ms.is_some()));
+    }
+    let identity = Identity::new(SessionInfo {
+        session_id: v.session_id,
+        user_id: v.user_id.clone(),
+        device: v.device.clone(),
+        issued_at_ms: v.issued_at_ms,
+        expires_at_ms: v.expires_at_ms,
+    });
+    Ok(identity.with_claims(v.ext.clone()))
+}
+
+/// A random epoch for a JWT state this login may create (below 2^53, so every JSON
+/// reader keeps it exact).
+fn fresh_epoch() -> Result<u64, Error> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(raw) >> 11)
+}

@@ -1,0 +1,38 @@
+//! Every bound of the crate, in one place: the Rust code and the Redis scripts both
+//! read them from here (the scripts get them substituted at build of the store), so no
+//! number is ever copied.
+
+/// Longest user id or device name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Longest session lifetime or ban: ten years. Nothing in a store lives forever.
+pub const MAX_LIFETIME_MS: u64 = 10 * 365 * 24 * 3_600_000;
+
+/// Most live sessions a user may hold, whatever the rule. In session mode a login past
+/// it replaces the oldest; in JWT mode it replaces them all with one generation bump, so
+/// the state read on every request stays small. Either way no account can make its
+/// logins slow by logging in without end.
+pub const MAX_LIVE_TOKENS: usize = 1024;
+
+/// How long past a token's expiry its revocation is kept: a verifier accepts a token
+/// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
+/// is capped below it ([`MAX_LEEWAY_MS`]).
+pub const PRUNE_GRACE_MS: u64 = 10 * 60_000;
+
+/// Longest JWT leeway: half of [`PRUNE_GRACE_MS`], so revocations outlive every token
+/// they end.
+pub const MAX_LEEWAY_MS: u64 = PRUNE_GRACE_MS / 2;
+
+/// Most remembered bumps per generation (user, or one device): older ones only name
+/// reasons; a token older than every kept bump still has an older generation, so it
+/// stays refused (it is told the reason of the oldest kept bump).
+pub const MAX_BUMPS: usize = 32;
+
+/// Most revoked single tokens remembered per user; one more turns them all into one
+/// user-generation bump (every live token of the user is then `replaced`).
+pub const MAX_REVOKED: usize = MAX_LIVE_TOKENS;
+
+/// 1 to [`MAX_NAME_LEN`] bytes, no control characters.
+pub(crate) fn valid_name(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control)
+}

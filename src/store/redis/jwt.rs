@@ -1,0 +1,269 @@
+//! JWT mode on Redis: one revocation state per user, read with one `GET` per request.
+
+use std::sync::Arc;
+
+use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, num, rule_args};
+use crate::policy::Overflow;
+use crate::store::{
+    Admission, Bump, DeviceGen, EndReason, Ended, JwtGrant, JwtIssue, JwtState, JwtStatus,
+    JwtStore, JwtTarget, JwtToken, SessionInfo, StoreError,
+};
+use crate::token::{SessionId, user_tag};
+
+impl JwtStore for RedisStore {
+    type JwtCheck = RedisFuture<JwtStatus>;
+
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let store = self.clone();
+        let keys = self.keys();
+        let skey = keys.jwt_state(token.user_id);
+        let bkey = keys.ban(token.user_id);
+        let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
+        let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
+        Box::pin(async move {
+            let Some(raw) = store.get(&skey).await? else {
+                return Ok(JwtStatus::default());
+            };
+            let state = jwt_state(&raw)?;
+            let token = JwtToken {
+                user_id: "",
+                epoch,
+                tag: 0,
+                jti: &jti,
+                device: &device,
+                user_gen,
+                device_gen,
+            };
+            if !state.issued(token) {
+                return Ok(JwtStatus::default());
+            }
+            let ended = state.ended(token);
+            let ban_until_ms = match ended {
+                Some(Ended {
+                    reason: EndReason::Banned,
+                    ..
+                }) => store
+                    .get(&bkey)
+                    .await?
+                    .map(|b| num(&b))
+                    .transpose()?
+                    .filter(|&b| b > now_ms),
+                _ => None,
+            };
+            Ok(JwtStatus {
+                known: true,
+                ended,
+                ban_until_ms,
+            })
+        })
+    }
+
+    async fn jwt_issue(
+        &self,
+        issue: JwtIssue,
+        now_ms: u64,
+    ) -> Result<Admission<JwtGrant>, StoreError> {
+        let user_id = &*issue.user_id;
+        let tag = user_tag(user_id);
+        let keys = self.keys();
+        let (max, per_device) = rule_args(issue.rule);
+        let mut call = self.shared.scripts.jwt_issue.key(keys.jwt_state(user_id));
+        call.arg(keys.base(tag))
+            .arg(user_id)
+            .arg(&issue.jti)
+            .arg(&*issue.device)
+            .arg(issue.issued_at_ms)
+            .arg(issue.expires_at_ms)
+            .arg(now_ms)
+            .arg(max)
+            .arg(per_device)
+            .arg(u8::from(issue.rule.overflow() == Overflow::RefuseNew))
+            .arg(issue.fresh_epoch.to_string())
+            .arg(&self.shared.channel);
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((status, [epoch, user_gen, device_gen, rest @ ..])) if status == "ok" => {
+                Ok(Admission::Admitted(JwtGrant {
+                    epoch: num(epoch)?,
+                    user_gen: num(user_gen)?,
+                    device_gen: num(device_gen)?,
+                    replaced: jwt_infos(user_id, tag, rest)?,
+                }))
+            }
+            Some((status, [until])) if status == "banned" => Ok(Admission::Banned {
+                until_ms: num(until)?,
+            }),
+            Some((status, [])) if status == "limit" => Ok(Admission::LimitReached),
+            _ => Err(corrupt("a JWT login reply")),
+        }
+    }
+
+    async fn jwt_end(
+        &self,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let keys = self.keys();
+        // A token's user is found from its `jt` key, whether or not the caller named it.
+        let (tag, key, mode, what, user_id) = match target {
+            JwtTarget::User {
+                user_id,
+                device: None,
+            } => (
+                user_tag(user_id),
+                keys.jwt_state(user_id),
+                "u",
+                String::new(),
+                user_id,
+            ),
+            JwtTarget::User {
+                user_id,
+                device: Some(device),
+            } => (
+                user_tag(user_id),
+                keys.jwt_state(user_id),
+                "d",
+                device.to_owned(),
+                user_id,
+            ),
+            JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
+                (id.tag(), keys.jwt_token(id), "t", id.jti(), "")
+            }
+        };
+        let mut call = self.shared.scripts.jwt_end.key(key);
+        call.arg(keys.base(tag))
+            .arg(mode)
+            .arg(end_code(reason))
+            .arg(now_ms)
+            .arg(what)
+            .arg(user_id)
+            .arg(&self.shared.channel);
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((user, rest)) => jwt_infos(user, tag, rest),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let keys = self.keys();
+        let mut call = self.shared.scripts.jwt_ban.key(keys.ban(user_id));
+        call.arg(keys.base(tag))
+            .arg(user_id)
+            .arg(until_ms)
+            .arg(now_ms)
+            .arg(&self.shared.channel);
+        let reply: Vec<String> = self.run(call).await?;
+        jwt_infos(user_id, tag, &reply)
+    }
+
+    async fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let mut call = self
+            .shared
+            .scripts
+            .jwt_sessions
+            .key(self.keys().jwt_index(user_id));
+        call.arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        jwt_infos(user_id, tag, &reply)
+    }
+}
+
+/// JWT mode's state as stored (see `scripts.rs`): bumps are `[reason, at, until]`.
+#[derive(serde::Deserialize)]
+struct WireState {
+    #[serde(default)]
+    ep: String,
+    g: u64,
+    #[serde(default)]
+    gb: std::collections::BTreeMap<String, (String, String, String)>,
+    #[serde(default)]
+    d: std::collections::BTreeMap<String, WireDevice>,
+    #[serde(default)]
+    bl: std::collections::BTreeMap<String, (String, String, String)>,
+    mx: String,
+}
+
+#[derive(serde::Deserialize)]
+struct WireDevice {
+    g: u64,
+    #[serde(default)]
+    b: std::collections::BTreeMap<String, (String, String, String)>,
+}
+
+fn bump((reason, at, until): &(String, String, String)) -> Result<Bump, StoreError> {
+    Ok(Bump {
+        reason: end_reason(reason)?.ok_or_else(|| corrupt("a bump"))?,
+        at_ms: num(at)?,
+        until_ms: num(until)?,
+    })
+}
+
+fn bumps(
+    wire: &std::collections::BTreeMap<String, (String, String, String)>,
+) -> Result<std::collections::BTreeMap<u64, Bump>, StoreError> {
+    wire.iter().map(|(g, b)| Ok((num(g)?, bump(b)?))).collect()
+}
+
+/// The validation part of a stored JWT state (the index is not read).
+fn jwt_state(raw: &str) -> Result<JwtState, StoreError> {
+    let wire: WireState = serde_json::from_str(raw).map_err(|_| corrupt("a JWT state"))?;
+    Ok(JwtState {
+        epoch: if wire.ep.is_empty() {
+            0
+        } else {
+            num(&wire.ep)?
+        },
+        generation: wire.g,
+        bumps: bumps(&wire.gb)?,
+        devices: wire
+            .d
+            .iter()
+            .map(|(name, d)| {
+                Ok((
+                    name.clone(),
+                    DeviceGen {
+                        generation: d.g,
+                        bumps: bumps(&d.b)?,
+                    },
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?,
+        revoked: wire
+            .bl
+            .iter()
+            .map(|(j, b)| Ok((j.clone(), bump(b)?)))
+            .collect::<Result<_, StoreError>>()?,
+        max_exp_ms: num(&wire.mx)?,
+        index: Default::default(),
+    })
+}
+
+/// JWT session infos from a script's flat `{jti, device, iat, exp, ...}`.
+fn jwt_infos(user_id: &str, tag: u16, flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
+    let user: Arc<str> = Arc::from(user_id);
+    flat.chunks(4)
+        .map(|c| match c {
+            [jti, device, issued, expires] => Ok(SessionInfo {
+                session_id: SessionId::from_jti(tag, jti).ok_or_else(|| corrupt("a jti"))?,
+                user_id: user.clone(),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(expires)?,
+            }),
+            _ => Err(corrupt("a token list")),
+        })
+        .collect()
+}

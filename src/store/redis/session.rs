@@ -1,0 +1,262 @@
+//! Session mode on Redis: one JSON record per session, one index per user.
+
+use std::sync::Arc;
+
+use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, infos, num, rule_args};
+use crate::policy::Overflow;
+use crate::store::{
+    Admission, EndReason, Ended, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
+    StoreError, Target, Touch,
+};
+use crate::token::{SessionId, SessionKey, user_tag};
+
+impl SessionStore for RedisStore {
+    type Lookup = RedisFuture<Option<SessionRecord>>;
+
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
+        let store = self.clone();
+        let key = *key;
+        Box::pin(async move { store.lookup_now(&key, touch, now_ms).await })
+    }
+
+    async fn create(
+        &self,
+        session: NewSession,
+        now_ms: u64,
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+        let info = &session.info;
+        let rule = session.rule;
+        let keys = self.keys();
+        let base = keys.base(user_tag(&info.user_id));
+        let (max, per_device) = rule_args(rule);
+        let mut call = self.shared.scripts.create.key(keys.user(&info.user_id));
+        call.arg(base)
+            .arg(info.session_id.to_string())
+            .arg(hex(session.key.digest()))
+            .arg(&*info.user_id)
+            .arg(&*info.device)
+            .arg(info.issued_at_ms)
+            .arg(info.expires_at_ms)
+            .arg(
+                session
+                    .idle_deadline_ms
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(session.retain_ms)
+            .arg(now_ms)
+            .arg(max)
+            .arg(per_device)
+            .arg(u8::from(rule.overflow() == Overflow::RefuseNew))
+            .arg(&self.shared.channel);
+        let reply: Vec<String> = self.run(call).await?;
+        match reply.split_first() {
+            Some((status, rest)) if status == "ok" => Ok(Admission::Admitted(infos(rest)?)),
+            Some((status, [until])) if status == "banned" => Ok(Admission::Banned {
+                until_ms: num(until)?,
+            }),
+            Some((status, [])) if status == "limit" => Ok(Admission::LimitReached),
+            Some((status, [])) if status == "collision" => {
+                Err(StoreError::Corrupt("session id collision".into()))
+            }
+            _ => Err(corrupt("a login reply")),
+        }
+    }
+
+    async fn end(
+        &self,
+        target: Target<'_>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let reply: Vec<String> = match target {
+            Target::User { user_id, device } => {
+                let keys = self.keys();
+                let mut call = self.shared.scripts.end.key(keys.user(user_id));
+                call.arg(keys.base(user_tag(user_id)))
+                    .arg("u")
+                    .arg(end_code(reason))
+                    .arg(now_ms)
+                    .arg(device.unwrap_or_default())
+                    .arg("")
+                    .arg(&self.shared.channel);
+                self.run(call).await?
+            }
+            Target::Token(key) => {
+                self.end_session(key.session_id(), Some(key), reason, now_ms)
+                    .await?
+            }
+            Target::Session(id) => self.end_session(id, None, reason, now_ms).await?,
+        };
+        infos(&reply)
+    }
+
+    async fn ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let keys = self.keys();
+        let mut call = self.shared.scripts.ban.key(keys.ban(user_id));
+        call.arg(keys.base(user_tag(user_id)))
+            .arg(user_id)
+            .arg(until_ms)
+            .arg(now_ms)
+            .arg(&self.shared.channel);
+        let reply: Vec<String> = self.run(call).await?;
+        infos(&reply)
+    }
+
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        let keys = self.keys();
+        let mut call = self.shared.scripts.sessions.key(keys.user(user_id));
+        call.arg(keys.base(user_tag(user_id))).arg(now_ms);
+        let reply: Vec<String> = self.run(call).await?;
+        infos(&reply)
+    }
+
+    async fn renew(
+        &self,
+        renewal: Renewal<'_>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let Renewal {
+            key,
+            expires_at_ms,
+            idle_deadline_ms,
+        } = renewal;
+        let id = key.session_id();
+        let keys = self.keys();
+        let mut call = self.shared.scripts.renew.key(keys.session(id));
+        call.arg(keys.base(id.tag()))
+            .arg(hex(key.digest()))
+            .arg(expires_at_ms)
+            .arg(idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default())
+            .arg(now_ms);
+        let reply: Option<Vec<String>> = self.run(call).await?;
+        reply
+            .map(|r| match r.as_slice() {
+                [user, device, issued] => Ok(SessionInfo {
+                    session_id: id,
+                    user_id: Arc::from(user.as_str()),
+                    device: Arc::from(device.as_str()),
+                    issued_at_ms: num(issued)?,
+                    expires_at_ms,
+                }),
+                _ => Err(corrupt("a renew reply")),
+            })
+            .transpose()
+    }
+}
+
+impl RedisStore {
+    async fn lookup_now(
+        &self,
+        key: &SessionKey,
+        touch: Option<Touch>,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let id = key.session_id();
+        let skey = self.keys().session(id);
+        let Some(raw) = self.get(&skey).await? else {
+            return Ok(None);
+        };
+        let digest = hex(key.digest());
+        let Some(mut record) = record(id, &digest, &raw, now_ms)? else {
+            return Ok(None);
+        };
+        if record.ended.is_some_and(|e| e.reason == EndReason::Banned) {
+            let ban = self.get(&self.keys().ban(&record.info.user_id)).await?;
+            record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
+        }
+        if let (Some(touch), Some(idle)) = (touch, record.idle_deadline_ms) {
+            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
+            if record.is_live(now_ms) && deadline >= idle.saturating_add(touch.min_step_ms) {
+                let mut call = self.shared.scripts.touch.key(skey);
+                call.arg(digest)
+                    .arg(now_ms)
+                    .arg(deadline)
+                    .arg(touch.min_step_ms);
+                let _moved: u8 = self.run(call).await?;
+            }
+        }
+        Ok(Some(record))
+    }
+
+    async fn end_session(
+        &self,
+        id: SessionId,
+        key: Option<&SessionKey>,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let keys = self.keys();
+        let mut call = self.shared.scripts.end.key(keys.session(id));
+        call.arg(keys.base(id.tag()))
+            .arg("s")
+            .arg(end_code(reason))
+            .arg(now_ms)
+            .arg(id.to_string())
+            .arg(key.map(|k| hex(k.digest())).unwrap_or_default())
+            .arg(&self.shared.channel);
+        self.run(call).await
+    }
+}
+
+/// A record as stored (see `scripts.rs`); times are decimal strings.
+#[derive(serde::Deserialize)]
+struct Stored {
+    d: String,
+    u: String,
+    v: String,
+    i: String,
+    e: String,
+    l: Option<String>,
+    r: String,
+    x: Option<String>,
+    a: Option<String>,
+}
+
+/// Lower-case hex of a digest, as records keep it.
+fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// What a stored record says, or `None` if it belongs to another token or is past its
+/// purge time.
+fn record(
+    id: SessionId,
+    digest: &str,
+    raw: &str,
+    now_ms: u64,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let rec: Stored = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
+    if rec.d != digest {
+        return Ok(None);
+    }
+    let ended = match end_reason(rec.x.as_deref().unwrap_or_default())? {
+        Some(reason) => Some(Ended {
+            reason,
+            at_ms: num(rec.a.as_deref().unwrap_or_default())?,
+        }),
+        None => None,
+    };
+    let record = SessionRecord {
+        info: SessionInfo {
+            session_id: id,
+            user_id: Arc::from(rec.u),
+            device: Arc::from(rec.v),
+            issued_at_ms: num(&rec.i)?,
+            expires_at_ms: num(&rec.e)?,
+        },
+        idle_deadline_ms: rec.l.as_deref().map(num).transpose()?,
+        ended,
+        ban_until_ms: None,
+    };
+    Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
+}

@@ -1,0 +1,199 @@
+//! Session mode's storage contract: records named by opaque tokens.
+
+use std::future::Future;
+
+use super::{Admission, Ended, SessionInfo, Store, StoreError};
+use crate::policy::LoginRule;
+use crate::token::SessionKey;
+
+/// A session to create.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// What the token is known by.
+    pub key: SessionKey,
+    /// Who, which device, when.
+    pub info: SessionInfo,
+    /// The first idle deadline, if the handle has an idle timeout.
+    pub idle_deadline_ms: Option<u64>,
+    /// How long the record outlives its end, so an expired token answers
+    /// `token_expired` rather than `invalid_token`.
+    pub retain_ms: u64,
+    /// The concurrent-login rule to apply first.
+    pub rule: LoginRule,
+}
+
+/// A session record as the store holds it, live or a tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Who, which device, when.
+    pub info: SessionInfo,
+    /// The idle deadline, if the handle has an idle timeout.
+    pub idle_deadline_ms: Option<u64>,
+    /// Set once the session was ended before its time.
+    pub ended: Option<Ended>,
+    /// For a session ended by a ban: the ban's end, if the ban still stands.
+    pub ban_until_ms: Option<u64>,
+}
+
+impl SessionRecord {
+    /// Whether the session still opens requests at `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        is_live(
+            self.info.expires_at_ms,
+            self.idle_deadline_ms,
+            self.ended.is_some(),
+            now_ms,
+        )
+    }
+
+    /// When the record may be forgotten: a live session `retain_ms` after the earlier of
+    /// its deadlines, a tombstone `retain_ms` after its absolute lifetime.
+    pub fn purge_at(&self, retain_ms: u64) -> u64 {
+        purge_time(
+            self.info.expires_at_ms,
+            self.idle_deadline_ms,
+            self.ended.is_some(),
+            retain_ms,
+        )
+    }
+}
+
+/// The one liveness rule of session mode (records and the memory store's entries).
+pub(crate) fn is_live(
+    expires_at_ms: u64,
+    idle_deadline_ms: Option<u64>,
+    ended: bool,
+    now_ms: u64,
+) -> bool {
+    !ended && now_ms < expires_at_ms && idle_deadline_ms.is_none_or(|d| now_ms < d)
+}
+
+/// See [`SessionRecord::purge_at`].
+pub(crate) fn purge_time(
+    expires_at_ms: u64,
+    idle_deadline_ms: Option<u64>,
+    ended: bool,
+    retain_ms: u64,
+) -> u64 {
+    let end = match idle_deadline_ms {
+        Some(idle) if !ended => idle.min(expires_at_ms),
+        _ => expires_at_ms,
+    };
+    end.saturating_add(retain_ms)
+}
+
+/// Idle-timeout renewal requested along with a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Touch {
+    /// The new idle deadline; the store caps it at the session's absolute end, so
+    /// activity never extends a session past its lifetime.
+    pub deadline_ms: u64,
+    /// Write only if the deadline moves forward by at least this much (write throttling).
+    pub min_step_ms: u64,
+}
+
+/// Which sessions an operation ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// The session of one token.
+    Token(&'a SessionKey),
+    /// One session by id.
+    Session(crate::token::SessionId),
+    /// Every live session of a user, or only those on one device.
+    User {
+        /// The user.
+        user_id: &'a str,
+        /// Only sessions on this device, if set.
+        device: Option<&'a str>,
+    },
+}
+
+/// A new lifetime for a live session.
+#[derive(Clone, Copy, Debug)]
+pub struct Renewal<'a> {
+    /// The session's token.
+    pub key: &'a SessionKey,
+    /// The new absolute end, Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// The new idle deadline, if the handle has an idle timeout.
+    pub idle_deadline_ms: Option<u64>,
+}
+
+/// The storage contract of session mode.
+///
+/// Every method is one atomic operation: no other operation observes half of it. In
+/// particular once [`end`](SessionStore::end) or [`ban`](SessionStore::ban) has
+/// returned, every [`lookup`](SessionStore::lookup) sees the tombstones — this is what
+/// makes a kickout hold on the very next request. The [`MemoryStore`](super::MemoryStore)
+/// is the reference implementation; the conformance suite in `tests/` pins down the
+/// semantics below on every store.
+///
+/// Records are bounded in time: a record may be forgotten from
+/// [`SessionRecord::purge_at`] on, a ban from its end; nothing lives forever.
+pub trait SessionStore: Store {
+    /// Creates a live session, first applying its rule to the user's live sessions:
+    /// refuse if the user is banned at `now_ms`; otherwise, if the sessions in the new
+    /// session's scope already number the rule's maximum, either refuse
+    /// ([`Overflow::RefuseNew`](crate::Overflow)) or end the oldest of them by issue time
+    /// with [`EndReason::Replaced`](super::EndReason) until the new one fits. Whatever the
+    /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](super::MAX_LIVE_TOKENS) live
+    /// sessions: the oldest go. Admitted, it returns the sessions it replaced.
+    fn create(
+        &self,
+        session: NewSession,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Admission<Vec<SessionInfo>>, StoreError>> + Send;
+
+    /// The future of [`SessionStore::lookup`]. It owns what it needs (`'static`) and is
+    /// `Unpin`, so the layer can poll it once right away — a store that answers from
+    /// memory ([`std::future::Ready`]) then costs no allocation and no extra state — and
+    /// hold it inline otherwise. A network store returns a boxed future or one of its own.
+    type Lookup: Future<Output = Result<Option<SessionRecord>, StoreError>> + Send + Unpin + 'static;
+
+    /// The record of a token, live or tombstone; `None` if unknown, or forgotten (from
+    /// [`SessionRecord::purge_at`] on, whether or not it was physically removed yet). A
+    /// record whose token digest differs from `key`'s is unknown.
+    ///
+    /// If `touch` is set and the session is live at `now_ms`, its idle deadline moves to
+    /// `min(touch.deadline_ms, expires_at_ms)` when that is at least `touch.min_step_ms`
+    /// later than the current one; the returned record shows the deadline before the
+    /// touch. For a session ended by a ban, `ban_until_ms` is the ban's end if it still
+    /// stands.
+    ///
+    /// This is the one store operation of a validated request.
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup;
+
+    /// Ends the sessions of `target` that are live at `now_ms`, leaving tombstones with
+    /// `reason`; returns the sessions it ended (none if nothing was live).
+    fn end(
+        &self,
+        target: Target<'_>,
+        reason: super::EndReason,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// Bans a user until `until_ms` (replacing any earlier ban) and ends every live
+    /// session with [`EndReason::Banned`](super::EndReason); returns the sessions it
+    /// ended. [`Store::unban`] and [`Store::banned_until`] read the same ban.
+    fn ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// The user's sessions live at `now_ms`, oldest first.
+    fn sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// Gives a live session a new absolute end and idle deadline; returns it renewed,
+    /// or `None` if the token's session is not live at `now_ms`.
+    fn renew(
+        &self,
+        renewal: Renewal<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<SessionInfo>, StoreError>> + Send;
+}
