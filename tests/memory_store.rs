@@ -5,7 +5,7 @@ mod suite;
 
 use std::time::Duration;
 
-use kickout::store::{MemoryStats, MemoryStore};
+use kickout::store::{MemoryStats, MemoryStore, NearCache};
 use kickout::{Auth, LoginRule};
 
 use suite::run_suite;
@@ -18,6 +18,25 @@ mod session_mode {
 mod jwt_mode {
     use super::*;
     suite::all_cases!(run_suite!(Some(((), MemoryStore::new())), suite::Jwt));
+}
+
+/// The near cache keeps every promise of the store it wraps: the whole suite, on the
+/// suite's manual clock (the cache ages entries on the handle's time).
+fn near() -> Option<((), NearCache<MemoryStore>)> {
+    Some((
+        (),
+        NearCache::new(MemoryStore::new(), Duration::from_secs(1)),
+    ))
+}
+
+mod near_cache_session_mode {
+    use super::*;
+    suite::all_cases!(run_suite!(near(), suite::Session));
+}
+
+mod near_cache_jwt_mode {
+    use super::*;
+    suite::all_cases!(run_suite!(near(), suite::Jwt));
 }
 
 #[tokio::test]

@@ -21,6 +21,28 @@ mod standalone_jwt {
     suite::all_cases!(run_suite!(support::standalone().await, suite::Jwt));
 }
 
+/// A near cache over Redis: the suite again, through the cache.
+async fn near() -> Option<(
+    support::RedisProcess,
+    kickout::store::NearCache<kickout::store::RedisStore>,
+)> {
+    let (server, store) = support::standalone().await?;
+    let near = kickout::store::NearCache::new(store, std::time::Duration::from_secs(1));
+    Some((server, near))
+}
+
+mod near_cache {
+    use super::*;
+
+    suite::all_cases!(run_suite!(near().await, suite::Session));
+}
+
+mod near_cache_jwt {
+    use super::*;
+
+    suite::all_cases!(run_suite!(near().await, suite::Jwt));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_on_a_three_node_cluster() {
     let Some(cluster) = support::Cluster::start() else {

@@ -268,3 +268,17 @@ mod near_cache {
         assert!(took <= Duration::from_millis(600), "{took:?}");
     }
 }
+
+#[tokio::test]
+async fn a_blacklist_overflow_reaches_the_watches_it_ends() {
+    let auth = handle::<_, suite::Jwt>(MemoryStore::new());
+    let kept = auth.login("10001", "phone").await.unwrap().token;
+    let mut watch = auth.watch(&auth.authenticate(kept.as_str()).await.unwrap());
+    // Past MAX_REVOKED single revocations one bump replaces every live token: the
+    // watch hears of it at once, not at its next re-check.
+    for i in 0..=kickout::store::MAX_REVOKED {
+        let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
+        auth.logout(t.as_str()).await.unwrap();
+    }
+    assert_eq!(ends_within(&mut watch, 1).await, Reason::Replaced);
+}

@@ -25,7 +25,7 @@ use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
 use crate::policy::LoginRule;
 use crate::rejection::{Reason, Rejection, Responses};
 use crate::store::limits::{MAX_LIFETIME_MS, valid_name};
-use crate::store::{Admission, EndReason, MemoryStore, SessionInfo, Store};
+use crate::store::{Admission, EndReason, Ends, MemoryStore, SessionInfo, Store};
 use crate::token::{SessionId, Token};
 
 /// The handle to a login system: cheap to clone, no global state.
@@ -253,6 +253,17 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
     }
 
+    /// Reports sessions replaced because of session `by`.
+    fn replaced(&self, replaced: &[SessionInfo], by: SessionId, now: u64) {
+        self.announce(replaced, EndReason::Replaced);
+        if !replaced.is_empty() {
+            self.emit(now, || EventKind::Replaced {
+                sessions: replaced.to_vec(),
+                by,
+            });
+        }
+    }
+
     /// Parses a token; refuses what cannot be one of ours without touching the store.
     pub(crate) fn prepare(&self, token: &str) -> Result<M::Token, Reason> {
         self.inner.mode.prepare(token, self.now_ms())
@@ -360,13 +371,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         self.emit(now_ms, || EventKind::LoggedIn {
             session: session.clone(),
         });
-        self.announce(&replaced, EndReason::Replaced);
-        if !replaced.is_empty() {
-            self.emit(now_ms, || EventKind::Replaced {
-                sessions: replaced.clone(),
-                by: session.session_id,
-            });
-        }
+        self.replaced(&replaced, session.session_id, now_ms);
         Ok(Login {
             token,
             session,
@@ -400,20 +405,26 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     async fn end_session(&self, id: SessionId, reason: EndReason) -> Result<bool, Error> {
         let now = self.now_ms();
-        let ended = self
+        let ends = self
             .inner
             .mode
             .end_session(&self.inner.store, id, reason, now)
             .await?;
-        Ok(self.ended_one(ended, reason, now))
+        Ok(self.ended_one(ends, reason, now))
     }
 
-    /// Reports the end of one session (a logout or a kickout by id).
-    fn ended_one(&self, mut ended: Vec<SessionInfo>, reason: EndReason, now: u64) -> bool {
+    /// Reports the end of one session (a logout or a kickout by id), and of those a
+    /// bound replaced with it.
+    fn ended_one(&self, ends: Ends, reason: EndReason, now: u64) -> bool {
+        let Ends {
+            mut ended,
+            replaced,
+        } = ends;
         self.announce(&ended, reason);
         let Some(session) = ended.pop() else {
             return false;
         };
+        self.replaced(&replaced, session.session_id, now);
         tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, "session ended");
         self.emit(now, || match reason {
             EndReason::LoggedOut => EventKind::LoggedOut {
@@ -441,7 +452,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
         let now = self.now_ms();
-        let ended = self
+        // A generation bump, or tombstones: nothing is replaced along the way.
+        let Ends { ended, .. } = self
             .inner
             .mode
             .end_user(

@@ -37,7 +37,7 @@ mod sealed {
     use crate::identity::Identity;
     use crate::policy::LoginRule;
     use crate::rejection::Reason;
-    use crate::store::{Admission, EndReason, SessionInfo, StoreError};
+    use crate::store::{Admission, EndReason, Ends, SessionInfo, StoreError};
     use crate::token::{SessionId, Token};
 
     /// A login, with the handle's settings and the per-login options applied.
@@ -90,7 +90,7 @@ mod sealed {
             store: &S,
             token: &str,
             now_ms: u64,
-        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
         fn end_session(
             &self,
@@ -98,7 +98,7 @@ mod sealed {
             id: SessionId,
             reason: EndReason,
             now_ms: u64,
-        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
         fn end_user(
             &self,
@@ -107,7 +107,7 @@ mod sealed {
             device: Option<&str>,
             reason: EndReason,
             now_ms: u64,
-        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
         fn ban(
             &self,

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
 use crate::store::{
-    Admission, EndReason, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
+    Admission, EndReason, Ends, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
     StoreError, Target, Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
@@ -121,18 +121,15 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         })
     }
 
-    async fn logout(
-        &self,
-        store: &S,
-        token: &str,
-        now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn logout(&self, store: &S, token: &str, now_ms: u64) -> Result<Ends, StoreError> {
         let Some(key) = SessionKey::parse(token) else {
-            return Ok(Vec::new());
+            return Ok(Ends::default());
         };
-        store
-            .end(Target::Token(&key), EndReason::LoggedOut, now_ms)
-            .await
+        let target = Target::Token(&key);
+        Ok(store
+            .end(target, EndReason::LoggedOut, now_ms)
+            .await?
+            .into())
     }
 
     async fn end_session(
@@ -141,8 +138,8 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         id: SessionId,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        store.end(Target::Session(id), reason, now_ms).await
+    ) -> Result<Ends, StoreError> {
+        Ok(store.end(Target::Session(id), reason, now_ms).await?.into())
     }
 
     async fn end_user(
@@ -152,10 +149,9 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         device: Option<&str>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        store
-            .end(Target::User { user_id, device }, reason, now_ms)
-            .await
+    ) -> Result<Ends, StoreError> {
+        let target = Target::User { user_id, device };
+        Ok(store.end(target, reason, now_ms).await?.into())
     }
 
     async fn ban(

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::limits::{MAX_BUMPS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
-use super::{Admission, EndReason, Ended, SessionInfo, Store, StoreError};
+use super::{Admission, EndReason, Ended, Ends, SessionInfo, Store, StoreError};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, user_tag};
 
@@ -222,14 +222,16 @@ impl JwtState {
         d.generation += 1;
     }
 
-    /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces them all.
-    fn revoke(&mut self, jti: &str, bump: Bump) {
+    /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces every live token,
+    /// and those are returned (they answer `replaced`).
+    fn revoke(&mut self, jti: &str, bump: Bump) -> Vec<(String, JwtEntry)> {
         self.revoked.insert(jti.to_owned(), bump);
-        if self.revoked.len() > MAX_REVOKED {
-            self.bump_user(EndReason::Replaced, bump.at_ms);
-            self.revoked.clear();
-            self.index.clear();
+        if self.revoked.len() <= MAX_REVOKED {
+            return Vec::new();
         }
+        self.bump_user(EndReason::Replaced, bump.at_ms);
+        self.revoked.clear();
+        std::mem::take(&mut self.index).into_iter().collect()
     }
 
     /// Index entries in a login's scope, oldest first.
@@ -290,7 +292,8 @@ impl JwtState {
                     }
                 }
                 for (j, bump) in pending {
-                    self.revoke(&j, bump);
+                    let overflow = self.revoke(&j, bump);
+                    replaced.extend(overflow);
                 }
             }
         }
@@ -342,8 +345,14 @@ impl JwtState {
         ended
     }
 
-    /// Revokes one token; returns it if it was live.
-    pub fn end_token(&mut self, jti: &str, reason: EndReason, now_ms: u64) -> Option<JwtEntry> {
+    /// Revokes one token; returns it if it was live, with the tokens a blacklist
+    /// overflow replaced (see [`MAX_REVOKED`]).
+    pub fn end_token(
+        &mut self,
+        jti: &str,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Option<(JwtEntry, Vec<(String, JwtEntry)>)> {
         self.prune(now_ms);
         let entry = self.index.remove(jti)?;
         let bump = Bump {
@@ -351,8 +360,8 @@ impl JwtState {
             at_ms: now_ms,
             until_ms: entry.expires_at_ms,
         };
-        self.revoke(jti, bump);
-        Some(entry)
+        let overflow = self.revoke(jti, bump);
+        Some((entry, overflow))
     }
 
     /// Live tokens, oldest first.
@@ -438,13 +447,13 @@ pub trait JwtStore: Store {
     ) -> impl Future<Output = Result<Admission<JwtGrant>, StoreError>> + Send;
 
     /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]);
-    /// returns the tokens that were live.
+    /// returns the tokens that were live, and those a blacklist overflow replaced.
     fn jwt_end(
         &self,
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
-    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
     /// JWT mode's ban: ends every token with [`EndReason::Banned`] (one generation bump)
     /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] read.

@@ -14,7 +14,7 @@ use super::jwt::{
 use super::limits::MAX_LIVE_TOKENS;
 use super::session::{is_live, purge_time};
 use super::{
-    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
+    Admission, EndReason, Ended, Ends, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
     SessionStore, Store, StoreError, Target, Touch,
 };
 use crate::policy::Overflow;
@@ -682,18 +682,19 @@ impl JwtStore for MemoryStore {
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Ends, StoreError> {
         let tag = match target {
             JwtTarget::Session(id) | JwtTarget::Token { session_id: id, .. } => id.tag(),
             JwtTarget::User { user_id, .. } => user_tag(user_id),
         };
-        let ended = self.write(tag, now_ms, |shard| {
-            let (user, ended) = match target {
+        let ends = self.write(tag, now_ms, |shard| {
+            let (user, ended, replaced) = match target {
                 JwtTarget::User { user_id, device } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
-                        return Vec::new();
+                        return Ends::default();
                     };
-                    (user_id.to_owned(), state.end_user(device, reason, now_ms))
+                    let ended = state.end_user(device, reason, now_ms);
+                    (user_id.to_owned(), ended, Vec::new())
                 }
                 JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
                     // A logout names its user; an operator's call by id finds the user
@@ -716,19 +717,22 @@ impl JwtStore for MemoryStore {
                     let Some((user, state)) =
                         found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
                     else {
-                        return Vec::new();
+                        return Ends::default();
                     };
-                    let ended = state
-                        .end_token(&jti, reason, now_ms)
-                        .map(|e| vec![(jti, e)])
-                        .unwrap_or_default();
-                    (user.to_string(), ended)
+                    match state.end_token(&jti, reason, now_ms) {
+                        Some((entry, overflow)) => (user.to_string(), vec![(jti, entry)], overflow),
+                        None => (user.to_string(), Vec::new(), Vec::new()),
+                    }
                 }
             };
-            shard.jwt_infos(&user, tag, &ended)
+            Ends {
+                ended: shard.jwt_infos(&user, tag, &ended),
+                replaced: shard.jwt_infos(&user, tag, &replaced),
+            }
         });
-        self.publish_infos(&ended, reason);
-        Ok(ended)
+        self.publish_infos(&ends.ended, reason);
+        self.publish_infos(&ends.replaced, EndReason::Replaced);
+        Ok(ends)
     }
 
     async fn jwt_ban(

@@ -119,6 +119,26 @@ pub enum Admission<T> {
     LimitReached,
 }
 
+/// What an end operation ended: the sessions it was asked to end, and those a bound
+/// replaced along the way (JWT mode's blacklist overflow, see
+/// [`MAX_REVOKED`]); those answer `replaced`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// Ended with the operation's reason.
+    pub ended: Vec<SessionInfo>,
+    /// Ended with [`EndReason::Replaced`].
+    pub replaced: Vec<SessionInfo>,
+}
+
+impl From<Vec<SessionInfo>> for Ends {
+    fn from(ended: Vec<SessionInfo>) -> Self {
+        Self {
+            ended,
+            replaced: Vec::new(),
+        }
+    }
+}
+
 /// What a store's revocation feed says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Revoked {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+#[cfg(feature = "jwt")]
+use super::Ends;
 use super::{
     Admission, EndReason, NewSession, Renewal, Revoked, SessionInfo, SessionRecord, SessionStore,
     Store, StoreError, Target, Touch,
@@ -405,10 +407,11 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.jwt_end(target, reason, now_ms).await?;
-        self.forget_infos(&ended);
-        Ok(ended)
+    ) -> Result<Ends, StoreError> {
+        let ends = self.inner.jwt_end(target, reason, now_ms).await?;
+        self.forget_infos(&ends.ended);
+        self.forget_infos(&ends.replaced);
+        Ok(ends)
     }
 
     async fn jwt_ban(

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
 use crate::store::{
-    Admission, EndReason, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionInfo,
+    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionInfo,
     StoreError,
 };
 use crate::token::{SessionId, Token};
@@ -128,15 +128,10 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         self.issue(store, login, None).await
     }
 
-    async fn logout(
-        &self,
-        store: &S,
-        token: &str,
-        now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn logout(&self, store: &S, token: &str, now_ms: u64) -> Result<Ends, StoreError> {
         // Only a token we signed can be logged out; expired ones are over anyway.
         let Ok(v) = self.verify(token, now_ms) else {
-            return Ok(Vec::new());
+            return Ok(Ends::default());
         };
         let target = JwtTarget::Token {
             user_id: &v.user_id,
@@ -151,7 +146,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         id: SessionId,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Ends, StoreError> {
         store.jwt_end(JwtTarget::Session(id), reason, now_ms).await
     }
 
@@ -162,7 +157,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         device: Option<&str>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Ends, StoreError> {
         store
             .jwt_end(JwtTarget::User { user_id, device }, reason, now_ms)
             .await

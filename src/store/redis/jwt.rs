@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, num, rule_args};
 use crate::policy::Overflow;
 use crate::store::{
-    Admission, Bump, DeviceGen, EndReason, Ended, JwtGrant, JwtIssue, JwtState, JwtStatus,
+    Admission, Bump, DeviceGen, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtState, JwtStatus,
     JwtStore, JwtTarget, JwtToken, SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
@@ -103,7 +103,7 @@ impl JwtStore for RedisStore {
         target: JwtTarget<'_>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Ends, StoreError> {
         let keys = self.keys();
         // A token's user is found from its `jt` key, whether or not the caller named it.
         let (tag, key, mode, what, user_id) = match target {
@@ -140,10 +140,17 @@ impl JwtStore for RedisStore {
             .arg(user_id)
             .arg(&self.shared.channel);
         let reply: Vec<String> = self.run(call).await?;
-        match reply.split_first() {
-            Some((user, rest)) => jwt_infos(user, tag, rest),
-            None => Ok(Vec::new()),
-        }
+        let Some((user, rest)) = reply.split_first() else {
+            return Ok(Ends::default());
+        };
+        let (ended, replaced) = match rest.iter().position(|v| v == "|") {
+            Some(at) => rest.split_at(at),
+            None => (rest, &[][..]),
+        };
+        Ok(Ends {
+            ended: jwt_infos(user, tag, ended)?,
+            replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
+        })
     }
 
     async fn jwt_ban(

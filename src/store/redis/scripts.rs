@@ -225,12 +225,18 @@ return {rec.u, rec.v, rec.i}
 #[cfg(feature = "jwt")]
 const JWT_COMMON: &str = r#"
 local JENDED = {}
-local function jannounce(base, reason)
-  if #JENDED > 0 then
+-- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
+local JVICTIMS, JVICTIM_IDS = {}, {}
+local function jpublish(base, reason, ids)
+  if #ids > 0 then
     local tag = string.match(base, '{(%x+)}:$') or ''
     redis.call('PUBLISH', ARGV[#ARGV],
-      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(JENDED, ','))
+      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ','))
   end
+end
+local function jannounce(base, reason)
+  jpublish(base, reason, JENDED)
+  jpublish(base, 'r', JVICTIM_IDS)
 end
 local function jload(k)
   local s = redis.call('GET', k)
@@ -298,7 +304,9 @@ local function revoke(base, st, ix, j, bump, nowstr)
   if count > MAX_REVOKED then
     bump_user(st, 'r', nowstr)
     st.bl = {}
-    for k in pairs(ix) do
+    for k, e in pairs(ix) do
+      for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
+      table.insert(JVICTIM_IDS, k)
       ix[k] = nil
       redis.call('DEL', base .. 'jt:' .. k)
     end
@@ -354,6 +362,7 @@ if max > 0 then
         take(base, ix, j, replaced)
       end
       for k = 1, excess do revoke(base, st, ix, scope[k][3], bumps[k], nowstr) end
+      for _, v in ipairs(JVICTIMS) do table.insert(replaced, v) end
     end
   end
 end
@@ -384,7 +393,7 @@ return out
 
 /// KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
 /// mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
-/// exp)...}.
+/// exp)..., and if a blacklist overflow replaced tokens: '|', replaced (same)...}.
 #[cfg(feature = "jwt")]
 const JWT_END: &str = r#"
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
@@ -411,6 +420,10 @@ else
 end
 jsave(base, user, st, ix, now)
 jannounce(base, reason)
+if #JVICTIMS > 0 then
+  table.insert(out, '|')
+  for _, v in ipairs(JVICTIMS) do table.insert(out, v) end
+end
 return out
 "#;
 
