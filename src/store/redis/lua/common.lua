@@ -1,0 +1,32 @@
+-- Helpers shared by the scripts. Scripts that end sessions take the revocation
+-- channel as their last argument and publish `s|<reason>|<id>,<id>...` on it.
+local ENDED = {}
+local function announce(reason)
+  if #ENDED > 0 then
+    redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ','))
+  end
+end
+local function load(k)
+  local s = redis.call('GET', k)
+  if not s then return nil end
+  return cjson.decode(s)
+end
+local function save(k, rec, ttl)
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', k, cjson.encode(rec), 'PX', ttl)
+end
+local function live(rec, now)
+  return rec ~= nil and rec.x == nil and now < tonumber(rec.e)
+    and (rec.l == nil or now < tonumber(rec.l))
+end
+local function ttl_at_least(key, ms)
+  if ms < 1 then ms = 1 end
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+local function end_one(base, id, rec, reason, now, nowstr, out)
+  rec.x = reason
+  rec.a = nowstr
+  save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
+  for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
+  table.insert(ENDED, id)
+end

@@ -1,0 +1,58 @@
+-- KEYS[1] user index; ARGV base, sid, digest, user, device, issued, expires, idle|'',
+-- retain, now, max (0 = unlimited), per-device 1|0, refuse 1|0.
+-- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
+local base = ARGV[1]
+local now, nowstr = tonumber(ARGV[10]), ARGV[10]
+local ban = redis.call('GET', base .. 'b:' .. ARGV[4])
+if ban and tonumber(ban) > now then return {'banned', ban} end
+local skey = base .. 's:' .. ARGV[2]
+if redis.call('EXISTS', skey) == 1 then return {'collision'} end
+local scope = {}
+local maxn = -1
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then
+    local n = tonumber(rec.n)
+    if n > maxn then maxn = n end
+    if ARGV[12] == '0' or rec.v == ARGV[5] then
+      table.insert(scope, {tonumber(rec.i), n, id, rec})
+    end
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local out = {'ok'}
+local max = tonumber(ARGV[11])
+if max > 0 and #scope >= max then
+  if ARGV[13] == '1' then return {'limit'} end
+  table.sort(scope, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  for k = 1, #scope - max + 1 do
+    end_one(base, scope[k][3], scope[k][4], 'r', now, nowstr, out)
+    redis.call('ZREM', KEYS[1], scope[k][3])
+  end
+end
+-- MAX_LIVE_TOKENS, whatever the rule: the oldest go.
+local live = redis.call('ZCARD', KEYS[1])
+if live >= @MAX_LIVE_TOKENS@ then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, live - @MAX_LIVE_TOKENS@)) do
+    local old = load(base .. 's:' .. id)
+    if old then end_one(base, id, old, 'r', now, nowstr, out) end
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local e, r = tonumber(ARGV[7]), tonumber(ARGV[9])
+local rec = {d = ARGV[3], u = ARGV[4], v = ARGV[5], i = ARGV[6], e = ARGV[7], r = ARGV[9],
+  n = tostring(maxn + 1)}
+local fin = e
+if ARGV[8] ~= '' then
+  rec.l = ARGV[8]
+  if tonumber(ARGV[8]) < e then fin = tonumber(ARGV[8]) end
+end
+save(skey, rec, fin + r - now)
+redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
+ttl_at_least(KEYS[1], e + r - now)
+announce('r')
+return out

@@ -1,0 +1,17 @@
+-- KEYS[1] ban key; ARGV base, user, until, now. Ends every token ('b', one bump) and
+-- sets the ban. Returns the ended (jti, device, iat, exp)....
+local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
+local st, ix = jopen(base, user)
+jprune(st, ix, now)
+local out = {}
+local ended = oldest_first(ix, function(e) return true end)
+if #ended > 0 then
+  bump_user(st, 'b', nowstr)
+  for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+end
+jsave(base, user, st, ix, now)
+local ttl = tonumber(ARGV[3]) - now
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+jannounce(base, 'b')
+return out

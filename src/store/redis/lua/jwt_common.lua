@@ -1,0 +1,108 @@
+-- JWT mode's helpers: a user's state (`j:<user>`, read by validation) and index
+-- (`ji:<user>`), both JSON; `jt:<jti>` names the user of a live token.
+local JENDED = {}
+-- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
+local JVICTIMS, JVICTIM_IDS = {}, {}
+local function jpublish(base, reason, ids)
+  if #ids > 0 then
+    local tag = string.match(base, '{(%x+)}:$') or ''
+    redis.call('PUBLISH', ARGV[#ARGV],
+      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ','))
+  end
+end
+local function jannounce(base, reason)
+  jpublish(base, reason, JENDED)
+  jpublish(base, 'r', JVICTIM_IDS)
+end
+local function jload(k)
+  local s = redis.call('GET', k)
+  if not s then return nil end
+  return cjson.decode(s)
+end
+-- Bounds of src/store/limits.rs, substituted when the store is built.
+local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
+local function jopen(base, user)
+  local st = jload(base .. 'j:' .. user)
+  local fresh = st == nil
+  st = st or {ep = '0', g = 0, gb = {}, d = {}, bl = {}, mx = '0'}
+  return st, (jload(base .. 'ji:' .. user) or {}), fresh
+end
+local function jprune(st, ix, now)
+  local cutoff = now - GRACE
+  for j, e in pairs(ix) do if tonumber(e.e) <= now then ix[j] = nil end end
+  for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
+  for g, b in pairs(st.gb) do if tonumber(b[3]) <= cutoff then st.gb[g] = nil end end
+  for dv, d in pairs(st.d) do
+    for g, b in pairs(d.b) do if tonumber(b[3]) <= cutoff then d.b[g] = nil end end
+    if next(d.b) == nil then
+      local used = false
+      for _, e in pairs(ix) do if e.v == dv then used = true end end
+      if not used then st.d[dv] = nil end
+    end
+  end
+end
+local function jsave(base, user, st, ix, now)
+  local skey, ikey = base .. 'j:' .. user, base .. 'ji:' .. user
+  local ttl = tonumber(st.mx) + GRACE - now
+  if ttl < 1 then ttl = 1 end
+  if next(ix) == nil and next(st.bl) == nil and next(st.gb) == nil and next(st.d) == nil then
+    redis.call('DEL', skey, ikey)
+    return
+  end
+  redis.call('SET', skey, cjson.encode(st), 'PX', ttl)
+  if next(ix) == nil then redis.call('DEL', ikey) else
+    redis.call('SET', ikey, cjson.encode(ix), 'PX', ttl) end
+end
+local function trim(bumps)
+  local count, oldest = 0, nil
+  for g in pairs(bumps) do
+    count = count + 1
+    if oldest == nil or tonumber(g) < tonumber(oldest) then oldest = g end
+  end
+  if count > MAX_BUMPS then bumps[oldest] = nil end
+end
+local function bump_user(st, reason, nowstr)
+  st.gb[tostring(st.g)] = {reason, nowstr, st.mx}
+  st.g = st.g + 1
+  trim(st.gb)
+end
+local function bump_device(st, dv, reason, nowstr)
+  local d = st.d[dv] or {g = 0, b = {}}
+  d.b[tostring(d.g)] = {reason, nowstr, st.mx}
+  d.g = d.g + 1
+  trim(d.b)
+  st.d[dv] = d
+end
+local function revoke(base, st, ix, j, bump, nowstr)
+  st.bl[j] = bump
+  local count = 0
+  for _ in pairs(st.bl) do count = count + 1 end
+  if count > MAX_REVOKED then
+    bump_user(st, 'r', nowstr)
+    st.bl = {}
+    for k, e in pairs(ix) do
+      for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
+      table.insert(JVICTIM_IDS, k)
+      ix[k] = nil
+      redis.call('DEL', base .. 'jt:' .. k)
+    end
+  end
+end
+local function oldest_first(ix, keep)
+  local list = {}
+  for j, e in pairs(ix) do
+    if keep(e) then table.insert(list, {tonumber(e.i), e.n, j}) end
+  end
+  table.sort(list, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  return list
+end
+local function take(base, ix, j, out)
+  local e = ix[j]
+  for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
+  ix[j] = nil
+  redis.call('DEL', base .. 'jt:' .. j)
+  table.insert(JENDED, j)
+end

@@ -1,0 +1,32 @@
+-- KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
+-- mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
+-- exp)..., and if a blacklist overflow replaced tokens: '|', replaced (same)...}.
+local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
+local user = ARGV[6]
+if mode == 't' then
+  user = redis.call('GET', KEYS[1])
+  if not user then return {} end
+end
+local st, ix = jopen(base, user)
+jprune(st, ix, now)
+local out = {user}
+if mode == 't' then
+  local e = ix[ARGV[5]]
+  if e then
+    take(base, ix, ARGV[5], out)
+    revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e}, nowstr)
+  end
+else
+  local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
+  if #ended > 0 then
+    if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(st, ARGV[5], reason, nowstr) end
+    for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+  end
+end
+jsave(base, user, st, ix, now)
+jannounce(base, reason)
+if #JVICTIMS > 0 then
+  table.insert(out, '|')
+  for _, v in ipairs(JVICTIMS) do table.insert(out, v) end
+end
+return out

@@ -1,0 +1,55 @@
+-- KEYS[1] user state; ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited),
+-- per-device 1|0, refuse 1|0, epoch if new, channel. Returns {'ok', epoch, ug, dg,
+-- replaced (jti, device, iat, exp)...}
+-- | {'banned', until} | {'limit'}.
+local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
+local ban = redis.call('GET', base .. 'b:' .. user)
+if ban and tonumber(ban) > now then return {'banned', ban} end
+local st, ix, fresh = jopen(base, user)
+if fresh then st.ep = ARGV[11] end
+jprune(st, ix, now)
+local replaced = {}
+local max = tonumber(ARGV[8])
+if max > 0 then
+  local scope = oldest_first(ix, function(e) return ARGV[9] == '0' or e.v == dv end)
+  if #scope >= max then
+    if ARGV[10] == '1' then return {'limit'} end
+    local excess = #scope - max + 1
+    if excess == #scope then
+      if ARGV[9] == '1' then bump_device(st, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
+      for k = 1, excess do take(base, ix, scope[k][3], replaced) end
+    else
+      local bumps = {}
+      for k = 1, excess do
+        local j = scope[k][3]
+        bumps[k] = {'r', nowstr, ix[j].e}
+        take(base, ix, j, replaced)
+      end
+      for k = 1, excess do revoke(base, st, ix, scope[k][3], bumps[k], nowstr) end
+      for _, v in ipairs(JVICTIMS) do table.insert(replaced, v) end
+    end
+  end
+end
+local live = 0
+for _ in pairs(ix) do live = live + 1 end
+if live >= @MAX_LIVE_TOKENS@ then
+  -- One bump replaces them all, keeping the state small.
+  bump_user(st, 'r', nowstr)
+  for _, x in ipairs(oldest_first(ix, function(e) return true end)) do
+    take(base, ix, x[3], replaced)
+  end
+end
+local dg = 0
+if st.d[dv] then dg = st.d[dv].g end
+local seq = 0
+for _, e in pairs(ix) do if e.n + 1 > seq then seq = e.n + 1 end end
+if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
+ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
+local ttl = tonumber(ARGV[6]) - now
+if ttl < 1 then ttl = 1 end
+redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
+jsave(base, user, st, ix, now)
+jannounce(base, 'r')
+local out = {'ok', st.ep, tostring(st.g), tostring(dg)}
+for _, v in ipairs(replaced) do table.insert(out, v) end
+return out

@@ -1,0 +1,18 @@
+-- KEYS[1] user index; ARGV base, now. Read-only. Returns the live infos, oldest first.
+local base, now = ARGV[1], tonumber(ARGV[2])
+local list = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local rec = load(base .. 's:' .. id)
+  if live(rec, now) then
+    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e}})
+  end
+end
+table.sort(list, function(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end)
+local out = {}
+for _, s in ipairs(list) do
+  for _, v in ipairs(s[3]) do table.insert(out, v) end
+end
+return out
