@@ -7,7 +7,7 @@
 //!
 //! each one request at a time and 64 at once; plus login and kickout throughput.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::future::Future;

@@ -77,7 +77,7 @@ async fn serve<S: SessionStore>(mut socket: WebSocket, auth: Auth<S>, me: Identi
                         return;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
         }

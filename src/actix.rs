@@ -92,6 +92,16 @@ pub struct KickoutAuth<S = MemoryStore, M = SessionMode> {
 /// An application's own answer to a refused request.
 type OnRejection = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
 
+impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KickoutAuth")
+            .field("source", &self.pipeline.source)
+            .field("optional", &self.pipeline.optional)
+            .field("on_rejection", &self.on_rejection.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S, M> Clone for KickoutAuth<S, M> {
     fn clone(&self) -> Self {
         Self {
@@ -158,6 +168,14 @@ where
 pub struct KickoutAuthMiddleware<Svc, S = MemoryStore, M = SessionMode> {
     service: Rc<Svc>,
     auth: KickoutAuth<S, M>,
+}
+
+impl<Svc, S, M> std::fmt::Debug for KickoutAuthMiddleware<Svc, S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KickoutAuthMiddleware")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<Svc, B, S, M> Service<ServiceRequest> for KickoutAuthMiddleware<Svc, S, M>

@@ -94,6 +94,7 @@ impl Identity {
 
     /// JWT mode: the application's own claims, deserialized.
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
         self.claims.as_deref().map(serde_json::from_str)
     }

@@ -44,7 +44,8 @@
 //! # }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
 pub mod events;
@@ -53,6 +54,7 @@ pub mod store;
 pub mod watch;
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 mod auth;
 #[cfg(feature = "axum")]
@@ -67,6 +69,7 @@ mod token;
 
 /// JWT mode's configuration, and the `jsonwebtoken` key types it takes.
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt {
     pub use crate::mode::jwt::{Jwt, JwtKey, JwtKeyError};
     pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
@@ -83,6 +86,18 @@ pub use rejection::{Reason, Rejection};
 pub use store::limits::MAX_NAME_LEN;
 pub use token::{ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
 
+// The README's examples are compiled and run with the crate's doctests.
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "jwt",
+    feature = "redis",
+    feature = "actix"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// A JWT-mode handle: `Auth<S, Jwt>`.
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub type JwtAuth<S = store::MemoryStore> = Auth<S, jwt::Jwt>;

@@ -31,6 +31,16 @@ pub struct AuthBuilder<S, M = SessionMode> {
     mode: M,
 }
 
+impl<S, M: std::fmt::Debug> std::fmt::Debug for AuthBuilder<S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("settings", &self.settings)
+            .field("realm", &self.realm)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S> AuthBuilder<S> {
     pub(super) fn new(store: S) -> Self {
         Self {
@@ -147,6 +157,7 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// # let _ = auth;
     /// ```
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt(self, jwt: crate::mode::jwt::Jwt) -> AuthBuilder<S, crate::mode::jwt::Jwt> {
         AuthBuilder {
             store: self.store,

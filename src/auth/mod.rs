@@ -564,6 +564,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 }
 
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 impl<S: crate::store::JwtStore> Auth<S, crate::mode::jwt::Jwt> {
     /// [`Auth::login_with`], putting the application's own `claims` in the token (the
     /// `ext` claim); handlers read them with [`Identity::claims`].

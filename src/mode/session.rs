@@ -198,6 +198,12 @@ pub struct SessionCheck<L> {
     now_ms: u64,
 }
 
+impl<L> std::fmt::Debug for SessionCheck<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCheck").finish_non_exhaustive()
+    }
+}
+
 impl<L> Future for SessionCheck<L>
 where
     L: Future<Output = Result<Option<SessionRecord>, StoreError>> + Unpin,

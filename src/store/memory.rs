@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(feature = "jwt")]
+use super::Ends;
+#[cfg(feature = "jwt")]
 use super::jwt::{
     self, JwtEntry, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtStore, JwtTarget, JwtToken,
 };
 use super::limits::MAX_LIVE_TOKENS;
 use super::session::{is_live, purge_time};
 use super::{
-    Admission, EndReason, Ended, Ends, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
+    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
     SessionStore, Store, StoreError, Target, Touch,
 };
 use crate::policy::Overflow;

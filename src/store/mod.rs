@@ -25,8 +25,10 @@ pub use near_cache::{CachedCheck, NearCache};
 pub use session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch};
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisFuture, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{
     Bump, DeviceGen, JwtEntry, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtStore, JwtTarget,
     JwtToken,

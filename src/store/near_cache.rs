@@ -35,18 +35,26 @@ const SHARDS: usize = 16;
 /// store (the renewal is a write). Ages are measured on the handle's clock (the `now_ms`
 /// every store call carries), never the wall clock.
 ///
-/// ```no_run
-/// # async fn run() -> Result<(), kickout::store::StoreError> {
+/// ```
 /// use std::time::Duration;
-/// use kickout::{Auth, store::{NearCache, RedisStore}};
+/// use kickout::{Auth, store::{MemoryStore, NearCache}};
 ///
-/// let store = NearCache::new(RedisStore::connect("redis://127.0.0.1:6379").await?, Duration::from_secs(1));
-/// let auth = Auth::new(store);
-/// # Ok(()) }
+/// // In production the wrapped store is a shared one: `RedisStore` (feature `redis`).
+/// let auth = Auth::new(NearCache::new(MemoryStore::new(), Duration::from_secs(1)));
+/// # let _ = auth;
 /// ```
 pub struct NearCache<S> {
     inner: S,
     shared: Arc<Shared>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for NearCache<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearCache")
+            .field("inner", &self.inner)
+            .field("max_age_ms", &self.shared.max_age_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Clone> Clone for NearCache<S> {
@@ -216,6 +224,16 @@ async fn follow(shared: std::sync::Weak<Shared>, mut feed: broadcast::Receiver<R
 /// if the answer is a live session). The future of both [`SessionStore::lookup`] and
 /// `JwtStore::jwt_check` of a [`NearCache`].
 pub struct CachedCheck<F: Future>(Via<F>);
+
+impl<F: Future> std::fmt::Debug for CachedCheck<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0 {
+            Via::Hit(_) => "hit",
+            Via::Miss(..) => "miss",
+        };
+        f.debug_tuple("CachedCheck").field(&state).finish()
+    }
+}
 
 enum Via<F: Future> {
     Hit(Ready<F::Output>),

@@ -130,6 +130,65 @@ pub struct Renewal<'a> {
 ///
 /// Records are bounded in time: a record may be forgotten from
 /// [`SessionRecord::purge_at`] on, a ban from its end; nothing lives forever.
+///
+/// A store for session mode implements [`Store`] and this trait, nothing of JWT mode.
+/// Here a small one counts the requests it validates and leaves the rest to the
+/// memory store:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use kickout::store::*;
+/// use kickout::{Auth, SessionKey};
+///
+/// #[derive(Clone, Default)]
+/// struct Counting {
+///     inner: MemoryStore,
+///     lookups: Arc<AtomicU64>,
+/// }
+///
+/// impl Store for Counting {
+///     async fn unban(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+///         self.inner.unban(user, now).await
+///     }
+///     async fn banned_until(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError> {
+///         self.inner.banned_until(user, now).await
+///     }
+/// }
+///
+/// impl SessionStore for Counting {
+///     type Lookup = <MemoryStore as SessionStore>::Lookup;
+///
+///     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now: u64) -> Self::Lookup {
+///         self.lookups.fetch_add(1, Ordering::Relaxed);
+///         self.inner.lookup(key, touch, now)
+///     }
+///     async fn create(&self, s: NewSession, now: u64) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+///         self.inner.create(s, now).await
+///     }
+///     async fn end(&self, t: Target<'_>, r: EndReason, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         self.inner.end(t, r, now).await
+///     }
+///     async fn ban(&self, user: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         self.inner.ban(user, until, now).await
+///     }
+///     async fn sessions(&self, user: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         self.inner.sessions(user, now).await
+///     }
+///     async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
+///         self.inner.renew(r, now).await
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Counting::default();
+/// let auth = Auth::new(store.clone());
+/// let login = auth.login("10001", "web").await?;
+/// assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+/// assert_eq!(store.lookups.load(Ordering::Relaxed), 1);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
 pub trait SessionStore: Store {
     /// Creates a live session, first applying its rule to the user's live sessions:
     /// refuse if the user is banned at `now_ms`; otherwise, if the sessions in the new

@@ -200,6 +200,12 @@ pub struct JwtCheck<C> {
     verified: Arc<Verified>,
 }
 
+impl<C> std::fmt::Debug for JwtCheck<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCheck").finish_non_exhaustive()
+    }
+}
+
 impl<C> Future for JwtCheck<C>
 where
     C: Future<Output = Result<JwtStatus, StoreError>> + Unpin,

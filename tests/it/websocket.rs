@@ -2,7 +2,7 @@
 //! with a close frame carrying the reason.
 
 #[allow(dead_code)]
-#[path = "../examples/axum_websocket.rs"]
+#[path = "../../examples/axum_websocket.rs"]
 mod example;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The conformance suite on the memory store, and what only the memory store promises:
 //! bounded memory under churn.
 
-mod suite;
+use crate::suite;
 
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 
 #![cfg(feature = "redis")]
 
-mod suite;
-mod support;
+use crate::suite;
+use crate::support;
 
 use suite::{run_in_sequence, run_suite};
 

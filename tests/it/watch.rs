@@ -2,9 +2,9 @@
 //! another handle on the same store, and from another instance through Redis pub/sub,
 //! also after the pub/sub connection was dropped — and leaves nothing behind.
 
-mod suite;
+use crate::suite;
 #[cfg(feature = "redis")]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

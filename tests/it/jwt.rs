@@ -3,7 +3,7 @@
 
 #![cfg(feature = "jwt")]
 
-mod suite;
+use crate::suite;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -3,7 +3,7 @@
 
 #![cfg(all(feature = "actix", feature = "axum", feature = "jwt"))]
 
-mod suite;
+use crate::suite;
 
 use std::time::Duration;
 

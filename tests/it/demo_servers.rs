@@ -6,13 +6,13 @@
 // The actix demo shares `demo/shared.rs` with the axum one: each example includes it.
 #[cfg(feature = "actix")]
 #[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
-#[path = "../examples/actix_demo/mod.rs"]
+#[path = "../../examples/actix_demo/mod.rs"]
 mod actix_demo;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/demo/mod.rs"]
+#[path = "../../examples/demo/mod.rs"]
 mod demo;
 #[cfg(feature = "redis")]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

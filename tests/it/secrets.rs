@@ -1,6 +1,6 @@
 //! Tokens are secrets: no log line at any level and no `Debug` output carries one.
 
-mod suite;
+use crate::suite;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

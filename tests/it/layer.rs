@@ -1,7 +1,7 @@
 //! The tower layer and axum extractors over real routers: rejections, sources, optional
 //! mode, custom responses, and a store that is down.
 
-mod suite;
+use crate::suite;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

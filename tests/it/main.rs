@@ -1,0 +1,15 @@
+//! The integration tests, one binary: the conformance suite on every store in both
+//! modes, and what each part promises beyond it. Start here: `suite/` is the contract.
+
+mod suite;
+mod support;
+
+mod adapters;
+mod demo_servers;
+mod jwt;
+mod layer;
+mod memory_store;
+mod redis_store;
+mod secrets;
+mod watch;
+mod websocket;
