@@ -59,6 +59,7 @@ pub mod actix;
 mod auth;
 #[cfg(feature = "axum")]
 mod axum;
+mod cache;
 mod error;
 mod http;
 mod identity;

@@ -123,7 +123,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// ```
     pub fn watch(&self, identity: &Identity) -> SessionWatch<S, M> {
         let watchers = self.watchers();
-        watchers.listen(self.store().revocations());
+        watchers.listen(|| self.store().revocations());
         let id = identity.session_id();
         SessionWatch {
             auth: self.clone(),

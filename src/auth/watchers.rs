@@ -2,11 +2,12 @@
 //! store's revocation feed to it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{broadcast, watch};
 
 use crate::rejection::Reason;
+use crate::store::follow::{Follower, Following};
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
 
@@ -20,7 +21,7 @@ pub(crate) struct Watchers {
     /// Bumped when every watch must re-check against the store.
     resync: watch::Sender<u64>,
     /// The task forwarding the store's feed, once a watch asked for it.
-    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    following: Following,
 }
 
 impl Default for Watchers {
@@ -28,20 +29,7 @@ impl Default for Watchers {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             resync: watch::channel(0).0,
-            listener: Mutex::new(None),
-        }
-    }
-}
-
-impl Drop for Watchers {
-    fn drop(&mut self) {
-        if let Some(task) = self
-            .listener
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
+            following: Following::default(),
         }
     }
 }
@@ -68,10 +56,6 @@ impl Watchers {
                 sender.send_replace(Some(reason));
             }
         }
-    }
-
-    fn resync(&self) {
-        self.resync.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Resyncs from now on: bumped when every watch must re-check against the store.
@@ -109,33 +93,23 @@ impl Watchers {
         }
     }
 
-    /// Starts forwarding the store's feed, once, if the store has one and a runtime runs.
-    pub(crate) fn listen(self: &Arc<Self>, feed: Option<broadcast::Receiver<Revoked>>) {
-        let mut listener = self.listener.lock().unwrap_or_else(PoisonError::into_inner);
-        // A task that ended (its runtime stopped) is started again.
-        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
-            return;
-        }
-        let (Some(feed), Ok(runtime)) = (feed, tokio::runtime::Handle::try_current()) else {
-            return;
-        };
-        *listener = Some(runtime.spawn(forward(Arc::downgrade(self), feed)));
+    /// Starts forwarding the store's feed, once, if the store has one and a runtime runs
+    /// (again if the task ended with its runtime).
+    pub(crate) fn listen(
+        self: &Arc<Self>,
+        feed: impl FnOnce() -> Option<broadcast::Receiver<Revoked>>,
+    ) {
+        self.following.ensure(self, feed);
     }
 }
 
-async fn forward(watchers: Weak<Watchers>, mut feed: broadcast::Receiver<Revoked>) {
-    loop {
-        let message = feed.recv().await;
-        let Some(watchers) = watchers.upgrade() else {
-            return;
-        };
-        match message {
-            Ok(Revoked::Sessions(ended)) => {
-                watchers.notify(ended.iter().map(|(id, end)| (*id, reason_of(*end))));
-            }
-            // Messages may have been missed: every watch re-checks the store.
-            Ok(Revoked::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => watchers.resync(),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
+impl Follower for Watchers {
+    fn ended(&self, ended: &[(SessionId, EndReason)]) {
+        self.notify(ended.iter().map(|(id, end)| (*id, reason_of(*end))));
+    }
+
+    // Messages may have been missed: every watch re-checks the store.
+    fn resync(&self) {
+        self.resync.send_modify(|n| *n = n.wrapping_add(1));
     }
 }

@@ -11,6 +11,7 @@
 //! Most applications only pick a store: [`MemoryStore`] (embedded, the default),
 //! `RedisStore` (feature `redis`), optionally wrapped in a [`NearCache`].
 
+pub(crate) mod follow;
 #[cfg(feature = "jwt")]
 mod jwt;
 pub mod limits;

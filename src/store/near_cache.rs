@@ -1,10 +1,9 @@
 //! A near cache of validated sessions, in front of a shared store.
 
-use std::collections::HashMap;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,16 +11,19 @@ use tokio::sync::broadcast;
 
 #[cfg(feature = "jwt")]
 use super::Ends;
+use super::follow::{Follower, Following};
 use super::{
     Admission, EndReason, NewSession, Renewal, Revoked, SessionInfo, SessionRecord, SessionStore,
     Store, StoreError, Target, Touch,
 };
 #[cfg(feature = "jwt")]
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
+use crate::cache::Bounded;
 use crate::clock::millis;
 use crate::token::{SessionId, SessionKey};
 
-const SHARDS: usize = 16;
+/// How many sessions a near cache keeps at most.
+const CAPACITY: usize = 65_536;
 
 /// Keeps validated sessions for at most `max_age` in this process, so most requests
 /// skip the network round trip; invalidated by the store's revocation feed (Redis
@@ -74,51 +76,19 @@ enum Cached {
     Jwt(JwtStatus),
 }
 
-/// An entry and its time of caching (handle time, Unix ms).
-type Shard = RwLock<HashMap<SessionId, (Cached, u64)>>;
-
 struct Shared {
-    shards: Vec<Shard>,
+    /// Entries and their time of caching (handle time, Unix ms).
+    entries: Bounded<SessionId, (Cached, u64)>,
     max_age_ms: u64,
-    per_shard: usize,
+    /// Whether the feed is followed: until then, and after it closed, nothing is cached.
     listening: AtomicBool,
-    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(task) = self
-            .listener
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
-        }
-    }
+    following: Following,
 }
 
 impl Shared {
-    fn shard(&self, id: &SessionId) -> &Shard {
-        let i = usize::from(id.as_bytes()[13]) % SHARDS;
-        &self.shards[i]
-    }
-
     fn forget(&self, ids: impl IntoIterator<Item = SessionId>) {
         for id in ids {
-            self.shard(&id)
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
-        }
-    }
-
-    fn clear(&self) {
-        for shard in &self.shards {
-            shard
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            self.entries.remove(&id);
         }
     }
 
@@ -127,28 +97,29 @@ impl Shared {
     }
 
     fn put(&self, id: SessionId, value: Cached, now_ms: u64) {
-        let mut shard = self
-            .shard(&id)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if shard.len() >= self.per_shard {
-            shard.retain(|_, (_, at)| self.fresh(*at, now_ms));
-            if shard.len() >= self.per_shard {
-                shard.clear();
-            }
-        }
-        shard.insert(id, (value, now_ms));
+        self.entries
+            .insert(id, (value, now_ms), |(_, at)| self.fresh(*at, now_ms));
     }
 
     fn get(&self, id: &SessionId, now_ms: u64) -> Option<Cached> {
-        let shard = self
-            .shard(id)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match shard.get(id) {
-            Some((cached, at)) if self.fresh(*at, now_ms) => Some(cached.clone()),
-            _ => None,
-        }
+        self.entries.get(id, |(cached, at)| {
+            self.fresh(*at, now_ms).then(|| cached.clone())
+        })
+    }
+}
+
+impl Follower for Shared {
+    fn ended(&self, ended: &[(SessionId, EndReason)]) {
+        self.forget(ended.iter().map(|(id, _)| *id));
+    }
+
+    fn resync(&self) {
+        self.entries.clear();
+    }
+
+    fn closed(&self) {
+        self.listening.store(false, Ordering::Release);
+        self.entries.clear();
     }
 }
 
@@ -159,11 +130,10 @@ impl<S: Store> NearCache<S> {
         Self {
             inner,
             shared: Arc::new(Shared {
-                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                entries: Bounded::new(CAPACITY),
                 max_age_ms: millis(max_age),
-                per_shard: 65_536 / SHARDS,
                 listening: AtomicBool::new(false),
-                listener: Mutex::new(None),
+                following: Following::default(),
             }),
         }
     }
@@ -178,45 +148,19 @@ impl<S: Store> NearCache<S> {
         if self.shared.listening.load(Ordering::Acquire) {
             return true;
         }
-        let mut listener = self
+        let started = self
             .shared
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if listener.is_none() {
-            let (Some(feed), Ok(runtime)) = (
-                self.inner.revocations(),
-                tokio::runtime::Handle::try_current(),
-            ) else {
-                return false;
-            };
-            let weak = Arc::downgrade(&self.shared);
-            *listener = Some(runtime.spawn(follow(weak, feed)));
+            .following
+            .ensure(&self.shared, || self.inner.revocations());
+        // Set while the feed is followed; the follower clears it if the feed closes.
+        if started {
             self.shared.listening.store(true, Ordering::Release);
         }
-        self.shared.listening.load(Ordering::Acquire)
+        started
     }
 
     fn forget_infos(&self, infos: &[SessionInfo]) {
         self.shared.forget(infos.iter().map(|s| s.session_id));
-    }
-}
-
-async fn follow(shared: std::sync::Weak<Shared>, mut feed: broadcast::Receiver<Revoked>) {
-    loop {
-        let message = feed.recv().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        match message {
-            Ok(Revoked::Sessions(ended)) => shared.forget(ended.iter().map(|(id, _)| *id)),
-            Ok(Revoked::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => shared.clear(),
-            Err(broadcast::error::RecvError::Closed) => {
-                shared.clear();
-                shared.listening.store(false, Ordering::Release);
-                return;
-            }
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! cache of verified tokens.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Sha256, Sha384, Sha512};
 
+use crate::cache::Bounded;
 use crate::clock::millis;
 use crate::rejection::Reason;
 use crate::store::limits::{MAX_LEEWAY_MS, valid_name};
@@ -164,7 +166,7 @@ impl Verifier {
 /// # let _ = auth;
 /// ```
 pub struct Jwt {
-    cache: cache::Cache,
+    cache: Cache,
     signing_alg: Algorithm,
     signing_kid: Option<String>,
     encoding: EncodingKey,
@@ -216,7 +218,7 @@ impl Jwt {
             .map_err(|e| JwtKeyError(e.to_string()))?;
         let header_b64 = probe.split('.').next().unwrap_or_default().to_owned();
         Ok(Self {
-            cache: cache::Cache::new(DEFAULT_CACHE),
+            cache: Cache::new(DEFAULT_CACHE),
             signing_alg: key.alg,
             signing_kid: key.kid,
             encoding,
@@ -251,7 +253,7 @@ impl Jwt {
     /// tokens, so a forged variant never matches; revocation is still read from the
     /// store on every request.
     pub fn verified_cache(mut self, entries: usize) -> Self {
-        self.cache = cache::Cache::new(entries);
+        self.cache = Cache::new(entries);
         self
     }
 
@@ -335,7 +337,7 @@ impl Jwt {
     /// `token_expired` past `exp` (with the leeway). A token verified before is taken
     /// from the cache (whole-token match), its expiry checked again.
     pub(crate) fn verify(&self, token: &str, now_ms: u64) -> Result<Arc<Verified>, Reason> {
-        if let Some(hit) = self.cache.get(token) {
+        if let Some(hit) = self.cache.get(token, |v| Some(v.clone())) {
             return if now_ms >= hit.expires_at_ms.saturating_add(self.leeway_ms) {
                 Err(Reason::TokenExpired)
             } else {
@@ -343,7 +345,8 @@ impl Jwt {
             };
         }
         let verified = Arc::new(self.verify_uncached(token, now_ms)?);
-        self.cache.insert(token, &verified, now_ms);
+        self.cache
+            .insert(token.into(), verified.clone(), |v| v.expires_at_ms > now_ms);
         Ok(verified)
     }
 
@@ -438,80 +441,34 @@ impl Jwt {
 /// Default size of the verified-token cache.
 const DEFAULT_CACHE: usize = 16_384;
 
-mod cache {
-    //! A bounded cache of verified tokens, sharded to keep lock contention low.
+/// The cache of verified tokens, by whole token.
+type Cache = Bounded<Box<str>, Arc<Verified>, TailHash>;
 
-    use std::collections::HashMap;
-    use std::collections::hash_map::RandomState;
-    use std::hash::BuildHasher;
-    use std::sync::{Arc, PoisonError, RwLock};
+/// Hashes only the last 16 bytes of what it is given: a token's tail is signature bytes,
+/// uniformly spread, so it picks a bucket as well as the whole token would at a
+/// fraction of the cost. Equality still compares whole tokens, and only tokens whose
+/// signature checked out are ever cached, so no one can fill a bucket on purpose.
+#[derive(Clone, Default)]
+struct TailHash(foldhash::fast::RandomState);
 
-    use super::Verified;
+impl BuildHasher for TailHash {
+    type Hasher = Tail<foldhash::fast::FoldHasher>;
 
-    const SHARDS: usize = 16;
+    fn build_hasher(&self) -> Self::Hasher {
+        Tail(self.0.build_hasher())
+    }
+}
 
-    /// Tokens by a hash of their tail (signature bytes, uniformly spread, so hashing
-    /// costs little); a bucket holds whole tokens, compared in full.
-    type Buckets = HashMap<u64, Vec<(Box<str>, Arc<Verified>)>>;
+struct Tail<H>(H);
 
-    pub(super) struct Cache {
-        shards: Vec<RwLock<Buckets>>,
-        per_shard: usize,
-        hasher: RandomState,
+impl<H: Hasher> Hasher for Tail<H> {
+    fn finish(&self) -> u64 {
+        self.0.finish()
     }
 
-    impl Cache {
-        pub(super) fn new(entries: usize) -> Self {
-            let per_shard = entries.div_ceil(SHARDS);
-            let shards = if per_shard == 0 { 0 } else { SHARDS };
-            Self {
-                shards: (0..shards).map(|_| RwLock::default()).collect(),
-                per_shard,
-                hasher: RandomState::new(),
-            }
-        }
-
-        /// The shard and bucket of a token; `None` when the cache is off.
-        fn slot(&self, token: &str) -> Option<(&RwLock<Buckets>, u64)> {
-            let bytes = token.as_bytes();
-            let tail = bytes.get(bytes.len().saturating_sub(16)..)?;
-            let hash = self.hasher.hash_one(tail);
-            let shard = self
-                .shards
-                .get(usize::try_from(hash % SHARDS as u64).ok()?)?;
-            Some((shard, hash))
-        }
-
-        pub(super) fn get(&self, token: &str) -> Option<Arc<Verified>> {
-            let (shard, hash) = self.slot(token)?;
-            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
-            shard
-                .get(&hash)?
-                .iter()
-                .find(|(t, _)| **t == *token)
-                .map(|(_, v)| v.clone())
-        }
-
-        pub(super) fn insert(&self, token: &str, verified: &Arc<Verified>, now_ms: u64) {
-            let Some((shard, hash)) = self.slot(token) else {
-                return;
-            };
-            let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-            if shard.len() >= self.per_shard {
-                shard.retain(|_, bucket| {
-                    bucket.retain(|(_, v)| v.expires_at_ms > now_ms);
-                    !bucket.is_empty()
-                });
-                if shard.len() >= self.per_shard {
-                    // Still full of live tokens: start over rather than track recency.
-                    shard.clear();
-                }
-            }
-            shard
-                .entry(hash)
-                .or_default()
-                .push((token.into(), verified.clone()));
-        }
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        self.0.write(tail);
     }
 }
 

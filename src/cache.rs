@@ -1,0 +1,128 @@
+//! One bounded, sharded map for the crate's in-process caches (verified JWTs, the near
+//! cache): readers share a lock per shard, and a full shard first drops what its owner
+//! says is stale, then starts over — never unbounded, never an LRU's bookkeeping on
+//! the read path.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+const SHARDS: usize = 16;
+
+/// At most about `capacity` entries, in [`SHARDS`] shards.
+pub(crate) struct Bounded<K, V, H = foldhash::fast::RandomState> {
+    shards: Box<[RwLock<HashMap<K, V, H>>]>,
+    per_shard: usize,
+    hasher: H,
+}
+
+impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
+    /// An empty map of about `capacity` entries; 0 keeps nothing.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS);
+        let hasher = H::default();
+        let shards = if per_shard == 0 { 0 } else { SHARDS };
+        Self {
+            shards: (0..shards)
+                .map(|_| RwLock::new(HashMap::with_hasher(hasher.clone())))
+                .collect(),
+            per_shard,
+            hasher,
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> Option<&RwLock<HashMap<K, V, H>>> {
+        let count = u64::try_from(self.shards.len()).ok().filter(|&n| n > 0)?;
+        // The high bits pick the shard; the map inside uses the whole hash.
+        let i = (self.hasher.hash_one(key) >> 32) % count;
+        self.shards.get(usize::try_from(i).ok()?)
+    }
+
+    /// What `read` makes of the entry of `key`, if there is one.
+    pub(crate) fn get<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> Option<R>) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        read_lock(self.shard(key)?).get(key).and_then(read)
+    }
+
+    /// Inserts an entry. A full shard first keeps only the entries `keep` accepts; if
+    /// that frees nothing it is emptied.
+    pub(crate) fn insert(&self, key: K, value: V, keep: impl Fn(&V) -> bool) {
+        let Some(shard) = self.shard(&key) else {
+            return;
+        };
+        let mut shard = write_lock(shard);
+        if shard.len() >= self.per_shard {
+            shard.retain(|_, v| keep(v));
+            if shard.len() >= self.per_shard {
+                shard.clear();
+            }
+        }
+        shard.insert(key, value);
+    }
+
+    /// Forgets the entry of `key`.
+    pub(crate) fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(shard) = self.shard(key) {
+            write_lock(shard).remove(key);
+        }
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            write_lock(shard).clear();
+        }
+    }
+}
+
+// A panic elsewhere cannot leave a map half-written (each operation is one call), so a
+// poisoned lock is still usable.
+fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_bounded_and_evicts_what_its_owner_calls_stale() {
+        let map: Bounded<u32, u32> = Bounded::new(64);
+        for i in 0..10_000 {
+            map.insert(i, i, |v| *v % 2 == 0);
+        }
+        let kept = (0..10_000)
+            .filter(|i| map.get(i, |_| Some(())).is_some())
+            .count();
+        assert!(kept <= 64 + SHARDS, "{kept}");
+        assert_eq!(map.get(&9_999, |v| Some(*v)), Some(9_999));
+        map.remove(&9_999);
+        assert_eq!(map.get(&9_999, |v| Some(*v)), None);
+        map.clear();
+        assert_eq!(
+            (0..10_000)
+                .filter(|i| map.get(i, |_| Some(())).is_some())
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn capacity_zero_keeps_nothing() {
+        let map: Bounded<u32, u32> = Bounded::new(0);
+        map.insert(1, 1, |_| true);
+        assert_eq!(map.get(&1, |v| Some(*v)), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! Following a store's revocation feed: one task per follower, for as long as the
+//! follower lives (the watch registry of a handle, a near cache).
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use tokio::sync::broadcast::{self, Receiver, error::RecvError};
+
+use super::{EndReason, Revoked};
+use crate::token::SessionId;
+
+/// What a follower does with the feed's messages.
+pub(crate) trait Follower: Send + Sync + 'static {
+    /// These sessions ended.
+    fn ended(&self, ended: &[(SessionId, EndReason)]);
+    /// Messages may have been missed (a lost connection, a lagging receiver).
+    fn resync(&self);
+    /// The feed is gone (its store was dropped).
+    fn closed(&self) {}
+}
+
+/// The task that forwards a feed to its follower; aborted when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Following {
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Following {
+    /// Makes sure a task forwards `feed()` to `follower`, starting one if none runs (a
+    /// task ends with its runtime, or when the feed closes). `false` if none could be
+    /// started: the store has no feed, or no runtime runs here.
+    pub(crate) fn ensure<F: Follower>(
+        &self,
+        follower: &Arc<F>,
+        feed: impl FnOnce() -> Option<Receiver<Revoked>>,
+    ) -> bool {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return true;
+        }
+        let (Some(feed), Ok(runtime)) = (feed(), tokio::runtime::Handle::try_current()) else {
+            return false;
+        };
+        *task = Some(runtime.spawn(forward(Arc::downgrade(follower), feed)));
+        true
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let task = self.task.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<Revoked>) {
+    loop {
+        let message = feed.recv().await;
+        let Some(follower) = follower.upgrade() else {
+            return;
+        };
+        match message {
+            Ok(Revoked::Sessions(ended)) => follower.ended(&ended),
+            Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
+            Err(RecvError::Closed) => {
+                follower.closed();
+                return;
+            }
+        }
+    }
+}
