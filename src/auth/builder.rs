@@ -145,7 +145,7 @@ impl<S> AuthBuilder<S, SessionMode> {
 
     /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
     /// kickout, ban and the concurrent-login rules work as in session mode (see
-    /// [`JwtState`](crate::store::JwtState)); the store must implement
+    /// [`JwtState`](crate::store::jwt::JwtState)); the store must implement
     /// [`JwtStore`](crate::store::JwtStore). The idle timeout and [`Auth::renew`] are
     /// session mode only.
     ///

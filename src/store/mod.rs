@@ -9,32 +9,39 @@
 //! instance and every store agrees on what "expired" means.
 //!
 //! Most applications only pick a store: [`MemoryStore`] (embedded, the default),
-//! `RedisStore` (feature `redis`), optionally wrapped in a [`NearCache`].
+//! `RedisStore` (feature `redis`), optionally wrapped in a [`NearCache`]. Writing a
+//! store? The contracts and their types are in [`session`] and `jwt`; the bounds every
+//! store keeps are in [`limits`].
 
 pub(crate) mod follow;
 #[cfg(feature = "jwt")]
-mod jwt;
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 pub mod limits;
 mod memory;
 mod near_cache;
 #[cfg(feature = "redis")]
 mod redis;
-mod session;
+pub mod session;
 
 pub use memory::{MemoryStats, MemoryStore};
 pub use near_cache::{CachedCheck, NearCache};
-pub use session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch};
+pub use session::SessionStore;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisFuture, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use jwt::{
-    Bump, DeviceGen, JwtEntry, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtStore, JwtTarget,
-    JwtToken,
+pub use jwt::JwtStore;
+
+// The contracts' own types are reached through their modules (`store::session`,
+// `store::jwt`) by those who write a store; inside the crate, from here.
+#[cfg(feature = "jwt")]
+pub(crate) use jwt::{
+    Bump, DeviceGen, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtTarget, JwtToken,
 };
-pub use limits::{MAX_BUMPS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
+pub(crate) use session::{NewSession, Renewal, SessionRecord, Target, Touch};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -124,7 +131,7 @@ pub enum Admission<T> {
 
 /// What an end operation ended: the sessions it was asked to end, and those a bound
 /// replaced along the way (JWT mode's blacklist overflow, see
-/// [`MAX_REVOKED`]); those answer `replaced`.
+/// [`MAX_REVOKED`](limits::MAX_REVOKED)); those answer `replaced`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ends {
     /// Ended with the operation's reason.

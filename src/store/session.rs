@@ -138,6 +138,7 @@ pub struct Renewal<'a> {
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
+/// use kickout::store::session::*;
 /// use kickout::store::*;
 /// use kickout::{Auth, SessionKey};
 ///
@@ -195,7 +196,7 @@ pub trait SessionStore: Store {
     /// session's scope already number the rule's maximum, either refuse
     /// ([`Overflow::RefuseNew`](crate::Overflow)) or end the oldest of them by issue time
     /// with [`EndReason::Replaced`](super::EndReason) until the new one fits. Whatever the
-    /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](super::MAX_LIVE_TOKENS) live
+    /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](super::limits::MAX_LIVE_TOKENS) live
     /// sessions: the oldest go. Admitted, it returns the sessions it replaced.
     fn create(
         &self,

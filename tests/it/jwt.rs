@@ -10,7 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use kickout::clock::ManualClock;
 use kickout::jwt::{Jwt, JwtKey};
-use kickout::store::{MAX_LIVE_TOKENS, MemoryStore, Store};
+use kickout::store::limits::MAX_LIVE_TOKENS;
+use kickout::store::{MemoryStore, Store};
 use kickout::{Auth, AuthBuilder, Error, LoginOptions, LoginRule, Reason};
 use serde_json::{Value, json};
 use suite::{T0, err, me, secs};
@@ -312,7 +313,7 @@ async fn revocations_vanish_once_their_tokens_expired() {
     }
     assert_eq!(store.stats().jwt_users, 10);
     // Revocations outlive their tokens by the grace a verifier's leeway may need.
-    let grace = kickout::store::PRUNE_GRACE_MS;
+    let grace = kickout::store::limits::PRUNE_GRACE_MS;
     store.purge(T0 + 61_000);
     assert_eq!(store.stats().jwt_users, 10);
     store.purge(T0 + 60_000 + grace);

@@ -12,9 +12,9 @@ use axum::routing::{get, post};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use kickout::store::session::{NewSession, Renewal, SessionRecord, Target, Touch};
 use kickout::store::{
-    Admission, EndReason, MemoryStore, NewSession, Renewal, SessionInfo, SessionRecord,
-    SessionStore, Store, StoreError, Target, Touch,
+    Admission, EndReason, MemoryStore, SessionInfo, SessionStore, Store, StoreError,
 };
 use kickout::{Auth, AuthLayer, Identity, Reason, Rejection, SessionKey, TokenSource, UserId};
 use tower::ServiceExt;

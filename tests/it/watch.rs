@@ -276,7 +276,7 @@ async fn a_blacklist_overflow_reaches_the_watches_it_ends() {
     let mut watch = auth.watch(&auth.authenticate(kept.as_str()).await.unwrap());
     // Past MAX_REVOKED single revocations one bump replaces every live token: the
     // watch hears of it at once, not at its next re-check.
-    for i in 0..=kickout::store::MAX_REVOKED {
+    for i in 0..=kickout::store::limits::MAX_REVOKED {
         let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
         auth.logout(t.as_str()).await.unwrap();
     }

@@ -259,7 +259,7 @@ impl Jwt {
 
     /// Tolerate this much clock difference on `exp` and `nbf` (default none; at most
     /// five minutes, so revocations outlive every token they end, see
-    /// [`PRUNE_GRACE_MS`](crate::store::PRUNE_GRACE_MS)).
+    /// [`PRUNE_GRACE_MS`](crate::store::limits::PRUNE_GRACE_MS)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway_ms = millis(leeway).min(MAX_LEEWAY_MS);
         self

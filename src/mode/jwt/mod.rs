@@ -3,7 +3,7 @@
 //!
 //! A token is checked with one signature verification (keys and verifiers built once,
 //! payload parsed once) and then one store read of its user's revocation state
-//! ([`JwtState`](crate::store::JwtState)). [`Jwt`] is both the configuration and the
+//! ([`JwtState`](crate::store::jwt::JwtState)). [`Jwt`] is both the configuration and the
 //! mode: `Auth<S, Jwt>` ([`JwtAuth`](crate::JwtAuth)).
 
 mod config;
