@@ -471,3 +471,288 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TTL: u64 = 100_000;
+
+    /// A state and the tokens it issued, as a verifier would present them.
+    #[derive(Default)]
+    struct Harness {
+        state: JwtState,
+        issued: Vec<Issued>,
+        now: u64,
+    }
+
+    #[derive(Clone)]
+    struct Issued {
+        jti: String,
+        device: String,
+        grant: JwtGrant,
+    }
+
+    impl Issued {
+        fn token(&self) -> JwtToken<'_> {
+            JwtToken {
+                user_id: "u",
+                epoch: self.grant.epoch,
+                tag: 0,
+                jti: &self.jti,
+                device: &self.device,
+                user_gen: self.grant.user_gen,
+                device_gen: self.grant.device_gen,
+            }
+        }
+    }
+
+    impl Harness {
+        fn login(&mut self, device: &str, rule: LoginRule) -> Admission<JwtGrant> {
+            let jti = format!("{:0>16}", self.issued.len());
+            let issue = JwtIssue {
+                user_id: Arc::from("u"),
+                jti: jti.clone(),
+                device: Arc::from(device),
+                issued_at_ms: self.now,
+                expires_at_ms: self.now + TTL,
+                rule,
+                fresh_epoch: 7,
+            };
+            let admission = self.state.issue(&issue, self.now);
+            if let Admission::Admitted(grant) = &admission {
+                self.issued.push(Issued {
+                    jti,
+                    device: device.to_owned(),
+                    grant: grant.clone(),
+                });
+            }
+            admission
+        }
+
+        fn reason(&self, i: usize) -> Option<EndReason> {
+            self.state.ended(self.issued[i].token()).map(|e| e.reason)
+        }
+    }
+
+    #[test]
+    fn one_per_device_replaces_the_older_token_of_that_device_only() {
+        let mut h = Harness::default();
+        h.login("web", LoginRule::one_per_device());
+        h.login("phone", LoginRule::one_per_device());
+        h.now += 1;
+        let Admission::Admitted(grant) = h.login("web", LoginRule::one_per_device()) else {
+            panic!("admitted");
+        };
+        assert_eq!(grant.replaced.len(), 1);
+        assert_eq!(h.reason(0), Some(EndReason::Replaced));
+        assert_eq!((h.reason(1), h.reason(2)), (None, None));
+        assert!(h.state.issued(h.issued[2].token()));
+    }
+
+    #[test]
+    fn a_kickout_is_one_bump_and_a_later_login_is_not_ended() {
+        let mut h = Harness::default();
+        for device in ["a", "b", "c"] {
+            h.login(device, LoginRule::unlimited());
+        }
+        let ended = h.state.end_user(None, EndReason::KickedOut, h.now);
+        assert_eq!(ended.len(), 3);
+        assert_eq!(h.state.bumps.len(), 1);
+        // The same millisecond: generations, not times, tell old from new.
+        h.login("a", LoginRule::unlimited());
+        assert_eq!(h.reason(0), Some(EndReason::KickedOut));
+        assert_eq!(h.reason(3), None);
+    }
+
+    #[test]
+    fn a_blacklist_overflow_replaces_every_live_token_and_says_which() {
+        let mut h = Harness::default();
+        h.login("kept", LoginRule::unlimited());
+        for i in 0..MAX_REVOKED {
+            h.login(&format!("d{i}"), LoginRule::unlimited());
+            let jti = h.issued[i + 1].jti.clone();
+            let (_, overflow) = h
+                .state
+                .end_token(&jti, EndReason::LoggedOut, h.now)
+                .unwrap();
+            assert!(overflow.is_empty());
+        }
+        assert_eq!(h.state.revoked.len(), MAX_REVOKED);
+        let n = h.issued.len();
+        h.login("last", LoginRule::unlimited());
+        let jti = h.issued[n].jti.clone();
+        let (_, overflow) = h
+            .state
+            .end_token(&jti, EndReason::LoggedOut, h.now)
+            .unwrap();
+        assert_eq!(overflow.len(), 1, "the one live token left");
+        assert_eq!(overflow[0].0, h.issued[0].jti);
+        assert_eq!(h.reason(0), Some(EndReason::Replaced));
+        assert!(h.state.revoked.is_empty() && h.state.index.is_empty());
+    }
+
+    #[test]
+    fn prune_forgets_what_no_token_can_need() {
+        let mut h = Harness::default();
+        h.login("web", LoginRule::unlimited());
+        h.state.end_user(None, EndReason::KickedOut, h.now);
+        h.now += TTL + PRUNE_GRACE_MS - 1;
+        h.state.prune(h.now);
+        assert!(
+            !h.state.bumps.is_empty(),
+            "kept until the grace after expiry"
+        );
+        h.now += 1;
+        h.state.prune(h.now);
+        assert!(h.state.is_empty());
+    }
+
+    /// One step of a random history.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Login(usize, usize),
+        Kickout,
+        KickoutDevice(usize),
+        Logout(usize),
+        Wait(u64),
+    }
+
+    const DEVICES: [&str; 3] = ["web", "phone", "pc"];
+    const RULES: [LoginRule; 6] = [
+        LoginRule::unlimited(),
+        LoginRule::one_per_device(),
+        LoginRule::one_in_all(),
+        LoginRule::max_per_user(2),
+        LoginRule::max_per_device(2),
+        LoginRule::max_per_user(2).refuse_new(),
+    ];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..DEVICES.len(), 0..RULES.len()).prop_map(|(d, r)| Op::Login(d, r)),
+            1 => Just(Op::Kickout),
+            1 => (0..DEVICES.len()).prop_map(Op::KickoutDevice),
+            2 => (0..64usize).prop_map(Op::Logout),
+            2 => (0..60_000u64).prop_map(Op::Wait),
+        ]
+    }
+
+    /// The model: each issued token, when it first ended, and why. Several ends in the
+    /// same millisecond cannot be ordered (bumps carry times, not a sequence): any of
+    /// their reasons may be the one told.
+    #[derive(Clone, PartialEq, Debug)]
+    struct Model {
+        device: usize,
+        at: u64,
+        ended: Option<(u64, Vec<EndReason>)>,
+    }
+
+    impl Model {
+        fn live(&self, now: u64) -> bool {
+            self.ended.is_none() && now < self.at + TTL
+        }
+
+        /// An end at `now` for `reason`: the first, or one more candidate of its
+        /// millisecond.
+        fn end(&mut self, now: u64, reason: EndReason) {
+            match &mut self.ended {
+                None => self.ended = Some((now, vec![reason])),
+                Some((at, reasons)) if *at == now => reasons.push(reason),
+                Some(_) => {}
+            }
+        }
+    }
+
+    proptest! {
+        /// Random histories of logins under every rule, kickouts, logouts and time: the
+        /// state ends exactly the tokens a plain list says are ended, for the first
+        /// reason each ended, and stays within its bounds.
+        #[test]
+        fn the_state_agrees_with_a_plain_list(ops in proptest::collection::vec(op(), 1..30)) {
+            let mut h = Harness::default();
+            let mut model: Vec<Model> = Vec::new();
+            for op in ops {
+                let now = h.now;
+                match op {
+                    Op::Login(d, r) => {
+                        let rule = RULES[r];
+                        let in_scope: Vec<usize> = (0..model.len())
+                            .filter(|&i| model[i].live(now) && rule.same_scope(DEVICES[model[i].device], DEVICES[d]))
+                            .collect();
+                        let full = rule.max_sessions().is_some_and(|m| in_scope.len() >= m as usize);
+                        let admitted = matches!(h.login(DEVICES[d], rule), Admission::Admitted(_));
+                        prop_assert_eq!(admitted, !(full && rule.overflow() == Overflow::RefuseNew));
+                        if admitted {
+                            if let (true, Some(max)) = (full, rule.max_sessions()) {
+                                let excess = in_scope.len() + 1 - max as usize;
+                                if excess == in_scope.len() {
+                                    // One bump of the scope's generation: every older token
+                                    // of the scope's device (or of the user) is covered.
+                                    let per_device = matches!(rule.limit(), Limit::PerDevice(_));
+                                    for t in model.iter_mut().filter(|t| !per_device || t.device == d) {
+                                        t.end(now, EndReason::Replaced);
+                                    }
+                                } else {
+                                    // The oldest go, one by one (issue order is (time, seq)).
+                                    for &i in in_scope.iter().take(excess) {
+                                        model[i].end(now, EndReason::Replaced);
+                                    }
+                                }
+                            }
+                            model.push(Model { device: d, at: now, ended: None });
+                        }
+                    }
+                    Op::Kickout => {
+                        let n = h.state.end_user(None, EndReason::KickedOut, now).len();
+                        let live = model.iter().filter(|t| t.live(now)).count();
+                        prop_assert_eq!(n, live);
+                        if n > 0 {
+                            for t in &mut model {
+                                t.end(now, EndReason::KickedOut);
+                            }
+                        }
+                    }
+                    Op::KickoutDevice(d) => {
+                        let n = h.state.end_user(Some(DEVICES[d]), EndReason::KickedOut, now).len();
+                        if n > 0 {
+                            for t in model.iter_mut().filter(|t| t.device == d) {
+                                t.end(now, EndReason::KickedOut);
+                            }
+                        }
+                    }
+                    Op::Logout(i) => {
+                        if let Some(t) = h.issued.get(i).cloned() {
+                            let ended = h.state.end_token(&t.jti, EndReason::LoggedOut, now);
+                            prop_assert_eq!(ended.is_some(), model[i].live(now));
+                            if ended.is_some() {
+                                model[i].end(now, EndReason::LoggedOut);
+                            }
+                        }
+                    }
+                    Op::Wait(ms) => h.now += ms,
+                }
+                // Every token a verifier could still accept (unexpired) agrees.
+                for (i, m) in model.iter().enumerate() {
+                    if h.now < m.at + TTL {
+                        let told = h.reason(i);
+                        match &m.ended {
+                            None => prop_assert_eq!(told, None, "token {} after {:?}", i, op),
+                            Some((_, reasons)) => prop_assert!(
+                                told.is_some_and(|r| reasons.contains(&r)),
+                                "token {} told {:?}, ended for {:?}, after {:?}", i, told, reasons, op
+                            ),
+                        }
+                    }
+                }
+                let live_now = model.iter().filter(|m| m.live(h.now)).count();
+                prop_assert_eq!(h.state.live(h.now).len(), live_now);
+                prop_assert!(h.state.index.len() <= MAX_LIVE_TOKENS);
+                prop_assert!(h.state.revoked.len() <= MAX_REVOKED);
+                prop_assert!(h.state.bumps.len() <= MAX_BUMPS);
+                prop_assert!(h.state.devices.values().all(|d| d.bumps.len() <= MAX_BUMPS));
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What no clock step, slow receiver or flood of logins can break: time never runs back, events never block, state stays bounded.
+
+use super::*;
+
+pub async fn clock_stepping_back_revives_nothing<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).ttl(secs(60)).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(61));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    assert_eq!(auth.kickout("10001").await.unwrap(), 0);
+    // NTP steps the clock back: the handle keeps its latest time.
+    clock.set(T0);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    let b = auth.login("10001", "web").await.unwrap();
+    assert_eq!(b.session.issued_at_ms, T0 + 61_000);
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::KickedOut));
+}
+
+pub async fn a_lagging_event_receiver_slows_nothing<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).event_capacity(2).build();
+    let mut never_read = auth.events();
+    for i in 0..50 {
+        auth.login(&format!("u{i}"), "web").await.unwrap();
+    }
+    // The receiver lost the oldest events and is told how many; logins went through.
+    match never_read.recv().await {
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 48),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        never_read.recv().await.unwrap().kind,
+        EventKind::LoggedIn { .. }
+    ));
+}
+
+pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
+    if !K::JWT {
+        return; // JWT mode's generations and blacklist
+    }
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    // One-per-device replacements bump the device generation each time; only the newest
+    // bumps are remembered, and every older token stays refused.
+    let first = auth.login("10001", "web").await.unwrap().token;
+    for _ in 0..200 {
+        auth.login("10001", "web").await.unwrap();
+    }
+    assert_eq!(me(&app, first.as_str()).await, err(Reason::Replaced));
+    // Logouts blacklist tokens; past MAX_REVOKED, one bump replaces every live token.
+    let kept = auth.login("10001", "phone").await.unwrap().token;
+    for i in 0..kickout::store::limits::MAX_REVOKED {
+        let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
+        auth.logout(t.as_str()).await.unwrap();
+    }
+    assert_eq!(me(&app, kept.as_str()).await, Ok("10001:phone".into()));
+    let t = auth.login("10001", "last").await.unwrap().token;
+    auth.logout(t.as_str()).await.unwrap();
+    assert_eq!(me(&app, kept.as_str()).await, err(Reason::Replaced));
+    assert!(auth.login("10001", "again").await.is_ok());
+}
+
+pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::unlimited())
+        .build();
+    let app = app(&auth);
+    let first = auth.login("10001", "d0").await.unwrap();
+    for i in 1..kickout::store::limits::MAX_LIVE_TOKENS {
+        clock.advance(Duration::from_millis(1));
+        auth.login("10001", &format!("d{i}")).await.unwrap();
+    }
+    assert_eq!(
+        auth.sessions("10001").await.unwrap().len(),
+        kickout::store::limits::MAX_LIVE_TOKENS
+    );
+    let over = auth.login("10001", "one-too-many").await.unwrap();
+    assert!(
+        over.replaced
+            .iter()
+            .any(|s| s.session_id == first.session.session_id)
+    );
+    assert_eq!(me(&app, first.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(
+        me(&app, over.token.as_str()).await,
+        Ok("10001:one-too-many".into())
+    );
+    let live = auth.sessions("10001").await.unwrap().len();
+    assert!(live <= kickout::store::limits::MAX_LIVE_TOKENS, "{live}");
+}

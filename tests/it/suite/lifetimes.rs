@@ -1,0 +1,143 @@
+//! Lifetimes: absolute expiry, idle timeout and its throttled renewal, tombstones and retention.
+
+use super::*;
+
+pub async fn absolute_expiry_then_retention_then_gone<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::retention(K::builder(store, &clock).ttl(secs(60)), secs(600)).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(Duration::from_millis(59_999));
+    assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:web".into()));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+    assert_eq!(
+        auth.kickout("10001").await.unwrap(),
+        0,
+        "expired is not live"
+    );
+    clock.advance(secs(599));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    clock.advance(secs(1));
+    // A session record is forgotten after the retention; a signed token keeps saying
+    // when it expired.
+    let gone = if K::JWT {
+        Reason::TokenExpired
+    } else {
+        Reason::InvalidToken
+    };
+    assert_eq!(me(&app, a.token.as_str()).await, err(gone));
+}
+
+pub async fn idle_timeout_expires_inactive_sessions<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return; // session mode only: a signed expiry cannot move
+    }
+    let clock = clock();
+    let auth = session_builder(store, &clock)
+        .ttl(secs(3600))
+        .idle_timeout(secs(60))
+        .touch_interval(Duration::ZERO)
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    // Active every 50 s for ten minutes: never idle.
+    for _ in 0..12 {
+        clock.advance(secs(50));
+        assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:web".into()));
+    }
+    clock.advance(secs(60));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    // Idle-expired is over for good: activity does not revive it.
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+}
+
+pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return; // session mode only: a signed expiry cannot move
+    }
+    let clock = clock();
+    let auth = session_builder(store, &clock)
+        .ttl(secs(3600))
+        .idle_timeout(secs(60))
+        .touch_interval(secs(10))
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    // At +5 s the deadline would move by 5 s (< 10 s): no write, it stays at +60 s.
+    clock.advance(secs(5));
+    assert!(me(&app, a.token.as_str()).await.is_ok());
+    clock.advance(secs(55));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+
+    let b = auth.login("10001", "phone").await.unwrap();
+    // At +59 s it moves by 59 s: written, so the session lives on to +119 s.
+    clock.advance(secs(59));
+    assert!(me(&app, b.token.as_str()).await.is_ok());
+    clock.advance(secs(59));
+    assert!(me(&app, b.token.as_str()).await.is_ok());
+}
+
+pub async fn idle_renewal_never_passes_absolute_lifetime<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return; // session mode only: a signed expiry cannot move
+    }
+    let clock = clock();
+    let auth = session_builder(store, &clock)
+        .ttl(secs(100))
+        .idle_timeout(secs(60))
+        .touch_interval(Duration::ZERO)
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(50));
+    assert!(me(&app, a.token.as_str()).await.is_ok());
+    clock.advance(Duration::from_millis(49_999));
+    assert!(me(&app, a.token.as_str()).await.is_ok());
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+}
+
+pub async fn tombstones_keep_their_reason_until_expiry<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::retention(K::builder(store, &clock).ttl(secs(100)), secs(100))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    let kicked = auth.login("1", "web").await.unwrap();
+    let replaced = auth.login("2", "web").await.unwrap();
+    auth.login("2", "web").await.unwrap();
+    let banned = auth.login("3", "web").await.unwrap();
+    let out = auth.login("4", "web").await.unwrap();
+    auth.kickout("1").await.unwrap();
+    auth.ban("3", secs(1000)).await.unwrap();
+    auth.logout(out.token.as_str()).await.unwrap();
+    let all = [
+        (&kicked, Reason::KickedOut),
+        (&replaced, Reason::Replaced),
+        (&banned, Reason::Banned),
+        (&out, Reason::InvalidToken),
+    ];
+    clock.advance(Duration::from_millis(99_999));
+    for (login, reason) in all {
+        assert_eq!(me(&app, login.token.as_str()).await, err(reason));
+    }
+    clock.advance(Duration::from_millis(1));
+    for (login, _) in all {
+        assert_eq!(
+            me(&app, login.token.as_str()).await,
+            err(Reason::TokenExpired)
+        );
+    }
+    clock.advance(secs(100));
+    let gone = if K::JWT {
+        Reason::TokenExpired
+    } else {
+        Reason::InvalidToken
+    };
+    for (login, _) in all {
+        assert_eq!(me(&app, login.token.as_str()).await, err(gone));
+    }
+}

@@ -1,0 +1,212 @@
+//! Concurrent-login rules, applied atomically with the login.
+
+use super::*;
+
+pub async fn rule_unlimited<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::unlimited())
+        .build();
+    let app = app(&auth);
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(auth.login("10001", "web").await.unwrap().token);
+    }
+    for t in &tokens {
+        assert_eq!(me(&app, t.as_str()).await, Ok("10001:web".into()));
+    }
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 5);
+}
+
+pub async fn rule_one_per_device<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    let web1 = auth.login("10001", "web").await.unwrap();
+    let phone = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(1));
+    let web2 = auth.login("10001", "web").await.unwrap();
+    assert_eq!(web2.replaced.len(), 1);
+    assert_eq!(web2.replaced[0].session_id, web1.session.session_id);
+    assert_eq!(me(&app, web1.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(me(&app, web2.token.as_str()).await, Ok("10001:web".into()));
+    assert_eq!(
+        me(&app, phone.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+    // Another user's device of the same name is another scope.
+    let other = auth.login("10002", "web").await.unwrap();
+    assert!(other.replaced.is_empty());
+}
+
+pub async fn rule_one_in_all<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::one_in_all())
+        .build();
+    let app = app(&auth);
+    let web = auth.login("10001", "web").await.unwrap();
+    let phone = auth.login("10001", "phone").await.unwrap();
+    assert_eq!(phone.replaced.len(), 1);
+    assert_eq!(me(&app, web.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(
+        me(&app, phone.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+}
+
+pub async fn rule_max_per_user_replaces_oldest<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::max_per_user(2))
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(1));
+    let b = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(1));
+    let c = auth.login("10001", "tv").await.unwrap();
+    assert_eq!(c.replaced.len(), 1);
+    assert_eq!(
+        c.replaced[0].session_id, a.session.session_id,
+        "oldest goes"
+    );
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:phone".into()));
+    auth.logout(b.token.as_str()).await.unwrap();
+    let d = auth.login("10001", "car").await.unwrap();
+    assert!(d.replaced.is_empty(), "a logged-out session does not count");
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 2);
+}
+
+pub async fn rule_max_per_device<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::max_per_device(2))
+        .build();
+    let app = app(&auth);
+    let w1 = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(1));
+    let w2 = auth.login("10001", "web").await.unwrap();
+    let p1 = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(1));
+    let w3 = auth.login("10001", "web").await.unwrap();
+    assert_eq!(w3.replaced.len(), 1);
+    assert_eq!(me(&app, w1.token.as_str()).await, err(Reason::Replaced));
+    for t in [&w2.token, &w3.token, &p1.token] {
+        assert!(me(&app, t.as_str()).await.is_ok());
+    }
+}
+
+pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .ttl(secs(100))
+        .login_rule(LoginRule::one_per_device().refuse_new())
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let refused = auth.login("10001", "web").await.unwrap_err();
+    assert!(matches!(refused, Error::SessionLimit));
+    assert_eq!(refused.status(), 409);
+    assert!(auth.login("10001", "phone").await.is_ok(), "other device");
+    assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:web".into()));
+    auth.logout(a.token.as_str()).await.unwrap();
+    let b = auth.login("10001", "web").await.unwrap();
+    // Only a *valid* session blocks: once it expired, a login goes through.
+    clock.advance(secs(100));
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::TokenExpired));
+    assert!(auth.login("10001", "web").await.is_ok());
+}
+
+pub async fn rule_override_per_login<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::unlimited())
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let b = auth.login("10001", "phone").await.unwrap();
+    let c = auth
+        .login_with(
+            "10001",
+            "web",
+            LoginOptions::new()
+                .rule(LoginRule::one_in_all())
+                .ttl(secs(10)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.replaced.len(), 2);
+    assert_eq!(c.expires_in(), 10);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::Replaced));
+    clock.advance(secs(10));
+    assert_eq!(me(&app, c.token.as_str()).await, err(Reason::TokenExpired));
+}
+
+pub async fn rule_ties_go_by_creation_order<S: Stores, K: Kind<S>>(store: S) {
+    // Same millisecond: the one created first is the oldest.
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::max_per_user(2))
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "a").await.unwrap();
+    let b = auth.login("10001", "b").await.unwrap();
+    let c = auth.login("10001", "c").await.unwrap();
+    assert_eq!(c.replaced[0].session_id, a.session.session_id);
+    let d = auth.login("10001", "d").await.unwrap();
+    assert_eq!(d.replaced[0].session_id, b.session.session_id);
+    assert_eq!(me(&app, c.token.as_str()).await, Ok("10001:c".into()));
+    let listed: Vec<_> = auth
+        .sessions("10001")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(listed, [c.session.session_id, d.session.session_id]);
+}
+
+pub async fn rules_hold_under_simultaneous_logins<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::one_in_all())
+        .build();
+    let logins = (0..16).map(|i| {
+        let auth = auth.clone();
+        tokio::spawn(async move { auth.login("10001", &format!("d{i}")).await })
+    });
+    let mut ok = 0;
+    for task in logins {
+        ok += usize::from(task.await.unwrap().is_ok());
+    }
+    assert_eq!(ok, 16);
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1, "one in all");
+
+    let refusing = auth.clone();
+    let logins = (0..16).map(|i| {
+        let auth = refusing.clone();
+        tokio::spawn(async move {
+            auth.login_with(
+                "10002",
+                &format!("d{i}"),
+                LoginOptions::new().rule(LoginRule::one_in_all().refuse_new()),
+            )
+            .await
+        })
+    });
+    let mut won = 0;
+    for task in logins {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::SessionLimit) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one login wins");
+    assert_eq!(auth.sessions("10002").await.unwrap().len(), 1);
+}

@@ -1,0 +1,244 @@
+//! The basics: login, validation, logout, kickouts by user, device and id, bans, listing and renewal.
+
+use super::*;
+
+pub async fn login_opens_a_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).ttl(secs(3600)).build();
+    let app = app(&auth);
+    let login = auth.login("10001", "web").await.unwrap();
+    assert_eq!(login.expires_in(), 3600);
+    assert_eq!(login.session.issued_at_ms, T0);
+    assert_eq!(login.session.expires_at_ms, T0 + 3_600_000);
+    assert!(login.replaced.is_empty());
+    assert_eq!(me(&app, login.token.as_str()).await, Ok("10001:web".into()));
+    let id = auth.authenticate(login.token.as_str()).await.unwrap();
+    assert_eq!(id.session_id(), login.session.session_id);
+    assert_eq!(id.session(), &login.session);
+}
+
+pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let login = auth.login("10001", "web").await.unwrap();
+    let token = login.token.as_str();
+    // One character changed: same shape, unknown digest.
+    let mut forged = token.as_bytes().to_vec();
+    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let other_user = format!("AAAA{}", &token[4..]);
+    for bad in [
+        "x",
+        "abc.def.ghi",
+        &forged,
+        &other_user,
+        &"A".repeat(43),
+        &token[..42],
+        &format!("{token}A"),
+    ] {
+        assert_eq!(me(&app, bad).await, err(Reason::InvalidToken), "{bad}");
+    }
+    assert_eq!(me(&app, token).await, Ok("10001:web".into()));
+}
+
+pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let b = auth.login("10001", "phone").await.unwrap();
+    assert!(auth.logout(a.token.as_str()).await.unwrap());
+    assert!(
+        !auth.logout(a.token.as_str()).await.unwrap(),
+        "second logout"
+    );
+    assert!(!auth.logout("garbage").await.unwrap());
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:phone".into()));
+    // A kickout does not turn a logged-out token into a kicked one.
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
+}
+
+pub async fn logout_session_by_id<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    assert!(auth.logout_session(a.session.session_id).await.unwrap());
+    assert!(!auth.logout_session(a.session.session_id).await.unwrap());
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
+}
+
+pub async fn kickout_ends_every_session_and_sticks<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let b = auth.login("10001", "phone").await.unwrap();
+    let other = auth.login("10002", "web").await.unwrap();
+    assert_eq!(auth.kickout("10001").await.unwrap(), 2);
+    assert_eq!(
+        auth.kickout("10001").await.unwrap(),
+        0,
+        "nothing live is left"
+    );
+    // Logging in again does not revive the kicked tokens.
+    let c = auth.login("10001", "web").await.unwrap();
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, c.token.as_str()).await, Ok("10001:web".into()));
+    assert_eq!(me(&app, other.token.as_str()).await, Ok("10002:web".into()));
+}
+
+pub async fn kickout_device_ends_one_device<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let web1 = auth.login("10001", "web").await.unwrap();
+    let web2 = auth.login("10001", "web").await.unwrap();
+    let phone = auth.login("10001", "phone").await.unwrap();
+    assert_eq!(auth.kickout_device("10001", "web").await.unwrap(), 2);
+    assert_eq!(auth.kickout_device("10001", "tv").await.unwrap(), 0);
+    assert_eq!(me(&app, web1.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, web2.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(
+        me(&app, phone.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+}
+
+pub async fn kickout_session_by_id<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let b = auth.login("10001", "web").await.unwrap();
+    assert!(auth.kickout_session(a.session.session_id).await.unwrap());
+    assert!(!auth.kickout_session(a.session.session_id).await.unwrap());
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:web".into()));
+}
+
+pub async fn kickout_of_unknown_user_is_zero<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    assert_eq!(auth.kickout("nobody").await.unwrap(), 0);
+    assert_eq!(auth.kickout_device("nobody", "web").await.unwrap(), 0);
+    assert!(auth.sessions("nobody").await.unwrap().is_empty());
+    assert!(!auth.unban("nobody").await.unwrap());
+}
+
+pub async fn ban_ends_sessions_and_refuses_logins<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    let b = auth.login("10001", "phone").await.unwrap();
+    assert_eq!(auth.ban("10001", secs(600)).await.unwrap(), 2);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::Banned));
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::Banned));
+    match auth.login("10001", "web").await {
+        Err(Error::Banned { until }) => {
+            assert_eq!(
+                until,
+                std::time::UNIX_EPOCH + Duration::from_millis(T0 + 600_000)
+            );
+        }
+        other => panic!("login while banned: {other:?}"),
+    }
+    let refused = auth.login("10001", "web").await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.code(), "banned");
+    assert!(auth.banned_until("10001").await.unwrap().is_some());
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+    // Other users are not touched.
+    let other = auth.login("10002", "web").await.unwrap();
+    assert_eq!(me(&app, other.token.as_str()).await, Ok("10002:web".into()));
+}
+
+pub async fn ban_expires_by_itself<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).ttl(secs(3600)).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    auth.ban("10001", secs(60)).await.unwrap();
+    clock.advance(secs(59));
+    assert!(auth.login("10001", "web").await.is_err());
+    clock.advance(secs(1));
+    assert_eq!(auth.banned_until("10001").await.unwrap(), None);
+    let b = auth.login("10001", "web").await.unwrap();
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:web".into()));
+    // The banned token stays refused after the ban; it was ended by an operator.
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
+}
+
+pub async fn unban_lifts_a_ban_early<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    assert_eq!(auth.ban("10001", secs(3600)).await.unwrap(), 1);
+    // A second ban replaces the first, ending nothing more.
+    assert_eq!(auth.ban("10001", secs(7200)).await.unwrap(), 0);
+    assert!(auth.unban("10001").await.unwrap());
+    assert!(!auth.unban("10001").await.unwrap());
+    assert_eq!(auth.banned_until("10001").await.unwrap(), None);
+    let b = auth.login("10001", "web").await.unwrap();
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:web".into()));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
+}
+
+pub async fn sessions_lists_live_sessions_oldest_first<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).ttl(secs(100)).build();
+    let first = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(1));
+    let second = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(1));
+    let third = auth.login("10001", "tv").await.unwrap();
+    clock.advance(secs(1));
+    let gone = auth.login("10001", "car").await.unwrap();
+    auth.logout(gone.token.as_str()).await.unwrap();
+    let list = auth.sessions("10001").await.unwrap();
+    let ids: Vec<_> = list.iter().map(|s| s.session_id).collect();
+    assert_eq!(
+        ids,
+        [
+            first.session.session_id,
+            second.session.session_id,
+            third.session.session_id
+        ]
+    );
+    assert_eq!(list[1].device.as_ref(), "phone");
+    assert_eq!(list[1].issued_at_ms, T0 + 1000);
+    assert_eq!(list[1].expires_at_ms, T0 + 101_000);
+    // The first expires at T0+100 s.
+    clock.advance(secs(97));
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 2);
+}
+
+pub async fn renew_extends_a_live_session<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return; // session mode only: a signed expiry cannot move
+    }
+    let clock = clock();
+    let auth = K::builder(store, &clock).ttl(secs(100)).build();
+    let app = app(&auth);
+    let a = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(90));
+    let renewed = auth.renew(a.token.as_str()).await.unwrap();
+    assert_eq!(renewed.expires_at_ms, T0 + 190_000);
+    clock.advance(secs(50));
+    assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:web".into()));
+    auth.kickout("10001").await.unwrap();
+    match auth.renew(a.token.as_str()).await {
+        Err(Error::Rejected(Reason::KickedOut)) => {}
+        other => panic!("renew of a kicked token: {other:?}"),
+    }
+    match auth.renew("garbage").await {
+        Err(Error::Rejected(Reason::InvalidToken)) => {}
+        other => panic!("renew of garbage: {other:?}"),
+    }
+}
