@@ -9,6 +9,10 @@
 //! scope, 500 naming the middleware where none ran); [`Rejection`], [`Error`] and
 //! [`IdentityRejection`] are `ResponseError`s.
 //!
+//! actix-web 4 has its own `http` types: pass its `HeaderName` to
+//! [`TokenSource::header`] as it is, and read a rejection's status as actix's with
+//! `ResponseError::status_code` (`status()` is `http` 1's, for tower).
+//!
 //! ```
 //! use actix_web::{App, HttpResponse, web};
 //! use kickout::{Auth, Identity, actix::KickoutAuth, store::MemoryStore};
@@ -33,10 +37,13 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
+use tracing::Instrument;
 
 use crate::auth::Auth;
 use crate::error::Error;
-use crate::http::{Anonymous, IdentityRejection, Pipeline, Start, identity, required};
+use crate::http::{
+    Anonymous, IdentityRejection, Pipeline, Start, identity, request_span, required,
+};
 use crate::identity::{Identity, UserId};
 use crate::mode::{Mode, SessionMode};
 use crate::rejection::Rejection;
@@ -203,8 +210,10 @@ where
             };
             match verdict {
                 Ok(Some(identity)) => {
+                    let span = request_span(&identity);
                     req.extensions_mut().insert(identity);
-                    Ok(service.call(req).await?.map_into_left_body())
+                    let response = service.call(req).instrument(span).await?;
+                    Ok(response.map_into_left_body())
                 }
                 Ok(None) => {
                     req.extensions_mut().insert(auth.pipeline.anonymous());
@@ -317,5 +326,19 @@ impl FromRequest for MaybeIdentity {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let (id, anonymous) = found(req);
         ready(identity(id.as_ref(), anonymous.as_ref(), LAYER).map(MaybeIdentity))
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl<T: serde::de::DeserializeOwned> FromRequest for crate::http::Claims<T> {
+    type Error = IdentityRejection;
+    type Future = Ready<Result<Self, IdentityRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (id, anonymous) = found(req);
+        ready(
+            required(id.as_ref(), anonymous.as_ref(), LAYER)
+                .and_then(|id| crate::http::claims(&id)),
+        )
     }
 }

@@ -103,3 +103,15 @@ impl IntoResponse for Error {
         self.into_http::<Body>()
     }
 }
+
+#[cfg(feature = "jwt")]
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S>
+    for crate::http::Claims<T>
+{
+    type Rejection = IdentityRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let (id, anonymous) = found(parts);
+        crate::http::claims(&required(id, anonymous, LAYER)?)
+    }
+}

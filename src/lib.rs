@@ -78,6 +78,8 @@ pub mod jwt {
 
 pub use auth::{Auth, AuthBuilder, Login, LoginOptions};
 pub use error::Error;
+#[cfg(feature = "jwt")]
+pub use http::Claims;
 pub use http::IdentityRejection;
 pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
@@ -85,7 +87,7 @@ pub use mode::{Mode, SessionMode};
 pub use policy::{Limit, LoginRule, Overflow};
 pub use rejection::{Reason, Rejection};
 pub use store::limits::MAX_NAME_LEN;
-pub use token::{ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
+pub use token::{IntoHeaderName, ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
 
 // The README's examples are compiled and run with the crate's doctests.
 #[cfg(all(

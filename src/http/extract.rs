@@ -38,3 +38,16 @@ pub(crate) fn required(
         ))),
     }
 }
+
+/// The application's claims of an identity, as `T`.
+#[cfg(feature = "jwt")]
+pub(crate) fn claims<T: serde::de::DeserializeOwned>(
+    identity: &Identity,
+) -> Result<super::Claims<T>, IdentityRejection> {
+    match identity.claims::<T>() {
+        Some(Ok(claims)) => Ok(super::Claims(claims)),
+        Some(Err(_)) | None => Err(IdentityRejection::BadClaims(Rejection::new(
+            Reason::InvalidToken,
+        ))),
+    }
+}

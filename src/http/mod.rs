@@ -8,11 +8,13 @@
 mod extract;
 mod pipeline;
 
+#[cfg(all(feature = "jwt", any(feature = "axum", feature = "actix")))]
+pub(crate) use extract::claims;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use extract::{identity, required};
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use pipeline::Anonymous;
-pub(crate) use pipeline::{Pipeline, Start};
+pub(crate) use pipeline::{Pipeline, Start, request_span};
 
 use std::fmt;
 
@@ -49,6 +51,10 @@ pub enum IdentityRejection {
         /// The layer to add, e.g. `"kickout::AuthLayer"`.
         layer: &'static str,
     },
+    /// JWT mode's `Claims<T>`: the token has no application claims of that shape (a token
+    /// issued before the shape changed, or by a login without claims): 401
+    /// `invalid_token`, so the client logs in again.
+    BadClaims(Rejection),
 }
 
 impl IdentityRejection {
@@ -56,7 +62,9 @@ impl IdentityRejection {
     /// [`MissingLayer`](IdentityRejection::MissingLayer).
     pub fn status(&self) -> StatusCode {
         match self {
-            IdentityRejection::Anonymous(rejection) => rejection.status(),
+            IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {
+                rejection.status()
+            }
             IdentityRejection::MissingLayer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,7 +72,9 @@ impl IdentityRejection {
     /// The response: the rejection's, or a JSON 500 naming the missing layer.
     pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
         match self {
-            IdentityRejection::Anonymous(rejection) => rejection.into_http(),
+            IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {
+                rejection.into_http()
+            }
             IdentityRejection::MissingLayer { .. } => {
                 let body = json_body("internal_error", &self.to_string());
                 let mut res = Response::new(B::from(body));
@@ -80,7 +90,9 @@ impl IdentityRejection {
 impl fmt::Display for IdentityRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IdentityRejection::Anonymous(rejection) => rejection.fmt(f),
+            IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {
+                rejection.fmt(f)
+            }
             IdentityRejection::MissingLayer { layer } => write!(
                 f,
                 "No authentication layer ran for this route: put a {layer} in front of it."
@@ -90,3 +102,32 @@ impl fmt::Display for IdentityRejection {
 }
 
 impl std::error::Error for IdentityRejection {}
+
+/// JWT mode: the application's own claims of the request's token, deserialized — the
+/// typed extractor of [`Auth::login_with_claims`](crate::Auth::login_with_claims) (axum
+/// and actix-web). kickout's own claims (`ep`, `ug`, `dg`, `iatm`, …) are never part of
+/// them: only what the application passed at login.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use kickout::{Auth, AuthLayer, Claims, jwt::{Jwt, JwtKey}, store::MemoryStore};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Role {
+///     role: String,
+/// }
+///
+/// async fn admin_only(Claims(r): Claims<Role>) -> String {
+///     format!("role {}", r.role)
+/// }
+///
+/// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+/// let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+/// let app: Router = Router::new()
+///     .route("/admin", get(admin_only))
+///     .route_layer(AuthLayer::new(auth));
+/// ```
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims<T>(pub T);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::identity::Identity;
 use crate::mode::Mode;
 use crate::rejection::{Reason, Rejection, Responses};
 use crate::store::Store;
@@ -83,4 +84,14 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     pub(crate) fn anonymous(&self) -> Anonymous {
         Anonymous(self.auth.responses().clone())
     }
+}
+
+/// The span an authenticated request's handler runs in: who, which session — never the
+/// token. At `DEBUG`, as tower-http's trace spans: free unless a subscriber wants it.
+pub(crate) fn request_span(identity: &Identity) -> tracing::Span {
+    tracing::debug_span!(
+        "kickout",
+        user_id = identity.user_id(),
+        session_id = %identity.session_id(),
+    )
 }

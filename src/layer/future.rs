@@ -8,9 +8,11 @@ use std::task::{Context, Poll, ready};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use super::on_rejection::OnRejection;
-use crate::http::Pipeline;
+use crate::http::{Pipeline, request_span};
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -42,7 +44,7 @@ pin_project! {
         },
         Calling {
             #[pin]
-            future: Svc::Future,
+            future: Instrumented<Svc::Future>,
         },
         Responding {
             response: Option<Svc::Response>,
@@ -83,9 +85,12 @@ where
         }
     }
 
-    pub(super) fn call(future: Svc::Future) -> Self {
+    /// The inner service's future, in the request's span.
+    pub(super) fn call(future: Svc::Future, span: tracing::Span) -> Self {
         Self {
-            state: State::Calling { future },
+            state: State::Calling {
+                future: future.instrument(span),
+            },
         }
     }
 
@@ -115,9 +120,11 @@ where
                     let verdict = ready!(Pin::new(&mut pending.check).poll(cx));
                     let next = match (verdict, pending.call.take()) {
                         (Ok(identity), Some((mut svc, mut req))) => {
+                            let span = request_span(&identity);
                             req.extensions_mut().insert(identity);
+                            let future = span.in_scope(|| svc.call(req));
                             State::Calling {
-                                future: svc.call(req),
+                                future: future.instrument(span),
                             }
                         }
                         (Err(reason), _) => {

@@ -12,7 +12,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::on_rejection::{JsonRejection, OnRejection};
 use crate::auth::Auth;
-use crate::http::{Pipeline, Start};
+use crate::http::{Pipeline, Start, request_span};
 use crate::mode::{Mode, SessionMode};
 use crate::rejection::Reason;
 use crate::store::{MemoryStore, Store};
@@ -159,7 +159,7 @@ where
             Start::Check(check) => check,
             Start::Anonymous => {
                 req.extensions_mut().insert(pipeline.anonymous());
-                return ResponseFuture::call(self.inner.call(req));
+                return ResponseFuture::call(self.inner.call(req), tracing::Span::none());
             }
             Start::Refuse(reason) => return self.reject(reason),
         };
@@ -168,8 +168,10 @@ where
         // again with the real waker by the response future, and registers it then.
         match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(identity)) => {
+                let span = request_span(&identity);
                 req.extensions_mut().insert(identity);
-                ResponseFuture::call(self.inner.call(req))
+                let future = span.in_scope(|| self.inner.call(req));
+                ResponseFuture::call(future, span)
             }
             Poll::Ready(Err(reason)) => self.reject(reason),
             Poll::Pending => {

@@ -38,9 +38,7 @@ pub use jwt::JwtStore;
 // The contracts' own types are reached through their modules (`store::session`,
 // `store::jwt`) by those who write a store; inside the crate, from here.
 #[cfg(feature = "jwt")]
-pub(crate) use jwt::{
-    Bump, DeviceGen, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtTarget, JwtToken,
-};
+pub(crate) use jwt::{JwtGrant, JwtIssue, JwtStatus, JwtTarget, JwtToken};
 pub(crate) use session::{NewSession, Renewal, SessionRecord, Target, Touch};
 
 use std::future::Future;

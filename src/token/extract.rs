@@ -40,6 +40,34 @@ impl<'a> Carrier<'a> for HttpParts<'a> {
     }
 }
 
+/// A header name of either framework's `http` crate: axum and tower use `http` 1,
+/// actix-web 4 its own. Sealed.
+pub trait IntoHeaderName: sealed::Sealed {
+    /// The name as `http` 1's type.
+    fn into_header_name(self) -> HeaderName;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for http::HeaderName {}
+    #[cfg(feature = "actix")]
+    impl Sealed for actix_web::http::header::HeaderName {}
+}
+
+impl IntoHeaderName for HeaderName {
+    fn into_header_name(self) -> HeaderName {
+        self
+    }
+}
+
+#[cfg(feature = "actix")]
+impl IntoHeaderName for actix_web::http::header::HeaderName {
+    fn into_header_name(self) -> HeaderName {
+        // A valid actix name is a valid `http` 1 name: both follow RFC 9110's token.
+        HeaderName::from_bytes(self.as_str().as_bytes()).unwrap_or(http::header::AUTHORIZATION)
+    }
+}
+
 /// Default cap on a token's length; longer ones are refused before any store work.
 const DEFAULT_MAX_LEN: usize = 4096;
 
@@ -91,8 +119,10 @@ impl TokenSource {
         }
     }
 
-    /// Only the named header, whose whole value is the token (no scheme).
-    pub fn header(name: HeaderName) -> Self {
+    /// Only the named header, whose whole value is the token (no scheme). Takes the
+    /// header name type of `http` 1 (axum, tower) or, with the `actix` feature, of
+    /// actix-web.
+    pub fn header(name: impl IntoHeaderName) -> Self {
         Self::none().with_header(name)
     }
 
@@ -115,8 +145,8 @@ impl TokenSource {
     }
 
     /// Also accept the named header, whose whole value is the token.
-    pub fn with_header(mut self, name: HeaderName) -> Self {
-        self.header = Some(name);
+    pub fn with_header(mut self, name: impl IntoHeaderName) -> Self {
+        self.header = Some(name.into_header_name());
         self
     }
 

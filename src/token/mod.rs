@@ -11,7 +11,7 @@
 
 pub(crate) mod extract;
 
-pub use extract::TokenSource;
+pub use extract::{IntoHeaderName, TokenSource};
 
 use std::fmt;
 use std::str::FromStr;

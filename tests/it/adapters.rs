@@ -298,3 +298,38 @@ async fn actix_extractors_and_errors() {
     let body: serde_json::Value = serde_json::from_slice(&atest::read_body(res).await).unwrap();
     assert_eq!(body["error"], "invalid_request");
 }
+
+#[actix_web::test]
+async fn actix_speaks_actix_types() {
+    use actix_web::ResponseError;
+    use actix_web::http::header::HeaderName;
+
+    let auth = handle::<suite::Session>();
+    // actix-web's own header name type goes straight into the token source.
+    let mw = KickoutAuth::new(auth.clone())
+        .source(TokenSource::header(HeaderName::from_static("x-token")))
+        .on_rejection(|r: kickout::Rejection| {
+            // ...and a rejection's status as actix's type builds an actix response.
+            HttpResponse::build(r.status_code()).body(format!("custom {}", r.reason()))
+        });
+    let app = atest::init_service(App::new().wrap(mw).route(
+        "/me",
+        web::get().to(|id: Identity| async move { id.user_id().to_owned() }),
+    ))
+    .await;
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let req = atest::TestRequest::get()
+        .uri("/me")
+        .append_header(("x-token", token))
+        .to_request();
+    assert_eq!(atest::call_and_read_body(&app, req).await, "10001");
+    let req = atest::TestRequest::get().uri("/me").to_request();
+    let res = atest::call_service(&app, req).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(atest::read_body(res).await, "custom missing_token");
+}

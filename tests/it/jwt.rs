@@ -338,6 +338,59 @@ async fn applications_put_their_own_claims_in_tokens() {
 }
 
 #[tokio::test]
+async fn the_claims_extractor_reads_them_typed() {
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[derive(serde::Deserialize)]
+    struct Role {
+        role: String,
+    }
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, hs(SECRET)).build();
+    let app = axum::Router::new()
+        .route(
+            "/role",
+            get(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+        )
+        .route_layer(kickout::AuthLayer::new(auth.clone()));
+    let get = |token: String| {
+        let app = app.clone();
+        async move {
+            let req = http::Request::get("/role")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status().as_u16();
+            let body = http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap();
+            (status, String::from_utf8(body.to_bytes().to_vec()).unwrap())
+        }
+    };
+    let admin = auth
+        .login_with_claims("1", "web", LoginOptions::new(), &json!({"role": "admin"}))
+        .await
+        .unwrap();
+    assert_eq!(get(admin.token.into_string()).await, (200, "admin".into()));
+    // Kickout's own claims are not the application's: a token without claims (or of
+    // another shape) is refused, so its client logs in again.
+    for claims in [None, Some(json!({"tenant": 7}))] {
+        let login = match claims {
+            None => auth.login("2", "web").await.unwrap(),
+            Some(c) => auth
+                .login_with_claims("2", "web", LoginOptions::new(), &c)
+                .await
+                .unwrap(),
+        };
+        let (status, body) = get(login.token.into_string()).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("invalid_token"), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn live_tokens_per_user_are_capped() {
     let clock = suite::clock();
     let auth = handle(MemoryStore::new(), &clock, hs(SECRET)).build();

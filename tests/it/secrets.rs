@@ -82,3 +82,48 @@ fn check(captured: &Captured, tokens: &[Token], debug: &str) {
         assert!(!logs.contains(tail) && !debug.contains(tail));
     }
 }
+
+/// A handler's log lines carry who the request is from (the `kickout` span: user and
+/// session id), and still no token — on the tower layer and on a network store's path.
+#[tokio::test]
+async fn handlers_log_inside_a_span_naming_the_user() {
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let auth = kickout::Auth::new(MemoryStore::new());
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            get(|| async {
+                tracing::info!("handler ran");
+                "ok"
+            }),
+        )
+        .route_layer(kickout::AuthLayer::new(auth.clone()));
+    let login = auth.login("10001", "web").await.unwrap();
+    let req = http::Request::get("/me")
+        .header("authorization", format!("Bearer {}", login.token.as_str()))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(app.oneshot(req).await.unwrap().status(), 200);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("handler ran"))
+        .unwrap_or_else(|| panic!("no handler line in {logs}"));
+    assert!(line.contains("kickout{"), "{line}");
+    assert!(line.contains(r#"user_id="10001""#), "{line}");
+    assert!(
+        line.contains(&login.session.session_id.to_string()),
+        "{line}"
+    );
+    assert!(!logs.contains(login.token.as_str()));
+}

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, num, rule_args};
 use crate::policy::Overflow;
+use crate::store::jwt::{Bump, DeviceGen, JwtState};
 use crate::store::{
-    Admission, Bump, DeviceGen, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtState, JwtStatus,
-    JwtStore, JwtTarget, JwtToken, SessionInfo, StoreError,
+    Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
+    JwtToken, SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
