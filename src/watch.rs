@@ -25,7 +25,7 @@ use crate::store::Store;
 use crate::token::SessionId;
 
 /// The end of one session, awaited: see [`Auth::watch`].
-pub struct SessionWatch<S: Store, M: Mode<S> = crate::SessionMode> {
+pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     auth: Auth<S, M>,
     id: SessionId,
     expires_at_ms: u64,

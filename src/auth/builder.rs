@@ -59,6 +59,19 @@ impl<S> AuthBuilder<S> {
 }
 
 impl<S, M> AuthBuilder<S, M> {
+    /// The same settings in another mode (the typestate switch of `jwt`).
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(super) fn with_mode<M2>(self, mode: M2) -> AuthBuilder<S, M2> {
+        AuthBuilder {
+            store: self.store,
+            clock: self.clock,
+            settings: self.settings,
+            realm: self.realm,
+            event_capacity: self.event_capacity,
+            mode,
+        }
+    }
+
     /// Absolute lifetime of a session (default one hour, at most ten years).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.settings.ttl_ms = millis(ttl).min(MAX_LIFETIME_MS);
@@ -141,31 +154,5 @@ impl<S> AuthBuilder<S, SessionMode> {
     pub fn expired_retention(mut self, retention: Duration) -> Self {
         self.mode.retain_ms = millis(retention);
         self
-    }
-
-    /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
-    /// kickout, ban and the concurrent-login rules work as in session mode (see
-    /// [`JwtState`](crate::store::jwt::JwtState)); the store must implement
-    /// [`JwtStore`](crate::store::JwtStore). The idle timeout and [`Auth::renew`] are
-    /// session mode only.
-    ///
-    /// ```
-    /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
-    ///
-    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
-    /// let auth: JwtAuth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
-    /// # let _ = auth;
-    /// ```
-    #[cfg(feature = "jwt")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-    pub fn jwt(self, jwt: crate::mode::jwt::Jwt) -> AuthBuilder<S, crate::mode::jwt::Jwt> {
-        AuthBuilder {
-            store: self.store,
-            clock: self.clock,
-            settings: self.settings,
-            realm: self.realm,
-            event_capacity: self.event_capacity,
-            mode: jwt,
-        }
     }
 }

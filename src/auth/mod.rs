@@ -5,6 +5,8 @@
 //! mode decides to its mode ([`SessionMode`], or `Jwt`).
 
 mod builder;
+#[cfg(feature = "jwt")]
+mod jwt;
 pub(crate) mod watchers;
 
 pub use builder::AuthBuilder;
@@ -315,7 +317,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// The login as the mode gets it: names checked, settings and options applied.
-    fn login_request<'a>(
+    pub(crate) fn login_request<'a>(
         &self,
         user_id: &'a str,
         device: &'a str,
@@ -338,7 +340,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// Reports what a login did: logs, events and watches for an admitted one, the
     /// error for a refused one.
-    fn admitted(
+    pub(crate) fn admitted(
         &self,
         request: LoginRequest<'_>,
         admission: Admission<Issued>,
@@ -560,47 +562,6 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                     .map_or(Reason::InvalidToken, |r| r.reason()),
             )),
         }
-    }
-}
-
-#[cfg(feature = "jwt")]
-#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-impl<S: crate::store::JwtStore> Auth<S, crate::mode::jwt::Jwt> {
-    /// [`Auth::login_with`], putting the application's own `claims` in the token (the
-    /// `ext` claim); handlers read them with [`Identity::claims`].
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use kickout::{Auth, LoginOptions, jwt::{Jwt, JwtKey}, store::MemoryStore};
-    ///
-    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
-    /// struct Role { role: String }
-    ///
-    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
-    /// let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
-    /// let role = Role { role: "admin".into() };
-    /// let login = auth.login_with_claims("10001", "web", LoginOptions::new(), &role).await?;
-    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
-    /// assert_eq!(me.claims::<Role>().unwrap().unwrap(), role);
-    /// # Ok::<(), kickout::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn login_with_claims<T: serde::Serialize>(
-        &self,
-        user_id: &str,
-        device: &str,
-        options: LoginOptions,
-        claims: &T,
-    ) -> Result<Login, Error> {
-        let raw = serde_json::value::to_raw_value(claims)
-            .map_err(|_| Error::InvalidInput { field: "claims" })?;
-        let request = self.login_request(user_id, device, options)?;
-        let admission = self
-            .inner
-            .mode
-            .issue(&self.inner.store, request, Some(&raw))
-            .await?;
-        self.admitted(request, admission)
     }
 }
 

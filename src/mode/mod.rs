@@ -137,7 +137,7 @@ mod sealed {
 }
 
 /// A store that failed a request's read: the request is refused, never let through.
-pub(crate) fn unavailable(error: &StoreError) -> crate::Reason {
+pub(crate) fn unavailable(error: &StoreError) -> crate::rejection::Reason {
     tracing::warn!(%error, "session store unavailable; request refused");
-    crate::Reason::StoreUnavailable
+    crate::rejection::Reason::StoreUnavailable
 }

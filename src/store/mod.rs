@@ -91,8 +91,8 @@ pub enum EndReason {
 impl EndReason {
     /// The reason its token answers with: a ban's tokens say `banned` while the ban
     /// stands, `kicked_out` after.
-    pub fn rejection(self, ban_stands: bool) -> crate::Reason {
-        use crate::Reason;
+    pub fn rejection(self, ban_stands: bool) -> crate::rejection::Reason {
+        use crate::rejection::Reason;
         match self {
             EndReason::LoggedOut => Reason::InvalidToken,
             EndReason::KickedOut => Reason::KickedOut,

@@ -1,0 +1,69 @@
+//! JWT mode's entry points on the handle: the builder's switch to it, and logins with
+//! the application's own claims.
+
+use super::{Auth, AuthBuilder, Login, LoginOptions};
+use crate::error::Error;
+use crate::mode::SessionMode;
+use crate::mode::jwt::Jwt;
+use crate::store::JwtStore;
+
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+impl<S> AuthBuilder<S, SessionMode> {
+    /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
+    /// kickout, ban and the concurrent-login rules work as in session mode (see
+    /// [`JwtState`](crate::store::jwt::JwtState)); the store must implement
+    /// [`JwtStore`](crate::store::JwtStore). The idle timeout and [`Auth::renew`] are
+    /// session mode only.
+    ///
+    /// ```
+    /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
+    ///
+    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+    /// let auth: JwtAuth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    /// # let _ = auth;
+    /// ```
+    pub fn jwt(self, jwt: Jwt) -> AuthBuilder<S, Jwt> {
+        self.with_mode(jwt)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+impl<S: JwtStore> Auth<S, Jwt> {
+    /// [`Auth::login_with`], putting the application's own `claims` in the token (the
+    /// `ext` claim); handlers read them with [`Claims`](crate::Claims) or
+    /// [`Identity::claims`](crate::Identity::claims).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, LoginOptions, jwt::{Jwt, JwtKey}, store::MemoryStore};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Role { role: String }
+    ///
+    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+    /// let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    /// let role = Role { role: "admin".into() };
+    /// let login = auth.login_with_claims("10001", "web", LoginOptions::new(), &role).await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// assert_eq!(me.claims::<Role>().unwrap().unwrap(), role);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn login_with_claims<T: serde::Serialize>(
+        &self,
+        user_id: &str,
+        device: &str,
+        options: LoginOptions,
+        claims: &T,
+    ) -> Result<Login, Error> {
+        let raw = serde_json::value::to_raw_value(claims)
+            .map_err(|_| Error::InvalidInput { field: "claims" })?;
+        let request = self.login_request(user_id, device, options)?;
+        let admission = self
+            .inner
+            .mode
+            .issue(&self.inner.store, request, Some(&raw))
+            .await?;
+        self.admitted(request, admission)
+    }
+}
