@@ -37,22 +37,24 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::error::Error;
-use crate::http::{Anonymous, IdentityRejection, identity, required};
+use crate::http::{Anonymous, Found, IdentityRejection, identity, required};
 use crate::identity::{Identity, UserId};
 use crate::rejection::Rejection;
 
 const LAYER: &str = "kickout::AuthLayer";
 
-fn found(parts: &Parts) -> (Option<&Identity>, Option<&Anonymous>) {
-    (parts.extensions.get(), parts.extensions.get())
+fn found<'a>(parts: &'a Parts) -> Found<'a, impl FnOnce() -> Option<&'a Anonymous>> {
+    Found {
+        identity: parts.extensions.get(),
+        anonymous: || parts.extensions.get(),
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let (id, anonymous) = found(parts);
-        required(id, anonymous, LAYER)
+        required(found(parts), LAYER)
     }
 }
 
@@ -60,8 +62,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        let (id, anonymous) = found(parts);
-        identity(id, anonymous, LAYER)
+        identity(found(parts), LAYER)
     }
 }
 
@@ -69,8 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let (id, anonymous) = found(parts);
-        required(id, anonymous, LAYER).map(|id| UserId(id.user_id_arc().clone()))
+        required(found(parts), LAYER).map(|id| UserId(id.user_id_arc().clone()))
     }
 }
 
@@ -78,8 +78,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for UserId {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        let (id, anonymous) = found(parts);
-        Ok(identity(id, anonymous, LAYER)?.map(|id| UserId(id.user_id_arc().clone())))
+        Ok(identity(found(parts), LAYER)?.map(|id| UserId(id.user_id_arc().clone())))
     }
 }
 
@@ -111,7 +110,6 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S>
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let (id, anonymous) = found(parts);
-        crate::http::claims(&required(id, anonymous, LAYER)?)
+        crate::http::claims(&required(found(parts), LAYER)?)
     }
 }

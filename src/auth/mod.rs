@@ -266,16 +266,18 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
     }
 
-    /// Parses a token; refuses what cannot be one of ours without touching the store.
-    pub(crate) fn prepare(&self, token: &str) -> Result<M::Token, Reason> {
-        self.inner.mode.prepare(token, self.now_ms())
+    /// Parses a token as of `now_ms`; refuses what cannot be one of ours without
+    /// touching the store.
+    pub(crate) fn prepare(&self, token: &str, now_ms: u64) -> Result<M::Token, Reason> {
+        self.inner.mode.prepare(token, now_ms)
     }
 
-    /// Starts the store read of a prepared token (renewing the idle deadline).
-    pub(crate) fn check(&self, token: M::Token) -> M::Check {
+    /// Starts the store read of a prepared token (renewing the idle deadline). A request
+    /// reads the time once, for both steps.
+    pub(crate) fn check(&self, token: M::Token, now_ms: u64) -> M::Check {
         self.inner
             .mode
-            .check(&self.inner.store, token, true, self.now_ms())
+            .check(&self.inner.store, token, true, now_ms)
     }
 
     /// The same read without renewing the idle deadline: a watch re-checking a session
@@ -288,8 +290,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// Checks a token as the layer does: the identity, or the rejection to answer with.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
-        let verdict = match self.prepare(token) {
-            Ok(prepared) => self.check(prepared).await,
+        let now = self.now_ms();
+        let verdict = match self.prepare(token, now) {
+            Ok(prepared) => self.check(prepared, now).await,
             Err(reason) => Err(reason),
         };
         verdict.map_err(|reason| self.rejection(reason))

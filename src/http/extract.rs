@@ -4,38 +4,48 @@ use super::{Anonymous, IdentityRejection};
 use crate::identity::Identity;
 use crate::rejection::{Reason, Rejection};
 
-/// What an extractor finds: the identity the layer put in, `None` for an anonymous
-/// request the layer let through, or the missing layer.
-pub(crate) fn identity(
-    identity: Option<&Identity>,
-    anonymous: Option<&Anonymous>,
+/// What a request's extensions hold for the extractors: the identity the layer put in,
+/// else (looked up only then) the mark of an anonymous request it let through.
+pub(crate) struct Found<'a, F: FnOnce() -> Option<&'a Anonymous>> {
+    pub(crate) identity: Option<&'a Identity>,
+    pub(crate) anonymous: F,
+}
+
+/// What an optional extractor answers: the identity, `None` for an anonymous request,
+/// or the missing layer.
+pub(crate) fn identity<'a>(
+    found: Found<'a, impl FnOnce() -> Option<&'a Anonymous>>,
     layer: &'static str,
 ) -> Result<Option<Identity>, IdentityRejection> {
-    match (identity, anonymous) {
-        (Some(identity), _) => Ok(Some(identity.clone())),
-        (None, Some(_)) => Ok(None),
-        (None, None) => {
+    Ok(anonymous_or(found, layer)?.ok())
+}
+
+/// What a required extractor answers: the identity, or why not.
+pub(crate) fn required<'a>(
+    found: Found<'a, impl FnOnce() -> Option<&'a Anonymous>>,
+    layer: &'static str,
+) -> Result<Identity, IdentityRejection> {
+    anonymous_or(found, layer)?
+        .map_err(|a| IdentityRejection::Anonymous(a.rejection(Reason::MissingToken)))
+}
+
+/// The identity, or the anonymous mark; the missing layer if neither is there.
+fn anonymous_or<'a>(
+    found: Found<'a, impl FnOnce() -> Option<&'a Anonymous>>,
+    layer: &'static str,
+) -> Result<Result<Identity, &'a Anonymous>, IdentityRejection> {
+    if let Some(identity) = found.identity {
+        return Ok(Ok(identity.clone()));
+    }
+    match (found.anonymous)() {
+        Some(anonymous) => Ok(Err(anonymous)),
+        None => {
             tracing::error!(
                 layer,
                 "an Identity extractor ran on a route without a layer"
             );
             Err(IdentityRejection::MissingLayer { layer })
         }
-    }
-}
-
-/// What a required extractor answers: the identity, or why not.
-pub(crate) fn required(
-    identity: Option<&Identity>,
-    anonymous: Option<&Anonymous>,
-    layer: &'static str,
-) -> Result<Identity, IdentityRejection> {
-    match self::identity(identity, anonymous, layer)? {
-        Some(identity) => Ok(identity),
-        None => Err(IdentityRejection::Anonymous(anonymous.map_or_else(
-            || Rejection::new(Reason::MissingToken),
-            |a| a.rejection(Reason::MissingToken),
-        ))),
     }
 }
 

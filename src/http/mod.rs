@@ -11,7 +11,7 @@ mod pipeline;
 #[cfg(all(feature = "jwt", any(feature = "axum", feature = "actix")))]
 pub(crate) use extract::claims;
 #[cfg(any(feature = "axum", feature = "actix"))]
-pub(crate) use extract::{identity, required};
+pub(crate) use extract::{Found, identity, required};
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use pipeline::Anonymous;
 pub(crate) use pipeline::{Pipeline, Start, request_span};

@@ -1,0 +1,210 @@
+//! [`KickoutAuth`] and the service it wraps around the inner one.
+
+use std::future::Future;
+use std::future::{Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use actix_web::HttpResponse;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::{HttpMessage, HttpRequest};
+
+use super::future::ResponseFuture;
+use super::to_actix;
+use crate::auth::Auth;
+use crate::http::{Pipeline, Start, request_span};
+use crate::mode::{Mode, SessionMode};
+use crate::rejection::{Reason, Rejection};
+use crate::store::{MemoryStore, Store};
+use crate::token::TokenSource;
+use crate::token::extract::{Carrier, Wanted};
+
+/// The carrier of an actix request.
+#[derive(Clone, Copy)]
+struct ActixParts<'a>(&'a HttpRequest);
+
+impl<'a> Carrier<'a> for ActixParts<'a> {
+    fn values(self, name: Wanted<'_>) -> impl Iterator<Item = &'a [u8]> {
+        use actix_web::http::header::{AUTHORIZATION, COOKIE};
+        let headers = self.0.headers();
+        let values = match name {
+            Wanted::Authorization => headers.get_all(AUTHORIZATION),
+            Wanted::Cookie => headers.get_all(COOKIE),
+            Wanted::Header(name) => headers.get_all(name.as_str()),
+        };
+        values.map(|v| v.as_bytes())
+    }
+
+    fn query(self) -> Option<&'a str> {
+        Some(self.0.query_string()).filter(|q| !q.is_empty())
+    }
+}
+
+/// The middleware factory: wrap an app or a scope with it.
+///
+/// ```
+/// use actix_web::{App, HttpResponse, web};
+/// use kickout::{Auth, TokenSource, actix::KickoutAuth, store::MemoryStore};
+///
+/// let auth = Auth::new(MemoryStore::new());
+/// // Anonymous requests pass without an identity; bad or revoked tokens do not.
+/// let public = KickoutAuth::new(auth.clone()).optional();
+/// // A route where browsers' EventSource sends ?access_token=.
+/// let events = KickoutAuth::new(auth.clone()).source(TokenSource::bearer().with_query("access_token"));
+/// // Refusals in the application's own format.
+/// let custom = KickoutAuth::new(auth)
+///     .on_rejection(|r: kickout::Rejection| HttpResponse::Unauthorized().body(r.reason().code()));
+/// let app = App::new().service(web::scope("/events").wrap(events));
+/// # let _ = (public, custom, app);
+/// ```
+pub struct KickoutAuth<S = MemoryStore, M = SessionMode> {
+    pub(super) pipeline: Arc<Pipeline<S, M>>,
+    on_rejection: Option<OnRejection>,
+}
+
+/// An application's own answer to a refused request.
+type OnRejection = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
+
+impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KickoutAuth")
+            .field("source", &self.pipeline.source)
+            .field("optional", &self.pipeline.optional)
+            .field("on_rejection", &self.on_rejection.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, M> Clone for KickoutAuth<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            pipeline: self.pipeline.clone(),
+            on_rejection: self.on_rejection.clone(),
+        }
+    }
+}
+
+impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
+    /// The response to a refused request: the application's, or the default JSON.
+    pub(super) fn refuse<B>(
+        &self,
+        req: ServiceRequest,
+        reason: Reason,
+    ) -> ServiceResponse<actix_web::body::EitherBody<B>> {
+        let rejection = self.pipeline.refuse(reason);
+        let response = match &self.on_rejection {
+            Some(f) => f(rejection),
+            None => to_actix(rejection.into_http()),
+        };
+        req.into_response(response).map_into_right_body()
+    }
+
+    /// Authenticates with `auth`, reading `Authorization: Bearer`.
+    pub fn new(auth: Auth<S, M>) -> Self {
+        Self {
+            pipeline: Arc::new(Pipeline::new(auth)),
+            on_rejection: None,
+        }
+    }
+
+    /// Where to read the token (default `Authorization: Bearer`).
+    pub fn source(mut self, source: TokenSource) -> Self {
+        Arc::make_mut(&mut self.pipeline).source = source;
+        self
+    }
+
+    /// Let requests without a token through without an identity.
+    pub fn optional(mut self) -> Self {
+        Arc::make_mut(&mut self.pipeline).optional = true;
+        self
+    }
+
+    /// Answer refused requests with `f` instead of the default JSON (the same hook as
+    /// the tower layer's [`on_rejection`](crate::AuthLayer::on_rejection)).
+    pub fn on_rejection(
+        mut self,
+        f: impl Fn(Rejection) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_rejection = Some(Arc::new(f));
+        self
+    }
+}
+
+impl<Svc, B, S, M> Transform<Svc, ServiceRequest> for KickoutAuth<S, M>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    S: Store,
+    M: Mode<S>,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = KickoutAuthMiddleware<Svc, S, M>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: Svc) -> Self::Future {
+        ready(Ok(KickoutAuthMiddleware {
+            service: Rc::new(service),
+            auth: self.clone(),
+        }))
+    }
+}
+
+/// The service of [`KickoutAuth`].
+pub struct KickoutAuthMiddleware<Svc, S = MemoryStore, M = SessionMode> {
+    service: Rc<Svc>,
+    auth: KickoutAuth<S, M>,
+}
+
+impl<Svc, S, M> std::fmt::Debug for KickoutAuthMiddleware<Svc, S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KickoutAuthMiddleware")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, B, S, M> Service<ServiceRequest> for KickoutAuthMiddleware<Svc, S, M>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    S: Store,
+    M: Mode<S>,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = ResponseFuture<Svc, B, S, M>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let pipeline = &self.auth.pipeline;
+        let mut check = match pipeline.start(ActixParts(req.request())) {
+            Start::Check(check) => check,
+            Start::Anonymous => {
+                req.extensions_mut().insert(pipeline.anonymous());
+                return ResponseFuture::call(self.service.call(req), tracing::Span::none());
+            }
+            Start::Refuse(reason) => return ResponseFuture::respond(self.auth.refuse(req, reason)),
+        };
+        // As the tower layer does: a store that answers from memory is done at the first
+        // poll, so the request goes straight on, with no allocation. A pending check is
+        // polled again with the real waker by the response future.
+        match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(identity)) => {
+                let span = request_span(&identity);
+                req.extensions_mut().insert(identity);
+                let future = span.in_scope(|| self.service.call(req));
+                ResponseFuture::call(future, span)
+            }
+            Poll::Ready(Err(reason)) => ResponseFuture::respond(self.auth.refuse(req, reason)),
+            Poll::Pending => {
+                ResponseFuture::check(check, req, Rc::clone(&self.service), self.auth.clone())
+            }
+        }
+    }
+}
