@@ -63,11 +63,11 @@ impl Config {
         builder.build()
     }
 
-    /// The JWT-mode handle the demos use. JWT mode has no idle timeout:
-    /// `IDLE_TIMEOUT_SECS` is refused there rather than ignored.
+    /// The JWT-mode handle the demos use. JWT mode has no idle timeout yet (the
+    /// handle's type has no such setting): `IDLE_TIMEOUT_SECS` is reported, not applied.
     pub fn jwt_auth<S: JwtStore>(&self, store: S) -> JwtAuth<S> {
         if self.idle_timeout.is_some() {
-            panic!("IDLE_TIMEOUT_SECS: JWT mode has no idle timeout");
+            eprintln!("IDLE_TIMEOUT_SECS is not applied: JWT mode has no idle timeout yet");
         }
         let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
         match kickout::jwt::Jwt::new(key) {
