@@ -447,3 +447,45 @@ async fn a_kid_less_key_rotation_keeps_old_tokens() {
     let app = suite::app(&handle(store, &clock, rotated).build());
     assert_eq!(me(&app, token.as_str()).await, Ok("10001:web".into()));
 }
+
+#[test]
+fn keys_of_another_family_and_short_hmac_secrets_are_refused() {
+    let public = include_bytes!("keys/rsa_public.pem");
+    let private = include_bytes!("keys/rsa_private.pem");
+    // An RSA public key taken as an HMAC secret: whoever has the public key could sign.
+    let rsa_as_hmac =
+        JwtKey::verify_only(Algorithm::HS256, DecodingKey::from_rsa_pem(public).unwrap());
+    assert!(hs(SECRET).verify_with(rsa_as_hmac).is_err());
+    let ec_as_hmac = JwtKey::verify_only(
+        Algorithm::HS256,
+        DecodingKey::from_ec_pem(include_bytes!("keys/ec_public.pem")).unwrap(),
+    );
+    assert!(hs(SECRET).verify_with(ec_as_hmac).is_err());
+    // An RSA private key cannot sign HS256 tokens either, nor a secret RS256 ones.
+    let mixed = JwtKey::new(
+        Algorithm::HS256,
+        EncodingKey::from_rsa_pem(private).unwrap(),
+        DecodingKey::from_secret(SECRET),
+    );
+    assert!(Jwt::new(mixed).is_err());
+    let secret_as_rsa = JwtKey::verify_only(Algorithm::RS256, DecodingKey::from_secret(SECRET));
+    assert!(hs(SECRET).verify_with(secret_as_rsa).is_err());
+    // RFC 7518 §3.2: an HMAC secret at least as long as the hash output.
+    let with = |alg: Algorithm, len: usize| {
+        let secret = vec![7u8; len];
+        Jwt::new(JwtKey::new(
+            alg,
+            EncodingKey::from_secret(&secret),
+            DecodingKey::from_secret(&secret),
+        ))
+    };
+    for (alg, min) in [
+        (Algorithm::HS256, 32),
+        (Algorithm::HS384, 48),
+        (Algorithm::HS512, 64),
+    ] {
+        assert!(with(alg, min - 1).is_err(), "{alg:?}");
+        assert!(with(alg, min).is_ok(), "{alg:?}");
+    }
+    assert!(Jwt::new(JwtKey::hs256(b"short")).is_err());
+}

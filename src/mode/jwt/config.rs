@@ -25,14 +25,16 @@ use crate::token::SessionId;
 /// sign with.
 ///
 /// HMAC secrets have shortcuts; RSA, EC and EdDSA keys come from `jsonwebtoken`'s own
-/// constructors (PEM or DER):
+/// constructors (PEM or DER). [`Jwt::new`] and [`Jwt::verify_with`] refuse a key of
+/// another family than its algorithm (a public key taken as an HMAC secret would let its
+/// holders sign) and an HMAC secret shorter than the hash (32, 48, 64 bytes):
 ///
 /// ```
 /// use kickout::jwt::{Algorithm, DecodingKey, JwtKey};
 ///
 /// let current = JwtKey::hs256(b"a secret of at least thirty-two bytes!!").kid("2026-11");
 /// // Verification only (the public half of a retired or foreign signing key):
-/// let public = JwtKey::verify_only(Algorithm::HS256, DecodingKey::from_secret(b"old secret")).kid("2026-10");
+/// let public = JwtKey::verify_only(Algorithm::HS256, DecodingKey::from_secret(b"last month's secret, 32 bytes long")).kid("2026-10");
 /// # let _ = (current, public);
 /// ```
 pub struct JwtKey {
@@ -89,6 +91,25 @@ impl JwtKey {
     }
 }
 
+/// The secret of an HMAC key, at least as long as the hash's output (RFC 7518 §3.2).
+fn hmac_secret(alg: Algorithm, key: &DecodingKey) -> Result<&[u8], JwtKeyError> {
+    let secret = key
+        .try_get_as_bytes()
+        .map_err(|e| JwtKeyError(e.to_string()))?;
+    let min = match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    };
+    if secret.len() < min {
+        return Err(JwtKeyError(format!(
+            "an {alg:?} secret needs at least {min} bytes (RFC 7518 section 3.2), not {}",
+            secret.len()
+        )));
+    }
+    Ok(secret)
+}
+
 /// A key ready to verify.
 struct Verifying {
     alg: Algorithm,
@@ -107,17 +128,15 @@ enum Verifier {
 
 impl Verifier {
     fn new(alg: Algorithm, key: &DecodingKey) -> Result<Self, JwtKeyError> {
-        let secret = || {
-            key.try_get_as_bytes()
-                .map_err(|e| JwtKeyError(e.to_string()))
-                .and_then(|s| {
-                    if s.is_empty() {
-                        Err(JwtKeyError("an empty HMAC secret".into()))
-                    } else {
-                        Ok(s)
-                    }
-                })
-        };
+        // A key of another family would be read as raw bytes: an RSA or EC public key
+        // taken as an HMAC secret lets anyone who has the public key sign tokens.
+        if key.family() != alg.family() {
+            return Err(JwtKeyError(format!(
+                "a {:?} key cannot verify {alg:?} tokens",
+                key.family()
+            )));
+        }
+        let secret = || hmac_secret(alg, key);
         let bad = |_| JwtKeyError("an HMAC secret of a bad length".into());
         Ok(match alg {
             Algorithm::HS256 => Self::Hs256(Hmac::new_from_slice(secret()?).map_err(bad)?),
@@ -211,6 +230,13 @@ impl Jwt {
         let encoding = key
             .encoding
             .ok_or_else(|| JwtKeyError("the signing key has no private half".into()))?;
+        if encoding.family() != key.alg.family() {
+            return Err(JwtKeyError(format!(
+                "a {:?} key cannot sign {:?} tokens",
+                encoding.family(),
+                key.alg
+            )));
+        }
         let mut header = Header::new(key.alg);
         header.kid = key.kid.clone();
         // Encode once to learn our header segment exactly as jsonwebtoken writes it.
