@@ -450,12 +450,20 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         self.kick(user_id, None).await
     }
 
-    /// Ends the user's live sessions on one device; returns how many.
+    /// Ends the user's live sessions on one device; returns how many. An invalid user id
+    /// or device name (empty, over 128 bytes, control characters) is
+    /// [`Error::InvalidInput`], as at login.
     pub async fn kickout_device(&self, user_id: &str, device: &str) -> Result<usize, Error> {
         self.kick(user_id, Some(device)).await
     }
 
     async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
+        // An empty or control-character name is no user or device: refused, so no store
+        // reads it as "every device" or as nothing.
+        check_name("user_id", user_id)?;
+        if let Some(device) = device {
+            check_name("device", device)?;
+        }
         let now = self.now_ms();
         // A generation bump, or tombstones: nothing is replaced along the way.
         let Ends { ended, .. } = self

@@ -78,8 +78,9 @@ const DEFAULT_MAX_LEN: usize = 4096;
 /// query string (`?access_token=`, RFC 6750 §2.3) only when explicitly enabled — tokens in
 /// URLs end up in logs and `Referer` headers.
 ///
-/// Exactly one token may be offered: two `Authorization` headers, or a header plus an
-/// enabled cookie or query parameter, are refused as `invalid_request`.
+/// Exactly one token may be offered: two `Authorization` headers, two cookies of the
+/// token's name, or a header plus an enabled cookie or query parameter, are refused as
+/// `invalid_request`.
 ///
 /// ```
 /// use kickout::TokenSource;
@@ -200,15 +201,15 @@ impl TokenSource {
             }
         }
         if let Some(name) = &self.cookie {
-            // Browsers send a name twice when cookies of several paths match, the most
-            // specific first (RFC 6265 §5.4): take the first.
-            let first = req
+            // Two cookies of the token's name (several paths or domains match) are two
+            // tokens, whichever a browser sends first: ambiguous, like two headers.
+            let pairs = req
                 .values(Wanted::Cookie)
                 .filter_map(|value| std::str::from_utf8(value).ok())
                 .flat_map(|value| value.split(';'))
                 .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(k, _)| k == name);
-            if let Some((_, v)) = first {
+                .filter(|(k, _)| k == name);
+            for (_, v) in pairs {
                 offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
             }
         }
@@ -368,15 +369,22 @@ mod tests {
     #[test]
     fn cookie_header_and_query_sources() {
         let uri = Uri::from_static("/events?x=1&access_token=ab%2Bc");
-        let h = headers(&[
-            ("cookie", b"a=1; sid=tok; b=2; sid=older"),
-            ("x-token", b"xt"),
-        ]);
+        let h = headers(&[("cookie", b"a=1; sid=tok; b=2"), ("x-token", b"xt")]);
         let got = |s: TokenSource| {
             s.extract(HttpParts(&h, &uri))
                 .map(|t| t.map(Cow::into_owned))
         };
         assert_eq!(got(TokenSource::cookie("sid")), Ok(Some("tok".into())));
+        // Two cookies of the name, in one header or two: two tokens.
+        for twice in [
+            headers(&[("cookie", b"a=1; sid=tok; b=2; sid=older")]),
+            headers(&[("cookie", b"sid=tok"), ("cookie", b"sid=older")]),
+        ] {
+            assert_eq!(
+                TokenSource::cookie("sid").extract(HttpParts(&twice, &uri)),
+                Err(Reason::InvalidRequest)
+            );
+        }
         assert_eq!(
             got(TokenSource::header(HeaderName::from_static("x-token"))),
             Ok(Some("xt".into()))

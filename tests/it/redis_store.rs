@@ -50,6 +50,12 @@ async fn the_suite_on_a_three_node_cluster() {
     };
     suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Session));
     suite::all_cases!(run_in_sequence!(cluster.store().await, suite::Jwt));
+    // A timeout of Duration::MAX is a timeout that never fires, not an overflow panic.
+    let store = kickout::store::RedisStore::builder(&cluster.urls())
+        .timeout(std::time::Duration::MAX)
+        .connect()
+        .await;
+    assert!(store.is_ok());
 }
 
 mod shared {

@@ -116,13 +116,40 @@ impl fmt::Debug for RedisStore {
 }
 
 /// Builds a [`RedisStore`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct RedisStoreBuilder {
     urls: Vec<String>,
     cluster: bool,
     prefix: String,
     timeout: Duration,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs may carry a password (`redis://:secret@host`): never print it.
+        let urls: Vec<String> = self.urls.iter().map(|u| redacted(u)).collect();
+        f.debug_struct("RedisStoreBuilder")
+            .field("urls", &urls)
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A URL with its credentials (anything between `://` and the last `@` of its
+/// authority) replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => url.to_owned(),
+    }
 }
 
 impl RedisStoreBuilder {
@@ -161,7 +188,8 @@ impl RedisStoreBuilder {
                 .retries(1)
                 .build()
                 .map_err(unavailable)?;
-            let conn = tokio::time::timeout(self.timeout * 5, client.get_async_connection())
+            let wait = self.timeout.saturating_mul(5);
+            let conn = tokio::time::timeout(wait, client.get_async_connection())
                 .await
                 .map_err(|_| StoreError::Unavailable("timed out connecting to the cluster".into()))?
                 .map_err(unavailable)?;
@@ -357,5 +385,25 @@ pub(super) fn rule_args(rule: LoginRule) -> (u32, u8) {
         Limit::Unlimited => (0, 0),
         Limit::PerDevice(n) => (n, 1),
         Limit::PerUser(n) => (n, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_password() {
+        let builder = RedisStore::builder(
+            "redis://:s3cret@127.0.0.1:6379/0,rediss://user:hunter2@[::1]:7000?x=1",
+        );
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("***@127.0.0.1:6379/0"), "{shown}");
+        assert_eq!(redacted("redis://127.0.0.1"), "redis://127.0.0.1");
+        assert_eq!(redacted("unix:/tmp/x"), "unix:/tmp/x");
     }
 }

@@ -90,4 +90,25 @@ pub async fn names_are_validated<S: Stores, K: Kind<S>>(store: S) {
     }
     let max = "u".repeat(128);
     assert!(auth.login(&max, "日本語").await.is_ok());
+    // The same names are refused by kickouts and bans: no store reads "" as every device.
+    for (user, device) in [("", None), ("u", Some("")), ("u", Some("w\0"))] {
+        let e = match device {
+            None => auth.kickout(user).await.unwrap_err(),
+            Some(d) => auth.kickout_device(user, d).await.unwrap_err(),
+        };
+        assert!(
+            matches!(e, Error::InvalidInput { .. }),
+            "{user:?} {device:?}"
+        );
+    }
+    assert!(matches!(
+        auth.ban("", secs(5)).await.unwrap_err(),
+        Error::InvalidInput { .. }
+    ));
+    assert_eq!(auth.sessions("u").await.unwrap().len(), 0);
+    assert_eq!(
+        auth.sessions(&max).await.unwrap().len(),
+        1,
+        "nothing was kicked"
+    );
 }
