@@ -2,7 +2,9 @@
 
 use super::{Anonymous, IdentityRejection};
 use crate::identity::Identity;
-use crate::rejection::{Reason, Rejection};
+use crate::rejection::Reason;
+#[cfg(feature = "jwt")]
+use crate::rejection::Rejection;
 
 /// What a request's extensions hold for the extractors: the identity the layer put in,
 /// else (looked up only then) the mark of an anonymous request it let through.

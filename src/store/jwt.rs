@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::limits::{MAX_BUMPS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
+use super::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
 use super::{Admission, EndReason, Ended, Ends, SessionInfo, Store, StoreError};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, user_tag};
@@ -210,7 +210,14 @@ impl JwtState {
         self.generation += 1;
     }
 
-    fn bump_device(&mut self, device: &str, reason: EndReason, now_ms: u64) {
+    /// Bumps one device's generation; past [`MAX_DEVICES`] devices, one user bump
+    /// replaces every live token instead, and those are returned.
+    fn bump_device(
+        &mut self,
+        device: &str,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Vec<(String, JwtEntry)> {
         let until_ms = self.max_exp_ms;
         let d = self.devices.entry(device.to_owned()).or_default();
         let bump = Bump {
@@ -220,6 +227,14 @@ impl JwtState {
         };
         push_bump(&mut d.bumps, d.generation, bump);
         d.generation += 1;
+        if self.devices.len() <= MAX_DEVICES {
+            return Vec::new();
+        }
+        // Every token older than the user bump is ended by it, so no device generation
+        // is needed any more: they may all restart.
+        self.bump_user(EndReason::Replaced, now_ms);
+        self.devices.clear();
+        std::mem::take(&mut self.index).into_iter().collect()
     }
 
     /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces every live token,
@@ -268,11 +283,17 @@ impl JwtState {
                 let mut pending = Vec::new();
                 if excess == scope.len() {
                     // Every token in scope goes: one generation bump ends them all.
-                    match rule.limit() {
-                        Limit::PerDevice(_) => {
-                            self.bump_device(&entry.device, EndReason::Replaced, now_ms)
+                    if let Limit::PerDevice(_) = rule.limit() {
+                        // Remove the scope first: what a device bound folds is the rest.
+                        for j in &scope {
+                            if let Some(e) = self.index.remove(j) {
+                                replaced.push((j.clone(), e));
+                            }
                         }
-                        _ => self.bump_user(EndReason::Replaced, now_ms),
+                        let overflow = self.bump_device(&entry.device, EndReason::Replaced, now_ms);
+                        replaced.extend(overflow);
+                    } else {
+                        self.bump_user(EndReason::Replaced, now_ms);
                     }
                 } else {
                     for j in scope.iter().take(excess) {
@@ -319,30 +340,34 @@ impl JwtState {
     }
 
     /// Ends every token of the user (or of one device) with one generation bump;
-    /// returns those that were live.
+    /// returns those that were live, and those a device bound replaced (see
+    /// [`MAX_DEVICES`]).
     pub fn end_user(
         &mut self,
         device: Option<&str>,
         reason: EndReason,
         now_ms: u64,
-    ) -> Vec<(String, JwtEntry)> {
+    ) -> (Tokens, Tokens) {
         self.prune(now_ms);
-        let ended: Vec<(String, JwtEntry)> = self
+        let ended: Tokens = self
             .oldest_first(|e| device.is_none_or(|d| *e.device == *d))
             .into_iter()
             .map(|(j, e)| (j.clone(), e.clone()))
             .collect();
         if ended.is_empty() {
-            return ended;
-        }
-        match device {
-            None => self.bump_user(reason, now_ms),
-            Some(d) => self.bump_device(d, reason, now_ms),
+            return (ended, Vec::new());
         }
         for (j, _) in &ended {
             self.index.remove(j);
         }
-        ended
+        let replaced = match device {
+            None => {
+                self.bump_user(reason, now_ms);
+                Vec::new()
+            }
+            Some(d) => self.bump_device(d, reason, now_ms),
+        };
+        (ended, replaced)
     }
 
     /// Revokes one token; returns it if it was live, with the tokens a blacklist
@@ -380,6 +405,9 @@ pub(super) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Opt
         expires_at_ms: e.expires_at_ms,
     })
 }
+
+/// Index entries by `jti`, as operations return them.
+pub type Tokens = Vec<(String, JwtEntry)>;
 
 /// Records a bump, forgetting the oldest past [`MAX_BUMPS`].
 fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
@@ -557,7 +585,7 @@ mod tests {
         for device in ["a", "b", "c"] {
             h.login(device, LoginRule::unlimited());
         }
-        let ended = h.state.end_user(None, EndReason::KickedOut, h.now);
+        let (ended, _) = h.state.end_user(None, EndReason::KickedOut, h.now);
         assert_eq!(ended.len(), 3);
         assert_eq!(h.state.bumps.len(), 1);
         // The same millisecond: generations, not times, tell old from new.
@@ -591,6 +619,37 @@ mod tests {
         assert_eq!(overflow[0].0, h.issued[0].jti);
         assert_eq!(h.reason(0), Some(EndReason::Replaced));
         assert!(h.state.revoked.is_empty() && h.state.index.is_empty());
+    }
+
+    #[test]
+    fn logins_on_ever_new_devices_keep_the_state_bounded() {
+        let mut h = Harness::default();
+        // Each device twice: the second login replaces the first with a device bump.
+        for i in 0..10_000 {
+            let device = format!("d{i}");
+            h.login(&device, LoginRule::one_per_device());
+            h.login(&device, LoginRule::one_per_device());
+            h.now += 1;
+        }
+        assert!(
+            h.state.devices.len() <= MAX_DEVICES,
+            "{}",
+            h.state.devices.len()
+        );
+        assert!(h.state.index.len() <= MAX_LIVE_TOKENS);
+        assert!(h.state.bumps.len() <= MAX_BUMPS);
+        // Whatever was folded, the state agrees with itself: a token is live exactly
+        // when it is listed.
+        for (i, t) in h.issued.iter().enumerate() {
+            let listed = h.state.index.contains_key(&t.jti);
+            assert_eq!(h.state.ended(t.token()).is_none(), listed, "token {i}");
+        }
+        // The last token of the last device lives.
+        assert!(
+            h.state
+                .ended(h.issued[h.issued.len() - 1].token())
+                .is_none()
+        );
     }
 
     #[test]
@@ -705,7 +764,7 @@ mod tests {
                         }
                     }
                     Op::Kickout => {
-                        let n = h.state.end_user(None, EndReason::KickedOut, now).len();
+                        let n = h.state.end_user(None, EndReason::KickedOut, now).0.len();
                         let live = model.iter().filter(|t| t.live(now)).count();
                         prop_assert_eq!(n, live);
                         if n > 0 {
@@ -715,7 +774,7 @@ mod tests {
                         }
                     }
                     Op::KickoutDevice(d) => {
-                        let n = h.state.end_user(Some(DEVICES[d]), EndReason::KickedOut, now).len();
+                        let n = h.state.end_user(Some(DEVICES[d]), EndReason::KickedOut, now).0.len();
                         if n > 0 {
                             for t in model.iter_mut().filter(|t| t.device == d) {
                                 t.end(now, EndReason::KickedOut);
@@ -752,6 +811,7 @@ mod tests {
                 prop_assert!(h.state.revoked.len() <= MAX_REVOKED);
                 prop_assert!(h.state.bumps.len() <= MAX_BUMPS);
                 prop_assert!(h.state.devices.values().all(|d| d.bumps.len() <= MAX_BUMPS));
+                prop_assert!(h.state.devices.len() <= MAX_DEVICES);
             }
         }
     }

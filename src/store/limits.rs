@@ -32,6 +32,13 @@ pub const MAX_BUMPS: usize = 32;
 /// user-generation bump (every live token of the user is then `replaced`).
 pub const MAX_REVOKED: usize = MAX_LIVE_TOKENS;
 
+/// Most devices with a generation of their own per user in JWT mode: each re-login or
+/// kickout on a device keeps its generation (and bumps) for as long as its tokens could
+/// live, so without a bound one account could grow the state every request reads by
+/// logging in on ever new device names. One more folds them all into one user bump
+/// (every live token of the user is then `replaced`).
+pub const MAX_DEVICES: usize = 64;
+
 /// 1 to [`MAX_NAME_LEN`] bytes, no control characters.
 pub(crate) fn valid_name(value: &str) -> bool {
     !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control)

@@ -695,8 +695,8 @@ impl JwtStore for MemoryStore {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
                         return Ends::default();
                     };
-                    let ended = state.end_user(device, reason, now_ms);
-                    (user_id.to_owned(), ended, Vec::new())
+                    let (ended, replaced) = state.end_user(device, reason, now_ms);
+                    (user_id.to_owned(), ended, replaced)
                 }
                 JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
                     // A logout names its user; an operator's call by id finds the user
@@ -748,7 +748,7 @@ impl JwtStore for MemoryStore {
             let ended = shard
                 .jwt
                 .get_mut(user_id)
-                .map(|state| state.end_user(None, EndReason::Banned, now_ms))
+                .map(|state| state.end_user(None, EndReason::Banned, now_ms).0)
                 .unwrap_or_default();
             shard.set_ban(user_id, until_ms);
             shard.jwt_infos(user_id, tag, &ended)

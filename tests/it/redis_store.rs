@@ -208,6 +208,50 @@ mod shared {
         }
     }
 
+    /// 10,000 re-logins on ever new device names (each a device generation bump) keep
+    /// the state a request reads within a stated size, and a request's cost flat.
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn device_churn_keeps_the_jwt_state_bounded() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+            b"a secret of thirty-two bytes!!!!",
+        ))
+        .unwrap();
+        let auth = Auth::builder(store)
+            .login_rule(LoginRule::one_per_device())
+            .jwt(jwt)
+            .build();
+        let app = suite::app(&auth);
+        let first = auth.login("1", "d0").await.unwrap().token;
+        let mut last = first.clone();
+        let mut largest = 0usize;
+        for i in 0..10_000 {
+            let device = format!("d{i}");
+            auth.login("1", &device).await.unwrap();
+            last = auth.login("1", &device).await.unwrap().token;
+            if i % 500 == 0 {
+                let key = server.cli(&["--scan", "--pattern", "*}:j:1"]).unwrap();
+                let len: usize = server
+                    .cli(&["strlen", key.trim()])
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                largest = largest.max(len);
+            }
+        }
+        // 64 devices with a bump or two each, plus the user's bumps: a few kilobytes.
+        assert!(largest < 16 * 1024, "the state grew to {largest} bytes");
+        assert_eq!(
+            suite::me(&app, first.as_str()).await,
+            suite::err(Reason::Replaced)
+        );
+        assert_eq!(suite::me(&app, last.as_str()).await, Ok("1:d9999".into()));
+    }
+
     #[cfg(feature = "jwt")]
     #[tokio::test]
     async fn a_lost_jwt_state_never_revives_tokens() {

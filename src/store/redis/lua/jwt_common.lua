@@ -21,6 +21,7 @@ local function jload(k)
 end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
+local MAX_DEVICES = @MAX_DEVICES@
 local function jopen(base, user)
   local st = jload(base .. 'j:' .. user)
   local fresh = st == nil
@@ -66,12 +67,30 @@ local function bump_user(st, reason, nowstr)
   st.g = st.g + 1
   trim(st.gb)
 end
-local function bump_device(st, dv, reason, nowstr)
+-- Moves every live token to the victims: a bound's bump replaced them.
+local function replace_all(base, ix)
+  for k, e in pairs(ix) do
+    for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
+    table.insert(JVICTIM_IDS, k)
+    ix[k] = nil
+    redis.call('DEL', base .. 'jt:' .. k)
+  end
+end
+-- Past MAX_DEVICES devices with a generation, one user bump replaces every live token,
+-- and no device generation is needed any more.
+local function bump_device(base, st, ix, dv, reason, nowstr)
   local d = st.d[dv] or {g = 0, b = {}}
   d.b[tostring(d.g)] = {reason, nowstr, st.mx}
   d.g = d.g + 1
   trim(d.b)
   st.d[dv] = d
+  local count = 0
+  for _ in pairs(st.d) do count = count + 1 end
+  if count > MAX_DEVICES then
+    bump_user(st, 'r', nowstr)
+    st.d = {}
+    replace_all(base, ix)
+  end
 end
 local function revoke(base, st, ix, j, bump, nowstr)
   st.bl[j] = bump
@@ -80,12 +99,7 @@ local function revoke(base, st, ix, j, bump, nowstr)
   if count > MAX_REVOKED then
     bump_user(st, 'r', nowstr)
     st.bl = {}
-    for k, e in pairs(ix) do
-      for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
-      table.insert(JVICTIM_IDS, k)
-      ix[k] = nil
-      redis.call('DEL', base .. 'jt:' .. k)
-    end
+    replace_all(base, ix)
   end
 end
 local function oldest_first(ix, keep)

@@ -1,6 +1,6 @@
 -- KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
 -- mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
--- exp)..., and if a blacklist overflow replaced tokens: '|', replaced (same)...}.
+-- exp)..., and if a bound (blacklist, devices) replaced tokens: '|', replaced (same)...}.
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local user = ARGV[6]
 if mode == 't' then
@@ -19,8 +19,9 @@ if mode == 't' then
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
   if #ended > 0 then
-    if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(st, ARGV[5], reason, nowstr) end
+    -- Take them first: what a device bound folds is the rest.
     for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+    if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(base, st, ix, ARGV[5], reason, nowstr) end
   end
 end
 jsave(base, user, st, ix, now)

@@ -16,8 +16,9 @@ if max > 0 then
     if ARGV[10] == '1' then return {'limit'} end
     local excess = #scope - max + 1
     if excess == #scope then
-      if ARGV[9] == '1' then bump_device(st, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
+      -- Take the scope first: what a device bound folds is the rest.
       for k = 1, excess do take(base, ix, scope[k][3], replaced) end
+      if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
     else
       local bumps = {}
       for k = 1, excess do
@@ -26,10 +27,10 @@ if max > 0 then
         take(base, ix, j, replaced)
       end
       for k = 1, excess do revoke(base, st, ix, scope[k][3], bumps[k], nowstr) end
-      for _, v in ipairs(JVICTIMS) do table.insert(replaced, v) end
     end
   end
 end
+for _, v in ipairs(JVICTIMS) do table.insert(replaced, v) end
 local live = 0
 for _ in pairs(ix) do live = live + 1 end
 if live >= @MAX_LIVE_TOKENS@ then
