@@ -51,10 +51,25 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
     /// Inserts an entry. A full shard first keeps only the entries `keep` accepts; if
     /// that frees nothing it is emptied.
     pub(crate) fn insert(&self, key: K, value: V, keep: impl Fn(&V) -> bool) {
+        self.insert_if(key, value, keep, || true);
+    }
+
+    /// [`Bounded::insert`] if `still` holds, asked under the shard's lock: a writer that
+    /// makes it false before removing the key cannot be overtaken by this insert.
+    pub(crate) fn insert_if(
+        &self,
+        key: K,
+        value: V,
+        keep: impl Fn(&V) -> bool,
+        still: impl FnOnce() -> bool,
+    ) {
         let Some(shard) = self.shard(&key) else {
             return;
         };
         let mut shard = write_lock(shard);
+        if !still() {
+            return;
+        }
         if shard.len() >= self.per_shard {
             shard.retain(|_, v| keep(v));
             if shard.len() >= self.per_shard {

@@ -3,7 +3,7 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -83,22 +83,37 @@ struct Shared {
     /// Whether the feed is followed: until then, and after it closed, nothing is cached.
     listening: AtomicBool,
     following: Following,
+    /// Raised by every invalidation before it removes anything: a store read that began
+    /// before an invalidation does not put its (possibly revoked) answer in afterwards.
+    invalidations: AtomicU64,
 }
 
 impl Shared {
     fn forget(&self, ids: impl IntoIterator<Item = SessionId>) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
         for id in ids {
             self.entries.remove(&id);
         }
+    }
+
+    fn forget_all(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
     }
 
     fn fresh(&self, at_ms: u64, now_ms: u64) -> bool {
         now_ms >= at_ms && now_ms - at_ms < self.max_age_ms
     }
 
-    fn put(&self, id: SessionId, value: Cached, now_ms: u64) {
-        self.entries
-            .insert(id, (value, now_ms), |(_, at)| self.fresh(*at, now_ms));
+    /// Caches a store's answer, unless an invalidation came since the read began (at
+    /// `invalidations == seen`).
+    fn put(&self, id: SessionId, value: Cached, now_ms: u64, seen: u64) {
+        self.entries.insert_if(
+            id,
+            (value, now_ms),
+            |(_, at)| self.fresh(*at, now_ms),
+            || self.invalidations.load(Ordering::SeqCst) == seen,
+        );
     }
 
     fn get(&self, id: &SessionId, now_ms: u64) -> Option<Cached> {
@@ -114,12 +129,12 @@ impl Follower for Shared {
     }
 
     fn resync(&self) {
-        self.entries.clear();
+        self.forget_all();
     }
 
     fn closed(&self) {
         self.listening.store(false, Ordering::Release);
-        self.entries.clear();
+        self.forget_all();
     }
 }
 
@@ -134,6 +149,7 @@ impl<S: Store> NearCache<S> {
                 max_age_ms: millis(max_age),
                 listening: AtomicBool::new(false),
                 following: Following::default(),
+                invalidations: AtomicU64::new(0),
             }),
         }
     }
@@ -189,6 +205,8 @@ struct Fill<O> {
     shared: Arc<Shared>,
     id: SessionId,
     now_ms: u64,
+    /// The invalidation count when the read began.
+    seen: u64,
     live: fn(&O) -> Option<Cached>,
 }
 
@@ -205,7 +223,7 @@ where
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
                 if let Some(fill) = fill.take() {
                     if let Some(cached) = (fill.live)(&out) {
-                        fill.shared.put(fill.id, cached, fill.now_ms);
+                        fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
                     }
                 }
                 Poll::Ready(out)
@@ -233,10 +251,13 @@ impl<S: Store> NearCache<S> {
         if let Some(value) = id.and_then(|id| self.shared.get(&id, now_ms)).and_then(hit) {
             return CachedCheck(Via::Hit(ready(Ok(value))));
         }
+        // Read before the store is asked: an invalidation from now on voids the answer.
+        let seen = self.shared.invalidations.load(Ordering::SeqCst);
         let fill = id.map(|id| Fill {
             shared: self.shared.clone(),
             id,
             now_ms,
+            seen,
             live,
         });
         CachedCheck(Via::Miss(read(), fill))

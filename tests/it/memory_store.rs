@@ -3,6 +3,7 @@
 
 use crate::suite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kickout::store::{MemoryStats, MemoryStore, NearCache};
@@ -151,4 +152,124 @@ async fn futures_tokens(auth: &Auth, user: &str, n: usize) -> Vec<String> {
         tokens.push(login.token.into_string());
     }
     tokens
+}
+
+/// A memory store whose lookups the test can hold open: the answer is read at once, and
+/// handed over only when the gate lets it through.
+#[derive(Clone)]
+struct Held {
+    inner: MemoryStore,
+    gate: Arc<tokio::sync::Semaphore>,
+    holding: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            holding: Arc::default(),
+        }
+    }
+}
+
+mod held_impl {
+    use super::*;
+    use kickout::SessionKey;
+    use kickout::store::session::{NewSession, Renewal, SessionRecord, Target, Touch};
+    use kickout::store::{Admission, EndReason, SessionInfo, SessionStore, Store, StoreError};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::Ordering;
+
+    type Answer = Pin<Box<dyn Future<Output = Result<Option<SessionRecord>, StoreError>> + Send>>;
+
+    impl Store for Held {
+        async fn unban(&self, u: &str, now: u64) -> Result<bool, StoreError> {
+            self.inner.unban(u, now).await
+        }
+        async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
+            self.inner.banned_until(u, now).await
+        }
+        fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<kickout::store::Revoked>> {
+            self.inner.revocations()
+        }
+    }
+
+    impl SessionStore for Held {
+        type Lookup = Answer;
+        fn lookup(&self, k: &SessionKey, t: Option<Touch>, now: u64) -> Answer {
+            let answer = self.inner.lookup(k, t, now);
+            if !self.holding.load(Ordering::SeqCst) {
+                return Box::pin(answer);
+            }
+            let gate = self.gate.clone();
+            Box::pin(async move {
+                gate.acquire().await.expect("open").forget();
+                answer.await
+            })
+        }
+        async fn create(
+            &self,
+            s: NewSession,
+            now: u64,
+        ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+            self.inner.create(s, now).await
+        }
+        async fn end(
+            &self,
+            t: Target<'_>,
+            r: EndReason,
+            now: u64,
+        ) -> Result<Vec<SessionInfo>, StoreError> {
+            self.inner.end(t, r, now).await
+        }
+        async fn ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+            self.inner.ban(u, until, now).await
+        }
+        async fn sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+            self.inner.sessions(u, now).await
+        }
+        async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
+            self.inner.renew(r, now).await
+        }
+    }
+}
+
+/// A lookup that began before a kickout and answers after it cannot put the session back
+/// into the near cache: the next request is refused.
+#[tokio::test]
+async fn a_read_overtaken_by_a_revocation_does_not_refill_the_near_cache() {
+    use std::sync::atomic::Ordering;
+
+    let held = Held::default();
+    let auth = Auth::new(NearCache::new(held.clone(), Duration::from_secs(60)));
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    // Another session's request makes the near cache follow the feed (it caches nothing
+    // before); the session under test is not cached yet.
+    let warm = auth
+        .login("10002", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    assert!(auth.authenticate(&warm).await.is_ok());
+    held.holding.store(true, Ordering::SeqCst);
+    let early = {
+        let (auth, token) = (auth.clone(), token.clone());
+        tokio::spawn(async move { auth.authenticate(&token).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+    held.holding.store(false, Ordering::SeqCst);
+    held.gate.add_permits(1);
+    // The early request read before the kickout: it may pass. The cache must not keep it.
+    let _ = early.await.unwrap();
+    let later = auth.authenticate(&token).await.unwrap_err();
+    assert_eq!(later.reason(), kickout::Reason::KickedOut);
 }
