@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
+use super::limits::{
+    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
+};
 use super::{Admission, EndReason, Ended, Ends, SessionInfo, Store, StoreError};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, user_tag};
@@ -172,11 +174,14 @@ impl JwtState {
         self.epoch == token.epoch
     }
 
-    /// Drops what no token can need any more: index entries at their token's expiry,
-    /// revocations and bumps [`PRUNE_GRACE_MS`] after the expiry of what they ended.
+    /// Drops what no token can need any more: index entries once no verifier accepts
+    /// their token (its expiry plus [`MAX_LEEWAY_MS`]: until then a logout or a kickout
+    /// must still reach it), revocations and bumps [`PRUNE_GRACE_MS`] after the expiry
+    /// of what they ended.
     pub fn prune(&mut self, now_ms: u64) {
         let cutoff = now_ms.saturating_sub(PRUNE_GRACE_MS);
-        self.index.retain(|_, e| e.expires_at_ms > now_ms);
+        self.index
+            .retain(|_, e| e.expires_at_ms.saturating_add(MAX_LEEWAY_MS) > now_ms);
         self.revoked.retain(|_, b| b.until_ms > cutoff);
         self.bumps.retain(|_, b| b.until_ms > cutoff);
         let index = &self.index;
@@ -270,8 +275,11 @@ impl JwtState {
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
+            // The rule counts sessions live now; tokens in their leeway are over for it.
             let scope: Vec<String> = self
-                .oldest_first(|e| rule.same_scope(&e.device, &entry.device))
+                .oldest_first(|e| {
+                    e.expires_at_ms > now_ms && rule.same_scope(&e.device, &entry.device)
+                })
                 .into_iter()
                 .map(|(j, _)| j.clone())
                 .collect();
@@ -349,7 +357,9 @@ impl JwtState {
         now_ms: u64,
     ) -> (Tokens, Tokens) {
         self.prune(now_ms);
-        let ended: Tokens = self
+        // Tokens past their expiry but within a verifier's leeway are ended too, though
+        // not counted: for this handle's clock they are over.
+        let mut ended: Tokens = self
             .oldest_first(|e| device.is_none_or(|d| *e.device == *d))
             .into_iter()
             .map(|(j, e)| (j.clone(), e.clone()))
@@ -360,6 +370,7 @@ impl JwtState {
         for (j, _) in &ended {
             self.index.remove(j);
         }
+        ended.retain(|(_, e)| e.expires_at_ms > now_ms);
         let replaced = match device {
             None => {
                 self.bump_user(reason, now_ms);
@@ -713,6 +724,11 @@ mod tests {
             self.ended.is_none() && now < self.at + TTL
         }
 
+        /// Still accepted by a verifier with the largest leeway, so a logout reaches it.
+        fn revocable(&self, now: u64) -> bool {
+            self.ended.is_none() && now < self.at + TTL + MAX_LEEWAY_MS
+        }
+
         /// An end at `now` for `reason`: the first, or one more candidate of its
         /// millisecond.
         fn end(&mut self, now: u64, reason: EndReason) {
@@ -784,7 +800,7 @@ mod tests {
                     Op::Logout(i) => {
                         if let Some(t) = h.issued.get(i).cloned() {
                             let ended = h.state.end_token(&t.jti, EndReason::LoggedOut, now);
-                            prop_assert_eq!(ended.is_some(), model[i].live(now));
+                            prop_assert_eq!(ended.is_some(), model[i].revocable(now));
                             if ended.is_some() {
                                 model[i].end(now, EndReason::LoggedOut);
                             }

@@ -489,3 +489,46 @@ fn keys_of_another_family_and_short_hmac_secrets_are_refused() {
     }
     assert!(Jwt::new(JwtKey::hs256(b"short")).is_err());
 }
+
+/// A token past its `exp` but within the verifier's leeway is still accepted, so a
+/// logout, a kickout and a ban must still reach it (they used to skip it: the store
+/// forgot the token at `exp`).
+async fn revocations_reach_tokens_in_their_leeway<S: Store + kickout::store::JwtStore>(store: S) {
+    let clock = suite::clock();
+    let auth = handle(store, &clock, hs(SECRET).leeway(secs(30)))
+        .ttl(secs(60))
+        .build();
+    let app = suite::app(&auth);
+    let out = auth.login("1", "web").await.unwrap().token;
+    let kicked = auth.login("2", "web").await.unwrap().token;
+    let banned = auth.login("3", "web").await.unwrap().token;
+    clock.advance(secs(70)); // 10 s past exp, within the 30 s leeway
+    for t in [&out, &kicked, &banned] {
+        assert!(me(&app, t.as_str()).await.is_ok(), "accepted in its leeway");
+    }
+    assert!(
+        auth.logout(out.as_str()).await.unwrap(),
+        "the logout reached it"
+    );
+    auth.kickout("2").await.unwrap();
+    auth.ban("3", secs(600)).await.unwrap();
+    assert_eq!(me(&app, out.as_str()).await, err(Reason::InvalidToken));
+    assert_eq!(me(&app, kicked.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, banned.as_str()).await, err(Reason::Banned));
+    // Listings and rules count live sessions only: none is left.
+    assert!(auth.sessions("2").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn revocations_reach_tokens_in_their_leeway_in_memory() {
+    revocations_reach_tokens_in_their_leeway(MemoryStore::new()).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn revocations_reach_tokens_in_their_leeway_on_redis() {
+    let Some((_server, store)) = crate::support::standalone().await else {
+        return;
+    };
+    revocations_reach_tokens_in_their_leeway(store).await;
+}

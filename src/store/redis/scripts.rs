@@ -15,7 +15,9 @@
 //! and `a` when. Times are Unix milliseconds kept as decimal strings, so no float
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
-use crate::store::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
+use crate::store::limits::{
+    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
+};
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
 /// channel as their last argument and publish `s|<reason>|<id>,<id>...` on it.
@@ -40,8 +42,9 @@ const JWT_BAN: &str = include_str!("lua/jwt_ban.lua");
 const JWT_SESSIONS: &str = include_str!("lua/jwt_sessions.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 5] {
+fn bounds() -> [(&'static str, String); 6] {
     [
+        ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),
         ("@MAX_REVOKED@", MAX_REVOKED.to_string()),

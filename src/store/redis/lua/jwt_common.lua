@@ -21,7 +21,7 @@ local function jload(k)
 end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
-local MAX_DEVICES = @MAX_DEVICES@
+local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
 local function jopen(base, user)
   local st = jload(base .. 'j:' .. user)
   local fresh = st == nil
@@ -30,7 +30,8 @@ local function jopen(base, user)
 end
 local function jprune(st, ix, now)
   local cutoff = now - GRACE
-  for j, e in pairs(ix) do if tonumber(e.e) <= now then ix[j] = nil end end
+  -- A token stays in the index while a verifier's leeway may accept it.
+  for j, e in pairs(ix) do if tonumber(e.e) + MAX_LEEWAY <= now then ix[j] = nil end end
   for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
   for g, b in pairs(st.gb) do if tonumber(b[3]) <= cutoff then st.gb[g] = nil end end
   for dv, d in pairs(st.d) do

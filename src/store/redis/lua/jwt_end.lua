@@ -19,8 +19,11 @@ if mode == 't' then
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
   if #ended > 0 then
-    -- Take them first: what a device bound folds is the rest.
-    for _, x in ipairs(ended) do take(base, ix, x[3], out) end
+    -- Take them first: what a device bound folds is the rest. Tokens past their
+    -- expiry but within a verifier's leeway are ended too, though not counted.
+    for _, x in ipairs(ended) do
+      if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], out) else take(base, ix, x[3], {}) end
+    end
     if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(base, st, ix, ARGV[5], reason, nowstr) end
   end
 end

@@ -11,7 +11,10 @@ jprune(st, ix, now)
 local replaced = {}
 local max = tonumber(ARGV[8])
 if max > 0 then
-  local scope = oldest_first(ix, function(e) return ARGV[9] == '0' or e.v == dv end)
+  -- The rule counts sessions live now; tokens in their leeway are over for it.
+  local scope = oldest_first(ix, function(e)
+    return tonumber(e.e) > now and (ARGV[9] == '0' or e.v == dv)
+  end)
   if #scope >= max then
     if ARGV[10] == '1' then return {'limit'} end
     local excess = #scope - max + 1
@@ -46,7 +49,7 @@ local seq = 0
 for _, e in pairs(ix) do if e.n + 1 > seq then seq = e.n + 1 end end
 if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
 ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
-local ttl = tonumber(ARGV[6]) - now
+local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
 jsave(base, user, st, ix, now)
