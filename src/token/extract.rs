@@ -411,4 +411,33 @@ mod tests {
             Err(Reason::InvalidToken)
         );
     }
+
+    proptest::proptest! {
+        /// Any header bytes, cookies and query strings: extraction never panics, and a
+        /// token it returns is a non-empty run of token characters within the cap.
+        #[test]
+        fn extraction_never_panics(
+            auth in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..80), 0..3),
+            cookie in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            query in "[ -~]{0,80}",
+        ) {
+            let mut map = HeaderMap::new();
+            for value in &auth {
+                if let Ok(v) = HeaderValue::from_bytes(value) {
+                    map.append(http::header::AUTHORIZATION, v);
+                }
+            }
+            if let Ok(v) = HeaderValue::from_bytes(&cookie) {
+                map.append(http::header::COOKIE, v);
+            }
+            let uri: Uri = format!("/?{}", query.replace(['#', ' '], "")).parse().unwrap_or_default();
+            let every = TokenSource::bearer()
+                .with_cookie("sid")
+                .with_query("access_token")
+                .max_len(64);
+            if let Ok(Some(token)) = every.extract(HttpParts(&map, &uri)) {
+                proptest::prop_assert!(!token.is_empty() && token.len() <= 64);
+            }
+        }
+    }
 }

@@ -252,4 +252,29 @@ mod tests {
         let (b, _) = SessionKey::generate(1).unwrap();
         assert_ne!(a, b);
     }
+
+    proptest::proptest! {
+        /// Any text: parsing never panics; a session id parses back only from its own
+        /// form.
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,100}") {
+            let _ = SessionKey::parse(&text);
+            if let Ok(id) = text.parse::<SessionId>() {
+                proptest::prop_assert_eq!(id.to_string(), text);
+            }
+        }
+
+        /// A token with one character changed is another key: its digest differs, so no
+        /// store finds the original's record with it.
+        #[test]
+        fn a_mutated_token_is_another_key(at in 0usize..SESSION_TOKEN_LEN, to in proptest::num::u8::ANY) {
+            let (token, key) = SessionKey::generate(7).unwrap();
+            let mut bad = token.as_str().as_bytes().to_vec();
+            proptest::prop_assume!(bad[at] != to);
+            bad[at] = to;
+            if let Some(other) = std::str::from_utf8(&bad).ok().and_then(SessionKey::parse) {
+                proptest::prop_assert_ne!(other.digest(), key.digest());
+            }
+        }
+    }
 }

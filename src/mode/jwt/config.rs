@@ -504,3 +504,76 @@ pub(crate) fn new_jti() -> Result<String, getrandom::Error> {
     getrandom::fill(&mut raw)?;
     Ok(URL_SAFE_NO_PAD.encode(raw))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    fn jwt() -> Jwt {
+        Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!"))
+            .unwrap()
+            .verified_cache(0)
+    }
+
+    fn token(jwt: &Jwt, ext: Option<&RawValue>) -> String {
+        jwt.sign(&Claims {
+            sub: "10001".into(),
+            dev: "web".into(),
+            iat: NOW_MS / 1000,
+            exp: NOW_MS / 1000 + 3600,
+            nbf: None,
+            jti: "AAAAAAAAAAAAAAAA".into(),
+            ep: 7,
+            ug: 0,
+            dg: 0,
+            iatm: NOW_MS,
+            iss: None,
+            aud: None,
+            ext,
+        })
+        .unwrap()
+    }
+
+    const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+    proptest! {
+        /// One character of a valid token changed, anywhere: never accepted.
+        #[test]
+        fn a_mutated_token_is_never_accepted(at in any::<proptest::sample::Index>(), to in 0..B64URL.len()) {
+            let jwt = jwt();
+            let good = token(&jwt, None);
+            prop_assert!(jwt.verify(&good, NOW_MS).is_ok());
+            let mut bad = good.clone().into_bytes();
+            let i = at.index(bad.len());
+            prop_assume!(bad[i] != B64URL[to]);
+            bad[i] = B64URL[to];
+            let bad = String::from_utf8(bad).unwrap();
+            prop_assert!(jwt.verify(&bad, NOW_MS).is_err(), "{bad}");
+        }
+
+        /// Arbitrary text, and dotted segments of arbitrary base64url: refused, no panic.
+        #[test]
+        fn garbage_is_refused_without_panic(
+            text in "\\PC{0,300}",
+            parts in proptest::collection::vec("[A-Za-z0-9_-]{0,120}", 0..5),
+        ) {
+            let jwt = jwt();
+            prop_assert!(jwt.verify(&text, NOW_MS).is_err());
+            prop_assert!(jwt.verify(&parts.join("."), NOW_MS).is_err());
+        }
+
+        /// Huge and deeply nested application claims sign and verify, or fail cleanly.
+        #[test]
+        fn nested_claims_never_panic(depth in 0usize..200, width in 0usize..2000) {
+            let jwt = jwt();
+            let json = format!("{}\"{}\"{}", "[".repeat(depth), "x".repeat(width), "]".repeat(depth));
+            if let Ok(raw) = serde_json::value::RawValue::from_string(json) {
+                let t = token(&jwt, Some(&raw));
+                let _ = jwt.verify(&t, NOW_MS);
+            }
+        }
+    }
+}
