@@ -11,7 +11,9 @@
 //!   message can delay a disconnect by at most that interval (default 10 s), never keep
 //!   a revoked session alive.
 //!
-//! Expiry needs no message: the watch ends with `token_expired` at the session's end.
+//! Expiry needs no message: the watch ends with `token_expired` at the session's end (its
+//! new end, if it was renewed). A store that stays unreachable for three re-check
+//! intervals ends the watch with `store_unavailable`.
 
 use std::time::Duration;
 
@@ -35,6 +37,8 @@ pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     /// A re-check is owed: at the start (an end may have come between the check of the
     /// request and this watch), and after a resync until it completed (cancel safety).
     recheck_due: bool,
+    /// Since when (handle time) the store has not answered this watch's re-checks.
+    unreachable_since: Option<u64>,
 }
 
 impl<S: Store, M: Mode<S>> std::fmt::Debug for SessionWatch<S, M> {
@@ -60,45 +64,72 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// Waits until the session ends; the reason its token now gets (`kicked_out`,
     /// `replaced`, `banned`, `token_expired`, or `invalid_token` after a logout).
     /// Cancel-safe: drop the future and call again.
+    ///
+    /// At the session's end the store is asked first, so a renewed session's watch goes
+    /// on to its new end. A store that cannot be reached for three re-check intervals
+    /// in a row ends the watch with `store_unavailable`: a connection whose revocation
+    /// cannot be checked is closed, as a request would be refused.
     pub async fn ended(&mut self) -> Reason {
-        let recheck = Duration::from_millis(self.auth.settings().watch_recheck_ms.max(1));
+        let recheck_ms = self.auth.settings().watch_recheck_ms.max(1);
+        let recheck = Duration::from_millis(recheck_ms);
         loop {
             if let Some(reason) = *self.ended.borrow_and_update() {
                 return reason;
             }
             if self.recheck_due {
-                if let Some(reason) = self.recheck().await {
+                if let Some(reason) = self.recheck(recheck_ms).await {
                     return reason;
                 }
                 self.recheck_due = false;
             }
             let now = self.auth.now_ms();
             if now >= self.expires_at_ms {
-                return Reason::TokenExpired;
+                // Renewed since? The store says; `recheck` moves the end if so.
+                if let Some(reason) = self.recheck(recheck_ms).await {
+                    return reason;
+                }
+                if self.auth.now_ms() >= self.expires_at_ms {
+                    return Reason::TokenExpired;
+                }
+                continue;
             }
             let until_end = Duration::from_millis(self.expires_at_ms - now);
             tokio::select! {
                 changed = self.ended.changed() => {
                     if changed.is_err() {
                         // The registry let go of us (cannot happen while we live): re-check.
-                        if let Some(reason) = self.recheck().await { return reason; }
+                        if let Some(reason) = self.recheck(recheck_ms).await { return reason; }
                         tokio::time::sleep(recheck).await;
                     }
                 }
                 _ = self.resync.changed() => self.recheck_due = true,
                 _ = tokio::time::sleep(until_end.min(recheck)) => {
-                    if let Some(reason) = self.recheck().await { return reason; }
+                    if let Some(reason) = self.recheck(recheck_ms).await { return reason; }
                 }
             }
         }
     }
 
-    /// Asks the store; `Some(reason)` if the session ended. A store that does not
-    /// answer ends nothing: the next re-check asks again.
-    async fn recheck(&self) -> Option<Reason> {
-        let token = self.token.clone()?;
+    /// Asks the store; `Some(reason)` if the session ended. A live session's end is
+    /// taken from the store (a renewal moves it). A store that does not answer ends
+    /// nothing until it has not answered for three intervals.
+    async fn recheck(&mut self, interval_ms: u64) -> Option<Reason> {
+        let Some(token) = self.token.clone() else {
+            // Nothing to ask with (an identity made without a check): its end stands.
+            return (self.auth.now_ms() >= self.expires_at_ms).then_some(Reason::TokenExpired);
+        };
         match self.auth.check_quietly(token).await {
-            Ok(_) | Err(Reason::StoreUnavailable) => None,
+            Ok(identity) => {
+                self.unreachable_since = None;
+                self.expires_at_ms = identity.session().expires_at_ms;
+                None
+            }
+            Err(Reason::StoreUnavailable) => {
+                let now = self.auth.now_ms();
+                let since = *self.unreachable_since.get_or_insert(now);
+                (now.saturating_sub(since) >= interval_ms.saturating_mul(3))
+                    .then_some(Reason::StoreUnavailable)
+            }
             Err(reason) => Some(reason),
         }
     }
@@ -133,6 +164,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             ended: watchers.subscribe(id),
             resync: watchers.resyncs(),
             recheck_due: true,
+            unreachable_since: None,
         }
     }
 

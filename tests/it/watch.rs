@@ -124,6 +124,23 @@ async fn expiry_ends_the_watch() {
 }
 
 #[tokio::test]
+async fn a_renewed_session_is_watched_to_its_new_end() {
+    let auth = Auth::builder(MemoryStore::new())
+        .ttl(Duration::from_millis(1500))
+        .build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+    let ended = waiting(watch).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    auth.renew(token.as_str()).await.unwrap(); // ends 1.5 s from now
+    // Past the old end (1.5 s after login) the session lives, and so does its watch.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(auth.authenticate(token.as_str()).await.is_ok());
+    assert!(!ended.is_finished(), "the watch ended at the old end");
+    assert_eq!(within(ended, 3).await, Reason::TokenExpired);
+}
+
+#[tokio::test]
 async fn watches_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);
     let auth = Auth::builder(store.clone())
@@ -210,6 +227,23 @@ mod redis {
         }
         // Within a second: the feed, not the 10 s re-check.
         assert_eq!(within(ended, 1).await, Reason::Replaced);
+    }
+
+    /// A watch whose store cannot be reached does not live on forever: after three
+    /// failed re-checks in a row it ends with `store_unavailable`, as a request would.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_gone_for_three_rechecks_ends_the_watch() {
+        let Some((mut server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::builder(store)
+            .watch_recheck(Duration::from_millis(200))
+            .build();
+        let token = auth.login("10001", "web").await.unwrap().token;
+        let watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+        let ended = waiting(watch).await;
+        server.kill();
+        assert_eq!(within(ended, 5).await, Reason::StoreUnavailable);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
