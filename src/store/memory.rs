@@ -354,10 +354,14 @@ impl Shard {
             .filter(|&t| t > now_ms)
     }
 
-    /// Ends the user's live sessions that `select` picks, and drops them — and any
-    /// session no longer live — from the user's index, so the index holds only
-    /// sessions that may still be live and logins stay cheap however many tombstones
-    /// a user leaves behind.
+    /// Ends the user's sessions that `select` picks (returning those live at `now_ms`),
+    /// and drops them — and every session that can never be live again (a tombstone, a
+    /// forgotten record) — from the user's index, so logins stay cheap however many
+    /// tombstones a user leaves behind.
+    ///
+    /// A session only past its time *by this caller's clock* is ended if picked, and
+    /// otherwise stays: another instance whose clock is behind may still serve it. A
+    /// skewed instance may refuse early; it never makes a session unreachable.
     fn end_sessions(
         &mut self,
         user_id: &str,
@@ -370,15 +374,45 @@ impl Shard {
         };
         let mut ended = Vec::new();
         user.sessions.retain(|id| match self.sessions.get_mut(id) {
-            Some(entry) if entry.is_live(now_ms) => {
-                if select(id, entry) {
-                    ended.push(entry.end(reason, now_ms));
-                    false
-                } else {
-                    true
+            Some(entry) if entry.ended.is_none() => {
+                if !select(id, entry) {
+                    return true;
                 }
+                // Ended whatever this clock says (a slower one may still serve it);
+                // counted only if live by this one.
+                let live = entry.is_live(now_ms);
+                let info = entry.end(reason, now_ms);
+                if live {
+                    ended.push(info);
+                }
+                false
             }
             _ => false,
+        });
+        ended
+    }
+
+    /// Ends these sessions of a user whatever this caller's clock says of them (the
+    /// bound on a user's index: they leave it), and drops them from the index.
+    fn retire(
+        &mut self,
+        user_id: &str,
+        ids: &[SessionId],
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Vec<SessionInfo> {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return Vec::new();
+        };
+        let mut ended = Vec::new();
+        user.sessions.retain(|id| {
+            if !ids.contains(id) {
+                return true;
+            }
+            if let Some(entry) = self.sessions.get_mut(id).filter(|e| e.ended.is_none()) {
+                ended.push(entry.end(reason, now_ms));
+            }
+            false
         });
         ended
     }
@@ -403,7 +437,8 @@ impl Shard {
                         .iter()
                         .enumerate()
                         .filter_map(|(order, id)| {
-                            let e = self.sessions.get(id)?;
+                            // The rule counts sessions live now.
+                            let e = self.sessions.get(id).filter(|e| e.is_live(now_ms))?;
                             rule.same_scope(&e.info.device, &new.info.device)
                                 .then_some((e.info.issued_at_ms, order, *id))
                         })
@@ -421,11 +456,11 @@ impl Shard {
                 });
             }
         }
-        // Whatever the rule, a user holds at most MAX_LIVE_TOKENS live sessions: the
+        // Whatever the rule, a user's index holds at most MAX_LIVE_TOKENS sessions: the
         // oldest go, so no account can make its logins (and its shard) slow.
-        let live = self.users.get(&user_id).map_or(0, |u| u.sessions.len());
-        if live >= MAX_LIVE_TOKENS {
-            let excess = live + 1 - MAX_LIVE_TOKENS;
+        let members = self.users.get(&user_id).map_or(0, |u| u.sessions.len());
+        if members >= MAX_LIVE_TOKENS {
+            let excess = members + 1 - MAX_LIVE_TOKENS;
             let oldest: Vec<SessionId> = self
                 .users
                 .get(&user_id)
@@ -442,11 +477,7 @@ impl Shard {
                     ids.into_iter().take(excess).map(|(_, _, id)| id).collect()
                 })
                 .unwrap_or_default();
-            replaced.extend(
-                self.end_sessions(&user_id, EndReason::Replaced, now_ms, |id, _| {
-                    oldest.contains(id)
-                }),
-            );
+            replaced.extend(self.retire(&user_id, &oldest, EndReason::Replaced, now_ms));
         }
         let id = new.key.session_id();
         let entry = Entry {

@@ -392,8 +392,15 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let ends = self.inner.jwt_end(target, reason, now_ms).await?;
-        self.forget_infos(&ends.ended);
-        self.forget_infos(&ends.replaced);
+        match target {
+            // A generation bump ends every older token of the user (or device), also
+            // ones its index no longer lists (pruned by another instance's clock).
+            JwtTarget::User { .. } => self.shared.forget_all(),
+            JwtTarget::Token { .. } | JwtTarget::Session(_) => {
+                self.forget_infos(&ends.ended);
+                self.forget_infos(&ends.replaced);
+            }
+        }
         Ok(ends)
     }
 
@@ -404,7 +411,8 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let ended = self.inner.jwt_ban(user_id, until_ms, now_ms).await?;
-        self.forget_infos(&ended);
+        // One generation bump: see jwt_end.
+        self.shared.forget_all();
         Ok(ended)
     }
 

@@ -1,6 +1,7 @@
 //! What no clock step, slow receiver or flood of logins can break: time never runs back, events never block, state stays bounded.
 
 use super::*;
+use kickout::clock::ManualClock;
 
 pub async fn clock_stepping_back_revives_nothing<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
@@ -17,6 +18,48 @@ pub async fn clock_stepping_back_revives_nothing<S: Stores, K: Kind<S>>(store: S
     assert_eq!(b.session.issued_at_ms, T0 + 61_000);
     assert_eq!(auth.kickout("10001").await.unwrap(), 1);
     assert_eq!(me(&app, b.token.as_str()).await, err(Reason::KickedOut));
+}
+
+pub async fn a_skewed_instance_never_makes_a_session_unreachable<S: Stores, K: Kind<S>>(store: S) {
+    // Two instances on one store; the second's clock runs more than a lifetime ahead
+    // (6 minutes more: within what stores keep past a lifetime). It may call sessions
+    // over early, so the first may refuse them early; what it must never do is leave a
+    // session the first still serves out of reach of a kickout or a ban.
+    let (slow, fast) = (clock(), ManualClock::new(T0 + 3_960_000));
+    let a = K::builder(store.clone(), &slow).ttl(secs(3600)).build();
+    let b = K::builder(store, &fast).ttl(secs(3600)).build();
+    let app = app(&a);
+    let t = a.login("1", "web").await.unwrap().token;
+    // The fast instance logs the user in and kicks out a device: each write reads the
+    // user's index by its own clock.
+    b.login("1", "phone").await.unwrap();
+    assert_eq!(b.kickout_device("1", "tv").await.unwrap(), 0);
+    if me(&app, t.as_str()).await.is_ok() {
+        // Session mode lists it still; JWT mode's index (which validation never reads)
+        // is pruned by the writer's clock, but its kickout is a generation bump.
+        if !K::JWT {
+            let listed = a.sessions("1").await.unwrap();
+            assert!(listed.iter().any(|s| &*s.device == "web"), "{listed:?}");
+        }
+        a.kickout("1").await.unwrap();
+    }
+    assert!(me(&app, t.as_str()).await.is_err());
+    assert_ne!(me(&app, t.as_str()).await, Ok("1:web".into()));
+    // A ban and a kickout through the fast instance reach sessions only the slow one
+    // still serves. (In JWT mode the fast instance may have forgotten the user's state
+    // as over, and the token is refused as unknown: early, never let through.)
+    let u = a.login("2", "web").await.unwrap().token;
+    b.ban("2", secs(100_000)).await.unwrap();
+    let v = a.login("3", "web").await.unwrap().token;
+    b.kickout("3").await.unwrap();
+    for (token, reason) in [(&u, Reason::Banned), (&v, Reason::KickedOut)] {
+        let got = me(&app, token.as_str()).await;
+        if K::JWT {
+            assert!(got.is_err(), "{got:?}");
+        } else {
+            assert_eq!(got, err(reason));
+        }
+    }
 }
 
 pub async fn a_lagging_event_receiver_slows_nothing<S: Stores, K: Kind<S>>(store: S) {

@@ -47,9 +47,9 @@ pub fn secs(n: u64) -> Duration {
 }
 
 /// A store the suite runs in both modes.
-pub trait Stores: SessionStore + JwtStore {}
+pub trait Stores: SessionStore + JwtStore + Clone {}
 
-impl<T: SessionStore + JwtStore> Stores for T {}
+impl<T: SessionStore + JwtStore + Clone> Stores for T {}
 
 /// Which kind of token the handle issues: a type, as the handle's mode is.
 pub trait Kind<S>: 'static {
@@ -198,6 +198,7 @@ macro_rules! all_cases {
             rule_ties_go_by_creation_order,
             rules_hold_under_simultaneous_logins,
             clock_stepping_back_revives_nothing,
+            a_skewed_instance_never_makes_a_session_unreachable,
             a_lagging_event_receiver_slows_nothing,
             jwt_state_stays_bounded,
             live_sessions_per_user_are_capped,

@@ -5,7 +5,8 @@ local ukey = base .. 'u:' .. ARGV[2]
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
   local rec = load(base .. 's:' .. id)
-  if live(rec, now) then end_one(base, id, rec, 'b', now, nowstr, out) end
+  -- Ended whatever this clock says; reported only if live by this one.
+  if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}) end
   redis.call('ZREM', ukey, id)
 end
 local ttl = tonumber(ARGV[3]) - now

@@ -19,6 +19,12 @@ local function live(rec, now)
   return rec ~= nil and rec.x == nil and now < tonumber(rec.e)
     and (rec.l == nil or now < tonumber(rec.l))
 end
+-- Gone or a tombstone: live again for no instance, whatever its clock. A session past
+-- its time only by this caller's clock stays in its user's index, so an instance whose
+-- clock is behind can still end it.
+local function over(rec)
+  return rec == nil or rec.x ~= nil
+end
 local function ttl_at_least(key, ms)
   if ms < 1 then ms = 1 end
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end

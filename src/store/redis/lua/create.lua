@@ -11,14 +11,15 @@ local scope = {}
 local maxn = -1
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local rec = load(base .. 's:' .. id)
-  if live(rec, now) then
+  if over(rec) then
+    redis.call('ZREM', KEYS[1], id)
+  else
     local n = tonumber(rec.n)
     if n > maxn then maxn = n end
-    if ARGV[12] == '0' or rec.v == ARGV[5] then
+    -- The rule counts sessions live now.
+    if live(rec, now) and (ARGV[12] == '0' or rec.v == ARGV[5]) then
       table.insert(scope, {tonumber(rec.i), n, id, rec})
     end
-  else
-    redis.call('ZREM', KEYS[1], id)
   end
 end
 local out = {'ok'}
@@ -39,7 +40,7 @@ local live = redis.call('ZCARD', KEYS[1])
 if live >= @MAX_LIVE_TOKENS@ then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, live - @MAX_LIVE_TOKENS@)) do
     local old = load(base .. 's:' .. id)
-    if old then end_one(base, id, old, 'r', now, nowstr, out) end
+    if not over(old) then end_one(base, id, old, 'r', now, nowstr, out) end
     redis.call('ZREM', KEYS[1], id)
   end
 end

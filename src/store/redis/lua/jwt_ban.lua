@@ -1,11 +1,12 @@
 -- KEYS[1] ban key; ARGV base, user, until, now. Ends every token ('b', one bump) and
 -- sets the ban. Returns the ended (jti, device, iat, exp)....
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
-local st, ix = jopen(base, user)
+local st, ix, fresh = jopen(base, user)
 jprune(st, ix, now)
 local out = {}
 local ended = oldest_first(ix, function(e) return true end)
-if #ended > 0 then
+-- Bump even with nothing listed, if there is a state (see jwt_end.lua).
+if #ended > 0 or not fresh then
   bump_user(st, 'b', nowstr)
   -- Tokens within a verifier's leeway are ended too, though not counted.
   for _, x in ipairs(ended) do

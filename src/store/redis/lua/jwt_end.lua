@@ -7,7 +7,7 @@ if mode == 't' then
   user = redis.call('GET', KEYS[1])
   if not user then return {} end
 end
-local st, ix = jopen(base, user)
+local st, ix, fresh = jopen(base, user)
 jprune(st, ix, now)
 local out = {user}
 if mode == 't' then
@@ -18,7 +18,9 @@ if mode == 't' then
   end
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
-  if #ended > 0 then
+  -- Bump even with nothing listed (the index is pruned by this caller's clock; a
+  -- slower instance may still accept a token dropped from it) — if there is a state.
+  if #ended > 0 or not fresh then
     -- Take them first: what a device bound folds is the rest. Tokens past their
     -- expiry but within a verifier's leeway are ended too, though not counted.
     for _, x in ipairs(ended) do

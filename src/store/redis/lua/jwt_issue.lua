@@ -21,6 +21,13 @@ if max > 0 then
     if excess == #scope then
       -- Take the scope first: what a device bound folds is the rest.
       for k = 1, excess do take(base, ix, scope[k][3], replaced) end
+      -- The bump also ends the scope's tokens in their leeway: they leave the index too.
+      for k, e in pairs(ix) do
+        if ARGV[9] == '0' or e.v == dv then
+          ix[k] = nil
+          redis.call('DEL', base .. 'jt:' .. k)
+        end
+      end
       if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
     else
       local bumps = {}
