@@ -68,8 +68,9 @@ local function bump_user(st, reason, nowstr)
   st.g = st.g + 1
   trim(st.gb)
 end
--- Moves every live token to the victims: a bound's bump replaced them.
-local function replace_all(base, ix)
+-- Past a bound, one user bump replaces every live token: they go to the victims.
+local function fold(base, st, ix, nowstr)
+  bump_user(st, 'r', nowstr)
   for k, e in pairs(ix) do
     for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
     table.insert(JVICTIM_IDS, k)
@@ -77,30 +78,28 @@ local function replace_all(base, ix)
     redis.call('DEL', base .. 'jt:' .. k)
   end
 end
--- Past MAX_DEVICES devices with a generation, one user bump replaces every live token,
--- and no device generation is needed any more.
+local function size(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+-- Past MAX_DEVICES devices with a generation, no device generation is needed any more.
 local function bump_device(base, st, ix, dv, reason, nowstr)
   local d = st.d[dv] or {g = 0, b = {}}
   d.b[tostring(d.g)] = {reason, nowstr, st.mx}
   d.g = d.g + 1
   trim(d.b)
   st.d[dv] = d
-  local count = 0
-  for _ in pairs(st.d) do count = count + 1 end
-  if count > MAX_DEVICES then
-    bump_user(st, 'r', nowstr)
+  if size(st.d) > MAX_DEVICES then
     st.d = {}
-    replace_all(base, ix)
+    fold(base, st, ix, nowstr)
   end
 end
 local function revoke(base, st, ix, j, bump, nowstr)
   st.bl[j] = bump
-  local count = 0
-  for _ in pairs(st.bl) do count = count + 1 end
-  if count > MAX_REVOKED then
-    bump_user(st, 'r', nowstr)
+  if size(st.bl) > MAX_REVOKED then
     st.bl = {}
-    replace_all(base, ix)
+    fold(base, st, ix, nowstr)
   end
 end
 local function oldest_first(ix, keep)
