@@ -168,6 +168,10 @@ pub enum StoreError {
     /// The backend answered with something this crate did not write.
     #[error("session store returned a corrupt record: {0}")]
     Corrupt(String),
+    /// The backend is configured so that revocations could be lost (e.g. a Redis
+    /// eviction policy that may drop bans and tombstones).
+    #[error("session store misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// What every store offers, whichever mode it serves: bans, and the feed of ends.

@@ -208,6 +208,37 @@ mod shared {
         }
     }
 
+    /// A Redis that may evict keys could drop bans and tombstones: refused at connect,
+    /// unless the application opts in.
+    #[tokio::test]
+    async fn an_evicting_redis_is_refused_unless_allowed() {
+        if !support::redis_available() {
+            return;
+        }
+        let server = support::RedisProcess::start(&["--maxmemory-policy", "allkeys-lru"]);
+        let refused = RedisStore::connect(&server.url()).await.unwrap_err();
+        assert!(
+            matches!(refused, kickout::store::StoreError::Misconfigured(_)),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("allkeys-lru"), "{refused}");
+        assert!(
+            RedisStore::builder(&server.url())
+                .allow_eviction()
+                .connect()
+                .await
+                .is_ok()
+        );
+        // A server that is down is not refused: its requests get 503 until it is up.
+        let port = server.port;
+        drop(server);
+        assert!(
+            RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
+                .await
+                .is_ok()
+        );
+    }
+
     /// 10,000 re-logins on ever new device names (each a device generation bump) keep
     /// the state a request reads within a stated size, and a request's cost flat.
     #[cfg(feature = "jwt")]

@@ -123,6 +123,7 @@ pub struct RedisStoreBuilder {
     cluster: bool,
     prefix: String,
     timeout: Duration,
+    allow_eviction: bool,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -134,7 +135,35 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("cluster", &self.cluster)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("allow_eviction", &self.allow_eviction)
             .finish()
+    }
+}
+
+/// Refuses a server whose eviction policy may drop keys (see
+/// [`RedisStoreBuilder::allow_eviction`]). A server that cannot be reached, or that does
+/// not let `CONFIG GET` run (managed services may not), is not refused: the first is
+/// answered with 503s until it is up, the second is logged.
+async fn check_eviction(conn: &mut Conn, timeout: Duration) -> Result<(), StoreError> {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("GET").arg("maxmemory-policy");
+    let reply: Result<Result<Vec<String>, _>, _> =
+        tokio::time::timeout(timeout, cmd.query_async(conn)).await;
+    match reply {
+        Ok(Ok(pair)) => match pair.get(1).map(String::as_str) {
+            Some("noeviction") => Ok(()),
+            Some(policy) => Err(StoreError::Misconfigured(format!(
+                "maxmemory-policy is {policy}: it may evict bans and tombstones, and revoked \
+                 tokens would work again; set noeviction, or opt in with allow_eviction()"
+            ))),
+            None => Ok(()),
+        },
+        Ok(Err(e)) if e.is_io_error() || e.is_connection_refusal() => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not read Redis's maxmemory-policy");
+            Ok(())
+        }
+        Err(_) => Ok(()),
     }
 }
 
@@ -163,6 +192,15 @@ impl RedisStoreBuilder {
     /// Bound on each operation, connecting included (default one second).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Accept a Redis whose `maxmemory-policy` may evict keys. Every key of the store has
+    /// a TTL, so any policy but `noeviction` (`volatile-*` included) can drop a ban or a
+    /// tombstone under memory pressure, and a revoked token then works again; by default
+    /// [`connect`](RedisStoreBuilder::connect) refuses such a server.
+    pub fn allow_eviction(mut self) -> Self {
+        self.allow_eviction = true;
         self
     }
 
@@ -206,6 +244,9 @@ impl RedisStoreBuilder {
                 ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
             )
         };
+        if !self.allow_eviction {
+            check_eviction(&mut conn.clone(), self.timeout).await?;
+        }
         let channel = keys::Keys::new(&self.prefix).channel();
         let feed = broadcast::channel(1024).0;
         let subscriber = tokio::spawn(feed::subscribe(
@@ -247,6 +288,7 @@ impl RedisStore {
             cluster: false,
             prefix: "kickout:".into(),
             timeout: DEFAULT_TIMEOUT,
+            allow_eviction: false,
         }
     }
 
