@@ -26,7 +26,7 @@ use crate::identity::Identity;
 use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
 use crate::policy::LoginRule;
 use crate::rejection::{Reason, Rejection, Responses};
-use crate::store::limits::{MAX_LIFETIME_MS, valid_name};
+use crate::store::limits::{MAX_LIFETIME_MS, MAX_TOKEN_LEN, valid_name};
 use crate::store::{Admission, EndReason, Ends, MemoryStore, SessionInfo, Store};
 use crate::token::{SessionId, Token};
 
@@ -289,7 +289,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// Checks a token as the layer does: the identity, or the rejection to answer with.
+    /// A token longer than [`MAX_TOKEN_LEN`](crate::store::limits::MAX_TOKEN_LEN) is
+    /// `invalid_token` before any work, as the layer's default source refuses it.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(self.rejection(Reason::InvalidToken));
+        }
         let now = self.now_ms();
         let verdict = match self.prepare(token, now) {
             Ok(prepared) => self.check(prepared, now).await,

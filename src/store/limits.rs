@@ -5,6 +5,11 @@
 /// Longest user id or device name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Longest token read from a request by default, and accepted by
+/// [`Auth::authenticate`](crate::Auth::authenticate): longer ones are `invalid_token`
+/// before any parse or store work.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
 /// Longest session lifetime or ban: ten years. Nothing in a store lives forever.
 pub const MAX_LIFETIME_MS: u64 = 10 * 365 * 24 * 3_600_000;
 

@@ -40,6 +40,10 @@ pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store
         assert_eq!(me(&app, bad).await, err(Reason::InvalidToken), "{bad}");
     }
     assert_eq!(me(&app, token).await, Ok("10001:web".into()));
+    // authenticate caps a token's length as the layer does: no parse of a megabyte.
+    let huge = format!("{token}{}", "A".repeat(1 << 20));
+    let refused = auth.authenticate(&huge).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
 }
 
 pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
