@@ -71,7 +71,9 @@ impl<S: Clone> Clone for NearCache<S> {
 /// What the cache holds for a session: the answer of a lookup or of a JWT check.
 #[derive(Clone)]
 enum Cached {
-    Session(SessionRecord),
+    /// A record, and the whole digest of the token it answered (a session id holds only
+    /// 96 bits of it): a hit must present the same token, as a store lookup must.
+    Session(SessionRecord, [u8; 32]),
     #[cfg(feature = "jwt")]
     Jwt(JwtStatus),
 }
@@ -207,7 +209,9 @@ struct Fill<O> {
     now_ms: u64,
     /// The invalidation count when the read began.
     seen: u64,
-    live: fn(&O) -> Option<Cached>,
+    /// The digest of the token read (session mode).
+    digest: [u8; 32],
+    live: fn(&O, [u8; 32]) -> Option<Cached>,
 }
 
 impl<F, T> Future for CachedCheck<F>
@@ -222,7 +226,7 @@ where
             Via::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
                 if let Some(fill) = fill.take() {
-                    if let Some(cached) = (fill.live)(&out) {
+                    if let Some(cached) = (fill.live)(&out, fill.digest) {
                         fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
                     }
                 }
@@ -235,13 +239,15 @@ where
 impl<S: Store> NearCache<S> {
     /// A read of session `id` through the cache: `hit` turns a cached entry into the
     /// answer, `live` a store answer into an entry.
+    #[allow(clippy::too_many_arguments)]
     fn through<F, T>(
         &self,
         id: Option<SessionId>,
+        digest: [u8; 32],
         cacheable: bool,
         now_ms: u64,
-        hit: fn(Cached) -> Option<T>,
-        live: fn(&Result<T, StoreError>) -> Option<Cached>,
+        hit: impl FnOnce(Cached) -> Option<T>,
+        live: fn(&Result<T, StoreError>, [u8; 32]) -> Option<Cached>,
         read: impl FnOnce() -> F,
     ) -> CachedCheck<F>
     where
@@ -258,6 +264,7 @@ impl<S: Store> NearCache<S> {
             id,
             now_ms,
             seen,
+            digest,
             live,
         });
         CachedCheck(Via::Miss(read(), fill))
@@ -282,19 +289,22 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
     type Lookup = CachedCheck<S::Lookup>;
 
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
-        // An idle renewal is a write: it goes to the store. The cache holds only records
-        // whose digest matched once.
+        // An idle renewal is a write: it goes to the store. A hit must present the whole
+        // digest the record was read with.
+        let digest = *key.digest();
         self.through(
             Some(key.session_id()),
+            digest,
             touch.is_none(),
             now_ms,
             |cached| match cached {
-                Cached::Session(record) => Some(Some(record)),
+                Cached::Session(record, d) if d == digest => Some(Some(record)),
+                Cached::Session(..) => None,
                 #[cfg(feature = "jwt")]
                 Cached::Jwt(_) => None,
             },
-            |record| match record {
-                Ok(Some(r)) if r.ended.is_none() => Some(Cached::Session(r.clone())),
+            |record, digest| match record {
+                Ok(Some(r)) if r.ended.is_none() => Some(Cached::Session(r.clone(), digest)),
                 _ => None,
             },
             || self.inner.lookup(key, touch, now_ms),
@@ -357,15 +367,17 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
     type JwtCheck = CachedCheck<S::JwtCheck>;
 
     fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        // A JWT's session id is its whole `jti`: nothing more to compare.
         self.through(
             SessionId::from_jti(token.tag, token.jti),
+            [0; 32],
             true,
             now_ms,
             |cached| match cached {
                 Cached::Jwt(status) => Some(status),
-                Cached::Session(_) => None,
+                Cached::Session(..) => None,
             },
-            |status| match status {
+            |status, _| match status {
                 Ok(s) if s.known && s.ended.is_none() => Some(Cached::Jwt(*s)),
                 _ => None,
             },
@@ -422,5 +434,51 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         self.inner.jwt_sessions(user_id, now_ms).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, SessionInfo};
+    use std::sync::Arc as StdArc;
+
+    /// Two tokens whose session ids agree (96 bits of digest) but whose digests do not:
+    /// a hit needs the whole digest, as the store's lookup does.
+    #[tokio::test]
+    async fn a_hit_needs_the_whole_digest() {
+        let near = NearCache::new(MemoryStore::new(), Duration::from_secs(60));
+        let (_, key) = SessionKey::generate(7).unwrap();
+        let mut forged = *key.digest();
+        forged[31] ^= 1;
+        let twin = SessionKey::from_parts(key.tag(), forged);
+        assert_eq!(twin.session_id(), key.session_id());
+        let record = SessionRecord {
+            info: SessionInfo {
+                session_id: key.session_id(),
+                user_id: StdArc::from("u"),
+                device: StdArc::from("web"),
+                issued_at_ms: 0,
+                expires_at_ms: u64::MAX,
+            },
+            idle_deadline_ms: None,
+            ended: None,
+            ban_until_ms: None,
+        };
+        let now = 1_000;
+        let seen = near.shared.invalidations.load(Ordering::SeqCst);
+        near.shared.put(
+            key.session_id(),
+            Cached::Session(record, *key.digest()),
+            now,
+            seen,
+        );
+        near.shared.listening.store(true, Ordering::Release);
+        assert!(
+            near.lookup(&key, None, now).await.unwrap().is_some(),
+            "the real token hits"
+        );
+        // The twin misses the cache and asks the store, which knows no such token.
+        assert!(near.lookup(&twin, None, now).await.unwrap().is_none());
     }
 }

@@ -110,6 +110,12 @@ impl SessionKey {
         (n == raw.len()).then(|| Self::from_raw(&raw))
     }
 
+    /// A key of these parts (tests: two keys of one session id).
+    #[cfg(test)]
+    pub(crate) fn from_parts(tag: u16, digest: [u8; 32]) -> Self {
+        Self { tag, digest }
+    }
+
     fn from_raw(raw: &[u8; 32]) -> Self {
         Self {
             tag: u16::from_be_bytes([raw[0], raw[1]]),
