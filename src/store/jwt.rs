@@ -305,8 +305,9 @@ impl JwtState {
                         replaced.extend(overflow);
                     } else {
                         self.bump_user(EndReason::Replaced, now_ms);
-                        self.index
-                            .retain(|j, e| e.expires_at_ms > now_ms || scope.contains(j));
+                        // The scope is every live token here (one per user): what else
+                        // the index holds is in its leeway, and ended by the bump too.
+                        self.index.retain(|_, e| e.expires_at_ms > now_ms);
                     }
                 } else {
                     for j in scope.iter().take(excess) {
