@@ -333,3 +333,74 @@ async fn actix_speaks_actix_types() {
     assert_eq!(res.status(), 401);
     assert_eq!(atest::read_body(res).await, "custom missing_token");
 }
+
+/// actix's extractors answer as axum's: MaybeIdentity is None for an anonymous request
+/// and a 500 without the middleware; a required one answers 401 in the handle's realm;
+/// Claims<T> reads the application's claims.
+#[actix_web::test]
+async fn actix_extractors_answer_like_axum_ones() {
+    use kickout::actix::MaybeIdentity;
+
+    let auth = Auth::builder(MemoryStore::new()).realm("shop").build();
+    let maybe = || {
+        web::get().to(|m: MaybeIdentity| async move {
+            m.0.map_or("anonymous".to_owned(), |i| i.user_id().to_owned())
+        })
+    };
+    let app = atest::init_service(
+        App::new()
+            .service(
+                web::scope("/open")
+                    .wrap(KickoutAuth::new(auth.clone()).optional())
+                    .route("/maybe", maybe())
+                    .route(
+                        "/me",
+                        web::get().to(|id: Identity| async move { id.user_id().to_owned() }),
+                    ),
+            )
+            .route("/bare", maybe()),
+    )
+    .await;
+    let get = |uri: &str| atest::TestRequest::get().uri(uri).to_request();
+    assert_eq!(
+        atest::call_and_read_body(&app, get("/open/maybe")).await,
+        "anonymous"
+    );
+    let res = atest::call_service(&app, get("/open/me")).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers().get("www-authenticate").unwrap(),
+        r#"Bearer realm="shop""#
+    );
+    let res = atest::call_service(&app, get("/bare")).await;
+    assert_eq!(res.status(), 500);
+
+    #[derive(serde::Deserialize)]
+    struct Role {
+        role: String,
+    }
+    let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+        b"a secret of thirty-two bytes!!!!",
+    ))
+    .unwrap();
+    let jauth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    let app = atest::init_service(App::new().wrap(KickoutAuth::new(jauth.clone())).route(
+        "/role",
+        web::get().to(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+    ))
+    .await;
+    let login = jauth
+        .login_with_claims(
+            "1",
+            "web",
+            kickout::LoginOptions::new(),
+            &serde_json::json!({"role": "admin"}),
+        )
+        .await
+        .unwrap();
+    let req = atest::TestRequest::get()
+        .uri("/role")
+        .append_header(("authorization", format!("Bearer {}", login.token.as_str())))
+        .to_request();
+    assert_eq!(atest::call_and_read_body(&app, req).await, "admin");
+}
