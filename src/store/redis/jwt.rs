@@ -68,20 +68,32 @@ impl JwtStore for RedisStore {
         let tag = user_tag(user_id);
         let keys = self.keys();
         let (max, per_device) = rule_args(issue.rule);
-        let mut call = self.shared.scripts.jwt_issue.key(keys.jwt_state(user_id));
-        call.arg(keys.base(tag))
-            .arg(user_id)
-            .arg(&issue.jti)
-            .arg(&*issue.device)
-            .arg(issue.issued_at_ms)
-            .arg(issue.expires_at_ms)
-            .arg(now_ms)
-            .arg(max)
-            .arg(per_device)
-            .arg(u8::from(issue.rule.overflow() == Overflow::RefuseNew))
-            .arg(issue.fresh_epoch.to_string())
-            .arg(&self.shared.channel);
-        let reply: Vec<String> = self.run(call).await?;
+        let Some(id) = SessionId::from_jti(tag, &issue.jti) else {
+            return Err(corrupt("a jti"));
+        };
+        let declared = vec![
+            keys.jwt_state(user_id),
+            keys.jwt_index(user_id),
+            keys.ban(user_id),
+            keys.jwt_token(id),
+        ];
+        let refuse = u8::from(issue.rule.overflow() == Overflow::RefuseNew);
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.jwt_issue, declared, |call| {
+                call.arg(keys.base(tag))
+                    .arg(user_id)
+                    .arg(&issue.jti)
+                    .arg(&*issue.device)
+                    .arg(issue.issued_at_ms)
+                    .arg(issue.expires_at_ms)
+                    .arg(now_ms)
+                    .arg(max)
+                    .arg(per_device)
+                    .arg(refuse)
+                    .arg(issue.fresh_epoch.to_string())
+                    .arg(&self.shared.channel);
+            })
+            .await?;
         match reply.split_first() {
             Some((status, [epoch, user_gen, device_gen, rest @ ..])) if status == "ok" => {
                 Ok(Admission::Admitted(JwtGrant {
@@ -107,13 +119,14 @@ impl JwtStore for RedisStore {
     ) -> Result<Ends, StoreError> {
         let keys = self.keys();
         // A token's user is found from its `jt` key, whether or not the caller named it.
-        let (tag, key, mode, what, user_id) = match target {
+        let of_user = |user_id| vec![keys.jwt_state(user_id), keys.jwt_index(user_id)];
+        let (tag, declared, mode, what, user_id) = match target {
             JwtTarget::User {
                 user_id,
                 device: None,
             } => (
                 user_tag(user_id),
-                keys.jwt_state(user_id),
+                of_user(user_id),
                 "u",
                 String::new(),
                 user_id,
@@ -123,24 +136,26 @@ impl JwtStore for RedisStore {
                 device: Some(device),
             } => (
                 user_tag(user_id),
-                keys.jwt_state(user_id),
+                of_user(user_id),
                 "d",
                 device.to_owned(),
                 user_id,
             ),
             JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
-                (id.tag(), keys.jwt_token(id), "t", id.jti(), "")
+                (id.tag(), vec![keys.jwt_token(id)], "t", id.jti(), "")
             }
         };
-        let mut call = self.shared.scripts.jwt_end.key(key);
-        call.arg(keys.base(tag))
-            .arg(mode)
-            .arg(end_code(reason))
-            .arg(now_ms)
-            .arg(what)
-            .arg(user_id)
-            .arg(&self.shared.channel);
-        let reply: Vec<String> = self.run(call).await?;
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.jwt_end, declared, |call| {
+                call.arg(keys.base(tag))
+                    .arg(mode)
+                    .arg(end_code(reason))
+                    .arg(now_ms)
+                    .arg(&what)
+                    .arg(user_id)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
         let Some((user, rest)) = reply.split_first() else {
             return Ok(Ends::default());
         };
@@ -162,13 +177,20 @@ impl JwtStore for RedisStore {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = user_tag(user_id);
         let keys = self.keys();
-        let mut call = self.shared.scripts.jwt_ban.key(keys.ban(user_id));
-        call.arg(keys.base(tag))
-            .arg(user_id)
-            .arg(until_ms)
-            .arg(now_ms)
-            .arg(&self.shared.channel);
-        let reply: Vec<String> = self.run(call).await?;
+        let declared = vec![
+            keys.ban(user_id),
+            keys.jwt_state(user_id),
+            keys.jwt_index(user_id),
+        ];
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.jwt_ban, declared, |call| {
+                call.arg(keys.base(tag))
+                    .arg(user_id)
+                    .arg(until_ms)
+                    .arg(now_ms)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
         jwt_infos(user_id, tag, &reply)
     }
 

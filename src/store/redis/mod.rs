@@ -22,8 +22,11 @@
 //! **Why it is correct on a Cluster:** the `{tttt}` hash tag is the same for every key of
 //! one user, so all of them sit in one hash slot; each write (login with its rule,
 //! logout, kickout, ban, renew, idle renewal) is one Lua script over that slot, hence
-//! atomic and one round trip. A request's token carries the tag, so its lookup goes
-//! straight to the right node.
+//! atomic, and declares every key it touches: a write that learns from an index which
+//! records it needs returns their names first, writing nothing, and runs again with them
+//! (two round trips when the user has sessions). In a slot migration a script therefore
+//! runs whole on one node or is refused (`TRYAGAIN`, an error), never half. A request's
+//! token carries the tag, so its lookup goes straight to the right node.
 //!
 //! **Why a lookup is a plain `GET`:** a record is one JSON string, so validating a
 //! request costs Redis what a `GET` costs (a script costs it about five times more,
@@ -317,6 +320,47 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)
+    }
+
+    /// Runs a script that names the further keys it needs (`lua/declare.lua`): with
+    /// `keys`, then again with those it asked for, until it has them all. More rounds
+    /// than [`MAX_KEY_ROUNDS`] mean the user's keys changed under every attempt.
+    pub(super) async fn run_keyed<T: FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        mut keys: Vec<String>,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+    ) -> Result<T, StoreError> {
+        for _ in 0..MAX_KEY_ROUNDS {
+            let mut call = script.prepare_invoke();
+            for key in &keys {
+                call.key(key);
+            }
+            args(&mut call);
+            let reply: Value = self.run(call).await?;
+            match undeclared(&reply) {
+                Some(more) => keys.extend(more),
+                None => return T::from_redis_value(reply).map_err(|_| corrupt("a script reply")),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the user's keys changed under every attempt".into(),
+        ))
+    }
+}
+
+/// Attempts of a script that finds more keys to declare: the first learns them, the
+/// others follow concurrent changes.
+const MAX_KEY_ROUNDS: usize = 4;
+
+/// The keys a script asked to be declared: its reply `{{key, ...}}`.
+fn undeclared(reply: &Value) -> Option<Vec<String>> {
+    match reply {
+        Value::Array(outer) => match outer.as_slice() {
+            [keys @ Value::Array(_)] => Vec::<String>::from_redis_value(keys.clone()).ok(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

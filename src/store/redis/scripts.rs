@@ -5,8 +5,11 @@
 //! when a store is built, so Rust and Lua cannot disagree on a number.
 //!
 //! Every key a script touches shares the user's hash tag (`{tttt}`), so on a Cluster
-//! they sit in one slot. Scripts get the key prefix with its tag (`ARGV[1]`, "base") and
-//! build the keys of the user's records from it.
+//! they sit in one slot, and every one is declared in `KEYS`: a script that learns from
+//! an index which records it needs returns their keys before writing anything, and runs
+//! again with them (`lua/declare.lua`, `RedisStore::run_keyed`). So in a slot migration
+//! a script runs whole on one node or is refused (`TRYAGAIN`), never half. Scripts get
+//! the key prefix with its tag (`ARGV[1]`, "base") to name the records they ask for.
 //!
 //! A session record is a JSON object (encoded with Redis's `cjson`): `d` token digest
 //! (hex), `u` user, `v` device, `i` issued, `e` expires, `l` idle deadline (absent
@@ -53,13 +56,16 @@ fn bounds() -> [(&'static str, String); 6] {
     ]
 }
 
-/// A script's source: its helpers, then its body, with the bounds substituted.
+/// Declaring every key a script touches (`need`, `undeclared`), part of every script.
+const DECLARE: &str = include_str!("lua/declare.lua");
+
+/// A script's source: the declaration helpers, its helpers, then its body, with the
+/// bounds substituted.
 fn source(helpers: &str, body: &str) -> String {
-    bounds()
-        .iter()
-        .fold(format!("{helpers}\n{body}"), |src, (name, value)| {
-            src.replace(name, value)
-        })
+    bounds().iter().fold(
+        format!("{DECLARE}\n{helpers}\n{body}"),
+        |src, (name, value)| src.replace(name, value),
+    )
 }
 
 /// The scripts, compiled once per store (their SHA-1 computed once; `EVALSHA` with a

@@ -29,27 +29,35 @@ impl SessionStore for RedisStore {
         let keys = self.keys();
         let base = keys.base(user_tag(&info.user_id));
         let (max, per_device) = rule_args(rule);
-        let mut call = self.shared.scripts.create.key(keys.user(&info.user_id));
-        call.arg(base)
-            .arg(info.session_id.to_string())
-            .arg(hex(session.key.digest()))
-            .arg(&*info.user_id)
-            .arg(&*info.device)
-            .arg(info.issued_at_ms)
-            .arg(info.expires_at_ms)
-            .arg(
-                session
-                    .idle_deadline_ms
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(session.retain_ms)
-            .arg(now_ms)
-            .arg(max)
-            .arg(per_device)
-            .arg(u8::from(rule.overflow() == Overflow::RefuseNew))
-            .arg(&self.shared.channel);
-        let reply: Vec<String> = self.run(call).await?;
+        let declared = vec![
+            keys.user(&info.user_id),
+            keys.ban(&info.user_id),
+            keys.session(info.session_id),
+        ];
+        let digest = hex(session.key.digest());
+        let idle = session
+            .idle_deadline_ms
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let refuse = u8::from(rule.overflow() == Overflow::RefuseNew);
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.create, declared, |call| {
+                call.arg(&base)
+                    .arg(info.session_id.to_string())
+                    .arg(&digest)
+                    .arg(&*info.user_id)
+                    .arg(&*info.device)
+                    .arg(info.issued_at_ms)
+                    .arg(info.expires_at_ms)
+                    .arg(&idle)
+                    .arg(session.retain_ms)
+                    .arg(now_ms)
+                    .arg(max)
+                    .arg(per_device)
+                    .arg(refuse)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
         match reply.split_first() {
             Some((status, rest)) if status == "ok" => Ok(Admission::Admitted(infos(rest)?)),
             Some((status, [until])) if status == "banned" => Ok(Admission::Banned {
@@ -72,15 +80,17 @@ impl SessionStore for RedisStore {
         let reply: Vec<String> = match target {
             Target::User { user_id, device } => {
                 let keys = self.keys();
-                let mut call = self.shared.scripts.end.key(keys.user(user_id));
-                call.arg(keys.base(user_tag(user_id)))
-                    .arg("u")
-                    .arg(end_code(reason))
-                    .arg(now_ms)
-                    .arg(device.unwrap_or_default())
-                    .arg("")
-                    .arg(&self.shared.channel);
-                self.run(call).await?
+                let declared = vec![keys.user(user_id)];
+                self.run_keyed(&self.shared.scripts.end, declared, |call| {
+                    call.arg(keys.base(user_tag(user_id)))
+                        .arg("u")
+                        .arg(end_code(reason))
+                        .arg(now_ms)
+                        .arg(device.unwrap_or_default())
+                        .arg("")
+                        .arg(&self.shared.channel);
+                })
+                .await?
             }
             Target::Token(key) => {
                 self.end_session(key.session_id(), Some(key), reason, now_ms)
@@ -98,21 +108,27 @@ impl SessionStore for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys();
-        let mut call = self.shared.scripts.ban.key(keys.ban(user_id));
-        call.arg(keys.base(user_tag(user_id)))
-            .arg(user_id)
-            .arg(until_ms)
-            .arg(now_ms)
-            .arg(&self.shared.channel);
-        let reply: Vec<String> = self.run(call).await?;
+        let declared = vec![keys.ban(user_id), keys.user(user_id)];
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.ban, declared, |call| {
+                call.arg(keys.base(user_tag(user_id)))
+                    .arg(user_id)
+                    .arg(until_ms)
+                    .arg(now_ms)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
         infos(&reply)
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys();
-        let mut call = self.shared.scripts.sessions.key(keys.user(user_id));
-        call.arg(keys.base(user_tag(user_id))).arg(now_ms);
-        let reply: Vec<String> = self.run(call).await?;
+        let declared = vec![keys.user(user_id)];
+        let reply: Vec<String> = self
+            .run_keyed(&self.shared.scripts.sessions, declared, |call| {
+                call.arg(keys.base(user_tag(user_id))).arg(now_ms);
+            })
+            .await?;
         infos(&reply)
     }
 
@@ -128,13 +144,19 @@ impl SessionStore for RedisStore {
         } = renewal;
         let id = key.session_id();
         let keys = self.keys();
-        let mut call = self.shared.scripts.renew.key(keys.session(id));
-        call.arg(keys.base(id.tag()))
-            .arg(hex(key.digest()))
-            .arg(expires_at_ms)
-            .arg(idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default())
-            .arg(now_ms);
-        let reply: Option<Vec<String>> = self.run(call).await?;
+        let (digest, idle) = (
+            hex(key.digest()),
+            idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default(),
+        );
+        let reply: Option<Vec<String>> = self
+            .run_keyed(&self.shared.scripts.renew, vec![keys.session(id)], |call| {
+                call.arg(keys.base(id.tag()))
+                    .arg(&digest)
+                    .arg(expires_at_ms)
+                    .arg(&idle)
+                    .arg(now_ms);
+            })
+            .await?;
         reply
             .map(|r| match r.as_slice() {
                 [user, device, issued] => Ok(SessionInfo {
@@ -192,15 +214,17 @@ impl RedisStore {
         now_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys();
-        let mut call = self.shared.scripts.end.key(keys.session(id));
-        call.arg(keys.base(id.tag()))
-            .arg("s")
-            .arg(end_code(reason))
-            .arg(now_ms)
-            .arg(id.to_string())
-            .arg(key.map(|k| hex(k.digest())).unwrap_or_default())
-            .arg(&self.shared.channel);
-        self.run(call).await
+        let digest = key.map(|k| hex(k.digest())).unwrap_or_default();
+        self.run_keyed(&self.shared.scripts.end, vec![keys.session(id)], |call| {
+            call.arg(keys.base(id.tag()))
+                .arg("s")
+                .arg(end_code(reason))
+                .arg(now_ms)
+                .arg(id.to_string())
+                .arg(&digest)
+                .arg(&self.shared.channel);
+        })
+        .await
     }
 }
 

@@ -1,9 +1,13 @@
--- KEYS[1] ban key; ARGV base, user, until, now. Ends every live session ('b') and
--- sets the ban. Returns the ended infos.
+-- KEYS ban key, user index, its sessions; ARGV base, user, until, now. Ends every live
+-- session ('b') and sets the ban. Returns the ended infos.
 local base, now, nowstr = ARGV[1], tonumber(ARGV[4]), ARGV[4]
-local ukey = base .. 'u:' .. ARGV[2]
+local ukey = KEYS[2]
+local ids = redis.call('ZRANGE', ukey, 0, -1)
+for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+local more = undeclared()
+if more then return more end
 local out = {}
-for _, id in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
+for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   -- Ended whatever this clock says; reported only if live by this one.
   if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}) end

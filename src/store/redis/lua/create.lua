@@ -1,15 +1,20 @@
--- KEYS[1] user index; ARGV base, sid, digest, user, device, issued, expires, idle|'',
--- retain, now, max (0 = unlimited), per-device 1|0, refuse 1|0.
+-- KEYS user index, ban, the new session, the index's sessions; ARGV base, sid, digest,
+-- user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
+-- per-device 1|0, refuse 1|0.
 -- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 local base = ARGV[1]
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+local more = undeclared()
+if more then return more end
 local now, nowstr = tonumber(ARGV[10]), ARGV[10]
-local ban = redis.call('GET', base .. 'b:' .. ARGV[4])
+local ban = redis.call('GET', KEYS[2])
 if ban and tonumber(ban) > now then return {'banned', ban} end
-local skey = base .. 's:' .. ARGV[2]
+local skey = KEYS[3]
 if redis.call('EXISTS', skey) == 1 then return {'collision'} end
 local scope = {}
 local maxn = -1
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if over(rec) then
     redis.call('ZREM', KEYS[1], id)

@@ -1,10 +1,13 @@
--- Ends live sessions, leaving tombstones. KEYS[1] user index; ARGV base, 'u', reason,
--- now, device|'' — or KEYS[1] session; ARGV base, 's', reason, now, sid, digest|''.
--- Returns the ended infos, flattened by five.
+-- Ends live sessions, leaving tombstones. KEYS user index, its sessions; ARGV base,
+-- 'u', reason, now, device|'' — or KEYS session, its user's index; ARGV base, 's',
+-- reason, now, sid, digest|''. Returns the ended infos, flattened by five.
 local base, reason, now, nowstr = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local out = {}
 if ARGV[2] == 's' then
   local rec = load(KEYS[1])
+  if rec ~= nil then need(base .. 'u:' .. rec.u) end
+  local more = undeclared()
+  if more then return more end
   -- Ended whatever this clock says (a slower one may still serve it); reported only
   -- if live by this one.
   if not over(rec) and (ARGV[6] == '' or rec.d == ARGV[6]) then
@@ -14,7 +17,11 @@ if ARGV[2] == 's' then
   announce(reason)
   return out
 end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+local more = undeclared()
+if more then return more end
+for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if over(rec) then
     redis.call('ZREM', KEYS[1], id)

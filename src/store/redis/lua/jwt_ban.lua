@@ -1,6 +1,8 @@
--- KEYS[1] ban key; ARGV base, user, until, now. Ends every token ('b', one bump) and
--- sets the ban. Returns the ended (jti, device, iat, exp)....
+-- KEYS ban key, user state, index, the index's `jt:`s; ARGV base, user, until, now.
+-- Ends every token ('b', one bump) and sets the ban. Returns the ended (jti, device,
+-- iat, exp)....
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
+if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
 jprune(st, ix, now)
 local out = {}

@@ -22,6 +22,16 @@ end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
 local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
+-- Declares the user's state and index, and the `jt:` keys of the tokens in the index
+-- (which `take` and `fold` delete); true when all were declared.
+local function jneed(base, user)
+  local ikey = base .. 'ji:' .. user
+  need(base .. 'j:' .. user)
+  if need(ikey) then
+    for j in pairs(jload(ikey) or {}) do need(base .. 'jt:' .. j) end
+  end
+  return #UNDECLARED == 0
+end
 local function jopen(base, user)
   local st = jload(base .. 'j:' .. user)
   local fresh = st == nil

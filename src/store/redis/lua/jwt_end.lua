@@ -1,12 +1,14 @@
--- KEYS[1] user state (modes 'u', 'd') or the token's `jt:` key (mode 't'); ARGV base,
--- mode, reason, now, device|jti|'', user|''. Returns {user, ended (jti, device, iat,
--- exp)..., and if a bound (blacklist, devices) replaced tokens: '|', replaced (same)...}.
+-- KEYS user state, index (modes 'u', 'd') or the token's `jt:` key (mode 't'), then
+-- what `jneed` names; ARGV base, mode, reason, now, device|jti|'', user|''. Returns
+-- {user, ended (jti, device, iat, exp)..., and if a bound (blacklist, devices) replaced
+-- tokens: '|', replaced (same)...}.
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local user = ARGV[6]
 if mode == 't' then
   user = redis.call('GET', KEYS[1])
   if not user then return {} end
 end
+if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
 jprune(st, ix, now)
 local out = {user}

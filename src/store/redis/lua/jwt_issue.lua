@@ -1,9 +1,10 @@
--- KEYS[1] user state; ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited),
--- per-device 1|0, refuse 1|0, epoch if new, channel. Returns {'ok', epoch, ug, dg,
--- replaced (jti, device, iat, exp)...}
--- | {'banned', until} | {'limit'}.
+-- KEYS user state, index, ban, the new token's `jt:`, the index's `jt:`s; ARGV base,
+-- user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0, refuse 1|0,
+-- epoch if new, channel. Returns {'ok', epoch, ug, dg, replaced (jti, device, iat,
+-- exp)...} | {'banned', until} | {'limit'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
-local ban = redis.call('GET', base .. 'b:' .. user)
+if not jneed(base, user) then return undeclared() end
+local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
@@ -58,7 +59,7 @@ if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
 ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
-redis.call('SET', base .. 'jt:' .. ARGV[3], user, 'PX', ttl)
+redis.call('SET', KEYS[4], user, 'PX', ttl)
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
 local out = {'ok', st.ep, tostring(st.g), tostring(dg)}

@@ -1,8 +1,12 @@
--- KEYS[1] session; ARGV base, digest, expires, idle|'', now.
+-- KEYS session, its user's index; ARGV base, digest, expires, idle|'', now.
 -- Returns {user, device, issued} of the renewed session, or nil.
 local base, now = ARGV[1], tonumber(ARGV[5])
 local rec = load(KEYS[1])
 if not live(rec, now) or rec.d ~= ARGV[2] then return false end
+local ukey = base .. 'u:' .. rec.u
+need(ukey)
+local more = undeclared()
+if more then return more end
 local e, r = tonumber(ARGV[3]), tonumber(rec.r)
 rec.e = ARGV[3]
 local fin = e
@@ -13,5 +17,5 @@ else
   rec.l = nil
 end
 save(KEYS[1], rec, fin + r - now)
-ttl_at_least(base .. 'u:' .. rec.u, e + r - now)
+ttl_at_least(ukey, e + r - now)
 return {rec.u, rec.v, rec.i}

@@ -1,7 +1,12 @@
--- KEYS[1] user index; ARGV base, now. Read-only. Returns the live infos, oldest first.
+-- KEYS user index, its sessions; ARGV base, now. Read-only. Returns the live infos,
+-- oldest first.
 local base, now = ARGV[1], tonumber(ARGV[2])
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+local more = undeclared()
+if more then return more end
 local list = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if live(rec, now) then
     table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e}})

@@ -1,0 +1,215 @@
+//! What a revocation survives on a real Redis Cluster: a slot migration in the middle
+//! of a login, a kickout and a ban.
+
+#![cfg(feature = "redis")]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kickout::store::RedisStore;
+use kickout::{Auth, LoginRule, Mode, Reason};
+
+use crate::suite::{self, Kind};
+use crate::support::{self, Cluster, RedisProcess};
+
+/// The user's slot, the node that holds it and another node.
+fn slot_of(cluster: &Cluster, prefix: &str) -> (u16, usize, usize) {
+    let pattern = format!("{prefix}*");
+    let (source, key) = cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| {
+            let keys = n.cli(&["keys", &pattern])?;
+            let key = keys.lines().find(|k| !k.is_empty())?;
+            Some((i, key.to_owned()))
+        })
+        .expect("the user's keys");
+    let slot = cluster.nodes[source]
+        .cli(&["cluster", "keyslot", &key])
+        .and_then(|s| s.trim().parse().ok())
+        .expect("a slot");
+    (slot, source, (source + 1) % cluster.nodes.len())
+}
+
+fn node_id(node: &RedisProcess) -> String {
+    node.cli(&["cluster", "myid"]).unwrap().trim().to_owned()
+}
+
+/// Moves the keys of `prefix` for which `pick` holds from `from` to `to` (the slot is
+/// migrating), one `MIGRATE` each.
+fn migrate(
+    from: &RedisProcess,
+    to: &RedisProcess,
+    prefix: &str,
+    mut pick: impl FnMut(&str) -> bool,
+) {
+    let keys = from.cli(&["keys", &format!("{prefix}*")]).unwrap();
+    for key in keys.lines().filter(|k| !k.is_empty()).filter(|k| pick(k)) {
+        let port = to.port.to_string();
+        let out = from
+            .cli(&["migrate", "127.0.0.1", &port, key, "0", "5000"])
+            .unwrap();
+        assert!(out.trim() == "OK", "MIGRATE {key}: {out}");
+    }
+}
+
+/// Whether the key is a user's session index or JWT state (moved first, so records and
+/// the JWT index lag behind).
+fn index_like(key: &str) -> bool {
+    [":u:", ":j:", ":b:"].iter().any(|k| key.contains(k))
+}
+
+/// The session ids whose tokens work now.
+async fn working<M: Mode<RedisStore>>(
+    auth: &Auth<RedisStore, M>,
+    tokens: &[String],
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for t in tokens {
+        if let Ok(me) = auth.authenticate(t).await {
+            ids.insert(me.session_id().to_string());
+        }
+    }
+    ids
+}
+
+async fn listed<M: Mode<RedisStore>>(auth: &Auth<RedisStore, M>, user: &str) -> BTreeSet<String> {
+    let list = auth.sessions(user).await.expect("sessions after the move");
+    list.iter().map(|s| s.session_id.to_string()).collect()
+}
+
+/// Waits until the client has learnt the new slot map (a script goes through).
+async fn settled<M: Mode<RedisStore>>(auth: &Auth<RedisStore, M>, user: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Err(e) = auth.sessions(user).await {
+        assert!(std::time::Instant::now() < deadline, "never settled: {e:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn slot_migration_case<K: Kind<RedisStore>>(cluster: &Cluster, case: &str) {
+    let prefix = format!("move{case}:");
+    let store = RedisStore::builder(&cluster.urls())
+        .prefix(&prefix)
+        .connect()
+        .await
+        .unwrap();
+    // The wall clock: TTLs in Redis are real time.
+    let auth = {
+        let clock = kickout::clock::ManualClock::new(now_ms());
+        K::builder(store, &clock)
+            .login_rule(LoginRule::one_per_device())
+            .build()
+    };
+    let user = "mover";
+    let mut tokens = Vec::new();
+    for device in ["d1", "d2", "d3"] {
+        tokens.push(
+            auth.login(user, device)
+                .await
+                .unwrap()
+                .token
+                .as_str()
+                .to_owned(),
+        );
+    }
+    let (d1, d2) = (tokens[0].clone(), tokens[1].clone());
+
+    let (slot, source, target) = slot_of(cluster, &prefix);
+    let (src, dst) = (&cluster.nodes[source], &cluster.nodes[target]);
+    let slot_s = slot.to_string();
+    assert!(
+        dst.cli(&["cluster", "setslot", &slot_s, "importing", &node_id(src)])
+            .is_some()
+    );
+    assert!(
+        src.cli(&["cluster", "setslot", &slot_s, "migrating", &node_id(dst)])
+            .is_some()
+    );
+
+    // Before any key moves, the source still serves the user whole.
+    assert_eq!(auth.kickout_device(user, "d1").await.unwrap(), 1, "{case}");
+    // The index moves first, the records lag behind.
+    migrate(src, dst, &prefix, index_like);
+    let kicked = auth.kickout_device(user, "d2").await;
+    if let Ok(t) = auth.login(user, "d4").await {
+        tokens.push(t.token.as_str().to_owned());
+    }
+    // Half the records follow; a ban in between.
+    let mut half = false;
+    migrate(src, dst, &prefix, |_| {
+        half = !half;
+        half
+    });
+    let banned = auth.ban(user, Duration::from_secs(600)).await;
+
+    // The move completes.
+    migrate(src, dst, &prefix, |_| true);
+    let owner = node_id(dst);
+    for node in std::iter::once(dst).chain(cluster.nodes.iter().filter(|n| n.port != dst.port)) {
+        node.cli(&["cluster", "setslot", &slot_s, "node", &owner])
+            .unwrap();
+    }
+
+    settled(&auth, user).await;
+
+    // Whatever succeeded in the middle holds, and nothing is lost from the lists.
+    assert_eq!(
+        auth.authenticate(&d1).await.unwrap_err().reason(),
+        Reason::KickedOut
+    );
+    if kicked.is_ok() {
+        assert!(
+            auth.authenticate(&d2).await.is_err(),
+            "{case}: a kickout that succeeded mid-move holds ({kicked:?})"
+        );
+    }
+    if banned.is_ok() {
+        assert!(
+            working(&auth, &tokens).await.is_empty(),
+            "{case}: the ban holds"
+        );
+        assert!(
+            auth.login(user, "d5").await.is_err(),
+            "{case}: the ban holds"
+        );
+    }
+    assert_eq!(
+        listed(&auth, user).await,
+        working(&auth, &tokens).await,
+        "{case}: the listed sessions are the working ones (kickout: {kicked:?}, ban: {banned:?})"
+    );
+
+    // Once the slot is stable every operation works, and holds.
+    if banned.is_err() {
+        let before = working(&auth, &tokens).await.len();
+        assert_eq!(
+            auth.ban(user, Duration::from_secs(600)).await.unwrap(),
+            before
+        );
+    }
+    assert!(working(&auth, &tokens).await.is_empty());
+    assert!(listed(&auth, user).await.is_empty());
+    let err = auth.authenticate(&d2).await.unwrap_err();
+    assert!(
+        matches!(err.reason(), Reason::Banned | Reason::KickedOut),
+        "{case}: {err:?}"
+    );
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_migration_in_the_middle_loses_no_revocation() {
+    let Some(cluster) = support::Cluster::start() else {
+        return;
+    };
+    slot_migration_case::<suite::Session>(&cluster, "s").await;
+    slot_migration_case::<suite::Jwt>(&cluster, "j").await;
+}
