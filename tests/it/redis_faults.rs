@@ -1,5 +1,5 @@
-//! What a revocation survives on a real Redis Cluster: a slot migration in the middle
-//! of a login, a kickout and a ban.
+//! What a revocation survives on real Redis: a Cluster slot migration in the middle of
+//! a login, a kickout and a ban; a failover to a replica.
 
 #![cfg(feature = "redis")]
 
@@ -212,4 +212,92 @@ async fn a_slot_migration_in_the_middle_loses_no_revocation() {
     };
     slot_migration_case::<suite::Session>(&cluster, "s").await;
     slot_migration_case::<suite::Jwt>(&cluster, "j").await;
+}
+
+async fn failover_case<K: Kind<RedisStore>>() {
+    let mut primary = RedisProcess::start(&[]);
+    let replica = primary.replica();
+    let clock = kickout::clock::ManualClock::new(now_ms());
+    let waiting = RedisStore::builder(&primary.url())
+        .wait_for_replicas(1, Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let auth = K::builder(waiting, &clock).build();
+    let plain = K::builder(RedisStore::connect(&primary.url()).await.unwrap(), &clock).build();
+    let mut tokens = Vec::new();
+    for user in ["a", "b", "c", "d"] {
+        tokens.push(auth.login(user, "web").await.unwrap().token);
+    }
+
+    // The replica held back: the waiting store says the kickout is not safe yet.
+    replica.detach();
+    let held = auth.kickout("a").await;
+    assert!(
+        matches!(
+            held,
+            Err(kickout::Error::Store(
+                kickout::store::StoreError::Unavailable(_)
+            ))
+        ),
+        "{held:?}"
+    );
+    replica.attach(&primary);
+
+    // The replica live: acknowledged, and it survives the primary.
+    assert_eq!(auth.kickout("c").await.unwrap(), 1);
+    // Without the option, a kickout the replica never saw is reported done...
+    replica.detach();
+    assert_eq!(plain.kickout("d").await.unwrap(), 1);
+    primary.kill();
+    replica.cli(&["replicaof", "no", "one"]).unwrap();
+
+    let promoted = K::builder(RedisStore::connect(&replica.url()).await.unwrap(), &clock).build();
+    let reason = |i: usize| {
+        let promoted = promoted.clone();
+        let token = tokens[i].as_str().to_owned();
+        async move {
+            promoted
+                .authenticate(&token)
+                .await
+                .err()
+                .map(|e| e.reason())
+        }
+    };
+    assert_eq!(
+        reason(0).await,
+        Some(Reason::KickedOut),
+        "caught up after the pause"
+    );
+    assert_eq!(reason(1).await, None);
+    assert_eq!(
+        reason(2).await,
+        Some(Reason::KickedOut),
+        "acknowledged by the replica"
+    );
+    // ...and comes back after the failover.
+    assert_eq!(reason(3).await, None, "lost with the primary");
+}
+
+#[tokio::test]
+async fn a_revocation_acknowledged_by_the_replicas_survives_a_failover() {
+    if !support::redis_available() {
+        return;
+    }
+    failover_case::<suite::Session>().await;
+    failover_case::<suite::Jwt>().await;
+}
+
+#[tokio::test]
+async fn waiting_for_replicas_needs_a_bounded_wait() {
+    for wait in [Duration::ZERO, Duration::from_secs(5)] {
+        let store = RedisStore::builder("redis://127.0.0.1:1")
+            .wait_for_replicas(1, wait)
+            .connect()
+            .await;
+        assert!(
+            matches!(store, Err(kickout::store::StoreError::Misconfigured(_))),
+            "{wait:?}"
+        );
+    }
 }

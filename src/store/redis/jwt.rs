@@ -79,7 +79,7 @@ impl JwtStore for RedisStore {
         ];
         let refuse = u8::from(issue.rule.overflow() == Overflow::RefuseNew);
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.jwt_issue, declared, |call| {
+            .write(&self.shared.scripts.jwt_issue, declared, |call| {
                 call.arg(keys.base(tag))
                     .arg(user_id)
                     .arg(&issue.jti)
@@ -146,7 +146,7 @@ impl JwtStore for RedisStore {
             }
         };
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.jwt_end, declared, |call| {
+            .write(&self.shared.scripts.jwt_end, declared, |call| {
                 call.arg(keys.base(tag))
                     .arg(mode)
                     .arg(end_code(reason))
@@ -183,7 +183,7 @@ impl JwtStore for RedisStore {
             keys.jwt_index(user_id),
         ];
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.jwt_ban, declared, |call| {
+            .write(&self.shared.scripts.jwt_ban, declared, |call| {
                 call.arg(keys.base(tag))
                     .arg(user_id)
                     .arg(until_ms)

@@ -88,12 +88,23 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
+    /// Where writes go: `conn` itself, or with [`RedisStoreBuilder::wait_for_replicas`]
+    /// a connection of their own, so a `WAIT` never holds up a request's read.
+    writes: Conn,
     shared: Arc<Shared>,
+}
+
+/// How many replicas must acknowledge each write, within what time.
+#[derive(Clone, Copy, Debug)]
+struct Replicas {
+    count: u32,
+    timeout: Duration,
 }
 
 struct Shared {
     prefix: String,
     timeout: Duration,
+    replicas: Option<Replicas>,
     scripts: Scripts,
     /// `<prefix>revoked`: where scripts publish the sessions they end.
     channel: String,
@@ -114,6 +125,7 @@ impl fmt::Debug for RedisStore {
             .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
             .field("prefix", &self.shared.prefix)
             .field("timeout", &self.shared.timeout)
+            .field("replicas", &self.shared.replicas)
             .finish()
     }
 }
@@ -127,6 +139,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     timeout: Duration,
     allow_eviction: bool,
+    replicas: Option<Replicas>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -139,6 +152,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("allow_eviction", &self.allow_eviction)
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -207,6 +221,38 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Waits for `count` replicas to acknowledge every write (login, logout, kickout,
+    /// ban, unban, renew) with Redis's `WAIT`, for at most `timeout`; a write not
+    /// acknowledged in time returns [`StoreError::Unavailable`], so a helper never
+    /// reports a revocation done that a failover could undo. (The write did reach the
+    /// primary: repeating a logout, kickout or ban is harmless.) The idle renewal of a
+    /// request is not waited for: losing one only ends a session earlier.
+    ///
+    /// Off by default: replication is asynchronous, and a revocation acknowledged by a
+    /// primary that dies before its replicas have it is lost in the failover (see the
+    /// README's "What holds when Redis fails"). `timeout` must be above zero and within
+    /// the operation [`timeout`](Self::timeout). Writes use a connection of their own,
+    /// so waiting never delays a request's validation.
+    ///
+    /// On a Cluster the `WAIT` goes to the primary that serves the user's slot when the
+    /// write returns; a failover in between can make it answer for the new primary.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), kickout::store::StoreError> {
+    /// use std::time::Duration;
+    /// use kickout::store::RedisStore;
+    ///
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")
+    ///     .wait_for_replicas(1, Duration::from_millis(200))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_replicas(mut self, count: u32, timeout: Duration) -> Self {
+        self.replicas = (count > 0).then_some(Replicas { count, timeout });
+        self
+    }
+
     /// Treat the URLs as Cluster nodes even if there is only one.
     pub fn cluster(mut self) -> Self {
         self.cluster = true;
@@ -222,7 +268,50 @@ impl RedisStoreBuilder {
                 "the key prefix must not contain braces".into(),
             ));
         }
-        let conn = if self.cluster || self.urls.len() > 1 {
+        if let Some(r) = self.replicas {
+            // `WAIT n 0` would block forever.
+            if r.timeout.as_millis() == 0 || r.timeout > self.timeout {
+                return Err(StoreError::Misconfigured(
+                    "wait_for_replicas: the timeout must be at least a millisecond and \
+                     within the operation timeout"
+                        .into(),
+                ));
+            }
+        }
+        let conn = self.open().await?;
+        let writes = match self.replicas {
+            Some(_) => self.open().await?,
+            None => conn.clone(),
+        };
+        if !self.allow_eviction {
+            check_eviction(&mut conn.clone(), self.timeout).await?;
+        }
+        let channel = keys::Keys::new(&self.prefix).channel();
+        let feed = broadcast::channel(1024).0;
+        let subscriber = tokio::spawn(feed::subscribe(
+            self.urls.clone(),
+            channel.clone(),
+            feed.clone(),
+            self.timeout,
+        ));
+        Ok(RedisStore {
+            conn,
+            writes,
+            shared: Arc::new(Shared {
+                prefix: self.prefix,
+                timeout: self.timeout,
+                replicas: self.replicas,
+                scripts: Scripts::new(),
+                channel,
+                feed,
+                subscriber,
+            }),
+        })
+    }
+
+    /// One connection: a Cluster's, or a lazy standalone one.
+    async fn open(&self) -> Result<Conn, StoreError> {
+        Ok(if self.cluster || self.urls.len() > 1 {
             let client = ClusterClient::builder(self.urls.clone())
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)
@@ -246,28 +335,6 @@ impl RedisStoreBuilder {
             Conn::Single(
                 ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
             )
-        };
-        if !self.allow_eviction {
-            check_eviction(&mut conn.clone(), self.timeout).await?;
-        }
-        let channel = keys::Keys::new(&self.prefix).channel();
-        let feed = broadcast::channel(1024).0;
-        let subscriber = tokio::spawn(feed::subscribe(
-            self.urls.clone(),
-            channel.clone(),
-            feed.clone(),
-            self.timeout,
-        ));
-        Ok(RedisStore {
-            conn,
-            shared: Arc::new(Shared {
-                prefix: self.prefix,
-                timeout: self.timeout,
-                scripts: Scripts::new(),
-                channel,
-                feed,
-                subscriber,
-            }),
         })
     }
 }
@@ -292,6 +359,7 @@ impl RedisStore {
             prefix: "kickout:".into(),
             timeout: DEFAULT_TIMEOUT,
             allow_eviction: false,
+            replicas: None,
         }
     }
 
@@ -310,42 +378,114 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
-    /// Runs a script invocation within the timeout.
-    pub(super) async fn run<T: FromRedisValue>(
+    /// Runs a script invocation within the timeout, on `conn`.
+    async fn run_on<T: FromRedisValue>(
         &self,
+        mut conn: Conn,
         call: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
         tokio::time::timeout(self.shared.timeout, call.invoke_async(&mut conn))
             .await
             .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)
     }
 
+    /// Runs a script that reads, or that writes what need not be waited for (the idle
+    /// renewal).
+    pub(super) async fn run<T: FromRedisValue>(
+        &self,
+        call: ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run_on(self.conn.clone(), call).await
+    }
+
+    /// Runs a script that writes (declaring `keys` and those it asks for), then waits
+    /// for the replicas if the store was asked to: an error unless they acknowledged in
+    /// time.
+    pub(super) async fn write<T: FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: Vec<String>,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+    ) -> Result<T, StoreError> {
+        let slot_key = keys.first().cloned().unwrap_or_default();
+        let reply = self.keyed(&self.writes, script, keys, args).await?;
+        if let Some(replicas) = self.shared.replicas {
+            self.wait(replicas, &slot_key).await?;
+        }
+        reply
+    }
+
+    /// Runs a script that only reads (see [`write`](Self::write) for `keys`).
+    pub(super) async fn read<T: FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: Vec<String>,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+    ) -> Result<T, StoreError> {
+        self.keyed(&self.conn, script, keys, args).await?
+    }
+
     /// Runs a script that names the further keys it needs (`lua/declare.lua`): with
     /// `keys`, then again with those it asked for, until it has them all. More rounds
-    /// than [`MAX_KEY_ROUNDS`] mean the user's keys changed under every attempt.
-    pub(super) async fn run_keyed<T: FromRedisValue>(
+    /// than [`MAX_KEY_ROUNDS`] mean the user's keys changed under every attempt. A reply
+    /// that is not a `T` is the inner error (the script ran).
+    async fn keyed<T: FromRedisValue>(
         &self,
+        conn: &Conn,
         script: &redis::Script,
         mut keys: Vec<String>,
         args: impl Fn(&mut ScriptInvocation<'_>),
-    ) -> Result<T, StoreError> {
+    ) -> Result<Result<T, StoreError>, StoreError> {
         for _ in 0..MAX_KEY_ROUNDS {
             let mut call = script.prepare_invoke();
             for key in &keys {
                 call.key(key);
             }
             args(&mut call);
-            let reply: Value = self.run(call).await?;
+            let reply: Value = self.run_on(conn.clone(), call).await?;
             match undeclared(&reply) {
                 Some(more) => keys.extend(more),
-                None => return T::from_redis_value(reply).map_err(|_| corrupt("a script reply")),
+                None => {
+                    return Ok(T::from_redis_value(reply).map_err(|_| corrupt("a script reply")));
+                }
             }
         }
         Err(StoreError::Unavailable(
             "the user's keys changed under every attempt".into(),
         ))
+    }
+
+    /// `WAIT` on the write connection, at the node that holds `key`.
+    async fn wait(&self, replicas: Replicas, key: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("WAIT");
+        let ms = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
+        cmd.arg(replicas.count).arg(ms);
+        let acked = async {
+            match self.writes.clone() {
+                Conn::Single(mut c) => cmd.query_async::<u64>(&mut c).await,
+                Conn::Cluster(mut c) => {
+                    use redis::cluster_routing::{
+                        Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                    };
+                    let route = Route::with_key(key, SlotAddr::Master);
+                    let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                    let reply = c.route_command(cmd, to).await?;
+                    u64::from_redis_value(reply).map_err(redis::RedisError::from)
+                }
+            }
+        };
+        let acked = tokio::time::timeout(self.shared.timeout, acked)
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        if acked < u64::from(replicas.count) {
+            return Err(StoreError::Unavailable(format!(
+                "the write reached {acked} of {} replicas in time: a failover could undo it",
+                replicas.count
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -449,9 +589,12 @@ impl ConnectionLike for Conn {
 
 impl Store for RedisStore {
     async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
-        let mut call = self.shared.scripts.unban.key(self.keys().ban(user_id));
-        call.arg(now_ms);
-        let lifted: u8 = self.run(call).await?;
+        let declared = vec![self.keys().ban(user_id)];
+        let lifted: u8 = self
+            .write(&self.shared.scripts.unban, declared, |call| {
+                call.arg(now_ms);
+            })
+            .await?;
         Ok(lifted == 1)
     }
 

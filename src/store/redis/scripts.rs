@@ -7,7 +7,7 @@
 //! Every key a script touches shares the user's hash tag (`{tttt}`), so on a Cluster
 //! they sit in one slot, and every one is declared in `KEYS`: a script that learns from
 //! an index which records it needs returns their keys before writing anything, and runs
-//! again with them (`lua/declare.lua`, `RedisStore::run_keyed`). So in a slot migration
+//! again with them (`lua/declare.lua`, `RedisStore::write`). So in a slot migration
 //! a script runs whole on one node or is refused (`TRYAGAIN`), never half. Scripts get
 //! the key prefix with its tag (`ARGV[1]`, "base") to name the records they ask for.
 //!

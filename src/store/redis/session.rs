@@ -41,7 +41,7 @@ impl SessionStore for RedisStore {
             .unwrap_or_default();
         let refuse = u8::from(rule.overflow() == Overflow::RefuseNew);
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.create, declared, |call| {
+            .write(&self.shared.scripts.create, declared, |call| {
                 call.arg(&base)
                     .arg(info.session_id.to_string())
                     .arg(&digest)
@@ -81,7 +81,7 @@ impl SessionStore for RedisStore {
             Target::User { user_id, device } => {
                 let keys = self.keys();
                 let declared = vec![keys.user(user_id)];
-                self.run_keyed(&self.shared.scripts.end, declared, |call| {
+                self.write(&self.shared.scripts.end, declared, |call| {
                     call.arg(keys.base(user_tag(user_id)))
                         .arg("u")
                         .arg(end_code(reason))
@@ -110,7 +110,7 @@ impl SessionStore for RedisStore {
         let keys = self.keys();
         let declared = vec![keys.ban(user_id), keys.user(user_id)];
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.ban, declared, |call| {
+            .write(&self.shared.scripts.ban, declared, |call| {
                 call.arg(keys.base(user_tag(user_id)))
                     .arg(user_id)
                     .arg(until_ms)
@@ -125,7 +125,7 @@ impl SessionStore for RedisStore {
         let keys = self.keys();
         let declared = vec![keys.user(user_id)];
         let reply: Vec<String> = self
-            .run_keyed(&self.shared.scripts.sessions, declared, |call| {
+            .read(&self.shared.scripts.sessions, declared, |call| {
                 call.arg(keys.base(user_tag(user_id))).arg(now_ms);
             })
             .await?;
@@ -149,7 +149,7 @@ impl SessionStore for RedisStore {
             idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default(),
         );
         let reply: Option<Vec<String>> = self
-            .run_keyed(&self.shared.scripts.renew, vec![keys.session(id)], |call| {
+            .write(&self.shared.scripts.renew, vec![keys.session(id)], |call| {
                 call.arg(keys.base(id.tag()))
                     .arg(&digest)
                     .arg(expires_at_ms)
@@ -215,7 +215,7 @@ impl RedisStore {
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys();
         let digest = key.map(|k| hex(k.digest())).unwrap_or_default();
-        self.run_keyed(&self.shared.scripts.end, vec![keys.session(id)], |call| {
+        self.write(&self.shared.scripts.end, vec![keys.session(id)], |call| {
             call.arg(keys.base(id.tag()))
                 .arg("s")
                 .arg(end_code(reason))

@@ -114,6 +114,48 @@ impl RedisProcess {
         let _ = self.child.wait();
     }
 
+    /// Cuts this replica off its primary, as a partition would (it follows an address
+    /// nobody serves, keeping its data): it gets no more writes until `attach`.
+    pub fn detach(&self) {
+        self.cli(&["replicaof", "127.0.0.1", "1"])
+            .expect("replicaof");
+    }
+
+    /// Makes this server a replica of `primary` again, and waits until it is in sync.
+    pub fn attach(&self, primary: &RedisProcess) {
+        let port = primary.port.to_string();
+        self.cli(&["replicaof", "127.0.0.1", &port])
+            .expect("replicaof");
+        self.wait_in_sync(primary);
+    }
+
+    /// A replica of this server, started and in sync.
+    pub fn replica(&self) -> RedisProcess {
+        let replica = RedisProcess::start(&["--replicaof", "127.0.0.1", &self.port.to_string()]);
+        replica.wait_in_sync(self);
+        replica
+    }
+
+    /// Waits until this replica has everything `primary` wrote.
+    pub fn wait_in_sync(&self, primary: &RedisProcess) {
+        let field = |server: &RedisProcess, name: &str| {
+            let info = server.cli(&["info", "replication"]).unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+                .unwrap_or_default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let linked = field(self, "master_link_status:") == "up";
+            let offset = field(primary, "master_repl_offset:");
+            if linked && !offset.is_empty() && field(self, "slave_repl_offset:") == offset {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the replica did not catch up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// How many times each command ran, from `INFO commandstats`.
     pub fn command_calls(&self) -> std::collections::HashMap<String, u64> {
         let info = self.cli(&["info", "commandstats"]).unwrap_or_default();
