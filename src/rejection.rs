@@ -141,10 +141,11 @@ fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
     if reason == Reason::StoreUnavailable {
         return None;
     }
-    // Quotes, backslashes and controls would break the quoted-string; drop them.
+    // Only printable ASCII fits a header; quotes and backslashes would break the
+    // quoted-string.
     let realm: String = realm
         .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
         .collect();
     let text = match reason.challenge_error() {
         None => format!(r#"Bearer realm="{realm}""#),

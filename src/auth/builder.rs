@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock, millis};
 use crate::mode::SessionMode;
 use crate::policy::LoginRule;
 use crate::rejection::{DEFAULT_REALM, Responses};
-use crate::store::limits::MAX_LIFETIME_MS;
+use crate::store::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 
 /// Builds an [`Auth`] handle; see [`Auth::builder`].
 ///
@@ -72,9 +72,10 @@ impl<S, M> AuthBuilder<S, M> {
         }
     }
 
-    /// Absolute lifetime of a session (default one hour, at most ten years).
+    /// Absolute lifetime of a session (default one hour; at least a second, at most ten
+    /// years: a value outside is taken as the nearest bound).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.settings.ttl_ms = millis(ttl).min(MAX_LIFETIME_MS);
+        self.settings.ttl_ms = lifetime_ms(ttl);
         self
     }
 
@@ -86,9 +87,10 @@ impl<S, M> AuthBuilder<S, M> {
 
     /// How often a [`SessionWatch`](crate::watch::SessionWatch) re-checks its session
     /// against the store (default 10 s): the longest a missed revocation message can
-    /// keep an open connection alive.
+    /// keep an open connection alive. At least a tenth of a second
+    /// ([`MIN_RECHECK_MS`]), at most ten years.
     pub fn watch_recheck(mut self, interval: Duration) -> Self {
-        self.settings.watch_recheck_ms = millis(interval);
+        self.settings.watch_recheck_ms = millis(interval).clamp(MIN_RECHECK_MS, MAX_LIFETIME_MS);
         self
     }
 
@@ -99,7 +101,9 @@ impl<S, M> AuthBuilder<S, M> {
         self
     }
 
-    /// The realm of `WWW-Authenticate` challenges (default `"api"`).
+    /// The realm of `WWW-Authenticate` challenges (default `"api"`). Only printable
+    /// ASCII fits a header's quoted-string: other characters, quotes and backslashes are
+    /// left out of the challenge.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
         self
@@ -131,10 +135,11 @@ impl<S, M> AuthBuilder<S, M> {
 }
 
 impl<S> AuthBuilder<S, SessionMode> {
-    /// End sessions idle for this long (default: no idle timeout). Activity renews the
-    /// idle deadline, never past the absolute lifetime.
+    /// End sessions idle for this long (default: no idle timeout; at least a second, at
+    /// most ten years). Activity renews the idle deadline, never past the absolute
+    /// lifetime.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.mode.idle_ms = Some(millis(idle));
+        self.mode.idle_ms = Some(lifetime_ms(idle));
         self.mode.resolve_touch_step();
         self
     }
@@ -144,15 +149,16 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// timeout then ends a session between `idle - interval` and `idle` after its last
     /// request.
     pub fn touch_interval(mut self, interval: Duration) -> Self {
-        self.mode.touch_step = Some(millis(interval));
+        self.mode.touch_step = Some(millis(interval).min(MAX_LIFETIME_MS));
         self.mode.resolve_touch_step();
         self
     }
 
     /// How long an expired session keeps answering `token_expired` instead of
-    /// `invalid_token` before its record is forgotten (default 30 minutes).
+    /// `invalid_token` before its record is forgotten (default 30 minutes, at most ten
+    /// years).
     pub fn expired_retention(mut self, retention: Duration) -> Self {
-        self.mode.retain_ms = millis(retention);
+        self.mode.retain_ms = millis(retention).min(MAX_LIFETIME_MS);
         self
     }
 }

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::mode::SessionMode;
 use crate::mode::jwt::Jwt;
 use crate::store::JwtStore;
+use crate::store::limits::MAX_CLAIMS_LEN;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 impl<S> AuthBuilder<S, SessionMode> {
@@ -31,7 +32,10 @@ impl<S> AuthBuilder<S, SessionMode> {
 impl<S: JwtStore> Auth<S, Jwt> {
     /// [`Auth::login_with`], putting the application's own `claims` in the token (the
     /// `ext` claim); handlers read them with [`Claims`](crate::Claims) or
-    /// [`Identity::claims`](crate::Identity::claims).
+    /// [`Identity::claims`](crate::Identity::claims). Claims that do not serialize, or
+    /// take more than [`MAX_CLAIMS_LEN`] bytes of JSON, are
+    /// [`Error::InvalidInput`] before any store work: the token must fit the
+    /// requests' [`MAX_TOKEN_LEN`](crate::store::limits::MAX_TOKEN_LEN).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -57,7 +61,9 @@ impl<S: JwtStore> Auth<S, Jwt> {
         claims: &T,
     ) -> Result<Login, Error> {
         let raw = serde_json::value::to_raw_value(claims)
-            .map_err(|_| Error::InvalidInput { field: "claims" })?;
+            .ok()
+            .filter(|raw| raw.get().len() <= MAX_CLAIMS_LEN)
+            .ok_or(Error::InvalidInput { field: "claims" })?;
         let request = self.login_request(user_id, device, options)?;
         let admission = self
             .inner

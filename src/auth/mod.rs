@@ -26,7 +26,7 @@ use crate::identity::Identity;
 use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
 use crate::policy::LoginRule;
 use crate::rejection::{Reason, Rejection, Responses};
-use crate::store::limits::{MAX_LIFETIME_MS, MAX_TOKEN_LEN, valid_name};
+use crate::store::limits::{MAX_LIFETIME_MS, MAX_TOKEN_LEN, lifetime_ms, valid_name};
 use crate::store::{Admission, EndReason, Ends, MemoryStore, SessionInfo, Store};
 use crate::token::{SessionId, Token};
 
@@ -147,7 +147,8 @@ impl LoginOptions {
         self
     }
 
-    /// Another absolute lifetime for this session.
+    /// Another absolute lifetime for this session (within the same bounds as
+    /// [`AuthBuilder::ttl`]).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -338,10 +339,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             user_id,
             device,
             rule: options.rule.unwrap_or(settings.rule),
-            ttl_ms: options
-                .ttl
-                .map_or(settings.ttl_ms, millis)
-                .min(MAX_LIFETIME_MS),
+            ttl_ms: options.ttl.map_or(settings.ttl_ms, lifetime_ms),
             now_ms: self.now_ms(),
         })
     }

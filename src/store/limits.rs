@@ -13,6 +13,24 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Longest session lifetime or ban: ten years. Nothing in a store lives forever.
 pub const MAX_LIFETIME_MS: u64 = 10 * 365 * 24 * 3_600_000;
 
+/// Shortest session lifetime or idle timeout: one second (a token must outlive its first
+/// request).
+pub const MIN_LIFETIME_MS: u64 = 1000;
+
+/// Shortest interval between a watch's re-checks: a tenth of a second, so a zero
+/// interval never spins on the store.
+pub const MIN_RECHECK_MS: u64 = 100;
+
+/// Longest application claims of a JWT login, serialized: with the longest names and
+/// the largest signature the token stays within [`MAX_TOKEN_LEN`].
+pub const MAX_CLAIMS_LEN: usize = 1024;
+
+/// A lifetime or idle timeout, in milliseconds within [`MIN_LIFETIME_MS`] and
+/// [`MAX_LIFETIME_MS`].
+pub(crate) fn lifetime_ms(d: std::time::Duration) -> u64 {
+    crate::clock::millis(d).clamp(MIN_LIFETIME_MS, MAX_LIFETIME_MS)
+}
+
 /// Most live sessions a user may hold, whatever the rule. In session mode a login past
 /// it replaces the oldest; in JWT mode it replaces them all with one generation bump, so
 /// the state read on every request stays small. Either way no account can make its

@@ -532,3 +532,37 @@ async fn revocations_reach_tokens_in_their_leeway_on_redis() {
     };
     revocations_reach_tokens_in_their_leeway(store).await;
 }
+
+#[tokio::test]
+async fn the_largest_claims_still_make_a_token_requests_accept() {
+    use kickout::MAX_NAME_LEN;
+    use kickout::store::limits::{MAX_CLAIMS_LEN, MAX_TOKEN_LEN};
+    let key = JwtKey::new(
+        Algorithm::RS256,
+        EncodingKey::from_rsa_pem(include_bytes!("keys/rsa_private.pem")).unwrap(),
+        DecodingKey::from_rsa_pem(include_bytes!("keys/rsa_public.pem")).unwrap(),
+    );
+    let clock = suite::clock();
+    let auth = handle(MemoryStore::new(), &clock, Jwt::new(key).unwrap()).build();
+    let app = suite::app(&auth);
+    let (user, device) = ("u".repeat(MAX_NAME_LEN), "d".repeat(MAX_NAME_LEN));
+    // A JSON string of exactly MAX_CLAIMS_LEN bytes, quotes included.
+    let largest = json!("x".repeat(MAX_CLAIMS_LEN - 2));
+    let login = auth
+        .login_with_claims(&user, &device, LoginOptions::new(), &largest)
+        .await
+        .unwrap();
+    // A 4096-bit RSA signature is 341 base64 characters longer than this 2048-bit one.
+    assert!(login.token.as_str().len() + 341 <= MAX_TOKEN_LEN);
+    assert!(me(&app, login.token.as_str()).await.is_ok());
+    // One byte more is refused before any store work.
+    let over = json!("x".repeat(MAX_CLAIMS_LEN - 1));
+    let refused = auth
+        .login_with_claims("2", "web", LoginOptions::new(), &over)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput { field: "claims" })),
+        "{refused:?}"
+    );
+    assert!(auth.sessions("2").await.unwrap().is_empty());
+}

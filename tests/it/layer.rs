@@ -296,6 +296,12 @@ async fn rejections_can_be_answered_in_the_apps_own_format() {
     let plain = suite::app(&auth);
     let (_, headers, _) = send(&plain, get_with(&[])).await;
     assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="shop""#);
+    // What a header cannot carry is left out, never the whole challenge.
+    let auth = Auth::builder(MemoryStore::new())
+        .realm("Zürich \"shop\"\\ ✓")
+        .build();
+    let (_, headers, _) = send(&suite::app(&auth), get_with(&[])).await;
+    assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="Zrich shop ""#);
 }
 
 #[tokio::test]

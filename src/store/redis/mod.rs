@@ -206,9 +206,10 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Bound on each operation, connecting included (default one second).
+    /// Bound on each operation, connecting included (default one second, at least a
+    /// millisecond).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 

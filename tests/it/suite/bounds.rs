@@ -138,3 +138,50 @@ pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) 
     let live = auth.sessions("10001").await.unwrap().len();
     assert!(live <= kickout::store::limits::MAX_LIVE_TOKENS, "{live}");
 }
+
+pub async fn configuration_extremes_are_bounded<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::store::limits::{MAX_LIFETIME_MS, MIN_LIFETIME_MS};
+    let clock = clock();
+    // The longest of everything: ten years, not an overflow in any store.
+    let long = K::retention(K::builder(store.clone(), &clock), Duration::MAX)
+        .ttl(Duration::MAX)
+        .watch_recheck(Duration::ZERO)
+        .build();
+    let app = app(&long);
+    let a = long.login("1", "web").await.unwrap();
+    assert!(a.session.expires_at_ms <= T0 + MAX_LIFETIME_MS);
+    assert!(a.session.expires_at_ms >= T0 + MAX_LIFETIME_MS - 1000);
+    assert_eq!(me(&app, a.token.as_str()).await, Ok("1:web".into()));
+    if !K::JWT {
+        assert!(long.renew(a.token.as_str()).await.is_ok());
+    }
+    assert_eq!(long.kickout("1").await.unwrap(), 1);
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
+    // The shortest: a second, so a token outlives its first request.
+    let short = K::builder(store.clone(), &clock)
+        .ttl(Duration::ZERO)
+        .build();
+    let b = short
+        .login_with("2", "web", LoginOptions::new().ttl(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.session.expires_at_ms - b.session.issued_at_ms,
+        MIN_LIFETIME_MS
+    );
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("2:web".into()));
+    clock.advance(secs(1));
+    assert_eq!(me(&app, b.token.as_str()).await, err(Reason::TokenExpired));
+    if !K::JWT {
+        let idle = session_builder(store, &clock)
+            .idle_timeout(Duration::MAX)
+            .touch_interval(Duration::ZERO)
+            .expired_retention(Duration::MAX)
+            .build();
+        let app = super::app(&idle);
+        let c = idle.login("3", "web").await.unwrap();
+        clock.advance(secs(10));
+        assert_eq!(me(&app, c.token.as_str()).await, Ok("3:web".into()));
+        assert_eq!(idle.kickout("3").await.unwrap(), 1);
+    }
+}

@@ -209,6 +209,7 @@ macro_rules! all_cases {
             tombstones_keep_their_reason_until_expiry,
             events_report_every_change,
             names_are_validated,
+            configuration_extremes_are_bounded,
         }
     };
 }
