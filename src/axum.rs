@@ -97,7 +97,7 @@ impl IntoResponse for IdentityRejection {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         if let Error::Store(error) = &self {
-            tracing::warn!(%error, "session store unavailable");
+            tracing::debug!(%error, "session store unavailable");
         }
         self.into_http::<Body>()
     }

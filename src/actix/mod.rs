@@ -88,7 +88,7 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         if let Error::Store(error) = self {
-            tracing::warn!(%error, "session store unavailable");
+            tracing::debug!(%error, "session store unavailable");
         }
         to_actix(self.to_http())
     }

@@ -129,6 +129,7 @@ impl<S, M> AuthBuilder<S, M> {
                 responses: Arc::new(Responses::new(&self.realm)),
                 events,
                 watchers: Arc::default(),
+                outage: Default::default(),
             }),
         }
     }

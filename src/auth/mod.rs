@@ -7,6 +7,7 @@
 mod builder;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod outage;
 pub(crate) mod watchers;
 
 pub use builder::AuthBuilder;
@@ -69,6 +70,7 @@ struct Inner<S, M> {
     responses: Arc<Responses>,
     events: broadcast::Sender<AuthEvent>,
     watchers: Arc<Watchers>,
+    outage: outage::OutageLog,
 }
 
 /// The settings both modes share.
@@ -301,7 +303,16 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             Ok(prepared) => self.check(prepared, now).await,
             Err(reason) => Err(reason),
         };
-        verdict.map_err(|reason| self.rejection(reason))
+        verdict.map_err(|reason| self.refused(reason, now))
+    }
+
+    /// The rejection of a refused request; an unavailable store is counted toward the
+    /// outage's next log line.
+    pub(crate) fn refused(&self, reason: Reason, now_ms: u64) -> Rejection {
+        if reason == Reason::StoreUnavailable {
+            self.inner.outage.refused(now_ms);
+        }
+        self.rejection(reason)
     }
 
     /// Logs a user in on a device, under the handle's concurrent-login rule.

@@ -80,7 +80,7 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     /// The rejection of a refused request, in the handle's realm.
     pub(crate) fn refuse(&self, reason: Reason) -> Rejection {
         tracing::debug!(%reason, "request refused");
-        self.auth.rejection(reason)
+        self.auth.refused(reason, self.auth.now_ms())
     }
 
     /// The marker of an anonymous request.

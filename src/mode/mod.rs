@@ -137,7 +137,8 @@ mod sealed {
 }
 
 /// A store that failed a request's read: the request is refused, never let through.
+/// (The handle logs the outage once per interval.)
 pub(crate) fn unavailable(error: &StoreError) -> crate::rejection::Reason {
-    tracing::warn!(%error, "session store unavailable; request refused");
+    tracing::debug!(%error, "session store unavailable; request refused");
     crate::rejection::Reason::StoreUnavailable
 }

@@ -373,4 +373,119 @@ mod shared {
         );
         drop(server);
     }
+
+    /// Everything `tracing` prints while `f` runs on this thread.
+    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let out = f.await;
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        (out, text)
+    }
+
+    #[tokio::test]
+    async fn an_outage_logs_one_line_per_interval_not_one_per_request() {
+        // Nothing listens on port 1: every store call fails at once.
+        let store = RedisStore::connect("redis://127.0.0.1:1").await.unwrap();
+        let clock = suite::clock();
+        let auth = Auth::builder(store).clock(clock.clone()).build();
+        let app = suite::app(&auth);
+        let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let count = |text: &str| text.matches("session store unavailable").count();
+        let ((), text) = logged(async {
+            for _ in 0..20 {
+                assert_eq!(
+                    suite::me(&app, token).await,
+                    suite::err(Reason::StoreUnavailable)
+                );
+            }
+        })
+        .await;
+        assert_eq!(count(&text), 1, "{text}");
+        // An interval later, the next refusal reports again: the 19 held back, and itself.
+        let ((), text) = logged(async {
+            clock.advance(Duration::from_secs(10));
+            for _ in 0..3 {
+                let _ = auth.authenticate(token).await;
+            }
+        })
+        .await;
+        assert_eq!(count(&text), 1, "{text}");
+        assert!(text.contains("refused=20"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn after_a_redis_restart_the_first_request_on_an_idle_instance_succeeds() {
+        if !support::redis_available() {
+            return;
+        }
+        // Persistence on, so the sessions outlive the restart.
+        let dir = std::env::temp_dir().join(format!("kickout-aof-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_arg = dir.to_string_lossy().into_owned();
+        let args = [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            &dir_arg,
+        ];
+        let mut server = support::RedisProcess::start(&args);
+        let url = server.url();
+        let instances = [
+            Auth::new(RedisStore::connect(&url).await.unwrap()),
+            Auth::new(RedisStore::connect(&url).await.unwrap()),
+        ];
+        let token = instances[0].login("1", "web").await.unwrap().token;
+        for auth in &instances {
+            assert!(auth.authenticate(token.as_str()).await.is_ok());
+        }
+        let port = server.port;
+        server.kill();
+        let _restarted = support::RedisProcess::start_on(port, &args);
+        // Each idle instance's connection died with the server: the first request must
+        // not pay for finding out.
+        for auth in &instances {
+            let me = auth.authenticate(token.as_str()).await;
+            assert!(me.is_ok(), "{:?}", me.err().map(|e| e.reason()));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_url_or_prefix_is_a_configuration_error() {
+        use kickout::store::StoreError;
+        for url in ["http://127.0.0.1:6379", "redis://127.0.0.1:notaport", ""] {
+            let store = RedisStore::connect(url).await;
+            assert!(
+                matches!(store, Err(StoreError::Misconfigured(_))),
+                "{url}: {store:?}"
+            );
+        }
+        let store = RedisStore::builder("redis://127.0.0.1:1")
+            .prefix("app{1}:")
+            .connect()
+            .await;
+        assert!(
+            matches!(store, Err(StoreError::Misconfigured(_))),
+            "{store:?}"
+        );
+    }
 }

@@ -27,13 +27,19 @@ pub(super) async fn subscribe(
     feed: broadcast::Sender<Revoked>,
     timeout: Duration,
 ) {
+    // Failed attempts since the last subscription that went through.
     let mut failures = 0u32;
     for url in urls.iter().cycle() {
-        match listen(url, &channel, &feed, timeout).await {
-            Ok(()) => failures = 0,
+        match listen(url, &channel, &feed, timeout, &mut failures).await {
+            Ok(()) => {}
             Err(error) => {
                 failures = failures.saturating_add(1);
-                tracing::debug!(%error, "revocation feed: subscription failed; retrying");
+                // One line per outage; the retries are at debug.
+                if failures == 1 {
+                    tracing::warn!(%error, "revocation feed lost; resubscribing until it is back");
+                } else {
+                    tracing::debug!(%error, "revocation feed: subscription failed; retrying");
+                }
             }
         }
         let backoff = Duration::from_millis(100u64 << failures.min(4));
@@ -47,12 +53,19 @@ async fn listen(
     channel: &str,
     feed: &broadcast::Sender<Revoked>,
     timeout: Duration,
+    failures: &mut u32,
 ) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
-    pubsub.subscribe(channel).await?;
+    tokio::time::timeout(timeout, pubsub.subscribe(channel))
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "subscribe timed out")))??;
+    if *failures > 0 {
+        tracing::info!("revocation feed back");
+    }
+    *failures = 0;
     let _ = feed.send(Revoked::Resync);
     let (mut sink, mut messages) = pubsub.split();
     // A connection that died without a word (no FIN) is found by a ping unanswered.

@@ -265,9 +265,12 @@ impl RedisStoreBuilder {
     /// connection needs the nodes at start to learn the slot map.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         if self.prefix.contains(['{', '}']) {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::Misconfigured(
                 "the key prefix must not contain braces".into(),
             ));
+        }
+        if self.urls.is_empty() {
+            return Err(StoreError::Misconfigured("no Redis URL".into()));
         }
         if let Some(r) = self.replicas {
             // `WAIT n 0` would block forever.
@@ -318,7 +321,7 @@ impl RedisStoreBuilder {
                 .response_timeout(self.timeout)
                 .retries(1)
                 .build()
-                .map_err(unavailable)?;
+                .map_err(misconfigured)?;
             let wait = self.timeout.saturating_mul(5);
             let conn = tokio::time::timeout(wait, client.get_async_connection())
                 .await
@@ -327,14 +330,14 @@ impl RedisStoreBuilder {
             Conn::Cluster(conn)
         } else {
             let url = self.urls.first().map(String::as_str).unwrap_or_default();
-            let client = redis::Client::open(url).map_err(unavailable)?;
+            let client = redis::Client::open(url).map_err(misconfigured)?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(self.timeout);
             Conn::Single(
-                ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
+                ConnectionManager::new_lazy_with_config(client, config).map_err(misconfigured)?,
             )
         })
     }
@@ -369,26 +372,47 @@ impl RedisStore {
         keys::Keys::new(&self.shared.prefix)
     }
 
+    /// A `GET` on the request path; retried once on a dead connection.
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        tokio::time::timeout(self.shared.timeout, cmd.query_async(&mut conn))
+        self.within_timeout(async {
+            let mut conn = self.conn.clone();
+            match cmd.query_async(&mut conn).await {
+                Err(e) if dead_connection(&e) => cmd.query_async(&mut conn).await,
+                reply => reply,
+            }
+        })
+        .await
+    }
+
+    /// `attempt` within the operation timeout, its error as the store's.
+    async fn within_timeout<T>(
+        &self,
+        attempt: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.shared.timeout, attempt)
             .await
             .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)
     }
 
-    /// Runs a script invocation within the timeout, on `conn`.
+    /// Runs a script invocation within the timeout, on `conn`. A script that only
+    /// reads (or only renews an idle deadline) is retried once on a dead connection; a
+    /// write is not, as its lost reply may hide that it ran.
     async fn run_on<T: FromRedisValue>(
         &self,
         mut conn: Conn,
         call: ScriptInvocation<'_>,
+        retry: bool,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.shared.timeout, call.invoke_async(&mut conn))
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)
+        self.within_timeout(async {
+            match call.invoke_async(&mut conn).await {
+                Err(e) if retry && dead_connection(&e) => call.invoke_async(&mut conn).await,
+                reply => reply,
+            }
+        })
+        .await
     }
 
     /// Runs a script that reads, or that writes what need not be waited for (the idle
@@ -397,7 +421,7 @@ impl RedisStore {
         &self,
         call: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run_on(self.conn.clone(), call).await
+        self.run_on(self.conn.clone(), call, true).await
     }
 
     /// Runs a script that writes (declaring `keys` and those it asks for), then waits
@@ -410,7 +434,7 @@ impl RedisStore {
         args: impl Fn(&mut ScriptInvocation<'_>),
     ) -> Result<T, StoreError> {
         let slot_key = keys.first().cloned().unwrap_or_default();
-        let reply = self.keyed(&self.writes, script, keys, args).await?;
+        let reply = self.keyed(&self.writes, false, script, keys, args).await?;
         if let Some(replicas) = self.shared.replicas {
             self.wait(replicas, &slot_key).await?;
         }
@@ -424,7 +448,7 @@ impl RedisStore {
         keys: Vec<String>,
         args: impl Fn(&mut ScriptInvocation<'_>),
     ) -> Result<T, StoreError> {
-        self.keyed(&self.conn, script, keys, args).await?
+        self.keyed(&self.conn, true, script, keys, args).await?
     }
 
     /// Runs a script that names the further keys it needs (`lua/declare.lua`): with
@@ -434,6 +458,7 @@ impl RedisStore {
     async fn keyed<T: FromRedisValue>(
         &self,
         conn: &Conn,
+        retry: bool,
         script: &redis::Script,
         mut keys: Vec<String>,
         args: impl Fn(&mut ScriptInvocation<'_>),
@@ -444,7 +469,7 @@ impl RedisStore {
                 call.key(key);
             }
             args(&mut call);
-            let reply: Value = self.run_on(conn.clone(), call).await?;
+            let reply: Value = self.run_on(conn.clone(), call, retry).await?;
             match undeclared(&reply) {
                 Some(more) => keys.extend(more),
                 None => {
@@ -503,6 +528,21 @@ fn undeclared(reply: &Value) -> Option<Vec<String>> {
         },
         _ => None,
     }
+}
+
+/// A connection that died under a command (a Redis restart, a dropped link): a second
+/// attempt gets a fresh one.
+fn dead_connection(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error()
+}
+
+/// An error building a client: the URL (never printed: it may hold a password) or a
+/// setting is wrong.
+fn misconfigured(e: redis::RedisError) -> StoreError {
+    StoreError::Misconfigured(format!(
+        "the Redis URL or settings are invalid ({:?})",
+        e.kind()
+    ))
 }
 
 pub(super) fn unavailable(e: redis::RedisError) -> StoreError {
