@@ -9,6 +9,7 @@ mod demo_servers;
 mod jwt;
 mod layer;
 mod memory_store;
+mod model;
 mod redis_faults;
 mod redis_store;
 mod secrets;

@@ -290,6 +290,11 @@ impl Jwt {
         self.leeway_ms = millis(leeway).min(MAX_LEEWAY_MS);
         self
     }
+
+    /// The leeway in force, in milliseconds.
+    pub(crate) fn leeway_ms(&self) -> u64 {
+        self.leeway_ms
+    }
 }
 
 /// The claims kickout puts in a token.

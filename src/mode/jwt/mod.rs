@@ -147,7 +147,15 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        store.jwt_end(JwtTarget::Session(id), reason, now_ms).await
+        let mut ends = store
+            .jwt_end(JwtTarget::Session(id), reason, now_ms)
+            .await?;
+        // Revoked either way (stores keep tokens past `exp` for any verifier's leeway);
+        // counted as live only if this handle would still accept it.
+        let leeway = self.leeway_ms();
+        ends.ended
+            .retain(|s| s.expires_at_ms.saturating_add(leeway) > now_ms);
+        Ok(ends)
     }
 
     async fn end_user(

@@ -1,0 +1,491 @@
+//! The model test: random sequences of operations with random clock steps, run on a
+//! store and on a small pure model of the semantics (sessions, tombstones, rules, bans,
+//! generations, time), comparing every answer. On the memory store, a real Redis and a
+//! real Cluster, in both modes. `KICKOUT_MODEL_CASES` sets the number of sequences per
+//! store and mode (default: a few dozen on memory, fewer on Redis).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kickout::store::{EndReason, SessionInfo};
+use kickout::{Auth, Error, LoginRule, Mode, Reason, SessionId};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use crate::suite::{self, Kind, Stores, T0};
+
+const TTL_S: u64 = 600;
+const RETAIN_S: u64 = 300;
+const USERS: u8 = 3;
+const DEVICES: u8 = 3;
+
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Unlimited,
+    OnePerDevice,
+    OneInAll,
+    TwoPerUser,
+}
+
+impl Rule {
+    fn login_rule(self) -> LoginRule {
+        match self {
+            Rule::Unlimited => LoginRule::unlimited(),
+            Rule::OnePerDevice => LoginRule::one_per_device(),
+            Rule::OneInAll => LoginRule::one_in_all(),
+            Rule::TwoPerUser => LoginRule::max_per_user(2),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Login(u8, u8),
+    Logout(usize),
+    KickoutSession(usize),
+    Kickout(u8),
+    KickoutDevice(u8, u8),
+    Ban(u8, u64),
+    Unban(u8),
+    Check(usize),
+    Sessions(u8),
+    Renew(usize),
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..USERS, 0..DEVICES).prop_map(|(u, d)| Op::Login(u, d)),
+        1 => any::<usize>().prop_map(Op::Logout),
+        1 => any::<usize>().prop_map(Op::KickoutSession),
+        1 => (0..USERS).prop_map(Op::Kickout),
+        1 => (0..USERS, 0..DEVICES).prop_map(|(u, d)| Op::KickoutDevice(u, d)),
+        1 => (0..USERS, prop::sample::select(vec![1u64, 100, 1000])).prop_map(|(u, s)| Op::Ban(u, s)),
+        1 => (0..USERS).prop_map(Op::Unban),
+        4 => any::<usize>().prop_map(Op::Check),
+        1 => (0..USERS).prop_map(Op::Sessions),
+        1 => any::<usize>().prop_map(Op::Renew),
+        2 => prop::sample::select(vec![0u64, 1, 60, 299, 300, 599, 601]).prop_map(Op::Advance),
+    ]
+}
+
+fn case() -> impl Strategy<Value = (Rule, Vec<Op>)> {
+    let rule = prop_oneof![
+        Just(Rule::Unlimited),
+        Just(Rule::OnePerDevice),
+        Just(Rule::OneInAll),
+        Just(Rule::TwoPerUser),
+    ];
+    (rule, prop::collection::vec(op(), 1..40))
+}
+
+/// One session as the model sees it.
+#[derive(Debug)]
+struct Sess {
+    user: u8,
+    device: u8,
+    issued: u64,
+    expires: u64,
+    /// Why and when it ended first.
+    ended: Option<(EndReason, u64)>,
+    /// JWT mode: later ends of the same millisecond that reach it (a generation bump
+    /// cannot tell which of two same-millisecond ends came first, so any may be told).
+    also: Vec<EndReason>,
+}
+
+/// The semantics, in a few lines each.
+struct Model {
+    jwt: bool,
+    rule: Rule,
+    now: u64,
+    sessions: Vec<Sess>,
+    bans: HashMap<u8, u64>,
+}
+
+/// An answer, as both sides give it.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Login { replaced: Vec<usize> },
+    Banned,
+    Bool(bool),
+    Count(usize),
+    Verdict(Result<(), Reason>),
+    List(Vec<usize>),
+    Renewed(Result<(), Reason>),
+    Skip,
+}
+
+impl Model {
+    fn live(&self, i: usize) -> bool {
+        let s = &self.sessions[i];
+        s.ended.is_none() && self.now < s.expires
+    }
+
+    /// Ends session `i` with `reason` now.
+    fn end_one(&mut self, i: usize, reason: EndReason) {
+        self.sessions[i].ended = Some((reason, self.now));
+    }
+
+    /// A generation bump: ends the live sessions `pick` chooses, and in JWT mode also
+    /// reaches those a same-millisecond end came to first.
+    fn bump(&mut self, pick: impl Fn(&Sess) -> bool, reason: EndReason) -> Vec<usize> {
+        let now = self.now;
+        let ended: Vec<usize> = (0..self.sessions.len())
+            .filter(|&i| self.live(i) && pick(&self.sessions[i]))
+            .collect();
+        if self.jwt {
+            for s in self.sessions.iter_mut().filter(|s| pick(s)) {
+                if s.ended.is_some_and(|(_, at)| at == now) && now < s.expires {
+                    s.also.push(reason);
+                }
+            }
+        }
+        for &i in &ended {
+            self.end_one(i, reason);
+        }
+        ended
+    }
+
+    fn ban_stands(&self, user: u8) -> bool {
+        self.bans.get(&user).is_some_and(|&until| until > self.now)
+    }
+
+    /// What a request with the token of session `i` may be told now.
+    fn verdicts(&self, i: usize) -> Vec<Result<(), Reason>> {
+        let s = &self.sessions[i];
+        if !self.jwt && self.now >= s.expires + RETAIN_S * 1000 {
+            return vec![Err(Reason::InvalidToken)];
+        }
+        if self.now >= s.expires {
+            return vec![Err(Reason::TokenExpired)];
+        }
+        let Some((first, _)) = s.ended else {
+            return vec![Ok(())];
+        };
+        std::iter::once(first)
+            .chain(s.also.iter().copied())
+            .map(|reason| {
+                Err(match reason {
+                    EndReason::LoggedOut => Reason::InvalidToken,
+                    EndReason::KickedOut => Reason::KickedOut,
+                    EndReason::Replaced => Reason::Replaced,
+                    EndReason::Banned if self.ban_stands(s.user) => Reason::Banned,
+                    EndReason::Banned => Reason::KickedOut,
+                })
+            })
+            .collect()
+    }
+
+    /// The answers the store may give to `op` (one, but for same-millisecond ties).
+    fn apply(&mut self, op: &Op) -> Vec<Answer> {
+        match *op {
+            Op::Check(t) if !self.sessions.is_empty() => {
+                let i = t % self.sessions.len();
+                self.verdicts(i).into_iter().map(Answer::Verdict).collect()
+            }
+            Op::Renew(t) if !self.sessions.is_empty() && !self.jwt => {
+                let i = t % self.sessions.len();
+                let verdicts = self.verdicts(i);
+                if verdicts == [Ok(())] {
+                    self.sessions[i].expires = self.now + TTL_S * 1000;
+                }
+                verdicts.into_iter().map(Answer::Renewed).collect()
+            }
+            _ => vec![self.apply_one(op)],
+        }
+    }
+
+    fn apply_one(&mut self, op: &Op) -> Answer {
+        let n = self.sessions.len();
+        match *op {
+            Op::Login(user, device) => {
+                if self.ban_stands(user) {
+                    return Answer::Banned;
+                }
+                let live = |m: &Model, same_device: bool| -> Vec<usize> {
+                    let mut v: Vec<usize> = (0..m.sessions.len())
+                        .filter(|&i| m.live(i) && m.sessions[i].user == user)
+                        .filter(|&i| !same_device || m.sessions[i].device == device)
+                        .collect();
+                    v.sort_by_key(|&i| (m.sessions[i].issued, i));
+                    v
+                };
+                let (scope, max) = match self.rule {
+                    Rule::Unlimited => (vec![], usize::MAX),
+                    Rule::OnePerDevice => (live(self, true), 1),
+                    Rule::OneInAll => (live(self, false), 1),
+                    Rule::TwoPerUser => (live(self, false), 2),
+                };
+                let excess = (scope.len() + 1).saturating_sub(max);
+                let replaced: Vec<usize> = if excess > 0 && excess == scope.len() {
+                    // The whole scope goes: in JWT mode, one bump of its generation.
+                    let per_device = matches!(self.rule, Rule::OnePerDevice);
+                    self.bump(
+                        |s| s.user == user && (!per_device || s.device == device),
+                        EndReason::Replaced,
+                    )
+                } else {
+                    let replaced: Vec<usize> = scope.into_iter().take(excess).collect();
+                    for &i in &replaced {
+                        self.end_one(i, EndReason::Replaced);
+                    }
+                    replaced
+                };
+                self.sessions.push(Sess {
+                    user,
+                    device,
+                    issued: self.now,
+                    expires: self.now + TTL_S * 1000,
+                    ended: None,
+                    also: Vec::new(),
+                });
+                let mut replaced = replaced;
+                replaced.sort_unstable();
+                Answer::Login { replaced }
+            }
+            Op::Logout(t) | Op::KickoutSession(t) if n > 0 => {
+                let i = t % n;
+                let reason = match op {
+                    Op::Logout(_) => EndReason::LoggedOut,
+                    _ => EndReason::KickedOut,
+                };
+                let live = self.live(i);
+                if live {
+                    self.end_one(i, reason);
+                }
+                Answer::Bool(live)
+            }
+            Op::Kickout(user) => {
+                Answer::Count(self.bump(|s| s.user == user, EndReason::KickedOut).len())
+            }
+            Op::KickoutDevice(user, device) => Answer::Count(
+                self.bump(
+                    |s| s.user == user && s.device == device,
+                    EndReason::KickedOut,
+                )
+                .len(),
+            ),
+            Op::Ban(user, secs) => {
+                let ended = self.bump(|s| s.user == user, EndReason::Banned).len();
+                self.bans.insert(user, self.now + secs * 1000);
+                Answer::Count(ended)
+            }
+            Op::Unban(user) => {
+                let stood = self.ban_stands(user);
+                self.bans.remove(&user);
+                Answer::Bool(stood)
+            }
+            Op::Sessions(user) => {
+                let mut v: Vec<usize> = (0..n)
+                    .filter(|&i| self.live(i) && self.sessions[i].user == user)
+                    .collect();
+                v.sort_by_key(|&i| (self.sessions[i].issued, i));
+                Answer::List(v)
+            }
+            Op::Advance(secs) => {
+                self.now += secs * 1000;
+                Answer::Skip
+            }
+            _ => Answer::Skip,
+        }
+    }
+}
+
+/// The store's side: tokens and ids of the sessions, by the model's index.
+struct Real<S, M> {
+    auth: Auth<S, M>,
+    clock: kickout::clock::ManualClock,
+    tokens: Vec<(String, SessionId)>,
+    users: Vec<String>,
+}
+
+impl<S: Stores, M: Mode<S>> Real<S, M> {
+    fn index(&self, id: SessionId) -> usize {
+        self.tokens
+            .iter()
+            .position(|(_, s)| *s == id)
+            .expect("a session the model knows")
+    }
+
+    fn indices(&self, list: &[SessionInfo]) -> Vec<usize> {
+        list.iter().map(|s| self.index(s.session_id)).collect()
+    }
+
+    async fn apply(&mut self, op: &Op, jwt: bool) -> Answer {
+        let n = self.tokens.len();
+        let user = |u: u8| self.users[usize::from(u)].clone();
+        let device = |d: u8| format!("d{d}");
+        match *op {
+            Op::Login(u, d) => match self.auth.login(&user(u), &device(d)).await {
+                Ok(login) => {
+                    self.tokens
+                        .push((login.token.as_str().to_owned(), login.session.session_id));
+                    let mut replaced = self.indices(&login.replaced);
+                    replaced.sort_unstable();
+                    Answer::Login { replaced }
+                }
+                Err(Error::Banned { .. }) => Answer::Banned,
+                Err(e) => panic!("login: {e:?}"),
+            },
+            Op::Logout(t) if n > 0 => {
+                Answer::Bool(self.auth.logout(&self.tokens[t % n].0).await.unwrap())
+            }
+            Op::KickoutSession(t) if n > 0 => Answer::Bool(
+                self.auth
+                    .kickout_session(self.tokens[t % n].1)
+                    .await
+                    .unwrap(),
+            ),
+            Op::Kickout(u) => Answer::Count(self.auth.kickout(&user(u)).await.unwrap()),
+            Op::KickoutDevice(u, d) => Answer::Count(
+                self.auth
+                    .kickout_device(&user(u), &device(d))
+                    .await
+                    .unwrap(),
+            ),
+            Op::Ban(u, secs) => Answer::Count(
+                self.auth
+                    .ban(&user(u), Duration::from_secs(secs))
+                    .await
+                    .unwrap(),
+            ),
+            Op::Unban(u) => Answer::Bool(self.auth.unban(&user(u)).await.unwrap()),
+            Op::Check(t) if n > 0 => Answer::Verdict(
+                self.auth
+                    .authenticate(&self.tokens[t % n].0)
+                    .await
+                    .map(|_| ())
+                    .map_err(|r| r.reason()),
+            ),
+            Op::Sessions(u) => {
+                let list = self.auth.sessions(&user(u)).await.unwrap();
+                Answer::List(self.indices(&list))
+            }
+            Op::Renew(t) if n > 0 && !jwt => match self.auth.renew(&self.tokens[t % n].0).await {
+                Ok(_) => Answer::Renewed(Ok(())),
+                Err(Error::Rejected(reason)) => Answer::Renewed(Err(reason)),
+                Err(e) => panic!("renew: {e:?}"),
+            },
+            Op::Advance(secs) => {
+                self.clock.advance(Duration::from_secs(secs));
+                Answer::Skip
+            }
+            _ => Answer::Skip,
+        }
+    }
+}
+
+fn cases(default: u32) -> u32 {
+    std::env::var("KICKOUT_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A runtime for a model test: the store's connections live on it between cases.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `cases` random sequences against `store` (each with users of its own).
+fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let seq = std::sync::atomic::AtomicU64::new(0);
+    let result = runner.run(&case(), |(rule, ops)| {
+        let seq = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = store.clone();
+        rt.block_on(async {
+            let clock = kickout::clock::ManualClock::new(T0);
+            let auth = K::retention(K::builder(store, &clock), Duration::from_secs(RETAIN_S))
+                .ttl(Duration::from_secs(TTL_S))
+                .login_rule(rule.login_rule())
+                .build();
+            let mut real = Real {
+                auth,
+                clock,
+                tokens: Vec::new(),
+                users: (0..USERS)
+                    .map(|u| format!("{}{seq}-{u}", if K::JWT { "j" } else { "s" }))
+                    .collect(),
+            };
+            let mut model = Model {
+                jwt: K::JWT,
+                rule,
+                now: T0,
+                sessions: Vec::new(),
+                bans: HashMap::new(),
+            };
+            for (step, op) in ops.iter().enumerate() {
+                let expected = model.apply(op);
+                let got = real.apply(op, K::JWT).await;
+                prop_assert!(
+                    expected.contains(&got),
+                    "step {} ({:?}) under {:?}: got {:?}, expected {:?}",
+                    step,
+                    op,
+                    rule,
+                    got,
+                    expected
+                );
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+mod memory {
+    use super::*;
+    use kickout::store::MemoryStore;
+
+    #[test]
+    fn session_mode_matches_the_model() {
+        run::<_, suite::Session>(&runtime(), MemoryStore::new(), cases(64));
+    }
+
+    #[test]
+    fn jwt_mode_matches_the_model() {
+        run::<_, suite::Jwt>(&runtime(), MemoryStore::new(), cases(64));
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use crate::support;
+
+    #[test]
+    fn standalone_matches_the_model_in_both_modes() {
+        if !support::redis_available() {
+            return;
+        }
+        let server = support::RedisProcess::start(&[]);
+        let rt = runtime();
+        let store = rt
+            .block_on(kickout::store::RedisStore::connect(&server.url()))
+            .unwrap();
+        run::<_, suite::Session>(&rt, store.clone(), cases(16));
+        run::<_, suite::Jwt>(&rt, store, cases(16));
+    }
+
+    #[test]
+    fn the_cluster_matches_the_model_in_both_modes() {
+        let Some(cluster) = support::Cluster::start() else {
+            return;
+        };
+        let rt = runtime();
+        let store = rt.block_on(cluster.store());
+        run::<_, suite::Session>(&rt, store.clone(), cases(8));
+        run::<_, suite::Jwt>(&rt, store, cases(8));
+    }
+}
