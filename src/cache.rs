@@ -91,6 +91,14 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
         }
     }
 
+    /// Keeps only the entries `keep` accepts.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn retain(&self, keep: impl Fn(&K, &V) -> bool) {
+        for shard in self.shards.iter() {
+            write_lock(shard).retain(|k, v| keep(k, v));
+        }
+    }
+
     /// Forgets everything.
     pub(crate) fn clear(&self) {
         for shard in self.shards.iter() {

@@ -218,6 +218,14 @@ impl MemoryStore {
         self.publish(ended.iter().map(|s| s.session_id), reason);
     }
 
+    /// Announces a JWT generation bump of a user with slot tag `tag`.
+    #[cfg(feature = "jwt")]
+    fn publish_bump(&self, tag: u16) {
+        if self.inner.feed.receiver_count() > 0 {
+            let _ = self.inner.feed.send(Revoked::Bumped(tag));
+        }
+    }
+
     fn shard(&self, tag: u16) -> &RwLock<Shard> {
         let shards = &self.inner.shards;
         &shards[usize::from(tag) & (shards.len() - 1)]
@@ -706,6 +714,10 @@ impl JwtStore for MemoryStore {
         });
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced);
+            // What a rule or a bound replaced may be a bump (see `Revoked::Bumped`).
+            if !grant.replaced.is_empty() {
+                self.publish_bump(user_tag(user_id));
+            }
         }
         Ok(issued)
     }
@@ -765,6 +777,9 @@ impl JwtStore for MemoryStore {
         });
         self.publish_infos(&ends.ended, reason);
         self.publish_infos(&ends.replaced, EndReason::Replaced);
+        if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
+            self.publish_bump(tag);
+        }
         Ok(ends)
     }
 
@@ -785,6 +800,7 @@ impl JwtStore for MemoryStore {
             shard.jwt_infos(user_id, tag, &ended)
         });
         self.publish_infos(&ended, EndReason::Banned);
+        self.publish_bump(tag);
         Ok(ended)
     }
 

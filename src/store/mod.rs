@@ -152,6 +152,11 @@ impl From<Vec<SessionInfo>> for Ends {
 pub enum Revoked {
     /// These sessions ended (through any handle, on any instance sharing the store).
     Sessions(Arc<[(SessionId, EndReason)]>),
+    /// JWT mode: a generation of a user whose slot tag is this moved, ending every
+    /// older token of the user (or of a device), listed above or not: a token that the
+    /// writer's clock called over may still be live by another instance's. Caches of
+    /// that tag's sessions are stale; watches re-check.
+    Bumped(u16),
     /// Messages may have been missed (a feed connection was lost and is back):
     /// re-check watched sessions against the store.
     Resync,

@@ -98,6 +98,13 @@ impl Shared {
         }
     }
 
+    /// Forgets the sessions of the users with slot tag `tag`.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    fn forget_tag(&self, tag: u16) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.entries.retain(|id, _| id.tag() != tag);
+    }
+
     fn forget_all(&self) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
@@ -132,6 +139,10 @@ impl Follower for Shared {
 
     fn resync(&self) {
         self.forget_all();
+    }
+
+    fn bumped(&self, tag: u16) {
+        self.forget_tag(tag);
     }
 
     fn closed(&self) {
@@ -390,9 +401,13 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         issue: JwtIssue,
         now_ms: u64,
     ) -> Result<Admission<JwtGrant>, StoreError> {
+        let tag = crate::token::user_tag(&issue.user_id);
         let issued = self.inner.jwt_issue(issue, now_ms).await?;
         if let Admission::Admitted(grant) = &issued {
-            self.forget_infos(&grant.replaced);
+            // What the rule replaced may be a bump: older tokens go too.
+            if !grant.replaced.is_empty() {
+                self.shared.forget_tag(tag);
+            }
         }
         Ok(issued)
     }
@@ -407,10 +422,15 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         match target {
             // A generation bump ends every older token of the user (or device), also
             // ones its index no longer lists (pruned by another instance's clock).
-            JwtTarget::User { .. } => self.shared.forget_all(),
-            JwtTarget::Token { .. } | JwtTarget::Session(_) => {
+            JwtTarget::User { user_id, .. } => {
+                self.shared.forget_tag(crate::token::user_tag(user_id));
+            }
+            JwtTarget::Token { session_id, .. } | JwtTarget::Session(session_id) => {
                 self.forget_infos(&ends.ended);
-                self.forget_infos(&ends.replaced);
+                // A blacklist overflow is a bump.
+                if !ends.replaced.is_empty() {
+                    self.shared.forget_tag(session_id.tag());
+                }
             }
         }
         Ok(ends)
@@ -424,7 +444,7 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let ended = self.inner.jwt_ban(user_id, until_ms, now_ms).await?;
         // One generation bump: see jwt_end.
-        self.shared.forget_all();
+        self.shared.forget_tag(crate::token::user_tag(user_id));
         Ok(ended)
     }
 

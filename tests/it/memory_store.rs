@@ -273,3 +273,8 @@ async fn a_read_overtaken_by_a_revocation_does_not_refill_the_near_cache() {
     let later = auth.authenticate(&token).await.unwrap_err();
     assert_eq!(later.reason(), kickout::Reason::KickedOut);
 }
+
+#[tokio::test]
+async fn a_bump_that_lists_nothing_still_empties_other_caches() {
+    crate::suite::a_bump_that_lists_nothing_still_empties_other_caches(MemoryStore::new()).await;
+}

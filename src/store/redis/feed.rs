@@ -7,7 +7,6 @@
 //! was away are lost, so watches re-check the store instead of trusting silence. A ping
 //! every five seconds finds a connection that died without closing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -17,7 +16,7 @@ use super::end_reason;
 
 /// How often an idle subscription checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
-use crate::store::{EndReason, Revoked};
+use crate::store::Revoked;
 use crate::token::SessionId;
 
 /// Keeps a subscription to `channel` up, forwarding what it hears to `feed`.
@@ -76,8 +75,8 @@ async fn listen(
             message = messages.next() => {
                 let Some(message) = message else { return Ok(()) };
                 let Ok(payload) = message.get_payload::<String>() else { continue };
-                if let Some(ended) = parse(&payload) {
-                    let _ = feed.send(Revoked::Sessions(ended));
+                if let Some(revoked) = parse(&payload) {
+                    let _ = feed.send(revoked);
                 }
             }
             _ = keepalive.tick() => {
@@ -89,10 +88,15 @@ async fn listen(
     }
 }
 
-/// `s|<reason>|<session id>,...` or `j|<reason>|<tag hex>|<jti>,...`.
-fn parse(payload: &str) -> Option<Arc<[(SessionId, EndReason)]>> {
+/// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` or `g|<tag hex>`.
+fn parse(payload: &str) -> Option<Revoked> {
     let mut parts = payload.split('|');
     let kind = parts.next()?;
+    if kind == "g" {
+        return Some(Revoked::Bumped(
+            u16::from_str_radix(parts.next()?, 16).ok()?,
+        ));
+    }
     let reason = end_reason(parts.next()?).ok()??;
     let ids: Vec<SessionId> = match kind {
         "s" => parts
@@ -110,24 +114,31 @@ fn parse(payload: &str) -> Option<Arc<[(SessionId, EndReason)]>> {
         }
         _ => return None,
     };
-    Some(ids.into_iter().map(|id| (id, reason)).collect())
+    Some(Revoked::Sessions(
+        ids.into_iter().map(|id| (id, reason)).collect(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::EndReason;
+    use std::sync::Arc;
 
     #[test]
     fn messages_parse() {
         let id: SessionId = "AAECAwQFBgcICQoLDA0".parse().unwrap();
         let got = parse("s|k|AAECAwQFBgcICQoLDA0,junk").unwrap();
-        assert_eq!(&*got, &[(id, EndReason::KickedOut)]);
+        assert_eq!(
+            got,
+            Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]))
+        );
         let jti = "AAAAAAAAAAAAAAAA";
         let got = parse(&format!("j|b|00ff|{jti}")).unwrap();
-        assert_eq!(
-            &*got,
-            &[(SessionId::from_jti(0xff, jti).unwrap(), EndReason::Banned)]
-        );
+        let jwt = SessionId::from_jti(0xff, jti).unwrap();
+        assert_eq!(got, Revoked::Sessions(Arc::new([(jwt, EndReason::Banned)])));
+        assert_eq!(parse("g|00ff"), Some(Revoked::Bumped(0xff)));
+        assert!(parse("g|zz").is_none());
         assert!(parse("x|k|a").is_none());
         assert!(parse("s|?|a").is_none());
         assert!(parse("").is_none());

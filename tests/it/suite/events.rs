@@ -112,3 +112,35 @@ pub async fn names_are_validated<S: Stores, K: Kind<S>>(store: S) {
         "nothing was kicked"
     );
 }
+
+/// Two instances with near caches on one store, the second's clock more than a token's
+/// lifetime (and every verifier's leeway) ahead: its kickout finds the token over and
+/// lists nothing, yet the generation bump ends it for the first, whose cache must let
+/// go of it. (Stores, not the suite, call this: it needs two caches.)
+pub async fn a_bump_that_lists_nothing_still_empties_other_caches<S>(store: S)
+where
+    S: Stores,
+{
+    use kickout::store::NearCache;
+    let (slow, fast) = (clock(), ManualClock::new(T0 + 3_600_000 + 400_000));
+    let near = |store: S| NearCache::new(store, secs(60));
+    let a = <Jwt as Kind<_>>::builder(near(store.clone()), &slow)
+        .ttl(secs(3600))
+        .build();
+    let b = <Jwt as Kind<_>>::builder(near(store), &fast)
+        .ttl(secs(3600))
+        .build();
+    let token = a.login("1", "web").await.unwrap().token;
+    assert!(a.authenticate(token.as_str()).await.is_ok(), "now cached");
+    assert_eq!(b.kickout("1").await.unwrap(), 0, "over by the fast clock");
+    // Refused (kicked out, or unknown where the fast clock let the state go as over),
+    // as soon as the feed's message is in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while a.authenticate(token.as_str()).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still served from the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -10,9 +10,14 @@ local function jpublish(base, reason, ids)
       'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ','))
   end
 end
+-- Set by every generation bump: it ends tokens whether or not the index lists them.
+local JBUMPED = false
 local function jannounce(base, reason)
   jpublish(base, reason, JENDED)
   jpublish(base, 'r', JVICTIM_IDS)
+  if JBUMPED then
+    redis.call('PUBLISH', ARGV[#ARGV], 'g|' .. (string.match(base, '{(%x+)}:$') or ''))
+  end
 end
 local function jload(k)
   local s = redis.call('GET', k)
@@ -74,6 +79,7 @@ local function trim(bumps)
   if count > MAX_BUMPS then bumps[oldest] = nil end
 end
 local function bump_user(st, reason, nowstr)
+  JBUMPED = true
   st.gb[tostring(st.g)] = {reason, nowstr, st.mx}
   st.g = st.g + 1
   trim(st.gb)
@@ -95,6 +101,7 @@ local function size(t)
 end
 -- Past MAX_DEVICES devices with a generation, no device generation is needed any more.
 local function bump_device(base, st, ix, dv, reason, nowstr)
+  JBUMPED = true
   local d = st.d[dv] or {g = 0, b = {}}
   d.b[tostring(d.g)] = {reason, nowstr, st.mx}
   d.g = d.g + 1
