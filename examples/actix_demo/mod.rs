@@ -89,7 +89,78 @@ async fn login<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> H
 }
 
 async fn me(identity: Identity) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
+    HttpResponse::Ok().json(json!({
+        "user_id": identity.user_id(),
+        "device": identity.device(),
+        "session_id": identity.session_id().to_string(),
+    }))
+}
+
+fn failed(e: &kickout::Error) -> HttpResponse {
+    actix_web::ResponseError::error_response(e)
+}
+
+/// The caller's live sessions, oldest first, theirs marked `current`.
+async fn my_sessions<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+) -> HttpResponse {
+    match state.auth.sessions(identity.user_id()).await {
+        Ok(list) => HttpResponse::Ok().json(shared::own_sessions(list, identity.session_id())),
+        Err(e) => failed(&e),
+    }
+}
+
+/// Signs out one of the caller's sessions: 204, or 404 if it is none of theirs.
+async fn end_my_session<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+    session_id: web::Path<String>,
+) -> HttpResponse {
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such session of yours.",
+        )
+    };
+    let Ok(id) = session_id.parse() else {
+        return not_found();
+    };
+    match state.auth.logout_own_session(identity.user_id(), id).await {
+        Ok(true) => HttpResponse::NoContent().finish(),
+        Ok(false) => not_found(),
+        Err(e) => failed(&e),
+    }
+}
+
+/// Signs out every other session of the caller.
+async fn logout_others<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+) -> HttpResponse {
+    match state.auth.logout_others(&identity).await {
+        Ok(n) => HttpResponse::Ok().json(json!({ "ended": n })),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn kickout_session<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    session_id: web::Path<String>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let Ok(id) = session_id.parse() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Not a session id.",
+        );
+    };
+    kicked(state.auth.kickout_session(id).await.map(usize::from))
 }
 
 async fn logout<S: Store, M: Mode<S>>(
@@ -232,6 +303,10 @@ pub fn configure<S: Store, M: Mode<S>>(
             .route("/admin/ban/{user_id}", web::post().to(ban::<S, M>))
             .route("/admin/ban/{user_id}", web::delete().to(unban::<S, M>))
             .route("/admin/sessions/{user_id}", web::get().to(sessions::<S, M>))
+            .route(
+                "/admin/kickout-session/{session_id}",
+                web::post().to(kickout_session::<S, M>),
+            )
             .service(
                 web::scope("/events")
                     .wrap(
@@ -244,7 +319,13 @@ pub fn configure<S: Store, M: Mode<S>>(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()))
                     .route("/me", web::get().to(me))
-                    .route("/logout", web::post().to(logout::<S, M>)),
+                    .route("/logout", web::post().to(logout::<S, M>))
+                    .route("/me/sessions", web::get().to(my_sessions::<S, M>))
+                    .route(
+                        "/me/sessions/{session_id}",
+                        web::delete().to(end_my_session::<S, M>),
+                    )
+                    .route("/me/logout-others", web::post().to(logout_others::<S, M>)),
             );
     }
 }

@@ -50,6 +50,12 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
     let protected = Router::new()
         .route("/me", get(me))
         .route("/logout", post(logout::<S, M>))
+        .route("/me/sessions", get(my_sessions::<S, M>))
+        .route(
+            "/me/sessions/{session_id}",
+            axum::routing::delete(end_my_session::<S, M>),
+        )
+        .route("/me/logout-others", post(logout_others::<S, M>))
         .layer(AuthLayer::new(auth.clone()));
     // Browsers' EventSource cannot set headers: this one route also reads ?access_token=.
     let events_source = TokenSource::bearer().with_query("access_token");
@@ -65,6 +71,10 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .route(
             "/admin/ban/{user_id}",
             post(ban::<S, M>).delete(unban::<S, M>),
+        )
+        .route(
+            "/admin/kickout-session/{session_id}",
+            post(kickout_session::<S, M>),
         )
         .route("/admin/sessions/{user_id}", get(sessions::<S, M>));
     Router::new()
@@ -133,7 +143,62 @@ async fn login<S: Store, M: Mode<S>>(
 }
 
 async fn me(identity: Identity) -> Json<serde_json::Value> {
-    Json(json!({ "user_id": identity.user_id(), "device": identity.device() }))
+    Json(json!({
+        "user_id": identity.user_id(),
+        "device": identity.device(),
+        "session_id": identity.session_id().to_string(),
+    }))
+}
+
+/// The caller's live sessions, oldest first, theirs marked `current`.
+async fn my_sessions<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+) -> Response {
+    match state.0.auth.sessions(identity.user_id()).await {
+        Ok(list) => Json(shared::own_sessions(list, identity.session_id())).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Signs out one of the caller's sessions: 204, or 404 if it is none of theirs.
+async fn end_my_session<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+    Path(session_id): Path<String>,
+) -> Response {
+    let Ok(id) = session_id.parse() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such session of yours.",
+        );
+    };
+    match state
+        .0
+        .auth
+        .logout_own_session(identity.user_id(), id)
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such session of yours.",
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Signs out every other session of the caller.
+async fn logout_others<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+) -> Response {
+    match state.0.auth.logout_others(&identity).await {
+        Ok(n) => Json(json!({ "ended": n })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn logout<S: Store, M: Mode<S>>(
@@ -209,6 +274,21 @@ async fn kickout_device<S: Store, M: Mode<S>>(
     Path((user_id, device)): Path<(String, String)>,
 ) -> Response {
     kicked(state.0.auth.kickout_device(&user_id, &device).await)
+}
+
+async fn kickout_session<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    Path(session_id): Path<String>,
+) -> Response {
+    let Ok(id) = session_id.parse() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Not a session id.",
+        );
+    };
+    kicked(state.0.auth.kickout_session(id).await.map(usize::from))
 }
 
 async fn ban<S: Store, M: Mode<S>>(

@@ -94,11 +94,15 @@ pub struct BanBody {
     pub seconds: u64,
 }
 
+/// One session in a listing (`/admin/sessions/{user}`; `/me/sessions` adds `current`).
 #[derive(Serialize)]
 pub struct SessionView {
+    session_id: String,
     device: String,
     issued_at: u64,
     expires_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
 }
 
 impl From<SessionInfo> for SessionView {
@@ -106,11 +110,26 @@ impl From<SessionInfo> for SessionView {
         let unix =
             |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Self {
+            session_id: s.session_id.to_string(),
             device: s.device.to_string(),
             issued_at: unix(s.issued_at()),
             expires_at: unix(s.expires_at()),
+            current: None,
         }
     }
+}
+
+/// The caller's sessions, theirs marked `current`.
+pub fn own_sessions(list: Vec<SessionInfo>, mine: kickout::SessionId) -> Vec<SessionView> {
+    list.into_iter()
+        .map(|s| {
+            let current = s.session_id == mine;
+            SessionView {
+                current: Some(current),
+                ..SessionView::from(s)
+            }
+        })
+        .collect()
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

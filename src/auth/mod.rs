@@ -417,6 +417,77 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         self.end_session(session_id, EndReason::LoggedOut).await
     }
 
+    /// Ends one of the user's own sessions by id (a "sign out that device" button): its
+    /// token then answers `invalid_token`. `false` unless it was a live session of
+    /// `user_id`: another user's session is never ended.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let phone = auth.login("10001", "phone").await?;
+    /// let id = phone.session.session_id;
+    /// assert!(!auth.logout_own_session("10002", id).await?, "not 10002's");
+    /// assert!(auth.logout_own_session("10001", id).await?);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn logout_own_session(
+        &self,
+        user_id: &str,
+        session_id: SessionId,
+    ) -> Result<bool, Error> {
+        check_name("user_id", user_id)?;
+        let now = self.now_ms();
+        let reason = EndReason::LoggedOut;
+        let ends = self
+            .inner
+            .mode
+            .end_own(&self.inner.store, user_id, session_id, reason, now)
+            .await?;
+        Ok(self.ended_one(ends, reason, now))
+    }
+
+    /// Ends every other live session of the identity's user in one atomic store
+    /// operation ("sign out everywhere else", after a password change, say); returns how
+    /// many. The identity's own session keeps working; the others answer
+    /// `invalid_token`. A login that lands before it is ended, one after it is kept.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let laptop = auth.login("10001", "laptop").await?;
+    /// auth.login("10001", "phone").await?;
+    /// auth.login("10001", "tablet").await?;
+    /// let me = auth.authenticate(laptop.token.as_str()).await.unwrap();
+    /// assert_eq!(auth.logout_others(&me).await?, 2);
+    /// assert!(auth.authenticate(laptop.token.as_str()).await.is_ok());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn logout_others(&self, identity: &Identity) -> Result<usize, Error> {
+        let now = self.now_ms();
+        let reason = EndReason::LoggedOut;
+        let user_id = identity.user_id();
+        let keep = identity.session_id();
+        let Ends { ended, replaced } = self
+            .inner
+            .mode
+            .end_others(&self.inner.store, user_id, keep, reason, now)
+            .await?;
+        self.announce(&ended, reason);
+        self.replaced(&replaced, keep, now);
+        tracing::info!(user_id, ended = ended.len(), "logout of the other sessions");
+        let count = ended.len();
+        for session in ended {
+            self.emit(now, || EventKind::LoggedOut { session });
+        }
+        Ok(count)
+    }
+
     /// Ends one session by id as an operator: its token answers `kicked_out`.
     pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
         self.end_session(session_id, EndReason::KickedOut).await

@@ -109,6 +109,26 @@ mod sealed {
             now_ms: u64,
         ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
+        /// Ends one session of `user_id` by id; nothing if it is not that user's.
+        fn end_own(
+            &self,
+            store: &S,
+            user_id: &str,
+            id: SessionId,
+            reason: EndReason,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
+
+        /// Ends every session of `user_id` but `keep`, atomically.
+        fn end_others(
+            &self,
+            store: &S,
+            user_id: &str,
+            keep: SessionId,
+            reason: EndReason,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
+
         fn ban(
             &self,
             store: &S,

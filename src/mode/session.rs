@@ -154,6 +154,33 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         Ok(store.end(target, reason, now_ms).await?.into())
     }
 
+    async fn end_own(
+        &self,
+        store: &S,
+        user_id: &str,
+        session_id: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let target = Target::SessionOf {
+            user_id,
+            session_id,
+        };
+        Ok(store.end(target, reason, now_ms).await?.into())
+    }
+
+    async fn end_others(
+        &self,
+        store: &S,
+        user_id: &str,
+        keep: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let target = Target::Others { user_id, keep };
+        Ok(store.end(target, reason, now_ms).await?.into())
+    }
+
     async fn ban(
         &self,
         store: &S,

@@ -387,6 +387,30 @@ impl JwtState {
         (ended, replaced)
     }
 
+    /// Revokes every listed token but `keep`, one by one (a generation bump would end
+    /// `keep` too); returns those that were live, and those a blacklist overflow replaced
+    /// (see [`MAX_REVOKED`]).
+    pub fn end_others(&mut self, keep: &str, reason: EndReason, now_ms: u64) -> (Tokens, Tokens) {
+        self.prune(now_ms);
+        let others: Vec<String> = self
+            .oldest_first(|_| true)
+            .into_iter()
+            .map(|(j, _)| j.clone())
+            .filter(|j| j != keep)
+            .collect();
+        let (mut ended, mut replaced) = (Vec::new(), Vec::new());
+        for jti in others {
+            if let Some((entry, overflow)) = self.end_token(&jti, reason, now_ms) {
+                // Over by this clock (kept for verifiers' leeway): revoked, not counted.
+                if entry.expires_at_ms > now_ms {
+                    ended.push((jti, entry));
+                }
+                replaced.extend(overflow);
+            }
+        }
+        (ended, replaced)
+    }
+
     /// Revokes one token; returns it if it was live, with the tokens a blacklist
     /// overflow replaced (see [`MAX_REVOKED`]).
     pub fn end_token(
@@ -444,7 +468,8 @@ pub enum JwtTarget<'a> {
         /// Only tokens on this device, if set.
         device: Option<&'a str>,
     },
-    /// One verified token of a known user (a logout).
+    /// One token of a known user (a logout, or a user ending one of their sessions by
+    /// id): nothing if the token is not that user's.
     Token {
         /// Its user.
         user_id: &'a str,
@@ -453,6 +478,14 @@ pub enum JwtTarget<'a> {
     },
     /// One token by its session id alone (an operator's call): the store finds its user.
     Session(SessionId),
+    /// Every live token of a user but one ("sign out my other devices"), each revoked
+    /// on its own (a generation bump would end the kept one too), atomically.
+    Others {
+        /// The user.
+        user_id: &'a str,
+        /// The token that stays.
+        keep: SessionId,
+    },
 }
 
 /// What JWT-mode validation learns from the store about one token.

@@ -591,9 +591,13 @@ impl SessionStore for MemoryStore {
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let (tag, id, digest) = match target {
-            Target::Token(key) => (key.tag(), key.session_id(), Some(*key.digest())),
-            Target::Session(id) => (id.tag(), id, None),
+        let (tag, id, digest, owner) = match target {
+            Target::Token(key) => (key.tag(), key.session_id(), Some(*key.digest()), None),
+            Target::Session(id) => (id.tag(), id, None, None),
+            Target::SessionOf {
+                user_id,
+                session_id,
+            } => (session_id.tag(), session_id, None, Some(user_id)),
             Target::User { user_id, device } => {
                 let ended = self.write(user_tag(user_id), now_ms, |shard| {
                     shard.end_sessions(user_id, reason, now_ms, |_, e| {
@@ -603,11 +607,21 @@ impl SessionStore for MemoryStore {
                 self.publish_infos(&ended, reason);
                 return Ok(ended);
             }
+            Target::Others { user_id, keep } => {
+                let ended = self.write(user_tag(user_id), now_ms, |shard| {
+                    shard.end_sessions(user_id, reason, now_ms, |id, _| *id != keep)
+                });
+                self.publish_infos(&ended, reason);
+                return Ok(ended);
+            }
         };
         let ended = self.write(tag, now_ms, |shard| {
             let Some(user) = shard.sessions.get(&id).map(|e| e.info.user_id.clone()) else {
                 return Vec::new();
             };
+            if owner.is_some_and(|o| *o != *user) {
+                return Vec::new();
+            }
             shard.end_sessions(&user, reason, now_ms, |other, e| {
                 *other == id && digest.is_none_or(|d| d == e.digest)
             })
@@ -730,7 +744,9 @@ impl JwtStore for MemoryStore {
     ) -> Result<Ends, StoreError> {
         let tag = match target {
             JwtTarget::Session(id) | JwtTarget::Token { session_id: id, .. } => id.tag(),
-            JwtTarget::User { user_id, .. } => user_tag(user_id),
+            JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
+                user_tag(user_id)
+            }
         };
         let ends = self.write(tag, now_ms, |shard| {
             let (user, ended, replaced) = match target {
@@ -741,24 +757,28 @@ impl JwtStore for MemoryStore {
                     let (ended, replaced) = state.end_user(device, reason, now_ms);
                     (user_id.to_owned(), ended, replaced)
                 }
+                JwtTarget::Others { user_id, keep } => {
+                    let Some(state) = shard.jwt.get_mut(user_id) else {
+                        return Ends::default();
+                    };
+                    let (ended, replaced) = state.end_others(&keep.jti(), reason, now_ms);
+                    (user_id.to_owned(), ended, replaced)
+                }
                 JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
-                    // A logout names its user; an operator's call by id finds the user
-                    // among this shard's states.
+                    // A logout names its user, and only that user's token may end; an
+                    // operator's call by id finds the user among this shard's states.
                     let jti = id.jti();
-                    let named = match target {
+                    let found = match target {
                         JwtTarget::Token { user_id, .. } => shard
                             .jwt
                             .get_key_value(user_id)
                             .map(|(user, _)| user.clone()),
-                        _ => None,
-                    };
-                    let found = named.or_else(|| {
-                        shard
+                        _ => shard
                             .jwt
                             .iter()
                             .find(|(_, st)| st.index.contains_key(&jti))
-                            .map(|(user, _)| user.clone())
-                    });
+                            .map(|(user, _)| user.clone()),
+                    };
                     let Some((user, state)) =
                         found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
                     else {

@@ -432,6 +432,12 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
                     self.shared.forget_tag(session_id.tag());
                 }
             }
+            JwtTarget::Others { user_id, .. } => {
+                self.forget_infos(&ends.ended);
+                if !ends.replaced.is_empty() {
+                    self.shared.forget_tag(crate::token::user_tag(user_id));
+                }
+            }
         }
         Ok(ends)
     }

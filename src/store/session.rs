@@ -99,12 +99,28 @@ pub enum Target<'a> {
     Token(&'a SessionKey),
     /// One session by id.
     Session(crate::token::SessionId),
+    /// One session by id, only if it is the user's (a user signing out one of their
+    /// devices: another user's id is not found).
+    SessionOf {
+        /// The user it must belong to.
+        user_id: &'a str,
+        /// The session.
+        session_id: crate::token::SessionId,
+    },
     /// Every live session of a user, or only those on one device.
     User {
         /// The user.
         user_id: &'a str,
         /// Only sessions on this device, if set.
         device: Option<&'a str>,
+    },
+    /// Every live session of a user but one ("sign out my other devices"), atomically:
+    /// a login that lands before it is ended, one after it is not.
+    Others {
+        /// The user.
+        user_id: &'a str,
+        /// The session that stays.
+        keep: crate::token::SessionId,
     },
 }
 

@@ -149,24 +149,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -176,9 +176,16 @@ async fn login_me_logout(s: &Server) {
     assert_eq!(body["expires_in"], 3600);
     let token = body["token"].as_str().unwrap();
     let (status, me) = s.me(token).await;
+    assert_eq!(status, 200);
     assert_eq!(
-        (status.as_u16(), me),
-        (200, json!({"user_id": "10001", "device": "web"}))
+        (&me["user_id"], &me["device"]),
+        (&json!("10001"), &json!("web"))
+    );
+    assert!(
+        me["session_id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<kickout::SessionId>().is_ok()),
+        "{me}"
     );
     // Device defaults to "default".
     let t2 = s.login("10001", None).await.1["token"]
@@ -203,6 +210,72 @@ async fn login_me_logout(s: &Server) {
     let res = s.http.get(format!("{}/me", s.base)).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="api""#);
+}
+
+impl Server {
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// `/me/sessions`, signing out one of mine, signing out the others, and an operator's
+/// kickout of one session.
+async fn self_service_sessions(s: &Server) {
+    use reqwest::Method;
+    let (laptop, phone, tablet) = (
+        s.token("self-1", "laptop").await,
+        s.token("self-1", "phone").await,
+        s.token("self-1", "tablet").await,
+    );
+    let stranger = s.token("self-2", "web").await;
+    let id_of = |me: Value| me["session_id"].as_str().unwrap().to_owned();
+    let phone_id = id_of(s.me(&phone).await.1);
+    let (status, list) = s.call(Method::GET, "/me/sessions", &laptop).await;
+    assert_eq!(status, 200);
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 3, "{list:?}");
+    let devices: Vec<_> = list.iter().map(|e| e["device"].as_str().unwrap()).collect();
+    assert_eq!(devices, ["laptop", "phone", "tablet"]);
+    let current: Vec<_> = list.iter().map(|e| e["current"] == json!(true)).collect();
+    assert_eq!(current, [true, false, false]);
+    // Another user's session is not found, and not ended.
+    let path = format!("/me/sessions/{phone_id}");
+    assert_eq!(s.call(Method::DELETE, &path, &stranger).await.0, 404);
+    assert_eq!(s.me(&phone).await.0, 200);
+    assert_eq!(
+        s.call(Method::DELETE, "/me/sessions/garbage", &laptop)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(s.call(Method::DELETE, &path, &laptop).await.0, 204);
+    assert_eq!(s.me(&phone).await.1["error"], "invalid_token");
+    assert_eq!(s.call(Method::DELETE, &path, &laptop).await.0, 404);
+    // Sign out the others: the caller's stays.
+    let (status, body) = s.call(Method::POST, "/me/logout-others", &laptop).await;
+    assert_eq!((status.as_u16(), body), (200, json!({"ended": 1})));
+    assert_eq!(s.me(&tablet).await.1["error"], "invalid_token");
+    assert_eq!(s.me(&laptop).await.0, 200);
+    assert_eq!(s.me(&stranger).await.0, 200);
+    // An operator ends one session by id.
+    let stranger_id = id_of(s.me(&stranger).await.1);
+    let path = format!("/admin/kickout-session/{stranger_id}");
+    let (status, body) = s.admin(Method::POST, &path, None).await;
+    assert_eq!((status.as_u16(), body), (200, json!({"kicked": 1})));
+    assert_eq!(s.me(&stranger).await.1["error"], "kicked_out");
+    let (_, body) = s.admin(Method::POST, &path, None).await;
+    assert_eq!(body, json!({"kicked": 0}));
+    let (status, _) = s
+        .admin(Method::POST, "/admin/kickout-session/nope", None)
+        .await;
+    assert_eq!(status, 400);
 }
 
 async fn bad_login_input(s: &Server) {

@@ -147,15 +147,39 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        let mut ends = store
+        let ends = store
             .jwt_end(JwtTarget::Session(id), reason, now_ms)
             .await?;
-        // Revoked either way (stores keep tokens past `exp` for any verifier's leeway);
-        // counted as live only if this handle would still accept it.
-        let leeway = self.leeway_ms();
-        ends.ended
-            .retain(|s| s.expires_at_ms.saturating_add(leeway) > now_ms);
-        Ok(ends)
+        Ok(self.accepted(ends, now_ms))
+    }
+
+    async fn end_own(
+        &self,
+        store: &S,
+        user_id: &str,
+        session_id: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let target = JwtTarget::Token {
+            user_id,
+            session_id,
+        };
+        let ends = store.jwt_end(target, reason, now_ms).await?;
+        Ok(self.accepted(ends, now_ms))
+    }
+
+    async fn end_others(
+        &self,
+        store: &S,
+        user_id: &str,
+        keep: SessionId,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        store
+            .jwt_end(JwtTarget::Others { user_id, keep }, reason, now_ms)
+            .await
     }
 
     async fn end_user(
@@ -228,6 +252,18 @@ where
             Err(error) => Err(unavailable(&error)),
         };
         Poll::Ready(verdict)
+    }
+}
+
+impl Jwt {
+    /// Of the tokens a revocation by id ended, those this handle would still accept:
+    /// stores keep tokens past `exp` for any verifier's leeway, and revoke them, but
+    /// only this handle's own leeway makes them live.
+    fn accepted(&self, mut ends: Ends, now_ms: u64) -> Ends {
+        let leeway = self.leeway_ms();
+        ends.ended
+            .retain(|s| s.expires_at_ms.saturating_add(leeway) > now_ms);
+        ends
     }
 }
 

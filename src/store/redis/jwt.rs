@@ -118,7 +118,7 @@ impl JwtStore for RedisStore {
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let keys = self.keys();
-        // A token's user is found from its `jt` key, whether or not the caller named it.
+        // A token's user is found from its `jt` key; a named user must be that one.
         let of_user = |user_id| vec![keys.jwt_state(user_id), keys.jwt_index(user_id)];
         let (tag, declared, mode, what, user_id) = match target {
             JwtTarget::User {
@@ -141,9 +141,18 @@ impl JwtStore for RedisStore {
                 device.to_owned(),
                 user_id,
             ),
-            JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
-                (id.tag(), vec![keys.jwt_token(id)], "t", id.jti(), "")
-            }
+            JwtTarget::Token {
+                session_id: id,
+                user_id,
+            } => (id.tag(), vec![keys.jwt_token(id)], "t", id.jti(), user_id),
+            JwtTarget::Session(id) => (id.tag(), vec![keys.jwt_token(id)], "t", id.jti(), ""),
+            JwtTarget::Others { user_id, keep } => (
+                user_tag(user_id),
+                of_user(user_id),
+                "o",
+                keep.jti(),
+                user_id,
+            ),
         };
         let reply: Vec<String> = self
             .write(&self.shared.scripts.jwt_end, declared, |call| {

@@ -516,8 +516,9 @@ impl RedisStore {
 }
 
 /// Attempts of a script that finds more keys to declare: the first learns them, the
-/// others follow concurrent changes.
-const MAX_KEY_ROUNDS: usize = 4;
+/// others follow concurrent changes. A round is lost only to a write of the same user
+/// that went through, so `n` concurrent writers of one user need at most `n + 1`.
+const MAX_KEY_ROUNDS: usize = 32;
 
 /// The keys a script asked to be declared: its reply `{{key, ...}}`.
 fn undeclared(reply: &Value) -> Option<Vec<String>> {

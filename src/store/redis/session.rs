@@ -79,24 +79,25 @@ impl SessionStore for RedisStore {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let reply: Vec<String> = match target {
             Target::User { user_id, device } => {
-                let keys = self.keys();
-                let declared = vec![keys.user(user_id)];
-                self.write(&self.shared.scripts.end, declared, |call| {
-                    call.arg(keys.base(user_tag(user_id)))
-                        .arg("u")
-                        .arg(end_code(reason))
-                        .arg(now_ms)
-                        .arg(device.unwrap_or_default())
-                        .arg("")
-                        .arg(&self.shared.channel);
-                })
-                .await?
-            }
-            Target::Token(key) => {
-                self.end_session(key.session_id(), Some(key), reason, now_ms)
+                self.end_user(user_id, device.unwrap_or_default(), "", reason, now_ms)
                     .await?
             }
-            Target::Session(id) => self.end_session(id, None, reason, now_ms).await?,
+            Target::Others { user_id, keep } => {
+                self.end_user(user_id, "", &keep.to_string(), reason, now_ms)
+                    .await?
+            }
+            Target::Token(key) => {
+                self.end_session(key.session_id(), Some(key), "", reason, now_ms)
+                    .await?
+            }
+            Target::Session(id) => self.end_session(id, None, "", reason, now_ms).await?,
+            Target::SessionOf {
+                user_id,
+                session_id,
+            } => {
+                self.end_session(session_id, None, user_id, reason, now_ms)
+                    .await?
+            }
         };
         infos(&reply)
     }
@@ -206,10 +207,12 @@ impl RedisStore {
         Ok(Some(record))
     }
 
+    /// Ends one session (of the token `key`, or of `owner` if not empty).
     async fn end_session(
         &self,
         id: SessionId,
         key: Option<&SessionKey>,
+        owner: &str,
         reason: EndReason,
         now_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
@@ -222,6 +225,30 @@ impl RedisStore {
                 .arg(now_ms)
                 .arg(id.to_string())
                 .arg(&digest)
+                .arg(owner)
+                .arg(&self.shared.channel);
+        })
+        .await
+    }
+
+    /// Ends a user's sessions (on `device` if not empty), but `keep` if not empty.
+    async fn end_user(
+        &self,
+        user_id: &str,
+        device: &str,
+        keep: &str,
+        reason: EndReason,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let keys = self.keys();
+        self.write(&self.shared.scripts.end, vec![keys.user(user_id)], |call| {
+            call.arg(keys.base(user_tag(user_id)))
+                .arg("u")
+                .arg(end_code(reason))
+                .arg(now_ms)
+                .arg(device)
+                .arg("")
+                .arg(keep)
                 .arg(&self.shared.channel);
         })
         .await

@@ -210,6 +210,9 @@ macro_rules! all_cases {
             events_report_every_change,
             names_are_validated,
             configuration_extremes_are_bounded,
+            users_sign_out_their_own_sessions,
+            signing_out_the_others_keeps_the_callers_session,
+            signing_out_the_others_races_logins_atomically,
         }
     };
 }

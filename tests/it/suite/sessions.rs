@@ -246,3 +246,99 @@ pub async fn renew_extends_a_live_session<S: Stores, K: Kind<S>>(store: S) {
         other => panic!("renew of garbage: {other:?}"),
     }
 }
+
+pub async fn users_sign_out_their_own_sessions<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let web = auth.login("1", "web").await.unwrap();
+    let phone = auth.login("1", "phone").await.unwrap();
+    let other = auth.login("2", "web").await.unwrap();
+    let phone_id = phone.session.session_id;
+    // Another user's id is not found, and ends nothing.
+    assert!(!auth.logout_own_session("2", phone_id).await.unwrap());
+    assert_eq!(me(&app, phone.token.as_str()).await, Ok("1:phone".into()));
+    assert!(auth.logout_own_session("1", phone_id).await.unwrap());
+    assert_eq!(
+        me(&app, phone.token.as_str()).await,
+        err(Reason::InvalidToken)
+    );
+    assert!(
+        !auth.logout_own_session("1", phone_id).await.unwrap(),
+        "once"
+    );
+    assert_eq!(me(&app, web.token.as_str()).await, Ok("1:web".into()));
+    assert_eq!(me(&app, other.token.as_str()).await, Ok("2:web".into()));
+    assert!(matches!(
+        auth.logout_own_session("", phone_id).await,
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+pub async fn signing_out_the_others_keeps_the_callers_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let laptop = auth.login("1", "laptop").await.unwrap();
+    clock.advance(secs(1));
+    let phone = auth.login("1", "phone").await.unwrap();
+    let tablet = auth.login("1", "tablet").await.unwrap();
+    let stranger = auth.login("2", "web").await.unwrap();
+    let me_on_laptop = auth.authenticate(laptop.token.as_str()).await.unwrap();
+    assert_eq!(auth.logout_others(&me_on_laptop).await.unwrap(), 2);
+    assert_eq!(me(&app, laptop.token.as_str()).await, Ok("1:laptop".into()));
+    for t in [&phone.token, &tablet.token] {
+        assert_eq!(me(&app, t.as_str()).await, err(Reason::InvalidToken));
+    }
+    assert_eq!(me(&app, stranger.token.as_str()).await, Ok("2:web".into()));
+    // Nothing left to end; a later login is not touched.
+    assert_eq!(auth.logout_others(&me_on_laptop).await.unwrap(), 0);
+    let later = auth.login("1", "phone").await.unwrap();
+    assert_eq!(me(&app, later.token.as_str()).await, Ok("1:phone".into()));
+    let listed: Vec<_> = auth
+        .sessions("1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(
+        listed,
+        [laptop.session.session_id, later.session.session_id]
+    );
+}
+
+pub async fn signing_out_the_others_races_logins_atomically<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let mine = auth.login("1", "laptop").await.unwrap();
+    let me_id = auth.authenticate(mine.token.as_str()).await.unwrap();
+    let logins = (0..16).map(|i| {
+        let auth = auth.clone();
+        async move { auth.login("1", &format!("d{i}")).await.unwrap().token }
+    });
+    let (tokens, ended) = tokio::join!(futures::future::join_all(logins), async {
+        tokio::task::yield_now().await;
+        auth.logout_others(&me_id).await.unwrap()
+    });
+    // Each login landed before (ended) or after (kept): the count says how many before,
+    // and the listing is exactly the working sessions.
+    let mut working = vec![me_id.session_id()];
+    for t in &tokens {
+        match auth.authenticate(t.as_str()).await {
+            Ok(id) => working.push(id.session_id()),
+            Err(r) => assert_eq!(r.reason(), Reason::InvalidToken),
+        }
+    }
+    assert_eq!(ended + working.len(), 17, "ended {ended}");
+    let mut listed: Vec<_> = auth
+        .sessions("1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    listed.sort();
+    working.sort();
+    assert_eq!(listed, working);
+}

@@ -1,6 +1,7 @@
 -- Ends live sessions, leaving tombstones. KEYS user index, its sessions; ARGV base,
--- 'u', reason, now, device|'' — or KEYS session, its user's index; ARGV base, 's',
--- reason, now, sid, digest|''. Returns the ended infos, flattened by five.
+-- 'u', reason, now, device|'', '', kept sid|'' — or KEYS session, its user's index; ARGV
+-- base, 's', reason, now, sid, digest|'', owner|''. Returns the ended infos, flattened
+-- by five.
 local base, reason, now, nowstr = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local out = {}
 if ARGV[2] == 's' then
@@ -10,7 +11,7 @@ if ARGV[2] == 's' then
   if more then return more end
   -- Ended whatever this clock says (a slower one may still serve it); reported only
   -- if live by this one.
-  if not over(rec) and (ARGV[6] == '' or rec.d == ARGV[6]) then
+  if not over(rec) and (ARGV[6] == '' or rec.d == ARGV[6]) and (ARGV[7] == '' or rec.u == ARGV[7]) then
     end_one(base, ARGV[5], rec, reason, now, nowstr, live(rec, now) and out or {})
     redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
@@ -25,7 +26,7 @@ for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if over(rec) then
     redis.call('ZREM', KEYS[1], id)
-  elseif ARGV[5] == '' or rec.v == ARGV[5] then
+  elseif (ARGV[5] == '' or rec.v == ARGV[5]) and id ~= ARGV[7] then
     end_one(base, id, rec, reason, now, nowstr, live(rec, now) and out or {})
     redis.call('ZREM', KEYS[1], id)
   end

@@ -1,12 +1,14 @@
--- KEYS user state, index (modes 'u', 'd') or the token's `jt:` key (mode 't'), then
--- what `jneed` names; ARGV base, mode, reason, now, device|jti|'', user|''. Returns
+-- KEYS user state, index (modes 'u' all, 'd' one device, 'o' all others) or the
+-- token's `jt:` key (mode 't'), then what `jneed` names; ARGV base, mode, reason, now,
+-- device|jti|kept jti|'', user|'' (in mode 't', the user the token must be). Returns
 -- {user, ended (jti, device, iat, exp)..., and if a bound (blacklist, devices) replaced
 -- tokens: '|', replaced (same)...}.
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local user = ARGV[6]
 if mode == 't' then
-  user = redis.call('GET', KEYS[1])
-  if not user then return {} end
+  local owner = redis.call('GET', KEYS[1])
+  if not owner or (user ~= '' and owner ~= user) then return {} end
+  user = owner
 end
 if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
@@ -17,6 +19,16 @@ if mode == 't' then
   if e then
     take(base, ix, ARGV[5], out)
     revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e}, nowstr)
+  end
+elseif mode == 'o' then
+  -- One by one: a generation bump would end the kept token too.
+  for _, x in ipairs(oldest_first(ix, function(e) return true end)) do
+    local j = x[3]
+    local e = ix[j]
+    if j ~= ARGV[5] and e then
+      if tonumber(e.e) > now then take(base, ix, j, out) else take(base, ix, j, {}) end
+      revoke(base, st, ix, j, {reason, nowstr, e.e}, nowstr)
+    end
   end
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
