@@ -66,7 +66,11 @@ fn kicked(result: Result<usize, kickout::Error>) -> HttpResponse {
     }
 }
 
-async fn login<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> HttpResponse {
+async fn login<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    body: Bytes,
+) -> HttpResponse {
     let body: shared::LoginBody = match parse(&body) {
         Ok(b) => b,
         Err(res) => return res,
@@ -78,7 +82,15 @@ async fn login<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> H
             return error(status, code, &message);
         }
     };
-    match state.auth.login(&body.user_id, device).await {
+    let client = shared::ClientInfo {
+        ip: req.peer_addr().map(|a| a.ip()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+    };
+    let options = shared::login_options(&body, &client);
+    match state.auth.login_with(&body.user_id, device, options).await {
         Ok(login) => HttpResponse::Ok().json(json!({
             "token": login.token.as_str(),
             "token_type": "Bearer",

@@ -120,8 +120,32 @@ impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for Js
     }
 }
 
+/// The client of a request: its peer address (when served with connect info) and
+/// `User-Agent`.
+struct Client(shared::ClientInfo);
+
+impl<St: Send + Sync> FromRequestParts<St> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        Ok(Client(shared::ClientInfo {
+            ip: peer,
+            user_agent: agent,
+        }))
+    }
+}
+
 async fn login<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
+    Client(client): Client,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
     let device = match shared::check_login(&body) {
@@ -131,7 +155,13 @@ async fn login<S: Store, M: Mode<S>>(
             return error(status, code, &message);
         }
     };
-    match state.0.auth.login(&body.user_id, device).await {
+    let options = shared::login_options(&body, &client);
+    match state
+        .0
+        .auth
+        .login_with(&body.user_id, device, options)
+        .await
+    {
         Ok(login) => Json(json!({
             "token": login.token.as_str(),
             "token_type": "Bearer",
@@ -339,6 +369,8 @@ async fn sessions<S: Store, M: Mode<S>>(
 
 /// Serves `app` on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    // Connect info: logins record their client's address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await
 }
 

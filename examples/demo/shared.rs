@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use kickout::store::{JwtStore, SessionInfo, SessionStore, Store};
+use kickout::store::{JwtStore, SessionEntry, SessionStore, Store};
 use kickout::{Auth, AuthBuilder, JwtAuth, LoginRule, Mode as AuthMode};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,29 @@ pub struct LoginBody {
     pub user_id: String,
     pub password: String,
     pub device: Option<String>,
+    pub label: Option<String>,
+}
+
+/// What a login records of its client: the peer's address and `User-Agent`.
+#[derive(Default)]
+pub struct ClientInfo {
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// The login's options: its label and what it records of the client.
+pub fn login_options(body: &LoginBody, client: &ClientInfo) -> kickout::LoginOptions {
+    let mut options = kickout::LoginOptions::new();
+    if let Some(label) = &body.label {
+        options = options.label(label.clone());
+    }
+    if let Some(ip) = client.ip {
+        options = options.client_ip(ip);
+    }
+    if let Some(agent) = &client.user_agent {
+        options = options.user_agent(agent);
+    }
+    options
 }
 
 #[derive(Deserialize)]
@@ -99,19 +122,27 @@ pub struct BanBody {
 pub struct SessionView {
     session_id: String,
     device: String,
+    label: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
     issued_at: u64,
     expires_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     current: Option<bool>,
 }
 
-impl From<SessionInfo> for SessionView {
-    fn from(s: SessionInfo) -> Self {
+impl From<SessionEntry> for SessionView {
+    fn from(entry: SessionEntry) -> Self {
         let unix =
             |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let (s, meta) = (entry.info, entry.meta);
+        let text = |v: Option<std::sync::Arc<str>>| v.map(|v| v.to_string());
         Self {
             session_id: s.session_id.to_string(),
             device: s.device.to_string(),
+            label: text(meta.label),
+            ip: text(meta.ip),
+            user_agent: text(meta.user_agent),
             issued_at: unix(s.issued_at()),
             expires_at: unix(s.expires_at()),
             current: None,
@@ -120,10 +151,10 @@ impl From<SessionInfo> for SessionView {
 }
 
 /// The caller's sessions, theirs marked `current`.
-pub fn own_sessions(list: Vec<SessionInfo>, mine: kickout::SessionId) -> Vec<SessionView> {
+pub fn own_sessions(list: Vec<SessionEntry>, mine: kickout::SessionId) -> Vec<SessionView> {
     list.into_iter()
         .map(|s| {
-            let current = s.session_id == mine;
+            let current = s.info.session_id == mine;
             SessionView {
                 current: Some(current),
                 ..SessionView::from(s)
@@ -143,8 +174,17 @@ pub type Refusal = (u16, &'static str, String);
 /// password (401). The device to log in on, or why not.
 pub fn check_login(body: &LoginBody) -> Result<&str, Refusal> {
     let device = body.device.as_deref().unwrap_or("default");
-    for (field, value) in [("user_id", body.user_id.as_str()), ("device", device)] {
-        if value.is_empty() || value.len() > kickout::MAX_NAME_LEN {
+    let label = body.label.as_deref();
+    let fields = [
+        ("user_id", Some(body.user_id.as_str())),
+        ("device", Some(device)),
+        ("label", label),
+    ];
+    for (field, value) in fields.into_iter().filter_map(|(f, v)| Some((f, v?))) {
+        if value.is_empty()
+            || value.len() > kickout::MAX_NAME_LEN
+            || value.chars().any(char::is_control)
+        {
             let message = format!("{field} must be 1 to 128 bytes.");
             return Err((422, "invalid_request", message));
         }

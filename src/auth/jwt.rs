@@ -64,7 +64,7 @@ impl<S: JwtStore> Auth<S, Jwt> {
             .ok()
             .filter(|raw| raw.get().len() <= MAX_CLAIMS_LEN)
             .ok_or(Error::InvalidInput { field: "claims" })?;
-        let request = self.login_request(user_id, device, options)?;
+        let request = self.login_request(user_id, device, &options)?;
         let admission = self
             .inner
             .mode

@@ -27,8 +27,13 @@ use crate::identity::Identity;
 use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
 use crate::policy::LoginRule;
 use crate::rejection::{Reason, Rejection, Responses};
-use crate::store::limits::{MAX_LIFETIME_MS, MAX_TOKEN_LEN, lifetime_ms, valid_name};
-use crate::store::{Admission, EndReason, Ends, MemoryStore, SessionInfo, Store};
+use crate::store::limits::{
+    MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
+    valid_name,
+};
+use crate::store::{
+    Admission, EndReason, Ends, MemoryStore, SessionEntry, SessionInfo, SessionMeta, Store,
+};
 use crate::token::{SessionId, Token};
 
 /// The handle to a login system: cheap to clone, no global state.
@@ -120,7 +125,8 @@ impl Login {
     }
 }
 
-/// Per-login overrides of the handle's settings.
+/// Per-login overrides of the handle's settings, and what to remember about the
+/// session for its listings ([`Auth::sessions`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -128,13 +134,18 @@ impl Login {
 ///
 /// let options = LoginOptions::new()
 ///     .rule(LoginRule::one_in_all())
-///     .ttl(Duration::from_secs(600));
+///     .ttl(Duration::from_secs(600))
+///     .label("Alice's phone")
+///     .client_ip("203.0.113.7".parse().unwrap())
+///     .user_agent("Mozilla/5.0 (iPhone)")
+///     .field("app_version", "4.2.0");
 /// # let _ = options;
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LoginOptions {
     rule: Option<LoginRule>,
     ttl: Option<Duration>,
+    meta: SessionMeta,
 }
 
 impl LoginOptions {
@@ -154,6 +165,63 @@ impl LoginOptions {
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
+    }
+
+    /// A name the user will recognize the session by ("Alice's phone"): 1 to
+    /// [`MAX_LABEL_LEN`](crate::store::limits::MAX_LABEL_LEN) bytes, no control
+    /// characters, else the login is [`Error::InvalidInput`].
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.meta.label = Some(Arc::from(label.into()));
+        self
+    }
+
+    /// The client's address.
+    pub fn client_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.meta.ip = Some(Arc::from(ip.to_string()));
+        self
+    }
+
+    /// The client's `User-Agent`, of which the session keeps the first
+    /// [`MAX_USER_AGENT_LEN`](crate::store::limits::MAX_USER_AGENT_LEN) bytes (control
+    /// characters dropped).
+    pub fn user_agent(mut self, user_agent: &str) -> Self {
+        let mut kept = String::new();
+        for c in user_agent.chars().filter(|c| !c.is_control()) {
+            if kept.len() + c.len_utf8() > MAX_USER_AGENT_LEN {
+                break;
+            }
+            kept.push(c);
+        }
+        self.meta.user_agent = Some(Arc::from(kept));
+        self
+    }
+
+    /// One of the application's own fields (a second one of a key replaces the first):
+    /// at most [`MAX_FIELDS`](crate::store::limits::MAX_FIELDS), keys valid names, values
+    /// at most [`MAX_FIELD_LEN`](crate::store::limits::MAX_FIELD_LEN) bytes without
+    /// control characters, else the login is [`Error::InvalidInput`].
+    pub fn field(mut self, key: &str, value: &str) -> Self {
+        let fields = &mut self.meta.fields;
+        match fields.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => fields[i].1 = Arc::from(value),
+            Err(i) => fields.insert(i, (Arc::from(key), Arc::from(value))),
+        }
+        self
+    }
+
+    /// The metadata, if every bound holds.
+    fn checked_meta(&self) -> Result<&SessionMeta, Error> {
+        let meta = &self.meta;
+        if meta.label.as_deref().is_some_and(|l| !valid_name(l)) {
+            return Err(Error::InvalidInput { field: "label" });
+        }
+        let field_ok = |(k, v): &(Arc<str>, Arc<str>)| {
+            valid_name(k) && v.len() <= MAX_FIELD_LEN && !v.chars().any(char::is_control)
+        };
+        if meta.fields.len() > MAX_FIELDS || !meta.fields.iter().all(field_ok) {
+            return Err(Error::InvalidInput { field: "fields" });
+        }
+        Ok(meta)
     }
 }
 
@@ -331,7 +399,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         device: &str,
         options: LoginOptions,
     ) -> Result<Login, Error> {
-        let request = self.login_request(user_id, device, options)?;
+        let request = self.login_request(user_id, device, &options)?;
         let admission = self.inner.mode.login(&self.inner.store, request).await?;
         self.admitted(request, admission)
     }
@@ -341,7 +409,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         &self,
         user_id: &'a str,
         device: &'a str,
-        options: LoginOptions,
+        options: &'a LoginOptions,
     ) -> Result<LoginRequest<'a>, Error> {
         check_name("user_id", user_id)?;
         check_name("device", device)?;
@@ -349,6 +417,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         Ok(LoginRequest {
             user_id,
             device,
+            meta: options.checked_meta()?,
             rule: options.rule.unwrap_or(settings.rule),
             ttl_ms: options.ttl.map_or(settings.ttl_ms, lifetime_ms),
             now_ms: self.now_ms(),
@@ -621,8 +690,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .map(system_time))
     }
 
-    /// The user's live sessions, oldest first.
-    pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, Error> {
+    /// The user's live sessions, oldest first, with what was said of each at login.
+    pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionEntry>, Error> {
         let now = self.now_ms();
         Ok(self
             .inner

@@ -37,7 +37,9 @@ mod sealed {
     use crate::identity::Identity;
     use crate::policy::LoginRule;
     use crate::rejection::Reason;
-    use crate::store::{Admission, EndReason, Ends, SessionInfo, StoreError};
+    use crate::store::{
+        Admission, EndReason, Ends, SessionEntry, SessionInfo, SessionMeta, StoreError,
+    };
     use crate::token::{SessionId, Token};
 
     /// A login, with the handle's settings and the per-login options applied.
@@ -45,6 +47,7 @@ mod sealed {
     pub struct LoginRequest<'a> {
         pub user_id: &'a str,
         pub device: &'a str,
+        pub meta: &'a SessionMeta,
         pub rule: LoginRule,
         pub ttl_ms: u64,
         pub now_ms: u64,
@@ -142,7 +145,7 @@ mod sealed {
             store: &S,
             user_id: &str,
             now_ms: u64,
-        ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+        ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
 
         /// A fresh lifetime of `ttl_ms` for the session of `token`: `None` if it is not
         /// live.

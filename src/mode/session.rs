@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
 use crate::store::{
-    Admission, EndReason, Ends, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
-    StoreError, Target, Touch,
+    Admission, EndReason, Ends, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
+    SessionStore, StoreError, Target, Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
@@ -109,6 +109,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             idle_deadline_ms: self.idle_deadline(now, expires_at_ms),
             retain_ms: self.retain_ms,
             rule: login.rule,
+            meta: login.meta.clone(),
         };
         Ok(match store.create(new, now).await? {
             Admission::Admitted(replaced) => Admission::Admitted(Issued {
@@ -196,7 +197,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store: &S,
         user_id: &str,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         store.sessions(user_id, now_ms).await
     }
 

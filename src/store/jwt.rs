@@ -23,7 +23,9 @@ use std::sync::Arc;
 use super::limits::{
     MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
-use super::{Admission, EndReason, Ended, Ends, SessionInfo, Store, StoreError};
+use super::{
+    Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta, Store, StoreError,
+};
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, user_tag};
 
@@ -58,6 +60,8 @@ pub struct JwtEntry {
     pub expires_at_ms: u64,
     /// Creation order among the user's tokens.
     pub seq: u64,
+    /// What the application said of it at login.
+    pub meta: SessionMeta,
 }
 
 /// The generations a token carries, and its id: what validation checks.
@@ -117,6 +121,8 @@ pub struct JwtIssue {
     pub rule: LoginRule,
     /// The epoch of the user's state if this login creates it (see [`JwtState::epoch`]).
     pub fresh_epoch: u64,
+    /// What the application said of the session, kept for listings only.
+    pub meta: SessionMeta,
 }
 
 /// What an admitted JWT-mode login embeds in its token, and what it replaced.
@@ -271,6 +277,7 @@ impl JwtState {
             issued_at_ms: issue.issued_at_ms,
             expires_at_ms: issue.expires_at_ms,
             seq: 0,
+            meta: issue.meta.clone(),
         };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
@@ -542,12 +549,12 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
-    /// The user's live tokens, oldest first.
+    /// The user's live tokens, oldest first, with their metadata.
     fn jwt_sessions(
         &self,
         user_id: &str,
         now_ms: u64,
-    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
 }
 
 #[cfg(test)]
@@ -597,6 +604,7 @@ mod tests {
                 expires_at_ms: self.now + TTL,
                 rule,
                 fresh_epoch: 7,
+                meta: Default::default(),
             };
             let admission = self.state.issue(&issue, self.now);
             if let Admission::Admitted(grant) = &admission {

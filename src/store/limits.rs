@@ -25,6 +25,19 @@ pub const MIN_RECHECK_MS: u64 = 100;
 /// the largest signature the token stays within [`MAX_TOKEN_LEN`].
 pub const MAX_CLAIMS_LEN: usize = 1024;
 
+/// Longest session label, in bytes.
+pub const MAX_LABEL_LEN: usize = MAX_NAME_LEN;
+
+/// How much of a client's `User-Agent` a session keeps, in bytes (the rest is cut, at a
+/// character boundary).
+pub const MAX_USER_AGENT_LEN: usize = 256;
+
+/// Most application fields per session.
+pub const MAX_FIELDS: usize = 8;
+
+/// Longest application field value, in bytes (keys are names: [`MAX_NAME_LEN`]).
+pub const MAX_FIELD_LEN: usize = 256;
+
 /// A lifetime or idle timeout, in milliseconds within [`MIN_LIFETIME_MS`] and
 /// [`MAX_LIFETIME_MS`].
 pub(crate) fn lifetime_ms(d: std::time::Duration) -> u64 {

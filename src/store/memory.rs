@@ -16,8 +16,8 @@ use super::jwt::{
 use super::limits::MAX_LIVE_TOKENS;
 use super::session::{is_live, purge_time};
 use super::{
-    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionInfo, SessionRecord,
-    SessionStore, Store, StoreError, Target, Touch,
+    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionEntry, SessionInfo,
+    SessionMeta, SessionRecord, SessionStore, Store, StoreError, Target, Touch,
 };
 use crate::policy::Overflow;
 use crate::token::{SessionId, SessionKey, user_tag};
@@ -80,6 +80,8 @@ struct Shard {
 struct Entry {
     digest: [u8; 32],
     info: SessionInfo,
+    /// Shared, so a listing clones a pointer.
+    meta: Arc<SessionMeta>,
     idle_deadline: AtomicU64,
     ended: Option<Ended>,
     retain_ms: u64,
@@ -491,6 +493,7 @@ impl Shard {
         let entry = Entry {
             digest: *new.key.digest(),
             info: new.info,
+            meta: Arc::new(new.meta),
             idle_deadline: AtomicU64::new(new.idle_deadline_ms.unwrap_or(NO_IDLE)),
             ended: None,
             retain_ms: new.retain_ms,
@@ -645,19 +648,19 @@ impl SessionStore for MemoryStore {
         Ok(ended)
     }
 
-    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
         let shard = read(self.shard(user_tag(user_id)));
         let Some(user) = shard.users.get(user_id) else {
             return Ok(Vec::new());
         };
-        let mut live: Vec<SessionInfo> = user
+        let mut live: Vec<SessionEntry> = user
             .sessions
             .iter()
             .filter_map(|id| shard.sessions.get(id))
             .filter(|e| e.is_live(now_ms))
-            .map(|e| e.info.clone())
+            .map(|e| SessionEntry::new(e.info.clone(), SessionMeta::clone(&e.meta)))
             .collect();
-        live.sort_by_key(|s| s.issued_at_ms);
+        live.sort_by_key(|s| s.info.issued_at_ms);
         Ok(live)
     }
 
@@ -828,7 +831,7 @@ impl JwtStore for MemoryStore {
         &self,
         user_id: &str,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         let tag = user_tag(user_id);
         let shard = read(self.shard(tag));
         let Some((user, state)) = shard.jwt.get_key_value(user_id) else {
@@ -837,7 +840,9 @@ impl JwtStore for MemoryStore {
         Ok(state
             .live(now_ms)
             .into_iter()
-            .filter_map(|(jti, e)| jwt::info(user, tag, jti, e))
+            .filter_map(|(jti, e)| {
+                jwt::info(user, tag, jti, e).map(|info| SessionEntry::new(info, e.meta.clone()))
+            })
             .collect())
     }
 }

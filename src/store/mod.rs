@@ -75,6 +75,51 @@ impl SessionInfo {
     }
 }
 
+/// What the application said about a session at login ("Alice's phone", where from,
+/// which browser, its own few fields), listed with it by
+/// [`Auth::sessions`](crate::Auth::sessions). Bounded by
+/// [`limits`](crate::store::limits); never read on the request path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionMeta {
+    /// A name the user recognizes the session by.
+    pub label: Option<Arc<str>>,
+    /// The client's address at login.
+    pub ip: Option<Arc<str>>,
+    /// The client's `User-Agent` at login (its first
+    /// [`MAX_USER_AGENT_LEN`](limits::MAX_USER_AGENT_LEN) bytes).
+    pub user_agent: Option<Arc<str>>,
+    /// The application's own fields, in key order.
+    pub fields: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl SessionMeta {
+    /// Whether nothing was said.
+    pub fn is_empty(&self) -> bool {
+        self.label.is_none()
+            && self.ip.is_none()
+            && self.user_agent.is_none()
+            && self.fields.is_empty()
+    }
+}
+
+/// A live session as a listing shows it: the session and what was said of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionEntry {
+    /// Whose, which device, when.
+    pub info: SessionInfo,
+    /// What the application said at login.
+    pub meta: SessionMeta,
+}
+
+impl SessionEntry {
+    /// A listing entry.
+    pub fn new(info: SessionInfo, meta: SessionMeta) -> Self {
+        Self { info, meta }
+    }
+}
+
 /// Why a session ended before its time; kept in its tombstone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EndReason {

@@ -13,8 +13,8 @@ use tokio::sync::broadcast;
 use super::Ends;
 use super::follow::{Follower, Following};
 use super::{
-    Admission, EndReason, NewSession, Renewal, Revoked, SessionInfo, SessionRecord, SessionStore,
-    Store, StoreError, Target, Touch,
+    Admission, EndReason, NewSession, Renewal, Revoked, SessionEntry, SessionInfo, SessionRecord,
+    SessionStore, Store, StoreError, Target, Touch,
 };
 #[cfg(feature = "jwt")]
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
@@ -359,7 +359,7 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         Ok(ended)
     }
 
-    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
         self.inner.sessions(user_id, now_ms).await
     }
 
@@ -458,7 +458,7 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         &self,
         user_id: &str,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         self.inner.jwt_sessions(user_id, now_ms).await
     }
 }

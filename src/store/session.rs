@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use super::{Admission, Ended, SessionInfo, Store, StoreError};
+use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
 use crate::policy::LoginRule;
 use crate::token::SessionKey;
 
@@ -20,6 +20,8 @@ pub struct NewSession {
     pub retain_ms: u64,
     /// The concurrent-login rule to apply first.
     pub rule: LoginRule,
+    /// What the application said of the session, kept for listings only.
+    pub meta: SessionMeta,
 }
 
 /// A session record as the store holds it, live or a tombstone.
@@ -189,7 +191,7 @@ pub struct Renewal<'a> {
 ///     async fn ban(&self, user: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
 ///         self.inner.ban(user, until, now).await
 ///     }
-///     async fn sessions(&self, user: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///     async fn sessions(&self, user: &str, now: u64) -> Result<Vec<SessionEntry>, StoreError> {
 ///         self.inner.sessions(user, now).await
 ///     }
 ///     async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
@@ -258,12 +260,12 @@ pub trait SessionStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
-    /// The user's sessions live at `now_ms`, oldest first.
+    /// The user's sessions live at `now_ms`, oldest first, with their metadata.
     fn sessions(
         &self,
         user_id: &str,
         now_ms: u64,
-    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
 
     /// Gives a live session a new absolute end and idle deadline; returns it renewed,
     /// or `None` if the token's session is not live at `now_ms`.

@@ -43,7 +43,10 @@ async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Serv
     tokio::spawn(demo::serve(listener, app));
     Server {
         base,
-        http: Client::new(),
+        http: Client::builder()
+            .user_agent("kickout-tests")
+            .build()
+            .unwrap(),
     }
 }
 
@@ -66,7 +69,10 @@ async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Ser
     });
     Server {
         base,
-        http: Client::new(),
+        http: Client::builder()
+            .user_agent("kickout-tests")
+            .build()
+            .unwrap(),
     }
 }
 
@@ -213,6 +219,20 @@ async fn login_me_logout(s: &Server) {
 }
 
 impl Server {
+    /// A login with a label, and the `User-Agent` the client sends.
+    async fn labelled(&self, user: &str, device: &str, label: &str) -> (StatusCode, Value) {
+        let body =
+            json!({ "user_id": user, "password": "123456", "device": device, "label": label });
+        let res = self
+            .http
+            .post(format!("{}/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, token: &str) -> (StatusCode, Value) {
         let res = self
             .http
@@ -241,6 +261,9 @@ async fn self_service_sessions(s: &Server) {
     assert_eq!(status, 200);
     let list = list.as_array().unwrap().clone();
     assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[0]["label"], Value::Null);
+    assert_eq!(list[0]["ip"], "127.0.0.1");
+    assert_eq!(list[0]["user_agent"], "kickout-tests");
     let devices: Vec<_> = list.iter().map(|e| e["device"].as_str().unwrap()).collect();
     assert_eq!(devices, ["laptop", "phone", "tablet"]);
     let current: Vec<_> = list.iter().map(|e| e["current"] == json!(true)).collect();
@@ -266,6 +289,17 @@ async fn self_service_sessions(s: &Server) {
     assert_eq!(s.me(&stranger).await.0, 200);
     // An operator ends one session by id.
     let stranger_id = id_of(s.me(&stranger).await.1);
+    // A label comes back; a bad one is refused.
+    let (status, body) = s.labelled("self-3", "phone", "Alice's phone").await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (_, list) = s.call(Method::GET, "/me/sessions", &token).await;
+    assert_eq!(list[0]["label"], "Alice's phone");
+    for label in ["", &"x".repeat(129)] {
+        let (status, body) = s.labelled("self-3", "web", label).await;
+        assert!([400, 422].contains(&status.as_u16()), "{status} {body}");
+        assert_eq!(body["error"], "invalid_request");
+    }
     let path = format!("/admin/kickout-session/{stranger_id}");
     let (status, body) = s.admin(Method::POST, &path, None).await;
     assert_eq!((status.as_u16(), body), (200, json!({"kicked": 1})));

@@ -400,7 +400,11 @@ impl SessionStore for SwitchStore {
         self.check()?;
         self.inner.ban(u, until, now).await
     }
-    async fn sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn sessions(
+        &self,
+        u: &str,
+        now: u64,
+    ) -> Result<Vec<kickout::store::SessionEntry>, StoreError> {
         self.check()?;
         self.inner.sessions(u, now).await
     }

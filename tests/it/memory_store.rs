@@ -227,7 +227,11 @@ mod held_impl {
         async fn ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
             self.inner.ban(u, until, now).await
         }
-        async fn sessions(&self, u: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        async fn sessions(
+            &self,
+            u: &str,
+            now: u64,
+        ) -> Result<Vec<kickout::store::SessionEntry>, StoreError> {
             self.inner.sessions(u, now).await
         }
         async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kickout::store::{EndReason, SessionInfo};
+use kickout::store::{EndReason, SessionEntry, SessionInfo};
 use kickout::{Auth, Error, LoginRule, Mode, Reason, SessionId};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -311,6 +311,10 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
         list.iter().map(|s| self.index(s.session_id)).collect()
     }
 
+    fn entries(&self, list: &[SessionEntry]) -> Vec<usize> {
+        list.iter().map(|s| self.index(s.info.session_id)).collect()
+    }
+
     async fn apply(&mut self, op: &Op, jwt: bool) -> Answer {
         let n = self.tokens.len();
         let user = |u: u8| self.users[usize::from(u)].clone();
@@ -359,7 +363,7 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
             ),
             Op::Sessions(u) => {
                 let list = self.auth.sessions(&user(u)).await.unwrap();
-                Answer::List(self.indices(&list))
+                Answer::List(self.entries(&list))
             }
             Op::Renew(t) if n > 0 && !jwt => match self.auth.renew(&self.tokens[t % n].0).await {
                 Ok(_) => Answer::Renewed(Ok(())),

@@ -76,7 +76,7 @@ async fn working<M: Mode<RedisStore>>(
 
 async fn listed<M: Mode<RedisStore>>(auth: &Auth<RedisStore, M>, user: &str) -> BTreeSet<String> {
     let list = auth.sessions(user).await.expect("sessions after the move");
-    list.iter().map(|s| s.session_id.to_string()).collect()
+    list.iter().map(|s| s.info.session_id.to_string()).collect()
 }
 
 /// Waits until the client has learnt the new slot map (a script goes through).

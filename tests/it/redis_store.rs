@@ -400,6 +400,44 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn lost_or_corrupt_metadata_never_touches_validation() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let options = kickout::LoginOptions::new().label("phone");
+        let a = auth
+            .login_with("m1", "phone", options.clone())
+            .await
+            .unwrap();
+        let b = auth.login_with("m2", "phone", options).await.unwrap();
+        let meta_key = |id: kickout::SessionId| {
+            let keys = server.cli(&["keys", "*:m:*"]).unwrap();
+            keys.lines()
+                .find(|k| k.ends_with(&id.to_string()))
+                .unwrap()
+                .to_owned()
+        };
+        // Lost: listed without it.
+        server
+            .cli(&["del", &meta_key(a.session.session_id)])
+            .unwrap();
+        let list = auth.sessions("m1").await.unwrap();
+        assert!(list[0].meta.is_empty());
+        // Corrupt: the listing says so; requests never read it.
+        server
+            .cli(&["set", &meta_key(b.session.session_id), "{not json"])
+            .unwrap();
+        assert!(matches!(
+            auth.sessions("m2").await,
+            Err(kickout::Error::Store(kickout::store::StoreError::Corrupt(
+                _
+            )))
+        ));
+        assert!(auth.authenticate(b.token.as_str()).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn a_bump_that_lists_nothing_still_empties_other_caches() {
         let Some((_server, store)) = support::standalone().await else {
             return;

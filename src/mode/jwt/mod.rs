@@ -23,8 +23,8 @@ use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
 use crate::store::{
-    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionInfo,
-    StoreError,
+    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
+    SessionInfo, StoreError,
 };
 use crate::token::{SessionId, Token};
 
@@ -56,6 +56,7 @@ impl Jwt {
             expires_at_ms,
             rule: login.rule,
             fresh_epoch: fresh_epoch()?,
+            meta: login.meta.clone(),
         };
         let grant = match store.jwt_issue(issue, now).await? {
             Admission::Admitted(grant) => grant,
@@ -210,7 +211,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         store: &S,
         user_id: &str,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         store.jwt_sessions(user_id, now_ms).await
     }
 

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, num, rule_args};
+use super::{
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, meta_json, meta_of, num, rule_args,
+};
 use crate::policy::Overflow;
 use crate::store::jwt::{Bump, DeviceGen, JwtState};
 use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
-    JwtToken, SessionInfo, StoreError,
+    JwtToken, SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -76,7 +78,9 @@ impl JwtStore for RedisStore {
             keys.jwt_index(user_id),
             keys.ban(user_id),
             keys.jwt_token(id),
+            keys.jwt_meta(id),
         ];
+        let meta = meta_json(&issue.meta);
         let refuse = u8::from(issue.rule.overflow() == Overflow::RefuseNew);
         let reply: Vec<String> = self
             .write(&self.shared.scripts.jwt_issue, declared, |call| {
@@ -91,6 +95,7 @@ impl JwtStore for RedisStore {
                     .arg(per_device)
                     .arg(refuse)
                     .arg(issue.fresh_epoch.to_string())
+                    .arg(&meta)
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -207,16 +212,28 @@ impl JwtStore for RedisStore {
         &self,
         user_id: &str,
         now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         let tag = user_tag(user_id);
-        let mut call = self
-            .shared
-            .scripts
-            .jwt_sessions
-            .key(self.keys().jwt_index(user_id));
-        call.arg(now_ms);
-        let reply: Vec<String> = self.run(call).await?;
-        jwt_infos(user_id, tag, &reply)
+        let keys = self.keys();
+        let declared = vec![keys.jwt_index(user_id)];
+        let reply: Vec<String> = self
+            .read(&self.shared.scripts.jwt_sessions, declared, |call| {
+                call.arg(keys.base(tag)).arg(now_ms);
+            })
+            .await?;
+        // Each token's infos, then its metadata.
+        reply
+            .chunks(5)
+            .map(|c| match c {
+                [info @ .., meta] if info.len() == 4 => Ok(SessionEntry::new(
+                    jwt_infos(user_id, tag, info)?
+                        .pop()
+                        .ok_or_else(|| corrupt("a token list"))?,
+                    meta_of(meta)?,
+                )),
+                _ => Err(corrupt("a token list")),
+            })
+            .collect()
     }
 }
 

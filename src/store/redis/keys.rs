@@ -30,6 +30,11 @@ impl<'a> Keys<'a> {
         format!("{}s:{id}", self.base(id.tag()))
     }
 
+    /// What the application said of one session: `…m:<session id>`.
+    pub(super) fn meta(self, id: SessionId) -> String {
+        format!("{}m:{id}", self.base(id.tag()))
+    }
+
     /// The user's index of sessions that may be live: `…u:<user id>`.
     pub(super) fn user(self, user_id: &str) -> String {
         self.of_user("u", user_id)
@@ -56,6 +61,12 @@ impl<'a> Keys<'a> {
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_token(self, id: SessionId) -> String {
         format!("{}jt:{}", self.base(id.tag()), id.jti())
+    }
+
+    /// JWT mode: what the application said of one token, `…jm:<jti>`.
+    #[cfg(feature = "jwt")]
+    pub(super) fn jwt_meta(self, id: SessionId) -> String {
+        format!("{}jm:{}", self.base(id.tag()), id.jti())
     }
 
     /// The revocation channel: `<prefix>revoked`.

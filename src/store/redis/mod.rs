@@ -59,7 +59,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation, Value};
 use tokio::sync::broadcast;
 
 use self::scripts::Scripts;
-use super::{EndReason, Revoked, SessionInfo, Store, StoreError};
+use super::{EndReason, Revoked, SessionInfo, SessionMeta, Store, StoreError};
 use crate::policy::{Limit, LoginRule};
 
 /// The future of a Redis read on the request path (a lookup, a JWT check): it owns a
@@ -556,6 +556,58 @@ pub(super) fn corrupt(what: &str) -> StoreError {
 
 pub(super) fn num(s: &str) -> Result<u64, StoreError> {
     s.parse().map_err(|_| corrupt("a number field"))
+}
+
+/// What the application said of a session, as its meta key holds it (JSON; absent when
+/// nothing was said): label, address, user agent, fields.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct WireMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    i: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    f: Vec<(String, String)>,
+}
+
+/// A session's metadata as its meta key holds it, `""` for none.
+pub(super) fn meta_json(meta: &SessionMeta) -> String {
+    if meta.is_empty() {
+        return String::new();
+    }
+    let s = |v: &Option<Arc<str>>| v.as_deref().map(str::to_owned);
+    let wire = WireMeta {
+        l: s(&meta.label),
+        i: s(&meta.ip),
+        a: s(&meta.user_agent),
+        f: meta
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    serde_json::to_string(&wire).unwrap_or_default()
+}
+
+/// Metadata from its meta key's value (`""` for none).
+pub(super) fn meta_of(raw: &str) -> Result<SessionMeta, StoreError> {
+    if raw.is_empty() {
+        return Ok(SessionMeta::default());
+    }
+    let wire: WireMeta = serde_json::from_str(raw).map_err(|_| corrupt("session metadata"))?;
+    let a = |v: Option<String>| v.map(Arc::from);
+    Ok(SessionMeta {
+        label: a(wire.l),
+        ip: a(wire.i),
+        user_agent: a(wire.a),
+        fields: wire
+            .f
+            .into_iter()
+            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+            .collect(),
+    })
 }
 
 /// Session infos from a script's flat `{sid, user, device, issued, expires, ...}`.

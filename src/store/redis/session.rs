@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use super::{RedisFuture, RedisStore, corrupt, end_code, end_reason, infos, num, rule_args};
+use super::{
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, infos, meta_json, meta_of, num,
+    rule_args,
+};
 use crate::policy::Overflow;
 use crate::store::{
-    Admission, EndReason, Ended, NewSession, Renewal, SessionInfo, SessionRecord, SessionStore,
-    StoreError, Target, Touch,
+    Admission, EndReason, Ended, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
+    SessionStore, StoreError, Target, Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
@@ -33,7 +36,9 @@ impl SessionStore for RedisStore {
             keys.user(&info.user_id),
             keys.ban(&info.user_id),
             keys.session(info.session_id),
+            keys.meta(info.session_id),
         ];
+        let meta = meta_json(&session.meta);
         let digest = hex(session.key.digest());
         let idle = session
             .idle_deadline_ms
@@ -55,6 +60,7 @@ impl SessionStore for RedisStore {
                     .arg(max)
                     .arg(per_device)
                     .arg(refuse)
+                    .arg(&meta)
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -122,7 +128,7 @@ impl SessionStore for RedisStore {
         infos(&reply)
     }
 
-    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
         let keys = self.keys();
         let declared = vec![keys.user(user_id)];
         let reply: Vec<String> = self
@@ -130,7 +136,19 @@ impl SessionStore for RedisStore {
                 call.arg(keys.base(user_tag(user_id))).arg(now_ms);
             })
             .await?;
-        infos(&reply)
+        // Each session's infos, then its metadata.
+        reply
+            .chunks(6)
+            .map(|c| match c {
+                [info @ .., meta] if info.len() == 5 => Ok(SessionEntry::new(
+                    infos(info)?
+                        .pop()
+                        .ok_or_else(|| corrupt("a session list"))?,
+                    meta_of(meta)?,
+                )),
+                _ => Err(corrupt("a session list")),
+            })
+            .collect()
     }
 
     async fn renew(

@@ -39,7 +39,10 @@ pub async fn a_skewed_instance_never_makes_a_session_unreachable<S: Stores, K: K
         // is pruned by the writer's clock, but its kickout is a generation bump.
         if !K::JWT {
             let listed = a.sessions("1").await.unwrap();
-            assert!(listed.iter().any(|s| &*s.device == "web"), "{listed:?}");
+            assert!(
+                listed.iter().any(|s| &*s.info.device == "web"),
+                "{listed:?}"
+            );
         }
         a.kickout("1").await.unwrap();
     }

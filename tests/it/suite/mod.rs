@@ -213,6 +213,7 @@ macro_rules! all_cases {
             users_sign_out_their_own_sessions,
             signing_out_the_others_keeps_the_callers_session,
             signing_out_the_others_races_logins_atomically,
+            sessions_list_what_the_login_said,
         }
     };
 }

@@ -166,7 +166,7 @@ pub async fn rule_ties_go_by_creation_order<S: Stores, K: Kind<S>>(store: S) {
         .await
         .unwrap()
         .iter()
-        .map(|s| s.session_id)
+        .map(|s| s.info.session_id)
         .collect();
     assert_eq!(listed, [c.session.session_id, d.session.session_id]);
 }

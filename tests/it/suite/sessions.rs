@@ -206,7 +206,7 @@ pub async fn sessions_lists_live_sessions_oldest_first<S: Stores, K: Kind<S>>(st
     let gone = auth.login("10001", "car").await.unwrap();
     auth.logout(gone.token.as_str()).await.unwrap();
     let list = auth.sessions("10001").await.unwrap();
-    let ids: Vec<_> = list.iter().map(|s| s.session_id).collect();
+    let ids: Vec<_> = list.iter().map(|s| s.info.session_id).collect();
     assert_eq!(
         ids,
         [
@@ -215,9 +215,9 @@ pub async fn sessions_lists_live_sessions_oldest_first<S: Stores, K: Kind<S>>(st
             third.session.session_id
         ]
     );
-    assert_eq!(list[1].device.as_ref(), "phone");
-    assert_eq!(list[1].issued_at_ms, T0 + 1000);
-    assert_eq!(list[1].expires_at_ms, T0 + 101_000);
+    assert_eq!(list[1].info.device.as_ref(), "phone");
+    assert_eq!(list[1].info.issued_at_ms, T0 + 1000);
+    assert_eq!(list[1].info.expires_at_ms, T0 + 101_000);
     // The first expires at T0+100 s.
     clock.advance(secs(97));
     assert_eq!(auth.sessions("10001").await.unwrap().len(), 2);
@@ -300,7 +300,7 @@ pub async fn signing_out_the_others_keeps_the_callers_session<S: Stores, K: Kind
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.session_id)
+        .map(|s| s.info.session_id)
         .collect();
     assert_eq!(
         listed,
@@ -336,9 +336,60 @@ pub async fn signing_out_the_others_races_logins_atomically<S: Stores, K: Kind<S
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.session_id)
+        .map(|s| s.info.session_id)
         .collect();
     listed.sort();
     working.sort();
     assert_eq!(listed, working);
+}
+
+pub async fn sessions_list_what_the_login_said<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::store::limits::{MAX_FIELDS, MAX_USER_AGENT_LEN};
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let agent = format!("Mozilla/5.0 {}", "é".repeat(200));
+    let options = LoginOptions::new()
+        .label("Alice's phone")
+        .client_ip("203.0.113.7".parse().unwrap())
+        .user_agent(&agent)
+        .field("app_version", "4.2.0")
+        .field("os", "ios")
+        .field("app_version", "4.2.1");
+    let phone = auth.login_with("1", "phone", options).await.unwrap();
+    auth.login("1", "web").await.unwrap();
+    let list = auth.sessions("1").await.unwrap();
+    assert_eq!(list.len(), 2);
+    let meta = &list[0].meta;
+    assert_eq!(list[0].info.session_id, phone.session.session_id);
+    assert_eq!(meta.label.as_deref(), Some("Alice's phone"));
+    assert_eq!(meta.ip.as_deref(), Some("203.0.113.7"));
+    let kept = meta.user_agent.as_deref().unwrap();
+    assert!(
+        kept.len() <= MAX_USER_AGENT_LEN && agent.starts_with(kept),
+        "{kept}"
+    );
+    assert!(
+        kept.len() > MAX_USER_AGENT_LEN - 2,
+        "cut at a character boundary"
+    );
+    let fields: Vec<(&str, &str)> = meta.fields.iter().map(|(k, v)| (&**k, &**v)).collect();
+    assert_eq!(fields, [("app_version", "4.2.1"), ("os", "ios")]);
+    assert!(list[1].meta.is_empty(), "{:?}", list[1].meta);
+    // Out of bounds: refused before any store work.
+    let bad = [
+        LoginOptions::new().label(""),
+        LoginOptions::new().label("x".repeat(129)),
+        LoginOptions::new().label("tab\there"),
+        LoginOptions::new().field("", "v"),
+        LoginOptions::new().field("k", &"v".repeat(257)),
+        (0..=MAX_FIELDS).fold(LoginOptions::new(), |o, i| o.field(&format!("f{i}"), "v")),
+    ];
+    for options in bad {
+        let refused = auth.login_with("2", "web", options).await;
+        assert!(
+            matches!(refused, Err(Error::InvalidInput { .. })),
+            "{refused:?}"
+        );
+    }
+    assert!(auth.sessions("2").await.unwrap().is_empty());
 }

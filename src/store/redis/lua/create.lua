@@ -1,6 +1,6 @@
--- KEYS user index, ban, the new session, the index's sessions; ARGV base, sid, digest,
--- user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
--- per-device 1|0, refuse 1|0.
+-- KEYS user index, ban, the new session, its metadata, the index's sessions; ARGV base,
+-- sid, digest, user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
+-- per-device 1|0, refuse 1|0, metadata JSON|''.
 -- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 local base = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -58,6 +58,11 @@ if ARGV[8] ~= '' then
   if tonumber(ARGV[8]) < e then fin = tonumber(ARGV[8]) end
 end
 save(skey, rec, fin + r - now)
+if ARGV[14] ~= '' then
+  local ttl = fin + r - now
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', KEYS[4], ARGV[14], 'PX', ttl)
+end
 redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)
 announce('r')

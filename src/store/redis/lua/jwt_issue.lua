@@ -1,6 +1,6 @@
--- KEYS user state, index, ban, the new token's `jt:`, the index's `jt:`s; ARGV base,
--- user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0, refuse 1|0,
--- epoch if new, channel. Returns {'ok', epoch, ug, dg, replaced (jti, device, iat,
+-- KEYS user state, index, ban, the new token's `jt:` and `jm:`, the index's `jt:`s;
+-- ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0,
+-- refuse 1|0, epoch if new, metadata JSON|'', channel. Returns {'ok', epoch, ug, dg, replaced (jti, device, iat,
 -- exp)...} | {'banned', until} | {'limit'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 if not jneed(base, user) then return undeclared() end
@@ -60,6 +60,7 @@ ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
+if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[12], 'PX', ttl) end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
 local out = {'ok', st.ep, tostring(st.g), tostring(dg)}

@@ -1,15 +1,19 @@
--- KEYS user index, its sessions; ARGV base, now. Read-only. Returns the live infos,
--- oldest first.
+-- KEYS user index, its sessions and their metadata; ARGV base, now. Read-only. Returns
+-- the live infos, oldest first, each followed by its metadata JSON (or '').
 local base, now = ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+for _, id in ipairs(ids) do
+  need(base .. 's:' .. id)
+  need(base .. 'm:' .. id)
+end
 local more = undeclared()
 if more then return more end
 local list = {}
 for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if live(rec, now) then
-    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e}})
+    local meta = redis.call('GET', base .. 'm:' .. id) or ''
+    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e, meta}})
   end
 end
 table.sort(list, function(a, b)
