@@ -127,6 +127,7 @@ pub struct SessionView {
     user_agent: Option<String>,
     issued_at: u64,
     expires_at: u64,
+    last_seen: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     current: Option<bool>,
 }
@@ -135,6 +136,7 @@ impl From<SessionEntry> for SessionView {
     fn from(entry: SessionEntry) -> Self {
         let unix =
             |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let last_seen = unix(entry.last_seen());
         let (s, meta) = (entry.info, entry.meta);
         let text = |v: Option<std::sync::Arc<str>>| v.map(|v| v.to_string());
         Self {
@@ -145,6 +147,7 @@ impl From<SessionEntry> for SessionView {
             user_agent: text(meta.user_agent),
             issued_at: unix(s.issued_at()),
             expires_at: unix(s.expires_at()),
+            last_seen,
             current: None,
         }
     }

@@ -9,6 +9,7 @@ use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
+use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
     Admission, EndReason, Ends, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
     SessionStore, StoreError, Target, Touch,
@@ -34,7 +35,7 @@ impl Default for SessionMode {
         Self {
             idle_ms: None,
             touch_step: None,
-            touch_step_ms: 0,
+            touch_step_ms: LAST_SEEN_STEP_MS,
             retain_ms: 30 * 60_000,
         }
     }
@@ -47,17 +48,19 @@ impl SessionMode {
             // A step as long as the idle timeout would never renew: keep it under half.
             (Some(step), Some(idle)) => step.min(idle / 2),
             (Some(step), None) => step,
-            (None, Some(idle)) => (idle / 10).min(60_000),
-            (None, None) => 0,
+            (None, Some(idle)) => (idle / 10).min(LAST_SEEN_STEP_MS),
+            (None, None) => LAST_SEEN_STEP_MS,
         };
     }
 
     /// The idle renewal to ask for with a lookup at `now`, if there is an idle timeout.
-    fn touch(&self, now: u64) -> Option<Touch> {
-        self.idle_ms.map(|idle| Touch {
-            deadline_ms: now.saturating_add(idle),
+    /// The renewal a request at `now` asks for: always its last sight, and its idle
+    /// deadline if there is an idle timeout.
+    fn touch(&self, now: u64) -> Touch {
+        Touch {
+            deadline_ms: self.idle_ms.map(|idle| now.saturating_add(idle)),
             min_step_ms: self.touch_step_ms,
-        })
+        }
     }
 
     /// The first idle deadline of a session from `now` to `expires_at_ms`.
@@ -76,7 +79,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
     }
 
     fn check(&self, store: &S, key: SessionKey, touch: bool, now_ms: u64) -> Self::Check {
-        let touch = if touch { self.touch(now_ms) } else { None };
+        let touch = touch.then(|| self.touch(now_ms));
         SessionCheck {
             lookup: store.lookup(&key, touch, now_ms),
             key,

@@ -62,6 +62,8 @@ pub struct JwtEntry {
     pub seq: u64,
     /// What the application said of it at login.
     pub meta: SessionMeta,
+    /// When a request was last seen with it, Unix milliseconds (its issue until then).
+    pub last_seen_ms: u64,
 }
 
 /// The generations a token carries, and its id: what validation checks.
@@ -81,6 +83,9 @@ pub struct JwtToken<'a> {
     pub user_gen: u64,
     /// Device generation at issue.
     pub device_gen: u64,
+    /// Set to the token's expiry when the store should record that it was seen now
+    /// (for listings; at most once per touch interval per instance).
+    pub seen_until_ms: Option<u64>,
 }
 
 /// The revocation state of one user in JWT mode.
@@ -278,6 +283,7 @@ impl JwtState {
             expires_at_ms: issue.expires_at_ms,
             seq: 0,
             meta: issue.meta.clone(),
+            last_seen_ms: issue.issued_at_ms,
         };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
@@ -589,6 +595,7 @@ mod tests {
                 device: &self.device,
                 user_gen: self.grant.user_gen,
                 device_gen: self.grant.device_gen,
+                seen_until_ms: None,
             }
         }
     }

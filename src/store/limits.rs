@@ -25,6 +25,10 @@ pub const MIN_RECHECK_MS: u64 = 100;
 /// the largest signature the token stays within [`MAX_TOKEN_LEN`].
 pub const MAX_CLAIMS_LEN: usize = 1024;
 
+/// Default touch interval: a session's last sight (and idle deadline) is written at most
+/// once per this much time, so listings say when it was last used to within a minute.
+pub const LAST_SEEN_STEP_MS: u64 = 60_000;
+
 /// Longest session label, in bytes.
 pub const MAX_LABEL_LEN: usize = MAX_NAME_LEN;
 

@@ -82,6 +82,8 @@ struct Entry {
     info: SessionInfo,
     /// Shared, so a listing clones a pointer.
     meta: Arc<SessionMeta>,
+    /// When a request last renewed it (`Touch`); its issue time until then.
+    last_seen: AtomicU64,
     idle_deadline: AtomicU64,
     ended: Option<Ended>,
     retain_ms: u64,
@@ -195,11 +197,16 @@ impl MemoryStore {
             }) => shard.ban_until(&entry.info.user_id, now_ms),
             _ => None,
         };
-        let record = entry.record(ban_until);
-        if let (Some(touch), Some(current)) = (touch, record.idle_deadline_ms) {
-            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
-            if record.is_live(now_ms) && deadline >= current.saturating_add(touch.min_step_ms) {
-                entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
+        let mut record = entry.record(ban_until);
+        if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
+            if record.is_live(now_ms) {
+                record.last_seen_ms =
+                    now_ms.max(entry.last_seen.fetch_max(now_ms, Ordering::AcqRel));
+                if let (Some(deadline), Some(_)) = (touch.deadline_ms, record.idle_deadline_ms) {
+                    let deadline = deadline.min(record.info.expires_at_ms);
+                    let before = entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
+                    record.idle_deadline_ms = Some(before.max(deadline));
+                }
             }
         }
         Some(record)
@@ -271,6 +278,7 @@ impl Entry {
             idle_deadline_ms: self.idle_deadline(),
             ended: self.ended,
             ban_until_ms,
+            last_seen_ms: self.last_seen.load(Ordering::Acquire),
         }
     }
 
@@ -492,6 +500,7 @@ impl Shard {
         let id = new.key.session_id();
         let entry = Entry {
             digest: *new.key.digest(),
+            last_seen: AtomicU64::new(new.info.issued_at_ms),
             info: new.info,
             meta: Arc::new(new.meta),
             idle_deadline: AtomicU64::new(new.idle_deadline_ms.unwrap_or(NO_IDLE)),
@@ -658,7 +667,10 @@ impl SessionStore for MemoryStore {
             .iter()
             .filter_map(|id| shard.sessions.get(id))
             .filter(|e| e.is_live(now_ms))
-            .map(|e| SessionEntry::new(e.info.clone(), SessionMeta::clone(&e.meta)))
+            .map(|e| {
+                let seen = e.last_seen.load(Ordering::Acquire);
+                SessionEntry::new(e.info.clone(), SessionMeta::clone(&e.meta), seen)
+            })
             .collect();
         live.sort_by_key(|s| s.info.issued_at_ms);
         Ok(live)
@@ -694,6 +706,17 @@ impl JwtStore for MemoryStore {
 
     fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
         let user_id = token.user_id;
+        if token.seen_until_ms.is_some() {
+            // Once per touch interval: a write.
+            let mut shard = write(self.shard(token.tag));
+            if let Some(e) = shard
+                .jwt
+                .get_mut(user_id)
+                .and_then(|st| st.index.get_mut(token.jti))
+            {
+                e.last_seen_ms = e.last_seen_ms.max(now_ms);
+            }
+        }
         let shard = read(self.shard(token.tag));
         let status = match shard.jwt.get(user_id).filter(|st| st.issued(token)) {
             None => JwtStatus::default(),
@@ -841,7 +864,8 @@ impl JwtStore for MemoryStore {
             .live(now_ms)
             .into_iter()
             .filter_map(|(jti, e)| {
-                jwt::info(user, tag, jti, e).map(|info| SessionEntry::new(info, e.meta.clone()))
+                let info = jwt::info(user, tag, jti, e)?;
+                Some(SessionEntry::new(info, e.meta.clone(), e.last_seen_ms))
             })
             .collect())
     }

@@ -111,12 +111,24 @@ pub struct SessionEntry {
     pub info: SessionInfo,
     /// What the application said at login.
     pub meta: SessionMeta,
+    /// When a request last used it, Unix milliseconds: accurate to the handle's touch
+    /// interval (at most a minute by default), never before its issue.
+    pub last_seen_ms: u64,
 }
 
 impl SessionEntry {
     /// A listing entry.
-    pub fn new(info: SessionInfo, meta: SessionMeta) -> Self {
-        Self { info, meta }
+    pub fn new(info: SessionInfo, meta: SessionMeta, last_seen_ms: u64) -> Self {
+        Self {
+            last_seen_ms: last_seen_ms.max(info.issued_at_ms),
+            info,
+            meta,
+        }
+    }
+
+    /// When a request last used it.
+    pub fn last_seen(&self) -> SystemTime {
+        system_time(self.last_seen_ms)
     }
 }
 

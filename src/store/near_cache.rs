@@ -33,8 +33,9 @@ const CAPACITY: usize = 65_536;
 /// the feed at once; if its message is lost, the cached session is refused anyway once
 /// its entry is `max_age` old. A lost feed connection clears the cache when it comes
 /// back. So a revoked token is accepted for at most `max_age` after the revocation, and
-/// only when a message was lost. Requests that renew an idle timeout always go to the
-/// store (the renewal is a write). Ages are measured on the handle's clock (the `now_ms`
+/// only when a message was lost. A request whose renewal is due (a session's last
+/// sight and idle deadline, written at most once per touch interval) goes to the store,
+/// since the renewal is a write. Ages are measured on the handle's clock (the `now_ms`
 /// every store call carries), never the wall clock.
 ///
 /// ```
@@ -300,16 +301,18 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
     type Lookup = CachedCheck<S::Lookup>;
 
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
-        // An idle renewal is a write: it goes to the store. A hit must present the whole
-        // digest the record was read with.
+        // A renewal that is due is a write: it goes to the store (whose answer shows
+        // it, so the next hits are not due). A hit must present the whole digest the
+        // record was read with.
         let digest = *key.digest();
+        let due = move |r: &SessionRecord| touch.is_some_and(|t| t.due(r.last_seen_ms, now_ms));
         self.through(
             Some(key.session_id()),
             digest,
-            touch.is_none(),
+            true,
             now_ms,
             |cached| match cached {
-                Cached::Session(record, d) if d == digest => Some(Some(record)),
+                Cached::Session(record, d) if d == digest && !due(&record) => Some(Some(record)),
                 Cached::Session(..) => None,
                 #[cfg(feature = "jwt")]
                 Cached::Jwt(_) => None,
@@ -378,14 +381,17 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
     type JwtCheck = CachedCheck<S::JwtCheck>;
 
     fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
-        // A JWT's session id is its whole `jti`: nothing more to compare.
+        // A JWT's session id is its whole `jti`: nothing more to compare. A sight to
+        // record goes to the store.
+        let seen = token.seen_until_ms.is_some();
         self.through(
             SessionId::from_jti(token.tag, token.jti),
             [0; 32],
             true,
             now_ms,
             |cached| match cached {
-                Cached::Jwt(status) => Some(status),
+                Cached::Jwt(status) if !seen => Some(status),
+                Cached::Jwt(_) => None,
                 Cached::Session(..) => None,
             },
             |status, _| match status {
@@ -490,6 +496,7 @@ mod tests {
             idle_deadline_ms: None,
             ended: None,
             ban_until_ms: None,
+            last_seen_ms: 0,
         };
         let now = 1_000;
         let seen = near.shared.invalidations.load(Ordering::SeqCst);

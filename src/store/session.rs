@@ -35,6 +35,9 @@ pub struct SessionRecord {
     pub ended: Option<Ended>,
     /// For a session ended by a ban: the ban's end, if the ban still stands.
     pub ban_until_ms: Option<u64>,
+    /// When a request last renewed it ([`Touch`]), Unix milliseconds: its issue time
+    /// until then.
+    pub last_seen_ms: u64,
 }
 
 impl SessionRecord {
@@ -84,14 +87,26 @@ pub(crate) fn purge_time(
     end.saturating_add(retain_ms)
 }
 
-/// Idle-timeout renewal requested along with a lookup.
+/// The renewal a request asks for along with its lookup: the session was seen now,
+/// and with an idle timeout its idle deadline moves.
+///
+/// A store writes only if the session is live and was last seen at least `min_step_ms`
+/// ago (write throttling): it then records `now` as its last sight and moves the idle
+/// deadline forward to `deadline_ms`, capped at the absolute end, so activity never
+/// extends a session past its lifetime. The record a lookup returns shows the renewal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Touch {
-    /// The new idle deadline; the store caps it at the session's absolute end, so
-    /// activity never extends a session past its lifetime.
-    pub deadline_ms: u64,
-    /// Write only if the deadline moves forward by at least this much (write throttling).
+    /// The new idle deadline, if the session has an idle timeout.
+    pub deadline_ms: Option<u64>,
+    /// Write only if the last sight is at least this old.
     pub min_step_ms: u64,
+}
+
+impl Touch {
+    /// Whether a session last seen at `last_seen_ms` is due for a write at `now_ms`.
+    pub fn due(&self, last_seen_ms: u64, now_ms: u64) -> bool {
+        now_ms >= last_seen_ms.saturating_add(self.min_step_ms)
+    }
 }
 
 /// Which sessions an operation ends.

@@ -264,6 +264,8 @@ async fn self_service_sessions(s: &Server) {
     assert_eq!(list[0]["label"], Value::Null);
     assert_eq!(list[0]["ip"], "127.0.0.1");
     assert_eq!(list[0]["user_agent"], "kickout-tests");
+    let (issued, seen) = (list[0]["issued_at"].as_u64(), list[0]["last_seen"].as_u64());
+    assert!(seen >= issued && issued.is_some(), "{:?}", list[0]);
     let devices: Vec<_> = list.iter().map(|e| e["device"].as_str().unwrap()).collect();
     assert_eq!(devices, ["laptop", "phone", "tablet"]);
     let current: Vec<_> = list.iter().map(|e| e["current"] == json!(true)).collect();

@@ -330,7 +330,7 @@ pub(crate) struct Claims<'a> {
 
 /// A token whose signature and claims checked out, awaiting its store read. (Public
 /// only as the sealed mode's token type; nothing outside the crate can name it.)
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 #[allow(unreachable_pub)]
 pub struct Verified {
     pub(crate) user_id: Arc<str>,
@@ -346,6 +346,23 @@ pub struct Verified {
     pub(crate) issued_at_ms: u64,
     pub(crate) expires_at_ms: u64,
     pub(crate) ext: Option<Arc<str>>,
+    /// When this instance last told the store it saw the token (at first, its issue,
+    /// which the store takes as its first sight).
+    pub(crate) told_seen_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Verified {
+    /// Whether to tell the store the token was seen at `now_ms`: once per `step` per
+    /// instance (one caller wins).
+    pub(crate) fn due(&self, now_ms: u64, step_ms: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let told = self.told_seen_ms.load(Relaxed);
+        now_ms >= told.saturating_add(step_ms)
+            && self
+                .told_seen_ms
+                .compare_exchange(told, now_ms, Relaxed, Relaxed)
+                .is_ok()
+    }
 }
 
 impl Jwt {
@@ -442,6 +459,7 @@ impl Jwt {
             issued_at_ms: claims.iatm,
             expires_at_ms,
             ext: claims.ext.map(|raw| Arc::from(raw.get())),
+            told_seen_ms: claims.iatm.into(),
         })
     }
 

@@ -22,6 +22,7 @@ use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
+use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
     Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
     SessionInfo, StoreError,
@@ -102,7 +103,8 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         self.verify(token, now_ms)
     }
 
-    fn check(&self, store: &S, v: Arc<Verified>, _touch: bool, now_ms: u64) -> Self::Check {
+    fn check(&self, store: &S, v: Arc<Verified>, touch: bool, now_ms: u64) -> Self::Check {
+        let seen = touch && v.due(now_ms, LAST_SEEN_STEP_MS);
         let token = JwtToken {
             user_id: &v.user_id,
             epoch: v.epoch,
@@ -111,6 +113,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
             device: &v.device,
             user_gen: v.user_gen,
             device_gen: v.device_gen,
+            seen_until_ms: seen.then_some(v.expires_at_ms),
         };
         JwtCheck {
             check: store.jwt_check(token, now_ms),

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::policy::Overflow;
 use crate::store::jwt::{Bump, DeviceGen, JwtState};
+use crate::store::limits::MAX_LEEWAY_MS;
 use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
     JwtToken, SessionEntry, SessionInfo, StoreError,
@@ -23,8 +24,18 @@ impl JwtStore for RedisStore {
         let bkey = keys.ban(token.user_id);
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
         let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
+        // The sight expires with the token (and any verifier's leeway).
+        let seen = token.seen_until_ms.and_then(|until| {
+            let id = SessionId::from_jti(token.tag, token.jti)?;
+            let ttl = until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms);
+            Some((keys.jwt_seen(id), ttl))
+        });
         Box::pin(async move {
-            let Some(raw) = store.get(&skey).await? else {
+            let raw = match &seen {
+                Some((note, ttl)) => store.get_noting(&skey, note, now_ms, *ttl).await?,
+                None => store.get(&skey).await?,
+            };
+            let Some(raw) = raw else {
                 return Ok(JwtStatus::default());
             };
             let state = jwt_state(&raw)?;
@@ -36,6 +47,7 @@ impl JwtStore for RedisStore {
                 device: &device,
                 user_gen,
                 device_gen,
+                seen_until_ms: None,
             };
             if !state.issued(token) {
                 return Ok(JwtStatus::default());
@@ -221,15 +233,16 @@ impl JwtStore for RedisStore {
                 call.arg(keys.base(tag)).arg(now_ms);
             })
             .await?;
-        // Each token's infos, then its metadata.
+        // Each token's infos, then its last sight and metadata.
         reply
-            .chunks(5)
+            .chunks(6)
             .map(|c| match c {
-                [info @ .., meta] if info.len() == 4 => Ok(SessionEntry::new(
+                [info @ .., seen, meta] if info.len() == 4 => Ok(SessionEntry::new(
                     jwt_infos(user_id, tag, info)?
                         .pop()
                         .ok_or_else(|| corrupt("a token list"))?,
                     meta_of(meta)?,
+                    num(seen)?,
                 )),
                 _ => Err(corrupt("a token list")),
             })

@@ -69,6 +69,12 @@ impl<'a> Keys<'a> {
         format!("{}jm:{}", self.base(id.tag()), id.jti())
     }
 
+    /// JWT mode: when a request was last seen with one token, `…jl:<jti>`.
+    #[cfg(feature = "jwt")]
+    pub(super) fn jwt_seen(self, id: SessionId) -> String {
+        format!("{}jl:{}", self.base(id.tag()), id.jti())
+    }
+
     /// The revocation channel: `<prefix>revoked`.
     pub(super) fn channel(self) -> String {
         format!("{}revoked", self.prefix)

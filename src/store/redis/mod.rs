@@ -386,6 +386,33 @@ impl RedisStore {
         .await
     }
 
+    /// A `GET` that also records a sight (`SET note value`, expiring in `ttl_ms`), in one
+    /// round trip to the key's node (both keys share a slot).
+    #[cfg(feature = "jwt")]
+    pub(super) async fn get_noting(
+        &self,
+        key: &str,
+        note: &str,
+        value: u64,
+        ttl_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(key)
+            .cmd("SET")
+            .arg(note)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .ignore();
+        self.within_timeout(async {
+            let mut conn = self.conn.clone();
+            let (got,): (Option<String>,) = pipe.query_async(&mut conn).await?;
+            Ok(got)
+        })
+        .await
+    }
+
     /// `attempt` within the operation timeout, its error as the store's.
     async fn within_timeout<T>(
         &self,

@@ -136,15 +136,16 @@ impl SessionStore for RedisStore {
                 call.arg(keys.base(user_tag(user_id))).arg(now_ms);
             })
             .await?;
-        // Each session's infos, then its metadata.
+        // Each session's infos, then its last sight and metadata.
         reply
-            .chunks(6)
+            .chunks(7)
             .map(|c| match c {
-                [info @ .., meta] if info.len() == 5 => Ok(SessionEntry::new(
+                [info @ .., seen, meta] if info.len() == 5 => Ok(SessionEntry::new(
                     infos(info)?
                         .pop()
                         .ok_or_else(|| corrupt("a session list"))?,
                     meta_of(meta)?,
+                    num(seen)?,
                 )),
                 _ => Err(corrupt("a session list")),
             })
@@ -211,15 +212,23 @@ impl RedisStore {
             let ban = self.get(&self.keys().ban(&record.info.user_id)).await?;
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
-        if let (Some(touch), Some(idle)) = (touch, record.idle_deadline_ms) {
-            let deadline = touch.deadline_ms.min(record.info.expires_at_ms);
-            if record.is_live(now_ms) && deadline >= idle.saturating_add(touch.min_step_ms) {
+        if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
+            if record.is_live(now_ms) {
+                let deadline = touch
+                    .deadline_ms
+                    .filter(|_| record.idle_deadline_ms.is_some())
+                    .map(|d| d.min(record.info.expires_at_ms));
                 let mut call = self.shared.scripts.touch.key(skey);
                 call.arg(digest)
                     .arg(now_ms)
-                    .arg(deadline)
+                    .arg(deadline.map(|d| d.to_string()).unwrap_or_default())
                     .arg(touch.min_step_ms);
-                let _moved: u8 = self.run(call).await?;
+                let moved: u8 = self.run(call).await?;
+                // The record as it now stands, so a cache of it is not due at once.
+                if moved == 1 {
+                    record.last_seen_ms = now_ms;
+                    record.idle_deadline_ms = record.idle_deadline_ms.max(deadline);
+                }
             }
         }
         Ok(Some(record))
@@ -285,6 +294,12 @@ struct Stored {
     r: String,
     x: Option<String>,
     a: Option<String>,
+    t: Option<String>,
+}
+
+/// A record's last sight: when a request last renewed it (`t`), never before its issue.
+fn seen(issued_at_ms: u64, last_seen_ms: Option<u64>) -> u64 {
+    last_seen_ms.unwrap_or(issued_at_ms).max(issued_at_ms)
 }
 
 /// Lower-case hex of a digest, as records keep it.
@@ -326,6 +341,7 @@ fn record(
         idle_deadline_ms: rec.l.as_deref().map(num).transpose()?,
         ended,
         ban_until_ms: None,
+        last_seen_ms: seen(num(&rec.i)?, rec.t.as_deref().map(num).transpose()?),
     };
     Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
 }

@@ -214,6 +214,7 @@ macro_rules! all_cases {
             signing_out_the_others_keeps_the_callers_session,
             signing_out_the_others_races_logins_atomically,
             sessions_list_what_the_login_said,
+            sessions_say_when_they_were_last_used,
         }
     };
 }

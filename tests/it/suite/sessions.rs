@@ -393,3 +393,25 @@ pub async fn sessions_list_what_the_login_said<S: Stores, K: Kind<S>>(store: S) 
     }
     assert!(auth.sessions("2").await.unwrap().is_empty());
 }
+
+pub async fn sessions_say_when_they_were_last_used<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::store::limits::LAST_SEEN_STEP_MS;
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = app(&auth);
+    let t = auth.login("1", "web").await.unwrap().token;
+    let last_seen = || async { auth.sessions("1").await.unwrap()[0].last_seen_ms };
+    assert_eq!(last_seen().await, T0, "its issue, until a request");
+    // Within the touch interval nothing is written; past it, the request's time is.
+    clock.advance(secs(30));
+    assert!(me(&app, t.as_str()).await.is_ok());
+    assert_eq!(last_seen().await, T0);
+    clock.advance(secs(40));
+    assert!(me(&app, t.as_str()).await.is_ok());
+    assert_eq!(last_seen().await, T0 + 70_000);
+    clock.advance(secs(10));
+    assert!(me(&app, t.as_str()).await.is_ok());
+    let seen = last_seen().await;
+    assert_eq!(seen, T0 + 70_000);
+    assert!(T0 + 80_000 - seen <= LAST_SEEN_STEP_MS);
+}

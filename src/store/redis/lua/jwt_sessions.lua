@@ -1,15 +1,19 @@
--- KEYS user index, its tokens' `jm:`; ARGV base, now. Read-only. Returns live (jti,
--- device, iat, exp, metadata JSON|'')..., oldest first.
+-- KEYS user index, its tokens' `jm:` and `jl:`; ARGV base, now. Read-only. Returns
+-- live (jti, device, iat, exp, last seen, metadata JSON|'')..., oldest first.
 local base, now = ARGV[1], tonumber(ARGV[2])
 local ix = jload(KEYS[1]) or {}
 local list = oldest_first(ix, function(e) return tonumber(e.e) > now end)
-for _, x in ipairs(list) do need(base .. 'jm:' .. x[3]) end
+for _, x in ipairs(list) do
+  need(base .. 'jm:' .. x[3])
+  need(base .. 'jl:' .. x[3])
+end
 local more = undeclared()
 if more then return more end
 local out = {}
 for _, x in ipairs(list) do
   local e = ix[x[3]]
   local meta = redis.call('GET', base .. 'jm:' .. x[3]) or ''
-  for _, v in ipairs({x[3], e.v, e.i, e.e, meta}) do table.insert(out, v) end
+  local seen = redis.call('GET', base .. 'jl:' .. x[3]) or e.i
+  for _, v in ipairs({x[3], e.v, e.i, e.e, seen, meta}) do table.insert(out, v) end
 end
 return out

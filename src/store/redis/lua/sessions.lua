@@ -1,5 +1,6 @@
 -- KEYS user index, its sessions and their metadata; ARGV base, now. Read-only. Returns
--- the live infos, oldest first, each followed by its metadata JSON (or '').
+-- the live infos, oldest first, each followed by its last sight and metadata JSON (or
+-- '').
 local base, now = ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
@@ -13,7 +14,7 @@ for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if live(rec, now) then
     local meta = redis.call('GET', base .. 'm:' .. id) or ''
-    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e, meta}})
+    table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e, rec.t or rec.i, meta}})
   end
 end
 table.sort(list, function(a, b)

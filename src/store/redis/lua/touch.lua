@@ -1,12 +1,19 @@
--- KEYS[1] session; ARGV digest, now, deadline, step. Moves the idle deadline of a live
--- session forward (never past its end) when it moves by at least `step`.
+-- KEYS[1] session; ARGV digest, now, idle deadline|'', step. A live session last seen
+-- at least `step` ago is seen now (`t`), and its idle deadline, if it has one, moves
+-- forward to the deadline (never past its end). Returns 1 if it wrote.
 local rec = load(KEYS[1])
 local now = tonumber(ARGV[2])
-if not live(rec, now) or rec.d ~= ARGV[1] or rec.l == nil then return 0 end
-local e = tonumber(rec.e)
-local dl, dls = tonumber(ARGV[3]), ARGV[3]
-if dl > e then dl, dls = e, rec.e end
-if dl < tonumber(rec.l) + tonumber(ARGV[4]) then return 0 end
-rec.l = dls
-save(KEYS[1], rec, dl + tonumber(rec.r) - now)
+if not live(rec, now) or rec.d ~= ARGV[1] then return 0 end
+if now < tonumber(rec.t or rec.i) + tonumber(ARGV[4]) then return 0 end
+rec.t = ARGV[2]
+local fin = tonumber(rec.e)
+if rec.l ~= nil then
+  if ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(rec.l) then
+    local dl, dls = tonumber(ARGV[3]), ARGV[3]
+    if dl > fin then dls = rec.e end
+    rec.l = dls
+  end
+  if tonumber(rec.l) < fin then fin = tonumber(rec.l) end
+end
+save(KEYS[1], rec, fin + tonumber(rec.r) - now)
 return 1
