@@ -114,11 +114,54 @@ impl LoginRule {
         }
     }
 
-    /// Whether a live session on `device` shares a scope with a new login on `new_device`.
-    pub fn same_scope(&self, device: &str, new_device: &str) -> bool {
+    /// Whether a live session of device class `class` shares a scope with a new login
+    /// of class `new_class` (a device's class is its name unless the handle maps it).
+    pub fn same_scope(&self, class: &str, new_class: &str) -> bool {
         match self.limit {
-            Limit::PerDevice(_) => device == new_device,
+            Limit::PerDevice(_) => class == new_class,
             Limit::Unlimited | Limit::PerUser(_) => true,
         }
+    }
+}
+
+/// Device classes: which devices share a per-device rule's scope ("ios" and "android"
+/// both "mobile"), and each class's own rule and lifetime. A device no one mapped is its
+/// own class.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Classes {
+    of_device: std::collections::HashMap<Box<str>, std::sync::Arc<str>>,
+    rules: std::collections::HashMap<std::sync::Arc<str>, LoginRule>,
+    ttls_ms: std::collections::HashMap<std::sync::Arc<str>, u64>,
+}
+
+impl Classes {
+    /// Puts `device` in `class`.
+    pub(crate) fn map(&mut self, device: &str, class: &str) {
+        self.of_device.insert(device.into(), class.into());
+    }
+
+    /// The rule of logins of `class`.
+    pub(crate) fn set_rule(&mut self, class: &str, rule: LoginRule) {
+        self.rules.insert(class.into(), rule);
+    }
+
+    /// The lifetime of sessions of `class`.
+    pub(crate) fn set_ttl(&mut self, class: &str, ttl_ms: u64) {
+        self.ttls_ms.insert(class.into(), ttl_ms);
+    }
+
+    /// The class of `device`: its mapped class, or its own name.
+    pub(crate) fn class_of<'a>(&'a self, device: &'a str) -> &'a str {
+        self.of_device.get(device).map_or(device, |c| c)
+    }
+
+    /// The class's own rule, if it has one.
+    pub(crate) fn rule(&self, class: &str) -> Option<LoginRule> {
+        self.rules.get(class).copied()
+    }
+
+    /// The class's own lifetime, if it has one.
+    pub(crate) fn ttl_ms(&self, class: &str) -> Option<u64> {
+        self.ttls_ms.get(class).copied()
     }
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub ttl: Duration,
     pub idle_timeout: Option<Duration>,
     pub jwt_secret: String,
+    /// `DEVICE_CLASSES`: `device=class` pairs, comma-separated.
+    pub device_classes: Vec<(String, String)>,
 }
 
 impl Config {
@@ -44,14 +46,22 @@ impl Config {
             idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
             jwt_secret: std::env::var("JWT_SECRET")
                 .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
+            device_classes: match std::env::var("DEVICE_CLASSES") {
+                Ok(v) => parse_classes(&v)?,
+                Err(_) => Vec::new(),
+            },
         })
     }
 
-    /// The settings both modes share: one session per device.
+    /// The settings both modes share: one live session per device class (a device's
+    /// class is its name unless `DEVICE_CLASSES` maps it).
     fn builder<S: Store>(&self, store: S) -> AuthBuilder<S> {
-        Auth::builder(store)
+        let builder = Auth::builder(store)
             .ttl(self.ttl)
-            .login_rule(LoginRule::one_per_device())
+            .login_rule(LoginRule::one_per_device());
+        self.device_classes
+            .iter()
+            .fold(builder, |b, (device, class)| b.device_class(device, class))
     }
 
     /// The session-mode handle the demos use.
@@ -75,6 +85,21 @@ impl Config {
             Err(e) => panic!("JWT_SECRET: {e}"),
         }
     }
+}
+
+/// `ios=mobile,android=mobile,mac=pc`: names of 1 to 128 bytes.
+fn parse_classes(spec: &str) -> Result<Vec<(String, String)>, String> {
+    let ok = |s: &str| !s.is_empty() && s.len() <= kickout::MAX_NAME_LEN;
+    spec.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((d, c)) if ok(d.trim()) && ok(c.trim()) => {
+                Ok((d.trim().to_owned(), c.trim().to_owned()))
+            }
+            _ => Err(format!("DEVICE_CLASSES: `{pair}` is not device=class")),
+        })
+        .collect()
 }
 
 /// A store for both modes, as the demos' stores are.

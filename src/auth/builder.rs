@@ -49,6 +49,7 @@ impl<S> AuthBuilder<S> {
             settings: Settings {
                 ttl_ms: 3_600_000,
                 rule: LoginRule::unlimited(),
+                classes: Default::default(),
                 watch_recheck_ms: 10_000,
             },
             realm: DEFAULT_REALM.to_owned(),
@@ -82,6 +83,45 @@ impl<S, M> AuthBuilder<S, M> {
     /// The concurrent-login rule (default [`LoginRule::unlimited`]).
     pub fn login_rule(mut self, rule: LoginRule) -> Self {
         self.settings.rule = rule;
+        self
+    }
+
+    /// Puts `device` in device class `class`: a per-device rule
+    /// ([`LoginRule::one_per_device`], [`LoginRule::max_per_device`]) then counts the
+    /// class's sessions together, and the class's own rule and lifetime
+    /// ([`class_rule`](Self::class_rule), [`class_ttl`](Self::class_ttl)) apply to its
+    /// logins. A device no one mapped is its own class. Per-login options still win.
+    ///
+    /// ```
+    /// use kickout::{Auth, LoginRule, store::MemoryStore};
+    ///
+    /// // One phone and one desktop at a time; the web is unlimited.
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .login_rule(LoginRule::one_per_device())
+    ///     .device_class("ios", "mobile")
+    ///     .device_class("android", "mobile")
+    ///     .device_class("mac", "pc")
+    ///     .device_class("windows", "pc")
+    ///     .class_rule("web", LoginRule::unlimited())
+    ///     .build();
+    /// # let _ = auth;
+    /// ```
+    pub fn device_class(mut self, device: &str, class: &str) -> Self {
+        self.settings.classes.map(device, class);
+        self
+    }
+
+    /// The concurrent-login rule of logins of device class `class` (a device name is a
+    /// class of its own too), instead of the handle's.
+    pub fn class_rule(mut self, class: &str, rule: LoginRule) -> Self {
+        self.settings.classes.set_rule(class, rule);
+        self
+    }
+
+    /// The absolute lifetime of sessions of device class `class`, instead of the
+    /// handle's (same bounds as [`ttl`](Self::ttl)).
+    pub fn class_ttl(mut self, class: &str, ttl: Duration) -> Self {
+        self.settings.classes.set_ttl(class, lifetime_ms(ttl));
         self
     }
 

@@ -83,6 +83,7 @@ struct Inner<S, M> {
 pub(crate) struct Settings {
     pub(crate) ttl_ms: u64,
     pub(crate) rule: LoginRule,
+    pub(crate) classes: crate::policy::Classes,
     pub(crate) watch_recheck_ms: u64,
 }
 
@@ -406,7 +407,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// The login as the mode gets it: names checked, settings and options applied.
     pub(crate) fn login_request<'a>(
-        &self,
+        &'a self,
         user_id: &'a str,
         device: &'a str,
         options: &'a LoginOptions,
@@ -414,12 +415,19 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         check_name("user_id", user_id)?;
         check_name("device", device)?;
         let settings = self.settings();
+        // The login's own settings, else its class's, else the handle's.
+        let class = settings.classes.class_of(device);
+        let rule = options.rule.or(settings.classes.rule(class));
+        let ttl_ms = options.ttl.map(lifetime_ms);
         Ok(LoginRequest {
             user_id,
             device,
+            class,
             meta: options.checked_meta()?,
-            rule: options.rule.unwrap_or(settings.rule),
-            ttl_ms: options.ttl.map_or(settings.ttl_ms, lifetime_ms),
+            rule: rule.unwrap_or(settings.rule),
+            ttl_ms: ttl_ms
+                .or(settings.classes.ttl_ms(class))
+                .unwrap_or(settings.ttl_ms),
             now_ms: self.now_ms(),
         })
     }

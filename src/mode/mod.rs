@@ -47,6 +47,8 @@ mod sealed {
     pub struct LoginRequest<'a> {
         pub user_id: &'a str,
         pub device: &'a str,
+        /// The device's class (its name unless the handle maps it).
+        pub class: &'a str,
         pub meta: &'a SessionMeta,
         pub rule: LoginRule,
         pub ttl_ms: u64,

@@ -112,6 +112,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             idle_deadline_ms: self.idle_deadline(now, expires_at_ms),
             retain_ms: self.retain_ms,
             rule: login.rule,
+            class: Arc::from(login.class),
             meta: login.meta.clone(),
         };
         Ok(match store.create(new, now).await? {

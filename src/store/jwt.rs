@@ -64,6 +64,8 @@ pub struct JwtEntry {
     pub meta: SessionMeta,
     /// When a request was last seen with it, Unix milliseconds (its issue until then).
     pub last_seen_ms: u64,
+    /// Its device's class (the scope of a per-device rule).
+    pub class: Arc<str>,
 }
 
 /// The generations a token carries, and its id: what validation checks.
@@ -126,6 +128,8 @@ pub struct JwtIssue {
     pub rule: LoginRule,
     /// The epoch of the user's state if this login creates it (see [`JwtState::epoch`]).
     pub fresh_epoch: u64,
+    /// The device's class: the scope of a per-device rule.
+    pub class: Arc<str>,
     /// What the application said of the session, kept for listings only.
     pub meta: SessionMeta,
 }
@@ -284,6 +288,7 @@ impl JwtState {
             seq: 0,
             meta: issue.meta.clone(),
             last_seen_ms: issue.issued_at_ms,
+            class: issue.class.clone(),
         };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
@@ -291,7 +296,7 @@ impl JwtState {
             // The rule counts sessions live now; tokens in their leeway are over for it.
             let scope: Vec<String> = self
                 .oldest_first(|e| {
-                    e.expires_at_ms > now_ms && rule.same_scope(&e.device, &entry.device)
+                    e.expires_at_ms > now_ms && rule.same_scope(&e.class, &entry.class)
                 })
                 .into_iter()
                 .map(|(j, _)| j.clone())
@@ -302,7 +307,14 @@ impl JwtState {
                 }
                 let excess = scope.len() + 1 - max;
                 let mut pending = Vec::new();
-                if excess == scope.len() {
+                // A device's generation ends only its own tokens: it serves a class
+                // only when the class holds no other device.
+                let per_device = matches!(rule.limit(), Limit::PerDevice(_));
+                let one_device = self
+                    .index
+                    .values()
+                    .all(|e| e.class != entry.class || e.device == entry.device);
+                if excess == scope.len() && (!per_device || one_device) {
                     // Every token in scope goes: one generation bump ends them all.
                     if let Limit::PerDevice(_) = rule.limit() {
                         // Remove the scope first: what a device bound folds is the rest.
@@ -611,6 +623,7 @@ mod tests {
                 expires_at_ms: self.now + TTL,
                 rule,
                 fresh_epoch: 7,
+                class: Arc::from(device),
                 meta: Default::default(),
             };
             let admission = self.state.issue(&issue, self.now);

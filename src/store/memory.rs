@@ -82,6 +82,8 @@ struct Entry {
     info: SessionInfo,
     /// Shared, so a listing clones a pointer.
     meta: Arc<SessionMeta>,
+    /// The device's class: the scope of a per-device rule.
+    class: Arc<str>,
     /// When a request last renewed it (`Touch`); its issue time until then.
     last_seen: AtomicU64,
     idle_deadline: AtomicU64,
@@ -457,8 +459,11 @@ impl Shard {
                         .filter_map(|(order, id)| {
                             // The rule counts sessions live now.
                             let e = self.sessions.get(id).filter(|e| e.is_live(now_ms))?;
-                            rule.same_scope(&e.info.device, &new.info.device)
-                                .then_some((e.info.issued_at_ms, order, *id))
+                            rule.same_scope(&e.class, &new.class).then_some((
+                                e.info.issued_at_ms,
+                                order,
+                                *id,
+                            ))
                         })
                         .collect()
                 })
@@ -503,6 +508,7 @@ impl Shard {
             last_seen: AtomicU64::new(new.info.issued_at_ms),
             info: new.info,
             meta: Arc::new(new.meta),
+            class: new.class,
             idle_deadline: AtomicU64::new(new.idle_deadline_ms.unwrap_or(NO_IDLE)),
             ended: None,
             retain_ms: new.retain_ms,

@@ -1,6 +1,7 @@
 //! Session mode's storage contract: records named by opaque tokens.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
 use crate::policy::LoginRule;
@@ -20,6 +21,9 @@ pub struct NewSession {
     pub retain_ms: u64,
     /// The concurrent-login rule to apply first.
     pub rule: LoginRule,
+    /// The device's class: the scope of a per-device rule (the device name unless the
+    /// handle maps it, see [`AuthBuilder::device_class`](crate::AuthBuilder::device_class)).
+    pub class: Arc<str>,
     /// What the application said of the session, kept for listings only.
     pub meta: SessionMeta,
 }

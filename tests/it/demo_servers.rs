@@ -32,6 +32,10 @@ fn config(mode: demo::DemoMode) -> demo::Config {
         ttl: Duration::from_secs(3600),
         idle_timeout: None,
         jwt_secret: "demo test secret, thirty-two bytes".into(),
+        device_classes: vec![
+            ("ios".into(), "mobile".into()),
+            ("android".into(), "mobile".into()),
+        ],
     }
 }
 
@@ -64,6 +68,7 @@ async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Ser
     let ours = config(mode);
     (cfg.admin_key, cfg.ttl, cfg.idle_timeout, cfg.jwt_secret) =
         (ours.admin_key, ours.ttl, ours.idle_timeout, ours.jwt_secret);
+    cfg.device_classes = ours.device_classes;
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(actix_demo::serve_store(listener, store, cfg))
     });
@@ -155,24 +160,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -312,6 +317,17 @@ async fn self_service_sessions(s: &Server) {
         .admin(Method::POST, "/admin/kickout-session/nope", None)
         .await;
     assert_eq!(status, 400);
+}
+
+/// The demos' rule: one live session per device class (`DEVICE_CLASSES` puts ios and
+/// android in "mobile" here).
+async fn one_session_per_device_class(s: &Server) {
+    let ios = s.token("classes-1", "ios").await;
+    let web = s.token("classes-1", "web").await;
+    let android = s.token("classes-1", "android").await;
+    assert_eq!(s.me(&ios).await.1["error"], "replaced");
+    assert_eq!(s.me(&web).await.0, 200);
+    assert_eq!(s.me(&android).await.0, 200);
 }
 
 async fn bad_login_input(s: &Server) {

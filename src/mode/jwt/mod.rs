@@ -57,6 +57,7 @@ impl Jwt {
             expires_at_ms,
             rule: login.rule,
             fresh_epoch: fresh_epoch()?,
+            class: Arc::from(login.class),
             meta: login.meta.clone(),
         };
         let grant = match store.jwt_issue(issue, now).await? {

@@ -107,6 +107,7 @@ impl JwtStore for RedisStore {
                     .arg(per_device)
                     .arg(refuse)
                     .arg(issue.fresh_epoch.to_string())
+                    .arg(&*issue.class)
                     .arg(&meta)
                     .arg(&self.shared.channel);
             })

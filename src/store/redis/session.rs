@@ -60,6 +60,7 @@ impl SessionStore for RedisStore {
                     .arg(max)
                     .arg(per_device)
                     .arg(refuse)
+                    .arg(&*session.class)
                     .arg(&meta)
                     .arg(&self.shared.channel);
             })

@@ -215,6 +215,7 @@ macro_rules! all_cases {
             signing_out_the_others_races_logins_atomically,
             sessions_list_what_the_login_said,
             sessions_say_when_they_were_last_used,
+            device_classes_express_openim_policies,
         }
     };
 }

@@ -210,3 +210,99 @@ pub async fn rules_hold_under_simultaneous_logins<S: Stores, K: Kind<S>>(store: 
     assert_eq!(won, 1, "exactly one login wins");
     assert_eq!(auth.sessions("10002").await.unwrap().len(), 1);
 }
+
+/// OpenIM's multi-login policies, as device classes and rules: which of the earlier
+/// sessions each new login leaves working.
+pub async fn device_classes_express_openim_policies<S: Stores, K: Kind<S>>(store: S) {
+    let mobile_pc = |b: AuthBuilder<S, K::M>| {
+        b.device_class("ios", "mobile")
+            .device_class("android", "mobile")
+            .device_class("ipad", "mobile")
+            .device_class("mac", "pc")
+            .device_class("windows", "pc")
+    };
+    #[allow(clippy::type_complexity)]
+    let cases: [(
+        &str,
+        fn(AuthBuilder<S, K::M>) -> AuthBuilder<S, K::M>,
+        [bool; 4],
+    ); 4] = [
+        // Logins in order: ios, android, mac, windows. Which still work at the end?
+        (
+            "no kick",
+            |b| b.login_rule(LoginRule::unlimited()),
+            [true; 4],
+        ),
+        (
+            "one per platform",
+            |b| b.login_rule(LoginRule::one_per_device()),
+            [true; 4],
+        ),
+        (
+            "one per class",
+            |b| {
+                b.login_rule(LoginRule::one_per_device())
+                    .device_class("ios", "mobile")
+                    .device_class("android", "mobile")
+                    .device_class("mac", "pc")
+                    .device_class("windows", "pc")
+            },
+            [false, true, false, true],
+        ),
+        (
+            "pc unrestricted, one other",
+            |b| {
+                b.login_rule(LoginRule::one_per_device())
+                    .device_class("ios", "other")
+                    .device_class("android", "other")
+                    .device_class("mac", "pc")
+                    .device_class("windows", "pc")
+                    .class_rule("pc", LoginRule::unlimited())
+            },
+            [false, true, true, true],
+        ),
+    ];
+    for (n, (name, policy, expected)) in cases.into_iter().enumerate() {
+        let clock = clock();
+        let auth = policy(K::builder(store.clone(), &clock)).build();
+        let user = format!("openim-{n}");
+        let mut tokens = Vec::new();
+        for device in ["ios", "android", "mac", "windows"] {
+            tokens.push(auth.login(&user, device).await.unwrap().token);
+            clock.advance(secs(1));
+        }
+        let mut working = Vec::new();
+        for t in &tokens {
+            working.push(auth.authenticate(t.as_str()).await.is_ok());
+        }
+        assert_eq!(working, expected, "{name}");
+        // The listing agrees.
+        assert_eq!(
+            auth.sessions(&user).await.unwrap().len(),
+            expected.iter().filter(|w| **w).count(),
+            "{name}"
+        );
+    }
+    // A class of several devices, then a device kickout of one of them: only its own.
+    let clock = clock();
+    let auth = mobile_pc(K::builder(store, &clock))
+        .login_rule(LoginRule::max_per_device(2))
+        .build();
+    let ios = auth.login("classes", "ios").await.unwrap().token;
+    clock.advance(secs(1));
+    let ipad = auth.login("classes", "ipad").await.unwrap().token;
+    clock.advance(secs(1));
+    let android = auth.login("classes", "android").await.unwrap();
+    assert_eq!(
+        android.replaced.len(),
+        1,
+        "two per class: the oldest mobile goes"
+    );
+    assert_eq!(
+        auth.authenticate(ios.as_str()).await.unwrap_err().reason(),
+        Reason::Replaced
+    );
+    assert_eq!(auth.kickout_device("classes", "ipad").await.unwrap(), 1);
+    assert!(auth.authenticate(ipad.as_str()).await.is_err());
+    assert!(auth.authenticate(android.token.as_str()).await.is_ok());
+}

@@ -1,8 +1,11 @@
 -- KEYS user state, index, ban, the new token's `jt:` and `jm:`, the index's `jt:`s;
 -- ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0,
--- refuse 1|0, epoch if new, metadata JSON|'', channel. Returns {'ok', epoch, ug, dg, replaced (jti, device, iat,
--- exp)...} | {'banned', until} | {'limit'}.
+-- refuse 1|0, epoch if new, device class, metadata JSON|'', channel. An index entry
+-- keeps its class in `c` when it is not its device name. Returns {'ok', epoch, ug, dg,
+-- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
+local class = ARGV[12]
+local function class_of(e) return e.c or e.v end
 if not jneed(base, user) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
@@ -14,17 +17,23 @@ local max = tonumber(ARGV[8])
 if max > 0 then
   -- The rule counts sessions live now; tokens in their leeway are over for it.
   local scope = oldest_first(ix, function(e)
-    return tonumber(e.e) > now and (ARGV[9] == '0' or e.v == dv)
+    return tonumber(e.e) > now and (ARGV[9] == '0' or class_of(e) == class)
   end)
   if #scope >= max then
     if ARGV[10] == '1' then return {'limit'} end
     local excess = #scope - max + 1
-    if excess == #scope then
+    -- A device's generation ends only its own tokens: it serves a class only when the
+    -- class holds no other device.
+    local one_device = true
+    for _, e in pairs(ix) do
+      if class_of(e) == class and e.v ~= dv then one_device = false end
+    end
+    if excess == #scope and (ARGV[9] == '0' or one_device) then
       -- Take the scope first: what a device bound folds is the rest.
       for k = 1, excess do take(base, ix, scope[k][3], replaced) end
       -- The bump also ends the scope's tokens in their leeway: they leave the index too.
       for k, e in pairs(ix) do
-        if ARGV[9] == '0' or e.v == dv then
+        if ARGV[9] == '0' or class_of(e) == class then
           ix[k] = nil
           redis.call('DEL', base .. 'jt:' .. k)
         end
@@ -57,10 +66,11 @@ local seq = 0
 for _, e in pairs(ix) do if e.n + 1 > seq then seq = e.n + 1 end end
 if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
 ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
+if class ~= dv then ix[ARGV[3]].c = class end
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
-if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[12], 'PX', ttl) end
+if ARGV[13] ~= '' then redis.call('SET', KEYS[5], ARGV[13], 'PX', ttl) end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
 local out = {'ok', st.ep, tostring(st.g), tostring(dg)}
