@@ -3,7 +3,7 @@
 //!
 //! Environment: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (unset: memory store; one
 //! URL: standalone Redis; a comma-separated list: Redis Cluster), `ADMIN_KEY` (default
-//! `admin-secret`), `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (session mode),
+//! `admin-secret`), `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (both modes),
 //! `DEVICE_CLASSES` (`ios=mobile,android=mobile`: one live session per class; unset,
 //! every device name is its own class), `JWT_SECRET` (JWT mode; a demo default
 //! otherwise).

@@ -73,17 +73,17 @@ impl Config {
         builder.build()
     }
 
-    /// The JWT-mode handle the demos use. JWT mode has no idle timeout yet (the
-    /// handle's type has no such setting): `IDLE_TIMEOUT_SECS` is reported, not applied.
+    /// The JWT-mode handle the demos use.
     pub fn jwt_auth<S: JwtStore>(&self, store: S) -> JwtAuth<S> {
-        if self.idle_timeout.is_some() {
-            eprintln!("IDLE_TIMEOUT_SECS is not applied: JWT mode has no idle timeout yet");
-        }
         let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
-        match kickout::jwt::Jwt::new(key) {
-            Ok(jwt) => self.builder(store).jwt(jwt).build(),
+        let mut builder = match kickout::jwt::Jwt::new(key) {
+            Ok(jwt) => self.builder(store).jwt(jwt),
             Err(e) => panic!("JWT_SECRET: {e}"),
+        };
+        if let Some(idle) = self.idle_timeout {
+            builder = builder.idle_timeout(idle);
         }
+        builder.build()
     }
 }
 

@@ -73,6 +73,13 @@ impl<S, M> AuthBuilder<S, M> {
         }
     }
 
+    /// Changes the mode's own settings.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(super) fn map_mode(mut self, change: impl FnOnce(&mut M)) -> Self {
+        change(&mut self.mode);
+        self
+    }
+
     /// Absolute lifetime of a session (default one hour; at least a second, at most ten
     /// years: a value outside is taken as the nearest bound).
     pub fn ttl(mut self, ttl: Duration) -> Self {

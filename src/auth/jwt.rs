@@ -13,8 +13,8 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// JWT mode: issue signed tokens with `jwt`'s key instead of opaque ones. Logout,
     /// kickout, ban and the concurrent-login rules work as in session mode (see
     /// [`JwtState`](crate::store::jwt::JwtState)); the store must implement
-    /// [`JwtStore`](crate::store::JwtStore). The idle timeout and [`Auth::renew`] are
-    /// session mode only.
+    /// [`JwtStore`](crate::store::JwtStore). [`Auth::renew`] is session mode only; the
+    /// idle timeout is [`AuthBuilder::idle_timeout`] here too.
     ///
     /// ```
     /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
@@ -25,6 +25,29 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// ```
     pub fn jwt(self, jwt: Jwt) -> AuthBuilder<S, Jwt> {
         self.with_mode(jwt)
+    }
+}
+
+impl<S> AuthBuilder<S, Jwt> {
+    /// End tokens unused for this long (default: no idle timeout; at least a second, at
+    /// most ten years), as in session mode: the store keeps each token's last sight,
+    /// written by each instance at most once per tenth of the timeout (at most a
+    /// minute), and a request checks it in the same round trip as the revocation
+    /// state. A token idle that long answers `token_expired` and stays so.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kickout::{Auth, jwt::{Jwt, JwtKey}, store::MemoryStore};
+    ///
+    /// let jwt = Jwt::new(JwtKey::hs256(b"a secret of at least thirty-two bytes!!")).unwrap();
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .jwt(jwt)
+    ///     .idle_timeout(Duration::from_secs(15 * 60))
+    ///     .build();
+    /// # let _ = auth;
+    /// ```
+    pub fn idle_timeout(self, idle: std::time::Duration) -> Self {
+        self.map_mode(|jwt| jwt.idle_ms = Some(crate::store::limits::lifetime_ms(idle)))
     }
 }
 

@@ -86,8 +86,27 @@ pub struct JwtToken<'a> {
     /// Device generation at issue.
     pub device_gen: u64,
     /// Set to the token's expiry when the store should record that it was seen now
-    /// (for listings; at most once per touch interval per instance).
+    /// (for listings and the idle timeout; at most once per touch interval per
+    /// instance).
     pub seen_until_ms: Option<u64>,
+    /// With an idle timeout: `(idle, issued_at_ms)`. The store then returns the last
+    /// sight, and records no sight for a token idle that long (it stays over).
+    pub idle: Option<(u64, u64)>,
+}
+
+impl JwtToken<'_> {
+    /// Whether a token last seen at `last_seen_ms` (none: never since its issue) is past
+    /// its idle timeout at `now_ms`.
+    pub fn idle_over(&self, last_seen_ms: Option<u64>, now_ms: u64) -> bool {
+        idle_over(self.idle, last_seen_ms, now_ms)
+    }
+}
+
+/// [`JwtToken::idle_over`] for a token's `idle`.
+pub(crate) fn idle_over(idle: Option<(u64, u64)>, last_seen_ms: Option<u64>, now_ms: u64) -> bool {
+    idle.is_some_and(|(idle, issued)| {
+        now_ms >= last_seen_ms.unwrap_or(0).max(issued).saturating_add(idle)
+    })
 }
 
 /// The revocation state of one user in JWT mode.
@@ -523,6 +542,9 @@ pub struct JwtStatus {
     pub ended: Option<Ended>,
     /// For a token ended by a ban: the ban's end, if the ban still stands.
     pub ban_until_ms: Option<u64>,
+    /// When a request was last seen with the token, if the token asked
+    /// ([`JwtToken::idle`]) and one was recorded.
+    pub last_seen_ms: Option<u64>,
 }
 
 /// The storage contract of JWT mode: one [`JwtState`] per user, read on every request
@@ -608,6 +630,7 @@ mod tests {
                 user_gen: self.grant.user_gen,
                 device_gen: self.grant.device_gen,
                 seen_until_ms: None,
+                idle: None,
             }
         }
     }

@@ -713,12 +713,13 @@ impl JwtStore for MemoryStore {
     fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
         let user_id = token.user_id;
         if token.seen_until_ms.is_some() {
-            // Once per touch interval: a write.
+            // Once per touch interval: a write (none for a token idle too long).
             let mut shard = write(self.shard(token.tag));
             if let Some(e) = shard
                 .jwt
                 .get_mut(user_id)
                 .and_then(|st| st.index.get_mut(token.jti))
+                .filter(|e| !token.idle_over(Some(e.last_seen_ms), now_ms))
             {
                 e.last_seen_ms = e.last_seen_ms.max(now_ms);
             }
@@ -735,10 +736,15 @@ impl JwtStore for MemoryStore {
                     }) => shard.ban_until(user_id, now_ms),
                     _ => None,
                 };
+                let last_seen_ms = token
+                    .idle
+                    .and_then(|_| state.index.get(token.jti))
+                    .map(|e| e.last_seen_ms);
                 JwtStatus {
                     known: true,
                     ended,
                     ban_until_ms,
+                    last_seen_ms,
                 }
             }
         };

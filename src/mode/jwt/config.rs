@@ -195,6 +195,8 @@ pub struct Jwt {
     issuer: Option<String>,
     audience: Option<String>,
     leeway_ms: u64,
+    /// The idle timeout, if any (set through the builder).
+    pub(crate) idle_ms: Option<u64>,
 }
 
 impl fmt::Debug for Jwt {
@@ -206,6 +208,7 @@ impl fmt::Debug for Jwt {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_ms", &self.leeway_ms)
+            .field("idle_ms", &self.idle_ms)
             .finish_non_exhaustive()
     }
 }
@@ -253,6 +256,7 @@ impl Jwt {
             issuer: None,
             audience: None,
             leeway_ms: 0,
+            idle_ms: None,
         })
     }
 
@@ -289,6 +293,14 @@ impl Jwt {
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway_ms = millis(leeway).min(MAX_LEEWAY_MS);
         self
+    }
+
+    /// How often this instance tells the store it saw a token: a tenth of the idle
+    /// timeout, at most [`LAST_SEEN_STEP_MS`](crate::store::limits::LAST_SEEN_STEP_MS).
+    pub(crate) fn seen_step_ms(&self) -> u64 {
+        use crate::store::limits::LAST_SEEN_STEP_MS;
+        self.idle_ms
+            .map_or(LAST_SEEN_STEP_MS, |idle| (idle / 10).min(LAST_SEEN_STEP_MS))
     }
 
     /// The leeway in force, in milliseconds.

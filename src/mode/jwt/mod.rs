@@ -22,7 +22,6 @@ use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::rejection::Reason;
-use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
     Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
     SessionInfo, StoreError,
@@ -105,7 +104,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
     }
 
     fn check(&self, store: &S, v: Arc<Verified>, touch: bool, now_ms: u64) -> Self::Check {
-        let seen = touch && v.due(now_ms, LAST_SEEN_STEP_MS);
+        let seen = touch && v.due(now_ms, self.seen_step_ms());
         let token = JwtToken {
             user_id: &v.user_id,
             epoch: v.epoch,
@@ -115,10 +114,13 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
             user_gen: v.user_gen,
             device_gen: v.device_gen,
             seen_until_ms: seen.then_some(v.expires_at_ms),
+            idle: self.idle_ms.map(|idle_ms| (idle_ms, v.issued_at_ms)),
         };
         JwtCheck {
             check: store.jwt_check(token, now_ms),
             verified: v,
+            idle_ms: self.idle_ms,
+            now_ms,
         }
     }
 
@@ -216,7 +218,12 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         user_id: &str,
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        store.jwt_sessions(user_id, now_ms).await
+        let mut list = store.jwt_sessions(user_id, now_ms).await?;
+        // Idle too long is over, as a request would be told.
+        if let Some(idle) = self.idle_ms {
+            list.retain(|e| now_ms < e.last_seen_ms.saturating_add(idle));
+        }
+        Ok(list)
     }
 
     async fn renew(
@@ -235,6 +242,8 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
 pub struct JwtCheck<C> {
     check: C,
     verified: Arc<Verified>,
+    idle_ms: Option<u64>,
+    now_ms: u64,
 }
 
 impl<C> std::fmt::Debug for JwtCheck<C> {
@@ -252,7 +261,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let verdict = match ready!(Pin::new(&mut this.check).poll(cx)) {
-            Ok(status) => verdict(status, &this.verified)
+            Ok(status) => verdict(status, &this.verified, this.idle_ms, this.now_ms)
                 .map(|identity| identity.checked_by(Checked::Other(this.verified.clone()))),
             Err(error) => Err(unavailable(&error)),
         };
@@ -273,13 +282,24 @@ impl Jwt {
 }
 
 /// What the store's answer means for a verified JWT.
-fn verdict(status: JwtStatus, v: &Verified) -> Result<Identity, Reason> {
+fn verdict(
+    status: JwtStatus,
+    v: &Verified,
+    idle_ms: Option<u64>,
+    now_ms: u64,
+) -> Result<Identity, Reason> {
     if !status.known {
         // A signed, unexpired token always has a state: the store lost it. Fail closed.
         return Err(Reason::InvalidToken);
     }
     if let Some(ended) = status.ended {
         return Err(ended.reason.rejection(status.ban_until_ms.is_some()));
+    }
+    if let Some(idle) = idle_ms {
+        let seen = status.last_seen_ms.unwrap_or(0).max(v.issued_at_ms);
+        if now_ms >= seen.saturating_add(idle) {
+            return Err(Reason::TokenExpired);
+        }
     }
     let identity = Identity::new(SessionInfo {
         session_id: v.session_id,

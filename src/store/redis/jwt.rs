@@ -6,7 +6,7 @@ use super::{
     RedisFuture, RedisStore, corrupt, end_code, end_reason, meta_json, meta_of, num, rule_args,
 };
 use crate::policy::Overflow;
-use crate::store::jwt::{Bump, DeviceGen, JwtState};
+use crate::store::jwt::{Bump, DeviceGen, JwtState, idle_over};
 use crate::store::limits::MAX_LEEWAY_MS;
 use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
@@ -24,16 +24,28 @@ impl JwtStore for RedisStore {
         let bkey = keys.ban(token.user_id);
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
         let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
+        let idle = token.idle;
+        let seen_key = SessionId::from_jti(token.tag, token.jti).map(|id| keys.jwt_seen(id));
         // The sight expires with the token (and any verifier's leeway).
-        let seen = token.seen_until_ms.and_then(|until| {
-            let id = SessionId::from_jti(token.tag, token.jti)?;
-            let ttl = until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms);
-            Some((keys.jwt_seen(id), ttl))
-        });
+        let seen = token
+            .seen_until_ms
+            .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
         Box::pin(async move {
-            let raw = match &seen {
-                Some((note, ttl)) => store.get_noting(&skey, note, now_ms, *ttl).await?,
-                None => store.get(&skey).await?,
+            let (raw, last_seen_ms) = match (idle, seen, &seen_key) {
+                // An idle timeout reads the last sight with the state (one round trip),
+                // and records a new one only if the token is not idle too long.
+                (Some(_), _, Some(note)) => {
+                    let (raw, last) = store.get_two(&skey, note).await?;
+                    let last = last.map(|l| num(&l)).transpose()?;
+                    if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
+                        store.set_px(note, now_ms, ttl).await?;
+                    }
+                    (raw, last)
+                }
+                (_, Some(ttl), Some(note)) => {
+                    (store.get_noting(&skey, note, now_ms, ttl).await?, None)
+                }
+                _ => (store.get(&skey).await?, None),
             };
             let Some(raw) = raw else {
                 return Ok(JwtStatus::default());
@@ -48,6 +60,7 @@ impl JwtStore for RedisStore {
                 user_gen,
                 device_gen,
                 seen_until_ms: None,
+                idle: None,
             };
             if !state.issued(token) {
                 return Ok(JwtStatus::default());
@@ -69,6 +82,7 @@ impl JwtStore for RedisStore {
                 known: true,
                 ended,
                 ban_until_ms,
+                last_seen_ms,
             })
         })
     }

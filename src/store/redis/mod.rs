@@ -413,6 +413,42 @@ impl RedisStore {
         .await
     }
 
+    /// Two keys of one slot in one round trip (`MGET`).
+    #[cfg(feature = "jwt")]
+    pub(super) async fn get_two(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(a).arg(b);
+        self.within_timeout(async {
+            let mut conn = self.conn.clone();
+            match cmd.query_async(&mut conn).await {
+                Err(e) if dead_connection(&e) => cmd.query_async(&mut conn).await,
+                reply => reply,
+            }
+        })
+        .await
+    }
+
+    /// `SET key value PX ttl_ms`.
+    #[cfg(feature = "jwt")]
+    pub(super) async fn set_px(
+        &self,
+        key: &str,
+        value: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(ttl_ms.max(1));
+        self.within_timeout(async {
+            let mut conn = self.conn.clone();
+            cmd.query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
     /// `attempt` within the operation timeout, its error as the store's.
     async fn within_timeout<T>(
         &self,

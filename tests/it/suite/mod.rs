@@ -62,6 +62,8 @@ pub trait Kind<S>: 'static {
     /// Session mode's `expired_retention`; JWT mode has none (a signed token always
     /// says when it expired).
     fn retention(builder: AuthBuilder<S, Self::M>, d: Duration) -> AuthBuilder<S, Self::M>;
+    /// The idle timeout, in either mode.
+    fn idle(builder: AuthBuilder<S, Self::M>, d: Duration) -> AuthBuilder<S, Self::M>;
 }
 
 /// Session mode.
@@ -80,6 +82,10 @@ impl<S: Stores> Kind<S> for Session {
 
     fn retention(builder: AuthBuilder<S>, d: Duration) -> AuthBuilder<S> {
         builder.expired_retention(d)
+    }
+
+    fn idle(builder: AuthBuilder<S>, d: Duration) -> AuthBuilder<S> {
+        builder.idle_timeout(d)
     }
 }
 
@@ -101,6 +107,13 @@ impl<S: Stores> Kind<S> for Jwt {
         _: Duration,
     ) -> AuthBuilder<S, kickout::jwt::Jwt> {
         builder
+    }
+
+    fn idle(
+        builder: AuthBuilder<S, kickout::jwt::Jwt>,
+        d: Duration,
+    ) -> AuthBuilder<S, kickout::jwt::Jwt> {
+        builder.idle_timeout(d)
     }
 }
 
