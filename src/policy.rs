@@ -132,6 +132,7 @@ pub(crate) struct Classes {
     of_device: std::collections::HashMap<Box<str>, std::sync::Arc<str>>,
     rules: std::collections::HashMap<std::sync::Arc<str>, LoginRule>,
     ttls_ms: std::collections::HashMap<std::sync::Arc<str>, u64>,
+    idles_ms: std::collections::HashMap<std::sync::Arc<str>, OwnIdle>,
 }
 
 impl Classes {
@@ -150,6 +151,16 @@ impl Classes {
         self.ttls_ms.insert(class.into(), ttl_ms);
     }
 
+    /// The idle timeout of sessions of `class`.
+    pub(crate) fn set_idle(&mut self, class: &str, idle: OwnIdle) {
+        self.idles_ms.insert(class.into(), idle);
+    }
+
+    /// The class's own idle timeout, if it has one.
+    pub(crate) fn idle(&self, class: &str) -> Option<OwnIdle> {
+        self.idles_ms.get(class).copied()
+    }
+
     /// The class of `device`: its mapped class, or its own name.
     pub(crate) fn class_of<'a>(&'a self, device: &'a str) -> &'a str {
         self.of_device.get(device).map_or(device, |c| c)
@@ -163,5 +174,27 @@ impl Classes {
     /// The class's own lifetime, if it has one.
     pub(crate) fn ttl_ms(&self, class: &str) -> Option<u64> {
         self.ttls_ms.get(class).copied()
+    }
+}
+
+/// A session's own idle timeout, where it is not the handle's. (Public only as a field
+/// of the sealed mode's login; nothing outside the crate can name it.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(unreachable_pub)]
+pub enum OwnIdle {
+    /// None: the session lives its absolute lifetime ("remember me").
+    Never,
+    /// This many milliseconds.
+    After(u64),
+}
+
+impl OwnIdle {
+    /// The idle timeout in force: this one, else `default`.
+    pub(crate) fn or_default(own: Option<Self>, default: Option<u64>) -> Option<u64> {
+        match own {
+            None => default,
+            Some(Self::Never) => None,
+            Some(Self::After(ms)) => Some(ms),
+        }
     }
 }

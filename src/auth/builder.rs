@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use super::{Auth, Inner, Settings};
 use crate::clock::{Clock, SystemClock, millis};
 use crate::mode::SessionMode;
-use crate::policy::LoginRule;
+use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{DEFAULT_REALM, Responses};
 use crate::store::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 
@@ -129,6 +129,14 @@ impl<S, M> AuthBuilder<S, M> {
     /// handle's (same bounds as [`ttl`](Self::ttl)).
     pub fn class_ttl(mut self, class: &str, ttl: Duration) -> Self {
         self.settings.classes.set_ttl(class, lifetime_ms(ttl));
+        self
+    }
+
+    /// The idle timeout of sessions of device class `class` (`None`: none), instead of
+    /// the handle's, in either mode.
+    pub fn class_idle_timeout(mut self, class: &str, idle: Option<Duration>) -> Self {
+        let idle = idle.map_or(OwnIdle::Never, |d| OwnIdle::After(lifetime_ms(d)));
+        self.settings.classes.set_idle(class, idle);
         self
     }
 

@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
 use crate::identity::Identity;
 use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
-use crate::policy::LoginRule;
+use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Rejection, Responses};
 use crate::store::limits::{
     MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
@@ -146,6 +146,7 @@ impl Login {
 pub struct LoginOptions {
     rule: Option<LoginRule>,
     ttl: Option<Duration>,
+    idle: Option<OwnIdle>,
     meta: SessionMeta,
 }
 
@@ -165,6 +166,20 @@ impl LoginOptions {
     /// [`AuthBuilder::ttl`]).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Another idle timeout for this session (same bounds as the builder's), in either
+    /// mode.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = Some(OwnIdle::After(lifetime_ms(idle)));
+        self
+    }
+
+    /// No idle timeout for this session, whatever the handle's ("remember me"): it
+    /// lives its absolute lifetime.
+    pub fn no_idle_timeout(mut self) -> Self {
+        self.idle = Some(OwnIdle::Never);
         self
     }
 
@@ -419,10 +434,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let class = settings.classes.class_of(device);
         let rule = options.rule.or(settings.classes.rule(class));
         let ttl_ms = options.ttl.map(lifetime_ms);
+        let idle = options.idle.or(settings.classes.idle(class));
         Ok(LoginRequest {
             user_id,
             device,
             class,
+            idle,
             meta: options.checked_meta()?,
             rule: rule.unwrap_or(settings.rule),
             ttl_ms: ttl_ms

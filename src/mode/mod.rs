@@ -49,6 +49,8 @@ mod sealed {
         pub device: &'a str,
         /// The device's class (its name unless the handle maps it).
         pub class: &'a str,
+        /// The session's own idle timeout, else the mode's.
+        pub idle: Option<crate::policy::OwnIdle>,
         pub meta: &'a SessionMeta,
         pub rule: LoginRule,
         pub ttl_ms: u64,

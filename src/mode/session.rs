@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
+use crate::policy::OwnIdle;
 use crate::rejection::Reason;
 use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
@@ -62,12 +63,6 @@ impl SessionMode {
             min_step_ms: self.touch_step_ms,
         }
     }
-
-    /// The first idle deadline of a session from `now` to `expires_at_ms`.
-    fn idle_deadline(&self, now: u64, expires_at_ms: u64) -> Option<u64> {
-        self.idle_ms
-            .map(|idle| now.saturating_add(idle).min(expires_at_ms))
-    }
 }
 
 impl<S: SessionStore> ModeImpl<S> for SessionMode {
@@ -99,6 +94,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         let (token, key) = SessionKey::generate(user_tag(login.user_id))
             .map_err(|e| Error::Random(e.to_string()))?;
         let expires_at_ms = now.saturating_add(login.ttl_ms);
+        let idle_ms = OwnIdle::or_default(login.idle, self.idle_ms);
         let info = SessionInfo {
             session_id: key.session_id(),
             user_id: Arc::from(login.user_id),
@@ -109,7 +105,8 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         let new = NewSession {
             key,
             info: info.clone(),
-            idle_deadline_ms: self.idle_deadline(now, expires_at_ms),
+            idle_deadline_ms: idle_ms.map(|idle| now.saturating_add(idle).min(expires_at_ms)),
+            idle_ms,
             retain_ms: self.retain_ms,
             rule: login.rule,
             class: Arc::from(login.class),
@@ -213,11 +210,24 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         now_ms: u64,
     ) -> Result<Option<SessionInfo>, Error> {
         let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
-        let expires_at_ms = now_ms.saturating_add(ttl_ms);
+        // The session's own lifetime and idle timeout (the handle's for records that
+        // keep none).
+        let Some(record) = store.lookup(&key, None, now_ms).await? else {
+            return Ok(None);
+        };
+        let lifetime = if record.lifetime_ms > 0 {
+            record.lifetime_ms
+        } else {
+            ttl_ms
+        };
+        let expires_at_ms = now_ms.saturating_add(lifetime);
+        let idle = record
+            .idle_ms
+            .or(self.idle_ms.filter(|_| record.idle_deadline_ms.is_some()));
         let renewal = Renewal {
             key: &key,
             expires_at_ms,
-            idle_deadline_ms: self.idle_deadline(now_ms, expires_at_ms),
+            idle_deadline_ms: idle.map(|i| now_ms.saturating_add(i).min(expires_at_ms)),
         };
         Ok(store.renew(renewal, now_ms).await?)
     }

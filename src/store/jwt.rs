@@ -66,6 +66,15 @@ pub struct JwtEntry {
     pub last_seen_ms: u64,
     /// Its device's class (the scope of a per-device rule).
     pub class: Arc<str>,
+    /// Its idle timeout, if it has one.
+    pub idle_ms: Option<u64>,
+}
+
+impl JwtEntry {
+    /// `(idle, issued_at_ms)` if it has an idle timeout (see [`JwtToken::idle`]).
+    pub fn idle(&self) -> Option<(u64, u64)> {
+        self.idle_ms.map(|idle| (idle, self.issued_at_ms))
+    }
 }
 
 /// The generations a token carries, and its id: what validation checks.
@@ -149,6 +158,8 @@ pub struct JwtIssue {
     pub fresh_epoch: u64,
     /// The device's class: the scope of a per-device rule.
     pub class: Arc<str>,
+    /// The token's idle timeout, if it has one: listings leave out tokens idle longer.
+    pub idle_ms: Option<u64>,
     /// What the application said of the session, kept for listings only.
     pub meta: SessionMeta,
 }
@@ -308,6 +319,7 @@ impl JwtState {
             meta: issue.meta.clone(),
             last_seen_ms: issue.issued_at_ms,
             class: issue.class.clone(),
+            idle_ms: issue.idle_ms,
         };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
@@ -647,6 +659,7 @@ mod tests {
                 rule,
                 fresh_epoch: 7,
                 class: Arc::from(device),
+                idle_ms: None,
                 meta: Default::default(),
             };
             let admission = self.state.issue(&issue, self.now);

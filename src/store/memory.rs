@@ -84,6 +84,9 @@ struct Entry {
     meta: Arc<SessionMeta>,
     /// The device's class: the scope of a per-device rule.
     class: Arc<str>,
+    /// Its own idle timeout and absolute lifetime.
+    idle_ms: Option<u64>,
+    lifetime_ms: u64,
     /// When a request last renewed it (`Touch`); its issue time until then.
     last_seen: AtomicU64,
     idle_deadline: AtomicU64,
@@ -204,7 +207,10 @@ impl MemoryStore {
             if record.is_live(now_ms) {
                 record.last_seen_ms =
                     now_ms.max(entry.last_seen.fetch_max(now_ms, Ordering::AcqRel));
-                if let (Some(deadline), Some(_)) = (touch.deadline_ms, record.idle_deadline_ms) {
+                let own = entry.idle_ms.map(|idle| now_ms.saturating_add(idle));
+                if let (Some(deadline), Some(_)) =
+                    (own.or(touch.deadline_ms), record.idle_deadline_ms)
+                {
                     let deadline = deadline.min(record.info.expires_at_ms);
                     let before = entry.idle_deadline.fetch_max(deadline, Ordering::AcqRel);
                     record.idle_deadline_ms = Some(before.max(deadline));
@@ -281,6 +287,8 @@ impl Entry {
             ended: self.ended,
             ban_until_ms,
             last_seen_ms: self.last_seen.load(Ordering::Acquire),
+            lifetime_ms: self.lifetime_ms,
+            idle_ms: self.idle_ms,
         }
     }
 
@@ -506,9 +514,11 @@ impl Shard {
         let entry = Entry {
             digest: *new.key.digest(),
             last_seen: AtomicU64::new(new.info.issued_at_ms),
+            lifetime_ms: new.info.expires_at_ms.saturating_sub(new.info.issued_at_ms),
             info: new.info,
             meta: Arc::new(new.meta),
             class: new.class,
+            idle_ms: new.idle_ms,
             idle_deadline: AtomicU64::new(new.idle_deadline_ms.unwrap_or(NO_IDLE)),
             ended: None,
             retain_ms: new.retain_ms,
@@ -872,9 +882,11 @@ impl JwtStore for MemoryStore {
         let Some((user, state)) = shard.jwt.get_key_value(user_id) else {
             return Ok(Vec::new());
         };
+        // Idle too long is over, as a request would be told.
         Ok(state
             .live(now_ms)
             .into_iter()
+            .filter(|(_, e)| !super::jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))
             .filter_map(|(jti, e)| {
                 let info = jwt::info(user, tag, jti, e)?;
                 Some(SessionEntry::new(info, e.meta.clone(), e.last_seen_ms))

@@ -497,6 +497,8 @@ mod tests {
             ended: None,
             ban_until_ms: None,
             last_seen_ms: 0,
+            lifetime_ms: u64::MAX,
+            idle_ms: None,
         };
         let now = 1_000;
         let seen = near.shared.invalidations.load(Ordering::SeqCst);

@@ -14,8 +14,10 @@ pub struct NewSession {
     pub key: SessionKey,
     /// Who, which device, when.
     pub info: SessionInfo,
-    /// The first idle deadline, if the handle has an idle timeout.
+    /// The first idle deadline, if the session has an idle timeout.
     pub idle_deadline_ms: Option<u64>,
+    /// The session's own idle timeout, kept so its renewals use it.
+    pub idle_ms: Option<u64>,
     /// How long the record outlives its end, so an expired token answers
     /// `token_expired` rather than `invalid_token`.
     pub retain_ms: u64,
@@ -42,6 +44,10 @@ pub struct SessionRecord {
     /// When a request last renewed it ([`Touch`]), Unix milliseconds: its issue time
     /// until then.
     pub last_seen_ms: u64,
+    /// The session's own absolute lifetime (what a [`Renewal`] gives it again).
+    pub lifetime_ms: u64,
+    /// The session's own idle timeout, if it has one.
+    pub idle_ms: Option<u64>,
 }
 
 impl SessionRecord {
@@ -100,7 +106,8 @@ pub(crate) fn purge_time(
 /// extends a session past its lifetime. The record a lookup returns shows the renewal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Touch {
-    /// The new idle deadline, if the session has an idle timeout.
+    /// The new idle deadline, if the session has an idle timeout (a store that keeps
+    /// each session's own idle timeout computes it from that instead).
     pub deadline_ms: Option<u64>,
     /// Write only if the last sight is at least this old.
     pub min_step_ms: u64,

@@ -297,10 +297,9 @@ impl Jwt {
 
     /// How often this instance tells the store it saw a token: a tenth of the idle
     /// timeout, at most [`LAST_SEEN_STEP_MS`](crate::store::limits::LAST_SEEN_STEP_MS).
-    pub(crate) fn seen_step_ms(&self) -> u64 {
+    pub(crate) fn seen_step_ms(idle_ms: Option<u64>) -> u64 {
         use crate::store::limits::LAST_SEEN_STEP_MS;
-        self.idle_ms
-            .map_or(LAST_SEEN_STEP_MS, |idle| (idle / 10).min(LAST_SEEN_STEP_MS))
+        idle_ms.map_or(LAST_SEEN_STEP_MS, |idle| (idle / 10).min(LAST_SEEN_STEP_MS))
     }
 
     /// The leeway in force, in milliseconds.
@@ -338,6 +337,9 @@ pub(crate) struct Claims<'a> {
     /// The application's own claims.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     pub(crate) ext: Option<&'a RawValue>,
+    /// This token's own idle timeout in milliseconds (0: none), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) idl: Option<u64>,
 }
 
 /// A token whose signature and claims checked out, awaiting its store read. (Public
@@ -358,6 +360,8 @@ pub struct Verified {
     pub(crate) issued_at_ms: u64,
     pub(crate) expires_at_ms: u64,
     pub(crate) ext: Option<Arc<str>>,
+    /// The token's own idle timeout, else the handle's.
+    pub(crate) idle: Option<crate::policy::OwnIdle>,
     /// When this instance last told the store it saw the token (at first, its issue,
     /// which the store takes as its first sight).
     pub(crate) told_seen_ms: std::sync::atomic::AtomicU64,
@@ -472,6 +476,10 @@ impl Jwt {
             expires_at_ms,
             ext: claims.ext.map(|raw| Arc::from(raw.get())),
             told_seen_ms: claims.iatm.into(),
+            idle: claims.idl.map(|ms| match ms {
+                0 => crate::policy::OwnIdle::Never,
+                ms => crate::policy::OwnIdle::After(ms),
+            }),
         })
     }
 
@@ -555,6 +563,7 @@ mod tests {
 
     fn token(jwt: &Jwt, ext: Option<&RawValue>) -> String {
         jwt.sign(&Claims {
+            idl: None,
             sub: "10001".into(),
             dev: "web".into(),
             iat: NOW_MS / 1000,

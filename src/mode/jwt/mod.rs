@@ -21,6 +21,7 @@ use self::config::{Claims, Verified, new_jti};
 use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
+use crate::policy::OwnIdle;
 use crate::rejection::Reason;
 use crate::store::{
     Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
@@ -57,6 +58,7 @@ impl Jwt {
             rule: login.rule,
             fresh_epoch: fresh_epoch()?,
             class: Arc::from(login.class),
+            idle_ms: OwnIdle::or_default(login.idle, self.idle_ms),
             meta: login.meta.clone(),
         };
         let grant = match store.jwt_issue(issue, now).await? {
@@ -79,6 +81,11 @@ impl Jwt {
                 iss: self.issuer_claim().map(Into::into),
                 aud: self.audience_claim().map(Into::into),
                 ext: claims,
+                // Only a login's own idle timeout travels: the handle's may change.
+                idl: login.idle.map(|idle| match idle {
+                    OwnIdle::Never => 0,
+                    OwnIdle::After(ms) => ms,
+                }),
             })
             .map_err(Error::Random)?;
         Ok(Admission::Admitted(Issued {
@@ -104,7 +111,8 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
     }
 
     fn check(&self, store: &S, v: Arc<Verified>, touch: bool, now_ms: u64) -> Self::Check {
-        let seen = touch && v.due(now_ms, self.seen_step_ms());
+        let idle_ms = OwnIdle::or_default(v.idle, self.idle_ms);
+        let seen = touch && v.due(now_ms, Jwt::seen_step_ms(idle_ms));
         let token = JwtToken {
             user_id: &v.user_id,
             epoch: v.epoch,
@@ -114,12 +122,12 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
             user_gen: v.user_gen,
             device_gen: v.device_gen,
             seen_until_ms: seen.then_some(v.expires_at_ms),
-            idle: self.idle_ms.map(|idle_ms| (idle_ms, v.issued_at_ms)),
+            idle: idle_ms.map(|idle_ms| (idle_ms, v.issued_at_ms)),
         };
         JwtCheck {
             check: store.jwt_check(token, now_ms),
             verified: v,
-            idle_ms: self.idle_ms,
+            idle_ms,
             now_ms,
         }
     }
@@ -218,12 +226,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         user_id: &str,
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        let mut list = store.jwt_sessions(user_id, now_ms).await?;
-        // Idle too long is over, as a request would be told.
-        if let Some(idle) = self.idle_ms {
-            list.retain(|e| now_ms < e.last_seen_ms.saturating_add(idle));
-        }
-        Ok(list)
+        store.jwt_sessions(user_id, now_ms).await
     }
 
     async fn renew(

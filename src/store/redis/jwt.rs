@@ -122,6 +122,7 @@ impl JwtStore for RedisStore {
                     .arg(refuse)
                     .arg(issue.fresh_epoch.to_string())
                     .arg(&*issue.class)
+                    .arg(issue.idle_ms.map(|i| i.to_string()).unwrap_or_default())
                     .arg(&meta)
                     .arg(&self.shared.channel);
             })

@@ -44,6 +44,7 @@ impl SessionStore for RedisStore {
             .idle_deadline_ms
             .map(|d| d.to_string())
             .unwrap_or_default();
+        let idle_ms = session.idle_ms.map(|d| d.to_string()).unwrap_or_default();
         let refuse = u8::from(rule.overflow() == Overflow::RefuseNew);
         let reply: Vec<String> = self
             .write(&self.shared.scripts.create, declared, |call| {
@@ -61,6 +62,7 @@ impl SessionStore for RedisStore {
                     .arg(per_device)
                     .arg(refuse)
                     .arg(&*session.class)
+                    .arg(&idle_ms)
                     .arg(&meta)
                     .arg(&self.shared.channel);
             })
@@ -215,8 +217,9 @@ impl RedisStore {
         }
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
             if record.is_live(now_ms) {
-                let deadline = touch
-                    .deadline_ms
+                let own = record.idle_ms.map(|idle| now_ms.saturating_add(idle));
+                let deadline = own
+                    .or(touch.deadline_ms)
                     .filter(|_| record.idle_deadline_ms.is_some())
                     .map(|d| d.min(record.info.expires_at_ms));
                 let mut call = self.shared.scripts.touch.key(skey);
@@ -296,6 +299,9 @@ struct Stored {
     x: Option<String>,
     a: Option<String>,
     t: Option<String>,
+    /// Own lifetime and idle timeout (absent in records of older versions).
+    w: Option<String>,
+    k: Option<String>,
 }
 
 /// A record's last sight: when a request last renewed it (`t`), never before its issue.
@@ -343,6 +349,11 @@ fn record(
         ended,
         ban_until_ms: None,
         last_seen_ms: seen(num(&rec.i)?, rec.t.as_deref().map(num).transpose()?),
+        lifetime_ms: match rec.w.as_deref() {
+            Some(w) => num(w)?,
+            None => num(&rec.e)?.saturating_sub(num(&rec.i)?),
+        },
+        idle_ms: rec.k.as_deref().map(num).transpose()?,
     };
     Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
 }

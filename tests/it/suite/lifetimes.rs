@@ -136,3 +136,60 @@ pub async fn tombstones_keep_their_reason_until_expiry<S: Stores, K: Kind<S>>(st
         assert_eq!(me(&app, login.token.as_str()).await, err(gone));
     }
 }
+
+pub async fn logins_choose_their_own_lifetimes<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::idle(K::builder(store, &clock), secs(60))
+        .ttl(secs(3600))
+        .class_idle_timeout("tv", None)
+        .class_ttl("tv", secs(7200))
+        .build();
+    let app = app(&auth);
+    let remember = LoginOptions::new().no_idle_timeout().ttl(secs(86_400));
+    let remember = auth.login_with("1", "web", remember).await.unwrap();
+    assert_eq!(remember.session.expires_at_ms, T0 + 86_400_000);
+    let kiosk = LoginOptions::new().idle_timeout(secs(300));
+    let kiosk = auth.login_with("1", "kiosk", kiosk).await.unwrap();
+    let tv = auth.login("1", "tv").await.unwrap();
+    assert_eq!(
+        tv.session.expires_at_ms,
+        T0 + 7_200_000,
+        "the class's lifetime"
+    );
+    let plain = auth.login("1", "phone").await.unwrap();
+    // Past the handle's idle timeout, within the kiosk's.
+    clock.advance(secs(120));
+    assert_eq!(
+        me(&app, plain.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    for (t, who) in [
+        (&remember.token, "1:web"),
+        (&kiosk.token, "1:kiosk"),
+        (&tv.token, "1:tv"),
+    ] {
+        assert_eq!(me(&app, t.as_str()).await, Ok(who.into()));
+    }
+    let listed: Vec<_> = auth
+        .sessions("1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.info.session_id)
+        .collect();
+    let working = [&remember, &kiosk, &tv].map(|l| l.session.session_id);
+    assert_eq!(listed, working);
+    clock.advance(secs(301));
+    assert_eq!(
+        me(&app, kiosk.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    assert_eq!(me(&app, remember.token.as_str()).await, Ok("1:web".into()));
+    // A renewal gives the session its own lifetime again, not the handle's.
+    if !K::JWT {
+        let renewed = auth.renew(remember.token.as_str()).await.unwrap();
+        assert_eq!(renewed.expires_at_ms, T0 + 421_000 + 86_400_000);
+        let renewed = auth.renew(tv.token.as_str()).await.unwrap();
+        assert_eq!(renewed.expires_at_ms, T0 + 421_000 + 7_200_000);
+    }
+}

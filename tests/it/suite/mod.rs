@@ -229,6 +229,7 @@ macro_rules! all_cases {
             sessions_list_what_the_login_said,
             sessions_say_when_they_were_last_used,
             device_classes_express_openim_policies,
+            logins_choose_their_own_lifetimes,
         }
     };
 }

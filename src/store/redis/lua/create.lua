@@ -1,7 +1,8 @@
 -- KEYS user index, ban, the new session, its metadata, the index's sessions; ARGV base,
 -- sid, digest, user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
--- per-device (per class) 1|0, refuse 1|0, device class, metadata JSON|''. A record
--- keeps its class in `c` when it is not its device name.
+-- per-device (per class) 1|0, refuse 1|0, device class, own idle timeout|'', metadata
+-- JSON|''. A record keeps its class in `c` when it is not its device name, its own
+-- lifetime in `w` and idle timeout in `k`.
 -- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 local base = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -54,16 +55,18 @@ local e, r = tonumber(ARGV[7]), tonumber(ARGV[9])
 local rec = {d = ARGV[3], u = ARGV[4], v = ARGV[5], i = ARGV[6], e = ARGV[7], r = ARGV[9],
   n = tostring(maxn + 1)}
 if ARGV[14] ~= ARGV[5] then rec.c = ARGV[14] end
+rec.w = tostring(tonumber(ARGV[7]) - tonumber(ARGV[6]))
+if ARGV[15] ~= '' then rec.k = ARGV[15] end
 local fin = e
 if ARGV[8] ~= '' then
   rec.l = ARGV[8]
   if tonumber(ARGV[8]) < e then fin = tonumber(ARGV[8]) end
 end
 save(skey, rec, fin + r - now)
-if ARGV[15] ~= '' then
+if ARGV[16] ~= '' then
   local ttl = fin + r - now
   if ttl < 1 then ttl = 1 end
-  redis.call('SET', KEYS[4], ARGV[15], 'PX', ttl)
+  redis.call('SET', KEYS[4], ARGV[16], 'PX', ttl)
 end
 redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)

@@ -1,7 +1,8 @@
 -- KEYS user state, index, ban, the new token's `jt:` and `jm:`, the index's `jt:`s;
 -- ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0,
--- refuse 1|0, epoch if new, device class, metadata JSON|'', channel. An index entry
--- keeps its class in `c` when it is not its device name. Returns {'ok', epoch, ug, dg,
+-- refuse 1|0, epoch if new, device class, idle timeout|'', metadata JSON|'', channel.
+-- An index entry keeps its class in `c` when it is not its device name, its idle timeout
+-- in `k`. Returns {'ok', epoch, ug, dg,
 -- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local class = ARGV[12]
@@ -67,10 +68,11 @@ for _, e in pairs(ix) do if e.n + 1 > seq then seq = e.n + 1 end end
 if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
 ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
 if class ~= dv then ix[ARGV[3]].c = class end
+if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
-if ARGV[13] ~= '' then redis.call('SET', KEYS[5], ARGV[13], 'PX', ttl) end
+if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
 local out = {'ok', st.ep, tostring(st.g), tostring(dg)}

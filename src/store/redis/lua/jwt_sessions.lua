@@ -14,6 +14,10 @@ for _, x in ipairs(list) do
   local e = ix[x[3]]
   local meta = redis.call('GET', base .. 'jm:' .. x[3]) or ''
   local seen = redis.call('GET', base .. 'jl:' .. x[3]) or e.i
-  for _, v in ipairs({x[3], e.v, e.i, e.e, seen, meta}) do table.insert(out, v) end
+  if tonumber(seen) < tonumber(e.i) then seen = e.i end
+  -- Idle too long is over, as a request would be told.
+  if e.k == nil or now < tonumber(seen) + tonumber(e.k) then
+    for _, v in ipairs({x[3], e.v, e.i, e.e, seen, meta}) do table.insert(out, v) end
+  end
 end
 return out

@@ -1,6 +1,7 @@
 -- KEYS[1] session; ARGV digest, now, idle deadline|'', step. A live session last seen
 -- at least `step` ago is seen now (`t`), and its idle deadline, if it has one, moves
--- forward to the deadline (never past its end). Returns 1 if it wrote.
+-- forward (to now plus its own idle timeout `k`, else to the deadline given; never
+-- past its end). Returns 1 if it wrote.
 local rec = load(KEYS[1])
 local now = tonumber(ARGV[2])
 if not live(rec, now) or rec.d ~= ARGV[1] then return 0 end
@@ -8,8 +9,10 @@ if now < tonumber(rec.t or rec.i) + tonumber(ARGV[4]) then return 0 end
 rec.t = ARGV[2]
 local fin = tonumber(rec.e)
 if rec.l ~= nil then
-  if ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(rec.l) then
-    local dl, dls = tonumber(ARGV[3]), ARGV[3]
+  local want = ARGV[3]
+  if rec.k ~= nil then want = tostring(now + tonumber(rec.k)) end
+  if want ~= '' and tonumber(want) > tonumber(rec.l) then
+    local dl, dls = tonumber(want), want
     if dl > fin then dls = rec.e end
     rec.l = dls
   end
