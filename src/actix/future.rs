@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use super::middleware::KickoutAuth;
+use super::refuse::Refuser;
 use crate::http::request_span;
 use crate::mode::Mode;
 use crate::store::Store;
@@ -58,7 +58,7 @@ struct Pending<Svc, S: Store, M: Mode<S>> {
     check: M::Check,
     req: Option<ServiceRequest>,
     service: Rc<Svc>,
-    auth: KickoutAuth<S, M>,
+    auth: Refuser<S, M>,
 }
 
 impl<Svc, B, S, M> std::fmt::Debug for ResponseFuture<Svc, B, S, M>
@@ -82,7 +82,7 @@ where
         check: M::Check,
         req: ServiceRequest,
         service: Rc<Svc>,
-        auth: KickoutAuth<S, M>,
+        auth: Refuser<S, M>,
     ) -> Self {
         let pending = Box::new(Pending {
             check,

@@ -13,11 +13,11 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::{HttpMessage, HttpRequest};
 
 use super::future::ResponseFuture;
-use super::to_actix;
+use super::refuse::Refuser;
 use crate::auth::Auth;
 use crate::http::{Pipeline, Start, request_span};
 use crate::mode::{Mode, SessionMode};
-use crate::rejection::{Reason, Rejection};
+use crate::rejection::Rejection;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::{Carrier, Wanted};
@@ -61,19 +61,15 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 /// # let _ = (public, custom, app);
 /// ```
 pub struct KickoutAuth<S = MemoryStore, M = SessionMode> {
-    pub(super) pipeline: Arc<Pipeline<S, M>>,
-    on_rejection: Option<OnRejection>,
+    inner: Refuser<S, M>,
 }
-
-/// An application's own answer to a refused request.
-type OnRejection = Arc<dyn Fn(Rejection) -> HttpResponse + Send + Sync>;
 
 impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KickoutAuth")
-            .field("source", &self.pipeline.source)
-            .field("optional", &self.pipeline.optional)
-            .field("on_rejection", &self.on_rejection.is_some())
+            .field("source", &self.inner.pipeline.source)
+            .field("optional", &self.inner.pipeline.optional)
+            .field("on_rejection", &self.inner.on_rejection.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -81,44 +77,31 @@ impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
 impl<S, M> Clone for KickoutAuth<S, M> {
     fn clone(&self) -> Self {
         Self {
-            pipeline: self.pipeline.clone(),
-            on_rejection: self.on_rejection.clone(),
+            inner: self.inner.clone(),
         }
     }
 }
 
 impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
-    /// The response to a refused request: the application's, or the default JSON.
-    pub(super) fn refuse<B>(
-        &self,
-        req: ServiceRequest,
-        reason: Reason,
-    ) -> ServiceResponse<actix_web::body::EitherBody<B>> {
-        let rejection = self.pipeline.refuse(reason);
-        let response = match &self.on_rejection {
-            Some(f) => f(rejection),
-            None => to_actix(rejection.into_http()),
-        };
-        req.into_response(response).map_into_right_body()
-    }
-
     /// Authenticates with `auth`, reading `Authorization: Bearer`.
     pub fn new(auth: Auth<S, M>) -> Self {
         Self {
-            pipeline: Arc::new(Pipeline::new(auth)),
-            on_rejection: None,
+            inner: Refuser {
+                pipeline: Arc::new(Pipeline::new(auth)),
+                on_rejection: None,
+            },
         }
     }
 
     /// Where to read the token (default `Authorization: Bearer`).
     pub fn source(mut self, source: TokenSource) -> Self {
-        Arc::make_mut(&mut self.pipeline).source = source;
+        Arc::make_mut(&mut self.inner.pipeline).source = source;
         self
     }
 
     /// Let requests without a token through without an identity.
     pub fn optional(mut self) -> Self {
-        Arc::make_mut(&mut self.pipeline).optional = true;
+        Arc::make_mut(&mut self.inner.pipeline).optional = true;
         self
     }
 
@@ -128,7 +111,7 @@ impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
         mut self,
         f: impl Fn(Rejection) -> HttpResponse + Send + Sync + 'static,
     ) -> Self {
-        self.on_rejection = Some(Arc::new(f));
+        self.inner.on_rejection = Some(Arc::new(f));
         self
     }
 }
@@ -149,7 +132,7 @@ where
     fn new_transform(&self, service: Svc) -> Self::Future {
         ready(Ok(KickoutAuthMiddleware {
             service: Rc::new(service),
-            auth: self.clone(),
+            auth: self.inner.clone(),
         }))
     }
 }
@@ -157,13 +140,14 @@ where
 /// The service of [`KickoutAuth`].
 pub struct KickoutAuthMiddleware<Svc, S = MemoryStore, M = SessionMode> {
     service: Rc<Svc>,
-    auth: KickoutAuth<S, M>,
+    auth: Refuser<S, M>,
 }
 
 impl<Svc, S, M> std::fmt::Debug for KickoutAuthMiddleware<Svc, S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KickoutAuthMiddleware")
-            .field("auth", &self.auth)
+            .field("source", &self.auth.pipeline.source)
+            .field("optional", &self.auth.pipeline.optional)
             .finish_non_exhaustive()
     }
 }

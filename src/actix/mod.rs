@@ -32,6 +32,7 @@
 mod extract;
 mod future;
 mod middleware;
+mod refuse;
 
 pub use extract::MaybeIdentity;
 pub use future::ResponseFuture;

@@ -219,7 +219,10 @@ async fn failover_case<K: Kind<RedisStore>>() {
     let replica = primary.replica();
     let clock = kickout::clock::ManualClock::new(now_ms());
     let waiting = RedisStore::builder(&primary.url())
-        .wait_for_replicas(1, Duration::from_millis(200))
+        // Generous: acknowledgements are slow on a loaded machine (CI runs tests in
+        // parallel); a cut-off replica still makes the wait run out.
+        .timeout(Duration::from_secs(3))
+        .wait_for_replicas(1, Duration::from_millis(2500))
         .connect()
         .await
         .unwrap();
