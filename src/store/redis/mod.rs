@@ -372,10 +372,16 @@ impl RedisStore {
         keys::Keys::new(&self.shared.prefix)
     }
 
-    /// A `GET` on the request path; retried once on a dead connection.
+    /// A `GET` on the request path.
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
+        self.read_cmd(cmd).await
+    }
+
+    /// A command that only reads, within the timeout; retried once on a dead
+    /// connection.
+    async fn read_cmd<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
         self.within_timeout(async {
             let mut conn = self.conn.clone();
             match cmd.query_async(&mut conn).await {
@@ -422,14 +428,7 @@ impl RedisStore {
     ) -> Result<(Option<String>, Option<String>), StoreError> {
         let mut cmd = redis::cmd("MGET");
         cmd.arg(a).arg(b);
-        self.within_timeout(async {
-            let mut conn = self.conn.clone();
-            match cmd.query_async(&mut conn).await {
-                Err(e) if dead_connection(&e) => cmd.query_async(&mut conn).await,
-                reply => reply,
-            }
-        })
-        .await
+        self.read_cmd(cmd).await
     }
 
     /// `SET key value PX ttl_ms`.
