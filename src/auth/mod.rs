@@ -219,7 +219,11 @@ impl LoginOptions {
     pub fn field(mut self, key: &str, value: &str) -> Self {
         let fields = &mut self.meta.fields;
         match fields.binary_search_by(|(k, _)| (**k).cmp(key)) {
-            Ok(i) => fields[i].1 = Arc::from(value),
+            Ok(i) => {
+                if let Some(field) = fields.get_mut(i) {
+                    field.1 = Arc::from(value);
+                }
+            }
             Err(i) => fields.insert(i, (Arc::from(key), Arc::from(value))),
         }
         self

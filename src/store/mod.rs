@@ -78,7 +78,7 @@ impl SessionInfo {
 /// What the application said about a session at login ("Alice's phone", where from,
 /// which browser, its own few fields), listed with it by
 /// [`Auth::sessions`](crate::Auth::sessions). Bounded by
-/// [`limits`](crate::store::limits); never read on the request path.
+/// [`limits`]; never read on the request path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionMeta {
