@@ -67,7 +67,7 @@ async fn serve<S: SessionStore>(mut socket: WebSocket, auth: Auth<S>, me: Identi
     loop {
         tokio::select! {
             reason = watch.ended() => {
-                let frame = CloseFrame { code: SESSION_ENDED, reason: reason.code().into() };
+                let frame = CloseFrame { code: SESSION_ENDED, reason: reason.reason().code().into() };
                 let _ = socket.send(Message::Close(Some(frame))).await;
                 return;
             }

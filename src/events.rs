@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::note::Note;
 use crate::store::SessionInfo;
 use crate::token::SessionId;
 
@@ -34,10 +35,12 @@ pub enum EventKind {
         /// The session that replaced them.
         by: SessionId,
     },
-    /// A session was logged out by its holder.
+    /// A session was logged out by its holder (or by "sign out the others").
     LoggedOut {
         /// The session that ended.
         session: SessionInfo,
+        /// The note it was ended with, if any.
+        note: Option<Note>,
     },
     /// An operator ended sessions of a user (all, one device, or one session).
     KickedOut {
@@ -45,6 +48,8 @@ pub enum EventKind {
         user_id: Arc<str>,
         /// The sessions that ended.
         sessions: Vec<SessionInfo>,
+        /// The note they were ended with, if any.
+        note: Option<Note>,
     },
     /// A user was banned; their sessions ended.
     Banned {
@@ -54,6 +59,8 @@ pub enum EventKind {
         until_ms: u64,
         /// The sessions that ended.
         sessions: Vec<SessionInfo>,
+        /// The note the ban was given, if any.
+        note: Option<Note>,
     },
     /// A ban was lifted.
     Unbanned {

@@ -64,6 +64,7 @@ mod error;
 mod http;
 mod identity;
 mod mode;
+mod note;
 mod policy;
 mod rejection;
 mod token;
@@ -76,7 +77,7 @@ pub mod jwt {
     pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 }
 
-pub use auth::{Auth, AuthBuilder, Login, LoginOptions};
+pub use auth::{Auth, AuthBuilder, Login, LoginOptions, Noted};
 pub use error::Error;
 #[cfg(feature = "jwt")]
 pub use http::Claims;
@@ -84,8 +85,9 @@ pub use http::IdentityRejection;
 pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
 pub use mode::{Mode, SessionMode};
+pub use note::Note;
 pub use policy::{Limit, LoginRule, Overflow};
-pub use rejection::{Reason, Rejection};
+pub use rejection::{Reason, Refusal, Rejection};
 pub use store::limits::MAX_NAME_LEN;
 pub use token::{IntoHeaderName, ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
 

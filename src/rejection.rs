@@ -6,6 +6,8 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
+use crate::note::Note;
+
 /// The stable machine-readable reason a request or a login was refused.
 ///
 /// Its [`code`](Reason::code) is the `error` field of the JSON body, and never changes
@@ -106,10 +108,92 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why a token was refused: the [`Reason`], and the [`Note`] its revocation was given,
+/// if any. It compares equal to its reason, so `refusal == Reason::KickedOut` reads as
+/// it should.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use kickout::{Auth, Note, Reason, store::MemoryStore};
+///
+/// let auth = Auth::new(MemoryStore::new());
+/// let login = auth.login("10001", "web").await?;
+/// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+/// let mut watch = auth.watch(&me);
+/// auth.with_note(Note::new("password_changed")?).kickout("10001").await?;
+/// let refusal = watch.ended().await;
+/// assert_eq!(refusal, Reason::KickedOut);
+/// assert_eq!(refusal.note().map(Note::code), Some("password_changed"));
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    reason: Reason,
+    note: Option<Note>,
+}
+
+impl Refusal {
+    /// A refusal for `reason`, with the note of the revocation behind it.
+    pub fn new(reason: Reason, note: Option<Note>) -> Self {
+        Self { reason, note }
+    }
+
+    /// Why.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The note the session's revocation was given, if any.
+    pub fn note(&self) -> Option<&Note> {
+        self.note.as_ref()
+    }
+}
+
+impl From<Reason> for Refusal {
+    fn from(reason: Reason) -> Self {
+        Self { reason, note: None }
+    }
+}
+
+impl PartialEq<Reason> for Refusal {
+    fn eq(&self, other: &Reason) -> bool {
+        self.reason == *other
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.note {
+            Some(note) => write!(f, "{} ({note})", self.reason),
+            None => write!(f, "{}", self.reason),
+        }
+    }
+}
+
 /// The JSON body `{"error": "<code>", "message": "<text>"}` for a reason.
 pub(crate) fn json_body(code: &str, message: &str) -> Bytes {
     // Codes and messages are our own constants without quotes or backslashes.
     Bytes::from(format!(r#"{{"error":"{code}","message":"{message}"}}"#))
+}
+
+/// A reason's body with a note: `"note"` and, if it has one, `"note_message"`.
+fn noted_body(reason: Reason, note: &Note) -> Bytes {
+    let (code, message) = (reason.code(), reason.message());
+    // A note's code is `[a-z0-9_.-]`; its message has no control characters, so quotes
+    // and backslashes are all there is to escape.
+    let text = match note.message() {
+        None => format!(
+            r#"{{"error":"{code}","message":"{message}","note":"{}"}}"#,
+            note.code()
+        ),
+        Some(m) => format!(
+            r#"{{"error":"{code}","message":"{message}","note":"{}","note_message":"{}"}}"#,
+            note.code(),
+            m.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+    };
+    Bytes::from(text)
 }
 
 /// Precomputed challenges and bodies for one realm, so a refusal formats nothing.
@@ -132,7 +216,18 @@ impl Responses {
             reason,
             challenge: self.challenges[reason.index()].clone(),
             body: self.bodies[reason.index()].clone(),
+            note: None,
         }
+    }
+
+    /// The rejection of a refusal: a noted one formats its body, the rest format nothing.
+    pub(crate) fn refusal(&self, refusal: Refusal) -> Rejection {
+        let mut rejection = self.rejection(refusal.reason);
+        if let Some(note) = refusal.note {
+            rejection.body = noted_body(refusal.reason, &note);
+            rejection.note = Some(note);
+        }
+        rejection
     }
 }
 
@@ -164,7 +259,8 @@ fn body(reason: Reason) -> Bytes {
 /// A refused request: the reason, and the RFC 6750 response that tells the client why.
 ///
 /// The default response is the reason's status, a `WWW-Authenticate: Bearer …` challenge
-/// (none for 503), and the JSON body `{"error": "<code>", "message": "<text>"}`. Map it to
+/// (none for 503), and the JSON body `{"error": "<code>", "message": "<text>"}` — with
+/// `"note"` (and `"note_message"`) when the revocation was given a [`Note`]. Map it to
 /// your own error type with [`Rejection::reason`], or to a response with
 /// [`Rejection::into_http`] (with the `axum` feature it is also `IntoResponse`).
 ///
@@ -185,6 +281,7 @@ pub struct Rejection {
     reason: Reason,
     challenge: Option<HeaderValue>,
     body: Bytes,
+    note: Option<Note>,
 }
 
 /// The realm used when none is configured.
@@ -197,12 +294,18 @@ impl Rejection {
             reason,
             challenge: challenge(DEFAULT_REALM, reason),
             body: body(reason),
+            note: None,
         }
     }
 
     /// Why the request was refused.
     pub fn reason(&self) -> Reason {
         self.reason
+    }
+
+    /// The note the session's revocation was given, if any.
+    pub fn note(&self) -> Option<&Note> {
+        self.note.as_ref()
     }
 
     /// The HTTP status.
@@ -274,6 +377,25 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_noted_body_is_json_whatever_the_message() {
+        let note = Note::new("password_changed")
+            .unwrap()
+            .with_message(r#"a "quoted" \ text: é"#)
+            .unwrap();
+        let r = Responses::new("api").refusal(Refusal::new(Reason::KickedOut, Some(note)));
+        assert_eq!(r.note().map(Note::code), Some("password_changed"));
+        let res: Response<Vec<u8>> = r.into_http();
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["error"], "kicked_out");
+        assert_eq!(body["note"], "password_changed");
+        assert_eq!(body["note_message"], r#"a "quoted" \ text: é"#);
+        let plain = Responses::new("api").refusal(Reason::Replaced.into());
+        let res: Response<Vec<u8>> = plain.into_http();
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert!(body.get("note").is_none());
     }
 
     #[test]

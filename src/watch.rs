@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::identity::Identity;
 use crate::mode::Mode;
-use crate::rejection::Reason;
+use crate::rejection::{Reason, Refusal};
 use crate::store::Store;
 use crate::token::SessionId;
 
@@ -32,7 +32,7 @@ pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     id: SessionId,
     expires_at_ms: u64,
     token: Option<M::Token>,
-    ended: watch::Receiver<Option<Reason>>,
+    ended: watch::Receiver<Option<Refusal>>,
     resync: watch::Receiver<u64>,
     /// A re-check is owed: at the start (an end may have come between the check of the
     /// request and this watch), and after a resync until it completed (cancel safety).
@@ -69,12 +69,15 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// on to its new end. A store that cannot be reached for three re-check intervals
     /// in a row ends the watch with `store_unavailable`: a connection whose revocation
     /// cannot be checked is closed, as a request would be refused.
-    pub async fn ended(&mut self) -> Reason {
+    ///
+    /// The [`Refusal`] compares equal to its [`Reason`], and carries the revocation's
+    /// [`Note`](crate::Note) if it was given one.
+    pub async fn ended(&mut self) -> Refusal {
         let recheck_ms = self.auth.settings().watch_recheck_ms.max(1);
         let recheck = Duration::from_millis(recheck_ms);
         loop {
-            if let Some(reason) = *self.ended.borrow_and_update() {
-                return reason;
+            if let Some(refusal) = self.ended.borrow_and_update().clone() {
+                return refusal;
             }
             if self.recheck_due {
                 if let Some(reason) = self.recheck(recheck_ms).await {
@@ -89,7 +92,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                     return reason;
                 }
                 if self.auth.now_ms() >= self.expires_at_ms {
-                    return Reason::TokenExpired;
+                    return Reason::TokenExpired.into();
                 }
                 continue;
             }
@@ -113,10 +116,10 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// Asks the store; `Some(reason)` if the session ended. A live session's end is
     /// taken from the store (a renewal moves it). A store that does not answer ends
     /// nothing until it has not answered for three intervals.
-    async fn recheck(&mut self, interval_ms: u64) -> Option<Reason> {
+    async fn recheck(&mut self, interval_ms: u64) -> Option<Refusal> {
         let Some(token) = self.token.clone() else {
             // Nothing to ask with (an identity made without a check): its end stands.
-            return (self.auth.now_ms() >= self.expires_at_ms).then_some(Reason::TokenExpired);
+            return (self.auth.now_ms() >= self.expires_at_ms).then(|| Reason::TokenExpired.into());
         };
         match self.auth.check_quietly(token).await {
             Ok(identity) => {
@@ -124,11 +127,10 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 self.expires_at_ms = identity.session().expires_at_ms;
                 None
             }
-            Err(Reason::StoreUnavailable) => {
+            Err(refusal) if refusal == Reason::StoreUnavailable => {
                 let now = self.auth.now_ms();
                 let since = *self.unreachable_since.get_or_insert(now);
-                (now.saturating_sub(since) >= interval_ms.saturating_mul(3))
-                    .then_some(Reason::StoreUnavailable)
+                (now.saturating_sub(since) >= interval_ms.saturating_mul(3)).then_some(refusal)
             }
             Err(reason) => Some(reason),
         }

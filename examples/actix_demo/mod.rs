@@ -46,6 +46,12 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
     })
 }
 
+/// The JSON error answer of a refusal computed by `shared`.
+fn refused((status, code, message): shared::Refusal) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    error(status, code, &message)
+}
+
 fn admin<S: Store, M: Mode<S>>(req: &HttpRequest, state: &State<S, M>) -> Result<(), HttpResponse> {
     let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
     if given.is_some_and(|g| shared::constant_time_eq(g, state.admin_key.as_bytes())) {
@@ -77,10 +83,7 @@ async fn login<S: Store, M: Mode<S>>(
     };
     let device = match shared::check_login(&body) {
         Ok(device) => device,
-        Err((status, code, message)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, code, &message);
-        }
+        Err(refusal) => return refused(refusal),
     };
     let client = shared::ClientInfo {
         ip: req.peer_addr().map(|a| a.ip()),
@@ -161,6 +164,7 @@ async fn kickout_session<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
     session_id: web::Path<String>,
+    body: Bytes,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
         return res;
@@ -172,7 +176,12 @@ async fn kickout_session<S: Store, M: Mode<S>>(
             "Not a session id.",
         );
     };
-    kicked(state.auth.kickout_session(id).await.map(usize::from))
+    let note = match shared::note_body(&body) {
+        Ok(note) => note,
+        Err(refusal) => return refused(refusal),
+    };
+    let auth = state.auth.with_note(note);
+    kicked(auth.kickout_session(id).await.map(usize::from))
 }
 
 async fn logout<S: Store, M: Mode<S>>(
@@ -189,23 +198,37 @@ async fn kickout_user<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
     user: web::Path<String>,
+    body: Bytes,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
         return res;
     }
-    kicked(state.auth.kickout(&user).await)
+    match shared::note_body(&body) {
+        Ok(note) => kicked(state.auth.with_note(note).kickout(&user).await),
+        Err(refusal) => refused(refusal),
+    }
 }
 
 async fn kickout_device<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
     path: web::Path<(String, String)>,
+    body: Bytes,
 ) -> HttpResponse {
     if let Err(res) = admin(&req, &state) {
         return res;
     }
     let (user, device) = path.into_inner();
-    kicked(state.auth.kickout_device(&user, &device).await)
+    match shared::note_body(&body) {
+        Ok(note) => kicked(
+            state
+                .auth
+                .with_note(note)
+                .kickout_device(&user, &device)
+                .await,
+        ),
+        Err(refusal) => refused(refusal),
+    }
 }
 
 async fn ban<S: Store, M: Mode<S>>(
@@ -228,12 +251,12 @@ async fn ban<S: Store, M: Mode<S>>(
             "seconds must be at least 1.",
         );
     }
-    kicked(
-        state
-            .auth
-            .ban(&user, Duration::from_secs(body.seconds))
-            .await,
-    )
+    let note = match shared::checked_note(body.note.as_deref()) {
+        Ok(note) => note,
+        Err(refusal) => return refused(refusal),
+    };
+    let auth = state.auth.with_note(note);
+    kicked(auth.ban(&user, Duration::from_secs(body.seconds)).await)
 }
 
 async fn unban<S: Store, M: Mode<S>>(

@@ -152,10 +152,7 @@ async fn login<S: Store, M: Mode<S>>(
 ) -> Response {
     let device = match shared::check_login(&body) {
         Ok(device) => device,
-        Err((status, code, message)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, code, &message);
-        }
+        Err(refusal) => return refused(refusal),
     };
     let options = shared::login_options(&body, &client);
     match state
@@ -292,26 +289,50 @@ fn kicked(result: Result<usize, kickout::Error>) -> Response {
     }
 }
 
+/// The JSON error answer of a refusal computed by `shared`.
+fn refused((status, code, message): shared::Refusal) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    error(status, code, &message)
+}
+
+/// The optional `{"note"}` body of a kickout route.
+struct NoteBody(Option<kickout::Note>);
+
+impl<St: Send + Sync> axum::extract::FromRequest<St> for NoteBody {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        shared::note_body(&bytes).map(NoteBody).map_err(refused)
+    }
+}
+
 async fn kickout_user<S: Store, M: Mode<S>>(
     _: Admin,
     State(state): State<Shared<S, M>>,
     Path(user_id): Path<String>,
+    NoteBody(note): NoteBody,
 ) -> Response {
-    kicked(state.0.auth.kickout(&user_id).await)
+    kicked(state.0.auth.with_note(note).kickout(&user_id).await)
 }
 
 async fn kickout_device<S: Store, M: Mode<S>>(
     _: Admin,
     State(state): State<Shared<S, M>>,
     Path((user_id, device)): Path<(String, String)>,
+    NoteBody(note): NoteBody,
 ) -> Response {
-    kicked(state.0.auth.kickout_device(&user_id, &device).await)
+    let auth = state.0.auth.with_note(note);
+    kicked(auth.kickout_device(&user_id, &device).await)
 }
 
 async fn kickout_session<S: Store, M: Mode<S>>(
     _: Admin,
     State(state): State<Shared<S, M>>,
     Path(session_id): Path<String>,
+    NoteBody(note): NoteBody,
 ) -> Response {
     let Ok(id) = session_id.parse() else {
         return error(
@@ -320,7 +341,8 @@ async fn kickout_session<S: Store, M: Mode<S>>(
             "Not a session id.",
         );
     };
-    kicked(state.0.auth.kickout_session(id).await.map(usize::from))
+    let auth = state.0.auth.with_note(note);
+    kicked(auth.kickout_session(id).await.map(usize::from))
 }
 
 async fn ban<S: Store, M: Mode<S>>(
@@ -336,13 +358,12 @@ async fn ban<S: Store, M: Mode<S>>(
             "seconds must be at least 1.",
         );
     }
-    kicked(
-        state
-            .0
-            .auth
-            .ban(&user_id, Duration::from_secs(body.seconds))
-            .await,
-    )
+    let note = match shared::checked_note(body.note.as_deref()) {
+        Ok(note) => note,
+        Err(refusal) => return refused(refusal),
+    };
+    let auth = state.0.auth.with_note(note);
+    kicked(auth.ban(&user_id, Duration::from_secs(body.seconds)).await)
 }
 
 async fn unban<S: Store, M: Mode<S>>(

@@ -140,6 +140,40 @@ pub fn login_options(body: &LoginBody, client: &ClientInfo) -> kickout::LoginOpt
 #[derive(Deserialize)]
 pub struct BanBody {
     pub seconds: u64,
+    pub note: Option<String>,
+}
+
+/// The optional body of the kickout routes.
+#[derive(Deserialize)]
+struct NoteBody {
+    note: Option<String>,
+}
+
+/// A kickout's optional body `{"note": "<code>"}`: none when empty, else JSON (400) of
+/// that shape (422) with a valid note (422).
+pub fn note_body(body: &[u8]) -> Result<Option<kickout::Note>, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let parsed: NoteBody = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            (422, "invalid_request", "Unexpected JSON shape.".to_owned())
+        } else {
+            (400, "invalid_request", "The body is not JSON.".to_owned())
+        }
+    })?;
+    checked_note(parsed.note.as_deref())
+}
+
+/// A note's code, checked.
+pub fn checked_note(code: Option<&str>) -> Result<Option<kickout::Note>, Refusal> {
+    code.map(|c| {
+        kickout::Note::new(c).map_err(|_| {
+            let message = "note must be 1 to 64 characters of a-z, 0-9, _, . and -.";
+            (422, "invalid_request", message.to_owned())
+        })
+    })
+    .transpose()
 }
 
 /// One session in a listing (`/admin/sessions/{user}`; `/me/sessions` adds `current`).
@@ -257,7 +291,7 @@ pub fn revocation_stream<S: Store, M: AuthMode<S>>(
             Duration::from_secs(1)
         };
         tokio::select! {
-            reason = watch.ended() => Some((StreamItem::Revoked(reason), None)),
+            ended = watch.ended() => Some((StreamItem::Revoked(ended.reason()), None)),
             _ = tokio::time::sleep(pause) => Some((StreamItem::Tick(n), Some((watch, n + 1)))),
         }
     })

@@ -10,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use super::to_actix;
 use crate::http::Pipeline;
 use crate::mode::Mode;
-use crate::rejection::{Reason, Rejection};
+use crate::rejection::{Refusal, Rejection};
 use crate::store::Store;
 
 /// An application's own answer to a refused request.
@@ -36,9 +36,9 @@ impl<S: Store, M: Mode<S>> Refuser<S, M> {
     pub(super) fn refuse<B>(
         &self,
         req: ServiceRequest,
-        reason: Reason,
+        refusal: Refusal,
     ) -> ServiceResponse<EitherBody<B>> {
-        let rejection = self.pipeline.refuse(reason);
+        let rejection = self.pipeline.refuse(refusal);
         let response = match &self.on_rejection {
             Some(f) => f(rejection),
             None => to_actix(rejection.into_http()),

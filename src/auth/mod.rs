@@ -25,8 +25,9 @@ use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
 use crate::identity::Identity;
 use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
+use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
-use crate::rejection::{Reason, Rejection, Responses};
+use crate::rejection::{Reason, Refusal, Rejection, Responses};
 use crate::store::limits::{
     MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
     valid_name,
@@ -338,17 +339,17 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// Tells this handle's watches that these sessions ended.
-    fn announce(&self, ended: &[SessionInfo], end: EndReason) {
+    fn announce(&self, ended: &[SessionInfo], end: EndReason, note: Option<&Note>) {
         if !ended.is_empty() {
-            let reason = reason_of(end);
+            let refusal = Refusal::new(reason_of(end), note.cloned());
             self.watchers()
-                .notify(ended.iter().map(|s| (s.session_id, reason)));
+                .notify(ended.iter().map(|s| (s.session_id, refusal.clone())));
         }
     }
 
     /// Reports sessions replaced because of session `by`.
     fn replaced(&self, replaced: &[SessionInfo], by: SessionId, now: u64) {
-        self.announce(replaced, EndReason::Replaced);
+        self.announce(replaced, EndReason::Replaced, None);
         if !replaced.is_empty() {
             self.emit(now, || EventKind::Replaced {
                 sessions: replaced.to_vec(),
@@ -389,18 +390,18 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let now = self.now_ms();
         let verdict = match self.prepare(token, now) {
             Ok(prepared) => self.check(prepared, now).await,
-            Err(reason) => Err(reason),
+            Err(reason) => Err(reason.into()),
         };
-        verdict.map_err(|reason| self.refused(reason, now))
+        verdict.map_err(|refusal| self.refused(refusal, now))
     }
 
     /// The rejection of a refused request; an unavailable store is counted toward the
     /// outage's next log line.
-    pub(crate) fn refused(&self, reason: Reason, now_ms: u64) -> Rejection {
-        if reason == Reason::StoreUnavailable {
+    pub(crate) fn refused(&self, refusal: Refusal, now_ms: u64) -> Rejection {
+        if refusal == Reason::StoreUnavailable {
             self.inner.outage.refused(now_ms);
         }
-        self.rejection(reason)
+        self.inner.responses.refusal(refusal)
     }
 
     /// Logs a user in on a device, under the handle's concurrent-login rule.
@@ -506,13 +507,39 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .mode
             .logout(&self.inner.store, token, now)
             .await?;
-        Ok(self.ended_one(ended, EndReason::LoggedOut, now))
+        Ok(self.ended_one(ended, EndReason::LoggedOut, None, now))
     }
 
     /// Logs out a session by id (for a handler that has the [`Identity`]); the token
     /// then answers `invalid_token`.
     pub async fn logout_session(&self, session_id: SessionId) -> Result<bool, Error> {
-        self.end_session(session_id, EndReason::LoggedOut).await
+        self.end_session(session_id, EndReason::LoggedOut, None)
+            .await
+    }
+
+    /// This handle, giving the revocations it makes `note`: the refused tokens then say
+    /// it (`"note"` in the JSON body), watches yield it, events carry it. It takes an
+    /// `Option<Note>` too (`None`: as the handle itself), for a note that is optional.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, Note, Reason, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let login = auth.login("10001", "web").await?;
+    /// let note = Note::new("password_changed")?.with_message("Please sign in again.")?;
+    /// auth.with_note(note).kickout("10001").await?;
+    /// let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+    /// assert_eq!(refused.reason(), Reason::KickedOut);
+    /// assert_eq!(refused.note().unwrap().code(), "password_changed");
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_note(&self, note: impl Into<Option<Note>>) -> Noted<'_, S, M> {
+        Noted {
+            auth: self,
+            note: note.into(),
+        }
     }
 
     /// Ends one of the user's own sessions by id (a "sign out that device" button): its
@@ -542,9 +569,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let ends = self
             .inner
             .mode
-            .end_own(&self.inner.store, user_id, session_id, reason, now)
+            .end_own(&self.inner.store, user_id, session_id, reason, None, now)
             .await?;
-        Ok(self.ended_one(ends, reason, now))
+        Ok(self.ended_one(ends, reason, None, now))
     }
 
     /// Ends every other live session of the identity's user in one atomic store
@@ -567,6 +594,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// # }).unwrap();
     /// ```
     pub async fn logout_others(&self, identity: &Identity) -> Result<usize, Error> {
+        self.end_others(identity, None).await
+    }
+
+    async fn end_others(&self, identity: &Identity, note: Option<&Note>) -> Result<usize, Error> {
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
         let user_id = identity.user_id();
@@ -574,53 +605,69 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let Ends { ended, replaced } = self
             .inner
             .mode
-            .end_others(&self.inner.store, user_id, keep, reason, now)
+            .end_others(&self.inner.store, user_id, keep, reason, note, now)
             .await?;
-        self.announce(&ended, reason);
+        self.announce(&ended, reason, note);
         self.replaced(&replaced, keep, now);
-        tracing::info!(user_id, ended = ended.len(), "logout of the other sessions");
+        tracing::info!(
+            user_id,
+            ended = ended.len(),
+            note = note.map(Note::code),
+            "logout of the other sessions"
+        );
         let count = ended.len();
         for session in ended {
-            self.emit(now, || EventKind::LoggedOut { session });
+            self.emit(now, || EventKind::LoggedOut {
+                session,
+                note: note.cloned(),
+            });
         }
         Ok(count)
     }
 
     /// Ends one session by id as an operator: its token answers `kicked_out`.
     pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
-        self.end_session(session_id, EndReason::KickedOut).await
+        self.end_session(session_id, EndReason::KickedOut, None)
+            .await
     }
 
-    async fn end_session(&self, id: SessionId, reason: EndReason) -> Result<bool, Error> {
+    async fn end_session(
+        &self,
+        id: SessionId,
+        reason: EndReason,
+        note: Option<&Note>,
+    ) -> Result<bool, Error> {
         let now = self.now_ms();
         let ends = self
             .inner
             .mode
-            .end_session(&self.inner.store, id, reason, now)
+            .end_session(&self.inner.store, id, reason, note, now)
             .await?;
-        Ok(self.ended_one(ends, reason, now))
+        Ok(self.ended_one(ends, reason, note, now))
     }
 
     /// Reports the end of one session (a logout or a kickout by id), and of those a
     /// bound replaced with it.
-    fn ended_one(&self, ends: Ends, reason: EndReason, now: u64) -> bool {
+    fn ended_one(&self, ends: Ends, reason: EndReason, note: Option<&Note>, now: u64) -> bool {
         let Ends {
             mut ended,
             replaced,
         } = ends;
-        self.announce(&ended, reason);
+        self.announce(&ended, reason, note);
         let Some(session) = ended.pop() else {
             return false;
         };
         self.replaced(&replaced, session.session_id, now);
-        tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, "session ended");
+        tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, note = note.map(Note::code), "session ended");
         self.emit(now, || match reason {
             EndReason::LoggedOut => EventKind::LoggedOut {
                 session: session.clone(),
+                note: note.cloned(),
             },
             _ => EventKind::KickedOut {
                 user_id: session.user_id.clone(),
                 sessions: vec![session.clone()],
+                note: note.cloned(),
             },
         });
         true
@@ -630,17 +677,22 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// `kicked_out`, also after the user logged in again. In JWT mode this is one store
     /// write whatever the number of tokens.
     pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
-        self.kick(user_id, None).await
+        self.kick(user_id, None, None).await
     }
 
     /// Ends the user's live sessions on one device; returns how many. An invalid user id
     /// or device name (empty, over 128 bytes, control characters) is
     /// [`Error::InvalidInput`], as at login.
     pub async fn kickout_device(&self, user_id: &str, device: &str) -> Result<usize, Error> {
-        self.kick(user_id, Some(device)).await
+        self.kick(user_id, Some(device), None).await
     }
 
-    async fn kick(&self, user_id: &str, device: Option<&str>) -> Result<usize, Error> {
+    async fn kick(
+        &self,
+        user_id: &str,
+        device: Option<&str>,
+        note: Option<&Note>,
+    ) -> Result<usize, Error> {
         // An empty or control-character name is no user or device: refused, so no store
         // reads it as "every device" or as nothing.
         check_name("user_id", user_id)?;
@@ -657,16 +709,24 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                 user_id,
                 device,
                 EndReason::KickedOut,
+                note,
                 now,
             )
             .await?;
-        self.announce(&ended, EndReason::KickedOut);
-        tracing::info!(user_id, device, kicked = ended.len(), "kickout");
+        self.announce(&ended, EndReason::KickedOut, note);
+        tracing::info!(
+            user_id,
+            device,
+            kicked = ended.len(),
+            note = note.map(Note::code),
+            "kickout"
+        );
         let count = ended.len();
         if count > 0 {
             self.emit(now, || EventKind::KickedOut {
                 user_id: Arc::from(user_id),
                 sessions: ended,
+                note: note.cloned(),
             });
         }
         Ok(count)
@@ -676,21 +736,37 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
     /// ended. A second ban replaces the first. Bans last at most ten years.
     pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
+        self.ban_noted(user_id, duration, None).await
+    }
+
+    async fn ban_noted(
+        &self,
+        user_id: &str,
+        duration: Duration,
+        note: Option<&Note>,
+    ) -> Result<usize, Error> {
         check_name("user_id", user_id)?;
         let now = self.now_ms();
         let until_ms = now.saturating_add(millis(duration).min(MAX_LIFETIME_MS));
         let ended = self
             .inner
             .mode
-            .ban(&self.inner.store, user_id, until_ms, now)
+            .ban(&self.inner.store, user_id, until_ms, note, now)
             .await?;
-        self.announce(&ended, EndReason::Banned);
-        tracing::info!(user_id, until_ms, kicked = ended.len(), "ban");
+        self.announce(&ended, EndReason::Banned, note);
+        tracing::info!(
+            user_id,
+            until_ms,
+            kicked = ended.len(),
+            note = note.map(Note::code),
+            "ban"
+        );
         let count = ended.len();
         self.emit(now, || EventKind::Banned {
             user_id: Arc::from(user_id),
             until_ms,
             sessions: ended,
+            note: note.cloned(),
         });
         Ok(count)
     }
@@ -756,6 +832,50 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                     .map_or(Reason::InvalidToken, |r| r.reason()),
             )),
         }
+    }
+}
+
+/// A handle whose revocations carry a [`Note`]: made by [`Auth::with_note`].
+///
+/// Each method is the handle's method of the same name; the sessions it ends keep the
+/// note in their tombstones.
+#[derive(Debug)]
+pub struct Noted<'a, S, M = SessionMode> {
+    auth: &'a Auth<S, M>,
+    note: Option<Note>,
+}
+
+impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
+    /// [`Auth::kickout`], with the note.
+    pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
+        self.auth.kick(user_id, None, self.note.as_ref()).await
+    }
+
+    /// [`Auth::kickout_device`], with the note.
+    pub async fn kickout_device(&self, user_id: &str, device: &str) -> Result<usize, Error> {
+        self.auth
+            .kick(user_id, Some(device), self.note.as_ref())
+            .await
+    }
+
+    /// [`Auth::kickout_session`], with the note.
+    pub async fn kickout_session(&self, session_id: SessionId) -> Result<bool, Error> {
+        self.auth
+            .end_session(session_id, EndReason::KickedOut, self.note.as_ref())
+            .await
+    }
+
+    /// [`Auth::ban`], with the note.
+    pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
+        self.auth
+            .ban_noted(user_id, duration, self.note.as_ref())
+            .await
+    }
+
+    /// [`Auth::logout_others`], with the note: the other sessions answer
+    /// `invalid_token` with it (say, `signed_out_elsewhere`).
+    pub async fn logout_others(&self, identity: &Identity) -> Result<usize, Error> {
+        self.auth.end_others(identity, self.note.as_ref()).await
     }
 }
 

@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::rejection::Reason;
+use crate::note::Note;
+use crate::rejection::{Reason, Refusal};
 use crate::store::follow::{Follower, Following};
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<SessionId, watch::Sender<Option<Reason>>>>;
+type Shard = Mutex<HashMap<SessionId, watch::Sender<Option<Refusal>>>>;
 
 /// The sessions being watched through one handle.
 pub(crate) struct Watchers {
@@ -46,14 +47,14 @@ impl Watchers {
     }
 
     /// Tells the watchers of these sessions that they ended.
-    pub(crate) fn notify(&self, ended: impl IntoIterator<Item = (SessionId, Reason)>) {
-        for (id, reason) in ended {
+    pub(crate) fn notify(&self, ended: impl IntoIterator<Item = (SessionId, Refusal)>) {
+        for (id, refusal) in ended {
             let shard = self
                 .shard(&id)
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(sender) = shard.get(&id) {
-                sender.send_replace(Some(reason));
+                sender.send_replace(Some(refusal));
             }
         }
     }
@@ -71,7 +72,7 @@ impl Watchers {
             .sum()
     }
 
-    pub(crate) fn subscribe(&self, id: SessionId) -> watch::Receiver<Option<Reason>> {
+    pub(crate) fn subscribe(&self, id: SessionId) -> watch::Receiver<Option<Refusal>> {
         let mut shard = self
             .shard(&id)
             .lock()
@@ -104,8 +105,12 @@ impl Watchers {
 }
 
 impl Follower for Watchers {
-    fn ended(&self, ended: &[(SessionId, EndReason)]) {
-        self.notify(ended.iter().map(|(id, end)| (*id, reason_of(*end))));
+    fn ended(&self, ended: &[(SessionId, EndReason)], note: Option<&Note>) {
+        self.notify(
+            ended
+                .iter()
+                .map(|(id, end)| (*id, Refusal::new(reason_of(*end), note.cloned()))),
+        );
     }
 
     // Messages may have been missed: every watch re-checks the store.

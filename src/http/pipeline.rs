@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::identity::Identity;
 use crate::mode::Mode;
-use crate::rejection::{Reason, Rejection, Responses};
+use crate::rejection::{Reason, Refusal, Rejection, Responses};
 use crate::store::Store;
 use crate::token::TokenSource;
 use crate::token::extract::Carrier;
@@ -35,7 +35,7 @@ pub(crate) enum Start<C> {
     /// The token's store read, under way.
     Check(C),
     /// Refused before any store work.
-    Refuse(Reason),
+    Refuse(Refusal),
 }
 
 /// Put into an anonymous request's extensions: a layer ran and found no token. Lets
@@ -68,19 +68,19 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
                 let now = self.auth.now_ms();
                 match self.auth.prepare(&token, now) {
                     Ok(token) => Start::Check(self.auth.check(token, now)),
-                    Err(reason) => Start::Refuse(reason),
+                    Err(reason) => Start::Refuse(reason.into()),
                 }
             }
             Ok(None) if self.optional => Start::Anonymous,
-            Ok(None) => Start::Refuse(Reason::MissingToken),
-            Err(reason) => Start::Refuse(reason),
+            Ok(None) => Start::Refuse(Reason::MissingToken.into()),
+            Err(reason) => Start::Refuse(reason.into()),
         }
     }
 
     /// The rejection of a refused request, in the handle's realm.
-    pub(crate) fn refuse(&self, reason: Reason) -> Rejection {
-        tracing::debug!(%reason, "request refused");
-        self.auth.refused(reason, self.auth.now_ms())
+    pub(crate) fn refuse(&self, refusal: Refusal) -> Rejection {
+        tracing::debug!(%refusal, "request refused");
+        self.auth.refused(refusal, self.auth.now_ms())
     }
 
     /// The marker of an anonymous request.

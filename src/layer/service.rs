@@ -14,7 +14,7 @@ use super::on_rejection::{JsonRejection, OnRejection};
 use crate::auth::Auth;
 use crate::http::{Pipeline, Start, request_span};
 use crate::mode::{Mode, SessionMode};
-use crate::rejection::Reason;
+use crate::rejection::Refusal;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::HttpParts;
@@ -190,12 +190,12 @@ where
     S: Store,
     M: Mode<S>,
 {
-    fn reject<ReqB, ResB>(&self, reason: Reason) -> ResponseFuture<Svc, ReqB, S, M, R>
+    fn reject<ReqB, ResB>(&self, refusal: Refusal) -> ResponseFuture<Svc, ReqB, S, M, R>
     where
         Svc: Service<Request<ReqB>, Response = Response<ResB>>,
         R: OnRejection<ResB>,
     {
-        let rejection = self.layer.pipeline.refuse(reason);
+        let rejection = self.layer.pipeline.refuse(refusal);
         ResponseFuture::respond(self.layer.on_rejection.on_rejection(rejection))
     }
 }

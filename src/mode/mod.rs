@@ -35,8 +35,9 @@ mod sealed {
 
     use crate::error::Error;
     use crate::identity::Identity;
+    use crate::note::Note;
     use crate::policy::LoginRule;
-    use crate::rejection::Reason;
+    use crate::rejection::{Reason, Refusal};
     use crate::store::{
         Admission, EndReason, Ends, SessionEntry, SessionInfo, SessionMeta, StoreError,
     };
@@ -73,7 +74,7 @@ mod sealed {
 
         /// The store read of a token, then the verdict. `Unpin`, so the layer polls it
         /// in place and holds it inline.
-        type Check: Future<Output = Result<Identity, Reason>> + Send + Unpin + 'static;
+        type Check: Future<Output = Result<Identity, Refusal>> + Send + Unpin + 'static;
 
         /// Parses (and verifies) a token; refuses what cannot be ours without the store.
         fn prepare(&self, token: &str, now_ms: u64) -> Result<Self::Token, Reason>;
@@ -104,6 +105,7 @@ mod sealed {
             store: &S,
             id: SessionId,
             reason: EndReason,
+            note: Option<&Note>,
             now_ms: u64,
         ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
@@ -113,6 +115,7 @@ mod sealed {
             user_id: &str,
             device: Option<&str>,
             reason: EndReason,
+            note: Option<&Note>,
             now_ms: u64,
         ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
@@ -123,6 +126,7 @@ mod sealed {
             user_id: &str,
             id: SessionId,
             reason: EndReason,
+            note: Option<&Note>,
             now_ms: u64,
         ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
@@ -133,6 +137,7 @@ mod sealed {
             user_id: &str,
             keep: SessionId,
             reason: EndReason,
+            note: Option<&Note>,
             now_ms: u64,
         ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
@@ -141,6 +146,7 @@ mod sealed {
             store: &S,
             user_id: &str,
             until_ms: u64,
+            note: Option<&Note>,
             now_ms: u64,
         ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 

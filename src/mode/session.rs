@@ -8,8 +8,9 @@ use std::task::{Context, Poll, ready};
 use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
+use crate::note::Note;
 use crate::policy::OwnIdle;
-use crate::rejection::Reason;
+use crate::rejection::{Reason, Refusal};
 use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
     Admission, EndReason, Ends, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
@@ -129,7 +130,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         };
         let target = Target::Token(&key);
         Ok(store
-            .end(target, EndReason::LoggedOut, now_ms)
+            .end(target, EndReason::LoggedOut, None, now_ms)
             .await?
             .into())
     }
@@ -139,9 +140,13 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store: &S,
         id: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        Ok(store.end(Target::Session(id), reason, now_ms).await?.into())
+        Ok(store
+            .end(Target::Session(id), reason, note, now_ms)
+            .await?
+            .into())
     }
 
     async fn end_user(
@@ -150,10 +155,11 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         user_id: &str,
         device: Option<&str>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let target = Target::User { user_id, device };
-        Ok(store.end(target, reason, now_ms).await?.into())
+        Ok(store.end(target, reason, note, now_ms).await?.into())
     }
 
     async fn end_own(
@@ -162,13 +168,14 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         user_id: &str,
         session_id: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let target = Target::SessionOf {
             user_id,
             session_id,
         };
-        Ok(store.end(target, reason, now_ms).await?.into())
+        Ok(store.end(target, reason, note, now_ms).await?.into())
     }
 
     async fn end_others(
@@ -177,10 +184,11 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         user_id: &str,
         keep: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let target = Target::Others { user_id, keep };
-        Ok(store.end(target, reason, now_ms).await?.into())
+        Ok(store.end(target, reason, note, now_ms).await?.into())
     }
 
     async fn ban(
@@ -188,9 +196,10 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store: &S,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        store.ban(user_id, until_ms, now_ms).await
+        store.ban(user_id, until_ms, note, now_ms).await
     }
 
     async fn sessions(
@@ -250,31 +259,33 @@ impl<L> Future for SessionCheck<L>
 where
     L: Future<Output = Result<Option<SessionRecord>, StoreError>> + Unpin,
 {
-    type Output = Result<Identity, Reason>;
+    type Output = Result<Identity, Refusal>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let verdict = match ready!(Pin::new(&mut this.lookup).poll(cx)) {
             Ok(record) => verdict(record, this.now_ms)
                 .map(|identity| identity.checked_by(Checked::Key(this.key))),
-            Err(error) => Err(unavailable(&error)),
+            Err(error) => Err(unavailable(&error).into()),
         };
         Poll::Ready(verdict)
     }
 }
 
 /// What a record (or its absence) means for a request at `now`.
-fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Reason> {
+fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Refusal> {
     let Some(record) = record else {
-        return Err(Reason::InvalidToken);
+        return Err(Reason::InvalidToken.into());
     };
     if now >= record.info.expires_at_ms {
         // Past its lifetime a tombstone's cause no longer matters: it would be over anyway.
-        return Err(Reason::TokenExpired);
+        return Err(Reason::TokenExpired.into());
     }
     match record.ended {
-        Some(ended) => Err(ended.reason.rejection(record.ban_until_ms.is_some())),
-        None if record.idle_deadline_ms.is_some_and(|d| now >= d) => Err(Reason::TokenExpired),
+        Some(ended) => Err(ended.refusal(record.ban_until_ms.is_some())),
+        None if record.idle_deadline_ms.is_some_and(|d| now >= d) => {
+            Err(Reason::TokenExpired.into())
+        }
         None => Ok(Identity::new(record.info)),
     }
 }

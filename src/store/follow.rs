@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use tokio::sync::broadcast::{self, Receiver, error::RecvError};
 
 use super::{EndReason, Revoked};
+use crate::note::Note;
 use crate::token::SessionId;
 
 /// What a follower does with the feed's messages.
 pub(crate) trait Follower: Send + Sync + 'static {
-    /// These sessions ended.
-    fn ended(&self, ended: &[(SessionId, EndReason)]);
+    /// These sessions ended, with the note of what ended them.
+    fn ended(&self, ended: &[(SessionId, EndReason)], note: Option<&Note>);
     /// Messages may have been missed (a lost connection, a lagging receiver).
     fn resync(&self);
     /// Sessions of users with this slot tag may have ended unlisted (a JWT generation
@@ -66,7 +67,7 @@ async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<R
             return;
         };
         match message {
-            Ok(Revoked::Sessions(ended)) => follower.ended(&ended),
+            Ok(Revoked::Sessions(ended, note)) => follower.ended(&ended, note.as_ref()),
             Ok(Revoked::Bumped(tag)) => follower.bumped(tag),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
             Err(RecvError::Closed) => {

@@ -26,11 +26,12 @@ use super::limits::{
 use super::{
     Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta, Store, StoreError,
 };
+use crate::note::Note;
 use crate::policy::{Limit, LoginRule, Overflow};
 use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bump {
     /// Why.
     pub reason: EndReason,
@@ -38,6 +39,8 @@ pub struct Bump {
     pub at_ms: u64,
     /// Until when a token it ended could still be presented (its latest expiry).
     pub until_ms: u64,
+    /// The note the revocation was given, if any.
+    pub note: Option<Note>,
 }
 
 /// The generation of one device of a user.
@@ -181,21 +184,22 @@ impl JwtState {
     /// Why the token ended, if it did: the earliest of a revocation of the token, a bump
     /// of the user generation past it, and a bump of its device generation past it.
     pub fn ended(&self, token: JwtToken<'_>) -> Option<Ended> {
-        let first_bump = |bumps: &BTreeMap<u64, Bump>, from: u64| {
+        let first_bump = |bumps: &'_ BTreeMap<u64, Bump>, from: u64| {
             bumps
                 .range(from..)
                 .next()
-                .map(|(_, b)| *b)
+                .map(|(_, b)| b.clone())
                 // A bump is kept until every token it ended expired: none left to name it.
                 .unwrap_or(Bump {
                     reason: EndReason::KickedOut,
                     at_ms: 0,
                     until_ms: 0,
+                    note: None,
                 })
         };
         let mut candidates = Vec::with_capacity(3);
         if let Some(b) = self.revoked.get(token.jti) {
-            candidates.push(*b);
+            candidates.push(b.clone());
         }
         if token.user_gen < self.generation {
             candidates.push(first_bump(&self.bumps, token.user_gen));
@@ -211,6 +215,7 @@ impl JwtState {
             .map(|b| Ended {
                 reason: b.reason,
                 at_ms: b.at_ms,
+                note: b.note,
             })
     }
 
@@ -250,11 +255,12 @@ impl JwtState {
         self.max_exp_ms.saturating_add(PRUNE_GRACE_MS)
     }
 
-    fn bump_user(&mut self, reason: EndReason, now_ms: u64) {
+    fn bump_user(&mut self, reason: EndReason, note: Option<&Note>, now_ms: u64) {
         let bump = Bump {
             reason,
             at_ms: now_ms,
             until_ms: self.max_exp_ms,
+            note: note.cloned(),
         };
         push_bump(&mut self.bumps, self.generation, bump);
         self.generation += 1;
@@ -266,6 +272,7 @@ impl JwtState {
         &mut self,
         device: &str,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Vec<(String, JwtEntry)> {
         let until_ms = self.max_exp_ms;
@@ -274,6 +281,7 @@ impl JwtState {
             reason,
             at_ms: now_ms,
             until_ms,
+            note: note.cloned(),
         };
         push_bump(&mut d.bumps, d.generation, bump);
         d.generation += 1;
@@ -282,7 +290,7 @@ impl JwtState {
         }
         // Every token older than the user bump is ended by it, so no device generation
         // is needed any more: they may all restart.
-        self.bump_user(EndReason::Replaced, now_ms);
+        self.bump_user(EndReason::Replaced, None, now_ms);
         self.devices.clear();
         std::mem::take(&mut self.index).into_iter().collect()
     }
@@ -290,11 +298,12 @@ impl JwtState {
     /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces every live token,
     /// and those are returned (they answer `replaced`).
     fn revoke(&mut self, jti: &str, bump: Bump) -> Vec<(String, JwtEntry)> {
+        let at_ms = bump.at_ms;
         self.revoked.insert(jti.to_owned(), bump);
         if self.revoked.len() <= MAX_REVOKED {
             return Vec::new();
         }
-        self.bump_user(EndReason::Replaced, bump.at_ms);
+        self.bump_user(EndReason::Replaced, None, at_ms);
         self.revoked.clear();
         std::mem::take(&mut self.index).into_iter().collect()
     }
@@ -357,10 +366,11 @@ impl JwtState {
                         // The bump also ends the device's tokens in their leeway: they
                         // leave the index too (unreported: over for this clock).
                         self.index.retain(|_, e| e.device != entry.device);
-                        let overflow = self.bump_device(&entry.device, EndReason::Replaced, now_ms);
+                        let overflow =
+                            self.bump_device(&entry.device, EndReason::Replaced, None, now_ms);
                         replaced.extend(overflow);
                     } else {
-                        self.bump_user(EndReason::Replaced, now_ms);
+                        self.bump_user(EndReason::Replaced, None, now_ms);
                         // The scope is every live token here (one per user): what else
                         // the index holds is in its leeway, and ended by the bump too.
                         self.index.retain(|_, e| e.expires_at_ms > now_ms);
@@ -372,6 +382,7 @@ impl JwtState {
                                 reason: EndReason::Replaced,
                                 at_ms: now_ms,
                                 until_ms: e.expires_at_ms,
+                                note: None,
                             };
                             pending.push((j.clone(), bump));
                         }
@@ -389,7 +400,7 @@ impl JwtState {
             }
         }
         if self.index.len() >= MAX_LIVE_TOKENS {
-            self.bump_user(EndReason::Replaced, now_ms);
+            self.bump_user(EndReason::Replaced, None, now_ms);
             replaced.extend(std::mem::take(&mut self.index));
         }
         let device_gen = self.devices.get(&*entry.device).map_or(0, |d| d.generation);
@@ -416,6 +427,7 @@ impl JwtState {
         &mut self,
         device: Option<&str>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> (Tokens, Tokens) {
         self.prune(now_ms);
@@ -435,10 +447,10 @@ impl JwtState {
         ended.retain(|(_, e)| e.expires_at_ms > now_ms);
         let replaced = match device {
             None => {
-                self.bump_user(reason, now_ms);
+                self.bump_user(reason, note, now_ms);
                 Vec::new()
             }
-            Some(d) => self.bump_device(d, reason, now_ms),
+            Some(d) => self.bump_device(d, reason, note, now_ms),
         };
         (ended, replaced)
     }
@@ -446,7 +458,13 @@ impl JwtState {
     /// Revokes every listed token but `keep`, one by one (a generation bump would end
     /// `keep` too); returns those that were live, and those a blacklist overflow replaced
     /// (see [`MAX_REVOKED`]).
-    pub fn end_others(&mut self, keep: &str, reason: EndReason, now_ms: u64) -> (Tokens, Tokens) {
+    pub fn end_others(
+        &mut self,
+        keep: &str,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> (Tokens, Tokens) {
         self.prune(now_ms);
         let others: Vec<String> = self
             .oldest_first(|_| true)
@@ -456,7 +474,7 @@ impl JwtState {
             .collect();
         let (mut ended, mut replaced) = (Vec::new(), Vec::new());
         for jti in others {
-            if let Some((entry, overflow)) = self.end_token(&jti, reason, now_ms) {
+            if let Some((entry, overflow)) = self.end_token(&jti, reason, note, now_ms) {
                 // Over by this clock (kept for verifiers' leeway): revoked, not counted.
                 if entry.expires_at_ms > now_ms {
                     ended.push((jti, entry));
@@ -473,6 +491,7 @@ impl JwtState {
         &mut self,
         jti: &str,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Option<(JwtEntry, Vec<(String, JwtEntry)>)> {
         self.prune(now_ms);
@@ -481,6 +500,7 @@ impl JwtState {
             reason,
             at_ms: now_ms,
             until_ms: entry.expires_at_ms,
+            note: note.cloned(),
         };
         let overflow = self.revoke(jti, bump);
         Some((entry, overflow))
@@ -545,7 +565,7 @@ pub enum JwtTarget<'a> {
 }
 
 /// What JWT-mode validation learns from the store about one token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JwtStatus {
     /// Whether the store knows the user's state. A validly signed, unexpired token
     /// always has one; none means the store lost its data, and the token is refused.
@@ -583,12 +603,14 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Admission<JwtGrant>, StoreError>> + Send;
 
-    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]);
-    /// returns the tokens that were live, and those a blacklist overflow replaced.
+    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]),
+    /// kept with `note`; returns the tokens that were live, and those a blacklist
+    /// overflow replaced.
     fn jwt_end(
         &self,
         target: JwtTarget<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
@@ -598,6 +620,7 @@ pub trait JwtStore: Store {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
@@ -699,7 +722,7 @@ mod tests {
         for device in ["a", "b", "c"] {
             h.login(device, LoginRule::unlimited());
         }
-        let (ended, _) = h.state.end_user(None, EndReason::KickedOut, h.now);
+        let (ended, _) = h.state.end_user(None, EndReason::KickedOut, None, h.now);
         assert_eq!(ended.len(), 3);
         assert_eq!(h.state.bumps.len(), 1);
         // The same millisecond: generations, not times, tell old from new.
@@ -717,7 +740,7 @@ mod tests {
             let jti = h.issued[i + 1].jti.clone();
             let (_, overflow) = h
                 .state
-                .end_token(&jti, EndReason::LoggedOut, h.now)
+                .end_token(&jti, EndReason::LoggedOut, None, h.now)
                 .unwrap();
             assert!(overflow.is_empty());
         }
@@ -727,7 +750,7 @@ mod tests {
         let jti = h.issued[n].jti.clone();
         let (_, overflow) = h
             .state
-            .end_token(&jti, EndReason::LoggedOut, h.now)
+            .end_token(&jti, EndReason::LoggedOut, None, h.now)
             .unwrap();
         assert_eq!(overflow.len(), 1, "the one live token left");
         assert_eq!(overflow[0].0, h.issued[0].jti);
@@ -770,7 +793,7 @@ mod tests {
     fn prune_forgets_what_no_token_can_need() {
         let mut h = Harness::default();
         h.login("web", LoginRule::unlimited());
-        h.state.end_user(None, EndReason::KickedOut, h.now);
+        h.state.end_user(None, EndReason::KickedOut, None, h.now);
         h.now += TTL + PRUNE_GRACE_MS - 1;
         h.state.prune(h.now);
         assert!(
@@ -883,7 +906,7 @@ mod tests {
                         }
                     }
                     Op::Kickout => {
-                        let n = h.state.end_user(None, EndReason::KickedOut, now).0.len();
+                        let n = h.state.end_user(None, EndReason::KickedOut, None, now).0.len();
                         let live = model.iter().filter(|t| t.live(now)).count();
                         prop_assert_eq!(n, live);
                         // One bump, listed tokens or not: it covers every older token.
@@ -892,14 +915,14 @@ mod tests {
                         }
                     }
                     Op::KickoutDevice(d) => {
-                        h.state.end_user(Some(DEVICES[d]), EndReason::KickedOut, now);
+                        h.state.end_user(Some(DEVICES[d]), EndReason::KickedOut, None, now);
                         for t in model.iter_mut().filter(|t| t.device == d) {
                             t.end(now, EndReason::KickedOut);
                         }
                     }
                     Op::Logout(i) => {
                         if let Some(t) = h.issued.get(i).cloned() {
-                            let ended = h.state.end_token(&t.jti, EndReason::LoggedOut, now);
+                            let ended = h.state.end_token(&t.jti, EndReason::LoggedOut, None, now);
                             prop_assert_eq!(ended.is_some(), model[i].revocable(now));
                             if ended.is_some() {
                                 model[i].end(now, EndReason::LoggedOut);

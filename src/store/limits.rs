@@ -42,6 +42,13 @@ pub const MAX_FIELDS: usize = 8;
 /// Longest application field value, in bytes (keys are names: [`MAX_NAME_LEN`]).
 pub const MAX_FIELD_LEN: usize = 256;
 
+/// Longest code of a revocation's [`Note`](crate::Note), in characters.
+pub const MAX_NOTE_CODE_LEN: usize = 64;
+
+/// Longest message of a revocation's [`Note`](crate::Note), in bytes. Notes ride in
+/// JWT mode's revocation state, which every request reads: they stay short.
+pub const MAX_NOTE_MESSAGE_LEN: usize = 128;
+
 /// A lifetime or idle timeout, in milliseconds within [`MIN_LIFETIME_MS`] and
 /// [`MAX_LIFETIME_MS`].
 pub(crate) fn lifetime_ms(d: std::time::Duration) -> u64 {

@@ -19,6 +19,7 @@ use super::{
     Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionEntry, SessionInfo,
     SessionMeta, SessionRecord, SessionStore, Store, StoreError, Target, Touch,
 };
+use crate::note::Note;
 use crate::policy::Overflow;
 use crate::token::{SessionId, SessionKey, user_tag};
 use tokio::sync::broadcast;
@@ -195,7 +196,7 @@ impl MemoryStore {
         if entry.digest != *key.digest() || entry.purge_at() <= now_ms {
             return None;
         }
-        let ban_until = match entry.ended {
+        let ban_until = match &entry.ended {
             Some(Ended {
                 reason: EndReason::Banned,
                 ..
@@ -221,18 +222,16 @@ impl MemoryStore {
     }
 
     /// Tells the revocation feed, if anyone listens.
-    fn publish(&self, ended: impl IntoIterator<Item = SessionId>, reason: EndReason) {
-        if self.inner.feed.receiver_count() > 0 {
+    fn publish(&self, ended: &[SessionInfo], reason: EndReason, note: Option<&Note>) {
+        if self.inner.feed.receiver_count() > 0 && !ended.is_empty() {
             let list: Arc<[(SessionId, EndReason)]> =
-                ended.into_iter().map(|id| (id, reason)).collect();
-            if !list.is_empty() {
-                let _ = self.inner.feed.send(Revoked::Sessions(list));
-            }
+                ended.iter().map(|s| (s.session_id, reason)).collect();
+            let _ = self.inner.feed.send(Revoked::Sessions(list, note.cloned()));
         }
     }
 
     fn publish_infos(&self, ended: &[SessionInfo], reason: EndReason) {
-        self.publish(ended.iter().map(|s| s.session_id), reason);
+        self.publish(ended, reason, None);
     }
 
     /// Announces a JWT generation bump of a user with slot tag `tag`.
@@ -284,7 +283,7 @@ impl Entry {
         SessionRecord {
             info: self.info.clone(),
             idle_deadline_ms: self.idle_deadline(),
-            ended: self.ended,
+            ended: self.ended.clone(),
             ban_until_ms,
             last_seen_ms: self.last_seen.load(Ordering::Acquire),
             lifetime_ms: self.lifetime_ms,
@@ -310,10 +309,11 @@ impl Entry {
         )
     }
 
-    fn end(&mut self, reason: EndReason, now_ms: u64) -> SessionInfo {
+    fn end(&mut self, reason: EndReason, note: Option<&Note>, now_ms: u64) -> SessionInfo {
         self.ended = Some(Ended {
             reason,
             at_ms: now_ms,
+            note: note.cloned(),
         });
         self.info.clone()
     }
@@ -394,6 +394,7 @@ impl Shard {
         &mut self,
         user_id: &str,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
         select: impl Fn(&SessionId, &Entry) -> bool,
     ) -> Vec<SessionInfo> {
@@ -409,7 +410,7 @@ impl Shard {
                 // Ended whatever this clock says (a slower one may still serve it);
                 // counted only if live by this one.
                 let live = entry.is_live(now_ms);
-                let info = entry.end(reason, now_ms);
+                let info = entry.end(reason, note, now_ms);
                 if live {
                     ended.push(info);
                 }
@@ -438,7 +439,7 @@ impl Shard {
                 return true;
             }
             if let Some(entry) = self.sessions.get_mut(id).filter(|e| e.ended.is_none()) {
-                ended.push(entry.end(reason, now_ms));
+                ended.push(entry.end(reason, None, now_ms));
             }
             false
         });
@@ -452,7 +453,7 @@ impl Shard {
             return Admission::Banned { until_ms };
         }
         // Prune the index of sessions that are over (selects none).
-        self.end_sessions(&user_id, EndReason::Replaced, now_ms, |_, _| false);
+        self.end_sessions(&user_id, EndReason::Replaced, None, now_ms, |_, _| false);
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
@@ -482,9 +483,10 @@ impl Shard {
                 }
                 in_scope.sort_unstable();
                 in_scope.truncate(in_scope.len() + 1 - max);
-                replaced = self.end_sessions(&user_id, EndReason::Replaced, now_ms, |id, _| {
-                    in_scope.iter().any(|(_, _, old)| old == id)
-                });
+                replaced =
+                    self.end_sessions(&user_id, EndReason::Replaced, None, now_ms, |id, _| {
+                        in_scope.iter().any(|(_, _, old)| old == id)
+                    });
             }
         }
         // Whatever the rule, a user's index holds at most MAX_LIVE_TOKENS sessions: the
@@ -617,6 +619,7 @@ impl SessionStore for MemoryStore {
         &self,
         target: Target<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let (tag, id, digest, owner) = match target {
@@ -628,18 +631,18 @@ impl SessionStore for MemoryStore {
             } => (session_id.tag(), session_id, None, Some(user_id)),
             Target::User { user_id, device } => {
                 let ended = self.write(user_tag(user_id), now_ms, |shard| {
-                    shard.end_sessions(user_id, reason, now_ms, |_, e| {
+                    shard.end_sessions(user_id, reason, note, now_ms, |_, e| {
                         device.is_none_or(|d| *e.info.device == *d)
                     })
                 });
-                self.publish_infos(&ended, reason);
+                self.publish(&ended, reason, note);
                 return Ok(ended);
             }
             Target::Others { user_id, keep } => {
                 let ended = self.write(user_tag(user_id), now_ms, |shard| {
-                    shard.end_sessions(user_id, reason, now_ms, |id, _| *id != keep)
+                    shard.end_sessions(user_id, reason, note, now_ms, |id, _| *id != keep)
                 });
-                self.publish_infos(&ended, reason);
+                self.publish(&ended, reason, note);
                 return Ok(ended);
             }
         };
@@ -650,11 +653,11 @@ impl SessionStore for MemoryStore {
             if owner.is_some_and(|o| *o != *user) {
                 return Vec::new();
             }
-            shard.end_sessions(&user, reason, now_ms, |other, e| {
+            shard.end_sessions(&user, reason, note, now_ms, |other, e| {
                 *other == id && digest.is_none_or(|d| d == e.digest)
             })
         });
-        self.publish_infos(&ended, reason);
+        self.publish(&ended, reason, note);
         Ok(ended)
     }
 
@@ -662,14 +665,15 @@ impl SessionStore for MemoryStore {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let ended = self.write(user_tag(user_id), now_ms, |shard| {
-            let ended = shard.end_sessions(user_id, EndReason::Banned, now_ms, |_, _| true);
+            let ended = shard.end_sessions(user_id, EndReason::Banned, note, now_ms, |_, _| true);
             shard.set_ban(user_id, until_ms);
             ended
         });
-        self.publish_infos(&ended, EndReason::Banned);
+        self.publish(&ended, EndReason::Banned, note);
         Ok(ended)
     }
 
@@ -739,7 +743,7 @@ impl JwtStore for MemoryStore {
             None => JwtStatus::default(),
             Some(state) => {
                 let ended = state.ended(token);
-                let ban_until_ms = match ended {
+                let ban_until_ms = match &ended {
                     Some(Ended {
                         reason: EndReason::Banned,
                         ..
@@ -788,6 +792,7 @@ impl JwtStore for MemoryStore {
         &self,
         target: JwtTarget<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let tag = match target {
@@ -802,14 +807,14 @@ impl JwtStore for MemoryStore {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
                         return Ends::default();
                     };
-                    let (ended, replaced) = state.end_user(device, reason, now_ms);
+                    let (ended, replaced) = state.end_user(device, reason, note, now_ms);
                     (user_id.to_owned(), ended, replaced)
                 }
                 JwtTarget::Others { user_id, keep } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
                         return Ends::default();
                     };
-                    let (ended, replaced) = state.end_others(&keep.jti(), reason, now_ms);
+                    let (ended, replaced) = state.end_others(&keep.jti(), reason, note, now_ms);
                     (user_id.to_owned(), ended, replaced)
                 }
                 JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
@@ -832,7 +837,7 @@ impl JwtStore for MemoryStore {
                     else {
                         return Ends::default();
                     };
-                    match state.end_token(&jti, reason, now_ms) {
+                    match state.end_token(&jti, reason, note, now_ms) {
                         Some((entry, overflow)) => (user.to_string(), vec![(jti, entry)], overflow),
                         None => (user.to_string(), Vec::new(), Vec::new()),
                     }
@@ -843,7 +848,7 @@ impl JwtStore for MemoryStore {
                 replaced: shard.jwt_infos(&user, tag, &replaced),
             }
         });
-        self.publish_infos(&ends.ended, reason);
+        self.publish(&ends.ended, reason, note);
         self.publish_infos(&ends.replaced, EndReason::Replaced);
         if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
             self.publish_bump(tag);
@@ -855,6 +860,7 @@ impl JwtStore for MemoryStore {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = user_tag(user_id);
@@ -862,12 +868,12 @@ impl JwtStore for MemoryStore {
             let ended = shard
                 .jwt
                 .get_mut(user_id)
-                .map(|state| state.end_user(None, EndReason::Banned, now_ms).0)
+                .map(|state| state.end_user(None, EndReason::Banned, note, now_ms).0)
                 .unwrap_or_default();
             shard.set_ban(user_id, until_ms);
             shard.jwt_infos(user_id, tag, &ended)
         });
-        self.publish_infos(&ended, EndReason::Banned);
+        self.publish(&ended, EndReason::Banned, note);
         self.publish_bump(tag);
         Ok(ended)
     }

@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::clock::system_time;
+use crate::note::Note;
 use crate::token::SessionId;
 
 /// A session as listed to operators: whose, which device, when.
@@ -161,12 +162,21 @@ impl EndReason {
 }
 
 /// A tombstone: how and when a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ended {
     /// Why.
     pub reason: EndReason,
     /// When, Unix milliseconds.
     pub at_ms: u64,
+    /// The note the revocation was given, if any.
+    pub note: Option<Note>,
+}
+
+impl Ended {
+    /// What a token of this session is told; `ban_stands` as in [`EndReason::rejection`].
+    pub fn refusal(self, ban_stands: bool) -> crate::rejection::Refusal {
+        crate::rejection::Refusal::new(self.reason.rejection(ban_stands), self.note)
+    }
 }
 
 /// What a login did, in either mode: admitted (with what the mode's store grants), or
@@ -207,8 +217,9 @@ impl From<Vec<SessionInfo>> for Ends {
 /// What a store's revocation feed says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Revoked {
-    /// These sessions ended (through any handle, on any instance sharing the store).
-    Sessions(Arc<[(SessionId, EndReason)]>),
+    /// These sessions ended (through any handle, on any instance sharing the store),
+    /// with the note of the operation that ended them.
+    Sessions(Arc<[(SessionId, EndReason)]>, Option<Note>),
     /// JWT mode: a generation of a user whose slot tag is this moved, ending every
     /// older token of the user (or of a device), listed above or not: a token that the
     /// writer's clock called over may still be live by another instance's. Caches of

@@ -20,6 +20,7 @@ use super::{
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
 use crate::cache::Bounded;
 use crate::clock::millis;
+use crate::note::Note;
 use crate::token::{SessionId, SessionKey};
 
 /// How many sessions a near cache keeps at most.
@@ -134,7 +135,7 @@ impl Shared {
 }
 
 impl Follower for Shared {
-    fn ended(&self, ended: &[(SessionId, EndReason)]) {
+    fn ended(&self, ended: &[(SessionId, EndReason)], _note: Option<&Note>) {
         self.forget(ended.iter().map(|(id, _)| *id));
     }
 
@@ -341,12 +342,13 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         &self,
         target: Target<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         if let Target::Token(key) = target {
             self.shared.forget([key.session_id()]);
         }
-        let ended = self.inner.end(target, reason, now_ms).await?;
+        let ended = self.inner.end(target, reason, note, now_ms).await?;
         self.forget_infos(&ended);
         Ok(ended)
     }
@@ -355,9 +357,10 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.ban(user_id, until_ms, now_ms).await?;
+        let ended = self.inner.ban(user_id, until_ms, note, now_ms).await?;
         self.forget_infos(&ended);
         Ok(ended)
     }
@@ -395,7 +398,7 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
                 Cached::Session(..) => None,
             },
             |status, _| match status {
-                Ok(s) if s.known && s.ended.is_none() => Some(Cached::Jwt(*s)),
+                Ok(s) if s.known && s.ended.is_none() => Some(Cached::Jwt(s.clone())),
                 _ => None,
             },
             || self.inner.jwt_check(token, now_ms),
@@ -422,9 +425,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         &self,
         target: JwtTarget<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        let ends = self.inner.jwt_end(target, reason, now_ms).await?;
+        let ends = self.inner.jwt_end(target, reason, note, now_ms).await?;
         match target {
             // A generation bump ends every older token of the user (or device), also
             // ones its index no longer lists (pruned by another instance's clock).
@@ -452,9 +456,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.jwt_ban(user_id, until_ms, now_ms).await?;
+        let ended = self.inner.jwt_ban(user_id, until_ms, note, now_ms).await?;
         // One generation bump: see jwt_end.
         self.shared.forget_tag(crate::token::user_tag(user_id));
         Ok(ended)

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
+use crate::note::Note;
 use crate::policy::LoginRule;
 use crate::token::SessionKey;
 
@@ -184,7 +185,7 @@ pub struct Renewal<'a> {
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use kickout::store::session::*;
 /// use kickout::store::*;
-/// use kickout::{Auth, SessionKey};
+/// use kickout::{Auth, Note, SessionKey};
 ///
 /// #[derive(Clone, Default)]
 /// struct Counting {
@@ -211,11 +212,11 @@ pub struct Renewal<'a> {
 ///     async fn create(&self, s: NewSession, now: u64) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
 ///         self.inner.create(s, now).await
 ///     }
-///     async fn end(&self, t: Target<'_>, r: EndReason, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-///         self.inner.end(t, r, now).await
+///     async fn end(&self, t: Target<'_>, r: EndReason, n: Option<&Note>, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         self.inner.end(t, r, n, now).await
 ///     }
-///     async fn ban(&self, user: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-///         self.inner.ban(user, until, now).await
+///     async fn ban(&self, user: &str, until: u64, n: Option<&Note>, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         self.inner.ban(user, until, n, now).await
 ///     }
 ///     async fn sessions(&self, user: &str, now: u64) -> Result<Vec<SessionEntry>, StoreError> {
 ///         self.inner.sessions(user, now).await
@@ -268,21 +269,24 @@ pub trait SessionStore: Store {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup;
 
     /// Ends the sessions of `target` that are live at `now_ms`, leaving tombstones with
-    /// `reason`; returns the sessions it ended (none if nothing was live).
+    /// `reason` and `note`; returns the sessions it ended (none if nothing was live).
     fn end(
         &self,
         target: Target<'_>,
         reason: super::EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
     /// Bans a user until `until_ms` (replacing any earlier ban) and ends every live
     /// session with [`EndReason::Banned`](super::EndReason); returns the sessions it
-    /// ended. [`Store::unban`] and [`Store::banned_until`] read the same ban.
+    /// ended, their tombstones kept with `note`. [`Store::unban`] and
+    /// [`Store::banned_until`] read the same ban.
     fn ban(
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 

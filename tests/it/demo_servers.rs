@@ -160,24 +160,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -492,6 +492,77 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
         s.me(&fresh).await.0,
         401,
         "a banned token stays refused after unban"
+    );
+}
+
+async fn admin_notes(s: &Server) {
+    use reqwest::Method;
+    let web = s.token("31001", "web").await;
+    let phone = s.token("31001", "phone").await;
+    let tv = s.token("31001", "tv").await;
+    let banned = s.token("31002", "web").await;
+    // A bad note, or a bad body, is refused and ends nothing.
+    for (path, body) in [
+        ("/admin/kickout/31001", json!({"note": "Bad Note"})),
+        ("/admin/kickout/31001/web", json!({"note": ""})),
+        ("/admin/kickout/31001", json!({"note": "x".repeat(65)})),
+        ("/admin/kickout/31001", json!({"note": 5})),
+        ("/admin/ban/31002", json!({"seconds": 60, "note": "a b"})),
+    ] {
+        let (status, answer) = s.admin(Method::POST, path, Some(body.clone())).await;
+        assert!(status == 400 || status == 422, "{path} {body} -> {status}");
+        assert_eq!(answer["error"], "invalid_request", "{answer}");
+    }
+    let res = s
+        .http
+        .post(format!("{}/admin/kickout/31001", s.base))
+        .header("x-admin-key", "k3y")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(s.me(&web).await.0, 200, "nothing ended");
+    assert_eq!(s.me(&banned).await.0, 200, "nothing ended");
+
+    let note = json!({"note": "password_changed"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/kickout/31001/web", Some(note))
+            .await
+            .1,
+        json!({"kicked": 1})
+    );
+    let body = s.me(&web).await.1;
+    assert_eq!(
+        (&body["error"], &body["note"]),
+        (&json!("kicked_out"), &json!("password_changed"))
+    );
+    let (_, me) = s.me(&phone).await;
+    let id = me["session_id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/kickout-session/{id}");
+    let lost = json!({"note": "lost_phone"});
+    assert_eq!(
+        s.admin(Method::POST, &path, Some(lost)).await.1,
+        json!({"kicked": 1})
+    );
+    assert_eq!(s.me(&phone).await.1["note"], "lost_phone");
+    // Without a body, no note.
+    assert_eq!(
+        s.admin(Method::POST, "/admin/kickout/31001", None).await.1,
+        json!({"kicked": 1})
+    );
+    let body = s.me(&tv).await.1;
+    assert_eq!(body["error"], "kicked_out");
+    assert!(body.get("note").is_none(), "{body}");
+    let ban = json!({"seconds": 60, "note": "fraud"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/ban/31002", Some(ban)).await.1,
+        json!({"kicked": 1})
+    );
+    let body = s.me(&banned).await.1;
+    assert_eq!(
+        (&body["error"], &body["note"]),
+        (&json!("banned"), &json!("fraud"))
     );
 }
 

@@ -391,14 +391,21 @@ impl SessionStore for SwitchStore {
         &self,
         t: Target<'_>,
         r: EndReason,
+        n: Option<&kickout::Note>,
         now: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         self.check()?;
-        self.inner.end(t, r, now).await
+        self.inner.end(t, r, n, now).await
     }
-    async fn ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+    async fn ban(
+        &self,
+        u: &str,
+        until: u64,
+        n: Option<&kickout::Note>,
+        now: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
         self.check()?;
-        self.inner.ban(u, until, now).await
+        self.inner.ban(u, until, n, now).await
     }
     async fn sessions(
         &self,

@@ -220,12 +220,19 @@ mod held_impl {
             &self,
             t: Target<'_>,
             r: EndReason,
+            n: Option<&kickout::Note>,
             now: u64,
         ) -> Result<Vec<SessionInfo>, StoreError> {
-            self.inner.end(t, r, now).await
+            self.inner.end(t, r, n, now).await
         }
-        async fn ban(&self, u: &str, until: u64, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-            self.inner.ban(u, until, now).await
+        async fn ban(
+            &self,
+            u: &str,
+            until: u64,
+            n: Option<&kickout::Note>,
+            now: u64,
+        ) -> Result<Vec<SessionInfo>, StoreError> {
+            self.inner.ban(u, until, n, now).await
         }
         async fn sessions(
             &self,

@@ -23,7 +23,7 @@ async fn ends_within<S: Stores, M: Mode<S>>(
     secs: u64,
 ) -> Reason {
     match timeout(Duration::from_secs(secs), watch.ended()).await {
-        Ok(reason) => reason,
+        Ok(refusal) => refusal.reason(),
         Err(_) => panic!("{watch:?} did not end within {secs} s"),
     }
 }
@@ -32,7 +32,7 @@ async fn ends_within<S: Stores, M: Mode<S>>(
 async fn waiting<S: Stores, M: Mode<S>>(
     mut watch: kickout::watch::SessionWatch<S, M>,
 ) -> tokio::task::JoinHandle<Reason> {
-    let task = tokio::spawn(async move { watch.ended().await });
+    let task = tokio::spawn(async move { watch.ended().await.reason() });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!task.is_finished(), "the session lives");
     task

@@ -21,8 +21,9 @@ use self::config::{Claims, Verified, new_jti};
 use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
+use crate::note::Note;
 use crate::policy::OwnIdle;
-use crate::rejection::Reason;
+use crate::rejection::{Reason, Refusal};
 use crate::store::{
     Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
     SessionInfo, StoreError,
@@ -152,7 +153,9 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
             user_id: &v.user_id,
             session_id: v.session_id,
         };
-        store.jwt_end(target, EndReason::LoggedOut, now_ms).await
+        store
+            .jwt_end(target, EndReason::LoggedOut, None, now_ms)
+            .await
     }
 
     async fn end_session(
@@ -160,10 +163,11 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         store: &S,
         id: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let ends = store
-            .jwt_end(JwtTarget::Session(id), reason, now_ms)
+            .jwt_end(JwtTarget::Session(id), reason, note, now_ms)
             .await?;
         Ok(self.accepted(ends, now_ms))
     }
@@ -174,13 +178,14 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         user_id: &str,
         session_id: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let target = JwtTarget::Token {
             user_id,
             session_id,
         };
-        let ends = store.jwt_end(target, reason, now_ms).await?;
+        let ends = store.jwt_end(target, reason, note, now_ms).await?;
         Ok(self.accepted(ends, now_ms))
     }
 
@@ -190,10 +195,11 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         user_id: &str,
         keep: SessionId,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         store
-            .jwt_end(JwtTarget::Others { user_id, keep }, reason, now_ms)
+            .jwt_end(JwtTarget::Others { user_id, keep }, reason, note, now_ms)
             .await
     }
 
@@ -203,10 +209,11 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         user_id: &str,
         device: Option<&str>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         store
-            .jwt_end(JwtTarget::User { user_id, device }, reason, now_ms)
+            .jwt_end(JwtTarget::User { user_id, device }, reason, note, now_ms)
             .await
     }
 
@@ -215,9 +222,10 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         store: &S,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        store.jwt_ban(user_id, until_ms, now_ms).await
+        store.jwt_ban(user_id, until_ms, note, now_ms).await
     }
 
     async fn sessions(
@@ -259,14 +267,14 @@ impl<C> Future for JwtCheck<C>
 where
     C: Future<Output = Result<JwtStatus, StoreError>> + Unpin,
 {
-    type Output = Result<Identity, Reason>;
+    type Output = Result<Identity, Refusal>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let verdict = match ready!(Pin::new(&mut this.check).poll(cx)) {
             Ok(status) => verdict(status, &this.verified, this.idle_ms, this.now_ms)
                 .map(|identity| identity.checked_by(Checked::Other(this.verified.clone()))),
-            Err(error) => Err(unavailable(&error)),
+            Err(error) => Err(unavailable(&error).into()),
         };
         Poll::Ready(verdict)
     }
@@ -290,18 +298,18 @@ fn verdict(
     v: &Verified,
     idle_ms: Option<u64>,
     now_ms: u64,
-) -> Result<Identity, Reason> {
+) -> Result<Identity, Refusal> {
     if !status.known {
         // A signed, unexpired token always has a state: the store lost it. Fail closed.
-        return Err(Reason::InvalidToken);
+        return Err(Reason::InvalidToken.into());
     }
     if let Some(ended) = status.ended {
-        return Err(ended.reason.rejection(status.ban_until_ms.is_some()));
+        return Err(ended.refusal(status.ban_until_ms.is_some()));
     }
     if let Some(idle) = idle_ms {
         let seen = status.last_seen_ms.unwrap_or(0).max(v.issued_at_ms);
         if now_ms >= seen.saturating_add(idle) {
-            return Err(Reason::TokenExpired);
+            return Err(Reason::TokenExpired.into());
         }
     }
     let identity = Identity::new(SessionInfo {

@@ -16,6 +16,7 @@ use super::end_reason;
 
 /// How often an idle subscription checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
+use crate::note::Note;
 use crate::store::Revoked;
 use crate::token::SessionId;
 
@@ -88,10 +89,13 @@ async fn listen(
     }
 }
 
-/// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` or `g|<tag hex>`.
+/// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` (either followed by
+/// `|<note>` if the revocation has one) or `g|<tag hex>`.
 fn parse(payload: &str) -> Option<Revoked> {
-    let mut parts = payload.split('|');
-    let kind = parts.next()?;
+    let kind = payload.split('|').next()?;
+    // A note comes last, and its message may hold anything: it is the rest.
+    let mut parts = payload.splitn(if kind == "j" { 5 } else { 4 }, '|');
+    parts.next();
     if kind == "g" {
         return Some(Revoked::Bumped(
             u16::from_str_radix(parts.next()?, 16).ok()?,
@@ -114,8 +118,10 @@ fn parse(payload: &str) -> Option<Revoked> {
         }
         _ => return None,
     };
+    let note = parts.next().and_then(Note::from_stored);
     Some(Revoked::Sessions(
         ids.into_iter().map(|id| (id, reason)).collect(),
+        note,
     ))
 }
 
@@ -131,12 +137,27 @@ mod tests {
         let got = parse("s|k|AAECAwQFBgcICQoLDA0,junk").unwrap();
         assert_eq!(
             got,
-            Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]))
+            Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), None)
         );
         let jti = "AAAAAAAAAAAAAAAA";
         let got = parse(&format!("j|b|00ff|{jti}")).unwrap();
         let jwt = SessionId::from_jti(0xff, jti).unwrap();
-        assert_eq!(got, Revoked::Sessions(Arc::new([(jwt, EndReason::Banned)])));
+        assert_eq!(
+            got,
+            Revoked::Sessions(Arc::new([(jwt, EndReason::Banned)]), None)
+        );
+        // A note is the rest of the message, whatever its message holds.
+        let note = Note::new("fraud").unwrap().with_message("a|b: c").unwrap();
+        let got = parse(&format!("j|b|00ff|{jti}|fraud:a|b: c")).unwrap();
+        assert_eq!(
+            got,
+            Revoked::Sessions(Arc::new([(jwt, EndReason::Banned)]), Some(note.clone()))
+        );
+        let got = parse("s|k|AAECAwQFBgcICQoLDA0|fraud:a|b: c").unwrap();
+        assert_eq!(
+            got,
+            Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), Some(note))
+        );
         assert_eq!(parse("g|00ff"), Some(Revoked::Bumped(0xff)));
         assert!(parse("g|zz").is_none());
         assert!(parse("x|k|a").is_none());

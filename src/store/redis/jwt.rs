@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{
     RedisFuture, RedisStore, corrupt, end_code, end_reason, meta_json, meta_of, num, rule_args,
 };
+use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::jwt::{Bump, DeviceGen, JwtState, idle_over};
 use crate::store::limits::MAX_LEEWAY_MS;
@@ -148,6 +149,7 @@ impl JwtStore for RedisStore {
         &self,
         target: JwtTarget<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
         let keys = self.keys();
@@ -195,6 +197,7 @@ impl JwtStore for RedisStore {
                     .arg(now_ms)
                     .arg(&what)
                     .arg(user_id)
+                    .arg(note.map_or("", Note::as_stored))
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -215,6 +218,7 @@ impl JwtStore for RedisStore {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = user_tag(user_id);
@@ -230,6 +234,7 @@ impl JwtStore for RedisStore {
                     .arg(user_id)
                     .arg(until_ms)
                     .arg(now_ms)
+                    .arg(note.map_or("", Note::as_stored))
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -273,11 +278,11 @@ struct WireState {
     ep: String,
     g: u64,
     #[serde(default)]
-    gb: std::collections::BTreeMap<String, (String, String, String)>,
+    gb: std::collections::BTreeMap<String, WireBump>,
     #[serde(default)]
     d: std::collections::BTreeMap<String, WireDevice>,
     #[serde(default)]
-    bl: std::collections::BTreeMap<String, (String, String, String)>,
+    bl: std::collections::BTreeMap<String, WireBump>,
     mx: String,
 }
 
@@ -285,19 +290,26 @@ struct WireState {
 struct WireDevice {
     g: u64,
     #[serde(default)]
-    b: std::collections::BTreeMap<String, (String, String, String)>,
+    b: std::collections::BTreeMap<String, WireBump>,
 }
 
-fn bump((reason, at, until): &(String, String, String)) -> Result<Bump, StoreError> {
+/// `[reason, at, until]` or `[reason, at, until, note]`.
+type WireBump = Vec<String>;
+
+fn bump(wire: &WireBump) -> Result<Bump, StoreError> {
+    let [reason, at, until, note @ ..] = wire.as_slice() else {
+        return Err(corrupt("a bump"));
+    };
     Ok(Bump {
         reason: end_reason(reason)?.ok_or_else(|| corrupt("a bump"))?,
         at_ms: num(at)?,
         until_ms: num(until)?,
+        note: note.first().and_then(|n| Note::from_stored(n)),
     })
 }
 
 fn bumps(
-    wire: &std::collections::BTreeMap<String, (String, String, String)>,
+    wire: &std::collections::BTreeMap<String, WireBump>,
 ) -> Result<std::collections::BTreeMap<u64, Bump>, StoreError> {
     wire.iter().map(|(g, b)| Ok((num(g)?, bump(b)?))).collect()
 }

@@ -6,6 +6,7 @@ use super::{
     RedisFuture, RedisStore, corrupt, end_code, end_reason, infos, meta_json, meta_of, num,
     rule_args,
 };
+use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::{
     Admission, EndReason, Ended, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
@@ -84,27 +85,29 @@ impl SessionStore for RedisStore {
         &self,
         target: Target<'_>,
         reason: EndReason,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
+        let why = (reason, note);
         let reply: Vec<String> = match target {
             Target::User { user_id, device } => {
-                self.end_user(user_id, device.unwrap_or_default(), "", reason, now_ms)
+                self.end_user(user_id, device.unwrap_or_default(), "", why, now_ms)
                     .await?
             }
             Target::Others { user_id, keep } => {
-                self.end_user(user_id, "", &keep.to_string(), reason, now_ms)
+                self.end_user(user_id, "", &keep.to_string(), why, now_ms)
                     .await?
             }
             Target::Token(key) => {
-                self.end_session(key.session_id(), Some(key), "", reason, now_ms)
+                self.end_session(key.session_id(), Some(key), "", why, now_ms)
                     .await?
             }
-            Target::Session(id) => self.end_session(id, None, "", reason, now_ms).await?,
+            Target::Session(id) => self.end_session(id, None, "", why, now_ms).await?,
             Target::SessionOf {
                 user_id,
                 session_id,
             } => {
-                self.end_session(session_id, None, user_id, reason, now_ms)
+                self.end_session(session_id, None, user_id, why, now_ms)
                     .await?
             }
         };
@@ -115,6 +118,7 @@ impl SessionStore for RedisStore {
         &self,
         user_id: &str,
         until_ms: u64,
+        note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys();
@@ -125,6 +129,7 @@ impl SessionStore for RedisStore {
                     .arg(user_id)
                     .arg(until_ms)
                     .arg(now_ms)
+                    .arg(note.map_or("", Note::as_stored))
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -211,7 +216,11 @@ impl RedisStore {
         let Some(mut record) = record(id, &digest, &raw, now_ms)? else {
             return Ok(None);
         };
-        if record.ended.is_some_and(|e| e.reason == EndReason::Banned) {
+        if record
+            .ended
+            .as_ref()
+            .is_some_and(|e| e.reason == EndReason::Banned)
+        {
             let ban = self.get(&self.keys().ban(&record.info.user_id)).await?;
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
@@ -244,7 +253,7 @@ impl RedisStore {
         id: SessionId,
         key: Option<&SessionKey>,
         owner: &str,
-        reason: EndReason,
+        (reason, note): (EndReason, Option<&Note>),
         now_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys();
@@ -257,6 +266,7 @@ impl RedisStore {
                 .arg(id.to_string())
                 .arg(&digest)
                 .arg(owner)
+                .arg(note.map_or("", Note::as_stored))
                 .arg(&self.shared.channel);
         })
         .await
@@ -268,7 +278,7 @@ impl RedisStore {
         user_id: &str,
         device: &str,
         keep: &str,
-        reason: EndReason,
+        (reason, note): (EndReason, Option<&Note>),
         now_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys();
@@ -280,6 +290,7 @@ impl RedisStore {
                 .arg(device)
                 .arg("")
                 .arg(keep)
+                .arg(note.map_or("", Note::as_stored))
                 .arg(&self.shared.channel);
         })
         .await
@@ -298,6 +309,8 @@ struct Stored {
     r: String,
     x: Option<String>,
     a: Option<String>,
+    /// The revocation's note, if it was given one.
+    o: Option<String>,
     t: Option<String>,
     /// Own lifetime and idle timeout (absent in records of older versions).
     w: Option<String>,
@@ -334,6 +347,7 @@ fn record(
         Some(reason) => Some(Ended {
             reason,
             at_ms: num(rec.a.as_deref().unwrap_or_default())?,
+            note: rec.o.as_deref().and_then(Note::from_stored),
         }),
         None => None,
     };

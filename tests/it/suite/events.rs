@@ -40,11 +40,15 @@ pub async fn events_report_every_change<S: Stores, K: Kind<S>>(store: S) {
             by,
         },
         EventKind::Renewed { session: renewed },
-        EventKind::LoggedOut { session: out },
+        EventKind::LoggedOut {
+            session: out,
+            note: None,
+        },
         EventKind::LoggedIn { session: s3 },
         EventKind::KickedOut {
             user_id,
             sessions: kicked,
+            note: None,
         },
         EventKind::Banned {
             sessions: banned,

@@ -10,12 +10,14 @@
 mod bounds;
 mod events;
 mod lifetimes;
+mod notes;
 mod rules;
 mod sessions;
 
 pub use bounds::*;
 pub use events::*;
 pub use lifetimes::*;
+pub use notes::*;
 pub use rules::*;
 pub use sessions::*;
 
@@ -230,6 +232,8 @@ macro_rules! all_cases {
             sessions_say_when_they_were_last_used,
             device_classes_express_openim_policies,
             logins_choose_their_own_lifetimes,
+            revocations_carry_their_notes,
+            bad_notes_are_refused_before_any_store_work,
         }
     };
 }

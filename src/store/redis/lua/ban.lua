@@ -1,6 +1,7 @@
--- KEYS ban key, user index, its sessions; ARGV base, user, until, now. Ends every live
--- session ('b') and sets the ban. Returns the ended infos.
+-- KEYS ban key, user index, its sessions; ARGV base, user, until, now, note|''. Ends
+-- every live session ('b') and sets the ban. Returns the ended infos.
 local base, now, nowstr = ARGV[1], tonumber(ARGV[4]), ARGV[4]
+local note = opt(ARGV[5])
 local ukey = KEYS[2]
 local ids = redis.call('ZRANGE', ukey, 0, -1)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
@@ -10,11 +11,11 @@ local out = {}
 for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   -- Ended whatever this clock says; reported only if live by this one.
-  if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}) end
+  if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}, note) end
   redis.call('ZREM', ukey, id)
 end
 local ttl = tonumber(ARGV[3]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
-announce('b')
+announce('b', note)
 return out

@@ -1,10 +1,16 @@
 -- Helpers shared by the scripts. Scripts that end sessions take the revocation
--- channel as their last argument and publish `s|<reason>|<id>,<id>...` on it.
+-- channel as their last argument and publish `s|<reason>|<id>,<id>...[|<note>]` on it.
 local ENDED = {}
-local function announce(reason)
+local function announce(reason, note)
   if #ENDED > 0 then
-    redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ','))
+    local tail = note and ('|' .. note) or ''
+    redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ',') .. tail)
   end
+end
+-- An optional argument: nil when empty.
+local function opt(v)
+  if v == nil or v == '' then return nil end
+  return v
 end
 local function load(k)
   local s = redis.call('GET', k)
@@ -29,9 +35,10 @@ local function ttl_at_least(key, ms)
   if ms < 1 then ms = 1 end
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
-local function end_one(base, id, rec, reason, now, nowstr, out)
+local function end_one(base, id, rec, reason, now, nowstr, out, note)
   rec.x = reason
   rec.a = nowstr
+  rec.o = note
   save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
   for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
   table.insert(ENDED, id)

@@ -1,8 +1,9 @@
 -- Ends live sessions, leaving tombstones. KEYS user index, its sessions; ARGV base,
--- 'u', reason, now, device|'', '', kept sid|'' — or KEYS session, its user's index; ARGV
--- base, 's', reason, now, sid, digest|'', owner|''. Returns the ended infos, flattened
--- by five.
+-- 'u', reason, now, device|'', '', kept sid|'', note|'' — or KEYS session, its user's
+-- index; ARGV base, 's', reason, now, sid, digest|'', owner|'', note|''. Returns the
+-- ended infos, flattened by five.
 local base, reason, now, nowstr = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[4]
+local note = opt(ARGV[8])
 local out = {}
 if ARGV[2] == 's' then
   local rec = load(KEYS[1])
@@ -12,10 +13,10 @@ if ARGV[2] == 's' then
   -- Ended whatever this clock says (a slower one may still serve it); reported only
   -- if live by this one.
   if not over(rec) and (ARGV[6] == '' or rec.d == ARGV[6]) and (ARGV[7] == '' or rec.u == ARGV[7]) then
-    end_one(base, ARGV[5], rec, reason, now, nowstr, live(rec, now) and out or {})
+    end_one(base, ARGV[5], rec, reason, now, nowstr, live(rec, now) and out or {}, note)
     redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
-  announce(reason)
+  announce(reason, note)
   return out
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -27,9 +28,9 @@ for _, id in ipairs(ids) do
   if over(rec) then
     redis.call('ZREM', KEYS[1], id)
   elseif (ARGV[5] == '' or rec.v == ARGV[5]) and id ~= ARGV[7] then
-    end_one(base, id, rec, reason, now, nowstr, live(rec, now) and out or {})
+    end_one(base, id, rec, reason, now, nowstr, live(rec, now) and out or {}, note)
     redis.call('ZREM', KEYS[1], id)
   end
 end
-announce(reason)
+announce(reason, note)
 return out

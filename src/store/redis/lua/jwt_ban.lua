@@ -1,7 +1,9 @@
--- KEYS ban key, user state, index, the index's `jt:`s; ARGV base, user, until, now.
+-- KEYS ban key, user state, index, the index's `jt:`s; ARGV base, user, until, now,
+-- note|''.
 -- Ends every token ('b', one bump) and sets the ban. Returns the ended (jti, device,
 -- iat, exp)....
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
+local note = opt(ARGV[5])
 if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
 jprune(st, ix, now)
@@ -9,7 +11,7 @@ local out = {}
 local ended = oldest_first(ix, function(e) return true end)
 -- Bump even with nothing listed, if there is a state (see jwt_end.lua).
 if #ended > 0 or not fresh then
-  bump_user(st, 'b', nowstr)
+  bump_user(st, 'b', nowstr, note)
   -- Tokens within a verifier's leeway are ended too, though not counted.
   for _, x in ipairs(ended) do
     if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], out) else take(base, ix, x[3], {}) end
@@ -19,5 +21,5 @@ jsave(base, user, st, ix, now)
 local ttl = tonumber(ARGV[3]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
-jannounce(base, 'b')
+jannounce(base, 'b', note)
 return out

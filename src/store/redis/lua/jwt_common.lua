@@ -3,17 +3,22 @@
 local JENDED = {}
 -- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
 local JVICTIMS, JVICTIM_IDS = {}, {}
-local function jpublish(base, reason, ids)
+local function jpublish(base, reason, ids, note)
   if #ids > 0 then
     local tag = string.match(base, '{(%x+)}:$') or ''
     redis.call('PUBLISH', ARGV[#ARGV],
-      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ','))
+      'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ',') .. (note and ('|' .. note) or ''))
   end
+end
+-- An optional argument: nil when empty.
+local function opt(v)
+  if v == nil or v == '' then return nil end
+  return v
 end
 -- Set by every generation bump: it ends tokens whether or not the index lists them.
 local JBUMPED = false
-local function jannounce(base, reason)
-  jpublish(base, reason, JENDED)
+local function jannounce(base, reason, note)
+  jpublish(base, reason, JENDED, note)
   jpublish(base, 'r', JVICTIM_IDS)
   if JBUMPED then
     redis.call('PUBLISH', ARGV[#ARGV], 'g|' .. (string.match(base, '{(%x+)}:$') or ''))
@@ -78,9 +83,10 @@ local function trim(bumps)
   end
   if count > MAX_BUMPS then bumps[oldest] = nil end
 end
-local function bump_user(st, reason, nowstr)
+-- A bump is {reason, at, until[, note]}.
+local function bump_user(st, reason, nowstr, note)
   JBUMPED = true
-  st.gb[tostring(st.g)] = {reason, nowstr, st.mx}
+  st.gb[tostring(st.g)] = {reason, nowstr, st.mx, note}
   st.g = st.g + 1
   trim(st.gb)
 end
@@ -100,10 +106,10 @@ local function size(t)
   return n
 end
 -- Past MAX_DEVICES devices with a generation, no device generation is needed any more.
-local function bump_device(base, st, ix, dv, reason, nowstr)
+local function bump_device(base, st, ix, dv, reason, nowstr, note)
   JBUMPED = true
   local d = st.d[dv] or {g = 0, b = {}}
-  d.b[tostring(d.g)] = {reason, nowstr, st.mx}
+  d.b[tostring(d.g)] = {reason, nowstr, st.mx, note}
   d.g = d.g + 1
   trim(d.b)
   st.d[dv] = d

@@ -1,10 +1,10 @@
 -- KEYS user state, index (modes 'u' all, 'd' one device, 'o' all others) or the
 -- token's `jt:` key (mode 't'), then what `jneed` names; ARGV base, mode, reason, now,
--- device|jti|kept jti|'', user|'' (in mode 't', the user the token must be). Returns
+-- device|jti|kept jti|'', user|'' (in mode 't', the user the token must be), note|''. Returns
 -- {user, ended (jti, device, iat, exp)..., and if a bound (blacklist, devices) replaced
 -- tokens: '|', replaced (same)...}.
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
-local user = ARGV[6]
+local user, note = ARGV[6], opt(ARGV[7])
 if mode == 't' then
   local owner = redis.call('GET', KEYS[1])
   if not owner or (user ~= '' and owner ~= user) then return {} end
@@ -18,7 +18,7 @@ if mode == 't' then
   local e = ix[ARGV[5]]
   if e then
     take(base, ix, ARGV[5], out)
-    revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e}, nowstr)
+    revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e, note}, nowstr)
   end
 elseif mode == 'o' then
   -- One by one: a generation bump would end the kept token too.
@@ -27,7 +27,7 @@ elseif mode == 'o' then
     local e = ix[j]
     if j ~= ARGV[5] and e then
       if tonumber(e.e) > now then take(base, ix, j, out) else take(base, ix, j, {}) end
-      revoke(base, st, ix, j, {reason, nowstr, e.e}, nowstr)
+      revoke(base, st, ix, j, {reason, nowstr, e.e, note}, nowstr)
     end
   end
 else
@@ -40,11 +40,12 @@ else
     for _, x in ipairs(ended) do
       if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], out) else take(base, ix, x[3], {}) end
     end
-    if mode == 'u' then bump_user(st, reason, nowstr) else bump_device(base, st, ix, ARGV[5], reason, nowstr) end
+    if mode == 'u' then bump_user(st, reason, nowstr, note)
+    else bump_device(base, st, ix, ARGV[5], reason, nowstr, note) end
   end
 end
 jsave(base, user, st, ix, now)
-jannounce(base, reason)
+jannounce(base, reason, note)
 if #JVICTIMS > 0 then
   table.insert(out, '|')
   for _, v in ipairs(JVICTIMS) do table.insert(out, v) end
