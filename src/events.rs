@@ -72,4 +72,15 @@ pub enum EventKind {
         /// The session, renewed.
         session: SessionInfo,
     },
+    /// A session's refresh token was traded for a new pair.
+    Refreshed {
+        /// The session, with its new end.
+        session: SessionInfo,
+    },
+    /// A spent refresh token was presented again: the session ended
+    /// (`refresh_reused`).
+    RefreshReused {
+        /// The session that ended.
+        session: SessionInfo,
+    },
 }

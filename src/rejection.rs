@@ -29,13 +29,15 @@ pub enum Reason {
     Replaced,
     /// The account is banned (401 on requests, 403 on login).
     Banned,
+    /// A spent refresh token was presented again: the whole session is ended (401).
+    RefreshReused,
     /// The session store could not answer; the request was refused, not let through (503).
     StoreUnavailable,
 }
 
 impl Reason {
     /// All reasons, for tables and tests.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::MissingToken,
         Reason::InvalidRequest,
         Reason::InvalidToken,
@@ -43,6 +45,7 @@ impl Reason {
         Reason::KickedOut,
         Reason::Replaced,
         Reason::Banned,
+        Reason::RefreshReused,
         Reason::StoreUnavailable,
     ];
 
@@ -56,6 +59,7 @@ impl Reason {
             Reason::KickedOut => "kicked_out",
             Reason::Replaced => "replaced",
             Reason::Banned => "banned",
+            Reason::RefreshReused => "refresh_reused",
             Reason::StoreUnavailable => "store_unavailable",
         }
     }
@@ -70,6 +74,9 @@ impl Reason {
             Reason::KickedOut => "The session was ended by an operator.",
             Reason::Replaced => "A newer login took this session's place.",
             Reason::Banned => "The account is banned.",
+            Reason::RefreshReused => {
+                "A spent refresh token was used again; the session is ended for safety."
+            }
             Reason::StoreUnavailable => "The session store is unavailable; try again shortly.",
         }
     }
@@ -82,7 +89,8 @@ impl Reason {
             | Reason::TokenExpired
             | Reason::KickedOut
             | Reason::Replaced
-            | Reason::Banned => StatusCode::UNAUTHORIZED,
+            | Reason::Banned
+            | Reason::RefreshReused => StatusCode::UNAUTHORIZED,
             Reason::InvalidRequest => StatusCode::BAD_REQUEST,
             Reason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -51,6 +51,8 @@ impl<S> AuthBuilder<S> {
                 rule: LoginRule::unlimited(),
                 classes: Default::default(),
                 watch_recheck_ms: 10_000,
+                refresh: None,
+                refresh_window_ms: None,
             },
             realm: DEFAULT_REALM.to_owned(),
             event_capacity: 1024,
@@ -84,6 +86,45 @@ impl<S, M> AuthBuilder<S, M> {
     /// years: a value outside is taken as the nearest bound).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.settings.ttl_ms = lifetime_ms(ttl);
+        self
+    }
+
+    /// Refresh tokens for every login: [`Auth::login`] then also returns a refresh token,
+    /// and [`Auth::refresh`] trades it for a new pair of the same session. `ttl` caps the
+    /// session from its login (no refresh passes it; 30 days is the usual choice,
+    /// [`DEFAULT_REFRESH_TTL_MS`](crate::store::limits::DEFAULT_REFRESH_TTL_MS)); the
+    /// access tokens keep the handle's [`ttl`](Self::ttl), short. Same bounds as `ttl`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .ttl(Duration::from_secs(15 * 60))
+    ///     .refresh_tokens(Duration::from_secs(30 * 24 * 3600))
+    ///     .build();
+    /// let login = auth.login("10001", "phone").await?;
+    /// let refresh = login.refresh.expect("refresh tokens are on");
+    /// let next = auth.refresh(refresh.token.as_str()).await?;
+    /// assert_eq!(next.session.session_id, login.session.session_id);
+    /// assert!(auth.authenticate(next.token.as_str()).await.is_ok());
+    /// // The spent refresh token, presented again, ends the whole session.
+    /// assert!(auth.refresh(refresh.token.as_str()).await.is_err());
+    /// assert!(auth.authenticate(next.token.as_str()).await.is_err());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn refresh_tokens(mut self, ttl: Duration) -> Self {
+        self.settings.refresh = Some(lifetime_ms(ttl));
+        self
+    }
+
+    /// An idle window for refresh tokens: each one expires this long after it was
+    /// issued if it is not used by then (the session's cap still holds). None by
+    /// default. Same bounds as [`ttl`](Self::ttl).
+    pub fn refresh_idle(mut self, window: Duration) -> Self {
+        self.settings.refresh_window_ms = Some(lifetime_ms(window));
         self
     }
 

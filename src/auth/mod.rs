@@ -24,7 +24,7 @@ use crate::clock::{Clock, millis, system_time};
 use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
 use crate::identity::Identity;
-use crate::mode::{Issued, LoginRequest, Mode, SessionMode};
+use crate::mode::{Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
@@ -33,7 +33,7 @@ use crate::store::limits::{
     valid_name,
 };
 use crate::store::{
-    Admission, EndReason, Ends, MemoryStore, SessionEntry, SessionInfo, SessionMeta, Store,
+    Admission, EndReason, Ends, MemoryStore, Rotated, SessionEntry, SessionInfo, SessionMeta, Store,
 };
 use crate::token::{SessionId, Token};
 
@@ -86,6 +86,9 @@ pub(crate) struct Settings {
     pub(crate) rule: LoginRule,
     pub(crate) classes: crate::policy::Classes,
     pub(crate) watch_recheck_ms: u64,
+    /// Refresh tokens for every login: the sessions' cap.
+    pub(crate) refresh: Option<u64>,
+    pub(crate) refresh_window_ms: Option<u64>,
 }
 
 impl<S, M> Clone for Auth<S, M> {
@@ -105,26 +108,45 @@ impl<S, M: fmt::Debug> fmt::Debug for Auth<S, M> {
     }
 }
 
-/// A successful login.
+/// A successful login, or refresh.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Login {
     /// The bearer token to hand to the client.
     pub token: Token,
-    /// The new session.
+    /// When it expires, Unix milliseconds (with a refresh token, before the session).
+    pub token_expires_at_ms: u64,
+    /// The session (new at a login; with its new end after a refresh).
     pub session: SessionInfo,
     /// Sessions the concurrent-login rule ended to make room (they answer `replaced`).
     pub replaced: Vec<SessionInfo>,
+    /// The refresh token, if the session has them.
+    pub refresh: Option<RefreshToken>,
+    issued_at_ms: u64,
 }
 
 impl Login {
-    /// Seconds until the session's absolute end, as of its issue (`expires_in` of OAuth).
+    /// Seconds until the token expires, as of its issue (`expires_in` of OAuth).
     pub fn expires_in(&self) -> u64 {
-        self.session
-            .expires_at_ms
-            .saturating_sub(self.session.issued_at_ms)
-            / 1000
+        self.token_expires_at_ms.saturating_sub(self.issued_at_ms) / 1000
     }
+
+    /// Seconds until the refresh token expires, as of its issue (none without one).
+    pub fn refresh_expires_in(&self) -> Option<u64> {
+        let refresh = self.refresh.as_ref()?;
+        Some(refresh.expires_at_ms.saturating_sub(self.issued_at_ms) / 1000)
+    }
+}
+
+/// A refresh token: trade it with [`Auth::refresh`] for a new pair. Keep it as secret
+/// as a password; it is never a bearer token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RefreshToken {
+    /// The token (`Debug` redacts it).
+    pub token: Token,
+    /// When it expires, Unix milliseconds (its idle window, or the session's cap).
+    pub expires_at_ms: u64,
 }
 
 /// Per-login overrides of the handle's settings, and what to remember about the
@@ -148,7 +170,15 @@ pub struct LoginOptions {
     rule: Option<LoginRule>,
     ttl: Option<Duration>,
     idle: Option<OwnIdle>,
+    refresh: Option<OwnRefresh>,
     meta: SessionMeta,
+}
+
+/// A login's own choice of refresh tokens.
+#[derive(Clone, Copy, Debug)]
+enum OwnRefresh {
+    Off,
+    Cap(u64),
 }
 
 impl LoginOptions {
@@ -181,6 +211,19 @@ impl LoginOptions {
     /// lives its absolute lifetime.
     pub fn no_idle_timeout(mut self) -> Self {
         self.idle = Some(OwnIdle::Never);
+        self
+    }
+
+    /// Refresh tokens for this session, capped `ttl` from its login, whether or not
+    /// the handle gives them (see [`AuthBuilder::refresh_tokens`]).
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh = Some(OwnRefresh::Cap(lifetime_ms(ttl)));
+        self
+    }
+
+    /// No refresh token for this session, whatever the handle's.
+    pub fn no_refresh(mut self) -> Self {
+        self.refresh = Some(OwnRefresh::Off);
         self
     }
 
@@ -450,6 +493,15 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             ttl_ms: ttl_ms
                 .or(settings.classes.ttl_ms(class))
                 .unwrap_or(settings.ttl_ms),
+            refresh: match options.refresh {
+                Some(OwnRefresh::Off) => None,
+                Some(OwnRefresh::Cap(ttl_ms)) => Some(ttl_ms),
+                None => settings.refresh,
+            }
+            .map(|ttl_ms| RefreshPlan {
+                ttl_ms,
+                window_ms: settings.refresh_window_ms,
+            }),
             now_ms: self.now_ms(),
         })
     }
@@ -480,21 +532,65 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                 return Err(Error::SessionLimit);
             }
         };
-        let Issued {
-            token,
-            session,
-            replaced,
-        } = issued;
-        tracing::info!(user_id, device, session_id = %session.session_id, replaced = replaced.len(), "login");
+        tracing::info!(user_id, device, session_id = %issued.session.session_id, replaced = issued.replaced.len(), "login");
         self.emit(now_ms, || EventKind::LoggedIn {
-            session: session.clone(),
+            session: issued.session.clone(),
         });
-        self.replaced(&replaced, session.session_id, now_ms);
-        Ok(Login {
-            token,
-            session,
-            replaced,
-        })
+        self.replaced(&issued.replaced, issued.session.session_id, now_ms);
+        Ok(login(issued, now_ms))
+    }
+
+    /// Trades a refresh token for a new pair of the same session (same session id, one
+    /// entry in [`Auth::sessions`]), in one atomic store operation; the presented token
+    /// is spent. Fails with [`Error::Rejected`]:
+    /// - `refresh_reused` when the token was already spent: the whole session ends at
+    ///   once, its tokens old and new, on every instance (its watches end, and an
+    ///   [`EventKind::RefreshReused`] is sent). Of concurrent presentations of one
+    ///   token at most one gets a working pair; there is no grace window for a
+    ///   retried request, so a client whose answer was lost logs in again.
+    /// - the session's reason when it ended (`kicked_out`, `replaced`, `banned`,
+    ///   `invalid_token` after a logout); `token_expired` past the refresh token's
+    ///   window, the session's cap or its idle timeout; `invalid_token` for anything
+    ///   else, an access token included (refused by its format, before any store work).
+    ///
+    /// The new access token lives the session's access lifetime, the new refresh token
+    /// its window, neither past the cap; the replaced access token stays valid until its
+    /// own end.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Login, Error> {
+        if refresh_token.len() > MAX_TOKEN_LEN {
+            return Err(Error::Rejected(Reason::InvalidToken));
+        }
+        let now = self.now_ms();
+        let rotated = self
+            .inner
+            .mode
+            .refresh(&self.inner.store, refresh_token, now)
+            .await?;
+        let reason = match rotated {
+            Rotated::Done(issued) => {
+                let session = &issued.session;
+                tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "refresh");
+                self.emit(now, || EventKind::Refreshed {
+                    session: issued.session.clone(),
+                });
+                return Ok(login(issued, now));
+            }
+            Rotated::Unknown => Reason::InvalidToken,
+            Rotated::Expired => Reason::TokenExpired,
+            Rotated::Ended { ended, ban_stands } => ended.refusal(ban_stands).reason(),
+            Rotated::Reused(Ends { ended, replaced }) => {
+                self.announce(&ended, EndReason::RefreshReused, None);
+                if let Some(first) = ended.first() {
+                    self.replaced(&replaced, first.session_id, now);
+                }
+                for session in ended {
+                    tracing::warn!(user_id = &*session.user_id, session_id = %session.session_id, "a spent refresh token was presented again: session ended");
+                    self.emit(now, || EventKind::RefreshReused { session });
+                }
+                Reason::RefreshReused
+            }
+        };
+        Err(Error::Rejected(reason))
     }
 
     /// Logs out the session of `token`; `true` if a live session ended, `false` if the
@@ -876,6 +972,21 @@ impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
     /// `invalid_token` with it (say, `signed_out_elsewhere`).
     pub async fn logout_others(&self, identity: &Identity) -> Result<usize, Error> {
         self.auth.end_others(identity, self.note.as_ref()).await
+    }
+}
+
+/// What a login or a refresh hands back.
+fn login(issued: Issued, now_ms: u64) -> Login {
+    Login {
+        token: issued.token,
+        token_expires_at_ms: issued.token_expires_at_ms,
+        session: issued.session,
+        replaced: issued.replaced,
+        refresh: issued.refresh.map(|(token, expires_at_ms)| RefreshToken {
+            token,
+            expires_at_ms,
+        }),
+        issued_at_ms: now_ms,
     }
 }
 

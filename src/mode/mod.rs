@@ -25,7 +25,7 @@ pub trait Mode<S>: sealed::ModeImpl<S> {}
 
 impl<S, M: sealed::ModeImpl<S>> Mode<S> for M {}
 
-pub(crate) use sealed::{Issued, LoginRequest, ModeImpl};
+pub(crate) use sealed::{Issued, LoginRequest, ModeImpl, RefreshPlan};
 
 // A sealed trait: public so it can bound `Mode`, in a private module so no one else
 // can name or implement it.
@@ -39,7 +39,7 @@ mod sealed {
     use crate::policy::LoginRule;
     use crate::rejection::{Reason, Refusal};
     use crate::store::{
-        Admission, EndReason, Ends, SessionEntry, SessionInfo, SessionMeta, StoreError,
+        Admission, EndReason, Ends, Rotated, SessionEntry, SessionInfo, SessionMeta, StoreError,
     };
     use crate::token::{SessionId, Token};
 
@@ -55,15 +55,27 @@ mod sealed {
         pub meta: &'a SessionMeta,
         pub rule: LoginRule,
         pub ttl_ms: u64,
+        /// Refresh tokens for this session, if it gets them.
+        pub refresh: Option<RefreshPlan>,
         pub now_ms: u64,
     }
 
-    /// An admitted login: the token, its session, and the sessions it replaced.
+    /// A session's refresh tokens: its cap from login, and each refresh token's window.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct RefreshPlan {
+        pub ttl_ms: u64,
+        pub window_ms: Option<u64>,
+    }
+
+    /// An admitted login (or a refresh): the token and its end, its session, the
+    /// sessions it replaced, and the refresh token with its end.
     #[derive(Debug)]
     pub struct Issued {
         pub token: Token,
+        pub token_expires_at_ms: u64,
         pub session: SessionInfo,
         pub replaced: Vec<SessionInfo>,
+        pub refresh: Option<(Token, u64)>,
     }
 
     /// What a mode does; see [`Mode`](super::Mode).
@@ -156,6 +168,15 @@ mod sealed {
             user_id: &str,
             now_ms: u64,
         ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
+
+        /// Spends a refresh token (refused by its format before any store work): the
+        /// new pair of the same session, or why not.
+        fn refresh(
+            &self,
+            store: &S,
+            token: &str,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Rotated<Issued>, Error>> + Send;
 
         /// A fresh lifetime of `ttl_ms` for the session of `token`: `None` if it is not
         /// live.

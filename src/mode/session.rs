@@ -13,10 +13,15 @@ use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
 use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
-    Admission, EndReason, Ends, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
-    SessionStore, StoreError, Target, Touch,
+    Admission, EndReason, Ends, NewRefresh, NewSession, Renewal, Rotated, Rotation, SessionEntry,
+    SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
 };
-use crate::token::{SessionId, SessionKey, user_tag};
+use crate::token::{RefreshKey, SessionId, SessionKey, user_tag};
+
+/// The random source failed.
+pub(crate) fn random(e: getrandom::Error) -> Error {
+    Error::Random(e.to_string())
+}
 
 /// Session mode, the default: opaque random tokens, each naming a record in the store.
 ///
@@ -92,9 +97,27 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
 
     async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {
         let now = login.now_ms;
-        let (token, key) = SessionKey::generate(user_tag(login.user_id))
-            .map_err(|e| Error::Random(e.to_string()))?;
-        let expires_at_ms = now.saturating_add(login.ttl_ms);
+        let (token, key) = SessionKey::generate(user_tag(login.user_id)).map_err(random)?;
+        // With refresh tokens the session lives while either token does.
+        let (access_until, refresh) = match login.refresh {
+            None => (now.saturating_add(login.ttl_ms), None),
+            Some(plan) => {
+                let cap_ms = now.saturating_add(plan.ttl_ms);
+                let (access, until) = NewRefresh::ends(login.ttl_ms, plan.window_ms, cap_ms, now);
+                let (token, rkey) = RefreshKey::generate_for(key.session_id()).map_err(random)?;
+                let new = NewRefresh {
+                    digest: *rkey.digest(),
+                    expires_at_ms: until,
+                    cap_ms,
+                    window_ms: plan.window_ms,
+                    access_ttl_ms: login.ttl_ms,
+                };
+                (access, Some((token, new)))
+            }
+        };
+        let expires_at_ms = refresh
+            .as_ref()
+            .map_or(access_until, |(_, r)| access_until.max(r.expires_at_ms));
         let idle_ms = OwnIdle::or_default(login.idle, self.idle_ms);
         let info = SessionInfo {
             session_id: key.session_id(),
@@ -112,12 +135,16 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             rule: login.rule,
             class: Arc::from(login.class),
             meta: login.meta.clone(),
+            access_until_ms: refresh.as_ref().map(|_| access_until),
+            refresh: refresh.as_ref().map(|(_, r)| r.clone()),
         };
         Ok(match store.create(new, now).await? {
             Admission::Admitted(replaced) => Admission::Admitted(Issued {
                 token,
+                token_expires_at_ms: access_until,
                 session: info,
                 replaced,
+                refresh: refresh.map(|(token, r)| (token, r.expires_at_ms)),
             }),
             Admission::Banned { until_ms } => Admission::Banned { until_ms },
             Admission::LimitReached => Admission::LimitReached,
@@ -211,6 +238,26 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store.sessions(user_id, now_ms).await
     }
 
+    async fn refresh(&self, store: &S, token: &str, now_ms: u64) -> Result<Rotated<Issued>, Error> {
+        let presented = RefreshKey::parse(token).ok_or(Reason::InvalidToken)?;
+        let id = presented.session_id();
+        let (access, akey) = SessionKey::generate_for(id).map_err(random)?;
+        let (refresh, rkey) = RefreshKey::generate_for(id).map_err(random)?;
+        let rotation = Rotation {
+            presented: &presented,
+            access: &akey,
+            refresh: &rkey,
+            idle_deadline_ms: self.idle_ms.map(|idle| now_ms.saturating_add(idle)),
+        };
+        Ok(store.refresh(rotation, now_ms).await?.map(|r| Issued {
+            token: access,
+            token_expires_at_ms: r.access_until_ms,
+            session: r.session,
+            replaced: Vec::new(),
+            refresh: Some((refresh, r.refresh_until_ms)),
+        }))
+    }
+
     async fn renew(
         &self,
         store: &S,
@@ -284,6 +331,10 @@ fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Refusal>
     match record.ended {
         Some(ended) => Err(ended.refusal(record.ban_until_ms.is_some())),
         None if record.idle_deadline_ms.is_some_and(|d| now >= d) => {
+            Err(Reason::TokenExpired.into())
+        }
+        // The access token's own end (the session lives on for its refresh token).
+        None if record.access_until_ms.is_some_and(|a| now >= a) => {
             Err(Reason::TokenExpired.into())
         }
         None => Ok(Identity::new(record.info)),

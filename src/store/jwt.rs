@@ -23,6 +23,7 @@ use std::sync::Arc;
 use super::limits::{
     MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
+use super::refresh::{JwtRotation, NewRefresh, Refreshed, Rotated};
 use super::{
     Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta, Store, StoreError,
 };
@@ -165,6 +166,37 @@ pub struct JwtIssue {
     pub idle_ms: Option<u64>,
     /// What the application said of the session, kept for listings only.
     pub meta: SessionMeta,
+    /// The session's refresh token, if it has one: then `expires_at_ms` is the session's
+    /// end (the later of its access and refresh tokens'), not the signed `exp`.
+    pub refresh: Option<JwtRefresh>,
+}
+
+/// A JWT-mode session's refresh token, and what a refresh signs into the new token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtRefresh {
+    /// The refresh token and the session's cap.
+    pub refresh: NewRefresh,
+    /// The application's claims of the login, serialized (`login_with_claims`).
+    pub claims: Option<String>,
+    /// The login's own idle timeout (`Some(0)`: none, whatever the handle's).
+    pub own_idle_ms: Option<u64>,
+}
+
+/// What a JWT-mode refresh returns to sign the new access token with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtRefreshed {
+    /// The session and the new tokens' ends.
+    pub refreshed: Refreshed,
+    /// The state's epoch and the session's generations, as at its login.
+    pub epoch: u64,
+    /// User generation.
+    pub user_gen: u64,
+    /// Device generation.
+    pub device_gen: u64,
+    /// As recorded at login.
+    pub claims: Option<String>,
+    /// As recorded at login.
+    pub own_idle_ms: Option<u64>,
 }
 
 /// What an admitted JWT-mode login embeds in its token, and what it replaced.
@@ -624,6 +656,18 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
+    /// JWT mode's refresh, atomically, with the rules of
+    /// [`SessionStore::refresh`](super::SessionStore::refresh): the session must not be
+    /// ended ([`JwtState::ended`] with its login's generations), its refresh token and
+    /// index entry not past their time (nor its idle timeout); the entry's end becomes
+    /// the later of the new tokens' ends. A spent token presented again revokes the
+    /// session's `jti` with [`EndReason::RefreshReused`].
+    fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Rotated<JwtRefreshed>, StoreError>> + Send;
+
     /// The user's live tokens, oldest first, with their metadata.
     fn jwt_sessions(
         &self,
@@ -684,6 +728,7 @@ mod tests {
                 class: Arc::from(device),
                 idle_ms: None,
                 meta: Default::default(),
+                refresh: None,
             };
             let admission = self.state.issue(&issue, self.now);
             if let Admission::Admitted(grant) = &admission {

@@ -11,13 +11,17 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::Ends;
 #[cfg(feature = "jwt")]
 use super::jwt::{
-    self, JwtEntry, JwtGrant, JwtIssue, JwtState, JwtStatus, JwtStore, JwtTarget, JwtToken,
+    self, JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtStatus, JwtStore,
+    JwtTarget, JwtToken,
 };
-use super::limits::MAX_LIVE_TOKENS;
+use super::limits::{MAX_LIVE_TOKENS, MAX_SPENT_REFRESH};
+#[cfg(feature = "jwt")]
+use super::refresh::JwtRotation;
 use super::session::{is_live, purge_time};
 use super::{
-    Admission, EndReason, Ended, NewSession, Renewal, Revoked, SessionEntry, SessionInfo,
-    SessionMeta, SessionRecord, SessionStore, Store, StoreError, Target, Touch,
+    Admission, EndReason, Ended, NewRefresh, NewSession, Refreshed, Renewal, Revoked, Rotated,
+    Rotation, SessionEntry, SessionInfo, SessionMeta, SessionRecord, SessionStore, Store,
+    StoreError, Target, Touch,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
@@ -75,6 +79,9 @@ struct Shard {
     /// JWT mode's revocation state, by user.
     #[cfg(feature = "jwt")]
     jwt: HashMap<Arc<str>, JwtState>,
+    /// JWT mode's refresh tokens, by `jti` (never read by a request).
+    #[cfg(feature = "jwt")]
+    jwt_refresh: HashMap<String, JwtRefreshRecord>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
 }
 
@@ -93,6 +100,20 @@ struct Entry {
     idle_deadline: AtomicU64,
     ended: Option<Ended>,
     retain_ms: u64,
+    /// With a refresh token: the current access token's end, the access token the last
+    /// refresh replaced (valid until its own end), and the refresh token.
+    access_until: Option<u64>,
+    previous: Option<([u8; 32], u64)>,
+    refresh: Option<Box<RefreshState>>,
+}
+
+/// A session's refresh token, and the last ones it spent.
+struct RefreshState {
+    digest: [u8; 32],
+    expires_at_ms: u64,
+    cap_ms: u64,
+    window_ms: Option<u64>,
+    spent: Vec<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -110,6 +131,24 @@ enum Due {
     Ban(Arc<str>),
     #[cfg(feature = "jwt")]
     Jwt(Arc<str>),
+    #[cfg(feature = "jwt")]
+    JwtRefresh(String),
+}
+
+/// A JWT-mode session's refresh token, with what its refreshes sign.
+#[cfg(feature = "jwt")]
+struct JwtRefreshRecord {
+    user: Arc<str>,
+    device: Arc<str>,
+    issued_at_ms: u64,
+    access_ttl_ms: u64,
+    grant: (u64, u64, u64),
+    refresh: RefreshState,
+    /// The session's end: the record goes [`PRUNE_GRACE_MS`](super::limits::PRUNE_GRACE_MS)
+    /// after it.
+    end_ms: u64,
+    claims: Option<String>,
+    own_idle_ms: Option<u64>,
 }
 
 /// Counts of what a [`MemoryStore`] holds, for capacity checks and leak tests.
@@ -193,7 +232,8 @@ impl MemoryStore {
         let shard = read(self.shard(key.tag()));
         let entry = shard.sessions.get(&key.session_id())?;
         // Past its purge time a record is gone, whether or not a sweep has run yet.
-        if entry.digest != *key.digest() || entry.purge_at() <= now_ms {
+        let access = entry.access(key.digest()).ok()?;
+        if entry.purge_at() <= now_ms {
             return None;
         }
         let ban_until = match &entry.ended {
@@ -203,7 +243,7 @@ impl MemoryStore {
             }) => shard.ban_until(&entry.info.user_id, now_ms),
             _ => None,
         };
-        let mut record = entry.record(ban_until);
+        let mut record = entry.record(ban_until, access);
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
             if record.is_live(now_ms) {
                 record.last_seen_ms =
@@ -279,7 +319,7 @@ impl Entry {
         Some(self.idle_deadline.load(Ordering::Acquire)).filter(|&d| d != NO_IDLE)
     }
 
-    fn record(&self, ban_until_ms: Option<u64>) -> SessionRecord {
+    fn record(&self, ban_until_ms: Option<u64>, access_until_ms: Option<u64>) -> SessionRecord {
         SessionRecord {
             info: self.info.clone(),
             idle_deadline_ms: self.idle_deadline(),
@@ -288,6 +328,19 @@ impl Entry {
             last_seen_ms: self.last_seen.load(Ordering::Acquire),
             lifetime_ms: self.lifetime_ms,
             idle_ms: self.idle_ms,
+            access_until_ms,
+        }
+    }
+
+    /// Whether `digest` is one of the session's access tokens (`Err` if neither), and
+    /// its end if it has its own.
+    fn access(&self, digest: &[u8; 32]) -> Result<Option<u64>, ()> {
+        if self.digest == *digest {
+            return Ok(self.access_until);
+        }
+        match self.previous {
+            Some((d, until)) if d == *digest => Ok(Some(until)),
+            _ => Err(()),
         }
     }
 
@@ -358,6 +411,22 @@ impl Shard {
                             let at = state.expires_at_ms().max(now_ms.saturating_add(1));
                             self.queue.push(Reverse((at, Due::Jwt(user))));
                         }
+                    }
+                }
+                #[cfg(feature = "jwt")]
+                Due::JwtRefresh(jti) => {
+                    let purge_at = self
+                        .jwt_refresh
+                        .get(&jti)
+                        .map(|r| r.end_ms.saturating_add(super::limits::PRUNE_GRACE_MS));
+                    match purge_at {
+                        Some(at) if at > now_ms => {
+                            self.queue.push(Reverse((at, Due::JwtRefresh(jti))));
+                        }
+                        Some(_) => {
+                            self.jwt_refresh.remove(&jti);
+                        }
+                        None => {}
                     }
                 }
             }
@@ -513,10 +582,25 @@ impl Shard {
             replaced.extend(self.retire(&user_id, &oldest, EndReason::Replaced, now_ms));
         }
         let id = new.key.session_id();
+        let lifetime_ms = match &new.refresh {
+            Some(r) => r.access_ttl_ms,
+            None => new.info.expires_at_ms.saturating_sub(new.info.issued_at_ms),
+        };
         let entry = Entry {
             digest: *new.key.digest(),
             last_seen: AtomicU64::new(new.info.issued_at_ms),
-            lifetime_ms: new.info.expires_at_ms.saturating_sub(new.info.issued_at_ms),
+            lifetime_ms,
+            access_until: new.access_until_ms,
+            previous: None,
+            refresh: new.refresh.map(|r| {
+                Box::new(RefreshState {
+                    digest: r.digest,
+                    expires_at_ms: r.expires_at_ms,
+                    cap_ms: r.cap_ms,
+                    window_ms: r.window_ms,
+                    spent: Vec::new(),
+                })
+            }),
             info: new.info,
             meta: Arc::new(new.meta),
             class: new.class,
@@ -530,6 +614,75 @@ impl Shard {
         self.sessions.insert(id, entry);
         self.users.entry(user_id).or_default().sessions.push(id);
         Admission::Admitted(replaced)
+    }
+
+    /// Spends a refresh token (see [`SessionStore::refresh`]).
+    fn refresh(&mut self, rotation: Rotation<'_>, now_ms: u64) -> Rotated<Refreshed> {
+        let id = rotation.presented.session_id();
+        let Some(entry) = self.sessions.get(&id).filter(|e| e.purge_at() > now_ms) else {
+            return Rotated::Unknown;
+        };
+        let Some(refresh) = entry.refresh.as_deref() else {
+            return Rotated::Unknown;
+        };
+        let presented = rotation.presented.digest();
+        if refresh.digest != *presented {
+            if !refresh.spent.contains(presented) {
+                return Rotated::Unknown;
+            }
+            if let Some(ended) = entry.ended.clone() {
+                let ban_stands = self.ban_until(&entry.info.user_id, now_ms).is_some();
+                return Rotated::Ended { ended, ban_stands };
+            }
+            // A spent token again: whoever holds it, the session is no longer safe.
+            let user = entry.info.user_id.clone();
+            let ended = self.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+                *s == id
+            });
+            return Rotated::Reused(ended.into());
+        }
+        if let Some(ended) = entry.ended.clone() {
+            let ban_stands = self.ban_until(&entry.info.user_id, now_ms).is_some();
+            return Rotated::Ended { ended, ban_stands };
+        }
+        if now_ms >= refresh.expires_at_ms || !entry.is_live(now_ms) {
+            return Rotated::Expired;
+        }
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return Rotated::Unknown;
+        };
+        let Some(refresh) = entry.refresh.as_deref_mut() else {
+            return Rotated::Unknown;
+        };
+        let (access_until, refresh_until) =
+            NewRefresh::ends(entry.lifetime_ms, refresh.window_ms, refresh.cap_ms, now_ms);
+        if refresh.spent.len() >= MAX_SPENT_REFRESH {
+            refresh.spent.remove(0);
+        }
+        refresh.spent.push(refresh.digest);
+        refresh.digest = *rotation.refresh.digest();
+        refresh.expires_at_ms = refresh_until;
+        let end = access_until.max(refresh_until);
+        // The replaced token says `token_expired` past its end (until the next refresh).
+        entry.previous = entry.access_until.map(|until| (entry.digest, until));
+        entry.digest = *rotation.access.digest();
+        entry.access_until = Some(access_until);
+        entry.info.expires_at_ms = end;
+        entry.last_seen.fetch_max(now_ms, Ordering::AcqRel);
+        // A refresh is activity: the idle deadline moves as a request's would.
+        let own = entry.idle_ms.map(|idle| now_ms.saturating_add(idle));
+        if let (Some(deadline), Some(_)) =
+            (own.or(rotation.idle_deadline_ms), entry.idle_deadline())
+        {
+            entry
+                .idle_deadline
+                .fetch_max(deadline.min(end), Ordering::AcqRel);
+        }
+        Rotated::Done(Refreshed {
+            session: entry.info.clone(),
+            access_until_ms: access_until,
+            refresh_until_ms: refresh_until,
+        })
     }
 
     /// Sets a ban (replacing any earlier one) and queues its end.
@@ -555,6 +708,135 @@ impl Shard {
             self.queue.push(Reverse((0, Due::Jwt(user))));
         }
         self.jwt.entry(Arc::from(user_id)).or_default()
+    }
+
+    /// Records a JWT login's refresh token.
+    fn keep_refresh(&mut self, issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh) {
+        let record = JwtRefreshRecord {
+            user: issue.user_id.clone(),
+            device: issue.device.clone(),
+            issued_at_ms: issue.issued_at_ms,
+            access_ttl_ms: r.refresh.access_ttl_ms,
+            grant: (grant.epoch, grant.user_gen, grant.device_gen),
+            refresh: RefreshState {
+                digest: r.refresh.digest,
+                expires_at_ms: r.refresh.expires_at_ms,
+                cap_ms: r.refresh.cap_ms,
+                window_ms: r.refresh.window_ms,
+                spent: Vec::new(),
+            },
+            end_ms: issue.expires_at_ms,
+            claims: r.claims.clone(),
+            own_idle_ms: r.own_idle_ms,
+        };
+        self.queue
+            .push(Reverse((record.end_ms, Due::JwtRefresh(issue.jti.clone()))));
+        self.jwt_refresh.insert(issue.jti.clone(), record);
+    }
+
+    /// Spends a JWT-mode refresh token (see [`JwtStore::jwt_refresh`]).
+    fn jwt_refresh(&mut self, rotation: JwtRotation<'_>, now_ms: u64) -> Rotated<JwtRefreshed> {
+        let id = rotation.presented.session_id();
+        let jti = id.jti();
+        let Some(rec) = self.jwt_refresh.get(&jti) else {
+            return Rotated::Unknown;
+        };
+        let (epoch, user_gen, device_gen) = rec.grant;
+        let user = rec.user.clone();
+        let token = JwtToken {
+            user_id: &user,
+            epoch,
+            tag: id.tag(),
+            jti: &jti,
+            device: &rec.device,
+            user_gen,
+            device_gen,
+            seen_until_ms: None,
+            idle: None,
+        };
+        let Some(state) = self.jwt.get(&*user).filter(|st| st.issued(token)) else {
+            return Rotated::Unknown;
+        };
+        let ended = state.ended(token);
+        let presented = rotation.presented.digest();
+        let current = rec.refresh.digest == *presented;
+        if !current && !rec.refresh.spent.contains(presented) {
+            return Rotated::Unknown;
+        }
+        if let Some(ended) = ended {
+            let ban_stands = self.ban_until(&user, now_ms).is_some();
+            return Rotated::Ended { ended, ban_stands };
+        }
+        let tag = id.tag();
+        if !current {
+            // A spent token again: whoever holds it, the session is no longer safe.
+            let Some(state) = self.jwt.get_mut(&*user) else {
+                return Rotated::Unknown;
+            };
+            let Some((entry, overflow)) =
+                state.end_token(&jti, EndReason::RefreshReused, None, now_ms)
+            else {
+                return Rotated::Expired;
+            };
+            let live = if entry.expires_at_ms > now_ms {
+                vec![(jti, entry)]
+            } else {
+                Vec::new()
+            };
+            return Rotated::Reused(Ends {
+                ended: self.jwt_infos(&user, tag, &live),
+                replaced: self.jwt_infos(&user, tag, &overflow),
+            });
+        }
+        let refresh = &rec.refresh;
+        let (access_ttl_ms, issued_at_ms) = (rec.access_ttl_ms, rec.issued_at_ms);
+        if now_ms >= refresh.expires_at_ms || now_ms >= refresh.cap_ms {
+            return Rotated::Expired;
+        }
+        let (access, until) =
+            NewRefresh::ends(access_ttl_ms, refresh.window_ms, refresh.cap_ms, now_ms);
+        let end = access.max(until);
+        let Some(state) = self.jwt.get_mut(&*user) else {
+            return Rotated::Unknown;
+        };
+        let Some(entry) = state.index.get_mut(&jti).filter(|e| {
+            e.expires_at_ms > now_ms && !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms)
+        }) else {
+            return Rotated::Expired;
+        };
+        entry.expires_at_ms = end;
+        entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
+        let device = entry.device.clone();
+        state.max_exp_ms = state.max_exp_ms.max(end);
+        let Some(rec) = self.jwt_refresh.get_mut(&jti) else {
+            return Rotated::Unknown;
+        };
+        let refresh = &mut rec.refresh;
+        if refresh.spent.len() >= MAX_SPENT_REFRESH {
+            refresh.spent.remove(0);
+        }
+        refresh.spent.push(refresh.digest);
+        refresh.digest = *rotation.refresh.digest();
+        refresh.expires_at_ms = until;
+        rec.end_ms = end;
+        Rotated::Done(JwtRefreshed {
+            refreshed: Refreshed {
+                session: SessionInfo {
+                    session_id: id,
+                    user_id: user,
+                    device,
+                    issued_at_ms,
+                    expires_at_ms: end,
+                },
+                access_until_ms: access,
+                refresh_until_ms: until,
+            },
+            epoch,
+            user_gen,
+            device_gen,
+            claims: rec.claims.clone(),
+            own_idle_ms: rec.own_idle_ms,
+        })
     }
 
     fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {
@@ -696,6 +978,19 @@ impl SessionStore for MemoryStore {
         Ok(live)
     }
 
+    async fn refresh(
+        &self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<Refreshed>, StoreError> {
+        let tag = rotation.presented.session_id().tag();
+        let rotated = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
+        if let Rotated::Reused(ends) = &rotated {
+            self.publish_infos(&ends.ended, EndReason::RefreshReused);
+        }
+        Ok(rotated)
+    }
+
     async fn renew(
         &self,
         renewal: Renewal<'_>,
@@ -710,6 +1005,10 @@ impl SessionStore for MemoryStore {
             match shard.sessions.get_mut(&key.session_id()) {
                 Some(e) if e.digest == *key.digest() && e.is_live(now_ms) => {
                     e.info.expires_at_ms = expires_at_ms;
+                    // A renewed refresh session's access token lives to the new end.
+                    if e.access_until.is_some() {
+                        e.access_until = Some(expires_at_ms);
+                    }
                     e.idle_deadline
                         .store(idle_deadline_ms.unwrap_or(NO_IDLE), Ordering::Release);
                     Some(e.info.clone())
@@ -776,7 +1075,11 @@ impl JwtStore for MemoryStore {
                 return Admission::Banned { until_ms };
             }
             let state = shard.jwt_state(user_id, issue.fresh_epoch);
-            state.issue(&issue, now_ms)
+            let admission = state.issue(&issue, now_ms);
+            if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
+                shard.keep_refresh(&issue, grant, r);
+            }
+            admission
         });
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced);
@@ -876,6 +1179,23 @@ impl JwtStore for MemoryStore {
         self.publish(&ended, EndReason::Banned, note);
         self.publish_bump(tag);
         Ok(ended)
+    }
+
+    async fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+        let tag = rotation.presented.session_id().tag();
+        let rotated = self.write(tag, now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
+        if let Rotated::Reused(ends) = &rotated {
+            self.publish_infos(&ends.ended, EndReason::RefreshReused);
+            self.publish_infos(&ends.replaced, EndReason::Replaced);
+            if !ends.replaced.is_empty() {
+                self.publish_bump(tag);
+            }
+        }
+        Ok(rotated)
     }
 
     async fn jwt_sessions(

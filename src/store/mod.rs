@@ -22,6 +22,7 @@ mod memory;
 mod near_cache;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod refresh;
 pub mod session;
 
 pub use memory::{MemoryStats, MemoryStore};
@@ -39,6 +40,7 @@ pub use jwt::JwtStore;
 // `store::jwt`) by those who write a store; inside the crate, from here.
 #[cfg(feature = "jwt")]
 pub(crate) use jwt::{JwtGrant, JwtIssue, JwtStatus, JwtTarget, JwtToken};
+pub(crate) use refresh::{NewRefresh, Refreshed, Rotated, Rotation};
 pub(crate) use session::{NewSession, Renewal, SessionRecord, Target, Touch};
 
 use std::future::Future;
@@ -144,6 +146,8 @@ pub enum EndReason {
     Replaced,
     /// The user was banned: `banned` while the ban lasts, `kicked_out` after.
     Banned,
+    /// A spent refresh token was presented again: `refresh_reused`.
+    RefreshReused,
 }
 
 impl EndReason {
@@ -157,6 +161,7 @@ impl EndReason {
             EndReason::Replaced => Reason::Replaced,
             EndReason::Banned if ban_stands => Reason::Banned,
             EndReason::Banned => Reason::KickedOut,
+            EndReason::RefreshReused => Reason::RefreshReused,
         }
     }
 }

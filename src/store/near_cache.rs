@@ -12,9 +12,13 @@ use tokio::sync::broadcast;
 #[cfg(feature = "jwt")]
 use super::Ends;
 use super::follow::{Follower, Following};
+#[cfg(feature = "jwt")]
+use super::jwt::JwtRefreshed;
+#[cfg(feature = "jwt")]
+use super::refresh::JwtRotation;
 use super::{
-    Admission, EndReason, NewSession, Renewal, Revoked, SessionEntry, SessionInfo, SessionRecord,
-    SessionStore, Store, StoreError, Target, Touch,
+    Admission, EndReason, NewSession, Refreshed, Renewal, Revoked, Rotated, Rotation, SessionEntry,
+    SessionInfo, SessionRecord, SessionStore, Store, StoreError, Target, Touch,
 };
 #[cfg(feature = "jwt")]
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
@@ -377,6 +381,17 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         self.shared.forget([renewal.key.session_id()]);
         self.inner.renew(renewal, now_ms).await
     }
+
+    async fn refresh(
+        &self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<Refreshed>, StoreError> {
+        let rotated = self.inner.refresh(rotation, now_ms).await;
+        // Whatever it did, the session's cached record is stale.
+        self.shared.forget([rotation.presented.session_id()]);
+        rotated
+    }
 }
 
 #[cfg(feature = "jwt")]
@@ -452,6 +467,23 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         Ok(ends)
     }
 
+    async fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+        let id = rotation.presented.session_id();
+        let rotated = self.inner.jwt_refresh(rotation, now_ms).await;
+        self.shared.forget([id]);
+        if let Ok(Rotated::Reused(ends)) = &rotated {
+            // A blacklist overflow is a bump.
+            if !ends.replaced.is_empty() {
+                self.shared.forget_tag(id.tag());
+            }
+        }
+        rotated
+    }
+
     async fn jwt_ban(
         &self,
         user_id: &str,
@@ -488,7 +520,7 @@ mod tests {
         let (_, key) = SessionKey::generate(7).unwrap();
         let mut forged = *key.digest();
         forged[31] ^= 1;
-        let twin = SessionKey::from_parts(key.tag(), forged);
+        let twin = SessionKey::from_parts(key.session_id(), forged);
         assert_eq!(twin.session_id(), key.session_id());
         let record = SessionRecord {
             info: SessionInfo {
@@ -504,6 +536,7 @@ mod tests {
             last_seen_ms: 0,
             lifetime_ms: u64::MAX,
             idle_ms: None,
+            access_until_ms: None,
         };
         let now = 1_000;
         let seen = near.shared.invalidations.load(Ordering::SeqCst);

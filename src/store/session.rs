@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use super::refresh::{NewRefresh, Refreshed, Rotated, Rotation};
 use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
 use crate::note::Note;
 use crate::policy::LoginRule;
@@ -29,6 +30,10 @@ pub struct NewSession {
     pub class: Arc<str>,
     /// What the application said of the session, kept for listings only.
     pub meta: SessionMeta,
+    /// With a refresh token: the access token's end (the session's is later).
+    pub access_until_ms: Option<u64>,
+    /// The refresh token, if the session has one.
+    pub refresh: Option<NewRefresh>,
 }
 
 /// A session record as the store holds it, live or a tombstone.
@@ -49,6 +54,9 @@ pub struct SessionRecord {
     pub lifetime_ms: u64,
     /// The session's own idle timeout, if it has one.
     pub idle_ms: Option<u64>,
+    /// For a session with refresh tokens: the end of the token that was looked up (its
+    /// current access token, or the one it replaced, until that one's own end).
+    pub access_until_ms: Option<u64>,
 }
 
 impl SessionRecord {
@@ -183,6 +191,7 @@ pub struct Renewal<'a> {
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
+/// use kickout::store::refresh::*;
 /// use kickout::store::session::*;
 /// use kickout::store::*;
 /// use kickout::{Auth, Note, SessionKey};
@@ -224,6 +233,9 @@ pub struct Renewal<'a> {
 ///     async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
 ///         self.inner.renew(r, now).await
 ///     }
+///     async fn refresh(&self, r: Rotation<'_>, now: u64) -> Result<Rotated<Refreshed>, StoreError> {
+///         self.inner.refresh(r, now).await
+///     }
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -258,6 +270,10 @@ pub trait SessionStore: Store {
     /// The record of a token, live or tombstone; `None` if unknown, or forgotten (from
     /// [`SessionRecord::purge_at`] on, whether or not it was physically removed yet). A
     /// record whose token digest differs from `key`'s is unknown.
+    ///
+    /// A session with refresh tokens knows two access tokens: its current one, and the
+    /// one the last refresh replaced (`access_until_ms` says which one's end applies);
+    /// other digests are unknown.
     ///
     /// If `touch` is set and the session is live at `now_ms`, its idle deadline moves to
     /// `min(touch.deadline_ms, expires_at_ms)` when that is at least `touch.min_step_ms`
@@ -304,4 +320,23 @@ pub trait SessionStore: Store {
         renewal: Renewal<'_>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<SessionInfo>, StoreError>> + Send;
+
+    /// Spends a refresh token, atomically (see [`super::refresh`]):
+    /// - the session's current refresh token, the session live and the token within
+    ///   its end: the new pair replaces it. The new access token lives the session's
+    ///   own access lifetime, the new refresh token its window, neither past the cap;
+    ///   the session's end becomes the later of the two, and it counts as seen now.
+    ///   The replaced access token stays valid until its own end.
+    /// - the current token of an ended session: [`Rotated::Ended`].
+    /// - the current token past its end: [`Rotated::Expired`].
+    /// - one of the last [`MAX_SPENT_REFRESH`](super::limits::MAX_SPENT_REFRESH) spent
+    ///   tokens: the session, if live, ends with
+    ///   [`EndReason::RefreshReused`](super::EndReason) ([`Rotated::Reused`]); an ended
+    ///   one answers as ended.
+    /// - anything else: [`Rotated::Unknown`].
+    fn refresh(
+        &self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Rotated<Refreshed>, StoreError>> + Send;
 }

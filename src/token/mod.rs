@@ -1,12 +1,15 @@
 //! Tokens: the opaque session token format, its store key, and where a request carries it.
 //!
-//! A session token is 32 bytes from the OS CSPRNG, base64url without padding (43
-//! characters). Its first two bytes are the *slot tag* of its user (two bytes of
-//! SHA-256 of the user id) and the other 240 bits are random: the tag lets a store
-//! keep all of a user's records together (one shard of the memory store, one hash slot
-//! of a Redis Cluster) while the token alone still finds its record.
+//! A session token is 36 bytes, base64url without padding (48 characters): its
+//! session's [`SessionId`] (14 bytes), then 176 bits from the OS CSPRNG. The id starts
+//! with the *slot tag* of its user (two bytes of SHA-256 of the user id), which lets a
+//! store keep all of a user's records together (one shard of the memory store, one hash
+//! slot of a Redis Cluster) while the token alone still finds its record. A refresh
+//! token (see [`RefreshKey`]) is the same id and 192 random bits, 51 characters: the two
+//! are told apart by their length before any store work, and a refresh hands out a new
+//! token of the same session.
 //!
-//! Stores never see the token: they get a [`SessionKey`], the tag plus the SHA-256
+//! Stores never see the token: they get a [`SessionKey`], the id plus the SHA-256
 //! digest of the token, so a dump of a store hands out nothing that logs anyone in.
 
 pub(crate) mod extract;
@@ -20,8 +23,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-/// Length in characters of a session-mode token.
-pub(crate) const SESSION_TOKEN_LEN: usize = 43;
+/// Length in characters of a session-mode token: 36 bytes.
+pub(crate) const SESSION_TOKEN_LEN: usize = 48;
+const SESSION_TOKEN_BYTES: usize = 36;
+
+/// Length in characters of a refresh token: 38 bytes.
+pub(crate) const REFRESH_TOKEN_LEN: usize = 51;
+const REFRESH_TOKEN_BYTES: usize = 38;
 
 /// A bearer token handed to a client.
 ///
@@ -34,7 +42,7 @@ pub(crate) const SESSION_TOKEN_LEN: usize = 43;
 ///
 /// let auth = Auth::new(kickout::store::MemoryStore::new());
 /// let login = auth.login("10001", "web").await.unwrap();
-/// assert_eq!(login.token.as_str().len(), 43);
+/// assert_eq!(login.token.as_str().len(), 48);
 /// assert!(!format!("{:?}", login.token).contains(login.token.as_str()));
 /// # });
 /// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
@@ -72,67 +80,112 @@ pub(crate) fn user_tag(user_id: &str) -> u16 {
     u16::from_be_bytes([d[0], d[1]])
 }
 
-/// What a store knows a session token by: its user's slot tag and the token's digest.
+/// What a store knows a token by: its session's id and the token's digest. A session
+/// token's key is a `SessionKey`; a refresh token's, a [`RefreshKey`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionKey {
-    tag: u16,
+    id: SessionId,
     digest: [u8; 32],
 }
 
 impl SessionKey {
     /// The user's slot tag carried by the token (two bytes of SHA-256 of the user id).
     pub fn tag(&self) -> u16 {
-        self.tag
+        self.id.tag()
     }
 
-    /// SHA-256 of the token's 32 raw bytes.
+    /// SHA-256 of the token's raw bytes.
     pub fn digest(&self) -> &[u8; 32] {
         &self.digest
     }
 
     /// The id of the session this token opens.
     pub fn session_id(&self) -> SessionId {
-        let mut id = [0u8; SessionId::LEN];
-        id[..2].copy_from_slice(&self.tag.to_be_bytes());
-        id[2..].copy_from_slice(&self.digest[..SessionId::LEN - 2]);
-        SessionId(id)
+        self.id
     }
 
-    /// Parses a session-mode token; `None` for anything that is not one.
+    /// Parses a session-mode token; `None` for anything that is not one (a refresh
+    /// token included).
     pub(crate) fn parse(token: &str) -> Option<Self> {
-        if token.len() != SESSION_TOKEN_LEN {
-            return None;
-        }
-        let mut raw = [0u8; 32];
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(token.as_bytes(), &mut raw)
-            .ok()?;
-        (n == raw.len()).then(|| Self::from_raw(&raw))
+        parse_key::<SESSION_TOKEN_BYTES>(token, SESSION_TOKEN_LEN)
     }
 
     /// A key of these parts (tests: two keys of one session id).
     #[cfg(test)]
-    pub(crate) fn from_parts(tag: u16, digest: [u8; 32]) -> Self {
-        Self { tag, digest }
-    }
-
-    fn from_raw(raw: &[u8; 32]) -> Self {
-        Self {
-            tag: u16::from_be_bytes([raw[0], raw[1]]),
-            digest: Sha256::digest(raw).into(),
-        }
+    pub(crate) fn from_parts(id: SessionId, digest: [u8; 32]) -> Self {
+        Self { id, digest }
     }
 
     /// A fresh random token for a user with slot tag `tag`, and its key.
     pub(crate) fn generate(tag: u16) -> Result<(Token, Self), getrandom::Error> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw[2..])?;
-        raw[..2].copy_from_slice(&tag.to_be_bytes());
-        Ok((
-            Token::new(URL_SAFE_NO_PAD.encode(raw)),
-            Self::from_raw(&raw),
-        ))
+        let mut id = [0u8; SessionId::LEN];
+        getrandom::fill(&mut id[2..])?;
+        id[..2].copy_from_slice(&tag.to_be_bytes());
+        Self::generate_for(SessionId(id))
     }
+
+    /// A fresh random token of session `id` (what a refresh hands out), and its key.
+    pub(crate) fn generate_for(id: SessionId) -> Result<(Token, Self), getrandom::Error> {
+        generate_key::<SESSION_TOKEN_BYTES>(id)
+    }
+}
+
+/// What a store knows a refresh token by: its session's id and the token's digest.
+///
+/// A refresh token is never a bearer token: it has its own length, so a request
+/// carrying one is refused as `invalid_token` before any store work, and `refresh`
+/// refuses an access token the same way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshKey(SessionKey);
+
+impl RefreshKey {
+    /// The id of the session it refreshes.
+    pub fn session_id(&self) -> SessionId {
+        self.0.id
+    }
+
+    /// SHA-256 of the token's raw bytes.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0.digest
+    }
+
+    /// Parses a refresh token; `None` for anything that is not one.
+    pub(crate) fn parse(token: &str) -> Option<Self> {
+        parse_key::<REFRESH_TOKEN_BYTES>(token, REFRESH_TOKEN_LEN).map(Self)
+    }
+
+    /// A fresh refresh token of session `id`, and its key.
+    pub(crate) fn generate_for(id: SessionId) -> Result<(Token, Self), getrandom::Error> {
+        generate_key::<REFRESH_TOKEN_BYTES>(id).map(|(t, k)| (t, Self(k)))
+    }
+}
+
+/// A token of `N` raw bytes (its session id first) in `len` characters, and its key.
+fn parse_key<const N: usize>(token: &str, len: usize) -> Option<SessionKey> {
+    if token.len() != len {
+        return None;
+    }
+    let mut raw = [0u8; N];
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(token.as_bytes(), &mut raw)
+        .ok()?;
+    (n == N).then(|| key_of(&raw))
+}
+
+fn key_of(raw: &[u8]) -> SessionKey {
+    let mut id = [0u8; SessionId::LEN];
+    id.copy_from_slice(raw.get(..SessionId::LEN).unwrap_or(&[0; SessionId::LEN]));
+    SessionKey {
+        id: SessionId(id),
+        digest: Sha256::digest(raw).into(),
+    }
+}
+
+fn generate_key<const N: usize>(id: SessionId) -> Result<(Token, SessionKey), getrandom::Error> {
+    let mut raw = [0u8; N];
+    raw[..SessionId::LEN].copy_from_slice(&id.0);
+    getrandom::fill(&mut raw[SessionId::LEN..])?;
+    Ok((Token::new(URL_SAFE_NO_PAD.encode(raw)), key_of(&raw)))
 }
 
 impl fmt::Debug for SessionKey {
@@ -143,7 +196,15 @@ impl fmt::Debug for SessionKey {
     }
 }
 
-/// The public id of a session: its user's slot tag and 12 bytes of its token's digest.
+impl fmt::Debug for RefreshKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshKey")
+            .field("session_id", &self.session_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public id of a session: its user's slot tag and 12 random bytes.
 ///
 /// It names a session to operators (listings, revocation by id) but cannot be used to
 /// authenticate. Displayed and parsed as 19 characters of base64url.
@@ -247,9 +308,26 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_key() {
-        for bad in ["", "abc", &"A".repeat(44), &"!".repeat(43), &"é".repeat(21)] {
+        for bad in ["", "abc", &"A".repeat(47), &"!".repeat(48), &"é".repeat(24)] {
             assert!(SessionKey::parse(bad).is_none(), "{bad:?}");
+            assert!(RefreshKey::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refresh_and_access_tokens_are_not_interchangeable() {
+        let (access, key) = SessionKey::generate(0xBEEF).unwrap();
+        let (refresh, rkey) = RefreshKey::generate_for(key.session_id()).unwrap();
+        assert_eq!(refresh.as_str().len(), REFRESH_TOKEN_LEN);
+        assert_eq!(rkey.session_id(), key.session_id());
+        assert_eq!(RefreshKey::parse(refresh.as_str()), Some(rkey));
+        assert!(SessionKey::parse(refresh.as_str()).is_none());
+        assert!(RefreshKey::parse(access.as_str()).is_none());
+        // A new token of the same session: same id, another secret.
+        let (again, next) = SessionKey::generate_for(key.session_id()).unwrap();
+        assert_ne!(again, access);
+        assert_eq!(next.session_id(), key.session_id());
+        assert_ne!(next.digest(), key.digest());
     }
 
     #[test]
@@ -265,6 +343,7 @@ mod tests {
         #[test]
         fn parsers_never_panic(text in "\\PC{0,100}") {
             let _ = SessionKey::parse(&text);
+            let _ = RefreshKey::parse(&text);
             if let Ok(id) = text.parse::<SessionId>() {
                 proptest::prop_assert_eq!(id.to_string(), text);
             }

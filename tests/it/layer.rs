@@ -419,6 +419,15 @@ impl SessionStore for SwitchStore {
         self.check()?;
         self.inner.renew(r, now).await
     }
+    async fn refresh(
+        &self,
+        r: kickout::store::refresh::Rotation<'_>,
+        now: u64,
+    ) -> Result<kickout::store::refresh::Rotated<kickout::store::refresh::Refreshed>, StoreError>
+    {
+        self.check()?;
+        self.inner.refresh(r, now).await
+    }
 }
 
 #[tokio::test]

@@ -244,6 +244,14 @@ mod held_impl {
         async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
             self.inner.renew(r, now).await
         }
+        async fn refresh(
+            &self,
+            r: kickout::store::refresh::Rotation<'_>,
+            now: u64,
+        ) -> Result<kickout::store::refresh::Rotated<kickout::store::refresh::Refreshed>, StoreError>
+        {
+            self.inner.refresh(r, now).await
+        }
     }
 }
 

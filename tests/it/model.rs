@@ -171,6 +171,7 @@ impl Model {
                     EndReason::Replaced => Reason::Replaced,
                     EndReason::Banned if self.ban_stands(s.user) => Reason::Banned,
                     EndReason::Banned => Reason::KickedOut,
+                    EndReason::RefreshReused => Reason::RefreshReused,
                 })
             })
             .collect()

@@ -452,7 +452,7 @@ mod shared {
         let clock = suite::clock();
         let auth = Auth::builder(store).clock(clock.clone()).build();
         let app = suite::app(&auth);
-        let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let count = |text: &str| text.matches("session store unavailable").count();
         let ((), text) = logged(async {
             for _ in 0..20 {

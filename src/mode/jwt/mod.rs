@@ -18,17 +18,20 @@ use std::task::{Context, Poll, ready};
 use serde_json::value::RawValue;
 
 use self::config::{Claims, Verified, new_jti};
+use super::session::random;
 use super::{Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::note::Note;
 use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
+use crate::store::jwt::{JwtRefresh, JwtRefreshed};
+use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, SessionEntry,
-    SessionInfo, StoreError,
+    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, NewRefresh,
+    Rotated, SessionEntry, SessionInfo, StoreError,
 };
-use crate::token::{SessionId, Token};
+use crate::token::{RefreshKey, SessionId, Token};
 
 impl Jwt {
     /// Records and signs a token: the login of both `login` and `login_with_claims`.
@@ -40,16 +43,42 @@ impl Jwt {
     ) -> Result<Admission<Issued>, Error> {
         let now = login.now_ms;
         let jti = new_jti().map_err(|e| Error::Random(e.to_string()))?;
-        // `exp` is in whole seconds: round the end up to one.
-        let expires_at_ms = now
-            .saturating_add(login.ttl_ms)
-            .div_ceil(1000)
-            .saturating_mul(1000);
+        let access_until = signed_end(now.saturating_add(login.ttl_ms));
         let user: Arc<str> = Arc::from(login.user_id);
         let device: Arc<str> = Arc::from(login.device);
         let tag = crate::token::user_tag(login.user_id);
         let session_id =
             SessionId::from_jti(tag, &jti).ok_or(Error::Random("a malformed jti".into()))?;
+        // Only a login's own idle timeout travels: the handle's may change.
+        let own_idle_ms = login.idle.map(|idle| match idle {
+            OwnIdle::Never => 0,
+            OwnIdle::After(ms) => ms,
+        });
+        // With refresh tokens the session lives while either token does.
+        let (refresh, access_until) = match login.refresh {
+            None => (None, access_until),
+            Some(plan) => {
+                let cap_ms = now.saturating_add(plan.ttl_ms);
+                let (access, until) = NewRefresh::ends(login.ttl_ms, plan.window_ms, cap_ms, now);
+                let (token, rkey) = RefreshKey::generate_for(session_id).map_err(random)?;
+                let refresh = JwtRefresh {
+                    refresh: NewRefresh {
+                        digest: *rkey.digest(),
+                        expires_at_ms: until,
+                        cap_ms,
+                        window_ms: plan.window_ms,
+                        access_ttl_ms: login.ttl_ms,
+                    },
+                    claims: claims.map(|c| c.get().to_owned()),
+                    own_idle_ms,
+                };
+                let end = access.max(until);
+                (Some((token, refresh)), signed_end_within(access, end))
+            }
+        };
+        let expires_at_ms = refresh.as_ref().map_or(access_until, |(_, r)| {
+            access_until.max(r.refresh.expires_at_ms)
+        });
         let issue = JwtIssue {
             user_id: user.clone(),
             jti: jti.clone(),
@@ -61,36 +90,26 @@ impl Jwt {
             class: Arc::from(login.class),
             idle_ms: OwnIdle::or_default(login.idle, self.idle_ms),
             meta: login.meta.clone(),
+            refresh: refresh.as_ref().map(|(_, r)| r.clone()),
         };
         let grant = match store.jwt_issue(issue, now).await? {
             Admission::Admitted(grant) => grant,
             Admission::Banned { until_ms } => return Ok(Admission::Banned { until_ms }),
             Admission::LimitReached => return Ok(Admission::LimitReached),
         };
-        let token = self
-            .sign(&Claims {
-                sub: login.user_id.into(),
-                dev: login.device.into(),
-                iat: now / 1000,
-                exp: expires_at_ms / 1000,
-                nbf: None,
-                jti: jti.as_str().into(),
-                ep: grant.epoch,
-                ug: grant.user_gen,
-                dg: grant.device_gen,
-                iatm: now,
-                iss: self.issuer_claim().map(Into::into),
-                aud: self.audience_claim().map(Into::into),
-                ext: claims,
-                // Only a login's own idle timeout travels: the handle's may change.
-                idl: login.idle.map(|idle| match idle {
-                    OwnIdle::Never => 0,
-                    OwnIdle::After(ms) => ms,
-                }),
-            })
-            .map_err(Error::Random)?;
+        let token = self.sign_access(Access {
+            user_id: login.user_id,
+            device: login.device,
+            jti: &jti,
+            generations: (grant.epoch, grant.user_gen, grant.device_gen),
+            now_ms: now,
+            expires_at_ms: access_until,
+            claims,
+            own_idle_ms,
+        })?;
         Ok(Admission::Admitted(Issued {
-            token: Token::new(token),
+            token,
+            token_expires_at_ms: access_until,
             session: SessionInfo {
                 session_id,
                 user_id: user,
@@ -99,7 +118,58 @@ impl Jwt {
                 expires_at_ms,
             },
             replaced: grant.replaced,
+            refresh: refresh.map(|(token, r)| (token, r.refresh.expires_at_ms)),
         }))
+    }
+
+    /// Signs an access token.
+    fn sign_access(&self, a: Access<'_>) -> Result<Token, Error> {
+        let (ep, ug, dg) = a.generations;
+        let token = self
+            .sign(&Claims {
+                sub: a.user_id.into(),
+                dev: a.device.into(),
+                iat: a.now_ms / 1000,
+                exp: a.expires_at_ms / 1000,
+                nbf: None,
+                jti: a.jti.into(),
+                ep,
+                ug,
+                dg,
+                iatm: a.now_ms,
+                iss: self.issuer_claim().map(Into::into),
+                aud: self.audience_claim().map(Into::into),
+                ext: a.claims,
+                idl: a.own_idle_ms,
+            })
+            .map_err(Error::Random)?;
+        Ok(Token::new(token))
+    }
+}
+
+/// What an access token says.
+struct Access<'a> {
+    user_id: &'a str,
+    device: &'a str,
+    jti: &'a str,
+    /// Epoch, user and device generations.
+    generations: (u64, u64, u64),
+    now_ms: u64,
+    expires_at_ms: u64,
+    claims: Option<&'a RawValue>,
+    own_idle_ms: Option<u64>,
+}
+
+/// `exp` is in whole seconds: an end rounded up to one.
+fn signed_end(ms: u64) -> u64 {
+    ms.div_ceil(1000).saturating_mul(1000)
+}
+
+/// [`signed_end`], rounded down instead where rounding up would pass the session's end.
+fn signed_end_within(ms: u64, end_ms: u64) -> u64 {
+    match signed_end(ms) {
+        up if up <= end_ms => up,
+        _ => ms / 1000 * 1000,
     }
 }
 
@@ -235,6 +305,49 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
         store.jwt_sessions(user_id, now_ms).await
+    }
+
+    async fn refresh(&self, store: &S, token: &str, now_ms: u64) -> Result<Rotated<Issued>, Error> {
+        let presented = RefreshKey::parse(token).ok_or(Reason::InvalidToken)?;
+        let (refresh, rkey) = RefreshKey::generate_for(presented.session_id()).map_err(random)?;
+        let rotation = JwtRotation {
+            presented: &presented,
+            refresh: &rkey,
+        };
+        let rotated = store.jwt_refresh(rotation, now_ms).await?;
+        rotated.try_map(|done| {
+            let JwtRefreshed {
+                refreshed,
+                epoch,
+                user_gen,
+                device_gen,
+                claims,
+                own_idle_ms,
+            } = done;
+            let claims = claims
+                .map(RawValue::from_string)
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("a refresh token's claims".into()))?;
+            let session = refreshed.session;
+            let access_until = signed_end_within(refreshed.access_until_ms, session.expires_at_ms);
+            let token = self.sign_access(Access {
+                user_id: &session.user_id,
+                device: &session.device,
+                jti: &session.session_id.jti(),
+                generations: (epoch, user_gen, device_gen),
+                now_ms,
+                expires_at_ms: access_until,
+                claims: claims.as_deref(),
+                own_idle_ms,
+            })?;
+            Ok(Issued {
+                token,
+                token_expires_at_ms: access_until,
+                session,
+                replaced: Vec::new(),
+                refresh: Some((refresh, refreshed.refresh_until_ms)),
+            })
+        })
     }
 
     async fn renew(

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, meta_json, meta_of, num, rule_args,
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, hex, meta_json, meta_of, num, rule_args,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
-use crate::store::jwt::{Bump, DeviceGen, JwtState, idle_over};
+use crate::store::jwt::{Bump, DeviceGen, JwtRefresh, JwtRefreshed, JwtState, idle_over};
 use crate::store::limits::MAX_LEEWAY_MS;
+use crate::store::refresh::{JwtRotation, Refreshed, Rotated};
 use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
     JwtToken, SessionEntry, SessionInfo, StoreError,
@@ -106,8 +107,10 @@ impl JwtStore for RedisStore {
             keys.ban(user_id),
             keys.jwt_token(id),
             keys.jwt_meta(id),
+            keys.jwt_refresh(id),
         ];
         let meta = meta_json(&issue.meta);
+        let refresh = issue.refresh.as_ref().map(refresh_json).unwrap_or_default();
         let refuse = u8::from(issue.rule.overflow() == Overflow::RefuseNew);
         let reply: Vec<String> = self
             .write(&self.shared.scripts.jwt_issue, declared, |call| {
@@ -125,6 +128,7 @@ impl JwtStore for RedisStore {
                     .arg(&*issue.class)
                     .arg(issue.idle_ms.map(|i| i.to_string()).unwrap_or_default())
                     .arg(&meta)
+                    .arg(&refresh)
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -212,6 +216,30 @@ impl JwtStore for RedisStore {
             ended: jwt_infos(user, tag, ended)?,
             replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
         })
+    }
+
+    async fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+        let id = rotation.presented.session_id();
+        let keys = self.keys();
+        let reply: Vec<String> = self
+            .write(
+                &self.shared.scripts.jwt_refresh,
+                vec![keys.jwt_refresh(id)],
+                |call| {
+                    call.arg(keys.base(id.tag()))
+                        .arg(id.jti())
+                        .arg(hex(rotation.presented.digest()))
+                        .arg(hex(rotation.refresh.digest()))
+                        .arg(now_ms)
+                        .arg(&self.shared.channel);
+                },
+            )
+            .await?;
+        jwt_rotated(id, &reply)
     }
 
     async fn jwt_ban(
@@ -363,4 +391,90 @@ fn jwt_infos(user_id: &str, tag: u16, flat: &[String]) -> Result<Vec<SessionInfo
             _ => Err(corrupt("a token list")),
         })
         .collect()
+}
+
+/// A login's refresh record, as `jwt_issue.lua` completes it.
+fn refresh_json(r: &JwtRefresh) -> String {
+    let n = &r.refresh;
+    let mut fields = serde_json::json!({
+        "f": hex(&n.digest),
+        "fe": n.expires_at_ms.to_string(),
+        "fc": n.cap_ms.to_string(),
+        "w": n.access_ttl_ms.to_string(),
+    });
+    if let Some(w) = n.window_ms {
+        fields["fw"] = w.to_string().into();
+    }
+    if let Some(claims) = &r.claims {
+        fields["x"] = claims.clone().into();
+    }
+    if let Some(idle) = r.own_idle_ms {
+        fields["k"] = idle.to_string().into();
+    }
+    fields.to_string()
+}
+
+/// What `jwt_refresh.lua` answered.
+fn jwt_rotated(id: SessionId, reply: &[String]) -> Result<Rotated<JwtRefreshed>, StoreError> {
+    let bad = || corrupt("a JWT refresh reply");
+    let Some((status, rest)) = reply.split_first() else {
+        return Err(bad());
+    };
+    let tag = id.tag();
+    Ok(match (status.as_str(), rest) {
+        (
+            "ok",
+            [
+                user,
+                device,
+                issued,
+                end,
+                access,
+                refresh,
+                epoch,
+                ug,
+                dg,
+                claims,
+                idle,
+            ],
+        ) => Rotated::Done(JwtRefreshed {
+            refreshed: Refreshed {
+                session: SessionInfo {
+                    session_id: id,
+                    user_id: Arc::from(user.as_str()),
+                    device: Arc::from(device.as_str()),
+                    issued_at_ms: num(issued)?,
+                    expires_at_ms: num(end)?,
+                },
+                access_until_ms: num(access)?,
+                refresh_until_ms: num(refresh)?,
+            },
+            epoch: num(epoch)?,
+            user_gen: num(ug)?,
+            device_gen: num(dg)?,
+            claims: (!claims.is_empty()).then(|| claims.clone()),
+            own_idle_ms: (!idle.is_empty()).then(|| num(idle)).transpose()?,
+        }),
+        ("unknown", []) => Rotated::Unknown,
+        ("expired", []) => Rotated::Expired,
+        ("ended", [reason, at, note, ban]) => Rotated::Ended {
+            ended: Ended {
+                reason: end_reason(reason)?.ok_or_else(bad)?,
+                at_ms: num(at)?,
+                note: Note::from_stored(note),
+            },
+            ban_stands: !ban.is_empty(),
+        },
+        ("reused", [user, rest @ ..]) => {
+            let (ended, replaced) = match rest.iter().position(|v| v == "|") {
+                Some(at) => rest.split_at(at),
+                None => (rest, &[][..]),
+            };
+            Rotated::Reused(Ends {
+                ended: jwt_infos(user, tag, ended)?,
+                replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
+            })
+        }
+        _ => return Err(bad()),
+    })
 }

@@ -75,6 +75,12 @@ impl<'a> Keys<'a> {
         format!("{}jl:{}", self.base(id.tag()), id.jti())
     }
 
+    /// JWT mode: a session's refresh token, `…jr:<jti>`.
+    #[cfg(feature = "jwt")]
+    pub(super) fn jwt_refresh(self, id: SessionId) -> String {
+        format!("{}jr:{}", self.base(id.tag()), id.jti())
+    }
+
     /// The revocation channel: `<prefix>revoked`.
     pub(super) fn channel(self) -> String {
         format!("{}revoked", self.prefix)

@@ -616,6 +616,15 @@ pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
+/// Lower-case hex of a digest, as records keep it.
+pub(super) fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 pub(super) fn num(s: &str) -> Result<u64, StoreError> {
     s.parse().map_err(|_| corrupt("a number field"))
 }
@@ -694,6 +703,7 @@ pub(super) fn end_code(reason: EndReason) -> &'static str {
         EndReason::KickedOut => "k",
         EndReason::Replaced => "r",
         EndReason::Banned => "b",
+        EndReason::RefreshReused => "f",
     }
 }
 
@@ -704,6 +714,7 @@ pub(super) fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
         "k" => EndReason::KickedOut,
         "r" => EndReason::Replaced,
         "b" => EndReason::Banned,
+        "f" => EndReason::RefreshReused,
         _ => return Err(corrupt("an end reason")),
     }))
 }

@@ -19,7 +19,8 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::store::limits::{
-    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
+    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, MAX_SPENT_REFRESH,
+    PRUNE_GRACE_MS,
 };
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
@@ -32,6 +33,7 @@ const BAN: &str = include_str!("lua/ban.lua");
 const UNBAN: &str = include_str!("lua/unban.lua");
 const SESSIONS: &str = include_str!("lua/sessions.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
+const REFRESH: &str = include_str!("lua/refresh.lua");
 /// Helpers of the JWT scripts: the state machine of `store/jwt.rs`, in Lua.
 #[cfg(feature = "jwt")]
 const JWT_COMMON: &str = include_str!("lua/jwt_common.lua");
@@ -43,9 +45,11 @@ const JWT_END: &str = include_str!("lua/jwt_end.lua");
 const JWT_BAN: &str = include_str!("lua/jwt_ban.lua");
 #[cfg(feature = "jwt")]
 const JWT_SESSIONS: &str = include_str!("lua/jwt_sessions.lua");
+#[cfg(feature = "jwt")]
+const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 6] {
+fn bounds() -> [(&'static str, String); 7] {
     [
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
@@ -53,6 +57,7 @@ fn bounds() -> [(&'static str, String); 6] {
         ("@MAX_REVOKED@", MAX_REVOKED.to_string()),
         ("@MAX_BUMPS@", MAX_BUMPS.to_string()),
         ("@PRUNE_GRACE_MS@", PRUNE_GRACE_MS.to_string()),
+        ("@MAX_SPENT_REFRESH@", MAX_SPENT_REFRESH.to_string()),
     ]
 }
 
@@ -78,6 +83,7 @@ pub(super) struct Scripts {
     pub(super) unban: redis::Script,
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
+    pub(super) refresh: redis::Script,
     #[cfg(feature = "jwt")]
     pub(super) jwt_issue: redis::Script,
     #[cfg(feature = "jwt")]
@@ -86,6 +92,8 @@ pub(super) struct Scripts {
     pub(super) jwt_ban: redis::Script,
     #[cfg(feature = "jwt")]
     pub(super) jwt_sessions: redis::Script,
+    #[cfg(feature = "jwt")]
+    pub(super) jwt_refresh: redis::Script,
 }
 
 impl Scripts {
@@ -101,6 +109,7 @@ impl Scripts {
             unban: redis::Script::new(&source("", UNBAN)),
             sessions: session(SESSIONS),
             renew: session(RENEW),
+            refresh: session(REFRESH),
             #[cfg(feature = "jwt")]
             jwt_issue: jwt(JWT_ISSUE),
             #[cfg(feature = "jwt")]
@@ -109,6 +118,8 @@ impl Scripts {
             jwt_ban: jwt(JWT_BAN),
             #[cfg(feature = "jwt")]
             jwt_sessions: jwt(JWT_SESSIONS),
+            #[cfg(feature = "jwt")]
+            jwt_refresh: jwt(JWT_REFRESH),
         }
     }
 }
@@ -119,9 +130,18 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_substituted() {
-        let session = [COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW];
+        let session = [
+            COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH,
+        ];
         #[cfg(feature = "jwt")]
-        let jwt = [JWT_COMMON, JWT_ISSUE, JWT_END, JWT_BAN, JWT_SESSIONS];
+        let jwt = [
+            JWT_COMMON,
+            JWT_ISSUE,
+            JWT_END,
+            JWT_BAN,
+            JWT_SESSIONS,
+            JWT_REFRESH,
+        ];
         #[cfg(not(feature = "jwt"))]
         let jwt: [&str; 0] = [];
         let all = session.into_iter().chain(jwt);
@@ -131,6 +151,7 @@ mod tests {
         }
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
+        assert!(source("", REFRESH).contains(&format!(">= {MAX_SPENT_REFRESH} ")));
         #[cfg(feature = "jwt")]
         assert!(source("", JWT_COMMON).contains(&PRUNE_GRACE_MS.to_string()));
     }

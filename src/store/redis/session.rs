@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, infos, meta_json, meta_of, num,
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, hex, infos, meta_json, meta_of, num,
     rule_args,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::{
-    Admission, EndReason, Ended, NewSession, Renewal, SessionEntry, SessionInfo, SessionRecord,
-    SessionStore, StoreError, Target, Touch,
+    Admission, EndReason, Ended, NewRefresh, NewSession, Refreshed, Renewal, Rotated, Rotation,
+    SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
@@ -40,6 +40,7 @@ impl SessionStore for RedisStore {
             keys.meta(info.session_id),
         ];
         let meta = meta_json(&session.meta);
+        let refresh = refresh_json(session.refresh.as_ref(), session.access_until_ms);
         let digest = hex(session.key.digest());
         let idle = session
             .idle_deadline_ms
@@ -65,6 +66,7 @@ impl SessionStore for RedisStore {
                     .arg(&*session.class)
                     .arg(&idle_ms)
                     .arg(&meta)
+                    .arg(&refresh)
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -158,6 +160,33 @@ impl SessionStore for RedisStore {
                 _ => Err(corrupt("a session list")),
             })
             .collect()
+    }
+
+    async fn refresh(
+        &self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<Refreshed>, StoreError> {
+        let id = rotation.presented.session_id();
+        let keys = self.keys();
+        let declared = vec![keys.session(id), keys.meta(id)];
+        let idle = rotation
+            .idle_deadline_ms
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let reply: Vec<String> = self
+            .write(&self.shared.scripts.refresh, declared, |call| {
+                call.arg(keys.base(id.tag()))
+                    .arg(id.to_string())
+                    .arg(hex(rotation.presented.digest()))
+                    .arg(hex(rotation.access.digest()))
+                    .arg(hex(rotation.refresh.digest()))
+                    .arg(now_ms)
+                    .arg(&idle)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
+        rotated(id, &reply)
     }
 
     async fn renew(
@@ -309,6 +338,11 @@ struct Stored {
     r: String,
     x: Option<String>,
     a: Option<String>,
+    /// With a refresh token: the access token's end, and the access token the last
+    /// refresh replaced, with its end.
+    ae: Option<String>,
+    pd: Option<String>,
+    pe: Option<String>,
     /// The revocation's note, if it was given one.
     o: Option<String>,
     t: Option<String>,
@@ -322,12 +356,57 @@ fn seen(issued_at_ms: u64, last_seen_ms: Option<u64>) -> u64 {
     last_seen_ms.unwrap_or(issued_at_ms).max(issued_at_ms)
 }
 
-/// Lower-case hex of a digest, as records keep it.
-fn hex(digest: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
+/// A new session's refresh fields, as `create.lua` merges them into its record.
+fn refresh_json(refresh: Option<&NewRefresh>, access_until_ms: Option<u64>) -> String {
+    let Some(r) = refresh else {
+        return String::new();
+    };
+    let mut fields = serde_json::json!({
+        "f": hex(&r.digest),
+        "fe": r.expires_at_ms.to_string(),
+        "fc": r.cap_ms.to_string(),
+        "w": r.access_ttl_ms.to_string(),
+        "fp": [],
+    });
+    if let Some(w) = r.window_ms {
+        fields["fw"] = w.to_string().into();
+    }
+    if let Some(a) = access_until_ms {
+        fields["ae"] = a.to_string().into();
+    }
+    fields.to_string()
+}
+
+/// What `refresh.lua` answered.
+fn rotated(id: SessionId, reply: &[String]) -> Result<Rotated<Refreshed>, StoreError> {
+    let bad = || corrupt("a refresh reply");
+    let Some((status, rest)) = reply.split_first() else {
+        return Err(bad());
+    };
+    Ok(match (status.as_str(), rest) {
+        ("ok", [user, device, issued, end, access, refresh]) => Rotated::Done(Refreshed {
+            session: SessionInfo {
+                session_id: id,
+                user_id: Arc::from(user.as_str()),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(end)?,
+            },
+            access_until_ms: num(access)?,
+            refresh_until_ms: num(refresh)?,
+        }),
+        ("unknown", []) => Rotated::Unknown,
+        ("expired", []) => Rotated::Expired,
+        ("ended", [reason, at, note, ban]) => Rotated::Ended {
+            ended: Ended {
+                reason: end_reason(reason)?.ok_or_else(bad)?,
+                at_ms: num(at)?,
+                note: Note::from_stored(note),
+            },
+            ban_stands: !ban.is_empty(),
+        },
+        ("reused", ended) => Rotated::Reused(infos(ended)?.into()),
+        _ => return Err(bad()),
     })
 }
 
@@ -340,9 +419,16 @@ fn record(
     now_ms: u64,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let rec: Stored = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
-    if rec.d != digest {
-        return Ok(None);
-    }
+    // The current access token, or the one the last refresh replaced (which says
+    // `token_expired` past its end).
+    let access_until_ms = if rec.d == digest {
+        rec.ae.as_deref().map(num).transpose()?
+    } else {
+        match (rec.pd.as_deref(), rec.pe.as_deref().map(num).transpose()?) {
+            (Some(pd), Some(pe)) if pd == digest => Some(pe),
+            _ => return Ok(None),
+        }
+    };
     let ended = match end_reason(rec.x.as_deref().unwrap_or_default())? {
         Some(reason) => Some(Ended {
             reason,
@@ -368,6 +454,7 @@ fn record(
             None => num(&rec.e)?.saturating_sub(num(&rec.i)?),
         },
         idle_ms: rec.k.as_deref().map(num).transpose()?,
+        access_until_ms,
     };
     Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
 }

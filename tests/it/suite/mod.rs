@@ -11,6 +11,7 @@ mod bounds;
 mod events;
 mod lifetimes;
 mod notes;
+mod refresh;
 mod rules;
 mod sessions;
 
@@ -18,6 +19,7 @@ pub use bounds::*;
 pub use events::*;
 pub use lifetimes::*;
 pub use notes::*;
+pub use refresh::*;
 pub use rules::*;
 pub use sessions::*;
 
@@ -234,6 +236,13 @@ macro_rules! all_cases {
             logins_choose_their_own_lifetimes,
             revocations_carry_their_notes,
             bad_notes_are_refused_before_any_store_work,
+            refresh_rotates_within_one_session,
+            a_spent_refresh_token_ends_the_session,
+            concurrent_refreshes_yield_at_most_one_pair,
+            revocations_end_refresh_tokens,
+            refresh_tokens_expire,
+            refresh_and_access_tokens_are_not_interchangeable,
+            refresh_is_opt_in_per_handle_and_login,
         }
     };
 }

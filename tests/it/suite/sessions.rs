@@ -33,7 +33,7 @@ pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store
         "abc.def.ghi",
         &forged,
         &other_user,
-        &"A".repeat(43),
+        &"A".repeat(48),
         &token[..42],
         &format!("{token}A"),
     ] {

@@ -1,8 +1,9 @@
 -- KEYS user index, ban, the new session, its metadata, the index's sessions; ARGV base,
 -- sid, digest, user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
 -- per-device (per class) 1|0, refuse 1|0, device class, own idle timeout|'', metadata
--- JSON|''. A record keeps its class in `c` when it is not its device name, its own
--- lifetime in `w` and idle timeout in `k`.
+-- JSON|'', refresh fields JSON|'' (`ae` access end, `f` refresh digest, `fe` its end,
+-- `fc` cap, `fw` window, `w` access lifetime). A record keeps its class in `c` when it
+-- is not its device name, its own lifetime in `w` and idle timeout in `k`.
 -- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 local base = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -57,6 +58,9 @@ local rec = {d = ARGV[3], u = ARGV[4], v = ARGV[5], i = ARGV[6], e = ARGV[7], r 
 if ARGV[14] ~= ARGV[5] then rec.c = ARGV[14] end
 rec.w = tostring(tonumber(ARGV[7]) - tonumber(ARGV[6]))
 if ARGV[15] ~= '' then rec.k = ARGV[15] end
+if ARGV[17] ~= '' then
+  for k, v in pairs(cjson.decode(ARGV[17])) do rec[k] = v end
+end
 local fin = e
 if ARGV[8] ~= '' then
   rec.l = ARGV[8]

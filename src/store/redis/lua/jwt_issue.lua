@@ -1,6 +1,7 @@
--- KEYS user state, index, ban, the new token's `jt:` and `jm:`, the index's `jt:`s;
--- ARGV base, user, jti, device, iat, exp, now, max (0 = unlimited), per-device 1|0,
--- refuse 1|0, epoch if new, device class, idle timeout|'', metadata JSON|'', channel.
+-- KEYS user state, index, ban, the new token's `jt:`, `jm:` and `jr:`, the index's
+-- `jt:`s; ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
+-- unlimited), per-device 1|0, refuse 1|0, epoch if new, device class, idle timeout|'',
+-- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
 -- in `k`. Returns {'ok', epoch, ug, dg,
 -- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'}.
@@ -73,6 +74,14 @@ local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
 if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
+if ARGV[15] ~= '' then
+  -- The refresh record names what a refresh signs: this login's generations.
+  local rr = cjson.decode(ARGV[15])
+  rr.u, rr.v, rr.i, rr.ep, rr.ug, rr.dg, rr.fp = user, dv, ARGV[5], st.ep, st.g, dg, {}
+  local rttl = tonumber(ARGV[6]) + GRACE - now
+  if rttl < 1 then rttl = 1 end
+  redis.call('SET', KEYS[6], cjson.encode(rr), 'PX', rttl)
+end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
 local out = {'ok', st.ep, tostring(st.g), tostring(dg)}

@@ -9,6 +9,8 @@ local more = undeclared()
 if more then return more end
 local e, r = tonumber(ARGV[3]), tonumber(rec.r)
 rec.e = ARGV[3]
+-- A refresh session's access token lives to the new end.
+if rec.ae then rec.ae = ARGV[3] end
 local fin = e
 if ARGV[4] ~= '' then
   rec.l = ARGV[4]

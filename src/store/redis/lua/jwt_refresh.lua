@@ -1,0 +1,94 @@
+-- Spends a JWT-mode refresh token. KEYS the refresh record (`jr:<jti>`), then what
+-- `need` names (the user's state, index, ban, the token's `jt:`, `jm:`, `jl:` and the
+-- index's `jt:`s); ARGV base, jti, presented digest, new digest, now, channel. Returns
+-- {'ok', user, device, login time, end, access end, refresh end, epoch, ug, dg,
+-- claims|'', own idle|''} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
+-- ban end|''} | {'reused', user, ended (jti, device, iat, exp)..., '|', replaced...}.
+local base, jti, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[5]), ARGV[5]
+local rr = jload(KEYS[1])
+if rr == nil then return {'unknown'} end
+local user = rr.u
+local bkey, tkey = base .. 'b:' .. user, base .. 'jt:' .. jti
+local mkey, lkey = base .. 'jm:' .. jti, base .. 'jl:' .. jti
+need(bkey)
+need(tkey)
+need(mkey)
+need(lkey)
+if not jneed(base, user) then return undeclared() end
+local st = jload(base .. 'j:' .. user)
+if st == nil or st.ep ~= rr.ep then return {'unknown'} end
+local ix = jload(base .. 'ji:' .. user) or {}
+local current = rr.f == ARGV[3]
+local spent = false
+for _, d in ipairs(rr.fp) do if d == ARGV[3] then spent = true end end
+if not current and not spent then return {'unknown'} end
+-- Why the session ended, if it did: as `JwtState::ended` for its login's generations.
+local function first_bump(bumps, from)
+  local best, at = nil, nil
+  for g, b in pairs(bumps) do
+    local n = tonumber(g)
+    if n >= from and (at == nil or n < at) then best, at = b, n end
+  end
+  -- A bump is kept until every token it ended expired: none left to name it.
+  return best or {'k', '0', '0'}
+end
+local why = nil
+local function consider(b)
+  if b and (why == nil or tonumber(b[2]) < tonumber(why[2])) then why = b end
+end
+consider(st.bl[jti])
+if rr.ug < st.g then consider(first_bump(st.gb, rr.ug)) end
+local d = st.d[rr.v]
+if d and rr.dg < d.g then consider(first_bump(d.b, rr.dg)) end
+if why then
+  local ban = ''
+  if why[1] == 'b' then
+    local b = redis.call('GET', bkey)
+    if b and tonumber(b) > now then ban = b end
+  end
+  return {'ended', why[1], why[2], why[4] or '', ban}
+end
+jprune(st, ix, now)
+local e = ix[jti]
+if not current then
+  -- A spent token again: whoever holds it, the session is no longer safe.
+  if not e then return {'expired'} end
+  local out = {'reused', user}
+  if tonumber(e.e) > now then take(base, ix, jti, out) else take(base, ix, jti, {}) end
+  revoke(base, st, ix, jti, {'f', nowstr, e.e}, nowstr)
+  jsave(base, user, st, ix, now)
+  jannounce(base, 'f')
+  table.insert(out, '|')
+  for _, v in ipairs(JVICTIMS) do table.insert(out, v) end
+  return out
+end
+if now >= tonumber(rr.fe) or now >= tonumber(rr.fc) or not e or tonumber(e.e) <= now then
+  return {'expired'}
+end
+if e.k then
+  local seen = redis.call('GET', lkey)
+  local last = tonumber(e.i)
+  if seen and tonumber(seen) > last then last = tonumber(seen) end
+  if now >= last + tonumber(e.k) then return {'expired'} end
+end
+if #rr.fp >= @MAX_SPENT_REFRESH@ then table.remove(rr.fp, 1) end
+table.insert(rr.fp, rr.f)
+rr.f = ARGV[4]
+local cap = tonumber(rr.fc)
+local ae = math.min(now + tonumber(rr.w), cap)
+local fe = cap
+if rr.fw then fe = math.min(now + tonumber(rr.fw), cap) end
+local fin = math.max(ae, fe)
+rr.fe = tostring(fe)
+e.e = tostring(fin)
+if fin > tonumber(st.mx) then st.mx = tostring(fin) end
+local ttl = fin + GRACE - now
+redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
+local live = fin + MAX_LEEWAY - now
+if redis.call('PTTL', tkey) < live then redis.call('PEXPIRE', tkey, live) end
+if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
+-- A refresh is a sight of the session.
+redis.call('SET', lkey, nowstr, 'PX', live)
+jsave(base, user, st, ix, now)
+return {'ok', user, rr.v, rr.i, tostring(fin), tostring(ae), tostring(fe), st.ep,
+  tostring(rr.ug), tostring(rr.dg), rr.x or '', rr.k or ''}

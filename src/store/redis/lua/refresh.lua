@@ -1,0 +1,65 @@
+-- Spends a refresh token. KEYS the session, its metadata, then what `need` names (the
+-- user's index and ban); ARGV base, sid, presented digest, new access digest, new
+-- refresh digest, now, idle deadline|''. Returns {'ok', user, device, issued, end,
+-- access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
+-- ban end|''} | {'reused', ended infos...}.
+local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
+local rec = load(KEYS[1])
+if rec == nil or rec.f == nil then return {'unknown'} end
+local ukey, bkey = base .. 'u:' .. rec.u, base .. 'b:' .. rec.u
+need(ukey)
+need(bkey)
+local more = undeclared()
+if more then return more end
+local function ended()
+  local ban = ''
+  if rec.x == 'b' then
+    local b = redis.call('GET', bkey)
+    if b and tonumber(b) > now then ban = b end
+  end
+  return {'ended', rec.x, rec.a, rec.o or '', ban}
+end
+if rec.f ~= ARGV[3] then
+  for _, d in ipairs(rec.fp or {}) do
+    if d == ARGV[3] then
+      if rec.x ~= nil then return ended() end
+      -- A spent token again: whoever holds it, the session is no longer safe.
+      local out = {'reused'}
+      end_one(base, sid, rec, 'f', now, nowstr, live(rec, now) and out or {})
+      redis.call('ZREM', ukey, sid)
+      announce('f')
+      return out
+    end
+  end
+  return {'unknown'}
+end
+if rec.x ~= nil then return ended() end
+if now >= tonumber(rec.fe) or not live(rec, now) then return {'expired'} end
+local fp = rec.fp or {}
+if #fp >= @MAX_SPENT_REFRESH@ then table.remove(fp, 1) end
+table.insert(fp, rec.f)
+rec.fp = fp
+local cap = tonumber(rec.fc)
+local ae = math.min(now + tonumber(rec.w), cap)
+local fe = cap
+if rec.fw then fe = math.min(now + tonumber(rec.fw), cap) end
+local e = math.max(ae, fe)
+-- The replaced access token stays valid until its own end (and then says so).
+rec.pd, rec.pe = rec.d, rec.ae
+rec.d, rec.ae, rec.f, rec.fe, rec.e, rec.t = ARGV[4], tostring(ae), ARGV[5], tostring(fe), tostring(e), nowstr
+local fin = e
+if rec.l then
+  -- A refresh is activity: the idle deadline moves as a request's would.
+  local dl = nil
+  if rec.k then dl = now + tonumber(rec.k) elseif ARGV[7] ~= '' then dl = tonumber(ARGV[7]) end
+  if dl then
+    if dl > e then dl = e end
+    if dl > tonumber(rec.l) then rec.l = tostring(dl) end
+  end
+  if tonumber(rec.l) < e then fin = tonumber(rec.l) end
+end
+local r = tonumber(rec.r)
+save(KEYS[1], rec, fin + r - now)
+ttl_at_least(KEYS[2], fin + r - now)
+ttl_at_least(ukey, e + r - now)
+return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}

@@ -1,0 +1,127 @@
+//! Refresh tokens, in either mode: what a login records, and what a refresh asks of a
+//! store in one atomic operation.
+//!
+//! A session with refresh tokens has three ends: its access token's (short: the
+//! handle's `ttl`), its refresh token's (an idle window, if set), and its *cap* (the
+//! refresh lifetime from login) that no refresh ever passes. The session lives while
+//! either token does: its [`SessionInfo::expires_at_ms`](super::SessionInfo) is the
+//! later of the two, so rules and listings count it while it can still be refreshed.
+//!
+//! A refresh spends the presented token: the store keeps the digests of the last
+//! [`MAX_SPENT_REFRESH`](super::limits::MAX_SPENT_REFRESH) spent ones, and a spent one
+//! presented again ends the whole session with
+//! [`EndReason::RefreshReused`](super::EndReason).
+
+use super::{Ended, Ends, SessionInfo};
+use crate::token::{RefreshKey, SessionKey};
+
+/// A refresh token to record with a new session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRefresh {
+    /// SHA-256 of the refresh token.
+    pub digest: [u8; 32],
+    /// When this refresh token ends, Unix milliseconds (its idle window, or the cap).
+    pub expires_at_ms: u64,
+    /// The session's cap: no refresh gives a token past it.
+    pub cap_ms: u64,
+    /// Each new refresh token lives this long, if set (else until the cap).
+    pub window_ms: Option<u64>,
+    /// Each new access token lives this long (capped).
+    pub access_ttl_ms: u64,
+}
+
+impl NewRefresh {
+    /// The ends of a token pair made at `now_ms`: `(access, refresh)`.
+    pub fn ends(
+        access_ttl_ms: u64,
+        window_ms: Option<u64>,
+        cap_ms: u64,
+        now_ms: u64,
+    ) -> (u64, u64) {
+        let access = now_ms.saturating_add(access_ttl_ms).min(cap_ms);
+        let refresh = window_ms.map_or(cap_ms, |w| now_ms.saturating_add(w).min(cap_ms));
+        (access, refresh)
+    }
+}
+
+/// A session-mode refresh: spend `presented`, and record the new pair of the same
+/// session.
+#[derive(Clone, Copy, Debug)]
+pub struct Rotation<'a> {
+    /// The refresh token presented.
+    pub presented: &'a RefreshKey,
+    /// The new access token (same session id).
+    pub access: &'a SessionKey,
+    /// The new refresh token (same session id).
+    pub refresh: &'a RefreshKey,
+    /// With an idle timeout of the handle's: the new idle deadline (a store keeping the
+    /// session's own idle timeout computes it from that instead).
+    pub idle_deadline_ms: Option<u64>,
+}
+
+/// A JWT-mode refresh: spend `presented`, and record the next refresh token; the new
+/// access token is signed from what the store answers.
+#[derive(Clone, Copy, Debug)]
+pub struct JwtRotation<'a> {
+    /// The refresh token presented.
+    pub presented: &'a RefreshKey,
+    /// The new refresh token (same session id).
+    pub refresh: &'a RefreshKey,
+}
+
+/// A rotated pair's ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The session, with its new end.
+    pub session: SessionInfo,
+    /// The new access token's end, Unix milliseconds.
+    pub access_until_ms: u64,
+    /// The new refresh token's end, Unix milliseconds.
+    pub refresh_until_ms: u64,
+}
+
+/// What a refresh did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Rotated<T> {
+    /// The presented token is spent and the new pair recorded.
+    Done(T),
+    /// No session has this refresh token (never had, or forgotten): `invalid_token`.
+    Unknown,
+    /// The refresh token, or its session, is past its time: `token_expired`.
+    Expired,
+    /// The session was ended before: its reason (`ban_stands` as for a lookup).
+    Ended {
+        /// How it ended.
+        ended: Ended,
+        /// For a ban: whether it still stands.
+        ban_stands: bool,
+    },
+    /// A spent token was presented: the session is ended now, with
+    /// [`EndReason::RefreshReused`](super::EndReason).
+    Reused(Ends),
+}
+
+impl<T> Rotated<T> {
+    /// The same outcome with the new pair's answer mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Rotated<U> {
+        match self {
+            Rotated::Done(t) => Rotated::Done(f(t)),
+            Rotated::Unknown => Rotated::Unknown,
+            Rotated::Expired => Rotated::Expired,
+            Rotated::Ended { ended, ban_stands } => Rotated::Ended { ended, ban_stands },
+            Rotated::Reused(ends) => Rotated::Reused(ends),
+        }
+    }
+
+    /// [`Rotated::map`] with a fallible mapping.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Rotated<U>, E> {
+        Ok(match self {
+            Rotated::Done(t) => Rotated::Done(f(t)?),
+            Rotated::Unknown => Rotated::Unknown,
+            Rotated::Expired => Rotated::Expired,
+            Rotated::Ended { ended, ban_stands } => Rotated::Ended { ended, ban_stands },
+            Rotated::Reused(ends) => Rotated::Reused(ends),
+        })
+    }
+}

@@ -1,0 +1,341 @@
+//! Refresh tokens: rotation, reuse detection, revocation, expiry, in both modes.
+
+use super::*;
+
+const ACCESS: u64 = 15 * 60;
+const CAP: u64 = 30 * 24 * 3600;
+
+/// A handle with short access tokens and thirty-day refresh tokens.
+fn refreshing<S: Stores, K: Kind<S>>(store: S, clock: &ManualClock) -> Auth<S, K::M> {
+    K::builder(store, clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(CAP))
+        .build()
+}
+
+fn refused(result: Result<kickout::Login, Error>) -> Reason {
+    match result {
+        Err(Error::Rejected(reason)) => reason,
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok(_) => panic!("refreshed"),
+    }
+}
+
+fn refresh_of(login: &kickout::Login) -> String {
+    login
+        .refresh
+        .as_ref()
+        .expect("a refresh token")
+        .token
+        .as_str()
+        .to_owned()
+}
+
+pub async fn refresh_rotates_within_one_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let mut events = auth.events();
+    let login = auth.login("10001", "phone").await.unwrap();
+    assert_eq!(login.expires_in(), ACCESS);
+    assert_eq!(login.refresh_expires_in(), Some(CAP));
+    assert!(login.session.expires_at_ms >= T0 + CAP * 1000);
+    clock.advance(secs(10 * 60));
+    let next = auth.refresh(&refresh_of(&login)).await.unwrap();
+    assert_eq!(next.session.session_id, login.session.session_id);
+    assert_eq!(next.session.issued_at_ms, T0, "the session's login time");
+    assert_ne!(next.token, login.token);
+    assert_eq!(next.expires_in(), ACCESS);
+    assert_eq!(
+        next.refresh_expires_in(),
+        Some(CAP - 10 * 60),
+        "capped from login"
+    );
+    assert_eq!(
+        me(&app, next.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+    // The replaced access token lives until its own end, then expires.
+    assert_eq!(
+        me(&app, login.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+    let listed = auth.sessions("10001").await.unwrap();
+    assert_eq!(listed.len(), 1, "one session");
+    assert_eq!(listed[0].info.session_id, login.session.session_id);
+    clock.advance(secs(6 * 60));
+    assert_eq!(
+        me(&app, login.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    assert_eq!(
+        me(&app, next.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+    // Past the new access token's end too, the session lives on: refresh again.
+    clock.advance(secs(20 * 60));
+    assert_eq!(
+        me(&app, next.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1);
+    let third = auth.refresh(&refresh_of(&next)).await.unwrap();
+    assert_eq!(
+        me(&app, third.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
+    assert_eq!(third.session.session_id, login.session.session_id);
+    let mut refreshed = 0;
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::Refreshed { session } = event.kind {
+            assert_eq!(session.session_id, login.session.session_id);
+            refreshed += 1;
+        }
+    }
+    assert_eq!(refreshed, 2);
+}
+
+pub async fn a_spent_refresh_token_ends_the_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store.clone(), &clock);
+    // Another instance: the reuse is presented there, and its end reaches this one.
+    let other = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let login = auth.login("10001", "phone").await.unwrap();
+    let bystander = auth.login("10001", "laptop").await.unwrap();
+    let spent = refresh_of(&login);
+    let next = auth.refresh(&spent).await.unwrap();
+    let me_now = auth.authenticate(next.token.as_str()).await.unwrap();
+    let mut watch = auth.watch(&me_now);
+    let mut events = other.events();
+    assert_eq!(refused(other.refresh(&spent).await), Reason::RefreshReused);
+    let ended = tokio::time::timeout(secs(5), watch.ended()).await.unwrap();
+    assert_eq!(ended, Reason::RefreshReused);
+    for token in [&login.token, &next.token] {
+        assert_eq!(me(&app, token.as_str()).await, err(Reason::RefreshReused));
+    }
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&next)).await),
+        Reason::RefreshReused
+    );
+    assert_eq!(refused(auth.refresh(&spent).await), Reason::RefreshReused);
+    assert_eq!(
+        me(&app, bystander.token.as_str()).await,
+        Ok("10001:laptop".into())
+    );
+    let listed = auth.sessions("10001").await.unwrap();
+    assert_eq!(listed.len(), 1, "only the other session is left");
+    let event = events.try_recv().unwrap();
+    assert!(
+        matches!(&event.kind, EventKind::RefreshReused { session } if session.session_id == login.session.session_id),
+        "{event:?}"
+    );
+}
+
+pub async fn concurrent_refreshes_yield_at_most_one_pair<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let login = auth.login("10001", "phone").await.unwrap();
+    let token = refresh_of(&login);
+    let tries = (0..8).map(|_| {
+        let auth = auth.clone();
+        let token = token.clone();
+        tokio::spawn(async move { auth.refresh(&token).await })
+    });
+    let mut pairs = Vec::new();
+    for task in futures::future::join_all(tries).await {
+        match task.unwrap() {
+            Ok(pair) => pairs.push(pair),
+            Err(Error::Rejected(Reason::RefreshReused)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(pairs.len() <= 1, "{} callers got a pair", pairs.len());
+    let mut working = 0;
+    for pair in &pairs {
+        if auth.authenticate(pair.token.as_str()).await.is_ok() {
+            working += 1;
+        }
+    }
+    assert!(working <= 1);
+    // Seven presentations of a spent token: the session is over for everyone.
+    if pairs.len() == 1 {
+        assert_eq!(working, 0, "the reuse ended the winner's session too");
+        assert_eq!(
+            refused(auth.refresh(&refresh_of(&pairs[0])).await),
+            Reason::RefreshReused
+        );
+    }
+}
+
+pub async fn revocations_end_refresh_tokens<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(CAP))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let out = auth.login("20001", "web").await.unwrap();
+    auth.logout(out.token.as_str()).await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&out)).await),
+        Reason::InvalidToken
+    );
+
+    let kicked = auth.login("20002", "web").await.unwrap();
+    let by_device = auth.login("20002", "phone").await.unwrap();
+    let by_id = auth.login("20002", "tablet").await.unwrap();
+    auth.kickout_device("20002", "phone").await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&by_device)).await),
+        Reason::KickedOut
+    );
+    auth.kickout_session(by_id.session.session_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&by_id)).await),
+        Reason::KickedOut
+    );
+    auth.kickout("20002").await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&kicked)).await),
+        Reason::KickedOut
+    );
+
+    let replaced = auth.login("20003", "web").await.unwrap();
+    auth.login("20003", "web").await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&replaced)).await),
+        Reason::Replaced
+    );
+
+    let keep = auth.login("20004", "web").await.unwrap();
+    let other = auth.login("20004", "phone").await.unwrap();
+    let me_now = auth.authenticate(keep.token.as_str()).await.unwrap();
+    assert_eq!(auth.logout_others(&me_now).await.unwrap(), 1);
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&other)).await),
+        Reason::InvalidToken
+    );
+    assert!(
+        auth.refresh(&refresh_of(&keep)).await.is_ok(),
+        "the caller's own goes on"
+    );
+
+    let banned = auth.login("20005", "web").await.unwrap();
+    auth.ban("20005", secs(3600)).await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&banned)).await),
+        Reason::Banned
+    );
+    auth.unban("20005").await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&banned)).await),
+        Reason::KickedOut
+    );
+}
+
+pub async fn refresh_tokens_expire<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let cap = 4 * 3600;
+    let auth = K::builder(store, &clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(cap))
+        .refresh_idle(secs(3600))
+        .build();
+    let app = app(&auth);
+    let login = auth.login("10001", "phone").await.unwrap();
+    assert_eq!(login.refresh_expires_in(), Some(3600), "the idle window");
+    // Used within its window, it slides; never past the cap.
+    let mut pair = login;
+    for _ in 0..4 {
+        clock.advance(secs(50 * 60));
+        pair = auth.refresh(&refresh_of(&pair)).await.unwrap();
+        let refresh_end = pair.refresh.as_ref().unwrap().expires_at_ms;
+        assert!(refresh_end <= T0 + cap * 1000);
+        assert!(
+            pair.token_expires_at_ms <= T0 + cap * 1000,
+            "the access token too"
+        );
+        assert!(pair.session.expires_at_ms <= T0 + cap * 1000);
+    }
+    // 200 minutes in: the cap (240) limits this refresh token's end.
+    assert_eq!(
+        pair.refresh.as_ref().unwrap().expires_at_ms,
+        T0 + cap * 1000
+    );
+    clock.advance(secs(40 * 60));
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&pair)).await),
+        Reason::TokenExpired
+    );
+    assert_eq!(
+        me(&app, pair.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+
+    // Not used within its window: over.
+    let idle = auth.login("10002", "phone").await.unwrap();
+    clock.advance(secs(61 * 60));
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&idle)).await),
+        Reason::TokenExpired
+    );
+    assert!(auth.sessions("10002").await.unwrap().is_empty());
+}
+
+pub async fn refresh_and_access_tokens_are_not_interchangeable<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let login = auth.login("10001", "phone").await.unwrap();
+    let refresh = refresh_of(&login);
+    assert_eq!(me(&app, &refresh).await, err(Reason::InvalidToken));
+    assert!(auth.authenticate(&refresh).await.is_err());
+    assert_eq!(
+        refused(auth.refresh(login.token.as_str()).await),
+        Reason::InvalidToken
+    );
+    for junk in ["", "x", &"A".repeat(51), &"!".repeat(51), &"A".repeat(5000)] {
+        assert_eq!(
+            refused(auth.refresh(junk).await),
+            Reason::InvalidToken,
+            "{junk:.10}"
+        );
+    }
+    // A well-formed refresh token no session has.
+    let mut forged = refresh.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(refused(auth.refresh(&forged).await), Reason::InvalidToken);
+    // Nothing was spent by all that.
+    assert!(auth.refresh(&refresh).await.is_ok());
+}
+
+pub async fn refresh_is_opt_in_per_handle_and_login<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let plain = K::builder(store.clone(), &clock).build();
+    let login = plain.login("10001", "web").await.unwrap();
+    assert!(login.refresh.is_none());
+    assert_eq!(login.refresh_expires_in(), None);
+    let own = plain
+        .login_with(
+            "10001",
+            "phone",
+            LoginOptions::new().refresh_ttl(secs(7200)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(own.refresh_expires_in(), Some(7200));
+    assert!(plain.refresh(&refresh_of(&own)).await.is_ok());
+    let with = refreshing::<S, K>(store, &clock);
+    let none = with
+        .login_with("10002", "web", LoginOptions::new().no_refresh())
+        .await
+        .unwrap();
+    assert!(none.refresh.is_none());
+    assert_eq!(none.expires_in(), ACCESS);
+}
