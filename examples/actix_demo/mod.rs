@@ -94,11 +94,19 @@ async fn login<S: Store, M: Mode<S>>(
     };
     let options = shared::login_options(&body, &client);
     match state.auth.login_with(&body.user_id, device, options).await {
-        Ok(login) => HttpResponse::Ok().json(json!({
-            "token": login.token.as_str(),
-            "token_type": "Bearer",
-            "expires_in": login.expires_in(),
-        })),
+        Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+/// `POST /refresh`: a new pair for a refresh token (no bearer needed).
+async fn refresh<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> HttpResponse {
+    let body: shared::RefreshBody = match parse(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    match state.auth.refresh(&body.refresh_token).await {
+        Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
 }
@@ -327,6 +335,7 @@ pub fn configure<S: Store, M: Mode<S>>(
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
             .route("/login", web::post().to(login::<S, M>))
+            .route("/refresh", web::post().to(refresh::<S, M>))
             .route(
                 "/admin/kickout/{user_id}",
                 web::post().to(kickout_user::<S, M>),

@@ -81,6 +81,7 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .route("/admin/sessions/{user_id}", get(sessions::<S, M>));
     Router::new()
         .route("/login", post(login::<S, M>))
+        .route("/refresh", post(refresh::<S, M>))
         .merge(admin)
         .merge(protected)
         .merge(events)
@@ -161,12 +162,18 @@ async fn login<S: Store, M: Mode<S>>(
         .login_with(&body.user_id, device, options)
         .await
     {
-        Ok(login) => Json(json!({
-            "token": login.token.as_str(),
-            "token_type": "Bearer",
-            "expires_in": login.expires_in(),
-        }))
-        .into_response(),
+        Ok(login) => Json(shared::pair_json(&login)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /refresh`: a new pair for a refresh token (no bearer needed).
+async fn refresh<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    JsonBody(body): JsonBody<shared::RefreshBody>,
+) -> Response {
+    match state.0.auth.refresh(&body.refresh_token).await {
+        Ok(login) => Json(shared::pair_json(&login)).into_response(),
         Err(e) => e.into_response(),
     }
 }

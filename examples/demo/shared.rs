@@ -21,6 +21,8 @@ pub struct Config {
     pub admin_key: String,
     pub ttl: Duration,
     pub idle_timeout: Option<Duration>,
+    /// `REFRESH_TTL_SECS`: how long a session lasts with refresh tokens, from login.
+    pub refresh_ttl: Duration,
     pub jwt_secret: String,
     /// `DEVICE_CLASSES`: `device=class` pairs, comma-separated.
     pub device_classes: Vec<(String, String)>,
@@ -44,6 +46,7 @@ impl Config {
             admin_key: std::env::var("ADMIN_KEY").unwrap_or_else(|_| "admin-secret".into()),
             ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
             idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
+            refresh_ttl: secs("REFRESH_TTL_SECS")?.unwrap_or(Duration::from_secs(2_592_000)),
             jwt_secret: std::env::var("JWT_SECRET")
                 .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
             device_classes: match std::env::var("DEVICE_CLASSES") {
@@ -58,6 +61,7 @@ impl Config {
     fn builder<S: Store>(&self, store: S) -> AuthBuilder<S> {
         let builder = Auth::builder(store)
             .ttl(self.ttl)
+            .refresh_tokens(self.refresh_ttl)
             .login_rule(LoginRule::one_per_device());
         self.device_classes
             .iter()
@@ -135,6 +139,24 @@ pub fn login_options(body: &LoginBody, client: &ClientInfo) -> kickout::LoginOpt
         options = options.user_agent(agent);
     }
     options
+}
+
+/// The body of `POST /refresh`.
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// What a login or a refresh answers.
+pub fn pair_json(login: &kickout::Login) -> serde_json::Value {
+    serde_json::json!({
+        "token": login.token.as_str(),
+        "token_type": "Bearer",
+        "expires_in": login.expires_in(),
+        "refresh_token": login.refresh.as_ref().map(|r| r.token.as_str()),
+        "refresh_expires_in": login.refresh_expires_in(),
+        "session_id": login.session.session_id.to_string(),
+    })
 }
 
 #[derive(Deserialize)]

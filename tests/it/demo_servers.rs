@@ -31,6 +31,7 @@ fn config(mode: demo::DemoMode) -> demo::Config {
         admin_key: "k3y".into(),
         ttl: Duration::from_secs(3600),
         idle_timeout: None,
+        refresh_ttl: Duration::from_secs(2_592_000),
         jwt_secret: "demo test secret, thirty-two bytes".into(),
         device_classes: vec![
             ("ios".into(), "mobile".into()),
@@ -68,6 +69,7 @@ async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Ser
     let ours = config(mode);
     (cfg.admin_key, cfg.ttl, cfg.idle_timeout, cfg.jwt_secret) =
         (ours.admin_key, ours.ttl, ours.idle_timeout, ours.jwt_secret);
+    cfg.refresh_ttl = ours.refresh_ttl;
     cfg.device_classes = ours.device_classes;
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(actix_demo::serve_store(listener, store, cfg))
@@ -160,24 +162,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -425,9 +427,9 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
     for entry in list {
         let issued = entry["issued_at"].as_u64().unwrap();
         assert!(issued.abs_diff(now) < 60);
-        // A JWT's `exp` is whole seconds, rounded up.
+        // With refresh tokens a session lasts until its refresh cap (REFRESH_TTL_SECS).
         let lifetime = entry["expires_at"].as_u64().unwrap() - issued;
-        assert!(lifetime == 3600 || lifetime == 3601, "{entry}");
+        assert!(lifetime == 2_592_000 || lifetime == 2_592_001, "{entry}");
     }
     assert_eq!(
         s.admin(Method::GET, "/admin/sessions/nobody", None).await.1,
@@ -564,6 +566,95 @@ async fn admin_notes(s: &Server) {
         (&body["error"], &body["note"]),
         (&json!("banned"), &json!("fraud"))
     );
+}
+
+async fn refresh_flow(s: &Server) {
+    let (status, login) = s.login("32001", Some("phone")).await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["refresh_expires_in"], 2_592_000);
+    assert_eq!(login["expires_in"], 3600);
+    let session_id = login["session_id"].as_str().unwrap().to_owned();
+    let access = login["token"].as_str().unwrap().to_owned();
+    let spent = login["refresh_token"].as_str().unwrap().to_owned();
+    let post = |body: Value| {
+        s.http
+            .post(format!("{}/refresh", s.base))
+            .json(&body)
+            .send()
+    };
+    // Not interchangeable: a refresh token is no bearer token, and the reverse.
+    assert_eq!(s.me(&spent).await.1["error"], "invalid_token");
+    let res = post(json!({"refresh_token": access})).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_token");
+    for bad in [json!({}), json!({"refresh_token": 5}), json!([1])] {
+        let status = post(bad.clone()).await.unwrap().status().as_u16();
+        assert!(status == 400 || status == 422, "{bad} -> {status}");
+    }
+    let res = s
+        .http
+        .post(format!("{}/refresh", s.base))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    let res = post(json!({"refresh_token": spent})).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let pair: Value = res.json().await.unwrap();
+    assert_eq!(pair["session_id"], session_id.as_str());
+    assert_eq!(pair["token_type"], "Bearer");
+    let token = pair["token"].as_str().unwrap().to_owned();
+    assert_ne!(token, access);
+    assert_eq!(s.me(&token).await.1["session_id"], session_id.as_str());
+    let listed = s
+        .http
+        .get(format!("{}/me/sessions", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // The stream of the new token ends when the spent one comes back.
+    let mut events = s
+        .http
+        .get(format!("{}/events?access_token={token}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(read_until(&mut events, "event: tick").await.1);
+    let res = post(json!({"refresh_token": spent})).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "refresh_reused"
+    );
+    let (seen, found) = read_until(&mut events, "event: revoked\ndata: refresh_reused").await;
+    assert!(found, "{seen}");
+    for t in [&access, &token] {
+        assert_eq!(s.me(t).await.1["error"], "refresh_reused");
+    }
+    let next = pair["refresh_token"].as_str().unwrap();
+    let res = post(json!({"refresh_token": next})).await.unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "refresh_reused"
+    );
+
+    // A kicked session's refresh token answers with the kickout.
+    let (_, login) = s.login("32002", Some("phone")).await;
+    s.admin(reqwest::Method::POST, "/admin/kickout/32002", None)
+        .await;
+    let res = post(json!({"refresh_token": login["refresh_token"]}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "kicked_out");
 }
 
 /// Reads the event stream until `want` shows up (or it ends): everything read so far.
