@@ -227,6 +227,21 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    let refreshing = rt.block_on(async {
+        Auth::builder(
+            RedisStore::builder(&server.url())
+                .prefix("refresh:")
+                .connect()
+                .await
+                .unwrap(),
+        )
+        .ttl(Duration::from_secs(15 * 60))
+        .refresh_tokens(Duration::from_secs(30 * 24 * 3600))
+        .login_rule(LoginRule::one_per_device())
+        .build()
+    });
+    refresh_group(c, &rt, "refresh_redis", refreshing);
+
     // Capacity: bytes per session in Redis, from MEMORY USAGE on real keys.
     rt.block_on(async {
         let auth = Auth::new(
@@ -242,8 +257,82 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
         }
     });
+    report_usage(&server, "cap:", "session");
+    // With a refresh token, refreshed often enough that the spent list is full.
+    rt.block_on(async {
+        let auth = Auth::builder(
+            RedisStore::builder(&server.url())
+                .prefix("rcap:")
+                .connect()
+                .await
+                .unwrap(),
+        )
+        .refresh_tokens(Duration::from_secs(30 * 24 * 3600))
+        .build();
+        for u in 0..100 {
+            let mut login = auth
+                .login(&format!("capacity-user-{u:06}"), "web")
+                .await
+                .unwrap();
+            for _ in 0..5 {
+                let token = login.refresh.unwrap().token;
+                login = auth.refresh(token.as_str()).await.unwrap();
+            }
+        }
+    });
+    report_usage(&server, "rcap:", "session with a refresh token (4 spent kept)");
+    drop(server);
+}
+
+/// Login and refresh on one refresh-token handle, in one group: refresh walks 1,000
+/// sessions, each step spending the session's current refresh token.
+fn refresh_group<S: kickout::store::SessionStore>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    auth: Auth<S>,
+) {
+    let chains: Vec<String> = rt.block_on(async {
+        let mut chains = Vec::new();
+        for u in 0..1000 {
+            let login = auth.login(&format!("chain{u}"), "phone").await.unwrap();
+            chains.push(login.refresh.unwrap().token.into_string());
+        }
+        chains
+    });
+    let chains = std::sync::Arc::new(std::sync::Mutex::new(chains));
+    let mut group = c.benchmark_group(name);
+    let mut i = 0u64;
+    group.bench_function("login", |b| {
+        b.to_async(rt).iter(|| {
+            i += 1;
+            let auth = auth.clone();
+            async move {
+                auth.login(&format!("user{}", i % 10_000), "web")
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    group.bench_function("refresh", |b| {
+        b.to_async(rt).iter(|| {
+            i += 1;
+            let (auth, chains) = (auth.clone(), chains.clone());
+            async move {
+                let at = usize::try_from(i % 1000).unwrap();
+                let token = chains.lock().unwrap()[at].clone();
+                let next = auth.refresh(&token).await.unwrap();
+                chains.lock().unwrap()[at] = next.refresh.unwrap().token.into_string();
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Bytes per session record and per user index under `prefix`, from MEMORY USAGE.
+fn report_usage(server: &support::RedisProcess, prefix: &str, what: &str) {
     let keys = server
-        .cli(&["--scan", "--pattern", "cap:*"])
+        .cli(&["--scan", "--pattern", &format!("{prefix}*")])
         .unwrap_or_default();
     let (mut records, mut indexes, mut n_records) = (0u64, 0u64, 0u64);
     for key in keys.lines() {
@@ -254,7 +343,7 @@ fn bench(c: &mut Criterion) {
         if key.contains("}:s:") {
             records += bytes;
             n_records += 1;
-        } else {
+        } else if key.contains("}:u:") {
             indexes += bytes;
         }
     }
@@ -263,11 +352,10 @@ fn bench(c: &mut Criterion) {
         indexes.checked_div(n_records),
     ) {
         println!(
-            "capacity: {per_record} bytes per session record + {per_index} bytes per user index \
-             (MEMORY USAGE, {n_records} sessions)"
+            "capacity: {per_record} bytes per {what} record + {per_index} bytes of user \
+             index (MEMORY USAGE, {n_records} sessions)"
         );
     }
-    drop(server);
 }
 
 criterion_group! {
