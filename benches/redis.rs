@@ -280,7 +280,11 @@ fn bench(c: &mut Criterion) {
             }
         }
     });
-    report_usage(&server, "rcap:", "session with a refresh token (4 spent kept)");
+    report_usage(
+        &server,
+        "rcap:",
+        "session with a refresh token (4 spent kept)",
+    );
     drop(server);
 }
 

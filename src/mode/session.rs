@@ -271,6 +271,10 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         let Some(record) = store.lookup(&key, None, now_ms).await? else {
             return Ok(None);
         };
+        // A token a request would refuse (its own end passed, say) renews nothing.
+        if verdict(Some(record.clone()), now_ms).is_err() {
+            return Ok(None);
+        }
         let lifetime = if record.lifetime_ms > 0 {
             record.lifetime_ms
         } else {

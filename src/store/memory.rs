@@ -738,7 +738,10 @@ impl Shard {
     fn jwt_refresh(&mut self, rotation: JwtRotation<'_>, now_ms: u64) -> Rotated<JwtRefreshed> {
         let id = rotation.presented.session_id();
         let jti = id.jti();
-        let Some(rec) = self.jwt_refresh.get(&jti) else {
+        let purged = |r: &&JwtRefreshRecord| {
+            r.end_ms.saturating_add(super::limits::PRUNE_GRACE_MS) <= now_ms
+        };
+        let Some(rec) = self.jwt_refresh.get(&jti).filter(|r| !purged(r)) else {
             return Rotated::Unknown;
         };
         let (epoch, user_gen, device_gen) = rec.grant;
@@ -755,6 +758,10 @@ impl Shard {
             idle: None,
         };
         let Some(state) = self.jwt.get(&*user).filter(|st| st.issued(token)) else {
+            // A state dropped once every token of it was over: this one is over too.
+            if !self.jwt.contains_key(&*user) && now_ms >= rec.end_ms {
+                return Rotated::Expired;
+            }
             return Rotated::Unknown;
         };
         let ended = state.ended(token);

@@ -16,6 +16,10 @@ use crate::suite::{self, Kind, Stores, T0};
 
 const TTL_S: u64 = 600;
 const RETAIN_S: u64 = 300;
+/// With refresh tokens: the sessions' cap.
+const CAP_S: u64 = 1800;
+/// How long JWT mode keeps what a refresh needs past the session's end.
+const GRACE_S: u64 = kickout::store::limits::PRUNE_GRACE_MS / 1000;
 const USERS: u8 = 3;
 const DEVICES: u8 = 3;
 
@@ -50,6 +54,10 @@ enum Op {
     Check(usize),
     Sessions(u8),
     Renew(usize),
+    /// Refresh with the session's current refresh token.
+    Refresh(usize),
+    /// Present the session's last spent refresh token again.
+    Reuse(usize),
     Advance(u64),
 }
 
@@ -65,18 +73,21 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<usize>().prop_map(Op::Check),
         1 => (0..USERS).prop_map(Op::Sessions),
         1 => any::<usize>().prop_map(Op::Renew),
+        2 => any::<usize>().prop_map(Op::Refresh),
+        1 => any::<usize>().prop_map(Op::Reuse),
         2 => prop::sample::select(vec![0u64, 1, 60, 299, 300, 599, 601]).prop_map(Op::Advance),
     ]
 }
 
-fn case() -> impl Strategy<Value = (Rule, Vec<Op>)> {
+/// A rule, whether logins get refresh tokens, and the operations.
+fn case() -> impl Strategy<Value = (Rule, bool, Vec<Op>)> {
     let rule = prop_oneof![
         Just(Rule::Unlimited),
         Just(Rule::OnePerDevice),
         Just(Rule::OneInAll),
         Just(Rule::TwoPerUser),
     ];
-    (rule, prop::collection::vec(op(), 1..40))
+    (rule, any::<bool>(), prop::collection::vec(op(), 1..40))
 }
 
 /// One session as the model sees it.
@@ -85,7 +96,13 @@ struct Sess {
     user: u8,
     device: u8,
     issued: u64,
+    /// The session's end (with refresh tokens, the later of its tokens' ends).
     expires: u64,
+    /// The current access token's end.
+    access_expires: u64,
+    /// With refresh tokens: the cap, and whether a spent refresh token exists.
+    cap: Option<u64>,
+    spent: bool,
     /// Why and when it ended first.
     ended: Option<(EndReason, u64)>,
     /// JWT mode: later ends of the same millisecond that reach it (a generation bump
@@ -96,6 +113,7 @@ struct Sess {
 /// The semantics, in a few lines each.
 struct Model {
     jwt: bool,
+    refresh: bool,
     rule: Rule,
     now: u64,
     sessions: Vec<Sess>,
@@ -112,6 +130,7 @@ enum Answer {
     Verdict(Result<(), Reason>),
     List(Vec<usize>),
     Renewed(Result<(), Reason>),
+    Refreshed(Result<(), Reason>),
     Skip,
 }
 
@@ -150,15 +169,25 @@ impl Model {
         self.bans.get(&user).is_some_and(|&until| until > self.now)
     }
 
-    /// What a request with the token of session `i` may be told now.
+    /// What a request with the (current) token of session `i` may be told now.
     fn verdicts(&self, i: usize) -> Vec<Result<(), Reason>> {
         let s = &self.sessions[i];
         if !self.jwt && self.now >= s.expires + RETAIN_S * 1000 {
             return vec![Err(Reason::InvalidToken)];
         }
-        if self.now >= s.expires {
+        // A JWT's own `exp` is checked before the store is asked.
+        if self.now >= s.expires || (self.jwt && self.now >= s.access_expires) {
             return vec![Err(Reason::TokenExpired)];
         }
+        if s.ended.is_none() && self.now >= s.access_expires {
+            return vec![Err(Reason::TokenExpired)];
+        }
+        self.ended_as(i)
+    }
+
+    /// What session `i`'s end says (`Ok` if it did not end).
+    fn ended_as(&self, i: usize) -> Vec<Result<(), Reason>> {
+        let s = &self.sessions[i];
         let Some((first, _)) = s.ended else {
             return vec![Ok(())];
         };
@@ -188,12 +217,58 @@ impl Model {
                 let i = t % self.sessions.len();
                 let verdicts = self.verdicts(i);
                 if verdicts == [Ok(())] {
-                    self.sessions[i].expires = self.now + TTL_S * 1000;
+                    let s = &mut self.sessions[i];
+                    s.expires = self.now + TTL_S * 1000;
+                    s.access_expires = s.expires;
                 }
                 verdicts.into_iter().map(Answer::Renewed).collect()
             }
+            Op::Refresh(t) | Op::Reuse(t) if self.refresh && !self.sessions.is_empty() => {
+                let i = t % self.sessions.len();
+                self.refresh(i, matches!(op, Op::Reuse(_)))
+                    .into_iter()
+                    .map(Answer::Refreshed)
+                    .collect()
+            }
             _ => vec![self.apply_one(op)],
         }
+    }
+
+    /// A refresh of session `i` with its current token, or (`reuse`) its spent one.
+    fn refresh(&mut self, i: usize, reuse: bool) -> Vec<Result<(), Reason>> {
+        let now = self.now;
+        let s = &self.sessions[i];
+        if reuse && !s.spent {
+            return vec![Err(Reason::InvalidToken)];
+        }
+        // Past what the store keeps for it: refused, whatever the reason told.
+        let kept = if self.jwt { GRACE_S } else { RETAIN_S };
+        if now >= s.expires + kept * 1000 {
+            return if self.jwt {
+                Reason::ALL.into_iter().map(Err).collect()
+            } else {
+                vec![Err(Reason::InvalidToken)]
+            };
+        }
+        // Past its end by this clock a session is refused, but which reason is told
+        // depends on ends that reached it since (a kickout ends such sessions too, as
+        // another instance's clock may still serve them).
+        if now >= s.expires {
+            return Reason::ALL.into_iter().map(Err).collect();
+        }
+        if s.ended.is_some() {
+            return self.ended_as(i);
+        }
+        if reuse {
+            self.end_one(i, EndReason::RefreshReused);
+            return vec![Err(Reason::RefreshReused)];
+        }
+        let s = &mut self.sessions[i];
+        let cap = s.cap.unwrap_or(s.expires);
+        s.access_expires = (now + TTL_S * 1000).min(cap);
+        s.expires = s.access_expires.max(cap);
+        s.spent = true;
+        vec![Ok(())]
     }
 
     fn apply_one(&mut self, op: &Op) -> Answer {
@@ -232,11 +307,16 @@ impl Model {
                     }
                     replaced
                 };
+                let access = self.now + TTL_S * 1000;
+                let cap = self.refresh.then_some(self.now + CAP_S * 1000);
                 self.sessions.push(Sess {
                     user,
                     device,
                     issued: self.now,
-                    expires: self.now + TTL_S * 1000,
+                    expires: cap.unwrap_or(access).max(access),
+                    access_expires: access,
+                    cap,
+                    spent: false,
                     ended: None,
                     also: Vec::new(),
                 });
@@ -297,6 +377,8 @@ struct Real<S, M> {
     auth: Auth<S, M>,
     clock: kickout::clock::ManualClock,
     tokens: Vec<(String, SessionId)>,
+    /// Each session's current refresh token and its last spent one.
+    refresh: Vec<(Option<String>, Option<String>)>,
     users: Vec<String>,
 }
 
@@ -325,6 +407,8 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
                 Ok(login) => {
                     self.tokens
                         .push((login.token.as_str().to_owned(), login.session.session_id));
+                    let refresh = login.refresh.map(|r| r.token.into_string());
+                    self.refresh.push((refresh, None));
                     let mut replaced = self.indices(&login.replaced);
                     replaced.sort_unstable();
                     Answer::Login { replaced }
@@ -371,6 +455,24 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
                 Err(Error::Rejected(reason)) => Answer::Renewed(Err(reason)),
                 Err(e) => panic!("renew: {e:?}"),
             },
+            Op::Refresh(t) | Op::Reuse(t) if n > 0 && self.refresh[t % n].0.is_some() => {
+                let i = t % n;
+                let (current, spent) = self.refresh[i].clone();
+                let presented = match op {
+                    Op::Reuse(_) => spent.unwrap_or_else(|| "x".repeat(51)),
+                    _ => current.unwrap_or_default(),
+                };
+                match self.auth.refresh(&presented).await {
+                    Ok(pair) => {
+                        self.tokens[i].0 = pair.token.as_str().to_owned();
+                        let next = pair.refresh.map(|r| r.token.into_string());
+                        self.refresh[i] = (next, Some(presented));
+                        Answer::Refreshed(Ok(()))
+                    }
+                    Err(Error::Rejected(reason)) => Answer::Refreshed(Err(reason)),
+                    Err(e) => panic!("refresh: {e:?}"),
+                }
+            }
             Op::Advance(secs) => {
                 self.clock.advance(Duration::from_secs(secs));
                 Answer::Skip
@@ -404,25 +506,31 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
         ..Config::default()
     });
     let seq = std::sync::atomic::AtomicU64::new(0);
-    let result = runner.run(&case(), |(rule, ops)| {
+    let result = runner.run(&case(), |(rule, refresh, ops)| {
         let seq = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let store = store.clone();
         rt.block_on(async {
             let clock = kickout::clock::ManualClock::new(T0);
-            let auth = K::retention(K::builder(store, &clock), Duration::from_secs(RETAIN_S))
-                .ttl(Duration::from_secs(TTL_S))
-                .login_rule(rule.login_rule())
-                .build();
+            let mut builder =
+                K::retention(K::builder(store, &clock), Duration::from_secs(RETAIN_S))
+                    .ttl(Duration::from_secs(TTL_S))
+                    .login_rule(rule.login_rule());
+            if refresh {
+                builder = builder.refresh_tokens(Duration::from_secs(CAP_S));
+            }
+            let auth = builder.build();
             let mut real = Real {
                 auth,
                 clock,
                 tokens: Vec::new(),
+                refresh: Vec::new(),
                 users: (0..USERS)
                     .map(|u| format!("{}{seq}-{u}", if K::JWT { "j" } else { "s" }))
                     .collect(),
             };
             let mut model = Model {
                 jwt: K::JWT,
+                refresh,
                 rule,
                 now: T0,
                 sessions: Vec::new(),
@@ -433,10 +541,11 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
                 let got = real.apply(op, K::JWT).await;
                 prop_assert!(
                     expected.contains(&got),
-                    "step {} ({:?}) under {:?}: got {:?}, expected {:?}",
+                    "step {} ({:?}) under {:?} (refresh: {}): got {:?}, expected {:?}",
                     step,
                     op,
                     rule,
+                    refresh,
                     got,
                     expected
                 );

@@ -408,13 +408,24 @@ impl Jwt {
                 Ok(hit)
             };
         }
-        let verified = Arc::new(self.verify_uncached(token, now_ms)?);
+        let verified = Arc::new(self.verify_uncached(token, now_ms, false)?);
         self.cache
             .insert(token.into(), verified.clone(), |v| v.expires_at_ms > now_ms);
         Ok(verified)
     }
 
-    fn verify_uncached(&self, token: &str, now_ms: u64) -> Result<Verified, Reason> {
+    /// [`Jwt::verify`], but a token past `exp` passes too: what names a session to end
+    /// (a client logs out with the access token it has, expired or not).
+    pub(crate) fn verify_even_expired(&self, token: &str, now_ms: u64) -> Result<Verified, Reason> {
+        self.verify_uncached(token, now_ms, true)
+    }
+
+    fn verify_uncached(
+        &self,
+        token: &str,
+        now_ms: u64,
+        expired_ok: bool,
+    ) -> Result<Verified, Reason> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -455,7 +466,7 @@ impl Jwt {
             return Err(Reason::InvalidToken);
         }
         let expires_at_ms = claims.exp.saturating_mul(1000);
-        if now_ms >= expires_at_ms.saturating_add(self.leeway_ms) {
+        if !expired_ok && now_ms >= expires_at_ms.saturating_add(self.leeway_ms) {
             return Err(Reason::TokenExpired);
         }
         if !valid_name(&claims.sub) || !valid_name(&claims.dev) {

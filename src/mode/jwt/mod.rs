@@ -215,17 +215,19 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
     }
 
     async fn logout(&self, store: &S, token: &str, now_ms: u64) -> Result<Ends, StoreError> {
-        // Only a token we signed can be logged out; expired ones are over anyway.
-        let Ok(v) = self.verify(token, now_ms) else {
+        // Only a token we signed can be logged out; an expired one still names its
+        // session, which may live on for its refresh token.
+        let Ok(v) = self.verify_even_expired(token, now_ms) else {
             return Ok(Ends::default());
         };
         let target = JwtTarget::Token {
             user_id: &v.user_id,
             session_id: v.session_id,
         };
-        store
+        let ends = store
             .jwt_end(target, EndReason::LoggedOut, None, now_ms)
-            .await
+            .await?;
+        Ok(self.accepted(ends, now_ms))
     }
 
     async fn end_session(

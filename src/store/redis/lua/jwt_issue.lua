@@ -78,6 +78,7 @@ if ARGV[15] ~= '' then
   -- The refresh record names what a refresh signs: this login's generations.
   local rr = cjson.decode(ARGV[15])
   rr.u, rr.v, rr.i, rr.ep, rr.ug, rr.dg, rr.fp = user, dv, ARGV[5], st.ep, st.g, dg, {}
+  rr.e = ARGV[6]
   local rttl = tonumber(ARGV[6]) + GRACE - now
   if rttl < 1 then rttl = 1 end
   redis.call('SET', KEYS[6], cjson.encode(rr), 'PX', rttl)

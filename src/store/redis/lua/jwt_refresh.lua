@@ -6,7 +6,8 @@
 -- ban end|''} | {'reused', user, ended (jti, device, iat, exp)..., '|', replaced...}.
 local base, jti, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[5]), ARGV[5]
 local rr = jload(KEYS[1])
-if rr == nil then return {'unknown'} end
+-- Past its purge time by this clock a record is gone, whatever its key's TTL says.
+if rr == nil or tonumber(rr.e) + GRACE <= now then return {'unknown'} end
 local user = rr.u
 local bkey, tkey = base .. 'b:' .. user, base .. 'jt:' .. jti
 local mkey, lkey = base .. 'jm:' .. jti, base .. 'jl:' .. jti
@@ -16,6 +17,8 @@ need(mkey)
 need(lkey)
 if not jneed(base, user) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
+-- A state dropped once every token of it was over: this one is over too.
+if st == nil and now >= tonumber(rr.e) then return {'expired'} end
 if st == nil or st.ep ~= rr.ep then return {'unknown'} end
 local ix = jload(base .. 'ji:' .. user) or {}
 local current = rr.f == ARGV[3]
@@ -79,7 +82,7 @@ local ae = math.min(now + tonumber(rr.w), cap)
 local fe = cap
 if rr.fw then fe = math.min(now + tonumber(rr.fw), cap) end
 local fin = math.max(ae, fe)
-rr.fe = tostring(fe)
+rr.fe, rr.e = tostring(fe), tostring(fin)
 e.e = tostring(fin)
 if fin > tonumber(st.mx) then st.mx = tostring(fin) end
 local ttl = fin + GRACE - now

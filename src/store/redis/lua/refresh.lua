@@ -6,6 +6,10 @@
 local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
 local rec = load(KEYS[1])
 if rec == nil or rec.f == nil then return {'unknown'} end
+-- Past its purge time by this clock a record is gone, whatever its key's TTL says.
+local fin = tonumber(rec.e)
+if rec.x == nil and rec.l and tonumber(rec.l) < fin then fin = tonumber(rec.l) end
+if fin + tonumber(rec.r) <= now then return {'unknown'} end
 local ukey, bkey = base .. 'u:' .. rec.u, base .. 'b:' .. rec.u
 need(ukey)
 need(bkey)
@@ -44,10 +48,10 @@ local ae = math.min(now + tonumber(rec.w), cap)
 local fe = cap
 if rec.fw then fe = math.min(now + tonumber(rec.fw), cap) end
 local e = math.max(ae, fe)
+fin = e
 -- The replaced access token stays valid until its own end (and then says so).
 rec.pd, rec.pe = rec.d, rec.ae
 rec.d, rec.ae, rec.f, rec.fe, rec.e, rec.t = ARGV[4], tostring(ae), ARGV[5], tostring(fe), tostring(e), nowstr
-local fin = e
 if rec.l then
   -- A refresh is activity: the idle deadline moves as a request's would.
   local dl = nil
