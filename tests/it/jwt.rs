@@ -338,6 +338,37 @@ async fn applications_put_their_own_claims_in_tokens() {
 }
 
 #[tokio::test]
+async fn a_refreshed_token_keeps_the_logins_claims_and_own_idle_timeout() {
+    let clock = ManualClock::new(T0);
+    let auth = handle(MemoryStore::new(), &clock, hs(SECRET))
+        .refresh_tokens(std::time::Duration::from_secs(86_400))
+        .build();
+    let claims = json!({"role": "admin", "tenant": 7});
+    let options = LoginOptions::new().idle_timeout(std::time::Duration::from_secs(120));
+    let login = auth
+        .login_with_claims("10001", "web", options, &claims)
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(60));
+    let next = auth
+        .refresh(login.refresh.unwrap().token.as_str())
+        .await
+        .unwrap();
+    let me = auth.authenticate(next.token.as_str()).await.unwrap();
+    assert_eq!(me.claims::<Value>().unwrap().unwrap(), claims);
+    assert_eq!(me.session_id(), login.session.session_id);
+    // The login's own idle timeout travels too: idle 120 s, the new token is over.
+    clock.advance(std::time::Duration::from_secs(121));
+    assert_eq!(
+        auth.authenticate(next.token.as_str())
+            .await
+            .unwrap_err()
+            .reason(),
+        Reason::TokenExpired
+    );
+}
+
+#[tokio::test]
 async fn the_claims_extractor_reads_them_typed() {
     use axum::routing::get;
     use tower::ServiceExt;
