@@ -77,7 +77,7 @@ pub mod jwt {
     pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 }
 
-pub use auth::{Auth, AuthBuilder, Login, LoginOptions, Noted, RefreshToken};
+pub use auth::{Auth, AuthBuilder, Login, LoginOptions, Noted, OnlineCount, RefreshToken};
 pub use error::Error;
 #[cfg(feature = "jwt")]
 pub use http::Claims;

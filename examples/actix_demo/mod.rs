@@ -267,6 +267,51 @@ async fn ban<S: Store, M: Mode<S>>(
     kicked(auth.ban(&user, Duration::from_secs(body.seconds)).await)
 }
 
+async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let q = match shared::online_query(req.query_string()) {
+        Ok(q) => q,
+        Err(refusal) => return refused(refusal),
+    };
+    match state
+        .auth
+        .online(q.cursor.as_deref(), q.limit, q.class.as_deref())
+        .await
+    {
+        Ok(page) => HttpResponse::Ok().json(shared::online_json(&page)),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn online_count<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    match state.auth.online_count().await {
+        Ok(c) => HttpResponse::Ok().json(json!({ "sessions": c.sessions, "users": c.users })),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn kickout_all<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    body: Bytes,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    match shared::note_body(&body) {
+        Ok(note) => kicked(state.auth.with_note(note).kickout_all().await),
+        Err(refusal) => refused(refusal),
+    }
+}
+
 async fn unban<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
@@ -347,6 +392,9 @@ pub fn configure<S: Store, M: Mode<S>>(
             .route("/admin/ban/{user_id}", web::post().to(ban::<S, M>))
             .route("/admin/ban/{user_id}", web::delete().to(unban::<S, M>))
             .route("/admin/sessions/{user_id}", web::get().to(sessions::<S, M>))
+            .route("/admin/online", web::get().to(online::<S, M>))
+            .route("/admin/online/count", web::get().to(online_count::<S, M>))
+            .route("/admin/kickout-all", web::post().to(kickout_all::<S, M>))
             .route(
                 "/admin/kickout-session/{session_id}",
                 web::post().to(kickout_session::<S, M>),

@@ -78,7 +78,10 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             "/admin/kickout-session/{session_id}",
             post(kickout_session::<S, M>),
         )
-        .route("/admin/sessions/{user_id}", get(sessions::<S, M>));
+        .route("/admin/sessions/{user_id}", get(sessions::<S, M>))
+        .route("/admin/online", get(online::<S, M>))
+        .route("/admin/online/count", get(online_count::<S, M>))
+        .route("/admin/kickout-all", post(kickout_all::<S, M>));
     Router::new()
         .route("/login", post(login::<S, M>))
         .route("/refresh", post(refresh::<S, M>))
@@ -371,6 +374,43 @@ async fn ban<S: Store, M: Mode<S>>(
     };
     let auth = state.0.auth.with_note(note);
     kicked(auth.ban(&user_id, Duration::from_secs(body.seconds)).await)
+}
+
+async fn online<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    uri: axum::http::Uri,
+) -> Response {
+    let q = match shared::online_query(uri.query().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(refusal) => return refused(refusal),
+    };
+    let auth = &state.0.auth;
+    match auth
+        .online(q.cursor.as_deref(), q.limit, q.class.as_deref())
+        .await
+    {
+        Ok(page) => Json(shared::online_json(&page)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn online_count<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+) -> Response {
+    match state.0.auth.online_count().await {
+        Ok(c) => Json(json!({ "sessions": c.sessions, "users": c.users })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn kickout_all<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    NoteBody(note): NoteBody,
+) -> Response {
+    kicked(state.0.auth.with_note(note).kickout_all().await)
 }
 
 async fn unban<S: Store, M: Mode<S>>(

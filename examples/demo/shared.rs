@@ -147,6 +147,69 @@ pub struct RefreshBody {
     pub refresh_token: String,
 }
 
+/// `GET /admin/online`'s query: `limit` (1 to 1000, default 100), `cursor`, `class`.
+pub struct OnlineQuery {
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub class: Option<String>,
+}
+
+/// Parses `/admin/online`'s query string; 400 for a bad `limit` or `cursor`.
+pub fn online_query(query: &str) -> Result<OnlineQuery, Refusal> {
+    let mut q = OnlineQuery {
+        limit: 100,
+        cursor: None,
+        class: None,
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or((
+                        400,
+                        "invalid_request",
+                        "limit must be 1 to 1000.".to_owned(),
+                    ))?;
+            }
+            "cursor" => {
+                if kickout::store::directory::Cursor::parse(&value).is_none() {
+                    return Err((400, "invalid_request", "Not a cursor.".to_owned()));
+                }
+                q.cursor = Some(value.into_owned());
+            }
+            "class" => q.class = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// A directory page as `/admin/online` answers it.
+pub fn online_json(page: &kickout::store::directory::Page) -> serde_json::Value {
+    let unix = |ms: u64| ms / 1000;
+    let sessions: Vec<serde_json::Value> = page
+        .sessions
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "user_id": &*s.info.user_id,
+                "session_id": s.info.session_id.to_string(),
+                "device": &*s.info.device,
+                "issued_at": unix(s.info.issued_at_ms),
+                "expires_at": unix(s.info.expires_at_ms),
+                "last_seen": unix(s.last_seen_ms),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "sessions": sessions,
+        "next_cursor": page.next.as_ref().map(ToString::to_string),
+    })
+}
+
 /// What a login or a refresh answers.
 pub fn pair_json(login: &kickout::Login) -> serde_json::Value {
     serde_json::json!({

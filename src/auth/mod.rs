@@ -28,12 +28,14 @@ use crate::mode::{Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
+use crate::store::directory::MAX_PAGE;
 use crate::store::limits::{
     MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
     valid_name,
 };
 use crate::store::{
-    Admission, EndReason, Ends, MemoryStore, Rotated, SessionEntry, SessionInfo, SessionMeta, Store,
+    Admission, Cursor, EndReason, Ends, MemoryStore, OnlineSession, Page, PageRequest, Rotated,
+    SessionEntry, SessionInfo, SessionMeta, Store,
 };
 use crate::token::{SessionId, Token};
 
@@ -136,6 +138,16 @@ impl Login {
         let refresh = self.refresh.as_ref()?;
         Some(refresh.expires_at_ms.saturating_sub(self.issued_at_ms) / 1000)
     }
+}
+
+/// How many sessions are live, and of how many users ([`Auth::online_count`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OnlineCount {
+    /// Live sessions.
+    pub sessions: usize,
+    /// Users with at least one.
+    pub users: usize,
 }
 
 /// A refresh token: trade it with [`Auth::refresh`] for a new pair. Keep it as secret
@@ -901,6 +913,118 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .await?)
     }
 
+    /// A page of every user's live sessions ("who is online"), `limit` (1 to
+    /// [`MAX_PAGE`](crate::store::directory::MAX_PAGE)) at most, after `cursor` (the
+    /// previous page's [`Page::next`](crate::store::directory::Page), as text), of one
+    /// device class if given. Following the cursor until it is `None` lists every session
+    /// live throughout the walk exactly once; a page costs in proportion to its limit,
+    /// whatever the number of sessions. A bad limit, cursor or class is
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// for user in 0..5 {
+    ///     auth.login(&format!("user{user}"), "web").await?;
+    /// }
+    /// let (mut seen, mut cursor) = (0, None);
+    /// loop {
+    ///     let page = auth.online(cursor.as_deref(), 2, None).await?;
+    ///     seen += page.sessions.len();
+    ///     match page.next {
+    ///         Some(next) => cursor = Some(next.to_string()),
+    ///         None => break,
+    ///     }
+    /// }
+    /// assert_eq!(seen, 5);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn online(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        class: Option<&str>,
+    ) -> Result<Page, Error> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::InvalidInput { field: "limit" });
+        }
+        let after = match cursor {
+            Some(text) => Some(Cursor::parse(text).ok_or(Error::InvalidInput { field: "cursor" })?),
+            None => None,
+        };
+        if let Some(class) = class {
+            check_name("class", class)?;
+        }
+        let page = PageRequest {
+            after: after.as_ref(),
+            limit,
+            class,
+        };
+        let now = self.now_ms();
+        Ok(self.inner.mode.online(&self.inner.store, page, now).await?)
+    }
+
+    /// Every page of the directory, in order, to `each`.
+    async fn walk(&self, mut each: impl FnMut(Vec<OnlineSession>)) -> Result<(), Error> {
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = PageRequest {
+                after: after.as_ref(),
+                limit: MAX_PAGE,
+                class: None,
+            };
+            let now = self.now_ms();
+            let page = self.inner.mode.online(&self.inner.store, page, now).await?;
+            each(page.sessions);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// How many sessions are live, and of how many users: exact while nothing changes.
+    /// It walks the whole directory (one read per session, in pages), so it costs in
+    /// proportion to the number of sessions: poll it for a dashboard, not per request.
+    pub async fn online_count(&self) -> Result<OnlineCount, Error> {
+        let (mut sessions, mut users) = (0, std::collections::HashSet::new());
+        self.walk(|page| {
+            sessions += page.len();
+            users.extend(page.into_iter().map(|s| s.info.user_id));
+        })
+        .await?;
+        Ok(OnlineCount {
+            sessions,
+            users: users.len(),
+        })
+    }
+
+    /// Ends every live session of every user (an incident switch): once it returns,
+    /// every session live before it answers `kicked_out` on every instance and its
+    /// watches end; logins made after it work. It walks the directory and kicks each
+    /// user out ([`Auth::kickout`]: one write per user, whatever their number of
+    /// sessions, in either mode); returns how many sessions ended.
+    pub async fn kickout_all(&self) -> Result<usize, Error> {
+        self.kick_all(None).await
+    }
+
+    async fn kick_all(&self, note: Option<&Note>) -> Result<usize, Error> {
+        let mut users: Vec<Arc<str>> = Vec::new();
+        self.walk(|page| users.extend(page.into_iter().map(|s| s.info.user_id)))
+            .await?;
+        users.sort_unstable();
+        users.dedup();
+        let mut kicked = 0;
+        for user in users {
+            kicked += self.kick(&user, None, note).await?;
+        }
+        tracing::warn!(kicked, "kickout of every session");
+        Ok(kicked)
+    }
+
     /// Gives the session of `token` a fresh absolute lifetime (the handle's TTL from now)
     /// and idle deadline; fails with [`Error::Rejected`] if it is not live. In JWT mode
     /// it fails with [`Error::Unsupported`]: a signed expiry cannot move.
@@ -966,6 +1090,11 @@ impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
         self.auth
             .ban_noted(user_id, duration, self.note.as_ref())
             .await
+    }
+
+    /// [`Auth::kickout_all`], with the note.
+    pub async fn kickout_all(&self) -> Result<usize, Error> {
+        self.auth.kick_all(self.note.as_ref()).await
     }
 
     /// [`Auth::logout_others`], with the note: the other sessions answer

@@ -39,7 +39,8 @@ mod sealed {
     use crate::policy::LoginRule;
     use crate::rejection::{Reason, Refusal};
     use crate::store::{
-        Admission, EndReason, Ends, Rotated, SessionEntry, SessionInfo, SessionMeta, StoreError,
+        Admission, EndReason, Ends, Page, PageRequest, Rotated, SessionEntry, SessionInfo,
+        SessionMeta, StoreError,
     };
     use crate::token::{SessionId, Token};
 
@@ -168,6 +169,14 @@ mod sealed {
             user_id: &str,
             now_ms: u64,
         ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
+
+        /// A page of the directory of every user's live sessions.
+        fn online(
+            &self,
+            store: &S,
+            page: PageRequest<'_>,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 
         /// Spends a refresh token (refused by its format before any store work): the
         /// new pair of the same session, or why not.

@@ -13,8 +13,8 @@ use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
 use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
-    Admission, EndReason, Ends, NewRefresh, NewSession, Renewal, Rotated, Rotation, SessionEntry,
-    SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
+    Admission, EndReason, Ends, NewRefresh, NewSession, Page, PageRequest, Renewal, Rotated,
+    Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
 };
 use crate::token::{RefreshKey, SessionId, SessionKey, user_tag};
 
@@ -236,6 +236,15 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
         store.sessions(user_id, now_ms).await
+    }
+
+    async fn online(
+        &self,
+        store: &S,
+        page: PageRequest<'_>,
+        now_ms: u64,
+    ) -> Result<Page, StoreError> {
+        store.online(page, now_ms).await
     }
 
     async fn refresh(&self, store: &S, token: &str, now_ms: u64) -> Result<Rotated<Issued>, Error> {

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use super::directory::{Page, PageRequest};
 use super::limits::{
     MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
@@ -667,6 +668,13 @@ pub trait JwtStore: Store {
         rotation: JwtRotation<'_>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Rotated<JwtRefreshed>, StoreError>> + Send;
+
+    /// JWT mode's directory page, as [`SessionStore::online`](super::SessionStore::online).
+    fn jwt_online(
+        &self,
+        page: PageRequest<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 
     /// The user's live tokens, oldest first, with their metadata.
     fn jwt_sessions(

@@ -9,6 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(feature = "jwt")]
 use super::Ends;
+use super::directory::{MAX_PAGE, SCAN_FACTOR};
 #[cfg(feature = "jwt")]
 use super::jwt::{
     self, JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtStatus, JwtStore,
@@ -19,9 +20,9 @@ use super::limits::{MAX_LIVE_TOKENS, MAX_SPENT_REFRESH};
 use super::refresh::JwtRotation;
 use super::session::{is_live, purge_time};
 use super::{
-    Admission, EndReason, Ended, NewRefresh, NewSession, Refreshed, Renewal, Revoked, Rotated,
-    Rotation, SessionEntry, SessionInfo, SessionMeta, SessionRecord, SessionStore, Store,
-    StoreError, Target, Touch,
+    Admission, Cursor, EndReason, Ended, NewRefresh, NewSession, OnlineSession, Page, PageRequest,
+    Refreshed, Renewal, Revoked, Rotated, Rotation, SessionEntry, SessionInfo, SessionMeta,
+    SessionRecord, SessionStore, Store, StoreError, Target, Touch,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
@@ -82,6 +83,8 @@ struct Shard {
     /// JWT mode's refresh tokens, by `jti` (never read by a request).
     #[cfg(feature = "jwt")]
     jwt_refresh: HashMap<String, JwtRefreshRecord>,
+    /// The directory: this shard's sessions (either mode) by id, with their user.
+    dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
 }
 
@@ -122,6 +125,36 @@ struct User {
     /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
     ban_until_ms: Option<u64>,
+}
+
+/// The directory ids of users with slot tag `tag`: from, to (inclusive).
+#[cfg(feature = "jwt")]
+fn tag_range(tag: u16) -> (SessionId, SessionId) {
+    let mut from = [0u8; 14];
+    from[..2].copy_from_slice(&tag.to_be_bytes());
+    let mut to = [0xffu8; 14];
+    to[..2].copy_from_slice(&tag.to_be_bytes());
+    (SessionId::from_bytes(from), SessionId::from_bytes(to))
+}
+
+/// Removes the entries in `from..=to` that `keep` refuses.
+#[cfg(feature = "jwt")]
+trait RetainRange<K, V> {
+    fn retain_range(&mut self, from: K, to: K, keep: impl FnMut(&K, &V) -> bool);
+}
+
+#[cfg(feature = "jwt")]
+impl<K: Ord + Copy, V> RetainRange<K, V> for std::collections::BTreeMap<K, V> {
+    fn retain_range(&mut self, from: K, to: K, mut keep: impl FnMut(&K, &V) -> bool) {
+        let gone: Vec<K> = self
+            .range(from..=to)
+            .filter(|(k, v)| !keep(k, v))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.remove(&k);
+        }
+    }
 }
 
 /// What an expiry-queue item asks to look at.
@@ -274,6 +307,47 @@ impl MemoryStore {
         self.publish(ended, reason, None);
     }
 
+    /// A directory page: each shard's candidates, merged in id order, cut where the
+    /// shard that looked least far stopped.
+    fn online_page(
+        &self,
+        page: PageRequest<'_>,
+        pick: impl Fn(&Shard, SessionId, &Arc<str>) -> Option<OnlineSession>,
+    ) -> Page {
+        let limit = page.limit.clamp(1, MAX_PAGE);
+        // A cursor of another store's making starts at its tag.
+        let after = page.after.map(|c| {
+            c.member().parse::<SessionId>().unwrap_or_else(|_| {
+                let mut id = [0u8; 14];
+                id[..2].copy_from_slice(&c.tag().to_be_bytes());
+                SessionId::from_bytes(id)
+            })
+        });
+        let pick = |shard: &Shard, id: SessionId, user: &Arc<str>| {
+            pick(shard, id, user).filter(|s| page.class.is_none_or(|c| *s.class == *c))
+        };
+        let (mut all, mut frontier) = (Vec::new(), None::<SessionId>);
+        for shard in &self.inner.shards {
+            let (found, stopped) = read(shard).online(after, limit, pick);
+            all.extend(found);
+            if let Some(at) = stopped {
+                frontier = Some(frontier.map_or(at, |f| f.min(at)));
+            }
+        }
+        all.retain(|(id, _)| frontier.is_none_or(|f| *id <= f));
+        all.sort_by_key(|(id, _)| *id);
+        let next = if all.len() > limit {
+            all.truncate(limit);
+            all.last().map(|(id, _)| *id)
+        } else {
+            frontier
+        };
+        Page::new(
+            all.into_iter().map(|(_, s)| s).collect(),
+            next.map(|id| Cursor::new(id.tag(), id.to_string())),
+        )
+    }
+
     /// Announces a JWT generation bump of a user with slot tag `tag`.
     #[cfg(feature = "jwt")]
     fn publish_bump(&self, tag: u16) {
@@ -395,6 +469,7 @@ impl Shard {
                     }
                     let user = entry.info.user_id.clone();
                     self.sessions.remove(&id);
+                    self.dir.remove(&id);
                     if let Some(u) = self.users.get_mut(&user) {
                         u.sessions.retain(|s| *s != id);
                     }
@@ -407,6 +482,7 @@ impl Shard {
                         state.prune(now_ms);
                         if state.is_empty() {
                             self.jwt.remove(&user);
+                            self.sync_jwt_dir(&user);
                         } else {
                             let at = state.expires_at_ms().max(now_ms.saturating_add(1));
                             self.queue.push(Reverse((at, Due::Jwt(user))));
@@ -442,6 +518,52 @@ impl Shard {
                 self.users.remove(user_id);
             }
         }
+    }
+
+    /// JWT mode: the directory holds exactly the tokens in the user's index.
+    #[cfg(feature = "jwt")]
+    fn sync_jwt_dir(&mut self, user_id: &str) {
+        let tag = user_tag(user_id);
+        let listed: Vec<SessionId> = match self.jwt.get(user_id) {
+            Some(state) => state
+                .index
+                .keys()
+                .filter_map(|jti| SessionId::from_jti(tag, jti))
+                .collect(),
+            None => Vec::new(),
+        };
+        let (from, to) = tag_range(tag);
+        self.dir.retain_range(from, to, |id, user| {
+            **user != *user_id || listed.contains(id)
+        });
+        for id in listed {
+            self.dir.entry(id).or_insert_with(|| Arc::from(user_id));
+        }
+    }
+
+    /// Up to `limit` directory entries after `after` that `pick` makes a listing of,
+    /// looking at no more than [`SCAN_FACTOR`] × `limit`; and how far it looked
+    /// (`None`: to the end of this shard).
+    fn online(
+        &self,
+        after: Option<SessionId>,
+        limit: usize,
+        pick: impl Fn(&Shard, SessionId, &Arc<str>) -> Option<OnlineSession>,
+    ) -> (Vec<(SessionId, OnlineSession)>, Option<SessionId>) {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let (mut found, mut last) = (Vec::new(), after);
+        for (scanned, (id, user)) in self.dir.range((from, Bound::Unbounded)).enumerate() {
+            if found.len() >= limit || scanned >= limit.saturating_mul(SCAN_FACTOR) {
+                // Everything up to `last` was looked at; more remains.
+                return (found, last);
+            }
+            last = Some(*id);
+            if let Some(session) = pick(self, *id, user) {
+                found.push((*id, session));
+            }
+        }
+        (found, None)
     }
 
     fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
@@ -480,6 +602,7 @@ impl Shard {
                 // counted only if live by this one.
                 let live = entry.is_live(now_ms);
                 let info = entry.end(reason, note, now_ms);
+                self.dir.remove(id);
                 if live {
                     ended.push(info);
                 }
@@ -509,6 +632,7 @@ impl Shard {
             }
             if let Some(entry) = self.sessions.get_mut(id).filter(|e| e.ended.is_none()) {
                 ended.push(entry.end(reason, None, now_ms));
+                self.dir.remove(id);
             }
             false
         });
@@ -612,6 +736,7 @@ impl Shard {
         self.queue
             .push(Reverse((entry.purge_at(), Due::Session(id))));
         self.sessions.insert(id, entry);
+        self.dir.insert(id, user_id.clone());
         self.users.entry(user_id).or_default().sessions.push(id);
         Admission::Admitted(replaced)
     }
@@ -790,6 +915,7 @@ impl Shard {
             } else {
                 Vec::new()
             };
+            self.sync_jwt_dir(&user);
             return Rotated::Reused(Ends {
                 ended: self.jwt_infos(&user, tag, &live),
                 replaced: self.jwt_infos(&user, tag, &overflow),
@@ -998,6 +1124,14 @@ impl SessionStore for MemoryStore {
         Ok(rotated)
     }
 
+    async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        Ok(self.online_page(page, |shard, id, _| {
+            let e = shard.sessions.get(&id).filter(|e| e.is_live(now_ms))?;
+            let seen = e.last_seen.load(Ordering::Acquire);
+            Some(OnlineSession::new(e.info.clone(), seen, e.class.clone()))
+        }))
+    }
+
     async fn renew(
         &self,
         renewal: Renewal<'_>,
@@ -1086,6 +1220,7 @@ impl JwtStore for MemoryStore {
             if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
                 shard.keep_refresh(&issue, grant, r);
             }
+            shard.sync_jwt_dir(user_id);
             admission
         });
         if let Admission::Admitted(grant) = &issued {
@@ -1153,6 +1288,7 @@ impl JwtStore for MemoryStore {
                     }
                 }
             };
+            shard.sync_jwt_dir(&user);
             Ends {
                 ended: shard.jwt_infos(&user, tag, &ended),
                 replaced: shard.jwt_infos(&user, tag, &replaced),
@@ -1181,6 +1317,7 @@ impl JwtStore for MemoryStore {
                 .map(|state| state.end_user(None, EndReason::Banned, note, now_ms).0)
                 .unwrap_or_default();
             shard.set_ban(user_id, until_ms);
+            shard.sync_jwt_dir(user_id);
             shard.jwt_infos(user_id, tag, &ended)
         });
         self.publish(&ended, EndReason::Banned, note);
@@ -1203,6 +1340,20 @@ impl JwtStore for MemoryStore {
             }
         }
         Ok(rotated)
+    }
+
+    async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        Ok(self.online_page(page, |shard, id, user| {
+            let (user, state) = shard.jwt.get_key_value(&**user)?;
+            let jti = id.jti();
+            let e = state
+                .index
+                .get(&jti)
+                .filter(|e| e.expires_at_ms > now_ms)
+                .filter(|e| !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))?;
+            let info = jwt::info(user, id.tag(), &jti, e)?;
+            Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
+        }))
     }
 
     async fn jwt_sessions(

@@ -13,6 +13,7 @@
 //! store? The contracts and their types are in [`session`] and `jwt`; the bounds every
 //! store keeps are in [`limits`].
 
+pub mod directory;
 pub(crate) mod follow;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -38,6 +39,7 @@ pub use jwt::JwtStore;
 
 // The contracts' own types are reached through their modules (`store::session`,
 // `store::jwt`) by those who write a store; inside the crate, from here.
+pub(crate) use directory::{Cursor, OnlineSession, Page, PageRequest};
 #[cfg(feature = "jwt")]
 pub(crate) use jwt::{JwtGrant, JwtIssue, JwtStatus, JwtTarget, JwtToken};
 pub(crate) use refresh::{NewRefresh, Refreshed, Rotated, Rotation};

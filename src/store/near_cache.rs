@@ -17,8 +17,9 @@ use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
 use super::refresh::JwtRotation;
 use super::{
-    Admission, EndReason, NewSession, Refreshed, Renewal, Revoked, Rotated, Rotation, SessionEntry,
-    SessionInfo, SessionRecord, SessionStore, Store, StoreError, Target, Touch,
+    Admission, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal, Revoked, Rotated,
+    Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, Store, StoreError, Target,
+    Touch,
 };
 #[cfg(feature = "jwt")]
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
@@ -382,6 +383,10 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         self.inner.renew(renewal, now_ms).await
     }
 
+    async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        self.inner.online(page, now_ms).await
+    }
+
     async fn refresh(
         &self,
         rotation: Rotation<'_>,
@@ -465,6 +470,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
             }
         }
         Ok(ends)
+    }
+
+    async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        self.inner.jwt_online(page, now_ms).await
     }
 
     async fn jwt_refresh(

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use super::directory::{Page, PageRequest};
 use super::refresh::{NewRefresh, Refreshed, Rotated, Rotation};
 use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
 use crate::note::Note;
@@ -191,6 +192,7 @@ pub struct Renewal<'a> {
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
+/// use kickout::store::directory::*;
 /// use kickout::store::refresh::*;
 /// use kickout::store::session::*;
 /// use kickout::store::*;
@@ -235,6 +237,9 @@ pub struct Renewal<'a> {
 ///     }
 ///     async fn refresh(&self, r: Rotation<'_>, now: u64) -> Result<Rotated<Refreshed>, StoreError> {
 ///         self.inner.refresh(r, now).await
+///     }
+///     async fn online(&self, p: PageRequest<'_>, now: u64) -> Result<Page, StoreError> {
+///         self.inner.online(p, now).await
 ///     }
 /// }
 ///
@@ -339,4 +344,15 @@ pub trait SessionStore: Store {
         rotation: Rotation<'_>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Rotated<Refreshed>, StoreError>> + Send;
+
+    /// A page of the directory of sessions live at `now_ms`, of every user (see
+    /// [`super::directory`]): at most `limit`, after `after`, of one device class if
+    /// asked. Following `next` until `None` lists each session live throughout exactly
+    /// once; a page reads at most [`SCAN_FACTOR`](super::directory::SCAN_FACTOR) index
+    /// entries per session it may return.
+    fn online(
+        &self,
+        page: PageRequest<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 }

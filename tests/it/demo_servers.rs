@@ -162,24 +162,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -655,6 +655,85 @@ async fn refresh_flow(s: &Server) {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "kicked_out");
+}
+
+async fn admin_directory(s: &Server) {
+    use reqwest::Method;
+    let mut mine = std::collections::HashSet::new();
+    let mut tokens = Vec::new();
+    for u in 0..6 {
+        for d in ["web", "ios"] {
+            let token = s.token(&format!("33{u:03}"), d).await;
+            mine.insert(
+                s.me(&token).await.1["session_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            tokens.push(token);
+        }
+    }
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..1000 {
+        let path = match &cursor {
+            Some(c) => format!("/admin/online?limit=5&cursor={c}"),
+            None => "/admin/online?limit=5".to_owned(),
+        };
+        let (status, page) = s.admin(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let list = page["sessions"].as_array().unwrap();
+        assert!(list.len() <= 5);
+        for entry in list {
+            for field in ["user_id", "device", "issued_at", "expires_at", "last_seen"] {
+                assert!(!entry[field].is_null(), "{entry}");
+            }
+            seen.push(entry["session_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let unique: std::collections::HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "each session once");
+    assert!(mine.is_subset(&unique));
+    let (status, count) = s.admin(Method::GET, "/admin/online/count", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(count["sessions"].as_u64().unwrap() as usize, unique.len());
+    assert!(count["users"].as_u64().unwrap() >= 6);
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "cursor=nope",
+        "cursor=zz.a",
+    ] {
+        let (status, body) = s
+            .admin(Method::GET, &format!("/admin/online?{bad}"), None)
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"], "invalid_request");
+    }
+    let res = s
+        .http
+        .get(format!("{}/admin/online", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no admin key");
+
+    let (status, kicked) = s.admin(Method::POST, "/admin/kickout-all", None).await;
+    assert_eq!(status, 200);
+    assert!(kicked["kicked"].as_u64().unwrap() >= 12, "{kicked}");
+    for token in &tokens {
+        assert_eq!(s.me(token).await.1["error"], "kicked_out");
+    }
+    assert_eq!(
+        s.admin(Method::GET, "/admin/online/count", None).await.1["sessions"],
+        0
+    );
+    let fresh = s.token("33000", "web").await;
+    assert_eq!(s.me(&fresh).await.0, 200, "new logins work");
 }
 
 /// Reads the event stream until `want` shows up (or it ends): everything read so far.

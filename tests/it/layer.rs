@@ -419,6 +419,14 @@ impl SessionStore for SwitchStore {
         self.check()?;
         self.inner.renew(r, now).await
     }
+    async fn online(
+        &self,
+        p: kickout::store::directory::PageRequest<'_>,
+        now: u64,
+    ) -> Result<kickout::store::directory::Page, StoreError> {
+        self.check()?;
+        self.inner.online(p, now).await
+    }
     async fn refresh(
         &self,
         r: kickout::store::refresh::Rotation<'_>,

@@ -244,6 +244,13 @@ mod held_impl {
         async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
             self.inner.renew(r, now).await
         }
+        async fn online(
+            &self,
+            p: kickout::store::directory::PageRequest<'_>,
+            now: u64,
+        ) -> Result<kickout::store::directory::Page, StoreError> {
+            self.inner.online(p, now).await
+        }
         async fn refresh(
             &self,
             r: kickout::store::refresh::Rotation<'_>,

@@ -45,7 +45,9 @@ fn migrate(
     mut pick: impl FnMut(&str) -> bool,
 ) {
     let keys = from.cli(&["keys", &format!("{prefix}*")]).unwrap();
-    for key in keys.lines().filter(|k| !k.is_empty()).filter(|k| pick(k)) {
+    // The directory's tag set lives in a slot of its own.
+    let in_slot = |k: &&str| !k.is_empty() && !k.ends_with("{dt}");
+    for key in keys.lines().filter(in_slot).filter(|k| pick(k)) {
         let port = to.port.to_string();
         let out = from
             .cli(&["migrate", "127.0.0.1", &port, key, "0", "5000"])

@@ -29,7 +29,7 @@ use crate::store::jwt::{JwtRefresh, JwtRefreshed};
 use crate::store::refresh::JwtRotation;
 use crate::store::{
     Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, NewRefresh,
-    Rotated, SessionEntry, SessionInfo, StoreError,
+    Page, PageRequest, Rotated, SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{RefreshKey, SessionId, Token};
 
@@ -307,6 +307,15 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
         store.jwt_sessions(user_id, now_ms).await
+    }
+
+    async fn online(
+        &self,
+        store: &S,
+        page: PageRequest<'_>,
+        now_ms: u64,
+    ) -> Result<Page, StoreError> {
+        store.jwt_online(page, now_ms).await
     }
 
     async fn refresh(&self, store: &S, token: &str, now_ms: u64) -> Result<Rotated<Issued>, Error> {

@@ -14,6 +14,7 @@ use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
     JwtToken, SessionEntry, SessionInfo, StoreError,
 };
+use crate::store::{Page, PageRequest};
 use crate::token::{SessionId, user_tag};
 
 impl JwtStore for RedisStore {
@@ -101,6 +102,7 @@ impl JwtStore for RedisStore {
         let Some(id) = SessionId::from_jti(tag, &issue.jti) else {
             return Err(corrupt("a jti"));
         };
+        self.note_tag(tag, now_ms).await?;
         let declared = vec![
             keys.jwt_state(user_id),
             keys.jwt_index(user_id),
@@ -108,6 +110,7 @@ impl JwtStore for RedisStore {
             keys.jwt_token(id),
             keys.jwt_meta(id),
             keys.jwt_refresh(id),
+            keys.dir(tag),
         ];
         let meta = meta_json(&issue.meta);
         let refresh = issue.refresh.as_ref().map(refresh_json).unwrap_or_default();
@@ -216,6 +219,10 @@ impl JwtStore for RedisStore {
             ended: jwt_infos(user, tag, ended)?,
             replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
         })
+    }
+
+    async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        self.walk(page, now_ms, super::directory::Kind::Jwt).await
     }
 
     async fn jwt_refresh(

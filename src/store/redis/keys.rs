@@ -40,6 +40,17 @@ impl<'a> Keys<'a> {
         self.of_user("u", user_id)
     }
 
+    /// The directory of one slot tag's sessions: `…d` (a sorted set of session ids, or
+    /// of `jti`s in JWT mode).
+    pub(super) fn dir(self, tag: u16) -> String {
+        format!("{}d", self.base(tag))
+    }
+
+    /// The slot tags with a directory: `<prefix>{dt}` (at most 65,536 members).
+    pub(super) fn dir_tags(self) -> String {
+        format!("{}{{dt}}", self.prefix)
+    }
+
     /// The user's ban: `…b:<user id>`.
     pub(super) fn ban(self, user_id: &str) -> String {
         self.of_user("b", user_id)

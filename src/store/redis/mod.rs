@@ -39,6 +39,7 @@
 //! (`PEXPIRE`), so a skew between the application and Redis clocks never expires a key
 //! early; records past their purge time are treated as gone even before Redis drops them.
 
+mod directory;
 mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -111,6 +112,8 @@ struct Shared {
     /// Sessions ended on any instance, from the channel.
     feed: broadcast::Sender<Revoked>,
     subscriber: tokio::task::JoinHandle<()>,
+    /// Slot tags this store already put in the directory's tag set (one bit each).
+    dir_tags: directory::TagBits,
 }
 
 impl Drop for Shared {
@@ -309,6 +312,7 @@ impl RedisStoreBuilder {
                 channel,
                 feed,
                 subscriber,
+                dir_tags: directory::TagBits::default(),
             }),
         })
     }

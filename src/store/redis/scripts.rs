@@ -34,6 +34,7 @@ const UNBAN: &str = include_str!("lua/unban.lua");
 const SESSIONS: &str = include_str!("lua/sessions.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const REFRESH: &str = include_str!("lua/refresh.lua");
+const DIR_PAGE: &str = include_str!("lua/dir_page.lua");
 /// Helpers of the JWT scripts: the state machine of `store/jwt.rs`, in Lua.
 #[cfg(feature = "jwt")]
 const JWT_COMMON: &str = include_str!("lua/jwt_common.lua");
@@ -47,6 +48,8 @@ const JWT_BAN: &str = include_str!("lua/jwt_ban.lua");
 const JWT_SESSIONS: &str = include_str!("lua/jwt_sessions.lua");
 #[cfg(feature = "jwt")]
 const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
+#[cfg(feature = "jwt")]
+const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
 fn bounds() -> [(&'static str, String); 7] {
@@ -84,6 +87,7 @@ pub(super) struct Scripts {
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
     pub(super) refresh: redis::Script,
+    pub(super) dir_page: redis::Script,
     #[cfg(feature = "jwt")]
     pub(super) jwt_issue: redis::Script,
     #[cfg(feature = "jwt")]
@@ -94,6 +98,8 @@ pub(super) struct Scripts {
     pub(super) jwt_sessions: redis::Script,
     #[cfg(feature = "jwt")]
     pub(super) jwt_refresh: redis::Script,
+    #[cfg(feature = "jwt")]
+    pub(super) jwt_dir_page: redis::Script,
 }
 
 impl Scripts {
@@ -110,6 +116,7 @@ impl Scripts {
             sessions: session(SESSIONS),
             renew: session(RENEW),
             refresh: session(REFRESH),
+            dir_page: session(DIR_PAGE),
             #[cfg(feature = "jwt")]
             jwt_issue: jwt(JWT_ISSUE),
             #[cfg(feature = "jwt")]
@@ -120,6 +127,8 @@ impl Scripts {
             jwt_sessions: jwt(JWT_SESSIONS),
             #[cfg(feature = "jwt")]
             jwt_refresh: jwt(JWT_REFRESH),
+            #[cfg(feature = "jwt")]
+            jwt_dir_page: jwt(JWT_DIR_PAGE),
         }
     }
 }
@@ -131,7 +140,7 @@ mod tests {
     #[test]
     fn every_placeholder_is_substituted() {
         let session = [
-            COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH,
+            COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH, DIR_PAGE,
         ];
         #[cfg(feature = "jwt")]
         let jwt = [
@@ -141,6 +150,7 @@ mod tests {
             JWT_BAN,
             JWT_SESSIONS,
             JWT_REFRESH,
+            JWT_DIR_PAGE,
         ];
         #[cfg(not(feature = "jwt"))]
         let jwt: [&str; 0] = [];

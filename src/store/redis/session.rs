@@ -9,8 +9,9 @@ use super::{
 use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::{
-    Admission, EndReason, Ended, NewRefresh, NewSession, Refreshed, Renewal, Rotated, Rotation,
-    SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
+    Admission, EndReason, Ended, NewRefresh, NewSession, Page, PageRequest, Refreshed, Renewal,
+    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target,
+    Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
@@ -30,6 +31,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let info = &session.info;
         let rule = session.rule;
+        self.note_tag(info.session_id.tag(), now_ms).await?;
         let keys = self.keys();
         let base = keys.base(user_tag(&info.user_id));
         let (max, per_device) = rule_args(rule);
@@ -38,6 +40,7 @@ impl SessionStore for RedisStore {
             keys.ban(&info.user_id),
             keys.session(info.session_id),
             keys.meta(info.session_id),
+            keys.dir(info.session_id.tag()),
         ];
         let meta = meta_json(&session.meta);
         let refresh = refresh_json(session.refresh.as_ref(), session.access_until_ms);
@@ -160,6 +163,11 @@ impl SessionStore for RedisStore {
                 _ => Err(corrupt("a session list")),
             })
             .collect()
+    }
+
+    async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        self.walk(page, now_ms, super::directory::Kind::Session)
+            .await
     }
 
     async fn refresh(

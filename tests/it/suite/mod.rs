@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 mod bounds;
+mod directory;
 mod events;
 mod lifetimes;
 mod notes;
@@ -16,6 +17,7 @@ mod rules;
 mod sessions;
 
 pub use bounds::*;
+pub use directory::*;
 pub use events::*;
 pub use lifetimes::*;
 pub use notes::*;
@@ -243,6 +245,10 @@ macro_rules! all_cases {
             refresh_tokens_expire,
             refresh_and_access_tokens_are_not_interchangeable,
             refresh_is_opt_in_per_handle_and_login,
+            the_directory_lists_every_live_session_once,
+            a_walk_lists_sessions_live_throughout_exactly_once,
+            kickout_all_ends_every_session,
+            bad_directory_requests_are_refused,
         }
     };
 }

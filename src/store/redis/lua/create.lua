@@ -1,4 +1,5 @@
--- KEYS user index, ban, the new session, its metadata, the index's sessions; ARGV base,
+-- KEYS user index, ban, the new session, its metadata, the tag's directory, the index's
+-- sessions; ARGV base,
 -- sid, digest, user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
 -- per-device (per class) 1|0, refuse 1|0, device class, own idle timeout|'', metadata
 -- JSON|'', refresh fields JSON|'' (`ae` access end, `f` refresh digest, `fe` its end,
@@ -74,5 +75,7 @@ if ARGV[16] ~= '' then
 end
 redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)
+redis.call('ZADD', KEYS[5], 0, ARGV[2])
+ttl_at_least(KEYS[5], e + r - now)
 announce('r')
 return out

@@ -1,5 +1,5 @@
--- KEYS user state, index, ban, the new token's `jt:`, `jm:` and `jr:`, the index's
--- `jt:`s; ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
+-- KEYS user state, index, ban, the new token's `jt:`, `jm:` and `jr:`, the tag's
+-- directory, the index's `jt:`s; ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
 -- unlimited), per-device 1|0, refuse 1|0, epoch if new, device class, idle timeout|'',
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
@@ -73,6 +73,8 @@ if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
+redis.call('ZADD', KEYS[7], 0, ARGV[3])
+if redis.call('PTTL', KEYS[7]) < ttl then redis.call('PEXPIRE', KEYS[7], ttl) end
 if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
 if ARGV[15] ~= '' then
   -- The refresh record names what a refresh signs: this login's generations.

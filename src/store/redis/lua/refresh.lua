@@ -13,6 +13,7 @@ if fin + tonumber(rec.r) <= now then return {'unknown'} end
 local ukey, bkey = base .. 'u:' .. rec.u, base .. 'b:' .. rec.u
 need(ukey)
 need(bkey)
+need(base .. 'd')
 local more = undeclared()
 if more then return more end
 local function ended()
@@ -66,4 +67,5 @@ local r = tonumber(rec.r)
 save(KEYS[1], rec, fin + r - now)
 ttl_at_least(KEYS[2], fin + r - now)
 ttl_at_least(ukey, e + r - now)
+ttl_at_least(base .. 'd', e + r - now)
 return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}

@@ -1,0 +1,152 @@
+//! The directory of live sessions across users: pages with a stable cursor, for an
+//! operator's "who is online".
+//!
+//! Stores keep an index of sessions by slot tag (one small index per tag, written in
+//! the same atomic operation as the login) and walk it in a fixed order: tag, then the
+//! session's place within the tag. A page reads at most a fixed multiple of its size, so
+//! its cost does not grow with the number of sessions; an index entry of a session that
+//! ended is skipped, and dropped on the way. A walk that follows the cursor until it is
+//! `None` lists each session that stayed live throughout exactly once.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::SessionInfo;
+
+/// Most sessions in one page.
+pub const MAX_PAGE: usize = 1000;
+
+/// How many index entries a page may look at per session it returns: past that, the page
+/// ends short (with a cursor), so ended sessions cannot make a page cost more.
+pub const SCAN_FACTOR: usize = 4;
+
+/// A live session as the directory lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OnlineSession {
+    /// Whose, which device, when.
+    pub info: SessionInfo,
+    /// When a request last used it, Unix milliseconds.
+    pub last_seen_ms: u64,
+    /// Its device's class.
+    pub class: Arc<str>,
+}
+
+impl OnlineSession {
+    /// A directory entry.
+    pub fn new(info: SessionInfo, last_seen_ms: u64, class: Arc<str>) -> Self {
+        Self {
+            last_seen_ms: last_seen_ms.max(info.issued_at_ms),
+            info,
+            class,
+        }
+    }
+}
+
+/// Where a walk of the directory goes on from: after the index entry `member` of slot
+/// tag `tag`. Opaque to clients: `<tag hex>.<member>`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cursor {
+    tag: u16,
+    member: String,
+}
+
+impl Cursor {
+    /// After `member` of tag `tag` (a store's own index member: a session id, a `jti`).
+    pub fn new(tag: u16, member: impl Into<String>) -> Self {
+        Self {
+            tag,
+            member: member.into(),
+        }
+    }
+
+    /// The slot tag.
+    pub fn tag(&self) -> u16 {
+        self.tag
+    }
+
+    /// The member within the tag.
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// Parses a cursor a page handed out; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (tag, member) = text.split_once('.')?;
+        // An empty member: from the start of the tag.
+        let ok_member = member.len() <= 32
+            && member
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if tag.len() != 4 || !ok_member {
+            return None;
+        }
+        let tag = u16::from_str_radix(tag, 16).ok()?;
+        Some(Self::new(tag, member))
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04x}.{}", self.tag, self.member)
+    }
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cursor({self})")
+    }
+}
+
+/// A page to read.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest<'a> {
+    /// Go on after this cursor (`None`: from the start).
+    pub after: Option<&'a Cursor>,
+    /// At most this many sessions (1 to [`MAX_PAGE`]).
+    pub limit: usize,
+    /// Only sessions of this device class.
+    pub class: Option<&'a str>,
+}
+
+/// One page of the directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Page {
+    /// Live sessions, in the walk's order.
+    pub sessions: Vec<OnlineSession>,
+    /// Where the next page starts; `None` at the end. A page may hold fewer than its
+    /// limit (even none) and still have a next one.
+    pub next: Option<Cursor>,
+}
+
+impl Page {
+    /// A page.
+    pub fn new(sessions: Vec<OnlineSession>, next: Option<Cursor>) -> Self {
+        Self { sessions, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_back_and_refuse_the_rest() {
+        let c = Cursor::new(0x0a1f, "AAECAwQFBgcICQoLDA0");
+        assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+        assert_eq!(Cursor::parse("0a1f.").map(|c| c.tag()), Some(0x0a1f));
+        for bad in ["", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,80}") {
+            if let Some(c) = Cursor::parse(&text) {
+                proptest::prop_assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+            }
+        }
+    }
+}

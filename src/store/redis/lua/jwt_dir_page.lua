@@ -1,0 +1,56 @@
+-- A page of one slot tag's directory (JWT mode). KEYS the tag's directory, then what
+-- `need` names (its members' `jt:` and `jl:`, their users' indexes); ARGV base, after
+-- member|'', members to look at, now, most to return, class|''. Drops members whose token
+-- is gone. Returns {last member looked at|'', looked at, 1|0 (more members remain), then
+-- (jti, user, device, issued, expires, last seen, class)...}.
+local base, now, scan, max = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local from = '-'
+if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
+local members = redis.call('ZRANGEBYLEX', KEYS[1], from, '+', 'LIMIT', 0, scan + 1)
+local n = math.min(#members, scan)
+for i = 1, n do
+  need(base .. 'jt:' .. members[i])
+  need(base .. 'jl:' .. members[i])
+end
+local more = undeclared()
+if more then return more end
+local users = {}
+for i = 1, n do
+  local u = redis.call('GET', base .. 'jt:' .. members[i])
+  if u then
+    users[members[i]] = u
+    need(base .. 'ji:' .. u)
+  end
+end
+more = undeclared()
+if more then return more end
+local out = {'', '0', #members > scan and '1' or '0'}
+local found, looked, indexes = 0, 0, {}
+for i = 1, n do
+  if found >= max then
+    out[3] = '1'
+    break
+  end
+  local j = members[i]
+  looked = looked + 1
+  out[1] = j
+  local u = users[j]
+  local e = nil
+  if u then
+    indexes[u] = indexes[u] or jload(base .. 'ji:' .. u) or {}
+    e = indexes[u][j]
+  end
+  if e == nil then
+    redis.call('ZREM', KEYS[1], j)
+  elseif tonumber(e.e) > now and (ARGV[6] == '' or (e.c or e.v) == ARGV[6]) then
+    local seen = redis.call('GET', base .. 'jl:' .. j) or e.i
+    if tonumber(seen) < tonumber(e.i) then seen = e.i end
+    -- Idle too long is over, as a request would be told.
+    if e.k == nil or now < tonumber(seen) + tonumber(e.k) then
+      found = found + 1
+      for _, v in ipairs({j, u, e.v, e.i, e.e, seen, e.c or e.v}) do table.insert(out, v) end
+    end
+  end
+end
+out[2] = tostring(looked)
+return out

@@ -1,0 +1,172 @@
+//! The directory of live sessions: paging, exactly-once walks, counts, kickout-all.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+use kickout::SessionId;
+
+/// Every session id a walk in pages of `limit` lists, in order.
+async fn walk<S: Stores, M: Mode<S>>(
+    auth: &Auth<S, M>,
+    limit: usize,
+    class: Option<&str>,
+) -> Vec<SessionId> {
+    let (mut ids, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..10_000 {
+        let page = auth.online(cursor.as_deref(), limit, class).await.unwrap();
+        assert!(page.sessions.len() <= limit);
+        ids.extend(page.sessions.iter().map(|s| s.info.session_id));
+        match page.next {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return ids,
+        }
+    }
+    panic!("the walk did not end");
+}
+
+pub async fn the_directory_lists_every_live_session_once<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .device_class("ios", "mobile")
+        .device_class("android", "mobile")
+        .build();
+    assert!(walk(&auth, 10, None).await.is_empty(), "empty at first");
+    let mut live: HashMap<SessionId, &str> = HashMap::new();
+    let devices = ["ios", "android", "web", "mac"];
+    for u in 0..40 {
+        for device in devices.iter().take(u % 4 + 1) {
+            let login = auth.login(&format!("u{u}"), device).await.unwrap();
+            live.insert(login.session.session_id, device);
+        }
+    }
+    // Some end: a kickout, a logout, one session by id.
+    for id in auth
+        .sessions("u3")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.info.session_id)
+    {
+        live.remove(&id);
+    }
+    auth.kickout("u3").await.unwrap();
+    let gone = auth.login("u5", "web").await.unwrap();
+    auth.logout(gone.token.as_str()).await.unwrap();
+    let by_id = auth.sessions("u7").await.unwrap()[0].info.session_id;
+    auth.kickout_session(by_id).await.unwrap();
+    live.remove(&by_id);
+    for limit in [1, 7, 1000] {
+        let ids = walk(&auth, limit, None).await;
+        let unique: HashSet<_> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "listed once (limit {limit})");
+        let want: HashSet<_> = live.keys().copied().collect();
+        assert_eq!(unique, want, "limit {limit}");
+    }
+    let mobile: HashSet<_> = walk(&auth, 5, Some("mobile")).await.into_iter().collect();
+    let want: HashSet<_> = live
+        .iter()
+        .filter(|(_, d)| **d == "ios" || **d == "android")
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(mobile, want);
+    let count = auth.online_count().await.unwrap();
+    assert_eq!(count.sessions, live.len());
+    assert_eq!(count.users, 39, "u3 has none left");
+    // Past their lifetime, sessions leave the directory.
+    clock.advance(secs(3601));
+    assert!(walk(&auth, 50, None).await.is_empty());
+    assert_eq!(auth.online_count().await.unwrap().sessions, 0);
+}
+
+pub async fn a_walk_lists_sessions_live_throughout_exactly_once<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let mut stable = HashSet::new();
+    for u in 0..60 {
+        stable.insert(
+            auth.login(&format!("s{u}"), "web")
+                .await
+                .unwrap()
+                .session
+                .session_id,
+        );
+    }
+    let mut churn = Vec::new();
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    let mut n = 0;
+    loop {
+        let page = auth.online(cursor.as_deref(), 4, None).await.unwrap();
+        seen.extend(page.sessions.iter().map(|s| s.info.session_id));
+        // Logins and logouts between the pages.
+        n += 1;
+        churn.push(auth.login(&format!("c{n}"), "web").await.unwrap());
+        if n % 2 == 0 {
+            let old = churn.remove(0);
+            auth.logout(old.token.as_str()).await.unwrap();
+        }
+        match page.next {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let unique: HashSet<_> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "nothing twice");
+    assert!(stable.is_subset(&unique), "every session live throughout");
+}
+
+pub async fn kickout_all_ends_every_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store.clone(), &clock).build();
+    // Another instance on the same store.
+    let other = K::builder(store, &clock).build();
+    let app = app(&other);
+    let mut tokens = Vec::new();
+    for u in 0..25 {
+        for d in ["web", "phone"] {
+            tokens.push(auth.login(&format!("k{u}"), d).await.unwrap().token);
+        }
+    }
+    let watched = other.authenticate(tokens[0].as_str()).await.unwrap();
+    let mut watch = other.watch(&watched);
+    assert_eq!(auth.kickout_all().await.unwrap(), 50);
+    for token in &tokens {
+        assert_eq!(me(&app, token.as_str()).await, err(Reason::KickedOut));
+    }
+    let ended = tokio::time::timeout(secs(5), watch.ended()).await.unwrap();
+    assert_eq!(ended, Reason::KickedOut);
+    assert_eq!(auth.online_count().await.unwrap().sessions, 0);
+    let fresh = auth.login("k1", "web").await.unwrap();
+    assert_eq!(me(&app, fresh.token.as_str()).await, Ok("k1:web".into()));
+    assert_eq!(auth.online_count().await.unwrap().sessions, 1);
+    let noted = auth.with_note(kickout::Note::new("incident").unwrap());
+    assert_eq!(noted.kickout_all().await.unwrap(), 1);
+    let refused = other.authenticate(fresh.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.note().map(kickout::Note::code), Some("incident"));
+}
+
+pub async fn bad_directory_requests_are_refused<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    auth.login("10001", "web").await.unwrap();
+    for limit in [0, 1001] {
+        assert!(matches!(
+            auth.online(None, limit, None).await,
+            Err(Error::InvalidInput { field: "limit" })
+        ));
+    }
+    for cursor in ["", "nope", "zzzz.x", "0001.a b", &"0".repeat(100)] {
+        assert!(
+            matches!(
+                auth.online(Some(cursor), 10, None).await,
+                Err(Error::InvalidInput { field: "cursor" })
+            ),
+            "{cursor:?}"
+        );
+    }
+    assert!(auth.online(None, 10, Some("")).await.is_err());
+    // A well-formed cursor past everything: an empty last page.
+    let page = auth.online(Some("ffff.~"), 10, None).await;
+    assert!(page.is_err(), "`~` is no member character");
+    let page = auth.online(Some("ffff.zzzz"), 10, None).await.unwrap();
+    assert!(page.sessions.len() <= 1);
+}
