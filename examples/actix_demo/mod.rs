@@ -312,6 +312,28 @@ async fn kickout_all<S: Store, M: Mode<S>>(
     }
 }
 
+/// `GET /admin/events`: the audit stream of every instance sharing the store.
+async fn admin_events<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+) -> HttpResponse {
+    use futures::StreamExt;
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let stream = shared::audit_stream(state.auth.audit()).map(|item| {
+        let text = match item {
+            Some((kind, data)) => format!("event: {kind}\ndata: {data}\n\n"),
+            None => ": keep-alive\n\n".to_owned(),
+        };
+        Ok::<_, actix_web::Error>(Bytes::from(text))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}
+
 async fn unban<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
@@ -395,6 +417,7 @@ pub fn configure<S: Store, M: Mode<S>>(
             .route("/admin/online", web::get().to(online::<S, M>))
             .route("/admin/online/count", web::get().to(online_count::<S, M>))
             .route("/admin/kickout-all", web::post().to(kickout_all::<S, M>))
+            .route("/admin/events", web::get().to(admin_events::<S, M>))
             .route(
                 "/admin/kickout-session/{session_id}",
                 web::post().to(kickout_session::<S, M>),

@@ -81,7 +81,8 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .route("/admin/sessions/{user_id}", get(sessions::<S, M>))
         .route("/admin/online", get(online::<S, M>))
         .route("/admin/online/count", get(online_count::<S, M>))
-        .route("/admin/kickout-all", post(kickout_all::<S, M>));
+        .route("/admin/kickout-all", post(kickout_all::<S, M>))
+        .route("/admin/events", get(admin_events::<S, M>));
     Router::new()
         .route("/login", post(login::<S, M>))
         .route("/refresh", post(refresh::<S, M>))
@@ -267,6 +268,23 @@ async fn events<S: Store, M: Mode<S>>(
             shared::StreamItem::Revoked(reason) => {
                 Event::default().event("revoked").data(reason.code())
             }
+        })
+    });
+    Sse::new(stream)
+}
+
+/// `GET /admin/events`: the audit stream of every instance sharing the store.
+async fn admin_events<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, Sse};
+    let stream = shared::audit_stream(state.0.auth.audit()).map(|item| {
+        Ok(match item {
+            Some((kind, data)) => Event::default().event(kind).data(data),
+            None => Event::default().comment("keep-alive"),
         })
     });
     Sse::new(stream)

@@ -356,6 +356,36 @@ pub fn ban_seconds_ok(seconds: u64) -> bool {
     (1..=315_360_000).contains(&seconds)
 }
 
+/// The audit stream as server-sent events: `(event name, JSON data)`, and a keep-alive
+/// (`None`) every 15 s of silence; ends when the store's stream does.
+pub fn audit_stream(
+    audit: tokio::sync::broadcast::Receiver<kickout::store::audit::AuditEvent>,
+) -> impl futures::Stream<Item = Option<(&'static str, String)>> {
+    use tokio::sync::broadcast::error::RecvError;
+    futures::stream::unfold(audit, |mut audit| async move {
+        loop {
+            tokio::select! {
+                got = audit.recv() => match got {
+                    Ok(e) => {
+                        let data = serde_json::json!({
+                            "user_id": &*e.user_id,
+                            "session_id": e.session_id.map(|s| s.to_string()),
+                            "device": e.device.as_deref(),
+                            "at": e.at_ms / 1000,
+                            "note": e.note.as_ref().map(|n| n.code()),
+                        });
+                        return Some((Some((e.kind.code(), data.to_string())), audit));
+                    }
+                    // Fell behind: the oldest are gone; go on with the rest.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(15)) => return Some((None, audit)),
+            }
+        }
+    })
+}
+
 /// What an event stream sends.
 pub enum StreamItem {
     /// The session lives (the n-th tick, the first at once).

@@ -211,10 +211,17 @@ impl<S, M> AuthBuilder<S, M> {
         self.event_capacity = capacity.max(1);
         self
     }
+}
 
+impl<S: crate::store::Store, M> AuthBuilder<S, M> {
     /// The handle.
     pub fn build(self) -> Auth<S, M> {
         let (events, _) = broadcast::channel(self.event_capacity);
+        let audit_local = self
+            .store
+            .audit_feed()
+            .is_none()
+            .then(|| broadcast::channel(crate::store::audit::AUDIT_CAPACITY).0);
         Auth {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -224,6 +231,7 @@ impl<S, M> AuthBuilder<S, M> {
                 settings: self.settings,
                 responses: Arc::new(Responses::new(&self.realm)),
                 events,
+                audit_local,
                 watchers: Arc::default(),
                 outage: Default::default(),
             }),

@@ -28,6 +28,7 @@ use crate::mode::{Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
+use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::directory::MAX_PAGE;
 use crate::store::limits::{
     MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
@@ -77,6 +78,8 @@ struct Inner<S, M> {
     settings: Settings,
     responses: Arc<Responses>,
     events: broadcast::Sender<AuthEvent>,
+    /// This handle's own audit stream, for a store without a shared one.
+    audit_local: Option<broadcast::Sender<AuditEvent>>,
     watchers: Arc<Watchers>,
     outage: outage::OutageLog,
 }
@@ -383,13 +386,48 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         self.inner.events.subscribe()
     }
 
+    /// The audit stream of every handle sharing this store, on any instance: logins,
+    /// logouts, kickouts, replacements, bans, unbans and refresh reuse, with notes (see
+    /// [`store::audit`](crate::store::audit) for what it does not carry). A store
+    /// without a shared stream gives this handle's own events.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, store::MemoryStore, store::audit::AuditKind};
+    ///
+    /// let store = MemoryStore::new();
+    /// let (here, there) = (Auth::new(store.clone()), Auth::new(store));
+    /// let mut audit = here.audit();
+    /// there.login("10001", "web").await?;
+    /// assert_eq!(audit.recv().await.unwrap().kind, AuditKind::Login);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn audit(&self) -> broadcast::Receiver<AuditEvent> {
+        match &self.inner.audit_local {
+            Some(local) => local.subscribe(),
+            None => self
+                .inner
+                .store
+                .audit_feed()
+                .unwrap_or_else(|| broadcast::channel(1).1),
+        }
+    }
+
     fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
-        // Never waits: with no receiver nothing is built, a full channel drops the oldest.
+        // Never waits: a full channel drops the oldest.
+        let kind = kind();
+        for event in audit_of(&kind, at_ms) {
+            match &self.inner.audit_local {
+                Some(local) if local.receiver_count() > 0 => {
+                    let _ = local.send(event);
+                }
+                Some(_) => {}
+                None => self.inner.store.audit(&event),
+            }
+        }
         if self.inner.events.receiver_count() > 0 {
-            let _ = self.inner.events.send(AuthEvent {
-                at_ms,
-                kind: kind(),
-            });
+            let _ = self.inner.events.send(AuthEvent { at_ms, kind });
         }
     }
 
@@ -1116,6 +1154,37 @@ fn login(issued: Issued, now_ms: u64) -> Login {
             expires_at_ms,
         }),
         issued_at_ms: now_ms,
+    }
+}
+
+/// The audit events of an event: one per session, or one for the user.
+fn audit_of(kind: &EventKind, at_ms: u64) -> Vec<AuditEvent> {
+    let of = |k: AuditKind, s: &SessionInfo, note: &Option<Note>| {
+        AuditEvent::new(k, s.user_id.clone(), at_ms)
+            .of_session(s.session_id, s.device.clone())
+            .with_note(note.clone())
+    };
+    match kind {
+        EventKind::LoggedIn { session } => vec![of(AuditKind::Login, session, &None)],
+        EventKind::LoggedOut { session, note } => vec![of(AuditKind::Logout, session, note)],
+        EventKind::Replaced { sessions, .. } => sessions
+            .iter()
+            .map(|s| of(AuditKind::Replaced, s, &None))
+            .collect(),
+        EventKind::KickedOut { sessions, note, .. } => sessions
+            .iter()
+            .map(|s| of(AuditKind::KickedOut, s, note))
+            .collect(),
+        EventKind::Banned { user_id, note, .. } => {
+            vec![AuditEvent::new(AuditKind::Banned, user_id.clone(), at_ms).with_note(note.clone())]
+        }
+        EventKind::Unbanned { user_id } => {
+            vec![AuditEvent::new(AuditKind::Unbanned, user_id.clone(), at_ms)]
+        }
+        EventKind::RefreshReused { session } => {
+            vec![of(AuditKind::RefreshReused, session, &None)]
+        }
+        _ => Vec::new(),
     }
 }
 

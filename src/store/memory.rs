@@ -9,6 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(feature = "jwt")]
 use super::Ends;
+use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::directory::{MAX_PAGE, SCAN_FACTOR};
 #[cfg(feature = "jwt")]
 use super::jwt::{
@@ -70,6 +71,8 @@ struct Inner {
     sweep_cursor: AtomicUsize,
     /// Sessions ended through any handle: the revocation feed.
     feed: broadcast::Sender<Revoked>,
+    /// The audit stream of every handle on this store.
+    audit: broadcast::Sender<AuditEvent>,
 }
 
 #[derive(Default)]
@@ -226,6 +229,7 @@ impl MemoryStore {
                 shards: (0..n).map(|_| RwLock::default()).collect(),
                 sweep_cursor: AtomicUsize::new(0),
                 feed: broadcast::channel(1024).0,
+                audit: broadcast::channel(AUDIT_CAPACITY).0,
             }),
         }
     }
@@ -1002,6 +1006,16 @@ impl Store for MemoryStore {
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
         Some(self.inner.feed.subscribe())
+    }
+
+    fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
+        Some(self.inner.audit.subscribe())
+    }
+
+    fn audit(&self, event: &AuditEvent) {
+        if self.inner.audit.receiver_count() > 0 {
+            let _ = self.inner.audit.send(event.clone());
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! store? The contracts and their types are in [`session`] and `jwt`; the bounds every
 //! store keeps are in [`limits`].
 
+pub mod audit;
 pub mod directory;
 pub(crate) mod follow;
 #[cfg(feature = "jwt")]
@@ -282,4 +283,15 @@ pub trait Store: Send + Sync + 'static {
     fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<Revoked>> {
         None
     }
+
+    /// The audit events of every handle of this store, on any instance (see
+    /// [`audit`]); `None` (the default) for a store without a shared stream: a handle
+    /// then streams its own.
+    fn audit_feed(&self) -> Option<tokio::sync::broadcast::Receiver<audit::AuditEvent>> {
+        None
+    }
+
+    /// Shares an audit event with every instance; never waits (a network store sends it
+    /// in the background and drops it if it cannot). The default drops it.
+    fn audit(&self, _event: &audit::AuditEvent) {}
 }

@@ -301,6 +301,14 @@ impl<S: Store> Store for NearCache<S> {
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
         self.inner.revocations()
     }
+
+    fn audit_feed(&self) -> Option<broadcast::Receiver<super::audit::AuditEvent>> {
+        self.inner.audit_feed()
+    }
+
+    fn audit(&self, event: &super::audit::AuditEvent) {
+        self.inner.audit(event);
+    }
 }
 
 impl<S: SessionStore> SessionStore for NearCache<S> {

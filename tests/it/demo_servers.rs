@@ -162,24 +162,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -736,6 +736,61 @@ async fn admin_directory(s: &Server) {
     assert_eq!(s.me(&fresh).await.0, 200, "new logins work");
 }
 
+async fn admin_audit_stream(s: &Server) {
+    let res = s
+        .http
+        .get(format!("{}/admin/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "no admin key");
+    let mut res = s
+        .http
+        .get(format!("{}/admin/events", s.base))
+        .header("x-admin-key", "k3y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.token("34001", "web").await;
+    let (seen, found) = read_until(&mut res, "event: login").await;
+    assert!(found && seen.contains(r#""user_id":"34001""#), "{seen}");
+    let note = json!({"note": "audit_check"});
+    s.admin(reqwest::Method::POST, "/admin/kickout/34001", Some(note))
+        .await;
+    let (seen, found) = read_until(&mut res, "event: kicked_out").await;
+    assert!(found, "{seen}");
+    let data = seen
+        .split("event: kicked_out\ndata: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap();
+    let data: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(data["user_id"], "34001");
+    assert_eq!(data["device"], "web");
+    assert_eq!(data["note"], "audit_check");
+    assert!(
+        data["session_id"].is_string() && data["at"].is_u64(),
+        "{data}"
+    );
+    s.admin(
+        reqwest::Method::POST,
+        "/admin/ban/34002",
+        Some(json!({"seconds": 60})),
+    )
+    .await;
+    let (seen, found) = read_until(&mut res, "event: banned").await;
+    assert!(found, "{seen}");
+    assert!(seen.contains(r#""session_id":null"#), "{seen}");
+}
+
 /// Reads the event stream until `want` shows up (or it ends): everything read so far.
 async fn read_until(res: &mut reqwest::Response, want: &str) -> (String, bool) {
     let mut seen = String::new();
@@ -871,6 +926,15 @@ async fn events_end_when_another_instance_revokes() {
         .await
         .unwrap();
     assert!(read_until(&mut res, "event: tick").await.1);
+    // The audit stream of one instance hears what the other does.
+    let mut audit = a
+        .http
+        .get(format!("{}/admin/events", a.base))
+        .header("x-admin-key", "k3y")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     let (status, body) = b
         .admin(reqwest::Method::POST, "/admin/kickout/50001", None)
@@ -883,4 +947,7 @@ async fn events_end_when_another_instance_revokes() {
         "{:?}",
         started.elapsed()
     );
+    let (seen, found) = read_until(&mut audit, "event: kicked_out").await;
+    assert!(found && seen.contains("50001"), "{seen}");
+    assert!(started.elapsed() < Duration::from_secs(1));
 }

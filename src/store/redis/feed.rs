@@ -18,19 +18,30 @@ use super::end_reason;
 const KEEPALIVE: Duration = Duration::from_secs(5);
 use crate::note::Note;
 use crate::store::Revoked;
+use crate::store::audit::{AuditEvent, AuditKind};
 use crate::token::SessionId;
 
-/// Keeps a subscription to `channel` up, forwarding what it hears to `feed`.
+/// The channels a store listens to.
+pub(super) struct Channels {
+    /// Sessions ended.
+    pub(super) revoked: String,
+    /// Audit events.
+    pub(super) audit: String,
+}
+
+/// Keeps a subscription to the channels up, forwarding what it hears to `feed` and
+/// `audit`.
 pub(super) async fn subscribe(
     urls: Vec<String>,
-    channel: String,
+    channels: Channels,
     feed: broadcast::Sender<Revoked>,
+    audit: broadcast::Sender<AuditEvent>,
     timeout: Duration,
 ) {
     // Failed attempts since the last subscription that went through.
     let mut failures = 0u32;
     for url in urls.iter().cycle() {
-        match listen(url, &channel, &feed, timeout, &mut failures).await {
+        match listen(url, &channels, (&feed, &audit), timeout, &mut failures).await {
             Ok(()) => {}
             Err(error) => {
                 failures = failures.saturating_add(1);
@@ -50,8 +61,8 @@ pub(super) async fn subscribe(
 /// One subscription, until its connection ends.
 async fn listen(
     url: &str,
-    channel: &str,
-    feed: &broadcast::Sender<Revoked>,
+    channels: &Channels,
+    (feed, audit): (&broadcast::Sender<Revoked>, &broadcast::Sender<AuditEvent>),
     timeout: Duration,
     failures: &mut u32,
 ) -> redis::RedisResult<()> {
@@ -59,7 +70,8 @@ async fn listen(
     let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
-    tokio::time::timeout(timeout, pubsub.subscribe(channel))
+    let both = [channels.revoked.as_str(), channels.audit.as_str()];
+    tokio::time::timeout(timeout, pubsub.subscribe(&both))
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "subscribe timed out")))??;
     if *failures > 0 {
@@ -76,7 +88,11 @@ async fn listen(
             message = messages.next() => {
                 let Some(message) = message else { return Ok(()) };
                 let Ok(payload) = message.get_payload::<String>() else { continue };
-                if let Some(revoked) = parse(&payload) {
+                if message.get_channel_name() == channels.audit {
+                    if let Some(event) = parse_audit(&payload) {
+                        let _ = audit.send(event);
+                    }
+                } else if let Some(revoked) = parse(&payload) {
                     let _ = feed.send(revoked);
                 }
             }
@@ -125,6 +141,41 @@ fn parse(payload: &str) -> Option<Revoked> {
     ))
 }
 
+/// An audit event on the wire.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireAudit {
+    k: String,
+    u: String,
+    s: Option<String>,
+    d: Option<String>,
+    a: u64,
+    n: Option<String>,
+}
+
+pub(super) fn audit_json(e: &AuditEvent) -> String {
+    serde_json::to_string(&WireAudit {
+        k: e.kind.code().to_owned(),
+        u: e.user_id.to_string(),
+        s: e.session_id.map(|s| s.to_string()),
+        d: e.device.as_deref().map(str::to_owned),
+        a: e.at_ms,
+        n: e.note.as_ref().map(|n| n.as_stored().to_owned()),
+    })
+    .unwrap_or_default()
+}
+
+/// An audit event another instance published; `None` for anything else.
+fn parse_audit(payload: &str) -> Option<AuditEvent> {
+    let w: WireAudit = serde_json::from_str(payload).ok()?;
+    let kind = AuditKind::from_code(&w.k)?;
+    let mut event = AuditEvent::new(kind, w.u.into(), w.a)
+        .with_note(w.n.as_deref().and_then(Note::from_stored));
+    if let (Some(s), Some(d)) = (w.s, w.d) {
+        event = event.of_session(s.parse().ok()?, d.into());
+    }
+    Some(event)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +210,11 @@ mod tests {
             Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), Some(note))
         );
         assert_eq!(parse("g|00ff"), Some(Revoked::Bumped(0xff)));
+        let audit = AuditEvent::new(AuditKind::KickedOut, "u\"1".into(), 7)
+            .of_session(id, "web".into())
+            .with_note(Note::new("x").unwrap().with_message("a \"b\"").ok());
+        assert_eq!(parse_audit(&audit_json(&audit)), Some(audit));
+        assert_eq!(parse_audit("{}"), None);
         assert!(parse("g|zz").is_none());
         assert!(parse("x|k|a").is_none());
         assert!(parse("s|?|a").is_none());

@@ -96,6 +96,11 @@ impl<'a> Keys<'a> {
     pub(super) fn channel(self) -> String {
         format!("{}revoked", self.prefix)
     }
+
+    /// The audit channel: `<prefix>audit`.
+    pub(super) fn audit_channel(self) -> String {
+        format!("{}audit", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation, Value};
 use tokio::sync::broadcast;
 
 use self::scripts::Scripts;
+use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::{EndReason, Revoked, SessionInfo, SessionMeta, Store, StoreError};
 use crate::policy::{Limit, LoginRule};
 
@@ -111,6 +112,11 @@ struct Shared {
     channel: String,
     /// Sessions ended on any instance, from the channel.
     feed: broadcast::Sender<Revoked>,
+    /// What handles heard on `<prefix>audit`, and the queue of what they publish there
+    /// (one task, so events keep their order).
+    audit: broadcast::Sender<AuditEvent>,
+    audit_out: tokio::sync::mpsc::Sender<String>,
+    publisher: tokio::task::JoinHandle<()>,
     subscriber: tokio::task::JoinHandle<()>,
     /// Slot tags this store already put in the directory's tag set (one bit each).
     dir_tags: directory::TagBits,
@@ -119,6 +125,7 @@ struct Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         self.subscriber.abort();
+        self.publisher.abort();
     }
 }
 
@@ -294,11 +301,24 @@ impl RedisStoreBuilder {
             check_eviction(&mut conn.clone(), self.timeout).await?;
         }
         let channel = keys::Keys::new(&self.prefix).channel();
+        let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
         let feed = broadcast::channel(1024).0;
+        let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let subscriber = tokio::spawn(feed::subscribe(
             self.urls.clone(),
-            channel.clone(),
+            feed::Channels {
+                revoked: channel.clone(),
+                audit: audit_channel.clone(),
+            },
             feed.clone(),
+            audit.clone(),
+            self.timeout,
+        ));
+        let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
+        let publisher = tokio::spawn(publish_audit(
+            writes.clone(),
+            audit_channel,
+            queue,
             self.timeout,
         ));
         Ok(RedisStore {
@@ -311,6 +331,9 @@ impl RedisStoreBuilder {
                 scripts: Scripts::new(),
                 channel,
                 feed,
+                audit,
+                audit_out,
+                publisher,
                 subscriber,
                 dir_tags: directory::TagBits::default(),
             }),
@@ -776,6 +799,42 @@ impl Store for RedisStore {
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
         Some(self.shared.feed.subscribe())
+    }
+
+    fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
+        Some(self.shared.audit.subscribe())
+    }
+
+    fn audit(&self, event: &AuditEvent) {
+        // In the background: an audit event never delays what it reports; a full queue
+        // (Redis slow or away) drops it.
+        if self
+            .shared
+            .audit_out
+            .try_send(feed::audit_json(event))
+            .is_err()
+        {
+            tracing::debug!("audit event dropped: the queue is full");
+        }
+    }
+}
+
+/// Publishes the queued audit events in order, each within the timeout.
+async fn publish_audit(
+    conn: Conn,
+    channel: String,
+    mut queue: tokio::sync::mpsc::Receiver<String>,
+    timeout: Duration,
+) {
+    while let Some(event) = queue.recv().await {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&channel).arg(event);
+        let mut conn = conn.clone();
+        match tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "audit event not published"),
+            Err(_) => tracing::debug!("audit event not published in time"),
+        }
     }
 }
 

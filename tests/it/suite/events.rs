@@ -148,3 +148,59 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::store::audit::AuditKind;
+    let clock = clock();
+    let here = K::builder(store.clone(), &clock)
+        .ttl(secs(600))
+        .refresh_tokens(secs(3600))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let there = K::builder(store, &clock)
+        .ttl(secs(600))
+        .refresh_tokens(secs(3600))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let mut audit = here.audit();
+    // What happens on the other instance, in order.
+    let a = there.login("a1", "web").await.unwrap();
+    there.login("a1", "web").await.unwrap();
+    there.logout(a.token.as_str()).await.ok();
+    let b = there.login("a2", "phone").await.unwrap();
+    let note = kickout::Note::new("fraud").unwrap();
+    there.with_note(note).kickout("a2").await.unwrap();
+    there.ban("a3", secs(60)).await.unwrap();
+    there.unban("a3").await.unwrap();
+    let c = there.login("a4", "web").await.unwrap();
+    let spent = c.refresh.unwrap().token;
+    there.refresh(spent.as_str()).await.unwrap();
+    assert!(there.refresh(spent.as_str()).await.is_err());
+    let want = [
+        (AuditKind::Login, "a1"),
+        (AuditKind::Login, "a1"),
+        (AuditKind::Replaced, "a1"),
+        (AuditKind::Login, "a2"),
+        (AuditKind::KickedOut, "a2"),
+        (AuditKind::Banned, "a3"),
+        (AuditKind::Unbanned, "a3"),
+        (AuditKind::Login, "a4"),
+        (AuditKind::RefreshReused, "a4"),
+    ];
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let event = tokio::time::timeout(secs(5), audit.recv())
+            .await
+            .expect("an audit event within 5 s")
+            .unwrap();
+        got.push(event);
+    }
+    let kinds: Vec<_> = got.iter().map(|e| (e.kind, &*e.user_id)).collect();
+    assert_eq!(kinds, want);
+    let kicked = &got[4];
+    assert_eq!(kicked.session_id, Some(b.session.session_id));
+    assert_eq!(kicked.device.as_deref(), Some("phone"));
+    assert_eq!(kicked.note.as_ref().map(kickout::Note::code), Some("fraud"));
+    assert_eq!(got[5].session_id, None, "a ban concerns the user");
+    assert!(got.iter().all(|e| e.at_ms == T0));
+}
