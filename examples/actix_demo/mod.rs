@@ -46,6 +46,13 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
     })
 }
 
+/// An HTML page.
+fn page(html: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
 /// The JSON error answer of a refusal computed by `shared`.
 fn refused((status, code, message): shared::Refusal) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -401,6 +408,11 @@ pub fn configure<S: Store, M: Mode<S>>(
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
+            .route("/", web::get().to(|| async { page(shared::USER_PAGE) }))
+            .route(
+                "/admin/",
+                web::get().to(|| async { page(shared::ADMIN_PAGE) }),
+            )
             .route("/login", web::post().to(login::<S, M>))
             .route("/refresh", web::post().to(refresh::<S, M>))
             .route(

@@ -84,6 +84,14 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .route("/admin/kickout-all", post(kickout_all::<S, M>))
         .route("/admin/events", get(admin_events::<S, M>));
     Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Html(shared::USER_PAGE) }),
+        )
+        .route(
+            "/admin/",
+            get(|| async { axum::response::Html(shared::ADMIN_PAGE) }),
+        )
         .route("/login", post(login::<S, M>))
         .route("/refresh", post(refresh::<S, M>))
         .merge(admin)

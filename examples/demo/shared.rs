@@ -386,6 +386,12 @@ pub fn audit_stream(
     })
 }
 
+/// `GET /`: the page where a person signs in and sees their session end.
+pub const USER_PAGE: &str = include_str!("pages/index.html");
+
+/// `GET /admin/`: the operators' page.
+pub const ADMIN_PAGE: &str = include_str!("pages/admin.html");
+
 /// What an event stream sends.
 pub enum StreamItem {
     /// The session lives (the n-th tick, the first at once).

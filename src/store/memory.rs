@@ -330,26 +330,44 @@ impl MemoryStore {
         let pick = |shard: &Shard, id: SessionId, user: &Arc<str>| {
             pick(shard, id, user).filter(|s| page.class.is_none_or(|c| *s.class == *c))
         };
-        let (mut all, mut frontier) = (Vec::new(), None::<SessionId>);
-        for shard in &self.inner.shards {
-            let (found, stopped) = read(shard).online(after, limit, pick);
-            all.extend(found);
-            if let Some(at) = stopped {
-                frontier = Some(frontier.map_or(at, |f| f.min(at)));
+        // Every shard's entries after the cursor, merged in id order: the page looks at
+        // what it lists (and what it skips), whatever the number of sessions. Holding
+        // every read lock at once cannot deadlock: a writer holds one lock and only
+        // tries a second.
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let guards: Vec<_> = self.inner.shards.iter().map(read).collect();
+        let mut ranges: Vec<_> = guards
+            .iter()
+            .map(|g| g.dir.range((from, Bound::Unbounded)))
+            .collect();
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, range) in ranges.iter_mut().enumerate() {
+            if let Some((id, user)) = range.next() {
+                heads.push(Reverse((*id, i, user)));
             }
         }
-        all.retain(|(id, _)| frontier.is_none_or(|f| *id <= f));
-        all.sort_by_key(|(id, _)| *id);
-        let next = if all.len() > limit {
-            all.truncate(limit);
-            all.last().map(|(id, _)| *id)
-        } else {
-            frontier
-        };
-        Page::new(
-            all.into_iter().map(|(_, s)| s).collect(),
-            next.map(|id| Cursor::new(id.tag(), id.to_string())),
-        )
+        let (mut found, mut looked, mut last) = (Vec::new(), 0usize, None);
+        while let Some(Reverse((id, i, user))) = heads.pop() {
+            if found.len() >= limit || looked >= limit.saturating_mul(SCAN_FACTOR) {
+                // Everything up to `last` was looked at; more remains.
+                return Page::new(
+                    found,
+                    last.map(|l: SessionId| Cursor::new(l.tag(), l.to_string())),
+                );
+            }
+            looked += 1;
+            last = Some(id);
+            if let (Some(g), Some(range)) = (guards.get(i), ranges.get_mut(i)) {
+                if let Some(session) = pick(g, id, user) {
+                    found.push(session);
+                }
+                if let Some((next, user)) = range.next() {
+                    heads.push(Reverse((*next, i, user)));
+                }
+            }
+        }
+        Page::new(found, None)
     }
 
     /// Announces a JWT generation bump of a user with slot tag `tag`.
@@ -543,31 +561,6 @@ impl Shard {
         for id in listed {
             self.dir.entry(id).or_insert_with(|| Arc::from(user_id));
         }
-    }
-
-    /// Up to `limit` directory entries after `after` that `pick` makes a listing of,
-    /// looking at no more than [`SCAN_FACTOR`] × `limit`; and how far it looked
-    /// (`None`: to the end of this shard).
-    fn online(
-        &self,
-        after: Option<SessionId>,
-        limit: usize,
-        pick: impl Fn(&Shard, SessionId, &Arc<str>) -> Option<OnlineSession>,
-    ) -> (Vec<(SessionId, OnlineSession)>, Option<SessionId>) {
-        use std::ops::Bound;
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let (mut found, mut last) = (Vec::new(), after);
-        for (scanned, (id, user)) in self.dir.range((from, Bound::Unbounded)).enumerate() {
-            if found.len() >= limit || scanned >= limit.saturating_mul(SCAN_FACTOR) {
-                // Everything up to `last` was looked at; more remains.
-                return (found, last);
-            }
-            last = Some(*id);
-            if let Some(session) = pick(self, *id, user) {
-                found.push((*id, session));
-            }
-        }
-        (found, None)
     }
 
     fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {

@@ -951,3 +951,226 @@ async fn events_end_when_another_instance_revokes() {
     assert!(found && seen.contains("50001"), "{seen}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// The pages in a real browser: headless Chromium from Debian's packages, driven over
+/// WebDriver by ChromeDriver (both installed by `scripts/test` when missing; a machine
+/// without them skips, unless `KICKOUT_REQUIRE_BROWSER=1`).
+mod browser {
+    use super::*;
+    use fantoccini::{Client as Browser, ClientBuilder, Locator};
+
+    fn browser_available() -> bool {
+        let found = ["chromium", "chromedriver"].iter().all(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if !found {
+            if std::env::var("KICKOUT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+                panic!("chromium or chromedriver is missing but KICKOUT_REQUIRE_BROWSER=1");
+            }
+            eprintln!("NOTICE: chromium/chromedriver not found; skipping the browser tests");
+        }
+        found
+    }
+
+    /// A ChromeDriver on a free loopback port, stopped (by pid) when dropped.
+    struct Driver {
+        child: std::process::Child,
+        url: String,
+    }
+
+    impl Driver {
+        async fn start() -> Self {
+            let port = support::free_port();
+            let mut child = std::process::Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let url = format!("http://127.0.0.1:{port}");
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Self { child, url };
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromedriver did not start");
+        }
+
+        /// A browser session of its own (its own profile, so its own storage).
+        async fn session(&self) -> Browser {
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".into(),
+                json!({
+                    "binary": "/usr/bin/chromium",
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        "--disable-dev-shm-usage", "--window-size=1100,900",
+                    ],
+                }),
+            );
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            ClientBuilder::new(connector)
+                .capabilities(caps)
+                .connect(&self.url)
+                .await
+                .expect("a browser session")
+        }
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    async fn text(b: &Browser, id: &str) -> String {
+        b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Waits until `check` holds, at most `secs`.
+    async fn until<F: std::future::Future<Output = bool>>(
+        secs: u64,
+        mut check: impl FnMut() -> F,
+    ) -> bool {
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    }
+
+    async fn reason(b: &Browser) -> Option<String> {
+        let banner = b.find(Locator::Id("banner")).await.ok()?;
+        banner.attr("data-reason").await.ok().flatten()
+    }
+
+    /// Signs `user` in on the user page of `base`.
+    async fn sign_in(b: &Browser, base: &str, user: &str) {
+        b.goto(&format!("{base}/")).await.unwrap();
+        let field = b.find(Locator::Id("user")).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(user).await.unwrap();
+        b.find(Locator::Id("signin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(
+            until(5, || async { text(b, "who").await == user }).await,
+            "signed in"
+        );
+        // The page's event stream is open before anything is revoked.
+        assert!(until(5, || async { text(b, "status").await == "live" }).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// On the admin page of `base`: connects with the key and kicks `user` out; the
+    /// time of the click.
+    async fn kick(b: &Browser, base: &str, user: &str) -> std::time::Instant {
+        b.goto(&format!("{base}/admin/")).await.unwrap();
+        let key = b.find(Locator::Id("key")).await.unwrap();
+        key.clear().await.unwrap();
+        key.send_keys("k3y").await.unwrap();
+        b.find(Locator::Id("connect"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let row = format!("tr[data-user='{user}'] button.kick");
+        assert!(
+            until(5, || async { b.find(Locator::Css(&row)).await.is_ok() }).await,
+            "the user is listed online"
+        );
+        let started = std::time::Instant::now();
+        b.find(Locator::Css(&row))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        started
+    }
+
+    fn save(name: &str, png: &[u8]) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+
+    async fn kicked_from_another_browser(user_base: &str, admin_base: &str, shots: &str) {
+        let driver = Driver::start().await;
+        let (person, operator) = (driver.session().await, driver.session().await);
+        sign_in(&person, user_base, "60001").await;
+        let started = kick(&operator, admin_base, "60001").await;
+        assert!(
+            until(3, || async {
+                reason(&person).await.as_deref() == Some("kicked_out")
+            })
+            .await,
+            "the user page shows the kickout"
+        );
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "shown after {took:?}");
+        // The audit feed of the admin page shows it too.
+        assert!(
+            until(3, || async {
+                text(&operator, "feed").await.contains("kicked_out 60001")
+            })
+            .await,
+            "the audit feed"
+        );
+        save(
+            &format!("{shots}-user.png"),
+            &person.screenshot().await.unwrap(),
+        );
+        save(
+            &format!("{shots}-admin.png"),
+            &operator.screenshot().await.unwrap(),
+        );
+        person.close().await.unwrap();
+        operator.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_kick_from_the_admin_page_shows_on_the_user_page_at_once() {
+        if !browser_available() {
+            return;
+        }
+        let server = axum_server(demo::DemoMode::Session, MemoryStore::new()).await;
+        kicked_from_another_browser(&server.base, &server.base, "memory").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_across_two_instances_sharing_redis() {
+        if !browser_available() || !support::redis_available() {
+            return;
+        }
+        let redis = support::RedisProcess::start(&[]);
+        let url = redis.url();
+        let store = || kickout::store::RedisStore::connect(&url);
+        let a = axum_server(demo::DemoMode::Jwt, store().await.unwrap()).await;
+        #[cfg(feature = "actix")]
+        let b = actix_server(demo::DemoMode::Jwt, store().await.unwrap()).await;
+        #[cfg(not(feature = "actix"))]
+        let b = axum_server(demo::DemoMode::Jwt, store().await.unwrap()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await; // subscriptions up
+        kicked_from_another_browser(&a.base, &b.base, "redis").await;
+    }
+}
