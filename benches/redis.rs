@@ -22,8 +22,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
 use kickout::store::{MemoryStore, NearCache, RedisStore};
 use kickout::{Auth, AuthLayer, Identity, LoginRule};
+
+#[path = "common/refresh.rs"]
+mod refresh_bench;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use refresh_bench::refresh_group;
 use tower::{Layer, Service, ServiceExt};
 
 #[derive(Clone)]
@@ -286,51 +290,6 @@ fn bench(c: &mut Criterion) {
         "session with a refresh token (4 spent kept)",
     );
     drop(server);
-}
-
-/// Login and refresh on one refresh-token handle, in one group: refresh walks 1,000
-/// sessions, each step spending the session's current refresh token.
-fn refresh_group<S: kickout::store::SessionStore>(
-    c: &mut Criterion,
-    rt: &tokio::runtime::Runtime,
-    name: &str,
-    auth: Auth<S>,
-) {
-    let chains: Vec<String> = rt.block_on(async {
-        let mut chains = Vec::new();
-        for u in 0..1000 {
-            let login = auth.login(&format!("chain{u}"), "phone").await.unwrap();
-            chains.push(login.refresh.unwrap().token.into_string());
-        }
-        chains
-    });
-    let chains = std::sync::Arc::new(std::sync::Mutex::new(chains));
-    let mut group = c.benchmark_group(name);
-    let mut i = 0u64;
-    group.bench_function("login", |b| {
-        b.to_async(rt).iter(|| {
-            i += 1;
-            let auth = auth.clone();
-            async move {
-                auth.login(&format!("user{}", i % 10_000), "web")
-                    .await
-                    .unwrap();
-            }
-        })
-    });
-    group.bench_function("refresh", |b| {
-        b.to_async(rt).iter(|| {
-            i += 1;
-            let (auth, chains) = (auth.clone(), chains.clone());
-            async move {
-                let at = usize::try_from(i % 1000).unwrap();
-                let token = chains.lock().unwrap()[at].clone();
-                let next = auth.refresh(&token).await.unwrap();
-                chains.lock().unwrap()[at] = next.refresh.unwrap().token.into_string();
-            }
-        })
-    });
-    group.finish();
 }
 
 /// Bytes per session record and per user index under `prefix`, from MEMORY USAGE.

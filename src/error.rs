@@ -98,6 +98,12 @@ impl Error {
     }
 }
 
+impl From<crate::note::InvalidNote> for Error {
+    fn from(e: crate::note::InvalidNote) -> Self {
+        Error::InvalidInput { field: e.field }
+    }
+}
+
 impl From<Reason> for Error {
     fn from(reason: Reason) -> Self {
         Error::Rejected(reason)

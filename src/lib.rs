@@ -85,11 +85,13 @@ pub use http::IdentityRejection;
 pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
 pub use mode::{Mode, SessionMode};
-pub use note::Note;
+pub use note::{InvalidNote, Note};
 pub use policy::{Limit, LoginRule, Overflow};
 pub use rejection::{Reason, Refusal, Rejection};
 pub use store::limits::MAX_NAME_LEN;
-pub use token::{IntoHeaderName, ParseSessionIdError, SessionId, SessionKey, Token, TokenSource};
+pub use token::{
+    IntoHeaderName, ParseSessionIdError, RefreshKey, SessionId, SessionKey, Token, TokenSource,
+};
 
 // The README's examples are compiled and run with the crate's doctests.
 #[cfg(all(

@@ -4,8 +4,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::Error;
 use crate::store::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
+
+/// A note's code or message broke its bounds (400 `invalid_request` as a
+/// [`crate::Error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}")]
+pub struct InvalidNote {
+    /// `"note"` or `"note message"`.
+    pub field: &'static str,
+}
 
 /// Why sessions were ended, beyond the reason: a code such as `password_changed`
 /// (1 to [`MAX_NOTE_CODE_LEN`] characters of `a-z`, `0-9`, `_`, `.`, `-`) and
@@ -33,21 +41,21 @@ pub struct Note {
 }
 
 impl Note {
-    /// A note with a code and no message; [`Error::InvalidInput`] for a bad code.
-    pub fn new(code: &str) -> Result<Self, Error> {
+    /// A note with a code and no message; [`InvalidNote`] for a bad code.
+    pub fn new(code: &str) -> Result<Self, InvalidNote> {
         if !valid_code(code) {
-            return Err(Error::InvalidInput { field: "note" });
+            return Err(InvalidNote { field: "note" });
         }
         Ok(Self {
             text: Arc::from(code),
         })
     }
 
-    /// The same code with a message; [`Error::InvalidInput`] for an over-long message or
-    /// one with control characters.
-    pub fn with_message(self, message: &str) -> Result<Self, Error> {
+    /// The same code with a message; [`InvalidNote`] for an over-long message or one
+    /// with control characters.
+    pub fn with_message(self, message: &str) -> Result<Self, InvalidNote> {
         if !valid_message(message) {
-            return Err(Error::InvalidInput {
+            return Err(InvalidNote {
                 field: "note message",
             });
         }

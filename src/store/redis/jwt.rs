@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, hex, meta_json, meta_of, num, rule_args,
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, ended_reply, hex, meta_json, meta_of,
+    num, refresh_fields, rule_args,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
@@ -402,16 +403,7 @@ fn jwt_infos(user_id: &str, tag: u16, flat: &[String]) -> Result<Vec<SessionInfo
 
 /// A login's refresh record, as `jwt_issue.lua` completes it.
 fn refresh_json(r: &JwtRefresh) -> String {
-    let n = &r.refresh;
-    let mut fields = serde_json::json!({
-        "f": hex(&n.digest),
-        "fe": n.expires_at_ms.to_string(),
-        "fc": n.cap_ms.to_string(),
-        "w": n.access_ttl_ms.to_string(),
-    });
-    if let Some(w) = n.window_ms {
-        fields["fw"] = w.to_string().into();
-    }
+    let mut fields = refresh_fields(&r.refresh);
     if let Some(claims) = &r.claims {
         fields["x"] = claims.clone().into();
     }
@@ -464,14 +456,7 @@ fn jwt_rotated(id: SessionId, reply: &[String]) -> Result<Rotated<JwtRefreshed>,
         }),
         ("unknown", []) => Rotated::Unknown,
         ("expired", []) => Rotated::Expired,
-        ("ended", [reason, at, note, ban]) => Rotated::Ended {
-            ended: Ended {
-                reason: end_reason(reason)?.ok_or_else(bad)?,
-                at_ms: num(at)?,
-                note: Note::from_stored(note),
-            },
-            ban_stands: !ban.is_empty(),
-        },
+        ("ended", [reason, at, note, ban]) => ended_reply(reason, at, note, ban)?,
         ("reused", [user, rest @ ..]) => {
             let (ended, replaced) = match rest.iter().position(|v| v == "|") {
                 Some(at) => rest.split_at(at),

@@ -652,6 +652,38 @@ pub(super) fn hex(digest: &[u8; 32]) -> String {
     })
 }
 
+/// A refresh token's fields, as the scripts keep them: its digest, its end, the cap,
+/// the access lifetime, and the window if any.
+pub(super) fn refresh_fields(r: &super::NewRefresh) -> serde_json::Value {
+    let mut fields = serde_json::json!({
+        "f": hex(&r.digest),
+        "fe": r.expires_at_ms.to_string(),
+        "fc": r.cap_ms.to_string(),
+        "w": r.access_ttl_ms.to_string(),
+    });
+    if let Some(w) = r.window_ms {
+        fields["fw"] = w.to_string().into();
+    }
+    fields
+}
+
+/// A refresh script's `{'ended', reason, at, note|'', ban end|''}`.
+pub(super) fn ended_reply<T>(
+    reason: &str,
+    at: &str,
+    note: &str,
+    ban: &str,
+) -> Result<super::Rotated<T>, StoreError> {
+    Ok(super::Rotated::Ended {
+        ended: super::Ended {
+            reason: end_reason(reason)?.ok_or_else(|| corrupt("a refresh reply"))?,
+            at_ms: num(at)?,
+            note: crate::note::Note::from_stored(note),
+        },
+        ban_stands: !ban.is_empty(),
+    })
+}
+
 pub(super) fn num(s: &str) -> Result<u64, StoreError> {
     s.parse().map_err(|_| corrupt("a number field"))
 }

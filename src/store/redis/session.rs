@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, hex, infos, meta_json, meta_of, num,
-    rule_args,
+    RedisFuture, RedisStore, corrupt, end_code, end_reason, ended_reply, hex, infos, meta_json,
+    meta_of, num, refresh_fields, rule_args,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
@@ -369,16 +369,8 @@ fn refresh_json(refresh: Option<&NewRefresh>, access_until_ms: Option<u64>) -> S
     let Some(r) = refresh else {
         return String::new();
     };
-    let mut fields = serde_json::json!({
-        "f": hex(&r.digest),
-        "fe": r.expires_at_ms.to_string(),
-        "fc": r.cap_ms.to_string(),
-        "w": r.access_ttl_ms.to_string(),
-        "fp": [],
-    });
-    if let Some(w) = r.window_ms {
-        fields["fw"] = w.to_string().into();
-    }
+    let mut fields = refresh_fields(r);
+    fields["fp"] = serde_json::json!([]);
     if let Some(a) = access_until_ms {
         fields["ae"] = a.to_string().into();
     }
@@ -405,14 +397,7 @@ fn rotated(id: SessionId, reply: &[String]) -> Result<Rotated<Refreshed>, StoreE
         }),
         ("unknown", []) => Rotated::Unknown,
         ("expired", []) => Rotated::Expired,
-        ("ended", [reason, at, note, ban]) => Rotated::Ended {
-            ended: Ended {
-                reason: end_reason(reason)?.ok_or_else(bad)?,
-                at_ms: num(at)?,
-                note: Note::from_stored(note),
-            },
-            ban_stands: !ban.is_empty(),
-        },
+        ("ended", [reason, at, note, ban]) => ended_reply(reason, at, note, ban)?,
         ("reused", ended) => Rotated::Reused(infos(ended)?.into()),
         _ => return Err(bad()),
     })

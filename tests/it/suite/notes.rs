@@ -126,7 +126,7 @@ pub async fn bad_notes_are_refused_before_any_store_work<S: Stores, K: Kind<S>>(
     let login = auth.login("10001", "web").await.unwrap();
     for bad in ["", "Upper", "with space", "colon:s", &"x".repeat(65)] {
         assert!(
-            matches!(Note::new(bad), Err(Error::InvalidInput { .. })),
+            matches!(Note::new(bad), Err(kickout::InvalidNote { field: "note" })),
             "{bad:?}"
         );
     }
