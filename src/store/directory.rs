@@ -73,8 +73,9 @@ impl Cursor {
     /// Parses a cursor a page handed out; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         let (tag, member) = text.split_once('.')?;
-        // An empty member: from the start of the tag.
-        let ok_member = member.len() <= 32
+        // Empty (from the start of the tag), a session id (19 characters) or a `jti`
+        // (16): what pages hand out.
+        let ok_member = matches!(member.len(), 0 | 16 | 19)
             && member
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -136,7 +137,10 @@ mod tests {
         let c = Cursor::new(0x0a1f, "AAECAwQFBgcICQoLDA0");
         assert_eq!(Cursor::parse(&c.to_string()), Some(c));
         assert_eq!(Cursor::parse("0a1f.").map(|c| c.tag()), Some(0x0a1f));
-        for bad in ["", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é"] {
+        assert!(Cursor::parse("0a1f.AAAAAAAAAAAAAAAA").is_some(), "a jti");
+        for bad in [
+            "", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é", "0a1f.abc",
+        ] {
             assert_eq!(Cursor::parse(bad), None, "{bad:?}");
         }
     }

@@ -198,6 +198,10 @@ pub struct MemoryStats {
     pub jwt_users: usize,
     /// Expiry-queue items.
     pub queued: usize,
+    /// Directory entries (see [`Auth::online`](crate::Auth::online)).
+    pub directory: usize,
+    /// JWT-mode refresh records.
+    pub jwt_refresh: usize,
 }
 
 impl Default for MemoryStore {
@@ -256,6 +260,11 @@ impl MemoryStore {
                     #[cfg(not(feature = "jwt"))]
                     jwt_users: 0,
                     queued: acc.queued + s.queue.len(),
+                    directory: acc.directory + s.dir.len(),
+                    #[cfg(feature = "jwt")]
+                    jwt_refresh: acc.jwt_refresh + s.jwt_refresh.len(),
+                    #[cfg(not(feature = "jwt"))]
+                    jwt_refresh: 0,
                 }
             })
     }

@@ -707,6 +707,7 @@ async fn admin_directory(s: &Server) {
         "limit=x",
         "cursor=nope",
         "cursor=zz.a",
+        "cursor=0001.abc",
     ] {
         let (status, body) = s
             .admin(Method::GET, &format!("/admin/online?{bad}"), None)

@@ -302,6 +302,7 @@ async fn revocations_vanish_once_their_tokens_expired() {
     let store = MemoryStore::new();
     let auth = handle(store.clone(), &clock, hs(SECRET))
         .ttl(secs(60))
+        .refresh_tokens(secs(120))
         .login_rule(LoginRule::max_per_user(2))
         .build();
     for i in 0..10 {
@@ -314,10 +315,18 @@ async fn revocations_vanish_once_their_tokens_expired() {
     assert_eq!(store.stats().jwt_users, 10);
     // Revocations outlive their tokens by the grace a verifier's leeway may need.
     let grace = kickout::store::limits::PRUNE_GRACE_MS;
-    store.purge(T0 + 61_000);
+    store.purge(T0 + 121_000);
     assert_eq!(store.stats().jwt_users, 10);
-    store.purge(T0 + 60_000 + grace);
-    assert_eq!(store.stats().jwt_users, 0, "{:?}", store.stats());
+    // Every token ended: none is listed, but refresh records remain to say why.
+    assert_eq!(store.stats().directory, 0);
+    assert!(store.stats().jwt_refresh > 0);
+    store.purge(T0 + 120_000 + grace);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.jwt_users, stats.directory, stats.jwt_refresh),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test]
