@@ -167,7 +167,7 @@ pub fn online_query(query: &str) -> Result<OnlineQuery, Refusal> {
                 q.limit = value
                     .parse()
                     .ok()
-                    .filter(|n| (1..=1000).contains(n))
+                    .filter(|n| (1..=kickout::store::directory::MAX_PAGE).contains(n))
                     .ok_or((
                         400,
                         "invalid_request",
@@ -254,8 +254,9 @@ pub fn note_body(body: &[u8]) -> Result<Option<kickout::Note>, Refusal> {
 pub fn checked_note(code: Option<&str>) -> Result<Option<kickout::Note>, Refusal> {
     code.map(|c| {
         kickout::Note::new(c).map_err(|_| {
-            let message = "note must be 1 to 64 characters of a-z, 0-9, _, . and -.";
-            (422, "invalid_request", message.to_owned())
+            let max = kickout::store::limits::MAX_NOTE_CODE_LEN;
+            let message = format!("note must be 1 to {max} characters of a-z, 0-9, _, . and -.");
+            (422, "invalid_request", message)
         })
     })
     .transpose()

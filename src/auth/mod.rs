@@ -415,18 +415,28 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
-        // Never waits: a full channel drops the oldest.
+        // Never waits: with no one to tell nothing is built, a full channel drops the
+        // oldest.
+        let audit = match &self.inner.audit_local {
+            Some(local) => local.receiver_count() > 0,
+            None => self.inner.store.audit_wanted(),
+        };
+        let events = self.inner.events.receiver_count() > 0;
+        if !audit && !events {
+            return;
+        }
         let kind = kind();
-        for event in audit_of(&kind, at_ms) {
-            match &self.inner.audit_local {
-                Some(local) if local.receiver_count() > 0 => {
-                    let _ = local.send(event);
+        if audit {
+            for event in audit_of(&kind, at_ms) {
+                match &self.inner.audit_local {
+                    Some(local) => {
+                        let _ = local.send(event);
+                    }
+                    None => self.inner.store.audit(&event),
                 }
-                Some(_) => {}
-                None => self.inner.store.audit(&event),
             }
         }
-        if self.inner.events.receiver_count() > 0 {
+        if events {
             let _ = self.inner.events.send(AuthEvent { at_ms, kind });
         }
     }
@@ -607,9 +617,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// its window, neither past the cap; the replaced access token stays valid until its
     /// own end.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Login, Error> {
-        if refresh_token.len() > MAX_TOKEN_LEN {
-            return Err(Error::Rejected(Reason::InvalidToken));
-        }
+        // Refused by its format before any store work (a refresh token has one length).
         let now = self.now_ms();
         let rotated = self
             .inner
@@ -627,7 +635,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             }
             Rotated::Unknown => Reason::InvalidToken,
             Rotated::Expired => Reason::TokenExpired,
-            Rotated::Ended { ended, ban_stands } => ended.refusal(ban_stands).reason(),
+            Rotated::Ended { ended, ban_stands } => ended.reason.rejection(ban_stands),
             Rotated::Reused(Ends { ended, replaced }) => {
                 self.announce(&ended, EndReason::RefreshReused, None);
                 if let Some(first) = ended.first() {

@@ -281,7 +281,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             return Ok(None);
         };
         // A token a request would refuse (its own end passed, say) renews nothing.
-        if verdict(Some(record.clone()), now_ms).is_err() {
+        if refusal(&record, now_ms).is_some() {
             return Ok(None);
         }
         let lifetime = if record.lifetime_ms > 0 {
@@ -337,19 +337,27 @@ fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Refusal>
     let Some(record) = record else {
         return Err(Reason::InvalidToken.into());
     };
+    match refusal(&record, now) {
+        Some(refusal) => Err(refusal),
+        None => Ok(Identity::new(record.info)),
+    }
+}
+
+/// Why a request with the token of `record` is refused at `now`, if it is.
+fn refusal(record: &SessionRecord, now: u64) -> Option<Refusal> {
     if now >= record.info.expires_at_ms {
         // Past its lifetime a tombstone's cause no longer matters: it would be over anyway.
-        return Err(Reason::TokenExpired.into());
+        return Some(Reason::TokenExpired.into());
     }
-    match record.ended {
-        Some(ended) => Err(ended.refusal(record.ban_until_ms.is_some())),
+    match &record.ended {
+        Some(ended) => Some(ended.clone().refusal(record.ban_until_ms.is_some())),
         None if record.idle_deadline_ms.is_some_and(|d| now >= d) => {
-            Err(Reason::TokenExpired.into())
+            Some(Reason::TokenExpired.into())
         }
         // The access token's own end (the session lives on for its refresh token).
         None if record.access_until_ms.is_some_and(|a| now >= a) => {
-            Err(Reason::TokenExpired.into())
+            Some(Reason::TokenExpired.into())
         }
-        None => Ok(Identity::new(record.info)),
+        None => None,
     }
 }

@@ -1015,9 +1015,13 @@ impl Store for MemoryStore {
     }
 
     fn audit(&self, event: &AuditEvent) {
-        if self.inner.audit.receiver_count() > 0 {
+        if self.audit_wanted() {
             let _ = self.inner.audit.send(event.clone());
         }
+    }
+
+    fn audit_wanted(&self) -> bool {
+        self.inner.audit.receiver_count() > 0
     }
 }
 

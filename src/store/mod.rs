@@ -294,4 +294,10 @@ pub trait Store: Send + Sync + 'static {
     /// Shares an audit event with every instance; never waits (a network store sends it
     /// in the background and drops it if it cannot). The default drops it.
     fn audit(&self, _event: &audit::AuditEvent) {}
+
+    /// Whether [`Store::audit`] would reach anyone, so a handle builds no event for
+    /// nobody (a network store cannot know of other instances' listeners: `true`).
+    fn audit_wanted(&self) -> bool {
+        false
+    }
 }

@@ -309,6 +309,10 @@ impl<S: Store> Store for NearCache<S> {
     fn audit(&self, event: &super::audit::AuditEvent) {
         self.inner.audit(event);
     }
+
+    fn audit_wanted(&self) -> bool {
+        self.inner.audit_wanted()
+    }
 }
 
 impl<S: SessionStore> SessionStore for NearCache<S> {

@@ -105,12 +105,9 @@ pub enum Rotated<T> {
 impl<T> Rotated<T> {
     /// The same outcome with the new pair's answer mapped.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Rotated<U> {
-        match self {
-            Rotated::Done(t) => Rotated::Done(f(t)),
-            Rotated::Unknown => Rotated::Unknown,
-            Rotated::Expired => Rotated::Expired,
-            Rotated::Ended { ended, ban_stands } => Rotated::Ended { ended, ban_stands },
-            Rotated::Reused(ends) => Rotated::Reused(ends),
+        match self.try_map(|t| Ok::<_, std::convert::Infallible>(f(t))) {
+            Ok(mapped) => mapped,
+            Err(never) => match never {},
         }
     }
 

@@ -430,11 +430,9 @@ fn verdict(
     if let Some(ended) = status.ended {
         return Err(ended.refusal(status.ban_until_ms.is_some()));
     }
-    if let Some(idle) = idle_ms {
-        let seen = status.last_seen_ms.unwrap_or(0).max(v.issued_at_ms);
-        if now_ms >= seen.saturating_add(idle) {
-            return Err(Reason::TokenExpired.into());
-        }
+    let idle = idle_ms.map(|idle| (idle, v.issued_at_ms));
+    if crate::store::jwt::idle_over(idle, status.last_seen_ms, now_ms) {
+        return Err(Reason::TokenExpired.into());
     }
     let identity = Identity::new(SessionInfo {
         session_id: v.session_id,

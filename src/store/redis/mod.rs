@@ -837,6 +837,10 @@ impl Store for RedisStore {
         Some(self.shared.audit.subscribe())
     }
 
+    fn audit_wanted(&self) -> bool {
+        true
+    }
+
     fn audit(&self, event: &AuditEvent) {
         // In the background: an audit event never delays what it reports; a full queue
         // (Redis slow or away) drops it.

@@ -164,6 +164,8 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
         .build();
     let mut audit = here.audit();
     // What happens on the other instance, in order.
+    let out = there.login("a0", "web").await.unwrap();
+    assert!(there.logout(out.token.as_str()).await.unwrap());
     let a = there.login("a1", "web").await.unwrap();
     there.login("a1", "web").await.unwrap();
     there.logout(a.token.as_str()).await.ok();
@@ -177,6 +179,8 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     there.refresh(spent.as_str()).await.unwrap();
     assert!(there.refresh(spent.as_str()).await.is_err());
     let want = [
+        (AuditKind::Login, "a0"),
+        (AuditKind::Logout, "a0"),
         (AuditKind::Login, "a1"),
         (AuditKind::Login, "a1"),
         (AuditKind::Replaced, "a1"),
@@ -197,10 +201,10 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     }
     let kinds: Vec<_> = got.iter().map(|e| (e.kind, &*e.user_id)).collect();
     assert_eq!(kinds, want);
-    let kicked = &got[4];
+    let kicked = &got[6];
     assert_eq!(kicked.session_id, Some(b.session.session_id));
     assert_eq!(kicked.device.as_deref(), Some("phone"));
     assert_eq!(kicked.note.as_ref().map(kickout::Note::code), Some("fraud"));
-    assert_eq!(got[5].session_id, None, "a ban concerns the user");
+    assert_eq!(got[7].session_id, None, "a ban concerns the user");
     assert!(got.iter().all(|e| e.at_ms == T0));
 }

@@ -249,6 +249,7 @@ macro_rules! all_cases {
             a_walk_lists_sessions_live_throughout_exactly_once,
             kickout_all_ends_every_session,
             bad_directory_requests_are_refused,
+            a_page_stops_short_rather_than_read_everything,
             the_audit_stream_spans_instances,
         }
     };
