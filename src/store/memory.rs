@@ -291,7 +291,7 @@ impl MemoryStore {
         };
         let mut record = entry.record(ban_until, access);
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
-            if record.is_live(now_ms) {
+            if record.token_is_live(now_ms) {
                 record.last_seen_ms =
                     now_ms.max(entry.last_seen.fetch_max(now_ms, Ordering::AcqRel));
                 let own = entry.idle_ms.map(|idle| now_ms.saturating_add(idle));

@@ -71,6 +71,13 @@ impl SessionRecord {
         )
     }
 
+    /// Whether the token it was looked up with opens requests at `now_ms`: the session
+    /// is live and the token's own end (with refresh tokens) has not passed. Only such
+    /// a request renews the session.
+    pub fn token_is_live(&self, now_ms: u64) -> bool {
+        self.is_live(now_ms) && self.access_until_ms.is_none_or(|a| now_ms < a)
+    }
+
     /// When the record may be forgotten: a live session `retain_ms` after the earlier of
     /// its deadlines, a tombstone `retain_ms` after its absolute lifetime.
     pub fn purge_at(&self, retain_ms: u64) -> u64 {
@@ -280,7 +287,7 @@ pub trait SessionStore: Store {
     /// one the last refresh replaced (`access_until_ms` says which one's end applies);
     /// other digests are unknown.
     ///
-    /// If `touch` is set and the session is live at `now_ms`, its idle deadline moves to
+    /// If `touch` is set and the token opens requests at `now_ms`, its idle deadline moves to
     /// `min(touch.deadline_ms, expires_at_ms)` when that is at least `touch.min_step_ms`
     /// later than the current one; the returned record shows the deadline before the
     /// touch. For a session ended by a ban, `ban_until_ms` is the ban's end if it still

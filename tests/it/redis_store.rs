@@ -176,6 +176,53 @@ mod shared {
         );
     }
 
+    /// Members of the directory's per-tag sets, summed.
+    fn directory_members(server: &support::RedisProcess) -> u64 {
+        let keys = server.cli(&["--scan", "--pattern", "*}:d"]).unwrap();
+        keys.lines()
+            .map(|k| {
+                server
+                    .cli(&["zcard", k])
+                    .unwrap()
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    }
+
+    async fn ended_sessions_leave_the_directory<K: suite::Kind<RedisStore>>() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = suite::clock();
+        let auth = K::builder(store, &clock).build();
+        let mut tokens = Vec::new();
+        for u in 0..10 {
+            tokens.push(auth.login(&format!("d{u}"), "web").await.unwrap().token);
+            auth.login(&format!("d{u}"), "phone").await.unwrap();
+        }
+        assert_eq!(directory_members(&server), 20);
+        // Without any page read: each way of ending takes the session out.
+        auth.logout(tokens[0].as_str()).await.unwrap();
+        auth.kickout("d1").await.unwrap();
+        auth.kickout_device("d2", "web").await.unwrap();
+        auth.ban("d3", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(directory_members(&server), 20 - 1 - 2 - 1 - 2);
+        auth.kickout_all().await.unwrap();
+        assert_eq!(directory_members(&server), 0);
+    }
+
+    #[tokio::test]
+    async fn ended_sessions_leave_the_directory_in_session_mode() {
+        ended_sessions_leave_the_directory::<suite::Session>().await;
+    }
+
+    #[tokio::test]
+    async fn ended_sessions_leave_the_directory_in_jwt_mode() {
+        ended_sessions_leave_the_directory::<suite::Jwt>().await;
+    }
+
     #[tokio::test]
     async fn keys_hold_no_token_and_all_expire() {
         let Some((server, store)) = support::standalone().await else {

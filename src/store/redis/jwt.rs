@@ -40,9 +40,11 @@ impl JwtStore for RedisStore {
                 // and records a new one only if the token is not idle too long.
                 (Some(_), _, Some(note)) => {
                     let (raw, last) = store.get_two(&skey, note).await?;
-                    let last = last.map(|l| num(&l)).transpose()?;
+                    let mut last = last.map(|l| num(&l)).transpose()?;
                     if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
                         store.set_px(note, now_ms, ttl).await?;
+                        // What the store now holds (a near cache keeps this answer).
+                        last = Some(now_ms);
                     }
                     (raw, last)
                 }

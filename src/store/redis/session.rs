@@ -262,7 +262,7 @@ impl RedisStore {
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
-            if record.is_live(now_ms) {
+            if record.token_is_live(now_ms) {
                 let own = record.idle_ms.map(|idle| now_ms.saturating_add(idle));
                 let deadline = own
                     .or(touch.deadline_ms)

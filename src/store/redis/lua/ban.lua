@@ -5,6 +5,7 @@ local note = opt(ARGV[5])
 local ukey = KEYS[2]
 local ids = redis.call('ZRANGE', ukey, 0, -1)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+need(base .. 'd')
 local more = undeclared()
 if more then return more end
 local out = {}

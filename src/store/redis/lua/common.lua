@@ -35,11 +35,13 @@ local function ttl_at_least(key, ms)
   if ms < 1 then ms = 1 end
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
+-- Callers declare the tag's directory (`base .. 'd'`): an ended session leaves it.
 local function end_one(base, id, rec, reason, now, nowstr, out, note)
   rec.x = reason
   rec.a = nowstr
   rec.o = note
   save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
+  redis.call('ZREM', base .. 'd', id)
   for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
   table.insert(ENDED, id)
 end

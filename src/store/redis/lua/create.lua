@@ -22,6 +22,7 @@ for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
   if over(rec) then
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[5], id)
   else
     local n = tonumber(rec.n)
     if n > maxn then maxn = n end

@@ -8,6 +8,7 @@ local out = {}
 if ARGV[2] == 's' then
   local rec = load(KEYS[1])
   if rec ~= nil then need(base .. 'u:' .. rec.u) end
+  need(base .. 'd')
   local more = undeclared()
   if more then return more end
   -- Ended whatever this clock says (a slower one may still serve it); reported only
@@ -21,6 +22,7 @@ if ARGV[2] == 's' then
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+need(base .. 'd')
 local more = undeclared()
 if more then return more end
 for _, id in ipairs(ids) do

@@ -6,7 +6,7 @@ local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
 local note = opt(ARGV[5])
 if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
-jprune(st, ix, now)
+jprune(base, st, ix, now)
 local out = {}
 local ended = oldest_first(ix, function(e) return true end)
 -- Bump even with nothing listed, if there is a state (see jwt_end.lua).

@@ -37,6 +37,8 @@ local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
 local function jneed(base, user)
   local ikey = base .. 'ji:' .. user
   need(base .. 'j:' .. user)
+  -- The tag's directory: a token leaving the index leaves it too.
+  need(base .. 'd')
   if need(ikey) then
     for j in pairs(jload(ikey) or {}) do need(base .. 'jt:' .. j) end
   end
@@ -48,10 +50,15 @@ local function jopen(base, user)
   st = st or {ep = '0', g = 0, gb = {}, d = {}, bl = {}, mx = '0'}
   return st, (jload(base .. 'ji:' .. user) or {}), fresh
 end
-local function jprune(st, ix, now)
+local function jprune(base, st, ix, now)
   local cutoff = now - GRACE
   -- A token stays in the index while a verifier's leeway may accept it.
-  for j, e in pairs(ix) do if tonumber(e.e) + MAX_LEEWAY <= now then ix[j] = nil end end
+  for j, e in pairs(ix) do
+    if tonumber(e.e) + MAX_LEEWAY <= now then
+      ix[j] = nil
+      redis.call('ZREM', base .. 'd', j)
+    end
+  end
   for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
   for g, b in pairs(st.gb) do if tonumber(b[3]) <= cutoff then st.gb[g] = nil end end
   for dv, d in pairs(st.d) do
@@ -98,6 +105,7 @@ local function fold(base, st, ix, nowstr)
     table.insert(JVICTIM_IDS, k)
     ix[k] = nil
     redis.call('DEL', base .. 'jt:' .. k)
+    redis.call('ZREM', base .. 'd', k)
   end
 end
 local function size(t)
@@ -141,5 +149,6 @@ local function take(base, ix, j, out)
   for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
   ix[j] = nil
   redis.call('DEL', base .. 'jt:' .. j)
+  redis.call('ZREM', base .. 'd', j)
   table.insert(JENDED, j)
 end

@@ -12,7 +12,7 @@ if mode == 't' then
 end
 if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
-jprune(st, ix, now)
+jprune(base, st, ix, now)
 local out = {user}
 if mode == 't' then
   local e = ix[ARGV[5]]

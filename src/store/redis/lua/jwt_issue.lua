@@ -13,7 +13,7 @@ local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
-jprune(st, ix, now)
+jprune(base, st, ix, now)
 local replaced = {}
 local max = tonumber(ARGV[8])
 if max > 0 then
@@ -38,6 +38,7 @@ if max > 0 then
         if ARGV[9] == '0' or class_of(e) == class then
           ix[k] = nil
           redis.call('DEL', base .. 'jt:' .. k)
+          redis.call('ZREM', base .. 'd', k)
         end
       end
       if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end

@@ -52,7 +52,7 @@ if why then
   end
   return {'ended', why[1], why[2], why[4] or '', ban}
 end
-jprune(st, ix, now)
+jprune(base, st, ix, now)
 local e = ix[jti]
 if not current then
   -- A spent token again: whoever holds it, the session is no longer safe.

@@ -5,6 +5,8 @@
 local rec = load(KEYS[1])
 local now = tonumber(ARGV[2])
 if not live(rec, now) or rec.d ~= ARGV[1] then return 0 end
+-- A refresh session's access token past its own end renews nothing.
+if rec.ae ~= nil and now >= tonumber(rec.ae) then return 0 end
 if now < tonumber(rec.t or rec.i) + tonumber(ARGV[4]) then return 0 end
 rec.t = ARGV[2]
 local fin = tonumber(rec.e)
