@@ -761,17 +761,20 @@ async fn admin_audit_stream(s: &Server) {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.token("34001", "web").await;
-    let (seen, found) = read_until(&mut res, "event: login").await;
-    assert!(found && seen.contains(r#""user_id":"34001""#), "{seen}");
+    // Events of an earlier case on the same store may still arrive first (Redis
+    // pub/sub is asynchronous): read until this login.
+    let (seen, found) = read_until(&mut res, r#""user_id":"34001""#).await;
+    assert!(found && seen.contains("event: login"), "{seen}");
     let note = json!({"note": "audit_check"});
     s.admin(reqwest::Method::POST, "/admin/kickout/34001", Some(note))
         .await;
-    let (seen, found) = read_until(&mut res, "event: kicked_out").await;
+    let (seen, found) = read_until(&mut res, r#""note":"audit_check""#).await;
     assert!(found, "{seen}");
+    // This case's event, whatever an earlier case's left in the stream.
     let data = seen
         .split("event: kicked_out\ndata: ")
-        .nth(1)
-        .and_then(|rest| rest.lines().next())
+        .filter_map(|rest| rest.lines().next())
+        .find(|line| line.contains("audit_check"))
         .unwrap();
     let data: Value = serde_json::from_str(data).unwrap();
     assert_eq!(data["user_id"], "34001");
@@ -787,9 +790,14 @@ async fn admin_audit_stream(s: &Server) {
         Some(json!({"seconds": 60})),
     )
     .await;
-    let (seen, found) = read_until(&mut res, "event: banned").await;
+    let (seen, found) = read_until(&mut res, r#""user_id":"34002""#).await;
     assert!(found, "{seen}");
-    assert!(seen.contains(r#""session_id":null"#), "{seen}");
+    let banned = seen
+        .split("event: banned\ndata: ")
+        .filter_map(|rest| rest.lines().next())
+        .find(|line| line.contains("34002"))
+        .unwrap();
+    assert!(banned.contains(r#""session_id":null"#), "{seen}");
 }
 
 /// Reads the event stream until `want` shows up (or it ends): everything read so far.
