@@ -21,7 +21,10 @@ fn slot_of(cluster: &Cluster, prefix: &str) -> (u16, usize, usize) {
         .enumerate()
         .find_map(|(i, n)| {
             let keys = n.cli(&["keys", &pattern])?;
-            let key = keys.lines().find(|k| !k.is_empty())?;
+            // The user's keys, not the directory's tag set (a slot of its own).
+            let key = keys
+                .lines()
+                .find(|k| !k.is_empty() && !k.ends_with("{dt}"))?;
             Some((i, key.to_owned()))
         })
         .expect("the user's keys");
