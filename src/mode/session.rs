@@ -107,6 +107,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
                 let (token, rkey) = RefreshKey::generate_for(key.session_id()).map_err(random)?;
                 let new = NewRefresh {
                     digest: *rkey.digest(),
+                    chain: *rkey.chain(),
                     expires_at_ms: until,
                     cap_ms,
                     window_ms: plan.window_ms,
@@ -251,7 +252,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         let presented = RefreshKey::parse(token).ok_or(Reason::InvalidToken)?;
         let id = presented.session_id();
         let (access, akey) = SessionKey::generate_for(id).map_err(random)?;
-        let (refresh, rkey) = RefreshKey::generate_for(id).map_err(random)?;
+        let (refresh, rkey) = presented.next().map_err(random)?;
         let rotation = Rotation {
             presented: &presented,
             access: &akey,

@@ -49,10 +49,6 @@ pub const MAX_NOTE_CODE_LEN: usize = 64;
 /// JWT mode's revocation state, which every request reads: they stay short.
 pub const MAX_NOTE_MESSAGE_LEN: usize = 128;
 
-/// How many spent refresh tokens a session remembers: one of them presented again ends
-/// the session (`refresh_reused`); an older one is merely unknown (`invalid_token`).
-pub const MAX_SPENT_REFRESH: usize = 4;
-
 /// Default lifetime of a session with refresh tokens, from its login: thirty days.
 pub const DEFAULT_REFRESH_TTL_MS: u64 = 30 * 24 * 3_600_000;
 

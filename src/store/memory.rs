@@ -16,9 +16,10 @@ use super::jwt::{
     self, JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtStatus, JwtStore,
     JwtTarget, JwtToken,
 };
-use super::limits::{MAX_LIVE_TOKENS, MAX_SPENT_REFRESH};
+use super::limits::MAX_LIVE_TOKENS;
 #[cfg(feature = "jwt")]
 use super::refresh::JwtRotation;
+use super::refresh::Presented;
 use super::session::{is_live, purge_time};
 use super::{
     Admission, Cursor, EndReason, Ended, NewRefresh, NewSession, OnlineSession, Page, PageRequest,
@@ -27,7 +28,7 @@ use super::{
 };
 use crate::note::Note;
 use crate::policy::Overflow;
-use crate::token::{SessionId, SessionKey, user_tag};
+use crate::token::{RefreshKey, SessionId, SessionKey, user_tag};
 use tokio::sync::broadcast;
 
 /// How many due records one write purges from its own shard, and from one more.
@@ -113,13 +114,29 @@ struct Entry {
     refresh: Option<Box<RefreshState>>,
 }
 
-/// A session's refresh token, and the last ones it spent.
+/// A session's refresh token, and its chain (every token it ever had).
 struct RefreshState {
     digest: [u8; 32],
+    chain: [u8; 32],
     expires_at_ms: u64,
     cap_ms: u64,
     window_ms: Option<u64>,
-    spent: Vec<[u8; 32]>,
+}
+
+impl RefreshState {
+    fn new(r: &NewRefresh) -> Self {
+        Self {
+            digest: r.digest,
+            chain: r.chain,
+            expires_at_ms: r.expires_at_ms,
+            cap_ms: r.cap_ms,
+            window_ms: r.window_ms,
+        }
+    }
+
+    fn presented(&self, key: &RefreshKey) -> Presented {
+        Presented::of(key, &self.digest, &self.chain)
+    }
 }
 
 #[derive(Default)]
@@ -722,15 +739,7 @@ impl Shard {
             lifetime_ms,
             access_until: new.access_until_ms,
             previous: None,
-            refresh: new.refresh.map(|r| {
-                Box::new(RefreshState {
-                    digest: r.digest,
-                    expires_at_ms: r.expires_at_ms,
-                    cap_ms: r.cap_ms,
-                    window_ms: r.window_ms,
-                    spent: Vec::new(),
-                })
-            }),
+            refresh: new.refresh.as_ref().map(|r| Box::new(RefreshState::new(r))),
             info: new.info,
             meta: Arc::new(new.meta),
             class: new.class,
@@ -756,21 +765,22 @@ impl Shard {
         let Some(refresh) = entry.refresh.as_deref() else {
             return Rotated::Unknown;
         };
-        let presented = rotation.presented.digest();
-        if refresh.digest != *presented {
-            if !refresh.spent.contains(presented) {
-                return Rotated::Unknown;
+        match refresh.presented(rotation.presented) {
+            Presented::Foreign => return Rotated::Unknown,
+            Presented::Current => {}
+            Presented::Spent => {
+                if let Some(ended) = entry.ended.clone() {
+                    let ban_stands = self.ban_until(&entry.info.user_id, now_ms).is_some();
+                    return Rotated::Ended { ended, ban_stands };
+                }
+                // A spent token again: whoever holds it, the session is no longer safe.
+                let user = entry.info.user_id.clone();
+                let ended =
+                    self.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+                        *s == id
+                    });
+                return Rotated::Reused(ended.into());
             }
-            if let Some(ended) = entry.ended.clone() {
-                let ban_stands = self.ban_until(&entry.info.user_id, now_ms).is_some();
-                return Rotated::Ended { ended, ban_stands };
-            }
-            // A spent token again: whoever holds it, the session is no longer safe.
-            let user = entry.info.user_id.clone();
-            let ended = self.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
-                *s == id
-            });
-            return Rotated::Reused(ended.into());
         }
         if let Some(ended) = entry.ended.clone() {
             let ban_stands = self.ban_until(&entry.info.user_id, now_ms).is_some();
@@ -787,10 +797,6 @@ impl Shard {
         };
         let (access_until, refresh_until) =
             NewRefresh::ends(entry.lifetime_ms, refresh.window_ms, refresh.cap_ms, now_ms);
-        if refresh.spent.len() >= MAX_SPENT_REFRESH {
-            refresh.spent.remove(0);
-        }
-        refresh.spent.push(refresh.digest);
         refresh.digest = *rotation.refresh.digest();
         refresh.expires_at_ms = refresh_until;
         let end = access_until.max(refresh_until);
@@ -849,13 +855,7 @@ impl Shard {
             issued_at_ms: issue.issued_at_ms,
             access_ttl_ms: r.refresh.access_ttl_ms,
             grant: (grant.epoch, grant.user_gen, grant.device_gen),
-            refresh: RefreshState {
-                digest: r.refresh.digest,
-                expires_at_ms: r.refresh.expires_at_ms,
-                cap_ms: r.refresh.cap_ms,
-                window_ms: r.refresh.window_ms,
-                spent: Vec::new(),
-            },
+            refresh: RefreshState::new(&r.refresh),
             end_ms: issue.expires_at_ms,
             claims: r.claims.clone(),
             own_idle_ms: r.own_idle_ms,
@@ -896,11 +896,11 @@ impl Shard {
             return Rotated::Unknown;
         };
         let ended = state.ended(token);
-        let presented = rotation.presented.digest();
-        let current = rec.refresh.digest == *presented;
-        if !current && !rec.refresh.spent.contains(presented) {
-            return Rotated::Unknown;
-        }
+        let current = match rec.refresh.presented(rotation.presented) {
+            Presented::Foreign => return Rotated::Unknown,
+            Presented::Current => true,
+            Presented::Spent => false,
+        };
         if let Some(ended) = ended {
             let ban_stands = self.ban_until(&user, now_ms).is_some();
             return Rotated::Ended { ended, ban_stands };
@@ -951,10 +951,6 @@ impl Shard {
             return Rotated::Unknown;
         };
         let refresh = &mut rec.refresh;
-        if refresh.spent.len() >= MAX_SPENT_REFRESH {
-            refresh.spent.remove(0);
-        }
-        refresh.spent.push(refresh.digest);
         refresh.digest = *rotation.refresh.digest();
         refresh.expires_at_ms = until;
         rec.end_ms = end;
@@ -1088,8 +1084,9 @@ impl SessionStore for MemoryStore {
             if owner.is_some_and(|o| *o != *user) {
                 return Vec::new();
             }
+            // Either access token of the session: the one a refresh replaced too.
             shard.end_sessions(&user, reason, note, now_ms, |other, e| {
-                *other == id && digest.is_none_or(|d| d == e.digest)
+                *other == id && digest.is_none_or(|d| e.access(&d).is_ok())
             })
         });
         self.publish(&ended, reason, note);
@@ -1165,13 +1162,19 @@ impl SessionStore for MemoryStore {
         Ok(self.write(key.tag(), now_ms, |shard| {
             match shard.sessions.get_mut(&key.session_id()) {
                 Some(e) if e.digest == *key.digest() && e.is_live(now_ms) => {
-                    e.info.expires_at_ms = expires_at_ms;
-                    // A renewed refresh session's access token lives to the new end.
-                    if e.access_until.is_some() {
-                        e.access_until = Some(expires_at_ms);
-                    }
-                    e.idle_deadline
-                        .store(idle_deadline_ms.unwrap_or(NO_IDLE), Ordering::Release);
+                    // A refresh session's access token gets the new end, never past its
+                    // cap; the session lives to the later of it and the refresh token's.
+                    let end = match e.refresh.as_deref() {
+                        Some(r) => {
+                            let access = expires_at_ms.min(r.cap_ms);
+                            e.access_until = Some(access);
+                            access.max(r.expires_at_ms)
+                        }
+                        None => expires_at_ms,
+                    };
+                    e.info.expires_at_ms = end;
+                    let idle = idle_deadline_ms.map_or(NO_IDLE, |d| d.min(end));
+                    e.idle_deadline.store(idle, Ordering::Release);
                     Some(e.info.clone())
                 }
                 _ => None,

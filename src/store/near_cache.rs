@@ -391,8 +391,13 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         renewal: Renewal<'_>,
         now_ms: u64,
     ) -> Result<Option<SessionInfo>, StoreError> {
-        self.shared.forget([renewal.key.session_id()]);
-        self.inner.renew(renewal, now_ms).await
+        let id = renewal.key.session_id();
+        self.shared.forget([id]);
+        let renewed = self.inner.renew(renewal, now_ms).await;
+        // Again after it: a lookup that read the record between the first forget and the
+        // renewal would otherwise keep serving the old deadline.
+        self.shared.forget([id]);
+        renewed
     }
 
     async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {

@@ -7,10 +7,11 @@
 //! either token does: its [`SessionInfo::expires_at_ms`](super::SessionInfo) is the
 //! later of the two, so rules and listings count it while it can still be refreshed.
 //!
-//! A refresh spends the presented token: the store keeps the digests of the last
-//! [`MAX_SPENT_REFRESH`](super::limits::MAX_SPENT_REFRESH) spent ones, and a spent one
-//! presented again ends the whole session with
-//! [`EndReason::RefreshReused`](super::EndReason).
+//! A refresh spends the presented token. The store keeps two digests per session, the
+//! current token's and its chain's ([`RefreshKey::chain`]): a token of the chain that
+//! is not the current one was spent, however many rotations ago, and presenting it ends
+//! the whole session with [`EndReason::RefreshReused`](super::EndReason)
+//! ([`Presented::of`]). Nothing grows with the number of rotations.
 
 use super::{Ended, Ends, SessionInfo};
 use crate::token::{RefreshKey, SessionKey};
@@ -20,6 +21,9 @@ use crate::token::{RefreshKey, SessionKey};
 pub struct NewRefresh {
     /// SHA-256 of the refresh token.
     pub digest: [u8; 32],
+    /// Its chain's digest ([`RefreshKey::chain`]), which every later token of the
+    /// session shares.
+    pub chain: [u8; 32],
     /// When this refresh token ends, Unix milliseconds (its idle window, or the cap).
     pub expires_at_ms: u64,
     /// The session's cap: no refresh gives a token past it.
@@ -41,6 +45,51 @@ impl NewRefresh {
         let access = now_ms.saturating_add(access_ttl_ms).min(cap_ms);
         let refresh = window_ms.map_or(cap_ms, |w| now_ms.saturating_add(w).min(cap_ms));
         (access, refresh)
+    }
+}
+
+/// What a presented refresh token is to its session: the one rule every store applies
+/// (the Redis scripts in Lua).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// The session's current refresh token: it may be spent now.
+    Current,
+    /// Another token of the session's chain: one that was spent (`refresh_reused`).
+    Spent,
+    /// Not a token of this session (forged, or of a chain the session no longer has):
+    /// `invalid_token`, and nothing is written.
+    Foreign,
+}
+
+impl Presented {
+    /// Classifies `presented` against a session whose current refresh token has
+    /// `current` as its digest and whose chain has `chain`.
+    ///
+    /// ```
+    /// use kickout::store::refresh::Presented;
+    ///
+    /// assert_eq!(Presented::of_digests(&[1; 32], &[9; 32], &[1; 32], &[9; 32]), Presented::Current);
+    /// assert_eq!(Presented::of_digests(&[2; 32], &[9; 32], &[1; 32], &[9; 32]), Presented::Spent);
+    /// assert_eq!(Presented::of_digests(&[2; 32], &[8; 32], &[1; 32], &[9; 32]), Presented::Foreign);
+    /// ```
+    pub fn of(presented: &RefreshKey, current: &[u8; 32], chain: &[u8; 32]) -> Self {
+        Self::of_digests(presented.digest(), presented.chain(), current, chain)
+    }
+
+    /// [`Presented::of`] with the presented token's two digests.
+    pub fn of_digests(
+        digest: &[u8; 32],
+        its_chain: &[u8; 32],
+        current: &[u8; 32],
+        chain: &[u8; 32],
+    ) -> Self {
+        if its_chain != chain {
+            Presented::Foreign
+        } else if digest == current {
+            Presented::Current
+        } else {
+            Presented::Spent
+        }
     }
 }
 

@@ -341,8 +341,8 @@ pub trait SessionStore: Store {
     ///   The replaced access token stays valid until its own end.
     /// - the current token of an ended session: [`Rotated::Ended`].
     /// - the current token past its end: [`Rotated::Expired`].
-    /// - one of the last [`MAX_SPENT_REFRESH`](super::limits::MAX_SPENT_REFRESH) spent
-    ///   tokens: the session, if live, ends with
+    /// - another token of the session's chain ([`Presented::Spent`](super::refresh::Presented)),
+    ///   spent however many rotations ago: the session, if live, ends with
     ///   [`EndReason::RefreshReused`](super::EndReason) ([`Rotated::Reused`]); an ended
     ///   one answers as ended.
     /// - anything else: [`Rotated::Unknown`].

@@ -5,9 +5,9 @@
 //! with the *slot tag* of its user (two bytes of SHA-256 of the user id), which lets a
 //! store keep all of a user's records together (one shard of the memory store, one hash
 //! slot of a Redis Cluster) while the token alone still finds its record. A refresh
-//! token (see [`RefreshKey`]) is the same id and 192 random bits, 51 characters: the two
-//! are told apart by their length before any store work, and a refresh hands out a new
-//! token of the same session.
+//! token (see [`RefreshKey`]) is the same id, its session's 128-bit *chain secret* and
+//! 144 random bits, 64 characters: the two are told apart by their length before any
+//! store work, and a refresh hands out a new token of the same session and chain.
 //!
 //! Stores never see the token: they get a [`SessionKey`], the id plus the SHA-256
 //! digest of the token, so a dump of a store hands out nothing that logs anyone in.
@@ -27,9 +27,11 @@ use sha2::{Digest, Sha256};
 pub(crate) const SESSION_TOKEN_LEN: usize = 48;
 const SESSION_TOKEN_BYTES: usize = 36;
 
-/// Length in characters of a refresh token: 38 bytes.
-pub(crate) const REFRESH_TOKEN_LEN: usize = 51;
-const REFRESH_TOKEN_BYTES: usize = 38;
+/// Length in characters of a refresh token: 48 bytes.
+pub(crate) const REFRESH_TOKEN_LEN: usize = 64;
+const REFRESH_TOKEN_BYTES: usize = 48;
+/// A refresh chain's secret: the bytes after the session id.
+const CHAIN_SECRET_BYTES: usize = 16;
 
 /// A bearer token handed to a client.
 ///
@@ -130,38 +132,90 @@ impl SessionKey {
     }
 }
 
-/// What a store knows a refresh token by: its session's id and the token's digest.
+/// What a store knows a refresh token by: its session's id, the token's digest, and
+/// the digest of its *chain*.
+///
+/// Every refresh token of one session carries the same 128-bit chain secret, drawn at
+/// login; the store keeps only its digest ([`RefreshKey::chain`]) and the current
+/// token's. A token of the right chain that is not the current one was spent — however
+/// many rotations ago — so reuse is told from a guess in constant space, and no one who
+/// knows only a session id (listings show it) can forge an "old" token to end it.
 ///
 /// A refresh token is never a bearer token: it has its own length, so a request
 /// carrying one is refused as `invalid_token` before any store work, and `refresh`
 /// refuses an access token the same way.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RefreshKey(SessionKey);
+pub struct RefreshKey {
+    key: SessionKey,
+    chain: [u8; 32],
+    secret: [u8; CHAIN_SECRET_BYTES],
+}
 
 impl RefreshKey {
     /// The id of the session it refreshes.
     pub fn session_id(&self) -> SessionId {
-        self.0.id
+        self.key.id
     }
 
     /// SHA-256 of the token's raw bytes.
     pub fn digest(&self) -> &[u8; 32] {
-        &self.0.digest
+        &self.key.digest
+    }
+
+    /// SHA-256 of the session id and the chain secret: the same for every refresh token
+    /// of the session.
+    pub fn chain(&self) -> &[u8; 32] {
+        &self.chain
     }
 
     /// Parses a refresh token; `None` for anything that is not one.
     pub(crate) fn parse(token: &str) -> Option<Self> {
-        parse_key::<REFRESH_TOKEN_BYTES>(token, REFRESH_TOKEN_LEN).map(Self)
+        let raw = decode::<REFRESH_TOKEN_BYTES>(token, REFRESH_TOKEN_LEN)?;
+        Some(Self::of(&raw))
     }
 
-    /// A fresh refresh token of session `id`, and its key.
+    /// A fresh refresh token of session `id`, on a new chain, and its key.
     pub(crate) fn generate_for(id: SessionId) -> Result<(Token, Self), getrandom::Error> {
-        generate_key::<REFRESH_TOKEN_BYTES>(id).map(|(t, k)| (t, Self(k)))
+        let mut secret = [0u8; CHAIN_SECRET_BYTES];
+        getrandom::fill(&mut secret)?;
+        Self::generate_in(id, secret)
+    }
+
+    /// The next refresh token of this one's chain (what a refresh hands out), and its
+    /// key.
+    pub(crate) fn next(&self) -> Result<(Token, Self), getrandom::Error> {
+        Self::generate_in(self.key.id, self.secret)
+    }
+
+    fn generate_in(
+        id: SessionId,
+        secret: [u8; CHAIN_SECRET_BYTES],
+    ) -> Result<(Token, Self), getrandom::Error> {
+        let mut raw = [0u8; REFRESH_TOKEN_BYTES];
+        raw[..SessionId::LEN].copy_from_slice(&id.0);
+        raw[SessionId::LEN..SessionId::LEN + CHAIN_SECRET_BYTES].copy_from_slice(&secret);
+        getrandom::fill(&mut raw[SessionId::LEN + CHAIN_SECRET_BYTES..])?;
+        Ok((Token::new(URL_SAFE_NO_PAD.encode(raw)), Self::of(&raw)))
+    }
+
+    fn of(raw: &[u8; REFRESH_TOKEN_BYTES]) -> Self {
+        let mut secret = [0u8; CHAIN_SECRET_BYTES];
+        secret.copy_from_slice(&raw[SessionId::LEN..SessionId::LEN + CHAIN_SECRET_BYTES]);
+        Self {
+            key: key_of(raw),
+            chain: Sha256::digest(&raw[..SessionId::LEN + CHAIN_SECRET_BYTES]).into(),
+            secret,
+        }
     }
 }
 
 /// A token of `N` raw bytes (its session id first) in `len` characters, and its key.
 fn parse_key<const N: usize>(token: &str, len: usize) -> Option<SessionKey> {
+    decode::<N>(token, len).map(|raw| key_of(&raw))
+}
+
+/// The `N` raw bytes of a token of `len` characters.
+fn decode<const N: usize>(token: &str, len: usize) -> Option<[u8; N]> {
     if token.len() != len {
         return None;
     }
@@ -169,7 +223,7 @@ fn parse_key<const N: usize>(token: &str, len: usize) -> Option<SessionKey> {
     let n = URL_SAFE_NO_PAD
         .decode_slice(token.as_bytes(), &mut raw)
         .ok()?;
-    (n == N).then(|| key_of(&raw))
+    (n == N).then_some(raw)
 }
 
 fn key_of(raw: &[u8]) -> SessionKey {
@@ -328,6 +382,23 @@ mod tests {
         assert_ne!(again, access);
         assert_eq!(next.session_id(), key.session_id());
         assert_ne!(next.digest(), key.digest());
+    }
+
+    #[test]
+    fn a_refresh_chain_shares_its_digest_and_nothing_else() {
+        let (_, key) = SessionKey::generate(0xBEEF).unwrap();
+        let (first, a) = RefreshKey::generate_for(key.session_id()).unwrap();
+        let (second, b) = a.next().unwrap();
+        let (_, c) = b.next().unwrap();
+        assert_ne!(first, second);
+        assert_eq!(RefreshKey::parse(second.as_str()), Some(b));
+        assert_eq!((a.chain(), b.chain()), (c.chain(), c.chain()));
+        assert_ne!(a.digest(), b.digest());
+        // Another chain of the same session id: another digest.
+        let (_, other) = RefreshKey::generate_for(key.session_id()).unwrap();
+        assert_ne!(other.chain(), a.chain());
+        // The secret never shows.
+        assert!(!format!("{a:?}").contains(&format!("{:?}", a.secret)));
     }
 
     #[test]

@@ -56,8 +56,11 @@ enum Op {
     Renew(usize),
     /// Refresh with the session's current refresh token.
     Refresh(usize),
-    /// Present the session's last spent refresh token again.
-    Reuse(usize),
+    /// Present one of the session's spent refresh tokens again (any of them, however
+    /// many rotations ago).
+    Reuse(usize, usize),
+    /// Log out with the access token the session's last refresh replaced.
+    LogoutPrevious(usize),
     Advance(u64),
 }
 
@@ -74,7 +77,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS).prop_map(Op::Sessions),
         1 => any::<usize>().prop_map(Op::Renew),
         2 => any::<usize>().prop_map(Op::Refresh),
-        1 => any::<usize>().prop_map(Op::Reuse),
+        1 => any::<(usize, usize)>().prop_map(|(t, k)| Op::Reuse(t, k)),
+        1 => any::<usize>().prop_map(Op::LogoutPrevious),
         2 => prop::sample::select(vec![0u64, 1, 60, 299, 300, 599, 601]).prop_map(Op::Advance),
     ]
 }
@@ -100,9 +104,9 @@ struct Sess {
     expires: u64,
     /// The current access token's end.
     access_expires: u64,
-    /// With refresh tokens: the cap, and whether a spent refresh token exists.
+    /// With refresh tokens: the cap, and how many refresh tokens it spent.
     cap: Option<u64>,
-    spent: bool,
+    spent: usize,
     /// Why and when it ended first.
     ended: Option<(EndReason, u64)>,
     /// JWT mode: later ends of the same millisecond that reach it (a generation bump
@@ -217,15 +221,18 @@ impl Model {
                 let i = t % self.sessions.len();
                 let verdicts = self.verdicts(i);
                 if verdicts == [Ok(())] {
+                    // A refresh session's access token moves, never past its cap; the
+                    // session lives on to its refresh token's end (the cap here).
                     let s = &mut self.sessions[i];
-                    s.expires = self.now + TTL_S * 1000;
-                    s.access_expires = s.expires;
+                    let access = self.now + TTL_S * 1000;
+                    s.access_expires = s.cap.map_or(access, |cap| access.min(cap));
+                    s.expires = s.cap.map_or(access, |cap| s.access_expires.max(cap));
                 }
                 verdicts.into_iter().map(Answer::Renewed).collect()
             }
-            Op::Refresh(t) | Op::Reuse(t) if self.refresh && !self.sessions.is_empty() => {
+            Op::Refresh(t) | Op::Reuse(t, _) if self.refresh && !self.sessions.is_empty() => {
                 let i = t % self.sessions.len();
-                self.refresh(i, matches!(op, Op::Reuse(_)))
+                self.refresh(i, matches!(op, Op::Reuse(..)))
                     .into_iter()
                     .map(Answer::Refreshed)
                     .collect()
@@ -238,7 +245,7 @@ impl Model {
     fn refresh(&mut self, i: usize, reuse: bool) -> Vec<Result<(), Reason>> {
         let now = self.now;
         let s = &self.sessions[i];
-        if reuse && !s.spent {
+        if reuse && s.spent == 0 {
             return vec![Err(Reason::InvalidToken)];
         }
         // Past what the store keeps for it: refused, whatever the reason told.
@@ -267,7 +274,7 @@ impl Model {
         let cap = s.cap.unwrap_or(s.expires);
         s.access_expires = (now + TTL_S * 1000).min(cap);
         s.expires = s.access_expires.max(cap);
-        s.spent = true;
+        s.spent += 1;
         vec![Ok(())]
     }
 
@@ -316,7 +323,7 @@ impl Model {
                     expires: cap.unwrap_or(access).max(access),
                     access_expires: access,
                     cap,
-                    spent: false,
+                    spent: 0,
                     ended: None,
                     also: Vec::new(),
                 });
@@ -324,10 +331,11 @@ impl Model {
                 replaced.sort_unstable();
                 Answer::Login { replaced }
             }
-            Op::Logout(t) | Op::KickoutSession(t) if n > 0 => {
+            Op::LogoutPrevious(t) if n > 0 && self.sessions[t % n].spent == 0 => Answer::Skip,
+            Op::Logout(t) | Op::KickoutSession(t) | Op::LogoutPrevious(t) if n > 0 => {
                 let i = t % n;
                 let reason = match op {
-                    Op::Logout(_) => EndReason::LoggedOut,
+                    Op::Logout(_) | Op::LogoutPrevious(_) => EndReason::LoggedOut,
                     _ => EndReason::KickedOut,
                 };
                 let live = self.live(i);
@@ -377,8 +385,10 @@ struct Real<S, M> {
     auth: Auth<S, M>,
     clock: kickout::clock::ManualClock,
     tokens: Vec<(String, SessionId)>,
-    /// Each session's current refresh token and its last spent one.
-    refresh: Vec<(Option<String>, Option<String>)>,
+    /// Each session's current refresh token and every one it spent.
+    refresh: Vec<(Option<String>, Vec<String>)>,
+    /// Each session's access token that its last refresh replaced.
+    previous: Vec<Option<String>>,
     users: Vec<String>,
 }
 
@@ -408,7 +418,8 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
                     self.tokens
                         .push((login.token.as_str().to_owned(), login.session.session_id));
                     let refresh = login.refresh.map(|r| r.token.into_string());
-                    self.refresh.push((refresh, None));
+                    self.refresh.push((refresh, Vec::new()));
+                    self.previous.push(None);
                     let mut replaced = self.indices(&login.replaced);
                     replaced.sort_unstable();
                     Answer::Login { replaced }
@@ -455,18 +466,31 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
                 Err(Error::Rejected(reason)) => Answer::Renewed(Err(reason)),
                 Err(e) => panic!("renew: {e:?}"),
             },
-            Op::Refresh(t) | Op::Reuse(t) if n > 0 && self.refresh[t % n].0.is_some() => {
+            Op::LogoutPrevious(t) if n > 0 => match self.previous[t % n].clone() {
+                Some(token) => Answer::Bool(self.auth.logout(&token).await.unwrap()),
+                None => Answer::Skip,
+            },
+            Op::Refresh(t) | Op::Reuse(t, _) if n > 0 && self.refresh[t % n].0.is_some() => {
                 let i = t % n;
                 let (current, spent) = self.refresh[i].clone();
                 let presented = match op {
-                    Op::Reuse(_) => spent.unwrap_or_else(|| "x".repeat(51)),
+                    // Any spent one: a session has no "too old to count".
+                    Op::Reuse(_, k) if !spent.is_empty() => spent[k % spent.len()].clone(),
+                    // None spent yet: a well-formed token the session never had.
+                    Op::Reuse(..) => "A".repeat(64),
                     _ => current.unwrap_or_default(),
                 };
                 match self.auth.refresh(&presented).await {
                     Ok(pair) => {
-                        self.tokens[i].0 = pair.token.as_str().to_owned();
+                        let old = std::mem::replace(
+                            &mut self.tokens[i].0,
+                            pair.token.as_str().to_owned(),
+                        );
+                        self.previous[i] = Some(old);
                         let next = pair.refresh.map(|r| r.token.into_string());
-                        self.refresh[i] = (next, Some(presented));
+                        let mut spent = spent;
+                        spent.push(presented);
+                        self.refresh[i] = (next, spent);
                         Answer::Refreshed(Ok(()))
                     }
                     Err(Error::Rejected(reason)) => Answer::Refreshed(Err(reason)),
@@ -524,6 +548,7 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
                 clock,
                 tokens: Vec::new(),
                 refresh: Vec::new(),
+                previous: Vec::new(),
                 users: (0..USERS)
                     .map(|u| format!("{}{seq}-{u}", if K::JWT { "j" } else { "s" }))
                     .collect(),

@@ -64,6 +64,7 @@ impl Jwt {
                 let refresh = JwtRefresh {
                     refresh: NewRefresh {
                         digest: *rkey.digest(),
+                        chain: *rkey.chain(),
                         expires_at_ms: until,
                         cap_ms,
                         window_ms: plan.window_ms,
@@ -320,7 +321,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
 
     async fn refresh(&self, store: &S, token: &str, now_ms: u64) -> Result<Rotated<Issued>, Error> {
         let presented = RefreshKey::parse(token).ok_or(Reason::InvalidToken)?;
-        let (refresh, rkey) = RefreshKey::generate_for(presented.session_id()).map_err(random)?;
+        let (refresh, rkey) = presented.next().map_err(random)?;
         let rotation = JwtRotation {
             presented: &presented,
             refresh: &rkey,

@@ -245,6 +245,7 @@ impl JwtStore for RedisStore {
                         .arg(hex(rotation.presented.digest()))
                         .arg(hex(rotation.refresh.digest()))
                         .arg(now_ms)
+                        .arg(hex(rotation.presented.chain()))
                         .arg(&self.shared.channel);
                 },
             )

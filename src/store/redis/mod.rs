@@ -657,6 +657,7 @@ pub(super) fn hex(digest: &[u8; 32]) -> String {
 pub(super) fn refresh_fields(r: &super::NewRefresh) -> serde_json::Value {
     let mut fields = serde_json::json!({
         "f": hex(&r.digest),
+        "fk": hex(&r.chain),
         "fe": r.expires_at_ms.to_string(),
         "fc": r.cap_ms.to_string(),
         "w": r.access_ttl_ms.to_string(),

@@ -19,8 +19,7 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::store::limits::{
-    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, MAX_SPENT_REFRESH,
-    PRUNE_GRACE_MS,
+    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
@@ -52,7 +51,7 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 7] {
+fn bounds() -> [(&'static str, String); 6] {
     [
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
@@ -60,7 +59,6 @@ fn bounds() -> [(&'static str, String); 7] {
         ("@MAX_REVOKED@", MAX_REVOKED.to_string()),
         ("@MAX_BUMPS@", MAX_BUMPS.to_string()),
         ("@PRUNE_GRACE_MS@", PRUNE_GRACE_MS.to_string()),
-        ("@MAX_SPENT_REFRESH@", MAX_SPENT_REFRESH.to_string()),
     ]
 }
 
@@ -161,7 +159,6 @@ mod tests {
         }
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
-        assert!(source("", REFRESH).contains(&format!(">= {MAX_SPENT_REFRESH} ")));
         #[cfg(feature = "jwt")]
         assert!(source("", JWT_COMMON).contains(&PRUNE_GRACE_MS.to_string()));
     }

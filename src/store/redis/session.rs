@@ -191,6 +191,7 @@ impl SessionStore for RedisStore {
                     .arg(hex(rotation.refresh.digest()))
                     .arg(now_ms)
                     .arg(&idle)
+                    .arg(hex(rotation.presented.chain()))
                     .arg(&self.shared.channel);
             })
             .await?;
@@ -214,22 +215,26 @@ impl SessionStore for RedisStore {
             idle_deadline_ms.map(|d| d.to_string()).unwrap_or_default(),
         );
         let reply: Option<Vec<String>> = self
-            .write(&self.shared.scripts.renew, vec![keys.session(id)], |call| {
-                call.arg(keys.base(id.tag()))
-                    .arg(&digest)
-                    .arg(expires_at_ms)
-                    .arg(&idle)
-                    .arg(now_ms);
-            })
+            .write(
+                &self.shared.scripts.renew,
+                vec![keys.session(id), keys.meta(id)],
+                |call| {
+                    call.arg(keys.base(id.tag()))
+                        .arg(&digest)
+                        .arg(expires_at_ms)
+                        .arg(&idle)
+                        .arg(now_ms);
+                },
+            )
             .await?;
         reply
             .map(|r| match r.as_slice() {
-                [user, device, issued] => Ok(SessionInfo {
+                [user, device, issued, end] => Ok(SessionInfo {
                     session_id: id,
                     user_id: Arc::from(user.as_str()),
                     device: Arc::from(device.as_str()),
                     issued_at_ms: num(issued)?,
-                    expires_at_ms,
+                    expires_at_ms: num(end)?,
                 }),
                 _ => Err(corrupt("a renew reply")),
             })
@@ -269,6 +274,7 @@ impl RedisStore {
                     .filter(|_| record.idle_deadline_ms.is_some())
                     .map(|d| d.min(record.info.expires_at_ms));
                 let mut call = self.shared.scripts.touch.key(skey);
+                call.key(self.keys().meta(id));
                 call.arg(digest)
                     .arg(now_ms)
                     .arg(deadline.map(|d| d.to_string()).unwrap_or_default())
@@ -370,7 +376,6 @@ fn refresh_json(refresh: Option<&NewRefresh>, access_until_ms: Option<u64>) -> S
         return String::new();
     };
     let mut fields = refresh_fields(r);
-    fields["fp"] = serde_json::json!([]);
     if let Some(a) = access_until_ms {
         fields["ae"] = a.to_string().into();
     }

@@ -305,10 +305,9 @@ pub async fn refresh_and_access_tokens_are_not_interchangeable<S: Stores, K: Kin
             "{junk:.10}"
         );
     }
-    // A well-formed refresh token no session has.
+    // A well-formed refresh token no session has: its chain secret changed.
     let mut forged = refresh.clone().into_bytes();
-    let last = forged.len() - 2;
-    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    forged[25] = if forged[25] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     assert_eq!(refused(auth.refresh(&forged).await), Reason::InvalidToken);
     // Nothing was spent by all that.
@@ -338,4 +337,102 @@ pub async fn refresh_is_opt_in_per_handle_and_login<S: Stores, K: Kind<S>>(store
         .unwrap();
     assert!(none.refresh.is_none());
     assert_eq!(none.expires_in(), ACCESS);
+}
+
+/// A thief who rotates the stolen token again and again cannot make the victim's copy
+/// "too old to count": any token of the session's chain, however many rotations ago,
+/// ends it. A session id alone forges nothing.
+pub async fn reuse_is_detected_however_many_rotations_ago<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let victim = auth.login("10001", "phone").await.unwrap();
+    let stolen = refresh_of(&victim);
+    let mut thief = auth.refresh(&stolen).await.unwrap();
+    for _ in 0..49 {
+        clock.advance(secs(1));
+        thief = auth.refresh(&refresh_of(&thief)).await.unwrap();
+    }
+    // One character of the chain secret changed: a token of no session's chain.
+    let current = refresh_of(&thief);
+    let mut forged = current.clone().into_bytes();
+    forged[25] = if forged[25] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(refused(auth.refresh(&forged).await), Reason::InvalidToken);
+    assert_eq!(
+        me(&app, thief.token.as_str()).await,
+        Ok("10001:phone".into()),
+        "a forgery ends nothing"
+    );
+    // The victim's copy, fifty rotations old.
+    assert_eq!(refused(auth.refresh(&stolen).await), Reason::RefreshReused);
+    assert_eq!(
+        me(&app, thief.token.as_str()).await,
+        err(Reason::RefreshReused)
+    );
+    assert_eq!(refused(auth.refresh(&current).await), Reason::RefreshReused);
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+}
+
+/// After a refresh the replaced access token still works until its own end: logging
+/// out with it ends the whole session, as with the current one.
+pub async fn logout_with_the_replaced_access_token_ends_the_session<S: Stores, K: Kind<S>>(
+    store: S,
+) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let a = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(60));
+    let b = auth.refresh(&refresh_of(&a)).await.unwrap();
+    assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:phone".into()));
+    assert!(
+        auth.logout(a.token.as_str()).await.unwrap(),
+        "a live session ended"
+    );
+    for token in [&a.token, &b.token] {
+        assert_eq!(me(&app, token.as_str()).await, err(Reason::InvalidToken));
+    }
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&b)).await),
+        Reason::InvalidToken
+    );
+    assert!(auth.sessions("10001").await.unwrap().is_empty());
+}
+
+/// `renew` of a refresh session moves its access token's end, never past the cap, and
+/// never cuts the session short of its refresh token's end.
+pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return; // session mode only: a signed expiry cannot move
+    }
+    let clock = clock();
+    let hour = 3600;
+    let auth = K::retention(
+        K::builder(store, &clock)
+            .ttl(secs(ACCESS))
+            .refresh_tokens(secs(hour)),
+        secs(60),
+    )
+    .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(10 * 60));
+    let renewed = auth.renew(a.token.as_str()).await.unwrap();
+    assert_eq!(
+        renewed.expires_at_ms,
+        T0 + hour * 1000,
+        "the refresh token's end"
+    );
+    // Past the renewed access token's end and the retention: the session is there.
+    clock.advance(secs(ACCESS + 120));
+    assert_eq!(me(&app, a.token.as_str()).await, err(Reason::TokenExpired));
+    let b = auth.refresh(&refresh_of(&a)).await.unwrap();
+    // Renewed just before the cap: not past it.
+    clock.advance(secs(hour - 10 * 60 - ACCESS - 120 - 60));
+    let c = auth.refresh(&refresh_of(&b)).await.unwrap();
+    let again = auth.renew(c.token.as_str()).await.unwrap();
+    assert_eq!(again.expires_at_ms, T0 + hour * 1000);
+    clock.advance(secs(61));
+    assert_eq!(me(&app, c.token.as_str()).await, err(Reason::TokenExpired));
 }

@@ -80,7 +80,7 @@ if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
 if ARGV[15] ~= '' then
   -- The refresh record names what a refresh signs: this login's generations.
   local rr = cjson.decode(ARGV[15])
-  rr.u, rr.v, rr.i, rr.ep, rr.ug, rr.dg, rr.fp = user, dv, ARGV[5], st.ep, st.g, dg, {}
+  rr.u, rr.v, rr.i, rr.ep, rr.ug, rr.dg = user, dv, ARGV[5], st.ep, st.g, dg
   rr.e = ARGV[6]
   local rttl = tonumber(ARGV[6]) + GRACE - now
   if rttl < 1 then rttl = 1 end

@@ -1,6 +1,8 @@
 -- Spends a JWT-mode refresh token. KEYS the refresh record (`jr:<jti>`), then what
 -- `need` names (the user's state, index, ban, the token's `jt:`, `jm:`, `jl:` and the
--- index's `jt:`s); ARGV base, jti, presented digest, new digest, now, channel. Returns
+-- index's `jt:`s); ARGV base, jti, presented digest, new digest, now, presented chain
+-- digest, channel. A token of the chain (`fk`) that is not the current one (`f`) was
+-- spent, however long ago (`Presented::of`). Returns
 -- {'ok', user, device, login time, end, access end, refresh end, epoch, ug, dg,
 -- claims|'', own idle|''} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
 -- ban end|''} | {'reused', user, ended (jti, device, iat, exp)..., '|', replaced...}.
@@ -22,10 +24,8 @@ local st = jload(base .. 'j:' .. user)
 if st == nil and now >= tonumber(rr.e) then return {'expired'} end
 if st == nil or st.ep ~= rr.ep then return {'unknown'} end
 local ix = jload(base .. 'ji:' .. user) or {}
+if rr.fk ~= ARGV[6] then return {'unknown'} end
 local current = rr.f == ARGV[3]
-local spent = false
-for _, d in ipairs(rr.fp) do if d == ARGV[3] then spent = true end end
-if not current and not spent then return {'unknown'} end
 -- Why the session ended, if it did: as `JwtState::ended` for its login's generations.
 local function first_bump(bumps, from)
   local best, at = nil, nil
@@ -75,8 +75,6 @@ if e.k then
   if seen and tonumber(seen) > last then last = tonumber(seen) end
   if now >= last + tonumber(e.k) then return {'expired'} end
 end
-if #rr.fp >= @MAX_SPENT_REFRESH@ then table.remove(rr.fp, 1) end
-table.insert(rr.fp, rr.f)
 rr.f = ARGV[4]
 local cap = tonumber(rr.fc)
 local ae = math.min(now + tonumber(rr.w), cap)

@@ -1,6 +1,8 @@
 -- Spends a refresh token. KEYS the session, its metadata, then what `need` names (the
 -- user's index and ban); ARGV base, sid, presented digest, new access digest, new
--- refresh digest, now, idle deadline|''. Returns {'ok', user, device, issued, end,
+-- refresh digest, now, idle deadline|'', presented chain digest, channel. A token of the
+-- session's chain (`fk`) that is not its current one (`f`) was spent, however long ago
+-- (`Presented::of`). Returns {'ok', user, device, issued, end,
 -- access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
 -- ban end|''} | {'reused', ended infos...}.
 local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
@@ -24,26 +26,18 @@ local function ended()
   end
   return {'ended', rec.x, rec.a, rec.o or '', ban}
 end
+if rec.fk ~= ARGV[8] then return {'unknown'} end
 if rec.f ~= ARGV[3] then
-  for _, d in ipairs(rec.fp or {}) do
-    if d == ARGV[3] then
-      if rec.x ~= nil then return ended() end
-      -- A spent token again: whoever holds it, the session is no longer safe.
-      local out = {'reused'}
-      end_one(base, sid, rec, 'f', now, nowstr, live(rec, now) and out or {})
-      redis.call('ZREM', ukey, sid)
-      announce('f')
-      return out
-    end
-  end
-  return {'unknown'}
+  if rec.x ~= nil then return ended() end
+  -- A spent token again: whoever holds it, the session is no longer safe.
+  local out = {'reused'}
+  end_one(base, sid, rec, 'f', now, nowstr, live(rec, now) and out or {})
+  redis.call('ZREM', ukey, sid)
+  announce('f')
+  return out
 end
 if rec.x ~= nil then return ended() end
 if now >= tonumber(rec.fe) or not live(rec, now) then return {'expired'} end
-local fp = rec.fp or {}
-if #fp >= @MAX_SPENT_REFRESH@ then table.remove(fp, 1) end
-table.insert(fp, rec.f)
-rec.fp = fp
 local cap = tonumber(rec.fc)
 local ae = math.min(now + tonumber(rec.w), cap)
 local fe = cap

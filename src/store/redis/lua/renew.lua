@@ -1,23 +1,34 @@
--- KEYS session, its user's index; ARGV base, digest, expires, idle|'', now.
--- Returns {user, device, issued} of the renewed session, or nil.
+-- KEYS session, its metadata, then what `need` names (its user's index, the tag's
+-- directory); ARGV base, digest, expires, idle|'', now. A refresh session's access
+-- token gets the new end, never past its cap, and the session lives on to the later of
+-- it and its refresh token's end. Every key of the session lives as long as it does.
+-- Returns {user, device, issued, end} of the renewed session, or nil.
 local base, now = ARGV[1], tonumber(ARGV[5])
 local rec = load(KEYS[1])
 if not live(rec, now) or rec.d ~= ARGV[2] then return false end
 local ukey = base .. 'u:' .. rec.u
 need(ukey)
+need(base .. 'd')
 local more = undeclared()
 if more then return more end
 local e, r = tonumber(ARGV[3]), tonumber(rec.r)
-rec.e = ARGV[3]
--- A refresh session's access token lives to the new end.
-if rec.ae then rec.ae = ARGV[3] end
+if rec.fe then
+  local ae = math.min(e, tonumber(rec.fc))
+  rec.ae = tostring(ae)
+  e = math.max(ae, tonumber(rec.fe))
+end
+rec.e = tostring(e)
 local fin = e
 if ARGV[4] ~= '' then
-  rec.l = ARGV[4]
-  if tonumber(ARGV[4]) < e then fin = tonumber(ARGV[4]) end
+  local l = math.min(tonumber(ARGV[4]), e)
+  rec.l = tostring(l)
+  fin = l
 else
   rec.l = nil
 end
 save(KEYS[1], rec, fin + r - now)
+ttl_at_least(KEYS[2], fin + r - now)
 ttl_at_least(ukey, e + r - now)
-return {rec.u, rec.v, rec.i}
+-- The directory outlives every session in it: a renewed one stays listed.
+ttl_at_least(base .. 'd', e + r - now)
+return {rec.u, rec.v, rec.i, rec.e}
