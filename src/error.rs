@@ -3,10 +3,10 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::rejection::{Reason, json_body};
+use crate::rejection::{Reason, Rejection, json_body};
 use crate::store::StoreError;
 
 /// Why a helper did not do what it was asked. Nothing was changed when it returns one
@@ -30,9 +30,11 @@ pub enum Error {
         /// `"user_id"` or `"device"`.
         field: &'static str,
     },
-    /// The token does not open a live session (401 with the reason).
-    #[error("the token does not open a live session: {0}")]
-    Rejected(Reason),
+    /// The token was refused: the whole [`Rejection`] a request with it gets — reason,
+    /// the revocation's note, the challenge in the handle's realm — and it answers as
+    /// the layer does.
+    #[error("the token was refused: {0}")]
+    Rejected(Rejection),
     /// The store could not answer (503); nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,7 +53,7 @@ impl Error {
             Error::Banned { .. } => Reason::Banned.code(),
             Error::SessionLimit => "session_limit",
             Error::InvalidInput { .. } => Reason::InvalidRequest.code(),
-            Error::Rejected(reason) => reason.code(),
+            Error::Rejected(rejection) => rejection.reason().code(),
             Error::Store(_) => Reason::StoreUnavailable.code(),
             Error::Random(_) => "internal_error",
             Error::Unsupported(_) => "unsupported",
@@ -64,14 +66,30 @@ impl Error {
             Error::Banned { .. } => StatusCode::FORBIDDEN,
             Error::SessionLimit => StatusCode::CONFLICT,
             Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
-            Error::Rejected(reason) => reason.status(),
+            Error::Rejected(rejection) => rejection.status(),
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Unsupported(_) => StatusCode::BAD_REQUEST,
         }
     }
 
-    /// The JSON response `{"error": "<code>", "message": "<text>"}` with [`Error::status`].
+    /// Why the token was refused, for [`Error::Rejected`].
+    pub fn reason(&self) -> Option<Reason> {
+        self.rejection().map(Rejection::reason)
+    }
+
+    /// The refusal, for [`Error::Rejected`]: map it to your own format as the layer's
+    /// rejections are.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Error::Rejected(rejection) => Some(rejection),
+            _ => None,
+        }
+    }
+
+    /// The JSON response `{"error": "<code>", "message": "<text>"}` with [`Error::status`]
+    /// and `Cache-Control: no-store`; a refused token answers exactly as the layer's
+    /// [`Rejection`] does (its challenge, and its `note`).
     ///
     /// ```
     /// let res: http::Response<Vec<u8>> = kickout::Error::SessionLimit.into_http();
@@ -84,6 +102,9 @@ impl Error {
 
     /// [`Error::into_http`] without consuming the error.
     pub fn to_http<B: From<Bytes>>(&self) -> Response<B> {
+        if let Error::Rejected(rejection) = self {
+            return rejection.clone().into_http();
+        }
         // Store and OS details stay in the logs, not in the answer.
         let message = match self {
             Error::Store(_) => Reason::StoreUnavailable.message().to_owned(),
@@ -92,8 +113,9 @@ impl Error {
         };
         let mut res = Response::new(B::from(json_body(self.code(), &message)));
         *res.status_mut() = self.status();
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
     }
 }
@@ -105,7 +127,14 @@ impl From<crate::note::InvalidNote> for Error {
 }
 
 impl From<Reason> for Error {
+    /// A refusal in the default realm: the handle's helpers answer in their own.
     fn from(reason: Reason) -> Self {
-        Error::Rejected(reason)
+        Error::Rejected(Rejection::new(reason))
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(rejection: Rejection) -> Self {
+        Error::Rejected(rejection)
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::note::Note;
@@ -267,7 +267,7 @@ fn body(reason: Reason) -> Bytes {
 /// A refused request: the reason, and the RFC 6750 response that tells the client why.
 ///
 /// The default response is the reason's status, a `WWW-Authenticate: Bearer …` challenge
-/// (none for 503), and the JSON body `{"error": "<code>", "message": "<text>"}` — with
+/// (none for 503), `Cache-Control: no-store`, and the JSON body `{"error": "<code>", "message": "<text>"}` — with
 /// `"note"` (and `"note_message"`) when the revocation was given a [`Note`]. Map it to
 /// your own error type with [`Rejection::reason`], or to a response with
 /// [`Rejection::into_http`] (with the `axum` feature it is also `IntoResponse`).
@@ -332,6 +332,8 @@ impl Rejection {
         *response.status_mut() = self.reason.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // An answer about a token is never cached (RFC 6749 §5.1).
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(challenge) = self.challenge {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
@@ -365,6 +367,7 @@ mod tests {
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
             assert_eq!(body["error"], reason.code());
             assert_eq!(body["message"], reason.message());
+            assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
             let challenge = res.headers().get(WWW_AUTHENTICATE);
             match reason {
                 Reason::StoreUnavailable => assert!(challenge.is_none()),

@@ -619,12 +619,13 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     pub async fn refresh(&self, refresh_token: &str) -> Result<Login, Error> {
         // Refused by its format before any store work (a refresh token has one length).
         let now = self.now_ms();
-        let rotated = self
-            .inner
-            .mode
-            .refresh(&self.inner.store, refresh_token, now)
-            .await?;
-        let reason = match rotated {
+        let rotated = self.in_realm(
+            self.inner
+                .mode
+                .refresh(&self.inner.store, refresh_token, now)
+                .await,
+        )?;
+        let refusal = match rotated {
             Rotated::Done(issued) => {
                 let session = &issued.session;
                 tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "refresh");
@@ -633,9 +634,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                 });
                 return Ok(login(issued, now));
             }
-            Rotated::Unknown => Reason::InvalidToken,
-            Rotated::Expired => Reason::TokenExpired,
-            Rotated::Ended { ended, ban_stands } => ended.reason.rejection(ban_stands),
+            Rotated::Unknown => Reason::InvalidToken.into(),
+            Rotated::Expired => Reason::TokenExpired.into(),
+            // Told as a request with the session's token is: with the revocation's note.
+            Rotated::Ended { ended, ban_stands } => {
+                Refusal::new(ended.reason.rejection(ban_stands), ended.note)
+            }
             Rotated::Reused(Ends { ended, replaced }) => {
                 self.announce(&ended, EndReason::RefreshReused, None);
                 if let Some(first) = ended.first() {
@@ -645,10 +649,23 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                     tracing::warn!(user_id = &*session.user_id, session_id = %session.session_id, "a spent refresh token was presented again: session ended");
                     self.emit(now, || EventKind::RefreshReused { session });
                 }
-                Reason::RefreshReused
+                Reason::RefreshReused.into()
             }
         };
-        Err(Error::Rejected(reason))
+        Err(Error::Rejected(self.refused(refusal, now)))
+    }
+
+    /// A helper's result with any refusal in it answered in this handle's realm (a mode
+    /// refuses malformed tokens before it knows the handle).
+    fn in_realm<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        result.map_err(|e| match e {
+            Error::Rejected(r) => Error::Rejected(
+                self.inner
+                    .responses
+                    .refusal(Refusal::new(r.reason(), r.note().cloned())),
+            ),
+            other => other,
+        })
     }
 
     /// Logs out the session of `token`; `true` if a live session ended, `false` if the
@@ -1077,12 +1094,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     pub async fn renew(&self, token: &str) -> Result<SessionInfo, Error> {
         let now = self.now_ms();
         let ttl_ms = self.settings().ttl_ms;
-        match self
-            .inner
-            .mode
-            .renew(&self.inner.store, token, ttl_ms, now)
-            .await?
-        {
+        match self.in_realm(
+            self.inner
+                .mode
+                .renew(&self.inner.store, token, ttl_ms, now)
+                .await,
+        )? {
             Some(session) => {
                 tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "renew");
                 self.emit(now, || EventKind::Renewed {
@@ -1091,12 +1108,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                 Ok(session)
             }
             // Say why, as a request with this token would be told.
-            None => Err(Error::Rejected(
-                self.authenticate(token)
-                    .await
-                    .err()
-                    .map_or(Reason::InvalidToken, |r| r.reason()),
-            )),
+            None => Err(Error::Rejected(match self.authenticate(token).await {
+                Err(rejection) => rejection,
+                Ok(_) => self.rejection(Reason::InvalidToken),
+            })),
         }
     }
 }

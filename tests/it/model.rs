@@ -463,7 +463,7 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
             }
             Op::Renew(t) if n > 0 && !jwt => match self.auth.renew(&self.tokens[t % n].0).await {
                 Ok(_) => Answer::Renewed(Ok(())),
-                Err(Error::Rejected(reason)) => Answer::Renewed(Err(reason)),
+                Err(Error::Rejected(r)) => Answer::Renewed(Err(r.reason())),
                 Err(e) => panic!("renew: {e:?}"),
             },
             Op::LogoutPrevious(t) if n > 0 => match self.previous[t % n].clone() {
@@ -493,7 +493,7 @@ impl<S: Stores, M: Mode<S>> Real<S, M> {
                         self.refresh[i] = (next, spent);
                         Answer::Refreshed(Ok(()))
                     }
-                    Err(Error::Rejected(reason)) => Answer::Refreshed(Err(reason)),
+                    Err(Error::Rejected(r)) => Answer::Refreshed(Err(r.reason())),
                     Err(e) => panic!("refresh: {e:?}"),
                 }
             }

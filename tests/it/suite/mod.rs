@@ -243,6 +243,7 @@ macro_rules! all_cases {
             reuse_is_detected_however_many_rotations_ago,
             logout_with_the_replaced_access_token_ends_the_session,
             renew_keeps_a_refresh_sessions_ends,
+            a_refused_refresh_answers_as_a_request_would,
             concurrent_refreshes_yield_at_most_one_pair,
             revocations_end_refresh_tokens,
             refresh_tokens_expire,

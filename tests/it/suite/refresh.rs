@@ -15,7 +15,7 @@ fn refreshing<S: Stores, K: Kind<S>>(store: S, clock: &ManualClock) -> Auth<S, K
 
 fn refused(result: Result<kickout::Login, Error>) -> Reason {
     match result {
-        Err(Error::Rejected(reason)) => reason,
+        Err(Error::Rejected(rejection)) => rejection.reason(),
         Err(e) => panic!("unexpected error {e:?}"),
         Ok(_) => panic!("refreshed"),
     }
@@ -146,7 +146,7 @@ pub async fn concurrent_refreshes_yield_at_most_one_pair<S: Stores, K: Kind<S>>(
     for task in futures::future::join_all(tries).await {
         match task.unwrap() {
             Ok(pair) => pairs.push(pair),
-            Err(Error::Rejected(Reason::RefreshReused)) => {}
+            Err(e) if e.reason() == Some(Reason::RefreshReused) => {}
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
@@ -435,4 +435,67 @@ pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S
     assert_eq!(again.expires_at_ms, T0 + hour * 1000);
     clock.advance(secs(61));
     assert_eq!(me(&app, c.token.as_str()).await, err(Reason::TokenExpired));
+}
+
+/// A refused refresh is a rejection like a request's: the same status, challenge (in
+/// the handle's realm), `Cache-Control`, body and note, from `Error::into_http`.
+pub async fn a_refused_refresh_answers_as_a_request_would<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::Note;
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(CAP))
+        .realm("shop")
+        .build();
+    let app = app(&auth);
+    let a = auth.login("10001", "phone").await.unwrap();
+    let note = Note::new("password_changed")
+        .unwrap()
+        .with_message("Sign in with the new one.")
+        .unwrap();
+    auth.with_note(note).kickout("10001").await.unwrap();
+    let req = Request::get("/me")
+        .header("authorization", format!("Bearer {}", a.token.as_str()))
+        .body(Body::empty())
+        .unwrap();
+    let layer = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = layer.into_parts();
+    let body = body.collect().await.unwrap().to_bytes().to_vec();
+    let error = auth.refresh(&refresh_of(&a)).await.unwrap_err();
+    assert_eq!(error.reason(), Some(Reason::KickedOut));
+    assert_eq!(
+        error.rejection().and_then(|r| r.note()).map(Note::code),
+        Some("password_changed")
+    );
+    let helper: http::Response<Vec<u8>> = error.into_http();
+    assert_eq!(helper.status(), parts.status);
+    for name in ["www-authenticate", "cache-control", "content-type"] {
+        assert_eq!(
+            helper.headers().get(name),
+            parts.headers.get(name),
+            "{name}"
+        );
+    }
+    assert!(
+        parts.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"realm="shop""#)
+    );
+    assert_eq!(parts.headers["cache-control"], "no-store");
+    let (ours, theirs): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(helper.body()).unwrap(),
+        serde_json::from_slice(&body).unwrap(),
+    );
+    assert_eq!(ours, theirs);
+    assert_eq!(ours["note_message"], "Sign in with the new one.");
+    // Refused by its format: in the handle's realm too.
+    let garbage: http::Response<Vec<u8>> = auth.refresh("garbage").await.unwrap_err().into_http();
+    assert_eq!(garbage.status(), 401);
+    assert!(
+        garbage.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"realm="shop", error="invalid_token""#)
+    );
 }
