@@ -49,6 +49,11 @@ pub const MAX_NOTE_CODE_LEN: usize = 64;
 /// JWT mode's revocation state, which every request reads: they stay short.
 pub const MAX_NOTE_MESSAGE_LEN: usize = 128;
 
+/// How many due entries of a slot tag's directory each login of the tag looks at (Redis):
+/// those whose session is over leave. More than one per login, so the directory sheds
+/// expired sessions faster than logins add them, without anyone walking it.
+pub const DIR_SWEEP: usize = 8;
+
 /// Default lifetime of a session with refresh tokens, from its login: thirty days.
 pub const DEFAULT_REFRESH_TTL_MS: u64 = 30 * 24 * 3_600_000;
 

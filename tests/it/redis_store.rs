@@ -582,3 +582,130 @@ mod shared {
         );
     }
 }
+
+/// The tag's directory on a real Redis, with real expiry (Redis TTLs count in its own
+/// time): what renews a session keeps it listed, and what expires leaves with no walk.
+mod directory_upkeep {
+    use std::time::Duration;
+
+    use kickout::store::RedisStore;
+    use kickout::{Auth, LoginOptions};
+    use sha2::{Digest, Sha256};
+
+    use super::support;
+
+    fn user_tag(user: &str) -> u16 {
+        let d = Sha256::digest(user.as_bytes());
+        u16::from_be_bytes([d[0], d[1]])
+    }
+
+    /// A user id of slot tag `tag`.
+    fn user_of_tag(tag: u16, stem: &str) -> String {
+        (0u64..)
+            .map(|n| format!("{stem}{n}"))
+            .find(|u| user_tag(u) == tag)
+            .unwrap()
+    }
+
+    fn zcard(server: &support::RedisProcess, key: &str) -> usize {
+        server.cli(&["ZCARD", key]).unwrap().trim().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_renewed_session_stays_in_the_directory() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth: Auth<RedisStore> = Auth::builder(store)
+            .ttl(Duration::from_secs(2))
+            .expired_retention(Duration::ZERO)
+            .build();
+        let login = auth.login("renewed", "web").await.unwrap();
+        let tag = login.session.session_id.tag();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        auth.renew(login.token.as_str()).await.unwrap();
+        // Past the login's end plus retention: only the renewal keeps it.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        let dir = format!("kickout:{{{tag:04x}}}:d");
+        assert_eq!(zcard(&server, &dir), 1, "still listed");
+        let page = auth.online(None, 10, None).await.unwrap();
+        assert_eq!(page.sessions.len(), 1);
+        assert_eq!(auth.online_count().await.unwrap().sessions, 1);
+        assert_eq!(auth.kickout_all().await.unwrap(), 1, "the switch finds it");
+        assert!(auth.authenticate(login.token.as_str()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_leave_the_directory_as_logins_go_on() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth: Auth<RedisStore> = Auth::builder(store)
+            .ttl(Duration::from_secs(1))
+            .expired_retention(Duration::ZERO)
+            .build();
+        // A busy tag: another user of it keeps logging in, so its directory never
+        // expires as a whole.
+        let tag = user_tag("gone");
+        let keeper = user_of_tag(tag, "keeper");
+        let long = LoginOptions::new().ttl(Duration::from_secs(60));
+        auth.login_with(&keeper, "k", long.clone()).await.unwrap();
+        // One account's 200 sessions that expire on their own: its index expires with
+        // them, so only a sweep can find their directory entries.
+        for i in 0..200 {
+            auth.login("gone", &format!("d{i}")).await.unwrap();
+        }
+        let (dir, due) = (
+            format!("kickout:{{{tag:04x}}}:d"),
+            format!("kickout:{{{tag:04x}}}:dx"),
+        );
+        assert_eq!(zcard(&server, &dir), 201);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // The keeper goes on logging in; nobody walks the directory.
+        for i in 0..30 {
+            auth.login_with(&keeper, &format!("k{i}"), long.clone())
+                .await
+                .unwrap();
+        }
+        assert_eq!(zcard(&server, &dir), 31, "only the live sessions are left");
+        assert_eq!(zcard(&server, &due), 31);
+        assert_eq!(auth.online_count().await.unwrap().sessions, 31);
+    }
+
+    /// JWT mode: a token's directory entry goes once its `jt:` key is gone (its expiry
+    /// plus the leeway, in Redis time: emulated here by expiring the keys early).
+    #[tokio::test]
+    async fn expired_tokens_leave_the_directory_as_logins_go_on() {
+        use crate::suite::{self, Kind};
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = suite::clock();
+        let auth = <suite::Jwt as Kind<RedisStore>>::builder(store, &clock)
+            .ttl(Duration::from_secs(1))
+            .build();
+        let tag = user_tag("gone");
+        let keeper = user_of_tag(tag, "keeper");
+        let long = LoginOptions::new().ttl(Duration::from_secs(3600));
+        auth.login_with(&keeper, "k", long.clone()).await.unwrap();
+        let mut gone = Vec::new();
+        for i in 0..50 {
+            let login = auth.login("gone", &format!("d{i}")).await.unwrap();
+            gone.push(login.session.session_id.jti());
+        }
+        let dir = format!("kickout:{{{tag:04x}}}:d");
+        assert_eq!(zcard(&server, &dir), 51);
+        clock.advance(Duration::from_secs(10 * 60));
+        for jti in &gone {
+            server.cli(&["PEXPIRE", &format!("kickout:{{{tag:04x}}}:jt:{jti}"), "1"]);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for i in 0..10 {
+            auth.login_with(&keeper, &format!("k{i}"), long.clone())
+                .await
+                .unwrap();
+        }
+        assert_eq!(zcard(&server, &dir), 11, "only the live tokens are left");
+    }
+}

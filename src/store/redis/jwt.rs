@@ -114,6 +114,7 @@ impl JwtStore for RedisStore {
             keys.jwt_meta(id),
             keys.jwt_refresh(id),
             keys.dir(tag),
+            keys.dir_due(tag),
         ];
         let meta = meta_json(&issue.meta);
         let refresh = issue.refresh.as_ref().map(refresh_json).unwrap_or_default();

@@ -46,6 +46,12 @@ impl<'a> Keys<'a> {
         format!("{}d", self.base(tag))
     }
 
+    /// When each member of the tag's directory is due to be over: `…dx` (a sorted set
+    /// scored by Unix milliseconds), which logins sweep.
+    pub(super) fn dir_due(self, tag: u16) -> String {
+        format!("{}dx", self.base(tag))
+    }
+
     /// The slot tags with a directory: `<prefix>{dt}` (at most 65,536 members).
     pub(super) fn dir_tags(self) -> String {
         format!("{}{{dt}}", self.prefix)

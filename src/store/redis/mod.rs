@@ -14,6 +14,8 @@
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
 //! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
 //! | `kickout:{tttt}:jt:<jti>` | string | JWT mode: the user of a live token, for revocation by session id | the token's expiry |
+//! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
+//! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk | as `d` |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
 //! session id in its key is the tag plus 12 bytes of that digest. Every key has a TTL,

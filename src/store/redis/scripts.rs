@@ -19,7 +19,7 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::store::limits::{
-    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
+    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
@@ -34,6 +34,8 @@ const SESSIONS: &str = include_str!("lua/sessions.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const REFRESH: &str = include_str!("lua/refresh.lua");
 const DIR_PAGE: &str = include_str!("lua/dir_page.lua");
+/// The directory's sweep at login, shared by both modes.
+const SWEEP: &str = include_str!("lua/sweep.lua");
 /// Helpers of the JWT scripts: the state machine of `store/jwt.rs`, in Lua.
 #[cfg(feature = "jwt")]
 const JWT_COMMON: &str = include_str!("lua/jwt_common.lua");
@@ -51,8 +53,9 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 6] {
+fn bounds() -> [(&'static str, String); 7] {
     [
+        ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),
@@ -102,9 +105,12 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let session = |body: &str| redis::Script::new(&source(COMMON, body));
+        let common = format!("{COMMON}\n{SWEEP}");
+        let session = |body: &str| redis::Script::new(&source(&common, body));
         #[cfg(feature = "jwt")]
-        let jwt = |body: &str| redis::Script::new(&source(JWT_COMMON, body));
+        let jwt_common = format!("{JWT_COMMON}\n{SWEEP}");
+        #[cfg(feature = "jwt")]
+        let jwt = |body: &str| redis::Script::new(&source(&jwt_common, body));
         Self {
             touch: session(TOUCH),
             create: session(CREATE),
@@ -138,7 +144,7 @@ mod tests {
     #[test]
     fn every_placeholder_is_substituted() {
         let session = [
-            COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH, DIR_PAGE,
+            COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH, DIR_PAGE, SWEEP,
         ];
         #[cfg(feature = "jwt")]
         let jwt = [
@@ -159,6 +165,7 @@ mod tests {
         }
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
+        assert!(source("", SWEEP).contains(&format!("'LIMIT', 0, {DIR_SWEEP})")));
         #[cfg(feature = "jwt")]
         assert!(source("", JWT_COMMON).contains(&PRUNE_GRACE_MS.to_string()));
     }

@@ -41,6 +41,7 @@ impl SessionStore for RedisStore {
             keys.session(info.session_id),
             keys.meta(info.session_id),
             keys.dir(info.session_id.tag()),
+            keys.dir_due(info.session_id.tag()),
         ];
         let meta = meta_json(&session.meta);
         let refresh = refresh_json(session.refresh.as_ref(), session.access_until_ms);

@@ -1,5 +1,6 @@
--- KEYS user index, ban, the new session, its metadata, the tag's directory, the index's
--- sessions; ARGV base,
+-- KEYS user index, ban, the new session, its metadata, the tag's directory, its due
+-- times (`dx`), then what `need` names (the index's sessions, the directory's due
+-- members); ARGV base,
 -- sid, digest, user, device, issued, expires, idle|'', retain, now, max (0 = unlimited),
 -- per-device (per class) 1|0, refuse 1|0, device class, own idle timeout|'', metadata
 -- JSON|'', refresh fields JSON|'' (`ae` access end, `f` refresh digest, `fe` its end,
@@ -9,6 +10,8 @@
 local base = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
+need(base .. 'dx')
+local due = sweep_due(base, 's:', tonumber(ARGV[10]))
 local more = undeclared()
 if more then return more end
 local now, nowstr = tonumber(ARGV[10]), ARGV[10]
@@ -16,6 +19,7 @@ local ban = redis.call('GET', KEYS[2])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 local skey = KEYS[3]
 if redis.call('EXISTS', skey) == 1 then return {'collision'} end
+sweep(base, 's:', due, now, function(k) return over(load(k)) end)
 local scope = {}
 local maxn = -1
 for _, id in ipairs(ids) do
@@ -78,5 +82,6 @@ redis.call('ZADD', KEYS[1], ARGV[6], ARGV[2])
 ttl_at_least(KEYS[1], e + r - now)
 redis.call('ZADD', KEYS[5], 0, ARGV[2])
 ttl_at_least(KEYS[5], e + r - now)
+sweep_add(base, ARGV[2], fin + r, e + r - now)
 announce('r')
 return out

@@ -1,5 +1,6 @@
 -- KEYS user state, index, ban, the new token's `jt:`, `jm:` and `jr:`, the tag's
--- directory, the index's `jt:`s; ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
+-- directory, its due times (`dx`), then what `need` names (the index's `jt:`s, the
+-- directory's due members); ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
 -- unlimited), per-device 1|0, refuse 1|0, epoch if new, device class, idle timeout|'',
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
@@ -8,9 +9,12 @@
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
+need(base .. 'dx')
+local due = sweep_due(base, 'jt:', now)
 if not jneed(base, user) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
+sweep(base, 'jt:', due, now, function(k) return redis.call('EXISTS', k) == 0 end)
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
 jprune(base, st, ix, now)
@@ -76,6 +80,7 @@ if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[4], user, 'PX', ttl)
 redis.call('ZADD', KEYS[7], 0, ARGV[3])
 if redis.call('PTTL', KEYS[7]) < ttl then redis.call('PEXPIRE', KEYS[7], ttl) end
+sweep_add(base, ARGV[3], tonumber(ARGV[6]) + MAX_LEEWAY, ttl)
 if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
 if ARGV[15] ~= '' then
   -- The refresh record names what a refresh signs: this login's generations.

@@ -18,6 +18,7 @@ need(tkey)
 need(mkey)
 need(lkey)
 need(base .. 'd')
+need(base .. 'dx')
 if not jneed(base, user) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
 -- A state dropped once every token of it was over: this one is over too.
@@ -89,7 +90,7 @@ redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
 local live = fin + MAX_LEEWAY - now
 if redis.call('PTTL', tkey) < live then redis.call('PEXPIRE', tkey, live) end
 if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
-if redis.call('PTTL', base .. 'd') < live then redis.call('PEXPIRE', base .. 'd', live) end
+dir_ttl(base, live)
 -- A refresh is a sight of the session.
 redis.call('SET', lkey, nowstr, 'PX', live)
 jsave(base, user, st, ix, now)

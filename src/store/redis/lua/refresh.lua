@@ -16,6 +16,7 @@ local ukey, bkey = base .. 'u:' .. rec.u, base .. 'b:' .. rec.u
 need(ukey)
 need(bkey)
 need(base .. 'd')
+need(base .. 'dx')
 local more = undeclared()
 if more then return more end
 local function ended()
@@ -61,5 +62,5 @@ local r = tonumber(rec.r)
 save(KEYS[1], rec, fin + r - now)
 ttl_at_least(KEYS[2], fin + r - now)
 ttl_at_least(ukey, e + r - now)
-ttl_at_least(base .. 'd', e + r - now)
+dir_ttl(base, e + r - now)
 return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}

@@ -9,6 +9,7 @@ if not live(rec, now) or rec.d ~= ARGV[2] then return false end
 local ukey = base .. 'u:' .. rec.u
 need(ukey)
 need(base .. 'd')
+need(base .. 'dx')
 local more = undeclared()
 if more then return more end
 local e, r = tonumber(ARGV[3]), tonumber(rec.r)
@@ -30,5 +31,5 @@ save(KEYS[1], rec, fin + r - now)
 ttl_at_least(KEYS[2], fin + r - now)
 ttl_at_least(ukey, e + r - now)
 -- The directory outlives every session in it: a renewed one stays listed.
-ttl_at_least(base .. 'd', e + r - now)
+dir_ttl(base, e + r - now)
 return {rec.u, rec.v, rec.i, rec.e}
