@@ -1,6 +1,7 @@
-//! The actix-web demo server in session mode (opaque tokens):
-//! DESIGN.md's HTTP contract. Same environment as the axum demos (`BIND`, `REDIS_URL`,
-//! `ADMIN_KEY`, `TOKEN_TTL_SECS`, `IDLE_TIMEOUT_SECS`).
+//! The actix-web demo server in session mode (opaque tokens): DESIGN.md's HTTP contract.
+//! Same environment as the axum demos (`examples/demo/mod.rs`): `BIND`, `REDIS_URL`,
+//! `REDIS_MIN_REPLICAS`, `ADMIN_KEY` (required off loopback), `TOKEN_TTL_SECS`,
+//! `IDLE_TIMEOUT_SECS`, `REFRESH_TTL_SECS`, `DEVICE_CLASSES`.
 //!
 //! ```sh
 //! cargo run --features actix --example actix_session
@@ -11,6 +12,7 @@
 mod actix_demo;
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    actix_demo::main(actix_demo::DemoMode::Session).await
+async fn main() -> std::process::ExitCode {
+    let result = actix_demo::main(actix_demo::DemoMode::Session).await;
+    actix_demo::startup::report(result).into()
 }

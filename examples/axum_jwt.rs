@@ -2,17 +2,21 @@
 //! banned): DESIGN.md's HTTP contract on axum.
 //!
 //! ```sh
-//! JWT_SECRET='a long random secret' cargo run --example axum_jwt
+//! cargo run --example axum_jwt                # development secrets, loopback only
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_jwt
+//! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' \
+//!     JWT_SECRET='at least 32 random bytes, kept secret' cargo run --example axum_jwt
 //! ```
 //!
-//! See `examples/demo/mod.rs` for the routes and the environment.
+//! Off loopback it refuses to start without `ADMIN_KEY` and `JWT_SECRET`. See
+//! `examples/demo/mod.rs` for the routes and the environment.
 
 #[allow(dead_code)]
 #[path = "demo/mod.rs"]
 mod demo;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    demo::main(demo::DemoMode::Jwt).await
+async fn main() -> std::process::ExitCode {
+    let result = demo::main(demo::DemoMode::Jwt).await;
+    demo::startup::report(result).into()
 }

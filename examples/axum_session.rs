@@ -5,15 +5,18 @@
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_session
 //! REDIS_URL=redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002 \
 //!     cargo run --example axum_session          # a Redis Cluster
+//! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' cargo run --example axum_session
 //! ```
 //!
-//! See `examples/demo/mod.rs` for the routes and the environment.
+//! Off loopback it refuses to start without `ADMIN_KEY`. See `examples/demo/mod.rs` for
+//! the routes and the environment.
 
 #[allow(dead_code)]
 #[path = "demo/mod.rs"]
 mod demo;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    demo::main(demo::DemoMode::Session).await
+async fn main() -> std::process::ExitCode {
+    let result = demo::main(demo::DemoMode::Session).await;
+    demo::startup::report(result).into()
 }

@@ -1,9 +1,12 @@
 //! The demo servers' actix-web app: DESIGN.md's HTTP contract, in session mode
-//! (`actix_session`) or JWT mode (`actix_jwt`); same environment as the axum demos.
+//! (`actix_session`) or JWT mode (`actix_jwt`); same environment as the axum demos
+//! (`examples/demo/mod.rs`), and the same refusal to start off loopback without
+//! `ADMIN_KEY` (and, in JWT mode, `JWT_SECRET`).
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Bytes, Data};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use kickout::actix::KickoutAuth;
@@ -15,15 +18,26 @@ use serde_json::json;
 #[path = "../demo/shared.rs"]
 mod shared;
 pub use shared::Mode as DemoMode;
-pub use shared::{Config, DemoStore};
+pub use shared::{Config, DemoStore, startup};
 
 struct State<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
 }
 
+/// A JSON error answer `{"error": code, "message": text}`; a refusal (401, 403) is
+/// not to be cached, like the library's own.
 fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": code, "message": message }))
+    let mut res = HttpResponse::build(status);
+    if matches!(status.as_u16(), 401 | 403) {
+        res.insert_header(no_store());
+    }
+    res.json(json!({ "error": code, "message": message }))
+}
+
+/// `Cache-Control: no-store`.
+fn no_store() -> (actix_web::http::header::HeaderName, &'static str) {
+    (actix_web::http::header::CACHE_CONTROL, "no-store")
 }
 
 /// A JSON body whatever its content type: 400 when it is not JSON, 422 when it is JSON
@@ -61,7 +75,7 @@ fn refused((status, code, message): shared::Refusal) -> HttpResponse {
 
 fn admin<S: Store, M: Mode<S>>(req: &HttpRequest, state: &State<S, M>) -> Result<(), HttpResponse> {
     let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
-    if given.is_some_and(|g| shared::constant_time_eq(g, state.admin_key.as_bytes())) {
+    if startup::admin_key_ok(given, &state.admin_key) {
         Ok(())
     } else {
         Err(error(
@@ -413,8 +427,17 @@ pub fn configure<S: Store, M: Mode<S>>(
                 "/admin/",
                 web::get().to(|| async { page(shared::ADMIN_PAGE) }),
             )
-            .route("/login", web::post().to(login::<S, M>))
-            .route("/refresh", web::post().to(refresh::<S, M>))
+            // Token endpoints: nothing they answer may be cached (RFC 6749 §5.1).
+            .service(
+                web::resource("/login")
+                    .wrap(DefaultHeaders::new().add(no_store()))
+                    .route(web::post().to(login::<S, M>)),
+            )
+            .service(
+                web::resource("/refresh")
+                    .wrap(DefaultHeaders::new().add(no_store()))
+                    .route(web::post().to(refresh::<S, M>)),
+            )
             .route(
                 "/admin/kickout/{user_id}",
                 web::post().to(kickout_user::<S, M>),
@@ -483,18 +506,36 @@ pub async fn serve_store<S: DemoStore>(
     }
 }
 
-/// Runs a demo server from the environment until the process ends.
+/// Runs a demo server from the environment until the process ends; an error when it
+/// cannot start (the example's `main` prints it and exits with status 1).
 pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = std::net::TcpListener::bind(&bind)?;
-    println!("listening on {}", listener.local_addr()?);
-    match std::env::var("REDIS_URL") {
-        Ok(urls) => {
-            let store = kickout::store::RedisStore::connect(&urls).await?;
-            serve_store(listener, store, config).await?;
+    match config.redis_url.clone() {
+        Some(urls) => serve_redis(&urls, config).await,
+        None => {
+            let listener = listen(&config)?;
+            Ok(serve_store(listener, MemoryStore::new(), config).await?)
         }
-        Err(_) => serve_store(listener, MemoryStore::new(), config).await?,
     }
-    Ok(())
+}
+
+/// The listener on `BIND`, announced on stdout.
+fn listen(config: &Config) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(&config.bind)?;
+    println!("listening on {}", listener.local_addr()?);
+    Ok(listener)
+}
+
+/// Serves on Redis: one URL for a standalone server, a comma-separated list for a
+/// Cluster.
+#[cfg(feature = "redis")]
+async fn serve_redis(urls: &str, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = shared::redis_store(urls, &config).await?;
+    let listener = listen(&config)?;
+    Ok(serve_store(listener, store, config).await?)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn serve_redis(_: &str, _: Config) -> Result<(), Box<dyn std::error::Error>> {
+    Err("REDIS_URL is set but this build has no `redis` feature".into())
 }

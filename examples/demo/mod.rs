@@ -2,11 +2,16 @@
 //! (`axum_session`) or JWT mode (`axum_jwt`).
 //!
 //! Environment: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (unset: memory store; one
-//! URL: standalone Redis; a comma-separated list: Redis Cluster), `ADMIN_KEY` (default
-//! `admin-secret`), `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (both modes),
-//! `DEVICE_CLASSES` (`ios=mobile,android=mobile`: one live session per class; unset,
-//! every device name is its own class), `JWT_SECRET` (JWT mode; a demo default
-//! otherwise).
+//! URL: standalone Redis; a comma-separated list: Redis Cluster), `REDIS_MIN_REPLICAS`
+//! (unset or 0: writes do not wait; N: each write waits for N replicas, else 503),
+//! `ADMIN_KEY`, `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (both modes),
+//! `REFRESH_TTL_SECS` (default 30 days), `DEVICE_CLASSES` (`ios=mobile,android=mobile`:
+//! one live session per class; unset, every device name is its own class), `JWT_SECRET`
+//! (JWT mode, at least 32 bytes).
+//!
+//! `ADMIN_KEY` and, in JWT mode, `JWT_SECRET` are required when `BIND` is not a loopback
+//! address: the server refuses to start without them. On loopback, unset, each gets a
+//! development default (published in this source) and a warning on stderr.
 //!
 //! Demo accounts: any user id with password `123456`. Admin routes need
 //! `X-Admin-Key: <ADMIN_KEY>`.
@@ -16,6 +21,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::{StatusCode, request::Parts};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,7 +33,7 @@ use serde_json::json;
 
 mod shared;
 pub use shared::Mode as DemoMode;
-pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, ban_seconds_ok};
+pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, ban_seconds_ok, startup};
 
 struct AppState<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
@@ -92,8 +98,15 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             "/admin/",
             get(|| async { axum::response::Html(shared::ADMIN_PAGE) }),
         )
-        .route("/login", post(login::<S, M>))
-        .route("/refresh", post(refresh::<S, M>))
+        // Token endpoints: nothing they answer may be cached (RFC 6749 §5.1).
+        .route(
+            "/login",
+            post(login::<S, M>).layer(map_response(not_cached)),
+        )
+        .route(
+            "/refresh",
+            post(refresh::<S, M>).layer(map_response(not_cached)),
+        )
         .merge(admin)
         .merge(protected)
         .merge(events)
@@ -101,9 +114,29 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .with_state(state)
 }
 
-/// A JSON error answer `{"error": code, "message": text}`.
+/// A JSON error answer `{"error": code, "message": text}`; a refusal (401, 403) is
+/// not to be cached, like the library's own.
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": code, "message": message }))).into_response()
+    let res = (status, Json(json!({ "error": code, "message": message }))).into_response();
+    if matches!(status.as_u16(), 401 | 403) {
+        no_store(res)
+    } else {
+        res
+    }
+}
+
+/// `Cache-Control: no-store` on `res`.
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// Every answer of a token route, extractors' refusals included.
+async fn not_cached(res: Response) -> Response {
+    no_store(res)
 }
 
 /// A JSON body, whatever its content type: 400 when it is not JSON, 422 when it is
@@ -306,7 +339,7 @@ impl<S: Store, M: Mode<S>> FromRequestParts<Shared<S, M>> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared<S, M>) -> Result<Self, Response> {
         let given = parts.headers.get("x-admin-key").map(|v| v.as_bytes());
-        if given.is_some_and(|g| shared::constant_time_eq(g, state.0.admin_key.as_bytes())) {
+        if startup::admin_key_ok(given, &state.0.admin_key) {
             Ok(Admin)
         } else {
             Err(error(
@@ -478,15 +511,15 @@ pub fn router<S: DemoStore>(store: S, config: &Config) -> Router {
     }
 }
 
-/// Runs a demo server from the environment until the process ends.
+/// Runs a demo server from the environment until the process ends; an error when it
+/// cannot start (the example's `main` prints it and exits with status 1).
 pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let app = match std::env::var("REDIS_URL") {
-        Ok(urls) => redis_app(&urls, &config).await?,
-        Err(_) => router(MemoryStore::new(), &config),
+    let app = match &config.redis_url {
+        Some(urls) => redis_app(urls, &config).await?,
+        None => router(MemoryStore::new(), &config),
     };
-    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    let listener = tokio::net::TcpListener::bind(&config.bind).await?;
     println!("listening on {}", listener.local_addr()?);
     serve(listener, app).await?;
     Ok(())
@@ -496,7 +529,7 @@ pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
 /// Cluster.
 #[cfg(feature = "redis")]
 pub async fn redis_app(urls: &str, config: &Config) -> Result<Router, kickout::store::StoreError> {
-    let store = kickout::store::RedisStore::connect(urls).await?;
+    let store = shared::redis_store(urls, config).await?;
     Ok(router(store, config))
 }
 

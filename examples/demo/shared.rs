@@ -7,6 +7,10 @@ use kickout::store::{JwtStore, SessionEntry, SessionStore, Store};
 use kickout::{Auth, AuthBuilder, JwtAuth, LoginRule, Mode as AuthMode};
 use serde::{Deserialize, Serialize};
 
+#[allow(clippy::duplicate_mod)] // also in `axum_websocket`, which tests include too
+#[path = "startup.rs"]
+pub mod startup;
+
 /// Which kind of token the demo issues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -14,10 +18,23 @@ pub enum Mode {
     Jwt,
 }
 
+/// The development JWT secret, used only on a loopback `BIND` while `JWT_SECRET` is unset.
+const DEV_JWT_SECRET: &str = "kickout demo secret: change me in production!";
+
+/// The Redis store's bound on one operation: its default, named here because the wait
+/// for replicas is derived from it.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What the server is configured with (from the environment in `main`).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub mode: Mode,
+    /// `BIND`: where to listen.
+    pub bind: String,
+    /// `REDIS_URL`: one URL or a comma-separated list; unset, the memory store.
+    pub redis_url: Option<String>,
+    /// `REDIS_MIN_REPLICAS`: how many replicas must acknowledge each write (0: none).
+    pub min_replicas: u32,
     pub admin_key: String,
     pub ttl: Duration,
     pub idle_timeout: Option<Duration>,
@@ -29,31 +46,85 @@ pub struct Config {
 }
 
 impl Config {
+    /// From the process's environment; the warnings about development defaults go to
+    /// stderr.
     pub fn from_env(mode: Mode) -> Result<Self, String> {
+        let (config, warnings) = Self::from_vars(mode, |name| std::env::var(name).ok())?;
+        for warning in warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(config)
+    }
+
+    /// From the variables `var` gives, with a warning for each development default in
+    /// use; an error when the server must not start so.
+    pub fn from_vars(
+        mode: Mode,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Self, Vec<String>), String> {
         let secs = |name: &str| -> Result<Option<Duration>, String> {
-            match std::env::var(name) {
-                Ok(v) => v
+            match var(name) {
+                Some(v) => v
                     .parse::<u64>()
                     .ok()
                     .filter(|&n| n > 0)
                     .map(|n| Some(Duration::from_secs(n)))
                     .ok_or_else(|| format!("{name} must be a positive number of seconds")),
-                Err(_) => Ok(None),
+                None => Ok(None),
             }
         };
-        Ok(Self {
+        let bind = startup::Bind::parse(var("BIND"))?;
+        let mut warnings = Vec::new();
+        let admin_key = bind.secret(
+            "ADMIN_KEY",
+            var("ADMIN_KEY"),
+            startup::DEV_ADMIN_KEY,
+            &mut warnings,
+        )?;
+        // Session mode signs nothing: its JWT secret is never used, so never required.
+        let jwt_secret = match mode {
+            Mode::Jwt => {
+                let secret = bind.secret(
+                    "JWT_SECRET",
+                    var("JWT_SECRET"),
+                    DEV_JWT_SECRET,
+                    &mut warnings,
+                )?;
+                // Checked here, so a bad secret refuses to start instead of panicking.
+                kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(secret.as_bytes()))
+                    .map_err(|e| format!("JWT_SECRET: {e}"))?;
+                secret
+            }
+            Mode::Session => String::new(),
+        };
+        let redis_url = var("REDIS_URL");
+        let min_replicas = match var("REDIS_MIN_REPLICAS") {
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                format!("REDIS_MIN_REPLICAS={v}: not a number of replicas (0, 1, 2, ...)")
+            })?,
+            None => 0,
+        };
+        if min_replicas > 0 && redis_url.is_none() {
+            return Err(
+                "REDIS_MIN_REPLICAS needs REDIS_URL: the memory store has no replicas".into(),
+            );
+        }
+        let config = Self {
             mode,
-            admin_key: std::env::var("ADMIN_KEY").unwrap_or_else(|_| "admin-secret".into()),
+            bind: bind.addr,
+            redis_url,
+            min_replicas,
+            admin_key,
             ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
             idle_timeout: secs("IDLE_TIMEOUT_SECS")?,
             refresh_ttl: secs("REFRESH_TTL_SECS")?.unwrap_or(Duration::from_secs(2_592_000)),
-            jwt_secret: std::env::var("JWT_SECRET")
-                .unwrap_or_else(|_| "kickout demo secret: change me in production!".into()),
-            device_classes: match std::env::var("DEVICE_CLASSES") {
-                Ok(v) => parse_classes(&v)?,
-                Err(_) => Vec::new(),
+            jwt_secret,
+            device_classes: match var("DEVICE_CLASSES") {
+                Some(v) => parse_classes(&v)?,
+                None => Vec::new(),
             },
-        })
+        };
+        Ok((config, warnings))
     }
 
     /// The settings both modes share: one live session per device class (a device's
@@ -82,6 +153,7 @@ impl Config {
         let key = kickout::jwt::JwtKey::hs256(self.jwt_secret.as_bytes());
         let mut builder = match kickout::jwt::Jwt::new(key) {
             Ok(jwt) => self.builder(store).jwt(jwt),
+            // `from_vars` refuses such a secret: only a hand-made config gets here.
             Err(e) => panic!("JWT_SECRET: {e}"),
         };
         if let Some(idle) = self.idle_timeout {
@@ -110,6 +182,25 @@ fn parse_classes(spec: &str) -> Result<Vec<(String, String)>, String> {
 pub trait DemoStore: SessionStore + JwtStore {}
 
 impl<S: SessionStore + JwtStore> DemoStore for S {}
+
+/// The Redis store of `config`: with `REDIS_MIN_REPLICAS` = N ≥ 1 each write waits for N
+/// replicas, and a route whose write they did not acknowledge answers 503.
+#[cfg(feature = "redis")]
+pub async fn redis_store(
+    urls: &str,
+    config: &Config,
+) -> Result<kickout::store::RedisStore, kickout::store::StoreError> {
+    let builder = kickout::store::RedisStore::builder(urls).timeout(REDIS_TIMEOUT);
+    let builder = match config.min_replicas {
+        0 => builder,
+        // Half the operation timeout: Redis answers WAIT with the replicas' count once
+        // WAIT's own timeout passes, and the store gives up on a WAIT at the operation
+        // timeout; the margin lets Redis's answer arrive first whatever the round trip,
+        // so a missing replica is reported as such, after half a second, not one.
+        n => builder.wait_for_replicas(n, REDIS_TIMEOUT / 2),
+    };
+    builder.connect().await
+}
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -309,10 +400,6 @@ pub fn own_sessions(list: Vec<SessionEntry>, mine: kickout::SessionId) -> Vec<Se
             }
         })
         .collect()
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Why a login body is refused before any store work: `(status, code, message)`.

@@ -11,6 +11,10 @@ mod actix_demo;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../examples/demo/mod.rs"]
 mod demo;
+// Also included by `websocket.rs`: here its process is started like the demos'.
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
+#[path = "../../examples/axum_websocket.rs"]
+mod websocket_example;
 #[cfg(feature = "redis")]
 use crate::support;
 
@@ -25,19 +29,23 @@ struct Server {
     http: Client,
 }
 
+/// The environment the in-process demo servers are configured from.
+fn test_var(name: &str) -> Option<String> {
+    let value = match name {
+        "ADMIN_KEY" => "k3y",
+        "JWT_SECRET" => JWT_SECRET,
+        "DEVICE_CLASSES" => "ios=mobile,android=mobile",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+const JWT_SECRET: &str = "demo test secret, thirty-two bytes";
+
 fn config(mode: demo::DemoMode) -> demo::Config {
-    demo::Config {
-        mode,
-        admin_key: "k3y".into(),
-        ttl: Duration::from_secs(3600),
-        idle_timeout: None,
-        refresh_ttl: Duration::from_secs(2_592_000),
-        jwt_secret: "demo test secret, thirty-two bytes".into(),
-        device_classes: vec![
-            ("ios".into(), "mobile".into()),
-            ("android".into(), "mobile".into()),
-        ],
-    }
+    let (config, warnings) = demo::Config::from_vars(mode, test_var).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    config
 }
 
 /// The axum demo on `store`, on a free loopback port.
@@ -61,16 +69,11 @@ async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Serv
 async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = actix_demo::Config::from_env(match mode {
+    let mode = match mode {
         demo::DemoMode::Session => actix_demo::DemoMode::Session,
         demo::DemoMode::Jwt => actix_demo::DemoMode::Jwt,
-    })
-    .unwrap();
-    let ours = config(mode);
-    (cfg.admin_key, cfg.ttl, cfg.idle_timeout, cfg.jwt_secret) =
-        (ours.admin_key, ours.ttl, ours.idle_timeout, ours.jwt_secret);
-    cfg.refresh_ttl = ours.refresh_ttl;
-    cfg.device_classes = ours.device_classes;
+    };
+    let (cfg, _) = actix_demo::Config::from_vars(mode, test_var).unwrap();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(actix_demo::serve_store(listener, store, cfg))
     });
@@ -162,24 +165,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -657,6 +660,91 @@ async fn refresh_flow(s: &Server) {
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "kicked_out");
 }
 
+/// RFC 6749 §5.1: an answer that carries a token, or refuses one, is never cached.
+async fn token_answers_are_not_cached(s: &Server) {
+    let cache_control = |res: &reqwest::Response| {
+        res.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let post =
+        |path: &str, body: Value| s.http.post(format!("{}{path}", s.base)).json(&body).send();
+    let res = post("/login", json!({"user_id": "35001", "password": "123456"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(cache_control(&res).as_deref(), Some("no-store"), "login");
+    let login: Value = res.json().await.unwrap();
+    let spent = &login["refresh_token"];
+    let res = post("/refresh", json!({ "refresh_token": spent }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(cache_control(&res).as_deref(), Some("no-store"), "refresh");
+    // Refusals: a spent refresh token, a wrong password, a banned user, no admin key.
+    let res = post("/refresh", json!({ "refresh_token": spent }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        cache_control(&res).as_deref(),
+        Some("no-store"),
+        "refused refresh"
+    );
+    let res = post("/login", json!({"user_id": "35001", "password": "nope"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        cache_control(&res).as_deref(),
+        Some("no-store"),
+        "wrong password"
+    );
+    let ban = Some(json!({"seconds": 60}));
+    s.admin(reqwest::Method::POST, "/admin/ban/35002", ban)
+        .await;
+    let res = post("/login", json!({"user_id": "35002", "password": "123456"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(cache_control(&res).as_deref(), Some("no-store"), "banned");
+    let res = s
+        .http
+        .post(format!("{}/admin/kickout/35001", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        cache_control(&res).as_deref(),
+        Some("no-store"),
+        "no admin key"
+    );
+}
+
+/// The admin page asks for the key and never carries one.
+async fn admin_page_prefills_no_key(s: &Server) {
+    let res = s
+        .http
+        .get(format!("{}/admin/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    let input = page
+        .split("<input id=\"key\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("the key's input");
+    assert!(!input.contains("value"), "{input}");
+    assert!(input.contains("placeholder="), "{input}");
+    for key in ["k3y", demo::startup::DEV_ADMIN_KEY] {
+        assert!(!page.contains(key), "the page carries {key}");
+    }
+}
+
 async fn admin_directory(s: &Server) {
     use reqwest::Method;
     let mut mine = std::collections::HashSet::new();
@@ -959,6 +1047,514 @@ async fn events_end_when_another_instance_revokes() {
     let (seen, found) = read_until(&mut audit, "event: kicked_out").await;
     assert!(found && seen.contains("50001"), "{seen}");
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// The demos as processes, started from the environment as their `main` is: this test
+/// binary runs itself with `KICKOUT_DEMO_CHILD=<example>` and the ignored test
+/// `demo_process` alone, which calls the example's `main` code and exits with its
+/// status. So what is checked is the exit status, stderr, and the HTTP of that process.
+mod startup {
+    use super::*;
+    use std::io::{BufRead, Read};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    const CHILD: &str = "KICKOUT_DEMO_CHILD";
+
+    /// Each demo server, and whether it is in JWT mode.
+    const DEMOS: &[(&str, bool)] = &[
+        ("axum_session", false),
+        ("axum_jwt", true),
+        #[cfg(feature = "actix")]
+        ("actix_session", false),
+        #[cfg(feature = "actix")]
+        ("actix_jwt", true),
+    ];
+
+    /// What the demos read, cleared so that the caller's environment leaks into none.
+    const VARS: &[&str] = &[
+        "BIND",
+        "ADMIN_KEY",
+        "JWT_SECRET",
+        "REDIS_URL",
+        "REDIS_MIN_REPLICAS",
+        "DATABASE_URL",
+        "TOKEN_TTL_SECS",
+        "IDLE_TIMEOUT_SECS",
+        "REFRESH_TTL_SECS",
+        "DEVICE_CLASSES",
+    ];
+
+    #[test]
+    #[ignore = "not a test alone: the demo server process of the startup tests"]
+    #[allow(
+        clippy::exit,
+        reason = "the process's status is what the startup tests check"
+    )]
+    fn demo_process() {
+        let Ok(name) = std::env::var(CHILD) else {
+            return;
+        };
+        let tokio = || tokio::runtime::Runtime::new().unwrap();
+        let mode = if name.ends_with("_jwt") {
+            demo::DemoMode::Jwt
+        } else {
+            demo::DemoMode::Session
+        };
+        let status = match name.as_str() {
+            "axum_session" | "axum_jwt" => {
+                demo::startup::report(tokio().block_on(demo::main(mode)))
+            }
+            #[cfg(feature = "actix")]
+            "actix_session" | "actix_jwt" => {
+                let mode = match mode {
+                    demo::DemoMode::Session => actix_demo::DemoMode::Session,
+                    demo::DemoMode::Jwt => actix_demo::DemoMode::Jwt,
+                };
+                let result = actix_web::rt::System::new().block_on(actix_demo::main(mode));
+                actix_demo::startup::report(result)
+            }
+            "axum_websocket" => {
+                let result = tokio().block_on(websocket_example::run());
+                websocket_example::startup::report(result)
+            }
+            other => panic!("no demo {other}"),
+        };
+        std::process::exit(i32::from(status));
+    }
+
+    /// The demo `name` as a process with `vars` (and none of the caller's).
+    fn spawn(name: &str, vars: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "demo_servers::startup::demo_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        for var in VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(vars.iter().copied())
+            .env(CHILD, name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs the demo `name`, which must refuse to start: its exit code and stderr.
+    fn refused(name: &str, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+        let mut child = spawn(name, vars);
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} {vars:?} started instead of refusing to");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        (status.code(), stderr)
+    }
+
+    /// A demo process that started: its address, and its stderr so far. Killed (by its
+    /// pid) when dropped.
+    struct Running {
+        child: Child,
+        base: String,
+        stderr: Arc<Mutex<String>>,
+        http: Client,
+    }
+
+    impl Running {
+        fn start(name: &str, vars: &[(&str, &str)]) -> Self {
+            let mut child = spawn(name, vars);
+            let stderr = Arc::new(Mutex::new(String::new()));
+            if let Some(pipe) = child.stderr.take() {
+                let stderr = stderr.clone();
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(pipe).lines() {
+                        let Ok(line) = line else { return };
+                        let mut all = stderr.lock().unwrap();
+                        all.push_str(&line);
+                        all.push('\n');
+                    }
+                });
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            if let Some(pipe) = child.stdout.take() {
+                // Reads on to the end, so the process never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(pipe).lines() {
+                        let Ok(line) = line else { return };
+                        if let Some((_, addr)) = line.split_once("listening on ") {
+                            let _ = tx.send(addr.trim().to_owned());
+                        }
+                    }
+                });
+            }
+            let mut running = Self {
+                child,
+                base: String::new(),
+                stderr,
+                http: Client::new(),
+            };
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(addr) => running.base = format!("http://{addr}"),
+                Err(_) => panic!("{name} did not start: {}", running.stderr()),
+            }
+            running
+        }
+
+        fn stderr(&self) -> String {
+            self.stderr.lock().unwrap().clone()
+        }
+
+        /// Waits (at most 5 s) until stderr has `want`: all of stderr, and whether.
+        fn stderr_has(&self, want: &str) -> (String, bool) {
+            let end = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let all = self.stderr();
+                if all.contains(want) || std::time::Instant::now() > end {
+                    let found = all.contains(want);
+                    return (all, found);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        async fn post(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+            let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+            if let Some(key) = key {
+                req = req.header("x-admin-key", key);
+            }
+            let res = req.send().await.unwrap();
+            (
+                res.status().as_u16(),
+                res.json().await.unwrap_or(Value::Null),
+            )
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Off loopback, no admin key (or an empty one) and, in JWT mode, no JWT secret:
+    /// each demo exits non-zero and says which variable is missing; nothing listens.
+    #[test]
+    fn off_loopback_a_demo_refuses_to_start_without_its_secrets() {
+        let check = |name: &str, vars: &[(&str, &str)], missing: &str| {
+            let (code, stderr) = refused(name, vars);
+            assert_eq!(code, Some(1), "{name} {vars:?}: {stderr}");
+            let want = format!("error: {missing} must be set: BIND=0.0.0.0:0 is not a loopback");
+            assert!(stderr.contains(&want), "{name} {vars:?}: {stderr}");
+            assert!(!stderr.contains("listening on"), "{stderr}");
+        };
+        for &(name, jwt) in DEMOS.iter().chain([&("axum_websocket", false)]) {
+            let secret = if jwt { JWT_SECRET } else { "" };
+            let bind = ("BIND", "0.0.0.0:0");
+            check(name, &[bind, ("JWT_SECRET", secret)], "ADMIN_KEY");
+            let empty = ("ADMIN_KEY", "");
+            check(name, &[bind, empty, ("JWT_SECRET", secret)], "ADMIN_KEY");
+            if jwt {
+                check(
+                    name,
+                    &[bind, ("ADMIN_KEY", "an operator's key")],
+                    "JWT_SECRET",
+                );
+            }
+        }
+    }
+
+    /// A count of replicas that is not a number, or replicas without Redis: no start.
+    #[test]
+    fn a_bad_replica_count_refuses_to_start() {
+        for &(name, _) in DEMOS {
+            for (vars, want) in [
+                (
+                    vec![
+                        ("REDIS_URL", "redis://127.0.0.1:1"),
+                        ("REDIS_MIN_REPLICAS", "one"),
+                    ],
+                    "error: REDIS_MIN_REPLICAS=one: not a number",
+                ),
+                (
+                    vec![
+                        ("REDIS_URL", "redis://127.0.0.1:1"),
+                        ("REDIS_MIN_REPLICAS", "-1"),
+                    ],
+                    "error: REDIS_MIN_REPLICAS=-1: not a number",
+                ),
+                (
+                    vec![("REDIS_MIN_REPLICAS", "1")],
+                    "error: REDIS_MIN_REPLICAS needs REDIS_URL",
+                ),
+            ] {
+                let (code, stderr) = refused(name, &vars);
+                assert_eq!(code, Some(1), "{name} {vars:?}: {stderr}");
+                assert!(stderr.contains(want), "{name} {vars:?}: {stderr}");
+            }
+        }
+    }
+
+    /// On loopback with nothing set each demo starts on development defaults, says so on
+    /// stderr naming each variable, and its admin routes take the development key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_loopback_a_demo_starts_on_development_defaults_and_says_so() {
+        for &(name, jwt) in DEMOS {
+            let demo = Running::start(name, &[("BIND", "127.0.0.1:0")]);
+            let mut unset = vec!["ADMIN_KEY"];
+            if jwt {
+                unset.push("JWT_SECRET");
+            }
+            for var in unset {
+                let want = format!("warning: {var} is unset: using the development default");
+                let (stderr, found) = demo.stderr_has(&want);
+                assert!(found, "{name}: {stderr}");
+            }
+            if !jwt {
+                assert!(!demo.stderr().contains("JWT_SECRET"), "{}", demo.stderr());
+            }
+            let login = json!({"user_id": "70001", "password": "123456"});
+            assert_eq!(demo.post("/login", None, login).await.0, 200, "{name}");
+            let key = Some(demo::startup::DEV_ADMIN_KEY);
+            let (status, body) = demo.post("/admin/kickout/70001", key, json!({})).await;
+            assert_eq!((status, body), (200, json!({"kicked": 1})), "{name}");
+        }
+        // Set, they are used, and nothing is said.
+        let demo = Running::start(
+            "axum_jwt",
+            &[
+                ("BIND", "127.0.0.1:0"),
+                ("ADMIN_KEY", "an operator's key"),
+                ("JWT_SECRET", JWT_SECRET),
+            ],
+        );
+        let (status, _) = demo
+            .post("/admin/kickout/x", Some("an operator's key"), json!({}))
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = demo
+            .post(
+                "/admin/kickout/x",
+                Some(demo::startup::DEV_ADMIN_KEY),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 401);
+        assert!(!demo.stderr().contains("warning"), "{}", demo.stderr());
+    }
+
+    /// The WebSocket example: its kickout route needs the admin key, with the same
+    /// rule as the demos' (development default and a warning on loopback).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_websocket_example_kicks_out_only_with_the_admin_key() {
+        let demo = Running::start("axum_websocket", &[("BIND", "127.0.0.1:0")]);
+        let (stderr, found) = demo.stderr_has("warning: ADMIN_KEY is unset");
+        assert!(found, "{stderr}");
+        let (status, login) = demo.post("/login", None, json!({"user_id": "u1"})).await;
+        assert_eq!(status, 200, "{login}");
+        for key in [None, Some("wrong")] {
+            let (status, body) = demo.post("/kickout/u1", key, json!({})).await;
+            assert_eq!((status, &body["error"]), (401, &json!("unauthorized")));
+        }
+        let key = Some(demo::startup::DEV_ADMIN_KEY);
+        let (status, body) = demo.post("/kickout/u1", key, json!({})).await;
+        assert_eq!((status, body), (200, json!({"kicked": 1})));
+    }
+
+    /// `REDIS_MIN_REPLICAS=1` on a Redis without a replica: logins and kickouts answer
+    /// 503 `store_unavailable` (the write is not known to survive a failover); once a
+    /// replica follows, the same process answers 200.
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_wait_for_the_replicas_asked_for() {
+        if !support::redis_available() {
+            return;
+        }
+        let primary = support::RedisProcess::start(&[]);
+        let url = primary.url();
+        let mut waiting = Vec::new();
+        for &(name, jwt) in DEMOS {
+            let demo = Running::start(
+                name,
+                &[
+                    ("BIND", "127.0.0.1:0"),
+                    ("ADMIN_KEY", "k3y"),
+                    ("JWT_SECRET", JWT_SECRET),
+                    ("REDIS_URL", &url),
+                    ("REDIS_MIN_REPLICAS", "1"),
+                ],
+            );
+            // A live session, from a demo on the same Redis that waits for nobody.
+            let mode = if jwt {
+                demo::DemoMode::Jwt
+            } else {
+                demo::DemoMode::Session
+            };
+            let plain = kickout::store::RedisStore::connect(&url).await.unwrap();
+            let other = axum_server(mode, plain).await;
+            let user = format!("replicas-{name}");
+            other.token(&user, "web").await;
+
+            let login = json!({"user_id": user, "password": "123456", "device": "phone"});
+            let started = std::time::Instant::now();
+            let (status, body) = demo.post("/login", None, login).await;
+            assert_eq!(
+                (status, &body["error"]),
+                (503, &json!("store_unavailable")),
+                "{name}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{name}: {:?}",
+                started.elapsed()
+            );
+            let path = format!("/admin/kickout/{user}");
+            let (status, body) = demo.post(&path, Some("k3y"), json!({})).await;
+            assert_eq!(
+                (status, &body["error"]),
+                (503, &json!("store_unavailable")),
+                "{name}"
+            );
+            waiting.push((name, user, demo));
+        }
+        let _replica = primary.replica();
+        let online = || {
+            primary
+                .cli(&["info", "replication"])
+                .is_some_and(|info| info.contains("state=online"))
+        };
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while !online() {
+            assert!(std::time::Instant::now() < end, "the replica is not online");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for (name, user, demo) in &waiting {
+            // An acknowledgement can miss the half second on a loaded machine: a few
+            // tries. (A kickout retried after a late one finds nothing left to end, so
+            // what it ended is checked on the token.)
+            let until_acked = async |path: &str, key: Option<&str>, body: Value| {
+                for _ in 1..10 {
+                    let (status, answer) = demo.post(path, key, body.clone()).await;
+                    if status != 503 {
+                        return (status, answer);
+                    }
+                }
+                demo.post(path, key, body).await
+            };
+            let login = json!({"user_id": user, "password": "123456", "device": "tv"});
+            let (status, body) = until_acked("/login", None, login).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            let token = body["token"].as_str().unwrap().to_owned();
+            let path = format!("/admin/kickout/{user}");
+            let (status, body) = until_acked(&path, Some("k3y"), json!({})).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            let res = demo
+                .http
+                .get(format!("{}/me", demo.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "kicked_out", "{name}");
+        }
+    }
+}
+
+/// `Config::from_vars`, the rule every demo starts by, without a process.
+#[test]
+fn the_startup_rule() {
+    let vars = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        }
+    };
+    use demo::DemoMode::{Jwt, Session};
+    // Off loopback with what it needs: no warning.
+    let (config, warnings) = demo::Config::from_vars(
+        Jwt,
+        vars(&[
+            ("BIND", "0.0.0.0:3000"),
+            ("ADMIN_KEY", "k"),
+            ("JWT_SECRET", JWT_SECRET),
+        ]),
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!((config.admin_key.as_str(), config.min_replicas), ("k", 0));
+    // Session mode signs nothing: no JWT secret needed.
+    let ok = demo::Config::from_vars(
+        Session,
+        vars(&[("BIND", "0.0.0.0:3000"), ("ADMIN_KEY", "k")]),
+    );
+    assert!(ok.is_ok_and(|(_, w)| w.is_empty()));
+    // Names that resolve to loopback only are loopback.
+    for bind in [
+        "127.0.0.1:0",
+        "[::1]:0",
+        "localhost:0",
+        "[::ffff:127.0.0.1]:0",
+    ] {
+        let (config, warnings) = demo::Config::from_vars(Jwt, vars(&[("BIND", bind)])).unwrap();
+        assert_eq!(config.admin_key, demo::startup::DEV_ADMIN_KEY);
+        assert_eq!(warnings.len(), 2, "{bind}: {warnings:?}");
+        assert!(
+            warnings[0].starts_with("ADMIN_KEY is unset"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("JWT_SECRET is unset"),
+            "{warnings:?}"
+        );
+    }
+    for (pairs, want) in [
+        (
+            &[("BIND", "0.0.0.0:3000"), ("JWT_SECRET", JWT_SECRET)][..],
+            "ADMIN_KEY must be set",
+        ),
+        (
+            &[("BIND", "[::]:3000"), ("ADMIN_KEY", "k")][..],
+            "JWT_SECRET must be set",
+        ),
+        (&[("JWT_SECRET", "short")][..], "JWT_SECRET: "),
+        (&[("BIND", "not an address")][..], "BIND=not an address"),
+        (
+            &[("REDIS_URL", "redis://x"), ("REDIS_MIN_REPLICAS", "")][..],
+            "REDIS_MIN_REPLICAS",
+        ),
+    ] {
+        let err = demo::Config::from_vars(Jwt, vars(pairs)).unwrap_err();
+        assert!(err.contains(want), "{pairs:?}: {err}");
+    }
+    let (config, _) = demo::Config::from_vars(
+        Session,
+        vars(&[("REDIS_URL", "redis://x"), ("REDIS_MIN_REPLICAS", "2")]),
+    )
+    .unwrap();
+    assert_eq!(config.min_replicas, 2);
 }
 
 /// The pages in a real browser: headless Chromium from Debian's packages, driven over

@@ -18,7 +18,9 @@ async fn a_kickout_closes_the_socket_with_the_reason() {
     let auth = Auth::new(MemoryStore::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, example::app(auth)).await });
+    // The operator's kickout route is apart from the user routes, behind an admin key.
+    let app = example::app(auth.clone()).merge(example::admin(auth, "k3y"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("http://{addr}/login"))
@@ -48,10 +50,18 @@ async fn a_kickout_closes_the_socket_with_the_reason() {
         Message::Text("hello".into())
     );
 
-    http.post(format!("http://{addr}/kickout/u1"))
+    let kickout = |key: Option<&'static str>| {
+        let req = http.post(format!("http://{addr}/kickout/u1"));
+        match key {
+            Some(key) => req.header("x-admin-key", key),
+            None => req,
+        }
         .send()
-        .await
-        .unwrap();
+    };
+    for key in [None, Some("wrong")] {
+        assert_eq!(kickout(key).await.unwrap().status(), 401, "{key:?}");
+    }
+    assert_eq!(kickout(Some("k3y")).await.unwrap().status(), 200);
     let closing = tokio::time::timeout(Duration::from_secs(1), socket.next())
         .await
         .unwrap();
