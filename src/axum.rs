@@ -19,7 +19,7 @@
 //! }
 //!
 //! async fn logout(State(auth): State<Auth>, me: Identity) -> Result<&'static str, kickout::Error> {
-//!     auth.logout_session(me.session_id()).await?;
+//!     auth.logout_session(&me, me.session_id()).await?;
 //!     Ok("bye")
 //! }
 //!

@@ -171,7 +171,7 @@ async fn end_my_session<S: Store, M: Mode<S>>(
     let Ok(id) = session_id.parse() else {
         return not_found();
     };
-    match state.auth.logout_own_session(identity.user_id(), id).await {
+    match state.auth.logout_session(&identity, id).await {
         Ok(true) => HttpResponse::NoContent().finish(),
         Ok(false) => not_found(),
         Err(e) => failed(&e),
@@ -217,7 +217,11 @@ async fn logout<S: Store, M: Mode<S>>(
     state: Data<State<S, M>>,
     identity: Identity,
 ) -> HttpResponse {
-    match state.auth.logout_session(identity.session_id()).await {
+    match state
+        .auth
+        .logout_session(&identity, identity.session_id())
+        .await
+    {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }

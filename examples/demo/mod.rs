@@ -255,12 +255,7 @@ async fn end_my_session<S: Store, M: Mode<S>>(
             "No such session of yours.",
         );
     };
-    match state
-        .0
-        .auth
-        .logout_own_session(identity.user_id(), id)
-        .await
-    {
+    match state.0.auth.logout_session(&identity, id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(
             StatusCode::NOT_FOUND,
@@ -286,7 +281,12 @@ async fn logout<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
     identity: Identity,
 ) -> Response {
-    match state.0.auth.logout_session(identity.session_id()).await {
+    match state
+        .0
+        .auth
+        .logout_session(&identity, identity.session_id())
+        .await
+    {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }

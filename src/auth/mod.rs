@@ -681,13 +681,6 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         Ok(self.ended_one(ended, EndReason::LoggedOut, None, now))
     }
 
-    /// Logs out a session by id (for a handler that has the [`Identity`]); the token
-    /// then answers `invalid_token`.
-    pub async fn logout_session(&self, session_id: SessionId) -> Result<bool, Error> {
-        self.end_session(session_id, EndReason::LoggedOut, None)
-            .await
-    }
-
     /// This handle, giving the revocations it makes `note`: the refused tokens then say
     /// it (`"note"` in the JSON body), watches yield it, events carry it. It takes an
     /// `Option<Note>` too (`None`: as the handle itself), for a note that is optional.
@@ -713,9 +706,11 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
     }
 
-    /// Ends one of the user's own sessions by id (a "sign out that device" button): its
-    /// token then answers `invalid_token`. `false` unless it was a live session of
-    /// `user_id`: another user's session is never ended.
+    /// Ends one of the caller's own sessions by id — its current one
+    /// (`identity.session_id()`: "sign out") or another ("sign out that device"): its
+    /// tokens then answer `invalid_token`. `false` unless it was a live session of the
+    /// identity's user: an id from a request never ends another user's session. An
+    /// operator ends any session with [`Auth::kickout_session`].
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -723,24 +718,34 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     ///
     /// let auth = Auth::new(MemoryStore::new());
     /// let phone = auth.login("10001", "phone").await?;
-    /// let id = phone.session.session_id;
-    /// assert!(!auth.logout_own_session("10002", id).await?, "not 10002's");
-    /// assert!(auth.logout_own_session("10001", id).await?);
+    /// let laptop = auth.login("10001", "laptop").await?;
+    /// let stranger = auth.login("10002", "web").await?;
+    /// let me = auth.authenticate(laptop.token.as_str()).await.unwrap();
+    /// let them = auth.authenticate(stranger.token.as_str()).await.unwrap();
+    /// assert!(!auth.logout_session(&them, phone.session.session_id).await?, "not theirs");
+    /// assert!(auth.logout_session(&me, phone.session.session_id).await?);
+    /// assert!(auth.logout_session(&me, me.session_id()).await?, "and sign out");
     /// # Ok::<(), kickout::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn logout_own_session(
+    pub async fn logout_session(
         &self,
-        user_id: &str,
+        identity: &Identity,
         session_id: SessionId,
     ) -> Result<bool, Error> {
-        check_name("user_id", user_id)?;
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
         let ends = self
             .inner
             .mode
-            .end_own(&self.inner.store, user_id, session_id, reason, None, now)
+            .end_own(
+                &self.inner.store,
+                identity.user_id(),
+                session_id,
+                reason,
+                None,
+                now,
+            )
             .await?;
         Ok(self.ended_one(ends, reason, None, now))
     }

@@ -312,7 +312,7 @@ async fn handlers_log_out_with_the_identity_and_return_errors() {
             "/logout",
             post(
                 |axum::extract::State(auth): axum::extract::State<Auth>, me: Identity| async move {
-                    auth.logout_session(me.session_id())
+                    auth.logout_session(&me, me.session_id())
                         .await
                         .map(|_| StatusCode::NO_CONTENT)
                 },

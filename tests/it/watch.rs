@@ -153,7 +153,7 @@ async fn watches_leave_nothing_behind() {
         let me = auth.authenticate(login.token.as_str()).await.unwrap();
         let mut watch = auth.watch(&me);
         if i % 1000 == 0 {
-            auth.logout_session(me.session_id()).await.unwrap();
+            auth.logout_session(&me, me.session_id()).await.unwrap();
             assert_eq!(ends_within(&mut watch, 3).await, Reason::InvalidToken);
         }
         if i % 25_000 == 0 {
