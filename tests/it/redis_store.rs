@@ -708,4 +708,51 @@ mod directory_upkeep {
         }
         assert_eq!(zcard(&server, &dir), 11, "only the live tokens are left");
     }
+
+    /// JWT mode: a page reads each listed token's own entry, never its user's whole
+    /// index (up to 1,024 entries): the index is left untouched (its idle time grows).
+    #[tokio::test]
+    async fn a_jwt_page_never_reads_a_users_index() {
+        use crate::suite::{self, Kind};
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = suite::clock();
+        let auth = <suite::Jwt as Kind<RedisStore>>::builder(store, &clock).build();
+        let mut jtis = Vec::new();
+        for i in 0..300 {
+            let login = auth.login("big", &format!("d{i}")).await.unwrap();
+            jtis.push(login.session.session_id.jti());
+        }
+        let tag = user_tag("big");
+        let index = format!("kickout:{{{tag:04x}}}:ji:big");
+        let idle = |key: &str| -> u64 {
+            server
+                .cli(&["OBJECT", "IDLETIME", key])
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let page = auth.online(None, 50, None).await.unwrap();
+        assert_eq!(page.sessions.len(), 50);
+        assert!(page.sessions.iter().all(|s| &*s.info.user_id == "big"));
+        assert!(idle(&index) >= 2, "the page read the user's index");
+        // An entry written by an earlier version names only its user: still listed.
+        let old = format!("kickout:{{{tag:04x}}}:jt:{}", jtis[0]);
+        server.cli(&["SET", &old, "big", "KEEPTTL"]).unwrap();
+        let mut listed = 0;
+        let mut cursor = None;
+        loop {
+            let page = auth.online(cursor.as_deref(), 100, None).await.unwrap();
+            listed += page.sessions.len();
+            match page.next {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(listed, 300);
+        assert_eq!(auth.kickout_all().await.unwrap(), 300);
+    }
 }

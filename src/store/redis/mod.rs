@@ -13,7 +13,7 @@
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
 //! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
-//! | `kickout:{tttt}:jt:<jti>` | string | JWT mode: the user of a live token, for revocation by session id | the token's expiry |
+//! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus the leeway |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk | as `d` |
 //!

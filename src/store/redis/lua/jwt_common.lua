@@ -1,5 +1,6 @@
 -- JWT mode's helpers: a user's state (`j:<user>`, read by validation) and index
--- (`ji:<user>`), both JSON; `jt:<jti>` names the user of a live token.
+-- (`ji:<user>`), both JSON; `jt:<jti>` is a live token's own entry (its user, and what
+-- the directory lists of it), so ending or listing one token reads one small key.
 local JENDED = {}
 -- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
 local JVICTIMS, JVICTIM_IDS = {}, {}
@@ -28,6 +29,19 @@ local function jload(k)
   local s = redis.call('GET', k)
   if not s then return nil end
   return cjson.decode(s)
+end
+-- A live token's `jt:` entry, from its index entry `e`, for `ttl` ms.
+local function jtoken_set(base, j, user, e, ttl)
+  if ttl < 1 then ttl = 1 end
+  local t = {u = user, v = e.v, i = e.i, e = e.e, c = e.c, k = e.k}
+  redis.call('SET', base .. 'jt:' .. j, cjson.encode(t), 'PX', ttl)
+end
+-- A `jt:` entry read back; one written by an earlier version holds only the user.
+local function jtoken(raw)
+  if not raw then return nil end
+  local ok, t = pcall(cjson.decode, raw)
+  if ok and type(t) == 'table' then return t end
+  return {u = raw}
 end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@

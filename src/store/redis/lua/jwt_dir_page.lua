@@ -1,8 +1,9 @@
 -- A page of one slot tag's directory (JWT mode). KEYS the tag's directory, then what
--- `need` names (its members' `jt:` and `jl:`, their users' indexes); ARGV base, after
--- member|'', members to look at, now, most to return, class|''. Drops members whose token
--- is gone. Returns {last member looked at|'', looked at, 1|0 (more members remain), then
--- (jti, user, device, issued, expires, last seen, class)...}.
+-- `need` names (its members' `jt:` and `jl:`); ARGV base, after member|'', members to
+-- look at, now, most to return, class|''. Each member costs the read of its own small
+-- `jt:` entry, never its user's index. Drops members whose token is gone. Returns {last
+-- member looked at|'', looked at, 1|0 (more members remain), then (jti, user, device,
+-- issued, expires, last seen, class)...}.
 local base, now, scan, max = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[3]), tonumber(ARGV[5])
 local from = '-'
 if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
@@ -14,13 +15,12 @@ for i = 1, n do
 end
 local more = undeclared()
 if more then return more end
-local users = {}
+local tokens = {}
 for i = 1, n do
-  local u = redis.call('GET', base .. 'jt:' .. members[i])
-  if u then
-    users[members[i]] = u
-    need(base .. 'ji:' .. u)
-  end
+  local t = jtoken(redis.call('GET', base .. 'jt:' .. members[i]))
+  tokens[members[i]] = t
+  -- An entry of an earlier version names only its user: read its index, as then.
+  if t and t.e == nil then need(base .. 'ji:' .. t.u) end
 end
 more = undeclared()
 if more then return more end
@@ -34,11 +34,12 @@ for i = 1, n do
   local j = members[i]
   looked = looked + 1
   out[1] = j
-  local u = users[j]
-  local e = nil
-  if u then
-    indexes[u] = indexes[u] or jload(base .. 'ji:' .. u) or {}
-    e = indexes[u][j]
+  local e = tokens[j]
+  if e and e.e == nil then
+    indexes[e.u] = indexes[e.u] or jload(base .. 'ji:' .. e.u) or {}
+    local old = indexes[e.u][j]
+    if old then old.u = e.u end
+    e = old
   end
   if e == nil then
     redis.call('ZREM', KEYS[1], j)
@@ -48,7 +49,7 @@ for i = 1, n do
     -- Idle too long is over, as a request would be told.
     if e.k == nil or now < tonumber(seen) + tonumber(e.k) then
       found = found + 1
-      for _, v in ipairs({j, u, e.v, e.i, e.e, seen, e.c or e.v}) do table.insert(out, v) end
+      for _, v in ipairs({j, e.u, e.v, e.i, e.e, seen, e.c or e.v}) do table.insert(out, v) end
     end
   end
 end

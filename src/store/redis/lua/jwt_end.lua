@@ -6,9 +6,9 @@
 local base, mode, reason, now, nowstr = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[4]
 local user, note = ARGV[6], opt(ARGV[7])
 if mode == 't' then
-  local owner = redis.call('GET', KEYS[1])
-  if not owner or (user ~= '' and owner ~= user) then return {} end
-  user = owner
+  local t = jtoken(redis.call('GET', KEYS[1]))
+  if not t or (user ~= '' and t.u ~= user) then return {} end
+  user = t.u
 end
 if not jneed(base, user) then return undeclared() end
 local st, ix, fresh = jopen(base, user)

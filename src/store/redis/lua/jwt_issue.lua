@@ -77,7 +77,7 @@ if class ~= dv then ix[ARGV[3]].c = class end
 if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
-redis.call('SET', KEYS[4], user, 'PX', ttl)
+jtoken_set(base, ARGV[3], user, ix[ARGV[3]], ttl)
 redis.call('ZADD', KEYS[7], 0, ARGV[3])
 if redis.call('PTTL', KEYS[7]) < ttl then redis.call('PEXPIRE', KEYS[7], ttl) end
 sweep_add(base, ARGV[3], tonumber(ARGV[6]) + MAX_LEEWAY, ttl)

@@ -88,7 +88,8 @@ if fin > tonumber(st.mx) then st.mx = tostring(fin) end
 local ttl = fin + GRACE - now
 redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
 local live = fin + MAX_LEEWAY - now
-if redis.call('PTTL', tkey) < live then redis.call('PEXPIRE', tkey, live) end
+-- The token's entry says its new end (the directory lists it from there).
+jtoken_set(base, jti, user, e, live)
 if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
 dir_ttl(base, live)
 -- A refresh is a sight of the session.
