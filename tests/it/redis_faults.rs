@@ -309,3 +309,52 @@ async fn waiting_for_replicas_needs_a_bounded_wait() {
         );
     }
 }
+
+/// A refresh the primary committed is answered even when the replicas lag: its token is
+/// spent, so a 503 would send the client back with it, and that retry would end the
+/// session as a reuse. A revocation still waits (503).
+async fn lagging_replicas_case<K: Kind<RedisStore>>() {
+    let primary = RedisProcess::start(&[]);
+    let replica = primary.replica();
+    let clock = kickout::clock::ManualClock::new(now_ms());
+    let waiting = RedisStore::builder(&primary.url())
+        .timeout(Duration::from_secs(3))
+        .wait_for_replicas(1, Duration::from_millis(1000))
+        .connect()
+        .await
+        .unwrap();
+    let auth = K::builder(waiting, &clock)
+        .refresh_tokens(Duration::from_secs(3600))
+        .build();
+    let login = auth.login("u", "web").await.unwrap();
+    replica.detach();
+    let pair = auth
+        .refresh(login.refresh.unwrap().token.as_str())
+        .await
+        .expect("a committed rotation is answered");
+    assert!(auth.authenticate(pair.token.as_str()).await.is_ok());
+    let next = auth
+        .refresh(pair.refresh.unwrap().token.as_str())
+        .await
+        .expect("the session goes on");
+    let held = auth.kickout("u").await;
+    assert!(
+        matches!(
+            held,
+            Err(kickout::Error::Store(
+                kickout::store::StoreError::Unavailable(_)
+            ))
+        ),
+        "{held:?}"
+    );
+    drop(next);
+}
+
+#[tokio::test]
+async fn a_refresh_is_answered_when_the_replicas_lag() {
+    if !support::redis_available() {
+        return;
+    }
+    lagging_replicas_case::<suite::Session>().await;
+    lagging_replicas_case::<suite::Jwt>().await;
+}

@@ -236,8 +236,8 @@ impl JwtStore for RedisStore {
     ) -> Result<Rotated<JwtRefreshed>, StoreError> {
         let id = rotation.presented.session_id();
         let keys = self.keys();
-        let reply: Vec<String> = self
-            .write(
+        let reply = self
+            .write_rotation(
                 &self.shared.scripts.jwt_refresh,
                 vec![keys.jwt_refresh(id)],
                 |call| {

@@ -239,7 +239,10 @@ impl RedisStoreBuilder {
     /// acknowledged in time returns [`StoreError::Unavailable`], so a helper never
     /// reports a revocation done that a failover could undo. (The write did reach the
     /// primary: repeating a logout, kickout or ban is harmless.) The idle renewal of a
-    /// request is not waited for: losing one only ends a session earlier.
+    /// request is not waited for: losing one only ends a session earlier. Nor is a
+    /// refresh's rotation: its token is spent once the primary has it, so it is answered
+    /// (a 503 would bring the client back with the spent token, taken for a reuse); a
+    /// rotation lost in a failover costs a new login. A reuse it detects is waited for.
     ///
     /// Off by default: replication is asynchronous, and a revocation acknowledged by a
     /// primary that dies before its replicas have it is lost in the failover (see the
@@ -530,6 +533,33 @@ impl RedisStore {
             self.wait(replicas, &slot_key).await?;
         }
         reply
+    }
+
+    /// [`write`](Self::write) for a refresh script: a rotation the primary committed
+    /// (`'ok'`) is answered even when the replicas did not confirm it in time. Its
+    /// presented token is spent either way, so a 503 would send the client back with
+    /// it, and that retry would be taken for a reuse and end the session; a rotation
+    /// lost in a failover costs at most a new login. Any other outcome (a reuse ending
+    /// the session is a revocation) waits as every write does.
+    pub(super) async fn write_rotation(
+        &self,
+        script: &redis::Script,
+        keys: Vec<String>,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+    ) -> Result<Vec<String>, StoreError> {
+        let slot_key = keys.first().cloned().unwrap_or_default();
+        let reply: Vec<String> = self
+            .keyed(&self.writes, false, script, keys, args)
+            .await??;
+        if let Some(replicas) = self.shared.replicas {
+            if let Err(error) = self.wait(replicas, &slot_key).await {
+                if reply.first().map(String::as_str) != Some("ok") {
+                    return Err(error);
+                }
+                tracing::warn!(%error, "a refresh is not yet on the replicas; answered, since its token is spent");
+            }
+        }
+        Ok(reply)
     }
 
     /// Runs a script that only reads (see [`write`](Self::write) for `keys`).

@@ -183,8 +183,8 @@ impl SessionStore for RedisStore {
             .idle_deadline_ms
             .map(|d| d.to_string())
             .unwrap_or_default();
-        let reply: Vec<String> = self
-            .write(&self.shared.scripts.refresh, declared, |call| {
+        let reply = self
+            .write_rotation(&self.shared.scripts.refresh, declared, |call| {
                 call.arg(keys.base(id.tag()))
                     .arg(id.to_string())
                     .arg(hex(rotation.presented.digest()))
