@@ -31,8 +31,8 @@ use crate::rejection::{Reason, Refusal, Rejection, Responses};
 use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::directory::MAX_PAGE;
 use crate::store::limits::{
-    MAX_FIELD_LEN, MAX_FIELDS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN, lifetime_ms,
-    valid_name,
+    MAX_FIELD_LEN, MAX_FIELDS, MAX_LEEWAY_MS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN,
+    lifetime_ms, valid_name,
 };
 use crate::store::{
     Admission, Cursor, EndReason, Ends, MemoryStore, OnlineSession, Page, PageRequest, Rotated,
@@ -948,8 +948,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// Lifts a ban; `true` if one stood. Tokens ended by the ban stay refused
-    /// (`kicked_out`).
+    /// (`kicked_out`). An invalid user id is [`Error::InvalidInput`].
     pub async fn unban(&self, user_id: &str) -> Result<bool, Error> {
+        check_name("user_id", user_id)?;
         let now = self.now_ms();
         let lifted = self.store().unban(user_id, now).await?;
         if lifted {
@@ -961,8 +962,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         Ok(lifted)
     }
 
-    /// When the user's ban ends, if one stands.
+    /// When the user's ban ends, if one stands. An invalid user id is
+    /// [`Error::InvalidInput`].
     pub async fn banned_until(&self, user_id: &str) -> Result<Option<SystemTime>, Error> {
+        check_name("user_id", user_id)?;
         let now = self.now_ms();
         Ok(self
             .store()
@@ -971,8 +974,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .map(system_time))
     }
 
-    /// The user's live sessions, oldest first, with what was said of each at login.
+    /// The user's live sessions, oldest first, with what was said of each at login. An
+    /// invalid user id is [`Error::InvalidInput`].
     pub async fn sessions(&self, user_id: &str) -> Result<Vec<SessionEntry>, Error> {
+        check_name("user_id", user_id)?;
         let now = self.now_ms();
         Ok(self
             .inner
@@ -1035,8 +1040,13 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         Ok(self.inner.mode.online(&self.inner.store, page, now).await?)
     }
 
-    /// Every page of the directory, in order, to `each`.
-    async fn walk(&self, mut each: impl FnMut(Vec<OnlineSession>)) -> Result<(), Error> {
+    /// Every page of the directory, in order, to `each`: the sessions live `lookback_ms`
+    /// ago or later.
+    async fn walk(
+        &self,
+        lookback_ms: u64,
+        mut each: impl FnMut(Vec<OnlineSession>),
+    ) -> Result<(), Error> {
         let mut after: Option<Cursor> = None;
         loop {
             let page = PageRequest {
@@ -1044,7 +1054,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                 limit: MAX_PAGE,
                 class: None,
             };
-            let now = self.now_ms();
+            let now = self.now_ms().saturating_sub(lookback_ms);
             let page = self.inner.mode.online(&self.inner.store, page, now).await?;
             each(page.sessions);
             match page.next {
@@ -1059,7 +1069,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// proportion to the number of sessions: poll it for a dashboard, not per request.
     pub async fn online_count(&self) -> Result<OnlineCount, Error> {
         let (mut sessions, mut users) = (0, std::collections::HashSet::new());
-        self.walk(|page| {
+        self.walk(0, |page| {
             sessions += page.len();
             users.extend(page.into_iter().map(|s| s.info.user_id));
         })
@@ -1072,7 +1082,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// Ends every live session of every user (an incident switch): once it returns,
     /// every session live before it answers `kicked_out` on every instance and its
-    /// watches end; logins made after it work. It walks the directory and kicks each
+    /// watches end — tokens a JWT leeway or a slower clock still accepts included;
+    /// logins made after it work. It walks the directory and kicks each
     /// user out ([`Auth::kickout`]: one write per user, whatever their number of
     /// sessions, in either mode); returns how many sessions ended.
     pub async fn kickout_all(&self) -> Result<usize, Error> {
@@ -1081,8 +1092,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     async fn kick_all(&self, note: Option<&Note>) -> Result<usize, Error> {
         let mut users: Vec<Arc<str>> = Vec::new();
-        self.walk(|page| users.extend(page.into_iter().map(|s| s.info.user_id)))
-            .await?;
+        // Also the users whose sessions ended by this clock within the longest leeway: a
+        // verifier's leeway, or an instance whose clock is behind, may still accept them.
+        self.walk(MAX_LEEWAY_MS, |page| {
+            users.extend(page.into_iter().map(|s| s.info.user_id))
+        })
+        .await?;
         users.sort_unstable();
         users.dedup();
         let mut kicked = 0;

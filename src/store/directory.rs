@@ -79,7 +79,8 @@ impl Cursor {
             && member
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if tag.len() != 4 || !ok_member {
+        // Four hex digits exactly: `from_str_radix` would also take a sign.
+        if tag.len() != 4 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) || !ok_member {
             return None;
         }
         let tag = u16::from_str_radix(tag, 16).ok()?;
@@ -139,7 +140,8 @@ mod tests {
         assert_eq!(Cursor::parse("0a1f.").map(|c| c.tag()), Some(0x0a1f));
         assert!(Cursor::parse("0a1f.AAAAAAAAAAAAAAAA").is_some(), "a jti");
         for bad in [
-            "", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é", "0a1f.abc",
+            "", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é", "0a1f.abc", "+fff.",
+            "-fff.",
         ] {
             assert_eq!(Cursor::parse(bad), None, "{bad:?}");
         }

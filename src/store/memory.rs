@@ -572,13 +572,14 @@ impl Shard {
     #[cfg(feature = "jwt")]
     fn sync_jwt_dir(&mut self, user_id: &str) {
         let tag = user_tag(user_id);
-        let listed: Vec<SessionId> = match self.jwt.get(user_id) {
+        // A set: a user may have 1,024 tokens, and this runs under the shard's lock.
+        let listed: std::collections::HashSet<SessionId> = match self.jwt.get(user_id) {
             Some(state) => state
                 .index
                 .keys()
                 .filter_map(|jti| SessionId::from_jti(tag, jti))
                 .collect(),
-            None => Vec::new(),
+            None => std::collections::HashSet::new(),
         };
         let (from, to) = tag_range(tag);
         self.dir.retain_range(from, to, |id, user| {

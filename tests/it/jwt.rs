@@ -606,3 +606,36 @@ async fn the_largest_claims_still_make_a_token_requests_accept() {
     );
     assert!(auth.sessions("2").await.unwrap().is_empty());
 }
+
+/// The incident switch also ends tokens past `exp` that a verifier's leeway still
+/// accepts: "every session live before it" as every instance sees it.
+async fn kickout_all_reaches_tokens_within_the_leeway<S: Store + kickout::store::JwtStore>(
+    store: S,
+) {
+    let clock = suite::clock();
+    let auth = handle(store, &clock, hs(SECRET).leeway(secs(120)))
+        .ttl(secs(60))
+        .build();
+    let app = suite::app(&auth);
+    let login = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(90));
+    assert_eq!(me(&app, login.token.as_str()).await, Ok("10001:web".into()));
+    assert!(
+        auth.online(None, 10, None)
+            .await
+            .unwrap()
+            .sessions
+            .is_empty()
+    );
+    auth.kickout_all().await.unwrap();
+    assert_eq!(me(&app, login.token.as_str()).await, err(Reason::KickedOut));
+}
+
+#[tokio::test]
+async fn kickout_all_reaches_tokens_within_the_leeway_on_every_store() {
+    kickout_all_reaches_tokens_within_the_leeway(MemoryStore::new()).await;
+    #[cfg(feature = "redis")]
+    if let Some((_server, store)) = crate::support::standalone().await {
+        kickout_all_reaches_tokens_within_the_leeway(store).await;
+    }
+}

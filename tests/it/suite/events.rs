@@ -109,6 +109,16 @@ pub async fn names_are_validated<S: Stores, K: Kind<S>>(store: S) {
         auth.ban("", secs(5)).await.unwrap_err(),
         Error::InvalidInput { .. }
     ));
+    // Reads and the unban refuse them too: bad input gets a 400, not an empty answer.
+    for user in ["", long.as_str(), "a\nb"] {
+        for e in [
+            auth.sessions(user).await.unwrap_err(),
+            auth.unban(user).await.unwrap_err(),
+            auth.banned_until(user).await.unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::InvalidInput { .. }), "{user:?}: {e:?}");
+        }
+    }
     assert_eq!(auth.sessions("u").await.unwrap().len(), 0);
     assert_eq!(
         auth.sessions(&max).await.unwrap().len(),
