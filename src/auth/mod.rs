@@ -754,6 +754,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// operation ("sign out everywhere else", after a password change, say); returns how
     /// many. The identity's own session keeps working; the others answer
     /// `invalid_token`. A login that lands before it is ended, one after it is kept.
+    /// (JWT mode ends each other token on its own; should that pass the user's bound of
+    /// revoked tokens, [`MAX_REVOKED`](crate::store::limits::MAX_REVOKED), one
+    /// generation bump replaces them all, the identity's included: it fails closed.)
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -2,6 +2,10 @@
 -- (`ji:<user>`), both JSON; `jt:<jti>` is a live token's own entry (its user, and what
 -- the directory lists of it), so ending or listing one token reads one small key.
 local JENDED = {}
+-- The blacklist's size, counted once per script (`revoke`): "sign out the others"
+-- revokes up to MAX_LIVE_TOKENS tokens in one script, and recounting at each would be
+-- quadratic. Whatever drops entries resets it.
+local BLN = nil
 -- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
 local JVICTIMS, JVICTIM_IDS = {}, {}
 local function jpublish(base, reason, ids, note)
@@ -74,6 +78,7 @@ local function jprune(base, st, ix, now)
     end
   end
   for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
+  BLN = nil
   for g, b in pairs(st.gb) do if tonumber(b[3]) <= cutoff then st.gb[g] = nil end end
   for dv, d in pairs(st.d) do
     for g, b in pairs(d.b) do if tonumber(b[3]) <= cutoff then d.b[g] = nil end end
@@ -141,8 +146,11 @@ local function bump_device(base, st, ix, dv, reason, nowstr, note)
   end
 end
 local function revoke(base, st, ix, j, bump, nowstr)
+  if BLN == nil then BLN = size(st.bl) end
+  if st.bl[j] == nil then BLN = BLN + 1 end
   st.bl[j] = bump
-  if size(st.bl) > MAX_REVOKED then
+  if BLN > MAX_REVOKED then
+    BLN = 0
     st.bl = {}
     fold(base, st, ix, nowstr)
   end
