@@ -755,4 +755,33 @@ mod directory_upkeep {
         assert_eq!(listed, 300);
         assert_eq!(auth.kickout_all().await.unwrap(), 300);
     }
+
+    /// What a login said of a session lives as long as the session: idle renewals and
+    /// a renew move its metadata's expiry with the record's (real Redis time).
+    #[tokio::test]
+    async fn metadata_lives_as_long_as_its_session() {
+        let Some((_server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth: Auth<RedisStore> = Auth::builder(store)
+            .ttl(Duration::from_secs(60))
+            .idle_timeout(Duration::from_secs(2))
+            .touch_interval(Duration::from_millis(200))
+            .expired_retention(Duration::ZERO)
+            .build();
+        let options = LoginOptions::new().label("Alice's phone");
+        let login = auth.login_with("meta", "phone", options).await.unwrap();
+        // Requests keep it alive past its first idle deadline.
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        }
+        let listed = auth.sessions("meta").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            listed[0].meta.label.as_deref(),
+            Some("Alice's phone"),
+            "the label outlives the first idle deadline"
+        );
+    }
 }
