@@ -445,32 +445,37 @@ pub fn ban_seconds_ok(seconds: u64) -> bool {
 }
 
 /// The audit stream as server-sent events: `(event name, JSON data)`, and a keep-alive
-/// (`None`) every 15 s of silence; ends when the store's stream does.
+/// (`None`) every 15 s of silence; ends when the store's stream does. Lost events, the
+/// store's gap markers and this stream's own lag alike, are a `gap` event with data
+/// `{"missed": n}` (`null` when nobody knows how many).
 pub fn audit_stream(
     audit: tokio::sync::broadcast::Receiver<kickout::store::audit::AuditEvent>,
 ) -> impl futures::Stream<Item = Option<(&'static str, String)>> {
+    use kickout::store::audit::{AuditEvent, AuditKind};
     use tokio::sync::broadcast::error::RecvError;
-    futures::stream::unfold(audit, |mut audit| async move {
-        loop {
-            tokio::select! {
-                got = audit.recv() => match got {
-                    Ok(e) => {
-                        let data = serde_json::json!({
-                            "user_id": &*e.user_id,
-                            "session_id": e.session_id.map(|s| s.to_string()),
-                            "device": e.device.as_deref(),
-                            "at": e.at_ms / 1000,
-                            "note": e.note.as_ref().map(|n| n.code()),
-                        });
-                        return Some((Some((e.kind.code(), data.to_string())), audit));
-                    }
-                    // Fell behind: the oldest are gone; go on with the rest.
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => return Some((None, audit)),
-            }
-        }
+    let gap =
+        |missed: Option<u64>| Some(("gap", serde_json::json!({ "missed": missed }).to_string()));
+    futures::stream::unfold(audit, move |mut audit| async move {
+        let item = tokio::select! {
+            got = audit.recv() => match got {
+                Ok(AuditEvent { kind: AuditKind::Gap { missed, .. }, .. }) => gap(missed),
+                Ok(e) => {
+                    let data = serde_json::json!({
+                        "user_id": &*e.user_id,
+                        "session_id": e.session_id.map(|s| s.to_string()),
+                        "device": e.device.as_deref(),
+                        "at": e.at_ms / 1000,
+                        "note": e.note.as_ref().map(|n| n.code()),
+                    });
+                    Some((e.kind.code(), data.to_string()))
+                }
+                // Fell behind: the oldest are gone; say how many, then go on.
+                Err(RecvError::Lagged(n)) => gap(Some(n)),
+                Err(RecvError::Closed) => return None,
+            },
+            _ = tokio::time::sleep(Duration::from_secs(15)) => None,
+        };
+        Some((item, audit))
     })
 }
 

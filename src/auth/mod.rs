@@ -391,6 +391,15 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// [`store::audit`](crate::store::audit) for what it does not carry). A store
     /// without a shared stream gives this handle's own events.
     ///
+    /// A loss is never silent. Where the store lost events (its subscription to Redis
+    /// was down, or an instance could not publish its own) the stream carries a gap
+    /// marker: an event of kind [`AuditKind::Gap`], with how many when that is known.
+    /// A receiver that falls more than
+    /// [`AUDIT_CAPACITY`](crate::store::audit::AUDIT_CAPACITY) behind gets
+    /// `Err(RecvError::Lagged(n))` from `recv`: its own gap, of `n` events. After
+    /// either, read the store again (the directory, the sessions) rather than trust the
+    /// silence.
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use kickout::{Auth, store::MemoryStore, store::audit::AuditKind};

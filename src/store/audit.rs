@@ -3,11 +3,34 @@
 //!
 //! It carries logins, logouts, kickouts, replacements, bans, unbans and refresh reuse,
 //! with notes. It does not carry natural expiry or idle-out (nothing happens at that
-//! moment: a token simply stops working; watches report it), renewals and refreshes,
-//! nor anything published while an instance's subscription was down: it is a live
-//! view, not a log. Sending never waits; a receiver that falls behind loses the oldest.
+//! moment: a token simply stops working; watches report it), renewals and refreshes.
+//! It is a live view, not a log, and sending never waits; but a loss is never silent:
+//!
+//! - a store that lost events sends a gap marker, an event of kind [`AuditKind::Gap`],
+//!   where they would have been: when its subscription was lost and re-established
+//!   (what was published meanwhile is gone), and when an instance could not publish
+//!   its own events (its queue was full, or Redis refused or timed out), on every
+//!   instance once it can publish again;
+//! - a receiver that falls behind by more than [`AUDIT_CAPACITY`] loses the oldest and
+//!   is told by its next `recv`: `Err(RecvError::Lagged(n))` is that receiver's own gap.
+//!
+//! ```
+//! use kickout::store::audit::{AuditEvent, AuditKind};
+//! use tokio::sync::broadcast::{Receiver, error::RecvError};
+//!
+//! /// The next event, or how many were lost before it (`None`: an unknown number).
+//! async fn next(audit: &mut Receiver<AuditEvent>) -> Option<Result<AuditEvent, Option<u64>>> {
+//!     match audit.recv().await {
+//!         Ok(AuditEvent { kind: AuditKind::Gap { missed, .. }, .. }) => Some(Err(missed)),
+//!         Ok(event) => Some(Ok(event)),
+//!         Err(RecvError::Lagged(n)) => Some(Err(Some(n))),
+//!         Err(RecvError::Closed) => None,
+//!     }
+//! }
+//! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::note::Note;
 use crate::token::SessionId;
@@ -33,11 +56,22 @@ pub enum AuditKind {
     Unbanned,
     /// A spent refresh token came back: the session ended.
     RefreshReused,
+    /// Events were lost here: the stream cannot say what happened in between, so a
+    /// consumer that keeps state from it should read the store again (the directory,
+    /// the user's sessions). Its event has an empty `user_id`, no session, and as
+    /// `at_ms` a time the lost events did not precede, as far as the instances' clocks
+    /// agree (0 if unknown). A receiver's own `RecvError::Lagged` is not sent as one.
+    #[non_exhaustive]
+    Gap {
+        /// How many: known when an instance could not publish its own events, `None`
+        /// when a subscription was down (nobody knows what was published meanwhile).
+        missed: Option<u64>,
+    },
 }
 
 impl AuditKind {
     /// The stable name: `login`, `logout`, `kicked_out`, `replaced`, `banned`,
-    /// `unbanned`, `refresh_reused`.
+    /// `unbanned`, `refresh_reused`, `gap`.
     pub const fn code(self) -> &'static str {
         match self {
             AuditKind::Login => "login",
@@ -47,10 +81,12 @@ impl AuditKind {
             AuditKind::Banned => "banned",
             AuditKind::Unbanned => "unbanned",
             AuditKind::RefreshReused => "refresh_reused",
+            AuditKind::Gap { .. } => "gap",
         }
     }
 
-    /// The kind of a name [`code`](Self::code) gives.
+    /// The kind of a name [`code`](Self::code) gives; `None` for `gap`, whose count a
+    /// name does not carry.
     pub fn from_code(code: &str) -> Option<Self> {
         [
             AuditKind::Login,
@@ -108,5 +144,144 @@ impl AuditEvent {
     pub fn with_note(mut self, note: Option<Note>) -> Self {
         self.note = note;
         self
+    }
+
+    /// A gap marker: `missed` events (`None`: an unknown number) lost, none of them
+    /// before `at_ms` (see [`AuditKind::Gap`]). For a store of one's own that loses
+    /// events.
+    ///
+    /// ```
+    /// use kickout::store::audit::{AuditEvent, AuditKind};
+    ///
+    /// let gap = AuditEvent::gap(Some(3), 1_700_000_000_000);
+    /// assert!(matches!(gap.kind, AuditKind::Gap { missed: Some(3), .. }));
+    /// assert_eq!((gap.kind.code(), &*gap.user_id), ("gap", ""));
+    /// ```
+    pub fn gap(missed: Option<u64>, at_ms: u64) -> Self {
+        Self::new(AuditKind::Gap { missed }, "".into(), at_ms)
+    }
+}
+
+/// Events an instance lost before it could say so: how many, none before when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Missed {
+    count: u64,
+    since_ms: u64,
+}
+
+impl Missed {
+    /// Nothing lost.
+    pub(crate) const NONE: Self = Self {
+        count: 0,
+        since_ms: u64::MAX,
+    };
+
+    /// One event, of `at_ms`.
+    pub(crate) const fn one(at_ms: u64) -> Self {
+        Self {
+            count: 1,
+            since_ms: at_ms,
+        }
+    }
+
+    pub(crate) const fn is_none(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Both counts, from the earlier time.
+    pub(crate) fn merge(&mut self, other: Self) {
+        self.count = self.count.saturating_add(other.count);
+        self.since_ms = self.since_ms.min(other.since_ms);
+    }
+
+    /// The gap marker that says so.
+    pub(crate) fn gap(&self) -> AuditEvent {
+        AuditEvent::gap(Some(self.count), self.since_ms)
+    }
+}
+
+/// How often dropped audit events are logged while they keep being dropped.
+pub(crate) const DROP_REPORT_INTERVAL_MS: u64 = 10_000;
+
+/// No report yet.
+const NEVER: u64 = u64::MAX;
+
+/// Counts audit events a store dropped and reports them at most once per
+/// [`DROP_REPORT_INTERVAL_MS`], by the times of the dropped events (a store has no
+/// clock of its own: these are its callers').
+#[derive(Debug)]
+pub(crate) struct DropLog {
+    last_report_ms: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Default for DropLog {
+    fn default() -> Self {
+        Self {
+            last_report_ms: AtomicU64::new(NEVER),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl DropLog {
+    /// One event of `at_ms` dropped; logs at warn, with the count since the last line,
+    /// if that line is an interval old.
+    pub(crate) fn dropped(&self, at_ms: u64) {
+        if let Some(dropped) = self.count(at_ms) {
+            tracing::warn!(
+                dropped,
+                "audit events not published (queue full or the store failing; each at debug): \
+                 every instance's audit stream gets a gap marker"
+            );
+        }
+    }
+
+    /// Counts one drop; the count to report if a report is due.
+    fn count(&self, at_ms: u64) -> Option<u64> {
+        self.dropped.fetch_add(1, Relaxed);
+        let last = self.last_report_ms.load(Relaxed);
+        if last != NEVER && at_ms < last.saturating_add(DROP_REPORT_INTERVAL_MS) {
+            return None;
+        }
+        // One caller wins the report; the others count toward the next.
+        self.last_report_ms
+            .compare_exchange(last, at_ms, Relaxed, Relaxed)
+            .is_ok()
+            .then(|| self.dropped.swap(0, Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_reported_once_per_interval_with_their_count() {
+        let log = DropLog::default();
+        assert_eq!(log.count(5_000), Some(1), "the first at once");
+        assert_eq!(log.count(5_001), None);
+        assert_eq!(log.count(14_999), None);
+        assert_eq!(
+            log.count(15_000),
+            Some(3),
+            "then the count since the last line"
+        );
+        assert_eq!(log.count(15_000), None);
+        // A caller's clock behind the last report's delays the next, never repeats it.
+        assert_eq!(log.count(1_000), None);
+        assert_eq!(log.count(25_000), Some(3));
+    }
+
+    #[test]
+    fn missed_events_add_up_from_the_earliest() {
+        let mut missed = Missed::NONE;
+        assert!(missed.is_none());
+        missed.merge(Missed::one(20));
+        missed.merge(Missed::one(10));
+        missed.merge(Missed::NONE);
+        assert_eq!(missed.gap(), AuditEvent::gap(Some(2), 10));
+        assert_eq!(AuditKind::from_code("gap"), None);
+        assert_eq!(AuditKind::Gap { missed: None }.code(), "gap");
     }
 }

@@ -286,13 +286,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// The audit events of every handle of this store, on any instance (see
     /// [`audit`]); `None` (the default) for a store without a shared stream: a handle
-    /// then streams its own.
+    /// then streams its own. Where the stream lost events (a subscription down, events
+    /// an instance could not publish) it carries a gap marker,
+    /// [`AuditEvent::gap`](audit::AuditEvent::gap).
     fn audit_feed(&self) -> Option<tokio::sync::broadcast::Receiver<audit::AuditEvent>> {
         None
     }
 
     /// Shares an audit event with every instance; never waits (a network store sends it
-    /// in the background and drops it if it cannot). The default drops it.
+    /// in the background and drops it if it cannot, then owes every instance a gap
+    /// marker). The default drops it.
     fn audit(&self, _event: &audit::AuditEvent) {}
 
     /// Whether [`Store::audit`] would reach anyone, so a handle builds no event for

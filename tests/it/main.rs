@@ -5,6 +5,7 @@ mod suite;
 mod support;
 
 mod adapters;
+mod audit;
 mod demo_servers;
 mod jwt;
 mod layer;

@@ -4,21 +4,31 @@
 //! On a Cluster, a `PUBLISH` on any node reaches subscribers on every node, so one
 //! subscription to any node suffices; the task moves to the next node when one fails.
 //! After each (re)subscription it sends [`Revoked::Resync`]: messages published while it
-//! was away are lost, so watches re-check the store instead of trusting silence. A ping
-//! every five seconds finds a connection that died without closing.
+//! was away are lost, so watches re-check the store instead of trusting silence; audit
+//! receivers get a gap marker for the same reason. A ping every five seconds finds a
+//! connection that died without closing.
+//!
+//! The audit events a store's handles report go out through one publisher task, in
+//! order. Whatever it cannot publish (its queue full, a `PUBLISH` refused or late) is
+//! counted and announced to every instance by a gap marker where the events were lost,
+//! before anything later.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
-use super::end_reason;
+use super::{Conn, end_reason};
 
 /// How often an idle subscription checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
+/// How often a gap marker not yet published is tried again when no event comes.
+const GAP_RETRY: Duration = Duration::from_secs(1);
 use crate::note::Note;
 use crate::store::Revoked;
-use crate::store::audit::{AuditEvent, AuditKind};
+use crate::store::audit::{AuditEvent, AuditKind, DropLog, Missed};
 use crate::token::SessionId;
 
 /// The channels a store listens to.
@@ -40,8 +50,10 @@ pub(super) async fn subscribe(
 ) {
     // Failed attempts since the last subscription that went through.
     let mut failures = 0u32;
+    let mut heard = Heard::default();
     for url in urls.iter().cycle() {
-        match listen(url, &channels, (&feed, &audit), timeout, &mut failures).await {
+        let senders = (&feed, &audit);
+        match listen(url, &channels, senders, timeout, &mut failures, &mut heard).await {
             Ok(()) => {}
             Err(error) => {
                 failures = failures.saturating_add(1);
@@ -58,6 +70,15 @@ pub(super) async fn subscribe(
     }
 }
 
+/// What the subscriptions so far heard of the audit channel.
+#[derive(Default)]
+struct Heard {
+    /// A subscription went through before.
+    subscribed: bool,
+    /// The time of the latest audit event: what a lost subscription misses is later.
+    last_at_ms: u64,
+}
+
 /// One subscription, until its connection ends.
 async fn listen(
     url: &str,
@@ -65,6 +86,7 @@ async fn listen(
     (feed, audit): (&broadcast::Sender<Revoked>, &broadcast::Sender<AuditEvent>),
     timeout: Duration,
     failures: &mut u32,
+    heard: &mut Heard,
 ) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
@@ -77,6 +99,12 @@ async fn listen(
     if *failures > 0 {
         tracing::info!("revocation feed back");
     }
+    // What was published while no subscription was up is gone (before the first one,
+    // only if an attempt failed: the store was in use without it).
+    if heard.subscribed || *failures > 0 {
+        let _ = audit.send(AuditEvent::gap(None, heard.last_at_ms));
+    }
+    heard.subscribed = true;
     *failures = 0;
     let _ = feed.send(Revoked::Resync);
     let (mut sink, mut messages) = pubsub.split();
@@ -90,6 +118,7 @@ async fn listen(
                 let Ok(payload) = message.get_payload::<String>() else { continue };
                 if message.get_channel_name() == channels.audit {
                     if let Some(event) = parse_audit(&payload) {
+                        heard.last_at_ms = event.at_ms;
                         let _ = audit.send(event);
                     }
                 } else if let Some(revoked) = parse(&payload) {
@@ -150,9 +179,13 @@ struct WireAudit {
     d: Option<String>,
     a: u64,
     n: Option<String>,
+    /// A gap's count (an instance that predates gaps ignores the whole event: its kind
+    /// is unknown to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<u64>,
 }
 
-pub(super) fn audit_json(e: &AuditEvent) -> String {
+fn audit_json(e: &AuditEvent) -> String {
     serde_json::to_string(&WireAudit {
         k: e.kind.code().to_owned(),
         u: e.user_id.to_string(),
@@ -160,6 +193,10 @@ pub(super) fn audit_json(e: &AuditEvent) -> String {
         d: e.device.as_deref().map(str::to_owned),
         a: e.at_ms,
         n: e.note.as_ref().map(|n| n.as_stored().to_owned()),
+        m: match e.kind {
+            AuditKind::Gap { missed } => missed,
+            _ => None,
+        },
     })
     .unwrap_or_default()
 }
@@ -167,6 +204,9 @@ pub(super) fn audit_json(e: &AuditEvent) -> String {
 /// An audit event another instance published; `None` for anything else.
 fn parse_audit(payload: &str) -> Option<AuditEvent> {
     let w: WireAudit = serde_json::from_str(payload).ok()?;
+    if w.k == "gap" {
+        return Some(AuditEvent::gap(w.m, w.a));
+    }
     let kind = AuditKind::from_code(&w.k)?;
     let mut event = AuditEvent::new(kind, w.u.into(), w.a)
         .with_note(w.n.as_deref().and_then(Note::from_stored));
@@ -174,6 +214,133 @@ fn parse_audit(payload: &str) -> Option<AuditEvent> {
         event = event.of_session(s.parse().ok()?, d.into());
     }
     Some(event)
+}
+
+/// One audit event for the publisher: its message, its time, and the events dropped
+/// at the full queue just before it (a gap marker goes out first).
+pub(super) struct Outgoing {
+    json: String,
+    at_ms: u64,
+    after: Missed,
+}
+
+/// The audit events a store could not publish: those dropped at its full queue and not
+/// yet carried by a later event, and the log of every drop.
+#[derive(Debug)]
+pub(super) struct AuditDrops {
+    /// Whether `pending` holds any: the common case takes no lock.
+    any: AtomicBool,
+    pending: Mutex<Missed>,
+    log: DropLog,
+}
+
+impl Default for AuditDrops {
+    fn default() -> Self {
+        Self {
+            any: AtomicBool::new(false),
+            pending: Mutex::new(Missed::NONE),
+            log: DropLog::default(),
+        }
+    }
+}
+
+impl AuditDrops {
+    /// Hands an event to the publisher; never waits: a full queue drops it, and the
+    /// next event queued carries the count.
+    pub(super) fn queue(&self, out: &mpsc::Sender<Outgoing>, event: &AuditEvent) {
+        let outgoing = Outgoing {
+            json: audit_json(event),
+            at_ms: event.at_ms,
+            after: self.take(),
+        };
+        if let Err(refused) = out.try_send(outgoing) {
+            let mut missed = refused.into_inner().after;
+            missed.merge(Missed::one(event.at_ms));
+            self.put(missed);
+            tracing::debug!("audit event dropped: the queue is full");
+            self.log.dropped(event.at_ms);
+        }
+    }
+
+    fn take(&self) -> Missed {
+        if !self.any.load(Ordering::Acquire) {
+            return Missed::NONE;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        self.any.store(false, Ordering::Release);
+        std::mem::replace(&mut *pending, Missed::NONE)
+    }
+
+    fn put(&self, missed: Missed) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.merge(missed);
+        self.any.store(!pending.is_none(), Ordering::Release);
+    }
+}
+
+/// Publishes the queued audit events in order, each within the timeout; a gap marker
+/// before the first event after a loss, and on its own when none follows.
+pub(super) async fn publish_audit(
+    conn: Conn,
+    channel: String,
+    mut queue: mpsc::Receiver<Outgoing>,
+    timeout: Duration,
+    drops: Arc<AuditDrops>,
+) {
+    let publish = |message: String| {
+        let mut conn = conn.clone();
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&channel).arg(message);
+        async move {
+            match tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await {
+                Ok(Ok(_)) => true,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "audit event not published");
+                    false
+                }
+                Err(_) => {
+                    tracing::debug!("audit event not published in time");
+                    false
+                }
+            }
+        }
+    };
+    // Lost and not yet announced.
+    let mut missed = Missed::NONE;
+    loop {
+        let next = match queue.try_recv() {
+            Ok(next) => next,
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Dropped after the last queued event: no later event carries them.
+                missed.merge(drops.take());
+                if !missed.is_none() && publish(audit_json(&missed.gap())).await {
+                    missed = Missed::NONE;
+                }
+                let next = if missed.is_none() {
+                    queue.recv().await
+                } else {
+                    match tokio::time::timeout(GAP_RETRY, queue.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => continue,
+                    }
+                };
+                match next {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+        };
+        missed.merge(next.after);
+        if !missed.is_none() && publish(audit_json(&missed.gap())).await {
+            missed = Missed::NONE;
+        }
+        // Never ahead of its gap: the marker must stand where the events were lost.
+        if !missed.is_none() || !publish(next.json).await {
+            missed.merge(Missed::one(next.at_ms));
+            drops.log.dropped(next.at_ms);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +381,11 @@ mod tests {
             .of_session(id, "web".into())
             .with_note(Note::new("x").unwrap().with_message("a \"b\"").ok());
         assert_eq!(parse_audit(&audit_json(&audit)), Some(audit));
+        for gap in [AuditEvent::gap(Some(3), 9), AuditEvent::gap(None, 0)] {
+            assert_eq!(parse_audit(&audit_json(&gap)), Some(gap));
+        }
+        // Other events' wire form is unchanged.
+        assert!(!audit_json(&AuditEvent::new(AuditKind::Login, "u".into(), 1)).contains("\"m\""));
         assert_eq!(parse_audit("{}"), None);
         assert!(parse("g|zz").is_none());
         assert!(parse("x|k|a").is_none());

@@ -115,9 +115,10 @@ struct Shared {
     /// Sessions ended on any instance, from the channel.
     feed: broadcast::Sender<Revoked>,
     /// What handles heard on `<prefix>audit`, and the queue of what they publish there
-    /// (one task, so events keep their order).
+    /// (one task, so events keep their order), with what it could not.
     audit: broadcast::Sender<AuditEvent>,
-    audit_out: tokio::sync::mpsc::Sender<String>,
+    audit_out: tokio::sync::mpsc::Sender<feed::Outgoing>,
+    audit_drops: Arc<feed::AuditDrops>,
     publisher: tokio::task::JoinHandle<()>,
     subscriber: tokio::task::JoinHandle<()>,
     /// Slot tags this store already put in the directory's tag set (one bit each).
@@ -320,11 +321,13 @@ impl RedisStoreBuilder {
             self.timeout,
         ));
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
-        let publisher = tokio::spawn(publish_audit(
+        let audit_drops = Arc::new(feed::AuditDrops::default());
+        let publisher = tokio::spawn(feed::publish_audit(
             writes.clone(),
             audit_channel,
             queue,
             self.timeout,
+            audit_drops.clone(),
         ));
         Ok(RedisStore {
             conn,
@@ -338,6 +341,7 @@ impl RedisStoreBuilder {
                 feed,
                 audit,
                 audit_out,
+                audit_drops,
                 publisher,
                 subscriber,
                 dir_tags: directory::TagBits::default(),
@@ -876,34 +880,8 @@ impl Store for RedisStore {
 
     fn audit(&self, event: &AuditEvent) {
         // In the background: an audit event never delays what it reports; a full queue
-        // (Redis slow or away) drops it.
-        if self
-            .shared
-            .audit_out
-            .try_send(feed::audit_json(event))
-            .is_err()
-        {
-            tracing::debug!("audit event dropped: the queue is full");
-        }
-    }
-}
-
-/// Publishes the queued audit events in order, each within the timeout.
-async fn publish_audit(
-    conn: Conn,
-    channel: String,
-    mut queue: tokio::sync::mpsc::Receiver<String>,
-    timeout: Duration,
-) {
-    while let Some(event) = queue.recv().await {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&channel).arg(event);
-        let mut conn = conn.clone();
-        match tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::debug!(%error, "audit event not published"),
-            Err(_) => tracing::debug!("audit event not published in time"),
-        }
+        // (Redis slow or away) drops it, and a gap marker says so.
+        self.shared.audit_drops.queue(&self.shared.audit_out, event);
     }
 }
 
