@@ -67,6 +67,7 @@ mod mode;
 mod note;
 mod policy;
 mod rejection;
+mod throttle;
 mod token;
 
 /// JWT mode's configuration, and the `jsonwebtoken` key types it takes.

@@ -30,9 +30,9 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::note::Note;
+use crate::throttle::Throttle;
 use crate::token::SessionId;
 
 /// How many audit events a receiver may fall behind before it loses the oldest.
@@ -200,35 +200,17 @@ impl Missed {
     }
 }
 
-/// How often dropped audit events are logged while they keep being dropped.
-pub(crate) const DROP_REPORT_INTERVAL_MS: u64 = 10_000;
-
-/// No report yet.
-const NEVER: u64 = u64::MAX;
-
 /// Counts audit events a store dropped and reports them at most once per
-/// [`DROP_REPORT_INTERVAL_MS`], by the times of the dropped events (a store has no
-/// clock of its own: these are its callers').
-#[derive(Debug)]
-pub(crate) struct DropLog {
-    last_report_ms: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl Default for DropLog {
-    fn default() -> Self {
-        Self {
-            last_report_ms: AtomicU64::new(NEVER),
-            dropped: AtomicU64::new(0),
-        }
-    }
-}
+/// [`REPORT_INTERVAL_MS`](crate::throttle::REPORT_INTERVAL_MS), by the times of the
+/// dropped events (a store has no clock of its own: these are its callers').
+#[derive(Debug, Default)]
+pub(crate) struct DropLog(Throttle);
 
 impl DropLog {
     /// One event of `at_ms` dropped; logs at warn, with the count since the last line,
     /// if that line is an interval old.
     pub(crate) fn dropped(&self, at_ms: u64) {
-        if let Some(dropped) = self.count(at_ms) {
+        if let Some(dropped) = self.0.count(at_ms) {
             tracing::warn!(
                 dropped,
                 "audit events not published (queue full or the store failing; each at debug): \
@@ -236,42 +218,11 @@ impl DropLog {
             );
         }
     }
-
-    /// Counts one drop; the count to report if a report is due.
-    fn count(&self, at_ms: u64) -> Option<u64> {
-        self.dropped.fetch_add(1, Relaxed);
-        let last = self.last_report_ms.load(Relaxed);
-        if last != NEVER && at_ms < last.saturating_add(DROP_REPORT_INTERVAL_MS) {
-            return None;
-        }
-        // One caller wins the report; the others count toward the next.
-        self.last_report_ms
-            .compare_exchange(last, at_ms, Relaxed, Relaxed)
-            .is_ok()
-            .then(|| self.dropped.swap(0, Relaxed))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn drops_are_reported_once_per_interval_with_their_count() {
-        let log = DropLog::default();
-        assert_eq!(log.count(5_000), Some(1), "the first at once");
-        assert_eq!(log.count(5_001), None);
-        assert_eq!(log.count(14_999), None);
-        assert_eq!(
-            log.count(15_000),
-            Some(3),
-            "then the count since the last line"
-        );
-        assert_eq!(log.count(15_000), None);
-        // A caller's clock behind the last report's delays the next, never repeats it.
-        assert_eq!(log.count(1_000), None);
-        assert_eq!(log.count(25_000), Some(3));
-    }
 
     #[test]
     fn missed_events_add_up_from_the_earliest() {

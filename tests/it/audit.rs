@@ -61,7 +61,6 @@ async fn on_the_memory_store_a_lagging_receiver_is_told_and_the_demo_stream_says
 
 #[cfg(feature = "redis")]
 mod on_redis {
-    use std::sync::{Arc, Mutex};
 
     use kickout::store::{RedisStore, Store};
     use tokio::sync::broadcast::Receiver;
@@ -108,33 +107,6 @@ mod on_redis {
 
     fn event(user: &str, at_ms: u64) -> AuditEvent {
         AuditEvent::new(AuditKind::Login, user.into(), at_ms)
-    }
-
-    /// What `f` logs at warn and above, on this thread (a one-thread runtime: the
-    /// store's tasks included).
-    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let out = f.await;
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-        (out, text)
     }
 
     const DROPPED: &str = "audit events not published";
@@ -192,7 +164,7 @@ mod on_redis {
         let mut audit = there.audit_feed().unwrap();
         subscribed(&server, 2).await;
         let over = 76;
-        let ((), logs) = logged(async {
+        let ((), logs) = support::logged(async {
             // Nothing else runs meanwhile on this one-thread runtime: the publisher
             // takes none off the queue, which holds AUDIT_CAPACITY.
             for i in 0..AUDIT_CAPACITY + over {
@@ -227,7 +199,7 @@ mod on_redis {
         subscribed(&server, 2).await;
         here.audit(&event("p0", 1));
         assert_eq!(&*next(&mut audit).await.user_id, "p0");
-        let ((), logs) = logged(async {
+        let ((), logs) = support::logged(async {
             server
                 .cli(&["acl", "setuser", "default", "-publish"])
                 .unwrap();

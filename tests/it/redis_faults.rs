@@ -219,18 +219,23 @@ async fn a_slot_migration_in_the_middle_loses_no_revocation() {
     slot_migration_case::<suite::Jwt>(&cluster, "j").await;
 }
 
+/// A store on `primary` whose writes wait up to `wait` for one replica. The operation
+/// timeout is generous: acknowledgements are slow on a loaded machine (CI runs tests in
+/// parallel); a cut-off replica still makes the wait run out.
+async fn waiting_store(primary: &RedisProcess, wait: Duration) -> RedisStore {
+    RedisStore::builder(&primary.url())
+        .timeout(Duration::from_secs(3))
+        .wait_for_replicas(1, wait)
+        .connect()
+        .await
+        .unwrap()
+}
+
 async fn failover_case<K: Kind<RedisStore>>() {
     let mut primary = RedisProcess::start(&[]);
     let replica = primary.replica();
     let clock = kickout::clock::ManualClock::new(now_ms());
-    let waiting = RedisStore::builder(&primary.url())
-        // Generous: acknowledgements are slow on a loaded machine (CI runs tests in
-        // parallel); a cut-off replica still makes the wait run out.
-        .timeout(Duration::from_secs(3))
-        .wait_for_replicas(1, Duration::from_millis(2500))
-        .connect()
-        .await
-        .unwrap();
+    let waiting = waiting_store(&primary, Duration::from_millis(2500)).await;
     let auth = K::builder(waiting, &clock).build();
     let plain = K::builder(RedisStore::connect(&primary.url()).await.unwrap(), &clock).build();
     let mut tokens = Vec::new();
@@ -317,12 +322,7 @@ async fn lagging_replicas_case<K: Kind<RedisStore>>() {
     let primary = RedisProcess::start(&[]);
     let replica = primary.replica();
     let clock = kickout::clock::ManualClock::new(now_ms());
-    let waiting = RedisStore::builder(&primary.url())
-        .timeout(Duration::from_secs(3))
-        .wait_for_replicas(1, Duration::from_millis(1000))
-        .connect()
-        .await
-        .unwrap();
+    let waiting = waiting_store(&primary, Duration::from_millis(1000)).await;
     let auth = K::builder(waiting, &clock)
         .refresh_tokens(Duration::from_secs(3600))
         .build();

@@ -421,31 +421,6 @@ mod shared {
         drop(server);
     }
 
-    /// Everything `tracing` prints while `f` runs on this thread.
-    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
-        #[derive(Clone, Default)]
-        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let out = f.await;
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-        (out, text)
-    }
-
     #[tokio::test]
     async fn lost_or_corrupt_metadata_never_touches_validation() {
         let Some((server, store)) = support::standalone().await else {
@@ -501,7 +476,7 @@ mod shared {
         let app = suite::app(&auth);
         let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let count = |text: &str| text.matches("session store unavailable").count();
-        let ((), text) = logged(async {
+        let ((), text) = support::logged(async {
             for _ in 0..20 {
                 assert_eq!(
                     suite::me(&app, token).await,
@@ -512,7 +487,7 @@ mod shared {
         .await;
         assert_eq!(count(&text), 1, "{text}");
         // An interval later, the next refusal reports again: the 19 held back, and itself.
-        let ((), text) = logged(async {
+        let ((), text) = support::logged(async {
             clock.advance(Duration::from_secs(10));
             for _ in 0..3 {
                 let _ = auth.authenticate(token).await;
