@@ -41,9 +41,6 @@ pub enum Error {
     /// The operating system's random source, or signing, failed (500).
     #[error("the OS random source or signing failed: {0}")]
     Random(String),
-    /// The operation does not exist in this mode (e.g. renew in JWT mode) (400).
-    #[error("{0} is not supported")]
-    Unsupported(&'static str),
 }
 
 impl Error {
@@ -56,7 +53,6 @@ impl Error {
             Error::Rejected(rejection) => rejection.reason().code(),
             Error::Store(_) => Reason::StoreUnavailable.code(),
             Error::Random(_) => "internal_error",
-            Error::Unsupported(_) => "unsupported",
         }
     }
 
@@ -69,7 +65,6 @@ impl Error {
             Error::Rejected(rejection) => rejection.status(),
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Unsupported(_) => StatusCode::BAD_REQUEST,
         }
     }
 

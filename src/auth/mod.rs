@@ -8,6 +8,7 @@ mod builder;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod outage;
+mod session;
 pub(crate) mod watchers;
 
 pub use builder::AuthBuilder;
@@ -24,7 +25,7 @@ use crate::clock::{Clock, millis, system_time};
 use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
 use crate::identity::Identity;
-use crate::mode::{Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
+use crate::mode::{EndScope, Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
@@ -682,12 +683,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// `invalid_token`.
     pub async fn logout(&self, token: &str) -> Result<bool, Error> {
         let now = self.now_ms();
-        let ended = self
-            .inner
-            .mode
-            .logout(&self.inner.store, token, now)
-            .await?;
-        Ok(self.ended_one(ended, EndReason::LoggedOut, None, now))
+        let reason = EndReason::LoggedOut;
+        let ended = self.end(EndScope::Token(token), reason, None, now).await?;
+        Ok(self.ended_one(ended, reason, None, now))
     }
 
     /// This handle, giving the revocations it makes `note`: the refused tokens then say
@@ -744,18 +742,11 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     ) -> Result<bool, Error> {
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
-        let ends = self
-            .inner
-            .mode
-            .end_own(
-                &self.inner.store,
-                identity.user_id(),
-                session_id,
-                reason,
-                None,
-                now,
-            )
-            .await?;
+        let scope = EndScope::Own {
+            user_id: identity.user_id(),
+            session_id,
+        };
+        let ends = self.end(scope, reason, None, now).await?;
         Ok(self.ended_one(ends, reason, None, now))
     }
 
@@ -790,11 +781,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let reason = EndReason::LoggedOut;
         let user_id = identity.user_id();
         let keep = identity.session_id();
-        let Ends { ended, replaced } = self
-            .inner
-            .mode
-            .end_others(&self.inner.store, user_id, keep, reason, note, now)
-            .await?;
+        let scope = EndScope::Others { user_id, keep };
+        let Ends { ended, replaced } = self.end(scope, reason, note, now).await?;
         self.announce(&ended, reason, note);
         self.replaced(&replaced, keep, now);
         tracing::info!(
@@ -826,12 +814,23 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         note: Option<&Note>,
     ) -> Result<bool, Error> {
         let now = self.now_ms();
-        let ends = self
+        let ends = self.end(EndScope::Session(id), reason, note, now).await?;
+        Ok(self.ended_one(ends, reason, note, now))
+    }
+
+    /// The mode's end of `scope` on this handle's store.
+    async fn end(
+        &self,
+        scope: EndScope<'_>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now: u64,
+    ) -> Result<Ends, Error> {
+        Ok(self
             .inner
             .mode
-            .end_session(&self.inner.store, id, reason, note, now)
-            .await?;
-        Ok(self.ended_one(ends, reason, note, now))
+            .end(&self.inner.store, scope, reason, note, now)
+            .await?)
     }
 
     /// Reports the end of one session (a logout or a kickout by id), and of those a
@@ -889,18 +888,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
         let now = self.now_ms();
         // A generation bump, or tombstones: nothing is replaced along the way.
-        let Ends { ended, .. } = self
-            .inner
-            .mode
-            .end_user(
-                &self.inner.store,
-                user_id,
-                device,
-                EndReason::KickedOut,
-                note,
-                now,
-            )
-            .await?;
+        let scope = EndScope::User { user_id, device };
+        let Ends { ended, .. } = self.end(scope, EndReason::KickedOut, note, now).await?;
         self.announce(&ended, EndReason::KickedOut, note);
         tracing::info!(
             user_id,
@@ -1118,33 +1107,6 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
         tracing::warn!(kicked, "kickout of every session");
         Ok(kicked)
-    }
-
-    /// Gives the session of `token` a fresh absolute lifetime (the handle's TTL from now)
-    /// and idle deadline; fails with [`Error::Rejected`] if it is not live. In JWT mode
-    /// it fails with [`Error::Unsupported`]: a signed expiry cannot move.
-    pub async fn renew(&self, token: &str) -> Result<SessionInfo, Error> {
-        let now = self.now_ms();
-        let ttl_ms = self.settings().ttl_ms;
-        match self.in_realm(
-            self.inner
-                .mode
-                .renew(&self.inner.store, token, ttl_ms, now)
-                .await,
-        )? {
-            Some(session) => {
-                tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, "renew");
-                self.emit(now, || EventKind::Renewed {
-                    session: session.clone(),
-                });
-                Ok(session)
-            }
-            // Say why, as a request with this token would be told.
-            None => Err(Error::Rejected(match self.authenticate(token).await {
-                Err(rejection) => rejection,
-                Ok(_) => self.rejection(Reason::InvalidToken),
-            })),
-        }
     }
 }
 

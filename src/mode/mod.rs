@@ -5,7 +5,7 @@
 //! The mode is a type parameter of [`Auth`](crate::Auth), chosen by the builder
 //! ([`AuthBuilder::jwt`](crate::AuthBuilder::jwt) switches to JWT mode), so the handle
 //! never asks which mode it runs: each mode owns its login, validation, ends, ban,
-//! listing and renewal, over the store contract of its mode
+//! listing and refresh (and session mode its renewal), over the store contract of its mode
 //! ([`SessionStore`](crate::store::SessionStore), `JwtStore`). The handle keeps what
 //! both share: the clock, the default rule, the responses, events and watches.
 
@@ -25,7 +25,7 @@ pub trait Mode<S>: sealed::ModeImpl<S> {}
 
 impl<S, M: sealed::ModeImpl<S>> Mode<S> for M {}
 
-pub(crate) use sealed::{Issued, LoginRequest, ModeImpl, RefreshPlan};
+pub(crate) use sealed::{EndScope, Issued, LoginRequest, ModeImpl, RefreshPlan};
 
 // A sealed trait: public so it can bound `Mode`, in a private module so no one else
 // can name or implement it.
@@ -79,6 +79,28 @@ mod sealed {
         pub refresh: Option<(Token, u64)>,
     }
 
+    /// Which sessions an end reaches; each mode maps it to its store's target in one
+    /// place.
+    #[derive(Clone, Copy, Debug)]
+    pub enum EndScope<'a> {
+        /// The session of this token (a logout); nothing for a token not ours.
+        Token(&'a str),
+        /// One session by id, whoever's (an operator's call).
+        Session(SessionId),
+        /// One session by id, only if it is `user_id`'s.
+        Own {
+            user_id: &'a str,
+            session_id: SessionId,
+        },
+        /// Every session of a user, or of one device of theirs.
+        User {
+            user_id: &'a str,
+            device: Option<&'a str>,
+        },
+        /// Every session of a user but `keep`, atomically.
+        Others { user_id: &'a str, keep: SessionId },
+    }
+
     /// What a mode does; see [`Mode`](super::Mode).
     pub trait ModeImpl<S>: Send + Sync + 'static {
         /// A token that passed the synchronous checks (parse, signature): what a store
@@ -105,50 +127,12 @@ mod sealed {
             login: LoginRequest<'_>,
         ) -> impl Future<Output = Result<Admission<Issued>, Error>> + Send;
 
-        /// Ends the session of a token; what ended (nothing for a token not ours).
-        fn logout(
+        /// Ends the sessions of `scope`; what ended (live by this handle's clock and
+        /// leeway), and what a bound replaced along the way.
+        fn end(
             &self,
             store: &S,
-            token: &str,
-            now_ms: u64,
-        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
-
-        fn end_session(
-            &self,
-            store: &S,
-            id: SessionId,
-            reason: EndReason,
-            note: Option<&Note>,
-            now_ms: u64,
-        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
-
-        fn end_user(
-            &self,
-            store: &S,
-            user_id: &str,
-            device: Option<&str>,
-            reason: EndReason,
-            note: Option<&Note>,
-            now_ms: u64,
-        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
-
-        /// Ends one session of `user_id` by id; nothing if it is not that user's.
-        fn end_own(
-            &self,
-            store: &S,
-            user_id: &str,
-            id: SessionId,
-            reason: EndReason,
-            note: Option<&Note>,
-            now_ms: u64,
-        ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
-
-        /// Ends every session of `user_id` but `keep`, atomically.
-        fn end_others(
-            &self,
-            store: &S,
-            user_id: &str,
-            keep: SessionId,
+            scope: EndScope<'_>,
             reason: EndReason,
             note: Option<&Note>,
             now_ms: u64,
@@ -186,16 +170,6 @@ mod sealed {
             token: &str,
             now_ms: u64,
         ) -> impl Future<Output = Result<Rotated<Issued>, Error>> + Send;
-
-        /// A fresh lifetime of `ttl_ms` for the session of `token`: `None` if it is not
-        /// live.
-        fn renew(
-            &self,
-            store: &S,
-            token: &str,
-            ttl_ms: u64,
-            now_ms: u64,
-        ) -> impl Future<Output = Result<Option<SessionInfo>, Error>> + Send;
     }
 }
 

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use super::{Issued, LoginRequest, ModeImpl, unavailable};
+use super::{EndScope, Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::note::Note;
@@ -16,7 +16,7 @@ use crate::store::{
     Admission, EndReason, Ends, NewRefresh, NewSession, Page, PageRequest, Renewal, Rotated,
     Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
 };
-use crate::token::{RefreshKey, SessionId, SessionKey, user_tag};
+use crate::token::{RefreshKey, SessionKey, user_tag};
 
 /// The random source failed.
 pub(crate) fn random(e: getrandom::Error) -> Error {
@@ -68,6 +68,42 @@ impl SessionMode {
             deadline_ms: self.idle_ms.map(|idle| now.saturating_add(idle)),
             min_step_ms: self.touch_step_ms,
         }
+    }
+
+    /// A fresh lifetime for the session of `token` (its own, else `ttl_ms`): `None`
+    /// if it is not live.
+    pub(crate) async fn renew<S: SessionStore>(
+        &self,
+        store: &S,
+        token: &str,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, Error> {
+        let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
+        // The session's own lifetime and idle timeout (the handle's for records that
+        // keep none).
+        let Some(record) = store.lookup(&key, None, now_ms).await? else {
+            return Ok(None);
+        };
+        // A token a request would refuse (its own end passed, say) renews nothing.
+        if refusal(&record, now_ms).is_some() {
+            return Ok(None);
+        }
+        let lifetime = if record.lifetime_ms > 0 {
+            record.lifetime_ms
+        } else {
+            ttl_ms
+        };
+        let expires_at_ms = now_ms.saturating_add(lifetime);
+        let idle = record
+            .idle_ms
+            .or(self.idle_ms.filter(|_| record.idle_deadline_ms.is_some()));
+        let renewal = Renewal {
+            key: &key,
+            expires_at_ms,
+            idle_deadline_ms: idle.map(|i| now_ms.saturating_add(i).min(expires_at_ms)),
+        };
+        Ok(store.renew(renewal, now_ms).await?)
     }
 }
 
@@ -152,70 +188,34 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         })
     }
 
-    async fn logout(&self, store: &S, token: &str, now_ms: u64) -> Result<Ends, StoreError> {
-        let Some(key) = SessionKey::parse(token) else {
-            return Ok(Ends::default());
+    async fn end(
+        &self,
+        store: &S,
+        scope: EndScope<'_>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let key;
+        let target = match scope {
+            EndScope::Token(token) => {
+                let Some(parsed) = SessionKey::parse(token) else {
+                    return Ok(Ends::default());
+                };
+                key = parsed;
+                Target::Token(&key)
+            }
+            EndScope::Session(id) => Target::Session(id),
+            EndScope::Own {
+                user_id,
+                session_id,
+            } => Target::SessionOf {
+                user_id,
+                session_id,
+            },
+            EndScope::User { user_id, device } => Target::User { user_id, device },
+            EndScope::Others { user_id, keep } => Target::Others { user_id, keep },
         };
-        let target = Target::Token(&key);
-        Ok(store
-            .end(target, EndReason::LoggedOut, None, now_ms)
-            .await?
-            .into())
-    }
-
-    async fn end_session(
-        &self,
-        store: &S,
-        id: SessionId,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        Ok(store
-            .end(Target::Session(id), reason, note, now_ms)
-            .await?
-            .into())
-    }
-
-    async fn end_user(
-        &self,
-        store: &S,
-        user_id: &str,
-        device: Option<&str>,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        let target = Target::User { user_id, device };
-        Ok(store.end(target, reason, note, now_ms).await?.into())
-    }
-
-    async fn end_own(
-        &self,
-        store: &S,
-        user_id: &str,
-        session_id: SessionId,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        let target = Target::SessionOf {
-            user_id,
-            session_id,
-        };
-        Ok(store.end(target, reason, note, now_ms).await?.into())
-    }
-
-    async fn end_others(
-        &self,
-        store: &S,
-        user_id: &str,
-        keep: SessionId,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        let target = Target::Others { user_id, keep };
         Ok(store.end(target, reason, note, now_ms).await?.into())
     }
 
@@ -266,40 +266,6 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             replaced: Vec::new(),
             refresh: Some((refresh, r.refresh_until_ms)),
         }))
-    }
-
-    async fn renew(
-        &self,
-        store: &S,
-        token: &str,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<Option<SessionInfo>, Error> {
-        let key = SessionKey::parse(token).ok_or(Reason::InvalidToken)?;
-        // The session's own lifetime and idle timeout (the handle's for records that
-        // keep none).
-        let Some(record) = store.lookup(&key, None, now_ms).await? else {
-            return Ok(None);
-        };
-        // A token a request would refuse (its own end passed, say) renews nothing.
-        if refusal(&record, now_ms).is_some() {
-            return Ok(None);
-        }
-        let lifetime = if record.lifetime_ms > 0 {
-            record.lifetime_ms
-        } else {
-            ttl_ms
-        };
-        let expires_at_ms = now_ms.saturating_add(lifetime);
-        let idle = record
-            .idle_ms
-            .or(self.idle_ms.filter(|_| record.idle_deadline_ms.is_some()));
-        let renewal = Renewal {
-            key: &key,
-            expires_at_ms,
-            idle_deadline_ms: idle.map(|i| now_ms.saturating_add(i).min(expires_at_ms)),
-        };
-        Ok(store.renew(renewal, now_ms).await?)
     }
 }
 

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use self::config::{Claims, Verified, new_jti};
 use super::session::random;
-use super::{Issued, LoginRequest, ModeImpl, unavailable};
+use super::{EndScope, Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::note::Note;
@@ -215,79 +215,42 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         self.issue(store, login, None).await
     }
 
-    async fn logout(&self, store: &S, token: &str, now_ms: u64) -> Result<Ends, StoreError> {
-        // Only a token we signed can be logged out; an expired one still names its
-        // session, which may live on for its refresh token.
-        let Ok(v) = self.verify_even_expired(token, now_ms) else {
-            return Ok(Ends::default());
-        };
-        let target = JwtTarget::Token {
-            user_id: &v.user_id,
-            session_id: v.session_id,
-        };
-        let ends = store
-            .jwt_end(target, EndReason::LoggedOut, None, now_ms)
-            .await?;
-        Ok(self.accepted(ends, now_ms))
-    }
-
-    async fn end_session(
+    async fn end(
         &self,
         store: &S,
-        id: SessionId,
+        scope: EndScope<'_>,
         reason: EndReason,
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        let ends = store
-            .jwt_end(JwtTarget::Session(id), reason, note, now_ms)
-            .await?;
-        Ok(self.accepted(ends, now_ms))
-    }
-
-    async fn end_own(
-        &self,
-        store: &S,
-        user_id: &str,
-        session_id: SessionId,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        let target = JwtTarget::Token {
-            user_id,
-            session_id,
+        let verified;
+        let target = match scope {
+            // Only a token we signed can be logged out; an expired one still names its
+            // session, which may live on for its refresh token.
+            EndScope::Token(token) => {
+                let Ok(v) = self.verify_even_expired(token, now_ms) else {
+                    return Ok(Ends::default());
+                };
+                verified = v;
+                JwtTarget::Token {
+                    user_id: &verified.user_id,
+                    session_id: verified.session_id,
+                }
+            }
+            EndScope::Session(id) => JwtTarget::Session(id),
+            EndScope::Own {
+                user_id,
+                session_id,
+            } => JwtTarget::Token {
+                user_id,
+                session_id,
+            },
+            EndScope::User { user_id, device } => JwtTarget::User { user_id, device },
+            EndScope::Others { user_id, keep } => JwtTarget::Others { user_id, keep },
         };
         let ends = store.jwt_end(target, reason, note, now_ms).await?;
+        // One rule for every end: what this handle's leeway still accepts was live.
         Ok(self.accepted(ends, now_ms))
-    }
-
-    async fn end_others(
-        &self,
-        store: &S,
-        user_id: &str,
-        keep: SessionId,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        store
-            .jwt_end(JwtTarget::Others { user_id, keep }, reason, note, now_ms)
-            .await
-    }
-
-    async fn end_user(
-        &self,
-        store: &S,
-        user_id: &str,
-        device: Option<&str>,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Ends, StoreError> {
-        store
-            .jwt_end(JwtTarget::User { user_id, device }, reason, note, now_ms)
-            .await
     }
 
     async fn ban(
@@ -360,17 +323,6 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
                 refresh: Some((refresh, refreshed.refresh_until_ms)),
             })
         })
-    }
-
-    async fn renew(
-        &self,
-        _store: &S,
-        _token: &str,
-        _ttl_ms: u64,
-        _now_ms: u64,
-    ) -> Result<Option<SessionInfo>, Error> {
-        // A signed expiry cannot move; the client logs in again.
-        Err(Error::Unsupported("renew in JWT mode"))
     }
 }
 

@@ -11,7 +11,7 @@ pub async fn events_report_every_change<S: Stores, K: Kind<S>>(store: S) {
     let a = auth.login("10001", "web").await.unwrap();
     let b = auth.login("10001", "web").await.unwrap();
     if !K::JWT {
-        auth.renew(b.token.as_str()).await.unwrap();
+        K::renew(&auth, b.token.as_str()).await.unwrap().unwrap();
     }
     auth.logout(b.token.as_str()).await.unwrap();
     let c = auth.login("10001", "phone").await.unwrap();

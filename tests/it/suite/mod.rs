@@ -70,6 +70,12 @@ pub trait Kind<S>: 'static {
     fn retention(builder: AuthBuilder<S, Self::M>, d: Duration) -> AuthBuilder<S, Self::M>;
     /// The idle timeout, in either mode.
     fn idle(builder: AuthBuilder<S, Self::M>, d: Duration) -> AuthBuilder<S, Self::M>;
+    /// `Auth::renew`, which only session mode has (a signed expiry cannot move): `None`
+    /// in JWT mode.
+    fn renew(
+        auth: &Auth<S, Self::M>,
+        token: &str,
+    ) -> impl std::future::Future<Output = Option<Result<kickout::store::SessionInfo, Error>>>;
 }
 
 /// Session mode.
@@ -92,6 +98,13 @@ impl<S: Stores> Kind<S> for Session {
 
     fn idle(builder: AuthBuilder<S>, d: Duration) -> AuthBuilder<S> {
         builder.idle_timeout(d)
+    }
+
+    async fn renew(
+        auth: &Auth<S>,
+        token: &str,
+    ) -> Option<Result<kickout::store::SessionInfo, Error>> {
+        Some(auth.renew(token).await)
     }
 }
 
@@ -120,6 +133,13 @@ impl<S: Stores> Kind<S> for Jwt {
         d: Duration,
     ) -> AuthBuilder<S, kickout::jwt::Jwt> {
         builder.idle_timeout(d)
+    }
+
+    async fn renew(
+        _: &Auth<S, kickout::jwt::Jwt>,
+        _: &str,
+    ) -> Option<Result<kickout::store::SessionInfo, Error>> {
+        None
     }
 }
 
