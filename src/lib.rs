@@ -50,6 +50,7 @@
 pub mod clock;
 pub mod events;
 pub mod layer;
+pub mod limits;
 pub mod store;
 pub mod watch;
 
@@ -85,11 +86,11 @@ pub use http::Claims;
 pub use http::IdentityRejection;
 pub use identity::{Identity, UserId};
 pub use layer::{AuthLayer, AuthService};
+pub use limits::MAX_NAME_LEN;
 pub use mode::{Mode, SessionMode};
 pub use note::{InvalidNote, Note};
 pub use policy::{Limit, LoginRule, Overflow};
 pub use rejection::{Reason, Refusal, Rejection};
-pub use store::limits::MAX_NAME_LEN;
 pub use token::{
     IntoHeaderName, ParseSessionIdError, RefreshKey, SessionId, SessionKey, Token, TokenSource,
 };

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::store::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
+use crate::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
 
 /// A note's code or message broke its bounds (400 `invalid_request` as a
 /// [`crate::Error`]).

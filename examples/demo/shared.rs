@@ -345,7 +345,7 @@ pub fn note_body(body: &[u8]) -> Result<Option<kickout::Note>, Refusal> {
 pub fn checked_note(code: Option<&str>) -> Result<Option<kickout::Note>, Refusal> {
     code.map(|c| {
         kickout::Note::new(c).map_err(|_| {
-            let max = kickout::store::limits::MAX_NOTE_CODE_LEN;
+            let max = kickout::limits::MAX_NOTE_CODE_LEN;
             let message = format!("note must be 1 to {max} characters of a-z, 0-9, _, . and -.");
             (422, "invalid_request", message)
         })

@@ -8,10 +8,10 @@ use tokio::sync::broadcast;
 
 use super::{Auth, Inner, Settings};
 use crate::clock::{Clock, SystemClock, millis};
+use crate::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 use crate::mode::SessionMode;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{DEFAULT_REALM, Responses};
-use crate::store::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 
 /// Builds an [`Auth`] handle; see [`Auth::builder`].
 ///
@@ -92,7 +92,7 @@ impl<S, M> AuthBuilder<S, M> {
     /// Refresh tokens for every login: [`Auth::login`] then also returns a refresh token,
     /// and [`Auth::refresh`] trades it for a new pair of the same session. `ttl` caps the
     /// session from its login (no refresh passes it; 30 days is the usual choice,
-    /// [`DEFAULT_REFRESH_TTL_MS`](crate::store::limits::DEFAULT_REFRESH_TTL_MS)); the
+    /// [`DEFAULT_REFRESH_TTL_MS`](crate::limits::DEFAULT_REFRESH_TTL_MS)); the
     /// access tokens keep the handle's [`ttl`](Self::ttl), short. Same bounds as `ttl`.
     ///
     /// ```

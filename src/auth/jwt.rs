@@ -3,10 +3,10 @@
 
 use super::{Auth, AuthBuilder, Login, LoginOptions};
 use crate::error::Error;
+use crate::limits::MAX_CLAIMS_LEN;
 use crate::mode::SessionMode;
 use crate::mode::jwt::Jwt;
 use crate::store::JwtStore;
-use crate::store::limits::MAX_CLAIMS_LEN;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 impl<S> AuthBuilder<S, SessionMode> {
@@ -47,7 +47,7 @@ impl<S> AuthBuilder<S, Jwt> {
     /// # let _ = auth;
     /// ```
     pub fn idle_timeout(self, idle: std::time::Duration) -> Self {
-        self.map_mode(|jwt| jwt.idle_ms = Some(crate::store::limits::lifetime_ms(idle)))
+        self.map_mode(|jwt| jwt.idle_ms = Some(crate::limits::lifetime_ms(idle)))
     }
 }
 
@@ -58,7 +58,7 @@ impl<S: JwtStore> Auth<S, Jwt> {
     /// [`Identity::claims`](crate::Identity::claims). Claims that do not serialize, or
     /// take more than [`MAX_CLAIMS_LEN`] bytes of JSON, are
     /// [`Error::InvalidInput`] before any store work: the token must fit the
-    /// requests' [`MAX_TOKEN_LEN`](crate::store::limits::MAX_TOKEN_LEN).
+    /// requests' [`MAX_TOKEN_LEN`](crate::limits::MAX_TOKEN_LEN).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

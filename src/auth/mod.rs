@@ -25,16 +25,16 @@ use crate::clock::{Clock, millis, system_time};
 use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
 use crate::identity::Identity;
+use crate::limits::{
+    MAX_FIELD_LEN, MAX_FIELDS, MAX_LEEWAY_MS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN,
+    lifetime_ms, valid_name,
+};
 use crate::mode::{EndScope, Issued, LoginRequest, Mode, RefreshPlan, SessionMode};
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
 use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::directory::MAX_PAGE;
-use crate::store::limits::{
-    MAX_FIELD_LEN, MAX_FIELDS, MAX_LEEWAY_MS, MAX_LIFETIME_MS, MAX_TOKEN_LEN, MAX_USER_AGENT_LEN,
-    lifetime_ms, valid_name,
-};
 use crate::store::{
     Admission, Cursor, EndReason, Ends, MemoryStore, OnlineSession, Page, PageRequest, Rotated,
     SessionEntry, SessionInfo, SessionMeta, Store,
@@ -244,7 +244,7 @@ impl LoginOptions {
     }
 
     /// A name the user will recognize the session by ("Alice's phone"): 1 to
-    /// [`MAX_LABEL_LEN`](crate::store::limits::MAX_LABEL_LEN) bytes, no control
+    /// [`MAX_LABEL_LEN`](crate::limits::MAX_LABEL_LEN) bytes, no control
     /// characters, else the login is [`Error::InvalidInput`].
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.meta.label = Some(Arc::from(label.into()));
@@ -258,7 +258,7 @@ impl LoginOptions {
     }
 
     /// The client's `User-Agent`, of which the session keeps the first
-    /// [`MAX_USER_AGENT_LEN`](crate::store::limits::MAX_USER_AGENT_LEN) bytes (control
+    /// [`MAX_USER_AGENT_LEN`](crate::limits::MAX_USER_AGENT_LEN) bytes (control
     /// characters dropped).
     pub fn user_agent(mut self, user_agent: &str) -> Self {
         let mut kept = String::new();
@@ -273,8 +273,8 @@ impl LoginOptions {
     }
 
     /// One of the application's own fields (a second one of a key replaces the first):
-    /// at most [`MAX_FIELDS`](crate::store::limits::MAX_FIELDS), keys valid names, values
-    /// at most [`MAX_FIELD_LEN`](crate::store::limits::MAX_FIELD_LEN) bytes without
+    /// at most [`MAX_FIELDS`](crate::limits::MAX_FIELDS), keys valid names, values
+    /// at most [`MAX_FIELD_LEN`](crate::limits::MAX_FIELD_LEN) bytes without
     /// control characters, else the login is [`Error::InvalidInput`].
     pub fn field(mut self, key: &str, value: &str) -> Self {
         let fields = &mut self.meta.fields;
@@ -494,7 +494,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// Checks a token as the layer does: the identity, or the rejection to answer with.
-    /// A token longer than [`MAX_TOKEN_LEN`](crate::store::limits::MAX_TOKEN_LEN) is
+    /// A token longer than [`MAX_TOKEN_LEN`](crate::limits::MAX_TOKEN_LEN) is
     /// `invalid_token` before any work, as the layer's default source refuses it.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Rejection> {
         if token.len() > MAX_TOKEN_LEN {
@@ -755,7 +755,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// many. The identity's own session keeps working; the others answer
     /// `invalid_token`. A login that lands before it is ended, one after it is kept.
     /// (JWT mode ends each other token on its own; should that pass the user's bound of
-    /// revoked tokens, [`MAX_REVOKED`](crate::store::limits::MAX_REVOKED), one
+    /// revoked tokens, [`MAX_REVOKED`](crate::limits::MAX_REVOKED), one
     /// generation bump replaces them all, the identity's included: it fails closed.)
     ///
     /// ```

@@ -8,10 +8,10 @@ use std::task::{Context, Poll, ready};
 use super::{EndScope, Issued, LoginRequest, ModeImpl, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
+use crate::limits::LAST_SEEN_STEP_MS;
 use crate::note::Note;
 use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
-use crate::store::limits::LAST_SEEN_STEP_MS;
 use crate::store::{
     Admission, EndReason, Ends, NewRefresh, NewSession, Page, PageRequest, Renewal, Rotated,
     Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,

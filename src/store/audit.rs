@@ -32,6 +32,7 @@
 use std::sync::Arc;
 
 use crate::note::Note;
+#[cfg(feature = "redis")]
 use crate::throttle::Throttle;
 use crate::token::SessionId;
 
@@ -162,6 +163,7 @@ impl AuditEvent {
     }
 }
 
+#[cfg(feature = "redis")]
 /// Events an instance lost before it could say so: how many, none before when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Missed {
@@ -169,6 +171,7 @@ pub(crate) struct Missed {
     since_ms: u64,
 }
 
+#[cfg(feature = "redis")]
 impl Missed {
     /// Nothing lost.
     pub(crate) const NONE: Self = Self {
@@ -200,12 +203,14 @@ impl Missed {
     }
 }
 
+#[cfg(feature = "redis")]
 /// Counts audit events a store dropped and reports them at most once per
 /// [`REPORT_INTERVAL_MS`](crate::throttle::REPORT_INTERVAL_MS), by the times of the
 /// dropped events (a store has no clock of its own: these are its callers').
 #[derive(Debug, Default)]
 pub(crate) struct DropLog(Throttle);
 
+#[cfg(feature = "redis")]
 impl DropLog {
     /// One event of `at_ms` dropped; logs at warn, with the count since the last line,
     /// if that line is an interval old.
@@ -224,6 +229,7 @@ impl DropLog {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "redis")]
     #[test]
     fn missed_events_add_up_from_the_earliest() {
         let mut missed = Missed::NONE;

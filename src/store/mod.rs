@@ -19,7 +19,9 @@ pub(crate) mod follow;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
-pub mod limits;
+/// The crate's bounds, where store writers look for them (they live in
+/// [`crate::limits`]).
+pub use crate::limits;
 mod memory;
 mod near_cache;
 #[cfg(feature = "redis")]

@@ -265,7 +265,7 @@ pub trait SessionStore: Store {
     /// session's scope already number the rule's maximum, either refuse
     /// ([`Overflow::RefuseNew`](crate::Overflow)) or end the oldest of them by issue time
     /// with [`EndReason::Replaced`](super::EndReason) until the new one fits. Whatever the
-    /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](super::limits::MAX_LIVE_TOKENS) live
+    /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](crate::limits::MAX_LIVE_TOKENS) live
     /// sessions: the oldest go. Admitted, it returns the sessions it replaced.
     fn create(
         &self,

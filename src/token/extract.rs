@@ -69,7 +69,7 @@ impl IntoHeaderName for actix_web::http::header::HeaderName {
 }
 
 /// Default cap on a token's length; longer ones are refused before any store work.
-const DEFAULT_MAX_LEN: usize = crate::store::limits::MAX_TOKEN_LEN;
+const DEFAULT_MAX_LEN: usize = crate::limits::MAX_TOKEN_LEN;
 
 /// Where the layer looks for the bearer token.
 ///

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use kickout::clock::ManualClock;
 use kickout::jwt::{Jwt, JwtKey};
-use kickout::store::limits::MAX_LIVE_TOKENS;
+use kickout::limits::MAX_LIVE_TOKENS;
 use kickout::store::{MemoryStore, Store};
 use kickout::{Auth, AuthBuilder, Error, LoginOptions, LoginRule, Reason};
 use serde_json::{Value, json};
@@ -314,7 +314,7 @@ async fn revocations_vanish_once_their_tokens_expired() {
     }
     assert_eq!(store.stats().jwt_users, 10);
     // Revocations outlive their tokens by the grace a verifier's leeway may need.
-    let grace = kickout::store::limits::PRUNE_GRACE_MS;
+    let grace = kickout::limits::PRUNE_GRACE_MS;
     store.purge(T0 + 121_000);
     assert_eq!(store.stats().jwt_users, 10);
     // Every token ended: none is listed, but refresh records remain to say why.
@@ -574,7 +574,7 @@ async fn revocations_reach_tokens_in_their_leeway_on_redis() {
 #[tokio::test]
 async fn the_largest_claims_still_make_a_token_requests_accept() {
     use kickout::MAX_NAME_LEN;
-    use kickout::store::limits::{MAX_CLAIMS_LEN, MAX_TOKEN_LEN};
+    use kickout::limits::{MAX_CLAIMS_LEN, MAX_TOKEN_LEN};
     let key = JwtKey::new(
         Algorithm::RS256,
         EncodingKey::from_rsa_pem(include_bytes!("keys/rsa_private.pem")).unwrap(),

@@ -19,7 +19,7 @@ const RETAIN_S: u64 = 300;
 /// With refresh tokens: the sessions' cap.
 const CAP_S: u64 = 1800;
 /// How long JWT mode keeps what a refresh needs past the session's end.
-const GRACE_S: u64 = kickout::store::limits::PRUNE_GRACE_MS / 1000;
+const GRACE_S: u64 = kickout::limits::PRUNE_GRACE_MS / 1000;
 const USERS: u8 = 3;
 const DEVICES: u8 = 3;
 

@@ -221,7 +221,7 @@ mod redis {
         let kept = b.login("10001", "phone").await.unwrap().token;
         let watch = a.watch(&a.authenticate(kept.as_str()).await.unwrap());
         let ended = waiting(watch).await;
-        for i in 0..=kickout::store::limits::MAX_REVOKED {
+        for i in 0..=kickout::limits::MAX_REVOKED {
             let t = b.login("10001", &format!("d{i}")).await.unwrap().token;
             b.logout(t.as_str()).await.unwrap();
         }
@@ -346,7 +346,7 @@ async fn a_blacklist_overflow_reaches_the_watches_it_ends() {
     let ended = waiting(watch).await;
     // Past MAX_REVOKED single revocations one bump replaces every live token: the
     // watch hears of it at once, not at its next re-check (10 s).
-    for i in 0..=kickout::store::limits::MAX_REVOKED {
+    for i in 0..=kickout::limits::MAX_REVOKED {
         let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
         auth.logout(t.as_str()).await.unwrap();
     }

@@ -17,8 +17,8 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::cache::Bounded;
 use crate::clock::millis;
+use crate::limits::{MAX_LEEWAY_MS, valid_name};
 use crate::rejection::Reason;
-use crate::store::limits::{MAX_LEEWAY_MS, valid_name};
 use crate::token::SessionId;
 
 /// One key: its algorithm, the key to verify with, and (for the signing key) the key to
@@ -289,16 +289,16 @@ impl Jwt {
 
     /// Tolerate this much clock difference on `exp` and `nbf` (default none; at most
     /// five minutes, so revocations outlive every token they end, see
-    /// [`PRUNE_GRACE_MS`](crate::store::limits::PRUNE_GRACE_MS)).
+    /// [`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway_ms = millis(leeway).min(MAX_LEEWAY_MS);
         self
     }
 
     /// How often this instance tells the store it saw a token: a tenth of the idle
-    /// timeout, at most [`LAST_SEEN_STEP_MS`](crate::store::limits::LAST_SEEN_STEP_MS).
+    /// timeout, at most [`LAST_SEEN_STEP_MS`](crate::limits::LAST_SEEN_STEP_MS).
     pub(crate) fn seen_step_ms(idle_ms: Option<u64>) -> u64 {
-        use crate::store::limits::LAST_SEEN_STEP_MS;
+        use crate::limits::LAST_SEEN_STEP_MS;
         idle_ms.map_or(LAST_SEEN_STEP_MS, |idle| (idle / 10).min(LAST_SEEN_STEP_MS))
     }
 

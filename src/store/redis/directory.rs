@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::{RedisStore, corrupt, num};
+use crate::limits::MAX_LIFETIME_MS;
 use crate::store::directory::{MAX_PAGE, SCAN_FACTOR};
-use crate::store::limits::MAX_LIFETIME_MS;
 use crate::store::{Cursor, OnlineSession, Page, PageRequest, SessionInfo, StoreError};
 
 const DAY_MS: u64 = 24 * 3_600_000;

@@ -6,10 +6,10 @@ use super::{
     RedisFuture, RedisStore, corrupt, end_code, end_reason, ended_reply, hex, meta_json, meta_of,
     num, refresh_fields, rule_args,
 };
+use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::jwt::{Bump, DeviceGen, JwtRefresh, JwtRefreshed, JwtState, idle_over};
-use crate::store::limits::MAX_LEEWAY_MS;
 use crate::store::refresh::{JwtRotation, Refreshed, Rotated};
 use crate::store::{
     Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,

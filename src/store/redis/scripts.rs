@@ -1,7 +1,7 @@
 //! The Lua scripts of every write: one per domain operation, each atomic and one round
 //! trip. (A lookup is a plain `GET`; see the module docs.) The scripts live in `lua/`,
 //! one file each, with their calling convention in their header; the bounds they
-//! enforce are written `@NAME@` there and substituted from [`limits`](crate::store::limits)
+//! enforce are written `@NAME@` there and substituted from [`limits`](crate::limits)
 //! when a store is built, so Rust and Lua cannot disagree on a number.
 //!
 //! Every key a script touches shares the user's hash tag (`{tttt}`), so on a Cluster
@@ -18,7 +18,7 @@
 //! and `a` when. Times are Unix milliseconds kept as decimal strings, so no float
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
-use crate::store::limits::{
+use crate::limits::{
     DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 

@@ -101,7 +101,7 @@ pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
     assert_eq!(me(&app, first.as_str()).await, err(Reason::Replaced));
     // Logouts blacklist tokens; past MAX_REVOKED, one bump replaces every live token.
     let kept = auth.login("10001", "phone").await.unwrap().token;
-    for i in 0..kickout::store::limits::MAX_REVOKED {
+    for i in 0..kickout::limits::MAX_REVOKED {
         let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
         auth.logout(t.as_str()).await.unwrap();
     }
@@ -119,13 +119,13 @@ pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) 
         .build();
     let app = app(&auth);
     let first = auth.login("10001", "d0").await.unwrap();
-    for i in 1..kickout::store::limits::MAX_LIVE_TOKENS {
+    for i in 1..kickout::limits::MAX_LIVE_TOKENS {
         clock.advance(Duration::from_millis(1));
         auth.login("10001", &format!("d{i}")).await.unwrap();
     }
     assert_eq!(
         auth.sessions("10001").await.unwrap().len(),
-        kickout::store::limits::MAX_LIVE_TOKENS
+        kickout::limits::MAX_LIVE_TOKENS
     );
     let over = auth.login("10001", "one-too-many").await.unwrap();
     assert!(
@@ -139,11 +139,11 @@ pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) 
         Ok("10001:one-too-many".into())
     );
     let live = auth.sessions("10001").await.unwrap().len();
-    assert!(live <= kickout::store::limits::MAX_LIVE_TOKENS, "{live}");
+    assert!(live <= kickout::limits::MAX_LIVE_TOKENS, "{live}");
 }
 
 pub async fn configuration_extremes_are_bounded<S: Stores, K: Kind<S>>(store: S) {
-    use kickout::store::limits::{MAX_LIFETIME_MS, MIN_LIFETIME_MS};
+    use kickout::limits::{MAX_LIFETIME_MS, MIN_LIFETIME_MS};
     let clock = clock();
     // The longest of everything: ten years, not an overflow in any store.
     let long = K::retention(K::builder(store.clone(), &clock), Duration::MAX)

@@ -353,7 +353,7 @@ pub async fn signing_out_the_others_races_logins_atomically<S: Stores, K: Kind<S
 }
 
 pub async fn sessions_list_what_the_login_said<S: Stores, K: Kind<S>>(store: S) {
-    use kickout::store::limits::{MAX_FIELDS, MAX_USER_AGENT_LEN};
+    use kickout::limits::{MAX_FIELDS, MAX_USER_AGENT_LEN};
     let clock = clock();
     let auth = K::builder(store, &clock).build();
     let agent = format!("Mozilla/5.0 {}", "é".repeat(200));
@@ -404,7 +404,7 @@ pub async fn sessions_list_what_the_login_said<S: Stores, K: Kind<S>>(store: S) 
 }
 
 pub async fn sessions_say_when_they_were_last_used<S: Stores, K: Kind<S>>(store: S) {
-    use kickout::store::limits::LAST_SEEN_STEP_MS;
+    use kickout::limits::LAST_SEEN_STEP_MS;
     let clock = clock();
     let auth = K::builder(store, &clock).build();
     let app = app(&auth);

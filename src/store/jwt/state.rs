@@ -1,35 +1,18 @@
-//! JWT mode's revocation state of one user: generations, bumps, a blacklist, and the
-//! index of issued tokens.
-//!
-//! A signed token carries its user's *generation* (`ug`) and its device's (`dg`) at
-//! issue. Kicking a user out raises the user generation — one write, whatever the
-//! number of tokens — and every token with an older one is refused; kicking a device
-//! out raises that device's generation. A *bump* remembers why a generation ended, so
-//! an older token answers `kicked_out`, `replaced` or `banned`. Generations are
-//! counters, not times: clock skew between instances cannot let an old token through,
-//! and a login in the same second as a kickout gets the new generation.
-//!
-//! One token is revoked (logout, or a rule replacing the oldest of several) through the
-//! blacklist, until its expiry. Every record here ends: bumps and blacklist entries
-//! when the tokens they end have expired, index entries with their token.
-//!
-//! The index lists every issued, unexpired, not-ended token of the user, so rules,
-//! `sessions` and the `kicked` counts work as in session mode; validation never reads it.
+//! JWT mode's state machine: one user's generations, bumps, blacklist and index, and
+//! the rules that change them (see the module above for the ideas). Pure: every store
+//! loads it, applies one operation, and saves it atomically (the Redis scripts hold a
+//! Lua copy, checked against the same cases).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
-use super::directory::{Page, PageRequest};
-use super::limits::{
+use super::{JwtGrant, JwtIssue, JwtToken};
+use crate::limits::{
     MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
-use super::refresh::{JwtRotation, NewRefresh, Refreshed, Rotated};
-use super::{
-    Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta, Store, StoreError,
-};
 use crate::note::Note;
-use crate::policy::{Limit, LoginRule, Overflow};
+use crate::policy::{Limit, Overflow};
+use crate::store::{Admission, EndReason, Ended, SessionInfo, SessionMeta};
 use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
@@ -82,40 +65,6 @@ impl JwtEntry {
     }
 }
 
-/// The generations a token carries, and its id: what validation checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JwtToken<'a> {
-    /// Its user.
-    pub user_id: &'a str,
-    /// The epoch of the user's state it was issued under.
-    pub epoch: u64,
-    /// Its user's slot tag (see [`crate::SessionKey::tag`]).
-    pub tag: u16,
-    /// The token's `jti`.
-    pub jti: &'a str,
-    /// Its device.
-    pub device: &'a str,
-    /// User generation at issue.
-    pub user_gen: u64,
-    /// Device generation at issue.
-    pub device_gen: u64,
-    /// Set to the token's expiry when the store should record that it was seen now
-    /// (for listings and the idle timeout; at most once per touch interval per
-    /// instance).
-    pub seen_until_ms: Option<u64>,
-    /// With an idle timeout: `(idle, issued_at_ms)`. The store then returns the last
-    /// sight, and records no sight for a token idle that long (it stays over).
-    pub idle: Option<(u64, u64)>,
-}
-
-impl JwtToken<'_> {
-    /// Whether a token last seen at `last_seen_ms` (none: never since its issue) is past
-    /// its idle timeout at `now_ms`.
-    pub fn idle_over(&self, last_seen_ms: Option<u64>, now_ms: u64) -> bool {
-        idle_over(self.idle, last_seen_ms, now_ms)
-    }
-}
-
 /// [`JwtToken::idle_over`] for a token's `idle`.
 pub(crate) fn idle_over(idle: Option<(u64, u64)>, last_seen_ms: Option<u64>, now_ms: u64) -> bool {
     idle.is_some_and(|(idle, issued)| {
@@ -142,75 +91,6 @@ pub struct JwtState {
     pub max_exp_ms: u64,
     /// Issued, unexpired, not-ended tokens, by `jti` (not needed for validation).
     pub index: BTreeMap<String, JwtEntry>,
-}
-
-/// A JWT-mode login to record: [`JwtStore::jwt_issue`].
-#[derive(Clone, Debug)]
-pub struct JwtIssue {
-    /// The user.
-    pub user_id: Arc<str>,
-    /// The new token's `jti`.
-    pub jti: String,
-    /// Its device.
-    pub device: Arc<str>,
-    /// Issue time, Unix milliseconds.
-    pub issued_at_ms: u64,
-    /// Expiry, Unix milliseconds.
-    pub expires_at_ms: u64,
-    /// The concurrent-login rule to apply first.
-    pub rule: LoginRule,
-    /// The epoch of the user's state if this login creates it (see [`JwtState::epoch`]).
-    pub fresh_epoch: u64,
-    /// The device's class: the scope of a per-device rule.
-    pub class: Arc<str>,
-    /// The token's idle timeout, if it has one: listings leave out tokens idle longer.
-    pub idle_ms: Option<u64>,
-    /// What the application said of the session, kept for listings only.
-    pub meta: SessionMeta,
-    /// The session's refresh token, if it has one: then `expires_at_ms` is the session's
-    /// end (the later of its access and refresh tokens'), not the signed `exp`.
-    pub refresh: Option<JwtRefresh>,
-}
-
-/// A JWT-mode session's refresh token, and what a refresh signs into the new token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JwtRefresh {
-    /// The refresh token and the session's cap.
-    pub refresh: NewRefresh,
-    /// The application's claims of the login, serialized (`login_with_claims`).
-    pub claims: Option<String>,
-    /// The login's own idle timeout (`Some(0)`: none, whatever the handle's).
-    pub own_idle_ms: Option<u64>,
-}
-
-/// What a JWT-mode refresh returns to sign the new access token with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JwtRefreshed {
-    /// The session and the new tokens' ends.
-    pub refreshed: Refreshed,
-    /// The state's epoch and the session's generations, as at its login.
-    pub epoch: u64,
-    /// User generation.
-    pub user_gen: u64,
-    /// Device generation.
-    pub device_gen: u64,
-    /// As recorded at login.
-    pub claims: Option<String>,
-    /// As recorded at login.
-    pub own_idle_ms: Option<u64>,
-}
-
-/// What an admitted JWT-mode login embeds in its token, and what it replaced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JwtGrant {
-    /// The state's epoch.
-    pub epoch: u64,
-    /// User generation.
-    pub user_gen: u64,
-    /// Device generation.
-    pub device_gen: u64,
-    /// Tokens ended by the rule.
-    pub replaced: Vec<SessionInfo>,
 }
 
 impl JwtState {
@@ -546,7 +426,7 @@ impl JwtState {
 }
 
 /// A session info for an index entry.
-pub(super) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
+pub(crate) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
     Some(SessionInfo {
         session_id: SessionId::from_jti(tag, jti)?,
         user_id: user_id.clone(),
@@ -567,126 +447,10 @@ fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
     }
 }
 
-/// Which tokens a JWT-mode revocation ends.
-#[derive(Clone, Copy, Debug)]
-pub enum JwtTarget<'a> {
-    /// Every token of the user, or of one device (one generation bump).
-    User {
-        /// The user.
-        user_id: &'a str,
-        /// Only tokens on this device, if set.
-        device: Option<&'a str>,
-    },
-    /// One token of a known user (a logout, or a user ending one of their sessions by
-    /// id): nothing if the token is not that user's.
-    Token {
-        /// Its user.
-        user_id: &'a str,
-        /// Its session id (tag and `jti`).
-        session_id: SessionId,
-    },
-    /// One token by its session id alone (an operator's call): the store finds its user.
-    Session(SessionId),
-    /// Every live token of a user but one ("sign out my other devices"), each revoked
-    /// on its own (a generation bump would end the kept one too), atomically.
-    Others {
-        /// The user.
-        user_id: &'a str,
-        /// The token that stays.
-        keep: SessionId,
-    },
-}
-
-/// What JWT-mode validation learns from the store about one token.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JwtStatus {
-    /// Whether the store knows the user's state. A validly signed, unexpired token
-    /// always has one; none means the store lost its data, and the token is refused.
-    pub known: bool,
-    /// Set if the token was ended.
-    pub ended: Option<Ended>,
-    /// For a token ended by a ban: the ban's end, if the ban still stands.
-    pub ban_until_ms: Option<u64>,
-    /// When a request was last seen with the token, if the token asked
-    /// ([`JwtToken::idle`]) and one was recorded.
-    pub last_seen_ms: Option<u64>,
-}
-
-/// The storage contract of JWT mode: one [`JwtState`] per user, read on every request
-/// and changed atomically by logins, logouts, kickouts and bans.
-///
-/// The same atomicity as [`SessionStore`](super::SessionStore): once
-/// [`jwt_end`](JwtStore::jwt_end) or [`jwt_ban`](JwtStore::jwt_ban) returned, every
-/// [`jwt_check`](JwtStore::jwt_check) sees the revocation.
-pub trait JwtStore: Store {
-    /// The future of [`JwtStore::jwt_check`]; `'static` and `Unpin` like
-    /// [`SessionStore::Lookup`](super::SessionStore::Lookup).
-    type JwtCheck: Future<Output = Result<JwtStatus, StoreError>> + Send + Unpin + 'static;
-
-    /// JWT mode's one read per request: whether `token` was ended, and why
-    /// ([`JwtState::ended`]), and for a ban whether it still stands. A token not
-    /// [issued](JwtState::issued) under the stored state is unknown.
-    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck;
-
-    /// JWT mode's login: refuse if the user is banned, else apply the rule and record
-    /// the token ([`JwtState::issue`]), atomically.
-    fn jwt_issue(
-        &self,
-        issue: JwtIssue,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Admission<JwtGrant>, StoreError>> + Send;
-
-    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]),
-    /// kept with `note`; returns the tokens that were live, and those a blacklist
-    /// overflow replaced.
-    fn jwt_end(
-        &self,
-        target: JwtTarget<'_>,
-        reason: EndReason,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
-
-    /// JWT mode's ban: ends every token with [`EndReason::Banned`] (one generation bump)
-    /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] read.
-    fn jwt_ban(
-        &self,
-        user_id: &str,
-        until_ms: u64,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
-
-    /// JWT mode's refresh, atomically, with the rules of
-    /// [`SessionStore::refresh`](super::SessionStore::refresh): the session must not be
-    /// ended ([`JwtState::ended`] with its login's generations), its refresh token and
-    /// index entry not past their time (nor its idle timeout); the entry's end becomes
-    /// the later of the new tokens' ends. A spent token presented again revokes the
-    /// session's `jti` with [`EndReason::RefreshReused`].
-    fn jwt_refresh(
-        &self,
-        rotation: JwtRotation<'_>,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Rotated<JwtRefreshed>, StoreError>> + Send;
-
-    /// JWT mode's directory page, as [`SessionStore::online`](super::SessionStore::online).
-    fn jwt_online(
-        &self,
-        page: PageRequest<'_>,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
-
-    /// The user's live tokens, oldest first, with their metadata.
-    fn jwt_sessions(
-        &self,
-        user_id: &str,
-        now_ms: u64,
-    ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::LoginRule;
     use proptest::prelude::*;
 
     const TTL: u64 = 100_000;

@@ -1,0 +1,458 @@
+//! JWT mode in memory: each user's revocation state ([`JwtState`]) and index, the
+//! refresh records, the directory kept in step with the index, and [`JwtStore`].
+
+use std::cmp::Reverse;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use super::session::RefreshState;
+use super::{Due, MemoryStore, Shard, read, write};
+use crate::note::Note;
+use crate::store::jwt::{
+    self, JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtStatus, JwtStore,
+    JwtTarget, JwtToken,
+};
+use crate::store::refresh::{JwtRotation, Presented};
+use crate::store::{
+    Admission, EndReason, Ended, Ends, NewRefresh, OnlineSession, Page, PageRequest, Refreshed,
+    Rotated, SessionEntry, SessionInfo, StoreError,
+};
+use crate::token::{SessionId, user_tag};
+
+/// The directory ids of users with slot tag `tag`: from, to (inclusive).
+fn tag_range(tag: u16) -> (SessionId, SessionId) {
+    let mut from = [0u8; 14];
+    from[..2].copy_from_slice(&tag.to_be_bytes());
+    let mut to = [0xffu8; 14];
+    to[..2].copy_from_slice(&tag.to_be_bytes());
+    (SessionId::from_bytes(from), SessionId::from_bytes(to))
+}
+
+/// Removes the entries in `from..=to` that `keep` refuses.
+trait RetainRange<K, V> {
+    fn retain_range(&mut self, from: K, to: K, keep: impl FnMut(&K, &V) -> bool);
+}
+
+impl<K: Ord + Copy, V> RetainRange<K, V> for std::collections::BTreeMap<K, V> {
+    fn retain_range(&mut self, from: K, to: K, mut keep: impl FnMut(&K, &V) -> bool) {
+        let gone: Vec<K> = self
+            .range(from..=to)
+            .filter(|(k, v)| !keep(k, v))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.remove(&k);
+        }
+    }
+}
+
+/// A JWT-mode session's refresh token, with what its refreshes sign.
+pub(super) struct JwtRefreshRecord {
+    pub(super) user: Arc<str>,
+    pub(super) device: Arc<str>,
+    pub(super) issued_at_ms: u64,
+    pub(super) access_ttl_ms: u64,
+    pub(super) grant: (u64, u64, u64),
+    pub(super) refresh: RefreshState,
+    /// The session's end: the record goes [`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS)
+    /// after it.
+    pub(super) end_ms: u64,
+    pub(super) claims: Option<String>,
+    pub(super) own_idle_ms: Option<u64>,
+}
+
+impl Shard {
+    /// JWT mode: the directory holds exactly the tokens in the user's index.
+    pub(super) fn sync_jwt_dir(&mut self, user_id: &str) {
+        let tag = user_tag(user_id);
+        // A set: a user may have 1,024 tokens, and this runs under the shard's lock.
+        let listed: std::collections::HashSet<SessionId> = match self.jwt.get(user_id) {
+            Some(state) => state
+                .index
+                .keys()
+                .filter_map(|jti| SessionId::from_jti(tag, jti))
+                .collect(),
+            None => std::collections::HashSet::new(),
+        };
+        let (from, to) = tag_range(tag);
+        self.dir.retain_range(from, to, |id, user| {
+            **user != *user_id || listed.contains(id)
+        });
+        for id in listed {
+            self.dir.entry(id).or_insert_with(|| Arc::from(user_id));
+        }
+    }
+}
+
+impl Shard {
+    /// The user's JWT state, created (and queued for expiry) if absent.
+    fn jwt_state(&mut self, user_id: &str, fresh_epoch: u64) -> &mut JwtState {
+        if !self.jwt.contains_key(user_id) {
+            let user: Arc<str> = Arc::from(user_id);
+            let state = JwtState {
+                epoch: fresh_epoch,
+                ..JwtState::default()
+            };
+            self.jwt.insert(user.clone(), state);
+            // Looked at again at its expiry; rescheduled while it lives.
+            self.queue.push(Reverse((0, Due::Jwt(user))));
+        }
+        self.jwt.entry(Arc::from(user_id)).or_default()
+    }
+
+    /// Records a JWT login's refresh token.
+    fn keep_refresh(&mut self, issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh) {
+        let record = JwtRefreshRecord {
+            user: issue.user_id.clone(),
+            device: issue.device.clone(),
+            issued_at_ms: issue.issued_at_ms,
+            access_ttl_ms: r.refresh.access_ttl_ms,
+            grant: (grant.epoch, grant.user_gen, grant.device_gen),
+            refresh: RefreshState::new(&r.refresh),
+            end_ms: issue.expires_at_ms,
+            claims: r.claims.clone(),
+            own_idle_ms: r.own_idle_ms,
+        };
+        self.queue
+            .push(Reverse((record.end_ms, Due::JwtRefresh(issue.jti.clone()))));
+        self.jwt_refresh.insert(issue.jti.clone(), record);
+    }
+
+    /// Spends a JWT-mode refresh token (see [`JwtStore::jwt_refresh`]).
+    fn jwt_refresh(&mut self, rotation: JwtRotation<'_>, now_ms: u64) -> Rotated<JwtRefreshed> {
+        let id = rotation.presented.session_id();
+        let jti = id.jti();
+        let purged = |r: &&JwtRefreshRecord| {
+            r.end_ms.saturating_add(crate::limits::PRUNE_GRACE_MS) <= now_ms
+        };
+        let Some(rec) = self.jwt_refresh.get(&jti).filter(|r| !purged(r)) else {
+            return Rotated::Unknown;
+        };
+        let (epoch, user_gen, device_gen) = rec.grant;
+        let user = rec.user.clone();
+        let token = JwtToken {
+            user_id: &user,
+            epoch,
+            tag: id.tag(),
+            jti: &jti,
+            device: &rec.device,
+            user_gen,
+            device_gen,
+            seen_until_ms: None,
+            idle: None,
+        };
+        let Some(state) = self.jwt.get(&*user).filter(|st| st.issued(token)) else {
+            // A state dropped once every token of it was over: this one is over too.
+            if !self.jwt.contains_key(&*user) && now_ms >= rec.end_ms {
+                return Rotated::Expired;
+            }
+            return Rotated::Unknown;
+        };
+        let ended = state.ended(token);
+        let current = match rec.refresh.presented(rotation.presented) {
+            Presented::Foreign => return Rotated::Unknown,
+            Presented::Current => true,
+            Presented::Spent => false,
+        };
+        if let Some(ended) = ended {
+            let ban_stands = self.ban_until(&user, now_ms).is_some();
+            return Rotated::Ended { ended, ban_stands };
+        }
+        let tag = id.tag();
+        if !current {
+            // A spent token again: whoever holds it, the session is no longer safe.
+            let Some(state) = self.jwt.get_mut(&*user) else {
+                return Rotated::Unknown;
+            };
+            let Some((entry, overflow)) =
+                state.end_token(&jti, EndReason::RefreshReused, None, now_ms)
+            else {
+                return Rotated::Expired;
+            };
+            let live = if entry.expires_at_ms > now_ms {
+                vec![(jti, entry)]
+            } else {
+                Vec::new()
+            };
+            self.sync_jwt_dir(&user);
+            return Rotated::Reused(Ends {
+                ended: self.jwt_infos(&user, tag, &live),
+                replaced: self.jwt_infos(&user, tag, &overflow),
+            });
+        }
+        let refresh = &rec.refresh;
+        let (access_ttl_ms, issued_at_ms) = (rec.access_ttl_ms, rec.issued_at_ms);
+        if now_ms >= refresh.expires_at_ms || now_ms >= refresh.cap_ms {
+            return Rotated::Expired;
+        }
+        let (access, until) =
+            NewRefresh::ends(access_ttl_ms, refresh.window_ms, refresh.cap_ms, now_ms);
+        let end = access.max(until);
+        let Some(state) = self.jwt.get_mut(&*user) else {
+            return Rotated::Unknown;
+        };
+        let Some(entry) = state.index.get_mut(&jti).filter(|e| {
+            e.expires_at_ms > now_ms && !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms)
+        }) else {
+            return Rotated::Expired;
+        };
+        entry.expires_at_ms = end;
+        entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
+        let device = entry.device.clone();
+        state.max_exp_ms = state.max_exp_ms.max(end);
+        let Some(rec) = self.jwt_refresh.get_mut(&jti) else {
+            return Rotated::Unknown;
+        };
+        let refresh = &mut rec.refresh;
+        refresh.digest = *rotation.refresh.digest();
+        refresh.expires_at_ms = until;
+        rec.end_ms = end;
+        Rotated::Done(JwtRefreshed {
+            refreshed: Refreshed {
+                session: SessionInfo {
+                    session_id: id,
+                    user_id: user,
+                    device,
+                    issued_at_ms,
+                    expires_at_ms: end,
+                },
+                access_until_ms: access,
+                refresh_until_ms: until,
+            },
+            epoch,
+            user_gen,
+            device_gen,
+            claims: rec.claims.clone(),
+            own_idle_ms: rec.own_idle_ms,
+        })
+    }
+
+    fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {
+        let user = self
+            .jwt
+            .get_key_value(user_id)
+            .map_or_else(|| Arc::from(user_id), |(k, _)| k.clone());
+        ended
+            .iter()
+            .filter_map(|(jti, e)| jwt::info(&user, tag, jti, e))
+            .collect()
+    }
+}
+
+impl JwtStore for MemoryStore {
+    type JwtCheck = Ready<Result<JwtStatus, StoreError>>;
+
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let user_id = token.user_id;
+        if token.seen_until_ms.is_some() {
+            // Once per touch interval: a write (none for a token idle too long).
+            let mut shard = write(self.shard(token.tag));
+            if let Some(e) = shard
+                .jwt
+                .get_mut(user_id)
+                .and_then(|st| st.index.get_mut(token.jti))
+                .filter(|e| !token.idle_over(Some(e.last_seen_ms), now_ms))
+            {
+                e.last_seen_ms = e.last_seen_ms.max(now_ms);
+            }
+        }
+        let shard = read(self.shard(token.tag));
+        let status = match shard.jwt.get(user_id).filter(|st| st.issued(token)) {
+            None => JwtStatus::default(),
+            Some(state) => {
+                let ended = state.ended(token);
+                let ban_until_ms = match &ended {
+                    Some(Ended {
+                        reason: EndReason::Banned,
+                        ..
+                    }) => shard.ban_until(user_id, now_ms),
+                    _ => None,
+                };
+                let last_seen_ms = token
+                    .idle
+                    .and_then(|_| state.index.get(token.jti))
+                    .map(|e| e.last_seen_ms);
+                JwtStatus {
+                    known: true,
+                    ended,
+                    ban_until_ms,
+                    last_seen_ms,
+                }
+            }
+        };
+        ready(Ok(status))
+    }
+
+    async fn jwt_issue(
+        &self,
+        issue: JwtIssue,
+        now_ms: u64,
+    ) -> Result<Admission<JwtGrant>, StoreError> {
+        let user_id = &*issue.user_id;
+        let issued = self.write(user_tag(user_id), now_ms, |shard| {
+            if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
+                return Admission::Banned { until_ms };
+            }
+            let state = shard.jwt_state(user_id, issue.fresh_epoch);
+            let admission = state.issue(&issue, now_ms);
+            if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
+                shard.keep_refresh(&issue, grant, r);
+            }
+            shard.sync_jwt_dir(user_id);
+            admission
+        });
+        if let Admission::Admitted(grant) = &issued {
+            self.publish_infos(&grant.replaced, EndReason::Replaced);
+            // What a rule or a bound replaced may be a bump (see `Revoked::Bumped`).
+            if !grant.replaced.is_empty() {
+                self.publish_bump(user_tag(user_id));
+            }
+        }
+        Ok(issued)
+    }
+
+    async fn jwt_end(
+        &self,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let tag = match target {
+            JwtTarget::Session(id) | JwtTarget::Token { session_id: id, .. } => id.tag(),
+            JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
+                user_tag(user_id)
+            }
+        };
+        let ends = self.write(tag, now_ms, |shard| {
+            let (user, ended, replaced) = match target {
+                JwtTarget::User { user_id, device } => {
+                    let Some(state) = shard.jwt.get_mut(user_id) else {
+                        return Ends::default();
+                    };
+                    let (ended, replaced) = state.end_user(device, reason, note, now_ms);
+                    (user_id.to_owned(), ended, replaced)
+                }
+                JwtTarget::Others { user_id, keep } => {
+                    let Some(state) = shard.jwt.get_mut(user_id) else {
+                        return Ends::default();
+                    };
+                    let (ended, replaced) = state.end_others(&keep.jti(), reason, note, now_ms);
+                    (user_id.to_owned(), ended, replaced)
+                }
+                JwtTarget::Token { session_id: id, .. } | JwtTarget::Session(id) => {
+                    // A logout names its user, and only that user's token may end; an
+                    // operator's call by id finds the user among this shard's states.
+                    let jti = id.jti();
+                    let found = match target {
+                        JwtTarget::Token { user_id, .. } => shard
+                            .jwt
+                            .get_key_value(user_id)
+                            .map(|(user, _)| user.clone()),
+                        _ => shard
+                            .jwt
+                            .iter()
+                            .find(|(_, st)| st.index.contains_key(&jti))
+                            .map(|(user, _)| user.clone()),
+                    };
+                    let Some((user, state)) =
+                        found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
+                    else {
+                        return Ends::default();
+                    };
+                    match state.end_token(&jti, reason, note, now_ms) {
+                        Some((entry, overflow)) => (user.to_string(), vec![(jti, entry)], overflow),
+                        None => (user.to_string(), Vec::new(), Vec::new()),
+                    }
+                }
+            };
+            shard.sync_jwt_dir(&user);
+            Ends {
+                ended: shard.jwt_infos(&user, tag, &ended),
+                replaced: shard.jwt_infos(&user, tag, &replaced),
+            }
+        });
+        self.publish(&ends.ended, reason, note);
+        self.publish_infos(&ends.replaced, EndReason::Replaced);
+        if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
+            self.publish_bump(tag);
+        }
+        Ok(ends)
+    }
+
+    async fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let ended = self.write(tag, now_ms, |shard| {
+            let ended = shard
+                .jwt
+                .get_mut(user_id)
+                .map(|state| state.end_user(None, EndReason::Banned, note, now_ms).0)
+                .unwrap_or_default();
+            shard.set_ban(user_id, until_ms);
+            shard.sync_jwt_dir(user_id);
+            shard.jwt_infos(user_id, tag, &ended)
+        });
+        self.publish(&ended, EndReason::Banned, note);
+        self.publish_bump(tag);
+        Ok(ended)
+    }
+
+    async fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+        let tag = rotation.presented.session_id().tag();
+        let rotated = self.write(tag, now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
+        if let Rotated::Reused(ends) = &rotated {
+            self.publish_infos(&ends.ended, EndReason::RefreshReused);
+            self.publish_infos(&ends.replaced, EndReason::Replaced);
+            if !ends.replaced.is_empty() {
+                self.publish_bump(tag);
+            }
+        }
+        Ok(rotated)
+    }
+
+    async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        Ok(self.online_page(page, |shard, id, user| {
+            let (user, state) = shard.jwt.get_key_value(&**user)?;
+            let jti = id.jti();
+            let e = state
+                .index
+                .get(&jti)
+                .filter(|e| e.expires_at_ms > now_ms)
+                .filter(|e| !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))?;
+            let info = jwt::info(user, id.tag(), &jti, e)?;
+            Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
+        }))
+    }
+
+    async fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionEntry>, StoreError> {
+        let tag = user_tag(user_id);
+        let shard = read(self.shard(tag));
+        let Some((user, state)) = shard.jwt.get_key_value(user_id) else {
+            return Ok(Vec::new());
+        };
+        // Idle too long is over, as a request would be told.
+        Ok(state
+            .live(now_ms)
+            .into_iter()
+            .filter(|(_, e)| !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))
+            .filter_map(|(jti, e)| {
+                let info = jwt::info(user, tag, jti, e)?;
+                Some(SessionEntry::new(info, e.meta.clone(), e.last_seen_ms))
+            })
+            .collect())
+    }
+}

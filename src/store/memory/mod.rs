@@ -1,0 +1,425 @@
+//! The in-memory store: the embedded default, for one process.
+//!
+//! Laid out as the Redis store is: this file holds the shards, their expiry queue and
+//! what both modes share (bans, the directory's page walk, the feeds);
+//! [`session`] holds session records and `SessionStore`, `jwt` JWT mode's states and
+//! `JwtStore`.
+
+#[cfg(feature = "jwt")]
+mod jwt;
+mod session;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[cfg(feature = "jwt")]
+use self::jwt::JwtRefreshRecord;
+use self::session::Entry;
+use super::audit::{AUDIT_CAPACITY, AuditEvent};
+use super::directory::{MAX_PAGE, SCAN_FACTOR};
+#[cfg(feature = "jwt")]
+use super::jwt::JwtState;
+use super::{
+    Cursor, EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError,
+};
+use crate::note::Note;
+use crate::token::{SessionId, user_tag};
+use tokio::sync::broadcast;
+
+/// How many due records one write purges from its own shard, and from one more.
+const PURGE_BUDGET: usize = 32;
+
+/// Sessions in this process's memory: the embedded default, nothing to install.
+///
+/// Data is split into shards by the user's slot tag, so all of one user's records sit in
+/// one shard and every operation takes one shard lock: lookups share a read lock (the
+/// idle renewal is an atomic), writes hold a write lock for a few map operations, and
+/// requests for different users rarely meet on a lock.
+///
+/// Memory stays bounded: each shard keeps an expiry queue, and every write purges due
+/// records from its shard and from one other shard in turn, so ended, expired and
+/// retained records, empty user entries and lifted bans all go away under churn.
+/// [`MemoryStore::purge`] sweeps everything due at once.
+///
+/// Clones share the same data.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use kickout::{Auth, store::MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// let auth = Auth::new(store.clone());
+/// auth.login("10001", "web").await?;
+/// assert_eq!(store.stats().sessions, 1);
+/// # Ok::<(), kickout::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Box<[RwLock<Shard>]>,
+    sweep_cursor: AtomicUsize,
+    /// Sessions ended through any handle: the revocation feed.
+    feed: broadcast::Sender<Revoked>,
+    /// The audit stream of every handle on this store.
+    audit: broadcast::Sender<AuditEvent>,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Keys are digests of random tokens: a fast hasher is enough here.
+    sessions: HashMap<SessionId, Entry, foldhash::fast::RandomState>,
+    users: HashMap<Arc<str>, User>,
+    /// JWT mode's revocation state, by user.
+    #[cfg(feature = "jwt")]
+    jwt: HashMap<Arc<str>, JwtState>,
+    /// JWT mode's refresh tokens, by `jti` (never read by a request).
+    #[cfg(feature = "jwt")]
+    jwt_refresh: HashMap<String, JwtRefreshRecord>,
+    /// The directory: this shard's sessions (either mode) by id, with their user.
+    dir: std::collections::BTreeMap<SessionId, Arc<str>>,
+    queue: BinaryHeap<Reverse<(u64, Due)>>,
+}
+
+#[derive(Default)]
+struct User {
+    /// Ids of the user's sessions that may still be live, in creation order. Ended
+    /// sessions leave it at once; expired ones at the next write for the user.
+    sessions: Vec<SessionId>,
+    ban_until_ms: Option<u64>,
+}
+
+/// What an expiry-queue item asks to look at.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Session(SessionId),
+    Ban(Arc<str>),
+    #[cfg(feature = "jwt")]
+    Jwt(Arc<str>),
+    #[cfg(feature = "jwt")]
+    JwtRefresh(String),
+}
+
+/// Counts of what a [`MemoryStore`] holds, for capacity checks and leak tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Session records, live and tombstones.
+    pub sessions: usize,
+    /// User entries (users with records or a ban).
+    pub users: usize,
+    /// JWT-mode user states.
+    pub jwt_users: usize,
+    /// Expiry-queue items.
+    pub queued: usize,
+    /// Directory entries (see [`Auth::online`](crate::Auth::online)).
+    pub directory: usize,
+    /// JWT-mode refresh records.
+    pub jwt_refresh: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.inner.shards.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with 64 shards.
+    pub fn new() -> Self {
+        Self::with_shards(64)
+    }
+
+    /// An empty store with `n` shards (rounded up to a power of two, at most 65536).
+    pub fn with_shards(n: usize) -> Self {
+        let n = n.clamp(1, 1 << 16).next_power_of_two();
+        Self {
+            inner: Arc::new(Inner {
+                shards: (0..n).map(|_| RwLock::default()).collect(),
+                sweep_cursor: AtomicUsize::new(0),
+                feed: broadcast::channel(1024).0,
+                audit: broadcast::channel(AUDIT_CAPACITY).0,
+            }),
+        }
+    }
+
+    /// Forgets everything due at `now_ms` (Unix milliseconds) in every shard.
+    pub fn purge(&self, now_ms: u64) {
+        for shard in self.inner.shards.iter() {
+            write(shard).purge_due(now_ms, usize::MAX);
+        }
+    }
+
+    /// What the store holds now.
+    pub fn stats(&self) -> MemoryStats {
+        self.inner
+            .shards
+            .iter()
+            .fold(MemoryStats::default(), |acc, shard| {
+                let s = read(shard);
+                MemoryStats {
+                    sessions: acc.sessions + s.sessions.len(),
+                    users: acc.users + s.users.len(),
+                    #[cfg(feature = "jwt")]
+                    jwt_users: acc.jwt_users + s.jwt.len(),
+                    #[cfg(not(feature = "jwt"))]
+                    jwt_users: 0,
+                    queued: acc.queued + s.queue.len(),
+                    directory: acc.directory + s.dir.len(),
+                    #[cfg(feature = "jwt")]
+                    jwt_refresh: acc.jwt_refresh + s.jwt_refresh.len(),
+                    #[cfg(not(feature = "jwt"))]
+                    jwt_refresh: 0,
+                }
+            })
+    }
+
+    /// Tells the revocation feed, if anyone listens.
+    fn publish(&self, ended: &[SessionInfo], reason: EndReason, note: Option<&Note>) {
+        if self.inner.feed.receiver_count() > 0 && !ended.is_empty() {
+            let list: Arc<[(SessionId, EndReason)]> =
+                ended.iter().map(|s| (s.session_id, reason)).collect();
+            let _ = self.inner.feed.send(Revoked::Sessions(list, note.cloned()));
+        }
+    }
+
+    fn publish_infos(&self, ended: &[SessionInfo], reason: EndReason) {
+        self.publish(ended, reason, None);
+    }
+
+    /// A directory page: each shard's candidates, merged in id order, cut where the
+    /// shard that looked least far stopped.
+    fn online_page(
+        &self,
+        page: PageRequest<'_>,
+        pick: impl Fn(&Shard, SessionId, &Arc<str>) -> Option<OnlineSession>,
+    ) -> Page {
+        let limit = page.limit.clamp(1, MAX_PAGE);
+        // A cursor of another store's making starts at its tag.
+        let after = page.after.map(|c| {
+            c.member().parse::<SessionId>().unwrap_or_else(|_| {
+                let mut id = [0u8; 14];
+                id[..2].copy_from_slice(&c.tag().to_be_bytes());
+                SessionId::from_bytes(id)
+            })
+        });
+        let pick = |shard: &Shard, id: SessionId, user: &Arc<str>| {
+            pick(shard, id, user).filter(|s| page.class.is_none_or(|c| *s.class == *c))
+        };
+        // Every shard's entries after the cursor, merged in id order: the page looks at
+        // what it lists (and what it skips), whatever the number of sessions. Holding
+        // every read lock at once cannot deadlock: a writer holds one lock and only
+        // tries a second.
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let guards: Vec<_> = self.inner.shards.iter().map(read).collect();
+        let mut ranges: Vec<_> = guards
+            .iter()
+            .map(|g| g.dir.range((from, Bound::Unbounded)))
+            .collect();
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, range) in ranges.iter_mut().enumerate() {
+            if let Some((id, user)) = range.next() {
+                heads.push(Reverse((*id, i, user)));
+            }
+        }
+        let (mut found, mut looked, mut last) = (Vec::new(), 0usize, None);
+        while let Some(Reverse((id, i, user))) = heads.pop() {
+            if found.len() >= limit || looked >= limit.saturating_mul(SCAN_FACTOR) {
+                // Everything up to `last` was looked at; more remains.
+                return Page::new(
+                    found,
+                    last.map(|l: SessionId| Cursor::new(l.tag(), l.to_string())),
+                );
+            }
+            looked += 1;
+            last = Some(id);
+            if let (Some(g), Some(range)) = (guards.get(i), ranges.get_mut(i)) {
+                if let Some(session) = pick(g, id, user) {
+                    found.push(session);
+                }
+                if let Some((next, user)) = range.next() {
+                    heads.push(Reverse((*next, i, user)));
+                }
+            }
+        }
+        Page::new(found, None)
+    }
+
+    /// Announces a JWT generation bump of a user with slot tag `tag`.
+    #[cfg(feature = "jwt")]
+    fn publish_bump(&self, tag: u16) {
+        if self.inner.feed.receiver_count() > 0 {
+            let _ = self.inner.feed.send(Revoked::Bumped(tag));
+        }
+    }
+
+    fn shard(&self, tag: u16) -> &RwLock<Shard> {
+        let shards = &self.inner.shards;
+        &shards[usize::from(tag) & (shards.len() - 1)]
+    }
+
+    /// Runs `op` under the write lock of `tag`'s shard after purging what is due, then
+    /// purges one other shard in turn if it is free.
+    fn write<T>(&self, tag: u16, now_ms: u64, op: impl FnOnce(&mut Shard) -> T) -> T {
+        let out = {
+            let mut shard = write(self.shard(tag));
+            shard.purge_due(now_ms, PURGE_BUDGET);
+            op(&mut shard)
+        };
+        let shards = &self.inner.shards;
+        let next = self.inner.sweep_cursor.fetch_add(1, Ordering::Relaxed) & (shards.len() - 1);
+        if let Ok(mut other) = shards[next].try_write() {
+            other.purge_due(now_ms, PURGE_BUDGET);
+        }
+        out
+    }
+}
+
+// A panic while a lock was held cannot leave a record half-written (each field is set
+// in one statement), so a poisoned lock is still safe to use.
+fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    fn purge_due(&mut self, now_ms: u64, budget: usize) {
+        for _ in 0..budget {
+            match self.queue.peek() {
+                Some(Reverse((due, _))) if *due <= now_ms => {}
+                _ => return,
+            }
+            let Some(Reverse((_, item))) = self.queue.pop() else {
+                return;
+            };
+            match item {
+                Due::Session(id) => {
+                    let Some(entry) = self.sessions.get(&id) else {
+                        continue;
+                    };
+                    let purge_at = entry.purge_at();
+                    if purge_at > now_ms {
+                        // Renewed or ended since it was queued: look again later.
+                        self.queue.push(Reverse((purge_at, Due::Session(id))));
+                        continue;
+                    }
+                    let user = entry.info.user_id.clone();
+                    self.sessions.remove(&id);
+                    self.dir.remove(&id);
+                    if let Some(u) = self.users.get_mut(&user) {
+                        u.sessions.retain(|s| *s != id);
+                    }
+                    self.forget_user_if_empty(&user, now_ms);
+                }
+                Due::Ban(user) => self.forget_user_if_empty(&user, now_ms),
+                #[cfg(feature = "jwt")]
+                Due::Jwt(user) => {
+                    if let Some(state) = self.jwt.get_mut(&user) {
+                        state.prune(now_ms);
+                        if state.is_empty() {
+                            self.jwt.remove(&user);
+                            self.sync_jwt_dir(&user);
+                        } else {
+                            let at = state.expires_at_ms().max(now_ms.saturating_add(1));
+                            self.queue.push(Reverse((at, Due::Jwt(user))));
+                        }
+                    }
+                }
+                #[cfg(feature = "jwt")]
+                Due::JwtRefresh(jti) => {
+                    let purge_at = self
+                        .jwt_refresh
+                        .get(&jti)
+                        .map(|r| r.end_ms.saturating_add(crate::limits::PRUNE_GRACE_MS));
+                    match purge_at {
+                        Some(at) if at > now_ms => {
+                            self.queue.push(Reverse((at, Due::JwtRefresh(jti))));
+                        }
+                        Some(_) => {
+                            self.jwt_refresh.remove(&jti);
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget_user_if_empty(&mut self, user_id: &str, now_ms: u64) {
+        if let Some(u) = self.users.get_mut(user_id) {
+            if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
+                u.ban_until_ms = None;
+            }
+            if u.sessions.is_empty() && u.ban_until_ms.is_none() {
+                self.users.remove(user_id);
+            }
+        }
+    }
+
+    fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
+        self.users
+            .get(user_id)
+            .and_then(|u| u.ban_until_ms)
+            .filter(|&t| t > now_ms)
+    }
+
+    /// Sets a ban (replacing any earlier one) and queues its end.
+    fn set_ban(&mut self, user_id: &str, until_ms: u64) {
+        let user: Arc<str> = Arc::from(user_id);
+        self.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
+        self.queue.push(Reverse((until_ms, Due::Ban(user))));
+    }
+}
+
+impl Store for MemoryStore {
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let was = shard.ban_until(user_id, now_ms).is_some();
+            if let Some(u) = shard.users.get_mut(user_id) {
+                u.ban_until_ms = None;
+            }
+            shard.forget_user_if_empty(user_id, now_ms);
+            was
+        }))
+    }
+
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        Ok(read(self.shard(user_tag(user_id))).ban_until(user_id, now_ms))
+    }
+
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        Some(self.inner.feed.subscribe())
+    }
+
+    fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
+        Some(self.inner.audit.subscribe())
+    }
+
+    fn audit(&self, event: &AuditEvent) {
+        if self.audit_wanted() {
+            let _ = self.inner.audit.send(event.clone());
+        }
+    }
+
+    fn audit_wanted(&self) -> bool {
+        self.inner.audit.receiver_count() > 0
+    }
+}
