@@ -39,10 +39,10 @@ mod sealed {
     use crate::policy::LoginRule;
     use crate::rejection::{Reason, Refusal};
     use crate::store::{
-        Admission, EndReason, Ends, Page, PageRequest, Rotated, SessionEntry, SessionInfo,
-        SessionMeta, StoreError,
+        Admission, EndReason, Ends, NewRefresh, Page, PageRequest, Rotated, SessionEntry,
+        SessionInfo, SessionMeta, StoreError,
     };
-    use crate::token::{SessionId, Token};
+    use crate::token::{RefreshKey, SessionId, Token};
 
     /// A login, with the handle's settings and the per-login options applied.
     #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,30 @@ mod sealed {
     pub struct RefreshPlan {
         pub ttl_ms: u64,
         pub window_ms: Option<u64>,
+    }
+
+    impl RefreshPlan {
+        /// A login's refresh token under this plan, in either mode: the token, what the
+        /// store records of it, and the end of the login's access token.
+        pub fn issue(
+            self,
+            id: SessionId,
+            access_ttl_ms: u64,
+            now_ms: u64,
+        ) -> Result<(Token, NewRefresh, u64), Error> {
+            let cap_ms = now_ms.saturating_add(self.ttl_ms);
+            let (access, until) = NewRefresh::ends(access_ttl_ms, self.window_ms, cap_ms, now_ms);
+            let (token, key) = RefreshKey::generate_for(id).map_err(super::random)?;
+            let new = NewRefresh {
+                digest: *key.digest(),
+                chain: *key.chain(),
+                expires_at_ms: until,
+                cap_ms,
+                window_ms: self.window_ms,
+                access_ttl_ms,
+            };
+            Ok((token, new, access))
+        }
     }
 
     /// An admitted login (or a refresh): the token and its end, its session, the
@@ -171,6 +195,11 @@ mod sealed {
             now_ms: u64,
         ) -> impl Future<Output = Result<Rotated<Issued>, Error>> + Send;
     }
+}
+
+/// The random source failed.
+pub(crate) fn random(e: getrandom::Error) -> crate::error::Error {
+    crate::error::Error::Random(e.to_string())
 }
 
 /// A store that failed a request's read: the request is refused, never let through.

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use super::{EndScope, Issued, LoginRequest, ModeImpl, unavailable};
+use super::{EndScope, Issued, LoginRequest, ModeImpl, random, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::limits::LAST_SEEN_STEP_MS;
@@ -13,15 +13,10 @@ use crate::note::Note;
 use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
 use crate::store::{
-    Admission, EndReason, Ends, NewRefresh, NewSession, Page, PageRequest, Renewal, Rotated,
-    Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
+    Admission, EndReason, Ends, NewSession, Page, PageRequest, Renewal, Rotated, Rotation,
+    SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
 };
 use crate::token::{RefreshKey, SessionKey, user_tag};
-
-/// The random source failed.
-pub(crate) fn random(e: getrandom::Error) -> Error {
-    Error::Random(e.to_string())
-}
 
 /// Session mode, the default: opaque random tokens, each naming a record in the store.
 ///
@@ -138,17 +133,7 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         let (access_until, refresh) = match login.refresh {
             None => (now.saturating_add(login.ttl_ms), None),
             Some(plan) => {
-                let cap_ms = now.saturating_add(plan.ttl_ms);
-                let (access, until) = NewRefresh::ends(login.ttl_ms, plan.window_ms, cap_ms, now);
-                let (token, rkey) = RefreshKey::generate_for(key.session_id()).map_err(random)?;
-                let new = NewRefresh {
-                    digest: *rkey.digest(),
-                    chain: *rkey.chain(),
-                    expires_at_ms: until,
-                    cap_ms,
-                    window_ms: plan.window_ms,
-                    access_ttl_ms: login.ttl_ms,
-                };
+                let (token, new, access) = plan.issue(key.session_id(), login.ttl_ms, now)?;
                 (access, Some((token, new)))
             }
         };

@@ -24,6 +24,7 @@ pub mod jwt;
 pub use crate::limits;
 mod memory;
 mod near_cache;
+pub mod plan;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod refresh;

@@ -267,6 +267,8 @@ pub trait SessionStore: Store {
     /// with [`EndReason::Replaced`](super::EndReason) until the new one fits. Whatever the
     /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](crate::limits::MAX_LIVE_TOKENS) live
     /// sessions: the oldest go. Admitted, it returns the sessions it replaced.
+    /// [`plan_login`](super::plan::plan_login) is that rule, pure: a store reads the
+    /// user's sessions, applies the plan and writes it, in one atomic step.
     fn create(
         &self,
         session: NewSession,

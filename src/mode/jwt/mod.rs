@@ -18,8 +18,7 @@ use std::task::{Context, Poll, ready};
 use serde_json::value::RawValue;
 
 use self::config::{Claims, Verified, new_jti};
-use super::session::random;
-use super::{EndScope, Issued, LoginRequest, ModeImpl, unavailable};
+use super::{EndScope, Issued, LoginRequest, ModeImpl, random, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
 use crate::note::Note;
@@ -28,8 +27,8 @@ use crate::rejection::{Reason, Refusal};
 use crate::store::jwt::{JwtRefresh, JwtRefreshed};
 use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, NewRefresh,
-    Page, PageRequest, Rotated, SessionEntry, SessionInfo, StoreError,
+    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, Page,
+    PageRequest, Rotated, SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{RefreshKey, SessionId, Token};
 
@@ -58,22 +57,13 @@ impl Jwt {
         let (refresh, access_until) = match login.refresh {
             None => (None, access_until),
             Some(plan) => {
-                let cap_ms = now.saturating_add(plan.ttl_ms);
-                let (access, until) = NewRefresh::ends(login.ttl_ms, plan.window_ms, cap_ms, now);
-                let (token, rkey) = RefreshKey::generate_for(session_id).map_err(random)?;
+                let (token, new, access) = plan.issue(session_id, login.ttl_ms, now)?;
+                let end = access.max(new.expires_at_ms);
                 let refresh = JwtRefresh {
-                    refresh: NewRefresh {
-                        digest: *rkey.digest(),
-                        chain: *rkey.chain(),
-                        expires_at_ms: until,
-                        cap_ms,
-                        window_ms: plan.window_ms,
-                        access_ttl_ms: login.ttl_ms,
-                    },
+                    refresh: new,
                     claims: claims.map(|c| c.get().to_owned()),
                     own_idle_ms,
                 };
-                let end = access.max(until);
                 (Some((token, refresh)), signed_end_within(access, end))
             }
         };
@@ -401,6 +391,6 @@ fn verdict(
 /// reader keeps it exact).
 fn fresh_epoch() -> Result<u64, Error> {
     let mut raw = [0u8; 8];
-    getrandom::fill(&mut raw).map_err(|e| Error::Random(e.to_string()))?;
+    getrandom::fill(&mut raw).map_err(random)?;
     Ok(u64::from_le_bytes(raw) >> 11)
 }

@@ -14,8 +14,8 @@ use crate::store::jwt::{
 };
 use crate::store::refresh::{JwtRotation, Presented};
 use crate::store::{
-    Admission, EndReason, Ended, Ends, NewRefresh, OnlineSession, Page, PageRequest, Refreshed,
-    Rotated, SessionEntry, SessionInfo, StoreError,
+    Admission, EndReason, Ended, Ends, OnlineSession, Page, PageRequest, Refreshed, Rotated,
+    SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -185,8 +185,7 @@ impl Shard {
         if now_ms >= refresh.expires_at_ms || now_ms >= refresh.cap_ms {
             return Rotated::Expired;
         }
-        let (access, until) =
-            NewRefresh::ends(access_ttl_ms, refresh.window_ms, refresh.cap_ms, now_ms);
+        let (access, until) = refresh.next_ends(access_ttl_ms, now_ms);
         let end = access.max(until);
         let Some(state) = self.jwt.get_mut(&*user) else {
             return Rotated::Unknown;
@@ -203,9 +202,7 @@ impl Shard {
         let Some(rec) = self.jwt_refresh.get_mut(&jti) else {
             return Rotated::Unknown;
         };
-        let refresh = &mut rec.refresh;
-        refresh.digest = *rotation.refresh.digest();
-        refresh.expires_at_ms = until;
+        rec.refresh.rotate(rotation.refresh, until);
         rec.end_ms = end;
         Rotated::Done(JwtRefreshed {
             refreshed: Refreshed {

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Due, MemoryStore, Shard, read};
-use crate::limits::MAX_LIVE_TOKENS;
 use crate::note::Note;
-use crate::policy::Overflow;
+use crate::store::plan::{Held, Plan, plan_login};
 use crate::store::refresh::Presented;
 use crate::store::session::{is_live, purge_time};
 use crate::store::{
@@ -62,6 +61,17 @@ impl RefreshState {
             cap_ms: r.cap_ms,
             window_ms: r.window_ms,
         }
+    }
+
+    /// The ends of the pair a rotation at `now_ms` hands out: (access, refresh).
+    pub(super) fn next_ends(&self, access_ttl_ms: u64, now_ms: u64) -> (u64, u64) {
+        NewRefresh::ends(access_ttl_ms, self.window_ms, self.cap_ms, now_ms)
+    }
+
+    /// Spends the current token for `next`, which lives until `until_ms`.
+    pub(super) fn rotate(&mut self, next: &RefreshKey, until_ms: u64) {
+        self.digest = *next.digest();
+        self.expires_at_ms = until_ms;
     }
 
     pub(super) fn presented(&self, key: &RefreshKey) -> Presented {
@@ -242,64 +252,42 @@ impl Shard {
         }
         // Prune the index of sessions that are over (selects none).
         self.end_sessions(&user_id, EndReason::Replaced, None, now_ms, |_, _| false);
-        let mut replaced = Vec::new();
-        if let Some(max) = rule.max_sessions() {
-            let max = usize::try_from(max).unwrap_or(usize::MAX);
-            // Sessions in the new one's scope, oldest first (creation order breaks ties).
-            let mut in_scope: Vec<(u64, usize, SessionId)> = self
+        // The rule, over the user's index as it now stands (pure: `store::plan`).
+        let plan = {
+            let held: Vec<Held<'_>> = self
                 .users
                 .get(&user_id)
                 .map(|u| {
                     u.sessions
                         .iter()
-                        .enumerate()
-                        .filter_map(|(order, id)| {
-                            // The rule counts sessions live now.
-                            let e = self.sessions.get(id).filter(|e| e.is_live(now_ms))?;
-                            rule.same_scope(&e.class, &new.class).then_some((
-                                e.info.issued_at_ms,
+                        .zip(0u64..)
+                        .filter_map(|(id, order)| {
+                            let e = self.sessions.get(id)?;
+                            Some(Held {
+                                id: *id,
+                                issued_at_ms: e.info.issued_at_ms,
                                 order,
-                                *id,
-                            ))
+                                class: &e.class,
+                                live: e.is_live(now_ms),
+                            })
                         })
                         .collect()
                 })
                 .unwrap_or_default();
-            if in_scope.len() >= max {
-                if rule.overflow() == Overflow::RefuseNew {
-                    return Admission::LimitReached;
-                }
-                in_scope.sort_unstable();
-                in_scope.truncate(in_scope.len() + 1 - max);
-                replaced =
-                    self.end_sessions(&user_id, EndReason::Replaced, None, now_ms, |id, _| {
-                        in_scope.iter().any(|(_, _, old)| old == id)
-                    });
-            }
-        }
-        // Whatever the rule, a user's index holds at most MAX_LIVE_TOKENS sessions: the
-        // oldest go, so no account can make its logins (and its shard) slow.
-        let members = self.users.get(&user_id).map_or(0, |u| u.sessions.len());
-        if members >= MAX_LIVE_TOKENS {
-            let excess = members + 1 - MAX_LIVE_TOKENS;
-            let oldest: Vec<SessionId> = self
-                .users
-                .get(&user_id)
-                .map(|u| {
-                    let mut ids: Vec<(u64, usize, SessionId)> = u
-                        .sessions
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(order, id)| {
-                            Some((self.sessions.get(id)?.info.issued_at_ms, order, *id))
-                        })
-                        .collect();
-                    ids.sort_unstable();
-                    ids.into_iter().take(excess).map(|(_, _, id)| id).collect()
-                })
-                .unwrap_or_default();
-            replaced.extend(self.retire(&user_id, &oldest, EndReason::Replaced, now_ms));
-        }
+            plan_login(&held, rule, &new.class)
+        };
+        let Plan::Admit {
+            replaced: by_rule,
+            retired,
+        } = plan
+        else {
+            return Admission::LimitReached;
+        };
+        let mut replaced =
+            self.end_sessions(&user_id, EndReason::Replaced, None, now_ms, |id, _| {
+                by_rule.contains(id)
+            });
+        replaced.extend(self.retire(&user_id, &retired, EndReason::Replaced, now_ms));
         let id = new.key.session_id();
         let lifetime_ms = match &new.refresh {
             Some(r) => r.access_ttl_ms,
@@ -367,10 +355,8 @@ impl Shard {
         let Some(refresh) = entry.refresh.as_deref_mut() else {
             return Rotated::Unknown;
         };
-        let (access_until, refresh_until) =
-            NewRefresh::ends(entry.lifetime_ms, refresh.window_ms, refresh.cap_ms, now_ms);
-        refresh.digest = *rotation.refresh.digest();
-        refresh.expires_at_ms = refresh_until;
+        let (access_until, refresh_until) = refresh.next_ends(entry.lifetime_ms, now_ms);
+        refresh.rotate(rotation.refresh, refresh_until);
         let end = access_until.max(refresh_until);
         // The replaced token says `token_expired` past its end (until the next refresh).
         entry.previous = entry.access_until.map(|until| (entry.digest, until));
