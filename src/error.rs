@@ -24,10 +24,13 @@ pub enum Error {
     /// The concurrent-login rule refuses a new session while the others live (409).
     #[error("the concurrent-login rule refuses another session")]
     SessionLimit,
-    /// A user id or device name is empty, too long or has control characters (400).
-    #[error("invalid {field}: must be 1 to 128 bytes without control characters")]
+    /// An input is outside its bounds (400), before any store work: a user id, device or
+    /// class name (1 to 128 bytes without control characters), or a label, field,
+    /// claims, note, page limit or cursor (see the method that takes it).
+    #[error("invalid {field}{}", rule_of(field))]
     InvalidInput {
-        /// `"user_id"` or `"device"`.
+        /// What was invalid: `"user_id"`, `"device"`, `"class"`, `"label"`, `"field"`,
+        /// `"claims"`, `"note"`, `"limit"`, `"cursor"`, …
         field: &'static str,
     },
     /// The token was refused: the whole [`Rejection`] a request with it gets — reason,
@@ -38,9 +41,10 @@ pub enum Error {
     /// The store could not answer (503); nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The operating system's random source, or signing, failed (500).
-    #[error("the OS random source or signing failed: {0}")]
-    Random(String),
+    /// Something of the server's own failed, not the client's input nor the store: the
+    /// OS random source, signing a token (500). The details stay in the logs.
+    #[error("internal failure: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -52,7 +56,7 @@ impl Error {
             Error::InvalidInput { .. } => Reason::InvalidRequest.code(),
             Error::Rejected(rejection) => rejection.reason().code(),
             Error::Store(_) => Reason::StoreUnavailable.code(),
-            Error::Random(_) => "internal_error",
+            Error::Internal(_) => "internal_error",
         }
     }
 
@@ -64,7 +68,7 @@ impl Error {
             Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Error::Rejected(rejection) => rejection.status(),
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -103,7 +107,7 @@ impl Error {
         // Store and OS details stay in the logs, not in the answer.
         let message = match self {
             Error::Store(_) => Reason::StoreUnavailable.message().to_owned(),
-            Error::Random(_) => "Internal error.".to_owned(),
+            Error::Internal(_) => "Internal error.".to_owned(),
             other => other.to_string(),
         };
         let mut res = Response::new(B::from(json_body(self.code(), &message)));
@@ -131,5 +135,13 @@ impl From<Reason> for Error {
 impl From<Rejection> for Error {
     fn from(rejection: Rejection) -> Self {
         Error::Rejected(rejection)
+    }
+}
+
+/// What a name must be, for the names `InvalidInput` reports (else nothing more).
+fn rule_of(field: &str) -> &'static str {
+    match field {
+        "user_id" | "device" | "class" => ": must be 1 to 128 bytes without control characters",
+        _ => "",
     }
 }

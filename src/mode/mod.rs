@@ -199,7 +199,7 @@ mod sealed {
 
 /// The random source failed.
 pub(crate) fn random(e: getrandom::Error) -> crate::error::Error {
-    crate::error::Error::Random(e.to_string())
+    crate::error::Error::Internal(e.to_string())
 }
 
 /// A store that failed a request's read: the request is refused, never let through.

@@ -41,13 +41,13 @@ impl Jwt {
         claims: Option<&RawValue>,
     ) -> Result<Admission<Issued>, Error> {
         let now = login.now_ms;
-        let jti = new_jti().map_err(|e| Error::Random(e.to_string()))?;
+        let jti = new_jti().map_err(|e| Error::Internal(e.to_string()))?;
         let access_until = signed_end(now.saturating_add(login.ttl_ms));
         let user: Arc<str> = Arc::from(login.user_id);
         let device: Arc<str> = Arc::from(login.device);
         let tag = crate::token::user_tag(login.user_id);
         let session_id =
-            SessionId::from_jti(tag, &jti).ok_or(Error::Random("a malformed jti".into()))?;
+            SessionId::from_jti(tag, &jti).ok_or(Error::Internal("a malformed jti".into()))?;
         // Only a login's own idle timeout travels: the handle's may change.
         let own_idle_ms = login.idle.map(|idle| match idle {
             OwnIdle::Never => 0,
@@ -133,7 +133,7 @@ impl Jwt {
                 ext: a.claims,
                 idl: a.own_idle_ms,
             })
-            .map_err(Error::Random)?;
+            .map_err(Error::Internal)?;
         Ok(Token::new(token))
     }
 }
