@@ -14,7 +14,6 @@ use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
 use super::refuse::Refuser;
-use crate::http::request_span;
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -129,17 +128,16 @@ where
                     let Some(req) = pending.req.take() else {
                         return Poll::Ready(Err(polled_after_completion()));
                     };
-                    let next = match verdict {
-                        Ok(identity) => {
-                            let span = request_span(&identity);
+                    let next = match pending.auth.pipeline.finish(verdict) {
+                        Ok((identity, span)) => {
                             req.extensions_mut().insert(identity);
                             let future = span.in_scope(|| pending.service.call(req));
                             State::Calling {
                                 future: future.instrument(span),
                             }
                         }
-                        Err(reason) => State::Refused {
-                            response: Some(pending.auth.refuse(req, reason)),
+                        Err(rejection) => State::Refused {
+                            response: Some(pending.auth.refuse(req, rejection)),
                         },
                     };
                     state.set(next);

@@ -1,11 +1,8 @@
 //! [`KickoutAuth`] and the service it wraps around the inner one.
 
-use std::future::Future;
 use std::future::{Ready, ready};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
@@ -15,7 +12,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use super::future::ResponseFuture;
 use super::refuse::Refuser;
 use crate::auth::Auth;
-use crate::http::{Pipeline, Start, request_span};
+use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
 use crate::rejection::Rejection;
 use crate::store::{MemoryStore, Store};
@@ -166,27 +163,18 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let pipeline = &self.auth.pipeline;
-        let mut check = match pipeline.start(ActixParts(req.request())) {
-            Start::Check(check) => check,
-            Start::Anonymous => {
-                req.extensions_mut().insert(pipeline.anonymous());
-                return ResponseFuture::call(self.service.call(req), tracing::Span::none());
-            }
-            Start::Refuse(reason) => return ResponseFuture::respond(self.auth.refuse(req, reason)),
-        };
-        // As the tower layer does: a store that answers from memory is done at the first
-        // poll, so the request goes straight on, with no allocation. A pending check is
-        // polled again with the real waker by the response future.
-        match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(identity)) => {
-                let span = request_span(&identity);
+        match self.auth.pipeline.begin(ActixParts(req.request())) {
+            Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
                 let future = span.in_scope(|| self.service.call(req));
                 ResponseFuture::call(future, span)
             }
-            Poll::Ready(Err(reason)) => ResponseFuture::respond(self.auth.refuse(req, reason)),
-            Poll::Pending => {
+            Begin::Anonymous(mark) => {
+                req.extensions_mut().insert(mark);
+                ResponseFuture::call(self.service.call(req), tracing::Span::none())
+            }
+            Begin::Refuse(rejection) => ResponseFuture::respond(self.auth.refuse(req, rejection)),
+            Begin::Wait(check) => {
                 ResponseFuture::check(check, req, Rc::clone(&self.service), self.auth.clone())
             }
         }

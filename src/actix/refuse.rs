@@ -1,5 +1,5 @@
-//! Answering a refused request, shared by the middleware (refusals before any store
-//! read) and its response future (refusals after one).
+//! Answering a refused request, shared by the middleware (refusals at the first poll)
+//! and its response future (refusals after a pending store read).
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use super::to_actix;
 use crate::http::Pipeline;
 use crate::mode::Mode;
-use crate::rejection::{Refusal, Rejection};
+use crate::rejection::Rejection;
 use crate::store::Store;
 
 /// An application's own answer to a refused request.
@@ -36,9 +36,8 @@ impl<S: Store, M: Mode<S>> Refuser<S, M> {
     pub(super) fn refuse<B>(
         &self,
         req: ServiceRequest,
-        refusal: Refusal,
+        rejection: Rejection,
     ) -> ServiceResponse<EitherBody<B>> {
-        let rejection = self.pipeline.refuse(refusal);
         let response = match &self.on_rejection {
             Some(f) => f(rejection),
             None => to_actix(rejection.into_http()),

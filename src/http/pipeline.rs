@@ -1,6 +1,9 @@
 //! The request pipeline: token source → parse → (anonymous?) → store check → verdict.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use crate::auth::Auth;
 use crate::identity::Identity;
@@ -29,13 +32,27 @@ impl<S, M> Clone for Pipeline<S, M> {
 }
 
 /// How a request starts.
-pub(crate) enum Start<C> {
+enum Start<C> {
     /// No token, on a route that lets anonymous requests through.
     Anonymous,
     /// The token's store read, under way.
     Check(C),
     /// Refused before any store work.
     Refuse(Refusal),
+}
+
+/// Where a request stands after the pipeline's first poll: every adapter translates
+/// these four into its framework's types, and nothing more.
+pub(crate) enum Begin<C> {
+    /// Authenticated: the identity for the request's extensions, and the span its
+    /// handler runs in.
+    Pass(Identity, tracing::Span),
+    /// No token on an optional route: the mark for the request's extensions.
+    Anonymous(Anonymous),
+    /// Refused, in the handle's realm.
+    Refuse(Rejection),
+    /// The store read is under way: poll it, then [`Pipeline::finish`] its verdict.
+    Wait(C),
 }
 
 /// Put into an anonymous request's extensions: a layer ran and found no token. Lets
@@ -61,8 +78,42 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         }
     }
 
+    /// Reads the token of a request, starts its check and polls it once. A store that
+    /// answers from memory is done then, so the request goes straight on with no
+    /// allocation. Polling with a no-op waker is sound: a pending check is polled again,
+    /// with the real waker, by the adapter's response future.
+    pub(crate) fn begin<'a>(&self, request: impl Carrier<'a>) -> Begin<M::Check> {
+        let mut check = match self.start(request) {
+            Start::Check(check) => check,
+            Start::Anonymous => return Begin::Anonymous(self.anonymous()),
+            Start::Refuse(refusal) => return Begin::Refuse(self.refuse(refusal)),
+        };
+        match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(verdict) => match self.finish(verdict) {
+                Ok((identity, span)) => Begin::Pass(identity, span),
+                Err(rejection) => Begin::Refuse(rejection),
+            },
+            Poll::Pending => Begin::Wait(check),
+        }
+    }
+
+    /// What a finished check means: the identity and its handler's span, or the
+    /// rejection.
+    pub(crate) fn finish(
+        &self,
+        verdict: Result<Identity, Refusal>,
+    ) -> Result<(Identity, tracing::Span), Rejection> {
+        match verdict {
+            Ok(identity) => {
+                let span = request_span(&identity);
+                Ok((identity, span))
+            }
+            Err(refusal) => Err(self.refuse(refusal)),
+        }
+    }
+
     /// Reads the token of a request and starts its check.
-    pub(crate) fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Check> {
+    fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Check> {
         match self.source.extract(request) {
             Ok(Some(token)) => {
                 let now = self.auth.now_ms();
@@ -78,13 +129,13 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     }
 
     /// The rejection of a refused request, in the handle's realm.
-    pub(crate) fn refuse(&self, refusal: Refusal) -> Rejection {
+    fn refuse(&self, refusal: Refusal) -> Rejection {
         tracing::debug!(%refusal, "request refused");
         self.auth.refused(refusal, self.auth.now_ms())
     }
 
     /// The marker of an anonymous request.
-    pub(crate) fn anonymous(&self) -> Anonymous {
+    fn anonymous(&self) -> Anonymous {
         Anonymous(self.auth.responses().clone())
     }
 }
@@ -93,7 +144,7 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
 /// token. At `DEBUG`, as tower-http's trace spans. Built only when a subscriber wants it:
 /// `tracing`'s `log` fallback (on in most dependency trees) would otherwise format the
 /// fields of every request's span, a third of the request's cost.
-pub(crate) fn request_span(identity: &Identity) -> tracing::Span {
+fn request_span(identity: &Identity) -> tracing::Span {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return tracing::Span::none();
     }

@@ -12,7 +12,7 @@ use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
 use super::on_rejection::OnRejection;
-use crate::http::{Pipeline, request_span};
+use crate::http::Pipeline;
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -118,17 +118,15 @@ where
             match state.as_mut().project() {
                 StateProj::Checking { pending } => {
                     let verdict = ready!(Pin::new(&mut pending.check).poll(cx));
-                    let next = match (verdict, pending.call.take()) {
-                        (Ok(identity), Some((mut svc, mut req))) => {
-                            let span = request_span(&identity);
+                    let next = match (pending.pipeline.finish(verdict), pending.call.take()) {
+                        (Ok((identity, span)), Some((mut svc, mut req))) => {
                             req.extensions_mut().insert(identity);
                             let future = span.in_scope(|| svc.call(req));
                             State::Calling {
                                 future: future.instrument(span),
                             }
                         }
-                        (Err(reason), _) => {
-                            let rejection = pending.pipeline.refuse(reason);
+                        (Err(rejection), _) => {
                             return Poll::Ready(Ok(pending.on_rejection.on_rejection(rejection)));
                         }
                         (Ok(_), None) => panic!("ResponseFuture polled after completion"),

@@ -1,9 +1,7 @@
 //! [`AuthLayer`] and the service it wraps around the inner one.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_layer::Layer;
@@ -12,9 +10,8 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::on_rejection::{JsonRejection, OnRejection};
 use crate::auth::Auth;
-use crate::http::{Pipeline, Start, request_span};
+use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
-use crate::rejection::Refusal;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::HttpParts;
@@ -154,27 +151,24 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let pipeline = &self.layer.pipeline;
-        let mut check = match pipeline.start(HttpParts(req.headers(), req.uri())) {
-            Start::Check(check) => check,
-            Start::Anonymous => {
-                req.extensions_mut().insert(pipeline.anonymous());
-                return ResponseFuture::call(self.inner.call(req), tracing::Span::none());
-            }
-            Start::Refuse(reason) => return self.reject(reason),
-        };
-        // A store that answers from memory is done at the first poll: go straight to the
-        // inner service. Polling with a no-op waker is sound: a pending future is polled
-        // again with the real waker by the response future, and registers it then.
-        match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(identity)) => {
-                let span = request_span(&identity);
+        match self
+            .layer
+            .pipeline
+            .begin(HttpParts(req.headers(), req.uri()))
+        {
+            Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
                 let future = span.in_scope(|| self.inner.call(req));
                 ResponseFuture::call(future, span)
             }
-            Poll::Ready(Err(reason)) => self.reject(reason),
-            Poll::Pending => {
+            Begin::Anonymous(mark) => {
+                req.extensions_mut().insert(mark);
+                ResponseFuture::call(self.inner.call(req), tracing::Span::none())
+            }
+            Begin::Refuse(rejection) => {
+                ResponseFuture::respond(self.layer.on_rejection.on_rejection(rejection))
+            }
+            Begin::Wait(check) => {
                 // The ready service goes into the future; a clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
@@ -182,20 +176,5 @@ where
                 ResponseFuture::check(check, ready, req, layer.pipeline, layer.on_rejection)
             }
         }
-    }
-}
-
-impl<Svc, S, M, R> AuthService<Svc, S, M, R>
-where
-    S: Store,
-    M: Mode<S>,
-{
-    fn reject<ReqB, ResB>(&self, refusal: Refusal) -> ResponseFuture<Svc, ReqB, S, M, R>
-    where
-        Svc: Service<Request<ReqB>, Response = Response<ResB>>,
-        R: OnRejection<ResB>,
-    {
-        let rejection = self.layer.pipeline.refuse(refusal);
-        ResponseFuture::respond(self.layer.on_rejection.on_rejection(rejection))
     }
 }
