@@ -1,9 +1,12 @@
-//! Audit events: who logged in, was logged out, kicked out, replaced, banned — and when.
+//! A handle's events: who logged in, was logged out, kicked out, replaced, banned,
+//! renewed, refreshed — and when. The audit stream that every instance shares
+//! ([`Auth::audit`](crate::Auth::audit)) carries their projection, [`AuthEvent::audit`].
 
 use std::sync::Arc;
 
 use crate::note::Note;
 use crate::store::SessionInfo;
+use crate::store::audit::{AuditEvent, AuditKind};
 use crate::token::SessionId;
 
 /// Something that happened to sessions, with its time (Unix milliseconds).
@@ -17,6 +20,55 @@ pub struct AuthEvent {
     pub at_ms: u64,
     /// What.
     pub kind: EventKind,
+}
+
+impl AuthEvent {
+    /// Its events in the shared audit stream: one per session it concerns, or one for
+    /// the user. Renewals and refreshes are this handle's business only: none.
+    ///
+    /// ```
+    /// use kickout::events::{AuthEvent, EventKind};
+    /// use kickout::store::audit::AuditKind;
+    ///
+    /// let event = AuthEvent {
+    ///     at_ms: 1,
+    ///     kind: EventKind::Unbanned { user_id: "10001".into() },
+    /// };
+    /// assert_eq!(event.audit()[0].kind, AuditKind::Unbanned);
+    /// ```
+    pub fn audit(&self) -> Vec<AuditEvent> {
+        let at_ms = self.at_ms;
+        let of = |k: AuditKind, s: &SessionInfo, note: &Option<Note>| {
+            AuditEvent::new(k, s.user_id.clone(), at_ms)
+                .of_session(s.session_id, s.device.clone())
+                .with_note(note.clone())
+        };
+        match &self.kind {
+            EventKind::LoggedIn { session } => vec![of(AuditKind::Login, session, &None)],
+            EventKind::LoggedOut { session, note } => vec![of(AuditKind::Logout, session, note)],
+            EventKind::Replaced { sessions, .. } => sessions
+                .iter()
+                .map(|s| of(AuditKind::Replaced, s, &None))
+                .collect(),
+            EventKind::KickedOut { sessions, note, .. } => sessions
+                .iter()
+                .map(|s| of(AuditKind::KickedOut, s, note))
+                .collect(),
+            EventKind::Banned { user_id, note, .. } => {
+                vec![
+                    AuditEvent::new(AuditKind::Banned, user_id.clone(), at_ms)
+                        .with_note(note.clone()),
+                ]
+            }
+            EventKind::Unbanned { user_id } => {
+                vec![AuditEvent::new(AuditKind::Unbanned, user_id.clone(), at_ms)]
+            }
+            EventKind::RefreshReused { session } => {
+                vec![of(AuditKind::RefreshReused, session, &None)]
+            }
+            EventKind::Renewed { .. } | EventKind::Refreshed { .. } => Vec::new(),
+        }
+    }
 }
 
 /// What happened.

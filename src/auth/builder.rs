@@ -205,8 +205,8 @@ impl<S, M> AuthBuilder<S, M> {
         self
     }
 
-    /// How many audit events a slow receiver may fall behind before it loses the oldest
-    /// (default 1024).
+    /// How many of this handle's events ([`Auth::events`]) a slow receiver may fall
+    /// behind before it loses the oldest (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity.max(1);
         self

@@ -33,7 +33,7 @@ use crate::mode::{EndScope, Issued, LoginRequest, Mode, RefreshPlan, SessionMode
 use crate::note::Note;
 use crate::policy::{LoginRule, OwnIdle};
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
-use crate::store::audit::{AuditEvent, AuditKind};
+use crate::store::audit::AuditEvent;
 use crate::store::directory::MAX_PAGE;
 use crate::store::{
     Admission, Cursor, EndReason, Ends, MemoryStore, OnlineSession, Page, PageRequest, Rotated,
@@ -369,7 +369,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         self.inner.responses.rejection(reason)
     }
 
-    /// Audit events from now on: logins, logouts, kickouts, replacements, bans.
+    /// This handle's events from now on: logins, logouts, kickouts, replacements, bans,
+    /// renewals, refreshes. (What every instance shares is [`Auth::audit`], a projection
+    /// of these: [`AuthEvent::audit`].)
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -394,7 +396,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     ///
     /// A loss is never silent. Where the store lost events (its subscription to Redis
     /// was down, or an instance could not publish its own) the stream carries a gap
-    /// marker: an event of kind [`AuditKind::Gap`], with how many when that is known.
+    /// marker: an event of kind [`AuditKind::Gap`](crate::store::audit::AuditKind::Gap), with how many when that is known.
     /// A receiver that falls more than
     /// [`AUDIT_CAPACITY`](crate::store::audit::AUDIT_CAPACITY) behind gets
     /// `Err(RecvError::Lagged(n))` from `recv`: its own gap, of `n` events. After
@@ -435,9 +437,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         if !audit && !events {
             return;
         }
-        let kind = kind();
+        let event = AuthEvent {
+            at_ms,
+            kind: kind(),
+        };
         if audit {
-            for event in audit_of(&kind, at_ms) {
+            for event in event.audit() {
                 match &self.inner.audit_local {
                     Some(local) => {
                         let _ = local.send(event);
@@ -447,7 +452,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             }
         }
         if events {
-            let _ = self.inner.events.send(AuthEvent { at_ms, kind });
+            let _ = self.inner.events.send(event);
         }
     }
 
@@ -1171,37 +1176,6 @@ fn login(issued: Issued, now_ms: u64) -> Login {
             expires_at_ms,
         }),
         issued_at_ms: now_ms,
-    }
-}
-
-/// The audit events of an event: one per session, or one for the user.
-fn audit_of(kind: &EventKind, at_ms: u64) -> Vec<AuditEvent> {
-    let of = |k: AuditKind, s: &SessionInfo, note: &Option<Note>| {
-        AuditEvent::new(k, s.user_id.clone(), at_ms)
-            .of_session(s.session_id, s.device.clone())
-            .with_note(note.clone())
-    };
-    match kind {
-        EventKind::LoggedIn { session } => vec![of(AuditKind::Login, session, &None)],
-        EventKind::LoggedOut { session, note } => vec![of(AuditKind::Logout, session, note)],
-        EventKind::Replaced { sessions, .. } => sessions
-            .iter()
-            .map(|s| of(AuditKind::Replaced, s, &None))
-            .collect(),
-        EventKind::KickedOut { sessions, note, .. } => sessions
-            .iter()
-            .map(|s| of(AuditKind::KickedOut, s, note))
-            .collect(),
-        EventKind::Banned { user_id, note, .. } => {
-            vec![AuditEvent::new(AuditKind::Banned, user_id.clone(), at_ms).with_note(note.clone())]
-        }
-        EventKind::Unbanned { user_id } => {
-            vec![AuditEvent::new(AuditKind::Unbanned, user_id.clone(), at_ms)]
-        }
-        EventKind::RefreshReused { session } => {
-            vec![of(AuditKind::RefreshReused, session, &None)]
-        }
-        _ => Vec::new(),
     }
 }
 
