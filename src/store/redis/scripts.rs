@@ -11,11 +11,28 @@
 //! a script runs whole on one node or is refused (`TRYAGAIN`), never half. Scripts get
 //! the key prefix with its tag (`ARGV[1]`, "base") to name the records they ask for.
 //!
-//! A session record is a JSON object (encoded with Redis's `cjson`): `d` token digest
-//! (hex), `u` user, `v` device, `i` issued, `e` expires, `l` idle deadline (absent
-//! without idle timeout), `r` retention, `n` creation order among the user's sessions,
-//! and for a tombstone `x` reason (`o` logged out, `k` kicked, `r` replaced, `b` banned)
-//! and `a` when. Times are Unix milliseconds kept as decimal strings, so no float
+//! A session record (`s:<id>`) is a JSON object (encoded with Redis's `cjson`), every
+//! field of it:
+//!
+//! | field | what |
+//! |---|---|
+//! | `d` | the access token's digest (hex) |
+//! | `u`, `v`, `c` | user, device, and the device's class when it is not its name |
+//! | `i`, `e` | issued, and the session's end (with refresh tokens: the later of both tokens' ends) |
+//! | `l` | the idle deadline (absent without an idle timeout) |
+//! | `w`, `k` | its own lifetime (with refresh tokens: the access token's) and idle timeout |
+//! | `r` | retention: how long a tombstone or an expired record still answers |
+//! | `n` | creation order among the user's sessions (ties of issue time) |
+//! | `t` | last sight, when a request last renewed it |
+//! | `x`, `a`, `o` | a tombstone's reason (`codec::end_code`), when, and the operator's note |
+//! | `ae` | the access token's own end (refresh sessions) |
+//! | `pd`, `pe` | the access token the last refresh replaced, and its end |
+//! | `f`, `fk` | the refresh token's digest, and its chain's (`store::refresh::Presented`) |
+//! | `fe`, `fc`, `fw` | the refresh token's end, the session's cap, the refresh window |
+//!
+//! JWT mode's refresh record (`jr:<jti>`) has `f`, `fk`, `fe`, `fc`, `fw`, `w` as above,
+//! and `u`, `v`, `i`, `e`, `k`, the login's epoch and generations `ep`, `ug`, `dg`, and
+//! its claims `x`. Times are Unix milliseconds kept as decimal strings, so no float
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{

@@ -7,11 +7,6 @@ local function announce(reason, note)
     redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ',') .. tail)
   end
 end
--- An optional argument: nil when empty.
-local function opt(v)
-  if v == nil or v == '' then return nil end
-  return v
-end
 local function load(k)
   local s = redis.call('GET', k)
   if not s then return nil end

@@ -15,11 +15,6 @@ local function jpublish(base, reason, ids, note)
       'j|' .. reason .. '|' .. tag .. '|' .. table.concat(ids, ',') .. (note and ('|' .. note) or ''))
   end
 end
--- An optional argument: nil when empty.
-local function opt(v)
-  if v == nil or v == '' then return nil end
-  return v
-end
 -- Set by every generation bump: it ends tokens whether or not the index lists them.
 local JBUMPED = false
 local function jannounce(base, reason, note)

@@ -1,0 +1,158 @@
+//! What the store writes and reads back, in one place: digests as hex, times as
+//! decimal strings (exact in Lua below 2^53), a refresh token's fields, a session's
+//! metadata, the scripts' flat replies, end reasons' one-letter codes and a rule's
+//! arguments. The record fields themselves are listed in `scripts.rs`.
+
+use std::sync::Arc;
+
+use crate::policy::{Limit, LoginRule};
+use crate::store::{EndReason, SessionInfo, SessionMeta, StoreError};
+
+pub(super) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+/// Lower-case hex of a digest, as records keep it.
+pub(super) fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A refresh token's fields, as the scripts keep them: its digest, its end, the cap,
+/// the access lifetime, and the window if any.
+pub(super) fn refresh_fields(r: &crate::store::NewRefresh) -> serde_json::Value {
+    let mut fields = serde_json::json!({
+        "f": hex(&r.digest),
+        "fk": hex(&r.chain),
+        "fe": r.expires_at_ms.to_string(),
+        "fc": r.cap_ms.to_string(),
+        "w": r.access_ttl_ms.to_string(),
+    });
+    if let Some(w) = r.window_ms {
+        fields["fw"] = w.to_string().into();
+    }
+    fields
+}
+
+/// A refresh script's `{'ended', reason, at, note|'', ban end|''}`.
+pub(super) fn ended_reply<T>(
+    reason: &str,
+    at: &str,
+    note: &str,
+    ban: &str,
+) -> Result<crate::store::Rotated<T>, StoreError> {
+    Ok(crate::store::Rotated::Ended {
+        ended: crate::store::Ended {
+            reason: end_reason(reason)?.ok_or_else(|| corrupt("a refresh reply"))?,
+            at_ms: num(at)?,
+            note: crate::note::Note::from_stored(note),
+        },
+        ban_stands: !ban.is_empty(),
+    })
+}
+
+pub(super) fn num(s: &str) -> Result<u64, StoreError> {
+    s.parse().map_err(|_| corrupt("a number field"))
+}
+
+/// What the application said of a session, as its meta key holds it (JSON; absent when
+/// nothing was said): label, address, user agent, fields.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct WireMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    i: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    f: Vec<(String, String)>,
+}
+
+/// A session's metadata as its meta key holds it, `""` for none.
+pub(super) fn meta_json(meta: &SessionMeta) -> String {
+    if meta.is_empty() {
+        return String::new();
+    }
+    let s = |v: &Option<Arc<str>>| v.as_deref().map(str::to_owned);
+    let wire = WireMeta {
+        l: s(&meta.label),
+        i: s(&meta.ip),
+        a: s(&meta.user_agent),
+        f: meta
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    serde_json::to_string(&wire).unwrap_or_default()
+}
+
+/// Metadata from its meta key's value (`""` for none).
+pub(super) fn meta_of(raw: &str) -> Result<SessionMeta, StoreError> {
+    if raw.is_empty() {
+        return Ok(SessionMeta::default());
+    }
+    let wire: WireMeta = serde_json::from_str(raw).map_err(|_| corrupt("session metadata"))?;
+    let a = |v: Option<String>| v.map(Arc::from);
+    Ok(SessionMeta {
+        label: a(wire.l),
+        ip: a(wire.i),
+        user_agent: a(wire.a),
+        fields: wire
+            .f
+            .into_iter()
+            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+            .collect(),
+    })
+}
+
+/// Session infos from a script's flat `{sid, user, device, issued, expires, ...}`.
+pub(super) fn infos(flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
+    flat.chunks(5)
+        .map(|c| match c {
+            [sid, user, device, issued, expires] => Ok(SessionInfo {
+                session_id: sid.parse().map_err(|_| corrupt("a session id"))?,
+                user_id: Arc::from(user.as_str()),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(expires)?,
+            }),
+            _ => Err(corrupt("a session list")),
+        })
+        .collect()
+}
+
+pub(super) fn end_code(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::LoggedOut => "o",
+        EndReason::KickedOut => "k",
+        EndReason::Replaced => "r",
+        EndReason::Banned => "b",
+        EndReason::RefreshReused => "f",
+    }
+}
+
+pub(super) fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
+    Ok(Some(match code {
+        "" => return Ok(None),
+        "o" => EndReason::LoggedOut,
+        "k" => EndReason::KickedOut,
+        "r" => EndReason::Replaced,
+        "b" => EndReason::Banned,
+        "f" => EndReason::RefreshReused,
+        _ => return Err(corrupt("an end reason")),
+    }))
+}
+
+/// `(max, per_device)` of a rule, as the scripts take them (0: unlimited).
+pub(super) fn rule_args(rule: LoginRule) -> (u32, u8) {
+    match rule.limit() {
+        Limit::Unlimited => (0, 0),
+        Limit::PerDevice(n) => (n, 1),
+        Limit::PerUser(n) => (n, 0),
+    }
+}
