@@ -1,8 +1,9 @@
 -- What every script starts with. Every key a script touches is declared in KEYS: a
--- Cluster slot in migration (ASK, ASKING, TRYAGAIN) and cluster proxies rely on it. A script first learns which further
--- keys it needs, reading declared keys only, and asks `undeclared()`: while some are
--- missing it writes nothing and returns them nested (`{{key, ...}}`, a shape no other
--- reply has), and the store runs it again with them declared.
+-- Cluster slot in migration (ASK, ASKING, TRYAGAIN) and cluster proxies rely on it. A
+-- script first learns which further keys it needs, reading declared keys only, and asks
+-- `undeclared()`: while some are missing it writes nothing and returns them nested
+-- (`{{key, ...}}`, a shape no other reply has), and the store runs it again with them
+-- declared.
 local DECLARED, UNDECLARED = {}, {}
 for _, k in ipairs(KEYS) do DECLARED[k] = true end
 local function need(k)
