@@ -225,11 +225,10 @@ impl DropLog {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "redis"))]
 mod tests {
     use super::*;
 
-    #[cfg(feature = "redis")]
     #[test]
     fn missed_events_add_up_from_the_earliest() {
         let mut missed = Missed::NONE;

@@ -5,7 +5,7 @@
 //! The cases are split by topic: `sessions`, `rules`, `bounds`, `lifetimes`, `events`;
 //! `all_cases!` below is the one list of them.
 
-#![allow(dead_code, unused_macros, unused_imports)]
+
 
 mod bounds;
 mod directory;
