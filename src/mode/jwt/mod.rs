@@ -7,8 +7,11 @@
 //! mode: `Auth<S, Jwt>` ([`JwtAuth`](crate::JwtAuth)).
 
 mod config;
+mod keys;
+mod verify;
 
-pub use config::{Jwt, JwtKey, JwtKeyError};
+pub use config::Jwt;
+pub use keys::{JwtKey, JwtKeyError};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +20,7 @@ use std::task::{Context, Poll, ready};
 
 use serde_json::value::RawValue;
 
-use self::config::{Claims, Verified, new_jti};
+use self::verify::{Claims, Verified, new_jti};
 use super::{EndScope, Issued, LoginRequest, ModeImpl, random, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};

@@ -5,8 +5,6 @@
 //! The cases are split by topic: `sessions`, `rules`, `bounds`, `lifetimes`, `events`;
 //! `all_cases!` below is the one list of them.
 
-
-
 mod bounds;
 mod directory;
 mod events;
