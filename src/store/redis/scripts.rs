@@ -53,7 +53,7 @@ const REFRESH: &str = include_str!("lua/refresh.lua");
 const DIR_PAGE: &str = include_str!("lua/dir_page.lua");
 /// The directory's sweep at login, shared by both modes.
 const SWEEP: &str = include_str!("lua/sweep.lua");
-/// Helpers of the JWT scripts: the state machine of `store/jwt.rs`, in Lua.
+/// Helpers of the JWT scripts: the state machine of `store/jwt/state.rs`, in Lua.
 #[cfg(feature = "jwt")]
 const JWT_COMMON: &str = include_str!("lua/jwt_common.lua");
 #[cfg(feature = "jwt")]
