@@ -314,23 +314,29 @@ impl JwtStore for RedisStore {
 /// JWT mode's state as stored (see `scripts.rs`): bumps are `[reason, at, until]`.
 #[derive(serde::Deserialize)]
 struct WireState {
-    #[serde(default)]
-    ep: String,
-    g: u64,
-    #[serde(default)]
-    gb: std::collections::BTreeMap<String, WireBump>,
-    #[serde(default)]
-    d: std::collections::BTreeMap<String, WireDevice>,
-    #[serde(default)]
-    bl: std::collections::BTreeMap<String, WireBump>,
-    mx: String,
+    #[serde(default, rename = "ep")]
+    epoch: String,
+    #[serde(rename = "g")]
+    generation: u64,
+    /// The user generation's bumps, by generation.
+    #[serde(default, rename = "gb")]
+    bumps: std::collections::BTreeMap<String, WireBump>,
+    #[serde(default, rename = "d")]
+    devices: std::collections::BTreeMap<String, WireDevice>,
+    /// The blacklist: revoked tokens by `jti`.
+    #[serde(default, rename = "bl")]
+    revoked: std::collections::BTreeMap<String, WireBump>,
+    /// The latest end of the user's tokens.
+    #[serde(rename = "mx")]
+    max_exp: String,
 }
 
 #[derive(serde::Deserialize)]
 struct WireDevice {
-    g: u64,
-    #[serde(default)]
-    b: std::collections::BTreeMap<String, WireBump>,
+    #[serde(rename = "g")]
+    generation: u64,
+    #[serde(default, rename = "b")]
+    bumps: std::collections::BTreeMap<String, WireBump>,
 }
 
 /// `[reason, at, until]` or `[reason, at, until, note]`.
@@ -358,32 +364,32 @@ fn bumps(
 fn jwt_state(raw: &str) -> Result<JwtState, StoreError> {
     let wire: WireState = serde_json::from_str(raw).map_err(|_| corrupt("a JWT state"))?;
     Ok(JwtState {
-        epoch: if wire.ep.is_empty() {
+        epoch: if wire.epoch.is_empty() {
             0
         } else {
-            num(&wire.ep)?
+            num(&wire.epoch)?
         },
-        generation: wire.g,
-        bumps: bumps(&wire.gb)?,
+        generation: wire.generation,
+        bumps: bumps(&wire.bumps)?,
         devices: wire
-            .d
+            .devices
             .iter()
             .map(|(name, d)| {
                 Ok((
                     name.clone(),
                     DeviceGen {
-                        generation: d.g,
-                        bumps: bumps(&d.b)?,
+                        generation: d.generation,
+                        bumps: bumps(&d.bumps)?,
                     },
                 ))
             })
             .collect::<Result<_, StoreError>>()?,
         revoked: wire
-            .bl
+            .revoked
             .iter()
             .map(|(j, b)| Ok((j.clone(), bump(b)?)))
             .collect::<Result<_, StoreError>>()?,
-        max_exp_ms: num(&wire.mx)?,
+        max_exp_ms: num(&wire.max_exp)?,
         index: Default::default(),
     })
 }

@@ -341,29 +341,47 @@ impl RedisStore {
     }
 }
 
-/// A record as stored (see `scripts.rs`); times are decimal strings.
+/// A record as stored, in the scripts' one- and two-letter names (the table in
+/// `scripts.rs`); times are decimal strings.
 #[derive(serde::Deserialize)]
 struct Stored {
-    d: String,
-    u: String,
-    v: String,
-    i: String,
-    e: String,
-    l: Option<String>,
-    r: String,
-    x: Option<String>,
-    a: Option<String>,
+    #[serde(rename = "d")]
+    digest: String,
+    #[serde(rename = "u")]
+    user: String,
+    #[serde(rename = "v")]
+    device: String,
+    #[serde(rename = "i")]
+    issued: String,
+    #[serde(rename = "e")]
+    end: String,
+    #[serde(rename = "l")]
+    idle_deadline: Option<String>,
+    #[serde(rename = "r")]
+    retention: String,
+    /// A tombstone's reason and when.
+    #[serde(rename = "x")]
+    ended: Option<String>,
+    #[serde(rename = "a")]
+    ended_at: Option<String>,
     /// With a refresh token: the access token's end, and the access token the last
     /// refresh replaced, with its end.
-    ae: Option<String>,
-    pd: Option<String>,
-    pe: Option<String>,
+    #[serde(rename = "ae")]
+    access_end: Option<String>,
+    #[serde(rename = "pd")]
+    previous_digest: Option<String>,
+    #[serde(rename = "pe")]
+    previous_end: Option<String>,
     /// The revocation's note, if it was given one.
-    o: Option<String>,
-    t: Option<String>,
+    #[serde(rename = "o")]
+    note: Option<String>,
+    #[serde(rename = "t")]
+    last_seen: Option<String>,
     /// Own lifetime and idle timeout (absent in records of older versions).
-    w: Option<String>,
-    k: Option<String>,
+    #[serde(rename = "w")]
+    lifetime: Option<String>,
+    #[serde(rename = "k")]
+    idle: Option<String>,
 }
 
 /// A record's last sight: when a request last renewed it (`t`), never before its issue.
@@ -420,40 +438,46 @@ fn record(
     let rec: Stored = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
     // The current access token, or the one the last refresh replaced (which says
     // `token_expired` past its end).
-    let access_until_ms = if rec.d == digest {
-        rec.ae.as_deref().map(num).transpose()?
+    let access_until_ms = if rec.digest == digest {
+        rec.access_end.as_deref().map(num).transpose()?
     } else {
-        match (rec.pd.as_deref(), rec.pe.as_deref().map(num).transpose()?) {
+        match (
+            rec.previous_digest.as_deref(),
+            rec.previous_end.as_deref().map(num).transpose()?,
+        ) {
             (Some(pd), Some(pe)) if pd == digest => Some(pe),
             _ => return Ok(None),
         }
     };
-    let ended = match end_reason(rec.x.as_deref().unwrap_or_default())? {
+    let ended = match end_reason(rec.ended.as_deref().unwrap_or_default())? {
         Some(reason) => Some(Ended {
             reason,
-            at_ms: num(rec.a.as_deref().unwrap_or_default())?,
-            note: rec.o.as_deref().and_then(Note::from_stored),
+            at_ms: num(rec.ended_at.as_deref().unwrap_or_default())?,
+            note: rec.note.as_deref().and_then(Note::from_stored),
         }),
         None => None,
     };
     let record = SessionRecord {
         info: SessionInfo {
             session_id: id,
-            user_id: Arc::from(rec.u),
-            device: Arc::from(rec.v),
-            issued_at_ms: num(&rec.i)?,
-            expires_at_ms: num(&rec.e)?,
+            user_id: Arc::from(rec.user),
+            device: Arc::from(rec.device),
+            issued_at_ms: num(&rec.issued)?,
+            expires_at_ms: num(&rec.end)?,
         },
-        idle_deadline_ms: rec.l.as_deref().map(num).transpose()?,
+        idle_deadline_ms: rec.idle_deadline.as_deref().map(num).transpose()?,
         ended,
         ban_until_ms: None,
-        last_seen_ms: seen(num(&rec.i)?, rec.t.as_deref().map(num).transpose()?),
-        lifetime_ms: match rec.w.as_deref() {
+        last_seen_ms: seen(
+            num(&rec.issued)?,
+            rec.last_seen.as_deref().map(num).transpose()?,
+        ),
+        lifetime_ms: match rec.lifetime.as_deref() {
             Some(w) => num(w)?,
-            None => num(&rec.e)?.saturating_sub(num(&rec.i)?),
+            None => num(&rec.end)?.saturating_sub(num(&rec.issued)?),
         },
-        idle_ms: rec.k.as_deref().map(num).transpose()?,
+        idle_ms: rec.idle.as_deref().map(num).transpose()?,
         access_until_ms,
     };
-    Ok((record.purge_at(num(&rec.r)?) > now_ms).then_some(record))
+    Ok((record.purge_at(num(&rec.retention)?) > now_ms).then_some(record))
 }
