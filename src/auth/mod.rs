@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
-use self::watchers::{Watchers, reason_of};
+use self::watchers::Watchers;
 use crate::clock::{Clock, millis, system_time};
 use crate::error::Error;
 use crate::events::{AuthEvent, EventKind};
@@ -459,7 +459,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// Tells this handle's watches that these sessions ended.
     fn announce(&self, ended: &[SessionInfo], end: EndReason, note: Option<&Note>) {
         if !ended.is_empty() {
-            let refusal = Refusal::new(reason_of(end), note.cloned());
+            let refusal = Refusal::new(end.reason_now(), note.cloned());
             self.watchers()
                 .notify(ended.iter().map(|s| (s.session_id, refusal.clone())));
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{broadcast, watch};
 
 use crate::note::Note;
-use crate::rejection::{Reason, Refusal};
+use crate::rejection::Refusal;
 use crate::store::follow::{Follower, Following};
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
@@ -33,11 +33,6 @@ impl Default for Watchers {
             following: Following::default(),
         }
     }
-}
-
-/// The reason a token gets the moment its session ended this way.
-pub(crate) fn reason_of(end: EndReason) -> Reason {
-    end.rejection(true)
 }
 
 impl Watchers {
@@ -109,7 +104,7 @@ impl Follower for Watchers {
         self.notify(
             ended
                 .iter()
-                .map(|(id, end)| (*id, Refusal::new(reason_of(*end), note.cloned()))),
+                .map(|(id, end)| (*id, Refusal::new(end.reason_now(), note.cloned()))),
         );
     }
 

@@ -170,6 +170,12 @@ impl EndReason {
             EndReason::RefreshReused => Reason::RefreshReused,
         }
     }
+
+    /// The reason its token answers with the moment the session ended (a ban then
+    /// stands): what watches and the revocation feed tell at once.
+    pub fn reason_now(self) -> crate::rejection::Reason {
+        self.rejection(true)
+    }
 }
 
 /// A tombstone: how and when a session ended.

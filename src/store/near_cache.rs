@@ -203,19 +203,20 @@ impl<S: Store> NearCache<S> {
 /// A store read through the cache: answered from it, or from the store (then cached
 /// if the answer is a live session). The future of both [`SessionStore::lookup`] and
 /// `JwtStore::jwt_check` of a [`NearCache`].
-pub struct CachedCheck<F: Future>(Via<F>);
+pub struct CachedCheck<F: Future>(Source<F>);
 
 impl<F: Future> std::fmt::Debug for CachedCheck<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.0 {
-            Via::Hit(_) => "hit",
-            Via::Miss(..) => "miss",
+            Source::Hit(_) => "hit",
+            Source::Miss(..) => "miss",
         };
         f.debug_tuple("CachedCheck").field(&state).finish()
     }
 }
 
-enum Via<F: Future> {
+/// Where a cached check's answer comes from: the cache, or the store (then kept).
+enum Source<F: Future> {
     Hit(Ready<F::Output>),
     Miss(F, Option<Fill<F::Output>>),
 }
@@ -240,8 +241,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match &mut self.get_mut().0 {
-            Via::Hit(ready) => Pin::new(ready).poll(cx),
-            Via::Miss(fut, fill) => {
+            Source::Hit(ready) => Pin::new(ready).poll(cx),
+            Source::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
                 if let Some(fill) = fill.take() {
                     if let Some(cached) = (fill.live)(&out, fill.digest) {
@@ -273,7 +274,7 @@ impl<S: Store> NearCache<S> {
     {
         let id = id.filter(|_| cacheable && self.listening());
         if let Some(value) = id.and_then(|id| self.shared.get(&id, now_ms)).and_then(hit) {
-            return CachedCheck(Via::Hit(ready(Ok(value))));
+            return CachedCheck(Source::Hit(ready(Ok(value))));
         }
         // Read before the store is asked: an invalidation from now on voids the answer.
         let seen = self.shared.invalidations.load(Ordering::SeqCst);
@@ -285,7 +286,7 @@ impl<S: Store> NearCache<S> {
             digest,
             live,
         });
-        CachedCheck(Via::Miss(read(), fill))
+        CachedCheck(Source::Miss(read(), fill))
     }
 }
 
