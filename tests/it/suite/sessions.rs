@@ -84,6 +84,13 @@ pub async fn logout_session_by_id<S: Stores, K: Kind<S>>(store: S) {
             .unwrap()
     );
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
+    // A well-formed token of a session no store has: nothing ends, and no error.
+    let b = auth.login("10001", "web").await.unwrap();
+    let mut unknown = b.token.as_str().as_bytes().to_vec();
+    unknown[5] = if unknown[5] == b'A' { b'B' } else { b'A' };
+    let unknown = String::from_utf8(unknown).unwrap();
+    assert!(!auth.logout(&unknown).await.unwrap());
+    assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:web".into()));
 }
 
 pub async fn kickout_ends_every_session_and_sticks<S: Stores, K: Kind<S>>(store: S) {

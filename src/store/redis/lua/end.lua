@@ -14,8 +14,8 @@ if ARGV[2] == 's' then
   -- Ended whatever this clock says (a slower one may still serve it); reported only
   -- if live by this one.
   -- A token names its session by either access token: the one a refresh replaced too.
-  local token = ARGV[6] == '' or rec.d == ARGV[6] or rec.pd == ARGV[6]
-  if not over(rec) and token and (ARGV[7] == '' or rec.u == ARGV[7]) then
+  local function named(r) return ARGV[6] == '' or r.d == ARGV[6] or r.pd == ARGV[6] end
+  if not over(rec) and named(rec) and (ARGV[7] == '' or rec.u == ARGV[7]) then
     end_one(base, ARGV[5], rec, reason, now, nowstr, live(rec, now) and out or {}, note)
     redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
