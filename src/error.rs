@@ -96,7 +96,11 @@ impl Error {
     /// assert!(String::from_utf8_lossy(res.body()).contains(r#""error":"session_limit""#));
     /// ```
     pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
-        self.to_http()
+        match self {
+            // Moved, not cloned: the rejection renders itself.
+            Error::Rejected(rejection) => rejection.into_http(),
+            other => other.to_http(),
+        }
     }
 
     /// [`Error::into_http`] without consuming the error.
