@@ -4,6 +4,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::rejection::{Reason, Rejection, Responses};
 use crate::store::SessionInfo;
 use crate::token::{SessionId, SessionKey};
 
@@ -52,6 +53,9 @@ pub struct Identity {
     claims: Option<Arc<str>>,
     /// How to check this session again (for watches).
     checked: Option<Checked>,
+    /// How the handle that checked it answers refusals: set where a claims extractor
+    /// may refuse the identity (JWT mode).
+    responses: Option<Arc<Responses>>,
 }
 
 impl PartialEq for Identity {
@@ -68,12 +72,26 @@ impl Identity {
             session,
             claims: None,
             checked: None,
+            responses: None,
         }
     }
 
     pub(crate) fn checked_by(mut self, checked: Checked) -> Self {
         self.checked = Some(checked);
         self
+    }
+
+    pub(crate) fn answer_as(&mut self, responses: &Arc<Responses>) {
+        self.responses = Some(responses.clone());
+    }
+
+    /// A rejection of this identity's request, as the handle that checked it answers.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
+        match &self.responses {
+            Some(responses) => responses.rejection(reason),
+            None => Rejection::new(reason),
+        }
     }
 
     pub(crate) fn checked(&self) -> Option<&Checked> {

@@ -1,6 +1,7 @@
 //! Why a request was refused, and the HTTP answer for it (RFC 6750 §3).
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -204,18 +205,38 @@ fn noted_body(reason: Reason, note: &Note) -> Bytes {
     Bytes::from(text)
 }
 
-/// Precomputed challenges and bodies for one realm, so a refusal formats nothing.
+/// An application's own answer to a refused token
+/// ([`AuthBuilder::on_rejection`](crate::AuthBuilder::on_rejection)).
+#[derive(Clone)]
+pub(crate) struct Render(Arc<dyn Fn(Rejection) -> Response<Bytes> + Send + Sync>);
+
+impl Render {
+    pub(crate) fn new(f: impl Fn(Rejection) -> Response<Bytes> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Render {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Render(..)")
+    }
+}
+
+/// One handle's answers: challenges and bodies precomputed for its realm, so a refusal
+/// formats nothing, and the application's own answer if it gave one.
 #[derive(Clone, Debug)]
 pub(crate) struct Responses {
     challenges: [Option<HeaderValue>; Reason::ALL.len()],
     bodies: [Bytes; Reason::ALL.len()],
+    render: Option<Render>,
 }
 
 impl Responses {
-    pub(crate) fn new(realm: &str) -> Self {
+    pub(crate) fn new(realm: &str, render: Option<Render>) -> Self {
         Self {
             challenges: Reason::ALL.map(|r| challenge(realm, r)),
             bodies: Reason::ALL.map(body),
+            render,
         }
     }
 
@@ -225,6 +246,7 @@ impl Responses {
             challenge: self.challenges[reason.index()].clone(),
             body: self.bodies[reason.index()].clone(),
             note: None,
+            render: self.render.clone(),
         }
     }
 
@@ -267,8 +289,12 @@ fn body(reason: Reason) -> Bytes {
 /// A refused request: the reason, and the RFC 6750 response that tells the client why.
 ///
 /// The default response is the reason's status, a `WWW-Authenticate: Bearer …` challenge
-/// (none for 503), `Cache-Control: no-store`, and the JSON body `{"error": "<code>", "message": "<text>"}` — with
-/// `"note"` (and `"note_message"`) when the revocation was given a [`Note`]. Map it to
+/// (none for 503), `Cache-Control: no-store`, and the JSON body
+/// `{"error": "<code>", "message": "<text>"}` — with `"note"` (and `"note_message"`) when
+/// the revocation was given a [`Note`]. A handle built with
+/// [`AuthBuilder::on_rejection`](crate::AuthBuilder::on_rejection) answers its own
+/// rejections with that function instead, wherever they surface: the layer, the actix
+/// middleware, the extractors and [`Error::Rejected`](crate::Error::Rejected). Map it to
 /// your own error type with [`Rejection::reason`], or to a response with
 /// [`Rejection::into_http`] (with the `axum` feature it is also `IntoResponse`).
 ///
@@ -290,6 +316,7 @@ pub struct Rejection {
     challenge: Option<HeaderValue>,
     body: Bytes,
     note: Option<Note>,
+    render: Option<Render>,
 }
 
 /// The realm used when none is configured.
@@ -303,6 +330,7 @@ impl Rejection {
             challenge: challenge(DEFAULT_REALM, reason),
             body: body(reason),
             note: None,
+            render: None,
         }
     }
 
@@ -326,8 +354,19 @@ impl Rejection {
         self.challenge.as_ref()
     }
 
-    /// The default response, in any body type that can be built from bytes.
-    pub fn into_http<B: From<Bytes>>(self) -> Response<B> {
+    /// The response, in any body type that can be built from bytes: the handle's
+    /// [`on_rejection`](crate::AuthBuilder::on_rejection) answer if it has one, else the
+    /// default. That function receives the rejection without itself, so calling
+    /// `into_http` inside it gives the default.
+    pub fn into_http<B: From<Bytes>>(mut self) -> Response<B> {
+        match self.render.take() {
+            Some(Render(render)) => render(self).map(B::from),
+            None => self.default_http(),
+        }
+    }
+
+    /// The default response.
+    fn default_http<B: From<Bytes>>(self) -> Response<B> {
         let mut response = Response::new(B::from(self.body));
         *response.status_mut() = self.reason.status();
         let headers = response.headers_mut();
@@ -396,14 +435,14 @@ mod tests {
             .unwrap()
             .with_message(r#"a "quoted" \ text: é"#)
             .unwrap();
-        let r = Responses::new("api").refusal(Refusal::new(Reason::KickedOut, Some(note)));
+        let r = Responses::new("api", None).refusal(Refusal::new(Reason::KickedOut, Some(note)));
         assert_eq!(r.note().map(Note::code), Some("password_changed"));
         let res: Response<Vec<u8>> = r.into_http();
         let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
         assert_eq!(body["error"], "kicked_out");
         assert_eq!(body["note"], "password_changed");
         assert_eq!(body["note_message"], r#"a "quoted" \ text: é"#);
-        let plain = Responses::new("api").refusal(Reason::Replaced.into());
+        let plain = Responses::new("api", None).refusal(Reason::Replaced.into());
         let res: Response<Vec<u8>> = plain.into_http();
         let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
         assert!(body.get("note").is_none());
@@ -418,7 +457,7 @@ mod tests {
 
     #[test]
     fn realm_cannot_break_the_header() {
-        let r = Responses::new("my \"realm\"\\\n").rejection(Reason::MissingToken);
+        let r = Responses::new("my \"realm\"\\\n", None).rejection(Reason::MissingToken);
         let res: Response<Vec<u8>> = r.into_http();
         assert_eq!(
             res.headers()[WWW_AUTHENTICATE],

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use actix_web::body::EitherBody;
@@ -13,7 +14,8 @@ use pin_project_lite::pin_project;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use super::refuse::Refuser;
+use super::refuse;
+use crate::http::Pipeline;
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -57,7 +59,7 @@ struct Pending<Svc, S: Store, M: Mode<S>> {
     check: M::Check,
     req: Option<ServiceRequest>,
     service: Rc<Svc>,
-    auth: Refuser<S, M>,
+    pipeline: Arc<Pipeline<S, M>>,
 }
 
 impl<Svc, B, S, M> std::fmt::Debug for ResponseFuture<Svc, B, S, M>
@@ -81,13 +83,13 @@ where
         check: M::Check,
         req: ServiceRequest,
         service: Rc<Svc>,
-        auth: Refuser<S, M>,
+        pipeline: Arc<Pipeline<S, M>>,
     ) -> Self {
         let pending = Box::new(Pending {
             check,
             req: Some(req),
             service,
-            auth,
+            pipeline,
         });
         Self {
             state: State::Checking { pending },
@@ -128,7 +130,7 @@ where
                     let Some(req) = pending.req.take() else {
                         return Poll::Ready(Err(polled_after_completion()));
                     };
-                    let next = match pending.auth.pipeline.finish(verdict) {
+                    let next = match pending.pipeline.finish(verdict) {
                         Ok((identity, span)) => {
                             req.extensions_mut().insert(identity);
                             let future = span.in_scope(|| pending.service.call(req));
@@ -137,7 +139,7 @@ where
                             }
                         }
                         Err(rejection) => State::Refused {
-                            response: Some(pending.auth.refuse(req, rejection)),
+                            response: Some(refuse(req, rejection)),
                         },
                     };
                     state.set(next);

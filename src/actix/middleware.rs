@@ -4,17 +4,15 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{HttpMessage, HttpRequest};
 
 use super::future::ResponseFuture;
-use super::refuse::Refuser;
+use super::refuse;
 use crate::auth::Auth;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
-use crate::rejection::Rejection;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::{Carrier, Wanted};
@@ -43,7 +41,7 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 /// The middleware factory: wrap an app or a scope with it.
 ///
 /// ```
-/// use actix_web::{App, HttpResponse, web};
+/// use actix_web::{App, web};
 /// use kickout::{Auth, TokenSource, actix::KickoutAuth, store::MemoryStore};
 ///
 /// let auth = Auth::new(MemoryStore::new());
@@ -51,22 +49,21 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 /// let public = KickoutAuth::new(auth.clone()).optional();
 /// // A route where browsers' EventSource sends ?access_token=.
 /// let events = KickoutAuth::new(auth.clone()).source(TokenSource::bearer().with_query("access_token"));
-/// // Refusals in the application's own format.
-/// let custom = KickoutAuth::new(auth)
-///     .on_rejection(|r: kickout::Rejection| HttpResponse::Unauthorized().body(r.reason().code()));
 /// let app = App::new().service(web::scope("/events").wrap(events));
-/// # let _ = (public, custom, app);
+/// # let _ = (public, app);
 /// ```
+///
+/// Refusals answer as the tower layer's: the default JSON, or the handle's own shape
+/// ([`AuthBuilder::on_rejection`](crate::AuthBuilder::on_rejection)).
 pub struct KickoutAuth<S = MemoryStore, M = SessionMode> {
-    inner: Refuser<S, M>,
+    pipeline: Arc<Pipeline<S, M>>,
 }
 
 impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KickoutAuth")
-            .field("source", &self.inner.pipeline.source)
-            .field("optional", &self.inner.pipeline.optional)
-            .field("on_rejection", &self.inner.on_rejection.is_some())
+            .field("source", &self.pipeline.source)
+            .field("optional", &self.pipeline.optional)
             .finish_non_exhaustive()
     }
 }
@@ -74,7 +71,7 @@ impl<S, M> std::fmt::Debug for KickoutAuth<S, M> {
 impl<S, M> Clone for KickoutAuth<S, M> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            pipeline: self.pipeline.clone(),
         }
     }
 }
@@ -83,32 +80,19 @@ impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
     /// Authenticates with `auth`, reading `Authorization: Bearer`.
     pub fn new(auth: Auth<S, M>) -> Self {
         Self {
-            inner: Refuser {
-                pipeline: Arc::new(Pipeline::new(auth)),
-                on_rejection: None,
-            },
+            pipeline: Arc::new(Pipeline::new(auth)),
         }
     }
 
     /// Where to read the token (default `Authorization: Bearer`).
     pub fn source(mut self, source: TokenSource) -> Self {
-        Arc::make_mut(&mut self.inner.pipeline).source = source;
+        Arc::make_mut(&mut self.pipeline).source = source;
         self
     }
 
     /// Let requests without a token through without an identity.
     pub fn optional(mut self) -> Self {
-        Arc::make_mut(&mut self.inner.pipeline).optional = true;
-        self
-    }
-
-    /// Answer refused requests with `f` instead of the default JSON (the same hook as
-    /// the tower layer's [`on_rejection`](crate::AuthLayer::on_rejection)).
-    pub fn on_rejection(
-        mut self,
-        f: impl Fn(Rejection) -> HttpResponse + Send + Sync + 'static,
-    ) -> Self {
-        self.inner.on_rejection = Some(Arc::new(f));
+        Arc::make_mut(&mut self.pipeline).optional = true;
         self
     }
 }
@@ -129,7 +113,7 @@ where
     fn new_transform(&self, service: Svc) -> Self::Future {
         ready(Ok(KickoutAuthMiddleware {
             service: Rc::new(service),
-            auth: self.inner.clone(),
+            pipeline: self.pipeline.clone(),
         }))
     }
 }
@@ -137,14 +121,14 @@ where
 /// The service of [`KickoutAuth`].
 pub struct KickoutAuthMiddleware<Svc, S = MemoryStore, M = SessionMode> {
     service: Rc<Svc>,
-    auth: Refuser<S, M>,
+    pipeline: Arc<Pipeline<S, M>>,
 }
 
 impl<Svc, S, M> std::fmt::Debug for KickoutAuthMiddleware<Svc, S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KickoutAuthMiddleware")
-            .field("source", &self.auth.pipeline.source)
-            .field("optional", &self.auth.pipeline.optional)
+            .field("source", &self.pipeline.source)
+            .field("optional", &self.pipeline.optional)
             .finish_non_exhaustive()
     }
 }
@@ -163,7 +147,7 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        match self.auth.pipeline.begin(ActixParts(req.request())) {
+        match self.pipeline.begin(ActixParts(req.request())) {
             Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
                 let future = span.in_scope(|| self.service.call(req));
@@ -173,9 +157,9 @@ where
                 req.extensions_mut().insert(mark);
                 ResponseFuture::call(self.service.call(req), tracing::Span::none())
             }
-            Begin::Refuse(rejection) => ResponseFuture::respond(self.auth.refuse(req, rejection)),
+            Begin::Refuse(rejection) => ResponseFuture::respond(refuse(req, rejection)),
             Begin::Wait(check) => {
-                ResponseFuture::check(check, req, Rc::clone(&self.service), self.auth.clone())
+                ResponseFuture::check(check, req, Rc::clone(&self.service), self.pipeline.clone())
             }
         }
     }

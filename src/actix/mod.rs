@@ -4,8 +4,8 @@
 //! runs the same request pipeline as the tower layer: the same
 //! [`TokenSource`](crate::TokenSource) rules, the same [`Auth`](crate::Auth) handle
 //! (either mode, any store), the same [`Identity`](crate::Identity) in the request's
-//! extensions, and the same status, challenge and JSON body on refusal (or your own,
-//! with [`KickoutAuth::on_rejection`]). `Identity` and [`UserId`](crate::UserId) are
+//! extensions, and the same status, challenge and JSON body on refusal (or the handle's
+//! own, [`AuthBuilder::on_rejection`](crate::AuthBuilder::on_rejection)). `Identity` and [`UserId`](crate::UserId) are
 //! extractors, answering like the axum ones (401 on an anonymous request of an optional
 //! scope, 500 naming the middleware where none ran); [`Rejection`], [`Error`] and
 //! [`IdentityRejection`] are `ResponseError`s.
@@ -32,13 +32,13 @@
 mod extract;
 mod future;
 mod middleware;
-mod refuse;
 
 pub use extract::MaybeIdentity;
 pub use future::ResponseFuture;
 pub use middleware::{KickoutAuth, KickoutAuthMiddleware};
 
-use actix_web::body::BoxBody;
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use bytes::Bytes;
@@ -46,6 +46,12 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::http::IdentityRejection;
 use crate::rejection::Rejection;
+
+/// A refused request's answer, in the middleware's body type.
+fn refuse<B>(req: ServiceRequest, rejection: Rejection) -> ServiceResponse<EitherBody<B>> {
+    req.into_response(to_actix(rejection.into_http()))
+        .map_into_right_body()
+}
 
 /// An `http` response of ours as an actix response.
 fn to_actix(res: http::Response<Bytes>) -> HttpResponse {

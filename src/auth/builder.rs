@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock, millis};
 use crate::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 use crate::mode::SessionMode;
 use crate::policy::{LoginRule, OwnIdle};
-use crate::rejection::{DEFAULT_REALM, Responses};
+use crate::rejection::{DEFAULT_REALM, Render, Responses};
 
 /// Builds an [`Auth`] handle; see [`Auth::builder`].
 ///
@@ -27,6 +27,7 @@ pub struct AuthBuilder<S, M = SessionMode> {
     clock: Box<dyn Clock>,
     settings: Settings,
     realm: String,
+    render: Option<Render>,
     event_capacity: usize,
     mode: M,
 }
@@ -55,6 +56,7 @@ impl<S> AuthBuilder<S> {
                 refresh_window_ms: None,
             },
             realm: DEFAULT_REALM.to_owned(),
+            render: None,
             event_capacity: 1024,
             mode: SessionMode::default(),
         }
@@ -70,6 +72,7 @@ impl<S, M> AuthBuilder<S, M> {
             clock: self.clock,
             settings: self.settings,
             realm: self.realm,
+            render: self.render,
             event_capacity: self.event_capacity,
             mode,
         }
@@ -205,6 +208,40 @@ impl<S, M> AuthBuilder<S, M> {
         self
     }
 
+    /// Answer every refused token of this handle with `f` instead of the default JSON:
+    /// the one place an application gives refusals its own shape. It covers the tower
+    /// layer and the actix middleware, the `Identity`, `UserId` and `Claims` extractors
+    /// (an anonymous request on an optional route, claims of the wrong shape) and
+    /// [`Error::Rejected`](crate::Error::Rejected) from the helpers (`refresh`,
+    /// `renew`), whose `into_http`, `IntoResponse` and `ResponseError` all answer
+    /// through it. Helpers' other errors are not refusals of a token: map
+    /// [`Error`](crate::Error) with your own `From` (its `status` and `code` are stable).
+    ///
+    /// `f` receives the [`Rejection`](crate::Rejection) without this hook, so
+    /// `rejection.into_http()` inside it is the default answer, to amend.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use kickout::{Auth, Rejection, store::MemoryStore};
+    ///
+    /// let auth = Auth::builder(MemoryStore::new())
+    ///     .on_rejection(|r: Rejection| {
+    ///         let body = format!(r#"{{"problem":"{}"}}"#, r.reason().code());
+    ///         let mut res = r.into_http::<Bytes>();
+    ///         *res.body_mut() = Bytes::from(body);
+    ///         res
+    ///     })
+    ///     .build();
+    /// # drop(auth);
+    /// ```
+    pub fn on_rejection(
+        mut self,
+        f: impl Fn(crate::Rejection) -> http::Response<bytes::Bytes> + Send + Sync + 'static,
+    ) -> Self {
+        self.render = Some(Render::new(f));
+        self
+    }
+
     /// How many of this handle's events ([`Auth::events`]) a slow receiver may fall
     /// behind before it loses the oldest (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -229,7 +266,7 @@ impl<S: crate::store::Store, M> AuthBuilder<S, M> {
                 clock: self.clock,
                 latest_ms: AtomicU64::new(0),
                 settings: self.settings,
-                responses: Arc::new(Responses::new(&self.realm)),
+                responses: Arc::new(Responses::new(&self.realm, self.render)),
                 events,
                 audit_local,
                 watchers: Arc::default(),

@@ -3,8 +3,6 @@
 use super::{Anonymous, IdentityRejection};
 use crate::identity::Identity;
 use crate::rejection::Reason;
-#[cfg(feature = "jwt")]
-use crate::rejection::Rejection;
 
 /// What a request's extensions hold for the extractors: the identity the layer put in,
 /// else (looked up only then) the mark of an anonymous request it let through.
@@ -58,8 +56,8 @@ pub(crate) fn claims<T: serde::de::DeserializeOwned>(
 ) -> Result<super::Claims<T>, IdentityRejection> {
     match identity.claims::<T>() {
         Some(Ok(claims)) => Ok(super::Claims(claims)),
-        Some(Err(_)) | None => Err(IdentityRejection::BadClaims(Rejection::new(
-            Reason::InvalidToken,
-        ))),
+        Some(Err(_)) | None => Err(IdentityRejection::BadClaims(
+            identity.rejection(Reason::InvalidToken),
+        )),
     }
 }

@@ -53,7 +53,7 @@ pub enum IdentityRejection {
     },
     /// JWT mode's `Claims<T>`: the token has no application claims of that shape (a token
     /// issued before the shape changed, or by a login without claims): 401
-    /// `invalid_token`, so the client logs in again.
+    /// `invalid_token` in the handle's realm, so the client logs in again.
     BadClaims(Rejection),
 }
 

@@ -104,7 +104,12 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         verdict: Result<Identity, Refusal>,
     ) -> Result<(Identity, tracing::Span), Rejection> {
         match verdict {
-            Ok(identity) => {
+            Ok(mut identity) => {
+                if M::CLAIMS {
+                    // So a claims extractor refuses as this handle does; a mode without
+                    // claims pays nothing.
+                    identity.answer_as(self.auth.responses());
+                }
                 let span = request_span(&identity);
                 Ok((identity, span))
             }

@@ -5,33 +5,33 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use super::on_rejection::OnRejection;
 use crate::http::Pipeline;
 use crate::mode::Mode;
 use crate::store::Store;
 
 pin_project! {
     /// The response future of [`AuthService`](super::AuthService).
-    pub struct ResponseFuture<Svc, ReqB, S, M, R>
+    pub struct ResponseFuture<Svc, ReqB, S, M>
     where
         Svc: Service<Request<ReqB>>,
         S: Store,
         M: Mode<S>,
     {
         #[pin]
-        state: State<Svc, ReqB, S, M, R>,
+        state: State<Svc, ReqB, S, M>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<Svc, ReqB, S, M, R>
+    enum State<Svc, ReqB, S, M>
     where
         Svc: Service<Request<ReqB>>,
         S: Store,
@@ -40,7 +40,7 @@ pin_project! {
         // Boxed: only a store that must wait (a network store) gets here, and a small
         // future is cheaper to move on every request.
         Checking {
-            pending: Box<Pending<Svc, ReqB, S, M, R>>,
+            pending: Box<Pending<Svc, ReqB, S, M>>,
         },
         Calling {
             #[pin]
@@ -53,14 +53,13 @@ pin_project! {
 }
 
 /// A request waiting for its store read.
-struct Pending<Svc, ReqB, S: Store, M: Mode<S>, R> {
+struct Pending<Svc, ReqB, S: Store, M: Mode<S>> {
     check: M::Check,
     call: Option<(Svc, Request<ReqB>)>,
     pipeline: Arc<Pipeline<S, M>>,
-    on_rejection: R,
 }
 
-impl<Svc, ReqB, S, M, R> ResponseFuture<Svc, ReqB, S, M, R>
+impl<Svc, ReqB, S, M> ResponseFuture<Svc, ReqB, S, M>
 where
     Svc: Service<Request<ReqB>>,
     S: Store,
@@ -71,7 +70,6 @@ where
         ready: Svc,
         req: Request<ReqB>,
         pipeline: Arc<Pipeline<S, M>>,
-        on_rejection: R,
     ) -> Self {
         Self {
             state: State::Checking {
@@ -79,7 +77,6 @@ where
                     check,
                     call: Some((ready, req)),
                     pipeline,
-                    on_rejection,
                 }),
             },
         }
@@ -103,12 +100,12 @@ where
     }
 }
 
-impl<Svc, ReqB, ResB, S, M, R> Future for ResponseFuture<Svc, ReqB, S, M, R>
+impl<Svc, ReqB, ResB, S, M> Future for ResponseFuture<Svc, ReqB, S, M>
 where
     Svc: Service<Request<ReqB>, Response = Response<ResB>>,
     S: Store,
     M: Mode<S>,
-    R: OnRejection<ResB>,
+    ResB: From<Bytes>,
 {
     type Output = Result<Response<ResB>, Svc::Error>;
 
@@ -127,7 +124,7 @@ where
                             }
                         }
                         (Err(rejection), _) => {
-                            return Poll::Ready(Ok(pending.on_rejection.on_rejection(rejection)));
+                            return Poll::Ready(Ok(rejection.into_http()));
                         }
                         (Ok(_), None) => panic!("ResponseFuture polled after completion"),
                     };

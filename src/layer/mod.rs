@@ -17,12 +17,9 @@
 //! ```
 
 mod future;
-mod on_rejection;
 mod service;
 
 #[doc(inline)]
 pub use self::future::ResponseFuture;
-#[doc(inline)]
-pub use self::on_rejection::{JsonRejection, OnRejection};
 #[doc(inline)]
 pub use self::service::{AuthLayer, AuthService};

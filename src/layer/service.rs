@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::on_rejection::{JsonRejection, OnRejection};
 use crate::auth::Auth;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
@@ -20,7 +20,9 @@ use crate::token::extract::HttpParts;
 ///
 /// On success the request reaches the inner service with an
 /// [`Identity`](crate::Identity) in its extensions; on failure the client gets the
-/// rejection (see [`OnRejection`]) and the inner service is not called. One store read
+/// [`Rejection`](crate::Rejection) (in the handle's own shape if it was built with
+/// [`on_rejection`](crate::AuthBuilder::on_rejection)) and the inner service is not
+/// called. The response body is any type built from `Bytes` (axum's, hyper's `Full`). One store read
 /// per request at most; malformed, over-long and foreign tokens cost none.
 ///
 /// With axum, prefer [`Router::route_layer`] for a router that has public routes too:
@@ -46,21 +48,19 @@ use crate::token::extract::HttpParts;
 /// let app: Router = protected.merge(public);
 /// # let _ = custom;
 /// ```
-pub struct AuthLayer<S = MemoryStore, M = SessionMode, R = JsonRejection> {
+pub struct AuthLayer<S = MemoryStore, M = SessionMode> {
     pipeline: Arc<Pipeline<S, M>>,
-    on_rejection: R,
 }
 
-impl<S, M, R: Clone> Clone for AuthLayer<S, M, R> {
+impl<S, M> Clone for AuthLayer<S, M> {
     fn clone(&self) -> Self {
         Self {
             pipeline: Arc::clone(&self.pipeline),
-            on_rejection: self.on_rejection.clone(),
         }
     }
 }
 
-impl<S, M, R> std::fmt::Debug for AuthLayer<S, M, R> {
+impl<S, M> std::fmt::Debug for AuthLayer<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthLayer")
             .field("source", &self.pipeline.source)
@@ -70,17 +70,13 @@ impl<S, M, R> std::fmt::Debug for AuthLayer<S, M, R> {
 }
 
 impl<S: Store, M: Mode<S>> AuthLayer<S, M> {
-    /// Authenticates with `auth`, reading `Authorization: Bearer`; answers rejections
-    /// with [`JsonRejection`].
+    /// Authenticates with `auth`, reading `Authorization: Bearer`.
     pub fn new(auth: Auth<S, M>) -> Self {
         Self {
             pipeline: Arc::new(Pipeline::new(auth)),
-            on_rejection: JsonRejection,
         }
     }
-}
 
-impl<S: Store, M: Mode<S>, R> AuthLayer<S, M, R> {
     fn pipeline_mut(&mut self) -> &mut Pipeline<S, M> {
         // Layers are configured before they are cloned; otherwise this copies once.
         Arc::make_mut(&mut self.pipeline)
@@ -98,18 +94,10 @@ impl<S: Store, M: Mode<S>, R> AuthLayer<S, M, R> {
         self.pipeline_mut().optional = true;
         self
     }
-
-    /// Answer rejections with `on_rejection` instead of the default JSON.
-    pub fn on_rejection<R2>(self, on_rejection: R2) -> AuthLayer<S, M, R2> {
-        AuthLayer {
-            pipeline: self.pipeline,
-            on_rejection,
-        }
-    }
 }
 
-impl<Svc, S, M, R: Clone> Layer<Svc> for AuthLayer<S, M, R> {
-    type Service = AuthService<Svc, S, M, R>;
+impl<Svc, S, M> Layer<Svc> for AuthLayer<S, M> {
+    type Service = AuthService<Svc, S, M>;
 
     fn layer(&self, inner: Svc) -> Self::Service {
         AuthService {
@@ -121,12 +109,12 @@ impl<Svc, S, M, R: Clone> Layer<Svc> for AuthLayer<S, M, R> {
 
 /// The service of [`AuthLayer`].
 #[derive(Debug)]
-pub struct AuthService<Svc, S = MemoryStore, M = SessionMode, R = JsonRejection> {
+pub struct AuthService<Svc, S = MemoryStore, M = SessionMode> {
     inner: Svc,
-    layer: AuthLayer<S, M, R>,
+    layer: AuthLayer<S, M>,
 }
 
-impl<Svc: Clone, S, M, R: Clone> Clone for AuthService<Svc, S, M, R> {
+impl<Svc: Clone, S, M> Clone for AuthService<Svc, S, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -135,16 +123,16 @@ impl<Svc: Clone, S, M, R: Clone> Clone for AuthService<Svc, S, M, R> {
     }
 }
 
-impl<Svc, S, M, R, ReqB, ResB> Service<Request<ReqB>> for AuthService<Svc, S, M, R>
+impl<Svc, S, M, ReqB, ResB> Service<Request<ReqB>> for AuthService<Svc, S, M>
 where
     Svc: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     S: Store,
     M: Mode<S>,
-    R: OnRejection<ResB>,
+    ResB: From<Bytes>,
 {
     type Response = Response<ResB>;
     type Error = Svc::Error;
-    type Future = ResponseFuture<Svc, ReqB, S, M, R>;
+    type Future = ResponseFuture<Svc, ReqB, S, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -165,15 +153,13 @@ where
                 req.extensions_mut().insert(mark);
                 ResponseFuture::call(self.inner.call(req), tracing::Span::none())
             }
-            Begin::Refuse(rejection) => {
-                ResponseFuture::respond(self.layer.on_rejection.on_rejection(rejection))
-            }
+            Begin::Refuse(rejection) => ResponseFuture::respond(rejection.into_http()),
             Begin::Wait(check) => {
                 // The ready service goes into the future; a clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                let layer = self.layer.clone();
-                ResponseFuture::check(check, ready, req, layer.pipeline, layer.on_rejection)
+                let pipeline = self.layer.pipeline.clone();
+                ResponseFuture::check(check, ready, req, pipeline)
             }
         }
     }

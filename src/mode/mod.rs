@@ -127,6 +127,10 @@ mod sealed {
 
     /// What a mode does; see [`Mode`](super::Mode).
     pub trait ModeImpl<S>: Send + Sync + 'static {
+        /// Whether identities carry the application's claims, whose extractor may refuse
+        /// them and so must answer as the handle does.
+        const CLAIMS: bool = false;
+
         /// A token that passed the synchronous checks (parse, signature): what a store
         /// read checks, and what a watch re-checks.
         type Token: Clone + Send + Sync + 'static;

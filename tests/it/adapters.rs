@@ -304,14 +304,19 @@ async fn actix_speaks_actix_types() {
     use actix_web::ResponseError;
     use actix_web::http::header::HeaderName;
 
-    let auth = handle::<suite::Session>();
+    let auth = <suite::Session as Kind<MemoryStore>>::builder(MemoryStore::new(), &suite::clock())
+        .on_rejection(|r: kickout::Rejection| {
+            // A rejection's status as actix's type builds an actix response; the handle
+            // answers with its `http` twin.
+            let res = HttpResponse::build(r.status_code()).finish();
+            let mut out = http::Response::new(bytes::Bytes::from(format!("custom {}", r.reason())));
+            *out.status_mut() = http::StatusCode::from_u16(res.status().as_u16()).unwrap();
+            out
+        })
+        .build();
     // actix-web's own header name type goes straight into the token source.
     let mw = KickoutAuth::new(auth.clone())
-        .source(TokenSource::header(HeaderName::from_static("x-token")))
-        .on_rejection(|r: kickout::Rejection| {
-            // ...and a rejection's status as actix's type builds an actix response.
-            HttpResponse::build(r.status_code()).body(format!("custom {}", r.reason()))
-        });
+        .source(TokenSource::header(HeaderName::from_static("x-token")));
     let app = atest::init_service(App::new().wrap(mw).route(
         "/me",
         web::get().to(|id: Identity| async move { id.user_id().to_owned() }),
@@ -403,4 +408,165 @@ async fn actix_extractors_answer_like_axum_ones() {
         .append_header(("authorization", format!("Bearer {}", login.token.as_str())))
         .to_request();
     assert_eq!(atest::call_and_read_body(&app, req).await, "admin");
+}
+
+/// One hook shapes every refusal of a handle, in both adapters: the layer's, an
+/// anonymous request reaching a required extractor on an optional route, claims of the
+/// wrong shape, and a helper's refused token.
+#[actix_web::test]
+async fn one_hook_answers_every_refusal_in_both_adapters() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Role {
+        role: String,
+    }
+    let auth = <suite::Jwt as Kind<MemoryStore>>::builder(MemoryStore::new(), &suite::clock())
+        .realm("shop")
+        .on_rejection(|r: kickout::Rejection| {
+            // The default answer, amended: the hook gets the rejection without itself.
+            let mut res = r.clone().into_http::<bytes::Bytes>();
+            *res.status_mut() = http::StatusCode::IM_A_TEAPOT;
+            res.headers_mut()
+                .insert("x-reason", r.reason().code().parse().unwrap());
+            res
+        })
+        .build();
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let bearer = format!("Bearer {token}");
+    // (path, with the token?, the reason the hook must see)
+    let cases = [
+        ("/me", false, "missing_token"),
+        ("/open/me", false, "missing_token"),
+        ("/claims", true, "invalid_token"),
+        ("/refresh", false, "invalid_token"),
+    ];
+
+    let required = kickout::AuthLayer::new(auth.clone());
+    let axum_app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|i: Identity| async move { i.user_id().to_owned() }),
+        )
+        .route(
+            "/claims",
+            axum::routing::get(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+        )
+        .route_layer(required)
+        .route(
+            "/open/me",
+            axum::routing::get(|i: Identity| async move { i.user_id().to_owned() })
+                .route_layer(kickout::AuthLayer::new(auth.clone()).optional()),
+        )
+        .route(
+            "/refresh",
+            axum::routing::get({
+                let auth = auth.clone();
+                move || async move { auth.refresh("not-a-refresh-token").await.map(|_| "") }
+            }),
+        );
+    let actix_app = {
+        let auth = auth.clone();
+        atest::init_service(
+            App::new()
+                .service(
+                    web::scope("/open")
+                        .wrap(KickoutAuth::new(auth.clone()).optional())
+                        .route(
+                            "/me",
+                            web::get().to(|i: Identity| async move { i.user_id().to_owned() }),
+                        ),
+                )
+                .route(
+                    "/refresh",
+                    web::get().to({
+                        let auth = auth.clone();
+                        move || {
+                            let auth = auth.clone();
+                            async move { auth.refresh("not-a-refresh-token").await.map(|_| "") }
+                        }
+                    }),
+                )
+                .service(
+                    web::scope("")
+                        .wrap(KickoutAuth::new(auth.clone()))
+                        .route(
+                            "/me",
+                            web::get().to(|i: Identity| async move { i.user_id().to_owned() }),
+                        )
+                        .route(
+                            "/claims",
+                            web::get().to(|kickout::Claims(r): kickout::Claims<Role>| async move {
+                                r.role
+                            }),
+                        ),
+                ),
+        )
+        .await
+    };
+    for (path, with_token, reason) in cases {
+        let mut req = http::Request::get(path);
+        if with_token {
+            req = req.header("authorization", &bearer);
+        }
+        let res = axum_app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                res.status().as_u16(),
+                res.headers().get("x-reason").map(|v| v.to_str().unwrap())
+            ),
+            (418, Some(reason)),
+            "axum {path}"
+        );
+        // The default challenge, in the handle's realm, survives the hook's amendment.
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="shop""#),
+            "axum {path}: {challenge}"
+        );
+
+        let mut req = atest::TestRequest::get().uri(path);
+        if with_token {
+            req = req.insert_header(("authorization", bearer.as_str()));
+        }
+        let res = atest::call_service(&actix_app, req.to_request()).await;
+        assert_eq!(
+            (
+                res.status().as_u16(),
+                res.headers().get("x-reason").map(|v| v.to_str().unwrap())
+            ),
+            (418, Some(reason)),
+            "actix {path}"
+        );
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="shop""#),
+            "actix {path}: {challenge}"
+        );
+    }
+    // The token itself still passes, in both.
+    let req = http::Request::get("/me").header("authorization", &bearer);
+    let res = axum_app
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let req = atest::TestRequest::get()
+        .uri("/me")
+        .insert_header(("authorization", bearer.as_str()))
+        .to_request();
+    assert_eq!(atest::call_service(&actix_app, req).await.status(), 200);
 }

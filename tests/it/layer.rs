@@ -278,16 +278,19 @@ async fn cookie_header_and_query_sources() {
 
 #[tokio::test]
 async fn rejections_can_be_answered_in_the_apps_own_format() {
-    let auth = Auth::builder(MemoryStore::new()).realm("shop").build();
-    let app = Router::new().route("/me", get(|| async { "ok" })).layer(
-        AuthLayer::new(auth.clone()).on_rejection(|r: Rejection| {
+    let custom = Auth::builder(MemoryStore::new())
+        .on_rejection(|r: Rejection| {
             Response::builder()
                 .status(StatusCode::IM_A_TEAPOT)
                 .header("x-reason", r.reason().code())
-                .body(Body::from(r.to_string()))
+                .body(bytes::Bytes::from(r.to_string()))
                 .unwrap()
-        }),
-    );
+        })
+        .build();
+    let app = Router::new()
+        .route("/me", get(|| async { "ok" }))
+        .layer(AuthLayer::new(custom));
+    let auth = Auth::builder(MemoryStore::new()).realm("shop").build();
     let (status, headers, body) = send(&app, get_with(&[])).await;
     assert_eq!(status, StatusCode::IM_A_TEAPOT);
     assert_eq!(headers["x-reason"], "missing_token");

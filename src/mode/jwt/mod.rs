@@ -168,6 +168,8 @@ fn signed_end_within(ms: u64, end_ms: u64) -> u64 {
 }
 
 impl<S: JwtStore> ModeImpl<S> for Jwt {
+    const CLAIMS: bool = true;
+
     type Token = Arc<Verified>;
     type Check = JwtCheck<S::JwtCheck>;
 
