@@ -129,6 +129,53 @@ impl Page {
     }
 }
 
+impl PageRequest<'_> {
+    /// The session the page starts after: the cursor's (a cursor of another store's
+    /// making starts at its tag).
+    pub fn start_after(&self) -> Option<crate::token::SessionId> {
+        self.after.map(|c| {
+            c.member()
+                .parse::<crate::token::SessionId>()
+                .unwrap_or_else(|_| {
+                    let mut id = [0u8; 14];
+                    id[..2].copy_from_slice(&c.tag().to_be_bytes());
+                    crate::token::SessionId::from_bytes(id)
+                })
+        })
+    }
+
+    /// Walks `candidates` — a store's directory entries after
+    /// [`start_after`](Self::start_after), in id order — into a page: `pick` says
+    /// whether an entry is a live session (and which), the page's class filter applies,
+    /// and the walk stops at the page's limit or after looking at [`SCAN_FACTOR`]
+    /// times it, with a cursor to go on from.
+    pub fn walk<T>(
+        &self,
+        candidates: impl IntoIterator<Item = T>,
+        id: impl Fn(&T) -> crate::token::SessionId,
+        mut pick: impl FnMut(T) -> Option<OnlineSession>,
+    ) -> Page {
+        let limit = self.limit.clamp(1, MAX_PAGE);
+        let (mut found, mut looked, mut last) = (Vec::new(), 0usize, None);
+        for candidate in candidates {
+            if found.len() >= limit || looked >= limit.saturating_mul(SCAN_FACTOR) {
+                // Everything up to `last` was looked at; more remains.
+                let next =
+                    last.map(|l: crate::token::SessionId| Cursor::new(l.tag(), l.to_string()));
+                return Page::new(found, next);
+            }
+            looked += 1;
+            last = Some(id(&candidate));
+            if let Some(session) =
+                pick(candidate).filter(|s| self.class.is_none_or(|c| *s.class == *c))
+            {
+                found.push(session);
+            }
+        }
+        Page::new(found, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

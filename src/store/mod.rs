@@ -22,6 +22,7 @@ pub mod jwt;
 /// The crate's bounds, where store writers look for them (they live in
 /// [`crate::limits`]).
 pub use crate::limits;
+pub use crate::token::user_tag;
 mod memory;
 mod near_cache;
 pub mod plan;

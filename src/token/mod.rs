@@ -76,8 +76,16 @@ impl fmt::Debug for Token {
     }
 }
 
-/// The slot tag of a user: two bytes of SHA-256 of the user id.
-pub(crate) fn user_tag(user_id: &str) -> u16 {
+/// The slot tag of a user: two bytes of SHA-256 of the user id. Every session id of the
+/// user begins with it ([`SessionId::tag`]), so a store can keep all of a user's records
+/// together (one shard, one Redis hash slot) and find them from either.
+///
+/// ```
+/// use kickout::store::user_tag;
+///
+/// assert_eq!(user_tag("10001"), user_tag("10001"));
+/// ```
+pub fn user_tag(user_id: &str) -> u16 {
     let d = Sha256::digest(user_id.as_bytes());
     u16::from_be_bytes([d[0], d[1]])
 }

@@ -19,10 +19,12 @@
 //! This module is the contract of a JWT-mode store ([`JwtStore`] and what it reads and
 //! writes); the state machine every store applies is [`JwtState`], in `state.rs`.
 
+mod refresh;
 mod state;
 
+pub use self::refresh::{JwtRefreshState, JwtRefreshStep};
+pub(crate) use self::state::idle_over;
 pub use self::state::{Bump, DeviceGen, JwtEntry, JwtState, Tokens};
-pub(crate) use self::state::{idle_over, info};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use crate::limits::{
 };
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
-use crate::store::{Admission, EndReason, Ended, SessionInfo, SessionMeta};
+use crate::store::{Admission, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta};
 use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
@@ -62,6 +62,24 @@ impl JwtEntry {
     /// `(idle, issued_at_ms)` if it has an idle timeout (see [`JwtToken::idle`]).
     pub fn idle(&self) -> Option<(u64, u64)> {
         self.idle_ms.map(|idle| (idle, self.issued_at_ms))
+    }
+
+    /// Whether a request with it would pass at `now_ms`, as far as the entry knows: not
+    /// expired, not idle too long (what listings and the directory show).
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_at_ms > now_ms && !idle_over(self.idle(), Some(self.last_seen_ms), now_ms)
+    }
+
+    /// Its session, as `user_id`'s token `jti` under slot tag `tag` (`None` for a `jti`
+    /// that is not one of ours).
+    pub fn info(&self, user_id: &Arc<str>, tag: u16, jti: &str) -> Option<SessionInfo> {
+        Some(SessionInfo {
+            session_id: SessionId::from_jti(tag, jti)?,
+            user_id: user_id.clone(),
+            device: self.device.clone(),
+            issued_at_ms: self.issued_at_ms,
+            expires_at_ms: self.expires_at_ms,
+        })
     }
 }
 
@@ -328,7 +346,7 @@ impl JwtState {
             device_gen,
             replaced: replaced
                 .iter()
-                .filter_map(|(jti, e)| info(&issue.user_id, tag, jti, e))
+                .filter_map(|(jti, e)| e.info(&issue.user_id, tag, jti))
                 .collect(),
         })
     }
@@ -423,17 +441,19 @@ impl JwtState {
     pub fn live(&self, now_ms: u64) -> Vec<(&String, &JwtEntry)> {
         self.oldest_first(|e| e.expires_at_ms > now_ms)
     }
-}
 
-/// A session info for an index entry.
-pub(crate) fn info(user_id: &Arc<str>, tag: u16, jti: &str, e: &JwtEntry) -> Option<SessionInfo> {
-    Some(SessionInfo {
-        session_id: SessionId::from_jti(tag, jti)?,
-        user_id: user_id.clone(),
-        device: e.device.clone(),
-        issued_at_ms: e.issued_at_ms,
-        expires_at_ms: e.expires_at_ms,
-    })
+    /// The user's own listing ([`JwtStore::jwt_sessions`](super::JwtStore::jwt_sessions)):
+    /// live tokens, oldest first, idle ones left out as a request would be told.
+    pub fn listing(&self, user_id: &Arc<str>, tag: u16, now_ms: u64) -> Vec<SessionEntry> {
+        self.live(now_ms)
+            .into_iter()
+            .filter(|(_, e)| e.is_live(now_ms))
+            .filter_map(|(jti, e)| {
+                let info = e.info(user_id, tag, jti)?;
+                Some(SessionEntry::new(info, e.meta.clone(), e.last_seen_ms))
+            })
+            .collect()
+    }
 }
 
 /// Index entries by `jti`, as operations return them.

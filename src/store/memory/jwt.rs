@@ -5,17 +5,16 @@ use std::cmp::Reverse;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 
-use super::session::RefreshState;
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
 use crate::store::jwt::{
-    self, JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtStatus, JwtStore,
-    JwtTarget, JwtToken,
+    JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshStep, JwtRefreshed,
+    JwtState, JwtStatus, JwtStore, JwtTarget, JwtToken,
 };
-use crate::store::refresh::{JwtRotation, Presented};
+use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, EndReason, Ended, Ends, OnlineSession, Page, PageRequest, Refreshed, Rotated,
-    SessionEntry, SessionInfo, StoreError,
+    Admission, EndReason, Ended, Ends, OnlineSession, Page, PageRequest, Rotated, SessionEntry,
+    SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -44,21 +43,6 @@ impl<K: Ord + Copy, V> RetainRange<K, V> for std::collections::BTreeMap<K, V> {
             self.remove(&k);
         }
     }
-}
-
-/// A JWT-mode session's refresh token, with what its refreshes sign.
-pub(super) struct JwtRefreshRecord {
-    pub(super) user: Arc<str>,
-    pub(super) device: Arc<str>,
-    pub(super) issued_at_ms: u64,
-    pub(super) access_ttl_ms: u64,
-    pub(super) grant: (u64, u64, u64),
-    pub(super) refresh: RefreshState,
-    /// The session's end: the record goes [`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS)
-    /// after it.
-    pub(super) end_ms: u64,
-    pub(super) claims: Option<String>,
-    pub(super) own_idle_ms: Option<u64>,
 }
 
 impl Shard {
@@ -102,126 +86,37 @@ impl Shard {
 
     /// Records a JWT login's refresh token.
     fn keep_refresh(&mut self, issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh) {
-        let record = JwtRefreshRecord {
-            user: issue.user_id.clone(),
-            device: issue.device.clone(),
-            issued_at_ms: issue.issued_at_ms,
-            access_ttl_ms: r.refresh.access_ttl_ms,
-            grant: (grant.epoch, grant.user_gen, grant.device_gen),
-            refresh: RefreshState::new(&r.refresh),
-            end_ms: issue.expires_at_ms,
-            claims: r.claims.clone(),
-            own_idle_ms: r.own_idle_ms,
-        };
-        self.queue
-            .push(Reverse((record.end_ms, Due::JwtRefresh(issue.jti.clone()))));
+        let record = JwtRefreshState::new(issue, grant, r);
+        self.queue.push(Reverse((
+            record.purge_at(),
+            Due::JwtRefresh(issue.jti.clone()),
+        )));
         self.jwt_refresh.insert(issue.jti.clone(), record);
     }
 
     /// Spends a JWT-mode refresh token (see [`JwtStore::jwt_refresh`]).
     fn jwt_refresh(&mut self, rotation: JwtRotation<'_>, now_ms: u64) -> Rotated<JwtRefreshed> {
         let id = rotation.presented.session_id();
-        let jti = id.jti();
-        let purged = |r: &&JwtRefreshRecord| {
-            r.end_ms.saturating_add(crate::limits::PRUNE_GRACE_MS) <= now_ms
-        };
-        let Some(rec) = self.jwt_refresh.get(&jti).filter(|r| !purged(r)) else {
+        let Some(rec) = self.jwt_refresh.get_mut(&id.jti()) else {
             return Rotated::Unknown;
         };
-        let (epoch, user_gen, device_gen) = rec.grant;
-        let user = rec.user.clone();
-        let token = JwtToken {
-            user_id: &user,
-            epoch,
-            tag: id.tag(),
-            jti: &jti,
-            device: &rec.device,
-            user_gen,
-            device_gen,
-            seen_until_ms: None,
-            idle: None,
-        };
-        let Some(state) = self.jwt.get(&*user).filter(|st| st.issued(token)) else {
-            // A state dropped once every token of it was over: this one is over too.
-            if !self.jwt.contains_key(&*user) && now_ms >= rec.end_ms {
-                return Rotated::Expired;
+        let user = rec.user_id().clone();
+        match rec.refresh(id, self.jwt.get_mut(&*user), &rotation, now_ms) {
+            JwtRefreshStep::Unknown => Rotated::Unknown,
+            JwtRefreshStep::Expired => Rotated::Expired,
+            JwtRefreshStep::Done(refreshed) => Rotated::Done(refreshed),
+            JwtRefreshStep::Ended(ended) => {
+                let ban_stands = self.ban_until(&user, now_ms).is_some();
+                Rotated::Ended { ended, ban_stands }
             }
-            return Rotated::Unknown;
-        };
-        let ended = state.ended(token);
-        let current = match rec.refresh.presented(rotation.presented) {
-            Presented::Foreign => return Rotated::Unknown,
-            Presented::Current => true,
-            Presented::Spent => false,
-        };
-        if let Some(ended) = ended {
-            let ban_stands = self.ban_until(&user, now_ms).is_some();
-            return Rotated::Ended { ended, ban_stands };
+            JwtRefreshStep::Reused { ended, overflow } => {
+                self.sync_jwt_dir(&user);
+                Rotated::Reused(Ends {
+                    ended: self.jwt_infos(&user, id.tag(), &ended),
+                    replaced: self.jwt_infos(&user, id.tag(), &overflow),
+                })
+            }
         }
-        let tag = id.tag();
-        if !current {
-            // A spent token again: whoever holds it, the session is no longer safe.
-            let Some(state) = self.jwt.get_mut(&*user) else {
-                return Rotated::Unknown;
-            };
-            let Some((entry, overflow)) =
-                state.end_token(&jti, EndReason::RefreshReused, None, now_ms)
-            else {
-                return Rotated::Expired;
-            };
-            let live = if entry.expires_at_ms > now_ms {
-                vec![(jti, entry)]
-            } else {
-                Vec::new()
-            };
-            self.sync_jwt_dir(&user);
-            return Rotated::Reused(Ends {
-                ended: self.jwt_infos(&user, tag, &live),
-                replaced: self.jwt_infos(&user, tag, &overflow),
-            });
-        }
-        let refresh = &rec.refresh;
-        let (access_ttl_ms, issued_at_ms) = (rec.access_ttl_ms, rec.issued_at_ms);
-        if now_ms >= refresh.expires_at_ms || now_ms >= refresh.cap_ms {
-            return Rotated::Expired;
-        }
-        let (access, until) = refresh.next_ends(access_ttl_ms, now_ms);
-        let end = access.max(until);
-        let Some(state) = self.jwt.get_mut(&*user) else {
-            return Rotated::Unknown;
-        };
-        let Some(entry) = state.index.get_mut(&jti).filter(|e| {
-            e.expires_at_ms > now_ms && !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms)
-        }) else {
-            return Rotated::Expired;
-        };
-        entry.expires_at_ms = end;
-        entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
-        let device = entry.device.clone();
-        state.max_exp_ms = state.max_exp_ms.max(end);
-        let Some(rec) = self.jwt_refresh.get_mut(&jti) else {
-            return Rotated::Unknown;
-        };
-        rec.refresh.rotate(rotation.refresh, until);
-        rec.end_ms = end;
-        Rotated::Done(JwtRefreshed {
-            refreshed: Refreshed {
-                session: SessionInfo {
-                    session_id: id,
-                    user_id: user,
-                    device,
-                    issued_at_ms,
-                    expires_at_ms: end,
-                },
-                access_until_ms: access,
-                refresh_until_ms: until,
-            },
-            epoch,
-            user_gen,
-            device_gen,
-            claims: rec.claims.clone(),
-            own_idle_ms: rec.own_idle_ms,
-        })
     }
 
     fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {
@@ -231,7 +126,7 @@ impl Shard {
             .map_or_else(|| Arc::from(user_id), |(k, _)| k.clone());
         ended
             .iter()
-            .filter_map(|(jti, e)| jwt::info(&user, tag, jti, e))
+            .filter_map(|(jti, e)| e.info(&user, tag, jti))
             .collect()
     }
 }
@@ -421,12 +316,8 @@ impl JwtStore for MemoryStore {
         Ok(self.online_page(page, |shard, id, user| {
             let (user, state) = shard.jwt.get_key_value(&**user)?;
             let jti = id.jti();
-            let e = state
-                .index
-                .get(&jti)
-                .filter(|e| e.expires_at_ms > now_ms)
-                .filter(|e| !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))?;
-            let info = jwt::info(user, id.tag(), &jti, e)?;
+            let e = state.index.get(&jti).filter(|e| e.is_live(now_ms))?;
+            let info = e.info(user, id.tag(), &jti)?;
             Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
         }))
     }
@@ -441,15 +332,6 @@ impl JwtStore for MemoryStore {
         let Some((user, state)) = shard.jwt.get_key_value(user_id) else {
             return Ok(Vec::new());
         };
-        // Idle too long is over, as a request would be told.
-        Ok(state
-            .live(now_ms)
-            .into_iter()
-            .filter(|(_, e)| !jwt::idle_over(e.idle(), Some(e.last_seen_ms), now_ms))
-            .filter_map(|(jti, e)| {
-                let info = jwt::info(user, tag, jti, e)?;
-                Some(SessionEntry::new(info, e.meta.clone(), e.last_seen_ms))
-            })
-            .collect())
+        Ok(state.listing(user, tag, now_ms))
     }
 }

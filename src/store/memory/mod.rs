@@ -15,16 +15,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-#[cfg(feature = "jwt")]
-use self::jwt::JwtRefreshRecord;
-use self::session::Entry;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
-use super::directory::{MAX_PAGE, SCAN_FACTOR};
+#[cfg(feature = "jwt")]
+use super::jwt::JwtRefreshState;
 #[cfg(feature = "jwt")]
 use super::jwt::JwtState;
-use super::{
-    Cursor, EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError,
-};
+use super::session::SessionState;
+use super::{EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError};
 use crate::note::Note;
 use crate::token::{SessionId, user_tag};
 use tokio::sync::broadcast;
@@ -74,14 +71,14 @@ struct Inner {
 #[derive(Default)]
 struct Shard {
     /// Keys are digests of random tokens: a fast hasher is enough here.
-    sessions: HashMap<SessionId, Entry, foldhash::fast::RandomState>,
+    sessions: HashMap<SessionId, SessionState, foldhash::fast::RandomState>,
     users: HashMap<Arc<str>, User>,
     /// JWT mode's revocation state, by user.
     #[cfg(feature = "jwt")]
     jwt: HashMap<Arc<str>, JwtState>,
     /// JWT mode's refresh tokens, by `jti` (never read by a request).
     #[cfg(feature = "jwt")]
-    jwt_refresh: HashMap<String, JwtRefreshRecord>,
+    jwt_refresh: HashMap<String, JwtRefreshState>,
     /// The directory: this shard's sessions (either mode) by id, with their user.
     dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
@@ -208,56 +205,35 @@ impl MemoryStore {
         page: PageRequest<'_>,
         pick: impl Fn(&Shard, SessionId, &Arc<str>) -> Option<OnlineSession>,
     ) -> Page {
-        let limit = page.limit.clamp(1, MAX_PAGE);
-        // A cursor of another store's making starts at its tag.
-        let after = page.after.map(|c| {
-            c.member().parse::<SessionId>().unwrap_or_else(|_| {
-                let mut id = [0u8; 14];
-                id[..2].copy_from_slice(&c.tag().to_be_bytes());
-                SessionId::from_bytes(id)
-            })
-        });
-        let pick = |shard: &Shard, id: SessionId, user: &Arc<str>| {
-            pick(shard, id, user).filter(|s| page.class.is_none_or(|c| *s.class == *c))
-        };
         // Every shard's entries after the cursor, merged in id order: the page looks at
         // what it lists (and what it skips), whatever the number of sessions. Holding
         // every read lock at once cannot deadlock: a writer holds one lock and only
         // tries a second.
         use std::ops::Bound;
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let from = page.start_after().map_or(Bound::Unbounded, Bound::Excluded);
         let guards: Vec<_> = self.inner.shards.iter().map(read).collect();
         let mut ranges: Vec<_> = guards
             .iter()
             .map(|g| g.dir.range((from, Bound::Unbounded)))
             .collect();
-        let mut heads = std::collections::BinaryHeap::new();
+        let mut heads = BinaryHeap::new();
         for (i, range) in ranges.iter_mut().enumerate() {
             if let Some((id, user)) = range.next() {
                 heads.push(Reverse((*id, i, user)));
             }
         }
-        let (mut found, mut looked, mut last) = (Vec::new(), 0usize, None);
-        while let Some(Reverse((id, i, user))) = heads.pop() {
-            if found.len() >= limit || looked >= limit.saturating_mul(SCAN_FACTOR) {
-                // Everything up to `last` was looked at; more remains.
-                return Page::new(
-                    found,
-                    last.map(|l: SessionId| Cursor::new(l.tag(), l.to_string())),
-                );
+        let merged = std::iter::from_fn(|| {
+            let Reverse((id, i, user)) = heads.pop()?;
+            if let Some((next, user)) = ranges.get_mut(i).and_then(Iterator::next) {
+                heads.push(Reverse((*next, i, user)));
             }
-            looked += 1;
-            last = Some(id);
-            if let (Some(g), Some(range)) = (guards.get(i), ranges.get_mut(i)) {
-                if let Some(session) = pick(g, id, user) {
-                    found.push(session);
-                }
-                if let Some((next, user)) = range.next() {
-                    heads.push(Reverse((*next, i, user)));
-                }
-            }
-        }
-        Page::new(found, None)
+            Some((id, i, user))
+        });
+        page.walk(
+            merged,
+            |(id, _, _)| *id,
+            |(id, i, user)| pick(guards.get(i)?, id, user),
+        )
     }
 
     /// Announces a JWT generation bump of a user with slot tag `tag`.
@@ -321,7 +297,7 @@ impl Shard {
                         self.queue.push(Reverse((purge_at, Due::Session(id))));
                         continue;
                     }
-                    let user = entry.info.user_id.clone();
+                    let user = entry.info().user_id.clone();
                     self.sessions.remove(&id);
                     self.dir.remove(&id);
                     if let Some(u) = self.users.get_mut(&user) {
@@ -345,10 +321,7 @@ impl Shard {
                 }
                 #[cfg(feature = "jwt")]
                 Due::JwtRefresh(jti) => {
-                    let purge_at = self
-                        .jwt_refresh
-                        .get(&jti)
-                        .map(|r| r.end_ms.saturating_add(crate::limits::PRUNE_GRACE_MS));
+                    let purge_at = self.jwt_refresh.get(&jti).map(JwtRefreshState::purge_at);
                     match purge_at {
                         Some(at) if at > now_ms => {
                             self.queue.push(Reverse((at, Due::JwtRefresh(jti))));

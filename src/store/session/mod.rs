@@ -1,4 +1,11 @@
-//! Session mode's storage contract: records named by opaque tokens.
+//! Session mode's storage contract: records named by opaque tokens, and
+//! [`SessionState`], the pure machine of one record that a store applies.
+
+mod state;
+mod user;
+
+pub use state::{RefreshStep, SessionState};
+pub use user::{SessionMap, Swept, admit, end_sessions};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,187 @@
+//! A JWT-mode session's refresh token and the rule that spends it, pure: what a store
+//! keeps by `jti` beside the user's [`JwtState`], and applies under the same atomicity.
+
+use std::sync::Arc;
+
+use super::state::Tokens;
+use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
+use crate::limits::PRUNE_GRACE_MS;
+use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed};
+use crate::store::{EndReason, Ended, SessionInfo};
+use crate::token::SessionId;
+
+/// A JWT-mode session's refresh token, with what its refreshes sign. Digests only.
+#[derive(Clone)]
+pub struct JwtRefreshState {
+    user: Arc<str>,
+    device: Arc<str>,
+    issued_at_ms: u64,
+    access_ttl_ms: u64,
+    grant: (u64, u64, u64),
+    digest: [u8; 32],
+    chain: [u8; 32],
+    expires_at_ms: u64,
+    cap_ms: u64,
+    window_ms: Option<u64>,
+    /// The session's end: the record may go [`PRUNE_GRACE_MS`] after it.
+    end_ms: u64,
+    claims: Option<String>,
+    own_idle_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for JwtRefreshState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtRefreshState")
+            .field("user", &self.user)
+            .field("end_ms", &self.end_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What presenting a refresh token means ([`JwtRefreshState::refresh`]); the store
+/// turns it into a [`Rotated`](crate::store::refresh::Rotated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwtRefreshStep {
+    /// Not a token of this chain, or of a state the store still holds: nothing changed.
+    Unknown,
+    /// Past its time, or its session's: nothing changed.
+    Expired,
+    /// The session was ended before (the store adds whether a ban still stands).
+    Ended(Ended),
+    /// A spent token of the chain: the session was ended now
+    /// ([`EndReason::RefreshReused`]) in the user's state — `ended` if it was live,
+    /// and what the state's bound dropped. The store reports both and syncs its
+    /// directory.
+    Reused {
+        /// The session, if it was live.
+        ended: Tokens,
+        /// Entries the state's bound dropped on the way.
+        overflow: Tokens,
+    },
+    /// Rotated: sign the new access token with this.
+    Done(JwtRefreshed),
+}
+
+impl JwtRefreshState {
+    /// The refresh token of a JWT login `grant`ed for `issue`.
+    pub fn new(issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh) -> Self {
+        Self {
+            user: issue.user_id.clone(),
+            device: issue.device.clone(),
+            issued_at_ms: issue.issued_at_ms,
+            access_ttl_ms: r.refresh.access_ttl_ms,
+            grant: (grant.epoch, grant.user_gen, grant.device_gen),
+            digest: r.refresh.digest,
+            chain: r.refresh.chain,
+            expires_at_ms: r.refresh.expires_at_ms,
+            cap_ms: r.refresh.cap_ms,
+            window_ms: r.refresh.window_ms,
+            end_ms: issue.expires_at_ms,
+            claims: r.claims.clone(),
+            own_idle_ms: r.own_idle_ms,
+        }
+    }
+
+    /// The user whose state (the `user` of [`refresh`](Self::refresh)) it belongs to.
+    pub fn user_id(&self) -> &Arc<str> {
+        &self.user
+    }
+
+    /// When the store may forget it; every answer treats it as gone from then on.
+    pub fn purge_at(&self) -> u64 {
+        self.end_ms.saturating_add(PRUNE_GRACE_MS)
+    }
+
+    /// Presents a refresh token of session `id` (this record's `jti`): spends the
+    /// current one for `rotation.refresh`, ends the session on a spent one, or says
+    /// why not. `user` is the state of [`user_id`](Self::user_id), if the store holds
+    /// one.
+    pub fn refresh(
+        &mut self,
+        id: SessionId,
+        user: Option<&mut JwtState>,
+        rotation: &JwtRotation<'_>,
+        now_ms: u64,
+    ) -> JwtRefreshStep {
+        if self.purge_at() <= now_ms {
+            return JwtRefreshStep::Unknown;
+        }
+        let jti = id.jti();
+        let (epoch, user_gen, device_gen) = self.grant;
+        let token = JwtToken {
+            user_id: &self.user,
+            epoch,
+            tag: id.tag(),
+            jti: &jti,
+            device: &self.device,
+            user_gen,
+            device_gen,
+            seen_until_ms: None,
+            idle: None,
+        };
+        let absent = user.is_none();
+        let Some(state) = user.filter(|st| st.issued(token)) else {
+            // A state dropped once every token of it was over: this one is over too.
+            if absent && now_ms >= self.end_ms {
+                return JwtRefreshStep::Expired;
+            }
+            return JwtRefreshStep::Unknown;
+        };
+        let current = match Presented::of(rotation.presented, &self.digest, &self.chain) {
+            Presented::Foreign => return JwtRefreshStep::Unknown,
+            Presented::Current => true,
+            Presented::Spent => false,
+        };
+        if let Some(ended) = state.ended(token) {
+            return JwtRefreshStep::Ended(ended);
+        }
+        if !current {
+            // A spent token again: whoever holds it, the session is no longer safe.
+            let Some((entry, overflow)) =
+                state.end_token(&jti, EndReason::RefreshReused, None, now_ms)
+            else {
+                return JwtRefreshStep::Expired;
+            };
+            let ended = if entry.expires_at_ms > now_ms {
+                vec![(jti, entry)]
+            } else {
+                Vec::new()
+            };
+            return JwtRefreshStep::Reused { ended, overflow };
+        }
+        if now_ms >= self.expires_at_ms || now_ms >= self.cap_ms {
+            return JwtRefreshStep::Expired;
+        }
+        let (access, until) =
+            NewRefresh::ends(self.access_ttl_ms, self.window_ms, self.cap_ms, now_ms);
+        let end = access.max(until);
+        let Some(entry) = state.index.get_mut(&jti).filter(|e| e.is_live(now_ms)) else {
+            return JwtRefreshStep::Expired;
+        };
+        entry.expires_at_ms = end;
+        entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
+        let device = entry.device.clone();
+        state.max_exp_ms = state.max_exp_ms.max(end);
+        self.digest = *rotation.refresh.digest();
+        self.expires_at_ms = until;
+        self.end_ms = end;
+        JwtRefreshStep::Done(JwtRefreshed {
+            refreshed: Refreshed {
+                session: SessionInfo {
+                    session_id: id,
+                    user_id: self.user.clone(),
+                    device,
+                    issued_at_ms: self.issued_at_ms,
+                    expires_at_ms: end,
+                },
+                access_until_ms: access,
+                refresh_until_ms: until,
+            },
+            epoch,
+            user_gen,
+            device_gen,
+            claims: self.claims.clone(),
+            own_idle_ms: self.own_idle_ms,
+        })
+    }
+}

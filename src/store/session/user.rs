@@ -1,0 +1,135 @@
+//! A user's sessions as a store indexes them: the ends and the login that reach over
+//! several [`SessionState`]s, pure, over any map of them. With these and the state's
+//! own methods, a store in Rust writes its storage and atomicity, nothing of the rules.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+
+use super::{NewSession, SessionState};
+use crate::note::Note;
+use crate::store::plan::{Held, Plan, plan_login};
+use crate::store::{Admission, EndReason, SessionInfo};
+use crate::token::SessionId;
+
+/// A store's session states by id, as the rules here reach them.
+pub trait SessionMap {
+    /// The state of `id`, if the store holds it.
+    fn state(&self, id: &SessionId) -> Option<&SessionState>;
+    /// The same, to change.
+    fn state_mut(&mut self, id: &SessionId) -> Option<&mut SessionState>;
+}
+
+impl<H: BuildHasher> SessionMap for HashMap<SessionId, SessionState, H> {
+    fn state(&self, id: &SessionId) -> Option<&SessionState> {
+        self.get(id)
+    }
+    fn state_mut(&mut self, id: &SessionId) -> Option<&mut SessionState> {
+        self.get_mut(id)
+    }
+}
+
+impl SessionMap for BTreeMap<SessionId, SessionState> {
+    fn state(&self, id: &SessionId) -> Option<&SessionState> {
+        self.get(id)
+    }
+    fn state_mut(&mut self, id: &SessionId) -> Option<&mut SessionState> {
+        self.get_mut(id)
+    }
+}
+
+/// What an end over a user's index did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The sessions to report as ended: live by the caller's clock when ended (or, for
+    /// a login's bound, every session it retired).
+    pub reported: Vec<SessionInfo>,
+    /// Every session ended now, reported or not (a store with a directory drops them
+    /// from it).
+    pub ended: Vec<SessionId>,
+}
+
+impl Swept {
+    fn end(
+        &mut self,
+        state: &mut SessionState,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+        report: bool,
+    ) {
+        let info = state.end(reason, note, now_ms);
+        self.ended.push(info.session_id);
+        if report {
+            self.reported.push(info);
+        }
+    }
+}
+
+/// Ends the sessions of a user's `index` that `select` picks, and drops them — and
+/// every session that can never be live again (a tombstone, a forgotten record) — from
+/// the index, so logins stay cheap however many tombstones a user leaves behind.
+///
+/// A session only past its time *by this caller's clock* is ended if picked, and
+/// otherwise stays: another instance whose clock is behind may still serve it. A skewed
+/// instance may refuse early; it never makes a session unreachable.
+pub fn end_sessions(
+    index: &mut Vec<SessionId>,
+    map: &mut impl SessionMap,
+    reason: EndReason,
+    note: Option<&Note>,
+    now_ms: u64,
+    select: impl Fn(&SessionId, &SessionState) -> bool,
+) -> Swept {
+    let mut swept = Swept::default();
+    index.retain(|id| match map.state_mut(id) {
+        Some(state) if state.ended().is_none() => {
+            if !select(id, state) {
+                return true;
+            }
+            let live = state.is_live(now_ms);
+            swept.end(state, reason, note, now_ms, live);
+            false
+        }
+        _ => false,
+    });
+    swept
+}
+
+/// A login's admission over the user's `index` (the ban is the caller's to check
+/// first): prunes the index, applies the rule ([`plan_login`]) and ends what it
+/// replaces and what the bound on a user's sessions retires. `Err` if the rule refuses;
+/// else the ends, and the state to file under `new.key.session_id()` (and to push onto
+/// the index).
+pub fn admit(
+    index: &mut Vec<SessionId>,
+    map: &mut impl SessionMap,
+    new: NewSession,
+    now_ms: u64,
+) -> Admission<(Swept, SessionState)> {
+    // Prune the index of sessions that are over (selects none).
+    end_sessions(index, map, EndReason::Replaced, None, now_ms, |_, _| false);
+    let plan = {
+        let held: Vec<Held<'_>> = index
+            .iter()
+            .zip(0u64..)
+            .filter_map(|(id, order)| Some(map.state(id)?.held(*id, order, now_ms)))
+            .collect();
+        plan_login(&held, new.rule, &new.class)
+    };
+    let Plan::Admit { replaced, retired } = plan else {
+        return Admission::LimitReached;
+    };
+    let mut swept = end_sessions(index, map, EndReason::Replaced, None, now_ms, |id, _| {
+        replaced.contains(id)
+    });
+    index.retain(|id| {
+        if !retired.contains(id) {
+            return true;
+        }
+        if let Some(state) = map.state_mut(id).filter(|s| s.ended().is_none()) {
+            swept.end(state, EndReason::Replaced, None, now_ms, true);
+        }
+        false
+    });
+    Admission::Admitted((swept, SessionState::new(new)))
+}
