@@ -6,6 +6,7 @@ mod support;
 
 mod adapters;
 mod audit;
+mod custom_store;
 mod demo_servers;
 mod jwt;
 mod layer;
