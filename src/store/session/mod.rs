@@ -200,69 +200,168 @@ pub struct Renewal<'a> {
 /// [`SessionRecord::purge_at`] on, a ban from its end; nothing lives forever.
 ///
 /// A store for session mode implements [`Store`] and this trait, nothing of JWT mode.
-/// Here a small one counts the requests it validates and leaves the rest to the
-/// memory store:
+///
+/// Write one as storage and atomicity only: keep a [`SessionState`] per session and a
+/// list of ids per user, and let the pure machines decide — [`SessionState`]'s methods
+/// for one record, [`admit`] (the login rule, through
+/// [`plan_login`](crate::store::plan::plan_login)) and [`end_sessions`] for a user's
+/// index, [`PageRequest::walk`] for the directory. Here is a whole one, over one
+/// `Mutex` (the suite in `tests/it/custom_store.rs` runs the same shape, with JWT mode,
+/// through every conformance case):
 ///
 /// ```
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicU64, Ordering};
-/// use kickout::store::directory::*;
-/// use kickout::store::refresh::*;
-/// use kickout::store::session::*;
-/// use kickout::store::*;
-/// use kickout::{Auth, Note, SessionKey};
+/// use std::collections::{BTreeMap, HashMap};
+/// use std::future::{Ready, ready};
+/// use std::sync::{Arc, Mutex, PoisonError};
 ///
-/// #[derive(Clone, Default)]
-/// struct Counting {
-///     inner: MemoryStore,
-///     lookups: Arc<AtomicU64>,
+/// use kickout::store::directory::{Page, PageRequest};
+/// use kickout::store::refresh::{Refreshed, Rotated, Rotation};
+/// use kickout::store::session::*;
+/// use kickout::store::{Admission, EndReason, SessionEntry, SessionInfo, Store, StoreError};
+/// use kickout::{Auth, Note, SessionId, SessionKey};
+///
+/// #[derive(Default)]
+/// struct Maps {
+///     sessions: BTreeMap<SessionId, SessionState>,
+///     users: HashMap<String, Vec<SessionId>>, // ids in creation order
+///     bans: HashMap<String, u64>,
 /// }
 ///
-/// impl Store for Counting {
+/// impl Maps {
+///     fn ban_until(&self, user: &str, now: u64) -> Option<u64> {
+///         self.bans.get(user).copied().filter(|&t| t > now)
+///     }
+///     fn end(&mut self, user: &str, r: EndReason, n: Option<&Note>, now: u64,
+///            pick: impl Fn(&SessionId, &SessionState) -> bool) -> Vec<SessionInfo> {
+///         let Some(index) = self.users.get_mut(user) else { return Vec::new() };
+///         end_sessions(index, &mut self.sessions, r, n, now, pick).reported
+///     }
+/// }
+///
+/// /// Each method is one critical section: atomic, as the contract asks. (A real
+/// /// store also drops what `SessionState::purge_at` says is over.)
+/// #[derive(Clone, Default)]
+/// struct Small(Arc<Mutex<Maps>>);
+///
+/// impl Small {
+///     fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+///         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+///     }
+/// }
+///
+/// impl Store for Small {
 ///     async fn unban(&self, user: &str, now: u64) -> Result<bool, StoreError> {
-///         self.inner.unban(user, now).await
+///         Ok(self.maps().bans.remove(user).is_some_and(|t| t > now))
 ///     }
 ///     async fn banned_until(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError> {
-///         self.inner.banned_until(user, now).await
+///         Ok(self.maps().ban_until(user, now))
 ///     }
 /// }
 ///
-/// impl SessionStore for Counting {
-///     type Lookup = <MemoryStore as SessionStore>::Lookup;
+/// impl SessionStore for Small {
+///     type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
 ///
 ///     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now: u64) -> Self::Lookup {
-///         self.lookups.fetch_add(1, Ordering::Relaxed);
-///         self.inner.lookup(key, touch, now)
+///         let mut maps = self.maps();
+///         let maps = &mut *maps;
+///         let record = maps.sessions.get_mut(&key.session_id()).and_then(|s| {
+///             let ban = |u: &str| maps.bans.get(u).copied().filter(|&t| t > now);
+///             let record = s.record(key.digest(), now, ban)?;
+///             if s.touch(&record, touch, now) {
+///                 return s.record(key.digest(), now, |_| record.ban_until_ms);
+///             }
+///             Some(record)
+///         });
+///         ready(Ok(record))
 ///     }
-///     async fn create(&self, s: NewSession, now: u64) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
-///         self.inner.create(s, now).await
+///     async fn create(&self, new: NewSession, now: u64) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+///         let mut maps = self.maps();
+///         let maps = &mut *maps;
+///         if let Some(until_ms) = maps.ban_until(&new.info.user_id, now) {
+///             return Ok(Admission::Banned { until_ms });
+///         }
+///         let id = new.key.session_id();
+///         let index = maps.users.entry(new.info.user_id.to_string()).or_default();
+///         Ok(match admit(index, &mut maps.sessions, new, now) {
+///             Admission::Admitted((swept, state)) => {
+///                 index.push(id);
+///                 maps.sessions.insert(id, state);
+///                 Admission::Admitted(swept.reported)
+///             }
+///             Admission::Banned { until_ms } => Admission::Banned { until_ms },
+///             Admission::LimitReached => Admission::LimitReached,
+///         })
 ///     }
-///     async fn end(&self, t: Target<'_>, r: EndReason, n: Option<&Note>, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-///         self.inner.end(t, r, n, now).await
+///     async fn end(&self, target: Target<'_>, r: EndReason, n: Option<&Note>, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+///         let mut maps = self.maps();
+///         let (id, digest, owner) = match target {
+///             Target::User { user_id, device } => return Ok(maps.end(user_id, r, n, now, |_, s| {
+///                 device.is_none_or(|d| *s.info().device == *d)
+///             })),
+///             Target::Others { user_id, keep } => return Ok(maps.end(user_id, r, n, now, |id, _| *id != keep)),
+///             Target::Token(key) => (key.session_id(), Some(*key.digest()), None),
+///             Target::Session(id) => (id, None, None),
+///             Target::SessionOf { user_id, session_id } => (session_id, None, Some(user_id)),
+///         };
+///         let Some(user) = maps.sessions.get(&id).map(|s| s.info().user_id.clone()) else {
+///             return Ok(Vec::new());
+///         };
+///         if owner.is_some_and(|o| *o != *user) {
+///             return Ok(Vec::new());
+///         }
+///         Ok(maps.end(&user, r, n, now, |other, s| *other == id && digest.is_none_or(|d| s.holds(&d))))
 ///     }
 ///     async fn ban(&self, user: &str, until: u64, n: Option<&Note>, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-///         self.inner.ban(user, until, n, now).await
+///         let mut maps = self.maps();
+///         let ended = maps.end(user, EndReason::Banned, n, now, |_, _| true);
+///         maps.bans.insert(user.to_owned(), until);
+///         Ok(ended)
 ///     }
 ///     async fn sessions(&self, user: &str, now: u64) -> Result<Vec<SessionEntry>, StoreError> {
-///         self.inner.sessions(user, now).await
+///         let maps = self.maps();
+///         let ids = maps.users.get(user).map_or(&[][..], Vec::as_slice);
+///         let mut live: Vec<SessionEntry> = ids.iter().filter_map(|id| maps.sessions.get(id))
+///             .filter(|s| s.is_live(now)).map(SessionState::entry).collect();
+///         live.sort_by_key(|s| s.info.issued_at_ms);
+///         Ok(live)
 ///     }
 ///     async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
-///         self.inner.renew(r, now).await
+///         let mut maps = self.maps();
+///         let state = maps.sessions.get_mut(&r.key.session_id());
+///         Ok(state.and_then(|s| s.renew(r.key.digest(), r.expires_at_ms, r.idle_deadline_ms, now)))
 ///     }
-///     async fn refresh(&self, r: Rotation<'_>, now: u64) -> Result<Rotated<Refreshed>, StoreError> {
-///         self.inner.refresh(r, now).await
+///     async fn refresh(&self, rotation: Rotation<'_>, now: u64) -> Result<Rotated<Refreshed>, StoreError> {
+///         let mut maps = self.maps();
+///         let id = rotation.presented.session_id();
+///         let Some(state) = maps.sessions.get_mut(&id) else { return Ok(Rotated::Unknown) };
+///         let user = state.info().user_id.clone();
+///         Ok(match state.refresh(&rotation, now) {
+///             RefreshStep::Unknown => Rotated::Unknown,
+///             RefreshStep::Expired => Rotated::Expired,
+///             RefreshStep::Done(refreshed) => Rotated::Done(refreshed),
+///             RefreshStep::Ended(ended) => {
+///                 Rotated::Ended { ended, ban_stands: maps.ban_until(&user, now).is_some() }
+///             }
+///             RefreshStep::Reused => {
+///                 Rotated::Reused(maps.end(&user, EndReason::RefreshReused, None, now, |s, _| *s == id).into())
+///             }
+///         })
 ///     }
-///     async fn online(&self, p: PageRequest<'_>, now: u64) -> Result<Page, StoreError> {
-///         self.inner.online(p, now).await
+///     async fn online(&self, page: PageRequest<'_>, now: u64) -> Result<Page, StoreError> {
+///         use std::ops::Bound;
+///         let maps = self.maps();
+///         let from = page.start_after().map_or(Bound::Unbounded, Bound::Excluded);
+///         let entries = maps.sessions.range((from, Bound::Unbounded));
+///         Ok(page.walk(entries, |(id, _)| **id, |(_, s)| s.is_live(now).then(|| s.online())))
 ///     }
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let store = Counting::default();
-/// let auth = Auth::new(store.clone());
+/// let auth = Auth::new(Small::default());
 /// let login = auth.login("10001", "web").await?;
 /// assert!(auth.authenticate(login.token.as_str()).await.is_ok());
-/// assert_eq!(store.lookups.load(Ordering::Relaxed), 1);
+/// auth.kickout("10001").await?;
+/// assert!(auth.authenticate(login.token.as_str()).await.is_err());
 /// # Ok::<(), kickout::Error>(())
 /// # }).unwrap();
 /// ```
