@@ -602,6 +602,22 @@ mod memory {
     }
 }
 
+/// The store built from the pure machines alone (`custom_store.rs`).
+mod custom {
+    use super::*;
+    use crate::custom_store::BTreeStore;
+
+    #[test]
+    fn session_mode_matches_the_model() {
+        run::<_, suite::Session>(&runtime(), BTreeStore::default(), cases(256));
+    }
+
+    #[test]
+    fn jwt_mode_matches_the_model() {
+        run::<_, suite::Jwt>(&runtime(), BTreeStore::default(), cases(256));
+    }
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
