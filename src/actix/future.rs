@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use super::refuse;
+use super::respond::refuse;
 use crate::http::Pipeline;
 use crate::mode::Mode;
 use crate::store::Store;

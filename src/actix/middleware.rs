@@ -9,7 +9,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::{HttpMessage, HttpRequest};
 
 use super::future::ResponseFuture;
-use super::refuse;
+use super::respond::refuse;
 use crate::auth::Auth;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};

@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock, millis};
 use crate::limits::{MAX_LIFETIME_MS, MIN_RECHECK_MS, lifetime_ms};
 use crate::mode::SessionMode;
 use crate::policy::{LoginRule, OwnIdle};
-use crate::rejection::{DEFAULT_REALM, Render, Responses};
+use crate::rejection::{DEFAULT_REALM, Rejection, Render, Responses};
 
 /// Builds an [`Auth`] handle; see [`Auth::builder`].
 ///
@@ -236,7 +236,7 @@ impl<S, M> AuthBuilder<S, M> {
     /// ```
     pub fn on_rejection(
         mut self,
-        f: impl Fn(crate::Rejection) -> http::Response<bytes::Bytes> + Send + Sync + 'static,
+        f: impl Fn(Rejection) -> http::Response<bytes::Bytes> + Send + Sync + 'static,
     ) -> Self {
         self.render = Some(Render::new(f));
         self

@@ -10,7 +10,7 @@ use crate::clock::millis;
 use crate::limits::MAX_LEEWAY_MS;
 
 use super::keys::{JwtKey, JwtKeyError, Verifying, verifying};
-use super::verify::{Cache, DEFAULT_CACHE};
+use super::verified::{Cache, DEFAULT_CACHE};
 
 /// JWT mode's configuration: the signing key, further verification keys (rotation),
 /// issuer, audience and clock leeway.

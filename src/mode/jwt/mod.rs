@@ -8,6 +8,7 @@
 
 mod config;
 mod keys;
+mod verified;
 mod verify;
 
 pub use config::Jwt;
@@ -20,7 +21,8 @@ use std::task::{Context, Poll, ready};
 
 use serde_json::value::RawValue;
 
-use self::verify::{Claims, Verified, new_jti};
+use self::verified::Verified;
+use self::verify::{Claims, new_jti};
 use super::{EndScope, Issued, LoginRequest, ModeImpl, random, unavailable};
 use crate::error::Error;
 use crate::identity::{Checked, Identity};
