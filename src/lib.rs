@@ -48,6 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
+pub mod cookies;
 pub mod events;
 pub mod layer;
 pub mod limits;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::note::Note;
@@ -34,11 +34,14 @@ pub enum Reason {
     RefreshReused,
     /// The session store could not answer; the request was refused, not let through (503).
     StoreUnavailable,
+    /// A request authenticated by a cookie, with an unsafe method, came from another
+    /// site (or could not show it did not): refused before any store work (403).
+    CsrfRejected,
 }
 
 impl Reason {
     /// All reasons, for tables and tests.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::MissingToken,
         Reason::InvalidRequest,
         Reason::InvalidToken,
@@ -48,6 +51,7 @@ impl Reason {
         Reason::Banned,
         Reason::RefreshReused,
         Reason::StoreUnavailable,
+        Reason::CsrfRejected,
     ];
 
     /// The `error` code of the JSON body, e.g. `"kicked_out"`.
@@ -62,6 +66,7 @@ impl Reason {
             Reason::Banned => "banned",
             Reason::RefreshReused => "refresh_reused",
             Reason::StoreUnavailable => "store_unavailable",
+            Reason::CsrfRejected => "csrf_rejected",
         }
     }
 
@@ -79,6 +84,7 @@ impl Reason {
                 "A spent refresh token was used again; the session is ended for safety."
             }
             Reason::StoreUnavailable => "The session store is unavailable; try again shortly.",
+            Reason::CsrfRejected => "A cross-site request with a session cookie was refused.",
         }
     }
 
@@ -94,6 +100,7 @@ impl Reason {
             | Reason::RefreshReused => StatusCode::UNAUTHORIZED,
             Reason::InvalidRequest => StatusCode::BAD_REQUEST,
             Reason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::CsrfRejected => StatusCode::FORBIDDEN,
         }
     }
 
@@ -247,6 +254,7 @@ impl Responses {
             body: self.bodies[reason.index()].clone(),
             note: None,
             render: self.render.clone(),
+            clear_cookies: None,
         }
     }
 
@@ -261,9 +269,10 @@ impl Responses {
     }
 }
 
-/// The `WWW-Authenticate` value for a reason in a realm (none for 503).
+/// The `WWW-Authenticate` value for a reason in a realm (none for 503, nor for a refused
+/// cross-site request: another token would not help).
 fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
-    if reason == Reason::StoreUnavailable {
+    if matches!(reason, Reason::StoreUnavailable | Reason::CsrfRejected) {
         return None;
     }
     // Only printable ASCII fits a header; quotes and backslashes would break the
@@ -317,6 +326,9 @@ pub struct Rejection {
     body: Bytes,
     note: Option<Note>,
     render: Option<Render>,
+    /// `Set-Cookie` values that clear a browser session's cookies: a cookie-borne
+    /// token refused with 401 (see [`Cookies`](crate::cookies::Cookies)).
+    clear_cookies: Option<Arc<Vec<HeaderValue>>>,
 }
 
 /// The realm used when none is configured.
@@ -331,7 +343,23 @@ impl Rejection {
             body: body(reason),
             note: None,
             render: None,
+            clear_cookies: None,
         }
+    }
+
+    /// The same rejection, answered with `Set-Cookie` headers that clear a browser
+    /// session's cookies.
+    pub(crate) fn clearing(mut self, headers: Arc<Vec<HeaderValue>>) -> Self {
+        self.clear_cookies = Some(headers);
+        self
+    }
+
+    /// The `Set-Cookie` values its answer carries: those clearing a browser session's
+    /// cookies when a cookie-borne token was refused with 401, else none. They are added
+    /// to the answer after [`on_rejection`](crate::AuthBuilder::on_rejection), whatever it
+    /// returns: a browser must forget a dead session.
+    pub fn set_cookies(&self) -> &[HeaderValue] {
+        self.clear_cookies.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Why the request was refused.
@@ -359,10 +387,15 @@ impl Rejection {
     /// default. That function receives the rejection without itself, so calling
     /// `into_http` inside it gives the default.
     pub fn into_http<B: From<Bytes>>(mut self) -> Response<B> {
-        match self.render.take() {
+        let clear = self.clear_cookies.take();
+        let mut response = match self.render.take() {
             Some(Render(render)) => render(self).map(B::from),
             None => self.default_http(),
+        };
+        for value in clear.iter().flat_map(|c| c.iter()) {
+            response.headers_mut().append(SET_COOKIE, value.clone());
         }
+        response
     }
 
     /// The default response.
@@ -409,7 +442,7 @@ mod tests {
             assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
             let challenge = res.headers().get(WWW_AUTHENTICATE);
             match reason {
-                Reason::StoreUnavailable => assert!(challenge.is_none()),
+                Reason::StoreUnavailable | Reason::CsrfRejected => assert!(challenge.is_none()),
                 Reason::MissingToken => assert_eq!(challenge.unwrap(), r#"Bearer realm="api""#),
                 Reason::InvalidRequest => assert!(
                     challenge

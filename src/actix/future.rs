@@ -15,7 +15,7 @@ use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
 use super::respond::refuse;
-use crate::http::Pipeline;
+use crate::http::{Carried, Pipeline};
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -57,6 +57,7 @@ pin_project! {
 /// A request waiting for its store read.
 struct Pending<Svc, S: Store, M: Mode<S>> {
     check: M::Check,
+    carried: Carried,
     req: Option<ServiceRequest>,
     service: Rc<Svc>,
     pipeline: Arc<Pipeline<S, M>>,
@@ -80,13 +81,14 @@ where
     M: Mode<S>,
 {
     pub(super) fn check(
-        check: M::Check,
+        (check, carried): (M::Check, Carried),
         req: ServiceRequest,
         service: Rc<Svc>,
         pipeline: Arc<Pipeline<S, M>>,
     ) -> Self {
         let pending = Box::new(Pending {
             check,
+            carried,
             req: Some(req),
             service,
             pipeline,
@@ -130,7 +132,7 @@ where
                     let Some(req) = pending.req.take() else {
                         return Poll::Ready(Err(polled_after_completion()));
                     };
-                    let next = match pending.pipeline.finish(verdict) {
+                    let next = match pending.pipeline.finish(verdict, pending.carried) {
                         Ok((identity, span)) => {
                             req.extensions_mut().insert(identity);
                             let future = span.in_scope(|| pending.service.call(req));

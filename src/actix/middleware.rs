@@ -11,6 +11,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use super::future::ResponseFuture;
 use super::respond::refuse;
 use crate::auth::Auth;
+use crate::cookies::Cookies;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
 use crate::store::{MemoryStore, Store};
@@ -35,6 +36,40 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 
     fn query(self) -> Option<&'a str> {
         Some(self.0.query_string()).filter(|q| !q.is_empty())
+    }
+
+    fn safe_method(self) -> bool {
+        use actix_web::http::Method;
+        matches!(
+            *self.0.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        )
+    }
+
+    fn host(self) -> Option<&'a [u8]> {
+        match self.0.headers().get(actix_web::http::header::HOST) {
+            Some(host) => Some(host.as_bytes()),
+            None => self.0.uri().authority().map(|a| a.as_str().as_bytes()),
+        }
+    }
+}
+
+impl Cookies {
+    /// [`Cookies::refresh_token`] for an actix-web request: the refresh cookie under the
+    /// CSRF rule, or the rejection to answer with.
+    ///
+    /// ```
+    /// use actix_web::test::TestRequest;
+    /// use kickout::{Reason, cookies::Cookies};
+    ///
+    /// let req = TestRequest::post()
+    ///     .insert_header(("cookie", "__Secure-kickout-refresh=abc"))
+    ///     .insert_header(("sec-fetch-site", "same-origin"))
+    ///     .to_http_request();
+    /// assert_eq!(Cookies::default().refresh_token_actix(&req).unwrap(), "abc");
+    /// ```
+    pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, crate::Rejection> {
+        self.refresh_of(ActixParts(req))
     }
 }
 
@@ -93,6 +128,25 @@ impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
     /// Let requests without a token through without an identity.
     pub fn optional(mut self) -> Self {
         Arc::make_mut(&mut self.pipeline).optional = true;
+        self
+    }
+
+    /// Browser sessions, as the tower layer's
+    /// [`AuthLayer::cookies`](crate::AuthLayer::cookies): the access cookie too, the
+    /// CSRF rule, cookies cleared on a 401.
+    ///
+    /// ```
+    /// use actix_web::{App, web};
+    /// use kickout::{Auth, actix::KickoutAuth, cookies::Cookies, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let app = App::new().service(
+    ///     web::scope("/me").wrap(KickoutAuth::new(auth).cookies(Cookies::default())),
+    /// );
+    /// # let _ = app;
+    /// ```
+    pub fn cookies(mut self, cookies: Cookies) -> Self {
+        Arc::make_mut(&mut self.pipeline).set_cookies(cookies);
         self
     }
 }
@@ -158,9 +212,12 @@ where
                 ResponseFuture::call(self.service.call(req), tracing::Span::none())
             }
             Begin::Refuse(rejection) => ResponseFuture::respond(refuse(req, rejection)),
-            Begin::Wait(check) => {
-                ResponseFuture::check(check, req, Rc::clone(&self.service), self.pipeline.clone())
-            }
+            Begin::Wait(check, carried) => ResponseFuture::check(
+                (check, carried),
+                req,
+                Rc::clone(&self.service),
+                self.pipeline.clone(),
+            ),
         }
     }
 }

@@ -137,6 +137,11 @@ impl Login {
         self.token_expires_at_ms.saturating_sub(self.issued_at_ms) / 1000
     }
 
+    /// When it was issued, Unix milliseconds.
+    pub(crate) fn issued_at_ms(&self) -> u64 {
+        self.issued_at_ms
+    }
+
     /// Seconds until the refresh token expires, as of its issue (none without one).
     pub fn refresh_expires_in(&self) -> Option<u64> {
         let refresh = self.refresh.as_ref()?;

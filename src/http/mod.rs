@@ -14,7 +14,7 @@ pub(crate) use extract::claims;
 pub(crate) use extract::{Found, identity, required};
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use pipeline::Anonymous;
-pub(crate) use pipeline::{Begin, Pipeline};
+pub(crate) use pipeline::{Begin, Carried, Pipeline};
 
 use std::fmt;
 

@@ -5,7 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use http::StatusCode;
+
 use crate::auth::Auth;
+use crate::cookies::Cookies;
 use crate::identity::Identity;
 use crate::mode::Mode;
 use crate::rejection::{Reason, Refusal, Rejection, Responses};
@@ -19,6 +22,8 @@ pub(crate) struct Pipeline<S, M> {
     pub(crate) auth: Auth<S, M>,
     pub(crate) source: TokenSource,
     pub(crate) optional: bool,
+    /// Browser sessions: the access cookie is a source, under the CSRF rule.
+    pub(crate) cookies: Option<Cookies>,
 }
 
 impl<S, M> Clone for Pipeline<S, M> {
@@ -27,6 +32,7 @@ impl<S, M> Clone for Pipeline<S, M> {
             auth: self.auth.clone(),
             source: self.source.clone(),
             optional: self.optional,
+            cookies: self.cookies.clone(),
         }
     }
 }
@@ -35,10 +41,20 @@ impl<S, M> Clone for Pipeline<S, M> {
 enum Start<C> {
     /// No token, on a route that lets anonymous requests through.
     Anonymous,
-    /// The token's store read, under way.
-    Check(C),
+    /// The token's store read, under way; whether the token came in a cookie.
+    Check(C, Carried),
     /// Refused before any store work.
-    Refuse(Refusal),
+    Refuse(Refusal, Carried),
+}
+
+/// How the request carried its token: a refusal of a cookie-borne token also clears
+/// the browser's cookies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carried {
+    /// A header or the query string (or no token).
+    Plain,
+    /// The access cookie.
+    Cookie,
 }
 
 /// Where a request stands after the pipeline's first poll: every adapter translates
@@ -51,8 +67,9 @@ pub(crate) enum Begin<C> {
     Anonymous(Anonymous),
     /// Refused, in the handle's realm.
     Refuse(Rejection),
-    /// The store read is under way: poll it, then [`Pipeline::finish`] its verdict.
-    Wait(C),
+    /// The store read is under way: poll it, then [`Pipeline::finish`] its verdict
+    /// (with how the token came).
+    Wait(C, Carried),
 }
 
 /// Put into an anonymous request's extensions: a layer ran and found no token. Lets
@@ -75,7 +92,14 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
             auth,
             source: TokenSource::bearer(),
             optional: false,
+            cookies: None,
         }
+    }
+
+    /// Reads the access cookie of `cookies` too, under the CSRF rule.
+    pub(crate) fn set_cookies(&mut self, cookies: Cookies) {
+        self.source = self.source.clone().with_cookie(cookies.access_name());
+        self.cookies = Some(cookies);
     }
 
     /// Reads the token of a request, starts its check and polls it once. A store that
@@ -83,17 +107,19 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     /// allocation. Polling with a no-op waker is sound: a pending check is polled again,
     /// with the real waker, by the adapter's response future.
     pub(crate) fn begin<'a>(&self, request: impl Carrier<'a>) -> Begin<M::Check> {
-        let mut check = match self.start(request) {
-            Start::Check(check) => check,
+        let (mut check, carried) = match self.start(request) {
+            Start::Check(check, carried) => (check, carried),
             Start::Anonymous => return Begin::Anonymous(self.anonymous()),
-            Start::Refuse(refusal) => return Begin::Refuse(self.refuse(refusal)),
+            Start::Refuse(refusal, carried) => {
+                return Begin::Refuse(self.refuse(refusal, carried));
+            }
         };
         match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(verdict) => match self.finish(verdict) {
+            Poll::Ready(verdict) => match self.finish(verdict, carried) {
                 Ok((identity, span)) => Begin::Pass(identity, span),
                 Err(rejection) => Begin::Refuse(rejection),
             },
-            Poll::Pending => Begin::Wait(check),
+            Poll::Pending => Begin::Wait(check, carried),
         }
     }
 
@@ -102,6 +128,7 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     pub(crate) fn finish(
         &self,
         verdict: Result<Identity, Refusal>,
+        carried: Carried,
     ) -> Result<(Identity, tracing::Span), Rejection> {
         match verdict {
             Ok(mut identity) => {
@@ -113,30 +140,47 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
                 let span = request_span(&identity);
                 Ok((identity, span))
             }
-            Err(refusal) => Err(self.refuse(refusal)),
+            Err(refusal) => Err(self.refuse(refusal, carried)),
         }
     }
 
     /// Reads the token of a request and starts its check.
     fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Check> {
-        match self.source.extract(request) {
-            Ok(Some(token)) => {
-                let now = self.auth.now_ms();
-                match self.auth.prepare(&token, now) {
-                    Ok(token) => Start::Check(self.auth.check(token, now)),
-                    Err(reason) => Start::Refuse(reason.into()),
-                }
+        let offered = match self.source.extract(request) {
+            Ok(Some(offered)) => offered,
+            Ok(None) if self.optional => return Start::Anonymous,
+            Ok(None) => return Start::Refuse(Reason::MissingToken.into(), Carried::Plain),
+            Err(reason) => return Start::Refuse(reason.into(), Carried::Plain),
+        };
+        let carried = if offered.by_cookie {
+            // A cookie goes with every request to the site, whoever makes the browser
+            // send it: an unsafe one must show it comes from the site itself.
+            if !self.cookies.as_ref().is_none_or(|c| c.allows(request)) {
+                return Start::Refuse(Reason::CsrfRejected.into(), Carried::Plain);
             }
-            Ok(None) if self.optional => Start::Anonymous,
-            Ok(None) => Start::Refuse(Reason::MissingToken.into()),
-            Err(reason) => Start::Refuse(reason.into()),
+            Carried::Cookie
+        } else {
+            Carried::Plain
+        };
+        let now = self.auth.now_ms();
+        match self.auth.prepare(&offered.token, now) {
+            Ok(token) => Start::Check(self.auth.check(token, now), carried),
+            Err(reason) => Start::Refuse(reason.into(), carried),
         }
     }
 
-    /// The rejection of a refused request, in the handle's realm.
-    fn refuse(&self, refusal: Refusal) -> Rejection {
+    /// The rejection of a refused request, in the handle's realm; a 401 of a token
+    /// that came in a cookie also clears the browser's cookies (a 403 `csrf_rejected`
+    /// clears nothing: any site could sign a user out).
+    fn refuse(&self, refusal: Refusal, carried: Carried) -> Rejection {
         tracing::debug!(%refusal, "request refused");
-        self.auth.refused(refusal, self.auth.now_ms())
+        let rejection = self.auth.refused(refusal, self.auth.now_ms());
+        match (&self.cookies, carried) {
+            (Some(cookies), Carried::Cookie) if rejection.status() == StatusCode::UNAUTHORIZED => {
+                rejection.clearing(cookies.clear_headers().clone())
+            }
+            _ => rejection,
+        }
     }
 
     /// The marker of an anonymous request.

@@ -12,7 +12,7 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use crate::http::Pipeline;
+use crate::http::{Carried, Pipeline};
 use crate::mode::Mode;
 use crate::store::Store;
 
@@ -55,6 +55,7 @@ pin_project! {
 /// A request waiting for its store read.
 struct Pending<Svc, ReqB, S: Store, M: Mode<S>> {
     check: M::Check,
+    carried: Carried,
     call: Option<(Svc, Request<ReqB>)>,
     pipeline: Arc<Pipeline<S, M>>,
 }
@@ -66,7 +67,7 @@ where
     M: Mode<S>,
 {
     pub(super) fn check(
-        check: M::Check,
+        (check, carried): (M::Check, Carried),
         ready: Svc,
         req: Request<ReqB>,
         pipeline: Arc<Pipeline<S, M>>,
@@ -75,6 +76,7 @@ where
             state: State::Checking {
                 pending: Box::new(Pending {
                     check,
+                    carried,
                     call: Some((ready, req)),
                     pipeline,
                 }),
@@ -115,7 +117,10 @@ where
             match state.as_mut().project() {
                 StateProj::Checking { pending } => {
                     let verdict = ready!(Pin::new(&mut pending.check).poll(cx));
-                    let next = match (pending.pipeline.finish(verdict), pending.call.take()) {
+                    let next = match (
+                        pending.pipeline.finish(verdict, pending.carried),
+                        pending.call.take(),
+                    ) {
                         (Ok((identity, span)), Some((mut svc, mut req))) => {
                             req.extensions_mut().insert(identity);
                             let future = span.in_scope(|| svc.call(req));

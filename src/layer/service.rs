@@ -10,6 +10,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use crate::auth::Auth;
+use crate::cookies::Cookies;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
 use crate::store::{MemoryStore, Store};
@@ -94,6 +95,25 @@ impl<S: Store, M: Mode<S>> AuthLayer<S, M> {
         self.pipeline_mut().optional = true;
         self
     }
+
+    /// Browser sessions: also read the access cookie of `cookies` (a bearer header and
+    /// the cookie together are `invalid_request`), refuse an unsafe cookie request from
+    /// another site with 403 `csrf_rejected`, and clear the cookies when a cookie-borne
+    /// token is refused with 401. See [`cookies`](crate::cookies).
+    ///
+    /// ```
+    /// use axum::{Router, routing::post};
+    /// use kickout::{Auth, AuthLayer, Identity, cookies::Cookies, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let app: Router = Router::new()
+    ///     .route("/me/logout-others", post(|me: Identity| async move { me.user_id().to_owned() }))
+    ///     .route_layer(AuthLayer::new(auth).cookies(Cookies::default()));
+    /// ```
+    pub fn cookies(mut self, cookies: Cookies) -> Self {
+        self.pipeline_mut().set_cookies(cookies);
+        self
+    }
 }
 
 impl<Svc, S, M> Layer<Svc> for AuthLayer<S, M> {
@@ -142,7 +162,7 @@ where
         match self
             .layer
             .pipeline
-            .begin(HttpParts(req.headers(), req.uri()))
+            .begin(HttpParts::new(req.method(), req.uri(), req.headers()))
         {
             Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
@@ -154,12 +174,12 @@ where
                 ResponseFuture::call(self.inner.call(req), tracing::Span::none())
             }
             Begin::Refuse(rejection) => ResponseFuture::respond(rejection.into_http()),
-            Begin::Wait(check) => {
+            Begin::Wait(check, carried) => {
                 // The ready service goes into the future; a clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 let pipeline = self.layer.pipeline.clone();
-                ResponseFuture::check(check, ready, req, pipeline)
+                ResponseFuture::check((check, carried), ready, req, pipeline)
             }
         }
     }

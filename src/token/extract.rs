@@ -14,30 +14,94 @@ pub(crate) enum Wanted<'n> {
     Header(&'n HeaderName),
 }
 
-/// What a request offers to the token sources, whatever the framework's types: its
-/// header values by name, and its query string.
+/// What a request offers to the token sources and the CSRF rule, whatever the
+/// framework's types: its header values by name, its query string, whether its method
+/// is safe, and its host.
 pub(crate) trait Carrier<'a>: Copy {
     fn values(self, name: Wanted<'_>) -> impl Iterator<Item = &'a [u8]>;
     fn query(self) -> Option<&'a str>;
+    /// GET, HEAD or OPTIONS: a method that changes nothing.
+    fn safe_method(self) -> bool;
+    /// The `Host` header, else the URI's authority (HTTP/2).
+    fn host(self) -> Option<&'a [u8]>;
 }
 
 /// The carrier of an `http` request (tower, axum).
 #[derive(Clone, Copy)]
-pub(crate) struct HttpParts<'a>(pub(crate) &'a http::HeaderMap, pub(crate) &'a http::Uri);
+pub(crate) struct HttpParts<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+}
+
+impl<'a> HttpParts<'a> {
+    pub(crate) fn new(
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        headers: &'a http::HeaderMap,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+        }
+    }
+}
 
 impl<'a> Carrier<'a> for HttpParts<'a> {
     fn values(self, name: Wanted<'_>) -> impl Iterator<Item = &'a [u8]> {
         let values = match name {
-            Wanted::Authorization => self.0.get_all(http::header::AUTHORIZATION),
-            Wanted::Cookie => self.0.get_all(http::header::COOKIE),
-            Wanted::Header(name) => self.0.get_all(name),
+            Wanted::Authorization => self.headers.get_all(http::header::AUTHORIZATION),
+            Wanted::Cookie => self.headers.get_all(http::header::COOKIE),
+            Wanted::Header(name) => self.headers.get_all(name),
         };
         values.into_iter().map(http::HeaderValue::as_bytes)
     }
 
     fn query(self) -> Option<&'a str> {
-        self.1.query()
+        self.uri.query()
     }
+
+    fn safe_method(self) -> bool {
+        matches!(
+            *self.method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        )
+    }
+
+    fn host(self) -> Option<&'a [u8]> {
+        match self.headers.get(http::header::HOST) {
+            Some(host) => Some(host.as_bytes()),
+            None => self.uri.authority().map(|a| a.as_str().as_bytes()),
+        }
+    }
+}
+
+/// The values of the cookies named `name` in a request's `Cookie` headers (RFC 6265
+/// §5.4, parsed by the `cookie` crate; a pair it cannot parse, or a header that is not
+/// UTF-8, offers nothing), a quoted value without its quotes.
+pub(crate) fn cookie_values<'a>(
+    req: impl Carrier<'a>,
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
+    req.values(Wanted::Cookie)
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(move |c| c.name_raw() == Some(name))
+        .filter_map(|c| c.value_raw())
+        .map(|v| {
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+}
+
+/// A token a request offered, and whether it came in a cookie (which the CSRF rule
+/// then guards).
+pub(crate) struct Offered<'a> {
+    pub(crate) token: Cow<'a, str>,
+    pub(crate) by_cookie: bool,
 }
 
 /// A header name of either framework's `http` crate: axum and tower use `http` 1,
@@ -171,11 +235,9 @@ impl TokenSource {
     }
 
     /// Reads the token of a request: `Ok(None)` when none is offered.
-    pub(crate) fn extract<'a>(
-        &self,
-        req: impl Carrier<'a>,
-    ) -> Result<Option<Cow<'a, str>>, Reason> {
+    pub(crate) fn extract<'a>(&self, req: impl Carrier<'a>) -> Result<Option<Offered<'a>>, Reason> {
         let mut found: Option<Cow<'a, str>> = None;
+        let mut by_cookie = false;
         let mut offer = |token: Cow<'a, str>| {
             if found.replace(token).is_some() {
                 Err(Reason::InvalidRequest)
@@ -203,14 +265,9 @@ impl TokenSource {
         if let Some(name) = &self.cookie {
             // Two cookies of the token's name (several paths or domains match) are two
             // tokens, whichever a browser sends first: ambiguous, like two headers.
-            let pairs = req
-                .values(Wanted::Cookie)
-                .filter_map(|value| std::str::from_utf8(value).ok())
-                .flat_map(|value| value.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .filter(|(k, _)| k == name);
-            for (_, v) in pairs {
+            for v in cookie_values(req, name) {
                 offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
+                by_cookie = true;
             }
         }
         if let (Some(name), Some(query)) = (&self.query, req.query()) {
@@ -223,7 +280,8 @@ impl TokenSource {
         }
         match found {
             Some(token) if token.len() > self.max_len => Err(Reason::InvalidToken),
-            other => Ok(other),
+            Some(token) => Ok(Some(Offered { token, by_cookie })),
+            None => Ok(None),
         }
     }
 }
@@ -294,12 +352,17 @@ mod tests {
 
     type Extracted = Result<Option<String>, Reason>;
 
+    /// What `source` reads from these headers and URI, as an owned token.
+    fn ex(source: &TokenSource, h: &HeaderMap, uri: &Uri) -> Extracted {
+        let get = http::Method::GET;
+        let found = source.extract(HttpParts::new(&get, uri, h))?;
+        Ok(found.map(|o| o.token.into_owned()))
+    }
+
     fn bearer(pairs: &[(&str, &[u8])]) -> Extracted {
         let h = headers(pairs);
         let uri = Uri::from_static("/");
-        TokenSource::bearer()
-            .extract(HttpParts(&h, &uri))
-            .map(|t| t.map(Cow::into_owned))
+        ex(&TokenSource::bearer(), &h, &uri)
     }
 
     #[test]
@@ -347,33 +410,18 @@ mod tests {
         let h = headers(&[("authorization", b"Bearer a"), ("cookie", b"x=1; sid=b")]);
         let uri = Uri::from_static("/?access_token=c");
         let both = TokenSource::bearer().with_cookie("sid");
-        assert_eq!(
-            both.extract(HttpParts(&h, &uri)),
-            Err(Reason::InvalidRequest)
-        );
+        assert_eq!(ex(&both, &h, &uri), Err(Reason::InvalidRequest));
         let query = TokenSource::bearer().with_query("access_token");
-        assert_eq!(
-            query.extract(HttpParts(&h, &uri)),
-            Err(Reason::InvalidRequest)
-        );
+        assert_eq!(ex(&query, &h, &uri), Err(Reason::InvalidRequest));
         // Sources not enabled are not read.
-        assert_eq!(
-            TokenSource::bearer()
-                .extract(HttpParts(&h, &uri))
-                .unwrap()
-                .as_deref(),
-            Some("a")
-        );
+        assert_eq!(ex(&TokenSource::bearer(), &h, &uri), Ok(Some("a".into())));
     }
 
     #[test]
     fn cookie_header_and_query_sources() {
         let uri = Uri::from_static("/events?x=1&access_token=ab%2Bc");
         let h = headers(&[("cookie", b"a=1; sid=tok; b=2"), ("x-token", b"xt")]);
-        let got = |s: TokenSource| {
-            s.extract(HttpParts(&h, &uri))
-                .map(|t| t.map(Cow::into_owned))
-        };
+        let got = |s: TokenSource| ex(&s, &h, &uri);
         assert_eq!(got(TokenSource::cookie("sid")), Ok(Some("tok".into())));
         // Two cookies of the name, in one header or two: two tokens.
         for twice in [
@@ -381,7 +429,7 @@ mod tests {
             headers(&[("cookie", b"sid=tok"), ("cookie", b"sid=older")]),
         ] {
             assert_eq!(
-                TokenSource::cookie("sid").extract(HttpParts(&twice, &uri)),
+                ex(&TokenSource::cookie("sid"), &twice, &uri),
                 Err(Reason::InvalidRequest)
             );
         }
@@ -390,15 +438,10 @@ mod tests {
             Ok(Some("xt".into()))
         );
         let q = TokenSource::bearer().with_query("access_token");
-        assert_eq!(
-            q.extract(HttpParts(&HeaderMap::new(), &uri))
-                .unwrap()
-                .as_deref(),
-            Some("ab+c")
-        );
+        assert_eq!(ex(&q, &HeaderMap::new(), &uri), Ok(Some("ab+c".into())));
         // Query tokens are off by default.
         assert_eq!(
-            TokenSource::bearer().extract(HttpParts(&HeaderMap::new(), &uri)),
+            ex(&TokenSource::bearer(), &HeaderMap::new(), &uri),
             Ok(None)
         );
     }
@@ -435,7 +478,7 @@ mod tests {
                 .with_cookie("sid")
                 .with_query("access_token")
                 .max_len(64);
-            if let Ok(Some(token)) = every.extract(HttpParts(&map, &uri)) {
+            if let Ok(Some(token)) = ex(&every, &map, &uri) {
                 proptest::prop_assert!(!token.is_empty() && token.len() <= 64);
             }
         }
