@@ -10,6 +10,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Bytes, Data};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use kickout::actix::KickoutAuth;
+use kickout::cookies::Cookies;
 use kickout::store::{MemoryStore, Store};
 use kickout::{Auth, Identity, Mode};
 use serde::de::DeserializeOwned;
@@ -23,6 +24,8 @@ pub use shared::{Config, DemoStore, startup};
 struct State<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
+    /// Browser sessions: DESIGN.md's cookies.
+    cookies: Cookies,
 }
 
 /// A JSON error answer `{"error": code, "message": text}`; a refusal (401, 403) is
@@ -115,20 +118,65 @@ async fn login<S: Store, M: Mode<S>>(
     };
     let options = shared::login_options(&body, &client);
     match state.auth.login_with(&body.user_id, device, options).await {
+        Ok(login) if body.cookies => with_cookies(&state.cookies, &login),
         Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
 }
 
-/// `POST /refresh`: a new pair for a refresh token (no bearer needed).
-async fn refresh<S: Store, M: Mode<S>>(state: Data<State<S, M>>, body: Bytes) -> HttpResponse {
-    let body: shared::RefreshBody = match parse(&body) {
-        Ok(b) => b,
-        Err(res) => return res,
-    };
-    match state.auth.refresh(&body.refresh_token).await {
-        Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
+/// A cookie login's answer: the three cookies, and no token in the body.
+fn with_cookies(cookies: &Cookies, login: &kickout::Login) -> HttpResponse {
+    match cookies.login(login) {
+        Ok(set) => {
+            let mut res = HttpResponse::Ok();
+            set.apply_actix(&mut res);
+            res.json(shared::cookie_json(login, &set))
+        }
         Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+/// `POST /refresh`: a new pair for a refresh token in the body (no bearer needed), or
+/// by the refresh cookie (under the CSRF rule) for a browser session.
+async fn refresh<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    body: Bytes,
+) -> HttpResponse {
+    let body = match shared::refresh_body(&body) {
+        Ok(b) => b,
+        Err(refusal) => return refused(refusal),
+    };
+    if let Some(token) = body.refresh_token {
+        return match state.auth.refresh(&token).await {
+            Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
+            Err(e) => actix_web::ResponseError::error_response(&e),
+        };
+    }
+    let token = match state.cookies.refresh_token_actix(&req) {
+        Ok(token) => token,
+        Err(rejection) => return actix_web::ResponseError::error_response(&rejection),
+    };
+    match state.auth.refresh(&token).await {
+        Ok(login) => with_cookies(&state.cookies, &login),
+        Err(e) => {
+            let mut res = actix_web::ResponseError::error_response(&e);
+            // A refused refresh cookie (reused, ended, expired) is a dead session.
+            if e.status() == http::StatusCode::UNAUTHORIZED {
+                clear_on(&state.cookies, &mut res);
+            }
+            res
+        }
+    }
+}
+
+/// Appends the headers clearing the browser session's cookies to `res`.
+fn clear_on(cookies: &Cookies, res: &mut HttpResponse) {
+    for value in cookies.clear().headers() {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_bytes(value.as_bytes()) {
+            res.headers_mut()
+                .append(actix_web::http::header::SET_COOKIE, value);
+        }
     }
 }
 
@@ -222,7 +270,12 @@ async fn logout<S: Store, M: Mode<S>>(
         .logout_session(&identity, identity.session_id())
         .await
     {
-        Ok(_) => HttpResponse::NoContent().finish(),
+        Ok(_) => {
+            // A browser forgets the session's cookies too.
+            let mut res = HttpResponse::NoContent();
+            state.cookies.clear().apply_actix(&mut res);
+            res.finish()
+        }
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
 }
@@ -419,9 +472,11 @@ pub fn configure<S: Store, M: Mode<S>>(
     auth: Auth<S, M>,
     config: &Config,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone + use<S, M> {
+    let cookies = Cookies::default();
     let state = Data::new(State {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
+        cookies: cookies.clone(),
     });
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
@@ -465,13 +520,14 @@ pub fn configure<S: Store, M: Mode<S>>(
                 web::scope("/events")
                     .wrap(
                         KickoutAuth::new(auth.clone())
-                            .source(kickout::TokenSource::bearer().with_query("access_token")),
+                            .source(kickout::TokenSource::bearer().with_query("access_token"))
+                            .cookies(cookies.clone()),
                     )
                     .route("", web::get().to(events::<S, M>)),
             )
             .service(
                 web::scope("")
-                    .wrap(KickoutAuth::new(auth.clone()))
+                    .wrap(KickoutAuth::new(auth.clone()).cookies(cookies.clone()))
                     .route("/me", web::get().to(me))
                     .route("/logout", web::post().to(logout::<S, M>))
                     .route("/me/sessions", web::get().to(my_sessions::<S, M>))

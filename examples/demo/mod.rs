@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
+use kickout::cookies::Cookies;
 use kickout::store::{MemoryStore, Store};
 use kickout::{Auth, AuthLayer, Identity, Mode, TokenSource};
 use serde::de::DeserializeOwned;
@@ -38,6 +39,8 @@ pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, ban_seconds
 struct AppState<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
+    /// Browser sessions: DESIGN.md's cookies.
+    cookies: Cookies,
 }
 
 /// The router's state: cheap to clone.
@@ -51,9 +54,11 @@ impl<S: Store, M: Mode<S>> Clone for Shared<S, M> {
 
 /// The demo's router over any store.
 pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
+    let cookies = Cookies::default();
     let state = Shared(std::sync::Arc::new(AppState {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
+        cookies: cookies.clone(),
     }));
     let protected = Router::new()
         .route("/me", get(me))
@@ -64,12 +69,13 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             axum::routing::delete(end_my_session::<S, M>),
         )
         .route("/me/logout-others", post(logout_others::<S, M>))
-        .layer(AuthLayer::new(auth.clone()));
-    // Browsers' EventSource cannot set headers: this one route also reads ?access_token=.
+        .layer(AuthLayer::new(auth.clone()).cookies(cookies.clone()));
+    // A browser's EventSource sends the cookie; a script without cookies cannot set
+    // headers on it, so this one route also reads ?access_token=.
     let events_source = TokenSource::bearer().with_query("access_token");
     let events = Router::new()
         .route("/events", get(events::<S, M>))
-        .layer(AuthLayer::new(auth).source(events_source));
+        .layer(AuthLayer::new(auth).source(events_source).cookies(cookies));
     let admin = Router::new()
         .route("/admin/kickout/{user_id}", post(kickout_user::<S, M>))
         .route(
@@ -207,18 +213,51 @@ async fn login<S: Store, M: Mode<S>>(
         .login_with(&body.user_id, device, options)
         .await
     {
+        Ok(login) if body.cookies => with_cookies(&state.0.cookies, &login),
         Ok(login) => Json(shared::pair_json(&login)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// `POST /refresh`: a new pair for a refresh token (no bearer needed).
+/// A cookie login's answer: the three cookies, and no token in the body.
+fn with_cookies(cookies: &Cookies, login: &kickout::Login) -> Response {
+    match cookies.login(login) {
+        Ok(set) => {
+            let body = shared::cookie_json(login, &set);
+            (set, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /refresh`: a new pair for a refresh token in the body (no bearer needed), or
+/// by the refresh cookie (under the CSRF rule) for a browser session.
 async fn refresh<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
-    JsonBody(body): JsonBody<shared::RefreshBody>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
 ) -> Response {
-    match state.0.auth.refresh(&body.refresh_token).await {
-        Ok(login) => Json(shared::pair_json(&login)).into_response(),
+    let body = match shared::refresh_body(&body) {
+        Ok(body) => body,
+        Err(refusal) => return refused(refusal),
+    };
+    if let Some(token) = body.refresh_token {
+        return match state.0.auth.refresh(&token).await {
+            Ok(login) => Json(shared::pair_json(&login)).into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    let cookies = &state.0.cookies;
+    let token = match cookies.refresh_token(&method, &uri, &headers) {
+        Ok(token) => token,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match state.0.auth.refresh(&token).await {
+        Ok(login) => with_cookies(cookies, &login),
+        // A refused refresh cookie (reused, ended, expired) is a dead session.
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => (cookies.clear(), e).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -287,7 +326,8 @@ async fn logout<S: Store, M: Mode<S>>(
         .logout_session(&identity, identity.session_id())
         .await
     {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        // A browser forgets the session's cookies too.
+        Ok(_) => (state.0.cookies.clear(), StatusCode::NO_CONTENT).into_response(),
         Err(e) => e.into_response(),
     }
 }

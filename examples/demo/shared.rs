@@ -208,6 +208,9 @@ pub struct LoginBody {
     pub password: String,
     pub device: Option<String>,
     pub label: Option<String>,
+    /// A browser session: the tokens in cookies, none in the body.
+    #[serde(default)]
+    pub cookies: bool,
 }
 
 /// What a login records of its client: the peer's address and `User-Agent`.
@@ -232,10 +235,25 @@ pub fn login_options(body: &LoginBody, client: &ClientInfo) -> kickout::LoginOpt
     options
 }
 
-/// The body of `POST /refresh`.
-#[derive(Deserialize)]
+/// The body of `POST /refresh`: the refresh token, or none (an empty body or `{}`) for
+/// the refresh cookie.
+#[derive(Deserialize, Default)]
 pub struct RefreshBody {
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /refresh`'s body: empty is `{}`.
+pub fn refresh_body(body: &[u8]) -> Result<RefreshBody, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RefreshBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            (422, "invalid_request", "Unexpected JSON shape.".to_owned())
+        } else {
+            (400, "invalid_request", "The body is not JSON.".to_owned())
+        }
+    })
 }
 
 /// `GET /admin/online`'s query: `limit` (1 to 1000, default 100), `cursor`, `class`.
@@ -310,6 +328,20 @@ pub fn pair_json(login: &kickout::Login) -> serde_json::Value {
         "refresh_token": login.refresh.as_ref().map(|r| r.token.as_str()),
         "refresh_expires_in": login.refresh_expires_in(),
         "session_id": login.session.session_id.to_string(),
+    })
+}
+
+/// What a cookie login or refresh answers: no token, the CSRF token for the page.
+pub fn cookie_json(
+    login: &kickout::Login,
+    set: &kickout::cookies::SetCookies,
+) -> serde_json::Value {
+    serde_json::json!({
+        "token_type": "cookie",
+        "expires_in": login.expires_in(),
+        "refresh_expires_in": login.refresh_expires_in(),
+        "session_id": login.session.session_id.to_string(),
+        "csrf_token": set.csrf_token(),
     })
 }
 

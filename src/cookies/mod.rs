@@ -412,14 +412,14 @@ impl Cookies {
 
     /// [`Cookies::refresh_token`] over any framework's request.
     pub(crate) fn refresh_of<'a>(&self, req: impl Carrier<'a>) -> Result<String, Rejection> {
-        let token = one_cookie(req, &self.0.refresh.name)?;
+        let Some(token) = one_cookie(req, &self.0.refresh.name).map_err(Rejection::new)? else {
+            // Nothing ambient was used: no CSRF question, only a dead session to forget.
+            return Err(Rejection::new(Reason::MissingToken).clearing(self.0.clear.clone()));
+        };
         if !self.allows(req) {
             return Err(Rejection::new(Reason::CsrfRejected));
         }
-        match token {
-            Some(token) => Ok(token.to_owned()),
-            None => Err(Rejection::new(Reason::MissingToken).clearing(self.0.clear.clone())),
-        }
+        Ok(token.to_owned())
     }
 
     /// Whether an unsafe request authenticated by a cookie may pass ([`csrf`]).

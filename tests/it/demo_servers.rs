@@ -165,24 +165,258 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
+}
+
+/// The cookies of a response's `Set-Cookie` headers, parsed.
+fn set_cookies(res: &reqwest::Response) -> Vec<cookie::Cookie<'static>> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
+        .collect()
+}
+
+/// Whether `cookies` clear all three of the browser session, each with its own path.
+fn clears_all(cookies: &[cookie::Cookie<'static>]) -> bool {
+    let cleared = |name: &str, path: &str| {
+        cookies.iter().any(|c| {
+            c.name() == name
+                && c.value().is_empty()
+                && c.path() == Some(path)
+                && c.secure() == Some(true)
+                && c.max_age() == Some(cookie::time::Duration::ZERO)
+        })
+    };
+    cleared("__Host-kickout", "/")
+        && cleared("__Secure-kickout-refresh", "/refresh")
+        && cleared("__Host-kickout-csrf", "/")
+}
+
+/// DESIGN.md's browser sessions: the cookie login, cookie-authenticated routes under
+/// the CSRF rule, refresh by cookie, and the cookies cleared on logout and on 401s.
+async fn cookie_sessions(s: &Server) {
+    let res = s
+        .http
+        .post(format!("{}/login", s.base))
+        .json(&json!({"user_id": "80001", "password": "123456", "device": "web", "cookies": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let jar = set_cookies(&res);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "cookie");
+    assert!(
+        body.get("token").is_none() && body.get("refresh_token").is_none(),
+        "{body}"
+    );
+    let find = |jar: &[cookie::Cookie<'static>], name: &str| {
+        jar.iter()
+            .find(|c| c.name() == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let access = find(&jar, "__Host-kickout");
+    let refresh = find(&jar, "__Secure-kickout-refresh");
+    let csrf = find(&jar, "__Host-kickout-csrf");
+    use cookie::SameSite;
+    assert_eq!(
+        (
+            access.http_only(),
+            access.secure(),
+            access.same_site(),
+            access.path()
+        ),
+        (Some(true), Some(true), Some(SameSite::Lax), Some("/"))
+    );
+    assert_eq!(
+        (
+            refresh.http_only(),
+            refresh.secure(),
+            refresh.same_site(),
+            refresh.path()
+        ),
+        (
+            Some(true),
+            Some(true),
+            Some(SameSite::Strict),
+            Some("/refresh")
+        )
+    );
+    assert_eq!(
+        (
+            csrf.http_only(),
+            csrf.secure(),
+            csrf.same_site(),
+            csrf.path()
+        ),
+        (None, Some(true), Some(SameSite::Lax), Some("/"))
+    );
+    assert_eq!(body["csrf_token"], csrf.value());
+    let secs = |c: &cookie::Cookie<'_>| c.max_age().unwrap().whole_seconds();
+    assert_eq!(secs(&access), body["expires_in"].as_i64().unwrap());
+    assert_eq!(secs(&refresh), body["refresh_expires_in"].as_i64().unwrap());
+    assert!(secs(&csrf) >= secs(&refresh));
+
+    let with = |method: reqwest::Method, path: &str, cookies: &[&cookie::Cookie<'_>]| {
+        let header = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        s.http
+            .request(method, format!("{}{path}", s.base))
+            .header("cookie", header)
+    };
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    // Every bearer route takes the cookie; the cookie and a bearer header: 400.
+    let res = with(get.clone(), "/me", &[&access]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["user_id"], "80001");
+    let other = s.token("80001", "phone").await;
+    let res = with(get.clone(), "/me", &[&access])
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // The events stream with the cookie alone.
+    let res = with(get.clone(), "/events", &[&access])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+
+    // CSRF: an unsafe cookie request must show it comes from the site.
+    let code = |v: Value| v["error"].as_str().unwrap_or_default().to_owned();
+    for (name, value) in [
+        ("x-none", "1"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://evil.example"),
+        ("x-csrf-token", "forged"),
+    ] {
+        let res = with(post.clone(), "/me/logout-others", &[&access, &csrf])
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{name}: {value}");
+        assert!(
+            set_cookies(&res).is_empty(),
+            "a refused cross-site request clears nothing"
+        );
+        assert_eq!(code(res.json().await.unwrap()), "csrf_rejected");
+    }
+    assert_eq!(s.me(&other).await.0, 200, "nothing happened");
+    // A bearer request is not subject to it (another user's, or it would end ours).
+    let bearer = s.token("80009", "web").await;
+    let res = s
+        .http
+        .post(format!("{}/me/logout-others", s.base))
+        .bearer_auth(&bearer)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let other = s.token("80001", "tablet").await;
+    let origin = s.base.clone();
+    for (name, value) in [
+        ("sec-fetch-site", "same-origin"),
+        ("origin", origin.as_str()),
+        ("x-csrf-token", csrf.value()),
+    ] {
+        let res = with(post.clone(), "/me/logout-others", &[&access, &csrf])
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{name}: {value}");
+    }
+    assert_eq!(s.me(&other).await.0, 401, "signed out by its own site");
+
+    // Refresh by cookie: the CSRF rule applies, then new cookies.
+    let res = with(post.clone(), "/refresh", &[&refresh])
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = with(post.clone(), "/refresh", &[&refresh])
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let renewed = set_cookies(&res);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["token_type"].as_str(), body["session_id"].as_str()),
+        (Some("cookie"), me["session_id"].as_str())
+    );
+    let access2 = find(&renewed, "__Host-kickout");
+    assert_ne!(access2.value(), access.value());
+    let res = with(get.clone(), "/me", &[&access2]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // The spent refresh cookie again: the session ends, and the cookies are cleared.
+    let res = with(post.clone(), "/refresh", &[&refresh])
+        .body("{}")
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        clears_all(&set_cookies(&res)),
+        "a reused refresh cookie clears them"
+    );
+    assert_eq!(code(res.json().await.unwrap()), "refresh_reused");
+    // Every 401 of a cookie request clears them.
+    let res = with(get.clone(), "/me", &[&access2]).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(clears_all(&set_cookies(&res)));
+
+    // Logout clears them.
+    let res = s
+        .http
+        .post(format!("{}/login", s.base))
+        .json(&json!({"user_id": "80002", "password": "123456", "cookies": true}))
+        .send()
+        .await
+        .unwrap();
+    let jar = set_cookies(&res);
+    let access = find(&jar, "__Host-kickout");
+    let res = with(post.clone(), "/logout", &[&access])
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(clears_all(&set_cookies(&res)));
+    let res = with(get, "/me", &[&access]).send().await.unwrap();
+    assert_eq!(res.status(), 401);
 }
 
 async fn login_me_logout(s: &Server) {
@@ -590,7 +824,17 @@ async fn refresh_flow(s: &Server) {
     let res = post(json!({"refresh_token": access})).await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_token");
-    for bad in [json!({}), json!({"refresh_token": 5}), json!([1])] {
+    // `{}` asks for the refresh cookie (DESIGN.md, browser sessions): without one,
+    // 401 `missing_token`.
+    let res = s
+        .http
+        .post(format!("{}/refresh", s.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    for bad in [json!({"refresh_token": 5}), json!([1])] {
         let status = post(bad.clone()).await.unwrap().status().as_u16();
         assert!(status == 400 || status == 422, "{bad} -> {status}");
     }
@@ -1751,6 +1995,128 @@ mod browser {
         );
         person.close().await.unwrap();
         operator.close().await.unwrap();
+    }
+
+    /// Another origin (the same loopback address, another port: the same site, so the
+    /// browser sends the `SameSite=Lax` cookies and only the CSRF rule stands between):
+    /// `/form` auto-submits a form to the demo's `POST /me/logout-others`, `/fetch`
+    /// fires a credentialed `fetch` at its `POST /logout`.
+    async fn attacker(target: &str) -> (String, tokio::task::JoinHandle<()>) {
+        let form = format!(
+            r#"<!doctype html><form id=f method=post action="{target}/me/logout-others">
+            <input name=x value=1></form><script>document.getElementById("f").submit()</script>"#
+        );
+        let fetch = format!(
+            r#"<!doctype html><title>waiting</title><script>
+            fetch("{target}/logout", {{method: "POST", mode: "no-cors", credentials: "include",
+              body: "x"}}).finally(() => {{ document.title = "sent"; }});</script>"#
+        );
+        let app = axum::Router::new()
+            .route(
+                "/form",
+                axum::routing::get(move || async move { axum::response::Html(form) }),
+            )
+            .route(
+                "/fetch",
+                axum::routing::get(move || async move { axum::response::Html(fetch) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (base, task)
+    }
+
+    /// Signed in with cookies, the page keeps no token where a script could read it; a
+    /// page of another origin cannot use the cookies to sign the user out (a form, a
+    /// fetch: both 403 `csrf_rejected`, both sessions intact); the page's own script,
+    /// with the CSRF header, can.
+    async fn cross_site_requests_are_refused(base: &str) {
+        let server = Server {
+            base: base.to_owned(),
+            http: Client::new(),
+        };
+        // A second session of the user: "sign out other devices" would end it.
+        let other = server.token("70001", "phone").await;
+        let driver = Driver::start().await;
+        let person = driver.session().await;
+        sign_in(&person, base, "70001").await;
+        let stored = person
+            .execute(
+                "return [document.cookie, sessionStorage.length, localStorage.length]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let cookie = stored[0].as_str().unwrap();
+        assert!(cookie.contains("__Host-kickout-csrf="), "{cookie}");
+        assert!(
+            !cookie.contains("__Host-kickout="),
+            "the access token is HttpOnly"
+        );
+        assert_eq!((stored[1].as_u64(), stored[2].as_u64()), (Some(0), Some(0)));
+
+        let (evil, task) = attacker(base).await;
+        person.goto(&format!("{evil}/form")).await.unwrap();
+        assert!(
+            until(5, || async {
+                person
+                    .source()
+                    .await
+                    .is_ok_and(|s| s.contains("csrf_rejected"))
+            })
+            .await,
+            "the form post is refused"
+        );
+        person.goto(&format!("{evil}/fetch")).await.unwrap();
+        assert!(
+            until(5, || async {
+                person.title().await.is_ok_and(|t| t == "sent")
+            })
+            .await,
+            "the fetch went out"
+        );
+        task.abort();
+        assert_eq!(
+            server.me(&other).await.0,
+            200,
+            "the other session is intact"
+        );
+        person.goto(&format!("{base}/")).await.unwrap();
+        assert!(
+            until(5, || async { text(&person, "who").await == "70001" }).await,
+            "the page's own session is intact"
+        );
+
+        // The page's own script, with the CSRF header: accepted.
+        let status = person
+            .execute_async(
+                r#"const done = arguments[0];
+                const csrf = document.cookie.split("; ").find((c) => c.startsWith("__Host-kickout-csrf=")).split("=")[1];
+                fetch("/me/logout-others", {method: "POST", headers: {"X-CSRF-Token": csrf}})
+                  .then((r) => done(r.status));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(status.as_u64(), Some(200));
+        assert_eq!(server.me(&other).await.0, 401, "signed out by its own page");
+        person.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_of_another_origin_cannot_sign_the_user_out() {
+        if !browser_available() {
+            return;
+        }
+        let server = axum_server(demo::DemoMode::Session, MemoryStore::new()).await;
+        cross_site_requests_are_refused(&server.base).await;
+        #[cfg(feature = "actix")]
+        {
+            let server = actix_server(demo::DemoMode::Jwt, MemoryStore::new()).await;
+            cross_site_requests_are_refused(&server.base).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
