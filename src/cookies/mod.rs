@@ -441,3 +441,191 @@ fn one_cookie<'a>(req: impl Carrier<'a>, name: &str) -> Result<Option<&'a str>, 
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parts(headers: &[(&str, &[u8])]) -> (http::Method, http::Uri, http::HeaderMap) {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            if let Ok(v) = HeaderValue::from_bytes(v) {
+                map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v);
+            }
+        }
+        (http::Method::POST, http::Uri::from_static("/refresh"), map)
+    }
+
+    fn refresh(headers: &[(&str, &[u8])]) -> Result<String, Reason> {
+        let (m, u, h) = parts(headers);
+        Cookies::default()
+            .refresh_token(&m, &u, &h)
+            .map_err(|r| r.reason())
+    }
+
+    #[test]
+    fn unsafe_configurations_are_refused() {
+        let plain = || {
+            Cookies::builder()
+                .access_name("a")
+                .refresh_name("r")
+                .csrf_name("c")
+        };
+        assert!(plain().secure(false).build().is_ok());
+        let cases = [
+            (
+                Cookies::builder().secure(false).build(),
+                "prefix without Secure",
+            ),
+            (
+                Cookies::builder().domain("example.com").build(),
+                "__Host- with a Domain",
+            ),
+            (
+                Cookies::builder().access_path("/app").build(),
+                "__Host- with a path",
+            ),
+            (
+                plain()
+                    .access_same_site(SameSite::None)
+                    .secure(false)
+                    .build(),
+                "None, not Secure",
+            ),
+            (plain().access_name("a b").build(), "a name with a space"),
+            (plain().access_name("").build(), "an empty name"),
+            (plain().csrf_name("a").build(), "two cookies of one name"),
+            (plain().refresh_path("refresh").build(), "a relative path"),
+            (plain().refresh_path("/a;b").build(), "a path with ;"),
+            (plain().domain("exa mple.com").build(), "a bad domain"),
+            (
+                plain().allowed_origin("app.example.com").build(),
+                "an origin without scheme",
+            ),
+            (
+                plain().allowed_origin("https://a.example/path").build(),
+                "an origin with a path",
+            ),
+        ];
+        for (built, what) in cases {
+            assert!(built.is_err(), "{what}");
+        }
+        assert!(
+            plain()
+                .domain("example.com")
+                .allowed_origin("https://app.example.com")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn clearing_headers_keep_each_cookies_path_and_secure() {
+        let set = Cookies::default().clear();
+        let parsed: Vec<Cookie<'_>> = set
+            .headers()
+            .iter()
+            .map(|v| Cookie::parse(v.to_str().unwrap()).unwrap())
+            .collect();
+        let want = [
+            ("__Host-kickout", "/"),
+            ("__Secure-kickout-refresh", "/refresh"),
+            ("__Host-kickout-csrf", "/"),
+        ];
+        assert_eq!(parsed.len(), 3);
+        for (c, (name, path)) in parsed.iter().zip(want) {
+            assert_eq!((c.name(), c.value(), c.path()), (name, "", Some(path)));
+            assert_eq!(c.max_age(), Some(cookie::time::Duration::ZERO));
+            assert_eq!(c.secure(), Some(true));
+            // No Expires: it would read the wall clock.
+            assert_eq!(c.expires(), None);
+        }
+        assert!(set.csrf_token().is_none());
+        assert_eq!(format!("{set:?}"), "SetCookies { headers: 3, .. }");
+    }
+
+    #[test]
+    fn the_refresh_cookie_is_read_under_the_csrf_rule() {
+        let same = ("sec-fetch-site", &b"same-origin"[..]);
+        assert_eq!(
+            refresh(&[("cookie", b"__Secure-kickout-refresh=abc"), same]),
+            Ok("abc".into())
+        );
+        assert_eq!(
+            refresh(&[("cookie", b"x=1; __Secure-kickout-refresh=\"abc\""), same]),
+            Ok("abc".into())
+        );
+        assert_eq!(
+            refresh(&[("cookie", b"__Secure-kickout-refresh=abc")]),
+            Err(Reason::CsrfRejected)
+        );
+        // Absent: nothing ambient was used, so no CSRF question.
+        assert_eq!(
+            refresh(&[("cookie", b"other=1")]),
+            Err(Reason::MissingToken)
+        );
+        // Two, in one header or two: ambiguous.
+        assert_eq!(
+            refresh(&[
+                (
+                    "cookie",
+                    b"__Secure-kickout-refresh=a; __Secure-kickout-refresh=b"
+                ),
+                same
+            ]),
+            Err(Reason::InvalidRequest)
+        );
+        assert_eq!(
+            refresh(&[
+                ("cookie", b"__Secure-kickout-refresh=a"),
+                ("cookie", b"__Secure-kickout-refresh=b"),
+                same
+            ]),
+            Err(Reason::InvalidRequest)
+        );
+        // A header that is not UTF-8 offers nothing; a name is matched exactly.
+        assert_eq!(
+            refresh(&[("cookie", b"__Secure-kickout-refresh=\xff"), same]),
+            Err(Reason::MissingToken)
+        );
+        assert_eq!(
+            refresh(&[("cookie", b"__secure-kickout-refresh=a"), same]),
+            Err(Reason::MissingToken)
+        );
+        // A huge header of many pairs: read, not choked on.
+        let mut huge = "p=1; ".repeat(10_000);
+        huge.push_str("__Secure-kickout-refresh=z");
+        assert_eq!(
+            refresh(&[("cookie", huge.as_bytes()), same]),
+            Ok("z".into())
+        );
+    }
+
+    proptest! {
+        /// Any `Cookie` headers: reading never panics, and a value it returns is one a
+        /// pair of the exact name carried.
+        #[test]
+        fn hostile_cookie_headers(
+            headers in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..4),
+            insert in any::<bool>(),
+        ) {
+            let mut all: Vec<Vec<u8>> = headers;
+            if insert {
+                all.push(b"__Secure-kickout-refresh=tok".to_vec());
+            }
+            let pairs: Vec<(&str, &[u8])> = all.iter().map(|v| ("cookie", v.as_slice())).collect();
+            let mut with_site = pairs.clone();
+            with_site.push(("sec-fetch-site", b"same-origin"));
+            if let Ok(token) = refresh(&with_site) {
+                let needle = format!("__Secure-kickout-refresh={token}");
+                let quoted = format!("__Secure-kickout-refresh=\"{token}\"");
+                let carried = all.iter().any(|h| {
+                    let h = String::from_utf8_lossy(h);
+                    h.contains(&needle) || h.contains(&quoted)
+                });
+                prop_assert!(carried);
+            }
+        }
+    }
+}

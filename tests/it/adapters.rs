@@ -570,3 +570,212 @@ async fn one_hook_answers_every_refusal_in_both_adapters() {
         .to_request();
     assert_eq!(atest::call_service(&actix_app, req).await.status(), 200);
 }
+
+/// What a client sees of a cookie request: status, `error` code (or the body of a
+/// 200), and how many cookies the answer clears.
+type CookieOutcome = (u16, String, usize);
+
+/// A cookie request's method and headers, and what it must get.
+type CookieCase<'a> = (&'a str, Vec<(&'a str, String)>, CookieOutcome);
+
+async fn cookie_via_axum<M: Mode<MemoryStore>>(
+    auth: &Auth<MemoryStore, M>,
+    method: &str,
+    headers: &[(&str, String)],
+) -> CookieOutcome {
+    let handler = |id: Identity| async move { id.user_id().to_owned() };
+    let app = axum::Router::new()
+        .route("/act", axum::routing::any(handler))
+        .layer(kickout::AuthLayer::new(auth.clone()).cookies(kickout::cookies::Cookies::default()));
+    let mut req = http::Request::builder().method(method).uri("/act");
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status().as_u16();
+    let cleared = res.headers().get_all("set-cookie").iter().count();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, code(status, &body), cleared)
+}
+
+async fn cookie_via_actix<M: Mode<MemoryStore>>(
+    auth: &Auth<MemoryStore, M>,
+    method: &str,
+    headers: &[(&str, String)],
+) -> CookieOutcome {
+    let mw = KickoutAuth::new(auth.clone()).cookies(kickout::cookies::Cookies::default());
+    let app = atest::init_service(
+        App::new().wrap(mw).route(
+            "/act",
+            web::route()
+                .to(|id: Identity| async move { HttpResponse::Ok().body(id.user_id().to_owned()) }),
+        ),
+    )
+    .await;
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = atest::TestRequest::default().method(method).uri("/act");
+    for (k, v) in headers {
+        req = req.append_header((*k, v.as_str()));
+    }
+    let res = atest::call_service(&app, req.to_request()).await;
+    let status = res.status().as_u16();
+    let cleared = res.headers().get_all("set-cookie").count();
+    let body = atest::read_body(res).await;
+    (status, code(status, &body), cleared)
+}
+
+/// The cookie path through both adapters, in both modes: the same table of requests
+/// (safe and unsafe methods, every CSRF proof and its forgeries, a bearer beside the
+/// cookie, a dead cookie) gives the same answers.
+#[actix_web::test]
+async fn cookie_requests_answer_alike_in_both_adapters() {
+    cookie_requests_answer_alike::<suite::Session>().await;
+    cookie_requests_answer_alike::<suite::Jwt>().await;
+}
+
+async fn cookie_requests_answer_alike<K: Kind<MemoryStore>>() {
+    let auth = handle::<K>();
+    let live = auth.login("live", "web").await.unwrap().token.into_string();
+    let dead = auth.login("dead", "web").await.unwrap().token.into_string();
+    auth.kickout("dead").await.unwrap();
+    let cookie = |t: &str| {
+        (
+            "cookie",
+            format!("__Host-kickout={t}; __Host-kickout-csrf=c5rf"),
+        )
+    };
+    let host = ("host", "api.test".to_owned());
+    let h = |k: &'static str, v: &str| (k, v.to_owned());
+    let ok: CookieOutcome = (200, "live".into(), 0);
+    let csrf: CookieOutcome = (403, "csrf_rejected".into(), 0);
+    let cases: Vec<CookieCase<'_>> = vec![
+        ("GET", vec![cookie(&live)], ok.clone()),
+        (
+            "HEAD",
+            vec![cookie(&live), h("sec-fetch-site", "cross-site")],
+            (200, String::new(), 0),
+        ),
+        ("POST", vec![cookie(&live)], csrf.clone()),
+        (
+            "POST",
+            vec![cookie(&live), h("sec-fetch-site", "same-origin")],
+            ok.clone(),
+        ),
+        (
+            "PUT",
+            vec![cookie(&live), h("sec-fetch-site", "none")],
+            ok.clone(),
+        ),
+        (
+            "POST",
+            vec![cookie(&live), h("sec-fetch-site", "same-site")],
+            csrf.clone(),
+        ),
+        (
+            "DELETE",
+            vec![
+                cookie(&live),
+                h("sec-fetch-site", "cross-site"),
+                host.clone(),
+                h("origin", "https://api.test"),
+            ],
+            csrf.clone(),
+        ),
+        (
+            "POST",
+            vec![cookie(&live), host.clone(), h("origin", "https://api.test")],
+            ok.clone(),
+        ),
+        (
+            "POST",
+            vec![
+                cookie(&live),
+                host.clone(),
+                h("origin", "https://api.test.evil"),
+            ],
+            csrf.clone(),
+        ),
+        (
+            "POST",
+            vec![cookie(&live), host.clone(), h("origin", "null")],
+            csrf.clone(),
+        ),
+        (
+            "POST",
+            vec![cookie(&live), h("x-csrf-token", "c5rf")],
+            ok.clone(),
+        ),
+        (
+            "POST",
+            vec![cookie(&live), h("x-csrf-token", "c5rF")],
+            csrf.clone(),
+        ),
+        (
+            "PATCH",
+            vec![
+                cookie(&live),
+                h("sec-fetch-site", "cross-site"),
+                h("x-csrf-token", "c5rf"),
+            ],
+            ok.clone(),
+        ),
+        // A bearer header is no ambient credential: no CSRF rule.
+        (
+            "POST",
+            vec![
+                h("authorization", &format!("Bearer {live}")),
+                h("sec-fetch-site", "cross-site"),
+            ],
+            ok.clone(),
+        ),
+        // Both: ambiguous.
+        (
+            "GET",
+            vec![cookie(&live), h("authorization", &format!("Bearer {live}"))],
+            (400, "invalid_request".into(), 0),
+        ),
+        // Two access cookies: ambiguous.
+        (
+            "GET",
+            vec![h(
+                "cookie",
+                &format!("__Host-kickout={live}; __Host-kickout={live}"),
+            )],
+            (400, "invalid_request".into(), 0),
+        ),
+        // A dead cookie session: 401, and the three cookies cleared; by bearer, nothing.
+        ("GET", vec![cookie(&dead)], (401, "kicked_out".into(), 3)),
+        (
+            "POST",
+            vec![cookie(&dead), h("sec-fetch-site", "same-origin")],
+            (401, "kicked_out".into(), 3),
+        ),
+        (
+            "GET",
+            vec![h("authorization", &format!("Bearer {dead}"))],
+            (401, "kicked_out".into(), 0),
+        ),
+        // A dead cookie from another site: refused before anything else, clearing nothing.
+        (
+            "POST",
+            vec![cookie(&dead), h("sec-fetch-site", "cross-site")],
+            csrf.clone(),
+        ),
+        // A quoted cookie value is the value.
+        (
+            "GET",
+            vec![h("cookie", &format!("__Host-kickout=\"{live}\""))],
+            ok.clone(),
+        ),
+    ];
+    for (method, headers, want) in cases {
+        let a = cookie_via_axum(&auth, method, &headers).await;
+        let mut x = cookie_via_actix(&auth, method, &headers).await;
+        if method == "HEAD" {
+            // actix's test service keeps a HEAD answer's body; a server drops it.
+            x.1.clear();
+        }
+        assert_eq!(a, want, "axum {method} {headers:?}");
+        assert_eq!(x, want, "actix {method} {headers:?}");
+    }
+}
