@@ -162,6 +162,21 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("kickout_memory", |b| {
         b.to_async(&rt).iter(|| call(&kickout, &token))
     });
+    // The browser path beside it: the token in the access cookie (a GET: no CSRF proof
+    // needed), read by the cookie crate.
+    let cookies = kickout::cookies::Cookies::default();
+    let by_cookie = kickout_routes().layer(AuthLayer::new(auth.clone()).cookies(cookies));
+    let cookie = format!("theme=dark; __Host-kickout={token}; __Host-kickout-csrf=x");
+    group.bench_function("kickout_cookie", |b| {
+        b.to_async(&rt).iter(|| async {
+            let req = Request::get("/me")
+                .header("cookie", cookie.as_str())
+                .body(Body::empty())
+                .unwrap();
+            let res = by_cookie.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        })
+    });
     group.finish();
 }
 
