@@ -14,13 +14,13 @@ use kickout::Note;
 use kickout::store::audit::AuditEvent;
 use kickout::store::directory::{Page, PageRequest};
 use kickout::store::jwt::{
-    JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshStep, JwtRefreshed, JwtState, JwtStatus,
-    JwtStore, JwtTarget, JwtToken, Tokens,
+    JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore, JwtTarget,
+    JwtToken, Tokens,
 };
 use kickout::store::refresh::{JwtRotation, Refreshed, Rotated, Rotation};
 use kickout::store::session::{
-    NewSession, RefreshStep, Renewal, SessionRecord, SessionState, SessionStore, Target, Touch,
-    admit, end_sessions,
+    NewSession, Renewal, SessionRecord, SessionState, SessionStore, Target, Touch, admit,
+    end_sessions,
 };
 use kickout::store::{
     Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, Store, StoreError, user_tag,
@@ -253,21 +253,15 @@ impl SessionStore for BTreeStore {
             return Ok(Rotated::Unknown);
         };
         let user = state.info().user_id.clone();
-        Ok(match state.refresh(&rotation, now_ms) {
-            RefreshStep::Unknown => Rotated::Unknown,
-            RefreshStep::Expired => Rotated::Expired,
-            RefreshStep::Done(refreshed) => Rotated::Done(refreshed),
-            RefreshStep::Ended(ended) => Rotated::Ended {
-                ended,
-                ban_stands: maps.ban_until(&user, now_ms).is_some(),
-            },
-            RefreshStep::Reused => {
-                let ended = maps.end(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+        Ok(state.refresh(&rotation, now_ms).rotated(
+            &mut *maps,
+            |maps| maps.ban_until(&user, now_ms).is_some(),
+            |maps| {
+                maps.end(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
                     *s == id
-                });
-                Rotated::Reused(ended.into())
-            }
-        })
+                })
+            },
+        ))
     }
 
     async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
@@ -426,19 +420,14 @@ impl JwtStore for BTreeStore {
         };
         let user = record.user_id().clone();
         let step = record.refresh(id, maps.jwt.get_mut(&user), &rotation, now_ms);
-        Ok(match step {
-            JwtRefreshStep::Unknown => Rotated::Unknown,
-            JwtRefreshStep::Expired => Rotated::Expired,
-            JwtRefreshStep::Done(refreshed) => Rotated::Done(refreshed),
-            JwtRefreshStep::Ended(ended) => Rotated::Ended {
-                ended,
-                ban_stands: maps.ban_until(&user, now_ms).is_some(),
-            },
-            JwtRefreshStep::Reused { ended, overflow } => Rotated::Reused(Ends {
+        Ok(step.rotated(
+            maps,
+            |maps| maps.ban_until(&user, now_ms).is_some(),
+            |_, ended, overflow| Ends {
                 ended: infos(&user, id.tag(), &ended),
                 replaced: infos(&user, id.tag(), &overflow),
-            }),
-        })
+            },
+        ))
     }
 
     async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::state::Tokens;
 use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
 use crate::limits::PRUNE_GRACE_MS;
-use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed};
-use crate::store::{EndReason, Ended, SessionInfo};
+use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed, Rotated};
+use crate::store::{EndReason, Ended, Ends, SessionInfo};
 use crate::token::SessionId;
 
 /// A JWT-mode session's refresh token, with what its refreshes sign. Digests only.
@@ -60,6 +60,32 @@ pub enum JwtRefreshStep {
     },
     /// Rotated: sign the new access token with this.
     Done(JwtRefreshed),
+}
+
+impl JwtRefreshStep {
+    /// The store's answer ([`JwtStore::jwt_refresh`](super::JwtStore::jwt_refresh)) for
+    /// this step, with the store's own `maps`: `ban_stands` is asked for an ended
+    /// session; `infos` turns a reuse's ended and dropped index entries into sessions
+    /// (a store with a directory syncs it there).
+    pub fn rotated<T: ?Sized>(
+        self,
+        maps: &mut T,
+        ban_stands: impl FnOnce(&T) -> bool,
+        infos: impl FnOnce(&mut T, Tokens, Tokens) -> Ends,
+    ) -> Rotated<JwtRefreshed> {
+        match self {
+            JwtRefreshStep::Unknown => Rotated::Unknown,
+            JwtRefreshStep::Expired => Rotated::Expired,
+            JwtRefreshStep::Done(refreshed) => Rotated::Done(refreshed),
+            JwtRefreshStep::Ended(ended) => Rotated::Ended {
+                ended,
+                ban_stands: ban_stands(maps),
+            },
+            JwtRefreshStep::Reused { ended, overflow } => {
+                Rotated::Reused(infos(maps, ended, overflow))
+            }
+        }
+    }
 }
 
 impl JwtRefreshState {

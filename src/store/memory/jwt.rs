@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
 use crate::store::jwt::{
-    JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshStep, JwtRefreshed,
-    JwtState, JwtStatus, JwtStore, JwtTarget, JwtToken,
+    JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus,
+    JwtStore, JwtTarget, JwtToken,
 };
 use crate::store::refresh::JwtRotation;
 use crate::store::{
@@ -101,22 +101,18 @@ impl Shard {
             return Rotated::Unknown;
         };
         let user = rec.user_id().clone();
-        match rec.refresh(id, self.jwt.get_mut(&*user), &rotation, now_ms) {
-            JwtRefreshStep::Unknown => Rotated::Unknown,
-            JwtRefreshStep::Expired => Rotated::Expired,
-            JwtRefreshStep::Done(refreshed) => Rotated::Done(refreshed),
-            JwtRefreshStep::Ended(ended) => {
-                let ban_stands = self.ban_until(&user, now_ms).is_some();
-                Rotated::Ended { ended, ban_stands }
-            }
-            JwtRefreshStep::Reused { ended, overflow } => {
-                self.sync_jwt_dir(&user);
-                Rotated::Reused(Ends {
-                    ended: self.jwt_infos(&user, id.tag(), &ended),
-                    replaced: self.jwt_infos(&user, id.tag(), &overflow),
-                })
-            }
-        }
+        let step = rec.refresh(id, self.jwt.get_mut(&*user), &rotation, now_ms);
+        step.rotated(
+            self,
+            |shard| shard.ban_until(&user, now_ms).is_some(),
+            |shard, ended, overflow| {
+                shard.sync_jwt_dir(&user);
+                Ends {
+                    ended: shard.jwt_infos(&user, id.tag(), &ended),
+                    replaced: shard.jwt_infos(&user, id.tag(), &overflow),
+                }
+            },
+        )
     }
 
     fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
-use crate::store::session::{RefreshStep, SessionState, Swept, admit, end_sessions};
+use crate::store::session::{SessionState, Swept, admit, end_sessions};
 use crate::store::{
     Admission, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal, Rotated, Rotation,
     SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
@@ -103,25 +103,17 @@ impl Shard {
         let Some(state) = self.sessions.get_mut(&id) else {
             return Rotated::Unknown;
         };
-        match state.refresh(&rotation, now_ms) {
-            RefreshStep::Unknown => Rotated::Unknown,
-            RefreshStep::Expired => Rotated::Expired,
-            RefreshStep::Done(refreshed) => Rotated::Done(refreshed),
-            RefreshStep::Ended(ended) => {
-                let user = state.info().user_id.clone();
-                let ban_stands = self.ban_until(&user, now_ms).is_some();
-                Rotated::Ended { ended, ban_stands }
-            }
-            RefreshStep::Reused => {
-                // A spent token again: whoever holds it, the session is no longer safe.
-                let user = state.info().user_id.clone();
-                let ended =
-                    self.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
-                        *s == id
-                    });
-                Rotated::Reused(ended.into())
-            }
-        }
+        let user = state.info().user_id.clone();
+        state.refresh(&rotation, now_ms).rotated(
+            self,
+            |shard| shard.ban_until(&user, now_ms).is_some(),
+            // A spent token again: whoever holds it, the session is no longer safe.
+            |shard| {
+                shard.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+                    *s == id
+                })
+            },
+        )
     }
 }
 

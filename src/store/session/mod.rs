@@ -335,17 +335,9 @@ pub struct Renewal<'a> {
 ///         let id = rotation.presented.session_id();
 ///         let Some(state) = maps.sessions.get_mut(&id) else { return Ok(Rotated::Unknown) };
 ///         let user = state.info().user_id.clone();
-///         Ok(match state.refresh(&rotation, now) {
-///             RefreshStep::Unknown => Rotated::Unknown,
-///             RefreshStep::Expired => Rotated::Expired,
-///             RefreshStep::Done(refreshed) => Rotated::Done(refreshed),
-///             RefreshStep::Ended(ended) => {
-///                 Rotated::Ended { ended, ban_stands: maps.ban_until(&user, now).is_some() }
-///             }
-///             RefreshStep::Reused => {
-///                 Rotated::Reused(maps.end(&user, EndReason::RefreshReused, None, now, |s, _| *s == id).into())
-///             }
-///         })
+///         let step = state.refresh(&rotation, now);
+///         let reused = |m: &mut Maps| m.end(&user, EndReason::RefreshReused, None, now, |s, _| *s == id);
+///         Ok(step.rotated(&mut *maps, |m| m.ban_until(&user, now).is_some(), reused))
 ///     }
 ///     async fn online(&self, page: PageRequest<'_>, now: u64) -> Result<Page, StoreError> {
 ///         use std::ops::Bound;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{NewSession, SessionRecord, Touch, is_live, purge_time};
 use crate::note::Note;
 use crate::store::plan::Held;
-use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotation};
+use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotated, Rotation};
 use crate::store::{EndReason, Ended, OnlineSession, SessionEntry, SessionInfo, SessionMeta};
 use crate::token::{RefreshKey, SessionId};
 
@@ -84,6 +84,31 @@ pub enum RefreshStep {
     Expired,
     /// Rotated: the new pair is the session's now.
     Done(Refreshed),
+}
+
+impl RefreshStep {
+    /// The store's answer ([`SessionStore::refresh`]) for this step, with the store's
+    /// own `maps`: `ban_stands` is asked for an ended session, `end_reused` must end the
+    /// session (through the user's index, as any end) for a reuse.
+    ///
+    /// [`SessionStore::refresh`]: super::SessionStore::refresh
+    pub fn rotated<T: ?Sized>(
+        self,
+        maps: &mut T,
+        ban_stands: impl FnOnce(&T) -> bool,
+        end_reused: impl FnOnce(&mut T) -> Vec<SessionInfo>,
+    ) -> Rotated<Refreshed> {
+        match self {
+            RefreshStep::Unknown => Rotated::Unknown,
+            RefreshStep::Expired => Rotated::Expired,
+            RefreshStep::Done(refreshed) => Rotated::Done(refreshed),
+            RefreshStep::Ended(ended) => Rotated::Ended {
+                ended,
+                ban_stands: ban_stands(maps),
+            },
+            RefreshStep::Reused => Rotated::Reused(end_reused(maps).into()),
+        }
+    }
 }
 
 impl SessionState {
