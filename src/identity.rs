@@ -86,7 +86,10 @@ impl Identity {
     }
 
     /// A rejection of this identity's request, as the handle that checked it answers.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(feature = "jwt", any(feature = "axum", feature = "actix"))),
+        allow(dead_code)
+    )]
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
         match &self.responses {
             Some(responses) => responses.rejection(reason),

@@ -1,6 +1,6 @@
 //! Browser sessions in cookies: the access token, the refresh token and a CSRF token,
 //! each in its own cookie with secure defaults, and the rule that keeps a cookie-borne
-//! token from being an ambient credential ([`csrf`]).
+//! token from being an ambient credential.
 //!
 //! A browser cannot keep a token from an injected script unless the token is in an
 //! `HttpOnly` cookie; a cookie is sent with every request to its site, even one another
