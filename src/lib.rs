@@ -52,6 +52,7 @@ pub mod cookies;
 pub mod events;
 pub mod layer;
 pub mod limits;
+pub mod restriction;
 pub mod store;
 pub mod watch;
 

@@ -94,6 +94,16 @@ pub const MAX_REVOKED: usize = MAX_LIVE_TOKENS;
 /// (every live token of the user is then `replaced`).
 pub const MAX_DEVICES: usize = 64;
 
+/// Most characters of a restriction's or a step-up's scope name.
+pub const MAX_SCOPE_LEN: usize = 64;
+
+/// Most live restriction scopes one user may hold at once (a new scope beyond it is
+/// refused, see [`restriction`](crate::restriction)).
+pub const MAX_RESTRICTIONS: usize = 16;
+
+/// Most live step-up scopes one session may hold at once.
+pub const MAX_ELEVATIONS: usize = 8;
+
 /// 1 to [`MAX_NAME_LEN`] bytes, no control characters.
 pub(crate) fn valid_name(value: &str) -> bool {
     !value.is_empty() && value.len() <= MAX_NAME_LEN && !value.chars().any(char::is_control)

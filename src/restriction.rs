@@ -1,0 +1,403 @@
+//! Scoped, tiered restrictions of a user and step-up windows of a session — the pure
+//! rules (Sa-Token's `disable(service, level)` and `openSafe`). A restriction bars a user
+//! from part of a service for a while without logging them out: at level 1 from the
+//! gentlest guarded action of its scope, at higher levels from more. A step-up window
+//! marks one session as freshly re-authenticated for a scope.
+//!
+//! These are the machines stores apply, as [`JwtState`](crate::store::jwt::JwtState)
+//! and [`SessionState`](crate::store::session::SessionState) are: bounded (at most
+//! [`MAX_RESTRICTIONS`] scopes per user, [`MAX_ELEVATIONS`] per session), on the
+//! caller's clock, pruned as they go.
+//!
+//! ```
+//! use kickout::restriction::{Level, Restriction, Restrictions, Scope};
+//!
+//! let content = Scope::new("content")?;
+//! let mut user = Restrictions::default();
+//! // No comments (level 2) for an hour from t = 0: publishing (level 1) is barred too.
+//! user.restrict(Restriction::new(content.clone(), Level::new(2)?, 3_600_000), 0)?;
+//! assert!(user.blocking(&content, Level::new(1)?, 1_000).is_some());
+//! assert!(user.blocking(&content, Level::new(2)?, 1_000).is_some());
+//! assert!(user.blocking(&content, Level::new(3)?, 1_000).is_none());
+//! // It lifts by itself.
+//! assert!(user.blocking(&content, Level::new(1)?, 3_600_000).is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+pub use crate::limits::{MAX_ELEVATIONS, MAX_RESTRICTIONS, MAX_SCOPE_LEN};
+use crate::note::Note;
+
+/// What broke a restriction's or an elevation's bounds (400 as a helper's error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRestriction {
+    /// A scope that is not 1 to [`MAX_SCOPE_LEN`] characters of `a-z0-9_.-`.
+    #[error("invalid scope: 1 to 64 characters of a-z, 0-9, '_', '.', '-'")]
+    Scope,
+    /// A level outside 1 to [`Level::MAX`].
+    #[error("invalid level: 1 to 5")]
+    Level,
+    /// A user already restricted in [`MAX_RESTRICTIONS`] other live scopes, or a session
+    /// elevated in [`MAX_ELEVATIONS`] other live scopes.
+    #[error("too many scopes")]
+    TooMany,
+}
+
+/// The name of what a restriction or a step-up covers, such as `content` or `payment`:
+/// 1 to [`MAX_SCOPE_LEN`] characters of `a-z`, `0-9`, `_`, `.`, `-` (so it fits a store
+/// key, a JSON string and a log line as it is).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(Arc<str>);
+
+impl Scope {
+    /// The scope named `name`, or why not.
+    pub fn new(name: &str) -> Result<Self, InvalidRestriction> {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_SCOPE_LEN
+            && name
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
+        if ok {
+            Ok(Self(Arc::from(name)))
+        } else {
+            Err(InvalidRestriction::Scope)
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// How far a restriction reaches within its scope, 1 to [`Level::MAX`]: a guarded action
+/// of level `n` is barred by a restriction of level `n` or above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Level(u8);
+
+impl Level {
+    /// The highest level.
+    pub const MAX: u8 = 5;
+
+    /// Level `n`, or why not.
+    pub fn new(n: u8) -> Result<Self, InvalidRestriction> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(InvalidRestriction::Level)
+        }
+    }
+
+    /// The number.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// A restriction of one scope: its level, its end (Unix milliseconds), and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restriction {
+    /// What it covers.
+    pub scope: Scope,
+    /// How far it reaches.
+    pub level: Level,
+    /// When it lifts by itself, Unix milliseconds.
+    pub until_ms: u64,
+    /// Why, for the refused client and the operator.
+    pub note: Option<Note>,
+}
+
+impl Restriction {
+    /// A restriction without a note.
+    pub fn new(scope: Scope, level: Level, until_ms: u64) -> Self {
+        Self {
+            scope,
+            level,
+            until_ms,
+            note: None,
+        }
+    }
+
+    /// The same with a note.
+    pub fn with_note(mut self, note: Option<Note>) -> Self {
+        self.note = note;
+        self
+    }
+
+    /// Whether it still holds at `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        now_ms < self.until_ms
+    }
+}
+
+/// A user's restrictions, one per scope.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    by_scope: BTreeMap<Scope, Restriction>,
+}
+
+impl Restrictions {
+    /// Sets `restriction`, replacing any of its scope (a shorter or lighter one too: the
+    /// operator's latest word stands). Refused, changing nothing, when the user already
+    /// has [`MAX_RESTRICTIONS`] other live scopes; ended ones are dropped first.
+    pub fn restrict(
+        &mut self,
+        restriction: Restriction,
+        now_ms: u64,
+    ) -> Result<(), InvalidRestriction> {
+        self.prune(now_ms);
+        let new_scope = !self.by_scope.contains_key(&restriction.scope);
+        if new_scope && self.by_scope.len() >= MAX_RESTRICTIONS {
+            return Err(InvalidRestriction::TooMany);
+        }
+        self.by_scope.insert(restriction.scope.clone(), restriction);
+        Ok(())
+    }
+
+    /// Lifts the restriction of `scope`; whether one held at `now_ms`.
+    pub fn lift(&mut self, scope: &Scope, now_ms: u64) -> bool {
+        let held = self
+            .by_scope
+            .remove(scope)
+            .is_some_and(|r| r.is_live(now_ms));
+        self.prune(now_ms);
+        held
+    }
+
+    /// The live restriction that bars an action of `scope` at `level`, if one does.
+    pub fn blocking(&self, scope: &Scope, level: Level, now_ms: u64) -> Option<&Restriction> {
+        self.by_scope
+            .get(scope)
+            .filter(|r| r.is_live(now_ms) && r.level >= level)
+    }
+
+    /// The live restrictions, by scope.
+    pub fn live(&self, now_ms: u64) -> impl Iterator<Item = &Restriction> {
+        self.by_scope.values().filter(move |r| r.is_live(now_ms))
+    }
+
+    /// Drops what has lifted.
+    pub fn prune(&mut self, now_ms: u64) {
+        self.by_scope.retain(|_, r| r.is_live(now_ms));
+    }
+
+    /// When the last of them lifts (a store's expiry for the whole set), if any holds.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.by_scope.values().map(|r| r.until_ms).max()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.by_scope.is_empty()
+    }
+}
+
+/// A session's step-up windows, one per scope: set by the application after it checked
+/// the user again (a password, a second factor), for this session only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Elevations {
+    until_ms: BTreeMap<Scope, u64>,
+}
+
+impl Elevations {
+    /// Elevates for `scope` until `until_ms`, never past `session_end_ms` (a window never
+    /// outlives its session); the window's end. A scope already elevated gets the later
+    /// of the two ends. Refused, changing nothing, beyond [`MAX_ELEVATIONS`] live scopes.
+    pub fn elevate(
+        &mut self,
+        scope: Scope,
+        until_ms: u64,
+        session_end_ms: u64,
+        now_ms: u64,
+    ) -> Result<u64, InvalidRestriction> {
+        self.until_ms.retain(|_, until| now_ms < *until);
+        let end = until_ms.min(session_end_ms);
+        let new_scope = !self.until_ms.contains_key(&scope);
+        if new_scope && self.until_ms.len() >= MAX_ELEVATIONS {
+            return Err(InvalidRestriction::TooMany);
+        }
+        let kept = self.until_ms.entry(scope).or_insert(end);
+        *kept = (*kept).max(end);
+        Ok(*kept)
+    }
+
+    /// The end of the window for `scope`, if one is open at `now_ms`.
+    pub fn open(&self, scope: &Scope, now_ms: u64) -> Option<u64> {
+        self.until_ms
+            .get(scope)
+            .copied()
+            .filter(|&until| now_ms < until)
+    }
+
+    /// The latest end of any open window (what the identity reports), if one is open.
+    pub fn latest(&self, now_ms: u64) -> Option<u64> {
+        self.until_ms
+            .values()
+            .copied()
+            .filter(|&u| now_ms < u)
+            .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scope(s: &str) -> Scope {
+        Scope::new(s).unwrap()
+    }
+
+    fn level(n: u8) -> Level {
+        Level::new(n).unwrap()
+    }
+
+    #[test]
+    fn names_and_levels_keep_their_bounds() {
+        for ok in [
+            "content",
+            "a",
+            "pay.v2",
+            "x_y-z",
+            &"a".repeat(MAX_SCOPE_LEN),
+        ] {
+            assert!(Scope::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Content",
+            "a b",
+            "é",
+            "a/b",
+            "a:b",
+            &"a".repeat(MAX_SCOPE_LEN + 1),
+        ] {
+            assert_eq!(Scope::new(bad), Err(InvalidRestriction::Scope), "{bad}");
+        }
+        assert_eq!(Level::new(0), Err(InvalidRestriction::Level));
+        assert_eq!(Level::new(6), Err(InvalidRestriction::Level));
+        assert_eq!(level(5).get(), 5);
+    }
+
+    #[test]
+    fn a_restriction_bars_its_level_and_below_until_it_lifts() {
+        let mut r = Restrictions::default();
+        r.restrict(Restriction::new(scope("content"), level(1), 100), 0)
+            .unwrap();
+        assert!(r.blocking(&scope("content"), level(1), 99).is_some());
+        assert!(r.blocking(&scope("content"), level(2), 99).is_none());
+        assert!(r.blocking(&scope("chat"), level(1), 99).is_none());
+        assert!(r.blocking(&scope("content"), level(1), 100).is_none());
+        // The latest word stands, lighter or shorter.
+        r.restrict(Restriction::new(scope("content"), level(3), 50), 10)
+            .unwrap();
+        assert!(r.blocking(&scope("content"), level(3), 49).is_some());
+        assert!(r.blocking(&scope("content"), level(1), 50).is_none());
+        assert!(r.lift(&scope("content"), 20));
+        assert!(!r.lift(&scope("content"), 20));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn scopes_per_user_and_per_session_are_bounded() {
+        let mut r = Restrictions::default();
+        for i in 0..MAX_RESTRICTIONS {
+            let s = scope(&format!("s{i}"));
+            r.restrict(Restriction::new(s, level(1), 100), 0).unwrap();
+        }
+        let extra = Restriction::new(scope("extra"), level(1), 300);
+        assert_eq!(
+            r.restrict(extra.clone(), 0),
+            Err(InvalidRestriction::TooMany)
+        );
+        // An existing scope can still change; once they lift, room is made.
+        r.restrict(Restriction::new(scope("s0"), level(2), 200), 0)
+            .unwrap();
+        assert_eq!(r.restrict(extra, 150), Ok(()));
+        assert_eq!(r.live(150).count(), 2);
+
+        let mut e = Elevations::default();
+        for i in 0..MAX_ELEVATIONS {
+            e.elevate(scope(&format!("s{i}")), 100, 1_000, 0).unwrap();
+        }
+        assert_eq!(
+            e.elevate(scope("extra"), 100, 1_000, 0),
+            Err(InvalidRestriction::TooMany)
+        );
+        assert_eq!(e.elevate(scope("extra"), 300, 1_000, 100), Ok(300));
+    }
+
+    #[test]
+    fn a_window_never_outlives_its_session() {
+        let mut e = Elevations::default();
+        assert_eq!(e.elevate(scope("payment"), 500, 300, 0), Ok(300));
+        assert_eq!(e.open(&scope("payment"), 299), Some(300));
+        assert_eq!(e.open(&scope("payment"), 300), None);
+        assert_eq!(e.open(&scope("other"), 0), None);
+        // A later elevation extends it; an earlier one does not shorten it.
+        assert_eq!(e.elevate(scope("payment"), 250, 1_000, 100), Ok(300));
+        assert_eq!(e.elevate(scope("payment"), 900, 1_000, 100), Ok(900));
+        assert_eq!(e.latest(100), Some(900));
+    }
+
+    proptest! {
+        /// Any sequence of restrictions and lifts: at most `MAX_RESTRICTIONS` scopes are
+        /// kept, and `blocking` answers as a plain reading of the latest word per scope.
+        #[test]
+        fn the_rule_matches_a_plain_model(
+            ops in prop::collection::vec((0u8..24, 1u8..=5, 0u64..50, any::<bool>()), 0..80),
+        ) {
+            let mut r = Restrictions::default();
+            let mut model: BTreeMap<u8, (u8, u64)> = BTreeMap::new();
+            let mut now = 0u64;
+            for (s, l, d, lift) in ops {
+                now += 1;
+                let sc = scope(&format!("s{s}"));
+                model.retain(|_, (_, until)| now < *until);
+                if lift {
+                    r.lift(&sc, now);
+                    model.remove(&s);
+                } else {
+                    let res = r.restrict(Restriction::new(sc, level(l), now + d), now);
+                    let fits = model.contains_key(&s) || model.len() < MAX_RESTRICTIONS;
+                    prop_assert_eq!(res.is_ok(), fits);
+                    if fits {
+                        model.insert(s, (l, now + d));
+                    }
+                }
+                prop_assert!(r.by_scope.len() <= MAX_RESTRICTIONS);
+                for probe in 0u8..24 {
+                    for lv in 1u8..=5 {
+                        let want = model.get(&probe).is_some_and(|(l, until)| now < *until && *l >= lv);
+                        let got = r.blocking(&scope(&format!("s{probe}")), level(lv), now).is_some();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+        }
+
+        /// Scope parsing never panics and accepts exactly its alphabet.
+        #[test]
+        fn scope_parsing(name in "\\PC{0,70}") {
+            let ok = !name.is_empty() && name.len() <= MAX_SCOPE_LEN
+                && name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
+            prop_assert_eq!(Scope::new(&name).is_ok(), ok);
+        }
+    }
+}
