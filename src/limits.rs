@@ -98,7 +98,7 @@ pub const MAX_DEVICES: usize = 64;
 pub const MAX_SCOPE_LEN: usize = 64;
 
 /// Most live restriction scopes one user may hold at once (a new scope beyond it is
-/// refused, see [`restriction`](crate::restriction)).
+/// refused, see the `restriction` module).
 pub const MAX_RESTRICTIONS: usize = 16;
 
 /// Most live step-up scopes one session may hold at once.

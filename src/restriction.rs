@@ -4,8 +4,8 @@
 //! gentlest guarded action of its scope, at higher levels from more. A step-up window
 //! marks one session as freshly re-authenticated for a scope.
 //!
-//! These are the machines stores apply, as [`JwtState`](crate::store::jwt::JwtState)
-//! and [`SessionState`](crate::store::session::SessionState) are: bounded (at most
+//! These are the machines stores apply, as `store::jwt::JwtState` and
+//! `store::session::SessionState` are: bounded (at most
 //! [`MAX_RESTRICTIONS`] scopes per user, [`MAX_ELEVATIONS`] per session), on the
 //! caller's clock, pruned as they go.
 //!

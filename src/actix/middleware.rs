@@ -14,6 +14,7 @@ use crate::auth::Auth;
 use crate::cookies::Cookies;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
+use crate::rejection::Rejection;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::{Carrier, Wanted};
@@ -68,7 +69,7 @@ impl Cookies {
     ///     .to_http_request();
     /// assert_eq!(Cookies::default().refresh_token_actix(&req).unwrap(), "abc");
     /// ```
-    pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, crate::Rejection> {
+    pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, Rejection> {
         self.refresh_of(ActixParts(req))
     }
 }

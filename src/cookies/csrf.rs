@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderName;
 use http::header::ORIGIN;
 
+use crate::error::Error;
 use crate::token::extract::{Carrier, Wanted};
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -79,7 +80,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A fresh CSRF token: 32 random bytes, base64url.
-pub(crate) fn new_token() -> Result<String, crate::Error> {
+pub(crate) fn new_token() -> Result<String, Error> {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(crate::mode::random)?;
     Ok(URL_SAFE_NO_PAD.encode(raw))

@@ -36,6 +36,7 @@ use cookie::Cookie;
 use http::HeaderValue;
 
 use crate::auth::Login;
+use crate::error::Error;
 use crate::rejection::{Reason, Rejection};
 use crate::token::extract::{Carrier, HttpParts, cookie_values};
 
@@ -358,7 +359,7 @@ impl Cookies {
     /// end, the refresh token (if the session has one) until its end, and a fresh CSRF
     /// token until the session's end — its value also in
     /// [`SetCookies::csrf_token`] for the page. `Err` only if the OS has no randomness.
-    pub fn login(&self, login: &Login) -> Result<SetCookies, crate::Error> {
+    pub fn login(&self, login: &Login) -> Result<SetCookies, Error> {
         let c = &*self.0;
         let csrf = csrf::new_token()?;
         let secs = |end_ms: u64| end_ms.saturating_sub(login.issued_at_ms()) / 1000;
