@@ -146,6 +146,10 @@ impl From<Rejection> for Error {
 fn rule_of(field: &str) -> &'static str {
     match field {
         "user_id" | "device" | "class" => ": must be 1 to 128 bytes without control characters",
+        "scope" => ": must be 1 to 64 characters of a-z, 0-9, '_', '.', '-'",
+        "level" => ": must be 1 to 5",
+        "duration" => ": must be at least a millisecond",
+        "scopes" => ": the user is restricted in as many scopes as allowed",
         _ => "",
     }
 }

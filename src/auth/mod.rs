@@ -8,6 +8,7 @@ mod builder;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod outage;
+mod restrict;
 mod session;
 pub(crate) mod watchers;
 

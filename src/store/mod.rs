@@ -56,6 +56,7 @@ use std::time::SystemTime;
 
 use crate::clock::system_time;
 use crate::note::Note;
+use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::SessionId;
 
 /// A session as listed to operators: whose, which device, when.
@@ -285,6 +286,33 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Restricts a user in `restriction`'s scope (replacing any restriction of that
+    /// scope), atomically: [`Restrictions::restrict`](crate::restriction::Restrictions::restrict).
+    /// `Ok(false)` when the user already holds
+    /// [`MAX_RESTRICTIONS`](crate::limits::MAX_RESTRICTIONS) other live scopes: nothing
+    /// changed. Sessions are not ended. Like a ban, a restriction is kept until it lifts.
+    fn restrict(
+        &self,
+        user_id: &str,
+        restriction: &Restriction,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Lifts the user's restriction of `scope`; `true` if one held at `now_ms`.
+    fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The user's live restrictions at `now_ms`.
+    fn restrictions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Restrictions, StoreError>> + Send;
 
     /// The feed of sessions ended through any handle of this store, on any instance:
     /// what lets [`Auth::watch`](crate::Auth::watch) end open connections. `None` (the

@@ -299,6 +299,32 @@ impl<S: Store> Store for NearCache<S> {
         self.inner.banned_until(user_id, now_ms).await
     }
 
+    async fn restrict(
+        &self,
+        user_id: &str,
+        restriction: &crate::restriction::Restriction,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.restrict(user_id, restriction, now_ms).await
+    }
+
+    async fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.unrestrict(user_id, scope, now_ms).await
+    }
+
+    async fn restrictions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<crate::restriction::Restrictions, StoreError> {
+        self.inner.restrictions(user_id, now_ms).await
+    }
+
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
         self.inner.revocations()
     }

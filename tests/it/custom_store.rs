@@ -11,6 +11,7 @@ use std::future::{Ready, ready};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kickout::Note;
+use kickout::restriction::{Restriction, Restrictions, Scope};
 use kickout::store::audit::AuditEvent;
 use kickout::store::directory::{Page, PageRequest};
 use kickout::store::jwt::{
@@ -49,6 +50,7 @@ pub struct Maps {
     bans: HashMap<String, u64>,
     jwt: HashMap<Arc<str>, JwtState>,
     jwt_refresh: HashMap<String, JwtRefreshState>,
+    restrictions: HashMap<String, Restrictions>,
 }
 
 impl BTreeStore {
@@ -59,6 +61,10 @@ impl BTreeStore {
         maps.sessions.retain(|_, s| s.purge_at() > now_ms);
         maps.jwt_refresh.retain(|_, r| r.purge_at() > now_ms);
         maps.bans.retain(|_, until| *until > now_ms);
+        maps.restrictions.retain(|_, held| {
+            held.prune(now_ms);
+            !held.is_empty()
+        });
         maps.jwt.retain(|_, st| {
             st.prune(now_ms);
             !st.is_empty()
@@ -108,6 +114,37 @@ impl Store for BTreeStore {
 
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         Ok(self.read().ban_until(user_id, now_ms))
+    }
+
+    async fn restrict(
+        &self,
+        user_id: &str,
+        r: &Restriction,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.write(now_ms);
+        let held = maps.restrictions.entry(user_id.to_owned()).or_default();
+        Ok(held.restrict(r.clone(), now_ms).is_ok())
+    }
+
+    async fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.write(now_ms);
+        Ok(maps
+            .restrictions
+            .get_mut(user_id)
+            .is_some_and(|h| h.lift(scope, now_ms)))
+    }
+
+    async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
+        let maps = self.read();
+        let mut held = maps.restrictions.get(user_id).cloned().unwrap_or_default();
+        held.prune(now_ms);
+        Ok(held)
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {

@@ -372,6 +372,32 @@ impl Store for SwitchStore {
         self.check()?;
         self.inner.banned_until(u, now).await
     }
+    async fn restrict(
+        &self,
+        u: &str,
+        r: &kickout::restriction::Restriction,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.restrict(u, r, now).await
+    }
+    async fn unrestrict(
+        &self,
+        u: &str,
+        s: &kickout::restriction::Scope,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.unrestrict(u, s, now).await
+    }
+    async fn restrictions(
+        &self,
+        u: &str,
+        now: u64,
+    ) -> Result<kickout::restriction::Restrictions, StoreError> {
+        self.check()?;
+        self.inner.restrictions(u, now).await
+    }
 }
 
 impl SessionStore for SwitchStore {

@@ -191,6 +191,29 @@ mod held_impl {
         async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
             self.inner.banned_until(u, now).await
         }
+        async fn restrict(
+            &self,
+            u: &str,
+            r: &kickout::restriction::Restriction,
+            now: u64,
+        ) -> Result<bool, StoreError> {
+            self.inner.restrict(u, r, now).await
+        }
+        async fn unrestrict(
+            &self,
+            u: &str,
+            s: &kickout::restriction::Scope,
+            now: u64,
+        ) -> Result<bool, StoreError> {
+            self.inner.unrestrict(u, s, now).await
+        }
+        async fn restrictions(
+            &self,
+            u: &str,
+            now: u64,
+        ) -> Result<kickout::restriction::Restrictions, StoreError> {
+            self.inner.restrictions(u, now).await
+        }
         fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<kickout::store::Revoked>> {
             self.inner.revocations()
         }

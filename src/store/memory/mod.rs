@@ -23,6 +23,7 @@ use super::jwt::JwtState;
 use super::session::SessionState;
 use super::{EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError};
 use crate::note::Note;
+use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};
 use tokio::sync::broadcast;
 
@@ -90,13 +91,15 @@ struct User {
     /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
     ban_until_ms: Option<u64>,
+    restrictions: Restrictions,
 }
 
 /// What an expiry-queue item asks to look at.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
     Session(SessionId),
-    Ban(Arc<str>),
+    /// A user entry: its ban or a restriction may have lifted.
+    User(Arc<str>),
     #[cfg(feature = "jwt")]
     Jwt(Arc<str>),
     #[cfg(feature = "jwt")]
@@ -305,7 +308,7 @@ impl Shard {
                     }
                     self.forget_user_if_empty(&user, now_ms);
                 }
-                Due::Ban(user) => self.forget_user_if_empty(&user, now_ms),
+                Due::User(user) => self.forget_user_if_empty(&user, now_ms),
                 #[cfg(feature = "jwt")]
                 Due::Jwt(user) => {
                     if let Some(state) = self.jwt.get_mut(&user) {
@@ -341,7 +344,8 @@ impl Shard {
             if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
                 u.ban_until_ms = None;
             }
-            if u.sessions.is_empty() && u.ban_until_ms.is_none() {
+            u.restrictions.prune(now_ms);
+            if u.sessions.is_empty() && u.ban_until_ms.is_none() && u.restrictions.is_empty() {
                 self.users.remove(user_id);
             }
         }
@@ -358,7 +362,7 @@ impl Shard {
     fn set_ban(&mut self, user_id: &str, until_ms: u64) {
         let user: Arc<str> = Arc::from(user_id);
         self.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
-        self.queue.push(Reverse((until_ms, Due::Ban(user))));
+        self.queue.push(Reverse((until_ms, Due::User(user))));
     }
 }
 
@@ -376,6 +380,58 @@ impl Store for MemoryStore {
 
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         Ok(read(self.shard(user_tag(user_id))).ban_until(user_id, now_ms))
+    }
+
+    async fn restrict(
+        &self,
+        user_id: &str,
+        restriction: &Restriction,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let user: Arc<str> = Arc::from(user_id);
+            let entry = shard.users.entry(user.clone()).or_default();
+            let set = entry
+                .restrictions
+                .restrict(restriction.clone(), now_ms)
+                .is_ok();
+            if set {
+                // Looked at again when it lifts (the user entry may go then).
+                shard
+                    .queue
+                    .push(Reverse((restriction.until_ms, Due::User(user))));
+            } else {
+                shard.forget_user_if_empty(user_id, now_ms);
+            }
+            set
+        }))
+    }
+
+    async fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+            let held = shard
+                .users
+                .get_mut(user_id)
+                .is_some_and(|u| u.restrictions.lift(scope, now_ms));
+            shard.forget_user_if_empty(user_id, now_ms);
+            held
+        }))
+    }
+
+    async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
+        let shard = read(self.shard(user_tag(user_id)));
+        let mut restrictions = shard
+            .users
+            .get(user_id)
+            .map(|u| u.restrictions.clone())
+            .unwrap_or_default();
+        restrictions.prune(now_ms);
+        Ok(restrictions)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {

@@ -156,3 +156,39 @@ pub(super) fn rule_args(rule: LoginRule) -> (u32, u8) {
         Limit::PerUser(n) => (n, 0),
     }
 }
+
+/// The live restrictions of `user_id` in its tag's restrictions key (`lua/restrict.lua`:
+/// `{user: {scope: [level, until, note?]}}`); anything that does not parse is corrupt.
+pub(super) fn restrictions_of(
+    raw: Option<&str>,
+    user_id: &str,
+    now_ms: u64,
+) -> Result<crate::restriction::Restrictions, StoreError> {
+    use crate::restriction::{Level, Restriction, Restrictions, Scope};
+    type Wire = std::collections::HashMap<String, std::collections::HashMap<String, Vec<String>>>;
+    let mut out = Restrictions::default();
+    let Some(raw) = raw else {
+        return Ok(out);
+    };
+    let all: Wire = serde_json::from_str(raw).map_err(|_| corrupt("restrictions"))?;
+    for (scope, fields) in all.get(user_id).into_iter().flatten() {
+        let bad = || corrupt("restriction");
+        let scope = Scope::new(scope).map_err(|_| bad())?;
+        let level = fields
+            .first()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(bad)?;
+        let level = Level::new(level).map_err(|_| bad())?;
+        let until_ms = num(fields.get(1).ok_or_else(bad)?)?;
+        let note = match fields.get(2) {
+            Some(text) => Some(crate::note::Note::from_stored(text).ok_or_else(bad)?),
+            None => None,
+        };
+        let restriction = Restriction::new(scope, level, until_ms).with_note(note);
+        // Kept as stored: the script held the bound when it wrote them.
+        if restriction.is_live(now_ms) {
+            out.restrict(restriction, now_ms).map_err(|_| bad())?;
+        }
+    }
+    Ok(out)
+}

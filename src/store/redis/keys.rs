@@ -57,6 +57,12 @@ impl<'a> Keys<'a> {
         format!("{}{{dt}}", self.prefix)
     }
 
+    /// The restrictions of the users of slot tag `tag`: `…rs` (JSON, see
+    /// `lua/restrict.lua`).
+    pub(super) fn restrictions(self, tag: u16) -> String {
+        format!("{}rs", self.base(tag))
+    }
+
     /// The user's ban: `…b:<user id>`.
     pub(super) fn ban(self, user_id: &str) -> String {
         self.of_user("b", user_id)

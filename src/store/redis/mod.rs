@@ -11,6 +11,7 @@
 //! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
+//! | `kickout:{tttt}:rs` | string (JSON) | the restrictions of the tag's users, both modes: `{user: {scope: [level, until, note?]}}` (per tag, so a request can read it beside its record knowing only its token's tag) | when the last of them lifts |
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
 //! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
 //! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus the leeway |
@@ -67,6 +68,9 @@ use self::codec::{ended_reply, hex, refresh_fields};
 use self::scripts::Scripts;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::{Revoked, Store, StoreError};
+use crate::note::Note;
+use crate::restriction::{Restriction, Restrictions, Scope};
+use crate::token::user_tag;
 
 /// The future of a Redis read on the request path (a lookup, a JWT check): it owns a
 /// connection handle and its arguments.
@@ -726,6 +730,57 @@ impl Store for RedisStore {
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         let until = self.get(&self.keys().ban(user_id)).await?;
         Ok(until.map(|u| num(&u)).transpose()?.filter(|&u| u > now_ms))
+    }
+
+    async fn restrict(
+        &self,
+        user_id: &str,
+        restriction: &Restriction,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let declared = vec![self.keys().restrictions(user_tag(user_id))];
+        let note = restriction
+            .note
+            .as_ref()
+            .map_or("", Note::as_stored)
+            .to_owned();
+        let set: u8 = self
+            .write(&self.shared.scripts.restrict, declared, |call| {
+                call.arg(now_ms)
+                    .arg(user_id)
+                    .arg("set")
+                    .arg(restriction.scope.as_str())
+                    .arg(restriction.level.get())
+                    .arg(restriction.until_ms)
+                    .arg(note.as_str());
+            })
+            .await?;
+        Ok(set == 1)
+    }
+
+    async fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let declared = vec![self.keys().restrictions(user_tag(user_id))];
+        let held: u8 = self
+            .write(&self.shared.scripts.restrict, declared, |call| {
+                call.arg(now_ms)
+                    .arg(user_id)
+                    .arg("lift")
+                    .arg(scope.as_str());
+            })
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
+        let raw = self
+            .get(&self.keys().restrictions(user_tag(user_id)))
+            .await?;
+        codec::restrictions_of(raw.as_deref(), user_id, now_ms)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {

@@ -36,7 +36,8 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{
-    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
+    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_RESTRICTIONS,
+    MAX_REVOKED, PRUNE_GRACE_MS,
 };
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
@@ -47,6 +48,7 @@ const CREATE: &str = include_str!("lua/create.lua");
 const END: &str = include_str!("lua/end.lua");
 const BAN: &str = include_str!("lua/ban.lua");
 const UNBAN: &str = include_str!("lua/unban.lua");
+const RESTRICT: &str = include_str!("lua/restrict.lua");
 const SESSIONS: &str = include_str!("lua/sessions.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const REFRESH: &str = include_str!("lua/refresh.lua");
@@ -70,8 +72,9 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 7] {
+fn bounds() -> [(&'static str, String); 8] {
     [
+        ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
@@ -102,6 +105,7 @@ pub(super) struct Scripts {
     pub(super) end: redis::Script,
     pub(super) ban: redis::Script,
     pub(super) unban: redis::Script,
+    pub(super) restrict: redis::Script,
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
     pub(super) refresh: redis::Script,
@@ -134,6 +138,7 @@ impl Scripts {
             end: session(END),
             ban: session(BAN),
             unban: redis::Script::new(&source("", UNBAN)),
+            restrict: redis::Script::new(&source("", RESTRICT)),
             sessions: session(SESSIONS),
             renew: session(RENEW),
             refresh: session(REFRESH),

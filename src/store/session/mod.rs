@@ -215,6 +215,7 @@ pub struct Renewal<'a> {
 /// use std::sync::{Arc, Mutex, PoisonError};
 ///
 /// use kickout::store::directory::{Page, PageRequest};
+/// use kickout::restriction::{Restriction, Restrictions, Scope};
 /// use kickout::store::refresh::{Refreshed, Rotated, Rotation};
 /// use kickout::store::session::*;
 /// use kickout::store::{Admission, EndReason, SessionEntry, SessionInfo, Store, StoreError};
@@ -225,6 +226,7 @@ pub struct Renewal<'a> {
 ///     sessions: BTreeMap<SessionId, SessionState>,
 ///     users: HashMap<String, Vec<SessionId>>, // ids in creation order
 ///     bans: HashMap<String, u64>,
+///     restrictions: HashMap<String, Restrictions>,
 /// }
 ///
 /// impl Maps {
@@ -255,6 +257,18 @@ pub struct Renewal<'a> {
 ///     }
 ///     async fn banned_until(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError> {
 ///         Ok(self.maps().ban_until(user, now))
+///     }
+///     async fn restrict(&self, user: &str, r: &Restriction, now: u64) -> Result<bool, StoreError> {
+///         let mut maps = self.maps();
+///         Ok(maps.restrictions.entry(user.to_owned()).or_default().restrict(r.clone(), now).is_ok())
+///     }
+///     async fn unrestrict(&self, user: &str, scope: &Scope, now: u64) -> Result<bool, StoreError> {
+///         Ok(self.maps().restrictions.get_mut(user).is_some_and(|r| r.lift(scope, now)))
+///     }
+///     async fn restrictions(&self, user: &str, now: u64) -> Result<Restrictions, StoreError> {
+///         let mut held = self.maps().restrictions.get(user).cloned().unwrap_or_default();
+///         held.prune(now);
+///         Ok(held)
 ///     }
 /// }
 ///

@@ -11,6 +11,7 @@ mod events;
 mod lifetimes;
 mod notes;
 mod refresh;
+mod restrictions;
 mod rules;
 mod sessions;
 
@@ -20,6 +21,7 @@ pub use events::*;
 pub use lifetimes::*;
 pub use notes::*;
 pub use refresh::*;
+pub use restrictions::*;
 pub use rules::*;
 pub use sessions::*;
 
@@ -273,6 +275,8 @@ macro_rules! all_cases {
             bad_directory_requests_are_refused,
             a_page_stops_short_rather_than_read_everything,
             the_audit_stream_spans_instances,
+            restrictions_hold_until_they_lift,
+            bad_restrictions_change_nothing,
         }
     };
 }

@@ -1,0 +1,124 @@
+//! Restrictions through the handle: what every mode shares, as bans are (the store keeps
+//! them per user, [`Store::restrict`]).
+
+use std::time::Duration;
+
+use super::{Auth, Noted, check_name};
+use crate::clock::millis;
+use crate::error::Error;
+use crate::limits::MAX_LIFETIME_MS;
+use crate::mode::Mode;
+use crate::note::Note;
+use crate::restriction::{InvalidRestriction, Level, Restriction, Scope};
+use crate::store::Store;
+
+impl<S: Store, M: Mode<S>> Auth<S, M> {
+    /// Restricts `user_id` in `scope` at `level` (1 to 5) for `duration`, replacing any
+    /// restriction of that scope; its sessions are not ended. Returns the restriction.
+    /// A bad scope, level, a zero duration, or a user already restricted in
+    /// [`MAX_RESTRICTIONS`](crate::limits::MAX_RESTRICTIONS) other live scopes is
+    /// [`Error::InvalidInput`], with nothing changed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// auth.restrict("10001", "content", 2, Duration::from_secs(86_400)).await?;
+    /// let held = auth.restrictions("10001").await?;
+    /// assert_eq!((held[0].scope.as_str(), held[0].level.get()), ("content", 2));
+    /// assert!(auth.unrestrict("10001", "content").await?);
+    /// assert!(auth.restrict("10001", "Content", 1, Duration::from_secs(1)).await.is_err());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn restrict(
+        &self,
+        user_id: &str,
+        scope: &str,
+        level: u8,
+        duration: Duration,
+    ) -> Result<Restriction, Error> {
+        self.restrict_noted(user_id, scope, level, duration, None)
+            .await
+    }
+
+    async fn restrict_noted(
+        &self,
+        user_id: &str,
+        scope: &str,
+        level: u8,
+        duration: Duration,
+        note: Option<&Note>,
+    ) -> Result<Restriction, Error> {
+        check_name("user_id", user_id)?;
+        let scope = Scope::new(scope).map_err(invalid)?;
+        let level = Level::new(level).map_err(invalid)?;
+        let ms = millis(duration);
+        if ms == 0 {
+            return Err(Error::InvalidInput { field: "duration" });
+        }
+        let now = self.now_ms();
+        let until_ms = now.saturating_add(ms.min(MAX_LIFETIME_MS));
+        let restriction = Restriction::new(scope, level, until_ms).with_note(note.cloned());
+        if !self.store().restrict(user_id, &restriction, now).await? {
+            return Err(invalid(InvalidRestriction::TooMany));
+        }
+        tracing::info!(
+            user_id,
+            scope = restriction.scope.as_str(),
+            level = level.get(),
+            until_ms,
+            note = note.map(Note::code),
+            "restrict"
+        );
+        Ok(restriction)
+    }
+
+    /// Lifts the user's restriction of `scope`; `true` if one held. A bad user id or
+    /// scope is [`Error::InvalidInput`].
+    pub async fn unrestrict(&self, user_id: &str, scope: &str) -> Result<bool, Error> {
+        check_name("user_id", user_id)?;
+        let scope = Scope::new(scope).map_err(invalid)?;
+        let now = self.now_ms();
+        let lifted = self.store().unrestrict(user_id, &scope, now).await?;
+        if lifted {
+            tracing::info!(user_id, scope = scope.as_str(), "unrestrict");
+        }
+        Ok(lifted)
+    }
+
+    /// The user's live restrictions, by scope. A bad user id is [`Error::InvalidInput`].
+    pub async fn restrictions(&self, user_id: &str) -> Result<Vec<Restriction>, Error> {
+        check_name("user_id", user_id)?;
+        let now = self.now_ms();
+        let held = self.store().restrictions(user_id, now).await?;
+        Ok(held.live(now).cloned().collect())
+    }
+}
+
+impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
+    /// [`Auth::restrict`], with the note (a refused action says it).
+    pub async fn restrict(
+        &self,
+        user_id: &str,
+        scope: &str,
+        level: u8,
+        duration: Duration,
+    ) -> Result<Restriction, Error> {
+        self.auth
+            .restrict_noted(user_id, scope, level, duration, self.note.as_ref())
+            .await
+    }
+}
+
+/// A restriction's bad input as the helpers' error.
+fn invalid(e: InvalidRestriction) -> Error {
+    let field = match e {
+        InvalidRestriction::Scope => "scope",
+        InvalidRestriction::Level => "level",
+        _ => "scopes",
+    };
+    Error::InvalidInput { field }
+}
