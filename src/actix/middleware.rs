@@ -122,7 +122,7 @@ impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
 
     /// Where to read the token (default `Authorization: Bearer`).
     pub fn source(mut self, source: TokenSource) -> Self {
-        Arc::make_mut(&mut self.pipeline).source = source;
+        Arc::make_mut(&mut self.pipeline).set_source(source);
         self
     }
 

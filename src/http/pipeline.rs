@@ -102,6 +102,15 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         self.cookies = Some(cookies);
     }
 
+    /// Where to read the token; with cookies configured, their access cookie too
+    /// (whichever of the two was set first).
+    pub(crate) fn set_source(&mut self, source: TokenSource) {
+        self.source = match &self.cookies {
+            Some(cookies) => source.with_cookie(cookies.access_name()),
+            None => source,
+        };
+    }
+
     /// Reads the token of a request, starts its check and polls it once. A store that
     /// answers from memory is done then, so the request goes straight on with no
     /// allocation. Polling with a no-op waker is sound: a pending check is polled again,
@@ -155,7 +164,13 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         let carried = if offered.by_cookie {
             // A cookie goes with every request to the site, whoever makes the browser
             // send it: an unsafe one must show it comes from the site itself.
-            if !self.cookies.as_ref().is_none_or(|c| c.allows(request)) {
+            // Without a `Cookies` configuration (a bare `TokenSource::cookie`), the
+            // same rule with no allowed origin and no CSRF cookie.
+            let allowed = match &self.cookies {
+                Some(cookies) => cookies.allows(request),
+                None => crate::cookies::csrf::allows(request, &[], || None),
+            };
+            if !allowed {
                 return Start::Refuse(Reason::CsrfRejected.into(), Carried::Plain);
             }
             Carried::Cookie

@@ -85,7 +85,7 @@ impl<S: Store, M: Mode<S>> AuthLayer<S, M> {
 
     /// Where to read the token (default `Authorization: Bearer`).
     pub fn source(mut self, source: TokenSource) -> Self {
-        self.pipeline_mut().source = source;
+        self.pipeline_mut().set_source(source);
         self
     }
 

@@ -191,7 +191,11 @@ impl TokenSource {
         Self::none().with_header(name)
     }
 
-    /// Only the named cookie.
+    /// Only the named cookie. A cookie-borne token is guarded against cross-site
+    /// requests: an unsafe request must carry `Sec-Fetch-Site: same-origin` (or `none`)
+    /// or its own `Origin`, else 403 `csrf_rejected`. For browser sessions with a CSRF
+    /// token, cookies set and cleared for you, use
+    /// [`AuthLayer::cookies`](crate::AuthLayer::cookies) instead.
     pub fn cookie(name: impl Into<String>) -> Self {
         Self::none().with_cookie(name)
     }

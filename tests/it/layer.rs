@@ -515,3 +515,88 @@ async fn extractors_answer_in_the_handles_realm() {
     assert_eq!(status, 401);
     assert_eq!(headers[WWW_AUTHENTICATE], r#"Bearer realm="shop""#);
 }
+
+/// A bare cookie source is guarded against cross-site requests too (with no CSRF
+/// cookie configured, Fetch Metadata or the request's own `Origin` must show it), and a
+/// source set after `cookies` keeps reading the access cookie.
+#[tokio::test]
+async fn a_bare_cookie_source_is_guarded_and_sources_keep_the_cookie() {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let send = |app: Router, headers: Vec<(&'static str, String)>| async move {
+        let mut req = Request::post("/me");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        res.status().as_u16()
+    };
+    let me = || {
+        Router::new().route(
+            "/me",
+            axum::routing::post(|id: Identity| async move { id.user_id().to_owned() }),
+        )
+    };
+    let bare = me().layer(AuthLayer::new(auth.clone()).source(TokenSource::cookie("sid")));
+    let cookie = format!("sid={token}");
+    assert_eq!(
+        send(bare.clone(), vec![("cookie", cookie.clone())]).await,
+        403
+    );
+    assert_eq!(
+        send(
+            bare.clone(),
+            vec![
+                ("cookie", cookie.clone()),
+                ("sec-fetch-site", "cross-site".into())
+            ]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send(
+            bare.clone(),
+            vec![
+                ("cookie", cookie.clone()),
+                ("sec-fetch-site", "same-origin".into())
+            ]
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send(
+            bare,
+            vec![
+                ("cookie", cookie),
+                ("host", "a.test".into()),
+                ("origin", "https://a.test".into())
+            ]
+        )
+        .await,
+        200
+    );
+    // `cookies` then `source`: the access cookie is still read.
+    let layered = me().layer(
+        AuthLayer::new(auth)
+            .cookies(kickout::cookies::Cookies::default())
+            .source(TokenSource::header(http::HeaderName::from_static(
+                "x-token",
+            ))),
+    );
+    let access = format!("__Host-kickout={token}");
+    assert_eq!(
+        send(
+            layered,
+            vec![("cookie", access), ("sec-fetch-site", "same-origin".into())]
+        )
+        .await,
+        200
+    );
+}
