@@ -109,6 +109,13 @@ async fn login<S: Store, M: Mode<S>>(
         Ok(device) => device,
         Err(refusal) => return refused(refusal),
     };
+    // A cookie login another site's page made the browser send would sign the user
+    // into the attacker's account.
+    if body.cookies {
+        if let Err(rejection) = state.cookies.login_guard_actix(&req) {
+            return actix_web::ResponseError::error_response(&rejection);
+        }
+    }
     let client = shared::ClientInfo {
         ip: req.peer_addr().map(|a| a.ip()),
         user_agent: req

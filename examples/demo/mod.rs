@@ -200,12 +200,22 @@ impl<St: Send + Sync> FromRequestParts<St> for Client {
 async fn login<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
     Client(client): Client,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
     let device = match shared::check_login(&body) {
         Ok(device) => device,
         Err(refusal) => return refused(refusal),
     };
+    // A cookie login another site's page made the browser send would sign the user
+    // into the attacker's account.
+    if body.cookies {
+        if let Err(rejection) = state.0.cookies.login_guard(&method, &uri, &headers) {
+            return rejection.into_response();
+        }
+    }
     let options = shared::login_options(&body, &client);
     match state
         .0

@@ -72,6 +72,11 @@ impl Cookies {
     pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, Rejection> {
         self.refresh_of(ActixParts(req))
     }
+
+    /// [`Cookies::login_guard`] for an actix-web request.
+    pub fn login_guard_actix(&self, req: &HttpRequest) -> Result<(), Rejection> {
+        self.login_guard_of(ActixParts(req))
+    }
 }
 
 /// The middleware factory: wrap an app or a scope with it.

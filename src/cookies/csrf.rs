@@ -13,26 +13,32 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// The header a page's script repeats the CSRF cookie in.
 pub(crate) const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
+/// Where the site's own origins are: the origins allowed besides the request's own,
+/// and whether the site is served over TLS (then an `http://` origin is another's,
+/// except on loopback, where browsers count plain HTTP as secure).
+pub(crate) struct Site<'o> {
+    pub(crate) origins: &'o [String],
+    pub(crate) secure: bool,
+}
+
 /// Whether an unsafe request authenticated by a cookie shows it comes from the site:
 /// `Sec-Fetch-Site: same-origin` or `none`; else, with no `Sec-Fetch-Site`, an `Origin`
-/// whose host is the request's own or one of `origins`; else an `X-CSRF-Token` equal to
-/// the CSRF cookie (`csrf_cookie`, read only then). A safe method always passes: it
-/// changes nothing. A header sent twice counts as absent.
+/// that is the request's own or an allowed one; else an `X-CSRF-Token` equal to the CSRF
+/// cookie (`csrf_cookie`, read only then). A safe method always passes: it changes
+/// nothing. A header sent twice counts as absent.
 pub(crate) fn allows<'a>(
     req: impl Carrier<'a>,
-    origins: &[String],
+    site: &Site<'_>,
     csrf_cookie: impl FnOnce() -> Option<&'a str>,
 ) -> bool {
     if req.safe_method() {
         return true;
     }
     match one(req, &SEC_FETCH_SITE) {
-        Some(site) if site.eq_ignore_ascii_case(b"same-origin") || site == b"none" => {
-            return true;
-        }
+        Some(fetch) if own_fetch(fetch) => return true,
         Some(_) => {}
         None => {
-            if one(req, &ORIGIN).is_some_and(|origin| trusted(origin, req.host(), origins)) {
+            if one(req, &ORIGIN).is_some_and(|origin| trusted(origin, req.host(), site)) {
                 return true;
             }
         }
@@ -43,6 +49,29 @@ pub(crate) fn allows<'a>(
     }
 }
 
+/// Whether a request a browser sent says it came from another site: its Fetch Metadata
+/// or its `Origin` names one. A client that sends neither (not a browser, or one from
+/// before both) says nothing, and is not taken for one. For a request that carries no
+/// credential yet, such as a cookie login (login CSRF: another site signing the user
+/// into the attacker's account).
+pub(crate) fn from_another_site<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
+    if req.safe_method() {
+        return false;
+    }
+    match req.values(Wanted::Header(&SEC_FETCH_SITE)).next() {
+        Some(_) => !one(req, &SEC_FETCH_SITE).is_some_and(own_fetch),
+        None => match req.values(Wanted::Header(&ORIGIN)).next() {
+            Some(_) => !one(req, &ORIGIN).is_some_and(|o| trusted(o, req.host(), site)),
+            None => false,
+        },
+    }
+}
+
+/// `same-origin`, or `none` (the user typed it or opened a bookmark).
+fn own_fetch(site: &[u8]) -> bool {
+    site.eq_ignore_ascii_case(b"same-origin") || site == b"none"
+}
+
 /// The value of a header sent exactly once.
 fn one<'a>(req: impl Carrier<'a>, name: &HeaderName) -> Option<&'a [u8]> {
     let mut values = req.values(Wanted::Header(name));
@@ -50,16 +79,34 @@ fn one<'a>(req: impl Carrier<'a>, name: &HeaderName) -> Option<&'a [u8]> {
     values.next().is_none().then_some(first)
 }
 
-/// Whether `origin` is the request's own (its host, whatever the scheme: a proxy may end
-/// TLS) or one of the allowed ones.
-fn trusted(origin: &[u8], host: Option<&[u8]>, origins: &[String]) -> bool {
+/// Whether `origin` is one of the allowed ones, or the request's own: its host (a proxy
+/// may end TLS, so the `Host` says nothing of the scheme), over `https` when the site is
+/// secure — `http` only on loopback.
+fn trusted(origin: &[u8], host: Option<&[u8]>, site: &Site<'_>) -> bool {
+    if site
+        .origins
+        .iter()
+        .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
     let Some(authority) = authority_of(origin) else {
         return false;
     };
-    host.is_some_and(|host| !host.is_empty() && authority.eq_ignore_ascii_case(host))
-        || origins
-            .iter()
-            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+    let own = host.is_some_and(|host| !host.is_empty() && authority.eq_ignore_ascii_case(host));
+    let scheme_ok = !site.secure
+        || origin.len() > 8 && origin[..8].eq_ignore_ascii_case(b"https://")
+        || loopback(authority);
+    own && scheme_ok
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with any port.
+fn loopback(authority: &[u8]) -> bool {
+    let host = match authority.iter().rposition(|&b| b == b':') {
+        Some(i) if !authority.ends_with(b"]") => &authority[..i],
+        _ => authority,
+    };
+    host.eq_ignore_ascii_case(b"localhost") || host == b"127.0.0.1" || host == b"[::1]"
 }
 
 /// The `host[:port]` of a serialized origin `scheme://host[:port]`; `None` for anything
@@ -99,9 +146,61 @@ mod tests {
         }
         let req = req.body(()).unwrap();
         let parts = HttpParts::new(req.method(), req.uri(), req.headers());
-        allows(parts, &["https://app.example.com".to_owned()], || {
-            Some("tok")
-        })
+        let origins = ["https://app.example.com".to_owned()];
+        let site = Site {
+            origins: &origins,
+            secure: true,
+        };
+        allows(parts, &site, || Some("tok"))
+    }
+
+    fn foreign(method: &str, headers: &[(&str, &[u8])]) -> bool {
+        let mut req = http::Request::builder().method(method).uri("/login");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(()).unwrap();
+        let parts = HttpParts::new(req.method(), req.uri(), req.headers());
+        let site = Site {
+            origins: &[],
+            secure: true,
+        };
+        from_another_site(parts, &site)
+    }
+
+    #[test]
+    fn login_csrf_needs_evidence() {
+        let host: (&str, &[u8]) = ("host", b"api.example.com");
+        // A client that says nothing (curl, a server) is not a browser of another site.
+        assert!(!foreign("POST", &[host]));
+        assert!(foreign("POST", &[host, ("sec-fetch-site", b"cross-site")]));
+        assert!(foreign("POST", &[host, ("sec-fetch-site", b"same-site")]));
+        assert!(!foreign(
+            "POST",
+            &[host, ("sec-fetch-site", b"same-origin")]
+        ));
+        assert!(foreign(
+            "POST",
+            &[host, ("origin", b"https://evil.example")]
+        ));
+        assert!(foreign("POST", &[host, ("origin", b"null")]));
+        assert!(!foreign(
+            "POST",
+            &[host, ("origin", b"https://api.example.com")]
+        ));
+        // Plain HTTP is another origin of a secure site, except on loopback.
+        assert!(foreign(
+            "POST",
+            &[host, ("origin", b"http://api.example.com")]
+        ));
+        let local: (&str, &[u8]) = ("host", b"127.0.0.1:3000");
+        assert!(!foreign(
+            "POST",
+            &[local, ("origin", b"http://127.0.0.1:3000")]
+        ));
+        let six: (&str, &[u8]) = ("host", b"[::1]:8080");
+        assert!(!foreign("POST", &[six, ("origin", b"http://[::1]:8080")]));
+        assert!(!foreign("GET", &[host, ("sec-fetch-site", b"cross-site")]));
     }
 
     #[test]
@@ -125,6 +224,16 @@ mod tests {
         assert!(check(
             "POST",
             &[host, ("origin", b"https://api.example.com")]
+        ));
+        // Over plain HTTP a secure site's host is another origin (a network attacker's).
+        assert!(!check(
+            "POST",
+            &[host, ("origin", b"http://api.example.com")]
+        ));
+        let local: (&str, &[u8]) = ("host", b"localhost:3000");
+        assert!(check(
+            "POST",
+            &[local, ("origin", b"http://localhost:3000")]
         ));
         assert!(check(
             "DELETE",
@@ -179,7 +288,7 @@ mod tests {
             let fetch_ok = site.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(b"same-origin") || s == b"none");
             let origin_ok = site.is_none() && origin.filter(|v| ok(v)).is_some_and(|o| {
                 let o = o.to_ascii_lowercase();
-                o.ends_with(b"://api.example.com") || o == b"https://app.example.com"
+                o == b"https://api.example.com" || o == b"https://app.example.com"
             });
             let token_ok = token.filter(|v| ok(v)).is_some_and(|t| t == b"tok");
             prop_assert_eq!(passed, fetch_ok || origin_ok || token_ok);

@@ -386,8 +386,7 @@ impl Cookies {
     /// The refresh cookie of a refresh route's request (`http` 1 types: tower, axum),
     /// under the CSRF rule: the token to pass to [`Auth::refresh`](crate::Auth::refresh),
     /// or the rejection to answer with — 403 `csrf_rejected` from another site, 401
-    /// `missing_token` without the cookie (answered with headers clearing the others),
-    /// 400 for two of them.
+    /// `missing_token` without the cookie (clearing nothing), 400 for two of them.
     ///
     /// ```
     /// use kickout::cookies::Cookies;
@@ -414,8 +413,10 @@ impl Cookies {
     /// [`Cookies::refresh_token`] over any framework's request.
     pub(crate) fn refresh_of<'a>(&self, req: impl Carrier<'a>) -> Result<String, Rejection> {
         let Some(token) = one_cookie(req, &self.0.refresh.name).map_err(Rejection::new)? else {
-            // Nothing ambient was used: no CSRF question, only a dead session to forget.
-            return Err(Rejection::new(Reason::MissingToken).clearing(self.0.clear.clone()));
+            // Nothing ambient was used, so no CSRF question; and nothing is cleared: a
+            // cross-site request never carries the `Strict` refresh cookie, and clearing
+            // the others would let any site sign the user out.
+            return Err(Rejection::new(Reason::MissingToken));
         };
         if !self.allows(req) {
             return Err(Rejection::new(Reason::CsrfRejected));
@@ -426,9 +427,51 @@ impl Cookies {
     /// Whether an unsafe request authenticated by a cookie may pass ([`csrf`]).
     pub(crate) fn allows<'a>(&self, req: impl Carrier<'a>) -> bool {
         let c = &*self.0;
-        csrf::allows(req, &c.origins, || {
+        csrf::allows(req, &self.site(), || {
             one_cookie(req, &c.csrf.name).ok().flatten()
         })
+    }
+
+    fn site(&self) -> csrf::Site<'_> {
+        csrf::Site {
+            origins: &self.0.origins,
+            secure: self.0.secure,
+        }
+    }
+
+    /// Guards a cookie login against login CSRF (another site signing the user into
+    /// the attacker's account with a cross-site form): 403 `csrf_rejected` when the
+    /// request's Fetch Metadata or `Origin` names another site; a client that sends
+    /// neither (not a browser) passes. Call it before the login whose result
+    /// [`Cookies::login`] sets.
+    ///
+    /// ```
+    /// use kickout::cookies::Cookies;
+    ///
+    /// let cookies = Cookies::default();
+    /// let req = http::Request::post("/login")
+    ///     .header("origin", "https://evil.example")
+    ///     .body(())
+    ///     .unwrap();
+    /// assert!(cookies.login_guard(req.method(), req.uri(), req.headers()).is_err());
+    /// let req = http::Request::post("/login").body(()).unwrap();
+    /// assert!(cookies.login_guard(req.method(), req.uri(), req.headers()).is_ok());
+    /// ```
+    pub fn login_guard(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Result<(), Rejection> {
+        self.login_guard_of(HttpParts::new(method, uri, headers))
+    }
+
+    /// [`Cookies::login_guard`] over any framework's request.
+    pub(crate) fn login_guard_of<'a>(&self, req: impl Carrier<'a>) -> Result<(), Rejection> {
+        if csrf::from_another_site(req, &self.site()) {
+            return Err(Rejection::new(Reason::CsrfRejected));
+        }
+        Ok(())
     }
 }
 

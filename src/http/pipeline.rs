@@ -168,7 +168,13 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
             // same rule with no allowed origin and no CSRF cookie.
             let allowed = match &self.cookies {
                 Some(cookies) => cookies.allows(request),
-                None => crate::cookies::csrf::allows(request, &[], || None),
+                None => {
+                    let site = crate::cookies::csrf::Site {
+                        origins: &[],
+                        secure: true,
+                    };
+                    crate::cookies::csrf::allows(request, &site, || None)
+                }
             };
             if !allowed {
                 return Start::Refuse(Reason::CsrfRejected.into(), Carried::Plain);

@@ -398,6 +398,37 @@ async fn cookie_sessions(s: &Server) {
     assert_eq!(res.status(), 401);
     assert!(clears_all(&set_cookies(&res)));
 
+    // A cross-site POST /refresh carries no refresh cookie (SameSite=Strict): refused
+    // without clearing anything, or any site could sign the user out.
+    let res = s
+        .http
+        .post(format!("{}/refresh", s.base))
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(set_cookies(&res).is_empty());
+    // Login CSRF: a cookie login another site's page sends is refused; one from no
+    // browser at all (no Fetch Metadata, no Origin) is not.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://evil.example"),
+    ] {
+        let res = s
+            .http
+            .post(format!("{}/login", s.base))
+            .header(name, value)
+            .header("content-type", "text/plain")
+            .body(r#"{"user_id":"attacker","password":"123456","cookies":true,"x":"="}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{name}");
+        assert!(set_cookies(&res).is_empty());
+    }
+
     // Logout clears them.
     let res = s
         .http
