@@ -287,6 +287,92 @@ async fn logout<S: Store, M: Mode<S>>(
     }
 }
 
+/// Restricts a user in a scope for a while; their sessions go on.
+async fn restrict<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    path: web::Path<String>,
+    body: Bytes,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let body: shared::RestrictBody = match parse(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    if !shared::ban_seconds_ok(body.seconds) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "seconds must be at least 1.",
+        );
+    }
+    let note = match shared::checked_note(body.note.as_deref()) {
+        Ok(note) => note,
+        Err(refusal) => return refused(refusal),
+    };
+    let duration = Duration::from_secs(body.seconds);
+    let auth = state.auth.with_note(note);
+    match auth
+        .restrict(&path, &body.scope, body.level, duration)
+        .await
+    {
+        Ok(r) => HttpResponse::Ok().json(shared::restriction_json(&r)),
+        Err(e) => match shared::restrict_error(&e) {
+            Some(refusal) => refused(refusal),
+            None => actix_web::ResponseError::error_response(&e),
+        },
+    }
+}
+
+async fn unrestrict<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    let (user_id, scope) = path.into_inner();
+    match state.auth.unrestrict(&user_id, &scope).await {
+        Ok(_) => HttpResponse::NoContent().finish(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+async fn restrictions<S: Store, M: Mode<S>>(
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if let Err(res) = admin(&req, &state) {
+        return res;
+    }
+    restriction_list(state.auth.restrictions(&path).await)
+}
+
+/// The caller's own restrictions.
+async fn my_restrictions<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+) -> HttpResponse {
+    restriction_list(state.auth.restrictions(identity.user_id()).await)
+}
+
+fn restriction_list(
+    list: Result<Vec<kickout::restriction::Restriction>, kickout::Error>,
+) -> HttpResponse {
+    match list {
+        Ok(list) => HttpResponse::Ok().json(
+            list.iter()
+                .map(shared::restriction_json)
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
 async fn kickout_user<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
@@ -515,6 +601,18 @@ pub fn configure<S: Store, M: Mode<S>>(
             .route("/admin/ban/{user_id}", web::post().to(ban::<S, M>))
             .route("/admin/ban/{user_id}", web::delete().to(unban::<S, M>))
             .route("/admin/sessions/{user_id}", web::get().to(sessions::<S, M>))
+            .route(
+                "/admin/restrict/{user_id}",
+                web::post().to(restrict::<S, M>),
+            )
+            .route(
+                "/admin/restrict/{user_id}/{scope}",
+                web::delete().to(unrestrict::<S, M>),
+            )
+            .route(
+                "/admin/restrictions/{user_id}",
+                web::get().to(restrictions::<S, M>),
+            )
             .route("/admin/online", web::get().to(online::<S, M>))
             .route("/admin/online/count", web::get().to(online_count::<S, M>))
             .route("/admin/kickout-all", web::post().to(kickout_all::<S, M>))
@@ -542,7 +640,8 @@ pub fn configure<S: Store, M: Mode<S>>(
                         "/me/sessions/{session_id}",
                         web::delete().to(end_my_session::<S, M>),
                     )
-                    .route("/me/logout-others", web::post().to(logout_others::<S, M>)),
+                    .route("/me/logout-others", web::post().to(logout_others::<S, M>))
+                    .route("/me/restrictions", web::get().to(my_restrictions::<S, M>)),
             );
     }
 }

@@ -69,6 +69,7 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             axum::routing::delete(end_my_session::<S, M>),
         )
         .route("/me/logout-others", post(logout_others::<S, M>))
+        .route("/me/restrictions", get(my_restrictions::<S, M>))
         .layer(AuthLayer::new(auth.clone()).cookies(cookies.clone()));
     // A browser's EventSource sends the cookie; a script without cookies cannot set
     // headers on it, so this one route also reads ?access_token=.
@@ -91,6 +92,12 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             post(kickout_session::<S, M>),
         )
         .route("/admin/sessions/{user_id}", get(sessions::<S, M>))
+        .route("/admin/restrict/{user_id}", post(restrict::<S, M>))
+        .route(
+            "/admin/restrict/{user_id}/{scope}",
+            axum::routing::delete(unrestrict::<S, M>),
+        )
+        .route("/admin/restrictions/{user_id}", get(restrictions::<S, M>))
         .route("/admin/online", get(online::<S, M>))
         .route("/admin/online/count", get(online_count::<S, M>))
         .route("/admin/kickout-all", post(kickout_all::<S, M>))
@@ -483,6 +490,79 @@ async fn ban<S: Store, M: Mode<S>>(
     };
     let auth = state.0.auth.with_note(note);
     kicked(auth.ban(&user_id, Duration::from_secs(body.seconds)).await)
+}
+
+/// Restricts a user in a scope for a while; their sessions go on.
+async fn restrict<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<shared::RestrictBody>,
+) -> Response {
+    if !ban_seconds_ok(body.seconds) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "seconds must be at least 1.",
+        );
+    }
+    let note = match shared::checked_note(body.note.as_deref()) {
+        Ok(note) => note,
+        Err(refusal) => return refused(refusal),
+    };
+    let duration = Duration::from_secs(body.seconds);
+    let auth = state.0.auth.with_note(note);
+    match auth
+        .restrict(&user_id, &body.scope, body.level, duration)
+        .await
+    {
+        Ok(r) => Json(shared::restriction_json(&r)).into_response(),
+        Err(e) => match shared::restrict_error(&e) {
+            Some(refusal) => refused(refusal),
+            None => e.into_response(),
+        },
+    }
+}
+
+async fn unrestrict<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    Path((user_id, scope)): Path<(String, String)>,
+) -> Response {
+    match state.0.auth.unrestrict(&user_id, &scope).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn restrictions<S: Store, M: Mode<S>>(
+    _: Admin,
+    State(state): State<Shared<S, M>>,
+    Path(user_id): Path<String>,
+) -> Response {
+    restriction_list(state.0.auth.restrictions(&user_id).await)
+}
+
+/// The caller's own restrictions.
+async fn my_restrictions<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+) -> Response {
+    restriction_list(state.0.auth.restrictions(identity.user_id()).await)
+}
+
+fn restriction_list(
+    list: Result<Vec<kickout::restriction::Restriction>, kickout::Error>,
+) -> Response {
+    match list {
+        Ok(list) => Json(
+            list.iter()
+                .map(shared::restriction_json)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn online<S: Store, M: Mode<S>>(

@@ -345,6 +345,36 @@ pub fn cookie_json(
     })
 }
 
+/// The body of `POST /admin/restrict/{user_id}`.
+#[derive(Deserialize)]
+pub struct RestrictBody {
+    pub scope: String,
+    pub level: u8,
+    pub seconds: u64,
+    pub note: Option<String>,
+}
+
+/// A restriction's JSON: `{"scope", "level", "until" (Unix seconds), "note"}`.
+pub fn restriction_json(r: &kickout::restriction::Restriction) -> serde_json::Value {
+    serde_json::json!({
+        "scope": r.scope.as_str(),
+        "level": r.level.get(),
+        "until": r.until_ms / 1000,
+        "note": r.note.as_ref().map(kickout::Note::code),
+    })
+}
+
+/// What `POST /admin/restrict` answers for a helper's error: bad input is 422 (the body
+/// was JSON of the right shape, with a value out of bounds).
+pub fn restrict_error(e: &kickout::Error) -> Option<Refusal> {
+    match e {
+        kickout::Error::InvalidInput { field } => {
+            Some((422, "invalid_request", format!("invalid {field}")))
+        }
+        _ => None,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct BanBody {
     pub seconds: u64,

@@ -165,24 +165,112 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
+}
+
+/// DESIGN.md's restriction routes (the guards come with issue 21's next step): set,
+/// listed to the operator and to the user, bad bodies refused with nothing changed,
+/// lifted; the user's sessions go on.
+async fn admin_restrictions(s: &Server) {
+    let token = s.token("90001", "web").await;
+    let post = reqwest::Method::POST;
+    let (status, body) = s
+        .admin(
+            post.clone(),
+            "/admin/restrict/90001",
+            Some(json!({"scope": "content", "level": 2, "seconds": 3600, "note": "spam"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["scope"].as_str(), body["level"].as_u64()),
+        (Some("content"), Some(2))
+    );
+    let until = body["until"].as_u64().unwrap();
+    assert!(
+        until > 1_000_000_000 && until < 100_000_000_000,
+        "Unix seconds: {until}"
+    );
+    assert_eq!(s.me(&token).await.0, 200, "the sessions go on");
+    let (status, list) = s
+        .admin(reqwest::Method::GET, "/admin/restrictions/90001", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!([{"scope": "content", "level": 2, "until": until, "note": "spam"}])
+    );
+    let res = s
+        .http
+        .get(format!("{}/me/restrictions", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), list);
+    // Bad bodies change nothing.
+    for bad in [
+        json!({"scope": "Content", "level": 1, "seconds": 60}),
+        json!({"scope": "chat", "level": 0, "seconds": 60}),
+        json!({"scope": "chat", "level": 6, "seconds": 60}),
+        json!({"scope": "chat", "level": 1, "seconds": 0}),
+        json!({"scope": "chat", "level": 1, "seconds": 60, "note": "Bad Note"}),
+        json!({"scope": "chat", "level": "one", "seconds": 60}),
+        json!({"level": 1, "seconds": 60}),
+    ] {
+        let (status, _) = s
+            .admin(post.clone(), "/admin/restrict/90001", Some(bad.clone()))
+            .await;
+        assert!(status == 400 || status == 422, "{bad} -> {status}");
+    }
+    let (_, list) = s
+        .admin(reqwest::Method::GET, "/admin/restrictions/90001", None)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    // The admin key is required.
+    let res = s
+        .http
+        .post(format!("{}/admin/restrict/90001", s.base))
+        .json(&json!({"scope": "chat", "level": 1, "seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // Lifted.
+    let (status, _) = s
+        .admin(
+            reqwest::Method::DELETE,
+            "/admin/restrict/90001/content",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = s
+        .admin(reqwest::Method::GET, "/admin/restrictions/90001", None)
+        .await;
+    assert_eq!(list, json!([]));
+    let (_, list) = s
+        .admin(reqwest::Method::GET, "/admin/restrictions/nobody", None)
+        .await;
+    assert_eq!(list, json!([]));
 }
 
 /// The cookies of a response's `Set-Cookie` headers, parsed.
