@@ -3,8 +3,6 @@
 //! (`examples/demo/mod.rs`), and the same refusal to start off loopback without
 //! `ADMIN_KEY` (and, in JWT mode, `JWT_SECRET`).
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Bytes, Data};
@@ -301,18 +299,10 @@ async fn restrict<S: Store, M: Mode<S>>(
         Ok(b) => b,
         Err(res) => return res,
     };
-    if !shared::ban_seconds_ok(body.seconds) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "seconds must be at least 1.",
-        );
-    }
-    let note = match shared::checked_note(body.note.as_deref()) {
-        Ok(note) => note,
+    let (duration, note) = match shared::timed_note(body.seconds, body.note.as_deref()) {
+        Ok(timed) => timed,
         Err(refusal) => return refused(refusal),
     };
-    let duration = Duration::from_secs(body.seconds);
     let auth = state.auth.with_note(note);
     match auth
         .restrict(&path, &body.scope, body.level, duration)
@@ -423,19 +413,12 @@ async fn ban<S: Store, M: Mode<S>>(
         Ok(b) => b,
         Err(res) => return res,
     };
-    if !shared::ban_seconds_ok(body.seconds) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "seconds must be at least 1.",
-        );
-    }
-    let note = match shared::checked_note(body.note.as_deref()) {
-        Ok(note) => note,
+    let (duration, note) = match shared::timed_note(body.seconds, body.note.as_deref()) {
+        Ok(timed) => timed,
         Err(refusal) => return refused(refusal),
     };
     let auth = state.auth.with_note(note);
-    kicked(auth.ban(&user, Duration::from_secs(body.seconds)).await)
+    kicked(auth.ban(&user, duration).await)
 }
 
 async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>) -> HttpResponse {

@@ -16,8 +16,6 @@
 //! Demo accounts: any user id with password `123456`. Admin routes need
 //! `X-Admin-Key: <ADMIN_KEY>`.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::{StatusCode, request::Parts};
@@ -34,7 +32,7 @@ use serde_json::json;
 
 mod shared;
 pub use shared::Mode as DemoMode;
-pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, ban_seconds_ok, startup};
+pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, startup};
 
 struct AppState<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
@@ -477,19 +475,12 @@ async fn ban<S: Store, M: Mode<S>>(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<BanBody>,
 ) -> Response {
-    if !ban_seconds_ok(body.seconds) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "seconds must be at least 1.",
-        );
-    }
-    let note = match shared::checked_note(body.note.as_deref()) {
-        Ok(note) => note,
+    let (duration, note) = match shared::timed_note(body.seconds, body.note.as_deref()) {
+        Ok(timed) => timed,
         Err(refusal) => return refused(refusal),
     };
     let auth = state.0.auth.with_note(note);
-    kicked(auth.ban(&user_id, Duration::from_secs(body.seconds)).await)
+    kicked(auth.ban(&user_id, duration).await)
 }
 
 /// Restricts a user in a scope for a while; their sessions go on.
@@ -499,18 +490,10 @@ async fn restrict<S: Store, M: Mode<S>>(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<shared::RestrictBody>,
 ) -> Response {
-    if !ban_seconds_ok(body.seconds) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "seconds must be at least 1.",
-        );
-    }
-    let note = match shared::checked_note(body.note.as_deref()) {
-        Ok(note) => note,
+    let (duration, note) = match shared::timed_note(body.seconds, body.note.as_deref()) {
+        Ok(timed) => timed,
         Err(refusal) => return refused(refusal),
     };
-    let duration = Duration::from_secs(body.seconds);
     let auth = state.0.auth.with_note(note);
     match auth
         .restrict(&user_id, &body.scope, body.level, duration)

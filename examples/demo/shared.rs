@@ -502,7 +502,20 @@ pub fn password_ok(password: &str) -> bool {
 }
 
 /// Bans last 1 s to ten years: a ban must end, like everything in the store.
-pub fn ban_seconds_ok(seconds: u64) -> bool {
+/// What a ban or a restriction takes besides its subject: its duration (1 s to ten
+/// years, else 422) and its note (else 422).
+pub fn timed_note(
+    seconds: u64,
+    note: Option<&str>,
+) -> Result<(std::time::Duration, Option<kickout::Note>), Refusal> {
+    if !ban_seconds_ok(seconds) {
+        let message = "seconds must be at least 1.".to_owned();
+        return Err((422, "invalid_request", message));
+    }
+    Ok((std::time::Duration::from_secs(seconds), checked_note(note)?))
+}
+
+fn ban_seconds_ok(seconds: u64) -> bool {
     (1..=315_360_000).contains(&seconds)
 }
 
