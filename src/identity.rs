@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::rejection::{Reason, Rejection, Responses};
+use crate::restriction::{Level, Restriction, Restrictions, Scope};
 use crate::store::SessionInfo;
 use crate::token::{SessionId, SessionKey};
 
@@ -56,6 +57,11 @@ pub struct Identity {
     /// How the handle that checked it answers refusals: set where a claims extractor
     /// may refuse the identity (JWT mode).
     responses: Option<Arc<Responses>>,
+    /// The user's restrictions as the store read them with the session.
+    restrictions: Restrictions,
+    /// When the session was checked (handle time, Unix ms): what "live" means for the
+    /// restrictions it came with.
+    checked_at_ms: u64,
 }
 
 impl PartialEq for Identity {
@@ -73,7 +79,17 @@ impl Identity {
             claims: None,
             checked: None,
             responses: None,
+            restrictions: Restrictions::default(),
+            checked_at_ms: 0,
         }
+    }
+
+    /// The user's restrictions as the store read them with the session, and the time of
+    /// that read.
+    pub(crate) fn with_restrictions(mut self, restrictions: Restrictions, now_ms: u64) -> Self {
+        self.restrictions = restrictions;
+        self.checked_at_ms = now_ms;
+        self
     }
 
     pub(crate) fn checked_by(mut self, checked: Checked) -> Self {
@@ -154,6 +170,18 @@ impl Identity {
     /// The whole session record.
     pub fn session(&self) -> &SessionInfo {
         &self.session
+    }
+
+    /// The user's restrictions that held when the request was checked (read with the
+    /// session, in the same store round trip), by scope.
+    pub fn restrictions(&self) -> impl Iterator<Item = &Restriction> {
+        self.restrictions.live(self.checked_at_ms)
+    }
+
+    /// The restriction that bars this user from an action of `scope` at `level`, if one
+    /// held when the request was checked: what a [`Guard`](crate::Guard) refuses.
+    pub fn restricted(&self, scope: &Scope, level: Level) -> Option<&Restriction> {
+        self.restrictions.blocking(scope, level, self.checked_at_ms)
     }
 }
 

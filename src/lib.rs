@@ -50,6 +50,7 @@
 pub mod clock;
 pub mod cookies;
 pub mod events;
+pub mod guard;
 pub mod layer;
 pub mod limits;
 pub mod restriction;
@@ -83,6 +84,7 @@ pub mod jwt {
 
 pub use auth::{Auth, AuthBuilder, Login, LoginOptions, Noted, OnlineCount, RefreshToken};
 pub use error::Error;
+pub use guard::Guard;
 #[cfg(feature = "jwt")]
 pub use http::Claims;
 pub use http::IdentityRejection;

@@ -8,6 +8,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::note::Note;
+use crate::restriction::Restriction;
 
 /// The stable machine-readable reason a request or a login was refused.
 ///
@@ -37,11 +38,15 @@ pub enum Reason {
     /// A request authenticated by a cookie, with an unsafe method, came from another
     /// site (or could not show it did not): refused before any store work (403).
     CsrfRejected,
+    /// The user is restricted in the guarded route's scope at or above its level (403;
+    /// the body names the restriction: `scope`, `level`, `until`, `note`). The session
+    /// is not ended: other routes still serve it.
+    Restricted,
 }
 
 impl Reason {
     /// All reasons, for tables and tests.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::MissingToken,
         Reason::InvalidRequest,
         Reason::InvalidToken,
@@ -52,6 +57,7 @@ impl Reason {
         Reason::RefreshReused,
         Reason::StoreUnavailable,
         Reason::CsrfRejected,
+        Reason::Restricted,
     ];
 
     /// The `error` code of the JSON body, e.g. `"kicked_out"`.
@@ -67,6 +73,7 @@ impl Reason {
             Reason::RefreshReused => "refresh_reused",
             Reason::StoreUnavailable => "store_unavailable",
             Reason::CsrfRejected => "csrf_rejected",
+            Reason::Restricted => "restricted",
         }
     }
 
@@ -85,6 +92,7 @@ impl Reason {
             }
             Reason::StoreUnavailable => "The session store is unavailable; try again shortly.",
             Reason::CsrfRejected => "A cross-site request with a session cookie was refused.",
+            Reason::Restricted => "The account is restricted from this action for now.",
         }
     }
 
@@ -100,7 +108,7 @@ impl Reason {
             | Reason::RefreshReused => StatusCode::UNAUTHORIZED,
             Reason::InvalidRequest => StatusCode::BAD_REQUEST,
             Reason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Reason::CsrfRejected => StatusCode::FORBIDDEN,
+            Reason::CsrfRejected | Reason::Restricted => StatusCode::FORBIDDEN,
         }
     }
 
@@ -195,21 +203,12 @@ pub(crate) fn json_body(code: &str, message: &str) -> Bytes {
 
 /// A reason's body with a note: `"note"` and, if it has one, `"note_message"`.
 fn noted_body(reason: Reason, note: &Note) -> Bytes {
-    let (code, message) = (reason.code(), reason.message());
-    // A note's code is `[a-z0-9_.-]`; its message has no control characters, so quotes
-    // and backslashes are all there is to escape.
-    let text = match note.message() {
-        None => format!(
-            r#"{{"error":"{code}","message":"{message}","note":"{}"}}"#,
-            note.code()
-        ),
-        Some(m) => format!(
-            r#"{{"error":"{code}","message":"{message}","note":"{}","note_message":"{}"}}"#,
-            note.code(),
-            m.replace('\\', "\\\\").replace('"', "\\\"")
-        ),
-    };
-    Bytes::from(text)
+    Bytes::from(format!(
+        r#"{{"error":"{}","message":"{}"{}}}"#,
+        reason.code(),
+        reason.message(),
+        note_fields(note)
+    ))
 }
 
 /// An application's own answer to a refused token
@@ -254,8 +253,17 @@ impl Responses {
             body: self.bodies[reason.index()].clone(),
             note: None,
             render: self.render.clone(),
-            clear_cookies: None,
+            more: None,
         }
+    }
+
+    /// A refusal by `restriction`: its body names it.
+    pub(crate) fn restricted(&self, restriction: &Restriction) -> Rejection {
+        let mut rejection = self.rejection(Reason::Restricted);
+        rejection.body = restricted_body(restriction);
+        rejection.note = restriction.note.clone();
+        rejection.more_mut().restriction = Some(restriction.clone());
+        rejection
     }
 
     /// The rejection of a refusal: a noted one formats its body, the rest format nothing.
@@ -269,10 +277,13 @@ impl Responses {
     }
 }
 
-/// The `WWW-Authenticate` value for a reason in a realm (none for 503, nor for a refused
-/// cross-site request: another token would not help).
+/// The `WWW-Authenticate` value for a reason in a realm (none for 503, nor where another
+/// token would not help: a refused cross-site request, a restriction).
 fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
-    if matches!(reason, Reason::StoreUnavailable | Reason::CsrfRejected) {
+    if matches!(
+        reason,
+        Reason::StoreUnavailable | Reason::CsrfRejected | Reason::Restricted
+    ) {
         return None;
     }
     // Only printable ASCII fits a header; quotes and backslashes would break the
@@ -289,6 +300,40 @@ fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
         ),
     };
     HeaderValue::from_str(&text).ok()
+}
+
+/// `{"error": "restricted", "message", "scope", "level", "until"` (Unix seconds, rounded
+/// up), and the note's fields if it has one`}`.
+fn restricted_body(r: &Restriction) -> Bytes {
+    let reason = Reason::Restricted;
+    // A scope and a note's code are `[a-z0-9_.-]`: only the note's message is escaped.
+    let mut text = format!(
+        r#"{{"error":"{}","message":"{}","scope":"{}","level":{},"until":{}"#,
+        reason.code(),
+        reason.message(),
+        r.scope,
+        r.level.get(),
+        r.until_ms.div_ceil(1000),
+    );
+    if let Some(note) = &r.note {
+        text.push_str(&note_fields(note));
+    }
+    text.push('}');
+    Bytes::from(text)
+}
+
+/// `,"note":"…"` and, if the note has one, `,"note_message":"…"`.
+fn note_fields(note: &Note) -> String {
+    // A note's code is `[a-z0-9_.-]`; its message has no control characters, so quotes
+    // and backslashes are all there is to escape.
+    match note.message() {
+        None => format!(r#","note":"{}""#, note.code()),
+        Some(m) => format!(
+            r#","note":"{}","note_message":"{}""#,
+            note.code(),
+            m.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+    }
 }
 
 fn body(reason: Reason) -> Bytes {
@@ -326,6 +371,15 @@ pub struct Rejection {
     body: Bytes,
     note: Option<Note>,
     render: Option<Render>,
+    /// What few rejections carry, out of line so every rejection stays small.
+    more: Option<Box<More>>,
+}
+
+/// What a rejection rarely says beyond its reason and note.
+#[derive(Clone, Debug, Default)]
+struct More {
+    /// What refused a [`Reason::Restricted`] request.
+    restriction: Option<Restriction>,
     /// `Set-Cookie` values that clear a browser session's cookies: a cookie-borne
     /// token refused with 401 (see [`Cookies`](crate::cookies::Cookies)).
     clear_cookies: Option<Arc<Vec<HeaderValue>>>,
@@ -343,14 +397,14 @@ impl Rejection {
             body: body(reason),
             note: None,
             render: None,
-            clear_cookies: None,
+            more: None,
         }
     }
 
     /// The same rejection, answered with `Set-Cookie` headers that clear a browser
     /// session's cookies.
     pub(crate) fn clearing(mut self, headers: Arc<Vec<HeaderValue>>) -> Self {
-        self.clear_cookies = Some(headers);
+        self.more_mut().clear_cookies = Some(headers);
         self
     }
 
@@ -359,7 +413,14 @@ impl Rejection {
     /// to the answer after [`on_rejection`](crate::AuthBuilder::on_rejection), whatever it
     /// returns: a browser must forget a dead session.
     pub fn set_cookies(&self) -> &[HeaderValue] {
-        self.clear_cookies.as_deref().map_or(&[], Vec::as_slice)
+        self.more
+            .as_ref()
+            .and_then(|m| m.clear_cookies.as_deref())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn more_mut(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
     }
 
     /// Why the request was refused.
@@ -370,6 +431,12 @@ impl Rejection {
     /// The note the session's revocation was given, if any.
     pub fn note(&self) -> Option<&Note> {
         self.note.as_ref()
+    }
+
+    /// For [`Reason::Restricted`]: the restriction that refused the request (its scope,
+    /// level, end and note).
+    pub fn restriction(&self) -> Option<&Restriction> {
+        self.more.as_ref()?.restriction.as_ref()
     }
 
     /// The HTTP status.
@@ -387,7 +454,7 @@ impl Rejection {
     /// default. That function receives the rejection without itself, so calling
     /// `into_http` inside it gives the default.
     pub fn into_http<B: From<Bytes>>(mut self) -> Response<B> {
-        let clear = self.clear_cookies.take();
+        let clear = self.more.as_mut().and_then(|m| m.clear_cookies.take());
         let mut response = match self.render.take() {
             Some(Render(render)) => render(self).map(B::from),
             None => self.default_http(),
@@ -442,7 +509,9 @@ mod tests {
             assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
             let challenge = res.headers().get(WWW_AUTHENTICATE);
             match reason {
-                Reason::StoreUnavailable | Reason::CsrfRejected => assert!(challenge.is_none()),
+                Reason::StoreUnavailable | Reason::CsrfRejected | Reason::Restricted => {
+                    assert!(challenge.is_none())
+                }
                 Reason::MissingToken => assert_eq!(challenge.unwrap(), r#"Bearer realm="api""#),
                 Reason::InvalidRequest => assert!(
                     challenge

@@ -147,12 +147,23 @@ impl Restriction {
 }
 
 /// A user's restrictions, one per scope.
+///
+/// Read beside every request's record, so a clone is cheap: the map is shared (and
+/// copied only when changed), and an empty set holds nothing at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Restrictions {
-    by_scope: BTreeMap<Scope, Restriction>,
+    by_scope: Option<Arc<BTreeMap<Scope, Restriction>>>,
 }
 
 impl Restrictions {
+    fn map(&self) -> impl Iterator<Item = &Restriction> {
+        self.by_scope.iter().flat_map(|m| m.values())
+    }
+
+    fn map_mut(&mut self) -> &mut BTreeMap<Scope, Restriction> {
+        Arc::make_mut(self.by_scope.get_or_insert_with(Default::default))
+    }
+
     /// Sets `restriction`, replacing any of its scope (a shorter or lighter one too: the
     /// operator's latest word stands). Refused, changing nothing, when the user already
     /// has [`MAX_RESTRICTIONS`] other live scopes; ended ones are dropped first.
@@ -162,20 +173,27 @@ impl Restrictions {
         now_ms: u64,
     ) -> Result<(), InvalidRestriction> {
         self.prune(now_ms);
-        let new_scope = !self.by_scope.contains_key(&restriction.scope);
-        if new_scope && self.by_scope.len() >= MAX_RESTRICTIONS {
+        let held = self.by_scope.as_ref().map_or(0, |m| {
+            m.len() - usize::from(m.contains_key(&restriction.scope))
+        });
+        if held >= MAX_RESTRICTIONS {
             return Err(InvalidRestriction::TooMany);
         }
-        self.by_scope.insert(restriction.scope.clone(), restriction);
+        self.map_mut()
+            .insert(restriction.scope.clone(), restriction);
         Ok(())
     }
 
     /// Lifts the restriction of `scope`; whether one held at `now_ms`.
     pub fn lift(&mut self, scope: &Scope, now_ms: u64) -> bool {
-        let held = self
+        let held = self.blocking(scope, Level(1), now_ms).is_some();
+        if self
             .by_scope
-            .remove(scope)
-            .is_some_and(|r| r.is_live(now_ms));
+            .as_ref()
+            .is_some_and(|m| m.contains_key(scope))
+        {
+            self.map_mut().remove(scope);
+        }
         self.prune(now_ms);
         held
     }
@@ -183,28 +201,34 @@ impl Restrictions {
     /// The live restriction that bars an action of `scope` at `level`, if one does.
     pub fn blocking(&self, scope: &Scope, level: Level, now_ms: u64) -> Option<&Restriction> {
         self.by_scope
+            .as_ref()?
             .get(scope)
             .filter(|r| r.is_live(now_ms) && r.level >= level)
     }
 
     /// The live restrictions, by scope.
     pub fn live(&self, now_ms: u64) -> impl Iterator<Item = &Restriction> {
-        self.by_scope.values().filter(move |r| r.is_live(now_ms))
+        self.map().filter(move |r| r.is_live(now_ms))
     }
 
     /// Drops what has lifted.
     pub fn prune(&mut self, now_ms: u64) {
-        self.by_scope.retain(|_, r| r.is_live(now_ms));
+        if self.map().any(|r| !r.is_live(now_ms)) {
+            self.map_mut().retain(|_, r| r.is_live(now_ms));
+        }
+        if self.by_scope.as_ref().is_some_and(|m| m.is_empty()) {
+            self.by_scope = None;
+        }
     }
 
     /// When the last of them lifts (a store's expiry for the whole set), if any holds.
     pub fn expires_at_ms(&self) -> Option<u64> {
-        self.by_scope.values().map(|r| r.until_ms).max()
+        self.map().map(|r| r.until_ms).max()
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
-        self.by_scope.is_empty()
+        self.by_scope.as_ref().is_none_or(|m| m.is_empty())
     }
 }
 
@@ -381,7 +405,7 @@ mod tests {
                         model.insert(s, (l, now + d));
                     }
                 }
-                prop_assert!(r.by_scope.len() <= MAX_RESTRICTIONS);
+                prop_assert!(r.map().count() <= MAX_RESTRICTIONS);
                 for probe in 0u8..24 {
                     for lv in 1u8..=5 {
                         let want = model.get(&probe).is_some_and(|(l, until)| now < *until && *l >= lv);

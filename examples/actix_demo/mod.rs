@@ -554,6 +554,13 @@ pub fn configure<S: Store, M: Mode<S>>(
         admin_key: config.admin_key.clone(),
         cookies: cookies.clone(),
     });
+    // Guarded actions: refused with 403 `restricted` while the user is restricted in
+    // `content` at the route's level or above (read with the session).
+    let guard = |level| {
+        auth.guard("content", level)
+            .expect("a valid scope and level")
+    };
+    let (publish, comment) = (guard(1), guard(2));
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
@@ -624,7 +631,17 @@ pub fn configure<S: Store, M: Mode<S>>(
                         web::delete().to(end_my_session::<S, M>),
                     )
                     .route("/me/logout-others", web::post().to(logout_others::<S, M>))
-                    .route("/me/restrictions", web::get().to(my_restrictions::<S, M>)),
+                    .route("/me/restrictions", web::get().to(my_restrictions::<S, M>))
+                    .service(
+                        web::resource("/content/publish")
+                            .wrap(publish.clone())
+                            .route(web::post().to(HttpResponse::NoContent)),
+                    )
+                    .service(
+                        web::resource("/content/comment")
+                            .wrap(comment.clone())
+                            .route(web::post().to(HttpResponse::NoContent)),
+                    ),
             );
     }
 }

@@ -68,6 +68,11 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         )
         .route("/me/logout-others", post(logout_others::<S, M>))
         .route("/me/restrictions", get(my_restrictions::<S, M>))
+        // Guarded actions: refused with 403 `restricted` while the user is restricted in
+        // `content` at the route's level or above (read with the session: no extra
+        // store round trip).
+        .route("/content/publish", post(done).route_layer(guard(&auth, 1)))
+        .route("/content/comment", post(done).route_layer(guard(&auth, 2)))
         .layer(AuthLayer::new(auth.clone()).cookies(cookies.clone()));
     // A browser's EventSource sends the cookie; a script without cookies cannot set
     // headers on it, so this one route also reads ?access_token=.
@@ -123,6 +128,17 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .merge(events)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
+}
+
+/// The guard of a `content` action at `level`.
+fn guard<S: Store, M: Mode<S>>(auth: &Auth<S, M>, level: u8) -> kickout::Guard {
+    auth.guard("content", level)
+        .expect("a valid scope and level")
+}
+
+/// A guarded action that passed.
+async fn done() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// A JSON error answer `{"error": code, "message": text}`; a refusal (401, 403) is

@@ -359,7 +359,8 @@ pub fn restriction_json(r: &kickout::restriction::Restriction) -> serde_json::Va
     serde_json::json!({
         "scope": r.scope.as_str(),
         "level": r.level.get(),
-        "until": r.until_ms / 1000,
+        // Rounded up, as the library's `restricted` refusal says it: lifted by then.
+        "until": r.until_ms.div_ceil(1000),
         "note": r.note.as_ref().map(kickout::Note::code),
     })
 }

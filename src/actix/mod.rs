@@ -31,11 +31,13 @@
 
 mod extract;
 mod future;
+mod guard;
 mod middleware;
 mod respond;
 
 pub use extract::MaybeIdentity;
 pub use future::ResponseFuture;
+pub use guard::{GuardMiddleware, GuardResponse};
 pub use middleware::{KickoutAuth, KickoutAuthMiddleware};
 
 use actix_web::http::StatusCode;

@@ -8,7 +8,7 @@ mod builder;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod outage;
-mod restrict;
+pub(crate) mod restrict;
 mod session;
 pub(crate) mod watchers;
 

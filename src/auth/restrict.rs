@@ -114,7 +114,7 @@ impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
 }
 
 /// A restriction's bad input as the helpers' error.
-fn invalid(e: InvalidRestriction) -> Error {
+pub(crate) fn invalid(e: InvalidRestriction) -> Error {
     let field = match e {
         InvalidRestriction::Scope => "scope",
         InvalidRestriction::Level => "level",

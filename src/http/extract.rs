@@ -1,7 +1,10 @@
-//! What the `Identity` extractors of both frameworks answer.
+//! What the `Identity` extractors of both frameworks (and the guards) answer.
 
-use super::{Anonymous, IdentityRejection};
+use super::Anonymous;
+#[cfg(any(feature = "axum", feature = "actix"))]
+use super::IdentityRejection;
 use crate::identity::Identity;
+#[cfg(any(feature = "axum", feature = "actix"))]
 use crate::rejection::Reason;
 
 /// What a request's extensions hold for the extractors: the identity the layer put in,
@@ -11,6 +14,7 @@ pub(crate) struct Found<'a, F: FnOnce() -> Option<&'a Anonymous>> {
     pub(crate) anonymous: F,
 }
 
+#[cfg(any(feature = "axum", feature = "actix"))]
 /// What an optional extractor answers: the identity, `None` for an anonymous request,
 /// or the missing layer.
 pub(crate) fn identity<'a>(
@@ -20,6 +24,7 @@ pub(crate) fn identity<'a>(
     Ok(anonymous_or(found, layer)?.ok())
 }
 
+#[cfg(any(feature = "axum", feature = "actix"))]
 /// What a required extractor answers: the identity, or why not.
 pub(crate) fn required<'a>(
     found: Found<'a, impl FnOnce() -> Option<&'a Anonymous>>,
@@ -29,6 +34,7 @@ pub(crate) fn required<'a>(
         .map_err(|a| IdentityRejection::Anonymous(a.rejection(Reason::MissingToken)))
 }
 
+#[cfg(any(feature = "axum", feature = "actix"))]
 /// The identity, or the anonymous mark; the missing layer if neither is there.
 fn anonymous_or<'a>(
     found: Found<'a, impl FnOnce() -> Option<&'a Anonymous>>,

@@ -4,15 +4,14 @@
 //! The tower layer, the actix middleware and the extractors of both frameworks go
 //! through here, so a configuration means the same everywhere.
 
-#[cfg(any(feature = "axum", feature = "actix"))]
 mod extract;
 mod pipeline;
 
+pub(crate) use extract::Found;
 #[cfg(all(feature = "jwt", any(feature = "axum", feature = "actix")))]
 pub(crate) use extract::claims;
 #[cfg(any(feature = "axum", feature = "actix"))]
-pub(crate) use extract::{Found, identity, required};
-#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) use extract::{identity, required};
 pub(crate) use pipeline::Anonymous;
 pub(crate) use pipeline::{Begin, Carried, Pipeline};
 

@@ -76,9 +76,8 @@ pub(crate) enum Begin<C> {
 /// extractors answer in the handle's realm, and tell a wiring mistake (no marker, no
 /// identity) from an anonymous request.
 #[derive(Clone, Debug)]
-pub(crate) struct Anonymous(#[allow(dead_code)] Arc<Responses>);
+pub(crate) struct Anonymous(Arc<Responses>);
 
-#[cfg(any(feature = "axum", feature = "actix"))]
 impl Anonymous {
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
         self.0.rejection(reason)

@@ -291,7 +291,7 @@ fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Refusal>
     };
     match refusal(&record, now) {
         Some(refusal) => Err(refusal),
-        None => Ok(Identity::new(record.info)),
+        None => Ok(Identity::new(record.info).with_restrictions(record.restrictions, now)),
     }
 }
 

@@ -15,9 +15,9 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn ended(&self, ended: &[(SessionId, EndReason)], note: Option<&Note>);
     /// Messages may have been missed (a lost connection, a lagging receiver).
     fn resync(&self);
-    /// Sessions of users with this slot tag may have ended unlisted (a JWT generation
-    /// bump); by default, as if messages were missed.
-    fn bumped(&self, _tag: u16) {
+    /// The state of users with this slot tag changed ([`Revoked::Changed`]); by
+    /// default, as if messages were missed.
+    fn changed(&self, _tag: u16) {
         self.resync();
     }
     /// The feed is gone (its store was dropped).
@@ -68,7 +68,7 @@ async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<R
         };
         match message {
             Ok(Revoked::Sessions(ended, note)) => follower.ended(&ended, note.as_ref()),
-            Ok(Revoked::Bumped(tag)) => follower.bumped(tag),
+            Ok(Revoked::Changed(tag)) => follower.changed(tag),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
             Err(RecvError::Closed) => {
                 follower.closed();

@@ -239,11 +239,12 @@ pub enum Revoked {
     /// These sessions ended (through any handle, on any instance sharing the store),
     /// with the note of the operation that ended them.
     Sessions(Arc<[(SessionId, EndReason)]>, Option<Note>),
-    /// JWT mode: a generation of a user whose slot tag is this moved, ending every
-    /// older token of the user (or of a device), listed above or not: a token that the
-    /// writer's clock called over may still be live by another instance's. Caches of
+    /// The state of a user whose slot tag is this changed beyond a list of ended
+    /// sessions: a restriction was set or lifted, or (JWT mode) a generation moved,
+    /// ending every older token of the user or a device, listed or not (a token the
+    /// writer's clock called over may still be live by another instance's). Caches of
     /// that tag's sessions are stale; watches re-check.
-    Bumped(u16),
+    Changed(u16),
     /// Messages may have been missed (a feed connection was lost and is back):
     /// re-check watched sessions against the store.
     Resync,

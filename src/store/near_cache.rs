@@ -106,7 +106,6 @@ impl Shared {
     }
 
     /// Forgets the sessions of the users with slot tag `tag`.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     fn forget_tag(&self, tag: u16) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
         self.entries.retain(|id, _| id.tag() != tag);
@@ -148,7 +147,7 @@ impl Follower for Shared {
         self.forget_all();
     }
 
-    fn bumped(&self, tag: u16) {
+    fn changed(&self, tag: u16) {
         self.forget_tag(tag);
     }
 
@@ -305,7 +304,10 @@ impl<S: Store> Store for NearCache<S> {
         restriction: &crate::restriction::Restriction,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.inner.restrict(user_id, restriction, now_ms).await
+        let done = self.inner.restrict(user_id, restriction, now_ms).await;
+        // Every request of the user reads its restrictions from here on.
+        self.shared.forget_tag(crate::token::user_tag(user_id));
+        done
     }
 
     async fn unrestrict(
@@ -314,7 +316,10 @@ impl<S: Store> Store for NearCache<S> {
         scope: &crate::restriction::Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.inner.unrestrict(user_id, scope, now_ms).await
+        let done = self.inner.unrestrict(user_id, scope, now_ms).await;
+        // Every request of the user reads its restrictions from here on.
+        self.shared.forget_tag(crate::token::user_tag(user_id));
+        done
     }
 
     async fn restrictions(
@@ -590,6 +595,7 @@ mod tests {
             lifetime_ms: u64::MAX,
             idle_ms: None,
             access_until_ms: None,
+            restrictions: Default::default(),
         };
         let now = 1_000;
         let seen = near.shared.invalidations.load(Ordering::SeqCst);

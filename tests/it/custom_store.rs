@@ -53,6 +53,13 @@ pub struct Maps {
     restrictions: HashMap<String, Restrictions>,
 }
 
+impl Maps {
+    /// What a request reads of its user's restrictions, beside its record.
+    fn restrictions_of(&self, user_id: &str) -> Restrictions {
+        self.restrictions.get(user_id).cloned().unwrap_or_default()
+    }
+}
+
 impl BTreeStore {
     /// The maps, with what is past its time dropped first: the store stays bounded
     /// without a sweeper (a linear pass: fine for a test, not for production).
@@ -168,11 +175,15 @@ impl SessionStore for BTreeStore {
         let maps = &mut *maps;
         let record = maps.sessions.get_mut(&key.session_id()).and_then(|state| {
             let ban = |user: &str| maps.bans.get(user).copied().filter(|&t| t > now_ms);
-            let record = state.record(key.digest(), now_ms, ban)?;
+            let mut record = state.record(key.digest(), now_ms, ban)?;
             if state.touch(&record, touch, now_ms) {
-                return state.record(key.digest(), now_ms, |_| record.ban_until_ms);
+                record = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
             }
             Some(record)
+        });
+        let record = record.map(|mut record| {
+            record.restrictions = maps.restrictions_of(&record.info.user_id);
+            record
         });
         ready(Ok(record))
     }
@@ -350,6 +361,7 @@ impl JwtStore for BTreeStore {
                     ban_until_ms: ban_until.filter(|_| banned),
                     ended,
                     last_seen_ms: last_seen_ms.filter(|_| token.idle.is_some()),
+                    restrictions: maps.restrictions_of(token.user_id),
                 }
             }
         };

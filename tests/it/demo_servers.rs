@@ -165,24 +165,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
 }
 
 /// DESIGN.md's restriction routes (the guards come with issue 21's next step): set,
@@ -271,6 +271,66 @@ async fn admin_restrictions(s: &Server) {
         .admin(reqwest::Method::GET, "/admin/restrictions/nobody", None)
         .await;
     assert_eq!(list, json!([]));
+}
+
+async fn guarded_routes(s: &Server) {
+    let token = s.token("90002", "web").await;
+    let action = |path: &'static str| {
+        let req = s.http.post(format!("{}{path}", s.base)).bearer_auth(&token);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.json::<Value>().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    assert_eq!(action("/content/publish").await.0, 204);
+    assert_eq!(action("/content/comment").await.0, 204);
+    let restrict = |level: u8| {
+        s.admin(
+            reqwest::Method::POST,
+            "/admin/restrict/90002",
+            Some(json!({"scope": "content", "level": level, "seconds": 3600, "note": "spam"})),
+        )
+    };
+    let (status, set) = restrict(1).await;
+    assert_eq!(status, 200);
+    // Level 1 bars publishing only.
+    let (status, body) = action("/content/publish").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "restricted");
+    assert_eq!(
+        (
+            &body["scope"],
+            &body["level"],
+            &body["until"],
+            &body["note"]
+        ),
+        (&json!("content"), &json!(1), &set["until"], &json!("spam"))
+    );
+    assert_eq!(action("/content/comment").await.0, 204);
+    assert_eq!(s.me(&token).await.0, 200, "the session goes on");
+    // Level 2 bars both; lifted, both pass.
+    restrict(2).await;
+    assert_eq!(action("/content/comment").await.0, 403);
+    assert_eq!(action("/content/publish").await.0, 403);
+    let (status, _) = s
+        .admin(
+            reqwest::Method::DELETE,
+            "/admin/restrict/90002/content",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(action("/content/publish").await.0, 204);
+    // Without a token: 401, as every token route.
+    let res = s
+        .http
+        .post(format!("{}/content/publish", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 }
 
 /// The cookies of a response's `Set-Cookie` headers, parsed.

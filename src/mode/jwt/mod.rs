@@ -391,7 +391,9 @@ fn verdict(
         issued_at_ms: v.issued_at_ms,
         expires_at_ms: v.expires_at_ms,
     });
-    Ok(identity.with_claims(v.ext.clone()))
+    Ok(identity
+        .with_claims(v.ext.clone())
+        .with_restrictions(status.restrictions, now_ms))
 }
 
 /// A random epoch for a JWT state this login may create (below 2^53, so every JSON

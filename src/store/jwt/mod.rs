@@ -184,6 +184,9 @@ pub struct JwtStatus {
     /// When a request was last seen with the token, if the token asked
     /// ([`JwtToken::idle`]) and one was recorded.
     pub last_seen_ms: Option<u64>,
+    /// The user's restrictions ([`Store::restrict`]), read with the state so a guarded
+    /// route costs no other round trip.
+    pub restrictions: crate::restriction::Restrictions,
 }
 
 /// The storage contract of JWT mode: one [`JwtState`] per user, read on every request

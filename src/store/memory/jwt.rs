@@ -165,6 +165,7 @@ impl JwtStore for MemoryStore {
                     ended,
                     ban_until_ms,
                     last_seen_ms,
+                    restrictions: shard.restrictions_of(user_id),
                 }
             }
         };
@@ -191,9 +192,9 @@ impl JwtStore for MemoryStore {
         });
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced);
-            // What a rule or a bound replaced may be a bump (see `Revoked::Bumped`).
+            // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).
             if !grant.replaced.is_empty() {
-                self.publish_bump(user_tag(user_id));
+                self.publish_changed(user_tag(user_id));
             }
         }
         Ok(issued)
@@ -263,7 +264,7 @@ impl JwtStore for MemoryStore {
         self.publish(&ends.ended, reason, note);
         self.publish_infos(&ends.replaced, EndReason::Replaced);
         if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
-            self.publish_bump(tag);
+            self.publish_changed(tag);
         }
         Ok(ends)
     }
@@ -287,7 +288,7 @@ impl JwtStore for MemoryStore {
             shard.jwt_infos(user_id, tag, &ended)
         });
         self.publish(&ended, EndReason::Banned, note);
-        self.publish_bump(tag);
+        self.publish_changed(tag);
         Ok(ended)
     }
 
@@ -302,7 +303,7 @@ impl JwtStore for MemoryStore {
             self.publish_infos(&ends.ended, EndReason::RefreshReused);
             self.publish_infos(&ends.replaced, EndReason::Replaced);
             if !ends.replaced.is_empty() {
-                self.publish_bump(tag);
+                self.publish_changed(tag);
             }
         }
         Ok(rotated)

@@ -80,6 +80,9 @@ struct Shard {
     /// JWT mode's refresh tokens, by `jti` (never read by a request).
     #[cfg(feature = "jwt")]
     jwt_refresh: HashMap<String, JwtRefreshState>,
+    /// Restricted users' restrictions, apart from `users` so that a request of a shard
+    /// without any (the common case) looks nothing up for them.
+    restricted: HashMap<Arc<str>, Restrictions>,
     /// The directory: this shard's sessions (either mode) by id, with their user.
     dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
@@ -91,15 +94,16 @@ struct User {
     /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
     ban_until_ms: Option<u64>,
-    restrictions: Restrictions,
 }
 
 /// What an expiry-queue item asks to look at.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
     Session(SessionId),
-    /// A user entry: its ban or a restriction may have lifted.
+    /// A user entry: its ban may have lifted.
     User(Arc<str>),
+    /// A user's restrictions: one may have lifted.
+    Restricted(Arc<str>),
     #[cfg(feature = "jwt")]
     Jwt(Arc<str>),
     #[cfg(feature = "jwt")]
@@ -113,6 +117,8 @@ pub struct MemoryStats {
     pub sessions: usize,
     /// User entries (users with records or a ban).
     pub users: usize,
+    /// Users with restrictions.
+    pub restricted: usize,
     /// JWT-mode user states.
     pub jwt_users: usize,
     /// Expiry-queue items.
@@ -174,6 +180,7 @@ impl MemoryStore {
                 MemoryStats {
                     sessions: acc.sessions + s.sessions.len(),
                     users: acc.users + s.users.len(),
+                    restricted: acc.restricted + s.restricted.len(),
                     #[cfg(feature = "jwt")]
                     jwt_users: acc.jwt_users + s.jwt.len(),
                     #[cfg(not(feature = "jwt"))]
@@ -239,11 +246,11 @@ impl MemoryStore {
         )
     }
 
-    /// Announces a JWT generation bump of a user with slot tag `tag`.
-    #[cfg(feature = "jwt")]
-    fn publish_bump(&self, tag: u16) {
+    /// Announces a change of the state of a user with slot tag `tag`
+    /// ([`Revoked::Changed`]).
+    fn publish_changed(&self, tag: u16) {
         if self.inner.feed.receiver_count() > 0 {
-            let _ = self.inner.feed.send(Revoked::Bumped(tag));
+            let _ = self.inner.feed.send(Revoked::Changed(tag));
         }
     }
 
@@ -309,6 +316,7 @@ impl Shard {
                     self.forget_user_if_empty(&user, now_ms);
                 }
                 Due::User(user) => self.forget_user_if_empty(&user, now_ms),
+                Due::Restricted(user) => self.prune_restrictions(&user, now_ms),
                 #[cfg(feature = "jwt")]
                 Due::Jwt(user) => {
                     if let Some(state) = self.jwt.get_mut(&user) {
@@ -344,11 +352,28 @@ impl Shard {
             if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
                 u.ban_until_ms = None;
             }
-            u.restrictions.prune(now_ms);
-            if u.sessions.is_empty() && u.ban_until_ms.is_none() && u.restrictions.is_empty() {
+            if u.sessions.is_empty() && u.ban_until_ms.is_none() {
                 self.users.remove(user_id);
             }
         }
+    }
+
+    /// Drops the user's lifted restrictions, and their entry once none holds.
+    fn prune_restrictions(&mut self, user_id: &str, now_ms: u64) {
+        if let Some(r) = self.restricted.get_mut(user_id) {
+            r.prune(now_ms);
+            if r.is_empty() {
+                self.restricted.remove(user_id);
+            }
+        }
+    }
+
+    /// The user's restrictions, as a request reads them with its record.
+    fn restrictions_of(&self, user_id: &str) -> Restrictions {
+        if self.restricted.is_empty() {
+            return Restrictions::default();
+        }
+        self.restricted.get(user_id).cloned().unwrap_or_default()
     }
 
     fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
@@ -388,23 +413,24 @@ impl Store for MemoryStore {
         restriction: &Restriction,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+        let tag = user_tag(user_id);
+        let set = self.write(tag, now_ms, |shard| {
             let user: Arc<str> = Arc::from(user_id);
-            let entry = shard.users.entry(user.clone()).or_default();
-            let set = entry
-                .restrictions
-                .restrict(restriction.clone(), now_ms)
-                .is_ok();
+            let held = shard.restricted.entry(user.clone()).or_default();
+            let set = held.restrict(restriction.clone(), now_ms).is_ok();
             if set {
-                // Looked at again when it lifts (the user entry may go then).
-                shard
-                    .queue
-                    .push(Reverse((restriction.until_ms, Due::User(user))));
+                // Looked at again when it lifts (the entry may go then).
+                let until = restriction.until_ms;
+                shard.queue.push(Reverse((until, Due::Restricted(user))));
             } else {
-                shard.forget_user_if_empty(user_id, now_ms);
+                shard.prune_restrictions(user_id, now_ms);
             }
             set
-        }))
+        });
+        if set {
+            self.publish_changed(tag);
+        }
+        Ok(set)
     }
 
     async fn unrestrict(
@@ -413,23 +439,23 @@ impl Store for MemoryStore {
         scope: &Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        Ok(self.write(user_tag(user_id), now_ms, |shard| {
+        let tag = user_tag(user_id);
+        let held = self.write(tag, now_ms, |shard| {
             let held = shard
-                .users
+                .restricted
                 .get_mut(user_id)
-                .is_some_and(|u| u.restrictions.lift(scope, now_ms));
-            shard.forget_user_if_empty(user_id, now_ms);
+                .is_some_and(|r| r.lift(scope, now_ms));
+            shard.prune_restrictions(user_id, now_ms);
             held
-        }))
+        });
+        if held {
+            self.publish_changed(tag);
+        }
+        Ok(held)
     }
 
     async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
-        let shard = read(self.shard(user_tag(user_id)));
-        let mut restrictions = shard
-            .users
-            .get(user_id)
-            .map(|u| u.restrictions.clone())
-            .unwrap_or_default();
+        let mut restrictions = read(self.shard(user_tag(user_id))).restrictions_of(user_id);
         restrictions.prune(now_ms);
         Ok(restrictions)
     }

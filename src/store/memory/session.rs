@@ -26,7 +26,8 @@ impl MemoryStore {
         let record = {
             let shard = read(self.shard(key.tag()));
             let state = shard.sessions.get(&id)?;
-            let record = state.record(key.digest(), now_ms, |u| shard.ban_until(u, now_ms))?;
+            let mut record = state.record(key.digest(), now_ms, |u| shard.ban_until(u, now_ms))?;
+            record.restrictions = shard.restrictions_of(&record.info.user_id);
             match touch {
                 Some(t) if SessionState::wants(&record, &t, now_ms) => record,
                 _ => return Some(record),
@@ -36,11 +37,12 @@ impl MemoryStore {
         let shard = &mut *shard;
         let state = shard.sessions.get_mut(&id)?;
         // Read again under the write lock: another request may have touched it.
-        let record = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
-        if state.touch(&record, touch, now_ms) {
-            return state.record(key.digest(), now_ms, |_| record.ban_until_ms);
+        let mut fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
+        if state.touch(&fresh, touch, now_ms) {
+            fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
         }
-        Some(record)
+        fresh.restrictions = shard.restrictions_of(&fresh.info.user_id);
+        Some(fresh)
     }
 }
 

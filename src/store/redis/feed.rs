@@ -142,7 +142,7 @@ fn parse(payload: &str) -> Option<Revoked> {
     let mut parts = payload.splitn(if kind == "j" { 5 } else { 4 }, '|');
     parts.next();
     if kind == "g" {
-        return Some(Revoked::Bumped(
+        return Some(Revoked::Changed(
             u16::from_str_radix(parts.next()?, 16).ok()?,
         ));
     }
@@ -376,7 +376,7 @@ mod tests {
             got,
             Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), Some(note))
         );
-        assert_eq!(parse("g|00ff"), Some(Revoked::Bumped(0xff)));
+        assert_eq!(parse("g|00ff"), Some(Revoked::Changed(0xff)));
         let audit = AuditEvent::new(AuditKind::KickedOut, "u\"1".into(), 7)
             .of_session(id, "web".into())
             .with_note(Note::new("x").unwrap().with_message("a \"b\"").ok());

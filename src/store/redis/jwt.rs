@@ -1,10 +1,11 @@
-//! JWT mode on Redis: one revocation state per user, read with one `GET` per request.
+//! JWT mode on Redis: one revocation state per user, read with the user's restrictions in
+//! one `MGET` per request.
 
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, ended_reply, hex, meta_json, meta_of,
-    num, refresh_fields, rule_args,
+    RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, meta_json,
+    meta_of, num, refresh_fields, rule_args,
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
@@ -26,6 +27,9 @@ impl JwtStore for RedisStore {
         let keys = self.keys();
         let skey = keys.jwt_state(token.user_id);
         let bkey = keys.ban(token.user_id);
+        // The user's restrictions come with the state, in the same round trip.
+        let rkey = keys.restrictions(token.tag);
+        let user_id = token.user_id.to_owned();
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
         let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
         let idle = token.idle;
@@ -35,23 +39,29 @@ impl JwtStore for RedisStore {
             .seen_until_ms
             .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
         Box::pin(async move {
-            let (raw, last_seen_ms) = match (idle, seen, &seen_key) {
+            let (raw, restricted, last_seen_ms) = match (idle, seen, &seen_key) {
                 // An idle timeout reads the last sight with the state (one round trip),
                 // and records a new one only if the token is not idle too long.
                 (Some(_), _, Some(note)) => {
-                    let (raw, last) = store.get_two(&skey, note).await?;
+                    let (raw, restricted, last) = store.get_three([&skey, &rkey, note]).await?;
                     let mut last = last.map(|l| num(&l)).transpose()?;
                     if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
                         store.set_px(note, now_ms, ttl).await?;
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }
-                    (raw, last)
+                    (raw, restricted, last)
                 }
                 (_, Some(ttl), Some(note)) => {
-                    (store.get_noting(&skey, note, now_ms, ttl).await?, None)
+                    let (raw, restricted) = store
+                        .get_two_noting((&skey, &rkey), note, now_ms, ttl)
+                        .await?;
+                    (raw, restricted, None)
                 }
-                _ => (store.get(&skey).await?, None),
+                _ => {
+                    let (raw, restricted) = store.get_two(&skey, &rkey).await?;
+                    (raw, restricted, None)
+                }
             };
             let Some(raw) = raw else {
                 return Ok(JwtStatus::default());
@@ -84,11 +94,16 @@ impl JwtStore for RedisStore {
                     .filter(|&b| b > now_ms),
                 _ => None,
             };
+            let restrictions = match restricted {
+                None => Default::default(),
+                raw => codec::restrictions_of(raw.as_deref(), &user_id, now_ms)?,
+            };
             Ok(JwtStatus {
                 known: true,
                 ended,
                 ban_until_ms,
                 last_seen_ms,
+                restrictions,
             })
         })
     }

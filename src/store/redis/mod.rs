@@ -434,19 +434,20 @@ impl RedisStore {
         .await
     }
 
-    /// A `GET` that also records a sight (`SET note value`, expiring in `ttl_ms`), in one
-    /// round trip to the key's node (both keys share a slot).
+    /// A `GET` of two keys that also records a sight (`SET note value`, expiring in
+    /// `ttl_ms`), in one round trip to the keys' node (all share a slot).
     #[cfg(feature = "jwt")]
-    pub(super) async fn get_noting(
+    pub(super) async fn get_two_noting(
         &self,
-        key: &str,
+        (a, b): (&str, &str),
         note: &str,
         value: u64,
         ttl_ms: u64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("GET")
-            .arg(key)
+        pipe.cmd("MGET")
+            .arg(a)
+            .arg(b)
             .cmd("SET")
             .arg(note)
             .arg(value)
@@ -455,14 +456,13 @@ impl RedisStore {
             .ignore();
         self.within_timeout(async {
             let mut conn = self.conn.clone();
-            let (got,): (Option<String>,) = pipe.query_async(&mut conn).await?;
+            let (got,): ((Option<String>, Option<String>),) = pipe.query_async(&mut conn).await?;
             Ok(got)
         })
         .await
     }
 
     /// Two keys of one slot in one round trip (`MGET`).
-    #[cfg(feature = "jwt")]
     pub(super) async fn get_two(
         &self,
         a: &str,
@@ -470,6 +470,17 @@ impl RedisStore {
     ) -> Result<(Option<String>, Option<String>), StoreError> {
         let mut cmd = redis::cmd("MGET");
         cmd.arg(a).arg(b);
+        self.read_cmd(cmd).await
+    }
+
+    /// Three keys of one slot in one round trip (`MGET`).
+    #[cfg(feature = "jwt")]
+    pub(super) async fn get_three(
+        &self,
+        keys: [&str; 3],
+    ) -> Result<(Option<String>, Option<String>, Option<String>), StoreError> {
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(&keys[..]);
         self.read_cmd(cmd).await
     }
 
@@ -752,7 +763,8 @@ impl Store for RedisStore {
                     .arg(restriction.scope.as_str())
                     .arg(restriction.level.get())
                     .arg(restriction.until_ms)
-                    .arg(note.as_str());
+                    .arg(note.as_str())
+                    .arg(&self.shared.channel);
             })
             .await?;
         Ok(set == 1)
@@ -770,7 +782,8 @@ impl Store for RedisStore {
                 call.arg(now_ms)
                     .arg(user_id)
                     .arg("lift")
-                    .arg(scope.as_str());
+                    .arg(scope.as_str())
+                    .arg(&self.shared.channel);
             })
             .await?;
         Ok(held == 1)

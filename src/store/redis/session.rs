@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, corrupt, end_code, end_reason, ended_reply, hex, infos, meta_json,
-    meta_of, num, refresh_fields, rule_args,
+    RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, infos,
+    meta_json, meta_of, num, refresh_fields, rule_args,
 };
 use crate::note::Note;
 use crate::policy::Overflow;
@@ -252,13 +252,22 @@ impl RedisStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let id = key.session_id();
         let skey = self.keys().session(id);
-        let Some(raw) = self.get(&skey).await? else {
+        // The user's restrictions come with the record, in the same round trip: their
+        // key is the tag's, known from the token (one slot on a Cluster).
+        let (raw, restricted) = self
+            .get_two(&skey, &self.keys().restrictions(id.tag()))
+            .await?;
+        let Some(raw) = raw else {
             return Ok(None);
         };
         let digest = hex(key.digest());
         let Some(mut record) = record(id, &digest, &raw, now_ms)? else {
             return Ok(None);
         };
+        if restricted.is_some() {
+            record.restrictions =
+                codec::restrictions_of(restricted.as_deref(), &record.info.user_id, now_ms)?;
+        }
         if record
             .ended
             .as_ref()
@@ -478,6 +487,7 @@ fn record(
         },
         idle_ms: rec.idle.as_deref().map(num).transpose()?,
         access_until_ms,
+        restrictions: Default::default(),
     };
     Ok((record.purge_at(num(&rec.retention)?) > now_ms).then_some(record))
 }

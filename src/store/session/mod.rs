@@ -65,6 +65,10 @@ pub struct SessionRecord {
     /// For a session with refresh tokens: the end of the token that was looked up (its
     /// current access token, or the one it replaced, until that one's own end).
     pub access_until_ms: Option<u64>,
+    /// The user's restrictions ([`Store::restrict`]), read with the record so a guarded
+    /// route costs no other round trip: a lookup of a live session must fill it in
+    /// ([`SessionState::record`] leaves it empty).
+    pub restrictions: crate::restriction::Restrictions,
 }
 
 impl SessionRecord {
@@ -280,10 +284,13 @@ pub struct Renewal<'a> {
 ///         let maps = &mut *maps;
 ///         let record = maps.sessions.get_mut(&key.session_id()).and_then(|s| {
 ///             let ban = |u: &str| maps.bans.get(u).copied().filter(|&t| t > now);
-///             let record = s.record(key.digest(), now, ban)?;
+///             let mut record = s.record(key.digest(), now, ban)?;
 ///             if s.touch(&record, touch, now) {
-///                 return s.record(key.digest(), now, |_| record.ban_until_ms);
+///                 record = s.record(key.digest(), now, |_| record.ban_until_ms)?;
 ///             }
+///             // The user's restrictions come with the record (guards read them).
+///             let held = maps.restrictions.get(&*record.info.user_id);
+///             record.restrictions = held.cloned().unwrap_or_default();
 ///             Some(record)
 ///         });
 ///         ready(Ok(record))

@@ -220,6 +220,7 @@ impl SessionState {
             lifetime_ms: self.lifetime_ms,
             idle_ms: self.idle_ms,
             access_until_ms,
+            restrictions: Default::default(),
         })
     }
 

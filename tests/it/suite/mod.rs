@@ -277,6 +277,7 @@ macro_rules! all_cases {
             the_audit_stream_spans_instances,
             restrictions_hold_until_they_lift,
             bad_restrictions_change_nothing,
+            guards_hold_restrictions_from_the_next_request,
         }
     };
 }

@@ -1,6 +1,6 @@
 //! Restrictions kept by the store: set, replaced, bounded, listed, lifted by hand and by
-//! time, per user, with nothing else changed (issue 21's first steps: no route reads
-//! them yet).
+//! time, per user, with nothing else changed; and the guards that hold them on every
+//! request, read with the request's record.
 
 use super::*;
 use kickout::limits::MAX_RESTRICTIONS;
@@ -103,4 +103,105 @@ pub async fn bad_restrictions_change_nothing<S: Stores, K: Kind<S>>(store: S) {
         .map(|r| r.scope.to_string())
         .collect();
     assert_eq!(scopes, vec!["extra".to_owned(), "s0".to_owned()]);
+}
+
+/// What a guarded route answers `token`: `Ok(())`, or the status and the JSON body.
+async fn guarded(app: &Router, path: &str, token: &str) -> Result<(), (u16, serde_json::Value)> {
+    let req = Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    match status {
+        204 => Ok(()),
+        _ => Err((status, serde_json::from_slice(&bytes).unwrap())),
+    }
+}
+
+fn guarded_app<S: kickout::store::Store, M: Mode<S>>(auth: &Auth<S, M>) -> Router {
+    use axum::routing::post;
+    let ok = || async { StatusCode::NO_CONTENT };
+    Router::new()
+        .route(
+            "/publish",
+            post(ok).route_layer(auth.guard("content", 1).unwrap()),
+        )
+        .route(
+            "/comment",
+            post(ok).route_layer(auth.guard("content", 2).unwrap()),
+        )
+        .route_layer(AuthLayer::new(auth.clone()))
+}
+
+pub async fn guards_hold_restrictions_from_the_next_request<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store.clone(), &clock).build();
+    // Another instance on the same store: its restriction holds here at once.
+    let other = K::builder(store, &clock).build();
+    let (app, plain) = (guarded_app(&auth), app(&auth));
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let token = token.as_str();
+    let bystander = auth.login("10002", "web").await.unwrap().token;
+    assert_eq!(guarded(&app, "/publish", token).await, Ok(()));
+    assert_eq!(guarded(&app, "/comment", token).await, Ok(()));
+
+    // Level 1: no publishing; commenting (level 2) still passes, and so does the rest.
+    let note = kickout::Note::new("spam").unwrap();
+    other
+        .with_note(note)
+        .restrict("10001", "content", 1, secs(60))
+        .await
+        .unwrap();
+    let (status, body) = guarded(&app, "/publish", token).await.unwrap_err();
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "restricted");
+    assert_eq!(body["scope"], "content");
+    assert_eq!(body["level"], 1);
+    assert_eq!(body["until"], (T0 + 60_000) / 1000);
+    assert_eq!(body["note"], "spam");
+    assert_eq!(guarded(&app, "/comment", token).await, Ok(()));
+    assert!(me(&plain, token).await.is_ok(), "the session is not ended");
+    let identity = auth.authenticate(token).await.unwrap();
+    assert_eq!(identity.restrictions().count(), 1);
+    assert_eq!(
+        guarded(&app, "/publish", bystander.as_str()).await,
+        Ok(()),
+        "another user is not restricted"
+    );
+
+    // Level 2 bars both; lifting it (on the other instance) frees both at once.
+    other
+        .restrict("10001", "content", 2, secs(60))
+        .await
+        .unwrap();
+    let (_, body) = guarded(&app, "/comment", token).await.unwrap_err();
+    assert_eq!((body["level"].as_u64(), body.get("note")), (Some(2), None));
+    assert!(guarded(&app, "/publish", token).await.is_err());
+    assert!(other.unrestrict("10001", "content").await.unwrap());
+    assert_eq!(guarded(&app, "/publish", token).await, Ok(()));
+    assert_eq!(guarded(&app, "/comment", token).await, Ok(()));
+
+    // A restriction of another scope guards nothing here; one of this scope ends by
+    // itself.
+    auth.restrict("10001", "chat", 5, secs(60)).await.unwrap();
+    auth.restrict("10001", "content", 5, secs(30))
+        .await
+        .unwrap();
+    assert!(guarded(&app, "/publish", token).await.is_err());
+    clock.advance(secs(30));
+    assert_eq!(guarded(&app, "/publish", token).await, Ok(()));
+    // A later login of the user is restricted too.
+    auth.restrict("10001", "content", 1, secs(60))
+        .await
+        .unwrap();
+    let later = auth.login("10001", "phone").await.unwrap().token;
+    assert_eq!(
+        guarded(&app, "/publish", later.as_str())
+            .await
+            .unwrap_err()
+            .0,
+        403
+    );
 }

@@ -3,7 +3,8 @@
 -- its tag but not yet its user). ARGV: now, user, op ('set' or 'lift'), scope, and for
 -- 'set' level, until, note ('' none). Ended restrictions of every user go first; a user
 -- holds at most @MAX_RESTRICTIONS@ live scopes (the rule of `Restrictions::restrict`).
--- Returns 1 if set (or, to lift, if one held), else 0.
+-- A change is announced on the revocation channel (ARGV[#ARGV]) as `g|<tag>`: caches of
+-- the tag's sessions then read again. Returns 1 if set (or, to lift, if one held), else 0.
 local now = tonumber(ARGV[1])
 local user, op, scope = ARGV[2], ARGV[3], ARGV[4]
 local raw = redis.call('GET', KEYS[1])
@@ -45,5 +46,8 @@ if latest == 0 then
 else
   -- Gone by itself when the last of them lifts, by the caller's clock (not Redis's).
   redis.call('SET', KEYS[1], cjson.encode(kept), 'PX', latest - now)
+end
+if done == 1 then
+  redis.call('PUBLISH', ARGV[#ARGV], 'g|' .. (string.match(KEYS[1], '{(%x+)}:rs$') or ''))
 end
 return done
