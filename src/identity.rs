@@ -4,8 +4,9 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::clock::system_time;
 use crate::rejection::{Reason, Rejection, Responses};
-use crate::restriction::{Level, Restriction, Restrictions, Scope};
+use crate::restriction::{Elevations, Level, Restriction, Restrictions, Scope};
 use crate::store::SessionInfo;
 use crate::token::{SessionId, SessionKey};
 
@@ -59,6 +60,8 @@ pub struct Identity {
     responses: Option<Arc<Responses>>,
     /// The user's restrictions as the store read them with the session.
     restrictions: Restrictions,
+    /// The session's step-up windows as the store read them.
+    elevations: Elevations,
     /// When the session was checked (handle time, Unix ms): what "live" means for the
     /// restrictions it came with.
     checked_at_ms: u64,
@@ -80,14 +83,21 @@ impl Identity {
             checked: None,
             responses: None,
             restrictions: Restrictions::default(),
+            elevations: Elevations::default(),
             checked_at_ms: 0,
         }
     }
 
-    /// The user's restrictions as the store read them with the session, and the time of
-    /// that read.
-    pub(crate) fn with_restrictions(mut self, restrictions: Restrictions, now_ms: u64) -> Self {
+    /// What guards read, as the store read it with the session: the user's
+    /// restrictions, the session's step-up windows; and the time of that read.
+    pub(crate) fn with_guarded(
+        mut self,
+        restrictions: Restrictions,
+        elevations: Elevations,
+        now_ms: u64,
+    ) -> Self {
         self.restrictions = restrictions;
+        self.elevations = elevations;
         self.checked_at_ms = now_ms;
         self
     }
@@ -176,6 +186,21 @@ impl Identity {
     /// session, in the same store round trip), by scope.
     pub fn restrictions(&self) -> impl Iterator<Item = &Restriction> {
         self.restrictions.live(self.checked_at_ms)
+    }
+
+    /// Until when this session is elevated for `scope` (a step-up window
+    /// [`Auth::elevate`](crate::Auth::elevate) opened), if a window was open when the
+    /// request was checked: what a [`step_up`](crate::Auth::step_up) guard asks.
+    pub fn elevated(&self, scope: &Scope) -> Option<SystemTime> {
+        self.elevations
+            .open(scope, self.checked_at_ms)
+            .map(system_time)
+    }
+
+    /// When this session was last elevated, for any scope, if it ever was: how fresh
+    /// its last re-authentication is.
+    pub fn last_elevated(&self) -> Option<SystemTime> {
+        self.elevations.last_at_ms().map(system_time)
     }
 
     /// The restriction that bars this user from an action of `scope` at `level`, if one

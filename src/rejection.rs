@@ -8,7 +8,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::note::Note;
-use crate::restriction::Restriction;
+use crate::restriction::{Restriction, Scope};
 
 /// The stable machine-readable reason a request or a login was refused.
 ///
@@ -42,11 +42,15 @@ pub enum Reason {
     /// the body names the restriction: `scope`, `level`, `until`, `note`). The session
     /// is not ended: other routes still serve it.
     Restricted,
+    /// A step-up route, and this session is not elevated for its scope: the user must
+    /// re-authenticate (403; the body names the `scope`; the challenge says
+    /// `insufficient_user_authentication`, RFC 9470).
+    StepUpRequired,
 }
 
 impl Reason {
     /// All reasons, for tables and tests.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::MissingToken,
         Reason::InvalidRequest,
         Reason::InvalidToken,
@@ -58,6 +62,7 @@ impl Reason {
         Reason::StoreUnavailable,
         Reason::CsrfRejected,
         Reason::Restricted,
+        Reason::StepUpRequired,
     ];
 
     /// The `error` code of the JSON body, e.g. `"kicked_out"`.
@@ -74,6 +79,7 @@ impl Reason {
             Reason::StoreUnavailable => "store_unavailable",
             Reason::CsrfRejected => "csrf_rejected",
             Reason::Restricted => "restricted",
+            Reason::StepUpRequired => "step_up_required",
         }
     }
 
@@ -93,6 +99,7 @@ impl Reason {
             Reason::StoreUnavailable => "The session store is unavailable; try again shortly.",
             Reason::CsrfRejected => "A cross-site request with a session cookie was refused.",
             Reason::Restricted => "The account is restricted from this action for now.",
+            Reason::StepUpRequired => "This action needs a fresh sign-in check.",
         }
     }
 
@@ -108,7 +115,9 @@ impl Reason {
             | Reason::RefreshReused => StatusCode::UNAUTHORIZED,
             Reason::InvalidRequest => StatusCode::BAD_REQUEST,
             Reason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Reason::CsrfRejected | Reason::Restricted => StatusCode::FORBIDDEN,
+            Reason::CsrfRejected | Reason::Restricted | Reason::StepUpRequired => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -117,6 +126,7 @@ impl Reason {
         match self {
             Reason::MissingToken | Reason::StoreUnavailable => None,
             Reason::InvalidRequest => Some("invalid_request"),
+            Reason::StepUpRequired => Some("insufficient_user_authentication"),
             _ => Some("invalid_token"),
         }
     }
@@ -263,6 +273,19 @@ impl Responses {
         rejection.body = restricted_body(restriction);
         rejection.note = restriction.note.clone();
         rejection.more_mut().restriction = Some(restriction.clone());
+        rejection
+    }
+
+    /// A refusal of a step-up route of `scope`: its body names the scope.
+    pub(crate) fn step_up(&self, scope: &Scope) -> Rejection {
+        let mut rejection = self.rejection(Reason::StepUpRequired);
+        let reason = Reason::StepUpRequired;
+        // A scope is `[a-z0-9_.-]`: nothing to escape.
+        rejection.body = Bytes::from(format!(
+            r#"{{"error":"{}","message":"{}","scope":"{scope}"}}"#,
+            reason.code(),
+            reason.message(),
+        ));
         rejection
     }
 
@@ -519,6 +542,13 @@ mod tests {
                         .to_str()
                         .unwrap()
                         .contains(r#"error="invalid_request""#)
+                ),
+                Reason::StepUpRequired => assert!(
+                    challenge
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .contains(r#"error="insufficient_user_authentication""#)
                 ),
                 _ => assert!(
                     challenge

@@ -233,13 +233,35 @@ impl Restrictions {
 }
 
 /// A session's step-up windows, one per scope: set by the application after it checked
-/// the user again (a password, a second factor), for this session only.
+/// the user again (a password, a second factor), for this session only. Read beside every
+/// request's record, so a clone is cheap (the map is shared; an empty set holds nothing).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Elevations {
-    until_ms: BTreeMap<Scope, u64>,
+    until_ms: Option<Arc<BTreeMap<Scope, u64>>>,
+    /// When the session was last elevated, for any scope.
+    last_at_ms: Option<u64>,
 }
 
 impl Elevations {
+    /// The windows as kept, with when the session was last elevated (what a store read
+    /// back from its own record).
+    pub fn from_parts(
+        windows: impl IntoIterator<Item = (Scope, u64)>,
+        last_at_ms: Option<u64>,
+    ) -> Self {
+        let map: BTreeMap<Scope, u64> = windows.into_iter().collect();
+        Self {
+            until_ms: (!map.is_empty()).then(|| Arc::new(map)),
+            last_at_ms,
+        }
+    }
+
+    fn windows(&self) -> impl Iterator<Item = (&Scope, u64)> {
+        self.until_ms
+            .iter()
+            .flat_map(|m| m.iter().map(|(s, u)| (s, *u)))
+    }
+
     /// Elevates for `scope` until `until_ms`, never past `session_end_ms` (a window never
     /// outlives its session); the window's end. A scope already elevated gets the later
     /// of the two ends. Refused, changing nothing, beyond [`MAX_ELEVATIONS`] live scopes.
@@ -250,32 +272,62 @@ impl Elevations {
         session_end_ms: u64,
         now_ms: u64,
     ) -> Result<u64, InvalidRestriction> {
-        self.until_ms.retain(|_, until| now_ms < *until);
+        self.prune(now_ms);
         let end = until_ms.min(session_end_ms);
-        let new_scope = !self.until_ms.contains_key(&scope);
-        if new_scope && self.until_ms.len() >= MAX_ELEVATIONS {
+        let held = self
+            .until_ms
+            .as_ref()
+            .map_or(0, |m| m.len() - usize::from(m.contains_key(&scope)));
+        if held >= MAX_ELEVATIONS {
             return Err(InvalidRestriction::TooMany);
         }
-        let kept = self.until_ms.entry(scope).or_insert(end);
+        let map = Arc::make_mut(self.until_ms.get_or_insert_with(Default::default));
+        let kept = map.entry(scope).or_insert(end);
         *kept = (*kept).max(end);
+        self.last_at_ms = Some(self.last_at_ms.map_or(now_ms, |t| t.max(now_ms)));
         Ok(*kept)
     }
 
     /// The end of the window for `scope`, if one is open at `now_ms`.
     pub fn open(&self, scope: &Scope, now_ms: u64) -> Option<u64> {
         self.until_ms
+            .as_ref()?
             .get(scope)
             .copied()
             .filter(|&until| now_ms < until)
     }
 
-    /// The latest end of any open window (what the identity reports), if one is open.
+    /// The windows open at `now_ms`, by scope, with their ends.
+    pub fn live(&self, now_ms: u64) -> impl Iterator<Item = (&Scope, u64)> {
+        self.windows().filter(move |(_, until)| now_ms < *until)
+    }
+
+    /// The latest end of any open window (when a store may forget them all), if one is
+    /// open.
     pub fn latest(&self, now_ms: u64) -> Option<u64> {
-        self.until_ms
-            .values()
-            .copied()
-            .filter(|&u| now_ms < u)
-            .max()
+        self.live(now_ms).map(|(_, until)| until).max()
+    }
+
+    /// When the session was last elevated, for any scope, if it ever was (kept while a
+    /// window is, and after).
+    pub fn last_at_ms(&self) -> Option<u64> {
+        self.last_at_ms
+    }
+
+    /// Drops closed windows.
+    pub fn prune(&mut self, now_ms: u64) {
+        if self.windows().any(|(_, until)| now_ms >= until) {
+            let map = Arc::make_mut(self.until_ms.get_or_insert_with(Default::default));
+            map.retain(|_, until| now_ms < *until);
+        }
+        if self.until_ms.as_ref().is_some_and(|m| m.is_empty()) {
+            self.until_ms = None;
+        }
+    }
+
+    /// Whether no window is kept.
+    pub fn is_empty(&self) -> bool {
+        self.until_ms.is_none()
     }
 }
 

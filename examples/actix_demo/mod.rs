@@ -342,6 +342,32 @@ async fn restrictions<S: Store, M: Mode<S>>(
     restriction_list(state.auth.restrictions(&path).await)
 }
 
+/// Opens a step-up window for the caller's session after checking the password again.
+async fn elevate<S: Store, M: Mode<S>>(
+    state: Data<State<S, M>>,
+    identity: Identity,
+    body: Bytes,
+) -> HttpResponse {
+    let body: shared::ElevateBody = match parse(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
+    if let Err(refusal) = shared::check_elevate(&body) {
+        return refused(refusal);
+    }
+    match state
+        .auth
+        .elevate(&identity, &body.scope, shared::STEP_UP_WINDOW)
+        .await
+    {
+        Ok(until) => HttpResponse::Ok().json(shared::elevation_json(&body.scope, until)),
+        Err(e) => match shared::restrict_error(&e) {
+            Some(refusal) => refused(refusal),
+            None => actix_web::ResponseError::error_response(&e),
+        },
+    }
+}
+
 /// The caller's own restrictions.
 async fn my_restrictions<S: Store, M: Mode<S>>(
     state: Data<State<S, M>>,
@@ -561,6 +587,7 @@ pub fn configure<S: Store, M: Mode<S>>(
             .expect("a valid scope and level")
     };
     let (publish, comment) = (guard(1), guard(2));
+    let payment = auth.step_up("payment").expect("a valid scope");
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
@@ -640,6 +667,13 @@ pub fn configure<S: Store, M: Mode<S>>(
                     .service(
                         web::resource("/content/comment")
                             .wrap(comment.clone())
+                            .route(web::post().to(HttpResponse::NoContent)),
+                    )
+                    // Step-up: the password again opens `payment` for this session.
+                    .route("/me/elevate", web::post().to(elevate::<S, M>))
+                    .service(
+                        web::resource("/payments")
+                            .wrap(payment.clone())
                             .route(web::post().to(HttpResponse::NoContent)),
                     ),
             );

@@ -73,6 +73,12 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         // store round trip).
         .route("/content/publish", post(done).route_layer(guard(&auth, 1)))
         .route("/content/comment", post(done).route_layer(guard(&auth, 2)))
+        // Step-up: the password again opens `payment` for this session, for a while.
+        .route("/me/elevate", post(elevate::<S, M>))
+        .route(
+            "/payments",
+            post(done).route_layer(auth.step_up("payment").expect("a valid scope")),
+        )
         .layer(AuthLayer::new(auth.clone()).cookies(cookies.clone()));
     // A browser's EventSource sends the cookie; a script without cookies cannot set
     // headers on it, so this one route also reads ?access_token=.
@@ -540,6 +546,28 @@ async fn restrictions<S: Store, M: Mode<S>>(
     Path(user_id): Path<String>,
 ) -> Response {
     restriction_list(state.0.auth.restrictions(&user_id).await)
+}
+
+/// Opens a step-up window for the caller's session after checking the password again.
+async fn elevate<S: Store, M: Mode<S>>(
+    State(state): State<Shared<S, M>>,
+    identity: Identity,
+    JsonBody(body): JsonBody<shared::ElevateBody>,
+) -> Response {
+    if let Err(refusal) = shared::check_elevate(&body) {
+        return refused(refusal);
+    }
+    let auth = &state.0.auth;
+    match auth
+        .elevate(&identity, &body.scope, shared::STEP_UP_WINDOW)
+        .await
+    {
+        Ok(until) => Json(shared::elevation_json(&body.scope, until)).into_response(),
+        Err(e) => match shared::restrict_error(&e) {
+            Some(refusal) => refused(refusal),
+            None => e.into_response(),
+        },
+    }
 }
 
 /// The caller's own restrictions.

@@ -354,6 +354,33 @@ pub struct RestrictBody {
     pub note: Option<String>,
 }
 
+/// The body of `POST /me/elevate`: the password checked again, and what it opens.
+#[derive(Deserialize)]
+pub struct ElevateBody {
+    pub password: String,
+    pub scope: String,
+}
+
+/// How long a step-up window stays open.
+pub const STEP_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Checks the password of a step-up (401 when wrong, nothing elevated).
+pub fn check_elevate(body: &ElevateBody) -> Result<(), Refusal> {
+    if password_ok(&body.password) {
+        Ok(())
+    } else {
+        Err((401, "invalid_credentials", "Wrong password.".into()))
+    }
+}
+
+/// An open window's JSON: `{"scope", "until" (Unix seconds, rounded up)}`.
+pub fn elevation_json(scope: &str, until: std::time::SystemTime) -> serde_json::Value {
+    let ms = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    serde_json::json!({ "scope": scope, "until": ms.div_ceil(1000) })
+}
+
 /// A restriction's JSON: `{"scope", "level", "until" (Unix seconds), "note"}`.
 pub fn restriction_json(r: &kickout::restriction::Restriction) -> serde_json::Value {
     serde_json::json!({

@@ -4,13 +4,18 @@
 use std::time::Duration;
 
 use super::{Auth, Noted, check_name};
-use crate::clock::millis;
+use std::time::SystemTime;
+
+use crate::clock::{millis, system_time};
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::limits::MAX_LIFETIME_MS;
 use crate::mode::Mode;
 use crate::note::Note;
+use crate::rejection::{Reason, Rejection};
 use crate::restriction::{InvalidRestriction, Level, Restriction, Scope};
 use crate::store::Store;
+use crate::store::{Elevated, Elevation};
 
 impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// Restricts `user_id` in `scope` at `level` (1 to 5) for `duration`, replacing any
@@ -87,6 +92,85 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             tracing::info!(user_id, scope = scope.as_str(), "unrestrict");
         }
         Ok(lifted)
+    }
+
+    /// Opens a step-up window for `scope` on the session of `identity`, for `window`:
+    /// call it after your application checked the user again (a password, a second
+    /// factor). Until the window closes, [`step_up`](Auth::step_up) guards of `scope`
+    /// let this session's requests through — this session's only, on every instance
+    /// from its next request. The window never outlives the session (with refresh
+    /// tokens, the refresh token's end), and ends with it: logout, kickout, replacement, ban, a reused
+    /// refresh token. A refresh keeps it (the session is the same). Returns the window's
+    /// end.
+    ///
+    /// A bad scope, a zero window or a session with
+    /// [`MAX_ELEVATIONS`](crate::limits::MAX_ELEVATIONS) other open windows is
+    /// [`Error::InvalidInput`]; a session that ended is [`Error::Rejected`] with the
+    /// reason its requests get. Nothing changes then.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use kickout::{Auth, Reason, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let pay = auth.step_up("payment")?;
+    /// let login = auth.login("10001", "web").await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// assert_eq!(pay.check(&me).unwrap_err().reason(), Reason::StepUpRequired);
+    /// // The password was checked again:
+    /// auth.elevate(&me, "payment", Duration::from_secs(300)).await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// assert!(pay.check(&me).is_ok());
+    /// assert!(me.last_elevated().is_some());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn elevate(
+        &self,
+        identity: &Identity,
+        scope: &str,
+        window: Duration,
+    ) -> Result<SystemTime, Error> {
+        let scope = Scope::new(scope).map_err(invalid)?;
+        let ms = millis(window);
+        if ms == 0 {
+            return Err(Error::InvalidInput { field: "window" });
+        }
+        let now = self.now_ms();
+        let elevation = Elevation {
+            user_id: identity.user_id(),
+            session_id: identity.session_id(),
+            scope: &scope,
+            until_ms: now.saturating_add(ms.min(MAX_LIFETIME_MS)),
+        };
+        match self.mode().elevate(self.store(), elevation, now).await? {
+            Elevated::Until(until_ms) => {
+                tracing::info!(
+                    user_id = identity.user_id(),
+                    session_id = %identity.session_id(),
+                    scope = scope.as_str(),
+                    until_ms,
+                    "elevate"
+                );
+                Ok(system_time(until_ms))
+            }
+            Elevated::TooMany => Err(invalid(InvalidRestriction::TooMany)),
+            Elevated::NotLive => Err(Error::Rejected(self.why_not_live(identity).await)),
+        }
+    }
+
+    /// Why the session of `identity` no longer opens requests, as its requests are told.
+    async fn why_not_live(&self, identity: &Identity) -> Rejection {
+        let refusal = match M::token_of(identity) {
+            Some(token) => match self.check_quietly(token).await {
+                Err(refusal) => refusal,
+                // Live again by the store's read (another instance's clock): not ours.
+                Ok(_) => Reason::InvalidToken.into(),
+            },
+            None => Reason::InvalidToken.into(),
+        };
+        self.refused(refusal, self.now_ms())
     }
 
     /// The user's live restrictions, by scope. A bad user id is [`Error::InvalidInput`].

@@ -1,7 +1,9 @@
-//! Route guards: a restriction's scope and level that a route declares, checked
-//! against what the request's [`Identity`] came with — no store round trip of its own.
+//! Route guards: a restriction's scope and level, or a step-up scope, that a route
+//! declares, checked against what the request's [`Identity`] came with — no store round
+//! trip of its own.
 //!
-//! A [`Guard`] comes from the handle ([`Auth::guard`](crate::Auth::guard)) and goes
+//! A [`Guard`] comes from the handle ([`Auth::guard`](crate::Auth::guard),
+//! [`Auth::step_up`](crate::Auth::step_up)) and goes
 //! inside the layer that authenticates: a tower [`Layer`](tower_layer::Layer) for
 //! axum and any tower stack, an actix-web middleware (`wrap`) with the `actix`
 //! feature, or [`Guard::check`] in a handler.
@@ -40,22 +42,26 @@ use crate::restriction::{Level, Scope};
 use crate::store::Store;
 
 /// What a route asks of the request's identity: that the user is not restricted in a
-/// scope at or above a level. Made by [`Auth::guard`](crate::Auth::guard); cheap to
-/// clone.
+/// scope at or above a level ([`Auth::guard`](crate::Auth::guard)), or that the session
+/// is elevated for a scope ([`Auth::step_up`](crate::Auth::step_up)). Cheap to clone.
 #[derive(Clone)]
 pub struct Guard {
     scope: Scope,
-    level: Level,
+    /// `Some` for a restriction guard, `None` for a step-up guard.
+    level: Option<Level>,
     /// How the handle answers refusals (its realm, its `on_rejection`).
     responses: Arc<Responses>,
 }
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard")
-            .field("scope", &self.scope)
-            .field("level", &self.level.get())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Guard");
+        d.field("scope", &self.scope);
+        match self.level {
+            Some(level) => d.field("level", &level.get()),
+            None => d.field("step_up", &true),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -84,7 +90,31 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let level = Level::new(level).map_err(invalid)?;
         Ok(Guard {
             scope,
-            level,
+            level: Some(level),
+            responses: self.responses().clone(),
+        })
+    }
+
+    /// A guard for routes that need a fresh re-authentication for `scope` ("sudo mode"):
+    /// a request passes while its session is elevated for `scope`
+    /// ([`Auth::elevate`](crate::Auth::elevate)), else 403 `step_up_required`. No store
+    /// round trip of its own; a bad scope is [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// use axum::{Router, routing::post};
+    /// use kickout::{Auth, AuthLayer, store::MemoryStore};
+    ///
+    /// # fn main() -> Result<(), kickout::Error> {
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let app: Router = Router::new()
+    ///     .route("/payments", post(|| async {}).route_layer(auth.step_up("payment")?))
+    ///     .route_layer(AuthLayer::new(auth));
+    /// # Ok(()) }
+    /// ```
+    pub fn step_up(&self, scope: &str) -> Result<Guard, Error> {
+        Ok(Guard {
+            scope: Scope::new(scope).map_err(invalid)?,
+            level: None,
             responses: self.responses().clone(),
         })
     }
@@ -96,15 +126,15 @@ impl Guard {
         &self.scope
     }
 
-    /// The level of the guarded action.
-    pub fn level(&self) -> Level {
+    /// The level of the guarded action; `None` for a step-up guard.
+    pub fn level(&self) -> Option<Level> {
         self.level
     }
 
-    /// Whether `identity` may pass: the rejection (403 `restricted`, naming the
-    /// restriction) if the user was restricted in the guard's scope at or above its level
-    /// when the request was checked. For a handler that decides at run time which
-    /// action it guards.
+    /// Whether `identity` may pass, as of when its request was checked: the rejection if
+    /// not — 403 `restricted` (naming the restriction) if the user was restricted in the
+    /// guard's scope at or above its level, 403 `step_up_required` if a step-up guard's
+    /// scope was not elevated. For a handler that decides at run time what it guards.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -123,9 +153,15 @@ impl Guard {
     /// # }).unwrap();
     /// ```
     pub fn check(&self, identity: &Identity) -> Result<(), Rejection> {
-        match identity.restricted(&self.scope, self.level) {
-            Some(restriction) => Err(self.responses.restricted(restriction)),
-            None => Ok(()),
+        match self.level {
+            Some(level) => match identity.restricted(&self.scope, level) {
+                Some(restriction) => Err(self.responses.restricted(restriction)),
+                None => Ok(()),
+            },
+            None => match identity.elevated(&self.scope) {
+                Some(_) => Ok(()),
+                None => Err(self.responses.step_up(&self.scope)),
+            },
         }
     }
 

@@ -39,8 +39,8 @@ mod sealed {
     use crate::policy::LoginRule;
     use crate::rejection::{Reason, Refusal};
     use crate::store::{
-        Admission, EndReason, Ends, NewRefresh, Page, PageRequest, Rotated, SessionEntry,
-        SessionInfo, SessionMeta, StoreError,
+        Admission, Elevated, Elevation, EndReason, Ends, NewRefresh, Page, PageRequest, Rotated,
+        SessionEntry, SessionInfo, SessionMeta, StoreError,
     };
     use crate::token::{RefreshKey, SessionId, Token};
 
@@ -181,6 +181,14 @@ mod sealed {
             user_id: &str,
             now_ms: u64,
         ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
+
+        /// Opens a step-up window for a live session.
+        fn elevate(
+            &self,
+            store: &S,
+            elevation: Elevation<'_>,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
 
         /// A page of the directory of every user's live sessions.
         fn online(

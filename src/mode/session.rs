@@ -13,8 +13,9 @@ use crate::note::Note;
 use crate::policy::OwnIdle;
 use crate::rejection::{Reason, Refusal};
 use crate::store::{
-    Admission, EndReason, Ends, NewSession, Page, PageRequest, Renewal, Rotated, Rotation,
-    SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
+    Admission, Elevated, Elevation, EndReason, Ends, NewSession, Page, PageRequest, Renewal,
+    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target,
+    Touch,
 };
 use crate::token::{RefreshKey, SessionKey, user_tag};
 
@@ -224,6 +225,15 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store.sessions(user_id, now_ms).await
     }
 
+    async fn elevate(
+        &self,
+        store: &S,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        store.elevate(elevation, now_ms).await
+    }
+
     async fn online(
         &self,
         store: &S,
@@ -291,7 +301,11 @@ fn verdict(record: Option<SessionRecord>, now: u64) -> Result<Identity, Refusal>
     };
     match refusal(&record, now) {
         Some(refusal) => Err(refusal),
-        None => Ok(Identity::new(record.info).with_restrictions(record.restrictions, now)),
+        None => Ok(Identity::new(record.info).with_guarded(
+            record.restrictions,
+            record.elevations,
+            now,
+        )),
     }
 }
 

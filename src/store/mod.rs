@@ -198,6 +198,33 @@ impl Ended {
     }
 }
 
+/// A step-up window to open for one live session ([`SessionStore::elevate`],
+/// `JwtStore::jwt_elevate`): the application checked the user again.
+#[derive(Clone, Copy, Debug)]
+pub struct Elevation<'a> {
+    /// Whose session: another user's session is not found.
+    pub user_id: &'a str,
+    /// The session.
+    pub session_id: SessionId,
+    /// What it opens.
+    pub scope: &'a Scope,
+    /// The window's end asked for, Unix milliseconds (the store caps it at the
+    /// session's end).
+    pub until_ms: u64,
+}
+
+/// What an [`Elevation`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elevated {
+    /// Open until then, Unix milliseconds: never past the session's end.
+    Until(u64),
+    /// The session is not live, or not the user's: nothing changed.
+    NotLive,
+    /// The session has [`MAX_ELEVATIONS`](limits::MAX_ELEVATIONS) other open windows:
+    /// nothing changed.
+    TooMany,
+}
+
 /// What a login did, in either mode: admitted (with what the mode's store grants), or
 /// refused with nothing written.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,9 +17,9 @@ use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
 use super::refresh::JwtRotation;
 use super::{
-    Admission, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal, Revoked, Rotated,
-    Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, Store, StoreError, Target,
-    Touch,
+    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
+    Revoked, Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, Store,
+    StoreError, Target, Touch,
 };
 #[cfg(feature = "jwt")]
 use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
@@ -418,6 +418,14 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         self.inner.sessions(user_id, now_ms).await
     }
 
+    async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
+        let elevated = self.inner.elevate(elevation, now_ms).await;
+        // The session's next request reads its window (other instances learn of it
+        // through the feed).
+        self.shared.forget([elevation.session_id]);
+        elevated
+    }
+
     async fn renew(
         &self,
         renewal: Renewal<'_>,
@@ -488,6 +496,16 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
             }
         }
         Ok(issued)
+    }
+
+    async fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let elevated = self.inner.jwt_elevate(elevation, now_ms).await;
+        self.shared.forget([elevation.session_id]);
+        elevated
     }
 
     async fn jwt_end(
@@ -596,6 +614,7 @@ mod tests {
             idle_ms: None,
             access_until_ms: None,
             restrictions: Default::default(),
+            elevations: Default::default(),
         };
         let now = 1_000;
         let seen = near.shared.invalidations.load(Ordering::SeqCst);

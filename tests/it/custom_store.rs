@@ -24,7 +24,8 @@ use kickout::store::session::{
     end_sessions,
 };
 use kickout::store::{
-    Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, Store, StoreError, user_tag,
+    Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo, Store,
+    StoreError, user_tag,
 };
 use kickout::{SessionId, SessionKey};
 use tokio::sync::broadcast;
@@ -273,6 +274,12 @@ impl SessionStore for BTreeStore {
         Ok(live)
     }
 
+    async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
+        let mut maps = self.write(now_ms);
+        let state = maps.sessions.get_mut(&elevation.session_id);
+        Ok(state.map_or(Elevated::NotLive, |s| s.elevate(&elevation, now_ms)))
+    }
+
     async fn renew(
         &self,
         renewal: Renewal<'_>,
@@ -349,6 +356,7 @@ impl JwtStore for BTreeStore {
                     e.last_seen_ms
                 });
                 let ended = state.ended(token);
+                let elevations = state.index.get(token.jti).map(|e| e.elevations.clone());
                 let banned = matches!(
                     ended,
                     Some(Ended {
@@ -362,6 +370,7 @@ impl JwtStore for BTreeStore {
                     ended,
                     last_seen_ms: last_seen_ms.filter(|_| token.idle.is_some()),
                     restrictions: maps.restrictions_of(token.user_id),
+                    elevations: elevations.unwrap_or_default(),
                 }
             }
         };
@@ -390,6 +399,17 @@ impl JwtStore for BTreeStore {
             maps.jwt_refresh.insert(issue.jti.clone(), record);
         }
         Ok(admission)
+    }
+
+    async fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let mut maps = self.write(now_ms);
+        let jti = elevation.session_id.jti();
+        let state = maps.jwt.get_mut(elevation.user_id);
+        Ok(state.map_or(Elevated::NotLive, |st| st.elevate(&jti, &elevation, now_ms)))
     }
 
     async fn jwt_end(

@@ -165,24 +165,24 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
 }
 
 /// DESIGN.md's restriction routes (the guards come with issue 21's next step): set,
@@ -331,6 +331,54 @@ async fn guarded_routes(s: &Server) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+async fn step_up_payments(s: &Server) {
+    let web = s.token("90003", "web").await;
+    let phone = s.token("90003", "phone").await;
+    let post = |path: &'static str, token: &str, body: Option<Value>| {
+        let mut req = s.http.post(format!("{}{path}", s.base)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = post("/payments", &web, None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        (&body["error"], &body["scope"]),
+        (&json!("step_up_required"), &json!("payment"))
+    );
+    // A wrong password or a bad scope opens nothing.
+    let wrong = json!({"password": "654321", "scope": "payment"});
+    assert_eq!(post("/me/elevate", &web, Some(wrong)).await.0, 401);
+    let bad = json!({"password": "123456", "scope": "Pay ment"});
+    let status = post("/me/elevate", &web, Some(bad)).await.0;
+    assert!(status == 400 || status == 422, "{status}");
+    assert_eq!(post("/payments", &web, None).await.0, 403);
+    // The password again: this session may pay for five minutes; the other may not.
+    let right = json!({"password": "123456", "scope": "payment"});
+    let (status, opened) = post("/me/elevate", &web, Some(right)).await;
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(opened["scope"], "payment");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until = opened["until"].as_u64().unwrap();
+    assert!((now + 295..=now + 305).contains(&until), "{until} vs {now}");
+    assert_eq!(post("/payments", &web, None).await.0, 204);
+    assert_eq!(post("/payments", &phone, None).await.0, 403);
+    // It ends with the session.
+    let (status, _) = s
+        .admin(reqwest::Method::POST, "/admin/kickout/90003/web", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(post("/payments", &web, None).await.0, 401);
 }
 
 /// The cookies of a response's `Set-Cookie` headers, parsed.

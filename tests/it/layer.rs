@@ -448,6 +448,14 @@ impl SessionStore for SwitchStore {
         self.check()?;
         self.inner.renew(r, now).await
     }
+    async fn elevate(
+        &self,
+        e: kickout::store::Elevation<'_>,
+        now: u64,
+    ) -> Result<kickout::store::Elevated, StoreError> {
+        self.check()?;
+        self.inner.elevate(e, now).await
+    }
     async fn online(
         &self,
         p: kickout::store::directory::PageRequest<'_>,

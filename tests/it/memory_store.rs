@@ -267,6 +267,13 @@ mod held_impl {
         async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
             self.inner.renew(r, now).await
         }
+        async fn elevate(
+            &self,
+            e: kickout::store::Elevation<'_>,
+            now: u64,
+        ) -> Result<kickout::store::Elevated, StoreError> {
+            self.inner.elevate(e, now).await
+        }
         async fn online(
             &self,
             p: kickout::store::directory::PageRequest<'_>,

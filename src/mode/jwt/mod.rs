@@ -32,8 +32,8 @@ use crate::rejection::{Reason, Refusal};
 use crate::store::jwt::{JwtRefresh, JwtRefreshed};
 use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken, Page,
-    PageRequest, Rotated, SessionEntry, SessionInfo, StoreError,
+    Admission, Elevated, Elevation, EndReason, Ends, JwtIssue, JwtStatus, JwtStore, JwtTarget,
+    JwtToken, Page, PageRequest, Rotated, SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{RefreshKey, SessionId, Token};
 
@@ -270,6 +270,15 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         store.jwt_sessions(user_id, now_ms).await
     }
 
+    async fn elevate(
+        &self,
+        store: &S,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        store.jwt_elevate(elevation, now_ms).await
+    }
+
     async fn online(
         &self,
         store: &S,
@@ -391,9 +400,11 @@ fn verdict(
         issued_at_ms: v.issued_at_ms,
         expires_at_ms: v.expires_at_ms,
     });
-    Ok(identity
-        .with_claims(v.ext.clone())
-        .with_restrictions(status.restrictions, now_ms))
+    Ok(identity.with_claims(v.ext.clone()).with_guarded(
+        status.restrictions,
+        status.elevations,
+        now_ms,
+    ))
 }
 
 /// A random epoch for a JWT state this login may create (below 2^53, so every JSON

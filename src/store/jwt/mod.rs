@@ -32,7 +32,8 @@ use std::sync::Arc;
 use super::directory::{Page, PageRequest};
 use super::refresh::{JwtRotation, NewRefresh, Refreshed, Rotated};
 use super::{
-    Admission, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta, Store, StoreError,
+    Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta,
+    Store, StoreError,
 };
 use crate::note::Note;
 use crate::policy::LoginRule;
@@ -187,6 +188,8 @@ pub struct JwtStatus {
     /// The user's restrictions ([`Store::restrict`]), read with the state so a guarded
     /// route costs no other round trip.
     pub restrictions: crate::restriction::Restrictions,
+    /// The token's session's step-up windows ([`JwtStore::jwt_elevate`]).
+    pub elevations: crate::restriction::Elevations,
 }
 
 /// The storage contract of JWT mode: one [`JwtState`] per user, read on every request
@@ -212,6 +215,17 @@ pub trait JwtStore: Store {
         issue: JwtIssue,
         now_ms: u64,
     ) -> impl Future<Output = Result<Admission<JwtGrant>, StoreError>> + Send;
+
+    /// JWT mode's step-up: opens a window for the live token `elevation.session_id`
+    /// ([`JwtState::elevate`]), atomically with its liveness, as
+    /// [`SessionStore::elevate`](super::SessionStore::elevate); from then on
+    /// [`jwt_check`](JwtStore::jwt_check) of the token returns it in
+    /// [`JwtStatus::elevations`].
+    fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
 
     /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]),
     /// kept with `note`; returns the tokens that were live, and those a blacklist

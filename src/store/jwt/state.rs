@@ -12,7 +12,10 @@ use crate::limits::{
 };
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
-use crate::store::{Admission, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta};
+use crate::restriction::Elevations;
+use crate::store::{
+    Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta,
+};
 use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
@@ -56,6 +59,8 @@ pub struct JwtEntry {
     pub class: Arc<str>,
     /// Its idle timeout, if it has one.
     pub idle_ms: Option<u64>,
+    /// Its session's step-up windows.
+    pub elevations: Elevations,
 }
 
 impl JwtEntry {
@@ -260,6 +265,7 @@ impl JwtState {
             last_seen_ms: issue.issued_at_ms,
             class: issue.class.clone(),
             idle_ms: issue.idle_ms,
+            elevations: Elevations::default(),
         };
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
@@ -414,6 +420,22 @@ impl JwtState {
             }
         }
         (ended, replaced)
+    }
+
+    /// Opens a step-up window for the session of token `jti` if it is live (in the
+    /// index, not expired): its window, capped at the entry's end (the session's).
+    pub fn elevate(&mut self, jti: &str, elevation: &Elevation<'_>, now_ms: u64) -> Elevated {
+        let Some(entry) = self.index.get_mut(jti).filter(|e| e.is_live(now_ms)) else {
+            return Elevated::NotLive;
+        };
+        let (scope, end) = (elevation.scope.clone(), entry.expires_at_ms);
+        match entry
+            .elevations
+            .elevate(scope, elevation.until_ms, end, now_ms)
+        {
+            Ok(until) => Elevated::Until(until),
+            Err(_) => Elevated::TooMany,
+        }
     }
 
     /// Revokes one token; returns it if it was live, with the tokens a blacklist

@@ -13,8 +13,8 @@ use crate::store::jwt::{
 };
 use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, EndReason, Ended, Ends, OnlineSession, Page, PageRequest, Rotated, SessionEntry,
-    SessionInfo, StoreError,
+    Admission, Elevated, Elevation, EndReason, Ended, Ends, OnlineSession, Page, PageRequest,
+    Rotated, SessionEntry, SessionInfo, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -156,16 +156,15 @@ impl JwtStore for MemoryStore {
                     }) => shard.ban_until(user_id, now_ms),
                     _ => None,
                 };
-                let last_seen_ms = token
-                    .idle
-                    .and_then(|_| state.index.get(token.jti))
-                    .map(|e| e.last_seen_ms);
+                let entry = state.index.get(token.jti);
+                let last_seen_ms = token.idle.and(entry).map(|e| e.last_seen_ms);
                 JwtStatus {
                     known: true,
                     ended,
                     ban_until_ms,
                     last_seen_ms,
                     restrictions: shard.restrictions_of(user_id),
+                    elevations: entry.map(|e| e.elevations.clone()).unwrap_or_default(),
                 }
             }
         };
@@ -198,6 +197,25 @@ impl JwtStore for MemoryStore {
             }
         }
         Ok(issued)
+    }
+
+    async fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let (user_id, tag) = (elevation.user_id, elevation.session_id.tag());
+        let jti = elevation.session_id.jti();
+        let elevated = self.write(tag, now_ms, |shard| {
+            shard
+                .jwt
+                .get_mut(user_id)
+                .map_or(Elevated::NotLive, |st| st.elevate(&jti, &elevation, now_ms))
+        });
+        if matches!(elevated, Elevated::Until(_)) {
+            self.publish_changed(tag);
+        }
+        Ok(elevated)
     }
 
     async fn jwt_end(

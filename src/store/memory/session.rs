@@ -8,8 +8,9 @@ use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
 use crate::store::session::{SessionState, Swept, admit, end_sessions};
 use crate::store::{
-    Admission, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal, Rotated, Rotation,
-    SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target, Touch,
+    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
+    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target,
+    Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
@@ -241,6 +242,20 @@ impl SessionStore for MemoryStore {
             let s = shard.sessions.get(&id).filter(|s| s.is_live(now_ms))?;
             Some(s.online())
         }))
+    }
+
+    async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
+        let id = elevation.session_id;
+        let elevated = self.write(id.tag(), now_ms, |shard| {
+            shard
+                .sessions
+                .get_mut(&id)
+                .map_or(Elevated::NotLive, |s| s.elevate(&elevation, now_ms))
+        });
+        if matches!(elevated, Elevated::Until(_)) {
+            self.publish_changed(id.tag());
+        }
+        Ok(elevated)
     }
 
     async fn renew(

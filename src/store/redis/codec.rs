@@ -192,3 +192,29 @@ pub(super) fn restrictions_of(
     }
     Ok(out)
 }
+
+/// A session's step-up windows as `lua/elevate.lua` keeps them: `{"a": last elevated
+/// at, "s": {scope: until}}` (numbers as strings); none without the key.
+pub(super) fn elevations_of(
+    raw: Option<&str>,
+) -> Result<crate::restriction::Elevations, StoreError> {
+    use crate::restriction::{Elevations, Scope};
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        a: Option<String>,
+        #[serde(default)]
+        s: std::collections::HashMap<String, String>,
+    }
+    let Some(raw) = raw else {
+        return Ok(Elevations::default());
+    };
+    let bad = || corrupt("step-up windows");
+    let wire: Wire = serde_json::from_str(raw).map_err(|_| bad())?;
+    let windows = wire
+        .s
+        .iter()
+        .map(|(scope, until)| Ok((Scope::new(scope).map_err(|_| bad())?, num(until)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let last = wire.a.as_deref().map(num).transpose()?;
+    Ok(Elevations::from_parts(windows, last))
+}

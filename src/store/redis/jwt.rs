@@ -13,8 +13,8 @@ use crate::policy::Overflow;
 use crate::store::jwt::{Bump, DeviceGen, JwtRefresh, JwtRefreshed, JwtState, idle_over};
 use crate::store::refresh::{JwtRotation, Refreshed, Rotated};
 use crate::store::{
-    Admission, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget,
-    JwtToken, SessionEntry, SessionInfo, StoreError,
+    Admission, Elevated, Elevation, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus,
+    JwtStore, JwtTarget, JwtToken, SessionEntry, SessionInfo, StoreError,
 };
 use crate::store::{Page, PageRequest};
 use crate::token::{SessionId, user_tag};
@@ -27,42 +27,45 @@ impl JwtStore for RedisStore {
         let keys = self.keys();
         let skey = keys.jwt_state(token.user_id);
         let bkey = keys.ban(token.user_id);
-        // The user's restrictions come with the state, in the same round trip.
+        // What guards read comes with the state, in the same round trip: the tag's
+        // restrictions and the token's step-up windows.
         let rkey = keys.restrictions(token.tag);
+        let id = SessionId::from_jti(token.tag, token.jti);
+        let ekey = id.map(|id| keys.jwt_elevations(id));
         let user_id = token.user_id.to_owned();
         let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
         let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
         let idle = token.idle;
-        let seen_key = SessionId::from_jti(token.tag, token.jti).map(|id| keys.jwt_seen(id));
+        let seen_key = id.map(|id| keys.jwt_seen(id));
         // The sight expires with the token (and any verifier's leeway).
         let seen = token
             .seen_until_ms
             .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
         Box::pin(async move {
-            let (raw, restricted, last_seen_ms) = match (idle, seen, &seen_key) {
+            // A jti that names no key (not one of ours) has no windows: read the state
+            // twice instead.
+            let ekey = ekey.as_deref().unwrap_or(&skey);
+            let ([raw, restricted, elevated], last_seen_ms) = match (idle, seen, &seen_key) {
                 // An idle timeout reads the last sight with the state (one round trip),
                 // and records a new one only if the token is not idle too long.
                 (Some(_), _, Some(note)) => {
-                    let (raw, restricted, last) = store.get_three([&skey, &rkey, note]).await?;
+                    let [raw, restricted, elevated, last] =
+                        store.get_many([&skey, &rkey, ekey, note]).await?;
                     let mut last = last.map(|l| num(&l)).transpose()?;
                     if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
                         store.set_px(note, now_ms, ttl).await?;
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }
-                    (raw, restricted, last)
+                    ([raw, restricted, elevated], last)
                 }
                 (_, Some(ttl), Some(note)) => {
-                    let (raw, restricted) = store
-                        .get_two_noting((&skey, &rkey), note, now_ms, ttl)
-                        .await?;
-                    (raw, restricted, None)
+                    let keys = [skey.as_str(), &rkey, ekey];
+                    (store.get_many_noting(keys, note, now_ms, ttl).await?, None)
                 }
-                _ => {
-                    let (raw, restricted) = store.get_two(&skey, &rkey).await?;
-                    (raw, restricted, None)
-                }
+                _ => (store.get_many([&skey, &rkey, ekey]).await?, None),
             };
+            let elevated = elevated.filter(|_| ekey != skey);
             let Some(raw) = raw else {
                 return Ok(JwtStatus::default());
             };
@@ -104,6 +107,7 @@ impl JwtStore for RedisStore {
                 ban_until_ms,
                 last_seen_ms,
                 restrictions,
+                elevations: codec::elevations_of(elevated.as_deref())?,
             })
         })
     }
@@ -169,6 +173,17 @@ impl JwtStore for RedisStore {
             Some((status, [])) if status == "limit" => Ok(Admission::LimitReached),
             _ => Err(corrupt("a JWT login reply")),
         }
+    }
+
+    async fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let keys = self.keys();
+        let id = elevation.session_id;
+        let declared = (keys.jwt_token(id), keys.jwt_elevations(id));
+        self.elevate_in(declared, "j", elevation, now_ms).await
     }
 
     async fn jwt_end(

@@ -63,6 +63,17 @@ impl<'a> Keys<'a> {
         format!("{}rs", self.base(tag))
     }
 
+    /// One session's step-up windows: `…e:<session id>` (JSON, see `lua/elevate.lua`).
+    pub(super) fn elevations(self, id: SessionId) -> String {
+        format!("{}e:{id}", self.base(id.tag()))
+    }
+
+    /// JWT mode: one token's step-up windows, `…je:<jti>`.
+    #[cfg(feature = "jwt")]
+    pub(super) fn jwt_elevations(self, id: SessionId) -> String {
+        format!("{}je:{}", self.base(id.tag()), id.jti())
+    }
+
     /// The user's ban: `…b:<user id>`.
     pub(super) fn ban(self, user_id: &str) -> String {
         self.of_user("b", user_id)

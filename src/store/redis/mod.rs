@@ -12,9 +12,11 @@
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
 //! | `kickout:{tttt}:rs` | string (JSON) | the restrictions of the tag's users, both modes: `{user: {scope: [level, until, note?]}}` (per tag, so a request can read it beside its record knowing only its token's tag) | when the last of them lifts |
+//! | `kickout:{tttt}:e:<session id>` | string (JSON) | one session's step-up windows: `{a: last elevated at, s: {scope: until}}` | when the last window closes |
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
 //! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
 //! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus the leeway |
+//! | `kickout:{tttt}:je:<jti>` | string (JSON) | JWT mode: one token's step-up windows, as `e:` | when the last window closes |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk | as `d` |
 //!
@@ -31,9 +33,11 @@
 //! runs whole on one node or is refused (`TRYAGAIN`, an error), never half. A request's
 //! token carries the tag, so its lookup goes straight to the right node.
 //!
-//! **Why a lookup is a plain `GET`:** a record is one JSON string, so validating a
-//! request costs Redis what a `GET` costs (a script costs it about five times more,
-//! which is what limits throughput under concurrency). Two cases add a round trip, never
+//! **Why a lookup is a plain `MGET`:** a record is one JSON string, and what a guard
+//! needs beside it (the tag's restrictions, the session's step-up windows) sits in keys
+//! the token names, in the same slot: validating a request costs Redis one `MGET` of
+//! three keys (a script costs it about five times more, which is what limits throughput
+//! under concurrency). Two cases add a round trip, never
 //! on a plain validated request: the idle renewal, once per touch interval per session
 //! (an `EVALSHA` that re-checks and moves the deadline atomically), and a token ended by
 //! a ban (a `GET` of the ban, to say `banned` or `kicked_out`).
@@ -67,7 +71,7 @@ use self::codec::{corrupt, end_code, end_reason, infos, meta_json, meta_of, num,
 use self::codec::{ended_reply, hex, refresh_fields};
 use self::scripts::Scripts;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
-use super::{Revoked, Store, StoreError};
+use super::{Elevated, Elevation, Revoked, Store, StoreError};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::user_tag;
@@ -415,6 +419,36 @@ impl RedisStore {
     }
 
     /// A `GET` on the request path.
+    /// Opens a step-up window (`lua/elevate.lua`) of the session whose record is
+    /// `record` (`kind` `s`, or a JWT's `jt:` entry, `j`) in the windows' key.
+    pub(super) async fn elevate_in(
+        &self,
+        (record, windows): (String, String),
+        kind: &str,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let reply: String = self
+            .write(
+                &self.shared.scripts.elevate,
+                vec![record, windows],
+                |call| {
+                    call.arg(now_ms)
+                        .arg(elevation.user_id)
+                        .arg(elevation.scope.as_str())
+                        .arg(elevation.until_ms)
+                        .arg(kind)
+                        .arg(&self.shared.channel);
+                },
+            )
+            .await?;
+        Ok(match reply.as_str() {
+            "0" => Elevated::NotLive,
+            "-1" => Elevated::TooMany,
+            until => Elevated::Until(num(until)?),
+        })
+    }
+
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
@@ -434,20 +468,19 @@ impl RedisStore {
         .await
     }
 
-    /// A `GET` of two keys that also records a sight (`SET note value`, expiring in
-    /// `ttl_ms`), in one round trip to the keys' node (all share a slot).
+    /// An `MGET` that also records a sight (`SET note value`, expiring in `ttl_ms`), in
+    /// one round trip to the keys' node (all share a slot).
     #[cfg(feature = "jwt")]
-    pub(super) async fn get_two_noting(
+    pub(super) async fn get_many_noting<const N: usize>(
         &self,
-        (a, b): (&str, &str),
+        keys: [&str; N],
         note: &str,
         value: u64,
         ttl_ms: u64,
-    ) -> Result<(Option<String>, Option<String>), StoreError> {
+    ) -> Result<[Option<String>; N], StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("MGET")
-            .arg(a)
-            .arg(b)
+            .arg(&keys[..])
             .cmd("SET")
             .arg(note)
             .arg(value)
@@ -456,32 +489,24 @@ impl RedisStore {
             .ignore();
         self.within_timeout(async {
             let mut conn = self.conn.clone();
-            let (got,): ((Option<String>, Option<String>),) = pipe.query_async(&mut conn).await?;
+            let (got,): (Vec<Option<String>>,) = pipe.query_async(&mut conn).await?;
             Ok(got)
         })
-        .await
+        .await?
+        .try_into()
+        .map_err(|_| corrupt("an MGET reply of the wrong length"))
     }
 
-    /// Two keys of one slot in one round trip (`MGET`).
-    pub(super) async fn get_two(
+    /// Keys of one slot in one round trip (`MGET`).
+    pub(super) async fn get_many<const N: usize>(
         &self,
-        a: &str,
-        b: &str,
-    ) -> Result<(Option<String>, Option<String>), StoreError> {
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(a).arg(b);
-        self.read_cmd(cmd).await
-    }
-
-    /// Three keys of one slot in one round trip (`MGET`).
-    #[cfg(feature = "jwt")]
-    pub(super) async fn get_three(
-        &self,
-        keys: [&str; 3],
-    ) -> Result<(Option<String>, Option<String>, Option<String>), StoreError> {
+        keys: [&str; N],
+    ) -> Result<[Option<String>; N], StoreError> {
         let mut cmd = redis::cmd("MGET");
         cmd.arg(&keys[..]);
-        self.read_cmd(cmd).await
+        let got: Vec<Option<String>> = self.read_cmd(cmd).await?;
+        got.try_into()
+            .map_err(|_| corrupt("an MGET reply of the wrong length"))
     }
 
     /// `SET key value PX ttl_ms`.

@@ -36,8 +36,8 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{
-    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_RESTRICTIONS,
-    MAX_REVOKED, PRUNE_GRACE_MS,
+    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_LEEWAY_MS, MAX_LIVE_TOKENS,
+    MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
@@ -49,6 +49,7 @@ const END: &str = include_str!("lua/end.lua");
 const BAN: &str = include_str!("lua/ban.lua");
 const UNBAN: &str = include_str!("lua/unban.lua");
 const RESTRICT: &str = include_str!("lua/restrict.lua");
+const ELEVATE: &str = include_str!("lua/elevate.lua");
 const SESSIONS: &str = include_str!("lua/sessions.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const REFRESH: &str = include_str!("lua/refresh.lua");
@@ -72,9 +73,10 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 8] {
+fn bounds() -> [(&'static str, String); 9] {
     [
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
+        ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
         ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
@@ -106,6 +108,7 @@ pub(super) struct Scripts {
     pub(super) ban: redis::Script,
     pub(super) unban: redis::Script,
     pub(super) restrict: redis::Script,
+    pub(super) elevate: redis::Script,
     pub(super) sessions: redis::Script,
     pub(super) renew: redis::Script,
     pub(super) refresh: redis::Script,
@@ -139,6 +142,7 @@ impl Scripts {
             ban: session(BAN),
             unban: redis::Script::new(&source("", UNBAN)),
             restrict: redis::Script::new(&source("", RESTRICT)),
+            elevate: session(ELEVATE),
             sessions: session(SESSIONS),
             renew: session(RENEW),
             refresh: session(REFRESH),
@@ -167,6 +171,7 @@ mod tests {
     fn every_placeholder_is_substituted() {
         let session = [
             COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH, DIR_PAGE, SWEEP,
+            RESTRICT, ELEVATE,
         ];
         #[cfg(feature = "jwt")]
         let jwt = [
@@ -187,6 +192,8 @@ mod tests {
         }
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
+        let elevations = format!("others >= {MAX_ELEVATIONS} then");
+        assert!(source("", ELEVATE).contains(&elevations));
         assert!(source("", SWEEP).contains(&format!("'LIMIT', 0, {DIR_SWEEP})")));
         #[cfg(feature = "jwt")]
         assert!(source("", JWT_COMMON).contains(&PRUNE_GRACE_MS.to_string()));

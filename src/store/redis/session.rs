@@ -9,14 +9,26 @@ use super::{
 use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::{
-    Admission, EndReason, Ended, NewRefresh, NewSession, Page, PageRequest, Refreshed, Renewal,
-    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target,
-    Touch,
+    Admission, Elevated, Elevation, EndReason, Ended, NewRefresh, NewSession, Page, PageRequest,
+    Refreshed, Renewal, Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore,
+    StoreError, Target, Touch,
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 
 impl SessionStore for RedisStore {
     type Lookup = RedisFuture<Option<SessionRecord>>;
+
+    async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
+        let keys = self.keys();
+        let id = elevation.session_id;
+        self.elevate_in(
+            (keys.session(id), keys.elevations(id)),
+            "s",
+            elevation,
+            now_ms,
+        )
+        .await
+    }
 
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let store = self.clone();
@@ -252,11 +264,12 @@ impl RedisStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let id = key.session_id();
         let skey = self.keys().session(id);
-        // The user's restrictions come with the record, in the same round trip: their
-        // key is the tag's, known from the token (one slot on a Cluster).
-        let (raw, restricted) = self
-            .get_two(&skey, &self.keys().restrictions(id.tag()))
-            .await?;
+        // What guards read comes with the record, in the same round trip: the tag's
+        // restrictions and the session's step-up windows, whose keys the token names
+        // (one slot on a Cluster).
+        let keys = self.keys();
+        let (rkey, ekey) = (keys.restrictions(id.tag()), keys.elevations(id));
+        let [raw, restricted, elevated] = self.get_many([&skey, &rkey, &ekey]).await?;
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -268,6 +281,7 @@ impl RedisStore {
             record.restrictions =
                 codec::restrictions_of(restricted.as_deref(), &record.info.user_id, now_ms)?;
         }
+        record.elevations = codec::elevations_of(elevated.as_deref())?;
         if record
             .ended
             .as_ref()
@@ -488,6 +502,7 @@ fn record(
         idle_ms: rec.idle.as_deref().map(num).transpose()?,
         access_until_ms,
         restrictions: Default::default(),
+        elevations: Default::default(),
     };
     Ok((record.purge_at(num(&rec.retention)?) > now_ms).then_some(record))
 }

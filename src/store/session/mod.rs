@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use super::directory::{Page, PageRequest};
 use super::refresh::{NewRefresh, Refreshed, Rotated, Rotation};
-use super::{Admission, Ended, SessionEntry, SessionInfo, SessionMeta, Store, StoreError};
+use super::{
+    Admission, Elevated, Elevation, Ended, SessionEntry, SessionInfo, SessionMeta, Store,
+    StoreError,
+};
 use crate::note::Note;
 use crate::policy::LoginRule;
 use crate::token::SessionKey;
@@ -69,6 +72,8 @@ pub struct SessionRecord {
     /// route costs no other round trip: a lookup of a live session must fill it in
     /// ([`SessionState::record`] leaves it empty).
     pub restrictions: crate::restriction::Restrictions,
+    /// The session's step-up windows ([`SessionStore::elevate`]).
+    pub elevations: crate::restriction::Elevations,
 }
 
 impl SessionRecord {
@@ -222,7 +227,7 @@ pub struct Renewal<'a> {
 /// use kickout::restriction::{Restriction, Restrictions, Scope};
 /// use kickout::store::refresh::{Refreshed, Rotated, Rotation};
 /// use kickout::store::session::*;
-/// use kickout::store::{Admission, EndReason, SessionEntry, SessionInfo, Store, StoreError};
+/// use kickout::store::{Admission, Elevated, Elevation, EndReason, SessionEntry, SessionInfo, Store, StoreError};
 /// use kickout::{Auth, Note, SessionId, SessionKey};
 ///
 /// #[derive(Default)]
@@ -346,6 +351,11 @@ pub struct Renewal<'a> {
 ///         live.sort_by_key(|s| s.info.issued_at_ms);
 ///         Ok(live)
 ///     }
+///     async fn elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
+///         let mut maps = self.maps();
+///         let session = maps.sessions.get_mut(&e.session_id);
+///         Ok(session.map_or(Elevated::NotLive, |s| s.elevate(&e, now)))
+///     }
 ///     async fn renew(&self, r: Renewal<'_>, now: u64) -> Result<Option<SessionInfo>, StoreError> {
 ///         let mut maps = self.maps();
 ///         let state = maps.sessions.get_mut(&r.key.session_id());
@@ -445,6 +455,18 @@ pub trait SessionStore: Store {
         user_id: &str,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
+
+    /// Opens a step-up window for a live session of the user
+    /// ([`SessionState::elevate`]), atomically with its liveness: a session ended
+    /// before is [`Elevated::NotLive`], one ended after ends its windows with it. From
+    /// then on every [`lookup`](SessionStore::lookup) of the session returns the window
+    /// in [`SessionRecord::elevations`] (a store with a revocation feed announces
+    /// [`Revoked::Changed`](super::Revoked::Changed), so caches read it again).
+    fn elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
 
     /// Gives a live session a new absolute end and idle deadline; returns it renewed,
     /// or `None` if the token's session is not live at `now_ms`.

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use super::{NewSession, SessionRecord, Touch, is_live, purge_time};
 use crate::note::Note;
+use crate::restriction::Elevations;
 use crate::store::plan::Held;
 use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotated, Rotation};
-use crate::store::{EndReason, Ended, OnlineSession, SessionEntry, SessionInfo, SessionMeta};
+use crate::store::{
+    Elevated, Elevation, EndReason, Ended, OnlineSession, SessionEntry, SessionInfo, SessionMeta,
+};
 use crate::token::{RefreshKey, SessionId};
 
 /// A session as a store keeps it: its access token's digest, its times, its end, its
@@ -33,6 +36,8 @@ pub struct SessionState {
     access_until_ms: Option<u64>,
     previous: Option<([u8; 32], u64)>,
     refresh: Option<RefreshState>,
+    /// Its step-up windows.
+    elevations: Elevations,
 }
 
 impl std::fmt::Debug for SessionState {
@@ -132,6 +137,24 @@ impl SessionState {
             idle_deadline_ms: new.idle_deadline_ms,
             ended: None,
             retain_ms: new.retain_ms,
+            elevations: Elevations::default(),
+        }
+    }
+
+    /// Opens a step-up window of `elevation`'s scope (see
+    /// [`Elevations::elevate`]) if the session is live and the user's.
+    pub fn elevate(&mut self, elevation: &Elevation<'_>, now_ms: u64) -> Elevated {
+        if !self.is_live(now_ms) || *self.info.user_id != *elevation.user_id {
+            return Elevated::NotLive;
+        }
+        let scope = elevation.scope.clone();
+        let end = self.info.expires_at_ms;
+        match self
+            .elevations
+            .elevate(scope, elevation.until_ms, end, now_ms)
+        {
+            Ok(until) => Elevated::Until(until),
+            Err(_) => Elevated::TooMany,
         }
     }
 
@@ -221,6 +244,7 @@ impl SessionState {
             idle_ms: self.idle_ms,
             access_until_ms,
             restrictions: Default::default(),
+            elevations: self.elevations.clone(),
         })
     }
 

@@ -278,6 +278,9 @@ macro_rules! all_cases {
             restrictions_hold_until_they_lift,
             bad_restrictions_change_nothing,
             guards_hold_restrictions_from_the_next_request,
+            step_up_windows_belong_to_one_session,
+            a_restriction_holds_from_the_moment_it_answered,
+            an_elevation_racing_a_kickout_never_outlives_it,
         }
     };
 }

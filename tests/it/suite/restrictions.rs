@@ -205,3 +205,179 @@ pub async fn guards_hold_restrictions_from_the_next_request<S: Stores, K: Kind<S
         403
     );
 }
+
+fn step_up_app<S: kickout::store::Store, M: Mode<S>>(auth: &Auth<S, M>) -> Router {
+    use axum::routing::post;
+    Router::new()
+        .route(
+            "/pay",
+            post(|| async { StatusCode::NO_CONTENT }).route_layer(auth.step_up("payment").unwrap()),
+        )
+        .route_layer(AuthLayer::new(auth.clone()))
+}
+
+pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store.clone(), &clock)
+        .ttl(secs(900))
+        .refresh_tokens(secs(86_400))
+        .build();
+    let other = K::builder(store, &clock).build();
+    let (app, there) = (step_up_app(&auth), step_up_app(&other));
+    let web = auth.login("10001", "web").await.unwrap();
+    let phone = auth.login("10001", "phone").await.unwrap();
+    let (web_token, phone_token) = (web.token.as_str(), phone.token.as_str());
+    let (status, body) = guarded(&app, "/pay", web_token).await.unwrap_err();
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &serde_json::json!("step_up_required"))
+    );
+    assert_eq!(body["scope"], "payment");
+
+    // The application checked the password again: this session only, every instance.
+    let me = auth.authenticate(web_token).await.unwrap();
+    assert_eq!(me.last_elevated(), None);
+    let until = auth.elevate(&me, "payment", secs(300)).await.unwrap();
+    assert_eq!(until, at(T0 + 300_000));
+    assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+    assert_eq!(guarded(&there, "/pay", web_token).await, Ok(()));
+    assert_eq!(guarded(&app, "/pay", phone_token).await.unwrap_err().0, 403);
+    let me = auth.authenticate(web_token).await.unwrap();
+    let payment = kickout::restriction::Scope::new("payment").unwrap();
+    assert_eq!(me.elevated(&payment), Some(until));
+    assert_eq!(me.last_elevated(), Some(at(T0)));
+
+    // A refresh keeps it (the same session); the window closes by itself.
+    clock.advance(secs(100));
+    let refreshed = auth
+        .refresh(web.refresh.as_ref().unwrap().token.as_str())
+        .await
+        .unwrap();
+    let web_token = refreshed.token.as_str();
+    assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+    clock.advance(secs(200));
+    assert_eq!(guarded(&app, "/pay", web_token).await.unwrap_err().0, 403);
+
+    // A window never outlives its session (here its refresh token's end).
+    let me = auth.authenticate(web_token).await.unwrap();
+    let end = auth
+        .elevate(&me, "payment", secs(3 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(end, at(T0 + 86_400_000));
+    assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+
+    // Bad input changes nothing.
+    let field = |r: Result<std::time::SystemTime, Error>| match r {
+        Err(Error::InvalidInput { field }) => field,
+        other => panic!("{other:?}"),
+    };
+    let phone_me = auth.authenticate(phone_token).await.unwrap();
+    assert_eq!(
+        field(auth.elevate(&phone_me, "Pay", secs(60)).await),
+        "scope"
+    );
+    assert_eq!(
+        field(auth.elevate(&phone_me, "payment", Duration::ZERO).await),
+        "window"
+    );
+    for i in 0..kickout::limits::MAX_ELEVATIONS {
+        auth.elevate(&phone_me, &format!("s{i}"), secs(60))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        field(auth.elevate(&phone_me, "payment", secs(60)).await),
+        "scopes"
+    );
+    assert_eq!(guarded(&app, "/pay", phone_token).await.unwrap_err().0, 403);
+
+    // It ends with its session: a kickout ends it, and no window opens after.
+    auth.kickout("10001").await.unwrap();
+    assert_eq!(guarded(&app, "/pay", web_token).await.unwrap_err().0, 401);
+    match auth.elevate(&me, "payment", secs(60)).await {
+        Err(Error::Rejected(r)) => assert_eq!(r.reason(), Reason::KickedOut),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Unix milliseconds as a time.
+fn at(ms: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+pub async fn a_restriction_holds_from_the_moment_it_answered<S: Stores, K: Kind<S>>(store: S) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = guarded_app(&auth);
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let token = token.as_str().to_owned();
+    let answered = Arc::new(AtomicBool::new(false));
+    // A burst of requests while the restriction lands: every request that began after
+    // `restrict` answered is refused.
+    let burst = (0..4).map(|_| {
+        let (app, token, answered) = (app.clone(), token.clone(), answered.clone());
+        async move {
+            let mut late = 0;
+            for _ in 0..40 {
+                let after = answered.load(Ordering::SeqCst);
+                let result = guarded(&app, "/publish", &token).await;
+                if after {
+                    assert_eq!(
+                        result.unwrap_err().0,
+                        403,
+                        "a request after the answer passed"
+                    );
+                    late += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            late
+        }
+    });
+    let restrict = async {
+        tokio::task::yield_now().await;
+        auth.restrict("10001", "content", 1, secs(60))
+            .await
+            .unwrap();
+        answered.store(true, Ordering::SeqCst);
+    };
+    let (late, ()) = tokio::join!(futures::future::join_all(burst), restrict);
+    assert!(
+        late.iter().sum::<usize>() > 0,
+        "no request came after the answer"
+    );
+}
+
+pub async fn an_elevation_racing_a_kickout_never_outlives_it<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let app = step_up_app(&auth);
+    for round in 0..10 {
+        let user = format!("race{round}");
+        let token = auth.login(&user, "web").await.unwrap().token;
+        let me = auth.authenticate(token.as_str()).await.unwrap();
+        let (elevated, kicked) =
+            tokio::join!(auth.elevate(&me, "payment", secs(300)), auth.kickout(&user));
+        assert_eq!(kicked.unwrap(), 1);
+        match elevated {
+            Ok(_) => {}
+            Err(Error::Rejected(r)) => assert_eq!(r.reason(), Reason::KickedOut),
+            Err(e) => panic!("{e:?}"),
+        }
+        // Whichever came first, the session is over and so is its window; a new login
+        // of the user is not elevated.
+        let (status, body) = guarded(&app, "/pay", token.as_str()).await.unwrap_err();
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &serde_json::json!("kicked_out"))
+        );
+        let again = auth.login(&user, "web").await.unwrap().token;
+        assert_eq!(
+            guarded(&app, "/pay", again.as_str()).await.unwrap_err().0,
+            403
+        );
+    }
+}
