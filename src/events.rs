@@ -1,10 +1,11 @@
 //! A handle's events: who logged in, was logged out, kicked out, replaced, banned,
-//! renewed, refreshed — and when. The audit stream that every instance shares
+//! renewed, refreshed, restricted, elevated — and when. The audit stream that every instance shares
 //! ([`Auth::audit`](crate::Auth::audit)) carries their projection, [`AuthEvent::audit`].
 
 use std::sync::Arc;
 
 use crate::note::Note;
+use crate::restriction::{Restriction, Scope};
 use crate::store::SessionInfo;
 use crate::store::audit::{AuditEvent, AuditKind};
 use crate::token::SessionId;
@@ -65,6 +66,21 @@ impl AuthEvent {
             }
             EventKind::RefreshReused { session } => {
                 vec![of(AuditKind::RefreshReused, session, &None)]
+            }
+            EventKind::Restricted {
+                user_id,
+                restriction,
+            } => vec![
+                AuditEvent::new(AuditKind::Restricted, user_id.clone(), at_ms)
+                    .with_note(restriction.note.clone())
+                    .with_scope(restriction.scope.clone()),
+            ],
+            EventKind::Unrestricted { user_id, scope } => vec![
+                AuditEvent::new(AuditKind::Unrestricted, user_id.clone(), at_ms)
+                    .with_scope(scope.clone()),
+            ],
+            EventKind::Elevated { session, scope, .. } => {
+                vec![of(AuditKind::Elevated, session, &None).with_scope(scope.clone())]
             }
             EventKind::Renewed { .. } | EventKind::Refreshed { .. } => Vec::new(),
         }
@@ -134,5 +150,28 @@ pub enum EventKind {
     RefreshReused {
         /// The session that ended.
         session: SessionInfo,
+    },
+    /// A user was restricted in a scope; their sessions go on.
+    Restricted {
+        /// The user.
+        user_id: Arc<str>,
+        /// What holds now.
+        restriction: Restriction,
+    },
+    /// A user's restriction of a scope was lifted by hand.
+    Unrestricted {
+        /// The user.
+        user_id: Arc<str>,
+        /// The scope.
+        scope: Scope,
+    },
+    /// A session was elevated for a scope ([`Auth::elevate`](crate::Auth::elevate)).
+    Elevated {
+        /// The session.
+        session: SessionInfo,
+        /// What the window opens.
+        scope: Scope,
+        /// When it closes, Unix milliseconds.
+        until_ms: u64,
     },
 }

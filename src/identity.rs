@@ -192,9 +192,13 @@ impl Identity {
     /// [`Auth::elevate`](crate::Auth::elevate) opened), if a window was open when the
     /// request was checked: what a [`step_up`](crate::Auth::step_up) guard asks.
     pub fn elevated(&self, scope: &Scope) -> Option<SystemTime> {
-        self.elevations
-            .open(scope, self.checked_at_ms)
-            .map(system_time)
+        self.elevated_until_ms(scope).map(system_time)
+    }
+
+    /// The end of this session's window for `scope`, Unix ms, if one was open when the
+    /// request was checked.
+    pub(crate) fn elevated_until_ms(&self, scope: &Scope) -> Option<u64> {
+        self.elevations.open(scope, self.checked_at_ms)
     }
 
     /// When this session was last elevated, for any scope, if it ever was: how fresh

@@ -11,6 +11,10 @@
 //!   message can delay a disconnect by at most that interval (default 10 s), never keep
 //!   a revoked session alive.
 //!
+//! A watch [`with_guard`](SessionWatch::with_guard) also ends when the session stops
+//! passing the guard: a restriction of its scope (through the same feed), or a step-up
+//! window's end.
+//!
 //! Expiry needs no message: the watch ends with `token_expired` at the session's end (its
 //! new end, if it was renewed). A store that stays unreachable for three re-check
 //! intervals ends the watch with `store_unavailable`.
@@ -20,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::auth::Auth;
+use crate::guard::Guard;
 use crate::identity::Identity;
 use crate::mode::Mode;
 use crate::rejection::{Reason, Refusal};
@@ -39,6 +44,10 @@ pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     recheck_due: bool,
     /// Since when (handle time) the store has not answered this watch's re-checks.
     unreachable_since: Option<u64>,
+    /// A guard the session must keep passing, and when to ask it again (a step-up
+    /// window's end; `u64::MAX` for none).
+    guard: Option<Guard>,
+    guard_at_ms: u64,
 }
 
 impl<S: Store, M: Mode<S>> std::fmt::Debug for SessionWatch<S, M> {
@@ -59,6 +68,32 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// The session's id.
     pub fn session_id(&self) -> SessionId {
         self.id
+    }
+
+    /// Ends the watch also when the session stops passing `guard`: a restriction of its
+    /// scope reaching its level (`restricted`, on every instance through the store's
+    /// feed), or a step-up guard's window closing (`step_up_required`). A WebSocket that
+    /// may only live in a scope closes then.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use kickout::{Auth, Reason, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let login = auth.login("10001", "web").await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// let chat = auth.guard("chat", 1)?;
+    /// let mut watch = auth.watch(&me).with_guard(&chat);
+    /// auth.restrict("10001", "chat", 1, Duration::from_secs(600)).await?;
+    /// assert_eq!(watch.ended().await, Reason::Restricted);
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_guard(mut self, guard: &Guard) -> Self {
+        self.guard = Some(guard.clone());
+        self.recheck_due = true;
+        self
     }
 
     /// Waits until the session ends; the reason its token now gets (`kicked_out`,
@@ -86,6 +121,14 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 self.recheck_due = false;
             }
             let now = self.auth.now_ms();
+            if now >= self.guard_at_ms {
+                // A step-up window closed: does the guard still pass?
+                self.guard_at_ms = u64::MAX;
+                if let Some(reason) = self.recheck(recheck_ms).await {
+                    return reason;
+                }
+                continue;
+            }
             if now >= self.expires_at_ms {
                 // Renewed since? The store says; `recheck` moves the end if so.
                 if let Some(reason) = self.recheck(recheck_ms).await {
@@ -96,7 +139,8 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 }
                 continue;
             }
-            let until_end = Duration::from_millis(self.expires_at_ms - now);
+            let wake = self.expires_at_ms.min(self.guard_at_ms);
+            let until_end = Duration::from_millis(wake - now);
             tokio::select! {
                 changed = self.ended.changed() => {
                     if changed.is_err() {
@@ -125,6 +169,11 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
             Ok(identity) => {
                 self.unreachable_since = None;
                 self.expires_at_ms = identity.session().expires_at_ms;
+                let guard = self.guard.as_ref()?;
+                if let Err(refused) = guard.check(&identity) {
+                    return Some(Refusal::new(refused.reason(), refused.note().cloned()));
+                }
+                self.guard_at_ms = guard.passes_until(&identity);
                 None
             }
             Err(refusal) if refusal == Reason::StoreUnavailable => {
@@ -167,6 +216,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             resync: watchers.resyncs(),
             recheck_due: true,
             unreachable_since: None,
+            guard: None,
+            guard_at_ms: u64::MAX,
         }
     }
 

@@ -569,6 +569,7 @@ pub fn audit_stream(
                         "device": e.device.as_deref(),
                         "at": e.at_ms / 1000,
                         "note": e.note.as_ref().map(|n| n.code()),
+                        "scope": e.scope.as_ref().map(|c| c.as_str()),
                     });
                     Some((e.kind.code(), data.to_string()))
                 }

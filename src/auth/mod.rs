@@ -432,7 +432,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
     }
 
-    fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
+    pub(crate) fn emit(&self, at_ms: u64, kind: impl FnOnce() -> EventKind) {
         // Never waits: with no one to tell nothing is built, a full channel drops the
         // oldest.
         let audit = match &self.inner.audit_local {

@@ -1,6 +1,7 @@
 //! Restrictions through the handle: what every mode shares, as bans are (the store keeps
 //! them per user, [`Store::restrict`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Auth, Noted, check_name};
@@ -8,6 +9,7 @@ use std::time::SystemTime;
 
 use crate::clock::{millis, system_time};
 use crate::error::Error;
+use crate::events::EventKind;
 use crate::identity::Identity;
 use crate::limits::MAX_LIFETIME_MS;
 use crate::mode::Mode;
@@ -78,6 +80,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             note = note.map(Note::code),
             "restrict"
         );
+        self.emit(now, || EventKind::Restricted {
+            user_id: Arc::from(user_id),
+            restriction: restriction.clone(),
+        });
         Ok(restriction)
     }
 
@@ -90,6 +96,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let lifted = self.store().unrestrict(user_id, &scope, now).await?;
         if lifted {
             tracing::info!(user_id, scope = scope.as_str(), "unrestrict");
+            self.emit(now, || EventKind::Unrestricted {
+                user_id: Arc::from(user_id),
+                scope,
+            });
         }
         Ok(lifted)
     }
@@ -153,6 +163,11 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
                     until_ms,
                     "elevate"
                 );
+                self.emit(now, || EventKind::Elevated {
+                    session: identity.session().clone(),
+                    scope,
+                    until_ms,
+                });
                 Ok(system_time(until_ms))
             }
             Elevated::TooMany => Err(invalid(InvalidRestriction::TooMany)),

@@ -165,6 +165,15 @@ impl Guard {
         }
     }
 
+    /// Until when (Unix ms) `identity`, which passes, is sure to pass: a step-up window's
+    /// end; `u64::MAX` for a restriction guard (a new restriction comes with a message).
+    pub(crate) fn passes_until(&self, identity: &Identity) -> u64 {
+        match self.level {
+            Some(_) => u64::MAX,
+            None => identity.elevated_until_ms(&self.scope).unwrap_or(u64::MAX),
+        }
+    }
+
     /// What the guard answers a request whose extensions hold `found`: nothing to let
     /// it through, else the refusal.
     pub(crate) fn admit<'a, B: From<Bytes>>(

@@ -32,6 +32,7 @@
 use std::sync::Arc;
 
 use crate::note::Note;
+use crate::restriction::Scope;
 #[cfg(feature = "redis")]
 use crate::throttle::Throttle;
 use crate::token::SessionId;
@@ -57,6 +58,12 @@ pub enum AuditKind {
     Unbanned,
     /// A spent refresh token came back: the session ended.
     RefreshReused,
+    /// A user was restricted in a scope (their sessions go on).
+    Restricted,
+    /// A user's restriction of a scope was lifted.
+    Unrestricted,
+    /// A session was elevated for a scope (a step-up window opened).
+    Elevated,
     /// Events were lost here: the stream cannot say what happened in between, so a
     /// consumer that keeps state from it should read the store again (the directory,
     /// the user's sessions). Its event has an empty `user_id`, no session, and as
@@ -72,7 +79,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// The stable name: `login`, `logout`, `kicked_out`, `replaced`, `banned`,
-    /// `unbanned`, `refresh_reused`, `gap`.
+    /// `unbanned`, `refresh_reused`, `restricted`, `unrestricted`, `elevated`, `gap`.
     pub const fn code(self) -> &'static str {
         match self {
             AuditKind::Login => "login",
@@ -82,6 +89,9 @@ impl AuditKind {
             AuditKind::Banned => "banned",
             AuditKind::Unbanned => "unbanned",
             AuditKind::RefreshReused => "refresh_reused",
+            AuditKind::Restricted => "restricted",
+            AuditKind::Unrestricted => "unrestricted",
+            AuditKind::Elevated => "elevated",
             AuditKind::Gap { .. } => "gap",
         }
     }
@@ -97,6 +107,9 @@ impl AuditKind {
             AuditKind::Banned,
             AuditKind::Unbanned,
             AuditKind::RefreshReused,
+            AuditKind::Restricted,
+            AuditKind::Unrestricted,
+            AuditKind::Elevated,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -117,8 +130,10 @@ pub struct AuditEvent {
     pub device: Option<Arc<str>>,
     /// When, Unix milliseconds, by the clock of the instance it happened on.
     pub at_ms: u64,
-    /// The note of the revocation, if it had one.
+    /// The note of the revocation (or the restriction), if it had one.
     pub note: Option<Note>,
+    /// The scope of a restriction, its lifting, or an elevation.
+    pub scope: Option<Scope>,
 }
 
 impl AuditEvent {
@@ -131,7 +146,14 @@ impl AuditEvent {
             device: None,
             at_ms,
             note: None,
+            scope: None,
         }
+    }
+
+    /// The same event, of a scope.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// The same event, of one session.

@@ -79,6 +79,24 @@ async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by:
     by.kickout_session(id).await.unwrap();
     assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
 
+    // A watch with a guard ends when a restriction of its scope lands.
+    let chat = on.guard("chat", 2).unwrap();
+    let t = by.login("mute", "web").await.unwrap().token;
+    let mut w = watch_of(t.as_str()).await.with_guard(&chat);
+    by.restrict("mute", "chat", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        timeout(Duration::from_millis(300), w.ended())
+            .await
+            .is_err(),
+        "a restriction below the guard's level ends nothing"
+    );
+    by.restrict("mute", "chat", 2, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(ends_within(&mut w, 3).await, Reason::Restricted);
+
     // A session that lives keeps its watch waiting.
     let t = by.login("calm", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
@@ -111,6 +129,26 @@ async fn another_handle_on_the_same_store() {
         handle::<_, suite::Jwt>(store),
     );
     every_end_reaches_the_watch(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_closing_step_up_window_ends_a_guarded_watch() {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    auth.elevate(&me, "payment", Duration::from_millis(1500))
+        .await
+        .unwrap();
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    let pay = auth.step_up("payment").unwrap();
+    let mut watch = auth.watch(&me).with_guard(&pay);
+    assert!(
+        timeout(Duration::from_millis(500), watch.ended())
+            .await
+            .is_err(),
+        "the window is open"
+    );
+    assert_eq!(ends_within(&mut watch, 4).await, Reason::StepUpRequired);
 }
 
 #[tokio::test]
@@ -292,15 +330,22 @@ mod near_cache {
         let t = cached.login("1", "web").await.unwrap().token;
         assert!(suite::me(&app, t.as_str()).await.is_ok());
         tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
-        // Served from the cache: no GET for 50 requests.
-        let before = server.command_calls().get("get").copied().unwrap_or(0);
+        // Served from the cache: no read for 50 requests.
+        let reads = || {
+            let calls = server.command_calls();
+            ["get", "mget"]
+                .map(|c| calls.get(c).copied().unwrap_or(0))
+                .iter()
+                .sum::<u64>()
+        };
+        let before = reads();
         for _ in 0..50 {
             assert!(suite::me(&app, t.as_str()).await.is_ok());
         }
-        let after = server.command_calls().get("get").copied().unwrap_or(0);
+        let after = reads();
         assert!(
             after - before <= 1,
-            "{} GETs for 50 requests",
+            "{} reads for 50 requests",
             after - before
         );
         // A kickout through another instance reaches the cache through pub/sub.
@@ -318,6 +363,89 @@ mod near_cache {
             suite::me(&app, t.as_str()).await,
             suite::err(Reason::InvalidToken)
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_sessions_follow_restrictions_and_elevations_from_anywhere() {
+        use axum::routing::post;
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let cached = Auth::new(NearCache::new(store, Duration::from_secs(30)));
+        let other = Auth::new(NearCache::new(
+            RedisStore::connect(&server.url()).await.unwrap(),
+            Duration::from_secs(30),
+        ));
+        let ok = || async { http::StatusCode::NO_CONTENT };
+        let app = axum::Router::new()
+            .route("/me", axum::routing::get(ok))
+            .route(
+                "/publish",
+                post(ok).route_layer(cached.guard("content", 1).unwrap()),
+            )
+            .route(
+                "/pay",
+                post(ok).route_layer(cached.step_up("payment").unwrap()),
+            )
+            .route_layer(kickout::AuthLayer::new(cached.clone()));
+        let status = |path: &'static str, token: String| {
+            let app = app.clone();
+            async move {
+                use tower::ServiceExt;
+                let req = http::Request::post(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                app.oneshot(req).await.unwrap().status().as_u16()
+            }
+        };
+        let t = cached
+            .login("r1", "web")
+            .await
+            .unwrap()
+            .token
+            .as_str()
+            .to_owned();
+        assert_eq!(status("/publish", t.clone()).await, 204);
+        assert_eq!(status("/pay", t.clone()).await, 403);
+        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
+        // Another instance restricts the user: this one's cache follows at once.
+        other
+            .restrict("r1", "content", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        while status("/publish", t.clone()).await != 403 {
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "the restriction did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Another instance elevates the session (the user stepped up there).
+        let me = other.authenticate(&t).await.unwrap();
+        other
+            .elevate(&me, "payment", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        while status("/pay", t.clone()).await != 204 {
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "the elevation did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Lifted there, free here.
+        other.unrestrict("r1", "content").await.unwrap();
+        let start = std::time::Instant::now();
+        while status("/publish", t.clone()).await != 204 {
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "the lift did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

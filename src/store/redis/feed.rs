@@ -183,6 +183,9 @@ struct WireAudit {
     /// is unknown to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     m: Option<u64>,
+    /// A restriction's or an elevation's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 fn audit_json(e: &AuditEvent) -> String {
@@ -197,6 +200,7 @@ fn audit_json(e: &AuditEvent) -> String {
             AuditKind::Gap { missed } => missed,
             _ => None,
         },
+        c: e.scope.as_ref().map(|c| c.as_str().to_owned()),
     })
     .unwrap_or_default()
 }
@@ -212,6 +216,9 @@ fn parse_audit(payload: &str) -> Option<AuditEvent> {
         .with_note(w.n.as_deref().and_then(Note::from_stored));
     if let (Some(s), Some(d)) = (w.s, w.d) {
         event = event.of_session(s.parse().ok()?, d.into());
+    }
+    if let Some(scope) = w.c {
+        event = event.with_scope(crate::restriction::Scope::new(&scope).ok()?);
     }
     Some(event)
 }

@@ -188,6 +188,16 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     let spent = c.refresh.unwrap().token;
     there.refresh(spent.as_str()).await.unwrap();
     assert!(there.refresh(spent.as_str()).await.is_err());
+    let spam = kickout::Note::new("spam").unwrap();
+    there
+        .with_note(spam)
+        .restrict("a5", "content", 2, secs(60))
+        .await
+        .unwrap();
+    assert!(there.unrestrict("a5", "content").await.unwrap());
+    let d = there.login("a6", "web").await.unwrap();
+    let me = there.authenticate(d.token.as_str()).await.unwrap();
+    there.elevate(&me, "payment", secs(60)).await.unwrap();
     let want = [
         (AuditKind::Login, "a0"),
         (AuditKind::Logout, "a0"),
@@ -200,6 +210,10 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
         (AuditKind::Unbanned, "a3"),
         (AuditKind::Login, "a4"),
         (AuditKind::RefreshReused, "a4"),
+        (AuditKind::Restricted, "a5"),
+        (AuditKind::Unrestricted, "a5"),
+        (AuditKind::Login, "a6"),
+        (AuditKind::Elevated, "a6"),
     ];
     let mut got = Vec::new();
     while got.len() < want.len() {
@@ -216,5 +230,14 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     assert_eq!(kicked.device.as_deref(), Some("phone"));
     assert_eq!(kicked.note.as_ref().map(kickout::Note::code), Some("fraud"));
     assert_eq!(got[7].session_id, None, "a ban concerns the user");
+    let scope = |e: &kickout::store::audit::AuditEvent| e.scope.as_ref().map(|c| c.to_string());
+    assert_eq!(scope(&got[11]).as_deref(), Some("content"));
+    assert_eq!(got[11].note.as_ref().map(kickout::Note::code), Some("spam"));
+    assert_eq!(
+        (got[11].session_id, scope(&got[12]).as_deref()),
+        (None, Some("content"))
+    );
+    assert_eq!(got[14].session_id, Some(d.session.session_id));
+    assert_eq!(scope(&got[14]).as_deref(), Some("payment"));
     assert!(got.iter().all(|e| e.at_ms == T0));
 }
