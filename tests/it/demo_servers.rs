@@ -2356,6 +2356,85 @@ mod browser {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_admin_page_restricts_and_lifts_without_signing_out() {
+        if !browser_available() {
+            return;
+        }
+        let server = axum_server(demo::DemoMode::Session, MemoryStore::new()).await;
+        let token = server.token("60002", "web").await;
+        let driver = Driver::start().await;
+        let operator = driver.session().await;
+        operator
+            .goto(&format!("{}/admin/", server.base))
+            .await
+            .unwrap();
+        let key = operator.find(Locator::Id("key")).await.unwrap();
+        key.send_keys("k3y").await.unwrap();
+        let click = |css: &'static str| {
+            let operator = &operator;
+            async move {
+                let button = format!("tr[data-user='60002'] button.{css}");
+                assert!(
+                    until(5, || async {
+                        operator.find(Locator::Css(&button)).await.is_ok()
+                    })
+                    .await,
+                    "the user is listed online"
+                );
+                operator
+                    .find(Locator::Css(&button))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+            }
+        };
+        operator
+            .find(Locator::Id("connect"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click("restrict").await;
+        let shown = || async {
+            let line = operator.find(Locator::Id("restrictions")).await.ok()?;
+            line.attr("data-count").await.ok().flatten()
+        };
+        assert!(until(5, || async { shown().await.as_deref() == Some("1") }).await);
+        assert!(
+            text(&operator, "restrictions")
+                .await
+                .contains("content at level 2")
+        );
+        // Restricted, not signed out.
+        let post = |path: &'static str| {
+            let req = server
+                .http
+                .post(format!("{}{path}", server.base))
+                .bearer_auth(&token);
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(post("/content/comment").await, 403);
+        assert_eq!(server.me(&token).await.0, 200);
+        assert!(
+            until(3, || async {
+                text(&operator, "feed")
+                    .await
+                    .contains("restricted 60002 in content")
+            })
+            .await,
+            "the audit feed"
+        );
+        click("lift").await;
+        assert!(until(5, || async { shown().await.as_deref() == Some("0") }).await);
+        assert_eq!(post("/content/comment").await, 204);
+        save("admin-restrict.png", &operator.screenshot().await.unwrap());
+        operator.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_same_across_two_instances_sharing_redis() {
         if !browser_available() || !support::redis_available() {
             return;
