@@ -1,6 +1,6 @@
 //! The model test: random sequences of operations with random clock steps, run on a
 //! store and on a small pure model of the semantics (sessions, tombstones, rules, bans,
-//! generations, time), comparing every answer. On the memory store, a real Redis and a
+//! generations, restrictions, step-up windows, time), comparing every answer. On the memory store, a real Redis and a
 //! real Cluster, in both modes. `KICKOUT_MODEL_CASES` sets the number of sequences per
 //! store and mode (default: 256 on memory, 96 on Redis, 48 on the Cluster: a logout of
 //! a forgotten session escaped 16 Redis cases once).
@@ -63,6 +63,15 @@ enum Op {
     /// Log out with the access token the session's last refresh replaced.
     LogoutPrevious(usize),
     Advance(u64),
+    /// Restrict a user in `content` at a level for some seconds; lift it.
+    Restrict(u8, u8, u64),
+    Unrestrict(u8),
+    /// A request of a session to a route guarded at `content` and a level.
+    Guarded(usize, u8),
+    /// Open a step-up window of `payment` for a session, for some seconds.
+    Elevate(usize, u64),
+    /// A request of a session to a step-up route of `payment`.
+    Pay(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -81,6 +90,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<(usize, usize)>().prop_map(|(t, k)| Op::Reuse(t, k)),
         1 => any::<usize>().prop_map(Op::LogoutPrevious),
         2 => prop::sample::select(vec![0u64, 1, 60, 299, 300, 599, 601]).prop_map(Op::Advance),
+        1 => (0..USERS, 1..=3u8, prop::sample::select(vec![1u64, 100, 1000]))
+            .prop_map(|(u, l, s)| Op::Restrict(u, l, s)),
+        1 => (0..USERS).prop_map(Op::Unrestrict),
+        2 => (any::<usize>(), 1..=3u8).prop_map(|(t, l)| Op::Guarded(t, l)),
+        1 => (any::<usize>(), prop::sample::select(vec![1u64, 100, 1000]))
+            .prop_map(|(t, s)| Op::Elevate(t, s)),
+        2 => any::<usize>().prop_map(Op::Pay),
     ]
 }
 
@@ -113,6 +129,8 @@ struct Sess {
     /// JWT mode: later ends of the same millisecond that reach it (a generation bump
     /// cannot tell which of two same-millisecond ends came first, so any may be told).
     also: Vec<EndReason>,
+    /// The end of its `payment` step-up window, if it ever had one.
+    elevated_until: Option<u64>,
 }
 
 /// The semantics, in a few lines each.
@@ -123,6 +141,8 @@ struct Model {
     now: u64,
     sessions: Vec<Sess>,
     bans: HashMap<u8, u64>,
+    /// Each user's `content` restriction: level and end.
+    restrictions: HashMap<u8, (u8, u64)>,
 }
 
 /// An answer, as both sides give it.
@@ -136,6 +156,7 @@ enum Answer {
     List(Vec<usize>),
     Renewed(Result<(), Reason>),
     Refreshed(Result<(), Reason>),
+    Elevated(Result<u64, Reason>),
     Skip,
 }
 
@@ -238,6 +259,57 @@ impl Model {
                     .map(Answer::Refreshed)
                     .collect()
             }
+            Op::Guarded(t, level) if !self.sessions.is_empty() => {
+                let i = t % self.sessions.len();
+                let user = self.sessions[i].user;
+                let barred = self
+                    .restrictions
+                    .get(&user)
+                    .is_some_and(|&(l, until)| self.now < until && l >= level);
+                let guard = if barred {
+                    Err(Reason::Restricted)
+                } else {
+                    Ok(())
+                };
+                self.verdicts(i)
+                    .into_iter()
+                    .map(|v| Answer::Verdict(v.and(guard)))
+                    .collect()
+            }
+            Op::Pay(t) if !self.sessions.is_empty() => {
+                let i = t % self.sessions.len();
+                let open = self.sessions[i]
+                    .elevated_until
+                    .is_some_and(|until| self.now < until);
+                let guard = if open {
+                    Ok(())
+                } else {
+                    Err(Reason::StepUpRequired)
+                };
+                self.verdicts(i)
+                    .into_iter()
+                    .map(|v| Answer::Verdict(v.and(guard)))
+                    .collect()
+            }
+            Op::Elevate(t, secs) if !self.sessions.is_empty() => {
+                let i = t % self.sessions.len();
+                let verdicts = self.verdicts(i);
+                if verdicts != [Ok(())] {
+                    return verdicts
+                        .into_iter()
+                        .map(|v| Answer::Elevated(v.map(|()| 0)))
+                        .collect();
+                }
+                // Never past the session's end; an open window keeps the later end.
+                let s = &mut self.sessions[i];
+                let want = (self.now + secs * 1000).min(s.expires);
+                let until = match s.elevated_until {
+                    Some(open) if open > self.now => open.max(want),
+                    _ => want,
+                };
+                s.elevated_until = Some(until);
+                vec![Answer::Elevated(Ok(until))]
+            }
             _ => vec![self.apply_one(op)],
         }
     }
@@ -327,6 +399,7 @@ impl Model {
                     spent: 0,
                     ended: None,
                     also: Vec::new(),
+                    elevated_until: None,
                 });
                 let mut replaced = replaced;
                 replaced.sort_unstable();
@@ -376,6 +449,18 @@ impl Model {
                 self.now += secs * 1000;
                 Answer::Skip
             }
+            Op::Restrict(user, level, secs) => {
+                self.restrictions
+                    .insert(user, (level, self.now + secs * 1000));
+                Answer::Skip
+            }
+            Op::Unrestrict(user) => {
+                let held = self
+                    .restrictions
+                    .remove(&user)
+                    .is_some_and(|(_, until)| self.now < until);
+                Answer::Bool(held)
+            }
             _ => Answer::Skip,
         }
     }
@@ -407,6 +492,16 @@ impl<S: Stores, K: Kind<S>> Real<S, K> {
 
     fn entries(&self, list: &[SessionEntry]) -> Vec<usize> {
         list.iter().map(|s| self.index(s.info.session_id)).collect()
+    }
+
+    /// A request with `token` through the layer's check, then `guard`.
+    async fn guarded(&self, token: &str, guard: &kickout::Guard) -> Result<(), Reason> {
+        let identity = self
+            .auth
+            .authenticate(token)
+            .await
+            .map_err(|r| r.reason())?;
+        guard.check(&identity).map_err(|r| r.reason())
     }
 
     async fn apply(&mut self, op: &Op, jwt: bool) -> Answer {
@@ -505,6 +600,40 @@ impl<S: Stores, K: Kind<S>> Real<S, K> {
                 self.clock.advance(Duration::from_secs(secs));
                 Answer::Skip
             }
+            Op::Restrict(u, level, secs) => {
+                let duration = Duration::from_secs(secs);
+                self.auth
+                    .restrict(&user(u), "content", level, duration)
+                    .await
+                    .unwrap();
+                Answer::Skip
+            }
+            Op::Unrestrict(u) => {
+                Answer::Bool(self.auth.unrestrict(&user(u), "content").await.unwrap())
+            }
+            Op::Guarded(t, level) if n > 0 => {
+                let guard = self.auth.guard("content", level).unwrap();
+                Answer::Verdict(self.guarded(&self.tokens[t % n].0, &guard).await)
+            }
+            Op::Pay(t) if n > 0 => {
+                let guard = self.auth.step_up("payment").unwrap();
+                Answer::Verdict(self.guarded(&self.tokens[t % n].0, &guard).await)
+            }
+            Op::Elevate(t, secs) if n > 0 => {
+                let identity = match self.auth.authenticate(&self.tokens[t % n].0).await {
+                    Ok(identity) => identity,
+                    Err(r) => return Answer::Elevated(Err(r.reason())),
+                };
+                let window = Duration::from_secs(secs);
+                match self.auth.elevate(&identity, "payment", window).await {
+                    Ok(until) => {
+                        let ms = until.duration_since(std::time::UNIX_EPOCH).unwrap();
+                        Answer::Elevated(Ok(u64::try_from(ms.as_millis()).unwrap()))
+                    }
+                    Err(Error::Rejected(r)) => Answer::Elevated(Err(r.reason())),
+                    Err(e) => panic!("elevate: {e:?}"),
+                }
+            }
             _ => Answer::Skip,
         }
     }
@@ -564,6 +693,7 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
                 now: T0,
                 sessions: Vec::new(),
                 bans: HashMap::new(),
+                restrictions: HashMap::new(),
             };
             for (step, op) in ops.iter().enumerate() {
                 let expected = model.apply(op);
