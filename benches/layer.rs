@@ -3,6 +3,9 @@
 //! - `floor`: a minimal hand-written layer looking the bearer token up in a `HashMap`
 //!   (the least any store-backed bearer check can cost);
 //! - `kickout_memory`: the kickout layer with the memory store;
+//! - `kickout_guarded`: the same behind a restriction guard and a step-up guard, and
+//!   `kickout_two_noop_layers`, behind two route layers that do nothing;
+//! - `kickout_cookie`: the token in the access cookie;
 //!
 //! plus login and kickout throughput. Compare the ratios, not the absolute times.
 
@@ -161,6 +164,30 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("floor", |b| b.to_async(&rt).iter(|| call(&floor, &token)));
     group.bench_function("kickout_memory", |b| {
         b.to_async(&rt).iter(|| call(&kickout, &token))
+    });
+    // The same route behind a restriction guard and a step-up guard, for a session
+    // that passes both (elevated): what guards add to a request, with no round trip.
+    let guarded_token = tokens[4243].clone();
+    rt.block_on(async {
+        let me = auth.authenticate(&guarded_token).await.unwrap();
+        auth.elevate(&me, "payment", Duration::from_secs(3_600))
+            .await
+            .unwrap();
+    });
+    let guarded = kickout_routes()
+        .route_layer(auth.guard("content", 1).unwrap())
+        .route_layer(auth.step_up("payment").unwrap())
+        .layer(AuthLayer::new(auth.clone()));
+    group.bench_function("kickout_guarded", |b| {
+        b.to_async(&rt).iter(|| call(&guarded, &guarded_token))
+    });
+    // Its baseline: the same two route layers doing nothing (axum boxes each one).
+    let layered = kickout_routes()
+        .route_layer(tower::layer::util::Identity::new())
+        .route_layer(tower::layer::util::Identity::new())
+        .layer(AuthLayer::new(auth.clone()));
+    group.bench_function("kickout_two_noop_layers", |b| {
+        b.to_async(&rt).iter(|| call(&layered, &guarded_token))
     });
     // The browser path beside it: the token in the access cookie (a GET: no CSRF proof
     // needed), read by the cookie crate.

@@ -43,8 +43,8 @@ pub enum Reason {
     /// is not ended: other routes still serve it.
     Restricted,
     /// A step-up route, and this session is not elevated for its scope: the user must
-    /// re-authenticate (403; the body names the `scope`; the challenge says
-    /// `insufficient_user_authentication`, RFC 9470).
+    /// prove it is them again (403, no challenge: another token would not help; the body
+    /// names the `scope`).
     StepUpRequired,
 }
 
@@ -126,7 +126,7 @@ impl Reason {
         match self {
             Reason::MissingToken | Reason::StoreUnavailable => None,
             Reason::InvalidRequest => Some("invalid_request"),
-            Reason::StepUpRequired => Some("insufficient_user_authentication"),
+
             _ => Some("invalid_token"),
         }
     }
@@ -301,11 +301,14 @@ impl Responses {
 }
 
 /// The `WWW-Authenticate` value for a reason in a realm (none for 503, nor where another
-/// token would not help: a refused cross-site request, a restriction).
+/// token would not help: a refused cross-site request, a restriction, a step-up).
 fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
     if matches!(
         reason,
-        Reason::StoreUnavailable | Reason::CsrfRejected | Reason::Restricted
+        Reason::StoreUnavailable
+            | Reason::CsrfRejected
+            | Reason::Restricted
+            | Reason::StepUpRequired
     ) {
         return None;
     }
@@ -532,9 +535,10 @@ mod tests {
             assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
             let challenge = res.headers().get(WWW_AUTHENTICATE);
             match reason {
-                Reason::StoreUnavailable | Reason::CsrfRejected | Reason::Restricted => {
-                    assert!(challenge.is_none())
-                }
+                Reason::StoreUnavailable
+                | Reason::CsrfRejected
+                | Reason::Restricted
+                | Reason::StepUpRequired => assert!(challenge.is_none()),
                 Reason::MissingToken => assert_eq!(challenge.unwrap(), r#"Bearer realm="api""#),
                 Reason::InvalidRequest => assert!(
                     challenge
@@ -543,13 +547,7 @@ mod tests {
                         .unwrap()
                         .contains(r#"error="invalid_request""#)
                 ),
-                Reason::StepUpRequired => assert!(
-                    challenge
-                        .unwrap()
-                        .to_str()
-                        .unwrap()
-                        .contains(r#"error="insufficient_user_authentication""#)
-                ),
+
                 _ => assert!(
                     challenge
                         .unwrap()

@@ -221,6 +221,11 @@ impl Restrictions {
         }
     }
 
+    /// When the first of them lifts (when a store looks at the set again), if any is kept.
+    pub fn lifts_next_ms(&self) -> Option<u64> {
+        self.map().map(|r| r.until_ms).min()
+    }
+
     /// When the last of them lifts (a store's expiry for the whole set), if any holds.
     pub fn expires_at_ms(&self) -> Option<u64> {
         self.map().map(|r| r.until_ms).max()

@@ -364,8 +364,17 @@ pub struct ElevateBody {
 /// How long a step-up window stays open.
 pub const STEP_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Checks the password of a step-up (401 when wrong, nothing elevated).
+/// The scopes a password opens: a scope meant for a stronger check (a second factor)
+/// would not be listed here.
+pub const STEP_UP_SCOPES: &[&str] = &["payment"];
+
+/// Checks a step-up: a scope the password may open (else 422), and the password (401
+/// when wrong); nothing is elevated otherwise.
 pub fn check_elevate(body: &ElevateBody) -> Result<(), Refusal> {
+    if !STEP_UP_SCOPES.contains(&body.scope.as_str()) {
+        let message = format!("scope must be one of {STEP_UP_SCOPES:?}.");
+        return Err((422, "invalid_request", message));
+    }
     if password_ok(&body.password) {
         Ok(())
     } else {

@@ -20,6 +20,8 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn changed(&self, _tag: u16) {
         self.resync();
     }
+    /// A session's step-up windows changed; by default, nothing to do.
+    fn elevated(&self, _id: SessionId) {}
     /// The feed is gone (its store was dropped).
     fn closed(&self) {}
 }
@@ -69,6 +71,7 @@ async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<R
         match message {
             Ok(Revoked::Sessions(ended, note)) => follower.ended(&ended, note.as_ref()),
             Ok(Revoked::Changed(tag)) => follower.changed(tag),
+            Ok(Revoked::Elevated(id)) => follower.elevated(id),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
             Err(RecvError::Closed) => {
                 follower.closed();

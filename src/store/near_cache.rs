@@ -151,6 +151,10 @@ impl Follower for Shared {
         self.forget_tag(tag);
     }
 
+    fn elevated(&self, id: SessionId) {
+        self.forget([id]);
+    }
+
     fn closed(&self) {
         self.listening.store(false, Ordering::Release);
         self.forget_all();

@@ -174,17 +174,15 @@ impl SessionStore for BTreeStore {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let mut maps = self.read();
         let maps = &mut *maps;
+        let restrictions = &maps.restrictions;
+        let held = |user: &str| restrictions.get(user).cloned().unwrap_or_default();
         let record = maps.sessions.get_mut(&key.session_id()).and_then(|state| {
             let ban = |user: &str| maps.bans.get(user).copied().filter(|&t| t > now_ms);
-            let mut record = state.record(key.digest(), now_ms, ban)?;
+            let record = state.record(key.digest(), now_ms, ban, held)?;
             if state.touch(&record, touch, now_ms) {
-                record = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
+                return state.record(key.digest(), now_ms, |_| record.ban_until_ms, held);
             }
             Some(record)
-        });
-        let record = record.map(|mut record| {
-            record.restrictions = maps.restrictions_of(&record.info.user_id);
-            record
         });
         ready(Ok(record))
     }

@@ -85,6 +85,30 @@ async fn memory_stays_bounded_under_login_churn() {
 }
 
 #[tokio::test]
+async fn restrictions_repeated_and_lifted_leave_nothing_behind() {
+    let store = MemoryStore::with_shards(8);
+    let clock = suite::clock();
+    let auth = suite::session_builder(store.clone(), &clock).build();
+    // An automated moderator repeating itself: the same restrictions, over and over.
+    for i in 0..10_000u32 {
+        let user = format!("user{}", i % 50);
+        let scope = format!("s{}", i % 4);
+        let duration = Duration::from_secs(3_600 + u64::from(i % 7));
+        auth.restrict(&user, &scope, 2, duration).await.unwrap();
+        if i % 3 == 0 {
+            auth.unrestrict(&user, &scope).await.unwrap();
+        }
+    }
+    let stats = store.stats();
+    assert!(stats.restricted <= 50, "{stats:?}");
+    // The expiry queue holds about a user's scopes each, not one item per call.
+    assert!(stats.queued <= 50 * 8, "{stats:?}");
+    clock.advance(Duration::from_secs(3_700));
+    store.purge(suite::T0 + 3_700_000);
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
+#[tokio::test]
 async fn purge_sweeps_everything_due() {
     let store = MemoryStore::new();
     let clock = suite::clock();

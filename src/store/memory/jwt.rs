@@ -213,7 +213,7 @@ impl JwtStore for MemoryStore {
                 .map_or(Elevated::NotLive, |st| st.elevate(&jti, &elevation, now_ms))
         });
         if matches!(elevated, Elevated::Until(_)) {
-            self.publish_changed(tag);
+            self.publish_elevated(elevation.session_id);
         }
         Ok(elevated)
     }

@@ -82,10 +82,17 @@ struct Shard {
     jwt_refresh: HashMap<String, JwtRefreshState>,
     /// Restricted users' restrictions, apart from `users` so that a request of a shard
     /// without any (the common case) looks nothing up for them.
-    restricted: HashMap<Arc<str>, Restrictions>,
+    restricted: HashMap<Arc<str>, Held>,
     /// The directory: this shard's sessions (either mode) by id, with their user.
     dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
+}
+
+/// A user's restrictions, and when the expiry queue looks at them next.
+#[derive(Default)]
+struct Held {
+    restrictions: Restrictions,
+    due_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -246,6 +253,13 @@ impl MemoryStore {
         )
     }
 
+    /// Announces an elevation of session `id` ([`Revoked::Elevated`]).
+    fn publish_elevated(&self, id: SessionId) {
+        if self.inner.feed.receiver_count() > 0 {
+            let _ = self.inner.feed.send(Revoked::Elevated(id));
+        }
+    }
+
     /// Announces a change of the state of a user with slot tag `tag`
     /// ([`Revoked::Changed`]).
     fn publish_changed(&self, tag: u16) {
@@ -293,7 +307,7 @@ impl Shard {
                 Some(Reverse((due, _))) if *due <= now_ms => {}
                 _ => return,
             }
-            let Some(Reverse((_, item))) = self.queue.pop() else {
+            let Some(Reverse((at, item))) = self.queue.pop() else {
                 return;
             };
             match item {
@@ -316,7 +330,7 @@ impl Shard {
                     self.forget_user_if_empty(&user, now_ms);
                 }
                 Due::User(user) => self.forget_user_if_empty(&user, now_ms),
-                Due::Restricted(user) => self.prune_restrictions(&user, now_ms),
+                Due::Restricted(user) => self.look_at_restrictions(user, at, now_ms),
                 #[cfg(feature = "jwt")]
                 Due::Jwt(user) => {
                     if let Some(state) = self.jwt.get_mut(&user) {
@@ -360,20 +374,55 @@ impl Shard {
 
     /// Drops the user's lifted restrictions, and their entry once none holds.
     fn prune_restrictions(&mut self, user_id: &str, now_ms: u64) {
-        if let Some(r) = self.restricted.get_mut(user_id) {
-            r.prune(now_ms);
-            if r.is_empty() {
+        if let Some(held) = self.restricted.get_mut(user_id) {
+            held.restrictions.prune(now_ms);
+            if held.restrictions.is_empty() {
                 self.restricted.remove(user_id);
             }
         }
     }
 
+    /// A queue item for the user's restrictions, of time `at`, came due: drops what
+    /// lifted, and has the user looked at again when the next one lifts.
+    fn look_at_restrictions(&mut self, user: Arc<str>, at: u64, now_ms: u64) {
+        if let Some(held) = self.restricted.get_mut(&user) {
+            if held.due_ms.is_some_and(|due| due <= at) {
+                held.due_ms = None;
+            }
+        }
+        self.prune_restrictions(&user, now_ms);
+        self.schedule_restrictions(user);
+    }
+
+    /// Queues the user for when their first restriction lifts, unless an item comes
+    /// at or before it: one item per user, whatever the number of calls.
+    fn schedule_restrictions(&mut self, user: Arc<str>) {
+        let Some(held) = self.restricted.get_mut(&user) else {
+            return;
+        };
+        let Some(next) = held.restrictions.lifts_next_ms() else {
+            return;
+        };
+        if held.due_ms.is_none_or(|due| next < due) {
+            held.due_ms = Some(next);
+            self.queue.push(Reverse((next, Due::Restricted(user))));
+        }
+    }
+
     /// The user's restrictions, as a request reads them with its record.
     fn restrictions_of(&self, user_id: &str) -> Restrictions {
-        if self.restricted.is_empty() {
+        Self::restrictions_in(&self.restricted, user_id)
+    }
+
+    /// The same from the map alone (while a session of the shard is borrowed).
+    fn restrictions_in(restricted: &HashMap<Arc<str>, Held>, user_id: &str) -> Restrictions {
+        if restricted.is_empty() {
             return Restrictions::default();
         }
-        self.restricted.get(user_id).cloned().unwrap_or_default()
+        restricted
+            .get(user_id)
+            .map(|held| held.restrictions.clone())
+            .unwrap_or_default()
     }
 
     fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
@@ -417,14 +466,12 @@ impl Store for MemoryStore {
         let set = self.write(tag, now_ms, |shard| {
             let user: Arc<str> = Arc::from(user_id);
             let held = shard.restricted.entry(user.clone()).or_default();
-            let set = held.restrict(restriction.clone(), now_ms).is_ok();
-            if set {
-                // Looked at again when it lifts (the entry may go then).
-                let until = restriction.until_ms;
-                shard.queue.push(Reverse((until, Due::Restricted(user))));
-            } else {
-                shard.prune_restrictions(user_id, now_ms);
-            }
+            let set = held
+                .restrictions
+                .restrict(restriction.clone(), now_ms)
+                .is_ok();
+            shard.prune_restrictions(user_id, now_ms);
+            shard.schedule_restrictions(user);
             set
         });
         if set {
@@ -444,7 +491,7 @@ impl Store for MemoryStore {
             let held = shard
                 .restricted
                 .get_mut(user_id)
-                .is_some_and(|r| r.lift(scope, now_ms));
+                .is_some_and(|held| held.restrictions.lift(scope, now_ms));
             shard.prune_restrictions(user_id, now_ms);
             held
         });

@@ -27,8 +27,8 @@ impl MemoryStore {
         let record = {
             let shard = read(self.shard(key.tag()));
             let state = shard.sessions.get(&id)?;
-            let mut record = state.record(key.digest(), now_ms, |u| shard.ban_until(u, now_ms))?;
-            record.restrictions = shard.restrictions_of(&record.info.user_id);
+            let ban = |u: &str| shard.ban_until(u, now_ms);
+            let record = state.record(key.digest(), now_ms, ban, |u| shard.restrictions_of(u))?;
             match touch {
                 Some(t) if SessionState::wants(&record, &t, now_ms) => record,
                 _ => return Some(record),
@@ -38,11 +38,12 @@ impl MemoryStore {
         let shard = &mut *shard;
         let state = shard.sessions.get_mut(&id)?;
         // Read again under the write lock: another request may have touched it.
-        let mut fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
+        let restricted = &shard.restricted;
+        let held = |u: &str| Shard::restrictions_in(restricted, u);
+        let fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms, held)?;
         if state.touch(&fresh, touch, now_ms) {
-            fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms)?;
+            return state.record(key.digest(), now_ms, |_| record.ban_until_ms, held);
         }
-        fresh.restrictions = shard.restrictions_of(&fresh.info.user_id);
         Some(fresh)
     }
 }
@@ -253,7 +254,7 @@ impl SessionStore for MemoryStore {
                 .map_or(Elevated::NotLive, |s| s.elevate(&elevation, now_ms))
         });
         if matches!(elevated, Elevated::Until(_)) {
-            self.publish_changed(id.tag());
+            self.publish_elevated(id);
         }
         Ok(elevated)
     }

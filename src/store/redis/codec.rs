@@ -157,21 +157,28 @@ pub(super) fn rule_args(rule: LoginRule) -> (u32, u8) {
     }
 }
 
-/// The live restrictions of `user_id` in its tag's restrictions key (`lua/restrict.lua`:
-/// `{user: {scope: [level, until, note?]}}`); anything that does not parse is corrupt.
+/// One user's restrictions in the JSON of their slot tag's key (`lua/restrict.lua`):
+/// only that user's entry is read, so other users' entries cost a scan of their text,
+/// never a parse, and cannot fail this user's request.
 pub(super) fn restrictions_of(
     raw: Option<&str>,
     user_id: &str,
     now_ms: u64,
 ) -> Result<crate::restriction::Restrictions, StoreError> {
     use crate::restriction::{Level, Restriction, Restrictions, Scope};
-    type Wire = std::collections::HashMap<String, std::collections::HashMap<String, Vec<String>>>;
+    use serde_json::value::RawValue;
     let mut out = Restrictions::default();
     let Some(raw) = raw else {
         return Ok(out);
     };
-    let all: Wire = serde_json::from_str(raw).map_err(|_| corrupt("restrictions"))?;
-    for (scope, fields) in all.get(user_id).into_iter().flatten() {
+    let all: std::collections::HashMap<String, &RawValue> =
+        serde_json::from_str(raw).map_err(|_| corrupt("restrictions"))?;
+    let Some(mine) = all.get(user_id) else {
+        return Ok(out);
+    };
+    type Scopes = std::collections::HashMap<String, Vec<String>>;
+    let mine: Scopes = serde_json::from_str(mine.get()).map_err(|_| corrupt("restrictions"))?;
+    for (scope, fields) in &mine {
         let bad = || corrupt("restriction");
         let scope = Scope::new(scope).map_err(|_| bad())?;
         let level = fields
@@ -193,14 +200,18 @@ pub(super) fn restrictions_of(
     Ok(out)
 }
 
-/// A session's step-up windows as `lua/elevate.lua` keeps them: `{"a": last elevated
-/// at, "s": {scope: until}}` (numbers as strings); none without the key.
+/// A session's step-up windows as `lua/elevate.lua` keeps them: `{"u": user, "a": last
+/// elevated at, "s": {scope: until}}` (numbers as strings); none without the key, or
+/// for another user (the key is named by the session's token; a token of another user
+/// that named it would find nothing).
 pub(super) fn elevations_of(
     raw: Option<&str>,
+    user_id: &str,
 ) -> Result<crate::restriction::Elevations, StoreError> {
     use crate::restriction::{Elevations, Scope};
     #[derive(serde::Deserialize)]
     struct Wire {
+        u: String,
         a: Option<String>,
         #[serde(default)]
         s: std::collections::HashMap<String, String>,
@@ -210,6 +221,9 @@ pub(super) fn elevations_of(
     };
     let bad = || corrupt("step-up windows");
     let wire: Wire = serde_json::from_str(raw).map_err(|_| bad())?;
+    if wire.u != user_id {
+        return Ok(Elevations::default());
+    }
     let windows = wire
         .s
         .iter()

@@ -134,10 +134,30 @@ async fn listen(
     }
 }
 
+/// What announces an elevation of session `id` (`lua/elevate.lua` publishes it):
+/// `e|s|<session id>`, or in JWT mode `e|j|<tag hex>|<jti>`.
+pub(super) fn elevated_message(id: SessionId, jwt: bool) -> String {
+    if jwt {
+        format!("e|j|{:04x}|{}", id.tag(), id.jti())
+    } else {
+        format!("e|s|{id}")
+    }
+}
+
 /// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` (either followed by
-/// `|<note>` if the revocation has one) or `g|<tag hex>`.
+/// `|<note>` if the revocation has one), `g|<tag hex>`, or an elevation (see
+/// [`elevated_message`]).
 fn parse(payload: &str) -> Option<Revoked> {
     let kind = payload.split('|').next()?;
+    if kind == "e" {
+        let mut parts = payload.split('|').skip(1);
+        let id = match (parts.next()?, parts.next()?, parts.next()) {
+            ("s", id, None) => id.parse().ok()?,
+            ("j", tag, Some(jti)) => SessionId::from_jti(u16::from_str_radix(tag, 16).ok()?, jti)?,
+            _ => return None,
+        };
+        return Some(Revoked::Elevated(id));
+    }
     // A note comes last, and its message may hold anything: it is the rest.
     let mut parts = payload.splitn(if kind == "j" { 5 } else { 4 }, '|');
     parts.next();
@@ -384,6 +404,16 @@ mod tests {
             Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), Some(note))
         );
         assert_eq!(parse("g|00ff"), Some(Revoked::Changed(0xff)));
+        assert_eq!(
+            parse(&elevated_message(id, false)),
+            Some(Revoked::Elevated(id))
+        );
+        assert_eq!(
+            parse(&elevated_message(jwt, true)),
+            Some(Revoked::Elevated(jwt))
+        );
+        assert!(parse("e|s|").is_none());
+        assert!(parse("e|j|00ff").is_none());
         let audit = AuditEvent::new(AuditKind::KickedOut, "u\"1".into(), 7)
             .of_session(id, "web".into())
             .with_note(Note::new("x").unwrap().with_message("a \"b\"").ok());

@@ -107,7 +107,7 @@ impl JwtStore for RedisStore {
                 ban_until_ms,
                 last_seen_ms,
                 restrictions,
-                elevations: codec::elevations_of(elevated.as_deref())?,
+                elevations: codec::elevations_of(elevated.as_deref(), &user_id)?,
             })
         })
     }
@@ -182,7 +182,11 @@ impl JwtStore for RedisStore {
     ) -> Result<Elevated, StoreError> {
         let keys = self.keys();
         let id = elevation.session_id;
-        let declared = (keys.jwt_token(id), keys.jwt_elevations(id));
+        let declared = vec![
+            keys.jwt_token(id),
+            keys.jwt_elevations(id),
+            keys.jwt_seen(id),
+        ];
         self.elevate_in(declared, "j", elevation, now_ms).await
     }
 

@@ -418,29 +418,26 @@ impl RedisStore {
         keys::Keys::new(&self.shared.prefix)
     }
 
-    /// A `GET` on the request path.
-    /// Opens a step-up window (`lua/elevate.lua`) of the session whose record is
-    /// `record` (`kind` `s`, or a JWT's `jt:` entry, `j`) in the windows' key.
+    /// Opens a step-up window (`lua/elevate.lua`) of the session whose `keys` are its
+    /// record, its windows and (JWT mode) its last sight; `kind` `s` or `j`.
     pub(super) async fn elevate_in(
         &self,
-        (record, windows): (String, String),
+        keys: Vec<String>,
         kind: &str,
         elevation: Elevation<'_>,
         now_ms: u64,
     ) -> Result<Elevated, StoreError> {
+        let message = feed::elevated_message(elevation.session_id, kind == "j");
         let reply: String = self
-            .write(
-                &self.shared.scripts.elevate,
-                vec![record, windows],
-                |call| {
-                    call.arg(now_ms)
-                        .arg(elevation.user_id)
-                        .arg(elevation.scope.as_str())
-                        .arg(elevation.until_ms)
-                        .arg(kind)
-                        .arg(&self.shared.channel);
-                },
-            )
+            .write(&self.shared.scripts.elevate, keys, |call| {
+                call.arg(now_ms)
+                    .arg(elevation.user_id)
+                    .arg(elevation.scope.as_str())
+                    .arg(elevation.until_ms)
+                    .arg(kind)
+                    .arg(&message)
+                    .arg(&self.shared.channel);
+            })
             .await?;
         Ok(match reply.as_str() {
             "0" => Elevated::NotLive,
@@ -449,6 +446,7 @@ impl RedisStore {
         })
     }
 
+    /// A `GET`.
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);

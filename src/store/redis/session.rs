@@ -21,13 +21,8 @@ impl SessionStore for RedisStore {
     async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
         let keys = self.keys();
         let id = elevation.session_id;
-        self.elevate_in(
-            (keys.session(id), keys.elevations(id)),
-            "s",
-            elevation,
-            now_ms,
-        )
-        .await
+        let declared = vec![keys.session(id), keys.elevations(id)];
+        self.elevate_in(declared, "s", elevation, now_ms).await
     }
 
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
@@ -281,7 +276,7 @@ impl RedisStore {
             record.restrictions =
                 codec::restrictions_of(restricted.as_deref(), &record.info.user_id, now_ms)?;
         }
-        record.elevations = codec::elevations_of(elevated.as_deref())?;
+        record.elevations = codec::elevations_of(elevated.as_deref(), &record.info.user_id)?;
         if record
             .ended
             .as_ref()

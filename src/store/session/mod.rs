@@ -68,9 +68,9 @@ pub struct SessionRecord {
     /// For a session with refresh tokens: the end of the token that was looked up (its
     /// current access token, or the one it replaced, until that one's own end).
     pub access_until_ms: Option<u64>,
-    /// The user's restrictions ([`Store::restrict`]), read with the record so a guarded
-    /// route costs no other round trip: a lookup of a live session must fill it in
-    /// ([`SessionState::record`] leaves it empty).
+    /// The user's restrictions ([`Store::restrict`]) for a live session, read with the
+    /// record so a guarded route costs no other round trip ([`SessionState::record`]
+    /// asks the store for them).
     pub restrictions: crate::restriction::Restrictions,
     /// The session's step-up windows ([`SessionStore::elevate`]).
     pub elevations: crate::restriction::Elevations,
@@ -289,13 +289,12 @@ pub struct Renewal<'a> {
 ///         let maps = &mut *maps;
 ///         let record = maps.sessions.get_mut(&key.session_id()).and_then(|s| {
 ///             let ban = |u: &str| maps.bans.get(u).copied().filter(|&t| t > now);
-///             let mut record = s.record(key.digest(), now, ban)?;
-///             if s.touch(&record, touch, now) {
-///                 record = s.record(key.digest(), now, |_| record.ban_until_ms)?;
-///             }
 ///             // The user's restrictions come with the record (guards read them).
-///             let held = maps.restrictions.get(&*record.info.user_id);
-///             record.restrictions = held.cloned().unwrap_or_default();
+///             let held = |u: &str| maps.restrictions.get(u).cloned().unwrap_or_default();
+///             let record = s.record(key.digest(), now, ban, held)?;
+///             if s.touch(&record, touch, now) {
+///                 return s.record(key.digest(), now, |_| record.ban_until_ms, held);
+///             }
 ///             Some(record)
 ///         });
 ///         ready(Ok(record))

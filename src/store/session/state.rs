@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{NewSession, SessionRecord, Touch, is_live, purge_time};
 use crate::note::Note;
-use crate::restriction::Elevations;
+use crate::restriction::{Elevations, Restrictions};
 use crate::store::plan::Held;
 use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotated, Rotation};
 use crate::store::{
@@ -214,7 +214,9 @@ impl SessionState {
 
     /// What a request with the token of `digest` reads ([`SessionStore::lookup`]): the
     /// record, or `None` if the token is not the session's or the record is past its
-    /// purge time. `ban_until` is asked only for a session a ban ended.
+    /// purge time. What it reads of the user comes from the store: `ban_until`, asked
+    /// only for a session a ban ended, and `restrictions`, asked only for a live one
+    /// (what guards read: a store cannot leave them out).
     ///
     /// [`SessionStore::lookup`]: super::SessionStore::lookup
     pub fn record(
@@ -222,6 +224,7 @@ impl SessionState {
         digest: &[u8; 32],
         now_ms: u64,
         ban_until: impl FnOnce(&str) -> Option<u64>,
+        restrictions: impl FnOnce(&str) -> Restrictions,
     ) -> Option<SessionRecord> {
         let access_until_ms = self.access(digest).ok()?;
         if self.purge_at() <= now_ms {
@@ -243,7 +246,10 @@ impl SessionState {
             lifetime_ms: self.lifetime_ms,
             idle_ms: self.idle_ms,
             access_until_ms,
-            restrictions: Default::default(),
+            restrictions: match self.ended {
+                None => restrictions(&self.info.user_id),
+                Some(_) => Restrictions::default(),
+            },
             elevations: self.elevations.clone(),
         })
     }

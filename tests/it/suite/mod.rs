@@ -280,7 +280,8 @@ macro_rules! all_cases {
             guards_hold_restrictions_from_the_next_request,
             step_up_windows_belong_to_one_session,
             a_restriction_holds_from_the_moment_it_answered,
-            an_elevation_racing_a_kickout_never_outlives_it,
+                        an_elevation_racing_a_kickout_never_outlives_it,
+            an_idle_session_opens_no_window,
         }
     };
 }

@@ -257,6 +257,9 @@ pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store:
     assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
     clock.advance(secs(200));
     assert_eq!(guarded(&app, "/pay", web_token).await.unwrap_err().0, 403);
+    // Closed, it still says when the session was last checked again.
+    let me = auth.authenticate(web_token).await.unwrap();
+    assert_eq!(me.last_elevated(), Some(at(T0)));
 
     // A window never outlives its session (here its refresh token's end).
     let me = auth.authenticate(web_token).await.unwrap();
@@ -379,5 +382,17 @@ pub async fn an_elevation_racing_a_kickout_never_outlives_it<S: Stores, K: Kind<
             guarded(&app, "/pay", again.as_str()).await.unwrap_err().0,
             403
         );
+    }
+}
+
+pub async fn an_idle_session_opens_no_window<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::idle(K::builder(store, &clock), secs(60)).build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    clock.advance(secs(61));
+    match auth.elevate(&me, "payment", secs(300)).await {
+        Err(Error::Rejected(r)) => assert_eq!(r.reason(), Reason::TokenExpired),
+        other => panic!("{other:?}"),
     }
 }

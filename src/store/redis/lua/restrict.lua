@@ -9,7 +9,11 @@ local now = tonumber(ARGV[1])
 local user, op, scope = ARGV[2], ARGV[3], ARGV[4]
 local raw = redis.call('GET', KEYS[1])
 local all = {}
-if raw then all = cjson.decode(raw) end
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  -- What does not decode is not ours: start again rather than fail every write.
+  if ok and type(decoded) == 'table' then all = decoded end
+end
 local kept = {}
 for u, scopes in pairs(all) do
   for s, r in pairs(scopes) do
@@ -45,7 +49,7 @@ if latest == 0 then
   redis.call('DEL', KEYS[1])
 else
   -- Gone by itself when the last of them lifts, by the caller's clock (not Redis's).
-  redis.call('SET', KEYS[1], cjson.encode(kept), 'PX', latest - now)
+  redis.call('SET', KEYS[1], cjson.encode(kept), 'PX', math.max(1, latest - now))
 end
 if done == 1 then
   redis.call('PUBLISH', ARGV[#ARGV], 'g|' .. (string.match(KEYS[1], '{(%x+)}:rs$') or ''))
