@@ -486,8 +486,21 @@ async fn a_store_that_is_down_refuses_everything_with_503() {
         .unwrap()
         .token
         .into_string();
+    let me = auth.authenticate(&token).await.unwrap();
+    let guarded = Router::new()
+        .route(
+            "/me",
+            get(|| async { "passed" }).route_layer(auth.guard("content", 1).unwrap()),
+        )
+        .route_layer(AuthLayer::new(auth.clone()));
     store.down.store(true, Ordering::SeqCst);
     let bearer = format!("Bearer {token}");
+    // A guarded route: the store is not read, so nothing passes.
+    let (status, _, body) = send(&guarded, get_with(&[("authorization", bearer.as_bytes())])).await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (503, "store_unavailable".into())
+    );
     let (status, headers, body) =
         send(&app, get_with(&[("authorization", bearer.as_bytes())])).await;
     assert_eq!(
@@ -505,6 +518,23 @@ async fn a_store_that_is_down_refuses_everything_with_503() {
     assert!(auth.logout(&token).await.is_err());
     assert!(auth.ban("10001", suite::secs(5)).await.is_err());
     assert!(auth.sessions("10001").await.is_err());
+    for e in [
+        auth.restrict("10001", "content", 1, suite::secs(60))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        auth.unrestrict("10001", "content")
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        auth.restrictions("10001").await.map(|_| ()).unwrap_err(),
+        auth.elevate(&me, "payment", suite::secs(60))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    ] {
+        assert_eq!((e.status().as_u16(), e.code()), (503, "store_unavailable"));
+    }
     let res = axum::response::IntoResponse::into_response(e);
     assert_eq!(res.status(), 503);
     // Back up: the same token works again, nothing was lost.
