@@ -88,6 +88,25 @@ impl Identity {
         }
     }
 
+    /// A checked session's identity: how to check it again, and what guards read, as
+    /// the store read it at `now_ms`.
+    pub(crate) fn of_check(
+        session: SessionInfo,
+        checked: Checked,
+        (restrictions, elevations): (Restrictions, Elevations),
+        now_ms: u64,
+    ) -> Self {
+        Self {
+            session,
+            claims: None,
+            checked: Some(checked),
+            responses: None,
+            restrictions,
+            elevations,
+            checked_at_ms: now_ms,
+        }
+    }
+
     /// What guards read, as the store read it with the session: the user's
     /// restrictions, the session's step-up windows; and the time of that read.
     pub(crate) fn with_guarded(

@@ -239,10 +239,14 @@ impl Restrictions {
 
 /// A session's step-up windows, one per scope: set by the application after it checked
 /// the user again (a password, a second factor), for this session only. Read beside every
-/// request's record, so a clone is cheap (the map is shared; an empty set holds nothing).
+/// request's record, so it is one pointer: a clone is cheap, and a session never elevated
+/// holds nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Elevations {
-    until_ms: Option<Arc<BTreeMap<Scope, u64>>>,
+pub struct Elevations(Option<Arc<Windows>>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Windows {
+    until_ms: BTreeMap<Scope, u64>,
     /// When the session was last elevated, for any scope.
     last_at_ms: Option<u64>,
 }
@@ -254,17 +258,20 @@ impl Elevations {
         windows: impl IntoIterator<Item = (Scope, u64)>,
         last_at_ms: Option<u64>,
     ) -> Self {
-        let map: BTreeMap<Scope, u64> = windows.into_iter().collect();
-        Self {
-            until_ms: (!map.is_empty()).then(|| Arc::new(map)),
-            last_at_ms,
+        let until_ms: BTreeMap<Scope, u64> = windows.into_iter().collect();
+        if until_ms.is_empty() && last_at_ms.is_none() {
+            return Self::default();
         }
+        Self(Some(Arc::new(Windows {
+            until_ms,
+            last_at_ms,
+        })))
     }
 
     fn windows(&self) -> impl Iterator<Item = (&Scope, u64)> {
-        self.until_ms
+        self.0
             .iter()
-            .flat_map(|m| m.iter().map(|(s, u)| (s, *u)))
+            .flat_map(|w| w.until_ms.iter().map(|(s, u)| (s, *u)))
     }
 
     /// Elevates for `scope` until `until_ms`, never past `session_end_ms` (a window never
@@ -279,24 +286,25 @@ impl Elevations {
     ) -> Result<u64, InvalidRestriction> {
         self.prune(now_ms);
         let end = until_ms.min(session_end_ms);
-        let held = self
-            .until_ms
-            .as_ref()
-            .map_or(0, |m| m.len() - usize::from(m.contains_key(&scope)));
+        let held = self.0.as_ref().map_or(0, |w| {
+            w.until_ms.len() - usize::from(w.until_ms.contains_key(&scope))
+        });
         if held >= MAX_ELEVATIONS {
             return Err(InvalidRestriction::TooMany);
         }
-        let map = Arc::make_mut(self.until_ms.get_or_insert_with(Default::default));
-        let kept = map.entry(scope).or_insert(end);
+        let w = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+        let kept = w.until_ms.entry(scope).or_insert(end);
         *kept = (*kept).max(end);
-        self.last_at_ms = Some(self.last_at_ms.map_or(now_ms, |t| t.max(now_ms)));
-        Ok(*kept)
+        let kept = *kept;
+        w.last_at_ms = Some(w.last_at_ms.map_or(now_ms, |t| t.max(now_ms)));
+        Ok(kept)
     }
 
     /// The end of the window for `scope`, if one is open at `now_ms`.
     pub fn open(&self, scope: &Scope, now_ms: u64) -> Option<u64> {
-        self.until_ms
+        self.0
             .as_ref()?
+            .until_ms
             .get(scope)
             .copied()
             .filter(|&until| now_ms < until)
@@ -316,23 +324,20 @@ impl Elevations {
     /// When the session was last elevated, for any scope, if it ever was (kept while a
     /// window is, and after).
     pub fn last_at_ms(&self) -> Option<u64> {
-        self.last_at_ms
+        self.0.as_ref()?.last_at_ms
     }
 
     /// Drops closed windows.
     pub fn prune(&mut self, now_ms: u64) {
         if self.windows().any(|(_, until)| now_ms >= until) {
-            let map = Arc::make_mut(self.until_ms.get_or_insert_with(Default::default));
-            map.retain(|_, until| now_ms < *until);
-        }
-        if self.until_ms.as_ref().is_some_and(|m| m.is_empty()) {
-            self.until_ms = None;
+            let w = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+            w.until_ms.retain(|_, until| now_ms < *until);
         }
     }
 
     /// Whether no window is kept.
     pub fn is_empty(&self) -> bool {
-        self.until_ms.is_none()
+        self.0.as_ref().is_none_or(|w| w.until_ms.is_empty())
     }
 }
 
