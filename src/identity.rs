@@ -76,18 +76,6 @@ impl PartialEq for Identity {
 impl Eq for Identity {}
 
 impl Identity {
-    pub(crate) fn new(session: SessionInfo) -> Self {
-        Self {
-            session,
-            claims: None,
-            checked: None,
-            responses: None,
-            restrictions: Restrictions::default(),
-            elevations: Elevations::default(),
-            checked_at_ms: 0,
-        }
-    }
-
     /// A checked session's identity: how to check it again, and what guards read, as
     /// the store read it at `now_ms`.
     pub(crate) fn of_check(
@@ -105,25 +93,6 @@ impl Identity {
             elevations,
             checked_at_ms: now_ms,
         }
-    }
-
-    /// What guards read, as the store read it with the session: the user's
-    /// restrictions, the session's step-up windows; and the time of that read.
-    pub(crate) fn with_guarded(
-        mut self,
-        restrictions: Restrictions,
-        elevations: Elevations,
-        now_ms: u64,
-    ) -> Self {
-        self.restrictions = restrictions;
-        self.elevations = elevations;
-        self.checked_at_ms = now_ms;
-        self
-    }
-
-    pub(crate) fn checked_by(mut self, checked: Checked) -> Self {
-        self.checked = Some(checked);
-        self
     }
 
     pub(crate) fn answer_as(&mut self, responses: &Arc<Responses>) {
@@ -147,9 +116,8 @@ impl Identity {
     }
 
     #[cfg(feature = "jwt")]
-    pub(crate) fn with_claims(mut self, claims: Option<Arc<str>>) -> Self {
+    pub(crate) fn set_claims(&mut self, claims: Option<Arc<str>>) {
         self.claims = claims;
-        self
     }
 
     /// JWT mode: the application's own claims given at login

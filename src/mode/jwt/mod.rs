@@ -355,8 +355,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let verdict = match ready!(Pin::new(&mut this.check).poll(cx)) {
-            Ok(status) => verdict(status, &this.verified, this.idle_ms, this.now_ms)
-                .map(|identity| identity.checked_by(Checked::Other(this.verified.clone()))),
+            Ok(status) => verdict(status, &this.verified, this.idle_ms, this.now_ms),
             Err(error) => Err(unavailable(&error).into()),
         };
         Poll::Ready(verdict)
@@ -378,7 +377,7 @@ impl Jwt {
 /// What the store's answer means for a verified JWT.
 fn verdict(
     status: JwtStatus,
-    v: &Verified,
+    v: &Arc<Verified>,
     idle_ms: Option<u64>,
     now_ms: u64,
 ) -> Result<Identity, Refusal> {
@@ -393,18 +392,17 @@ fn verdict(
     if crate::store::jwt::idle_over(idle, status.last_seen_ms, now_ms) {
         return Err(Reason::TokenExpired.into());
     }
-    let identity = Identity::new(SessionInfo {
+    let session = SessionInfo {
         session_id: v.session_id,
         user_id: v.user_id.clone(),
         device: v.device.clone(),
         issued_at_ms: v.issued_at_ms,
         expires_at_ms: v.expires_at_ms,
-    });
-    Ok(identity.with_claims(v.ext.clone()).with_guarded(
-        status.restrictions,
-        status.elevations,
-        now_ms,
-    ))
+    };
+    let guarded = (status.restrictions, status.elevations);
+    let mut identity = Identity::of_check(session, Checked::Other(v.clone()), guarded, now_ms);
+    identity.set_claims(v.ext.clone());
+    Ok(identity)
 }
 
 /// A random epoch for a JWT state this login may create (below 2^53, so every JSON
