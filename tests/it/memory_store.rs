@@ -109,6 +109,28 @@ async fn restrictions_repeated_and_lifted_leave_nothing_behind() {
 }
 
 #[tokio::test]
+async fn repeated_bans_keep_one_queue_item_per_user() {
+    let store = MemoryStore::with_shards(8);
+    let clock = suite::clock();
+    let auth = suite::session_builder(store.clone(), &clock).build();
+    for i in 0..5_000u64 {
+        let user = format!("user{}", i % 20);
+        // Longer and shorter bans, over and over.
+        auth.ban(&user, Duration::from_secs(600 + (i * 7) % 300))
+            .await
+            .unwrap();
+    }
+    let stats = store.stats();
+    assert!(stats.queued <= 20 * 4, "{stats:?}");
+    // Each lifts at its own end, whatever the order of the calls.
+    assert!(auth.banned_until("user0").await.unwrap().is_some());
+    clock.advance(Duration::from_secs(900));
+    assert!(auth.banned_until("user0").await.unwrap().is_none());
+    store.purge(suite::T0 + 900_000);
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
+#[tokio::test]
 async fn purge_sweeps_everything_due() {
     let store = MemoryStore::new();
     let clock = suite::clock();

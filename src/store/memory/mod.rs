@@ -101,6 +101,8 @@ struct User {
     /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
     ban_until_ms: Option<u64>,
+    /// When the expiry queue looks at the ban next, if an item is queued for it.
+    ban_due_ms: Option<u64>,
 }
 
 /// What an expiry-queue item asks to look at.
@@ -329,7 +331,7 @@ impl Shard {
                     }
                     self.forget_user_if_empty(&user, now_ms);
                 }
-                Due::User(user) => self.forget_user_if_empty(&user, now_ms),
+                Due::User(user) => self.look_at_ban(user, at, now_ms),
                 Due::Restricted(user) => self.look_at_restrictions(user, at, now_ms),
                 #[cfg(feature = "jwt")]
                 Due::Jwt(user) => {
@@ -432,11 +434,33 @@ impl Shard {
             .filter(|&t| t > now_ms)
     }
 
-    /// Sets a ban (replacing any earlier one) and queues its end.
+    /// Sets a ban (replacing any earlier one) and queues its end, unless an item for
+    /// the user comes at or before it: one item per user, whatever the number of calls.
     fn set_ban(&mut self, user_id: &str, until_ms: u64) {
         let user: Arc<str> = Arc::from(user_id);
-        self.users.entry(user.clone()).or_default().ban_until_ms = Some(until_ms);
-        self.queue.push(Reverse((until_ms, Due::User(user))));
+        let entry = self.users.entry(user.clone()).or_default();
+        entry.ban_until_ms = Some(until_ms);
+        if entry.ban_due_ms.is_none_or(|due| until_ms < due) {
+            entry.ban_due_ms = Some(until_ms);
+            self.queue.push(Reverse((until_ms, Due::User(user))));
+        }
+    }
+
+    /// A queue item for the user's ban, of time `at`, came due: forgets a lifted ban
+    /// (and the entry, if nothing else is in it), else looks again at the ban's end.
+    fn look_at_ban(&mut self, user: Arc<str>, at: u64, now_ms: u64) {
+        if let Some(u) = self.users.get_mut(&user) {
+            if u.ban_due_ms.is_some_and(|due| due <= at) {
+                u.ban_due_ms = None;
+            }
+        }
+        self.forget_user_if_empty(&user, now_ms);
+        if let Some(u) = self.users.get_mut(&user) {
+            if let (Some(until), None) = (u.ban_until_ms, u.ban_due_ms) {
+                u.ban_due_ms = Some(until);
+                self.queue.push(Reverse((until, Due::User(user))));
+            }
+        }
     }
 }
 
