@@ -365,6 +365,19 @@ mod near_cache {
         );
     }
 
+    /// Waits up to a second for `status()` to answer `want`.
+    async fn arrives<F: std::future::Future<Output = u16>>(
+        status: impl Fn() -> F,
+        want: u16,
+        what: &str,
+    ) {
+        let start = std::time::Instant::now();
+        while status().await != want {
+            assert!(start.elapsed() < Duration::from_secs(1), "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cached_sessions_follow_restrictions_and_elevations_from_anywhere() {
         use axum::routing::post;
@@ -414,38 +427,32 @@ mod near_cache {
             .restrict("r1", "content", 1, Duration::from_secs(60))
             .await
             .unwrap();
-        let start = std::time::Instant::now();
-        while status("/publish", t.clone()).await != 403 {
-            assert!(
-                start.elapsed() < Duration::from_secs(1),
-                "the restriction did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        arrives(
+            || status("/publish", t.clone()),
+            403,
+            "the restriction did not arrive",
+        )
+        .await;
         // Another instance elevates the session (the user stepped up there).
         let me = other.authenticate(&t).await.unwrap();
         other
             .elevate(&me, "payment", Duration::from_secs(60))
             .await
             .unwrap();
-        let start = std::time::Instant::now();
-        while status("/pay", t.clone()).await != 204 {
-            assert!(
-                start.elapsed() < Duration::from_secs(1),
-                "the elevation did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        arrives(
+            || status("/pay", t.clone()),
+            204,
+            "the elevation did not arrive",
+        )
+        .await;
         // Lifted there, free here.
         other.unrestrict("r1", "content").await.unwrap();
-        let start = std::time::Instant::now();
-        while status("/publish", t.clone()).await != 204 {
-            assert!(
-                start.elapsed() < Duration::from_secs(1),
-                "the lift did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        arrives(
+            || status("/publish", t.clone()),
+            204,
+            "the lift did not arrive",
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
