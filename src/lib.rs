@@ -11,6 +11,9 @@
 //!   [`ban`](Auth::ban), [`sessions`](Auth::sessions), [`renew`](Auth::renew).
 //! - [`AuthLayer`] is the tower middleware that turns the request's bearer token into an
 //!   [`Identity`] in its extensions, or answers with a [`Rejection`] (RFC 6750).
+//! - [`Guard`]s bar actions without ending sessions: [`Auth::restrict`] a user in a scope
+//!   and guard its routes with [`Auth::guard`]; ask for a fresh check with
+//!   [`Auth::step_up`] after [`Auth::elevate`] (see [`guard`], [`restriction`]).
 //! - [`store`] holds the store contracts ([`Store`](store::Store),
 //!   [`SessionStore`](store::SessionStore), `JwtStore`) and the embedded
 //!   [`MemoryStore`](store::MemoryStore).
