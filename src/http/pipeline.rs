@@ -38,11 +38,13 @@ impl<S, M> Clone for Pipeline<S, M> {
 }
 
 /// How a request starts.
-enum Start<C> {
+enum Start<T> {
     /// No token, on a route that lets anonymous requests through.
     Anonymous,
-    /// The token's store read, under way; whether the token came in a cookie.
-    Check(C, Carried),
+    /// A token that passed the checks without the store, its time, and whether it came
+    /// in a cookie. (Its store read is started where it is polled: the read's future
+    /// is the largest value of a request, and is built in place, never moved.)
+    Prepared(T, u64, Carried),
     /// Refused before any store work.
     Refuse(Refusal, Carried),
 }
@@ -115,13 +117,14 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     /// allocation. Polling with a no-op waker is sound: a pending check is polled again,
     /// with the real waker, by the adapter's response future.
     pub(crate) fn begin<'a>(&self, request: impl Carrier<'a>) -> Begin<M::Check> {
-        let (mut check, carried) = match self.start(request) {
-            Start::Check(check, carried) => (check, carried),
+        let (token, now, carried) = match self.start(request) {
+            Start::Prepared(token, now, carried) => (token, now, carried),
             Start::Anonymous => return Begin::Anonymous(self.anonymous()),
             Start::Refuse(refusal, carried) => {
                 return Begin::Refuse(self.refuse(refusal, carried));
             }
         };
+        let mut check = self.auth.check(token, now);
         match Pin::new(&mut check).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(verdict) => match self.finish(verdict, carried) {
                 Ok((identity, span)) => Begin::Pass(identity, span),
@@ -152,8 +155,8 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         }
     }
 
-    /// Reads the token of a request and starts its check.
-    fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Check> {
+    /// Reads the token of a request and checks what needs no store.
+    fn start<'a>(&self, request: impl Carrier<'a>) -> Start<M::Token> {
         let offered = match self.source.extract(request) {
             Ok(Some(offered)) => offered,
             Ok(None) if self.optional => return Start::Anonymous,
@@ -184,7 +187,7 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         };
         let now = self.auth.now_ms();
         match self.auth.prepare(&offered.token, now) {
-            Ok(token) => Start::Check(self.auth.check(token, now), carried),
+            Ok(token) => Start::Prepared(token, now, carried),
             Err(reason) => Start::Refuse(reason.into(), carried),
         }
     }
