@@ -1,5 +1,5 @@
 //! The Lua scripts of every write: one per domain operation, each atomic and one round
-//! trip. (A lookup is a plain `GET`; see the module docs.) The scripts live in `lua/`,
+//! trip. (A lookup is a plain `MGET`; see the module docs.) The scripts live in `lua/`,
 //! one file each, with their calling convention in their header; the bounds they
 //! enforce are written `@NAME@` there and substituted from [`limits`](crate::limits)
 //! when a store is built, so Rust and Lua cannot disagree on a number.
