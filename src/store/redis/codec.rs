@@ -232,3 +232,51 @@ pub(super) fn elevations_of(
     let last = wire.a.as_deref().map(num).transpose()?;
     Ok(Elevations::from_parts(windows, last))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_request_reads_only_its_own_users_entry() {
+        let raw = r#"{"a\"b": {"content": ["2", "5000"]}, "other": "not even a map"}"#;
+        let mine = restrictions_of(Some(raw), "a\"b", 1_000).unwrap();
+        assert_eq!(mine.live(1_000).count(), 1);
+        // Another user's broken entry costs this user nothing; their own would be corrupt.
+        assert!(
+            restrictions_of(Some(raw), "nobody", 1_000)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(restrictions_of(Some(raw), "other", 1_000).is_err());
+        // Lifted by the reader's clock.
+        assert!(
+            restrictions_of(Some(raw), "a\"b", 5_000)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn windows_are_read_for_their_own_user_only() {
+        let raw = r#"{"u": "10001", "a": "100", "s": {"payment": "400"}}"#;
+        let mine = elevations_of(Some(raw), "10001").unwrap();
+        let payment = crate::restriction::Scope::new("payment").unwrap();
+        assert_eq!(
+            (mine.open(&payment, 200), mine.last_at_ms()),
+            (Some(400), Some(100))
+        );
+        assert!(elevations_of(Some(raw), "10002").unwrap().is_empty());
+        assert!(elevations_of(Some("[]"), "10001").is_err());
+    }
+
+    proptest! {
+        /// Whatever a key holds, reading it never panics: it parses, or it is corrupt.
+        #[test]
+        fn stored_text_never_panics(raw in "\\PC{0,200}", user in "\\PC{0,10}", now in any::<u64>()) {
+            let _ = restrictions_of(Some(&raw), &user, now);
+            let _ = elevations_of(Some(&raw), &user);
+        }
+    }
+}

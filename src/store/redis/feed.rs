@@ -429,4 +429,27 @@ mod tests {
         assert!(parse("s|?|a").is_none());
         assert!(parse("").is_none());
     }
+
+    proptest::proptest! {
+        /// Whatever arrives on the channel, parsing never panics; an elevation's message
+        /// names its session in either mode.
+        #[test]
+        fn any_message_parses_or_is_dropped(payload in "\\PC{0,80}", bytes in proptest::prelude::any::<[u8; 14]>()) {
+            let _ = parse(&payload);
+            let _ = parse_audit(&payload);
+            let id = SessionId::from_bytes(bytes);
+            proptest::prop_assert_eq!(parse(&elevated_message(id, false)), Some(Revoked::Elevated(id)));
+            if let Some(jwt) = SessionId::from_jti(id.tag(), &id.jti()) {
+                proptest::prop_assert_eq!(parse(&elevated_message(jwt, true)), Some(Revoked::Elevated(jwt)));
+            }
+        }
+
+        /// An audit event of a scope comes back as it went.
+        #[test]
+        fn scoped_audit_events_round_trip(scope in "[a-z0-9_.-]{1,64}", user in "\\PC{1,20}", at in 0u64..(1 << 53)) {
+            let event = AuditEvent::new(AuditKind::Restricted, user.as_str().into(), at)
+                .with_scope(crate::restriction::Scope::new(&scope).unwrap());
+            proptest::prop_assert_eq!(parse_audit(&audit_json(&event)), Some(event));
+        }
+    }
 }
