@@ -300,6 +300,21 @@ impl Elevations {
         Ok(kept)
     }
 
+    /// Closes the window for `scope` before its end (Sa-Token's `closeSafe`); whether one
+    /// was open at `now_ms`. When the session was last elevated stays known.
+    pub fn close(&mut self, scope: &Scope, now_ms: u64) -> bool {
+        let open = self.open(scope, now_ms).is_some();
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|w| w.until_ms.contains_key(scope))
+        {
+            let w = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+            w.until_ms.remove(scope);
+        }
+        open
+    }
+
     /// The end of the window for `scope`, if one is open at `now_ms`.
     pub fn open(&self, scope: &Scope, now_ms: u64) -> Option<u64> {
         self.0

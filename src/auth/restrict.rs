@@ -175,6 +175,41 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         }
     }
 
+    /// Closes the step-up window for `scope` of the session of `identity` before its end
+    /// (Sa-Token's `closeSafe`): after the sensitive action, say, or when the user locks
+    /// the session again. Returns whether one was open; every instance refuses the
+    /// session's next step-up request of `scope`. A bad scope is
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use kickout::{Auth, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let login = auth.login("10001", "web").await?;
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// auth.elevate(&me, "payment", Duration::from_secs(300)).await?;
+    /// assert!(auth.close_elevation(&me, "payment").await?);
+    /// let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    /// assert!(auth.step_up("payment")?.check(&me).is_err());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn close_elevation(&self, identity: &Identity, scope: &str) -> Result<bool, Error> {
+        let scope = Scope::new(scope).map_err(invalid)?;
+        let now = self.now_ms();
+        let (user_id, session_id) = (identity.user_id(), identity.session_id());
+        let closed = self
+            .mode()
+            .close_elevation(self.store(), user_id, session_id, &scope, now)
+            .await?;
+        if closed {
+            tracing::info!(user_id, %session_id, scope = scope.as_str(), "close elevation");
+        }
+        Ok(closed)
+    }
+
     /// Why the session of `identity` no longer opens requests, as its requests are told.
     async fn why_not_live(&self, identity: &Identity) -> Rejection {
         let refusal = match M::token_of(identity) {

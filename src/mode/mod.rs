@@ -182,6 +182,16 @@ mod sealed {
             now_ms: u64,
         ) -> impl Future<Output = Result<Vec<SessionEntry>, StoreError>> + Send;
 
+        /// Closes a session's step-up window early; whether one was open.
+        fn close_elevation(
+            &self,
+            store: &S,
+            user_id: &str,
+            session_id: SessionId,
+            scope: &crate::restriction::Scope,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
         /// Opens a step-up window for a live session.
         fn elevate(
             &self,

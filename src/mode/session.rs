@@ -234,6 +234,19 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         store.elevate(elevation, now_ms).await
     }
 
+    async fn close_elevation(
+        &self,
+        store: &S,
+        user_id: &str,
+        session_id: crate::token::SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        store
+            .close_elevation(user_id, session_id, scope, now_ms)
+            .await
+    }
+
     async fn online(
         &self,
         store: &S,

@@ -430,6 +430,18 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         elevated
     }
 
+    async fn close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let closed = self.inner.close_elevation(user_id, id, scope, now_ms).await;
+        self.shared.forget([id]);
+        closed
+    }
+
     async fn renew(
         &self,
         renewal: Renewal<'_>,
@@ -510,6 +522,21 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         let elevated = self.inner.jwt_elevate(elevation, now_ms).await;
         self.shared.forget([elevation.session_id]);
         elevated
+    }
+
+    async fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let closed = self
+            .inner
+            .jwt_close_elevation(user_id, id, scope, now_ms)
+            .await;
+        self.shared.forget([id]);
+        closed
     }
 
     async fn jwt_end(

@@ -272,6 +272,18 @@ impl SessionStore for BTreeStore {
         Ok(live)
     }
 
+    async fn close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &kickout::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.write(now_ms);
+        let state = maps.sessions.get_mut(&id);
+        Ok(state.is_some_and(|s| s.close_elevation(user_id, scope, now_ms)))
+    }
+
     async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
         let mut maps = self.write(now_ms);
         let state = maps.sessions.get_mut(&elevation.session_id);
@@ -397,6 +409,18 @@ impl JwtStore for BTreeStore {
             maps.jwt_refresh.insert(issue.jti.clone(), record);
         }
         Ok(admission)
+    }
+
+    async fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &kickout::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.write(now_ms);
+        let state = maps.jwt.get_mut(user_id);
+        Ok(state.is_some_and(|st| st.close_elevation(&id.jti(), scope, now_ms)))
     }
 
     async fn jwt_elevate(

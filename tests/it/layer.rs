@@ -456,6 +456,16 @@ impl SessionStore for SwitchStore {
         self.check()?;
         self.inner.elevate(e, now).await
     }
+    async fn close_elevation(
+        &self,
+        u: &str,
+        id: kickout::SessionId,
+        s: &kickout::restriction::Scope,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.close_elevation(u, id, s, now).await
+    }
     async fn online(
         &self,
         p: kickout::store::directory::PageRequest<'_>,
@@ -529,6 +539,10 @@ async fn a_store_that_is_down_refuses_everything_with_503() {
             .unwrap_err(),
         auth.restrictions("10001").await.map(|_| ()).unwrap_err(),
         auth.elevate(&me, "payment", suite::secs(60))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        auth.close_elevation(&me, "payment")
             .await
             .map(|_| ())
             .unwrap_err(),

@@ -320,6 +320,15 @@ mod held_impl {
         ) -> Result<kickout::store::Elevated, StoreError> {
             self.inner.elevate(e, now).await
         }
+        async fn close_elevation(
+            &self,
+            u: &str,
+            id: kickout::SessionId,
+            s: &kickout::restriction::Scope,
+            now: u64,
+        ) -> Result<bool, StoreError> {
+            self.inner.close_elevation(u, id, s, now).await
+        }
         async fn online(
             &self,
             p: kickout::store::directory::PageRequest<'_>,

@@ -279,6 +279,19 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         store.jwt_elevate(elevation, now_ms).await
     }
 
+    async fn close_elevation(
+        &self,
+        store: &S,
+        user_id: &str,
+        session_id: crate::token::SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        store
+            .jwt_close_elevation(user_id, session_id, scope, now_ms)
+            .await
+    }
+
     async fn online(
         &self,
         store: &S,

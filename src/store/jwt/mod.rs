@@ -227,6 +227,16 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
 
+    /// JWT mode's [`SessionStore::close_elevation`](super::SessionStore::close_elevation)
+    /// ([`JwtState::close_elevation`]).
+    fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        session_id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]),
     /// kept with `note`; returns the tokens that were live, and those a blacklist
     /// overflow replaced.

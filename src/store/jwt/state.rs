@@ -12,7 +12,7 @@ use crate::limits::{
 };
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
-use crate::restriction::Elevations;
+use crate::restriction::{Elevations, Scope};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta,
 };
@@ -436,6 +436,13 @@ impl JwtState {
             Ok(until) => Elevated::Until(until),
             Err(_) => Elevated::TooMany,
         }
+    }
+
+    /// Closes the window of `scope` of the session of token `jti`; whether one was open.
+    pub fn close_elevation(&mut self, jti: &str, scope: &Scope, now_ms: u64) -> bool {
+        self.index
+            .get_mut(jti)
+            .is_some_and(|e| e.elevations.close(scope, now_ms))
     }
 
     /// Revokes one token; returns it if it was live, with the tokens a blacklist

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
+use crate::restriction::Scope;
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus,
     JwtStore, JwtTarget, JwtToken,
@@ -216,6 +217,26 @@ impl JwtStore for MemoryStore {
             self.publish_elevated(elevation.session_id);
         }
         Ok(elevated)
+    }
+
+    async fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let jti = id.jti();
+        let closed = self.write(id.tag(), now_ms, |shard| {
+            shard
+                .jwt
+                .get_mut(user_id)
+                .is_some_and(|st| st.close_elevation(&jti, scope, now_ms))
+        });
+        if closed {
+            self.publish_elevated(id);
+        }
+        Ok(closed)
     }
 
     async fn jwt_end(

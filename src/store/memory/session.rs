@@ -6,6 +6,7 @@ use std::future::{Ready, ready};
 
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
+use crate::restriction::Scope;
 use crate::store::session::{SessionState, Swept, admit, end_sessions};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
@@ -257,6 +258,25 @@ impl SessionStore for MemoryStore {
             self.publish_elevated(id);
         }
         Ok(elevated)
+    }
+
+    async fn close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let closed = self.write(id.tag(), now_ms, |shard| {
+            shard
+                .sessions
+                .get_mut(&id)
+                .is_some_and(|s| s.close_elevation(user_id, scope, now_ms))
+        });
+        if closed {
+            self.publish_elevated(id);
+        }
+        Ok(closed)
     }
 
     async fn renew(

@@ -190,6 +190,22 @@ impl JwtStore for RedisStore {
         self.elevate_in(declared, "j", elevation, now_ms).await
     }
 
+    async fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys();
+        let declared = vec![
+            keys.jwt_token(id),
+            keys.jwt_elevations(id),
+            keys.jwt_seen(id),
+        ];
+        self.close_in(declared, (user_id, id), scope, now_ms).await
+    }
+
     async fn jwt_end(
         &self,
         target: JwtTarget<'_>,

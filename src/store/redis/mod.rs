@@ -74,7 +74,7 @@ use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::{Elevated, Elevation, Revoked, Store, StoreError};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
-use crate::token::user_tag;
+use crate::token::{SessionId, user_tag};
 
 /// The future of a Redis read on the request path (a lookup, a JWT check): it owns a
 /// connection handle and its arguments.
@@ -416,6 +416,31 @@ impl RedisStore {
     /// The key builder.
     fn keys(&self) -> keys::Keys<'_> {
         keys::Keys::new(&self.shared.prefix)
+    }
+
+    /// Closes a step-up window (`lua/elevate.lua` with no end) in the session's windows
+    /// key; whether one was open.
+    pub(super) async fn close_in(
+        &self,
+        keys: Vec<String>,
+        (user_id, id): (&str, SessionId),
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let jwt = keys.len() == 3;
+        let message = feed::elevated_message(id, jwt);
+        let reply: String = self
+            .write(&self.shared.scripts.elevate, keys, |call| {
+                call.arg(now_ms)
+                    .arg(user_id)
+                    .arg(scope.as_str())
+                    .arg("")
+                    .arg(if jwt { "j" } else { "s" })
+                    .arg(&message)
+                    .arg(&self.shared.channel);
+            })
+            .await?;
+        Ok(reply == "1")
     }
 
     /// Opens a step-up window (`lua/elevate.lua`) of the session whose `keys` are its

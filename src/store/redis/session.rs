@@ -25,6 +25,18 @@ impl SessionStore for RedisStore {
         self.elevate_in(declared, "s", elevation, now_ms).await
     }
 
+    async fn close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys();
+        let declared = vec![keys.session(id), keys.elevations(id)];
+        self.close_in(declared, (user_id, id), scope, now_ms).await
+    }
+
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let store = self.clone();
         let key = *key;

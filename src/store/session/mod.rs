@@ -350,6 +350,10 @@ pub struct Renewal<'a> {
 ///         live.sort_by_key(|s| s.info.issued_at_ms);
 ///         Ok(live)
 ///     }
+///     async fn close_elevation(&self, user: &str, id: SessionId, scope: &Scope, now: u64) -> Result<bool, StoreError> {
+///         let mut maps = self.maps();
+///         Ok(maps.sessions.get_mut(&id).is_some_and(|s| s.close_elevation(user, scope, now)))
+///     }
 ///     async fn elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
 ///         let mut maps = self.maps();
 ///         let session = maps.sessions.get_mut(&e.session_id);
@@ -466,6 +470,17 @@ pub trait SessionStore: Store {
         elevation: Elevation<'_>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
+
+    /// Closes the session's step-up window of `scope` before its end
+    /// ([`SessionState::close_elevation`]); whether one was open. Announced like an
+    /// elevation.
+    fn close_elevation(
+        &self,
+        user_id: &str,
+        session_id: crate::token::SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Gives a live session a new absolute end and idle deadline; returns it renewed,
     /// or `None` if the token's session is not live at `now_ms`.

@@ -270,6 +270,21 @@ pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store:
     assert_eq!(end, at(T0 + 86_400_000));
     assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
 
+    // Closed early (the session locks itself again), on every instance at once.
+    assert!(other.close_elevation(&me, "payment").await.unwrap());
+    assert_eq!(guarded(&app, "/pay", web_token).await.unwrap_err().0, 403);
+    assert!(!auth.close_elevation(&me, "payment").await.unwrap());
+    let phone_me = auth.authenticate(phone_token).await.unwrap();
+    assert!(!auth.close_elevation(&phone_me, "payment").await.unwrap());
+    assert!(matches!(
+        auth.close_elevation(&me, "Pay").await,
+        Err(Error::InvalidInput { field: "scope" })
+    ));
+    let me = auth.authenticate(web_token).await.unwrap();
+    assert_eq!(me.last_elevated(), Some(at(T0 + 300_000)));
+    auth.elevate(&me, "payment", secs(600)).await.unwrap();
+    assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+
     // Bad input changes nothing.
     let field = |r: Result<std::time::SystemTime, Error>| match r {
         Err(Error::InvalidInput { field }) => field,

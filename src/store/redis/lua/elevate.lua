@@ -7,9 +7,24 @@
 -- rule of `Elevations::elevate`). The windows' key lives as long as the session, by the
 -- caller's clock, so it still says when the session was last elevated. Returns the
 -- window's end, '0' if the session is not live or not the user's, '-1' if too many
--- scopes are open.
+-- scopes are open. (Closing: below.)
 local now = tonumber(ARGV[1])
 local user, scope, want = ARGV[2], ARGV[3], ARGV[4]
+-- An empty `until` closes the scope's window instead (whatever the session's state):
+-- '1' if one was open, else '0'.
+if want == '' then
+  local raw = redis.call('GET', KEYS[2])
+  if not raw then return '0' end
+  local ok, o = pcall(cjson.decode, raw)
+  if not ok or type(o) ~= 'table' or o.u ~= user or type(o.s) ~= 'table' then return '0' end
+  if o.s[scope] == nil then return '0' end
+  local open = tonumber(o.s[scope]) > now
+  o.s[scope] = nil
+  redis.call('SET', KEYS[2], cjson.encode(o), 'KEEPTTL')
+  redis.call('PUBLISH', ARGV[#ARGV], ARGV[6])
+  if open then return '1' end
+  return '0'
+end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return '0' end
 local ok, rec = pcall(cjson.decode, raw)
