@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, meta_json,
-    meta_of, num, refresh_fields, rule_args,
+    Family, RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex,
+    meta_json, meta_of, num, refresh_fields, rule_args,
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
@@ -180,14 +180,7 @@ impl JwtStore for RedisStore {
         elevation: Elevation<'_>,
         now_ms: u64,
     ) -> Result<Elevated, StoreError> {
-        let keys = self.keys();
-        let id = elevation.session_id;
-        let declared = vec![
-            keys.jwt_token(id),
-            keys.jwt_elevations(id),
-            keys.jwt_seen(id),
-        ];
-        self.elevate_in(declared, "j", elevation, now_ms).await
+        self.elevate_in(Family::Jwt, elevation, now_ms).await
     }
 
     async fn jwt_close_elevation(
@@ -197,13 +190,8 @@ impl JwtStore for RedisStore {
         scope: &crate::restriction::Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let keys = self.keys();
-        let declared = vec![
-            keys.jwt_token(id),
-            keys.jwt_elevations(id),
-            keys.jwt_seen(id),
-        ];
-        self.close_in(declared, (user_id, id), scope, now_ms).await
+        self.close_in(Family::Jwt, (user_id, id), scope, now_ms)
+            .await
     }
 
     async fn jwt_end(

@@ -108,6 +108,14 @@ pub struct RedisStore {
     shared: Arc<Shared>,
 }
 
+/// The family of a session whose step-up windows a script changes (its keys differ).
+#[derive(Clone, Copy)]
+pub(super) enum Family {
+    Session,
+    #[cfg(feature = "jwt")]
+    Jwt,
+}
+
 /// How many replicas must acknowledge each write, within what time.
 #[derive(Clone, Copy, Debug)]
 struct Replicas {
@@ -418,57 +426,72 @@ impl RedisStore {
         keys::Keys::new(&self.shared.prefix)
     }
 
-    /// Closes a step-up window (`lua/elevate.lua` with no end) in the session's windows
-    /// key; whether one was open.
-    pub(super) async fn close_in(
+    /// Runs `lua/elevate.lua` for the session `id` of `user_id`, of `family`: opens a
+    /// window of `scope` until `until_ms`, or closes it (`None`). The script's reply.
+    async fn windows(
         &self,
-        keys: Vec<String>,
+        family: Family,
         (user_id, id): (&str, SessionId),
         scope: &Scope,
+        until_ms: Option<u64>,
         now_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let jwt = keys.len() == 3;
-        let message = feed::elevated_message(id, jwt);
-        let reply: String = self
-            .write(&self.shared.scripts.elevate, keys, |call| {
-                call.arg(now_ms)
-                    .arg(user_id)
-                    .arg(scope.as_str())
-                    .arg("")
-                    .arg(if jwt { "j" } else { "s" })
-                    .arg(&message)
-                    .arg(&self.shared.channel);
-            })
-            .await?;
-        Ok(reply == "1")
+    ) -> Result<String, StoreError> {
+        let keys = self.keys();
+        // The session's record (to check it is live and the user's), its windows, and
+        // in JWT mode its last sight (the idle rule).
+        let (declared, kind) = match family {
+            Family::Session => (vec![keys.session(id), keys.elevations(id)], "s"),
+            #[cfg(feature = "jwt")]
+            Family::Jwt => {
+                let declared = vec![
+                    keys.jwt_token(id),
+                    keys.jwt_elevations(id),
+                    keys.jwt_seen(id),
+                ];
+                (declared, "j")
+            }
+        };
+        let message = feed::elevated_message(id, kind == "j");
+        let until = until_ms.map(|u| u.to_string()).unwrap_or_default();
+        self.write(&self.shared.scripts.elevate, declared, |call| {
+            call.arg(now_ms)
+                .arg(user_id)
+                .arg(scope.as_str())
+                .arg(&until)
+                .arg(kind)
+                .arg(&message)
+                .arg(&self.shared.channel);
+        })
+        .await
     }
 
-    /// Opens a step-up window (`lua/elevate.lua`) of the session whose `keys` are its
-    /// record, its windows and (JWT mode) its last sight; `kind` `s` or `j`.
+    /// Opens a step-up window ([`SessionStore::elevate`], `JwtStore::jwt_elevate`).
     pub(super) async fn elevate_in(
         &self,
-        keys: Vec<String>,
-        kind: &str,
-        elevation: Elevation<'_>,
+        family: Family,
+        e: Elevation<'_>,
         now_ms: u64,
     ) -> Result<Elevated, StoreError> {
-        let message = feed::elevated_message(elevation.session_id, kind == "j");
-        let reply: String = self
-            .write(&self.shared.scripts.elevate, keys, |call| {
-                call.arg(now_ms)
-                    .arg(elevation.user_id)
-                    .arg(elevation.scope.as_str())
-                    .arg(elevation.until_ms)
-                    .arg(kind)
-                    .arg(&message)
-                    .arg(&self.shared.channel);
-            })
+        let who = (e.user_id, e.session_id);
+        let reply = self
+            .windows(family, who, e.scope, Some(e.until_ms), now_ms)
             .await?;
         Ok(match reply.as_str() {
             "0" => Elevated::NotLive,
             "-1" => Elevated::TooMany,
             until => Elevated::Until(num(until)?),
         })
+    }
+
+    /// Closes a step-up window early; whether one was open.
+    pub(super) async fn close_in(
+        &self,
+        family: Family,
+        who: (&str, SessionId),
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.windows(family, who, scope, None, now_ms).await? == "1")
     }
 
     /// A `GET`.

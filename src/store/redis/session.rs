@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{
-    RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, infos,
+    Family, RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, infos,
     meta_json, meta_of, num, refresh_fields, rule_args,
 };
 use crate::note::Note;
@@ -19,10 +19,7 @@ impl SessionStore for RedisStore {
     type Lookup = RedisFuture<Option<SessionRecord>>;
 
     async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
-        let keys = self.keys();
-        let id = elevation.session_id;
-        let declared = vec![keys.session(id), keys.elevations(id)];
-        self.elevate_in(declared, "s", elevation, now_ms).await
+        self.elevate_in(Family::Session, elevation, now_ms).await
     }
 
     async fn close_elevation(
@@ -32,9 +29,8 @@ impl SessionStore for RedisStore {
         scope: &crate::restriction::Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let keys = self.keys();
-        let declared = vec![keys.session(id), keys.elevations(id)];
-        self.close_in(declared, (user_id, id), scope, now_ms).await
+        self.close_in(Family::Session, (user_id, id), scope, now_ms)
+            .await
     }
 
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
