@@ -281,7 +281,8 @@ macro_rules! all_cases {
             step_up_windows_belong_to_one_session,
             a_restriction_holds_from_the_moment_it_answered,
                         an_elevation_racing_a_kickout_never_outlives_it,
-            an_idle_session_opens_no_window,
+                        an_idle_session_opens_no_window,
+            a_window_ends_with_its_session_however_it_ends,
         }
     };
 }

@@ -411,3 +411,54 @@ pub async fn an_idle_session_opens_no_window<S: Stores, K: Kind<S>>(store: S) {
         other => panic!("{other:?}"),
     }
 }
+
+pub async fn a_window_ends_with_its_session_however_it_ends<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(kickout::LoginRule::one_per_device())
+        .refresh_tokens(secs(3_600))
+        .build();
+    let app = step_up_app(&auth);
+    let elevated = |user: &'static str| {
+        let auth = auth.clone();
+        async move {
+            let login = auth.login(user, "web").await.unwrap();
+            let me = auth.authenticate(login.token.as_str()).await.unwrap();
+            auth.elevate(&me, "payment", secs(300)).await.unwrap();
+            login
+        }
+    };
+    let ends: [(&str, Reason); 4] = [
+        ("logout", Reason::InvalidToken),
+        ("ban", Reason::Banned),
+        ("replace", Reason::Replaced),
+        ("reuse", Reason::RefreshReused),
+    ];
+    for (user, reason) in ends {
+        let login = elevated(user).await;
+        let token = login.token.as_str();
+        assert_eq!(guarded(&app, "/pay", token).await, Ok(()));
+        match user {
+            "logout" => assert!(auth.logout(token).await.unwrap()),
+            "ban" => assert_eq!(auth.ban(user, secs(60)).await.unwrap(), 1),
+            "replace" => drop(auth.login(user, "web").await.unwrap()),
+            _ => {
+                let spent = login.refresh.as_ref().unwrap().token.as_str();
+                auth.refresh(spent).await.unwrap();
+                assert!(auth.refresh(spent).await.is_err());
+            }
+        }
+        let (status, body) = guarded(&app, "/pay", token).await.unwrap_err();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some(reason.code())),
+            "{user}"
+        );
+    }
+    // A session that replaced an elevated one is not elevated.
+    let login = auth.login("replace", "web").await.unwrap();
+    let (status, _) = guarded(&app, "/pay", login.token.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403);
+}
