@@ -34,6 +34,11 @@ pub struct InvalidNote {
 /// assert!(Note::new("Password Changed").is_err());
 /// # Ok::<(), kickout::Error>(())
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "String", try_from = "String")
+)]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Note {
     // `code` or `code:message`: one allocation, and the form the stores keep.
@@ -82,7 +87,7 @@ impl Note {
 
     /// A note read back from a store; `None` for anything this crate would not write,
     /// so store data never turns into a client's text unchecked.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "serde")), allow(dead_code))]
     pub(crate) fn from_stored(text: &str) -> Option<Self> {
         let (code, message) = match text.split_once(':') {
             Some((c, m)) => (c, Some(m)),
@@ -119,6 +124,22 @@ fn valid_code(code: &str) -> bool {
 
 fn valid_message(message: &str) -> bool {
     message.len() <= MAX_NOTE_MESSAGE_LEN && !message.chars().any(char::is_control)
+}
+
+// Serialized as the stores keep it; read back under the same rules as `Note::new`.
+#[cfg(feature = "serde")]
+impl From<Note> for String {
+    fn from(note: Note) -> String {
+        note.as_stored().to_owned()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<String> for Note {
+    type Error = InvalidNote;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Note::from_stored(&text).ok_or(InvalidNote { field: "note" })
+    }
 }
 
 #[cfg(test)]

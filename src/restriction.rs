@@ -50,6 +50,11 @@ pub enum InvalidRestriction {
 /// The name of what a restriction or a step-up covers, such as `content` or `payment`:
 /// 1 to [`MAX_SCOPE_LEN`] characters of `a-z`, `0-9`, `_`, `.`, `-` (so it fits a store
 /// key, a JSON string and a log line as it is).
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "String", try_from = "String")
+)]
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Scope(Arc<str>);
 
@@ -88,6 +93,11 @@ impl fmt::Debug for Scope {
 
 /// How far a restriction reaches within its scope, 1 to [`Level::MAX`]: a guarded action
 /// of level `n` is barred by a restriction of level `n` or above.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "u8", try_from = "u8")
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Level(u8);
 
@@ -111,6 +121,7 @@ impl Level {
 }
 
 /// A restriction of one scope: its level, its end (Unix milliseconds), and why.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restriction {
     /// What it covers.
@@ -150,6 +161,11 @@ impl Restriction {
 ///
 /// Read beside every request's record, so a clone is cheap: the map is shared (and
 /// copied only when changed), and an empty set holds nothing at all.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "Vec<Restriction>", into = "Vec<Restriction>")
+)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Restrictions {
     by_scope: Option<Arc<BTreeMap<Scope, Restriction>>>,
@@ -241,9 +257,15 @@ impl Restrictions {
 /// the user again (a password, a second factor), for this session only. Read beside every
 /// request's record, so it is one pointer: a clone is cheap, and a session never elevated
 /// holds nothing.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Elevations(Option<Arc<Windows>>);
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Windows {
     until_ms: BTreeMap<Scope, u64>,
@@ -353,6 +375,55 @@ impl Elevations {
     /// Whether no window is kept.
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_none_or(|w| w.until_ms.is_empty())
+    }
+}
+
+// The serialized forms: a scope as its name, a level as its number, a set as its
+// list; what a store reads back passes the same checks as what a caller gives.
+#[cfg(feature = "serde")]
+mod serialized {
+    use super::*;
+
+    impl From<Scope> for String {
+        fn from(scope: Scope) -> String {
+            scope.as_str().to_owned()
+        }
+    }
+
+    impl TryFrom<String> for Scope {
+        type Error = InvalidRestriction;
+        fn try_from(name: String) -> Result<Self, Self::Error> {
+            Scope::new(&name)
+        }
+    }
+
+    impl From<Level> for u8 {
+        fn from(level: Level) -> u8 {
+            level.get()
+        }
+    }
+
+    impl TryFrom<u8> for Level {
+        type Error = InvalidRestriction;
+        fn try_from(n: u8) -> Result<Self, Self::Error> {
+            Level::new(n)
+        }
+    }
+
+    impl From<Restrictions> for Vec<Restriction> {
+        fn from(held: Restrictions) -> Self {
+            held.map().cloned().collect()
+        }
+    }
+
+    impl From<Vec<Restriction>> for Restrictions {
+        fn from(list: Vec<Restriction>) -> Self {
+            let map: BTreeMap<Scope, Restriction> =
+                list.into_iter().map(|r| (r.scope.clone(), r)).collect();
+            Restrictions {
+                by_scope: (!map.is_empty()).then(|| Arc::new(map)),
+            }
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use crate::note::Note;
 use crate::restriction::Scope;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 use crate::throttle::Throttle;
 use crate::token::SessionId;
 
@@ -185,7 +185,7 @@ impl AuditEvent {
     }
 }
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 /// Events an instance lost before it could say so: how many, none before when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Missed {
@@ -193,7 +193,7 @@ pub(crate) struct Missed {
     since_ms: u64,
 }
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 impl Missed {
     /// Nothing lost.
     pub(crate) const NONE: Self = Self {
@@ -225,14 +225,14 @@ impl Missed {
     }
 }
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 /// Counts audit events a store dropped and reports them at most once per
 /// [`REPORT_INTERVAL_MS`](crate::throttle::REPORT_INTERVAL_MS), by the times of the
 /// dropped events (a store has no clock of its own: these are its callers').
 #[derive(Debug, Default)]
 pub(crate) struct DropLog(Throttle);
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 impl DropLog {
     /// One event of `at_ms` dropped; logs at warn, with the count since the last line,
     /// if that line is an interval old.

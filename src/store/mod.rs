@@ -26,15 +26,24 @@ pub use crate::token::user_tag;
 mod memory;
 mod near_cache;
 pub mod plan;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod refresh;
 pub mod session;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod wire;
 
 pub use memory::{MemoryStats, MemoryStore};
 pub use near_cache::{CachedCheck, NearCache};
 pub use session::SessionStore;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{
+    PostgresFuture, PostgresStore, PostgresStoreBuilder, schema as postgres_schema,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisFuture, RedisStore, RedisStoreBuilder};
@@ -60,6 +69,7 @@ use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::SessionId;
 
 /// A session as listed to operators: whose, which device, when.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The session's id.
@@ -90,6 +100,7 @@ impl SessionInfo {
 /// which browser, its own few fields), listed with it by
 /// [`Auth::sessions`](crate::Auth::sessions). Bounded by
 /// [`limits`]; never read on the request path.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionMeta {
@@ -115,6 +126,7 @@ impl SessionMeta {
 }
 
 /// A live session as a listing shows it: the session and what was said of it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionEntry {
@@ -144,6 +156,7 @@ impl SessionEntry {
 }
 
 /// Why a session ended before its time; kept in its tombstone.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EndReason {
     /// The holder logged out: the token then answers `invalid_token`.
@@ -181,6 +194,7 @@ impl EndReason {
 }
 
 /// A tombstone: how and when a session ended.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ended {
     /// Why.

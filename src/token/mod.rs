@@ -278,6 +278,11 @@ impl fmt::Debug for RefreshKey {
 /// assert_eq!(id.to_string(), "AAECAwQFBgcICQoLDA0");
 /// assert!("not an id".parse::<SessionId>().is_err());
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "String", try_from = "String")
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId([u8; SessionId::LEN]);
 
@@ -336,6 +341,21 @@ impl fmt::Debug for SessionId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a session id (19 characters of base64url)")]
 pub struct ParseSessionIdError;
+
+#[cfg(feature = "serde")]
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> String {
+        id.to_string()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<String> for SessionId {
+    type Error = ParseSessionIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
 
 impl FromStr for SessionId {
     type Err = ParseSessionIdError;

@@ -12,6 +12,7 @@ mod jwt;
 mod layer;
 mod memory_store;
 mod model;
+mod postgres_store;
 mod redis_faults;
 mod redis_store;
 mod secrets;

@@ -11,6 +11,7 @@ use crate::store::{EndReason, Ended, Ends, SessionInfo};
 use crate::token::SessionId;
 
 /// A JWT-mode session's refresh token, with what its refreshes sign. Digests only.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone)]
 pub struct JwtRefreshState {
     user: Arc<str>,

@@ -19,6 +19,7 @@ use crate::store::{
 use crate::token::{SessionId, user_tag};
 
 /// Why and when a generation (or one token) ended, and until when that matters.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bump {
     /// Why.
@@ -32,6 +33,7 @@ pub struct Bump {
 }
 
 /// The generation of one device of a user.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceGen {
     /// Current generation.
@@ -41,6 +43,7 @@ pub struct DeviceGen {
 }
 
 /// One issued token in the index.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JwtEntry {
     /// The device.
@@ -96,6 +99,7 @@ pub(crate) fn idle_over(idle: Option<(u64, u64)>, last_seen_ms: Option<u64>, now
 }
 
 /// The revocation state of one user in JWT mode.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JwtState {
     /// Random, chosen when the state is created: a token issued under an earlier state

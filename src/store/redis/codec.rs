@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use crate::policy::{Limit, LoginRule};
-use crate::store::{EndReason, SessionInfo, SessionMeta, StoreError};
+pub(super) use crate::store::wire::{end_code, end_reason};
+use crate::store::{SessionInfo, SessionMeta, StoreError};
 
 pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -124,28 +125,6 @@ pub(super) fn infos(flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
             _ => Err(corrupt("a session list")),
         })
         .collect()
-}
-
-pub(super) fn end_code(reason: EndReason) -> &'static str {
-    match reason {
-        EndReason::LoggedOut => "o",
-        EndReason::KickedOut => "k",
-        EndReason::Replaced => "r",
-        EndReason::Banned => "b",
-        EndReason::RefreshReused => "f",
-    }
-}
-
-pub(super) fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
-    Ok(Some(match code {
-        "" => return Ok(None),
-        "o" => EndReason::LoggedOut,
-        "k" => EndReason::KickedOut,
-        "r" => EndReason::Replaced,
-        "b" => EndReason::Banned,
-        "f" => EndReason::RefreshReused,
-        _ => return Err(corrupt("an end reason")),
-    }))
 }
 
 /// `(max, per_device)` of a rule, as the scripts take them (0: unlimited).

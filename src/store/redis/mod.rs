@@ -135,8 +135,8 @@ struct Shared {
     /// What handles heard on `<prefix>audit`, and the queue of what they publish there
     /// (one task, so events keep their order), with what it could not.
     audit: broadcast::Sender<AuditEvent>,
-    audit_out: tokio::sync::mpsc::Sender<feed::Outgoing>,
-    audit_drops: Arc<feed::AuditDrops>,
+    audit_out: tokio::sync::mpsc::Sender<crate::store::wire::Outgoing>,
+    audit_drops: Arc<crate::store::wire::AuditDrops>,
     publisher: tokio::task::JoinHandle<()>,
     subscriber: tokio::task::JoinHandle<()>,
     /// Slot tags this store already put in the directory's tag set (one bit each).
@@ -339,12 +339,11 @@ impl RedisStoreBuilder {
             self.timeout,
         ));
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
-        let audit_drops = Arc::new(feed::AuditDrops::default());
-        let publisher = tokio::spawn(feed::publish_audit(
-            writes.clone(),
-            audit_channel,
+        let audit_drops = Arc::new(crate::store::wire::AuditDrops::default());
+        let (conn_out, timeout) = (writes.clone(), self.timeout);
+        let publisher = tokio::spawn(crate::store::wire::publish_audit(
+            move |message| feed::publish(conn_out.clone(), audit_channel.clone(), timeout, message),
             queue,
-            self.timeout,
             audit_drops.clone(),
         ));
         Ok(RedisStore {
@@ -451,7 +450,7 @@ impl RedisStore {
                 (declared, "j")
             }
         };
-        let message = feed::elevated_message(id, kind == "j");
+        let message = crate::store::wire::elevated_message(id, kind == "j");
         let until = until_ms.map(|u| u.to_string()).unwrap_or_default();
         self.write(&self.shared.scripts.elevate, declared, |call| {
             call.arg(now_ms)

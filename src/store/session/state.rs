@@ -17,6 +17,7 @@ use crate::token::{RefreshKey, SessionId};
 
 /// A session as a store keeps it: its access token's digest, its times, its end, its
 /// refresh chain. Digests only: nothing here opens a request by itself.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone)]
 pub struct SessionState {
     digest: [u8; 32],
@@ -51,6 +52,7 @@ impl std::fmt::Debug for SessionState {
 }
 
 /// A session's refresh token, and its chain (every token it ever had).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone)]
 struct RefreshState {
     digest: [u8; 32],
@@ -187,6 +189,15 @@ impl SessionState {
             self.ended.is_some(),
             now_ms,
         )
+    }
+
+    /// Until when it opens requests (0 once ended): what a store indexes its directory by.
+    pub fn live_until(&self) -> u64 {
+        match (&self.ended, self.idle_deadline_ms) {
+            (Some(_), _) => 0,
+            (None, Some(idle)) => idle.min(self.info.expires_at_ms),
+            (None, None) => self.info.expires_at_ms,
+        }
     }
 
     /// When the store may forget it (see [`SessionRecord::purge_at`]): every answer

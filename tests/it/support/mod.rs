@@ -281,3 +281,6 @@ pub async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
     let bytes = capture.0.lock().unwrap().clone();
     (out, String::from_utf8(bytes).unwrap())
 }
+
+#[cfg(feature = "postgres")]
+pub mod postgres;

@@ -1,0 +1,162 @@
+//! The revocation feed on `LISTEN`/`NOTIFY`: writes `pg_notify` what they end inside
+//! their transaction (so a message goes out on commit, never for a rolled-back end);
+//! every instance listens on a connection of its own and forwards what it hears.
+//!
+//! After each (re)connection it sends [`Revoked::Resync`]: what was notified while it
+//! was away is lost, so watches and near caches re-check the store instead of trusting
+//! silence; audit receivers get a gap marker for the same reason. A query every five
+//! seconds finds a connection that died without closing. The message formats are
+//! Redis's ([`crate::store::wire`]).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::store::Revoked;
+use crate::store::audit::AuditEvent;
+use crate::store::wire::{parse, parse_audit};
+
+/// How often an idle listener checks its connection.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// Keeps a listening connection up on `[revoked, audit]`, forwarding what it hears;
+/// `ready` hears when the first one listens.
+pub(super) async fn listen(
+    config: tokio_postgres::Config,
+    channels: [String; 2],
+    (feed, audit): (broadcast::Sender<Revoked>, broadcast::Sender<AuditEvent>),
+    timeout: Duration,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut failures = 0u32;
+    // Whether a connection went through before; the latest audit event's time.
+    let (mut listened, mut last_at_ms) = (false, 0u64);
+    loop {
+        let error = match connect(&config, &channels, timeout).await {
+            Ok((client, mut heard, driver)) => {
+                if failures > 0 {
+                    tracing::info!("revocation feed back");
+                }
+                if listened || failures > 0 {
+                    let _ = audit.send(AuditEvent::gap(None, last_at_ms));
+                }
+                (listened, failures) = (true, 0);
+                let _ = feed.send(Revoked::Resync);
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+                let mut keepalive = tokio::time::interval(KEEPALIVE);
+                keepalive.tick().await;
+                let error = loop {
+                    tokio::select! {
+                        note = heard.recv() => {
+                            let Some((channel, payload)) = note else {
+                                break "connection closed".to_owned();
+                            };
+                            if channel == channels[1] {
+                                if let Some(event) = parse_audit(&payload) {
+                                    last_at_ms = event.at_ms;
+                                    let _ = audit.send(event);
+                                }
+                            } else if let Some(revoked) = parse(&payload) {
+                                let _ = feed.send(revoked);
+                            }
+                        }
+                        _ = keepalive.tick() => {
+                            match tokio::time::timeout(timeout, client.simple_query("")).await {
+                                Ok(Ok(_)) => {}
+                                Ok(Err(e)) => break e.to_string(),
+                                Err(_) => break "keepalive timed out".to_owned(),
+                            }
+                        }
+                    }
+                };
+                driver.abort();
+                error
+            }
+            Err(error) => error,
+        };
+        failures = failures.saturating_add(1);
+        if failures == 1 {
+            tracing::warn!(%error, "revocation feed lost; listening again until it is back");
+        } else {
+            tracing::debug!(%error, "revocation feed: listening failed; retrying");
+        }
+        let backoff = Duration::from_millis(100u64 << failures.min(4));
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// A connection of its own, listening on `channels`: the client, what it hears, and the
+/// task that drives it.
+async fn connect(
+    config: &tokio_postgres::Config,
+    channels: &[String; 2],
+    timeout: Duration,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        mpsc::Receiver<(String, String)>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
+    let (client, mut connection) = tokio::time::timeout(timeout, config.connect(NoTls))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let (tx, heard) = mpsc::channel(1024);
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let heard = (n.channel().to_owned(), n.payload().to_owned());
+                if tx.send(heard).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let listen = format!("LISTEN \"{}\"; LISTEN \"{}\"", channels[0], channels[1]);
+    match tokio::time::timeout(timeout, client.batch_execute(&listen)).await {
+        Ok(Ok(())) => Ok((client, heard, driver)),
+        Ok(Err(e)) => {
+            driver.abort();
+            Err(e.to_string())
+        }
+        Err(_) => {
+            driver.abort();
+            Err("LISTEN timed out".to_owned())
+        }
+    }
+}
+
+/// Sends one audit message on `channel` within `timeout`: whether it went out.
+pub(super) async fn notify(
+    pool: deadpool_postgres::Pool,
+    channel: String,
+    timeout: Duration,
+    message: String,
+) -> bool {
+    let send = async {
+        let client = pool.get().await.ok()?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &message])
+            .await
+            .ok()
+    };
+    match tokio::time::timeout(timeout, send).await {
+        Ok(Some(_)) => true,
+        Ok(None) => {
+            tracing::debug!("audit event not published");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("audit event not published in time");
+            false
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! JWT mode on PostgreSQL: the user's revocation state ([`JwtState`] without its index)
+//! in the user's row, read with the token's own row on every request; the index as one
+//! row per live token (what listings and the directory read); refresh chains by `jti`.
+//! Every rule is the pure machines', applied under the user's row lock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use super::{
+    PostgresFuture, PostgresStore, UserRow, corrupt, db_error, from_ms, held, ms, parse, to_json,
+};
+use crate::limits::MAX_LEEWAY_MS;
+use crate::note::Note;
+use crate::store::directory::{MAX_PAGE, OnlineSession, SCAN_FACTOR};
+use crate::store::jwt::{
+    JwtEntry, JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore,
+    JwtTarget, JwtToken, Tokens,
+};
+use crate::store::refresh::JwtRotation;
+use crate::store::wire::{changed_message, elevated_message, ended_messages};
+use crate::store::{
+    Admission, Elevated, Elevation, EndReason, Ended, Ends, Page, PageRequest, Rotated,
+    SessionEntry, SessionInfo, StoreError,
+};
+use crate::token::{SessionId, user_tag};
+
+/// A user's JWT state as one transaction read it, and its index as it was then (what a
+/// save compares against).
+struct Loaded {
+    state: Option<JwtState>,
+    before: BTreeMap<String, JwtEntry>,
+}
+
+impl Loaded {
+    /// The state, created under `epoch` if the user has none.
+    fn state_or(&mut self, epoch: u64) -> &mut JwtState {
+        self.state.get_or_insert_with(|| JwtState {
+            epoch,
+            ..JwtState::default()
+        })
+    }
+
+    /// Whether a generation moved since the read: tokens no index lists ended too.
+    fn bumped(&self, user: &UserRow) -> Result<bool, StoreError> {
+        let Some(now) = &self.state else {
+            return Ok(false);
+        };
+        let before: Option<JwtState> = user
+            .jwt
+            .as_deref()
+            .map(|raw| parse(raw, "a JWT state"))
+            .transpose()?;
+        Ok(before.is_none_or(|b| {
+            b.generation != now.generation
+                || now.devices.iter().any(|(d, g)| {
+                    b.devices
+                        .get(d)
+                        .is_none_or(|bg| bg.generation != g.generation)
+                })
+        }))
+    }
+}
+
+/// The session ids and infos of index entries of `user_id`'s.
+fn infos(user_id: &str, tokens: &Tokens) -> Vec<SessionInfo> {
+    let user: Arc<str> = Arc::from(user_id);
+    let tag = user_tag(user_id);
+    tokens
+        .iter()
+        .filter_map(|(jti, e)| e.info(&user, tag, jti))
+        .collect()
+}
+
+fn ids(infos: &[SessionInfo]) -> Vec<SessionId> {
+    infos.iter().map(|i| i.session_id).collect()
+}
+
+impl PostgresStore {
+    /// `user_id`'s JWT state with its index (the caller holds the user's lock).
+    async fn jwt_load(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: &str,
+        user: &UserRow,
+    ) -> Result<Loaded, StoreError> {
+        let Some(raw) = &user.jwt else {
+            return Ok(Loaded {
+                state: None,
+                before: BTreeMap::new(),
+            });
+        };
+        let mut state: JwtState = parse(raw, "a JWT state")?;
+        let read = tx
+            .prepare_cached(&self.sql().jwt_tokens_of)
+            .await
+            .map_err(db_error)?;
+        for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
+            let mut entry: JwtEntry = parse(row.get(1), "a token entry")?;
+            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(2)));
+            state.index.insert(row.get(0), entry);
+        }
+        Ok(Loaded {
+            before: state.index.clone(),
+            state: Some(state),
+        })
+    }
+
+    /// Writes the state back (pruned): the user's row, and the index rows that changed.
+    async fn jwt_save(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: &str,
+        user: &mut UserRow,
+        loaded: &mut Loaded,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let Some(state) = &mut loaded.state else {
+            return Ok(());
+        };
+        state.prune(now_ms);
+        let tag = user_tag(user_id);
+        let id = |jti: &str| SessionId::from_jti(tag, jti).ok_or_else(|| corrupt("a jti"));
+        let mut gone = Vec::new();
+        for jti in loaded
+            .before
+            .keys()
+            .filter(|j| !state.index.contains_key(*j))
+        {
+            gone.push(id(jti)?.as_bytes().to_vec());
+        }
+        let mut cols = (
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
+        for (jti, e) in &state.index {
+            if loaded.before.get(jti) == Some(e) {
+                continue;
+            }
+            cols.0.push(id(jti)?.as_bytes().to_vec());
+            cols.1.push(user_id.to_owned());
+            cols.2.push(jti.clone());
+            cols.3.push(e.class.to_string());
+            cols.4.push(ms(e.expires_at_ms));
+            cols.5
+                .push(ms(e.expires_at_ms.saturating_add(MAX_LEEWAY_MS)));
+            cols.6.push(ms(e.last_seen_ms));
+            cols.7.push(to_json(e)?);
+        }
+        if !gone.is_empty() {
+            let drop = tx
+                .prepare_cached(&self.sql().drop_jwt_tokens)
+                .await
+                .map_err(db_error)?;
+            tx.execute(&drop, &[&gone]).await.map_err(db_error)?;
+        }
+        if !cols.0.is_empty() {
+            let save = tx
+                .prepare_cached(&self.sql().save_jwt_tokens)
+                .await
+                .map_err(db_error)?;
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7,
+            ];
+            tx.execute(&save, &params).await.map_err(db_error)?;
+        }
+        // The user's row keeps the state without its index.
+        let index = std::mem::take(&mut state.index);
+        user.jwt = match state.is_empty() && index.is_empty() {
+            true => None,
+            false => Some(to_json(&*state)?),
+        };
+        state.index = index;
+        let until = state.expires_at_ms();
+        self.save_user(tx, user_id, user, Some(until)).await
+    }
+
+    /// A JWT end of `user_id`'s: `end` applies it to the state (`None`: no state); saved,
+    /// announced (with a tag message when a generation moved), committed.
+    async fn jwt_end_of(
+        &self,
+        user_id: &str,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+        end: impl FnOnce(&mut JwtState) -> (Tokens, Tokens) + Send,
+    ) -> Result<Ends, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
+            let Some(state) = &mut loaded.state else {
+                return Ok(Ends::default());
+            };
+            let (ended, replaced) = end(state);
+            let ends = Ends {
+                ended: infos(user_id, &ended),
+                replaced: infos(user_id, &replaced),
+            };
+            let bumped = loaded.bumped(&user)? || !ends.replaced.is_empty();
+            self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
+                .await?;
+            let mut messages = ended_messages(&ids(&ends.ended), reason, note);
+            messages.extend(ended_messages(
+                &ids(&ends.replaced),
+                EndReason::Replaced,
+                None,
+            ));
+            if bumped {
+                messages.push(changed_message(user_tag(user_id)));
+            }
+            self.announce(&tx, &messages).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(ends)
+        })
+        .await
+    }
+
+    /// A change of one token's entry of `user_id`'s under the lock; `change` says
+    /// whether it wrote (then saved, and the elevation announced).
+    async fn jwt_change<T: Send>(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        now_ms: u64,
+        change: impl FnOnce(Option<&mut JwtState>) -> (T, bool) + Send,
+    ) -> Result<T, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
+            let (out, wrote) = change(loaded.state.as_mut());
+            if wrote {
+                self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
+                    .await?;
+                self.announce(&tx, &[elevated_message(id, true)]).await?;
+                tx.commit().await.map_err(db_error)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The user of token `id`, if it is live in the store's index.
+    async fn jwt_user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
+        self.run(async |client| {
+            let read = client
+                .prepare_cached(&self.sql().jwt_user_of)
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&read, &[&id.as_bytes().as_slice()])
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+}
+
+/// What a request's token reads: the state, the ban, the restrictions, its entry.
+struct Checked {
+    state: Option<String>,
+    ban_until: Option<i64>,
+    restrictions: Option<String>,
+    entry: Option<String>,
+    seen: Option<i64>,
+}
+
+impl JwtStore for PostgresStore {
+    type JwtCheck = PostgresFuture<JwtStatus>;
+
+    fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
+        let store = self.clone();
+        let user_id = token.user_id.to_owned();
+        let (jti, device) = (token.jti.to_owned(), token.device.to_owned());
+        let id = SessionId::from_jti(token.tag, token.jti);
+        let (epoch, user_gen, device_gen) = (token.epoch, token.user_gen, token.device_gen);
+        let (seen_until, idle) = (token.seen_until_ms, token.idle);
+        Box::pin(async move {
+            // A jti that names no row of ours reads no entry.
+            let id_bytes = id.map(|id| id.as_bytes().to_vec()).unwrap_or_default();
+            let checked = store
+                .run(async |client| {
+                    let read = client
+                        .prepare_cached(&store.sql().jwt_check)
+                        .await
+                        .map_err(db_error)?;
+                    let row = client
+                        .query_opt(&read, &[&user_id, &id_bytes])
+                        .await
+                        .map_err(db_error)?;
+                    Ok(row.map(|r| Checked {
+                        state: r.get(0),
+                        ban_until: r.get(1),
+                        restrictions: r.get(2),
+                        entry: r.get(3),
+                        seen: r.get(4),
+                    }))
+                })
+                .await?;
+            let Some(Checked {
+                state: Some(raw),
+                ban_until,
+                restrictions,
+                entry,
+                seen,
+            }) = checked
+            else {
+                return Ok::<_, StoreError>(JwtStatus::default());
+            };
+            let state: JwtState = parse(&raw, "a JWT state")?;
+            let token = JwtToken {
+                user_id: &user_id,
+                epoch,
+                tag: 0,
+                jti: &jti,
+                device: &device,
+                user_gen,
+                device_gen,
+                seen_until_ms: seen_until,
+                idle,
+            };
+            if !state.issued(token) {
+                return Ok(JwtStatus::default());
+            }
+            let ended = state.ended(token);
+            let banned = matches!(
+                ended,
+                Some(Ended {
+                    reason: EndReason::Banned,
+                    ..
+                })
+            );
+            let entry: Option<JwtEntry> = entry
+                .as_deref()
+                .map(|e| parse(e, "a token entry"))
+                .transpose()?;
+            let mut last_seen = entry
+                .as_ref()
+                .map(|e| e.last_seen_ms.max(seen.map_or(0, from_ms)));
+            // Seen now, once per touch interval (not past its idle timeout).
+            if let (Some(_), Some(id)) = (seen_until, id.filter(|_| entry.is_some())) {
+                if !token.idle_over(last_seen, now_ms) {
+                    store
+                        .run(async |client| {
+                            let write = client
+                                .prepare_cached(&store.sql().jwt_seen)
+                                .await
+                                .map_err(db_error)?;
+                            let params: [&(dyn ToSql + Sync); 3] =
+                                [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
+                            client.execute(&write, &params).await.map_err(db_error)
+                        })
+                        .await?;
+                    last_seen = last_seen.map(|l| l.max(now_ms));
+                }
+            }
+            Ok(JwtStatus {
+                known: true,
+                ban_until_ms: ban_until.map(from_ms).filter(|&t| banned && t > now_ms),
+                ended,
+                last_seen_ms: last_seen.filter(|_| idle.is_some()),
+                restrictions: held(restrictions, now_ms)?,
+                elevations: entry.map(|e| e.elevations).unwrap_or_default(),
+            })
+        })
+    }
+
+    async fn jwt_issue(
+        &self,
+        issue: JwtIssue,
+        now_ms: u64,
+    ) -> Result<Admission<JwtGrant>, StoreError> {
+        let user_id = issue.user_id.clone();
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, &user_id, now_ms).await?;
+            if let Some(until_ms) = user.ban_until {
+                return Ok(Admission::Banned { until_ms });
+            }
+            let mut loaded = self.jwt_load(&tx, &user_id, &user).await?;
+            let admission = loaded.state_or(issue.fresh_epoch).issue(&issue, now_ms);
+            let Admission::Admitted(grant) = &admission else {
+                return Ok(admission);
+            };
+            if let Some(r) = &issue.refresh {
+                let record = JwtRefreshState::new(&issue, grant, r);
+                let save = tx
+                    .prepare_cached(&self.sql().save_jwt_refresh)
+                    .await
+                    .map_err(db_error)?;
+                let params: [&(dyn ToSql + Sync); 4] = [
+                    &issue.jti,
+                    &&*user_id,
+                    &ms(record.purge_at()),
+                    &to_json(&record)?,
+                ];
+                tx.execute(&save, &params).await.map_err(db_error)?;
+            }
+            let replaced = ids(&grant.replaced);
+            self.jwt_save(&tx, &user_id, &mut user, &mut loaded, now_ms)
+                .await?;
+            let mut messages = ended_messages(&replaced, EndReason::Replaced, None);
+            // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).
+            if !replaced.is_empty() {
+                messages.push(changed_message(user_tag(&user_id)));
+            }
+            self.announce(&tx, &messages).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(admission)
+        })
+        .await
+    }
+
+    async fn jwt_elevate(
+        &self,
+        elevation: Elevation<'_>,
+        now_ms: u64,
+    ) -> Result<Elevated, StoreError> {
+        let jti = elevation.session_id.jti();
+        self.jwt_change(
+            elevation.user_id,
+            elevation.session_id,
+            now_ms,
+            |state| match state.map(|st| st.elevate(&jti, &elevation, now_ms)) {
+                Some(Elevated::Until(until)) => (Elevated::Until(until), true),
+                Some(other) => (other, false),
+                None => (Elevated::NotLive, false),
+            },
+        )
+        .await
+    }
+
+    async fn jwt_close_elevation(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let jti = id.jti();
+        self.jwt_change(user_id, id, now_ms, |state| {
+            let closed = state.is_some_and(|st| st.close_elevation(&jti, scope, now_ms));
+            (closed, closed)
+        })
+        .await
+    }
+
+    async fn jwt_end(
+        &self,
+        target: JwtTarget<'_>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Ends, StoreError> {
+        let (user_id, id) = match target {
+            JwtTarget::User { user_id, device } => {
+                let end = |st: &mut JwtState| st.end_user(device, reason, note, now_ms);
+                return self.jwt_end_of(user_id, reason, note, now_ms, end).await;
+            }
+            JwtTarget::Others { user_id, keep } => {
+                let end = |st: &mut JwtState| st.end_others(&keep.jti(), reason, note, now_ms);
+                return self.jwt_end_of(user_id, reason, note, now_ms, end).await;
+            }
+            JwtTarget::Token {
+                user_id,
+                session_id,
+            } => (user_id.to_owned(), session_id),
+            JwtTarget::Session(id) => {
+                // An operator's call by id: the user is whoever holds the token.
+                let Some(user) = self.jwt_user_of(id).await? else {
+                    return Ok(Ends::default());
+                };
+                (user, id)
+            }
+        };
+        let jti = id.jti();
+        self.jwt_end_of(&user_id, reason, note, now_ms, |st| {
+            match st.end_token(&jti, reason, note, now_ms) {
+                Some((entry, overflow)) => (vec![(jti.clone(), entry)], overflow),
+                None => (Vec::new(), Vec::new()),
+            }
+        })
+        .await
+    }
+
+    async fn jwt_ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
+            let ended = match &mut loaded.state {
+                Some(state) => state.end_user(None, EndReason::Banned, note, now_ms).0,
+                None => Vec::new(),
+            };
+            user.ban_until = Some(until_ms);
+            match loaded.state {
+                Some(_) => {
+                    self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
+                        .await?
+                }
+                None => self.save_user(&tx, user_id, &user, None).await?,
+            }
+            let ended = infos(user_id, &ended);
+            let mut messages = ended_messages(&ids(&ended), EndReason::Banned, note);
+            messages.push(changed_message(user_tag(user_id)));
+            self.announce(&tx, &messages).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(ended)
+        })
+        .await
+    }
+
+    async fn jwt_refresh(
+        &self,
+        rotation: JwtRotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+        let id = rotation.presented.session_id();
+        let jti = id.jti();
+        let read = async |client: &mut super::Client| {
+            let read = client
+                .prepare_cached(&self.sql().jwt_refresh)
+                .await
+                .map_err(db_error)?;
+            let row = client.query_opt(&read, &[&jti]).await.map_err(db_error)?;
+            Ok::<_, StoreError>(row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))))
+        };
+        let Some((user_id, _)) = self.run(read).await? else {
+            return Ok(Rotated::Unknown);
+        };
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, &user_id, now_ms).await?;
+            // Read again under the lock: another refresh may have spent it meanwhile.
+            let read = tx
+                .prepare_cached(&self.sql().jwt_refresh)
+                .await
+                .map_err(db_error)?;
+            let Some(row) = tx.query_opt(&read, &[&jti]).await.map_err(db_error)? else {
+                return Ok(Rotated::Unknown);
+            };
+            let mut record: JwtRefreshState = parse(row.get(1), "a refresh record")?;
+            let mut loaded = self.jwt_load(&tx, &user_id, &user).await?;
+            let step = record.refresh(id, loaded.state.as_mut(), &rotation, now_ms);
+            let ban = user.ban_until.is_some();
+            let rotated = step.rotated(
+                &mut loaded,
+                |_| ban,
+                |_, ended, overflow| Ends {
+                    ended: infos(&user_id, &ended),
+                    replaced: infos(&user_id, &overflow),
+                },
+            );
+            let messages = match &rotated {
+                Rotated::Done(_) => Vec::new(),
+                Rotated::Reused(ends) => {
+                    let mut m = ended_messages(&ids(&ends.ended), EndReason::RefreshReused, None);
+                    m.extend(ended_messages(
+                        &ids(&ends.replaced),
+                        EndReason::Replaced,
+                        None,
+                    ));
+                    if !ends.replaced.is_empty() {
+                        m.push(changed_message(user_tag(&user_id)));
+                    }
+                    m
+                }
+                _ => return Ok(rotated),
+            };
+            let save = tx
+                .prepare_cached(&self.sql().save_jwt_refresh)
+                .await
+                .map_err(db_error)?;
+            let params: [&(dyn ToSql + Sync); 4] =
+                [&jti, &user_id, &ms(record.purge_at()), &to_json(&record)?];
+            tx.execute(&save, &params).await.map_err(db_error)?;
+            self.jwt_save(&tx, &user_id, &mut user, &mut loaded, now_ms)
+                .await?;
+            self.announce(&tx, &messages).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(rotated)
+        })
+        .await
+    }
+
+    async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        let after = page.start_after().map(|id| id.as_bytes().to_vec());
+        let after = after.unwrap_or_default();
+        // What the walk may look at, and one more to know whether more remains.
+        let looked = page.limit.clamp(1, MAX_PAGE).saturating_mul(SCAN_FACTOR);
+        let limit = i64::try_from(looked + 1).unwrap_or(i64::MAX);
+        let rows = self
+            .run(async |client| {
+                let read = client
+                    .prepare_cached(&self.sql().online_jwt)
+                    .await
+                    .map_err(db_error)?;
+                client
+                    .query(&read, &[&after, &limit])
+                    .await
+                    .map_err(db_error)
+            })
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let raw: &[u8] = row.get(0);
+            let bytes: [u8; 14] = raw.try_into().map_err(|_| corrupt("a session id"))?;
+            let user: Arc<str> = Arc::from(row.get::<_, &str>(1));
+            let jti: String = row.get(2);
+            let mut entry: JwtEntry = parse(row.get(3), "a token entry")?;
+            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(4)));
+            entries.push((SessionId::from_bytes(bytes), user, jti, entry));
+        }
+        Ok(page.walk(
+            entries,
+            |(id, ..)| *id,
+            |(id, user, jti, e)| {
+                let info = e
+                    .info(&user, id.tag(), &jti)
+                    .filter(|_| e.is_live(now_ms))?;
+                Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
+            },
+        ))
+    }
+
+    async fn jwt_sessions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionEntry>, StoreError> {
+        let rows = self
+            .run(async |client| {
+                let read = client
+                    .prepare_cached(&self.sql().jwt_tokens_of)
+                    .await
+                    .map_err(db_error)?;
+                client.query(&read, &[&user_id]).await.map_err(db_error)
+            })
+            .await?;
+        let mut state = JwtState::default();
+        for row in rows {
+            let mut entry: JwtEntry = parse(row.get(1), "a token entry")?;
+            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(2)));
+            state.index.insert(row.get(0), entry);
+        }
+        let user: Arc<str> = Arc::from(user_id);
+        Ok(state.listing(&user, user_tag(user_id), now_ms))
+    }
+}

@@ -1,0 +1,537 @@
+//! Sessions in PostgreSQL (feature `postgres`): storage and atomicity only, every rule
+//! from the crate's pure machines ([`SessionState`](crate::store::session::SessionState),
+//! `JwtState`, `JwtRefreshState`), applied inside one transaction per write under the
+//! user's row lock; the revocation feed on `LISTEN`/`NOTIFY`.
+//!
+//! The tables (in the store's own schema, created and upgraded by [`PostgresStore`] at
+//! connect) are listed in [`schema`]'s documentation.
+
+mod feed;
+#[cfg(feature = "jwt")]
+mod jwt;
+pub mod schema;
+mod session;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::broadcast;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use self::schema::Sql;
+use super::audit::{AUDIT_CAPACITY, AuditEvent};
+use super::wire::{AuditDrops, Outgoing};
+use super::{Revoked, Store, StoreError};
+use crate::restriction::{Restriction, Restrictions, Scope};
+use crate::token::user_tag;
+
+/// The future of a PostgreSQL read on the request path (a lookup, a JWT check).
+pub type PostgresFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
+
+/// Default bound on one store operation, connection included.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default number of pooled connections.
+const DEFAULT_POOL_SIZE: usize = 16;
+/// How many rows past their purge time each write removes, per table: more than a write
+/// adds, so the tables shed what is over without a cron anyone must remember.
+pub(crate) const PURGE_BATCH: i64 = 16;
+
+/// Sessions in PostgreSQL, shared by every instance of the application that connects to
+/// the same database and schema.
+///
+/// Connect with [`PostgresStore::connect`] or [`PostgresStore::builder`]: it creates (or
+/// upgrades) its tables in its schema (`kickout` by default), so the database user needs
+/// the right to create a schema, or the schema must exist and be theirs. Clones share
+/// the connection pool. While the database is away every operation fails within the
+/// timeout (default one second) with [`StoreError::Unavailable`], so requests get 503
+/// and never hang.
+///
+/// Every validated request is one indexed read by primary key; every write is one
+/// transaction that locks the user's row, so concurrent logins under a one-per-device
+/// rule leave one session. Revocations reach other instances by `NOTIFY` on commit.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), kickout::store::StoreError> {
+/// use kickout::{Auth, store::PostgresStore};
+///
+/// let store = PostgresStore::connect("postgres://app:secret@127.0.0.1/app").await?;
+/// let auth = Auth::new(store);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: Pool,
+    sql: Sql,
+    timeout: Duration,
+    /// The `NOTIFY` channel of revocations.
+    revoked: String,
+    feed: broadcast::Sender<Revoked>,
+    audit: broadcast::Sender<AuditEvent>,
+    audit_out: tokio::sync::mpsc::Sender<Outgoing>,
+    audit_drops: Arc<AuditDrops>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.shared.sql.schema)
+            .field("timeout", &self.shared.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to connect: [`PostgresStore::builder`].
+pub struct PostgresStoreBuilder {
+    config: Result<tokio_postgres::Config, StoreError>,
+    schema: String,
+    pool_size: usize,
+    timeout: Duration,
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // tokio-postgres prints a configuration's password as `REDACTED`.
+        f.debug_struct("PostgresStoreBuilder")
+            .field("config", &self.config.as_ref().ok())
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with the defaults (schema `kickout`, 16 connections, one-second
+    /// timeout): `url` is a `postgres://user:password@host:port/database` URL or a
+    /// `key=value` connection string.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder, to choose the schema, the pool size and the timeout.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), kickout::store::StoreError> {
+    /// use std::time::Duration;
+    /// use kickout::store::PostgresStore;
+    ///
+    /// let store = PostgresStore::builder("postgres://app:secret@db/app")
+    ///     .schema("auth")
+    ///     .pool_size(32)
+    ///     .timeout(Duration::from_millis(500))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: &str) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            // The parser's own message could quote the URL: say what is wrong, not it.
+            config: url.parse().map_err(|_| {
+                StoreError::Misconfigured(
+                    "not a PostgreSQL URL (postgres://user:password@host:port/database)".to_owned(),
+                )
+            }),
+            schema: "kickout".to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// The schema the store keeps its tables in (default `kickout`): 1 to 48 characters
+    /// of `a-z`, `0-9` and `_`, starting with a letter. Stores on one schema share their
+    /// sessions; another schema is another, separate store.
+    pub fn schema(mut self, schema: &str) -> Self {
+        schema.clone_into(&mut self.schema);
+        self
+    }
+
+    /// The most connections the store holds open (default 16, at least 1); the revocation
+    /// feed holds one more.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// The bound on each operation, waiting for a connection included (default one
+    /// second).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects, creates or upgrades the schema, and starts listening for revocations.
+    /// A database that cannot be reached, a refused login or a missing right is an
+    /// error here, not at the first request; no message carries the password.
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        let mut config = self.config?;
+        if !schema::valid_name(&self.schema) {
+            return Err(StoreError::Misconfigured(format!(
+                "schema name {:?}: 1 to 48 characters of a-z, 0-9 and _, starting with a letter",
+                self.schema
+            )));
+        }
+        let timeout = self.timeout.min(Duration::from_secs(3600));
+        config.connect_timeout(timeout);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| StoreError::Misconfigured(e.to_string()))?;
+        let sql = Sql::new(&self.schema);
+        {
+            let mut client = tokio::time::timeout(timeout.max(Duration::from_secs(5)), pool.get())
+                .await
+                .map_err(|_| unavailable("connect timed out"))?
+                .map_err(pool_error)?;
+            schema::migrate(&mut client, &sql).await?;
+        }
+        let revoked = format!("{}_revoked", self.schema);
+        let audit_channel = format!("{}_audit", self.schema);
+        let feed = broadcast::channel(1024).0;
+        let audit = broadcast::channel(AUDIT_CAPACITY).0;
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let listener = tokio::spawn(feed::listen(
+            config,
+            [revoked.clone(), audit_channel.clone()],
+            (feed.clone(), audit.clone()),
+            timeout,
+            ready,
+        ));
+        // A store that answers hears revocations from then on (if the listener cannot
+        // connect now, it goes on trying, and watches re-check when it does).
+        let _ = tokio::time::timeout(timeout, listening).await;
+        let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
+        let audit_drops = Arc::new(AuditDrops::default());
+        let (out_pool, channel) = (pool.clone(), audit_channel.clone());
+        let publisher = tokio::spawn(super::wire::publish_audit(
+            move |message| feed::notify(out_pool.clone(), channel.clone(), timeout, message),
+            queue,
+            audit_drops.clone(),
+        ));
+        Ok(PostgresStore {
+            shared: Arc::new(Shared {
+                pool,
+                sql,
+                timeout,
+                revoked,
+                feed,
+                audit,
+                audit_out,
+                audit_drops,
+                tasks: [listener, publisher],
+            }),
+        })
+    }
+}
+
+pub(crate) fn unavailable(what: impl fmt::Display) -> StoreError {
+    StoreError::Unavailable(what.to_string())
+}
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+/// A driver error: the database refused or went away. Its text names no secret (the
+/// driver never prints a password).
+pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("42") => {
+            StoreError::Misconfigured(format!("PostgreSQL: {}", db.message()))
+        }
+        Some(db) => unavailable(format_args!("PostgreSQL: {}", db.message())),
+        None => unavailable(format_args!("PostgreSQL: {e}")),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_error(e),
+        other => unavailable(format_args!("PostgreSQL pool: {other}")),
+    }
+}
+
+/// Milliseconds as the tables keep them (`bigint`); later than 2^63 is "never".
+pub(crate) fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Milliseconds read back; a negative number (no writer of ours) is the epoch.
+pub(crate) fn from_ms(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A stored record, parsed: corrupt (never a panic) if it is not one of ours.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    raw: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|_| corrupt(what))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|_| corrupt("a record to write"))
+}
+
+/// A connection from the pool, within the timeout.
+pub(crate) type Client = deadpool_postgres::Object;
+
+/// A user's row, locked for the rest of the transaction (created if missing): every
+/// write of a user's state holds it, so two writes of one user never interleave.
+pub(crate) struct UserRow {
+    pub(crate) ban_until: Option<u64>,
+    pub(crate) restrictions: Restrictions,
+    /// JWT mode's revocation state (without its index), as stored.
+    pub(crate) jwt: Option<String>,
+}
+
+impl PostgresStore {
+    pub(crate) fn sql(&self) -> &Sql {
+        &self.shared.sql
+    }
+
+    /// Runs `op` with a pooled connection, the whole within the timeout: a database that
+    /// does not answer is [`StoreError::Unavailable`], never a hang. A transaction cut
+    /// short rolls back.
+    pub(crate) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
+    {
+        let work = async {
+            let mut client = self.shared.pool.get().await.map_err(pool_error)?;
+            op(&mut client).await
+        };
+        tokio::time::timeout(self.shared.timeout, work)
+            .await
+            .map_err(|_| unavailable("PostgreSQL did not answer in time"))?
+    }
+
+    /// Locks (creating it if need be) `user_id`'s row in `tx`, and removes a bounded
+    /// batch of what is past its time, in every table.
+    pub(crate) async fn lock_user(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<UserRow, StoreError> {
+        let sql = self.sql();
+        let now = ms(now_ms);
+        let purge = tx.prepare_cached(&sql.purge).await.map_err(db_error)?;
+        tx.execute(&purge, &[&now, &PURGE_BATCH])
+            .await
+            .map_err(db_error)?;
+        let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
+        let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
+        let ban_until = row
+            .get::<_, Option<i64>>(0)
+            .map(from_ms)
+            .filter(|&t| t > now_ms);
+        let restrictions = held(row.get(1), now_ms)?;
+        Ok(UserRow {
+            ban_until,
+            restrictions,
+            jwt: row.get(2),
+        })
+    }
+
+    /// Writes the user's row back: ban, restrictions and JWT state (with the time it
+    /// may go, when JWT mode changed it: `None` keeps the stored one), and when the row
+    /// may go.
+    pub(crate) async fn save_user(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        user_id: &str,
+        user: &UserRow,
+        jwt_until_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let restrictions = match user.restrictions.is_empty() {
+            true => None,
+            false => Some(to_json(&user.restrictions)?),
+        };
+        // The row may go when its ban, restrictions and JWT state may (the SQL takes
+        // the stored JWT time when this write did not change it).
+        let own = user
+            .ban_until
+            .unwrap_or(0)
+            .max(user.restrictions.expires_at_ms().unwrap_or(0));
+        let save = tx
+            .prepare_cached(&self.sql().save_user)
+            .await
+            .map_err(db_error)?;
+        let (ban, jwt_until) = (user.ban_until.map(ms), jwt_until_ms.map(ms));
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &user_id,
+            &ban,
+            &restrictions,
+            &user.jwt,
+            &ms(own),
+            &jwt_until,
+        ];
+        tx.execute(&save, &params).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Announces `messages` on the revocation channel when `tx` commits.
+    pub(crate) async fn announce(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        messages: &[String],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let notify = tx.prepare_cached("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m");
+        let notify = notify.await.map_err(db_error)?;
+        tx.execute(&notify, &[&self.shared.revoked, &messages])
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// A restriction change of `user_id`'s: the user row, under its lock.
+    async fn change_restrictions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+        change: impl FnOnce(&mut Restrictions) -> bool + Send,
+    ) -> Result<bool, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let changed = change(&mut user.restrictions);
+            if changed {
+                self.save_user(&tx, user_id, &user, None).await?;
+                let message = super::wire::changed_message(user_tag(user_id));
+                self.announce(&tx, &[message]).await?;
+            }
+            tx.commit().await.map_err(db_error)?;
+            Ok(changed)
+        })
+        .await
+    }
+}
+
+/// Restrictions as stored (`NULL`: none), those over by `now_ms` dropped.
+pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, StoreError> {
+    let Some(raw) = raw else {
+        return Ok(Restrictions::default());
+    };
+    let mut held: Restrictions = parse(&raw, "restrictions")?;
+    held.prune(now_ms);
+    Ok(held)
+}
+
+impl Store for PostgresStore {
+    async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let was = user.ban_until.take().is_some();
+            self.save_user(&tx, user_id, &user, None).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(was)
+        })
+        .await
+    }
+
+    async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        self.run(async |client| {
+            let read = client
+                .prepare_cached(&self.sql().ban_of)
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&read, &[&user_id])
+                .await
+                .map_err(db_error)?;
+            let until = row.and_then(|r| r.get::<_, Option<i64>>(0)).map(from_ms);
+            Ok(until.filter(|&t| t > now_ms))
+        })
+        .await
+    }
+
+    async fn restrict(
+        &self,
+        user_id: &str,
+        restriction: &Restriction,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let restriction = restriction.clone();
+        self.change_restrictions(user_id, now_ms, move |held| {
+            held.restrict(restriction, now_ms).is_ok()
+        })
+        .await
+    }
+
+    async fn unrestrict(
+        &self,
+        user_id: &str,
+        scope: &Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.change_restrictions(user_id, now_ms, |held| held.lift(scope, now_ms))
+            .await
+    }
+
+    async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
+        self.run(async |client| {
+            let read = client
+                .prepare_cached(&self.sql().restrictions_of)
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&read, &[&user_id])
+                .await
+                .map_err(db_error)?;
+            held(row.and_then(|r| r.get(0)), now_ms)
+        })
+        .await
+    }
+
+    fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
+        Some(self.shared.feed.subscribe())
+    }
+
+    fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
+        Some(self.shared.audit.subscribe())
+    }
+
+    fn audit_wanted(&self) -> bool {
+        true
+    }
+
+    fn audit(&self, event: &AuditEvent) {
+        // In the background: an audit event never delays what it reports; a full queue
+        // (the database slow or away) drops it, and a gap marker says so.
+        self.shared.audit_drops.queue(&self.shared.audit_out, event);
+    }
+}

@@ -1,0 +1,245 @@
+//! The tables of a [`PostgresStore`](super::PostgresStore), in its own schema (`kickout`
+//! by default), created and upgraded at connect under an advisory lock, so instances
+//! starting together migrate once. `schema_version` records the steps applied; a
+//! schema newer than the running crate is refused rather than misread.
+//!
+//! | table | row | read on a request |
+//! |---|---|---|
+//! | `users` | per user: `ban_until`, `restrictions` (JSON), `jwt` (JWT mode's revocation state, JSON) and `jwt_until` (when it may go), `purge_at`; its lock orders every write of the user | with the session or token |
+//! | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON) | by primary key |
+//! | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON) | by primary key, with its user |
+//! | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
+//!
+//! Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
+//! application's clock, passed as parameters (never `now()`): every instance and store
+//! agrees on what "expired" means. Every write removes up to a bounded batch of rows
+//! past their `purge_at` from each table, so nothing grows without a cron job.
+
+use super::{Client, db_error};
+use crate::store::StoreError;
+
+/// The statements of a store on one schema, with its name in place.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+pub(crate) struct Sql {
+    pub(crate) schema: String,
+    pub(crate) lock_user: String,
+    pub(crate) save_user: String,
+    pub(crate) ban_of: String,
+    pub(crate) restrictions_of: String,
+    pub(crate) purge: String,
+    pub(crate) lookup: String,
+    pub(crate) session_user: String,
+    pub(crate) session_state: String,
+    pub(crate) user_sessions: String,
+    pub(crate) save_sessions: String,
+    pub(crate) online_sessions: String,
+    pub(crate) jwt_check: String,
+    pub(crate) jwt_seen: String,
+    pub(crate) jwt_tokens_of: String,
+    pub(crate) save_jwt_tokens: String,
+    pub(crate) drop_jwt_tokens: String,
+    pub(crate) jwt_user_of: String,
+    pub(crate) jwt_refresh: String,
+    pub(crate) save_jwt_refresh: String,
+    pub(crate) online_jwt: String,
+}
+
+/// A schema name this store accepts: `[a-z][a-z0-9_]{0,47}` (room for the channel names'
+/// suffixes within PostgreSQL's 63 bytes).
+pub(crate) fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 48
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Each step of the schema, in order; `{s}` is the schema. A step is never edited once
+/// released: a change is a new step.
+const STEPS: &[&str] = &[r#"
+CREATE TABLE {s}.users (
+    user_id text PRIMARY KEY,
+    ban_until bigint,
+    restrictions text,
+    jwt text,
+    jwt_until bigint NOT NULL DEFAULT 0,
+    purge_at bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX users_purge ON {s}.users (purge_at);
+CREATE TABLE {s}.sessions (
+    id bytea PRIMARY KEY,
+    user_id text NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    class text NOT NULL,
+    live_until bigint NOT NULL,
+    purge_at bigint NOT NULL,
+    state text NOT NULL
+);
+CREATE INDEX sessions_user ON {s}.sessions (user_id, seq);
+CREATE INDEX sessions_purge ON {s}.sessions (purge_at);
+CREATE TABLE {s}.jwt_tokens (
+    id bytea PRIMARY KEY,
+    user_id text NOT NULL,
+    jti text NOT NULL,
+    class text NOT NULL,
+    live_until bigint NOT NULL,
+    purge_at bigint NOT NULL,
+    seen bigint NOT NULL,
+    entry text NOT NULL
+);
+CREATE INDEX jwt_tokens_user ON {s}.jwt_tokens (user_id);
+CREATE INDEX jwt_tokens_purge ON {s}.jwt_tokens (purge_at);
+CREATE TABLE {s}.jwt_refresh (
+    jti text PRIMARY KEY,
+    user_id text NOT NULL,
+    purge_at bigint NOT NULL,
+    state text NOT NULL
+);
+CREATE INDEX jwt_refresh_purge ON {s}.jwt_refresh (purge_at);
+"#];
+
+/// Deletes up to `$2` rows past their time (`$1`) from `table`, skipping rows another
+/// transaction holds.
+fn purge_of(s: &str, table: &str, key: &str) -> String {
+    format!(
+        "DELETE FROM {s}.{table} WHERE {key} IN (SELECT {key} FROM {s}.{table} \
+         WHERE purge_at <= $1 ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    )
+}
+
+impl Sql {
+    pub(crate) fn new(schema: &str) -> Self {
+        let s = format!("\"{schema}\"");
+        let purges = [
+            ("sessions", "id"),
+            ("jwt_tokens", "id"),
+            ("jwt_refresh", "jti"),
+            ("users", "user_id"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (table, key))| format!("p{i} AS ({})", purge_of(&s, table, key)))
+        .collect::<Vec<_>>()
+        .join(", ");
+        Self {
+            schema: schema.to_owned(),
+            lock_user: format!(
+                "INSERT INTO {s}.users AS u (user_id) VALUES ($1) ON CONFLICT (user_id) \
+                 DO UPDATE SET user_id = EXCLUDED.user_id RETURNING u.ban_until, u.restrictions, u.jwt"
+            ),
+            save_user: format!(
+                "UPDATE {s}.users SET ban_until = $2, restrictions = $3, jwt = $4, \
+                 jwt_until = COALESCE($6, jwt_until), purge_at = GREATEST($5, COALESCE($6, jwt_until)) \
+                 WHERE user_id = $1"
+            ),
+            ban_of: format!("SELECT ban_until FROM {s}.users WHERE user_id = $1"),
+            restrictions_of: format!("SELECT restrictions FROM {s}.users WHERE user_id = $1"),
+            purge: format!("WITH {purges} SELECT 1"),
+            lookup: format!(
+                "SELECT s.state, u.ban_until, u.restrictions FROM {s}.sessions s \
+                 LEFT JOIN {s}.users u ON u.user_id = s.user_id WHERE s.id = $1"
+            ),
+            session_user: format!("SELECT user_id FROM {s}.sessions WHERE id = $1"),
+            session_state: format!("SELECT state FROM {s}.sessions WHERE id = $1 AND user_id = $2"),
+            user_sessions: format!(
+                "SELECT id, state FROM {s}.sessions WHERE user_id = $1 ORDER BY seq"
+            ),
+            save_sessions: format!(
+                "INSERT INTO {s}.sessions (id, user_id, class, live_until, purge_at, state) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]) \
+                 ON CONFLICT (id) DO UPDATE SET live_until = EXCLUDED.live_until, \
+                 purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
+            ),
+            online_sessions: format!(
+                "SELECT id, state FROM {s}.sessions WHERE id > $1 ORDER BY id LIMIT $2"
+            ),
+            jwt_check: format!(
+                "SELECT u.jwt, u.ban_until, u.restrictions, t.entry, t.seen FROM {s}.users u \
+                 LEFT JOIN {s}.jwt_tokens t ON t.id = $2 AND t.user_id = u.user_id \
+                 WHERE u.user_id = $1"
+            ),
+            jwt_seen: format!(
+                "UPDATE {s}.jwt_tokens SET seen = GREATEST(seen, $3) WHERE id = $1 AND user_id = $2"
+            ),
+            jwt_tokens_of: format!(
+                "SELECT jti, entry, seen FROM {s}.jwt_tokens WHERE user_id = $1"
+            ),
+            save_jwt_tokens: format!(
+                "INSERT INTO {s}.jwt_tokens (id, user_id, jti, class, live_until, purge_at, seen, entry) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+                 $6::int8[], $7::int8[], $8::text[]) \
+                 ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, live_until = EXCLUDED.live_until, \
+                 purge_at = EXCLUDED.purge_at, entry = EXCLUDED.entry, \
+                 seen = GREATEST({s}.jwt_tokens.seen, EXCLUDED.seen)"
+            ),
+            drop_jwt_tokens: format!("DELETE FROM {s}.jwt_tokens WHERE id = ANY($1)"),
+            jwt_user_of: format!("SELECT user_id FROM {s}.jwt_tokens WHERE id = $1"),
+            jwt_refresh: format!("SELECT user_id, state FROM {s}.jwt_refresh WHERE jti = $1"),
+            save_jwt_refresh: format!(
+                "INSERT INTO {s}.jwt_refresh (jti, user_id, purge_at, state) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
+            ),
+            online_jwt: format!(
+                "SELECT id, user_id, jti, entry, seen FROM {s}.jwt_tokens WHERE id > $1 \
+                 ORDER BY id LIMIT $2"
+            ),
+        }
+    }
+}
+
+/// Creates the schema or brings it up to date, under an advisory lock.
+pub(crate) async fn migrate(client: &mut Client, sql: &Sql) -> Result<(), StoreError> {
+    let s = format!("\"{}\"", sql.schema);
+    let tx = client.transaction().await.map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&sql.schema])
+        .await
+        .map_err(db_error)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {s}; \
+         CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)"
+    ))
+    .await
+    .map_err(db_error)?;
+    let row = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let at = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
+    if at > STEPS.len() {
+        return Err(StoreError::Misconfigured(format!(
+            "schema {} is at version {at}, newer than this kickout knows ({})",
+            sql.schema,
+            STEPS.len()
+        )));
+    }
+    for (n, step) in STEPS.iter().enumerate().skip(at) {
+        tx.batch_execute(&step.replace("{s}", &s))
+            .await
+            .map_err(db_error)?;
+        let version = i32::try_from(n + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            &format!("INSERT INTO {s}.schema_version (version) VALUES ($1)"),
+            &[&version],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    tx.commit().await.map_err(db_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for ok in ["kickout", "a", "auth_2", &"a".repeat(48)] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "2a", "_a", "A", "a-b", "a\"b", "a b", &"a".repeat(49)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

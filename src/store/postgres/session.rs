@@ -1,0 +1,508 @@
+//! Session mode on PostgreSQL: a row per session holding its [`SessionState`], every
+//! rule from the pure machines ([`admit`], [`end_sessions`], the state's own methods),
+//! each write one transaction under the user's row lock.
+
+use std::collections::BTreeMap;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use super::{PostgresFuture, PostgresStore, db_error, from_ms, held, ms, parse, to_json};
+use crate::note::Note;
+use crate::store::directory::{MAX_PAGE, SCAN_FACTOR};
+use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
+use crate::store::wire::{elevated_message, ended_messages};
+use crate::store::{
+    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
+    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, StoreError, Target, Touch,
+};
+use crate::token::{SessionId, SessionKey};
+
+/// A user's sessions as one transaction reads them: ids in creation order, states by id.
+#[derive(Default)]
+struct Sessions {
+    index: Vec<SessionId>,
+    map: BTreeMap<SessionId, SessionState>,
+}
+
+impl Sessions {
+    fn end(
+        &mut self,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+        select: impl Fn(&SessionId, &SessionState) -> bool,
+    ) -> Swept {
+        end_sessions(&mut self.index, &mut self.map, reason, note, now_ms, select)
+    }
+}
+
+fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
+    let bytes: [u8; 14] = raw.try_into().map_err(|_| super::corrupt("a session id"))?;
+    Ok(SessionId::from_bytes(bytes))
+}
+
+impl PostgresStore {
+    /// Every session of `user_id`'s (the caller holds the user's lock).
+    async fn sessions_of(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: &str,
+    ) -> Result<Sessions, StoreError> {
+        let read = tx
+            .prepare_cached(&self.sql().user_sessions)
+            .await
+            .map_err(db_error)?;
+        let mut sessions = Sessions::default();
+        for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
+            let id = id_of(row.get(0))?;
+            let state: SessionState = parse(row.get(1), "a session record")?;
+            sessions.index.push(id);
+            sessions.map.insert(id, state);
+        }
+        Ok(sessions)
+    }
+
+    /// One session of `user_id`'s, if it is theirs (the caller holds the user's lock).
+    async fn session_of(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: &str,
+        id: SessionId,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let read = tx
+            .prepare_cached(&self.sql().session_state)
+            .await
+            .map_err(db_error)?;
+        let row = tx
+            .query_opt(&read, &[&id.as_bytes().as_slice(), &user_id])
+            .await
+            .map_err(db_error)?;
+        row.map(|r| parse(r.get(0), "a session record")).transpose()
+    }
+
+    /// The user of session `id`, if the store holds it (a user never changes: read
+    /// before the lock).
+    async fn user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
+        self.run(async |client| {
+            let read = client
+                .prepare_cached(&self.sql().session_user)
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&read, &[&id.as_bytes().as_slice()])
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
+    /// Writes the states of `ids` (from `map`) as they are now.
+    async fn save_sessions(
+        &self,
+        tx: &Transaction<'_>,
+        map: &BTreeMap<SessionId, SessionState>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (id, state) in ids.iter().filter_map(|id| Some((id, map.get(id)?))) {
+            cols.0.push(id.as_bytes().to_vec());
+            cols.1.push(state.info().user_id.to_string());
+            cols.2.push(state.class().to_string());
+            cols.3.push(ms(state.live_until()));
+            cols.4.push(ms(state.purge_at()));
+            cols.5.push(to_json(state)?);
+        }
+        if cols.0.is_empty() {
+            return Ok(());
+        }
+        let save = tx
+            .prepare_cached(&self.sql().save_sessions)
+            .await
+            .map_err(db_error)?;
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5];
+        tx.execute(&save, &params).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    /// An end over `user_id`'s sessions: saved, announced, committed.
+    async fn end_of_user(
+        &self,
+        user_id: &str,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+        select: impl Fn(&SessionId, &SessionState) -> bool + Send + Sync,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            self.lock_user(&tx, user_id, now_ms).await?;
+            let mut sessions = self.sessions_of(&tx, user_id).await?;
+            let swept = sessions.end(reason, note, now_ms, select);
+            self.save_sessions(&tx, &sessions.map, &swept.ended).await?;
+            self.announce(&tx, &ended_messages(&swept.ended, reason, note))
+                .await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(swept.reported)
+        })
+        .await
+    }
+
+    /// A change of one session of `user_id`'s under the lock: `change` says whether it
+    /// wrote (then the state is saved and `message` announced).
+    async fn change_session<T: Send>(
+        &self,
+        user_id: &str,
+        id: SessionId,
+        now_ms: u64,
+        change: impl FnOnce(Option<&mut SessionState>) -> (T, bool) + Send,
+        message: Option<String>,
+    ) -> Result<T, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            self.lock_user(&tx, user_id, now_ms).await?;
+            let mut state = self.session_of(&tx, user_id, id).await?;
+            let (out, wrote) = change(state.as_mut());
+            if let (true, Some(state)) = (wrote, state) {
+                let map = BTreeMap::from([(id, state)]);
+                self.save_sessions(&tx, &map, &[id]).await?;
+                self.announce(&tx, message.as_slice()).await?;
+                tx.commit().await.map_err(db_error)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Records a sight of a session due for one, under the lock: the record as it is
+    /// now (`None`: it ended meanwhile, or is gone).
+    async fn touch(
+        &self,
+        key: SessionKey,
+        user_id: &str,
+        touch: Touch,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let id = key.session_id();
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let user = self.lock_user(&tx, user_id, now_ms).await?;
+            let Some(mut state) = self.session_of(&tx, user_id, id).await? else {
+                return Ok(None);
+            };
+            let read = |state: &SessionState| {
+                let restrictions = user.restrictions.clone();
+                state.record(key.digest(), now_ms, |_| user.ban_until, |_| restrictions)
+            };
+            let Some(record) = read(&state) else {
+                return Ok(None);
+            };
+            if state.touch(&record, Some(touch), now_ms) {
+                let record = read(&state);
+                let map = BTreeMap::from([(id, state)]);
+                self.save_sessions(&tx, &map, &[id]).await?;
+                tx.commit().await.map_err(db_error)?;
+                return Ok(record);
+            }
+            Ok(Some(record))
+        })
+        .await
+    }
+}
+
+impl SessionStore for PostgresStore {
+    type Lookup = PostgresFuture<Option<SessionRecord>>;
+
+    fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
+        let (store, key) = (self.clone(), *key);
+        Box::pin(async move {
+            // One indexed read: the record, with the user's ban and restrictions.
+            let row = store
+                .run(async |client| {
+                    let read = client
+                        .prepare_cached(&store.sql().lookup)
+                        .await
+                        .map_err(db_error)?;
+                    let id = key.session_id();
+                    let row = client.query_opt(&read, &[&id.as_bytes().as_slice()]).await;
+                    row.map_err(db_error)
+                })
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let state: SessionState = parse(row.get(0), "a session record")?;
+            let ban = row
+                .get::<_, Option<i64>>(1)
+                .map(from_ms)
+                .filter(|&t| t > now_ms);
+            let restrictions = held(row.get(2), now_ms)?;
+            let Some(record) = state.record(key.digest(), now_ms, |_| ban, |_| restrictions) else {
+                return Ok(None);
+            };
+            match touch.filter(|t| SessionState::wants(&record, t, now_ms)) {
+                Some(touch) => {
+                    let user_id = record.info.user_id.clone();
+                    store.touch(key, &user_id, touch, now_ms).await
+                }
+                None => Ok(Some(record)),
+            }
+        })
+    }
+
+    async fn create(
+        &self,
+        new: NewSession,
+        now_ms: u64,
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+        let user_id = new.info.user_id.clone();
+        self.run(async move |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let user = self.lock_user(&tx, &user_id, now_ms).await?;
+            if let Some(until_ms) = user.ban_until {
+                return Ok(Admission::Banned { until_ms });
+            }
+            let mut sessions = self.sessions_of(&tx, &user_id).await?;
+            let id = new.key.session_id();
+            let (swept, state) = match admit(&mut sessions.index, &mut sessions.map, new, now_ms) {
+                Admission::Admitted(admitted) => admitted,
+                Admission::Banned { until_ms } => return Ok(Admission::Banned { until_ms }),
+                Admission::LimitReached => return Ok(Admission::LimitReached),
+            };
+            sessions.map.insert(id, state);
+            let mut written = swept.ended.clone();
+            written.push(id);
+            self.save_sessions(&tx, &sessions.map, &written).await?;
+            let replaced = ended_messages(&swept.ended, EndReason::Replaced, None);
+            self.announce(&tx, &replaced).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(Admission::Admitted(swept.reported))
+        })
+        .await
+    }
+
+    async fn end(
+        &self,
+        target: Target<'_>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let (id, digest, owner) = match target {
+            Target::User { user_id, device } => {
+                let select =
+                    |_: &SessionId, s: &SessionState| device.is_none_or(|d| *s.info().device == *d);
+                return self
+                    .end_of_user(user_id, reason, note, now_ms, select)
+                    .await;
+            }
+            Target::Others { user_id, keep } => {
+                let select = |id: &SessionId, _: &SessionState| *id != keep;
+                return self
+                    .end_of_user(user_id, reason, note, now_ms, select)
+                    .await;
+            }
+            Target::Token(key) => (key.session_id(), Some(*key.digest()), None),
+            Target::Session(id) => (id, None, None),
+            Target::SessionOf {
+                user_id,
+                session_id,
+            } => (session_id, None, Some(user_id)),
+        };
+        let Some(user) = self.user_of(id).await? else {
+            return Ok(Vec::new());
+        };
+        if owner.is_some_and(|o| *o != *user) {
+            return Ok(Vec::new());
+        }
+        let select = |other: &SessionId, s: &SessionState| {
+            *other == id && digest.is_none_or(|d| s.holds(&d))
+        };
+        self.end_of_user(&user, reason, note, now_ms, select).await
+    }
+
+    async fn ban(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let mut sessions = self.sessions_of(&tx, user_id).await?;
+            let swept = sessions.end(EndReason::Banned, note, now_ms, |_, _| true);
+            self.save_sessions(&tx, &sessions.map, &swept.ended).await?;
+            user.ban_until = Some(until_ms);
+            self.save_user(&tx, user_id, &user, None).await?;
+            self.announce(&tx, &ended_messages(&swept.ended, EndReason::Banned, note))
+                .await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(swept.reported)
+        })
+        .await
+    }
+
+    async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
+        let rows = self
+            .run(async |client| {
+                let read = client
+                    .prepare_cached(&self.sql().user_sessions)
+                    .await
+                    .map_err(db_error)?;
+                client.query(&read, &[&user_id]).await.map_err(db_error)
+            })
+            .await?;
+        let mut live = Vec::new();
+        for row in rows {
+            let state: SessionState = parse(row.get(1), "a session record")?;
+            if state.is_live(now_ms) {
+                live.push(state.entry());
+            }
+        }
+        live.sort_by_key(|s| s.info.issued_at_ms);
+        Ok(live)
+    }
+
+    async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
+        let id = elevation.session_id;
+        let message = Some(elevated_message(id, false));
+        self.change_session(
+            elevation.user_id,
+            id,
+            now_ms,
+            |state| match state.map(|s| s.elevate(&elevation, now_ms)) {
+                Some(Elevated::Until(until)) => (Elevated::Until(until), true),
+                Some(other) => (other, false),
+                None => (Elevated::NotLive, false),
+            },
+            message,
+        )
+        .await
+    }
+
+    async fn close_elevation(
+        &self,
+        user_id: &str,
+        session_id: SessionId,
+        scope: &crate::restriction::Scope,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let message = Some(elevated_message(session_id, false));
+        self.change_session(
+            user_id,
+            session_id,
+            now_ms,
+            |state| {
+                let closed = state.is_some_and(|s| s.close_elevation(user_id, scope, now_ms));
+                (closed, closed)
+            },
+            message,
+        )
+        .await
+    }
+
+    async fn renew(
+        &self,
+        renewal: Renewal<'_>,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let key = renewal.key;
+        let Some(user) = self.user_of(key.session_id()).await? else {
+            return Ok(None);
+        };
+        self.change_session(
+            &user,
+            key.session_id(),
+            now_ms,
+            |state| {
+                let info = state.and_then(|s| {
+                    s.renew(
+                        key.digest(),
+                        renewal.expires_at_ms,
+                        renewal.idle_deadline_ms,
+                        now_ms,
+                    )
+                });
+                let wrote = info.is_some();
+                (info, wrote)
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn refresh(
+        &self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> Result<Rotated<Refreshed>, StoreError> {
+        let id = rotation.presented.session_id();
+        let Some(user_id) = self.user_of(id).await? else {
+            return Ok(Rotated::Unknown);
+        };
+        self.run(async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let user = self.lock_user(&tx, &user_id, now_ms).await?;
+            let mut sessions = self.sessions_of(&tx, &user_id).await?;
+            let Some(state) = sessions.map.get_mut(&id) else {
+                return Ok(Rotated::Unknown);
+            };
+            let step = state.refresh(&rotation, now_ms);
+            let mut reused = Vec::new();
+            let rotated = step.rotated(
+                &mut sessions,
+                |_| user.ban_until.is_some(),
+                |sessions| {
+                    let swept =
+                        sessions.end(EndReason::RefreshReused, None, now_ms, |s, _| *s == id);
+                    reused = swept.ended;
+                    swept.reported
+                },
+            );
+            if matches!(rotated, Rotated::Done(_)) {
+                self.save_sessions(&tx, &sessions.map, &[id]).await?;
+            } else if !reused.is_empty() {
+                self.save_sessions(&tx, &sessions.map, &reused).await?;
+                let messages = ended_messages(&reused, EndReason::RefreshReused, None);
+                self.announce(&tx, &messages).await?;
+            } else {
+                return Ok(rotated);
+            }
+            tx.commit().await.map_err(db_error)?;
+            Ok(rotated)
+        })
+        .await
+    }
+
+    async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
+        let after = page.start_after().map(|id| id.as_bytes().to_vec());
+        let after = after.unwrap_or_default();
+        // What the walk may look at, and one more to know whether more remains.
+        let looked = page.limit.clamp(1, MAX_PAGE).saturating_mul(SCAN_FACTOR);
+        let limit = i64::try_from(looked + 1).unwrap_or(i64::MAX);
+        let rows = self
+            .run(async |client| {
+                let read = client
+                    .prepare_cached(&self.sql().online_sessions)
+                    .await
+                    .map_err(db_error)?;
+                client
+                    .query(&read, &[&after, &limit])
+                    .await
+                    .map_err(db_error)
+            })
+            .await?;
+        let mut states = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state: SessionState = parse(row.get(1), "a session record")?;
+            states.push((id_of(row.get(0))?, state));
+        }
+        Ok(page.walk(
+            states,
+            |(id, _)| *id,
+            |(_, s)| s.is_live(now_ms).then(|| s.online()),
+        ))
+    }
+}

@@ -1,0 +1,269 @@
+//! Real PostgreSQL for tests: `initdb` into a temporary directory and `postgres` on a
+//! free loopback port, started by the tests and stopped by pid.
+//!
+//! Most tests share one server per test binary (a fresh schema each: `initdb` takes
+//! seconds); a watchdog shell stops it by pid when the test binary exits. The tests that
+//! kill a server start their own. Without Debian's `postgresql` the tests skip with a
+//! notice, unless `KICKOUT_REQUIRE_POSTGRES=1` (CI sets it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kickout::store::PostgresStore;
+
+use super::free_port;
+
+pub const PASSWORD: &str = "kickout-test-secret";
+
+/// Where Debian keeps the server's binaries (they are not on the PATH).
+fn bin(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .collect::<Vec<_>>()
+    });
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|v| v.path().join("bin").join(name));
+    let mut found: Vec<PathBuf> = debian.chain(on_path).filter(|p| p.exists()).collect();
+    // The newest installed major version first.
+    found.sort();
+    found.pop()
+}
+
+/// Whether PostgreSQL tests can run here; panics in CI when they cannot.
+pub fn available() -> bool {
+    let found = ["initdb", "postgres", "pg_isready"]
+        .iter()
+        .all(|b| bin(b).is_some());
+    if !found {
+        if std::env::var("KICKOUT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+            panic!("PostgreSQL is not installed but KICKOUT_REQUIRE_POSTGRES=1");
+        }
+        eprintln!("NOTICE: PostgreSQL not found; skipping its tests (./scripts/test installs it)");
+    }
+    found
+}
+
+/// `initdb` refuses root: as root, the server runs as Debian's `postgres` user.
+fn run_as() -> Option<(u32, u32)> {
+    let id = |args: &[&str]| -> Option<u32> {
+        let out = Command::new("id").args(args).output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    };
+    if id(&["-u"])? != 0 {
+        return None;
+    }
+    Some((id(&["-u", "postgres"])?, id(&["-g", "postgres"])?))
+}
+
+fn command(name: &str, user: Option<(u32, u32)>) -> Command {
+    let mut cmd = Command::new(bin(name).expect("checked by available()"));
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
+    }
+    cmd
+}
+
+/// One PostgreSQL server in its own data directory, stopped (and the directory
+/// removed) when dropped.
+pub struct PgServer {
+    pub port: u16,
+    dir: PathBuf,
+    user: Option<(u32, u32)>,
+    watchdog: Option<Child>,
+}
+
+impl PgServer {
+    /// `initdb` (password login for user `kickout`) and a started server.
+    pub fn start() -> Self {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kickout-pg-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let user = run_as();
+        let pwfile = dir.join("pw");
+        std::fs::write(&pwfile, PASSWORD).expect("the password file");
+        if let Some((uid, gid)) = user {
+            let owner = format!("{uid}:{gid}");
+            let status = Command::new("chown")
+                .args(["-R", &owner])
+                .arg(&dir)
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "chown the data directory"
+            );
+        }
+        let data = dir.join("data");
+        let out = command("initdb", user)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "kickout",
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            user,
+            watchdog: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Starts the server on its directory and port (again, after [`Self::kill9`]), and
+    /// waits until it takes connections.
+    pub fn restart(&mut self) {
+        let postgres = bin("postgres").expect("checked by available()");
+        let data = self.data();
+        let mut server = format!(
+            "{} -D '{}' -p {} -c listen_addresses=127.0.0.1 -k '{}' -c max_connections=300 \
+             -c shared_buffers=32MB",
+            postgres.display(),
+            data.display(),
+            self.port,
+            self.dir.display(),
+        );
+        if let Some((uid, gid)) = self.user {
+            server = format!("setpriv --reuid={uid} --regid={gid} --clear-groups {server}");
+        }
+        // The watchdog stops the server (SIGINT: fast shutdown) when this test binary
+        // exits, however it exits, and when the server dies it goes too.
+        let script = format!(
+            "{server} >'{log}' 2>&1 & pg=$!; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
+             kill -INT $pg 2>/dev/null; wait $pg",
+            log = self.dir.join("log").display(),
+            parent = std::process::id(),
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh starts");
+        self.watchdog = Some(child);
+        let start = Instant::now();
+        loop {
+            let ready = Command::new(bin("pg_isready").expect("checked"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "postgres did not start: {}",
+                std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The postmaster's pid, from its pid file.
+    fn pid(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next().map(str::to_owned)
+    }
+
+    /// `kill -9` of the server (the watchdog goes with it): no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.wait();
+        }
+        // Its backends notice the postmaster is gone and exit; the next start waits
+        // for them.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://kickout:{PASSWORD}@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The server this test binary shares (started on first use), or `None` to skip.
+pub fn shared() -> Option<&'static Mutex<PgServer>> {
+    static SERVER: OnceLock<Option<Mutex<PgServer>>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| available().then(|| Mutex::new(PgServer::start())))
+        .as_ref()
+}
+
+/// The shared server's URL, or `None` to skip.
+pub fn shared_url() -> Option<String> {
+    let server = shared()?;
+    Some(server.lock().unwrap_or_else(|e| e.into_inner()).url())
+}
+
+/// A fresh schema name: every store of the tests starts empty.
+pub fn fresh_schema() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "t{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A store in a fresh schema of the shared server, or `None` to skip.
+pub async fn store() -> Option<((), PostgresStore)> {
+    let url = shared_url()?;
+    let store = PostgresStore::builder(&url)
+        .schema(&fresh_schema())
+        .pool_size(4)
+        .connect()
+        .await
+        .expect("connect");
+    Some(((), store))
+}
