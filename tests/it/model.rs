@@ -778,3 +778,20 @@ mod redis {
         run::<_, suite::Jwt>(&rt, store, cases(48));
     }
 }
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use crate::support::postgres as pg;
+
+    #[test]
+    fn postgres_matches_the_model_in_both_modes() {
+        let Some(url) = pg::shared_url() else {
+            return;
+        };
+        let rt = runtime();
+        let store = rt.block_on(pg::store_on(&url, &pg::fresh_schema()));
+        run::<_, suite::Session>(&rt, store.clone(), cases(64));
+        run::<_, suite::Jwt>(&rt, store, cases(64));
+    }
+}

@@ -41,3 +41,368 @@ mod near_cache_jwt {
 
     suite::all_cases!(run_suite!(near().await, suite::Jwt));
 }
+
+/// Several instances of one application on one database, as production runs them.
+mod shared {
+    use std::time::Duration;
+
+    use kickout::store::PostgresStore;
+    use kickout::{Auth, LoginRule, Reason};
+
+    use super::pg;
+    use crate::suite;
+
+    async fn two_instances() -> Option<(Auth<PostgresStore>, Auth<PostgresStore>)> {
+        let (a, b) = pg::two_stores().await?;
+        let build = |store| {
+            Auth::builder(store)
+                .login_rule(LoginRule::one_per_device())
+                .build()
+        };
+        Some((build(a), build(b)))
+    }
+
+    #[tokio::test]
+    async fn a_revocation_on_one_instance_holds_on_the_other_at_once() {
+        let Some((a, b)) = two_instances().await else {
+            return;
+        };
+        let (app_a, app_b) = (suite::app(&a), suite::app(&b));
+        let t = a.login("1", "web").await.unwrap().token;
+        assert_eq!(suite::me(&app_b, t.as_str()).await, Ok("1:web".into()));
+        assert_eq!(b.kickout("1").await.unwrap(), 1);
+        assert_eq!(
+            suite::me(&app_a, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+        let t = b.login("2", "web").await.unwrap().token;
+        assert!(a.logout(t.as_str()).await.unwrap());
+        assert_eq!(
+            suite::me(&app_b, t.as_str()).await,
+            suite::err(Reason::InvalidToken)
+        );
+        let t = a.login("3", "web").await.unwrap().token;
+        assert_eq!(b.ban("3", Duration::from_secs(60)).await.unwrap(), 1);
+        assert_eq!(
+            suite::me(&app_a, t.as_str()).await,
+            suite::err(Reason::Banned)
+        );
+        assert!(
+            a.login("3", "web").await.is_err(),
+            "the ban holds there too"
+        );
+        let old = a.login("4", "web").await.unwrap().token;
+        let new = b.login("4", "web").await.unwrap().token;
+        assert_eq!(
+            suite::me(&app_a, old.as_str()).await,
+            suite::err(Reason::Replaced)
+        );
+        assert_eq!(suite::me(&app_a, new.as_str()).await, Ok("4:web".into()));
+        assert_eq!(a.sessions("4").await.unwrap().len(), 1);
+    }
+
+    /// Logins racing on two instances: the user's row lock orders them, so a
+    /// one-per-device rule leaves one session, and concurrent logins of many devices
+    /// are all kept and listed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_logins_obey_the_rule_and_are_all_listed() {
+        let Some((a, b)) = two_instances().await else {
+            return;
+        };
+        let (app_a, app_b) = (suite::app(&a), suite::app(&b));
+        for round in 0..8 {
+            let user = format!("race{round}");
+            let (x, y) = tokio::join!(a.login(&user, "web"), b.login(&user, "web"));
+            let (x, y) = (x.unwrap().token, y.unwrap().token);
+            assert_eq!(a.sessions(&user).await.unwrap().len(), 1, "round {round}");
+            let passed = [
+                suite::me(&app_a, x.as_str()).await.is_ok(),
+                suite::me(&app_b, y.as_str()).await.is_ok(),
+            ];
+            assert_eq!(passed.iter().filter(|p| **p).count(), 1, "round {round}");
+        }
+        let logins = (0..16).map(|d| {
+            let auth = if d % 2 == 0 { a.clone() } else { b.clone() };
+            async move { auth.login("many", &format!("d{d}")).await.unwrap() }
+        });
+        let tokens = futures::future::join_all(logins).await;
+        assert_eq!(b.sessions("many").await.unwrap().len(), 16);
+        for t in &tokens {
+            assert!(suite::me(&app_a, t.token.as_str()).await.is_ok());
+        }
+    }
+}
+
+/// Nothing grows without a bound, and no cron is needed: every write removes a bounded
+/// batch of what is past its time, so a large population that expired leaves the tables
+/// as ordinary logins go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_population_leaves_the_tables_as_writes_go_on() {
+    use suite::Kind;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = pg::store_on(&url, &schema).await;
+    let clock = suite::clock();
+    let session = <suite::Session as Kind<_>>::builder(store.clone(), &clock)
+        .ttl(suite::secs(60))
+        .refresh_tokens(suite::secs(120))
+        .build();
+    let jwt = <suite::Jwt as Kind<_>>::builder(store, &clock)
+        .ttl(suite::secs(60))
+        .refresh_tokens(suite::secs(120))
+        .build();
+    const POPULATION: usize = 600;
+    for u in 0..POPULATION {
+        session.login(&format!("s{u}"), "web").await.unwrap();
+        jwt.login(&format!("j{u}"), "web").await.unwrap();
+    }
+    let sql = pg::client(&url).await;
+    let count = |table: &'static str| {
+        let (sql, schema) = (&sql, &schema);
+        async move {
+            let q = format!("SELECT count(*) FROM \"{schema}\".{table}");
+            sql.query_one(&q, &[]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    assert!(count("sessions").await >= POPULATION as i64);
+    assert!(count("jwt_tokens").await >= POPULATION as i64);
+    assert!(count("jwt_refresh").await >= POPULATION as i64);
+    // A day later everything above is over, retention and grace included.
+    clock.advance(suite::secs(86_400));
+    // Each write takes up to 16 rows per table: POPULATION / 16 writes clear them.
+    let writes = POPULATION / 16 + 8;
+    for u in 0..writes {
+        session.login(&format!("later{u}"), "web").await.unwrap();
+    }
+    for table in ["sessions", "jwt_tokens", "jwt_refresh"] {
+        assert!(
+            count(table).await <= writes as i64,
+            "{table}: {} rows left",
+            count(table).await
+        );
+    }
+    // The users' rows went too (the later logins' own rows stay until their next write).
+    assert!(count("users").await <= 2 * writes as i64);
+}
+
+/// What an operator gets wrong is said at connect, and no message or `Debug` output
+/// carries the password.
+#[tokio::test]
+async fn configuration_errors_are_said_at_connect_without_the_password() {
+    use kickout::store::{PostgresStore, StoreError};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let secret_free = |e: &StoreError, secret: &str| {
+        let (shown, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(
+            !shown.contains(secret) && !debug.contains(secret),
+            "{debug}"
+        );
+    };
+    let bad = PostgresStore::connect("postgres://u:hunter2@[::1")
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, StoreError::Misconfigured(_)), "{bad:?}");
+    secret_free(&bad, "hunter2");
+    let builder = PostgresStore::builder(&url.replace(pg::PASSWORD, "hunter2-wrong"));
+    assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
+    let wrong = builder.connect().await.unwrap_err();
+    secret_free(&wrong, "hunter2-wrong");
+    let named = PostgresStore::builder(&url)
+        .schema("Not-A-Name")
+        .connect()
+        .await;
+    assert!(matches!(named, Err(StoreError::Misconfigured(_))));
+    // A role that may not create the schema.
+    let sql = pg::client(&url).await;
+    let role = pg::fresh_schema();
+    sql.batch_execute(&format!("CREATE ROLE {role} LOGIN PASSWORD 'weak-secret'"))
+        .await
+        .unwrap();
+    let weak = url.replace(
+        &format!("kickout:{}", pg::PASSWORD),
+        &format!("{role}:weak-secret"),
+    );
+    let refused = PostgresStore::builder(&weak)
+        .schema(&pg::fresh_schema())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Misconfigured(_)),
+        "{refused:?}"
+    );
+    secret_free(&refused, "weak-secret");
+    let store = pg::store_on(&url, &pg::fresh_schema()).await;
+    assert!(!format!("{store:?}").contains(pg::PASSWORD));
+}
+
+/// Servers of their own: these kill them.
+mod faults {
+    use std::time::{Duration, Instant};
+
+    use kickout::store::PostgresStore;
+    use kickout::{Auth, Reason};
+
+    use super::pg;
+    use crate::suite;
+
+    async fn connect(server: &pg::PgServer) -> PostgresStore {
+        pg::store_on(&server.url(), "kickout").await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_database_going_away_answers_503_quickly_and_recovery_needs_no_restart() {
+        if !pg::available() {
+            return;
+        }
+        let mut server = pg::PgServer::start();
+        let auth = Auth::new(connect(&server).await);
+        let app = suite::app(&auth);
+        let t = auth.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        server.kill9();
+        let started = Instant::now();
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::StoreUnavailable)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(auth.login("2", "web").await.is_err());
+        assert!(auth.kickout("1").await.is_err(), "never reported done");
+        server.restart();
+        let started = Instant::now();
+        while suite::me(&app, t.as_str()).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "not back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A kickout that answered is committed: `kill -9` of the server right after it,
+    /// a restart, and the tokens stay refused, in both modes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_kickout_that_answered_survives_kill_9_of_the_server() {
+        use suite::Kind;
+        if !pg::available() {
+            return;
+        }
+        let mut server = pg::PgServer::start();
+        let clock = suite::clock();
+        let store = connect(&server).await;
+        let session = <suite::Session as Kind<_>>::builder(store.clone(), &clock).build();
+        let jwt = <suite::Jwt as Kind<_>>::builder(store, &clock).build();
+        let s = session.login("10001", "web").await.unwrap().token;
+        let j = jwt.login("10002", "web").await.unwrap().token;
+        assert_eq!(session.kickout("10001").await.unwrap(), 1);
+        assert_eq!(jwt.ban("10002", suite::secs(600)).await.unwrap(), 1);
+        server.kill9();
+        server.restart();
+        let store = connect(&server).await;
+        let session = <suite::Session as Kind<_>>::builder(store.clone(), &clock).build();
+        let jwt = <suite::Jwt as Kind<_>>::builder(store, &clock).build();
+        assert_eq!(
+            suite::me(&suite::app(&session), s.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+        assert_eq!(
+            suite::me(&suite::app(&jwt), j.as_str()).await,
+            suite::err(Reason::Banned)
+        );
+    }
+
+    /// A crash in the middle of many kickouts: each is whole or not at all (a
+    /// transaction), and each that answered is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crash_mid_burst_leaves_no_kickout_half_done() {
+        if !pg::available() {
+            return;
+        }
+        let mut server = pg::PgServer::start();
+        let auth = Auth::new(connect(&server).await);
+        const USERS: usize = 40;
+        let mut tokens = Vec::new();
+        for u in 0..USERS {
+            let mut of_user = Vec::new();
+            for d in 0..3 {
+                let login = auth
+                    .login(&format!("u{u}"), &format!("d{d}"))
+                    .await
+                    .unwrap();
+                of_user.push(login.token);
+            }
+            tokens.push(of_user);
+        }
+        let (done, mut answered) = tokio::sync::mpsc::unbounded_channel();
+        let burst: Vec<_> = (0..USERS)
+            .map(|u| {
+                let (auth, done) = (auth.clone(), done.clone());
+                tokio::spawn(async move {
+                    let result = auth.kickout(&format!("u{u}")).await;
+                    let _ = done.send(());
+                    result.ok()
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            answered.recv().await;
+        }
+        server.kill9();
+        let results: Vec<Option<usize>> = futures::future::join_all(burst)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        server.restart();
+        let auth = Auth::new(connect(&server).await);
+        let app = suite::app(&auth);
+        let mut whole = 0;
+        for (u, result) in results.iter().enumerate() {
+            let mut refused = 0;
+            for t in &tokens[u] {
+                if suite::me(&app, t.as_str()).await == suite::err(Reason::KickedOut) {
+                    refused += 1;
+                }
+            }
+            match result {
+                Some(n) => assert_eq!((*n, refused), (3, 3), "user {u}: answered, so done"),
+                None => assert!(refused == 0 || refused == 3, "user {u}: {refused} of 3"),
+            }
+            whole += usize::from(refused == 3);
+        }
+        assert!(whole >= 5);
+    }
+
+    /// The listening connection killed: it comes back, and a watch re-checks what it
+    /// may have missed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_listener_is_made_good_by_rechecking() {
+        if !pg::available() {
+            return;
+        }
+        let server = pg::PgServer::start();
+        let a = Auth::new(connect(&server).await);
+        let b = Auth::new(connect(&server).await);
+        let token = b.login("10001", "web").await.unwrap().token;
+        let mut watch = a.watch(&a.authenticate(token.as_str()).await.unwrap());
+        let sql = pg::client(&server.url()).await;
+        let killed = sql
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'kickout-feed'",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(killed.len(), 2, "one listener per store");
+        b.kickout("10001").await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(5), watch.ended()).await;
+        assert_eq!(ended.ok().map(|e| e.reason()), Some(Reason::KickedOut));
+    }
+}

@@ -305,20 +305,6 @@ mod near_cache {
     use super::*;
     use kickout::store::{NearCache, RedisStore};
 
-    async fn refused_within(app: &axum::Router, token: &str, millis: u64) -> Duration {
-        let started = std::time::Instant::now();
-        loop {
-            if suite::me(app, token).await.is_err() {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < Duration::from_millis(millis),
-                "still accepted"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cached_sessions_follow_revocations_from_anywhere() {
         let Some((server, store)) = support::standalone().await else {
@@ -365,22 +351,8 @@ mod near_cache {
         );
     }
 
-    /// Waits up to a second for `status()` to answer `want`.
-    async fn arrives<F: std::future::Future<Output = u16>>(
-        status: impl Fn() -> F,
-        want: u16,
-        what: &str,
-    ) {
-        let start = std::time::Instant::now();
-        while status().await != want {
-            assert!(start.elapsed() < Duration::from_secs(1), "{what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cached_sessions_follow_restrictions_and_elevations_from_anywhere() {
-        use axum::routing::post;
         let Some((server, store)) = support::standalone().await else {
             return;
         };
@@ -389,70 +361,7 @@ mod near_cache {
             RedisStore::connect(&server.url()).await.unwrap(),
             Duration::from_secs(30),
         ));
-        let ok = || async { http::StatusCode::NO_CONTENT };
-        let app = axum::Router::new()
-            .route("/me", axum::routing::get(ok))
-            .route(
-                "/publish",
-                post(ok).route_layer(cached.guard("content", 1).unwrap()),
-            )
-            .route(
-                "/pay",
-                post(ok).route_layer(cached.step_up("payment").unwrap()),
-            )
-            .route_layer(kickout::AuthLayer::new(cached.clone()));
-        let status = |path: &'static str, token: String| {
-            let app = app.clone();
-            async move {
-                use tower::ServiceExt;
-                let req = http::Request::post(path)
-                    .header("authorization", format!("Bearer {token}"))
-                    .body(axum::body::Body::empty())
-                    .unwrap();
-                app.oneshot(req).await.unwrap().status().as_u16()
-            }
-        };
-        let t = cached
-            .login("r1", "web")
-            .await
-            .unwrap()
-            .token
-            .as_str()
-            .to_owned();
-        assert_eq!(status("/publish", t.clone()).await, 204);
-        assert_eq!(status("/pay", t.clone()).await, 403);
-        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
-        // Another instance restricts the user: this one's cache follows at once.
-        other
-            .restrict("r1", "content", 1, Duration::from_secs(60))
-            .await
-            .unwrap();
-        arrives(
-            || status("/publish", t.clone()),
-            403,
-            "the restriction did not arrive",
-        )
-        .await;
-        // Another instance elevates the session (the user stepped up there).
-        let me = other.authenticate(&t).await.unwrap();
-        other
-            .elevate(&me, "payment", Duration::from_secs(60))
-            .await
-            .unwrap();
-        arrives(
-            || status("/pay", t.clone()),
-            204,
-            "the elevation did not arrive",
-        )
-        .await;
-        // Lifted there, free here.
-        other.unrestrict("r1", "content").await.unwrap();
-        arrives(
-            || status("/publish", t.clone()),
-            204,
-            "the lift did not arrive",
-        )
-        .await;
+        follow_restrictions_and_elevations(cached, other).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,4 +395,166 @@ async fn a_blacklist_overflow_reaches_the_watches_it_ends() {
         auth.logout(t.as_str()).await.unwrap();
     }
     assert_eq!(within(ended, 1).await, Reason::Replaced);
+}
+
+/// Waits up to `millis` for `token` to be refused by `app`: how long it took.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn refused_within(app: &axum::Router, token: &str, millis: u64) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if suite::me(app, token).await.is_err() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(millis),
+            "still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(any(feature = "redis", feature = "postgres"))]
+/// Waits up to a second for `status()` to answer `want`.
+async fn arrives<F: std::future::Future<Output = u16>>(
+    status: impl Fn() -> F,
+    want: u16,
+    what: &str,
+) {
+    let start = std::time::Instant::now();
+    while status().await != want {
+        assert!(start.elapsed() < Duration::from_secs(1), "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Two instances with near caches: what `other` changes of a user, `cached` follows
+/// within a second (a restriction, an elevation, a lift).
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn follow_restrictions_and_elevations<S: kickout::store::SessionStore>(
+    cached: Auth<kickout::store::NearCache<S>>,
+    other: Auth<kickout::store::NearCache<S>>,
+) {
+    use axum::routing::post;
+    let ok = || async { http::StatusCode::NO_CONTENT };
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(ok))
+        .route(
+            "/publish",
+            post(ok).route_layer(cached.guard("content", 1).unwrap()),
+        )
+        .route(
+            "/pay",
+            post(ok).route_layer(cached.step_up("payment").unwrap()),
+        )
+        .route_layer(kickout::AuthLayer::new(cached.clone()));
+    let status = |path: &'static str, token: String| {
+        let app = app.clone();
+        async move {
+            use tower::ServiceExt;
+            let req = http::Request::post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.oneshot(req).await.unwrap().status().as_u16()
+        }
+    };
+    let t = cached
+        .login("r1", "web")
+        .await
+        .unwrap()
+        .token
+        .as_str()
+        .to_owned();
+    assert_eq!(status("/publish", t.clone()).await, 204);
+    assert_eq!(status("/pay", t.clone()).await, 403);
+    tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
+    // Another instance restricts the user: this one's cache follows at once.
+    other
+        .restrict("r1", "content", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    arrives(
+        || status("/publish", t.clone()),
+        403,
+        "the restriction did not arrive",
+    )
+    .await;
+    // Another instance elevates the session (the user stepped up there).
+    let me = other.authenticate(&t).await.unwrap();
+    other
+        .elevate(&me, "payment", Duration::from_secs(60))
+        .await
+        .unwrap();
+    arrives(
+        || status("/pay", t.clone()),
+        204,
+        "the elevation did not arrive",
+    )
+    .await;
+    // Lifted there, free here.
+    other.unrestrict("r1", "content").await.unwrap();
+    arrives(
+        || status("/publish", t.clone()),
+        204,
+        "the lift did not arrive",
+    )
+    .await;
+}
+
+/// Watches and near caches across instances on PostgreSQL: `LISTEN`/`NOTIFY`.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use crate::support::postgres as pg;
+    use kickout::store::NearCache;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn across_instances_through_notify() {
+        for jwt in [false, true] {
+            let Some((a, b)) = pg::two_stores().await else {
+                return;
+            };
+            match jwt {
+                false => {
+                    let (a, b) = (
+                        handle::<_, suite::Session>(a),
+                        handle::<_, suite::Session>(b),
+                    );
+                    every_end_reaches_the_watch(&a, &b).await;
+                }
+                true => {
+                    let (a, b) = (handle::<_, suite::Jwt>(a), handle::<_, suite::Jwt>(b));
+                    every_end_reaches_the_watch(&a, &b).await;
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_sessions_follow_revocations_from_anywhere() {
+        let Some((a, b)) = pg::two_stores().await else {
+            return;
+        };
+        let cached = Auth::new(NearCache::new(a, Duration::from_secs(30)));
+        let other = Auth::new(b);
+        let app = suite::app(&cached);
+        let t = cached.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        other.kickout("1").await.unwrap();
+        refused_within(&app, t.as_str(), 1000).await;
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_sessions_follow_restrictions_and_elevations_from_anywhere() {
+        let Some((a, b)) = pg::two_stores().await else {
+            return;
+        };
+        let cached = Auth::new(NearCache::new(a, Duration::from_secs(30)));
+        let other = Auth::new(NearCache::new(b, Duration::from_secs(30)));
+        follow_restrictions_and_elevations(cached, other).await;
+    }
 }

@@ -18,6 +18,9 @@ use crate::store::Revoked;
 use crate::store::audit::AuditEvent;
 use crate::store::wire::{parse, parse_audit};
 
+/// The listening connection's `application_name`.
+pub(super) const APPLICATION_NAME: &str = "kickout-feed";
+
 /// How often an idle listener checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
 

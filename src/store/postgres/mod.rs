@@ -219,8 +219,11 @@ impl PostgresStoreBuilder {
         let feed = broadcast::channel(1024).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let (ready, listening) = tokio::sync::oneshot::channel();
+        // Named, so an operator sees which connection listens (`pg_stat_activity`).
+        let mut listening_config = config.clone();
+        listening_config.application_name(feed::APPLICATION_NAME);
         let listener = tokio::spawn(feed::listen(
-            config,
+            listening_config,
             [revoked.clone(), audit_channel.clone()],
             (feed.clone(), audit.clone()),
             timeout,

@@ -156,14 +156,16 @@ impl PgServer {
         if let Some((uid, gid)) = self.user {
             server = format!("setpriv --reuid={uid} --regid={gid} --clear-groups {server}");
         }
-        // The watchdog stops the server (SIGINT: fast shutdown) when this test binary
-        // exits, however it exits, and when the server dies it goes too.
+        // The watchdog stops the server (SIGINT: fast shutdown) and removes its directory
+        // when this test binary exits, however it exits; when the server dies it goes
+        // too.
         let script = format!(
             "{server} >'{log}' 2>&1 & pg=$!; \
              while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
-             kill -INT $pg 2>/dev/null; wait $pg",
+             kill -INT $pg 2>/dev/null; wait $pg; kill -0 {parent} 2>/dev/null || rm -rf '{dir}'",
             log = self.dir.join("log").display(),
             parent = std::process::id(),
+            dir = self.dir.display(),
         );
         let child = Command::new("sh")
             .args(["-c", &script])
@@ -266,4 +268,31 @@ pub async fn store() -> Option<((), PostgresStore)> {
         .await
         .expect("connect");
     Some(((), store))
+}
+
+/// A plain client on `url`, for what a test checks with SQL of its own.
+pub async fn client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+/// A store on `url` in `schema`.
+pub async fn store_on(url: &str, schema: &str) -> PostgresStore {
+    PostgresStore::builder(url)
+        .schema(schema)
+        .pool_size(4)
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Two instances of one application: two stores (two pools, two listeners) on one
+/// schema of the shared server, or `None` to skip.
+pub async fn two_stores() -> Option<(PostgresStore, PostgresStore)> {
+    let url = shared_url()?;
+    let schema = fresh_schema();
+    Some((store_on(&url, &schema).await, store_on(&url, &schema).await))
 }
