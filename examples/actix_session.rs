@@ -1,10 +1,10 @@
 //! The actix-web demo server in session mode (opaque tokens): DESIGN.md's HTTP contract.
-//! Same environment as the axum demos (`examples/demo/mod.rs`): `BIND`, `REDIS_URL`,
-//! `REDIS_MIN_REPLICAS`, `ADMIN_KEY` (required off loopback), `TOKEN_TTL_SECS`,
+//! Same environment as the axum demos (`examples/demo/mod.rs`): `BIND`, `DATABASE_URL`,
+//! `REDIS_URL`, `REDIS_MIN_REPLICAS`, `ADMIN_KEY` (required off loopback), `TOKEN_TTL_SECS`,
 //! `IDLE_TIMEOUT_SECS`, `REFRESH_TTL_SECS`, `DEVICE_CLASSES`.
 //!
 //! ```sh
-//! cargo run --features actix --example actix_session
+//! cargo run --features actix,jwt --example actix_session
 //! ```
 
 #[allow(dead_code)]

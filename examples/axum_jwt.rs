@@ -2,10 +2,12 @@
 //! banned): DESIGN.md's HTTP contract on axum.
 //!
 //! ```sh
-//! cargo run --example axum_jwt                # development secrets, loopback only
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_jwt
+//! cargo run --features jwt --example axum_jwt                # development secrets, loopback only
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --features jwt,redis --example axum_jwt
+//! DATABASE_URL=postgres://app:secret@127.0.0.1/app \
+//!     cargo run --features jwt,postgres --example axum_jwt
 //! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' \
-//!     JWT_SECRET='at least 32 random bytes, kept secret' cargo run --example axum_jwt
+//!     JWT_SECRET='at least 32 random bytes, kept secret' cargo run --features jwt --example axum_jwt
 //! ```
 //!
 //! Off loopback it refuses to start without `ADMIN_KEY` and `JWT_SECRET`. See

@@ -1,11 +1,13 @@
 //! The session-mode demo server (opaque tokens): DESIGN.md's HTTP contract on axum.
 //!
 //! ```sh
-//! cargo run --example axum_session            # memory store on 127.0.0.1:3000
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_session
+//! cargo run --features jwt --example axum_session            # memory store on 127.0.0.1:3000
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --features jwt,redis --example axum_session
+//! DATABASE_URL=postgres://app:secret@127.0.0.1/app \
+//!     cargo run --features jwt,postgres --example axum_session
 //! REDIS_URL=redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002 \
-//!     cargo run --example axum_session          # a Redis Cluster
-//! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' cargo run --example axum_session
+//!     cargo run --features jwt,redis --example axum_session  # a Redis Cluster
+//! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' cargo run --features jwt --example axum_session
 //! ```
 //!
 //! Off loopback it refuses to start without `ADMIN_KEY`. See `examples/demo/mod.rs` for

@@ -710,6 +710,9 @@ pub async fn serve_store<S: DemoStore>(
 /// cannot start (the example's `main` prints it and exits with status 1).
 pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
+    if let Some(url) = config.database_url.clone() {
+        return serve_postgres(&url, config).await;
+    }
     match config.redis_url.clone() {
         Some(urls) => serve_redis(&urls, config).await,
         None => {
@@ -738,4 +741,17 @@ async fn serve_redis(urls: &str, config: Config) -> Result<(), Box<dyn std::erro
 #[cfg(not(feature = "redis"))]
 async fn serve_redis(_: &str, _: Config) -> Result<(), Box<dyn std::error::Error>> {
     Err("REDIS_URL is set but this build has no `redis` feature".into())
+}
+
+/// Serves on PostgreSQL.
+#[cfg(feature = "postgres")]
+async fn serve_postgres(url: &str, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = shared::postgres_store(url).await?;
+    let listener = listen(&config)?;
+    Ok(serve_store(listener, store, config).await?)
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn serve_postgres(_: &str, _: Config) -> Result<(), Box<dyn std::error::Error>> {
+    Err("DATABASE_URL is set but this build has no `postgres` feature".into())
 }

@@ -1,8 +1,9 @@
 //! The demo servers' shared router: DESIGN.md's HTTP contract on axum, in session mode
 //! (`axum_session`) or JWT mode (`axum_jwt`).
 //!
-//! Environment: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (unset: memory store; one
-//! URL: standalone Redis; a comma-separated list: Redis Cluster), `REDIS_MIN_REPLICAS`
+//! Environment: `BIND` (default `127.0.0.1:3000`), `DATABASE_URL` (`postgres://…`:
+//! PostgreSQL, feature `postgres`), `REDIS_URL` (one URL: standalone Redis; a
+//! comma-separated list: Redis Cluster; neither: the memory store), `REDIS_MIN_REPLICAS`
 //! (unset or 0: writes do not wait; N: each write waits for N replicas, else 503),
 //! `ADMIN_KEY`, `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (both modes),
 //! `REFRESH_TTL_SECS` (default 30 days), `DEVICE_CLASSES` (`ios=mobile,android=mobile`:
@@ -672,9 +673,10 @@ pub fn router<S: DemoStore>(store: S, config: &Config) -> Router {
 /// cannot start (the example's `main` prints it and exits with status 1).
 pub async fn main(mode: DemoMode) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(mode)?;
-    let app = match &config.redis_url {
-        Some(urls) => redis_app(urls, &config).await?,
-        None => router(MemoryStore::new(), &config),
+    let app = match (&config.database_url, &config.redis_url) {
+        (Some(url), _) => postgres_app(url, &config).await?,
+        (None, Some(urls)) => redis_app(urls, &config).await?,
+        (None, None) => router(MemoryStore::new(), &config),
     };
     let listener = tokio::net::TcpListener::bind(&config.bind).await?;
     println!("listening on {}", listener.local_addr()?);
@@ -693,4 +695,19 @@ pub async fn redis_app(urls: &str, config: &Config) -> Result<Router, kickout::s
 #[cfg(not(feature = "redis"))]
 pub async fn redis_app(_: &str, _: &Config) -> Result<Router, String> {
     Err("REDIS_URL is set but this build has no `redis` feature".into())
+}
+
+/// The router on PostgreSQL.
+#[cfg(feature = "postgres")]
+pub async fn postgres_app(
+    url: &str,
+    config: &Config,
+) -> Result<Router, kickout::store::StoreError> {
+    let store = shared::postgres_store(url).await?;
+    Ok(router(store, config))
+}
+
+#[cfg(not(feature = "postgres"))]
+pub async fn postgres_app(_: &str, _: &Config) -> Result<Router, String> {
+    Err("DATABASE_URL is set but this build has no `postgres` feature".into())
 }

@@ -33,6 +33,8 @@ pub struct Config {
     pub bind: String,
     /// `REDIS_URL`: one URL or a comma-separated list; unset, the memory store.
     pub redis_url: Option<String>,
+    /// `DATABASE_URL`: a `postgres://` URL (PostgreSQL); unset, Redis or memory.
+    pub database_url: Option<String>,
     /// `REDIS_MIN_REPLICAS`: how many replicas must acknowledge each write (0: none).
     pub min_replicas: u32,
     pub admin_key: String,
@@ -104,6 +106,10 @@ impl Config {
             })?,
             None => 0,
         };
+        let database_url = var("DATABASE_URL");
+        if database_url.is_some() && redis_url.is_some() {
+            return Err("DATABASE_URL and REDIS_URL are both set: pick one store".into());
+        }
         if min_replicas > 0 && redis_url.is_none() {
             return Err(
                 "REDIS_MIN_REPLICAS needs REDIS_URL: the memory store has no replicas".into(),
@@ -113,6 +119,7 @@ impl Config {
             mode,
             bind: bind.addr,
             redis_url,
+            database_url,
             min_replicas,
             admin_key,
             ttl: secs("TOKEN_TTL_SECS")?.unwrap_or(Duration::from_secs(3600)),
@@ -200,6 +207,15 @@ pub async fn redis_store(
         n => builder.wait_for_replicas(n, REDIS_TIMEOUT / 2),
     };
     builder.connect().await
+}
+
+/// The PostgreSQL store at `url` (its tables in the schema `kickout`, created at
+/// connect).
+#[cfg(feature = "postgres")]
+pub async fn postgres_store(
+    url: &str,
+) -> Result<kickout::store::PostgresStore, kickout::store::StoreError> {
+    kickout::store::PostgresStore::connect(url).await
 }
 
 #[derive(Deserialize)]

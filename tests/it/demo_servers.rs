@@ -160,6 +160,16 @@ macro_rules! contract {
                 $( super::$case(&server).await; )*
             }
         }
+        /// The same cases against the demo on a real PostgreSQL.
+        #[cfg(feature = "postgres")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_postgres() {
+            let Some((_, store)) = support::postgres::store().await else {
+                return;
+            };
+            let server = $start($mode, store).await;
+            $( super::$case(&server).await; )*
+        }
     };
 }
 
@@ -1480,12 +1490,31 @@ async fn events_end_when_another_instance_revokes() {
     let redis = support::RedisProcess::start(&[]);
     let url = redis.url();
     let store = || kickout::store::RedisStore::connect(&url);
-    let a = axum_server(demo::DemoMode::Session, store().await.unwrap()).await;
-    #[cfg(feature = "actix")]
-    let b = actix_server(demo::DemoMode::Session, store().await.unwrap()).await;
-    #[cfg(not(feature = "actix"))]
-    let b = axum_server(demo::DemoMode::Session, store().await.unwrap()).await;
+    let (a, b) = (store().await.unwrap(), store().await.unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await; // subscriptions up
+    events_end_across_instances(a, b).await;
+}
+
+/// The same between two demos on one PostgreSQL database (`LISTEN`/`NOTIFY`).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_end_when_another_instance_on_postgres_revokes() {
+    let Some((a, b)) = support::postgres::two_stores().await else {
+        return;
+    };
+    events_end_across_instances(a, b).await;
+}
+
+/// Two demos, one on each store handle (axum and, with the feature, actix): an event
+/// stream on the first ends when the second kicks its user out, and the first's audit
+/// stream hears it.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn events_end_across_instances<S: demo::DemoStore + Clone>(a: S, b: S) {
+    let a = axum_server(demo::DemoMode::Session, a).await;
+    #[cfg(feature = "actix")]
+    let b = actix_server(demo::DemoMode::Session, b).await;
+    #[cfg(not(feature = "actix"))]
+    let b = axum_server(demo::DemoMode::Session, b).await;
     let token = a.token("50001", "web").await;
     let mut res = a
         .http
@@ -1774,12 +1803,49 @@ mod startup {
                     vec![("REDIS_MIN_REPLICAS", "1")],
                     "error: REDIS_MIN_REPLICAS needs REDIS_URL",
                 ),
+                (
+                    vec![
+                        ("REDIS_URL", "redis://127.0.0.1:1"),
+                        ("DATABASE_URL", "postgres://u@127.0.0.1:1/db"),
+                    ],
+                    "error: DATABASE_URL and REDIS_URL are both set",
+                ),
             ] {
                 let (code, stderr) = refused(name, &vars);
                 assert_eq!(code, Some(1), "{name} {vars:?}: {stderr}");
                 assert!(stderr.contains(want), "{name} {vars:?}: {stderr}");
             }
         }
+    }
+
+    /// `DATABASE_URL` set: each demo keeps its sessions in PostgreSQL (schema `kickout`),
+    /// so what one demo process does, the next one on the database knows; a database
+    /// that cannot be reached refuses the start, without the password in the message.
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_database_url_a_demo_keeps_its_sessions_in_postgres() {
+        let Some(url) = support::postgres::shared_url() else {
+            return;
+        };
+        let key = Some(demo::startup::DEV_ADMIN_KEY);
+        for &(name, _) in DEMOS {
+            let vars = [("BIND", "127.0.0.1:0"), ("DATABASE_URL", url.as_str())];
+            let user = format!("db-{name}");
+            let login = json!({"user_id": user, "password": "123456"});
+            let first = Running::start(name, &vars);
+            assert_eq!(first.post("/login", None, login).await.0, 200, "{name}");
+            drop(first);
+            // Another process on the same database sees the session.
+            let second = Running::start(name, &vars);
+            let (status, body) = second
+                .post(&format!("/admin/kickout/{user}"), key, json!({}))
+                .await;
+            assert_eq!((status, body), (200, json!({"kicked": 1})), "{name}");
+        }
+        let unreachable = "postgres://kickout:db-secret@127.0.0.1:1/db";
+        let (code, stderr) = refused("axum_session", &[("DATABASE_URL", unreachable)]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(!stderr.contains("db-secret"), "{stderr}");
     }
 
     /// On loopback with nothing set each demo starts on development defaults, says so on
