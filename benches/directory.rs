@@ -1,7 +1,7 @@
 //! The directory's cost per page: one page of 100 sessions at 10,000 and at 100,000 live
-//! sessions, on the memory store and on a real `redis-server` (started by the bench), in
-//! one run. The two sizes should cost about the same: a page reads what it lists, not
-//! the whole directory. Also prints the Redis memory the directory costs per session.
+//! sessions, on the memory store, on a real PostgreSQL and on a real `redis-server`
+//! (started by the bench), in one run. The two sizes should cost about the same: a page
+//! reads what it lists, not the whole directory. Also prints the Redis memory the directory costs per session.
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -76,6 +76,20 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     pages(c, &rt, "directory_memory", MemoryStore::new);
+    #[cfg(feature = "postgres")]
+    if support::postgres::available() {
+        let server = support::postgres::PgServer::start();
+        let (url, schema) = (server.url(), std::sync::atomic::AtomicUsize::new(0));
+        pages(c, &rt, "directory_postgres", || {
+            let n = schema.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Filling 100,000 sessions 64 logins at a time queues for connections.
+            let store = kickout::store::PostgresStore::builder(&url)
+                .schema(&format!("d{n}"))
+                .timeout(Duration::from_secs(30))
+                .connect();
+            rt.block_on(store).unwrap()
+        });
+    }
     if !support::redis_available() {
         return;
     }

@@ -193,7 +193,7 @@ impl PostgresStore {
         now_ms: u64,
         end: impl FnOnce(&mut JwtState) -> (Tokens, Tokens) + Send,
     ) -> Result<Ends, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
@@ -233,7 +233,7 @@ impl PostgresStore {
         now_ms: u64,
         change: impl FnOnce(Option<&mut JwtState>) -> (T, bool) + Send,
     ) -> Result<T, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
@@ -381,7 +381,7 @@ impl JwtStore for PostgresStore {
         now_ms: u64,
     ) -> Result<Admission<JwtGrant>, StoreError> {
         let user_id = issue.user_id.clone();
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, &user_id, now_ms).await?;
             if let Some(until_ms) = user.ban_until {
@@ -500,7 +500,7 @@ impl JwtStore for PostgresStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
@@ -544,7 +544,7 @@ impl JwtStore for PostgresStore {
         let Some((user_id, _)) = self.run(read).await? else {
             return Ok(Rotated::Unknown);
         };
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, &user_id, now_ms).await?;
             // Read again under the lock: another refresh may have spent it meanwhile.
@@ -611,32 +611,45 @@ impl JwtStore for PostgresStore {
                     .prepare_cached(&self.sql().online_jwt)
                     .await
                     .map_err(db_error)?;
-                client
-                    .query(&read, &[&after, &limit])
-                    .await
-                    .map_err(db_error)
+                let size = i64::try_from(page.limit.clamp(1, MAX_PAGE)).unwrap_or(i64::MAX);
+                let params: [&(dyn ToSql + Sync); 5] =
+                    [&after, &limit, &ms(now_ms), &page.class, &size];
+                client.query(&read, &params).await.map_err(db_error)
             })
             .await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for row in rows {
-            let raw: &[u8] = row.get(0);
-            let bytes: [u8; 14] = raw.try_into().map_err(|_| corrupt("a session id"))?;
-            let user: Arc<str> = Arc::from(row.get::<_, &str>(1));
-            let jti: String = row.get(2);
-            let mut entry: JwtEntry = parse(row.get(3), "a token entry")?;
-            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(4)));
-            entries.push((SessionId::from_bytes(bytes), user, jti, entry));
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // A live row past what was carried: the page ends before it.
+            if row.get::<_, bool>(5) && row.get::<_, Option<&str>>(3).is_none() {
+                break;
+            }
+            candidates.push((super::session::id_of(row.get(0))?, row));
         }
-        Ok(page.walk(
-            entries,
-            |(id, ..)| *id,
-            |(id, user, jti, e)| {
+        // Entries are parsed as the walk goes: a page stops at its limit.
+        let cut = (candidates.len() < rows.len())
+            .then(|| candidates.last().map(|(id, _)| *id))
+            .flatten();
+        let mut corrupt = None;
+        let page = page.walk(
+            candidates,
+            |(id, _)| *id,
+            |(id, row)| {
+                let mut e: JwtEntry = match parse(row.get::<_, Option<&str>>(3)?, "a token entry") {
+                    Ok(e) => e,
+                    Err(error) => {
+                        corrupt = Some(error);
+                        return None;
+                    }
+                };
+                e.last_seen_ms = e.last_seen_ms.max(from_ms(row.get(4)));
+                let user: Arc<str> = Arc::from(row.get::<_, &str>(1));
                 let info = e
-                    .info(&user, id.tag(), &jti)
+                    .info(&user, id.tag(), row.get(2))
                     .filter(|_| e.is_live(now_ms))?;
                 Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
             },
-        ))
+        );
+        corrupt.map_or(Ok(super::stopped_short(page, cut)), Err)
     }
 
     async fn jwt_sessions(

@@ -27,7 +27,7 @@ use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::wire::{AuditDrops, Outgoing};
 use super::{Revoked, Store, StoreError};
 use crate::restriction::{Restriction, Restrictions, Scope};
-use crate::token::user_tag;
+use crate::token::{SessionId, user_tag};
 
 /// The future of a PostgreSQL read on the request path (a lookup, a JWT check).
 pub type PostgresFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
@@ -338,8 +338,39 @@ impl PostgresStore {
             .map_err(|_| unavailable("PostgreSQL did not answer in time"))?
     }
 
-    /// Locks (creating it if need be) `user_id`'s row in `tx`, and removes a bounded
-    /// batch of what is past its time, in every table.
+    /// Runs a write `op` (a transaction under a user's lock), then removes a bounded
+    /// batch of what is past its time from every table: ordinary writes keep the store
+    /// bounded. The purge is a statement of its own, after the commit: it skips rows
+    /// others hold and waits for nothing, so it never joins a deadlock; if it fails,
+    /// the write stands and the next write purges.
+    pub(crate) async fn write<T, F>(&self, now_ms: u64, op: F) -> Result<T, StoreError>
+    where
+        F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
+    {
+        self.run(async |client| {
+            let out = op(client).await?;
+            if let Err(error) = self.purge(client, now_ms).await {
+                tracing::debug!(%error, "purge failed; the next write purges");
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge(&self, client: &Client, now_ms: u64) -> Result<(), StoreError> {
+        let purge = client
+            .prepare_cached(&self.sql().purge)
+            .await
+            .map_err(db_error)?;
+        client
+            .execute(&purge, &[&ms(now_ms), &PURGE_BATCH])
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Locks (creating it if need be) `user_id`'s row in `tx`: every write of the user's
+    /// state holds it until its transaction ends.
     pub(crate) async fn lock_user(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
@@ -347,11 +378,6 @@ impl PostgresStore {
         now_ms: u64,
     ) -> Result<UserRow, StoreError> {
         let sql = self.sql();
-        let now = ms(now_ms);
-        let purge = tx.prepare_cached(&sql.purge).await.map_err(db_error)?;
-        tx.execute(&purge, &[&now, &PURGE_BATCH])
-            .await
-            .map_err(db_error)?;
         let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
         let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
         let ban_until = row
@@ -427,7 +453,7 @@ impl PostgresStore {
         now_ms: u64,
         change: impl FnOnce(&mut Restrictions) -> bool + Send,
     ) -> Result<bool, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let changed = change(&mut user.restrictions);
@@ -443,6 +469,15 @@ impl PostgresStore {
     }
 }
 
+/// A directory page whose candidates were cut at a live row not carried (after `cut`):
+/// it goes on from there.
+pub(crate) fn stopped_short(mut page: super::Page, cut: Option<SessionId>) -> super::Page {
+    if let (None, Some(last)) = (&page.next, cut) {
+        page.next = Some(super::Cursor::new(last.tag(), last.to_string()));
+    }
+    page
+}
+
 /// Restrictions as stored (`NULL`: none), those over by `now_ms` dropped.
 pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, StoreError> {
     let Some(raw) = raw else {
@@ -455,7 +490,7 @@ pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, Sto
 
 impl Store for PostgresStore {
     async fn unban(&self, user_id: &str, now_ms: u64) -> Result<bool, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let was = user.ban_until.take().is_some();

@@ -97,6 +97,20 @@ CREATE TABLE {s}.jwt_refresh (
 CREATE INDEX jwt_refresh_purge ON {s}.jwt_refresh (purge_at);
 "#];
 
+/// A directory page's candidates from `table`: the run of `$2` ids after `$1` (the
+/// walk's bound), each with `n`, its rank among those live by `$3` and of the class `$4`
+/// asks for (`NULL`: any); the caller carries `cols` only up to rank `$5` (the page's
+/// size), so what a page skips or does not reach costs an id, not a record. A page that
+/// reaches a live row it did not carry (its own check refused one the SQL counted)
+/// stops there, with a cursor.
+fn page_of(s: &str, table: &str, cols: &str) -> String {
+    format!(
+        "SELECT id, {cols}, CASE WHEN ok THEN count(*) FILTER (WHERE ok) OVER (ORDER BY id) END AS n \
+         FROM (SELECT id, {cols}, live_until > $3 AND ($4::text IS NULL OR class = $4) AS ok \
+         FROM {s}.{table} WHERE id > $1 ORDER BY id LIMIT $2) AS run"
+    )
+}
+
 /// Deletes up to `$2` rows past their time (`$1`) from `table`, skipping rows another
 /// transaction holds.
 fn purge_of(s: &str, table: &str, key: &str) -> String {
@@ -150,7 +164,9 @@ impl Sql {
                  purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
             ),
             online_sessions: format!(
-                "SELECT id, state FROM {s}.sessions WHERE id > $1 ORDER BY id LIMIT $2"
+                "SELECT id, CASE WHEN n <= $5 THEN state END, n IS NOT NULL FROM ({}) AS page \
+                 ORDER BY id",
+                page_of(&s, "sessions", "state")
             ),
             jwt_check: format!(
                 "SELECT u.jwt, u.ban_until, u.restrictions, t.entry, t.seen FROM {s}.users u \
@@ -179,8 +195,9 @@ impl Sql {
                  ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
             ),
             online_jwt: format!(
-                "SELECT id, user_id, jti, entry, seen FROM {s}.jwt_tokens WHERE id > $1 \
-                 ORDER BY id LIMIT $2"
+                "SELECT id, user_id, jti, CASE WHEN n <= $5 THEN entry END, seen, n IS NOT NULL \
+                 FROM ({}) AS page ORDER BY id",
+                page_of(&s, "jwt_tokens", "entry, user_id, jti, seen")
             ),
         }
     }

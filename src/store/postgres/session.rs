@@ -37,7 +37,7 @@ impl Sessions {
     }
 }
 
-fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
+pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
     let bytes: [u8; 14] = raw.try_into().map_err(|_| super::corrupt("a session id"))?;
     Ok(SessionId::from_bytes(bytes))
 }
@@ -136,7 +136,7 @@ impl PostgresStore {
         now_ms: u64,
         select: impl Fn(&SessionId, &SessionState) -> bool + Send + Sync,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             self.lock_user(&tx, user_id, now_ms).await?;
             let mut sessions = self.sessions_of(&tx, user_id).await?;
@@ -160,7 +160,7 @@ impl PostgresStore {
         change: impl FnOnce(Option<&mut SessionState>) -> (T, bool) + Send,
         message: Option<String>,
     ) -> Result<T, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             self.lock_user(&tx, user_id, now_ms).await?;
             let mut state = self.session_of(&tx, user_id, id).await?;
@@ -186,7 +186,7 @@ impl PostgresStore {
         now_ms: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let id = key.session_id();
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let user = self.lock_user(&tx, user_id, now_ms).await?;
             let Some(mut state) = self.session_of(&tx, user_id, id).await? else {
@@ -256,7 +256,7 @@ impl SessionStore for PostgresStore {
         now_ms: u64,
     ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let user_id = new.info.user_id.clone();
-        self.run(async move |client| {
+        self.write(now_ms, async move |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let user = self.lock_user(&tx, &user_id, now_ms).await?;
             if let Some(until_ms) = user.ban_until {
@@ -328,7 +328,7 @@ impl SessionStore for PostgresStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let mut sessions = self.sessions_of(&tx, user_id).await?;
@@ -442,7 +442,7 @@ impl SessionStore for PostgresStore {
         let Some(user_id) = self.user_of(id).await? else {
             return Ok(Rotated::Unknown);
         };
-        self.run(async |client| {
+        self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let user = self.lock_user(&tx, &user_id, now_ms).await?;
             let mut sessions = self.sessions_of(&tx, &user_id).await?;
@@ -488,21 +488,36 @@ impl SessionStore for PostgresStore {
                     .prepare_cached(&self.sql().online_sessions)
                     .await
                     .map_err(db_error)?;
-                client
-                    .query(&read, &[&after, &limit])
-                    .await
-                    .map_err(db_error)
+                let size = i64::try_from(page.limit.clamp(1, MAX_PAGE)).unwrap_or(i64::MAX);
+                let params: [&(dyn ToSql + Sync); 5] =
+                    [&after, &limit, &ms(now_ms), &page.class, &size];
+                client.query(&read, &params).await.map_err(db_error)
             })
             .await?;
-        let mut states = Vec::with_capacity(rows.len());
-        for row in rows {
-            let state: SessionState = parse(row.get(1), "a session record")?;
-            states.push((id_of(row.get(0))?, state));
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // A live row past what was carried: the page ends before it.
+            if row.get::<_, bool>(2) && row.get::<_, Option<&str>>(1).is_none() {
+                break;
+            }
+            candidates.push((id_of(row.get(0))?, row.get::<_, Option<&str>>(1)));
         }
-        Ok(page.walk(
-            states,
+        // Records are parsed as the walk goes: a page stops at its limit.
+        let cut = (candidates.len() < rows.len())
+            .then(|| candidates.last().map(|(id, _)| *id))
+            .flatten();
+        let mut corrupt = None;
+        let page = page.walk(
+            candidates,
             |(id, _)| *id,
-            |(_, s)| s.is_live(now_ms).then(|| s.online()),
-        ))
+            |(_, raw)| match parse::<SessionState>(raw?, "a session record") {
+                Ok(state) => state.is_live(now_ms).then(|| state.online()),
+                Err(e) => {
+                    corrupt = Some(e);
+                    None
+                }
+            },
+        );
+        corrupt.map_or(Ok(super::stopped_short(page, cut)), Err)
     }
 }

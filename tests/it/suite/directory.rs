@@ -193,3 +193,38 @@ pub async fn a_page_stops_short_rather_than_read_everything<S: Stores, K: Kind<S
     );
     assert!(walk(&auth, 2, None).await.is_empty());
 }
+
+/// Sessions idle past their timeout leave the directory, and a walk in pages of any
+/// size still lists every live one exactly once (a store that counts liveness its own
+/// way must not lose the sessions after one it had to skip).
+pub async fn idle_sessions_leave_the_directory_and_walks_go_on<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::idle(K::builder(store, &clock), secs(60))
+        .ttl(secs(3600))
+        .build();
+    let app = app(&auth);
+    let mut logins = Vec::new();
+    for u in 0..8 {
+        logins.push(auth.login(&format!("i{u}"), "web").await.unwrap());
+    }
+    clock.advance(secs(40));
+    for login in logins.iter().step_by(2) {
+        assert!(me(&app, login.token.as_str()).await.is_ok());
+    }
+    // The untouched half is idle for 80 s now, past the 60 s timeout.
+    clock.advance(secs(40));
+    let live: HashSet<SessionId> = logins
+        .iter()
+        .step_by(2)
+        .map(|l| l.session.session_id)
+        .collect();
+    for limit in [1, 2, 3, 10] {
+        let got = walk(&auth, limit, None).await;
+        assert_eq!(got.len(), live.len(), "pages of {limit}");
+        assert_eq!(
+            got.into_iter().collect::<HashSet<_>>(),
+            live,
+            "pages of {limit}"
+        );
+    }
+}

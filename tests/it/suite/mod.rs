@@ -274,6 +274,7 @@ macro_rules! all_cases {
             kickout_all_ends_every_session,
             bad_directory_requests_are_refused,
             a_page_stops_short_rather_than_read_everything,
+            idle_sessions_leave_the_directory_and_walks_go_on,
             the_audit_stream_spans_instances,
             restrictions_hold_until_they_lift,
             bad_restrictions_change_nothing,
