@@ -108,7 +108,8 @@ pub use token::{
     feature = "axum",
     feature = "jwt",
     feature = "redis",
-    feature = "actix"
+    feature = "actix",
+    feature = "postgres"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -54,6 +54,10 @@ pub const MAX_NOTE_MESSAGE_LEN: usize = 128;
 /// expired sessions faster than logins add them, without anyone walking it.
 pub const DIR_SWEEP: usize = 8;
 
+/// How many rows past their time a PostgreSQL store removes from each of its tables
+/// after every write: more than a write adds, so the tables shed what is over without
+/// a cron job anyone must remember.
+pub const PURGE_BATCH: usize = 16;
 /// Default lifetime of a session with refresh tokens, from its login: thirty days.
 pub const DEFAULT_REFRESH_TTL_MS: u64 = 30 * 24 * 3_600_000;
 

@@ -41,9 +41,7 @@ pub use session::SessionStore;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use self::postgres::{
-    PostgresFuture, PostgresStore, PostgresStoreBuilder, schema as postgres_schema,
-};
+pub use self::postgres::{PostgresFuture, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisFuture, RedisStore, RedisStoreBuilder};

@@ -171,8 +171,8 @@ async fn an_expired_population_leaves_the_tables_as_writes_go_on() {
     assert!(count("jwt_refresh").await >= POPULATION as i64);
     // A day later everything above is over, retention and grace included.
     clock.advance(suite::secs(86_400));
-    // Each write takes up to 16 rows per table: POPULATION / 16 writes clear them.
-    let writes = POPULATION / 16 + 8;
+    // Each write takes up to PURGE_BATCH rows per table: this many writes clear them.
+    let writes = POPULATION / kickout::limits::PURGE_BATCH + 8;
     for u in 0..writes {
         session.login(&format!("later{u}"), "web").await.unwrap();
     }

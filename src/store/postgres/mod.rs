@@ -3,13 +3,13 @@
 //! `JwtState`, `JwtRefreshState`), applied inside one transaction per write under the
 //! user's row lock; the revocation feed on `LISTEN`/`NOTIFY`.
 //!
-//! The tables (in the store's own schema, created and upgraded by [`PostgresStore`] at
-//! connect) are listed in [`schema`]'s documentation.
+//! The tables (in the store's own schema, created and upgraded at connect) are listed
+//! in [`PostgresStore`]'s documentation.
 
 mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
-pub mod schema;
+mod schema;
 mod session;
 
 use std::fmt;
@@ -26,6 +26,7 @@ use self::schema::Sql;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::wire::{AuditDrops, Outgoing};
 use super::{Revoked, Store, StoreError};
+use crate::limits::PURGE_BATCH;
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};
 
@@ -36,16 +37,14 @@ pub type PostgresFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of pooled connections.
 const DEFAULT_POOL_SIZE: usize = 16;
-/// How many rows past their purge time each write removes, per table: more than a write
-/// adds, so the tables shed what is over without a cron anyone must remember.
-pub(crate) const PURGE_BATCH: i64 = 16;
 
 /// Sessions in PostgreSQL, shared by every instance of the application that connects to
 /// the same database and schema.
 ///
 /// Connect with [`PostgresStore::connect`] or [`PostgresStore::builder`]: it creates (or
 /// upgrades) its tables in its schema (`kickout` by default), so the database user needs
-/// the right to create a schema, or the schema must exist and be theirs. Clones share
+/// the right to create a schema, or the schema must exist and be theirs (a missing
+/// right is [`StoreError::Misconfigured`] at connect). Clones share
 /// the connection pool. While the database is away every operation fails within the
 /// timeout (default one second) with [`StoreError::Unavailable`], so requests get 503
 /// and never hang.
@@ -53,6 +52,36 @@ pub(crate) const PURGE_BATCH: i64 = 16;
 /// Every validated request is one indexed read by primary key; every write is one
 /// transaction that locks the user's row, so concurrent logins under a one-per-device
 /// rule leave one session. Revocations reach other instances by `NOTIFY` on commit.
+///
+/// # Tables
+///
+/// In its own schema (`kickout` by default), created and upgraded at connect under an
+/// advisory lock, so instances starting together migrate once. `schema_version` records the steps applied; a
+/// schema newer than the running crate is refused rather than misread.
+///
+/// | table | row | read on a request |
+/// |---|---|---|
+/// | `users` | per user: `ban_until`, `restrictions` (JSON), `jwt` (JWT mode's revocation state, JSON) and `jwt_until` (when it may go), `purge_at`; its lock orders every write of the user | with the session or token |
+/// | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON) | by primary key |
+/// | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON) | by primary key, with its user |
+/// | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
+///
+/// Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
+/// application's clock, passed as parameters (never `now()`): every instance and store
+/// agrees on what "expired" means. After every write the store removes up to
+/// [`PURGE_BATCH`](crate::limits::PURGE_BATCH) rows past their `purge_at` from each
+/// table, so nothing grows without a cron job. The revocation channel is `<schema>_revoked`, the audit channel `<schema>_audit`; the
+/// listening connection's `application_name` is `kickout-feed`.
+///
+/// # Durability
+///
+/// A write answers once PostgreSQL committed it: with the server's defaults
+/// (`synchronous_commit = on`, `fsync = on`) a kickout that answered is in the WAL on
+/// disk and survives a crash of the server or the machine. With synchronous replicas
+/// (`synchronous_standby_names`) it also survives the loss of the primary: a standby
+/// promoted after a failover still refuses the token. `synchronous_commit = off`
+/// trades that away (a crash can lose the last few hundred milliseconds of commits,
+/// revocations included).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), kickout::store::StoreError> {
@@ -363,7 +392,7 @@ impl PostgresStore {
             .await
             .map_err(db_error)?;
         client
-            .execute(&purge, &[&ms(now_ms), &PURGE_BATCH])
+            .execute(&purge, &[&ms(now_ms), &(PURGE_BATCH as i64)])
             .await
             .map_err(db_error)?;
         Ok(())

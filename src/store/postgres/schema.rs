@@ -1,19 +1,5 @@
-//! The tables of a [`PostgresStore`](super::PostgresStore), in its own schema (`kickout`
-//! by default), created and upgraded at connect under an advisory lock, so instances
-//! starting together migrate once. `schema_version` records the steps applied; a
-//! schema newer than the running crate is refused rather than misread.
-//!
-//! | table | row | read on a request |
-//! |---|---|---|
-//! | `users` | per user: `ban_until`, `restrictions` (JSON), `jwt` (JWT mode's revocation state, JSON) and `jwt_until` (when it may go), `purge_at`; its lock orders every write of the user | with the session or token |
-//! | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON) | by primary key |
-//! | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON) | by primary key, with its user |
-//! | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
-//!
-//! Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
-//! application's clock, passed as parameters (never `now()`): every instance and store
-//! agrees on what "expired" means. Every write removes up to a bounded batch of rows
-//! past their `purge_at` from each table, so nothing grows without a cron job.
+//! The tables of a [`PostgresStore`](super::PostgresStore) (listed in its documentation),
+//! their statements, and the steps that create and upgrade them.
 
 use super::{Client, db_error};
 use crate::store::StoreError;
