@@ -7,121 +7,30 @@
 //!
 //! each one request at a time and 64 at once; plus login and kickout throughput.
 
+#[path = "common/remote_floor.rs"]
+mod remote_floor;
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::routing::get;
-use axum::{Extension, Router};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Response, StatusCode};
 use kickout::store::{MemoryStore, NearCache, RedisStore};
-use kickout::{Auth, AuthLayer, Identity, LoginRule};
+use kickout::{Auth, AuthLayer, LoginRule};
 
 #[path = "common/refresh.rs"]
 mod refresh_bench;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use refresh_bench::refresh_group;
-use tower::{Layer, Service, ServiceExt};
+use remote_floor::{BoxFuture, FloorLayer, Lookup, call, call_64, floor_routes, kickout_routes};
 
-#[derive(Clone)]
-struct FloorUser(String);
-
-#[derive(Clone)]
-struct FloorLayer(ConnectionManager);
-
-#[derive(Clone)]
-struct Floor<S> {
-    inner: S,
-    conn: ConnectionManager,
-}
-
-impl<S> Layer<S> for FloorLayer {
-    type Service = Floor<S>;
-    fn layer(&self, inner: S) -> Floor<S> {
-        Floor {
-            inner,
-            conn: self.0.clone(),
-        }
+/// The floor's one read: a `GET` on the same kind of multiplexed connection.
+impl Lookup for ConnectionManager {
+    fn user(&self, token: String) -> BoxFuture<Option<String>> {
+        let mut conn = self.clone();
+        Box::pin(async move { conn.get(format!("floor:{token}")).await.ok().flatten() })
     }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S> Service<Request<Body>> for Floor<S>
-where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let mut conn = self.conn.clone();
-        Box::pin(async move {
-            let token = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_owned);
-            let user: Option<String> = match token {
-                Some(t) => conn.get(format!("floor:{t}")).await.ok().flatten(),
-                None => None,
-            };
-            match user {
-                Some(user) => {
-                    req.extensions_mut().insert(FloorUser(user));
-                    inner.call(req).await
-                }
-                None => {
-                    let mut res = Response::new(Body::empty());
-                    *res.status_mut() = StatusCode::UNAUTHORIZED;
-                    Ok(res)
-                }
-            }
-        })
-    }
-}
-
-fn floor_routes() -> Router {
-    Router::new().route(
-        "/me",
-        get(|Extension(u): Extension<FloorUser>| async move { if u.0.is_empty() { "?" } else { "ok" } }),
-    )
-}
-
-fn kickout_routes() -> Router {
-    Router::new().route(
-        "/me",
-        get(|me: Identity| async move { if me.user_id().is_empty() { "?" } else { "ok" } }),
-    )
-}
-
-async fn call(app: &Router, token: &str) {
-    let req = Request::get("/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-}
-
-async fn call_64(app: &Router, token: &str) {
-    futures::future::join_all((0..64).map(|_| call(app, token))).await;
 }
 
 fn bench(c: &mut Criterion) {

@@ -44,10 +44,8 @@ mod near_cache_jwt {
 
 /// Several instances of one application on one database, as production runs them.
 mod shared {
-    use std::time::Duration;
-
     use kickout::store::PostgresStore;
-    use kickout::{Auth, LoginRule, Reason};
+    use kickout::{Auth, LoginRule};
 
     use super::pg;
     use crate::suite;
@@ -67,38 +65,7 @@ mod shared {
         let Some((a, b)) = two_instances().await else {
             return;
         };
-        let (app_a, app_b) = (suite::app(&a), suite::app(&b));
-        let t = a.login("1", "web").await.unwrap().token;
-        assert_eq!(suite::me(&app_b, t.as_str()).await, Ok("1:web".into()));
-        assert_eq!(b.kickout("1").await.unwrap(), 1);
-        assert_eq!(
-            suite::me(&app_a, t.as_str()).await,
-            suite::err(Reason::KickedOut)
-        );
-        let t = b.login("2", "web").await.unwrap().token;
-        assert!(a.logout(t.as_str()).await.unwrap());
-        assert_eq!(
-            suite::me(&app_b, t.as_str()).await,
-            suite::err(Reason::InvalidToken)
-        );
-        let t = a.login("3", "web").await.unwrap().token;
-        assert_eq!(b.ban("3", Duration::from_secs(60)).await.unwrap(), 1);
-        assert_eq!(
-            suite::me(&app_a, t.as_str()).await,
-            suite::err(Reason::Banned)
-        );
-        assert!(
-            a.login("3", "web").await.is_err(),
-            "the ban holds there too"
-        );
-        let old = a.login("4", "web").await.unwrap().token;
-        let new = b.login("4", "web").await.unwrap().token;
-        assert_eq!(
-            suite::me(&app_a, old.as_str()).await,
-            suite::err(Reason::Replaced)
-        );
-        assert_eq!(suite::me(&app_a, new.as_str()).await, Ok("4:web".into()));
-        assert_eq!(a.sessions("4").await.unwrap().len(), 1);
+        suite::revocations_hold_across_instances(&a, &b).await;
     }
 
     /// Logins racing on two instances: the user's row lock orders them, so a

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
-use crate::store::directory::{MAX_PAGE, OnlineSession, SCAN_FACTOR};
+use crate::store::directory::OnlineSession;
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore,
     JwtTarget, JwtToken, Tokens,
@@ -251,18 +251,9 @@ impl PostgresStore {
 
     /// The user of token `id`, if it is live in the store's index.
     async fn jwt_user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
-        self.run(async |client| {
-            let read = client
-                .prepare_cached(&self.sql().jwt_user_of)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&read, &[&id.as_bytes().as_slice()])
-                .await
-                .map_err(db_error)?;
-            Ok(row.map(|r| r.get(0)))
-        })
-        .await
+        let id = id.as_bytes().as_slice();
+        let row = self.row(&self.sql().jwt_user_of, &[&id]).await?;
+        Ok(row.map(|r| r.get(0)))
     }
 }
 
@@ -288,25 +279,16 @@ impl JwtStore for PostgresStore {
         Box::pin(async move {
             // A jti that names no row of ours reads no entry.
             let id_bytes = id.map(|id| id.as_bytes().to_vec()).unwrap_or_default();
-            let checked = store
-                .run(async |client| {
-                    let read = client
-                        .prepare_cached(&store.sql().jwt_check)
-                        .await
-                        .map_err(db_error)?;
-                    let row = client
-                        .query_opt(&read, &[&user_id, &id_bytes])
-                        .await
-                        .map_err(db_error)?;
-                    Ok(row.map(|r| Checked {
-                        state: r.get(0),
-                        ban_until: r.get(1),
-                        restrictions: r.get(2),
-                        entry: r.get(3),
-                        seen: r.get(4),
-                    }))
-                })
+            let row = store
+                .row(&store.sql().jwt_check, &[&user_id, &id_bytes])
                 .await?;
+            let checked = row.map(|r| Checked {
+                state: r.get(0),
+                ban_until: r.get(1),
+                restrictions: r.get(2),
+                entry: r.get(3),
+                seen: r.get(4),
+            });
             let Some(Checked {
                 state: Some(raw),
                 ban_until,
@@ -533,15 +515,8 @@ impl JwtStore for PostgresStore {
     ) -> Result<Rotated<JwtRefreshed>, StoreError> {
         let id = rotation.presented.session_id();
         let jti = id.jti();
-        let read = async |client: &mut super::Client| {
-            let read = client
-                .prepare_cached(&self.sql().jwt_refresh)
-                .await
-                .map_err(db_error)?;
-            let row = client.query_opt(&read, &[&jti]).await.map_err(db_error)?;
-            Ok::<_, StoreError>(row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))))
-        };
-        let Some((user_id, _)) = self.run(read).await? else {
+        let row = self.row(&self.sql().jwt_refresh, &[&jti]).await?;
+        let Some(user_id) = row.map(|r| r.get::<_, String>(0)) else {
             return Ok(Rotated::Unknown);
         };
         self.write(now_ms, async |client| {
@@ -600,56 +575,22 @@ impl JwtStore for PostgresStore {
     }
 
     async fn jwt_online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
-        let after = page.start_after().map(|id| id.as_bytes().to_vec());
-        let after = after.unwrap_or_default();
-        // What the walk may look at, and one more to know whether more remains.
-        let looked = page.limit.clamp(1, MAX_PAGE).saturating_mul(SCAN_FACTOR);
-        let limit = i64::try_from(looked + 1).unwrap_or(i64::MAX);
-        let rows = self
-            .run(async |client| {
-                let read = client
-                    .prepare_cached(&self.sql().online_jwt)
-                    .await
-                    .map_err(db_error)?;
-                let size = i64::try_from(page.limit.clamp(1, MAX_PAGE)).unwrap_or(i64::MAX);
-                let params: [&(dyn ToSql + Sync); 5] =
-                    [&after, &limit, &ms(now_ms), &page.class, &size];
-                client.query(&read, &params).await.map_err(db_error)
-            })
-            .await?;
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            // A live row past what was carried: the page ends before it.
-            if row.get::<_, bool>(5) && row.get::<_, Option<&str>>(3).is_none() {
-                break;
-            }
-            candidates.push((super::session::id_of(row.get(0))?, row));
-        }
-        // Entries are parsed as the walk goes: a page stops at its limit.
-        let cut = (candidates.len() < rows.len())
-            .then(|| candidates.last().map(|(id, _)| *id))
-            .flatten();
-        let mut corrupt = None;
-        let page = page.walk(
-            candidates,
-            |(id, _)| *id,
-            |(id, row)| {
-                let mut e: JwtEntry = match parse(row.get::<_, Option<&str>>(3)?, "a token entry") {
-                    Ok(e) => e,
-                    Err(error) => {
-                        corrupt = Some(error);
-                        return None;
-                    }
-                };
-                e.last_seen_ms = e.last_seen_ms.max(from_ms(row.get(4)));
-                let user: Arc<str> = Arc::from(row.get::<_, &str>(1));
+        let statement = &self.sql().online_jwt;
+        self.page(
+            statement,
+            "a token entry",
+            page,
+            now_ms,
+            |id, mut e: JwtEntry, row| {
+                e.last_seen_ms = e.last_seen_ms.max(from_ms(row.get(5)));
+                let user: Arc<str> = Arc::from(row.get::<_, &str>(3));
                 let info = e
-                    .info(&user, id.tag(), row.get(2))
+                    .info(&user, id.tag(), row.get(4))
                     .filter(|_| e.is_live(now_ms))?;
                 Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
             },
-        );
-        corrupt.map_or(Ok(super::stopped_short(page, cut)), Err)
+        )
+        .await
     }
 
     async fn jwt_sessions(
@@ -657,15 +598,7 @@ impl JwtStore for PostgresStore {
         user_id: &str,
         now_ms: u64,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        let rows = self
-            .run(async |client| {
-                let read = client
-                    .prepare_cached(&self.sql().jwt_tokens_of)
-                    .await
-                    .map_err(db_error)?;
-                client.query(&read, &[&user_id]).await.map_err(db_error)
-            })
-            .await?;
+        let rows = self.rows(&self.sql().jwt_tokens_of, &[&user_id]).await?;
         let mut state = JwtState::default();
         for row in rows {
             let mut entry: JwtEntry = parse(row.get(1), "a token entry")?;

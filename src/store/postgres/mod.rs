@@ -6,6 +6,7 @@
 //! The tables (in the store's own schema, created and upgraded at connect) are listed
 //! in [`PostgresStore`]'s documentation.
 
+mod directory;
 mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -28,7 +29,7 @@ use super::wire::{AuditDrops, Outgoing};
 use super::{Revoked, Store, StoreError};
 use crate::limits::PURGE_BATCH;
 use crate::restriction::{Restriction, Restrictions, Scope};
-use crate::token::{SessionId, user_tag};
+use crate::token::user_tag;
 
 /// The future of a PostgreSQL read on the request path (a lookup, a JWT check).
 pub type PostgresFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
@@ -367,6 +368,32 @@ impl PostgresStore {
             .map_err(|_| unavailable("PostgreSQL did not answer in time"))?
     }
 
+    /// The row (if any) of a read `statement` outside a transaction, within the timeout.
+    pub(crate) async fn row(
+        &self,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        self.run(async |client| {
+            let read = client.prepare_cached(statement).await.map_err(db_error)?;
+            client.query_opt(&read, params).await.map_err(db_error)
+        })
+        .await
+    }
+
+    /// The rows of a read `statement` outside a transaction, within the timeout.
+    pub(crate) async fn rows(
+        &self,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.run(async |client| {
+            let read = client.prepare_cached(statement).await.map_err(db_error)?;
+            client.query(&read, params).await.map_err(db_error)
+        })
+        .await
+    }
+
     /// Runs a write `op` (a transaction under a user's lock), then removes a bounded
     /// batch of what is past its time from every table: ordinary writes keep the store
     /// bounded. The purge is a statement of its own, after the commit: it skips rows
@@ -498,15 +525,6 @@ impl PostgresStore {
     }
 }
 
-/// A directory page whose candidates were cut at a live row not carried (after `cut`):
-/// it goes on from there.
-pub(crate) fn stopped_short(mut page: super::Page, cut: Option<SessionId>) -> super::Page {
-    if let (None, Some(last)) = (&page.next, cut) {
-        page.next = Some(super::Cursor::new(last.tag(), last.to_string()));
-    }
-    page
-}
-
 /// Restrictions as stored (`NULL`: none), those over by `now_ms` dropped.
 pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, StoreError> {
     let Some(raw) = raw else {
@@ -531,19 +549,9 @@ impl Store for PostgresStore {
     }
 
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
-        self.run(async |client| {
-            let read = client
-                .prepare_cached(&self.sql().ban_of)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&read, &[&user_id])
-                .await
-                .map_err(db_error)?;
-            let until = row.and_then(|r| r.get::<_, Option<i64>>(0)).map(from_ms);
-            Ok(until.filter(|&t| t > now_ms))
-        })
-        .await
+        let row = self.row(&self.sql().ban_of, &[&user_id]).await?;
+        let until = row.and_then(|r| r.get::<_, Option<i64>>(0)).map(from_ms);
+        Ok(until.filter(|&t| t > now_ms))
     }
 
     async fn restrict(
@@ -570,18 +578,8 @@ impl Store for PostgresStore {
     }
 
     async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
-        self.run(async |client| {
-            let read = client
-                .prepare_cached(&self.sql().restrictions_of)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&read, &[&user_id])
-                .await
-                .map_err(db_error)?;
-            held(row.and_then(|r| r.get(0)), now_ms)
-        })
-        .await
+        let row = self.row(&self.sql().restrictions_of, &[&user_id]).await?;
+        held(row.and_then(|r| r.get(0)), now_ms)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {

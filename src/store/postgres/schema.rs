@@ -181,7 +181,7 @@ impl Sql {
                  ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
             ),
             online_jwt: format!(
-                "SELECT id, user_id, jti, CASE WHEN n <= $5 THEN entry END, seen, n IS NOT NULL \
+                "SELECT id, CASE WHEN n <= $5 THEN entry END, n IS NOT NULL, user_id, jti, seen \
                  FROM ({}) AS page ORDER BY id",
                 page_of(&s, "jwt_tokens", "entry, user_id, jti, seen")
             ),

@@ -9,7 +9,6 @@ use tokio_postgres::types::ToSql;
 
 use super::{PostgresFuture, PostgresStore, db_error, from_ms, held, ms, parse, to_json};
 use crate::note::Note;
-use crate::store::directory::{MAX_PAGE, SCAN_FACTOR};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
 use crate::store::wire::{elevated_message, ended_messages};
 use crate::store::{
@@ -84,18 +83,9 @@ impl PostgresStore {
     /// The user of session `id`, if the store holds it (a user never changes: read
     /// before the lock).
     async fn user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
-        self.run(async |client| {
-            let read = client
-                .prepare_cached(&self.sql().session_user)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&read, &[&id.as_bytes().as_slice()])
-                .await
-                .map_err(db_error)?;
-            Ok(row.map(|r| r.get(0)))
-        })
-        .await
+        let id = id.as_bytes().as_slice();
+        let row = self.row(&self.sql().session_user, &[&id]).await?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Writes the states of `ids` (from `map`) as they are now.
@@ -219,16 +209,9 @@ impl SessionStore for PostgresStore {
         let (store, key) = (self.clone(), *key);
         Box::pin(async move {
             // One indexed read: the record, with the user's ban and restrictions.
+            let id = key.session_id();
             let row = store
-                .run(async |client| {
-                    let read = client
-                        .prepare_cached(&store.sql().lookup)
-                        .await
-                        .map_err(db_error)?;
-                    let id = key.session_id();
-                    let row = client.query_opt(&read, &[&id.as_bytes().as_slice()]).await;
-                    row.map_err(db_error)
-                })
+                .row(&store.sql().lookup, &[&id.as_bytes().as_slice()])
                 .await?;
             let Some(row) = row else { return Ok(None) };
             let state: SessionState = parse(row.get(0), "a session record")?;
@@ -345,15 +328,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
-        let rows = self
-            .run(async |client| {
-                let read = client
-                    .prepare_cached(&self.sql().user_sessions)
-                    .await
-                    .map_err(db_error)?;
-                client.query(&read, &[&user_id]).await.map_err(db_error)
-            })
-            .await?;
+        let rows = self.rows(&self.sql().user_sessions, &[&user_id]).await?;
         let mut live = Vec::new();
         for row in rows {
             let state: SessionState = parse(row.get(1), "a session record")?;
@@ -477,47 +452,14 @@ impl SessionStore for PostgresStore {
     }
 
     async fn online(&self, page: PageRequest<'_>, now_ms: u64) -> Result<Page, StoreError> {
-        let after = page.start_after().map(|id| id.as_bytes().to_vec());
-        let after = after.unwrap_or_default();
-        // What the walk may look at, and one more to know whether more remains.
-        let looked = page.limit.clamp(1, MAX_PAGE).saturating_mul(SCAN_FACTOR);
-        let limit = i64::try_from(looked + 1).unwrap_or(i64::MAX);
-        let rows = self
-            .run(async |client| {
-                let read = client
-                    .prepare_cached(&self.sql().online_sessions)
-                    .await
-                    .map_err(db_error)?;
-                let size = i64::try_from(page.limit.clamp(1, MAX_PAGE)).unwrap_or(i64::MAX);
-                let params: [&(dyn ToSql + Sync); 5] =
-                    [&after, &limit, &ms(now_ms), &page.class, &size];
-                client.query(&read, &params).await.map_err(db_error)
-            })
-            .await?;
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            // A live row past what was carried: the page ends before it.
-            if row.get::<_, bool>(2) && row.get::<_, Option<&str>>(1).is_none() {
-                break;
-            }
-            candidates.push((id_of(row.get(0))?, row.get::<_, Option<&str>>(1)));
-        }
-        // Records are parsed as the walk goes: a page stops at its limit.
-        let cut = (candidates.len() < rows.len())
-            .then(|| candidates.last().map(|(id, _)| *id))
-            .flatten();
-        let mut corrupt = None;
-        let page = page.walk(
-            candidates,
-            |(id, _)| *id,
-            |(_, raw)| match parse::<SessionState>(raw?, "a session record") {
-                Ok(state) => state.is_live(now_ms).then(|| state.online()),
-                Err(e) => {
-                    corrupt = Some(e);
-                    None
-                }
-            },
-        );
-        corrupt.map_or(Ok(super::stopped_short(page, cut)), Err)
+        let statement = &self.sql().online_sessions;
+        self.page(
+            statement,
+            "a session record",
+            page,
+            now_ms,
+            |_, s: SessionState, _| s.is_live(now_ms).then(|| s.online()),
+        )
+        .await
     }
 }

@@ -180,6 +180,31 @@ pub fn err(reason: Reason) -> Result<String, String> {
     Err(reason.code().to_owned())
 }
 
+/// Two instances of one application on one shared store (handles under a
+/// one-per-device rule): what either revokes, the other refuses at once.
+pub async fn revocations_hold_across_instances<S: SessionStore>(a: &Auth<S>, b: &Auth<S>) {
+    let (app_a, app_b) = (app(a), app(b));
+    let t = a.login("1", "web").await.unwrap().token;
+    assert_eq!(me(&app_b, t.as_str()).await, Ok("1:web".into()));
+    assert_eq!(b.kickout("1").await.unwrap(), 1);
+    assert_eq!(me(&app_a, t.as_str()).await, err(Reason::KickedOut));
+    let t = b.login("2", "web").await.unwrap().token;
+    assert!(a.logout(t.as_str()).await.unwrap());
+    assert_eq!(me(&app_b, t.as_str()).await, err(Reason::InvalidToken));
+    let t = a.login("3", "web").await.unwrap().token;
+    assert_eq!(b.ban("3", secs(60)).await.unwrap(), 1);
+    assert_eq!(me(&app_a, t.as_str()).await, err(Reason::Banned));
+    assert!(
+        a.login("3", "web").await.is_err(),
+        "the ban holds there too"
+    );
+    let old = a.login("4", "web").await.unwrap().token;
+    let new = b.login("4", "web").await.unwrap().token;
+    assert_eq!(me(&app_a, old.as_str()).await, err(Reason::Replaced));
+    assert_eq!(me(&app_a, new.as_str()).await, Ok("4:web".into()));
+    assert_eq!(a.sessions("4").await.unwrap().len(), 1);
+}
+
 /// One `#[tokio::test]` per case. `$make` yields `Option<(guard, store)>`; `None`
 /// skips (a backend that is not installed on a contributor's machine).
 macro_rules! run_suite {
