@@ -346,6 +346,55 @@ mod faults {
         assert!(whole >= 5);
     }
 
+    /// A validated request is one statement: PostgreSQL's own count of what ran
+    /// (`pg_stat_statements`), in both modes, with a near cache's misses too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_statement_per_validated_request() {
+        use suite::Kind;
+        if !pg::available() {
+            return;
+        }
+        let server = pg::PgServer::start_with(&["shared_preload_libraries=pg_stat_statements"]);
+        let sql = pg::client(&server.url()).await;
+        sql.batch_execute("CREATE EXTENSION pg_stat_statements")
+            .await
+            .unwrap();
+        let clock = suite::clock();
+        let store = connect(&server).await;
+        let session = <suite::Session as Kind<_>>::builder(store.clone(), &clock).build();
+        let jwt = <suite::Jwt as Kind<_>>::builder(store, &clock).build();
+        let s = session.login("1", "web").await.unwrap().token;
+        let j = jwt.login("2", "web").await.unwrap().token;
+        let (session_app, jwt_app) = (suite::app(&session), suite::app(&jwt));
+        // The logins' audit events go out in the background first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // What one request of each mode runs, counted by the server.
+        let ran = async || {
+            let rows = sql
+                .query(
+                    "SELECT query, calls FROM pg_stat_statements \
+                     WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY query",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let ran: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            ran
+        };
+        for (app, token) in [(&session_app, s.as_str()), (&jwt_app, j.as_str())] {
+            sql.batch_execute("SELECT pg_stat_statements_reset()")
+                .await
+                .unwrap();
+            for _ in 0..50 {
+                assert!(suite::me(app, token).await.is_ok());
+            }
+            let ran = ran().await;
+            assert_eq!(ran.len(), 1, "{ran:?}");
+            assert_eq!(ran[0].1, 50, "{ran:?}");
+            assert!(ran[0].0.starts_with("SELECT"), "{ran:?}");
+        }
+    }
+
     /// The listening connection killed: it comes back, and a watch re-checks what it
     /// may have missed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,11 +78,18 @@ pub struct PgServer {
     dir: PathBuf,
     user: Option<(u32, u32)>,
     watchdog: Option<Child>,
+    /// Settings of its own (`name=value`), on every start.
+    settings: Vec<String>,
 }
 
 impl PgServer {
     /// `initdb` (password login for user `kickout`) and a started server.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// The same, with settings of its own (`name=value`).
+    pub fn start_with(settings: &[&str]) -> Self {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kickout-pg-{}-{}",
@@ -131,6 +138,7 @@ impl PgServer {
             dir,
             user,
             watchdog: None,
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.restart();
         server
@@ -153,6 +161,9 @@ impl PgServer {
             self.port,
             self.dir.display(),
         );
+        for setting in &self.settings {
+            server.push_str(&format!(" -c '{setting}'"));
+        }
         if let Some((uid, gid)) = self.user {
             server = format!("setpriv --reuid={uid} --regid={gid} --clear-groups {server}");
         }
