@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::session::id_of;
-use super::{PostgresStore, ms, parse};
+use super::{PostgresStore, col, ms, parse};
 use crate::store::StoreError;
 use crate::store::directory::{Cursor, MAX_PAGE, OnlineSession, Page, PageRequest, SCAN_FACTOR};
 use crate::token::SessionId;
@@ -22,7 +22,7 @@ impl PostgresStore {
         what: &str,
         page: PageRequest<'_>,
         now_ms: u64,
-        online: impl Fn(SessionId, T, &Row) -> Option<OnlineSession>,
+        online: impl Fn(SessionId, T, &Row) -> Result<Option<OnlineSession>, StoreError>,
     ) -> Result<Page, StoreError> {
         let after = page.start_after().map(|id| id.as_bytes().to_vec());
         let after = after.unwrap_or_default();
@@ -35,10 +35,10 @@ impl PostgresStore {
         let mut candidates = Vec::with_capacity(rows.len());
         for row in &rows {
             // A live row past what was carried: the page ends before it.
-            if row.get::<_, bool>(2) && row.get::<_, Option<&str>>(1).is_none() {
+            if col::<bool>(row, 2)? && col::<Option<&str>>(row, 1)?.is_none() {
                 break;
             }
-            candidates.push((id_of(row.get(0))?, row));
+            candidates.push((id_of(col(row, 0)?)?, row));
         }
         let cut = (candidates.len() < rows.len())
             .then(|| candidates.last().map(|(id, _)| *id))
@@ -48,12 +48,16 @@ impl PostgresStore {
         let mut page = page.walk(
             candidates,
             |(id, _)| *id,
-            |(id, row)| match parse::<T>(row.get::<_, Option<&str>>(1)?, what) {
-                Ok(record) => online(id, record, row),
-                Err(e) => {
+            |(id, row)| {
+                let listed = match col::<Option<&str>>(row, 1) {
+                    Ok(Some(raw)) => parse::<T>(raw, what).and_then(|r| online(id, r, row)),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                listed.unwrap_or_else(|e| {
                     corrupt = Some(e);
                     None
-                }
+                })
             },
         );
         if let Some(e) = corrupt {

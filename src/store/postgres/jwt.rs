@@ -10,7 +10,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    PostgresFuture, PostgresStore, UserRow, corrupt, db_error, from_ms, held, ms, parse, to_json,
+    PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, ms, parse,
+    to_json,
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
@@ -98,9 +99,9 @@ impl PostgresStore {
             .await
             .map_err(db_error)?;
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            let mut entry: JwtEntry = parse(row.get(1), "a token entry")?;
-            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(2)));
-            state.index.insert(row.get(0), entry);
+            let mut entry: JwtEntry = parse(col(&row, 1)?, "a token entry")?;
+            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(&row, 2)?));
+            state.index.insert(col(&row, 0)?, entry);
         }
         Ok(Loaded {
             before: state.index.clone(),
@@ -253,7 +254,7 @@ impl PostgresStore {
     async fn jwt_user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
         let id = id.as_bytes().as_slice();
         let row = self.row(&self.sql().jwt_user_of, &[&id]).await?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| col(&r, 0)).transpose()
     }
 }
 
@@ -282,13 +283,16 @@ impl JwtStore for PostgresStore {
             let row = store
                 .row(&store.sql().jwt_check, &[&user_id, &id_bytes])
                 .await?;
-            let checked = row.map(|r| Checked {
-                state: r.get(0),
-                ban_until: r.get(1),
-                restrictions: r.get(2),
-                entry: r.get(3),
-                seen: r.get(4),
-            });
+            let checked = match row {
+                Some(r) => Some(Checked {
+                    state: col(&r, 0)?,
+                    ban_until: col(&r, 1)?,
+                    restrictions: col(&r, 2)?,
+                    entry: col(&r, 3)?,
+                    seen: col(&r, 4)?,
+                }),
+                None => None,
+            };
             let Some(Checked {
                 state: Some(raw),
                 ban_until,
@@ -516,7 +520,7 @@ impl JwtStore for PostgresStore {
         let id = rotation.presented.session_id();
         let jti = id.jti();
         let row = self.row(&self.sql().jwt_refresh, &[&jti]).await?;
-        let Some(user_id) = row.map(|r| r.get::<_, String>(0)) else {
+        let Some(user_id) = row.map(|r| col::<String>(&r, 0)).transpose()? else {
             return Ok(Rotated::Unknown);
         };
         self.write(now_ms, async |client| {
@@ -530,7 +534,7 @@ impl JwtStore for PostgresStore {
             let Some(row) = tx.query_opt(&read, &[&jti]).await.map_err(db_error)? else {
                 return Ok(Rotated::Unknown);
             };
-            let mut record: JwtRefreshState = parse(row.get(1), "a refresh record")?;
+            let mut record: JwtRefreshState = parse(col(&row, 1)?, "a refresh record")?;
             let mut loaded = self.jwt_load(&tx, &user_id, &user).await?;
             let step = record.refresh(id, loaded.state.as_mut(), &rotation, now_ms);
             let ban = user.ban_until.is_some();
@@ -582,12 +586,11 @@ impl JwtStore for PostgresStore {
             page,
             now_ms,
             |id, mut e: JwtEntry, row| {
-                e.last_seen_ms = e.last_seen_ms.max(from_ms(row.get(5)));
-                let user: Arc<str> = Arc::from(row.get::<_, &str>(3));
-                let info = e
-                    .info(&user, id.tag(), row.get(4))
-                    .filter(|_| e.is_live(now_ms))?;
-                Some(OnlineSession::new(info, e.last_seen_ms, e.class.clone()))
+                e.last_seen_ms = e.last_seen_ms.max(from_ms(col(row, 5)?));
+                let user: Arc<str> = Arc::from(col::<&str>(row, 3)?);
+                let info = e.info(&user, id.tag(), col(row, 4)?);
+                let listed = info.filter(|_| e.is_live(now_ms));
+                Ok(listed.map(|info| OnlineSession::new(info, e.last_seen_ms, e.class.clone())))
             },
         )
         .await
@@ -601,9 +604,9 @@ impl JwtStore for PostgresStore {
         let rows = self.rows(&self.sql().jwt_tokens_of, &[&user_id]).await?;
         let mut state = JwtState::default();
         for row in rows {
-            let mut entry: JwtEntry = parse(row.get(1), "a token entry")?;
-            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(row.get(2)));
-            state.index.insert(row.get(0), entry);
+            let mut entry: JwtEntry = parse(col(&row, 1)?, "a token entry")?;
+            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(&row, 2)?));
+            state.index.insert(col(&row, 0)?, entry);
         }
         let user: Arc<str> = Arc::from(user_id);
         Ok(state.listing(&user, user_tag(user_id), now_ms))

@@ -84,6 +84,25 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// trades that away (a crash can lose the last few hundred milliseconds of commits,
 /// revocations included).
 ///
+/// # Deployment
+///
+/// - **Connect to the primary directly, or through a session-mode pooler.** The store
+///   asks for a read-write server (`target_session_attrs=read-write`), so a multi-host
+///   URL never reads from a standby. A transaction-mode pooler (PgBouncer's default
+///   `pool_mode = transaction`) accepts `LISTEN` and delivers nothing: other instances'
+///   revocations would reach `NearCache`s only after `max_age`, and watches only at
+///   their re-check.
+/// - **Who may connect may announce.** Any role that can connect to the database can
+///   `NOTIFY` on the store's channels and so end watches early or write fake audit
+///   events (never let a token through: a request always reads the rows). Grant
+///   `CONNECT` to the application's roles only.
+/// - **No TLS yet**: the store connects without TLS (`sslmode=require` fails at
+///   connect). Keep the database on a private network or a loopback/Unix-socket
+///   proxy until TLS support lands.
+/// - Each connection sets `search_path=pg_catalog` (every table the store names is
+///   schema-qualified) and the server's `lock_timeout` and `statement_timeout` to the
+///   store's timeout, so a statement the store gave up on stops holding its connection.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), kickout::store::StoreError> {
 /// use kickout::{Auth, store::PostgresStore};
@@ -221,6 +240,7 @@ impl PostgresStoreBuilder {
         }
         let timeout = self.timeout.min(Duration::from_secs(3600));
         config.connect_timeout(timeout);
+        session_settings(&mut config, timeout);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -242,7 +262,10 @@ impl PostgresStoreBuilder {
                 .await
                 .map_err(|_| unavailable("connect timed out"))?
                 .map_err(pool_error)?;
-            schema::migrate(&mut client, &sql).await?;
+            let migrate = schema::migrate(&mut client, &sql);
+            tokio::time::timeout(timeout.max(Duration::from_secs(30)), migrate)
+                .await
+                .map_err(|_| unavailable("creating the schema timed out"))??;
         }
         let revoked = format!("{}_revoked", self.schema);
         let audit_channel = format!("{}_audit", self.schema);
@@ -284,6 +307,29 @@ impl PostgresStoreBuilder {
             }),
         })
     }
+}
+
+/// What every connection of the store sets up at its start:
+/// - the primary only (`target_session_attrs=read-write`): a revocation committed there
+///   is what every read sees, never a standby's older copy;
+/// - `search_path=pg_catalog`: every table the store names is schema-qualified, and no
+///   function of another schema can stand in for a built-in one;
+/// - the server's own bounds at the store's timeout (`lock_timeout`,
+///   `statement_timeout`, `idle_in_transaction_session_timeout`): a statement the store
+///   gave up on does not go on holding its connection, or a user's lock.
+fn session_settings(config: &mut tokio_postgres::Config, timeout: Duration) {
+    config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+    let ms = timeout.as_millis().max(1);
+    let ours = format!(
+        "-c search_path=pg_catalog -c lock_timeout={ms} -c statement_timeout={ms} \
+         -c idle_in_transaction_session_timeout={}",
+        ms.saturating_mul(2)
+    );
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    config.options(options);
 }
 
 pub(crate) fn unavailable(what: impl fmt::Display) -> StoreError {
@@ -333,6 +379,16 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|_| corrupt("a record to write"))
+}
+
+/// Column `i` of a row of the store's own statements: a value of another type (a table
+/// changed under the store) is corrupt, never a panic.
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|_| corrupt("a column of another type"))
 }
 
 /// A connection from the pool, within the timeout.
@@ -403,26 +459,17 @@ impl PostgresStore {
     where
         F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
     {
-        self.run(async |client| {
-            let out = op(client).await?;
-            if let Err(error) = self.purge(client, now_ms).await {
+        let out = self.run(op).await?;
+        // In the background, under a bound of its own: the write's answer waits for it
+        // neither in time nor in outcome.
+        let store = self.clone();
+        tokio::spawn(async move {
+            let (now, batch) = (ms(now_ms), i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX));
+            if let Err(error) = store.row(&store.sql().purge, &[&now, &batch]).await {
                 tracing::debug!(%error, "purge failed; the next write purges");
             }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn purge(&self, client: &Client, now_ms: u64) -> Result<(), StoreError> {
-        let purge = client
-            .prepare_cached(&self.sql().purge)
-            .await
-            .map_err(db_error)?;
-        client
-            .execute(&purge, &[&ms(now_ms), &(PURGE_BATCH as i64)])
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        });
+        Ok(out)
     }
 
     /// Locks (creating it if need be) `user_id`'s row in `tx`: every write of the user's
@@ -436,15 +483,14 @@ impl PostgresStore {
         let sql = self.sql();
         let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
         let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
-        let ban_until = row
-            .get::<_, Option<i64>>(0)
+        let ban_until = col::<Option<i64>>(&row, 0)?
             .map(from_ms)
             .filter(|&t| t > now_ms);
-        let restrictions = held(row.get(1), now_ms)?;
+        let restrictions = held(col(&row, 1)?, now_ms)?;
         Ok(UserRow {
             ban_until,
             restrictions,
-            jwt: row.get(2),
+            jwt: col(&row, 2)?,
         })
     }
 
@@ -494,7 +540,9 @@ impl PostgresStore {
         if messages.is_empty() {
             return Ok(());
         }
-        let notify = tx.prepare_cached("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m");
+        let notify = tx.prepare_cached(
+            "SELECT pg_catalog.pg_notify($1, m) FROM pg_catalog.unnest($2::text[]) AS m",
+        );
         let notify = notify.await.map_err(db_error)?;
         tx.execute(&notify, &[&self.shared.revoked, &messages])
             .await
@@ -550,7 +598,10 @@ impl Store for PostgresStore {
 
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         let row = self.row(&self.sql().ban_of, &[&user_id]).await?;
-        let until = row.and_then(|r| r.get::<_, Option<i64>>(0)).map(from_ms);
+        let until = match &row {
+            Some(row) => col::<Option<i64>>(row, 0)?.map(from_ms),
+            None => None,
+        };
         Ok(until.filter(|&t| t > now_ms))
     }
 
@@ -579,7 +630,11 @@ impl Store for PostgresStore {
 
     async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {
         let row = self.row(&self.sql().restrictions_of, &[&user_id]).await?;
-        held(row.and_then(|r| r.get(0)), now_ms)
+        let raw = match &row {
+            Some(row) => col(row, 0)?,
+            None => None,
+        };
+        held(raw, now_ms)
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {

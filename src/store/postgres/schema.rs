@@ -141,7 +141,8 @@ impl Sql {
             session_user: format!("SELECT user_id FROM {s}.sessions WHERE id = $1"),
             session_state: format!("SELECT state FROM {s}.sessions WHERE id = $1 AND user_id = $2"),
             user_sessions: format!(
-                "SELECT id, state FROM {s}.sessions WHERE user_id = $1 ORDER BY seq"
+                "SELECT id, state FROM {s}.sessions WHERE user_id = $1 AND live_until > 0 \
+                 ORDER BY seq"
             ),
             save_sessions: format!(
                 "INSERT INTO {s}.sessions (id, user_id, class, live_until, purge_at, state) \
@@ -193,9 +194,12 @@ impl Sql {
 pub(crate) async fn migrate(client: &mut Client, sql: &Sql) -> Result<(), StoreError> {
     let s = format!("\"{}\"", sql.schema);
     let tx = client.transaction().await.map_err(db_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&sql.schema])
-        .await
-        .map_err(db_error)?;
+    tx.execute(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
+        &[&sql.schema],
+    )
+    .await
+    .map_err(db_error)?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {s}; \
          CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)"
@@ -209,7 +213,7 @@ pub(crate) async fn migrate(client: &mut Client, sql: &Sql) -> Result<(), StoreE
         )
         .await
         .map_err(db_error)?;
-    let at = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
+    let at = usize::try_from(super::col::<i32>(&row, 0)?).unwrap_or(usize::MAX);
     if at > STEPS.len() {
         return Err(StoreError::Misconfigured(format!(
             "schema {} is at version {at}, newer than this kickout knows ({})",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{PostgresFuture, PostgresStore, db_error, from_ms, held, ms, parse, to_json};
+use super::{PostgresFuture, PostgresStore, col, db_error, from_ms, held, ms, parse, to_json};
 use crate::note::Note;
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
 use crate::store::wire::{elevated_message, ended_messages};
@@ -42,7 +42,8 @@ pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
 }
 
 impl PostgresStore {
-    /// Every session of `user_id`'s (the caller holds the user's lock).
+    /// Every session of `user_id`'s not ended (the caller holds the user's lock):
+    /// tombstones are read by id only, so a login stays cheap however many a user left.
     async fn sessions_of(
         &self,
         tx: &Transaction<'_>,
@@ -54,8 +55,8 @@ impl PostgresStore {
             .map_err(db_error)?;
         let mut sessions = Sessions::default();
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            let id = id_of(row.get(0))?;
-            let state: SessionState = parse(row.get(1), "a session record")?;
+            let id = id_of(col(&row, 0)?)?;
+            let state: SessionState = parse(col(&row, 1)?, "a session record")?;
             sessions.index.push(id);
             sessions.map.insert(id, state);
         }
@@ -77,7 +78,8 @@ impl PostgresStore {
             .query_opt(&read, &[&id.as_bytes().as_slice(), &user_id])
             .await
             .map_err(db_error)?;
-        row.map(|r| parse(r.get(0), "a session record")).transpose()
+        row.map(|r| parse(col(&r, 0)?, "a session record"))
+            .transpose()
     }
 
     /// The user of session `id`, if the store holds it (a user never changes: read
@@ -85,7 +87,7 @@ impl PostgresStore {
     async fn user_of(&self, id: SessionId) -> Result<Option<String>, StoreError> {
         let id = id.as_bytes().as_slice();
         let row = self.row(&self.sql().session_user, &[&id]).await?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| col(&r, 0)).transpose()
     }
 
     /// Writes the states of `ids` (from `map`) as they are now.
@@ -214,12 +216,11 @@ impl SessionStore for PostgresStore {
                 .row(&store.sql().lookup, &[&id.as_bytes().as_slice()])
                 .await?;
             let Some(row) = row else { return Ok(None) };
-            let state: SessionState = parse(row.get(0), "a session record")?;
-            let ban = row
-                .get::<_, Option<i64>>(1)
+            let state: SessionState = parse(col(&row, 0)?, "a session record")?;
+            let ban = col::<Option<i64>>(&row, 1)?
                 .map(from_ms)
                 .filter(|&t| t > now_ms);
-            let restrictions = held(row.get(2), now_ms)?;
+            let restrictions = held(col(&row, 2)?, now_ms)?;
             let Some(record) = state.record(key.digest(), now_ms, |_| ban, |_| restrictions) else {
                 return Ok(None);
             };
@@ -331,7 +332,7 @@ impl SessionStore for PostgresStore {
         let rows = self.rows(&self.sql().user_sessions, &[&user_id]).await?;
         let mut live = Vec::new();
         for row in rows {
-            let state: SessionState = parse(row.get(1), "a session record")?;
+            let state: SessionState = parse(col(&row, 1)?, "a session record")?;
             if state.is_live(now_ms) {
                 live.push(state.entry());
             }
@@ -420,11 +421,15 @@ impl SessionStore for PostgresStore {
         self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let user = self.lock_user(&tx, &user_id, now_ms).await?;
-            let mut sessions = self.sessions_of(&tx, &user_id).await?;
-            let Some(state) = sessions.map.get_mut(&id) else {
+            // The session alone: a reuse ends this one session, ended or not before.
+            let Some(mut state) = self.session_of(&tx, &user_id, id).await? else {
                 return Ok(Rotated::Unknown);
             };
             let step = state.refresh(&rotation, now_ms);
+            let mut sessions = Sessions {
+                index: vec![id],
+                map: BTreeMap::from([(id, state)]),
+            };
             let mut reused = Vec::new();
             let rotated = step.rotated(
                 &mut sessions,
@@ -458,7 +463,7 @@ impl SessionStore for PostgresStore {
             "a session record",
             page,
             now_ms,
-            |_, s: SessionState, _| s.is_live(now_ms).then(|| s.online()),
+            |_, s: SessionState, _| Ok(s.is_live(now_ms).then(|| s.online())),
         )
         .await
     }
