@@ -1,8 +1,8 @@
 //! The actix-web demo server in JWT mode (signed tokens that can still be logged out,
-//! kicked out and banned): DESIGN.md's HTTP contract. Same environment as the axum
-//! demos (`examples/demo/mod.rs`): `BIND`, `DATABASE_URL`, `REDIS_URL`,
-//! `REDIS_MIN_REPLICAS`, `ADMIN_KEY` and `JWT_SECRET` (both required off loopback),
-//! `TOKEN_TTL_SECS`, `IDLE_TIMEOUT_SECS`, `REFRESH_TTL_SECS`, `DEVICE_CLASSES`.
+//! kicked out and banned): the demo servers' HTTP contract (README: "The demo server").
+//! Same environment as the axum demos (`examples/demo/mod.rs`): `BIND`, `DATABASE_URL`,
+//! `REDIS_URL`, `REDIS_MIN_REPLICAS`, `ADMIN_KEY` and `JWT_SECRET` (both required off
+//! loopback), `TOKEN_TTL_SECS`, `IDLE_TIMEOUT_SECS`, `REFRESH_TTL_SECS`, `DEVICE_CLASSES`.
 //!
 //! ```sh
 //! cargo run --features actix,jwt --example actix_jwt

@@ -1,5 +1,5 @@
 //! The JWT-mode demo server (signed tokens that can still be logged out, kicked out and
-//! banned): DESIGN.md's HTTP contract on axum.
+//! banned): the demo servers' HTTP contract (README: "The demo server") on axum.
 //!
 //! ```sh
 //! cargo run --features jwt --example axum_jwt                # development secrets, loopback only
@@ -7,7 +7,8 @@
 //! DATABASE_URL=postgres://app:secret@127.0.0.1/app \
 //!     cargo run --features jwt,postgres --example axum_jwt
 //! BIND=0.0.0.0:3000 ADMIN_KEY='a long random key' \
-//!     JWT_SECRET='at least 32 random bytes, kept secret' cargo run --features jwt --example axum_jwt
+//!     JWT_SECRET='at least 32 random bytes, kept secret' \
+//!     cargo run --features jwt --example axum_jwt
 //! ```
 //!
 //! Off loopback it refuses to start without `ADMIN_KEY` and `JWT_SECRET`. See

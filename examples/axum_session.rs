@@ -1,4 +1,5 @@
-//! The session-mode demo server (opaque tokens): DESIGN.md's HTTP contract on axum.
+//! The session-mode demo server (opaque tokens): the demo servers' HTTP contract (README:
+//! "The demo server") on axum.
 //!
 //! ```sh
 //! cargo run --features jwt --example axum_session            # memory store on 127.0.0.1:3000

@@ -1,7 +1,7 @@
-//! The demo servers' actix-web app: DESIGN.md's HTTP contract, in session mode
-//! (`actix_session`) or JWT mode (`actix_jwt`); same environment as the axum demos
-//! (`examples/demo/mod.rs`), and the same refusal to start off loopback without
-//! `ADMIN_KEY` (and, in JWT mode, `JWT_SECRET`).
+//! The demo servers' actix-web app: the demo servers' HTTP contract (README: "The demo
+//! server"), in session mode (`actix_session`) or JWT mode (`actix_jwt`); same environment
+//! as the axum demos (`examples/demo/mod.rs`), and the same refusal to start off loopback
+//! without `ADMIN_KEY` (and, in JWT mode, `JWT_SECRET`).
 
 use actix_web::http::StatusCode;
 use actix_web::middleware::DefaultHeaders;
@@ -22,7 +22,7 @@ pub use shared::{Config, DemoStore, startup};
 struct State<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
-    /// Browser sessions: DESIGN.md's cookies.
+    /// Browser sessions: the contract's cookies.
     cookies: Cookies,
 }
 
@@ -109,10 +109,10 @@ async fn login<S: Store, M: Mode<S>>(
     };
     // A cookie login another site's page made the browser send would sign the user
     // into the attacker's account.
-    if body.cookies {
-        if let Err(rejection) = state.cookies.login_guard_actix(&req) {
-            return actix_web::ResponseError::error_response(&rejection);
-        }
+    if body.cookies
+        && let Err(rejection) = state.cookies.login_guard_actix(&req)
+    {
+        return actix_web::ResponseError::error_response(&rejection);
     }
     let client = shared::ClientInfo {
         ip: req.peer_addr().map(|a| a.ip()),

@@ -1,5 +1,5 @@
-//! The demo servers' shared router: DESIGN.md's HTTP contract on axum, in session mode
-//! (`axum_session`) or JWT mode (`axum_jwt`).
+//! The demo servers' shared router: the demo servers' HTTP contract (README: "The demo
+//! server") on axum, in session mode (`axum_session`) or JWT mode (`axum_jwt`).
 //!
 //! Environment: `BIND` (default `127.0.0.1:3000`), `DATABASE_URL` (`postgres://…`:
 //! PostgreSQL, feature `postgres`), `REDIS_URL` (one URL: standalone Redis; a
@@ -38,7 +38,7 @@ pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, startup};
 struct AppState<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
-    /// Browser sessions: DESIGN.md's cookies.
+    /// Browser sessions: the contract's cookies.
     cookies: Cookies,
 }
 
@@ -239,10 +239,10 @@ async fn login<S: Store, M: Mode<S>>(
     };
     // A cookie login another site's page made the browser send would sign the user
     // into the attacker's account.
-    if body.cookies {
-        if let Err(rejection) = state.0.cookies.login_guard(&method, &uri, &headers) {
-            return rejection.into_response();
-        }
+    if body.cookies
+        && let Err(rejection) = state.0.cookies.login_guard(&method, &uri, &headers)
+    {
+        return rejection.into_response();
     }
     let options = shared::login_options(&body, &client);
     match state

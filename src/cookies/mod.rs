@@ -99,7 +99,7 @@ pub enum CookieError {
 /// make unsafe requests — and the `Set-Cookie` headers that set and clear them. Cheap to
 /// clone.
 ///
-/// The defaults (DESIGN.md's): the access token in `__Host-kickout` (`Path=/`,
+/// The defaults (the demo servers'): the access token in `__Host-kickout` (`Path=/`,
 /// `SameSite=Lax`), the refresh token in `__Secure-kickout-refresh` (`Path=/refresh`,
 /// `SameSite=Strict`), both `HttpOnly`; the CSRF token in `__Host-kickout-csrf`
 /// (`SameSite=Lax`, readable by the page's scripts); all `Secure` (browsers treat

@@ -247,10 +247,10 @@ where
             Source::Hit(ready) => Pin::new(ready).poll(cx),
             Source::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
-                if let Some(fill) = fill.take() {
-                    if let Some(cached) = (fill.live)(&out, fill.digest) {
-                        fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
-                    }
+                if let Some(fill) = fill.take()
+                    && let Some(cached) = (fill.live)(&out, fill.digest)
+                {
+                    fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
                 }
                 Poll::Ready(out)
             }

@@ -144,10 +144,10 @@ impl JwtState {
         if token.user_gen < self.generation {
             candidates.push(first_bump(&self.bumps, token.user_gen));
         }
-        if let Some(d) = self.devices.get(token.device) {
-            if token.device_gen < d.generation {
-                candidates.push(first_bump(&d.bumps, token.device_gen));
-            }
+        if let Some(d) = self.devices.get(token.device)
+            && token.device_gen < d.generation
+        {
+            candidates.push(first_bump(&d.bumps, token.device_gen));
         }
         candidates
             .into_iter()

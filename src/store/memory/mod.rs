@@ -387,10 +387,10 @@ impl Shard {
     /// A queue item for the user's restrictions, of time `at`, came due: drops what
     /// lifted, and has the user looked at again when the next one lifts.
     fn look_at_restrictions(&mut self, user: Arc<str>, at: u64, now_ms: u64) {
-        if let Some(held) = self.restricted.get_mut(&user) {
-            if held.due_ms.is_some_and(|due| due <= at) {
-                held.due_ms = None;
-            }
+        if let Some(held) = self.restricted.get_mut(&user)
+            && held.due_ms.is_some_and(|due| due <= at)
+        {
+            held.due_ms = None;
         }
         self.prune_restrictions(&user, now_ms);
         self.schedule_restrictions(user);
@@ -449,17 +449,17 @@ impl Shard {
     /// A queue item for the user's ban, of time `at`, came due: forgets a lifted ban
     /// (and the entry, if nothing else is in it), else looks again at the ban's end.
     fn look_at_ban(&mut self, user: Arc<str>, at: u64, now_ms: u64) {
-        if let Some(u) = self.users.get_mut(&user) {
-            if u.ban_due_ms.is_some_and(|due| due <= at) {
-                u.ban_due_ms = None;
-            }
+        if let Some(u) = self.users.get_mut(&user)
+            && u.ban_due_ms.is_some_and(|due| due <= at)
+        {
+            u.ban_due_ms = None;
         }
         self.forget_user_if_empty(&user, now_ms);
-        if let Some(u) = self.users.get_mut(&user) {
-            if let (Some(until), None) = (u.ban_until_ms, u.ban_due_ms) {
-                u.ban_due_ms = Some(until);
-                self.queue.push(Reverse((until, Due::User(user))));
-            }
+        if let Some(u) = self.users.get_mut(&user)
+            && let (Some(until), None) = (u.ban_until_ms, u.ban_due_ms)
+        {
+            u.ban_due_ms = Some(until);
+            self.queue.push(Reverse((until, Due::User(user))));
         }
     }
 }

@@ -334,21 +334,21 @@ impl JwtStore for PostgresStore {
                 .as_ref()
                 .map(|e| e.last_seen_ms.max(seen.map_or(0, from_ms)));
             // Seen now, once per touch interval (not past its idle timeout).
-            if let (Some(_), Some(id)) = (seen_until, id.filter(|_| entry.is_some())) {
-                if !token.idle_over(last_seen, now_ms) {
-                    store
-                        .run(async |client| {
-                            let write = client
-                                .prepare_cached(&store.sql().jwt_seen)
-                                .await
-                                .map_err(db_error)?;
-                            let params: [&(dyn ToSql + Sync); 3] =
-                                [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
-                            client.execute(&write, &params).await.map_err(db_error)
-                        })
-                        .await?;
-                    last_seen = last_seen.map(|l| l.max(now_ms));
-                }
+            if let (Some(_), Some(id)) = (seen_until, id.filter(|_| entry.is_some()))
+                && !token.idle_over(last_seen, now_ms)
+            {
+                store
+                    .run(async |client| {
+                        let write = client
+                            .prepare_cached(&store.sql().jwt_seen)
+                            .await
+                            .map_err(db_error)?;
+                        let params: [&(dyn ToSql + Sync); 3] =
+                            [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
+                        client.execute(&write, &params).await.map_err(db_error)
+                    })
+                    .await?;
+                last_seen = last_seen.map(|l| l.max(now_ms));
             }
             Ok(JwtStatus {
                 known: true,

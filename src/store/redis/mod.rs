@@ -642,13 +642,13 @@ impl RedisStore {
         let reply: Vec<String> = self
             .keyed(&self.writes, false, script, keys, args)
             .await??;
-        if let Some(replicas) = self.shared.replicas {
-            if let Err(error) = self.wait(replicas, &slot_key).await {
-                if reply.first().map(String::as_str) != Some("ok") {
-                    return Err(error);
-                }
-                tracing::warn!(%error, "a refresh is not yet on the replicas; answered, since its token is spent");
+        if let Some(replicas) = self.shared.replicas
+            && let Err(error) = self.wait(replicas, &slot_key).await
+        {
+            if reply.first().map(String::as_str) != Some("ok") {
+                return Err(error);
             }
+            tracing::warn!(%error, "a refresh is not yet on the replicas; answered, since its token is spent");
         }
         Ok(reply)
     }

@@ -293,25 +293,25 @@ impl RedisStore {
             let ban = self.get(&self.keys().ban(&record.info.user_id)).await?;
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
-        if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms)) {
-            if record.token_is_live(now_ms) {
-                let own = record.idle_ms.map(|idle| now_ms.saturating_add(idle));
-                let deadline = own
-                    .or(touch.deadline_ms)
-                    .filter(|_| record.idle_deadline_ms.is_some())
-                    .map(|d| d.min(record.info.expires_at_ms));
-                let mut call = self.shared.scripts.touch.key(skey);
-                call.key(self.keys().meta(id));
-                call.arg(digest)
-                    .arg(now_ms)
-                    .arg(deadline.map(|d| d.to_string()).unwrap_or_default())
-                    .arg(touch.min_step_ms);
-                let moved: u8 = self.run(call).await?;
-                // The record as it now stands, so a cache of it is not due at once.
-                if moved == 1 {
-                    record.last_seen_ms = now_ms;
-                    record.idle_deadline_ms = record.idle_deadline_ms.max(deadline);
-                }
+        if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms))
+            && record.token_is_live(now_ms)
+        {
+            let own = record.idle_ms.map(|idle| now_ms.saturating_add(idle));
+            let deadline = own
+                .or(touch.deadline_ms)
+                .filter(|_| record.idle_deadline_ms.is_some())
+                .map(|d| d.min(record.info.expires_at_ms));
+            let mut call = self.shared.scripts.touch.key(skey);
+            call.key(self.keys().meta(id));
+            call.arg(digest)
+                .arg(now_ms)
+                .arg(deadline.map(|d| d.to_string()).unwrap_or_default())
+                .arg(touch.min_step_ms);
+            let moved: u8 = self.run(call).await?;
+            // The record as it now stands, so a cache of it is not due at once.
+            if moved == 1 {
+                record.last_seen_ms = now_ms;
+                record.idle_deadline_ms = record.idle_deadline_ms.max(deadline);
             }
         }
         Ok(Some(record))
