@@ -32,6 +32,12 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
         }
     }
 
+    /// About how many entries it holds at most (what [`Bounded::new`] was given,
+    /// rounded up to whole shards).
+    pub(crate) fn capacity(&self) -> usize {
+        self.per_shard.saturating_mul(self.shards.len())
+    }
+
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> Option<&RwLock<HashMap<K, V, H>>> {
         let count = u64::try_from(self.shards.len()).ok().filter(|&n| n > 0)?;
         // The high bits pick the shard; the map inside uses the whole hash.

@@ -9,10 +9,21 @@ use crate::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
 /// A note's code or message broke its bounds (400 `invalid_request` as a
 /// [`crate::Error`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {field}")]
+#[error("invalid {field}: {}", rule_of(.field))]
 pub struct InvalidNote {
     /// `"note"` or `"note message"`.
     pub field: &'static str,
+}
+
+/// The rule a note's code or message broke, in words.
+fn rule_of(field: &str) -> String {
+    use crate::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
+    match field {
+        "note message" => {
+            format!("at most {MAX_NOTE_MESSAGE_LEN} bytes, no control characters")
+        }
+        _ => format!("1 to {MAX_NOTE_CODE_LEN} characters of a-z, 0-9, _, . and -"),
+    }
 }
 
 /// Why sessions were ended, beyond the reason: a code such as `password_changed`

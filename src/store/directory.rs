@@ -21,6 +21,7 @@ pub const MAX_PAGE: usize = 1000;
 pub const SCAN_FACTOR: usize = 4;
 
 /// A live session as the directory lists it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OnlineSession {
@@ -45,6 +46,11 @@ impl OnlineSession {
 
 /// Where a walk of the directory goes on from: after the index entry `member` of slot
 /// tag `tag`. Opaque to clients: `<tag hex>.<member>`.
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "String", try_from = "String")
+)]
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cursor {
     tag: u16,
@@ -88,6 +94,22 @@ impl Cursor {
     }
 }
 
+// A cursor travels as its text, and is read back through `Cursor::parse`.
+#[cfg(feature = "serde")]
+impl From<Cursor> for String {
+    fn from(cursor: Cursor) -> String {
+        cursor.to_string()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<String> for Cursor {
+    type Error = &'static str;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Cursor::parse(&text).ok_or("not a directory cursor")
+    }
+}
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04x}.{}", self.tag, self.member)
@@ -112,6 +134,7 @@ pub struct PageRequest<'a> {
 }
 
 /// One page of the directory.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Page {

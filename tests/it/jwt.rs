@@ -637,3 +637,26 @@ async fn kickout_all_reaches_tokens_within_the_leeway_on_every_store() {
         kickout_all_reaches_tokens_within_the_leeway(store).await;
     }
 }
+
+/// A clone of a `Jwt` has the same keys and settings (a cache of its own): what one
+/// handle signs, a handle built with the clone verifies, and a revocation on either
+/// holds on both.
+#[tokio::test]
+async fn a_cloned_jwt_serves_another_handle() {
+    let jwt = Jwt::new(JwtKey::hs256(b"a secret of thirty-two bytes, ok"))
+        .unwrap()
+        .issuer("kickout-tests");
+    let store = MemoryStore::new();
+    let a = Auth::builder(store.clone()).jwt(jwt.clone()).build();
+    let b = Auth::builder(store).jwt(jwt).build();
+    let token = a.login("10001", "web").await.unwrap().token;
+    assert_eq!(
+        b.authenticate(token.as_str()).await.unwrap().user_id(),
+        "10001"
+    );
+    assert_eq!(b.kickout("10001").await.unwrap(), 1);
+    assert_eq!(
+        a.authenticate(token.as_str()).await.unwrap_err().reason(),
+        Reason::KickedOut
+    );
+}

@@ -16,5 +16,6 @@ mod postgres_store;
 mod redis_faults;
 mod redis_store;
 mod secrets;
+mod serialized;
 mod watch;
 mod websocket;

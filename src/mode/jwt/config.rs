@@ -44,6 +44,25 @@ pub struct Jwt {
     pub(crate) idle_ms: Option<u64>,
 }
 
+impl Clone for Jwt {
+    /// The same keys and settings, with a cache of verified tokens of its own (as
+    /// large): a clone serves another handle, or another worker of a server.
+    fn clone(&self) -> Self {
+        Self {
+            cache: Cache::new(self.cache.capacity()),
+            signing_alg: self.signing_alg,
+            signing_kid: self.signing_kid.clone(),
+            encoding: self.encoding.clone(),
+            header_b64: self.header_b64.clone(),
+            keys: self.keys.clone(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway_ms: self.leeway_ms,
+            idle_ms: self.idle_ms,
+        }
+    }
+}
+
 impl fmt::Debug for Jwt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Jwt")

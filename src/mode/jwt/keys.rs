@@ -99,6 +99,7 @@ fn hmac_secret(alg: Algorithm, key: &DecodingKey) -> Result<&[u8], JwtKeyError> 
 }
 
 /// A key ready to verify.
+#[derive(Clone)]
 pub(super) struct Verifying {
     pub(super) alg: Algorithm,
     pub(super) kid: Option<String>,
@@ -107,6 +108,7 @@ pub(super) struct Verifying {
 
 /// HMAC keys are keyed once and cloned per check (keying is most of an HMAC's cost);
 /// public keys go through `jsonwebtoken`'s verifier, whose signature check dominates.
+#[derive(Clone)]
 pub(super) enum Verifier {
     Hs256(Hmac<Sha256>),
     Hs384(Hmac<Sha384>),
