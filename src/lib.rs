@@ -1,22 +1,32 @@
 //! # kickout
 //!
-//! Bearer-token login for axum, any tower stack and actix-web (feature `actix`), where a
-//! token the server logged out, kicked out or banned is refused on the very next request,
-//! with a reason the client can show — in session mode (opaque tokens) or JWT mode
-//! (feature `jwt`), on the embedded memory store or Redis (feature `redis`, standalone
-//! or Cluster).
+//! Login for axum, any tower stack and actix-web (feature `actix`), where a token the
+//! server logged out, kicked out or banned is refused on the very next request, on every
+//! instance, with a reason the client can show — in session mode (opaque tokens) or JWT
+//! mode (feature `jwt`), on the embedded memory store, Redis (feature `redis`,
+//! standalone or Cluster) or PostgreSQL (feature `postgres`). The README is the long
+//! guide; this page is where each task starts.
 //!
-//! - [`Auth`] is the handle: [`login`](Auth::login), [`logout`](Auth::logout),
-//!   [`kickout`](Auth::kickout), [`kickout_device`](Auth::kickout_device),
-//!   [`ban`](Auth::ban), [`sessions`](Auth::sessions), [`renew`](Auth::renew).
-//! - [`AuthLayer`] is the tower middleware that turns the request's bearer token into an
-//!   [`Identity`] in its extensions, or answers with a [`Rejection`] (RFC 6750).
-//! - [`Guard`]s bar actions without ending sessions: [`Auth::restrict`] a user in a scope
-//!   and guard its routes with [`Auth::guard`]; ask for a fresh check with
-//!   [`Auth::step_up`] after [`Auth::elevate`] (see [`guard`], [`restriction`]).
-//! - [`store`] holds the store contracts ([`Store`](store::Store),
-//!   [`SessionStore`](store::SessionStore), `JwtStore`) and the embedded
-//!   [`MemoryStore`](store::MemoryStore).
+//! ## What do you want to do?
+//!
+//! | task | start here |
+//! |---|---|
+//! | Log in and hand out tokens | [`Auth::new`] or [`Auth::builder`], then [`Auth::login`] / [`Auth::login_with`] with [`LoginOptions`] (label, client address, fields) |
+//! | Protect routes (axum, tower) | [`AuthLayer`], then the [`Identity`] extractor in handlers; [`AuthLayer::optional`] for routes open to anyone |
+//! | Protect routes (actix-web) | `actix::KickoutAuth` (feature `actix`), the same [`Identity`] extractor |
+//! | Hand out refresh tokens | [`AuthBuilder::refresh_tokens`], then [`Auth::refresh`] |
+//! | Sign out, kick out, ban — and say why | [`Auth::logout`], [`Auth::kickout`], [`Auth::kickout_device`], [`Auth::kickout_session`], [`Auth::ban`]; [`Auth::with_note`] and [`Note`] for the reason clients see |
+//! | "Where am I signed in?" | [`Auth::sessions`], [`Auth::logout_session`], [`Auth::logout_others`] |
+//! | Limit logins per user or device | [`LoginRule`], [`AuthBuilder::device_class`] |
+//! | Browsers: HttpOnly cookies and CSRF | [`cookies`], [`AuthLayer::cookies`] |
+//! | Bar an action without ending the session; ask for a fresh check | [`Auth::restrict`] and [`Auth::guard`]; [`Auth::elevate`] and [`Auth::step_up`] (see [`guard`], [`restriction`]) |
+//! | Who is online, the incident switch, the audit stream | [`Auth::online`], [`Auth::kickout_all`], [`Auth::events`], [`Auth::audit`] |
+//! | Many instances | `store::RedisStore` (feature `redis`), `store::PostgresStore` (feature `postgres`), with a [`store::NearCache`] in front for speed; the README's "Which store?" |
+//! | End open connections (WebSocket, SSE) when their session ends | [`Auth::watch`], [`watch::SessionWatch`] |
+//! | Signed tokens (JWT) that still log out | `jwt::Jwt` and `AuthBuilder::jwt` (feature `jwt`) |
+//! | Write your own store | [`store`]: the contracts and the pure rule machines a store applies |
+//! | Errors in your own shape | [`AuthBuilder::on_rejection`] for every refusal; [`Rejection`], [`Reason`], [`Error`] |
+//! | Tests with a clock you move | [`clock::ManualClock`] and [`AuthBuilder::clock`] |
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
