@@ -142,14 +142,44 @@ impl From<Rejection> for Error {
     }
 }
 
-/// What a name must be, for the names `InvalidInput` reports (else nothing more).
-fn rule_of(field: &str) -> &'static str {
+/// The rule an input broke, for the inputs `InvalidInput` reports (else nothing more):
+/// said from the bounds themselves, so a message never disagrees with the check.
+fn rule_of(field: &str) -> String {
+    use crate::limits::{MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SCOPE_LEN};
+    use crate::store::directory::MAX_PAGE;
     match field {
-        "user_id" | "device" | "class" => ": must be 1 to 128 bytes without control characters",
-        "scope" => ": must be 1 to 64 characters of a-z, 0-9, '_', '.', '-'",
-        "level" => ": must be 1 to 5",
-        "duration" => ": must be at least a millisecond",
-        "scopes" => ": the user is restricted in as many scopes as allowed",
-        _ => "",
+        "user_id" | "device" | "class" => {
+            format!(": must be 1 to {MAX_NAME_LEN} bytes without control characters")
+        }
+        "label" => format!(": must be 1 to {MAX_LABEL_LEN} bytes without control characters"),
+        "note" | "note message" => format!(": {}", crate::note::rule_of(field)),
+        "scope" => format!(": must be 1 to {MAX_SCOPE_LEN} characters of a-z, 0-9, '_', '.', '-'"),
+        "level" => format!(": must be 1 to {}", crate::restriction::Level::MAX),
+        "limit" => format!(": a page holds 1 to {MAX_PAGE} sessions"),
+        "cursor" => ": must be the `next` cursor of an earlier page".to_owned(),
+        "duration" => ": must be at least a millisecond".to_owned(),
+        "scopes" => ": the user is restricted in as many scopes as allowed".to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn an_invalid_input_says_its_rule_from_the_bounds() {
+        let said = |field| Error::InvalidInput { field }.to_string();
+        assert_eq!(
+            said("limit"),
+            format!(
+                "invalid limit: a page holds 1 to {} sessions",
+                crate::store::directory::MAX_PAGE
+            )
+        );
+        assert!(said("cursor").contains("cursor of an earlier page"));
+        assert!(said("user_id").contains(&crate::limits::MAX_NAME_LEN.to_string()));
+        assert!(said("note").contains("characters of a-z"));
+        assert_eq!(said("elsewhere"), "invalid elsewhere");
     }
 }

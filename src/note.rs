@@ -16,7 +16,7 @@ pub struct InvalidNote {
 }
 
 /// The rule a note's code or message broke, in words.
-fn rule_of(field: &str) -> String {
+pub(crate) fn rule_of(field: &str) -> String {
     use crate::limits::{MAX_NOTE_CODE_LEN, MAX_NOTE_MESSAGE_LEN};
     match field {
         "note message" => {

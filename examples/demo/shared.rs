@@ -535,7 +535,10 @@ pub fn check_login(body: &LoginBody) -> Result<&str, Refusal> {
             || value.len() > kickout::MAX_NAME_LEN
             || value.chars().any(char::is_control)
         {
-            let message = format!("{field} must be 1 to 128 bytes.");
+            let message = format!(
+                "{field} must be 1 to {} bytes without control characters.",
+                kickout::MAX_NAME_LEN
+            );
             return Err((422, "invalid_request", message));
         }
     }
