@@ -32,6 +32,7 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
         }
     }
 
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     /// About how many entries it holds at most (what [`Bounded::new`] was given,
     /// rounded up to whole shards).
     pub(crate) fn capacity(&self) -> usize {

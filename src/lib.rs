@@ -21,7 +21,7 @@
 //! | Browsers: HttpOnly cookies and CSRF | [`cookies`], [`AuthLayer::cookies`] |
 //! | Bar an action without ending the session; ask for a fresh check | [`Auth::restrict`] and [`Auth::guard`]; [`Auth::elevate`] and [`Auth::step_up`] (see [`guard`], [`restriction`]) |
 //! | Who is online, the incident switch, the audit stream | [`Auth::online`], [`Auth::kickout_all`], [`Auth::events`], [`Auth::audit`] |
-//! | Many instances | `store::RedisStore` (feature `redis`), `store::PostgresStore` (feature `postgres`), with a [`store::NearCache`] in front for speed; the README's "Which store?" |
+//! | Many instances | `store::RedisStore` (feature `redis`), `store::PostgresStore` (feature `postgres`), with a [`store::NearCache`] in front for speed; [`store::AnyStore`] to pick one from configuration; the README's "Which store?" |
 //! | End open connections (WebSocket, SSE) when their session ends | [`Auth::watch`], [`watch::SessionWatch`] |
 //! | Signed tokens (JWT) that still log out | `jwt::Jwt` and `AuthBuilder::jwt` (feature `jwt`) |
 //! | Write your own store | [`store`]: the contracts and the pure rule machines a store applies |

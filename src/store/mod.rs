@@ -9,10 +9,12 @@
 //! instance and every store agrees on what "expired" means.
 //!
 //! Most applications only pick a store: [`MemoryStore`] (embedded, the default),
-//! `RedisStore` (feature `redis`), optionally wrapped in a [`NearCache`]. Writing a
+//! `RedisStore` (feature `redis`), `PostgresStore` (feature `postgres`), optionally
+//! wrapped in a [`NearCache`]; [`AnyStore`] holds whichever the configuration chose. Writing a
 //! store? The contracts and their types are in [`session`] and `jwt`; the bounds every
 //! store keeps are in [`limits`].
 
+mod any;
 pub mod audit;
 pub mod directory;
 pub(crate) mod follow;
@@ -35,6 +37,7 @@ pub mod session;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod wire;
 
+pub use any::{AnyFuture, AnyStore};
 pub use memory::{MemoryStats, MemoryStore};
 pub use near_cache::{CachedCheck, NearCache};
 pub use session::SessionStore;

@@ -389,3 +389,34 @@ async fn a_read_overtaken_by_a_revocation_does_not_refill_the_near_cache() {
 async fn a_bump_that_lists_nothing_still_empties_other_caches() {
     crate::suite::a_bump_that_lists_nothing_still_empties_other_caches(MemoryStore::new()).await;
 }
+
+/// A store chosen at run time: the suite again through `AnyStore`, over the memory store
+/// and over a near cache of it.
+mod any_store {
+    use super::*;
+    use kickout::store::AnyStore;
+
+    fn store() -> Option<((), AnyStore)> {
+        Some(((), AnyStore::new(MemoryStore::new())))
+    }
+
+    fn cached() -> Option<((), AnyStore)> {
+        let near = NearCache::new(MemoryStore::new(), std::time::Duration::from_secs(1));
+        Some(((), AnyStore::new(near)))
+    }
+
+    mod session_mode {
+        use super::*;
+        suite::all_cases!(run_suite!(store(), suite::Session));
+    }
+
+    mod jwt_mode {
+        use super::*;
+        suite::all_cases!(run_suite!(store(), suite::Jwt));
+    }
+
+    mod near_cache {
+        use super::*;
+        suite::all_cases!(run_suite!(cached(), suite::Session));
+    }
+}
