@@ -8,6 +8,7 @@ mod adapters;
 mod audit;
 mod custom_store;
 mod demo_servers;
+mod examples;
 mod jwt;
 mod layer;
 mod memory_store;
