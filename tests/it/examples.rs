@@ -1,10 +1,16 @@
-//! The example a team copies (`examples/axum_app.rs`), driven over real HTTP: its own
-//! user check, tokens, "sign out my other devices", an operator's kickout with a note,
-//! and its own JSON shape for every refusal — the layer's and the helpers' alike.
+//! The examples a team copies (`examples/axum_app.rs`, `examples/actix_app.rs`),
+//! driven over real HTTP with one list of steps: their own user check, tokens, "sign
+//! out my other devices", an operator's kickout with a note, and their own JSON shape
+//! for every refusal — the middleware's and the helpers' alike.
 
 #[allow(dead_code)]
 #[path = "../../examples/axum_app.rs"]
 mod axum_app;
+
+#[cfg(feature = "actix")]
+#[allow(dead_code)]
+#[path = "../../examples/actix_app.rs"]
+mod actix_app;
 
 use kickout::store::{AnyStore, MemoryStore};
 use kickout::{Auth, LoginRule};
@@ -40,21 +46,45 @@ impl Client {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_copyable_app_answers_in_its_own_shape() {
-    let auth = Auth::builder(AnyStore::new(MemoryStore::new()))
+/// The handle both examples run on, as their `main` builds it.
+fn handle(refused: fn(kickout::Rejection) -> http::Response<bytes::Bytes>) -> Auth<AnyStore> {
+    Auth::builder(AnyStore::new(MemoryStore::new()))
         .refresh_tokens(std::time::Duration::from_secs(3600))
         .login_rule(LoginRule::one_per_device())
-        .on_rejection(axum_app::refused)
-        .build();
+        .on_rejection(refused)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_app_answers_in_its_own_shape() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum_app::app(auth, "k3y".to_owned());
+    let app = axum_app::app(handle(axum_app::refused), "k3y".to_owned());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let c = Client {
+    the_app_answers_in_its_own_shape(Client {
         base,
         http: reqwest::Client::new(),
-    };
+    })
+    .await;
+}
+
+#[cfg(feature = "actix")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actix_app_answers_in_its_own_shape() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let auth = handle(actix_app::refused);
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(actix_app::serve(listener, auth, "k3y".to_owned()))
+    });
+    the_app_answers_in_its_own_shape(Client {
+        base,
+        http: reqwest::Client::new(),
+    })
+    .await;
+}
+
+async fn the_app_answers_in_its_own_shape(c: Client) {
     let creds = |device: &str| json!({"user": "alice", "password": "wonderland", "device": device});
     let (status, laptop) = c.send("POST", "/login", None, creds("laptop")).await;
     assert_eq!(status, 200, "{laptop}");
