@@ -205,3 +205,10 @@ impl Identity {
 /// actix-web extractors).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UserId(pub Arc<str>);
+
+/// The id itself, for `format!("hello {user}")`.
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

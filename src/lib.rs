@@ -39,7 +39,8 @@
 //!     .build();
 //! let app = Router::new()
 //!     .route("/me", get(|me: Identity| async move { me.user_id().to_owned() }))
-//!     .layer(AuthLayer::new(auth.clone()));
+//!     // route_layer: unknown paths stay 404, not 401.
+//!     .route_layer(AuthLayer::new(auth.clone()));
 //!
 //! let token = auth.login("10001", "web").await?.token;
 //! let request = || {

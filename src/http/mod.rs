@@ -57,7 +57,8 @@ pub enum IdentityRejection {
 }
 
 impl IdentityRejection {
-    /// The HTTP status: 401 for [`Anonymous`](IdentityRejection::Anonymous), 500 for
+    /// The HTTP status: 401 for [`Anonymous`](IdentityRejection::Anonymous) and
+    /// [`BadClaims`](IdentityRejection::BadClaims), 500 for
     /// [`MissingLayer`](IdentityRejection::MissingLayer).
     pub fn status(&self) -> StatusCode {
         match self {

@@ -1,5 +1,5 @@
 //! The two ways a token is made and checked: [`SessionMode`] (opaque tokens naming
-//! store records) and `JwtMode` (signed tokens with a revocation state per user,
+//! store records) and `jwt::Jwt` (signed tokens with a revocation state per user,
 //! feature `jwt`).
 //!
 //! The mode is a type parameter of [`Auth`](crate::Auth), chosen by the builder
@@ -17,7 +17,7 @@ pub use session::SessionMode;
 
 use crate::store::StoreError;
 
-/// A login mode over store `S`: [`SessionMode`] or `JwtMode`.
+/// A login mode over store `S`: [`SessionMode`] or `jwt::Jwt` (feature `jwt`).
 ///
 /// Sealed: the crate's two modes are the only ones. It appears in bounds of code that is
 /// generic over the mode, as in `fn app<S, M: Mode<S>>(auth: Auth<S, M>)`.

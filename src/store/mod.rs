@@ -306,8 +306,9 @@ pub enum StoreError {
     /// The backend answered with something this crate did not write.
     #[error("session store returned a corrupt record: {0}")]
     Corrupt(String),
-    /// The backend is configured so that revocations could be lost (e.g. a Redis
-    /// eviction policy that may drop bans and tombstones).
+    /// The store cannot work as configured: a URL or setting that does not parse, a
+    /// missing right (PostgreSQL), or a backend configured so that revocations could
+    /// be lost (e.g. a Redis eviction policy that may drop bans and tombstones).
     #[error("session store misconfigured: {0}")]
     Misconfigured(String),
 }
