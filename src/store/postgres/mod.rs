@@ -68,8 +68,8 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
 ///
 /// Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
-/// application's clock, passed as parameters (never `now()`): every instance and store
-/// agrees on what "expired" means. After every write the store removes up to
+/// application's clock, passed as parameters, never the database's own clock: every
+/// instance and store agrees on what "expired" means. After every write the store removes up to
 /// [`PURGE_BATCH`](crate::limits::PURGE_BATCH) rows past their `purge_at` from each
 /// table, so nothing grows without a cron job. The revocation channel is `<schema>_revoked`, the audit channel `<schema>_audit`; the
 /// listening connection's `application_name` is `kickout-feed`.
