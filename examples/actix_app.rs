@@ -78,11 +78,8 @@ impl ResponseError for AppError {
                 let detail = "The service is busy. Try again.";
                 problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
-            other => {
-                let status = StatusCode::from_u16(other.status().as_u16())
-                    .unwrap_or(StatusCode::BAD_REQUEST);
-                problem(status, other.code(), &other.to_string())
-            }
+            // `status_code` is actix's `StatusCode` (kickout's `status` is the `http` 1 one).
+            other => problem(other.status_code(), other.code(), &other.message()),
         }
     }
 }

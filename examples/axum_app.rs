@@ -80,7 +80,7 @@ impl IntoResponse for AppError {
                 let detail = "The service is busy. Try again.";
                 problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
-            other => problem(other.status(), other.code(), &other.to_string()),
+            other => problem(other.status(), other.code(), &other.message()),
         }
     }
 }

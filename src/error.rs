@@ -1,5 +1,6 @@
 //! Errors of the helpers: login, logout, kickout, ban, sessions, renew.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -12,6 +13,18 @@ use crate::store::StoreError;
 /// Why a helper did not do what it was asked. Nothing was changed when it returns one
 /// (each store operation is atomic), so a revocation is never half done and reported
 /// as done.
+///
+/// Two texts, for two readers: [`Error::message`] is the sentence a client may see
+/// (the same style as [`Reason::message`], and never a driver's or the OS's words);
+/// `Display` is the detail for logs, which may carry them.
+///
+/// ```
+/// use kickout::{Error, store::StoreError};
+///
+/// let e = Error::Store(StoreError::Unavailable("Connection refused (os error 111)".into()));
+/// assert_eq!(e.message(), "The session store is unavailable; try again shortly.");
+/// assert!(e.to_string().contains("os error 111")); // for the logs only
+/// ```
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,6 +85,24 @@ impl Error {
         }
     }
 
+    /// The sentence a client may be shown: what the JSON body's `"message"` says.
+    /// Store and OS failures say only that the service is unavailable; their detail is
+    /// in `Display`, for the logs.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            Error::Banned { .. } => Cow::Borrowed(Reason::Banned.message()),
+            Error::SessionLimit => {
+                Cow::Borrowed("The login rule allows no further session; sign one out first.")
+            }
+            Error::InvalidInput { field } => {
+                Cow::Owned(format!("Invalid {field}{}.", rule_of(field)))
+            }
+            Error::Rejected(rejection) => Cow::Borrowed(rejection.reason().message()),
+            Error::Store(_) => Cow::Borrowed(Reason::StoreUnavailable.message()),
+            Error::Internal(_) => Cow::Borrowed("The server failed; try again later."),
+        }
+    }
+
     /// Why the token was refused, for [`Error::Rejected`].
     pub fn reason(&self) -> Option<Reason> {
         self.rejection().map(Rejection::reason)
@@ -108,12 +139,7 @@ impl Error {
         if let Error::Rejected(rejection) = self {
             return rejection.clone().into_http();
         }
-        // Store and OS details stay in the logs, not in the answer.
-        let message = match self {
-            Error::Store(_) => Reason::StoreUnavailable.message().to_owned(),
-            Error::Internal(_) => "Internal error.".to_owned(),
-            other => other.to_string(),
-        };
+        let message = self.message();
         let mut res = Response::new(B::from(json_body(self.code(), &message)));
         *res.status_mut() = self.status();
         let headers = res.headers_mut();
@@ -181,5 +207,35 @@ mod tests {
         assert!(said("user_id").contains(&crate::limits::MAX_NAME_LEN.to_string()));
         assert!(said("note").contains("characters of a-z"));
         assert_eq!(said("elsewhere"), "invalid elsewhere");
+    }
+
+    #[test]
+    fn a_client_reads_sentences_and_never_the_drivers_words() {
+        use crate::store::StoreError;
+        let driver = "Connection refused (os error 111)";
+        let errors = [
+            Error::Banned {
+                until: std::time::UNIX_EPOCH,
+            },
+            Error::SessionLimit,
+            Error::InvalidInput { field: "limit" },
+            Error::InvalidInput { field: "scope" },
+            Error::Rejected(crate::Reason::KickedOut.into()),
+            Error::Store(StoreError::Unavailable(driver.into())),
+            Error::Store(StoreError::Corrupt(driver.into())),
+            Error::Internal(driver.into()),
+        ];
+        for e in &errors {
+            let message = e.message();
+            let first = message.chars().next().unwrap_or(' ');
+            assert!(first.is_uppercase() && message.ends_with('.'), "{message}");
+            assert!(!message.contains("os error"), "{message}");
+            let res: http::Response<Vec<u8>> = e.to_http();
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body["message"], *message, "{e}");
+            assert_eq!(body["error"], e.code());
+        }
+        // The log text keeps the detail.
+        assert!(errors[5].to_string().contains(driver));
     }
 }

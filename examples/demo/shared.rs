@@ -421,8 +421,8 @@ pub fn restriction_json(r: &kickout::restriction::Restriction) -> serde_json::Va
 /// was JSON of the right shape, with a value out of bounds).
 pub fn restrict_error(e: &kickout::Error) -> Option<Refusal> {
     match e {
-        kickout::Error::InvalidInput { field } => {
-            Some((422, "invalid_request", format!("invalid {field}")))
+        kickout::Error::InvalidInput { .. } => {
+            Some((422, "invalid_request", e.message().into_owned()))
         }
         _ => None,
     }

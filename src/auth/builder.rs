@@ -15,12 +15,12 @@ use crate::rejection::{DEFAULT_REALM, Rejection, Render, Responses};
 
 /// Builds an [`Auth`] handle; see [`Auth::builder`].
 ///
-/// The builder starts in session mode (`M` = [`SessionMode`]), where the session-only
-/// settings ([`idle_timeout`](AuthBuilder::idle_timeout),
-/// [`touch_interval`](AuthBuilder::touch_interval),
-/// [`expired_retention`](AuthBuilder::expired_retention)) exist; [`jwt`](AuthBuilder::jwt)
-/// turns it into a JWT-mode builder, which does not offer them. Call `jwt` first: it
-/// starts JWT mode's settings afresh.
+/// The builder starts in session mode (`M` = [`SessionMode`]). `jwt` (feature `jwt`)
+/// turns it into a JWT-mode builder and keeps every setting made before it, in
+/// whichever order they come, except the two JWT mode has no use for:
+/// [`touch_interval`](AuthBuilder::touch_interval) and
+/// [`expired_retention`](AuthBuilder::expired_retention), which exist in session mode
+/// only. [`idle_timeout`](AuthBuilder::idle_timeout) exists in both.
 #[must_use]
 pub struct AuthBuilder<S, M = SessionMode> {
     store: S,
@@ -29,7 +29,7 @@ pub struct AuthBuilder<S, M = SessionMode> {
     realm: String,
     render: Option<Render>,
     event_capacity: usize,
-    mode: M,
+    pub(super) mode: M,
 }
 
 impl<S, M: std::fmt::Debug> std::fmt::Debug for AuthBuilder<S, M> {

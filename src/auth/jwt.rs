@@ -16,6 +16,11 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// [`JwtStore`](crate::store::JwtStore). [`Auth::renew`] is session mode only; the
     /// idle timeout is [`AuthBuilder::idle_timeout`] here too.
     ///
+    /// Every setting made before the switch holds after it, the idle timeout included;
+    /// only [`touch_interval`](AuthBuilder::touch_interval) and
+    /// [`expired_retention`](AuthBuilder::expired_retention), which JWT mode has no use
+    /// for, are left behind.
+    ///
     /// ```
     /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
     ///
@@ -23,7 +28,9 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// let auth: JwtAuth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
     /// # let _ = auth;
     /// ```
-    pub fn jwt(self, jwt: Jwt) -> AuthBuilder<S, Jwt> {
+    pub fn jwt(self, mut jwt: Jwt) -> AuthBuilder<S, Jwt> {
+        // The order of the builder's calls must not decide the idle timeout.
+        jwt.idle_ms = jwt.idle_ms.or(self.mode.idle_ms);
         self.with_mode(jwt)
     }
 }

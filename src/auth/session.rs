@@ -9,9 +9,10 @@ use crate::rejection::Reason;
 use crate::store::{SessionInfo, SessionStore};
 
 impl<S: SessionStore> Auth<S, SessionMode> {
-    /// Gives the session of `token` a fresh absolute lifetime (its own, else the handle's
-    /// TTL, from now) and idle deadline; fails with [`Error::Rejected`] if it is not
-    /// live. A refresh session's access token moves, never past its cap. Session mode
+    /// Gives the session of `token` a fresh absolute lifetime from now — the one its
+    /// login gave it: the login's own [`ttl`](crate::LoginOptions::ttl), else its device
+    /// class's, else the handle's — and a fresh idle deadline; fails with
+    /// [`Error::Rejected`] if it is not live. A refresh session's access token moves, never past its cap. Session mode
     /// only: a signed expiry cannot move, so JWT mode's handle has no `renew`.
     ///
     /// ```

@@ -330,6 +330,24 @@ async fn revocations_vanish_once_their_tokens_expired() {
 }
 
 #[tokio::test]
+async fn settings_made_before_the_switch_to_jwt_mode_hold_after_it() {
+    let clock = ManualClock::new(T0);
+    let auth = Auth::builder(MemoryStore::new())
+        .clock(clock.clone())
+        .ttl(secs(600))
+        .refresh_tokens(secs(86_400))
+        .idle_timeout(secs(120))
+        .jwt(hs(SECRET))
+        .build();
+    let login = auth.login("10001", "web").await.unwrap();
+    assert_eq!(login.expires_in(), 600);
+    assert!(login.refresh.is_some());
+    clock.advance(secs(121));
+    let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::TokenExpired);
+}
+
+#[tokio::test]
 async fn applications_put_their_own_claims_in_tokens() {
     let clock = suite::clock();
     let auth = handle(MemoryStore::new(), &clock, hs(SECRET)).build();
