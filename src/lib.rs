@@ -61,6 +61,10 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// First: rustdoc lists `Auth`'s methods in declaration order, the handle's own before
+// those the guard and watch modules add.
+mod auth;
+
 pub mod clock;
 pub mod cookies;
 pub mod events;
@@ -74,7 +78,6 @@ pub mod watch;
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
-mod auth;
 #[cfg(feature = "axum")]
 mod axum;
 mod cache;
