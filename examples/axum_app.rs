@@ -182,24 +182,35 @@ async fn kickout(
 }
 
 /// The store the configuration names: PostgreSQL, Redis, or the embedded one.
-async fn store() -> Result<AnyStore, Box<dyn std::error::Error>> {
-    let (database, redis) = (std::env::var("DATABASE_URL"), std::env::var("REDIS_URL"));
-    #[cfg(feature = "postgres")]
-    if let Ok(url) = &database {
-        return Ok(AnyStore::new(
+pub async fn store(
+    database_url: Option<&str>,
+    redis_url: Option<&str>,
+) -> Result<AnyStore, Box<dyn std::error::Error>> {
+    match (database_url, redis_url) {
+        (None, None) => Ok(AnyStore::new(MemoryStore::new())),
+        (Some(_), Some(_)) => Err("set DATABASE_URL or REDIS_URL, not both".into()),
+        #[cfg(feature = "postgres")]
+        (Some(url), None) => Ok(AnyStore::new(
             kickout::store::PostgresStore::connect(url).await?,
-        ));
-    }
-    #[cfg(feature = "redis")]
-    if let Ok(url) = &redis {
-        return Ok(AnyStore::new(
+        )),
+        #[cfg(feature = "redis")]
+        (None, Some(url)) => Ok(AnyStore::new(
             kickout::store::RedisStore::connect(url).await?,
-        ));
+        )),
+        #[allow(unreachable_patterns)]
+        _ => Err("DATABASE_URL / REDIS_URL need --features postgres / redis".into()),
     }
-    if database.is_ok() || redis.is_ok() {
-        return Err("DATABASE_URL / REDIS_URL need --features postgres / redis".into());
-    }
-    Ok(AnyStore::new(MemoryStore::new()))
+}
+
+/// The handle as this app runs it: 15-minute access tokens renewed by 30-day refresh
+/// tokens, one session per device, every refusal in the app's shape.
+pub fn auth(store: AnyStore) -> Auth<AnyStore> {
+    Auth::builder(store)
+        .ttl(Duration::from_secs(15 * 60))
+        .refresh_tokens(Duration::from_secs(30 * 24 * 3600))
+        .login_rule(LoginRule::one_per_device())
+        .on_rejection(refused)
+        .build()
 }
 
 pub fn app(auth: Auth<AnyStore>, admin_key: String) -> Router {
@@ -222,12 +233,8 @@ pub fn app(auth: Auth<AnyStore>, admin_key: String) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let auth = Auth::builder(store().await?)
-        .ttl(Duration::from_secs(15 * 60))
-        .refresh_tokens(Duration::from_secs(30 * 24 * 3600))
-        .login_rule(LoginRule::one_per_device())
-        .on_rejection(refused)
-        .build();
+    let env = |name| std::env::var(name).ok();
+    let auth = auth(store(env("DATABASE_URL").as_deref(), env("REDIS_URL").as_deref()).await?);
     let admin_key = std::env::var("ADMIN_KEY").unwrap_or_else(|_| {
         eprintln!("warning: ADMIN_KEY is unset: the operator's key is `change-me`");
         "change-me".to_owned()

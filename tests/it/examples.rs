@@ -1,7 +1,9 @@
 //! The examples a team copies (`examples/axum_app.rs`, `examples/actix_app.rs`),
 //! driven over real HTTP with one list of steps: their own user check, tokens, "sign
 //! out my other devices", an operator's kickout with a note, and their own JSON shape
-//! for every refusal — the middleware's and the helpers' alike.
+//! for every refusal — the middleware's and the helpers' alike. Each runs as its `main`
+//! runs it, on the embedded store and on the `REDIS_URL` / `DATABASE_URL` its header
+//! names (a server the test starts).
 
 #[allow(dead_code)]
 #[path = "../../examples/axum_app.rs"]
@@ -12,8 +14,7 @@ mod axum_app;
 #[path = "../../examples/actix_app.rs"]
 mod actix_app;
 
-use kickout::store::{AnyStore, MemoryStore};
-use kickout::{Auth, LoginRule};
+use crate::support::{self, RedisProcess};
 use serde_json::{Value, json};
 
 struct Client {
@@ -46,42 +47,152 @@ impl Client {
     }
 }
 
-/// The handle both examples run on, as their `main` builds it.
-fn handle(refused: fn(kickout::Rejection) -> http::Response<bytes::Bytes>) -> Auth<AnyStore> {
-    Auth::builder(AnyStore::new(MemoryStore::new()))
-        .refresh_tokens(std::time::Duration::from_secs(3600))
-        .login_rule(LoginRule::one_per_device())
-        .on_rejection(refused)
-        .build()
+/// Where an app keeps its sessions: the embedded store, or the URL its `main` reads.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Redis,
+    Postgres,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_axum_app_answers_in_its_own_shape() {
+/// The URLs of `backend` as `main` reads them (`DATABASE_URL`, `REDIS_URL`) and what
+/// keeps the server alive, or `None` to skip (the server is not installed).
+async fn urls(backend: Backend) -> Option<(Option<String>, Option<String>, Option<RedisProcess>)> {
+    match backend {
+        Backend::Memory => Some((None, None, None)),
+        Backend::Redis => {
+            if !support::redis_available() {
+                return None;
+            }
+            let server = RedisProcess::start(&[]);
+            Some((None, Some(server.url()), Some(server)))
+        }
+        Backend::Postgres => {
+            let database = support::postgres::fresh_database().await?;
+            Some((Some(database), None, None))
+        }
+    }
+}
+
+/// Whether the configured server holds the app's sessions (the app used it, not an
+/// embedded store).
+async fn kept_there(database: Option<&str>, redis: Option<&RedisProcess>) -> bool {
+    if let Some(server) = redis {
+        return server.cli(&["DBSIZE"]).is_some_and(|n| n.trim() != "0");
+    }
+    match database {
+        #[cfg(feature = "postgres")]
+        Some(url) => {
+            let client = support::postgres::client(url).await;
+            let row = client
+                .query_one("SELECT count(*) FROM kickout.sessions", &[])
+                .await
+                .expect("the app's schema");
+            row.get::<_, i64>(0) > 0
+        }
+        _ => true,
+    }
+}
+
+/// Runs the axum app as its `main` does, on `backend`, and walks the steps.
+async fn axum_app_on(backend: Backend) {
+    let Some((database, redis, server)) = urls(backend).await else {
+        return;
+    };
+    let store = axum_app::store(database.as_deref(), redis.as_deref());
+    let auth = axum_app::auth(store.await.expect("the store of the configuration"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum_app::app(handle(axum_app::refused), "k3y".to_owned());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let served =
+        tokio::spawn(axum::serve(listener, axum_app::app(auth, "k3y".to_owned())).into_future());
     the_app_answers_in_its_own_shape(Client {
         base,
         http: reqwest::Client::new(),
     })
     .await;
+    served.abort();
+    assert!(
+        kept_there(database.as_deref(), server.as_ref()).await,
+        "{backend:?}"
+    );
 }
 
+/// Runs the actix app as its `main` does, on `backend`, and walks the steps.
 #[cfg(feature = "actix")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_actix_app_answers_in_its_own_shape() {
+async fn actix_app_on(backend: Backend) {
+    let Some((database, redis, server)) = urls(backend).await else {
+        return;
+    };
+    let (db, url) = (database.clone(), redis.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let auth = handle(actix_app::refused);
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(actix_app::serve(listener, auth, "k3y".to_owned()))
+    // The app's own runtime, as `#[actix_web::main]` gives it: the store is made there.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let store = actix_app::store(db.as_deref(), url.as_deref());
+            let auth = actix_app::auth(store.await.expect("the store of the configuration"));
+            let serve = actix_app::serve(listener, auth, "k3y".to_owned());
+            tokio::select! {
+                served = serve => served.expect("serve"),
+                _ = stopped => {}
+            }
+        })
     });
     the_app_answers_in_its_own_shape(Client {
         base,
         http: reqwest::Client::new(),
     })
     .await;
+    let _ = stop.send(());
+    thread.join().unwrap();
+    assert!(
+        kept_there(database.as_deref(), server.as_ref()).await,
+        "{backend:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_app_answers_in_its_own_shape() {
+    axum_app_on(Backend::Memory).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_app_runs_on_redis_url() {
+    axum_app_on(Backend::Redis).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_app_runs_on_database_url() {
+    axum_app_on(Backend::Postgres).await;
+}
+
+#[cfg(feature = "actix")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actix_app_answers_in_its_own_shape() {
+    actix_app_on(Backend::Memory).await;
+}
+
+#[cfg(all(feature = "actix", feature = "redis"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actix_app_runs_on_redis_url() {
+    actix_app_on(Backend::Redis).await;
+}
+
+#[cfg(all(feature = "actix", feature = "postgres"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actix_app_runs_on_database_url() {
+    actix_app_on(Backend::Postgres).await;
+}
+
+/// Both URLs set: the app refuses to guess.
+#[tokio::test]
+async fn an_app_given_two_stores_refuses_to_start() {
+    let both = axum_app::store(Some("postgres://a@127.0.0.1/b"), Some("redis://127.0.0.1"));
+    let refused = both.await.expect_err("refused").to_string();
+    assert!(refused.contains("not both"), "{refused}");
 }
 
 async fn the_app_answers_in_its_own_shape(c: Client) {

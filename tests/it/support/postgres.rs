@@ -269,6 +269,19 @@ pub fn fresh_schema() -> String {
     )
 }
 
+/// The URL of a fresh database on the shared server, or `None` to skip: for code that
+/// connects with a URL alone (the store's default schema), as an application does.
+pub async fn fresh_database() -> Option<String> {
+    let url = shared_url()?;
+    let name = fresh_schema();
+    let admin = client(&url).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    Some(format!("{}/{name}", url.trim_end_matches("/postgres")))
+}
+
 /// A store in a fresh schema of the shared server, or `None` to skip.
 pub async fn store() -> Option<((), PostgresStore)> {
     let url = shared_url()?;
