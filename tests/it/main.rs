@@ -8,6 +8,7 @@ mod adapters;
 mod audit;
 mod custom_store;
 mod demo_servers;
+mod doc_commands;
 mod examples;
 mod jwt;
 mod layer;
