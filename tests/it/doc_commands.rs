@@ -318,3 +318,217 @@ fn the_reader_of_docs_sees_shell_words_as_a_shell_does() {
     let right = command("f", "cargo run --features jwt --example axum_session").unwrap();
     assert_eq!(fault(&right, &manifest), None);
 }
+
+/// The servers the docs' URLs name, on the ports they name, started here.
+#[derive(Default)]
+struct Servers {
+    redis: Vec<crate::support::RedisProcess>,
+    cluster: Vec<crate::support::Cluster>,
+    #[cfg(feature = "postgres")]
+    postgres: Vec<crate::support::postgres::PgServer>,
+}
+
+/// A loopback port a documented URL names: it must be free for the server started here.
+fn free(port: u16) {
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).is_err();
+    assert!(
+        !taken,
+        "port {port} is in use: a documented command names it"
+    );
+}
+
+impl Servers {
+    /// Starts what `url` names (once): Redis (one URL, or a comma-separated Cluster) or
+    /// PostgreSQL with the URL's role, password and database.
+    async fn serve(&mut self, var: &str, url: &str) {
+        let port = |u: &str| -> u16 {
+            let authority = u.split("//").nth(1).unwrap().split('/').next().unwrap();
+            let host = authority.rsplit('@').next().unwrap();
+            host.split(':').nth(1).map_or(
+                match var {
+                    "DATABASE_URL" => 5432,
+                    _ => 6379,
+                },
+                |p| p.parse().unwrap(),
+            )
+        };
+        match var {
+            "REDIS_URL" => {
+                let ports: Vec<u16> = url.split(',').map(port).collect();
+                let running = |p: &u16| {
+                    self.redis.iter().any(|r| r.port == *p)
+                        || self
+                            .cluster
+                            .iter()
+                            .any(|c| c.nodes.iter().any(|n| n.port == *p))
+                };
+                if ports.iter().all(running) {
+                    return;
+                }
+                ports.iter().copied().for_each(free);
+                match ports[..] {
+                    [one] => self
+                        .redis
+                        .push(crate::support::RedisProcess::start_on(one, &[])),
+                    [a, b, c] => {
+                        let cluster = crate::support::Cluster::start_on([a, b, c]);
+                        self.cluster.push(cluster.expect("redis-server"));
+                    }
+                    _ => panic!("a Redis URL list of {} nodes", ports.len()),
+                }
+            }
+            #[cfg(feature = "postgres")]
+            "DATABASE_URL" => {
+                let p = port(url);
+                if self.postgres.iter().any(|s| s.port == p) {
+                    return;
+                }
+                free(p);
+                let server = crate::support::postgres::PgServer::start_on(p, &[]);
+                let (userinfo, database) = {
+                    let rest = url.split("//").nth(1).unwrap();
+                    let (userinfo, after) = rest.split_once('@').unwrap();
+                    (userinfo, after.split('/').nth(1).unwrap())
+                };
+                let (user, password) = userinfo.split_once(':').unwrap();
+                let admin = crate::support::postgres::client(&server.url()).await;
+                let setup = format!(
+                    "CREATE ROLE {user} LOGIN PASSWORD '{password}'; \
+                     CREATE DATABASE {database} OWNER {user}"
+                );
+                for statement in setup.split("; ") {
+                    admin
+                        .batch_execute(statement)
+                        .await
+                        .expect("role and database");
+                }
+                self.postgres.push(server);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs one documented command as written, and says what went wrong, if anything.
+fn run(c: &DocCommand) -> Result<(), String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let mut argv = c.argv.clone();
+    let bench = argv[1] == "bench";
+    if bench {
+        // Criterion's test mode: each benchmark of the command once, not measured.
+        if !argv.iter().any(|a| a == "--") {
+            argv.push("--".to_owned());
+        }
+        argv.push("--test".to_owned());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut child = Command::new(cargo)
+        .args(&argv[1..])
+        .envs(c.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    // A server prints `listening on <addr>`; other commands run to their end.
+    let (lines, said) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text).ok();
+        text
+    });
+    // The first run of a feature set compiles it (a bench in release).
+    let deadline = Instant::now() + Duration::from_secs(if bench { 900 } else { 300 });
+    let outcome = loop {
+        if let Ok(line) = said.recv_timeout(Duration::from_millis(100)) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break answers(&addr.replace("0.0.0.0", "127.0.0.1"));
+            }
+            continue;
+        }
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break Ok(()),
+            Ok(Some(status)) => break Err(format!("ended with {status}")),
+            Ok(None) if Instant::now() > deadline => break Err("no end in time".to_owned()),
+            Ok(None) => {}
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    // `cargo run` replaces itself with the program: this stops the server itself.
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = errors.join().unwrap_or_default();
+    outcome.map_err(|e| format!("{e}\n{}", tail(&stderr)))
+}
+
+/// Whether a server at `addr` answers HTTP.
+fn answers(addr: &str) -> Result<(), String> {
+    let url = format!("http://{addr}/");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let res = reqwest::get(&url)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = res.status().as_u16();
+        (status < 500)
+            .then_some(())
+            .ok_or_else(|| format!("{url}: {status}"))
+    })
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Each `cargo run` and `cargo bench` command of the docs, run as written (benches in
+/// criterion's test mode): a program runs to success, a server answers HTTP at the
+/// address it prints. Only with `KICKOUT_RUN_DOC_COMMANDS=1`: it builds every feature
+/// set the docs name (`.ci/run` runs it alone, after the suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_command_runs_as_written() {
+    if !std::env::var("KICKOUT_RUN_DOC_COMMANDS").is_ok_and(|v| v == "1") {
+        eprintln!("NOTICE: KICKOUT_RUN_DOC_COMMANDS=1 runs the docs' commands (.ci/run does)");
+        return;
+    }
+    let mut servers = Servers::default();
+    let mut seen = BTreeSet::new();
+    let mut failed = Vec::new();
+    for c in commands() {
+        // The test command is what runs this test; `.ci/run` runs it.
+        if c.argv[0].starts_with("./scripts/") || !seen.insert((c.env.clone(), c.argv.clone())) {
+            continue;
+        }
+        for (var, value) in &c.env {
+            servers.serve(var, value).await;
+        }
+        eprintln!("running: {c}");
+        let ran = tokio::task::spawn_blocking({
+            let c = c.clone();
+            move || run(&c)
+        });
+        if let Err(e) = ran.await.unwrap() {
+            failed.push(format!("{c}: {e}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}

@@ -193,19 +193,32 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Option<Self> {
+        // Each port picked just before its node starts, so no two picks collide.
+        Self::start_with(|_| free_port())
+    }
+
+    /// The same on three given ports.
+    pub fn start_on(ports: [u16; 3]) -> Option<Self> {
+        Self::start_with(|i| ports[i])
+    }
+
+    fn start_with(port: impl Fn(usize) -> u16) -> Option<Self> {
         if !redis_available() {
             return None;
         }
         let nodes: Vec<RedisProcess> = (0..3)
-            .map(|_| {
-                RedisProcess::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                ])
+            .map(|i| {
+                RedisProcess::start_on(
+                    port(i),
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
             })
             .collect();
         let addrs: Vec<String> = nodes

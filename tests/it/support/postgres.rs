@@ -90,6 +90,11 @@ impl PgServer {
 
     /// The same, with settings of its own (`name=value`).
     pub fn start_with(settings: &[&str]) -> Self {
+        Self::start_on(free_port(), settings)
+    }
+
+    /// The same on `port`.
+    pub fn start_on(port: u16, settings: &[&str]) -> Self {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kickout-pg-{}-{}",
@@ -134,7 +139,7 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut server = Self {
-            port: free_port(),
+            port,
             dir,
             user,
             watchdog: None,
