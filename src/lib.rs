@@ -31,29 +31,31 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! use axum::{Router, routing::get};
-//! use kickout::{Auth, AuthLayer, Identity, LoginRule, store::MemoryStore};
-//! use tower::ServiceExt;
+//! use kickout::{Auth, AuthLayer, Identity, LoginRule, Reason, store::MemoryStore};
 //!
 //! let auth = Auth::builder(MemoryStore::new())
 //!     .login_rule(LoginRule::one_per_device())
 //!     .build();
-//! let app = Router::new()
+//! let app: Router = Router::new()
 //!     .route("/me", get(|me: Identity| async move { me.user_id().to_owned() }))
 //!     // route_layer: unknown paths stay 404, not 401.
 //!     .route_layer(AuthLayer::new(auth.clone()));
+//! // axum::serve(listener, app).await; and in a handler, a job or an admin tool:
 //!
 //! let token = auth.login("10001", "web").await?.token;
-//! let request = || {
-//!     http::Request::get("/me")
-//!         .header("authorization", format!("Bearer {}", token.as_str()))
-//!         .body(axum::body::Body::empty())
-//!         .unwrap()
-//! };
-//! assert_eq!(app.clone().oneshot(request()).await.unwrap().status(), 200);
-//!
+//! # use tower::ServiceExt;
+//! # let request = || {
+//! #     axum::http::Request::get("/me")
+//! #         .header("authorization", format!("Bearer {}", token.as_str()))
+//! #         .body(axum::body::Body::empty())
+//! #         .unwrap()
+//! # };
+//! # assert_eq!(app.clone().oneshot(request()).await.unwrap().status(), 200);
 //! auth.kickout("10001").await?;
-//! let refused = app.oneshot(request()).await.unwrap();
-//! assert_eq!(refused.status(), 401);
+//! // The token's next request, on any route behind the layer: 401 `kicked_out`.
+//! # assert_eq!(app.oneshot(request()).await.unwrap().status(), 401);
+//! let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+//! assert_eq!(refused.reason(), Reason::KickedOut);
 //! # Ok::<(), kickout::Error>(())
 //! # }).unwrap();
 //! ```

@@ -317,7 +317,8 @@ impl LoginOptions {
 impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// This handle's events from now on: logins, logouts, kickouts, replacements, bans,
     /// renewals, refreshes. (What every instance shares is [`Auth::audit`], a projection
-    /// of these: [`AuthEvent::audit`].)
+    /// of these: [`AuthEvent::audit`]. Ship that one to a security log: this one is
+    /// this process's only.)
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

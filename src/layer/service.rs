@@ -33,7 +33,7 @@ use crate::token::extract::HttpParts;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use http::HeaderName;
+/// use axum::http::HeaderName;
 /// use kickout::{Auth, AuthLayer, Identity, TokenSource, store::MemoryStore};
 ///
 /// let auth = Auth::new(MemoryStore::new());
