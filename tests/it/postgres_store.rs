@@ -154,6 +154,65 @@ async fn an_expired_population_leaves_the_tables_as_writes_go_on() {
     assert!(count("users").await <= 2 * writes as i64);
 }
 
+/// The server bounds the store's statements at the store's timeout (`lock_timeout`
+/// and `statement_timeout` on each connection): a write that meets a user's row held by
+/// someone else fails within the timeout, and the server stops waiting too — the
+/// statement does not linger holding a connection or queueing for the lock — so the
+/// one connection of the pool serves the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_past_the_timeout_fails_the_write_and_the_server_stops_waiting() {
+    use std::time::{Duration, Instant};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = kickout::store::PostgresStore::builder(&url)
+        .schema(&schema)
+        .pool_size(1)
+        .timeout(Duration::from_millis(400))
+        .connect()
+        .await
+        .unwrap();
+    let auth = kickout::Auth::new(store);
+    auth.login("held", "web").await.unwrap();
+    // Another client holds the user's row in an open transaction (creating it if a
+    // purge took it: a session-mode user's row may go between writes).
+    let other = pg::client(&url).await;
+    let hold = format!(
+        "BEGIN; INSERT INTO \"{schema}\".users (user_id) VALUES ('held') \
+         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id"
+    );
+    other.batch_execute(&hold).await.unwrap();
+    let started = Instant::now();
+    let refused = auth.kickout("held").await.unwrap_err();
+    assert!(matches!(refused, kickout::Error::Store(_)), "{refused}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // While the lock is still held, no statement of ours waits for it on the server.
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+         AND datname = current_database() AND pid <> pg_backend_pid()";
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let n: i64 = other.query_one(waiting, &[]).await.unwrap().get(0);
+        if n == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} statements still wait for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The pool's one connection serves a read of another user meanwhile, and the
+    // write once the lock is gone.
+    assert!(auth.sessions("someone-else").await.unwrap().is_empty());
+    other.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(auth.kickout("held").await.unwrap(), 1);
+}
+
 /// What an operator gets wrong is said at connect, and no message or `Debug` output
 /// carries the password.
 #[tokio::test]
