@@ -73,10 +73,16 @@ impl ResponseError for AppError {
         match &self.0 {
             // A refused token answers as the middleware's refusals do (`refused`).
             Error::Rejected(_) => self.0.error_response(),
+            // The detail (a driver's words) goes to the log, never to the client.
             Error::Store(e) => {
                 eprintln!("store: {e}");
                 let detail = "The service is busy. Try again.";
                 problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
+            Error::Internal(detail) => {
+                eprintln!("internal: {detail}");
+                let detail = "Something went wrong on our side.";
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
             }
             // `status_code` is actix's `StatusCode` (kickout's `status` is the `http` 1 one).
             other => problem(other.status_code(), other.code(), &other.message()),

@@ -75,10 +75,16 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self.0 {
             Error::Rejected(rejection) => refused(rejection).map(Body::from),
+            // The detail (a driver's words) goes to the log, never to the client.
             Error::Store(e) => {
                 eprintln!("store: {e}");
                 let detail = "The service is busy. Try again.";
                 problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
+            Error::Internal(detail) => {
+                eprintln!("internal: {detail}");
+                let detail = "Something went wrong on our side.";
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
             }
             other => problem(other.status(), other.code(), &other.message()),
         }

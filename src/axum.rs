@@ -96,9 +96,7 @@ impl IntoResponse for IdentityRejection {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Store(error) = &self {
-            tracing::debug!(%error, "session store unavailable");
-        }
+        self.log_detail();
         self.into_http::<Body>()
     }
 }

@@ -55,7 +55,8 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Something of the server's own failed, not the client's input nor the store: the
-    /// OS random source, signing a token (500). The details stay in the logs.
+    /// OS random source, signing a token (500). The detail is in `Display`, never in
+    /// the answer; the adapters log it at `error`.
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -85,9 +86,11 @@ impl Error {
         }
     }
 
-    /// The sentence a client may be shown: what the JSON body's `"message"` says.
-    /// Store and OS failures say only that the service is unavailable; their detail is
-    /// in `Display`, for the logs.
+    /// The sentence a client may be shown: what the `"message"` of
+    /// [`Error::into_http`]'s body says (a refusal rendered by the handle's
+    /// [`on_rejection`](crate::AuthBuilder::on_rejection) says what that hook writes).
+    /// A store failure says only that the store is unavailable, an internal one that the
+    /// server failed; their detail is in `Display`, for the logs.
     pub fn message(&self) -> Cow<'static, str> {
         match self {
             Error::Banned { .. } => Cow::Borrowed(Reason::Banned.message()),
@@ -131,6 +134,18 @@ impl Error {
             // Moved, not cloned: the rejection renders itself.
             Error::Rejected(rejection) => rejection.into_http(),
             other => other.to_http(),
+        }
+    }
+
+    /// What an answer leaves out, for the logs, as an adapter answers with it: a failure
+    /// of the server's own at `error`; a store's at `debug` (the layer logs outages, once
+    /// per 10 s).
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn log_detail(&self) {
+        match self {
+            Error::Internal(detail) => tracing::error!(%detail, "internal failure"),
+            Error::Store(error) => tracing::debug!(%error, "session store unavailable"),
+            _ => {}
         }
     }
 

@@ -461,7 +461,7 @@ pub fn checked_note(code: Option<&str>) -> Result<Option<kickout::Note>, Refusal
     code.map(|c| {
         kickout::Note::new(c).map_err(|_| {
             let max = kickout::limits::MAX_NOTE_CODE_LEN;
-            let message = format!("note must be 1 to {max} characters of a-z, 0-9, _, . and -.");
+            let message = format!("A note is 1 to {max} characters of a-z, 0-9, _, . and -.");
             (422, "invalid_request", message)
         })
     })

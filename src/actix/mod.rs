@@ -74,9 +74,7 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Error::Store(error) = self {
-            tracing::debug!(%error, "session store unavailable");
-        }
+        self.log_detail();
         to_actix(self.to_http())
     }
 }

@@ -17,10 +17,11 @@ use crate::rejection::{DEFAULT_REALM, Rejection, Render, Responses};
 ///
 /// The builder starts in session mode (`M` = [`SessionMode`]). `jwt` (feature `jwt`)
 /// turns it into a JWT-mode builder and keeps every setting made before it, in
-/// whichever order they come, except the two JWT mode has no use for:
+/// whichever order they come, except the two that exist in session mode only:
 /// [`touch_interval`](AuthBuilder::touch_interval) and
-/// [`expired_retention`](AuthBuilder::expired_retention), which exist in session mode
-/// only. [`idle_timeout`](AuthBuilder::idle_timeout) exists in both.
+/// [`expired_retention`](AuthBuilder::expired_retention) (see
+/// [`jwt`](AuthBuilder::jwt)). [`idle_timeout`](AuthBuilder::idle_timeout) exists in
+/// both.
 #[must_use]
 pub struct AuthBuilder<S, M = SessionMode> {
     store: S,

@@ -17,9 +17,10 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// idle timeout is [`AuthBuilder::idle_timeout`] here too.
     ///
     /// Every setting made before the switch holds after it, the idle timeout included;
-    /// only [`touch_interval`](AuthBuilder::touch_interval) and
-    /// [`expired_retention`](AuthBuilder::expired_retention), which JWT mode has no use
-    /// for, are left behind.
+    /// only [`touch_interval`](AuthBuilder::touch_interval) (JWT mode writes a token's
+    /// last sight at a fixed tenth of the idle timeout, at most a minute) and
+    /// [`expired_retention`](AuthBuilder::expired_retention) (a signed expiry answers
+    /// `token_expired` for ever) are left behind.
     ///
     /// ```
     /// use kickout::{Auth, JwtAuth, jwt::{Jwt, JwtKey}, store::MemoryStore};
@@ -29,8 +30,9 @@ impl<S> AuthBuilder<S, SessionMode> {
     /// # let _ = auth;
     /// ```
     pub fn jwt(self, mut jwt: Jwt) -> AuthBuilder<S, Jwt> {
-        // The order of the builder's calls must not decide the idle timeout.
-        jwt.idle_ms = jwt.idle_ms.or(self.mode.idle_ms);
+        // The order of the builder's calls must not decide the idle timeout; a `Jwt`
+        // cloned from another handle keeps that handle's only if none was set here.
+        jwt.idle_ms = self.mode.idle_ms.or(jwt.idle_ms);
         self.with_mode(jwt)
     }
 }

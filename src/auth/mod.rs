@@ -464,7 +464,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 }
 
 /// An input check of the helpers: a user id, device or class name.
-pub(super) fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
+fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
     if valid_name(value) {
         Ok(())
     } else {

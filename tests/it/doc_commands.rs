@@ -61,7 +61,11 @@ fn code_of(text: &str) -> Vec<String> {
             (Some((shell, body)), Some(_)) => {
                 if *shell {
                     let joined = body.replace("\\\n", " ");
-                    code.extend(joined.lines().map(str::to_owned));
+                    let unprompted = joined.lines().map(|l| {
+                        let l = l.trim_start();
+                        l.strip_prefix("$ ").unwrap_or(l).to_owned()
+                    });
+                    code.extend(unprompted);
                 }
                 block = None;
             }
@@ -75,9 +79,12 @@ fn code_of(text: &str) -> Vec<String> {
             }
         }
     }
-    for (i, span) in prose.split('`').enumerate() {
-        if i % 2 == 1 {
-            code.push(span.split_whitespace().collect::<Vec<_>>().join(" "));
+    // Spans pair within a paragraph: a stray backtick cannot flip the rest of a file.
+    for paragraph in prose.split("\n\n") {
+        for (i, span) in paragraph.split('`').enumerate() {
+            if i % 2 == 1 {
+                code.push(span.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
         }
     }
     code
@@ -108,9 +115,23 @@ fn words(line: &str) -> Vec<String> {
 /// A line of code as a command of this crate, if it is one.
 fn command(file: &str, line: &str) -> Option<DocCommand> {
     let mut env = Vec::new();
-    let mut argv = words(line.trim());
+    // `--example=x` is `--example x`.
+    let mut argv: Vec<String> = words(line.trim())
+        .into_iter()
+        .flat_map(|w| match w.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                vec![flag.to_owned(), value.to_owned()]
+            }
+            _ => vec![w],
+        })
+        .collect();
+    let name = |k: &str| {
+        k.starts_with(|c: char| c.is_ascii_uppercase())
+            && k.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    };
     while let Some((k, v)) = argv.first().and_then(|w| w.split_once('=')) {
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+        if !name(k) {
             break;
         }
         env.push((k.to_owned(), v.to_owned()));
@@ -409,10 +430,41 @@ impl Servers {
     }
 }
 
+/// What the examples read from their environment: a command runs with only what it
+/// writes, not what the caller happens to have set.
+const EXAMPLE_VARS: &[&str] = &[
+    "ADMIN_KEY",
+    "BIND",
+    "DATABASE_URL",
+    "DEVICE_CLASSES",
+    "IDLE_TIMEOUT_SECS",
+    "JWT_SECRET",
+    "REDIS_MIN_REPLICAS",
+    "REDIS_URL",
+    "REFRESH_TTL_SECS",
+    "TOKEN_TTL_SECS",
+];
+
+/// A command's process group, killed whole when dropped: cargo, the compilers it
+/// started, and the program (a bench binary is cargo's child, not cargo itself).
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs one documented command as written, and says what went wrong, if anything.
 fn run(c: &DocCommand) -> Result<(), String> {
     use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+    use std::sync::mpsc::RecvTimeoutError;
     use std::time::{Duration, Instant};
 
     let mut argv = c.argv.clone();
@@ -425,18 +477,24 @@ fn run(c: &DocCommand) -> Result<(), String> {
         argv.push("--test".to_owned());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut child = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    for var in EXAMPLE_VARS {
+        command.env_remove(var);
+    }
+    let child = command
         .args(&argv[1..])
         .envs(c.env.iter().map(|(k, v)| (k, v)))
         .current_dir(root())
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
+    let mut group = Group(child);
     // A server prints `listening on <addr>`; other commands run to their end.
     let (lines, said) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = group.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
             .lines()
@@ -447,33 +505,40 @@ fn run(c: &DocCommand) -> Result<(), String> {
             }
         }
     });
-    let stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
+    let (tail_out, tail_in) = std::sync::mpsc::channel();
+    let stderr = group.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text).ok();
-        text
+        let _ = tail_out.send(text);
     });
     // The first run of a feature set compiles it (a bench in release).
     let deadline = Instant::now() + Duration::from_secs(if bench { 900 } else { 300 });
     let outcome = loop {
-        if let Ok(line) = said.recv_timeout(Duration::from_millis(100)) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                break answers(&addr.replace("0.0.0.0", "127.0.0.1"));
-            }
-            continue;
+        if Instant::now() > deadline {
+            break Err("no end in time".to_owned());
         }
-        match child.try_wait() {
+        match said.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    break answers(&addr.replace("0.0.0.0", "127.0.0.1"));
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        match group.0.try_wait() {
             Ok(Some(status)) if status.success() => break Ok(()),
             Ok(Some(status)) => break Err(format!("ended with {status}")),
-            Ok(None) if Instant::now() > deadline => break Err("no end in time".to_owned()),
             Ok(None) => {}
             Err(e) => break Err(e.to_string()),
         }
     };
-    // `cargo run` replaces itself with the program: this stops the server itself.
-    let _ = child.kill();
-    let _ = child.wait();
-    let stderr = errors.join().unwrap_or_default();
+    drop(group);
+    let stderr = tail_in
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_default();
     outcome.map_err(|e| format!("{e}\n{}", tail(&stderr)))
 }
 

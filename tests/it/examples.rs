@@ -52,6 +52,7 @@ impl Client {
 enum Backend {
     Memory,
     Redis,
+    #[cfg(feature = "postgres")]
     Postgres,
 }
 
@@ -67,6 +68,7 @@ async fn urls(backend: Backend) -> Option<(Option<String>, Option<String>, Optio
             let server = RedisProcess::start(&[]);
             Some((None, Some(server.url()), Some(server)))
         }
+        #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let database = support::postgres::fresh_database().await?;
             Some((Some(database), None, None))

@@ -345,6 +345,18 @@ async fn settings_made_before_the_switch_to_jwt_mode_hold_after_it() {
     clock.advance(secs(121));
     let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::TokenExpired);
+    // A `Jwt` cloned from a handle with another idle timeout: this builder's wins.
+    let other = handle(MemoryStore::new(), &clock, hs(SECRET))
+        .idle_timeout(secs(30))
+        .build();
+    let auth = Auth::builder(MemoryStore::new())
+        .clock(clock.clone())
+        .idle_timeout(secs(120))
+        .jwt(other.mode().clone())
+        .build();
+    let login = auth.login("10001", "web").await.unwrap();
+    clock.advance(secs(60));
+    assert!(auth.authenticate(login.token.as_str()).await.is_ok());
 }
 
 #[tokio::test]
