@@ -53,14 +53,23 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         identity: &Identity,
         session_id: SessionId,
     ) -> Result<bool, Error> {
+        self.end_own(identity, session_id, None).await
+    }
+
+    async fn end_own(
+        &self,
+        identity: &Identity,
+        session_id: SessionId,
+        note: Option<&Note>,
+    ) -> Result<bool, Error> {
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
         let scope = EndScope::Own {
             user_id: identity.user_id(),
             session_id,
         };
-        let ends = self.end(scope, reason, None, now).await?;
-        Ok(self.ended_one(ends, reason, None, now))
+        let ends = self.end(scope, reason, note, now).await?;
+        Ok(self.ended_one(ends, reason, note, now))
     }
 
     /// Ends every other live session of the identity's user in one atomic store
@@ -353,6 +362,18 @@ pub struct Noted<'a, S, M = SessionMode> {
 }
 
 impl<S: Store, M: Mode<S>> Noted<'_, S, M> {
+    /// [`Auth::logout_session`], with the note: "sign out that device" saying why (say,
+    /// `signed_out_remotely`); its tokens answer `invalid_token` with it.
+    pub async fn logout_session(
+        &self,
+        identity: &Identity,
+        session_id: SessionId,
+    ) -> Result<bool, Error> {
+        self.auth
+            .end_own(identity, session_id, self.note.as_ref())
+            .await
+    }
+
     /// [`Auth::kickout`], with the note.
     pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
         self.auth.kick(user_id, None, self.note.as_ref()).await

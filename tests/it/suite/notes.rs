@@ -64,8 +64,22 @@ pub async fn revocations_carry_their_notes<S: Stores, K: Kind<S>>(store: S) {
     );
     assert!(body.get("note_message").is_none());
 
-    // "Sign out the others" is the user's own doing: invalid_token, with its note.
+    // "Sign out that device" from another of the user's sessions: invalid_token, with
+    // its note.
     let me = auth.authenticate(laptop.token.as_str()).await.unwrap();
+    let desk = auth.login("10001", "desk").await.unwrap();
+    let remote = auth.with_note(note("signed_out_remotely"));
+    assert!(
+        remote
+            .logout_session(&me, desk.session.session_id)
+            .await
+            .unwrap()
+    );
+    let body = refusal_body(&app, desk.token.as_str()).await;
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(body["note"], "signed_out_remotely");
+
+    // "Sign out the others" is the user's own doing: invalid_token, with its note.
     let elsewhere = auth.with_note(note("signed_out_elsewhere"));
     assert_eq!(elsewhere.logout_others(&me).await.unwrap(), 1);
     let body = refusal_body(&app, tablet.token.as_str()).await;
@@ -112,6 +126,7 @@ pub async fn revocations_carry_their_notes<S: Stores, K: Kind<S>>(store: S) {
         [
             code("password_changed"),
             code("lost_phone"),
+            code("signed_out_remotely"),
             code("signed_out_elsewhere"),
             code("fraud"),
             None,
