@@ -35,7 +35,7 @@ async fn main() -> Result<(), kickout::Error> {
     let auth = Auth::new(MemoryStore::new());
     let app = Router::new()
         .route("/me", get(me))
-        .layer(AuthLayer::new(auth.clone()));
+        .route_layer(AuthLayer::new(auth.clone()));
 
     let login = auth.login("10001", "web").await?;
     println!(

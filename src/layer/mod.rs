@@ -13,7 +13,7 @@
 //! let auth = Auth::new(MemoryStore::new());
 //! let app: Router = Router::new()
 //!     .route("/me", get(me))
-//!     .layer(AuthLayer::new(auth.clone()));
+//!     .route_layer(AuthLayer::new(auth.clone()));
 //! ```
 
 mod future;
