@@ -362,19 +362,16 @@ impl Servers {
     /// Starts what `url` names (once): Redis (one URL, or a comma-separated Cluster) or
     /// PostgreSQL with the URL's role, password and database.
     async fn serve(&mut self, var: &str, url: &str) {
-        let port = |u: &str| -> u16 {
-            let authority = u.split("//").nth(1).unwrap().split('/').next().unwrap();
-            let host = authority.rsplit('@').next().unwrap();
-            host.split(':').nth(1).map_or(
-                match var {
-                    "DATABASE_URL" => 5432,
-                    _ => 6379,
-                },
-                |p| p.parse().unwrap(),
-            )
-        };
         match var {
             "REDIS_URL" => {
+                // Parsed by the clients' own URL parsers, as the demos' stores parse them.
+                let port = |u: &str| match redis::IntoConnectionInfo::into_connection_info(u) {
+                    Ok(info) => match info.addr() {
+                        redis::ConnectionAddr::Tcp(_, port) => *port,
+                        other => panic!("{other:?}: not a TCP Redis URL"),
+                    },
+                    Err(e) => panic!("{u}: {e}"),
+                };
                 let ports: Vec<u16> = url.split(',').map(port).collect();
                 let running = |p: &u16| {
                     self.redis.iter().any(|r| r.port == *p)
@@ -400,18 +397,16 @@ impl Servers {
             }
             #[cfg(feature = "postgres")]
             "DATABASE_URL" => {
-                let p = port(url);
+                let config: tokio_postgres::Config = url.parse().expect("a PostgreSQL URL");
+                let p = config.get_ports().first().copied().unwrap_or(5432);
                 if self.postgres.iter().any(|s| s.port == p) {
                     return;
                 }
                 free(p);
                 let server = crate::support::postgres::PgServer::start_on(p, &[]);
-                let (userinfo, database) = {
-                    let rest = url.split("//").nth(1).unwrap();
-                    let (userinfo, after) = rest.split_once('@').unwrap();
-                    (userinfo, after.split('/').nth(1).unwrap())
-                };
-                let (user, password) = userinfo.split_once(':').unwrap();
+                let user = config.get_user().expect("the URL's role");
+                let password = String::from_utf8_lossy(config.get_password().unwrap_or_default());
+                let database = config.get_dbname().unwrap_or(user);
                 let admin = crate::support::postgres::client(&server.url()).await;
                 let setup = format!(
                     "CREATE ROLE {user} LOGIN PASSWORD '{password}'; \
