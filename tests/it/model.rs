@@ -19,6 +19,8 @@ const TTL_S: u64 = 600;
 const RETAIN_S: u64 = 300;
 /// With refresh tokens: the sessions' cap.
 const CAP_S: u64 = 1800;
+/// More than a case can advance its clock (40 steps of at most 601 s) plus retention.
+const CASE_SPAN_MS: u64 = 86_400_000;
 /// How long JWT mode keeps what a refresh needs past the session's end.
 const GRACE_S: u64 = kickout::limits::PRUNE_GRACE_MS / 1000;
 const USERS: u8 = 3;
@@ -662,12 +664,17 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
         failure_persistence: None,
         ..Config::default()
     });
-    let seq = std::sync::atomic::AtomicU64::new(0);
+    // One count for the whole binary: cases of both modes may share a store.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let result = runner.run(&case(), |(rule, refresh, ops)| {
-        let seq = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Each case starts after every earlier one could have ended (time on a shared
+        // store never runs back): a store's purge after an earlier case's last write,
+        // at that case's later time, must not find this case's fresh rows past due.
+        let start = T0 + seq * CASE_SPAN_MS;
         let store = store.clone();
         rt.block_on(async {
-            let clock = kickout::clock::ManualClock::new(T0);
+            let clock = kickout::clock::ManualClock::new(start);
             let mut builder =
                 K::retention(K::builder(store, &clock), Duration::from_secs(RETAIN_S))
                     .ttl(Duration::from_secs(TTL_S))
@@ -690,7 +697,7 @@ fn run<S: Stores, K: Kind<S>>(rt: &tokio::runtime::Runtime, store: S, cases: u32
                 jwt: K::JWT,
                 refresh,
                 rule,
-                now: T0,
+                now: start,
                 sessions: Vec::new(),
                 bans: HashMap::new(),
                 restrictions: HashMap::new(),
