@@ -39,6 +39,23 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A free loopback port whose cluster bus port (10,000 above it) is free too: a Cluster
+/// node binds both, and the bus port of an ephemeral pick can be any client's
+/// ephemeral port.
+pub fn free_cluster_port() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        if port <= u16::MAX - 10_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port with a free cluster bus port");
+}
+
+/// How often a server on a picked port is started again on a fresh pick: another
+/// process may bind a picked port before the server does.
+const START_ATTEMPTS: usize = 5;
+
 /// One `redis-server` process, killed when dropped.
 pub struct RedisProcess {
     pub port: u16,
@@ -48,10 +65,27 @@ pub struct RedisProcess {
 
 impl RedisProcess {
     pub fn start(extra: &[&str]) -> Self {
-        Self::start_on(free_port(), extra)
+        Self::start_picking(free_port, extra)
+    }
+
+    /// A server on a port `pick` gives, picked again when the server could not bind it.
+    fn start_picking(pick: impl Fn() -> u16, extra: &[&str]) -> Self {
+        for _ in 0..START_ATTEMPTS {
+            if let Some(server) = Self::try_start_on(pick(), extra) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on {START_ATTEMPTS} fresh ports");
     }
 
     pub fn start_on(port: u16, extra: &[&str]) -> Self {
+        Self::try_start_on(port, extra)
+            .unwrap_or_else(|| panic!("redis-server on port {port} did not start"))
+    }
+
+    /// A server on `port`; `None` if it exited or did not answer within ten seconds
+    /// (dropping it stops it and removes its directory).
+    fn try_start_on(port: u16, extra: &[&str]) -> Option<Self> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kickout-redis-{}-{}-{port}",
@@ -76,24 +110,44 @@ impl RedisProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let process = Self { port, child, dir };
-        process.wait_ready();
-        process
+        let mut process = Self { port, child, dir };
+        process.wait_ready().then_some(process)
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn wait_ready(&self) {
+    /// Whether the server answers within ten seconds; `false` at once if it exited (its
+    /// port was taken).
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG") {
-                return;
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return false;
+            }
+            if self.pings() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not start", self.port);
+        false
+    }
+
+    /// Whether the port answers `PING` with `PONG` within half a second (whoever else
+    /// took the port may never answer).
+    fn pings(&self) -> bool {
+        use std::io::{Read, Write};
+        let timeout = Duration::from_millis(500);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        stream.set_read_timeout(Some(timeout)).is_ok()
+            && stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
     }
 
     /// Runs `redis-cli` against this server; its stdout, if it ran.
@@ -186,6 +240,16 @@ pub async fn standalone() -> Option<(RedisProcess, RedisStore)> {
     Some((server, store))
 }
 
+/// The settings of a Cluster node.
+const CLUSTER_NODE: &[&str] = &[
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "2000",
+];
+
 /// A three-node Redis Cluster (masters only), created with `redis-cli --cluster create`.
 pub struct Cluster {
     pub nodes: Vec<RedisProcess>,
@@ -194,33 +258,19 @@ pub struct Cluster {
 impl Cluster {
     pub fn start() -> Option<Self> {
         // Each port picked just before its node starts, so no two picks collide.
-        Self::start_with(|_| free_port())
+        Self::start_with(|_| RedisProcess::start_picking(free_cluster_port, CLUSTER_NODE))
     }
 
     /// The same on three given ports.
     pub fn start_on(ports: [u16; 3]) -> Option<Self> {
-        Self::start_with(|i| ports[i])
+        Self::start_with(|i| RedisProcess::start_on(ports[i], CLUSTER_NODE))
     }
 
-    fn start_with(port: impl Fn(usize) -> u16) -> Option<Self> {
+    fn start_with(node: impl Fn(usize) -> RedisProcess) -> Option<Self> {
         if !redis_available() {
             return None;
         }
-        let nodes: Vec<RedisProcess> = (0..3)
-            .map(|i| {
-                RedisProcess::start_on(
-                    port(i),
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                    ],
-                )
-            })
-            .collect();
+        let nodes: Vec<RedisProcess> = (0..3).map(node).collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -297,3 +347,40 @@ pub async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(test)]
+mod tests {
+    // Paths, no imports: the benches include this file and drop the tests.
+
+    #[test]
+    fn a_server_whose_picked_port_is_taken_starts_on_the_next_pick() {
+        if !super::redis_available() {
+            return;
+        }
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let picks = std::cell::Cell::new(0);
+        let pick = || {
+            picks.set(picks.get() + 1);
+            if picks.get() == 1 {
+                taken_port
+            } else {
+                super::free_port()
+            }
+        };
+        let server = super::RedisProcess::start_picking(pick, &[]);
+        assert_eq!(picks.get(), 2);
+        assert_ne!(server.port, taken_port);
+        assert!(
+            server
+                .cli(&["ping"])
+                .is_some_and(|out| out.trim() == "PONG")
+        );
+    }
+
+    #[test]
+    fn a_cluster_port_has_its_bus_port_free() {
+        let port = super::free_cluster_port();
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok());
+    }
+}
