@@ -328,6 +328,45 @@ mod shared {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redis_that_stops_answering_gets_503_within_the_timeout() {
+        if !support::redis_available() {
+            return;
+        }
+        let server = support::RedisProcess::start(&[]);
+        let timeout = Duration::from_millis(300);
+        let store = RedisStore::builder(&server.url())
+            .timeout(timeout)
+            .connect()
+            .await
+            .unwrap();
+        let auth = Auth::new(store);
+        let app = suite::app(&auth);
+        let token = auth.login("1", "web").await.unwrap().token;
+        assert_eq!(suite::me(&app, token.as_str()).await, Ok("1:web".into()));
+        // Frozen: the connection stays open, no answer comes. Each request ends at the
+        // store's timeout (the outer bound only keeps a failing test from hanging).
+        server.pause();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let answer =
+                tokio::time::timeout(Duration::from_secs(5), suite::me(&app, token.as_str()))
+                    .await
+                    .expect("a request waited for a Redis that does not answer");
+            assert_eq!(answer, suite::err(Reason::StoreUnavailable));
+            assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+        }
+        let login = tokio::time::timeout(Duration::from_secs(5), auth.login("2", "web")).await;
+        assert!(matches!(login, Ok(Err(_))), "{login:?}");
+        // Answering again: the same connection serves requests, no restart needed.
+        server.resume();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while suite::me(&app, token.as_str()).await != Ok("1:web".into()) {
+            assert!(std::time::Instant::now() < deadline, "no recovery");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_going_away_answers_503_quickly_and_recovery_needs_no_restart() {
         let Some((mut server, store)) = support::standalone().await else {
             return;

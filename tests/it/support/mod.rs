@@ -162,6 +162,24 @@ impl RedisProcess {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Freezes the server (`SIGSTOP`): its connections stay open and nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
     /// Stops the server (by pid) as a crash would, keeping its port for a restart.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
