@@ -446,10 +446,7 @@ struct Group(std::process::Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let group = format!("-{}", self.0.id());
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .status();
+        crate::support::signal_to(&format!("-{}", self.0.id()), "-KILL");
         let _ = self.0.wait();
     }
 }

@@ -39,6 +39,15 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Sends `signal` (`-STOP`, `-9`, …) to `target`: a pid, or `-pgid` for a process
+/// group. Whether `kill` succeeded.
+pub fn signal_to(target: &str, signal: &str) -> bool {
+    Command::new("kill")
+        .args([signal, "--", target])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A free loopback port whose cluster bus port (10,000 above it) is free too: a Cluster
 /// node binds both, and the bus port of an ephemeral pick can be any client's
 /// ephemeral port.
@@ -173,11 +182,10 @@ impl RedisProcess {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {signal}");
+        assert!(
+            signal_to(&self.child.id().to_string(), signal),
+            "kill {signal}"
+        );
     }
 
     /// Stops the server (by pid) as a crash would, keeping its port for a restart.

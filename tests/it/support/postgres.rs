@@ -216,7 +216,7 @@ impl PgServer {
     /// `kill -9` of the server (the watchdog goes with it): no shutdown, no flush.
     pub fn kill9(&mut self) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
+            super::signal_to(&pid, "-9");
         }
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.wait();
@@ -241,7 +241,7 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            super::signal_to(&pid, "-INT");
         }
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.wait();
