@@ -65,6 +65,22 @@ pub fn free_cluster_port() -> u16 {
 /// process may bind a picked port before the server does.
 const START_ATTEMPTS: usize = 5;
 
+/// A server started by `start` on a port `pick` gives, picked again while `start`
+/// reports that the server did not come up on it (`None`): a picked port is free
+/// only until someone else binds it.
+pub fn start_picking<T>(
+    what: &str,
+    pick: impl Fn() -> u16,
+    mut start: impl FnMut(u16) -> Option<T>,
+) -> T {
+    for _ in 0..START_ATTEMPTS {
+        if let Some(server) = start(pick()) {
+            return server;
+        }
+    }
+    panic!("{what} did not start on {START_ATTEMPTS} fresh ports");
+}
+
 /// One `redis-server` process, killed when dropped.
 pub struct RedisProcess {
     pub port: u16,
@@ -79,12 +95,7 @@ impl RedisProcess {
 
     /// A server on a port `pick` gives, picked again when the server could not bind it.
     fn start_picking(pick: impl Fn() -> u16, extra: &[&str]) -> Self {
-        for _ in 0..START_ATTEMPTS {
-            if let Some(server) = Self::try_start_on(pick(), extra) {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on {START_ATTEMPTS} fresh ports");
+        start_picking("redis-server", pick, |port| Self::try_start_on(port, extra))
     }
 
     pub fn start_on(port: u16, extra: &[&str]) -> Self {

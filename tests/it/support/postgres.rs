@@ -90,11 +90,30 @@ impl PgServer {
 
     /// The same, with settings of its own (`name=value`).
     pub fn start_with(settings: &[&str]) -> Self {
-        Self::start_on(free_port(), settings)
+        Self::start_picking(free_port, settings)
+    }
+
+    /// A server on a port `pick` gives, picked again when the server could not bind it.
+    fn start_picking(pick: impl Fn() -> u16, settings: &[&str]) -> Self {
+        let mut server = Self::init(settings);
+        super::start_picking("postgres", pick, |port| {
+            server.port = port;
+            server.run().then_some(())
+        });
+        server
     }
 
     /// The same on `port`.
     pub fn start_on(port: u16, settings: &[&str]) -> Self {
+        let mut server = Self::init(settings);
+        server.port = port;
+        server.restart();
+        server
+    }
+
+    /// A server directory after `initdb`, not started (`initdb` takes seconds: a server
+    /// started again on another port keeps it).
+    fn init(settings: &[&str]) -> Self {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kickout-pg-{}-{}",
@@ -138,15 +157,13 @@ impl PgServer {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut server = Self {
-            port,
+        Self {
+            port: 0,
             dir,
             user,
             watchdog: None,
             settings: settings.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        server.restart();
-        server
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -156,6 +173,17 @@ impl PgServer {
     /// Starts the server on its directory and port (again, after [`Self::kill9`]), and
     /// waits until it takes connections.
     pub fn restart(&mut self) {
+        assert!(
+            self.run(),
+            "postgres did not start on port {}: {}",
+            self.port,
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts the server on its directory and port, and waits until it takes
+    /// connections; `false` if it stopped first (another process had its port).
+    fn run(&mut self) -> bool {
         let postgres = bin("postgres").expect("checked by available()");
         let data = self.data();
         let mut server = format!(
@@ -191,12 +219,13 @@ impl PgServer {
         self.watchdog = Some(child);
         let start = Instant::now();
         loop {
-            let ready = Command::new(bin("pg_isready").expect("checked"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return;
+            if self.ready() {
+                return true;
+            }
+            // The watchdog ends when the server does.
+            let stopped = |w: &mut Child| !matches!(w.try_wait(), Ok(None));
+            if self.watchdog.as_mut().is_some_and(stopped) {
+                return false;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
@@ -205,6 +234,27 @@ impl PgServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether this server takes connections, not whoever else may listen on its port:
+    /// its own pid file says it is ready on its port, with a live postmaster (the file
+    /// of a killed one stays behind), and the port answers.
+    fn ready(&self) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.data().join("postmaster.pid")) else {
+            return false;
+        };
+        // Lines: pid, data directory, start time, port, socket directory, listen
+        // address, shared memory key, status.
+        let lines: Vec<&str> = pid_file.lines().map(str::trim).collect();
+        let port = self.port.to_string();
+        let ours = lines.len() >= 8
+            && lines[3] == port
+            && lines[7] == "ready"
+            && super::signal_to(lines[0], "-0");
+        ours && Command::new(bin("pg_isready").expect("checked"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// The postmaster's pid, from its pid file.
@@ -324,4 +374,32 @@ pub async fn two_stores() -> Option<(PostgresStore, PostgresStore)> {
     let url = shared_url()?;
     let schema = fresh_schema();
     Some((store_on(&url, &schema).await, store_on(&url, &schema).await))
+}
+
+#[cfg(test)]
+mod tests {
+    // Paths, no imports: the benches include this file and drop the tests.
+
+    #[test]
+    fn a_server_whose_picked_port_another_postgres_answers_on_starts_on_the_next_pick() {
+        let Some(shared) = super::shared() else {
+            return;
+        };
+        // Another server answers on the first pick: ours cannot bind it, and the other
+        // one's answers must not pass for ours.
+        let taken_port = shared.lock().unwrap_or_else(|e| e.into_inner()).port;
+        let picks = std::cell::Cell::new(0);
+        let pick = || {
+            picks.set(picks.get() + 1);
+            if picks.get() == 1 {
+                taken_port
+            } else {
+                super::free_port()
+            }
+        };
+        let server = super::PgServer::start_picking(pick, &[]);
+        assert_eq!(picks.get(), 2);
+        assert_ne!(server.port, taken_port);
+        assert!(server.ready());
+    }
 }
