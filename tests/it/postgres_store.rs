@@ -271,6 +271,83 @@ async fn configuration_errors_are_said_at_connect_without_the_password() {
     assert!(!format!("{store:?}").contains(pg::PASSWORD));
 }
 
+/// An operator of another schema cannot stand in for a built-in one the store uses,
+/// even where the database searches that schema first: the store's connections search
+/// `pg_catalog` alone. (A plain connection to the same database runs the stand-in.)
+#[tokio::test]
+async fn an_operator_of_another_schema_cannot_stand_in_for_a_built_in_one() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let (_, database) = url.rsplit_once('/').unwrap();
+    pg::client(&url)
+        .await
+        .batch_execute(&format!(
+            "CREATE FUNCTION public.stand_in(bytea, bytea) RETURNS boolean \
+             LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'a stand-in ran'; END $$; \
+             CREATE OPERATOR public.= (LEFTARG = bytea, RIGHTARG = bytea, \
+             FUNCTION = public.stand_in); \
+             ALTER DATABASE {database} SET search_path = public, pg_catalog"
+        ))
+        .await
+        .unwrap();
+    let hijacked = pg::client(&url)
+        .await
+        .query("SELECT $1::bytea = $1::bytea", &[&vec![1u8]])
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{hijacked:?}").contains("a stand-in ran"),
+        "{hijacked:?}"
+    );
+    // A request reads its session by the `bytea` id.
+    let store = kickout::store::PostgresStore::connect(&url).await.unwrap();
+    let auth = kickout::Auth::new(store);
+    let login = auth.login("u1", "web").await.unwrap();
+    assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+    assert_eq!(auth.kickout("u1").await.unwrap(), 1);
+}
+
+/// The store asks for a read-write server: of a multi-host URL it takes the primary,
+/// never a server that only reads (a standby; here a server whose transactions are
+/// read-only), and a URL of such servers alone is refused at connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_url_reaches_the_writable_server_only() {
+    let Some(primary) = pg::shared_url() else {
+        return;
+    };
+    let standby = pg::PgServer::start_with(&["default_transaction_read_only=on"]);
+    let hosts = |ports: &[u16]| {
+        let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!(
+            "postgres://kickout:{}@{}/postgres",
+            pg::PASSWORD,
+            hosts.join(",")
+        )
+    };
+    let primary_port = primary
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+        .unwrap();
+    let schema = pg::fresh_schema();
+    // The read-only server first: it answers, and is passed over.
+    let store = pg::store_on(&hosts(&[standby.port, primary_port]), &schema).await;
+    let auth = kickout::Auth::new(store);
+    auth.login("u1", "web").await.unwrap();
+    let rows: i64 = pg::client(&primary)
+        .await
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".sessions"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    let refused = kickout::store::PostgresStore::builder(&hosts(&[standby.port]))
+        .schema(&pg::fresh_schema())
+        .connect()
+        .await;
+    assert!(refused.is_err());
+}
+
 /// Servers of their own: these kill them.
 mod faults {
     use std::time::{Duration, Instant};
