@@ -6,7 +6,9 @@
 //! - from other handles and other instances through the store's revocation feed
 //!   ([`Store::revocations`]: in-process for the memory store, Redis pub/sub for Redis);
 //! - by a re-check against the store — when the feed reports it may have missed
-//!   messages (a lost pub/sub connection, a lagging receiver), and every
+//!   messages (a lost pub/sub connection, a lagging receiver), when it reports that
+//!   the state of users of the session's slot tag changed (a restriction, a JWT
+//!   generation: only those watches ask), and every
 //!   [`recheck interval`](crate::AuthBuilder::watch_recheck) regardless. A missed
 //!   message can delay a disconnect by at most that interval (default 10 s), never keep
 //!   a revoked session alive.
@@ -111,6 +113,11 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         let recheck_ms = self.auth.settings().watch_recheck_ms.max(1);
         let recheck = Duration::from_millis(recheck_ms);
         loop {
+            // A message while no one waited: an end returns here; without one, the
+            // user's state changed and the store is asked.
+            if self.ended.has_changed().unwrap_or(false) {
+                self.recheck_due = true;
+            }
             if let Some(refusal) = self.ended.borrow_and_update().clone() {
                 return refusal;
             }
@@ -147,6 +154,9 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                         // The registry let go of us (cannot happen while we live): re-check.
                         if let Some(reason) = self.recheck(recheck_ms).await { return reason; }
                         tokio::time::sleep(recheck).await;
+                    } else {
+                        // As at the top.
+                        self.recheck_due = true;
                     }
                 }
                 _ = self.resync.changed() => self.recheck_due = true,

@@ -36,9 +36,13 @@ impl Default for Watchers {
 }
 
 impl Watchers {
+    /// By the user's slot tag, so a change of one tag's users looks at one shard.
+    fn shard_of(&self, tag: u16) -> &Shard {
+        &self.shards[usize::from(tag) % SHARDS]
+    }
+
     fn shard(&self, id: &SessionId) -> &Shard {
-        let i = usize::from(id.as_bytes()[13]) % SHARDS;
-        &self.shards[i]
+        self.shard_of(id.tag())
     }
 
     /// Tells the watchers of these sessions that they ended.
@@ -111,5 +115,17 @@ impl Follower for Watchers {
     // Messages may have been missed: every watch re-checks the store.
     fn resync(&self) {
         self.resync.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    // The state of this tag's users changed (a restriction, a JWT generation): their
+    // watches re-check, and no other. A change without an end wakes a watch to ask.
+    fn changed(&self, tag: u16) {
+        let shard = self
+            .shard_of(tag)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, sender) in shard.iter().filter(|(id, _)| id.tag() == tag) {
+            sender.send_modify(|_| ());
+        }
     }
 }

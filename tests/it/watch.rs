@@ -207,6 +207,28 @@ async fn watches_leave_nothing_behind() {
     );
 }
 
+/// A change of the user's state that comes while no one awaits the watch is not lost:
+/// the next await asks the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_while_no_one_awaits_the_watch_is_not_lost() {
+    let auth = handle::<_, suite::Session>(MemoryStore::new());
+    let chat = auth.guard("chat", 1).unwrap();
+    let token = auth.login("mute", "web").await.unwrap().token;
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    let mut watch = auth.watch(&me).with_guard(&chat);
+    // Its first re-check done, then left alone while the restriction's message comes.
+    assert!(
+        timeout(Duration::from_millis(200), watch.ended())
+            .await
+            .is_err()
+    );
+    auth.restrict("mute", "chat", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ends_within(&mut watch, 1).await, Reason::Restricted);
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
@@ -282,6 +304,56 @@ mod redis {
         let ended = waiting(watch).await;
         server.kill();
         assert_eq!(within(ended, 5).await, Reason::StoreUnavailable);
+    }
+
+    /// A change of one user's state (here a restriction) has the watches of that
+    /// user's slot tag ask the store again, and no other: one user's change does not
+    /// send every watch of an instance to the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_users_change_rechecks_only_the_watches_of_its_tag() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        // No periodic re-check within the test.
+        let auth = Auth::builder(store)
+            .watch_recheck(Duration::from_secs(600))
+            .build();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let commands = || -> u64 {
+            let info = server.cli(&["info", "stats"]).unwrap();
+            let line = info
+                .lines()
+                .find_map(|l| l.strip_prefix("total_commands_processed:"));
+            line.unwrap().trim().parse().unwrap()
+        };
+        let chat = auth.guard("chat", 1).unwrap();
+        let token = auth.login("restricted", "web").await.unwrap().token;
+        let me = auth.authenticate(token.as_str()).await.unwrap();
+        let guarded = waiting(auth.watch(&me).with_guard(&chat)).await;
+        let mut others = Vec::new();
+        for i in 0..20 {
+            let token = auth.login(&format!("other{i}"), "web").await.unwrap().token;
+            let id = auth.authenticate(token.as_str()).await.unwrap();
+            if id.session_id().tag() != me.session_id().tag() {
+                others.push(waiting(auth.watch(&id)).await);
+            }
+        }
+        let before = commands();
+        auth.restrict("restricted", "chat", 1, Duration::from_secs(600))
+            .await
+            .unwrap();
+        // Through the feed: within a second, not at the 10 s re-check.
+        assert_eq!(within(guarded, 1).await, Reason::Restricted);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The restriction, its message and the one re-check: a handful of commands,
+        // not one more per watch.
+        let spent = commands() - before;
+        assert!(
+            spent < 10,
+            "{spent} commands for {} other watches",
+            others.len()
+        );
+        assert!(others.iter().all(|w| !w.is_finished()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
