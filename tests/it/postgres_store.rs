@@ -348,6 +348,157 @@ async fn a_multi_host_url_reaches_the_writable_server_only() {
     assert!(refused.is_err());
 }
 
+/// TLS (servers of their own, with a certificate a test CA signed for `localhost`):
+/// `sslmode=require` encrypts every connection of the store and verifies the server's
+/// certificate, chain and host name; without it the store does not use TLS.
+mod tls {
+    use kickout::Auth;
+    use kickout::store::{PostgresStore, StoreError};
+
+    use super::pg;
+
+    /// A test CA, and a server certificate it signed for `localhost` only, with its
+    /// key: (CA, certificate, key), PEM.
+    fn certificates() -> (String, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    fn url(server: &pg::PgServer, host: &str, query: &str) -> String {
+        format!(
+            "postgres://kickout:{}@{host}:{}/postgres{query}",
+            pg::PASSWORD,
+            server.port
+        )
+    }
+
+    /// Of the server's client connections (the asking one left out): how many use
+    /// TLS, and how many there are.
+    async fn encrypted(server: &pg::PgServer) -> (i64, i64) {
+        let row = pg::client(&server.url())
+            .await
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+                 JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn require_encrypts_every_connection_of_the_store() {
+        if !pg::available() {
+            return;
+        }
+        let (ca, cert, key) = certificates();
+        let server = pg::PgServer::start_tls(&cert, &key);
+        // libpq's `verify-full` means what `require` does here.
+        let mut stores = Vec::new();
+        for mode in ["?sslmode=require", "?sslmode=verify-full"] {
+            let store = PostgresStore::builder(&url(&server, "localhost", mode))
+                .schema(&pg::fresh_schema())
+                .tls_root_certificates(ca.as_bytes())
+                .connect()
+                .await
+                .unwrap();
+            let auth = Auth::new(store);
+            let login = auth.login("u1", "web").await.unwrap();
+            assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+            stores.push(auth);
+        }
+        // Two stores: each a pooled connection at least, and its listener.
+        let (tls, all) = encrypted(&server).await;
+        assert!(all >= 4, "{all} connections");
+        assert_eq!(tls, all);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_cannot_prove_itself_is_refused_at_connect() {
+        let Some(plain) = pg::shared() else {
+            return;
+        };
+        let (ca, cert, key) = certificates();
+        let server = pg::PgServer::start_tls(&cert, &key);
+        let connect = |url: String, roots: Option<&str>| {
+            let mut builder = PostgresStore::builder(&url).schema("refused");
+            if let Some(roots) = roots {
+                builder = builder.tls_root_certificates(roots.as_bytes());
+            }
+            builder.connect()
+        };
+        // Signed by a CA the public roots do not hold.
+        let unknown = connect(url(&server, "localhost", "?sslmode=require"), None)
+            .await
+            .unwrap_err();
+        assert!(unknown.to_string().contains("certificate"), "{unknown}");
+        // A trusted CA, but the certificate names another host.
+        let misnamed = connect(url(&server, "127.0.0.1", "?sslmode=require"), Some(&ca))
+            .await
+            .unwrap_err();
+        assert!(misnamed.to_string().contains("certificate"), "{misnamed}");
+        // A server without TLS.
+        let port = plain.lock().unwrap_or_else(|e| e.into_inner()).port;
+        let plain_url = format!(
+            "postgres://kickout:{}@localhost:{port}/postgres?sslmode=require",
+            pg::PASSWORD
+        );
+        assert!(connect(plain_url, Some(&ca)).await.is_err());
+        // Roots that hold no certificate.
+        let empty = connect(
+            url(&server, "localhost", "?sslmode=require"),
+            Some("not PEM"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(empty, StoreError::Misconfigured(_)), "{empty:?}");
+        for refused in [&unknown, &misnamed, &empty] {
+            assert!(!format!("{refused:?}").contains(pg::PASSWORD));
+        }
+        // Nothing was written through any of them.
+        assert_eq!(encrypted(&server).await, (0, 0));
+    }
+
+    /// Without `sslmode=require` the store does not use TLS, even where the server
+    /// offers it: TLS with a certificate no one verified is not asked for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_require_the_store_does_not_use_tls() {
+        if !pg::available() {
+            return;
+        }
+        let (_, cert, key) = certificates();
+        let server = pg::PgServer::start_tls(&cert, &key);
+        let mut stores = Vec::new();
+        for query in ["", "?sslmode=prefer", "?sslmode=disable"] {
+            let store = PostgresStore::builder(&url(&server, "127.0.0.1", query))
+                .schema(&pg::fresh_schema())
+                .connect()
+                .await
+                .unwrap();
+            let auth = Auth::new(store);
+            auth.login("u1", "web").await.unwrap();
+            stores.push(auth);
+        }
+        let (tls, all) = encrypted(&server).await;
+        assert!(all >= 6, "{all} connections");
+        assert_eq!(tls, 0);
+    }
+}
+
 /// Servers of their own: these kill them.
 mod faults {
     use std::time::{Duration, Instant};

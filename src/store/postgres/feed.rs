@@ -11,8 +11,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::tls::Tls;
 
 use crate::store::Revoked;
 use crate::store::audit::AuditEvent;
@@ -28,6 +31,7 @@ const KEEPALIVE: Duration = Duration::from_secs(5);
 /// `ready` hears when the first one listens.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
+    tls: Tls,
     channels: [String; 2],
     (feed, audit): (broadcast::Sender<Revoked>, broadcast::Sender<AuditEvent>),
     timeout: Duration,
@@ -38,7 +42,7 @@ pub(super) async fn listen(
     // Whether a connection went through before; the latest audit event's time.
     let (mut listened, mut last_at_ms) = (false, 0u64);
     loop {
-        let error = match connect(&config, &channels, timeout).await {
+        let error = match connect(&config, &tls, &channels, timeout).await {
             Ok((client, mut heard, driver)) => {
                 if failures > 0 {
                     tracing::info!("revocation feed back");
@@ -97,6 +101,7 @@ pub(super) async fn listen(
 /// task that drives it.
 async fn connect(
     config: &tokio_postgres::Config,
+    tls: &Tls,
     channels: &[String; 2],
     timeout: Duration,
 ) -> Result<
@@ -107,22 +112,17 @@ async fn connect(
     ),
     String,
 > {
-    let (client, mut connection) = tokio::time::timeout(timeout, config.connect(NoTls))
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
     let (tx, heard) = mpsc::channel(1024);
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let heard = (n.channel().to_owned(), n.payload().to_owned());
-                if tx.send(heard).await.is_err() {
-                    return;
-                }
-            }
+    let (client, driver) = match tls {
+        Some(tls) => {
+            let (client, connection) = within(timeout, config.connect(tls.clone())).await?;
+            (client, drive(connection, tx))
         }
-    });
+        None => {
+            let (client, connection) = within(timeout, config.connect(NoTls)).await?;
+            (client, drive(connection, tx))
+        }
+    };
     let listen = format!("LISTEN \"{}\"; LISTEN \"{}\"", channels[0], channels[1]);
     match tokio::time::timeout(timeout, client.batch_execute(&listen)).await {
         Ok(Ok(())) => Ok((client, heard, driver)),
@@ -162,4 +162,38 @@ pub(super) async fn notify(
             false
         }
     }
+}
+
+/// A connection made within `timeout`.
+async fn within<C>(
+    timeout: Duration,
+    connecting: impl Future<Output = Result<C, tokio_postgres::Error>>,
+) -> Result<C, String> {
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())
+}
+
+/// Drives a listening connection, sending on what it hears until it closes or no one
+/// takes its messages.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    tx: mpsc::Sender<(String, String)>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let heard = (n.channel().to_owned(), n.payload().to_owned());
+                if tx.send(heard).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
 }

@@ -12,6 +12,7 @@ mod feed;
 mod jwt;
 mod schema;
 mod session;
+mod tls;
 
 use std::fmt;
 use std::pin::Pin;
@@ -96,9 +97,13 @@ const DEFAULT_POOL_SIZE: usize = 16;
 ///   `NOTIFY` on the store's channels and so end watches early or write fake audit
 ///   events (never let a token through: a request always reads the rows). Grant
 ///   `CONNECT` to the application's roles only.
-/// - **No TLS yet**: the store connects without TLS (`sslmode=require` fails at
-///   connect). Keep the database on a private network or a loopback/Unix-socket
-///   proxy until TLS support lands.
+/// - **TLS with `sslmode=require`** (or libpq's `verify-full`) in the URL: every
+///   connection is encrypted with rustls, and the server's certificate is verified,
+///   chain and host name, against the public roots or
+///   [`tls_root_certificates`](PostgresStoreBuilder::tls_root_certificates). Without
+///   `require` the store does not use TLS, also where the server offers it (`prefer`,
+///   libpq's default, would accept a certificate no one verified). No client
+///   certificates.
 /// - Each connection sets `search_path=pg_catalog` (every table the store names is
 ///   schema-qualified) and the server's `lock_timeout` and `statement_timeout` to the
 ///   store's timeout, so a statement the store gave up on stops holding its connection.
@@ -152,6 +157,8 @@ pub struct PostgresStoreBuilder {
     schema: String,
     pool_size: usize,
     timeout: Duration,
+    /// The roots TLS trusts instead of the public ones (PEM).
+    roots: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -162,6 +169,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("own_roots", &self.roots.is_some())
             .finish()
     }
 }
@@ -192,7 +200,7 @@ impl PostgresStore {
     pub fn builder(url: &str) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             // The parser's own message could quote the URL: say what is wrong, not it.
-            config: url.parse().map_err(|_| {
+            config: tls::verifying_modes_as_require(url).parse().map_err(|_| {
                 StoreError::Misconfigured(
                     "not a PostgreSQL URL (postgres://user:password@host:port/database)".to_owned(),
                 )
@@ -200,6 +208,7 @@ impl PostgresStore {
             schema: "kickout".to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
+            roots: None,
         }
     }
 }
@@ -227,6 +236,26 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// With `sslmode=require` in the URL, trust only the CA certificates of `pem` (one
+    /// or more PEM blocks: a private CA, a cloud provider's bundle) instead of the public
+    /// roots. The server's certificate is verified against them, host name included.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kickout::store::PostgresStore;
+    ///
+    /// let ca = std::fs::read("/etc/ssl/db-ca.pem")?;
+    /// let store = PostgresStore::builder("postgres://app:secret@db.internal/app?sslmode=require")
+    ///     .tls_root_certificates(&ca)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.roots = Some(pem.to_vec());
+        self
+    }
+
     /// Connects, creates or upgrades the schema, and starts listening for revocations.
     /// A database that cannot be reached, a refused login or a missing right is an
     /// error here, not at the first request; no message carries the password.
@@ -241,13 +270,14 @@ impl PostgresStoreBuilder {
         let timeout = self.timeout.min(Duration::from_secs(3600));
         config.connect_timeout(timeout);
         session_settings(&mut config, timeout);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let tls = tls::connector(&mut config, self.roots.as_deref())?;
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling),
+            None => Manager::from_config(config.clone(), NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(self.pool_size)
             .runtime(Runtime::Tokio1)
@@ -277,6 +307,7 @@ impl PostgresStoreBuilder {
         listening_config.application_name(feed::APPLICATION_NAME);
         let listener = tokio::spawn(feed::listen(
             listening_config,
+            tls,
             [revoked.clone(), audit_channel.clone()],
             (feed.clone(), audit.clone()),
             timeout,
@@ -348,8 +379,21 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
             StoreError::Misconfigured(format!("PostgreSQL: {}", db.message()))
         }
         Some(db) => unavailable(format_args!("PostgreSQL: {}", db.message())),
-        None => unavailable(format_args!("PostgreSQL: {e}")),
+        None => unavailable(format_args!("PostgreSQL: {}", with_causes(&e))),
     }
+}
+
+/// An error and what caused it ("error performing TLS handshake: invalid peer
+/// certificate: …"): tokio-postgres says the cause only there.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut said = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        use std::fmt::Write;
+        let _ = write!(said, ": {c}");
+        cause = c.source();
+    }
+    said
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {

@@ -96,10 +96,38 @@ impl PgServer {
     /// A server on a port `pick` gives, picked again when the server could not bind it.
     fn start_picking(pick: impl Fn() -> u16, settings: &[&str]) -> Self {
         let mut server = Self::init(settings);
+        server.run_picking(pick);
+        server
+    }
+
+    fn run_picking(&mut self, pick: impl Fn() -> u16) {
         super::start_picking("postgres", pick, |port| {
-            server.port = port;
-            server.run().then_some(())
+            self.port = port;
+            self.run().then_some(())
         });
+    }
+
+    /// A server that offers TLS (and still takes connections without it) with this
+    /// certificate and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let mut server = Self::init(&[]);
+        let (cert, key) = (server.dir.join("server.crt"), server.dir.join("server.key"));
+        std::fs::write(&cert, cert_pem).expect("write the certificate");
+        std::fs::write(&key, key_pem).expect("write the key");
+        // The server reads its key only if no one else may.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        if let Some((uid, gid)) = server.user {
+            for file in [&cert, &key] {
+                std::os::unix::fs::chown(file, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        server.settings.extend([
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ]);
+        server.run_picking(free_port);
         server
     }
 
