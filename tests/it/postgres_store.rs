@@ -357,23 +357,10 @@ mod tls {
 
     use super::pg;
 
-    /// A test CA, and a server certificate it signed for `localhost` only, with its
-    /// key: (CA, certificate, key), PEM.
+    /// A test CA, and a server certificate it signed for `localhost` only.
     fn certificates() -> (String, String, String) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        (ca.pem(), cert.pem(), key.serialize_pem())
+        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        (certs.ca.clone(), certs.cert.clone(), certs.key.clone())
     }
 
     fn url(server: &pg::PgServer, host: &str, query: &str) -> String {

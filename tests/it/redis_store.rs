@@ -767,3 +767,100 @@ mod directory_upkeep {
         );
     }
 }
+
+/// TLS (`rediss://`), on servers that speak nothing else, with a certificate of a test
+/// CA: commands and the pub/sub feed go through, verified; a server that cannot prove
+/// itself is refused.
+mod tls {
+    use std::time::Duration;
+
+    use kickout::store::RedisStore;
+    use kickout::{Auth, Reason};
+
+    use super::support;
+    use support::tls::TestCerts;
+
+    async fn store(urls: &str, certs: &TestCerts) -> RedisStore {
+        RedisStore::builder(urls)
+            .tls_root_certificates(certs.ca.as_bytes())
+            .connect()
+            .await
+            .expect("connect over TLS")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_standalone_server_is_reached_and_its_feed_heard() {
+        if !support::redis_available() {
+            return;
+        }
+        let certs = TestCerts::new(&["localhost", "127.0.0.1"]);
+        let server = support::RedisProcess::start_tls(&certs, &[]);
+        let a = Auth::new(store(&server.url(), &certs).await);
+        let b = Auth::new(store(&server.url(), &certs).await);
+        let token = a.login("u1", "web").await.unwrap().token;
+        let me = a.authenticate(token.as_str()).await.unwrap();
+        let mut watch = a.watch(&me);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.kickout("u1").await.unwrap();
+        // Through the feed, not the 10 s re-check.
+        let ended = tokio::time::timeout(Duration::from_secs(2), watch.ended()).await;
+        assert_eq!(ended.expect("the feed").reason(), Reason::KickedOut);
+        assert_eq!(
+            a.authenticate(token.as_str()).await.unwrap_err().reason(),
+            Reason::KickedOut
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_is_reached_over_tls() {
+        let certs = TestCerts::new(&["localhost", "127.0.0.1"]);
+        let Some(cluster) = support::Cluster::start_tls(&certs) else {
+            return;
+        };
+        let a = Auth::new(store(&cluster.urls(), &certs).await);
+        let b = Auth::new(store(&cluster.urls(), &certs).await);
+        let mut tokens = Vec::new();
+        // Users on every node's slots.
+        for i in 0..12 {
+            tokens.push(a.login(&format!("u{i}"), "web").await.unwrap().token);
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            assert!(a.authenticate(token.as_str()).await.is_ok());
+            b.kickout(&format!("u{i}")).await.unwrap();
+            assert_eq!(
+                a.authenticate(token.as_str()).await.unwrap_err().reason(),
+                Reason::KickedOut
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_cannot_prove_itself_is_refused() {
+        if !support::redis_available() {
+            return;
+        }
+        let certs = TestCerts::new(&["localhost"]);
+        let server = support::RedisProcess::start_tls(&certs, &[]);
+        let refused = |store: RedisStore| async move {
+            let error = Auth::new(store).login("u1", "web").await.unwrap_err();
+            assert!(matches!(error, kickout::Error::Store(_)), "{error}");
+            error.to_string()
+        };
+        // Signed by a CA the public roots do not hold.
+        let localhost = server.url().replace("127.0.0.1", "localhost");
+        let unknown = RedisStore::connect(&localhost).await.unwrap();
+        let said = refused(unknown).await;
+        assert!(said.contains("certificate"), "{said}");
+        // A trusted CA, but the certificate names another host.
+        let misnamed = store(&server.url(), &certs).await;
+        let said = refused(misnamed).await;
+        assert!(said.contains("certificate"), "{said}");
+        // A server without TLS.
+        let plain = support::RedisProcess::start(&[]);
+        let url = plain.url().replace("redis://", "rediss://");
+        refused(store(&url, &certs).await).await;
+        // The right CA and name: the same server answers.
+        let fine = store(&localhost, &certs).await;
+        assert!(Auth::new(fine).login("u1", "web").await.is_ok());
+    }
+}

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use super::Conn;
+use super::tls::Roots;
 use crate::store::wire::{parse, parse_audit};
 
 /// How often an idle subscription checks its connection.
@@ -37,7 +38,7 @@ pub(super) struct Channels {
 /// Keeps a subscription to the channels up, forwarding what it hears to `feed` and
 /// `audit`.
 pub(super) async fn subscribe(
-    urls: Vec<String>,
+    (urls, roots): (Vec<String>, Roots),
     channels: Channels,
     feed: broadcast::Sender<Revoked>,
     audit: broadcast::Sender<AuditEvent>,
@@ -48,7 +49,17 @@ pub(super) async fn subscribe(
     let mut heard = Heard::default();
     for url in urls.iter().cycle() {
         let senders = (&feed, &audit);
-        match listen(url, &channels, senders, timeout, &mut failures, &mut heard).await {
+        let client = super::tls::client(url, &roots);
+        match listen(
+            client,
+            &channels,
+            senders,
+            timeout,
+            &mut failures,
+            &mut heard,
+        )
+        .await
+        {
             Ok(()) => {}
             Err(error) => {
                 failures = failures.saturating_add(1);
@@ -76,14 +87,14 @@ struct Heard {
 
 /// One subscription, until its connection ends.
 async fn listen(
-    url: &str,
+    client: redis::RedisResult<redis::Client>,
     channels: &Channels,
     (feed, audit): (&broadcast::Sender<Revoked>, &broadcast::Sender<AuditEvent>),
     timeout: Duration,
     failures: &mut u32,
     heard: &mut Heard,
 ) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
+    let client = client?;
     let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;

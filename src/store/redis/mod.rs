@@ -54,6 +54,7 @@ mod jwt;
 mod keys;
 mod scripts;
 mod session;
+mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -171,6 +172,7 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
     allow_eviction: bool,
     replicas: Option<Replicas>,
+    roots: tls::Roots,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -184,6 +186,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("timeout", &self.timeout)
             .field("allow_eviction", &self.allow_eviction)
             .field("replicas", &self.replicas)
+            .field("own_roots", &self.roots.is_some())
             .finish()
     }
 }
@@ -288,6 +291,26 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// For `rediss://` URLs, trust only the CA certificates of `pem` (one or more PEM
+    /// blocks: a private CA, a cloud provider's bundle) instead of the public roots. The
+    /// server's certificate is verified against them, host name included.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kickout::store::RedisStore;
+    ///
+    /// let ca = std::fs::read("/etc/ssl/redis-ca.pem")?;
+    /// let store = RedisStore::builder("rediss://:secret@redis.internal:6380")
+    ///     .tls_root_certificates(&ca)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.roots = Some(Arc::from(pem));
+        self
+    }
+
     /// Treat the URLs as Cluster nodes even if there is only one.
     pub fn cluster(mut self) -> Self {
         self.cluster = true;
@@ -316,6 +339,7 @@ impl RedisStoreBuilder {
                 ));
             }
         }
+        tls::check_provider(&self.urls)?;
         let conn = self.open().await?;
         let writes = match self.replicas {
             Some(_) => self.open().await?,
@@ -329,7 +353,7 @@ impl RedisStoreBuilder {
         let feed = broadcast::channel(1024).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let subscriber = tokio::spawn(feed::subscribe(
-            self.urls.clone(),
+            (self.urls.clone(), self.roots.clone()),
             feed::Channels {
                 revoked: channel.clone(),
                 audit: audit_channel.clone(),
@@ -369,12 +393,14 @@ impl RedisStoreBuilder {
     /// One connection: a Cluster's, or a lazy standalone one.
     async fn open(&self) -> Result<Conn, StoreError> {
         Ok(if self.cluster || self.urls.len() > 1 {
-            let client = ClusterClient::builder(self.urls.clone())
+            let mut client = ClusterClient::builder(self.urls.clone())
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)
-                .retries(1)
-                .build()
-                .map_err(misconfigured)?;
+                .retries(1);
+            if let Some(pem) = &self.roots {
+                client = client.certs(tls::certificates(pem));
+            }
+            let client = client.build().map_err(misconfigured)?;
             let wait = self.timeout.saturating_mul(5);
             let conn = tokio::time::timeout(wait, client.get_async_connection())
                 .await
@@ -383,7 +409,7 @@ impl RedisStoreBuilder {
             Conn::Cluster(conn)
         } else {
             let url = self.urls.first().map(String::as_str).unwrap_or_default();
-            let client = redis::Client::open(url).map_err(misconfigured)?;
+            let client = tls::client(url, &self.roots).map_err(misconfigured)?;
             // No response timeout of the client's own: every command runs under the
             // store's (`within_timeout` and the like), which bounds a retry too. A second
             // timer per command cost each request a timer registration and about 5 % of
@@ -402,7 +428,9 @@ impl RedisStoreBuilder {
 
 impl RedisStore {
     /// Connects with default settings: one URL is a standalone server, a comma-separated
-    /// list the nodes of a Cluster (the demos' `REDIS_URL`).
+    /// list the nodes of a Cluster (the demos' `REDIS_URL`). `rediss://` URLs speak TLS,
+    /// the server's certificate verified against the public roots (or
+    /// [`tls_root_certificates`](RedisStoreBuilder::tls_root_certificates)).
     pub async fn connect(urls: &str) -> Result<Self, StoreError> {
         Self::builder(urls).connect().await
     }
@@ -421,6 +449,7 @@ impl RedisStore {
             timeout: DEFAULT_TIMEOUT,
             allow_eviction: false,
             replicas: None,
+            roots: None,
         }
     }
 

@@ -86,6 +86,8 @@ pub struct RedisProcess {
     pub port: u16,
     child: Child,
     dir: PathBuf,
+    /// What `redis-cli` needs to reach it (TLS: the flag and the CA).
+    cli_args: Vec<String>,
 }
 
 impl RedisProcess {
@@ -103,9 +105,47 @@ impl RedisProcess {
             .unwrap_or_else(|| panic!("redis-server on port {port} did not start"))
     }
 
+    /// A server that speaks TLS only, with the certificate of `certs` (clients show
+    /// none).
+    pub fn start_tls(certs: &tls::TestCerts, extra: &[&str]) -> Self {
+        Self::start_tls_picking(free_port, certs, extra)
+    }
+
+    fn start_tls_picking(pick: impl Fn() -> u16, certs: &tls::TestCerts, extra: &[&str]) -> Self {
+        let (cert, key, ca) = (
+            certs.path("cert.pem"),
+            certs.path("key.pem"),
+            certs.path("ca.pem"),
+        );
+        start_picking("redis-server (TLS)", pick, |port| {
+            let tls_port = port.to_string();
+            let mut args = vec![
+                "--port",
+                "0",
+                "--tls-port",
+                &tls_port,
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+            ];
+            args.extend_from_slice(extra);
+            let cli = ["--tls".to_owned(), "--cacert".to_owned(), ca.clone()];
+            Self::try_start(port, &args, cli.to_vec())
+        })
+    }
+
     /// A server on `port`; `None` if it exited or did not answer within ten seconds
     /// (dropping it stops it and removes its directory).
     fn try_start_on(port: u16, extra: &[&str]) -> Option<Self> {
+        Self::try_start(port, extra, Vec::new())
+    }
+
+    fn try_start(port: u16, extra: &[&str], cli_args: Vec<String>) -> Option<Self> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kickout-redis-{}-{}-{port}",
@@ -130,12 +170,22 @@ impl RedisProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let mut process = Self { port, child, dir };
+        let mut process = Self {
+            port,
+            child,
+            dir,
+            cli_args,
+        };
         process.wait_ready().then_some(process)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.cli_args.is_empty() {
+            "redis"
+        } else {
+            "rediss"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Whether the server answers within ten seconds; `false` at once if it exited (its
@@ -158,6 +208,22 @@ impl RedisProcess {
     /// took the port may never answer).
     fn pings(&self) -> bool {
         use std::io::{Read, Write};
+        if !self.cli_args.is_empty() {
+            // TLS: through redis-cli, bounded as it does not bound itself.
+            return Command::new("timeout")
+                .args([
+                    "2",
+                    "redis-cli",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                ])
+                .args(&self.cli_args)
+                .arg("ping")
+                .output()
+                .is_ok_and(|out| out.stdout.starts_with(b"PONG"));
+        }
         let timeout = Duration::from_millis(500);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
@@ -174,6 +240,7 @@ impl RedisProcess {
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .ok()?;
@@ -303,6 +370,14 @@ impl Cluster {
         Self::start_with(|i| RedisProcess::start_on(ports[i], CLUSTER_NODE))
     }
 
+    /// The same speaking TLS only (clients, bus, replication), with the certificate of
+    /// `certs`: it must name 127.0.0.1, the address the nodes announce.
+    pub fn start_tls(certs: &tls::TestCerts) -> Option<Self> {
+        let mut node: Vec<&str> = CLUSTER_NODE.to_vec();
+        node.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+        Self::start_with(|_| RedisProcess::start_tls_picking(free_cluster_port, certs, &node))
+    }
+
     fn start_with(node: impl Fn(usize) -> RedisProcess) -> Option<Self> {
         if !redis_available() {
             return None;
@@ -313,6 +388,7 @@ impl Cluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         let status = Command::new("redis-cli")
+            .args(&nodes[0].cli_args)
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -384,6 +460,7 @@ pub async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod tls;
 
 #[cfg(test)]
 mod tests {
