@@ -466,6 +466,18 @@ pub mod tls;
 mod tests {
     // Paths, no imports: the benches include this file and drop the tests.
 
+    /// A port picker that gives `taken` first and free ports after, counting its picks.
+    pub(super) fn taken_first(taken: u16, picks: &std::cell::Cell<u32>) -> impl Fn() -> u16 + '_ {
+        move || {
+            picks.set(picks.get() + 1);
+            if picks.get() == 1 {
+                taken
+            } else {
+                super::free_port()
+            }
+        }
+    }
+
     #[test]
     fn a_server_whose_picked_port_is_taken_starts_on_the_next_pick() {
         if !super::redis_available() {
@@ -474,15 +486,7 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_port = taken.local_addr().unwrap().port();
         let picks = std::cell::Cell::new(0);
-        let pick = || {
-            picks.set(picks.get() + 1);
-            if picks.get() == 1 {
-                taken_port
-            } else {
-                super::free_port()
-            }
-        };
-        let server = super::RedisProcess::start_picking(pick, &[]);
+        let server = super::RedisProcess::start_picking(taken_first(taken_port, &picks), &[]);
         assert_eq!(picks.get(), 2);
         assert_ne!(server.port, taken_port);
         assert!(

@@ -417,14 +417,7 @@ mod tests {
         // one's answers must not pass for ours.
         let taken_port = shared.lock().unwrap_or_else(|e| e.into_inner()).port;
         let picks = std::cell::Cell::new(0);
-        let pick = || {
-            picks.set(picks.get() + 1);
-            if picks.get() == 1 {
-                taken_port
-            } else {
-                super::free_port()
-            }
-        };
+        let pick = super::super::tests::taken_first(taken_port, &picks);
         let server = super::PgServer::start_picking(pick, &[]);
         assert_eq!(picks.get(), 2);
         assert_ne!(server.port, taken_port);
