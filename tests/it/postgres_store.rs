@@ -238,6 +238,18 @@ async fn configuration_errors_are_said_at_connect_without_the_password() {
         .unwrap_err();
     assert!(matches!(bad, StoreError::Misconfigured(_)), "{bad:?}");
     secret_free(&bad, "hunter2");
+    // libpq's certificate files in the URL are named, with what to do instead.
+    let rds = PostgresStore::connect(&format!(
+        "{url}?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem"
+    ))
+    .await
+    .unwrap_err();
+    assert!(rds.to_string().contains("tls_root_certificates"), "{rds}");
+    secret_free(&rds, pg::PASSWORD);
+    let client_cert = PostgresStore::connect(&format!("{url}?sslcert=/etc/ssl/me.pem"))
+        .await
+        .unwrap_err();
+    assert!(client_cert.to_string().contains("sslcert"), "{client_cert}");
     let builder = PostgresStore::builder(&url.replace(pg::PASSWORD, "hunter2-wrong"));
     assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
     let wrong = builder.connect().await.unwrap_err();

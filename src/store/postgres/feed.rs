@@ -172,7 +172,7 @@ async fn within<C>(
     tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| super::with_causes(&e))
 }
 
 /// Drives a listening connection, sending on what it hears until it closes or no one

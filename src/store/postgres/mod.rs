@@ -200,11 +200,9 @@ impl PostgresStore {
     pub fn builder(url: &str) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             // The parser's own message could quote the URL: say what is wrong, not it.
-            config: tls::verifying_modes_as_require(url).parse().map_err(|_| {
-                StoreError::Misconfigured(
-                    "not a PostgreSQL URL (postgres://user:password@host:port/database)".to_owned(),
-                )
-            }),
+            config: tls::verifying_modes_as_require(url)
+                .parse()
+                .map_err(|_| StoreError::Misconfigured(tls::unparsed(url))),
             schema: "kickout".to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
