@@ -56,7 +56,7 @@ fn anonymous_or<'a>(
 }
 
 /// The application's claims of an identity, as `T`.
-#[cfg(feature = "jwt")]
+#[cfg(all(feature = "jwt", any(feature = "axum", feature = "actix")))]
 pub(crate) fn claims<T: serde::de::DeserializeOwned>(
     identity: &Identity,
 ) -> Result<super::Claims<T>, IdentityRejection> {
