@@ -218,6 +218,62 @@ async fn a_lock_held_past_the_timeout_fails_the_write_and_the_server_stops_waiti
     assert_eq!(auth.kickout("held").await.unwrap(), 1);
 }
 
+/// A request's calls share one bound: a read that waited most of the timeout leaves a
+/// due renewal only the rest, so the request answers within the timeout, not twice it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_and_its_renewal_share_one_timeout() {
+    use std::time::{Duration, Instant};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = kickout::store::PostgresStore::builder(&url)
+        .schema(&schema)
+        .pool_size(2)
+        .timeout(Duration::from_millis(800))
+        .connect()
+        .await
+        .unwrap();
+    let clock = kickout::clock::ManualClock::starting_now();
+    let auth = kickout::Auth::builder(store)
+        .clock(clock.clone())
+        .idle_timeout(Duration::from_secs(600))
+        .build();
+    let token = auth.login("held", "web").await.unwrap().token;
+    // The next request renews the idle deadline.
+    clock.advance(Duration::from_secs(120));
+    // The renewal waits for the user's row, held here; the read, for the sessions
+    // table, locked for 500 ms.
+    let row = pg::client(&url).await;
+    row.batch_execute(&format!(
+        "BEGIN; INSERT INTO \"{schema}\".users (user_id) VALUES ('held') \
+         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id"
+    ))
+    .await
+    .unwrap();
+    let table = pg::client(&url).await;
+    table
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE \"{schema}\".sessions IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        table.batch_execute("COMMIT").await.unwrap();
+    });
+    let started = Instant::now();
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(refused.reason(), kickout::Reason::StoreUnavailable);
+    // The read took 500 ms, the renewal the 300 left: not 500 + 800.
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
+    assert!(waited < Duration::from_millis(1_100), "{waited:?}");
+    release.await.unwrap();
+    row.batch_execute("ROLLBACK").await.unwrap();
+    assert!(auth.authenticate(token.as_str()).await.is_ok());
+}
+
 /// What an operator gets wrong is said at connect, and no message or `Debug` output
 /// carries the password.
 #[tokio::test]

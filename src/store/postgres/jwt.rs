@@ -278,6 +278,9 @@ impl JwtStore for PostgresStore {
         let (epoch, user_gen, device_gen) = (token.epoch, token.user_gen, token.device_gen);
         let (seen_until, idle) = (token.seen_until_ms, token.idle);
         Box::pin(async move {
+            // One bound for the request: the `seen` write after the read gets what the
+            // read left of it.
+            let bound = tokio::time::Instant::now() + store.shared.timeout;
             // A jti that names no row of ours reads no entry.
             let id_bytes = id.map(|id| id.as_bytes().to_vec()).unwrap_or_default();
             let row = store
@@ -337,17 +340,18 @@ impl JwtStore for PostgresStore {
             if let (Some(_), Some(id)) = (seen_until, id.filter(|_| entry.is_some()))
                 && !token.idle_over(last_seen, now_ms)
             {
-                store
-                    .run(async |client| {
-                        let write = client
-                            .prepare_cached(&store.sql().jwt_seen)
-                            .await
-                            .map_err(db_error)?;
-                        let params: [&(dyn ToSql + Sync); 3] =
-                            [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
-                        client.execute(&write, &params).await.map_err(db_error)
-                    })
-                    .await?;
+                let write = store.run(async |client| {
+                    let write = client
+                        .prepare_cached(&store.sql().jwt_seen)
+                        .await
+                        .map_err(db_error)?;
+                    let params: [&(dyn ToSql + Sync); 3] =
+                        [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
+                    client.execute(&write, &params).await.map_err(db_error)
+                });
+                tokio::time::timeout_at(bound, write)
+                    .await
+                    .map_err(|_| super::unavailable("the token's seen write timed out"))??;
                 last_seen = last_seen.map(|l| l.max(now_ms));
             }
             Ok(JwtStatus {

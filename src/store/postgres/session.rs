@@ -210,6 +210,9 @@ impl SessionStore for PostgresStore {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let (store, key) = (self.clone(), *key);
         Box::pin(async move {
+            // One bound for the request, however many calls it makes: a renewal after
+            // the read gets what the read left of it.
+            let deadline = tokio::time::Instant::now() + store.shared.timeout;
             // One indexed read: the record, with the user's ban and restrictions.
             let id = key.session_id();
             let row = store
@@ -227,7 +230,10 @@ impl SessionStore for PostgresStore {
             match touch.filter(|t| SessionState::wants(&record, t, now_ms)) {
                 Some(touch) => {
                     let user_id = record.info.user_id.clone();
-                    store.touch(key, &user_id, touch, now_ms).await
+                    let renewal = store.touch(key, &user_id, touch, now_ms);
+                    tokio::time::timeout_at(deadline, renewal)
+                        .await
+                        .map_err(|_| super::unavailable("the session's renewal timed out"))?
                 }
                 None => Ok(Some(record)),
             }

@@ -42,6 +42,9 @@ impl JwtStore for RedisStore {
             .seen_until_ms
             .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
         Box::pin(async move {
+            // One bound for the request: a sighting written after the read gets what the
+            // read left of it.
+            let bound = tokio::time::Instant::now() + store.shared.timeout;
             // A jti that names no key (not one of ours) has no windows: read the state
             // twice instead.
             let ekey = ekey.as_deref().unwrap_or(&skey);
@@ -53,7 +56,7 @@ impl JwtStore for RedisStore {
                         store.get_many([&skey, &rkey, ekey, note]).await?;
                     let mut last = last.map(|l| num(&l)).transpose()?;
                     if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
-                        store.set_px(note, now_ms, ttl).await?;
+                        super::within(bound, store.set_px(note, now_ms, ttl)).await?;
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }
