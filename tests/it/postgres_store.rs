@@ -528,6 +528,72 @@ mod tls {
         assert_eq!(encrypted(&server).await, (0, 0));
     }
 
+    /// A server that logs TLS connections in by client certificate (`cert`): the
+    /// store's certificate, signed for the user, logs in; without one, or with one of
+    /// another CA, the server refuses.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
+        if !pg::available() {
+            return;
+        }
+        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let server = pg::PgServer::start_tls_with(&certs.cert, &certs.key, Some(&certs.ca));
+        // No password: the certificate is the login.
+        let url = format!(
+            "postgres://kickout@localhost:{}/postgres?sslmode=require",
+            server.port
+        );
+        let builder = || {
+            PostgresStore::builder(&url)
+                .schema("mtls")
+                .tls_root_certificates(certs.ca.as_bytes())
+        };
+        let (cert, key) = certs.client("kickout");
+        let store = builder()
+            .tls_client_certificate(cert.as_bytes(), key.as_bytes())
+            .connect()
+            .await
+            .unwrap();
+        let auth = Auth::new(store);
+        let login = auth.login("u1", "web").await.unwrap();
+        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        let debug = format!(
+            "{:?}",
+            builder().tls_client_certificate(cert.as_bytes(), key.as_bytes())
+        );
+        assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+        // Without a certificate, and with one of another CA.
+        assert!(builder().connect().await.is_err());
+        let stranger = crate::support::tls::TestCerts::new(&["localhost"]).client("kickout");
+        let refused = builder()
+            .tls_client_certificate(stranger.0.as_bytes(), stranger.1.as_bytes())
+            .connect()
+            .await;
+        assert!(refused.is_err());
+    }
+
+    /// Certificates given for a URL that does not ask for TLS are a mistake said at
+    /// connect, not a connection without TLS.
+    #[tokio::test]
+    async fn certificates_without_require_are_refused() {
+        let Some(url) = pg::shared_url() else {
+            return;
+        };
+        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let (cert, key) = certs.client("kickout");
+        for builder in [
+            PostgresStore::builder(&url).tls_root_certificates(certs.ca.as_bytes()),
+            PostgresStore::builder(&url).tls_client_certificate(cert.as_bytes(), key.as_bytes()),
+        ] {
+            let refused = builder.connect().await.unwrap_err();
+            assert!(
+                matches!(refused, StoreError::Misconfigured(_)),
+                "{refused:?}"
+            );
+            assert!(refused.to_string().contains("sslmode=require"), "{refused}");
+        }
+    }
+
     /// Without `sslmode=require` the store does not use TLS, even where the server
     /// offers it: TLS with a certificate no one verified is not asked for.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

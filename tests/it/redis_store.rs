@@ -863,4 +863,57 @@ mod tls {
         let fine = store(&localhost, &certs).await;
         assert!(Auth::new(fine).login("u1", "web").await.is_ok());
     }
+
+    /// A server that asks clients for a certificate: the store's, signed by the CA the
+    /// server trusts, is taken; none, or one of another CA, is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_certificate_is_shown_where_the_server_asks_for_one() {
+        if !support::redis_available() {
+            return;
+        }
+        let certs = TestCerts::new(&["localhost", "127.0.0.1"]);
+        let server = support::RedisProcess::start_tls(&certs, &["--tls-auth-clients", "yes"]);
+        let (cert, key) = certs.client("app");
+        let builder =
+            || RedisStore::builder(&server.url()).tls_root_certificates(certs.ca.as_bytes());
+        let shown = builder()
+            .tls_client_certificate(cert.as_bytes(), key.as_bytes())
+            .connect()
+            .await
+            .unwrap();
+        let a = Auth::new(shown);
+        let token = a.login("u1", "web").await.unwrap().token;
+        assert!(a.authenticate(token.as_str()).await.is_ok());
+        let debug = format!(
+            "{:?}",
+            builder().tls_client_certificate(cert.as_bytes(), key.as_bytes())
+        );
+        assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+        let none = Auth::new(builder().connect().await.unwrap());
+        assert!(none.login("u2", "web").await.is_err());
+        let (stranger, stranger_key) = TestCerts::new(&["localhost"]).client("app");
+        let other = builder()
+            .tls_client_certificate(stranger.as_bytes(), stranger_key.as_bytes())
+            .connect()
+            .await
+            .unwrap();
+        assert!(Auth::new(other).login("u3", "web").await.is_err());
+    }
+
+    /// Certificates given for URLs that do not ask for TLS are a mistake said at
+    /// connect, not a connection without TLS.
+    #[tokio::test]
+    async fn certificates_without_rediss_are_refused() {
+        let certs = TestCerts::new(&["localhost"]);
+        let (cert, key) = certs.client("app");
+        for builder in [
+            RedisStore::builder("redis://127.0.0.1:6379")
+                .tls_root_certificates(certs.ca.as_bytes()),
+            RedisStore::builder("redis://127.0.0.1:6379")
+                .tls_client_certificate(cert.as_bytes(), key.as_bytes()),
+        ] {
+            let refused = builder.connect().await.unwrap_err();
+            assert!(refused.to_string().contains("rediss://"), "{refused}");
+        }
+    }
 }

@@ -102,8 +102,8 @@ const DEFAULT_POOL_SIZE: usize = 16;
 ///   chain and host name, against the public roots or
 ///   [`tls_root_certificates`](PostgresStoreBuilder::tls_root_certificates). Without
 ///   `require` the store does not use TLS, also where the server offers it (`prefer`,
-///   libpq's default, would accept a certificate no one verified). No client
-///   certificates.
+///   libpq's default, would accept a certificate no one verified). A client
+///   certificate: [`tls_client_certificate`](PostgresStoreBuilder::tls_client_certificate).
 /// - Each connection sets `search_path=pg_catalog` (every table the store names is
 ///   schema-qualified) and the server's `lock_timeout` and `statement_timeout` to the
 ///   store's timeout, so a statement the store gave up on stops holding its connection.
@@ -157,8 +157,8 @@ pub struct PostgresStoreBuilder {
     schema: String,
     pool_size: usize,
     timeout: Duration,
-    /// The roots TLS trusts instead of the public ones (PEM).
-    roots: Option<Vec<u8>>,
+    /// Certificates for TLS.
+    tls: tls::Given,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -169,7 +169,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
-            .field("own_roots", &self.roots.is_some())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -206,7 +206,7 @@ impl PostgresStore {
             schema: "kickout".to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
-            roots: None,
+            tls: tls::Given::default(),
         }
     }
 }
@@ -250,7 +250,31 @@ impl PostgresStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.roots = Some(pem.to_vec());
+        self.tls.roots = Some(pem.to_vec());
+        self
+    }
+
+    /// With `sslmode=require`, show the server this client certificate (its chain, PEM)
+    /// and prove it with its private key (PEM: PKCS#8, PKCS#1 or SEC1), for a server
+    /// that asks for one (`clientcert=verify-full`, or the `cert` login method, where
+    /// the certificate's common name is the user). The key is never printed.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kickout::store::PostgresStore;
+    ///
+    /// let store = PostgresStore::builder("postgres://app@db.internal/app?sslmode=require")
+    ///     .tls_root_certificates(&std::fs::read("/etc/ssl/db-ca.pem")?)
+    ///     .tls_client_certificate(
+    ///         &std::fs::read("/etc/ssl/app.pem")?,
+    ///         &std::fs::read("/etc/ssl/app.key")?,
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_client_certificate(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        self.tls.client = Some((chain_pem.to_vec(), key_pem.to_vec()));
         self
     }
 
@@ -268,7 +292,7 @@ impl PostgresStoreBuilder {
         let timeout = self.timeout.min(Duration::from_secs(3600));
         config.connect_timeout(timeout);
         session_settings(&mut config, timeout);
-        let tls = tls::connector(&mut config, self.roots.as_deref())?;
+        let tls = tls::connector(&mut config, &self.tls)?;
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

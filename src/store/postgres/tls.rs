@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -13,6 +13,24 @@ use crate::store::StoreError;
 
 /// How the store's connections reach the server.
 pub(super) type Tls = Option<MakeRustlsConnect>;
+
+/// What the builder was given for TLS (PEM): the roots to trust instead of the public
+/// ones, and a client certificate chain with its key.
+#[derive(Clone, Default)]
+pub(super) struct Given {
+    pub(super) roots: Option<Vec<u8>>,
+    pub(super) client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Given {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Tls")
+            .field("own_roots", &self.roots.is_some())
+            .field("client_certificate", &self.client.is_some())
+            .finish()
+    }
+}
 
 /// libpq's modes that verify the certificate, which tokio-postgres does not parse: both
 /// are `require` here, where the certificate is always verified.
@@ -29,7 +47,10 @@ pub(super) fn unparsed(url: &str) -> String {
         Some(&"sslrootcert") => "sslrootcert is not read from the URL: give the CA \
             certificates' PEM to PostgresStoreBuilder::tls_root_certificates"
             .to_owned(),
-        Some(key) => format!("{key}: client certificates are not supported"),
+        Some(key) => format!(
+            "{key} is not read from the URL: give the PEM to \
+             PostgresStoreBuilder::tls_client_certificate"
+        ),
         None => "not a PostgreSQL URL (postgres://user:password@host:port/database)".to_owned(),
     }
 }
@@ -40,14 +61,21 @@ pub(super) fn unparsed(url: &str) -> String {
 /// verified as well as none, which protects from no one who can intercept.
 pub(super) fn connector(
     config: &mut tokio_postgres::Config,
-    roots: Option<&[u8]>,
+    given: &Given,
 ) -> Result<Tls, StoreError> {
     if config.get_ssl_mode() != SslMode::Require {
+        if given.roots.is_some() || given.client.is_some() {
+            // Certificates given for a connection that would not use them.
+            return Err(misconfigured(
+                "TLS certificates are given but the URL does not ask for TLS: add \
+                 sslmode=require",
+            ));
+        }
         config.ssl_mode(SslMode::Disable);
         return Ok(None);
     }
     let mut trusted = RootCertStore::empty();
-    match roots {
+    match given.roots.as_deref() {
         Some(pem) => {
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|_| misconfigured("a root certificate is not PEM"))?;
@@ -69,11 +97,28 @@ pub(super) fn connector(
     // flaw), rather than a second cryptography library.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| misconfigured(&format!("TLS: {e}")))?
-        .with_root_certificates(trusted)
-        .with_no_client_auth();
+        .with_root_certificates(trusted);
+    let client = match &given.client {
+        Some((chain, key)) => {
+            let chain = CertificateDer::pem_slice_iter(chain)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| misconfigured("the client certificate is not PEM"))?;
+            if chain.is_empty() {
+                return Err(misconfigured(
+                    "no certificate in the client certificate's PEM",
+                ));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|_| misconfigured("the client key is not a PEM private key"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| misconfigured(&format!("the client certificate: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
     Ok(Some(MakeRustlsConnect::new(client)))
 }
 

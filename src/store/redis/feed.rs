@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use super::Conn;
-use super::tls::Roots;
+use super::tls::Given;
 use crate::store::wire::{parse, parse_audit};
 
 /// How often an idle subscription checks its connection.
@@ -38,7 +38,7 @@ pub(super) struct Channels {
 /// Keeps a subscription to the channels up, forwarding what it hears to `feed` and
 /// `audit`.
 pub(super) async fn subscribe(
-    (urls, roots): (Vec<String>, Roots),
+    (urls, tls): (Vec<String>, Given),
     channels: Channels,
     feed: broadcast::Sender<Revoked>,
     audit: broadcast::Sender<AuditEvent>,
@@ -49,7 +49,7 @@ pub(super) async fn subscribe(
     let mut heard = Heard::default();
     for url in urls.iter().cycle() {
         let senders = (&feed, &audit);
-        let client = super::tls::client(url, &roots);
+        let client = super::tls::client(url, &tls);
         match listen(
             client,
             &channels,

@@ -172,7 +172,7 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
     allow_eviction: bool,
     replicas: Option<Replicas>,
-    roots: tls::Roots,
+    tls: tls::Given,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -186,7 +186,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("timeout", &self.timeout)
             .field("allow_eviction", &self.allow_eviction)
             .field("replicas", &self.replicas)
-            .field("own_roots", &self.roots.is_some())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -307,7 +307,30 @@ impl RedisStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.roots = Some(Arc::from(pem));
+        self.tls.roots = Some(Arc::from(pem));
+        self
+    }
+
+    /// For `rediss://` URLs, show the server this client certificate (its chain, PEM)
+    /// and prove it with its private key (PEM), for a server that asks for one
+    /// (`tls-auth-clients yes`). The key is never printed.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kickout::store::RedisStore;
+    ///
+    /// let store = RedisStore::builder("rediss://redis.internal:6380")
+    ///     .tls_root_certificates(&std::fs::read("/etc/ssl/redis-ca.pem")?)
+    ///     .tls_client_certificate(
+    ///         &std::fs::read("/etc/ssl/app.pem")?,
+    ///         &std::fs::read("/etc/ssl/app.key")?,
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_client_certificate(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        self.tls.client = Some((Arc::from(chain_pem), Arc::from(key_pem)));
         self
     }
 
@@ -339,7 +362,7 @@ impl RedisStoreBuilder {
                 ));
             }
         }
-        tls::check_provider(&self.urls)?;
+        tls::check(&self.urls, &self.tls)?;
         let conn = self.open().await?;
         let writes = match self.replicas {
             Some(_) => self.open().await?,
@@ -353,7 +376,7 @@ impl RedisStoreBuilder {
         let feed = broadcast::channel(1024).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let subscriber = tokio::spawn(feed::subscribe(
-            (self.urls.clone(), self.roots.clone()),
+            (self.urls.clone(), self.tls.clone()),
             feed::Channels {
                 revoked: channel.clone(),
                 audit: audit_channel.clone(),
@@ -397,8 +420,8 @@ impl RedisStoreBuilder {
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)
                 .retries(1);
-            if let Some(pem) = &self.roots {
-                client = client.certs(tls::certificates(pem));
+            if let Some(certificates) = self.tls.certificates() {
+                client = client.certs(certificates);
             }
             let client = client.build().map_err(misconfigured)?;
             let wait = self.timeout.saturating_mul(5);
@@ -409,7 +432,7 @@ impl RedisStoreBuilder {
             Conn::Cluster(conn)
         } else {
             let url = self.urls.first().map(String::as_str).unwrap_or_default();
-            let client = tls::client(url, &self.roots).map_err(misconfigured)?;
+            let client = tls::client(url, &self.tls).map_err(misconfigured)?;
             // No response timeout of the client's own: every command runs under the
             // store's (`within_timeout` and the like), which bounds a retry too. A second
             // timer per command cost each request a timer registration and about 5 % of
@@ -449,7 +472,7 @@ impl RedisStore {
             timeout: DEFAULT_TIMEOUT,
             allow_eviction: false,
             replicas: None,
-            roots: None,
+            tls: tls::Given::default(),
         }
     }
 

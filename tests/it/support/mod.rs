@@ -105,8 +105,8 @@ impl RedisProcess {
             .unwrap_or_else(|| panic!("redis-server on port {port} did not start"))
     }
 
-    /// A server that speaks TLS only, with the certificate of `certs` (clients show
-    /// none).
+    /// A server that speaks TLS only, with the certificate of `certs` (clients need show
+    /// none unless `extra` says `--tls-auth-clients yes`).
     pub fn start_tls(certs: &tls::TestCerts, extra: &[&str]) -> Self {
         Self::start_tls_picking(free_port, certs, extra)
     }
@@ -134,7 +134,15 @@ impl RedisProcess {
                 "no",
             ];
             args.extend_from_slice(extra);
-            let cli = ["--tls".to_owned(), "--cacert".to_owned(), ca.clone()];
+            let cli = [
+                "--tls".to_owned(),
+                "--cacert".to_owned(),
+                ca.clone(),
+                "--cert".to_owned(),
+                certs.path("client.pem"),
+                "--key".to_owned(),
+                certs.path("client-key.pem"),
+            ];
             Self::try_start(port, &args, cli.to_vec())
         })
     }

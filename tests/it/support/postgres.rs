@@ -110,7 +110,33 @@ impl PgServer {
     /// A server that offers TLS (and still takes connections without it) with this
     /// certificate and key (PEM).
     pub fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        Self::start_tls_with(cert_pem, key_pem, None)
+    }
+
+    /// The same; with `client_ca`, a TLS connection logs in by a client certificate
+    /// that CA signed for the user (the `cert` method), and one without TLS by password.
+    pub fn start_tls_with(cert_pem: &str, key_pem: &str, client_ca: Option<&str>) -> Self {
         let mut server = Self::init(&[]);
+        if let Some(ca_pem) = client_ca {
+            let (ca, hba) = (
+                server.dir.join("client-ca.crt"),
+                server.dir.join("hba.conf"),
+            );
+            std::fs::write(&ca, ca_pem).expect("write the client CA");
+            let rules = "local all all trust\n\
+                         hostssl all all 127.0.0.1/32 cert\n\
+                         host all all 127.0.0.1/32 scram-sha-256\n";
+            std::fs::write(&hba, rules).expect("write the hba file");
+            if let Some((uid, gid)) = server.user {
+                for file in [&ca, &hba] {
+                    std::os::unix::fs::chown(file, Some(uid), Some(gid)).expect("chown");
+                }
+            }
+            server.settings.extend([
+                format!("ssl_ca_file={}", ca.display()),
+                format!("hba_file={}", hba.display()),
+            ]);
+        }
         let (cert, key) = (server.dir.join("server.crt"), server.dir.join("server.key"));
         std::fs::write(&cert, cert_pem).expect("write the certificate");
         std::fs::write(&key, key_pem).expect("write the key");

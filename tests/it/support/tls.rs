@@ -10,6 +10,7 @@ pub struct TestCerts {
     pub cert: String,
     pub key: String,
     dir: PathBuf,
+    issuer: (rcgen::Certificate, rcgen::KeyPair),
 }
 
 impl TestCerts {
@@ -45,18 +46,36 @@ impl TestCerts {
             cert: cert.pem(),
             key: key.serialize_pem(),
             dir,
+            issuer: (ca, ca_key),
         };
+        // And a client's, for tools that must show one (redis-cli).
+        let (client, client_key) = certs.client("kickout");
         for (file, pem) in [
             ("ca.pem", &certs.ca),
             ("cert.pem", &certs.cert),
             ("key.pem", &certs.key),
+            ("client.pem", &client),
+            ("client-key.pem", &client_key),
         ] {
             std::fs::write(certs.dir.join(file), pem).expect("write a PEM file");
         }
         certs
     }
 
-    /// The path of `ca.pem`, `cert.pem` or `key.pem`.
+    /// A client certificate the CA signed for `common_name` (PostgreSQL's `cert` login
+    /// takes it for the user name), with its key: (certificate, key), PEM.
+    pub fn client(&self, common_name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("a client key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = name(common_name);
+        let (ca, ca_key) = &self.issuer;
+        let cert = params
+            .signed_by(&key, ca, ca_key)
+            .expect("a client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// The path of `ca.pem`, `cert.pem`, `key.pem`, `client.pem` or `client-key.pem`.
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
     }
