@@ -35,6 +35,8 @@ mod redis;
 pub mod refresh;
 pub mod session;
 #[cfg(any(feature = "redis", feature = "postgres"))]
+mod tls;
+#[cfg(any(feature = "redis", feature = "postgres"))]
 mod wire;
 
 pub use any::{AnyFuture, AnyStore};

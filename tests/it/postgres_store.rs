@@ -154,6 +154,36 @@ async fn an_expired_population_leaves_the_tables_as_writes_go_on() {
     assert!(count("users").await <= 2 * writes as i64);
 }
 
+/// A store in a fresh schema of the shared server with `pool_size` connections and
+/// `timeout`: (its schema, the store).
+async fn bounded_store(
+    url: &str,
+    pool_size: usize,
+    timeout: std::time::Duration,
+) -> (String, kickout::store::PostgresStore) {
+    let schema = pg::fresh_schema();
+    let store = kickout::store::PostgresStore::builder(url)
+        .schema(&schema)
+        .pool_size(pool_size)
+        .timeout(timeout)
+        .connect()
+        .await
+        .unwrap();
+    (schema, store)
+}
+
+/// Another client, holding `user_id`'s row in an open transaction (creating it if a
+/// purge took it: a session-mode user's row may go between writes) until `ROLLBACK`.
+async fn holding_the_row_of(url: &str, schema: &str, user_id: &str) -> tokio_postgres::Client {
+    let other = pg::client(url).await;
+    let hold = format!(
+        "BEGIN; INSERT INTO \"{schema}\".users (user_id) VALUES ('{user_id}') \
+         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id"
+    );
+    other.batch_execute(&hold).await.unwrap();
+    other
+}
+
 /// The server bounds the store's statements at the store's timeout (`lock_timeout`
 /// and `statement_timeout` on each connection): a write that meets a user's row held by
 /// someone else fails within the timeout, and the server stops waiting too — the
@@ -165,24 +195,10 @@ async fn a_lock_held_past_the_timeout_fails_the_write_and_the_server_stops_waiti
     let Some(url) = pg::shared_url() else {
         return;
     };
-    let schema = pg::fresh_schema();
-    let store = kickout::store::PostgresStore::builder(&url)
-        .schema(&schema)
-        .pool_size(1)
-        .timeout(Duration::from_millis(400))
-        .connect()
-        .await
-        .unwrap();
+    let (schema, store) = bounded_store(&url, 1, Duration::from_millis(400)).await;
     let auth = kickout::Auth::new(store);
     auth.login("held", "web").await.unwrap();
-    // Another client holds the user's row in an open transaction (creating it if a
-    // purge took it: a session-mode user's row may go between writes).
-    let other = pg::client(&url).await;
-    let hold = format!(
-        "BEGIN; INSERT INTO \"{schema}\".users (user_id) VALUES ('held') \
-         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id"
-    );
-    other.batch_execute(&hold).await.unwrap();
+    let other = holding_the_row_of(&url, &schema, "held").await;
     let started = Instant::now();
     let refused = auth.kickout("held").await.unwrap_err();
     assert!(matches!(refused, kickout::Error::Store(_)), "{refused}");
@@ -226,14 +242,7 @@ async fn a_read_and_its_renewal_share_one_timeout() {
     let Some(url) = pg::shared_url() else {
         return;
     };
-    let schema = pg::fresh_schema();
-    let store = kickout::store::PostgresStore::builder(&url)
-        .schema(&schema)
-        .pool_size(2)
-        .timeout(Duration::from_millis(800))
-        .connect()
-        .await
-        .unwrap();
+    let (schema, store) = bounded_store(&url, 2, Duration::from_millis(800)).await;
     let clock = kickout::clock::ManualClock::starting_now();
     let auth = kickout::Auth::builder(store)
         .clock(clock.clone())
@@ -244,13 +253,7 @@ async fn a_read_and_its_renewal_share_one_timeout() {
     clock.advance(Duration::from_secs(120));
     // The renewal waits for the user's row, held here; the read, for the sessions
     // table, locked for 500 ms.
-    let row = pg::client(&url).await;
-    row.batch_execute(&format!(
-        "BEGIN; INSERT INTO \"{schema}\".users (user_id) VALUES ('held') \
-         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id"
-    ))
-    .await
-    .unwrap();
+    let row = holding_the_row_of(&url, &schema, "held").await;
     let table = pg::client(&url).await;
     table
         .batch_execute(&format!(

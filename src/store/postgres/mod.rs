@@ -250,7 +250,7 @@ impl PostgresStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.tls.roots = Some(pem.to_vec());
+        self.tls.roots = Some(Arc::from(pem));
         self
     }
 
@@ -274,7 +274,7 @@ impl PostgresStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_client_certificate(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Self {
-        self.tls.client = Some((chain_pem.to_vec(), key_pem.to_vec()));
+        self.tls.client = Some((Arc::from(chain_pem), Arc::from(key_pem)));
         self
     }
 

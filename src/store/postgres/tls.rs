@@ -10,27 +10,10 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::StoreError;
+pub(super) use crate::store::tls::Certificates as Given;
 
 /// How the store's connections reach the server.
 pub(super) type Tls = Option<MakeRustlsConnect>;
-
-/// What the builder was given for TLS (PEM): the roots to trust instead of the public
-/// ones, and a client certificate chain with its key.
-#[derive(Clone, Default)]
-pub(super) struct Given {
-    pub(super) roots: Option<Vec<u8>>,
-    pub(super) client: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for Given {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        f.debug_struct("Tls")
-            .field("own_roots", &self.roots.is_some())
-            .field("client_certificate", &self.client.is_some())
-            .finish()
-    }
-}
 
 /// libpq's modes that verify the certificate, which tokio-postgres does not parse: both
 /// are `require` here, where the certificate is always verified.
@@ -64,7 +47,7 @@ pub(super) fn connector(
     given: &Given,
 ) -> Result<Tls, StoreError> {
     if config.get_ssl_mode() != SslMode::Require {
-        if given.roots.is_some() || given.client.is_some() {
+        if given.any() {
             // Certificates given for a connection that would not use them.
             return Err(misconfigured(
                 "TLS certificates are given but the URL does not ask for TLS: add \

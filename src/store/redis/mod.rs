@@ -420,7 +420,7 @@ impl RedisStoreBuilder {
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)
                 .retries(1);
-            if let Some(certificates) = self.tls.certificates() {
+            if let Some(certificates) = tls::certificates(&self.tls) {
                 client = client.certs(certificates);
             }
             let client = client.build().map_err(misconfigured)?;

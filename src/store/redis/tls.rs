@@ -2,53 +2,25 @@
 //! server's certificate verified against the public roots or the builder's own, and a
 //! client certificate if the builder has one.
 
-use std::sync::Arc;
-
 use redis::{ClientTlsConfig, TlsCertificates};
 
 use crate::store::StoreError;
+pub(super) use crate::store::tls::Certificates as Given;
 
-/// PEM text, shared by the clones of a builder and the feed's task.
-pub(super) type Pem = Arc<[u8]>;
-
-/// What the builder was given for TLS: the roots to trust instead of the public ones,
-/// and a client certificate chain with its key.
-#[derive(Clone, Default)]
-pub(super) struct Given {
-    pub(super) roots: Option<Pem>,
-    pub(super) client: Option<(Pem, Pem)>,
-}
-
-impl std::fmt::Debug for Given {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        f.debug_struct("Tls")
-            .field("own_roots", &self.roots.is_some())
-            .field("client_certificate", &self.client.is_some())
-            .finish()
-    }
-}
-
-impl Given {
-    fn any(&self) -> bool {
-        self.roots.is_some() || self.client.is_some()
-    }
-
-    /// The redis crate's form of what was given, if anything was.
-    pub(super) fn certificates(&self) -> Option<TlsCertificates> {
-        self.any().then(|| TlsCertificates {
-            client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
-                client_cert: cert.to_vec(),
-                client_key: key.to_vec(),
-            }),
-            root_cert: self.roots.as_ref().map(|pem| pem.to_vec()),
-        })
-    }
+/// The redis crate's form of what was given, if anything was.
+pub(super) fn certificates(given: &Given) -> Option<TlsCertificates> {
+    given.any().then(|| TlsCertificates {
+        client_tls: given.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+            client_cert: cert.to_vec(),
+            client_key: key.to_vec(),
+        }),
+        root_cert: given.roots.as_ref().map(|pem| pem.to_vec()),
+    })
 }
 
 /// A client for `url`, with what was given for TLS.
 pub(super) fn client(url: &str, given: &Given) -> redis::RedisResult<redis::Client> {
-    match given.certificates() {
+    match certificates(given) {
         Some(certificates) => redis::Client::build_with_tls(url, certificates),
         None => redis::Client::open(url),
     }
