@@ -25,6 +25,8 @@ pub mod jwt;
 /// [`crate::limits`]).
 pub use crate::limits;
 pub use crate::token::user_tag;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod budget;
 mod memory;
 mod near_cache;
 pub mod plan;

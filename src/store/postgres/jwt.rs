@@ -15,6 +15,7 @@ use super::{
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
+use crate::store::budget::{budget, within};
 use crate::store::directory::OnlineSession;
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore,
@@ -278,9 +279,9 @@ impl JwtStore for PostgresStore {
         let (epoch, user_gen, device_gen) = (token.epoch, token.user_gen, token.device_gen);
         let (seen_until, idle) = (token.seen_until_ms, token.idle);
         Box::pin(async move {
-            // One bound for the request: the `seen` write after the read gets what the
-            // read left of it.
-            let bound = tokio::time::Instant::now() + store.shared.timeout;
+            // One timeout for the request: the `seen` write after the read gets what
+            // the read left of it.
+            let mut budget = std::pin::pin!(budget(store.shared.timeout));
             // A jti that names no row of ours reads no entry.
             let id_bytes = id.map(|id| id.as_bytes().to_vec()).unwrap_or_default();
             let row = store
@@ -349,9 +350,7 @@ impl JwtStore for PostgresStore {
                         [&id.as_bytes().as_slice(), &user_id, &ms(now_ms)];
                     client.execute(&write, &params).await.map_err(db_error)
                 });
-                tokio::time::timeout_at(bound, write)
-                    .await
-                    .map_err(|_| super::unavailable("the token's seen write timed out"))??;
+                within(budget.as_mut(), write).await?;
                 last_seen = last_seen.map(|l| l.max(now_ms));
             }
             Ok(JwtStatus {

@@ -9,6 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PostgresFuture, PostgresStore, col, db_error, from_ms, held, ms, parse, to_json};
 use crate::note::Note;
+use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
 use crate::store::wire::{elevated_message, ended_messages};
 use crate::store::{
@@ -210,9 +211,9 @@ impl SessionStore for PostgresStore {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         let (store, key) = (self.clone(), *key);
         Box::pin(async move {
-            // One bound for the request, however many calls it makes: a renewal after
-            // the read gets what the read left of it.
-            let deadline = tokio::time::Instant::now() + store.shared.timeout;
+            // One timeout for the request, however many calls it makes: a renewal
+            // after the read gets what the read left of it.
+            let mut budget = std::pin::pin!(budget(store.shared.timeout));
             // One indexed read: the record, with the user's ban and restrictions.
             let id = key.session_id();
             let row = store
@@ -231,9 +232,7 @@ impl SessionStore for PostgresStore {
                 Some(touch) => {
                     let user_id = record.info.user_id.clone();
                     let renewal = store.touch(key, &user_id, touch, now_ms);
-                    tokio::time::timeout_at(deadline, renewal)
-                        .await
-                        .map_err(|_| super::unavailable("the session's renewal timed out"))?
+                    within(budget.as_mut(), renewal).await
                 }
                 None => Ok(Some(record)),
             }

@@ -10,6 +10,7 @@ use super::{
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
 use crate::policy::Overflow;
+use crate::store::budget::{budget, within};
 use crate::store::jwt::{Bump, DeviceGen, JwtRefresh, JwtRefreshed, JwtState, idle_over};
 use crate::store::refresh::{JwtRotation, Refreshed, Rotated};
 use crate::store::{
@@ -42,9 +43,9 @@ impl JwtStore for RedisStore {
             .seen_until_ms
             .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
         Box::pin(async move {
-            // One bound for the request: a sighting written after the read gets what the
-            // read left of it.
-            let bound = tokio::time::Instant::now() + store.shared.timeout;
+            // One timeout for the request: a sighting written after the read gets what
+            // the read left of it.
+            let mut budget = std::pin::pin!(budget(store.shared.timeout));
             // A jti that names no key (not one of ours) has no windows: read the state
             // twice instead.
             let ekey = ekey.as_deref().unwrap_or(&skey);
@@ -56,7 +57,7 @@ impl JwtStore for RedisStore {
                         store.get_many([&skey, &rkey, ekey, note]).await?;
                     let mut last = last.map(|l| num(&l)).transpose()?;
                     if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
-                        super::within(bound, store.set_px(note, now_ms, ttl)).await?;
+                        within(budget.as_mut(), store.set_px(note, now_ms, ttl)).await?;
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }

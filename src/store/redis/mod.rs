@@ -941,16 +941,6 @@ impl Store for RedisStore {
     }
 }
 
-/// A later call of a request, cut at the request's deadline.
-pub(super) async fn within<T>(
-    bound: tokio::time::Instant,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout_at(bound, call)
-        .await
-        .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::note::Note;
 use crate::policy::Overflow;
+use crate::store::budget::{budget, within};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, NewRefresh, NewSession, Page, PageRequest,
     Refreshed, Renewal, Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore,
@@ -265,9 +266,8 @@ impl RedisStore {
         touch: Option<Touch>,
         now_ms: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        // One bound for the request, however many calls it makes: a call after the
-        // read gets what the read left of it.
-        let bound = tokio::time::Instant::now() + self.shared.timeout;
+        // One timeout for the request, however many calls it makes.
+        let mut budget = std::pin::pin!(budget(self.shared.timeout));
         let id = key.session_id();
         let skey = self.keys().session(id);
         // What guards read comes with the record, in the same round trip: the tag's
@@ -294,7 +294,7 @@ impl RedisStore {
             .is_some_and(|e| e.reason == EndReason::Banned)
         {
             let ban_key = self.keys().ban(&record.info.user_id);
-            let ban = super::within(bound, self.get(&ban_key)).await?;
+            let ban = within(budget.as_mut(), self.get(&ban_key)).await?;
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms))
@@ -311,7 +311,7 @@ impl RedisStore {
                 .arg(now_ms)
                 .arg(deadline.map(|d| d.to_string()).unwrap_or_default())
                 .arg(touch.min_step_ms);
-            let moved: u8 = super::within(bound, self.run(call)).await?;
+            let moved: u8 = within(budget.as_mut(), self.run(call)).await?;
             // The record as it now stands, so a cache of it is not due at once.
             if moved == 1 {
                 record.last_seen_ms = now_ms;
