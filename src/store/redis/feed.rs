@@ -35,106 +35,97 @@ pub(super) struct Channels {
     pub(super) audit: String,
 }
 
-/// Keeps a subscription to the channels up, forwarding what it hears to `feed` and
-/// `audit`.
-pub(super) async fn subscribe(
-    (urls, tls): (Vec<String>, Given),
-    channels: Channels,
-    feed: broadcast::Sender<Revoked>,
-    audit: broadcast::Sender<AuditEvent>,
-    timeout: Duration,
-) {
-    // Failed attempts since the last subscription that went through.
-    let mut failures = 0u32;
-    let mut heard = Heard::default();
-    for url in urls.iter().cycle() {
-        let senders = (&feed, &audit);
-        let client = super::tls::client(url, &tls);
-        match listen(
-            client,
-            &channels,
-            senders,
-            timeout,
-            &mut failures,
-            &mut heard,
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                // One line per outage; the retries are at debug.
-                if failures == 1 {
-                    tracing::warn!(%error, "revocation feed lost; resubscribing until it is back");
-                } else {
-                    tracing::debug!(%error, "revocation feed: subscription failed; retrying");
-                }
-            }
-        }
-        let backoff = Duration::from_millis(100u64 << failures.min(4));
-        tokio::time::sleep(backoff).await;
-    }
+/// The subscription task: where it connects, what it forwards where, and what the
+/// subscriptions so far went through.
+pub(super) struct Subscriber {
+    pub(super) urls: Vec<String>,
+    pub(super) tls: Given,
+    pub(super) channels: Channels,
+    /// Where ended sessions go.
+    pub(super) feed: broadcast::Sender<Revoked>,
+    /// Where audit events go.
+    pub(super) audit: broadcast::Sender<AuditEvent>,
+    /// The bound on connecting, subscribing and each ping.
+    pub(super) timeout: Duration,
 }
 
-/// What the subscriptions so far heard of the audit channel.
+/// What the subscriptions so far went through.
 #[derive(Default)]
 struct Heard {
+    /// Failed attempts since the last subscription that went through.
+    failures: u32,
     /// A subscription went through before.
     subscribed: bool,
     /// The time of the latest audit event: what a lost subscription misses is later.
     last_at_ms: u64,
 }
 
-/// One subscription, until its connection ends.
-async fn listen(
-    client: redis::RedisResult<redis::Client>,
-    channels: &Channels,
-    (feed, audit): (&broadcast::Sender<Revoked>, &broadcast::Sender<AuditEvent>),
-    timeout: Duration,
-    failures: &mut u32,
-    heard: &mut Heard,
-) -> redis::RedisResult<()> {
-    let client = client?;
-    let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
-    let both = [channels.revoked.as_str(), channels.audit.as_str()];
-    tokio::time::timeout(timeout, pubsub.subscribe(&both))
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "subscribe timed out")))??;
-    if *failures > 0 {
-        tracing::info!("revocation feed back");
-    }
-    // What was published while no subscription was up is gone (before the first one,
-    // only if an attempt failed: the store was in use without it).
-    if heard.subscribed || *failures > 0 {
-        let _ = audit.send(AuditEvent::gap(None, heard.last_at_ms));
-    }
-    heard.subscribed = true;
-    *failures = 0;
-    let _ = feed.send(Revoked::Resync);
-    let (mut sink, mut messages) = pubsub.split();
-    // A connection that died without a word (no FIN) is found by a ping unanswered.
-    let mut keepalive = tokio::time::interval(KEEPALIVE);
-    keepalive.tick().await;
-    loop {
-        tokio::select! {
-            message = messages.next() => {
-                let Some(message) = message else { return Ok(()) };
-                let Ok(payload) = message.get_payload::<String>() else { continue };
-                if message.get_channel_name() == channels.audit {
-                    if let Some(event) = parse_audit(&payload) {
-                        heard.last_at_ms = event.at_ms;
-                        let _ = audit.send(event);
-                    }
-                } else if let Some(revoked) = parse(&payload) {
-                    let _ = feed.send(revoked);
+impl Subscriber {
+    /// Keeps a subscription to the channels up, moving to the next URL when one fails.
+    pub(super) async fn run(self) {
+        let mut heard = Heard::default();
+        for url in self.urls.iter().cycle() {
+            if let Err(error) = self.listen(url, &mut heard).await {
+                heard.failures = heard.failures.saturating_add(1);
+                // One line per outage; the retries are at debug.
+                if heard.failures == 1 {
+                    tracing::warn!(%error, "revocation feed lost; resubscribing until it is back");
+                } else {
+                    tracing::debug!(%error, "revocation feed: subscription failed; retrying");
                 }
             }
-            _ = keepalive.tick() => {
-                tokio::time::timeout(timeout, sink.ping::<redis::Value>())
-                    .await
-                    .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "ping timed out")))??;
+            let backoff = Duration::from_millis(100u64 << heard.failures.min(4));
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One subscription through `url`, until its connection ends.
+    async fn listen(&self, url: &str, heard: &mut Heard) -> redis::RedisResult<()> {
+        let (channels, timeout) = (&self.channels, self.timeout);
+        let client = super::tls::client(url, &self.tls)?;
+        let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+        let both = [channels.revoked.as_str(), channels.audit.as_str()];
+        tokio::time::timeout(timeout, pubsub.subscribe(&both))
+            .await
+            .map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::Io, "subscribe timed out"))
+            })??;
+        if heard.failures > 0 {
+            tracing::info!("revocation feed back");
+        }
+        // What was published while no subscription was up is gone (before the first one,
+        // only if an attempt failed: the store was in use without it).
+        if heard.subscribed || heard.failures > 0 {
+            let _ = self.audit.send(AuditEvent::gap(None, heard.last_at_ms));
+        }
+        heard.subscribed = true;
+        heard.failures = 0;
+        let _ = self.feed.send(Revoked::Resync);
+        let (mut sink, mut messages) = pubsub.split();
+        // A connection that died without a word (no FIN) is found by a ping unanswered.
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.tick().await;
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else { return Ok(()) };
+                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    if message.get_channel_name() == channels.audit {
+                        if let Some(event) = parse_audit(&payload) {
+                            heard.last_at_ms = event.at_ms;
+                            let _ = self.audit.send(event);
+                        }
+                    } else if let Some(revoked) = parse(&payload) {
+                        let _ = self.feed.send(revoked);
+                    }
+                }
+                _ = keepalive.tick() => {
+                    tokio::time::timeout(timeout, sink.ping::<redis::Value>())
+                        .await
+                        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "ping timed out")))??;
+                }
             }
         }
     }

@@ -375,16 +375,20 @@ impl RedisStoreBuilder {
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
         let feed = broadcast::channel(1024).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
-        let subscriber = tokio::spawn(feed::subscribe(
-            (self.urls.clone(), self.tls.clone()),
-            feed::Channels {
-                revoked: channel.clone(),
-                audit: audit_channel.clone(),
-            },
-            feed.clone(),
-            audit.clone(),
-            self.timeout,
-        ));
+        let subscriber = tokio::spawn(
+            feed::Subscriber {
+                urls: self.urls.clone(),
+                tls: self.tls.clone(),
+                channels: feed::Channels {
+                    revoked: channel.clone(),
+                    audit: audit_channel.clone(),
+                },
+                feed: feed.clone(),
+                audit: audit.clone(),
+                timeout: self.timeout,
+            }
+            .run(),
+        );
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
         let audit_drops = Arc::new(crate::store::wire::AuditDrops::default());
         let (conn_out, timeout) = (writes.clone(), self.timeout);
