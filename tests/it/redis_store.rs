@@ -814,7 +814,7 @@ mod tls {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cluster_is_reached_over_tls() {
         let certs = TestCerts::new(&["localhost", "127.0.0.1"]);
-        let Some(cluster) = support::Cluster::start_tls(&certs) else {
+        let Some(cluster) = support::Cluster::start_tls(&certs, &[]) else {
             return;
         };
         let a = Auth::new(store(&cluster.urls(), &certs).await);
@@ -898,6 +898,54 @@ mod tls {
             .await
             .unwrap();
         assert!(Auth::new(other).login("u3", "web").await.is_err());
+    }
+
+    /// The same on a Cluster: the client certificate reaches every node, through the
+    /// store's connections and its feed's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_takes_the_client_certificate_on_every_node() {
+        let certs = TestCerts::new(&["localhost", "127.0.0.1"]);
+        let Some(cluster) = support::Cluster::start_tls(&certs, &["--tls-auth-clients", "yes"])
+        else {
+            return;
+        };
+        let (cert, key) = certs.client("app");
+        let builder =
+            || RedisStore::builder(&cluster.urls()).tls_root_certificates(certs.ca.as_bytes());
+        let shown = || async {
+            let store = builder()
+                .tls_client_certificate(cert.as_bytes(), key.as_bytes())
+                .connect()
+                .await
+                .expect("connect with a client certificate");
+            Auth::new(store)
+        };
+        let (a, b) = (shown().await, shown().await);
+        // Users on every node's slots.
+        let mut tokens = Vec::new();
+        for i in 0..12 {
+            tokens.push(a.login(&format!("u{i}"), "web").await.unwrap().token);
+        }
+        let me = a.authenticate(tokens[0].as_str()).await.unwrap();
+        let mut watch = a.watch(&me);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (i, token) in tokens.iter().enumerate() {
+            assert!(a.authenticate(token.as_str()).await.is_ok());
+            b.kickout(&format!("u{i}")).await.unwrap();
+            assert_eq!(
+                a.authenticate(token.as_str()).await.unwrap_err().reason(),
+                Reason::KickedOut
+            );
+        }
+        // Through the feed, not the 10 s re-check.
+        let ended = tokio::time::timeout(Duration::from_secs(2), watch.ended()).await;
+        assert_eq!(ended.expect("the feed").reason(), Reason::KickedOut);
+        // Without one, the nodes refuse the store.
+        let refused = match builder().connect().await {
+            Ok(store) => Auth::new(store).login("u1", "web").await.is_err(),
+            Err(_) => true,
+        };
+        assert!(refused);
     }
 
     /// Certificates given for URLs that do not ask for TLS are a mistake said at

@@ -379,10 +379,12 @@ impl Cluster {
     }
 
     /// The same speaking TLS only (clients, bus, replication), with the certificate of
-    /// `certs`: it must name 127.0.0.1, the address the nodes announce.
-    pub fn start_tls(certs: &tls::TestCerts) -> Option<Self> {
+    /// `certs`: it must name 127.0.0.1, the address the nodes announce. `extra` goes to
+    /// every node.
+    pub fn start_tls(certs: &tls::TestCerts, extra: &[&str]) -> Option<Self> {
         let mut node: Vec<&str> = CLUSTER_NODE.to_vec();
         node.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+        node.extend_from_slice(extra);
         Self::start_with(|_| RedisProcess::start_tls_picking(free_cluster_port, certs, &node))
     }
 
