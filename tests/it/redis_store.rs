@@ -366,6 +366,46 @@ mod shared {
         }
     }
 
+    /// A read and the renewal it makes due are one request: on a slow network the two
+    /// together get the store's timeout, not one each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_and_its_renewal_share_one_timeout() {
+        use std::time::Instant;
+        if !support::redis_available() {
+            return;
+        }
+        let server = support::RedisProcess::start(&[]);
+        let proxy = support::SlowProxy::start(server.port).await;
+        let store = RedisStore::builder(&proxy.url())
+            .timeout(Duration::from_millis(1_000))
+            .connect()
+            .await
+            .unwrap();
+        let clock = kickout::clock::ManualClock::starting_now();
+        let auth = Auth::builder(store)
+            .clock(clock.clone())
+            .idle_timeout(Duration::from_secs(600))
+            .build();
+        let token = auth.login("slow", "web").await.unwrap().token;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        // The next request renews the idle deadline; each round trip takes 700 ms.
+        clock.advance(Duration::from_secs(120));
+        proxy.set_delay(Duration::from_millis(700));
+        let started = Instant::now();
+        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        // The read took 700 ms, the renewal the 300 left: not 700 + 700.
+        assert!(waited >= Duration::from_millis(700), "{waited:?}");
+        assert!(waited < Duration::from_millis(1_300), "{waited:?}");
+        // One round trip fits: with the renewal behind it, the same token passes.
+        proxy.set_delay(Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        proxy.set_delay(Duration::from_millis(700));
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_going_away_answers_503_quickly_and_recovery_needs_no_restart() {
         let Some((mut server, store)) = support::standalone().await else {

@@ -438,6 +438,72 @@ impl Cluster {
     }
 }
 
+/// A TCP proxy on loopback to `upstream` that holds every reply for the delay it is set
+/// to (none at first): a slow network, one round trip at a time. Stops when dropped.
+pub struct SlowProxy {
+    pub port: u16,
+    delay_ms: std::sync::Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowProxy {
+    pub async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let delay_ms = std::sync::Arc::new(AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let task = tokio::spawn(async move {
+            let mut pairs = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    continue;
+                };
+                let (mut from_client, to_server) = (client.into_split(), server.into_split());
+                let (mut from_server, mut to_client) = (to_server.0, from_client.1);
+                let mut to_server = to_server.1;
+                pairs.spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client.0, &mut to_server).await;
+                });
+                let delay = delay.clone();
+                pairs.spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                        let ms = delay.load(Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        if to_client.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            delay_ms,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Holds each reply from now on for `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap();
+        self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        // The connections' tasks end with the set that holds them.
+        self.task.abort();
+    }
+}
+
 /// What `tracing` prints at warn and above while `f` runs on this thread (a one-thread
 /// runtime: the store's tasks included), without colours.
 pub async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
