@@ -48,8 +48,15 @@ impl std::fmt::Debug for Checked {
 /// # Ok::<(), kickout::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Identity {
+    // One pointer: the identity is cloned into the handler and moved through every
+    // future of the request, so it stays small.
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
     session: SessionInfo,
     /// JWT mode: the application's own claims, as JSON text.
     claims: Option<Arc<str>>,
@@ -67,9 +74,23 @@ pub struct Identity {
     checked_at_ms: u64,
 }
 
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Identity")
+            .field("session", &i.session)
+            .field("claims", &i.claims)
+            .field("checked", &i.checked)
+            .field("restrictions", &i.restrictions)
+            .field("elevations", &i.elevations)
+            .field("checked_at_ms", &i.checked_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PartialEq for Identity {
     fn eq(&self, other: &Self) -> bool {
-        self.session == other.session && self.claims == other.claims
+        self.inner.session == other.inner.session && self.inner.claims == other.inner.claims
     }
 }
 
@@ -85,18 +106,20 @@ impl Identity {
         now_ms: u64,
     ) -> Self {
         Self {
-            session,
-            claims: None,
-            checked: Some(checked),
-            responses: None,
-            restrictions,
-            elevations,
-            checked_at_ms: now_ms,
+            inner: Arc::new(Inner {
+                session,
+                claims: None,
+                checked: Some(checked),
+                responses: None,
+                restrictions,
+                elevations,
+                checked_at_ms: now_ms,
+            }),
         }
     }
 
     pub(crate) fn answer_as(&mut self, responses: &Arc<Responses>) {
-        self.responses = Some(responses.clone());
+        Arc::make_mut(&mut self.inner).responses = Some(responses.clone());
     }
 
     /// A rejection of this identity's request, as the handle that checked it answers.
@@ -105,74 +128,74 @@ impl Identity {
         allow(dead_code)
     )]
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
-        match &self.responses {
+        match &self.inner.responses {
             Some(responses) => responses.rejection(reason),
             None => Rejection::new(reason),
         }
     }
 
     pub(crate) fn checked(&self) -> Option<&Checked> {
-        self.checked.as_ref()
+        self.inner.checked.as_ref()
     }
 
     #[cfg(feature = "jwt")]
     pub(crate) fn set_claims(&mut self, claims: Option<Arc<str>>) {
-        self.claims = claims;
+        Arc::make_mut(&mut self.inner).claims = claims;
     }
 
     /// JWT mode: the application's own claims given at login
     /// ([`Auth::login_with_claims`](crate::Auth::login_with_claims)), as JSON text.
     pub fn claims_json(&self) -> Option<&str> {
-        self.claims.as_deref()
+        self.inner.claims.as_deref()
     }
 
     /// JWT mode: the application's own claims, deserialized.
     #[cfg(feature = "jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
-        self.claims.as_deref().map(serde_json::from_str)
+        self.inner.claims.as_deref().map(serde_json::from_str)
     }
 
     /// The user id.
     pub fn user_id(&self) -> &str {
-        &self.session.user_id
+        &self.inner.session.user_id
     }
 
     /// The user id, shared.
     pub fn user_id_arc(&self) -> &Arc<str> {
-        &self.session.user_id
+        &self.inner.session.user_id
     }
 
     /// The device name given at login.
     pub fn device(&self) -> &str {
-        &self.session.device
+        &self.inner.session.device
     }
 
     /// The session's id: what [`Auth::logout_session`](crate::Auth::logout_session) and
     /// [`Auth::kickout_session`](crate::Auth::kickout_session) take.
     pub fn session_id(&self) -> SessionId {
-        self.session.session_id
+        self.inner.session.session_id
     }
 
     /// When the session began.
     pub fn issued_at(&self) -> SystemTime {
-        self.session.issued_at()
+        self.inner.session.issued_at()
     }
 
     /// When the session's absolute lifetime ends.
     pub fn expires_at(&self) -> SystemTime {
-        self.session.expires_at()
+        self.inner.session.expires_at()
     }
 
     /// The whole session record.
     pub fn session(&self) -> &SessionInfo {
-        &self.session
+        &self.inner.session
     }
 
     /// The user's restrictions that held when the request was checked (read with the
     /// session, in the same store round trip), by scope.
     pub fn restrictions(&self) -> impl Iterator<Item = &Restriction> {
-        self.restrictions.live(self.checked_at_ms)
+        self.inner.restrictions.live(self.inner.checked_at_ms)
     }
 
     /// Until when this session is elevated for `scope` (a step-up window
@@ -185,19 +208,21 @@ impl Identity {
     /// The end of this session's window for `scope`, Unix ms, if one was open when the
     /// request was checked.
     pub(crate) fn elevated_until_ms(&self, scope: &Scope) -> Option<u64> {
-        self.elevations.open(scope, self.checked_at_ms)
+        self.inner.elevations.open(scope, self.inner.checked_at_ms)
     }
 
     /// When this session was last elevated, for any scope, if it ever was: how fresh
     /// its last re-authentication is.
     pub fn last_elevated(&self) -> Option<SystemTime> {
-        self.elevations.last_at_ms().map(system_time)
+        self.inner.elevations.last_at_ms().map(system_time)
     }
 
     /// The restriction that bars this user from an action of `scope` at `level`, if one
     /// held when the request was checked: what a [`Guard`](crate::Guard) refuses.
     pub fn restricted(&self, scope: &Scope, level: Level) -> Option<&Restriction> {
-        self.restrictions.blocking(scope, level, self.checked_at_ms)
+        self.inner
+            .restrictions
+            .blocking(scope, level, self.inner.checked_at_ms)
     }
 }
 
