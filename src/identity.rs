@@ -97,10 +97,10 @@ impl PartialEq for Identity {
 impl Eq for Identity {}
 
 impl Identity {
-    /// A checked session's identity: how to check it again, and what guards read, as
-    /// the store read it at `now_ms`.
+    /// A checked session's identity: its claims (JWT mode), how to check it again, and
+    /// what guards read, as the store read it at `now_ms`.
     pub(crate) fn of_check(
-        session: SessionInfo,
+        (session, claims): (SessionInfo, Option<Arc<str>>),
         checked: Checked,
         (restrictions, elevations): (Restrictions, Elevations),
         now_ms: u64,
@@ -108,7 +108,7 @@ impl Identity {
         Self {
             inner: Arc::new(Inner {
                 session,
-                claims: None,
+                claims,
                 checked: Some(checked),
                 responses: None,
                 restrictions,
@@ -136,11 +136,6 @@ impl Identity {
 
     pub(crate) fn checked(&self) -> Option<&Checked> {
         self.inner.checked.as_ref()
-    }
-
-    #[cfg(feature = "jwt")]
-    pub(crate) fn set_claims(&mut self, claims: Option<Arc<str>>) {
-        Arc::make_mut(&mut self.inner).claims = claims;
     }
 
     /// JWT mode: the application's own claims given at login

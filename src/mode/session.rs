@@ -316,7 +316,7 @@ fn verdict(record: Option<SessionRecord>, key: SessionKey, now: u64) -> Result<I
         // Built in one piece: the identity is moved on to the handler, so every byte
         // built and moved again shows in a request's cost.
         None => Ok(Identity::of_check(
-            record.info,
+            (record.info, None),
             Checked::Key(key),
             (record.restrictions, record.elevations),
             now,

@@ -413,9 +413,13 @@ fn verdict(
         expires_at_ms: v.expires_at_ms,
     };
     let guarded = (status.restrictions, status.elevations);
-    let mut identity = Identity::of_check(session, Checked::Other(v.clone()), guarded, now_ms);
-    identity.set_claims(v.ext.clone());
-    Ok(identity)
+    let checked = Checked::Other(v.clone());
+    Ok(Identity::of_check(
+        (session, v.ext.clone()),
+        checked,
+        guarded,
+        now_ms,
+    ))
 }
 
 /// A random epoch for a JWT state this login may create (below 2^53, so every JSON
