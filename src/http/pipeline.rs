@@ -113,8 +113,8 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     }
 
     /// Reads the token of a request, starts its check and polls it once. A store that
-    /// answers from memory is done then, so the request goes straight on with no
-    /// allocation. Polling with a no-op waker is sound: a pending check is polled again,
+    /// answers from memory is done then, so the request goes straight on with nothing
+    /// boxed. Polling with a no-op waker is sound: a pending check is polled again,
     /// with the real waker, by the adapter's response future.
     pub(crate) fn begin<'a>(&self, request: impl Carrier<'a>) -> Begin<M::Check> {
         let (token, now, carried) = match self.start(request) {

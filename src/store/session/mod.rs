@@ -409,7 +409,7 @@ pub trait SessionStore: Store {
 
     /// The future of [`SessionStore::lookup`]. It owns what it needs (`'static`) and is
     /// `Unpin`, so the layer can poll it once right away — a store that answers from
-    /// memory ([`std::future::Ready`]) then costs no allocation and no extra state — and
+    /// memory ([`std::future::Ready`]) then costs no box and no extra state — and
     /// hold it inline otherwise. A network store returns a boxed future or one of its own.
     type Lookup: Future<Output = Result<Option<SessionRecord>, StoreError>> + Send + Unpin + 'static;
 
