@@ -274,7 +274,10 @@ impl TokenSource {
                 by_cookie = true;
             }
         }
-        if let (Some(name), Some(query)) = (&self.query, req.query()) {
+        // The query is looked at only by a source that reads one.
+        if let Some(name) = &self.query
+            && let Some(query) = req.query()
+        {
             for (k, v) in form_urlencoded::parse(query.as_bytes()) {
                 if k == name.as_str() {
                     b64token(v.as_bytes())?;
