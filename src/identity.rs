@@ -55,7 +55,7 @@ pub struct Identity {
     inner: Arc<Inner>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Inner {
     session: SessionInfo,
     /// JWT mode: the application's own claims, as JSON text.
