@@ -820,6 +820,31 @@ mod tls {
     use super::support;
     use support::tls::TestCerts;
 
+    /// Twelve users logged in on `a`: on a Cluster, some on every node's slots.
+    async fn users_on_every_node(a: &Auth<RedisStore>) -> Vec<kickout::Token> {
+        let mut tokens = Vec::new();
+        for i in 0..12 {
+            tokens.push(a.login(&format!("u{i}"), "web").await.unwrap().token);
+        }
+        tokens
+    }
+
+    /// Each user of `tokens` passes on `a`, is kicked out on `b`, and is refused on `a`.
+    async fn kicked_out_across(
+        a: &Auth<RedisStore>,
+        b: &Auth<RedisStore>,
+        tokens: &[kickout::Token],
+    ) {
+        for (i, token) in tokens.iter().enumerate() {
+            assert!(a.authenticate(token.as_str()).await.is_ok());
+            b.kickout(&format!("u{i}")).await.unwrap();
+            assert_eq!(
+                a.authenticate(token.as_str()).await.unwrap_err().reason(),
+                Reason::KickedOut
+            );
+        }
+    }
+
     async fn store(urls: &str, certs: &TestCerts) -> RedisStore {
         RedisStore::builder(urls)
             .tls_root_certificates(certs.ca.as_bytes())
@@ -859,19 +884,8 @@ mod tls {
         };
         let a = Auth::new(store(&cluster.urls(), &certs).await);
         let b = Auth::new(store(&cluster.urls(), &certs).await);
-        let mut tokens = Vec::new();
-        // Users on every node's slots.
-        for i in 0..12 {
-            tokens.push(a.login(&format!("u{i}"), "web").await.unwrap().token);
-        }
-        for (i, token) in tokens.iter().enumerate() {
-            assert!(a.authenticate(token.as_str()).await.is_ok());
-            b.kickout(&format!("u{i}")).await.unwrap();
-            assert_eq!(
-                a.authenticate(token.as_str()).await.unwrap_err().reason(),
-                Reason::KickedOut
-            );
-        }
+        let tokens = users_on_every_node(&a).await;
+        kicked_out_across(&a, &b, &tokens).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,22 +975,11 @@ mod tls {
             Auth::new(store)
         };
         let (a, b) = (shown().await, shown().await);
-        // Users on every node's slots.
-        let mut tokens = Vec::new();
-        for i in 0..12 {
-            tokens.push(a.login(&format!("u{i}"), "web").await.unwrap().token);
-        }
+        let tokens = users_on_every_node(&a).await;
         let me = a.authenticate(tokens[0].as_str()).await.unwrap();
         let mut watch = a.watch(&me);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        for (i, token) in tokens.iter().enumerate() {
-            assert!(a.authenticate(token.as_str()).await.is_ok());
-            b.kickout(&format!("u{i}")).await.unwrap();
-            assert_eq!(
-                a.authenticate(token.as_str()).await.unwrap_err().reason(),
-                Reason::KickedOut
-            );
-        }
+        kicked_out_across(&a, &b, &tokens).await;
         // Through the feed, not the 10 s re-check.
         let ended = tokio::time::timeout(Duration::from_secs(2), watch.ended()).await;
         assert_eq!(ended.expect("the feed").reason(), Reason::KickedOut);
