@@ -838,3 +838,162 @@ mod faults {
         assert_eq!(ended.ok().map(|e| e.reason()), Some(Reason::KickedOut));
     }
 }
+
+/// What the application said at login lives in a column of its own: a request's read
+/// parses none of it, and no write of what a request read loses it.
+mod metadata {
+    use std::time::Duration;
+
+    use kickout::clock::{Clock, ManualClock};
+    use kickout::store::PostgresStore;
+    use kickout::{Auth, LoginOptions};
+
+    use super::pg;
+    use crate::suite::{self, Kind};
+
+    fn options() -> LoginOptions {
+        LoginOptions::default()
+            .label("Alice's phone")
+            .user_agent("Firefox/130")
+            .field("shelf", "north")
+    }
+
+    /// The table and the column a request reads in mode `K`.
+    fn read_by<K: Kind<PostgresStore>>() -> (&'static str, &'static str) {
+        if K::JWT {
+            ("jwt_tokens", "entry")
+        } else {
+            ("sessions", "state")
+        }
+    }
+
+    /// The one row's read column and metadata column.
+    async fn row<K: Kind<PostgresStore>>(
+        db: &tokio_postgres::Client,
+        schema: &str,
+    ) -> (String, Option<String>) {
+        let (table, read) = read_by::<K>();
+        let sql = format!("SELECT {read}, meta FROM \"{schema}\".{table}");
+        let row = db.query_one(&sql, &[]).await.unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    /// A write of what a request read (a step-up, then an idle renewal) keeps the
+    /// metadata, which the listing shows.
+    async fn written_again_and_listed<K: Kind<PostgresStore>>(
+        auth: &Auth<PostgresStore, K::M>,
+        clock: &ManualClock,
+        token: &str,
+    ) {
+        let me = auth.authenticate(token).await.unwrap();
+        auth.elevate(&me, "payment", Duration::from_secs(600))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(120));
+        assert!(auth.authenticate(token).await.is_ok());
+        let listed = auth.sessions("meta").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].meta.label.as_deref(), Some("Alice's phone"));
+        assert_eq!(listed[0].meta.user_agent.as_deref(), Some("Firefox/130"));
+        assert_eq!(listed[0].last_seen_ms, clock.now_ms());
+    }
+
+    async fn kept_apart<K: Kind<PostgresStore>>() {
+        let Some(url) = pg::shared_url() else {
+            return;
+        };
+        let schema = pg::fresh_schema();
+        let clock = ManualClock::starting_now();
+        let store = pg::store_on(&url, &schema).await;
+        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
+        let token = auth
+            .login_with("meta", "web", options())
+            .await
+            .unwrap()
+            .token;
+        let db = pg::client(&url).await;
+        for _ in 0..2 {
+            let (read, meta) = row::<K>(&db, &schema).await;
+            assert!(
+                !read.contains("Alice") && !read.contains("Firefox"),
+                "{read}"
+            );
+            let meta = meta.expect("the metadata column");
+            assert!(
+                meta.contains("Alice's phone") && meta.contains("north"),
+                "{meta}"
+            );
+            written_again_and_listed::<K>(&auth, &clock, token.as_str()).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn session_mode_keeps_it_apart() {
+        kept_apart::<suite::Session>().await;
+    }
+
+    #[tokio::test]
+    async fn jwt_mode_keeps_it_apart() {
+        kept_apart::<suite::Jwt>().await;
+    }
+
+    /// A schema of step 1 (no metadata column; the metadata inside the state) is
+    /// upgraded at connect; its rows list their metadata, and their next write moves it
+    /// to the column.
+    async fn upgraded<K: Kind<PostgresStore>>() {
+        let Some(url) = pg::shared_url() else {
+            return;
+        };
+        let schema = pg::fresh_schema();
+        let clock = ManualClock::starting_now();
+        let store = pg::store_on(&url, &schema).await;
+        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
+        let token = auth
+            .login_with("meta", "web", options())
+            .await
+            .unwrap()
+            .token;
+        drop(auth);
+        // The row as step 1 wrote it, and the schema as step 1 left it.
+        let (table, read) = read_by::<K>();
+        let db = pg::client(&url).await;
+        db.batch_execute(&format!(
+            "UPDATE \"{schema}\".{table} SET {read} = \
+                 jsonb_set({read}::jsonb, '{{meta}}', meta::jsonb)::text; \
+             ALTER TABLE \"{schema}\".sessions DROP COLUMN meta; \
+             ALTER TABLE \"{schema}\".jwt_tokens DROP COLUMN meta; \
+             DELETE FROM \"{schema}\".schema_version WHERE version > 1"
+        ))
+        .await
+        .unwrap();
+        let store = pg::store_on(&url, &schema).await;
+        let version: i32 = db
+            .query_one(
+                &format!("SELECT max(version) FROM \"{schema}\".schema_version"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(version, 2);
+        let (old, meta) = row::<K>(&db, &schema).await;
+        assert!(old.contains("Alice's phone") && meta.is_none(), "{old}");
+        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
+        let listed = auth.sessions("meta").await.unwrap();
+        assert_eq!(listed[0].meta.label.as_deref(), Some("Alice's phone"));
+        written_again_and_listed::<K>(&auth, &clock, token.as_str()).await;
+        let (read, meta) = row::<K>(&db, &schema).await;
+        assert!(!read.contains("Alice"), "{read}");
+        assert!(meta.is_some_and(|m| m.contains("Alice's phone")));
+    }
+
+    #[tokio::test]
+    async fn session_mode_rows_of_step_1_are_upgraded() {
+        upgraded::<suite::Session>().await;
+    }
+
+    #[tokio::test]
+    async fn jwt_mode_rows_of_step_1_are_upgraded() {
+        upgraded::<suite::Jwt>().await;
+    }
+}

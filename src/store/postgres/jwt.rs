@@ -10,8 +10,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, ms, parse,
-    to_json,
+    PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, meta_of, ms,
+    parse, to_json,
 };
 use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
@@ -25,7 +25,7 @@ use crate::store::refresh::JwtRotation;
 use crate::store::wire::{changed_message, elevated_message, ended_messages};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, Ends, Page, PageRequest, Rotated,
-    SessionEntry, SessionInfo, StoreError,
+    SessionEntry, SessionInfo, SessionMeta, StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -100,9 +100,7 @@ impl PostgresStore {
             .await
             .map_err(db_error)?;
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            let mut entry: JwtEntry = parse(col(&row, 1)?, "a token entry")?;
-            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(&row, 2)?));
-            state.index.insert(col(&row, 0)?, entry);
+            state.index.insert(col(&row, 0)?, listed(&row)?);
         }
         Ok(Loaded {
             before: state.index.clone(),
@@ -142,6 +140,7 @@ impl PostgresStore {
             vec![],
             vec![],
             vec![],
+            vec![],
         );
         for (jti, e) in &state.index {
             if loaded.before.get(jti) == Some(e) {
@@ -155,7 +154,13 @@ impl PostgresStore {
             cols.5
                 .push(ms(e.expires_at_ms.saturating_add(MAX_LEEWAY_MS)));
             cols.6.push(ms(e.last_seen_ms));
-            cols.7.push(to_json(e)?);
+            // The metadata in its own column: a request's read parses none of it.
+            let slim = JwtEntry {
+                meta: SessionMeta::default(),
+                ..e.clone()
+            };
+            cols.7.push(to_json(&slim)?);
+            cols.8.push(to_json(&e.meta)?);
         }
         if !gone.is_empty() {
             let drop = tx
@@ -169,8 +174,8 @@ impl PostgresStore {
                 .prepare_cached(&self.sql().save_jwt_tokens)
                 .await
                 .map_err(db_error)?;
-            let params: [&(dyn ToSql + Sync); 8] = [
-                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7,
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7, &cols.8,
             ];
             tx.execute(&save, &params).await.map_err(db_error)?;
         }
@@ -257,6 +262,16 @@ impl PostgresStore {
         let row = self.row(&self.sql().jwt_user_of, &[&id]).await?;
         row.map(|r| col(&r, 0)).transpose()
     }
+}
+
+/// An entry of a row of `jwt_tokens_of`, with its last sighting and its metadata.
+fn listed(row: &tokio_postgres::Row) -> Result<JwtEntry, StoreError> {
+    let mut entry: JwtEntry = parse(col(row, 1)?, "a token entry")?;
+    entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(row, 2)?));
+    if let Some(meta) = meta_of(col(row, 3)?)? {
+        entry.meta = meta;
+    }
+    Ok(entry)
 }
 
 /// What a request's token reads: the state, the ban, the restrictions, its entry.
@@ -607,9 +622,7 @@ impl JwtStore for PostgresStore {
         let rows = self.rows(&self.sql().jwt_tokens_of, &[&user_id]).await?;
         let mut state = JwtState::default();
         for row in rows {
-            let mut entry: JwtEntry = parse(col(&row, 1)?, "a token entry")?;
-            entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(&row, 2)?));
-            state.index.insert(col(&row, 0)?, entry);
+            state.index.insert(col(&row, 0)?, listed(&row)?);
         }
         let user: Arc<str> = Arc::from(user_id);
         Ok(state.listing(&user, user_tag(user_id), now_ms))

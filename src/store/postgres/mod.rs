@@ -64,8 +64,8 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// | table | row | read on a request |
 /// |---|---|---|
 /// | `users` | per user: `ban_until`, `restrictions` (JSON), `jwt` (JWT mode's revocation state, JSON) and `jwt_until` (when it may go), `purge_at`; its lock orders every write of the user | with the session or token |
-/// | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON) | by primary key |
-/// | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON) | by primary key, with its user |
+/// | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON), `meta` (what the application said at login, JSON: listings read it, requests do not) | by primary key, without `meta` |
+/// | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON), `meta` (as in `sessions`) | by primary key, with its user, without `meta` |
 /// | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
 ///
 /// Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
@@ -441,6 +441,13 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|_| corrupt(what))
+}
+
+/// The metadata column of a session or token row: `None` for a row of schema step 1,
+/// which keeps its metadata in its state.
+pub(crate) fn meta_of(raw: Option<&str>) -> Result<Option<crate::store::SessionMeta>, StoreError> {
+    raw.map(|raw| parse(raw, "a session's metadata"))
+        .transpose()
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -41,7 +41,8 @@ pub(crate) fn valid_name(name: &str) -> bool {
 
 /// Each step of the schema, in order; `{s}` is the schema. A step is never edited once
 /// released: a change is a new step.
-const STEPS: &[&str] = &[r#"
+const STEPS: &[&str] = &[
+    r#"
 CREATE TABLE {s}.users (
     user_id text PRIMARY KEY,
     ban_until bigint,
@@ -81,7 +82,14 @@ CREATE TABLE {s}.jwt_refresh (
     state text NOT NULL
 );
 CREATE INDEX jwt_refresh_purge ON {s}.jwt_refresh (purge_at);
-"#];
+"#,
+    r#"
+-- What the application said about a session at login, apart from the state a request
+-- reads. Rows of step 1 hold it in their state until their next write moves it here.
+ALTER TABLE {s}.sessions ADD COLUMN meta text;
+ALTER TABLE {s}.jwt_tokens ADD COLUMN meta text;
+"#,
+];
 
 /// A directory page's candidates from `table`: the run of `$2` ids after `$1` (the
 /// walk's bound), each with `n`, its rank among those live by `$3` and of the class `$4`
@@ -141,14 +149,18 @@ impl Sql {
             session_user: format!("SELECT user_id FROM {s}.sessions WHERE id = $1"),
             session_state: format!("SELECT state FROM {s}.sessions WHERE id = $1 AND user_id = $2"),
             user_sessions: format!(
-                "SELECT id, state FROM {s}.sessions WHERE user_id = $1 AND live_until > 0 \
+                "SELECT id, state, meta FROM {s}.sessions WHERE user_id = $1 AND live_until > 0 \
                  ORDER BY seq"
             ),
+            // The metadata never changes after login: a row keeps what it has (a write
+            // of a state read without it writes none).
             save_sessions: format!(
-                "INSERT INTO {s}.sessions (id, user_id, class, live_until, purge_at, state) \
-                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]) \
+                "INSERT INTO {s}.sessions (id, user_id, class, live_until, purge_at, state, meta) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
+                 $6::text[], $7::text[]) \
                  ON CONFLICT (id) DO UPDATE SET live_until = EXCLUDED.live_until, \
-                 purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
+                 purge_at = EXCLUDED.purge_at, state = EXCLUDED.state, \
+                 meta = COALESCE({s}.sessions.meta, EXCLUDED.meta)"
             ),
             online_sessions: format!(
                 "SELECT id, CASE WHEN n <= $5 THEN state END, n IS NOT NULL FROM ({}) AS page \
@@ -164,15 +176,16 @@ impl Sql {
                 "UPDATE {s}.jwt_tokens SET seen = GREATEST(seen, $3) WHERE id = $1 AND user_id = $2"
             ),
             jwt_tokens_of: format!(
-                "SELECT jti, entry, seen FROM {s}.jwt_tokens WHERE user_id = $1"
+                "SELECT jti, entry, seen, meta FROM {s}.jwt_tokens WHERE user_id = $1"
             ),
             save_jwt_tokens: format!(
-                "INSERT INTO {s}.jwt_tokens (id, user_id, jti, class, live_until, purge_at, seen, entry) \
+                "INSERT INTO {s}.jwt_tokens (id, user_id, jti, class, live_until, purge_at, seen, entry, meta) \
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::int8[], \
-                 $6::int8[], $7::int8[], $8::text[]) \
+                 $6::int8[], $7::int8[], $8::text[], $9::text[]) \
                  ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, live_until = EXCLUDED.live_until, \
                  purge_at = EXCLUDED.purge_at, entry = EXCLUDED.entry, \
-                 seen = GREATEST({s}.jwt_tokens.seen, EXCLUDED.seen)"
+                 seen = GREATEST({s}.jwt_tokens.seen, EXCLUDED.seen), \
+                 meta = COALESCE({s}.jwt_tokens.meta, EXCLUDED.meta)"
             ),
             drop_jwt_tokens: format!("DELETE FROM {s}.jwt_tokens WHERE id = ANY($1)"),
             jwt_user_of: format!("SELECT user_id FROM {s}.jwt_tokens WHERE id = $1"),

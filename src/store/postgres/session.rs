@@ -3,11 +3,14 @@
 //! each write one transaction under the user's row lock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::{PostgresFuture, PostgresStore, col, db_error, from_ms, held, ms, parse, to_json};
+use super::{
+    PostgresFuture, PostgresStore, col, db_error, from_ms, held, meta_of, ms, parse, to_json,
+};
 use crate::note::Note;
 use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
@@ -37,6 +40,15 @@ impl Sessions {
     }
 }
 
+/// A state of a row of `user_sessions`, with its metadata.
+fn listed(row: &tokio_postgres::Row) -> Result<SessionState, StoreError> {
+    let state: SessionState = parse(col(row, 1)?, "a session record")?;
+    Ok(match meta_of(col(row, 2)?)? {
+        Some(meta) => state.with_meta(Arc::new(meta)),
+        None => state,
+    })
+}
+
 pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
     let bytes: [u8; 14] = raw.try_into().map_err(|_| super::corrupt("a session id"))?;
     Ok(SessionId::from_bytes(bytes))
@@ -57,7 +69,7 @@ impl PostgresStore {
         let mut sessions = Sessions::default();
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
             let id = id_of(col(&row, 0)?)?;
-            let state: SessionState = parse(col(&row, 1)?, "a session record")?;
+            let state = listed(&row)?;
             sessions.index.push(id);
             sessions.map.insert(id, state);
         }
@@ -98,14 +110,17 @@ impl PostgresStore {
         map: &BTreeMap<SessionId, SessionState>,
         ids: &[SessionId],
     ) -> Result<(), StoreError> {
-        let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for (id, state) in ids.iter().filter_map(|id| Some((id, map.get(id)?))) {
             cols.0.push(id.as_bytes().to_vec());
             cols.1.push(state.info().user_id.to_string());
             cols.2.push(state.class().to_string());
             cols.3.push(ms(state.live_until()));
             cols.4.push(ms(state.purge_at()));
-            cols.5.push(to_json(state)?);
+            // The metadata in its own column: a request's read parses none of it.
+            cols.5
+                .push(to_json(&state.clone().with_meta(Arc::default()))?);
+            cols.6.push(to_json(&**state.meta())?);
         }
         if cols.0.is_empty() {
             return Ok(());
@@ -114,8 +129,9 @@ impl PostgresStore {
             .prepare_cached(&self.sql().save_sessions)
             .await
             .map_err(db_error)?;
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5];
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
+        ];
         tx.execute(&save, &params).await.map_err(db_error)?;
         Ok(())
     }
@@ -337,7 +353,7 @@ impl SessionStore for PostgresStore {
         let rows = self.rows(&self.sql().user_sessions, &[&user_id]).await?;
         let mut live = Vec::new();
         for row in rows {
-            let state: SessionState = parse(col(&row, 1)?, "a session record")?;
+            let state = listed(&row)?;
             if state.is_live(now_ms) {
                 live.push(state.entry());
             }

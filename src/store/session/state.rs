@@ -166,6 +166,19 @@ impl SessionState {
         }
     }
 
+    /// What the application said about it at login.
+    pub fn meta(&self) -> &Arc<SessionMeta> {
+        &self.meta
+    }
+
+    /// The same state with `meta` for what the application said: for a store that
+    /// keeps that apart from the state a request reads, so a request's read does not
+    /// carry it, and puts it back where it is listed.
+    pub fn with_meta(mut self, meta: Arc<SessionMeta>) -> Self {
+        self.meta = meta;
+        self
+    }
+
     /// Who, which device, when.
     pub fn info(&self) -> &SessionInfo {
         &self.info
