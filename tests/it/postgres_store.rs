@@ -898,19 +898,35 @@ mod metadata {
         assert_eq!(listed[0].last_seen_ms, clock.now_ms());
     }
 
-    async fn kept_apart<K: Kind<PostgresStore>>() {
-        let Some(url) = pg::shared_url() else {
-            return;
-        };
+    /// A handle in mode `K` with an idle timeout, so a request renews its session.
+    fn handle<K: Kind<PostgresStore>>(
+        store: PostgresStore,
+        clock: &ManualClock,
+    ) -> Auth<PostgresStore, K::M> {
+        K::idle(K::builder(store, clock), Duration::from_secs(600)).build()
+    }
+
+    /// A login with metadata on a store of a fresh schema: the URL, the schema, the
+    /// clock, the handle and the token; `None` without PostgreSQL.
+    async fn logged_in<K: Kind<PostgresStore>>() -> Option<(
+        String,
+        String,
+        ManualClock,
+        Auth<PostgresStore, K::M>,
+        kickout::Token,
+    )> {
+        let url = pg::shared_url()?;
         let schema = pg::fresh_schema();
         let clock = ManualClock::starting_now();
-        let store = pg::store_on(&url, &schema).await;
-        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
-        let token = auth
-            .login_with("meta", "web", options())
-            .await
-            .unwrap()
-            .token;
+        let auth = handle::<K>(pg::store_on(&url, &schema).await, &clock);
+        let login = auth.login_with("meta", "web", options()).await.unwrap();
+        Some((url, schema, clock, auth, login.token))
+    }
+
+    async fn kept_apart<K: Kind<PostgresStore>>() {
+        let Some((url, schema, clock, auth, token)) = logged_in::<K>().await else {
+            return;
+        };
         let db = pg::client(&url).await;
         for _ in 0..2 {
             let (read, meta) = row::<K>(&db, &schema).await;
@@ -941,18 +957,9 @@ mod metadata {
     /// upgraded at connect; its rows list their metadata, and their next write moves it
     /// to the column.
     async fn upgraded<K: Kind<PostgresStore>>() {
-        let Some(url) = pg::shared_url() else {
+        let Some((url, schema, clock, auth, token)) = logged_in::<K>().await else {
             return;
         };
-        let schema = pg::fresh_schema();
-        let clock = ManualClock::starting_now();
-        let store = pg::store_on(&url, &schema).await;
-        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
-        let token = auth
-            .login_with("meta", "web", options())
-            .await
-            .unwrap()
-            .token;
         drop(auth);
         // The row as step 1 wrote it, and the schema as step 1 left it.
         let (table, read) = read_by::<K>();
@@ -978,7 +985,7 @@ mod metadata {
         assert_eq!(version, 2);
         let (old, meta) = row::<K>(&db, &schema).await;
         assert!(old.contains("Alice's phone") && meta.is_none(), "{old}");
-        let auth = K::idle(K::builder(store, &clock), Duration::from_secs(600)).build();
+        let auth = handle::<K>(store, &clock);
         let listed = auth.sessions("meta").await.unwrap();
         assert_eq!(listed[0].meta.label.as_deref(), Some("Alice's phone"));
         written_again_and_listed::<K>(&auth, &clock, token.as_str()).await;
