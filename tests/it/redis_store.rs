@@ -366,13 +366,12 @@ mod shared {
         }
     }
 
-    /// A read and the renewal it makes due are one request: on a slow network the two
-    /// together get the store's timeout, not one each.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_and_its_renewal_share_one_timeout() {
-        use std::time::Instant;
+    /// A Redis behind a proxy that can hold its replies, and a store on it whose
+    /// timeout is one second.
+    async fn behind_a_slow_proxy() -> Option<(support::RedisProcess, support::SlowProxy, RedisStore)>
+    {
         if !support::redis_available() {
-            return;
+            return None;
         }
         let server = support::RedisProcess::start(&[]);
         let proxy = support::SlowProxy::start(server.port).await;
@@ -381,6 +380,36 @@ mod shared {
             .connect()
             .await
             .unwrap();
+        Some((server, proxy, store))
+    }
+
+    /// With each reply held 600 ms, a check of `token` whose request makes two calls
+    /// (1.2 s) is refused as unavailable at the store's one-second timeout: not
+    /// answered after 1.2 s.
+    async fn two_calls_get_one_timeout<M: kickout::Mode<RedisStore>>(
+        auth: &Auth<RedisStore, M>,
+        proxy: &support::SlowProxy,
+        token: &str,
+    ) {
+        proxy.set_delay(Duration::from_millis(600));
+        let started = std::time::Instant::now();
+        let refused = auth.authenticate(token).await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        assert!(waited >= Duration::from_millis(600), "{waited:?}");
+        assert!(waited < Duration::from_millis(1_500), "{waited:?}");
+        proxy.set_delay(Duration::ZERO);
+        // What the proxy still holds, so the next check starts on a quiet connection.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+
+    /// A read and the renewal it makes due are one request: on a slow network the two
+    /// together get the store's timeout, not one each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_and_its_renewal_share_one_timeout() {
+        let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
+            return;
+        };
         let clock = kickout::clock::ManualClock::starting_now();
         let auth = Auth::builder(store)
             .clock(clock.clone())
@@ -390,19 +419,49 @@ mod shared {
         // A first renewal loads its script, so the next is one round trip.
         clock.advance(Duration::from_secs(120));
         assert!(auth.authenticate(token.as_str()).await.is_ok());
-        // The next request renews the idle deadline again; each round trip takes 600 ms.
+        // The next request renews the idle deadline again: refused, not a pass after
+        // 1.2 s.
         clock.advance(Duration::from_secs(120));
-        proxy.set_delay(Duration::from_millis(600));
-        let started = Instant::now();
-        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
-        let waited = started.elapsed();
-        assert_eq!(refused.reason(), Reason::StoreUnavailable);
-        // The read took 600 ms, the renewal the 400 left: refused, not a pass after 1.2 s.
-        assert!(waited >= Duration::from_millis(600), "{waited:?}");
-        assert!(waited < Duration::from_millis(1_500), "{waited:?}");
+        two_calls_get_one_timeout(&auth, &proxy, token.as_str()).await;
         // One round trip fits: with the renewal behind it, the same token passes.
-        proxy.set_delay(Duration::ZERO);
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        proxy.set_delay(Duration::from_millis(600));
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+    }
+
+    /// The refusal of a banned user's session reads the ban's end after the session:
+    /// the two reads share the request's timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_banned_sessions_read_and_its_ban_read_share_one_timeout() {
+        let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let token = auth.login("slow", "web").await.unwrap().token;
+        auth.ban("slow", Duration::from_secs(3_600)).await.unwrap();
+        // Refused as unavailable, not as banned after 1.2 s.
+        two_calls_get_one_timeout(&auth, &proxy, token.as_str()).await;
+        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::Banned);
+    }
+
+    /// JWT mode with an idle timeout writes a token's sighting after reading its state:
+    /// the write gets what the read left of the request's timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_jwt_read_and_its_sighting_share_one_timeout() {
+        use suite::Kind;
+        let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
+            return;
+        };
+        let clock = kickout::clock::ManualClock::starting_now();
+        let auth = suite::Jwt::builder(store, &clock)
+            .idle_timeout(Duration::from_secs(600))
+            .build();
+        let token = auth.login("slow", "web").await.unwrap().token;
+        // A sighting is due: refused, not a pass after 1.2 s.
+        clock.advance(Duration::from_secs(120));
+        two_calls_get_one_timeout(&auth, &proxy, token.as_str()).await;
+        // One round trip fits: with the sighting written, the same token passes.
         assert!(auth.authenticate(token.as_str()).await.is_ok());
         proxy.set_delay(Duration::from_millis(600));
         assert!(auth.authenticate(token.as_str()).await.is_ok());

@@ -439,7 +439,7 @@ impl Cluster {
 }
 
 /// A TCP proxy on loopback to `upstream` that holds every reply for the delay it is set
-/// to (none at first): a slow network, one round trip at a time. Stops when dropped.
+/// to (none at first): a slow network. Stops when dropped.
 pub struct SlowProxy {
     pub port: u16,
     delay_ms: std::sync::Arc<AtomicU64>,
@@ -465,14 +465,26 @@ impl SlowProxy {
                 pairs.spawn(async move {
                     let _ = tokio::io::copy(&mut from_client.0, &mut to_server).await;
                 });
+                // Latency, not a queue: each chunk leaves `delay` after it came, so the
+                // pieces of one reply (and replies sent together) leave together.
+                let (held, mut due) = tokio::sync::mpsc::unbounded_channel();
                 let delay = delay.clone();
                 pairs.spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    use tokio::io::AsyncReadExt;
                     let mut buf = vec![0; 64 * 1024];
                     while let Ok(n @ 1..) = from_server.read(&mut buf).await {
                         let ms = delay.load(Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
-                        if to_client.write_all(&buf[..n]).await.is_err() {
+                        let at = tokio::time::Instant::now() + Duration::from_millis(ms);
+                        if held.send((at, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                });
+                pairs.spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    while let Some((at, chunk)) = due.recv().await {
+                        tokio::time::sleep_until(at).await;
+                        if to_client.write_all(&chunk).await.is_err() {
                             break;
                         }
                     }
