@@ -297,13 +297,17 @@ async fn configuration_errors_are_said_at_connect_without_the_password() {
         .unwrap_err();
     assert!(matches!(bad, StoreError::Misconfigured(_)), "{bad:?}");
     secret_free(&bad, "hunter2");
-    // libpq's certificate files in the URL are named, with what to do instead.
+    // libpq's certificate files in the URL are read: one that is not there is named.
     let rds = PostgresStore::connect(&format!(
         "{url}?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem"
     ))
     .await
     .unwrap_err();
-    assert!(rds.to_string().contains("tls_root_certificates"), "{rds}");
+    assert!(matches!(rds, StoreError::Misconfigured(_)), "{rds:?}");
+    assert!(
+        rds.to_string().contains("sslrootcert /etc/ssl/rds.pem"),
+        "{rds}"
+    );
     secret_free(&rds, pg::PASSWORD);
     let client_cert = PostgresStore::connect(&format!("{url}?sslcert=/etc/ssl/me.pem"))
         .await
@@ -575,6 +579,95 @@ mod tls {
         assert!(refused.is_err());
     }
 
+    /// libpq's certificate files in a URL (as cloud providers' guides write them): read
+    /// at connect, as the builder's PEM is; a certificate without its key, a file that
+    /// is not there, roots given twice or of another CA are refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_urls_certificate_files_are_read_at_connect() {
+        if !pg::available() {
+            return;
+        }
+        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        // TLS connections log in by certificate: the client files are read too.
+        let server = pg::PgServer::start_tls_with(&certs.cert, &certs.key, Some(&certs.ca));
+        let url = |files: &str| {
+            format!(
+                "postgres://kickout@localhost:{}/postgres?sslmode=verify-full{files}",
+                server.port
+            )
+        };
+        let client = format!(
+            "&sslcert={}&sslkey={}",
+            certs.path("client.pem"),
+            certs.path("client-key.pem")
+        );
+        let ca = format!("&sslrootcert={}", certs.path("ca.pem"));
+        let store = PostgresStore::builder(&url(&format!("{ca}{client}")))
+            .schema("libpq_files")
+            .connect()
+            .await
+            .unwrap();
+        let auth = Auth::new(store);
+        let login = auth.login("u1", "web").await.unwrap();
+        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        let refused = |files: String| async move {
+            PostgresStore::builder(&url(&files))
+                .schema("libpq_files")
+                .connect()
+                .await
+                .unwrap_err()
+        };
+        let keyless = refused(format!("{ca}&sslcert={}", certs.path("client.pem"))).await;
+        assert!(keyless.to_string().contains("sslkey"), "{keyless}");
+        let missing = refused(format!("&sslrootcert=/nowhere/ca.pem{client}")).await;
+        assert!(
+            missing.to_string().contains("sslrootcert /nowhere/ca.pem"),
+            "{missing}"
+        );
+        let stranger = crate::support::tls::TestCerts::new(&["localhost"]);
+        let foreign = refused(format!("&sslrootcert={}{client}", stranger.path("ca.pem"))).await;
+        assert!(foreign.to_string().contains("certificate"), "{foreign}");
+        for error in [&keyless, &missing] {
+            assert!(matches!(error, StoreError::Misconfigured(_)), "{error:?}");
+        }
+        let twice = PostgresStore::builder(&url(&format!("{ca}{client}")))
+            .tls_root_certificates(certs.ca.as_bytes())
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&twice, StoreError::Misconfigured(m) if m.contains("once")),
+            "{twice:?}"
+        );
+    }
+
+    /// The same in a `key=value` connection string, a quoted path among its keys.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_value_strings_root_file_is_read_at_connect() {
+        if !pg::available() {
+            return;
+        }
+        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let server = pg::PgServer::start_tls(&certs.cert, &certs.key);
+        let store = PostgresStore::builder(&format!(
+            "host=localhost port={} user=kickout sslrootcert = '{}' password='{}' \
+             dbname=postgres sslmode=verify-full",
+            server.port,
+            certs.path("ca.pem"),
+            pg::PASSWORD
+        ))
+        .schema(&pg::fresh_schema())
+        .connect()
+        .await
+        .unwrap();
+        let auth = Auth::new(store);
+        let login = auth.login("u1", "web").await.unwrap();
+        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        let (tls, all) = encrypted(&server).await;
+        assert!(all >= 2, "{all} connections");
+        assert_eq!(tls, all);
+    }
+
     /// Certificates given for a URL that does not ask for TLS are a mistake said at
     /// connect, not a connection without TLS.
     #[tokio::test]
@@ -587,6 +680,7 @@ mod tls {
         for builder in [
             PostgresStore::builder(&url).tls_root_certificates(certs.ca.as_bytes()),
             PostgresStore::builder(&url).tls_client_certificate(cert.as_bytes(), key.as_bytes()),
+            PostgresStore::builder(&format!("{url}?sslrootcert={}", certs.path("ca.pem"))),
         ] {
             let refused = builder.connect().await.unwrap_err();
             assert!(

@@ -10,6 +10,7 @@ mod directory;
 mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod libpq;
 mod schema;
 mod session;
 mod tls;
@@ -104,6 +105,9 @@ const DEFAULT_POOL_SIZE: usize = 16;
 ///   `require` the store does not use TLS, also where the server offers it (`prefer`,
 ///   libpq's default, would accept a certificate no one verified). A client
 ///   certificate: [`tls_client_certificate`](PostgresStoreBuilder::tls_client_certificate).
+///   libpq's `sslrootcert=<file>` (`system`: the public roots), `sslcert=<file>` and
+///   `sslkey=<file>` in the URL are read at connect instead, as cloud providers' guides
+///   write them (`?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`).
 /// - Each connection sets `search_path=pg_catalog` (every table the store names is
 ///   schema-qualified) and the server's `lock_timeout` and `statement_timeout` to the
 ///   store's timeout, so a statement the store gave up on stops holding its connection.
@@ -154,6 +158,8 @@ impl fmt::Debug for PostgresStore {
 /// How to connect: [`PostgresStore::builder`].
 pub struct PostgresStoreBuilder {
     config: Result<tokio_postgres::Config, StoreError>,
+    /// The certificate files the URL names.
+    files: libpq::Files,
     schema: String,
     pool_size: usize,
     timeout: Duration,
@@ -169,6 +175,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("files", &self.files)
             .field("tls", &self.tls)
             .finish()
     }
@@ -198,11 +205,13 @@ impl PostgresStore {
     /// # Ok(()) }
     /// ```
     pub fn builder(url: &str) -> PostgresStoreBuilder {
+        let (libpq_url, files) = libpq::split(url);
         PostgresStoreBuilder {
             // The parser's own message could quote the URL: say what is wrong, not it.
-            config: tls::verifying_modes_as_require(url)
+            config: libpq_url
                 .parse()
-                .map_err(|_| StoreError::Misconfigured(tls::unparsed(url))),
+                .map_err(|_| StoreError::Misconfigured(libpq::unparsed(url))),
+            files,
             schema: "kickout".to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
@@ -292,7 +301,8 @@ impl PostgresStoreBuilder {
         let timeout = self.timeout.min(Duration::from_secs(3600));
         config.connect_timeout(timeout);
         session_settings(&mut config, timeout);
-        let tls = tls::connector(&mut config, &self.tls)?;
+        let given = self.files.read(self.tls, config.get_ssl_mode()).await?;
+        let tls = tls::connector(&mut config, &given)?;
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

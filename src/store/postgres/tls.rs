@@ -15,29 +15,6 @@ pub(super) use crate::store::tls::Certificates as Given;
 /// How the store's connections reach the server.
 pub(super) type Tls = Option<MakeRustlsConnect>;
 
-/// libpq's modes that verify the certificate, which tokio-postgres does not parse: both
-/// are `require` here, where the certificate is always verified.
-pub(super) fn verifying_modes_as_require(url: &str) -> String {
-    url.replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require")
-}
-
-/// Why `url` did not parse, without quoting it (it may hold the password): libpq's
-/// certificate files are named, since tokio-postgres refuses them as unknown keys.
-pub(super) fn unparsed(url: &str) -> String {
-    let files = ["sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl"];
-    match files.iter().find(|key| url.contains(&format!("{key}="))) {
-        Some(&"sslrootcert") => "sslrootcert is not read from the URL: give the CA \
-            certificates' PEM to PostgresStoreBuilder::tls_root_certificates"
-            .to_owned(),
-        Some(key) => format!(
-            "{key} is not read from the URL: give the PEM to \
-             PostgresStoreBuilder::tls_client_certificate"
-        ),
-        None => "not a PostgreSQL URL (postgres://user:password@host:port/database)".to_owned(),
-    }
-}
-
 /// TLS for `sslmode=require`, trusting the certificates of `roots` (PEM) or else the
 /// public roots (Mozilla's, as `webpki-roots` ships them). Any other mode connects
 /// without TLS: `prefer` (the default) would take TLS with a certificate no one
