@@ -431,11 +431,31 @@ mod tls {
     use kickout::store::{PostgresStore, StoreError};
 
     use super::pg;
+    use crate::support::tls::TestCerts;
 
     /// A test CA, and a server certificate it signed for `localhost` only.
     fn certificates() -> (String, String, String) {
-        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let certs = TestCerts::new(&["localhost"]);
         (certs.ca.clone(), certs.cert.clone(), certs.key.clone())
+    }
+
+    /// A test CA, and a server whose TLS connections log in by a client certificate
+    /// it signed (`cert`).
+    fn cert_login_server() -> Option<(TestCerts, pg::PgServer)> {
+        if !pg::available() {
+            return None;
+        }
+        let certs = TestCerts::new(&["localhost"]);
+        let server = pg::PgServer::start_tls_with(&certs.cert, &certs.key, Some(&certs.ca));
+        Some((certs, server))
+    }
+
+    /// A handle on `store` that has logged a user in and checked the token.
+    async fn serving(store: PostgresStore) -> Auth<PostgresStore> {
+        let auth = Auth::new(store);
+        let login = auth.login("u1", "web").await.unwrap();
+        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        auth
     }
 
     fn url(server: &pg::PgServer, host: &str, query: &str) -> String {
@@ -478,10 +498,7 @@ mod tls {
                 .connect()
                 .await
                 .unwrap();
-            let auth = Auth::new(store);
-            let login = auth.login("u1", "web").await.unwrap();
-            assert!(auth.authenticate(login.token.as_str()).await.is_ok());
-            stores.push(auth);
+            stores.push(serving(store).await);
         }
         // Two stores: each a pooled connection at least, and its listener.
         let (tls, all) = encrypted(&server).await;
@@ -540,11 +557,9 @@ mod tls {
     /// another CA, the server refuses.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
-        if !pg::available() {
+        let Some((certs, server)) = cert_login_server() else {
             return;
-        }
-        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
-        let server = pg::PgServer::start_tls_with(&certs.cert, &certs.key, Some(&certs.ca));
+        };
         // No password: the certificate is the login.
         let url = format!(
             "postgres://kickout@localhost:{}/postgres?sslmode=require",
@@ -561,9 +576,7 @@ mod tls {
             .connect()
             .await
             .unwrap();
-        let auth = Auth::new(store);
-        let login = auth.login("u1", "web").await.unwrap();
-        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        serving(store).await;
         let debug = format!(
             "{:?}",
             builder().tls_client_certificate(cert.as_bytes(), key.as_bytes())
@@ -571,7 +584,7 @@ mod tls {
         assert!(!debug.contains("PRIVATE KEY"), "{debug}");
         // Without a certificate, and with one of another CA.
         assert!(builder().connect().await.is_err());
-        let stranger = crate::support::tls::TestCerts::new(&["localhost"]).client("kickout");
+        let stranger = TestCerts::new(&["localhost"]).client("kickout");
         let refused = builder()
             .tls_client_certificate(stranger.0.as_bytes(), stranger.1.as_bytes())
             .connect()
@@ -584,12 +597,10 @@ mod tls {
     /// is not there, roots given twice or of another CA are refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_urls_certificate_files_are_read_at_connect() {
-        if !pg::available() {
-            return;
-        }
-        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
         // TLS connections log in by certificate: the client files are read too.
-        let server = pg::PgServer::start_tls_with(&certs.cert, &certs.key, Some(&certs.ca));
+        let Some((certs, server)) = cert_login_server() else {
+            return;
+        };
         let url = |files: &str| {
             format!(
                 "postgres://kickout@localhost:{}/postgres?sslmode=verify-full{files}",
@@ -607,9 +618,7 @@ mod tls {
             .connect()
             .await
             .unwrap();
-        let auth = Auth::new(store);
-        let login = auth.login("u1", "web").await.unwrap();
-        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        serving(store).await;
         let refused = |files: String| async move {
             PostgresStore::builder(&url(&files))
                 .schema("libpq_files")
@@ -624,7 +633,7 @@ mod tls {
             missing.to_string().contains("sslrootcert /nowhere/ca.pem"),
             "{missing}"
         );
-        let stranger = crate::support::tls::TestCerts::new(&["localhost"]);
+        let stranger = TestCerts::new(&["localhost"]);
         let foreign = refused(format!("&sslrootcert={}{client}", stranger.path("ca.pem"))).await;
         assert!(foreign.to_string().contains("certificate"), "{foreign}");
         for error in [&keyless, &missing] {
@@ -647,7 +656,7 @@ mod tls {
         if !pg::available() {
             return;
         }
-        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let certs = TestCerts::new(&["localhost"]);
         let server = pg::PgServer::start_tls(&certs.cert, &certs.key);
         let store = PostgresStore::builder(&format!(
             "host=localhost port={} user=kickout sslrootcert = '{}' password='{}' \
@@ -660,9 +669,8 @@ mod tls {
         .connect()
         .await
         .unwrap();
-        let auth = Auth::new(store);
-        let login = auth.login("u1", "web").await.unwrap();
-        assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+        // Held: its connections stay open while the server's are counted.
+        let _auth = serving(store).await;
         let (tls, all) = encrypted(&server).await;
         assert!(all >= 2, "{all} connections");
         assert_eq!(tls, all);
@@ -675,7 +683,7 @@ mod tls {
         let Some(url) = pg::shared_url() else {
             return;
         };
-        let certs = crate::support::tls::TestCerts::new(&["localhost"]);
+        let certs = TestCerts::new(&["localhost"]);
         let (cert, key) = certs.client("kickout");
         for builder in [
             PostgresStore::builder(&url).tls_root_certificates(certs.ca.as_bytes()),
