@@ -310,20 +310,38 @@ impl SessionId {
         let mut id = [0u8; Self::LEN];
         id[..2].copy_from_slice(&tag.to_be_bytes());
         match URL_SAFE_NO_PAD.decode_slice(jti.as_bytes(), &mut id[2..]) {
-            Ok(12) if jti.len() == 16 => Some(Self(id)),
+            Ok(12) if jti.len() == Self::JTI_LEN => Some(Self(id)),
             _ => None,
         }
     }
 
     /// The `jti` of a JWT-mode session with this id.
     pub fn jti(&self) -> String {
-        URL_SAFE_NO_PAD.encode(&self.0[2..])
+        let mut jti = String::with_capacity(Self::JTI_LEN);
+        self.push_jti(&mut jti);
+        jti
+    }
+
+    /// The length of its text ([`Display`](fmt::Display)).
+    pub(crate) const TEXT_LEN: usize = 19;
+    /// The length of its `jti`.
+    pub(crate) const JTI_LEN: usize = 16;
+
+    /// Appends its text to `s`, without the formatting machinery (store keys).
+    #[cfg(feature = "redis")]
+    pub(crate) fn push_text(&self, s: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, s);
+    }
+
+    /// Appends its `jti` to `s`.
+    pub(crate) fn push_jti(&self, s: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(&self.0[2..], s);
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 19];
+        let mut buf = [0u8; Self::TEXT_LEN];
         let n = URL_SAFE_NO_PAD
             .encode_slice(self.0, &mut buf)
             .map_err(|_| fmt::Error)?;

@@ -15,11 +15,19 @@ pub(super) fn corrupt(what: &str) -> StoreError {
 
 /// Lower-case hex of a digest, as records keep it.
 pub(super) fn hex(digest: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    let mut s = String::with_capacity(64);
+    push_hex(&mut s, digest);
+    s
+}
+
+/// Appends the lower-case hex of `bytes` (each request writes a digest and three slot
+/// tags: no formatting machinery).
+pub(super) fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
 }
 
 /// A refresh token's fields, as the scripts keep them: its digest, its end, the cap,

@@ -2,6 +2,7 @@
 //! module docs). Each of a user's keys starts with the user's base,
 //! `<prefix>{tttt}:`, so they all share one hash slot.
 
+use super::codec;
 use crate::token::{SessionId, user_tag};
 
 /// The key builder of one store (its prefix).
@@ -18,21 +19,51 @@ impl<'a> Keys<'a> {
     /// `<prefix>{tttt}:`, the start of every key of users with slot tag `tag`; the
     /// scripts build a user's further keys from it.
     pub(super) fn base(self, tag: u16) -> String {
-        format!("{}{{{tag:04x}}}:", self.prefix)
+        self.start(tag, "", 0)
+    }
+
+    /// The base of `tag`, then `kind`, with room for `more` bytes: one allocation and
+    /// no formatting machinery, since a request builds three keys.
+    fn start(self, tag: u16, kind: &str, more: usize) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 7 + kind.len() + more);
+        key.push_str(self.prefix);
+        key.push('{');
+        codec::push_hex(&mut key, &tag.to_be_bytes());
+        key.push_str("}:");
+        key.push_str(kind);
+        key
     }
 
     fn of_user(self, kind: &str, user_id: &str) -> String {
-        format!("{}{kind}:{user_id}", self.base(user_tag(user_id)))
+        let mut key = self.start(user_tag(user_id), kind, 1 + user_id.len());
+        key.push(':');
+        key.push_str(user_id);
+        key
+    }
+
+    /// `…<kind><session id>`.
+    fn of_session(self, kind: &str, id: SessionId) -> String {
+        let mut key = self.start(id.tag(), kind, SessionId::TEXT_LEN);
+        id.push_text(&mut key);
+        key
+    }
+
+    /// `…<kind><jti>`.
+    #[cfg(feature = "jwt")]
+    fn of_jti(self, kind: &str, id: SessionId) -> String {
+        let mut key = self.start(id.tag(), kind, SessionId::JTI_LEN);
+        id.push_jti(&mut key);
+        key
     }
 
     /// One session record: `…s:<session id>`.
     pub(super) fn session(self, id: SessionId) -> String {
-        format!("{}s:{id}", self.base(id.tag()))
+        self.of_session("s:", id)
     }
 
     /// What the application said of one session: `…m:<session id>`.
     pub(super) fn meta(self, id: SessionId) -> String {
-        format!("{}m:{id}", self.base(id.tag()))
+        self.of_session("m:", id)
     }
 
     /// The user's index of sessions that may be live: `…u:<user id>`.
@@ -43,13 +74,13 @@ impl<'a> Keys<'a> {
     /// The directory of one slot tag's sessions: `…d` (a sorted set of session ids, or
     /// of `jti`s in JWT mode).
     pub(super) fn dir(self, tag: u16) -> String {
-        format!("{}d", self.base(tag))
+        self.start(tag, "d", 0)
     }
 
     /// When each member of the tag's directory is due to be over: `…dx` (a sorted set
     /// scored by Unix milliseconds), which logins sweep.
     pub(super) fn dir_due(self, tag: u16) -> String {
-        format!("{}dx", self.base(tag))
+        self.start(tag, "dx", 0)
     }
 
     /// The slot tags with a directory: `<prefix>{dt}` (at most 65,536 members).
@@ -60,18 +91,18 @@ impl<'a> Keys<'a> {
     /// The restrictions of the users of slot tag `tag`: `…rs` (JSON, see
     /// `lua/restrict.lua`).
     pub(super) fn restrictions(self, tag: u16) -> String {
-        format!("{}rs", self.base(tag))
+        self.start(tag, "rs", 0)
     }
 
     /// One session's step-up windows: `…e:<session id>` (JSON, see `lua/elevate.lua`).
     pub(super) fn elevations(self, id: SessionId) -> String {
-        format!("{}e:{id}", self.base(id.tag()))
+        self.of_session("e:", id)
     }
 
     /// JWT mode: one token's step-up windows, `…je:<jti>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_elevations(self, id: SessionId) -> String {
-        format!("{}je:{}", self.base(id.tag()), id.jti())
+        self.of_jti("je:", id)
     }
 
     /// The user's ban: `…b:<user id>`.
@@ -94,25 +125,25 @@ impl<'a> Keys<'a> {
     /// JWT mode: the user of one live token, `…jt:<jti>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_token(self, id: SessionId) -> String {
-        format!("{}jt:{}", self.base(id.tag()), id.jti())
+        self.of_jti("jt:", id)
     }
 
     /// JWT mode: what the application said of one token, `…jm:<jti>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_meta(self, id: SessionId) -> String {
-        format!("{}jm:{}", self.base(id.tag()), id.jti())
+        self.of_jti("jm:", id)
     }
 
     /// JWT mode: when a request was last seen with one token, `…jl:<jti>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_seen(self, id: SessionId) -> String {
-        format!("{}jl:{}", self.base(id.tag()), id.jti())
+        self.of_jti("jl:", id)
     }
 
     /// JWT mode: a session's refresh token, `…jr:<jti>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_refresh(self, id: SessionId) -> String {
-        format!("{}jr:{}", self.base(id.tag()), id.jti())
+        self.of_jti("jr:", id)
     }
 
     /// The revocation channel: `<prefix>revoked`.
@@ -140,5 +171,36 @@ mod tests {
             assert!(key.starts_with(&base), "{key}");
         }
         assert_eq!(keys.channel(), "kickout:revoked");
+    }
+
+    /// Each key as the layout table writes it.
+    #[test]
+    fn every_key_follows_the_layout() {
+        let keys = Keys::new("app:");
+        for tag in [0, 0x00af, 0xbeef, u16::MAX] {
+            let id = SessionId::from_jti(tag, "AAECAwQFBgcICQoL").unwrap();
+            let base = format!("app:{{{tag:04x}}}:");
+            assert_eq!(keys.base(tag), base);
+            assert_eq!(keys.session(id), format!("{base}s:{id}"));
+            assert_eq!(keys.meta(id), format!("{base}m:{id}"));
+            assert_eq!(keys.elevations(id), format!("{base}e:{id}"));
+            assert_eq!(keys.dir(tag), format!("{base}d"));
+            assert_eq!(keys.dir_due(tag), format!("{base}dx"));
+            assert_eq!(keys.restrictions(tag), format!("{base}rs"));
+            #[cfg(feature = "jwt")]
+            for (key, kind) in [
+                (keys.jwt_elevations(id), "je"),
+                (keys.jwt_token(id), "jt"),
+                (keys.jwt_meta(id), "jm"),
+                (keys.jwt_seen(id), "jl"),
+                (keys.jwt_refresh(id), "jr"),
+            ] {
+                assert_eq!(key, format!("{base}{kind}:{}", id.jti()));
+            }
+        }
+        let user = user_tag("ü 1");
+        assert_eq!(keys.ban("ü 1"), format!("app:{{{user:04x}}}:b:ü 1"));
+        #[cfg(feature = "jwt")]
+        assert_eq!(keys.jwt_index("ü 1"), format!("app:{{{user:04x}}}:ji:ü 1"));
     }
 }

@@ -607,8 +607,10 @@ impl RedisStore {
         &self,
         keys: [&str; N],
     ) -> Result<[Option<String>; N], StoreError> {
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(&keys[..]);
+        // Sized once: each request sends one (growing it cost a few reallocations).
+        let data = "MGET".len() + keys.iter().map(|k| k.len()).sum::<usize>();
+        let mut cmd = Cmd::with_capacity(N + 1, data);
+        cmd.arg("MGET").arg(&keys[..]);
         let got: Vec<Option<String>> = self.read_cmd(cmd).await?;
         got.try_into()
             .map_err(|_| corrupt("an MGET reply of the wrong length"))
