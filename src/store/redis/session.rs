@@ -1,5 +1,6 @@
 //! Session mode on Redis: one JSON record per session, one index per user.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{
@@ -372,46 +373,47 @@ impl RedisStore {
 }
 
 /// A record as stored, in the scripts' one- and two-letter names (the table in
-/// `scripts.rs`); times are decimal strings.
+/// `scripts.rs`); times are decimal strings. Borrowed from the reply where nothing is
+/// escaped: a request reads one.
 #[derive(serde::Deserialize)]
-struct Stored {
-    #[serde(rename = "d")]
-    digest: String,
-    #[serde(rename = "u")]
-    user: String,
-    #[serde(rename = "v")]
-    device: String,
-    #[serde(rename = "i")]
-    issued: String,
-    #[serde(rename = "e")]
-    end: String,
-    #[serde(rename = "l")]
-    idle_deadline: Option<String>,
-    #[serde(rename = "r")]
-    retention: String,
+struct Stored<'a> {
+    #[serde(rename = "d", borrow)]
+    digest: Cow<'a, str>,
+    #[serde(rename = "u", borrow)]
+    user: Cow<'a, str>,
+    #[serde(rename = "v", borrow)]
+    device: Cow<'a, str>,
+    #[serde(rename = "i", borrow)]
+    issued: Cow<'a, str>,
+    #[serde(rename = "e", borrow)]
+    end: Cow<'a, str>,
+    #[serde(rename = "l", borrow)]
+    idle_deadline: Option<Cow<'a, str>>,
+    #[serde(rename = "r", borrow)]
+    retention: Cow<'a, str>,
     /// A tombstone's reason and when.
-    #[serde(rename = "x")]
-    ended: Option<String>,
-    #[serde(rename = "a")]
-    ended_at: Option<String>,
+    #[serde(rename = "x", borrow)]
+    ended: Option<Cow<'a, str>>,
+    #[serde(rename = "a", borrow)]
+    ended_at: Option<Cow<'a, str>>,
     /// With a refresh token: the access token's end, and the access token the last
     /// refresh replaced, with its end.
-    #[serde(rename = "ae")]
-    access_end: Option<String>,
-    #[serde(rename = "pd")]
-    previous_digest: Option<String>,
-    #[serde(rename = "pe")]
-    previous_end: Option<String>,
+    #[serde(rename = "ae", borrow)]
+    access_end: Option<Cow<'a, str>>,
+    #[serde(rename = "pd", borrow)]
+    previous_digest: Option<Cow<'a, str>>,
+    #[serde(rename = "pe", borrow)]
+    previous_end: Option<Cow<'a, str>>,
     /// The revocation's note, if it was given one.
-    #[serde(rename = "o")]
-    note: Option<String>,
-    #[serde(rename = "t")]
-    last_seen: Option<String>,
+    #[serde(rename = "o", borrow)]
+    note: Option<Cow<'a, str>>,
+    #[serde(rename = "t", borrow)]
+    last_seen: Option<Cow<'a, str>>,
     /// Own lifetime and idle timeout (absent in records of older versions).
-    #[serde(rename = "w")]
-    lifetime: Option<String>,
-    #[serde(rename = "k")]
-    idle: Option<String>,
+    #[serde(rename = "w", borrow)]
+    lifetime: Option<Cow<'a, str>>,
+    #[serde(rename = "k", borrow)]
+    idle: Option<Cow<'a, str>>,
 }
 
 /// A record's last sight: when a request last renewed it (`t`), never before its issue.
@@ -465,7 +467,7 @@ fn record(
     raw: &str,
     now_ms: u64,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let rec: Stored = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
+    let rec: Stored<'_> = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
     // The current access token, or the one the last refresh replaced (which says
     // `token_expired` past its end).
     let access_until_ms = if rec.digest == digest {

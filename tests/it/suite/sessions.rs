@@ -17,6 +17,25 @@ pub async fn login_opens_a_session<S: Stores, K: Kind<S>>(store: S) {
     assert_eq!(id.session(), &login.session);
 }
 
+/// User ids and device names keep every character a store's encoding escapes (quotes,
+/// backslashes, slashes, non-ASCII): a request reads back what the login was given.
+pub async fn names_a_store_escapes_come_back_whole<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::builder(store, &clock).build();
+    let (user, device) = ("a\"b\\c/d é 😀", "tab/ \"x\" ü");
+    let login = auth.login(user, device).await.unwrap();
+    let id = auth.authenticate(login.token.as_str()).await.unwrap();
+    assert_eq!((id.user_id(), id.device()), (user, device));
+    let listed = auth.sessions(user).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (&*listed[0].info.user_id, &*listed[0].info.device),
+        (user, device)
+    );
+    assert_eq!(auth.kickout(user).await.unwrap(), 1);
+    assert!(auth.authenticate(login.token.as_str()).await.is_err());
+}
+
 pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();
