@@ -105,9 +105,12 @@ const DEFAULT_POOL_SIZE: usize = 16;
 ///   `require` the store does not use TLS, also where the server offers it (`prefer`,
 ///   libpq's default, would accept a certificate no one verified). A client
 ///   certificate: [`tls_client_certificate`](PostgresStoreBuilder::tls_client_certificate).
-///   libpq's `sslrootcert=<file>` (`system`: the public roots), `sslcert=<file>` and
-///   `sslkey=<file>` in the URL are read at connect instead, as cloud providers' guides
-///   write them (`?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`).
+///   Or libpq's `sslrootcert=<file>`, `sslcert=<file>` and `sslkey=<file>` in the URL
+///   (or a `key=value` string), as cloud providers' guides write them
+///   (`?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`): read once, at connect (a
+///   renewed certificate takes a new store), and given either there or to the builder,
+///   not both. `sslrootcert=system` means the public roots (Mozilla's, as
+///   `webpki-roots` ships them), not the system's store.
 /// - Each connection sets `search_path=pg_catalog` (every table the store names is
 ///   schema-qualified) and the server's `lock_timeout` and `statement_timeout` to the
 ///   store's timeout, so a statement the store gave up on stops holding its connection.
@@ -210,7 +213,7 @@ impl PostgresStore {
             // The parser's own message could quote the URL: say what is wrong, not it.
             config: libpq_url
                 .parse()
-                .map_err(|_| StoreError::Misconfigured(libpq::unparsed(url))),
+                .map_err(|_| StoreError::Misconfigured(libpq::unparsed(&libpq_url))),
             files,
             schema: "kickout".to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
