@@ -177,8 +177,11 @@ mod tests {
     #[test]
     fn every_key_follows_the_layout() {
         let keys = Keys::new("app:");
+        let jti = "AAECAwQFBgcICQoL";
         for tag in [0, 0x00af, 0xbeef, u16::MAX] {
-            let id = SessionId::from_jti(tag, "AAECAwQFBgcICQoL").unwrap();
+            let id = SessionId::from_jti(tag, jti).unwrap();
+            assert_eq!(id.to_string().len(), SessionId::TEXT_LEN);
+            assert_eq!(jti.len(), SessionId::JTI_LEN);
             let base = format!("app:{{{tag:04x}}}:");
             assert_eq!(keys.base(tag), base);
             assert_eq!(keys.session(id), format!("{base}s:{id}"));
@@ -195,12 +198,16 @@ mod tests {
                 (keys.jwt_seen(id), "jl"),
                 (keys.jwt_refresh(id), "jr"),
             ] {
-                assert_eq!(key, format!("{base}{kind}:{}", id.jti()));
+                assert_eq!(key, format!("{base}{kind}:{jti}"));
             }
         }
-        let user = user_tag("ü 1");
-        assert_eq!(keys.ban("ü 1"), format!("app:{{{user:04x}}}:b:ü 1"));
+        let user = format!("app:{{{:04x}}}:", user_tag("ü 1"));
+        assert_eq!(keys.user("ü 1"), format!("{user}u:ü 1"));
+        assert_eq!(keys.ban("ü 1"), format!("{user}b:ü 1"));
         #[cfg(feature = "jwt")]
-        assert_eq!(keys.jwt_index("ü 1"), format!("app:{{{user:04x}}}:ji:ü 1"));
+        {
+            assert_eq!(keys.jwt_state("ü 1"), format!("{user}j:ü 1"));
+            assert_eq!(keys.jwt_index("ü 1"), format!("{user}ji:ü 1"));
+        }
     }
 }

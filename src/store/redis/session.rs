@@ -373,47 +373,59 @@ impl RedisStore {
 }
 
 /// A record as stored, in the scripts' one- and two-letter names (the table in
-/// `scripts.rs`); times are decimal strings. Borrowed from the reply where nothing is
-/// escaped: a request reads one.
+/// `scripts.rs`); times are decimal strings. Its strings borrow from the reply where
+/// nothing is escaped: a request reads one.
 #[derive(serde::Deserialize)]
 struct Stored<'a> {
     #[serde(rename = "d", borrow)]
-    digest: Cow<'a, str>,
+    digest: Text<'a>,
     #[serde(rename = "u", borrow)]
-    user: Cow<'a, str>,
+    user: Text<'a>,
     #[serde(rename = "v", borrow)]
-    device: Cow<'a, str>,
+    device: Text<'a>,
     #[serde(rename = "i", borrow)]
-    issued: Cow<'a, str>,
+    issued: Text<'a>,
     #[serde(rename = "e", borrow)]
-    end: Cow<'a, str>,
+    end: Text<'a>,
     #[serde(rename = "l", borrow)]
-    idle_deadline: Option<Cow<'a, str>>,
+    idle_deadline: Option<Text<'a>>,
     #[serde(rename = "r", borrow)]
-    retention: Cow<'a, str>,
+    retention: Text<'a>,
     /// A tombstone's reason and when.
     #[serde(rename = "x", borrow)]
-    ended: Option<Cow<'a, str>>,
+    ended: Option<Text<'a>>,
     #[serde(rename = "a", borrow)]
-    ended_at: Option<Cow<'a, str>>,
+    ended_at: Option<Text<'a>>,
     /// With a refresh token: the access token's end, and the access token the last
     /// refresh replaced, with its end.
     #[serde(rename = "ae", borrow)]
-    access_end: Option<Cow<'a, str>>,
+    access_end: Option<Text<'a>>,
     #[serde(rename = "pd", borrow)]
-    previous_digest: Option<Cow<'a, str>>,
+    previous_digest: Option<Text<'a>>,
     #[serde(rename = "pe", borrow)]
-    previous_end: Option<Cow<'a, str>>,
+    previous_end: Option<Text<'a>>,
     /// The revocation's note, if it was given one.
     #[serde(rename = "o", borrow)]
-    note: Option<Cow<'a, str>>,
+    note: Option<Text<'a>>,
     #[serde(rename = "t", borrow)]
-    last_seen: Option<Cow<'a, str>>,
+    last_seen: Option<Text<'a>>,
     /// Own lifetime and idle timeout (absent in records of older versions).
     #[serde(rename = "w", borrow)]
-    lifetime: Option<Cow<'a, str>>,
+    lifetime: Option<Text<'a>>,
     #[serde(rename = "k", borrow)]
-    idle: Option<Cow<'a, str>>,
+    idle: Option<Text<'a>>,
+}
+
+/// A string of a record. A newtype, since serde borrows a bare `Cow` but not one inside
+/// an `Option`.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A record's last sight: when a request last renewed it (`t`), never before its issue.
@@ -470,7 +482,7 @@ fn record(
     let rec: Stored<'_> = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
     // The current access token, or the one the last refresh replaced (which says
     // `token_expired` past its end).
-    let access_until_ms = if rec.digest == digest {
+    let access_until_ms = if *rec.digest == *digest {
         rec.access_end.as_deref().map(num).transpose()?
     } else {
         match (
@@ -492,8 +504,8 @@ fn record(
     let record = SessionRecord {
         info: SessionInfo {
             session_id: id,
-            user_id: Arc::from(rec.user),
-            device: Arc::from(rec.device),
+            user_id: Arc::from(&*rec.user),
+            device: Arc::from(&*rec.device),
             issued_at_ms: num(&rec.issued)?,
             expires_at_ms: num(&rec.end)?,
         },

@@ -240,7 +240,7 @@ macro_rules! all_cases {
     ($run:ident!($make:expr, $mode:ty)) => {
         $run! {$make, $mode;
             login_opens_a_session,
-            names_a_store_escapes_come_back_whole,
+            names_with_escaped_characters_come_back_whole,
             unknown_and_garbage_tokens_are_invalid,
             logout_ends_one_session,
             logout_session_by_id,

@@ -19,10 +19,10 @@ pub async fn login_opens_a_session<S: Stores, K: Kind<S>>(store: S) {
 
 /// User ids and device names keep every character a store's encoding escapes (quotes,
 /// backslashes, slashes, non-ASCII): a request reads back what the login was given.
-pub async fn names_a_store_escapes_come_back_whole<S: Stores, K: Kind<S>>(store: S) {
+pub async fn names_with_escaped_characters_come_back_whole<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();
-    let (user, device) = ("a\"b\\c/d é 😀", "tab/ \"x\" ü");
+    let (user, device) = ("a\"b\\c/d é 😀", "dev/ \"x\" ü");
     let login = auth.login(user, device).await.unwrap();
     let id = auth.authenticate(login.token.as_str()).await.unwrap();
     assert_eq!((id.user_id(), id.device()), (user, device));
