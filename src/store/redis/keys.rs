@@ -25,7 +25,8 @@ impl<'a> Keys<'a> {
     /// The base of `tag`, then `kind`, with room for `more` bytes: one allocation and
     /// no formatting machinery, since a request builds three keys.
     fn start(self, tag: u16, kind: &str, more: usize) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + 7 + kind.len() + more);
+        const TAG: usize = "{tttt}:".len();
+        let mut key = String::with_capacity(self.prefix.len() + TAG + kind.len() + more);
         key.push_str(self.prefix);
         key.push('{');
         codec::push_hex(&mut key, &tag.to_be_bytes());
@@ -34,9 +35,9 @@ impl<'a> Keys<'a> {
         key
     }
 
+    /// `…<kind><user id>`.
     fn of_user(self, kind: &str, user_id: &str) -> String {
-        let mut key = self.start(user_tag(user_id), kind, 1 + user_id.len());
-        key.push(':');
+        let mut key = self.start(user_tag(user_id), kind, user_id.len());
         key.push_str(user_id);
         key
     }
@@ -68,7 +69,7 @@ impl<'a> Keys<'a> {
 
     /// The user's index of sessions that may be live: `…u:<user id>`.
     pub(super) fn user(self, user_id: &str) -> String {
-        self.of_user("u", user_id)
+        self.of_user("u:", user_id)
     }
 
     /// The directory of one slot tag's sessions: `…d` (a sorted set of session ids, or
@@ -107,19 +108,19 @@ impl<'a> Keys<'a> {
 
     /// The user's ban: `…b:<user id>`.
     pub(super) fn ban(self, user_id: &str) -> String {
-        self.of_user("b", user_id)
+        self.of_user("b:", user_id)
     }
 
     /// JWT mode: the user's revocation state, `…j:<user id>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_state(self, user_id: &str) -> String {
-        self.of_user("j", user_id)
+        self.of_user("j:", user_id)
     }
 
     /// JWT mode: the user's index of live tokens, `…ji:<user id>`.
     #[cfg(feature = "jwt")]
     pub(super) fn jwt_index(self, user_id: &str) -> String {
-        self.of_user("ji", user_id)
+        self.of_user("ji:", user_id)
     }
 
     /// JWT mode: the user of one live token, `…jt:<jti>`.
