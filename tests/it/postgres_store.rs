@@ -609,10 +609,10 @@ mod tls {
         };
         let client = format!(
             "&sslcert={}&sslkey={}",
-            certs.path("client.pem"),
-            certs.path("client-key.pem")
+            pg::in_url(&certs.path("client.pem")),
+            pg::in_url(&certs.path("client-key.pem"))
         );
-        let ca = format!("&sslrootcert={}", certs.path("ca.pem"));
+        let ca = format!("&sslrootcert={}", pg::in_url(&certs.path("ca.pem")));
         let store = PostgresStore::builder(&url(&format!("{ca}{client}")))
             .schema("libpq_files")
             .connect()
@@ -626,7 +626,11 @@ mod tls {
                 .await
                 .unwrap_err()
         };
-        let keyless = refused(format!("{ca}&sslcert={}", certs.path("client.pem"))).await;
+        let keyless = refused(format!(
+            "{ca}&sslcert={}",
+            pg::in_url(&certs.path("client.pem"))
+        ))
+        .await;
         assert!(keyless.to_string().contains("sslkey"), "{keyless}");
         let missing = refused(format!("&sslrootcert=/nowhere/ca.pem{client}")).await;
         assert!(
@@ -634,7 +638,11 @@ mod tls {
             "{missing}"
         );
         let stranger = TestCerts::new(&["localhost"]);
-        let foreign = refused(format!("&sslrootcert={}{client}", stranger.path("ca.pem"))).await;
+        let foreign = refused(format!(
+            "&sslrootcert={}{client}",
+            pg::in_url(&stranger.path("ca.pem"))
+        ))
+        .await;
         assert!(foreign.to_string().contains("certificate"), "{foreign}");
         for error in [&keyless, &missing] {
             assert!(matches!(error, StoreError::Misconfigured(_)), "{error:?}");
@@ -659,10 +667,10 @@ mod tls {
         let certs = TestCerts::new(&["localhost"]);
         let server = pg::PgServer::start_tls(&certs.cert, &certs.key);
         let store = PostgresStore::builder(&format!(
-            "host=localhost port={} user=kickout sslrootcert = '{}' password='{}' \
+            "host=localhost port={} user=kickout sslrootcert = {} password='{}' \
              dbname=postgres sslmode=verify-full",
             server.port,
-            certs.path("ca.pem"),
+            pg::quoted(&certs.path("ca.pem")),
             pg::PASSWORD
         ))
         .schema(&pg::fresh_schema())
@@ -688,7 +696,10 @@ mod tls {
         for builder in [
             PostgresStore::builder(&url).tls_root_certificates(certs.ca.as_bytes()),
             PostgresStore::builder(&url).tls_client_certificate(cert.as_bytes(), key.as_bytes()),
-            PostgresStore::builder(&format!("{url}?sslrootcert={}", certs.path("ca.pem"))),
+            PostgresStore::builder(&format!(
+                "{url}?sslrootcert={}",
+                pg::in_url(&certs.path("ca.pem"))
+            )),
         ] {
             let refused = builder.connect().await.unwrap_err();
             assert!(

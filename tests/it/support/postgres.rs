@@ -18,6 +18,17 @@ use super::free_port;
 
 pub const PASSWORD: &str = "kickout-test-secret";
 
+/// A file's path as a URL's query value: percent-encoded, so a temporary directory
+/// holding `&`, `%`, `#` or a space is still one value.
+pub fn in_url(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A file's path as a quoted value of a libpq `key=value` string.
+pub fn quoted(path: &str) -> String {
+    format!("'{}'", path.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// Where Debian keeps the server's binaries (they are not on the PATH).
 fn bin(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| {
@@ -239,34 +250,44 @@ impl PgServer {
     /// connections; `false` if it stopped first (another process had its port).
     fn run(&mut self) -> bool {
         let postgres = bin("postgres").expect("checked by available()");
-        let data = self.data();
-        let mut server = format!(
-            "{} -D '{}' -p {} -c listen_addresses=127.0.0.1 -k '{}' -c max_connections=300 \
-             -c shared_buffers=32MB",
-            postgres.display(),
-            data.display(),
-            self.port,
-            self.dir.display(),
-        );
-        for setting in &self.settings {
-            server.push_str(&format!(" -c '{setting}'"));
-        }
+        // The server's command line, run by the watchdog as its arguments ("$@"): paths
+        // are never pasted into the script, so any temporary directory works.
+        let mut server: Vec<String> = Vec::new();
         if let Some((uid, gid)) = self.user {
-            server = format!("setpriv --reuid={uid} --regid={gid} --clear-groups {server}");
+            server.extend([
+                "setpriv".to_owned(),
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--clear-groups".to_owned(),
+            ]);
+        }
+        server.push(postgres.display().to_string());
+        server.extend(["-D".to_owned(), self.data().display().to_string()]);
+        server.extend(["-p".to_owned(), self.port.to_string()]);
+        server.extend(["-k".to_owned(), self.dir.display().to_string()]);
+        for setting in [
+            "listen_addresses=127.0.0.1",
+            "max_connections=300",
+            "shared_buffers=32MB",
+        ]
+        .into_iter()
+        .chain(self.settings.iter().map(String::as_str))
+        {
+            server.extend(["-c".to_owned(), setting.to_owned()]);
         }
         // The watchdog stops the server (SIGINT: fast shutdown) and removes its directory
         // when this test binary exits, however it exits; when the server dies it goes
         // too.
-        let script = format!(
-            "{server} >'{log}' 2>&1 & pg=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
-             kill -INT $pg 2>/dev/null; wait $pg; kill -0 {parent} 2>/dev/null || rm -rf '{dir}'",
-            log = self.dir.join("log").display(),
-            parent = std::process::id(),
-            dir = self.dir.display(),
-        );
+        let script = "log=$1; dir=$2; parent=$3; shift 3; \
+             \"$@\" >\"$log\" 2>&1 & pg=$!; \
+             while kill -0 \"$parent\" 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
+             kill -INT $pg 2>/dev/null; wait $pg; kill -0 \"$parent\" 2>/dev/null || rm -rf \"$dir\"";
         let child = Command::new("sh")
-            .args(["-c", &script])
+            .args(["-c", script, "sh"])
+            .arg(self.dir.join("log"))
+            .arg(&self.dir)
+            .arg(std::process::id().to_string())
+            .args(&server)
             .stdin(Stdio::null())
             .spawn()
             .expect("sh starts");
