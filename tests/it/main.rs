@@ -14,6 +14,7 @@ mod jwt;
 mod layer;
 mod memory_store;
 mod model;
+mod msrv;
 mod postgres_store;
 mod redis_faults;
 mod redis_store;
