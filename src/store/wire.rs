@@ -27,16 +27,17 @@ pub(crate) fn end_code(reason: EndReason) -> &'static str {
     }
 }
 
-pub(crate) fn end_reason(code: &str) -> Result<Option<EndReason>, StoreError> {
-    Ok(Some(match code {
-        "" => return Ok(None),
+/// The reason of an end code; anything else (the empty code included: a tombstone
+/// without a reason must not read as a live session) is corrupt.
+pub(crate) fn end_reason(code: &str) -> Result<EndReason, StoreError> {
+    Ok(match code {
         "o" => EndReason::LoggedOut,
         "k" => EndReason::KickedOut,
         "r" => EndReason::Replaced,
         "b" => EndReason::Banned,
         "f" => EndReason::RefreshReused,
         _ => return Err(StoreError::Corrupt("an end reason".to_owned())),
-    }))
+    })
 }
 
 /// Most session ids in one revocation message: with the longest note it stays well
@@ -103,7 +104,7 @@ pub(crate) fn parse(payload: &str) -> Option<Revoked> {
             u16::from_str_radix(parts.next()?, 16).ok()?,
         ));
     }
-    let reason = end_reason(parts.next()?).ok()??;
+    let reason = end_reason(parts.next()?).ok()?;
     let ids: Vec<SessionId> = match kind {
         "s" => parts
             .next()?

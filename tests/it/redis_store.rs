@@ -568,6 +568,38 @@ mod shared {
         assert!(auth.authenticate(b.token.as_str()).await.is_ok());
     }
 
+    /// A session record the scripts would read as ended but a plain reading as live (an
+    /// end without its reason, a `null` field) is corrupt: 503, never a pass — the
+    /// scripts could not end it again.
+    #[tokio::test]
+    async fn a_record_neither_live_nor_ended_is_refused() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        use serde_json::json;
+        let auth = Auth::new(store);
+        for (user, field) in [
+            ("x1", json!({"x": ""})),
+            ("x2", json!({"x": null})),
+            ("x3", json!({"l": null})),
+            ("x4", json!({"ae": null})),
+        ] {
+            let login = auth.login(user, "web").await.unwrap();
+            let pattern = format!("*:s:{}", login.session.session_id);
+            let key = server.cli(&["keys", &pattern]).unwrap().trim().to_owned();
+            let mut record: serde_json::Value =
+                serde_json::from_str(server.cli(&["get", &key]).unwrap().trim()).unwrap();
+            for (name, value) in field.as_object().unwrap() {
+                record[name] = value.clone();
+            }
+            server
+                .cli(&["set", &key, &record.to_string(), "keepttl"])
+                .unwrap();
+            let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+            assert_eq!(refused.reason(), Reason::StoreUnavailable, "{field}");
+        }
+    }
+
     #[tokio::test]
     async fn a_bump_that_lists_nothing_still_empties_other_caches() {
         let Some((_server, store)) = support::standalone().await else {

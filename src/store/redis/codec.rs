@@ -55,7 +55,7 @@ pub(super) fn ended_reply<T>(
 ) -> Result<crate::store::Rotated<T>, StoreError> {
     Ok(crate::store::Rotated::Ended {
         ended: crate::store::Ended {
-            reason: end_reason(reason)?.ok_or_else(|| corrupt("a refresh reply"))?,
+            reason: end_reason(reason)?,
             at_ms: num(at)?,
             note: crate::note::Note::from_stored(note),
         },

@@ -389,7 +389,7 @@ fn bump(wire: &WireBump) -> Result<Bump, StoreError> {
         return Err(corrupt("a bump"));
     };
     Ok(Bump {
-        reason: end_reason(reason)?.ok_or_else(|| corrupt("a bump"))?,
+        reason: end_reason(reason)?,
         at_ms: num(at)?,
         until_ms: num(until)?,
         note: note.first().and_then(|n| Note::from_stored(n)),

@@ -373,7 +373,7 @@ impl RedisStore {
 }
 
 /// A record as stored, in the scripts' one- and two-letter names (the table in
-/// `scripts.rs`); times are decimal strings. Its strings borrow from the reply where
+/// `scripts.rs`); times are decimal strings, optional fields absent or strings. Its strings borrow from the reply where
 /// nothing is escaped: a request reads one.
 #[derive(serde::Deserialize)]
 struct Stored<'a> {
@@ -387,32 +387,32 @@ struct Stored<'a> {
     issued: Text<'a>,
     #[serde(rename = "e", borrow)]
     end: Text<'a>,
-    #[serde(rename = "l", borrow)]
+    #[serde(rename = "l", borrow, default, deserialize_with = "present")]
     idle_deadline: Option<Text<'a>>,
     #[serde(rename = "r", borrow)]
     retention: Text<'a>,
     /// A tombstone's reason and when.
-    #[serde(rename = "x", borrow)]
+    #[serde(rename = "x", borrow, default, deserialize_with = "present")]
     ended: Option<Text<'a>>,
-    #[serde(rename = "a", borrow)]
+    #[serde(rename = "a", borrow, default, deserialize_with = "present")]
     ended_at: Option<Text<'a>>,
     /// With a refresh token: the access token's end, and the access token the last
     /// refresh replaced, with its end.
-    #[serde(rename = "ae", borrow)]
+    #[serde(rename = "ae", borrow, default, deserialize_with = "present")]
     access_end: Option<Text<'a>>,
-    #[serde(rename = "pd", borrow)]
+    #[serde(rename = "pd", borrow, default, deserialize_with = "present")]
     previous_digest: Option<Text<'a>>,
-    #[serde(rename = "pe", borrow)]
+    #[serde(rename = "pe", borrow, default, deserialize_with = "present")]
     previous_end: Option<Text<'a>>,
     /// The revocation's note, if it was given one.
-    #[serde(rename = "o", borrow)]
+    #[serde(rename = "o", borrow, default, deserialize_with = "present")]
     note: Option<Text<'a>>,
-    #[serde(rename = "t", borrow)]
+    #[serde(rename = "t", borrow, default, deserialize_with = "present")]
     last_seen: Option<Text<'a>>,
     /// Own lifetime and idle timeout (absent in records of older versions).
-    #[serde(rename = "w", borrow)]
+    #[serde(rename = "w", borrow, default, deserialize_with = "present")]
     lifetime: Option<Text<'a>>,
-    #[serde(rename = "k", borrow)]
+    #[serde(rename = "k", borrow, default, deserialize_with = "present")]
     idle: Option<Text<'a>>,
 }
 
@@ -420,6 +420,13 @@ struct Stored<'a> {
 /// an `Option`.
 #[derive(serde::Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An optional field is absent or a string, never `null`: the scripts write none, and
+/// read one as present (a `null` end would be a tombstone to them and a live session to
+/// a plain `Option`).
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<Option<Text<'de>>, D::Error> {
+    serde::Deserialize::deserialize(field).map(Some)
+}
 
 impl std::ops::Deref for Text<'_> {
     type Target = str;
@@ -493,9 +500,9 @@ fn record(
             _ => return Ok(None),
         }
     };
-    let ended = match end_reason(rec.ended.as_deref().unwrap_or_default())? {
-        Some(reason) => Some(Ended {
-            reason,
+    let ended = match rec.ended.as_deref() {
+        Some(code) => Some(Ended {
+            reason: end_reason(code)?,
             at_ms: num(rec.ended_at.as_deref().unwrap_or_default())?,
             note: rec.note.as_deref().and_then(Note::from_stored),
         }),
