@@ -203,7 +203,21 @@ impl JwtState {
             note: note.cloned(),
         };
         push_bump(&mut self.bumps, self.generation, bump);
-        self.generation += 1;
+        match self.generation.checked_add(1) {
+            Some(next) => self.generation = next,
+            None => self.start_over(),
+        }
+    }
+
+    /// What a generation counter at its end calls for (only a corrupt store holds one:
+    /// a wrapped counter would revive every token it had ended). The state starts over
+    /// under another epoch, so no token issued before is accepted.
+    fn start_over(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.generation = 0;
+        self.bumps.clear();
+        self.devices.clear();
+        self.revoked.clear();
     }
 
     /// Bumps one device's generation; past [`MAX_DEVICES`] devices, one user bump
@@ -224,7 +238,12 @@ impl JwtState {
             note: note.cloned(),
         };
         push_bump(&mut d.bumps, d.generation, bump);
-        d.generation += 1;
+        let Some(next) = d.generation.checked_add(1) else {
+            // Every token of the user ends, as past the device bound.
+            self.start_over();
+            return std::mem::take(&mut self.index).into_iter().collect();
+        };
+        d.generation = next;
         if self.devices.len() <= MAX_DEVICES {
             return Vec::new();
         }
@@ -345,7 +364,12 @@ impl JwtState {
             replaced.extend(std::mem::take(&mut self.index));
         }
         let device_gen = self.devices.get(&*entry.device).map_or(0, |d| d.generation);
-        let seq = self.index.values().map(|e| e.seq + 1).max().unwrap_or(0);
+        let seq = self
+            .index
+            .values()
+            .map(|e| e.seq.saturating_add(1))
+            .max()
+            .unwrap_or(0);
         self.max_exp_ms = self.max_exp_ms.max(entry.expires_at_ms);
         self.index
             .insert(issue.jti.clone(), JwtEntry { seq, ..entry });
@@ -584,6 +608,54 @@ mod tests {
         assert_eq!(h.reason(0), Some(EndReason::Replaced));
         assert_eq!((h.reason(1), h.reason(2)), (None, None));
         assert!(h.state.issued(h.issued[2].token()));
+    }
+
+    /// A store may hold anything: a generation at its end must not wrap to 0 (where
+    /// every token it ended, and the one it should end now, would pass again).
+    #[test]
+    fn a_generation_at_its_end_ends_every_token_instead_of_wrapping() {
+        for device_level in [false, true] {
+            let mut h = Harness::default();
+            if device_level {
+                h.state.devices.insert(
+                    "web".to_owned(),
+                    DeviceGen {
+                        generation: u64::MAX,
+                        // One earlier bump, so the device is kept by `prune`.
+                        bumps: BTreeMap::from([(
+                            u64::MAX - 1,
+                            Bump {
+                                reason: EndReason::KickedOut,
+                                at_ms: 0,
+                                until_ms: u64::MAX,
+                                note: None,
+                            },
+                        )]),
+                    },
+                );
+            } else {
+                h.state.generation = u64::MAX;
+            }
+            h.state.max_exp_ms = u64::MAX;
+            h.login("web", LoginRule::unlimited());
+            h.login("phone", LoginRule::unlimited());
+            h.now += 1;
+            let device = device_level.then_some("web");
+            h.state.end_user(device, EndReason::KickedOut, None, h.now);
+            for i in 0..2 {
+                let token = h.issued[i].token();
+                assert!(
+                    !h.state.issued(token) || h.state.ended(token).is_some(),
+                    "device level {device_level}: token {i} passes"
+                );
+            }
+            // And the state goes on: a new login passes, and a kickout ends it.
+            h.login("web", LoginRule::unlimited());
+            assert!(h.state.issued(h.issued[2].token()));
+            assert_eq!(h.reason(2), None);
+            h.state.end_user(None, EndReason::KickedOut, None, h.now);
+            assert_eq!(h.reason(2), Some(EndReason::KickedOut));
+        }
     }
 
     #[test]
