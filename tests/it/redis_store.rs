@@ -600,6 +600,30 @@ mod shared {
         }
     }
 
+    /// A tag's restrictions that do not decode are never written over: a write would
+    /// drop every other user's restrictions of the tag, and their guards would pass.
+    #[tokio::test]
+    async fn restrictions_that_do_not_decode_are_not_written_over() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let hour = Duration::from_secs(3_600);
+        auth.restrict("r1", "content", 2, hour).await.unwrap();
+        let key = server.cli(&["keys", "*:rs"]).unwrap();
+        let key = key.lines().next().unwrap().to_owned();
+        for garbage in ["{not json", "[1,2]", "\"text\""] {
+            server.cli(&["set", &key, garbage]).unwrap();
+            assert!(
+                auth.restrict("r1", "chat", 1, hour).await.is_err(),
+                "{garbage}"
+            );
+            assert!(auth.unrestrict("r1", "content").await.is_err(), "{garbage}");
+            assert_eq!(server.cli(&["get", &key]).unwrap().trim(), garbage);
+            assert!(auth.restrictions("r1").await.is_err(), "{garbage}");
+        }
+    }
+
     #[tokio::test]
     async fn a_bump_that_lists_nothing_still_empties_other_caches() {
         let Some((_server, store)) = support::standalone().await else {

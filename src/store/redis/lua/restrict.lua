@@ -11,8 +11,12 @@ local raw = redis.call('GET', KEYS[1])
 local all = {}
 if raw then
   local ok, decoded = pcall(cjson.decode, raw)
-  -- What does not decode is not ours: start again rather than fail every write.
-  if ok and type(decoded) == 'table' then all = decoded end
+  -- Never start again over what does not decode: the write would drop every other
+  -- user's restrictions. (Their requests fail closed meanwhile: the key is corrupt.)
+  if not ok or type(decoded) ~= 'table' then
+    return redis.error_reply('kickout: corrupt restrictions')
+  end
+  all = decoded
 end
 local kept = {}
 for u, scopes in pairs(all) do
