@@ -84,7 +84,7 @@ pub(crate) fn elevated_message(id: SessionId, jwt: bool) -> String {
 
 /// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` (either followed by
 /// `|<note>` if the revocation has one), `g|<tag hex>`, or an elevation (see
-/// [`elevated_message`]).
+/// [`elevated_message`]); `None` for anything else.
 pub(crate) fn parse(payload: &str) -> Option<Revoked> {
     let kind = payload.split('|').next()?;
     if kind == "e" {
@@ -106,18 +106,20 @@ pub(crate) fn parse(payload: &str) -> Option<Revoked> {
     }
     let reason = end_reason(parts.next()?).ok()?;
     let ids: Vec<SessionId> = match kind {
+        // One id that does not parse makes the whole message unreadable: the caller
+        // then reads everything again rather than miss the sessions it named.
         "s" => parts
             .next()?
             .split(',')
-            .filter_map(|id| id.parse().ok())
-            .collect(),
+            .map(|id| id.parse().ok())
+            .collect::<Option<_>>()?,
         "j" => {
             let tag = u16::from_str_radix(parts.next()?, 16).ok()?;
             parts
                 .next()?
                 .split(',')
-                .filter_map(|jti| SessionId::from_jti(tag, jti))
-                .collect()
+                .map(|jti| SessionId::from_jti(tag, jti))
+                .collect::<Option<_>>()?
         }
         _ => return None,
     };
@@ -126,6 +128,13 @@ pub(crate) fn parse(payload: &str) -> Option<Revoked> {
         ids.into_iter().map(|id| (id, reason)).collect(),
         note,
     ))
+}
+
+/// What a message of the revocation channel means to a subscriber: one it cannot read
+/// (another version's, a damaged one) may have ended sessions, so caches and watches
+/// read everything again rather than keep serving them.
+pub(crate) fn heard(payload: Option<&str>) -> Revoked {
+    payload.and_then(parse).unwrap_or(Revoked::Resync)
 }
 
 /// An audit event on the wire.
@@ -300,10 +309,27 @@ mod tests {
     #[test]
     fn messages_parse() {
         let id: SessionId = "AAECAwQFBgcICQoLDA0".parse().unwrap();
-        let got = parse("s|k|AAECAwQFBgcICQoLDA0,junk").unwrap();
+        let got = parse("s|k|AAECAwQFBgcICQoLDA0").unwrap();
         assert_eq!(
             got,
             Revoked::Sessions(Arc::new([(id, EndReason::KickedOut)]), None)
+        );
+        // A message that is not all readable means "read everything again": its other
+        // ids, or a reason of a newer version, may have ended sessions.
+        for unreadable in [
+            "s|k|AAECAwQFBgcICQoLDA0,junk",
+            "j|b|00ff|AAAAAAAAAAAAAAAA,x",
+            "s|q|AAECAwQFBgcICQoLDA0",
+            "s|k|",
+        ] {
+            assert!(parse(unreadable).is_none(), "{unreadable}");
+            assert_eq!(heard(Some(unreadable)), Revoked::Resync);
+        }
+        assert_eq!(heard(None), Revoked::Resync);
+        assert_eq!(
+            heard(Some("g|00ff")),
+            parse("g|00ff").unwrap(),
+            "what parses is what is heard"
         );
         let jti = "AAAAAAAAAAAAAAAA";
         let got = parse(&format!("j|b|00ff|{jti}")).unwrap();

@@ -172,6 +172,45 @@ async fn bounded_store(
     (schema, store)
 }
 
+/// A notification on the revocation channel that the feed cannot read (a newer
+/// version's reason, a damaged one) may have ended sessions: a near cache reads
+/// everything again rather than go on serving what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_revocation_message_empties_the_near_cache() {
+    use std::time::{Duration, Instant};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let (schema, store) = bounded_store(&url, 2, Duration::from_secs(5)).await;
+    let auth = kickout::Auth::new(kickout::store::NearCache::new(
+        store,
+        Duration::from_secs(60),
+    ));
+    let login = auth.login("f1", "web").await.unwrap();
+    // The first request makes the cache follow the feed; the next ones are cached.
+    for _ in 0..3 {
+        auth.authenticate(login.token.as_str()).await.unwrap();
+    }
+    // Gone from the table without a notification (as a newer instance might end it).
+    let sql = pg::client(&url).await;
+    sql.batch_execute(&format!("DELETE FROM \"{schema}\".sessions"))
+        .await
+        .unwrap();
+    assert!(
+        auth.authenticate(login.token.as_str()).await.is_ok(),
+        "served from the near cache"
+    );
+    let id = login.session.session_id;
+    sql.batch_execute(&format!("NOTIFY \"{schema}_revoked\", 's|q|{id}'"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while auth.authenticate(login.token.as_str()).await.is_ok() {
+        assert!(Instant::now() < deadline, "still served after 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Another client, holding `user_id`'s row in an open transaction (creating it if a
 /// purge took it: a session-mode user's row may go between writes) until `ROLLBACK`.
 async fn holding_the_row_of(url: &str, schema: &str, user_id: &str) -> tokio_postgres::Client {

@@ -624,6 +624,57 @@ mod shared {
         }
     }
 
+    /// A message on the revocation channel that the feed cannot read (a newer
+    /// version's reason, a damaged one) may have ended sessions: a near cache reads
+    /// everything again rather than go on serving what it holds.
+    #[tokio::test]
+    async fn an_unreadable_revocation_message_empties_the_near_cache() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(kickout::store::NearCache::new(
+            store,
+            Duration::from_secs(60),
+        ));
+        let login = auth.login("f1", "web").await.unwrap();
+        let id = login.session.session_id;
+        // The first request makes the cache follow the feed; the next ones are cached.
+        for _ in 0..3 {
+            auth.authenticate(login.token.as_str()).await.unwrap();
+        }
+        // Ended in Redis without a message (as a newer instance's script might).
+        let key = server.cli(&["keys", &format!("*:s:{id}")]).unwrap();
+        let key = key.trim();
+        let mut record: serde_json::Value =
+            serde_json::from_str(server.cli(&["get", key]).unwrap().trim()).unwrap();
+        record["x"] = "k".into();
+        record["a"] = "1".into();
+        server
+            .cli(&["set", key, &record.to_string(), "keepttl"])
+            .unwrap();
+        assert!(
+            auth.authenticate(login.token.as_str()).await.is_ok(),
+            "served from the near cache"
+        );
+        server
+            .cli(&["publish", "kickout:revoked", &format!("s|q|{id}")])
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match auth.authenticate(login.token.as_str()).await {
+                Err(refused) => {
+                    assert_eq!(refused.reason(), Reason::KickedOut);
+                    break;
+                }
+                Ok(_) => assert!(
+                    std::time::Instant::now() < deadline,
+                    "still served after 5 s"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_bump_that_lists_nothing_still_empties_other_caches() {
         let Some((_server, store)) = support::standalone().await else {

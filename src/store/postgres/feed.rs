@@ -19,7 +19,7 @@ use super::tls::Tls;
 
 use crate::store::Revoked;
 use crate::store::audit::AuditEvent;
-use crate::store::wire::{parse, parse_audit};
+use crate::store::wire::{self, parse_audit};
 
 /// The listening connection's `application_name`.
 pub(super) const APPLICATION_NAME: &str = "kickout-feed";
@@ -68,8 +68,8 @@ pub(super) async fn listen(
                                     last_at_ms = event.at_ms;
                                     let _ = audit.send(event);
                                 }
-                            } else if let Some(revoked) = parse(&payload) {
-                                let _ = feed.send(revoked);
+                            } else {
+                                let _ = feed.send(wire::heard(Some(&payload)));
                             }
                         }
                         _ = keepalive.tick() => {

@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 use super::Conn;
 use super::tls::Given;
-use crate::store::wire::{parse, parse_audit};
+use crate::store::wire::{self, parse_audit};
 
 /// How often an idle subscription checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -111,14 +111,14 @@ impl Subscriber {
             tokio::select! {
                 message = messages.next() => {
                     let Some(message) = message else { return Ok(()) };
-                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    let payload = message.get_payload::<String>().ok();
                     if message.get_channel_name() == channels.audit {
-                        if let Some(event) = parse_audit(&payload) {
+                        if let Some(event) = payload.as_deref().and_then(parse_audit) {
                             heard.last_at_ms = event.at_ms;
                             let _ = self.audit.send(event);
                         }
-                    } else if let Some(revoked) = parse(&payload) {
-                        let _ = self.feed.send(revoked);
+                    } else {
+                        let _ = self.feed.send(wire::heard(payload.as_deref()));
                     }
                 }
                 _ = keepalive.tick() => {
