@@ -327,6 +327,41 @@ mod shared {
         );
     }
 
+    /// A JWT token's own entry that is neither an entry nor a user's name is corrupt:
+    /// ending the token by it fails (503), not "nothing to end" while the token lives.
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn an_unreadable_token_entry_fails_its_logout() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+            b"a secret of thirty-two bytes!!!!",
+        ))
+        .unwrap();
+        let auth = Auth::builder(store).jwt(jwt).build();
+        let long = "x".repeat(kickout::limits::MAX_NAME_LEN + 1);
+        for garbage in ["", "tab\there", long.as_str()] {
+            let login = auth.login("1", "web").await.unwrap();
+            let keys = server.cli(&["keys", "*:jt:*"]).unwrap();
+            let key = keys.lines().next().unwrap().to_owned();
+            server.cli(&["set", &key, garbage]).unwrap();
+            assert!(
+                auth.logout(login.token.as_str()).await.is_err(),
+                "{garbage:?}"
+            );
+            assert!(
+                auth.kickout_session(login.session.session_id)
+                    .await
+                    .is_err(),
+                "{garbage:?}"
+            );
+            assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+            server.cli(&["del", &key]).unwrap();
+            auth.kickout("1").await.unwrap();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_that_stops_answering_gets_503_within_the_timeout() {
         if !support::redis_available() {

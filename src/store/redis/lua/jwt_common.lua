@@ -35,11 +35,17 @@ local function jtoken_set(base, j, user, e, ttl)
   local t = {u = user, v = e.v, i = e.i, e = e.e, c = e.c, k = e.k}
   redis.call('SET', base .. 'jt:' .. j, cjson.encode(t), 'PX', ttl)
 end
--- A `jt:` entry read back; one written by an earlier version holds only the user.
+-- A `jt:` entry read back; one written by an earlier version holds only the user (a
+-- name: not empty, at most @MAX_NAME_LEN@ bytes, no control character). Anything else is
+-- an error: read as some other user's, the token's logout or kickout would find nothing
+-- and leave it valid.
 local function jtoken(raw)
   if not raw then return nil end
   local ok, t = pcall(cjson.decode, raw)
   if ok and type(t) == 'table' then return t end
+  if #raw == 0 or #raw > @MAX_NAME_LEN@ or string.find(raw, '%c') then
+    error('kickout: corrupt token entry')
+  end
   return {u = raw}
 end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
