@@ -298,6 +298,68 @@ mod shared {
         assert_eq!(suite::me(&app, last.as_str()).await, Ok("1:d9999".into()));
     }
 
+    /// A JWT state rolled back (a failover that lost a kickout and a login after it):
+    /// the login's token is refused, and the next kickout, reported done, ends it —
+    /// neither counts from the rolled-back generation. A refresh token of the lost
+    /// login is refused too.
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn a_rolled_back_jwt_state_lets_no_later_token_through() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+            b"a secret of thirty-two bytes!!!!",
+        ))
+        .unwrap();
+        let clock = kickout::clock::ManualClock::starting_now();
+        let auth = Auth::builder(store)
+            .jwt(jwt)
+            .clock(clock.clone())
+            .refresh_tokens(Duration::from_secs(3_600))
+            .build();
+        let app = suite::app(&auth);
+        for device_level in [false, true] {
+            let user = if device_level { "rb2" } else { "rb1" };
+            auth.login(user, "web").await.unwrap();
+            let keys = server.cli(&["keys", &format!("*:j:{user}")]).unwrap();
+            let key = keys.trim().to_owned();
+            let saved = server.cli(&["get", &key]).unwrap();
+            clock.advance(Duration::from_secs(1));
+            if device_level {
+                auth.kickout_device(user, "web").await.unwrap();
+            } else {
+                auth.kickout(user).await.unwrap();
+            }
+            clock.advance(Duration::from_secs(1));
+            let later = auth.login(user, "web").await.unwrap();
+            assert_eq!(
+                suite::me(&app, later.token.as_str()).await,
+                Ok(format!("{user}:web"))
+            );
+            // The failover: the state as it was before the kickout.
+            server.cli(&["set", &key, saved.trim()]).unwrap();
+            assert_eq!(
+                suite::me(&app, later.token.as_str()).await,
+                suite::err(Reason::InvalidToken),
+                "device level {device_level}"
+            );
+            let refresh = later.refresh.as_ref().unwrap();
+            assert!(auth.refresh(refresh.token.as_str()).await.is_err());
+            clock.advance(Duration::from_secs(1));
+            if device_level {
+                auth.kickout_device(user, "web").await.unwrap();
+            } else {
+                auth.kickout(user).await.unwrap();
+            }
+            assert_eq!(
+                suite::me(&app, later.token.as_str()).await,
+                suite::err(Reason::KickedOut),
+                "device level {device_level}"
+            );
+        }
+    }
+
     #[cfg(feature = "jwt")]
     #[tokio::test]
     async fn a_lost_jwt_state_never_revives_tokens() {

@@ -159,9 +159,18 @@ impl JwtState {
             })
     }
 
-    /// Whether `token` was issued under this state (see [`JwtState::epoch`]).
+    /// Whether `token` was issued under this state: its epoch (see [`JwtState::epoch`]),
+    /// and generations the state has reached. A token naming a later one outlived a
+    /// rollback of the store (a failover that lost writes, a restored backup): a kickout
+    /// counting from the rolled-back generation would not end it. An ended token counts
+    /// as issued, so it is refused with its reason.
     pub fn issued(&self, token: JwtToken<'_>) -> bool {
-        self.epoch == token.epoch
+        if self.epoch != token.epoch {
+            return false;
+        }
+        let device_gen = self.devices.get(token.device).map_or(0, |d| d.generation);
+        (token.user_gen <= self.generation && token.device_gen <= device_gen)
+            || self.ended(token).is_some()
     }
 
     /// Drops what no token can need any more: index entries once no verifier accepts
@@ -203,7 +212,7 @@ impl JwtState {
             note: note.cloned(),
         };
         push_bump(&mut self.bumps, self.generation, bump);
-        match self.generation.checked_add(1) {
+        match next_generation(self.generation, now_ms) {
             Some(next) => self.generation = next,
             None => self.start_over(),
         }
@@ -238,7 +247,7 @@ impl JwtState {
             note: note.cloned(),
         };
         push_bump(&mut d.bumps, d.generation, bump);
-        let Some(next) = d.generation.checked_add(1) else {
+        let Some(next) = next_generation(d.generation, now_ms) else {
             // Every token of the user ends, as past the device bound.
             self.start_over();
             return std::mem::take(&mut self.index).into_iter().collect();
@@ -517,6 +526,16 @@ impl JwtState {
 pub type Tokens = Vec<(String, JwtEntry)>;
 
 /// Records a bump, forgetting the oldest past [`MAX_BUMPS`].
+/// The generation after `current`, bumped at `now_ms`: one more, or the bumping
+/// instance's clock if that is ahead. Counters never go back, whatever the clocks say;
+/// the jump to the clock is for a store rolled back (a failover that lost writes): a
+/// kickout then still passes the generation of tokens issued under the lost one, unless
+/// its clock is behind the lost bump's. `None` at the counter's end (see
+/// `JwtState::start_over`).
+fn next_generation(current: u64, now_ms: u64) -> Option<u64> {
+    current.checked_add(1).map(|next| next.max(now_ms))
+}
+
 fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
     bumps.insert(generation, bump);
     while bumps.len() > MAX_BUMPS {
@@ -608,6 +627,41 @@ mod tests {
         assert_eq!(h.reason(0), Some(EndReason::Replaced));
         assert_eq!((h.reason(1), h.reason(2)), (None, None));
         assert!(h.state.issued(h.issued[2].token()));
+    }
+
+    /// A store rolled back (a failover that lost writes) holds generations older than
+    /// tokens it issued: those are refused, before and after the next kickout, which
+    /// would otherwise count from the old generation and miss them.
+    #[test]
+    fn a_token_of_a_generation_the_state_never_reached_is_refused() {
+        for device_level in [false, true] {
+            let mut h = Harness {
+                now: 1_000,
+                ..Harness::default()
+            };
+            h.login("web", LoginRule::unlimited());
+            let before = h.state.clone();
+            let device = device_level.then_some("web");
+            h.state.end_user(device, EndReason::KickedOut, None, h.now);
+            h.now += 1;
+            h.login("web", LoginRule::unlimited());
+            assert!(h.state.issued(h.issued[1].token()));
+            assert_eq!(h.reason(1), None);
+            let refused = |h: &Harness, i: usize| {
+                let token = h.issued[i].token();
+                !h.state.issued(token) || h.state.ended(token).is_some()
+            };
+            // The kickout and the login are lost: the new token is refused, and the
+            // next kickout, at a later time, ends it for good.
+            h.state = before;
+            assert!(h.state.issued(h.issued[0].token()));
+            assert!(refused(&h, 1), "device {device_level}");
+            h.state
+                .end_user(device, EndReason::KickedOut, None, h.now + 1);
+            assert!(refused(&h, 1), "device {device_level}");
+            assert_eq!(h.reason(1), Some(EndReason::KickedOut));
+            assert_eq!(h.reason(0), Some(EndReason::KickedOut));
+        }
     }
 
     /// A store may hold anything: a generation at its end must not wrap to 0 (where

@@ -114,7 +114,8 @@ end
 local function bump_user(st, reason, nowstr, note)
   JBUMPED = true
   st.gb[tostring(st.g)] = {reason, nowstr, st.mx, note}
-  st.g = st.g + 1
+  -- As `next_generation`: one more, or the clock if ahead (past a rolled-back store's).
+  st.g = math.max(st.g + 1, tonumber(nowstr))
   trim(st.gb)
 end
 -- Past a bound, one user bump replaces every live token: they go to the victims.
@@ -138,7 +139,7 @@ local function bump_device(base, st, ix, dv, reason, nowstr, note)
   JBUMPED = true
   local d = st.d[dv] or {g = 0, b = {}}
   d.b[tostring(d.g)] = {reason, nowstr, st.mx, note}
-  d.g = d.g + 1
+  d.g = math.max(d.g + 1, tonumber(nowstr))
   trim(d.b)
   st.d[dv] = d
   if size(st.d) > MAX_DEVICES then

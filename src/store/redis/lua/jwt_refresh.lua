@@ -53,6 +53,9 @@ if why then
   end
   return {'ended', why[1], why[2], why[4] or '', ban}
 end
+-- As `JwtState::issued`: a login under a generation the state never reached outlived a
+-- rollback of the store.
+if rr.ug > st.g or rr.dg > ((d and d.g) or 0) then return {'unknown'} end
 jprune(base, st, ix, now)
 local e = ix[jti]
 if not current then
