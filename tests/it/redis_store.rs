@@ -244,14 +244,35 @@ mod shared {
                 .await
                 .is_ok()
         );
-        // A server that is down is not refused: its requests get 503 until it is up.
+        // A server that is down is not refused: its requests get 503 until it is up,
+        // and then the check is made. Evicting, it fails every operation, as `connect`
+        // would have.
         let port = server.port;
         drop(server);
-        assert!(
-            RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
-                .await
-                .is_ok()
-        );
+        for (policy, works) in [("allkeys-lru", false), ("noeviction", true)] {
+            let url = format!("redis://127.0.0.1:{port}");
+            let auth = Auth::new(RedisStore::connect(&url).await.unwrap());
+            assert!(auth.login("1", "web").await.is_err());
+            let _server = support::RedisProcess::start_on(port, &["--maxmemory-policy", policy]);
+            let started = std::time::Instant::now();
+            let settled = loop {
+                let login = auth.login("1", "web").await;
+                let refused = matches!(
+                    &login,
+                    Err(kickout::Error::Store(kickout::store::StoreError::Misconfigured(m)))
+                        if m.contains("allkeys-lru")
+                );
+                if started.elapsed() > Duration::from_secs(4) || refused {
+                    break login;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert_eq!(settled.is_ok(), works, "{policy}: {:?}", settled.err());
+            if !works {
+                let kicked = auth.kickout("1").await;
+                assert!(kicked.is_err(), "{policy}");
+            }
+        }
     }
 
     /// 10,000 re-logins on ever new device names (each a device generation bump) keep

@@ -59,7 +59,7 @@ mod tls;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -142,12 +142,20 @@ struct Shared {
     subscriber: tokio::task::JoinHandle<()>,
     /// Slot tags this store already put in the directory's tag set (one bit each).
     dir_tags: directory::TagBits,
+    /// Set if the eviction check, deferred because the server could not be reached at
+    /// connect, found a policy that may evict: every operation then fails with it.
+    evicting: Arc<OnceLock<String>>,
+    /// The deferred check, while it waits for the server.
+    eviction_check: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         self.subscriber.abort();
         self.publisher.abort();
+        if let Some(check) = &self.eviction_check {
+            check.abort();
+        }
     }
 }
 
@@ -192,29 +200,49 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 /// Refuses a server whose eviction policy may drop keys (see
-/// [`RedisStoreBuilder::allow_eviction`]). A server that cannot be reached, or that does
-/// not let `CONFIG GET` run (managed services may not), is not refused: the first is
-/// answered with 503s until it is up, the second is logged.
-async fn check_eviction(conn: &mut Conn, timeout: Duration) -> Result<(), StoreError> {
+/// [`RedisStoreBuilder::allow_eviction`]): `Ok(false)` if it could not be reached (ask
+/// again later). A server that does not let `CONFIG GET` run (managed services may not)
+/// is not refused; that is logged.
+async fn check_eviction(conn: &mut Conn, timeout: Duration) -> Result<bool, StoreError> {
     let mut cmd = redis::cmd("CONFIG");
     cmd.arg("GET").arg("maxmemory-policy");
     let reply: Result<Result<Vec<String>, _>, _> =
         tokio::time::timeout(timeout, cmd.query_async(conn)).await;
     match reply {
         Ok(Ok(pair)) => match pair.get(1).map(String::as_str) {
-            Some("noeviction") => Ok(()),
+            Some("noeviction") | None => Ok(true),
             Some(policy) => Err(StoreError::Misconfigured(format!(
                 "maxmemory-policy is {policy}: it may evict bans and tombstones, and revoked \
                  tokens would work again; set noeviction, or opt in with allow_eviction()"
             ))),
-            None => Ok(()),
         },
-        Ok(Err(e)) if e.is_io_error() || e.is_connection_refusal() => Ok(()),
+        Ok(Err(e)) if e.is_io_error() || e.is_connection_refusal() => Ok(false),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "could not read Redis's maxmemory-policy");
-            Ok(())
+            Ok(true)
         }
-        Err(_) => Ok(()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// How often a deferred eviction check asks a server it could not reach.
+const EVICTION_RECHECK: Duration = Duration::from_secs(1);
+
+/// The eviction check of a server that was down at connect: asked again until it
+/// answers. An evicting policy then fails every operation of the store (503s, and an
+/// error in the log), as it would have failed `connect`.
+async fn check_eviction_later(mut conn: Conn, timeout: Duration, evicting: Arc<OnceLock<String>>) {
+    loop {
+        tokio::time::sleep(EVICTION_RECHECK).await;
+        match check_eviction(&mut conn, timeout).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(refused) => {
+                tracing::error!(error = %refused, "Redis store refused: every operation fails");
+                let _ = evicting.set(refused.to_string());
+                return;
+            }
+        }
     }
 }
 
@@ -250,7 +278,8 @@ impl RedisStoreBuilder {
     /// Accept a Redis whose `maxmemory-policy` may evict keys. Every key of the store has
     /// a TTL, so any policy but `noeviction` (`volatile-*` included) can drop a ban or a
     /// tombstone under memory pressure, and a revoked token then works again; by default
-    /// [`connect`](RedisStoreBuilder::connect) refuses such a server.
+    /// [`connect`](RedisStoreBuilder::connect) refuses such a server (one it cannot reach
+    /// is asked when it comes up, and evicting, fails every operation of the store).
     pub fn allow_eviction(mut self) -> Self {
         self.allow_eviction = true;
         self
@@ -368,9 +397,16 @@ impl RedisStoreBuilder {
             Some(_) => self.open().await?,
             None => conn.clone(),
         };
-        if !self.allow_eviction {
-            check_eviction(&mut conn.clone(), self.timeout).await?;
-        }
+        let unchecked =
+            !self.allow_eviction && !check_eviction(&mut conn.clone(), self.timeout).await?;
+        let evicting = Arc::new(OnceLock::new());
+        let eviction_check = unchecked.then(|| {
+            tokio::spawn(check_eviction_later(
+                conn.clone(),
+                self.timeout,
+                evicting.clone(),
+            ))
+        });
         let channel = keys::Keys::new(&self.prefix).channel();
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
         let feed = broadcast::channel(1024).0;
@@ -413,6 +449,8 @@ impl RedisStoreBuilder {
                 publisher,
                 subscriber,
                 dir_tags: directory::TagBits::default(),
+                evicting,
+                eviction_check,
             }),
         })
     }
@@ -633,11 +671,15 @@ impl RedisStore {
         .await
     }
 
-    /// `attempt` within the operation timeout, its error as the store's.
+    /// `attempt` within the operation timeout, its error as the store's (none on a
+    /// server found to evict after `connect`).
     async fn within_timeout<T>(
         &self,
         attempt: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
+        if let Some(refused) = self.shared.evicting.get() {
+            return Err(StoreError::Misconfigured(refused.clone()));
+        }
         tokio::time::timeout(self.shared.timeout, attempt)
             .await
             .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
