@@ -556,6 +556,12 @@ fn keys_of_another_family_and_short_hmac_secrets_are_refused() {
         assert!(with(alg, min).is_ok(), "{alg:?}");
     }
     assert!(Jwt::new(JwtKey::hs256(b"short")).is_err());
+    // An Ed25519 public key is 32 bytes: others are refused, not a panic inside
+    // jsonwebtoken (short) or a key cut to its first 32 bytes (long).
+    for len in [0, 31, 33, 44] {
+        let raw = JwtKey::verify_only(Algorithm::EdDSA, DecodingKey::from_ed_der(&vec![9u8; len]));
+        assert!(hs(SECRET).verify_with(raw).is_err(), "{len} bytes");
+    }
 }
 
 /// A token past its `exp` but within the verifier's leeway is still accepted, so a

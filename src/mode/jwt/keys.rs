@@ -132,6 +132,13 @@ impl Verifier {
             Algorithm::HS256 => Self::Hs256(Hmac::new_from_slice(secret()?).map_err(bad)?),
             Algorithm::HS384 => Self::Hs384(Hmac::new_from_slice(secret()?).map_err(bad)?),
             Algorithm::HS512 => Self::Hs512(Hmac::new_from_slice(secret()?).map_err(bad)?),
+            // jsonwebtoken slices the first 32 bytes of an Ed25519 key, panicking on a
+            // shorter one and ignoring the rest of a longer one.
+            Algorithm::EdDSA if key.try_get_as_bytes().map_or(true, |k| k.len() != 32) => {
+                return Err(JwtKeyError(
+                    "an EdDSA (Ed25519) public key is 32 bytes".into(),
+                ));
+            }
             _ => {
                 // Build once now so a key of the wrong kind fails at start, not per request.
                 (DEFAULT_PROVIDER.verifier_factory)(&alg, key)
