@@ -275,6 +275,17 @@ mod shared {
         }
     }
 
+    /// JWT mode on `store`, on the wall clock.
+    #[cfg(feature = "jwt")]
+    fn jwt_mode(store: RedisStore) -> kickout::AuthBuilder<RedisStore, kickout::jwt::Jwt> {
+        Auth::builder(store).jwt(
+            kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+                b"a secret of thirty-two bytes!!!!",
+            ))
+            .unwrap(),
+        )
+    }
+
     /// 10,000 re-logins on ever new device names (each a device generation bump) keep
     /// the state a request reads within a stated size, and a request's cost flat.
     #[cfg(feature = "jwt")]
@@ -283,13 +294,8 @@ mod shared {
         let Some((server, store)) = support::standalone().await else {
             return;
         };
-        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
-            b"a secret of thirty-two bytes!!!!",
-        ))
-        .unwrap();
-        let auth = Auth::builder(store)
+        let auth = jwt_mode(store)
             .login_rule(LoginRule::one_per_device())
-            .jwt(jwt)
             .build();
         let app = suite::app(&auth);
         let first = auth.login("1", "d0").await.unwrap().token;
@@ -329,13 +335,8 @@ mod shared {
         let Some((server, store)) = support::standalone().await else {
             return;
         };
-        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
-            b"a secret of thirty-two bytes!!!!",
-        ))
-        .unwrap();
         let clock = kickout::clock::ManualClock::starting_now();
-        let auth = Auth::builder(store)
-            .jwt(jwt)
+        let auth = jwt_mode(store)
             .clock(clock.clone())
             .refresh_tokens(Duration::from_secs(3_600))
             .build();
@@ -387,11 +388,7 @@ mod shared {
         let Some((server, store)) = support::standalone().await else {
             return;
         };
-        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
-            b"a secret of thirty-two bytes!!!!",
-        ))
-        .unwrap();
-        let auth = Auth::builder(store).jwt(jwt).build();
+        let auth = jwt_mode(store).build();
         let app = suite::app(&auth);
         let kicked = auth.login("1", "web").await.unwrap().token;
         auth.kickout("1").await.unwrap();
@@ -418,11 +415,7 @@ mod shared {
         let Some((server, store)) = support::standalone().await else {
             return;
         };
-        let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
-            b"a secret of thirty-two bytes!!!!",
-        ))
-        .unwrap();
-        let auth = Auth::builder(store).jwt(jwt).build();
+        let auth = jwt_mode(store).build();
         let long = "x".repeat(kickout::limits::MAX_NAME_LEN + 1);
         for garbage in ["", "tab\there", long.as_str()] {
             let login = auth.login("1", "web").await.unwrap();
