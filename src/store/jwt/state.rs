@@ -128,6 +128,9 @@ impl JwtState {
             bumps
                 .range(from..)
                 .next()
+                // None at or past it: a store rolled back, whose latest bump jumped
+                // past it (see `next_generation`).
+                .or_else(|| bumps.range(..from).next_back())
                 .map(|(_, b)| b.clone())
                 // A bump is kept until every token it ended expired: none left to name it.
                 .unwrap_or(Bump {
@@ -530,7 +533,7 @@ pub type Tokens = Vec<(String, JwtEntry)>;
 /// instance's clock if that is ahead. Counters never go back, whatever the clocks say;
 /// the jump to the clock is for a store rolled back (a failover that lost writes): a
 /// kickout then still passes the generation of tokens issued under the lost one, unless
-/// its clock is behind the lost bump's. `None` at the counter's end (see
+/// its clock is not ahead of the lost bump's. `None` at the counter's end (see
 /// `JwtState::start_over`).
 fn next_generation(current: u64, now_ms: u64) -> Option<u64> {
     current.checked_add(1).map(|next| next.max(now_ms))
@@ -656,11 +659,11 @@ mod tests {
             h.state = before;
             assert!(h.state.issued(h.issued[0].token()));
             assert!(refused(&h, 1), "device {device_level}");
-            h.state
-                .end_user(device, EndReason::KickedOut, None, h.now + 1);
+            // (A ban, so the reason is the bump's, not the fallback's.)
+            h.state.end_user(device, EndReason::Banned, None, h.now + 1);
             assert!(refused(&h, 1), "device {device_level}");
-            assert_eq!(h.reason(1), Some(EndReason::KickedOut));
-            assert_eq!(h.reason(0), Some(EndReason::KickedOut));
+            assert_eq!(h.reason(1), Some(EndReason::Banned));
+            assert_eq!(h.reason(0), Some(EndReason::Banned));
         }
     }
 
@@ -927,9 +930,12 @@ mod tests {
                     }
                     Op::Wait(ms) => h.now += ms,
                 }
-                // Every token a verifier could still accept (unexpired) agrees.
+                // Every token a verifier could still accept (unexpired) agrees, and
+                // counts as issued under the state (ended ones too: they answer with
+                // their reason).
                 for (i, m) in model.iter().enumerate() {
                     if h.now < m.at + TTL {
+                        prop_assert!(h.state.issued(h.issued[i].token()), "token {} after {:?}", i, op);
                         let told = h.reason(i);
                         match &m.ended {
                             None => prop_assert_eq!(told, None, "token {} after {:?}", i, op),

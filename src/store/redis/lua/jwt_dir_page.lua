@@ -17,7 +17,10 @@ local more = undeclared()
 if more then return more end
 local tokens = {}
 for i = 1, n do
-  local t = jtoken(redis.call('GET', base .. 'jt:' .. members[i]))
+  -- An entry that does not read is gone for a listing (ending its token fails closed
+  -- instead): one must not stop every page of the tag behind it.
+  local ok, t = pcall(jtoken, redis.call('GET', base .. 'jt:' .. members[i]))
+  if not ok then t = nil end
   tokens[members[i]] = t
   -- An entry of an earlier version names only its user: read its index, as then.
   if t and t.e == nil then need(base .. 'ji:' .. t.u) end

@@ -29,13 +29,15 @@ if rr.fk ~= ARGV[6] then return {'unknown'} end
 local current = rr.f == ARGV[3]
 -- Why the session ended, if it did: as `JwtState::ended` for its login's generations.
 local function first_bump(bumps, from)
-  local best, at = nil, nil
+  local best, at, last, last_at = nil, nil, nil, nil
   for g, b in pairs(bumps) do
     local n = tonumber(g)
     if n >= from and (at == nil or n < at) then best, at = b, n end
+    if n < from and (last_at == nil or n > last_at) then last, last_at = b, n end
   end
+  -- None at or past it: a store rolled back, whose latest bump jumped past it.
   -- A bump is kept until every token it ended expired: none left to name it.
-  return best or {'k', '0', '0'}
+  return best or last or {'k', '0', '0'}
 end
 local why = nil
 local function consider(b)
