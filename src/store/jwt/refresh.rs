@@ -146,13 +146,13 @@ impl JwtRefreshState {
             seen_until_ms: None,
             idle: None,
         };
-        let absent = user.is_none();
-        let Some(state) = user.filter(|st| st.issued(token)) else {
-            // A state dropped once every token of it was over: this one is over too.
-            if absent && now_ms >= self.end_ms {
-                return JwtRefreshStep::Expired;
-            }
-            return JwtRefreshStep::Unknown;
+        let Some(state) = user.filter(|st| st.epoch == epoch) else {
+            // A state dropped once every token of it was over (and perhaps made anew
+            // since): past its end, this one is over too.
+            return match now_ms >= self.end_ms {
+                true => JwtRefreshStep::Expired,
+                false => JwtRefreshStep::Unknown,
+            };
         };
         let current = match Presented::of(rotation.presented, &self.digest, &self.chain) {
             Presented::Foreign => return JwtRefreshStep::Unknown,
@@ -161,6 +161,14 @@ impl JwtRefreshState {
         };
         if let Some(ended) = state.ended(token) {
             return JwtRefreshStep::Ended(ended);
+        }
+        if !state.issued(token) {
+            // Generations the state never reached (a rolled-back store), or a device it
+            // forgot since the session ended.
+            return match now_ms >= self.end_ms {
+                true => JwtRefreshStep::Expired,
+                false => JwtRefreshStep::Unknown,
+            };
         }
         if !current {
             // A spent token again: whoever holds it, the session is no longer safe.

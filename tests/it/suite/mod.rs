@@ -293,6 +293,7 @@ macro_rules! all_cases {
             concurrent_refreshes_yield_at_most_one_pair,
             revocations_end_refresh_tokens,
             refresh_tokens_expire,
+            a_refresh_past_the_end_is_expired_after_the_store_forgot_the_session,
             refresh_and_access_tokens_are_not_interchangeable,
             refresh_is_opt_in_per_handle_and_login,
             the_directory_lists_every_live_session_once,

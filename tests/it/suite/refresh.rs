@@ -286,6 +286,35 @@ pub async fn refresh_tokens_expire<S: Stores, K: Kind<S>>(store: S) {
     assert!(auth.sessions("10002").await.unwrap().is_empty());
 }
 
+/// A refresh token presented past its session's end answers `token_expired`, also
+/// once the store forgot the session (JWT mode: its index entry, and the generation of
+/// its device, bumped before the login) while keeping its refresh record.
+pub async fn a_refresh_past_the_end_is_expired_after_the_store_forgot_the_session<
+    S: Stores,
+    K: Kind<S>,
+>(
+    store: S,
+) {
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(4 * 3600))
+        .refresh_idle(secs(3600))
+        .build();
+    auth.login("10001", "phone").await.unwrap();
+    clock.advance(secs(30 * 60));
+    auth.kickout_device("10001", "phone").await.unwrap();
+    let login = auth.login("10001", "phone").await.unwrap();
+    // Past its end (90 min) and the verifiers' leeway; within the record's grace.
+    clock.advance(secs(67 * 60));
+    // A write for the user prunes what is over.
+    auth.login("10001", "tablet").await.unwrap();
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&login)).await),
+        Reason::TokenExpired
+    );
+}
+
 pub async fn refresh_and_access_tokens_are_not_interchangeable<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = refreshing::<S, K>(store, &clock);

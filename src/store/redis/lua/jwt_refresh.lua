@@ -21,9 +21,12 @@ need(base .. 'd')
 need(base .. 'dx')
 if not jneed(base, user) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
--- A state dropped once every token of it was over: this one is over too.
-if st == nil and now >= tonumber(rr.e) then return {'expired'} end
-if st == nil or st.ep ~= rr.ep then return {'unknown'} end
+-- A state dropped once every token of it was over (and perhaps made anew since): past
+-- its end, this one is over too.
+if st == nil or st.ep ~= rr.ep then
+  if now >= tonumber(rr.e) then return {'expired'} end
+  return {'unknown'}
+end
 local ix = jload(base .. 'ji:' .. user) or {}
 if rr.fk ~= ARGV[6] then return {'unknown'} end
 local current = rr.f == ARGV[3]
@@ -56,8 +59,11 @@ if why then
   return {'ended', why[1], why[2], why[4] or '', ban}
 end
 -- As `JwtState::issued`: a login under a generation the state never reached outlived a
--- rollback of the store.
-if rr.ug > st.g or rr.dg > ((d and d.g) or 0) then return {'unknown'} end
+-- rollback of the store (or, past the session's end, its device was forgotten).
+if rr.ug > st.g or rr.dg > ((d and d.g) or 0) then
+  if now >= tonumber(rr.e) then return {'expired'} end
+  return {'unknown'}
+end
 jprune(base, st, ix, now)
 local e = ix[jti]
 if not current then
