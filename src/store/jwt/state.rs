@@ -171,9 +171,13 @@ impl JwtState {
         if self.epoch != token.epoch {
             return false;
         }
-        let device_gen = self.devices.get(token.device).map_or(0, |d| d.generation);
-        (token.user_gen <= self.generation && token.device_gen <= device_gen)
-            || self.ended(token).is_some()
+        // Most tokens name no device generation: no lookup for them.
+        let device_reached = token.device_gen == 0
+            || self
+                .devices
+                .get(token.device)
+                .is_some_and(|d| token.device_gen <= d.generation);
+        (token.user_gen <= self.generation && device_reached) || self.ended(token).is_some()
     }
 
     /// Drops what no token can need any more: index entries once no verifier accepts
@@ -528,7 +532,6 @@ impl JwtState {
 /// Index entries by `jti`, as operations return them.
 pub type Tokens = Vec<(String, JwtEntry)>;
 
-/// Records a bump, forgetting the oldest past [`MAX_BUMPS`].
 /// The generation after `current`, bumped at `now_ms`: one more, or the bumping
 /// instance's clock if that is ahead. Counters never go back, whatever the clocks say;
 /// the jump to the clock is for a store rolled back (a failover that lost writes): a
@@ -539,6 +542,7 @@ fn next_generation(current: u64, now_ms: u64) -> Option<u64> {
     current.checked_add(1).map(|next| next.max(now_ms))
 }
 
+/// Records a bump, forgetting the oldest past [`MAX_BUMPS`].
 fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
     bumps.insert(generation, bump);
     while bumps.len() > MAX_BUMPS {
@@ -935,7 +939,10 @@ mod tests {
                 // their reason).
                 for (i, m) in model.iter().enumerate() {
                     if h.now < m.at + TTL {
-                        prop_assert!(h.state.issued(h.issued[i].token()), "token {} after {:?}", i, op);
+                        prop_assert!(
+                            h.state.issued(h.issued[i].token()),
+                            "token {} after {:?}", i, op
+                        );
                         let told = h.reason(i);
                         match &m.ended {
                             None => prop_assert_eq!(told, None, "token {} after {:?}", i, op),

@@ -373,8 +373,8 @@ impl RedisStore {
 }
 
 /// A record as stored, in the scripts' one- and two-letter names (the table in
-/// `scripts.rs`); times are decimal strings, optional fields absent or strings. Its strings borrow from the reply where
-/// nothing is escaped: a request reads one.
+/// `scripts.rs`); times are decimal strings, optional fields absent or strings. Its
+/// strings borrow from the reply where nothing is escaped: a request reads one.
 #[derive(serde::Deserialize)]
 struct Stored<'a> {
     #[serde(rename = "d", borrow)]
