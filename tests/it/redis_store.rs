@@ -1047,32 +1047,24 @@ mod directory_upkeep {
         // An entry written by an earlier version names only its user: still listed.
         let old = format!("kickout:{{{tag:04x}}}:jt:{}", jtis[0]);
         server.cli(&["SET", &old, "big", "KEEPTTL"]).unwrap();
-        let mut listed = 0;
-        let mut cursor = None;
-        loop {
-            let page = auth.online(cursor.as_deref(), 100, None).await.unwrap();
-            listed += page.sessions.len();
-            match page.next {
-                Some(next) => cursor = Some(next.to_string()),
-                None => break,
+        // Every page, 100 at a time: how many sessions they list.
+        let listed = || async {
+            let (mut listed, mut cursor) = (0, None);
+            loop {
+                let page = auth.online(cursor.as_deref(), 100, None).await.unwrap();
+                listed += page.sessions.len();
+                match page.next {
+                    Some(next) => cursor = Some(next.to_string()),
+                    None => return listed,
+                }
             }
-        }
-        assert_eq!(listed, 300);
+        };
+        assert_eq!(listed().await, 300);
         // One that does not read at all is left out, and the pages go on past it (its
         // token's logout fails closed instead).
         let broken = format!("kickout:{{{tag:04x}}}:jt:{}", jtis[1]);
         server.cli(&["SET", &broken, "", "KEEPTTL"]).unwrap();
-        let mut listed = 0;
-        let mut cursor = None;
-        loop {
-            let page = auth.online(cursor.as_deref(), 100, None).await.unwrap();
-            listed += page.sessions.len();
-            match page.next {
-                Some(next) => cursor = Some(next.to_string()),
-                None => break,
-            }
-        }
-        assert_eq!(listed, 299);
+        assert_eq!(listed().await, 299);
         assert!(auth.kickout_all().await.unwrap() >= 299);
     }
 
