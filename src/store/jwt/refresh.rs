@@ -146,13 +146,15 @@ impl JwtRefreshState {
             seen_until_ms: None,
             idle: None,
         };
+        // A session the state does not hold as issued: past its end it is over,
+        // before it the token is not one the store knows.
+        let not_held = match now_ms >= self.end_ms {
+            true => JwtRefreshStep::Expired,
+            false => JwtRefreshStep::Unknown,
+        };
+        // A state dropped once every token of it was over (and perhaps made anew since).
         let Some(state) = user.filter(|st| st.epoch == epoch) else {
-            // A state dropped once every token of it was over (and perhaps made anew
-            // since): past its end, this one is over too.
-            return match now_ms >= self.end_ms {
-                true => JwtRefreshStep::Expired,
-                false => JwtRefreshStep::Unknown,
-            };
+            return not_held;
         };
         let current = match Presented::of(rotation.presented, &self.digest, &self.chain) {
             Presented::Foreign => return JwtRefreshStep::Unknown,
@@ -165,10 +167,7 @@ impl JwtRefreshState {
         if !state.issued(token) {
             // Generations the state never reached (a rolled-back store), or a device it
             // forgot since the session ended.
-            return match now_ms >= self.end_ms {
-                true => JwtRefreshStep::Expired,
-                false => JwtRefreshStep::Unknown,
-            };
+            return not_held;
         }
         if !current {
             // A spent token again: whoever holds it, the session is no longer safe.

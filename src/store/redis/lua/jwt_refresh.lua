@@ -21,12 +21,13 @@ need(base .. 'd')
 need(base .. 'dx')
 if not jneed(base, user) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
--- A state dropped once every token of it was over (and perhaps made anew since): past
--- its end, this one is over too.
-if st == nil or st.ep ~= rr.ep then
+-- A session the state does not hold as issued: over past its end, else unknown.
+local function not_held()
   if now >= tonumber(rr.e) then return {'expired'} end
   return {'unknown'}
 end
+-- A state dropped once every token of it was over (and perhaps made anew since).
+if st == nil or st.ep ~= rr.ep then return not_held() end
 local ix = jload(base .. 'ji:' .. user) or {}
 if rr.fk ~= ARGV[6] then return {'unknown'} end
 local current = rr.f == ARGV[3]
@@ -60,10 +61,7 @@ if why then
 end
 -- As `JwtState::issued`: a login under a generation the state never reached outlived a
 -- rollback of the store (or, past the session's end, its device was forgotten).
-if rr.ug > st.g or rr.dg > ((d and d.g) or 0) then
-  if now >= tonumber(rr.e) then return {'expired'} end
-  return {'unknown'}
-end
+if rr.ug > st.g or rr.dg > ((d and d.g) or 0) then return not_held() end
 jprune(base, st, ix, now)
 local e = ix[jti]
 if not current then
