@@ -110,9 +110,9 @@ async fn login<S: Store, M: Mode<S>>(
     // A cookie login another site's page made the browser send would sign the user
     // into the attacker's account.
     if body.cookies
-        && let Err(rejection) = state.cookies.login_guard_actix(&req)
+        && let Err(reason) = state.cookies.login_guard_actix(&req)
     {
-        return actix_web::ResponseError::error_response(&rejection);
+        return actix_web::ResponseError::error_response(&state.auth.rejection(reason));
     }
     let client = shared::ClientInfo {
         ip: req.peer_addr().map(|a| a.ip()),
@@ -160,7 +160,9 @@ async fn refresh<S: Store, M: Mode<S>>(
     }
     let token = match state.cookies.refresh_token_actix(&req) {
         Ok(token) => token,
-        Err(rejection) => return actix_web::ResponseError::error_response(&rejection),
+        Err(reason) => {
+            return actix_web::ResponseError::error_response(&state.auth.rejection(reason));
+        }
     };
     match state.auth.refresh(&token).await {
         Ok(login) => with_cookies(&state.cookies, &login),

@@ -240,9 +240,9 @@ async fn login<S: Store, M: Mode<S>>(
     // A cookie login another site's page made the browser send would sign the user
     // into the attacker's account.
     if body.cookies
-        && let Err(rejection) = state.0.cookies.login_guard(&method, &uri, &headers)
+        && let Err(reason) = state.0.cookies.login_guard(&method, &uri, &headers)
     {
-        return rejection.into_response();
+        return state.0.auth.rejection(reason).into_response();
     }
     let options = shared::login_options(&body, &client);
     match state
@@ -290,7 +290,7 @@ async fn refresh<S: Store, M: Mode<S>>(
     let cookies = &state.0.cookies;
     let token = match cookies.refresh_token(&method, &uri, &headers) {
         Ok(token) => token,
-        Err(rejection) => return rejection.into_response(),
+        Err(reason) => return state.0.auth.rejection(reason).into_response(),
     };
     match state.0.auth.refresh(&token).await {
         Ok(login) => with_cookies(cookies, &login),

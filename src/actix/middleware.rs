@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::cookies::Cookies;
 use crate::http::{Begin, Pipeline};
 use crate::mode::{Mode, SessionMode};
-use crate::rejection::Rejection;
+use crate::rejection::Reason;
 use crate::store::{MemoryStore, Store};
 use crate::token::TokenSource;
 use crate::token::extract::{Carrier, Wanted};
@@ -57,7 +57,7 @@ impl<'a> Carrier<'a> for ActixParts<'a> {
 
 impl Cookies {
     /// [`Cookies::refresh_token`] for an actix-web request: the refresh cookie under the
-    /// CSRF rule, or the rejection to answer with.
+    /// CSRF rule, or why not (answer it with [`Auth::rejection`](crate::Auth::rejection)).
     ///
     /// ```
     /// use actix_web::test::TestRequest;
@@ -69,12 +69,12 @@ impl Cookies {
     ///     .to_http_request();
     /// assert_eq!(Cookies::default().refresh_token_actix(&req).unwrap(), "abc");
     /// ```
-    pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, Rejection> {
+    pub fn refresh_token_actix(&self, req: &HttpRequest) -> Result<String, Reason> {
         self.refresh_of(ActixParts(req))
     }
 
     /// [`Cookies::login_guard`] for an actix-web request.
-    pub fn login_guard_actix(&self, req: &HttpRequest) -> Result<(), Rejection> {
+    pub fn login_guard_actix(&self, req: &HttpRequest) -> Result<(), Reason> {
         self.login_guard_of(ActixParts(req))
     }
 }

@@ -22,26 +22,22 @@ pub(crate) struct Site<'o> {
 }
 
 /// Whether an unsafe request authenticated by a cookie shows it comes from the site:
-/// `Sec-Fetch-Site: same-origin` or `none`; else, with no `Sec-Fetch-Site`, an `Origin`
-/// that is the request's own or an allowed one; else an `X-CSRF-Token` equal to the CSRF
-/// cookie (`csrf_cookie`, read only then). A safe method always passes: it changes
-/// nothing. A header sent twice counts as absent.
+/// `Sec-Fetch-Site: same-origin` or `none`; an `Origin` that is an allowed one (a front
+/// end of another host sends `same-site` or `cross-site`); with no `Sec-Fetch-Site`, an
+/// `Origin` that is the request's own; else an `X-CSRF-Token` equal to the CSRF cookie
+/// (`csrf_cookie`, read only then). A safe method always passes: it changes nothing. A
+/// header sent twice says nothing, but a `Sec-Fetch-Site` sent twice still rules out
+/// the own-`Origin` fallback.
 pub(crate) fn allows<'a>(
     req: impl Carrier<'a>,
     site: &Site<'_>,
     csrf_cookie: impl FnOnce() -> Option<&'a str>,
 ) -> bool {
-    if req.safe_method() {
+    if req.safe_method() || one(req, &SEC_FETCH_SITE).is_some_and(own_fetch) {
         return true;
     }
-    match one(req, &SEC_FETCH_SITE) {
-        Some(fetch) if own_fetch(fetch) => return true,
-        Some(_) => {}
-        None => {
-            if one(req, &ORIGIN).is_some_and(|origin| trusted(origin, req.host(), site)) {
-                return true;
-            }
-        }
+    if origin_vouches(req, site) {
+        return true;
     }
     match (one(req, &CSRF_HEADER), csrf_cookie()) {
         (Some(header), Some(cookie)) => !cookie.is_empty() && same(header, cookie.as_bytes()),
@@ -50,21 +46,31 @@ pub(crate) fn allows<'a>(
 }
 
 /// Whether a request a browser sent says it came from another site: its Fetch Metadata
-/// or its `Origin` names one. A client that sends neither (not a browser, or one from
-/// before both) says nothing, and is not taken for one. For a request that carries no
-/// credential yet, such as a cookie login (login CSRF: another site signing the user
-/// into the attacker's account).
+/// or its `Origin` names one (an allowed origin is not another site). A client that
+/// sends neither (not a browser, or one from before both) says nothing, and is not
+/// taken for one. For a request that carries no credential yet, such as a cookie login
+/// (login CSRF: another site signing the user into the attacker's account).
 pub(crate) fn from_another_site<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
-    if req.safe_method() {
+    if req.safe_method()
+        || one(req, &SEC_FETCH_SITE).is_some_and(own_fetch)
+        || origin_vouches(req, site)
+    {
         return false;
     }
-    match req.values(Wanted::Header(&SEC_FETCH_SITE)).next() {
-        Some(_) => !one(req, &SEC_FETCH_SITE).is_some_and(own_fetch),
-        None => match req.values(Wanted::Header(&ORIGIN)).next() {
-            Some(_) => !one(req, &ORIGIN).is_some_and(|o| trusted(o, req.host(), site)),
-            None => false,
-        },
-    }
+    sent(req, &SEC_FETCH_SITE) || sent(req, &ORIGIN)
+}
+
+/// Whether the request's one `Origin` is an allowed one, or — when the browser sent no
+/// Fetch Metadata to go by — the request's own.
+fn origin_vouches<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
+    one(req, &ORIGIN).is_some_and(|origin| {
+        allowed(origin, site) || !sent(req, &SEC_FETCH_SITE) && own(origin, req.host(), site)
+    })
+}
+
+/// Whether the request has a header `name`, once or more.
+fn sent<'a>(req: impl Carrier<'a>, name: &HeaderName) -> bool {
+    req.values(Wanted::Header(name)).next().is_some()
 }
 
 /// `same-origin`, or `none` (the user typed it or opened a bookmark).
@@ -79,17 +85,17 @@ fn one<'a>(req: impl Carrier<'a>, name: &HeaderName) -> Option<&'a [u8]> {
     values.next().is_none().then_some(first)
 }
 
-/// Whether `origin` is one of the allowed ones, or the request's own: its host (a proxy
-/// may end TLS, so the `Host` says nothing of the scheme), over `https` when the site is
-/// secure — `http` only on loopback.
-fn trusted(origin: &[u8], host: Option<&[u8]>, site: &Site<'_>) -> bool {
-    if site
-        .origins
+/// Whether `origin` is one of the site's allowed origins.
+fn allowed(origin: &[u8], site: &Site<'_>) -> bool {
+    site.origins
         .iter()
         .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
+}
+
+/// Whether `origin` is the request's own: its host (a proxy may end TLS, so the `Host`
+/// says nothing of the scheme), over `https` when the site is secure — `http` only on
+/// loopback.
+fn own(origin: &[u8], host: Option<&[u8]>, site: &Site<'_>) -> bool {
     let Some(authority) = authority_of(origin) else {
         return false;
     };
@@ -161,8 +167,9 @@ mod tests {
         }
         let req = req.body(()).unwrap();
         let parts = HttpParts::new(req.method(), req.uri(), req.headers());
+        let origins = ["https://app.example.com".to_owned()];
         let site = Site {
-            origins: &[],
+            origins: &origins,
             secure: true,
         };
         from_another_site(parts, &site)
@@ -201,6 +208,17 @@ mod tests {
         let six: (&str, &[u8]) = ("host", b"[::1]:8080");
         assert!(!foreign("POST", &[six, ("origin", b"http://[::1]:8080")]));
         assert!(!foreign("GET", &[host, ("sec-fetch-site", b"cross-site")]));
+        // An allowed front end on another host: browsers say `same-site` (or
+        // `cross-site`) and name it in `Origin`.
+        for fetch in [&b"same-site"[..], b"cross-site"] {
+            let app: (&str, &[u8]) = ("origin", b"https://app.example.com");
+            assert!(!foreign("POST", &[host, ("sec-fetch-site", fetch), app]));
+        }
+        // Fetch Metadata sent twice still rules out the own-origin fallback.
+        let own: (&str, &[u8]) = ("origin", b"https://api.example.com");
+        let twice: [(&str, &[u8]); 2] = [("sec-fetch-site", b"cross-site"); 2];
+        assert!(foreign("POST", &[host, twice[0], twice[1], own]));
+        assert!(foreign("POST", &[host, twice[0], twice[1]]));
     }
 
     #[test]
@@ -220,6 +238,17 @@ mod tests {
             ]
         ));
         assert!(!check("POST", &[("sec-fetch-site", b"cross-site")]));
+        // An allowed origin passes whatever the Fetch Metadata: a front end on another
+        // host is `same-site` (or `cross-site`) to the API.
+        for fetch in [&b"same-site"[..], b"cross-site"] {
+            let app: (&str, &[u8]) = ("origin", b"https://app.example.com");
+            assert!(check("POST", &[host, ("sec-fetch-site", fetch), app]));
+        }
+        // Sent twice, Fetch Metadata vouches for nothing and still rules out the
+        // own-origin fallback.
+        let own: (&str, &[u8]) = ("origin", b"https://api.example.com");
+        let twice: [(&str, &[u8]); 2] = [("sec-fetch-site", b"same-origin"); 2];
+        assert!(!check("POST", &[host, twice[0], twice[1], own]));
         // Without it, the Origin: the request's own, or an allowed one.
         assert!(check(
             "POST",
@@ -269,8 +298,9 @@ mod tests {
     }
 
     proptest! {
-        /// No header soup passes an unsafe request unless it carries a trusted origin,
-        /// `same-origin`/`none` fetch metadata, or the token; and nothing panics.
+        /// No header soup passes an unsafe request unless it carries an allowed origin,
+        /// its own origin without fetch metadata, `same-origin`/`none` fetch metadata,
+        /// or the token; and nothing panics.
         #[test]
         fn only_the_site_passes(
             site in proptest::option::of(prop::collection::vec(any::<u8>(), 0..24)),
@@ -286,9 +316,9 @@ mod tests {
             let passed = check("POST", &refs);
             let site = site.filter(|v| ok(v));
             let fetch_ok = site.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(b"same-origin") || s == b"none");
-            let origin_ok = site.is_none() && origin.filter(|v| ok(v)).is_some_and(|o| {
+            let origin_ok = origin.filter(|v| ok(v)).is_some_and(|o| {
                 let o = o.to_ascii_lowercase();
-                o == b"https://api.example.com" || o == b"https://app.example.com"
+                o == b"https://app.example.com" || site.is_none() && o == b"https://api.example.com"
             });
             let token_ok = token.filter(|v| ok(v)).is_some_and(|t| t == b"tok");
             prop_assert_eq!(passed, fetch_ok || origin_ok || token_ok);

@@ -7,8 +7,9 @@
 //! site makes the browser send. So a request authenticated by a cookie, with a method
 //! other than GET, HEAD or OPTIONS, passes only when it shows it comes from the site
 //! itself: Fetch Metadata `Sec-Fetch-Site: same-origin` (or `none`, typed by the user);
-//! without that header, an `Origin` that is the request's own or an allowed one; or a
-//! header that repeats the CSRF cookie (which only the site's own scripts can read).
+//! an `Origin` that is an [allowed one](CookiesBuilder::allowed_origin); without
+//! `Sec-Fetch-Site`, an `Origin` that is the request's own; or a header that repeats the
+//! CSRF cookie (which only the site's own scripts can read).
 //! Else it is refused, 403 [`csrf_rejected`](crate::Reason::CsrfRejected), before any
 //! store work. Requests with a bearer header are not subject to it: no browser adds one
 //! by itself.
@@ -37,7 +38,7 @@ use http::HeaderValue;
 
 use crate::auth::Login;
 use crate::error::Error;
-use crate::rejection::{Reason, Rejection};
+use crate::rejection::Reason;
 use crate::token::extract::{Carrier, HttpParts, cookie_values};
 
 /// The `SameSite` attribute of a cookie.
@@ -255,7 +256,11 @@ impl CookiesBuilder {
     }
 
     /// An origin (`scheme://host[:port]`) allowed to make unsafe cookie requests besides
-    /// the request's own, e.g. a front end served from another host.
+    /// the request's own, e.g. a front end served from another host: its requests pass
+    /// the CSRF rule (and [`login_guard`](Cookies::login_guard)) by their `Origin`,
+    /// whatever their `Sec-Fetch-Site` (`same-site` from a sibling host). Its cookies
+    /// must reach the API: a sibling host of the same site does with the default
+    /// `SameSite=Lax`; another site needs [`SameSite::None`].
     pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
         self.origins.push(origin.into());
         self
@@ -277,8 +282,14 @@ impl CookiesBuilder {
             if jar.same_site == SameSite::None && !self.secure {
                 return Err(CookieError::NoneWithoutSecure);
             }
-            let host = jar.name.starts_with("__Host-");
-            let prefixed = host || jar.name.starts_with("__Secure-");
+            // Browsers read the prefixes whatever their case (RFC 6265bis).
+            let has = |prefix: &str| {
+                jar.name
+                    .get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+            };
+            let host = has("__Host-");
+            let prefixed = host || has("__Secure-");
             let host_ok = !host || (jar.path == "/" && self.domain.is_none());
             if prefixed && (!self.secure || !host_ok) {
                 return Err(CookieError::Prefix(jar.name.clone()));
@@ -385,13 +396,16 @@ impl Cookies {
 
     /// The refresh cookie of a refresh route's request (`http` 1 types: tower, axum),
     /// under the CSRF rule: the token to pass to [`Auth::refresh`](crate::Auth::refresh),
-    /// or the rejection to answer with — 403 `csrf_rejected` from another site, 401
-    /// `missing_token` without the cookie (clearing nothing), 400 for two of them.
+    /// or why not — 403 `csrf_rejected` from another site, 401 `missing_token` without
+    /// the cookie (clearing nothing), 400 `invalid_request` for two of them. Answer a
+    /// refusal with [`Auth::rejection`](crate::Auth::rejection), so it takes the
+    /// handle's realm and `on_rejection` shape like every other refusal.
     ///
     /// ```
     /// use kickout::cookies::Cookies;
-    /// use kickout::Reason;
+    /// use kickout::{Auth, Reason, store::MemoryStore};
     ///
+    /// let auth = Auth::new(MemoryStore::new());
     /// let cookies = Cookies::default();
     /// let req = http::Request::post("/refresh")
     ///     .header("cookie", "__Secure-kickout-refresh=abc")
@@ -399,27 +413,29 @@ impl Cookies {
     ///     .body(())
     ///     .unwrap();
     /// let refused = cookies.refresh_token(req.method(), req.uri(), req.headers());
-    /// assert_eq!(refused.unwrap_err().reason(), Reason::CsrfRejected);
+    /// assert_eq!(refused, Err(Reason::CsrfRejected));
+    /// // Answered in the handle's realm, in its `on_rejection` shape if it has one.
+    /// assert_eq!(auth.rejection(Reason::CsrfRejected).status(), 403);
     /// ```
     pub fn refresh_token(
         &self,
         method: &http::Method,
         uri: &http::Uri,
         headers: &http::HeaderMap,
-    ) -> Result<String, Rejection> {
+    ) -> Result<String, Reason> {
         self.refresh_of(HttpParts::new(method, uri, headers))
     }
 
     /// [`Cookies::refresh_token`] over any framework's request.
-    pub(crate) fn refresh_of<'a>(&self, req: impl Carrier<'a>) -> Result<String, Rejection> {
-        let Some(token) = one_cookie(req, &self.0.refresh.name).map_err(Rejection::new)? else {
+    pub(crate) fn refresh_of<'a>(&self, req: impl Carrier<'a>) -> Result<String, Reason> {
+        let Some(token) = one_cookie(req, &self.0.refresh.name)? else {
             // Nothing ambient was used, so no CSRF question; and nothing is cleared: a
             // cross-site request never carries the `Strict` refresh cookie, and clearing
             // the others would let any site sign the user out.
-            return Err(Rejection::new(Reason::MissingToken));
+            return Err(Reason::MissingToken);
         };
         if !self.allows(req) {
-            return Err(Rejection::new(Reason::CsrfRejected));
+            return Err(Reason::CsrfRejected);
         }
         Ok(token.to_owned())
     }
@@ -443,7 +459,8 @@ impl Cookies {
     /// the attacker's account with a cross-site form): 403 `csrf_rejected` when the
     /// request's Fetch Metadata or `Origin` names another site; a client that sends
     /// neither (not a browser) passes. Call it before the login whose result
-    /// [`Cookies::login`] sets.
+    /// [`Cookies::login`] sets; answer a refusal with
+    /// [`Auth::rejection`](crate::Auth::rejection).
     ///
     /// ```
     /// use kickout::cookies::Cookies;
@@ -462,14 +479,14 @@ impl Cookies {
         method: &http::Method,
         uri: &http::Uri,
         headers: &http::HeaderMap,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), Reason> {
         self.login_guard_of(HttpParts::new(method, uri, headers))
     }
 
     /// [`Cookies::login_guard`] over any framework's request.
-    pub(crate) fn login_guard_of<'a>(&self, req: impl Carrier<'a>) -> Result<(), Rejection> {
+    pub(crate) fn login_guard_of<'a>(&self, req: impl Carrier<'a>) -> Result<(), Reason> {
         if csrf::from_another_site(req, &self.site()) {
-            return Err(Rejection::new(Reason::CsrfRejected));
+            return Err(Reason::CsrfRejected);
         }
         Ok(())
     }
@@ -503,9 +520,7 @@ mod tests {
 
     fn refresh(headers: &[(&str, &[u8])]) -> Result<String, Reason> {
         let (m, u, h) = parts(headers);
-        Cookies::default()
-            .refresh_token(&m, &u, &h)
-            .map_err(|r| r.reason())
+        Cookies::default().refresh_token(&m, &u, &h)
     }
 
     #[test]
@@ -536,6 +551,21 @@ mod tests {
                     .secure(false)
                     .build(),
                 "None, not Secure",
+            ),
+            (
+                plain().secure(false).access_name("__host-a").build(),
+                "a prefix in lower case, not Secure",
+            ),
+            (
+                plain()
+                    .domain("example.com")
+                    .refresh_name("__HOST-r")
+                    .build(),
+                "a prefix in upper case, with a Domain",
+            ),
+            (
+                plain().secure(false).csrf_name("__secure-c").build(),
+                "__secure- not Secure",
             ),
             (plain().access_name("a b").build(), "a name with a space"),
             (plain().access_name("").build(), "an empty name"),

@@ -185,6 +185,9 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         } else {
             Carried::Plain
         };
+        if self.source.too_long(&offered.token) {
+            return Start::Refuse(Reason::InvalidToken.into(), carried);
+        }
         let now = self.auth.now_ms();
         match self.auth.prepare(&offered.token, now) {
             Ok(token) => Start::Prepared(token, now, carried),

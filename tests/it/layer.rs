@@ -652,3 +652,120 @@ async fn a_bare_cookie_source_is_guarded_and_sources_keep_the_cookie() {
         200
     );
 }
+
+/// A cookie-borne token over the source's length cap is a 401 like any other refused
+/// cookie: the answer clears the three cookies (it cleared none).
+#[tokio::test]
+async fn an_over_long_cookie_token_clears_the_cookies() {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|id: Identity| async move { id.user_id().to_owned() }),
+        )
+        .layer(
+            AuthLayer::new(auth)
+                .source(TokenSource::bearer().max_len(8))
+                .cookies(kickout::cookies::Cookies::default()),
+        );
+    let cookie = format!("__Host-kickout={token}");
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers().get_all("set-cookie").iter().count(), 3);
+    // By bearer, the same refusal clears nothing.
+    let (status, headers, body) = send(
+        &app,
+        get_with(&[("authorization", format!("Bearer {token}").as_bytes())]),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("invalid_token"), "{body}");
+    assert_eq!(headers.get_all("set-cookie").iter().count(), 0);
+}
+
+/// A front end on another host of the site, named by `allowed_origin`: browsers send
+/// its unsafe requests with `Sec-Fetch-Site: same-site` and its `Origin`, which pass
+/// the CSRF rule and the login guard; another origin's do not.
+#[tokio::test]
+async fn an_allowed_front_end_passes_the_csrf_rule() {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth
+        .login("10001", "web")
+        .await
+        .unwrap()
+        .token
+        .into_string();
+    let cookies = kickout::cookies::Cookies::builder()
+        .allowed_origin("https://app.example.com")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/me",
+            post(|id: Identity| async move { id.user_id().to_owned() }),
+        )
+        .layer(AuthLayer::new(auth).cookies(cookies.clone()));
+    let request = |origin: &str| {
+        Request::post("/me")
+            .header("host", "api.example.com")
+            .header("cookie", format!("__Host-kickout={token}"))
+            .header("sec-fetch-site", "same-site")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, body) = send(&app, request("https://app.example.com")).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "10001"));
+    let (status, _, body) = send(&app, request("https://evil.example.com")).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("csrf_rejected"), "{body}");
+    let login = |origin: &str| {
+        let req = request(origin);
+        cookies.login_guard(req.method(), req.uri(), req.headers())
+    };
+    assert_eq!(login("https://app.example.com"), Ok(()));
+    assert_eq!(login("https://evil.example.com"), Err(Reason::CsrfRejected));
+}
+
+/// The cookie helpers' refusals are answered by the handle, so they take its realm and
+/// its `on_rejection` shape like every other refusal.
+#[tokio::test]
+async fn cookie_helper_refusals_answer_in_the_handles_shape() {
+    let auth = Auth::builder(MemoryStore::new())
+        .realm("shop")
+        .on_rejection(|r: Rejection| {
+            Response::builder()
+                .status(r.status())
+                .body(bytes::Bytes::from(format!("shop:{}", r.reason().code())))
+                .unwrap()
+        })
+        .build();
+    let cookies = kickout::cookies::Cookies::default();
+    let req = Request::post("/refresh")
+        .header("cookie", "__Secure-kickout-refresh=abc")
+        .header("sec-fetch-site", "cross-site")
+        .body(())
+        .unwrap();
+    let reason = cookies
+        .refresh_token(req.method(), req.uri(), req.headers())
+        .unwrap_err();
+    let res: Response<Body> = auth.rejection(reason).into_http();
+    assert_eq!(res.status(), 403);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"shop:csrf_rejected");
+}
