@@ -117,6 +117,18 @@ impl Follower for Watchers {
         self.resync.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    // A session's step-up windows changed (one may have closed early): its watch
+    // re-checks, which a guarded watch needs.
+    fn elevated(&self, id: SessionId) {
+        let shard = self
+            .shard(&id)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = shard.get(&id) {
+            sender.send_modify(|_| ());
+        }
+    }
+
     // The state of this tag's users changed (a restriction, a JWT generation): their
     // watches re-check, and no other. A change without an end wakes a watch to ask.
     fn changed(&self, tag: u16) {

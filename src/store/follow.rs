@@ -9,6 +9,10 @@ use super::{EndReason, Revoked};
 use crate::note::Note;
 use crate::token::SessionId;
 
+/// How many messages a store's revocation feed holds for a slow follower, which then
+/// resyncs (every store's feed, and a near cache's relay of it).
+pub(crate) const FEED_CAPACITY: usize = 1024;
+
 /// What a follower does with the feed's messages.
 pub(crate) trait Follower: Send + Sync + 'static {
     /// These sessions ended, with the note of what ended them.

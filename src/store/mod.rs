@@ -291,8 +291,8 @@ pub enum Revoked {
     /// writer's clock called over may still be live by another instance's). Caches of
     /// that tag's sessions are stale; watches re-check.
     Changed(u16),
-    /// A session's step-up windows changed ([`SessionStore::elevate`]): caches of it read
-    /// again. (An elevation opens windows; it ends nothing, so watches need not ask.)
+    /// A session's step-up windows changed ([`SessionStore::elevate`]: opened, or closed
+    /// early): caches of it read again, and its watch re-checks its guard.
     Elevated(SessionId),
     /// Messages may have been missed (a feed connection was lost and is back):
     /// re-check watched sessions against the store.

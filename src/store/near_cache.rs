@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 #[cfg(feature = "jwt")]
 use super::Ends;
-use super::follow::{Follower, Following};
+use super::follow::{FEED_CAPACITY, Follower, Following};
 #[cfg(feature = "jwt")]
 use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
@@ -95,6 +95,10 @@ struct Shared {
     /// Raised by every invalidation before it removes anything: a store read that began
     /// before an invalidation does not put its (possibly revoked) answer in afterwards.
     invalidations: AtomicU64,
+    /// The feed as the cache's followers see it: each message once the cache has
+    /// forgotten what it names, so a watch woken by a change never reads the entry the
+    /// change made stale (following the store's feed beside the cache, it could).
+    relay: broadcast::Sender<Revoked>,
 }
 
 impl Shared {
@@ -138,21 +142,29 @@ impl Shared {
     }
 }
 
+// Each message is passed on to the relay after the cache forgot what it names (no
+// receiver yet is no error: nothing watches).
 impl Follower for Shared {
-    fn ended(&self, ended: &[(SessionId, EndReason)], _note: Option<&Note>) {
+    fn ended(&self, ended: &[(SessionId, EndReason)], note: Option<&Note>) {
         self.forget(ended.iter().map(|(id, _)| *id));
+        let _ = self
+            .relay
+            .send(Revoked::Sessions(ended.into(), note.cloned()));
     }
 
     fn resync(&self) {
         self.forget_all();
+        let _ = self.relay.send(Revoked::Resync);
     }
 
     fn changed(&self, tag: u16) {
         self.forget_tag(tag);
+        let _ = self.relay.send(Revoked::Changed(tag));
     }
 
     fn elevated(&self, id: SessionId) {
         self.forget([id]);
+        let _ = self.relay.send(Revoked::Elevated(id));
     }
 
     fn closed(&self) {
@@ -173,6 +185,7 @@ impl<S: Store> NearCache<S> {
                 listening: AtomicBool::new(false),
                 following: Following::default(),
                 invalidations: AtomicU64::new(0),
+                relay: broadcast::channel(FEED_CAPACITY).0,
             }),
         }
     }
@@ -335,7 +348,13 @@ impl<S: Store> Store for NearCache<S> {
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        self.inner.revocations()
+        // While the cache follows the store, what follows the cache hears each message
+        // after the cache acted on it; otherwise the cache holds nothing to be stale.
+        if self.listening() {
+            Some(self.shared.relay.subscribe())
+        } else {
+            self.inner.revocations()
+        }
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<super::audit::AuditEvent>> {

@@ -8,7 +8,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use kickout::store::MemoryStore;
+use kickout::store::{MemoryStore, NearCache};
 use kickout::{Auth, LoginRule, Mode, Reason};
 use suite::{Kind, Stores};
 use tokio::time::timeout;
@@ -97,6 +97,23 @@ async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by:
         .unwrap();
     assert_eq!(ends_within(&mut w, 3).await, Reason::Restricted);
 
+    // A watch with a step-up guard ends when its window is closed early.
+    let pay = on.step_up("payment").unwrap();
+    let t = by.login("stepped", "web").await.unwrap().token;
+    let me = on.authenticate(t.as_str()).await.unwrap();
+    on.elevate(&me, "payment", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut w = watch_of(t.as_str()).await.with_guard(&pay);
+    assert!(
+        timeout(Duration::from_millis(300), w.ended())
+            .await
+            .is_err(),
+        "the window is open"
+    );
+    assert!(by.close_elevation(&me, "payment").await.unwrap());
+    assert_eq!(ends_within(&mut w, 3).await, Reason::StepUpRequired);
+
     // A session that lives keeps its watch waiting.
     let t = by.login("calm", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
@@ -129,6 +146,56 @@ async fn another_handle_on_the_same_store() {
         handle::<_, suite::Jwt>(store),
     );
     every_end_reaches_the_watch(&a, &b).await;
+}
+
+/// Through a near cache too: the watch hears of a change only once the cache has
+/// forgotten what the change made stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_near_cache() {
+    let store = MemoryStore::new();
+    let near = |store: MemoryStore| NearCache::new(store, Duration::from_secs(60));
+    let (a, b) = (
+        handle::<_, suite::Session>(near(store.clone())),
+        handle::<_, suite::Session>(near(store)),
+    );
+    every_end_reaches_the_watch(&a, &b).await;
+    let alone = handle::<_, suite::Session>(near(MemoryStore::new()));
+    every_end_reaches_the_watch(&alone, &alone).await;
+    let store = MemoryStore::new();
+    let (a, b) = (
+        handle::<_, suite::Jwt>(near(store.clone())),
+        handle::<_, suite::Jwt>(near(store)),
+    );
+    every_end_reaches_the_watch(&a, &b).await;
+}
+
+/// A guarded watch behind a near cache that holds its session (a minute's max age)
+/// re-checks after a restriction against the store's answer, never the entry the
+/// restriction made stale: the cache and the watches heard the store's feed side by
+/// side, so a watch could ask first, pass on the stale entry and sleep to its next
+/// periodic re-check. A race: without the relay it lost within a few hundred rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_behind_a_near_cache_never_rechecks_a_stale_entry() {
+    let store = MemoryStore::new();
+    let auth = Auth::builder(NearCache::new(store.clone(), Duration::from_secs(60)))
+        .watch_recheck(Duration::from_secs(600))
+        .build();
+    // Another instance restricts: this one hears of it through the feed alone.
+    let other = Auth::new(store);
+    let chat = auth.guard("chat", 1).unwrap();
+    for i in 0..1000 {
+        let user = format!("u{i}");
+        let token = auth.login(&user, "web").await.unwrap().token;
+        let me = auth.authenticate(token.as_str()).await.unwrap();
+        let mut watch = auth.watch(&me).with_guard(&chat);
+        let guarded = tokio::spawn(async move { watch.ended().await.reason() });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        other
+            .restrict(&user, "chat", 1, Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(within(guarded, 2).await, Reason::Restricted, "{user}");
+    }
 }
 
 #[tokio::test]

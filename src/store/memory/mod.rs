@@ -166,7 +166,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 shards: (0..n).map(|_| RwLock::default()).collect(),
                 sweep_cursor: AtomicUsize::new(0),
-                feed: broadcast::channel(1024).0,
+                feed: broadcast::channel(super::follow::FEED_CAPACITY).0,
                 audit: broadcast::channel(AUDIT_CAPACITY).0,
             }),
         }

@@ -334,7 +334,7 @@ impl PostgresStoreBuilder {
         }
         let revoked = format!("{}_revoked", self.schema);
         let audit_channel = format!("{}_audit", self.schema);
-        let feed = broadcast::channel(1024).0;
+        let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let (ready, listening) = tokio::sync::oneshot::channel();
         // Named, so an operator sees which connection listens (`pg_stat_activity`).

@@ -409,7 +409,7 @@ impl RedisStoreBuilder {
         });
         let channel = keys::Keys::new(&self.prefix).channel();
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
-        let feed = broadcast::channel(1024).0;
+        let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
         let subscriber = tokio::spawn(
             feed::Subscriber {
