@@ -281,7 +281,7 @@ impl JwtStore for RedisStore {
         let reply = self
             .write_rotation(
                 &self.shared.scripts.jwt_refresh,
-                vec![keys.jwt_refresh(id)],
+                vec![keys.jwt_refresh(id), keys.jwt_elevations(id)],
                 |call| {
                     call.arg(keys.base(id.tag()))
                         .arg(id.jti())

@@ -195,7 +195,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Rotated<Refreshed>, StoreError> {
         let id = rotation.presented.session_id();
         let keys = self.keys();
-        let declared = vec![keys.session(id), keys.meta(id)];
+        let declared = vec![keys.session(id), keys.meta(id), keys.elevations(id)];
         let idle = rotation
             .idle_deadline_ms
             .map(|d| d.to_string())
@@ -235,7 +235,7 @@ impl SessionStore for RedisStore {
         let reply: Option<Vec<String>> = self
             .write(
                 &self.shared.scripts.renew,
-                vec![keys.session(id), keys.meta(id)],
+                vec![keys.session(id), keys.meta(id), keys.elevations(id)],
                 |call| {
                     call.arg(keys.base(id.tag()))
                         .arg(&digest)

@@ -307,6 +307,7 @@ macro_rules! all_cases {
             bad_restrictions_change_nothing,
             guards_hold_restrictions_from_the_next_request,
             step_up_windows_belong_to_one_session,
+            the_last_elevation_outlives_a_moved_end,
             a_restriction_holds_from_the_moment_it_answered,
                         an_elevation_racing_a_kickout_never_outlives_it,
                         an_idle_session_opens_no_window,

@@ -319,6 +319,56 @@ pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store:
     }
 }
 
+/// When a session was last elevated stays known while the session lives, also after
+/// a refresh (or, in session mode, a renewal) moved its end past the end it had when it
+/// was elevated. (On Redis the windows' key expired at the old end, in real time.)
+pub async fn the_last_elevation_outlives_a_moved_end<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    // The handles' clock moves with real time here, which a store's own expiry goes by.
+    let pass = |ms: u64| {
+        let clock = clock.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            clock.advance(Duration::from_millis(ms));
+        }
+    };
+    // Access tokens of two seconds (a JWT's end is in whole seconds); refresh tokens
+    // used within two seconds move the end.
+    let refreshing = K::builder(store.clone(), &clock)
+        .ttl(secs(2))
+        .refresh_tokens(secs(60))
+        .refresh_idle(secs(2))
+        .build();
+    let renewing = K::builder(store, &clock).ttl(secs(2)).build();
+    let login = refreshing.login("10001", "web").await.unwrap();
+    let renewed = renewing.login("10002", "web").await.unwrap();
+    for (auth, token) in [(&refreshing, &login.token), (&renewing, &renewed.token)] {
+        let me = auth.authenticate(token.as_str()).await.unwrap();
+        auth.elevate(&me, "payment", secs(300)).await.unwrap();
+    }
+    pass(1_000).await;
+    let refreshed = refreshing
+        .refresh(login.refresh.as_ref().unwrap().token.as_str())
+        .await
+        .unwrap();
+    assert_eq!(refreshed.session.expires_at_ms, T0 + 3_000);
+    let renewal = K::renew(&renewing, renewed.token.as_str()).await;
+    if let Some(renewal) = &renewal {
+        assert_eq!(renewal.as_ref().unwrap().expires_at_ms, T0 + 3_000);
+    }
+    // Past the end the sessions had when elevated, within their new one.
+    pass(1_500).await;
+    let me = refreshing
+        .authenticate(refreshed.token.as_str())
+        .await
+        .unwrap();
+    assert_eq!(me.last_elevated(), Some(at(T0)));
+    if renewal.is_some() {
+        let me = renewing.authenticate(renewed.token.as_str()).await.unwrap();
+        assert_eq!(me.last_elevated(), Some(at(T0)));
+    }
+}
+
 /// Unix milliseconds as a time.
 fn at(ms: u64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + Duration::from_millis(ms)

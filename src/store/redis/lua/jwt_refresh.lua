@@ -1,5 +1,5 @@
--- Spends a JWT-mode refresh token. KEYS the refresh record (`jr:<jti>`), then what
--- `need` names (the user's state, index, ban, the token's `jt:`, `jm:`, `jl:` and the
+-- Spends a JWT-mode refresh token. KEYS the refresh record (`jr:<jti>`), the token's
+-- step-up windows (`je:<jti>`), then what `need` names (the user's state, index, ban, the token's `jt:`, `jm:`, `jl:` and the
 -- index's `jt:`s); ARGV base, jti, presented digest, new digest, now, presented chain
 -- digest, channel. A token of the chain (`fk`) that is not the current one (`f`) was
 -- spent, however long ago (`Presented::of`). Returns
@@ -100,6 +100,8 @@ local live = fin + MAX_LEEWAY - now
 -- The token's entry says its new end (the directory lists it from there).
 jtoken_set(base, jti, user, e, live)
 if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
+-- The windows (kept by a refresh) live to the token's end, as `elevate.lua` sets them.
+if redis.call('PTTL', KEYS[2]) < fin - now then redis.call('PEXPIRE', KEYS[2], fin - now) end
 dir_ttl(base, live)
 -- A refresh is a sight of the session.
 redis.call('SET', lkey, nowstr, 'PX', live)

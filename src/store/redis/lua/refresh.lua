@@ -1,5 +1,5 @@
--- Spends a refresh token. KEYS the session, its metadata, then what `need` names (the
--- user's index and ban); ARGV base, sid, presented digest, new access digest, new
+-- Spends a refresh token. KEYS the session, its metadata, its step-up windows, then what
+-- `need` names (the user's index and ban); ARGV base, sid, presented digest, new access digest, new
 -- refresh digest, now, idle deadline|'', presented chain digest, channel. A token of the
 -- session's chain (`fk`) that is not its current one (`f`) was spent, however long ago
 -- (`Presented::of`). Returns {'ok', user, device, issued, end,
@@ -61,6 +61,8 @@ end
 local r = tonumber(rec.r)
 save(KEYS[1], rec, fin + r - now)
 ttl_at_least(KEYS[2], fin + r - now)
+-- The windows (kept by a refresh) live to the session's end, as `elevate.lua` sets them.
+ttl_at_least(KEYS[3], e - now)
 ttl_at_least(ukey, e + r - now)
 dir_ttl(base, e + r - now)
 return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}

@@ -1,5 +1,5 @@
--- KEYS session, its metadata, then what `need` names (its user's index, the tag's
--- directory); ARGV base, digest, expires, idle|'', now. A refresh session's access
+-- KEYS session, its metadata, its step-up windows, then what `need` names (its user's
+-- index, the tag's directory); ARGV base, digest, expires, idle|'', now. A refresh session's access
 -- token gets the new end, never past its cap, and the session lives on to the later of
 -- it and its refresh token's end. Every key of the session lives as long as it does.
 -- Returns {user, device, issued, end} of the renewed session, or nil.
@@ -29,6 +29,9 @@ else
 end
 save(KEYS[1], rec, fin + r - now)
 ttl_at_least(KEYS[2], fin + r - now)
+-- The windows' key lives to the session's end (`elevate.lua`): it still says when the
+-- session was last elevated.
+ttl_at_least(KEYS[3], e - now)
 ttl_at_least(ukey, e + r - now)
 -- The directory outlives every session in it: a renewed one stays listed.
 dir_ttl(base, e + r - now)
