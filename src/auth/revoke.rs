@@ -9,7 +9,7 @@ use crate::clock::{millis, system_time};
 use crate::error::Error;
 use crate::events::EventKind;
 use crate::identity::Identity;
-use crate::limits::{MAX_LEEWAY_MS, MAX_LIFETIME_MS};
+use crate::limits::{MAX_LEEWAY_MS, MAX_LIFETIME_MS, MAX_TOKEN_LEN};
 use crate::mode::{EndScope, Mode, SessionMode};
 use crate::note::Note;
 use crate::store::{EndReason, Ends, Store};
@@ -18,8 +18,12 @@ use crate::token::SessionId;
 impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// Logs out the session of `token`; `true` if a live session ended, `false` if the
     /// token was unknown, malformed or already ended. The token then answers
-    /// `invalid_token`.
+    /// `invalid_token`. A token longer than [`MAX_TOKEN_LEN`] is none of ours: `false`
+    /// before any work, as [`authenticate`](Auth::authenticate) refuses it.
     pub async fn logout(&self, token: &str) -> Result<bool, Error> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(false);
+        }
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
         let ended = self.end(EndScope::Token(token), reason, None, now).await?;

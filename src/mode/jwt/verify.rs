@@ -174,6 +174,11 @@ impl Jwt {
                 .decode(header_b64)
                 .map_err(|_| Reason::InvalidToken)?;
             let header: Header = serde_json::from_slice(&raw).map_err(|_| Reason::InvalidToken)?;
+            // Extensions the verifier must understand (RFC 7515 §4.1.11): kickout knows
+            // none, and jsonwebtoken does not look.
+            if header.crit.is_some() {
+                return Err(Reason::InvalidToken);
+            }
             (header.alg, header.kid)
         };
         Ok(self.keys.iter().filter(move |k| {
@@ -229,6 +234,38 @@ mod tests {
     }
 
     const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+    /// A token signed by the right key, whose header names an extension the verifier
+    /// must understand (`crit`), is refused: kickout understands none.
+    #[test]
+    fn a_header_with_critical_extensions_is_refused() {
+        let jwt = jwt();
+        let good = token(&jwt, None);
+        let payload = good.split('.').nth(1).unwrap();
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(b"a secret of at least thirty-two bytes!!");
+        let sign = |header: &str| {
+            let header = URL_SAFE_NO_PAD.encode(header);
+            let message = format!("{header}.{payload}");
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &key,
+                jsonwebtoken::Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{message}.{signature}")
+        };
+        // The same header written by hand passes: the test signs as the key does.
+        assert!(
+            jwt.verify(&sign(r#"{"alg":"HS256","typ":"JWT"}"#), NOW_MS)
+                .is_ok()
+        );
+        let critical = sign(r#"{"alg":"HS256","crit":["exp2"],"exp2":1}"#);
+        assert_eq!(
+            jwt.verify(&critical, NOW_MS).err(),
+            Some(Reason::InvalidToken)
+        );
+    }
 
     proptest! {
         /// One character of a valid token changed, anywhere: never accepted.

@@ -140,17 +140,19 @@ impl JwtState {
                     note: None,
                 })
         };
+        // The most specific first: of two ends at one time (a bound folded into a user
+        // bump along with the end that crossed it), the token's or its device's says why.
         let mut candidates = Vec::with_capacity(3);
         if let Some(b) = self.revoked.get(token.jti) {
             candidates.push(b.clone());
-        }
-        if token.user_gen < self.generation {
-            candidates.push(first_bump(&self.bumps, token.user_gen));
         }
         if let Some(d) = self.devices.get(token.device)
             && token.device_gen < d.generation
         {
             candidates.push(first_bump(&d.bumps, token.device_gen));
+        }
+        if token.user_gen < self.generation {
+            candidates.push(first_bump(&self.bumps, token.user_gen));
         }
         candidates
             .into_iter()
@@ -264,22 +266,28 @@ impl JwtState {
             return Vec::new();
         }
         // Every token older than the user bump is ended by it, so no device generation
-        // is needed any more: they may all restart.
+        // is needed any more: they may all restart — but this one's, which keeps the
+        // reason and note of the end that crossed the bound.
+        let kept = self.devices.remove_entry(device);
         self.bump_user(EndReason::Replaced, None, now_ms);
         self.devices.clear();
+        self.devices.extend(kept);
         std::mem::take(&mut self.index).into_iter().collect()
     }
 
     /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces every live token,
-    /// and those are returned (they answer `replaced`).
+    /// and those are returned (they answer `replaced`; the token revoked keeps its own
+    /// reason).
     fn revoke(&mut self, jti: &str, bump: Bump) -> Vec<(String, JwtEntry)> {
         let at_ms = bump.at_ms;
         self.revoked.insert(jti.to_owned(), bump);
         if self.revoked.len() <= MAX_REVOKED {
             return Vec::new();
         }
+        let kept = self.revoked.remove_entry(jti);
         self.bump_user(EndReason::Replaced, None, at_ms);
         self.revoked.clear();
+        self.revoked.extend(kept);
         std::mem::take(&mut self.index).into_iter().collect()
     }
 
@@ -758,7 +766,39 @@ mod tests {
         assert_eq!(overflow.len(), 1, "the one live token left");
         assert_eq!(overflow[0].0, h.issued[0].jti);
         assert_eq!(h.reason(0), Some(EndReason::Replaced));
-        assert!(h.state.revoked.is_empty() && h.state.index.is_empty());
+        // The token whose logout crossed the bound says it was logged out.
+        assert_eq!(h.reason(n), Some(EndReason::LoggedOut));
+        assert_eq!(h.state.revoked.len(), 1);
+        assert!(h.state.index.is_empty());
+    }
+
+    /// A device kickout that crosses the device bound folds every device into a user
+    /// bump, but the kicked device's tokens still answer the kickout, with its note;
+    /// the others answer `replaced`.
+    #[test]
+    fn a_device_kickout_past_the_device_bound_keeps_its_reason() {
+        let mut h = Harness::default();
+        h.login("phone", LoginRule::unlimited());
+        h.login("web", LoginRule::unlimited());
+        for i in 0..MAX_DEVICES {
+            let device = format!("d{i}");
+            h.state
+                .end_user(Some(&device), EndReason::KickedOut, None, h.now);
+        }
+        assert_eq!(h.state.devices.len(), MAX_DEVICES);
+        let note = Note::new("lost_phone").unwrap();
+        h.now += 1;
+        let (ended, folded) =
+            h.state
+                .end_user(Some("phone"), EndReason::KickedOut, Some(&note), h.now);
+        assert_eq!(h.state.devices.len(), 1, "folded");
+        assert_eq!(ended.len() + folded.len(), 2);
+        let why = h.state.ended(h.issued[0].token()).unwrap();
+        assert_eq!((why.reason, why.note), (EndReason::KickedOut, Some(note)));
+        assert_eq!(h.reason(1), Some(EndReason::Replaced));
+        // A new login on the kicked device lives.
+        h.login("phone", LoginRule::unlimited());
+        assert_eq!(h.reason(2), None);
     }
 
     #[test]

@@ -109,7 +109,29 @@ pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
     let t = auth.login("10001", "last").await.unwrap().token;
     auth.logout(t.as_str()).await.unwrap();
     assert_eq!(me(&app, kept.as_str()).await, err(Reason::Replaced));
+    // The token whose logout crossed the bound answers its own end.
+    assert_eq!(me(&app, t.as_str()).await, err(Reason::InvalidToken));
     assert!(auth.login("10001", "again").await.is_ok());
+    // Past MAX_DEVICES device generations, one bump replaces every live token; the
+    // device kickout that crossed the bound still says so, with its note.
+    let phone = auth.login("10002", "phone").await.unwrap().token;
+    let other = auth.login("10002", "web").await.unwrap().token;
+    for i in 0..kickout::limits::MAX_DEVICES {
+        auth.kickout_device("10002", &format!("d{i}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(me(&app, other.as_str()).await, Ok("10002:web".into()));
+    let note = kickout::Note::new("lost_phone").unwrap();
+    auth.with_note(note.clone())
+        .kickout_device("10002", "phone")
+        .await
+        .unwrap();
+    assert_eq!(me(&app, other.as_str()).await, err(Reason::Replaced));
+    let refused = auth.authenticate(phone.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::KickedOut);
+    assert_eq!(refused.note(), Some(&note));
+    assert!(auth.login("10002", "phone").await.is_ok());
 }
 
 pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {

@@ -77,6 +77,8 @@ pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
         "second logout"
     );
     assert!(!auth.logout("garbage").await.unwrap());
+    let huge = format!("{}.{}.x", "e".repeat(1 << 20), "e".repeat(1 << 20));
+    assert!(!auth.logout(&huge).await.unwrap());
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::InvalidToken));
     assert_eq!(me(&app, b.token.as_str()).await, Ok("10001:phone".into()));
     // A kickout does not turn a logged-out token into a kicked one.

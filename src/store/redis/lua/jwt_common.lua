@@ -143,7 +143,8 @@ local function bump_device(base, st, ix, dv, reason, nowstr, note)
   trim(d.b)
   st.d[dv] = d
   if size(st.d) > MAX_DEVICES then
-    st.d = {}
+    -- This device's bump stays: it says why its tokens ended (`JwtState::bump_device`).
+    st.d = {[dv] = d}
     fold(base, st, ix, nowstr)
   end
 end
@@ -152,8 +153,9 @@ local function revoke(base, st, ix, j, bump, nowstr)
   if st.bl[j] == nil then BLN = BLN + 1 end
   st.bl[j] = bump
   if BLN > MAX_REVOKED then
-    BLN = 0
-    st.bl = {}
+    -- This token's revocation stays: it says why it ended (`JwtState::revoke`).
+    BLN = 1
+    st.bl = {[j] = bump}
     fold(base, st, ix, nowstr)
   end
 end

@@ -47,10 +47,11 @@ local why = nil
 local function consider(b)
   if b and (why == nil or tonumber(b[2]) < tonumber(why[2])) then why = b end
 end
+-- The most specific first: of two ends at one time, the token's or its device's.
 consider(st.bl[jti])
-if rr.ug < st.g then consider(first_bump(st.gb, rr.ug)) end
 local d = st.d[rr.v]
 if d and rr.dg < d.g then consider(first_bump(d.b, rr.dg)) end
+if rr.ug < st.g then consider(first_bump(st.gb, rr.ug)) end
 if why then
   local ban = ''
   if why[1] == 'b' then
