@@ -420,3 +420,36 @@ mod any_store {
         suite::all_cases!(run_suite!(cached(), suite::Session));
     }
 }
+
+/// A request whose idle renewal is due reads the session, then takes the write lock to
+/// renew it: a ban landing in between must still answer `banned` (it answered
+/// `kicked_out`, the ban's end read without its ban).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_landing_during_an_idle_renewal_answers_banned() {
+    let auth = Auth::builder(MemoryStore::new())
+        .idle_timeout(Duration::from_secs(60))
+        .touch_interval(Duration::ZERO)
+        .build();
+    for round in 0..300 {
+        let user = format!("u{round}");
+        let token = auth.login(&user, "web").await.unwrap().token.into_string();
+        let passed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let requests = {
+            let (auth, passed) = (auth.clone(), passed.clone());
+            tokio::spawn(async move {
+                loop {
+                    match auth.authenticate(&token).await {
+                        Ok(_) => passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        Err(refused) => return refused.reason(),
+                    };
+                }
+            })
+        };
+        // The requests run on the other worker while the ban lands.
+        while passed.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+            std::hint::spin_loop();
+        }
+        auth.ban(&user, Duration::from_secs(3_600)).await.unwrap();
+        assert_eq!(requests.await.unwrap(), kickout::Reason::Banned, "{user}");
+    }
+}

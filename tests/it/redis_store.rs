@@ -916,6 +916,31 @@ mod directory_upkeep {
         server.cli(&["ZCARD", key]).unwrap().trim().parse().unwrap()
     }
 
+    /// Two first logins of one slot tag at once, while the tag set cannot be written:
+    /// no login creates a session before its tag is in the set (the second used to go
+    /// ahead while the first was still writing it, and the first then failed), so the
+    /// incident switch finds every session a login answered for.
+    #[tokio::test]
+    async fn no_login_goes_ahead_of_its_tag_in_the_directory() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth: Auth<RedisStore> = Auth::new(store);
+        // The wrong type: ZADD fails.
+        server.cli(&["SET", "kickout:{dt}", "x"]).unwrap();
+        let (a, b) = tokio::join!(auth.login("u", "a"), auth.login("u", "b"));
+        server.cli(&["DEL", "kickout:{dt}"]).unwrap();
+        let answered: Vec<_> = [a, b].into_iter().filter_map(Result::ok).collect();
+        // A user of another tag: a later login of this one would put the tag back.
+        assert_ne!(user_tag("u"), user_tag("v"));
+        let later = auth.login("v", "c").await.unwrap();
+        assert_eq!(auth.kickout_all().await.unwrap(), answered.len() + 1);
+        for login in answered.iter().chain([&later]) {
+            let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+            assert_eq!(refused.reason(), kickout::Reason::KickedOut);
+        }
+    }
+
     #[tokio::test]
     async fn a_renewed_session_stays_in_the_directory() {
         let Some((server, store)) = support::standalone().await else {

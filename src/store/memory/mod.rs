@@ -428,7 +428,12 @@ impl Shard {
     }
 
     fn ban_until(&self, user_id: &str, now_ms: u64) -> Option<u64> {
-        self.users
+        Self::ban_in(&self.users, user_id, now_ms)
+    }
+
+    /// The same from the map alone (while a session of the shard is borrowed).
+    fn ban_in(users: &HashMap<Arc<str>, User>, user_id: &str, now_ms: u64) -> Option<u64> {
+        users
             .get(user_id)
             .and_then(|u| u.ban_until_ms)
             .filter(|&t| t > now_ms)

@@ -25,25 +25,27 @@ impl MemoryStore {
         now_ms: u64,
     ) -> Option<SessionRecord> {
         let id = key.session_id();
-        let record = {
+        {
             let shard = read(self.shard(key.tag()));
             let state = shard.sessions.get(&id)?;
             let ban = |u: &str| shard.ban_until(u, now_ms);
             let record = state.record(key.digest(), now_ms, ban, |u| shard.restrictions_of(u))?;
             match touch {
-                Some(t) if SessionState::wants(&record, &t, now_ms) => record,
+                Some(t) if SessionState::wants(&record, &t, now_ms) => {}
                 _ => return Some(record),
             }
-        };
+        }
         let mut shard = write(self.shard(key.tag()));
         let shard = &mut *shard;
         let state = shard.sessions.get_mut(&id)?;
-        // Read again under the write lock: another request may have touched it.
-        let restricted = &shard.restricted;
+        // Read again under the write lock: another request may have touched it, and a
+        // ban may have ended it since.
+        let (restricted, users) = (&shard.restricted, &shard.users);
         let held = |u: &str| Shard::restrictions_in(restricted, u);
-        let fresh = state.record(key.digest(), now_ms, |_| record.ban_until_ms, held)?;
+        let ban = |u: &str| Shard::ban_in(users, u, now_ms);
+        let fresh = state.record(key.digest(), now_ms, ban, held)?;
         if state.touch(&fresh, touch, now_ms) {
-            return state.record(key.digest(), now_ms, |_| record.ban_until_ms, held);
+            return state.record(key.digest(), now_ms, ban, held);
         }
         Some(fresh)
     }

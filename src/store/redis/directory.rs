@@ -23,17 +23,21 @@ impl Default for TagBits {
 }
 
 impl TagBits {
-    /// Marks `tag` as noted on the day of `now_ms`; `true` if it was not yet that day.
-    fn mark(&self, tag: u16, now_ms: u64) -> bool {
-        let day = u16::try_from(now_ms / DAY_MS + 1).unwrap_or(u16::MAX);
-        self.0
-            .get(usize::from(tag))
-            .is_some_and(|d| d.swap(day, Ordering::Relaxed) != day)
+    fn day(now_ms: u64) -> u16 {
+        u16::try_from(now_ms / DAY_MS + 1).unwrap_or(u16::MAX)
     }
 
-    fn unmark(&self, tag: u16) {
+    /// Whether `tag` was put in the tag set on the day of `now_ms`.
+    fn noted(&self, tag: u16, now_ms: u64) -> bool {
+        self.0
+            .get(usize::from(tag))
+            .is_some_and(|d| d.load(Ordering::Relaxed) == Self::day(now_ms))
+    }
+
+    /// Records that `tag` was put in the tag set on the day of `now_ms`.
+    fn mark(&self, tag: u16, now_ms: u64) {
         if let Some(d) = self.0.get(usize::from(tag)) {
-            d.store(0, Ordering::Relaxed);
+            d.store(Self::day(now_ms), Ordering::Relaxed);
         }
     }
 }
@@ -53,7 +57,10 @@ impl RedisStore {
     /// past the longest session lifetime after the last such write, so it outlives every
     /// session whose tag it lists.
     pub(super) async fn note_tag(&self, tag: u16, now_ms: u64) -> Result<(), StoreError> {
-        if !self.shared.dir_tags.mark(tag, now_ms) {
+        // Marked only once the set holds it: a login racing the first one of its tag
+        // writes it too (the write is idempotent) rather than create a session a walk of
+        // the directory could miss, should the first write fail or still be on its way.
+        if self.shared.dir_tags.noted(tag, now_ms) {
             return Ok(());
         }
         let key = self.keys().dir_tags();
@@ -73,9 +80,8 @@ impl RedisStore {
                 pipe.query_async::<()>(&mut conn).await
             })
             .await;
-        if added.is_err() {
-            // Try again at the next login.
-            self.shared.dir_tags.unmark(tag);
+        if added.is_ok() {
+            self.shared.dir_tags.mark(tag, now_ms);
         }
         added.map(|_| ())
     }
