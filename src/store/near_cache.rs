@@ -35,14 +35,16 @@ const CAPACITY: usize = 65_536;
 /// skip the network round trip; invalidated by the store's revocation feed (Redis
 /// pub/sub) and by every write through it. Off unless you wrap your store in it.
 ///
-/// **Staleness bound**: a revocation made on another instance reaches this one through
-/// the feed at once; if its message is lost, the cached session is refused anyway once
-/// its entry is `max_age` old. A lost feed connection clears the cache when it comes
-/// back. So a revoked token is accepted for at most `max_age` after the revocation, and
-/// only when a message was lost. A request whose renewal is due (a session's last
-/// sight and idle deadline, written at most once per touch interval) goes to the store,
-/// since the renewal is a write. Ages are measured on the handle's clock (the `now_ms`
-/// every store call carries), never the wall clock.
+/// **Staleness bound**: a revocation made through this cache holds for the next request
+/// here. One made on another instance reaches this one with the feed's message (its
+/// delivery time: milliseconds on a local network), and until then a cached session
+/// still passes; if the message is lost, the cached session is refused anyway once its
+/// entry is `max_age` old. A lost feed connection clears the cache when it comes back.
+/// So a revoked token is accepted here for the feed's delivery time, and for at most
+/// `max_age` after the revocation when a message was lost. A request whose renewal is
+/// due (a session's last sight and idle deadline, written at most once per touch
+/// interval) goes to the store, since the renewal is a write. Ages are measured on the
+/// handle's clock (the `now_ms` every store call carries), never the wall clock.
 ///
 /// ```
 /// use std::time::Duration;
