@@ -172,6 +172,39 @@ async fn bounded_store(
     (schema, store)
 }
 
+/// After a failover that leaves the old primary's address silent (no reset), the pool's
+/// connections still look open. One that timed out is dropped, not pooled again, so
+/// the store is back after at most one timeout per pooled connection (before, every
+/// request went on failing on them until the kernel gave up, minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_timed_out_is_not_pooled_again() {
+    use std::time::Duration;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let at = url.find("127.0.0.1:").unwrap() + "127.0.0.1:".len();
+    let upstream: u16 = url[at..].split('/').next().unwrap().parse().unwrap();
+    let proxy = crate::support::SlowProxy::start(upstream).await;
+    let proxied = url.replacen(&format!(":{upstream}/"), &format!(":{}/", proxy.port), 1);
+    let (_, store) = bounded_store(&proxied, 2, Duration::from_millis(500)).await;
+    let auth = kickout::Auth::new(store);
+    let token = auth.login("p1", "web").await.unwrap().token;
+    // Both pooled connections opened, and idle (the login's purge done).
+    let (a, b) = tokio::join!(
+        auth.authenticate(token.as_str()),
+        auth.authenticate(token.as_str())
+    );
+    assert!(a.is_ok() && b.is_ok());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.silence_existing();
+    let mut refused = 0;
+    while let Err(refusal) = auth.authenticate(token.as_str()).await {
+        assert_eq!(refusal.reason(), kickout::Reason::StoreUnavailable);
+        refused += 1;
+        assert!(refused <= 3, "still refused after {refused} timeouts");
+    }
+}
+
 /// A notification on the revocation channel that the feed cannot read (a newer
 /// version's reason, a damaged one) may have ended sessions: a near cache reads
 /// everything again rather than go on serving what it holds.
@@ -381,8 +414,56 @@ async fn configuration_errors_are_said_at_connect_without_the_password() {
         "{refused:?}"
     );
     secret_free(&refused, "weak-secret");
+    // The same role, given a schema of its own by an administrator: it connects (and
+    // creates its tables there) though it may create no schema.
+    let own = pg::fresh_schema();
+    sql.batch_execute(&format!("CREATE SCHEMA {own} AUTHORIZATION {role}"))
+        .await
+        .unwrap();
+    let store = PostgresStore::builder(&weak)
+        .schema(&own)
+        .connect()
+        .await
+        .unwrap();
+    let auth = kickout::Auth::new(store);
+    let login = auth.login("10001", "web").await.unwrap();
+    assert!(auth.authenticate(login.token.as_str()).await.is_ok());
     let store = pg::store_on(&url, &pg::fresh_schema()).await;
     assert!(!format!("{store:?}").contains(pg::PASSWORD));
+}
+
+/// Instances starting together: one waits for the other's migration however long its
+/// request timeout is (the migration has its own budget; the wait for the lock ran
+/// under the connection's `lock_timeout`, the request timeout, and failed).
+#[tokio::test]
+async fn a_migration_waits_for_another_beyond_the_request_timeout() {
+    use std::time::{Duration, Instant};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let mut other = pg::client(&url).await;
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&schema.as_str()],
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        tx.commit().await.unwrap();
+    };
+    let connect = kickout::store::PostgresStore::builder(&url)
+        .schema(&schema)
+        .timeout(Duration::from_millis(200))
+        .connect();
+    let (store, ()) = tokio::join!(connect, release);
+    let store = store.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let auth = kickout::Auth::new(store);
+    assert!(auth.login("10001", "web").await.is_ok());
 }
 
 /// An operator of another schema cannot stand in for a built-in one the store uses,

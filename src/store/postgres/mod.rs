@@ -327,8 +327,9 @@ impl PostgresStoreBuilder {
                 .await
                 .map_err(|_| unavailable("connect timed out"))?
                 .map_err(pool_error)?;
-            let migrate = schema::migrate(&mut client, &sql);
-            tokio::time::timeout(timeout.max(Duration::from_secs(30)), migrate)
+            let budget = timeout.max(Duration::from_secs(30));
+            let migrate = schema::migrate(&mut client, &sql, budget);
+            tokio::time::timeout(budget, migrate)
                 .await
                 .map_err(|_| unavailable("creating the schema timed out"))??;
         }
@@ -501,13 +502,20 @@ impl PostgresStore {
     where
         F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
     {
-        let work = async {
-            let mut client = self.shared.pool.get().await.map_err(pool_error)?;
-            op(&mut client).await
-        };
-        tokio::time::timeout(self.shared.timeout, work)
+        let late = || unavailable("PostgreSQL did not answer in time");
+        let deadline = tokio::time::Instant::now() + self.shared.timeout;
+        let mut client = tokio::time::timeout_at(deadline, self.shared.pool.get())
             .await
-            .map_err(|_| unavailable("PostgreSQL did not answer in time"))?
+            .map_err(|_| late())?
+            .map_err(pool_error)?;
+        let done = tokio::time::timeout_at(deadline, op(&mut client)).await;
+        done.unwrap_or_else(|_| {
+            // A connection cut short does not go back to the pool: a reply may still be
+            // on its way, or its peer may be gone silent (a failover without a reset),
+            // which looks open to the pool's check until the kernel gives up, minutes on.
+            drop(deadpool_postgres::Object::take(client));
+            Err(late())
+        })
     }
 
     /// The row (if any) of a read `statement` outside a transaction, within the timeout.

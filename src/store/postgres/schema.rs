@@ -203,19 +203,44 @@ impl Sql {
     }
 }
 
-/// Creates the schema or brings it up to date, under an advisory lock.
-pub(crate) async fn migrate(client: &mut Client, sql: &Sql) -> Result<(), StoreError> {
+/// Creates the schema or brings it up to date, under an advisory lock, within `budget`
+/// (the connection's own bounds are a request's: another instance migrating, or a
+/// table lock waiting for old instances' transactions, may take longer).
+pub(crate) async fn migrate(
+    client: &mut Client,
+    sql: &Sql,
+    budget: std::time::Duration,
+) -> Result<(), StoreError> {
     let s = format!("\"{}\"", sql.schema);
     let tx = client.transaction().await.map_err(db_error)?;
+    let ms = budget.as_millis().max(1);
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
+    ))
+    .await
+    .map_err(db_error)?;
     tx.execute(
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
         &[&sql.schema],
     )
     .await
     .map_err(db_error)?;
+    // Created only if missing: `CREATE SCHEMA IF NOT EXISTS` asks for the right to
+    // create schemas even when it exists, which a role given its own schema lacks.
+    let exists = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+            &[&sql.schema],
+        )
+        .await
+        .map_err(db_error)?;
+    if !super::col::<bool>(&exists, 0)? {
+        tx.batch_execute(&format!("CREATE SCHEMA {s}"))
+            .await
+            .map_err(db_error)?;
+    }
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s}; \
-         CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)"
     ))
     .await
     .map_err(db_error)?;

@@ -439,10 +439,15 @@ impl Cluster {
 }
 
 /// A TCP proxy on loopback to `upstream` that holds every reply for the delay it is set
-/// to (none at first): a slow network. Stops when dropped.
+/// to (none at first): a slow network. It can also go silent on the connections it has
+/// (no reset, as a failed-over host's address does) while it serves new ones. Stops
+/// when dropped.
 pub struct SlowProxy {
     pub port: u16,
     delay_ms: std::sync::Arc<AtomicU64>,
+    /// Connections numbered below this forward nothing any more.
+    silent_below: std::sync::Arc<AtomicU64>,
+    accepted: std::sync::Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -451,28 +456,45 @@ impl SlowProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let delay_ms = std::sync::Arc::new(AtomicU64::new(0));
-        let delay = delay_ms.clone();
+        let silent_below = std::sync::Arc::new(AtomicU64::new(0));
+        let accepted = std::sync::Arc::new(AtomicU64::new(0));
+        let (delay, silent, count) = (delay_ms.clone(), silent_below.clone(), accepted.clone());
         let task = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut pairs = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
                 else {
                     continue;
                 };
-                let (mut from_client, to_server) = (client.into_split(), server.into_split());
-                let (mut from_server, mut to_client) = (to_server.0, from_client.1);
-                let mut to_server = to_server.1;
+                let id = count.fetch_add(1, Ordering::SeqCst);
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let quiet = silent.clone();
                 pairs.spawn(async move {
-                    let _ = tokio::io::copy(&mut from_client.0, &mut to_server).await;
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        if id < quiet.load(Ordering::SeqCst) {
+                            std::future::pending::<()>().await;
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
                 });
                 // Latency, not a queue: each chunk leaves `delay` after it came, so the
                 // pieces of one reply (and replies sent together) leave together.
                 let (held, mut due) = tokio::sync::mpsc::unbounded_channel();
-                let delay = delay.clone();
+                let (delay, quiet) = (delay.clone(), silent.clone());
                 pairs.spawn(async move {
-                    use tokio::io::AsyncReadExt;
                     let mut buf = vec![0; 64 * 1024];
-                    while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    loop {
+                        let read = from_server.read(&mut buf).await;
+                        // Silent: not even the server's close comes through.
+                        if id < quiet.load(Ordering::SeqCst) {
+                            std::future::pending::<()>().await;
+                        }
+                        let Ok(n @ 1..) = read else { break };
                         let ms = delay.load(Ordering::Relaxed);
                         let at = tokio::time::Instant::now() + Duration::from_millis(ms);
                         if held.send((at, buf[..n].to_vec())).is_err() {
@@ -480,10 +502,13 @@ impl SlowProxy {
                         }
                     }
                 });
+                let quiet = silent.clone();
                 pairs.spawn(async move {
-                    use tokio::io::AsyncWriteExt;
                     while let Some((at, chunk)) = due.recv().await {
                         tokio::time::sleep_until(at).await;
+                        if id < quiet.load(Ordering::SeqCst) {
+                            std::future::pending::<()>().await;
+                        }
                         if to_client.write_all(&chunk).await.is_err() {
                             break;
                         }
@@ -494,6 +519,8 @@ impl SlowProxy {
         Self {
             port,
             delay_ms,
+            silent_below,
+            accepted,
             task,
         }
     }
@@ -506,6 +533,13 @@ impl SlowProxy {
     pub fn set_delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap();
         self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The connections it has forward nothing from now on, and are never closed; new
+    /// ones are served.
+    pub fn silence_existing(&self) {
+        let accepted = self.accepted.load(Ordering::SeqCst);
+        self.silent_below.store(accepted, Ordering::SeqCst);
     }
 }
 
