@@ -253,16 +253,13 @@ async fn kickout_session<S: Store, M: Mode<S>>(
     if let Err(res) = admin(&req, &state) {
         return res;
     }
-    let Ok(id) = session_id.parse() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Not a session id.",
-        );
-    };
     let note = match shared::note_body(&body) {
         Ok(note) => note,
         Err(refusal) => return refused(refusal),
+    };
+    // Text that is no session id names no session: nothing to end.
+    let Ok(id) = session_id.parse() else {
+        return kicked(Ok(0));
     };
     let auth = state.auth.with_note(note);
     kicked(auth.kickout_session(id).await.map(usize::from))

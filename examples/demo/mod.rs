@@ -323,9 +323,10 @@ async fn my_sessions<S: Store, M: Mode<S>>(
 async fn end_my_session<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
     identity: Identity,
-    Path(session_id): Path<String>,
+    // Not text (`%FF`) or not an id: no session of theirs either.
+    session_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    let Ok(id) = session_id.parse() else {
+    let Some(id) = session_id.ok().and_then(|Path(id)| id.parse().ok()) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -481,12 +482,9 @@ async fn kickout_session<S: Store, M: Mode<S>>(
     Path(session_id): Path<String>,
     NoteBody(note): NoteBody,
 ) -> Response {
+    // Text that is no session id names no session: nothing to end.
     let Ok(id) = session_id.parse() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Not a session id.",
-        );
+        return kicked(Ok(0));
     };
     let auth = state.0.auth.with_note(note);
     kicked(auth.kickout_session(id).await.map(usize::from))
