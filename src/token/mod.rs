@@ -379,7 +379,7 @@ impl FromStr for SessionId {
     type Err = ParseSessionIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 19 {
+        if s.len() != Self::TEXT_LEN {
             return Err(ParseSessionIdError);
         }
         let mut id = [0u8; 14];

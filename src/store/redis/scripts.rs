@@ -39,6 +39,7 @@ use crate::limits::{
     DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_LEEWAY_MS, MAX_LIVE_TOKENS,
     MAX_NAME_LEN, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
+use crate::token::SessionId;
 
 /// Helpers of the session scripts. Scripts that end sessions take the revocation
 /// channel as their last argument and publish `s|<reason>|<id>,<id>...` on it.
@@ -73,7 +74,7 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 10] {
+fn bounds() -> [(&'static str, String); 11] {
     [
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
@@ -85,6 +86,7 @@ fn bounds() -> [(&'static str, String); 10] {
         ("@MAX_BUMPS@", MAX_BUMPS.to_string()),
         ("@PRUNE_GRACE_MS@", PRUNE_GRACE_MS.to_string()),
         ("@MAX_NAME_LEN@", MAX_NAME_LEN.to_string()),
+        ("@JTI_LEN@", SessionId::JTI_LEN.to_string()),
     ]
 }
 

@@ -11,7 +11,7 @@ local base = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'dx')
-local due = sweep_due(base, 's:', tonumber(ARGV[10]))
+local due = sweep_due(base, tonumber(ARGV[10]))
 local more = undeclared()
 if more then return more end
 local now, nowstr = tonumber(ARGV[10]), ARGV[10]
@@ -19,7 +19,7 @@ local ban = redis.call('GET', KEYS[2])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 local skey = KEYS[3]
 if redis.call('EXISTS', skey) == 1 then return {'collision'} end
-sweep(base, 's:', due, now, function(k) return over(load(k)) end)
+sweep(base, due, now)
 local scope = {}
 local maxn = -1
 for _, id in ipairs(ids) do

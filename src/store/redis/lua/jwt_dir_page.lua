@@ -1,7 +1,8 @@
 -- A page of one slot tag's directory (JWT mode). KEYS the tag's directory, then what
 -- `need` names (its members' `jt:` and `jl:`); ARGV base, after member|'', members to
 -- look at, now, most to return, class|''. Each member costs the read of its own small
--- `jt:` entry, never its user's index. Drops members whose token is gone. Returns {last
+-- `jt:` entry, never its user's index. Drops members whose token is gone; leaves
+-- session mode's members (`own_member`) alone. Returns {last
 -- member looked at|'', looked at, 1|0 (more members remain), then (jti, user, device,
 -- issued, expires, last seen, class)...}.
 local base, now, scan, max = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[3]), tonumber(ARGV[5])
@@ -10,8 +11,10 @@ if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
 local members = redis.call('ZRANGEBYLEX', KEYS[1], from, '+', 'LIMIT', 0, scan + 1)
 local n = math.min(#members, scan)
 for i = 1, n do
-  need(base .. 'jt:' .. members[i])
-  need(base .. 'jl:' .. members[i])
+  if own_member(members[i], true) then
+    need(base .. 'jt:' .. members[i])
+    need(base .. 'jl:' .. members[i])
+  end
 end
 local more = undeclared()
 if more then return more end
@@ -19,7 +22,10 @@ local tokens = {}
 for i = 1, n do
   -- An entry that does not read is gone for a listing (ending its token fails closed
   -- instead): one must not stop every page of the tag behind it.
-  local ok, t = pcall(jtoken, redis.call('GET', base .. 'jt:' .. members[i]))
+  local ok, t = false, nil
+  if own_member(members[i], true) then
+    ok, t = pcall(jtoken, redis.call('GET', base .. 'jt:' .. members[i]))
+  end
   if not ok then t = nil end
   tokens[members[i]] = t
   -- An entry of an earlier version names only its user: read its index, as then.
@@ -38,13 +44,19 @@ for i = 1, n do
   looked = looked + 1
   out[1] = j
   local e = tokens[j]
+  if not own_member(j, true) then
+    -- A session's: its own mode's pages list it.
+    e = false
+  end
   if e and e.e == nil then
     indexes[e.u] = indexes[e.u] or jload(base .. 'ji:' .. e.u) or {}
     local old = indexes[e.u][j]
     if old then old.u = e.u end
     e = old
   end
-  if e == nil then
+  if e == false then
+    -- Left alone.
+  elseif e == nil then
     redis.call('ZREM', KEYS[1], j)
   elseif tonumber(e.e) > now and (ARGV[6] == '' or (e.c or e.v) == ARGV[6]) then
     local seen = redis.call('GET', base .. 'jl:' .. j) or e.i

@@ -10,11 +10,11 @@ local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7])
 local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
 need(base .. 'dx')
-local due = sweep_due(base, 'jt:', now)
+local due = sweep_due(base, now)
 if not jneed(base, user) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
-sweep(base, 'jt:', due, now, function(k) return redis.call('EXISTS', k) == 0 end)
+sweep(base, due, now)
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
 jprune(base, st, ix, now)

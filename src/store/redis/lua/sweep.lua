@@ -4,15 +4,26 @@
 -- to be gone; `sweep_due` names the due members' keys (to `need`), and `sweep` drops
 -- those that are gone and schedules the rest for when their key's TTL runs out. The
 -- keys' TTLs are the server's clock, so no writer's clock drops a live session.
-local function sweep_due(base, prefix, now)
+-- Both modes may share a prefix, and so a tag's directory: a member is a session id,
+-- whose key is its record (`s:`), or a shorter `jti`, whose key is its token's entry
+-- (`jt:`). Each login sweeps both kinds (one mode may be gone for good), and a page
+-- lists its own kind and leaves the other's alone.
+local function member_key(base, id)
+  if #id == @JTI_LEN@ then return base .. 'jt:' .. id end
+  return base .. 's:' .. id
+end
+local function own_member(id, jwt)
+  return (#id == @JTI_LEN@) == jwt
+end
+local function sweep_due(base, now)
   local due = redis.call('ZRANGEBYSCORE', base .. 'dx', '-inf', now, 'LIMIT', 0, @DIR_SWEEP@)
-  for _, id in ipairs(due) do need(base .. prefix .. id) end
+  for _, id in ipairs(due) do need(member_key(base, id)) end
   return due
 end
-local function sweep(base, prefix, due, now, gone)
+local function sweep(base, due, now)
   for _, id in ipairs(due) do
-    local k = base .. prefix .. id
-    if gone(k) then
+    local k = member_key(base, id)
+    if redis.call('EXISTS', k) == 0 then
       redis.call('ZREM', base .. 'd', id)
       redis.call('ZREM', base .. 'dx', id)
     else
