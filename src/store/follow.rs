@@ -26,7 +26,8 @@ pub(crate) trait Follower: Send + Sync + 'static {
     }
     /// A session's step-up windows changed; by default, nothing to do.
     fn elevated(&self, _id: SessionId) {}
-    /// The feed is gone (its store was dropped).
+    /// No one forwards the feed any more: it closed (its store was dropped), or the
+    /// forwarding task's runtime shut down.
     fn closed(&self) {}
 }
 
@@ -67,6 +68,9 @@ impl Drop for Following {
 }
 
 async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<Revoked>) {
+    // However the task ends (the feed closed, or its runtime shut down and dropped it),
+    // a follower that still lives hears that no one forwards to it any more.
+    let _closing = Closing(follower.clone());
     loop {
         let message = feed.recv().await;
         let Some(follower) = follower.upgrade() else {
@@ -77,10 +81,18 @@ async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<R
             Ok(Revoked::Changed(tag)) => follower.changed(tag),
             Ok(Revoked::Elevated(id)) => follower.elevated(id),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
-            Err(RecvError::Closed) => {
-                follower.closed();
-                return;
-            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Tells its follower, when dropped, that the forwarding task ended.
+struct Closing<F: Follower>(Weak<F>);
+
+impl<F: Follower> Drop for Closing<F> {
+    fn drop(&mut self) {
+        if let Some(follower) = self.0.upgrade() {
+            follower.closed();
         }
     }
 }

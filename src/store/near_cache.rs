@@ -206,9 +206,12 @@ impl<S: Store> NearCache<S> {
             .shared
             .following
             .ensure(&self.shared, || self.inner.revocations());
-        // Set while the feed is followed; the follower clears it if the feed closes.
+        // Set while the feed is followed; the follower clears it when no one forwards
+        // the feed any more (it closed, or the task's runtime is gone).
         if started {
             self.shared.listening.store(true, Ordering::Release);
+            // What follows the cache may have missed messages while nothing followed.
+            let _ = self.shared.relay.send(Revoked::Resync);
         }
         started
     }

@@ -452,16 +452,16 @@ async fn a_migration_waits_for_another_beyond_the_request_timeout() {
     .unwrap();
     let started = Instant::now();
     let release = async {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
         tx.commit().await.unwrap();
     };
     let connect = kickout::store::PostgresStore::builder(&url)
         .schema(&schema)
-        .timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(1))
         .connect();
     let (store, ()) = tokio::join!(connect, release);
     let store = store.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(started.elapsed() >= Duration::from_millis(2_500));
     let auth = kickout::Auth::new(store);
     assert!(auth.login("10001", "web").await.is_ok());
 }

@@ -145,11 +145,14 @@ pub(super) async fn notify(
     message: String,
 ) -> bool {
     let send = async {
-        let client = pool.get().await.ok()?;
-        client
+        let mut lent = super::Lent::new(pool.get().await.ok()?);
+        let sent = lent
+            .client()?
             .execute("SELECT pg_notify($1, $2)", &[&channel, &message])
-            .await
-            .ok()
+            .await;
+        // Answered, even with an error: the connection may serve another.
+        lent.finished();
+        sent.ok()
     };
     match tokio::time::timeout(timeout, send).await {
         Ok(Some(_)) => true,

@@ -481,6 +481,42 @@ pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
 /// A connection from the pool, within the timeout.
 pub(crate) type Client = deadpool_postgres::Object;
 
+/// A pooled connection that goes back to the pool only if its operation finished. Cut
+/// short (by the store's timeout, or by a caller dropping the operation at the end of
+/// its request's budget), it is closed instead: a reply may still be on its way, or its
+/// peer may have gone silent (a failover without a reset), which the pool's check takes
+/// for open until the kernel gives up, minutes on.
+pub(crate) struct Lent {
+    client: Option<Client>,
+    finished: bool,
+}
+
+impl Lent {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client: Some(client),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn client(&mut self) -> Option<&mut Client> {
+        self.client.as_mut()
+    }
+
+    /// The operation finished: the connection may serve another.
+    pub(crate) fn finished(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (false, Some(client)) = (self.finished, self.client.take()) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
 /// A user's row, locked for the rest of the transaction (created if missing): every
 /// write of a user's state holds it, so two writes of one user never interleave.
 pub(crate) struct UserRow {
@@ -504,18 +540,19 @@ impl PostgresStore {
     {
         let late = || unavailable("PostgreSQL did not answer in time");
         let deadline = tokio::time::Instant::now() + self.shared.timeout;
-        let mut client = tokio::time::timeout_at(deadline, self.shared.pool.get())
+        let client = tokio::time::timeout_at(deadline, self.shared.pool.get())
             .await
             .map_err(|_| late())?
             .map_err(pool_error)?;
-        let done = tokio::time::timeout_at(deadline, op(&mut client)).await;
-        done.unwrap_or_else(|_| {
-            // A connection cut short does not go back to the pool: a reply may still be
-            // on its way, or its peer may be gone silent (a failover without a reset),
-            // which looks open to the pool's check until the kernel gives up, minutes on.
-            drop(deadpool_postgres::Object::take(client));
-            Err(late())
-        })
+        let mut lent = Lent::new(client);
+        let Some(client) = lent.client() else {
+            return Err(late());
+        };
+        let done = tokio::time::timeout_at(deadline, op(client)).await;
+        if done.is_ok() {
+            lent.finished();
+        }
+        done.unwrap_or_else(|_| Err(late()))
     }
 
     /// The row (if any) of a read `statement` outside a transaction, within the timeout.
