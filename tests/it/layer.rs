@@ -657,13 +657,7 @@ async fn a_bare_cookie_source_is_guarded_and_sources_keep_the_cookie() {
 /// cookie: the answer clears the three cookies (it cleared none).
 #[tokio::test]
 async fn an_over_long_cookie_token_clears_the_cookies() {
-    let auth = Auth::new(MemoryStore::new());
-    let token = auth
-        .login("10001", "web")
-        .await
-        .unwrap()
-        .token
-        .into_string();
+    let (auth, token) = logged_in().await;
     let app = Router::new()
         .route(
             "/me",
@@ -703,13 +697,7 @@ async fn an_over_long_cookie_token_clears_the_cookies() {
 /// the CSRF rule and the login guard; another origin's do not.
 #[tokio::test]
 async fn an_allowed_front_end_passes_the_csrf_rule() {
-    let auth = Auth::new(MemoryStore::new());
-    let token = auth
-        .login("10001", "web")
-        .await
-        .unwrap()
-        .token
-        .into_string();
+    let (auth, token) = logged_in().await;
     let cookies = kickout::cookies::Cookies::builder()
         .allowed_origin("https://app.example.com")
         .build()
@@ -768,4 +756,11 @@ async fn cookie_helper_refusals_answer_in_the_handles_shape() {
     assert_eq!(res.status(), 403);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"shop:csrf_rejected");
+}
+
+/// A memory store's handle and the token of a login of user 10001.
+async fn logged_in() -> (Auth, String) {
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth.login("10001", "web").await.unwrap().token;
+    (auth, token.into_string())
 }

@@ -538,21 +538,17 @@ impl PostgresStore {
     where
         F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
     {
-        let late = || unavailable("PostgreSQL did not answer in time");
-        let deadline = tokio::time::Instant::now() + self.shared.timeout;
-        let client = tokio::time::timeout_at(deadline, self.shared.pool.get())
-            .await
-            .map_err(|_| late())?
-            .map_err(pool_error)?;
-        let mut lent = Lent::new(client);
-        let Some(client) = lent.client() else {
-            return Err(late());
-        };
-        let done = tokio::time::timeout_at(deadline, op(client)).await;
-        if done.is_ok() {
+        let work = async {
+            let mut lent = Lent::new(self.shared.pool.get().await.map_err(pool_error)?);
+            let client = lent.client().ok_or_else(|| unavailable("no connection"))?;
+            let out = op(client).await;
+            // Cut short by the timeout below, `lent` is dropped unfinished instead.
             lent.finished();
-        }
-        done.unwrap_or_else(|_| Err(late()))
+            out
+        };
+        tokio::time::timeout(self.shared.timeout, work)
+            .await
+            .map_err(|_| unavailable("PostgreSQL did not answer in time"))?
     }
 
     /// The row (if any) of a read `statement` outside a transaction, within the timeout.
