@@ -598,6 +598,32 @@ mod shared {
         assert_eq!(refused.reason(), Reason::Banned);
     }
 
+    /// After a failover that leaves the old server's address silent (no reset, as a
+    /// host gone from the network), the store's connection still looks open and the
+    /// client never reconnects on its own. A connection that let a command time out is
+    /// replaced, so the store is back after a timeout or two (before, every request
+    /// went on failing on it until the kernel gave up, many minutes later).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_timed_out_is_replaced() {
+        let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let token = auth.login("silent", "web").await.unwrap().token;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        proxy.silence_existing();
+        let mut refused = 0;
+        while let Err(refusal) = auth.authenticate(token.as_str()).await {
+            assert_eq!(refusal.reason(), Reason::StoreUnavailable);
+            refused += 1;
+            assert!(refused <= 3, "still refused after {refused} timeouts");
+        }
+        // Writes go through the new connection too.
+        assert!(auth.logout(token.as_str()).await.unwrap());
+        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::InvalidToken);
+    }
+
     /// JWT mode with an idle timeout writes a token's sighting after reading its state:
     /// the write gets what the read left of the request's timeout.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

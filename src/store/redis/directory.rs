@@ -75,8 +75,7 @@ impl RedisStore {
             .arg(MAX_LIFETIME_MS + DAY_MS)
             .ignore();
         let added = self
-            .within_timeout(async {
-                let mut conn = self.writes.clone();
+            .within_timeout(&self.writes, async |mut conn| {
                 pipe.query_async::<()>(&mut conn).await
             })
             .await;

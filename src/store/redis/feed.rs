@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
-use super::Conn;
+use super::link::Link;
 use super::tls::Given;
 use crate::store::wire::{self, parse_audit};
 
@@ -133,15 +133,15 @@ impl Subscriber {
 
 /// Publishes one audit message on `channel` within `timeout`: whether it went out.
 pub(super) async fn publish(
-    conn: Conn,
+    conn: Link,
     channel: String,
     timeout: Duration,
     message: String,
 ) -> bool {
-    let mut conn = conn;
     let mut cmd = redis::cmd("PUBLISH");
     cmd.arg(&channel).arg(message);
-    match tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await {
+    let published = async |mut conn| cmd.query_async::<u64>(&mut conn).await;
+    match conn.within(timeout, published).await {
         Ok(Ok(_)) => true,
         Ok(Err(error)) => {
             tracing::debug!(%error, "audit event not published");

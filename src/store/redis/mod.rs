@@ -52,6 +52,7 @@ mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod keys;
+mod link;
 mod scripts;
 mod session;
 mod tls;
@@ -62,14 +63,12 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation, Value};
+use redis::{Cmd, FromRedisValue, ScriptInvocation, Value};
 use tokio::sync::broadcast;
 
 use self::codec::{corrupt, end_code, end_reason, infos, meta_json, meta_of, num, rule_args};
 use self::codec::{ended_reply, hex, refresh_fields};
+use self::link::{Conn, Dial, Link};
 use self::scripts::Scripts;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::{Elevated, Elevation, Revoked, Store, StoreError};
@@ -102,10 +101,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    conn: Link,
     /// Where writes go: `conn` itself, or with [`RedisStoreBuilder::wait_for_replicas`]
     /// a connection of their own, so a `WAIT` never holds up a request's read.
-    writes: Conn,
+    writes: Link,
     shared: Arc<Shared>,
 }
 
@@ -162,7 +161,7 @@ impl Drop for Shared {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
+            .field("cluster", &self.conn.is_cluster())
             .field("prefix", &self.shared.prefix)
             .field("timeout", &self.shared.timeout)
             .field("replicas", &self.shared.replicas)
@@ -203,11 +202,12 @@ impl fmt::Debug for RedisStoreBuilder {
 /// [`RedisStoreBuilder::allow_eviction`]): `Ok(false)` if it could not be reached (ask
 /// again later). A server that does not let `CONFIG GET` run (managed services may not)
 /// is not refused; that is logged.
-async fn check_eviction(conn: &mut Conn, timeout: Duration) -> Result<bool, StoreError> {
+async fn check_eviction(conn: &Link, timeout: Duration) -> Result<bool, StoreError> {
     let mut cmd = redis::cmd("CONFIG");
     cmd.arg("GET").arg("maxmemory-policy");
-    let reply: Result<Result<Vec<String>, _>, _> =
-        tokio::time::timeout(timeout, cmd.query_async(conn)).await;
+    let reply: Result<Result<Vec<String>, _>, _> = conn
+        .within(timeout, async |mut conn| cmd.query_async(&mut conn).await)
+        .await;
     match reply {
         Ok(Ok(pair)) => match pair.get(1).map(String::as_str) {
             Some("noeviction") | None => Ok(true),
@@ -231,10 +231,10 @@ const EVICTION_RECHECK: Duration = Duration::from_secs(1);
 /// The eviction check of a server that was down at connect: asked again until it
 /// answers. An evicting policy then fails every operation of the store (503s, and an
 /// error in the log), as it would have failed `connect`.
-async fn check_eviction_later(mut conn: Conn, timeout: Duration, evicting: Arc<OnceLock<String>>) {
+async fn check_eviction_later(conn: Link, timeout: Duration, evicting: Arc<OnceLock<String>>) {
     loop {
         tokio::time::sleep(EVICTION_RECHECK).await;
-        match check_eviction(&mut conn, timeout).await {
+        match check_eviction(&conn, timeout).await {
             Ok(true) => return,
             Ok(false) => {}
             Err(refused) => {
@@ -392,13 +392,18 @@ impl RedisStoreBuilder {
             }
         }
         tls::check(&self.urls, &self.tls)?;
-        let conn = self.open().await?;
+        let dial = Dial {
+            urls: self.urls.clone(),
+            cluster: self.cluster,
+            tls: self.tls.clone(),
+            timeout: self.timeout,
+        };
+        let conn = Link::new(dial.open().await?, dial.clone());
         let writes = match self.replicas {
-            Some(_) => self.open().await?,
+            Some(_) => Link::new(dial.open().await?, dial),
             None => conn.clone(),
         };
-        let unchecked =
-            !self.allow_eviction && !check_eviction(&mut conn.clone(), self.timeout).await?;
+        let unchecked = !self.allow_eviction && !check_eviction(&conn, self.timeout).await?;
         let evicting = Arc::new(OnceLock::new());
         let eviction_check = unchecked.then(|| {
             tokio::spawn(check_eviction_later(
@@ -452,41 +457,6 @@ impl RedisStoreBuilder {
                 evicting,
                 eviction_check,
             }),
-        })
-    }
-
-    /// One connection: a Cluster's, or a lazy standalone one.
-    async fn open(&self) -> Result<Conn, StoreError> {
-        Ok(if self.cluster || self.urls.len() > 1 {
-            let mut client = ClusterClient::builder(self.urls.clone())
-                .connection_timeout(self.timeout)
-                .response_timeout(self.timeout)
-                .retries(1);
-            if let Some(certificates) = tls::certificates(&self.tls) {
-                client = client.certs(certificates);
-            }
-            let client = client.build().map_err(misconfigured)?;
-            let wait = self.timeout.saturating_mul(5);
-            let conn = tokio::time::timeout(wait, client.get_async_connection())
-                .await
-                .map_err(|_| StoreError::Unavailable("timed out connecting to the cluster".into()))?
-                .map_err(unavailable)?;
-            Conn::Cluster(conn)
-        } else {
-            let url = self.urls.first().map(String::as_str).unwrap_or_default();
-            let client = tls::client(url, &self.tls).map_err(misconfigured)?;
-            // No response timeout of the client's own: every command runs under the
-            // store's (`within_timeout` and the like), which bounds a retry too. A second
-            // timer per command cost each request a timer registration and about 5 % of
-            // a loopback round trip.
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(None)
-                .set_number_of_retries(1)
-                .set_max_delay(self.timeout);
-            Conn::Single(
-                ConnectionManager::new_lazy_with_config(client, config).map_err(misconfigured)?,
-            )
         })
     }
 }
@@ -601,8 +571,7 @@ impl RedisStore {
     /// A command that only reads, within the timeout; retried once on a dead
     /// connection.
     async fn read_cmd<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
-        self.within_timeout(async {
-            let mut conn = self.conn.clone();
+        self.within_timeout(&self.conn, async |mut conn| {
             match cmd.query_async(&mut conn).await {
                 Err(e) if dead_connection(&e) => cmd.query_async(&mut conn).await,
                 reply => reply,
@@ -630,8 +599,7 @@ impl RedisStore {
             .arg("PX")
             .arg(ttl_ms.max(1))
             .ignore();
-        self.within_timeout(async {
-            let mut conn = self.conn.clone();
+        self.within_timeout(&self.conn, async |mut conn| {
             let (got,): (Vec<Option<String>>,) = pipe.query_async(&mut conn).await?;
             Ok(got)
         })
@@ -664,25 +632,24 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_ms.max(1));
-        self.within_timeout(async {
-            let mut conn = self.conn.clone();
+        self.within_timeout(&self.conn, async |mut conn| {
             cmd.query_async::<()>(&mut conn).await
         })
         .await
     }
 
-    /// `attempt` within the operation timeout, its error as the store's (none on a
-    /// server found to evict after `connect`).
+    /// `attempt` on `link` within the operation timeout, its error as the store's (none
+    /// on a server found to evict after `connect`).
     async fn within_timeout<T>(
         &self,
-        attempt: impl Future<Output = redis::RedisResult<T>>,
+        link: &Link,
+        attempt: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         if let Some(refused) = self.shared.evicting.get() {
             return Err(StoreError::Misconfigured(refused.clone()));
         }
-        tokio::time::timeout(self.shared.timeout, attempt)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+        link.within(self.shared.timeout, attempt)
+            .await?
             .map_err(unavailable)
     }
 
@@ -691,11 +658,11 @@ impl RedisStore {
     /// write is not, as its lost reply may hide that it ran.
     async fn run_on<T: FromRedisValue>(
         &self,
-        mut conn: Conn,
+        link: &Link,
         call: ScriptInvocation<'_>,
         retry: bool,
     ) -> Result<T, StoreError> {
-        self.within_timeout(async {
+        self.within_timeout(link, async |mut conn| {
             match call.invoke_async(&mut conn).await {
                 Err(e) if retry && dead_connection(&e) => call.invoke_async(&mut conn).await,
                 reply => reply,
@@ -710,7 +677,7 @@ impl RedisStore {
         &self,
         call: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run_on(self.conn.clone(), call, true).await
+        self.run_on(&self.conn, call, true).await
     }
 
     /// Runs a script that writes (declaring `keys` and those it asks for), then waits
@@ -773,7 +740,7 @@ impl RedisStore {
     /// that is not a `T` is the inner error (the script ran).
     async fn keyed<T: FromRedisValue>(
         &self,
-        conn: &Conn,
+        conn: &Link,
         retry: bool,
         script: &redis::Script,
         mut keys: Vec<String>,
@@ -785,7 +752,7 @@ impl RedisStore {
                 call.key(key);
             }
             args(&mut call);
-            let reply: Value = self.run_on(conn.clone(), call, retry).await?;
+            let reply: Value = self.run_on(conn, call, retry).await?;
             match undeclared(&reply) {
                 Some(more) => keys.extend(more),
                 None => {
@@ -803,23 +770,20 @@ impl RedisStore {
         let mut cmd = redis::cmd("WAIT");
         let ms = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
         cmd.arg(replicas.count).arg(ms);
-        let acked = async {
-            match self.writes.clone() {
-                Conn::Single(mut c) => cmd.query_async::<u64>(&mut c).await,
-                Conn::Cluster(mut c) => {
-                    use redis::cluster_routing::{
-                        Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
-                    };
-                    let route = Route::with_key(key, SlotAddr::Master);
-                    let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                    let reply = c.route_command(cmd, to).await?;
-                    u64::from_redis_value(reply).map_err(redis::RedisError::from)
-                }
+        let acked = async |conn| match conn {
+            Conn::Single(mut c) => cmd.query_async::<u64>(&mut c).await,
+            Conn::Cluster(mut c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::with_key(key, SlotAddr::Master);
+                let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let reply = c.route_command(cmd, to).await?;
+                u64::from_redis_value(reply).map_err(redis::RedisError::from)
             }
         };
-        let acked = tokio::time::timeout(self.shared.timeout, acked)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+        let acked = self
+            .writes
+            .within(self.shared.timeout, acked)
+            .await?
             .map_err(unavailable)?;
         if acked < u64::from(replicas.count) {
             return Err(StoreError::Unavailable(format!(
@@ -864,41 +828,6 @@ fn misconfigured(e: redis::RedisError) -> StoreError {
 
 pub(super) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
-}
-
-/// A standalone or a Cluster connection, behind one `ConnectionLike`.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> redis::RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
 }
 
 impl Store for RedisStore {
