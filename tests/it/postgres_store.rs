@@ -205,6 +205,52 @@ async fn a_connection_that_timed_out_is_not_pooled_again() {
     }
 }
 
+/// The listener reads notifications while its keepalive query waits for its answer.
+/// Before, it did not: more notifications than its queue holds, arriving while the
+/// query was under way, stopped the connection's reader behind the full queue, the
+/// query timed out and the feed was taken for lost (every near cache emptied, every
+/// watch re-checked, a warning) — on a busy store, every few keepalives.
+#[test]
+fn a_flood_of_notifications_does_not_stall_the_feed() {
+    use std::time::{Duration, Instant};
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ((), log) = runtime.block_on(crate::support::logged(async {
+        let (schema, store) = bounded_store(&url, 2, Duration::from_secs(1)).await;
+        let sql = pg::client(&url).await;
+        // Floods of 20,000 generation bumps (distinct: one commit sends each once), the
+        // next as soon as the feed has read the last: the listener is reading floods
+        // nearly all the time, never far behind. Two keepalive queries (every 5 s)
+        // meet them.
+        use kickout::store::Store;
+        let mut heard = store.revocations().unwrap();
+        let flood = format!(
+            "SELECT pg_notify('{schema}_revoked', 'g|' || to_hex(i)) \
+             FROM generate_series(1, 20000) AS i"
+        );
+        let until = Instant::now() + Duration::from_secs(11);
+        while Instant::now() < until {
+            sql.batch_execute(&flood).await.unwrap();
+            let mut count = 0;
+            while count < 20_000 {
+                let next = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+                count += match next.expect("the feed stalled") {
+                    Ok(_) => 1,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => n,
+                    Err(closed) => panic!("{closed}"),
+                };
+            }
+        }
+        drop(store);
+    }));
+    assert!(!log.contains("revocation feed lost"), "{log}");
+}
+
 /// A notification on the revocation channel that the feed cannot read (a newer
 /// version's reason, a damaged one) may have ended sessions: a near cache reads
 /// everything again rather than go on serving what it holds.

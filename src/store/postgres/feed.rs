@@ -55,10 +55,12 @@ pub(super) async fn listen(
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
                 }
-                let mut keepalive = tokio::time::interval(KEEPALIVE);
-                keepalive.tick().await;
+                // Pinged beside the reading, never instead of it: the answer comes after
+                // the notifications before it, which may be more than the queue holds.
+                let mut pings = std::pin::pin!(keepalive(&client, timeout));
                 let error = loop {
                     tokio::select! {
+                        error = &mut pings => break error,
                         note = heard.recv() => {
                             let Some((channel, payload)) = note else {
                                 break "connection closed".to_owned();
@@ -70,13 +72,6 @@ pub(super) async fn listen(
                                 }
                             } else {
                                 let _ = feed.send(wire::heard(Some(&payload)));
-                            }
-                        }
-                        _ = keepalive.tick() => {
-                            match tokio::time::timeout(timeout, client.simple_query("")).await {
-                                Ok(Ok(_)) => {}
-                                Ok(Err(e)) => break e.to_string(),
-                                Err(_) => break "keepalive timed out".to_owned(),
                             }
                         }
                     }
@@ -94,6 +89,21 @@ pub(super) async fn listen(
         }
         let backoff = Duration::from_millis(100u64 << failures.min(4));
         tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Queries `client` every [`KEEPALIVE`] until one fails or gets no answer within
+/// `timeout` (a connection that died without closing): why.
+async fn keepalive(client: &tokio_postgres::Client, timeout: Duration) -> String {
+    let mut every = tokio::time::interval(KEEPALIVE);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match tokio::time::timeout(timeout, client.simple_query("")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => return "keepalive timed out".to_owned(),
+        }
     }
 }
 
