@@ -89,6 +89,12 @@ CREATE INDEX jwt_refresh_purge ON {s}.jwt_refresh (purge_at);
 ALTER TABLE {s}.sessions ADD COLUMN meta text;
 ALTER TABLE {s}.jwt_tokens ADD COLUMN meta text;
 "#,
+    r#"
+-- A user's live sessions in creation order (a login and a listing read them), without
+-- the tombstones the user's own logins leave within the retention.
+CREATE INDEX sessions_live ON {s}.sessions (user_id, seq) WHERE live_until > 0;
+DROP INDEX {s}.sessions_user;
+"#,
 ];
 
 /// A directory page's candidates from `table`: the run of `$2` ids after `$1` (the
