@@ -500,7 +500,11 @@ async fn admin_events<S: Store, M: Mode<S>>(
     if let Err(res) = admin(&req, &state) {
         return res;
     }
-    let stream = shared::audit_stream(state.auth.audit()).map(|item| {
+    let audit = match shared::open_audit(&state.auth).await {
+        Ok(audit) => audit,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let stream = shared::audit_stream(audit).map(|item| {
         let text = match item {
             Some((kind, data)) => format!("event: {kind}\ndata: {data}\n\n"),
             None => ": keep-alive\n\n".to_owned(),

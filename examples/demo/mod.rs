@@ -397,17 +397,21 @@ async fn events<S: Store, M: Mode<S>>(
 async fn admin_events<S: Store, M: Mode<S>>(
     _: Admin,
     State(state): State<Shared<S, M>>,
-) -> axum::response::sse::Sse<
-    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    kickout::Error,
 > {
     use axum::response::sse::{Event, Sse};
-    let stream = shared::audit_stream(state.0.auth.audit()).map(|item| {
+    let audit = shared::open_audit(&state.0.auth).await?;
+    let stream = shared::audit_stream(audit).map(|item| {
         Ok(match item {
             Some((kind, data)) => Event::default().event(kind).data(data),
             None => Event::default().comment("keep-alive"),
         })
     });
-    Sse::new(stream)
+    Ok(Sse::new(stream))
 }
 
 /// Admin routes take this extractor: the `X-Admin-Key` header must match.

@@ -575,6 +575,17 @@ fn ban_seconds_ok(seconds: u64) -> bool {
     (1..=315_360_000).contains(&seconds)
 }
 
+/// The audit feed, once the store answered: the stream comes through the store, so with
+/// the store down the route answers 503 rather than open a stream that stays silent.
+/// Subscribed first, so nothing between the store's answer and the stream is missed.
+pub async fn open_audit<S: Store, M: AuthMode<S>>(
+    auth: &Auth<S, M>,
+) -> Result<tokio::sync::broadcast::Receiver<kickout::store::audit::AuditEvent>, kickout::Error> {
+    let audit = auth.audit();
+    auth.banned_until("audit").await?;
+    Ok(audit)
+}
+
 /// The audit stream as server-sent events: `(event name, JSON data)`, and a keep-alive
 /// (`None`) every 15 s of silence; ends when the store's stream does. Lost events, the
 /// store's gap markers and this stream's own lag alike, are a `gap` event with data

@@ -1498,6 +1498,59 @@ async fn events_end_when_another_instance_revokes() {
     events_end_across_instances(a, b).await;
 }
 
+/// With the store down every route that needs it answers 503 `store_unavailable`, the
+/// login and admin routes included, the audit stream too (it comes through the store: a
+/// stream opened then would stay silent). Both demos.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_its_routes_answer_503() {
+    use reqwest::Method;
+    if !support::redis_available() {
+        return;
+    }
+    let redis = support::RedisProcess::start(&[]);
+    let store = kickout::store::RedisStore::connect(&redis.url())
+        .await
+        .unwrap();
+    let mut servers = vec![(
+        "axum",
+        axum_server(demo::DemoMode::Session, store.clone()).await,
+    )];
+    #[cfg(feature = "actix")]
+    servers.push(("actix", actix_server(demo::DemoMode::Session, store).await));
+    let tokens: Vec<String> =
+        futures::future::join_all(servers.iter().map(|(_, s)| s.token("down", "web"))).await;
+    redis.pause();
+    for ((name, s), token) in servers.iter().zip(&tokens) {
+        let unavailable = |(status, body): (StatusCode, Value)| {
+            assert_eq!(status, 503, "{name}: {body}");
+            assert_eq!(body["error"], "store_unavailable", "{name}: {body}");
+        };
+        unavailable(s.login("down", Some("tv")).await);
+        unavailable(s.me(token).await);
+        // The stream's answer, not its body: an open stream never ends.
+        let events = s
+            .http
+            .get(format!("{}/admin/events", s.base))
+            .header("x-admin-key", "k3y")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 503, "{name}");
+        let body: Value = events.json().await.unwrap();
+        assert_eq!(body["error"], "store_unavailable", "{name}: {body}");
+        for (method, path) in [
+            (Method::GET, "/admin/online"),
+            (Method::GET, "/admin/online/count"),
+            (Method::GET, "/admin/sessions/down"),
+            (Method::POST, "/admin/kickout/down"),
+        ] {
+            unavailable(s.admin(method, path, None).await);
+        }
+    }
+    redis.resume();
+}
+
 /// The same between two demos on one PostgreSQL database (`LISTEN`/`NOTIFY`).
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
