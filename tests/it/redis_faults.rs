@@ -1,5 +1,5 @@
 //! What a revocation survives on real Redis: a Cluster slot migration in the middle of
-//! a login, a kickout and a ban; a failover to a replica.
+//! a login, a kickout and a ban; a failover to a replica; node addresses gone silent.
 
 #![cfg(feature = "redis")]
 
@@ -352,4 +352,62 @@ async fn a_refresh_is_answered_when_the_replicas_lag() {
     }
     lagging_replicas_case::<suite::Session>().await;
     lagging_replicas_case::<suite::Jwt>().await;
+}
+
+/// A Cluster whose node addresses go silent (no reset, as failed-over hosts): the
+/// store's cluster connection, which does not reconnect on a timeout, is replaced, and
+/// the store answers again after a timeout or two. The nodes announce proxies in front
+/// of them (their bus stays direct), so the test can silence what the client holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_connection_that_timed_out_is_replaced() {
+    let Some(cluster) = support::Cluster::start() else {
+        return;
+    };
+    let mut proxies = Vec::new();
+    for node in &cluster.nodes {
+        let proxy = support::SlowProxy::start(node.port).await;
+        let (port, bus) = (proxy.port.to_string(), (node.port + 10_000).to_string());
+        for (name, value) in [
+            ("cluster-announce-bus-port", &bus),
+            ("cluster-announce-port", &port),
+        ] {
+            let set = node.cli(&["config", "set", name, value]).unwrap();
+            assert_eq!(set.trim(), "OK", "{name}");
+        }
+        proxies.push(proxy);
+    }
+    // Every node sees every other's announced address.
+    let announced = |n: &RedisProcess| {
+        let slots = n.cli(&["cluster", "slots"]).unwrap_or_default();
+        proxies.iter().all(|p| slots.contains(&p.port.to_string()))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cluster.nodes.iter().all(announced) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "addresses not announced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let urls: Vec<String> = proxies.iter().map(support::SlowProxy::url).collect();
+    let store = RedisStore::builder(&urls.join(","))
+        .timeout(Duration::from_millis(1_000))
+        .connect()
+        .await
+        .unwrap();
+    let auth = Auth::new(store);
+    let token = auth.login("silent", "web").await.unwrap().token;
+    assert!(auth.authenticate(token.as_str()).await.is_ok());
+    for proxy in &proxies {
+        proxy.silence_existing();
+    }
+    let mut refused = 0;
+    while let Err(refusal) = auth.authenticate(token.as_str()).await {
+        assert_eq!(refusal.reason(), Reason::StoreUnavailable);
+        refused += 1;
+        assert!(refused <= 5, "still refused after {refused} timeouts");
+    }
+    assert!(auth.logout(token.as_str()).await.unwrap());
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
 }
