@@ -395,19 +395,10 @@ async fn a_cluster_connection_that_timed_out_is_replaced() {
         .connect()
         .await
         .unwrap();
-    let auth = Auth::new(store);
-    let token = auth.login("silent", "web").await.unwrap().token;
-    assert!(auth.authenticate(token.as_str()).await.is_ok());
-    for proxy in &proxies {
-        proxy.silence_existing();
-    }
-    let mut refused = 0;
-    while let Err(refusal) = auth.authenticate(token.as_str()).await {
-        assert_eq!(refusal.reason(), Reason::StoreUnavailable);
-        refused += 1;
-        assert!(refused <= 5, "still refused after {refused} timeouts");
-    }
-    assert!(auth.logout(token.as_str()).await.unwrap());
-    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
-    assert_eq!(refused.reason(), Reason::InvalidToken);
+    let silence = || {
+        proxies
+            .iter()
+            .for_each(support::SlowProxy::silence_existing)
+    };
+    crate::redis_store::answers_again_after(store, silence, 5).await;
 }

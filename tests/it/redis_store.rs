@@ -9,6 +9,32 @@ use crate::support;
 
 use suite::{run_in_sequence, run_suite};
 
+/// A handle on `store` with a live session, whose connections `silence` makes silent,
+/// answers again within `timeouts` refusals (each `store_unavailable`), and writes too.
+pub(crate) async fn answers_again_after(
+    store: kickout::store::RedisStore,
+    silence: impl FnOnce(),
+    timeouts: u32,
+) {
+    use kickout::{Auth, Reason};
+    let auth = Auth::new(store);
+    let token = auth.login("silent", "web").await.unwrap().token;
+    assert!(auth.authenticate(token.as_str()).await.is_ok());
+    silence();
+    let mut refused = 0;
+    while let Err(refusal) = auth.authenticate(token.as_str()).await {
+        assert_eq!(refusal.reason(), Reason::StoreUnavailable);
+        refused += 1;
+        assert!(
+            refused <= timeouts,
+            "still refused after {refused} timeouts"
+        );
+    }
+    assert!(auth.logout(token.as_str()).await.unwrap());
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
+}
+
 mod standalone {
     use super::*;
 
@@ -608,20 +634,7 @@ mod shared {
         let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
             return;
         };
-        let auth = Auth::new(store);
-        let token = auth.login("silent", "web").await.unwrap().token;
-        assert!(auth.authenticate(token.as_str()).await.is_ok());
-        proxy.silence_existing();
-        let mut refused = 0;
-        while let Err(refusal) = auth.authenticate(token.as_str()).await {
-            assert_eq!(refusal.reason(), Reason::StoreUnavailable);
-            refused += 1;
-            assert!(refused <= 3, "still refused after {refused} timeouts");
-        }
-        // Writes go through the new connection too.
-        assert!(auth.logout(token.as_str()).await.unwrap());
-        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
-        assert_eq!(refused.reason(), Reason::InvalidToken);
+        super::answers_again_after(store, || proxy.silence_existing(), 3).await;
     }
 
     /// JWT mode with an idle timeout writes a token's sighting after reading its state:
