@@ -161,7 +161,14 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
             Ok(Some(offered)) => offered,
             Ok(None) if self.optional => return Start::Anonymous,
             Ok(None) => return Start::Refuse(Reason::MissingToken.into(), Carried::Plain),
-            Err(reason) => return Start::Refuse(reason.into(), Carried::Plain),
+            Err(unreadable) => {
+                let carried = if unreadable.cookie {
+                    Carried::Cookie
+                } else {
+                    Carried::Plain
+                };
+                return Start::Refuse(unreadable.reason.into(), carried);
+            }
         };
         let carried = if offered.by_cookie {
             // A cookie goes with every request to the site, whoever makes the browser
@@ -195,14 +202,20 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         }
     }
 
-    /// The rejection of a refused request, in the handle's realm; a 401 of a token
-    /// that came in a cookie also clears the browser's cookies (a 403 `csrf_rejected`
-    /// clears nothing: any site could sign a user out).
+    /// The rejection of a refused request, in the handle's realm. A 401 of a token
+    /// that came in a cookie, or a 400 of an access cookie that does not read as a
+    /// token (a browser would replay it on every request), also clears the browser's
+    /// cookies; a 403 `csrf_rejected` clears nothing (any site could sign a user out),
+    /// nor does a 503 (an outage signs no one out).
     fn refuse(&self, refusal: Refusal, carried: Carried) -> Rejection {
         tracing::debug!(%refusal, "request refused");
         let rejection = self.auth.refused(refusal, self.auth.now_ms());
+        let fault = matches!(
+            rejection.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST
+        );
         match (&self.cookies, carried) {
-            (Some(cookies), Carried::Cookie) if rejection.status() == StatusCode::UNAUTHORIZED => {
+            (Some(cookies), Carried::Cookie) if fault => {
                 rejection.clearing(cookies.clear_headers().clone())
             }
             _ => rejection,

@@ -78,14 +78,16 @@ impl<'a> Carrier<'a> for HttpParts<'a> {
 }
 
 /// The values of the cookies named `name` in a request's `Cookie` headers (RFC 6265
-/// §5.4, parsed by the `cookie` crate; a pair it cannot parse, or a header that is not
-/// UTF-8, offers nothing), a quoted value without its quotes.
+/// §5.4, parsed by the `cookie` crate; a pair it cannot parse, or that is not UTF-8,
+/// offers nothing — the other pairs of its header still count), a quoted value without
+/// its quotes.
 pub(crate) fn cookie_values<'a>(
     req: impl Carrier<'a>,
     name: &str,
 ) -> impl Iterator<Item = &'a str> {
     req.values(Wanted::Cookie)
-        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|value| value.split(|&b| b == b';'))
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
         .filter(move |c| c.name_raw() == Some(name))
@@ -95,6 +97,23 @@ pub(crate) fn cookie_values<'a>(
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(v)
         })
+}
+
+/// Why a request's token could not be read, and whether a cookie was at fault (the
+/// browser then replays it on every request: the refusal clears it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Unreadable {
+    pub(crate) reason: Reason,
+    pub(crate) cookie: bool,
+}
+
+impl From<Reason> for Unreadable {
+    fn from(reason: Reason) -> Self {
+        Self {
+            reason,
+            cookie: false,
+        }
+    }
 }
 
 /// A token a request offered, and whether it came in a cookie (which the CSRF rule
@@ -240,7 +259,10 @@ impl TokenSource {
     }
 
     /// Reads the token of a request: `Ok(None)` when none is offered.
-    pub(crate) fn extract<'a>(&self, req: impl Carrier<'a>) -> Result<Option<Offered<'a>>, Reason> {
+    pub(crate) fn extract<'a>(
+        &self,
+        req: impl Carrier<'a>,
+    ) -> Result<Option<Offered<'a>>, Unreadable> {
         let mut found: Option<Cow<'a, str>> = None;
         let mut by_cookie = false;
         let mut offer = |token: Cow<'a, str>| {
@@ -255,7 +277,7 @@ impl TokenSource {
             if let Some(value) = values.next() {
                 // Two Authorization headers are ambiguous, whatever their schemes.
                 if values.next().is_some() {
-                    return Err(Reason::InvalidRequest);
+                    return Err(Reason::InvalidRequest.into());
                 }
                 if let Some(token) = bearer_credentials(value)? {
                     offer(Cow::Borrowed(token))?;
@@ -271,7 +293,11 @@ impl TokenSource {
             // Two cookies of the token's name (several paths or domains match) are two
             // tokens, whichever a browser sends first: ambiguous, like two headers.
             for v in cookie_values(req, name) {
-                offer(Cow::Borrowed(b64token(v.as_bytes())?))?;
+                let token = b64token(v.as_bytes()).map_err(|reason| Unreadable {
+                    reason,
+                    cookie: true,
+                })?;
+                offer(Cow::Borrowed(token))?;
                 by_cookie = true;
             }
         }
@@ -358,7 +384,9 @@ mod tests {
     /// What `source` reads from these headers and URI, as an owned token.
     fn ex(source: &TokenSource, h: &HeaderMap, uri: &Uri) -> Extracted {
         let get = http::Method::GET;
-        let found = source.extract(HttpParts::new(&get, uri, h))?;
+        let found = source
+            .extract(HttpParts::new(&get, uri, h))
+            .map_err(|u| u.reason)?;
         Ok(found.map(|o| o.token.into_owned()))
     }
 

@@ -692,6 +692,41 @@ async fn an_over_long_cookie_token_clears_the_cookies() {
     assert_eq!(headers.get_all("set-cookie").iter().count(), 0);
 }
 
+/// An access cookie that does not read as a token (left by an older configuration,
+/// say) is refused as the header would be, 400 `invalid_request`, and the answer clears
+/// the cookies: the browser would replay it on every request, on optional routes too.
+/// A pair of another cookie that is not UTF-8 hides nothing else of its header.
+#[tokio::test]
+async fn an_unreadable_access_cookie_is_cleared() {
+    let (auth, token) = logged_in().await;
+    let cookies = kickout::cookies::Cookies::default();
+    let route = || {
+        Router::new().route(
+            "/me",
+            get(|id: Option<Identity>| async move {
+                format!("{:?}", id.map(|i| i.user_id().to_owned()))
+            }),
+        )
+    };
+    for app in [
+        route().layer(AuthLayer::new(auth.clone()).cookies(cookies.clone())),
+        route().layer(
+            AuthLayer::new(auth.clone())
+                .cookies(cookies.clone())
+                .optional(),
+        ),
+    ] {
+        let (status, headers, body) =
+            send(&app, get_with(&[("cookie", b"__Host-kickout=a\"b")])).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("invalid_request"), "{body}");
+        assert_eq!(headers.get_all("set-cookie").iter().count(), 3);
+        let mixed = [b"other=\xe9; __Host-kickout=".as_slice(), token.as_bytes()].concat();
+        let (status, _, body) = send(&app, get_with(&[("cookie", &mixed)])).await;
+        assert_eq!((status.as_u16(), body.as_str()), (200, "Some(\"10001\")"));
+    }
+}
+
 /// A front end on another host of the site, named by `allowed_origin`: browsers send
 /// its unsafe requests with `Sec-Fetch-Site: same-site` and its `Origin`, which pass
 /// the CSRF rule and the login guard; another origin's do not.
