@@ -312,44 +312,6 @@ mod shared {
         )
     }
 
-    /// Both modes on one store (one prefix, so one directory per slot tag): each mode's
-    /// listing and sweeps leave the other's sessions in place, so each mode's incident
-    /// switch still ends them all (a page of one mode took the other's members for
-    /// gone and dropped them).
-    #[cfg(feature = "jwt")]
-    #[tokio::test]
-    async fn both_modes_on_one_store_keep_each_others_directory() {
-        let Some((_server, store)) = support::standalone().await else {
-            return;
-        };
-        let sessions: Auth<RedisStore> = Auth::new(store.clone());
-        let tokens = jwt_mode(store).build();
-        let mut by_session = Vec::new();
-        let mut by_jwt = Vec::new();
-        for i in 0..20 {
-            // Users of all slot tags, both modes in the same ones.
-            let user = format!("u{i}");
-            by_session.push(sessions.login(&user, "web").await.unwrap().token);
-            by_jwt.push(tokens.login(&user, "api").await.unwrap().token);
-        }
-        // Each mode lists its own, and only its own.
-        let page = sessions.online(None, 1000, None).await.unwrap();
-        assert_eq!(page.sessions.len(), 20);
-        let page = tokens.online(None, 1000, None).await.unwrap();
-        assert_eq!(page.sessions.len(), 20);
-        assert_eq!(sessions.online_count().await.unwrap().sessions, 20);
-        assert_eq!(tokens.online_count().await.unwrap().sessions, 20);
-        assert_eq!(sessions.kickout_all().await.unwrap(), 20);
-        assert_eq!(tokens.kickout_all().await.unwrap(), 20);
-        for token in by_session.iter().chain(&by_jwt) {
-            let refused = match sessions.authenticate(token.as_str()).await {
-                Err(r) if r.reason() == kickout::Reason::KickedOut => r,
-                _ => tokens.authenticate(token.as_str()).await.unwrap_err(),
-            };
-            assert_eq!(refused.reason(), kickout::Reason::KickedOut);
-        }
-    }
-
     /// 10,000 re-logins on ever new device names (each a device generation bump) keep
     /// the state a request reads within a stated size, and a request's cost flat.
     #[cfg(feature = "jwt")]

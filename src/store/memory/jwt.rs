@@ -60,8 +60,10 @@ impl Shard {
             None => std::collections::HashSet::new(),
         };
         let (from, to) = tag_range(tag);
+        // The user's session-mode entries stay (both modes may share this store).
+        let sessions = &self.sessions;
         self.dir.retain_range(from, to, |id, user| {
-            **user != *user_id || listed.contains(id)
+            **user != *user_id || listed.contains(id) || sessions.contains_key(id)
         });
         for id in listed {
             self.dir.entry(id).or_insert_with(|| Arc::from(user_id));

@@ -228,3 +228,45 @@ pub async fn idle_sessions_leave_the_directory_and_walks_go_on<S: Stores, K: Kin
         );
     }
 }
+
+/// Both modes on one store (`AnyStore` invites it): each mode's listing, count and
+/// incident switch see all of its own sessions and none of the other's, whatever the
+/// other mode writes in between (a JWT write dropped the user's session-mode entries
+/// from the memory store's directory; Redis pages dropped the other mode's members).
+pub async fn both_modes_on_one_store_keep_each_others_directory<S: Stores, K: Kind<S>>(
+    store: S,
+) {
+    let clock = clock();
+    let sessions = Session::builder(store.clone(), &clock).build();
+    let tokens = Jwt::builder(store, &clock).build();
+    let (mut by_session, mut by_jwt) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        // The same users in both modes, session first: the JWT login writes after it.
+        let user = format!("both{i}");
+        by_session.push(sessions.login(&user, "web").await.unwrap().token);
+        by_jwt.push(tokens.login(&user, "api").await.unwrap().token);
+    }
+    for (listed, counted) in [
+        (
+            sessions.online(None, 1000, None).await.unwrap(),
+            sessions.online_count().await.unwrap(),
+        ),
+        (
+            tokens.online(None, 1000, None).await.unwrap(),
+            tokens.online_count().await.unwrap(),
+        ),
+    ] {
+        assert_eq!(listed.sessions.len(), 20);
+        assert_eq!((counted.sessions, counted.users), (20, 20));
+    }
+    assert_eq!(sessions.kickout_all().await.unwrap(), 20);
+    assert_eq!(tokens.kickout_all().await.unwrap(), 20);
+    for token in &by_session {
+        let refused = sessions.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::KickedOut);
+    }
+    for token in &by_jwt {
+        let refused = tokens.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::KickedOut);
+    }
+}
