@@ -14,7 +14,16 @@ use crate::token::SessionId;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<SessionId, watch::Sender<Option<Refusal>>>>;
+type Shard = Mutex<HashMap<SessionId, Watched>>;
+
+/// A watched session: the channel its watches hear on, and how many watches hold it
+/// (counted here, under the shard's lock: a receiver's own count drops only after its
+/// watch's `Drop`, so two watches leaving at once would each see the other and leave
+/// the entry behind).
+struct Watched {
+    sender: watch::Sender<Option<Refusal>>,
+    watches: usize,
+}
 
 /// The sessions being watched through one handle.
 pub(crate) struct Watchers {
@@ -52,8 +61,8 @@ impl Watchers {
                 .shard(&id)
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(sender) = shard.get(&id) {
-                sender.send_replace(Some(refusal));
+            if let Some(watched) = shard.get(&id) {
+                watched.sender.send_replace(Some(refusal));
             }
         }
     }
@@ -76,10 +85,12 @@ impl Watchers {
             .shard(&id)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        shard
-            .entry(id)
-            .or_insert_with(|| watch::channel(None).0)
-            .subscribe()
+        let watched = shard.entry(id).or_insert_with(|| Watched {
+            sender: watch::channel(None).0,
+            watches: 0,
+        });
+        watched.watches += 1;
+        watched.sender.subscribe()
     }
 
     pub(crate) fn unsubscribe(&self, id: SessionId) {
@@ -87,9 +98,11 @@ impl Watchers {
             .shard(&id)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Called while the leaving receiver still exists: 1 means it was the last.
-        if shard.get(&id).is_some_and(|s| s.receiver_count() <= 1) {
-            shard.remove(&id);
+        if let Some(watched) = shard.get_mut(&id) {
+            watched.watches = watched.watches.saturating_sub(1);
+            if watched.watches == 0 {
+                shard.remove(&id);
+            }
         }
     }
 
@@ -124,8 +137,8 @@ impl Follower for Watchers {
             .shard(&id)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = shard.get(&id) {
-            sender.send_modify(|_| ());
+        if let Some(watched) = shard.get(&id) {
+            watched.sender.send_modify(|_| ());
         }
     }
 
@@ -136,8 +149,8 @@ impl Follower for Watchers {
             .shard_of(tag)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (_, sender) in shard.iter().filter(|(id, _)| id.tag() == tag) {
-            sender.send_modify(|_| ());
+        for (_, watched) in shard.iter().filter(|(id, _)| id.tag() == tag) {
+            watched.sender.send_modify(|_| ());
         }
     }
 }

@@ -312,6 +312,30 @@ async fn watches_leave_nothing_behind() {
     );
 }
 
+/// Several watches of one session (a user's tabs) ending together and dropped at once
+/// on two workers release their entry: each counted the other still there and none
+/// removed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_of_one_session_dropped_together_leave_nothing_behind() {
+    let auth = Auth::new(MemoryStore::new());
+    for round in 0..1000 {
+        let token = auth.login("tabs", "web").await.unwrap().token;
+        let me = auth.authenticate(token.as_str()).await.unwrap();
+        let tabs: Vec<_> = (0..4)
+            .map(|_| {
+                let mut watch = auth.watch(&me);
+                tokio::spawn(async move { watch.ended().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        auth.logout(token.as_str()).await.unwrap();
+        for tab in tabs {
+            assert_eq!(tab.await.unwrap(), Reason::InvalidToken);
+        }
+        assert_eq!(auth.watching(), 0, "round {round}");
+    }
+}
+
 /// A change of the user's state that comes while no one awaits the watch is not lost:
 /// the next await asks the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

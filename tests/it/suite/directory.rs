@@ -233,9 +233,7 @@ pub async fn idle_sessions_leave_the_directory_and_walks_go_on<S: Stores, K: Kin
 /// incident switch see all of its own sessions and none of the other's, whatever the
 /// other mode writes in between (a JWT write dropped the user's session-mode entries
 /// from the memory store's directory; Redis pages dropped the other mode's members).
-pub async fn both_modes_on_one_store_keep_each_others_directory<S: Stores, K: Kind<S>>(
-    store: S,
-) {
+pub async fn both_modes_on_one_store_keep_each_others_directory<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let sessions = Session::builder(store.clone(), &clock).build();
     let tokens = Jwt::builder(store, &clock).build();
