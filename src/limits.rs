@@ -54,10 +54,39 @@ pub const MAX_NOTE_MESSAGE_LEN: usize = 128;
 /// expired sessions faster than logins add them, without anyone walking it.
 pub const DIR_SWEEP: usize = 8;
 
+/// How long a directory sweep waits before it looks again at a member whose session has
+/// less left than this (Redis): the next look finds it over, rather than every login.
+pub const DIR_RECHECK_MS: u64 = 1000;
+
 /// How many rows past their time a PostgreSQL store removes from each of its tables
 /// after every write: more than a write adds, so the tables shed what is over without
 /// a cron job anyone must remember.
 pub const PURGE_BATCH: usize = 16;
+/// Most sessions in one directory page.
+pub const MAX_PAGE: usize = 1000;
+
+/// How many index entries a directory page may look at per session it returns: past
+/// that, the page ends short (with a cursor), so ended sessions cannot make a page cost
+/// more.
+pub const SCAN_FACTOR: usize = 4;
+
+/// How many audit events a receiver may fall behind before it loses the oldest.
+pub const AUDIT_CAPACITY: usize = 1024;
+
+/// How many messages a store's revocation feed holds for a slow follower, which then
+/// resyncs (every store's feed, a near cache's relay of it, PostgreSQL's listener).
+pub const FEED_CAPACITY: usize = 1024;
+
+/// How many sessions a near cache keeps at most.
+pub const NEAR_CACHE_CAPACITY: usize = 65_536;
+
+/// How many due records one write to the memory store purges from its own shard, and
+/// from one more.
+pub const MEMORY_PURGE_BUDGET: usize = 32;
+
+/// Default size of JWT mode's cache of verified tokens.
+pub const VERIFIED_CACHE: usize = 16_384;
+
 /// Default lifetime of a session with refresh tokens, from its login: thirty days.
 pub const DEFAULT_REFRESH_TTL_MS: u64 = 30 * 24 * 3_600_000;
 

@@ -37,8 +37,7 @@ use crate::restriction::Scope;
 use crate::throttle::Throttle;
 use crate::token::SessionId;
 
-/// How many audit events a receiver may fall behind before it loses the oldest.
-pub const AUDIT_CAPACITY: usize = 1024;
+pub use crate::limits::AUDIT_CAPACITY;
 
 /// What happened.
 #[non_exhaustive]

@@ -13,12 +13,7 @@ use std::sync::Arc;
 
 use super::SessionInfo;
 
-/// Most sessions in one page.
-pub const MAX_PAGE: usize = 1000;
-
-/// How many index entries a page may look at per session it returns: past that, the page
-/// ends short (with a cursor), so ended sessions cannot make a page cost more.
-pub const SCAN_FACTOR: usize = 4;
+pub use crate::limits::{MAX_PAGE, SCAN_FACTOR};
 
 /// A live session as the directory lists it.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

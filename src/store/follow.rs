@@ -9,9 +9,7 @@ use super::{EndReason, Revoked};
 use crate::note::Note;
 use crate::token::SessionId;
 
-/// How many messages a store's revocation feed holds for a slow follower, which then
-/// resyncs (every store's feed, and a near cache's relay of it).
-pub(crate) const FEED_CAPACITY: usize = 1024;
+pub(crate) use crate::limits::FEED_CAPACITY;
 
 /// What a follower does with the feed's messages.
 pub(crate) trait Follower: Send + Sync + 'static {

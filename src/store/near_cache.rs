@@ -28,8 +28,7 @@ use crate::clock::millis;
 use crate::note::Note;
 use crate::token::{SessionId, SessionKey};
 
-/// How many sessions a near cache keeps at most.
-const CAPACITY: usize = 65_536;
+use crate::limits::NEAR_CACHE_CAPACITY as CAPACITY;
 
 /// Keeps validated sessions for at most `max_age` in this process, so most requests
 /// skip the network round trip; invalidated by the store's revocation feed (Redis

@@ -46,8 +46,7 @@ impl Verified {
     }
 }
 
-/// Default size of the verified-token cache.
-pub(super) const DEFAULT_CACHE: usize = 16_384;
+pub(super) use crate::limits::VERIFIED_CACHE as DEFAULT_CACHE;
 
 /// The cache of verified tokens, by whole token.
 pub(super) type Cache = Bounded<Box<str>, Arc<Verified>, TailHash>;

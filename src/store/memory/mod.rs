@@ -27,8 +27,7 @@ use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};
 use tokio::sync::broadcast;
 
-/// How many due records one write purges from its own shard, and from one more.
-const PURGE_BUDGET: usize = 32;
+use crate::limits::MEMORY_PURGE_BUDGET as PURGE_BUDGET;
 
 /// Sessions in this process's memory: the embedded default, nothing to install.
 ///

@@ -122,7 +122,7 @@ async fn connect(
     ),
     String,
 > {
-    let (tx, heard) = mpsc::channel(1024);
+    let (tx, heard) = mpsc::channel(crate::store::follow::FEED_CAPACITY);
     let (client, driver) = match tls {
         Some(tls) => {
             let (client, connection) = within(timeout, config.connect(tls.clone())).await?;

@@ -36,8 +36,8 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{
-    DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_LEEWAY_MS, MAX_LIVE_TOKENS,
-    MAX_NAME_LEN, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
+    DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_LEEWAY_MS,
+    MAX_LIVE_TOKENS, MAX_NAME_LEN, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 use crate::token::SessionId;
 
@@ -74,11 +74,12 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 11] {
+fn bounds() -> [(&'static str, String); 12] {
     [
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
         ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
+        ("@DIR_RECHECK_MS@", DIR_RECHECK_MS.to_string()),
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),

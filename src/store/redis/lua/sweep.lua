@@ -28,7 +28,7 @@ local function sweep(base, due, now)
       redis.call('ZREM', base .. 'dx', id)
     else
       local ttl = redis.call('PTTL', k)
-      if ttl < 1000 then ttl = 1000 end
+      if ttl < @DIR_RECHECK_MS@ then ttl = @DIR_RECHECK_MS@ end
       redis.call('ZADD', base .. 'dx', now + ttl, id)
     end
   end
