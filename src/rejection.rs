@@ -286,6 +286,7 @@ impl Responses {
             reason.code(),
             reason.message(),
         ));
+        rejection.more_mut().step_up = Some(scope.clone());
         rejection
     }
 
@@ -406,6 +407,8 @@ pub struct Rejection {
 struct More {
     /// What refused a [`Reason::Restricted`] request.
     restriction: Option<Restriction>,
+    /// The scope a [`Reason::StepUpRequired`] route needs elevated.
+    step_up: Option<Scope>,
     /// `Set-Cookie` values that clear a browser session's cookies: a cookie-borne
     /// token refused with 401 (see [`Cookies`](crate::cookies::Cookies)).
     clear_cookies: Option<Arc<Vec<HeaderValue>>>,
@@ -463,6 +466,17 @@ impl Rejection {
     /// level, end and note).
     pub fn restriction(&self) -> Option<&Restriction> {
         self.more.as_ref()?.restriction.as_ref()
+    }
+
+    /// The scope a refusal concerns: the restriction's for [`Reason::Restricted`], the
+    /// one the route needs elevated for [`Reason::StepUpRequired`] — what a custom
+    /// response shape ([`on_rejection`](crate::AuthBuilder::on_rejection)) tells the
+    /// client to step up for.
+    pub fn scope(&self) -> Option<&Scope> {
+        let more = self.more.as_ref()?;
+        more.step_up
+            .as_ref()
+            .or(more.restriction.as_ref().map(|r| &r.scope))
     }
 
     /// The HTTP status.

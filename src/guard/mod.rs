@@ -149,6 +149,9 @@ impl Guard {
     /// let refused = comment.check(&me).unwrap_err();
     /// assert_eq!(refused.reason(), Reason::Restricted);
     /// assert_eq!(refused.restriction().unwrap().level.get(), 2);
+    /// // A step-up guard's refusal names the scope to step up for.
+    /// let pay = auth.step_up("payment")?;
+    /// assert_eq!(pay.check(&me).unwrap_err().scope().unwrap().as_str(), "payment");
     /// # Ok::<(), kickout::Error>(())
     /// # }).unwrap();
     /// ```

@@ -18,7 +18,7 @@ pub(crate) use pipeline::{Begin, Carried, Pipeline};
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::rejection::{Rejection, json_body};
@@ -79,8 +79,10 @@ impl IdentityRejection {
                 let body = json_body("internal_error", &self.to_string());
                 let mut res = Response::new(B::from(body));
                 *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                res.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let headers = res.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                // As every answer of the crate: no cache keeps it.
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 res
             }
         }

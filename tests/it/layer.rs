@@ -192,13 +192,14 @@ async fn extractors_read_the_identity() {
     // ...while with no layer at all, even with a valid token, it is the server's mistake:
     // 500, and the body names the layer to add (the `Option`s do not hide it either).
     for path in ["/user", "/maybe"] {
-        let (status, _, body) = send(&handlers, req(path, Some(&bearer))).await;
+        let (status, headers, body) = send(&handlers, req(path, Some(&bearer))).await;
         assert_eq!(
             (status.as_u16(), code(&body)),
             (500, "internal_error".into()),
             "{path}"
         );
         assert!(body.contains("kickout::AuthLayer"), "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
     }
     // ...and bad or revoked tokens are still refused.
     let (status, _, body) = send(&optional, req("/maybe", Some("Bearer nope"))).await;
