@@ -265,7 +265,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// watches end — tokens a JWT leeway or a slower clock still accepts included;
     /// logins made after it work. It walks the directory and kicks each
     /// user out ([`Auth::kickout`]: one write per user, whatever their number of
-    /// sessions, in either mode); returns how many sessions ended.
+    /// sessions, in either mode); returns how many sessions ended. "Before it" is
+    /// before the call: a login made while the switch runs may survive it (its user's
+    /// turn may have passed) — stop logins first if that matters.
     pub async fn kickout_all(&self) -> Result<usize, Error> {
         self.kick_all(None).await
     }
