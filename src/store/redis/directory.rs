@@ -74,15 +74,18 @@ impl RedisStore {
             .arg(&key)
             .arg(MAX_LIFETIME_MS + DAY_MS)
             .ignore();
-        let added = self
-            .within_timeout(&self.writes, async |mut conn| {
-                pipe.query_async::<()>(&mut conn).await
-            })
-            .await;
-        if added.is_ok() {
-            self.shared.dir_tags.mark(tag, now_ms);
+        self.within_timeout(&self.writes, async |mut conn| {
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await?;
+        // On a Cluster the set lives on a node of its own, which the login's `WAIT`
+        // does not reach: a failover of that node must not lose it (every walk would
+        // miss the tag until the next day's write).
+        if let Some(replicas) = self.shared.replicas {
+            self.wait(replicas, &key).await?;
         }
-        added.map(|_| ())
+        self.shared.dir_tags.mark(tag, now_ms);
+        Ok(())
     }
 
     /// A directory page (see [`crate::store::directory`]).
