@@ -10,27 +10,27 @@ use crate::support;
 use suite::{run_in_sequence, run_suite};
 
 /// A handle on `store` with a live session, whose connections `silence` makes silent,
-/// answers again within `timeouts` refusals (each `store_unavailable`), and writes too.
+/// writes again within `timeouts` refusals (a write is not retried: it must find the
+/// connection replaced by itself), and reads.
 pub(crate) async fn answers_again_after(
     store: kickout::store::RedisStore,
     silence: impl FnOnce(),
     timeouts: u32,
 ) {
-    use kickout::{Auth, Reason};
+    use kickout::{Auth, Error, Reason};
     let auth = Auth::new(store);
     let token = auth.login("silent", "web").await.unwrap().token;
     assert!(auth.authenticate(token.as_str()).await.is_ok());
     silence();
     let mut refused = 0;
-    while let Err(refusal) = auth.authenticate(token.as_str()).await {
-        assert_eq!(refusal.reason(), Reason::StoreUnavailable);
+    while let Err(error) = auth.logout(token.as_str()).await {
+        assert!(matches!(error, Error::Store(_)), "{error:?}");
         refused += 1;
         assert!(
             refused <= timeouts,
             "still refused after {refused} timeouts"
         );
     }
-    assert!(auth.logout(token.as_str()).await.unwrap());
     let refused = auth.authenticate(token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::InvalidToken);
 }
@@ -597,6 +597,33 @@ mod shared {
             return;
         };
         super::answers_again_after(store, || proxy.silence_existing(), 3).await;
+    }
+
+    /// A server slow but alive is not a silent one: after a command timed out, its
+    /// connection is looked at, and a replacement (if any) connects before it serves, so
+    /// requests that fit in the timeout pass again rather than each paying a new
+    /// connection's setup and timing out on and on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_server_does_not_keep_its_connection_replaced() {
+        let Some((_server, proxy, store)) = behind_a_slow_proxy().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let token = auth.login("slow", "web").await.unwrap().token;
+        proxy.set_delay(Duration::from_millis(1_200));
+        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        // Slow, within the timeout: one round trip of 600 ms.
+        proxy.set_delay(Duration::from_millis(600));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let mut passed = 0;
+        for _ in 0..8 {
+            match auth.authenticate(token.as_str()).await {
+                Ok(_) => passed += 1,
+                Err(refusal) => assert_eq!(refusal.reason(), Reason::StoreUnavailable),
+            }
+        }
+        assert!(passed >= 6, "{passed} of 8 passed");
     }
 
     /// JWT mode with an idle timeout writes a token's sighting after reading its state:

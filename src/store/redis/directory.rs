@@ -74,15 +74,16 @@ impl RedisStore {
             .arg(&key)
             .arg(MAX_LIFETIME_MS + DAY_MS)
             .ignore();
-        self.within_timeout(&self.writes, async |mut conn| {
+        let conn = self.writes.pin();
+        self.within_timeout(&conn, async |mut conn| {
             pipe.query_async::<()>(&mut conn).await
         })
         .await?;
         // On a Cluster the set lives on a node of its own, which the login's `WAIT`
         // does not reach: a failover of that node must not lose it (every walk would
-        // miss the tag until the next day's write).
-        if let Some(replicas) = self.shared.replicas {
-            self.wait(replicas, &key).await?;
+        // miss the tag until the next day's write). Standalone, the login's covers it.
+        if let Some(replicas) = self.shared.replicas.filter(|_| self.writes.is_cluster()) {
+            self.wait(&conn, replicas, &key).await?;
         }
         self.shared.dir_tags.mark(tag, now_ms);
         Ok(())

@@ -3,9 +3,9 @@
 //! A server gone silent (a failed-over host whose address drops packets: no reset)
 //! leaves a connection that looks open, and neither client reconnects on a timeout: every
 //! command would wait on it until the kernel gives up, many minutes on. So a command that
-//! timed out marks its connection stale, and a fresh one is opened in the background to
-//! take its place; commands under way finish on the old one. A server merely slow costs a
-//! reconnect per timeout at most.
+//! timed out has its connection looked at in the background: if it still answers a ping
+//! within the timeout (a server merely slow) it stays; if not, a fresh connection is
+//! opened, and takes its place once connected. Commands under way finish on the old one.
 
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub(super) struct Dial {
 }
 
 impl Dial {
+    /// A connection for `connect`: a standalone one connects on first use, so a store
+    /// made while its server is down works once it is up.
     pub(super) async fn open(&self) -> Result<Conn, StoreError> {
         Ok(if self.cluster || self.urls.len() > 1 {
             let mut client = ClusterClient::builder(self.urls.clone())
@@ -61,6 +63,26 @@ impl Dial {
             )
         })
     }
+
+    /// A replacement: connected before it is handed out, so its first command does not
+    /// pay for the connection within its own timeout.
+    async fn open_connected(&self) -> Result<Conn, StoreError> {
+        let conn = self.open().await?;
+        let (mut ping, cmd) = (conn.clone(), redis::cmd("PING"));
+        let wait = self.timeout.saturating_mul(5);
+        match tokio::time::timeout(wait, cmd.query_async::<()>(&mut ping)).await {
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(StoreError::Unavailable("timed out connecting".into())),
+        }
+    }
+
+    /// Whether `conn` answers a ping within the timeout.
+    async fn answers(&self, mut conn: Conn) -> bool {
+        let ping = redis::cmd("PING");
+        let answer = tokio::time::timeout(self.timeout, ping.query_async::<()>(&mut conn));
+        matches!(answer.await, Ok(Ok(())))
+    }
 }
 
 /// A connection of the store, and how to replace it. Clones share it.
@@ -74,9 +96,9 @@ struct Shared {
 
 struct Current {
     conn: Conn,
-    /// Counts replacements: a timeout replaces the connection it happened on, once.
+    /// Counts replacements: a timeout has the connection it happened on looked at, once.
     generation: u64,
-    /// A replacement is being opened.
+    /// The connection is being looked at (and perhaps replaced).
     replacing: bool,
 }
 
@@ -93,43 +115,38 @@ impl Link {
     }
 
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self.current().1, Conn::Cluster(_))
+        matches!(self.pin().conn, Conn::Cluster(_))
     }
 
-    /// The connection in use, and its generation.
-    fn current(&self) -> (u64, Conn) {
+    /// The connection in use, for commands that must share one (a write and the `WAIT`
+    /// that counts its replicas: `WAIT` sees only its own connection's writes).
+    pub(super) fn pin(&self) -> Pinned<'_> {
         // Nothing can panic while the lock is held: a poisoned lock is still sound.
         let current = self
             .0
             .current
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        (current.generation, current.conn.clone())
+        Pinned {
+            link: self,
+            generation: current.generation,
+            conn: current.conn.clone(),
+        }
     }
 
-    /// `attempt` on the connection in use, within `timeout`. If it gets no answer in
-    /// time, its connection is replaced.
+    /// `attempt` on the connection in use, within `timeout` (see [`Pinned::within`]).
     pub(super) async fn within<T>(
         &self,
         timeout: Duration,
         attempt: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>,
     ) -> Result<redis::RedisResult<T>, StoreError> {
-        let (generation, conn) = self.current();
-        match tokio::time::timeout(timeout, attempt(conn)).await {
-            Ok(reply) => Ok(reply),
-            Err(_) => {
-                self.timed_out(generation);
-                Err(StoreError::Unavailable(
-                    "redis did not answer in time".into(),
-                ))
-            }
-        }
+        self.pin().within(timeout, attempt).await
     }
 
-    /// Opens a replacement for connection `generation`, unless it was replaced or is
-    /// being replaced already.
+    /// Looks at connection `generation` in the background, unless it was replaced or is
+    /// being looked at already: kept if it answers, else replaced once a new one is up.
     fn timed_out(&self, generation: u64) {
-        {
+        let conn = {
             let mut current = self
                 .0
                 .current
@@ -139,28 +156,84 @@ impl Link {
                 return;
             }
             current.replacing = true;
-        }
+            current.conn.clone()
+        };
         let (dial, link) = (self.0.dial.clone(), Arc::downgrade(&self.0));
         tokio::spawn(async move {
-            let opened = dial.open().await;
+            // However the task ends (its runtime may end first), a later timeout may
+            // have the connection looked at again.
+            let _done = Looked(link.clone());
+            if dial.answers(conn).await {
+                return;
+            }
+            let opened = dial.open_connected().await;
             let Some(shared) = Weak::upgrade(&link) else {
                 return;
             };
-            let mut current = shared
-                .current
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            current.replacing = false;
             match opened {
                 Ok(conn) => {
+                    let mut current = shared
+                        .current
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
                     current.conn = conn;
                     current.generation = current.generation.wrapping_add(1);
-                    tracing::debug!("a Redis connection that timed out was replaced");
+                    tracing::debug!("a Redis connection that stopped answering was replaced");
                 }
-                // The next timeout tries again.
                 Err(error) => tracing::debug!(%error, "could not replace a Redis connection"),
             }
         });
+    }
+}
+
+/// Clears a link's `replacing` when the task looking at its connection ends.
+struct Looked(Weak<Shared>);
+
+impl Drop for Looked {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared
+                .current
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replacing = false;
+        }
+    }
+}
+
+/// A link's connection at one moment, and where a timeout on it is reported.
+pub(super) struct Pinned<'a> {
+    link: &'a Link,
+    generation: u64,
+    conn: Conn,
+}
+
+impl Pinned<'_> {
+    /// The connection itself.
+    pub(super) fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// `attempt` on this connection, within `timeout`. If it gets no answer in time
+    /// (the store's timer, or a client's own: a Cluster's), the connection is looked at.
+    pub(super) async fn within<T>(
+        &self,
+        timeout: Duration,
+        attempt: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>,
+    ) -> Result<redis::RedisResult<T>, StoreError> {
+        match tokio::time::timeout(timeout, attempt(self.conn.clone())).await {
+            Ok(Err(e)) if e.is_timeout() => {
+                self.link.timed_out(self.generation);
+                Ok(Err(e))
+            }
+            Ok(reply) => Ok(reply),
+            Err(_) => {
+                self.link.timed_out(self.generation);
+                Err(StoreError::Unavailable(
+                    "redis did not answer in time".into(),
+                ))
+            }
+        }
     }
 }
 

@@ -68,7 +68,7 @@ use tokio::sync::broadcast;
 
 use self::codec::{corrupt, end_code, end_reason, infos, meta_json, meta_of, num, rule_args};
 use self::codec::{ended_reply, hex, refresh_fields};
-use self::link::{Conn, Dial, Link};
+use self::link::{Conn, Dial, Link, Pinned};
 use self::scripts::Scripts;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::{Elevated, Elevation, Revoked, Store, StoreError};
@@ -571,7 +571,7 @@ impl RedisStore {
     /// A command that only reads, within the timeout; retried once on a dead
     /// connection.
     async fn read_cmd<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
-        self.within_timeout(&self.conn, async |mut conn| {
+        self.within_timeout(&self.conn.pin(), async |mut conn| {
             match cmd.query_async(&mut conn).await {
                 Err(e) if dead_connection(&e) => cmd.query_async(&mut conn).await,
                 reply => reply,
@@ -599,7 +599,7 @@ impl RedisStore {
             .arg("PX")
             .arg(ttl_ms.max(1))
             .ignore();
-        self.within_timeout(&self.conn, async |mut conn| {
+        self.within_timeout(&self.conn.pin(), async |mut conn| {
             let (got,): (Vec<Option<String>>,) = pipe.query_async(&mut conn).await?;
             Ok(got)
         })
@@ -632,23 +632,23 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_ms.max(1));
-        self.within_timeout(&self.conn, async |mut conn| {
+        self.within_timeout(&self.conn.pin(), async |mut conn| {
             cmd.query_async::<()>(&mut conn).await
         })
         .await
     }
 
-    /// `attempt` on `link` within the operation timeout, its error as the store's (none
+    /// `attempt` on `conn` within the operation timeout, its error as the store's (none
     /// on a server found to evict after `connect`).
     async fn within_timeout<T>(
         &self,
-        link: &Link,
+        conn: &Pinned<'_>,
         attempt: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         if let Some(refused) = self.shared.evicting.get() {
             return Err(StoreError::Misconfigured(refused.clone()));
         }
-        link.within(self.shared.timeout, attempt)
+        conn.within(self.shared.timeout, attempt)
             .await?
             .map_err(unavailable)
     }
@@ -658,11 +658,11 @@ impl RedisStore {
     /// write is not, as its lost reply may hide that it ran.
     async fn run_on<T: FromRedisValue>(
         &self,
-        link: &Link,
+        conn: &Pinned<'_>,
         call: ScriptInvocation<'_>,
         retry: bool,
     ) -> Result<T, StoreError> {
-        self.within_timeout(link, async |mut conn| {
+        self.within_timeout(conn, async |mut conn| {
             match call.invoke_async(&mut conn).await {
                 Err(e) if retry && dead_connection(&e) => call.invoke_async(&mut conn).await,
                 reply => reply,
@@ -677,7 +677,7 @@ impl RedisStore {
         &self,
         call: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run_on(&self.conn, call, true).await
+        self.run_on(&self.conn.pin(), call, true).await
     }
 
     /// Runs a script that writes (declaring `keys` and those it asks for), then waits
@@ -690,9 +690,11 @@ impl RedisStore {
         args: impl Fn(&mut ScriptInvocation<'_>),
     ) -> Result<T, StoreError> {
         let slot_key = keys.first().cloned().unwrap_or_default();
-        let reply = self.keyed(&self.writes, false, script, keys, args).await?;
+        // The write and its `WAIT` on one connection: `WAIT` counts only its own.
+        let conn = self.writes.pin();
+        let reply = self.keyed(&conn, false, script, keys, args).await?;
         if let Some(replicas) = self.shared.replicas {
-            self.wait(replicas, &slot_key).await?;
+            self.wait(&conn, replicas, &slot_key).await?;
         }
         reply
     }
@@ -710,11 +712,10 @@ impl RedisStore {
         args: impl Fn(&mut ScriptInvocation<'_>),
     ) -> Result<Vec<String>, StoreError> {
         let slot_key = keys.first().cloned().unwrap_or_default();
-        let reply: Vec<String> = self
-            .keyed(&self.writes, false, script, keys, args)
-            .await??;
+        let conn = self.writes.pin();
+        let reply: Vec<String> = self.keyed(&conn, false, script, keys, args).await??;
         if let Some(replicas) = self.shared.replicas
-            && let Err(error) = self.wait(replicas, &slot_key).await
+            && let Err(error) = self.wait(&conn, replicas, &slot_key).await
         {
             if reply.first().map(String::as_str) != Some("ok") {
                 return Err(error);
@@ -731,7 +732,8 @@ impl RedisStore {
         keys: Vec<String>,
         args: impl Fn(&mut ScriptInvocation<'_>),
     ) -> Result<T, StoreError> {
-        self.keyed(&self.conn, true, script, keys, args).await?
+        self.keyed(&self.conn.pin(), true, script, keys, args)
+            .await?
     }
 
     /// Runs a script that names the further keys it needs (`lua/declare.lua`): with
@@ -740,7 +742,7 @@ impl RedisStore {
     /// that is not a `T` is the inner error (the script ran).
     async fn keyed<T: FromRedisValue>(
         &self,
-        conn: &Link,
+        conn: &Pinned<'_>,
         retry: bool,
         script: &redis::Script,
         mut keys: Vec<String>,
@@ -765,8 +767,15 @@ impl RedisStore {
         ))
     }
 
-    /// `WAIT` on the write connection, at the node that holds `key`.
-    async fn wait(&self, replicas: Replicas, key: &str) -> Result<(), StoreError> {
+    /// `WAIT` on `conn` (the one the write went through), at the node that holds `key`.
+    /// Its own timer: a `WAIT` that takes its time says replicas lag, not that the
+    /// connection is gone.
+    async fn wait(
+        &self,
+        conn: &Pinned<'_>,
+        replicas: Replicas,
+        key: &str,
+    ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("WAIT");
         let ms = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
         cmd.arg(replicas.count).arg(ms);
@@ -780,10 +789,9 @@ impl RedisStore {
                 u64::from_redis_value(reply).map_err(redis::RedisError::from)
             }
         };
-        let acked = self
-            .writes
-            .within(self.shared.timeout, acked)
-            .await?
+        let acked = tokio::time::timeout(self.shared.timeout, acked(conn.conn()))
+            .await
+            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)?;
         if acked < u64::from(replicas.count) {
             return Err(StoreError::Unavailable(format!(
