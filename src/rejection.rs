@@ -410,7 +410,8 @@ struct More {
     /// The scope a [`Reason::StepUpRequired`] route needs elevated.
     step_up: Option<Scope>,
     /// `Set-Cookie` values that clear a browser session's cookies: a cookie-borne
-    /// token refused with 401 (see [`Cookies`](crate::cookies::Cookies)).
+    /// token refused with 401, a lone access cookie that is no token (see
+    /// [`Cookies`](crate::cookies::Cookies)).
     clear_cookies: Option<Arc<Vec<HeaderValue>>>,
 }
 
@@ -438,7 +439,8 @@ impl Rejection {
     }
 
     /// The `Set-Cookie` values its answer carries: those clearing a browser session's
-    /// cookies when a cookie-borne token was refused with 401, else none. They are added
+    /// cookies when a cookie-borne token was refused with 401 (or a lone access cookie
+    /// with 400: it reads as no token), else none. They are added
     /// to the answer after [`on_rejection`](crate::AuthBuilder::on_rejection), whatever it
     /// returns: a browser must forget a dead session.
     pub fn set_cookies(&self) -> &[HeaderValue] {

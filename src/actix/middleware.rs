@@ -139,7 +139,7 @@ impl<S: Store, M: Mode<S>> KickoutAuth<S, M> {
 
     /// Browser sessions, as the tower layer's
     /// [`AuthLayer::cookies`](crate::AuthLayer::cookies): the access cookie too, the
-    /// CSRF rule, cookies cleared on a 401.
+    /// CSRF rule, cookies cleared when a cookie-borne token is refused.
     ///
     /// ```
     /// use actix_web::{App, web};

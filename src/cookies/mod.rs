@@ -658,7 +658,7 @@ mod tests {
             ]),
             Err(Reason::InvalidRequest)
         );
-        // A header that is not UTF-8 offers nothing; a name is matched exactly.
+        // A pair that is not UTF-8 offers nothing; a name is matched exactly.
         assert_eq!(
             refresh(&[("cookie", b"__Secure-kickout-refresh=\xff"), same]),
             Err(Reason::MissingToken)

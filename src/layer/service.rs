@@ -99,7 +99,8 @@ impl<S: Store, M: Mode<S>> AuthLayer<S, M> {
     /// Browser sessions: also read the access cookie of `cookies` (a bearer header and
     /// the cookie together are `invalid_request`), refuse an unsafe cookie request from
     /// another site with 403 `csrf_rejected`, and clear the cookies when a cookie-borne
-    /// token is refused with 401. See [`cookies`](crate::cookies).
+    /// token is refused with 401 (or a lone access cookie that is no token with 400).
+    /// See [`cookies`](crate::cookies).
     ///
     /// ```
     /// use axum::{Router, routing::post};

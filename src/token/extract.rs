@@ -291,13 +291,20 @@ impl TokenSource {
         }
         if let Some(name) = &self.cookie {
             // Two cookies of the token's name (several paths or domains match) are two
-            // tokens, whichever a browser sends first: ambiguous, like two headers.
-            for v in cookie_values(req, name) {
-                let token = b64token(v.as_bytes()).map_err(|reason| Unreadable {
+            // tokens, whichever a browser sends first: ambiguous, like two headers, and
+            // nothing is cleared (one may be planted). A lone cookie that does not read
+            // as a token is the cookie's fault: its refusal clears it.
+            let mut values = cookie_values(req, name);
+            if let Some(v) = values.next() {
+                if values.next().is_some() {
+                    return Err(Reason::InvalidRequest.into());
+                }
+                // With a header too: ambiguous, whatever the cookie holds.
+                offer(Cow::Borrowed(v))?;
+                b64token(v.as_bytes()).map_err(|reason| Unreadable {
                     reason,
                     cookie: true,
                 })?;
-                offer(Cow::Borrowed(token))?;
                 by_cookie = true;
             }
         }

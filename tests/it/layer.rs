@@ -722,6 +722,23 @@ async fn an_unreadable_access_cookie_is_cleared() {
         assert_eq!(status, 400);
         assert!(body.contains("invalid_request"), "{body}");
         assert_eq!(headers.get_all("set-cookie").iter().count(), 3);
+        // Two cookies (one may be planted), or a bearer header beside a bad cookie:
+        // ambiguous, 400, and nothing cleared.
+        let bearer = format!("Bearer {token}");
+        for headers in [
+            vec![(
+                "cookie",
+                b"__Host-kickout=a\"b; __Host-kickout=x".as_slice(),
+            )],
+            vec![
+                ("cookie", b"__Host-kickout=a\"b".as_slice()),
+                ("authorization", bearer.as_bytes()),
+            ],
+        ] {
+            let (status, answer, _) = send(&app, get_with(&headers)).await;
+            assert_eq!(status, 400);
+            assert_eq!(answer.get_all("set-cookie").iter().count(), 0);
+        }
         let mixed = [b"other=\xe9; __Host-kickout=".as_slice(), token.as_bytes()].concat();
         let (status, _, body) = send(&app, get_with(&[("cookie", &mixed)])).await;
         assert_eq!((status.as_u16(), body.as_str()), (200, "Some(\"10001\")"));

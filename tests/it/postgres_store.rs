@@ -260,7 +260,8 @@ fn a_flood_of_notifications_does_not_stall_the_feed() {
         .build()
         .unwrap();
     let ((), log) = runtime.block_on(crate::support::logged(async {
-        let (schema, store) = bounded_store(&url, 2, Duration::from_secs(1)).await;
+        // A keepalive answered behind a flood takes a while on a loaded machine: 5 s.
+        let (schema, store) = bounded_store(&url, 2, Duration::from_secs(5)).await;
         let sql = pg::client(&url).await;
         // Floods of 20,000 generation bumps (distinct: one commit sends each once), the
         // next as soon as the feed has read the last: the listener is reading floods
@@ -277,7 +278,7 @@ fn a_flood_of_notifications_does_not_stall_the_feed() {
             sql.batch_execute(&flood).await.unwrap();
             let mut count = 0;
             while count < 20_000 {
-                let next = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+                let next = tokio::time::timeout(Duration::from_secs(15), heard.recv()).await;
                 count += match next.expect("the feed stalled") {
                     Ok(_) => 1,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => n,
