@@ -45,6 +45,12 @@ impl FromRequest for UserId {
 
 /// `Option<Identity>` in actix: `None` for an anonymous request, 500 without the
 /// middleware (actix's own `Option<T>` extractor would swallow that error).
+///
+/// Use it rather than `Option<Identity>`, `Option<UserId>` or `Option<Claims<T>>`:
+/// actix-web turns any error of an `Option`'s extractor into `None`, so a missing
+/// middleware, or claims that do not fit `T`, would pass as an anonymous request (and
+/// skip the handle's `on_rejection`). For optional claims, take `MaybeIdentity` and
+/// read `Identity::claims` (JWT mode).
 #[derive(Clone, Debug)]
 pub struct MaybeIdentity(pub Option<Identity>);
 
