@@ -3,6 +3,8 @@
 use super::Anonymous;
 #[cfg(any(feature = "axum", feature = "actix"))]
 use super::IdentityRejection;
+#[cfg(all(feature = "jwt", any(feature = "axum", feature = "actix")))]
+use crate::identity::Checked;
 use crate::identity::Identity;
 #[cfg(any(feature = "axum", feature = "actix"))]
 use crate::rejection::Reason;
@@ -62,6 +64,11 @@ pub(crate) fn claims<T: serde::de::DeserializeOwned>(
 ) -> Result<super::Claims<T>, IdentityRejection> {
     match identity.claims::<T>() {
         Some(Ok(claims)) => Ok(super::Claims(claims)),
+        // A session-mode identity: the route is wired to the wrong mode.
+        None if matches!(identity.checked(), Some(Checked::Key(_))) => {
+            tracing::error!("a Claims<T> extractor ran on a session-mode route");
+            Err(IdentityRejection::NotJwt)
+        }
         Some(Err(_)) | None => Err(IdentityRejection::BadClaims(
             identity.rejection(Reason::InvalidToken),
         )),

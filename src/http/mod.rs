@@ -31,6 +31,9 @@ use crate::rejection::{Rejection, json_body};
 /// - [`IdentityRejection::MissingLayer`]: no kickout layer ran for this request — a wiring
 ///   mistake, not the client's: 500, with a body that says which layer to add (as axum's
 ///   own `Extension` extractor does).
+/// - [`IdentityRejection::BadClaims`] and [`IdentityRejection::NotJwt`]: what `Claims<T>`
+///   answers when the token's claims do not fit (401), or the route's handle is in
+///   session mode (500).
 ///
 /// ```
 /// use kickout::IdentityRejection;
@@ -54,6 +57,10 @@ pub enum IdentityRejection {
     /// issued before the shape changed, or by a login without claims): 401
     /// `invalid_token` in the handle's realm, so the client logs in again.
     BadClaims(Rejection),
+    /// `Claims<T>` on a route whose handle is in session mode, whose tokens carry no
+    /// claims: a wiring mistake, not the client's (a 401 would make it drop a valid
+    /// session): 500.
+    NotJwt,
 }
 
 impl IdentityRejection {
@@ -65,7 +72,9 @@ impl IdentityRejection {
             IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {
                 rejection.status()
             }
-            IdentityRejection::MissingLayer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            IdentityRejection::MissingLayer { .. } | IdentityRejection::NotJwt => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -75,7 +84,7 @@ impl IdentityRejection {
             IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {
                 rejection.into_http()
             }
-            IdentityRejection::MissingLayer { .. } => {
+            IdentityRejection::MissingLayer { .. } | IdentityRejection::NotJwt => {
                 let body = json_body("internal_error", &self.to_string());
                 let mut res = Response::new(B::from(body));
                 *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -98,6 +107,10 @@ impl fmt::Display for IdentityRejection {
             IdentityRejection::MissingLayer { layer } => write!(
                 f,
                 "No authentication layer ran for this route: put a {layer} in front of it."
+            ),
+            IdentityRejection::NotJwt => f.write_str(
+                "Claims<T> reads a JWT's claims: this route's handle is in session mode, \
+                 whose tokens have none.",
             ),
         }
     }

@@ -410,6 +410,51 @@ async fn actix_extractors_answer_like_axum_ones() {
     assert_eq!(atest::call_and_read_body(&app, req).await, "admin");
 }
 
+/// `Claims<T>` on a session-mode route is a wiring mistake, in both adapters: 500 naming
+/// it, not a 401 that would make the client drop a valid session.
+#[actix_web::test]
+async fn claims_on_a_session_mode_route_is_a_wiring_error() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Role {
+        role: String,
+    }
+    let auth = Auth::new(MemoryStore::new());
+    let token = auth.login("1", "web").await.unwrap().token.into_string();
+    let bearer = format!("Bearer {token}");
+    let axum_app = axum::Router::new()
+        .route(
+            "/claims",
+            axum::routing::get(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+        )
+        .route_layer(kickout::AuthLayer::new(auth.clone()));
+    let res = axum_app
+        .oneshot(
+            http::Request::get("/claims")
+                .header("authorization", &bearer)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("session mode"));
+    let app = atest::init_service(App::new().wrap(KickoutAuth::new(auth)).route(
+        "/claims",
+        web::get().to(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+    ))
+    .await;
+    let req = atest::TestRequest::get()
+        .uri("/claims")
+        .append_header(("authorization", bearer))
+        .to_request();
+    let res = atest::call_service(&app, req).await;
+    assert_eq!(res.status(), 500);
+    let body = atest::read_body(res).await;
+    assert!(String::from_utf8_lossy(&body).contains("session mode"));
+}
+
 /// One hook shapes every refusal of a handle, in both adapters: the layer's, an
 /// anonymous request reaching a required extractor on an optional route, claims of the
 /// wrong shape, and a helper's refused token.
