@@ -31,7 +31,7 @@ impl Dial {
     /// A connection for `connect`: a standalone one connects on first use, so a store
     /// made while its server is down works once it is up.
     pub(super) async fn open(&self) -> Result<Conn, StoreError> {
-        Ok(if self.cluster || self.urls.len() > 1 {
+        Ok(if self.is_cluster() {
             let mut client = ClusterClient::builder(self.urls.clone())
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)
@@ -62,6 +62,11 @@ impl Dial {
                 ConnectionManager::new_lazy_with_config(client, config).map_err(misconfigured)?,
             )
         })
+    }
+
+    /// Several URLs, or asked for: a Cluster.
+    fn is_cluster(&self) -> bool {
+        self.cluster || self.urls.len() > 1
     }
 
     /// A replacement: connected before it is handed out, so its first command does not
@@ -114,8 +119,9 @@ impl Link {
         }))
     }
 
+    /// Read from how it dials: no lock, no clone of the connection.
     pub(super) fn is_cluster(&self) -> bool {
-        matches!(self.pin().conn, Conn::Cluster(_))
+        self.0.dial.is_cluster()
     }
 
     /// The connection in use, for commands that must share one (a write and the `WAIT`
