@@ -51,7 +51,11 @@ impl Following {
         let (Some(feed), Ok(runtime)) = (feed(), tokio::runtime::Handle::try_current()) else {
             return false;
         };
-        *task = Some(runtime.spawn(forward(Arc::downgrade(follower), feed)));
+        let follower = Arc::downgrade(follower);
+        // Made here, not in the task: a task its runtime drops before it first runs
+        // drops its arguments, and the follower must hear that too.
+        let closing = Closing(follower.clone());
+        *task = Some(runtime.spawn(forward(follower, feed, closing)));
         true
     }
 }
@@ -65,10 +69,14 @@ impl Drop for Following {
     }
 }
 
-async fn forward<F: Follower>(follower: Weak<F>, mut feed: broadcast::Receiver<Revoked>) {
-    // However the task ends (the feed closed, or its runtime shut down and dropped it),
-    // a follower that still lives hears that no one forwards to it any more.
-    let _closing = Closing(follower.clone());
+/// However the task ends (the feed closed, or its runtime shut down and dropped it,
+/// run or not), `_closing` tells a follower that still lives that no one forwards to it
+/// any more.
+async fn forward<F: Follower>(
+    follower: Weak<F>,
+    mut feed: broadcast::Receiver<Revoked>,
+    _closing: Closing<F>,
+) {
     loop {
         let message = feed.recv().await;
         let Some(follower) = follower.upgrade() else {

@@ -599,6 +599,44 @@ mod shared {
         super::answers_again_after(store, || proxy.silence_existing(), 3).await;
     }
 
+    /// The look at a connection that timed out runs as a task: one whose runtime ended
+    /// before it ran (a request on a runtime shut down right after) must not leave the
+    /// connection marked as being looked at, which would stop every later look.
+    #[test]
+    fn a_look_its_runtime_dropped_does_not_stop_the_next() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let Some((_server, proxy, store)) = runtime.block_on(behind_a_slow_proxy()) else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let token = runtime.block_on(async {
+            let token = auth.login("dropped", "web").await.unwrap().token;
+            // The login's audit event goes out in the background: let it, so the first
+            // timeout is the one below.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            token
+        });
+        proxy.silence_existing();
+        // One thread, never idle until the timeout answers: its look never runs.
+        let brief = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert!(brief.block_on(auth.kickout("dropped")).is_err());
+        drop(brief);
+        runtime.block_on(async {
+            let mut refused = 0;
+            while auth.logout(token.as_str()).await.is_err() {
+                refused += 1;
+                assert!(refused <= 3, "still refused after {refused} timeouts");
+            }
+        });
+    }
+
     /// A server slow but alive is not a silent one: after a command timed out, its
     /// connection is looked at, and a replacement (if any) connects before it serves, so
     /// requests that fit in the timeout pass again rather than each paying a new

@@ -201,39 +201,48 @@ async fn a_watch_behind_a_near_cache_never_rechecks_a_stale_entry() {
 /// A near cache first used on a runtime that is gone (a test's, a restarted worker's):
 /// its task went with it, and on the next runtime the cache follows the feed again, and
 /// so do the watches that hear it through the cache (they heard nothing, and found a
-/// restriction only at their periodic re-check).
+/// restriction only at their periodic re-check). The first runtime either ran the
+/// cache's task (two workers) or dropped it before it ever ran (one thread, never idle).
 #[test]
 fn a_near_cache_follows_again_on_a_new_runtime() {
-    let runtime = || {
+    let multi = || {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap()
     };
-    let store = MemoryStore::new();
-    let auth = Auth::builder(NearCache::new(store.clone(), Duration::from_secs(60)))
-        .watch_recheck(Duration::from_secs(600))
-        .build();
-    let other = Auth::new(store);
-    let token = runtime().block_on(async {
-        let token = auth.login("u", "web").await.unwrap().token;
-        auth.authenticate(token.as_str()).await.unwrap();
-        token
-    });
-    runtime().block_on(async {
-        let chat = auth.guard("chat", 1).unwrap();
-        let me = auth.authenticate(token.as_str()).await.unwrap();
-        let guarded = waiting(auth.watch(&me).with_guard(&chat)).await;
-        other
-            .restrict("u", "chat", 1, Duration::from_secs(600))
-            .await
-            .unwrap();
-        assert_eq!(within(guarded, 2).await, Reason::Restricted);
-        // And the cache no longer serves the session as it was.
-        let me = auth.authenticate(token.as_str()).await.unwrap();
-        assert!(chat.check(&me).is_err());
-    });
+    let single = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    for first in [multi, single] {
+        let store = MemoryStore::new();
+        let auth = Auth::builder(NearCache::new(store.clone(), Duration::from_secs(60)))
+            .watch_recheck(Duration::from_secs(600))
+            .build();
+        let other = Auth::new(store);
+        let token = first().block_on(async {
+            let token = auth.login("u", "web").await.unwrap().token;
+            auth.authenticate(token.as_str()).await.unwrap();
+            token
+        });
+        multi().block_on(async {
+            let chat = auth.guard("chat", 1).unwrap();
+            let me = auth.authenticate(token.as_str()).await.unwrap();
+            let guarded = waiting(auth.watch(&me).with_guard(&chat)).await;
+            other
+                .restrict("u", "chat", 1, Duration::from_secs(600))
+                .await
+                .unwrap();
+            assert_eq!(within(guarded, 2).await, Reason::Restricted);
+            // And the cache no longer serves the session as it was.
+            let me = auth.authenticate(token.as_str()).await.unwrap();
+            assert!(chat.check(&me).is_err());
+        });
+    }
 }
 
 #[tokio::test]

@@ -165,10 +165,12 @@ impl Link {
             current.conn.clone()
         };
         let (dial, link) = (self.0.dial.clone(), Arc::downgrade(&self.0));
+        // However the task ends (its runtime may drop it, even before it first runs,
+        // which drops what it owns), a later timeout may have the connection looked at
+        // again.
+        let done = Looked(link.clone());
         tokio::spawn(async move {
-            // However the task ends (its runtime may end first), a later timeout may
-            // have the connection looked at again.
-            let _done = Looked(link.clone());
+            let _done = done;
             if dial.answers(conn).await {
                 return;
             }
