@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::SessionInfo;
+use crate::token::SessionId;
 
 pub use crate::limits::{MAX_PAGE, SCAN_FACTOR};
 
@@ -71,21 +72,38 @@ impl Cursor {
         &self.member
     }
 
-    /// Parses a cursor a page handed out; `None` for anything else.
+    /// Parses a cursor of a page's making; `None` for anything else. Its member is
+    /// empty (the tag's start), a session id of that tag, or a `jti` (what the pages
+    /// of the two modes hand out), each in its one canonical spelling.
     pub fn parse(text: &str) -> Option<Self> {
         let (tag, member) = text.split_once('.')?;
-        // Empty (from the start of the tag), a session id (19 characters) or a `jti`
-        // (16): what pages hand out.
-        let ok_member = matches!(member.len(), 0 | 16 | 19)
-            && member
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         // Four hex digits exactly: `from_str_radix` would also take a sign.
-        if tag.len() != 4 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) || !ok_member {
+        if tag.len() != 4 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let tag = u16::from_str_radix(tag, 16).ok()?;
-        Some(Self::new(tag, member))
+        let ok_member = match member.len() {
+            0 => true,
+            SessionId::TEXT_LEN => member.parse::<SessionId>().is_ok_and(|id| id.tag() == tag),
+            SessionId::JTI_LEN => SessionId::from_jti(tag, member).is_some(),
+            _ => false,
+        };
+        ok_member.then(|| Self::new(tag, member))
+    }
+
+    /// The session it names, or the start of its tag: where a walk of a store whose
+    /// entries are session ids goes on after.
+    pub(crate) fn session(&self) -> SessionId {
+        match self.member.len() {
+            SessionId::TEXT_LEN => self.member.parse().ok(),
+            SessionId::JTI_LEN => SessionId::from_jti(self.tag, &self.member),
+            _ => None,
+        }
+        .unwrap_or_else(|| {
+            let mut id = [0u8; 14];
+            id[..2].copy_from_slice(&self.tag.to_be_bytes());
+            SessionId::from_bytes(id)
+        })
     }
 }
 
@@ -148,18 +166,9 @@ impl Page {
 }
 
 impl PageRequest<'_> {
-    /// The session the page starts after: the cursor's (a cursor of another store's
-    /// making starts at its tag).
-    pub fn start_after(&self) -> Option<crate::token::SessionId> {
-        self.after.map(|c| {
-            c.member()
-                .parse::<crate::token::SessionId>()
-                .unwrap_or_else(|_| {
-                    let mut id = [0u8; 14];
-                    id[..2].copy_from_slice(&c.tag().to_be_bytes());
-                    crate::token::SessionId::from_bytes(id)
-                })
-        })
+    /// The session the page starts after: the cursor's, or the start of its tag.
+    pub fn start_after(&self) -> Option<SessionId> {
+        self.after.map(Cursor::session)
     }
 
     /// Walks `candidates` — a store's directory entries after
@@ -170,7 +179,7 @@ impl PageRequest<'_> {
     pub fn walk<T>(
         &self,
         candidates: impl IntoIterator<Item = T>,
-        id: impl Fn(&T) -> crate::token::SessionId,
+        id: impl Fn(&T) -> SessionId,
         mut pick: impl FnMut(T) -> Option<OnlineSession>,
     ) -> Page {
         let limit = self.limit.clamp(1, MAX_PAGE);
@@ -178,8 +187,7 @@ impl PageRequest<'_> {
         for candidate in candidates {
             if found.len() >= limit || looked >= limit.saturating_mul(SCAN_FACTOR) {
                 // Everything up to `last` was looked at; more remains.
-                let next =
-                    last.map(|l: crate::token::SessionId| Cursor::new(l.tag(), l.to_string()));
+                let next = last.map(|l: SessionId| Cursor::new(l.tag(), l.to_string()));
                 return Page::new(found, next);
             }
             looked += 1;
@@ -200,13 +208,33 @@ mod tests {
 
     #[test]
     fn cursors_parse_back_and_refuse_the_rest() {
-        let c = Cursor::new(0x0a1f, "AAECAwQFBgcICQoLDA0");
-        assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+        let id = SessionId::from_bytes([0x0a, 0x1f, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        let c = Cursor::new(0x0a1f, id.to_string());
+        assert_eq!(Cursor::parse(&c.to_string()), Some(c.clone()));
+        assert_eq!(c.session(), id);
         assert_eq!(Cursor::parse("0a1f.").map(|c| c.tag()), Some(0x0a1f));
-        assert!(Cursor::parse("0a1f.AAAAAAAAAAAAAAAA").is_some(), "a jti");
+        let jti = Cursor::parse(&format!("0a1f.{}", id.jti())).expect("a jti");
+        assert_eq!(jti.session(), id, "the same session, as JWT mode names it");
+        let other_tag = SessionId::from_bytes([0x0a, 0x20, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        let mut not_canonical = id.to_string();
+        not_canonical.replace_range(18.., "B");
         for bad in [
-            "", ".", "0a1f", "zzzz.a", "0a1f.a b", "00a1f.a", "0a1f.é", "0a1f.abc", "+fff.",
+            "",
+            ".",
+            "0a1f",
+            "zzzz.a",
+            "0a1f.a b",
+            "00a1f.a",
+            "0a1f.é",
+            "0a1f.abc",
+            "+fff.",
             "-fff.",
+            // Of another tag than the cursor's.
+            &format!("0a1f.{other_tag}"),
+            // The same bytes, a spelling no page writes.
+            &format!("0a1f.{not_canonical}"),
+            "0a1f.AAAAAAAAAAAAAAAAAAA",
+            "0a1f.AAAAAAAAAAAAAAA=",
         ] {
             assert_eq!(Cursor::parse(bad), None, "{bad:?}");
         }

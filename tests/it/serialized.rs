@@ -27,7 +27,7 @@ async fn handler_types_serialize_and_come_back_checked() {
     assert_eq!(page["sessions"][0]["info"]["user_id"], "10001");
     assert_eq!(page["next"], serde_json::Value::Null);
     // A cursor is its text; one that does not parse is refused.
-    let cursor = kickout::store::directory::Cursor::new(0x0a1f, id.to_string());
+    let cursor = kickout::store::directory::Cursor::new(id.tag(), id.to_string());
     let text = serde_json::to_value(&cursor).unwrap();
     assert_eq!(text, json!(cursor.to_string()));
     let back: kickout::store::directory::Cursor = serde_json::from_value(text).unwrap();
