@@ -1,6 +1,7 @@
 //! Following a store's revocation feed: one task per follower, for as long as the
 //! follower lives (the watch registry of a handle, a near cache).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::broadcast::{self, Receiver, error::RecvError};
@@ -33,30 +34,55 @@ pub(crate) trait Follower: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub(crate) struct Following {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether a task forwards the feed: raised before one is spawned, lowered by the
+    /// task's end however it comes (before it first ran, inside the spawn itself if its
+    /// runtime is shutting down, or while it is dropped). A task's own `is_finished`
+    /// turns true only after its drop, so it is not the signal.
+    alive: Arc<AtomicBool>,
+}
+
+/// What [`Following::ensure`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// A task already forwarded the feed.
+    Following,
+    /// A task was started now: messages before it are not heard.
+    Started,
+    /// None could be started: the store has no feed, or no runtime runs here.
+    Unable,
 }
 
 impl Following {
+    /// Whether a task forwards the feed now.
+    pub(crate) fn alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
     /// Makes sure a task forwards `feed()` to `follower`, starting one if none runs (a
-    /// task ends with its runtime, or when the feed closes). `false` if none could be
-    /// started: the store has no feed, or no runtime runs here.
+    /// task ends with its runtime, or when the feed closes).
     pub(crate) fn ensure<F: Follower>(
         &self,
         follower: &Arc<F>,
         feed: impl FnOnce() -> Option<Receiver<Revoked>>,
-    ) -> bool {
+    ) -> Ensured {
         let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return true;
+        if self.alive() {
+            return Ensured::Following;
         }
         let (Some(feed), Ok(runtime)) = (feed(), tokio::runtime::Handle::try_current()) else {
-            return false;
+            return Ensured::Unable;
         };
         let follower = Arc::downgrade(follower);
+        self.alive.store(true, Ordering::Release);
         // Made here, not in the task: a task its runtime drops before it first runs
-        // drops its arguments, and the follower must hear that too.
-        let closing = Closing(follower.clone());
+        // drops its arguments, and the follower must hear that too. (It takes no lock
+        // of ours: it may be dropped inside `spawn`, under `task`'s.)
+        let closing = Closing {
+            follower: follower.clone(),
+            alive: self.alive.clone(),
+        };
         *task = Some(runtime.spawn(forward(follower, feed, closing)));
-        true
+        Ensured::Started
     }
 }
 
@@ -93,11 +119,17 @@ async fn forward<F: Follower>(
 }
 
 /// Tells its follower, when dropped, that the forwarding task ended.
-struct Closing<F: Follower>(Weak<F>);
+struct Closing<F: Follower> {
+    follower: Weak<F>,
+    alive: Arc<AtomicBool>,
+}
 
 impl<F: Follower> Drop for Closing<F> {
     fn drop(&mut self) {
-        if let Some(follower) = self.0.upgrade() {
+        // Lowered first: whatever the follower does on hearing it, a later `ensure`
+        // starts a new task.
+        self.alive.store(false, Ordering::Release);
+        if let Some(follower) = self.follower.upgrade() {
             follower.closed();
         }
     }

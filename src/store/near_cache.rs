@@ -3,7 +3,7 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 #[cfg(feature = "jwt")]
 use super::Ends;
-use super::follow::{FEED_CAPACITY, Follower, Following};
+use super::follow::{Ensured, FEED_CAPACITY, Follower, Following};
 #[cfg(feature = "jwt")]
 use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
@@ -90,8 +90,8 @@ struct Shared {
     /// Entries and their time of caching (handle time, Unix ms).
     entries: Bounded<SessionId, (Cached, u64)>,
     max_age_ms: u64,
-    /// Whether the feed is followed: until then, and after it closed, nothing is cached.
-    listening: AtomicBool,
+    /// The task following the store's feed: until it runs, and after it ended,
+    /// nothing is cached.
     following: Following,
     /// Raised by every invalidation before it removes anything: a store read that began
     /// before an invalidation does not put its (possibly revoked) answer in afterwards.
@@ -169,7 +169,6 @@ impl Follower for Shared {
     }
 
     fn closed(&self) {
-        self.listening.store(false, Ordering::Release);
         self.forget_all();
     }
 }
@@ -183,7 +182,6 @@ impl<S: Store> NearCache<S> {
             shared: Arc::new(Shared {
                 entries: Bounded::new(CAPACITY),
                 max_age_ms: millis(max_age),
-                listening: AtomicBool::new(false),
                 following: Following::default(),
                 invalidations: AtomicU64::new(0),
                 relay: broadcast::channel(FEED_CAPACITY).0,
@@ -198,21 +196,22 @@ impl<S: Store> NearCache<S> {
 
     /// Starts following the store's revocation feed; until then nothing is cached.
     fn listening(&self) -> bool {
-        if self.shared.listening.load(Ordering::Acquire) {
+        if self.shared.following.alive() {
             return true;
         }
-        let started = self
+        match self
             .shared
             .following
-            .ensure(&self.shared, || self.inner.revocations());
-        // Set while the feed is followed; the follower clears it when no one forwards
-        // the feed any more (it closed, or the task's runtime is gone).
-        if started {
-            self.shared.listening.store(true, Ordering::Release);
-            // What follows the cache may have missed messages while nothing followed.
-            let _ = self.shared.relay.send(Revoked::Resync);
+            .ensure(&self.shared, || self.inner.revocations())
+        {
+            Ensured::Following => true,
+            Ensured::Started => {
+                // What follows the cache may have missed messages while nothing followed.
+                let _ = self.shared.relay.send(Revoked::Resync);
+                true
+            }
+            Ensured::Unable => false,
         }
-        started
     }
 
     fn forget_infos(&self, infos: &[SessionInfo]) {
@@ -671,6 +670,7 @@ mod tests {
             elevations: Default::default(),
         };
         let now = 1_000;
+        assert!(near.listening(), "the memory store's feed is followed");
         let seen = near.shared.invalidations.load(Ordering::SeqCst);
         near.shared.put(
             key.session_id(),
@@ -678,7 +678,6 @@ mod tests {
             now,
             seen,
         );
-        near.shared.listening.store(true, Ordering::Release);
         assert!(
             near.lookup(&key, None, now).await.unwrap().is_some(),
             "the real token hits"
