@@ -47,6 +47,8 @@ pub(super) struct Subscriber {
     pub(super) audit: broadcast::Sender<AuditEvent>,
     /// The bound on connecting, subscribing and each ping.
     pub(super) timeout: Duration,
+    /// Told when the first subscription is up.
+    pub(super) ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// What the subscriptions so far went through.
@@ -58,12 +60,17 @@ struct Heard {
     subscribed: bool,
     /// The time of the latest audit event: what a lost subscription misses is later.
     last_at_ms: u64,
+    /// Who waits for the first subscription (the store's `connect`).
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Subscriber {
     /// Keeps a subscription to the channels up, moving to the next URL when one fails.
-    pub(super) async fn run(self) {
-        let mut heard = Heard::default();
+    pub(super) async fn run(mut self) {
+        let mut heard = Heard {
+            ready: self.ready.take(),
+            ..Heard::default()
+        };
         for url in self.urls.iter().cycle() {
             if let Err(error) = self.listen(url, &mut heard).await {
                 heard.failures = heard.failures.saturating_add(1);
@@ -103,6 +110,9 @@ impl Subscriber {
         heard.subscribed = true;
         heard.failures = 0;
         let _ = self.feed.send(Revoked::Resync);
+        if let Some(ready) = heard.ready.take() {
+            let _ = ready.send(());
+        }
         let (mut sink, mut messages) = pubsub.split();
         // A connection that died without a word (no FIN) is found by a ping unanswered.
         let mut keepalive = tokio::time::interval(KEEPALIVE);

@@ -416,6 +416,7 @@ impl RedisStoreBuilder {
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
         let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
+        let (ready, subscribed) = tokio::sync::oneshot::channel();
         let subscriber = tokio::spawn(
             feed::Subscriber {
                 urls: self.urls.clone(),
@@ -427,9 +428,14 @@ impl RedisStoreBuilder {
                 feed: feed.clone(),
                 audit: audit.clone(),
                 timeout: self.timeout,
+                ready: Some(ready),
             }
             .run(),
         );
+        // A store that answers hears revocations and audit events from then on, as the
+        // PostgreSQL store does (if the subscription cannot be made in time, the store
+        // still serves: the feed then catches up with a resync and a gap marker).
+        let _ = tokio::time::timeout(self.timeout, subscribed).await;
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
         let audit_drops = Arc::new(crate::store::wire::AuditDrops::default());
         let (conn_out, timeout) = (writes.clone(), self.timeout);
