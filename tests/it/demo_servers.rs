@@ -2318,14 +2318,16 @@ mod browser {
         sign_in(&person, user_base, "60001").await;
         let started = kick(&operator, admin_base, "60001").await;
         assert!(
-            until(3, || async {
+            until(5, || async {
                 reason(&person).await.as_deref() == Some("kicked_out")
             })
             .await,
             "the user page shows the kickout"
         );
+        // Pushed, not found by the watch's re-check (10 s): the bound leaves room for
+        // two browsers' WebDriver round trips on a loaded machine.
         let took = started.elapsed();
-        assert!(took < Duration::from_secs(1), "shown after {took:?}");
+        assert!(took < Duration::from_secs(3), "shown after {took:?}");
         // The audit feed of the admin page shows it too.
         assert!(
             until(3, || async {

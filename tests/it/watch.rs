@@ -278,15 +278,15 @@ async fn expiry_ends_the_watch() {
 #[tokio::test]
 async fn a_renewed_session_is_watched_to_its_new_end() {
     let auth = Auth::builder(MemoryStore::new())
-        .ttl(Duration::from_millis(1500))
+        .ttl(Duration::from_secs(3))
         .build();
     let token = auth.login("10001", "web").await.unwrap().token;
     let watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
     let ended = waiting(watch).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    auth.renew(token.as_str()).await.unwrap(); // ends 1.5 s from now
-    // Past the old end (1.5 s after login) the session lives, and so does its watch.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    auth.renew(token.as_str()).await.unwrap(); // ends 3 s from now
+    // Past the old end (3 s after login) the session lives, and so does its watch.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(auth.authenticate(token.as_str()).await.is_ok());
     assert!(!ended.is_finished(), "the watch ended at the old end");
     assert_eq!(within(ended, 3).await, Reason::TokenExpired);
@@ -364,7 +364,7 @@ async fn a_change_while_no_one_awaits_the_watch_is_not_lost() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ends_within(&mut watch, 1).await, Reason::Restricted);
+    assert_eq!(ends_within(&mut watch, 3).await, Reason::Restricted);
 }
 
 #[cfg(feature = "redis")]
@@ -423,8 +423,8 @@ mod redis {
             let t = b.login("10001", &format!("d{i}")).await.unwrap().token;
             b.logout(t.as_str()).await.unwrap();
         }
-        // Within a second: the feed, not the 10 s re-check.
-        assert_eq!(within(ended, 1).await, Reason::Replaced);
+        // Within seconds: the feed, not the 10 s re-check.
+        assert_eq!(within(ended, 3).await, Reason::Replaced);
     }
 
     /// A watch whose store cannot be reached does not live on forever: after three
@@ -457,12 +457,16 @@ mod redis {
             .watch_recheck(Duration::from_secs(600))
             .build();
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // The store's own commands: not the subscription's keepalive pings, nor this
+        // count's `INFO`, nor a connection's handshake.
         let commands = || -> u64 {
-            let info = server.cli(&["info", "stats"]).unwrap();
-            let line = info
-                .lines()
-                .find_map(|l| l.strip_prefix("total_commands_processed:"));
-            line.unwrap().trim().parse().unwrap()
+            let upkeep = ["ping", "info", "client", "hello", "subscribe", "command"];
+            server
+                .command_calls()
+                .into_iter()
+                .filter(|(name, _)| !upkeep.contains(&name.split('|').next().unwrap_or(name)))
+                .map(|(_, calls)| calls)
+                .sum()
         };
         let chat = auth.guard("chat", 1).unwrap();
         let token = auth.login("restricted", "web").await.unwrap().token;
@@ -480,8 +484,8 @@ mod redis {
         auth.restrict("restricted", "chat", 1, Duration::from_secs(600))
             .await
             .unwrap();
-        // Through the feed: within a second, not at the 10 s re-check.
-        assert_eq!(within(guarded, 1).await, Reason::Restricted);
+        // Through the feed: within seconds, not at the 600 s re-check.
+        assert_eq!(within(guarded, 3).await, Reason::Restricted);
         tokio::time::sleep(Duration::from_millis(300)).await;
         // The restriction, its message and the one re-check: a handful of commands,
         // not one more per watch.
@@ -546,7 +550,7 @@ mod near_cache {
         );
         // A kickout through another instance reaches the cache through pub/sub.
         other.kickout("1").await.unwrap();
-        refused_within(&app, t.as_str(), 1000).await;
+        refused_within(&app, t.as_str(), 3000).await;
         assert_eq!(
             suite::me(&app, t.as_str()).await,
             suite::err(Reason::KickedOut)
@@ -587,8 +591,9 @@ mod near_cache {
         assert!(suite::me(&app, t.as_str()).await.is_ok());
         server.cli(&["client", "kill", "type", "pubsub"]).unwrap();
         other.kickout("1").await.unwrap();
-        let took = refused_within(&app, t.as_str(), 600).await;
-        assert!(took <= Duration::from_millis(600), "{took:?}");
+        // Its max age (0.5 s) from when it was cached, with room for a loaded machine.
+        let took = refused_within(&app, t.as_str(), 1_000).await;
+        assert!(took <= Duration::from_millis(1_000), "{took:?}");
     }
 }
 
@@ -604,7 +609,7 @@ async fn a_blacklist_overflow_reaches_the_watches_it_ends() {
         let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
         auth.logout(t.as_str()).await.unwrap();
     }
-    assert_eq!(within(ended, 1).await, Reason::Replaced);
+    assert_eq!(within(ended, 3).await, Reason::Replaced);
 }
 
 /// Waits up to `millis` for `token` to be refused by `app`: how long it took.
@@ -624,7 +629,8 @@ async fn refused_within(app: &axum::Router, token: &str, millis: u64) -> Duratio
 }
 
 #[cfg(any(feature = "redis", feature = "postgres"))]
-/// Waits up to a second for `status()` to answer `want`.
+/// Waits up to three seconds (a near cache's own bound is 30 s) for `status()` to
+/// answer `want`.
 async fn arrives<F: std::future::Future<Output = u16>>(
     status: impl Fn() -> F,
     want: u16,
@@ -632,7 +638,7 @@ async fn arrives<F: std::future::Future<Output = u16>>(
 ) {
     let start = std::time::Instant::now();
     while status().await != want {
-        assert!(start.elapsed() < Duration::from_secs(1), "{what}");
+        assert!(start.elapsed() < Duration::from_secs(3), "{what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -751,7 +757,7 @@ mod postgres {
         let t = cached.login("1", "web").await.unwrap().token;
         assert!(suite::me(&app, t.as_str()).await.is_ok());
         other.kickout("1").await.unwrap();
-        refused_within(&app, t.as_str(), 1000).await;
+        refused_within(&app, t.as_str(), 3000).await;
         assert_eq!(
             suite::me(&app, t.as_str()).await,
             suite::err(Reason::KickedOut)
