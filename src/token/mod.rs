@@ -114,9 +114,23 @@ impl SessionKey {
         self.id
     }
 
-    /// Parses a session-mode token; `None` for anything that is not one (a refresh
-    /// token included).
-    pub(crate) fn parse(token: &str) -> Option<Self> {
+    /// The key of a session-mode token, as a store receives it; `None` for anything
+    /// that is not one (a refresh token included). For a store's own tests and tools:
+    /// a request's key reaches the store through the handle.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use kickout::{Auth, SessionKey, store::MemoryStore};
+    ///
+    /// let auth = Auth::new(MemoryStore::new());
+    /// let login = auth.login("10001", "web").await?;
+    /// let key = SessionKey::parse(login.token.as_str()).unwrap();
+    /// assert_eq!(key.session_id(), login.session.session_id);
+    /// assert!(SessionKey::parse("not a token").is_none());
+    /// # Ok::<(), kickout::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn parse(token: &str) -> Option<Self> {
         parse_key::<SESSION_TOKEN_BYTES>(token, SESSION_TOKEN_LEN)
     }
 

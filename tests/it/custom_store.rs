@@ -200,7 +200,7 @@ impl SessionStore for BTreeStore {
         }
         let id = new.key.session_id();
         let index = maps.users.entry(user_id).or_default();
-        Ok(match admit(index, &mut maps.sessions, new, now_ms) {
+        Ok(match admit(index, &mut maps.sessions, new, now_ms)? {
             Admission::Admitted((swept, state)) => {
                 index.push(id);
                 maps.sessions.insert(id, state);

@@ -83,17 +83,25 @@ impl Shard {
         swept.reported
     }
 
-    fn create(&mut self, new: NewSession, now_ms: u64) -> Admission<Vec<SessionInfo>> {
+    fn create(
+        &mut self,
+        new: NewSession,
+        now_ms: u64,
+    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let user_id = new.info.user_id.clone();
         if let Some(until_ms) = self.ban_until(&user_id, now_ms) {
-            return Admission::Banned { until_ms };
+            return Ok(Admission::Banned { until_ms });
         }
         let id = new.key.session_id();
         let user = self.users.entry(user_id.clone()).or_default();
         let (swept, state) = match admit(&mut user.sessions, &mut self.sessions, new, now_ms) {
-            Admission::Admitted(admitted) => admitted,
-            Admission::Banned { until_ms } => return Admission::Banned { until_ms },
-            Admission::LimitReached => return Admission::LimitReached,
+            Ok(Admission::Admitted(admitted)) => admitted,
+            Ok(Admission::Banned { until_ms }) => return Ok(Admission::Banned { until_ms }),
+            Ok(Admission::LimitReached) => return Ok(Admission::LimitReached),
+            Err(collision) => {
+                self.forget_user_if_empty(&user_id, now_ms);
+                return Err(collision);
+            }
         };
         user.sessions.push(id);
         self.queue
@@ -101,7 +109,7 @@ impl Shard {
         self.sessions.insert(id, state);
         let replaced = self.undirect(swept);
         self.dir.insert(id, user_id);
-        Admission::Admitted(replaced)
+        Ok(Admission::Admitted(replaced))
     }
 
     /// Spends a refresh token (see [`SessionStore::refresh`]).
@@ -131,11 +139,7 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let created = self.write(session.key.tag(), now_ms, |shard| {
-            if shard.sessions.contains_key(&session.key.session_id()) {
-                // 2^-96 odds; refuse rather than overwrite someone's session.
-                return Err(StoreError::Corrupt("session id collision".into()));
-            }
-            Ok(shard.create(session, now_ms))
+            shard.create(session, now_ms)
         })?;
         if let Admission::Admitted(replaced) = &created {
             self.publish_infos(replaced, EndReason::Replaced);

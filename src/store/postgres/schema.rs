@@ -18,6 +18,7 @@ pub(crate) struct Sql {
     pub(crate) session_state: String,
     pub(crate) user_sessions: String,
     pub(crate) save_sessions: String,
+    pub(crate) insert_sessions: String,
     pub(crate) online_sessions: String,
     pub(crate) jwt_check: String,
     pub(crate) jwt_seen: String,
@@ -167,6 +168,13 @@ impl Sql {
                  ON CONFLICT (id) DO UPDATE SET live_until = EXCLUDED.live_until, \
                  purge_at = EXCLUDED.purge_at, state = EXCLUDED.state, \
                  meta = COALESCE({s}.sessions.meta, EXCLUDED.meta)"
+            ),
+            // A new session's row: never over another (a session-id collision).
+            insert_sessions: format!(
+                "INSERT INTO {s}.sessions (id, user_id, class, live_until, purge_at, state, meta) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
+                 $6::text[], $7::text[]) \
+                 ON CONFLICT (id) DO NOTHING"
             ),
             online_sessions: format!(
                 "SELECT id, CASE WHEN n <= $5 THEN state END, n IS NOT NULL FROM ({}) AS page \

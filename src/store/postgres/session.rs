@@ -110,6 +110,36 @@ impl PostgresStore {
         map: &BTreeMap<SessionId, SessionState>,
         ids: &[SessionId],
     ) -> Result<(), StoreError> {
+        self.write_sessions(tx, &self.sql().save_sessions, map, ids)
+            .await
+            .map(drop)
+    }
+
+    /// Writes the rows of new sessions `ids`: `Err` if one of them names a row that
+    /// exists (96 random bits within a slot tag: refused, never written over).
+    async fn insert_sessions(
+        &self,
+        tx: &Transaction<'_>,
+        map: &BTreeMap<SessionId, SessionState>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        let written = self
+            .write_sessions(tx, &self.sql().insert_sessions, map, ids)
+            .await?;
+        if written != ids.len() as u64 {
+            return Err(StoreError::Corrupt("session id collision".into()));
+        }
+        Ok(())
+    }
+
+    /// Runs `statement` (one of the two above) over the rows of `ids`: how many it wrote.
+    async fn write_sessions(
+        &self,
+        tx: &Transaction<'_>,
+        statement: &str,
+        map: &BTreeMap<SessionId, SessionState>,
+        ids: &[SessionId],
+    ) -> Result<u64, StoreError> {
         let mut cols = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for (id, state) in ids.iter().filter_map(|id| Some((id, map.get(id)?))) {
             cols.0.push(id.as_bytes().to_vec());
@@ -123,17 +153,13 @@ impl PostgresStore {
             cols.6.push(to_json(&**state.meta())?);
         }
         if cols.0.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let save = tx
-            .prepare_cached(&self.sql().save_sessions)
-            .await
-            .map_err(db_error)?;
+        let save = tx.prepare_cached(statement).await.map_err(db_error)?;
         let params: [&(dyn ToSql + Sync); 7] = [
             &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
         ];
-        tx.execute(&save, &params).await.map_err(db_error)?;
-        Ok(())
+        tx.execute(&save, &params).await.map_err(db_error)
     }
 
     /// An end over `user_id`'s sessions: saved, announced, committed.
@@ -269,15 +295,18 @@ impl SessionStore for PostgresStore {
             }
             let mut sessions = self.sessions_of(&tx, &user_id).await?;
             let id = new.key.session_id();
-            let (swept, state) = match admit(&mut sessions.index, &mut sessions.map, new, now_ms) {
+            let (swept, state) = match admit(&mut sessions.index, &mut sessions.map, new, now_ms)? {
                 Admission::Admitted(admitted) => admitted,
                 Admission::Banned { until_ms } => return Ok(Admission::Banned { until_ms }),
                 Admission::LimitReached => return Ok(Admission::LimitReached),
             };
             sessions.map.insert(id, state);
-            let mut written = swept.ended.clone();
-            written.push(id);
-            self.save_sessions(&tx, &sessions.map, &written).await?;
+            // One round trip for both: the statements of a transaction are pipelined.
+            let new = [id];
+            tokio::try_join!(
+                self.insert_sessions(&tx, &sessions.map, &new),
+                self.save_sessions(&tx, &sessions.map, &swept.ended),
+            )?;
             let replaced = ended_messages(&swept.ended, EndReason::Replaced, None);
             self.announce(&tx, &replaced).await?;
             tx.commit().await.map_err(db_error)?;

@@ -307,7 +307,7 @@ pub struct Renewal<'a> {
 ///         }
 ///         let id = new.key.session_id();
 ///         let index = maps.users.entry(new.info.user_id.to_string()).or_default();
-///         Ok(match admit(index, &mut maps.sessions, new, now) {
+///         Ok(match admit(index, &mut maps.sessions, new, now)? {
 ///             Admission::Admitted((swept, state)) => {
 ///                 index.push(id);
 ///                 maps.sessions.insert(id, state);

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use super::{NewSession, SessionState};
 use crate::note::Note;
 use crate::store::plan::{Held, Plan, plan_login};
-use crate::store::{Admission, EndReason, SessionInfo};
+use crate::store::{Admission, EndReason, SessionInfo, StoreError};
 use crate::token::SessionId;
 
 /// A store's session states by id, as the rules here reach them.
@@ -97,15 +97,22 @@ pub fn end_sessions(
 
 /// A login's admission over the user's `index` (the ban is the caller's to check
 /// first): prunes the index, applies the rule ([`plan_login`]) and ends what it
-/// replaces and what the bound on a user's sessions retires. `Err` if the rule refuses;
-/// else the ends, and the state to file under `new.key.session_id()` (and to push onto
-/// the index).
+/// replaces and what the bound on a user's sessions retires. `LimitReached` if the rule
+/// refuses; else the ends, and the state to file under `new.key.session_id()` (and to
+/// push onto the index).
+///
+/// `Err` if `map` already holds that id (96 random bits within a slot tag: nil odds,
+/// but never written over). A store whose `map` holds only the user's sessions must
+/// refuse an id of another user's when it writes the new one.
 pub fn admit(
     index: &mut Vec<SessionId>,
     map: &mut impl SessionMap,
     new: NewSession,
     now_ms: u64,
-) -> Admission<(Swept, SessionState)> {
+) -> Result<Admission<(Swept, SessionState)>, StoreError> {
+    if map.state(&new.key.session_id()).is_some() {
+        return Err(StoreError::Corrupt("session id collision".into()));
+    }
     // Prune the index of sessions that are over (selects none).
     end_sessions(index, map, EndReason::Replaced, None, now_ms, |_, _| false);
     let plan = {
@@ -117,7 +124,7 @@ pub fn admit(
         plan_login(&held, new.rule, &new.class)
     };
     let Plan::Admit { replaced, retired } = plan else {
-        return Admission::LimitReached;
+        return Ok(Admission::LimitReached);
     };
     let mut swept = end_sessions(index, map, EndReason::Replaced, None, now_ms, |id, _| {
         replaced.contains(id)
@@ -131,5 +138,5 @@ pub fn admit(
         }
         false
     });
-    Admission::Admitted((swept, SessionState::new(new)))
+    Ok(Admission::Admitted((swept, SessionState::new(new))))
 }

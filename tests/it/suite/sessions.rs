@@ -36,6 +36,43 @@ pub async fn names_with_escaped_characters_come_back_whole<S: Stores, K: Kind<S>
     assert!(auth.authenticate(login.token.as_str()).await.is_err());
 }
 
+/// A new session whose id a stored one already has (96 random bits within a slot
+/// tag: the odds are nil, the consequence would not be): refused, never written over.
+pub async fn a_session_id_collision_is_refused<S: Stores, K: Kind<S>>(store: S) {
+    if K::JWT {
+        return;
+    }
+    let clock = clock();
+    let auth = K::builder(store.clone(), &clock).build();
+    let login = auth.login("10001", "web").await.unwrap();
+    let key = kickout::SessionKey::parse(login.token.as_str()).unwrap();
+    let now = kickout::clock::Clock::now_ms(&clock);
+    // The same user on another device, and another user (whose own sessions a store
+    // may read alone).
+    for user in ["10001", "10002"] {
+        let mut info = login.session.clone();
+        info.device = "phone".into();
+        info.user_id = user.into();
+        let twin = kickout::store::session::NewSession {
+            key,
+            info,
+            idle_deadline_ms: None,
+            idle_ms: None,
+            retain_ms: 0,
+            rule: kickout::LoginRule::unlimited(),
+            class: "phone".into(),
+            meta: Default::default(),
+            access_until_ms: None,
+            refresh: None,
+        };
+        assert!(store.create(twin, now).await.is_err(), "{user}");
+    }
+    let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    assert_eq!(me.device(), "web", "the stored session stands as it was");
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1);
+    assert!(auth.sessions("10002").await.unwrap().is_empty());
+}
+
 pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();
