@@ -578,6 +578,43 @@ mod near_cache {
         follow_restrictions_and_elevations(cached, other).await;
     }
 
+    /// A store outliving the runtime it connected on (a test's, a restarted worker's):
+    /// its subscription went with that runtime, so its feed closes, and a near cache
+    /// over it caches nothing rather than serve what another instance revoked.
+    #[test]
+    fn a_feed_gone_with_its_runtime_is_not_trusted() {
+        let runtime = || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let Some((server, store)) = runtime().block_on(support::standalone()) else {
+            return;
+        };
+        runtime().block_on(async {
+            let other = Auth::new(RedisStore::connect(&server.url()).await.unwrap());
+            let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
+            let app = suite::app(&cached);
+            // The client's connection went with the first runtime too: a first command
+            // may fail (503) while it connects again.
+            let mut tries = 0;
+            let t = loop {
+                if let Ok(login) = cached.login("1", "web").await {
+                    break login.token;
+                }
+                tries += 1;
+                assert!(tries < 20, "the store never came back");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+            other.kickout("1").await.unwrap();
+            refused_within(&app, t.as_str(), 3000).await;
+        });
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_message_is_stale_for_at_most_max_age() {
         let Some((server, store)) = support::standalone().await else {

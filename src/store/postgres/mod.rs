@@ -134,8 +134,11 @@ struct Shared {
     timeout: Duration,
     /// The `NOTIFY` channel of revocations.
     revoked: String,
-    feed: broadcast::Sender<Revoked>,
-    audit: broadcast::Sender<AuditEvent>,
+    /// Revocations and audit events heard: the listening task holds their only
+    /// senders, so if it ends with its runtime the feeds close, and what follows them
+    /// stops trusting them (a near cache caches nothing, watches re-check).
+    feed: broadcast::WeakSender<Revoked>,
+    audit: broadcast::WeakSender<AuditEvent>,
     audit_out: tokio::sync::mpsc::Sender<Outgoing>,
     audit_drops: Arc<AuditDrops>,
     tasks: [tokio::task::JoinHandle<()>; 2],
@@ -337,6 +340,7 @@ impl PostgresStoreBuilder {
         let audit_channel = format!("{}_audit", self.schema);
         let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
+        let (feed_of, audit_of) = (feed.downgrade(), audit.downgrade());
         let (ready, listening) = tokio::sync::oneshot::channel();
         // Named, so an operator sees which connection listens (`pg_stat_activity`).
         let mut listening_config = config.clone();
@@ -345,7 +349,7 @@ impl PostgresStoreBuilder {
             listening_config,
             tls,
             [revoked.clone(), audit_channel.clone()],
-            (feed.clone(), audit.clone()),
+            (feed, audit),
             timeout,
             ready,
         ));
@@ -366,8 +370,8 @@ impl PostgresStoreBuilder {
                 sql,
                 timeout,
                 revoked,
-                feed,
-                audit,
+                feed: feed_of,
+                audit: audit_of,
                 audit_out,
                 audit_drops,
                 tasks: [listener, publisher],
@@ -765,11 +769,11 @@ impl Store for PostgresStore {
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        Some(self.shared.feed.subscribe())
+        Some(self.shared.feed.upgrade()?.subscribe())
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
-        Some(self.shared.audit.subscribe())
+        Some(self.shared.audit.upgrade()?.subscribe())
     }
 
     fn audit_wanted(&self) -> bool {

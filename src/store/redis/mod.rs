@@ -130,11 +130,14 @@ struct Shared {
     scripts: Scripts,
     /// `<prefix>revoked`: where scripts publish the sessions they end.
     channel: String,
-    /// Sessions ended on any instance, from the channel.
-    feed: broadcast::Sender<Revoked>,
-    /// What handles heard on `<prefix>audit`, and the queue of what they publish there
-    /// (one task, so events keep their order), with what it could not.
-    audit: broadcast::Sender<AuditEvent>,
+    /// Sessions ended on any instance, from the channel. The subscription task holds
+    /// the only sender: if it ends with its runtime, the feed closes, and what follows
+    /// it stops trusting it (a near cache caches nothing, watches re-check).
+    feed: broadcast::WeakSender<Revoked>,
+    /// What handles heard on `<prefix>audit` (its sender held by the same task), and
+    /// the queue of what they publish there (one task, so events keep their order),
+    /// with what it could not.
+    audit: broadcast::WeakSender<AuditEvent>,
     audit_out: tokio::sync::mpsc::Sender<crate::store::wire::Outgoing>,
     audit_drops: Arc<crate::store::wire::AuditDrops>,
     publisher: tokio::task::JoinHandle<()>,
@@ -416,6 +419,7 @@ impl RedisStoreBuilder {
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
         let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
+        let (feed_of, audit_of) = (feed.downgrade(), audit.downgrade());
         let (ready, subscribed) = tokio::sync::oneshot::channel();
         let subscriber = tokio::spawn(
             feed::Subscriber {
@@ -425,8 +429,8 @@ impl RedisStoreBuilder {
                     revoked: channel.clone(),
                     audit: audit_channel.clone(),
                 },
-                feed: feed.clone(),
-                audit: audit.clone(),
+                feed,
+                audit,
                 timeout: self.timeout,
                 ready: Some(ready),
             }
@@ -453,8 +457,8 @@ impl RedisStoreBuilder {
                 replicas: self.replicas,
                 scripts: Scripts::new(),
                 channel,
-                feed,
-                audit,
+                feed: feed_of,
+                audit: audit_of,
                 audit_out,
                 audit_drops,
                 publisher,
@@ -914,11 +918,11 @@ impl Store for RedisStore {
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        Some(self.shared.feed.subscribe())
+        Some(self.shared.feed.upgrade()?.subscribe())
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
-        Some(self.shared.audit.subscribe())
+        Some(self.shared.audit.upgrade()?.subscribe())
     }
 
     fn audit_wanted(&self) -> bool {
