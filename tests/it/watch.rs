@@ -38,6 +38,15 @@ async fn waiting<S: Stores, M: Mode<S>>(
     task
 }
 
+/// A runtime of its own, for tests of what outlives one.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// What a waiting watch ends with, within `secs`.
 async fn within(task: tokio::task::JoinHandle<Reason>, secs: u64) -> Reason {
     match timeout(Duration::from_secs(secs), task).await {
@@ -205,13 +214,7 @@ async fn a_watch_behind_a_near_cache_never_rechecks_a_stale_entry() {
 /// cache's task (two workers) or dropped it before it ever ran (one thread, never idle).
 #[test]
 fn a_near_cache_follows_again_on_a_new_runtime() {
-    let multi = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let multi = two_workers;
     let single = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -583,17 +586,10 @@ mod near_cache {
     /// over it caches nothing rather than serve what another instance revoked.
     #[test]
     fn a_feed_gone_with_its_runtime_is_not_trusted() {
-        let runtime = || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap()
-        };
-        let Some((server, store)) = runtime().block_on(support::standalone()) else {
+        let Some((server, store)) = two_workers().block_on(support::standalone()) else {
             return;
         };
-        runtime().block_on(async {
+        two_workers().block_on(async {
             let other = Auth::new(RedisStore::connect(&server.url()).await.unwrap());
             let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
             let app = suite::app(&cached);
