@@ -797,6 +797,25 @@ mod postgres {
         );
     }
 
+    /// As on Redis: a store outliving the runtime it connected on (its `LISTEN` task
+    /// gone with it) closes its feed, and a near cache over it caches nothing.
+    #[test]
+    fn a_feed_gone_with_its_runtime_is_not_trusted() {
+        let Some((a, b)) = two_workers().block_on(pg::two_stores()) else {
+            return;
+        };
+        two_workers().block_on(async {
+            let cached = Auth::new(NearCache::new(a, Duration::from_secs(60)));
+            let other = Auth::new(b);
+            let app = suite::app(&cached);
+            let t = cached.login("1", "web").await.unwrap().token;
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+            other.kickout("1").await.unwrap();
+            refused_within(&app, t.as_str(), 3000).await;
+        });
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cached_sessions_follow_restrictions_and_elevations_from_anywhere() {
         let Some((a, b)) = pg::two_stores().await else {
