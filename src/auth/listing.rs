@@ -27,10 +27,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// live throughout the walk exactly once; a page costs in proportion to its limit,
     /// whatever the number of sessions. A bad limit, cursor or class is
     /// [`Error::InvalidInput`]: a cursor is `<tag>.<member>`, the member empty, a session
-    /// id of that tag or its `jti`, each spelled as pages spell them (either spelling
-    /// goes on from the same session, on every store). A cursor of that shape that no
-    /// page handed out is a place in the walk like any other, not an error: cursors are
-    /// not signed.
+    /// id of that tag or a `jti`, each spelled as pages spell them. A cursor of that
+    /// shape that no page handed out is a place in the walk like any other, not an
+    /// error: cursors are not signed.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

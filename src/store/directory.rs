@@ -231,7 +231,7 @@ mod tests {
             "-fff.",
             // Of another tag than the cursor's.
             &format!("0a1f.{other_tag}"),
-            // The same bytes, a spelling no page writes.
+            // A spelling no page writes (trailing bits set past the last byte).
             &format!("0a1f.{not_canonical}"),
             "0a1f.AAAAAAAAAAAAAAAAAAA",
             "0a1f.AAAAAAAAAAAAAAA=",

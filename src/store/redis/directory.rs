@@ -9,7 +9,6 @@ use super::{RedisStore, corrupt, num};
 use crate::limits::MAX_LIFETIME_MS;
 use crate::store::directory::{MAX_PAGE, SCAN_FACTOR};
 use crate::store::{Cursor, OnlineSession, Page, PageRequest, SessionInfo, StoreError};
-use crate::token::SessionId;
 
 const DAY_MS: u64 = 24 * 3_600_000;
 
@@ -49,17 +48,6 @@ pub(super) enum Kind {
     Session,
     #[cfg(feature = "jwt")]
     Jwt,
-}
-
-impl Kind {
-    /// How this kind's index names `id`: its text, or its `jti`.
-    fn member(self, id: SessionId) -> String {
-        match self {
-            Kind::Session => id.to_string(),
-            #[cfg(feature = "jwt")]
-            Kind::Jwt => id.jti(),
-        }
-    }
 }
 
 impl RedisStore {
@@ -111,10 +99,9 @@ impl RedisStore {
         let limit = page.limit.clamp(1, MAX_PAGE);
         let mut budget = limit.saturating_mul(SCAN_FACTOR);
         let (mut tag, mut after) = match page.after {
-            // In this kind's spelling of members (a cursor of the other mode's pages
-            // names the same session).
-            Some(c) if c.member().is_empty() => (u32::from(c.tag()), String::new()),
-            Some(c) => (u32::from(c.tag()), kind.member(c.session())),
+            // As written: the tag's index holds both modes' members (a page's last
+            // one may be the other mode's), in one lexical order.
+            Some(c) => (u32::from(c.tag()), c.member().to_owned()),
             None => (0, String::new()),
         };
         let mut found = Vec::new();

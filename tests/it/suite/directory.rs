@@ -187,45 +187,6 @@ pub async fn bad_directory_requests_are_refused<S: Stores, K: Kind<S>>(store: S)
     assert!(page.sessions.len() <= 1);
 }
 
-/// A cursor names a session: spelled as the other mode's pages spell it (a session id
-/// for a `jti`, or the reverse), the walk goes on from the same place.
-pub async fn a_cursor_in_either_spelling_goes_on_from_one_place<S: Stores, K: Kind<S>>(store: S) {
-    use kickout::SessionId;
-    use kickout::store::directory::Cursor;
-    let clock = clock();
-    let auth = K::builder(store, &clock).build();
-    for u in 0..12 {
-        auth.login(&format!("spell{u}"), "web").await.unwrap();
-    }
-    let first = auth.online(None, 3, None).await.unwrap();
-    let cursor = first.next.expect("more than a page");
-    let id = match cursor.member().len() {
-        19 => cursor.member().parse::<SessionId>().unwrap(),
-        _ => SessionId::from_jti(cursor.tag(), cursor.member()).unwrap(),
-    };
-    assert_eq!(id.tag(), cursor.tag());
-    let other = match cursor.member().len() {
-        19 => Cursor::new(cursor.tag(), id.jti()),
-        _ => Cursor::new(cursor.tag(), id.to_string()),
-    };
-    let ids = |page: kickout::store::directory::Page| {
-        page.sessions
-            .iter()
-            .map(|s| s.info.session_id)
-            .collect::<Vec<_>>()
-    };
-    let next = ids(auth
-        .online(Some(&cursor.to_string()), 5, None)
-        .await
-        .unwrap());
-    let respelled = ids(auth
-        .online(Some(&other.to_string()), 5, None)
-        .await
-        .unwrap());
-    assert!(!next.is_empty());
-    assert_eq!(next, respelled);
-}
-
 pub async fn a_page_stops_short_rather_than_read_everything<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).ttl(secs(60)).build();

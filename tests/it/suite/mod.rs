@@ -304,7 +304,6 @@ macro_rules! all_cases {
             kickout_all_ends_every_session,
             both_modes_on_one_store_keep_each_others_directory,
             bad_directory_requests_are_refused,
-            a_cursor_in_either_spelling_goes_on_from_one_place,
             a_page_stops_short_rather_than_read_everything,
             idle_sessions_leave_the_directory_and_walks_go_on,
             the_audit_stream_spans_instances,
