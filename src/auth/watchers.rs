@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::note::Note;
 use crate::rejection::Refusal;
-use crate::store::follow::{Follower, Following};
+use crate::store::follow::{Ensured, Follower, Following};
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
 
@@ -112,7 +112,11 @@ impl Watchers {
         self: &Arc<Self>,
         feed: impl FnOnce() -> Option<broadcast::Receiver<Revoked>>,
     ) {
-        self.following.ensure(self, feed);
+        // A task started anew (the last one ended with its runtime): what it did not
+        // hear meanwhile, the watches ask the store.
+        if self.following.ensure(self, feed) == Ensured::Started {
+            self.resync();
+        }
     }
 }
 

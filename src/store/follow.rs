@@ -82,7 +82,12 @@ impl Following {
             alive: self.alive.clone(),
         };
         *task = Some(runtime.spawn(forward(follower, feed, closing)));
-        Ensured::Started
+        // A runtime shutting down drops the task inside `spawn`: then it never ran.
+        if self.alive() {
+            Ensured::Started
+        } else {
+            Ensured::Unable
+        }
     }
 }
 

@@ -367,15 +367,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The feed of sessions ended through any handle of this store, on any instance:
     /// what lets [`Auth::watch`](crate::Auth::watch) end open connections. `None` (the
-    /// default) for a store without one: watches then learn of ends through their own
-    /// handle and by re-checking the store.
+    /// default) for a store without one, or whose feed has ended (the task that heard
+    /// it gone with its runtime; a feed that ends closes, so what follows it knows):
+    /// watches then learn of ends through their own handle and by re-checking the
+    /// store, and a [`NearCache`] caches nothing.
     fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<Revoked>> {
         None
     }
 
     /// The audit events of every handle of this store, on any instance (see
-    /// [`audit`]); `None` (the default) for a store without a shared stream: a handle
-    /// then streams its own. Where the stream lost events (a subscription down, events
+    /// [`audit`]); `None` (the default) for a store without a shared stream, or whose
+    /// stream has ended (as [`revocations`](Self::revocations)): a handle built then
+    /// streams its own. Where the stream lost events (a subscription down, events
     /// an instance could not publish) it carries a gap marker,
     /// [`AuditEvent::gap`](audit::AuditEvent::gap).
     fn audit_feed(&self) -> Option<tokio::sync::broadcast::Receiver<audit::AuditEvent>> {

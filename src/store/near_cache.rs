@@ -291,12 +291,13 @@ impl<S: Store> NearCache<S> {
     where
         F: Future<Output = Result<T, StoreError>>,
     {
+        // Read before the store is asked, and before the feed is found followed: an
+        // invalidation from now on (the feed's end included) voids the answer.
+        let seen = self.shared.invalidations.load(Ordering::SeqCst);
         let id = id.filter(|_| cacheable && self.listening());
         if let Some(value) = id.and_then(|id| self.shared.get(&id, now_ms)).and_then(hit) {
             return CachedCheck(Source::Hit(ready(Ok(value))));
         }
-        // Read before the store is asked: an invalidation from now on voids the answer.
-        let seen = self.shared.invalidations.load(Ordering::SeqCst);
         let fill = id.map(|id| Fill {
             shared: self.shared.clone(),
             id,

@@ -47,7 +47,10 @@ pub(super) async fn listen(
                 if failures > 0 {
                     tracing::info!("revocation feed back");
                 }
-                if listened || failures > 0 {
+                // Before the first connection, only if the store was in use without it
+                // (an attempt failed, or `connect` gave up waiting).
+                let unwaited = ready.as_ref().is_some_and(|r| r.is_closed());
+                if listened || failures > 0 || unwaited {
                     let _ = audit.send(AuditEvent::gap(None, last_at_ms));
                 }
                 (listened, failures) = (true, 0);

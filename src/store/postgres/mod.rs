@@ -353,9 +353,6 @@ impl PostgresStoreBuilder {
             timeout,
             ready,
         ));
-        // A store that answers hears revocations from then on (if the listener cannot
-        // connect now, it goes on trying, and watches re-check when it does).
-        let _ = tokio::time::timeout(timeout, listening).await;
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
         let audit_drops = Arc::new(AuditDrops::default());
         let (out_pool, channel) = (pool.clone(), audit_channel.clone());
@@ -364,7 +361,7 @@ impl PostgresStoreBuilder {
             queue,
             audit_drops.clone(),
         ));
-        Ok(PostgresStore {
+        let store = PostgresStore {
             shared: Arc::new(Shared {
                 pool,
                 sql,
@@ -376,7 +373,12 @@ impl PostgresStoreBuilder {
                 audit_drops,
                 tasks: [listener, publisher],
             }),
-        })
+        };
+        // A store that answers hears revocations from then on (if the listener cannot
+        // connect now, it goes on trying, and watches re-check when it does). After the
+        // store owns its tasks: a caller giving up on `connect` here drops them too.
+        let _ = tokio::time::timeout(timeout, listening).await;
+        Ok(store)
     }
 }
 

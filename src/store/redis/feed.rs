@@ -103,8 +103,10 @@ impl Subscriber {
             tracing::info!("revocation feed back");
         }
         // What was published while no subscription was up is gone (before the first one,
-        // only if an attempt failed: the store was in use without it).
-        if heard.subscribed || heard.failures > 0 {
+        // only if the store was in use without it: an attempt failed, or `connect` gave
+        // up waiting).
+        let unwaited = heard.ready.as_ref().is_some_and(|r| r.is_closed());
+        if heard.subscribed || heard.failures > 0 || unwaited {
             let _ = self.audit.send(AuditEvent::gap(None, heard.last_at_ms));
         }
         heard.subscribed = true;

@@ -436,10 +436,6 @@ impl RedisStoreBuilder {
             }
             .run(),
         );
-        // A store that answers hears revocations and audit events from then on, as the
-        // PostgreSQL store does (if the subscription cannot be made in time, the store
-        // still serves: the feed then catches up with a resync and a gap marker).
-        let _ = tokio::time::timeout(self.timeout, subscribed).await;
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
         let audit_drops = Arc::new(crate::store::wire::AuditDrops::default());
         let (conn_out, timeout) = (writes.clone(), self.timeout);
@@ -448,7 +444,8 @@ impl RedisStoreBuilder {
             queue,
             audit_drops.clone(),
         ));
-        Ok(RedisStore {
+        let timeout = self.timeout;
+        let store = RedisStore {
             conn,
             writes,
             shared: Arc::new(Shared {
@@ -467,7 +464,13 @@ impl RedisStoreBuilder {
                 evicting,
                 eviction_check,
             }),
-        })
+        };
+        // A store that answers hears revocations and audit events from then on, as the
+        // PostgreSQL store does (if the subscription cannot be made in time, the store
+        // still serves: the feed then catches up with a resync and a gap marker). After
+        // the store owns its tasks: a caller giving up on `connect` here drops them too.
+        let _ = tokio::time::timeout(timeout, subscribed).await;
+        Ok(store)
     }
 }
 
