@@ -177,7 +177,12 @@ impl PostgresStore {
             let params: [&(dyn ToSql + Sync); 9] = [
                 &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7, &cols.8,
             ];
-            tx.execute(&save, &params).await.map_err(db_error)?;
+            // A row of another user's by that id (a `jti` collision within the tag:
+            // 96 random bits) is neither written over nor counted: refused.
+            let written = tx.execute(&save, &params).await.map_err(db_error)?;
+            if written != cols.0.len() as u64 {
+                return Err(corrupt("jwt token id collision"));
+            }
         }
         // The user's row keeps the state without its index.
         let index = std::mem::take(&mut state.index);

@@ -199,7 +199,8 @@ impl Sql {
                  ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, live_until = EXCLUDED.live_until, \
                  purge_at = EXCLUDED.purge_at, entry = EXCLUDED.entry, \
                  seen = GREATEST({s}.jwt_tokens.seen, EXCLUDED.seen), \
-                 meta = COALESCE({s}.jwt_tokens.meta, EXCLUDED.meta)"
+                 meta = COALESCE({s}.jwt_tokens.meta, EXCLUDED.meta) \
+                 WHERE {s}.jwt_tokens.user_id = EXCLUDED.user_id"
             ),
             drop_jwt_tokens: format!("DELETE FROM {s}.jwt_tokens WHERE id = ANY($1)"),
             jwt_user_of: format!("SELECT user_id FROM {s}.jwt_tokens WHERE id = $1"),
