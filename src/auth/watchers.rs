@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::note::Note;
 use crate::rejection::Refusal;
-use crate::store::follow::{Ensured, Follower, Following};
+use crate::store::follow::{Follower, Following};
 use crate::store::{EndReason, Revoked};
 use crate::token::SessionId;
 
@@ -107,16 +107,12 @@ impl Watchers {
     }
 
     /// Starts forwarding the store's feed, once, if the store has one and a runtime runs
-    /// (again if the task ended with its runtime).
+    /// (again if the task ended with its runtime; every watch then re-checks).
     pub(crate) fn listen(
         self: &Arc<Self>,
         feed: impl FnOnce() -> Option<broadcast::Receiver<Revoked>>,
     ) {
-        // A task started anew (the last one ended with its runtime): what it did not
-        // hear meanwhile, the watches ask the store.
-        if self.following.ensure(self, feed) == Ensured::Started {
-            self.resync();
-        }
+        self.following.ensure(self, feed);
     }
 }
 

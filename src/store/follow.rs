@@ -41,17 +41,6 @@ pub(crate) struct Following {
     alive: Arc<AtomicBool>,
 }
 
-/// What [`Following::ensure`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ensured {
-    /// A task already forwarded the feed.
-    Following,
-    /// A task was started now: messages before it are not heard.
-    Started,
-    /// None could be started: the store has no feed, or no runtime runs here.
-    Unable,
-}
-
 impl Following {
     /// Whether a task forwards the feed now.
     pub(crate) fn alive(&self) -> bool {
@@ -59,35 +48,38 @@ impl Following {
     }
 
     /// Makes sure a task forwards `feed()` to `follower`, starting one if none runs (a
-    /// task ends with its runtime, or when the feed closes).
+    /// task ends with its runtime, or when the feed closes); a task started anew first
+    /// has the follower resync (messages before it went unheard). `false` if none
+    /// could be started: the store has no feed (or it ended), or no runtime runs here.
     pub(crate) fn ensure<F: Follower>(
         &self,
         follower: &Arc<F>,
         feed: impl FnOnce() -> Option<Receiver<Revoked>>,
-    ) -> Ensured {
+    ) -> bool {
         let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
         if self.alive() {
-            return Ensured::Following;
+            return true;
         }
         let (Some(feed), Ok(runtime)) = (feed(), tokio::runtime::Handle::try_current()) else {
-            return Ensured::Unable;
+            return false;
         };
-        let follower = Arc::downgrade(follower);
+        let weak = Arc::downgrade(follower);
         self.alive.store(true, Ordering::Release);
         // Made here, not in the task: a task its runtime drops before it first runs
         // drops its arguments, and the follower must hear that too. (It takes no lock
         // of ours: it may be dropped inside `spawn`, under `task`'s.)
         let closing = Closing {
-            follower: follower.clone(),
+            follower: weak.clone(),
             alive: self.alive.clone(),
         };
-        *task = Some(runtime.spawn(forward(follower, feed, closing)));
+        *task = Some(runtime.spawn(forward(weak, feed, closing)));
+        drop(task);
         // A runtime shutting down drops the task inside `spawn`: then it never ran.
-        if self.alive() {
-            Ensured::Started
-        } else {
-            Ensured::Unable
+        if !self.alive() {
+            return false;
         }
+        follower.resync();
+        true
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 #[cfg(feature = "jwt")]
 use super::Ends;
-use super::follow::{Ensured, FEED_CAPACITY, Follower, Following};
+use super::follow::{FEED_CAPACITY, Follower, Following};
 #[cfg(feature = "jwt")]
 use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
@@ -196,22 +196,11 @@ impl<S: Store> NearCache<S> {
 
     /// Starts following the store's revocation feed; until then nothing is cached.
     fn listening(&self) -> bool {
-        if self.shared.following.alive() {
-            return true;
-        }
-        match self
-            .shared
-            .following
-            .ensure(&self.shared, || self.inner.revocations())
-        {
-            Ensured::Following => true,
-            Ensured::Started => {
-                // What follows the cache may have missed messages while nothing followed.
-                let _ = self.shared.relay.send(Revoked::Resync);
-                true
-            }
-            Ensured::Unable => false,
-        }
+        self.shared.following.alive()
+            || self
+                .shared
+                .following
+                .ensure(&self.shared, || self.inner.revocations())
     }
 
     fn forget_infos(&self, infos: &[SessionInfo]) {

@@ -47,8 +47,6 @@ pub(super) struct Subscriber {
     pub(super) audit: broadcast::Sender<AuditEvent>,
     /// The bound on connecting, subscribing and each ping.
     pub(super) timeout: Duration,
-    /// Told when the first subscription is up.
-    pub(super) ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// What the subscriptions so far went through.
@@ -65,10 +63,11 @@ struct Heard {
 }
 
 impl Subscriber {
-    /// Keeps a subscription to the channels up, moving to the next URL when one fails.
-    pub(super) async fn run(mut self) {
+    /// Keeps a subscription to the channels up, moving to the next URL when one fails;
+    /// tells `ready` when the first one is up.
+    pub(super) async fn run(self, ready: tokio::sync::oneshot::Sender<()>) {
         let mut heard = Heard {
-            ready: self.ready.take(),
+            ready: Some(ready),
             ..Heard::default()
         };
         for url in self.urls.iter().cycle() {

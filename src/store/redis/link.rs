@@ -237,12 +237,15 @@ impl Pinned<'_> {
             Ok(reply) => Ok(reply),
             Err(_) => {
                 self.link.timed_out(self.generation);
-                Err(StoreError::Unavailable(
-                    "redis did not answer in time".into(),
-                ))
+                Err(late())
             }
         }
     }
+}
+
+/// What a command that got no answer within its timeout fails with.
+pub(super) fn late() -> StoreError {
+    StoreError::Unavailable("redis did not answer in time".into())
 }
 
 /// A standalone or a Cluster connection, behind one `ConnectionLike`.

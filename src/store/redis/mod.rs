@@ -432,9 +432,8 @@ impl RedisStoreBuilder {
                 feed,
                 audit,
                 timeout: self.timeout,
-                ready: Some(ready),
             }
-            .run(),
+            .run(ready),
         );
         let (audit_out, queue) = tokio::sync::mpsc::channel(AUDIT_CAPACITY);
         let audit_drops = Arc::new(crate::store::wire::AuditDrops::default());
@@ -804,7 +803,7 @@ impl RedisStore {
         };
         let acked = tokio::time::timeout(self.shared.timeout, acked(conn.conn()))
             .await
-            .map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))?
+            .map_err(|_| link::late())?
             .map_err(unavailable)?;
         if acked < u64::from(replicas.count) {
             return Err(StoreError::Unavailable(format!(
