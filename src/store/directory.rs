@@ -99,11 +99,7 @@ impl Cursor {
             SessionId::JTI_LEN => SessionId::from_jti(self.tag, &self.member),
             _ => None,
         }
-        .unwrap_or_else(|| {
-            let mut id = [0u8; 14];
-            id[..2].copy_from_slice(&self.tag.to_be_bytes());
-            SessionId::from_bytes(id)
-        })
+        .unwrap_or_else(|| SessionId::tag_bounds(self.tag).0)
     }
 }
 

@@ -308,6 +308,14 @@ impl SessionId {
         u16::from_be_bytes([self.0[0], self.0[1]])
     }
 
+    /// The first and the last id of slot tag `tag`, in id order: a tag's range.
+    pub(crate) fn tag_bounds(tag: u16) -> (Self, Self) {
+        let (mut first, mut last) = ([0u8; Self::LEN], [0xffu8; Self::LEN]);
+        first[..2].copy_from_slice(&tag.to_be_bytes());
+        last[..2].copy_from_slice(&tag.to_be_bytes());
+        (Self(first), Self(last))
+    }
+
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; 14] {
         &self.0

@@ -581,7 +581,7 @@ mod shared {
         let auth = Auth::new(store);
         let token = auth.login("slow", "web").await.unwrap().token;
         auth.ban("slow", Duration::from_secs(3_600)).await.unwrap();
-        // Refused as unavailable, not as banned after 1.2 s.
+        // Refused as unavailable, not as banned after 2.4 s.
         two_calls_get_one_timeout(&auth, &proxy, token.as_str()).await;
         let refused = auth.authenticate(token.as_str()).await.unwrap_err();
         assert_eq!(refused.reason(), Reason::Banned);

@@ -19,15 +19,6 @@ use crate::store::{
 };
 use crate::token::{SessionId, user_tag};
 
-/// The directory ids of users with slot tag `tag`: from, to (inclusive).
-fn tag_range(tag: u16) -> (SessionId, SessionId) {
-    let mut from = [0u8; 14];
-    from[..2].copy_from_slice(&tag.to_be_bytes());
-    let mut to = [0xffu8; 14];
-    to[..2].copy_from_slice(&tag.to_be_bytes());
-    (SessionId::from_bytes(from), SessionId::from_bytes(to))
-}
-
 /// Removes the entries in `from..=to` that `keep` refuses.
 trait RetainRange<K, V> {
     fn retain_range(&mut self, from: K, to: K, keep: impl FnMut(&K, &V) -> bool);
@@ -59,7 +50,7 @@ impl Shard {
                 .collect(),
             None => std::collections::HashSet::new(),
         };
-        let (from, to) = tag_range(tag);
+        let (from, to) = SessionId::tag_bounds(tag);
         // The user's session-mode entries stay (both modes may share this store).
         let sessions = &self.sessions;
         self.dir.retain_range(from, to, |id, user| {

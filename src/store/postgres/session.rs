@@ -115,18 +115,18 @@ impl PostgresStore {
             .map(drop)
     }
 
-    /// Writes the rows of new sessions `ids`: `Err` if one of them names a row that
-    /// exists (96 random bits within a slot tag: refused, never written over).
-    async fn insert_sessions(
+    /// Writes the row of new session `id`: `Err` if a row of that id exists (96 random
+    /// bits within a slot tag: refused, never written over).
+    async fn insert_session(
         &self,
         tx: &Transaction<'_>,
         map: &BTreeMap<SessionId, SessionState>,
-        ids: &[SessionId],
+        id: SessionId,
     ) -> Result<(), StoreError> {
         let written = self
-            .write_sessions(tx, &self.sql().insert_sessions, map, ids)
+            .write_sessions(tx, &self.sql().insert_sessions, map, &[id])
             .await?;
-        if written != ids.len() as u64 {
+        if written != 1 {
             return Err(StoreError::Corrupt("session id collision".into()));
         }
         Ok(())
@@ -302,9 +302,8 @@ impl SessionStore for PostgresStore {
             };
             sessions.map.insert(id, state);
             // One round trip for both: the statements of a transaction are pipelined.
-            let new = [id];
             tokio::try_join!(
-                self.insert_sessions(&tx, &sessions.map, &new),
+                self.insert_session(&tx, &sessions.map, id),
                 self.save_sessions(&tx, &sessions.map, &swept.ended),
             )?;
             let replaced = ended_messages(&swept.ended, EndReason::Replaced, None);
