@@ -102,6 +102,14 @@ pub(crate) fn lifetime_ms(d: std::time::Duration) -> u64 {
 /// logins slow by logging in without end.
 pub const MAX_LIVE_TOKENS: usize = 1024;
 
+/// Most ended sessions (tombstones) a store keeps per user in session mode. A tombstone
+/// lets a token say why it was refused (`replaced`, `kicked_out`, …) until it would have
+/// expired anyway; without a bound, one account logging in and out in a loop would grow
+/// the store by a record per login for a whole lifetime. Past it, the tombstone nearest
+/// its own forgetting goes first, and its token answers `invalid_token` from then on:
+/// refused all the same.
+pub const MAX_ENDED: usize = MAX_LIVE_TOKENS;
+
 /// How long past a token's expiry its revocation is kept: a verifier accepts a token
 /// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
 /// is capped below it ([`MAX_LEEWAY_MS`]).

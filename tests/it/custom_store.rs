@@ -20,8 +20,8 @@ use kickout::store::jwt::{
 };
 use kickout::store::refresh::{JwtRotation, Refreshed, Rotated, Rotation};
 use kickout::store::session::{
-    NewSession, Renewal, SessionRecord, SessionState, SessionStore, Target, Touch, admit,
-    end_sessions,
+    NewSession, Renewal, SessionRecord, SessionState, SessionStore, Swept, Target, Tombstones,
+    Touch, admit, end_sessions,
 };
 use kickout::store::{
     Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo, Store,
@@ -48,6 +48,8 @@ pub struct Maps {
     sessions: BTreeMap<SessionId, SessionState>,
     /// Each user's session ids, in creation order.
     users: HashMap<String, Vec<SessionId>>,
+    /// Each user's ended sessions still held, bounded.
+    ended: HashMap<String, Tombstones>,
     bans: HashMap<String, u64>,
     jwt: HashMap<Arc<str>, JwtState>,
     jwt_refresh: HashMap<String, JwtRefreshState>,
@@ -101,7 +103,18 @@ impl Maps {
         let Some(index) = self.users.get_mut(user_id) else {
             return Vec::new();
         };
-        end_sessions(index, &mut self.sessions, reason, note, now_ms, select).reported
+        let swept = end_sessions(index, &mut self.sessions, reason, note, now_ms, select);
+        self.bury(user_id, swept, now_ms)
+    }
+
+    /// Files what an end did among the user's tombstones, and forgets those past the
+    /// bound.
+    fn bury(&mut self, user_id: &str, swept: Swept, now_ms: u64) -> Vec<SessionInfo> {
+        let tombstones = self.ended.entry(user_id.to_owned()).or_default();
+        for id in tombstones.bury(&swept.ended, &self.sessions, now_ms) {
+            self.sessions.remove(&id);
+        }
+        swept.reported
     }
 }
 
@@ -199,12 +212,12 @@ impl SessionStore for BTreeStore {
             return Ok(Admission::Banned { until_ms });
         }
         let id = new.key.session_id();
-        let index = maps.users.entry(user_id).or_default();
+        let index = maps.users.entry(user_id.clone()).or_default();
         Ok(match admit(index, &mut maps.sessions, new, now_ms)? {
             Admission::Admitted((swept, state)) => {
                 index.push(id);
                 maps.sessions.insert(id, state);
-                Admission::Admitted(swept.reported)
+                Admission::Admitted(maps.bury(&user_id, swept, now_ms))
             }
             Admission::Banned { until_ms } => Admission::Banned { until_ms },
             Admission::LimitReached => Admission::LimitReached,

@@ -85,6 +85,43 @@ async fn memory_stays_bounded_under_login_churn() {
 }
 
 #[tokio::test]
+async fn one_account_logging_in_without_end_stays_bounded() {
+    use kickout::limits::{MAX_ENDED, MAX_LIVE_TOKENS};
+    // Day-long sessions: nothing is due for the whole loop, so only the bound on a
+    // user's tombstones (and the queue's own cleaning) holds memory down.
+    let store = MemoryStore::with_shards(1);
+    let clock = suite::clock();
+    let auth = suite::session_builder(store.clone(), &clock)
+        .ttl(Duration::from_secs(86_400))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    for i in 0..4 * MAX_ENDED {
+        let login = auth.login("10001", "web").await.unwrap();
+        if i % 3 == 0 {
+            auth.logout(login.token.as_str()).await.unwrap();
+        }
+        if i % 100 == 0 {
+            auth.kickout("10001").await.unwrap();
+        }
+        clock.advance(Duration::from_millis(10));
+        let stats = store.stats();
+        assert!(stats.sessions <= MAX_ENDED + 1, "{i}: {stats:?}");
+        assert!(stats.queued <= 2 * (MAX_ENDED + 1) + 64, "{i}: {stats:?}");
+    }
+    // One user on ever new devices: live sessions are bounded by the live cap, ended
+    // ones by this one.
+    for i in 0..MAX_LIVE_TOKENS + MAX_ENDED + 10 {
+        auth.login("10002", &format!("d{i}")).await.unwrap();
+    }
+    auth.kickout("10002").await.unwrap();
+    let stats = store.stats();
+    assert!(stats.sessions <= 2 * (MAX_ENDED + 1), "{stats:?}");
+    clock.advance(Duration::from_secs(200_000));
+    store.purge(suite::T0 + 200_000_000);
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
+#[tokio::test]
 async fn restrictions_repeated_and_lifted_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);
     let clock = suite::clock();

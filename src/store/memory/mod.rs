@@ -20,7 +20,7 @@ use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::jwt::JwtRefreshState;
 #[cfg(feature = "jwt")]
 use super::jwt::JwtState;
-use super::session::SessionState;
+use super::session::{SessionState, Tombstones};
 use super::{EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
@@ -85,6 +85,9 @@ struct Shard {
     /// The directory: this shard's sessions (either mode) by id, with their user.
     dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
+    /// Queue items of sessions forgotten before their time (tombstones past their
+    /// bound): dropped in one pass once they outnumber the sessions.
+    stale: usize,
 }
 
 /// A user's restrictions, and when the expiry queue looks at them next.
@@ -99,6 +102,8 @@ struct User {
     /// Ids of the user's sessions that may still be live, in creation order. Ended
     /// sessions leave it at once; expired ones at the next write for the user.
     sessions: Vec<SessionId>,
+    /// The user's ended sessions still held, bounded.
+    ended: Tombstones,
     ban_until_ms: Option<u64>,
     /// When the expiry queue looks at the ban next, if an item is queued for it.
     ban_due_ms: Option<u64>,
@@ -323,10 +328,14 @@ impl Shard {
                         continue;
                     }
                     let user = entry.info().user_id.clone();
+                    let ended = entry.ended().is_some();
                     self.sessions.remove(&id);
                     self.dir.remove(&id);
                     if let Some(u) = self.users.get_mut(&user) {
                         u.sessions.retain(|s| *s != id);
+                        if ended {
+                            u.ended.forget(id, purge_at);
+                        }
                     }
                     self.forget_user_if_empty(&user, now_ms);
                 }
@@ -362,12 +371,26 @@ impl Shard {
         }
     }
 
+    /// Drops the queue items of forgotten sessions once they outnumber the sessions
+    /// (a pass over the queue, paid for by as many forgettings).
+    fn drop_stale_items(&mut self) {
+        if self.stale <= self.sessions.len().max(PURGE_BUDGET) {
+            return;
+        }
+        let sessions = &self.sessions;
+        self.queue.retain(|Reverse((_, due))| match due {
+            Due::Session(id) => sessions.contains_key(id),
+            _ => true,
+        });
+        self.stale = 0;
+    }
+
     fn forget_user_if_empty(&mut self, user_id: &str, now_ms: u64) {
         if let Some(u) = self.users.get_mut(user_id) {
             if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
                 u.ban_until_ms = None;
             }
-            if u.sessions.is_empty() && u.ban_until_ms.is_none() {
+            if u.sessions.is_empty() && u.ended.is_empty() && u.ban_until_ms.is_none() {
                 self.users.remove(user_id);
             }
         }

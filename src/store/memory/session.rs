@@ -73,13 +73,22 @@ impl Shard {
             now_ms,
             select,
         );
-        self.undirect(swept)
+        self.bury(user_id, swept, now_ms)
     }
 
-    fn undirect(&mut self, swept: Swept) -> Vec<SessionInfo> {
+    /// What an end of `user_id`'s sessions leaves: they leave the directory, and the
+    /// user's tombstones past their bound are forgotten.
+    fn bury(&mut self, user_id: &str, swept: Swept, now_ms: u64) -> Vec<SessionInfo> {
         for id in &swept.ended {
             self.dir.remove(id);
         }
+        if let Some(user) = self.users.get_mut(user_id) {
+            for id in user.ended.bury(&swept.ended, &self.sessions, now_ms) {
+                self.sessions.remove(&id);
+                self.stale += 1;
+            }
+        }
+        self.drop_stale_items();
         swept.reported
     }
 
@@ -107,7 +116,7 @@ impl Shard {
         self.queue
             .push(Reverse((state.purge_at(), Due::Session(id))));
         self.sessions.insert(id, state);
-        let replaced = self.undirect(swept);
+        let replaced = self.bury(&user_id, swept, now_ms);
         self.dir.insert(id, user_id);
         Ok(Admission::Admitted(replaced))
     }

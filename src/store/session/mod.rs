@@ -5,7 +5,7 @@ mod state;
 mod user;
 
 pub use state::{RefreshStep, SessionState};
-pub use user::{SessionMap, Swept, admit, end_sessions};
+pub use user::{SessionMap, Swept, Tombstones, admit, end_sessions};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -206,7 +206,10 @@ pub struct Renewal<'a> {
 /// semantics below on every store.
 ///
 /// Records are bounded in time: a record may be forgotten from
-/// [`SessionRecord::purge_at`] on, a ban from its end; nothing lives forever.
+/// [`SessionRecord::purge_at`] on, a ban from its end; nothing lives forever. They are
+/// bounded in number too: a user keeps at most
+/// [`MAX_LIVE_TOKENS`](crate::limits::MAX_LIVE_TOKENS) sessions that may be live and
+/// [`MAX_ENDED`](crate::limits::MAX_ENDED) tombstones ([`Tombstones`] picks which go).
 ///
 /// A store for session mode implements [`Store`] and this trait, nothing of JWT mode.
 ///
@@ -214,7 +217,8 @@ pub struct Renewal<'a> {
 /// list of ids per user, and let the pure machines decide — [`SessionState`]'s methods
 /// for one record, [`admit`] (the login rule, through
 /// [`plan_login`](crate::store::plan::plan_login)) and [`end_sessions`] for a user's
-/// index, [`PageRequest::walk`] for the directory. Here is a whole one, over one
+/// index, [`Tombstones`] for the ended ones, [`PageRequest::walk`] for the directory.
+/// Here is a whole one, over one
 /// `Mutex` (the suite in `tests/it/custom_store.rs` runs the same shape, with JWT mode,
 /// through every conformance case):
 ///
@@ -234,6 +238,7 @@ pub struct Renewal<'a> {
 /// struct Maps {
 ///     sessions: BTreeMap<SessionId, SessionState>,
 ///     users: HashMap<String, Vec<SessionId>>, // ids in creation order
+///     ended: HashMap<String, Tombstones>,
 ///     bans: HashMap<String, u64>,
 ///     restrictions: HashMap<String, Restrictions>,
 /// }
@@ -245,7 +250,16 @@ pub struct Renewal<'a> {
 ///     fn end(&mut self, user: &str, r: EndReason, n: Option<&Note>, now: u64,
 ///            pick: impl Fn(&SessionId, &SessionState) -> bool) -> Vec<SessionInfo> {
 ///         let Some(index) = self.users.get_mut(user) else { return Vec::new() };
-///         end_sessions(index, &mut self.sessions, r, n, now, pick).reported
+///         let swept = end_sessions(index, &mut self.sessions, r, n, now, pick);
+///         self.bury(user, swept, now)
+///     }
+///     /// Ended sessions past the user's bound are forgotten.
+///     fn bury(&mut self, user: &str, swept: Swept, now: u64) -> Vec<SessionInfo> {
+///         let tombstones = self.ended.entry(user.to_owned()).or_default();
+///         for id in tombstones.bury(&swept.ended, &self.sessions, now) {
+///             self.sessions.remove(&id);
+///         }
+///         swept.reported
 ///     }
 /// }
 ///
@@ -306,12 +320,13 @@ pub struct Renewal<'a> {
 ///             return Ok(Admission::Banned { until_ms });
 ///         }
 ///         let id = new.key.session_id();
-///         let index = maps.users.entry(new.info.user_id.to_string()).or_default();
+///         let user = new.info.user_id.to_string();
+///         let index = maps.users.entry(user.clone()).or_default();
 ///         Ok(match admit(index, &mut maps.sessions, new, now)? {
 ///             Admission::Admitted((swept, state)) => {
 ///                 index.push(id);
 ///                 maps.sessions.insert(id, state);
-///                 Admission::Admitted(swept.reported)
+///                 Admission::Admitted(maps.bury(&user, swept, now))
 ///             }
 ///             Admission::Banned { until_ms } => Admission::Banned { until_ms },
 ///             Admission::LimitReached => Admission::LimitReached,

@@ -2,10 +2,11 @@
 //! several [`SessionState`]s, pure, over any map of them. With these and the state's
 //! own methods, a store in Rust writes its storage and atomicity, nothing of the rules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 
 use super::{NewSession, SessionState};
+use crate::limits::MAX_ENDED;
 use crate::note::Note;
 use crate::store::plan::{Held, Plan, plan_login};
 use crate::store::{Admission, EndReason, SessionInfo, StoreError};
@@ -62,6 +63,68 @@ impl Swept {
         if report {
             self.reported.push(info);
         }
+    }
+}
+
+/// A user's ended sessions that a store still holds, nearest their forgetting first:
+/// what bounds them at [`MAX_ENDED`], so no number of logins and logouts grows a user's
+/// records. A store files what each end did ([`bury`](Self::bury)) and forgets the
+/// records it hands back; when it purges a record on time, it says so
+/// ([`forget`](Self::forget)).
+///
+/// ```
+/// use kickout::store::session::{SessionState, Tombstones};
+/// use kickout::SessionId;
+/// use std::collections::BTreeMap;
+///
+/// let mut tombstones = Tombstones::default();
+/// let map: BTreeMap<SessionId, SessionState> = BTreeMap::new();
+/// // Nothing ended (nothing known): nothing to forget.
+/// assert!(tombstones.bury(&[], &map, 0).is_empty());
+/// assert!(tombstones.is_empty());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Tombstones(BTreeSet<(u64, SessionId)>);
+
+impl Tombstones {
+    /// Files the sessions just ended (`ended`, their states in `map`) and drops those
+    /// due by `now_ms` (the store forgets them on time anyway). Returns the sessions
+    /// past [`MAX_ENDED`], nearest their forgetting first: the store removes their
+    /// records, and their tokens answer `invalid_token` from then on.
+    pub fn bury(
+        &mut self,
+        ended: &[SessionId],
+        map: &impl SessionMap,
+        now_ms: u64,
+    ) -> Vec<SessionId> {
+        for id in ended {
+            if let Some(state) = map.state(id).filter(|s| s.ended().is_some()) {
+                self.0.insert((state.purge_at(), *id));
+            }
+        }
+        while self.0.first().is_some_and(|(at, _)| *at <= now_ms) {
+            self.0.pop_first();
+        }
+        let over = self.0.len().saturating_sub(MAX_ENDED);
+        (0..over)
+            .filter_map(|_| self.0.pop_first().map(|(_, id)| id))
+            .collect()
+    }
+
+    /// The store forgot ended session `id`, due at `purge_at` (an ended session's
+    /// purge time never moves).
+    pub fn forget(&mut self, id: SessionId, purge_at: u64) {
+        self.0.remove(&(purge_at, id));
+    }
+
+    /// How many the store holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
