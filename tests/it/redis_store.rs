@@ -217,6 +217,57 @@ mod shared {
         ended_sessions_leave_the_directory::<suite::Jwt>().await;
     }
 
+    /// One account logging in again and again, with metadata and step-up windows: its
+    /// records, their metadata and windows, its tombstones and the tag's due times stay
+    /// within the bounds (day-long sessions: no key of the loop expires during it).
+    #[tokio::test]
+    async fn one_account_logging_in_without_end_stays_bounded() {
+        use kickout::LoginOptions;
+        use kickout::limits::MAX_ENDED;
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = suite::clock();
+        let auth = suite::session_builder(store, &clock)
+            .ttl(Duration::from_secs(86_400))
+            .login_rule(LoginRule::one_per_device())
+            .build();
+        for i in 0..2 * MAX_ENDED + 10 {
+            let options = LoginOptions::new().user_agent("curl/8.5");
+            let login = auth.login_with("10001", "web", options).await.unwrap();
+            if i % 5 == 0 {
+                let me = auth.authenticate(login.token.as_str()).await.unwrap();
+                auth.elevate(&me, "payment", Duration::from_secs(600))
+                    .await
+                    .unwrap();
+            }
+            if i % 100 == 0 {
+                auth.kickout("10001").await.unwrap();
+            }
+            clock.advance(Duration::from_millis(10));
+        }
+        let keys = |pattern: &str| {
+            let found = server.cli(&["--scan", "--pattern", pattern]).unwrap();
+            found.lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let zcard =
+            |key: &str| -> usize { server.cli(&["zcard", key]).unwrap().trim().parse().unwrap() };
+        for kind in ["s", "m", "e"] {
+            let n = keys(&format!("*}}:{kind}:*")).len();
+            assert!(n <= MAX_ENDED + 1, "{n} {kind}: keys");
+            assert!(n > MAX_ENDED / 10, "{n} {kind}: keys");
+        }
+        // The index: the live session, then the tombstones (scored from 2^50 on).
+        let index = keys("*}:u:10001");
+        assert_eq!(index.len(), 1);
+        assert_eq!(zcard(&index[0]), MAX_ENDED + 1);
+        let ended = server.cli(&["zcount", &index[0], "1125899906842624", "+inf"]);
+        assert_eq!(ended.unwrap().trim(), MAX_ENDED.to_string());
+        let due = keys("*}:dx");
+        assert_eq!(due.len(), 1);
+        assert_eq!(zcard(&due[0]), 1, "only the live session is due");
+    }
+
     #[tokio::test]
     async fn keys_hold_no_token_and_all_expire() {
         let Some((server, store)) = support::standalone().await else {

@@ -9,7 +9,7 @@
 //! | key | type | holds | expires |
 //! |---|---|---|---|
 //! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
-//! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time | the latest lifetime-plus-retention of its members |
+//! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time; then the user's tombstones (ended sessions whose records are kept), scored by 2^50 plus when each record is due to be gone: at most `MAX_ENDED`, past which the one due first is forgotten with its `m:` and `e:` keys | the latest lifetime-plus-retention of its members |
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
 //! | `kickout:{tttt}:rs` | string (JSON) | the restrictions of the tag's users, both modes: `{user: {scope: [level, until, note?]}}` (per tag, so a request can read it beside its record knowing only its token's tag) | when the last of them lifts |
 //! | `kickout:{tttt}:e:<session id>` | string (JSON) | one session's step-up windows: `{a: last elevated at, s: {scope: until}}` | when the last window closes |
@@ -18,7 +18,7 @@
 //! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus the leeway |
 //! | `kickout:{tttt}:je:<jti>` | string (JSON) | JWT mode: one token's step-up windows, as `e:` | when the last window closes |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
-//! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk | as `d` |
+//! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk (an ended session leaves both at once) | as `d` |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
 //! session id in its key is the tag plus 12 bytes of that digest. Every key has a TTL,

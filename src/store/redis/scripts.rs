@@ -36,7 +36,7 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{
-    DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_LEEWAY_MS,
+    DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_ENDED, MAX_LEEWAY_MS,
     MAX_LIVE_TOKENS, MAX_NAME_LEN, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 use crate::token::SessionId;
@@ -74,7 +74,7 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 12] {
+fn bounds() -> [(&'static str, String); 13] {
     [
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
@@ -83,6 +83,7 @@ fn bounds() -> [(&'static str, String); 12] {
         ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),
+        ("@MAX_ENDED@", MAX_ENDED.to_string()),
         ("@MAX_REVOKED@", MAX_REVOKED.to_string()),
         ("@MAX_BUMPS@", MAX_BUMPS.to_string()),
         ("@PRUNE_GRACE_MS@", PRUNE_GRACE_MS.to_string()),
@@ -196,6 +197,7 @@ mod tests {
         }
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
+        assert!(source("", COMMON).contains(&format!("'+inf') - {MAX_ENDED}")));
         let elevations = format!("others >= {MAX_ELEVATIONS} then");
         assert!(source("", ELEVATE).contains(&elevations));
         assert!(source("", SWEEP).contains(&format!("'LIMIT', 0, {DIR_SWEEP})")));

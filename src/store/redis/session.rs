@@ -363,7 +363,7 @@ impl RedisStore {
                 .arg(end_code(reason))
                 .arg(now_ms)
                 .arg(device)
-                .arg("")
+                .arg(user_id)
                 .arg(keep)
                 .arg(note.map_or("", Note::as_stored))
                 .arg(&self.shared.channel);

@@ -1,11 +1,13 @@
--- KEYS ban key, user index, its sessions; ARGV base, user, until, now, note|''. Ends
--- every live session ('b') and sets the ban. Returns the ended infos.
+-- KEYS ban key, user index, its sessions; ARGV base, user, until, now,
+-- note|''. Ends every live session ('b') and sets the ban. Returns the ended infos.
 local base, now, nowstr = ARGV[1], tonumber(ARGV[4]), ARGV[4]
 local note = opt(ARGV[5])
 local ukey = KEYS[2]
-local ids = redis.call('ZRANGE', ukey, 0, -1)
+local ids = live_ids(ukey)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'd')
+need(base .. 'dx')
+bury_need(base, ARGV[2], now, ids)
 local more = undeclared()
 if more then return more end
 local out = {}
@@ -18,5 +20,6 @@ end
 local ttl = tonumber(ARGV[3]) - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+bury(base, now)
 announce('b', note)
 return out

@@ -1,6 +1,6 @@
 -- Helpers shared by the scripts. Scripts that end sessions take the revocation
 -- channel as their last argument and publish `s|<reason>|<id>,<id>...[|<note>]` on it.
-local ENDED = {}
+local ENDED, BURIED = {}, {}
 local function announce(reason, note)
   if #ENDED > 0 then
     local tail = note and ('|' .. note) or ''
@@ -30,13 +30,73 @@ local function ttl_at_least(key, ms)
   if ms < 1 then ms = 1 end
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
--- Callers declare the tag's directory (`base .. 'd'`): an ended session leaves it.
+-- Callers declare the tag's directory and its due times (`base .. 'd'`, `'dx'`): an
+-- ended session leaves them.
 local function end_one(base, id, rec, reason, now, nowstr, out, note)
   rec.x = reason
   rec.a = nowstr
   rec.o = note
   save(base .. 's:' .. id, rec, tonumber(rec.e) + tonumber(rec.r) - now)
   redis.call('ZREM', base .. 'd', id)
+  redis.call('ZREM', base .. 'dx', id)
   for _, v in ipairs({id, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end
   table.insert(ENDED, id)
+  table.insert(BURIED, {id, tonumber(rec.e) + tonumber(rec.r), rec.u})
+end
+-- A user's index (`u:<user>`) holds the ids of the sessions that may be live, scored by
+-- issue time, and after them the user's tombstones: ended sessions whose records are
+-- kept, scored by `TOMB` plus when each record is due to be gone. At most @MAX_ENDED@
+-- tombstones (`limits::MAX_ENDED`): past it the one nearest its forgetting goes first,
+-- with its metadata and windows. One key for both, so whatever a write ends, the key
+-- it files the end in exists already (a Cluster slot in migration refuses a script
+-- whose keys are only partly there).
+local TOMB = 1125899906842624 -- 2^50: past every issue time in ms, exact with a due time added
+-- A score as Redis reads it: every digit (Lua's own formatting keeps 14).
+local function score(x)
+  return string.format('%.0f', x)
+end
+local function live_ids(ukey)
+  return redis.call('ZRANGEBYSCORE', ukey, '-inf', '(' .. score(TOMB))
+end
+local function live_count(ukey)
+  return redis.call('ZCOUNT', ukey, '-inf', '(' .. score(TOMB))
+end
+local function session_keys(base, id)
+  return {base .. 's:' .. id, base .. 'm:' .. id, base .. 'e:' .. id}
+end
+-- Names, before `undeclared()`, what a write that may end `ids` may then forget (the
+-- caller declares the user's index).
+local function bury_need(base, user, now, ids)
+  local ukey = base .. 'u:' .. user
+  if not need(ukey) then return end
+  local kept = '(' .. score(TOMB + now)
+  local over = redis.call('ZCOUNT', ukey, kept, '+inf') + #ids - @MAX_ENDED@
+  if over <= 0 then return end
+  local old = redis.call('ZRANGEBYSCORE', ukey, kept, '+inf', 'LIMIT', 0, over)
+  for _, list in ipairs({ids, old}) do
+    for _, id in ipairs(list) do
+      for _, k in ipairs(session_keys(base, id)) do need(k) end
+    end
+  end
+end
+-- Files the ends of this write (`end_one`) as tombstones, drops those due, and forgets
+-- those past the bound.
+local function bury(base, now)
+  if #BURIED == 0 then return end
+  local ukey = base .. 'u:' .. BURIED[1][3]
+  local last = 0
+  for _, b in ipairs(BURIED) do
+    redis.call('ZADD', ukey, score(TOMB + b[2]), b[1])
+    if b[2] > last then last = b[2] end
+  end
+  ttl_at_least(ukey, last - now)
+  redis.call('ZREMRANGEBYSCORE', ukey, score(TOMB), score(TOMB + now))
+  local over = redis.call('ZCOUNT', ukey, score(TOMB), '+inf') - @MAX_ENDED@
+  if over > 0 then
+    local old = redis.call('ZRANGEBYSCORE', ukey, score(TOMB), '+inf', 'LIMIT', 0, over)
+    for _, id in ipairs(old) do
+      redis.call('DEL', unpack(session_keys(base, id)))
+    end
+    redis.call('ZREM', ukey, unpack(old))
+  end
 end

@@ -8,9 +8,10 @@
 -- is not its device name, its own lifetime in `w` and idle timeout in `k`.
 -- Returns {'ok', replaced infos...} | {'banned', until} | {'limit'} | {'collision'}.
 local base = ARGV[1]
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = live_ids(KEYS[1])
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'dx')
+bury_need(base, ARGV[4], tonumber(ARGV[10]), ids)
 local due = sweep_due(base, tonumber(ARGV[10]))
 local more = undeclared()
 if more then return more end
@@ -50,7 +51,7 @@ if max > 0 and #scope >= max then
   end
 end
 -- MAX_LIVE_TOKENS, whatever the rule: the oldest go.
-local live = redis.call('ZCARD', KEYS[1])
+local live = live_count(KEYS[1])
 if live >= @MAX_LIVE_TOKENS@ then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, live - @MAX_LIVE_TOKENS@)) do
     local old = load(base .. 's:' .. id)
@@ -83,5 +84,6 @@ ttl_at_least(KEYS[1], e + r - now)
 redis.call('ZADD', KEYS[5], 0, ARGV[2])
 ttl_at_least(KEYS[5], e + r - now)
 sweep_add(base, ARGV[2], fin + r, e + r - now)
+bury(base, now)
 announce('r')
 return out

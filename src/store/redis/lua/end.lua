@@ -1,5 +1,5 @@
--- Ends live sessions, leaving tombstones. KEYS user index, its sessions; ARGV base,
--- 'u', reason, now, device|'', '', kept sid|'', note|'' — or KEYS session, its user's
+-- Ends live sessions, leaving tombstones. KEYS user index, its sessions; ARGV base, 'u',
+-- reason, now, device|'', user, kept sid|'', note|'' — or KEYS session, its user's
 -- index; ARGV base, 's', reason, now, sid, digest|'', owner|'', note|''. Returns the
 -- ended infos, flattened by five.
 local base, reason, now, nowstr = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[4]
@@ -7,8 +7,12 @@ local note = opt(ARGV[8])
 local out = {}
 if ARGV[2] == 's' then
   local rec = load(KEYS[1])
-  if rec ~= nil then need(base .. 'u:' .. rec.u) end
+  if rec ~= nil then
+    need(base .. 'u:' .. rec.u)
+    bury_need(base, rec.u, now, {ARGV[5]})
+  end
   need(base .. 'd')
+  need(base .. 'dx')
   local more = undeclared()
   if more then return more end
   -- Ended whatever this clock says (a slower one may still serve it); reported only
@@ -19,12 +23,15 @@ if ARGV[2] == 's' then
     end_one(base, ARGV[5], rec, reason, now, nowstr, live(rec, now) and out or {}, note)
     redis.call('ZREM', base .. 'u:' .. rec.u, ARGV[5])
   end
+  bury(base, now)
   announce(reason, note)
   return out
 end
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = live_ids(KEYS[1])
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'd')
+need(base .. 'dx')
+bury_need(base, ARGV[6], now, ids)
 local more = undeclared()
 if more then return more end
 for _, id in ipairs(ids) do
@@ -36,5 +43,6 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
+bury(base, now)
 announce(reason, note)
 return out

@@ -1,6 +1,6 @@
 -- Spends a refresh token. KEYS the session, its metadata, its step-up windows, then what
--- `need` names (the user's index and ban); ARGV base, sid, presented digest, new access digest, new
--- refresh digest, now, idle deadline|'', presented chain digest, channel. A token of the
+-- `need` names (the user's index and ban); ARGV base, sid, presented
+-- digest, new access digest, new refresh digest, now, idle deadline|'', presented chain digest, channel. A token of the
 -- session's chain (`fk`) that is not its current one (`f`) was spent, however long ago
 -- (`Presented::of`). Returns {'ok', user, device, issued, end,
 -- access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
@@ -15,6 +15,7 @@ if fin + tonumber(rec.r) <= now then return {'unknown'} end
 local ukey, bkey = base .. 'u:' .. rec.u, base .. 'b:' .. rec.u
 need(ukey)
 need(bkey)
+bury_need(base, rec.u, now, {sid})
 need(base .. 'd')
 need(base .. 'dx')
 local more = undeclared()
@@ -34,6 +35,7 @@ if rec.f ~= ARGV[3] then
   local out = {'reused'}
   end_one(base, sid, rec, 'f', now, nowstr, live(rec, now) and out or {})
   redis.call('ZREM', ukey, sid)
+  bury(base, now)
   announce('f')
   return out
 end

@@ -2,7 +2,7 @@
 -- the live infos, oldest first, each followed by its last sight and metadata JSON (or
 -- '').
 local base, now = ARGV[1], tonumber(ARGV[2])
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = live_ids(KEYS[1])
 for _, id in ipairs(ids) do
   need(base .. 's:' .. id)
   need(base .. 'm:' .. id)
