@@ -154,6 +154,60 @@ async fn an_expired_population_leaves_the_tables_as_writes_go_on() {
     assert!(count("users").await <= 2 * writes as i64);
 }
 
+/// One account logging in without end, with kickouts between: its ended rows stay at
+/// `MAX_ENDED` (day-long sessions: nothing is due for the purge to take), and what an
+/// end looks for among them reads the user's tombstones only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_logging_in_without_end_stays_bounded() {
+    use kickout::limits::MAX_ENDED;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = pg::store_on(&url, &schema).await;
+    let clock = suite::clock();
+    let auth = suite::session_builder(store, &clock)
+        .ttl(suite::secs(86_400))
+        .login_rule(kickout::LoginRule::one_per_device())
+        .build();
+    let sql = pg::client(&url).await;
+    let rows = async || {
+        let q = format!(
+            "SELECT count(*), count(*) FILTER (WHERE live_until = 0) FROM \"{schema}\".sessions"
+        );
+        let row = sql.query_one(&q, &[]).await.unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    for i in 0..MAX_ENDED + 300 {
+        auth.login("10001", "web").await.unwrap();
+        if i % 100 == 0 {
+            auth.kickout("10001").await.unwrap();
+        }
+        clock.advance(std::time::Duration::from_millis(10));
+    }
+    let (all, ended) = rows().await;
+    assert_eq!(ended, MAX_ENDED as i64);
+    assert_eq!(all, MAX_ENDED as i64 + 1);
+    // What an end asks (its `bury_sessions`), planned as on a table too large to scan.
+    let explain = format!(
+        "SET enable_seqscan = off; SET enable_bitmapscan = off; \
+         EXPLAIN (COSTS OFF) SELECT id FROM \"{schema}\".sessions \
+         WHERE user_id = '10001' AND live_until = 0 AND purge_at > 0 \
+         ORDER BY purge_at DESC, id DESC OFFSET 1024"
+    );
+    let plan: String = sql
+        .simple_query(&explain)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|l| format!("{l}\n")),
+            _ => None,
+        })
+        .collect();
+    assert!(plan.contains("sessions_ended"), "{plan}");
+}
+
 /// A store in a fresh schema of the shared server with `pool_size` connections and
 /// `timeout`: (its schema, the store).
 async fn bounded_store(
@@ -1301,6 +1355,7 @@ mod metadata {
              ALTER TABLE \"{schema}\".sessions DROP COLUMN meta; \
              ALTER TABLE \"{schema}\".jwt_tokens DROP COLUMN meta; \
              DROP INDEX \"{schema}\".sessions_live; \
+             DROP INDEX \"{schema}\".sessions_ended; \
              CREATE INDEX sessions_user ON \"{schema}\".sessions (user_id, seq); \
              DELETE FROM \"{schema}\".schema_version WHERE version > 1"
         ))
@@ -1315,7 +1370,7 @@ mod metadata {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         let (old, meta) = row::<K>(&db, &schema).await;
         assert!(old.contains("Alice's phone") && meta.is_none(), "{old}");
         let auth = handle::<K>(store, &clock);

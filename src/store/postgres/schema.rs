@@ -19,6 +19,7 @@ pub(crate) struct Sql {
     pub(crate) user_sessions: String,
     pub(crate) save_sessions: String,
     pub(crate) insert_sessions: String,
+    pub(crate) bury_sessions: String,
     pub(crate) online_sessions: String,
     pub(crate) jwt_check: String,
     pub(crate) jwt_seen: String,
@@ -95,6 +96,11 @@ ALTER TABLE {s}.jwt_tokens ADD COLUMN meta text;
 -- the tombstones the user's own logins leave within the retention.
 CREATE INDEX sessions_live ON {s}.sessions (user_id, seq) WHERE live_until > 0;
 DROP INDEX {s}.sessions_user;
+"#,
+    r#"
+-- A user's tombstones, nearest their forgetting last: each end keeps the latest
+-- `MAX_ENDED` of them and deletes the rest.
+CREATE INDEX sessions_ended ON {s}.sessions (user_id, purge_at) WHERE live_until = 0;
 "#,
 ];
 
@@ -175,6 +181,13 @@ impl Sql {
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
                  $6::text[], $7::text[]) \
                  ON CONFLICT (id) DO NOTHING"
+            ),
+            // The user's (`$1`) tombstones not due by `$2` past the latest `$3`: nearest
+            // their forgetting first, as every store forgets them.
+            bury_sessions: format!(
+                "DELETE FROM {s}.sessions WHERE id IN (SELECT id FROM {s}.sessions \
+                 WHERE user_id = $1 AND live_until = 0 AND purge_at > $2 \
+                 ORDER BY purge_at DESC, id DESC OFFSET $3)"
             ),
             online_sessions: format!(
                 "SELECT id, CASE WHEN n <= $5 THEN state END, n IS NOT NULL FROM ({}) AS page \

@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use super::{
     PostgresFuture, PostgresStore, col, db_error, from_ms, held, meta_of, ms, parse, to_json,
 };
+use crate::limits::MAX_ENDED;
 use crate::note::Note;
 use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
@@ -132,6 +133,31 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Writes the rows of the sessions an end of `user_id`'s touched (`ended`), then
+    /// forgets the user's tombstones past [`MAX_ENDED`], nearest their forgetting first
+    /// (after the write: it counts the new ones).
+    async fn save_ended(
+        &self,
+        tx: &Transaction<'_>,
+        map: &BTreeMap<SessionId, SessionState>,
+        ended: &[SessionId],
+        (user_id, now_ms): (&str, u64),
+    ) -> Result<(), StoreError> {
+        if ended.is_empty() {
+            return Ok(());
+        }
+        self.save_sessions(tx, map, ended).await?;
+        let bury = tx
+            .prepare_cached(&self.sql().bury_sessions)
+            .await
+            .map_err(db_error)?;
+        let kept = i64::try_from(MAX_ENDED).unwrap_or(i64::MAX);
+        tx.execute(&bury, &[&user_id, &ms(now_ms), &kept])
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     /// Runs `statement` (one of the two above) over the rows of `ids`: how many it wrote.
     async fn write_sessions(
         &self,
@@ -176,7 +202,8 @@ impl PostgresStore {
             self.lock_user(&tx, user_id, now_ms).await?;
             let mut sessions = self.sessions_of(&tx, user_id).await?;
             let swept = sessions.end(reason, note, now_ms, select);
-            self.save_sessions(&tx, &sessions.map, &swept.ended).await?;
+            self.save_ended(&tx, &sessions.map, &swept.ended, (user_id, now_ms))
+                .await?;
             self.announce(&tx, &ended_messages(&swept.ended, reason, note))
                 .await?;
             tx.commit().await.map_err(db_error)?;
@@ -304,7 +331,7 @@ impl SessionStore for PostgresStore {
             // One round trip for both: the statements of a transaction are pipelined.
             tokio::try_join!(
                 self.insert_session(&tx, &sessions.map, id),
-                self.save_sessions(&tx, &sessions.map, &swept.ended),
+                self.save_ended(&tx, &sessions.map, &swept.ended, (&user_id, now_ms)),
             )?;
             let replaced = ended_messages(&swept.ended, EndReason::Replaced, None);
             self.announce(&tx, &replaced).await?;
@@ -366,7 +393,8 @@ impl SessionStore for PostgresStore {
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let mut sessions = self.sessions_of(&tx, user_id).await?;
             let swept = sessions.end(EndReason::Banned, note, now_ms, |_, _| true);
-            self.save_sessions(&tx, &sessions.map, &swept.ended).await?;
+            self.save_ended(&tx, &sessions.map, &swept.ended, (user_id, now_ms))
+                .await?;
             user.ban_until = Some(until_ms);
             self.save_user(&tx, user_id, &user, None).await?;
             self.announce(&tx, &ended_messages(&swept.ended, EndReason::Banned, note))
@@ -493,7 +521,8 @@ impl SessionStore for PostgresStore {
             if matches!(rotated, Rotated::Done(_)) {
                 self.save_sessions(&tx, &sessions.map, &[id]).await?;
             } else if !reused.is_empty() {
-                self.save_sessions(&tx, &sessions.map, &reused).await?;
+                self.save_ended(&tx, &sessions.map, &reused, (&user_id, now_ms))
+                    .await?;
                 let messages = ended_messages(&reused, EndReason::RefreshReused, None);
                 self.announce(&tx, &messages).await?;
             } else {

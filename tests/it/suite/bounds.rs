@@ -164,6 +164,40 @@ pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) 
     assert!(live <= kickout::limits::MAX_LIVE_TOKENS, "{live}");
 }
 
+pub async fn ended_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {
+    // One account logging in again and again on one device: each login replaces the
+    // last and leaves a tombstone. The store keeps `MAX_ENDED` of them; the one nearest
+    // its forgetting (the oldest here) goes first, and its token is refused as unknown.
+    use kickout::limits::MAX_ENDED;
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    let first = auth.login("10001", "web").await.unwrap();
+    clock.advance(Duration::from_millis(1));
+    let second = auth.login("10001", "web").await.unwrap();
+    let mut last = second.clone();
+    for _ in 0..MAX_ENDED {
+        clock.advance(Duration::from_millis(1));
+        last = auth.login("10001", "web").await.unwrap();
+    }
+    // MAX_ENDED + 1 sessions ended; in JWT mode a device's generations say it.
+    let forgotten = if K::JWT {
+        Reason::Replaced
+    } else {
+        Reason::InvalidToken
+    };
+    assert_eq!(me(&app, first.token.as_str()).await, err(forgotten));
+    assert_eq!(me(&app, second.token.as_str()).await, err(Reason::Replaced));
+    assert_eq!(me(&app, last.token.as_str()).await, Ok("10001:web".into()));
+    // A kickout and a ban end through the same bound.
+    auth.kickout("10001").await.unwrap();
+    assert_eq!(me(&app, last.token.as_str()).await, err(Reason::KickedOut));
+    assert_eq!(me(&app, second.token.as_str()).await, err(forgotten));
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 0);
+}
+
 pub async fn configuration_extremes_are_bounded<S: Stores, K: Kind<S>>(store: S) {
     use kickout::limits::{MAX_LIFETIME_MS, MIN_LIFETIME_MS};
     let clock = clock();

@@ -270,6 +270,7 @@ macro_rules! all_cases {
             a_lagging_event_receiver_slows_nothing,
             jwt_state_stays_bounded,
             live_sessions_per_user_are_capped,
+            ended_sessions_per_user_are_capped,
             absolute_expiry_then_retention_then_gone,
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
