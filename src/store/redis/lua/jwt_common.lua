@@ -51,13 +51,23 @@ end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
 local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
--- Declares the user's state and index, and the `jt:` keys of the tokens in the index
--- (which `take` and `fold` delete); true when all were declared.
+-- A token leaves the index: its entry goes at once (the state says why it ended), and
+-- it leaves the tag's directory and due times. (Its metadata, last sight and windows
+-- keep their own TTLs: they may not exist, and a Cluster slot in migration refuses a
+-- script whose keys are only partly there.)
+local function jdrop(base, j)
+  redis.call('DEL', base .. 'jt:' .. j)
+  redis.call('ZREM', base .. 'd', j)
+  redis.call('ZREM', base .. 'dx', j)
+end
+-- Declares the user's state and index, the tag's directory and due times, and the
+-- `jt:` keys of the tokens in the index (which `take`, `fold` and `jprune` drop); true
+-- when all were declared.
 local function jneed(base, user)
   local ikey = base .. 'ji:' .. user
   need(base .. 'j:' .. user)
-  -- The tag's directory: a token leaving the index leaves it too.
   need(base .. 'd')
+  need(base .. 'dx')
   if need(ikey) then
     for j in pairs(jload(ikey) or {}) do need(base .. 'jt:' .. j) end
   end
@@ -75,7 +85,7 @@ local function jprune(base, st, ix, now)
   for j, e in pairs(ix) do
     if tonumber(e.e) + MAX_LEEWAY <= now then
       ix[j] = nil
-      redis.call('ZREM', base .. 'd', j)
+      jdrop(base, j)
     end
   end
   for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
@@ -125,8 +135,7 @@ local function fold(base, st, ix, nowstr)
     for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
     table.insert(JVICTIM_IDS, k)
     ix[k] = nil
-    redis.call('DEL', base .. 'jt:' .. k)
-    redis.call('ZREM', base .. 'd', k)
+    jdrop(base, k)
   end
 end
 local function size(t)
@@ -174,7 +183,6 @@ local function take(base, ix, j, out)
   local e = ix[j]
   for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
   ix[j] = nil
-  redis.call('DEL', base .. 'jt:' .. j)
-  redis.call('ZREM', base .. 'd', j)
+  jdrop(base, j)
   table.insert(JENDED, j)
 end

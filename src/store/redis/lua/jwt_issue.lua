@@ -41,8 +41,7 @@ if max > 0 then
       for k, e in pairs(ix) do
         if ARGV[9] == '0' or class_of(e) == class then
           ix[k] = nil
-          redis.call('DEL', base .. 'jt:' .. k)
-          redis.call('ZREM', base .. 'd', k)
+          jdrop(base, k)
         end
       end
       if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
