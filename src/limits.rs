@@ -110,6 +110,12 @@ pub const MAX_LIVE_TOKENS: usize = 1024;
 /// refused all the same.
 pub const MAX_ENDED: usize = MAX_LIVE_TOKENS;
 
+/// Most refresh tokens a user holds in JWT mode: those of live sessions and of ended
+/// ones (kept so a refresh says why it is refused), each kept until its session's end
+/// however the session ended. Past it a login forgets the one nearest its own
+/// forgetting (that refresh token then answers `invalid_token`).
+pub const MAX_REFRESH_TOKENS: usize = MAX_LIVE_TOKENS + MAX_ENDED;
+
 /// How long past a token's expiry its revocation is kept: a verifier accepts a token
 /// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
 /// is capped below it ([`MAX_LEEWAY_MS`]).

@@ -15,8 +15,8 @@ use kickout::restriction::{Restriction, Restrictions, Scope};
 use kickout::store::audit::AuditEvent;
 use kickout::store::directory::{Page, PageRequest};
 use kickout::store::jwt::{
-    JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore, JwtTarget,
-    JwtToken, Tokens,
+    JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtRefreshes, JwtState, JwtStatus, JwtStore,
+    JwtTarget, JwtToken, Tokens,
 };
 use kickout::store::refresh::{JwtRotation, Refreshed, Rotated, Rotation};
 use kickout::store::session::{
@@ -53,6 +53,9 @@ pub struct Maps {
     bans: HashMap<String, u64>,
     jwt: HashMap<Arc<str>, JwtState>,
     jwt_refresh: HashMap<String, JwtRefreshState>,
+    /// Each user's refresh records, bounded (the write's purge leaves due ones in it:
+    /// `file` drops them).
+    jwt_refreshes: HashMap<Arc<str>, JwtRefreshes>,
     restrictions: HashMap<String, Restrictions>,
 }
 
@@ -419,7 +422,12 @@ impl JwtStore for BTreeStore {
         let admission = state.issue(&issue, now_ms);
         if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
             let record = JwtRefreshState::new(&issue, grant, r);
+            let purge_at = record.purge_at();
             maps.jwt_refresh.insert(issue.jti.clone(), record);
+            let records = maps.jwt_refreshes.entry(issue.user_id.clone()).or_default();
+            for jti in records.file(&issue.jti, purge_at, now_ms) {
+                maps.jwt_refresh.remove(&jti);
+            }
         }
         Ok(admission)
     }
@@ -523,7 +531,12 @@ impl JwtStore for BTreeStore {
             return Ok(Rotated::Unknown);
         };
         let user = record.user_id().clone();
+        let before = record.purge_at();
         let step = record.refresh(id, maps.jwt.get_mut(&user), &rotation, now_ms);
+        let after = record.purge_at();
+        if let Some(records) = maps.jwt_refreshes.get_mut(&user) {
+            records.moved(&id.jti(), before, after);
+        }
         Ok(step.rotated(
             maps,
             |maps| maps.ban_until(&user, now_ms).is_some(),

@@ -121,6 +121,31 @@ async fn one_account_logging_in_without_end_stays_bounded() {
     assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
 }
 
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn jwt_logins_without_end_keep_refresh_records_bounded() {
+    use kickout::limits::MAX_REFRESH_TOKENS;
+    use suite::Kind;
+    let store = MemoryStore::with_shards(1);
+    let clock = suite::clock();
+    let auth = <suite::Jwt as Kind<MemoryStore>>::builder(store.clone(), &clock)
+        .ttl(Duration::from_secs(60))
+        .refresh_tokens(Duration::from_secs(30 * 86_400))
+        .build();
+    // Unlimited logins whose access tokens expire: the index sheds them, the refresh
+    // records (kept to the sessions' end) are what could pile up.
+    for _ in 0..2 * MAX_REFRESH_TOKENS {
+        auth.login("10001", "web").await.unwrap();
+        clock.advance(Duration::from_secs(1));
+        let stats = store.stats();
+        assert!(stats.jwt_refresh <= MAX_REFRESH_TOKENS, "{stats:?}");
+        assert!(stats.queued <= 2 * MAX_REFRESH_TOKENS + 1_100, "{stats:?}");
+    }
+    clock.advance(Duration::from_secs(32 * 86_400));
+    store.purge(suite::T0 + 40 * 86_400_000);
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
 #[tokio::test]
 async fn restrictions_repeated_and_lifted_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);

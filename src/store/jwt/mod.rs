@@ -22,7 +22,7 @@
 mod refresh;
 mod state;
 
-pub use self::refresh::{JwtRefreshState, JwtRefreshStep};
+pub use self::refresh::{JwtRefreshState, JwtRefreshStep, JwtRefreshes};
 pub(crate) use self::state::idle_over;
 pub use self::state::{Bump, DeviceGen, JwtEntry, JwtState, Tokens};
 

@@ -1,11 +1,12 @@
 //! A JWT-mode session's refresh token and the rule that spends it, pure: what a store
 //! keeps by `jti` beside the user's [`JwtState`], and applies under the same atomicity.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::state::Tokens;
 use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
-use crate::limits::PRUNE_GRACE_MS;
+use crate::limits::{MAX_REFRESH_TOKENS, PRUNE_GRACE_MS};
 use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed, Rotated};
 use crate::store::{EndReason, Ended, Ends, SessionInfo};
 use crate::token::SessionId;
@@ -36,6 +37,63 @@ impl std::fmt::Debug for JwtRefreshState {
             .field("user", &self.user)
             .field("end_ms", &self.end_ms)
             .finish_non_exhaustive()
+    }
+}
+
+/// A user's refresh records by `jti`, nearest their forgetting first: what bounds them
+/// at [`MAX_REFRESH_TOKENS`], so no number of logins grows a user's records. A store
+/// files each record it writes ([`file`](Self::file)) and forgets the records handed
+/// back; it tells when a refresh moves a record's purge time ([`moved`](Self::moved)),
+/// and when it purges one on time ([`forget`](Self::forget)).
+///
+/// ```
+/// use kickout::store::jwt::JwtRefreshes;
+///
+/// let mut records = JwtRefreshes::default();
+/// // One record, due at 60,000: nothing past the bound.
+/// assert!(records.file("AAECAwQFBgcICQoL", 60_000, 0).is_empty());
+/// records.forget("AAECAwQFBgcICQoL", 60_000);
+/// assert!(records.is_empty());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct JwtRefreshes(BTreeSet<(u64, String)>);
+
+impl JwtRefreshes {
+    /// Files the record of `jti`, due at `purge_at`, and drops those due by `now_ms`
+    /// (the store forgets them on time anyway). Returns the `jti`s past
+    /// [`MAX_REFRESH_TOKENS`], nearest their forgetting first: the store removes their
+    /// records.
+    pub fn file(&mut self, jti: &str, purge_at: u64, now_ms: u64) -> Vec<String> {
+        self.0.insert((purge_at, jti.to_owned()));
+        while self.0.first().is_some_and(|(at, _)| *at <= now_ms) {
+            self.0.pop_first();
+        }
+        let over = self.0.len().saturating_sub(MAX_REFRESH_TOKENS);
+        (0..over)
+            .filter_map(|_| self.0.pop_first().map(|(_, jti)| jti))
+            .collect()
+    }
+
+    /// A refresh moved the purge time of `jti`'s record from `from` to `to`.
+    pub fn moved(&mut self, jti: &str, from: u64, to: u64) {
+        if from != to && self.0.remove(&(from, jti.to_owned())) {
+            self.0.insert((to, jti.to_owned()));
+        }
+    }
+
+    /// The store forgot the record of `jti`, due at `purge_at`.
+    pub fn forget(&mut self, jti: &str, purge_at: u64) {
+        self.0.remove(&(purge_at, jti.to_owned()));
+    }
+
+    /// How many records the store holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

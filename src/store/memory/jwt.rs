@@ -78,14 +78,30 @@ impl Shard {
         self.jwt.entry(Arc::from(user_id)).or_default()
     }
 
-    /// Records a JWT login's refresh token.
-    fn keep_refresh(&mut self, issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh) {
+    /// Records a JWT login's refresh token, and forgets the user's records past their
+    /// bound.
+    fn keep_refresh(&mut self, issue: &JwtIssue, grant: &JwtGrant, r: &JwtRefresh, now_ms: u64) {
         let record = JwtRefreshState::new(issue, grant, r);
-        self.queue.push(Reverse((
-            record.purge_at(),
-            Due::JwtRefresh(issue.jti.clone()),
-        )));
+        let purge_at = record.purge_at();
+        self.queue
+            .push(Reverse((purge_at, Due::JwtRefresh(issue.jti.clone()))));
         self.jwt_refresh.insert(issue.jti.clone(), record);
+        let records = self.jwt_refreshes.entry(issue.user_id.clone()).or_default();
+        for jti in records.file(&issue.jti, purge_at, now_ms) {
+            self.jwt_refresh.remove(&jti);
+            self.stale += 1;
+        }
+        self.drop_stale_items();
+    }
+
+    /// The record of `jti`, `user_id`'s, due at `purge_at`, is gone.
+    pub(super) fn forget_refresh(&mut self, user_id: &str, jti: &str, purge_at: u64) {
+        if let Some(records) = self.jwt_refreshes.get_mut(user_id) {
+            records.forget(jti, purge_at);
+            if records.is_empty() {
+                self.jwt_refreshes.remove(user_id);
+            }
+        }
     }
 
     /// Spends a JWT-mode refresh token (see [`JwtStore::jwt_refresh`]).
@@ -95,7 +111,12 @@ impl Shard {
             return Rotated::Unknown;
         };
         let user = rec.user_id().clone();
+        let before = rec.purge_at();
         let step = rec.refresh(id, self.jwt.get_mut(&*user), &rotation, now_ms);
+        let after = rec.purge_at();
+        if let Some(records) = self.jwt_refreshes.get_mut(&user) {
+            records.moved(&id.jti(), before, after);
+        }
         step.rotated(
             self,
             |shard| shard.ban_until(&user, now_ms).is_some(),
@@ -178,7 +199,7 @@ impl JwtStore for MemoryStore {
             let state = shard.jwt_state(user_id, issue.fresh_epoch);
             let admission = state.issue(&issue, now_ms);
             if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
-                shard.keep_refresh(&issue, grant, r);
+                shard.keep_refresh(&issue, grant, r, now_ms);
             }
             shard.sync_jwt_dir(user_id);
             admission

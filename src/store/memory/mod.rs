@@ -17,9 +17,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 #[cfg(feature = "jwt")]
-use super::jwt::JwtRefreshState;
-#[cfg(feature = "jwt")]
 use super::jwt::JwtState;
+#[cfg(feature = "jwt")]
+use super::jwt::{JwtRefreshState, JwtRefreshes};
 use super::session::{SessionState, Tombstones};
 use super::{EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError};
 use crate::note::Note;
@@ -79,6 +79,9 @@ struct Shard {
     /// JWT mode's refresh tokens, by `jti` (never read by a request).
     #[cfg(feature = "jwt")]
     jwt_refresh: HashMap<String, JwtRefreshState>,
+    /// JWT mode's refresh records by user, bounded.
+    #[cfg(feature = "jwt")]
+    jwt_refreshes: HashMap<Arc<str>, JwtRefreshes>,
     /// Restricted users' restrictions, apart from `users` so that a request of a shard
     /// without any (the common case) looks nothing up for them.
     restricted: HashMap<Arc<str>, Held>,
@@ -361,8 +364,10 @@ impl Shard {
                         Some(at) if at > now_ms => {
                             self.queue.push(Reverse((at, Due::JwtRefresh(jti))));
                         }
-                        Some(_) => {
-                            self.jwt_refresh.remove(&jti);
+                        Some(at) => {
+                            if let Some(record) = self.jwt_refresh.remove(&jti) {
+                                self.forget_refresh(record.user_id(), &jti, at);
+                            }
                         }
                         None => {}
                     }
@@ -371,15 +376,23 @@ impl Shard {
         }
     }
 
-    /// Drops the queue items of forgotten sessions once they outnumber the sessions
-    /// (a pass over the queue, paid for by as many forgettings).
+    /// Drops the queue items of forgotten sessions and refresh records once they
+    /// outnumber those held (a pass over the queue, paid for by as many forgettings).
     fn drop_stale_items(&mut self) {
-        if self.stale <= self.sessions.len().max(PURGE_BUDGET) {
+        #[cfg(feature = "jwt")]
+        let held = self.sessions.len() + self.jwt_refresh.len();
+        #[cfg(not(feature = "jwt"))]
+        let held = self.sessions.len();
+        if self.stale <= held.max(PURGE_BUDGET) {
             return;
         }
         let sessions = &self.sessions;
+        #[cfg(feature = "jwt")]
+        let refresh = &self.jwt_refresh;
         self.queue.retain(|Reverse((_, due))| match due {
             Due::Session(id) => sessions.contains_key(id),
+            #[cfg(feature = "jwt")]
+            Due::JwtRefresh(jti) => refresh.contains_key(jti),
             _ => true,
         });
         self.stale = 0;
