@@ -1356,6 +1356,7 @@ mod metadata {
              ALTER TABLE \"{schema}\".jwt_tokens DROP COLUMN meta; \
              DROP INDEX \"{schema}\".sessions_live; \
              DROP INDEX \"{schema}\".sessions_ended; \
+             DROP INDEX \"{schema}\".jwt_refresh_user; \
              CREATE INDEX sessions_user ON \"{schema}\".sessions (user_id, seq); \
              DELETE FROM \"{schema}\".schema_version WHERE version > 1"
         ))

@@ -13,7 +13,7 @@ use super::{
     PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, meta_of, ms,
     parse, to_json,
 };
-use crate::limits::MAX_LEEWAY_MS;
+use crate::limits::{MAX_LEEWAY_MS, MAX_REFRESH_TOKENS};
 use crate::note::Note;
 use crate::store::budget::{budget, within};
 use crate::store::directory::OnlineSession;
@@ -414,6 +414,15 @@ impl JwtStore for PostgresStore {
                     &to_json(&record)?,
                 ];
                 tx.execute(&save, &params).await.map_err(db_error)?;
+                // After the write: it counts the new one.
+                let bury = tx
+                    .prepare_cached(&self.sql().bury_jwt_refresh)
+                    .await
+                    .map_err(db_error)?;
+                let kept = i64::try_from(MAX_REFRESH_TOKENS).unwrap_or(i64::MAX);
+                tx.execute(&bury, &[&&*user_id, &ms(now_ms), &kept])
+                    .await
+                    .map_err(db_error)?;
             }
             let replaced = ids(&grant.replaced);
             self.jwt_save(&tx, &user_id, &mut user, &mut loaded, now_ms)

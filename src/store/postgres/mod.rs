@@ -67,7 +67,7 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// | `users` | per user: `ban_until`, `restrictions` (JSON), `jwt` (JWT mode's revocation state, JSON) and `jwt_until` (when it may go), `purge_at`; its lock orders every write of the user | with the session or token |
 /// | `sessions` | per session-mode session, by id: `user_id`, `seq` (creation order), `class`, `live_until` (0 once ended), `purge_at`, `state` (the session's record, JSON), `meta` (what the application said at login, JSON: listings read it, requests do not); a user keeps at most [`MAX_ENDED`](crate::limits::MAX_ENDED) ended rows, each end deleting those past it, due first | by primary key, without `meta` |
 /// | `jwt_tokens` | per JWT-mode token, by session id: `user_id`, `jti`, `class`, `live_until`, `purge_at`, `seen`, `entry` (JSON), `meta` (as in `sessions`) | by primary key, with its user, without `meta` |
-/// | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON) | on a refresh |
+/// | `jwt_refresh` | per JWT refresh chain, by `jti`: `user_id`, `purge_at`, `state` (JSON); a user keeps at most [`MAX_REFRESH_TOKENS`](crate::limits::MAX_REFRESH_TOKENS), each login deleting those past it, due first | on a refresh |
 ///
 /// Records hold digests of tokens, never tokens. Times are Unix milliseconds from the
 /// application's clock, passed as parameters, never the database's own clock: every

@@ -29,6 +29,7 @@ pub(crate) struct Sql {
     pub(crate) jwt_user_of: String,
     pub(crate) jwt_refresh: String,
     pub(crate) save_jwt_refresh: String,
+    pub(crate) bury_jwt_refresh: String,
     pub(crate) online_jwt: String,
 }
 
@@ -99,8 +100,10 @@ DROP INDEX {s}.sessions_user;
 "#,
     r#"
 -- A user's tombstones, nearest their forgetting last: each end keeps the latest
--- `MAX_ENDED` of them and deletes the rest.
+-- `MAX_ENDED` of them and deletes the rest. The same for JWT mode's refresh records
+-- at each login (`MAX_REFRESH_TOKENS`).
 CREATE INDEX sessions_ended ON {s}.sessions (user_id, purge_at) WHERE live_until = 0;
+CREATE INDEX jwt_refresh_user ON {s}.jwt_refresh (user_id, purge_at);
 "#,
 ];
 
@@ -221,6 +224,11 @@ impl Sql {
             save_jwt_refresh: format!(
                 "INSERT INTO {s}.jwt_refresh (jti, user_id, purge_at, state) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
+            ),
+            // The user's (`$1`) refresh records not due by `$2` past the latest `$3`.
+            bury_jwt_refresh: format!(
+                "DELETE FROM {s}.jwt_refresh WHERE jti IN (SELECT jti FROM {s}.jwt_refresh \
+                 WHERE user_id = $1 AND purge_at > $2 ORDER BY purge_at DESC, jti DESC OFFSET $3)"
             ),
             online_jwt: format!(
                 "SELECT id, CASE WHEN n <= $5 THEN entry END, n IS NOT NULL, user_id, jti, seen \
