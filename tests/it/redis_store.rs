@@ -230,6 +230,7 @@ mod shared {
         let clock = suite::clock();
         let auth = K::builder(store, &clock)
             .ttl(Duration::from_secs(86_400))
+            .refresh_tokens(Duration::from_secs(30 * 86_400))
             .login_rule(LoginRule::one_per_device())
             .build();
         for i in 0..2 * MAX_ENDED + 10 {
@@ -262,7 +263,12 @@ mod shared {
                 assert!(n > MAX_ENDED / 10, "{n} {kind}: keys");
             }
         }
-        if !K::JWT {
+        if K::JWT {
+            // Refresh records are kept to their session's end, up to their own bound.
+            let records = keys("*}:jr:*").len();
+            assert_eq!(records, kickout::limits::MAX_REFRESH_TOKENS);
+            assert_eq!(zcard(&keys("*}:jf:10001")[0]), records);
+        } else {
             // The index: the live session, then the tombstones (scored from 2^50 on).
             let index = keys("*}:u:10001");
             assert_eq!(index.len(), 1);

@@ -138,6 +138,7 @@ impl JwtStore for RedisStore {
             keys.jwt_refresh(id),
             keys.dir(tag),
             keys.dir_due(tag),
+            keys.jwt_refreshes(user_id),
         ];
         let meta = meta_json(&issue.meta);
         let refresh = issue.refresh.as_ref().map(refresh_json).unwrap_or_default();

@@ -147,6 +147,13 @@ impl<'a> Keys<'a> {
         self.of_jti("jr:", id)
     }
 
+    /// JWT mode: the user's refresh records, `…jf:<user id>` (a sorted set of `jti`s
+    /// scored by when each `jr:` is due to be gone; at most `MAX_REFRESH_TOKENS`).
+    #[cfg(feature = "jwt")]
+    pub(super) fn jwt_refreshes(self, user_id: &str) -> String {
+        self.of_user("jf:", user_id)
+    }
+
     /// The revocation channel: `<prefix>revoked`.
     pub(super) fn channel(self) -> String {
         format!("{}revoked", self.prefix)
@@ -209,6 +216,7 @@ mod tests {
         {
             assert_eq!(keys.jwt_state("ü 1"), format!("{user}j:ü 1"));
             assert_eq!(keys.jwt_index("ü 1"), format!("{user}ji:ü 1"));
+            assert_eq!(keys.jwt_refreshes("ü 1"), format!("{user}jf:ü 1"));
         }
     }
 }

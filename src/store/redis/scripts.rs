@@ -37,7 +37,8 @@
 
 use crate::limits::{
     DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_ENDED, MAX_LEEWAY_MS,
-    MAX_LIVE_TOKENS, MAX_NAME_LEN, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
+    MAX_LIVE_TOKENS, MAX_NAME_LEN, MAX_REFRESH_TOKENS, MAX_RESTRICTIONS, MAX_REVOKED,
+    PRUNE_GRACE_MS,
 };
 use crate::token::SessionId;
 
@@ -74,7 +75,7 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 13] {
+fn bounds() -> [(&'static str, String); 14] {
     [
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
@@ -84,6 +85,7 @@ fn bounds() -> [(&'static str, String); 13] {
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),
         ("@MAX_ENDED@", MAX_ENDED.to_string()),
+        ("@MAX_REFRESH_TOKENS@", MAX_REFRESH_TOKENS.to_string()),
         ("@MAX_REVOKED@", MAX_REVOKED.to_string()),
         ("@MAX_BUMPS@", MAX_BUMPS.to_string()),
         ("@PRUNE_GRACE_MS@", PRUNE_GRACE_MS.to_string()),

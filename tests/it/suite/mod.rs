@@ -300,6 +300,7 @@ macro_rules! all_cases {
             a_refresh_past_the_end_is_expired_after_the_store_forgot_the_session,
             refresh_and_access_tokens_are_not_interchangeable,
             refresh_is_opt_in_per_handle_and_login,
+            refresh_tokens_per_user_are_capped,
             the_directory_lists_every_live_session_once,
             a_walk_lists_sessions_live_throughout_exactly_once,
             kickout_all_ends_every_session,

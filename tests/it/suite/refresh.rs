@@ -528,3 +528,37 @@ pub async fn a_refused_refresh_answers_as_a_request_would<S: Stores, K: Kind<S>>
             .contains(r#"realm="shop", error="invalid_token""#)
     );
 }
+
+pub async fn refresh_tokens_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {
+    // One account logging in again and again with refresh tokens: each login's record
+    // is kept to its session's end (30 days) to say why a refresh is refused, but no
+    // more of them than the bound (in session mode the tombstones' bound comes first).
+    use kickout::limits::MAX_REFRESH_TOKENS;
+    let clock = clock();
+    let auth = K::builder(store, &clock)
+        .ttl(secs(ACCESS))
+        .refresh_tokens(secs(CAP))
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let first = auth.login("30001", "web").await.unwrap();
+    let mut earlier = first.clone();
+    let mut last = first.clone();
+    for _ in 0..MAX_REFRESH_TOKENS {
+        clock.advance(Duration::from_millis(1));
+        earlier = last;
+        last = auth.login("30001", "web").await.unwrap();
+    }
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&first)).await),
+        Reason::InvalidToken
+    );
+    assert_eq!(
+        refused(auth.refresh(&refresh_of(&earlier)).await),
+        Reason::Replaced
+    );
+    let renewed = auth.refresh(&refresh_of(&last)).await.unwrap();
+    assert_eq!(
+        me(&app(&auth), renewed.token.as_str()).await,
+        Ok("30001:web".into())
+    );
+}

@@ -73,6 +73,31 @@ local function jneed(base, user)
   end
   return #UNDECLARED == 0
 end
+-- A user's refresh records (`jf:<user>`): the `jti`s of `jr:` keys, scored by when
+-- each is due to be gone; at most @MAX_REFRESH_TOKENS@ (`limits::MAX_REFRESH_TOKENS`),
+-- past which a login forgets the one due first. `jf_need` names, before
+-- `undeclared()`, the records a login may forget; `jf_file` files the new one then.
+local function jf_need(base, user, now)
+  local fkey = base .. 'jf:' .. user
+  if not need(fkey) then return end
+  local over = redis.call('ZCOUNT', fkey, '(' .. now, '+inf') + 1 - @MAX_REFRESH_TOKENS@
+  if over <= 0 then return end
+  for _, j in ipairs(redis.call('ZRANGEBYSCORE', fkey, '(' .. now, '+inf', 'LIMIT', 0, over)) do
+    need(base .. 'jr:' .. j)
+  end
+end
+local function jf_file(base, user, j, at, now)
+  local fkey = base .. 'jf:' .. user
+  redis.call('ZADD', fkey, at, j)
+  if redis.call('PTTL', fkey) < at - now then redis.call('PEXPIRE', fkey, math.max(at - now, 1)) end
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  local over = redis.call('ZCARD', fkey) - @MAX_REFRESH_TOKENS@
+  if over > 0 then
+    local old = redis.call('ZRANGE', fkey, 0, over - 1)
+    for _, o in ipairs(old) do redis.call('DEL', base .. 'jr:' .. o) end
+    redis.call('ZREM', fkey, unpack(old))
+  end
+end
 local function jopen(base, user)
   local st = jload(base .. 'j:' .. user)
   local fresh = st == nil

@@ -1,6 +1,7 @@
 -- KEYS user state, index, ban, the new token's `jt:`, `jm:` and `jr:`, the tag's
--- directory, its due times (`dx`), then what `need` names (the index's `jt:`s, the
--- directory's due members); ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
+-- directory, its due times (`dx`), the user's refresh records (`jf:`), then what `need`
+-- names (the index's `jt:`s, the directory's due members, the refresh records a login
+-- forgets); ARGV base, user, jti, device, iat, exp (the session's end), now, max (0 =
 -- unlimited), per-device 1|0, refuse 1|0, epoch if new, device class, idle timeout|'',
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
@@ -11,6 +12,7 @@ local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
 need(base .. 'dx')
 local due = sweep_due(base, now)
+if ARGV[15] ~= '' then jf_need(base, user, now) end
 if not jneed(base, user) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
@@ -89,6 +91,7 @@ if ARGV[15] ~= '' then
   local rttl = tonumber(ARGV[6]) + GRACE - now
   if rttl < 1 then rttl = 1 end
   redis.call('SET', KEYS[6], cjson.encode(rr), 'PX', rttl)
+  jf_file(base, user, ARGV[3], tonumber(ARGV[6]) + GRACE, now)
 end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')

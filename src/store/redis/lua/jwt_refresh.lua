@@ -1,6 +1,6 @@
 -- Spends a JWT-mode refresh token. KEYS the refresh record (`jr:<jti>`), the token's
--- step-up windows (`je:<jti>`), then what `need` names (the user's state, index, ban, the token's `jt:`, `jm:`, `jl:` and the
--- index's `jt:`s); ARGV base, jti, presented digest, new digest, now, presented chain
+-- step-up windows (`je:<jti>`), then what `need` names (the user's state, index, ban,
+-- refresh records, the token's `jt:`, `jm:`, `jl:` and the index's `jt:`s); ARGV base, jti, presented digest, new digest, now, presented chain
 -- digest, channel. A token of the chain (`fk`) that is not the current one (`f`) was
 -- spent, however long ago (`Presented::of`). Returns
 -- {'ok', user, device, login time, end, access end, refresh end, epoch, ug, dg,
@@ -19,6 +19,7 @@ need(mkey)
 need(lkey)
 need(base .. 'd')
 need(base .. 'dx')
+need(base .. 'jf:' .. user)
 if not jneed(base, user) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
 -- A session the state does not hold as issued: over past its end, else unknown.
@@ -97,6 +98,10 @@ e.e = tostring(fin)
 if fin > tonumber(st.mx) then st.mx = tostring(fin) end
 local ttl = fin + GRACE - now
 redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
+-- Its place among the user's records moves with it (one filed before them is left).
+local fkey = base .. 'jf:' .. user
+redis.call('ZADD', fkey, 'XX', fin + GRACE, jti)
+if redis.call('PTTL', fkey) < ttl then redis.call('PEXPIRE', fkey, ttl) end
 local live = fin + MAX_LEEWAY - now
 -- The token's entry says its new end (the directory lists it from there).
 jtoken_set(base, jti, user, e, live)
