@@ -220,7 +220,8 @@ mod shared {
     /// One account logging in again and again, with metadata and step-up windows: its
     /// records, their metadata and windows, its tombstones and the tag's due times stay
     /// within the bounds (day-long sessions: no key of the loop expires during it). In
-    /// JWT mode an ended token keeps no key of its own (its state says why it ended).
+    /// JWT mode an ended token's entry and metadata go at once (its state says why it
+    /// ended); its last sight and windows keep their TTLs.
     async fn one_account_logging_in_without_end<K: suite::Kind<RedisStore>>() {
         use kickout::LoginOptions;
         use kickout::limits::MAX_ENDED;
@@ -253,7 +254,11 @@ mod shared {
         };
         let zcard =
             |key: &str| -> usize { server.cli(&["zcard", key]).unwrap().trim().parse().unwrap() };
-        let own: &[&str] = if K::JWT { &["jt"] } else { &["s", "m", "e"] };
+        let own: &[&str] = if K::JWT {
+            &["jt", "jm"]
+        } else {
+            &["s", "m", "e"]
+        };
         for kind in own {
             let n = keys(&format!("*}}:{kind}:*")).len();
             if K::JWT {

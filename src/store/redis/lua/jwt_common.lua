@@ -51,25 +51,30 @@ end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
 local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
--- A token leaves the index: its entry goes at once (the state says why it ended), and
--- it leaves the tag's directory and due times. (Its metadata, last sight and windows
--- keep their own TTLs: they may not exist, and a Cluster slot in migration refuses a
--- script whose keys are only partly there.)
-local function jdrop(base, j)
+-- A token leaves the index (`e`, its entry there): its entry goes at once (the state
+-- says why it ended), its metadata too if it has some (`m`: written with the entry,
+-- with the same TTL), and it leaves the tag's directory and due times. Its last sight
+-- and windows keep their own TTLs: they may not exist, and a Cluster slot in migration
+-- refuses a script whose keys are only partly there.
+local function jdrop(base, j, e)
   redis.call('DEL', base .. 'jt:' .. j)
+  if e and e.m then redis.call('DEL', base .. 'jm:' .. j) end
   redis.call('ZREM', base .. 'd', j)
   redis.call('ZREM', base .. 'dx', j)
 end
 -- Declares the user's state and index, the tag's directory and due times, and the
--- `jt:` keys of the tokens in the index (which `take`, `fold` and `jprune` drop); true
--- when all were declared.
+-- `jt:` keys (and `jm:`, if any) of the tokens in the index (which `take`, `fold` and
+-- `jprune` drop); true when all were declared.
 local function jneed(base, user)
   local ikey = base .. 'ji:' .. user
   need(base .. 'j:' .. user)
   need(base .. 'd')
   need(base .. 'dx')
   if need(ikey) then
-    for j in pairs(jload(ikey) or {}) do need(base .. 'jt:' .. j) end
+    for j, e in pairs(jload(ikey) or {}) do
+      need(base .. 'jt:' .. j)
+      if e.m then need(base .. 'jm:' .. j) end
+    end
   end
   return #UNDECLARED == 0
 end
@@ -110,7 +115,7 @@ local function jprune(base, st, ix, now)
   for j, e in pairs(ix) do
     if tonumber(e.e) + MAX_LEEWAY <= now then
       ix[j] = nil
-      jdrop(base, j)
+      jdrop(base, j, e)
     end
   end
   for j, b in pairs(st.bl) do if tonumber(b[3]) <= cutoff then st.bl[j] = nil end end
@@ -160,7 +165,7 @@ local function fold(base, st, ix, nowstr)
     for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
     table.insert(JVICTIM_IDS, k)
     ix[k] = nil
-    jdrop(base, k)
+    jdrop(base, k, e)
   end
 end
 local function size(t)
@@ -208,6 +213,6 @@ local function take(base, ix, j, out)
   local e = ix[j]
   for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
   ix[j] = nil
-  jdrop(base, j)
+  jdrop(base, j, e)
   table.insert(JENDED, j)
 end

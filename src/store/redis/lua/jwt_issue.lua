@@ -5,7 +5,7 @@
 -- unlimited), per-device 1|0, refuse 1|0, epoch if new, device class, idle timeout|'',
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
--- in `k`. Returns {'ok', epoch, ug, dg,
+-- in `k`, and `m` when the token has metadata (`jm:`). Returns {'ok', epoch, ug, dg,
 -- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local class = ARGV[12]
@@ -43,7 +43,7 @@ if max > 0 then
       for k, e in pairs(ix) do
         if ARGV[9] == '0' or class_of(e) == class then
           ix[k] = nil
-          jdrop(base, k)
+          jdrop(base, k, e)
         end
       end
       if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end
@@ -76,6 +76,7 @@ if tonumber(ARGV[6]) > tonumber(st.mx) then st.mx = ARGV[6] end
 ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
 if class ~= dv then ix[ARGV[3]].c = class end
 if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
+if ARGV[14] ~= '' then ix[ARGV[3]].m = 1 end
 local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
 if ttl < 1 then ttl = 1 end
 jtoken_set(base, ARGV[3], user, ix[ARGV[3]], ttl)
