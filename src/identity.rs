@@ -4,6 +4,8 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use http::HeaderValue;
+
 use crate::clock::system_time;
 use crate::rejection::{Reason, Rejection, Responses};
 use crate::restriction::{Elevations, Level, Restriction, Restrictions, Scope};
@@ -65,6 +67,9 @@ struct Inner {
     /// How the handle that checked it answers refusals: set where a claims extractor
     /// may refuse the identity (JWT mode).
     responses: Option<Arc<Responses>>,
+    /// With `responses`, for a token that came in the access cookie: the headers that
+    /// clear the browser's cookies, which such a refusal carries as the layer's own.
+    clear_cookies: Option<Arc<Vec<HeaderValue>>>,
     /// The user's restrictions as the store read them with the session.
     restrictions: Restrictions,
     /// The session's step-up windows as the store read them.
@@ -111,6 +116,7 @@ impl Identity {
                 claims,
                 checked: Some(checked),
                 responses: None,
+                clear_cookies: None,
                 restrictions,
                 elevations,
                 checked_at_ms: now_ms,
@@ -118,8 +124,16 @@ impl Identity {
         }
     }
 
-    pub(crate) fn answer_as(&mut self, responses: &Arc<Responses>) {
-        Arc::make_mut(&mut self.inner).responses = Some(responses.clone());
+    /// Refusals of this identity's request answer as `responses` does, clearing the
+    /// browser's cookies with `clear` (a cookie-borne token) where a 401 or 400 would.
+    pub(crate) fn answer_as(
+        &mut self,
+        responses: &Arc<Responses>,
+        clear: Option<&Arc<Vec<HeaderValue>>>,
+    ) {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.responses = Some(responses.clone());
+        inner.clear_cookies = clear.cloned();
     }
 
     /// A rejection of this identity's request, as the handle that checked it answers.
@@ -128,9 +142,13 @@ impl Identity {
         allow(dead_code)
     )]
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
-        match &self.inner.responses {
+        let rejection = match &self.inner.responses {
             Some(responses) => responses.rejection(reason),
             None => Rejection::new(reason),
+        };
+        match &self.inner.clear_cookies {
+            Some(clear) if rejection.clears_cookies() => rejection.clearing(clear.clone()),
+            _ => rejection,
         }
     }
 

@@ -433,6 +433,17 @@ impl Rejection {
 
     /// The same rejection, answered with `Set-Cookie` headers that clear a browser
     /// session's cookies.
+    /// Whether refusing a cookie-borne token so signs the browser out: a 401, or a 400
+    /// of an access cookie that is no token (the browser would replay it on every
+    /// request); never a 403 (any site could sign a user out) nor a 503 (an outage signs
+    /// no one out).
+    pub(crate) fn clears_cookies(&self) -> bool {
+        matches!(
+            self.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST
+        )
+    }
+
     pub(crate) fn clearing(mut self, headers: Arc<Vec<HeaderValue>>) -> Self {
         self.more_mut().clear_cookies = Some(headers);
         self

@@ -5,8 +5,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use http::StatusCode;
-
 use crate::auth::Auth;
 use crate::cookies::Cookies;
 use crate::identity::Identity;
@@ -144,9 +142,9 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
         match verdict {
             Ok(mut identity) => {
                 if M::CLAIMS {
-                    // So a claims extractor refuses as this handle does; a mode without
+                    // So a claims extractor refuses as this layer does; a mode without
                     // claims pays nothing.
-                    identity.answer_as(self.auth.responses());
+                    identity.answer_as(self.auth.responses(), self.clear_headers(carried));
                 }
                 let span = request_span(&identity);
                 Ok((identity, span))
@@ -210,15 +208,17 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     fn refuse(&self, refusal: Refusal, carried: Carried) -> Rejection {
         tracing::debug!(%refusal, "request refused");
         let rejection = self.auth.refused(refusal, self.auth.now_ms());
-        let fault = matches!(
-            rejection.status(),
-            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST
-        );
-        match (&self.cookies, carried) {
-            (Some(cookies), Carried::Cookie) if fault => {
-                rejection.clearing(cookies.clear_headers().clone())
-            }
+        match self.clear_headers(carried) {
+            Some(clear) if rejection.clears_cookies() => rejection.clearing(clear.clone()),
             _ => rejection,
+        }
+    }
+
+    /// The headers clearing the browser's cookies, for a token that came in one.
+    fn clear_headers(&self, carried: Carried) -> Option<&Arc<Vec<http::HeaderValue>>> {
+        match (&self.cookies, carried) {
+            (Some(cookies), Carried::Cookie) => Some(cookies.clear_headers()),
+            _ => None,
         }
     }
 

@@ -410,6 +410,70 @@ async fn actix_extractors_answer_like_axum_ones() {
     assert_eq!(atest::call_and_read_body(&app, req).await, "admin");
 }
 
+/// A `Claims<T>` refusal of a token that came in the access cookie signs the browser
+/// out, as the layer's own 401s do, in both adapters; the same token as a bearer clears
+/// nothing.
+#[tokio::test]
+async fn a_claims_refusal_of_a_cookie_borne_token_clears_the_cookies() {
+    use kickout::cookies::Cookies;
+    #[derive(serde::Deserialize)]
+    struct Role {
+        #[allow(dead_code)]
+        role: String,
+    }
+    let jwt = kickout::jwt::Jwt::new(kickout::jwt::JwtKey::hs256(
+        b"a secret of thirty-two bytes!!!!",
+    ))
+    .unwrap();
+    let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
+    // A login without claims: `Claims<Role>` does not fit it.
+    let token = auth.login("1", "web").await.unwrap().token.into_string();
+    let cookie = format!("__Host-kickout={token}");
+    let bearer = format!("Bearer {token}");
+    let axum_app = axum::Router::new()
+        .route(
+            "/role",
+            axum::routing::get(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+        )
+        .route_layer(kickout::AuthLayer::new(auth.clone()).cookies(Cookies::default()));
+    let actix_app = atest::init_service(
+        App::new()
+            .wrap(KickoutAuth::new(auth.clone()).cookies(Cookies::default()))
+            .route(
+                "/role",
+                web::get().to(|kickout::Claims(r): kickout::Claims<Role>| async move { r.role }),
+            ),
+    )
+    .await;
+    for (header, value, clears) in [("cookie", &cookie, true), ("authorization", &bearer, false)] {
+        let req = http::Request::get("/role").header(header, value.as_str());
+        let res = axum_app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "axum {header}");
+        let cleared: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(!cleared.is_empty(), clears, "axum {header}: {cleared:?}");
+        if clears {
+            assert!(
+                cleared
+                    .iter()
+                    .any(|v| v.to_str().unwrap().starts_with("__Host-kickout=;")),
+                "{cleared:?}"
+            );
+        }
+        let req = atest::TestRequest::get()
+            .uri("/role")
+            .insert_header((header, value.as_str()))
+            .to_request();
+        let res = atest::call_service(&actix_app, req).await;
+        assert_eq!(res.status(), 401, "actix {header}");
+        let cleared = res.headers().get_all("set-cookie").count();
+        assert_eq!(cleared > 0, clears, "actix {header}");
+    }
+}
+
 /// `Claims<T>` on a session-mode route is a wiring mistake, in both adapters: 500 naming
 /// it, not a 401 that would make the client drop a valid session.
 #[actix_web::test]
