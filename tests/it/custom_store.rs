@@ -409,6 +409,7 @@ impl JwtStore for BTreeStore {
         now_ms: u64,
     ) -> Result<Admission<JwtGrant>, StoreError> {
         let mut maps = self.write(now_ms);
+        let maps = &mut *maps;
         if let Some(until_ms) = maps.ban_until(&issue.user_id, now_ms) {
             return Ok(Admission::Banned { until_ms });
         }
@@ -425,7 +426,9 @@ impl JwtStore for BTreeStore {
             let purge_at = record.purge_at();
             maps.jwt_refresh.insert(issue.jti.clone(), record);
             let records = maps.jwt_refreshes.entry(issue.user_id.clone()).or_default();
-            for jti in records.file(&issue.jti, purge_at, now_ms) {
+            let index = maps.jwt.get(&issue.user_id).map(|st| &st.index);
+            let live = |j: &str| index.is_some_and(|ix| ix.contains_key(j));
+            for jti in records.file(&issue.jti, purge_at, now_ms, live) {
                 maps.jwt_refresh.remove(&jti);
             }
         }

@@ -41,17 +41,20 @@ impl std::fmt::Debug for JwtRefreshState {
 }
 
 /// A user's refresh records by `jti`, nearest their forgetting first: what bounds them
-/// at [`MAX_REFRESH_TOKENS`], so no number of logins grows a user's records. A store
-/// files each record it writes ([`file`](Self::file)) and forgets the records handed
-/// back; it tells when a refresh moves a record's purge time ([`moved`](Self::moved)),
-/// and when it purges one on time ([`forget`](Self::forget)).
+/// at [`MAX_REFRESH_TOKENS`], so no number of logins grows a user's records. Only
+/// records of sessions that are over go: a live session is in the user's index, which
+/// holds at most [`MAX_LIVE_TOKENS`](crate::limits::MAX_LIVE_TOKENS), so the rest are
+/// ended or expired sessions' records, kept only to say why a refresh is refused. A
+/// store files each record it writes ([`file`](Self::file)) and forgets the records
+/// handed back; it tells when a refresh moves a record's purge time
+/// ([`moved`](Self::moved)), and when it purges one on time ([`forget`](Self::forget)).
 ///
 /// ```
 /// use kickout::store::jwt::JwtRefreshes;
 ///
 /// let mut records = JwtRefreshes::default();
-/// // One record, due at 60,000: nothing past the bound.
-/// assert!(records.file("AAECAwQFBgcICQoL", 60_000, 0).is_empty());
+/// // One record, due at 60,000, of a live session: nothing past the bound.
+/// assert!(records.file("AAECAwQFBgcICQoL", 60_000, 0, |_| true).is_empty());
 /// records.forget("AAECAwQFBgcICQoL", 60_000);
 /// assert!(records.is_empty());
 /// ```
@@ -61,17 +64,32 @@ pub struct JwtRefreshes(BTreeSet<(u64, String)>);
 impl JwtRefreshes {
     /// Files the record of `jti`, due at `purge_at`, and drops those due by `now_ms`
     /// (the store forgets them on time anyway). Returns the `jti`s past
-    /// [`MAX_REFRESH_TOKENS`], nearest their forgetting first: the store removes their
-    /// records.
-    pub fn file(&mut self, jti: &str, purge_at: u64, now_ms: u64) -> Vec<String> {
+    /// [`MAX_REFRESH_TOKENS`], nearest their forgetting first among those `live` says
+    /// are not in the user's index (after the login that filed this one): the store
+    /// removes their records.
+    pub fn file(
+        &mut self,
+        jti: &str,
+        purge_at: u64,
+        now_ms: u64,
+        live: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
         self.0.insert((purge_at, jti.to_owned()));
         while self.0.first().is_some_and(|(at, _)| *at <= now_ms) {
             self.0.pop_first();
         }
         let over = self.0.len().saturating_sub(MAX_REFRESH_TOKENS);
-        (0..over)
-            .filter_map(|_| self.0.pop_first().map(|(_, jti)| jti))
-            .collect()
+        let gone: Vec<(u64, String)> = self
+            .0
+            .iter()
+            .filter(|(_, j)| !live(j))
+            .take(over)
+            .cloned()
+            .collect();
+        for key in &gone {
+            self.0.remove(key);
+        }
+        gone.into_iter().map(|(_, j)| j).collect()
     }
 
     /// A refresh moved the purge time of `jti`'s record from `from` to `to`.

@@ -87,7 +87,9 @@ impl Shard {
             .push(Reverse((purge_at, Due::JwtRefresh(issue.jti.clone()))));
         self.jwt_refresh.insert(issue.jti.clone(), record);
         let records = self.jwt_refreshes.entry(issue.user_id.clone()).or_default();
-        for jti in records.file(&issue.jti, purge_at, now_ms) {
+        let index = self.jwt.get(&issue.user_id).map(|st| &st.index);
+        let live = |j: &str| index.is_some_and(|ix| ix.contains_key(j));
+        for jti in records.file(&issue.jti, purge_at, now_ms, live) {
             self.jwt_refresh.remove(&jti);
             self.stale += 1;
         }

@@ -420,7 +420,14 @@ impl JwtStore for PostgresStore {
                     .await
                     .map_err(db_error)?;
                 let kept = i64::try_from(MAX_REFRESH_TOKENS).unwrap_or(i64::MAX);
-                tx.execute(&bury, &[&&*user_id, &ms(now_ms), &kept])
+                // Live sessions' records stay: their sessions are in the index.
+                let live: Vec<&str> = loaded
+                    .state_or(issue.fresh_epoch)
+                    .index
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                tx.execute(&bury, &[&&*user_id, &ms(now_ms), &kept, &live])
                     .await
                     .map_err(db_error)?;
             }

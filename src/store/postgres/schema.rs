@@ -225,10 +225,13 @@ impl Sql {
                 "INSERT INTO {s}.jwt_refresh (jti, user_id, purge_at, state) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"
             ),
-            // The user's (`$1`) refresh records not due by `$2` past the latest `$3`.
+            // The user's (`$1`) refresh records not due by `$2` past `$3` of them, due
+            // first among those of sessions over (not in the user's index `$4`).
             bury_jwt_refresh: format!(
                 "DELETE FROM {s}.jwt_refresh WHERE jti IN (SELECT jti FROM {s}.jwt_refresh \
-                 WHERE user_id = $1 AND purge_at > $2 ORDER BY purge_at DESC, jti DESC OFFSET $3)"
+                 WHERE user_id = $1 AND purge_at > $2 AND jti <> ALL($4::text[]) \
+                 ORDER BY purge_at DESC, jti DESC OFFSET GREATEST(0, $3 - (SELECT count(*) \
+                 FROM {s}.jwt_refresh WHERE user_id = $1 AND purge_at > $2 AND jti = ANY($4::text[]))))"
             ),
             online_jwt: format!(
                 "SELECT id, CASE WHEN n <= $5 THEN entry END, n IS NOT NULL, user_id, jti, seen \

@@ -533,6 +533,7 @@ pub async fn refresh_tokens_per_user_are_capped<S: Stores, K: Kind<S>>(store: S)
     // One account logging in again and again with refresh tokens: each login's record
     // is kept to its session's end (30 days) to say why a refresh is refused, but no
     // more of them than the bound (in session mode the tombstones' bound comes first).
+    // Only sessions that are over lose theirs: a live one keeps it, however old.
     use kickout::limits::MAX_REFRESH_TOKENS;
     let clock = clock();
     let auth = K::builder(store, &clock)
@@ -540,6 +541,8 @@ pub async fn refresh_tokens_per_user_are_capped<S: Stores, K: Kind<S>>(store: S)
         .refresh_tokens(secs(CAP))
         .login_rule(LoginRule::one_per_device())
         .build();
+    let desktop = auth.login("30001", "desktop").await.unwrap();
+    clock.advance(Duration::from_millis(1));
     let first = auth.login("30001", "web").await.unwrap();
     let mut earlier = first.clone();
     let mut last = first.clone();
@@ -556,9 +559,17 @@ pub async fn refresh_tokens_per_user_are_capped<S: Stores, K: Kind<S>>(store: S)
         refused(auth.refresh(&refresh_of(&earlier)).await),
         Reason::Replaced
     );
-    let renewed = auth.refresh(&refresh_of(&last)).await.unwrap();
-    assert_eq!(
-        me(&app(&auth), renewed.token.as_str()).await,
-        Ok("30001:web".into())
-    );
+    let app = app(&auth);
+    for live in [&last, &desktop] {
+        let renewed = auth.refresh(&refresh_of(live)).await.unwrap();
+        let device = &renewed.session.device;
+        assert_eq!(
+            me(&app, renewed.token.as_str()).await,
+            Ok(format!("30001:{device}"))
+        );
+    }
+    // A login whose record is due before every other one's keeps it too.
+    let short = LoginOptions::new().refresh_ttl(secs(2 * ACCESS));
+    let tablet = auth.login_with("30001", "tablet", short).await.unwrap();
+    assert!(auth.refresh(&refresh_of(&tablet)).await.is_ok());
 }

@@ -80,15 +80,24 @@ local function jneed(base, user)
 end
 -- A user's refresh records (`jf:<user>`): the `jti`s of `jr:` keys, scored by when
 -- each is due to be gone; at most @MAX_REFRESH_TOKENS@ (`limits::MAX_REFRESH_TOKENS`),
--- past which a login forgets the one due first. `jf_need` names, before
--- `undeclared()`, the records a login may forget; `jf_file` files the new one then.
+-- past which a login forgets the one due first among those of sessions over: not in
+-- the user's index (the caller declared it), which holds the live ones. `jf_need`
+-- picks them before `undeclared()` and names their keys; `jf_file` files the new one
+-- and forgets them (more sessions may end on the way: those stay, to the next login).
+local JF_GONE = {}
 local function jf_need(base, user, now)
-  local fkey = base .. 'jf:' .. user
-  if not need(fkey) then return end
-  local over = redis.call('ZCOUNT', fkey, '(' .. now, '+inf') + 1 - @MAX_REFRESH_TOKENS@
+  local fkey, ikey = base .. 'jf:' .. user, base .. 'ji:' .. user
+  if not (need(fkey) and need(ikey)) then return end
+  local kept = '(' .. string.format('%.0f', now)
+  local over = redis.call('ZCOUNT', fkey, kept, '+inf') + 1 - @MAX_REFRESH_TOKENS@
   if over <= 0 then return end
-  for _, j in ipairs(redis.call('ZRANGEBYSCORE', fkey, '(' .. now, '+inf', 'LIMIT', 0, over)) do
-    need(base .. 'jr:' .. j)
+  local ix = jload(ikey) or {}
+  for _, j in ipairs(redis.call('ZRANGEBYSCORE', fkey, kept, '+inf')) do
+    if #JF_GONE >= over then break end
+    if ix[j] == nil then
+      need(base .. 'jr:' .. j)
+      table.insert(JF_GONE, j)
+    end
   end
 end
 local function jf_file(base, user, j, at, now)
@@ -96,11 +105,9 @@ local function jf_file(base, user, j, at, now)
   redis.call('ZADD', fkey, at, j)
   if redis.call('PTTL', fkey) < at - now then redis.call('PEXPIRE', fkey, math.max(at - now, 1)) end
   redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
-  local over = redis.call('ZCARD', fkey) - @MAX_REFRESH_TOKENS@
-  if over > 0 then
-    local old = redis.call('ZRANGE', fkey, 0, over - 1)
-    for _, o in ipairs(old) do redis.call('DEL', base .. 'jr:' .. o) end
-    redis.call('ZREM', fkey, unpack(old))
+  for _, o in ipairs(JF_GONE) do
+    redis.call('DEL', base .. 'jr:' .. o)
+    redis.call('ZREM', fkey, o)
   end
 end
 local function jopen(base, user)
