@@ -195,8 +195,14 @@ async fn one_account_logging_in_without_end_stays_bounded() {
          WHERE user_id = '10001' AND live_until = 0 AND purge_at > 0 \
          ORDER BY purge_at DESC, id DESC OFFSET 1024"
     );
-    let plan: String = sql
-        .simple_query(&explain)
+    let plan = plan_of(&sql, &explain).await;
+    assert!(plan.contains("sessions_ended"), "{plan}");
+}
+
+/// The plan PostgreSQL prints for `explain` (settings, then an `EXPLAIN`), one line
+/// per row.
+async fn plan_of(sql: &tokio_postgres::Client, explain: &str) -> String {
+    sql.simple_query(explain)
         .await
         .unwrap()
         .iter()
@@ -204,8 +210,7 @@ async fn one_account_logging_in_without_end_stays_bounded() {
             tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|l| format!("{l}\n")),
             _ => None,
         })
-        .collect();
-    assert!(plan.contains("sessions_ended"), "{plan}");
+        .collect()
 }
 
 /// A store in a fresh schema of the shared server with `pool_size` connections and
@@ -284,16 +289,7 @@ async fn reading_a_users_live_sessions_reads_no_tombstone() {
          EXPLAIN (ANALYZE, COSTS OFF) SELECT id, state, meta FROM \"{schema}\".sessions \
          WHERE user_id = 'often' AND live_until > 0 ORDER BY seq"
     );
-    let plan: String = sql
-        .simple_query(&explain)
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|l| format!("{l}\n")),
-            _ => None,
-        })
-        .collect();
+    let plan = plan_of(&sql, &explain).await;
     assert!(plan.contains("Index Scan"), "{plan}");
     assert!(!plan.contains("Rows Removed by Filter"), "{plan}");
 }
