@@ -295,3 +295,44 @@ impl JwtRefreshState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jti(n: usize) -> String {
+        format!("j{n:05}")
+    }
+
+    #[test]
+    fn only_records_of_sessions_over_are_forgotten_due_first() {
+        let mut records = JwtRefreshes::default();
+        // The even ones are live; every record is due later than the one before.
+        let live = |j: &str| j[1..].parse::<usize>().is_ok_and(|n| n % 2 == 0);
+        for n in 0..MAX_REFRESH_TOKENS {
+            assert!(records.file(&jti(n), 1_000 + n as u64, 0, live).is_empty());
+        }
+        // One more, due before all of them: it is live, so the earliest over one goes.
+        assert_eq!(records.file(&jti(1_000_000), 10, 0, live), vec![jti(1)]);
+        assert_eq!(records.len(), MAX_REFRESH_TOKENS);
+        // With every session live nothing goes, and the bound yields to them.
+        assert!(records.file(&jti(1_000_002), 20, 0, |_| true).is_empty());
+        assert_eq!(records.len(), MAX_REFRESH_TOKENS + 1);
+        // Due ones are dropped first, whatever their session: six by 1,004 (at 10, 20,
+        // 1,000, 1,002, 1,003, 1,004), and one more filed.
+        let gone = records.file(&jti(1_000_004), 5_000, 1_004, live);
+        assert!(gone.is_empty(), "{gone:?}");
+        assert_eq!(records.len(), MAX_REFRESH_TOKENS + 1 - 6 + 1);
+    }
+
+    #[test]
+    fn a_moved_record_is_forgotten_at_its_new_time() {
+        let mut records = JwtRefreshes::default();
+        records.file("a", 100, 0, |_| true);
+        records.moved("a", 100, 200);
+        records.forget("a", 100);
+        assert_eq!(records.len(), 1);
+        records.forget("a", 200);
+        assert!(records.is_empty());
+    }
+}
