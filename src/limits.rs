@@ -110,11 +110,12 @@ pub const MAX_LIVE_TOKENS: usize = 1024;
 /// refused all the same.
 pub const MAX_ENDED: usize = MAX_LIVE_TOKENS;
 
-/// Most refresh records a user's sessions keep in JWT mode: those of live sessions (at
-/// most [`MAX_LIVE_TOKENS`]) and of sessions that are over, kept to their end so a
-/// refresh says why it is refused. Past it a login forgets the record of a session
-/// that is over, the one nearest its own forgetting first (that refresh token then
-/// answers `invalid_token`); a live session's record is never forgotten.
+/// Most refresh records a user's sessions keep in JWT mode: those of sessions in the
+/// user's index (at most [`MAX_LIVE_TOKENS`]: live ones, and ones a verifier's leeway
+/// or an idle timeout is ending) and of sessions that ended, kept to their end so a
+/// refresh says why it is refused. Past it a login forgets the record of a session no
+/// longer in the index, the one nearest its own forgetting first (that refresh token
+/// then answers `invalid_token`); a live session's record is never forgotten.
 pub const MAX_REFRESH_TOKENS: usize = MAX_LIVE_TOKENS + MAX_ENDED;
 
 /// How long past a token's expiry its revocation is kept: a verifier accepts a token

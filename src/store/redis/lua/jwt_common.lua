@@ -85,7 +85,7 @@ end
 -- picks them before `undeclared()` and names their keys; `jf_file` files the new one
 -- and forgets them (more sessions may end on the way: those stay, to the next login).
 local JF_GONE = {}
-local function jf_need(base, user, now)
+local function jf_need(base, user, jti, now)
   local fkey, ikey = base .. 'jf:' .. user, base .. 'ji:' .. user
   if not (need(fkey) and need(ikey)) then return end
   local kept = '(' .. string.format('%.0f', now)
@@ -94,7 +94,7 @@ local function jf_need(base, user, now)
   local ix = jload(ikey) or {}
   for _, j in ipairs(redis.call('ZRANGEBYSCORE', fkey, kept, '+inf')) do
     if #JF_GONE >= over then break end
-    if ix[j] == nil then
+    if ix[j] == nil and j ~= jti then
       need(base .. 'jr:' .. j)
       table.insert(JF_GONE, j)
     end

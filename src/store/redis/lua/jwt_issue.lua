@@ -12,7 +12,7 @@ local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
 need(base .. 'dx')
 local due = sweep_due(base, now)
-if ARGV[15] ~= '' then jf_need(base, user, now) end
+if ARGV[15] ~= '' then jf_need(base, user, ARGV[3], now) end
 if not jneed(base, user) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
