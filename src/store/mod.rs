@@ -17,6 +17,7 @@
 mod any;
 pub mod audit;
 pub mod directory;
+mod due;
 pub(crate) mod follow;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]

@@ -1,12 +1,12 @@
 //! A JWT-mode session's refresh token and the rule that spends it, pure: what a store
 //! keeps by `jti` beside the user's [`JwtState`], and applies under the same atomicity.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::state::Tokens;
 use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
 use crate::limits::{MAX_REFRESH_TOKENS, PRUNE_GRACE_MS};
+use crate::store::due::DueFirst;
 use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed, Rotated};
 use crate::store::{EndReason, Ended, Ends, SessionInfo};
 use crate::token::SessionId;
@@ -59,7 +59,7 @@ impl std::fmt::Debug for JwtRefreshState {
 /// assert!(records.is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct JwtRefreshes(BTreeSet<(u64, String)>);
+pub struct JwtRefreshes(DueFirst<String>);
 
 impl JwtRefreshes {
     /// Files the record of `jti`, due at `purge_at`, and drops those due by `now_ms`
@@ -74,34 +74,20 @@ impl JwtRefreshes {
         now_ms: u64,
         live: impl Fn(&str) -> bool,
     ) -> Vec<String> {
-        self.0.insert((purge_at, jti.to_owned()));
-        while self.0.first().is_some_and(|(at, _)| *at <= now_ms) {
-            self.0.pop_first();
-        }
-        let over = self.0.len().saturating_sub(MAX_REFRESH_TOKENS);
-        let gone: Vec<(u64, String)> = self
-            .0
-            .iter()
-            .filter(|(_, j)| !live(j))
-            .take(over)
-            .cloned()
-            .collect();
-        for key in &gone {
-            self.0.remove(key);
-        }
-        gone.into_iter().map(|(_, j)| j).collect()
+        self.0.insert(purge_at, jti.to_owned());
+        self.0.over(now_ms, MAX_REFRESH_TOKENS, |j| !live(j))
     }
 
     /// A refresh moved the purge time of `jti`'s record from `from` to `to`.
     pub fn moved(&mut self, jti: &str, from: u64, to: u64) {
-        if from != to && self.0.remove(&(from, jti.to_owned())) {
-            self.0.insert((to, jti.to_owned()));
+        if from != to && self.0.remove(from, jti.to_owned()) {
+            self.0.insert(to, jti.to_owned());
         }
     }
 
     /// The store forgot the record of `jti`, due at `purge_at`.
     pub fn forget(&mut self, jti: &str, purge_at: u64) {
-        self.0.remove(&(purge_at, jti.to_owned()));
+        self.0.remove(purge_at, jti.to_owned());
     }
 
     /// How many records the store holds.

@@ -2,12 +2,13 @@
 //! several [`SessionState`]s, pure, over any map of them. With these and the state's
 //! own methods, a store in Rust writes its storage and atomicity, nothing of the rules.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
 use super::{NewSession, SessionState};
 use crate::limits::MAX_ENDED;
 use crate::note::Note;
+use crate::store::due::DueFirst;
 use crate::store::plan::{Held, Plan, plan_login};
 use crate::store::{Admission, EndReason, SessionInfo, StoreError};
 use crate::token::SessionId;
@@ -84,7 +85,7 @@ impl Swept {
 /// assert!(tombstones.is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct Tombstones(BTreeSet<(u64, SessionId)>);
+pub struct Tombstones(DueFirst<SessionId>);
 
 impl Tombstones {
     /// Files the sessions just ended (`ended`, their states in `map`) and drops those
@@ -99,22 +100,16 @@ impl Tombstones {
     ) -> Vec<SessionId> {
         for id in ended {
             if let Some(state) = map.state(id).filter(|s| s.ended().is_some()) {
-                self.0.insert((state.purge_at(), *id));
+                self.0.insert(state.purge_at(), *id);
             }
         }
-        while self.0.first().is_some_and(|(at, _)| *at <= now_ms) {
-            self.0.pop_first();
-        }
-        let over = self.0.len().saturating_sub(MAX_ENDED);
-        (0..over)
-            .filter_map(|_| self.0.pop_first().map(|(_, id)| id))
-            .collect()
+        self.0.over(now_ms, MAX_ENDED, |_| true)
     }
 
     /// The store forgot ended session `id`, due at `purge_at` (an ended session's
     /// purge time never moves).
     pub fn forget(&mut self, id: SessionId, purge_at: u64) {
-        self.0.remove(&(purge_at, id));
+        self.0.remove(purge_at, id);
     }
 
     /// How many the store holds.
