@@ -7,10 +7,17 @@ const CAP: u64 = 30 * 24 * 3600;
 
 /// A handle with short access tokens and thirty-day refresh tokens.
 fn refreshing<S: Stores, K: Kind<S>>(store: S, clock: &ManualClock) -> Auth<S, K::M> {
+    refreshing_builder::<S, K>(store, clock).build()
+}
+
+/// The same, to set more on.
+fn refreshing_builder<S: Stores, K: Kind<S>>(
+    store: S,
+    clock: &ManualClock,
+) -> AuthBuilder<S, K::M> {
     K::builder(store, clock)
         .ttl(secs(ACCESS))
         .refresh_tokens(secs(CAP))
-        .build()
 }
 
 fn refused(result: Result<kickout::Login, Error>) -> Reason {
@@ -170,9 +177,7 @@ pub async fn concurrent_refreshes_yield_at_most_one_pair<S: Stores, K: Kind<S>>(
 
 pub async fn revocations_end_refresh_tokens<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = K::builder(store, &clock)
-        .ttl(secs(ACCESS))
-        .refresh_tokens(secs(CAP))
+    let auth = refreshing_builder::<S, K>(store, &clock)
         .login_rule(LoginRule::one_per_device())
         .build();
     let out = auth.login("20001", "web").await.unwrap();
@@ -471,9 +476,7 @@ pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S
 pub async fn a_refused_refresh_answers_as_a_request_would<S: Stores, K: Kind<S>>(store: S) {
     use kickout::Note;
     let clock = clock();
-    let auth = K::builder(store, &clock)
-        .ttl(secs(ACCESS))
-        .refresh_tokens(secs(CAP))
+    let auth = refreshing_builder::<S, K>(store, &clock)
         .realm("shop")
         .build();
     let app = app(&auth);
@@ -536,9 +539,7 @@ pub async fn refresh_tokens_per_user_are_capped<S: Stores, K: Kind<S>>(store: S)
     // Only sessions that are over lose theirs: a live one keeps it, however old.
     use kickout::limits::MAX_REFRESH_TOKENS;
     let clock = clock();
-    let auth = K::builder(store, &clock)
-        .ttl(secs(ACCESS))
-        .refresh_tokens(secs(CAP))
+    let auth = refreshing_builder::<S, K>(store, &clock)
         .login_rule(LoginRule::one_per_device())
         .build();
     let desktop = auth.login("30001", "desktop").await.unwrap();
