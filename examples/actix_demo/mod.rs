@@ -22,6 +22,8 @@ pub use shared::{Config, DemoStore, startup};
 struct State<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
+    /// `/admin/online`'s cursors, sealed with the admin key.
+    cursors: shared::CursorSeal,
     /// Browser sessions: the contract's cookies.
     cookies: Cookies,
 }
@@ -450,7 +452,7 @@ async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>
     if let Err(res) = admin(&req, &state) {
         return res;
     }
-    let q = match shared::online_query(req.query_string()) {
+    let q = match shared::online_query(req.query_string(), &state.cursors) {
         Ok(q) => q,
         Err(refusal) => return refused(refusal),
     };
@@ -459,7 +461,7 @@ async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>
         .online(q.cursor.as_deref(), q.limit, q.class.as_deref())
         .await
     {
-        Ok(page) => HttpResponse::Ok().json(shared::online_json(&page)),
+        Ok(page) => HttpResponse::Ok().json(shared::online_json(&page, &state.cursors)),
         Err(e) => failed(&e),
     }
 }
@@ -581,6 +583,7 @@ pub fn configure<S: Store, M: Mode<S>>(
     let state = Data::new(State {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
+        cursors: shared::CursorSeal::new(&config.admin_key),
         cookies: cookies.clone(),
     });
     // Guarded actions: refused with 403 `restricted` while the user is restricted in

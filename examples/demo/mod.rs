@@ -38,6 +38,8 @@ pub use shared::{BanBody, Config, DemoStore, LoginBody, SessionView, startup};
 struct AppState<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
     admin_key: String,
+    /// `/admin/online`'s cursors, sealed with the admin key.
+    cursors: shared::CursorSeal,
     /// Browser sessions: the contract's cookies.
     cookies: Cookies,
 }
@@ -57,6 +59,7 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
     let state = Shared(std::sync::Arc::new(AppState {
         auth: auth.clone(),
         admin_key: config.admin_key.clone(),
+        cursors: shared::CursorSeal::new(&config.admin_key),
         cookies: cookies.clone(),
     }));
     let protected = Router::new()
@@ -600,7 +603,7 @@ async fn online<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
     uri: axum::http::Uri,
 ) -> Response {
-    let q = match shared::online_query(uri.query().unwrap_or_default()) {
+    let q = match shared::online_query(uri.query().unwrap_or_default(), &state.0.cursors) {
         Ok(q) => q,
         Err(refusal) => return refused(refusal),
     };
@@ -609,7 +612,7 @@ async fn online<S: Store, M: Mode<S>>(
         .online(q.cursor.as_deref(), q.limit, q.class.as_deref())
         .await
     {
-        Ok(page) => Json(shared::online_json(&page)).into_response(),
+        Ok(page) => Json(shared::online_json(&page, &state.0.cursors)).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -3,9 +3,11 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use kickout::store::{JwtStore, SessionEntry, SessionStore, Store};
 use kickout::{Auth, AuthBuilder, JwtAuth, LoginRule, Mode as AuthMode};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 #[allow(clippy::duplicate_mod)] // also in `axum_websocket`, which tests include too
 #[path = "startup.rs"]
@@ -279,8 +281,63 @@ pub struct OnlineQuery {
     pub class: Option<String>,
 }
 
-/// Parses `/admin/online`'s query string; 400 for a bad `limit` or `cursor`.
-pub fn online_query(query: &str) -> Result<OnlineQuery, Refusal> {
+/// Directory cursors as the demos hand them out: the library's cursor (a position in
+/// the walk, no state behind it) and a MAC of it keyed by the admin key. A cursor no
+/// instance issued, made up or a real one altered, is then refused (400) as the
+/// contract asks, while any instance with the same admin key goes on with a walk that
+/// another one began.
+#[derive(Clone)]
+pub struct CursorSeal(Hmac<Sha256>);
+
+/// Bytes of the MAC a sealed cursor carries (128 bits).
+const SEAL_BYTES: usize = 16;
+
+impl CursorSeal {
+    /// Seals with `admin_key`, under a label of its own: these MACs serve nothing else.
+    pub fn new(admin_key: &str) -> Self {
+        // HMAC takes a key of any length: this cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(admin_key.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC keys have no length limit"));
+        mac.update(b"kickout demo: directory cursor\0");
+        Self(mac)
+    }
+
+    fn mac(&self, cursor: &str) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        mac.update(cursor.as_bytes());
+        mac
+    }
+
+    /// `<cursor>.<MAC in hex>`.
+    pub fn seal(&self, cursor: &kickout::store::directory::Cursor) -> String {
+        let text = cursor.to_string();
+        let mac = self.mac(&text).finalize().into_bytes();
+        let hex: String = mac[..SEAL_BYTES]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{text}.{hex}")
+    }
+
+    /// The library's cursor in a sealed one, if an instance with this key issued it.
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        let (text, hex) = sealed.rsplit_once('.')?;
+        if hex.len() != 2 * SEAL_BYTES || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mac: Vec<u8> = (0..SEAL_BYTES)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        // Constant time: a MAC is not to be guessed byte by byte.
+        self.mac(text).verify_truncated_left(&mac).ok()?;
+        kickout::store::directory::Cursor::parse(text).map(|_| text.to_owned())
+    }
+}
+
+/// Parses `/admin/online`'s query string; 400 for a bad `limit`, or a `cursor` that no
+/// instance with this admin key issued.
+pub fn online_query(query: &str, seal: &CursorSeal) -> Result<OnlineQuery, Refusal> {
     let mut q = OnlineQuery {
         limit: 100,
         cursor: None,
@@ -300,10 +357,12 @@ pub fn online_query(query: &str) -> Result<OnlineQuery, Refusal> {
                     ))?;
             }
             "cursor" => {
-                if kickout::store::directory::Cursor::parse(&value).is_none() {
-                    return Err((400, "invalid_request", "Not a cursor.".to_owned()));
-                }
-                q.cursor = Some(value.into_owned());
+                let cursor = seal.open(&value).ok_or((
+                    400,
+                    "invalid_request",
+                    "Not a cursor of this directory.".to_owned(),
+                ))?;
+                q.cursor = Some(cursor);
             }
             "class" => q.class = Some(value.into_owned()),
             _ => {}
@@ -312,8 +371,8 @@ pub fn online_query(query: &str) -> Result<OnlineQuery, Refusal> {
     Ok(q)
 }
 
-/// A directory page as `/admin/online` answers it.
-pub fn online_json(page: &kickout::store::directory::Page) -> serde_json::Value {
+/// A directory page as `/admin/online` answers it, its cursor sealed.
+pub fn online_json(page: &kickout::store::directory::Page, seal: &CursorSeal) -> serde_json::Value {
     let unix = |ms: u64| ms / 1000;
     let sessions: Vec<serde_json::Value> = page
         .sessions
@@ -331,7 +390,7 @@ pub fn online_json(page: &kickout::store::directory::Page) -> serde_json::Value 
         .collect();
     serde_json::json!({
         "sessions": sessions,
-        "next_cursor": page.next.as_ref().map(ToString::to_string),
+        "next_cursor": page.next.as_ref().map(|c| seal.seal(c)),
     })
 }
 

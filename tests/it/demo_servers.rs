@@ -1269,6 +1269,7 @@ async fn admin_directory(s: &Server) {
     let unique: std::collections::HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "each session once");
     assert!(mine.is_subset(&unique));
+    unknown_cursors_are_refused(s).await;
     let (status, count) = s.admin(Method::GET, "/admin/online/count", None).await;
     assert_eq!(status, 200);
     assert_eq!(count["sessions"].as_u64().unwrap() as usize, unique.len());
@@ -1307,6 +1308,57 @@ async fn admin_directory(s: &Server) {
     );
     let fresh = s.token("33000", "web").await;
     assert_eq!(s.me(&fresh).await.0, 200, "new logins work");
+}
+
+/// The next cursor of `/admin/online?limit=1` on `s` (at least two sessions live).
+async fn first_cursor(s: &Server) -> String {
+    let (status, page) = s
+        .admin(reqwest::Method::GET, "/admin/online?limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["next_cursor"].as_str().unwrap().to_owned()
+}
+
+/// A cursor no instance issued is refused with 400, however close to a real one: the
+/// same place with its seal changed or gone, another place under a real seal.
+async fn unknown_cursors_are_refused(s: &Server) {
+    let real = first_cursor(s).await;
+    let (place, seal) = real.rsplit_once('.').unwrap();
+    let flipped = |text: &str| {
+        let last = text.chars().last().unwrap();
+        let other = if last == '0' { '1' } else { '0' };
+        format!("{}{other}", &text[..text.len() - 1])
+    };
+    let (tag, member) = place.split_once('.').unwrap();
+    let other_tag = flipped(tag);
+    for bad in [
+        place.to_owned(),
+        format!("{place}.{}", flipped(seal)),
+        format!("{other_tag}.{member}.{seal}"),
+        format!("{}.{seal}", flipped(place)),
+        format!("{real}.{seal}"),
+    ] {
+        let (status, body) = s
+            .admin(
+                reqwest::Method::GET,
+                &format!("/admin/online?cursor={bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), &body["error"]),
+            (400, &json!("invalid_request")),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/online?cursor={real}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn admin_audit_stream(s: &Server) {
@@ -1603,6 +1655,41 @@ async fn events_end_across_instances<S: demo::DemoStore + Clone>(a: S, b: S) {
     let (seen, found) = read_until(&mut audit, "event: kicked_out").await;
     assert!(found && seen.contains("50001"), "{seen}");
     assert!(started.elapsed() < Duration::from_secs(1));
+
+    // A walk of the directory begun on one instance goes on on the other: the two
+    // share the admin key that seals the cursors.
+    let mut live = std::collections::HashSet::new();
+    for user in ["50002", "50003"] {
+        let token = a.token(user, "web").await;
+        live.insert(
+            a.me(&token).await.1["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (mut seen, mut cursor) = (std::collections::HashSet::new(), None::<String>);
+    let mut ended = false;
+    for page_of in [&a, &b].into_iter().cycle().take(200) {
+        let path = match &cursor {
+            Some(c) => format!("/admin/online?limit=1&cursor={c}"),
+            None => "/admin/online?limit=1".to_owned(),
+        };
+        let (status, page) = page_of.admin(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        for entry in page["sessions"].as_array().unwrap() {
+            seen.insert(entry["session_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    assert!(ended, "the walk ends");
+    assert!(live.is_subset(&seen), "{live:?} in {seen:?}");
 }
 
 /// The demos as processes, started from the environment as their `main` is: this test
