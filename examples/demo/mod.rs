@@ -6,7 +6,8 @@
 //! comma-separated list: Redis Cluster; neither: the memory store), `REDIS_MIN_REPLICAS`
 //! (unset or 0: writes do not wait; N: each write waits for N replicas, else 503),
 //! `ADMIN_KEY`, `TOKEN_TTL_SECS` (default 3600), `IDLE_TIMEOUT_SECS` (both modes),
-//! `REFRESH_TTL_SECS` (default 30 days), `DEVICE_CLASSES` (`ios=mobile,android=mobile`:
+//! `REFRESH_TTL_SECS` (each refresh token's lifetime from its issue, default 30 days),
+//! `DEVICE_CLASSES` (`ios=mobile,android=mobile`:
 //! one live session per class; unset, every device name is its own class), `JWT_SECRET`
 //! (JWT mode, at least 32 bytes).
 //!

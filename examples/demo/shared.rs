@@ -42,7 +42,8 @@ pub struct Config {
     pub admin_key: String,
     pub ttl: Duration,
     pub idle_timeout: Option<Duration>,
-    /// `REFRESH_TTL_SECS`: how long a session lasts with refresh tokens, from login.
+    /// `REFRESH_TTL_SECS`: each refresh token's lifetime, from its own issue: a session
+    /// refreshed within it lives on (up to the library's ten-year bound).
     pub refresh_ttl: Duration,
     pub jwt_secret: String,
     /// `DEVICE_CLASSES`: `device=class` pairs, comma-separated.
@@ -139,9 +140,13 @@ impl Config {
     /// The settings both modes share: one live session per device class (a device's
     /// class is its name unless `DEVICE_CLASSES` maps it).
     fn builder<S: Store>(&self, store: S) -> AuthBuilder<S> {
+        // Each refresh token lives `REFRESH_TTL_SECS` from its own issue, as the
+        // contract's "refresh-token lifetime" says: the refresh window. The session's
+        // cap is then the longest lifetime the library allows.
         let builder = Auth::builder(store)
             .ttl(self.ttl)
-            .refresh_tokens(self.refresh_ttl)
+            .refresh_tokens(Duration::from_millis(kickout::limits::MAX_LIFETIME_MS))
+            .refresh_idle(self.refresh_ttl)
             .login_rule(LoginRule::one_per_device());
         self.device_classes
             .iter()

@@ -42,15 +42,35 @@ fn test_var(name: &str) -> Option<String> {
 
 const JWT_SECRET: &str = "demo test secret, thirty-two bytes";
 
-fn config(mode: demo::DemoMode) -> demo::Config {
-    let (config, warnings) = demo::Config::from_vars(mode, test_var).unwrap();
+/// `test_var` with short lifetimes: access tokens of one second, refresh tokens of three.
+fn short_lived_var(name: &str) -> Option<String> {
+    match name {
+        "TOKEN_TTL_SECS" => Some("1".to_owned()),
+        "REFRESH_TTL_SECS" => Some("3".to_owned()),
+        _ => test_var(name),
+    }
+}
+
+type Vars = fn(&str) -> Option<String>;
+
+fn config(mode: demo::DemoMode, vars: Vars) -> demo::Config {
+    let (config, warnings) = demo::Config::from_vars(mode, vars).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     config
 }
 
 /// The axum demo on `store`, on a free loopback port.
 async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
-    let app = demo::router(store, &config(mode));
+    axum_server_with(mode, store, test_var).await
+}
+
+/// The same, configured from `vars`.
+async fn axum_server_with<S: demo::DemoStore>(
+    mode: demo::DemoMode,
+    store: S,
+    vars: Vars,
+) -> Server {
+    let app = demo::router(store, &config(mode, vars));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(demo::serve(listener, app));
@@ -67,13 +87,23 @@ async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Serv
 /// (it lives until the test process ends).
 #[cfg(feature = "actix")]
 async fn actix_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
+    actix_server_with(mode, store, test_var).await
+}
+
+/// The same, configured from `vars`.
+#[cfg(feature = "actix")]
+async fn actix_server_with<S: demo::DemoStore>(
+    mode: demo::DemoMode,
+    store: S,
+    vars: Vars,
+) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mode = match mode {
         demo::DemoMode::Session => actix_demo::DemoMode::Session,
         demo::DemoMode::Jwt => actix_demo::DemoMode::Jwt,
     };
-    let (cfg, _) = actix_demo::Config::from_vars(mode, test_var).unwrap();
+    let (cfg, _) = actix_demo::Config::from_vars(mode, vars).unwrap();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(actix_demo::serve_store(listener, store, cfg))
     });
@@ -193,6 +223,74 @@ mod actix_session {
 mod actix_jwt {
     use super::*;
     contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
+}
+
+/// `REFRESH_TTL_SECS` is each refresh token's lifetime, from its own issue: a session
+/// refreshed within it lives on past the end a lifetime counted from login would give,
+/// with its listing's `expires_at` moving along, and one left alone longer ends. Every
+/// demo, with access tokens of a second and refresh tokens of three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_live_their_own_ttl_from_their_issue() {
+    let mut servers = Vec::new();
+    for mode in [demo::DemoMode::Session, demo::DemoMode::Jwt] {
+        servers.push(axum_server_with(mode, MemoryStore::new(), short_lived_var).await);
+        #[cfg(feature = "actix")]
+        servers.push(actix_server_with(mode, MemoryStore::new(), short_lived_var).await);
+    }
+    let runs = servers.iter().map(refreshed_past_the_first_end);
+    futures::future::join_all(runs).await;
+}
+
+async fn refreshed_past_the_first_end(s: &Server) {
+    let refresh = |token: String| async move {
+        let res = s
+            .http
+            .post(format!("{}/refresh", s.base))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    let (status, mut pair) = s.login("34001", Some("web")).await;
+    assert_eq!(status, 200, "{pair}");
+    assert_eq!(pair["refresh_expires_in"], 3, "{pair}");
+    let started = std::time::Instant::now();
+    // Twice two seconds: the second refresh comes after login + REFRESH_TTL_SECS.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let token = pair["refresh_token"].as_str().unwrap().to_owned();
+        let (status, next) = refresh(token).await;
+        assert_eq!(status, 200, "{next} after {:?}", started.elapsed());
+        assert_eq!(next["refresh_expires_in"], 3, "{next}");
+        pair = next;
+    }
+    assert!(started.elapsed() > Duration::from_secs(3));
+    let access = pair["token"].as_str().unwrap();
+    let res = s
+        .http
+        .get(format!("{}/me/sessions", s.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    let listed: Value = res.json().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let entry = &listed.as_array().unwrap()[0];
+    let left = entry["expires_at"].as_u64().unwrap().saturating_sub(now);
+    assert!((1..=3).contains(&left), "{entry}");
+    // Left alone past its own end, the last refresh token no longer refreshes.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let token = pair["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(token).await;
+    assert_eq!(
+        (status.as_u16(), &body["error"]),
+        (401, &json!("token_expired")),
+        "{body}"
+    );
 }
 
 /// DESIGN.md's restriction routes (the guards come with issue 21's next step): set,
@@ -904,7 +1002,8 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
     for entry in list {
         let issued = entry["issued_at"].as_u64().unwrap();
         assert!(issued.abs_diff(now) < 60);
-        // With refresh tokens a session lasts until its refresh cap (REFRESH_TTL_SECS).
+        // With refresh tokens a session lasts until its refresh token's end
+        // (REFRESH_TTL_SECS from its issue).
         let lifetime = entry["expires_at"].as_u64().unwrap() - issued;
         assert!(lifetime == 2_592_000 || lifetime == 2_592_001, "{entry}");
     }
