@@ -413,6 +413,16 @@ impl JwtStore for BTreeStore {
         if let Some(until_ms) = maps.ban_until(&issue.user_id, now_ms) {
             return Ok(Admission::Banned { until_ms });
         }
+        // Another user's token of this id (same tag, same `jti`; a scan: a real store
+        // keeps its directory indexed) or a kept refresh record. The state refuses the
+        // user's own.
+        let tag = user_tag(&issue.user_id);
+        let others = maps.jwt.iter().any(|(user, st)| {
+            *user != issue.user_id && user_tag(user) == tag && st.index.contains_key(&issue.jti)
+        });
+        if others || maps.jwt_refresh.contains_key(&issue.jti) {
+            return Err(StoreError::Corrupt("jwt token id collision".into()));
+        }
         let state = maps
             .jwt
             .entry(issue.user_id.clone())
@@ -420,7 +430,7 @@ impl JwtStore for BTreeStore {
                 epoch: issue.fresh_epoch,
                 ..JwtState::default()
             });
-        let admission = state.issue(&issue, now_ms);
+        let admission = state.issue(&issue, now_ms)?;
         if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
             let record = JwtRefreshState::new(&issue, grant, r);
             let purge_at = record.purge_at();

@@ -15,6 +15,7 @@ use crate::policy::{Limit, Overflow};
 use crate::restriction::{Elevations, Scope};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta,
+    StoreError,
 };
 use crate::token::{SessionId, user_tag};
 
@@ -300,8 +301,21 @@ impl JwtState {
 
     /// Applies `rule` for a new token on `device` and records it: the generations to
     /// embed, or why not. Assumes no ban (checked by the store).
-    pub fn issue(&mut self, issue: &JwtIssue, now_ms: u64) -> Admission<JwtGrant> {
+    ///
+    /// A `jti` the state still holds (a live token's, or a revoked one's) is refused
+    /// with [`StoreError::Corrupt`], never written over: 96 random bits within a slot
+    /// tag make the odds nil, but two sessions sharing an id would end together and list
+    /// as one. A store also refuses a `jti` another user's token or refresh record of
+    /// the tag holds.
+    pub fn issue(
+        &mut self,
+        issue: &JwtIssue,
+        now_ms: u64,
+    ) -> Result<Admission<JwtGrant>, StoreError> {
         self.prune(now_ms);
+        if self.index.contains_key(&issue.jti) || self.revoked.contains_key(&issue.jti) {
+            return Err(StoreError::Corrupt("jwt token id collision".into()));
+        }
         let rule = issue.rule;
         let entry = JwtEntry {
             device: issue.device.clone(),
@@ -327,7 +341,7 @@ impl JwtState {
                 .collect();
             if scope.len() >= max {
                 if rule.overflow() == Overflow::RefuseNew {
-                    return Admission::LimitReached;
+                    return Ok(Admission::LimitReached);
                 }
                 let excess = scope.len() + 1 - max;
                 let mut pending = Vec::new();
@@ -398,7 +412,7 @@ impl JwtState {
         self.index
             .insert(issue.jti.clone(), JwtEntry { seq, ..entry });
         let tag = user_tag(&issue.user_id);
-        Admission::Admitted(JwtGrant {
+        Ok(Admission::Admitted(JwtGrant {
             epoch: self.epoch,
             user_gen: self.generation,
             device_gen,
@@ -406,7 +420,7 @@ impl JwtState {
                 .iter()
                 .filter_map(|(jti, e)| e.info(&issue.user_id, tag, jti))
                 .collect(),
-        })
+        }))
     }
 
     /// Ends every token of the user (or of one device) with one generation bump;
@@ -600,20 +614,8 @@ mod tests {
     impl Harness {
         fn login(&mut self, device: &str, rule: LoginRule) -> Admission<JwtGrant> {
             let jti = format!("{:0>16}", self.issued.len());
-            let issue = JwtIssue {
-                user_id: Arc::from("u"),
-                jti: jti.clone(),
-                device: Arc::from(device),
-                issued_at_ms: self.now,
-                expires_at_ms: self.now + TTL,
-                rule,
-                fresh_epoch: 7,
-                class: Arc::from(device),
-                idle_ms: None,
-                meta: Default::default(),
-                refresh: None,
-            };
-            let admission = self.state.issue(&issue, self.now);
+            let issue = self.issue(&jti, device, rule);
+            let admission = self.state.issue(&issue, self.now).unwrap();
             if let Admission::Admitted(grant) = &admission {
                 self.issued.push(Issued {
                     jti,
@@ -624,9 +626,54 @@ mod tests {
             admission
         }
 
+        fn issue(&self, jti: &str, device: &str, rule: LoginRule) -> JwtIssue {
+            JwtIssue {
+                user_id: Arc::from("u"),
+                jti: jti.to_owned(),
+                device: Arc::from(device),
+                issued_at_ms: self.now,
+                expires_at_ms: self.now + TTL,
+                rule,
+                fresh_epoch: 7,
+                class: Arc::from(device),
+                idle_ms: None,
+                meta: Default::default(),
+                refresh: None,
+            }
+        }
+
         fn reason(&self, i: usize) -> Option<EndReason> {
             self.state.ended(self.issued[i].token()).map(|e| e.reason)
         }
+    }
+
+    /// A `jti` the state holds, live or revoked, is refused, and the state stays as it
+    /// was; once the revocation is pruned, the id is free again.
+    #[test]
+    fn a_jti_the_state_holds_is_refused() {
+        let mut h = Harness::default();
+        h.login("web", LoginRule::unlimited());
+        h.login("web", LoginRule::unlimited());
+        let (live, revoked) = (h.issued[0].jti.clone(), h.issued[1].jti.clone());
+        h.state
+            .end_token(&revoked, EndReason::LoggedOut, None, h.now)
+            .unwrap();
+        for jti in [&live, &revoked] {
+            let before = h.state.clone();
+            let twin = h.issue(jti, "phone", LoginRule::unlimited());
+            let refused = h.state.issue(&twin, h.now);
+            assert!(
+                matches!(refused, Err(StoreError::Corrupt(_))),
+                "{refused:?}"
+            );
+            assert_eq!(h.state, before);
+        }
+        h.now += TTL + PRUNE_GRACE_MS + MAX_LEEWAY_MS;
+        let twin = h.issue(&revoked, "phone", LoginRule::unlimited());
+        assert!(matches!(
+            h.state.issue(&twin, h.now),
+            Ok(Admission::Admitted(_))
+        ));
     }
 
     #[test]

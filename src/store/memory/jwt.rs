@@ -194,18 +194,26 @@ impl JwtStore for MemoryStore {
         now_ms: u64,
     ) -> Result<Admission<JwtGrant>, StoreError> {
         let user_id = &*issue.user_id;
-        let issued = self.write(user_tag(user_id), now_ms, |shard| {
+        let tag = user_tag(user_id);
+        let issued = self.write(tag, now_ms, |shard| {
             if let Some(until_ms) = shard.ban_until(user_id, now_ms) {
-                return Admission::Banned { until_ms };
+                return Ok(Admission::Banned { until_ms });
+            }
+            // A session of this id, any user's, either mode; or a refresh record (kept
+            // past its session's end). The state refuses a revoked one of the user's.
+            let listed =
+                SessionId::from_jti(tag, &issue.jti).is_some_and(|id| shard.dir.contains_key(&id));
+            if listed || shard.jwt_refresh.contains_key(&issue.jti) {
+                return Err(StoreError::Corrupt("jwt token id collision".into()));
             }
             let state = shard.jwt_state(user_id, issue.fresh_epoch);
-            let admission = state.issue(&issue, now_ms);
+            let admission = state.issue(&issue, now_ms)?;
             if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
                 shard.keep_refresh(&issue, grant, r, now_ms);
             }
             shard.sync_jwt_dir(user_id);
-            admission
-        });
+            Ok(admission)
+        })?;
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced);
             // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).

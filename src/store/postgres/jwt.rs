@@ -82,6 +82,24 @@ fn ids(infos: &[SessionInfo]) -> Vec<SessionId> {
 
 impl PostgresStore {
     /// `user_id`'s JWT state with its index (the caller holds the user's lock).
+    /// Whether a refresh record of `jti` exists, if `ask`.
+    async fn refresh_held(
+        &self,
+        tx: &Transaction<'_>,
+        jti: &str,
+        ask: bool,
+    ) -> Result<bool, StoreError> {
+        if !ask {
+            return Ok(false);
+        }
+        let find = tx
+            .prepare_cached(&self.sql().jwt_refresh)
+            .await
+            .map_err(db_error)?;
+        let row = tx.query_opt(&find, &[&jti]).await.map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
     async fn jwt_load(
         &self,
         tx: &Transaction<'_>,
@@ -396,15 +414,24 @@ impl JwtStore for PostgresStore {
             if let Some(until_ms) = user.ban_until {
                 return Ok(Admission::Banned { until_ms });
             }
-            let mut loaded = self.jwt_load(&tx, &user_id, &user).await?;
-            let admission = loaded.state_or(issue.fresh_epoch).issue(&issue, now_ms);
+            // A refresh record of this `jti` (another session's, kept past its end) is a
+            // collision: a login with a refresh token finds it by its insert, one without
+            // asks, in the same round trip as the load.
+            let (mut loaded, held) = tokio::try_join!(
+                self.jwt_load(&tx, &user_id, &user),
+                self.refresh_held(&tx, &issue.jti, issue.refresh.is_none()),
+            )?;
+            if held {
+                return Err(corrupt("jwt token id collision"));
+            }
+            let admission = loaded.state_or(issue.fresh_epoch).issue(&issue, now_ms)?;
             let Admission::Admitted(grant) = &admission else {
                 return Ok(admission);
             };
             if let Some(r) = &issue.refresh {
                 let record = JwtRefreshState::new(&issue, grant, r);
-                let save = tx
-                    .prepare_cached(&self.sql().save_jwt_refresh)
+                let insert = tx
+                    .prepare_cached(&self.sql().insert_jwt_refresh)
                     .await
                     .map_err(db_error)?;
                 let params: [&(dyn ToSql + Sync); 4] = [
@@ -413,7 +440,11 @@ impl JwtStore for PostgresStore {
                     &ms(record.purge_at()),
                     &to_json(&record)?,
                 ];
-                tx.execute(&save, &params).await.map_err(db_error)?;
+                // A record of that `jti` (another session's, kept past its end): the
+                // transaction rolls back with nothing written.
+                if tx.execute(&insert, &params).await.map_err(db_error)? != 1 {
+                    return Err(corrupt("jwt token id collision"));
+                }
                 // After the write: it counts the new one.
                 let bury = tx
                     .prepare_cached(&self.sql().bury_jwt_refresh)

@@ -28,6 +28,7 @@ pub(crate) struct Sql {
     pub(crate) drop_jwt_tokens: String,
     pub(crate) jwt_user_of: String,
     pub(crate) jwt_refresh: String,
+    pub(crate) insert_jwt_refresh: String,
     pub(crate) save_jwt_refresh: String,
     pub(crate) bury_jwt_refresh: String,
     pub(crate) online_jwt: String,
@@ -221,6 +222,11 @@ impl Sql {
             drop_jwt_tokens: format!("DELETE FROM {s}.jwt_tokens WHERE id = ANY($1)"),
             jwt_user_of: format!("SELECT user_id FROM {s}.jwt_tokens WHERE id = $1"),
             jwt_refresh: format!("SELECT user_id, state FROM {s}.jwt_refresh WHERE jti = $1"),
+            // A login's record: never over another's (a `jti` collision).
+            insert_jwt_refresh: format!(
+                "INSERT INTO {s}.jwt_refresh (jti, user_id, purge_at, state) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (jti) DO NOTHING"
+            ),
             save_jwt_refresh: format!(
                 "INSERT INTO {s}.jwt_refresh (jti, user_id, purge_at, state) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (jti) DO UPDATE SET purge_at = EXCLUDED.purge_at, state = EXCLUDED.state"

@@ -176,6 +176,9 @@ impl JwtStore for RedisStore {
                 until_ms: num(until)?,
             }),
             Some((status, [])) if status == "limit" => Ok(Admission::LimitReached),
+            Some((status, [])) if status == "collision" => {
+                Err(StoreError::Corrupt("jwt token id collision".into()))
+            }
             _ => Err(corrupt("a JWT login reply")),
         }
     }

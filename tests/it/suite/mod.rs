@@ -245,6 +245,7 @@ macro_rules! all_cases {
             names_with_escaped_characters_come_back_whole,
             unknown_and_garbage_tokens_are_invalid,
             a_session_id_collision_is_refused,
+            a_jti_collision_is_refused,
             logout_ends_one_session,
             logout_session_by_id,
             kickout_ends_every_session_and_sticks,

@@ -81,6 +81,69 @@ pub async fn a_session_id_collision_is_refused<S: Stores, K: Kind<S>>(store: S) 
     assert!(auth.sessions(&neighbour).await.unwrap().is_empty());
 }
 
+/// JWT mode's twin: a login whose `jti` a stored token of the slot tag already has,
+/// the same user's or another's, is refused, never written over; so is one whose
+/// `jti` only a kept refresh record still holds (a kicked-out session's, which answers
+/// why its refresh token is refused).
+pub async fn a_jti_collision_is_refused<S: Stores, K: Kind<S>>(store: S) {
+    if !K::JWT {
+        return;
+    }
+    let clock = clock();
+    let auth = K::builder(store.clone(), &clock)
+        .refresh_tokens(secs(86_400))
+        .build();
+    let login = auth.login("10001", "web").await.unwrap();
+    let id = login.session.session_id;
+    let neighbour = (0u32..)
+        .map(|n| format!("n{n}"))
+        .find(|u| kickout::store::user_tag(u) == id.tag())
+        .unwrap();
+    let twin = |user: &str| {
+        let now = kickout::clock::Clock::now_ms(&clock);
+        kickout::store::jwt::JwtIssue {
+            user_id: user.into(),
+            jti: id.jti(),
+            device: "phone".into(),
+            issued_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+            rule: kickout::LoginRule::unlimited(),
+            fresh_epoch: 1,
+            class: "phone".into(),
+            idle_ms: None,
+            meta: Default::default(),
+            refresh: None,
+        }
+    };
+    for user in ["10001", neighbour.as_str()] {
+        let now = kickout::clock::Clock::now_ms(&clock);
+        let refused = store.jwt_issue(twin(user), now).await;
+        assert!(
+            matches!(refused, Err(kickout::store::StoreError::Corrupt(_))),
+            "{user}: {refused:?}"
+        );
+    }
+    let me = auth.authenticate(login.token.as_str()).await.unwrap();
+    assert_eq!(me.device(), "web", "the stored token stands as it was");
+    assert_eq!(auth.sessions("10001").await.unwrap().len(), 1);
+    assert!(auth.sessions(&neighbour).await.unwrap().is_empty());
+    // Kicked out: the token leaves the user's index (a generation ends it), its refresh
+    // record stays to say why.
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+    for user in ["10001", neighbour.as_str()] {
+        let now = kickout::clock::Clock::now_ms(&clock);
+        let refused = store.jwt_issue(twin(user), now).await;
+        assert!(
+            matches!(refused, Err(kickout::store::StoreError::Corrupt(_))),
+            "after the kickout, {user}: {refused:?}"
+        );
+    }
+    let refresh = login.refresh.unwrap().token;
+    let refused = auth.refresh(refresh.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Some(Reason::KickedOut));
+    assert!(auth.sessions(&neighbour).await.unwrap().is_empty());
+}
+
 pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();

@@ -6,7 +6,7 @@
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
 -- in `k`, and `m` when the token has metadata (`jm:`). Returns {'ok', epoch, ug, dg,
--- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'}.
+-- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'} | {'collision'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
@@ -20,6 +20,13 @@ sweep(base, due, now)
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
 jprune(base, st, ix, now)
+-- A `jti` another session holds: this user's (live or revoked), another user's of the
+-- tag (its `jt:` entry), or a refresh record kept past its session's end. Refused; only
+-- the prune is written.
+if ix[ARGV[3]] or st.bl[ARGV[3]] or redis.call('EXISTS', KEYS[4], KEYS[6]) > 0 then
+  jsave(base, user, st, ix, now)
+  return {'collision'}
+end
 local replaced = {}
 local max = tonumber(ARGV[8])
 if max > 0 then
