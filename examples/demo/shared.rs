@@ -327,7 +327,9 @@ impl CursorSeal {
     /// The library's cursor in a sealed one, if an instance with this key issued it.
     pub fn open(&self, sealed: &str) -> Option<String> {
         let (text, hex) = sealed.rsplit_once('.')?;
-        if hex.len() != 2 * SEAL_BYTES || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // Lower-case only: one spelling per seal.
+        let lower = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if hex.len() != 2 * SEAL_BYTES || !hex.bytes().all(lower) {
             return None;
         }
         let mac: Vec<u8> = (0..SEAL_BYTES)

@@ -210,9 +210,10 @@ pub trait JwtStore: Store {
 
     /// JWT mode's login: refuse if the user is banned, else apply the rule and record
     /// the token ([`JwtState::issue`]), atomically. A `jti` the slot tag already holds
-    /// (any user's token, a revocation, a refresh record kept past its session's end) is
-    /// refused with [`StoreError::Corrupt`], nothing written: two sessions of one id
-    /// would end together, and a kept refresh record could name the new one.
+    /// (any user's token, one of the user's revocations, a refresh record kept past its
+    /// session's end) is refused with [`StoreError::Corrupt`], nothing of the login
+    /// written: two sessions of one id would end together, and a kept refresh record
+    /// could name the new one.
     fn jwt_issue(
         &self,
         issue: JwtIssue,

@@ -207,12 +207,13 @@ impl JwtStore for MemoryStore {
                 return Err(StoreError::Corrupt("jwt token id collision".into()));
             }
             let state = shard.jwt_state(user_id, issue.fresh_epoch);
-            let admission = state.issue(&issue, now_ms)?;
-            if let (Admission::Admitted(grant), Some(r)) = (&admission, &issue.refresh) {
+            let issued = state.issue(&issue, now_ms);
+            if let (Ok(Admission::Admitted(grant)), Some(r)) = (&issued, &issue.refresh) {
                 shard.keep_refresh(&issue, grant, r, now_ms);
             }
+            // Refused or not, the state was pruned: the directory follows.
             shard.sync_jwt_dir(user_id);
-            Ok(admission)
+            issued
         })?;
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced);

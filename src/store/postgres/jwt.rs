@@ -81,17 +81,8 @@ fn ids(infos: &[SessionInfo]) -> Vec<SessionId> {
 }
 
 impl PostgresStore {
-    /// `user_id`'s JWT state with its index (the caller holds the user's lock).
-    /// Whether a refresh record of `jti` exists, if `ask`.
-    async fn refresh_held(
-        &self,
-        tx: &Transaction<'_>,
-        jti: &str,
-        ask: bool,
-    ) -> Result<bool, StoreError> {
-        if !ask {
-            return Ok(false);
-        }
+    /// Whether a refresh record of `jti` exists.
+    async fn refresh_held(&self, tx: &Transaction<'_>, jti: &str) -> Result<bool, StoreError> {
         let find = tx
             .prepare_cached(&self.sql().jwt_refresh)
             .await
@@ -100,6 +91,7 @@ impl PostgresStore {
         Ok(row.is_some())
     }
 
+    /// `user_id`'s JWT state with its index (the caller holds the user's lock).
     async fn jwt_load(
         &self,
         tx: &Transaction<'_>,
@@ -415,11 +407,11 @@ impl JwtStore for PostgresStore {
                 return Ok(Admission::Banned { until_ms });
             }
             // A refresh record of this `jti` (another session's, kept past its end) is a
-            // collision: a login with a refresh token finds it by its insert, one without
-            // asks, in the same round trip as the load.
+            // collision, found before the rule runs (as the other stores find it), in the
+            // same round trip as the load.
             let (mut loaded, held) = tokio::try_join!(
                 self.jwt_load(&tx, &user_id, &user),
-                self.refresh_held(&tx, &issue.jti, issue.refresh.is_none()),
+                self.refresh_held(&tx, &issue.jti),
             )?;
             if held {
                 return Err(corrupt("jwt token id collision"));
@@ -440,8 +432,7 @@ impl JwtStore for PostgresStore {
                     &ms(record.purge_at()),
                     &to_json(&record)?,
                 ];
-                // A record of that `jti` (another session's, kept past its end): the
-                // transaction rolls back with nothing written.
+                // One written since the look above: the transaction rolls back.
                 if tx.execute(&insert, &params).await.map_err(db_error)? != 1 {
                     return Err(corrupt("jwt token id collision"));
                 }

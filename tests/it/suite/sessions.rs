@@ -99,8 +99,21 @@ pub async fn a_jti_collision_is_refused<S: Stores, K: Kind<S>>(store: S) {
         .map(|n| format!("n{n}"))
         .find(|u| kickout::store::user_tag(u) == id.tag())
         .unwrap();
-    let twin = |user: &str| {
+    // A login of the same `jti`, with a refresh token or without.
+    let twin = |user: &str, refreshing: bool| {
         let now = kickout::clock::Clock::now_ms(&clock);
+        let refresh = refreshing.then(|| kickout::store::jwt::JwtRefresh {
+            refresh: kickout::store::refresh::NewRefresh {
+                digest: [1; 32],
+                chain: [2; 32],
+                expires_at_ms: now + 86_400_000,
+                cap_ms: now + 86_400_000,
+                window_ms: None,
+                access_ttl_ms: 3_600_000,
+            },
+            claims: None,
+            own_idle_ms: None,
+        });
         kickout::store::jwt::JwtIssue {
             user_id: user.into(),
             jti: id.jti(),
@@ -112,7 +125,7 @@ pub async fn a_jti_collision_is_refused<S: Stores, K: Kind<S>>(store: S) {
             class: "phone".into(),
             idle_ms: None,
             meta: Default::default(),
-            refresh: None,
+            refresh,
         }
     };
     // Twins of the live token, then of the kicked-out one: the kickout takes the token
@@ -122,12 +135,17 @@ pub async fn a_jti_collision_is_refused<S: Stores, K: Kind<S>>(store: S) {
         if kicked {
             assert_eq!(auth.kickout("10001").await.unwrap(), 1);
         }
-        for user in ["10001", neighbour.as_str()] {
+        for (user, refreshing) in [
+            ("10001", false),
+            ("10001", true),
+            (neighbour.as_str(), false),
+            (neighbour.as_str(), true),
+        ] {
             let now = kickout::clock::Clock::now_ms(&clock);
-            let refused = store.jwt_issue(twin(user), now).await;
+            let refused = store.jwt_issue(twin(user, refreshing), now).await;
             assert!(
                 matches!(refused, Err(kickout::store::StoreError::Corrupt(_))),
-                "kicked out: {kicked}, {user}: {refused:?}"
+                "kicked out: {kicked}, {user}, with a refresh token: {refreshing}: {refused:?}"
             );
         }
         if !kicked {
