@@ -77,6 +77,9 @@ struct Inner {
     /// When the session was checked (handle time, Unix ms): what "live" means for the
     /// restrictions it came with.
     checked_at_ms: u64,
+    /// When the session goes idle unless a request comes first, as of the check (handle
+    /// time, Unix ms): a watch wakes then to ask.
+    idle_deadline_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Identity {
             .field("restrictions", &i.restrictions)
             .field("elevations", &i.elevations)
             .field("checked_at_ms", &i.checked_at_ms)
+            .field("idle_deadline_ms", &i.idle_deadline_ms)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +112,7 @@ impl Identity {
         (session, claims): (SessionInfo, Option<Arc<str>>),
         checked: Checked,
         (restrictions, elevations): (Restrictions, Elevations),
+        idle_deadline_ms: Option<u64>,
         now_ms: u64,
     ) -> Self {
         Self {
@@ -120,8 +125,15 @@ impl Identity {
                 restrictions,
                 elevations,
                 checked_at_ms: now_ms,
+                idle_deadline_ms,
             }),
         }
+    }
+
+    /// When the session goes idle unless a request comes first, if it has an idle
+    /// timeout (as of the check).
+    pub(crate) fn idle_deadline_ms(&self) -> Option<u64> {
+        self.inner.idle_deadline_ms
     }
 
     /// Refusals of this identity's request answer as `responses` does, clearing the

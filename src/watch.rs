@@ -18,8 +18,9 @@
 //! window's end.
 //!
 //! Expiry needs no message: the watch ends with `token_expired` at the session's end (its
-//! new end, if it was renewed). A store that stays unreachable for three re-check
-//! intervals ends the watch with `store_unavailable`.
+//! new end, if it was renewed), and at its idle deadline unless a request moved it (the
+//! watch asks the store then; its own re-checks are no activity). A store that stays
+//! unreachable for three re-check intervals ends the watch with `store_unavailable`.
 
 use std::time::Duration;
 
@@ -50,6 +51,12 @@ pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     /// window's end; `u64::MAX` for none).
     guard: Option<Guard>,
     guard_at_ms: u64,
+    /// When the session goes idle unless a request comes first, as last read: the
+    /// watch asks the store then (idleness sends no message).
+    idle_at_ms: Option<u64>,
+    /// When the next periodic re-check is due: kept here, so a caller that drops
+    /// [`ended`](Self::ended) and calls again (a stream's tick) does not restart it.
+    recheck_at: tokio::time::Instant,
 }
 
 impl<S: Store, M: Mode<S>> std::fmt::Debug for SessionWatch<S, M> {
@@ -100,7 +107,8 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
 
     /// Waits until the session ends; the reason its token now gets (`kicked_out`,
     /// `replaced`, `banned`, `token_expired`, or `invalid_token` after a logout).
-    /// Cancel-safe: drop the future and call again.
+    /// Cancel-safe: drop the future and call again (a stream's tick may); the periodic
+    /// re-check keeps its own time.
     ///
     /// At the session's end the store is asked first, so a renewed session's watch goes
     /// on to its new end. A store that cannot be reached for three re-check intervals
@@ -136,6 +144,15 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 }
                 continue;
             }
+            if self.idle_at_ms.is_some_and(|at| now >= at) {
+                // Seen since? The store says; `recheck` reads the new deadline if so
+                // (none if the store does not answer: the periodic re-checks go on).
+                self.idle_at_ms = None;
+                if let Some(reason) = self.recheck(recheck_ms).await {
+                    return reason;
+                }
+                continue;
+            }
             if now >= self.expires_at_ms {
                 // Renewed since? The store says; `recheck` moves the end if so.
                 if let Some(reason) = self.recheck(recheck_ms).await {
@@ -146,8 +163,14 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 }
                 continue;
             }
-            let wake = self.expires_at_ms.min(self.guard_at_ms);
-            let until_end = Duration::from_millis(wake - now);
+            let wake = self
+                .expires_at_ms
+                .min(self.guard_at_ms)
+                .min(self.idle_at_ms.unwrap_or(u64::MAX));
+            let until_wake = Duration::from_millis(wake.saturating_sub(now));
+            let until_recheck = self
+                .recheck_at
+                .saturating_duration_since(tokio::time::Instant::now());
             tokio::select! {
                 changed = self.ended.changed() => {
                     if changed.is_err() {
@@ -160,7 +183,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                     }
                 }
                 _ = self.resync.changed() => self.recheck_due = true,
-                _ = tokio::time::sleep(until_end.min(recheck)) => {
+                _ = tokio::time::sleep(until_wake.min(until_recheck)) => {
                     if let Some(reason) = self.recheck(recheck_ms).await { return reason; }
                 }
             }
@@ -171,6 +194,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// taken from the store (a renewal moves it). A store that does not answer ends
     /// nothing until it has not answered for three intervals.
     async fn recheck(&mut self, interval_ms: u64) -> Option<Refusal> {
+        self.recheck_at = tokio::time::Instant::now() + Duration::from_millis(interval_ms);
         let Some(token) = self.token.clone() else {
             // Nothing to ask with (an identity made without a check): its end stands.
             return (self.auth.now_ms() >= self.expires_at_ms).then(|| Reason::TokenExpired.into());
@@ -179,6 +203,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
             Ok(identity) => {
                 self.unreachable_since = None;
                 self.expires_at_ms = identity.session().expires_at_ms;
+                self.idle_at_ms = identity.idle_deadline_ms();
                 let guard = self.guard.as_ref()?;
                 if let Err(refused) = guard.check(&identity) {
                     return Some(Refusal::new(refused.reason(), refused.note().cloned()));
@@ -228,6 +253,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             unreachable_since: None,
             guard: None,
             guard_at_ms: u64::MAX,
+            idle_at_ms: identity.idle_deadline_ms(),
+            recheck_at: tokio::time::Instant::now(),
         }
     }
 

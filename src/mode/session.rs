@@ -319,6 +319,7 @@ fn verdict(record: Option<SessionRecord>, key: SessionKey, now: u64) -> Result<I
             (record.info, None),
             Checked::Key(key),
             (record.restrictions, record.elevations),
+            record.idle_deadline_ms,
             now,
         )),
     }

@@ -51,6 +51,14 @@ fn short_lived_var(name: &str) -> Option<String> {
     }
 }
 
+/// `test_var` with an idle timeout of two seconds.
+fn idle_var(name: &str) -> Option<String> {
+    match name {
+        "IDLE_TIMEOUT_SECS" => Some("2".to_owned()),
+        _ => test_var(name),
+    }
+}
+
 type Vars = fn(&str) -> Option<String>;
 
 fn config(mode: demo::DemoMode, vars: Vars) -> demo::Config {
@@ -1534,6 +1542,40 @@ async fn read_until(res: &mut reqwest::Response, want: &str) -> (String, bool) {
             other => panic!("stream stalled: {other:?}; so far: {seen}"),
         }
     }
+}
+
+/// An idle timeout ends the event stream of a session that makes no request: its
+/// ticks are no activity, and idleness sends no message. Every demo, with an idle
+/// timeout of two seconds: `event: revoked` / `token_expired` within a second of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends_its_event_stream() {
+    let mut servers = Vec::new();
+    for mode in [demo::DemoMode::Session, demo::DemoMode::Jwt] {
+        servers.push(axum_server_with(mode, MemoryStore::new(), idle_var).await);
+        #[cfg(feature = "actix")]
+        servers.push(actix_server_with(mode, MemoryStore::new(), idle_var).await);
+    }
+    let runs = servers.iter().map(|s| async move {
+        let token = s.token("41001", "web").await;
+        let opened = std::time::Instant::now();
+        let mut res = s
+            .http
+            .get(format!("{}/events?access_token={token}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let revoked = read_until(&mut res, "event: revoked\ndata: token_expired");
+        let (seen, ended) = tokio::time::timeout(Duration::from_secs(6), revoked)
+            .await
+            .expect("the stream outlived the session's idle timeout");
+        assert!(ended, "{seen}");
+        let after = opened.elapsed();
+        assert!(after < Duration::from_secs(3), "{after:?}");
+        assert!(seen.contains("event: tick"), "it lived first: {seen}");
+        assert_eq!(s.me(&token).await.1["error"], "token_expired");
+    });
+    futures::future::join_all(runs).await;
 }
 
 async fn events_stream(s: &Server) {

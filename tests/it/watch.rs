@@ -348,6 +348,77 @@ async fn watches_of_one_session_dropped_together_leave_nothing_behind() {
     }
 }
 
+/// Idleness sends no message: a watch wakes at its session's idle deadline and asks the
+/// store. A request before then moved the deadline, and the watch goes on; past the
+/// new one, it ends with `token_expired`.
+async fn going_idle_ends_the_watch<K: Kind<MemoryStore>>() {
+    let clock = kickout::clock::ManualClock::starting_now();
+    let builder = K::builder(MemoryStore::new(), &clock);
+    let auth = K::idle(builder, Duration::from_secs(1)).build();
+    let token = auth.login("idle", "web").await.unwrap().token;
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    let mut watch = auth.watch(&me);
+    assert!(
+        timeout(Duration::from_millis(200), watch.ended())
+            .await
+            .is_err()
+    );
+    clock.advance(Duration::from_millis(600));
+    auth.authenticate(token.as_str()).await.unwrap();
+    clock.advance(Duration::from_millis(600));
+    assert!(
+        timeout(Duration::from_millis(1_500), watch.ended())
+            .await
+            .is_err(),
+        "seen since: the deadline moved"
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(ends_within(&mut watch, 3).await, Reason::TokenExpired);
+}
+
+#[tokio::test]
+async fn going_idle_ends_the_watch_in_session_mode() {
+    going_idle_ends_the_watch::<suite::Session>().await;
+}
+
+#[tokio::test]
+async fn going_idle_ends_the_watch_in_jwt_mode() {
+    going_idle_ends_the_watch::<suite::Jwt>().await;
+}
+
+/// A caller that drops `ended` and calls again (a stream's tick) still gets the
+/// periodic re-check: an end no message announces (another handle on a store without
+/// a feed) ends the watch within an interval, however often the caller ticks.
+#[tokio::test]
+async fn periodic_rechecks_outlast_a_caller_that_ticks() {
+    let store = crate::custom_store::BTreeStore::default();
+    let clock = kickout::clock::ManualClock::starting_now();
+    let a = suite::Session::builder(store.clone(), &clock)
+        .watch_recheck(Duration::from_millis(500))
+        .build();
+    let b = suite::Session::builder(store, &clock).build();
+    let token = a.login("quiet", "web").await.unwrap().token;
+    let me = a.authenticate(token.as_str()).await.unwrap();
+    let mut watch = a.watch(&me);
+    assert!(
+        timeout(Duration::from_millis(200), watch.ended())
+            .await
+            .is_err()
+    );
+    assert_eq!(b.kickout("quiet").await.unwrap(), 1);
+    let started = std::time::Instant::now();
+    let reason = loop {
+        if let Ok(reason) = timeout(Duration::from_millis(100), watch.ended()).await {
+            break reason;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no re-check in 3 s"
+        );
+    };
+    assert_eq!(reason, Reason::KickedOut);
+}
+
 /// A change of the user's state that comes while no one awaits the watch is not lost:
 /// the next await asks the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

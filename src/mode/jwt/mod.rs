@@ -405,6 +405,14 @@ fn verdict(
     if crate::store::jwt::idle_over(idle, status.last_seen_ms, now_ms) {
         return Err(Reason::TokenExpired.into());
     }
+    // As of the last sight the store holds (this request's may not be written yet).
+    let idle_deadline_ms = idle.map(|(idle, issued)| {
+        status
+            .last_seen_ms
+            .unwrap_or(0)
+            .max(issued)
+            .saturating_add(idle)
+    });
     let session = SessionInfo {
         session_id: v.session_id,
         user_id: v.user_id.clone(),
@@ -418,6 +426,7 @@ fn verdict(
         (session, v.ext.clone()),
         checked,
         guarded,
+        idle_deadline_ms,
         now_ms,
     ))
 }
