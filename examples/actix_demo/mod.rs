@@ -150,9 +150,9 @@ async fn refresh<S: Store, M: Mode<S>>(
     state: Data<State<S, M>>,
     body: Bytes,
 ) -> HttpResponse {
-    let body = match shared::refresh_body(&body) {
-        Ok(b) => b,
-        Err(refusal) => return refused(refusal),
+    let Some(body) = shared::refresh_body(&body) else {
+        let rejection = state.auth.rejection(kickout::Reason::InvalidRequest);
+        return actix_web::ResponseError::error_response(&rejection);
     };
     if let Some(token) = body.refresh_token {
         return match state.auth.refresh(&token).await {

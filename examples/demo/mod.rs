@@ -281,9 +281,12 @@ async fn refresh<S: Store, M: Mode<S>>(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body = match shared::refresh_body(&body) {
-        Ok(body) => body,
-        Err(refusal) => return refused(refusal),
+    let Some(body) = shared::refresh_body(&body) else {
+        return state
+            .0
+            .auth
+            .rejection(kickout::Reason::InvalidRequest)
+            .into_response();
     };
     if let Some(token) = body.refresh_token {
         return match state.0.auth.refresh(&token).await {

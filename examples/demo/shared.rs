@@ -265,18 +265,14 @@ pub struct RefreshBody {
     pub refresh_token: Option<String>,
 }
 
-/// `POST /refresh`'s body: empty is `{}`.
-pub fn refresh_body(body: &[u8]) -> Result<RefreshBody, Refusal> {
+/// `POST /refresh`'s body: empty is `{}`; `None` for a body that is not one. Its
+/// refusal is `invalid_request` as the library answers it (400, with the challenge):
+/// every refusal of `/refresh` is a rejection like any other.
+pub fn refresh_body(body: &[u8]) -> Option<RefreshBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RefreshBody::default());
+        return Some(RefreshBody::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            (422, "invalid_request", "Unexpected JSON shape.".to_owned())
-        } else {
-            (400, "invalid_request", "The body is not JSON.".to_owned())
-        }
-    })
+    serde_json::from_slice(body).ok()
 }
 
 /// `GET /admin/online`'s query: `limit` (1 to 1000, default 100), `cursor`, `class`.
