@@ -619,22 +619,25 @@ pub fn password_ok(password: &str) -> bool {
     password == "123456"
 }
 
-/// Bans last 1 s to ten years: a ban must end, like everything in the store.
-/// What a ban or a restriction takes besides its subject: its duration (1 s to ten
-/// years, else 422) and its note (else 422).
+/// What a ban or a restriction takes besides its subject: its duration (1 s to the
+/// library's longest lifetime, ten years: it must end, like everything in the store;
+/// else 422) and its note (else 422).
 pub fn timed_note(
     seconds: u64,
     note: Option<&str>,
 ) -> Result<(std::time::Duration, Option<kickout::Note>), Refusal> {
     if !ban_seconds_ok(seconds) {
-        let message = "seconds must be at least 1.".to_owned();
+        let message = format!("seconds must be 1 to {MAX_SECONDS} (ten years).");
         return Err((422, "invalid_request", message));
     }
     Ok((std::time::Duration::from_secs(seconds), checked_note(note)?))
 }
 
+/// The longest ban or restriction, in seconds.
+const MAX_SECONDS: u64 = kickout::limits::MAX_LIFETIME_MS / 1000;
+
 fn ban_seconds_ok(seconds: u64) -> bool {
-    (1..=315_360_000).contains(&seconds)
+    (1..=MAX_SECONDS).contains(&seconds)
 }
 
 /// The audit feed, once the store answered: the stream comes through the store, so with

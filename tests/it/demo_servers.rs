@@ -1048,6 +1048,19 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
             .as_u16();
         assert!(status == 400 || status == 422, "{bad} -> {status}");
     }
+    // Past ten years: refused, saying the bound.
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/admin/ban/30001",
+            Some(json!({"seconds": 315_360_001})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("315360000"),
+        "{body}"
+    );
     assert_eq!(
         s.admin(
             Method::POST,
