@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::guard::Guard;
 use crate::identity::Identity;
+use crate::limits::MIN_RECHECK_MS;
 use crate::mode::Mode;
 use crate::rejection::{Reason, Refusal};
 use crate::store::Store;
@@ -167,7 +168,10 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 .expires_at_ms
                 .min(self.guard_at_ms)
                 .min(self.idle_at_ms.unwrap_or(u64::MAX));
-            let until_wake = Duration::from_millis(wake.saturating_sub(now));
+            // At least the shortest re-check interval to a deadline of handle time: a
+            // clock that stands still (a test's, or one stepped back) must not make the
+            // watch ask the store in a tight loop.
+            let until_wake = Duration::from_millis(wake.saturating_sub(now).max(MIN_RECHECK_MS));
             let until_recheck = self
                 .recheck_at
                 .saturating_duration_since(tokio::time::Instant::now());
@@ -194,12 +198,24 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// taken from the store (a renewal moves it). A store that does not answer ends
     /// nothing until it has not answered for three intervals.
     async fn recheck(&mut self, interval_ms: u64) -> Option<Refusal> {
-        self.recheck_at = tokio::time::Instant::now() + Duration::from_millis(interval_ms);
         let Some(token) = self.token.clone() else {
             // Nothing to ask with (an identity made without a check): its end stands.
             return (self.auth.now_ms() >= self.expires_at_ms).then(|| Reason::TokenExpired.into());
         };
-        match self.auth.check_quietly(token).await {
+        // Unanswered since the first attempt that got no answer: one the caller dropped
+        // counts too, so a store slower than the caller's tick still ends the watch.
+        let now = self.auth.now_ms();
+        let since = *self.unreachable_since.get_or_insert(now);
+        if now.saturating_sub(since) >= interval_ms.saturating_mul(3) {
+            return Some(Reason::StoreUnavailable.into());
+        }
+        // Due until answered: a caller that drops this future gets it asked again.
+        self.recheck_due = true;
+        let checked = self.auth.check_quietly(token).await;
+        self.recheck_due = false;
+        // The next periodic one comes an interval after this answer, however slow.
+        self.recheck_at = tokio::time::Instant::now() + Duration::from_millis(interval_ms);
+        match checked {
             Ok(identity) => {
                 self.unreachable_since = None;
                 self.expires_at_ms = identity.session().expires_at_ms;
@@ -213,7 +229,6 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
             }
             Err(refusal) if refusal == Reason::StoreUnavailable => {
                 let now = self.auth.now_ms();
-                let since = *self.unreachable_since.get_or_insert(now);
                 (now.saturating_sub(since) >= interval_ms.saturating_mul(3)).then_some(refusal)
             }
             Err(reason) => Some(reason),

@@ -378,7 +378,15 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
             true,
             now_ms,
             |cached| match cached {
-                Cached::Session(record, d) if d == digest && !due(&record) => Some(Some(record)),
+                // A record past its idle deadline goes to the store: a request on
+                // another instance may have moved it (the store's word on time).
+                Cached::Session(record, d)
+                    if d == digest
+                        && !due(&record)
+                        && record.idle_deadline_ms.is_none_or(|at| now_ms < at) =>
+                {
+                    Some(Some(record))
+                }
                 Cached::Session(..) => None,
                 #[cfg(feature = "jwt")]
                 Cached::Jwt(_) => None,
@@ -498,7 +506,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
             true,
             now_ms,
             |cached| match cached {
-                Cached::Jwt(status) if !seen => Some(status),
+                // Idle by the cached sight: another instance may have seen it since.
+                Cached::Jwt(status) if !seen && !token.idle_over(status.last_seen_ms, now_ms) => {
+                    Some(status)
+                }
                 Cached::Jwt(_) => None,
                 Cached::Session(..) => None,
             },

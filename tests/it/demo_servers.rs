@@ -1571,7 +1571,7 @@ async fn read_until(res: &mut reqwest::Response, want: &str) -> (String, bool) {
 
 /// An idle timeout ends the event stream of a session that makes no request: its
 /// ticks are no activity, and idleness sends no message. Every demo, with an idle
-/// timeout of two seconds: `event: revoked` / `token_expired` within a second of it.
+/// timeout of two seconds: `event: revoked` / `token_expired` at about that time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_its_event_stream() {
     let mut servers = Vec::new();
@@ -1595,8 +1595,12 @@ async fn an_idle_session_ends_its_event_stream() {
             .await
             .expect("the stream outlived the session's idle timeout");
         assert!(ended, "{seen}");
+        // About two seconds after the login (just before the stream opened).
         let after = opened.elapsed();
-        assert!(after < Duration::from_secs(3), "{after:?}");
+        assert!(
+            (Duration::from_millis(1_500)..Duration::from_secs(5)).contains(&after),
+            "{after:?}"
+        );
         assert!(seen.contains("event: tick"), "it lived first: {seen}");
         assert_eq!(s.me(&token).await.1["error"], "token_expired");
     });

@@ -386,6 +386,38 @@ async fn going_idle_ends_the_watch_in_jwt_mode() {
     going_idle_ends_the_watch::<suite::Jwt>().await;
 }
 
+/// Behind a near cache, a watch that wakes at an idle deadline which a request on
+/// another instance moved asks the store, not its cached record, and goes on.
+#[tokio::test]
+async fn behind_a_near_cache_a_moved_idle_deadline_keeps_the_watch() {
+    let clock = kickout::clock::ManualClock::starting_now();
+    let store = MemoryStore::new();
+    let idle = Duration::from_secs(1);
+    let near = NearCache::new(store.clone(), Duration::from_secs(60));
+    let a = suite::Session::idle(suite::Session::builder(near, &clock), idle).build();
+    let b = suite::Session::idle(suite::Session::builder(store, &clock), idle).build();
+    let token = b.login("moved", "web").await.unwrap().token;
+    // Read through the cache, which keeps the record (a touch is no revocation).
+    let me = a.authenticate(token.as_str()).await.unwrap();
+    let mut watch = a.watch(&me);
+    assert!(
+        timeout(Duration::from_millis(200), watch.ended())
+            .await
+            .is_err()
+    );
+    clock.advance(Duration::from_millis(600));
+    b.authenticate(token.as_str()).await.unwrap();
+    clock.advance(Duration::from_millis(600));
+    assert!(
+        timeout(Duration::from_millis(1_500), watch.ended())
+            .await
+            .is_err(),
+        "the store saw a request: the deadline moved"
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(ends_within(&mut watch, 3).await, Reason::TokenExpired);
+}
+
 /// A caller that drops `ended` and calls again (a stream's tick) still gets the
 /// periodic re-check: an end no message announces (another handle on a store without
 /// a feed) ends the watch within an interval, however often the caller ticks.
