@@ -348,23 +348,38 @@ async fn watches_of_one_session_dropped_together_leave_nothing_behind() {
     }
 }
 
-/// Idleness sends no message: a watch wakes at its session's idle deadline and asks the
-/// store. A request before then moved the deadline, and the watch goes on; past the
-/// new one, it ends with `token_expired`.
-async fn going_idle_ends_the_watch<K: Kind<MemoryStore>>() {
-    let clock = kickout::clock::ManualClock::starting_now();
-    let builder = K::builder(MemoryStore::new(), &clock);
-    let auth = K::idle(builder, Duration::from_secs(1)).build();
-    let token = auth.login("idle", "web").await.unwrap().token;
-    let me = auth.authenticate(token.as_str()).await.unwrap();
+/// A watch of `token`'s session through `auth`, its first re-check done.
+async fn past_its_first_check<S: Stores, M: Mode<S>>(
+    auth: &Auth<S, M>,
+    token: &str,
+) -> kickout::watch::SessionWatch<S, M> {
+    let me = auth.authenticate(token).await.unwrap();
     let mut watch = auth.watch(&me);
     assert!(
         timeout(Duration::from_millis(200), watch.ended())
             .await
             .is_err()
     );
+    watch
+}
+
+/// Idleness sends no message: a watch through `on` wakes at its session's idle deadline
+/// (a second) and asks the store. A request through `by` before then moved the
+/// deadline, and the watch goes on; past the new one, it ends with `token_expired`.
+async fn a_moved_idle_deadline_keeps_the_watch_to_the_next<A, B, K>(on: A, by: B)
+where
+    A: Stores,
+    B: Stores,
+    K: Kind<A> + Kind<B>,
+{
+    let clock = kickout::clock::ManualClock::starting_now();
+    let idle = Duration::from_secs(1);
+    let a = <K as Kind<A>>::idle(<K as Kind<A>>::builder(on, &clock), idle).build();
+    let b = <K as Kind<B>>::idle(<K as Kind<B>>::builder(by, &clock), idle).build();
+    let token = b.login("idle", "web").await.unwrap().token;
+    let mut watch = past_its_first_check(&a, token.as_str()).await;
     clock.advance(Duration::from_millis(600));
-    auth.authenticate(token.as_str()).await.unwrap();
+    b.authenticate(token.as_str()).await.unwrap();
     clock.advance(Duration::from_millis(600));
     assert!(
         timeout(Duration::from_millis(1_500), watch.ended())
@@ -378,44 +393,25 @@ async fn going_idle_ends_the_watch<K: Kind<MemoryStore>>() {
 
 #[tokio::test]
 async fn going_idle_ends_the_watch_in_session_mode() {
-    going_idle_ends_the_watch::<suite::Session>().await;
+    let store = MemoryStore::new();
+    a_moved_idle_deadline_keeps_the_watch_to_the_next::<_, _, suite::Session>(store.clone(), store)
+        .await;
 }
 
 #[tokio::test]
 async fn going_idle_ends_the_watch_in_jwt_mode() {
-    going_idle_ends_the_watch::<suite::Jwt>().await;
+    let store = MemoryStore::new();
+    a_moved_idle_deadline_keeps_the_watch_to_the_next::<_, _, suite::Jwt>(store.clone(), store)
+        .await;
 }
 
-/// Behind a near cache, a watch that wakes at an idle deadline which a request on
-/// another instance moved asks the store, not its cached record, and goes on.
+/// Behind a near cache, the watch asks the store, not its cached record (which a touch,
+/// no revocation, leaves in place), when the request came through another instance.
 #[tokio::test]
 async fn behind_a_near_cache_a_moved_idle_deadline_keeps_the_watch() {
-    let clock = kickout::clock::ManualClock::starting_now();
     let store = MemoryStore::new();
-    let idle = Duration::from_secs(1);
     let near = NearCache::new(store.clone(), Duration::from_secs(60));
-    let a = suite::Session::idle(suite::Session::builder(near, &clock), idle).build();
-    let b = suite::Session::idle(suite::Session::builder(store, &clock), idle).build();
-    let token = b.login("moved", "web").await.unwrap().token;
-    // Read through the cache, which keeps the record (a touch is no revocation).
-    let me = a.authenticate(token.as_str()).await.unwrap();
-    let mut watch = a.watch(&me);
-    assert!(
-        timeout(Duration::from_millis(200), watch.ended())
-            .await
-            .is_err()
-    );
-    clock.advance(Duration::from_millis(600));
-    b.authenticate(token.as_str()).await.unwrap();
-    clock.advance(Duration::from_millis(600));
-    assert!(
-        timeout(Duration::from_millis(1_500), watch.ended())
-            .await
-            .is_err(),
-        "the store saw a request: the deadline moved"
-    );
-    clock.advance(Duration::from_secs(2));
-    assert_eq!(ends_within(&mut watch, 3).await, Reason::TokenExpired);
+    a_moved_idle_deadline_keeps_the_watch_to_the_next::<_, _, suite::Session>(near, store).await;
 }
 
 /// A caller that drops `ended` and calls again (a stream's tick) still gets the
@@ -430,13 +426,7 @@ async fn periodic_rechecks_outlast_a_caller_that_ticks() {
         .build();
     let b = suite::Session::builder(store, &clock).build();
     let token = a.login("quiet", "web").await.unwrap().token;
-    let me = a.authenticate(token.as_str()).await.unwrap();
-    let mut watch = a.watch(&me);
-    assert!(
-        timeout(Duration::from_millis(200), watch.ended())
-            .await
-            .is_err()
-    );
+    let mut watch = past_its_first_check(&a, token.as_str()).await;
     assert_eq!(b.kickout("quiet").await.unwrap(), 1);
     let started = std::time::Instant::now();
     let reason = loop {
