@@ -55,6 +55,11 @@ async fn within(task: tokio::task::JoinHandle<Reason>, secs: u64) -> Reason {
     }
 }
 
+/// How long an end may take to reach a watch through another instance: the store's
+/// feed, on a loaded 2-core CI machine (3 s ran out twice, on the step-up step, cause
+/// not found). Under the 10 s periodic re-check, so only the feed can pass it.
+const FEED_BOUND: u64 = 6;
+
 /// Every way a session ends reaches its watch, through `by` while `on` watches.
 async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by: &Auth<S, M>) {
     let watch_of = |token: &str| {
@@ -65,28 +70,28 @@ async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by:
     let t = by.login("kick", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.kickout("kick").await.unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::KickedOut);
 
     let t = by.login("out", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.logout(t.as_str()).await.unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::InvalidToken);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::InvalidToken);
 
     let t = by.login("replace", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.login("replace", "web").await.unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::Replaced);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::Replaced);
 
     let t = by.login("ban", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     by.ban("ban", Duration::from_secs(60)).await.unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::Banned);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::Banned);
 
     let t = by.login("device", "web").await.unwrap().token;
     let mut w = watch_of(t.as_str()).await;
     let id = on.authenticate(t.as_str()).await.unwrap().session_id();
     by.kickout_session(id).await.unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::KickedOut);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::KickedOut);
 
     // A watch with a guard ends when a restriction of its scope lands.
     let chat = on.guard("chat", 2).unwrap();
@@ -104,7 +109,7 @@ async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by:
     by.restrict("mute", "chat", 2, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(ends_within(&mut w, 3).await, Reason::Restricted);
+    assert_eq!(ends_within(&mut w, FEED_BOUND).await, Reason::Restricted);
 
     // A watch with a step-up guard ends when its window is closed early.
     let pay = on.step_up("payment").unwrap();
@@ -121,7 +126,10 @@ async fn every_end_reaches_the_watch<S: Stores, M: Mode<S>>(on: &Auth<S, M>, by:
         "the window is open"
     );
     assert!(by.close_elevation(&me, "payment").await.unwrap());
-    assert_eq!(ends_within(&mut w, 3).await, Reason::StepUpRequired);
+    assert_eq!(
+        ends_within(&mut w, FEED_BOUND).await,
+        Reason::StepUpRequired
+    );
 
     // A session that lives keeps its watch waiting.
     let t = by.login("calm", "web").await.unwrap().token;
