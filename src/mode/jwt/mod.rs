@@ -401,18 +401,12 @@ fn verdict(
     if let Some(ended) = status.ended {
         return Err(ended.refusal(status.ban_until_ms.is_some()));
     }
+    // As of the last sight the store holds (this request's may not be written yet).
     let idle = idle_ms.map(|idle| (idle, v.issued_at_ms));
-    if crate::store::jwt::idle_over(idle, status.last_seen_ms, now_ms) {
+    let idle_deadline_ms = crate::store::jwt::idle_deadline(idle, status.last_seen_ms);
+    if idle_deadline_ms.is_some_and(|at| now_ms >= at) {
         return Err(Reason::TokenExpired.into());
     }
-    // As of the last sight the store holds (this request's may not be written yet).
-    let idle_deadline_ms = idle.map(|(idle, issued)| {
-        status
-            .last_seen_ms
-            .unwrap_or(0)
-            .max(issued)
-            .saturating_add(idle)
-    });
     let session = SessionInfo {
         session_id: v.session_id,
         user_id: v.user_id.clone(),

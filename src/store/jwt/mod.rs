@@ -23,8 +23,8 @@ mod refresh;
 mod state;
 
 pub use self::refresh::{JwtRefreshState, JwtRefreshStep, JwtRefreshes};
-pub(crate) use self::state::idle_over;
 pub use self::state::{Bump, DeviceGen, JwtEntry, JwtState, Tokens};
+pub(crate) use self::state::{idle_deadline, idle_over, jti_collision};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -94,9 +94,18 @@ impl JwtEntry {
 
 /// [`JwtToken::idle_over`] for a token's `idle`.
 pub(crate) fn idle_over(idle: Option<(u64, u64)>, last_seen_ms: Option<u64>, now_ms: u64) -> bool {
-    idle.is_some_and(|(idle, issued)| {
-        now_ms >= last_seen_ms.unwrap_or(0).max(issued).saturating_add(idle)
-    })
+    idle_deadline(idle, last_seen_ms).is_some_and(|at| now_ms >= at)
+}
+
+/// When a token with `idle` (its timeout and issue time), last seen at `last_seen_ms`
+/// (none: never since its issue), goes idle; none without an idle timeout.
+pub(crate) fn idle_deadline(idle: Option<(u64, u64)>, last_seen_ms: Option<u64>) -> Option<u64> {
+    idle.map(|(idle, issued)| last_seen_ms.unwrap_or(0).max(issued).saturating_add(idle))
+}
+
+/// What a store answers for a login whose `jti` another session holds.
+pub(crate) fn jti_collision() -> StoreError {
+    StoreError::Corrupt("jwt token id collision".into())
 }
 
 /// The revocation state of one user in JWT mode.
@@ -314,7 +323,7 @@ impl JwtState {
     ) -> Result<Admission<JwtGrant>, StoreError> {
         self.prune(now_ms);
         if self.index.contains_key(&issue.jti) || self.revoked.contains_key(&issue.jti) {
-            return Err(StoreError::Corrupt("jwt token id collision".into()));
+            return Err(jti_collision());
         }
         let rule = issue.rule;
         let entry = JwtEntry {

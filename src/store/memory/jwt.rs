@@ -204,7 +204,7 @@ impl JwtStore for MemoryStore {
             let listed =
                 SessionId::from_jti(tag, &issue.jti).is_some_and(|id| shard.dir.contains_key(&id));
             if listed || shard.jwt_refresh.contains_key(&issue.jti) {
-                return Err(StoreError::Corrupt("jwt token id collision".into()));
+                return Err(crate::store::jwt::jti_collision());
             }
             let state = shard.jwt_state(user_id, issue.fresh_epoch);
             let issued = state.issue(&issue, now_ms);

@@ -191,7 +191,7 @@ impl PostgresStore {
             // 96 random bits) is neither written over nor counted: refused.
             let written = tx.execute(&save, &params).await.map_err(db_error)?;
             if written != cols.0.len() as u64 {
-                return Err(corrupt("jwt token id collision"));
+                return Err(crate::store::jwt::jti_collision());
             }
         }
         // The user's row keeps the state without its index.
@@ -414,7 +414,7 @@ impl JwtStore for PostgresStore {
                 self.refresh_held(&tx, &issue.jti),
             )?;
             if held {
-                return Err(corrupt("jwt token id collision"));
+                return Err(crate::store::jwt::jti_collision());
             }
             let admission = loaded.state_or(issue.fresh_epoch).issue(&issue, now_ms)?;
             let Admission::Admitted(grant) = &admission else {
@@ -434,7 +434,7 @@ impl JwtStore for PostgresStore {
                 ];
                 // One written since the look above: the transaction rolls back.
                 if tx.execute(&insert, &params).await.map_err(db_error)? != 1 {
-                    return Err(corrupt("jwt token id collision"));
+                    return Err(crate::store::jwt::jti_collision());
                 }
                 // After the write: it counts the new one.
                 let bury = tx

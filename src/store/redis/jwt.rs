@@ -176,9 +176,7 @@ impl JwtStore for RedisStore {
                 until_ms: num(until)?,
             }),
             Some((status, [])) if status == "limit" => Ok(Admission::LimitReached),
-            Some((status, [])) if status == "collision" => {
-                Err(StoreError::Corrupt("jwt token id collision".into()))
-            }
+            Some((status, [])) if status == "collision" => Err(crate::store::jwt::jti_collision()),
             _ => Err(corrupt("a JWT login reply")),
         }
     }
