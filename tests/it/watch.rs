@@ -548,6 +548,37 @@ mod redis {
         assert_eq!(within(ended, 5).await, Reason::StoreUnavailable);
     }
 
+    /// A store slower than the caller's tick: every re-check is dropped before it is
+    /// answered, and those count as unanswered, so the watch still ends with
+    /// `store_unavailable` after three intervals instead of living on unchecked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_slower_than_the_callers_tick_ends_the_watch() {
+        if !support::redis_available() {
+            return;
+        }
+        let server = support::RedisProcess::start(&[]);
+        let proxy = support::SlowProxy::start(server.port).await;
+        let store = RedisStore::connect(&proxy.url()).await.unwrap();
+        let auth = Auth::builder(store)
+            .watch_recheck(Duration::from_millis(200))
+            .build();
+        let token = auth.login("10001", "web").await.unwrap().token;
+        let mut watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+        // Each answer now takes longer than the caller waits (and than the interval).
+        proxy.set_delay(Duration::from_millis(700));
+        let started = std::time::Instant::now();
+        let reason = loop {
+            if let Ok(reason) = timeout(Duration::from_millis(100), watch.ended()).await {
+                break reason;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the watch lived on unchecked"
+            );
+        };
+        assert_eq!(reason, Reason::StoreUnavailable);
+    }
+
     /// A change of one user's state (here a restriction) has the watches of that
     /// user's slot tag ask the store again, and no other: one user's change does not
     /// send every watch of an instance to the store.
