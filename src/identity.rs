@@ -130,6 +130,14 @@ impl Identity {
         }
     }
 
+    /// The same identity, its session ending at `end_ms` (a watch that followed the
+    /// session past its token's end).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn ending_at(mut self, end_ms: u64) -> Self {
+        Arc::make_mut(&mut self.inner).session.expires_at_ms = end_ms;
+        self
+    }
+
     /// When the session goes idle unless a request comes first, if it has an idle
     /// timeout (as of the check).
     pub(crate) fn idle_deadline_ms(&self) -> Option<u64> {

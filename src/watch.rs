@@ -17,10 +17,17 @@
 //! passing the guard: a restriction of its scope (through the same feed), or a step-up
 //! window's end.
 //!
+//! A watch follows its session, not the token it was opened with: a refresh replaces
+//! that token, and the watch goes on while the session lives. Its re-checks read the
+//! session by id ([`SessionStore::lookup_session`](crate::store::SessionStore::lookup_session);
+//! in JWT mode the user's revocation state, and past the token's `exp` the session's
+//! end as the store lists it).
+//!
 //! Expiry needs no message: the watch ends with `token_expired` at the session's end (its
-//! new end, if it was renewed), and at its idle deadline unless a request moved it (the
-//! watch asks the store then; its own re-checks are no activity). A store that stays
-//! unreachable for three re-check intervals ends the watch with `store_unavailable`.
+//! new end, if it was renewed or refreshed), and at its idle deadline unless a request
+//! moved it (the watch asks the store then; its own re-checks are no activity). A store
+//! that stays unreachable for three re-check intervals ends the watch with
+//! `store_unavailable`.
 
 use std::time::Duration;
 
@@ -111,8 +118,8 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
     /// Cancel-safe: drop the future and call again (a stream's tick may); the periodic
     /// re-check keeps its own time.
     ///
-    /// At the session's end the store is asked first, so a renewed session's watch goes
-    /// on to its new end. A store that cannot be reached for three re-check intervals
+    /// At the session's end the store is asked first, so a renewed or refreshed
+    /// session's watch goes on to its new end. A store that cannot be reached for three re-check intervals
     /// in a row ends the watch with `store_unavailable`: a connection whose revocation
     /// cannot be checked is closed, as a request would be refused.
     ///
@@ -211,7 +218,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         }
         // Due until answered: a caller that drops this future gets it asked again.
         self.recheck_due = true;
-        let checked = self.auth.check_quietly(token).await;
+        let checked = self.auth.follow(token).await;
         self.recheck_due = false;
         // The next periodic one comes an interval after this answer, however slow.
         self.recheck_at = tokio::time::Instant::now() + Duration::from_millis(interval_ms);

@@ -168,6 +168,15 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .check(&self.inner.store, token, false, self.now_ms())
     }
 
+    /// A watch's re-check of the session of `token` ([`ModeImpl::follow`]).
+    pub(crate) async fn follow(&self, token: M::Token) -> Result<Identity, Refusal> {
+        let now_ms = self.now_ms();
+        self.inner
+            .mode
+            .follow(&self.inner.store, token, now_ms)
+            .await
+    }
+
     /// The rejection of a refused request; an unavailable store is counted toward the
     /// outage's next log line.
     pub(crate) fn refused(&self, refusal: Refusal, now_ms: u64) -> Rejection {

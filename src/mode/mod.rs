@@ -149,6 +149,16 @@ mod sealed {
         /// The token a checked identity came with, to check it again.
         fn token_of(identity: &Identity) -> Option<Self::Token>;
 
+        /// A watch's re-check: the session of `token` as it stands now, followed across
+        /// the refreshes that replace its tokens. The identity a request with the
+        /// session's current token would get (no touch), whose end is the session's.
+        fn follow(
+            &self,
+            store: &S,
+            token: Self::Token,
+            now_ms: u64,
+        ) -> impl Future<Output = Result<Identity, Refusal>> + Send;
+
         fn login(
             &self,
             store: &S,

@@ -127,6 +127,19 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         }
     }
 
+    async fn follow(&self, store: &S, key: SessionKey, now_ms: u64) -> Result<Identity, Refusal> {
+        let record = match store.lookup_session(key.session_id(), now_ms).await {
+            Ok(record) => record,
+            Err(error) => return Err(unavailable(&error).into()),
+        };
+        // The session's end, not one token's: it lives on while its refresh token does.
+        let record = record.map(|r| SessionRecord {
+            access_until_ms: None,
+            ..r
+        });
+        verdict(record, key, now_ms)
+    }
+
     async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {
         let now = login.now_ms;
         let (token, key) = SessionKey::generate(user_tag(login.user_id)).map_err(random)?;

@@ -92,6 +92,7 @@ trait Erased: Send + Sync + 'static {
         touch: Option<Touch>,
         now_ms: u64,
     ) -> AnyFuture<'static, Option<SessionRecord>>;
+    fn lookup_session(&self, id: SessionId, now_ms: u64) -> AnyFuture<'_, Option<SessionRecord>>;
     fn end<'a>(
         &'a self,
         target: Target<'a>,
@@ -230,6 +231,13 @@ macro_rules! erase_session {
             now_ms: u64,
         ) -> AnyFuture<'static, Option<SessionRecord>> {
             Box::pin(SessionStore::lookup(self, key, touch, now_ms))
+        }
+        fn lookup_session(
+            &self,
+            id: SessionId,
+            now_ms: u64,
+        ) -> AnyFuture<'_, Option<SessionRecord>> {
+            Box::pin(SessionStore::lookup_session(self, id, now_ms))
         }
         fn end<'a>(
             &'a self,
@@ -421,6 +429,13 @@ impl SessionStore for AnyStore {
     }
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup {
         self.0.lookup(key, touch, now_ms)
+    }
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.0.lookup_session(id, now_ms).await
     }
     async fn end(
         &self,

@@ -399,6 +399,15 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         )
     }
 
+    // A watch's re-check asks the store: it must not end on, or outlive, a copy.
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.lookup_session(id, now_ms).await
+    }
+
     async fn create(
         &self,
         session: NewSession,

@@ -203,6 +203,20 @@ impl SessionStore for BTreeStore {
         ready(Ok(record))
     }
 
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let maps = self.read();
+        let held = |user: &str| maps.restrictions.get(user).cloned().unwrap_or_default();
+        let ban = |user: &str| maps.bans.get(user).copied().filter(|&t| t > now_ms);
+        Ok(maps
+            .sessions
+            .get(&id)
+            .and_then(|state| state.current_record(now_ms, ban, held)))
+    }
+
     async fn create(
         &self,
         new: NewSession,

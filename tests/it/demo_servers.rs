@@ -280,6 +280,15 @@ async fn refreshed_past_the_first_end(s: &Server) {
     assert_eq!(status, 200, "{pair}");
     assert_eq!(pair["refresh_expires_in"], 4, "{pair}");
     let started = std::time::Instant::now();
+    // An event stream opened with the first access token lives while the session
+    // does, past that token's end and its replacement, and ends at the session's end.
+    let mut stream = s.events(pair["token"].as_str().unwrap()).await;
+    assert_eq!(stream.status(), 200);
+    let stream = tokio::spawn(async move {
+        // To the stream's close, which comes right after `revoked`.
+        let (seen, _) = read_until(&mut stream, "never").await;
+        (seen, started.elapsed())
+    });
     // Twice two and a half seconds: the second refresh comes after login +
     // REFRESH_TTL_SECS, with a second and a half of margin for each.
     for _ in 0..2 {
@@ -310,6 +319,17 @@ async fn refreshed_past_the_first_end(s: &Server) {
         (status.as_u16(), &body["error"]),
         (401, &json!("token_expired")),
         "{body}"
+    );
+    // The session ended four seconds after the last refresh (at about nine).
+    let (seen, after) = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the stream outlived the session")
+        .unwrap();
+    let revoked = "event: revoked\ndata: token_expired";
+    assert!(seen.contains(revoked), "{seen}");
+    assert!(
+        (Duration::from_millis(7_500)..Duration::from_secs(12)).contains(&after),
+        "ended after {after:?}: {seen}"
     );
 }
 

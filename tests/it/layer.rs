@@ -417,6 +417,14 @@ impl SessionStore for SwitchStore {
             Err(e) => std::future::ready(Err(e)),
         }
     }
+    async fn lookup_session(
+        &self,
+        id: kickout::SessionId,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.check()?;
+        self.inner.lookup_session(id, now).await
+    }
     async fn end(
         &self,
         t: Target<'_>,

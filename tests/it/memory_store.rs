@@ -341,6 +341,13 @@ mod held_impl {
                 answer.await
             })
         }
+        async fn lookup_session(
+            &self,
+            id: kickout::SessionId,
+            now: u64,
+        ) -> Result<Option<SessionRecord>, StoreError> {
+            self.inner.lookup_session(id, now).await
+        }
         async fn create(
             &self,
             s: NewSession,

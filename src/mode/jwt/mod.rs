@@ -208,6 +208,29 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         }
     }
 
+    async fn follow(&self, store: &S, v: Arc<Verified>, now_ms: u64) -> Result<Identity, Refusal> {
+        let (end, session_id) = (v.expires_at_ms, v.session_id);
+        let user_id = v.user_id.clone();
+        // The revocation state applies to every token of the session: one `jti`, one
+        // device, its generations.
+        let identity = self.check(store, v, false, now_ms).await?;
+        if now_ms < end {
+            return Ok(identity);
+        }
+        // Past this token's end the session lives on while its refresh token does, as
+        // the store's listing says (its index holds every live session).
+        let listed = match store.jwt_sessions(&user_id, now_ms).await {
+            Ok(listed) => listed,
+            Err(error) => return Err(unavailable(&error).into()),
+        };
+        match listed.iter().find(|s| s.info.session_id == session_id) {
+            Some(s) if now_ms < s.info.expires_at_ms => {
+                Ok(identity.ending_at(s.info.expires_at_ms))
+            }
+            _ => Err(Reason::TokenExpired.into()),
+        }
+    }
+
     async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {
         self.issue(store, login, None).await
     }

@@ -162,6 +162,20 @@ impl SessionStore for MemoryStore {
         ready(Ok(self.lookup_now(key, touch, now_ms)))
     }
 
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let shard = read(self.shard(id.tag()));
+        let ban = |u: &str| shard.ban_until(u, now_ms);
+        let held = |u: &str| shard.restrictions_of(u);
+        Ok(shard
+            .sessions
+            .get(&id)
+            .and_then(|state| state.current_record(now_ms, ban, held)))
+    }
+
     async fn end(
         &self,
         target: Target<'_>,

@@ -55,7 +55,25 @@ pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
     Ok(SessionId::from_bytes(bytes))
 }
 
+/// A session's state as a read finds it, with its user's ban (if it stands) and
+/// restrictions.
+type Read = (SessionState, Option<u64>, crate::restriction::Restrictions);
+
 impl PostgresStore {
+    /// One indexed read, by the session's id: its state, with its user's ban and
+    /// restrictions (what a lookup and a watch read).
+    async fn read_session(&self, id: SessionId, now_ms: u64) -> Result<Option<Read>, StoreError> {
+        let row = self
+            .row(&self.sql().lookup, &[&id.as_bytes().as_slice()])
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let state: SessionState = parse(col(&row, 0)?, "a session record")?;
+        let ban = col::<Option<i64>>(&row, 1)?
+            .map(from_ms)
+            .filter(|&t| t > now_ms);
+        Ok(Some((state, ban, held(col(&row, 2)?, now_ms)?)))
+    }
+
     /// Every session of `user_id`'s not ended (the caller holds the user's lock):
     /// tombstones are read by id only, so a login stays cheap however many a user left.
     async fn sessions_of(
@@ -283,17 +301,11 @@ impl SessionStore for PostgresStore {
             // One timeout for the request, however many calls it makes: a renewal
             // after the read gets what the read left of it.
             let mut budget = std::pin::pin!(budget(store.shared.timeout));
-            // One indexed read: the record, with the user's ban and restrictions.
-            let id = key.session_id();
-            let row = store
-                .row(&store.sql().lookup, &[&id.as_bytes().as_slice()])
-                .await?;
-            let Some(row) = row else { return Ok(None) };
-            let state: SessionState = parse(col(&row, 0)?, "a session record")?;
-            let ban = col::<Option<i64>>(&row, 1)?
-                .map(from_ms)
-                .filter(|&t| t > now_ms);
-            let restrictions = held(col(&row, 2)?, now_ms)?;
+            let Some((state, ban, restrictions)) =
+                store.read_session(key.session_id(), now_ms).await?
+            else {
+                return Ok(None);
+            };
             let Some(record) = state.record(key.digest(), now_ms, |_| ban, |_| restrictions) else {
                 return Ok(None);
             };
@@ -306,6 +318,17 @@ impl SessionStore for PostgresStore {
                 None => Ok(Some(record)),
             }
         })
+    }
+
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some((state, ban, restrictions)) = self.read_session(id, now_ms).await? else {
+            return Ok(None);
+        };
+        Ok(state.current_record(now_ms, |_| ban, |_| restrictions))
     }
 
     async fn create(

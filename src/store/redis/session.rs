@@ -24,6 +24,15 @@ impl SessionStore for RedisStore {
         self.elevate_in(Family::Session, elevation, now_ms).await
     }
 
+    async fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let mut budget = std::pin::pin!(budget(self.shared.timeout));
+        self.read_record(id, None, now_ms, budget.as_mut()).await
+    }
+
     async fn close_elevation(
         &self,
         user_id: &str,
@@ -261,27 +270,30 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    async fn lookup_now(
+    /// The record of session `id` for the token of `digest` (`None`: the current
+    /// one), with what guards read and a ban's end, in one round trip (two for a
+    /// session a ban ended).
+    async fn read_record(
         &self,
-        key: &SessionKey,
-        touch: Option<Touch>,
+        id: SessionId,
+        digest: Option<&str>,
         now_ms: u64,
+        budget: std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        // One timeout for the request, however many calls it makes.
-        let mut budget = std::pin::pin!(budget(self.shared.timeout));
-        let id = key.session_id();
-        let skey = self.keys().session(id);
         // What guards read comes with the record, in the same round trip: the tag's
         // restrictions and the session's step-up windows, whose keys the token names
         // (one slot on a Cluster).
         let keys = self.keys();
-        let (rkey, ekey) = (keys.restrictions(id.tag()), keys.elevations(id));
+        let (skey, rkey, ekey) = (
+            keys.session(id),
+            keys.restrictions(id.tag()),
+            keys.elevations(id),
+        );
         let [raw, restricted, elevated] = self.get_many([&skey, &rkey, &ekey]).await?;
         let Some(raw) = raw else {
             return Ok(None);
         };
-        let digest = hex(key.digest());
-        let Some(mut record) = record(id, &digest, &raw, now_ms)? else {
+        let Some(mut record) = record(id, digest, &raw, now_ms)? else {
             return Ok(None);
         };
         if restricted.is_some() {
@@ -295,9 +307,26 @@ impl RedisStore {
             .is_some_and(|e| e.reason == EndReason::Banned)
         {
             let ban_key = self.keys().ban(&record.info.user_id);
-            let ban = within(budget.as_mut(), self.get(&ban_key)).await?;
+            let ban = within(budget, self.get(&ban_key)).await?;
             record.ban_until_ms = ban.map(|b| num(&b)).transpose()?.filter(|&b| b > now_ms);
         }
+        Ok(Some(record))
+    }
+
+    async fn lookup_now(
+        &self,
+        key: &SessionKey,
+        touch: Option<Touch>,
+        now_ms: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        // One timeout for the request, however many calls it makes.
+        let mut budget = std::pin::pin!(budget(self.shared.timeout));
+        let id = key.session_id();
+        let digest = hex(key.digest());
+        let read = self.read_record(id, Some(&digest), now_ms, budget.as_mut());
+        let Some(mut record) = read.await? else {
+            return Ok(None);
+        };
         if let Some(touch) = touch.filter(|t| t.due(record.last_seen_ms, now_ms))
             && record.token_is_live(now_ms)
         {
@@ -306,7 +335,7 @@ impl RedisStore {
                 .or(touch.deadline_ms)
                 .filter(|_| record.idle_deadline_ms.is_some())
                 .map(|d| d.min(record.info.expires_at_ms));
-            let mut call = self.shared.scripts.touch.key(skey);
+            let mut call = self.shared.scripts.touch.key(self.keys().session(id));
             call.key(self.keys().meta(id));
             call.arg(digest)
                 .arg(now_ms)
@@ -478,15 +507,16 @@ fn rotated(id: SessionId, reply: &[String]) -> Result<Rotated<Refreshed>, StoreE
     })
 }
 
-/// What a stored record says, or `None` if it belongs to another token or is past its
-/// purge time.
+/// What a stored record says for the token of `digest` (`None`: the current one), or
+/// `None` if it belongs to another token or is past its purge time.
 fn record(
     id: SessionId,
-    digest: &str,
+    digest: Option<&str>,
     raw: &str,
     now_ms: u64,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let rec: Stored<'_> = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
+    let digest = digest.unwrap_or(&rec.digest);
     // The current access token, or the one the last refresh replaced (which says
     // `token_expired` past its end).
     let access_until_ms = if *rec.digest == *digest {

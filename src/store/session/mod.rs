@@ -18,7 +18,7 @@ use super::{
 };
 use crate::note::Note;
 use crate::policy::LoginRule;
-use crate::token::SessionKey;
+use crate::token::{SessionId, SessionKey};
 
 /// A session to create.
 #[derive(Clone, Debug)]
@@ -313,6 +313,12 @@ pub struct Renewal<'a> {
 ///         });
 ///         ready(Ok(record))
 ///     }
+///     async fn lookup_session(&self, id: SessionId, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+///         let maps = self.maps();
+///         let ban = |u: &str| maps.ban_until(u, now);
+///         let held = |u: &str| maps.restrictions.get(u).cloned().unwrap_or_default();
+///         Ok(maps.sessions.get(&id).and_then(|s| s.current_record(now, ban, held)))
+///     }
 ///     async fn create(&self, new: NewSession, now: u64) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
 ///         let mut maps = self.maps();
 ///         let maps = &mut *maps;
@@ -444,6 +450,19 @@ pub trait SessionStore: Store {
     ///
     /// This is the one store operation of a validated request.
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup;
+
+    /// The record of session `id` as [`lookup`](SessionStore::lookup) reads it for the
+    /// session's current access token, without a touch
+    /// ([`SessionState::current_record`]); `None` if unknown or forgotten.
+    ///
+    /// What a [`SessionWatch`](crate::watch::SessionWatch) re-checks: it follows its
+    /// session, whose tokens a refresh replaces, to the session's end. No request
+    /// reads a record this way: a token opens requests only by its digest.
+    fn lookup_session(
+        &self,
+        id: SessionId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Ends the sessions of `target` that are live at `now_ms`, leaving tombstones with
     /// `reason` and `note`; returns the sessions it ended (none if nothing was live).

@@ -284,6 +284,21 @@ impl SessionState {
         })
     }
 
+    /// What a watch of the session reads ([`SessionStore::lookup_session`]): the record
+    /// as [`record`](Self::record) gives it for the session's current access token,
+    /// whichever token the watch was opened with.
+    ///
+    /// [`SessionStore::lookup_session`]: super::SessionStore::lookup_session
+    pub fn current_record(
+        &self,
+        now_ms: u64,
+        ban_until: impl FnOnce(&str) -> Option<u64>,
+        restrictions: impl FnOnce(&str) -> Restrictions,
+    ) -> Option<SessionRecord> {
+        let digest = self.digest;
+        self.record(&digest, now_ms, ban_until, restrictions)
+    }
+
     /// Applies a request's [`Touch`] if `record` (this state's, just read) is due for
     /// one: the session was seen now, and its idle deadline moves (by its own idle
     /// timeout, else the touch's), never past its end. Returns whether it wrote, so a

@@ -291,6 +291,7 @@ macro_rules! all_cases {
             bad_notes_are_refused_before_any_store_work,
             refresh_rotates_within_one_session,
             a_spent_refresh_token_ends_the_session,
+            a_watch_follows_its_session_across_refreshes,
             reuse_is_detected_however_many_rotations_ago,
             logout_with_the_replaced_access_token_ends_the_session,
             renew_keeps_a_refresh_sessions_ends,

@@ -434,6 +434,54 @@ pub async fn logout_with_the_replaced_access_token_ends_the_session<S: Stores, K
     assert!(auth.sessions("10001").await.unwrap().is_empty());
 }
 
+/// A watch follows its session, not the token it was opened with: refreshes through
+/// another instance replace that token, and past its end the watch goes on while the
+/// session lives. It ends with the session: by a logout with the newest token, or at
+/// the session's end (for a session never refreshed, its refresh token's).
+pub async fn a_watch_follows_its_session_across_refreshes<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing_builder::<S, K>(store.clone(), &clock)
+        .watch_recheck(Duration::from_millis(200))
+        .build();
+    let other = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    let phone = auth.login("10001", "phone").await.unwrap();
+    let laptop = auth.login("10001", "laptop").await.unwrap();
+    let watch = async |login: &kickout::Login| {
+        let me = auth.authenticate(login.token.as_str()).await.unwrap();
+        let mut watch = auth.watch(&me);
+        let first = tokio::time::timeout(Duration::from_millis(300), watch.ended());
+        assert!(first.await.is_err(), "the session lives");
+        watch
+    };
+    let (mut on_phone, mut on_laptop) = (watch(&phone).await, watch(&laptop).await);
+    // Two refreshes, the second past the first access token's end.
+    clock.advance(secs(10 * 60));
+    let next = other.refresh(&refresh_of(&phone)).await.unwrap();
+    clock.advance(secs(10 * 60));
+    let newest = other.refresh(&refresh_of(&next)).await.unwrap();
+    assert!(
+        me(&app, phone.token.as_str()).await.is_err(),
+        "a spent token"
+    );
+    assert_eq!(
+        me(&app, laptop.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    // Both sessions live (the laptop's for its refresh token), and so do their
+    // watches, through several re-checks.
+    for watch in [&mut on_phone, &mut on_laptop] {
+        let ended = tokio::time::timeout(Duration::from_millis(700), watch.ended()).await;
+        assert!(ended.is_err(), "{watch:?} ended while its session lives");
+    }
+    assert!(other.logout(newest.token.as_str()).await.unwrap());
+    let ended = tokio::time::timeout(secs(5), on_phone.ended()).await;
+    assert_eq!(ended.unwrap(), Reason::InvalidToken);
+    clock.advance(secs(CAP));
+    let ended = tokio::time::timeout(secs(5), on_laptop.ended()).await;
+    assert_eq!(ended.unwrap(), Reason::TokenExpired);
+}
+
 /// `renew` of a refresh session moves its access token's end, never past the cap, and
 /// never cuts the session short of its refresh token's end.
 pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S) {
