@@ -20,7 +20,7 @@
 //! A watch follows its session, not the token it was opened with: a refresh replaces
 //! that token, and the watch goes on while the session lives. Its re-checks read the
 //! session by id ([`SessionStore::lookup_session`](crate::store::SessionStore::lookup_session);
-//! in JWT mode the user's revocation state, and past the token's `exp` the session's
+//! in JWT mode the user's revocation state, and past the end it knows the session's
 //! end as the store lists it).
 //!
 //! Expiry needs no message: the watch ends with `token_expired` at the session's end (its
@@ -113,15 +113,17 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         self
     }
 
-    /// Waits until the session ends; the reason its token now gets (`kicked_out`,
-    /// `replaced`, `banned`, `token_expired`, or `invalid_token` after a logout).
-    /// Cancel-safe: drop the future and call again (a stream's tick may); the periodic
-    /// re-check keeps its own time.
+    /// Waits until the session ends; why, as its tokens would now be refused
+    /// (`kicked_out`, `replaced`, `banned`, `refresh_reused`, `token_expired`, or
+    /// `invalid_token` after a logout). Cancel-safe: drop the future and call again (a
+    /// stream's tick may); the periodic re-check keeps its own time.
     ///
     /// At the session's end the store is asked first, so a renewed or refreshed
-    /// session's watch goes on to its new end. A store that cannot be reached for three re-check intervals
-    /// in a row ends the watch with `store_unavailable`: a connection whose revocation
-    /// cannot be checked is closed, as a request would be refused.
+    /// session's watch goes on to its new end; if the store does not answer then, the
+    /// watch ends with `store_unavailable`. A store that cannot be reached for three
+    /// re-check intervals in a row ends the watch with `store_unavailable` too: a
+    /// connection whose revocation cannot be checked is closed, as a request would be
+    /// refused.
     ///
     /// The [`Refusal`] compares equal to its [`Reason`], and carries the revocation's
     /// [`Note`](crate::Note) if it was given one.
@@ -162,11 +164,16 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 continue;
             }
             if now >= self.expires_at_ms {
-                // Renewed since? The store says; `recheck` moves the end if so.
+                // Renewed or refreshed since? The store says; `recheck` moves the end if so.
                 if let Some(reason) = self.recheck(recheck_ms).await {
                     return reason;
                 }
                 if self.auth.now_ms() >= self.expires_at_ms {
+                    // Unanswered, the store may have moved the end: the watch cannot
+                    // tell, and closes as a request would be refused.
+                    if self.unreachable_since.is_some() {
+                        return Reason::StoreUnavailable.into();
+                    }
                     return Reason::TokenExpired.into();
                 }
                 continue;
@@ -218,7 +225,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         }
         // Due until answered: a caller that drops this future gets it asked again.
         self.recheck_due = true;
-        let checked = self.auth.follow(token).await;
+        let checked = self.auth.follow(token, self.expires_at_ms).await;
         self.recheck_due = false;
         // The next periodic one comes an interval after this answer, however slow.
         self.recheck_at = tokio::time::Instant::now() + Duration::from_millis(interval_ms);

@@ -168,13 +168,12 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .check(&self.inner.store, token, false, self.now_ms())
     }
 
-    /// A watch's re-check of the session of `token` ([`ModeImpl::follow`]).
-    pub(crate) async fn follow(&self, token: M::Token) -> Result<Identity, Refusal> {
+    /// A watch's re-check of the session of `token`, which it last read ends at
+    /// `end_ms` ([`ModeImpl::follow`]).
+    pub(crate) async fn follow(&self, token: M::Token, end_ms: u64) -> Result<Identity, Refusal> {
         let now_ms = self.now_ms();
-        self.inner
-            .mode
-            .follow(&self.inner.store, token, now_ms)
-            .await
+        let (mode, store) = (&self.inner.mode, &self.inner.store);
+        mode.follow(store, token, end_ms, now_ms).await
     }
 
     /// The rejection of a refused request; an unavailable store is counted toward the

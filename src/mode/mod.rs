@@ -150,12 +150,16 @@ mod sealed {
         fn token_of(identity: &Identity) -> Option<Self::Token>;
 
         /// A watch's re-check: the session of `token` as it stands now, followed across
-        /// the refreshes that replace its tokens. The identity a request with the
-        /// session's current token would get (no touch), whose end is the session's.
+        /// the refreshes that replace its tokens, `end_ms` the session's end as the
+        /// watch last read it. The session's identity (no touch), refused only for
+        /// what ends the session (not for its current access token's end), and
+        /// carrying the session's end (in JWT mode at least the one it was told: an
+        /// end only moves on).
         fn follow(
             &self,
             store: &S,
             token: Self::Token,
+            end_ms: u64,
             now_ms: u64,
         ) -> impl Future<Output = Result<Identity, Refusal>> + Send;
 

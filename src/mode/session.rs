@@ -127,7 +127,14 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         }
     }
 
-    async fn follow(&self, store: &S, key: SessionKey, now_ms: u64) -> Result<Identity, Refusal> {
+    // The record holds the session's end.
+    async fn follow(
+        &self,
+        store: &S,
+        key: SessionKey,
+        _end_ms: u64,
+        now_ms: u64,
+    ) -> Result<Identity, Refusal> {
         let record = match store.lookup_session(key.session_id(), now_ms).await {
             Ok(record) => record,
             Err(error) => return Err(unavailable(&error).into()),

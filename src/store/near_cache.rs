@@ -399,7 +399,8 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         )
     }
 
-    // A watch's re-check asks the store: it must not end on, or outlive, a copy.
+    // A watch's re-check of a session by id reads the store: no request reads a
+    // record this way, so there is no copy to keep.
     async fn lookup_session(
         &self,
         id: SessionId,

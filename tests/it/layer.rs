@@ -347,9 +347,9 @@ async fn handlers_log_out_with_the_identity_and_return_errors() {
 
 /// A memory store that can be switched off, like a Redis that went away.
 #[derive(Clone, Default)]
-struct SwitchStore {
-    inner: MemoryStore,
-    down: Arc<AtomicBool>,
+pub(crate) struct SwitchStore {
+    pub(crate) inner: MemoryStore,
+    pub(crate) down: Arc<AtomicBool>,
 }
 
 impl SwitchStore {

@@ -303,6 +303,27 @@ async fn a_renewed_session_is_watched_to_its_new_end() {
     assert_eq!(within(ended, 3).await, Reason::TokenExpired);
 }
 
+/// At the end a watch last read, a store that does not answer cannot say whether the
+/// session was renewed (here it was, through another handle): the watch ends with
+/// `store_unavailable`, not `token_expired`.
+#[tokio::test]
+async fn a_store_silent_at_the_end_ends_the_watch_as_unavailable() {
+    let switch = crate::layer::SwitchStore::default();
+    let on = Auth::builder(switch.clone())
+        .ttl(Duration::from_secs(3))
+        .build();
+    let by = Auth::new(switch.inner.clone());
+    let token = on.login("10001", "web").await.unwrap().token;
+    let mut watch = on.watch(&on.authenticate(token.as_str()).await.unwrap());
+    let first = timeout(Duration::from_secs(1), watch.ended());
+    assert!(first.await.is_err(), "the session lives");
+    by.renew(token.as_str()).await.unwrap(); // ends 3 s from now
+    switch.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let ended = timeout(Duration::from_secs(4), watch.ended()).await;
+    assert_eq!(ended.unwrap(), Reason::StoreUnavailable);
+    assert!(by.authenticate(token.as_str()).await.is_ok(), "renewed");
+}
+
 #[tokio::test]
 async fn watches_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);

@@ -208,26 +208,36 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         }
     }
 
-    async fn follow(&self, store: &S, v: Arc<Verified>, now_ms: u64) -> Result<Identity, Refusal> {
-        let (end, session_id) = (v.expires_at_ms, v.session_id);
-        let user_id = v.user_id.clone();
-        // The revocation state applies to every token of the session: one `jti`, one
-        // device, its generations.
-        let identity = self.check(store, v, false, now_ms).await?;
-        if now_ms < end {
-            return Ok(identity);
+    async fn follow(
+        &self,
+        store: &S,
+        v: Arc<Verified>,
+        end_ms: u64,
+        now_ms: u64,
+    ) -> Result<Identity, Refusal> {
+        // The session lives at least to the later of this token's end and the end last
+        // read: a refresh only moves it on. The revocation state applies to every token
+        // of the session (one `jti`, one device, its generations).
+        let known = end_ms.max(v.expires_at_ms);
+        if now_ms < known {
+            return Ok(self.check(store, v, false, now_ms).await?.ending_at(known));
         }
-        // Past this token's end the session lives on while its refresh token does, as
-        // the store's listing says (its index holds every live session).
-        let listed = match store.jwt_sessions(&user_id, now_ms).await {
+        // Past it, the session lives on while its refresh token does, as the store's
+        // listing says (its index holds every live session). Read first, so an end in
+        // between shows in the check, with its reason.
+        let listed = match store.jwt_sessions(&v.user_id, now_ms).await {
             Ok(listed) => listed,
             Err(error) => return Err(unavailable(&error).into()),
         };
-        match listed.iter().find(|s| s.info.session_id == session_id) {
-            Some(s) if now_ms < s.info.expires_at_ms => {
-                Ok(identity.ending_at(s.info.expires_at_ms))
-            }
-            _ => Err(Reason::TokenExpired.into()),
+        let end = listed
+            .iter()
+            .find(|s| s.info.session_id == v.session_id)
+            .map(|s| s.info.expires_at_ms)
+            .filter(|&end| now_ms < end);
+        let identity = self.check(store, v, false, now_ms).await?;
+        match end {
+            Some(end) => Ok(identity.ending_at(end)),
+            None => Err(Reason::TokenExpired.into()),
         }
     }
 
