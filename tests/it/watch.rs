@@ -457,17 +457,23 @@ async fn periodic_rechecks_outlast_a_caller_that_ticks() {
     let token = a.login("quiet", "web").await.unwrap().token;
     let mut watch = past_its_first_check(&a, token.as_str()).await;
     assert_eq!(b.kickout("quiet").await.unwrap(), 1);
+    assert_eq!(ticking(&mut watch, 3).await, Reason::KickedOut);
+}
+
+/// What a watch ends with, awaited by a caller that drops `ended` every 100 ms and
+/// calls again (a stream's tick), within `secs`.
+async fn ticking<S: kickout::store::Store, M: Mode<S>>(
+    watch: &mut kickout::watch::SessionWatch<S, M>,
+    secs: u64,
+) -> Reason {
     let started = std::time::Instant::now();
-    let reason = loop {
-        if let Ok(reason) = timeout(Duration::from_millis(100), watch.ended()).await {
-            break reason;
+    loop {
+        if let Ok(refusal) = timeout(Duration::from_millis(100), watch.ended()).await {
+            return refusal.reason();
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "no re-check in 3 s"
-        );
-    };
-    assert_eq!(reason, Reason::KickedOut);
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(secs), "{watch:?} lived on");
+    }
 }
 
 /// A change of the user's state that comes while no one awaits the watch is not lost:
@@ -587,17 +593,10 @@ mod redis {
         let mut watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
         // Each answer now takes longer than the caller waits (and than the interval).
         proxy.set_delay(Duration::from_millis(700));
-        let started = std::time::Instant::now();
-        let reason = loop {
-            if let Ok(reason) = timeout(Duration::from_millis(100), watch.ended()).await {
-                break reason;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "the watch lived on unchecked"
-            );
-        };
-        assert_eq!(reason, Reason::StoreUnavailable);
+        assert_eq!(
+            super::ticking(&mut watch, 5).await,
+            Reason::StoreUnavailable
+        );
     }
 
     /// A change of one user's state (here a restriction) has the watches of that
