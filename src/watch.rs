@@ -146,17 +146,12 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 self.recheck_due = false;
             }
             let now = self.auth.now_ms();
-            if now >= self.guard_at_ms {
-                // A step-up window closed: does the guard still pass?
+            if now >= self.guard_at_ms || self.idle_at_ms.is_some_and(|at| now >= at) {
+                // A step-up window closed (does the guard still pass?), or the idle
+                // deadline came (seen since?): the store says, and `recheck` reads both
+                // deadlines anew (none if it does not answer: the periodic re-checks
+                // go on).
                 self.guard_at_ms = u64::MAX;
-                if let Some(reason) = self.recheck(recheck_ms).await {
-                    return reason;
-                }
-                continue;
-            }
-            if self.idle_at_ms.is_some_and(|at| now >= at) {
-                // Seen since? The store says; `recheck` reads the new deadline if so
-                // (none if the store does not answer: the periodic re-checks go on).
                 self.idle_at_ms = None;
                 if let Some(reason) = self.recheck(recheck_ms).await {
                     return reason;
@@ -218,9 +213,9 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         };
         // Unanswered since the first attempt that got no answer: one the caller dropped
         // counts too, so a store slower than the caller's tick still ends the watch.
-        let now = self.auth.now_ms();
-        let since = *self.unreachable_since.get_or_insert(now);
-        if now.saturating_sub(since) >= interval_ms.saturating_mul(3) {
+        let since = *self.unreachable_since.get_or_insert(self.auth.now_ms());
+        let gave_up = |now: u64| now.saturating_sub(since) >= interval_ms.saturating_mul(3);
+        if gave_up(self.auth.now_ms()) {
             return Some(Reason::StoreUnavailable.into());
         }
         // Due until answered: a caller that drops this future gets it asked again.
@@ -242,8 +237,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 None
             }
             Err(refusal) if refusal == Reason::StoreUnavailable => {
-                let now = self.auth.now_ms();
-                (now.saturating_sub(since) >= interval_ms.saturating_mul(3)).then_some(refusal)
+                gave_up(self.auth.now_ms()).then_some(refusal)
             }
             Err(reason) => Some(reason),
         }

@@ -135,16 +135,10 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
         _end_ms: u64,
         now_ms: u64,
     ) -> Result<Identity, Refusal> {
-        let record = match store.lookup_session(key.session_id(), now_ms).await {
-            Ok(record) => record,
-            Err(error) => return Err(unavailable(&error).into()),
-        };
-        // The session's end, not one token's: it lives on while its refresh token does.
-        let record = record.map(|r| SessionRecord {
-            access_until_ms: None,
-            ..r
-        });
-        verdict(record, key, now_ms)
+        // The session's end, not one token's: it lives on while its refresh token does
+        // (the record carries no access token's end).
+        let read = store.lookup_session(key.session_id(), now_ms).await;
+        verdict(read.map_err(|e| unavailable(&e))?, key, now_ms)
     }
 
     async fn login(&self, store: &S, login: LoginRequest<'_>) -> Result<Admission<Issued>, Error> {

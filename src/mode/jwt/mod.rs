@@ -225,10 +225,8 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         // Past it, the session lives on while its refresh token does, as the store's
         // listing says (its index holds every live session). Read first, so an end in
         // between shows in the check, with its reason.
-        let listed = match store.jwt_sessions(&v.user_id, now_ms).await {
-            Ok(listed) => listed,
-            Err(error) => return Err(unavailable(&error).into()),
-        };
+        let listed = store.jwt_sessions(&v.user_id, now_ms).await;
+        let listed = listed.map_err(|e| unavailable(&e))?;
         let end = listed
             .iter()
             .find(|s| s.info.session_id == v.session_id)

@@ -30,7 +30,13 @@ impl SessionStore for RedisStore {
         now_ms: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let mut budget = std::pin::pin!(budget(self.shared.timeout));
-        self.read_record(id, None, now_ms, budget.as_mut()).await
+        let skey = self.keys().session(id);
+        let read = self.read_record((id, &skey), None, now_ms, budget.as_mut());
+        // The session's end applies, no token's own (as `SessionState::current_record`).
+        Ok(read.await?.map(|record| SessionRecord {
+            access_until_ms: None,
+            ..record
+        }))
     }
 
     async fn close_elevation(
@@ -270,12 +276,12 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    /// The record of session `id` for the token of `digest` (`None`: the current
-    /// one), with what guards read and a ban's end, in one round trip (two for a
-    /// session a ban ended).
+    /// The record of session `id` (at key `skey`) for the token of `digest` (`None`:
+    /// the current one), with what guards read and a ban's end, in one round trip (two
+    /// for a session a ban ended).
     async fn read_record(
         &self,
-        id: SessionId,
+        (id, skey): (SessionId, &str),
         digest: Option<&str>,
         now_ms: u64,
         budget: std::pin::Pin<&mut tokio::time::Sleep>,
@@ -284,12 +290,8 @@ impl RedisStore {
         // restrictions and the session's step-up windows, whose keys the token names
         // (one slot on a Cluster).
         let keys = self.keys();
-        let (skey, rkey, ekey) = (
-            keys.session(id),
-            keys.restrictions(id.tag()),
-            keys.elevations(id),
-        );
-        let [raw, restricted, elevated] = self.get_many([&skey, &rkey, &ekey]).await?;
+        let (rkey, ekey) = (keys.restrictions(id.tag()), keys.elevations(id));
+        let [raw, restricted, elevated] = self.get_many([skey, &rkey, &ekey]).await?;
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -322,8 +324,8 @@ impl RedisStore {
         // One timeout for the request, however many calls it makes.
         let mut budget = std::pin::pin!(budget(self.shared.timeout));
         let id = key.session_id();
-        let digest = hex(key.digest());
-        let read = self.read_record(id, Some(&digest), now_ms, budget.as_mut());
+        let (skey, digest) = (self.keys().session(id), hex(key.digest()));
+        let read = self.read_record((id, &skey), Some(&digest), now_ms, budget.as_mut());
         let Some(mut record) = read.await? else {
             return Ok(None);
         };
@@ -335,7 +337,7 @@ impl RedisStore {
                 .or(touch.deadline_ms)
                 .filter(|_| record.idle_deadline_ms.is_some())
                 .map(|d| d.min(record.info.expires_at_ms));
-            let mut call = self.shared.scripts.touch.key(self.keys().session(id));
+            let mut call = self.shared.scripts.touch.key(skey);
             call.key(self.keys().meta(id));
             call.arg(digest)
                 .arg(now_ms)

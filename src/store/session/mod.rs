@@ -452,8 +452,9 @@ pub trait SessionStore: Store {
     fn lookup(&self, key: &SessionKey, touch: Option<Touch>, now_ms: u64) -> Self::Lookup;
 
     /// The record of session `id` as [`lookup`](SessionStore::lookup) reads it for the
-    /// session's current access token, without a touch
-    /// ([`SessionState::current_record`]); `None` if unknown or forgotten.
+    /// session's current access token, without a touch and with no token's own end
+    /// (`access_until_ms` is `None`: [`SessionState::current_record`]); `None` if
+    /// unknown or forgotten.
     ///
     /// What a [`SessionWatch`](crate::watch::SessionWatch) re-checks: it follows its
     /// session, whose tokens a refresh replaces, to the session's end. No request

@@ -286,7 +286,8 @@ impl SessionState {
 
     /// What a watch of the session reads ([`SessionStore::lookup_session`]): the record
     /// as [`record`](Self::record) gives it for the session's current access token,
-    /// whichever token the watch was opened with.
+    /// whichever token the watch was opened with, but with no token's own end
+    /// (`access_until_ms` is `None`): the session's end applies.
     ///
     /// [`SessionStore::lookup_session`]: super::SessionStore::lookup_session
     pub fn current_record(
@@ -296,7 +297,11 @@ impl SessionState {
         restrictions: impl FnOnce(&str) -> Restrictions,
     ) -> Option<SessionRecord> {
         let digest = self.digest;
-        self.record(&digest, now_ms, ban_until, restrictions)
+        let record = self.record(&digest, now_ms, ban_until, restrictions)?;
+        Some(SessionRecord {
+            access_until_ms: None,
+            ..record
+        })
     }
 
     /// Applies a request's [`Touch`] if `record` (this state's, just read) is due for
