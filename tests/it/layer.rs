@@ -350,6 +350,8 @@ async fn handlers_log_out_with_the_identity_and_return_errors() {
 pub(crate) struct SwitchStore {
     pub(crate) inner: MemoryStore,
     pub(crate) down: Arc<AtomicBool>,
+    /// How many sessions were read by id (a watch's re-checks).
+    pub(crate) by_id: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SwitchStore {
@@ -423,6 +425,7 @@ impl SessionStore for SwitchStore {
         now: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.check()?;
+        self.by_id.fetch_add(1, Ordering::SeqCst);
         self.inner.lookup_session(id, now).await
     }
     async fn end(

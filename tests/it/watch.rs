@@ -324,6 +324,29 @@ async fn a_store_silent_at_the_end_ends_the_watch_as_unavailable() {
     assert!(by.authenticate(token.as_str()).await.is_ok(), "renewed");
 }
 
+/// A deadline of handle time a millisecond away on a clock that stands still (a test's,
+/// or one stepped back) does not make the watch ask the store in a tight loop: it waits
+/// at least the shortest re-check interval.
+#[tokio::test]
+async fn a_still_clock_near_a_deadline_does_not_spin_the_watch() {
+    let switch = crate::layer::SwitchStore::default();
+    let clock = kickout::clock::ManualClock::starting_now();
+    let auth = Auth::builder(switch.clone())
+        .clock(clock.clone())
+        .idle_timeout(Duration::from_secs(1))
+        .build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let mut watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+    let first = timeout(Duration::from_millis(300), watch.ended());
+    assert!(first.await.is_err(), "the session lives");
+    clock.advance(Duration::from_millis(999));
+    let before = switch.by_id.load(std::sync::atomic::Ordering::SeqCst);
+    let second = timeout(Duration::from_secs(1), watch.ended());
+    assert!(second.await.is_err(), "the session lives");
+    let reads = switch.by_id.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(reads <= 12, "{reads} reads in a second");
+}
+
 #[tokio::test]
 async fn watches_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);
