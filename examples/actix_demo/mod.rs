@@ -21,7 +21,6 @@ pub use shared::{Config, DemoStore, startup};
 
 struct State<S: Store, M: Mode<S>> {
     auth: Auth<S, M>,
-    admin_key: String,
     /// `/admin/online`'s cursors, sealed with the admin key.
     cursors: shared::CursorSeal,
     /// Browser sessions: the contract's cookies.
@@ -76,16 +75,31 @@ fn refused((status, code, message): shared::Refusal) -> HttpResponse {
     error(status, code, &message)
 }
 
-fn admin<S: Store, M: Mode<S>>(req: &HttpRequest, state: &State<S, M>) -> Result<(), HttpResponse> {
-    let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
-    if startup::admin_key_ok(given, &state.admin_key) {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "A valid X-Admin-Key is required.",
-        ))
+/// The `X-Admin-Key` the admin routes ask for.
+struct AdminKey(String);
+
+/// Admin routes take this extractor first: actix extracts a handler's arguments in
+/// their order, so a wrong key is refused before the body is read (as in axum).
+struct Admin;
+
+impl actix_web::FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
+        let key = req.app_data::<Data<AdminKey>>();
+        std::future::ready(match key {
+            Some(key) if startup::admin_key_ok(given, &key.0) => Ok(Admin),
+            _ => {
+                let res = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "A valid X-Admin-Key is required.",
+                );
+                Err(actix_web::error::InternalError::from_response("admin key", res).into())
+            }
+        })
     }
 }
 
@@ -247,14 +261,11 @@ async fn logout_others<S: Store, M: Mode<S>>(
 }
 
 async fn kickout_session<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     session_id: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let note = match shared::note_body(&body) {
         Ok(note) => note,
         Err(refusal) => return refused(refusal),
@@ -288,14 +299,11 @@ async fn logout<S: Store, M: Mode<S>>(
 
 /// Restricts a user in a scope for a while; their sessions go on.
 async fn restrict<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let body: shared::RestrictBody = match parse(&body) {
         Ok(b) => b,
         Err(res) => return res,
@@ -318,13 +326,10 @@ async fn restrict<S: Store, M: Mode<S>>(
 }
 
 async fn unrestrict<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let (user_id, scope) = path.into_inner();
     match state.auth.unrestrict(&user_id, &scope).await {
         Ok(_) => HttpResponse::NoContent().finish(),
@@ -333,13 +338,10 @@ async fn unrestrict<S: Store, M: Mode<S>>(
 }
 
 async fn restrictions<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     restriction_list(state.auth.restrictions(&path).await)
 }
 
@@ -391,14 +393,11 @@ fn restriction_list(
 }
 
 async fn kickout_user<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     match shared::note_body(&body) {
         Ok(note) => kicked(state.auth.with_note(note).kickout(&user).await),
         Err(refusal) => refused(refusal),
@@ -406,14 +405,11 @@ async fn kickout_user<S: Store, M: Mode<S>>(
 }
 
 async fn kickout_device<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<(String, String)>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let (user, device) = path.into_inner();
     match shared::note_body(&body) {
         Ok(note) => kicked(
@@ -428,14 +424,11 @@ async fn kickout_device<S: Store, M: Mode<S>>(
 }
 
 async fn ban<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let body: shared::BanBody = match parse(&body) {
         Ok(b) => b,
         Err(res) => return res,
@@ -448,10 +441,11 @@ async fn ban<S: Store, M: Mode<S>>(
     kicked(auth.ban(&user, duration).await)
 }
 
-async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
+async fn online<S: Store, M: Mode<S>>(
+    _: Admin,
+    req: HttpRequest,
+    state: Data<State<S, M>>,
+) -> HttpResponse {
     let q = match shared::online_query(req.query_string(), &state.cursors) {
         Ok(q) => q,
         Err(refusal) => return refused(refusal),
@@ -466,13 +460,7 @@ async fn online<S: Store, M: Mode<S>>(req: HttpRequest, state: Data<State<S, M>>
     }
 }
 
-async fn online_count<S: Store, M: Mode<S>>(
-    req: HttpRequest,
-    state: Data<State<S, M>>,
-) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
+async fn online_count<S: Store, M: Mode<S>>(_: Admin, state: Data<State<S, M>>) -> HttpResponse {
     match state.auth.online_count().await {
         Ok(c) => HttpResponse::Ok().json(json!({ "sessions": c.sessions, "users": c.users })),
         Err(e) => failed(&e),
@@ -480,13 +468,10 @@ async fn online_count<S: Store, M: Mode<S>>(
 }
 
 async fn kickout_all<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     body: Bytes,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     match shared::note_body(&body) {
         Ok(note) => kicked(state.auth.with_note(note).kickout_all().await),
         Err(refusal) => refused(refusal),
@@ -494,14 +479,8 @@ async fn kickout_all<S: Store, M: Mode<S>>(
 }
 
 /// `GET /admin/events`: the audit stream of every instance sharing the store.
-async fn admin_events<S: Store, M: Mode<S>>(
-    req: HttpRequest,
-    state: Data<State<S, M>>,
-) -> HttpResponse {
+async fn admin_events<S: Store, M: Mode<S>>(_: Admin, state: Data<State<S, M>>) -> HttpResponse {
     use futures::StreamExt;
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     let audit = match shared::open_audit(&state.auth).await {
         Ok(audit) => audit,
         Err(e) => return actix_web::ResponseError::error_response(&e),
@@ -520,13 +499,10 @@ async fn admin_events<S: Store, M: Mode<S>>(
 }
 
 async fn unban<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     match state.auth.unban(&user).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => actix_web::ResponseError::error_response(&e),
@@ -534,13 +510,10 @@ async fn unban<S: Store, M: Mode<S>>(
 }
 
 async fn sessions<S: Store, M: Mode<S>>(
-    req: HttpRequest,
+    _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(res) = admin(&req, &state) {
-        return res;
-    }
     match state.auth.sessions(&user).await {
         Ok(list) => HttpResponse::Ok().json(
             list.into_iter()
@@ -580,9 +553,9 @@ pub fn configure<S: Store, M: Mode<S>>(
     config: &Config,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone + use<S, M> {
     let cookies = Cookies::default();
+    let admin_key = Data::new(AdminKey(config.admin_key.clone()));
     let state = Data::new(State {
         auth: auth.clone(),
-        admin_key: config.admin_key.clone(),
         cursors: shared::CursorSeal::new(&config.admin_key),
         cookies: cookies.clone(),
     });
@@ -596,6 +569,7 @@ pub fn configure<S: Store, M: Mode<S>>(
     let payment = auth.step_up("payment").expect("a valid scope");
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
+            .app_data(admin_key.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
             .route("/", web::get().to(|| async { page(shared::USER_PAGE) }))
             .route(

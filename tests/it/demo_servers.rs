@@ -1030,6 +1030,20 @@ async fn admin_kickout_ban_and_sessions(s: &Server) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "wrong admin key");
+    // The key is checked before the body is read: a stranger's body over the limit
+    // is refused as a stranger's, not parsed nor measured.
+    for path in ["/admin/kickout/30001", "/admin/restrict/30001"] {
+        let res = s
+            .http
+            .post(format!("{}{path}", s.base))
+            .header("x-admin-key", "wrong")
+            .header("content-type", "application/json")
+            .body("x".repeat(20_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path}: wrong admin key, oversized body");
+    }
 
     let (status, list) = s.admin(Method::GET, "/admin/sessions/30001", None).await;
     assert_eq!(status, 200);
