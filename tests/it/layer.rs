@@ -352,6 +352,8 @@ pub(crate) struct SwitchStore {
     pub(crate) down: Arc<AtomicBool>,
     /// How many sessions were read by id (a watch's re-checks).
     pub(crate) by_id: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long a read by id takes to answer, in milliseconds (tokio time).
+    pub(crate) by_id_delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SwitchStore {
@@ -426,6 +428,10 @@ impl SessionStore for SwitchStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.check()?;
         self.by_id.fetch_add(1, Ordering::SeqCst);
+        let delay = self.by_id_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         self.inner.lookup_session(id, now).await
     }
     async fn end(

@@ -347,6 +347,51 @@ async fn a_still_clock_near_a_deadline_does_not_spin_the_watch() {
     assert!(reads <= 12, "{reads} reads in a second");
 }
 
+/// The periodic re-check keeps its interval from the store's answer, not from when it
+/// asked: a store that takes most of an interval to answer is not asked again at once.
+#[tokio::test(start_paused = true)]
+async fn a_slow_answer_moves_the_next_recheck_an_interval_on() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let switch = crate::layer::SwitchStore::default();
+    // Handle time stands still: the session lives throughout, whatever tokio's does.
+    let auth = Auth::builder(switch.clone())
+        .clock(kickout::clock::ManualClock::starting_now())
+        .watch_recheck(Duration::from_secs(1))
+        .build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    let mut watch = auth.watch(&auth.authenticate(token.as_str()).await.unwrap());
+    switch.by_id_delay_ms.store(800, SeqCst);
+    // When each read began, sampled every 10 ms of (paused, auto-advancing) time.
+    let reads = switch.by_id.clone();
+    let sampler = tokio::spawn(async move {
+        let (mut seen, mut began) = (reads.load(SeqCst), Vec::new());
+        for _ in 0..1_000 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = reads.load(SeqCst);
+            if now != seen {
+                seen = now;
+                began.push(tokio::time::Instant::now());
+            }
+        }
+        began
+    });
+    assert!(
+        timeout(Duration::from_secs(10), watch.ended())
+            .await
+            .is_err()
+    );
+    let began = sampler.await.unwrap();
+    assert!(began.len() >= 4, "{} reads in 10 s", began.len());
+    for pair in began.windows(2) {
+        // 800 ms to answer, then the interval: 1.8 s apart (give the sampling 50 ms).
+        let apart = pair[1] - pair[0];
+        assert!(
+            apart >= Duration::from_millis(1_750),
+            "reads {apart:?} apart"
+        );
+    }
+}
+
 #[tokio::test]
 async fn watches_leave_nothing_behind() {
     let store = MemoryStore::with_shards(8);
