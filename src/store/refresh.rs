@@ -16,8 +16,9 @@
 use super::{Ended, Ends, SessionInfo};
 use crate::token::{RefreshKey, SessionKey};
 
-/// A refresh token to record with a new session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A refresh token to record with a new session. `Debug` shows its ends, not its
+/// digests.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewRefresh {
     /// SHA-256 of the refresh token.
     pub digest: [u8; 32],
@@ -32,6 +33,18 @@ pub struct NewRefresh {
     pub window_ms: Option<u64>,
     /// Each new access token lives this long (capped).
     pub access_ttl_ms: u64,
+}
+
+impl std::fmt::Debug for NewRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No digest: what is derived from a token stays out of logs too.
+        f.debug_struct("NewRefresh")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("cap_ms", &self.cap_ms)
+            .field("window_ms", &self.window_ms)
+            .field("access_ttl_ms", &self.access_ttl_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NewRefresh {

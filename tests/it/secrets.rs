@@ -127,3 +127,22 @@ async fn handlers_log_inside_a_span_naming_the_user() {
     );
     assert!(!logs.contains(login.token.as_str()));
 }
+
+/// What a store is handed of a refresh token is its digests; `Debug` leaves them out,
+/// as it does for the keys and records holding them.
+#[test]
+fn debug_output_carries_no_digest() {
+    let refresh = kickout::store::refresh::NewRefresh {
+        digest: [0xab; 32],
+        chain: [0xcd; 32],
+        expires_at_ms: 1,
+        cap_ms: 2,
+        window_ms: None,
+        access_ttl_ms: 3,
+    };
+    let shown = format!("{refresh:?}");
+    assert!(shown.contains("cap_ms: 2"), "{shown}");
+    for digest in [refresh.digest, refresh.chain] {
+        assert!(!shown.contains(&format!("{digest:?}")), "{shown}");
+    }
+}
