@@ -329,6 +329,39 @@ mod shared {
         }
     }
 
+    /// A Redis that will not say its eviction policy (a managed service refusing
+    /// `CONFIG`, here an ACL) is refused as an evicting one, unless the application
+    /// opts in: such services commonly evict by default.
+    #[tokio::test]
+    async fn a_redis_that_hides_its_policy_is_refused_unless_allowed() {
+        if !support::redis_available() {
+            return;
+        }
+        let acl = [
+            "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-config",
+        ];
+        let server = support::RedisProcess::start(&acl);
+        let refused = RedisStore::connect(&server.url()).await.unwrap_err();
+        assert!(
+            matches!(refused, kickout::store::StoreError::Misconfigured(_)),
+            "{refused}"
+        );
+        let message = refused.to_string();
+        assert!(
+            message.contains("could not read maxmemory-policy"),
+            "{message}"
+        );
+        assert!(message.contains("allow_eviction"), "{message}");
+        let store = RedisStore::builder(&server.url())
+            .allow_eviction()
+            .connect()
+            .await
+            .unwrap();
+        let auth = Auth::new(store);
+        let token = auth.login("1", "web").await.unwrap().token;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+    }
+
     /// A Redis that may evict keys could drop bans and tombstones: refused at connect,
     /// unless the application opts in.
     #[tokio::test]

@@ -202,29 +202,35 @@ impl fmt::Debug for RedisStoreBuilder {
     }
 }
 
-/// Refuses a server whose eviction policy may drop keys (see
+/// Refuses a server whose eviction policy may drop keys, or does not say (see
 /// [`RedisStoreBuilder::allow_eviction`]): `Ok(false)` if it could not be reached (ask
-/// again later). A server that does not let `CONFIG GET` run (managed services may not)
-/// is not refused; that is logged.
+/// again later).
 async fn check_eviction(conn: &Link, timeout: Duration) -> Result<bool, StoreError> {
     let mut cmd = redis::cmd("CONFIG");
     cmd.arg("GET").arg("maxmemory-policy");
     let reply: Result<Result<Vec<String>, _>, _> = conn
         .within(timeout, async |mut conn| cmd.query_async(&mut conn).await)
         .await;
+    // Managed services that refuse `CONFIG` commonly evict by default (`volatile-lru`):
+    // a policy that cannot be read is refused like an evicting one.
+    let unread = |why: &dyn fmt::Display| {
+        StoreError::Misconfigured(format!(
+            "could not read maxmemory-policy ({why}): an evicting policy would drop bans and \
+             tombstones, and revoked tokens would work again; set noeviction on the server, \
+             then connect with allow_eviction()"
+        ))
+    };
     match reply {
         Ok(Ok(pair)) => match pair.get(1).map(String::as_str) {
-            Some("noeviction") | None => Ok(true),
+            Some("noeviction") => Ok(true),
             Some(policy) => Err(StoreError::Misconfigured(format!(
                 "maxmemory-policy is {policy}: it may evict bans and tombstones, and revoked \
                  tokens would work again; set noeviction, or opt in with allow_eviction()"
             ))),
+            None => Err(unread(&"no such setting")),
         },
         Ok(Err(e)) if e.is_io_error() || e.is_connection_refusal() => Ok(false),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "could not read Redis's maxmemory-policy");
-            Ok(true)
-        }
+        Ok(Err(e)) => Err(unread(&e)),
         Err(_) => Ok(false),
     }
 }
@@ -279,11 +285,14 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Accept a Redis whose `maxmemory-policy` may evict keys. Every key of the store has
-    /// a TTL, so any policy but `noeviction` (`volatile-*` included) can drop a ban or a
-    /// tombstone under memory pressure, and a revoked token then works again; by default
-    /// [`connect`](RedisStoreBuilder::connect) refuses such a server (one it cannot reach
-    /// is asked when it comes up, and evicting, fails every operation of the store).
+    /// Accept a Redis whose `maxmemory-policy` may evict keys, or cannot be read. Every
+    /// key of the store has a TTL, so any policy but `noeviction` (`volatile-*` included)
+    /// can drop a ban or a tombstone under memory pressure, and a revoked token then
+    /// works again; by default [`connect`](RedisStoreBuilder::connect) refuses such a
+    /// server (one it cannot reach is asked when it comes up, and evicting, fails every
+    /// operation of the store). It refuses a server that does not let it read the policy
+    /// too: managed services that refuse `CONFIG` commonly evict by default. Set
+    /// `noeviction` in the service's settings, then connect with this.
     pub fn allow_eviction(mut self) -> Self {
         self.allow_eviction = true;
         self
