@@ -20,13 +20,16 @@ local more = undeclared()
 if more then return more end
 local tokens = {}
 for i = 1, n do
-  -- An entry that does not read is gone for a listing (ending its token fails closed
-  -- instead): one must not stop every page of the tag behind it.
-  local ok, t = false, nil
+  -- An entry that does not read fails the page, as a session record does: left out,
+  -- its user would be missed by the incident switch (which walks these pages), and
+  -- the switch would report itself done. The error names the key to repair.
+  local t = nil
   if own_member(members[i], true) then
-    ok, t = pcall(jtoken, redis.call('GET', base .. 'jt:' .. members[i]))
+    local key = base .. 'jt:' .. members[i]
+    local ok, read = pcall(jtoken, redis.call('GET', key))
+    if not ok then error('kickout: corrupt token entry ' .. key) end
+    t = read
   end
-  if not ok then t = nil end
   tokens[members[i]] = t
   -- An entry of an earlier version names only its user: read its index, as then.
   if t and t.e == nil then need(base .. 'ji:' .. t.u) end
