@@ -74,9 +74,15 @@ const JWT_REFRESH: &str = include_str!("lua/jwt_refresh.lua");
 #[cfg(feature = "jwt")]
 const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 
+/// Where a user's index (`u:`) files its tombstones: scores from here on are due times
+/// plus this, below it issue times. 2^50 ms is past every issue time (the year 37,648),
+/// and a due time added to it is still exact in Lua's numbers (below 2^53).
+const TOMB: u64 = 1 << 50;
+
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 14] {
+fn bounds() -> [(&'static str, String); 15] {
     [
+        ("@TOMB@", TOMB.to_string()),
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
         ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
@@ -200,6 +206,7 @@ mod tests {
         // The bounds are used where they belong.
         assert!(source("", CREATE).contains(&MAX_LIVE_TOKENS.to_string()));
         assert!(source("", COMMON).contains(&format!("'+inf') - {MAX_ENDED}")));
+        assert!(source("", COMMON).contains(&format!("local TOMB = {TOMB} --")));
         let elevations = format!("others >= {MAX_ELEVATIONS} then");
         assert!(source("", ELEVATE).contains(&elevations));
         assert!(source("", SWEEP).contains(&format!("'LIMIT', 0, {DIR_SWEEP})")));

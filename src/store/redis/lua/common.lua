@@ -52,7 +52,7 @@ end
 -- whose keys are only partly there). Only a write at the bound declares keys that may
 -- not exist (the metadata and windows it may forget): during a slot migration such a
 -- write can be refused, and fails as an outage would, until the slot settles.
-local TOMB = 1125899906842624 -- 2^50: past every issue time in ms, exact with a due time added
+local TOMB = @TOMB@ -- past every issue time in ms, exact with a due time added
 -- A score as Redis reads it: every digit (Lua's own formatting keeps 14).
 local function score(x)
   return string.format('%.0f', x)
