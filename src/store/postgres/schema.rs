@@ -258,10 +258,13 @@ pub(crate) async fn migrate(
 ) -> Result<(), StoreError> {
     let s = format!("\"{}\"", sql.schema);
     let tx = client.transaction().await.map_err(db_error)?;
-    let ms = budget.as_millis().max(1);
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
-    ))
+    // Milliseconds, passed as a parameter (`SET` takes none; `set_config` does).
+    let ms = budget.as_millis().max(1).to_string();
+    tx.execute(
+        "SELECT pg_catalog.set_config('lock_timeout', $1, true), \
+                pg_catalog.set_config('statement_timeout', $1, true)",
+        &[&ms],
+    )
     .await
     .map_err(db_error)?;
     tx.execute(
