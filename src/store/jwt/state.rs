@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{JwtGrant, JwtIssue, JwtToken};
-use crate::limits::{
-    MAX_BUMPS, MAX_DEVICES, MAX_LEEWAY_MS, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS,
-};
+use crate::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
 use crate::restriction::{Elevations, Scope};
@@ -192,14 +190,14 @@ impl JwtState {
         (token.user_gen <= self.generation && device_reached) || self.ended(token).is_some()
     }
 
-    /// Drops what no token can need any more: index entries once no verifier accepts
-    /// their token (its expiry plus [`MAX_LEEWAY_MS`]: until then a logout or a kickout
-    /// must still reach it), revocations and bumps [`PRUNE_GRACE_MS`] after the expiry
-    /// of what they ended.
+    /// Drops what no token can need any more: index entries, revocations and bumps
+    /// [`PRUNE_GRACE_MS`] after the expiry of their token or of what they ended. An
+    /// index entry is what a logout finds its token by, so it lives as long as a
+    /// revocation would: a verifier accepts a token until its expiry plus a leeway of
+    /// up to [`MAX_LEEWAY_MS`] by its own clock, which may be behind this one.
     pub fn prune(&mut self, now_ms: u64) {
         let cutoff = now_ms.saturating_sub(PRUNE_GRACE_MS);
-        self.index
-            .retain(|_, e| e.expires_at_ms.saturating_add(MAX_LEEWAY_MS) > now_ms);
+        self.index.retain(|_, e| e.expires_at_ms > cutoff);
         self.revoked.retain(|_, b| b.until_ms > cutoff);
         self.bumps.retain(|_, b| b.until_ms > cutoff);
         let index = &self.index;
@@ -584,6 +582,7 @@ fn push_bump(bumps: &mut BTreeMap<u64, Bump>, generation: u64, bump: Bump) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::MAX_LEEWAY_MS;
     use crate::policy::LoginRule;
     use proptest::prelude::*;
 
@@ -949,9 +948,10 @@ mod tests {
             self.ended.is_none() && now < self.at + TTL
         }
 
-        /// Still accepted by a verifier with the largest leeway, so a logout reaches it.
+        /// Still in the index, so a logout reaches it: a verifier with the largest
+        /// leeway, by a clock behind this one, may accept it.
         fn revocable(&self, now: u64) -> bool {
-            self.ended.is_none() && now < self.at + TTL + MAX_LEEWAY_MS
+            self.ended.is_none() && now < self.at + TTL + PRUNE_GRACE_MS
         }
 
         /// An end at `now` for `reason`: the first, or one more candidate of its

@@ -16,7 +16,7 @@
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |
 //! | `kickout:{tttt}:ji:<user id>` | string (JSON) | JWT mode: the index of issued, live tokens (rules, listings, counts) | same |
 //! | `kickout:{tttt}:jf:<user id>` | sorted set | JWT mode: `jti`s of the user's refresh records (`jr:`), scored by when each is due to be gone; at most `MAX_REFRESH_TOKENS`, past which a login forgets the one due first | the latest due time of its members |
-//! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus the leeway |
+//! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus `PRUNE_GRACE_MS`, as long as its revocation would be kept (a verifier's leeway, by a clock behind Redis's) |
 //! | `kickout:{tttt}:je:<jti>` | string (JSON) | JWT mode: one token's step-up windows, as `e:` | when the last window closes |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk (an ended session leaves both at once) | as `d` |

@@ -36,9 +36,8 @@
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{
-    DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_ENDED, MAX_LEEWAY_MS,
-    MAX_LIVE_TOKENS, MAX_NAME_LEN, MAX_REFRESH_TOKENS, MAX_RESTRICTIONS, MAX_REVOKED,
-    PRUNE_GRACE_MS,
+    DIR_RECHECK_MS, DIR_SWEEP, MAX_BUMPS, MAX_DEVICES, MAX_ELEVATIONS, MAX_ENDED, MAX_LIVE_TOKENS,
+    MAX_NAME_LEN, MAX_REFRESH_TOKENS, MAX_RESTRICTIONS, MAX_REVOKED, PRUNE_GRACE_MS,
 };
 use crate::token::SessionId;
 
@@ -80,14 +79,13 @@ const JWT_DIR_PAGE: &str = include_str!("lua/jwt_dir_page.lua");
 const TOMB: u64 = 1 << 50;
 
 /// The bounds the scripts take from Rust, by placeholder.
-fn bounds() -> [(&'static str, String); 15] {
+fn bounds() -> [(&'static str, String); 14] {
     [
         ("@TOMB@", TOMB.to_string()),
         ("@MAX_RESTRICTIONS@", MAX_RESTRICTIONS.to_string()),
         ("@MAX_ELEVATIONS@", MAX_ELEVATIONS.to_string()),
         ("@DIR_SWEEP@", DIR_SWEEP.to_string()),
         ("@DIR_RECHECK_MS@", DIR_RECHECK_MS.to_string()),
-        ("@MAX_LEEWAY_MS@", MAX_LEEWAY_MS.to_string()),
         ("@MAX_DEVICES@", MAX_DEVICES.to_string()),
         ("@MAX_LIVE_TOKENS@", MAX_LIVE_TOKENS.to_string()),
         ("@MAX_ENDED@", MAX_ENDED.to_string()),

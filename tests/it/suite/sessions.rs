@@ -189,6 +189,57 @@ pub async fn unknown_and_garbage_tokens_are_invalid<S: Stores, K: Kind<S>>(store
     assert_eq!(refused.reason(), Reason::InvalidToken);
 }
 
+/// JWT mode, two instances, the slower one's verifier with the longest leeway: after
+/// the faster one wrote for the user (pruning what its clock says is over), a token
+/// the slower one still accepts is still found by a logout there, and refused.
+pub async fn a_logout_reaches_a_token_in_a_slower_clocks_leeway<S: Stores, K: Kind<S>>(store: S) {
+    use kickout::jwt::{Jwt, JwtKey};
+    if !K::JWT {
+        return;
+    }
+    let leeway = Duration::from_millis(kickout::limits::MAX_LEEWAY_MS);
+    let handle = |store: S, clock: &ManualClock| {
+        let key = JwtKey::hs256(b"suite secret, thirty-two bytes!!");
+        Auth::builder(store)
+            .clock(clock.clone())
+            .ttl(secs(60))
+            .jwt(Jwt::new(key).unwrap().leeway(leeway))
+            .build()
+    };
+    let (slow, fast) = (clock(), clock());
+    let behind = handle(store.clone(), &slow);
+    let ahead = handle(store, &fast);
+    // A session that outlives it keeps the user's state (its epoch) where it is.
+    let long = kickout::LoginOptions::new().ttl(secs(3_600));
+    behind.login_with("10001", "tablet", long).await.unwrap();
+    let token = behind.login("10001", "web").await.unwrap().token;
+    let other = behind.login("10001", "laptop").await.unwrap();
+    // The token's end plus the leeway is between the two clocks.
+    let past = Duration::from_millis(60_000 + kickout::limits::MAX_LEEWAY_MS);
+    slow.advance(past - Duration::from_secs(2));
+    fast.advance(past + Duration::from_secs(2));
+    ahead.login("10001", "phone").await.unwrap();
+    assert!(
+        behind.authenticate(token.as_str()).await.is_ok(),
+        "in the leeway"
+    );
+    assert!(
+        behind.logout(token.as_str()).await.unwrap(),
+        "the logout found it"
+    );
+    let refused = behind.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
+    // By its session id too (an operator's kickout).
+    let id = other.session.session_id;
+    assert!(behind.authenticate(other.token.as_str()).await.is_ok());
+    assert!(
+        behind.kickout_session(id).await.unwrap(),
+        "the kickout found it"
+    );
+    let refused = behind.authenticate(other.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::KickedOut);
+}
+
 pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();

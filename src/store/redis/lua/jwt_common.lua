@@ -50,7 +50,7 @@ local function jtoken(raw)
 end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
-local MAX_DEVICES, MAX_LEEWAY = @MAX_DEVICES@, @MAX_LEEWAY_MS@
+local MAX_DEVICES = @MAX_DEVICES@
 -- A token leaves the index (`e`, its entry there): its entry goes at once (the state
 -- says why it ended), its metadata too if it has some (`m`: written with the entry,
 -- with the same TTL), and it leaves the tag's directory and due times. Its last sight
@@ -118,9 +118,10 @@ local function jopen(base, user)
 end
 local function jprune(base, st, ix, now)
   local cutoff = now - GRACE
-  -- A token stays in the index while a verifier's leeway may accept it.
+  -- A token stays in the index as long as its revocation would: a verifier's leeway
+  -- may accept it, by a clock behind this one (`JwtState::prune`).
   for j, e in pairs(ix) do
-    if tonumber(e.e) + MAX_LEEWAY <= now then
+    if tonumber(e.e) <= cutoff then
       ix[j] = nil
       jdrop(base, j, e)
     end

@@ -84,12 +84,13 @@ ix[ARGV[3]] = {v = dv, i = ARGV[5], e = ARGV[6], n = seq}
 if class ~= dv then ix[ARGV[3]].c = class end
 if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
 if ARGV[14] ~= '' then ix[ARGV[3]].m = 1 end
-local ttl = tonumber(ARGV[6]) + MAX_LEEWAY - now
+-- As long as the index keeps it: a verifier's leeway, by a clock behind this one.
+local ttl = tonumber(ARGV[6]) + GRACE - now
 if ttl < 1 then ttl = 1 end
 jtoken_set(base, ARGV[3], user, ix[ARGV[3]], ttl)
 redis.call('ZADD', KEYS[7], 0, ARGV[3])
 if redis.call('PTTL', KEYS[7]) < ttl then redis.call('PEXPIRE', KEYS[7], ttl) end
-sweep_add(base, ARGV[3], tonumber(ARGV[6]) + MAX_LEEWAY, ttl)
+sweep_add(base, ARGV[3], tonumber(ARGV[6]) + GRACE, ttl)
 if ARGV[14] ~= '' then redis.call('SET', KEYS[5], ARGV[14], 'PX', ttl) end
 if ARGV[15] ~= '' then
   -- The refresh record names what a refresh signs: this login's generations.

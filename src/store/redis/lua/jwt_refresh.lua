@@ -102,7 +102,7 @@ redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
 local fkey = base .. 'jf:' .. user
 redis.call('ZADD', fkey, 'XX', fin + GRACE, jti)
 if redis.call('PTTL', fkey) < ttl then redis.call('PEXPIRE', fkey, ttl) end
-local live = fin + MAX_LEEWAY - now
+local live = fin + GRACE - now
 -- The token's entry says its new end (the directory lists it from there).
 jtoken_set(base, jti, user, e, live)
 if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
