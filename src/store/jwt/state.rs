@@ -194,7 +194,8 @@ impl JwtState {
     /// [`PRUNE_GRACE_MS`] after the expiry of their token or of what they ended. An
     /// index entry is what a logout finds its token by, so it lives as long as a
     /// revocation would: a verifier accepts a token until its expiry plus a leeway of
-    /// up to [`MAX_LEEWAY_MS`] by its own clock, which may be behind this one.
+    /// up to [`MAX_LEEWAY_MS`](crate::limits::MAX_LEEWAY_MS) by its own clock, which
+    /// may be behind this one.
     pub fn prune(&mut self, now_ms: u64) {
         let cutoff = now_ms.saturating_sub(PRUNE_GRACE_MS);
         self.index.retain(|_, e| e.expires_at_ms > cutoff);
