@@ -240,6 +240,44 @@ pub async fn a_logout_reaches_a_token_in_a_slower_clocks_leeway<S: Stores, K: Ki
     assert_eq!(refused.reason(), Reason::KickedOut);
 }
 
+/// A session record that does not read stops no write of its user: logins, kickouts
+/// and bans pass over it as over one that is gone, and its own token stays refused as
+/// corrupt (503). Failing instead, one bad record would keep the user's other sessions
+/// open against every kickout and ban while it lives. (Stores that keep records as
+/// text call this: `corrupt` writes `garbage` in place of the record of a session.)
+pub async fn a_record_that_does_not_read_stops_no_revocation<S, F, Fut>(
+    store: S,
+    garbage: &[&'static str],
+    corrupt: F,
+) where
+    S: Stores,
+    F: Fn(kickout::SessionId, &'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let auth = Auth::new(store);
+    for (i, &garbage) in garbage.iter().enumerate() {
+        let user = format!("y{i}");
+        let bad = auth.login(&user, "web").await.unwrap();
+        let phone = auth.login(&user, "phone").await.unwrap().token;
+        corrupt(bad.session.session_id, garbage).await;
+        let refused = auth.authenticate(bad.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable, "{garbage}");
+        let tablet = auth.login(&user, "tablet").await.unwrap().token;
+        assert_eq!(auth.kickout(&user).await.unwrap(), 2, "{garbage}");
+        for token in [&phone, &tablet] {
+            let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+            assert_eq!(refused.reason(), Reason::KickedOut, "{garbage}");
+        }
+        let again = auth.login(&user, "web").await.unwrap().token;
+        assert_eq!(auth.ban(&user, secs(3_600)).await.unwrap(), 1, "{garbage}");
+        let refused = auth.authenticate(again.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::Banned, "{garbage}");
+        assert!(auth.login(&user, "web").await.is_err(), "{garbage}");
+        let refused = auth.authenticate(bad.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable, "{garbage}");
+    }
+}
+
 pub async fn logout_ends_one_session<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).build();
