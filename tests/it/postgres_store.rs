@@ -171,12 +171,6 @@ async fn one_account_logging_in_without_end_stays_bounded() {
         .login_rule(kickout::LoginRule::one_per_device())
         .build();
     let sql = pg::client(&url).await;
-    // Planned without statistics: an analyze of this table, which holds one user's
-    // rows only, makes scanning every ended row by its purge time cost the same as
-    // reading the user's, and autovacuum may run one during the test.
-    let table = format!("\"{schema}\".sessions");
-    let off = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
-    sql.batch_execute(&off).await.unwrap();
     let rows = async || {
         let q = format!(
             "SELECT count(*), count(*) FILTER (WHERE live_until = 0) FROM \"{schema}\".sessions"
@@ -194,15 +188,77 @@ async fn one_account_logging_in_without_end_stays_bounded() {
     let (all, ended) = rows().await;
     assert_eq!(ended, MAX_ENDED as i64);
     assert_eq!(all, MAX_ENDED as i64 + 1);
-    // What an end asks (its `bury_sessions`), planned as on a table too large to scan.
-    let explain = format!(
-        "SET enable_seqscan = off; SET enable_bitmapscan = off; \
-         EXPLAIN (COSTS OFF) SELECT id FROM \"{schema}\".sessions \
-         WHERE user_id = '10001' AND live_until = 0 AND purge_at > 0 \
-         ORDER BY purge_at DESC, id DESC OFFSET 1024"
-    );
-    let plan = plan_of(&sql, &explain).await;
+    // What an end asks (its `bury_sessions`), planned on a table of many users with
+    // its statistics: it reads the user's tombstones, not every row by purge time.
+    let plan = plan_among_others(
+        &sql,
+        &schema,
+        "sessions",
+        "id, user_id, class, live_until, purge_at, state",
+        "SELECT id FROM {t} WHERE user_id = '10001' AND live_until = 0 AND purge_at > 0 \
+         ORDER BY purge_at DESC, id DESC OFFSET 1024",
+    )
+    .await;
     assert!(plan.contains("sessions_ended"), "{plan}");
+}
+
+/// JWT mode's twin: what a login asks of its user's refresh records (its
+/// `bury_jwt_refresh`) reads that user's, in order, from their index, with statistics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_login_reads_its_users_refresh_records_by_their_index() {
+    use suite::Kind;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = pg::store_on(&url, &schema).await;
+    let clock = suite::clock();
+    let auth = suite::Jwt::builder(store, &clock)
+        .refresh_tokens(suite::secs(86_400))
+        .build();
+    for i in 0..300 {
+        auth.login(&format!("{}", 10_000 + i % 3), "web")
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_millis(10));
+    }
+    let sql = pg::client(&url).await;
+    let plan = plan_among_others(
+        &sql,
+        &schema,
+        "jwt_refresh",
+        "jti, user_id, purge_at, state",
+        "SELECT jti FROM {t} WHERE user_id = '10001' AND purge_at > 0 \
+         AND jti <> ALL('{}'::text[]) ORDER BY purge_at DESC, jti DESC OFFSET 10",
+    )
+    .await;
+    assert!(plan.contains("jwt_refresh_user"), "{plan}");
+}
+
+/// The plan of `query` (`{t}` the table) once `table` also holds 100,000 rows of
+/// 10,000 other users (half of them ended) and is analyzed, as autovacuum would: a
+/// table of one user's rows makes any scan as good as reading that user's. `cols`:
+/// the columns the rows fill, in order (id or jti, user, then the table's own).
+async fn plan_among_others(
+    sql: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+    cols: &str,
+    query: &str,
+) -> String {
+    let t = format!("\"{schema}\".{table}");
+    let values = if table == "sessions" {
+        "decode(md5(g::text), 'hex'), 'other' || g % 10000, 'web', \
+         CASE WHEN g % 2 = 0 THEN 0 ELSE 1 END, g, 'x'"
+    } else {
+        "md5(g::text), 'other' || g % 10000, g, 'x'"
+    };
+    let explain = format!(
+        "INSERT INTO {t} ({cols}) SELECT {values} FROM generate_series(1, 100000) AS g; \
+         ANALYZE {t}; EXPLAIN (COSTS OFF) {}",
+        query.replace("{t}", &t)
+    );
+    plan_of(sql, &explain).await
 }
 
 /// The plan PostgreSQL prints for `explain` (settings, then an `EXPLAIN`), one line
