@@ -7,6 +7,17 @@ local function announce(reason, note)
     redis.call('PUBLISH', ARGV[#ARGV], 's|' .. reason .. '|' .. table.concat(ENDED, ',') .. tail)
   end
 end
+-- Whether a decoded value has the fields, of their types, that the scripts read.
+local function reads(rec)
+  if type(rec) ~= 'table' then return false end
+  for _, f in ipairs({'u', 'v', 'd'}) do
+    if type(rec[f]) ~= 'string' then return false end
+  end
+  for _, f in ipairs({'i', 'e', 'r', 'n'}) do
+    if tonumber(rec[f]) == nil then return false end
+  end
+  return rec.l == nil or tonumber(rec.l) ~= nil
+end
 -- A session record, or nil if it is gone or does not read as one. A record this crate
 -- did not write opens no request (a lookup refuses it as corrupt), so the writes that
 -- end, count or list a user's sessions pass over it, as over one that is gone: failing
@@ -15,13 +26,7 @@ local function load(k)
   local s = redis.call('GET', k)
   if not s then return nil end
   local ok, rec = pcall(cjson.decode, s)
-  local fine = ok and type(rec) == 'table'
-  if fine then
-    for _, f in ipairs({'u', 'v', 'd'}) do fine = fine and type(rec[f]) == 'string' end
-    for _, f in ipairs({'i', 'e', 'r', 'n'}) do fine = fine and tonumber(rec[f]) ~= nil end
-    fine = fine and (rec.l == nil or tonumber(rec.l) ~= nil)
-  end
-  if fine then return rec end
+  if ok and reads(rec) then return rec end
   redis.log(redis.LOG_WARNING, 'kickout: a session record that does not read: ' .. k)
   return nil
 end

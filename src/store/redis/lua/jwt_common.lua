@@ -51,6 +51,13 @@ end
 -- Bounds of src/store/limits.rs, substituted when the store is built.
 local GRACE, MAX_BUMPS, MAX_REVOKED = @PRUNE_GRACE_MS@, @MAX_BUMPS@, @MAX_REVOKED@
 local MAX_DEVICES = @MAX_DEVICES@
+-- How long a key of what ends at `e` is kept (ms, at least 1): past its end by the
+-- grace, as the index keeps a token for a verifier's leeway by a clock behind this one.
+local function kept(e, now)
+  local ttl = tonumber(e) + GRACE - now
+  if ttl < 1 then return 1 end
+  return ttl
+end
 -- A token leaves the index (`e`, its entry there): its entry goes at once (the state
 -- says why it ended), its metadata too if it has some (`m`: written with the entry,
 -- with the same TTL), and it leaves the tag's directory and due times. Its last sight
@@ -140,8 +147,7 @@ local function jprune(base, st, ix, now)
 end
 local function jsave(base, user, st, ix, now)
   local skey, ikey = base .. 'j:' .. user, base .. 'ji:' .. user
-  local ttl = tonumber(st.mx) + GRACE - now
-  if ttl < 1 then ttl = 1 end
+  local ttl = kept(st.mx, now)
   if next(ix) == nil and next(st.bl) == nil and next(st.gb) == nil and next(st.d) == nil then
     redis.call('DEL', skey, ikey)
     return

@@ -85,8 +85,7 @@ if class ~= dv then ix[ARGV[3]].c = class end
 if ARGV[13] ~= '' then ix[ARGV[3]].k = ARGV[13] end
 if ARGV[14] ~= '' then ix[ARGV[3]].m = 1 end
 -- As long as the index keeps it: a verifier's leeway, by a clock behind this one.
-local ttl = tonumber(ARGV[6]) + GRACE - now
-if ttl < 1 then ttl = 1 end
+local ttl = kept(ARGV[6], now)
 jtoken_set(base, ARGV[3], user, ix[ARGV[3]], ttl)
 redis.call('ZADD', KEYS[7], 0, ARGV[3])
 if redis.call('PTTL', KEYS[7]) < ttl then redis.call('PEXPIRE', KEYS[7], ttl) end
@@ -97,9 +96,7 @@ if ARGV[15] ~= '' then
   local rr = cjson.decode(ARGV[15])
   rr.u, rr.v, rr.i, rr.ep, rr.ug, rr.dg = user, dv, ARGV[5], st.ep, st.g, dg
   rr.e = ARGV[6]
-  local rttl = tonumber(ARGV[6]) + GRACE - now
-  if rttl < 1 then rttl = 1 end
-  redis.call('SET', KEYS[6], cjson.encode(rr), 'PX', rttl)
+  redis.call('SET', KEYS[6], cjson.encode(rr), 'PX', ttl)
   jf_file(base, user, ARGV[3], tonumber(ARGV[6]) + GRACE, now)
 end
 jsave(base, user, st, ix, now)

@@ -96,21 +96,20 @@ local fin = math.max(ae, fe)
 rr.fe, rr.e = tostring(fe), tostring(fin)
 e.e = tostring(fin)
 if fin > tonumber(st.mx) then st.mx = tostring(fin) end
-local ttl = fin + GRACE - now
+local ttl = kept(fin, now)
 redis.call('SET', KEYS[1], cjson.encode(rr), 'PX', ttl)
 -- Its place among the user's records moves with it (one filed before them is left).
 local fkey = base .. 'jf:' .. user
 redis.call('ZADD', fkey, 'XX', fin + GRACE, jti)
 if redis.call('PTTL', fkey) < ttl then redis.call('PEXPIRE', fkey, ttl) end
-local live = fin + GRACE - now
 -- The token's entry says its new end (the directory lists it from there).
-jtoken_set(base, jti, user, e, live)
-if redis.call('PTTL', mkey) < live then redis.call('PEXPIRE', mkey, live) end
+jtoken_set(base, jti, user, e, ttl)
+if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
 -- The windows (kept by a refresh) live to the token's end, as `elevate.lua` sets them.
 if redis.call('PTTL', KEYS[2]) < fin - now then redis.call('PEXPIRE', KEYS[2], fin - now) end
-dir_ttl(base, live)
+dir_ttl(base, ttl)
 -- A refresh is a sight of the session.
-redis.call('SET', lkey, nowstr, 'PX', live)
+redis.call('SET', lkey, nowstr, 'PX', ttl)
 jsave(base, user, st, ix, now)
 return {'ok', user, rr.v, rr.i, tostring(fin), tostring(ae), tostring(fe), st.ep,
   tostring(rr.ug), tostring(rr.dg), rr.x or '', rr.k or ''}
