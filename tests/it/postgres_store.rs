@@ -652,6 +652,48 @@ async fn a_record_that_does_not_read_stops_no_revocation_of_its_user() {
     .await;
 }
 
+/// JWT mode's twin: a token entry that does not read refuses its own token (503), and
+/// stops no write of its user. Before, every kickout, ban and login of the user failed.
+#[tokio::test]
+async fn a_token_entry_that_does_not_read_stops_no_revocation_of_its_user() {
+    use suite::Kind;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let sql = pg::client(&url).await;
+    let corrupt = format!("UPDATE \"{schema}\".jwt_tokens SET entry = $1");
+    let clock = suite::clock();
+    let auth = suite::Jwt::builder(pg::store_on(&url, &schema).await, &clock).build();
+    for (i, garbage) in ["{not json", "[1,2]", r#"{"v":null}"#]
+        .into_iter()
+        .enumerate()
+    {
+        let user = format!("y{i}");
+        let bad = auth.login(&user, "web").await.unwrap().token;
+        assert!(sql.execute(&corrupt, &[&garbage]).await.unwrap() >= 1);
+        let refused = auth.authenticate(bad.as_str()).await.unwrap_err();
+        assert_eq!(
+            refused.reason(),
+            kickout::Reason::StoreUnavailable,
+            "{garbage}"
+        );
+        let phone = auth.login(&user, "phone").await.unwrap().token;
+        assert_eq!(auth.kickout(&user).await.unwrap(), 1, "{garbage}");
+        let refused = auth.authenticate(phone.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), kickout::Reason::KickedOut, "{garbage}");
+        let again = auth.login(&user, "web").await.unwrap().token;
+        assert_eq!(
+            auth.ban(&user, suite::secs(3_600)).await.unwrap(),
+            1,
+            "{garbage}"
+        );
+        let refused = auth.authenticate(again.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), kickout::Reason::Banned, "{garbage}");
+        assert!(auth.sessions(&user).await.unwrap().is_empty(), "{garbage}");
+    }
+}
+
 /// Instances starting together: one waits for the other's migration however long its
 /// request timeout is (the migration has its own budget; the wait for the lock ran
 /// under the connection's `lock_timeout`, the request timeout, and failed).
@@ -1470,5 +1512,39 @@ mod metadata {
     #[tokio::test]
     async fn jwt_mode_rows_of_step_1_are_upgraded() {
         upgraded::<suite::Jwt>().await;
+    }
+    /// Metadata that does not read (a request never reads it, so its token works)
+    /// stops no revocation and no listing: it is left out, and the session is ended
+    /// with the others. Before, session mode's writes passed over such a session
+    /// (a kickout reported the others ended, and it went on working), and JWT mode's
+    /// writes and both listings failed.
+    async fn unreadable_metadata<K: Kind<PostgresStore>>() {
+        let Some((url, schema, _clock, auth, token)) = logged_in::<K>().await else {
+            return;
+        };
+        let (table, _) = read_by::<K>();
+        let db = pg::client(&url).await;
+        let bad = format!("UPDATE \"{schema}\".{table} SET meta = '{{\"no\":1}}'");
+        assert_eq!(db.execute(&bad, &[]).await.unwrap(), 1);
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        let phone = auth.login("meta", "phone").await.unwrap().token;
+        let listed = auth.sessions("meta").await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|s| s.meta.label.is_none()));
+        assert_eq!(auth.kickout("meta").await.unwrap(), 2);
+        for token in [&token, &phone] {
+            let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+            assert_eq!(refused.reason(), kickout::Reason::KickedOut);
+        }
+    }
+
+    #[tokio::test]
+    async fn session_mode_metadata_that_does_not_read_stops_no_revocation() {
+        unreadable_metadata::<suite::Session>().await;
+    }
+
+    #[tokio::test]
+    async fn jwt_mode_metadata_that_does_not_read_stops_no_revocation() {
+        unreadable_metadata::<suite::Jwt>().await;
     }
 }

@@ -110,7 +110,9 @@ impl PostgresStore {
             .await
             .map_err(db_error)?;
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            state.index.insert(col(&row, 0)?, listed(&row)?);
+            if let (jti, Some(entry)) = listed(&row)? {
+                state.index.insert(jti, entry);
+            }
         }
         Ok(Loaded {
             before: state.index.clone(),
@@ -279,14 +281,24 @@ impl PostgresStore {
     }
 }
 
-/// An entry of a row of `jwt_tokens_of`, with its last sighting and its metadata.
-fn listed(row: &tokio_postgres::Row) -> Result<JwtEntry, StoreError> {
-    let mut entry: JwtEntry = parse(col(row, 1)?, "a token entry")?;
+/// A row of `jwt_tokens_of`: its `jti`, and its entry with its last sighting and its
+/// metadata, or `None` for an entry that does not read (with a warning). Such a token is
+/// refused as corrupt (a request reads its entry), so writes and listings pass over it:
+/// failing instead, one bad row would stop every revocation of its user.
+fn listed(row: &tokio_postgres::Row) -> Result<(String, Option<JwtEntry>), StoreError> {
+    let jti: String = col(row, 0)?;
+    let Some(mut entry) = col::<&str>(row, 1)
+        .ok()
+        .and_then(|raw| parse::<JwtEntry>(raw, "a token entry").ok())
+    else {
+        tracing::warn!(jti, "a token entry that does not read");
+        return Ok((jti, None));
+    };
     entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(row, 2)?));
-    if let Some(meta) = meta_of(col(row, 3)?)? {
+    if let Some(meta) = meta_of(row, 3) {
         entry.meta = meta;
     }
-    Ok(entry)
+    Ok((jti, Some(entry)))
 }
 
 /// What a request's token reads: the state, the ban, the restrictions, its entry.
@@ -665,7 +677,9 @@ impl JwtStore for PostgresStore {
         let rows = self.rows(&self.sql().jwt_tokens_of, &[&user_id]).await?;
         let mut state = JwtState::default();
         for row in rows {
-            state.index.insert(col(&row, 0)?, listed(&row)?);
+            if let (jti, Some(entry)) = listed(&row)? {
+                state.index.insert(jti, entry);
+            }
         }
         let user: Arc<str> = Arc::from(user_id);
         Ok(state.listing(&user, user_tag(user_id), now_ms))

@@ -463,11 +463,19 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     serde_json::from_str(raw).map_err(|_| corrupt(what))
 }
 
-/// The metadata column of a session or token row: `None` for a row of schema step 1,
-/// which keeps its metadata in its state.
-pub(crate) fn meta_of(raw: Option<&str>) -> Result<Option<crate::store::SessionMeta>, StoreError> {
-    raw.map(|raw| parse(raw, "a session's metadata"))
-        .transpose()
+/// Column `i` of a session or token row, its metadata: `None` for a row of schema step
+/// 1, which keeps its metadata in its state, and for metadata that does not read, with
+/// a warning. A request never reads the metadata, so such a session works: failing on
+/// it would stop every write of its user, revocations included, and every listing.
+pub(crate) fn meta_of(row: &tokio_postgres::Row, i: usize) -> Option<crate::store::SessionMeta> {
+    let read = match row.try_get::<_, Option<&str>>(i) {
+        Ok(raw) => serde_json::from_str(raw?).ok(),
+        Err(_) => None,
+    };
+    if read.is_none() {
+        tracing::warn!("a session's metadata that does not read is left out");
+    }
+    read
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

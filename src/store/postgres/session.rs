@@ -41,12 +41,23 @@ impl Sessions {
     }
 }
 
-/// A state of a row of `user_sessions`, with its metadata.
-fn listed(row: &tokio_postgres::Row) -> Result<SessionState, StoreError> {
-    let state: SessionState = parse(col(row, 1)?, "a session record")?;
-    Ok(match meta_of(col(row, 2)?)? {
-        Some(meta) => state.with_meta(Arc::new(meta)),
-        None => state,
+/// A row of `user_sessions`: its id, and its state with its metadata, or `None` for a
+/// state that does not read (with a warning). A record this crate did not write opens no
+/// request (a lookup refuses it as corrupt), so writes and listings pass over it, as over
+/// one that is gone: failing instead, one bad row would stop every login, kickout and
+/// ban of its user while it lives.
+fn listed(row: &tokio_postgres::Row) -> Result<(SessionId, Option<SessionState>), StoreError> {
+    let id = id_of(col(row, 0)?)?;
+    let Some(state) = col::<&str>(row, 1)
+        .ok()
+        .and_then(|raw| parse::<SessionState>(raw, "a session record").ok())
+    else {
+        tracing::warn!(session_id = %id, "a session record that does not read");
+        return Ok((id, None));
+    };
+    Ok(match meta_of(row, 2) {
+        Some(meta) => (id, Some(state.with_meta(Arc::new(meta)))),
+        None => (id, Some(state)),
     })
 }
 
@@ -87,13 +98,7 @@ impl PostgresStore {
             .map_err(db_error)?;
         let mut sessions = Sessions::default();
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            let id = id_of(col(&row, 0)?)?;
-            // A record this crate did not write opens no request (a lookup refuses it
-            // as corrupt): the user's writes pass over it, as over one that is gone.
-            // Failing instead, one bad row would stop every login, kickout and ban of
-            // the user while it lives.
-            let Ok(state) = listed(&row) else {
-                tracing::warn!(session_id = %id, "a session record that does not read");
+            let (id, Some(state)) = listed(&row)? else {
                 continue;
             };
             sessions.index.push(id);
@@ -439,7 +444,9 @@ impl SessionStore for PostgresStore {
         let rows = self.rows(&self.sql().user_sessions, &[&user_id]).await?;
         let mut live = Vec::new();
         for row in rows {
-            let state = listed(&row)?;
+            let (_, Some(state)) = listed(&row)? else {
+                continue;
+            };
             if state.is_live(now_ms) {
                 live.push(state.entry());
             }
