@@ -467,8 +467,10 @@ impl JwtState {
     }
 
     /// Revokes every listed token but `keep`, one by one (a generation bump would end
-    /// `keep` too); returns those that were live, and those a blacklist overflow replaced
-    /// (see [`MAX_REVOKED`]).
+    /// `keep` too); returns them all, and those a blacklist overflow replaced (see
+    /// [`MAX_REVOKED`]). As [`end_token`](Self::end_token)'s, the list holds tokens past
+    /// their expiry by this clock too: with no bump to reach them, caches and watches
+    /// learn of each from the list, and the mode counts what its own leeway accepts.
     pub fn end_others(
         &mut self,
         keep: &str,
@@ -486,10 +488,7 @@ impl JwtState {
         let (mut ended, mut replaced) = (Vec::new(), Vec::new());
         for jti in others {
             if let Some((entry, overflow)) = self.end_token(&jti, reason, note, now_ms) {
-                // Over by this clock (kept for verifiers' leeway): revoked, not counted.
-                if entry.expires_at_ms > now_ms {
-                    ended.push((jti, entry));
-                }
+                ended.push((jti, entry));
                 replaced.extend(overflow);
             }
         }

@@ -211,9 +211,14 @@ pub async fn a_logout_reaches_a_token_in_a_slower_clocks_leeway<S: Stores, K: Ki
     let ahead = handle(store, &fast);
     // A session that outlives it keeps the user's state (its epoch) where it is.
     let long = kickout::LoginOptions::new().ttl(secs(3_600));
-    behind.login_with("10001", "tablet", long).await.unwrap();
+    let tablet = behind
+        .login_with("10001", "tablet", long)
+        .await
+        .unwrap()
+        .token;
     let token = behind.login("10001", "web").await.unwrap().token;
     let other = behind.login("10001", "laptop").await.unwrap();
+    let desk = behind.login("10001", "desk").await.unwrap().token;
     // The token's end plus the leeway is between the two clocks.
     let past = Duration::from_millis(60_000 + kickout::limits::MAX_LEEWAY_MS);
     slow.advance(past - Duration::from_secs(2));
@@ -238,6 +243,14 @@ pub async fn a_logout_reaches_a_token_in_a_slower_clocks_leeway<S: Stores, K: Ki
     );
     let refused = behind.authenticate(other.token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::KickedOut);
+    // Every other session, from the instance ahead, for which the token is over: the
+    // one behind refuses it at once, through any cache it has (a near cache forgets
+    // what the store says it ended). Counted by the caller's own leeway: the phone.
+    assert!(behind.authenticate(desk.as_str()).await.is_ok());
+    let me = ahead.authenticate(tablet.as_str()).await.unwrap();
+    assert_eq!(ahead.logout_others(&me).await.unwrap(), 1);
+    let refused = behind.authenticate(desk.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
 }
 
 /// A session record that does not read stops no write of its user: logins, kickouts
