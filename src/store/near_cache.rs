@@ -508,12 +508,13 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
 
     fn jwt_check(&self, token: JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
         // A JWT's session id is its whole `jti`: nothing more to compare. A sight to
-        // record goes to the store.
+        // record goes to the store, and so does a watch's re-check (it makes good a
+        // message the cache may have missed).
         let seen = token.seen_until_ms.is_some();
         self.through(
             SessionId::from_jti(token.tag, token.jti),
             [0; 32],
-            true,
+            !token.recheck,
             now_ms,
             |cached| match cached {
                 // Idle by the cached sight: another instance may have seen it since.

@@ -1046,3 +1046,135 @@ mod postgres {
         follow_restrictions_and_elevations(cached, other).await;
     }
 }
+
+/// A memory store whose feed is up and says nothing: every revocation message is lost,
+/// and no resynchronization says so (a partitioned bus, a listener on a fenced
+/// primary). A near cache over it caches, and hears nothing.
+#[derive(Clone)]
+struct Deaf(
+    MemoryStore,
+    tokio::sync::broadcast::Sender<kickout::store::Revoked>,
+);
+
+mod deaf {
+    use kickout::restriction::{Restriction, Restrictions, Scope};
+    use kickout::store::directory::{Page, PageRequest};
+    use kickout::store::jwt::{JwtGrant, JwtIssue, JwtRefreshed, JwtStore, JwtTarget, JwtToken};
+    use kickout::store::refresh::{JwtRotation, Rotated};
+    use kickout::store::{
+        Admission, Elevated, Elevation, EndReason, Ends, Revoked, SessionEntry, SessionInfo, Store,
+        StoreError,
+    };
+    use kickout::{Note, SessionId};
+
+    use super::Deaf;
+
+    impl Store for Deaf {
+        async fn unban(&self, u: &str, now: u64) -> Result<bool, StoreError> {
+            self.0.unban(u, now).await
+        }
+        async fn banned_until(&self, u: &str, now: u64) -> Result<Option<u64>, StoreError> {
+            self.0.banned_until(u, now).await
+        }
+        async fn restrict(&self, u: &str, r: &Restriction, now: u64) -> Result<bool, StoreError> {
+            self.0.restrict(u, r, now).await
+        }
+        async fn unrestrict(&self, u: &str, s: &Scope, now: u64) -> Result<bool, StoreError> {
+            self.0.unrestrict(u, s, now).await
+        }
+        async fn restrictions(&self, u: &str, now: u64) -> Result<Restrictions, StoreError> {
+            self.0.restrictions(u, now).await
+        }
+        fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<Revoked>> {
+            Some(self.1.subscribe())
+        }
+    }
+
+    impl JwtStore for Deaf {
+        type JwtCheck = <kickout::store::MemoryStore as JwtStore>::JwtCheck;
+        fn jwt_check(&self, t: JwtToken<'_>, now: u64) -> Self::JwtCheck {
+            self.0.jwt_check(t, now)
+        }
+        async fn jwt_issue(
+            &self,
+            i: JwtIssue,
+            now: u64,
+        ) -> Result<Admission<JwtGrant>, StoreError> {
+            self.0.jwt_issue(i, now).await
+        }
+        async fn jwt_elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
+            self.0.jwt_elevate(e, now).await
+        }
+        async fn jwt_close_elevation(
+            &self,
+            u: &str,
+            id: SessionId,
+            s: &Scope,
+            now: u64,
+        ) -> Result<bool, StoreError> {
+            self.0.jwt_close_elevation(u, id, s, now).await
+        }
+        async fn jwt_end(
+            &self,
+            t: JwtTarget<'_>,
+            r: EndReason,
+            n: Option<&Note>,
+            now: u64,
+        ) -> Result<Ends, StoreError> {
+            self.0.jwt_end(t, r, n, now).await
+        }
+        async fn jwt_ban(
+            &self,
+            u: &str,
+            until: u64,
+            n: Option<&Note>,
+            now: u64,
+        ) -> Result<Vec<SessionInfo>, StoreError> {
+            self.0.jwt_ban(u, until, n, now).await
+        }
+        async fn jwt_refresh(
+            &self,
+            r: JwtRotation<'_>,
+            now: u64,
+        ) -> Result<Rotated<JwtRefreshed>, StoreError> {
+            self.0.jwt_refresh(r, now).await
+        }
+        async fn jwt_online(&self, p: PageRequest<'_>, now: u64) -> Result<Page, StoreError> {
+            self.0.jwt_online(p, now).await
+        }
+        async fn jwt_sessions(&self, u: &str, now: u64) -> Result<Vec<SessionEntry>, StoreError> {
+            self.0.jwt_sessions(u, now).await
+        }
+    }
+}
+
+/// JWT mode: a watch behind a near cache that heard nothing of a kickout (the message
+/// was lost, with no resynchronization to say so) ends at its next periodic re-check,
+/// which reads the store, not the cache's copy: the re-check is what makes good a lost
+/// message. Before, it was answered from the cache until the entry aged out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watchs_recheck_reads_past_a_near_cache() {
+    let store = MemoryStore::new();
+    let deaf = Deaf(store.clone(), tokio::sync::broadcast::channel(16).0);
+    let jwt = || {
+        let key = kickout::jwt::JwtKey::hs256(b"suite secret, thirty-two bytes!!");
+        kickout::jwt::Jwt::new(key).unwrap()
+    };
+    let auth = Auth::builder(NearCache::new(deaf, Duration::from_secs(600)))
+        .jwt(jwt())
+        .watch_recheck(Duration::from_millis(200))
+        .build();
+    let other = Auth::builder(store).jwt(jwt()).build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    // The cache follows its (silent) feed, then holds the session.
+    auth.authenticate(token.as_str()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let me = auth.authenticate(token.as_str()).await.unwrap();
+    let mut watch = auth.watch(&me);
+    other.kickout("10001").await.unwrap();
+    // Requests still pass on the cached copy (the max age bounds that); the watch
+    // does not.
+    assert!(auth.authenticate(token.as_str()).await.is_ok());
+    let ended = timeout(Duration::from_secs(3), watch.ended()).await;
+    assert_eq!(ended.expect("ended").reason(), Reason::KickedOut);
+}

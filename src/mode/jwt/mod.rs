@@ -180,25 +180,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
     }
 
     fn check(&self, store: &S, v: Arc<Verified>, touch: bool, now_ms: u64) -> Self::Check {
-        let idle_ms = OwnIdle::or_default(v.idle, self.idle_ms);
-        let seen = touch && v.due(now_ms, Jwt::seen_step_ms(idle_ms));
-        let token = JwtToken {
-            user_id: &v.user_id,
-            epoch: v.epoch,
-            tag: v.tag,
-            jti: &v.jti,
-            device: &v.device,
-            user_gen: v.user_gen,
-            device_gen: v.device_gen,
-            seen_until_ms: seen.then_some(v.expires_at_ms),
-            idle: idle_ms.map(|idle_ms| (idle_ms, v.issued_at_ms)),
-        };
-        JwtCheck {
-            check: store.jwt_check(token, now_ms),
-            verified: v,
-            idle_ms,
-            now_ms,
-        }
+        self.read(store, v, touch, false, now_ms)
     }
 
     fn token_of(identity: &Identity) -> Option<Arc<Verified>> {
@@ -220,7 +202,10 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
         // of the session (one `jti`, one device, its generations).
         let known = end_ms.max(v.expires_at_ms);
         if now_ms < known {
-            return Ok(self.check(store, v, false, now_ms).await?.ending_at(known));
+            return Ok(self
+                .read(store, v, false, true, now_ms)
+                .await?
+                .ending_at(known));
         }
         // Past it, the session lives on while its refresh token does, as the store's
         // listing says (its index holds every live session). Read first, so an end in
@@ -232,7 +217,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
             .find(|s| s.info.session_id == v.session_id)
             .map(|s| s.info.expires_at_ms)
             .filter(|&end| now_ms < end);
-        let identity = self.check(store, v, false, now_ms).await?;
+        let identity = self.read(store, v, false, true, now_ms).await?;
         match end {
             Some(end) => Ok(identity.ending_at(end)),
             None => Err(Reason::TokenExpired.into()),
@@ -407,6 +392,38 @@ where
 }
 
 impl Jwt {
+    /// The store's check of `v` ([`ModeImpl::check`]); a watch's `recheck` reads past
+    /// any cache.
+    fn read<S: JwtStore>(
+        &self,
+        store: &S,
+        v: Arc<Verified>,
+        touch: bool,
+        recheck: bool,
+        now_ms: u64,
+    ) -> JwtCheck<S::JwtCheck> {
+        let idle_ms = OwnIdle::or_default(v.idle, self.idle_ms);
+        let seen = touch && v.due(now_ms, Jwt::seen_step_ms(idle_ms));
+        let token = JwtToken {
+            user_id: &v.user_id,
+            epoch: v.epoch,
+            tag: v.tag,
+            jti: &v.jti,
+            device: &v.device,
+            user_gen: v.user_gen,
+            device_gen: v.device_gen,
+            seen_until_ms: seen.then_some(v.expires_at_ms),
+            idle: idle_ms.map(|idle_ms| (idle_ms, v.issued_at_ms)),
+            recheck,
+        };
+        JwtCheck {
+            check: store.jwt_check(token, now_ms),
+            verified: v,
+            idle_ms,
+            now_ms,
+        }
+    }
+
     /// Of the tokens a revocation by id ended, those this handle would still accept:
     /// stores keep tokens past `exp` for any verifier's leeway, and revoke them, but
     /// only this handle's own leeway makes them live.

@@ -63,6 +63,10 @@ pub struct JwtToken<'a> {
     /// With an idle timeout: `(idle, issued_at_ms)`. The store then returns the last
     /// sight, and records no sight for a token idle that long (it stays over).
     pub idle: Option<(u64, u64)>,
+    /// A watch's periodic re-check, which makes good a lost message: a cache in front
+    /// of the store reads the store itself (session mode's twin is
+    /// [`SessionStore::lookup_session`](crate::store::SessionStore::lookup_session)).
+    pub recheck: bool,
 }
 
 impl JwtToken<'_> {

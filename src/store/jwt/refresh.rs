@@ -207,6 +207,7 @@ impl JwtRefreshState {
             device_gen,
             seen_until_ms: None,
             idle: None,
+            recheck: false,
         };
         // A session the state does not hold as issued: past its end it is over,
         // before it the token is not one the store knows.

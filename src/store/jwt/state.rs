@@ -615,6 +615,7 @@ mod tests {
                 device_gen: self.grant.device_gen,
                 seen_until_ms: None,
                 idle: None,
+                recheck: false,
             }
         }
     }

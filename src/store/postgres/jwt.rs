@@ -360,6 +360,7 @@ impl JwtStore for PostgresStore {
                 device_gen,
                 seen_until_ms: seen_until,
                 idle,
+                recheck: false,
             };
             if !state.issued(token) {
                 return Ok(JwtStatus::default());

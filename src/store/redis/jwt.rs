@@ -84,6 +84,7 @@ impl JwtStore for RedisStore {
                 device_gen,
                 seen_until_ms: None,
                 idle: None,
+                recheck: false,
             };
             if !state.issued(token) {
                 return Ok(JwtStatus::default());
