@@ -73,7 +73,10 @@ impl BTreeStore {
         let mut maps = self.read();
         maps.sessions.retain(|_, s| s.purge_at() > now_ms);
         maps.jwt_refresh.retain(|_, r| r.purge_at() > now_ms);
-        maps.bans.retain(|_, until| *until > now_ms);
+        // A ban, as a revocation, is kept for a handle whose clock is behind.
+        let grace = kickout::limits::PRUNE_GRACE_MS;
+        maps.bans
+            .retain(|_, until| until.saturating_add(grace) > now_ms);
         maps.restrictions.retain(|_, held| {
             held.prune(now_ms);
             !held.is_empty()

@@ -297,6 +297,33 @@ mod shared {
         one_account_logging_in_without_end::<suite::Jwt>().await;
     }
 
+    /// A ban's key lives past the ban's end by `PRUNE_GRACE_MS` (its readers compare
+    /// the end with their own clocks): a ban set by an instance whose clock is ahead
+    /// would otherwise lift early, in real time, for every instance.
+    #[tokio::test]
+    async fn a_ban_key_outlives_its_end_by_the_grace() {
+        use kickout::limits::PRUNE_GRACE_MS;
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let session = Auth::new(store.clone());
+        let key = kickout::jwt::JwtKey::hs256(b"suite secret, thirty-two bytes!!");
+        let jwt = Auth::builder(store)
+            .jwt(kickout::jwt::Jwt::new(key).unwrap())
+            .build();
+        session.ban("carol", Duration::from_secs(2)).await.unwrap();
+        jwt.ban("dave", Duration::from_secs(2)).await.unwrap();
+        for user in ["carol", "dave"] {
+            let keys = server
+                .cli(&["--scan", "--pattern", &format!("*b:{user}")])
+                .unwrap();
+            let key = keys.lines().next().expect("the ban's key");
+            let ttl: u64 = server.cli(&["pttl", key]).unwrap().trim().parse().unwrap();
+            assert!(ttl > PRUNE_GRACE_MS, "{key}: {ttl} ms");
+            assert!(ttl <= 2_000 + PRUNE_GRACE_MS, "{key}: {ttl} ms");
+        }
+    }
+
     #[tokio::test]
     async fn keys_hold_no_token_and_all_expire() {
         let Some((server, store)) = support::standalone().await else {

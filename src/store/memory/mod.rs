@@ -27,7 +27,7 @@ use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};
 use tokio::sync::broadcast;
 
-use crate::limits::MEMORY_PURGE_BUDGET as PURGE_BUDGET;
+use crate::limits::{MEMORY_PURGE_BUDGET as PURGE_BUDGET, PRUNE_GRACE_MS};
 
 /// Sessions in this process's memory: the embedded default, nothing to install.
 ///
@@ -400,7 +400,7 @@ impl Shard {
 
     fn forget_user_if_empty(&mut self, user_id: &str, now_ms: u64) {
         if let Some(u) = self.users.get_mut(user_id) {
-            if u.ban_until_ms.is_some_and(|t| t <= now_ms) {
+            if u.ban_until_ms.is_some_and(|t| kept_until(t) <= now_ms) {
                 u.ban_until_ms = None;
             }
             if u.sessions.is_empty() && u.ended.is_empty() && u.ban_until_ms.is_none() {
@@ -480,9 +480,10 @@ impl Shard {
         let user: Arc<str> = Arc::from(user_id);
         let entry = self.users.entry(user.clone()).or_default();
         entry.ban_until_ms = Some(until_ms);
-        if entry.ban_due_ms.is_none_or(|due| until_ms < due) {
-            entry.ban_due_ms = Some(until_ms);
-            self.queue.push(Reverse((until_ms, Due::User(user))));
+        let due_ms = kept_until(until_ms);
+        if entry.ban_due_ms.is_none_or(|due| due_ms < due) {
+            entry.ban_due_ms = Some(due_ms);
+            self.queue.push(Reverse((due_ms, Due::User(user))));
         }
     }
 
@@ -498,10 +499,18 @@ impl Shard {
         if let Some(u) = self.users.get_mut(&user)
             && let (Some(until), None) = (u.ban_until_ms, u.ban_due_ms)
         {
-            u.ban_due_ms = Some(until);
-            self.queue.push(Reverse((until, Due::User(user))));
+            let due_ms = kept_until(until);
+            u.ban_due_ms = Some(due_ms);
+            self.queue.push(Reverse((due_ms, Due::User(user))));
         }
     }
+}
+
+/// When a ban ending at `until_ms` is forgotten: past its end by [`PRUNE_GRACE_MS`],
+/// as a revocation is. Handles of one store may run on clocks apart, and one whose
+/// clock is ahead would otherwise lift it early for the others.
+fn kept_until(until_ms: u64) -> u64 {
+    until_ms.saturating_add(PRUNE_GRACE_MS)
 }
 
 impl Store for MemoryStore {

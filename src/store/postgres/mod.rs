@@ -29,7 +29,7 @@ use self::schema::Sql;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::wire::{AuditDrops, Outgoing};
 use super::{Revoked, Store, StoreError};
-use crate::limits::PURGE_BATCH;
+use crate::limits::{PRUNE_GRACE_MS, PURGE_BATCH};
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::user_tag;
 
@@ -534,7 +534,11 @@ impl Drop for Lent {
 /// A user's row, locked for the rest of the transaction (created if missing): every
 /// write of a user's state holds it, so two writes of one user never interleave.
 pub(crate) struct UserRow {
+    /// The ban, if it stands by the caller's clock.
     pub(crate) ban_until: Option<u64>,
+    /// The ban as stored: kept when this clock finds it over, for an instance whose
+    /// clock is behind, until the row's purge ([`PRUNE_GRACE_MS`] past its end).
+    stored_ban: Option<u64>,
     pub(crate) restrictions: Restrictions,
     /// JWT mode's revocation state (without its index), as stored.
     pub(crate) jwt: Option<String>,
@@ -624,12 +628,11 @@ impl PostgresStore {
         let sql = self.sql();
         let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
         let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
-        let ban_until = col::<Option<i64>>(&row, 0)?
-            .map(from_ms)
-            .filter(|&t| t > now_ms);
+        let stored_ban = col::<Option<i64>>(&row, 0)?.map(from_ms);
         let restrictions = held(col(&row, 1)?, now_ms)?;
         Ok(UserRow {
-            ban_until,
+            ban_until: stored_ban.filter(|&t| t > now_ms),
+            stored_ban,
             restrictions,
             jwt: col(&row, 2)?,
         })
@@ -650,16 +653,18 @@ impl PostgresStore {
             false => Some(to_json(&user.restrictions)?),
         };
         // The row may go when its ban, restrictions and JWT state may (the SQL takes
-        // the stored JWT time when this write did not change it).
-        let own = user
-            .ban_until
-            .unwrap_or(0)
+        // the stored JWT time when this write did not change it). A ban is kept past
+        // its end, as a revocation is: a writer whose clock is ahead would otherwise
+        // lift it early for every instance.
+        let ban = user.ban_until.or(user.stored_ban);
+        let own = ban
+            .map_or(0, |t| t.saturating_add(PRUNE_GRACE_MS))
             .max(user.restrictions.expires_at_ms().unwrap_or(0));
         let save = tx
             .prepare_cached(&self.sql().save_user)
             .await
             .map_err(db_error)?;
-        let (ban, jwt_until) = (user.ban_until.map(ms), jwt_until_ms.map(ms));
+        let (ban, jwt_until) = (ban.map(ms), jwt_until_ms.map(ms));
         let params: [&(dyn ToSql + Sync); 6] = [
             &user_id,
             &ban,
@@ -730,6 +735,7 @@ impl Store for PostgresStore {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
             let was = user.ban_until.take().is_some();
+            user.stored_ban = None;
             self.save_user(&tx, user_id, &user, None).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(was)

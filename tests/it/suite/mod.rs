@@ -248,6 +248,7 @@ macro_rules! all_cases {
             a_jti_collision_is_refused,
             logout_ends_one_session,
             a_logout_reaches_a_token_in_a_slower_clocks_leeway,
+            a_ban_stands_on_a_slower_clock,
             logout_session_by_id,
             kickout_ends_every_session_and_sticks,
             kickout_device_ends_one_device,

@@ -459,6 +459,31 @@ pub async fn unban_lifts_a_ban_early<S: Stores, K: Kind<S>>(store: S) {
     assert_eq!(me(&app, a.token.as_str()).await, err(Reason::KickedOut));
 }
 
+/// A ban stands on an instance whose clock is behind, whatever an instance that finds
+/// it over writes to the user meanwhile (its own login is its clock's call: skew may
+/// refuse early, never admit a banned user where the ban stands). Before, on
+/// PostgreSQL, the faster instance's write dropped the ban for every instance.
+pub async fn a_ban_stands_on_a_slower_clock<S: Stores, K: Kind<S>>(store: S) {
+    let (slow, fast) = (clock(), clock());
+    let behind = K::builder(store.clone(), &slow).build();
+    let ahead = K::builder(store, &fast).build();
+    fast.advance(secs(4));
+    behind.ban("10001", secs(2)).await.unwrap();
+    assert_eq!(ahead.banned_until("10001").await.unwrap(), None);
+    let token = ahead.login("10001", "web").await.unwrap().token;
+    ahead.logout(token.as_str()).await.unwrap();
+    ahead.restrict("10001", "chat", 1, secs(60)).await.unwrap();
+    assert!(behind.banned_until("10001").await.unwrap().is_some());
+    match behind.login("10001", "phone").await {
+        Err(Error::Banned { .. }) => {}
+        other => panic!("login on the slower clock: {other:?}"),
+    }
+    // Its end comes by each clock: then both admit.
+    slow.advance(secs(2));
+    assert_eq!(behind.banned_until("10001").await.unwrap(), None);
+    assert!(behind.login("10001", "phone").await.is_ok());
+}
+
 pub async fn sessions_lists_live_sessions_oldest_first<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock).ttl(secs(100)).build();

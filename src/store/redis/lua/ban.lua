@@ -17,7 +17,9 @@ for _, id in ipairs(ids) do
   if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}, note) end
   redis.call('ZREM', ukey, id)
 end
-local ttl = tonumber(ARGV[3]) - now
+-- Kept past its end, as a revocation is (readers compare it with their own clocks):
+-- a writer whose clock is ahead would otherwise lift it early for every instance.
+local ttl = tonumber(ARGV[3]) + @PRUNE_GRACE_MS@ - now
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
 bury(base, now)

@@ -18,8 +18,7 @@ if #ended > 0 or not fresh then
   end
 end
 jsave(base, user, st, ix, now)
-local ttl = tonumber(ARGV[3]) - now
-if ttl < 1 then ttl = 1 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+-- Kept past its end (see ban.lua).
+redis.call('SET', KEYS[1], ARGV[3], 'PX', kept(ARGV[3], now))
 jannounce(base, 'b', note)
 return out
