@@ -62,6 +62,10 @@ pub const DIR_RECHECK_MS: u64 = 1000;
 /// after every write: more than a write adds, so the tables shed what is over without
 /// a cron job anyone must remember.
 pub const PURGE_BATCH: usize = 16;
+/// Most writes' batches one PostgreSQL purge statement takes: one purge runs at a time,
+/// over the batches of every write since it began (a purge per write, under a burst,
+/// would take pool connections from the requests).
+pub const PURGE_MAX_WRITES: u64 = 64;
 /// Most sessions in one directory page.
 pub const MAX_PAGE: usize = 1000;
 

@@ -11,6 +11,7 @@ mod feed;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod libpq;
+mod purge;
 mod schema;
 mod session;
 mod tls;
@@ -73,7 +74,8 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// application's clock, passed as parameters, never the database's own clock: every
 /// instance and store agrees on what "expired" means. After every write the store removes up to
 /// [`PURGE_BATCH`](crate::limits::PURGE_BATCH) rows past their `purge_at` from each
-/// table, so nothing grows without a cron job. The revocation channel is `<schema>_revoked`, the audit channel `<schema>_audit`; the
+/// table, so nothing grows without a cron job (one purge at a time, over the batches of
+/// the writes that came meanwhile). The revocation channel is `<schema>_revoked`, the audit channel `<schema>_audit`; the
 /// listening connection's `application_name` is `kickout-feed`.
 ///
 /// # Durability
@@ -142,6 +144,8 @@ struct Shared {
     audit_out: tokio::sync::mpsc::Sender<Outgoing>,
     audit_drops: Arc<AuditDrops>,
     tasks: [tokio::task::JoinHandle<()>; 2],
+    /// The purges writes owe (one runs at a time).
+    purges: purge::PurgeDebt,
 }
 
 impl Drop for Shared {
@@ -372,6 +376,7 @@ impl PostgresStoreBuilder {
                 audit_out,
                 audit_drops,
                 tasks: [listener, publisher],
+                purges: purge::PurgeDebt::default(),
             }),
         };
         // A store that answers hears revocations from then on (if the listener cannot
@@ -599,21 +604,22 @@ impl PostgresStore {
     /// batch of what is past its time from every table: ordinary writes keep the store
     /// bounded. The purge is a statement of its own, after the commit: it skips rows
     /// others hold and waits for nothing, so it never joins a deadlock; if it fails,
-    /// the write stands and the next write purges.
+    /// the write stands and the next write purges. One purge runs at a time, taking the
+    /// batches of the writes that came meanwhile ([`purge::PurgeDebt`]).
     pub(crate) async fn write<T, F>(&self, now_ms: u64, op: F) -> Result<T, StoreError>
     where
         F: AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
     {
         let out = self.run(op).await?;
-        // In the background, under a bound of its own: the write's answer waits for it
-        // neither in time nor in outcome.
-        let store = self.clone();
-        tokio::spawn(async move {
-            let (now, batch) = (ms(now_ms), i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX));
-            if let Err(error) = store.row(&store.sql().purge, &[&now, &batch]).await {
-                tracing::debug!(%error, "purge failed; the next write purges");
-            }
-        });
+        if self.shared.purges.owe(now_ms) {
+            // In the background, under a bound of its own: the write's answer waits
+            // for it neither in time nor in outcome.
+            let purging = Purging {
+                store: self.clone(),
+                done: false,
+            };
+            tokio::spawn(async move { purging.run().await });
+        }
         Ok(out)
     }
 
@@ -727,6 +733,43 @@ pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, Sto
     let mut held: Restrictions = parse(&raw, "restrictions")?;
     held.prune(now_ms);
     Ok(held)
+}
+
+/// The purging of a store's owed batches, one statement at a time until none is owed.
+/// Dropped before it is done (a failure, its runtime gone), it drops the debt, so the
+/// next write starts another.
+struct Purging {
+    store: PostgresStore,
+    done: bool,
+}
+
+impl Purging {
+    async fn run(mut self) {
+        let store = &self.store;
+        loop {
+            let (writes, now_ms) = store.shared.purges.due();
+            let batch = usize::try_from(writes)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(PURGE_BATCH);
+            let (now, batch) = (ms(now_ms), i64::try_from(batch).unwrap_or(i64::MAX));
+            if let Err(error) = store.row(&store.sql().purge, &[&now, &batch]).await {
+                tracing::debug!(%error, "purge failed; the next write purges");
+                return;
+            }
+            if !store.shared.purges.paid(writes) {
+                self.done = true;
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Purging {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.shared.purges.forgive();
+        }
+    }
 }
 
 impl Store for PostgresStore {
