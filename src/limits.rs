@@ -59,13 +59,14 @@ pub const DIR_SWEEP: usize = 8;
 pub const DIR_RECHECK_MS: u64 = 1000;
 
 /// How many rows past their time a PostgreSQL store removes from each of its tables
-/// after every write: more than a write adds, so the tables shed what is over without
-/// a cron job anyone must remember.
+/// for every write: more than a write adds, so the tables shed what is over without a
+/// cron job anyone must remember.
 pub const PURGE_BATCH: usize = 16;
 /// Most writes' batches one PostgreSQL purge statement takes: one purge runs at a time,
 /// over the batches of every write since it began (a purge per write, under a burst,
-/// would take pool connections from the requests).
-pub const PURGE_MAX_WRITES: u64 = 64;
+/// would take pool connections from the requests), in statements small enough to stay
+/// well within a request's timeout.
+pub const PURGE_MAX_WRITES: u64 = 8;
 /// Most sessions in one directory page.
 pub const MAX_PAGE: usize = 1000;
 

@@ -166,8 +166,9 @@ pub enum JwtTarget<'a> {
     },
     /// One token by its session id alone (an operator's call): the store finds its user.
     Session(SessionId),
-    /// Every live token of a user but one ("sign out my other devices"), each revoked
-    /// on its own (a generation bump would end the kept one too), atomically.
+    /// Every token of a user but one ("sign out my other devices"), each revoked on its
+    /// own (a generation bump would end the kept one too), atomically: those past their
+    /// expiry by the caller's clock but still in the index too, for a verifier's leeway.
     Others {
         /// The user.
         user_id: &'a str,
@@ -245,9 +246,12 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`]),
-    /// kept with `note`; returns the tokens that were live, and those a blacklist
-    /// overflow replaced.
+    /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`],
+    /// [`JwtState::end_others`]), kept with `note`; returns the tokens ended, and those a
+    /// blacklist overflow replaced. A revocation one by one (a token, the others) lists
+    /// every token it revoked, those past their expiry by this clock included (no bump
+    /// reaches them: caches and watches learn of each from the list, and the mode counts
+    /// what its own leeway accepts); a generation bump lists those live by this clock.
     fn jwt_end(
         &self,
         target: JwtTarget<'_>,

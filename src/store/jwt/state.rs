@@ -518,8 +518,9 @@ impl JwtState {
             .is_some_and(|e| e.elevations.close(scope, now_ms))
     }
 
-    /// Revokes one token; returns it if it was live, with the tokens a blacklist
-    /// overflow replaced (see [`MAX_REVOKED`]).
+    /// Revokes one token; returns it if the index held it (past its expiry too, within
+    /// a verifier's leeway), with the tokens a blacklist overflow replaced (see
+    /// [`MAX_REVOKED`]).
     pub fn end_token(
         &mut self,
         jti: &str,

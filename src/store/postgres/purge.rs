@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::limits::PURGE_MAX_WRITES;
 
-/// Writes whose purge batch is not done yet, and the latest time one was asked at.
+/// Writes whose purge batch is not done yet, and the latest time one was asked at: a
+/// purge goes by the latest clock of the store's handles (one process has one clock;
+/// its handles' writes purged by their own before, the fastest's included).
 #[derive(Debug, Default)]
 pub(crate) struct PurgeDebt {
     owed: AtomicU64,
