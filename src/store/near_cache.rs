@@ -229,7 +229,9 @@ enum Source<F: Future> {
     Miss(F, Option<Fill<F::Output>>),
 }
 
-/// Where a store's answer goes once it arrives: the cache, if it names a live session.
+/// Where a store's answer goes once it arrives: the cache, if it names a live session
+/// and `keep`; else (a watch's re-check) an answer that names no live session takes the
+/// stale copy out, so requests read the store too.
 struct Fill<O> {
     shared: Arc<Shared>,
     id: SessionId,
@@ -239,6 +241,7 @@ struct Fill<O> {
     /// The digest of the token read (session mode).
     digest: [u8; 32],
     live: fn(&O, [u8; 32]) -> Option<Cached>,
+    keep: bool,
 }
 
 impl<F, T> Future for CachedCheck<F>
@@ -252,10 +255,15 @@ where
             Source::Hit(ready) => Pin::new(ready).poll(cx),
             Source::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
-                if let Some(fill) = fill.take()
-                    && let Some(cached) = (fill.live)(&out, fill.digest)
-                {
-                    fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
+                if let Some(fill) = fill.take() {
+                    match (fill.live)(&out, fill.digest) {
+                        Some(cached) if fill.keep => {
+                            fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
+                        }
+                        Some(_) => {}
+                        None if fill.keep => {}
+                        None => fill.shared.forget([fill.id]),
+                    }
                 }
                 Poll::Ready(out)
             }
@@ -265,7 +273,9 @@ where
 
 impl<S: Store> NearCache<S> {
     /// A read of session `id` through the cache: `hit` turns a cached entry into the
-    /// answer, `live` a store answer into an entry.
+    /// answer, `live` a store answer into an entry. A read that is not `cacheable` (a
+    /// watch's re-check) goes to the store, and takes out the entry if the answer shows
+    /// it stale.
     #[allow(clippy::too_many_arguments)]
     fn through<F, T>(
         &self,
@@ -283,8 +293,11 @@ impl<S: Store> NearCache<S> {
         // Read before the store is asked, and before the feed is found followed: an
         // invalidation from now on (the feed's end included) voids the answer.
         let seen = self.shared.invalidations.load(Ordering::SeqCst);
-        let id = id.filter(|_| cacheable && self.listening());
-        if let Some(value) = id.and_then(|id| self.shared.get(&id, now_ms)).and_then(hit) {
+        let id = id.filter(|_| self.listening());
+        let cached = id
+            .filter(|_| cacheable)
+            .and_then(|id| self.shared.get(&id, now_ms));
+        if let Some(value) = cached.and_then(hit) {
             return CachedCheck(Source::Hit(ready(Ok(value))));
         }
         let fill = id.map(|id| Fill {
@@ -294,6 +307,7 @@ impl<S: Store> NearCache<S> {
             seen,
             digest,
             live,
+            keep: cacheable,
         });
         CachedCheck(Source::Miss(read(), fill))
     }
@@ -400,13 +414,18 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
     }
 
     // A watch's re-check of a session by id reads the store: no request reads a
-    // record this way, so there is no copy to keep.
+    // record this way, so there is no copy to keep. One that finds the session over
+    // takes out the copy requests read (the re-check makes good a lost message).
     async fn lookup_session(
         &self,
         id: SessionId,
         now_ms: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.inner.lookup_session(id, now_ms).await
+        let read = self.inner.lookup_session(id, now_ms).await;
+        if !matches!(&read, Ok(Some(r)) if r.ended.is_none()) {
+            self.shared.forget([id]);
+        }
+        read
     }
 
     async fn create(
