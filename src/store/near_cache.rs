@@ -256,13 +256,12 @@ where
             Source::Miss(fut, fill) => {
                 let out = std::task::ready!(Pin::new(fut).poll(cx));
                 if let Some(fill) = fill.take() {
-                    match (fill.live)(&out, fill.digest) {
-                        Some(cached) if fill.keep => {
+                    match ((fill.live)(&out, fill.digest), fill.keep) {
+                        (Some(cached), true) => {
                             fill.shared.put(fill.id, cached, fill.now_ms, fill.seen);
                         }
-                        Some(_) => {}
-                        None if fill.keep => {}
-                        None => fill.shared.forget([fill.id]),
+                        (None, false) => fill.shared.forget([fill.id]),
+                        _ => {}
                     }
                 }
                 Poll::Ready(out)

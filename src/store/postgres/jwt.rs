@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{
     PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, meta_of, ms,
-    parse, to_json,
+    parse, readable, to_json,
 };
 use crate::limits::{MAX_REFRESH_TOKENS, PRUNE_GRACE_MS};
 use crate::note::Note;
@@ -287,10 +287,7 @@ impl PostgresStore {
 /// failing instead, one bad row would stop every revocation of its user.
 fn listed(row: &tokio_postgres::Row) -> Result<(String, Option<JwtEntry>), StoreError> {
     let jti: String = col(row, 0)?;
-    let Some(mut entry) = col::<&str>(row, 1)
-        .ok()
-        .and_then(|raw| parse::<JwtEntry>(raw, "a token entry").ok())
-    else {
+    let Some(mut entry) = readable::<JwtEntry>(row, 1) else {
         tracing::warn!(jti, "a token entry that does not read");
         return Ok((jti, None));
     };

@@ -473,14 +473,23 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 /// a warning. A request never reads the metadata, so such a session works: failing on
 /// it would stop every write of its user, revocations included, and every listing.
 pub(crate) fn meta_of(row: &tokio_postgres::Row, i: usize) -> Option<crate::store::SessionMeta> {
-    let read = match row.try_get::<_, Option<&str>>(i) {
-        Ok(raw) => serde_json::from_str(raw?).ok(),
-        Err(_) => None,
-    };
+    if matches!(row.try_get::<_, Option<&str>>(i), Ok(None)) {
+        return None;
+    }
+    let read = readable(row, i);
     if read.is_none() {
         tracing::warn!("a session's metadata that does not read is left out");
     }
     read
+}
+
+/// Column `i` of a row, a JSON record of ours: `None` if it is not one (of another type,
+/// `NULL`, or text that does not parse as `T`). For what writes and listings pass over.
+pub(crate) fn readable<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    i: usize,
+) -> Option<T> {
+    serde_json::from_str(row.try_get::<_, &str>(i).ok()?).ok()
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -9,7 +9,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    PostgresFuture, PostgresStore, col, db_error, from_ms, held, meta_of, ms, parse, to_json,
+    PostgresFuture, PostgresStore, col, db_error, from_ms, held, meta_of, ms, parse, readable,
+    to_json,
 };
 use crate::limits::MAX_ENDED;
 use crate::note::Note;
@@ -48,10 +49,7 @@ impl Sessions {
 /// ban of its user while it lives.
 fn listed(row: &tokio_postgres::Row) -> Result<(SessionId, Option<SessionState>), StoreError> {
     let id = id_of(col(row, 0)?)?;
-    let Some(state) = col::<&str>(row, 1)
-        .ok()
-        .and_then(|raw| parse::<SessionState>(raw, "a session record").ok())
-    else {
+    let Some(state) = readable::<SessionState>(row, 1) else {
         tracing::warn!(session_id = %id, "a session record that does not read");
         return Ok((id, None));
     };
