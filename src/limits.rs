@@ -125,9 +125,9 @@ pub const MAX_REFRESH_TOKENS: usize = MAX_LIVE_TOKENS + MAX_ENDED;
 
 /// How long past a token's expiry its revocation is kept: a verifier accepts a token
 /// until `exp` plus its leeway, and instances' clocks differ a little. JWT mode's leeway
-/// is capped below it ([`MAX_LEEWAY_MS`]). A ban is kept as long past its end, in every
-/// store: each instance reads it against its own clock, so one whose clock is ahead
-/// lifts it early for itself only.
+/// is capped below it ([`MAX_LEEWAY_MS`]). A ban and a restriction are kept as long
+/// past their ends, in every store: each instance reads them against its own clock, so
+/// one whose clock is ahead lifts them early for itself only.
 pub const PRUNE_GRACE_MS: u64 = 10 * 60_000;
 
 /// Longest JWT leeway: half of [`PRUNE_GRACE_MS`], so revocations outlive every token

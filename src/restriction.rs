@@ -7,7 +7,10 @@
 //! These are the machines stores apply, as `store::jwt::JwtState` and
 //! `store::session::SessionState` are: bounded (at most
 //! [`MAX_RESTRICTIONS`] scopes per user, [`MAX_ELEVATIONS`] per session), on the
-//! caller's clock, pruned as they go.
+//! caller's clock, pruned as they go. A restriction that lifted by itself is kept
+//! [`PRUNE_GRACE_MS`] longer, as bans and revocations are, room permitting: each
+//! instance reads it against its own clock, so a writer whose clock runs ahead lifts
+//! it early for no one but itself.
 //!
 //! ```
 //! use kickout::restriction::{Level, Restriction, Restrictions, Scope};
@@ -28,6 +31,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::limits::PRUNE_GRACE_MS;
 pub use crate::limits::{MAX_ELEVATIONS, MAX_RESTRICTIONS, MAX_SCOPE_LEN};
 use crate::note::Note;
 
@@ -182,25 +186,40 @@ impl Restrictions {
 
     /// Sets `restriction`, replacing any of its scope (a shorter or lighter one too: the
     /// operator's latest word stands). Refused, changing nothing, when the user already
-    /// has [`MAX_RESTRICTIONS`] other live scopes; ended ones are dropped first.
+    /// has [`MAX_RESTRICTIONS`] other live scopes. Lifted ones kept for the grace make
+    /// room, the earliest lifted first: at most [`MAX_RESTRICTIONS`] are kept in all.
     pub fn restrict(
         &mut self,
         restriction: Restriction,
         now_ms: u64,
     ) -> Result<(), InvalidRestriction> {
         self.prune(now_ms);
-        let held = self.by_scope.as_ref().map_or(0, |m| {
-            m.len() - usize::from(m.contains_key(&restriction.scope))
-        });
+        let held = self
+            .live(now_ms)
+            .filter(|r| r.scope != restriction.scope)
+            .count();
         if held >= MAX_RESTRICTIONS {
             return Err(InvalidRestriction::TooMany);
         }
-        self.map_mut()
-            .insert(restriction.scope.clone(), restriction);
+        let map = self.map_mut();
+        map.insert(restriction.scope.clone(), restriction);
+        // At most `MAX_RESTRICTIONS` are live, so this ends within the bound.
+        while map.len() > MAX_RESTRICTIONS {
+            let Some(first) = map
+                .values()
+                .filter(|r| !r.is_live(now_ms))
+                .min_by_key(|r| r.until_ms)
+                .map(|r| r.scope.clone())
+            else {
+                break;
+            };
+            map.remove(&first);
+        }
         Ok(())
     }
 
-    /// Lifts the restriction of `scope`; whether one held at `now_ms`.
+    /// Lifts the restriction of `scope` (an operator's lift: for every instance at
+    /// once, kept for no grace); whether one held at `now_ms`.
     pub fn lift(&mut self, scope: &Scope, now_ms: u64) -> bool {
         let held = self.blocking(scope, Level(1), now_ms).is_some();
         if self
@@ -227,30 +246,42 @@ impl Restrictions {
         self.map().filter(move |r| r.is_live(now_ms))
     }
 
-    /// Drops what has lifted.
+    /// Drops what lifted more than [`PRUNE_GRACE_MS`] ago.
     pub fn prune(&mut self, now_ms: u64) {
-        if self.map().any(|r| !r.is_live(now_ms)) {
-            self.map_mut().retain(|_, r| r.is_live(now_ms));
+        if self.map().any(|r| !kept(r, now_ms)) {
+            self.map_mut().retain(|_, r| kept(r, now_ms));
         }
         if self.by_scope.as_ref().is_some_and(|m| m.is_empty()) {
             self.by_scope = None;
         }
     }
 
-    /// When the first of them lifts (when a store looks at the set again), if any is kept.
-    pub fn lifts_next_ms(&self) -> Option<u64> {
-        self.map().map(|r| r.until_ms).min()
+    /// When [`prune`](Self::prune) next drops one (when a store looks at the set
+    /// again), if any is kept.
+    pub fn next_prune_ms(&self) -> Option<u64> {
+        self.map().map(keep_until).min()
     }
 
-    /// When the last of them lifts (a store's expiry for the whole set), if any holds.
+    /// When [`prune`](Self::prune) drops the last of them (a store's expiry for the
+    /// whole set), if any is kept.
     pub fn expires_at_ms(&self) -> Option<u64> {
-        self.map().map(|r| r.until_ms).max()
+        self.map().map(keep_until).max()
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
         self.by_scope.as_ref().is_none_or(|m| m.is_empty())
     }
+}
+
+/// Until when a store keeps `r`: [`PRUNE_GRACE_MS`] past its end.
+fn keep_until(r: &Restriction) -> u64 {
+    r.until_ms.saturating_add(PRUNE_GRACE_MS)
+}
+
+/// Whether a store still keeps `r` at `now_ms`.
+fn kept(r: &Restriction, now_ms: u64) -> bool {
+    now_ms < keep_until(r)
 }
 
 /// A session's step-up windows, one per scope: set by the application after it checked
@@ -487,6 +518,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lifted_restriction_is_kept_for_the_grace() {
+        let mut r = Restrictions::default();
+        r.restrict(Restriction::new(scope("chat"), level(1), 100), 0)
+            .unwrap();
+        // A writer whose clock is past its end keeps it for slower clocks.
+        r.restrict(Restriction::new(scope("content"), level(1), 500), 200)
+            .unwrap();
+        assert!(r.blocking(&scope("chat"), level(1), 99).is_some());
+        assert_eq!(r.live(200).count(), 1);
+        assert_eq!(r.next_prune_ms(), Some(100 + PRUNE_GRACE_MS));
+        assert_eq!(r.expires_at_ms(), Some(500 + PRUNE_GRACE_MS));
+        r.prune(100 + PRUNE_GRACE_MS - 1);
+        assert_eq!(r.map().count(), 2);
+        r.prune(100 + PRUNE_GRACE_MS);
+        assert_eq!(r.map().count(), 1);
+        // A lift is the operator's word: gone at once.
+        r.lift(&scope("content"), 0);
+        assert!(r.is_empty());
+    }
+
+    #[test]
     fn scopes_per_user_and_per_session_are_bounded() {
         let mut r = Restrictions::default();
         for i in 0..MAX_RESTRICTIONS {
@@ -503,6 +555,9 @@ mod tests {
             .unwrap();
         assert_eq!(r.restrict(extra, 150), Ok(()));
         assert_eq!(r.live(150).count(), 2);
+        // The lifted ones made that room: the earliest lifted went, the others are kept.
+        assert_eq!(r.map().count(), MAX_RESTRICTIONS);
+        assert!(r.map().all(|x| x.scope != scope("s1")));
 
         let mut e = Elevations::default();
         for i in 0..MAX_ELEVATIONS {

@@ -343,7 +343,9 @@ pub trait Store: Send + Sync + 'static {
     /// scope), atomically: [`Restrictions::restrict`](crate::restriction::Restrictions::restrict).
     /// `Ok(false)` when the user already holds
     /// [`MAX_RESTRICTIONS`](crate::limits::MAX_RESTRICTIONS) other live scopes: nothing
-    /// changed. Sessions are not ended. Like a ban, a restriction is kept until it lifts.
+    /// changed. Sessions are not ended. Like a ban, a restriction is kept
+    /// [`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS) past its end, room permitting:
+    /// a store never drops one by the writer's clock alone.
     fn restrict(
         &self,
         user_id: &str,

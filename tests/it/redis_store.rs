@@ -325,6 +325,23 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_restrictions_key_outlives_their_end_by_the_grace() {
+        use kickout::limits::PRUNE_GRACE_MS;
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        auth.restrict("erin", "chat", 1, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let keys = server.cli(&["--scan", "--pattern", "*:rs"]).unwrap();
+        let key = keys.lines().next().expect("the restrictions' key");
+        let ttl: u64 = server.cli(&["pttl", key]).unwrap().trim().parse().unwrap();
+        assert!(ttl > PRUNE_GRACE_MS, "{key}: {ttl} ms");
+        assert!(ttl <= 2_000 + PRUNE_GRACE_MS, "{key}: {ttl} ms");
+    }
+
+    #[tokio::test]
     async fn keys_hold_no_token_and_all_expire() {
         let Some((server, store)) = support::standalone().await else {
             return;

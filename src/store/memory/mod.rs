@@ -409,7 +409,7 @@ impl Shard {
         }
     }
 
-    /// Drops the user's lifted restrictions, and their entry once none holds.
+    /// Drops the user's restrictions past their grace, and their entry once none is kept.
     fn prune_restrictions(&mut self, user_id: &str, now_ms: u64) {
         if let Some(held) = self.restricted.get_mut(user_id) {
             held.restrictions.prune(now_ms);
@@ -419,8 +419,8 @@ impl Shard {
         }
     }
 
-    /// A queue item for the user's restrictions, of time `at`, came due: drops what
-    /// lifted, and has the user looked at again when the next one lifts.
+    /// A queue item for the user's restrictions, of time `at`, came due: drops what is
+    /// past its grace, and has the user looked at again when the next one is.
     fn look_at_restrictions(&mut self, user: Arc<str>, at: u64, now_ms: u64) {
         if let Some(held) = self.restricted.get_mut(&user)
             && held.due_ms.is_some_and(|due| due <= at)
@@ -431,13 +431,13 @@ impl Shard {
         self.schedule_restrictions(user);
     }
 
-    /// Queues the user for when their first restriction lifts, unless an item comes
-    /// at or before it: one item per user, whatever the number of calls.
+    /// Queues the user for when their first restriction is past its grace, unless an
+    /// item comes at or before it: one item per user, whatever the number of calls.
     fn schedule_restrictions(&mut self, user: Arc<str>) {
         let Some(held) = self.restricted.get_mut(&user) else {
             return;
         };
-        let Some(next) = held.restrictions.lifts_next_ms() else {
+        let Some(next) = held.restrictions.next_prune_ms() else {
             return;
         };
         if held.due_ms.is_none_or(|due| next < due) {

@@ -511,3 +511,30 @@ pub async fn a_window_ends_with_its_session_however_it_ends<S: Stores, K: Kind<S
         .unwrap_err();
     assert_eq!(status, 403);
 }
+
+/// A restriction stands on an instance whose clock is behind, whatever an instance
+/// that finds it over writes to the user's restrictions meanwhile. Before, every store
+/// dropped it by the writer's clock, for every instance.
+pub async fn a_restriction_stands_on_a_slower_clock<S: Stores, K: Kind<S>>(store: S) {
+    let (slow, fast) = (clock(), clock());
+    let behind = K::builder(store.clone(), &slow).build();
+    let ahead = K::builder(store, &fast).build();
+    fast.advance(secs(4));
+    let app = guarded_app(&behind);
+    let token = behind.login("10001", "web").await.unwrap().token;
+    let token = token.as_str();
+    behind
+        .restrict("10001", "content", 1, secs(2))
+        .await
+        .unwrap();
+    assert!(ahead.restrictions("10001").await.unwrap().is_empty());
+    // The instance ahead writes the user's restrictions: one more scope, then a lift.
+    ahead.restrict("10001", "chat", 1, secs(60)).await.unwrap();
+    assert!(ahead.unrestrict("10001", "chat").await.unwrap());
+    assert_eq!(guarded(&app, "/publish", token).await.unwrap_err().0, 403);
+    assert_eq!(behind.restrictions("10001").await.unwrap().len(), 1);
+    // Its end comes by each clock.
+    slow.advance(secs(2));
+    assert_eq!(guarded(&app, "/publish", token).await, Ok(()));
+    assert!(behind.restrictions("10001").await.unwrap().is_empty());
+}
