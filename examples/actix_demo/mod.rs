@@ -571,10 +571,17 @@ pub fn configure<S: Store, M: Mode<S>>(
         cfg.app_data(state.clone())
             .app_data(admin_key.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
-            .route("/", web::get().to(|| async { page(shared::USER_PAGE) }))
-            .route(
-                "/admin/",
-                web::get().to(|| async { page(shared::ADMIN_PAGE) }),
+            // Each path is a resource: another method is 405 with `Allow`, as in axum,
+            // not a fall through to the authenticated scope below.
+            .service(
+                web::resource("/")
+                    .route(web::get().to(|| async { page(shared::USER_PAGE) }))
+                    .route(web::head().to(|| async { page(shared::USER_PAGE) })),
+            )
+            .service(
+                web::resource("/admin/")
+                    .route(web::get().to(|| async { page(shared::ADMIN_PAGE) }))
+                    .route(web::head().to(|| async { page(shared::ADMIN_PAGE) })),
             )
             // Token endpoints: nothing they answer may be cached (RFC 6749 §5.1).
             .service(
@@ -587,36 +594,42 @@ pub fn configure<S: Store, M: Mode<S>>(
                     .wrap(DefaultHeaders::new().add(no_store()))
                     .route(web::post().to(refresh::<S, M>)),
             )
-            .route(
-                "/admin/kickout/{user_id}",
-                web::post().to(kickout_user::<S, M>),
+            .service(
+                web::resource("/admin/kickout/{user_id}")
+                    .route(web::post().to(kickout_user::<S, M>)),
             )
-            .route(
-                "/admin/kickout/{user_id}/{device}",
-                web::post().to(kickout_device::<S, M>),
+            .service(
+                web::resource("/admin/kickout/{user_id}/{device}")
+                    .route(web::post().to(kickout_device::<S, M>)),
             )
-            .route("/admin/ban/{user_id}", web::post().to(ban::<S, M>))
-            .route("/admin/ban/{user_id}", web::delete().to(unban::<S, M>))
-            .route("/admin/sessions/{user_id}", web::get().to(sessions::<S, M>))
-            .route(
-                "/admin/restrict/{user_id}",
-                web::post().to(restrict::<S, M>),
+            .service(
+                web::resource("/admin/ban/{user_id}")
+                    .route(web::post().to(ban::<S, M>))
+                    .route(web::delete().to(unban::<S, M>)),
             )
-            .route(
-                "/admin/restrict/{user_id}/{scope}",
-                web::delete().to(unrestrict::<S, M>),
+            .service(
+                web::resource("/admin/sessions/{user_id}").route(web::get().to(sessions::<S, M>)),
             )
-            .route(
-                "/admin/restrictions/{user_id}",
-                web::get().to(restrictions::<S, M>),
+            .service(
+                web::resource("/admin/restrict/{user_id}").route(web::post().to(restrict::<S, M>)),
             )
-            .route("/admin/online", web::get().to(online::<S, M>))
-            .route("/admin/online/count", web::get().to(online_count::<S, M>))
-            .route("/admin/kickout-all", web::post().to(kickout_all::<S, M>))
-            .route("/admin/events", web::get().to(admin_events::<S, M>))
-            .route(
-                "/admin/kickout-session/{session_id}",
-                web::post().to(kickout_session::<S, M>),
+            .service(
+                web::resource("/admin/restrict/{user_id}/{scope}")
+                    .route(web::delete().to(unrestrict::<S, M>)),
+            )
+            .service(
+                web::resource("/admin/restrictions/{user_id}")
+                    .route(web::get().to(restrictions::<S, M>)),
+            )
+            .service(web::resource("/admin/online").route(web::get().to(online::<S, M>)))
+            .service(
+                web::resource("/admin/online/count").route(web::get().to(online_count::<S, M>)),
+            )
+            .service(web::resource("/admin/kickout-all").route(web::post().to(kickout_all::<S, M>)))
+            .service(web::resource("/admin/events").route(web::get().to(admin_events::<S, M>)))
+            .service(
+                web::resource("/admin/kickout-session/{session_id}")
+                    .route(web::post().to(kickout_session::<S, M>)),
             )
             .service(
                 web::scope("/events")
@@ -630,15 +643,23 @@ pub fn configure<S: Store, M: Mode<S>>(
             .service(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()).cookies(cookies.clone()))
-                    .route("/me", web::get().to(me))
-                    .route("/logout", web::post().to(logout::<S, M>))
-                    .route("/me/sessions", web::get().to(my_sessions::<S, M>))
-                    .route(
-                        "/me/sessions/{session_id}",
-                        web::delete().to(end_my_session::<S, M>),
+                    .service(web::resource("/me").route(web::get().to(me)))
+                    .service(web::resource("/logout").route(web::post().to(logout::<S, M>)))
+                    .service(
+                        web::resource("/me/sessions").route(web::get().to(my_sessions::<S, M>)),
                     )
-                    .route("/me/logout-others", web::post().to(logout_others::<S, M>))
-                    .route("/me/restrictions", web::get().to(my_restrictions::<S, M>))
+                    .service(
+                        web::resource("/me/sessions/{session_id}")
+                            .route(web::delete().to(end_my_session::<S, M>)),
+                    )
+                    .service(
+                        web::resource("/me/logout-others")
+                            .route(web::post().to(logout_others::<S, M>)),
+                    )
+                    .service(
+                        web::resource("/me/restrictions")
+                            .route(web::get().to(my_restrictions::<S, M>)),
+                    )
                     .service(
                         web::resource("/content/publish")
                             .wrap(publish.clone())
@@ -650,7 +671,7 @@ pub fn configure<S: Store, M: Mode<S>>(
                             .route(web::post().to(HttpResponse::NoContent)),
                     )
                     // Step-up: the password again opens `payment` for this session.
-                    .route("/me/elevate", web::post().to(elevate::<S, M>))
+                    .service(web::resource("/me/elevate").route(web::post().to(elevate::<S, M>)))
                     .service(
                         web::resource("/payments")
                             .wrap(payment.clone())

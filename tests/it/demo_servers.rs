@@ -234,24 +234,67 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
+}
+
+/// A known path asked with another method is 405 with the path's methods in `Allow`, on
+/// every demo. The actix demo let such a request fall through to the routes behind a
+/// token, which answered 401 `missing_token`, or 404 with one.
+async fn other_methods_are_405(s: &Server) {
+    use reqwest::Method;
+    let token = s.token("30901", "web").await;
+    for (method, path, allowed) in [
+        (Method::POST, "/", "GET"),
+        (Method::GET, "/login", "POST"),
+        (Method::GET, "/admin/kickout/30901", "POST"),
+        (Method::PUT, "/admin/ban/30901", "DELETE"),
+        (Method::GET, "/logout", "POST"),
+        (Method::POST, "/me", "GET"),
+        (Method::GET, "/content/publish", "POST"),
+    ] {
+        let res = s
+            .http
+            .request(method.clone(), format!("{}{path}", s.base))
+            .header("x-admin-key", "k3y")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        let allow = res.headers().get("allow").and_then(|v| v.to_str().ok());
+        assert!(
+            allow.is_some_and(|a| a.contains(allowed)),
+            "{method} {path}: {allow:?}"
+        );
+    }
+    // What the path is asked with still works, and a page answers `HEAD` as `GET`.
+    assert_eq!(s.me(&token).await.0, 200);
+    for path in ["/", "/admin/"] {
+        let res = s
+            .http
+            .head(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "HEAD {path}");
+    }
 }
 
 /// `REFRESH_TTL_SECS` is each refresh token's lifetime, from its own issue: a session
