@@ -130,9 +130,9 @@ impl Follower for Watchers {
         self.resync.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    // A session's step-up windows changed (one may have closed early): its watch
+    // A session changed (a step-up window may have closed early): its watch
     // re-checks, which a guarded watch needs.
-    fn elevated(&self, id: SessionId) {
+    fn updated(&self, id: SessionId) {
         let shard = self
             .shard(&id)
             .lock()

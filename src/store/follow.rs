@@ -23,8 +23,8 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn changed(&self, _tag: u16) {
         self.resync();
     }
-    /// A session's step-up windows changed; by default, nothing to do.
-    fn elevated(&self, _id: SessionId) {}
+    /// A session changed beyond an end ([`Revoked::Updated`]); by default, nothing to do.
+    fn updated(&self, _id: SessionId) {}
     /// No one forwards the feed any more: it closed (its store was dropped), or the
     /// forwarding task's runtime shut down.
     fn closed(&self) {}
@@ -108,7 +108,7 @@ async fn forward<F: Follower>(
         match message {
             Ok(Revoked::Sessions(ended, note)) => follower.ended(&ended, note.as_ref()),
             Ok(Revoked::Changed(tag)) => follower.changed(tag),
-            Ok(Revoked::Elevated(id)) => follower.elevated(id),
+            Ok(Revoked::Updated(id)) => follower.updated(id),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
             Err(RecvError::Closed) => return,
         }

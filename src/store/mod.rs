@@ -292,9 +292,11 @@ pub enum Revoked {
     /// writer's clock called over may still be live by another instance's). Caches of
     /// that tag's sessions are stale; watches re-check.
     Changed(u16),
-    /// A session's step-up windows changed ([`SessionStore::elevate`]: opened, or closed
-    /// early): caches of it read again, and its watch re-checks its guard.
-    Elevated(SessionId),
+    /// A session changed beyond an end: its step-up windows ([`SessionStore::elevate`]:
+    /// opened, or closed early), or a refresh replaced its tokens (session mode: the
+    /// token before the one it replaced no longer opens it). Caches of it read again,
+    /// and its watch re-checks.
+    Updated(SessionId),
     /// Messages may have been missed (a feed connection was lost and is back):
     /// re-check watched sessions against the store.
     Resync,

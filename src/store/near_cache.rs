@@ -163,9 +163,9 @@ impl Follower for Shared {
         let _ = self.relay.send(Revoked::Changed(tag));
     }
 
-    fn elevated(&self, id: SessionId) {
+    fn updated(&self, id: SessionId) {
         self.forget([id]);
-        let _ = self.relay.send(Revoked::Elevated(id));
+        let _ = self.relay.send(Revoked::Updated(id));
     }
 
     fn closed(&self) {

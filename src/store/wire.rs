@@ -72,9 +72,10 @@ pub(crate) fn changed_message(tag: u16) -> String {
     format!("g|{tag:04x}")
 }
 
-/// What announces an elevation of session `id` (`lua/elevate.lua` publishes it):
-/// `e|s|<session id>`, or in JWT mode `e|j|<tag hex>|<jti>`.
-pub(crate) fn elevated_message(id: SessionId, jwt: bool) -> String {
+/// What announces a change of session `id` ([`Revoked::Updated`]: an elevation, a
+/// refresh; `lua/elevate.lua` and `lua/refresh.lua` publish it): `e|s|<session id>`, or
+/// in JWT mode `e|j|<tag hex>|<jti>`.
+pub(crate) fn updated_message(id: SessionId, jwt: bool) -> String {
     if jwt {
         format!("e|j|{:04x}|{}", id.tag(), id.jti())
     } else {
@@ -83,8 +84,8 @@ pub(crate) fn elevated_message(id: SessionId, jwt: bool) -> String {
 }
 
 /// `s|<reason>|<session id>,...`, `j|<reason>|<tag hex>|<jti>,...` (either followed by
-/// `|<note>` if the revocation has one), `g|<tag hex>`, or an elevation (see
-/// [`elevated_message`]); `None` for anything else.
+/// `|<note>` if the revocation has one), `g|<tag hex>`, or a session's change (see
+/// [`updated_message`]); `None` for anything else.
 pub(crate) fn parse(payload: &str) -> Option<Revoked> {
     let kind = payload.split('|').next()?;
     if kind == "e" {
@@ -94,7 +95,7 @@ pub(crate) fn parse(payload: &str) -> Option<Revoked> {
             ("j", tag, Some(jti)) => SessionId::from_jti(u16::from_str_radix(tag, 16).ok()?, jti)?,
             _ => return None,
         };
-        return Some(Revoked::Elevated(id));
+        return Some(Revoked::Updated(id));
     }
     // A note comes last, and its message may hold anything: it is the rest.
     let mut parts = payload.splitn(if kind == "j" { 5 } else { 4 }, '|');
@@ -352,12 +353,12 @@ mod tests {
         );
         assert_eq!(parse("g|00ff"), Some(Revoked::Changed(0xff)));
         assert_eq!(
-            parse(&elevated_message(id, false)),
-            Some(Revoked::Elevated(id))
+            parse(&updated_message(id, false)),
+            Some(Revoked::Updated(id))
         );
         assert_eq!(
-            parse(&elevated_message(jwt, true)),
-            Some(Revoked::Elevated(jwt))
+            parse(&updated_message(jwt, true)),
+            Some(Revoked::Updated(jwt))
         );
         assert!(parse("e|s|").is_none());
         assert!(parse("e|j|00ff").is_none());
@@ -409,9 +410,9 @@ mod tests {
             let _ = parse(&payload);
             let _ = parse_audit(&payload);
             let id = SessionId::from_bytes(bytes);
-            proptest::prop_assert_eq!(parse(&elevated_message(id, false)), Some(Revoked::Elevated(id)));
+            proptest::prop_assert_eq!(parse(&updated_message(id, false)), Some(Revoked::Updated(id)));
             if let Some(jwt) = SessionId::from_jti(id.tag(), &id.jti()) {
-                proptest::prop_assert_eq!(parse(&elevated_message(jwt, true)), Some(Revoked::Elevated(jwt)));
+                proptest::prop_assert_eq!(parse(&updated_message(jwt, true)), Some(Revoked::Updated(jwt)));
             }
         }
 

@@ -463,6 +463,11 @@ async fn a_bump_that_lists_nothing_still_empties_other_caches() {
     crate::suite::a_bump_that_lists_nothing_still_empties_other_caches(MemoryStore::new()).await;
 }
 
+#[tokio::test]
+async fn a_refresh_is_announced_to_other_caches() {
+    crate::suite::a_refresh_is_announced_to_other_caches(MemoryStore::new()).await;
+}
+
 /// A store chosen at run time: the suite again through `AnyStore`, over the memory store
 /// and over a near cache of it.
 mod any_store {

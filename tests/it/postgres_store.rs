@@ -61,6 +61,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_refresh_is_announced_to_other_caches() {
+        let Some(((), store)) = pg::store().await else {
+            return;
+        };
+        suite::a_refresh_is_announced_to_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn a_revocation_on_one_instance_holds_on_the_other_at_once() {
         let Some((a, b)) = two_instances().await else {
             return;

@@ -1075,6 +1075,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_refresh_is_announced_to_other_caches() {
+        let Some((_server, store)) = support::standalone().await else {
+            return;
+        };
+        suite::a_refresh_is_announced_to_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn an_outage_logs_one_line_per_interval_not_one_per_request() {
         // Nothing listens on port 1: every store call fails at once.
         let store = RedisStore::connect("redis://127.0.0.1:1").await.unwrap();

@@ -239,7 +239,7 @@ impl JwtStore for MemoryStore {
                 .map_or(Elevated::NotLive, |st| st.elevate(&jti, &elevation, now_ms))
         });
         if matches!(elevated, Elevated::Until(_)) {
-            self.publish_elevated(elevation.session_id);
+            self.publish_updated(elevation.session_id);
         }
         Ok(elevated)
     }
@@ -259,7 +259,7 @@ impl JwtStore for MemoryStore {
                 .is_some_and(|st| st.close_elevation(&jti, scope, now_ms))
         });
         if closed {
-            self.publish_elevated(id);
+            self.publish_updated(id);
         }
         Ok(closed)
     }

@@ -262,10 +262,10 @@ impl MemoryStore {
         )
     }
 
-    /// Announces an elevation of session `id` ([`Revoked::Elevated`]).
-    fn publish_elevated(&self, id: SessionId) {
+    /// Announces a change of session `id` ([`Revoked::Updated`]).
+    fn publish_updated(&self, id: SessionId) {
         if self.inner.feed.receiver_count() > 0 {
-            let _ = self.inner.feed.send(Revoked::Elevated(id));
+            let _ = self.inner.feed.send(Revoked::Updated(id));
         }
     }
 

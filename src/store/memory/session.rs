@@ -262,8 +262,11 @@ impl SessionStore for MemoryStore {
     ) -> Result<Rotated<Refreshed>, StoreError> {
         let tag = rotation.presented.session_id().tag();
         let rotated = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
-        if let Rotated::Reused(ends) = &rotated {
-            self.publish_infos(&ends.ended, EndReason::RefreshReused);
+        match &rotated {
+            Rotated::Reused(ends) => self.publish_infos(&ends.ended, EndReason::RefreshReused),
+            // The token before the replaced one no longer opens it: caches read again.
+            Rotated::Done(_) => self.publish_updated(rotation.presented.session_id()),
+            _ => {}
         }
         Ok(rotated)
     }
@@ -284,7 +287,7 @@ impl SessionStore for MemoryStore {
                 .map_or(Elevated::NotLive, |s| s.elevate(&elevation, now_ms))
         });
         if matches!(elevated, Elevated::Until(_)) {
-            self.publish_elevated(id);
+            self.publish_updated(id);
         }
         Ok(elevated)
     }
@@ -303,7 +306,7 @@ impl SessionStore for MemoryStore {
                 .is_some_and(|s| s.close_elevation(user_id, scope, now_ms))
         });
         if closed {
-            self.publish_elevated(id);
+            self.publish_updated(id);
         }
         Ok(closed)
     }

@@ -22,7 +22,7 @@ use crate::store::jwt::{
     JwtTarget, JwtToken, Tokens,
 };
 use crate::store::refresh::JwtRotation;
-use crate::store::wire::{changed_message, elevated_message, ended_messages};
+use crate::store::wire::{changed_message, ended_messages, updated_message};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, Ends, Page, PageRequest, Rotated,
     SessionEntry, SessionInfo, SessionMeta, StoreError,
@@ -265,7 +265,7 @@ impl PostgresStore {
             if wrote {
                 self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
                     .await?;
-                self.announce(&tx, &[elevated_message(id, true)]).await?;
+                self.announce(&tx, &[updated_message(id, true)]).await?;
                 tx.commit().await.map_err(db_error)?;
             }
             Ok(out)

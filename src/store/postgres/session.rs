@@ -16,7 +16,7 @@ use crate::limits::MAX_ENDED;
 use crate::note::Note;
 use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
-use crate::store::wire::{elevated_message, ended_messages};
+use crate::store::wire::{ended_messages, updated_message};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
     Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, StoreError, Target, Touch,
@@ -455,7 +455,7 @@ impl SessionStore for PostgresStore {
 
     async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
         let id = elevation.session_id;
-        let message = Some(elevated_message(id, false));
+        let message = Some(updated_message(id, false));
         self.change_session(
             elevation.user_id,
             id,
@@ -477,7 +477,7 @@ impl SessionStore for PostgresStore {
         scope: &crate::restriction::Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let message = Some(elevated_message(session_id, false));
+        let message = Some(updated_message(session_id, false));
         self.change_session(
             user_id,
             session_id,
@@ -555,6 +555,8 @@ impl SessionStore for PostgresStore {
             );
             if matches!(rotated, Rotated::Done(_)) {
                 self.save_sessions(&tx, &sessions.map, &[id]).await?;
+                // The token before the replaced one no longer opens it: caches read again.
+                self.announce(&tx, &[updated_message(id, false)]).await?;
             } else if !reused.is_empty() {
                 self.save_ended(&tx, &sessions.map, &reused, (&user_id, now_ms))
                     .await?;

@@ -540,7 +540,7 @@ impl RedisStore {
                 (declared, "j")
             }
         };
-        let message = crate::store::wire::elevated_message(id, kind == "j");
+        let message = crate::store::wire::updated_message(id, kind == "j");
         let until = until_ms.map(|u| u.to_string()).unwrap_or_default();
         self.write(&self.shared.scripts.elevate, declared, |call| {
             call.arg(now_ms)

@@ -211,6 +211,7 @@ impl SessionStore for RedisStore {
         let id = rotation.presented.session_id();
         let keys = self.keys();
         let declared = vec![keys.session(id), keys.meta(id), keys.elevations(id)];
+        let message = crate::store::wire::updated_message(id, false);
         let idle = rotation
             .idle_deadline_ms
             .map(|d| d.to_string())
@@ -225,6 +226,7 @@ impl SessionStore for RedisStore {
                     .arg(now_ms)
                     .arg(&idle)
                     .arg(hex(rotation.presented.chain()))
+                    .arg(&message)
                     .arg(&self.shared.channel);
             })
             .await?;

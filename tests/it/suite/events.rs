@@ -241,3 +241,47 @@ pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     assert_eq!(scope(&got[14]).as_deref(), Some("payment"));
     assert!(got.iter().all(|e| e.at_ms == T0));
 }
+
+/// Session mode: a refresh on one instance is announced, so another instance's near
+/// cache forgets the session then, not when its entry ages out (a minute here): the
+/// access token two refreshes back, which the store no longer takes, is refused there
+/// as soon as the feed's message is in. Before, nothing was announced.
+pub async fn a_refresh_is_announced_to_other_caches<S: Stores>(store: S) {
+    use kickout::store::NearCache;
+    let clock = clock();
+    let build = |store: S| {
+        <Session as Kind<_>>::builder(NearCache::new(store, secs(60)), &clock)
+            .ttl(secs(600))
+            .refresh_tokens(secs(3600))
+            .build()
+    };
+    let (here, there) = (build(store.clone()), build(store));
+    let login = there.login("1", "web").await.unwrap();
+    let first = login.token.as_str();
+    // The first request makes the cache follow the feed; the next ones are cached.
+    for _ in 0..3 {
+        assert!(here.authenticate(first).await.is_ok());
+    }
+    let refresh = |login: &kickout::Login| {
+        let refresh = login.refresh.as_ref().expect("a refresh token");
+        refresh.token.as_str().to_owned()
+    };
+    let next = there.refresh(&refresh(&login)).await.unwrap();
+    there.refresh(&refresh(&next)).await.unwrap();
+    assert_eq!(
+        there.authenticate(first).await.unwrap_err().reason(),
+        Reason::InvalidToken
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while here.authenticate(first).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still served from the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        here.authenticate(first).await.unwrap_err().reason(),
+        Reason::InvalidToken
+    );
+}

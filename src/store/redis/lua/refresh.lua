@@ -1,8 +1,10 @@
 -- Spends a refresh token. KEYS the session, its metadata, its step-up windows, then what
 -- `need` names (the user's index and ban); ARGV base, sid, presented
--- digest, new access digest, new refresh digest, now, idle deadline|'', presented chain digest, channel. A token of the
--- session's chain (`fk`) that is not its current one (`f`) was spent, however long ago
--- (`Presented::of`). Returns {'ok', user, device, issued, end,
+-- digest, new access digest, new refresh digest, now, idle deadline|'', presented chain
+-- digest, the session's change message, channel. A token of the session's chain (`fk`)
+-- that is not its current one (`f`) was spent, however long ago (`Presented::of`). A
+-- rotation is announced: the token before the one it replaces no longer opens the
+-- session, and other instances' caches must read it again. Returns {'ok', user, device, issued, end,
 -- access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
 -- ban end|''} | {'reused', ended infos...}.
 local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
@@ -67,4 +69,5 @@ ttl_at_least(KEYS[2], fin + r - now)
 ttl_at_least(KEYS[3], e - now)
 ttl_at_least(ukey, e + r - now)
 dir_ttl(base, e + r - now)
+redis.call('PUBLISH', ARGV[#ARGV], ARGV[9])
 return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}
