@@ -80,7 +80,10 @@ impl<'a> Carrier<'a> for HttpParts<'a> {
 /// The values of the cookies named `name` in a request's `Cookie` headers (RFC 6265
 /// §5.4, parsed by the `cookie` crate; a pair it cannot parse, or that is not UTF-8,
 /// offers nothing — the other pairs of its header still count), a quoted value without
-/// its quotes.
+/// its quotes. The name must be exactly `name`, with nothing around it but spaces and
+/// tabs (RFC 6265 §5.2): the `cookie` crate trims any Unicode whitespace, and a cookie
+/// named `\u{2000}__Host-kickout` is set by a browser without the rules of the
+/// `__Host-` prefix (any sibling subdomain may plant it), so it must not pass for one.
 pub(crate) fn cookie_values<'a>(
     req: impl Carrier<'a>,
     name: &str,
@@ -88,6 +91,10 @@ pub(crate) fn cookie_values<'a>(
     req.values(Wanted::Cookie)
         .flat_map(|value| value.split(|&b| b == b';'))
         .filter_map(|pair| std::str::from_utf8(pair).ok())
+        .filter(move |pair| {
+            pair.split_once('=')
+                .is_some_and(|(n, _)| n.trim_matches([' ', '\t']) == name)
+        })
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
         .filter(move |c| c.name_raw() == Some(name))
@@ -471,6 +478,29 @@ mod tests {
                 Err(Reason::InvalidRequest)
             );
         }
+        // A name padded with other whitespace than spaces and tabs is another name: a
+        // browser applies no prefix rule to it, so it may be planted.
+        for padded in ["\u{2000}", "\u{a0}", "\u{3000}", "\u{85}"] {
+            let planted = format!("{padded}sid=planted; sid=tok");
+            let h = headers(&[("cookie", planted.as_bytes())]);
+            assert_eq!(
+                ex(&TokenSource::cookie("sid"), &h, &uri),
+                Ok(Some("tok".into())),
+                "{padded:?}"
+            );
+            let planted = format!("sid{padded}=planted");
+            let h = headers(&[("cookie", planted.as_bytes())]);
+            assert_eq!(
+                ex(&TokenSource::cookie("sid"), &h, &uri),
+                Ok(None),
+                "{padded:?}"
+            );
+        }
+        let h = headers(&[("cookie", b" \tsid \t= tok")]);
+        assert_eq!(
+            ex(&TokenSource::cookie("sid"), &h, &uri),
+            Ok(Some("tok".into()))
+        );
         assert_eq!(
             got(TokenSource::header(HeaderName::from_static("x-token"))),
             Ok(Some("xt".into()))
