@@ -104,8 +104,8 @@ mod sealed {
     }
 
     /// Which sessions an end reaches; each mode maps it to its store's target in one
-    /// place.
-    #[derive(Clone, Copy, Debug)]
+    /// place. Its `Debug` never shows a token.
+    #[derive(Clone, Copy)]
     pub enum EndScope<'a> {
         /// The session of this token (a logout); nothing for a token not ours.
         Token(&'a str),
@@ -123,6 +123,33 @@ mod sealed {
         },
         /// Every session of a user but `keep`, atomically.
         Others { user_id: &'a str, keep: SessionId },
+    }
+
+    impl std::fmt::Debug for EndScope<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                EndScope::Token(_) => f.write_str("Token(<redacted>)"),
+                EndScope::Session(id) => f.debug_tuple("Session").field(id).finish(),
+                EndScope::Own {
+                    user_id,
+                    session_id,
+                } => f
+                    .debug_struct("Own")
+                    .field("user_id", user_id)
+                    .field("session_id", session_id)
+                    .finish(),
+                EndScope::User { user_id, device } => f
+                    .debug_struct("User")
+                    .field("user_id", user_id)
+                    .field("device", device)
+                    .finish(),
+                EndScope::Others { user_id, keep } => f
+                    .debug_struct("Others")
+                    .field("user_id", user_id)
+                    .field("keep", keep)
+                    .finish(),
+            }
+        }
     }
 
     /// What a mode does; see [`Mode`](super::Mode).
@@ -243,4 +270,17 @@ pub(crate) fn random(e: getrandom::Error) -> crate::error::Error {
 pub(crate) fn unavailable(error: &StoreError) -> crate::rejection::Reason {
     tracing::debug!(%error, "session store unavailable; request refused");
     crate::rejection::Reason::StoreUnavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EndScope;
+
+    #[test]
+    fn an_end_scope_never_shows_its_token() {
+        let token = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIj";
+        let shown = format!("{:?}", EndScope::Token(token));
+        assert!(!shown.contains(token), "{shown}");
+        assert_eq!(shown, "Token(<redacted>)");
+    }
 }
