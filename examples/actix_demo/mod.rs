@@ -573,16 +573,8 @@ pub fn configure<S: Store, M: Mode<S>>(
             .app_data(web::PayloadConfig::new(16 * 1024))
             // Each path is a resource: another method is 405 with `Allow`, as in axum,
             // not a fall through to the authenticated scope below.
-            .service(
-                web::resource("/")
-                    .route(web::get().to(|| async { page(shared::USER_PAGE) }))
-                    .route(web::head().to(|| async { page(shared::USER_PAGE) })),
-            )
-            .service(
-                web::resource("/admin/")
-                    .route(web::get().to(|| async { page(shared::ADMIN_PAGE) }))
-                    .route(web::head().to(|| async { page(shared::ADMIN_PAGE) })),
-            )
+            .service(get("/", || async { page(shared::USER_PAGE) }))
+            .service(get("/admin/", || async { page(shared::ADMIN_PAGE) }))
             // Token endpoints: nothing they answer may be cached (RFC 6749 §5.1).
             .service(
                 web::resource("/login")
@@ -607,9 +599,7 @@ pub fn configure<S: Store, M: Mode<S>>(
                     .route(web::post().to(ban::<S, M>))
                     .route(web::delete().to(unban::<S, M>)),
             )
-            .service(
-                web::resource("/admin/sessions/{user_id}").route(web::get().to(sessions::<S, M>)),
-            )
+            .service(get("/admin/sessions/{user_id}", sessions::<S, M>))
             .service(
                 web::resource("/admin/restrict/{user_id}").route(web::post().to(restrict::<S, M>)),
             )
@@ -617,16 +607,11 @@ pub fn configure<S: Store, M: Mode<S>>(
                 web::resource("/admin/restrict/{user_id}/{scope}")
                     .route(web::delete().to(unrestrict::<S, M>)),
             )
-            .service(
-                web::resource("/admin/restrictions/{user_id}")
-                    .route(web::get().to(restrictions::<S, M>)),
-            )
-            .service(web::resource("/admin/online").route(web::get().to(online::<S, M>)))
-            .service(
-                web::resource("/admin/online/count").route(web::get().to(online_count::<S, M>)),
-            )
+            .service(get("/admin/restrictions/{user_id}", restrictions::<S, M>))
+            .service(get("/admin/online", online::<S, M>))
+            .service(get("/admin/online/count", online_count::<S, M>))
             .service(web::resource("/admin/kickout-all").route(web::post().to(kickout_all::<S, M>)))
-            .service(web::resource("/admin/events").route(web::get().to(admin_events::<S, M>)))
+            .service(get("/admin/events", admin_events::<S, M>))
             .service(
                 web::resource("/admin/kickout-session/{session_id}")
                     .route(web::post().to(kickout_session::<S, M>)),
@@ -638,16 +623,14 @@ pub fn configure<S: Store, M: Mode<S>>(
                             .source(kickout::TokenSource::bearer().with_query("access_token"))
                             .cookies(cookies.clone()),
                     )
-                    .route("", web::get().to(events::<S, M>)),
+                    .service(get("", events::<S, M>)),
             )
             .service(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()).cookies(cookies.clone()))
-                    .service(web::resource("/me").route(web::get().to(me)))
+                    .service(get("/me", me))
                     .service(web::resource("/logout").route(web::post().to(logout::<S, M>)))
-                    .service(
-                        web::resource("/me/sessions").route(web::get().to(my_sessions::<S, M>)),
-                    )
+                    .service(get("/me/sessions", my_sessions::<S, M>))
                     .service(
                         web::resource("/me/sessions/{session_id}")
                             .route(web::delete().to(end_my_session::<S, M>)),
@@ -656,29 +639,46 @@ pub fn configure<S: Store, M: Mode<S>>(
                         web::resource("/me/logout-others")
                             .route(web::post().to(logout_others::<S, M>)),
                     )
+                    .service(get("/me/restrictions", my_restrictions::<S, M>))
+                    // A guard wraps its route, not the resource: another method is 405,
+                    // whoever asks, as axum's `route_layer` answers it.
                     .service(
-                        web::resource("/me/restrictions")
-                            .route(web::get().to(my_restrictions::<S, M>)),
+                        web::resource("/content/publish").route(
+                            web::post()
+                                .to(HttpResponse::NoContent)
+                                .wrap(publish.clone()),
+                        ),
                     )
                     .service(
-                        web::resource("/content/publish")
-                            .wrap(publish.clone())
-                            .route(web::post().to(HttpResponse::NoContent)),
-                    )
-                    .service(
-                        web::resource("/content/comment")
-                            .wrap(comment.clone())
-                            .route(web::post().to(HttpResponse::NoContent)),
+                        web::resource("/content/comment").route(
+                            web::post()
+                                .to(HttpResponse::NoContent)
+                                .wrap(comment.clone()),
+                        ),
                     )
                     // Step-up: the password again opens `payment` for this session.
                     .service(web::resource("/me/elevate").route(web::post().to(elevate::<S, M>)))
                     .service(
-                        web::resource("/payments")
-                            .wrap(payment.clone())
-                            .route(web::post().to(HttpResponse::NoContent)),
+                        web::resource("/payments").route(
+                            web::post()
+                                .to(HttpResponse::NoContent)
+                                .wrap(payment.clone()),
+                        ),
                     ),
             );
     }
+}
+
+/// A resource answering `GET` with `handler`, and `HEAD` as axum's `get` does.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
 }
 
 /// Serves the app on `listener` until the process ends (on the current actix system).

@@ -260,6 +260,13 @@ mod actix_jwt {
 async fn other_methods_are_405(s: &Server) {
     use reqwest::Method;
     let token = s.token("30901", "web").await;
+    // A guard refuses its own method only: a restricted user without a step-up
+    // still gets 405 for another.
+    let restrict = json!({"scope": "content", "level": 2, "seconds": 60});
+    let (status, _) = s
+        .admin(Method::POST, "/admin/restrict/30901", Some(restrict))
+        .await;
+    assert_eq!(status, 200);
     for (method, path, allowed) in [
         (Method::POST, "/", "GET"),
         (Method::GET, "/login", "POST"),
@@ -268,6 +275,10 @@ async fn other_methods_are_405(s: &Server) {
         (Method::GET, "/logout", "POST"),
         (Method::POST, "/me", "GET"),
         (Method::GET, "/content/publish", "POST"),
+        (Method::GET, "/content/comment", "POST"),
+        (Method::GET, "/payments", "POST"),
+        (Method::POST, "/events", "GET"),
+        (Method::POST, "/admin/online", "GET"),
     ] {
         let res = s
             .http
@@ -286,10 +297,12 @@ async fn other_methods_are_405(s: &Server) {
     }
     // What the path is asked with still works, and a page answers `HEAD` as `GET`.
     assert_eq!(s.me(&token).await.0, 200);
-    for path in ["/", "/admin/"] {
+    for path in ["/", "/admin/", "/me", "/me/sessions", "/admin/online/count"] {
         let res = s
             .http
             .head(format!("{}{path}", s.base))
+            .header("x-admin-key", "k3y")
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
