@@ -363,7 +363,9 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// The user's live restrictions at `now_ms`.
+    /// The user's restrictions: at least every one live at `now_ms`, and maybe ones
+    /// over but kept for the grace ([`Restrictions::prune`](crate::restriction::Restrictions::prune));
+    /// a reader takes them by its own clock ([`Restrictions::live`](crate::restriction::Restrictions::live)).
     fn restrictions(
         &self,
         user_id: &str,

@@ -464,6 +464,11 @@ async fn a_bump_that_lists_nothing_still_empties_other_caches() {
 }
 
 #[tokio::test]
+async fn a_lift_over_for_its_writer_reaches_other_caches() {
+    crate::suite::a_lift_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn a_refresh_is_announced_to_other_caches() {
     crate::suite::a_refresh_is_announced_to_other_caches(MemoryStore::new()).await;
 }

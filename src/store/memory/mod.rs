@@ -118,7 +118,7 @@ enum Due {
     Session(SessionId),
     /// A user entry: its ban may have lifted.
     User(Arc<str>),
-    /// A user's restrictions: one may have lifted.
+    /// A user's restrictions: one may be past its grace.
     Restricted(Arc<str>),
     #[cfg(feature = "jwt")]
     Jwt(Arc<str>),
@@ -133,7 +133,7 @@ pub struct MemoryStats {
     pub sessions: usize,
     /// User entries (users with records or a ban).
     pub users: usize,
-    /// Users with restrictions.
+    /// Users with restrictions kept (live, or within their grace).
     pub restricted: usize,
     /// JWT-mode user states.
     pub jwt_users: usize,
@@ -560,15 +560,19 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let tag = user_tag(user_id);
-        let held = self.write(tag, now_ms, |shard| {
-            let held = shard
-                .restricted
-                .get_mut(user_id)
-                .is_some_and(|held| held.restrictions.lift(scope, now_ms));
+        let (held, changed) = self.write(tag, now_ms, |shard| {
+            let Some(kept) = shard.restricted.get_mut(user_id) else {
+                return (false, false);
+            };
+            let before = kept.restrictions.clone();
+            let held = kept.restrictions.lift(scope, now_ms);
+            let changed = kept.restrictions != before;
             shard.prune_restrictions(user_id, now_ms);
-            held
+            (held, changed)
         });
-        if held {
+        // One over by this clock but kept answers `false`, and still goes for every
+        // instance: announced all the same.
+        if changed {
             self.publish_changed(tag);
         }
         Ok(held)

@@ -711,7 +711,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// A restriction change of `user_id`'s: the user row, under its lock.
+    /// A restriction change of `user_id`'s: the user row, under its lock; saved and
+    /// announced if the set changed. Answers what `change` answers.
     async fn change_restrictions(
         &self,
         user_id: &str,
@@ -721,20 +722,23 @@ impl PostgresStore {
         self.write(now_ms, async |client| {
             let tx = client.transaction().await.map_err(db_error)?;
             let mut user = self.lock_user(&tx, user_id, now_ms).await?;
-            let changed = change(&mut user.restrictions);
-            if changed {
+            let before = user.restrictions.clone();
+            let answer = change(&mut user.restrictions);
+            // A lift of one over by this clock but kept answers `false`, and still
+            // takes it out for every instance: saved and announced all the same.
+            if user.restrictions != before {
                 self.save_user(&tx, user_id, &user, None).await?;
                 let message = super::wire::changed_message(user_tag(user_id));
                 self.announce(&tx, &[message]).await?;
             }
             tx.commit().await.map_err(db_error)?;
-            Ok(changed)
+            Ok(answer)
         })
         .await
     }
 }
 
-/// Restrictions as stored (`NULL`: none), those over by `now_ms` dropped.
+/// Restrictions as stored (`NULL`: none), those past their grace at `now_ms` dropped.
 pub(crate) fn held(raw: Option<String>, now_ms: u64) -> Result<Restrictions, StoreError> {
     let Some(raw) = raw else {
         return Ok(Restrictions::default());

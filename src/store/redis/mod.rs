@@ -10,7 +10,7 @@
 //! |---|---|---|---|
 //! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time; then the user's tombstones (ended sessions whose records are kept), scored by 2^50 plus when each record is due to be gone: at most `MAX_ENDED`, past which the one due first is forgotten with its `m:` and `e:` keys | the latest lifetime-plus-retention of its members |
-//! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | when the ban ends |
+//! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | `PRUNE_GRACE_MS` after the ban ends |
 //! | `kickout:{tttt}:rs` | string (JSON) | the restrictions of the tag's users, both modes: `{user: {scope: [level, until, note?]}}` (per tag, so a request can read it beside its record knowing only its token's tag) | `PRUNE_GRACE_MS` after the last of them lifts |
 //! | `kickout:{tttt}:e:<session id>` | string (JSON) | one session's step-up windows: `{a: last elevated at, s: {scope: until}}` | when the last window closes |
 //! | `kickout:{tttt}:j:<user id>` | string (JSON) | JWT mode: the user's revocation state (generations, bumps, blacklist), read by validation | the latest expiry of the user's tokens |

@@ -285,3 +285,40 @@ pub async fn a_refresh_is_announced_to_other_caches<S: Stores>(store: S) {
         Reason::InvalidToken
     );
 }
+
+/// A lift from an instance whose clock finds the restriction over already is still
+/// announced: it takes the restriction out for every instance, so another instance's
+/// near cache, which holds it with the session, forgets it as soon as the message is in
+/// (its entries live a minute here). Before, nothing was announced for such a lift.
+pub async fn a_lift_over_for_its_writer_reaches_other_caches<S: Stores>(store: S) {
+    use kickout::store::NearCache;
+    let (slow, fast) = (clock(), clock());
+    let near = |store: S| NearCache::new(store, secs(60));
+    let behind = <Session as Kind<_>>::builder(near(store.clone()), &slow).build();
+    let ahead = <Session as Kind<_>>::builder(near(store), &fast).build();
+    fast.advance(secs(4));
+    let token = behind.login("1", "web").await.unwrap().token;
+    let token = token.as_str();
+    behind.restrict("1", "content", 1, secs(2)).await.unwrap();
+    let held = async || {
+        behind
+            .authenticate(token)
+            .await
+            .unwrap()
+            .restrictions()
+            .count()
+    };
+    // The first request makes the cache follow the feed; the next ones are cached.
+    for _ in 0..3 {
+        assert_eq!(held().await, 1);
+    }
+    assert!(!ahead.unrestrict("1", "content").await.unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while held().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still held from the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

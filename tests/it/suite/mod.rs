@@ -317,6 +317,7 @@ macro_rules! all_cases {
             bad_restrictions_change_nothing,
             guards_hold_restrictions_from_the_next_request,
             a_restriction_stands_on_a_slower_clock,
+            lifted_restrictions_make_room_in_one_order,
             step_up_windows_belong_to_one_session,
             the_last_elevation_outlives_a_moved_end,
             a_restriction_holds_from_the_moment_it_answered,

@@ -30,7 +30,9 @@ for u, scopes in pairs(all) do
   end
 end
 local mine = kept[user] or {}
-local done = 0
+-- `done` answers the caller; `changed` says what to announce: a lift of one over by
+-- this clock but kept answers 0, and still goes for every instance.
+local done, changed = 0, 0
 if op == 'set' then
   local live = 0
   for s, r in pairs(mine) do
@@ -40,14 +42,17 @@ if op == 'set' then
     local r = {ARGV[5], ARGV[6]}
     if opt(ARGV[7]) then r[3] = ARGV[7] end
     mine[scope] = r
-    done = 1
+    done, changed = 1, 1
     -- At most @MAX_RESTRICTIONS@ are live, so this ends within the bound.
     while true do
       local count, first, first_until = 0, nil, nil
       for s, r in pairs(mine) do
         count = count + 1
         local u = tonumber(r[2])
-        if u <= now and (first == nil or u < first_until) then first, first_until = s, u end
+        -- Ties go by scope name, as `Restrictions::restrict`'s ordered map has them.
+        if u <= now and (first == nil or u < first_until or (u == first_until and s < first)) then
+          first, first_until = s, u
+        end
       end
       if count <= @MAX_RESTRICTIONS@ or first == nil then break end
       mine[first] = nil
@@ -56,6 +61,7 @@ if op == 'set' then
 else
   -- Whether one held by the caller's clock (a kept one is over for it).
   if mine[scope] and tonumber(mine[scope][2]) > now then done = 1 end
+  if mine[scope] then changed = 1 end
   mine[scope] = nil
 end
 if next(mine) == nil then kept[user] = nil else kept[user] = mine end
@@ -72,7 +78,7 @@ else
   -- (not Redis's).
   redis.call('SET', KEYS[1], cjson.encode(kept), 'PX', math.max(1, latest + @PRUNE_GRACE_MS@ - now))
 end
-if done == 1 then
+if changed == 1 then
   redis.call('PUBLISH', ARGV[#ARGV], 'g|' .. (string.match(KEYS[1], '{(%x+)}:rs$') or ''))
 end
 return done
