@@ -130,6 +130,13 @@ pub const MAX_REFRESH_TOKENS: usize = MAX_LIVE_TOKENS + MAX_ENDED;
 /// one whose clock is ahead lifts them early for itself only.
 pub const PRUNE_GRACE_MS: u64 = 10 * 60_000;
 
+/// Until when a store keeps what ends at `end_ms` (a revocation, a ban, a
+/// restriction): [`PRUNE_GRACE_MS`] past it, so an instance whose clock is behind still
+/// finds it to its own end. (Lua writes the same sum with the constant substituted.)
+pub(crate) fn kept_until(end_ms: u64) -> u64 {
+    end_ms.saturating_add(PRUNE_GRACE_MS)
+}
+
 /// Longest JWT leeway: half of [`PRUNE_GRACE_MS`], so revocations outlive every token
 /// they end.
 pub const MAX_LEEWAY_MS: u64 = PRUNE_GRACE_MS / 2;

@@ -31,7 +31,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+#[cfg(doc)]
 use crate::limits::PRUNE_GRACE_MS;
+use crate::limits::kept_until;
 pub use crate::limits::{MAX_ELEVATIONS, MAX_RESTRICTIONS, MAX_SCOPE_LEN};
 use crate::note::Note;
 
@@ -276,7 +278,7 @@ impl Restrictions {
 
 /// Until when a store keeps `r`: [`PRUNE_GRACE_MS`] past its end.
 fn keep_until(r: &Restriction) -> u64 {
-    r.until_ms.saturating_add(PRUNE_GRACE_MS)
+    kept_until(r.until_ms)
 }
 
 /// Whether a store still keeps `r` at `now_ms`.
@@ -461,6 +463,7 @@ mod serialized {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::PRUNE_GRACE_MS;
     use proptest::prelude::*;
 
     fn scope(s: &str) -> Scope {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::state::Tokens;
 use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
-use crate::limits::{MAX_REFRESH_TOKENS, PRUNE_GRACE_MS};
+use crate::limits::{MAX_REFRESH_TOKENS, kept_until};
 use crate::store::due::DueFirst;
 use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed, Rotated};
 use crate::store::{EndReason, Ended, Ends, SessionInfo};
@@ -25,7 +25,7 @@ pub struct JwtRefreshState {
     expires_at_ms: u64,
     cap_ms: u64,
     window_ms: Option<u64>,
-    /// The session's end: the record may go [`PRUNE_GRACE_MS`] after it.
+    /// The session's end: the record may go [`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS) after it.
     end_ms: u64,
     claims: Option<String>,
     own_idle_ms: Option<u64>,
@@ -178,7 +178,7 @@ impl JwtRefreshState {
 
     /// When the store may forget it; every answer treats it as gone from then on.
     pub fn purge_at(&self) -> u64 {
-        self.end_ms.saturating_add(PRUNE_GRACE_MS)
+        kept_until(self.end_ms)
     }
 
     /// Presents a refresh token of session `id` (this record's `jti`): spends the

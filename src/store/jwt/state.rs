@@ -219,7 +219,7 @@ impl JwtState {
 
     /// When the state may be forgotten at the latest (Unix ms).
     pub fn expires_at_ms(&self) -> u64 {
-        self.max_exp_ms.saturating_add(PRUNE_GRACE_MS)
+        crate::limits::kept_until(self.max_exp_ms)
     }
 
     fn bump_user(&mut self, reason: EndReason, note: Option<&Note>, now_ms: u64) {

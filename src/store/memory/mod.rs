@@ -27,7 +27,7 @@ use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};
 use tokio::sync::broadcast;
 
-use crate::limits::{MEMORY_PURGE_BUDGET as PURGE_BUDGET, PRUNE_GRACE_MS};
+use crate::limits::{MEMORY_PURGE_BUDGET as PURGE_BUDGET, kept_until};
 
 /// Sessions in this process's memory: the embedded default, nothing to install.
 ///
@@ -504,13 +504,6 @@ impl Shard {
             self.queue.push(Reverse((due_ms, Due::User(user))));
         }
     }
-}
-
-/// When a ban ending at `until_ms` is forgotten: past its end by [`PRUNE_GRACE_MS`],
-/// as a revocation is. Handles of one store may run on clocks apart, and one whose
-/// clock is ahead would otherwise lift it early for the others.
-fn kept_until(until_ms: u64) -> u64 {
-    until_ms.saturating_add(PRUNE_GRACE_MS)
 }
 
 impl Store for MemoryStore {

@@ -13,7 +13,7 @@ use super::{
     PostgresFuture, PostgresStore, UserRow, col, corrupt, db_error, from_ms, held, meta_of, ms,
     parse, readable, to_json,
 };
-use crate::limits::{MAX_REFRESH_TOKENS, PRUNE_GRACE_MS};
+use crate::limits::{MAX_REFRESH_TOKENS, kept_until};
 use crate::note::Note;
 use crate::store::budget::{budget, within};
 use crate::store::directory::OnlineSession;
@@ -163,8 +163,7 @@ impl PostgresStore {
             cols.2.push(jti.clone());
             cols.3.push(e.class.to_string());
             cols.4.push(ms(e.expires_at_ms));
-            cols.5
-                .push(ms(e.expires_at_ms.saturating_add(PRUNE_GRACE_MS)));
+            cols.5.push(ms(kept_until(e.expires_at_ms)));
             cols.6.push(ms(e.last_seen_ms));
             // The metadata in its own column: a request's read parses none of it.
             let slim = JwtEntry {

@@ -30,7 +30,7 @@ use self::schema::Sql;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::wire::{AuditDrops, Outgoing};
 use super::{Revoked, Store, StoreError};
-use crate::limits::{PRUNE_GRACE_MS, PURGE_BATCH};
+use crate::limits::{PURGE_BATCH, kept_until};
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::user_tag;
 
@@ -551,7 +551,7 @@ pub(crate) struct UserRow {
     /// The ban, if it stands by the caller's clock.
     pub(crate) ban_until: Option<u64>,
     /// The ban as stored: kept when this clock finds it over, for an instance whose
-    /// clock is behind, until the row's purge ([`PRUNE_GRACE_MS`] past its end).
+    /// clock is behind, until the row's purge ([`PRUNE_GRACE_MS`](crate::limits::PRUNE_GRACE_MS) past its end).
     stored_ban: Option<u64>,
     pub(crate) restrictions: Restrictions,
     /// JWT mode's revocation state (without its index), as stored.
@@ -673,7 +673,7 @@ impl PostgresStore {
         // lift it early for every instance.
         let ban = user.ban_until.or(user.stored_ban);
         let own = ban
-            .map_or(0, |t| t.saturating_add(PRUNE_GRACE_MS))
+            .map_or(0, kept_until)
             .max(user.restrictions.expires_at_ms().unwrap_or(0));
         let save = tx
             .prepare_cached(&self.sql().save_user)
