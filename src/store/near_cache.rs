@@ -173,6 +173,12 @@ impl Follower for Shared {
     }
 }
 
+/// The record of a session-mode read that names a session not ended: what the cache
+/// keeps (a lookup), and without which it forgets its copy (a watch's re-check).
+fn open(read: &Result<Option<SessionRecord>, StoreError>) -> Option<&SessionRecord> {
+    read.as_ref().ok()?.as_ref().filter(|r| r.ended.is_none())
+}
+
 impl<S: Store> NearCache<S> {
     /// Caches `inner`'s validated sessions for at most `max_age` (keep it short: it is
     /// the staleness bound when a message is lost), up to 65,536 sessions.
@@ -404,10 +410,7 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
                 #[cfg(feature = "jwt")]
                 Cached::Jwt(_) => None,
             },
-            |record, digest| match record {
-                Ok(Some(r)) if r.ended.is_none() => Some(Cached::Session(r.clone(), digest)),
-                _ => None,
-            },
+            |read, digest| open(read).map(|r| Cached::Session(r.clone(), digest)),
             || self.inner.lookup(key, touch, now_ms),
         )
     }
@@ -421,7 +424,7 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         now_ms: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let read = self.inner.lookup_session(id, now_ms).await;
-        if !matches!(&read, Ok(Some(r)) if r.ended.is_none()) {
+        if open(&read).is_none() {
             self.shared.forget([id]);
         }
         read

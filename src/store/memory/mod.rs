@@ -262,6 +262,37 @@ impl MemoryStore {
         )
     }
 
+    /// A restriction change of `user_id`'s, under its shard's lock; announced if the
+    /// set changed (a lift of one over by this clock but kept answers `false`, and still
+    /// goes for every instance), as PostgreSQL's. Answers what `change` answers.
+    fn change_restrictions(
+        &self,
+        user_id: &str,
+        now_ms: u64,
+        change: impl FnOnce(&mut Restrictions) -> bool,
+    ) -> bool {
+        let tag = user_tag(user_id);
+        let (answer, changed) = self.write(tag, now_ms, |shard| {
+            shard.prune_restrictions(user_id, now_ms);
+            let user: Arc<str> = Arc::from(user_id);
+            let kept = &mut shard
+                .restricted
+                .entry(user.clone())
+                .or_default()
+                .restrictions;
+            let before = kept.clone();
+            let answer = change(kept);
+            let changed = *kept != before;
+            shard.prune_restrictions(user_id, now_ms);
+            shard.schedule_restrictions(user);
+            (answer, changed)
+        });
+        if changed {
+            self.publish_changed(tag);
+        }
+        answer
+    }
+
     /// Announces a change of session `id` ([`Revoked::Updated`]).
     fn publish_updated(&self, id: SessionId) {
         if self.inner.feed.receiver_count() > 0 {
@@ -528,22 +559,9 @@ impl Store for MemoryStore {
         restriction: &Restriction,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let tag = user_tag(user_id);
-        let set = self.write(tag, now_ms, |shard| {
-            let user: Arc<str> = Arc::from(user_id);
-            let held = shard.restricted.entry(user.clone()).or_default();
-            let set = held
-                .restrictions
-                .restrict(restriction.clone(), now_ms)
-                .is_ok();
-            shard.prune_restrictions(user_id, now_ms);
-            shard.schedule_restrictions(user);
-            set
-        });
-        if set {
-            self.publish_changed(tag);
-        }
-        Ok(set)
+        Ok(self.change_restrictions(user_id, now_ms, |held| {
+            held.restrict(restriction.clone(), now_ms).is_ok()
+        }))
     }
 
     async fn unrestrict(
@@ -552,23 +570,7 @@ impl Store for MemoryStore {
         scope: &Scope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let tag = user_tag(user_id);
-        let (held, changed) = self.write(tag, now_ms, |shard| {
-            let Some(kept) = shard.restricted.get_mut(user_id) else {
-                return (false, false);
-            };
-            let before = kept.restrictions.clone();
-            let held = kept.restrictions.lift(scope, now_ms);
-            let changed = kept.restrictions != before;
-            shard.prune_restrictions(user_id, now_ms);
-            (held, changed)
-        });
-        // One over by this clock but kept answers `false`, and still goes for every
-        // instance: announced all the same.
-        if changed {
-            self.publish_changed(tag);
-        }
-        Ok(held)
+        Ok(self.change_restrictions(user_id, now_ms, |held| held.lift(scope, now_ms)))
     }
 
     async fn restrictions(&self, user_id: &str, now_ms: u64) -> Result<Restrictions, StoreError> {

@@ -4,9 +4,9 @@
 -- digest, the session's change message, channel. A token of the session's chain (`fk`)
 -- that is not its current one (`f`) was spent, however long ago (`Presented::of`). A
 -- rotation is announced: the token before the one it replaces no longer opens the
--- session, and other instances' caches must read it again. Returns {'ok', user, device, issued, end,
--- access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason, at, note|'',
--- ban end|''} | {'reused', ended infos...}.
+-- session, and other instances' caches must read it again. Returns {'ok', user, device,
+-- issued, end, access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason,
+-- at, note|'', ban end|''} | {'reused', ended infos...}.
 local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
 local rec = load(KEYS[1])
 if rec == nil or rec.f == nil then return {'unknown'} end
