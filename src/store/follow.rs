@@ -25,6 +25,9 @@ pub(crate) trait Follower: Send + Sync + 'static {
     }
     /// A session changed beyond an end ([`Revoked::Updated`]); by default, nothing to do.
     fn updated(&self, _id: SessionId) {}
+    /// The feed is down until the next resync ([`Revoked::Lost`]); by default, nothing
+    /// to do (the resync that comes with it back is what counts).
+    fn lost(&self) {}
     /// No one forwards the feed any more: it closed (its store was dropped), or the
     /// forwarding task's runtime shut down.
     fn closed(&self) {}
@@ -109,6 +112,7 @@ async fn forward<F: Follower>(
             Ok(Revoked::Sessions(ended, note)) => follower.ended(&ended, note.as_ref()),
             Ok(Revoked::Changed(tag)) => follower.changed(tag),
             Ok(Revoked::Updated(id)) => follower.updated(id),
+            Ok(Revoked::Lost) => follower.lost(),
             Ok(Revoked::Resync) | Err(RecvError::Lagged(_)) => follower.resync(),
             Err(RecvError::Closed) => return,
         }

@@ -300,6 +300,11 @@ pub enum Revoked {
     /// Messages may have been missed (a feed connection was lost and is back):
     /// re-check watched sessions against the store.
     Resync,
+    /// The feed's connection is down: sent when it is lost, and again after each
+    /// attempt to get it back that failed. Until the next [`Resync`](Self::Resync)
+    /// nothing is heard, so silence proves nothing: a [`NearCache`] caches nothing
+    /// meanwhile.
+    Lost,
 }
 
 /// A store could not do what it was asked. The request is refused (503), never let
@@ -377,7 +382,9 @@ pub trait Store: Send + Sync + 'static {
     /// default) for a store without one, or whose feed has ended (the task that heard
     /// it gone with its runtime; a feed that ends closes, so what follows it knows):
     /// watches then learn of ends through their own handle and by re-checking the
-    /// store, and a [`NearCache`] caches nothing.
+    /// store, and a [`NearCache`] caches nothing. A feed over a connection says when
+    /// that connection is down ([`Revoked::Lost`]) and when it is back
+    /// ([`Revoked::Resync`]).
     fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<Revoked>> {
         None
     }

@@ -3,7 +3,7 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,9 +38,11 @@ use crate::limits::NEAR_CACHE_CAPACITY as CAPACITY;
 /// here. One made on another instance reaches this one with the feed's message (its
 /// delivery time: milliseconds on a local network), and until then a cached session
 /// still passes; if the message is lost, the cached session is refused anyway once its
-/// entry is `max_age` old. A lost feed connection clears the cache when it comes back.
-/// So a revoked token is accepted here for the feed's delivery time, and for at most
-/// `max_age` after the revocation when a message was lost. A request whose renewal is
+/// entry is `max_age` old. When the feed's connection is found lost (at once when it
+/// closes; within the store's keepalive when it dies without a word), the cache empties
+/// and caches nothing until the connection is back. So a revoked token is accepted here
+/// for the feed's delivery time, and for at most `max_age` after the revocation when a
+/// message was lost. A request whose renewal is
 /// due (a session's last sight and idle deadline, written at most once per touch
 /// interval) goes to the store, since the renewal is a write. Ages are measured on the
 /// handle's clock (the `now_ms` every store call carries), never the wall clock.
@@ -93,6 +95,9 @@ struct Shared {
     /// The task following the store's feed: until it runs, and after it ended,
     /// nothing is cached.
     following: Following,
+    /// The feed said its connection is down ([`Revoked::Lost`]) and no resync came
+    /// since: nothing is cached, as nothing would say it went stale.
+    lost: AtomicBool,
     /// Raised by every invalidation before it removes anything: a store read that began
     /// before an invalidation does not put its (possibly revoked) answer in afterwards.
     invalidations: AtomicU64,
@@ -155,7 +160,16 @@ impl Follower for Shared {
 
     fn resync(&self) {
         self.forget_all();
+        self.lost.store(false, Ordering::SeqCst);
         let _ = self.relay.send(Revoked::Resync);
+    }
+
+    fn lost(&self) {
+        // Raised before the entries go: a read that began before is voided by the
+        // invalidation, one that begins after finds the flag.
+        self.lost.store(true, Ordering::SeqCst);
+        self.forget_all();
+        let _ = self.relay.send(Revoked::Lost);
     }
 
     fn changed(&self, tag: u16) {
@@ -189,6 +203,7 @@ impl<S: Store> NearCache<S> {
                 entries: Bounded::new(CAPACITY),
                 max_age_ms: millis(max_age),
                 following: Following::default(),
+                lost: AtomicBool::new(false),
                 invalidations: AtomicU64::new(0),
                 relay: broadcast::channel(FEED_CAPACITY).0,
             }),
@@ -298,7 +313,7 @@ impl<S: Store> NearCache<S> {
         // Read before the store is asked, and before the feed is found followed: an
         // invalidation from now on (the feed's end included) voids the answer.
         let seen = self.shared.invalidations.load(Ordering::SeqCst);
-        let id = id.filter(|_| self.listening());
+        let id = id.filter(|_| self.listening() && !self.shared.lost.load(Ordering::SeqCst));
         let cached = id
             .filter(|_| cacheable)
             .and_then(|id| self.shared.get(&id, now_ms));

@@ -1338,6 +1338,37 @@ mod faults {
         }
     }
 
+    /// The listening connection killed: the feed says it is down (a near cache then
+    /// caches nothing), then that it is back and messages may be missed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_listener_says_so() {
+        use kickout::store::{Revoked, Store};
+        if !pg::available() {
+            return;
+        }
+        let server = pg::PgServer::start();
+        let store = connect(&server).await;
+        let mut feed = store.revocations().expect("a feed");
+        let sql = pg::client(&server.url()).await;
+        let killed = sql
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'kickout-feed'",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(killed.len(), 1);
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(5), feed.recv())
+                .await
+                .expect("a message within 5 s")
+                .unwrap()
+        };
+        assert_eq!(next().await, Revoked::Lost);
+        assert_eq!(next().await, Revoked::Resync);
+    }
+
     /// The listening connection killed: it comes back, and a watch re-checks what it
     /// may have missed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

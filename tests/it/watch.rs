@@ -848,6 +848,45 @@ mod near_cache {
         let took = refused_within(&app, t.as_str(), 1_000).await;
         assert!(took <= Duration::from_millis(1_000), "{took:?}");
     }
+
+    /// A subscription that cannot come back (its user lost the right to subscribe)
+    /// while reads still work: the cache, told its feed is down, reads every request
+    /// from the store, so another instance's kickout holds on the next request, not
+    /// once the cached copy is `max_age` (a minute) old.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_down_leaves_nothing_cached() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        server
+            .cli(&["acl", "setuser", "writer", "on", ">pw", "~*", "&*", "+@all"])
+            .unwrap();
+        let writer = server.url().replace("://", "://writer:pw@");
+        let other = Auth::new(RedisStore::connect(&writer).await.unwrap());
+        let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
+        let app = suite::app(&cached);
+        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
+        let t = cached.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        // The server closes the cache's subscription and refuses it from now on.
+        server
+            .cli(&["acl", "setuser", "default", "resetchannels"])
+            .unwrap();
+        let subscribers = || server.cli(&["pubsub", "numsub", "kickout:revoked"]);
+        let mut waited = 0;
+        while subscribers().is_some_and(|out| !out.ends_with("\n1\n")) {
+            waited += 1;
+            assert!(waited < 100, "the subscription stays: {:?}", subscribers());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        other.kickout("1").await.unwrap();
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+    }
 }
 
 #[tokio::test]
@@ -1257,4 +1296,51 @@ async fn a_recheck_reads_past_a_near_cache_in_session_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recheck_reads_past_a_near_cache_in_jwt_mode() {
     a_recheck_reads_past_a_near_cache::<suite::Jwt>().await;
+}
+
+/// A near cache whose feed says its connection is down caches nothing until the feed
+/// is back: a revocation it could not hear of meanwhile holds on the next request, not
+/// once the cached copy is `max_age` old. Once back, it caches again.
+async fn a_feed_known_down_is_not_trusted<K: Kind<NearCache<Deaf>> + Kind<MemoryStore>>() {
+    use kickout::store::{Revoked, Store};
+    let store = MemoryStore::new();
+    let deaf = Deaf(store.clone(), tokio::sync::broadcast::channel(16).0);
+    let feed = deaf.1.clone();
+    let clock = kickout::clock::ManualClock::starting_now();
+    let near = NearCache::new(deaf, Duration::from_secs(600));
+    let auth = <K as Kind<NearCache<Deaf>>>::builder(near.clone(), &clock).build();
+    let other = <K as Kind<MemoryStore>>::builder(store, &clock).build();
+    // What the cache relays, each message once it acted on it.
+    let mut relay = near.revocations().expect("the cache follows its feed");
+    let heard = async |relay: &mut tokio::sync::broadcast::Receiver<Revoked>| {
+        timeout(Duration::from_secs(3), relay.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let lost = auth.login("10001", "web").await.unwrap().token;
+    auth.authenticate(lost.as_str()).await.unwrap();
+    feed.send(Revoked::Lost).unwrap();
+    assert_eq!(heard(&mut relay).await, Revoked::Lost);
+    auth.authenticate(lost.as_str()).await.unwrap();
+    other.kickout("10001").await.unwrap();
+    let refused = auth.authenticate(lost.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::KickedOut);
+    // Back: cached again, and so deaf again to what it does not hear.
+    feed.send(Revoked::Resync).unwrap();
+    assert_eq!(heard(&mut relay).await, Revoked::Resync);
+    let back = auth.login("10002", "web").await.unwrap().token;
+    auth.authenticate(back.as_str()).await.unwrap();
+    other.kickout("10002").await.unwrap();
+    assert!(auth.authenticate(back.as_str()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_known_down_is_not_trusted_in_session_mode() {
+    a_feed_known_down_is_not_trusted::<suite::Session>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_known_down_is_not_trusted_in_jwt_mode() {
+    a_feed_known_down_is_not_trusted::<suite::Jwt>().await;
 }

@@ -2,9 +2,10 @@
 //! their transaction (so a message goes out on commit, never for a rolled-back end);
 //! every instance listens on a connection of its own and forwards what it hears.
 //!
-//! After each (re)connection it sends [`Revoked::Resync`]: what was notified while it
-//! was away is lost, so watches and near caches re-check the store instead of trusting
-//! silence; audit receivers get a gap marker for the same reason. A query every five
+//! When a connection ends or an attempt fails it sends [`Revoked::Lost`], and after each
+//! (re)connection [`Revoked::Resync`]: what was notified while it was away is lost, so
+//! near caches cache nothing meanwhile and watches re-check the store instead of
+//! trusting silence; audit receivers get a gap marker for the same reason. A query every five
 //! seconds finds a connection that died without closing. The message formats are
 //! Redis's ([`crate::store::wire`]).
 
@@ -84,6 +85,8 @@ pub(super) async fn listen(
             }
             Err(error) => error,
         };
+        // Down until the next resync: caches stop trusting silence.
+        let _ = feed.send(Revoked::Lost);
         failures = failures.saturating_add(1);
         if failures == 1 {
             tracing::warn!(%error, "revocation feed lost; listening again until it is back");

@@ -3,9 +3,10 @@
 //!
 //! On a Cluster, a `PUBLISH` on any node reaches subscribers on every node, so one
 //! subscription to any node suffices; the task moves to the next node when one fails.
-//! After each (re)subscription it sends [`Revoked::Resync`]: messages published while it
-//! was away are lost, so watches re-check the store instead of trusting silence; audit
-//! receivers get a gap marker for the same reason. A ping every five seconds finds a
+//! When a subscription ends or an attempt fails it sends [`Revoked::Lost`], and after
+//! each (re)subscription [`Revoked::Resync`]: messages published while it was away are
+//! lost, so near caches cache nothing meanwhile and watches re-check the store instead
+//! of trusting silence; audit receivers get a gap marker for the same reason. A ping every five seconds finds a
 //! connection that died without closing.
 //!
 //! The audit events a store's handles report go out through one publisher task, in
@@ -71,7 +72,10 @@ impl Subscriber {
             ..Heard::default()
         };
         for url in self.urls.iter().cycle() {
-            if let Err(error) = self.listen(url, &mut heard).await {
+            let ended = self.listen(url, &mut heard).await;
+            // Down until the next resync: caches stop trusting silence.
+            let _ = self.feed.send(Revoked::Lost);
+            if let Err(error) = ended {
                 heard.failures = heard.failures.saturating_add(1);
                 // One line per outage; the retries are at debug.
                 if heard.failures == 1 {
