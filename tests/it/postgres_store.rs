@@ -463,6 +463,46 @@ async fn an_unreadable_revocation_message_empties_the_near_cache() {
     }
 }
 
+/// A ban whose time does not read (negative: no writer of ours) is corrupt, not "no
+/// ban": logins of its user are refused (503), and the listing of bans says so.
+async fn a_ban_time_that_does_not_read_lets_no_one_in<
+    K: suite::Kind<kickout::store::PostgresStore>,
+>() {
+    use kickout::store::Store;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let store = pg::store_on(&url, &schema).await;
+    let auth = K::builder(store.clone(), &suite::clock()).build();
+    auth.ban("10001", std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    pg::client(&url)
+        .await
+        .batch_execute(&format!(
+            "UPDATE \"{schema}\".users SET ban_until = -1 WHERE user_id = '10001'"
+        ))
+        .await
+        .unwrap();
+    match auth.login("10001", "web").await {
+        Err(kickout::Error::Store(_)) => {}
+        Ok(_) => panic!("a banned user signed in"),
+        Err(e) => panic!("{e:?}"),
+    }
+    assert!(store.banned_until("10001", suite::T0).await.is_err());
+}
+
+#[tokio::test]
+async fn a_ban_time_that_does_not_read_lets_no_one_in_session_mode() {
+    a_ban_time_that_does_not_read_lets_no_one_in::<suite::Session>().await;
+}
+
+#[tokio::test]
+async fn a_ban_time_that_does_not_read_lets_no_one_in_jwt_mode() {
+    a_ban_time_that_does_not_read_lets_no_one_in::<suite::Jwt>().await;
+}
+
 /// Another client, holding `user_id`'s row in an open transaction (creating it if a
 /// purge took it: a session-mode user's row may go between writes) until `ROLLBACK`.
 async fn holding_the_row_of(url: &str, schema: &str, user_id: &str) -> tokio_postgres::Client {
@@ -784,6 +824,42 @@ async fn an_operator_of_another_schema_cannot_stand_in_for_a_built_in_one() {
     let login = auth.login("u1", "web").await.unwrap();
     assert!(auth.authenticate(login.token.as_str()).await.is_ok());
     assert_eq!(auth.kickout("u1").await.unwrap(), 1);
+}
+
+/// The store's locking is written for READ COMMITTED: a write waits for the user's row
+/// lock, then reads what the holder committed. A database whose default is SERIALIZABLE
+/// (or REPEATABLE READ) would refuse every waiting write (503), so the store sets its
+/// own level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_for_one_user_pass_whatever_the_default_isolation() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let (_, database) = url.rsplit_once('/').unwrap();
+    pg::client(&url)
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} SET default_transaction_isolation = 'serializable'"
+        ))
+        .await
+        .unwrap();
+    let store = kickout::store::PostgresStore::builder(&url)
+        .pool_size(8)
+        .connect()
+        .await
+        .unwrap();
+    let auth = kickout::Auth::new(store);
+    let logins = (0..16).map(|d| {
+        let auth = auth.clone();
+        async move { auth.login("many", &format!("d{d}")).await }
+    });
+    let failed: Vec<_> = futures::future::join_all(logins)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(auth.kickout("many").await.unwrap(), 16);
 }
 
 /// The store asks for a read-write server: of a multi-host URL it takes the primary,

@@ -290,7 +290,8 @@ fn listed(row: &tokio_postgres::Row) -> Result<(String, Option<JwtEntry>), Store
         tracing::warn!(jti, "a token entry that does not read");
         return Ok((jti, None));
     };
-    entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(row, 2)?));
+    // A seen time that does not read adds nothing to the entry's own.
+    entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(row, 2)?).unwrap_or(0));
     if let Some(meta) = meta_of(row, 3) {
         entry.meta = meta;
     }
@@ -373,9 +374,8 @@ impl JwtStore for PostgresStore {
                 .as_deref()
                 .map(|e| parse(e, "a token entry"))
                 .transpose()?;
-            let mut last_seen = entry
-                .as_ref()
-                .map(|e| e.last_seen_ms.max(seen.map_or(0, from_ms)));
+            let seen = seen.map(from_ms).transpose()?.unwrap_or(0);
+            let mut last_seen = entry.as_ref().map(|e| e.last_seen_ms.max(seen));
             // Seen now, once per touch interval (not past its idle timeout).
             if let (Some(_), Some(id)) = (seen_until, id.filter(|_| entry.is_some()))
                 && !token.idle_over(last_seen, now_ms)
@@ -394,7 +394,10 @@ impl JwtStore for PostgresStore {
             }
             Ok(JwtStatus {
                 known: true,
-                ban_until_ms: ban_until.map(from_ms).filter(|&t| banned && t > now_ms),
+                ban_until_ms: ban_until
+                    .map(from_ms)
+                    .transpose()?
+                    .filter(|&t| banned && t > now_ms),
                 ended,
                 last_seen_ms: last_seen.filter(|_| idle.is_some()),
                 restrictions: held(restrictions, now_ms)?,
@@ -656,7 +659,7 @@ impl JwtStore for PostgresStore {
             page,
             now_ms,
             |id, mut e: JwtEntry, row| {
-                e.last_seen_ms = e.last_seen_ms.max(from_ms(col(row, 5)?));
+                e.last_seen_ms = e.last_seen_ms.max(from_ms(col(row, 5)?)?);
                 let user: Arc<str> = Arc::from(col::<&str>(row, 3)?);
                 let info = e.info(&user, id.tag(), col(row, 4)?);
                 let listed = info.filter(|_| e.is_live(now_ms));

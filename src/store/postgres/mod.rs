@@ -392,6 +392,8 @@ impl PostgresStoreBuilder {
 ///   is what every read sees, never a standby's older copy;
 /// - `search_path=pg_catalog`: every table the store names is schema-qualified, and no
 ///   function of another schema can stand in for a built-in one;
+/// - `READ COMMITTED`, whatever the database's default: a write waits for its user's row
+///   lock, then reads what the holder committed (a stricter level would refuse it);
 /// - the server's own bounds at the store's timeout (`lock_timeout`,
 ///   `statement_timeout`, `idle_in_transaction_session_timeout`): a statement the store
 ///   gave up on does not go on holding its connection, or a user's lock.
@@ -399,7 +401,8 @@ fn session_settings(config: &mut tokio_postgres::Config, timeout: Duration) {
     config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
     let ms = timeout.as_millis().max(1);
     let ours = format!(
-        "-c search_path=pg_catalog -c lock_timeout={ms} -c statement_timeout={ms} \
+        "-c search_path=pg_catalog -c default_transaction_isolation=read\\ committed \
+         -c lock_timeout={ms} -c statement_timeout={ms} \
          -c idle_in_transaction_session_timeout={}",
         ms.saturating_mul(2)
     );
@@ -455,9 +458,10 @@ pub(crate) fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Milliseconds read back; a negative number (no writer of ours) is the epoch.
-pub(crate) fn from_ms(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+/// Milliseconds read back: corrupt if negative (no writer of ours), as a ban read as
+/// none would let its user in.
+pub(crate) fn from_ms(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| corrupt("a time before 1970"))
 }
 
 /// A stored record, parsed: corrupt (never a panic) if it is not one of ours.
@@ -643,7 +647,7 @@ impl PostgresStore {
         let sql = self.sql();
         let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
         let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
-        let stored_ban = col::<Option<i64>>(&row, 0)?.map(from_ms);
+        let stored_ban = col::<Option<i64>>(&row, 0)?.map(from_ms).transpose()?;
         let restrictions = held(col(&row, 1)?, now_ms)?;
         Ok(UserRow {
             ban_until: stored_ban.filter(|&t| t > now_ms),
@@ -802,7 +806,7 @@ impl Store for PostgresStore {
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         let row = self.row(&self.sql().ban_of, &[&user_id]).await?;
         let until = match &row {
-            Some(row) => col::<Option<i64>>(row, 0)?.map(from_ms),
+            Some(row) => col::<Option<i64>>(row, 0)?.map(from_ms).transpose()?,
             None => None,
         };
         Ok(until.filter(|&t| t > now_ms))

@@ -79,6 +79,7 @@ impl PostgresStore {
         let state: SessionState = parse(col(&row, 0)?, "a session record")?;
         let ban = col::<Option<i64>>(&row, 1)?
             .map(from_ms)
+            .transpose()?
             .filter(|&t| t > now_ms);
         Ok(Some((state, ban, held(col(&row, 2)?, now_ms)?)))
     }
