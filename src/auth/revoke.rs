@@ -268,6 +268,10 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// sessions, in either mode); returns how many sessions ended. "Before it" is
     /// before the call: a login made while the switch runs may survive it (its user's
     /// turn may have passed) — stop logins first if that matters.
+    ///
+    /// An error (the first met) says the switch is not complete: a user whose kickout
+    /// failed, or a directory page that did not read, and the users after it, may live
+    /// on. It still kicks out every user it could reach; call it again.
     pub async fn kickout_all(&self) -> Result<usize, Error> {
         self.kick_all(None).await
     }
@@ -276,18 +280,33 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let mut users: Vec<Arc<str>> = Vec::new();
         // Also the users whose sessions ended by this clock within the longest leeway: a
         // verifier's leeway, or an instance whose clock is behind, may still accept them.
-        self.walk(MAX_LEEWAY_MS, |page| {
-            users.extend(page.into_iter().map(|s| s.info.user_id))
-        })
-        .await?;
+        let walked = self
+            .walk(MAX_LEEWAY_MS, |page| {
+                users.extend(page.into_iter().map(|s| s.info.user_id))
+            })
+            .await;
         users.sort_unstable();
         users.dedup();
-        let mut kicked = 0;
+        // An incident switch does what it can: one failure stops no one else's kickout.
+        let (mut kicked, mut failed) = (0, walked.err());
         for user in users {
-            kicked += self.kick(&user, None, note).await?;
+            match self.kick(&user, None, note).await {
+                Ok(n) => kicked += n,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        tracing::warn!(kicked, "kickout of every session");
-        Ok(kicked)
+        match failed {
+            None => {
+                tracing::warn!(kicked, "kickout of every session");
+                Ok(kicked)
+            }
+            Some(error) => {
+                tracing::error!(kicked, %error, "kickout of every session incomplete");
+                Err(error)
+            }
+        }
     }
 
     /// Bans a user for `duration`: ends every live session (their tokens answer `banned`

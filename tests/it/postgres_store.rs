@@ -463,6 +463,39 @@ async fn an_unreadable_revocation_message_empties_the_near_cache() {
     }
 }
 
+/// The incident switch does what it can: a user whose kickout fails (their row held
+/// past the timeout) stops no one else's; it answers the error, and a second call
+/// completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kickout_that_fails_stops_no_other_in_the_incident_switch() {
+    use kickout::Reason;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let (schema, store) = bounded_store(&url, 2, std::time::Duration::from_millis(400)).await;
+    let auth = kickout::Auth::new(store);
+    let mut tokens = Vec::new();
+    for user in ["u1", "u2", "u3", "u4", "u5"] {
+        tokens.push((user, auth.login(user, "web").await.unwrap().token));
+    }
+    let other = holding_the_row_of(&url, &schema, "u3").await;
+    let refused = auth.kickout_all().await.unwrap_err();
+    assert!(matches!(refused, kickout::Error::Store(_)), "{refused}");
+    for (user, token) in &tokens {
+        let read = auth.authenticate(token.as_str()).await;
+        if *user == "u3" {
+            assert!(read.is_ok(), "{user}");
+        } else {
+            assert_eq!(read.unwrap_err().reason(), Reason::KickedOut, "{user}");
+        }
+    }
+    other.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(auth.kickout_all().await.unwrap(), 1);
+    let (_, held) = &tokens[2];
+    let read = auth.authenticate(held.as_str()).await;
+    assert_eq!(read.unwrap_err().reason(), Reason::KickedOut);
+}
+
 /// A ban whose time does not read (negative: no writer of ours) is corrupt, not "no
 /// ban": logins of its user are refused (503), and the listing of bans says so.
 async fn a_ban_time_that_does_not_read_lets_no_one_in<
