@@ -2801,6 +2801,39 @@ mod browser {
         }
     }
 
+    /// Past the access token's end (two seconds) the browser has dropped its cookie:
+    /// the page renews it with the refresh cookie, and the person stays signed in.
+    async fn the_page_renews_an_access_token_the_browser_dropped(base: &str) {
+        let driver = Driver::start().await;
+        let person = driver.session().await;
+        sign_in(&person, base, "80001").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        person.goto(&format!("{base}/")).await.unwrap();
+        assert!(
+            until(5, || async { text(&person, "who").await == "80001" }).await,
+            "still signed in: {:?}",
+            reason(&person).await
+        );
+        assert_eq!(reason(&person).await, None);
+        person.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_page_stays_signed_in_past_the_access_token() {
+        if !browser_available() {
+            return;
+        }
+        let server =
+            axum_server_with(demo::DemoMode::Session, MemoryStore::new(), short_lived_var).await;
+        the_page_renews_an_access_token_the_browser_dropped(&server.base).await;
+        #[cfg(feature = "actix")]
+        {
+            let server =
+                actix_server_with(demo::DemoMode::Jwt, MemoryStore::new(), short_lived_var).await;
+            the_page_renews_an_access_token_the_browser_dropped(&server.base).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_kick_from_the_admin_page_shows_on_the_user_page_at_once() {
         if !browser_available() {
