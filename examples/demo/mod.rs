@@ -84,13 +84,16 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
             "/payments",
             post(done).route_layer(auth.step_up("payment").expect("a valid scope")),
         )
+        // A path no route knows asks for a token first, as the actix demo's does.
+        .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(AuthLayer::new(auth.clone()).cookies(cookies.clone()));
     // A browser's EventSource sends the cookie; a script without cookies cannot set
-    // headers on it, so this one route also reads ?access_token=.
+    // headers on it, so this one route also reads ?access_token= (a route layer: the
+    // paths no route knows go through `protected`'s fallback, which reads no query).
     let events_source = TokenSource::bearer().with_query("access_token");
     let events = Router::new()
         .route("/events", get(events::<S, M>))
-        .layer(AuthLayer::new(auth).source(events_source).cookies(cookies));
+        .route_layer(AuthLayer::new(auth).source(events_source).cookies(cookies));
     let admin = Router::new()
         .route("/admin/kickout/{user_id}", post(kickout_user::<S, M>))
         .route(

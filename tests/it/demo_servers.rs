@@ -234,24 +234,50 @@ macro_rules! contract {
 
 mod axum_session {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
+    contract!(axum_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405, the_query_token_is_read_on_events_only);
 }
 
 mod axum_jwt {
     use super::*;
-    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
+    contract!(axum_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405, the_query_token_is_read_on_events_only);
 }
 
 #[cfg(feature = "actix")]
 mod actix_session {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
+    contract!(actix_server, demo::DemoMode::Session; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405, the_query_token_is_read_on_events_only);
 }
 
 #[cfg(feature = "actix")]
 mod actix_jwt {
     use super::*;
-    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405);
+    contract!(actix_server, demo::DemoMode::Jwt; login_me_logout, bad_login_input, admin_kickout_ban_and_sessions, events_stream, self_service_sessions, one_session_per_device_class, admin_notes, refresh_flow, admin_directory, admin_audit_stream, token_answers_are_not_cached, admin_page_prefills_no_key, cookie_sessions, admin_restrictions, guarded_routes, step_up_payments, other_methods_are_405, the_query_token_is_read_on_events_only);
+}
+
+/// `?access_token=` is read on `/events` only: elsewhere, a known path or not, it is no
+/// token. The axum demo read it on every path no route knew (its fallback went through
+/// the `/events` layer), then answered 404.
+async fn the_query_token_is_read_on_events_only(s: &Server) {
+    let token = s.token("30902", "web").await;
+    for path in ["/me", "/nowhere", "/admin/nowhere"] {
+        let res = s
+            .http
+            .get(format!("{}{path}?access_token={token}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "missing_token", "{path}");
+    }
+    let res = s
+        .http
+        .get(format!("{}/nowhere", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 }
 
 /// A known path asked with another method is 405 with the path's methods in `Allow`, on
