@@ -161,13 +161,21 @@ struct KickoutBody {
     message: Option<String>,
 }
 
+/// A kickout's body: none is an empty one; `None` if it is not this JSON.
+fn kickout_body(raw: &[u8]) -> Option<KickoutBody> {
+    if raw.is_empty() {
+        return Some(KickoutBody::default());
+    }
+    serde_json::from_slice(raw).ok()
+}
+
 /// An operator ends every session of a user, saying why.
 async fn kickout(
     auth: web::Data<Auth<AnyStore>>,
     admin: web::Data<AdminKey>,
     req: HttpRequest,
     user: web::Path<String>,
-    body: Option<web::Json<KickoutBody>>,
+    body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let key = req
         .headers()
@@ -177,7 +185,12 @@ async fn kickout(
         let detail = "An operator's key is needed.";
         return Ok(problem(StatusCode::FORBIDDEN, "forbidden", detail));
     }
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    // No body: no note. A body that does not read changes nothing (actix's
+    // `Option<Json>` would take it for none, and kick out without the note).
+    let Some(body) = kickout_body(&body) else {
+        let detail = "The body is not a kickout's JSON.";
+        return Ok(problem(StatusCode::BAD_REQUEST, "invalid_request", detail));
+    };
     let note = match (body.note, body.message) {
         (Some(code), message) => {
             let note = Note::new(&code)?;
@@ -235,15 +248,18 @@ pub async fn serve(
         App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::Data::new(admin.clone()))
-            .route("/login", web::post().to(login))
-            .route("/refresh", web::post().to(refresh))
-            .route("/admin/kickout/{user}", web::post().to(kickout))
+            // Resources, not `App::route`: a path asked with another method answers
+            // 405, where a route's method guard would let it fall through to the
+            // scope's token check.
+            .service(web::resource("/login").post(login))
+            .service(web::resource("/refresh").post(refresh))
+            .service(web::resource("/admin/kickout/{user}").post(kickout))
             .service(
                 web::scope("")
                     .wrap(KickoutAuth::new(auth.clone()))
-                    .route("/me", web::get().to(me))
-                    .route("/logout", web::post().to(logout))
-                    .route("/sign-out-others", web::post().to(sign_out_others)),
+                    .service(web::resource("/me").get(me))
+                    .service(web::resource("/logout").post(logout))
+                    .service(web::resource("/sign-out-others").post(sign_out_others)),
             )
     })
     .workers(2)

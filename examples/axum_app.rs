@@ -157,12 +157,20 @@ struct KickoutBody {
     message: Option<String>,
 }
 
+/// A kickout's body: none is an empty one; `None` if it is not this JSON.
+fn kickout_body(raw: &[u8]) -> Option<KickoutBody> {
+    if raw.is_empty() {
+        return Some(KickoutBody::default());
+    }
+    serde_json::from_slice(raw).ok()
+}
+
 /// An operator ends every session of a user, saying why.
 async fn kickout(
     State(app): State<App>,
     headers: HeaderMap,
     Path(user): Path<String>,
-    body: Option<Json<KickoutBody>>,
+    body: Bytes,
 ) -> Result<Response, AppError> {
     let key = headers.get("x-admin-key").and_then(|v| v.to_str().ok());
     if key != Some(app.admin_key.as_str()) {
@@ -172,7 +180,11 @@ async fn kickout(
             "An operator's key is needed.",
         ));
     }
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    // No body: no note. A body that does not read changes nothing.
+    let Some(body) = kickout_body(&body) else {
+        let detail = "The body is not a kickout's JSON.";
+        return Ok(problem(StatusCode::BAD_REQUEST, "invalid_request", detail));
+    };
     let note = match (body.note, body.message) {
         (Some(code), message) => {
             let note = Note::new(&code)?;

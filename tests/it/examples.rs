@@ -225,6 +225,21 @@ async fn the_app_answers_in_its_own_shape(c: Client) {
         (status, &body["problem"]["code"]),
         (400, &json!("invalid_request"))
     );
+    // A body that is not a kickout's JSON kicks no one (actix's `Option<Json>` took it
+    // for none).
+    let (status, body) = c
+        .send("POST", "/admin/kickout/alice", None, json!({"note": 5}))
+        .await;
+    assert_eq!(
+        (status, &body["problem"]["code"]),
+        (400, &json!("invalid_request"))
+    );
+    // Another method on a known path: 405, not a 401 or 404 from the routes behind
+    // the token check.
+    for (method, path) in [("GET", "/login"), ("POST", "/me"), ("GET", "/logout")] {
+        let (status, _) = c.send(method, path, Some(&laptop_token), Value::Null).await;
+        assert_eq!(status, 405, "{method} {path}");
+    }
     // Sign out the other devices: the phone is out, the laptop stays.
     let (status, body) = c
         .send("POST", "/sign-out-others", Some(&laptop_token), Value::Null)
