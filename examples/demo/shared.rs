@@ -27,8 +27,10 @@ const DEV_JWT_SECRET: &str = "kickout demo secret: change me in production!";
 /// for replicas is derived from it.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the server is configured with (from the environment in `main`).
-#[derive(Clone, Debug)]
+/// What the server is configured with (from the environment in `main`). Its `Debug`
+/// prints no credential: keys, secrets and URLs (which may hold a password) show as
+/// set or not.
+#[derive(Clone)]
 pub struct Config {
     pub mode: Mode,
     /// `BIND`: where to listen.
@@ -48,6 +50,25 @@ pub struct Config {
     pub jwt_secret: String,
     /// `DEVICE_CLASSES`: `device=class` pairs, comma-separated.
     pub device_classes: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: Option<&String>| v.map(|_| "<set>");
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("bind", &self.bind)
+            .field("redis_url", &set(self.redis_url.as_ref()))
+            .field("database_url", &set(self.database_url.as_ref()))
+            .field("min_replicas", &self.min_replicas)
+            .field("admin_key", &"<set>")
+            .field("ttl", &self.ttl)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("jwt_secret", &"<set>")
+            .field("device_classes", &self.device_classes)
+            .finish()
+    }
 }
 
 impl Config {

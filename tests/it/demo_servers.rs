@@ -67,6 +67,32 @@ fn config(mode: demo::DemoMode, vars: Vars) -> demo::Config {
     config
 }
 
+/// The demos' configuration prints no credential: the admin key, the JWT secret and
+/// the store URLs (a password in them) show as set, nothing more.
+#[test]
+fn the_configuration_prints_no_credential() {
+    for (name, url) in [
+        ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"),
+        ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1/app"),
+    ] {
+        let vars = |var: &str| {
+            if var == name {
+                Some(url.to_owned())
+            } else {
+                test_var(var)
+            }
+        };
+        let printed = match demo::Config::from_vars(demo::DemoMode::Jwt, vars) {
+            Ok((config, _)) => format!("{config:?}"),
+            Err(refused) => panic!("{refused}"),
+        };
+        for secret in ["hunter2", "k3y", JWT_SECRET] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("Some(\"<set>\")"), "{printed}");
+    }
+}
+
 /// The axum demo on `store`, on a free loopback port.
 async fn axum_server<S: demo::DemoStore>(mode: demo::DemoMode, store: S) -> Server {
     axum_server_with(mode, store, test_var).await
