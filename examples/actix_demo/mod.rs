@@ -88,16 +88,16 @@ impl actix_web::FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let given = req.headers().get("x-admin-key").map(|v| v.as_bytes());
-        let key = req.app_data::<Data<AdminKey>>();
-        std::future::ready(match key {
-            Some(key) if startup::admin_key_ok(given, &key.0) => Ok(Admin),
-            _ => {
-                let res = error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "A valid X-Admin-Key is required.",
-                );
-                Err(actix_web::error::InternalError::from_response("admin key", res).into())
+        // The raw path: actix's path parameters decode `%FF` as U+FFFD.
+        let refusal = match req.app_data::<Data<AdminKey>>() {
+            Some(key) => shared::admin_refusal(given, &key.0, req.uri().path()),
+            None => shared::admin_refusal(None, "", ""),
+        };
+        std::future::ready(match refusal {
+            None => Ok(Admin),
+            Some(refusal) => {
+                let res = refused(refusal);
+                Err(actix_web::error::InternalError::from_response("admin", res).into())
             }
         })
     }

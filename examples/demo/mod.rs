@@ -424,7 +424,8 @@ async fn admin_events<S: Store, M: Mode<S>>(
     Ok(Sse::new(stream))
 }
 
-/// Admin routes take this extractor: the `X-Admin-Key` header must match.
+/// Admin routes take this extractor first: the `X-Admin-Key` header must match, and
+/// the path be text (see `shared::admin_refusal`).
 struct Admin;
 
 impl<S: Store, M: Mode<S>> FromRequestParts<Shared<S, M>> for Admin {
@@ -432,14 +433,9 @@ impl<S: Store, M: Mode<S>> FromRequestParts<Shared<S, M>> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared<S, M>) -> Result<Self, Response> {
         let given = parts.headers.get("x-admin-key").map(|v| v.as_bytes());
-        if startup::admin_key_ok(given, &state.0.admin_key) {
-            Ok(Admin)
-        } else {
-            Err(error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "A valid X-Admin-Key is required.",
-            ))
+        match shared::admin_refusal(given, &state.0.admin_key, parts.uri.path()) {
+            None => Ok(Admin),
+            Some(refusal) => Err(refused(refusal)),
         }
     }
 }

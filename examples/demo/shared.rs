@@ -517,6 +517,24 @@ pub struct BanBody {
     pub note: Option<String>,
 }
 
+/// Why an admin request is refused before its handler, if it is: a wrong `X-Admin-Key`
+/// (`given`) is 401; a path that is not UTF-8 once percent-decoded (`/admin/ban/%FF`)
+/// names no user, and is 400 rather than read as U+FFFD, which a user may be named.
+pub fn admin_refusal(given: Option<&[u8]>, key: &str, raw_path: &str) -> Option<Refusal> {
+    if !startup::admin_key_ok(given, key) {
+        let said = "A valid X-Admin-Key is required.";
+        return Some((401, "unauthorized", said.to_owned()));
+    }
+    let text = percent_encoding::percent_decode_str(raw_path).decode_utf8();
+    text.is_err().then(|| {
+        (
+            400,
+            "invalid_request",
+            "The path is not UTF-8 text.".to_owned(),
+        )
+    })
+}
+
 /// The optional body of the kickout routes.
 #[derive(Deserialize)]
 struct NoteBody {
