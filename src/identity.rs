@@ -65,7 +65,7 @@ struct Inner {
     /// How to check this session again (for watches).
     checked: Option<Checked>,
     /// How the handle that checked it answers refusals: set where a claims extractor
-    /// may refuse the identity (JWT mode).
+    /// may refuse the identity (JWT mode), or a handler's call refuse a cookie-borne one.
     responses: Option<Arc<Responses>>,
     /// With `responses`, for a token that came in the access cookie: the headers that
     /// clear the browser's cookies, which such a refusal carries as the layer's own.
@@ -166,6 +166,12 @@ impl Identity {
             Some(responses) => responses.rejection(reason),
             None => Rejection::new(reason),
         };
+        self.answering(rejection)
+    }
+
+    /// `rejection` as a refusal of this identity's request: one of a cookie-borne token
+    /// also clears the browser's cookies where a 401 or 400 would.
+    pub(crate) fn answering(&self, rejection: Rejection) -> Rejection {
         match &self.inner.clear_cookies {
             Some(clear) if rejection.clears_cookies() => rejection.clearing(clear.clone()),
             _ => rejection,

@@ -220,7 +220,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             },
             None => Reason::InvalidToken.into(),
         };
-        self.refused(refusal, self.now_ms())
+        identity.answering(self.refused(refusal, self.now_ms()))
     }
 
     /// The user's live restrictions, by scope. A bad user id is [`Error::InvalidInput`].

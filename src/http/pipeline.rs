@@ -141,9 +141,10 @@ impl<S: Store, M: Mode<S>> Pipeline<S, M> {
     ) -> Result<(Identity, tracing::Span), Rejection> {
         match verdict {
             Ok(mut identity) => {
-                if M::CLAIMS {
-                    // So a claims extractor refuses as this layer does; a mode without
-                    // claims pays nothing.
+                if M::CLAIMS || carried == Carried::Cookie {
+                    // So a claims extractor, or a handler's call refused for this
+                    // identity, refuses as this layer does; a bearer request of a mode
+                    // without claims pays nothing.
                     identity.answer_as(self.auth.responses(), self.clear_headers(carried));
                 }
                 let span = request_span(&identity);

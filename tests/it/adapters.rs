@@ -474,6 +474,90 @@ async fn a_claims_refusal_of_a_cookie_borne_token_clears_the_cookies() {
     }
 }
 
+/// A handler's call refused for its identity (the session ended between the layer's
+/// check and the call: here the handler ends it itself) signs a cookie session's
+/// browser out, as the layer's own 401 does, in both adapters and both modes; the same
+/// token as a bearer clears nothing.
+async fn a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies<K: Kind<MemoryStore>>() {
+    use axum::response::IntoResponse;
+    use kickout::cookies::Cookies;
+    let auth = K::builder(MemoryStore::new(), &suite::clock()).build();
+    let elevate = |auth: Auth<MemoryStore, K::M>| {
+        move |me: Identity| async move {
+            auth.kickout(me.user_id()).await.unwrap();
+            auth.elevate(&me, "payment", Duration::from_secs(60)).await
+        }
+    };
+    let axum_app =
+        axum::Router::new()
+            .route(
+                "/elevate",
+                axum::routing::get({
+                    let elevate = elevate(auth.clone());
+                    move |me: Identity| async move {
+                        elevate(me).await.map(|_| "elevated").into_response()
+                    }
+                }),
+            )
+            .route_layer(kickout::AuthLayer::new(auth.clone()).cookies(Cookies::default()));
+    let actix_app = atest::init_service(
+        App::new()
+            .wrap(KickoutAuth::new(auth.clone()).cookies(Cookies::default()))
+            .route(
+                "/elevate",
+                web::get().to({
+                    let elevate = elevate(auth.clone());
+                    move |me: Identity| {
+                        let elevate = elevate.clone();
+                        async move { elevate(me).await.map(|_| "elevated") }
+                    }
+                }),
+            ),
+    )
+    .await;
+    for clears in [true, false] {
+        let token = auth.login("1", "web").await.unwrap().token.into_string();
+        let (header, value) = if clears {
+            ("cookie", format!("__Host-kickout={token}"))
+        } else {
+            ("authorization", format!("Bearer {token}"))
+        };
+        let req = http::Request::get("/elevate").header(header, value.as_str());
+        let res = axum_app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "axum {header}");
+        let cleared: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(!cleared.is_empty(), clears, "axum {header}: {cleared:?}");
+        let token = auth.login("1", "web").await.unwrap().token.into_string();
+        let value = if clears {
+            format!("__Host-kickout={token}")
+        } else {
+            format!("Bearer {token}")
+        };
+        let req = atest::TestRequest::get()
+            .uri("/elevate")
+            .insert_header((header, value.as_str()))
+            .to_request();
+        let res = atest::call_service(&actix_app, req).await;
+        assert_eq!(res.status(), 401, "actix {header}");
+        let cleared = res.headers().get_all("set-cookie").count();
+        assert_eq!(cleared > 0, clears, "actix {header}");
+    }
+}
+
+#[tokio::test]
+async fn a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies_in_session_mode() {
+    a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies::<suite::Session>().await;
+}
+
+#[tokio::test]
+async fn a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies_in_jwt_mode() {
+    a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies::<suite::Jwt>().await;
+}
+
 /// `Claims<T>` on a session-mode route is a wiring mistake, in both adapters: 500 naming
 /// it, not a 401 that would make the client drop a valid session.
 #[actix_web::test]
