@@ -479,9 +479,11 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.ban(user_id, until_ms, note, now_ms).await?;
-        self.forget_infos(&ended);
-        Ok(ended)
+        let ended = self.inner.ban(user_id, until_ms, note, now_ms).await;
+        // A ban ends the user's JWTs too (one generation bump): see jwt_end. Whatever
+        // it answered, some of it may have been done.
+        self.shared.forget_tag(crate::token::user_tag(user_id));
+        ended
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
@@ -668,10 +670,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.inner.jwt_ban(user_id, until_ms, note, now_ms).await?;
-        // One generation bump: see jwt_end.
+        let ended = self.inner.jwt_ban(user_id, until_ms, note, now_ms).await;
+        // One generation bump (see jwt_end), and the user's sessions: see `ban`.
         self.shared.forget_tag(crate::token::user_tag(user_id));
-        Ok(ended)
+        ended
     }
 
     async fn jwt_sessions(

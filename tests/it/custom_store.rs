@@ -187,6 +187,29 @@ impl Store for BTreeStore {
     }
 }
 
+impl BTreeStore {
+    /// A ban is the user's (it refuses logins in both modes): it ends the user's
+    /// sessions of both modes.
+    fn ban_user(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Vec<SessionInfo> {
+        let mut maps = self.write(now_ms);
+        let mut ended = maps.end(user_id, EndReason::Banned, note, now_ms, |_, _| true);
+        let tokens = maps
+            .jwt
+            .get_mut(user_id)
+            .map(|st| st.end_user(None, EndReason::Banned, note, now_ms).0)
+            .unwrap_or_default();
+        maps.bans.insert(user_id.to_owned(), until_ms);
+        ended.extend(infos(user_id, user_tag(user_id), &tokens));
+        ended
+    }
+}
+
 impl SessionStore for BTreeStore {
     type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
 
@@ -286,10 +309,7 @@ impl SessionStore for BTreeStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let mut maps = self.write(now_ms);
-        let ended = maps.end(user_id, EndReason::Banned, note, now_ms, |_, _| true);
-        maps.bans.insert(user_id.to_owned(), until_ms);
-        Ok(ended)
+        Ok(self.ban_user(user_id, until_ms, note, now_ms))
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
@@ -539,14 +559,7 @@ impl JwtStore for BTreeStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let mut maps = self.write(now_ms);
-        let ended = maps
-            .jwt
-            .get_mut(user_id)
-            .map(|st| st.end_user(None, EndReason::Banned, note, now_ms).0)
-            .unwrap_or_default();
-        maps.bans.insert(user_id.to_owned(), until_ms);
-        Ok(infos(user_id, user_tag(user_id), &ended))
+        Ok(self.ban_user(user_id, until_ms, note, now_ms))
     }
 
     async fn jwt_refresh(

@@ -261,7 +261,9 @@ pub trait JwtStore: Store {
     ) -> impl Future<Output = Result<Ends, StoreError>> + Send;
 
     /// JWT mode's ban: ends every token with [`EndReason::Banned`] (one generation bump)
-    /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] read.
+    /// and sets the ban that [`Store::unban`] and [`Store::banned_until`] read. A store
+    /// that also serves session mode ends the user's sessions too, as
+    /// [`SessionStore::ban`](crate::store::session::SessionStore::ban) does.
     fn jwt_ban(
         &self,
         user_id: &str,

@@ -132,6 +132,20 @@ impl Shard {
         )
     }
 
+    /// Ends every JWT of the user (one bump, if the user has a state): the infos of
+    /// those it ended, or `None` without a state.
+    pub(super) fn ban_tokens(
+        &mut self,
+        user_id: &str,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Option<Vec<SessionInfo>> {
+        let state = self.jwt.get_mut(user_id)?;
+        let ended = state.end_user(None, EndReason::Banned, note, now_ms).0;
+        self.sync_jwt_dir(user_id);
+        Some(self.jwt_infos(user_id, user_tag(user_id), &ended))
+    }
+
     fn jwt_infos(&self, user_id: &str, tag: u16, ended: &[(String, JwtEntry)]) -> Vec<SessionInfo> {
         let user = self
             .jwt
@@ -340,20 +354,7 @@ impl JwtStore for MemoryStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let tag = user_tag(user_id);
-        let ended = self.write(tag, now_ms, |shard| {
-            let ended = shard
-                .jwt
-                .get_mut(user_id)
-                .map(|state| state.end_user(None, EndReason::Banned, note, now_ms).0)
-                .unwrap_or_default();
-            shard.set_ban(user_id, until_ms);
-            shard.sync_jwt_dir(user_id);
-            shard.jwt_infos(user_id, tag, &ended)
-        });
-        self.publish(&ended, EndReason::Banned, note);
-        self.publish_changed(tag);
-        Ok(ended)
+        Ok(self.ban_user(user_id, until_ms, note, now_ms))
     }
 
     async fn jwt_refresh(

@@ -293,6 +293,37 @@ impl MemoryStore {
         answer
     }
 
+    /// A ban, through either mode's call. The ban is the user's and refuses logins in
+    /// both modes, so it ends the user's sessions of both: a store that two handles of
+    /// different modes share leaves no token of the other mode alive past it.
+    fn ban_user(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Vec<SessionInfo> {
+        let tag = user_tag(user_id);
+        let (mut ended, tokens) = self.write(tag, now_ms, |shard| {
+            let sessions =
+                shard.end_sessions(user_id, EndReason::Banned, note, now_ms, |_, _| true);
+            #[cfg(feature = "jwt")]
+            let tokens = shard.ban_tokens(user_id, note, now_ms);
+            #[cfg(not(feature = "jwt"))]
+            let tokens: Option<Vec<SessionInfo>> = None;
+            shard.set_ban(user_id, until_ms);
+            (sessions, tokens)
+        });
+        self.publish(&ended, EndReason::Banned, note);
+        if let Some(tokens) = tokens {
+            // A bump ends tokens no list names (see `Revoked::Changed`).
+            self.publish(&tokens, EndReason::Banned, note);
+            self.publish_changed(tag);
+            ended.extend(tokens);
+        }
+        ended
+    }
+
     /// Announces a change of session `id` ([`Revoked::Updated`]).
     fn publish_updated(&self, id: SessionId) {
         if self.inner.feed.receiver_count() > 0 {

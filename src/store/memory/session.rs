@@ -54,7 +54,7 @@ impl MemoryStore {
 impl Shard {
     /// Ends the user's sessions `select` picks (see [`end_sessions`]), and drops them
     /// from the directory; those live at `now_ms`.
-    fn end_sessions(
+    pub(super) fn end_sessions(
         &mut self,
         user_id: &str,
         reason: EndReason,
@@ -230,13 +230,7 @@ impl SessionStore for MemoryStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.write(user_tag(user_id), now_ms, |shard| {
-            let ended = shard.end_sessions(user_id, EndReason::Banned, note, now_ms, |_, _| true);
-            shard.set_ban(user_id, until_ms);
-            ended
-        });
-        self.publish(&ended, EndReason::Banned, note);
-        Ok(ended)
+        Ok(self.ban_user(user_id, until_ms, note, now_ms))
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {

@@ -91,6 +91,31 @@ impl PostgresStore {
         Ok(row.is_some())
     }
 
+    /// A ban's JWT half (see `ban_user`): ends every token of the user with one bump,
+    /// and saves the user's row (its ban set by the caller) with the state. The infos
+    /// of those it ended and the messages announcing them; `None`, and nothing saved,
+    /// for a user without a JWT state.
+    pub(super) async fn ban_tokens(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: &str,
+        user: &mut UserRow,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Option<(Vec<SessionInfo>, Vec<String>)>, StoreError> {
+        let mut loaded = self.jwt_load(tx, user_id, user).await?;
+        let Some(state) = &mut loaded.state else {
+            return Ok(None);
+        };
+        let ended = state.end_user(None, EndReason::Banned, note, now_ms).0;
+        self.jwt_save(tx, user_id, user, &mut loaded, now_ms)
+            .await?;
+        let ended = infos(user_id, &ended);
+        let mut messages = ended_messages(&ids(&ended), EndReason::Banned, note);
+        messages.push(changed_message(user_tag(user_id)));
+        Ok(Some((ended, messages)))
+    }
+
     /// `user_id`'s JWT state with its index (the caller holds the user's lock).
     async fn jwt_load(
         &self,
@@ -559,30 +584,7 @@ impl JwtStore for PostgresStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.write(now_ms, async |client| {
-            let tx = client.transaction().await.map_err(db_error)?;
-            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
-            let mut loaded = self.jwt_load(&tx, user_id, &user).await?;
-            let ended = match &mut loaded.state {
-                Some(state) => state.end_user(None, EndReason::Banned, note, now_ms).0,
-                None => Vec::new(),
-            };
-            user.ban_until = Some(until_ms);
-            match loaded.state {
-                Some(_) => {
-                    self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
-                        .await?
-                }
-                None => self.save_user(&tx, user_id, &user, None).await?,
-            }
-            let ended = infos(user_id, &ended);
-            let mut messages = ended_messages(&ids(&ended), EndReason::Banned, note);
-            messages.push(changed_message(user_tag(user_id)));
-            self.announce(&tx, &messages).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(ended)
-        })
-        .await
+        self.ban_user(user_id, until_ms, note, now_ms).await
     }
 
     async fn jwt_refresh(

@@ -69,6 +69,48 @@ pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
 type Read = (SessionState, Option<u64>, crate::restriction::Restrictions);
 
 impl PostgresStore {
+    /// A ban, through either mode's call, in one transaction. The ban is the user's and
+    /// refuses logins in both modes, so it ends the user's sessions of both: a store
+    /// that two handles of different modes share leaves no token of the other mode
+    /// alive past it.
+    pub(super) async fn ban_user(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.write(now_ms, async |client| {
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
+            let mut sessions = self.sessions_of(&tx, user_id).await?;
+            let swept = sessions.end(EndReason::Banned, note, now_ms, |_, _| true);
+            self.save_ended(&tx, &sessions.map, &swept.ended, (user_id, now_ms))
+                .await?;
+            let mut messages = ended_messages(&swept.ended, EndReason::Banned, note);
+            let mut ended = swept.reported;
+            user.ban_until = Some(until_ms);
+            #[cfg(feature = "jwt")]
+            let tokens = self
+                .ban_tokens(&tx, user_id, &mut user, note, now_ms)
+                .await?;
+            #[cfg(not(feature = "jwt"))]
+            let tokens: Option<(Vec<SessionInfo>, Vec<String>)> = None;
+            match tokens {
+                // Saved with the user's row.
+                Some((infos, said)) => {
+                    ended.extend(infos);
+                    messages.extend(said);
+                }
+                None => self.save_user(&tx, user_id, &user, None).await?,
+            }
+            self.announce(&tx, &messages).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(ended)
+        })
+        .await
+    }
+
     /// One indexed read, by the session's id: its state, with its user's ban and
     /// restrictions (what a lookup and a watch read).
     async fn read_session(&self, id: SessionId, now_ms: u64) -> Result<Option<Read>, StoreError> {
@@ -422,21 +464,7 @@ impl SessionStore for PostgresStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.write(now_ms, async |client| {
-            let tx = client.transaction().await.map_err(db_error)?;
-            let mut user = self.lock_user(&tx, user_id, now_ms).await?;
-            let mut sessions = self.sessions_of(&tx, user_id).await?;
-            let swept = sessions.end(EndReason::Banned, note, now_ms, |_, _| true);
-            self.save_ended(&tx, &sessions.map, &swept.ended, (user_id, now_ms))
-                .await?;
-            user.ban_until = Some(until_ms);
-            self.save_user(&tx, user_id, &user, None).await?;
-            self.announce(&tx, &ended_messages(&swept.ended, EndReason::Banned, note))
-                .await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(swept.reported)
-        })
-        .await
+        self.ban_user(user_id, until_ms, note, now_ms).await
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {

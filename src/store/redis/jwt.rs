@@ -306,24 +306,7 @@ impl JwtStore for RedisStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let tag = user_tag(user_id);
-        let keys = self.keys();
-        let declared = vec![
-            keys.ban(user_id),
-            keys.jwt_state(user_id),
-            keys.jwt_index(user_id),
-        ];
-        let reply: Vec<String> = self
-            .write(&self.shared.scripts.jwt_ban, declared, |call| {
-                call.arg(keys.base(tag))
-                    .arg(user_id)
-                    .arg(until_ms)
-                    .arg(now_ms)
-                    .arg(note.map_or("", Note::as_stored))
-                    .arg(&self.shared.channel);
-            })
-            .await?;
-        jwt_infos(user_id, tag, &reply)
+        self.ban_user(user_id, until_ms, note, now_ms).await
     }
 
     async fn jwt_sessions(
@@ -524,4 +507,35 @@ fn jwt_rotated(id: SessionId, reply: &[String]) -> Result<Rotated<JwtRefreshed>,
         }
         _ => return Err(bad()),
     })
+}
+
+impl RedisStore {
+    /// A ban's JWT half (see `ban_user`): ends every token of the user (one bump) and
+    /// sets the ban.
+    pub(super) async fn ban_tokens(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
+        let keys = self.keys();
+        let declared = vec![
+            keys.ban(user_id),
+            keys.jwt_state(user_id),
+            keys.jwt_index(user_id),
+        ];
+        let reply: Vec<String> = self
+            .write(&self.shared.scripts.jwt_ban, declared, |call| {
+                call.arg(keys.base(tag))
+                    .arg(user_id)
+                    .arg(until_ms)
+                    .arg(now_ms)
+                    .arg(note.map_or("", Note::as_stored))
+                    .arg(&self.shared.channel);
+            })
+            .await?;
+        jwt_infos(user_id, tag, &reply)
+    }
 }

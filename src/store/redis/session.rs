@@ -159,19 +159,7 @@ impl SessionStore for RedisStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let keys = self.keys();
-        let declared = vec![keys.ban(user_id), keys.user(user_id)];
-        let reply: Vec<String> = self
-            .write(&self.shared.scripts.ban, declared, |call| {
-                call.arg(keys.base(user_tag(user_id)))
-                    .arg(user_id)
-                    .arg(until_ms)
-                    .arg(now_ms)
-                    .arg(note.map_or("", Note::as_stored))
-                    .arg(&self.shared.channel);
-            })
-            .await?;
-        infos(&reply)
+        self.ban_user(user_id, until_ms, note, now_ms).await
     }
 
     async fn sessions(&self, user_id: &str, now_ms: u64) -> Result<Vec<SessionEntry>, StoreError> {
@@ -278,6 +266,51 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
+    /// A ban, through either mode's call. The ban is the user's and refuses logins in
+    /// both modes, so it ends the user's sessions of both: a store that two handles of
+    /// different modes share leaves no token of the other mode alive past it. Two
+    /// scripts (each atomic): the sessions' first, with the ban; an error in the second
+    /// answers the ban as not done, and a retry does the rest.
+    pub(super) async fn ban_user(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let ended = self.ban_sessions(user_id, until_ms, note, now_ms).await?;
+        #[cfg(feature = "jwt")]
+        let ended = [
+            ended,
+            self.ban_tokens(user_id, until_ms, note, now_ms).await?,
+        ]
+        .concat();
+        Ok(ended)
+    }
+
+    /// Ends every session-mode session of the user and sets the ban.
+    async fn ban_sessions(
+        &self,
+        user_id: &str,
+        until_ms: u64,
+        note: Option<&Note>,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let keys = self.keys();
+        let declared = vec![keys.ban(user_id), keys.user(user_id)];
+        let reply: Vec<String> = self
+            .write(&self.shared.scripts.ban, declared, |call| {
+                call.arg(keys.base(user_tag(user_id)))
+                    .arg(user_id)
+                    .arg(until_ms)
+                    .arg(now_ms)
+                    .arg(note.map_or("", Note::as_stored))
+                    .arg(&self.shared.channel);
+            })
+            .await?;
+        infos(&reply)
+    }
+
     /// The record of session `id` (at key `skey`) for the token of `digest` (`None`:
     /// the current one), with what guards read and a ban's end, in one round trip (two
     /// for a session a ban ended).

@@ -478,7 +478,10 @@ pub trait SessionStore: Store {
     /// Bans a user until `until_ms` (replacing any earlier ban) and ends every live
     /// session with [`EndReason::Banned`](super::EndReason); returns the sessions it
     /// ended, their tombstones kept with `note`. [`Store::unban`] and
-    /// [`Store::banned_until`] read the same ban.
+    /// [`Store::banned_until`] read the same ban. A store that also serves JWT mode
+    /// ends the user's tokens too, as [`JwtStore::jwt_ban`](super::jwt::JwtStore::jwt_ban)
+    /// does, and returns them with the rest: the ban refuses logins in both modes, so
+    /// neither mode's tokens may outlive it.
     fn ban(
         &self,
         user_id: &str,

@@ -239,6 +239,41 @@ pub async fn idle_sessions_leave_the_directory_and_walks_go_on<S: Stores, K: Kin
     }
 }
 
+/// Both modes on one store: a ban is the user's (it refuses logins in both modes), so
+/// through either mode's handle it ends the user's sessions and refresh chains of both.
+/// Before, a ban through one mode left the other's tokens working and refreshing.
+pub async fn a_ban_ends_the_users_sessions_of_both_modes<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let sessions = Session::builder(store.clone(), &clock)
+        .refresh_tokens(secs(3600))
+        .build();
+    let tokens = Jwt::builder(store, &clock)
+        .refresh_tokens(secs(3600))
+        .build();
+    for (user, through_jwt) in [("bothban1", false), ("bothban2", true)] {
+        let web = sessions.login(user, "web").await.unwrap();
+        let api = tokens.login(user, "api").await.unwrap();
+        let banned = if through_jwt {
+            tokens.ban(user, secs(600)).await
+        } else {
+            sessions.ban(user, secs(600)).await
+        };
+        assert_eq!(banned.unwrap(), 2, "{user}");
+        let refused = sessions.authenticate(web.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::Banned, "{user}");
+        let refused = tokens.authenticate(api.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::Banned, "{user}");
+        let chain = |login: &kickout::Login| {
+            let refresh = login.refresh.as_ref().expect("a refresh token");
+            refresh.token.as_str().to_owned()
+        };
+        assert!(sessions.refresh(&chain(&web)).await.is_err(), "{user}");
+        assert!(tokens.refresh(&chain(&api)).await.is_err(), "{user}");
+        assert!(sessions.login(user, "web").await.is_err());
+        assert!(tokens.login(user, "api").await.is_err());
+    }
+}
+
 /// Both modes on one store (`AnyStore` invites it): each mode's listing, count and
 /// incident switch see all of its own sessions and none of the other's, whatever the
 /// other mode writes in between (a JWT write dropped the user's session-mode entries

@@ -309,6 +309,7 @@ macro_rules! all_cases {
             a_walk_lists_sessions_live_throughout_exactly_once,
             kickout_all_ends_every_session,
             both_modes_on_one_store_keep_each_others_directory,
+            a_ban_ends_the_users_sessions_of_both_modes,
             bad_directory_requests_are_refused,
             a_page_stops_short_rather_than_read_everything,
             idle_sessions_leave_the_directory_and_walks_go_on,
