@@ -341,6 +341,32 @@ mod shared {
         assert!(ttl <= 2_000 + PRUNE_GRACE_MS, "{key}: {ttl} ms");
     }
 
+    /// JWT mode with an idle timeout: a token's last sight is kept as long as the
+    /// session could stay active on it, not just to the token's end (and leeway). A
+    /// refresh after the access token's end reads it; gone, the refresh read the
+    /// login's time and called an active session idle.
+    #[tokio::test]
+    async fn a_jwt_sight_lives_as_long_as_the_idle_timeout() {
+        use crate::suite::Kind;
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = kickout::clock::ManualClock::starting_now();
+        let auth = <crate::suite::Jwt as Kind<_>>::builder(store, &clock)
+            .ttl(Duration::from_secs(300))
+            .idle_timeout(Duration::from_secs(3600))
+            .refresh_tokens(Duration::from_secs(7200))
+            .build();
+        let login = auth.login("ivy", "phone").await.unwrap();
+        // Past the step between two sights.
+        clock.advance(Duration::from_secs(90));
+        auth.authenticate(login.token.as_str()).await.unwrap();
+        let keys = server.cli(&["--scan", "--pattern", "*jl:*"]).unwrap();
+        let key = keys.lines().next().expect("the token's last sight");
+        let ttl: u64 = server.cli(&["pttl", key]).unwrap().trim().parse().unwrap();
+        assert!(ttl > 3_500_000, "{key}: {ttl} ms");
+    }
+
     #[tokio::test]
     async fn keys_hold_no_token_and_all_expire() {
         let Some((server, store)) = support::standalone().await else {

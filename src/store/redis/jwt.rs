@@ -38,10 +38,16 @@ impl JwtStore for RedisStore {
         let (user_gen, device_gen, epoch) = (token.user_gen, token.device_gen, token.epoch);
         let idle = token.idle;
         let seen_key = id.map(|id| keys.jwt_seen(id));
-        // The sight expires with the token (and any verifier's leeway).
-        let seen = token
-            .seen_until_ms
-            .map(|until| until.saturating_add(MAX_LEEWAY_MS).saturating_sub(now_ms));
+        // The sight expires with the token (and any verifier's leeway); with an idle
+        // timeout, not before the session would go idle: a refresh after the token's
+        // end reads it (gone, it would read the login's time and call the session idle).
+        let seen = token.seen_until_ms.map(|until| {
+            let kept = until.saturating_add(MAX_LEEWAY_MS);
+            let idle = token
+                .idle
+                .map_or(0, |(idle, _)| idle.saturating_add(now_ms));
+            kept.max(idle).saturating_sub(now_ms)
+        });
         Box::pin(async move {
             // One timeout for the request: a sighting written after the read gets what
             // the read left of it.
