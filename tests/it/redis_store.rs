@@ -341,6 +341,25 @@ mod shared {
         assert!(ttl <= 2_000 + PRUNE_GRACE_MS, "{key}: {ttl} ms");
     }
 
+    /// A record the scripts pass over as unreadable (here: no creation order), so no
+    /// kickout, ban or listing reaches it, opens no request either: 503, not a pass.
+    #[tokio::test]
+    async fn a_record_the_scripts_cannot_read_opens_no_request() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let auth = Auth::new(store);
+        let token = auth.login("jo", "web").await.unwrap().token;
+        assert!(auth.authenticate(token.as_str()).await.is_ok());
+        let keys = server.cli(&["--scan", "--pattern", "*}:s:*"]).unwrap();
+        let key = keys.lines().next().expect("the session's record");
+        let strip = "local r = cjson.decode(redis.call('GET', KEYS[1])) r.n = nil \
+                     return redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')";
+        server.cli(&["eval", strip, "1", key]).unwrap();
+        let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+    }
+
     /// JWT mode with an idle timeout: a token's last sight is kept as long as the
     /// session could stay active on it, not just to the token's end (and leeway). A
     /// refresh after the access token's end reads it; gone, the refresh read the

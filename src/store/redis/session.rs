@@ -480,6 +480,10 @@ struct Stored<'a> {
     lifetime: Option<Text<'a>>,
     #[serde(rename = "k", borrow, default, deserialize_with = "present")]
     idle: Option<Text<'a>>,
+    /// The creation order, which the scripts read: checked, not used. A record they
+    /// pass over as unreadable (no revocation reaches it) must open no request either.
+    #[serde(rename = "n", borrow)]
+    order: Text<'a>,
 }
 
 /// A string of a record. A newtype, since serde borrows a bare `Cow` but not one inside
@@ -553,6 +557,7 @@ fn record(
     now_ms: u64,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let rec: Stored<'_> = serde_json::from_str(raw).map_err(|_| corrupt("a session record"))?;
+    num(&rec.order)?;
     let digest = digest.unwrap_or(&rec.digest);
     // The current access token, or the one the last refresh replaced (which says
     // `token_expired` past its end).
