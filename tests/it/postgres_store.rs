@@ -1447,6 +1447,20 @@ mod faults {
         }
     }
 
+    /// Ends every store's listening connection on `server`: how many there were.
+    async fn kill_listeners(server: &pg::PgServer) -> usize {
+        let sql = pg::client(&server.url()).await;
+        let killed = sql
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'kickout-feed'",
+                &[],
+            )
+            .await
+            .unwrap();
+        killed.len()
+    }
+
     /// The listening connection killed: the feed says it is down (a near cache then
     /// caches nothing), then that it is back and messages may be missed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1458,16 +1472,8 @@ mod faults {
         let server = pg::PgServer::start();
         let store = connect(&server).await;
         let mut feed = store.revocations().expect("a feed");
-        let sql = pg::client(&server.url()).await;
-        let killed = sql
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = 'kickout-feed'",
-                &[],
-            )
-            .await
-            .unwrap();
-        assert_eq!(killed.len(), 1);
+        let killed = kill_listeners(&server).await;
+        assert_eq!(killed, 1);
         let mut next = async || {
             tokio::time::timeout(Duration::from_secs(5), feed.recv())
                 .await
@@ -1490,16 +1496,8 @@ mod faults {
         let b = Auth::new(connect(&server).await);
         let token = b.login("10001", "web").await.unwrap().token;
         let mut watch = a.watch(&a.authenticate(token.as_str()).await.unwrap());
-        let sql = pg::client(&server.url()).await;
-        let killed = sql
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = 'kickout-feed'",
-                &[],
-            )
-            .await
-            .unwrap();
-        assert_eq!(killed.len(), 2, "one listener per store");
+        let killed = kill_listeners(&server).await;
+        assert_eq!(killed, 2, "one listener per store");
         b.kickout("10001").await.unwrap();
         let ended = tokio::time::timeout(Duration::from_secs(5), watch.ended()).await;
         assert_eq!(ended.ok().map(|e| e.reason()), Some(Reason::KickedOut));
