@@ -38,9 +38,11 @@ use crate::limits::NEAR_CACHE_CAPACITY as CAPACITY;
 /// here. One made on another instance reaches this one with the feed's message (its
 /// delivery time: milliseconds on a local network), and until then a cached session
 /// still passes; if the message is lost, the cached session is refused anyway once its
-/// entry is `max_age` old. When the feed's connection is found lost (at once when it
-/// closes; within the store's keepalive when it dies without a word), the cache empties
-/// and caches nothing until the connection is back. So a revoked token is accepted here
+/// entry is `max_age` old. When the feed says its connection is down (at once when it
+/// closes; within the store's keepalive when it dies without a word; again after each
+/// failed attempt to get it back), the cache empties and caches nothing until the feed
+/// says it is back. (A cache that starts following during an outage hears of it at
+/// the feed's next attempt.) So a revoked token is accepted here
 /// for the feed's delivery time, and for at most `max_age` after the revocation when a
 /// message was lost. A request whose renewal is
 /// due (a session's last sight and idle deadline, written at most once per touch

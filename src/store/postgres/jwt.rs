@@ -661,7 +661,9 @@ impl JwtStore for PostgresStore {
             page,
             now_ms,
             |id, mut e: JwtEntry, row| {
-                e.last_seen_ms = e.last_seen_ms.max(from_ms(col(row, 5)?)?);
+                // A seen time that does not read adds nothing (as in `listed`): one bad
+                // row would otherwise stop every walk of the directory.
+                e.last_seen_ms = e.last_seen_ms.max(from_ms(col(row, 5)?).unwrap_or(0));
                 let user: Arc<str> = Arc::from(col::<&str>(row, 3)?);
                 let info = e.info(&user, id.tag(), col(row, 4)?);
                 let listed = info.filter(|_| e.is_live(now_ms));

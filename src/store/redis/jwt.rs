@@ -42,11 +42,13 @@ impl JwtStore for RedisStore {
         // timeout, not before the session would go idle: a refresh after the token's
         // end reads it (gone, it would read the login's time and call the session idle).
         let seen = token.seen_until_ms.map(|until| {
-            let kept = until.saturating_add(MAX_LEEWAY_MS);
             let idle = token
                 .idle
                 .map_or(0, |(idle, _)| idle.saturating_add(now_ms));
-            kept.max(idle).saturating_sub(now_ms)
+            until
+                .max(idle)
+                .saturating_add(MAX_LEEWAY_MS)
+                .saturating_sub(now_ms)
         });
         Box::pin(async move {
             // One timeout for the request: a sighting written after the read gets what
