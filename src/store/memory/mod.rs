@@ -293,9 +293,8 @@ impl MemoryStore {
         answer
     }
 
-    /// A ban, through either mode's call. The ban is the user's and refuses logins in
-    /// both modes, so it ends the user's sessions of both: a store that two handles of
-    /// different modes share leaves no token of the other mode alive past it.
+    /// A ban, through either mode's call: it ends the user's sessions of both modes (see
+    /// `SessionStore::ban`), in one shard write.
     fn ban_user(
         &self,
         user_id: &str,

@@ -464,6 +464,11 @@ pub(crate) fn from_ms(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| corrupt("a time before 1970"))
 }
 
+/// An optional time column (`bigint`, milliseconds), read back as [`from_ms`] reads it.
+pub(crate) fn time_col(row: &tokio_postgres::Row, i: usize) -> Result<Option<u64>, StoreError> {
+    col::<Option<i64>>(row, i)?.map(from_ms).transpose()
+}
+
 /// A stored record, parsed: corrupt (never a panic) if it is not one of ours.
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     raw: &str,
@@ -647,7 +652,7 @@ impl PostgresStore {
         let sql = self.sql();
         let lock = tx.prepare_cached(&sql.lock_user).await.map_err(db_error)?;
         let row = tx.query_one(&lock, &[&user_id]).await.map_err(db_error)?;
-        let stored_ban = col::<Option<i64>>(&row, 0)?.map(from_ms).transpose()?;
+        let stored_ban = time_col(&row, 0)?;
         let restrictions = held(col(&row, 1)?, now_ms)?;
         Ok(UserRow {
             ban_until: stored_ban.filter(|&t| t > now_ms),
@@ -806,7 +811,7 @@ impl Store for PostgresStore {
     async fn banned_until(&self, user_id: &str, now_ms: u64) -> Result<Option<u64>, StoreError> {
         let row = self.row(&self.sql().ban_of, &[&user_id]).await?;
         let until = match &row {
-            Some(row) => col::<Option<i64>>(row, 0)?.map(from_ms).transpose()?,
+            Some(row) => time_col(row, 0)?,
             None => None,
         };
         Ok(until.filter(|&t| t > now_ms))

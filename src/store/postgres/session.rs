@@ -9,7 +9,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    PostgresFuture, PostgresStore, col, db_error, from_ms, held, meta_of, ms, parse, readable,
+    PostgresFuture, PostgresStore, col, db_error, held, meta_of, ms, parse, readable, time_col,
     to_json,
 };
 use crate::limits::MAX_ENDED;
@@ -69,10 +69,8 @@ pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
 type Read = (SessionState, Option<u64>, crate::restriction::Restrictions);
 
 impl PostgresStore {
-    /// A ban, through either mode's call, in one transaction. The ban is the user's and
-    /// refuses logins in both modes, so it ends the user's sessions of both: a store
-    /// that two handles of different modes share leaves no token of the other mode
-    /// alive past it.
+    /// A ban, through either mode's call: it ends the user's sessions of both modes (see
+    /// `SessionStore::ban`), in one transaction.
     pub(super) async fn ban_user(
         &self,
         user_id: &str,
@@ -119,10 +117,7 @@ impl PostgresStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let state: SessionState = parse(col(&row, 0)?, "a session record")?;
-        let ban = col::<Option<i64>>(&row, 1)?
-            .map(from_ms)
-            .transpose()?
-            .filter(|&t| t > now_ms);
+        let ban = time_col(&row, 1)?.filter(|&t| t > now_ms);
         Ok(Some((state, ban, held(col(&row, 2)?, now_ms)?)))
     }
 

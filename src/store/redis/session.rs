@@ -266,10 +266,8 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    /// A ban, through either mode's call. The ban is the user's and refuses logins in
-    /// both modes, so it ends the user's sessions of both: a store that two handles of
-    /// different modes share leaves no token of the other mode alive past it. Two
-    /// scripts (each atomic): the sessions' first, with the ban; an error in the second
+    /// A ban, through either mode's call: it ends the user's sessions of both modes (see
+    /// `SessionStore::ban`). Two scripts (each atomic): the sessions' first, with the ban; an error in the second
     /// answers the ban as not done, and a retry does the rest.
     pub(super) async fn ban_user(
         &self,
