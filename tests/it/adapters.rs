@@ -428,8 +428,6 @@ async fn a_claims_refusal_of_a_cookie_borne_token_clears_the_cookies() {
     let auth = Auth::builder(MemoryStore::new()).jwt(jwt).build();
     // A login without claims: `Claims<Role>` does not fit it.
     let token = auth.login("1", "web").await.unwrap().token.into_string();
-    let cookie = format!("__Host-kickout={token}");
-    let bearer = format!("Bearer {token}");
     let axum_app = axum::Router::new()
         .route(
             "/role",
@@ -445,33 +443,69 @@ async fn a_claims_refusal_of_a_cookie_borne_token_clears_the_cookies() {
             ),
     )
     .await;
-    for (header, value, clears) in [("cookie", &cookie, true), ("authorization", &bearer, false)] {
-        let req = http::Request::get("/role").header(header, value.as_str());
-        let res = axum_app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401, "axum {header}");
-        let cleared: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
-        assert_eq!(!cleared.is_empty(), clears, "axum {header}: {cleared:?}");
+    for clears in [true, false] {
+        let carried = carrying(&token, clears);
+        let cleared = axum_refusal(&axum_app, "/role", &carried).await;
+        assert_eq!(
+            !cleared.is_empty(),
+            clears,
+            "axum {}: {cleared:?}",
+            carried.0
+        );
         if clears {
             assert!(
-                cleared
-                    .iter()
-                    .any(|v| v.to_str().unwrap().starts_with("__Host-kickout=;")),
+                cleared.iter().any(|v| v.starts_with("__Host-kickout=;")),
                 "{cleared:?}"
             );
         }
-        let req = atest::TestRequest::get()
-            .uri("/role")
-            .insert_header((header, value.as_str()))
-            .to_request();
-        let res = atest::call_service(&actix_app, req).await;
-        assert_eq!(res.status(), 401, "actix {header}");
-        let cleared = res.headers().get_all("set-cookie").count();
-        assert_eq!(cleared > 0, clears, "actix {header}");
+        let cleared = actix_refusal(&actix_app, "/role", &carried).await;
+        assert_eq!(cleared > 0, clears, "actix {}", carried.0);
     }
+}
+
+/// How a test request carries `token`: in the access cookie, or as a bearer.
+fn carrying(token: &str, cookie: bool) -> (&'static str, String) {
+    if cookie {
+        ("cookie", format!("__Host-kickout={token}"))
+    } else {
+        ("authorization", format!("Bearer {token}"))
+    }
+}
+
+/// `GET path` through the axum app, carrying the token so: a 401, and its `Set-Cookie`
+/// values.
+async fn axum_refusal(
+    app: &axum::Router,
+    path: &str,
+    (header, value): &(&str, String),
+) -> Vec<String> {
+    let req = http::Request::get(path).header(*header, value.as_str());
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "axum {header}");
+    let cleared = res.headers().get_all("set-cookie").iter();
+    cleared.map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+/// The same through the actix app: a 401, and how many `Set-Cookie` headers.
+async fn actix_refusal<S, B>(app: &S, path: &str, (header, value): &(&str, String)) -> usize
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+{
+    let req = atest::TestRequest::get()
+        .uri(path)
+        .insert_header((*header, value.as_str()))
+        .to_request();
+    let res = atest::call_service(app, req).await;
+    assert_eq!(res.status(), 401, "actix {header}");
+    res.headers().get_all("set-cookie").count()
 }
 
 /// A handler's call refused for its identity (the session ended between the layer's
@@ -516,35 +550,20 @@ async fn a_handlers_refusal_of_a_cookie_borne_token_clears_the_cookies<K: Kind<M
     )
     .await;
     for clears in [true, false] {
+        // A session each: the handler ends the one it is called with.
         let token = auth.login("1", "web").await.unwrap().token.into_string();
-        let (header, value) = if clears {
-            ("cookie", format!("__Host-kickout={token}"))
-        } else {
-            ("authorization", format!("Bearer {token}"))
-        };
-        let req = http::Request::get("/elevate").header(header, value.as_str());
-        let res = axum_app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401, "axum {header}");
-        let cleared: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
-        assert_eq!(!cleared.is_empty(), clears, "axum {header}: {cleared:?}");
+        let carried = carrying(&token, clears);
+        let cleared = axum_refusal(&axum_app, "/elevate", &carried).await;
+        assert_eq!(
+            !cleared.is_empty(),
+            clears,
+            "axum {}: {cleared:?}",
+            carried.0
+        );
         let token = auth.login("1", "web").await.unwrap().token.into_string();
-        let value = if clears {
-            format!("__Host-kickout={token}")
-        } else {
-            format!("Bearer {token}")
-        };
-        let req = atest::TestRequest::get()
-            .uri("/elevate")
-            .insert_header((header, value.as_str()))
-            .to_request();
-        let res = atest::call_service(&actix_app, req).await;
-        assert_eq!(res.status(), 401, "actix {header}");
-        let cleared = res.headers().get_all("set-cookie").count();
-        assert_eq!(cleared > 0, clears, "actix {header}");
+        let carried = carrying(&token, clears);
+        let cleared = actix_refusal(&actix_app, "/elevate", &carried).await;
+        assert_eq!(cleared > 0, clears, "actix {}", carried.0);
     }
 }
 
