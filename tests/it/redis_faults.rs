@@ -363,6 +363,24 @@ async fn a_cluster_connection_that_timed_out_is_replaced() {
     let Some(cluster) = support::Cluster::start() else {
         return;
     };
+    let proxies = announced_through_proxies(&cluster).await;
+    let urls: Vec<String> = proxies.iter().map(support::SlowProxy::url).collect();
+    let store = RedisStore::builder(&urls.join(","))
+        .timeout(Duration::from_millis(1_000))
+        .connect()
+        .await
+        .unwrap();
+    let silence = || {
+        proxies
+            .iter()
+            .for_each(support::SlowProxy::silence_existing)
+    };
+    crate::redis_store::answers_again_after(store, silence, 5).await;
+}
+
+/// The Cluster's nodes announce a proxy in front of each (their bus stays direct), so a
+/// test can fault what the client holds.
+async fn announced_through_proxies(cluster: &Cluster) -> Vec<support::SlowProxy> {
     let mut proxies = Vec::new();
     for node in &cluster.nodes {
         let proxy = support::SlowProxy::start(node.port).await;
@@ -389,16 +407,72 @@ async fn a_cluster_connection_that_timed_out_is_replaced() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    proxies
+}
+
+/// The Cluster client re-sends a command whose connection dropped before its reply: a
+/// login or a refresh that ran may run again. The second run is the same call, not a
+/// collision nor the reuse of a spent token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_cluster_client_sends_twice_is_done_once() {
+    let Some(cluster) = support::Cluster::start() else {
+        return;
+    };
+    let proxies = announced_through_proxies(&cluster).await;
     let urls: Vec<String> = proxies.iter().map(support::SlowProxy::url).collect();
+    resent_writes_case::<suite::Session>(&urls, &proxies, "session:").await;
+    resent_writes_case::<suite::Jwt>(&urls, &proxies, "jwt:").await;
+}
+
+async fn resent_writes_case<K: Kind<RedisStore>>(
+    urls: &[String],
+    proxies: &[support::SlowProxy],
+    prefix: &str,
+) {
     let store = RedisStore::builder(&urls.join(","))
-        .timeout(Duration::from_millis(1_000))
+        .prefix(prefix)
         .connect()
         .await
         .unwrap();
-    let silence = || {
-        proxies
-            .iter()
-            .for_each(support::SlowProxy::silence_existing)
+    let clock = kickout::clock::ManualClock::new(now_ms());
+    let auth = K::builder(store, &clock)
+        .refresh_tokens(Duration::from_secs(3600))
+        .build();
+    // Its scripts loaded first, so the run doubled is one that wrote.
+    let warm = auth.login("resent-warm", "web").await.unwrap();
+    auth.refresh(warm.refresh.unwrap().token.as_str())
+        .await
+        .unwrap();
+    let user = "resent-user";
+    let before: u64 = proxies.iter().map(support::SlowProxy::doubled).sum();
+    let doubled = || proxies.iter().map(support::SlowProxy::doubled).sum::<u64>() - before;
+    let doubling = |on: bool| {
+        for proxy in proxies {
+            if on {
+                proxy.double_next_write(user);
+            } else {
+                proxy.double_none();
+            }
+        }
     };
-    crate::redis_store::answers_again_after(store, silence, 5).await;
+
+    doubling(true);
+    let login = auth.login(user, "web").await;
+    doubling(false);
+    let login = login.expect("the login ran once");
+    assert_eq!(doubled(), 1, "the login ran twice");
+    assert!(auth.authenticate(login.token.as_str()).await.is_ok());
+    assert_eq!(auth.sessions(user).await.unwrap().len(), 1);
+
+    clock.advance(Duration::from_secs(1));
+    doubling(true);
+    let pair = auth.refresh(login.refresh.unwrap().token.as_str()).await;
+    doubling(false);
+    let pair = pair.expect("the refresh ran once, not as a spent token again");
+    assert_eq!(doubled(), 2, "the refresh ran twice");
+    assert!(auth.authenticate(pair.token.as_str()).await.is_ok());
+    auth.refresh(pair.refresh.unwrap().token.as_str())
+        .await
+        .expect("the session goes on");
+    assert_eq!(auth.sessions(user).await.unwrap().len(), 1);
 }

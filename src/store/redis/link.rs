@@ -32,6 +32,8 @@ impl Dial {
     /// made while its server is down works once it is up.
     pub(super) async fn open(&self) -> Result<Conn, StoreError> {
         Ok(if self.is_cluster() {
+            // One retry: the counter that follows MOVED and ASK also re-sends a command
+            // whose connection dropped, so the write scripts know their own second run.
             let mut client = ClusterClient::builder(self.urls.clone())
                 .connection_timeout(self.timeout)
                 .response_timeout(self.timeout)

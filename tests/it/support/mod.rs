@@ -440,15 +440,44 @@ impl Cluster {
 
 /// A TCP proxy on loopback to `upstream` that holds every reply for the delay it is set
 /// to (none at first): a slow network. It can also go silent on the connections it has
-/// (no reset, as a failed-over host's address does) while it serves new ones. Stops
-/// when dropped.
+/// (no reset, as a failed-over host's address does) while it serves new ones, or send
+/// a request twice, as a client that re-sends it does. Stops when dropped.
 pub struct SlowProxy {
     pub port: u16,
     delay_ms: std::sync::Arc<AtomicU64>,
     /// Connections numbered below this forward nothing any more.
     silent_below: std::sync::Arc<AtomicU64>,
     accepted: std::sync::Arc<AtomicU64>,
+    doubling: Doubling,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Which request a proxy sends twice: the next that names the marker, until one whose
+/// first answer says it wrote. The server runs it, the answer is dropped, then it runs
+/// again and the client reads the second answer: a re-send after a lost reply. A
+/// script's "declare these keys too" answer (`{{key, ...}}`: `*1` then `*`) and error
+/// answers say it did not write.
+#[derive(Clone, Default)]
+struct Doubling {
+    marker: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    doubled: std::sync::Arc<AtomicU64>,
+}
+
+impl Doubling {
+    fn names_marker(&self, request: &[u8]) -> bool {
+        let marker = self.marker.lock().unwrap();
+        marker
+            .as_deref()
+            .is_some_and(|m| request.windows(m.len()).any(|w| w == m))
+    }
+
+    /// The dropped first answer: the doubling is done if it wrote.
+    fn answered(&self, reply: &[u8]) {
+        if reply.starts_with(b"*") && !reply.starts_with(b"*1\r\n*") {
+            *self.marker.lock().unwrap() = None;
+            self.doubled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl SlowProxy {
@@ -459,6 +488,8 @@ impl SlowProxy {
         let silent_below = std::sync::Arc::new(AtomicU64::new(0));
         let accepted = std::sync::Arc::new(AtomicU64::new(0));
         let (delay, silent, count) = (delay_ms.clone(), silent_below.clone(), accepted.clone());
+        let doubling = Doubling::default();
+        let doubles = doubling.clone();
         let task = tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut pairs = tokio::task::JoinSet::new();
@@ -471,13 +502,28 @@ impl SlowProxy {
                 let (mut from_client, mut to_client) = client.into_split();
                 let (mut from_server, mut to_server) = server.into_split();
                 let quiet = silent.clone();
+                // A doubled request's first answer is dropped, then it goes again.
+                let dropping = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let (marks, drop_next) = (doubles.clone(), dropping.clone());
                 pairs.spawn(async move {
                     let mut buf = vec![0; 64 * 1024];
                     while let Ok(n @ 1..) = from_client.read(&mut buf).await {
                         if id < quiet.load(Ordering::SeqCst) {
                             std::future::pending::<()>().await;
                         }
+                        let mut dropped = None;
+                        if marks.names_marker(&buf[..n]) {
+                            let (tell, told) = tokio::sync::oneshot::channel();
+                            *drop_next.lock().unwrap() = Some(tell);
+                            dropped = Some(told);
+                        }
                         if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        if let Some(told) = dropped
+                            && (told.await.is_err()
+                                || to_server.write_all(&buf[..n]).await.is_err())
+                        {
                             break;
                         }
                     }
@@ -485,7 +531,7 @@ impl SlowProxy {
                 // Latency, not a queue: each chunk leaves `delay` after it came, so the
                 // pieces of one reply (and replies sent together) leave together.
                 let (held, mut due) = tokio::sync::mpsc::unbounded_channel();
-                let (delay, quiet) = (delay.clone(), silent.clone());
+                let (delay, quiet, doubles) = (delay.clone(), silent.clone(), doubles.clone());
                 pairs.spawn(async move {
                     let mut buf = vec![0; 64 * 1024];
                     loop {
@@ -495,6 +541,12 @@ impl SlowProxy {
                             std::future::pending::<()>().await;
                         }
                         let Ok(n @ 1..) = read else { break };
+                        let tell = dropping.lock().unwrap().take();
+                        if let Some(tell) = tell {
+                            doubles.answered(&buf[..n]);
+                            let _ = tell.send(());
+                            continue;
+                        }
                         let ms = delay.load(Ordering::Relaxed);
                         let at = tokio::time::Instant::now() + Duration::from_millis(ms);
                         if held.send((at, buf[..n].to_vec())).is_err() {
@@ -521,8 +573,25 @@ impl SlowProxy {
             delay_ms,
             silent_below,
             accepted,
+            doubling,
             task,
         }
+    }
+
+    /// Sends the next request that names `marker` twice, until one of them wrote (see
+    /// `Doubling`).
+    pub fn double_next_write(&self, marker: &str) {
+        *self.doubling.marker.lock().unwrap() = Some(marker.as_bytes().to_vec());
+    }
+
+    /// Sends every request once.
+    pub fn double_none(&self) {
+        *self.doubling.marker.lock().unwrap() = None;
+    }
+
+    /// How many writes it has sent twice.
+    pub fn doubled(&self) -> u64 {
+        self.doubling.doubled.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {

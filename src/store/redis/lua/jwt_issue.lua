@@ -20,6 +20,14 @@ sweep(base, due, now)
 local st, ix, fresh = jopen(base, user)
 if fresh then st.ep = ARGV[11] end
 jprune(base, st, ix, now)
+-- This very call run again (a Cluster client re-sends a script whose reply it lost): the
+-- `jti` is this call's own, drawn at random, and its entry is still there only while no
+-- bump ended it, so the generations now are the ones it was issued under.
+local held = ix[ARGV[3]]
+if held and held.v == dv and tonumber(held.i) == tonumber(ARGV[5]) and st.bl[ARGV[3]] == nil then
+  jsave(base, user, st, ix, now)
+  return {'ok', st.ep, tostring(st.g), tostring((st.d[dv] and st.d[dv].g) or 0)}
+end
 -- A `jti` another session holds: this user's (live or revoked), another user's of the
 -- tag (its `jt:` entry), or a refresh record kept past its session's end. Refused; only
 -- the prune is written.

@@ -31,7 +31,10 @@ end
 if st == nil or st.ep ~= rr.ep then return not_held() end
 local ix = jload(base .. 'ji:' .. user) or {}
 if rr.fk ~= ARGV[6] then return {'unknown'} end
-local current = rr.f == ARGV[3]
+-- This very call run again (a Cluster client re-sends a script whose reply it lost) is
+-- the same rotation: the new digest is this call's own, drawn at random, and the same
+-- `now` writes the same ends.
+local current = rr.f == ARGV[3] or rr.f == ARGV[4]
 -- Why the session ended, if it did: as `JwtState::ended` for its login's generations.
 local function first_bump(bumps, from)
   local best, at, last, last_at = nil, nil, nil, nil
