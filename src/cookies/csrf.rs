@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderName;
-use http::header::ORIGIN;
+use http::header::{ORIGIN, UPGRADE};
 
 use crate::error::Error;
 use crate::token::extract::{Carrier, Wanted};
@@ -25,15 +25,15 @@ pub(crate) struct Site<'o> {
 /// `Sec-Fetch-Site: same-origin` or `none`; an `Origin` that is an allowed one (a front
 /// end of another host sends `same-site` or `cross-site`); with no `Sec-Fetch-Site`, an
 /// `Origin` that is the request's own; else an `X-CSRF-Token` equal to the CSRF cookie
-/// (`csrf_cookie`, read only then). A safe method always passes: it changes nothing. A
-/// header sent twice says nothing, but a `Sec-Fetch-Site` sent twice still rules out
-/// the own-`Origin` fallback.
+/// (`csrf_cookie`, read only then). A safe request always passes: it changes nothing
+/// ([`changes_nothing`]). A header sent twice says nothing, but a `Sec-Fetch-Site` sent
+/// twice still rules out the own-`Origin` fallback.
 pub(crate) fn allows<'a>(
     req: impl Carrier<'a>,
     site: &Site<'_>,
     csrf_cookie: impl FnOnce() -> Option<&'a str>,
 ) -> bool {
-    if req.safe_method() || one(req, &SEC_FETCH_SITE).is_some_and(own_fetch) {
+    if changes_nothing(req) || one(req, &SEC_FETCH_SITE).is_some_and(own_fetch) {
         return true;
     }
     if origin_vouches(req, site) {
@@ -51,7 +51,7 @@ pub(crate) fn allows<'a>(
 /// taken for one. For a request that carries no credential yet, such as a cookie login
 /// (login CSRF: another site signing the user into the attacker's account).
 pub(crate) fn from_another_site<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
-    if req.safe_method()
+    if changes_nothing(req)
         || one(req, &SEC_FETCH_SITE).is_some_and(own_fetch)
         || origin_vouches(req, site)
     {
@@ -66,6 +66,13 @@ fn origin_vouches<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
     one(req, &ORIGIN).is_some_and(|origin| {
         allowed(origin, site) || !sent(req, &SEC_FETCH_SITE) && own(origin, req.host(), site)
     })
+}
+
+/// A safe method that asks for no protocol switch. A WebSocket handshake is a `GET`
+/// with `Upgrade`, but what it opens reads and writes as the user, and browsers let any
+/// page open one (no CORS): it needs the same proof as a `POST`.
+fn changes_nothing<'a>(req: impl Carrier<'a>) -> bool {
+    req.safe_method() && !sent(req, &UPGRADE)
 }
 
 /// Whether the request has a header `name`, once or more.

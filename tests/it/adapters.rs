@@ -868,6 +868,36 @@ async fn cookie_requests_answer_alike<K: Kind<MemoryStore>>() {
             (200, String::new(), 0),
         ),
         ("POST", vec![cookie(&live)], csrf.clone()),
+        // A WebSocket handshake is a GET that opens a channel both ways: not safe.
+        (
+            "GET",
+            vec![
+                cookie(&live),
+                h("connection", "Upgrade"),
+                h("upgrade", "websocket"),
+                h("sec-fetch-site", "cross-site"),
+                host.clone(),
+                h("origin", "https://evil.test"),
+            ],
+            csrf.clone(),
+        ),
+        (
+            "GET",
+            vec![cookie(&live), h("upgrade", "websocket")],
+            csrf.clone(),
+        ),
+        (
+            "GET",
+            vec![
+                cookie(&live),
+                h("connection", "Upgrade"),
+                h("upgrade", "websocket"),
+                h("sec-fetch-site", "same-origin"),
+                host.clone(),
+                h("origin", "https://api.test"),
+            ],
+            ok.clone(),
+        ),
         (
             "POST",
             vec![cookie(&live), h("sec-fetch-site", "same-origin")],
