@@ -785,6 +785,11 @@ async fn a_token_entry_that_does_not_read_stops_no_revocation_of_its_user() {
         let refused = auth.authenticate(again.as_str()).await.unwrap_err();
         assert_eq!(refused.reason(), kickout::Reason::Banned, "{garbage}");
         assert!(auth.sessions(&user).await.unwrap().is_empty(), "{garbage}");
+        // The directory passes over it too: the incident switch reaches everyone.
+        let other = auth.login(&format!("z{i}"), "web").await.unwrap().token;
+        auth.kickout_all().await.expect(garbage);
+        let refused = auth.authenticate(other.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), kickout::Reason::KickedOut, "{garbage}");
     }
 }
 

@@ -14,7 +14,7 @@ use crate::token::SessionId;
 
 impl PostgresStore {
     /// One page from `statement`, whose rows start `(id, record or NULL, live)`:
-    /// `online` makes a listed session of a record (`what` it is, for a corrupt one)
+    /// `online` makes a listed session of a record (`what` it is, for a warning)
     /// and the rest of its row.
     pub(super) async fn page<T: DeserializeOwned>(
         &self,
@@ -50,7 +50,17 @@ impl PostgresStore {
             |(id, _)| *id,
             |(id, row)| {
                 let listed = match col::<Option<&str>>(row, 1) {
-                    Ok(Some(raw)) => parse::<T>(raw, what).and_then(|r| online(id, r, row)),
+                    Ok(Some(raw)) => match parse::<T>(raw, what) {
+                        Ok(record) => online(id, record, row),
+                        // A record that does not read opens no request (the request
+                        // path refuses it as corrupt) and is passed over, as writes
+                        // pass over it: failing, one bad row would stop every walk
+                        // after it, the incident switch's included, until it is purged.
+                        Err(_) => {
+                            tracing::warn!(session_id = %id, "{what} that does not read");
+                            Ok(None)
+                        }
+                    },
                     Ok(None) => Ok(None),
                     Err(e) => Err(e),
                 };

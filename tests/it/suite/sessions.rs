@@ -254,8 +254,8 @@ pub async fn a_logout_reaches_a_token_in_a_slower_clocks_leeway<S: Stores, K: Ki
 }
 
 /// A session record that does not read stops no write of its user: logins, kickouts
-/// and bans pass over it as over one that is gone, and its own token stays refused as
-/// corrupt (503). Failing instead, one bad record would keep the user's other sessions
+/// and bans pass over it as over one that is gone, as do the directory's pages (the
+/// incident switch), and its own token stays refused as corrupt (503). Failing instead, one bad record would keep the user's other sessions
 /// open against every kickout and ban while it lives. (Stores that keep records as
 /// text call this: `corrupt` writes `garbage` in place of the record of a session.)
 pub async fn a_record_that_does_not_read_stops_no_revocation<S, F, Fut>(
@@ -288,6 +288,11 @@ pub async fn a_record_that_does_not_read_stops_no_revocation<S, F, Fut>(
         assert!(auth.login(&user, "web").await.is_err(), "{garbage}");
         let refused = auth.authenticate(bad.token.as_str()).await.unwrap_err();
         assert_eq!(refused.reason(), Reason::StoreUnavailable, "{garbage}");
+        // The directory passes over it too: the incident switch reaches everyone.
+        let other = auth.login(&format!("z{i}"), "web").await.unwrap().token;
+        auth.kickout_all().await.expect(garbage);
+        let refused = auth.authenticate(other.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::KickedOut, "{garbage}");
     }
 }
 
