@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::policy::{Limit, LoginRule};
 pub(super) use crate::store::wire::{end_code, end_reason};
 use crate::store::{SessionInfo, SessionMeta, StoreError};
+use crate::token::SessionId;
 
 pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -131,6 +132,28 @@ pub(super) fn infos(flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
                 expires_at_ms: num(expires)?,
             }),
             _ => Err(corrupt("a session list")),
+        })
+        .collect()
+}
+
+/// JWT session infos from a script's flat `{jti, device, iat, exp, ...}`, all of
+/// `user_id` (whose tag is `tag`).
+pub(super) fn token_infos(
+    user_id: &str,
+    tag: u16,
+    flat: &[String],
+) -> Result<Vec<SessionInfo>, StoreError> {
+    let user: Arc<str> = Arc::from(user_id);
+    flat.chunks(4)
+        .map(|c| match c {
+            [jti, device, issued, expires] => Ok(SessionInfo {
+                session_id: SessionId::from_jti(tag, jti).ok_or_else(|| corrupt("a jti"))?,
+                user_id: user.clone(),
+                device: Arc::from(device.as_str()),
+                issued_at_ms: num(issued)?,
+                expires_at_ms: num(expires)?,
+            }),
+            _ => Err(corrupt("a token list")),
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::codec::token_infos;
 use super::{
     Family, RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex,
     meta_json, meta_of, num, refresh_fields, rule_args,
@@ -178,7 +179,7 @@ impl JwtStore for RedisStore {
                     epoch: num(epoch)?,
                     user_gen: num(user_gen)?,
                     device_gen: num(device_gen)?,
-                    replaced: jwt_infos(user_id, tag, rest)?,
+                    replaced: token_infos(user_id, tag, rest)?,
                 }))
             }
             Some((status, [until])) if status == "banned" => Ok(Admission::Banned {
@@ -273,8 +274,8 @@ impl JwtStore for RedisStore {
             None => (rest, &[][..]),
         };
         Ok(Ends {
-            ended: jwt_infos(user, tag, ended)?,
-            replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
+            ended: token_infos(user, tag, ended)?,
+            replaced: token_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
         })
     }
 
@@ -335,7 +336,7 @@ impl JwtStore for RedisStore {
             .chunks(6)
             .map(|c| match c {
                 [info @ .., seen, meta] if info.len() == 4 => Ok(SessionEntry::new(
-                    jwt_infos(user_id, tag, info)?
+                    token_infos(user_id, tag, info)?
                         .pop()
                         .ok_or_else(|| corrupt("a token list"))?,
                     meta_of(meta)?,
@@ -430,23 +431,6 @@ fn jwt_state(raw: &str) -> Result<JwtState, StoreError> {
     })
 }
 
-/// JWT session infos from a script's flat `{jti, device, iat, exp, ...}`.
-fn jwt_infos(user_id: &str, tag: u16, flat: &[String]) -> Result<Vec<SessionInfo>, StoreError> {
-    let user: Arc<str> = Arc::from(user_id);
-    flat.chunks(4)
-        .map(|c| match c {
-            [jti, device, issued, expires] => Ok(SessionInfo {
-                session_id: SessionId::from_jti(tag, jti).ok_or_else(|| corrupt("a jti"))?,
-                user_id: user.clone(),
-                device: Arc::from(device.as_str()),
-                issued_at_ms: num(issued)?,
-                expires_at_ms: num(expires)?,
-            }),
-            _ => Err(corrupt("a token list")),
-        })
-        .collect()
-}
-
 /// A login's refresh record, as `jwt_issue.lua` completes it.
 fn refresh_json(r: &JwtRefresh) -> String {
     let mut fields = refresh_fields(&r.refresh);
@@ -509,41 +493,10 @@ fn jwt_rotated(id: SessionId, reply: &[String]) -> Result<Rotated<JwtRefreshed>,
                 None => (rest, &[][..]),
             };
             Rotated::Reused(Ends {
-                ended: jwt_infos(user, tag, ended)?,
-                replaced: jwt_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
+                ended: token_infos(user, tag, ended)?,
+                replaced: token_infos(user, tag, replaced.get(1..).unwrap_or_default())?,
             })
         }
         _ => return Err(bad()),
     })
-}
-
-impl RedisStore {
-    /// A ban's JWT half (see `ban_user`): ends every token of the user (one bump) and
-    /// sets the ban.
-    pub(super) async fn ban_tokens(
-        &self,
-        user_id: &str,
-        until_ms: u64,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
-        let tag = user_tag(user_id);
-        let keys = self.keys();
-        let declared = vec![
-            keys.ban(user_id),
-            keys.jwt_state(user_id),
-            keys.jwt_index(user_id),
-        ];
-        let reply: Vec<String> = self
-            .write(&self.shared.scripts.jwt_ban, declared, |call| {
-                call.arg(keys.base(tag))
-                    .arg(user_id)
-                    .arg(until_ms)
-                    .arg(now_ms)
-                    .arg(note.map_or("", Note::as_stored))
-                    .arg(&self.shared.channel);
-            })
-            .await?;
-        jwt_infos(user_id, tag, &reply)
-    }
 }

@@ -57,15 +57,14 @@ const REFRESH: &str = include_str!("lua/refresh.lua");
 const DIR_PAGE: &str = include_str!("lua/dir_page.lua");
 /// The directory's sweep at login, shared by both modes.
 const SWEEP: &str = include_str!("lua/sweep.lua");
-/// Helpers of the JWT scripts: the state machine of `store/jwt/state.rs`, in Lua.
-#[cfg(feature = "jwt")]
+/// Helpers of the JWT scripts: the state machine of `store/jwt/state.rs`, in Lua. A
+/// ban's script has them in every build: it ends the tokens of a JWT-mode handle that
+/// shares the store.
 const JWT_COMMON: &str = include_str!("lua/jwt_common.lua");
 #[cfg(feature = "jwt")]
 const JWT_ISSUE: &str = include_str!("lua/jwt_issue.lua");
 #[cfg(feature = "jwt")]
 const JWT_END: &str = include_str!("lua/jwt_end.lua");
-#[cfg(feature = "jwt")]
-const JWT_BAN: &str = include_str!("lua/jwt_ban.lua");
 #[cfg(feature = "jwt")]
 const JWT_SESSIONS: &str = include_str!("lua/jwt_sessions.lua");
 #[cfg(feature = "jwt")]
@@ -129,8 +128,6 @@ pub(super) struct Scripts {
     #[cfg(feature = "jwt")]
     pub(super) jwt_end: redis::Script,
     #[cfg(feature = "jwt")]
-    pub(super) jwt_ban: redis::Script,
-    #[cfg(feature = "jwt")]
     pub(super) jwt_sessions: redis::Script,
     #[cfg(feature = "jwt")]
     pub(super) jwt_refresh: redis::Script,
@@ -150,7 +147,7 @@ impl Scripts {
             touch: session(TOUCH),
             create: session(CREATE),
             end: session(END),
-            ban: session(BAN),
+            ban: redis::Script::new(&source(&format!("{COMMON}\n{JWT_COMMON}\n{SWEEP}"), BAN)),
             unban: redis::Script::new(&source("", UNBAN)),
             restrict: redis::Script::new(&source("", RESTRICT)),
             elevate: session(ELEVATE),
@@ -162,8 +159,6 @@ impl Scripts {
             jwt_issue: jwt(JWT_ISSUE),
             #[cfg(feature = "jwt")]
             jwt_end: jwt(JWT_END),
-            #[cfg(feature = "jwt")]
-            jwt_ban: jwt(JWT_BAN),
             #[cfg(feature = "jwt")]
             jwt_sessions: jwt(JWT_SESSIONS),
             #[cfg(feature = "jwt")]
@@ -182,18 +177,10 @@ mod tests {
     fn every_placeholder_is_substituted() {
         let session = [
             COMMON, TOUCH, CREATE, END, BAN, UNBAN, SESSIONS, RENEW, REFRESH, DIR_PAGE, SWEEP,
-            RESTRICT, ELEVATE,
+            RESTRICT, ELEVATE, JWT_COMMON,
         ];
         #[cfg(feature = "jwt")]
-        let jwt = [
-            JWT_COMMON,
-            JWT_ISSUE,
-            JWT_END,
-            JWT_BAN,
-            JWT_SESSIONS,
-            JWT_REFRESH,
-            JWT_DIR_PAGE,
-        ];
+        let jwt = [JWT_ISSUE, JWT_END, JWT_SESSIONS, JWT_REFRESH, JWT_DIR_PAGE];
         #[cfg(not(feature = "jwt"))]
         let jwt: [&str; 0] = [];
         let all = session.into_iter().chain(jwt);
@@ -208,7 +195,6 @@ mod tests {
         let elevations = format!("others >= {MAX_ELEVATIONS} then");
         assert!(source("", ELEVATE).contains(&elevations));
         assert!(source("", SWEEP).contains(&format!("'LIMIT', 0, {DIR_SWEEP})")));
-        #[cfg(feature = "jwt")]
         assert!(source("", JWT_COMMON).contains(&PRUNE_GRACE_MS.to_string()));
     }
 }

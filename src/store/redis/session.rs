@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::codec::token_infos;
 use super::{
     Family, RedisFuture, RedisStore, codec, corrupt, end_code, end_reason, ended_reply, hex, infos,
     meta_json, meta_of, num, refresh_fields, rule_args,
@@ -267,8 +268,7 @@ impl SessionStore for RedisStore {
 
 impl RedisStore {
     /// A ban, through either mode's call: it ends the user's sessions of both modes (see
-    /// `SessionStore::ban`). Two scripts (each atomic): the sessions' first, with the ban; an error in the second
-    /// answers the ban as not done, and a retry does the rest.
+    /// `SessionStore::ban`), and sets the ban, in one script.
     pub(super) async fn ban_user(
         &self,
         user_id: &str,
@@ -276,29 +276,12 @@ impl RedisStore {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let ended = self.ban_sessions(user_id, until_ms, note, now_ms).await?;
-        #[cfg(feature = "jwt")]
-        let ended = [
-            ended,
-            self.ban_tokens(user_id, until_ms, note, now_ms).await?,
-        ]
-        .concat();
-        Ok(ended)
-    }
-
-    /// Ends every session-mode session of the user and sets the ban.
-    async fn ban_sessions(
-        &self,
-        user_id: &str,
-        until_ms: u64,
-        note: Option<&Note>,
-        now_ms: u64,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = user_tag(user_id);
         let keys = self.keys();
         let declared = vec![keys.ban(user_id), keys.user(user_id)];
         let reply: Vec<String> = self
             .write(&self.shared.scripts.ban, declared, |call| {
-                call.arg(keys.base(user_tag(user_id)))
+                call.arg(keys.base(tag))
                     .arg(user_id)
                     .arg(until_ms)
                     .arg(now_ms)
@@ -306,7 +289,15 @@ impl RedisStore {
                     .arg(&self.shared.channel);
             })
             .await?;
-        infos(&reply)
+        // The sessions' fields, counted, then the tokens'.
+        let bad = || corrupt("a ban reply");
+        let (count, rest) = reply.split_first().ok_or_else(bad)?;
+        let count: usize = count.parse().map_err(|_| bad())?;
+        let (sessions, tokens) = (rest.get(..count), rest.get(count..));
+        let (Some(sessions), Some(tokens)) = (sessions, tokens) else {
+            return Err(bad());
+        };
+        Ok([infos(sessions)?, token_infos(user_id, tag, tokens)?].concat())
     }
 
     /// The record of session `id` (at key `skey`) for the token of `digest` (`None`:

@@ -1,13 +1,18 @@
--- KEYS ban key, user index, its sessions; ARGV base, user, until, now,
--- note|''. Ends every live session ('b') and sets the ban. Returns the ended infos.
-local base, now, nowstr = ARGV[1], tonumber(ARGV[4]), ARGV[4]
+-- A ban ends the user's sessions of both modes, in one script: a store may be shared by
+-- handles of either mode, and the ban record is the user's. KEYS ban key, user index,
+-- then what `need` names (its sessions, the JWT state, index and tokens); ARGV base,
+-- user, until, now, note|''. Ends every live session ('b') and every token (one bump),
+-- and sets the ban. Returns {count of session fields, the ended sessions' infos...,
+-- the ended tokens' (jti, device, iat, exp)...}.
+local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
 local note = opt(ARGV[5])
 local ukey = KEYS[2]
 local ids = live_ids(ukey)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'd')
 need(base .. 'dx')
-bury_need(base, ARGV[2], now, ids)
+bury_need(base, user, now, ids)
+jneed(base, user)
 local more = undeclared()
 if more then return more end
 local out = {}
@@ -17,11 +22,25 @@ for _, id in ipairs(ids) do
   if not over(rec) then end_one(base, id, rec, 'b', now, nowstr, live(rec, now) and out or {}, note) end
   redis.call('ZREM', ukey, id)
 end
--- Kept past its end, as a revocation is (readers compare it with their own clocks):
--- a writer whose clock is ahead would otherwise lift it early for every instance.
-local ttl = tonumber(ARGV[3]) + @PRUNE_GRACE_MS@ - now
-if ttl < 1 then ttl = 1 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
 bury(base, now)
 announce('b', note)
+local st, ix, fresh = jopen(base, user)
+jprune(base, st, ix, now)
+local tokens = {}
+local ended = oldest_first(ix, function(e) return true end)
+-- Bump even with nothing listed, if there is a state (see jwt_end.lua).
+if #ended > 0 or not fresh then
+  bump_user(st, 'b', nowstr, note)
+  -- Tokens within a verifier's leeway are ended too, though not counted.
+  for _, x in ipairs(ended) do
+    if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], tokens) else take(base, ix, x[3], {}) end
+  end
+end
+jsave(base, user, st, ix, now)
+jannounce(base, 'b', note)
+-- Kept past its end, as a revocation is (readers compare it with their own clocks):
+-- a writer whose clock is ahead would otherwise lift it early for every instance.
+redis.call('SET', KEYS[1], ARGV[3], 'PX', kept(ARGV[3], now))
+table.insert(out, 1, tostring(#out))
+for _, v in ipairs(tokens) do table.insert(out, v) end
 return out
