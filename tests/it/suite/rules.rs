@@ -285,7 +285,7 @@ pub async fn device_classes_express_openim_policies<S: Stores, K: Kind<S>>(store
     }
     // A class of several devices, then a device kickout of one of them: only its own.
     let clock = clock();
-    let auth = mobile_pc(K::builder(store, &clock))
+    let auth = mobile_pc(K::builder(store.clone(), &clock))
         .login_rule(LoginRule::max_per_device(2))
         .build();
     let ios = auth.login("classes", "ios").await.unwrap().token;
@@ -305,4 +305,29 @@ pub async fn device_classes_express_openim_policies<S: Stores, K: Kind<S>>(store
     assert_eq!(auth.kickout_device("classes", "ipad").await.unwrap(), 1);
     assert!(auth.authenticate(ipad.as_str()).await.is_err());
     assert!(auth.authenticate(android.token.as_str()).await.is_ok());
+
+    // A device whose class changed between deploys holds sessions of both: a login that
+    // replaces its class's sessions ends only those in session mode; in JWT mode the
+    // device's generation ends them all, and every store's listing says the same.
+    let clock = super::clock();
+    let before = K::builder(store.clone(), &clock)
+        .device_class("ios", "mobile")
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let after = K::builder(store, &clock)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let old = before.login("reclassed", "ios").await.unwrap().token;
+    clock.advance(secs(1));
+    after.login("reclassed", "ios").await.unwrap();
+    clock.advance(secs(1));
+    let last = after.login("reclassed", "ios").await.unwrap().token;
+    let old_works = after.authenticate(old.as_str()).await.is_ok();
+    assert_eq!(old_works, !K::JWT, "the other class's session");
+    assert!(after.authenticate(last.as_str()).await.is_ok());
+    assert_eq!(
+        after.sessions("reclassed").await.unwrap().len(),
+        1 + usize::from(old_works),
+        "the listing agrees"
+    );
 }

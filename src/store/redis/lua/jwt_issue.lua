@@ -54,9 +54,10 @@ if max > 0 then
     if excess == #scope and (ARGV[9] == '0' or one_device) then
       -- Take the scope first: what a device bound folds is the rest.
       for k = 1, excess do take(base, ix, scope[k][3], replaced) end
-      -- The bump also ends the scope's tokens in their leeway: they leave the index too.
+      -- The bump also ends the scope's tokens in their leeway: they leave the index too,
+      -- and a device's bump every token of the device, whatever class it was filed under.
       for k, e in pairs(ix) do
-        if ARGV[9] == '0' or class_of(e) == class then
+        if ARGV[9] == '0' or e.v == dv then
           ix[k] = nil
           jdrop(base, k, e)
         end
