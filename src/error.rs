@@ -10,9 +10,12 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::rejection::{Reason, Rejection, json_body};
 use crate::store::StoreError;
 
-/// Why a helper did not do what it was asked. Nothing was changed when it returns one
-/// (each store operation is atomic), so a revocation is never half done and reported
-/// as done.
+/// Why a helper did not do what it was asked. An error is never a revocation reported
+/// as done; call again to be sure it is. Each store operation is atomic, so it is done
+/// whole or not at all, but an error does not always mean not at all: a store's reply
+/// lost on the way (a timeout), replicas that did not confirm a write the primary took
+/// (the Redis store's `wait_for_replicas`), or [`Auth::kickout_all`](crate::Auth::kickout_all), which goes on past a user it could
+/// not kick out. Every helper is safe to call again.
 ///
 /// Two texts, for two readers: [`Error::message`] is the sentence a client may see
 /// (the same style as [`Reason::message`], and never a driver's or the OS's words);
@@ -38,11 +41,11 @@ pub enum Error {
     #[error("the concurrent-login rule refuses another session")]
     SessionLimit,
     /// An input is outside its bounds (400), before any store work: a user id, device or
-    /// class name (1 to 128 bytes without control characters), or a label, field,
+    /// class name (1 to 128 bytes without control characters), or a label, fields,
     /// claims, note, page limit or cursor (see the method that takes it).
     #[error("invalid {field}{}", rule_of(field))]
     InvalidInput {
-        /// What was invalid: `"user_id"`, `"device"`, `"class"`, `"label"`, `"field"`,
+        /// What was invalid: `"user_id"`, `"device"`, `"class"`, `"label"`, `"fields"`,
         /// `"claims"`, `"note"`, `"limit"`, `"cursor"`, …
         field: &'static str,
     },
@@ -51,7 +54,8 @@ pub enum Error {
     /// the layer does.
     #[error("the token was refused: {0}")]
     Rejected(Rejection),
-    /// The store could not answer (503); nothing was changed.
+    /// The store could not answer (503); what was asked is not known to be done (see
+    /// [`Error`]).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Something of the server's own failed, not the client's input nor the store: the

@@ -6,7 +6,9 @@
 pub enum Limit {
     /// No limit.
     Unlimited,
-    /// At most this many live sessions per user and device name.
+    /// At most this many live sessions per user and device class (a device's class is
+    /// its name unless [`AuthBuilder::device_class`](crate::AuthBuilder::device_class)
+    /// maps it to another).
     PerDevice(u32),
     /// At most this many live sessions per user, whatever the device.
     PerUser(u32),

@@ -337,7 +337,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 
     /// The audit stream of every handle sharing this store, on any instance: logins,
-    /// logouts, kickouts, replacements, bans, unbans and refresh reuse, with notes (see
+    /// logouts, kickouts, replacements, bans, unbans, refresh reuse, restrictions and
+    /// their lifts, and step-ups, with notes (see
     /// [`store::audit`](crate::store::audit) for what it does not carry). A store
     /// without a shared stream gives this handle's own events.
     ///

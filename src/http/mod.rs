@@ -66,7 +66,8 @@ pub enum IdentityRejection {
 impl IdentityRejection {
     /// The HTTP status: 401 for [`Anonymous`](IdentityRejection::Anonymous) and
     /// [`BadClaims`](IdentityRejection::BadClaims), 500 for
-    /// [`MissingLayer`](IdentityRejection::MissingLayer).
+    /// [`MissingLayer`](IdentityRejection::MissingLayer) and
+    /// [`NotJwt`](IdentityRejection::NotJwt).
     pub fn status(&self) -> StatusCode {
         match self {
             IdentityRejection::Anonymous(rejection) | IdentityRejection::BadClaims(rejection) => {

@@ -1,8 +1,9 @@
 //! The audit stream: what happened to sessions, shared by every instance that uses the
 //! store (Redis pub/sub on `<prefix>audit`; in-process for the memory store).
 //!
-//! It carries logins, logouts, kickouts, replacements, bans, unbans and refresh reuse,
-//! with notes. It does not carry natural expiry or idle-out (nothing happens at that
+//! It carries logins, logouts, kickouts, replacements, bans, unbans, refresh reuse,
+//! restrictions and their lifts (with their scope), and step-ups (with theirs), with
+//! notes. It does not carry natural expiry or idle-out (nothing happens at that
 //! moment: a token simply stops working; watches report it), renewals and refreshes.
 //! It is a live view, not a log, and sending never waits; but a loss is never silent:
 //!

@@ -3,8 +3,9 @@
 //! A store implements [`Store`] (bans and the revocation feed, shared by both modes)
 //! and the contract of each mode it serves: [`SessionStore`] for session mode,
 //! [`JwtStore`] for JWT mode (feature `jwt`). Each method is one whole atomic
-//! operation, so the in-memory store runs it under one short critical section and a
-//! network store in one round trip. Every method takes `now_ms` from the handle's
+//! operation, so the in-memory store runs it under one short critical section, Redis
+//! in one script (run again once with the further keys it names, if any) and
+//! PostgreSQL in one transaction. Every method takes `now_ms` from the handle's
 //! [`Clock`](crate::clock::Clock): stores never read the time themselves, so every
 //! instance and every store agrees on what "expired" means.
 //!

@@ -9,6 +9,7 @@
 //! | key | type | holds | expires |
 //! |---|---|---|---|
 //! | `kickout:{tttt}:s:<session id>` | string (JSON) | one session record or tombstone | its purge time: the earlier deadline plus retention; a tombstone, its lifetime plus retention |
+//! | `kickout:{tttt}:m:<session id>` | string (JSON) | what the application said of one session (`NewSession::meta`: label, fields), read by listings only | as its session record |
 //! | `kickout:{tttt}:u:<user id>` | sorted set | ids of the user's sessions that may be live, scored by issue time; then the user's tombstones (ended sessions whose records are kept), scored by 2^50 plus when each record is due to be gone: at most `MAX_ENDED`, past which the one due first is forgotten with its `m:` and `e:` keys | the latest lifetime-plus-retention of its members |
 //! | `kickout:{tttt}:b:<user id>` | string | end of the user's ban (Unix ms), both modes | `PRUNE_GRACE_MS` after the ban ends |
 //! | `kickout:{tttt}:rs` | string (JSON) | the restrictions of the tag's users, both modes: `{user: {scope: [level, until, note?]}}` (per tag, so a request can read it beside its record knowing only its token's tag) | `PRUNE_GRACE_MS` after the last of them lifts |
@@ -18,11 +19,16 @@
 //! | `kickout:{tttt}:jf:<user id>` | sorted set | JWT mode: `jti`s of the user's refresh records (`jr:`), scored by when each is due to be gone; at most `MAX_REFRESH_TOKENS`, past which a login forgets the one due first | the latest due time of its members |
 //! | `kickout:{tttt}:jt:<jti>` | string (JSON) | JWT mode: a live token's own entry (user, device, issue, end, class, idle timeout), for revocation by session id and the directory | the token's expiry plus `PRUNE_GRACE_MS`, as long as its revocation would be kept (a verifier's leeway, by a clock behind Redis's) |
 //! | `kickout:{tttt}:je:<jti>` | string (JSON) | JWT mode: one token's step-up windows, as `e:` | when the last window closes |
+//! | `kickout:{tttt}:jm:<jti>` | string (JSON) | JWT mode: what the application said of one token, as `m:` | as its `jt:` |
+//! | `kickout:{tttt}:jl:<jti>` | string | JWT mode: when a request last came with the token (Unix ms), for the idle timeout and listings | until the session could go idle on it, with the verifiers' leeway |
+//! | `kickout:{tttt}:jr:<jti>` | string (JSON) | JWT mode: the session's refresh record (`scripts` lists its fields) | the session's end plus `PRUNE_GRACE_MS` |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk (an ended session leaves both at once) | as `d` |
+//! | `kickout:{dt}` | sorted set | the slot tags that have a directory, for walks of every tag (at most 65,536 members; a tag is written once a day per instance) | a day past the longest session lifetime after its last write |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
-//! session id in its key is the tag plus 12 bytes of that digest. Every key has a TTL,
+//! session id in its key is the tag plus 12 random bytes (the token's first 14 bytes;
+//! the secret is the rest). Every key has a TTL,
 //! so tombstones, indexes and bans vanish by themselves.
 //!
 //! **Why it is correct on a Cluster:** the `{tttt}` hash tag is the same for every key of
