@@ -267,14 +267,29 @@ pub async fn a_record_that_does_not_read_stops_no_revocation<S, F, Fut>(
     F: Fn(kickout::SessionId, &'static str) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let auth = Auth::new(store);
+    let auth = Auth::builder(store).refresh_tokens(secs(3_600)).build();
     for (i, &garbage) in garbage.iter().enumerate() {
         let user = format!("y{i}");
         let bad = auth.login(&user, "web").await.unwrap();
+        let held = auth.authenticate(bad.token.as_str()).await.unwrap();
         let phone = auth.login(&user, "phone").await.unwrap().token;
         corrupt(bad.session.session_id, garbage).await;
         let refused = auth.authenticate(bad.token.as_str()).await.unwrap_err();
         assert_eq!(refused.reason(), Reason::StoreUnavailable, "{garbage}");
+        // What names it by its token reads it as a request does: corrupt, not gone.
+        let refresh = bad.refresh.as_ref().unwrap().token.as_str();
+        let store_error =
+            |r: Result<(), kickout::Error>| matches!(r, Err(kickout::Error::Store(_)));
+        assert!(
+            store_error(auth.refresh(refresh).await.map(drop)),
+            "{garbage}"
+        );
+        assert!(
+            store_error(auth.renew(bad.token.as_str()).await.map(drop)),
+            "{garbage}"
+        );
+        let elevated = auth.elevate(&held, "payments", secs(60)).await.map(drop);
+        assert!(store_error(elevated), "{garbage}");
         let tablet = auth.login(&user, "tablet").await.unwrap().token;
         assert_eq!(auth.kickout(&user).await.unwrap(), 2, "{garbage}");
         for token in [&phone, &tablet] {

@@ -8,7 +8,7 @@
 -- issued, end, access end, refresh end} | {'unknown'} | {'expired'} | {'ended', reason,
 -- at, note|'', ban end|''} | {'reused', ended infos...}.
 local base, sid, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[6]), ARGV[6]
-local rec = load(KEYS[1])
+local rec = load_own(KEYS[1])
 if rec == nil or rec.f == nil then return {'unknown'} end
 -- Past its purge time by this clock a record is gone, whatever its key's TTL says.
 local fin = tonumber(rec.e)

@@ -4,7 +4,7 @@
 -- it and its refresh token's end. Every key of the session lives as long as it does.
 -- Returns {user, device, issued, end} of the renewed session, or nil.
 local base, now = ARGV[1], tonumber(ARGV[5])
-local rec = load(KEYS[1])
+local rec = load_own(KEYS[1])
 if not live(rec, now) or rec.d ~= ARGV[2] then return false end
 local ukey = base .. 'u:' .. rec.u
 need(ukey)
