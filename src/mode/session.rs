@@ -94,10 +94,12 @@ impl SessionMode {
         let idle = record
             .idle_ms
             .or(self.idle_ms.filter(|_| record.idle_deadline_ms.is_some()));
+        // The store caps the idle deadline at the session's end: with a refresh token
+        // that is past the access token's `expires_at_ms`.
         let renewal = Renewal {
             key: &key,
             expires_at_ms,
-            idle_deadline_ms: idle.map(|i| now_ms.saturating_add(i).min(expires_at_ms)),
+            idle_deadline_ms: idle.map(|i| now_ms.saturating_add(i)),
         };
         Ok(store.renew(renewal, now_ms).await?)
     }

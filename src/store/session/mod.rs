@@ -192,7 +192,8 @@ pub struct Renewal<'a> {
     pub key: &'a SessionKey,
     /// The new absolute end, Unix milliseconds.
     pub expires_at_ms: u64,
-    /// The new idle deadline, if the handle has an idle timeout.
+    /// The new idle deadline, if the handle has an idle timeout: the store keeps it no
+    /// later than the session's end (with a refresh token, the later of both tokens').
     pub idle_deadline_ms: Option<u64>,
 }
 

@@ -491,7 +491,7 @@ pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S
     let clock = clock();
     let hour = 3600;
     let auth = K::retention(
-        K::builder(store, &clock)
+        K::builder(store.clone(), &clock)
             .ttl(secs(ACCESS))
             .refresh_tokens(secs(hour)),
         secs(60),
@@ -517,6 +517,23 @@ pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S
     assert_eq!(again.expires_at_ms, T0 + hour * 1000);
     clock.advance(secs(61));
     assert_eq!(me(&app, c.token.as_str()).await, err(Reason::TokenExpired));
+
+    // With an idle timeout longer than the access token: a renewal moves the idle
+    // deadline as a request would, not to the renewed access token's end.
+    let clock = super::clock();
+    let auth = K::idle(
+        K::builder(store, &clock)
+            .ttl(secs(ACCESS))
+            .refresh_tokens(secs(hour)),
+        secs(4 * ACCESS),
+    )
+    .build();
+    let a = auth.login("10002", "phone").await.unwrap();
+    K::renew(&auth, a.token.as_str()).await.unwrap().unwrap();
+    clock.advance(secs(2 * ACCESS));
+    auth.refresh(&refresh_of(&a))
+        .await
+        .expect("not idle: seen two access lifetimes ago, with four to go idle");
 }
 
 /// A refused refresh is a rejection like a request's: the same status, challenge (in
