@@ -339,11 +339,10 @@ impl JwtState {
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
-            // The rule counts sessions live now; tokens in their leeway are over for it.
+            // The rule counts sessions live now; tokens in their leeway or idle too long
+            // are over for it.
             let scope: Vec<String> = self
-                .oldest_first(|e| {
-                    e.expires_at_ms > now_ms && rule.same_scope(&e.class, &entry.class)
-                })
+                .oldest_first(|e| e.is_live(now_ms) && rule.same_scope(&e.class, &entry.class))
                 .into_iter()
                 .map(|(j, _)| j.clone())
                 .collect();

@@ -102,7 +102,7 @@ pub async fn rule_max_per_device<S: Stores, K: Kind<S>>(store: S) {
 
 pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
-    let auth = K::builder(store, &clock)
+    let auth = K::builder(store.clone(), &clock)
         .ttl(secs(100))
         .login_rule(LoginRule::one_per_device().refuse_new())
         .build();
@@ -119,6 +119,29 @@ pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
     clock.advance(secs(100));
     assert_eq!(me(&app, b.token.as_str()).await, err(Reason::TokenExpired));
     assert!(auth.login("10001", "web").await.is_ok());
+
+    // Nor does one idle too long, in either mode: it opens nothing, nor is it listed.
+    let clock = super::clock();
+    let auth = K::idle(
+        K::builder(store, &clock)
+            .ttl(secs(3_600))
+            .login_rule(LoginRule::one_per_device().refuse_new()),
+        secs(600),
+    )
+    .build();
+    let app = super::app(&auth);
+    let idle = auth.login("10002", "web").await.unwrap();
+    clock.advance(secs(601));
+    assert_eq!(
+        me(&app, idle.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+    assert!(auth.sessions("10002").await.unwrap().is_empty());
+    let next = auth
+        .login("10002", "web")
+        .await
+        .expect("an idle session blocks nothing");
+    assert!(next.replaced.is_empty(), "nor is it replaced: it was over");
 }
 
 pub async fn rule_override_per_login<S: Stores, K: Kind<S>>(store: S) {

@@ -81,6 +81,7 @@ local function jneed(base, user)
     for j, e in pairs(jload(ikey) or {}) do
       need(base .. 'jt:' .. j)
       if e.m then need(base .. 'jm:' .. j) end
+      if e.k then need(base .. 'jl:' .. j) end
     end
   end
   return #UNDECLARED == 0
@@ -212,10 +213,21 @@ local function revoke(base, st, ix, j, bump, nowstr)
     fold(base, st, ix, nowstr)
   end
 end
+-- Whether token `j`, entry `e` of the index, is live now (`JwtEntry::is_live`): before
+-- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jneed`
+-- declares).
+local function jlive(base, j, e, now)
+  if tonumber(e.e) <= now then return false end
+  if e.k == nil then return true end
+  local last = tonumber(e.i)
+  local seen = tonumber(redis.call('GET', base .. 'jl:' .. j) or '')
+  if seen and seen > last then last = seen end
+  return now < last + tonumber(e.k)
+end
 local function oldest_first(ix, keep)
   local list = {}
   for j, e in pairs(ix) do
-    if keep(e) then table.insert(list, {tonumber(e.i), e.n, j}) end
+    if keep(e, j) then table.insert(list, {tonumber(e.i), e.n, j}) end
   end
   table.sort(list, function(a, b)
     if a[1] ~= b[1] then return a[1] < b[1] end

@@ -38,9 +38,10 @@ end
 local replaced = {}
 local max = tonumber(ARGV[8])
 if max > 0 then
-  -- The rule counts sessions live now; tokens in their leeway are over for it.
-  local scope = oldest_first(ix, function(e)
-    return tonumber(e.e) > now and (ARGV[9] == '0' or class_of(e) == class)
+  -- The rule counts sessions live now; tokens in their leeway or idle too long are over
+  -- for it.
+  local scope = oldest_first(ix, function(e, j)
+    return jlive(base, j, e, now) and (ARGV[9] == '0' or class_of(e) == class)
   end)
   if #scope >= max then
     if ARGV[10] == '1' then return {'limit'} end
