@@ -464,6 +464,16 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     }
 }
 
+/// An input check of the helpers: a span of time that means something (a ban, a
+/// restriction, a step-up window) is a millisecond or more; at most
+/// [`MAX_LIFETIME_MS`](crate::limits::MAX_LIFETIME_MS).
+fn span_ms(field: &'static str, span: Duration) -> Result<u64, Error> {
+    match crate::clock::millis(span) {
+        0 => Err(Error::InvalidInput { field }),
+        ms => Ok(ms.min(crate::limits::MAX_LIFETIME_MS)),
+    }
+}
+
 /// An input check of the helpers: a user id, device or class name.
 fn check_name(field: &'static str, value: &str) -> Result<(), Error> {
     if valid_name(value) {

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Auth, Noted, check_name};
+use super::{Auth, Noted, check_name, span_ms};
 use std::time::SystemTime;
 
-use crate::clock::{millis, system_time};
+use crate::clock::system_time;
 use crate::error::Error;
 use crate::events::EventKind;
 use crate::identity::Identity;
-use crate::limits::MAX_LIFETIME_MS;
 use crate::mode::Mode;
 use crate::note::Note;
 use crate::rejection::{Reason, Rejection};
@@ -62,12 +61,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         check_name("user_id", user_id)?;
         let scope = Scope::new(scope).map_err(invalid)?;
         let level = Level::new(level).map_err(invalid)?;
-        let ms = millis(duration);
-        if ms == 0 {
-            return Err(Error::InvalidInput { field: "duration" });
-        }
+        let span = span_ms("duration", duration)?;
         let now = self.now_ms();
-        let until_ms = now.saturating_add(ms.min(MAX_LIFETIME_MS));
+        let until_ms = now.saturating_add(span);
         let restriction = Restriction::new(scope, level, until_ms).with_note(note.cloned());
         if !self.store().restrict(user_id, &restriction, now).await? {
             return Err(invalid(InvalidRestriction::TooMany));
@@ -143,16 +139,13 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         window: Duration,
     ) -> Result<SystemTime, Error> {
         let scope = Scope::new(scope).map_err(invalid)?;
-        let ms = millis(window);
-        if ms == 0 {
-            return Err(Error::InvalidInput { field: "window" });
-        }
+        let span = span_ms("window", window)?;
         let now = self.now_ms();
         let elevation = Elevation {
             user_id: identity.user_id(),
             session_id: identity.session_id(),
             scope: &scope,
-            until_ms: now.saturating_add(ms.min(MAX_LIFETIME_MS)),
+            until_ms: now.saturating_add(span),
         };
         match self.mode().elevate(self.store(), elevation, now).await? {
             Elevated::Until(until_ms) => {

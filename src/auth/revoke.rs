@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Auth, check_name};
-use crate::clock::{millis, system_time};
+use super::{Auth, check_name, span_ms};
+use crate::clock::system_time;
 use crate::error::Error;
 use crate::events::EventKind;
 use crate::identity::Identity;
-use crate::limits::{MAX_LEEWAY_MS, MAX_LIFETIME_MS, MAX_TOKEN_LEN};
+use crate::limits::{MAX_LEEWAY_MS, MAX_TOKEN_LEN};
 use crate::mode::{EndScope, Mode, SessionMode};
 use crate::note::Note;
 use crate::store::{EndReason, Ends, Store};
@@ -311,7 +311,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// Bans a user for `duration`: ends every live session (their tokens answer `banned`
     /// while the ban lasts) and refuses logins until it ends. Returns how many sessions
-    /// ended. A second ban replaces the first. Bans last at most ten years.
+    /// ended. A second ban replaces the first. Bans last at most ten years; a duration
+    /// under a millisecond bans nothing: `InvalidInput` (`"duration"`), before any store
+    /// work. (To end a ban, [`unban`](Self::unban).)
     pub async fn ban(&self, user_id: &str, duration: Duration) -> Result<usize, Error> {
         self.ban_noted(user_id, duration, None).await
     }
@@ -323,8 +325,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         note: Option<&Note>,
     ) -> Result<usize, Error> {
         check_name("user_id", user_id)?;
+        let span = span_ms("duration", duration)?;
         let now = self.now_ms();
-        let until_ms = now.saturating_add(millis(duration).min(MAX_LIFETIME_MS));
+        let until_ms = now.saturating_add(span);
         let ended = self
             .inner
             .mode

@@ -109,6 +109,14 @@ pub async fn names_are_validated<S: Stores, K: Kind<S>>(store: S) {
         auth.ban("", secs(5)).await.unwrap_err(),
         Error::InvalidInput { .. }
     ));
+    // A ban of no time would end every session and refuse no login: refused, nothing
+    // ended.
+    for nothing in [Duration::ZERO, Duration::from_micros(999)] {
+        assert!(matches!(
+            auth.ban(&max, nothing).await.unwrap_err(),
+            Error::InvalidInput { field: "duration" }
+        ));
+    }
     // Reads and the unban refuse them too: bad input gets a 400, not an empty answer.
     for user in ["", long.as_str(), "a\nb"] {
         for e in [
