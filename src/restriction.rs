@@ -298,6 +298,31 @@ fn kept(r: &Restriction, now_ms: u64) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Elevations(Option<Arc<Windows>>);
 
+/// What closing a step-up window found ([`Elevations::close`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// No window of the scope: nothing changed.
+    Nothing,
+    /// A window whose end had passed by this clock: removed all the same, and a store
+    /// writes and announces it, since an instance whose clock is behind still reads it
+    /// open.
+    Over,
+    /// An open window: closed.
+    Open,
+}
+
+impl Closed {
+    /// Whether a window was open (what `Auth::close_elevation` answers).
+    pub fn was_open(self) -> bool {
+        self == Closed::Open
+    }
+
+    /// Whether the windows changed: a store writes them and announces the change.
+    pub fn changed(self) -> bool {
+        self != Closed::Nothing
+    }
+}
+
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Windows {
@@ -355,19 +380,20 @@ impl Elevations {
         Ok(kept)
     }
 
-    /// Closes the window for `scope` before its end (Sa-Token's `closeSafe`); whether one
-    /// was open at `now_ms`. When the session was last elevated stays known.
-    pub fn close(&mut self, scope: &Scope, now_ms: u64) -> bool {
+    /// Closes the window for `scope` before its end (Sa-Token's `closeSafe`): what it
+    /// found. When the session was last elevated stays known.
+    pub fn close(&mut self, scope: &Scope, now_ms: u64) -> Closed {
         let open = self.open(scope, now_ms).is_some();
-        if self
+        let held = self
             .0
             .as_ref()
-            .is_some_and(|w| w.until_ms.contains_key(scope))
-        {
-            let w = Arc::make_mut(self.0.get_or_insert_with(Default::default));
-            w.until_ms.remove(scope);
+            .is_some_and(|w| w.until_ms.contains_key(scope));
+        if !held {
+            return Closed::Nothing;
         }
-        open
+        let w = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+        w.until_ms.remove(scope);
+        if open { Closed::Open } else { Closed::Over }
     }
 
     /// The end of the window for `scope`, if one is open at `now_ms`.

@@ -334,7 +334,7 @@ impl SessionStore for BTreeStore {
     ) -> Result<bool, StoreError> {
         let mut maps = self.write(now_ms);
         let state = maps.sessions.get_mut(&id);
-        Ok(state.is_some_and(|s| s.close_elevation(user_id, scope, now_ms)))
+        Ok(state.is_some_and(|s| s.close_elevation(user_id, scope, now_ms).was_open()))
     }
 
     async fn elevate(&self, elevation: Elevation<'_>, now_ms: u64) -> Result<Elevated, StoreError> {
@@ -491,7 +491,7 @@ impl JwtStore for BTreeStore {
     ) -> Result<bool, StoreError> {
         let mut maps = self.write(now_ms);
         let state = maps.jwt.get_mut(user_id);
-        Ok(state.is_some_and(|st| st.close_elevation(&id.jti(), scope, now_ms)))
+        Ok(state.is_some_and(|st| st.close_elevation(&id.jti(), scope, now_ms).was_open()))
     }
 
     async fn jwt_elevate(

@@ -10,7 +10,7 @@ use super::{JwtGrant, JwtIssue, JwtToken};
 use crate::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_GRACE_MS};
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
-use crate::restriction::{Elevations, Scope};
+use crate::restriction::{Closed, Elevations, Scope};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta,
     StoreError,
@@ -510,11 +510,12 @@ impl JwtState {
         }
     }
 
-    /// Closes the window of `scope` of the session of token `jti`; whether one was open.
-    pub fn close_elevation(&mut self, jti: &str, scope: &Scope, now_ms: u64) -> bool {
+    /// Closes the window of `scope` of the session of token `jti`: what it found (see
+    /// [`Closed`]).
+    pub fn close_elevation(&mut self, jti: &str, scope: &Scope, now_ms: u64) -> Closed {
         self.index
             .get_mut(jti)
-            .is_some_and(|e| e.elevations.close(scope, now_ms))
+            .map_or(Closed::Nothing, |e| e.elevations.close(scope, now_ms))
     }
 
     /// Revokes one token; returns it if the index held it (past its expiry too, within

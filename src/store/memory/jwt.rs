@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
-use crate::restriction::Scope;
+use crate::restriction::{Closed, Scope};
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus,
     JwtStore, JwtTarget, JwtToken,
@@ -267,15 +267,14 @@ impl JwtStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let jti = id.jti();
         let closed = self.write(id.tag(), now_ms, |shard| {
-            shard
-                .jwt
-                .get_mut(user_id)
-                .is_some_and(|st| st.close_elevation(&jti, scope, now_ms))
+            shard.jwt.get_mut(user_id).map_or(Closed::Nothing, |st| {
+                st.close_elevation(&jti, scope, now_ms)
+            })
         });
-        if closed {
+        if closed.changed() {
             self.publish_updated(id);
         }
-        Ok(closed)
+        Ok(closed.was_open())
     }
 
     async fn jwt_end(

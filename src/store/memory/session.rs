@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use super::{Due, MemoryStore, Shard, read, write};
 use crate::note::Note;
-use crate::restriction::Scope;
+use crate::restriction::{Closed, Scope};
 use crate::store::session::{SessionState, Swept, admit, end_sessions};
 use crate::store::{
     Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
@@ -294,15 +294,14 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let closed = self.write(id.tag(), now_ms, |shard| {
-            shard
-                .sessions
-                .get_mut(&id)
-                .is_some_and(|s| s.close_elevation(user_id, scope, now_ms))
+            shard.sessions.get_mut(&id).map_or(Closed::Nothing, |s| {
+                s.close_elevation(user_id, scope, now_ms)
+            })
         });
-        if closed {
+        if closed.changed() {
             self.publish_updated(id);
         }
-        Ok(closed)
+        Ok(closed.was_open())
     }
 
     async fn renew(

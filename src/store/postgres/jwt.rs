@@ -15,6 +15,7 @@ use super::{
 };
 use crate::limits::{MAX_REFRESH_TOKENS, kept_until};
 use crate::note::Note;
+use crate::restriction::Closed;
 use crate::store::budget::{budget, within};
 use crate::store::directory::OnlineSession;
 use crate::store::jwt::{
@@ -533,8 +534,10 @@ impl JwtStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let jti = id.jti();
         self.jwt_change(user_id, id, now_ms, |state| {
-            let closed = state.is_some_and(|st| st.close_elevation(&jti, scope, now_ms));
-            (closed, closed)
+            let closed = state.map_or(Closed::Nothing, |st| {
+                st.close_elevation(&jti, scope, now_ms)
+            });
+            (closed.was_open(), closed.changed())
         })
         .await
     }

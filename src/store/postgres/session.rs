@@ -14,6 +14,7 @@ use super::{
 };
 use crate::limits::MAX_ENDED;
 use crate::note::Note;
+use crate::restriction::Closed;
 use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
 use crate::store::wire::{ended_messages, updated_message};
@@ -507,8 +508,10 @@ impl SessionStore for PostgresStore {
             session_id,
             now_ms,
             |state| {
-                let closed = state.is_some_and(|s| s.close_elevation(user_id, scope, now_ms));
-                (closed, closed)
+                let closed = state.map_or(Closed::Nothing, |s| {
+                    s.close_elevation(user_id, scope, now_ms)
+                });
+                (closed.was_open(), closed.changed())
             },
             message,
         )

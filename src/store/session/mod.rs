@@ -374,7 +374,8 @@ pub struct Renewal<'a> {
 ///     }
 ///     async fn close_elevation(&self, user: &str, id: SessionId, scope: &Scope, now: u64) -> Result<bool, StoreError> {
 ///         let mut maps = self.maps();
-///         Ok(maps.sessions.get_mut(&id).is_some_and(|s| s.close_elevation(user, scope, now)))
+///         let s = maps.sessions.get_mut(&id);
+///         Ok(s.is_some_and(|s| s.close_elevation(user, scope, now).was_open()))
 ///     }
 ///     async fn elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
 ///         let mut maps = self.maps();

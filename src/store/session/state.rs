@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{NewSession, SessionRecord, Touch, is_live, purge_time};
 use crate::note::Note;
-use crate::restriction::{Elevations, Restrictions, Scope};
+use crate::restriction::{Closed, Elevations, Restrictions, Scope};
 use crate::store::plan::Held;
 use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotated, Rotation};
 use crate::store::{
@@ -143,10 +143,13 @@ impl SessionState {
         }
     }
 
-    /// Closes the session's window of `scope` if the session is the user's; whether one
-    /// was open.
-    pub fn close_elevation(&mut self, user_id: &str, scope: &Scope, now_ms: u64) -> bool {
-        *self.info.user_id == *user_id && self.elevations.close(scope, now_ms)
+    /// Closes the session's window of `scope` if the session is the user's: what it
+    /// found (a store writes and announces it if it [`changed`](Closed::changed)).
+    pub fn close_elevation(&mut self, user_id: &str, scope: &Scope, now_ms: u64) -> Closed {
+        if *self.info.user_id != *user_id {
+            return Closed::Nothing;
+        }
+        self.elevations.close(scope, now_ms)
     }
 
     /// Opens a step-up window of `elevation`'s scope (see

@@ -222,7 +222,7 @@ pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store:
         .ttl(secs(900))
         .refresh_tokens(secs(86_400))
         .build();
-    let other = K::builder(store, &clock).build();
+    let other = K::builder(store.clone(), &clock).build();
     let (app, there) = (step_up_app(&auth), step_up_app(&other));
     let web = auth.login("10001", "web").await.unwrap();
     let phone = auth.login("10001", "phone").await.unwrap();
@@ -284,6 +284,19 @@ pub async fn step_up_windows_belong_to_one_session<S: Stores, K: Kind<S>>(store:
     assert_eq!(me.last_elevated(), Some(at(T0 + 300_000)));
     auth.elevate(&me, "payment", secs(600)).await.unwrap();
     assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+
+    // Closed by an instance whose clock says the window is over already: written and
+    // announced all the same, for this instance still reads it open.
+    assert!(auth.close_elevation(&me, "payment").await.unwrap());
+    auth.elevate(&me, "payment", secs(1)).await.unwrap();
+    assert_eq!(guarded(&app, "/pay", web_token).await, Ok(()));
+    let ahead = kickout::clock::ManualClock::new(kickout::clock::Clock::now_ms(&clock) + 2_000);
+    let late = K::builder(store, &ahead).build();
+    assert!(
+        !late.close_elevation(&me, "payment").await.unwrap(),
+        "over by its clock"
+    );
+    assert_eq!(guarded(&app, "/pay", web_token).await.unwrap_err().0, 403);
 
     // Bad input changes nothing.
     let field = |r: Result<std::time::SystemTime, Error>| match r {
