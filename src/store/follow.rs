@@ -75,14 +75,13 @@ impl Following {
             follower: weak.clone(),
             alive: self.alive.clone(),
         };
+        // Before the task runs: a `Lost` it forwards first must not be undone by this.
+        follower.resync();
         *task = Some(runtime.spawn(forward(weak, feed, closing)));
         drop(task);
-        // A runtime shutting down drops the task inside `spawn`: then it never ran.
-        if !self.alive() {
-            return false;
-        }
-        follower.resync();
-        true
+        // A runtime shutting down drops the task inside `spawn`: then it never ran (and
+        // the follower heard it closed, after the resync).
+        self.alive()
     }
 }
 

@@ -452,11 +452,15 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         session: NewSession,
         now_ms: u64,
     ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
-        let created = self.inner.create(session, now_ms).await?;
-        if let Admission::Admitted(replaced) = &created {
-            self.forget_infos(replaced);
+        let tag = session.key.session_id().tag();
+        let created = self.inner.create(session, now_ms).await;
+        match &created {
+            Ok(Admission::Admitted(replaced)) => self.forget_infos(replaced),
+            Ok(_) => {}
+            // It may have run (a lost reply) and replaced sessions it could not name.
+            Err(_) => self.shared.forget_tag(tag),
         }
-        Ok(created)
+        created
     }
 
     async fn end(
@@ -469,9 +473,22 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         if let Target::Token(key) = target {
             self.shared.forget([key.session_id()]);
         }
-        let ended = self.inner.end(target, reason, note, now_ms).await?;
-        self.forget_infos(&ended);
-        Ok(ended)
+        let ended = self.inner.end(target, reason, note, now_ms).await;
+        match &ended {
+            Ok(ended) => self.forget_infos(ended),
+            // It may have run (a lost reply): what it would have ended goes all the
+            // same, or a retry that finds nothing left to end would forget nothing.
+            Err(_) => match target {
+                Target::Token(_) => {}
+                Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
+                    self.shared.forget([id]);
+                }
+                Target::User { user_id, .. } | Target::Others { user_id, .. } => {
+                    self.shared.forget_tag(crate::token::user_tag(user_id));
+                }
+            },
+        }
+        ended
     }
 
     async fn ban(
@@ -578,14 +595,14 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         now_ms: u64,
     ) -> Result<Admission<JwtGrant>, StoreError> {
         let tag = crate::token::user_tag(&issue.user_id);
-        let issued = self.inner.jwt_issue(issue, now_ms).await?;
-        if let Admission::Admitted(grant) = &issued {
+        let issued = self.inner.jwt_issue(issue, now_ms).await;
+        match &issued {
             // What the rule replaced may be a bump: older tokens go too.
-            if !grant.replaced.is_empty() {
-                self.shared.forget_tag(tag);
-            }
+            Ok(Admission::Admitted(grant)) if grant.replaced.is_empty() => {}
+            Ok(Admission::Admitted(_)) | Err(_) => self.shared.forget_tag(tag),
+            Ok(_) => {}
         }
-        Ok(issued)
+        issued
     }
 
     async fn jwt_elevate(
@@ -620,7 +637,24 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         note: Option<&Note>,
         now_ms: u64,
     ) -> Result<Ends, StoreError> {
-        let ends = self.inner.jwt_end(target, reason, note, now_ms).await?;
+        let ends = match self.inner.jwt_end(target, reason, note, now_ms).await {
+            Ok(ends) => ends,
+            Err(error) => {
+                // It may have run (a lost reply), a bump included: the user's tokens
+                // are read again, or a retry that finds nothing left would forget
+                // nothing.
+                let tag = match target {
+                    JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
+                        crate::token::user_tag(user_id)
+                    }
+                    JwtTarget::Token { session_id, .. } | JwtTarget::Session(session_id) => {
+                        session_id.tag()
+                    }
+                };
+                self.shared.forget_tag(tag);
+                return Err(error);
+            }
+        };
         match target {
             // A generation bump ends every older token of the user (or device), also
             // ones its index no longer lists (pruned by another instance's clock).

@@ -1093,7 +1093,31 @@ mod postgres {
 struct Deaf(
     MemoryStore,
     tokio::sync::broadcast::Sender<kickout::store::Revoked>,
+    /// While set, an end runs and its answer is lost: an error, as a timed-out reply.
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
 );
+
+impl Deaf {
+    fn new(store: MemoryStore) -> Self {
+        Deaf(
+            store,
+            tokio::sync::broadcast::channel(16).0,
+            Default::default(),
+        )
+    }
+
+    fn answer<T>(
+        &self,
+        done: Result<T, kickout::store::StoreError>,
+    ) -> Result<T, kickout::store::StoreError> {
+        if self.2.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(kickout::store::StoreError::Unavailable(
+                "the answer was lost".into(),
+            ));
+        }
+        done
+    }
+}
 
 mod deaf {
     use kickout::restriction::{Restriction, Restrictions, Scope};
@@ -1158,7 +1182,7 @@ mod deaf {
             n: Option<&Note>,
             now: u64,
         ) -> Result<Vec<SessionInfo>, StoreError> {
-            self.0.end(t, r, n, now).await
+            self.answer(self.0.end(t, r, n, now).await)
         }
         async fn ban(
             &self,
@@ -1230,7 +1254,7 @@ mod deaf {
             n: Option<&Note>,
             now: u64,
         ) -> Result<Ends, StoreError> {
-            self.0.jwt_end(t, r, n, now).await
+            self.answer(self.0.jwt_end(t, r, n, now).await)
         }
         async fn jwt_ban(
             &self,
@@ -1264,7 +1288,7 @@ mod deaf {
 /// it found then takes the cache's copy out, so requests refuse the token too.
 async fn a_recheck_reads_past_a_near_cache<K: Kind<NearCache<Deaf>> + Kind<MemoryStore>>() {
     let store = MemoryStore::new();
-    let deaf = Deaf(store.clone(), tokio::sync::broadcast::channel(16).0);
+    let deaf = Deaf::new(store.clone());
     let clock = kickout::clock::ManualClock::starting_now();
     let near = NearCache::new(deaf, Duration::from_secs(600));
     let auth = <K as Kind<NearCache<Deaf>>>::builder(near, &clock)
@@ -1288,6 +1312,35 @@ async fn a_recheck_reads_past_a_near_cache<K: Kind<NearCache<Deaf>> + Kind<Memor
     assert_eq!(refused.reason(), Reason::KickedOut);
 }
 
+/// A kickout whose answer was lost (it ran, and its message may be lost too) leaves
+/// nothing of the user in this instance's near cache: a retry finds nothing left to end,
+/// so it would forget nothing either.
+async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
+    let deaf = Deaf::new(MemoryStore::new());
+    let lose = deaf.2.clone();
+    let clock = kickout::clock::ManualClock::starting_now();
+    let auth = K::builder(NearCache::new(deaf, Duration::from_secs(600)), &clock).build();
+    let token = auth.login("10001", "web").await.unwrap().token;
+    auth.authenticate(token.as_str()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    auth.authenticate(token.as_str()).await.unwrap();
+    lose.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(auth.kickout("10001").await.is_err());
+    lose.store(false, std::sync::atomic::Ordering::SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::KickedOut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_leaves_nothing_cached_in_session_mode() {
+    a_lost_answer_leaves_nothing_cached::<suite::Session>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_leaves_nothing_cached_in_jwt_mode() {
+    a_lost_answer_leaves_nothing_cached::<suite::Jwt>().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recheck_reads_past_a_near_cache_in_session_mode() {
     a_recheck_reads_past_a_near_cache::<suite::Session>().await;
@@ -1304,7 +1357,7 @@ async fn a_recheck_reads_past_a_near_cache_in_jwt_mode() {
 async fn a_feed_known_down_is_not_trusted<K: Kind<NearCache<Deaf>> + Kind<MemoryStore>>() {
     use kickout::store::{Revoked, Store};
     let store = MemoryStore::new();
-    let deaf = Deaf(store.clone(), tokio::sync::broadcast::channel(16).0);
+    let deaf = Deaf::new(store.clone());
     let feed = deaf.1.clone();
     let clock = kickout::clock::ManualClock::starting_now();
     let near = NearCache::new(deaf, Duration::from_secs(600));
