@@ -65,7 +65,9 @@ impl JwtStore for RedisStore {
                     let [raw, restricted, elevated, last] =
                         store.get_many([&skey, &rkey, ekey, note]).await?;
                     let mut last = last.map(|l| num(&l)).transpose()?;
-                    if let Some(ttl) = seen.filter(|_| !idle_over(idle, last, now_ms)) {
+                    // Never back: an instance whose clock is behind leaves a later sight.
+                    let later = last.is_none_or(|l| now_ms > l);
+                    if let Some(ttl) = seen.filter(|_| later && !idle_over(idle, last, now_ms)) {
                         within(budget.as_mut(), store.set_px(note, now_ms, ttl)).await?;
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);

@@ -49,6 +49,26 @@ pub async fn idle_timeout_expires_inactive_sessions<S: Stores, K: Kind<S>>(store
     assert!(auth.sessions("10001").await.unwrap().is_empty());
 }
 
+/// A sight by an instance whose clock is behind never moves the last sight back: the
+/// session goes idle by the latest activity any instance saw.
+pub async fn a_late_clock_never_moves_the_last_sight_back<S: Stores, K: Kind<S>>(store: S) {
+    let behind = clock();
+    let ahead = kickout::clock::ManualClock::new(kickout::clock::Clock::now_ms(&behind) + 30_000);
+    let idle = |c| K::idle(K::builder(store.clone(), c).ttl(secs(3_600)), secs(60)).build();
+    let (late, early) = (idle(&behind), idle(&ahead));
+    let a = late.login("10001", "web").await.unwrap();
+    // Seen at +30 s by the instance ahead, then at +10 s by the one behind.
+    early.authenticate(a.token.as_str()).await.unwrap();
+    behind.advance(secs(10));
+    late.authenticate(a.token.as_str()).await.unwrap();
+    // At +75 s by the late clock: 45 s after the latest sight, not idle.
+    behind.advance(secs(65));
+    ahead.advance(secs(65));
+    late.authenticate(a.token.as_str())
+        .await
+        .expect("seen 45 s ago, with a 60 s idle timeout");
+}
+
 pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
     if K::JWT {
         return; // session mode only: a signed expiry cannot move

@@ -278,6 +278,7 @@ macro_rules! all_cases {
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
             idle_renewal_never_passes_absolute_lifetime,
+            a_late_clock_never_moves_the_last_sight_back,
             tombstones_keep_their_reason_until_expiry,
             events_report_every_change,
             names_are_validated,

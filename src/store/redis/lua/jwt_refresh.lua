@@ -111,8 +111,13 @@ if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
 -- The windows (kept by a refresh) live to the token's end, as `elevate.lua` sets them.
 if redis.call('PTTL', KEYS[2]) < fin - now then redis.call('PEXPIRE', KEYS[2], fin - now) end
 dir_ttl(base, ttl)
--- A refresh is a sight of the session.
-redis.call('SET', lkey, nowstr, 'PX', ttl)
+-- A refresh is a sight of the session; never back (a writer whose clock is behind).
+local seen = tonumber(redis.call('GET', lkey) or '')
+if seen == nil or now > seen then
+  redis.call('SET', lkey, nowstr, 'PX', ttl)
+elseif redis.call('PTTL', lkey) < ttl then
+  redis.call('PEXPIRE', lkey, ttl)
+end
 jsave(base, user, st, ix, now)
 return {'ok', user, rr.v, rr.i, tostring(fin), tostring(ae), tostring(fe), st.ep,
   tostring(rr.ug), tostring(rr.dg), rr.x or '', rr.k or ''}

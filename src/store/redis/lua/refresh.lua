@@ -57,7 +57,9 @@ local e = math.max(ae, fe)
 fin = e
 -- The replaced access token stays valid until its own end (and then says so).
 rec.pd, rec.pe = rec.d, rec.ae
-rec.d, rec.ae, rec.f, rec.fe, rec.e, rec.t = ARGV[4], tostring(ae), ARGV[5], tostring(fe), tostring(e), nowstr
+rec.d, rec.ae, rec.f, rec.fe, rec.e = ARGV[4], tostring(ae), ARGV[5], tostring(fe), tostring(e)
+-- A refresh is a sight of the session; never back (a writer whose clock is behind).
+if rec.t == nil or tonumber(rec.t) < now then rec.t = nowstr end
 if rec.l then
   -- A refresh is activity: the idle deadline moves as a request's would.
   local dl = nil
