@@ -200,8 +200,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     ///
     /// The new access token lives the session's access lifetime, the new refresh token
     /// its window, neither past the cap; the replaced access token stays valid until its
-    /// own end (in session mode, or until the next refresh: a session keeps one replaced
-    /// access token).
+    /// own end (in session mode: or until the next refresh, whichever comes first; a
+    /// session keeps one replaced access token).
     pub async fn refresh(&self, refresh_token: &str) -> Result<Login, Error> {
         // Refused by its format before any store work (a refresh token has one length).
         let now = self.now_ms();

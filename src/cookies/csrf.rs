@@ -68,11 +68,14 @@ fn origin_vouches<'a>(req: impl Carrier<'a>, site: &Site<'_>) -> bool {
     })
 }
 
-/// A safe method that asks for no protocol switch. A WebSocket handshake is a `GET`
-/// with `Upgrade`, but what it opens reads and writes as the user, and browsers let any
-/// page open one (no CORS): it needs the same proof as a `POST`.
+/// A safe method, and no WebSocket handshake: that is a `GET` with `Upgrade:
+/// websocket`, but what it opens reads and writes as the user, and browsers let any page
+/// open one (no CORS), so it needs the same proof as a `POST`.
 fn changes_nothing<'a>(req: impl Carrier<'a>) -> bool {
-    req.safe_method() && !sent(req, &UPGRADE)
+    req.safe_method()
+        && !req
+            .values(Wanted::Header(&UPGRADE))
+            .any(|v| v.windows(9).any(|w| w.eq_ignore_ascii_case(b"websocket")))
 }
 
 /// Whether the request has a header `name`, once or more.

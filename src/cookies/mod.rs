@@ -5,7 +5,8 @@
 //! A browser cannot keep a token from an injected script unless the token is in an
 //! `HttpOnly` cookie; a cookie is sent with every request to its site, even one another
 //! site makes the browser send. So a request authenticated by a cookie, with a method
-//! other than GET, HEAD or OPTIONS (or a WebSocket handshake: a GET with `Upgrade`),
+//! other than GET, HEAD or OPTIONS (or a WebSocket handshake: a GET with
+//! `Upgrade: websocket`),
 //! passes only when it shows it comes from the site
 //! itself: Fetch Metadata `Sec-Fetch-Site: same-origin` (or `none`, typed by the user);
 //! an `Origin` that is an [allowed one](CookiesBuilder::allowed_origin); without

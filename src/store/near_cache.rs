@@ -479,7 +479,8 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
             // It may have run (a lost reply): what it would have ended goes all the
             // same, or a retry that finds nothing left to end would forget nothing.
             Err(_) => match target {
-                Target::Token(_) => {}
+                // Again: a read between the first forget and the end may have put it back.
+                Target::Token(key) => self.shared.forget([key.session_id()]),
                 Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
                     self.shared.forget([id]);
                 }
@@ -690,11 +691,13 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         let id = rotation.presented.session_id();
         let rotated = self.inner.jwt_refresh(rotation, now_ms).await;
         self.shared.forget([id]);
-        if let Ok(Rotated::Reused(ends)) = &rotated {
-            // A blacklist overflow is a bump.
-            if !ends.replaced.is_empty() {
+        match &rotated {
+            // A blacklist overflow is a bump; a failed call may have been one.
+            Ok(Rotated::Reused(ends)) if !ends.replaced.is_empty() => {
                 self.shared.forget_tag(id.tag());
             }
+            Err(_) => self.shared.forget_tag(id.tag()),
+            Ok(_) => {}
         }
         rotated
     }

@@ -883,8 +883,18 @@ async fn cookie_requests_answer_alike<K: Kind<MemoryStore>>() {
         ),
         (
             "GET",
-            vec![cookie(&live), h("upgrade", "websocket")],
+            vec![cookie(&live), h("upgrade", "WebSocket")],
             csrf.clone(),
+        ),
+        // Another protocol switch (HTTP/2 over cleartext) is no socket a page opens.
+        (
+            "GET",
+            vec![
+                cookie(&live),
+                h("connection", "Upgrade"),
+                h("upgrade", "h2c"),
+            ],
+            ok.clone(),
         ),
         (
             "GET",

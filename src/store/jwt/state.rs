@@ -375,10 +375,16 @@ impl JwtState {
                             self.bump_device(&entry.device, EndReason::Replaced, None, now_ms);
                         replaced.extend(overflow);
                     } else {
+                        // The scope goes (below); what else the index holds (in its
+                        // leeway, or idle too long) is ended by the bump too, unreported:
+                        // over for this clock.
+                        for j in &scope {
+                            if let Some(e) = self.index.remove(j) {
+                                replaced.push((j.clone(), e));
+                            }
+                        }
+                        self.index.clear();
                         self.bump_user(EndReason::Replaced, None, now_ms);
-                        // The scope is every live token here (one per user): what else
-                        // the index holds is in its leeway, and ended by the bump too.
-                        self.index.retain(|_, e| e.expires_at_ms > now_ms);
                     }
                 } else {
                     for j in scope.iter().take(excess) {

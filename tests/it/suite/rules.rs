@@ -123,13 +123,22 @@ pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
     // Nor does one idle too long, in either mode: it opens nothing, nor is it listed.
     let clock = super::clock();
     let auth = K::idle(
-        K::builder(store, &clock)
+        K::builder(store.clone(), &clock)
             .ttl(secs(3_600))
             .login_rule(LoginRule::one_per_device().refuse_new()),
         secs(600),
     )
     .build();
     let app = super::app(&auth);
+    // Live by its last sight, not by its login: it still blocks.
+    let seen = auth.login("10003", "web").await.unwrap();
+    clock.advance(secs(500));
+    assert_eq!(me(&app, seen.token.as_str()).await, Ok("10003:web".into()));
+    clock.advance(secs(200));
+    assert!(matches!(
+        auth.login("10003", "web").await.unwrap_err(),
+        Error::SessionLimit
+    ));
     let idle = auth.login("10002", "web").await.unwrap();
     clock.advance(secs(601));
     assert_eq!(
@@ -142,6 +151,24 @@ pub async fn rule_refuse_new<S: Stores, K: Kind<S>>(store: S) {
         .await
         .expect("an idle session blocks nothing");
     assert!(next.replaced.is_empty(), "nor is it replaced: it was over");
+
+    // A login that replaces every live session leaves nothing of the idle one either: a
+    // kickout finds only the session after it.
+    let auth = K::idle(
+        K::builder(store, &clock).login_rule(LoginRule::max_per_user(1)),
+        secs(600),
+    )
+    .build();
+    auth.login("10004", "phone").await.unwrap();
+    clock.advance(secs(601));
+    auth.login("10004", "web").await.unwrap();
+    let last = auth.login("10004", "tablet").await.unwrap();
+    assert_eq!(last.replaced.len(), 1, "the web session");
+    assert_eq!(
+        auth.kickout("10004").await.unwrap(),
+        1,
+        "the tablet's alone"
+    );
 }
 
 pub async fn rule_override_per_login<S: Stores, K: Kind<S>>(store: S) {

@@ -21,7 +21,8 @@ if ban and tonumber(ban) > now then return {'banned', ban} end
 local skey = KEYS[3]
 if redis.call('EXISTS', skey) == 1 then
   -- This very call run again (a Cluster client re-sends a script whose reply it lost):
-  -- the digest is this call's own, drawn at random. What it replaced was answered then.
+  -- the digest is this call's own, drawn at random. What the first run replaced is
+  -- ended and announced, but no longer known to name here.
   local held = load(skey)
   if held and held.d == ARGV[3] and held.u == ARGV[4] and held.v == ARGV[5]
     and held.i == ARGV[6] then

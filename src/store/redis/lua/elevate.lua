@@ -28,18 +28,13 @@ end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return '0' end
 local ok, rec = pcall(cjson.decode, raw)
--- The record of the caller's own token: one that does not read is corrupt, not gone.
-if ok and type(rec) == 'table' then
-  if ARGV[5] == 's' then
-    ok = reads(rec)
-  else
-    -- A `jt:` entry of an earlier version names only its user: over for this.
-    ok = type(rec.u) == 'string' and (rec.e == nil or tonumber(rec.e) ~= nil)
-  end
-else
-  ok = false
+if ARGV[5] == 's' then
+  -- The record of the caller's own token: one that does not read is corrupt, not gone.
+  if not (ok and reads(rec)) then error('kickout: a record that does not read: ' .. KEYS[1]) end
+elseif not ok or type(rec) ~= 'table' then
+  -- A `jt:` entry of an earlier version is its user's name alone: over for this.
+  return '0'
 end
-if not ok then error('kickout: a record that does not read: ' .. KEYS[1]) end
 if rec.u ~= user or rec.e == nil then return '0' end
 if ARGV[5] == 's' then
   if not live(rec, now) then return '0' end

@@ -81,7 +81,6 @@ local function jneed(base, user)
     for j, e in pairs(jload(ikey) or {}) do
       need(base .. 'jt:' .. j)
       if e.m then need(base .. 'jm:' .. j) end
-      if e.k then need(base .. 'jl:' .. j) end
     end
   end
   return #UNDECLARED == 0
@@ -213,8 +212,16 @@ local function revoke(base, st, ix, j, bump, nowstr)
     fold(base, st, ix, nowstr)
   end
 end
+-- The last sights (`jl:`) of the indexed tokens that have an idle timeout, for `jlive`.
+-- Only a script that reads them declares them: a sight may not exist, and a key that
+-- does not exist refuses a script in a slot migration (TRYAGAIN).
+local function jl_need(base, ix)
+  for j, e in pairs(ix) do
+    if e.k then need(base .. 'jl:' .. j) end
+  end
+end
 -- Whether token `j`, entry `e` of the index, is live now (`JwtEntry::is_live`): before
--- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jneed`
+-- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jl_need`
 -- declares).
 local function jlive(base, j, e, now)
   if tonumber(e.e) <= now then return false end
