@@ -213,7 +213,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
 
     /// Ends every live session of a user; returns how many. Their tokens answer
     /// `kicked_out`, also after the user logged in again. In JWT mode this is one store
-    /// write whatever the number of tokens.
+    /// write whatever the number of tokens. It ends this handle's mode's sessions (a
+    /// [`ban`](Self::ban) ends both modes').
     pub async fn kickout(&self, user_id: &str) -> Result<usize, Error> {
         self.kick(user_id, None, None).await
     }
@@ -267,7 +268,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// user out ([`Auth::kickout`]: one write per user, whatever their number of
     /// sessions, in either mode); returns how many sessions ended. "Before it" is
     /// before the call: a login made while the switch runs may survive it (its user's
-    /// turn may have passed) — stop logins first if that matters.
+    /// turn may have passed) — stop logins first if that matters. It ends this handle's
+    /// mode's sessions: on a store a session-mode and a JWT-mode handle share, call it
+    /// on both.
     ///
     /// An error (the first met) says the switch is not complete: a user whose kickout
     /// failed, or a directory page that did not read, and the users after it, may live
