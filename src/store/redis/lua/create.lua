@@ -60,13 +60,25 @@ if max > 0 and #scope >= max then
     redis.call('ZREM', KEYS[1], scope[k][3])
   end
 end
--- MAX_LIVE_TOKENS, whatever the rule: the oldest go.
-local live = live_count(KEYS[1])
-if live >= @MAX_LIVE_TOKENS@ then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, live - @MAX_LIVE_TOKENS@)) do
+-- MAX_LIVE_TOKENS, whatever the rule: the oldest go, by issue time then creation order
+-- (as `plan_login`; the index's own order breaks ties by id).
+if live_count(KEYS[1]) >= @MAX_LIVE_TOKENS@ then
+  local left = {}
+  for _, id in ipairs(live_ids(KEYS[1])) do
     local old = load(base .. 's:' .. id)
-    if not over(old) then end_one(base, id, old, 'r', now, nowstr, out) end
-    redis.call('ZREM', KEYS[1], id)
+    if over(old) then
+      redis.call('ZREM', KEYS[1], id)
+    else
+      table.insert(left, {tonumber(old.i), tonumber(old.n), id, old})
+    end
+  end
+  table.sort(left, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  for k = 1, #left - @MAX_LIVE_TOKENS@ + 1 do
+    end_one(base, left[k][3], left[k][4], 'r', now, nowstr, out)
+    redis.call('ZREM', KEYS[1], left[k][3])
   end
 end
 local e, r = tonumber(ARGV[7]), tonumber(ARGV[9])
