@@ -304,11 +304,20 @@ impl<S: SessionStore> Auth<S, SessionMode> {
                 });
                 Ok(session)
             }
-            // Say why, as a request with this token would be told.
-            None => Err(Error::Rejected(match self.authenticate(token).await {
-                Err(rejection) => rejection,
-                Ok(_) => self.rejection(Reason::InvalidToken),
-            })),
+            // Say why, as a request with this token would be told; reading it quietly,
+            // since asking is no activity of the session. A token that still opens
+            // requests (the access token a refresh replaced) renews nothing.
+            None => {
+                let now = self.now_ms();
+                let why = match self.prepare(token, now) {
+                    Ok(token) => self.check_quietly(token).await.err(),
+                    Err(reason) => Some(reason.into()),
+                };
+                Err(Error::Rejected(match why {
+                    Some(refusal) => self.refused(refusal, now),
+                    None => self.rejection(Reason::InvalidToken),
+                }))
+            }
         }
     }
 }

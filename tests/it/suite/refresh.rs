@@ -531,9 +531,27 @@ pub async fn renew_keeps_a_refresh_sessions_ends<S: Stores, K: Kind<S>>(store: S
     let a = auth.login("10002", "phone").await.unwrap();
     K::renew(&auth, a.token.as_str()).await.unwrap().unwrap();
     clock.advance(secs(2 * ACCESS));
-    auth.refresh(&refresh_of(&a))
+    let b = auth
+        .refresh(&refresh_of(&a))
         .await
         .expect("not idle: seen two access lifetimes ago, with four to go idle");
+    let c = auth.refresh(&refresh_of(&b)).await.unwrap();
+    let seen = auth.sessions("10002").await.unwrap()[0].last_seen_ms;
+
+    // The access token a refresh replaced still opens requests, but renews nothing, and
+    // asking is no activity of the session.
+    clock.advance(secs(60));
+    let refused = K::renew(&auth, b.token.as_str())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Rejected(r) if r.reason() == Reason::InvalidToken),
+        "{refused:?}"
+    );
+    assert_eq!(auth.sessions("10002").await.unwrap()[0].last_seen_ms, seen);
+    assert!(auth.authenticate(b.token.as_str()).await.is_ok());
+    assert!(auth.authenticate(c.token.as_str()).await.is_ok());
 }
 
 /// A refused refresh is a rejection like a request's: the same status, challenge (in
