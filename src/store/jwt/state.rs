@@ -456,7 +456,10 @@ impl JwtState {
             .collect();
         // The bump happens even with nothing listed: the index is pruned by the
         // caller's clock, and an instance whose clock is behind may still accept a
-        // token this one dropped from it.
+        // token this one dropped from it. Not for a device the state never knew with
+        // nothing listed: each would take a place among `MAX_DEVICES`, and past it the
+        // fold ends every session of the user (kicking out stale device names).
+        let bump = device.is_none_or(|d| !ended.is_empty() || self.devices.contains_key(d));
         for (j, _) in &ended {
             self.index.remove(j);
         }
@@ -466,7 +469,8 @@ impl JwtState {
                 self.bump_user(reason, note, now_ms);
                 Vec::new()
             }
-            Some(d) => self.bump_device(d, reason, note, now_ms),
+            Some(d) if bump => self.bump_device(d, reason, note, now_ms),
+            Some(_) => Vec::new(),
         };
         (ended, replaced)
     }
@@ -845,6 +849,7 @@ mod tests {
         h.login("web", LoginRule::unlimited());
         for i in 0..MAX_DEVICES {
             let device = format!("d{i}");
+            h.login(&device, LoginRule::unlimited());
             h.state
                 .end_user(Some(&device), EndReason::KickedOut, None, h.now);
         }
@@ -861,7 +866,23 @@ mod tests {
         assert_eq!(h.reason(1), Some(EndReason::Replaced));
         // A new login on the kicked device lives.
         h.login("phone", LoginRule::unlimited());
-        assert_eq!(h.reason(2), None);
+        assert_eq!(h.reason(h.issued.len() - 1), None);
+    }
+
+    /// Kicking out a device the state never knew, with nothing listed, takes no place
+    /// among `MAX_DEVICES`: stale device names never fold every session away.
+    #[test]
+    fn a_kickout_of_an_unknown_device_keeps_no_generation() {
+        let mut h = Harness::default();
+        h.login("phone", LoginRule::unlimited());
+        for i in 0..=MAX_DEVICES {
+            let (ended, folded) =
+                h.state
+                    .end_user(Some(&format!("d{i}")), EndReason::KickedOut, None, h.now);
+            assert!(ended.is_empty() && folded.is_empty());
+        }
+        assert!(h.state.devices.is_empty());
+        assert_eq!(h.reason(0), None);
     }
 
     #[test]

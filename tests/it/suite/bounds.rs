@@ -112,14 +112,14 @@ pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
     // The token whose logout crossed the bound answers its own end.
     assert_eq!(me(&app, t.as_str()).await, err(Reason::InvalidToken));
     assert!(auth.login("10001", "again").await.is_ok());
-    // Past MAX_DEVICES device generations, one bump replaces every live token; the
-    // device kickout that crossed the bound still says so, with its note.
+    // Past MAX_DEVICES device generations (devices kicked out), one bump replaces every
+    // live token; the device kickout that crossed the bound still says so, with its note.
     let phone = auth.login("10002", "phone").await.unwrap().token;
     let other = auth.login("10002", "web").await.unwrap().token;
     for i in 0..kickout::limits::MAX_DEVICES {
-        auth.kickout_device("10002", &format!("d{i}"))
-            .await
-            .unwrap();
+        let device = format!("d{i}");
+        auth.login("10002", &device).await.unwrap();
+        assert_eq!(auth.kickout_device("10002", &device).await.unwrap(), 1);
     }
     assert_eq!(me(&app, other.as_str()).await, Ok("10002:web".into()));
     let note = kickout::Note::new("lost_phone").unwrap();

@@ -355,6 +355,12 @@ pub async fn device_classes_express_openim_policies<S: Stores, K: Kind<S>>(store
     assert_eq!(auth.kickout_device("classes", "ipad").await.unwrap(), 1);
     assert!(auth.authenticate(ipad.as_str()).await.is_err());
     assert!(auth.authenticate(android.token.as_str()).await.is_ok());
+    // Kicking out devices the user never used (stale names) ends nothing, however many.
+    for i in 0..=kickout::limits::MAX_DEVICES {
+        let gone = format!("gone{i}");
+        assert_eq!(auth.kickout_device("classes", &gone).await.unwrap(), 0);
+    }
+    assert!(auth.authenticate(android.token.as_str()).await.is_ok());
 
     // A device whose class changed between deploys holds sessions of both: a login that
     // replaces its class's sessions ends only those in session mode; in JWT mode the

@@ -34,8 +34,10 @@ elseif mode == 'o' then
 else
   local ended = oldest_first(ix, function(e) return mode == 'u' or e.v == ARGV[5] end)
   -- Bump even with nothing listed (the index is pruned by this caller's clock; a
-  -- slower instance may still accept a token dropped from it) — if there is a state.
-  if #ended > 0 or not fresh then
+  -- slower instance may still accept a token dropped from it) — if there is a state,
+  -- and for a device, if the state knows it (`JwtState::end_user`: unknown devices
+  -- would fill MAX_DEVICES, past which the fold ends every session).
+  if #ended > 0 or (not fresh and (mode == 'u' or st.d[ARGV[5]] ~= nil)) then
     -- Take them first: what a device bound folds is the rest. Tokens past their
     -- expiry but within a verifier's leeway are ended too, though not counted.
     for _, x in ipairs(ended) do
