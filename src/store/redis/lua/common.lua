@@ -84,6 +84,12 @@ local TOMB = @TOMB@ -- past every issue time in ms, exact with a due time added
 local function score(x)
   return string.format('%.0f', x)
 end
+-- Oldest first, for `table.sort` of `{issued, creation order, ...}` entries: the order
+-- of `plan_login` and of listings (`n` breaks ties of issue time).
+local function oldest(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end
 local function live_ids(ukey)
   return redis.call('ZRANGEBYSCORE', ukey, '-inf', '(' .. score(TOMB))
 end

@@ -51,10 +51,7 @@ local out = {'ok'}
 local max = tonumber(ARGV[11])
 if max > 0 and #scope >= max then
   if ARGV[13] == '1' then return {'limit'} end
-  table.sort(scope, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  table.sort(scope, oldest)
   for k = 1, #scope - max + 1 do
     end_one(base, scope[k][3], scope[k][4], 'r', now, nowstr, out)
     redis.call('ZREM', KEYS[1], scope[k][3])
@@ -72,10 +69,7 @@ if live_count(KEYS[1]) >= @MAX_LIVE_TOKENS@ then
       table.insert(left, {tonumber(old.i), tonumber(old.n), id, old})
     end
   end
-  table.sort(left, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  table.sort(left, oldest)
   for k = 1, #left - @MAX_LIVE_TOKENS@ + 1 do
     end_one(base, left[k][3], left[k][4], 'r', now, nowstr, out)
     redis.call('ZREM', KEYS[1], left[k][3])

@@ -17,10 +17,7 @@ for _, id in ipairs(ids) do
     table.insert(list, {tonumber(rec.i), tonumber(rec.n), {id, rec.u, rec.v, rec.i, rec.e, rec.t or rec.i, meta}})
   end
 end
-table.sort(list, function(a, b)
-  if a[1] ~= b[1] then return a[1] < b[1] end
-  return a[2] < b[2]
-end)
+table.sort(list, oldest)
 local out = {}
 for _, s in ipairs(list) do
   for _, v in ipairs(s[3]) do table.insert(out, v) end
