@@ -93,9 +93,6 @@ end
 local function live_ids(ukey)
   return redis.call('ZRANGEBYSCORE', ukey, '-inf', '(' .. score(TOMB))
 end
-local function live_count(ukey)
-  return redis.call('ZCOUNT', ukey, '-inf', '(' .. score(TOMB))
-end
 local function session_keys(base, id)
   return {base .. 's:' .. id, base .. 'm:' .. id, base .. 'e:' .. id}
 end

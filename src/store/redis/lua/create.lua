@@ -31,7 +31,9 @@ if redis.call('EXISTS', skey) == 1 then
   return {'collision'}
 end
 sweep(base, due, now)
-local scope = {}
+-- The index's sessions not over ({issued, creation order, id, record}), and of them
+-- those the rule counts.
+local held, scope = {}, {}
 local maxn = -1
 for _, id in ipairs(ids) do
   local rec = load(base .. 's:' .. id)
@@ -41,9 +43,11 @@ for _, id in ipairs(ids) do
   else
     local n = tonumber(rec.n)
     if n > maxn then maxn = n end
+    local x = {tonumber(rec.i), n, id, rec}
+    table.insert(held, x)
     -- The rule counts sessions live now.
     if live(rec, now) and (ARGV[12] == '0' or (rec.c or rec.v) == ARGV[14]) then
-      table.insert(scope, {tonumber(rec.i), n, id, rec})
+      table.insert(scope, x)
     end
   end
 end
@@ -57,18 +61,13 @@ if max > 0 and #scope >= max then
     redis.call('ZREM', KEYS[1], scope[k][3])
   end
 end
--- MAX_LIVE_TOKENS, whatever the rule: the oldest go, by issue time then creation order
--- (as `plan_login`; the index's own order breaks ties by id).
-if live_count(KEYS[1]) >= @MAX_LIVE_TOKENS@ then
-  local left = {}
-  for _, id in ipairs(live_ids(KEYS[1])) do
-    local old = load(base .. 's:' .. id)
-    if over(old) then
-      redis.call('ZREM', KEYS[1], id)
-    else
-      table.insert(left, {tonumber(old.i), tonumber(old.n), id, old})
-    end
-  end
+-- MAX_LIVE_TOKENS, whatever the rule: the oldest of those left go, by issue time then
+-- creation order (as `plan_login`; the index's own order breaks ties by id).
+local left = {}
+for _, x in ipairs(held) do
+  if x[4].x == nil then table.insert(left, x) end
+end
+if #left >= @MAX_LIVE_TOKENS@ then
   table.sort(left, oldest)
   for k = 1, #left - @MAX_LIVE_TOKENS@ + 1 do
     end_one(base, left[k][3], left[k][4], 'r', now, nowstr, out)

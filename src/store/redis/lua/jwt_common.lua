@@ -71,8 +71,11 @@ local function jdrop(base, j, e)
 end
 -- Declares the user's state and index, the tag's directory and due times, and the
 -- `jt:` keys (and `jm:`, if any) of the tokens in the index (which `take`, `fold` and
--- `jprune` drop); true when all were declared.
-local function jneed(base, user)
+-- `jprune` drop); with `sights`, the last sights (`jl:`) of those with an idle timeout,
+-- for `jlive`. Only a script that reads them asks for them: a sight may not exist, and
+-- a key that does not exist refuses a script in a slot migration (TRYAGAIN). True when
+-- all were declared.
+local function jneed(base, user, sights)
   local ikey = base .. 'ji:' .. user
   need(base .. 'j:' .. user)
   need(base .. 'd')
@@ -81,6 +84,7 @@ local function jneed(base, user)
     for j, e in pairs(jload(ikey) or {}) do
       need(base .. 'jt:' .. j)
       if e.m then need(base .. 'jm:' .. j) end
+      if sights and e.k then need(base .. 'jl:' .. j) end
     end
   end
   return #UNDECLARED == 0
@@ -212,17 +216,9 @@ local function revoke(base, st, ix, j, bump, nowstr)
     fold(base, st, ix, nowstr)
   end
 end
--- The last sights (`jl:`) of the indexed tokens that have an idle timeout, for `jlive`.
--- Only a script that reads them declares them: a sight may not exist, and a key that
--- does not exist refuses a script in a slot migration (TRYAGAIN).
-local function jl_need(base, ix)
-  for j, e in pairs(ix) do
-    if e.k then need(base .. 'jl:' .. j) end
-  end
-end
 -- Whether token `j`, entry `e` of the index, is live now (`JwtEntry::is_live`): before
--- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jl_need`
--- declares).
+-- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jneed`
+-- declares when asked).
 local function jlive(base, j, e, now)
   if tonumber(e.e) <= now then return false end
   if e.k == nil then return true end

@@ -13,13 +13,8 @@ local function class_of(e) return e.c or e.v end
 need(base .. 'dx')
 local due = sweep_due(base, now)
 if ARGV[15] ~= '' then jf_need(base, user, ARGV[3], now) end
-if not jneed(base, user) then return undeclared() end
 -- The rule counts live sessions: it reads their last sights.
-if tonumber(ARGV[8]) > 0 then
-  jl_need(base, jload(base .. 'ji:' .. user) or {})
-  local more = undeclared()
-  if more then return more end
-end
+if not jneed(base, user, tonumber(ARGV[8]) > 0) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 sweep(base, due, now)
