@@ -1093,7 +1093,8 @@ mod postgres {
 struct Deaf(
     MemoryStore,
     tokio::sync::broadcast::Sender<kickout::store::Revoked>,
-    /// While set, an end runs and its answer is lost: an error, as a timed-out reply.
+    /// While set, a login or an end runs and its answer is lost: an error, as a
+    /// timed-out reply.
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 );
 
@@ -1162,7 +1163,7 @@ mod deaf {
             s: NewSession,
             now: u64,
         ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
-            self.0.create(s, now).await
+            self.answer(self.0.create(s, now).await)
         }
         type Lookup = <kickout::store::MemoryStore as SessionStore>::Lookup;
         fn lookup(&self, k: &SessionKey, t: Option<Touch>, now: u64) -> Self::Lookup {
@@ -1233,7 +1234,7 @@ mod deaf {
             i: JwtIssue,
             now: u64,
         ) -> Result<Admission<JwtGrant>, StoreError> {
-            self.0.jwt_issue(i, now).await
+            self.answer(self.0.jwt_issue(i, now).await)
         }
         async fn jwt_elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
             self.0.jwt_elevate(e, now).await
@@ -1312,23 +1313,38 @@ async fn a_recheck_reads_past_a_near_cache<K: Kind<NearCache<Deaf>> + Kind<Memor
     assert_eq!(refused.reason(), Reason::KickedOut);
 }
 
-/// A kickout whose answer was lost (it ran, and its message may be lost too) leaves
-/// nothing of the user in this instance's near cache: a retry finds nothing left to end,
-/// so it would forget nothing either.
+/// A kickout, or a login that replaces, whose answer was lost (it ran, and its message
+/// may be lost too) leaves nothing of the user in this instance's near cache: a retry
+/// finds nothing left to end, so it would forget nothing either.
 async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
+    use std::sync::atomic::Ordering::SeqCst;
     let deaf = Deaf::new(MemoryStore::new());
     let lose = deaf.2.clone();
     let clock = kickout::clock::ManualClock::starting_now();
-    let auth = K::builder(NearCache::new(deaf, Duration::from_secs(600)), &clock).build();
-    let token = auth.login("10001", "web").await.unwrap().token;
-    auth.authenticate(token.as_str()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    auth.authenticate(token.as_str()).await.unwrap();
-    lose.store(true, std::sync::atomic::Ordering::SeqCst);
+    let near = NearCache::new(deaf, Duration::from_secs(600));
+    let auth = K::builder(near, &clock)
+        .login_rule(kickout::LoginRule::one_per_device())
+        .build();
+    let cached = async |user: &str| {
+        let token = auth.login(user, "web").await.unwrap().token;
+        auth.authenticate(token.as_str()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        auth.authenticate(token.as_str()).await.unwrap();
+        token
+    };
+    let token = cached("10001").await;
+    lose.store(true, SeqCst);
     assert!(auth.kickout("10001").await.is_err());
-    lose.store(false, std::sync::atomic::Ordering::SeqCst);
+    lose.store(false, SeqCst);
     let refused = auth.authenticate(token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::KickedOut);
+
+    let token = cached("10002").await;
+    lose.store(true, SeqCst);
+    assert!(auth.login("10002", "web").await.is_err());
+    lose.store(false, SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::Replaced);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
