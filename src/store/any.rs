@@ -9,13 +9,13 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::audit::AuditEvent;
-use super::directory::{Page, PageRequest};
-use super::refresh::{Refreshed, Rotated, Rotation};
-use super::session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch};
-use super::{
+use super::contract::{
     Admission, Elevated, Elevation, EndReason, Revoked, SessionEntry, SessionInfo, Store,
     StoreError,
 };
+use super::directory::{Page, PageRequest};
+use super::refresh::{Refreshed, Rotated, Rotation};
+use super::session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, SessionKey};
@@ -52,7 +52,7 @@ impl std::fmt::Debug for AnyStore {
 impl AnyStore {
     /// Holds `store` (a store of both modes when the `jwt` feature is on).
     #[cfg(feature = "jwt")]
-    pub fn new<S: SessionStore + super::JwtStore>(store: S) -> Self {
+    pub fn new<S: SessionStore + super::jwt::JwtStore>(store: S) -> Self {
         Self(Arc::new(store))
     }
 
@@ -156,7 +156,7 @@ trait ErasedJwt: Send + Sync {
         reason: EndReason,
         note: Option<&'a Note>,
         now_ms: u64,
-    ) -> AnyFuture<'a, super::Ends>;
+    ) -> AnyFuture<'a, super::contract::Ends>;
     fn ban<'a>(
         &'a self,
         user_id: &'a str,
@@ -299,7 +299,7 @@ macro_rules! erase_session {
 }
 
 #[cfg(feature = "jwt")]
-impl<S: SessionStore + super::JwtStore> Erased for S {
+impl<S: SessionStore + super::jwt::JwtStore> Erased for S {
     erase_session!();
 
     fn jwt(&self) -> &dyn ErasedJwt {
@@ -313,23 +313,23 @@ impl<S: SessionStore> Erased for S {
 }
 
 #[cfg(feature = "jwt")]
-impl<S: super::JwtStore> ErasedJwt for S {
+impl<S: super::jwt::JwtStore> ErasedJwt for S {
     fn check(
         &self,
         token: super::jwt::JwtToken<'_>,
         now_ms: u64,
     ) -> AnyFuture<'static, super::jwt::JwtStatus> {
-        Box::pin(super::JwtStore::jwt_check(self, token, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_check(self, token, now_ms))
     }
     fn issue(
         &self,
         issue: super::jwt::JwtIssue,
         now_ms: u64,
     ) -> AnyFuture<'_, Admission<super::jwt::JwtGrant>> {
-        Box::pin(super::JwtStore::jwt_issue(self, issue, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_issue(self, issue, now_ms))
     }
     fn elevate<'a>(&'a self, elevation: Elevation<'a>, now_ms: u64) -> AnyFuture<'a, Elevated> {
-        Box::pin(super::JwtStore::jwt_elevate(self, elevation, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_elevate(self, elevation, now_ms))
     }
     fn close_elevation<'a>(
         &'a self,
@@ -338,7 +338,7 @@ impl<S: super::JwtStore> ErasedJwt for S {
         scope: &'a Scope,
         now_ms: u64,
     ) -> AnyFuture<'a, bool> {
-        Box::pin(super::JwtStore::jwt_close_elevation(
+        Box::pin(super::jwt::JwtStore::jwt_close_elevation(
             self, user_id, id, scope, now_ms,
         ))
     }
@@ -348,8 +348,10 @@ impl<S: super::JwtStore> ErasedJwt for S {
         reason: EndReason,
         note: Option<&'a Note>,
         now_ms: u64,
-    ) -> AnyFuture<'a, super::Ends> {
-        Box::pin(super::JwtStore::jwt_end(self, target, reason, note, now_ms))
+    ) -> AnyFuture<'a, super::contract::Ends> {
+        Box::pin(super::jwt::JwtStore::jwt_end(
+            self, target, reason, note, now_ms,
+        ))
     }
     fn ban<'a>(
         &'a self,
@@ -358,7 +360,7 @@ impl<S: super::JwtStore> ErasedJwt for S {
         note: Option<&'a Note>,
         now_ms: u64,
     ) -> AnyFuture<'a, Vec<SessionInfo>> {
-        Box::pin(super::JwtStore::jwt_ban(
+        Box::pin(super::jwt::JwtStore::jwt_ban(
             self, user_id, until_ms, note, now_ms,
         ))
     }
@@ -367,13 +369,13 @@ impl<S: super::JwtStore> ErasedJwt for S {
         rotation: super::refresh::JwtRotation<'a>,
         now_ms: u64,
     ) -> AnyFuture<'a, Rotated<super::jwt::JwtRefreshed>> {
-        Box::pin(super::JwtStore::jwt_refresh(self, rotation, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_refresh(self, rotation, now_ms))
     }
     fn online<'a>(&'a self, page: PageRequest<'a>, now_ms: u64) -> AnyFuture<'a, Page> {
-        Box::pin(super::JwtStore::jwt_online(self, page, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_online(self, page, now_ms))
     }
     fn sessions<'a>(&'a self, user_id: &'a str, now_ms: u64) -> AnyFuture<'a, Vec<SessionEntry>> {
-        Box::pin(super::JwtStore::jwt_sessions(self, user_id, now_ms))
+        Box::pin(super::jwt::JwtStore::jwt_sessions(self, user_id, now_ms))
     }
 }
 
@@ -492,7 +494,7 @@ impl SessionStore for AnyStore {
 }
 
 #[cfg(feature = "jwt")]
-impl super::JwtStore for AnyStore {
+impl super::jwt::JwtStore for AnyStore {
     type JwtCheck = AnyFuture<'static, super::jwt::JwtStatus>;
 
     fn jwt_check(&self, token: super::jwt::JwtToken<'_>, now_ms: u64) -> Self::JwtCheck {
@@ -530,7 +532,7 @@ impl super::JwtStore for AnyStore {
         reason: EndReason,
         note: Option<&Note>,
         now_ms: u64,
-    ) -> Result<super::Ends, StoreError> {
+    ) -> Result<super::contract::Ends, StoreError> {
         self.0.jwt().end(target, reason, note, now_ms).await
     }
     async fn jwt_ban(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Sleep;
 
-use super::StoreError;
+use super::contract::StoreError;
 
 /// The request's timer. Made with its first call; the runtime only hears of it if a
 /// later call waits on it, so a request of one call pays no timer registration for it.

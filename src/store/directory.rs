@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::SessionInfo;
+use super::contract::SessionInfo;
 use crate::token::SessionId;
 
 pub use crate::limits::{MAX_PAGE, SCAN_FACTOR};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::broadcast::{self, Receiver, error::RecvError};
 
-use super::{EndReason, Revoked};
+use super::contract::{EndReason, Revoked};
 use crate::note::Note;
 use crate::token::SessionId;
 

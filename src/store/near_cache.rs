@@ -10,19 +10,23 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 #[cfg(feature = "jwt")]
-use super::Ends;
+use super::contract::Ends;
 use super::follow::{FEED_CAPACITY, Follower, Following};
 #[cfg(feature = "jwt")]
 use super::jwt::JwtRefreshed;
 #[cfg(feature = "jwt")]
+use super::jwt::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
+#[cfg(feature = "jwt")]
 use super::refresh::JwtRotation;
 use super::{
-    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
-    Revoked, Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, Store,
-    StoreError, Target, Touch,
+    contract::{
+        Admission, Elevated, Elevation, EndReason, Revoked, SessionEntry, SessionInfo, Store,
+        StoreError,
+    },
+    directory::{Page, PageRequest},
+    refresh::{Refreshed, Rotated, Rotation},
+    session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch},
 };
-#[cfg(feature = "jwt")]
-use super::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken};
 use crate::cache::Bounded;
 use crate::clock::millis;
 use crate::note::Note;
@@ -727,7 +731,7 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MemoryStore, SessionInfo};
+    use crate::store::{contract::SessionInfo, memory::MemoryStore};
     use std::sync::Arc as StdArc;
 
     /// Two tokens whose session ids agree (96 bits of digest) but whose digests do not:

@@ -31,7 +31,7 @@ pub enum Plan {
     /// oldest, so the rule's maximum holds with the new one) and then `retired` (the
     /// oldest of those left, live or not, so the user holds at most
     /// [`MAX_LIVE_TOKENS`] with the new one). Both end with
-    /// [`EndReason::Replaced`](super::EndReason).
+    /// [`EndReason::Replaced`](super::contract::EndReason).
     Admit {
         /// Ended by the rule.
         replaced: Vec<SessionId>,

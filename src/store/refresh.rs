@@ -4,16 +4,16 @@
 //! A session with refresh tokens has three ends: its access token's (short: the
 //! handle's `ttl`), its refresh token's (an idle window, if set), and its *cap* (the
 //! refresh lifetime from login) that no refresh ever passes. The session lives while
-//! either token does: its [`SessionInfo::expires_at_ms`](super::SessionInfo) is the
+//! either token does: its [`SessionInfo::expires_at_ms`](super::contract::SessionInfo) is the
 //! later of the two, so rules and listings count it while it can still be refreshed.
 //!
 //! A refresh spends the presented token. The store keeps two digests per session, the
 //! current token's and its chain's ([`RefreshKey::chain`]): a token of the chain that
 //! is not the current one was spent, however many rotations ago, and presenting it ends
-//! the whole session with [`EndReason::RefreshReused`](super::EndReason)
+//! the whole session with [`EndReason::RefreshReused`](super::contract::EndReason)
 //! ([`Presented::of`]). Nothing grows with the number of rotations.
 
-use super::{Ended, Ends, SessionInfo};
+use super::contract::{Ended, Ends, SessionInfo};
 use crate::token::{RefreshKey, SessionKey};
 
 /// A refresh token to record with a new session. `Debug` shows its ends, not its
@@ -160,7 +160,7 @@ pub enum Rotated<T> {
         ban_stands: bool,
     },
     /// A spent token was presented: the session is ended now, with
-    /// [`EndReason::RefreshReused`](super::EndReason).
+    /// [`EndReason::RefreshReused`](super::contract::EndReason).
     Reused(Ends),
 }
 

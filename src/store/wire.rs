@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::note::Note;
 use crate::store::audit::{AuditEvent, AuditKind, DropLog, Missed};
-use crate::store::{EndReason, Revoked, StoreError};
+use crate::store::contract::{EndReason, Revoked, StoreError};
 use crate::token::SessionId;
 
 /// How often a gap marker not yet published is tried again when no event comes.
@@ -304,7 +304,7 @@ pub(crate) async fn publish_audit<F, Fut>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::EndReason;
+    use crate::store::contract::EndReason;
     use std::sync::Arc;
 
     #[test]

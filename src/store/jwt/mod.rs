@@ -29,12 +29,12 @@ pub(crate) use self::state::{idle_deadline, idle_over, jti_collision};
 use std::future::Future;
 use std::sync::Arc;
 
-use super::directory::{Page, PageRequest};
-use super::refresh::{JwtRotation, NewRefresh, Refreshed, Rotated};
-use super::{
+use super::contract::{
     Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo, SessionMeta,
     Store, StoreError,
 };
+use super::directory::{Page, PageRequest};
+use super::refresh::{JwtRotation, NewRefresh, Refreshed, Rotated};
 use crate::note::Note;
 use crate::policy::LoginRule;
 use crate::token::SessionId;
@@ -65,7 +65,7 @@ pub struct JwtToken<'a> {
     pub idle: Option<(u64, u64)>,
     /// A watch's periodic re-check, which makes good a lost message: a cache in front
     /// of the store reads the store itself (session mode's twin is
-    /// [`SessionStore::lookup_session`](crate::store::SessionStore::lookup_session)).
+    /// [`SessionStore::lookup_session`](crate::store::session::SessionStore::lookup_session)).
     pub recheck: bool,
 }
 
@@ -200,12 +200,12 @@ pub struct JwtStatus {
 /// The storage contract of JWT mode: one [`JwtState`] per user, read on every request
 /// and changed atomically by logins, logouts, kickouts and bans.
 ///
-/// The same atomicity as [`SessionStore`](super::SessionStore): once
+/// The same atomicity as [`SessionStore`](super::session::SessionStore): once
 /// [`jwt_end`](JwtStore::jwt_end) or [`jwt_ban`](JwtStore::jwt_ban) returned, every
 /// [`jwt_check`](JwtStore::jwt_check) sees the revocation.
 pub trait JwtStore: Store {
     /// The future of [`JwtStore::jwt_check`]; `'static` and `Unpin` like
-    /// [`SessionStore::Lookup`](super::SessionStore::Lookup).
+    /// [`SessionStore::Lookup`](super::session::SessionStore::Lookup).
     type JwtCheck: Future<Output = Result<JwtStatus, StoreError>> + Send + Unpin + 'static;
 
     /// JWT mode's one read per request: whether `token` was ended, and why
@@ -227,7 +227,7 @@ pub trait JwtStore: Store {
 
     /// JWT mode's step-up: opens a window for the live token `elevation.session_id`
     /// ([`JwtState::elevate`]), atomically with its liveness, as
-    /// [`SessionStore::elevate`](super::SessionStore::elevate); from then on
+    /// [`SessionStore::elevate`](super::session::SessionStore::elevate); from then on
     /// [`jwt_check`](JwtStore::jwt_check) of the token returns it in
     /// [`JwtStatus::elevations`].
     fn jwt_elevate(
@@ -236,7 +236,7 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Elevated, StoreError>> + Send;
 
-    /// JWT mode's [`SessionStore::close_elevation`](super::SessionStore::close_elevation)
+    /// JWT mode's [`SessionStore::close_elevation`](super::session::SessionStore::close_elevation)
     /// ([`JwtState::close_elevation`]).
     fn jwt_close_elevation(
         &self,
@@ -273,7 +273,7 @@ pub trait JwtStore: Store {
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
     /// JWT mode's refresh, atomically, with the rules of
-    /// [`SessionStore::refresh`](super::SessionStore::refresh): the session must not be
+    /// [`SessionStore::refresh`](super::session::SessionStore::refresh): the session must not be
     /// ended ([`JwtState::ended`] with its login's generations), its refresh token and
     /// index entry not past their time (nor its idle timeout); the entry's end becomes
     /// the later of the new tokens' ends. A spent token presented again revokes the
@@ -284,7 +284,7 @@ pub trait JwtStore: Store {
         now_ms: u64,
     ) -> impl Future<Output = Result<Rotated<JwtRefreshed>, StoreError>> + Send;
 
-    /// JWT mode's directory page, as [`SessionStore::online`](super::SessionStore::online).
+    /// JWT mode's directory page, as [`SessionStore::online`](super::session::SessionStore::online).
     fn jwt_online(
         &self,
         page: PageRequest<'_>,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use super::state::Tokens;
 use super::{JwtGrant, JwtIssue, JwtRefresh, JwtRefreshed, JwtState, JwtToken};
 use crate::limits::{MAX_REFRESH_TOKENS, kept_until};
+use crate::store::contract::{EndReason, Ended, Ends, SessionInfo};
 use crate::store::due::DueFirst;
 use crate::store::refresh::{JwtRotation, NewRefresh, Presented, Refreshed, Rotated};
-use crate::store::{EndReason, Ended, Ends, SessionInfo};
 use crate::token::SessionId;
 
 /// A JWT-mode session's refresh token, with what its refreshes sign. Digests only.

@@ -11,7 +11,7 @@ use crate::limits::{MAX_BUMPS, MAX_DEVICES, MAX_LIVE_TOKENS, MAX_REVOKED, PRUNE_
 use crate::note::Note;
 use crate::policy::{Limit, Overflow};
 use crate::restriction::{Closed, Elevations, Scope};
-use crate::store::{
+use crate::store::contract::{
     Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta,
     StoreError,
 };

@@ -14,8 +14,12 @@ use crate::store::jwt::{
 };
 use crate::store::refresh::JwtRotation;
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, Ended, Ends, OnlineSession, Page, PageRequest,
-    Rotated, SessionEntry, SessionInfo, StoreError,
+    contract::{
+        Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo,
+        StoreError,
+    },
+    directory::{OnlineSession, Page, PageRequest},
+    refresh::Rotated,
 };
 use crate::token::{SessionId, user_tag};
 

@@ -21,7 +21,10 @@ use super::jwt::JwtState;
 #[cfg(feature = "jwt")]
 use super::jwt::{JwtRefreshState, JwtRefreshes};
 use super::session::{SessionState, Tombstones};
-use super::{EndReason, OnlineSession, Page, PageRequest, Revoked, SessionInfo, Store, StoreError};
+use super::{
+    contract::{EndReason, Revoked, SessionInfo, Store, StoreError},
+    directory::{OnlineSession, Page, PageRequest},
+};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};

@@ -9,9 +9,10 @@ use crate::note::Note;
 use crate::restriction::{Closed, Scope};
 use crate::store::session::{SessionState, Swept, admit, end_sessions};
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
-    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore, StoreError, Target,
-    Touch,
+    contract::{Admission, Elevated, Elevation, EndReason, SessionEntry, SessionInfo, StoreError},
+    directory::{Page, PageRequest},
+    refresh::{Refreshed, Rotated, Rotation},
+    session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch},
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 

@@ -8,7 +8,7 @@ use tokio_postgres::types::ToSql;
 
 use super::session::id_of;
 use super::{PostgresStore, col, ms, parse};
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 use crate::store::directory::{Cursor, MAX_PAGE, OnlineSession, Page, PageRequest, SCAN_FACTOR};
 use crate::token::SessionId;
 

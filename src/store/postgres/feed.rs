@@ -18,8 +18,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::tls::Tls;
 
-use crate::store::Revoked;
 use crate::store::audit::AuditEvent;
+use crate::store::contract::Revoked;
 use crate::store::wire::{self, parse_audit};
 
 /// The listening connection's `application_name`.

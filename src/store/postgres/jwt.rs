@@ -25,8 +25,12 @@ use crate::store::jwt::{
 use crate::store::refresh::JwtRotation;
 use crate::store::wire::{changed_message, ended_messages, updated_message};
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, Ended, Ends, Page, PageRequest, Rotated,
-    SessionEntry, SessionInfo, SessionMeta, StoreError,
+    contract::{
+        Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo,
+        SessionMeta, StoreError,
+    },
+    directory::{Page, PageRequest},
+    refresh::Rotated,
 };
 use crate::token::{SessionId, user_tag};
 

@@ -7,7 +7,7 @@ use percent_encoding::percent_decode_str;
 use tokio_postgres::config::SslMode;
 
 use super::tls::Given;
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 use crate::store::tls::Pem;
 
 /// The certificate files a connection string names, read at connect.

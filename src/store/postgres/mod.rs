@@ -28,8 +28,8 @@ use tokio_postgres::types::ToSql;
 
 use self::schema::Sql;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
+use super::contract::{Revoked, Store, StoreError};
 use super::wire::{AuditDrops, Outgoing};
-use super::{Revoked, Store, StoreError};
 use crate::limits::{PURGE_BATCH, kept_until};
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::user_tag;
@@ -481,7 +481,10 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 /// 1, which keeps its metadata in its state, and for metadata that does not read, with
 /// a warning. A request never reads the metadata, so such a session works: failing on
 /// it would stop every write of its user, revocations included, and every listing.
-pub(crate) fn meta_of(row: &tokio_postgres::Row, i: usize) -> Option<crate::store::SessionMeta> {
+pub(crate) fn meta_of(
+    row: &tokio_postgres::Row,
+    i: usize,
+) -> Option<crate::store::contract::SessionMeta> {
     if matches!(row.try_get::<_, Option<&str>>(i), Ok(None)) {
         return None;
     }

@@ -2,7 +2,7 @@
 //! their statements, and the steps that create and upgrade them.
 
 use super::{Client, db_error};
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 
 /// The statements of a store on one schema, with its name in place.
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]

@@ -19,8 +19,10 @@ use crate::store::budget::{budget, within};
 use crate::store::session::{SessionState, SessionStore, Swept, admit, end_sessions};
 use crate::store::wire::{ended_messages, updated_message};
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, NewSession, Page, PageRequest, Refreshed, Renewal,
-    Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, StoreError, Target, Touch,
+    contract::{Admission, Elevated, Elevation, EndReason, SessionEntry, SessionInfo, StoreError},
+    directory::{Page, PageRequest},
+    refresh::{Refreshed, Rotated, Rotation},
+    session::{NewSession, Renewal, SessionRecord, Target, Touch},
 };
 use crate::token::{SessionId, SessionKey};
 

@@ -9,7 +9,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 pub(super) use crate::store::tls::Certificates as Given;
 
 /// How the store's connections reach the server.

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use crate::policy::{Limit, LoginRule};
+use crate::store::contract::{SessionInfo, SessionMeta, StoreError};
 pub(super) use crate::store::wire::{end_code, end_reason};
-use crate::store::{SessionInfo, SessionMeta, StoreError};
 use crate::token::SessionId;
 
 pub(super) fn corrupt(what: &str) -> StoreError {
@@ -33,7 +33,7 @@ pub(super) fn push_hex(s: &mut String, bytes: &[u8]) {
 
 /// A refresh token's fields, as the scripts keep them: its digest, its end, the cap,
 /// the access lifetime, and the window if any.
-pub(super) fn refresh_fields(r: &crate::store::NewRefresh) -> serde_json::Value {
+pub(super) fn refresh_fields(r: &crate::store::refresh::NewRefresh) -> serde_json::Value {
     let mut fields = serde_json::json!({
         "f": hex(&r.digest),
         "fk": hex(&r.chain),
@@ -53,9 +53,9 @@ pub(super) fn ended_reply<T>(
     at: &str,
     note: &str,
     ban: &str,
-) -> Result<crate::store::Rotated<T>, StoreError> {
-    Ok(crate::store::Rotated::Ended {
-        ended: crate::store::Ended {
+) -> Result<crate::store::refresh::Rotated<T>, StoreError> {
+    Ok(crate::store::refresh::Rotated::Ended {
+        ended: crate::store::contract::Ended {
             reason: end_reason(reason)?,
             at_ms: num(at)?,
             note: crate::note::Note::from_stored(note),

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use super::{RedisStore, corrupt, num};
 use crate::limits::MAX_LIFETIME_MS;
 use crate::store::directory::{MAX_PAGE, SCAN_FACTOR};
-use crate::store::{Cursor, OnlineSession, Page, PageRequest, SessionInfo, StoreError};
+use crate::store::{
+    contract::{SessionInfo, StoreError},
+    directory::{Cursor, OnlineSession, Page, PageRequest},
+};
 
 const DAY_MS: u64 = 24 * 3_600_000;
 

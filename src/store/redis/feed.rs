@@ -25,8 +25,8 @@ use crate::store::wire::{self, parse_audit};
 
 /// How often an idle subscription checks its connection.
 const KEEPALIVE: Duration = Duration::from_secs(5);
-use crate::store::Revoked;
 use crate::store::audit::AuditEvent;
+use crate::store::contract::Revoked;
 
 /// The channels a store listens to.
 pub(super) struct Channels {

@@ -12,13 +12,16 @@ use crate::limits::MAX_LEEWAY_MS;
 use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::budget::{budget, within};
+use crate::store::directory::{Page, PageRequest};
 use crate::store::jwt::{Bump, DeviceGen, JwtRefresh, JwtRefreshed, JwtState, idle_over};
 use crate::store::refresh::{JwtRotation, Refreshed, Rotated};
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, Ended, Ends, JwtGrant, JwtIssue, JwtStatus,
-    JwtStore, JwtTarget, JwtToken, SessionEntry, SessionInfo, StoreError,
+    contract::{
+        Admission, Elevated, Elevation, EndReason, Ended, Ends, SessionEntry, SessionInfo,
+        StoreError,
+    },
+    jwt::{JwtGrant, JwtIssue, JwtStatus, JwtStore, JwtTarget, JwtToken},
 };
-use crate::store::{Page, PageRequest};
 use crate::token::{SessionId, user_tag};
 
 impl JwtStore for RedisStore {

@@ -16,7 +16,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, Value};
 
 use super::{misconfigured, tls, unavailable};
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 
 /// How to open a connection: a Cluster's, or a lazy standalone one.
 #[derive(Clone)]

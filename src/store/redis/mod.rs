@@ -78,7 +78,7 @@ use self::codec::{ended_reply, hex, refresh_fields};
 use self::link::{Conn, Dial, Link, Pinned};
 use self::scripts::Scripts;
 use super::audit::{AUDIT_CAPACITY, AuditEvent};
-use super::{Elevated, Elevation, Revoked, Store, StoreError};
+use super::contract::{Elevated, Elevation, Revoked, Store, StoreError};
 use crate::note::Note;
 use crate::restriction::{Restriction, Restrictions, Scope};
 use crate::token::{SessionId, user_tag};

@@ -12,9 +12,12 @@ use crate::note::Note;
 use crate::policy::Overflow;
 use crate::store::budget::{budget, within};
 use crate::store::{
-    Admission, Elevated, Elevation, EndReason, Ended, NewRefresh, NewSession, Page, PageRequest,
-    Refreshed, Renewal, Rotated, Rotation, SessionEntry, SessionInfo, SessionRecord, SessionStore,
-    StoreError, Target, Touch,
+    contract::{
+        Admission, Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, StoreError,
+    },
+    directory::{Page, PageRequest},
+    refresh::{NewRefresh, Refreshed, Rotated, Rotation},
+    session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch},
 };
 use crate::token::{SessionId, SessionKey, user_tag};
 

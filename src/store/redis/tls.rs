@@ -4,7 +4,7 @@
 
 use redis::{ClientTlsConfig, TlsCertificates};
 
-use crate::store::StoreError;
+use crate::store::contract::StoreError;
 pub(super) use crate::store::tls::Certificates as Given;
 
 /// The redis crate's form of what was given, if anything was.

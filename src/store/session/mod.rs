@@ -10,12 +10,12 @@ pub use user::{SessionMap, Swept, Tombstones, admit, end_sessions};
 use std::future::Future;
 use std::sync::Arc;
 
-use super::directory::{Page, PageRequest};
-use super::refresh::{NewRefresh, Refreshed, Rotated, Rotation};
-use super::{
+use super::contract::{
     Admission, Elevated, Elevation, Ended, SessionEntry, SessionInfo, SessionMeta, Store,
     StoreError,
 };
+use super::directory::{Page, PageRequest};
+use super::refresh::{NewRefresh, Refreshed, Rotated, Rotation};
 use crate::note::Note;
 use crate::policy::LoginRule;
 use crate::token::{SessionId, SessionKey};
@@ -202,7 +202,7 @@ pub struct Renewal<'a> {
 /// Every method is one atomic operation: no other operation observes half of it. In
 /// particular once [`end`](SessionStore::end) or [`ban`](SessionStore::ban) has
 /// returned, every [`lookup`](SessionStore::lookup) sees the tombstones — this is what
-/// makes a kickout hold on the very next request. The [`MemoryStore`](super::MemoryStore)
+/// makes a kickout hold on the very next request. The [`MemoryStore`](super::memory::MemoryStore)
 /// is the reference implementation; the conformance suite in `tests/` pins down the
 /// semantics below on every store.
 ///
@@ -419,7 +419,7 @@ pub trait SessionStore: Store {
     /// refuse if the user is banned at `now_ms`; otherwise, if the sessions in the new
     /// session's scope already number the rule's maximum, either refuse
     /// ([`Overflow::RefuseNew`](crate::Overflow)) or end the oldest of them by issue time
-    /// with [`EndReason::Replaced`](super::EndReason) until the new one fits. Whatever the
+    /// with [`EndReason::Replaced`](super::contract::EndReason) until the new one fits. Whatever the
     /// rule, a user keeps at most [`MAX_LIVE_TOKENS`](crate::limits::MAX_LIVE_TOKENS) live
     /// sessions: the oldest go. Admitted, it returns the sessions it replaced.
     /// [`plan_login`](super::plan::plan_login) is that rule, pure: a store reads the
@@ -472,13 +472,13 @@ pub trait SessionStore: Store {
     fn end(
         &self,
         target: Target<'_>,
-        reason: super::EndReason,
+        reason: super::contract::EndReason,
         note: Option<&Note>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
     /// Bans a user until `until_ms` (replacing any earlier ban) and ends every live
-    /// session with [`EndReason::Banned`](super::EndReason); returns the sessions it
+    /// session with [`EndReason::Banned`](super::contract::EndReason); returns the sessions it
     /// ended, their tombstones kept with `note`. [`Store::unban`] and
     /// [`Store::banned_until`] read the same ban. A store that also serves JWT mode
     /// ends the user's tokens too, as [`JwtStore::jwt_ban`](super::jwt::JwtStore::jwt_ban)
@@ -504,7 +504,7 @@ pub trait SessionStore: Store {
     /// before is [`Elevated::NotLive`], one ended after ends its windows with it. From
     /// then on every [`lookup`](SessionStore::lookup) of the session returns the window
     /// in [`SessionRecord::elevations`] (a store with a revocation feed announces
-    /// [`Revoked::Changed`](super::Revoked::Changed), so caches read it again).
+    /// [`Revoked::Changed`](super::contract::Revoked::Changed), so caches read it again).
     fn elevate(
         &self,
         elevation: Elevation<'_>,
@@ -540,7 +540,7 @@ pub trait SessionStore: Store {
     /// - the current token past its end: [`Rotated::Expired`].
     /// - another token of the session's chain ([`Presented::Spent`](super::refresh::Presented)),
     ///   spent however many rotations ago: the session, if live, ends with
-    ///   [`EndReason::RefreshReused`](super::EndReason) ([`Rotated::Reused`]); an ended
+    ///   [`EndReason::RefreshReused`](super::contract::EndReason) ([`Rotated::Reused`]); an ended
     ///   one answers as ended.
     /// - anything else: [`Rotated::Unknown`].
     fn refresh(

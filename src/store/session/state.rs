@@ -11,7 +11,8 @@ use crate::restriction::{Closed, Elevations, Restrictions, Scope};
 use crate::store::plan::Held;
 use crate::store::refresh::{NewRefresh, Presented, Refreshed, Rotated, Rotation};
 use crate::store::{
-    Elevated, Elevation, EndReason, Ended, OnlineSession, SessionEntry, SessionInfo, SessionMeta,
+    contract::{Elevated, Elevation, EndReason, Ended, SessionEntry, SessionInfo, SessionMeta},
+    directory::OnlineSession,
 };
 use crate::token::{RefreshKey, SessionId};
 

@@ -8,9 +8,9 @@ use std::hash::BuildHasher;
 use super::{NewSession, SessionState};
 use crate::limits::MAX_ENDED;
 use crate::note::Note;
+use crate::store::contract::{Admission, EndReason, SessionInfo, StoreError};
 use crate::store::due::DueFirst;
 use crate::store::plan::{Held, Plan, plan_login};
-use crate::store::{Admission, EndReason, SessionInfo, StoreError};
 use crate::token::SessionId;
 
 /// A store's session states by id, as the rules here reach them.
