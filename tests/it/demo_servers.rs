@@ -2908,6 +2908,50 @@ mod browser {
         person.close().await.unwrap();
     }
 
+    /// Two calls of the page at once past the access token's end (two tabs do the
+    /// same): each finds the token gone and would renew it, but one refresh cookie
+    /// presented twice ends the session (`refresh_reused`). The page renews one at a
+    /// time: both calls answer, and the person stays signed in.
+    async fn two_calls_at_once_renew_once(base: &str) {
+        let driver = Driver::start().await;
+        let person = driver.session().await;
+        sign_in(&person, base, "80002").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let statuses = person
+            .execute_async(
+                r#"const done = arguments[0];
+                Promise.all([call("GET", "/me"), call("GET", "/me/sessions")])
+                  .then((rs) => done(rs.map((r) => r.status)));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(statuses, json!([200, 200]));
+        person.goto(&format!("{base}/")).await.unwrap();
+        assert!(
+            until(5, || async { text(&person, "who").await == "80002" }).await,
+            "still signed in: {:?}",
+            reason(&person).await
+        );
+        person.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_calls_past_the_access_token_renew_it_once() {
+        if !browser_available() {
+            return;
+        }
+        let server =
+            axum_server_with(demo::DemoMode::Session, MemoryStore::new(), short_lived_var).await;
+        two_calls_at_once_renew_once(&server.base).await;
+        #[cfg(feature = "actix")]
+        {
+            let server =
+                actix_server_with(demo::DemoMode::Jwt, MemoryStore::new(), short_lived_var).await;
+            two_calls_at_once_renew_once(&server.base).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_page_stays_signed_in_past_the_access_token() {
         if !browser_available() {
