@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::rejection::{Reason, Rejection, json_body};
@@ -31,7 +31,8 @@ use crate::store::StoreError;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The account is banned: login refused (403 `banned`).
+    /// The account is banned: login refused (403 `banned`, with the `banned` challenge
+    /// of the default realm, `"api"`: an error knows no handle).
     #[error("the account is banned")]
     Banned {
         /// When the ban ends.
@@ -164,6 +165,13 @@ impl Error {
         let headers = res.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // A refused login of a banned account carries the `banned` challenge, as the
+        // account's refused tokens do (in the default realm: an error knows no handle).
+        if let Error::Banned { .. } = self
+            && let Some(challenge) = Rejection::new(Reason::Banned).challenge()
+        {
+            headers.insert(WWW_AUTHENTICATE, challenge.clone());
+        }
         res
     }
 }

@@ -1512,6 +1512,14 @@ async fn token_answers_are_not_cached(s: &Server) {
         .unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(cache_control(&res).as_deref(), Some("no-store"), "banned");
+    // The rejection table's challenge, on login too.
+    let challenge = res.headers()[http::header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.starts_with(r#"Bearer realm="api", error="invalid_token""#),
+        "{challenge}"
+    );
     let res = s
         .http
         .post(format!("{}/admin/kickout/35001", s.base))
