@@ -478,20 +478,21 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
             self.shared.forget([key.session_id()]);
         }
         let ended = self.inner.end(target, reason, note, now_ms).await;
-        match &ended {
-            Ok(ended) => self.forget_infos(ended),
-            // It may have run (a lost reply): what it would have ended goes all the
-            // same, or a retry that finds nothing left to end would forget nothing.
-            Err(_) => match target {
-                // Again: a read between the first forget and the end may have put it back.
-                Target::Token(key) => self.shared.forget([key.session_id()]),
-                Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
-                    self.shared.forget([id]);
-                }
-                Target::User { user_id, .. } | Target::Others { user_id, .. } => {
-                    self.shared.forget_tag(crate::token::user_tag(user_id));
-                }
-            },
+        if let Ok(ended) = &ended {
+            self.forget_infos(ended);
+        }
+        // What the target names goes whatever the answer: a call may have run and its
+        // answer named nothing (an error after a lost reply, or a network store's client
+        // sending the call again, whose second run finds nothing left to end). For a
+        // token, again: a read since the first forget may have put it back.
+        match target {
+            Target::Token(key) => self.shared.forget([key.session_id()]),
+            Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
+                self.shared.forget([id]);
+            }
+            Target::User { user_id, .. } | Target::Others { user_id, .. } => {
+                self.shared.forget_tag(crate::token::user_tag(user_id));
+            }
         }
         ended
     }
@@ -662,21 +663,19 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         };
         match target {
             // A generation bump ends every older token of the user (or device), also
-            // ones its index no longer lists (pruned by another instance's clock).
-            JwtTarget::User { user_id, .. } => {
+            // ones its index no longer lists (pruned by another instance's clock); the
+            // others' ends are listed, but a call a network store's client sent again
+            // answers its second run, which finds nothing left: what the target names
+            // goes whatever the answer.
+            JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
                 self.shared.forget_tag(crate::token::user_tag(user_id));
             }
             JwtTarget::Token { session_id, .. } | JwtTarget::Session(session_id) => {
                 self.forget_infos(&ends.ended);
+                self.shared.forget([session_id]);
                 // A blacklist overflow is a bump.
                 if !ends.replaced.is_empty() {
                     self.shared.forget_tag(session_id.tag());
-                }
-            }
-            JwtTarget::Others { user_id, .. } => {
-                self.forget_infos(&ends.ended);
-                if !ends.replaced.is_empty() {
-                    self.shared.forget_tag(crate::token::user_tag(user_id));
                 }
             }
         }

@@ -1096,6 +1096,10 @@ struct Deaf(
     /// While set, a login or an end runs and its answer is lost: an error, as a
     /// timed-out reply.
     std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// While set, an end runs twice and answers its second run, which finds nothing
+    /// left to end: a network store's client that sent the call again after its
+    /// connection dropped.
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
 );
 
 impl Deaf {
@@ -1104,7 +1108,12 @@ impl Deaf {
             store,
             tokio::sync::broadcast::channel(16).0,
             Default::default(),
+            Default::default(),
         )
+    }
+
+    fn again(&self) -> bool {
+        self.3.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn answer<T>(
@@ -1183,7 +1192,11 @@ mod deaf {
             n: Option<&Note>,
             now: u64,
         ) -> Result<Vec<SessionInfo>, StoreError> {
-            self.answer(self.0.end(t, r, n, now).await)
+            let done = self.0.end(t, r, n, now).await;
+            if self.again() {
+                return self.0.end(t, r, n, now).await;
+            }
+            self.answer(done)
         }
         async fn ban(
             &self,
@@ -1255,7 +1268,11 @@ mod deaf {
             n: Option<&Note>,
             now: u64,
         ) -> Result<Ends, StoreError> {
-            self.answer(self.0.jwt_end(t, r, n, now).await)
+            let done = self.0.jwt_end(t, r, n, now).await;
+            if self.again() {
+                return self.0.jwt_end(t, r, n, now).await;
+            }
+            self.answer(done)
         }
         async fn jwt_ban(
             &self,
@@ -1315,11 +1332,12 @@ async fn a_recheck_reads_past_a_near_cache<K: Kind<NearCache<Deaf>> + Kind<Memor
 
 /// A kickout, or a login that replaces, whose answer was lost (it ran, and its message
 /// may be lost too) leaves nothing of the user in this instance's near cache: a retry
-/// finds nothing left to end, so it would forget nothing either.
+/// finds nothing left to end, so it would forget nothing either. The same for an end
+/// a network store's client sent again, answered by its second run.
 async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
     use std::sync::atomic::Ordering::SeqCst;
     let deaf = Deaf::new(MemoryStore::new());
-    let lose = deaf.2.clone();
+    let (lose, again) = (deaf.2.clone(), deaf.3.clone());
     let clock = kickout::clock::ManualClock::starting_now();
     let near = NearCache::new(deaf, Duration::from_secs(600));
     let auth = K::builder(near, &clock)
@@ -1345,6 +1363,29 @@ async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
     lose.store(false, SeqCst);
     let refused = auth.authenticate(token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::Replaced);
+
+    // An end sent again answers its second run, which ended nothing: what the call
+    // named is forgotten all the same.
+    let token = cached("10003").await;
+    again.store(true, SeqCst);
+    assert_eq!(auth.kickout("10003").await.unwrap(), 0);
+    again.store(false, SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::KickedOut);
+    let token = cached("10004").await;
+    again.store(true, SeqCst);
+    assert!(!auth.logout(token.as_str()).await.unwrap());
+    again.store(false, SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
+    let mine = auth.login("10005", "laptop").await.unwrap().token;
+    let other = cached("10005").await;
+    let me = auth.authenticate(mine.as_str()).await.unwrap();
+    again.store(true, SeqCst);
+    assert_eq!(auth.logout_others(&me).await.unwrap(), 0);
+    again.store(false, SeqCst);
+    let refused = auth.authenticate(other.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
