@@ -669,6 +669,48 @@ mod shared {
         }
     }
 
+    /// A user's JWT records that do not decode do not stop a ban. An index that does
+    /// not decode goes (the ban's bump ends every token): the ban is done. A state that
+    /// does not decode fails the ban (503: not reported done), but the ban stands all
+    /// the same, set before any record is read: logins are refused, the user's session
+    /// tokens answer `banned` and their JWTs 503, as every request of that state does.
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn an_unreadable_jwt_state_fails_a_ban_that_still_stands() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let sessions = Auth::new(store.clone());
+        let jwts = jwt_mode(store).build();
+        for (n, kind) in ["j", "ji"].into_iter().enumerate() {
+            let user = format!("banned{n}");
+            let session = sessions.login(&user, "web").await.unwrap().token;
+            let jwt = jwts.login(&user, "phone").await.unwrap().token;
+            let tag = kickout::store::user_tag(&user);
+            let key = format!("kickout:{{{tag:04x}}}:{kind}:{user}");
+            server.cli(&["set", &key, "{not json"]).unwrap();
+            let banned = sessions.ban(&user, Duration::from_secs(60)).await;
+            assert_eq!(banned.is_ok(), kind == "ji", "{kind}: {banned:?}");
+            let refused = sessions.authenticate(session.as_str()).await.err();
+            assert_eq!(refused.map(|r| r.reason()), Some(Reason::Banned), "{kind}");
+            let refused = jwts.authenticate(jwt.as_str()).await.err();
+            let want = if kind == "j" {
+                Reason::StoreUnavailable
+            } else {
+                Reason::Banned
+            };
+            assert_eq!(refused.map(|r| r.reason()), Some(want), "{kind}");
+            assert!(
+                matches!(
+                    sessions.login(&user, "web").await,
+                    Err(kickout::Error::Banned { .. })
+                ),
+                "{kind}"
+            );
+            server.cli(&["del", &key]).unwrap();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_that_stops_answering_gets_503_within_the_timeout() {
         if !support::redis_available() {

@@ -6,12 +6,26 @@
 -- the ended tokens' (jti, device, iat, exp)...}.
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
 local note = opt(ARGV[5])
+-- Set first, before any record is read: should one not decode (the script then fails
+-- and answers 503), the ban stands all the same, and every token of either mode is
+-- refused as banned. Kept past its end, as a revocation is (readers compare it with
+-- their own clocks): a writer whose clock is ahead would otherwise lift it early for
+-- every instance.
+redis.call('SET', KEYS[1], ARGV[3], 'PX', kept(ARGV[3], now))
 local ukey = KEYS[2]
 local ids = live_ids(ukey)
 for _, id in ipairs(ids) do need(base .. 's:' .. id) end
 need(base .. 'd')
 need(base .. 'dx')
 bury_need(base, user, now, ids)
+-- A JWT index that does not decode names no token to end one by one; the bump below
+-- ends them all, so it goes rather than stopping the ban. (Their entries and sights
+-- age out.)
+local jikey = base .. 'ji:' .. user
+if need(jikey) then
+  local raw = redis.call('GET', jikey)
+  if raw and not pcall(cjson.decode, raw) then redis.call('DEL', jikey) end
+end
 jneed(base, user)
 local more = undeclared()
 if more then return more end
@@ -38,9 +52,6 @@ if #ended > 0 or not fresh then
 end
 jsave(base, user, st, ix, now)
 jannounce(base, 'b', note)
--- Kept past its end, as a revocation is (readers compare it with their own clocks):
--- a writer whose clock is ahead would otherwise lift it early for every instance.
-redis.call('SET', KEYS[1], ARGV[3], 'PX', kept(ARGV[3], now))
 table.insert(out, 1, tostring(#out))
 for _, v in ipairs(tokens) do table.insert(out, v) end
 return out
