@@ -5,6 +5,15 @@
 use super::codec;
 use crate::token::{SessionId, user_tag};
 
+/// The write stamp of `key`'s hash slot: `key`'s base (through its `{tttt}:`), then
+/// `w`; a key without one is taken whole as its tag, which hashes it the same.
+pub(super) fn stamp(key: &str) -> String {
+    match key.find("}:") {
+        Some(end) => format!("{}w", &key[..end + 2]),
+        None => format!("{{{key}}}:w"),
+    }
+}
+
 /// The key builder of one store (its prefix).
 #[derive(Clone, Copy)]
 pub(super) struct Keys<'a> {
@@ -198,6 +207,7 @@ mod tests {
             assert_eq!(keys.dir(tag), format!("{base}d"));
             assert_eq!(keys.dir_due(tag), format!("{base}dx"));
             assert_eq!(keys.restrictions(tag), format!("{base}rs"));
+            assert_eq!(stamp(&keys.dir(tag)), format!("{base}w"));
             #[cfg(feature = "jwt")]
             for (key, kind) in [
                 (keys.jwt_elevations(id), "je"),
@@ -209,6 +219,7 @@ mod tests {
                 assert_eq!(key, format!("{base}{kind}:{jti}"));
             }
         }
+        assert_eq!(stamp("plain"), "{plain}:w");
         let user = format!("app:{{{:04x}}}:", user_tag("ü 1"));
         assert_eq!(keys.user("ü 1"), format!("{user}u:ü 1"));
         assert_eq!(keys.ban("ü 1"), format!("{user}b:ü 1"));

@@ -24,6 +24,7 @@
 //! | `kickout:{tttt}:jr:<jti>` | string (JSON) | JWT mode: the session's refresh record (`scripts` lists its fields) | the session's end plus `PRUNE_GRACE_MS` |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk (an ended session leaves both at once) | as `d` |
+//! | `kickout:{tttt}:w` | string | a write's stamp, written before its `WAIT` (`wait_for_replicas` only), so the `WAIT` covers whatever the primary wrote before | one second |
 //! | `kickout:{dt}` | sorted set | the slot tags that have a directory, for walks of every tag (at most 65,536 members; a tag is written once a day per instance) | a day past the longest session lifetime after its last write |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
@@ -798,21 +799,33 @@ impl RedisStore {
     /// `WAIT` on `conn` (the one the write went through), at the node that holds `key`.
     /// Its own timer: a `WAIT` that takes its time says replicas lag, not that the
     /// connection is gone.
+    ///
+    /// `WAIT` counts the writes of its own connection, and a script run may write
+    /// nothing: a Cluster client sends a script again on a new connection when the
+    /// first lost its reply, and that second run finds its work done by the first. So
+    /// the connection first writes a stamp of its own (`w`, gone in a second): `WAIT`
+    /// then covers everything the primary wrote before it, the first run included.
     async fn wait(
         &self,
         conn: &Pinned<'_>,
         replicas: Replicas,
         key: &str,
     ) -> Result<(), StoreError> {
+        let mut stamp = redis::cmd("SET");
+        stamp.arg(keys::stamp(key)).arg(1).arg("PX").arg(STAMP_MS);
         let mut cmd = redis::cmd("WAIT");
         let ms = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
         cmd.arg(replicas.count).arg(ms);
         let acked = async |conn| match conn {
-            Conn::Single(mut c) => cmd.query_async::<u64>(&mut c).await,
+            Conn::Single(mut c) => {
+                stamp.query_async::<()>(&mut c).await?;
+                cmd.query_async::<u64>(&mut c).await
+            }
             Conn::Cluster(mut c) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key, SlotAddr::Master);
                 let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                c.route_command(stamp, to.clone()).await?;
                 let reply = c.route_command(cmd, to).await?;
                 u64::from_redis_value(reply).map_err(redis::RedisError::from)
             }
@@ -830,6 +843,9 @@ impl RedisStore {
         Ok(())
     }
 }
+
+/// How long a write's stamp lives (see [`RedisStore::wait`]): only its write counts.
+const STAMP_MS: u64 = 1_000;
 
 /// Attempts of a script that finds more keys to declare: the first learns them, the
 /// others follow concurrent changes. A round is lost only to a write of the same user

@@ -388,11 +388,34 @@ impl Cluster {
         Self::start_with(|_| RedisProcess::start_tls_picking(free_cluster_port, certs, &node))
     }
 
+    /// Three primaries with a replica each (which node is which, `redis-cli` picks:
+    /// see [`Cluster::replicas`]).
+    pub fn start_with_replicas() -> Option<Self> {
+        Self::start_sized(6, |_| {
+            RedisProcess::start_picking(free_cluster_port, CLUSTER_NODE)
+        })
+    }
+
+    /// The nodes that are replicas.
+    pub fn replicas(&self) -> Vec<&RedisProcess> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                n.cli(&["info", "replication"])
+                    .is_some_and(|i| i.contains("role:slave"))
+            })
+            .collect()
+    }
+
     fn start_with(node: impl Fn(usize) -> RedisProcess) -> Option<Self> {
+        Self::start_sized(3, node)
+    }
+
+    fn start_sized(count: usize, node: impl Fn(usize) -> RedisProcess) -> Option<Self> {
         if !redis_available() {
             return None;
         }
-        let nodes: Vec<RedisProcess> = (0..3).map(node).collect();
+        let nodes: Vec<RedisProcess> = (0..count).map(node).collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -401,16 +424,21 @@ impl Cluster {
             .args(&nodes[0].cli_args)
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", if count > 3 { "1" } else { "0" }])
+            .arg("--cluster-yes")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("redis-cli --cluster create");
         assert!(status.success(), "cluster create failed");
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Every node sees the cluster whole, and every replica is in sync.
         while !nodes.iter().all(|n| {
             n.cli(&["cluster", "info"])
                 .is_some_and(|i| i.contains("cluster_state:ok"))
+                && n.cli(&["info", "replication"]).is_some_and(|i| {
+                    !i.contains("role:slave") || i.contains("master_link_status:up")
+                })
         }) {
             assert!(Instant::now() < deadline, "cluster did not become ok");
             std::thread::sleep(Duration::from_millis(50));
