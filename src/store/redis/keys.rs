@@ -5,11 +5,15 @@
 use super::codec;
 use crate::token::{SessionId, user_tag};
 
-/// The write stamp of `key`'s hash slot: `key`'s base (through its `{tttt}:`), then
-/// `w`; a key without one is taken whole as its tag, which hashes it the same.
+/// The write stamp of `key`'s hash slot: `key` through its hash tag (`{tttt}`, or
+/// `{dt}`), then `:w`. Every key has a tag (a prefix has no braces); one without would
+/// be taken whole as the tag, which hashes the same.
 pub(super) fn stamp(key: &str) -> String {
-    match key.find("}:") {
-        Some(end) => format!("{}w", &key[..end + 2]),
+    let tag = key
+        .find('{')
+        .and_then(|open| key[open..].find('}').map(|close| open + close));
+    match tag {
+        Some(close) => format!("{}:w", &key[..=close]),
         None => format!("{{{key}}}:w"),
     }
 }
@@ -220,6 +224,7 @@ mod tests {
             }
         }
         assert_eq!(stamp("plain"), "{plain}:w");
+        assert_eq!(stamp(&keys.dir_tags()), "app:{dt}:w");
         let user = format!("app:{{{:04x}}}:", user_tag("ü 1"));
         assert_eq!(keys.user("ü 1"), format!("{user}u:ü 1"));
         assert_eq!(keys.ban("ü 1"), format!("{user}b:ü 1"));

@@ -24,7 +24,7 @@
 //! | `kickout:{tttt}:jr:<jti>` | string (JSON) | JWT mode: the session's refresh record (`scripts` lists its fields) | the session's end plus `PRUNE_GRACE_MS` |
 //! | `kickout:{tttt}:d` | sorted set | the tag's directory: ids (`jti`s in JWT mode) of its sessions, for `online` and `kickout_all` | the latest end-plus-retention of its members |
 //! | `kickout:{tttt}:dx` | sorted set | the same members scored by when each is due to be over; each login of the tag sweeps `DIR_SWEEP` due ones, so `d` sheds expired sessions with no walk (an ended session leaves both at once) | as `d` |
-//! | `kickout:{tttt}:w` | string | a write's stamp, written before its `WAIT` (`wait_for_replicas` only), so the `WAIT` covers whatever the primary wrote before | one second |
+//! | `kickout:{tttt}:w`, `kickout:{dt}:w` | string | a write's stamp, written with its `WAIT` (`wait_for_replicas` only), so the `WAIT` covers whatever the primary wrote before | one second |
 //! | `kickout:{dt}` | sorted set | the slot tags that have a directory, for walks of every tag (at most 65,536 members; a tag is written once a day per instance) | a day past the longest session lifetime after its last write |
 //!
 //! The token is never stored: a record holds the SHA-256 digest of the token, and the
@@ -803,8 +803,10 @@ impl RedisStore {
     /// `WAIT` counts the writes of its own connection, and a script run may write
     /// nothing: a Cluster client sends a script again on a new connection when the
     /// first lost its reply, and that second run finds its work done by the first. So
-    /// the connection first writes a stamp of its own (`w`, gone in a second): `WAIT`
-    /// then covers everything the primary wrote before it, the first run included.
+    /// the connection first writes a stamp of its own (`w`, gone in a second), in one
+    /// pipeline with the `WAIT`: the `WAIT` then covers what the primary wrote before
+    /// the stamp, the first run included. (A slot in migration, or a failover between
+    /// the runs, can still take the stamp to another node.)
     async fn wait(
         &self,
         conn: &Pinned<'_>,
@@ -816,17 +818,18 @@ impl RedisStore {
         let mut cmd = redis::cmd("WAIT");
         let ms = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
         cmd.arg(replicas.count).arg(ms);
+        // One pipeline: a client that sends it again sends the stamp with the `WAIT`.
+        let mut both = redis::pipe();
+        both.add_command(stamp).ignore().add_command(cmd);
         let acked = async |conn| match conn {
-            Conn::Single(mut c) => {
-                stamp.query_async::<()>(&mut c).await?;
-                cmd.query_async::<u64>(&mut c).await
-            }
+            Conn::Single(mut c) => both.query_async::<(u64,)>(&mut c).await.map(|(n,)| n),
             Conn::Cluster(mut c) => {
-                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key, SlotAddr::Master);
-                let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                c.route_command(stamp, to.clone()).await?;
-                let reply = c.route_command(cmd, to).await?;
+                let to = SingleNodeRoutingInfo::SpecificNode(route);
+                // The replies after the stamp's: the `WAIT`'s.
+                let reply = c.route_pipeline(both, 1, 1, to).await?;
+                let reply = reply.into_iter().next().unwrap_or(Value::Nil);
                 u64::from_redis_value(reply).map_err(redis::RedisError::from)
             }
         };
