@@ -484,14 +484,22 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         // What the target names goes whatever the answer: a call may have run and its
         // answer named nothing (an error after a lost reply, or a network store's client
         // sending the call again, whose second run finds nothing left to end). For a
-        // token, again: a read since the first forget may have put it back.
+        // token, again: a read since the first forget may have put it back. "The
+        // others" of a user are found by a walk of the whole cache, which any user may
+        // ask for: only after an error (a second run's empty answer leaves them to the
+        // feed's message).
         match target {
             Target::Token(key) => self.shared.forget([key.session_id()]),
             Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
                 self.shared.forget([id]);
             }
-            Target::User { user_id, .. } | Target::Others { user_id, .. } => {
+            Target::User { user_id, .. } => {
                 self.shared.forget_tag(crate::token::user_tag(user_id));
+            }
+            Target::Others { user_id, .. } => {
+                if ended.is_err() {
+                    self.shared.forget_tag(crate::token::user_tag(user_id));
+                }
             }
         }
         ended
@@ -663,19 +671,25 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         };
         match target {
             // A generation bump ends every older token of the user (or device), also
-            // ones its index no longer lists (pruned by another instance's clock); the
-            // others' ends are listed, but a call a network store's client sent again
-            // answers its second run, which finds nothing left: what the target names
-            // goes whatever the answer.
-            JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
+            // ones its index no longer lists (pruned by another instance's clock).
+            JwtTarget::User { user_id, .. } => {
                 self.shared.forget_tag(crate::token::user_tag(user_id));
             }
+            // The token goes whatever the answer: a call a network store's client sent
+            // again answers its second run, which finds nothing left to end.
             JwtTarget::Token { session_id, .. } | JwtTarget::Session(session_id) => {
                 self.forget_infos(&ends.ended);
                 self.shared.forget([session_id]);
                 // A blacklist overflow is a bump.
                 if !ends.replaced.is_empty() {
                     self.shared.forget_tag(session_id.tag());
+                }
+            }
+            // Listed one by one (see `end` for why no walk of the cache).
+            JwtTarget::Others { user_id, .. } => {
+                self.forget_infos(&ends.ended);
+                if !ends.replaced.is_empty() {
+                    self.shared.forget_tag(crate::token::user_tag(user_id));
                 }
             }
         }
