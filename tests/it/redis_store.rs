@@ -682,13 +682,16 @@ mod shared {
         };
         let sessions = Auth::new(store.clone());
         let jwts = jwt_mode(store).build();
-        for (n, kind) in ["j", "ji"].into_iter().enumerate() {
+        for (n, (kind, garbage)) in [("j", "{not json"), ("ji", "{not json"), ("ji", "5")]
+            .into_iter()
+            .enumerate()
+        {
             let user = format!("banned{n}");
             let session = sessions.login(&user, "web").await.unwrap().token;
             let jwt = jwts.login(&user, "phone").await.unwrap().token;
             let tag = kickout::store::user_tag(&user);
             let key = format!("kickout:{{{tag:04x}}}:{kind}:{user}");
-            server.cli(&["set", &key, "{not json"]).unwrap();
+            server.cli(&["set", &key, garbage]).unwrap();
             let banned = sessions.ban(&user, Duration::from_secs(60)).await;
             assert_eq!(banned.is_ok(), kind == "ji", "{kind}: {banned:?}");
             let refused = sessions.authenticate(session.as_str()).await.err();

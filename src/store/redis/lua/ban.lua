@@ -7,10 +7,10 @@
 local base, user, now, nowstr = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[4]
 local note = opt(ARGV[5])
 -- Set first, before any record is read: should one not decode (the script then fails
--- and answers 503), the ban stands all the same, and every token of either mode is
--- refused as banned. Kept past its end, as a revocation is (readers compare it with
--- their own clocks): a writer whose clock is ahead would otherwise lift it early for
--- every instance.
+-- and answers 503, and a retry is due), logins are refused all the same, and the
+-- sessions ended before the failure answer `banned`. Kept past its end, as a revocation
+-- is (readers compare it with their own clocks): a writer whose clock is ahead would
+-- otherwise lift it early for every instance.
 redis.call('SET', KEYS[1], ARGV[3], 'PX', kept(ARGV[3], now))
 local ukey = KEYS[2]
 local ids = live_ids(ukey)
@@ -24,7 +24,9 @@ bury_need(base, user, now, ids)
 local jikey = base .. 'ji:' .. user
 if need(jikey) then
   local raw = redis.call('GET', jikey)
-  if raw and not pcall(cjson.decode, raw) then redis.call('DEL', jikey) end
+  local ok, ix = false, nil
+  if raw then ok, ix = pcall(cjson.decode, raw) end
+  if raw and not (ok and type(ix) == 'table') then redis.call('DEL', jikey) end
 end
 jneed(base, user)
 local more = undeclared()
