@@ -559,8 +559,34 @@ async fn resent_writes_case<K: Kind<RedisStore>>(
     let pair = pair.expect("the refresh ran once, not as a spent token again");
     assert_eq!(doubled(), 2, "the refresh ran twice");
     assert!(auth.authenticate(pair.token.as_str()).await.is_ok());
-    auth.refresh(pair.refresh.unwrap().token.as_str())
+    let spent = pair.refresh.unwrap().token;
+    let next = auth
+        .refresh(spent.as_str())
         .await
         .expect("the session goes on");
     assert_eq!(auth.sessions(user).await.unwrap().len(), 1);
+
+    // A reuse run twice: the second run answers as the first did, so this handle
+    // reports the theft (its event), not a presentation to a session already ended.
+    let mut events = auth.events();
+    clock.advance(Duration::from_secs(1));
+    doubling(true);
+    let reused = auth.refresh(spent.as_str()).await;
+    doubling(false);
+    assert_eq!(doubled(), 3, "the reuse ran twice");
+    let reason = reused.err().and_then(|e| e.rejection().map(|r| r.reason()));
+    assert_eq!(reason, Some(Reason::RefreshReused));
+    let mut reported = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let kickout::events::EventKind::RefreshReused { session } = event.kind {
+            reported.push(session.session_id);
+        }
+    }
+    assert_eq!(
+        reported,
+        vec![login.session.session_id],
+        "the reuse's event"
+    );
+    let refused = auth.authenticate(next.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::RefreshReused);
 }

@@ -29,10 +29,12 @@
 //! | `pd`, `pe` | the access token the last refresh replaced, and its end |
 //! | `f`, `fk` | the refresh token's digest, and its chain's (`store::refresh::Presented`) |
 //! | `fe`, `fc`, `fw` | the refresh token's end, the session's cap, the refresh window |
+//! | `rz`, `rl` | a reuse's mark (the new digest its call drew, so a second run of that call answers as the first) and whether it ended a live session |
 //!
 //! JWT mode's refresh record (`jr:<jti>`) has `f`, `fk`, `fe`, `fc`, `fw`, `w` as above,
-//! and `u`, `v`, `i`, `e`, `k`, the login's epoch and generations `ep`, `ug`, `dg`, and
-//! its claims `x`. Times are Unix milliseconds kept as decimal strings, so no float
+//! and `u`, `v`, `i`, `e`, `k`, the login's epoch and generations `ep`, `ug`, `dg`, its
+//! claims `x`, and a reuse's mark `rz` with the live token it ended, `ro` (device, issue
+//! time, end). Times are Unix milliseconds kept as decimal strings, so no float
 //! formatting ever rounds them; Lua compares them with `tonumber` (exact below 2^53).
 
 use crate::limits::{

@@ -31,6 +31,18 @@ end
 if st == nil or st.ep ~= rr.ep then return not_held() end
 local ix = jload(base .. 'ji:' .. user) or {}
 if rr.fk ~= ARGV[6] then return {'unknown'} end
+-- A reuse run again: its mark (`rz`) is this call's new digest, drawn at random, so it
+-- answers as its first run did (less the tokens a blacklist overflow replaced), not as
+-- a later presentation of a revoked token.
+if rr.rz == ARGV[4] then
+  local out = {'reused', user}
+  if rr.ro then
+    table.insert(out, jti)
+    for _, v in ipairs(rr.ro) do table.insert(out, v) end
+  end
+  table.insert(out, '|')
+  return out
+end
 -- This very call run again (a Cluster client re-sends a script whose reply it lost) is
 -- the same rotation: the new digest is this call's own, drawn at random, and the same
 -- `now` writes the same ends.
@@ -73,7 +85,10 @@ if not current then
   -- A spent token again: whoever holds it, the session is no longer safe.
   if not e then return {'expired'} end
   local out = {'reused', user}
-  if tonumber(e.e) > now then take(base, ix, jti, out) else take(base, ix, jti, {}) end
+  rr.rz = ARGV[4]
+  if tonumber(e.e) > now then rr.ro = {e.v, e.i, e.e} end
+  redis.call('SET', KEYS[1], cjson.encode(rr), 'KEEPTTL')
+  if rr.ro then take(base, ix, jti, out) else take(base, ix, jti, {}) end
   revoke(base, st, ix, jti, {'f', nowstr, e.e}, nowstr)
   jsave(base, user, st, ix, now)
   jannounce(base, 'f')

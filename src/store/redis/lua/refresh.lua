@@ -37,11 +37,20 @@ if rec.f == ARGV[5] and rec.d == ARGV[4] then
   if rec.x ~= nil then return ended() end
   return {'ok', rec.u, rec.v, rec.i, rec.e, rec.ae, rec.fe}
 end
+-- A reuse run again: its mark (`rz`) is this call's new refresh digest, drawn at random,
+-- so it answers as its first run did, not as a later presentation to an ended session.
+if rec.x == 'f' and rec.rz == ARGV[5] then
+  local out = {'reused'}
+  if rec.rl then for _, v in ipairs({sid, rec.u, rec.v, rec.i, rec.e}) do table.insert(out, v) end end
+  return out
+end
 if rec.f ~= ARGV[3] then
   if rec.x ~= nil then return ended() end
   -- A spent token again: whoever holds it, the session is no longer safe.
   local out = {'reused'}
-  end_one(base, sid, rec, 'f', now, nowstr, live(rec, now) and out or {})
+  rec.rz = ARGV[5]
+  if live(rec, now) then rec.rl = '1' end
+  end_one(base, sid, rec, 'f', now, nowstr, rec.rl and out or {})
   redis.call('ZREM', ukey, sid)
   bury(base, now)
   announce('f')
