@@ -805,8 +805,8 @@ impl RedisStore {
     /// first lost its reply, and that second run finds its work done by the first. So
     /// the connection first writes a stamp of its own (`w`, gone in a second), in one
     /// pipeline with the `WAIT`: the `WAIT` then covers what the primary wrote before
-    /// the stamp, the first run included. (A slot in migration, or a failover between
-    /// the runs, can still take the stamp to another node.)
+    /// the stamp, the first run included. (A failover between the runs can still lose
+    /// the first run's writes with the old primary: the second then does the work.)
     async fn wait(
         &self,
         conn: &Pinned<'_>,
@@ -820,16 +820,18 @@ impl RedisStore {
         cmd.arg(replicas.count).arg(ms);
         // One pipeline: a client that sends it again sends the stamp with the `WAIT`.
         let mut both = redis::pipe();
-        both.add_command(stamp).ignore().add_command(cmd);
+        both.add_command(stamp).add_command(cmd);
         let acked = async |conn| match conn {
-            Conn::Single(mut c) => both.query_async::<(u64,)>(&mut c).await.map(|(n,)| n),
+            Conn::Single(mut c) => both.query_async::<((), u64)>(&mut c).await.map(|(_, n)| n),
             Conn::Cluster(mut c) => {
                 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key, SlotAddr::Master);
                 let to = SingleNodeRoutingInfo::SpecificNode(route);
-                // The replies after the stamp's: the `WAIT`'s.
-                let reply = c.route_pipeline(both, 1, 1, to).await?;
-                let reply = reply.into_iter().next().unwrap_or(Value::Nil);
+                // Both replies: the client follows a redirect of the stamp only if it
+                // sees it, and a stamp refused is no stamp.
+                let mut replies = c.route_pipeline(both, 0, 2, to).await?.into_iter();
+                replies.next().unwrap_or(Value::Nil).extract_error()?;
+                let reply = replies.next().unwrap_or(Value::Nil).extract_error()?;
                 u64::from_redis_value(reply).map_err(redis::RedisError::from)
             }
         };
