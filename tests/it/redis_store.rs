@@ -682,9 +682,15 @@ mod shared {
         };
         let sessions = Auth::new(store.clone());
         let jwts = jwt_mode(store).build();
-        for (n, (kind, garbage)) in [("j", "{not json"), ("ji", "{not json"), ("ji", "5")]
-            .into_iter()
-            .enumerate()
+        for (n, (kind, garbage)) in [
+            ("j", "{not json"),
+            ("ji", "{not json"),
+            ("ji", "5"),
+            ("ji", r#"{"a":5}"#),
+            ("ji", r#"{"a":{}}"#),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let user = format!("banned{n}");
             let session = sessions.login(&user, "web").await.unwrap().token;

@@ -26,7 +26,14 @@ if need(jikey) then
   local raw = redis.call('GET', jikey)
   local ok, ix = false, nil
   if raw then ok, ix = pcall(cjson.decode, raw) end
-  if raw and not (ok and type(ix) == 'table') then redis.call('DEL', jikey) end
+  ok = ok and type(ix) == 'table'
+  -- Each entry as the walks below read it: a table with its times.
+  if ok then
+    for _, e in pairs(ix) do
+      if type(e) ~= 'table' or tonumber(e.e) == nil or tonumber(e.i) == nil then ok = false end
+    end
+  end
+  if raw and not ok then redis.call('DEL', jikey) end
 end
 jneed(base, user)
 local more = undeclared()
