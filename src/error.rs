@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::rejection::{Reason, Rejection, json_body};
+use crate::rejection::{DEFAULT_REALM, Reason, Rejection, challenge, json_body};
 use crate::store::StoreError;
 
 /// Why a helper did not do what it was asked. An error is never a revocation reported
@@ -168,9 +168,9 @@ impl Error {
         // A refused login of a banned account carries the `banned` challenge, as the
         // account's refused tokens do (in the default realm: an error knows no handle).
         if let Error::Banned { .. } = self
-            && let Some(challenge) = Rejection::new(Reason::Banned).challenge()
+            && let Some(challenge) = challenge(DEFAULT_REALM, Reason::Banned)
         {
-            headers.insert(WWW_AUTHENTICATE, challenge.clone());
+            headers.insert(WWW_AUTHENTICATE, challenge);
         }
         res
     }

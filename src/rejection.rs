@@ -303,7 +303,7 @@ impl Responses {
 
 /// The `WWW-Authenticate` value for a reason in a realm (none for 503, nor where another
 /// token would not help: a refused cross-site request, a restriction, a step-up).
-fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
+pub(crate) fn challenge(realm: &str, reason: Reason) -> Option<HeaderValue> {
     if matches!(
         reason,
         Reason::StoreUnavailable
