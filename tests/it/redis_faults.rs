@@ -308,60 +308,18 @@ async fn a_revocation_acknowledged_by_the_replicas_survives_a_failover() {
 
 /// A write that was done by an earlier run (a Cluster client sends a script again on
 /// a new connection when the first lost its reply; here, a store that does not wait)
-/// and whose own run writes nothing is not reported replicated until what the first
-/// run wrote is: its `WAIT` covers the primary's writes before it, not only its own.
-async fn a_second_run_waits_for_the_first_case<K: Kind<RedisStore>>() {
-    let primary = RedisProcess::start(&[]);
-    let replica = primary.replica();
-    let clock = kickout::clock::ManualClock::new(now_ms());
-    let waiting = waiting_store(&primary, Duration::from_millis(500)).await;
-    let auth = K::builder(waiting, &clock).build();
-    let plain = K::builder(RedisStore::connect(&primary.url()).await.unwrap(), &clock).build();
-    let token = auth.login("resent", "web").await.unwrap().token;
-    let session = auth.authenticate(token.as_str()).await.unwrap();
-    // Frozen, the replica stays connected and acknowledges nothing more.
-    replica.pause();
-    assert!(plain.logout(token.as_str()).await.unwrap(), "the first run");
-    let logout = auth.logout(token.as_str()).await;
-    let by_id = auth.kickout_session(session.session_id()).await;
-    let kickout = auth.kickout("resent").await;
-    replica.resume();
-    assert_unavailable(logout);
-    assert_unavailable(by_id);
-    assert_unavailable(kickout);
-}
-
-#[tokio::test]
-async fn a_write_whose_first_run_is_not_replicated_waits_for_it() {
-    if !support::redis_available() {
-        return;
-    }
-    a_second_run_waits_for_the_first_case::<suite::Session>().await;
-    a_second_run_waits_for_the_first_case::<suite::Jwt>().await;
-}
-
-/// The same on a Cluster, where the client itself sends a script again on a new
-/// connection when the first lost its reply: the second run finds the work done.
-async fn a_second_run_on_a_cluster_waits_case<K: Kind<RedisStore>>(
-    cluster: &Cluster,
-    prefix: &str,
+/// and whose own run finds its work done is not reported replicated until what the
+/// first run wrote is: its `WAIT` covers the primary's writes before it, not only its
+/// own. `waiting` and `plain` are one store's data; `replicas` all of its replicas.
+async fn second_runs_wait_for_the_first<K: Kind<RedisStore>>(
+    waiting: RedisStore,
+    plain: RedisStore,
+    replicas: &[&RedisProcess],
 ) {
     let clock = kickout::clock::ManualClock::new(now_ms());
-    let waiting = RedisStore::builder(&cluster.urls())
-        .prefix(prefix)
-        .timeout(Duration::from_secs(3))
-        .wait_for_replicas(1, Duration::from_millis(500))
-        .connect()
-        .await
-        .unwrap();
-    let plain = RedisStore::builder(&cluster.urls())
-        .prefix(prefix)
-        .connect()
-        .await
-        .unwrap();
     let auth = K::builder(waiting, &clock).build();
     let plain = K::builder(plain, &clock).build();
-    // Their scripts loaded first: a paused replica answers nothing.
+    // Their scripts loaded first: a frozen replica of a Cluster answers nothing.
     for by_id in [false, true] {
         let warm = auth.login("warm", "web").await.unwrap();
         assert!(plain.logout(warm.token.as_str()).await.unwrap());
@@ -373,25 +331,65 @@ async fn a_second_run_on_a_cluster_waits_case<K: Kind<RedisStore>>(
     }
     let login = auth.login("resent", "web").await.unwrap();
     let token = login.token;
-    let replicas = cluster.replicas();
-    assert_eq!(replicas.len(), 3);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Frozen, a replica stays connected and acknowledges nothing more.
     replicas.iter().for_each(|r| r.pause());
     assert!(plain.logout(token.as_str()).await.unwrap(), "the first run");
     let logout = auth.logout(token.as_str()).await;
     let by_id = auth.kickout_session(login.session.session_id).await;
+    let kickout = auth.kickout("resent").await;
     replicas.iter().for_each(|r| r.resume());
     assert_unavailable(logout);
     assert_unavailable(by_id);
+    assert_unavailable(kickout);
 }
 
+#[tokio::test]
+async fn a_write_whose_first_run_is_not_replicated_waits_for_it() {
+    if !support::redis_available() {
+        return;
+    }
+    let primary = RedisProcess::start(&[]);
+    let replica = primary.replica();
+    for jwt in [false, true] {
+        let waiting = waiting_store(&primary, Duration::from_millis(500)).await;
+        let plain = RedisStore::connect(&primary.url()).await.unwrap();
+        if jwt {
+            second_runs_wait_for_the_first::<suite::Jwt>(waiting, plain, &[&replica]).await;
+        } else {
+            second_runs_wait_for_the_first::<suite::Session>(waiting, plain, &[&replica]).await;
+        }
+    }
+}
+
+/// The same on a Cluster, where the client itself sends a script again on a new
+/// connection when the first lost its reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_write_whose_first_run_is_not_replicated_waits_for_it() {
     let Some(cluster) = support::Cluster::start_with_replicas() else {
         return;
     };
-    a_second_run_on_a_cluster_waits_case::<suite::Session>(&cluster, "s:").await;
-    a_second_run_on_a_cluster_waits_case::<suite::Jwt>(&cluster, "j:").await;
+    let replicas = cluster.replicas();
+    assert_eq!(replicas.len(), 3);
+    for prefix in ["s:", "j:"] {
+        let store = |wait: bool| {
+            let builder = RedisStore::builder(&cluster.urls()).prefix(prefix);
+            let builder = if wait {
+                builder
+                    .timeout(Duration::from_secs(3))
+                    .wait_for_replicas(1, Duration::from_millis(500))
+            } else {
+                builder
+            };
+            async move { builder.connect().await.unwrap() }
+        };
+        let (waiting, plain) = (store(true).await, store(false).await);
+        if prefix == "j:" {
+            second_runs_wait_for_the_first::<suite::Jwt>(waiting, plain, &replicas).await;
+        } else {
+            second_runs_wait_for_the_first::<suite::Session>(waiting, plain, &replicas).await;
+        }
+    }
 }
 
 #[tokio::test]
