@@ -746,6 +746,40 @@ async fn a_record_that_does_not_read_stops_no_revocation_of_its_user() {
     .await;
 }
 
+/// A tombstone whose state lost its end (`"ended": null`, as a hand edit or a bad
+/// restore leaves it) opens nothing: its row says ended, so its access token answers 503
+/// and its refresh token brings nothing back. Before, the state read as a live session
+/// that no end could reach (ends read live rows only).
+#[tokio::test]
+async fn a_tombstone_that_lost_its_end_opens_nothing() {
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let sql = pg::client(&url).await;
+    let auth = kickout::Auth::builder(pg::store_on(&url, &schema).await)
+        .refresh_tokens(suite::secs(3_600))
+        .build();
+    let login = auth.login("10001", "web").await.unwrap();
+    let refresh = login.refresh.expect("a refresh token").token;
+    assert!(auth.logout(login.token.as_str()).await.unwrap());
+    let lose_end = format!(
+        "UPDATE \"{schema}\".sessions SET state = jsonb_set(state::jsonb, '{{ended}}', 'null')::text \
+         WHERE id = $1 AND state::jsonb->'ended' <> 'null'::jsonb"
+    );
+    let id = login.session.session_id.as_bytes().to_vec();
+    assert_eq!(sql.execute(&lose_end, &[&id]).await.unwrap(), 1);
+    let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), kickout::Reason::StoreUnavailable);
+    assert!(auth.refresh(refresh.as_str()).await.is_err());
+    let refused = auth.authenticate(login.token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), kickout::Reason::StoreUnavailable);
+    // The user's other sessions come and go as before.
+    let other = auth.login("10001", "phone").await.unwrap();
+    assert!(auth.authenticate(other.token.as_str()).await.is_ok());
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1);
+}
+
 /// JWT mode's twin: a token entry that does not read refuses its own token (503), and
 /// stops no write of its user. Before, every kickout, ban and login of the user failed.
 #[tokio::test]

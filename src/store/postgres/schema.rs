@@ -160,11 +160,13 @@ impl Sql {
             restrictions_of: format!("SELECT restrictions FROM {s}.users WHERE user_id = $1"),
             purge: format!("WITH {purges} SELECT 1"),
             lookup: format!(
-                "SELECT s.state, u.ban_until, u.restrictions FROM {s}.sessions s \
+                "SELECT s.state, u.ban_until, u.restrictions, s.live_until FROM {s}.sessions s \
                  LEFT JOIN {s}.users u ON u.user_id = s.user_id WHERE s.id = $1"
             ),
             session_user: format!("SELECT user_id FROM {s}.sessions WHERE id = $1"),
-            session_state: format!("SELECT state FROM {s}.sessions WHERE id = $1 AND user_id = $2"),
+            session_state: format!(
+                "SELECT state, live_until FROM {s}.sessions WHERE id = $1 AND user_id = $2"
+            ),
             user_sessions: format!(
                 "SELECT id, state, meta FROM {s}.sessions WHERE user_id = $1 AND live_until > 0 \
                  ORDER BY seq"

@@ -62,6 +62,22 @@ fn listed(row: &tokio_postgres::Row) -> Result<(SessionId, Option<SessionState>)
     })
 }
 
+/// A session's state (column `state`), read with its row's `live_until` (column
+/// `live`): a row the directory holds as ended (0) holds a tombstone. A state that lost
+/// its end (`"ended": null`) would open requests again, and no end would reach it (ends
+/// read live rows only), so it is corrupt: its requests answer 503.
+fn state_of(
+    row: &tokio_postgres::Row,
+    state: usize,
+    live: usize,
+) -> Result<SessionState, StoreError> {
+    let read: SessionState = parse(col(row, state)?, "a session record")?;
+    if col::<i64>(row, live)? == 0 && read.ended().is_none() {
+        return Err(super::corrupt("a session record that lost its end"));
+    }
+    Ok(read)
+}
+
 pub(super) fn id_of(raw: &[u8]) -> Result<SessionId, StoreError> {
     let bytes: [u8; 14] = raw.try_into().map_err(|_| super::corrupt("a session id"))?;
     Ok(SessionId::from_bytes(bytes))
@@ -119,7 +135,7 @@ impl PostgresStore {
             .row(&self.sql().lookup, &[&id.as_bytes().as_slice()])
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let state: SessionState = parse(col(&row, 0)?, "a session record")?;
+        let state = state_of(&row, 0, 3)?;
         let ban = time_col(&row, 1)?.filter(|&t| t > now_ms);
         Ok(Some((state, ban, held(col(&row, 2)?, now_ms)?)))
     }
@@ -161,8 +177,7 @@ impl PostgresStore {
             .query_opt(&read, &[&id.as_bytes().as_slice(), &user_id])
             .await
             .map_err(db_error)?;
-        row.map(|r| parse(col(&r, 0)?, "a session record"))
-            .transpose()
+        row.map(|r| state_of(&r, 0, 1)).transpose()
     }
 
     /// The user of session `id`, if the store holds it (a user never changes: read
