@@ -135,7 +135,10 @@ where
                     let next = match pending.pipeline.finish(verdict, pending.carried) {
                         Ok((identity, span)) => {
                             req.extensions_mut().insert(identity);
-                            let future = span.in_scope(|| pending.service.call(req));
+                            let future = {
+                                let _entered = span.enter();
+                                pending.service.call(req)
+                            };
                             State::Calling {
                                 future: future.instrument(span),
                             }

@@ -210,7 +210,11 @@ where
         match self.pipeline.begin(ActixParts(req.request())) {
             Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
-                let future = span.in_scope(|| self.service.call(req));
+                let future = {
+                    // Entered, not `in_scope`: a closure would move the request once more.
+                    let _entered = span.enter();
+                    self.service.call(req)
+                };
                 ResponseFuture::call(future, span)
             }
             Begin::Anonymous(mark) => {

@@ -123,7 +123,10 @@ where
                     ) {
                         (Ok((identity, span)), Some((mut svc, mut req))) => {
                             req.extensions_mut().insert(identity);
-                            let future = span.in_scope(|| svc.call(req));
+                            let future = {
+                                let _entered = span.enter();
+                                svc.call(req)
+                            };
                             State::Calling {
                                 future: future.instrument(span),
                             }

@@ -167,7 +167,11 @@ where
         {
             Begin::Pass(identity, span) => {
                 req.extensions_mut().insert(identity);
-                let future = span.in_scope(|| self.inner.call(req));
+                let future = {
+                    // Entered, not `in_scope`: a closure would move the request once more.
+                    let _entered = span.enter();
+                    self.inner.call(req)
+                };
                 ResponseFuture::call(future, span)
             }
             Begin::Anonymous(mark) => {
