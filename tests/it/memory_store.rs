@@ -196,6 +196,41 @@ async fn repeated_bans_keep_one_queue_item_per_user() {
     assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
 }
 
+/// An automated moderator banning and lifting, restricting and lifting, and moving one
+/// ban ever earlier, with year-long spans: each lift forgets its entry, and the entry's
+/// queue item goes too. Before, every cycle left an item for the year.
+#[tokio::test]
+async fn lifted_bans_and_restrictions_leave_no_queue_items_behind() {
+    use kickout::limits::MEMORY_PURGE_BUDGET;
+    let store = MemoryStore::with_shards(1);
+    let clock = suite::clock();
+    let auth = suite::session_builder(store.clone(), &clock).build();
+    let year = 365 * 86_400;
+    for i in 0..3_000u64 {
+        let user = format!("user{}", i % 20);
+        auth.ban(&user, Duration::from_secs(year)).await.unwrap();
+        assert!(auth.unban(&user).await.unwrap());
+        auth.restrict(&user, "chat", 1, Duration::from_secs(year))
+            .await
+            .unwrap();
+        assert!(auth.unrestrict(&user, "chat").await.unwrap());
+        auth.ban("steady", Duration::from_secs(year - i))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_millis(100));
+        let stats = store.stats();
+        assert!(
+            stats.queued <= 2 * MEMORY_PURGE_BUDGET + 64,
+            "{i}: {stats:?}"
+        );
+    }
+    assert!(auth.banned_until("steady").await.unwrap().is_some());
+    let gone = year * 1_000 + 2 * kickout::limits::PRUNE_GRACE_MS;
+    clock.advance(Duration::from_millis(gone));
+    store.purge(suite::T0 + 300_000 + gone);
+    assert_eq!(store.stats(), MemoryStats::default(), "nothing leaks");
+}
+
 #[tokio::test]
 async fn purge_sweeps_everything_due() {
     let store = MemoryStore::new();

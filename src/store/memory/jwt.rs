@@ -97,7 +97,6 @@ impl Shard {
             self.jwt_refresh.remove(&jti);
             self.stale += 1;
         }
-        self.drop_stale_items();
     }
 
     /// The record of `jti`, `user_id`'s, due at `purge_at`, is gone.

@@ -91,8 +91,9 @@ struct Shard {
     /// The directory: this shard's sessions (either mode) by id, with their user.
     dir: std::collections::BTreeMap<SessionId, Arc<str>>,
     queue: BinaryHeap<Reverse<(u64, Due)>>,
-    /// Queue items of sessions forgotten before their time (tombstones past their
-    /// bound): dropped in one pass once they outnumber the sessions.
+    /// Queue items that no longer look at anything (a tombstone forgotten past its
+    /// bound, a ban lifted or moved earlier, restrictions lifted): dropped in one pass
+    /// once they outnumber what the shard holds.
     stale: usize,
 }
 
@@ -352,7 +353,9 @@ impl MemoryStore {
         let out = {
             let mut shard = write(self.shard(tag));
             shard.purge_due(now_ms, PURGE_BUDGET);
-            op(&mut shard)
+            let out = op(&mut shard);
+            shard.drop_stale_items();
+            out
         };
         let shards = &self.inner.shards;
         let next = self.inner.sweep_cursor.fetch_add(1, Ordering::Relaxed) & (shards.len() - 1);
@@ -440,24 +443,28 @@ impl Shard {
         }
     }
 
-    /// Drops the queue items of forgotten sessions and refresh records once they
-    /// outnumber those held (a pass over the queue, paid for by as many forgettings).
+    /// Drops the queue items that look at nothing any more once they outnumber what
+    /// the shard holds (a pass over the queue, paid for by as many stale items): an
+    /// item of a forgotten record, or of a ban or restrictions whose item is now
+    /// another (each holds the time of its one live item).
     fn drop_stale_items(&mut self) {
+        let held = self.sessions.len() + self.users.len() + self.restricted.len();
         #[cfg(feature = "jwt")]
-        let held = self.sessions.len() + self.jwt_refresh.len();
-        #[cfg(not(feature = "jwt"))]
-        let held = self.sessions.len();
+        let held = held + self.jwt_refresh.len();
         if self.stale <= held.max(PURGE_BUDGET) {
             return;
         }
-        let sessions = &self.sessions;
+        let (sessions, users, restricted) = (&self.sessions, &self.users, &self.restricted);
         #[cfg(feature = "jwt")]
         let refresh = &self.jwt_refresh;
-        self.queue.retain(|Reverse((_, due))| match due {
+        self.queue.retain(|Reverse((at, due))| match due {
             Due::Session(id) => sessions.contains_key(id),
+            Due::User(u) => users.get(u).is_some_and(|u| u.ban_due_ms == Some(*at)),
+            Due::Restricted(u) => restricted.get(u).is_some_and(|h| h.due_ms == Some(*at)),
             #[cfg(feature = "jwt")]
             Due::JwtRefresh(jti) => refresh.contains_key(jti),
-            _ => true,
+            #[cfg(feature = "jwt")]
+            Due::Jwt(_) => true,
         });
         self.stale = 0;
     }
@@ -468,6 +475,9 @@ impl Shard {
                 u.ban_until_ms = None;
             }
             if u.sessions.is_empty() && u.ended.is_empty() && u.ban_until_ms.is_none() {
+                if u.ban_due_ms.is_some() {
+                    self.stale += 1;
+                }
                 self.users.remove(user_id);
             }
         }
@@ -478,6 +488,9 @@ impl Shard {
         if let Some(held) = self.restricted.get_mut(user_id) {
             held.restrictions.prune(now_ms);
             if held.restrictions.is_empty() {
+                if held.due_ms.is_some() {
+                    self.stale += 1;
+                }
                 self.restricted.remove(user_id);
             }
         }
@@ -505,7 +518,9 @@ impl Shard {
             return;
         };
         if held.due_ms.is_none_or(|due| next < due) {
-            held.due_ms = Some(next);
+            if held.due_ms.replace(next).is_some() {
+                self.stale += 1;
+            }
             self.queue.push(Reverse((next, Due::Restricted(user))));
         }
     }
@@ -546,7 +561,9 @@ impl Shard {
         entry.ban_until_ms = Some(until_ms);
         let due_ms = kept_until(until_ms);
         if entry.ban_due_ms.is_none_or(|due| due_ms < due) {
-            entry.ban_due_ms = Some(due_ms);
+            if entry.ban_due_ms.replace(due_ms).is_some() {
+                self.stale += 1;
+            }
             self.queue.push(Reverse((due_ms, Due::User(user))));
         }
     }

@@ -89,7 +89,6 @@ impl Shard {
                 self.stale += 1;
             }
         }
-        self.drop_stale_items();
         swept.reported
     }
 
