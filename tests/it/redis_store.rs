@@ -1171,6 +1171,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn an_end_over_for_its_writer_reaches_other_caches() {
+        let Some((_server, store)) = support::standalone().await else {
+            return;
+        };
+        suite::an_end_over_for_its_writer_reaches_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn a_lift_over_for_its_writer_reaches_other_caches() {
         let Some((_server, store)) = support::standalone().await else {
             return;

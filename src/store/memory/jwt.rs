@@ -233,7 +233,7 @@ impl JwtStore for MemoryStore {
             issued
         })?;
         if let Admission::Admitted(grant) = &issued {
-            self.publish_infos(&grant.replaced, EndReason::Replaced);
+            self.publish_infos(&grant.replaced, EndReason::Replaced, None);
             // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).
             if !grant.replaced.is_empty() {
                 self.publish_changed(user_tag(user_id));
@@ -341,8 +341,8 @@ impl JwtStore for MemoryStore {
                 replaced: shard.jwt_infos(&user, tag, &replaced),
             }
         });
-        self.publish(&ends.ended, reason, note);
-        self.publish_infos(&ends.replaced, EndReason::Replaced);
+        self.publish_infos(&ends.ended, reason, note);
+        self.publish_infos(&ends.replaced, EndReason::Replaced, None);
         if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
             self.publish_changed(tag);
         }
@@ -367,8 +367,8 @@ impl JwtStore for MemoryStore {
         let tag = rotation.presented.session_id().tag();
         let rotated = self.write(tag, now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
         if let Rotated::Reused(ends) = &rotated {
-            self.publish_infos(&ends.ended, EndReason::RefreshReused);
-            self.publish_infos(&ends.replaced, EndReason::Replaced);
+            self.publish_infos(&ends.ended, EndReason::RefreshReused, None);
+            self.publish_infos(&ends.replaced, EndReason::Replaced, None);
             if !ends.replaced.is_empty() {
                 self.publish_changed(tag);
             }

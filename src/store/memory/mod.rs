@@ -20,7 +20,7 @@ use super::audit::{AUDIT_CAPACITY, AuditEvent};
 use super::jwt::JwtState;
 #[cfg(feature = "jwt")]
 use super::jwt::{JwtRefreshState, JwtRefreshes};
-use super::session::{SessionState, Tombstones};
+use super::session::{SessionState, Swept, Tombstones};
 use super::{
     contract::{EndReason, Revoked, SessionInfo, Store, StoreError},
     directory::{OnlineSession, Page, PageRequest},
@@ -216,16 +216,31 @@ impl MemoryStore {
     }
 
     /// Tells the revocation feed, if anyone listens.
-    fn publish(&self, ended: &[SessionInfo], reason: EndReason, note: Option<&Note>) {
-        if self.inner.feed.receiver_count() > 0 && !ended.is_empty() {
+    fn publish(
+        &self,
+        ended: impl IntoIterator<Item = SessionId>,
+        reason: EndReason,
+        note: Option<&Note>,
+    ) {
+        if self.inner.feed.receiver_count() > 0 {
             let list: Arc<[(SessionId, EndReason)]> =
-                ended.iter().map(|s| (s.session_id, reason)).collect();
-            let _ = self.inner.feed.send(Revoked::Sessions(list, note.cloned()));
+                ended.into_iter().map(|id| (id, reason)).collect();
+            if !list.is_empty() {
+                let _ = self.inner.feed.send(Revoked::Sessions(list, note.cloned()));
+            }
         }
     }
 
-    fn publish_infos(&self, ended: &[SessionInfo], reason: EndReason) {
-        self.publish(ended, reason, None);
+    fn publish_infos(&self, ended: &[SessionInfo], reason: EndReason, note: Option<&Note>) {
+        self.publish(ended.iter().map(|s| s.session_id), reason, note);
+    }
+
+    /// Announces every session `swept` ended, those over by this writer's clock too (an
+    /// instance whose clock is behind may still serve them, as Redis and PostgreSQL
+    /// announce every end), and answers those it reports.
+    fn announce(&self, swept: Swept, reason: EndReason, note: Option<&Note>) -> Vec<SessionInfo> {
+        self.publish(swept.ended.iter().copied(), reason, note);
+        swept.reported
     }
 
     /// A directory page: each shard's candidates, merged in id order, cut where the
@@ -307,7 +322,7 @@ impl MemoryStore {
         now_ms: u64,
     ) -> Vec<SessionInfo> {
         let tag = user_tag(user_id);
-        let (mut ended, tokens) = self.write(tag, now_ms, |shard| {
+        let (swept, tokens) = self.write(tag, now_ms, |shard| {
             let sessions =
                 shard.end_sessions(user_id, EndReason::Banned, note, now_ms, |_, _| true);
             #[cfg(feature = "jwt")]
@@ -317,10 +332,10 @@ impl MemoryStore {
             shard.set_ban(user_id, until_ms);
             (sessions, tokens)
         });
-        self.publish(&ended, EndReason::Banned, note);
+        let mut ended = self.announce(swept, EndReason::Banned, note);
         if let Some(tokens) = tokens {
             // A bump ends tokens no list names (see `Revoked::Changed`).
-            self.publish(&tokens, EndReason::Banned, note);
+            self.publish_infos(&tokens, EndReason::Banned, note);
             self.publish_changed(tag);
             ended.extend(tokens);
         }

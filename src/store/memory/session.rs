@@ -62,9 +62,9 @@ impl Shard {
         note: Option<&Note>,
         now_ms: u64,
         select: impl Fn(&SessionId, &SessionState) -> bool,
-    ) -> Vec<SessionInfo> {
+    ) -> Swept {
         let Some(user) = self.users.get_mut(user_id) else {
-            return Vec::new();
+            return Swept::default();
         };
         let swept = end_sessions(
             &mut user.sessions,
@@ -79,7 +79,7 @@ impl Shard {
 
     /// What an end of `user_id`'s sessions leaves: they leave the directory, and the
     /// user's tombstones past their bound are forgotten.
-    fn bury(&mut self, user_id: &str, swept: Swept, now_ms: u64) -> Vec<SessionInfo> {
+    fn bury(&mut self, user_id: &str, swept: Swept, now_ms: u64) -> Swept {
         for id in &swept.ended {
             self.dir.remove(id);
         }
@@ -89,14 +89,10 @@ impl Shard {
                 self.stale += 1;
             }
         }
-        swept.reported
+        swept
     }
 
-    fn create(
-        &mut self,
-        new: NewSession,
-        now_ms: u64,
-    ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
+    fn create(&mut self, new: NewSession, now_ms: u64) -> Result<Admission<Swept>, StoreError> {
         let user_id = new.info.user_id.clone();
         if let Some(until_ms) = self.ban_until(&user_id, now_ms) {
             return Ok(Admission::Banned { until_ms });
@@ -133,9 +129,11 @@ impl Shard {
             |shard| shard.ban_until(&user, now_ms).is_some(),
             // A spent token again: whoever holds it, the session is no longer safe.
             |shard| {
-                shard.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
-                    *s == id
-                })
+                shard
+                    .end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+                        *s == id
+                    })
+                    .reported
             },
         )
     }
@@ -150,10 +148,13 @@ impl SessionStore for MemoryStore {
         let created = self.write(session.key.tag(), now_ms, |shard| {
             shard.create(session, now_ms)
         })?;
-        if let Admission::Admitted(replaced) = &created {
-            self.publish_infos(replaced, EndReason::Replaced);
-        }
-        Ok(created)
+        Ok(match created {
+            Admission::Admitted(swept) => {
+                Admission::Admitted(self.announce(swept, EndReason::Replaced, None))
+            }
+            Admission::Banned { until_ms } => Admission::Banned { until_ms },
+            Admission::LimitReached => Admission::LimitReached,
+        })
     }
 
     type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
@@ -191,36 +192,33 @@ impl SessionStore for MemoryStore {
                 session_id,
             } => (session_id.tag(), session_id, None, Some(user_id)),
             Target::User { user_id, device } => {
-                let ended = self.write(user_tag(user_id), now_ms, |shard| {
+                let swept = self.write(user_tag(user_id), now_ms, |shard| {
                     shard.end_sessions(user_id, reason, note, now_ms, |_, s| {
                         device.is_none_or(|d| *s.info().device == *d)
                     })
                 });
-                self.publish(&ended, reason, note);
-                return Ok(ended);
+                return Ok(self.announce(swept, reason, note));
             }
             Target::Others { user_id, keep } => {
-                let ended = self.write(user_tag(user_id), now_ms, |shard| {
+                let swept = self.write(user_tag(user_id), now_ms, |shard| {
                     shard.end_sessions(user_id, reason, note, now_ms, |id, _| *id != keep)
                 });
-                self.publish(&ended, reason, note);
-                return Ok(ended);
+                return Ok(self.announce(swept, reason, note));
             }
         };
-        let ended = self.write(tag, now_ms, |shard| {
+        let swept = self.write(tag, now_ms, |shard| {
             let Some(user) = shard.sessions.get(&id).map(|s| s.info().user_id.clone()) else {
-                return Vec::new();
+                return Swept::default();
             };
             if owner.is_some_and(|o| *o != *user) {
-                return Vec::new();
+                return Swept::default();
             }
             // Either access token of the session: the one a refresh replaced too.
             shard.end_sessions(&user, reason, note, now_ms, |other, s| {
                 *other == id && digest.is_none_or(|d| s.holds(&d))
             })
         });
-        self.publish(&ended, reason, note);
-        Ok(ended)
+        Ok(self.announce(swept, reason, note))
     }
 
     async fn ban(
@@ -257,7 +255,9 @@ impl SessionStore for MemoryStore {
         let tag = rotation.presented.session_id().tag();
         let rotated = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
         match &rotated {
-            Rotated::Reused(ends) => self.publish_infos(&ends.ended, EndReason::RefreshReused),
+            Rotated::Reused(ends) => {
+                self.publish_infos(&ends.ended, EndReason::RefreshReused, None);
+            }
             // The token before the replaced one no longer opens it: caches read again.
             Rotated::Done(_) => self.publish_updated(rotation.presented.session_id()),
             _ => {}

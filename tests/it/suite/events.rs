@@ -294,6 +294,43 @@ pub async fn a_refresh_is_announced_to_other_caches<S: Stores>(store: S) {
     );
 }
 
+/// An end from an instance whose clock finds the session over already is still
+/// announced: another instance, whose clock is behind, serves the session from its near
+/// cache (a minute here) until the message is in. Before, the memory store announced only
+/// the sessions live by its writer's clock, as neither Redis nor PostgreSQL does.
+pub async fn an_end_over_for_its_writer_reaches_other_caches<S: Stores>(store: S) {
+    use kickout::store::NearCache;
+    let (slow, fast) = (clock(), clock());
+    let near = |store: S| NearCache::new(store, secs(60));
+    let behind = <Session as Kind<_>>::builder(near(store.clone()), &slow)
+        .ttl(secs(60))
+        .build();
+    let ahead = <Session as Kind<_>>::builder(near(store), &fast)
+        .ttl(secs(60))
+        .build();
+    fast.advance(secs(120));
+    let token = behind.login("1", "web").await.unwrap().token;
+    let token = token.as_str();
+    // The first request makes the cache follow the feed; the next ones are cached.
+    for _ in 0..3 {
+        assert!(behind.authenticate(token).await.is_ok());
+    }
+    // Over by its own clock: not counted, but ended for every instance.
+    assert_eq!(ahead.kickout("1").await.unwrap(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let refused = loop {
+        match behind.authenticate(token).await {
+            Err(refused) => break refused,
+            Ok(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "still served from the cache"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(refused.reason(), Reason::KickedOut);
+}
+
 /// A lift from an instance whose clock finds the restriction over already is still
 /// announced: it takes the restriction out for every instance, so another instance's
 /// near cache, which holds it with the session, forgets it as soon as the message is in
