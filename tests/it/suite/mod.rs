@@ -301,6 +301,8 @@ macro_rules! all_cases {
             a_refused_refresh_answers_as_a_request_would,
             concurrent_refreshes_yield_at_most_one_pair,
             revocations_end_refresh_tokens,
+            revocations_end_every_token_of_a_refreshed_session,
+            a_refresh_racing_a_revocation_leaves_nothing_open,
             refresh_tokens_expire,
             a_refresh_past_the_end_is_expired_after_the_store_forgot_the_session,
             refresh_and_access_tokens_are_not_interchangeable,

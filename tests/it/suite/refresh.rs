@@ -241,6 +241,124 @@ pub async fn revocations_end_refresh_tokens<S: Stores, K: Kind<S>>(store: S) {
     );
 }
 
+/// Every revocation ends every token of a session refreshed once: the access token the
+/// refresh replaced (valid until its own end), the current one and the refresh token, each
+/// with the revocation's reason. A ban that then runs out by time lets none back in.
+pub async fn revocations_end_every_token_of_a_refreshed_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing_builder::<S, K>(store, &clock)
+        .login_rule(LoginRule::one_per_device())
+        .build();
+    let app = app(&auth);
+    let refreshed = async |user: &str, device: &str| {
+        let first = auth.login(user, device).await.unwrap();
+        clock.advance(secs(1));
+        let next = auth.refresh(&refresh_of(&first)).await.unwrap();
+        let who = Ok(format!("{user}:{device}"));
+        assert_eq!(
+            me(&app, first.token.as_str()).await,
+            who,
+            "the replaced one"
+        );
+        assert_eq!(me(&app, next.token.as_str()).await, who);
+        (first, next)
+    };
+    let ended = async |(first, next): &(kickout::Login, kickout::Login), reason: Reason| {
+        for token in [&first.token, &next.token] {
+            assert_eq!(
+                me(&app, token.as_str()).await,
+                err(reason),
+                "{}",
+                next.session.user_id
+            );
+        }
+        assert_eq!(
+            refused(auth.refresh(&refresh_of(next)).await),
+            reason,
+            "{}",
+            next.session.user_id
+        );
+    };
+
+    let s = refreshed("30001", "web").await;
+    assert_eq!(auth.kickout("30001").await.unwrap(), 1);
+    ended(&s, Reason::KickedOut).await;
+
+    let s = refreshed("30002", "phone").await;
+    assert_eq!(auth.kickout_device("30002", "phone").await.unwrap(), 1);
+    ended(&s, Reason::KickedOut).await;
+
+    let s = refreshed("30003", "web").await;
+    assert!(auth.kickout_session(s.1.session.session_id).await.unwrap());
+    ended(&s, Reason::KickedOut).await;
+
+    let s = refreshed("30004", "web").await;
+    assert!(auth.logout(s.1.token.as_str()).await.unwrap());
+    ended(&s, Reason::InvalidToken).await;
+
+    let s = refreshed("30005", "phone").await;
+    let keep = auth.login("30005", "web").await.unwrap();
+    let me_now = auth.authenticate(keep.token.as_str()).await.unwrap();
+    assert_eq!(auth.logout_others(&me_now).await.unwrap(), 1);
+    ended(&s, Reason::InvalidToken).await;
+    assert_eq!(me(&app, keep.token.as_str()).await, Ok("30005:web".into()));
+
+    let s = refreshed("30006", "web").await;
+    auth.login("30006", "web").await.unwrap();
+    ended(&s, Reason::Replaced).await;
+
+    // Ten minutes of ban, shorter than the access tokens' own quarter hour.
+    let s = refreshed("30007", "web").await;
+    assert_eq!(auth.ban("30007", secs(600)).await.unwrap(), 1);
+    ended(&s, Reason::Banned).await;
+    clock.advance(secs(660));
+    assert!(auth.banned_until("30007").await.unwrap().is_none());
+    ended(&s, Reason::KickedOut).await;
+
+    let s = refreshed("30008", "web").await;
+    auth.kickout_all().await.unwrap();
+    ended(&s, Reason::KickedOut).await;
+}
+
+/// A refresh racing a kickout, a ban or a logout: whichever the store ran first, once
+/// both answered no token of the session opens anything, the pair a refresh handed out
+/// included, and its refresh token refreshes nothing.
+pub async fn a_refresh_racing_a_revocation_leaves_nothing_open<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    for round in 0..30 {
+        let user = format!("4000{round}");
+        let first = auth.login(&user, "web").await.unwrap();
+        let refresh = refresh_of(&first);
+        let revoke = async {
+            match round % 3 {
+                0 => auth.kickout(&user).await.map(|_| ()),
+                1 => auth.ban(&user, secs(3_600)).await.map(|_| ()),
+                _ => auth.logout(first.token.as_str()).await.map(|_| ()),
+            }
+        };
+        // Sent first in turn: on a network store both are in flight at once.
+        let (refreshed, revoked) = if round % 2 == 0 {
+            tokio::join!(auth.refresh(&refresh), revoke)
+        } else {
+            let (revoked, refreshed) = tokio::join!(revoke, auth.refresh(&refresh));
+            (refreshed, revoked)
+        };
+        revoked.unwrap();
+        let mut tokens = vec![first.token.as_str().to_owned()];
+        if let Ok(next) = &refreshed {
+            tokens.push(next.token.as_str().to_owned());
+            assert!(auth.refresh(&refresh_of(next)).await.is_err(), "{round}");
+        }
+        for token in &tokens {
+            assert!(me(&app, token).await.is_err(), "{round}: still opens");
+        }
+        assert!(auth.refresh(&refresh).await.is_err(), "{round}");
+        assert!(auth.sessions(&user).await.unwrap().is_empty(), "{round}");
+    }
+}
+
 pub async fn refresh_tokens_expire<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let cap = 4 * 3600;
