@@ -79,7 +79,8 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// Ends every other live session of the identity's user in one atomic store
     /// operation ("sign out everywhere else", after a password change, say); returns how
     /// many. The identity's own session keeps working; the others answer
-    /// `invalid_token`. A login that lands before it is ended, one after it is kept.
+    /// `invalid_token`. A login that lands before it is ended, one after it is kept. It
+    /// ends this handle's mode's sessions, as [`kickout`](Self::kickout) does.
     /// (JWT mode ends each other token on its own; should that pass the user's bound of
     /// revoked tokens, [`MAX_REVOKED`](crate::limits::MAX_REVOKED), one
     /// generation bump replaces them all, the identity's included: it fails closed.)
