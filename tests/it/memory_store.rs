@@ -504,6 +504,11 @@ async fn an_end_over_for_its_writer_reaches_other_caches() {
 }
 
 #[tokio::test]
+async fn a_reuse_over_for_its_writer_reaches_other_caches() {
+    crate::suite::a_reuse_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn a_lift_over_for_its_writer_reaches_other_caches() {
     crate::suite::a_lift_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
 }

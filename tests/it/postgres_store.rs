@@ -69,6 +69,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_reuse_over_for_its_writer_reaches_other_caches() {
+        let Some(((), store)) = pg::store().await else {
+            return;
+        };
+        suite::a_reuse_over_for_its_writer_reaches_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn a_lift_over_for_its_writer_reaches_other_caches() {
         let Some(((), store)) = pg::store().await else {
             return;

@@ -1179,6 +1179,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_reuse_over_for_its_writer_reaches_other_caches() {
+        let Some((_server, store)) = support::standalone().await else {
+            return;
+        };
+        suite::a_reuse_over_for_its_writer_reaches_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn a_lift_over_for_its_writer_reaches_other_caches() {
         let Some((_server, store)) = support::standalone().await else {
             return;

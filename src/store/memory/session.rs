@@ -117,25 +117,28 @@ impl Shard {
         Ok(Admission::Admitted(replaced))
     }
 
-    /// Spends a refresh token (see [`SessionStore::refresh`]).
-    fn refresh(&mut self, rotation: Rotation<'_>, now_ms: u64) -> Rotated<Refreshed> {
+    /// Spends a refresh token (see [`SessionStore::refresh`]); with the sessions a reuse
+    /// ended, to announce.
+    fn refresh(&mut self, rotation: Rotation<'_>, now_ms: u64) -> (Rotated<Refreshed>, Swept) {
         let id = rotation.presented.session_id();
         let Some(state) = self.sessions.get_mut(&id) else {
-            return Rotated::Unknown;
+            return (Rotated::Unknown, Swept::default());
         };
         let user = state.info().user_id.clone();
-        state.refresh(&rotation, now_ms).rotated(
+        let mut reused = Swept::default();
+        let rotated = state.refresh(&rotation, now_ms).rotated(
             self,
             |shard| shard.ban_until(&user, now_ms).is_some(),
             // A spent token again: whoever holds it, the session is no longer safe.
             |shard| {
-                shard
-                    .end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
+                reused =
+                    shard.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
                         *s == id
-                    })
-                    .reported
+                    });
+                std::mem::take(&mut reused.reported)
             },
-        )
+        );
+        (rotated, reused)
     }
 }
 
@@ -253,10 +256,10 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<Rotated<Refreshed>, StoreError> {
         let tag = rotation.presented.session_id().tag();
-        let rotated = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
+        let (rotated, reused) = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
         match &rotated {
-            Rotated::Reused(ends) => {
-                self.publish_infos(&ends.ended, EndReason::RefreshReused, None);
+            Rotated::Reused(_) => {
+                self.announce(reused, EndReason::RefreshReused, None);
             }
             // The token before the replaced one no longer opens it: caches read again.
             Rotated::Done(_) => self.publish_updated(rotation.presented.session_id()),

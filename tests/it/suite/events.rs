@@ -331,6 +331,42 @@ pub async fn an_end_over_for_its_writer_reaches_other_caches<S: Stores>(store: S
     assert_eq!(refused.reason(), Reason::KickedOut);
 }
 
+/// The same for a refresh token's reuse: the session the reuse ends is announced though
+/// the writer's clock finds it over.
+pub async fn a_reuse_over_for_its_writer_reaches_other_caches<S: Stores>(store: S) {
+    use kickout::store::NearCache;
+    let (slow, fast) = (clock(), clock());
+    let handle = |store: S, clock: &ManualClock| {
+        <Session as Kind<_>>::builder(NearCache::new(store, secs(60)), clock)
+            .ttl(secs(30))
+            .refresh_tokens(secs(60))
+            .build()
+    };
+    let (behind, ahead) = (handle(store.clone(), &slow), handle(store, &fast));
+    fast.advance(secs(120));
+    let first = behind.login("1", "web").await.unwrap();
+    let spent = first.refresh.unwrap().token;
+    let next = behind.refresh(spent.as_str()).await.unwrap();
+    let token = next.token.as_str();
+    for _ in 0..3 {
+        assert!(behind.authenticate(token).await.is_ok());
+    }
+    let refused = ahead.refresh(spent.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Some(Reason::RefreshReused));
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let refused = loop {
+        match behind.authenticate(token).await {
+            Err(refused) => break refused,
+            Ok(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "still served from the cache"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(refused.reason(), Reason::RefreshReused);
+}
+
 /// A lift from an instance whose clock finds the restriction over already is still
 /// announced: it takes the restriction out for every instance, so another instance's
 /// near cache, which holds it with the session, forgets it as soon as the message is in
