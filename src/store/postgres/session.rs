@@ -72,7 +72,8 @@ fn state_of(
     live: usize,
 ) -> Result<SessionState, StoreError> {
     let read: SessionState = parse(col(row, state)?, "a session record")?;
-    if col::<i64>(row, live)? == 0 && read.ended().is_none() {
+    // Compared as written: `live_until()` is 0 for an end (and for a deadline of 0).
+    if col::<i64>(row, live)? == 0 && read.live_until() != 0 {
         return Err(super::corrupt("a session record that lost its end"));
     }
     Ok(read)
