@@ -157,14 +157,7 @@ where
     assert_eq!(b.kickout("1").await.unwrap(), 0, "over by the fast clock");
     // Refused (kicked out, or unknown where the fast clock let the state go as over),
     // as soon as the feed's message is in.
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while a.authenticate(token.as_str()).await.is_ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still served from the cache"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    refused_soon(&a, token.as_str()).await;
 }
 
 pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
@@ -280,16 +273,8 @@ pub async fn a_refresh_is_announced_to_other_caches<S: Stores>(store: S) {
         there.authenticate(first).await.unwrap_err().reason(),
         Reason::InvalidToken
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while here.authenticate(first).await.is_ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still served from the cache"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert_eq!(
-        here.authenticate(first).await.unwrap_err().reason(),
+        refused_soon(&here, first).await.reason(),
         Reason::InvalidToken
     );
 }
@@ -317,17 +302,7 @@ pub async fn an_end_over_for_its_writer_reaches_other_caches<S: Stores>(store: S
     }
     // Over by its own clock: not counted, but ended for every instance.
     assert_eq!(ahead.kickout("1").await.unwrap(), 0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let refused = loop {
-        match behind.authenticate(token).await {
-            Err(refused) => break refused,
-            Ok(_) => assert!(
-                std::time::Instant::now() < deadline,
-                "still served from the cache"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let refused = refused_soon(&behind, token).await;
     assert_eq!(refused.reason(), Reason::KickedOut);
 }
 
@@ -353,17 +328,7 @@ pub async fn a_reuse_over_for_its_writer_reaches_other_caches<S: Stores>(store: 
     }
     let refused = ahead.refresh(spent.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Some(Reason::RefreshReused));
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let refused = loop {
-        match behind.authenticate(token).await {
-            Err(refused) => break refused,
-            Ok(_) => assert!(
-                std::time::Instant::now() < deadline,
-                "still served from the cache"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let refused = refused_soon(&behind, token).await;
     assert_eq!(refused.reason(), Reason::RefreshReused);
 }
 
@@ -400,6 +365,25 @@ pub async fn a_lift_over_for_its_writer_reaches_other_caches<S: Stores>(store: S
             std::time::Instant::now() < deadline,
             "still held from the cache"
         );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `auth`'s refusal of `token` once its near cache has the feed's message: within two
+/// seconds, asking every 10 ms.
+async fn refused_soon<S: Stores, M: kickout::Mode<S>>(
+    auth: &Auth<S, M>,
+    token: &str,
+) -> kickout::Rejection {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match auth.authenticate(token).await {
+            Err(refused) => return refused,
+            Ok(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "still served from the cache"
+            ),
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
