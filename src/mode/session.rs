@@ -177,17 +177,13 @@ impl<S: SessionStore> ModeImpl<S> for SessionMode {
             access_until_ms: refresh.as_ref().map(|_| access_until),
             refresh: refresh.as_ref().map(|(_, r)| r.clone()),
         };
-        Ok(match store.create(new, now).await? {
-            Admission::Admitted(replaced) => Admission::Admitted(Issued {
-                token,
-                token_expires_at_ms: access_until,
-                session: info,
-                replaced,
-                refresh: refresh.map(|(token, r)| (token, r.expires_at_ms)),
-            }),
-            Admission::Banned { until_ms } => Admission::Banned { until_ms },
-            Admission::LimitReached => Admission::LimitReached,
-        })
+        Ok(store.create(new, now).await?.map(|replaced| Issued {
+            token,
+            token_expires_at_ms: access_until,
+            session: info,
+            replaced,
+            refresh: refresh.map(|(token, r)| (token, r.expires_at_ms)),
+        }))
     }
 
     async fn end(

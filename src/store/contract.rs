@@ -196,6 +196,25 @@ pub enum Admission<T> {
     LimitReached,
 }
 
+impl<T> Admission<T> {
+    /// The same answer, with what an admitted login grants made into another value (a
+    /// mode's answer from its store's, say).
+    ///
+    /// ```
+    /// use kickout::store::Admission;
+    ///
+    /// assert_eq!(Admission::Admitted(2).map(|n| n * 10), Admission::Admitted(20));
+    /// assert_eq!(Admission::<u8>::LimitReached.map(|n| n * 10), Admission::LimitReached);
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Admission<U> {
+        match self {
+            Admission::Admitted(granted) => Admission::Admitted(f(granted)),
+            Admission::Banned { until_ms } => Admission::Banned { until_ms },
+            Admission::LimitReached => Admission::LimitReached,
+        }
+    }
+}
+
 /// What an end operation ended: the sessions it was asked to end, and those a bound
 /// replaced along the way (JWT mode's blacklist overflow, see
 /// [`MAX_REVOKED`](crate::limits::MAX_REVOKED)); those answer `replaced`.
