@@ -118,24 +118,29 @@ impl Shard {
     }
 
     /// Spends a refresh token (see [`SessionStore::refresh`]); with the sessions a reuse
-    /// ended, to announce.
-    fn refresh(&mut self, rotation: Rotation<'_>, now_ms: u64) -> (Rotated<Refreshed>, Swept) {
+    /// ended, over by this clock or not, to announce.
+    fn refresh(
+        &mut self,
+        rotation: Rotation<'_>,
+        now_ms: u64,
+    ) -> (Rotated<Refreshed>, Vec<SessionId>) {
         let id = rotation.presented.session_id();
         let Some(state) = self.sessions.get_mut(&id) else {
-            return (Rotated::Unknown, Swept::default());
+            return (Rotated::Unknown, Vec::new());
         };
         let user = state.info().user_id.clone();
-        let mut reused = Swept::default();
+        let mut reused = Vec::new();
         let rotated = state.refresh(&rotation, now_ms).rotated(
             self,
             |shard| shard.ban_until(&user, now_ms).is_some(),
             // A spent token again: whoever holds it, the session is no longer safe.
             |shard| {
-                reused =
+                let swept =
                     shard.end_sessions(&user, EndReason::RefreshReused, None, now_ms, |s, _| {
                         *s == id
                     });
-                std::mem::take(&mut reused.reported)
+                reused = swept.ended;
+                swept.reported
             },
         );
         (rotated, reused)
@@ -151,13 +156,7 @@ impl SessionStore for MemoryStore {
         let created = self.write(session.key.tag(), now_ms, |shard| {
             shard.create(session, now_ms)
         })?;
-        Ok(match created {
-            Admission::Admitted(swept) => {
-                Admission::Admitted(self.announce(swept, EndReason::Replaced, None))
-            }
-            Admission::Banned { until_ms } => Admission::Banned { until_ms },
-            Admission::LimitReached => Admission::LimitReached,
-        })
+        Ok(created.map(|swept| self.announce(swept, EndReason::Replaced, None)))
     }
 
     type Lookup = Ready<Result<Option<SessionRecord>, StoreError>>;
@@ -258,9 +257,7 @@ impl SessionStore for MemoryStore {
         let tag = rotation.presented.session_id().tag();
         let (rotated, reused) = self.write(tag, now_ms, |shard| shard.refresh(rotation, now_ms));
         match &rotated {
-            Rotated::Reused(_) => {
-                self.announce(reused, EndReason::RefreshReused, None);
-            }
+            Rotated::Reused(_) => self.publish(reused, EndReason::RefreshReused, None),
             // The token before the replaced one no longer opens it: caches read again.
             Rotated::Done(_) => self.publish_updated(rotation.presented.session_id()),
             _ => {}
