@@ -131,8 +131,10 @@ impl Reason {
         }
     }
 
-    const fn index(self) -> usize {
-        self as usize
+    /// The reason's place in [`Reason::ALL`], if it has one.
+    fn index(self) -> Option<usize> {
+        let i = self as usize;
+        (Reason::ALL.get(i) == Some(&self)).then_some(i)
     }
 }
 
@@ -242,6 +244,9 @@ impl fmt::Debug for Render {
 /// formats nothing, and the application's own answer if it gave one.
 #[derive(Clone, Debug)]
 pub(crate) struct Responses {
+    /// For a reason missing from [`Reason::ALL`]: it is formatted, not indexed past the
+    /// tables.
+    realm: Box<str>,
     challenges: [Option<HeaderValue>; Reason::ALL.len()],
     bodies: [Bytes; Reason::ALL.len()],
     render: Option<Render>,
@@ -250,6 +255,7 @@ pub(crate) struct Responses {
 impl Responses {
     pub(crate) fn new(realm: &str, render: Option<Render>) -> Self {
         Self {
+            realm: realm.into(),
             challenges: Reason::ALL.map(|r| challenge(realm, r)),
             bodies: Reason::ALL.map(body),
             render,
@@ -257,10 +263,14 @@ impl Responses {
     }
 
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
+        let (challenge, body) = match reason.index() {
+            Some(i) => (self.challenges[i].clone(), self.bodies[i].clone()),
+            None => (challenge(&self.realm, reason), body(reason)),
+        };
         Rejection {
             reason,
-            challenge: self.challenges[reason.index()].clone(),
-            body: self.bodies[reason.index()].clone(),
+            challenge,
+            body,
             note: None,
             render: self.render.clone(),
             more: None,
@@ -608,7 +618,7 @@ mod tests {
     #[test]
     fn tables_are_indexed_by_reason() {
         for (i, reason) in Reason::ALL.into_iter().enumerate() {
-            assert_eq!(reason.index(), i, "{reason:?}");
+            assert_eq!(reason.index(), Some(i), "{reason:?}");
         }
     }
 
