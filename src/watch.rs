@@ -11,7 +11,9 @@
 //!   generation: only those watches ask), and every
 //!   [`recheck interval`](crate::AuthBuilder::watch_recheck) regardless. A missed
 //!   message can delay a disconnect by at most that interval (default 10 s), never keep
-//!   a revoked session alive.
+//!   a revoked session alive. A re-check the store did not answer is asked again sooner,
+//!   from 100 ms on and doubling up to the interval, so a change the watch was woken for
+//!   is not left to the next interval by one failed read.
 //!
 //! A watch [`with_guard`](SessionWatch::with_guard) also ends when the session stops
 //! passing the guard: a restriction of its scope (through the same feed), or a step-up
@@ -55,6 +57,9 @@ pub struct SessionWatch<S: Store, M: Mode<S> = crate::mode::SessionMode> {
     recheck_due: bool,
     /// Since when (handle time) the store has not answered this watch's re-checks.
     unreachable_since: Option<u64>,
+    /// How long after the latest unanswered re-check the next one comes (0 after an
+    /// answer): doubling, so an outage is not asked in a tight loop.
+    retry_ms: u64,
     /// A guard the session must keep passing, and when to ask it again (a step-up
     /// window's end; `u64::MAX` for none).
     guard: Option<Guard>,
@@ -227,6 +232,7 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
         match checked {
             Ok(identity) => {
                 self.unreachable_since = None;
+                self.retry_ms = 0;
                 self.expires_at_ms = identity.session().expires_at_ms;
                 self.idle_at_ms = identity.idle_deadline_ms();
                 let guard = self.guard.as_ref()?;
@@ -237,6 +243,13 @@ impl<S: Store, M: Mode<S>> SessionWatch<S, M> {
                 None
             }
             Err(refusal) if refusal == Reason::StoreUnavailable => {
+                self.retry_ms = self
+                    .retry_ms
+                    .saturating_mul(2)
+                    .max(MIN_RECHECK_MS)
+                    .min(interval_ms);
+                self.recheck_at =
+                    tokio::time::Instant::now() + Duration::from_millis(self.retry_ms);
                 gave_up(self.auth.now_ms()).then_some(refusal)
             }
             Err(reason) => Some(reason),
@@ -274,6 +287,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             resync: watchers.resyncs(),
             recheck_due: true,
             unreachable_since: None,
+            retry_ms: 0,
             guard: None,
             guard_at_ms: u64::MAX,
             idle_at_ms: identity.idle_deadline_ms(),

@@ -354,6 +354,8 @@ pub(crate) struct SwitchStore {
     pub(crate) by_id: Arc<std::sync::atomic::AtomicUsize>,
     /// How long a read by id takes to answer, in milliseconds (tokio time).
     pub(crate) by_id_delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether it passes on the memory store's revocation feed (off: it has none).
+    pub(crate) with_feed: Arc<AtomicBool>,
 }
 
 impl SwitchStore {
@@ -402,6 +404,13 @@ impl Store for SwitchStore {
     ) -> Result<kickout::restriction::Restrictions, StoreError> {
         self.check()?;
         self.inner.restrictions(u, now).await
+    }
+    fn revocations(&self) -> Option<tokio::sync::broadcast::Receiver<kickout::store::Revoked>> {
+        if self.with_feed.load(Ordering::SeqCst) {
+            self.inner.revocations()
+        } else {
+            None
+        }
     }
 }
 

@@ -324,6 +324,36 @@ async fn a_store_silent_at_the_end_ends_the_watch_as_unavailable() {
     assert!(by.authenticate(token.as_str()).await.is_ok(), "renewed");
 }
 
+/// A re-check the store did not answer is asked again soon, not an interval later: a
+/// change the watch was woken for (a restriction, through the feed) reaches it once the
+/// store answers again.
+#[tokio::test]
+async fn an_unanswered_recheck_is_asked_again_soon() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let switch = crate::layer::SwitchStore::default();
+    switch.with_feed.store(true, SeqCst);
+    let on = Auth::builder(switch.clone())
+        .watch_recheck(Duration::from_secs(60))
+        .build();
+    let by = Auth::new(switch.inner.clone());
+    let chat = on.guard("chat", 1).unwrap();
+    let token = on.login("10001", "web").await.unwrap().token;
+    let me = on.authenticate(token.as_str()).await.unwrap();
+    let mut watch = on.watch(&me).with_guard(&chat);
+    let first = timeout(Duration::from_millis(300), watch.ended());
+    assert!(first.await.is_err(), "the session lives");
+    let ended = tokio::spawn(async move { watch.ended().await.reason() });
+    switch.down.store(true, SeqCst);
+    by.restrict("10001", "chat", 1, Duration::from_secs(600))
+        .await
+        .unwrap();
+    // The re-check the feed woke, and a retry or two, go unanswered.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!ended.is_finished(), "nothing answered yet");
+    switch.down.store(false, SeqCst);
+    assert_eq!(within(ended, 3).await, Reason::Restricted);
+}
+
 /// A deadline of handle time a millisecond away on a clock that stands still (a test's,
 /// or one stepped back) does not make the watch ask the store in a tight loop: it waits
 /// at least the shortest re-check interval.
