@@ -50,7 +50,10 @@ use crate::limits::NEAR_CACHE_CAPACITY as CAPACITY;
 /// for the feed's delivery time, and for at most `max_age` after the revocation when a
 /// message was lost. A request whose renewal is
 /// due (a session's last sight and idle deadline, written at most once per touch
-/// interval) goes to the store, since the renewal is a write. Ages are measured on the
+/// interval) goes to the store, since the renewal is a write; so does one past a
+/// deadline of its cached copy (its end, its idle deadline, its access token's end),
+/// which a renewal, a refresh or a request elsewhere may have moved: the cache never
+/// answers `token_expired` on its own word. Ages are measured on the
 /// handle's clock (the `now_ms` every store call carries), never the wall clock.
 ///
 /// ```
@@ -418,12 +421,11 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
             true,
             now_ms,
             |cached| match cached {
-                // A record past its idle deadline goes to the store: a request on
-                // another instance may have moved it (the store's word on time).
+                // A record that would not open this request goes to the store: a
+                // request, a renewal or a refresh on another instance may have moved
+                // its deadlines (the store's word on time).
                 Cached::Session(record, d)
-                    if d == digest
-                        && !due(&record)
-                        && record.idle_deadline_ms.is_none_or(|at| now_ms < at) =>
+                    if d == digest && !due(&record) && record.token_is_live(now_ms) =>
                 {
                     Some(Some(record))
                 }

@@ -499,6 +499,11 @@ async fn a_bump_that_lists_nothing_still_empties_other_caches() {
 }
 
 #[tokio::test]
+async fn a_renewal_elsewhere_outlives_a_cached_end() {
+    crate::suite::a_renewal_elsewhere_outlives_a_cached_end(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn an_end_over_for_its_writer_reaches_other_caches() {
     crate::suite::an_end_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
 }

@@ -61,6 +61,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_renewal_elsewhere_outlives_a_cached_end() {
+        let Some(((), store)) = pg::store().await else {
+            return;
+        };
+        suite::a_renewal_elsewhere_outlives_a_cached_end(store).await;
+    }
+
+    #[tokio::test]
     async fn an_end_over_for_its_writer_reaches_other_caches() {
         let Some(((), store)) = pg::store().await else {
             return;

@@ -279,6 +279,39 @@ pub async fn a_refresh_is_announced_to_other_caches<S: Stores>(store: S) {
     );
 }
 
+/// A renewal on another instance moves the session's end past what a near cache holds
+/// (its entries live two minutes here): at the old end the cache reads the store again
+/// instead of answering `token_expired` for a session the store keeps open. Before, a
+/// hit re-read only a record past its idle deadline.
+pub async fn a_renewal_elsewhere_outlives_a_cached_end<S: Stores>(store: S) {
+    use kickout::store::NearCache;
+    let clock = clock();
+    let build = |store: S| {
+        <Session as Kind<_>>::builder(NearCache::new(store, secs(120)), &clock)
+            .ttl(secs(40))
+            .build()
+    };
+    let (here, there) = (build(store.clone()), build(store));
+    let token = there.login("1", "web").await.unwrap().token;
+    let token = token.as_str();
+    // The first request makes the cache follow the feed; the next ones are cached.
+    for _ in 0..3 {
+        assert!(here.authenticate(token).await.is_ok());
+    }
+    // Within a minute of the cached read: a request records no sight yet, so only
+    // the deadlines can send a hit to the store.
+    clock.advance(secs(10));
+    there.renew(token).await.unwrap();
+    clock.advance(secs(35));
+    let me = here.authenticate(token).await.unwrap();
+    assert_eq!(me.session().expires_at_ms, T0 + 50_000);
+    clock.advance(secs(10));
+    assert_eq!(
+        here.authenticate(token).await.unwrap_err().reason(),
+        Reason::TokenExpired
+    );
+}
+
 /// An end from an instance whose clock finds the session over already is still
 /// announced: another instance, whose clock is behind, serves the session from its near
 /// cache (a minute here) until the message is in. Before, the memory store announced only
