@@ -10,6 +10,20 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 const SHARDS: usize = 16;
 
+/// Where a key's entry goes: by its hash, unless the key belongs to a group whose
+/// entries are dropped together ([`Bounded::retain_group`]), which then share a shard.
+pub(crate) trait Grouped {
+    /// The key's group, if it has one.
+    fn group(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Grouped for str {}
+impl Grouped for Box<str> {}
+#[cfg(test)]
+impl Grouped for u32 {}
+
 /// At most about `capacity` entries, in [`SHARDS`] shards.
 pub(crate) struct Bounded<K, V, H = foldhash::fast::RandomState> {
     shards: Box<[RwLock<HashMap<K, V, H>>]>,
@@ -17,7 +31,7 @@ pub(crate) struct Bounded<K, V, H = foldhash::fast::RandomState> {
     hasher: H,
 }
 
-impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
+impl<K: Hash + Eq + Grouped, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
     /// An empty map of about `capacity` entries; 0 keeps nothing.
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
@@ -39,18 +53,24 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
         self.per_shard.saturating_mul(self.shards.len())
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> Option<&RwLock<HashMap<K, V, H>>> {
+    fn shard<Q: Hash + Grouped + ?Sized>(&self, key: &Q) -> Option<&RwLock<HashMap<K, V, H>>> {
+        // The high bits of the hash pick the shard; the map inside uses the whole hash.
+        self.shard_of(
+            key.group()
+                .unwrap_or_else(|| self.hasher.hash_one(key) >> 32),
+        )
+    }
+
+    fn shard_of(&self, pick: u64) -> Option<&RwLock<HashMap<K, V, H>>> {
         let count = u64::try_from(self.shards.len()).ok().filter(|&n| n > 0)?;
-        // The high bits pick the shard; the map inside uses the whole hash.
-        let i = (self.hasher.hash_one(key) >> 32) % count;
-        self.shards.get(usize::try_from(i).ok()?)
+        self.shards.get(usize::try_from(pick % count).ok()?)
     }
 
     /// What `read` makes of the entry of `key`, if there is one.
     pub(crate) fn get<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> Option<R>) -> Option<R>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + Grouped + ?Sized,
     {
         read_lock(self.shard(key)?).get(key).and_then(read)
     }
@@ -91,17 +111,17 @@ impl<K: Hash + Eq, V, H: BuildHasher + Clone + Default> Bounded<K, V, H> {
     pub(crate) fn remove<Q>(&self, key: &Q)
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + Grouped + ?Sized,
     {
         if let Some(shard) = self.shard(key) {
             write_lock(shard).remove(key);
         }
     }
 
-    /// Keeps only the entries `keep` accepts.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn retain(&self, keep: impl Fn(&K, &V) -> bool) {
-        for shard in self.shards.iter() {
+    /// Keeps only the entries of `group`'s shard that `keep` accepts: the only shard
+    /// where keys of that group are.
+    pub(crate) fn retain_group(&self, group: u64, keep: impl Fn(&K, &V) -> bool) {
+        if let Some(shard) = self.shard_of(group) {
             write_lock(shard).retain(|k, v| keep(k, v));
         }
     }
@@ -148,6 +168,40 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// A key of a group (the second field).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    struct Member(u32, u64);
+
+    impl Grouped for Member {
+        fn group(&self) -> Option<u64> {
+            Some(self.1)
+        }
+    }
+
+    #[test]
+    fn a_group_is_dropped_from_its_own_shard() {
+        let map: Bounded<Member, ()> = Bounded::new(16 * 1024);
+        let members: Vec<Member> = (0..600).map(|i| Member(i, u64::from(i % 40))).collect();
+        for m in &members {
+            map.insert(*m, (), |_| true);
+        }
+        // Group 17 shares its shard with groups 1 and 33: only `keep` spares them.
+        map.retain_group(17, |m, _| m.1 != 17);
+        for m in &members {
+            let held = map.get(m, |_| Some(())).is_some();
+            assert_eq!(held, m.1 != 17, "{m:?}");
+        }
+        // Every member of a group is in the one shard it walks.
+        map.retain_group(3, |_, _| false);
+        assert!(
+            members
+                .iter()
+                .filter(|m| m.1 == 3)
+                .all(|m| map.get(m, |_| Some(())).is_none())
+        );
+        assert!(map.get(&Member(4, 4), |_| Some(())).is_some());
     }
 
     #[test]

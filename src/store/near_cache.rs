@@ -27,7 +27,7 @@ use super::{
     refresh::{Refreshed, Rotated, Rotation},
     session::{NewSession, Renewal, SessionRecord, SessionStore, Target, Touch},
 };
-use crate::cache::Bounded;
+use crate::cache::{Bounded, Grouped};
 use crate::clock::millis;
 use crate::note::Note;
 use crate::token::{SessionId, SessionKey};
@@ -124,10 +124,11 @@ impl Shared {
         }
     }
 
-    /// Forgets the sessions of the users with slot tag `tag`.
+    /// Forgets the sessions of the users with slot tag `tag`: one shard's walk.
     fn forget_tag(&self, tag: u16) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.entries.retain(|id, _| id.tag() != tag);
+        self.entries
+            .retain_group(u64::from(tag), |id, _| id.tag() != tag);
     }
 
     fn forget_all(&self) {
@@ -154,6 +155,14 @@ impl Shared {
         self.entries.get(id, |(cached, at)| {
             self.fresh(*at, now_ms).then(|| cached.clone())
         })
+    }
+}
+
+// A tag's sessions share a shard: a change of one tag's users (a ban, a JWT bump, a
+// restriction), which users can cause at will, walks that shard, not the whole cache.
+impl Grouped for SessionId {
+    fn group(&self) -> Option<u64> {
+        Some(u64::from(self.tag()))
     }
 }
 
