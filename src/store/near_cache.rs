@@ -622,9 +622,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         let tag = crate::token::user_tag(&issue.user_id);
         let issued = self.inner.jwt_issue(issue, now_ms).await;
         match &issued {
-            // What the rule replaced may be a bump: older tokens go too.
-            Ok(Admission::Admitted(grant)) if grant.replaced.is_empty() => {}
-            Ok(Admission::Admitted(_)) | Err(_) => self.shared.forget_tag(tag),
+            // A bump ends tokens no list names (in their leeway): the tag's go too.
+            Ok(Admission::Admitted(grant)) if grant.bumped => self.shared.forget_tag(tag),
+            Ok(Admission::Admitted(grant)) => self.forget_infos(&grant.replaced),
+            Err(_) => self.shared.forget_tag(tag),
             Ok(_) => {}
         }
         issued

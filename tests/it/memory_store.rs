@@ -504,6 +504,11 @@ async fn a_renewal_elsewhere_outlives_a_cached_end() {
 }
 
 #[tokio::test]
+async fn a_replacing_login_announces_a_change_only_with_a_bump() {
+    crate::suite::a_replacing_login_announces_a_change_only_with_a_bump(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn an_end_over_for_its_writer_reaches_other_caches() {
     crate::suite::an_end_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
 }

@@ -69,6 +69,22 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_replacing_login_announces_a_change_only_with_a_bump() {
+        let Some(((), store)) = pg::store().await else {
+            return;
+        };
+        suite::a_replacing_login_announces_a_change_only_with_a_bump(store).await;
+    }
+
+    #[tokio::test]
+    async fn a_bump_that_lists_nothing_still_empties_other_caches() {
+        let Some(((), store)) = pg::store().await else {
+            return;
+        };
+        suite::a_bump_that_lists_nothing_still_empties_other_caches(store).await;
+    }
+
+    #[tokio::test]
     async fn an_end_over_for_its_writer_reaches_other_caches() {
         let Some(((), store)) = pg::store().await else {
             return;

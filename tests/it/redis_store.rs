@@ -1179,6 +1179,14 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_replacing_login_announces_a_change_only_with_a_bump() {
+        let Some((_server, store)) = support::standalone().await else {
+            return;
+        };
+        suite::a_replacing_login_announces_a_change_only_with_a_bump(store).await;
+    }
+
+    #[tokio::test]
     async fn an_end_over_for_its_writer_reaches_other_caches() {
         let Some((_server, store)) = support::standalone().await else {
             return;

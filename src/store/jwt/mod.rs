@@ -144,6 +144,11 @@ pub struct JwtGrant {
     pub device_gen: u64,
     /// Tokens ended by the rule.
     pub replaced: Vec<SessionInfo>,
+    /// Whether a generation moved: then tokens no list names ended too (those in their
+    /// leeway), and the store announces a change of the user's slot tag
+    /// ([`Revoked::Changed`](crate::store::Revoked::Changed)); else `replaced` is all
+    /// that ended.
+    pub bumped: bool,
 }
 
 /// Which tokens a JWT-mode revocation ends.

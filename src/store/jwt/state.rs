@@ -336,6 +336,14 @@ impl JwtState {
             idle_ms: issue.idle_ms,
             elevations: Elevations::default(),
         };
+        // What a bump moves: the user's generation, or this device's.
+        let generations = |s: &Self| {
+            (
+                s.generation,
+                s.devices.get(&*issue.device).map(|d| d.generation),
+            )
+        };
+        let before = generations(self);
         let mut replaced = Vec::new();
         if let Some(max) = rule.max_sessions() {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
@@ -433,6 +441,7 @@ impl JwtState {
                 .iter()
                 .filter_map(|(jti, e)| e.info(&issue.user_id, tag, jti))
                 .collect(),
+            bumped: generations(self) != before,
         }))
     }
 
@@ -709,6 +718,35 @@ mod tests {
         assert_eq!(h.reason(0), Some(EndReason::Replaced));
         assert_eq!((h.reason(1), h.reason(2)), (None, None));
         assert!(h.state.issued(h.issued[2].token()));
+    }
+
+    /// A grant says whether a generation moved: replacing every token in scope bumps one
+    /// (tokens in their leeway end too), replacing some revokes those alone, and a login
+    /// past the blacklist's bound bumps the user's.
+    #[test]
+    fn a_grant_says_whether_the_login_bumped_a_generation() {
+        let bumped = |admission: Admission<JwtGrant>| match admission {
+            Admission::Admitted(grant) => (grant.bumped, grant.replaced.len()),
+            _ => panic!("admitted"),
+        };
+        let two = LoginRule::max_per_user(2);
+        let mut h = Harness::default();
+        assert_eq!(bumped(h.login("a", two)), (false, 0));
+        assert_eq!(bumped(h.login("b", two)), (false, 0));
+        assert_eq!(bumped(h.login("c", two)), (false, 1));
+        assert_eq!(bumped(h.login("c", LoginRule::one_per_device())), (true, 1));
+        assert_eq!(bumped(h.login("d", LoginRule::one_in_all())), (true, 2));
+        // Each login revokes the oldest token, until the blacklist is full.
+        let mut h = Harness::default();
+        h.login("a", two);
+        h.login("b", two);
+        for i in 0..MAX_REVOKED {
+            assert_eq!(bumped(h.login(&format!("d{i}"), two)), (false, 1), "{i}");
+        }
+        assert!(
+            bumped(h.login("last", two)).0,
+            "the blacklist's bound was crossed"
+        );
     }
 
     /// A store rolled back (a failover that lost writes) holds generations older than

@@ -234,8 +234,7 @@ impl JwtStore for MemoryStore {
         })?;
         if let Admission::Admitted(grant) = &issued {
             self.publish_infos(&grant.replaced, EndReason::Replaced, None);
-            // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).
-            if !grant.replaced.is_empty() {
+            if grant.bumped {
                 self.publish_changed(user_tag(user_id));
             }
         }

@@ -499,8 +499,7 @@ impl JwtStore for PostgresStore {
             self.jwt_save(&tx, &user_id, &mut user, &mut loaded, now_ms)
                 .await?;
             let mut messages = ended_messages(&replaced, EndReason::Replaced, None);
-            // What a rule or a bound replaced may be a bump (see `Revoked::Changed`).
-            if !replaced.is_empty() {
+            if grant.bumped {
                 messages.push(changed_message(user_tag(&user_id)));
             }
             self.announce(&tx, &messages).await?;

@@ -179,12 +179,13 @@ impl JwtStore for RedisStore {
             })
             .await?;
         match reply.split_first() {
-            Some((status, [epoch, user_gen, device_gen, rest @ ..])) if status == "ok" => {
+            Some((status, [epoch, user_gen, device_gen, bumped, rest @ ..])) if status == "ok" => {
                 Ok(Admission::Admitted(JwtGrant {
                     epoch: num(epoch)?,
                     user_gen: num(user_gen)?,
                     device_gen: num(device_gen)?,
                     replaced: token_infos(user_id, tag, rest)?,
+                    bumped: bumped == "1",
                 }))
             }
             Some((status, [until])) if status == "banned" => Ok(Admission::Banned {

@@ -160,6 +160,67 @@ where
     refused_soon(&a, token.as_str()).await;
 }
 
+/// JWT mode: a login whose rule replaces some of the user's tokens announces those and
+/// nothing more; one that replaces them all bumps a generation, which ends tokens no
+/// list names (those in their leeway), and announces the change of the user's slot tag
+/// too. Before, every replacing login announced the change, so every instance forgot
+/// the tag's cached sessions and woke its watches. (Stores, not the suite, call this.)
+pub async fn a_replacing_login_announces_a_change_only_with_a_bump<S: Stores>(store: S) {
+    use kickout::store::{EndReason, Revoked};
+    let mut feed = store.revocations().expect("a revocation feed");
+    let handle = |rule| {
+        <Jwt as Kind<_>>::builder(store.clone(), &clock())
+            .login_rule(rule)
+            .build()
+    };
+    // Whatever the feed says until it has been quiet for a while.
+    let mut heard = async || {
+        let mut got = Vec::new();
+        let quiet = std::time::Duration::from_millis(700);
+        while let Ok(message) = tokio::time::timeout(quiet, feed.recv()).await {
+            let message = message.expect("no lag");
+            if matches!(message, Revoked::Sessions(..) | Revoked::Changed(_)) {
+                got.push(message);
+            }
+        }
+        got
+    };
+    heard().await;
+    let auth = handle(LoginRule::max_per_user(2));
+    let first = auth.login("some", "a").await.unwrap().token;
+    let id = auth
+        .authenticate(first.as_str())
+        .await
+        .unwrap()
+        .session_id();
+    auth.login("some", "b").await.unwrap();
+    auth.login("some", "c").await.unwrap();
+    assert_eq!(
+        heard().await,
+        [Revoked::Sessions(
+            vec![(id, EndReason::Replaced)].into(),
+            None
+        )]
+    );
+    let auth = handle(LoginRule::one_per_device());
+    let first = auth.login("all", "web").await.unwrap().token;
+    let id = auth
+        .authenticate(first.as_str())
+        .await
+        .unwrap()
+        .session_id();
+    auth.login("all", "web").await.unwrap();
+    let got = heard().await;
+    assert!(
+        got.contains(&Revoked::Sessions(
+            vec![(id, EndReason::Replaced)].into(),
+            None
+        )),
+        "{got:?}"
+    );
+    assert!(got.contains(&Revoked::Changed(id.tag())), "{got:?}");
+}
+
 pub async fn the_audit_stream_spans_instances<S: Stores, K: Kind<S>>(store: S) {
     use kickout::store::audit::AuditKind;
     let clock = clock();

@@ -6,7 +6,8 @@
 -- metadata JSON|'', refresh record JSON|'', channel.
 -- An index entry keeps its class in `c` when it is not its device name, its idle timeout
 -- in `k`, and `m` when the token has metadata (`jm:`). Returns {'ok', epoch, ug, dg,
--- replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'} | {'collision'}.
+-- bumped '1'|'0', replaced (jti, device, iat, exp)...} | {'banned', until} | {'limit'} |
+-- {'collision'}.
 local base, user, dv, now, nowstr = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[7]), ARGV[7]
 local class = ARGV[12]
 local function class_of(e) return e.c or e.v end
@@ -27,7 +28,7 @@ jprune(base, st, ix, now)
 local held = ix[ARGV[3]]
 if held and held.v == dv and tonumber(held.i) == tonumber(ARGV[5]) and st.bl[ARGV[3]] == nil then
   jsave(base, user, st, ix, now)
-  return {'ok', st.ep, tostring(st.g), tostring((st.d[dv] and st.d[dv].g) or 0)}
+  return {'ok', st.ep, tostring(st.g), tostring((st.d[dv] and st.d[dv].g) or 0), '0'}
 end
 -- A `jti` another session holds: this user's (live or revoked), another user's of the
 -- tag (its `jt:` entry), or a refresh record kept past its session's end. Refused; only
@@ -112,6 +113,6 @@ if ARGV[15] ~= '' then
 end
 jsave(base, user, st, ix, now)
 jannounce(base, 'r')
-local out = {'ok', st.ep, tostring(st.g), tostring(dg)}
+local out = {'ok', st.ep, tostring(st.g), tostring(dg), JBUMPED and '1' or '0'}
 for _, v in ipairs(replaced) do table.insert(out, v) end
 return out
