@@ -30,6 +30,8 @@ pub use crate::limits;
 pub use crate::token::user_tag;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod budget;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) mod feed;
 mod memory;
 mod near_cache;
 pub mod plan;

@@ -45,8 +45,8 @@ use crate::limits::NEAR_CACHE_CAPACITY as CAPACITY;
 /// entry is `max_age` old. When the feed says its connection is down (at once when it
 /// closes; within the store's keepalive when it dies without a word; again after each
 /// failed attempt to get it back), the cache empties and caches nothing until the feed
-/// says it is back. (A cache that starts following during an outage hears of it at
-/// the feed's next attempt.) So a revoked token is accepted here
+/// says it is back (a cache that starts following during an outage hears of it at
+/// once). So a revoked token is accepted here
 /// for the feed's delivery time, and for at most `max_age` after the revocation when a
 /// message was lost. A request whose renewal is
 /// due (a session's last sight and idle deadline, written at most once per touch

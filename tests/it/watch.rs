@@ -917,6 +917,46 @@ mod near_cache {
             suite::err(Reason::KickedOut)
         );
     }
+
+    /// The same outage, with the cache starting to follow only after the feed went
+    /// down (its first request): told so at once, it caches nothing, so another
+    /// instance's kickout holds on the next request. Before, it trusted the silence
+    /// until the subscription's next failed attempt (up to 1.6 s of backoff later).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cache_following_a_feed_already_down_caches_nothing() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        server
+            .cli(&["acl", "setuser", "writer", "on", ">pw", "~*", "&*", "+@all"])
+            .unwrap();
+        let writer = server.url().replace("://", "://writer:pw@");
+        let other = Auth::new(RedisStore::connect(&writer).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(300)).await; // both feeds are up
+        server
+            .cli(&["acl", "setuser", "default", "resetchannels"])
+            .unwrap();
+        let subscribers = || server.cli(&["pubsub", "numsub", "kickout:revoked"]);
+        let mut waited = 0;
+        while subscribers().is_some_and(|out| !out.ends_with("\n1\n")) {
+            waited += 1;
+            assert!(waited < 100, "the subscription stays: {:?}", subscribers());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Failed attempts back off to their longest wait.
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
+        let app = suite::app(&cached);
+        let t = cached.login("1", "web").await.unwrap().token;
+        for _ in 0..3 {
+            assert!(suite::me(&app, t.as_str()).await.is_ok());
+        }
+        other.kickout("1").await.unwrap();
+        assert_eq!(
+            suite::me(&app, t.as_str()).await,
+            suite::err(Reason::KickedOut)
+        );
+    }
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ use super::tls::Tls;
 
 use crate::store::audit::AuditEvent;
 use crate::store::contract::Revoked;
+use crate::store::feed::FeedSender;
 use crate::store::wire::{self, parse_audit};
 
 /// The listening connection's `application_name`.
@@ -34,7 +35,7 @@ pub(super) async fn listen(
     config: tokio_postgres::Config,
     tls: Tls,
     channels: [String; 2],
-    (feed, audit): (broadcast::Sender<Revoked>, broadcast::Sender<AuditEvent>),
+    (feed, audit): (FeedSender, broadcast::Sender<AuditEvent>),
     timeout: Duration,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -55,7 +56,7 @@ pub(super) async fn listen(
                     let _ = audit.send(AuditEvent::gap(None, last_at_ms));
                 }
                 (listened, failures) = (true, 0);
-                let _ = feed.send(Revoked::Resync);
+                feed.send(Revoked::Resync);
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
                 }
@@ -75,7 +76,7 @@ pub(super) async fn listen(
                                     let _ = audit.send(event);
                                 }
                             } else {
-                                let _ = feed.send(wire::heard(Some(&payload)));
+                                feed.send(wire::heard(Some(&payload)));
                             }
                         }
                     }
@@ -86,7 +87,7 @@ pub(super) async fn listen(
             Err(error) => error,
         };
         // Down until the next resync: caches stop trusting silence.
-        let _ = feed.send(Revoked::Lost);
+        feed.send(Revoked::Lost);
         failures = failures.saturating_add(1);
         if failures == 1 {
             tracing::warn!(%error, "revocation feed lost; listening again until it is back");

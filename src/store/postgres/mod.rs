@@ -139,7 +139,7 @@ struct Shared {
     /// Revocations and audit events heard: the listening task holds their only
     /// senders, so if it ends with its runtime the feeds close, and what follows them
     /// stops trusting them (a near cache caches nothing, watches re-check).
-    feed: broadcast::WeakSender<Revoked>,
+    feed: crate::store::feed::FeedSource,
     audit: broadcast::WeakSender<AuditEvent>,
     audit_out: tokio::sync::mpsc::Sender<Outgoing>,
     audit_drops: Arc<AuditDrops>,
@@ -342,9 +342,9 @@ impl PostgresStoreBuilder {
         }
         let revoked = format!("{}_revoked", self.schema);
         let audit_channel = format!("{}_audit", self.schema);
-        let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
+        let (feed, feed_of) = super::feed::feed();
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
-        let (feed_of, audit_of) = (feed.downgrade(), audit.downgrade());
+        let audit_of = audit.downgrade();
         let (ready, listening) = tokio::sync::oneshot::channel();
         // Named, so an operator sees which connection listens (`pg_stat_activity`).
         let mut listening_config = config.clone();
@@ -853,7 +853,7 @@ impl Store for PostgresStore {
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        Some(self.shared.feed.upgrade()?.subscribe())
+        self.shared.feed.subscribe()
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {

@@ -27,6 +27,7 @@ use crate::store::wire::{self, parse_audit};
 const KEEPALIVE: Duration = Duration::from_secs(5);
 use crate::store::audit::AuditEvent;
 use crate::store::contract::Revoked;
+use crate::store::feed::FeedSender;
 
 /// The channels a store listens to.
 pub(super) struct Channels {
@@ -43,7 +44,7 @@ pub(super) struct Subscriber {
     pub(super) tls: Given,
     pub(super) channels: Channels,
     /// Where ended sessions go.
-    pub(super) feed: broadcast::Sender<Revoked>,
+    pub(super) feed: FeedSender,
     /// Where audit events go.
     pub(super) audit: broadcast::Sender<AuditEvent>,
     /// The bound on connecting, subscribing and each ping.
@@ -74,7 +75,7 @@ impl Subscriber {
         for url in self.urls.iter().cycle() {
             let ended = self.listen(url, &mut heard).await;
             // Down until the next resync: caches stop trusting silence.
-            let _ = self.feed.send(Revoked::Lost);
+            self.feed.send(Revoked::Lost);
             if let Err(error) = ended {
                 heard.failures = heard.failures.saturating_add(1);
                 // One line per outage; the retries are at debug.
@@ -114,7 +115,7 @@ impl Subscriber {
         }
         heard.subscribed = true;
         heard.failures = 0;
-        let _ = self.feed.send(Revoked::Resync);
+        self.feed.send(Revoked::Resync);
         if let Some(ready) = heard.ready.take() {
             let _ = ready.send(());
         }
@@ -133,7 +134,7 @@ impl Subscriber {
                             let _ = self.audit.send(event);
                         }
                     } else {
-                        let _ = self.feed.send(wire::heard(payload.as_deref()));
+                        self.feed.send(wire::heard(payload.as_deref()));
                     }
                 }
                 _ = keepalive.tick() => {

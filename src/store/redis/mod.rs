@@ -141,7 +141,7 @@ struct Shared {
     /// Sessions ended on any instance, from the channel. The subscription task holds
     /// the only sender: if it ends with its runtime, the feed closes, and what follows
     /// it stops trusting it (a near cache caches nothing, watches re-check).
-    feed: broadcast::WeakSender<Revoked>,
+    feed: crate::store::feed::FeedSource,
     /// What handles heard on `<prefix>audit` (its sender held by the same task), and
     /// the queue of what they publish there (one task, so events keep their order),
     /// with what it could not.
@@ -434,9 +434,9 @@ impl RedisStoreBuilder {
         });
         let channel = keys::Keys::new(&self.prefix).channel();
         let audit_channel = keys::Keys::new(&self.prefix).audit_channel();
-        let feed = broadcast::channel(super::follow::FEED_CAPACITY).0;
+        let (feed, feed_of) = super::feed::feed();
         let audit = broadcast::channel(AUDIT_CAPACITY).0;
-        let (feed_of, audit_of) = (feed.downgrade(), audit.downgrade());
+        let audit_of = audit.downgrade();
         let (ready, subscribed) = tokio::sync::oneshot::channel();
         let subscriber = tokio::spawn(
             feed::Subscriber {
@@ -957,7 +957,7 @@ impl Store for RedisStore {
     }
 
     fn revocations(&self) -> Option<broadcast::Receiver<Revoked>> {
-        Some(self.shared.feed.upgrade()?.subscribe())
+        self.shared.feed.subscribe()
     }
 
     fn audit_feed(&self) -> Option<broadcast::Receiver<AuditEvent>> {
