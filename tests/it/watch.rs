@@ -879,26 +879,19 @@ mod near_cache {
         assert!(took <= Duration::from_millis(1_000), "{took:?}");
     }
 
-    /// A subscription that cannot come back (its user lost the right to subscribe)
-    /// while reads still work: the cache, told its feed is down, reads every request
-    /// from the store, so another instance's kickout holds on the next request, not
-    /// once the cached copy is `max_age` (a minute) old.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_feed_down_leaves_nothing_cached() {
-        let Some((server, store)) = support::standalone().await else {
-            return;
-        };
+    /// An instance of its own user, whose subscription stays when the default user's is
+    /// refused.
+    async fn another_user_beside(server: &support::RedisProcess) -> Auth<RedisStore> {
         server
             .cli(&["acl", "setuser", "writer", "on", ">pw", "~*", "&*", "+@all"])
             .unwrap();
         let writer = server.url().replace("://", "://writer:pw@");
-        let other = Auth::new(RedisStore::connect(&writer).await.unwrap());
-        let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
-        let app = suite::app(&cached);
-        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
-        let t = cached.login("1", "web").await.unwrap().token;
-        assert!(suite::me(&app, t.as_str()).await.is_ok());
-        // The server closes the cache's subscription and refuses it from now on.
+        Auth::new(RedisStore::connect(&writer).await.unwrap())
+    }
+
+    /// The server closes the default user's subscriptions and refuses them from now on
+    /// (its reads still work); back once the other user's alone is left.
+    async fn refuse_the_default_users_subscription(server: &support::RedisProcess) {
         server
             .cli(&["acl", "setuser", "default", "resetchannels"])
             .unwrap();
@@ -909,6 +902,24 @@ mod near_cache {
             assert!(waited < 100, "the subscription stays: {:?}", subscribers());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A subscription that cannot come back (its user lost the right to subscribe)
+    /// while reads still work: the cache, told its feed is down, reads every request
+    /// from the store, so another instance's kickout holds on the next request, not
+    /// once the cached copy is `max_age` (a minute) old.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_down_leaves_nothing_cached() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let other = another_user_beside(&server).await;
+        let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
+        let app = suite::app(&cached);
+        tokio::time::sleep(Duration::from_millis(300)).await; // the feed is up
+        let t = cached.login("1", "web").await.unwrap().token;
+        assert!(suite::me(&app, t.as_str()).await.is_ok());
+        refuse_the_default_users_subscription(&server).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(suite::me(&app, t.as_str()).await.is_ok());
         other.kickout("1").await.unwrap();
@@ -927,22 +938,9 @@ mod near_cache {
         let Some((server, store)) = support::standalone().await else {
             return;
         };
-        server
-            .cli(&["acl", "setuser", "writer", "on", ">pw", "~*", "&*", "+@all"])
-            .unwrap();
-        let writer = server.url().replace("://", "://writer:pw@");
-        let other = Auth::new(RedisStore::connect(&writer).await.unwrap());
+        let other = another_user_beside(&server).await;
         tokio::time::sleep(Duration::from_millis(300)).await; // both feeds are up
-        server
-            .cli(&["acl", "setuser", "default", "resetchannels"])
-            .unwrap();
-        let subscribers = || server.cli(&["pubsub", "numsub", "kickout:revoked"]);
-        let mut waited = 0;
-        while subscribers().is_some_and(|out| !out.ends_with("\n1\n")) {
-            waited += 1;
-            assert!(waited < 100, "the subscription stays: {:?}", subscribers());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        refuse_the_default_users_subscription(&server).await;
         // Failed attempts back off to their longest wait.
         tokio::time::sleep(Duration::from_millis(2_000)).await;
         let cached = Auth::new(NearCache::new(store, Duration::from_secs(60)));
