@@ -820,6 +820,47 @@ async fn a_tombstone_that_lost_its_end_opens_nothing() {
     assert_eq!(auth.kickout("10001").await.unwrap(), 1);
 }
 
+/// A row whose id (session mode) or `jti` (JWT mode) does not read, as a hand edit
+/// leaves it, is passed over as a record that does not read is: every write of its user
+/// goes on. Before, each kickout, ban and login of that user failed with 503.
+#[tokio::test]
+async fn a_row_whose_id_does_not_read_stops_no_revocation_of_its_user() {
+    use suite::Kind;
+    let Some(url) = pg::shared_url() else {
+        return;
+    };
+    let schema = pg::fresh_schema();
+    let sql = pg::client(&url).await;
+    let clock = suite::clock();
+    let store = pg::store_on(&url, &schema).await;
+    let session = suite::Session::builder(store.clone(), &clock).build();
+    let jwt = suite::Jwt::builder(store, &clock).build();
+    let bad = session.login("s", "web").await.unwrap();
+    let id = bad.session.session_id.as_bytes().to_vec();
+    let short = format!("UPDATE \"{schema}\".sessions SET id = '\\x00'::bytea WHERE id = $1");
+    assert_eq!(sql.execute(&short, &[&id]).await.unwrap(), 1);
+    jwt.login("j", "web").await.unwrap();
+    let garbage =
+        format!("UPDATE \"{schema}\".jwt_tokens SET jti = 'not a jti!' WHERE user_id = 'j'");
+    assert_eq!(sql.execute(&garbage, &[]).await.unwrap(), 1);
+    revocations_go_on(&session, "s").await;
+    revocations_go_on(&jwt, "j").await;
+}
+
+/// The user's other sessions are listed, kicked out and banned as if the bad row were
+/// not there.
+async fn revocations_go_on<M: kickout::Mode<kickout::store::PostgresStore>>(
+    auth: &kickout::Auth<kickout::store::PostgresStore, M>,
+    user: &str,
+) {
+    let phone = auth.login(user, "phone").await.unwrap().token;
+    assert_eq!(auth.sessions(user).await.unwrap().len(), 1, "{user}");
+    assert_eq!(auth.kickout(user).await.unwrap(), 1, "{user}");
+    let refused = auth.authenticate(phone.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), kickout::Reason::KickedOut, "{user}");
+    assert_eq!(auth.ban(user, suite::secs(60)).await.unwrap(), 0, "{user}");
+}
+
 /// JWT mode's twin: a token entry that does not read refuses its own token (503), and
 /// stops no write of its user. Before, every kickout, ban and login of the user failed.
 #[tokio::test]

@@ -139,10 +139,19 @@ impl PostgresStore {
             .prepare_cached(&self.sql().jwt_tokens_of)
             .await
             .map_err(db_error)?;
+        let tag = user_tag(user_id);
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            if let (jti, Some(entry)) = listed(&row)? {
-                state.index.insert(jti, entry);
+            let Some((jti, entry)) = listed(&row)? else {
+                continue;
+            };
+            // A `jti` that names no session (a hand edit) is passed over as an entry
+            // that does not read: no token can present it, and a write could not name
+            // its row to drop it.
+            if SessionId::from_jti(tag, &jti).is_none() {
+                tracing::warn!("a token entry whose jti does not read");
+                continue;
             }
+            state.index.insert(jti, entry);
         }
         Ok(Loaded {
             before: state.index.clone(),
@@ -314,18 +323,18 @@ impl PostgresStore {
 /// metadata, or `None` for an entry that does not read (with a warning). Such a token is
 /// refused as corrupt (a request reads its entry), so writes and listings pass over it:
 /// failing instead, one bad row would stop every revocation of its user.
-fn listed(row: &tokio_postgres::Row) -> Result<(String, Option<JwtEntry>), StoreError> {
+fn listed(row: &tokio_postgres::Row) -> Result<Option<(String, JwtEntry)>, StoreError> {
     let jti: String = col(row, 0)?;
     let Some(mut entry) = readable::<JwtEntry>(row, 1) else {
         tracing::warn!(jti, "a token entry that does not read");
-        return Ok((jti, None));
+        return Ok(None);
     };
     // A seen time that does not read adds nothing to the entry's own.
     entry.last_seen_ms = entry.last_seen_ms.max(from_ms(col(row, 2)?).unwrap_or(0));
     if let Some(meta) = meta_of(row, 3) {
         entry.meta = meta;
     }
-    Ok((jti, Some(entry)))
+    Ok(Some((jti, entry)))
 }
 
 /// What a request's token reads: the state, the ban, the restrictions, its entry.
@@ -687,7 +696,7 @@ impl JwtStore for PostgresStore {
         let rows = self.rows(&self.sql().jwt_tokens_of, &[&user_id]).await?;
         let mut state = JwtState::default();
         for row in rows {
-            if let (jti, Some(entry)) = listed(&row)? {
+            if let Some((jti, entry)) = listed(&row)? {
                 state.index.insert(jti, entry);
             }
         }

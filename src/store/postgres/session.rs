@@ -45,21 +45,24 @@ impl Sessions {
     }
 }
 
-/// A row of `user_sessions`: its id, and its state with its metadata, or `None` for a
-/// state that does not read (with a warning). A record this crate did not write opens no
-/// request (a lookup refuses it as corrupt), so writes and listings pass over it, as over
-/// one that is gone: failing instead, one bad row would stop every login, kickout and
-/// ban of its user while it lives.
-fn listed(row: &tokio_postgres::Row) -> Result<(SessionId, Option<SessionState>), StoreError> {
-    let id = id_of(col(row, 0)?)?;
+/// A row of `user_sessions`: its id and its state with its metadata, or `None` for a
+/// row whose id or state does not read (with a warning). A record this crate did not
+/// write opens no request (a lookup refuses it as corrupt, or cannot name it), so writes
+/// and listings pass over it, as over one that is gone: failing instead, one bad row
+/// would stop every login, kickout and ban of its user while it lives.
+fn listed(row: &tokio_postgres::Row) -> Result<Option<(SessionId, SessionState)>, StoreError> {
+    let Ok(id) = id_of(col(row, 0)?) else {
+        tracing::warn!("a session record whose id does not read");
+        return Ok(None);
+    };
     let Some(state) = readable::<SessionState>(row, 1) else {
         tracing::warn!(session_id = %id, "a session record that does not read");
-        return Ok((id, None));
+        return Ok(None);
     };
-    Ok(match meta_of(row, 2) {
-        Some(meta) => (id, Some(state.with_meta(Arc::new(meta)))),
-        None => (id, Some(state)),
-    })
+    Ok(Some(match meta_of(row, 2) {
+        Some(meta) => (id, state.with_meta(Arc::new(meta))),
+        None => (id, state),
+    }))
 }
 
 /// A session's state (column `state`), read with its row's `live_until` (column
@@ -154,7 +157,7 @@ impl PostgresStore {
             .map_err(db_error)?;
         let mut sessions = Sessions::default();
         for row in tx.query(&read, &[&user_id]).await.map_err(db_error)? {
-            let (id, Some(state)) = listed(&row)? else {
+            let Some((id, state)) = listed(&row)? else {
                 continue;
             };
             sessions.index.push(id);
@@ -485,7 +488,7 @@ impl SessionStore for PostgresStore {
         let rows = self.rows(&self.sql().user_sessions, &[&user_id]).await?;
         let mut live = Vec::new();
         for row in rows {
-            let (_, Some(state)) = listed(&row)? else {
+            let Some((_, state)) = listed(&row)? else {
                 continue;
             };
             if state.is_live(now_ms) {
