@@ -515,7 +515,9 @@ async fn an_end_over_for_its_writer_reaches_other_caches() {
 
 #[tokio::test]
 async fn a_reuse_over_for_its_writer_reaches_other_caches() {
-    crate::suite::a_reuse_over_for_its_writer_reaches_other_caches(MemoryStore::new()).await;
+    use crate::suite::{Jwt, Session, a_reuse_over_for_its_writer_reaches_other_caches as case};
+    case::<_, Session>(MemoryStore::new()).await;
+    case::<_, Jwt>(MemoryStore::new()).await;
 }
 
 #[tokio::test]

@@ -97,7 +97,9 @@ mod shared {
         let Some(((), store)) = pg::store().await else {
             return;
         };
-        suite::a_reuse_over_for_its_writer_reaches_other_caches(store).await;
+        suite::a_reuse_over_for_its_writer_reaches_other_caches::<_, suite::Session>(store.clone())
+            .await;
+        suite::a_reuse_over_for_its_writer_reaches_other_caches::<_, suite::Jwt>(store).await;
     }
 
     #[tokio::test]

@@ -363,13 +363,15 @@ impl JwtStore for MemoryStore {
         rotation: JwtRotation<'_>,
         now_ms: u64,
     ) -> Result<Rotated<JwtRefreshed>, StoreError> {
-        let tag = rotation.presented.session_id().tag();
-        let rotated = self.write(tag, now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
+        let id = rotation.presented.session_id();
+        let rotated = self.write(id.tag(), now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
         if let Rotated::Reused(ends) = &rotated {
-            self.publish_infos(&ends.ended, EndReason::RefreshReused, None);
+            // The presented session, reported only if live by this clock but ended for
+            // every instance: a slower verifier may still accept its token.
+            self.publish([id], EndReason::RefreshReused, None);
             self.publish_infos(&ends.replaced, EndReason::Replaced, None);
             if !ends.replaced.is_empty() {
-                self.publish_changed(tag);
+                self.publish_changed(id.tag());
             }
         }
         Ok(rotated)

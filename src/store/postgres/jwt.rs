@@ -639,7 +639,9 @@ impl JwtStore for PostgresStore {
             let messages = match &rotated {
                 Rotated::Done(_) => Vec::new(),
                 Rotated::Reused(ends) => {
-                    let mut m = ended_messages(&ids(&ends.ended), EndReason::RefreshReused, None);
+                    // The presented session, reported only if live by this clock but
+                    // ended for every instance: a slower verifier may still accept it.
+                    let mut m = ended_messages(&[id], EndReason::RefreshReused, None);
                     m.extend(ended_messages(
                         &ids(&ends.replaced),
                         EndReason::Replaced,
