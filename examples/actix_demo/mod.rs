@@ -616,14 +616,13 @@ pub fn configure<S: Store, M: Mode<S>>(
                 web::resource("/admin/kickout-session/{session_id}")
                     .route(web::post().to(kickout_session::<S, M>)),
             )
+            // The query token on this one path only (a scope would take `/events/…` too).
             .service(
-                web::scope("/events")
-                    .wrap(
-                        KickoutAuth::new(auth.clone())
-                            .source(kickout::TokenSource::bearer().with_query("access_token"))
-                            .cookies(cookies.clone()),
-                    )
-                    .service(get("", events::<S, M>)),
+                get("/events", events::<S, M>).wrap(
+                    KickoutAuth::new(auth.clone())
+                        .source(kickout::TokenSource::bearer().with_query("access_token"))
+                        .cookies(cookies.clone()),
+                ),
             )
             .service(
                 web::scope("")

@@ -330,10 +330,11 @@ async fn admin_paths_that_are_not_text(s: &Server) {
 
 /// `?access_token=` is read on `/events` only: elsewhere, a known path or not, it is no
 /// token. The axum demo read it on every path no route knew (its fallback went through
-/// the `/events` layer), then answered 404.
+/// the `/events` layer), then answered 404; the actix demo read it under `/events/`
+/// (a scope), then answered 404.
 async fn the_query_token_is_read_on_events_only(s: &Server) {
     let token = s.token("30902", "web").await;
-    for path in ["/me", "/nowhere", "/admin/nowhere"] {
+    for path in ["/me", "/nowhere", "/admin/nowhere", "/events/x", "/events/"] {
         let res = s
             .http
             .get(format!("{}{path}?access_token={token}", s.base))

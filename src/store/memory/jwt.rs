@@ -364,7 +364,9 @@ impl JwtStore for MemoryStore {
         now_ms: u64,
     ) -> Result<Rotated<JwtRefreshed>, StoreError> {
         let id = rotation.presented.session_id();
-        let rotated = self.write(id.tag(), now_ms, |shard| shard.jwt_refresh(rotation, now_ms));
+        let rotated = self.write(id.tag(), now_ms, |shard| {
+            shard.jwt_refresh(rotation, now_ms)
+        });
         if let Rotated::Reused(ends) = &rotated {
             // The presented session, reported only if live by this clock but ended for
             // every instance: a slower verifier may still accept its token.
