@@ -187,12 +187,7 @@ pub async fn a_replacing_login_announces_a_change_only_with_a_bump<S: Stores>(st
     };
     heard().await;
     let auth = handle(LoginRule::max_per_user(2));
-    let first = auth.login("some", "a").await.unwrap().token;
-    let id = auth
-        .authenticate(first.as_str())
-        .await
-        .unwrap()
-        .session_id();
+    let id = auth.login("some", "a").await.unwrap().session.session_id;
     auth.login("some", "b").await.unwrap();
     auth.login("some", "c").await.unwrap();
     assert_eq!(
@@ -203,12 +198,7 @@ pub async fn a_replacing_login_announces_a_change_only_with_a_bump<S: Stores>(st
         )]
     );
     let auth = handle(LoginRule::one_per_device());
-    let first = auth.login("all", "web").await.unwrap().token;
-    let id = auth
-        .authenticate(first.as_str())
-        .await
-        .unwrap()
-        .session_id();
+    let id = auth.login("all", "web").await.unwrap().session.session_id;
     auth.login("all", "web").await.unwrap();
     let got = heard().await;
     assert!(
