@@ -339,17 +339,15 @@ fn verdict(record: Option<SessionRecord>, key: SessionKey, now: u64) -> Result<I
 
 /// Why a request with the token of `record` is refused at `now`, if it is.
 fn refusal(record: &SessionRecord, now: u64) -> Option<Refusal> {
-    if now >= record.info.expires_at_ms {
-        // Past its lifetime a tombstone's cause no longer matters: it would be over anyway.
+    // Past its lifetime, or the access token's own (the session lives on for its refresh
+    // token), a tombstone's cause no longer matters: the token would be over anyway, and
+    // says so as a signed one does.
+    if now >= record.info.expires_at_ms || record.access_until_ms.is_some_and(|a| now >= a) {
         return Some(Reason::TokenExpired.into());
     }
     match &record.ended {
         Some(ended) => Some(ended.clone().refusal(record.ban_until_ms.is_some())),
         None if record.idle_deadline_ms.is_some_and(|d| now >= d) => {
-            Some(Reason::TokenExpired.into())
-        }
-        // The access token's own end (the session lives on for its refresh token).
-        None if record.access_until_ms.is_some_and(|a| now >= a) => {
             Some(Reason::TokenExpired.into())
         }
         None => None,

@@ -203,11 +203,9 @@ impl Model {
         if !self.jwt && self.now >= s.expires + RETAIN_S * 1000 {
             return vec![Err(Reason::InvalidToken)];
         }
-        // A JWT's own `exp` is checked before the store is asked.
-        if self.now >= s.expires || (self.jwt && self.now >= s.access_expires) {
-            return vec![Err(Reason::TokenExpired)];
-        }
-        if s.ended.is_none() && self.now >= s.access_expires {
+        // Past its own end a token is expired, whatever ended its session (a JWT's `exp`
+        // is checked before the store is asked).
+        if self.now >= s.expires || self.now >= s.access_expires {
             return vec![Err(Reason::TokenExpired)];
         }
         self.ended_as(i)

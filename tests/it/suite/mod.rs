@@ -302,6 +302,7 @@ macro_rules! all_cases {
             concurrent_refreshes_yield_at_most_one_pair,
             revocations_end_refresh_tokens,
             revocations_end_every_token_of_a_refreshed_session,
+            a_revoked_token_past_its_own_end_is_expired,
             a_refresh_racing_a_revocation_leaves_nothing_open,
             refresh_tokens_expire,
             a_refresh_past_the_end_is_expired_after_the_store_forgot_the_session,

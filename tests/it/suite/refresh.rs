@@ -320,6 +320,54 @@ pub async fn revocations_end_every_token_of_a_refreshed_session<S: Stores, K: Ki
     ended(&s, Reason::KickedOut).await;
 }
 
+/// Past an access token's own end, a revoked session's token answers `token_expired`
+/// in both modes, as tombstones carry their reason only until the token would have
+/// expired anyway; the session's refresh token, within its own end, still tells why.
+pub async fn a_revoked_token_past_its_own_end_is_expired<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = refreshing::<S, K>(store, &clock);
+    let app = app(&auth);
+    for (user, reason) in [
+        ("40001", Reason::KickedOut),
+        ("40002", Reason::InvalidToken),
+        ("40003", Reason::Banned),
+    ] {
+        let first = auth.login(user, "web").await.unwrap();
+        clock.advance(secs(ACCESS / 2));
+        let next = auth.refresh(&refresh_of(&first)).await.unwrap();
+        match reason {
+            Reason::KickedOut => assert_eq!(auth.kickout(user).await.unwrap(), 1),
+            Reason::InvalidToken => assert!(auth.logout(next.token.as_str()).await.unwrap()),
+            _ => assert_eq!(auth.ban(user, secs(CAP)).await.unwrap(), 1),
+        }
+        // Past the replaced token's end, within the current one's.
+        clock.advance(secs(ACCESS / 2 + 1));
+        let answers = async || {
+            (
+                me(&app, first.token.as_str()).await,
+                me(&app, next.token.as_str()).await,
+            )
+        };
+        assert_eq!(
+            answers().await,
+            (err(Reason::TokenExpired), err(reason)),
+            "{user}"
+        );
+        // Past both.
+        clock.advance(secs(ACCESS / 2));
+        assert_eq!(
+            answers().await,
+            (err(Reason::TokenExpired), err(Reason::TokenExpired)),
+            "{user}"
+        );
+        assert_eq!(
+            refused(auth.refresh(&refresh_of(&next)).await),
+            reason,
+            "{user}"
+        );
+    }
+}
+
 /// A refresh racing a kickout, a ban or a logout: whichever the store ran first, once
 /// both answered no token of the session opens anything, the pair a refresh handed out
 /// included, and its refresh token refreshes nothing.
