@@ -62,6 +62,26 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
     })
 }
 
+/// A request body of at most [`shared::BODY_LIMIT`] bytes. A longer one, or one that
+/// could not be read, is refused in the JSON shape as a bad body (actix's own answer is
+/// a plain-text 413).
+struct Body(Bytes);
+
+impl actix_web::FromRequest for Body {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let bytes = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            bytes.await.map(Body).map_err(|e| {
+                let res = refused(shared::unreadable_body());
+                actix_web::error::InternalError::from_response(e, res).into()
+            })
+        })
+    }
+}
+
 /// An HTML page.
 fn page(html: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -113,7 +133,7 @@ fn kicked(result: Result<usize, kickout::Error>) -> HttpResponse {
 async fn login<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let body: shared::LoginBody = match parse(&body) {
         Ok(b) => b,
@@ -158,38 +178,36 @@ fn with_cookies(cookies: &Cookies, login: &kickout::Login) -> HttpResponse {
 }
 
 /// `POST /refresh`: a new pair for a refresh token in the body (no bearer needed), or
-/// by the refresh cookie (under the CSRF rule) for a browser session.
+/// by the refresh cookie (under the CSRF rule) for a browser session; not both.
 async fn refresh<S: Store, M: Mode<S>>(
     req: HttpRequest,
     state: Data<State<S, M>>,
-    body: Bytes,
+    body: Result<Body, actix_web::Error>,
 ) -> HttpResponse {
-    let Some(body) = shared::refresh_body(&body) else {
-        let rejection = state.auth.rejection(kickout::Reason::InvalidRequest);
-        return actix_web::ResponseError::error_response(&rejection);
+    let auth = &state.auth;
+    let Some(body) = body.ok().and_then(|Body(b)| shared::refresh_body(&b)) else {
+        return actix_web::ResponseError::error_response(
+            &auth.rejection(kickout::Reason::InvalidRequest),
+        );
     };
-    if let Some(token) = body.refresh_token {
-        return match state.auth.refresh(&token).await {
+    let cookies = &state.cookies;
+    match shared::presented(body, cookies.refresh_token_actix(&req)) {
+        Ok(shared::Presented::Body(token)) => match auth.refresh(&token).await {
             Ok(login) => HttpResponse::Ok().json(shared::pair_json(&login)),
             Err(e) => actix_web::ResponseError::error_response(&e),
-        };
-    }
-    let token = match state.cookies.refresh_token_actix(&req) {
-        Ok(token) => token,
-        Err(reason) => {
-            return actix_web::ResponseError::error_response(&state.auth.rejection(reason));
-        }
-    };
-    match state.auth.refresh(&token).await {
-        Ok(login) => with_cookies(&state.cookies, &login),
-        Err(e) => {
-            let mut res = actix_web::ResponseError::error_response(&e);
-            // A refused refresh cookie (reused, ended, expired) is a dead session.
-            if e.status() == http::StatusCode::UNAUTHORIZED {
-                clear_on(&state.cookies, &mut res);
+        },
+        Ok(shared::Presented::Cookie(token)) => match auth.refresh(&token).await {
+            Ok(login) => with_cookies(cookies, &login),
+            Err(e) => {
+                let mut res = actix_web::ResponseError::error_response(&e);
+                // A refused refresh cookie (reused, ended, expired) is a dead session.
+                if e.status() == http::StatusCode::UNAUTHORIZED {
+                    clear_on(cookies, &mut res);
+                }
+                res
             }
-            res
-        }
+        },
+        Err(reason) => actix_web::ResponseError::error_response(&auth.rejection(reason)),
     }
 }
 
@@ -264,7 +282,7 @@ async fn kickout_session<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
     session_id: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let note = match shared::note_body(&body) {
         Ok(note) => note,
@@ -302,7 +320,7 @@ async fn restrict<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let body: shared::RestrictBody = match parse(&body) {
         Ok(b) => b,
@@ -349,7 +367,7 @@ async fn restrictions<S: Store, M: Mode<S>>(
 async fn elevate<S: Store, M: Mode<S>>(
     state: Data<State<S, M>>,
     identity: Identity,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let body: shared::ElevateBody = match parse(&body) {
         Ok(b) => b,
@@ -396,7 +414,7 @@ async fn kickout_user<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     match shared::note_body(&body) {
         Ok(note) => kicked(state.auth.with_note(note).kickout(&user).await),
@@ -408,7 +426,7 @@ async fn kickout_device<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
     path: web::Path<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let (user, device) = path.into_inner();
     match shared::note_body(&body) {
@@ -427,7 +445,7 @@ async fn ban<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
     user: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let body: shared::BanBody = match parse(&body) {
         Ok(b) => b,
@@ -470,7 +488,7 @@ async fn online_count<S: Store, M: Mode<S>>(_: Admin, state: Data<State<S, M>>) 
 async fn kickout_all<S: Store, M: Mode<S>>(
     _: Admin,
     state: Data<State<S, M>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     match shared::note_body(&body) {
         Ok(note) => kicked(state.auth.with_note(note).kickout_all().await),
@@ -570,7 +588,7 @@ pub fn configure<S: Store, M: Mode<S>>(
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .app_data(admin_key.clone())
-            .app_data(web::PayloadConfig::new(16 * 1024))
+            .app_data(web::PayloadConfig::new(shared::BODY_LIMIT))
             // Each path is a resource: another method is 405 with `Allow`, as in axum,
             // not a fall through to the authenticated scope below.
             .service(get("/", || async { page(shared::USER_PAGE) }))

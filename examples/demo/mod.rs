@@ -140,7 +140,7 @@ pub fn app<S: Store, M: Mode<S>>(auth: Auth<S, M>, config: &Config) -> Router {
         .merge(admin)
         .merge(protected)
         .merge(events)
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(DefaultBodyLimit::max(shared::BODY_LIMIT))
         .with_state(state)
 }
 
@@ -190,7 +190,7 @@ impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for Js
     async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|_| refused(shared::unreadable_body()))?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             if e.is_data() {
                 error(
@@ -276,37 +276,35 @@ fn with_cookies(cookies: &Cookies, login: &kickout::Login) -> Response {
 }
 
 /// `POST /refresh`: a new pair for a refresh token in the body (no bearer needed), or
-/// by the refresh cookie (under the CSRF rule) for a browser session.
+/// by the refresh cookie (under the CSRF rule) for a browser session; not both.
 async fn refresh<S: Store, M: Mode<S>>(
     State(state): State<Shared<S, M>>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Some(body) = shared::refresh_body(&body) else {
-        return state
-            .0
-            .auth
+    let auth = &state.0.auth;
+    let Some(body) = body.ok().as_deref().and_then(shared::refresh_body) else {
+        return auth
             .rejection(kickout::Reason::InvalidRequest)
             .into_response();
     };
-    if let Some(token) = body.refresh_token {
-        return match state.0.auth.refresh(&token).await {
+    let cookies = &state.0.cookies;
+    match shared::presented(body, cookies.refresh_token(&method, &uri, &headers)) {
+        Ok(shared::Presented::Body(token)) => match auth.refresh(&token).await {
             Ok(login) => Json(shared::pair_json(&login)).into_response(),
             Err(e) => e.into_response(),
-        };
-    }
-    let cookies = &state.0.cookies;
-    let token = match cookies.refresh_token(&method, &uri, &headers) {
-        Ok(token) => token,
-        Err(reason) => return state.0.auth.rejection(reason).into_response(),
-    };
-    match state.0.auth.refresh(&token).await {
-        Ok(login) => with_cookies(cookies, &login),
-        // A refused refresh cookie (reused, ended, expired) is a dead session.
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => (cookies.clear(), e).into_response(),
-        Err(e) => e.into_response(),
+        },
+        Ok(shared::Presented::Cookie(token)) => match auth.refresh(&token).await {
+            Ok(login) => with_cookies(cookies, &login),
+            // A refused refresh cookie (reused, ended, expired) is a dead session.
+            Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
+                (cookies.clear(), e).into_response()
+            }
+            Err(e) => e.into_response(),
+        },
+        Err(reason) => auth.rejection(reason).into_response(),
     }
 }
 
@@ -462,7 +460,7 @@ impl<St: Send + Sync> axum::extract::FromRequest<St> for NoteBody {
     async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|_| refused(shared::unreadable_body()))?;
         shared::note_body(&bytes).map(NoteBody).map_err(refused)
     }
 }

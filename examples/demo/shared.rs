@@ -296,6 +296,45 @@ pub fn refresh_body(body: &[u8]) -> Option<RefreshBody> {
     serde_json::from_slice(body).ok()
 }
 
+/// Where a `POST /refresh` presented its refresh token.
+pub enum Presented {
+    /// In the body: the answer is a token pair.
+    Body(String),
+    /// In the refresh cookie: the answer is a cookie login.
+    Cookie(String),
+}
+
+/// The refresh token of a `POST /refresh`: the body's, or else the refresh cookie's
+/// (`cookie`, as `Cookies::refresh_token` read it: `missing_token` without one). One in
+/// the body and the cookie too is a token offered twice: `invalid_request`, as for
+/// access tokens, and neither is spent.
+pub fn presented(
+    body: RefreshBody,
+    cookie: Result<String, kickout::Reason>,
+) -> Result<Presented, kickout::Reason> {
+    match (body.refresh_token, cookie) {
+        (Some(token), Err(kickout::Reason::MissingToken)) => Ok(Presented::Body(token)),
+        (Some(_), _) => Err(kickout::Reason::InvalidRequest),
+        (None, cookie) => cookie.map(Presented::Cookie),
+    }
+}
+
+/// The most a request body may hold.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The refusal of a body over [`BODY_LIMIT`] or one that could not be read: a bad body
+/// like any other, in the JSON shape (the frameworks' own answer is plain text).
+pub fn unreadable_body() -> Refusal {
+    (
+        400,
+        "invalid_request",
+        format!(
+            "The body could not be read (at most {} KiB).",
+            BODY_LIMIT / 1024
+        ),
+    )
+}
+
 /// `GET /admin/online`'s query: `limit` (1 to 1000, default 100), `cursor`, `class`.
 pub struct OnlineQuery {
     pub limit: usize,

@@ -1154,12 +1154,15 @@ async fn bad_login_input(s: &Server) {
         r#"{{"user_id":"u","password":"123456","device":"{}"}}"#,
         "x".repeat(20_000)
     );
-    let status = post(huge.into_bytes(), Some("application/json"))
+    let res = post(huge.into_bytes(), Some("application/json"))
         .await
-        .unwrap()
-        .status()
-        .as_u16();
+        .unwrap();
+    let status = res.status().as_u16();
     assert!(status == 413 || status == 400, "{status}");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     // Still serving.
     assert_eq!(s.login("20001", None).await.0, 200);
 }
@@ -1310,6 +1313,13 @@ async fn admin_notes(s: &Server) {
         ("/admin/kickout/31001", json!({"note": "x".repeat(65)})),
         ("/admin/kickout/31001", json!({"note": 5})),
         ("/admin/ban/31002", json!({"seconds": 60, "note": "a b"})),
+        // Over the 16 KiB a body may hold: a bad body in the same shape, not the
+        // framework's plain-text 413.
+        ("/admin/kickout/31001", json!({"note": "x".repeat(20_000)})),
+        (
+            "/admin/ban/31002",
+            json!({"seconds": 60, "note": "x".repeat(20_000)}),
+        ),
     ] {
         let (status, answer) = s.admin(Method::POST, path, Some(body.clone())).await;
         assert!(status == 400 || status == 422, "{path} {body} -> {status}");
@@ -1399,12 +1409,13 @@ async fn refresh_flow(s: &Server) {
     assert_eq!(res.status(), 401);
     // A body that is none is `invalid_request` as any rejection answers it: 400, the
     // challenge, the library's message.
-    for bad in [r#"{"refresh_token": 5}"#, "[1]", "{not json"] {
+    let huge = format!(r#"{{"refresh_token": "{}"}}"#, "x".repeat(20_000));
+    for bad in [r#"{"refresh_token": 5}"#, "[1]", "{not json", &huge].map(str::to_owned) {
         let res = s
             .http
             .post(format!("{}/refresh", s.base))
             .header("content-type", "application/json")
-            .body(bad)
+            .body(bad.clone())
             .send()
             .await
             .unwrap();
@@ -1421,6 +1432,21 @@ async fn refresh_flow(s: &Server) {
         assert_eq!(body["error"], "invalid_request", "{bad}");
         assert_eq!(body["message"], kickout::Reason::InvalidRequest.message());
     }
+    // One in the body and the refresh cookie too: a token offered twice, and neither
+    // is spent (the body's refreshes below).
+    let res = s
+        .http
+        .post(format!("{}/refresh", s.base))
+        .header("cookie", "__Secure-kickout-refresh=another")
+        .json(&json!({"refresh_token": spent}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 
     let res = post(json!({"refresh_token": spent})).await.unwrap();
     assert_eq!(res.status(), 200);
