@@ -53,11 +53,14 @@ impl Jwt {
         let tag = crate::token::user_tag(login.user_id);
         let session_id =
             SessionId::from_jti(tag, &jti).ok_or(Error::Internal("a malformed jti".into()))?;
-        // Only a login's own idle timeout travels: the handle's may change.
-        let own_idle_ms = login.idle.map(|idle| match idle {
-            OwnIdle::Never => 0,
-            OwnIdle::After(ms) => ms,
-        });
+        // The idle timeout in force at login travels with the token (0: the login's own
+        // "never"), so an instance configured without one, or with another, holds the
+        // session to it as the store's index does; without one, the verifier's applies.
+        let own_idle_ms = match login.idle {
+            Some(OwnIdle::Never) => Some(0),
+            Some(OwnIdle::After(ms)) => Some(ms),
+            None => self.idle_ms,
+        };
         // With refresh tokens the session lives while either token does.
         let (refresh, access_until) = match login.refresh {
             None => (None, access_until),

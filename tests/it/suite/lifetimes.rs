@@ -69,6 +69,34 @@ pub async fn a_late_clock_never_moves_the_last_sight_back<S: Stores, K: Kind<S>>
         .expect("seen 45 s ago, with a 60 s idle timeout");
 }
 
+/// A session gone idle by the timeout it was given at login stays over on an instance
+/// configured without one (a rolling deploy): that instance neither passes it nor
+/// renews it for the others, and after the incident switch it stays refused.
+pub async fn an_idle_timeout_holds_on_an_instance_without_one<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let strict = K::idle(K::builder(store.clone(), &clock), secs(60))
+        .ttl(secs(3_600))
+        .build();
+    let lax = K::builder(store, &clock).ttl(secs(3_600)).build();
+    let a = strict.login("10001", "web").await.unwrap();
+    clock.advance(secs(30));
+    lax.authenticate(a.token.as_str())
+        .await
+        .expect("within its idle timeout");
+    clock.advance(secs(61));
+    for auth in [&lax, &strict, &lax] {
+        let refused = auth.authenticate(a.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::TokenExpired);
+    }
+    strict.kickout_all().await.unwrap();
+    // Still refused (a switch may leave a tombstone on it all the same).
+    let refused = lax.authenticate(a.token.as_str()).await.unwrap_err();
+    assert!(
+        matches!(refused.reason(), Reason::TokenExpired | Reason::KickedOut),
+        "{refused:?}"
+    );
+}
+
 pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
     if K::JWT {
         return; // session mode only: a signed expiry cannot move
