@@ -469,11 +469,12 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
     ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
         let tag = session.key.session_id().tag();
         let created = self.inner.create(session, now_ms).await;
-        match &created {
-            Ok(Admission::Admitted(replaced)) => self.forget_infos(replaced),
-            Ok(_) => {}
-            // It may have run (a lost reply) and replaced sessions it could not name.
-            Err(_) => self.shared.forget_tag(tag),
+        // The user's sessions go, not only those the answer names: a call may have run
+        // and its answer named nothing (an error after a lost reply, or a network
+        // store's client sending it again, whose second run replaces nothing). One
+        // shard's walk.
+        if matches!(created, Ok(Admission::Admitted(_)) | Err(_)) {
+            self.shared.forget_tag(tag);
         }
         created
     }
@@ -495,22 +496,14 @@ impl<S: SessionStore> SessionStore for NearCache<S> {
         // What the target names goes whatever the answer: a call may have run and its
         // answer named nothing (an error after a lost reply, or a network store's client
         // sending the call again, whose second run finds nothing left to end). For a
-        // token, again: a read since the first forget may have put it back. "The
-        // others" of a user are found by a walk of the whole cache, which any user may
-        // ask for: only after an error (a second run's empty answer leaves them to the
-        // feed's message).
+        // token, again: a read since the first forget may have put it back.
         match target {
             Target::Token(key) => self.shared.forget([key.session_id()]),
             Target::Session(id) | Target::SessionOf { session_id: id, .. } => {
                 self.shared.forget([id]);
             }
-            Target::User { user_id, .. } => {
+            Target::User { user_id, .. } | Target::Others { user_id, .. } => {
                 self.shared.forget_tag(crate::token::user_tag(user_id));
-            }
-            Target::Others { user_id, .. } => {
-                if ended.is_err() {
-                    self.shared.forget_tag(crate::token::user_tag(user_id));
-                }
             }
         }
         ended
@@ -621,12 +614,10 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
     ) -> Result<Admission<JwtGrant>, StoreError> {
         let tag = crate::token::user_tag(&issue.user_id);
         let issued = self.inner.jwt_issue(issue, now_ms).await;
-        match &issued {
-            // A bump ends tokens no list names (in their leeway): the tag's go too.
-            Ok(Admission::Admitted(grant)) if grant.bumped => self.shared.forget_tag(tag),
-            Ok(Admission::Admitted(grant)) => self.forget_infos(&grant.replaced),
-            Err(_) => self.shared.forget_tag(tag),
-            Ok(_) => {}
+        // As for a session-mode login: the user's tokens go, whatever the answer named
+        // (a bump also ends tokens no list names, those in their leeway).
+        if matches!(issued, Ok(Admission::Admitted(_)) | Err(_)) {
+            self.shared.forget_tag(tag);
         }
         issued
     }
@@ -683,8 +674,9 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
         };
         match target {
             // A generation bump ends every older token of the user (or device), also
-            // ones its index no longer lists (pruned by another instance's clock).
-            JwtTarget::User { user_id, .. } => {
+            // ones its index no longer lists (pruned by another instance's clock); and
+            // the others of a user go whatever the answer named (see `end`).
+            JwtTarget::User { user_id, .. } | JwtTarget::Others { user_id, .. } => {
                 self.shared.forget_tag(crate::token::user_tag(user_id));
             }
             // The token goes whatever the answer: a call a network store's client sent
@@ -695,13 +687,6 @@ impl<S: JwtStore> JwtStore for NearCache<S> {
                 // A blacklist overflow is a bump.
                 if !ends.replaced.is_empty() {
                     self.shared.forget_tag(session_id.tag());
-                }
-            }
-            // Listed one by one (see `end` for why no walk of the cache).
-            JwtTarget::Others { user_id, .. } => {
-                self.forget_infos(&ends.ended);
-                if !ends.replaced.is_empty() {
-                    self.shared.forget_tag(crate::token::user_tag(user_id));
                 }
             }
         }

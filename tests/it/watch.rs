@@ -1165,8 +1165,9 @@ struct Deaf(
     /// timed-out reply.
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// While set, an end runs twice and answers its second run, which finds nothing
-    /// left to end: a network store's client that sent the call again after its
-    /// connection dropped.
+    /// left to end, and a login answers as its second run would, having replaced
+    /// nothing: a network store's client that sent the call again after its connection
+    /// dropped.
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 );
 
@@ -1240,7 +1241,12 @@ mod deaf {
             s: NewSession,
             now: u64,
         ) -> Result<Admission<Vec<SessionInfo>>, StoreError> {
-            self.answer(self.0.create(s, now).await)
+            let done = self.0.create(s, now).await;
+            if self.again() {
+                // Its second run finds the session there, and replaces nothing.
+                return done.map(|admitted| admitted.map(|_| Vec::new()));
+            }
+            self.answer(done)
         }
         type Lookup = <kickout::store::MemoryStore as SessionStore>::Lookup;
         fn lookup(&self, k: &SessionKey, t: Option<Touch>, now: u64) -> Self::Lookup {
@@ -1315,7 +1321,18 @@ mod deaf {
             i: JwtIssue,
             now: u64,
         ) -> Result<Admission<JwtGrant>, StoreError> {
-            self.answer(self.0.jwt_issue(i, now).await)
+            let done = self.0.jwt_issue(i, now).await;
+            if self.again() {
+                // Its second run finds the token there, and replaces nothing.
+                return done.map(|admitted| {
+                    admitted.map(|grant| JwtGrant {
+                        replaced: Vec::new(),
+                        bumped: false,
+                        ..grant
+                    })
+                });
+            }
+            self.answer(done)
         }
         async fn jwt_elevate(&self, e: Elevation<'_>, now: u64) -> Result<Elevated, StoreError> {
             self.0.jwt_elevate(e, now).await
@@ -1446,6 +1463,29 @@ async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
     again.store(false, SeqCst);
     let refused = auth.authenticate(token.as_str()).await.unwrap_err();
     assert_eq!(refused.reason(), Reason::InvalidToken);
+    // A replacing login, and a sign-out of the others, sent again: their second runs
+    // name nothing, and the user's sessions are forgotten all the same.
+    let token = cached("10005").await;
+    again.store(true, SeqCst);
+    assert!(
+        auth.login("10005", "web")
+            .await
+            .unwrap()
+            .replaced
+            .is_empty()
+    );
+    again.store(false, SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::Replaced);
+    let token = cached("10006").await;
+    let phone = auth.login("10006", "phone").await.unwrap().token;
+    let me = auth.authenticate(phone.as_str()).await.unwrap();
+    again.store(true, SeqCst);
+    assert_eq!(auth.logout_others(&me).await.unwrap(), 0);
+    again.store(false, SeqCst);
+    let refused = auth.authenticate(token.as_str()).await.unwrap_err();
+    assert_eq!(refused.reason(), Reason::InvalidToken);
+    assert!(auth.authenticate(phone.as_str()).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
