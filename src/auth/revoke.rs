@@ -19,7 +19,9 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     /// Logs out the session of `token`; `true` if a live session ended, `false` if the
     /// token was unknown, malformed or already ended. The token then answers
     /// `invalid_token`. A token longer than [`MAX_TOKEN_LEN`] is none of ours: `false`
-    /// before any work, as [`authenticate`](Auth::authenticate) refuses it.
+    /// before any work, as [`authenticate`](Auth::authenticate) refuses it. So is a
+    /// refresh token, which is no access token (the access token of the same session
+    /// ends both).
     pub async fn logout(&self, token: &str) -> Result<bool, Error> {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(false);

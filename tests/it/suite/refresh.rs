@@ -494,6 +494,7 @@ pub async fn refresh_and_access_tokens_are_not_interchangeable<S: Stores, K: Kin
     let refresh = refresh_of(&login);
     assert_eq!(me(&app, &refresh).await, err(Reason::InvalidToken));
     assert!(auth.authenticate(&refresh).await.is_err());
+    assert!(!auth.logout(&refresh).await.unwrap(), "no access token");
     assert_eq!(
         refused(auth.refresh(login.token.as_str()).await),
         Reason::InvalidToken
@@ -510,7 +511,11 @@ pub async fn refresh_and_access_tokens_are_not_interchangeable<S: Stores, K: Kin
     forged[25] = if forged[25] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     assert_eq!(refused(auth.refresh(&forged).await), Reason::InvalidToken);
-    // Nothing was spent by all that.
+    // Nothing was spent, or ended, by all that.
+    assert_eq!(
+        me(&app, login.token.as_str()).await,
+        Ok("10001:phone".into())
+    );
     assert!(auth.refresh(&refresh).await.is_ok());
 }
 
