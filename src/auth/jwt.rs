@@ -42,7 +42,9 @@ impl<S> AuthBuilder<S, Jwt> {
     /// most ten years), as in session mode: the store keeps each token's last sight,
     /// written by each instance at most once per tenth of the timeout (at most a
     /// minute), and a request checks it in the same round trip as the revocation
-    /// state. A token idle that long answers `token_expired` and stays so.
+    /// state. A token idle that long answers `token_expired` and stays so. Each token
+    /// carries the timeout in force at its login (or none), which every instance holds
+    /// it to: a new setting applies to the logins made under it.
     ///
     /// ```
     /// use std::time::Duration;

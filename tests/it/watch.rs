@@ -1480,6 +1480,10 @@ async fn a_lost_answer_leaves_nothing_cached<K: Kind<NearCache<Deaf>>>() {
     let token = cached("10006").await;
     let phone = auth.login("10006", "phone").await.unwrap().token;
     let me = auth.authenticate(phone.as_str()).await.unwrap();
+    // Cached again after the login forgot the user's sessions.
+    auth.authenticate(token.as_str()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    auth.authenticate(token.as_str()).await.unwrap();
     again.store(true, SeqCst);
     assert_eq!(auth.logout_others(&me).await.unwrap(), 0);
     again.store(false, SeqCst);

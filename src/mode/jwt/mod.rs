@@ -53,14 +53,11 @@ impl Jwt {
         let tag = crate::token::user_tag(login.user_id);
         let session_id =
             SessionId::from_jti(tag, &jti).ok_or(Error::Internal("a malformed jti".into()))?;
-        // The idle timeout in force at login travels with the token (0: the login's own
-        // "never"), so an instance configured without one, or with another, holds the
-        // session to it as the store's index does; without one, the verifier's applies.
-        let own_idle_ms = match login.idle {
-            Some(OwnIdle::Never) => Some(0),
-            Some(OwnIdle::After(ms)) => Some(ms),
-            None => self.idle_ms,
-        };
+        // The idle timeout in force at login travels with the token (0: none), so an
+        // instance configured with another one, or none, holds the session to it as the
+        // store's index does, and as session mode's record does.
+        let idle_ms = OwnIdle::or_default(login.idle, self.idle_ms);
+        let own_idle_ms = Some(idle_ms.unwrap_or(0));
         // With refresh tokens the session lives while either token does.
         let (refresh, access_until) = match login.refresh {
             None => (None, access_until),
@@ -87,7 +84,7 @@ impl Jwt {
             rule: login.rule,
             fresh_epoch: fresh_epoch()?,
             class: Arc::from(login.class),
-            idle_ms: OwnIdle::or_default(login.idle, self.idle_ms),
+            idle_ms,
             meta: login.meta.clone(),
             refresh: refresh.as_ref().map(|(_, r)| r.clone()),
         };

@@ -45,7 +45,8 @@ pub(crate) struct Claims<'a> {
     /// The application's own claims.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     pub(crate) ext: Option<&'a RawValue>,
-    /// This token's own idle timeout in milliseconds (0: none), if it has one.
+    /// The idle timeout of the token's login in milliseconds (0: none); tokens signed
+    /// before it travelled have none, and the verifier's applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) idl: Option<u64>,
 }

@@ -112,8 +112,9 @@ pub struct JwtRefresh {
     pub refresh: NewRefresh,
     /// The application's claims of the login, serialized (`login_with_claims`).
     pub claims: Option<String>,
-    /// The idle timeout in force at login, which its tokens carry (`Some(0)`: the
-    /// login's own "none", whatever the verifying handle's; `None`: the handle's).
+    /// The idle timeout in force at login, which its tokens carry (`Some(0)`: none,
+    /// whatever the verifying handle's; `None`, from records written before it
+    /// travelled: the verifying handle's).
     pub own_idle_ms: Option<u64>,
 }
 

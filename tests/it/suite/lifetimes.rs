@@ -71,7 +71,8 @@ pub async fn a_late_clock_never_moves_the_last_sight_back<S: Stores, K: Kind<S>>
 
 /// A session gone idle by the timeout it was given at login stays over on an instance
 /// configured without one (a rolling deploy): that instance neither passes it nor
-/// renews it for the others, and after the incident switch it stays refused.
+/// renews it for the others, and after the incident switch it stays refused. The other
+/// way round, a session logged in without one never goes idle, on any instance.
 pub async fn an_idle_timeout_holds_on_an_instance_without_one<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let strict = K::idle(K::builder(store.clone(), &clock), secs(60))
@@ -95,6 +96,14 @@ pub async fn an_idle_timeout_holds_on_an_instance_without_one<S: Stores, K: Kind
         matches!(refused.reason(), Reason::TokenExpired | Reason::KickedOut),
         "{refused:?}"
     );
+
+    let b = lax.login("10002", "web").await.unwrap();
+    clock.advance(secs(61));
+    for auth in [&strict, &lax, &strict] {
+        auth.authenticate(b.token.as_str())
+            .await
+            .expect("no idle timeout at its login");
+    }
 }
 
 pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
