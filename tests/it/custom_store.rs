@@ -547,7 +547,7 @@ impl JwtStore for BTreeStore {
             }
         };
         Ok(Ends {
-            ended: infos(&user, tag, &ended),
+            ended: infos(&user, tag, &kickout::store::jwt::answered(&ended, now_ms)),
             replaced: infos(&user, tag, &replaced),
         })
     }

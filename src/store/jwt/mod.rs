@@ -23,7 +23,7 @@ mod refresh;
 mod state;
 
 pub use self::refresh::{JwtRefreshState, JwtRefreshStep, JwtRefreshes};
-pub use self::state::{Bump, DeviceGen, JwtEntry, JwtState, Tokens};
+pub use self::state::{Bump, DeviceGen, JwtEntry, JwtState, Tokens, answered};
 pub(crate) use self::state::{idle_deadline, idle_over, jti_collision};
 
 use std::future::Future;

@@ -74,7 +74,14 @@ impl JwtEntry {
     /// Whether a request with it would pass at `now_ms`, as far as the entry knows: not
     /// expired, not idle too long (what listings and the directory show).
     pub fn is_live(&self, now_ms: u64) -> bool {
-        self.expires_at_ms > now_ms && !idle_over(self.idle(), Some(self.last_seen_ms), now_ms)
+        self.expires_at_ms > now_ms && !self.is_idle(now_ms)
+    }
+
+    /// Whether it was unused for longer than its idle timeout at `now_ms`: over for
+    /// every instance (its tokens carry the timeout), so an end that takes it announces
+    /// it but does not count it.
+    pub fn is_idle(&self, now_ms: u64) -> bool {
+        idle_over(self.idle(), Some(self.last_seen_ms), now_ms)
     }
 
     /// Its session, as `user_id`'s token `jti` under slot tag `tag` (`None` for a `jti`
@@ -446,7 +453,8 @@ impl JwtState {
     }
 
     /// Ends every token of the user (or of one device) with one generation bump;
-    /// returns those that were live, and those a device bound replaced (see
+    /// returns those that were live (not expired, not idle), and those a device bound
+    /// replaced (see
     /// [`MAX_DEVICES`]).
     pub fn end_user(
         &mut self,
@@ -456,8 +464,8 @@ impl JwtState {
         now_ms: u64,
     ) -> (Tokens, Tokens) {
         self.prune(now_ms);
-        // Tokens past their expiry but within a verifier's leeway are ended too, though
-        // not counted: for this handle's clock they are over.
+        // Tokens past their expiry but within a verifier's leeway, and idle ones, are
+        // ended too, though not counted: for this handle's clock they are over.
         let mut ended: Tokens = self
             .oldest_first(|e| device.is_none_or(|d| *e.device == *d))
             .into_iter()
@@ -472,7 +480,7 @@ impl JwtState {
         for (j, _) in &ended {
             self.index.remove(j);
         }
-        ended.retain(|(_, e)| e.expires_at_ms > now_ms);
+        ended.retain(|(_, e)| e.is_live(now_ms));
         let replaced = match device {
             None => {
                 self.bump_user(reason, note, now_ms);
@@ -580,6 +588,17 @@ impl JwtState {
 
 /// Index entries by `jti`, as operations return them.
 pub type Tokens = Vec<(String, JwtEntry)>;
+
+/// Of the tokens an end by id took ([`JwtState::end_token`], [`JwtState::end_others`]:
+/// past their expiry too, for the mode's leeway), those a store answers with: the idle
+/// ones are over already. A store announces them all the same.
+pub fn answered(ended: &[(String, JwtEntry)], now_ms: u64) -> Tokens {
+    ended
+        .iter()
+        .filter(|(_, e)| !e.is_idle(now_ms))
+        .cloned()
+        .collect()
+}
 
 /// The generation after `current`, bumped at `now_ms`: one more, or the bumping
 /// instance's clock if that is ahead. Counters never go back, whatever the clocks say;

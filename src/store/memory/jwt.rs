@@ -10,7 +10,7 @@ use crate::note::Note;
 use crate::restriction::{Closed, Scope};
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefresh, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus,
-    JwtStore, JwtTarget, JwtToken,
+    JwtStore, JwtTarget, JwtToken, answered,
 };
 use crate::store::refresh::JwtRotation;
 use crate::store::{
@@ -296,14 +296,14 @@ impl JwtStore for MemoryStore {
             let (user, ended, replaced) = match target {
                 JwtTarget::User { user_id, device } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
-                        return Ends::default();
+                        return Default::default();
                     };
                     let (ended, replaced) = state.end_user(device, reason, note, now_ms);
                     (user_id.to_owned(), ended, replaced)
                 }
                 JwtTarget::Others { user_id, keep } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
-                        return Ends::default();
+                        return Default::default();
                     };
                     let (ended, replaced) = state.end_others(&keep.jti(), reason, note, now_ms);
                     (user_id.to_owned(), ended, replaced)
@@ -326,7 +326,7 @@ impl JwtStore for MemoryStore {
                     let Some((user, state)) =
                         found.and_then(|u| shard.jwt.get_mut(&u).map(|st| (u, st)))
                     else {
-                        return Ends::default();
+                        return Default::default();
                     };
                     match state.end_token(&jti, reason, note, now_ms) {
                         Some((entry, overflow)) => (user.to_string(), vec![(jti, entry)], overflow),
@@ -335,12 +335,15 @@ impl JwtStore for MemoryStore {
                 }
             };
             shard.sync_jwt_dir(&user);
-            Ends {
-                ended: shard.jwt_infos(&user, tag, &ended),
+            let all = shard.jwt_infos(&user, tag, &ended);
+            let ends = Ends {
+                ended: shard.jwt_infos(&user, tag, &answered(&ended, now_ms)),
                 replaced: shard.jwt_infos(&user, tag, &replaced),
-            }
+            };
+            (ends, all)
         });
-        self.publish_infos(&ends.ended, reason, note);
+        let (ends, all) = ends;
+        self.publish_infos(&all, reason, note);
         self.publish_infos(&ends.replaced, EndReason::Replaced, None);
         if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
             self.publish_changed(tag);

@@ -20,7 +20,7 @@ use crate::store::budget::{budget, within};
 use crate::store::directory::OnlineSession;
 use crate::store::jwt::{
     JwtEntry, JwtGrant, JwtIssue, JwtRefreshState, JwtRefreshed, JwtState, JwtStatus, JwtStore,
-    JwtTarget, JwtToken, Tokens,
+    JwtTarget, JwtToken, Tokens, answered,
 };
 use crate::store::refresh::JwtRotation;
 use crate::store::wire::{changed_message, ended_messages, updated_message};
@@ -264,13 +264,13 @@ impl PostgresStore {
             };
             let (ended, replaced) = end(state);
             let ends = Ends {
-                ended: infos(user_id, &ended),
+                ended: infos(user_id, &answered(&ended, now_ms)),
                 replaced: infos(user_id, &replaced),
             };
             let bumped = loaded.bumped(&user)? || !ends.replaced.is_empty();
             self.jwt_save(&tx, user_id, &mut user, &mut loaded, now_ms)
                 .await?;
-            let mut messages = ended_messages(&ids(&ends.ended), reason, note);
+            let mut messages = ended_messages(&ids(&infos(user_id, &ended)), reason, note);
             messages.extend(ended_messages(
                 &ids(&ends.replaced),
                 EndReason::Replaced,

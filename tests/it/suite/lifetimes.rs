@@ -106,6 +106,46 @@ pub async fn an_idle_timeout_holds_on_an_instance_without_one<S: Stores, K: Kind
     }
 }
 
+/// An idle session is over: ending it (by id, as the others, with the user, or by a
+/// ban) still refuses its token, but counts and answers as nothing live ended, in both
+/// modes.
+pub async fn ends_count_no_idle_session<S: Stores, K: Kind<S>>(store: S) {
+    let clock = clock();
+    let auth = K::idle(K::builder(store, &clock), secs(60))
+        .ttl(secs(3_600))
+        .build();
+    let idle = |device: &'static str| {
+        let auth = auth.clone();
+        async move { auth.login("10001", device).await.unwrap() }
+    };
+    let (a, b, c, d) = (
+        idle("a").await,
+        idle("b").await,
+        idle("c").await,
+        idle("d").await,
+    );
+    clock.advance(secs(61));
+    let live = auth.login("10001", "live").await.unwrap();
+    let me = auth.authenticate(live.token.as_str()).await.unwrap();
+    assert!(
+        !auth
+            .logout_session(&me, a.session.session_id)
+            .await
+            .unwrap()
+    );
+    assert!(!auth.kickout_session(b.session.session_id).await.unwrap());
+    assert_eq!(auth.kickout_device("10001", "c").await.unwrap(), 0);
+    assert_eq!(auth.logout_others(&me).await.unwrap(), 0, "d is idle");
+    assert_eq!(auth.kickout("10001").await.unwrap(), 1, "the live one");
+    for login in [&a, &b, &c, &d, &live] {
+        assert!(auth.authenticate(login.token.as_str()).await.is_err());
+    }
+    let e = auth.login("10002", "web").await.unwrap();
+    clock.advance(secs(61));
+    assert_eq!(auth.ban("10002", secs(60)).await.unwrap(), 0);
+    assert!(auth.authenticate(e.token.as_str()).await.is_err());
+}
+
 pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {
     if K::JWT {
         return; // session mode only: a signed expiry cannot move

@@ -280,6 +280,7 @@ macro_rules! all_cases {
             idle_renewal_never_passes_absolute_lifetime,
             a_late_clock_never_moves_the_last_sight_back,
             an_idle_timeout_holds_on_an_instance_without_one,
+            ends_count_no_idle_session,
             tombstones_keep_their_reason_until_expiry,
             events_report_every_change,
             names_are_validated,

@@ -35,7 +35,7 @@ if need(jikey) then
   end
   if raw and not ok then redis.call('DEL', jikey) end
 end
-jneed(base, user)
+jneed(base, user, true)
 local more = undeclared()
 if more then return more end
 local out = {}
@@ -54,9 +54,9 @@ local ended = oldest_first(ix, function(e) return true end)
 -- Bump even with nothing listed, if there is a state (see jwt_end.lua).
 if #ended > 0 or not fresh then
   bump_user(st, 'b', nowstr, note)
-  -- Tokens within a verifier's leeway are ended too, though not counted.
+  -- Tokens within a verifier's leeway, and idle ones, are ended too, though not counted.
   for _, x in ipairs(ended) do
-    if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], tokens) else take(base, ix, x[3], {}) end
+    take(base, ix, x[3], jlive(base, x[3], ix[x[3]], now) and tokens or {})
   end
 end
 jsave(base, user, st, ix, now)

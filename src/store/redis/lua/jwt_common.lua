@@ -216,16 +216,18 @@ local function revoke(base, st, ix, j, bump, nowstr)
     fold(base, st, ix, nowstr)
   end
 end
--- Whether token `j`, entry `e` of the index, is live now (`JwtEntry::is_live`): before
--- its end and, with an idle timeout, seen recently enough (its `jl:`, which `jneed`
--- declares when asked).
-local function jlive(base, j, e, now)
-  if tonumber(e.e) <= now then return false end
-  if e.k == nil then return true end
+-- Whether token `j`, entry `e` of the index, went unused past its idle timeout by now
+-- (`JwtEntry::is_idle`): its last sight is its `jl:`, which `jneed` declares when asked.
+local function jidle(base, j, e, now)
+  if e.k == nil then return false end
   local last = tonumber(e.i)
   local seen = tonumber(redis.call('GET', base .. 'jl:' .. j) or '')
   if seen and seen > last then last = seen end
-  return now < last + tonumber(e.k)
+  return now >= last + tonumber(e.k)
+end
+-- Whether it is live now (`JwtEntry::is_live`): before its end, and not idle.
+local function jlive(base, j, e, now)
+  return tonumber(e.e) > now and not jidle(base, j, e, now)
 end
 local function oldest_first(ix, keep)
   local list = {}

@@ -10,14 +10,16 @@ if mode == 't' then
   if not t or (user ~= '' and t.u ~= user) then return {} end
   user = t.u
 end
-if not jneed(base, user) then return undeclared() end
+if not jneed(base, user, true) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
 jprune(base, st, ix, now)
 local out = {user}
 if mode == 't' then
   local e = ix[ARGV[5]]
   if e then
-    take(base, ix, ARGV[5], out)
+    -- Past its expiry it is listed (the mode counts what its leeway accepts); idle,
+    -- it is over for every instance: ended, announced, not listed.
+    take(base, ix, ARGV[5], jidle(base, ARGV[5], e, now) and {} or out)
     revoke(base, st, ix, ARGV[5], {reason, nowstr, e.e, note}, nowstr)
   end
 elseif mode == 'o' then
@@ -26,8 +28,8 @@ elseif mode == 'o' then
     local j = x[3]
     local e = ix[j]
     if j ~= ARGV[5] and e then
-      -- All listed, as one token's end is: no bump reaches those past their expiry.
-      take(base, ix, j, out)
+      -- Listed as one token's end is: no bump reaches those past their expiry.
+      take(base, ix, j, jidle(base, j, e, now) and {} or out)
       revoke(base, st, ix, j, {reason, nowstr, e.e, note}, nowstr)
     end
   end
@@ -39,9 +41,10 @@ else
   -- would fill MAX_DEVICES, past which the fold ends every session).
   if #ended > 0 or (not fresh and (mode == 'u' or st.d[ARGV[5]] ~= nil)) then
     -- Take them first: what a device bound folds is the rest. Tokens past their
-    -- expiry but within a verifier's leeway are ended too, though not counted.
+    -- expiry but within a verifier's leeway, and idle ones, are ended too, though not
+    -- counted.
     for _, x in ipairs(ended) do
-      if tonumber(ix[x[3]].e) > now then take(base, ix, x[3], out) else take(base, ix, x[3], {}) end
+      take(base, ix, x[3], jlive(base, x[3], ix[x[3]], now) and out or {})
     end
     if mode == 'u' then bump_user(st, reason, nowstr, note)
     else bump_device(base, st, ix, ARGV[5], reason, nowstr, note) end
