@@ -256,9 +256,11 @@ pub trait JwtStore: Store {
     /// JWT mode's logout and kickouts ([`JwtState::end_user`], [`JwtState::end_token`],
     /// [`JwtState::end_others`]), kept with `note`; returns the tokens ended, and those a
     /// blacklist overflow replaced. A revocation one by one (a token, the others) lists
-    /// every token it revoked, those past their expiry by this clock included (no bump
-    /// reaches them: caches and watches learn of each from the list, and the mode counts
-    /// what its own leeway accepts); a generation bump lists those live by this clock.
+    /// the tokens it revoked that [`answered`] keeps: those past their expiry by this
+    /// clock included (the mode counts what its own leeway accepts), idle ones not (they
+    /// were over). It announces every token it revoked, idle ones too: no bump reaches
+    /// them, and other instances' caches learn of each from the feed. A generation bump
+    /// lists those live by this clock, and announces the change of the user's tag.
     fn jwt_end(
         &self,
         target: JwtTarget<'_>,

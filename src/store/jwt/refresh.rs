@@ -239,7 +239,8 @@ impl JwtRefreshState {
             else {
                 return JwtRefreshStep::Expired;
             };
-            let ended = if entry.expires_at_ms > now_ms {
+            // Counted only if live (not expired, not idle), as an end by id answers.
+            let ended = if entry.is_live(now_ms) {
                 vec![(jti, entry)]
             } else {
                 Vec::new()

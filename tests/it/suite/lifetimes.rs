@@ -113,6 +113,7 @@ pub async fn ends_count_no_idle_session<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::idle(K::builder(store, &clock), secs(60))
         .ttl(secs(3_600))
+        .refresh_tokens(secs(7_200))
         .build();
     let idle = |device: &'static str| {
         let auth = auth.clone();
@@ -144,6 +145,17 @@ pub async fn ends_count_no_idle_session<S: Stores, K: Kind<S>>(store: S) {
     clock.advance(secs(61));
     assert_eq!(auth.ban("10002", secs(60)).await.unwrap(), 0);
     assert!(auth.authenticate(e.token.as_str()).await.is_err());
+
+    // A spent refresh token of an idle session: refused as a reuse, which ends
+    // nothing live, so no event says a session ended.
+    let f = auth.login("10003", "web").await.unwrap();
+    let spent = f.refresh.as_ref().unwrap().token.as_str().to_owned();
+    auth.refresh(&spent).await.unwrap();
+    clock.advance(secs(61));
+    let mut events = auth.events();
+    let refused = auth.refresh(&spent).await.unwrap_err();
+    assert_eq!(refused.reason(), Some(Reason::RefreshReused));
+    assert!(events.try_recv().is_err(), "nothing live ended");
 }
 
 pub async fn idle_renewal_is_throttled<S: Stores, K: Kind<S>>(store: S) {

@@ -219,11 +219,12 @@ end
 -- Whether token `j`, entry `e` of the index, went unused past its idle timeout by now
 -- (`JwtEntry::is_idle`): its last sight is its `jl:`, which `jneed` declares when asked.
 local function jidle(base, j, e, now)
-  if e.k == nil then return false end
-  local last = tonumber(e.i)
+  -- An entry whose timeout does not read idles never here: an end still ends it.
+  local k, last = tonumber(e.k), tonumber(e.i)
+  if k == nil or last == nil then return false end
   local seen = tonumber(redis.call('GET', base .. 'jl:' .. j) or '')
   if seen and seen > last then last = seen end
-  return now >= last + tonumber(e.k)
+  return now >= last + k
 end
 -- Whether it is live now (`JwtEntry::is_live`): before its end, and not idle.
 local function jlive(base, j, e, now)

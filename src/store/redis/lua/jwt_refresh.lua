@@ -20,7 +20,7 @@ need(lkey)
 need(base .. 'd')
 need(base .. 'dx')
 need(base .. 'jf:' .. user)
-if not jneed(base, user) then return undeclared() end
+if not jneed(base, user, true) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
 -- A session the state does not hold as issued: over past its end, else unknown.
 local function not_held()
@@ -86,7 +86,7 @@ if not current then
   if not e then return {'expired'} end
   local out = {'reused', user}
   rr.rz = ARGV[4]
-  if tonumber(e.e) > now then rr.ro = {e.v, e.i, e.e} end
+  if jlive(base, jti, e, now) then rr.ro = {e.v, e.i, e.e} end
   redis.call('SET', KEYS[1], cjson.encode(rr), 'KEEPTTL')
   if rr.ro then take(base, ix, jti, out) else take(base, ix, jti, {}) end
   revoke(base, st, ix, jti, {'f', nowstr, e.e}, nowstr)
