@@ -42,24 +42,9 @@ fn no_store() -> (actix_web::http::header::HeaderName, &'static str) {
     (actix_web::http::header::CACHE_CONTROL, "no-store")
 }
 
-/// A JSON body whatever its content type: 400 when it is not JSON, 422 when it is JSON
-/// of the wrong shape.
+/// A JSON body, whatever its content type ([`shared::json_body`]).
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HttpResponse> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                "Unexpected JSON shape.",
-            )
-        } else {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The body is not JSON.",
-            )
-        }
-    })
+    shared::json_body(body).map_err(refused)
 }
 
 /// A request body of at most [`shared::BODY_LIMIT`] bytes. A longer one, or one that

@@ -180,33 +180,27 @@ async fn not_cached(res: Response) -> Response {
     no_store(res)
 }
 
-/// A JSON body, whatever its content type: 400 when it is not JSON, 422 when it is
-/// JSON of the wrong shape.
+/// A JSON body, whatever its content type ([`shared::json_body`]).
 struct JsonBody<T>(T);
 
 impl<T: DeserializeOwned, St: Send + Sync> axum::extract::FromRequest<St> for JsonBody<T> {
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| refused(shared::unreadable_body()))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            if e.is_data() {
-                error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_request",
-                    "Unexpected JSON shape.",
-                )
-            } else {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "The body is not JSON.",
-                )
-            }
-        })
+        let bytes = read_body(req, state).await?;
+        shared::json_body(&bytes).map(JsonBody).map_err(refused)
     }
+}
+
+/// A request's body, within [`shared::BODY_LIMIT`]: else refused as a bad body in the
+/// JSON shape (axum's own answer is a plain-text 413).
+async fn read_body<St: Send + Sync>(
+    req: axum::extract::Request,
+    state: &St,
+) -> Result<Bytes, Response> {
+    <Bytes as axum::extract::FromRequest<St>>::from_request(req, state)
+        .await
+        .map_err(|_| refused(shared::unreadable_body()))
 }
 
 /// The client of a request: its peer address (when served with connect info) and
@@ -458,9 +452,7 @@ impl<St: Send + Sync> axum::extract::FromRequest<St> for NoteBody {
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| refused(shared::unreadable_body()))?;
+        let bytes = read_body(req, state).await?;
         shared::note_body(&bytes).map(NoteBody).map_err(refused)
     }
 }

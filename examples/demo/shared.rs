@@ -319,6 +319,15 @@ pub fn presented(
     }
 }
 
+/// A JSON body, whatever its content type: 400 when it is not JSON, 422 when it is JSON
+/// of the wrong shape.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| match e.is_data() {
+        true => (422, "invalid_request", "Unexpected JSON shape.".to_owned()),
+        false => (400, "invalid_request", "The body is not JSON.".to_owned()),
+    })
+}
+
 /// The most a request body may hold.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
