@@ -292,7 +292,8 @@ impl JwtStore for MemoryStore {
                 user_tag(user_id)
             }
         };
-        let ends = self.write(tag, now_ms, |shard| {
+        // What the end answers, and every token it ended (to announce, idle ones too).
+        let (ends, all) = self.write(tag, now_ms, |shard| {
             let (user, ended, replaced) = match target {
                 JwtTarget::User { user_id, device } => {
                     let Some(state) = shard.jwt.get_mut(user_id) else {
@@ -342,7 +343,6 @@ impl JwtStore for MemoryStore {
             };
             (ends, all)
         });
-        let (ends, all) = ends;
         self.publish_infos(&all, reason, note);
         self.publish_infos(&ends.replaced, EndReason::Replaced, None);
         if matches!(target, JwtTarget::User { .. }) || !ends.replaced.is_empty() {
