@@ -720,6 +720,32 @@ mod shared {
         }
     }
 
+    /// An index entry whose idle timeout does not read stops no ban halfway: the ban's
+    /// script reads it as an entry without one, and its bump ends the token.
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn an_unreadable_idle_timeout_stops_no_ban() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let jwts = jwt_mode(store).build();
+        let jwt = jwts.login("banned", "phone").await.unwrap().token;
+        let tag = kickout::store::user_tag("banned");
+        let key = format!("kickout:{{{tag:04x}}}:ji:banned");
+        let stored = server.cli(&["get", &key]).unwrap();
+        let mut index: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        for entry in index.as_object_mut().unwrap().values_mut() {
+            entry["k"] = "x".into();
+        }
+        server.cli(&["set", &key, &index.to_string()]).unwrap();
+        assert_eq!(
+            jwts.ban("banned", Duration::from_secs(60)).await.unwrap(),
+            1
+        );
+        let refused = jwts.authenticate(jwt.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::Banned);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_that_stops_answering_gets_503_within_the_timeout() {
         if !support::redis_available() {
