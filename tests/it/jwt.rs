@@ -52,6 +52,8 @@ async fn tokens_carry_standard_claims() {
     assert_eq!(claims["dev"], "web");
     assert_eq!(claims["iat"], T0 / 1000);
     assert_eq!(claims["exp"], T0 / 1000 + 600);
+    // The end to the millisecond, which kickout holds the token to.
+    assert_eq!(claims["expm"], T0 + 600_000);
     assert_eq!(claims["iss"], "me");
     assert_eq!(claims["aud"], "api");
     assert_eq!(claims["jti"].as_str().unwrap().len(), 16);
@@ -66,6 +68,14 @@ async fn tokens_carry_standard_claims() {
         &validation,
     )
     .unwrap();
+    // Mid-second, `exp` rounds down: a verifier elsewhere never passes the token past
+    // its end.
+    clock.advance(std::time::Duration::from_millis(500));
+    let login = auth.login("10001", "web").await.unwrap();
+    let claims = payload(login.token.as_str());
+    assert_eq!(claims["exp"], T0 / 1000 + 600);
+    assert_eq!(claims["expm"], T0 + 600_500);
+    assert_eq!(login.token_expires_at_ms, T0 + 600_500);
 }
 
 #[tokio::test]
@@ -129,6 +139,12 @@ async fn forged_tokens_are_invalid() {
         &expired,
     );
     assert_eq!(me(&app, &expired).await, err(Reason::TokenExpired));
+    // A millisecond end is held within `exp`'s second.
+    let mut later = claims.clone();
+    later["exp"] = json!(T0 / 1000 - 1);
+    later["expm"] = json!(T0 + 60_000);
+    let later = sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), &later);
+    assert_eq!(me(&app, &later).await, err(Reason::TokenExpired));
     let mut early = claims.clone();
     early["nbf"] = json!(T0 / 1000 + 60);
     let early = sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), &early);

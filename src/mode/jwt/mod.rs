@@ -47,7 +47,7 @@ impl Jwt {
     ) -> Result<Admission<Issued>, Error> {
         let now = login.now_ms;
         let jti = new_jti().map_err(|e| Error::Internal(e.to_string()))?;
-        let access_until = signed_end(now.saturating_add(login.ttl_ms));
+        let access_until = now.saturating_add(login.ttl_ms);
         let user: Arc<str> = Arc::from(login.user_id);
         let device: Arc<str> = Arc::from(login.device);
         let tag = crate::token::user_tag(login.user_id);
@@ -69,7 +69,7 @@ impl Jwt {
                     claims: claims.map(|c| c.get().to_owned()),
                     own_idle_ms,
                 };
-                (Some((token, refresh)), signed_end_within(access, end))
+                (Some((token, refresh)), access.min(end))
             }
         };
         let expires_at_ms = refresh.as_ref().map_or(access_until, |(_, r)| {
@@ -127,6 +127,7 @@ impl Jwt {
                 dev: a.device.into(),
                 iat: a.now_ms / 1000,
                 exp: a.expires_at_ms / 1000,
+                expm: Some(a.expires_at_ms),
                 nbf: None,
                 jti: a.jti.into(),
                 ep,
@@ -154,19 +155,6 @@ struct Access<'a> {
     expires_at_ms: u64,
     claims: Option<&'a RawValue>,
     own_idle_ms: Option<u64>,
-}
-
-/// `exp` is in whole seconds: an end rounded up to one.
-fn signed_end(ms: u64) -> u64 {
-    ms.div_ceil(1000).saturating_mul(1000)
-}
-
-/// [`signed_end`], rounded down instead where rounding up would pass the session's end.
-fn signed_end_within(ms: u64, end_ms: u64) -> u64 {
-    match signed_end(ms) {
-        up if up <= end_ms => up,
-        _ => ms / 1000 * 1000,
-    }
 }
 
 impl<S: JwtStore> ModeImpl<S> for Jwt {
@@ -339,7 +327,7 @@ impl<S: JwtStore> ModeImpl<S> for Jwt {
                 .transpose()
                 .map_err(|_| StoreError::Corrupt("a refresh token's claims".into()))?;
             let session = refreshed.session;
-            let access_until = signed_end_within(refreshed.access_until_ms, session.expires_at_ms);
+            let access_until = refreshed.access_until_ms.min(session.expires_at_ms);
             let token = self.sign_access(Access {
                 user_id: &session.user_id,
                 device: &session.device,

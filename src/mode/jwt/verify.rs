@@ -49,6 +49,11 @@ pub(crate) struct Claims<'a> {
     /// before it travelled have none, and the verifier's applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) idl: Option<u64>,
+    /// The end in milliseconds, which the verifier holds the token to: `exp` is whole
+    /// seconds (rounded down, for verifiers elsewhere). Tokens signed before it
+    /// travelled end at `exp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expm: Option<u64>,
 }
 
 impl Jwt {
@@ -135,7 +140,11 @@ impl Jwt {
         {
             return Err(Reason::InvalidToken);
         }
-        let expires_at_ms = claims.exp.saturating_mul(1000);
+        // Never past `exp`'s second: the claim others verify bounds the precise one.
+        let exp_ms = claims.exp.saturating_mul(1000).saturating_add(999);
+        let expires_at_ms = claims
+            .expm
+            .map_or(claims.exp.saturating_mul(1000), |ms| ms.min(exp_ms));
         if !expired_ok && now_ms >= expires_at_ms.saturating_add(self.leeway_ms) {
             return Err(Reason::TokenExpired);
         }
@@ -217,6 +226,7 @@ mod tests {
     fn token(jwt: &Jwt, ext: Option<&RawValue>) -> String {
         jwt.sign(&Claims {
             idl: None,
+            expm: None,
             sub: "10001".into(),
             dev: "web".into(),
             iat: NOW_MS / 1000,

@@ -6,6 +6,8 @@ pub async fn absolute_expiry_then_retention_then_gone<S: Stores, K: Kind<S>>(sto
     let clock = clock();
     let auth = K::retention(K::builder(store, &clock).ttl(secs(60)), secs(600)).build();
     let app = app(&auth);
+    // Mid-second: a token ends to the millisecond, in JWT mode too (`exp` is seconds).
+    clock.advance(Duration::from_millis(500));
     let a = auth.login("10001", "web").await.unwrap();
     clock.advance(Duration::from_millis(59_999));
     assert_eq!(me(&app, a.token.as_str()).await, Ok("10001:web".into()));
