@@ -345,11 +345,12 @@ fn refusal(record: &SessionRecord, now: u64) -> Option<Refusal> {
     if now >= record.info.expires_at_ms || record.access_until_ms.is_some_and(|a| now >= a) {
         return Some(Reason::TokenExpired.into());
     }
+    // Unused past its idle timeout, the same: an end after that is not why it is over.
+    let idle_at = record.idle_deadline_ms;
     match &record.ended {
+        Some(ended) if ended.after_idle(idle_at) => Some(Reason::TokenExpired.into()),
         Some(ended) => Some(ended.clone().refusal(record.ban_until_ms.is_some())),
-        None if record.idle_deadline_ms.is_some_and(|d| now >= d) => {
-            Some(Reason::TokenExpired.into())
-        }
+        None if idle_at.is_some_and(|d| now >= d) => Some(Reason::TokenExpired.into()),
         None => None,
     }
 }

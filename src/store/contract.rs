@@ -148,6 +148,23 @@ pub struct Ended {
 }
 
 impl Ended {
+    /// Whether the session had gone idle (at `idle_deadline_ms`) by this end: it was
+    /// over first, and its tokens say `token_expired`, not why it ended later. Every
+    /// verdict and refresh of both modes applies it; a store that answers a refresh
+    /// itself does too.
+    ///
+    /// ```
+    /// use kickout::store::{EndReason, Ended};
+    ///
+    /// let kicked = Ended { reason: EndReason::KickedOut, at_ms: 5_000, note: None };
+    /// assert!(kicked.after_idle(Some(4_000)));
+    /// assert!(!kicked.after_idle(Some(6_000)));
+    /// assert!(!kicked.after_idle(None));
+    /// ```
+    pub fn after_idle(&self, idle_deadline_ms: Option<u64>) -> bool {
+        idle_deadline_ms.is_some_and(|at| at <= self.at_ms)
+    }
+
     /// What a token of this session is told; `ban_stands` as in [`EndReason::rejection`].
     pub fn refusal(self, ban_stands: bool) -> crate::rejection::Refusal {
         crate::rejection::Refusal::new(self.reason.rejection(ban_stands), self.note)

@@ -434,12 +434,16 @@ fn verdict(
         // A signed, unexpired token always has a state: the store lost it. Fail closed.
         return Err(Reason::InvalidToken.into());
     }
-    if let Some(ended) = status.ended {
-        return Err(ended.refusal(status.ban_until_ms.is_some()));
-    }
     // As of the last sight the store holds (this request's may not be written yet).
     let idle = idle_ms.map(|idle| (idle, v.issued_at_ms));
     let idle_deadline_ms = crate::store::jwt::idle_deadline(idle, status.last_seen_ms);
+    if let Some(ended) = status.ended {
+        // Only by a sight the store holds (see `JwtStatus::last_seen_ms`).
+        if status.last_seen_ms.is_some() && ended.after_idle(idle_deadline_ms) {
+            return Err(Reason::TokenExpired.into());
+        }
+        return Err(ended.refusal(status.ban_until_ms.is_some()));
+    }
     if idle_deadline_ms.is_some_and(|at| now_ms >= at) {
         return Err(Reason::TokenExpired.into());
     }

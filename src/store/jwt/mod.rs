@@ -194,8 +194,10 @@ pub struct JwtStatus {
     pub ended: Option<Ended>,
     /// For a token ended by a ban: the ban's end, if the ban still stands.
     pub ban_until_ms: Option<u64>,
-    /// When a request was last seen with the token, if the token asked
-    /// ([`JwtToken::idle`]) and one was recorded.
+    /// When a request was last seen with the token (its issue, if none since), if the
+    /// token asked ([`JwtToken::idle`]) and the store knows. An end must keep the sight
+    /// of a token idle by then (see [`JwtState::index`]): an ended token whose sight
+    /// says it went idle before its end is refused as expired, not for the end.
     pub last_seen_ms: Option<u64>,
     /// The user's restrictions ([`Store::restrict`]), read with the state so a guarded
     /// route costs no other round trip.

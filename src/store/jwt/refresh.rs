@@ -225,6 +225,11 @@ impl JwtRefreshState {
             Presented::Spent => false,
         };
         if let Some(ended) = state.ended(token) {
+            // An end keeps an idle token's entry (and its last sight).
+            let idle_at = state.index.get(&*jti).and_then(|e| e.idle_deadline());
+            if ended.after_idle(idle_at) {
+                return JwtRefreshStep::Expired;
+            }
             return JwtRefreshStep::Ended(ended);
         }
         if !state.issued(token) {

@@ -77,6 +77,11 @@ impl JwtEntry {
         self.expires_at_ms > now_ms && !self.is_idle(now_ms)
     }
 
+    /// When it goes idle, by its last sight; none without an idle timeout.
+    pub fn idle_deadline(&self) -> Option<u64> {
+        idle_deadline(self.idle(), Some(self.last_seen_ms))
+    }
+
     /// Whether it was unused for longer than its idle timeout at `now_ms`: over for
     /// every instance (its tokens carry the timeout), so an end that takes it announces
     /// it but does not count it.
@@ -131,7 +136,9 @@ pub struct JwtState {
     pub revoked: BTreeMap<String, Bump>,
     /// The latest expiry of any token issued to the user, Unix milliseconds.
     pub max_exp_ms: u64,
-    /// Issued, unexpired, not-ended tokens, by `jti` (not needed for validation).
+    /// Issued, unexpired tokens, by `jti`: those not ended, and idle ones an end left in
+    /// it (until their expiry), so their last sights say they were over before it (not
+    /// needed for validation otherwise).
     pub index: BTreeMap<String, JwtEntry>,
 }
 
@@ -384,21 +391,23 @@ impl JwtState {
                             }
                         }
                         // The bump also ends the device's tokens in their leeway: they
-                        // leave the index too (unreported: over for this clock).
-                        self.index.retain(|_, e| e.device != entry.device);
+                        // leave the index too (unreported: over for this clock). Idle
+                        // ones stay, their last sights saying they were over first.
+                        self.index
+                            .retain(|_, e| e.device != entry.device || e.is_idle(now_ms));
                         let overflow =
                             self.bump_device(&entry.device, EndReason::Replaced, None, now_ms);
                         replaced.extend(overflow);
                     } else {
                         // The scope goes (below); what else the index holds (in its
                         // leeway, or idle too long) is ended by the bump too, unreported:
-                        // over for this clock.
+                        // over for this clock. Idle ones stay, as above.
                         for j in &scope {
                             if let Some(e) = self.index.remove(j) {
                                 replaced.push((j.clone(), e));
                             }
                         }
-                        self.index.clear();
+                        self.index.retain(|_, e| e.is_idle(now_ms));
                         self.bump_user(EndReason::Replaced, None, now_ms);
                     }
                 } else {
@@ -477,8 +486,10 @@ impl JwtState {
         // nothing listed: each would take a place among `MAX_DEVICES`, and past it the
         // fold ends every session of the user (kicking out stale device names).
         let bump = device.is_none_or(|d| !ended.is_empty() || self.devices.contains_key(d));
-        for (j, _) in &ended {
-            self.index.remove(j);
+        for (j, e) in &ended {
+            if !e.is_idle(now_ms) {
+                self.index.remove(j);
+            }
         }
         ended.retain(|(_, e)| e.is_live(now_ms));
         let replaced = match device {
@@ -556,7 +567,10 @@ impl JwtState {
         now_ms: u64,
     ) -> Option<(JwtEntry, Vec<(String, JwtEntry)>)> {
         self.prune(now_ms);
-        let entry = self.index.remove(jti)?;
+        let entry = match self.index.get(jti)? {
+            idle if idle.is_idle(now_ms) => idle.clone(),
+            _ => self.index.remove(jti)?,
+        };
         let bump = Bump {
             reason,
             at_ms: now_ms,

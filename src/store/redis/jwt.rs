@@ -75,7 +75,10 @@ impl JwtStore for RedisStore {
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }
-                    ([raw, restricted, elevated], last)
+                    // None yet: its issue. A sight outlives the token's index entry, so
+                    // an ended token's says whether it went idle first.
+                    let issued = idle.map(|(_, issued)| issued);
+                    ([raw, restricted, elevated], last.or(issued))
                 }
                 (_, Some(ttl), Some(note)) => {
                     let keys = [skey.as_str(), &rkey, ekey];

@@ -394,6 +394,9 @@ impl SessionState {
             Presented::Spent | Presented::Current => {}
         }
         if let Some(ended) = &self.ended {
+            if ended.after_idle(self.idle_deadline_ms) {
+                return RefreshStep::Expired;
+            }
             return RefreshStep::Ended(ended.clone());
         }
         if now_ms >= refresh.expires_at_ms || !self.is_live(now_ms) {

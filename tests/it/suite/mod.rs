@@ -275,6 +275,7 @@ macro_rules! all_cases {
             live_sessions_per_user_are_capped,
             ended_sessions_per_user_are_capped,
             absolute_expiry_then_retention_then_gone,
+            an_end_after_the_idle_timeout_says_expired,
             idle_timeout_expires_inactive_sessions,
             idle_renewal_is_throttled,
             idle_renewal_never_passes_absolute_lifetime,

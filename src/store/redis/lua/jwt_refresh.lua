@@ -69,6 +69,15 @@ local d = st.d[rr.v]
 if d and rr.dg < d.g then consider(first_bump(d.b, rr.dg)) end
 if rr.ug < st.g then consider(first_bump(st.gb, rr.ug)) end
 if why then
+  -- Idle by then, it was over first (`Ended::after_idle`): its last sight outlives its
+  -- index entry.
+  local k = tonumber(rr.k or '')
+  if k and k > 0 then
+    local last = tonumber(rr.i)
+    local seen = tonumber(redis.call('GET', lkey) or '')
+    if seen and seen > last then last = seen end
+    if last + k <= tonumber(why[2]) then return {'expired'} end
+  end
   local ban = ''
   if why[1] == 'b' then
     local b = redis.call('GET', bkey)

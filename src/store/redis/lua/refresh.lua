@@ -23,6 +23,8 @@ need(base .. 'dx')
 local more = undeclared()
 if more then return more end
 local function ended()
+  -- Idle by then, it was over first (`Ended::after_idle`).
+  if rec.l and tonumber(rec.l) <= tonumber(rec.a) then return {'expired'} end
   local ban = ''
   if rec.x == 'b' then
     local b = redis.call('GET', bkey)
