@@ -29,7 +29,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
         let now = self.now_ms();
         let reason = EndReason::LoggedOut;
         let ended = self.end(EndScope::Token(token), reason, None, now).await?;
-        Ok(self.ended_one(ended, reason, None, now))
+        Ok(self.ended_one(ended, None, reason, None, now))
     }
 
     /// Ends one of the caller's own sessions by id — its current one
@@ -75,7 +75,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             session_id,
         };
         let ends = self.end(scope, reason, note, now).await?;
-        Ok(self.ended_one(ends, reason, note, now))
+        Ok(self.ended_one(ends, Some(session_id), reason, note, now))
     }
 
     /// Ends every other live session of the identity's user in one atomic store
@@ -169,7 +169,7 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
     ) -> Result<bool, Error> {
         let now = self.now_ms();
         let ends = self.end(EndScope::Session(id), reason, note, now).await?;
-        Ok(self.ended_one(ends, reason, note, now))
+        Ok(self.ended_one(ends, Some(id), reason, note, now))
     }
 
     /// The mode's end of `scope` on this handle's store.
@@ -187,18 +187,31 @@ impl<S: Store, M: Mode<S>> Auth<S, M> {
             .await?)
     }
 
-    /// Reports the end of one session (a logout or a kickout by id), and of those a
-    /// bound replaced with it.
-    fn ended_one(&self, ends: Ends, reason: EndReason, note: Option<&Note>, now: u64) -> bool {
+    /// Reports the end of one session (a logout or a kickout by id, of `target` if the
+    /// caller knows it), and of those a bound replaced with it.
+    fn ended_one(
+        &self,
+        ends: Ends,
+        target: Option<SessionId>,
+        reason: EndReason,
+        note: Option<&Note>,
+        now: u64,
+    ) -> bool {
         let Ends {
             mut ended,
             replaced,
         } = ends;
         self.announce(&ended, reason, note);
-        let Some(session) = ended.pop() else {
+        let session = ended.pop();
+        // An end that found nothing live (an idle token) may still cross a bound: what
+        // it replaced is over here at once, and told.
+        match session.as_ref().map(|s| s.session_id).or(target) {
+            Some(by) => self.replaced(&replaced, by, now),
+            None => self.announce(&replaced, EndReason::Replaced, None),
+        }
+        let Some(session) = session else {
             return false;
         };
-        self.replaced(&replaced, session.session_id, now);
         tracing::info!(user_id = &*session.user_id, session_id = %session.session_id, ?reason, note = note.map(Note::code), "session ended");
         self.emit(now, || match reason {
             EndReason::LoggedOut => EventKind::LoggedOut {

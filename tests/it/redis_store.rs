@@ -746,6 +746,38 @@ mod shared {
         assert_eq!(refused.reason(), Reason::Banned);
     }
 
+    /// A token ended while live keeps its end's reason once its last sight's key is
+    /// gone (it lives only so long): the login's time is no sight, and would make the
+    /// token look idle before its end. An idle one's sight an end pins (the suite).
+    #[cfg(feature = "jwt")]
+    #[tokio::test]
+    async fn a_lapsed_sight_leaves_an_end_its_reason() {
+        let Some((server, store)) = support::standalone().await else {
+            return;
+        };
+        let clock = suite::clock();
+        let jwts = jwt_mode(store)
+            .clock(clock.clone())
+            .idle_timeout(Duration::from_secs(60))
+            .ttl(Duration::from_secs(3_600))
+            .refresh_tokens(Duration::from_secs(7_200))
+            .build();
+        let login = jwts.login("lapsed", "web").await.unwrap();
+        clock.advance(Duration::from_secs(50));
+        jwts.authenticate(login.token.as_str()).await.unwrap();
+        clock.advance(Duration::from_secs(50));
+        assert_eq!(jwts.kickout("lapsed").await.unwrap(), 1, "live");
+        let tag = kickout::store::user_tag("lapsed");
+        let jti = login.session.session_id.jti();
+        let key = format!("kickout:{{{tag:04x}}}:jl:{jti}");
+        assert!(server.cli(&["del", &key]).unwrap().contains('1'));
+        let refused = jwts.authenticate(login.token.as_str()).await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::KickedOut);
+        let refresh = login.refresh.as_ref().unwrap().token.as_str();
+        let refused = jwts.refresh(refresh).await.unwrap_err();
+        assert_eq!(refused.reason(), Some(Reason::KickedOut));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_that_stops_answering_gets_503_within_the_timeout() {
         if !support::redis_available() {

@@ -14,7 +14,10 @@
 //! when the tokens they end have expired, index entries with their token.
 //!
 //! The index lists every issued, unexpired, not-ended token of the user, so rules,
-//! `sessions` and the `kicked` counts work as in session mode; validation never reads it.
+//! `sessions` and the `kicked` counts work as in session mode; validation reads only a
+//! token's last sight from it. An end leaves an idle token's entry in place (until its
+//! expiry), so its sight says the token was over before the end (`Ended::after_idle`);
+//! the Redis scripts pin the sight's own key instead.
 //!
 //! This module is the contract of a JWT-mode store ([`JwtStore`] and what it reads and
 //! writes); the state machine every store applies is [`JwtState`], in `state.rs`.
@@ -194,10 +197,11 @@ pub struct JwtStatus {
     pub ended: Option<Ended>,
     /// For a token ended by a ban: the ban's end, if the ban still stands.
     pub ban_until_ms: Option<u64>,
-    /// When a request was last seen with the token (its issue, if none since), if the
-    /// token asked ([`JwtToken::idle`]) and the store knows. An end must keep the sight
-    /// of a token idle by then (see [`JwtState::index`]): an ended token whose sight
-    /// says it went idle before its end is refused as expired, not for the end.
+    /// When a request was last seen with the token, if the token asked
+    /// ([`JwtToken::idle`]) and the store holds a sight (none: not since its login, as
+    /// far as the store knows). An end must keep the sight of a token idle by then (see
+    /// [`JwtState::index`]): an ended token whose sight says it went idle before its
+    /// end is refused as expired; one without a sight is told the end's reason.
     pub last_seen_ms: Option<u64>,
     /// The user's restrictions ([`Store::restrict`]), read with the state so a guarded
     /// route costs no other round trip.

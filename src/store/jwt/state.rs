@@ -1,7 +1,8 @@
 //! JWT mode's state machine: one user's generations, bumps, blacklist and index, and
 //! the rules that change them (see the module above for the ideas). Pure: every store
 //! loads it, applies one operation, and saves it atomically (the Redis scripts hold a
-//! Lua copy, checked against the same cases).
+//! Lua copy, checked against the same cases; where this keeps an idle token's entry
+//! through an end, they keep its last sight's key).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -295,7 +296,17 @@ impl JwtState {
         self.bump_user(EndReason::Replaced, None, now_ms);
         self.devices.clear();
         self.devices.extend(kept);
-        std::mem::take(&mut self.index).into_iter().collect()
+        self.take_unidle(now_ms)
+    }
+
+    /// What a fold replaces: every token but the idle ones, whose entries stay (as every
+    /// end leaves them) so their last sights say they were over first.
+    fn take_unidle(&mut self, now_ms: u64) -> Vec<(String, JwtEntry)> {
+        let (idle, taken) = std::mem::take(&mut self.index)
+            .into_iter()
+            .partition(|(_, e)| e.is_idle(now_ms));
+        self.index = idle;
+        taken.into_iter().collect()
     }
 
     /// Revokes one token; past [`MAX_REVOKED`], one user bump replaces every live token,
@@ -311,7 +322,7 @@ impl JwtState {
         self.bump_user(EndReason::Replaced, None, at_ms);
         self.revoked.clear();
         self.revoked.extend(kept);
-        std::mem::take(&mut self.index).into_iter().collect()
+        self.take_unidle(at_ms)
     }
 
     /// Index entries in a login's scope, oldest first.

@@ -75,10 +75,9 @@ impl JwtStore for RedisStore {
                         // What the store now holds (a near cache keeps this answer).
                         last = Some(now_ms);
                     }
-                    // None yet: its issue. A sight outlives the token's index entry, so
-                    // an ended token's says whether it went idle first.
-                    let issued = idle.map(|(_, issued)| issued);
-                    ([raw, restricted, elevated], last.or(issued))
+                    // An end pins an idle token's sight (`jpin` in the scripts), so an
+                    // ended token's says whether it went idle first.
+                    ([raw, restricted, elevated], last)
                 }
                 (_, Some(ttl), Some(note)) => {
                     let keys = [skey.as_str(), &rkey, ekey];

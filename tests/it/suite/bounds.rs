@@ -134,6 +134,47 @@ pub async fn jwt_state_stays_bounded<S: Stores, K: Kind<S>>(store: S) {
     assert!(auth.login("10002", "phone").await.is_ok());
 }
 
+/// Ending an idle token ends nothing live, but its revocation may still cross the
+/// blacklist's bound (JWT mode): the live tokens that bump replaced are refused at once
+/// on this instance, and told as replaced; idle ones are not, and say they expired.
+pub async fn an_idle_end_past_the_blacklist_bound_tells_what_it_replaced<S: Stores, K: Kind<S>>(
+    store: S,
+) {
+    if !K::JWT {
+        return; // session mode keeps no blacklist: nothing to cross
+    }
+    let clock = clock();
+    let auth = K::idle(K::builder(store, &clock), secs(60))
+        .ttl(secs(3_600))
+        .build();
+    let app = app(&auth);
+    let idle = auth.login("10001", "idle").await.unwrap();
+    let other = auth.login("10001", "other").await.unwrap();
+    clock.advance(secs(61));
+    let kept = auth.login("10001", "phone").await.unwrap();
+    assert!(me(&app, kept.token.as_str()).await.is_ok(), "cached here");
+    for i in 0..kickout::limits::MAX_REVOKED {
+        let t = auth.login("10001", &format!("d{i}")).await.unwrap().token;
+        auth.logout(t.as_str()).await.unwrap();
+    }
+    let mut events = auth.events();
+    assert!(!auth.kickout_session(idle.session.session_id).await.unwrap());
+    assert_eq!(me(&app, kept.token.as_str()).await, err(Reason::Replaced));
+    let mut replaced = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::Replaced { sessions, by } = event.kind {
+            assert_eq!(by, idle.session.session_id);
+            replaced.extend(sessions.into_iter().map(|s| s.session_id));
+        }
+    }
+    // Only the live one: the other idle session was over already, and says so.
+    assert_eq!(replaced, [kept.session.session_id]);
+    assert_eq!(
+        me(&app, other.token.as_str()).await,
+        err(Reason::TokenExpired)
+    );
+}
+
 pub async fn live_sessions_per_user_are_capped<S: Stores, K: Kind<S>>(store: S) {
     let clock = clock();
     let auth = K::builder(store, &clock)

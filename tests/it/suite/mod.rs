@@ -272,6 +272,7 @@ macro_rules! all_cases {
             a_skewed_instance_never_makes_a_session_unreachable,
             a_lagging_event_receiver_slows_nothing,
             jwt_state_stays_bounded,
+            an_idle_end_past_the_blacklist_bound_tells_what_it_replaced,
             live_sessions_per_user_are_capped,
             ended_sessions_per_user_are_capped,
             absolute_expiry_then_retention_then_gone,

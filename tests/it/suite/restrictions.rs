@@ -345,7 +345,7 @@ pub async fn the_last_elevation_outlives_a_moved_end<S: Stores, K: Kind<S>>(stor
             clock.advance(Duration::from_millis(ms));
         }
     };
-    // Access tokens of three seconds (a JWT's end is in whole seconds); refresh tokens
+    // Access tokens of three seconds; refresh tokens
     // used within three seconds move the end.
     let refreshing = K::builder(store.clone(), &clock)
         .ttl(secs(3))

@@ -35,7 +35,7 @@ if need(jikey) then
   end
   if raw and not ok then redis.call('DEL', jikey) end
 end
-jneed(base, user, true)
+jneed(base, user, true, now)
 local more = undeclared()
 if more then return more end
 local out = {}

@@ -2,6 +2,9 @@
 -- (`ji:<user>`), both JSON; `jt:<jti>` is a live token's own entry (its user, and what
 -- the directory lists of it), so ending or listing one token reads one small key.
 local JENDED = {}
+-- The time to pin idle tokens' last sights at as they leave the index (`jpin`): set by
+-- `jneed` when the script declared the sights.
+local JPIN_NOW = nil
 -- The blacklist's size, counted once per script (`revoke`): "sign out the others"
 -- revokes up to MAX_LIVE_TOKENS tokens in one script, and recounting at each would be
 -- quadratic. Whatever drops entries resets it.
@@ -75,7 +78,8 @@ end
 -- for `jlive`. Only a script that reads them asks for them: a sight may not exist, and
 -- a key that does not exist refuses a script in a slot migration (TRYAGAIN). True when
 -- all were declared.
-local function jneed(base, user, sights)
+local function jneed(base, user, sights, now)
+  if sights then JPIN_NOW = now end
   local ikey = base .. 'ji:' .. user
   need(base .. 'j:' .. user)
   need(base .. 'd')
@@ -176,14 +180,50 @@ local function bump_user(st, reason, nowstr, note)
   st.g = math.max(st.g + 1, tonumber(nowstr))
   trim(st.gb)
 end
--- Past a bound, one user bump replaces every live token: they go to the victims.
+-- Whether token `j`, entry `e` of the index, went unused past its idle timeout by now
+-- (`JwtEntry::is_idle`): its last sight is its `jl:`, which `jneed` declares when asked.
+local function jidle(base, j, e, now)
+  -- An entry whose timeout does not read idles never here: an end still ends it.
+  local k, last = tonumber(e.k), tonumber(e.i)
+  if k == nil or last == nil then return false end
+  local seen = tonumber(redis.call('GET', base .. 'jl:' .. j) or '')
+  if seen and seen > last then last = seen end
+  return now >= last + k
+end
+-- Whether it is live now (`JwtEntry::is_live`): before its end, and not idle.
+local function jlive(base, j, e, now)
+  return tonumber(e.e) > now and not jidle(base, j, e, now)
+end
+-- An idle token leaving the index by an end keeps its last sight (its login's time if
+-- none), as long as the state may name it: the sight says it was over before the end
+-- (`Ended::after_idle`; the Rust stores keep its entry instead). A live one's sight
+-- keeps its own TTL: gone, it says nothing, and the end's reason stands.
+local function jpin(base, j, e)
+  if JPIN_NOW == nil or not jidle(base, j, e, JPIN_NOW) then return end
+  local key = base .. 'jl:' .. j
+  local last = tonumber(e.i)
+  local seen = tonumber(redis.call('GET', key) or '')
+  if seen and seen > last then last = seen end
+  redis.call('SET', key, string.format('%.0f', last), 'PX', kept(e.e, JPIN_NOW))
+end
+-- A token leaves the index by an end.
+local function jend(base, j, e)
+  jpin(base, j, e)
+  jdrop(base, j, e)
+end
+-- Past a bound, one user bump replaces every token: they go to the victims, but idle
+-- ones, over already, are only announced (`JwtState::take_unidle`; every script that
+-- may fold declares the last sights).
 local function fold(base, st, ix, nowstr)
   bump_user(st, 'r', nowstr)
+  local now = tonumber(nowstr)
   for k, e in pairs(ix) do
-    for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
+    if not jidle(base, k, e, now) then
+      for _, v in ipairs({k, e.v, e.i, e.e}) do table.insert(JVICTIMS, v) end
+    end
     table.insert(JVICTIM_IDS, k)
     ix[k] = nil
-    jdrop(base, k, e)
+    jend(base, k, e)
   end
 end
 local function size(t)
@@ -216,20 +256,6 @@ local function revoke(base, st, ix, j, bump, nowstr)
     fold(base, st, ix, nowstr)
   end
 end
--- Whether token `j`, entry `e` of the index, went unused past its idle timeout by now
--- (`JwtEntry::is_idle`): its last sight is its `jl:`, which `jneed` declares when asked.
-local function jidle(base, j, e, now)
-  -- An entry whose timeout does not read idles never here: an end still ends it.
-  local k, last = tonumber(e.k), tonumber(e.i)
-  if k == nil or last == nil then return false end
-  local seen = tonumber(redis.call('GET', base .. 'jl:' .. j) or '')
-  if seen and seen > last then last = seen end
-  return now >= last + k
-end
--- Whether it is live now (`JwtEntry::is_live`): before its end, and not idle.
-local function jlive(base, j, e, now)
-  return tonumber(e.e) > now and not jidle(base, j, e, now)
-end
 local function oldest_first(ix, keep)
   local list = {}
   for j, e in pairs(ix) do
@@ -245,6 +271,6 @@ local function take(base, ix, j, out)
   local e = ix[j]
   for _, v in ipairs({j, e.v, e.i, e.e}) do table.insert(out, v) end
   ix[j] = nil
-  jdrop(base, j, e)
+  jend(base, j, e)
   table.insert(JENDED, j)
 end

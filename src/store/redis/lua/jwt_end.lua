@@ -10,7 +10,7 @@ if mode == 't' then
   if not t or (user ~= '' and t.u ~= user) then return {} end
   user = t.u
 end
-if not jneed(base, user, true) then return undeclared() end
+if not jneed(base, user, true, now) then return undeclared() end
 local st, ix, fresh = jopen(base, user)
 jprune(base, st, ix, now)
 local out = {user}

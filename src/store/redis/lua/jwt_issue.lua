@@ -15,7 +15,7 @@ need(base .. 'dx')
 local due = sweep_due(base, now)
 if ARGV[15] ~= '' then jf_need(base, user, ARGV[3], now) end
 -- The rule counts live sessions: it reads their last sights.
-if not jneed(base, user, tonumber(ARGV[8]) > 0) then return undeclared() end
+if not jneed(base, user, tonumber(ARGV[8]) > 0, now) then return undeclared() end
 local ban = redis.call('GET', KEYS[3])
 if ban and tonumber(ban) > now then return {'banned', ban} end
 sweep(base, due, now)
@@ -62,7 +62,7 @@ if max > 0 then
       for k, e in pairs(ix) do
         if ARGV[9] == '0' or e.v == dv then
           ix[k] = nil
-          jdrop(base, k, e)
+          jend(base, k, e)
         end
       end
       if ARGV[9] == '1' then bump_device(base, st, ix, dv, 'r', nowstr) else bump_user(st, 'r', nowstr) end

@@ -20,7 +20,7 @@ need(lkey)
 need(base .. 'd')
 need(base .. 'dx')
 need(base .. 'jf:' .. user)
-if not jneed(base, user, true) then return undeclared() end
+if not jneed(base, user, true, now) then return undeclared() end
 local st = jload(base .. 'j:' .. user)
 -- A session the state does not hold as issued: over past its end, else unknown.
 local function not_held()
@@ -69,15 +69,11 @@ local d = st.d[rr.v]
 if d and rr.dg < d.g then consider(first_bump(d.b, rr.dg)) end
 if rr.ug < st.g then consider(first_bump(st.gb, rr.ug)) end
 if why then
-  -- Idle by then, it was over first (`Ended::after_idle`): its last sight outlives its
-  -- index entry.
+  -- Idle by then, it was over first (`Ended::after_idle`): an end pinned its last sight
+  -- (`jpin`); a live one's may be gone, and says nothing.
   local k = tonumber(rr.k or '')
-  if k and k > 0 then
-    local last = tonumber(rr.i)
-    local seen = tonumber(redis.call('GET', lkey) or '')
-    if seen and seen > last then last = seen end
-    if last + k <= tonumber(why[2]) then return {'expired'} end
-  end
+  local seen = tonumber(redis.call('GET', lkey) or '')
+  if k and k > 0 and seen and seen + k <= tonumber(why[2]) then return {'expired'} end
   local ban = ''
   if why[1] == 'b' then
     local b = redis.call('GET', bkey)
