@@ -15,9 +15,10 @@
 //!
 //! The index lists every issued, unexpired, not-ended token of the user, so rules,
 //! `sessions` and the `kicked` counts work as in session mode; validation reads only a
-//! token's last sight from it. An end leaves an idle token's entry in place (until its
-//! expiry), so its sight says the token was over before the end (`Ended::after_idle`);
-//! the Redis scripts pin the sight's own key instead.
+//! token's last sight and step-up windows from it. An end (but the login bound's sweep)
+//! leaves an idle token's entry in place until it is pruned, so its sight says the token
+//! was over before the end (`Ended::after_idle`); the Redis scripts pin the sight's own
+//! key instead.
 //!
 //! This module is the contract of a JWT-mode store ([`JwtStore`] and what it reads and
 //! writes); the state machine every store applies is [`JwtState`], in `state.rs`.

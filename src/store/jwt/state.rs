@@ -138,8 +138,8 @@ pub struct JwtState {
     /// The latest expiry of any token issued to the user, Unix milliseconds.
     pub max_exp_ms: u64,
     /// Issued, unexpired tokens, by `jti`: those not ended, and idle ones an end left in
-    /// it (until their expiry), so their last sights say they were over before it (not
-    /// needed for validation otherwise).
+    /// it (until [`prune`](Self::prune) drops them), so their last sights say they were
+    /// over before it (not needed for validation otherwise).
     pub index: BTreeMap<String, JwtEntry>,
 }
 
@@ -299,7 +299,7 @@ impl JwtState {
         self.take_unidle(now_ms)
     }
 
-    /// What a fold replaces: every token but the idle ones, whose entries stay (as every
+    /// What a fold replaces: every token but the idle ones, whose entries stay (as an
     /// end leaves them) so their last sights say they were over first.
     fn take_unidle(&mut self, now_ms: u64) -> Vec<(String, JwtEntry)> {
         let (idle, taken) = std::mem::take(&mut self.index)

@@ -9,7 +9,8 @@ local JPIN_NOW = nil
 -- revokes up to MAX_LIVE_TOKENS tokens in one script, and recounting at each would be
 -- quadratic. Whatever drops entries resets it.
 local BLN = nil
--- Tokens a blacklist overflow replaced: flat (jti, device, iat, exp), and their jtis.
+-- Tokens a bound's fold replaced: flat (jti, device, iat, exp), the live ones; and the
+-- jtis it ended, idle ones too (announced).
 local JVICTIMS, JVICTIM_IDS = {}, {}
 local function jpublish(base, reason, ids, note)
   if #ids > 0 then
